@@ -1,0 +1,66 @@
+"""Audit rows. `AuditEvent` is append-only: triggers (see migrations) refuse UPDATE and DELETE."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class AuditEvent(Model):
+    id = fields.BigIntField(primary_key=True)
+    # org 0 is the platform chain: events with no organization (e.g. a failed login for an
+    # unknown e-mail address).
+    org_id = fields.IntField()
+    seq = fields.BigIntField()
+    ts = fields.CharField(max_length=32)  # RFC 3339 UTC, microseconds, trailing Z: hashed as is
+    actor = fields.CharField(max_length=120)
+    actor_type = fields.CharField(max_length=16)
+    action = fields.CharField(max_length=80)
+    entity_type = fields.CharField(max_length=60)
+    entity_id = fields.CharField(max_length=120)
+    ip = fields.CharField(max_length=64, null=True)
+    user_agent = fields.CharField(max_length=300, null=True)
+    risk_level = fields.CharField(max_length=16)
+    old_values = fields.TextField()  # canonical JSON text, so hashing never depends on the DB
+    new_values = fields.TextField()
+    request_id = fields.CharField(max_length=64, null=True)
+    prev_hash = fields.CharField(max_length=64)
+    hash = fields.CharField(max_length=64)
+    # Not part of the hashed event: lets a spool flush that was cut short be replayed safely.
+    event_uid = fields.CharField(max_length=36, unique=True)
+
+    class Meta:
+        table = "audit_event"
+        unique_together = (("org_id", "seq"),)
+        indexes = (
+            ("org_id", "ts"),
+            ("org_id", "action"),
+            ("org_id", "actor"),
+            ("org_id", "entity_type", "entity_id"),
+        )
+
+
+class AuditHead(Model):
+    """The head of the chain of one organization: the row lock on it serialises appends."""
+
+    org_id = fields.IntField(primary_key=True)
+    seq = fields.BigIntField(default=0)
+    hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "audit_head"
+
+
+class AuditCheckpoint(Model):
+    """A signed (HMAC-SHA256) statement: at `ts` the chain of `org_id` ended at `seq`/`head_hash`."""
+
+    id = fields.BigIntField(primary_key=True)
+    org_id = fields.IntField()
+    seq = fields.BigIntField()
+    head_hash = fields.CharField(max_length=64)
+    ts = fields.CharField(max_length=32)
+    signature = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "audit_checkpoint"
+        indexes = (("org_id", "seq"),)

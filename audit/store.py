@@ -1,0 +1,134 @@
+"""Appending to an organization's chain.
+
+`append()` runs inside the caller's transaction, so the event commits or rolls back with the change
+it records. `emit()` is for events that are not part of a change (data access, failed logins): it
+writes in its own transaction and, if the store cannot be written, spools the event durably.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from riskops.audit import spool
+from riskops.audit.chain import GENESIS_HASH, canonical, event_hash, format_ts
+from riskops.audit.models import AuditEvent, AuditHead
+from riskops.audit.types import Actor, Entry
+
+log = logging.getLogger("riskops.audit")
+
+
+async def ensure_head(org_id: int, conn: BaseDBAsyncClient) -> None:
+    """Create the chain head of an organization if it has none (idempotent, race-free)."""
+    dialect = conn.capabilities.dialect
+    mark = "$1" if dialect == "postgres" else "?"
+    mark2 = "$2" if dialect == "postgres" else "?"
+    await conn.execute_query(
+        f"INSERT INTO audit_head (org_id, seq, hash) VALUES ({mark}, 0, {mark2}) "
+        "ON CONFLICT (org_id) DO NOTHING",
+        [org_id, GENESIS_HASH],
+    )
+
+
+def _values(values: dict[str, Any]) -> str:
+    return canonical(values).decode("utf-8")
+
+
+async def append(
+    actor: Actor,
+    entry: Entry,
+    conn: BaseDBAsyncClient,
+    *,
+    ts: str | None = None,
+    event_uid: str | None = None,
+) -> AuditEvent:
+    """Append one event to `actor.org_id`'s chain inside the open transaction `conn`.
+
+    Locking: the UPDATE of the head row takes its row lock (PostgreSQL) or the write lock (SQLite)
+    until commit, so concurrent appenders queue up and the chain never forks or gaps.
+    Call it last in a transaction, to hold the lock briefly.
+    """
+    org_id = actor.org_id
+    bumped = await AuditHead.filter(org_id=org_id).using_db(conn).update(seq=F("seq") + 1)
+    if not bumped:
+        await ensure_head(org_id, conn)
+        await AuditHead.filter(org_id=org_id).using_db(conn).update(seq=F("seq") + 1)
+    head = await AuditHead.get(org_id=org_id).using_db(conn)
+    event = {
+        "org": org_id,
+        "seq": head.seq,
+        "ts": ts or format_ts(),
+        "actor": actor.actor,
+        "actor_type": actor.actor_type,
+        "action": entry.action,
+        "entity_type": entry.entity_type,
+        "entity_id": str(entry.entity_id),
+        "ip": actor.ip,
+        "user_agent": (actor.user_agent or None) and actor.user_agent[:300],
+        "risk_level": str(entry.risk_level),
+        "old_values": json.loads(_values(entry.old_values)),
+        "new_values": json.loads(_values(entry.new_values)),
+        "request_id": actor.request_id,
+        "prev_hash": head.hash,
+    }
+    digest = event_hash(event)
+    row = await AuditEvent.create(
+        org_id=org_id,
+        seq=head.seq,
+        ts=event["ts"],
+        actor=event["actor"],
+        actor_type=event["actor_type"],
+        action=event["action"],
+        entity_type=event["entity_type"],
+        entity_id=event["entity_id"],
+        ip=event["ip"],
+        user_agent=event["user_agent"],
+        risk_level=event["risk_level"],
+        old_values=_values(event["old_values"]),
+        new_values=_values(event["new_values"]),
+        request_id=event["request_id"],
+        prev_hash=head.hash,
+        hash=digest,
+        event_uid=event_uid or str(uuid.uuid4()),
+        using_db=conn,
+    )
+    await AuditHead.filter(org_id=org_id).using_db(conn).update(hash=digest)
+    return row
+
+
+async def _append_alone(actor: Actor, entry: Entry, ts: str, event_uid: str) -> None:
+    async with in_transaction() as conn:
+        if await AuditEvent.filter(event_uid=event_uid).using_db(conn).exists():
+            return  # already stored by an earlier, interrupted flush
+        await append(actor, entry, conn, ts=ts, event_uid=event_uid)
+
+
+async def emit(actor: Actor, entry: Entry) -> None:
+    """Record an event that is not part of a state change. Never loses it: if the audit store
+    cannot be written, the event goes to the durable spool and is flushed, in order, later."""
+    ts, uid = format_ts(), str(uuid.uuid4())
+    if spool.depth() == 0:
+        try:
+            await _append_alone(actor, entry, ts, uid)
+            return
+        except Exception as exc:  # any failure to store must not lose the event
+            log.error("audit store unavailable, spooling event: %s", exc)
+    # Something is spooled already (or the store just failed): keep order by spooling this too.
+    spool.write(spool.to_record(actor, entry, ts, uid))
+    await flush_spool()
+
+
+async def flush_spool() -> int:
+    """Append spooled events in order; stop at the first failure. Returns how many were stored."""
+    return await spool.flush(_store_record)
+
+
+async def _store_record(record: dict[str, Any]) -> None:
+    actor, entry, ts, uid = spool.from_record(record)
+    await _append_alone(actor, entry, ts, uid)

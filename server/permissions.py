@@ -1,0 +1,68 @@
+"""The permission matrix of PRODUCT.md: which role may do what. Every face asks this module."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    APPROVER = "approver"
+    STRATEGIST = "strategist"
+    COMPLIANCE_REVIEWER = "compliance_reviewer"
+    PRODUCT_REVIEWER = "product_reviewer"
+    ADMIN = "admin"
+
+
+class Perm(StrEnum):
+    # identity and administration
+    USER_READ = "user.read"  # the directory of one's organization (names, roles)
+    USER_MANAGE = "user.manage"  # create, change roles, suspend, revoke sessions
+    TEAM_MANAGE = "team.manage"
+    TOKEN_MANAGE = "token.manage"  # create/revoke API tokens for any user of the org
+    # audit
+    AUDIT_READ = "audit.read"
+    AUDIT_VERIFY = "audit.verify"
+    # domain reads (used by later capabilities)
+    ALERT_READ = "alert.read"
+    CASE_READ = "case.read"
+    RUN_READ = "run.read"
+    REPORT_READ = "report.read"
+
+
+_READ_DOMAIN = {Perm.ALERT_READ, Perm.CASE_READ, Perm.RUN_READ, Perm.REPORT_READ}
+
+MATRIX: dict[Role, frozenset[Perm]] = {
+    Role.VIEWER: frozenset({Perm.USER_READ, Perm.AUDIT_VERIFY, *_READ_DOMAIN}),
+    Role.OPERATOR: frozenset({Perm.USER_READ, *_READ_DOMAIN}),
+    Role.APPROVER: frozenset({Perm.USER_READ, *_READ_DOMAIN}),
+    Role.STRATEGIST: frozenset({Perm.USER_READ, Perm.ALERT_READ, Perm.CASE_READ}),
+    Role.COMPLIANCE_REVIEWER: frozenset({Perm.USER_READ, Perm.AUDIT_READ, Perm.AUDIT_VERIFY}),
+    Role.PRODUCT_REVIEWER: frozenset({Perm.USER_READ, Perm.AUDIT_READ, Perm.AUDIT_VERIFY}),
+    Role.ADMIN: frozenset(
+        {
+            Perm.USER_READ,
+            Perm.USER_MANAGE,
+            Perm.TEAM_MANAGE,
+            Perm.TOKEN_MANAGE,
+            Perm.AUDIT_READ,
+            Perm.AUDIT_VERIFY,
+        }
+    ),
+}
+
+ALL_ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+PRIVILEGED_ROLES = frozenset({Role.ADMIN.value, Role.APPROVER.value})
+
+
+def permissions_of(roles: frozenset[str] | set[str] | list[str]) -> frozenset[Perm]:
+    perms: set[Perm] = set()
+    for role in roles:
+        if role in ALL_ROLES:
+            perms |= MATRIX[Role(role)]
+    return frozenset(perms)
+
+
+def unknown_roles(roles: list[str]) -> list[str]:
+    return [r for r in roles if r not in ALL_ROLES]

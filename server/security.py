@@ -1,0 +1,49 @@
+"""Secrets: password hashing (argon2id), opaque tokens and their digests, CSRF tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+# A real hash to verify against when the account does not exist, so timing does not tell.
+_DUMMY_HASH = _hasher.hash("riskops-timing-equaliser")
+
+MIN_PASSWORD_LENGTH = 12
+TOKEN_PREFIX = "rko_"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_secret(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_api_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def csrf_token(key: bytes, binding: str) -> str:
+    """A CSRF token bound to one session (or pre-login cookie) by HMAC: nothing to store."""
+    return hmac.new(key, b"csrf:" + binding.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_valid(key: bytes, binding: str, presented: str | None) -> bool:
+    return bool(presented) and hmac.compare_digest(csrf_token(key, binding), presented or "")

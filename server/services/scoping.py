@@ -1,0 +1,38 @@
+"""The one place reads are scoped to the caller's organization.
+
+`scoped(Model, principal)` is the only way services start a query on tenant data, and
+`get_scoped` turns "missing" and "other organization's" into the same NotFound.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from riskops.server.errors import not_found
+from riskops.server.principal import Principal
+
+M = TypeVar("M", bound=Model)
+
+
+def scoped(model: type[M], principal: Principal) -> QuerySet[M]:
+    return model.filter(org_id=principal.org_id)
+
+
+def parse_id(kind: str, raw: str | int) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise not_found(kind, raw) from None
+    if value <= 0 or value > 2**31 - 1:
+        raise not_found(kind, raw)
+    return value
+
+
+async def get_scoped(model: type[M], principal: Principal, raw_id: str | int, kind: str) -> M:
+    obj = await scoped(model, principal).get_or_none(id=parse_id(kind, raw_id))
+    if obj is None:
+        raise not_found(kind, raw_id)
+    return obj

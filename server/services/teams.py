@@ -1,0 +1,66 @@
+"""Teams group users inside one organization."""
+
+from __future__ import annotations
+
+from tortoise.transactions import in_transaction
+
+from riskops.server.errors import Duplicate
+from riskops.server.models import Team, User
+from riskops.server.permissions import Perm
+from riskops.server.principal import Principal
+from riskops.server.services import validation
+from riskops.server.services.audit_trail import record
+from riskops.server.services.scoping import get_scoped, scoped
+
+MAX_MEMBERS_PER_CALL = 200
+
+
+async def list_teams(principal: Principal) -> list[Team]:
+    principal.require(Perm.USER_READ)
+    return await scoped(Team, principal).order_by("name").prefetch_related("members")
+
+
+async def create_team(
+    principal: Principal, *, name: str, member_ids: list[str] | None = None
+) -> Team:
+    principal.require(Perm.TEAM_MANAGE)
+    name = validation.text(name, "name", max_len=120)
+    ids = member_ids or []
+    if len(ids) > MAX_MEMBERS_PER_CALL:
+        raise validation.Invalid(
+            f"memberIds: at most {MAX_MEMBERS_PER_CALL} per call.", field="memberIds"
+        )
+    async with in_transaction() as conn:
+        if await scoped(Team, principal).filter(name=name).using_db(conn).exists():
+            raise Duplicate(f"A team named '{name}' exists already.", field="name")
+        members = [await get_scoped(User, principal, i, "User") for i in ids]
+        team = await Team.create(org_id=principal.org_id, name=name, using_db=conn)
+        if members:
+            await team.members.add(*members, using_db=conn)
+        await record(
+            principal, conn, "team.create", "team", team.id,
+            new={"name": name, "member_ids": sorted(m.id for m in members)},
+        )  # fmt: skip
+    return team
+
+
+async def set_team_members(principal: Principal, team_id: str | int, member_ids: list[str]) -> Team:
+    principal.require(Perm.TEAM_MANAGE)
+    if len(member_ids) > MAX_MEMBERS_PER_CALL:
+        raise validation.Invalid(
+            f"memberIds: at most {MAX_MEMBERS_PER_CALL} per call.", field="memberIds"
+        )
+    async with in_transaction() as conn:
+        team = await get_scoped(Team, principal, team_id, "Team")
+        members = [await get_scoped(User, principal, i, "User") for i in member_ids]
+        old = sorted(await team.members.all().using_db(conn).values_list("id", flat=True))
+        new = sorted({m.id for m in members})
+        if old != new:
+            await team.members.clear(using_db=conn)
+            if members:
+                await team.members.add(*members, using_db=conn)
+            await record(
+                principal, conn, "team.members_change", "team", team.id,
+                old={"member_ids": old}, new={"member_ids": new},
+            )  # fmt: skip
+    return team

@@ -1,0 +1,58 @@
+"""Input checks shared by the services; each failure names the field and how to fix it."""
+
+from __future__ import annotations
+
+import re
+
+from riskops.server.errors import Invalid
+from riskops.server.permissions import ALL_ROLES, unknown_roles
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+def text(value: str | None, field: str, *, max_len: int, required: bool = True) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise Invalid(f"{field} is required.", field=field)
+    if len(value) > max_len:
+        raise Invalid(
+            f"{field} is {len(value)} characters long; the limit is {max_len}.", field=field
+        )
+    if any(ord(c) < 32 for c in value):
+        raise Invalid(f"{field} contains control characters; remove them.", field=field)
+    return value
+
+
+def email(value: str | None, field: str = "email") -> str:
+    value = text(value, field, max_len=254).lower()
+    if not EMAIL_RE.match(value):
+        raise Invalid(f"'{value}' is not an e-mail address (like name@example.com).", field=field)
+    return value
+
+
+def roles(values: list[str] | None, field: str = "roles", *, allow_empty: bool = False) -> list[str]:
+    values = [v.strip() for v in (values or [])]
+    if len(values) > len(ALL_ROLES):
+        raise Invalid(f"{field}: at most {len(ALL_ROLES)} roles.", field=field)
+    bad = unknown_roles(values)
+    if bad:
+        raise Invalid(
+            f"{field}: unknown role(s) {', '.join(bad)}; choose from {', '.join(ALL_ROLES)}.",
+            field=field,
+        )
+    if not values and not allow_empty:
+        raise Invalid(f"{field}: give at least one role ({', '.join(ALL_ROLES)}).", field=field)
+    return sorted(set(values))
+
+
+def password(value: str | None, field: str = "password") -> str:
+    from riskops.server.security import MIN_PASSWORD_LENGTH
+
+    value = value or ""
+    if len(value) < MIN_PASSWORD_LENGTH:
+        raise Invalid(
+            f"{field} must be at least {MIN_PASSWORD_LENGTH} characters long.", field=field
+        )
+    if len(value) > 1024:
+        raise Invalid(f"{field} is longer than 1024 characters.", field=field)
+    return value

@@ -1,0 +1,163 @@
+"""Settings, read from the environment (`RISKOPS_*`) and, in the embedded default, `var/`.
+
+`TORTOISE_ORM` at module level is what `tortoise -c riskops.server.settings.TORTOISE_ORM`
+and `riskops migrate` use.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MODEL_MODULES = ["riskops.server.models", "riskops.audit.models", "riskops.jobs.models"]
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RISKOPS_", extra="ignore")
+
+    env: Literal["dev", "prod"] = "dev"
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    base_url: str = ""
+
+    # limits
+    max_body_bytes: int = 1_000_000
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 15
+    graphql_max_tokens: int = 2_000
+    page_size_max: int = 200
+
+    # sessions and login protection
+    session_ttl_hours: int = 12
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_ip: int = 20
+    login_failure_window_seconds: int = 900
+
+    # audit
+    audit_checkpoint_minutes: int = 60
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        return v.strip()
+
+    @property
+    def is_prod(self) -> bool:
+        return self.env == "prod"
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite://{(self.var_dir / 'riskops.sqlite3').as_posix()}"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.var_dir / "audit-spool"
+
+    @property
+    def key(self) -> bytes:
+        """The secret key; `load_settings` guarantees it is set."""
+        if not self.secret_key:
+            raise ConfigError("RISKOPS_SECRET_KEY is not set")
+        return self.secret_key.encode()
+
+
+def _ensure_secret(settings: Settings) -> Settings:
+    if settings.secret_key:
+        if len(settings.secret_key) < 32:
+            raise ConfigError(
+                "RISKOPS_SECRET_KEY is too short: use at least 32 random characters, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+            )
+        return settings
+    if settings.is_prod:
+        raise ConfigError(
+            "RISKOPS_SECRET_KEY must be set when RISKOPS_ENV=prod: it signs sessions, CSRF "
+            "tokens and audit checkpoints. Generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'` and keep it stable."
+        )
+    # Embedded default: generate once, keep under var/ so restarts keep sessions valid.
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    key_file = settings.var_dir / "secret_key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    settings.secret_key = key_file.read_text().strip()
+    return settings
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment plus explicit overrides (tests, CLI flags)."""
+    return _ensure_secret(Settings(**overrides))
+
+
+_active: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings: loaded once, or the ones `use_settings` installed."""
+    global _active
+    if _active is None:
+        _active = load_settings()
+    return _active
+
+
+def use_settings(settings: Settings) -> Settings:
+    """Install settings for this process (the CLI after parsing flags, tests per backend)."""
+    global _active
+    _active = settings
+    return settings
+
+
+def tortoise_config(db_url: str) -> dict[str, Any]:
+    if db_url.startswith("sqlite://") and db_url != "sqlite://:memory:":
+        path = Path(db_url.removeprefix("sqlite://"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection: dict[str, Any] | str = {
+            "engine": "tortoise.backends.sqlite",
+            "credentials": {
+                "file_path": str(path),
+                "journal_mode": "WAL",
+                "busy_timeout": 10_000,
+                "synchronous": "NORMAL",
+                "foreign_keys": "ON",
+            },
+        }
+    else:
+        connection = db_url.replace("postgresql://", "postgres://", 1)
+    return {
+        "connections": {"default": connection},
+        "apps": {
+            "riskops": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "riskops.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _module_config() -> dict[str, Any]:
+    # Module-level config for the tortoise CLI; never generates a secret as a side effect.
+    return tortoise_config(Settings().db_url)
+
+
+TORTOISE_ORM = _module_config()
