@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tortoise.context
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from riskops.audit import spool
 from riskops.server.settings import Settings, tortoise_config
@@ -15,9 +16,17 @@ async def init_db(settings: Settings) -> None:
     await Tortoise.init(config=tortoise_config(settings.db_url), _enable_global_fallback=True)
 
 
+def _forget() -> None:
+    # Allow a later init_db in the same process, possibly on another backend (the test suite
+    # runs SQLite then PostgreSQL): drop the global context and Tortoise's per-connection-name
+    # cache of compiled INSERTs, which would otherwise keep the first dialect's placeholders.
+    tortoise.context._global_context = None
+    EXECUTOR_CACHE.clear()
+
+
 async def close_db() -> None:
     await Tortoise.close_connections()
-    tortoise.context._global_context = None  # allow a later init_db in the same process
+    _forget()
 
 
 async def migrate(settings: Settings) -> None:
@@ -25,4 +34,4 @@ async def migrate(settings: Settings) -> None:
 
     await migrate_api(config=tortoise_config(settings.db_url))
     await Tortoise.close_connections()
-    tortoise.context._global_context = None
+    _forget()

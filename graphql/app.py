@@ -1,0 +1,100 @@
+"""The /graphql endpoint: limits from settings, authentication required, errors masked in prod."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
+
+from riskops.graphql.context import Context
+from riskops.graphql.schema import Mutation, Query
+from riskops.server.errors import DomainError
+from riskops.server.settings import Settings
+
+
+def _expected(error: GraphQLError) -> bool:
+    """Errors we raised on purpose (codes, validation, limits) stay visible in prod."""
+    if isinstance(error.original_error, DomainError):
+        return True
+    if error.original_error is None:
+        return True  # parse/validation errors, incl. the depth/alias/token limits
+    return bool(error.extensions and "code" in error.extensions)
+
+
+def build_schema(settings: Settings) -> Any:
+    # Factories, so each request gets fresh extension instances.
+    extensions: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+    ]
+    if settings.is_prod:
+        extensions.append(
+            lambda: MaskErrors(
+                should_mask_error=lambda e: not _expected(e),
+                error_message="Internal error; quote the X-Request-ID header when reporting it.",
+            )
+        )
+    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+
+
+class RiskopsGraphQL(GraphQL[Context, None]):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            build_schema(settings),
+            graphql_ide="graphiql" if not settings.is_prod else None,
+            allow_queries_via_get=True,
+            multipart_uploads_enabled=False,
+        )
+        self.settings = settings
+
+    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
+        return Context(
+            request=request,
+            principal=request.state.principal,
+            settings=self.settings,
+            response=response,
+        )
+
+
+class _Endpoint:
+    """Refuses anonymous callers before Strawberry runs (an ASGI app, so Route passes scope)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.inner = RiskopsGraphQL(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("state", {}).get("principal") is None:
+            body = {
+                "errors": [
+                    {
+                        "message": "Authentication required: log in, or send "
+                        "`Authorization: Bearer <API token>`.",
+                        "extensions": {"code": "UNAUTHENTICATED"},
+                    }
+                ]
+            }
+            response = Response(
+                json.dumps(body),
+                status_code=401,
+                media_type="application/json",
+                headers={"WWW-Authenticate": 'Bearer realm="riskops"'},
+            )
+            await response(scope, receive, send)
+            return
+        await self.inner(scope, receive, send)
+
+
+def graphql_app(settings: Settings) -> _Endpoint:
+    return _Endpoint(settings)

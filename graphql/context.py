@@ -1,0 +1,42 @@
+"""The per-request GraphQL context and the helpers resolvers use to reach the services."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from graphql import GraphQLError
+from starlette.requests import Request
+from strawberry.types import Info as _Info
+
+from riskops.server.errors import DomainError
+from riskops.server.principal import Principal
+from riskops.server.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclass
+class Context:
+    request: Request
+    principal: Principal
+    settings: Settings
+    response: Any = None
+
+
+Info = _Info[Context, None]
+
+
+def principal(info: Info) -> Principal:
+    return info.context.principal
+
+
+async def query(call: Awaitable[T]) -> T:
+    """Run a read service call; expected errors become GraphQL errors with an error `code`."""
+    try:
+        return await call
+    except DomainError as exc:
+        raise GraphQLError(
+            exc.message, extensions={"code": exc.code.value, "field": exc.field}
+        ) from exc

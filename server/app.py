@@ -1,0 +1,87 @@
+"""The ASGI application: one Starlette app serving the GraphQL API and the HTMX pages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from riskops.audit.checkpoint import checkpoint_all
+from riskops.audit.store import flush_spool
+from riskops.jobs import runner
+from riskops.server import health
+from riskops.server.db import close_db, init_db
+from riskops.server.middleware import AuthMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
+from riskops.server.observability import configure_logging
+from riskops.server.settings import Settings, get_settings, use_settings
+
+log = logging.getLogger("riskops.app")
+STATIC_DIR = Path(__file__).resolve().parent.parent / "ui" / "static"
+
+
+async def _every(seconds: float, what: str, fn) -> None:  # type: ignore[no-untyped-def]
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await fn()
+        except Exception:
+            log.exception("periodic %s failed", what)
+
+
+def _lifespan(settings: Settings, manage_db: bool):  # type: ignore[no-untyped-def]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_db:
+            await init_db(settings)
+        tasks = [asyncio.create_task(_every(10, "audit spool flush", flush_spool))]
+        if not settings.redis_url:
+            # Without arq's cron, the in-process runner takes the periodic audit checkpoint.
+            tasks.append(
+                asyncio.create_task(
+                    _every(
+                        settings.audit_checkpoint_minutes * 60,
+                        "audit checkpoint",
+                        lambda: checkpoint_all(settings.key),
+                    )
+                )
+            )
+        try:
+            await flush_spool()
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            await runner.drain(timeout=10)
+            await runner.close_pool()
+            if manage_db:
+                await close_db()
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
+    from riskops.graphql.app import graphql_app
+    from riskops.ui.routes import routes as ui_routes
+
+    settings = use_settings(settings or get_settings())
+    configure_logging(settings.log_level)
+    routes: list[BaseRoute] = [
+        Route("/health", health.health, methods=["GET"]),
+        Route("/metrics", health.metrics, methods=["GET"]),
+        Route("/graphql", graphql_app(settings), methods=["GET", "POST"]),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        *ui_routes,
+    ]
+    app = Starlette(routes=routes, lifespan=_lifespan(settings, manage_db))
+    app.state.settings = settings
+    # add_middleware wraps outside-in in reverse order: the last added runs first.
+    app.add_middleware(AuthMiddleware, settings=settings)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, settings=settings, routes=routes)
+    return app

@@ -1,0 +1,301 @@
+"""ASGI middleware, outermost first: request id + RED metrics + logs, security headers,
+body size limit, authentication (session cookie or bearer token) and CSRF for the API.
+
+Pure ASGI (no BaseHTTPMiddleware), so streaming bodies and background tasks behave.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from http.cookies import SimpleCookie
+from typing import Any
+
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from riskops.server.observability import (
+    HTTP_DURATION,
+    HTTP_ERRORS,
+    HTTP_REQUESTS,
+    request_id_var,
+)
+from riskops.server.security import csrf_valid, digest, new_secret
+from riskops.server.services import auth
+from riskops.server.settings import Settings
+from riskops.server.web import ANON_COOKIE, CSRF_HEADER, SESSION_COOKIE
+
+log = logging.getLogger("riskops.http")
+_RID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "object-src 'none'"
+)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope.get("headers", []):
+        if k == name:
+            return v.decode("latin-1")
+    return None
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any], headers=()) -> None:  # type: ignore[no-untyped-def]
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestContextMiddleware:
+    """X-Request-ID in and out, one JSON log line and RED metrics per request, security headers."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, routes: list[Any]) -> None:
+        self.app, self.settings, self.routes = app, settings, routes
+
+    def _route(self, scope: Scope) -> str:
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return str(getattr(route, "path", "?"))
+        return "unmatched"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        rid = incoming if incoming and _RID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        token = request_id_var.set(rid)
+        started = time.perf_counter()
+        status = 500
+        secure_headers = [
+            (b"x-request-id", rid.encode()),
+            (b"content-security-policy", CSP.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"same-origin"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+            (b"vary", b"HX-Request, Cookie"),
+        ]
+        if self.settings.is_prod:
+            secure_headers.append((b"strict-transport-security", b"max-age=63072000"))
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                existing = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    h for h in secure_headers if h[0] not in existing
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route, method = self._route(scope), scope["method"]
+            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_DURATION.labels(method, route).observe(elapsed)
+            if status >= 500:
+                HTTP_ERRORS.labels(method, route).inc()
+            log.info(
+                "%s %s %s",
+                method,
+                scope["path"],
+                status,
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """413 for bodies above the limit, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        too_large = {
+            "errors": [
+                {
+                    "message": f"Request body is larger than {self.max_bytes} bytes; "
+                    "send less per request (split the batch).",
+                    "extensions": {"code": "TOO_LARGE"},
+                }
+            ]
+        }
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_json(send, 413, too_large)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _send_json(send, 413, too_large)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class AuthMiddleware:
+    """Resolve the caller (session cookie or `Authorization: Bearer`) into `request.state`.
+
+    Also sets the CSRF binding (session id, or a pre-login cookie) and enforces the CSRF header
+    on cookie-authenticated API calls. Page routes check CSRF on their forms (`web.read_form`).
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        client = auth.ClientInfo(
+            ip=scope["client"][0] if scope.get("client") else None,
+            user_agent=_header(scope, b"user-agent"),
+            request_id=state.get("request_id"),
+        )
+        cookies = SimpleCookie()
+        try:
+            cookies.load(_header(scope, b"cookie") or "")
+        except Exception:  # a malformed cookie header is treated as no cookies
+            cookies = SimpleCookie()
+        bearer = _header(scope, b"authorization")
+        principal = None
+        new_anon: str | None = None
+        is_api = scope["path"].startswith("/graphql")
+        if bearer:
+            scheme, _, secret = bearer.partition(" ")
+            if scheme.lower() == "bearer":
+                principal = await auth.from_bearer(secret.strip(), client)
+            if principal is None:
+                await _send_json(
+                    send,
+                    401,
+                    {
+                        "errors": [
+                            {
+                                "message": "The bearer token is invalid, expired or revoked; "
+                                "create a new API token (Admin > API tokens).",
+                                "extensions": {"code": "UNAUTHENTICATED"},
+                            }
+                        ]
+                    },
+                    [(b"www-authenticate", b'Bearer realm="riskops"')],
+                )
+                return
+            state["csrf_binding"] = None  # no ambient authority: CSRF does not apply
+        else:
+            session = cookies.get(SESSION_COOKIE)
+            if session is not None:
+                principal = await auth.from_session(session.value, client)
+            if principal is not None:
+                state["csrf_binding"] = principal.session_id
+            else:
+                anon = cookies.get(ANON_COOKIE)
+                if anon is not None and 16 <= len(anon.value) <= 100:
+                    state["csrf_binding"] = digest(anon.value)
+                else:
+                    new_anon = new_secret(24)
+                    state["csrf_binding"] = digest(new_anon)
+            if (
+                is_api
+                and principal is not None
+                and scope["method"] in UNSAFE
+                and not csrf_valid(
+                    self.settings.key, state["csrf_binding"], _header(scope, CSRF_HEADER.encode())
+                )
+            ):
+                await _send_json(
+                    send,
+                    403,
+                    {
+                        "errors": [
+                            {
+                                "message": "Cookie-authenticated API calls need the X-CSRF-Token "
+                                "header (from the page); scripts should use a bearer token.",
+                                "extensions": {"code": "FORBIDDEN"},
+                            }
+                        ]
+                    },
+                )
+                return
+        state["principal"] = principal
+
+        if new_anon is None:
+            await self.app(scope, receive, send)
+            return
+        cookie = _cookie(ANON_COOKIE, new_anon, self.settings, max_age=86_400)
+
+        async def with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie)]
+            await send(message)
+
+        await self.app(scope, receive, with_cookie)
+
+
+def _cookie(name: str, value: str, settings: Settings, *, max_age: int | None) -> bytes:
+    parts = [f"{name}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if settings.is_prod:
+        parts.append("Secure")
+    return "; ".join(parts).encode()
+
+
+def session_cookie(value: str, settings: Settings) -> bytes:
+    return _cookie(SESSION_COOKIE, value, settings, max_age=settings.session_ttl_hours * 3600)
+
+
+def clear_session_cookie(settings: Settings) -> bytes:
+    return _cookie(SESSION_COOKIE, "", settings, max_age=0)

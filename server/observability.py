@@ -1,0 +1,72 @@
+"""Structured JSON logs carrying the request id, and Prometheus RED metrics."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "riskops_request_id", default=None
+)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "request_id": request_id_var.get(),
+        }
+        for key in ("method", "path", "route", "status", "duration_ms", "actor"):
+            if hasattr(record, key):
+                out[key] = getattr(record, key)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("tortoise", "aiosqlite", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+REGISTRY = CollectorRegistry()
+HTTP_REQUESTS = Counter(
+    "riskops_http_requests_total",
+    "HTTP requests by route template, method and status",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+HTTP_ERRORS = Counter(
+    "riskops_http_errors_total",
+    "HTTP responses with status >= 500 by route template",
+    ["method", "route"],
+    registry=REGISTRY,
+)
+HTTP_DURATION = Histogram(
+    "riskops_http_request_duration_seconds",
+    "HTTP request duration by route template",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+SPOOL_DEPTH = Gauge(
+    "riskops_audit_spool_depth", "Audit events waiting in the durable spool", registry=REGISTRY
+)
+JOB_QUEUE_DEPTH = Gauge(
+    "riskops_job_queue_depth", "Jobs queued or running (Job table)", registry=REGISTRY
+)
