@@ -40,6 +40,7 @@ test: install browser
 check: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	mkdir -p .mypy-path && ln -sfn .. .mypy-path/riskops
 	$(BIN)/mypy
 
 fmt: install

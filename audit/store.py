@@ -59,7 +59,7 @@ async def append(
     if not bumped:
         await ensure_head(org_id, conn)
         await AuditHead.filter(org_id=org_id).using_db(conn).update(seq=F("seq") + 1)
-    head = await AuditHead.get(org_id=org_id).using_db(conn)
+    head = await AuditHead.filter(org_id=org_id).using_db(conn).get()
     event = {
         "org": org_id,
         "seq": head.seq,

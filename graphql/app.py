@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -17,6 +16,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
 )
 
+from graphql import GraphQLError
 from riskops.graphql.context import Context
 from riskops.graphql.schema import Mutation, Query
 from riskops.server.errors import DomainError
@@ -59,7 +59,7 @@ class RiskopsGraphQL(GraphQL[Context, None]):
         )
         self.settings = settings
 
-    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
+    async def get_context(self, request: Any, response: Any) -> Context:
         return Context(
             request=request,
             principal=request.state.principal,

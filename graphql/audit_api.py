@@ -42,7 +42,10 @@ class AuditQuery:
         )
         page = await query(audit_log.list_events(principal(info), flt, first=first, after=after))
         return AuditEventConnection(
-            edges=[AuditEventEdge(cursor=encode_cursor(e.seq), node=AuditEvent.of(e)) for e in page.events],
+            edges=[
+                AuditEventEdge(cursor=encode_cursor(e.seq), node=AuditEvent.of(e))
+                for e in page.events
+            ],
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
         )
 

@@ -6,10 +6,10 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from graphql import GraphQLError
 from starlette.requests import Request
 from strawberry.types import Info as _Info
 
+from graphql import GraphQLError
 from riskops.server.errors import DomainError
 from riskops.server.principal import Principal
 from riskops.server.settings import Settings

@@ -7,7 +7,7 @@ import strawberry
 from riskops.graphql.context import Info, principal, query
 from riskops.graphql.types import ApiToken, Me, Organization, Team, User, UserError
 from riskops.server import models as m
-from riskops.server.errors import DomainError
+from riskops.server.errors import DomainError, ErrorCode
 from riskops.server.services import teams, tokens, users
 from riskops.server.services.auth import revoke_sessions
 
@@ -101,10 +101,10 @@ class RevokeSessionsPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _too_many(field: str, values: list, limit: int) -> UserError | None:  # type: ignore[type-arg]
+def _too_many(field: str, values: list[str], limit: int) -> UserError | None:
     if len(values) > limit:
         return UserError(
-            code="INVALID", message=f"{field}: at most {limit} items.", field=field  # type: ignore[arg-type]
+            code=ErrorCode.INVALID, message=f"{field}: at most {limit} items.", field=field
         )
     return None
 

@@ -126,7 +126,7 @@ class ApiToken:
             id=strawberry.ID(str(t.id)),
             name=t.name,
             prefix=t.prefix,
-            owner_id=strawberry.ID(str(t.user_id)),  # type: ignore[attr-defined]
+            owner_id=strawberry.ID(str(t.user_id)),
             roles=sorted(t.roles),
             created_at=t.created_at,
             expires_at=t.expires_at,

@@ -17,7 +17,11 @@ from riskops.audit.store import flush_spool
 from riskops.jobs import runner
 from riskops.server import health
 from riskops.server.db import close_db, init_db
-from riskops.server.middleware import AuthMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
+from riskops.server.middleware import (
+    AuthMiddleware,
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+)
 from riskops.server.observability import configure_logging
 from riskops.server.settings import Settings, get_settings, use_settings
 

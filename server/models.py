@@ -36,6 +36,7 @@ class Team(Model):
     members: fields.ManyToManyRelation[User] = fields.ManyToManyField(
         "riskops.User", related_name="teams", through="team_member"
     )
+    org_id: int
 
     class Meta:
         table = "team"
@@ -49,7 +50,7 @@ class User(Model):
     )
     email = fields.CharField(max_length=254, unique=True)
     name = fields.CharField(max_length=200)
-    roles: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    roles: list[str] = fields.JSONField(default=list)
     status = fields.CharEnumField(UserStatus, max_length=16, default=UserStatus.ACTIVE)
     password_hash = fields.CharField(max_length=255, null=True)
     mfa_enabled = fields.BooleanField(default=False)
@@ -59,6 +60,7 @@ class User(Model):
     version = fields.IntField(default=1)  # optimistic concurrency for admin edits
 
     teams: fields.ManyToManyRelation[Team]
+    org_id: int
 
     class Meta:
         table = "app_user"
@@ -78,6 +80,7 @@ class Session(Model):
     revoked_at = fields.DatetimeField(null=True)
     ip = fields.CharField(max_length=64, null=True)
     user_agent = fields.CharField(max_length=300, null=True)
+    user_id: int
 
     class Meta:
         table = "user_session"
@@ -97,12 +100,14 @@ class ApiToken(Model):
     name = fields.CharField(max_length=120)
     prefix = fields.CharField(max_length=16)
     token_hash = fields.CharField(max_length=64, unique=True)
-    roles: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    roles: list[str] = fields.JSONField(default=list)
     created_at = fields.DatetimeField(auto_now_add=True)
     created_by_id = fields.IntField(null=True)
     expires_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)
+    org_id: int
+    user_id: int
 
     class Meta:
         table = "api_token"

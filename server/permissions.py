@@ -20,7 +20,7 @@ class Perm(StrEnum):
     USER_READ = "user.read"  # the directory of one's organization (names, roles)
     USER_MANAGE = "user.manage"  # create, change roles, suspend, revoke sessions
     TEAM_MANAGE = "team.manage"
-    TOKEN_MANAGE = "token.manage"  # create/revoke API tokens for any user of the org
+    TOKEN_MANAGE = "token.manage"  # noqa: S105 (a permission name) create/revoke API tokens for any user of the org
     # audit
     AUDIT_READ = "audit.read"
     AUDIT_VERIFY = "audit.verify"

@@ -14,7 +14,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("riskops-timing-equaliser")
 
 MIN_PASSWORD_LENGTH = 12
-TOKEN_PREFIX = "rko_"
+TOKEN_PREFIX = "rko_"  # noqa: S105 (a prefix, not a secret)
 
 
 def hash_password(password: str) -> str:

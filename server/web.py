@@ -19,7 +19,7 @@ CSRF_FIELD = "csrf_token"
 
 
 def settings_of(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def principal_of(request: Request) -> Principal | None:

@@ -11,7 +11,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_graphql_is_graphql_core_and_ours_is_a_namespace_portion():
     import graphql
-
     import riskops.graphql.schema as ours
 
     assert "site-packages" in graphql.__file__, graphql.__file__
@@ -93,9 +92,14 @@ async def test_health_is_503_while_audit_events_wait_in_the_spool(client, tenant
 
     spool.configure(tmp_path / "spool")
     try:
-        spool.write(spool.to_record(Actor(tenant.org_id, "system", "system"),
-                                    Entry("test.spooled", "x", 1), "2026-01-01T00:00:00.000000Z",
-                                    "00000000-0000-0000-0000-" + tenant.slug[-12:]))
+        spool.write(
+            spool.to_record(
+                Actor(tenant.org_id, "system", "system"),
+                Entry("test.spooled", "x", 1),
+                "2026-01-01T00:00:00.000000Z",
+                "00000000-0000-0000-0000-" + tenant.slug[-12:],
+            )
+        )
         r = await client.get("/health")
         assert r.status_code == 503
         assert r.json()["audit_spool"]["depth"] == 1

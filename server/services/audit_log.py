@@ -83,10 +83,8 @@ async def list_events(
 async def verify_chain(principal: Principal, key: bytes) -> Verification:
     principal.require(Perm.AUDIT_VERIFY)
     result = await verify_org(principal.org_id, key)
-    await access(
-        principal, "audit.verify", "audit_chain", principal.org_id,
-        detail={"ok": result.ok, "head_seq": result.head_seq, "first_bad_seq": result.first_bad_seq},
-    )  # fmt: skip
+    detail = {"ok": result.ok, "head_seq": result.head_seq, "first_bad_seq": result.first_bad_seq}
+    await access(principal, "audit.verify", "audit_chain", principal.org_id, detail=detail)
     return result
 
 

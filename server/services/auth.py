@@ -64,7 +64,7 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
     ip = client.ip or "unknown"
     user = await User.get_or_none(email=account, deleted_at=None) if account else None
     actor = Actor(
-        org_id=user.org_id if user else SYSTEM_ORG,  # type: ignore[attr-defined]
+        org_id=user.org_id if user else SYSTEM_ORG,
         actor=f"user:{user.id}" if user else "anonymous",
         actor_type="user" if user else "anonymous",
         ip=client.ip,
@@ -103,7 +103,7 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
         session = await Session.create(
             id=digest(secret),
             user_id=user.id,
-            org_id=user.org_id,  # type: ignore[attr-defined]
+            org_id=user.org_id,
             expires_at=now + timedelta(hours=settings.session_ttl_hours),
             last_seen_at=now,
             ip=client.ip,
@@ -128,7 +128,7 @@ def _principal(
     roles = frozenset(user.roles) & frozenset(token.roles) if token else frozenset(user.roles)
     return Principal(
         user_id=user.id,
-        org_id=user.org_id,  # type: ignore[attr-defined]
+        org_id=user.org_id,
         roles=roles,
         email=user.email,
         name=user.name,
@@ -144,8 +144,10 @@ async def logout(principal: Principal) -> None:
     if principal.session_id is None:
         return
     async with in_transaction() as conn:
-        n = await Session.filter(id=principal.session_id, revoked_at=None).using_db(conn).update(
-            revoked_at=datetime.now(UTC)
+        n = (
+            await Session.filter(id=principal.session_id, revoked_at=None)
+            .using_db(conn)
+            .update(revoked_at=datetime.now(UTC))
         )
         if n:
             await record(principal, conn, "auth.logout", "session", principal.session_id[:16])
@@ -198,8 +200,10 @@ async def revoke_sessions(principal: Principal, user_id: str | int) -> int:
         principal.require(Perm.USER_MANAGE)
     async with in_transaction() as conn:
         user = await get_scoped(User, principal, user_id, "User")
-        n = await Session.filter(user_id=user.id, revoked_at=None).using_db(conn).update(
-            revoked_at=datetime.now(UTC)
+        n = (
+            await Session.filter(user_id=user.id, revoked_at=None)
+            .using_db(conn)
+            .update(revoked_at=datetime.now(UTC))
         )
         await record(
             principal, conn, "session.revoke", "user", user.id,

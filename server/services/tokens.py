@@ -85,13 +85,13 @@ async def create_api_token(
 async def revoke_api_token(principal: Principal, token_id: str | int) -> ApiToken:
     async with in_transaction() as conn:
         token = await get_scoped(ApiToken, principal, token_id, "API token")
-        if token.user_id != principal.user_id:  # type: ignore[attr-defined]
+        if token.user_id != principal.user_id:
             principal.require(Perm.TOKEN_MANAGE)
         if token.revoked_at is None:
             token.revoked_at = datetime.now(UTC)
             await token.save(using_db=conn, update_fields=["revoked_at"])
             await record(
                 principal, conn, "token.revoke", "api_token", token.id,
-                new={"user_id": token.user_id}, risk=RiskLevel.MEDIUM,  # type: ignore[attr-defined]
+                new={"user_id": token.user_id}, risk=RiskLevel.MEDIUM,
             )  # fmt: skip
     return token

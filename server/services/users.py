@@ -65,10 +65,13 @@ async def create_user(
 
 
 async def _other_active_admins(user: User, conn: BaseDBAsyncClient) -> int:
-    others = await User.filter(
-        org_id=user.org_id, status=UserStatus.ACTIVE, deleted_at=None
-    ).exclude(id=user.id).using_db(conn).values_list("roles", flat=True)
-    return sum(1 for r in others if Role.ADMIN.value in (r or []))  # type: ignore[operator]
+    others = (
+        await User.filter(org_id=user.org_id, status=UserStatus.ACTIVE, deleted_at=None)
+        .exclude(id=user.id)
+        .using_db(conn)
+        .values_list("roles", flat=True)
+    )
+    return sum(1 for r in others if Role.ADMIN.value in (r or []))
 
 
 async def update_user_roles(
@@ -123,11 +126,13 @@ async def update_user_roles(
 async def revoke_access(user_id: int, conn: BaseDBAsyncClient) -> tuple[int, int]:
     """Revoke every live session and API token of a user; returns (sessions, tokens)."""
     now = datetime.now(UTC)
-    sessions = await Session.filter(user_id=user_id, revoked_at=None).using_db(conn).update(
-        revoked_at=now
+    sessions = (
+        await Session.filter(user_id=user_id, revoked_at=None).using_db(conn).update(revoked_at=now)
     )
-    tokens = await ApiToken.filter(user_id=user_id, revoked_at=None).using_db(conn).update(
-        revoked_at=now
+    tokens = (
+        await ApiToken.filter(user_id=user_id, revoked_at=None)
+        .using_db(conn)
+        .update(revoked_at=now)
     )
     return sessions, tokens
 

@@ -30,7 +30,9 @@ def email(value: str | None, field: str = "email") -> str:
     return value
 
 
-def roles(values: list[str] | None, field: str = "roles", *, allow_empty: bool = False) -> list[str]:
+def roles(
+    values: list[str] | None, field: str = "roles", *, allow_empty: bool = False
+) -> list[str]:
     values = [v.strip() for v in (values or [])]
     if len(values) > len(ALL_ROLES):
         raise Invalid(f"{field}: at most {len(ALL_ROLES)} roles.", field=field)
