@@ -13,7 +13,6 @@ import uuid
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from riskops.audit import spool
@@ -26,14 +25,24 @@ log = logging.getLogger("riskops.audit")
 
 async def ensure_head(org_id: int, conn: BaseDBAsyncClient) -> None:
     """Create the chain head of an organization if it has none (idempotent, race-free)."""
-    dialect = conn.capabilities.dialect
-    mark = "$1" if dialect == "postgres" else "?"
-    mark2 = "$2" if dialect == "postgres" else "?"
     await conn.execute_query(
-        f"INSERT INTO audit_head (org_id, seq, hash) VALUES ({mark}, 0, {mark2}) "
-        "ON CONFLICT (org_id) DO NOTHING",
+        "INSERT INTO audit_head (org_id, seq, hash) "
+        f"VALUES ({_mark(conn, 1)}, 0, {_mark(conn, 2)}) ON CONFLICT (org_id) DO NOTHING",
         [org_id, GENESIS_HASH],
     )
+
+
+def _mark(conn: BaseDBAsyncClient, n: int) -> str:
+    return f"${n}" if conn.capabilities.dialect == "postgres" else "?"
+
+
+async def _bump(org_id: int, conn: BaseDBAsyncClient) -> tuple[int, str] | None:
+    """Take the next seq and the previous hash in one statement (it also takes the lock)."""
+    rows = await conn.execute_query_dict(
+        f"UPDATE audit_head SET seq = seq + 1 WHERE org_id = {_mark(conn, 1)} RETURNING seq, hash",
+        [org_id],
+    )
+    return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else None
 
 
 def _values(values: dict[str, Any]) -> str:
@@ -55,14 +64,15 @@ async def append(
     Call it last in a transaction, to hold the lock briefly.
     """
     org_id = actor.org_id
-    bumped = await AuditHead.filter(org_id=org_id).using_db(conn).update(seq=F("seq") + 1)
-    if not bumped:
+    head = await _bump(org_id, conn)
+    if head is None:
         await ensure_head(org_id, conn)
-        await AuditHead.filter(org_id=org_id).using_db(conn).update(seq=F("seq") + 1)
-    head = await AuditHead.filter(org_id=org_id).using_db(conn).get()
+        head = await _bump(org_id, conn)
+        assert head is not None
+    seq, prev_hash = head
     event = {
         "org": org_id,
-        "seq": head.seq,
+        "seq": seq,
         "ts": ts or format_ts(),
         "actor": actor.actor,
         "actor_type": actor.actor_type,
@@ -75,12 +85,12 @@ async def append(
         "old_values": json.loads(_values(entry.old_values)),
         "new_values": json.loads(_values(entry.new_values)),
         "request_id": actor.request_id,
-        "prev_hash": head.hash,
+        "prev_hash": prev_hash,
     }
     digest = event_hash(event)
     row = await AuditEvent.create(
         org_id=org_id,
-        seq=head.seq,
+        seq=seq,
         ts=event["ts"],
         actor=event["actor"],
         actor_type=event["actor_type"],
@@ -93,7 +103,7 @@ async def append(
         old_values=_values(event["old_values"]),
         new_values=_values(event["new_values"]),
         request_id=event["request_id"],
-        prev_hash=head.hash,
+        prev_hash=prev_hash,
         hash=digest,
         event_uid=event_uid or str(uuid.uuid4()),
         using_db=conn,
