@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from riskops.audit.chain import format_ts
 from riskops.audit.models import AuditEvent
 from riskops.audit.verify import _COLUMNS, BATCH, row_to_event
-
-from datetime import datetime
 
 
 async def export_events(

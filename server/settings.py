@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     database_url: str = ""
     redis_url: str | None = None
+    job_queue: str = "riskops:queue"
     secret_key: str | None = Field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -155,9 +156,9 @@ def tortoise_config(db_url: str) -> dict[str, Any]:
     }
 
 
-def _module_config() -> dict[str, Any]:
-    # Module-level config for the tortoise CLI; never generates a secret as a side effect.
-    return tortoise_config(Settings().db_url)
-
-
-TORTOISE_ORM = _module_config()
+def __getattr__(name: str) -> Any:
+    # `tortoise -c riskops.server.settings.TORTOISE_ORM` reads this lazily, so importing the
+    # module neither fails on a bad RISKOPS_* variable nor creates var/ as a side effect.
+    if name == "TORTOISE_ORM":
+        return tortoise_config(Settings().db_url)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

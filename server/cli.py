@@ -1,0 +1,746 @@
+"""The `riskops` command line: what an operator runs (the runbooks' commands).
+
+`serve` and `worker` start the processes; `migrate`, `seed-demo` and `create-user` prepare an
+installation; `audit verify|export|checkpoint|flush-spool` operate the tamper-evident trail;
+`status` reports the platform's health. Every command loads the settings (environment plus the
+global `--database-url` / `--var-dir` flags) and installs them before touching anything else.
+Expected failures (configuration, domain rules, an unreachable database) end with one line on
+stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn, TextIO, cast
+from urllib.parse import urlsplit, urlunsplit
+
+import pydantic
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+)
+from rich.table import Table
+from tortoise.connection import get_connection
+from tortoise.migrations.executor import MigrationExecutor
+
+from riskops import __version__
+from riskops.audit import spool, store
+from riskops.audit.chain import format_ts
+from riskops.audit.types import Actor, Entry, RiskLevel
+from riskops.audit.verify import Verification
+from riskops.server.db import close_db, init_db, migrate
+from riskops.server.errors import DomainError
+from riskops.server.principal import Principal
+from riskops.server.settings import (
+    ConfigError,
+    Settings,
+    load_settings,
+    tortoise_config,
+    use_settings,
+)
+
+app = typer.Typer(
+    name="riskops",
+    help="Risk Operations Platform: run it, prepare it, and operate its audit trail.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+audit_app = typer.Typer(
+    help="The tamper-evident audit trail: verify, export, checkpoint, flush the spool.",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+CLI_ACTOR = "cli"
+DB_TIMEOUT_SECONDS = 10.0
+STATUS_MAX_CHAINS = 50
+
+
+# --------------------------------------------------------------------------- errors and settings
+
+
+class CliError(Exception):
+    """An expected failure of a command: `main` prints the message on one line and exits."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def _die(message: str, code: int = 1) -> NoReturn:
+    err.print(f"riskops: error: {' '.join(message.split())}", markup=False, soft_wrap=True)
+    raise SystemExit(code)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """The global flags; each one, when given, wins over its `RISKOPS_*` variable."""
+
+    database_url: str | None = None
+    var_dir: Path | None = None
+
+    def load(self) -> Settings:
+        given = {k: v for k, v in asdict(self).items() if v is not None}
+        try:
+            return use_settings(load_settings(**given))
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"RISKOPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"invalid setting(s): {problems}") from None
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    overrides: Overrides = ctx.obj or Overrides()
+    return overrides.load()
+
+
+def _export_env(settings: Settings) -> None:
+    """Put the effective locations in the environment, for the processes we start (uvicorn's
+    reloader, arq) that read the settings again from scratch."""
+    os.environ["RISKOPS_VAR_DIR"] = str(settings.var_dir)
+    if settings.database_url:
+        os.environ["RISKOPS_DATABASE_URL"] = settings.database_url
+
+
+def redact(url: str) -> str:
+    """The URL without its password, fit for printing."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"riskops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Database URL (overrides RISKOPS_DATABASE_URL), e.g. "
+            "postgres://user@host:5432/riskops or sqlite:///path/riskops.sqlite3.",
+        ),
+    ] = None,
+    var_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--var-dir",
+            help="Directory for local state (overrides RISKOPS_VAR_DIR).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    ctx.obj = Overrides(database_url=database_url, var_dir=var_dir)
+
+
+# --------------------------------------------------------------------------- database sessions
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    applied: list[str]
+    pending: list[str]
+
+
+async def migration_state(settings: Settings) -> MigrationState:
+    """Applied and pending migrations of the connected database (`init_db` first)."""
+    executor = MigrationExecutor(
+        get_connection("default"), tortoise_config(settings.db_url)["apps"]
+    )
+    applied = [key.name for key in await executor.recorder.applied_migrations()]
+    pending = [step.migration.name for step in await executor.plan() if not step.backward]
+    return MigrationState(applied, pending)
+
+
+async def _ping(settings: Settings) -> None:
+    try:
+        await asyncio.wait_for(
+            get_connection("default").execute_query("SELECT 1"), DB_TIMEOUT_SECONDS
+        )
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CliError(f"cannot reach the database {redact(settings.db_url)}: {reason}") from None
+
+
+@asynccontextmanager
+async def database(settings: Settings, *, require_migrated: bool = True) -> AsyncIterator[None]:
+    """Connected for the duration of the block; refuses a database with pending migrations."""
+    await init_db(settings)
+    try:
+        await _ping(settings)
+        if require_migrated:
+            pending = (await migration_state(settings)).pending
+            if pending:
+                raise CliError(
+                    f"the database has {len(pending)} unapplied migration(s) "
+                    f"({', '.join(pending)}); run `riskops migrate` first."
+                )
+        yield
+    finally:
+        await close_db()
+
+
+async def _apply_migrations(settings: Settings) -> MigrationState:
+    """Apply pending migrations; returns the state found before (what was applied)."""
+    async with database(settings, require_migrated=False):
+        before = await migration_state(settings)
+    if before.pending:
+        await migrate(settings)
+    return before
+
+
+def _report_migrations(settings: Settings, before: MigrationState) -> None:
+    where = redact(settings.db_url)
+    if before.pending:
+        typer.echo(f"Applied {len(before.pending)} migration(s) to {where}:")
+        for name in before.pending:
+            typer.echo(f"  {name}")
+    else:
+        typer.echo(f"{where} is up to date ({len(before.applied)} migrations applied).")
+
+
+# --------------------------------------------------------------------------- serve, worker
+
+
+@app.command("serve")
+def serve_cmd(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address (default: RISKOPS_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: RISKOPS_PORT).")] = None,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    demo: Annotated[
+        bool | None,
+        typer.Option(
+            "--demo/--no-demo",
+            help="Seed the demo organization into an empty database "
+            "(default: on when RISKOPS_ENV=dev, off in prod).",
+        ),
+    ] = None,
+) -> None:
+    """Apply migrations, seed the demo if wanted, and serve the web app and GraphQL API."""
+    import uvicorn
+
+    settings = _settings(ctx)
+    _export_env(settings)
+    seed = (not settings.is_prod) if demo is None else demo
+    asyncio.run(_prepare_serving(settings, seed=seed))
+    uvicorn.run(
+        "riskops.server.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        reload=reload,
+        log_level=settings.log_level.lower(),
+    )
+
+
+async def _prepare_serving(settings: Settings, *, seed: bool) -> None:
+    _report_migrations(settings, await _apply_migrations(settings))
+    if seed:
+        await _seed_and_print(settings, quiet_if_seeded=True)
+
+
+@app.command("worker")
+def worker_cmd(ctx: typer.Context) -> None:
+    """Run an arq worker: executes queued jobs from Redis (RISKOPS_REDIS_URL)."""
+    settings = _settings(ctx)
+    if not settings.redis_url:
+        raise CliError(
+            "RISKOPS_REDIS_URL is not set. Without Redis, jobs run in-process inside "
+            "`riskops serve` and no worker is needed. To run jobs on workers, start Redis and set "
+            "RISKOPS_REDIS_URL=redis://HOST:6379/0 for the web processes and the workers alike."
+        )
+    _export_env(settings)
+    from arq.typing import WorkerSettingsType
+    from arq.worker import run_worker
+
+    # Imported only now: it builds its RedisSettings from the settings installed above.
+    from riskops.jobs.worker import WorkerSettings
+    from riskops.server.observability import configure_logging
+
+    configure_logging(settings.log_level)
+    # A plain class satisfies arq's protocol at run time; its class variables confuse mypy.
+    run_worker(cast(WorkerSettingsType, WorkerSettings))
+
+
+# --------------------------------------------------------------------------- install and users
+
+
+@app.command("migrate")
+def migrate_cmd(ctx: typer.Context) -> None:
+    """Apply pending database migrations and say which."""
+    settings = _settings(ctx)
+    _report_migrations(settings, asyncio.run(_apply_migrations(settings)))
+
+
+def _print_logins(logins: list[tuple[str, str, str]]) -> None:
+    table = Table(title="Demo logins (passwords are shown only this once)")
+    for column in ("e-mail", "password", "roles"):
+        table.add_column(column, no_wrap=True)
+    for row in logins:
+        table.add_row(*row)
+    out.print(table)
+
+
+async def _seed_and_print(settings: Settings, *, quiet_if_seeded: bool = False) -> None:
+    from riskops.server.demo import DEMO_NAME, seed_demo
+
+    async with database(settings):
+        logins = await seed_demo(settings)
+    if logins is None:
+        if not quiet_if_seeded:
+            typer.echo("Already seeded: the database has an organization; nothing changed.")
+        return
+    typer.echo(f"Seeded the demo organization '{DEMO_NAME}' (slug demo).")
+    _print_logins(logins)
+
+
+@app.command("seed-demo")
+def seed_demo_cmd(ctx: typer.Context) -> None:
+    """Create the demo organization with one login per role, if the database has none."""
+    asyncio.run(_seed_and_print(_settings(ctx)))
+
+
+class CliPrincipal(Principal):
+    """An administrator of one organization acting from the command line. Its audit events
+    name the CLI (a system actor), not a user account that does not exist."""
+
+    @property
+    def actor(self) -> Actor:
+        return cli_actor(self.org_id)
+
+
+def cli_actor(org_id: int) -> Actor:
+    return Actor(org_id=org_id, actor=CLI_ACTOR, actor_type="system")
+
+
+@dataclass(frozen=True)
+class NewUser:
+    org: str
+    email: str
+    name: str
+    roles: list[str]
+    password: str | None
+    create_org: bool
+    org_name: str | None
+
+
+def _check_new_user(new: NewUser) -> None:
+    """Every input check before anything is written, so a mistake creates nothing."""
+    from riskops.server.services import validation
+
+    validation.text(new.org, "org", max_len=64)
+    validation.email(new.email)
+    validation.text(new.name, "name", max_len=200)
+    validation.roles(new.roles, "role")
+    if new.password is not None:
+        validation.password(new.password)
+
+
+async def _org_for(new: NewUser) -> tuple[int, str, bool]:
+    """(id, slug, created) of the organization the user goes into."""
+    from riskops.server.errors import Duplicate
+    from riskops.server.models import Organization, User
+    from riskops.server.services.orgs import create_organization
+
+    slug = new.org.strip().lower()
+    org = await Organization.get_or_none(slug=slug)
+    if org is not None:
+        return org.id, org.slug, False
+    if not new.create_org:
+        raise CliError(f"no organization with slug '{slug}'; add --create-org to create it.")
+    if await User.filter(email=new.email.strip().lower()).exists():
+        raise Duplicate(f"The e-mail address {new.email} is already in use.", field="email")
+    org = await create_organization(slug, new.org_name or slug)
+    return org.id, org.slug, True
+
+
+async def _create_user(settings: Settings, new: NewUser) -> None:
+    from riskops.server.permissions import Role
+    from riskops.server.services import users
+
+    _check_new_user(new)
+    async with database(settings):
+        org_id, slug, created = await _org_for(new)
+        if created:
+            typer.echo(f"Created organization {slug} (id {org_id}).")
+        admin = CliPrincipal(user_id=0, org_id=org_id, roles=frozenset({Role.ADMIN.value}))
+        password = new.password or secrets.token_urlsafe(18)
+        user = await users.create_user(
+            admin, email=new.email, name=new.name, roles=new.roles, password=password
+        )
+    typer.echo(
+        f"Created user {user.id} <{user.email}> in organization {slug} with roles: "
+        f"{', '.join(user.roles)}."
+    )
+    if new.password is None:
+        typer.echo(f"Password (shown only this once): {password}")
+
+
+@app.command("create-user")
+def create_user_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug of the user's organization.")],
+    email: Annotated[str, typer.Option(help="Login e-mail address.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role", help="A role; repeat for several (e.g. --role admin --role viewer)."
+        ),
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="Initial password; omit it to get a generated one, printed once."),
+    ] = None,
+    create_org: Annotated[
+        bool, typer.Option("--create-org", help="Create the organization if it does not exist.")
+    ] = False,
+    org_name: Annotated[
+        str | None, typer.Option(help="Name of the organization --create-org creates.")
+    ] = None,
+) -> None:
+    """Create a user in an organization (audited as the CLI)."""
+    new = NewUser(org, email, name, list(role or []), password, create_org, org_name)
+    asyncio.run(_create_user(_settings(ctx), new))
+
+
+# --------------------------------------------------------------------------- audit
+
+
+async def _flush(announce: bool = True) -> int:
+    stored = await store.flush_spool()
+    if stored and announce:
+        err.print(f"Flushed {stored} spooled audit event(s) into the store.")
+    return stored
+
+
+async def _require_chain(org_id: int) -> None:
+    from riskops.audit.verify import org_ids
+
+    if org_id not in await org_ids():
+        raise CliError(f"organization {org_id} has no audit chain (check the id).")
+
+
+@contextmanager
+def _progress(total: int, what: str) -> Iterator[tuple[Progress, TaskID]]:
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        yield progress, progress.add_task(what, total=total)
+
+
+async def _verify(settings: Settings, org: int | None) -> list[Verification]:
+    from riskops.audit.verify import org_ids, verify_org
+
+    async with database(settings):
+        await _flush()
+        if org is not None:
+            await _require_chain(org)
+        ids = [org] if org is not None else await org_ids()
+        results: list[Verification] = []
+        events = 0
+        with _progress(len(ids), "verifying audit chains") as (progress, task):
+            for org_id in ids:
+                results.append(await verify_org(org_id, settings.key))
+                events += results[-1].events_checked
+                progress.update(task, advance=1, description=f"verified {events} events")
+    return results
+
+
+@audit_app.command("verify")
+def audit_verify_cmd(
+    ctx: typer.Context,
+    org: Annotated[
+        int | None, typer.Option("--org", help="Organization id; default: every chain.")
+    ] = None,
+) -> None:
+    """Verify hash chains and checkpoints; exit 1 naming the first bad seq if any is broken."""
+    results = asyncio.run(_verify(_settings(ctx), org))
+    for result in results:
+        typer.echo(result.describe())
+    broken = [r for r in results if not r.ok]
+    if broken:
+        first = broken[0]
+        raise CliError(
+            f"{len(broken)} of {len(results)} audit chain(s) BROKEN; the first is org "
+            f"{first.org_id}, first bad seq {first.first_bad_seq}."
+        )
+    err.print(f"All {len(results)} audit chain(s) verify.")
+
+
+def parse_when(value: str | None, flag: str) -> datetime | None:
+    """An ISO 8601 date or time; without a zone it is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise CliError(
+            f"{flag}: '{value}' is not an ISO 8601 date or time "
+            "(like 2026-01-31 or 2026-01-31T12:00:00Z)."
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+async def _write_export(
+    org: int, since: datetime | None, until: datetime | None, sink: TextIO
+) -> int:
+    from riskops.audit.export import export_events
+
+    count = 0
+    async for line in export_events(org, since, until):
+        sink.write(line + "\n")
+        count += 1
+    sink.flush()
+    return count
+
+
+async def _export(
+    settings: Settings,
+    org: int,
+    since: datetime | None,
+    until: datetime | None,
+    output: Path | None,
+) -> int:
+    async with database(settings):
+        await _flush()
+        await _require_chain(org)
+        if output is None:
+            count = await _write_export(org, since, until, sys.stdout)
+        else:
+            with output.open("w", encoding="utf-8") as fh:
+                count = await _write_export(org, since, until, fh)
+        # Recorded after the lines are written: the export itself is the chain's next event.
+        detail = {
+            "since": format_ts(since) if since else None,
+            "until": format_ts(until) if until else None,
+            "events": count,
+        }
+        await store.emit(
+            cli_actor(org),
+            Entry("audit.export", "audit_chain", org, {}, detail, RiskLevel.MEDIUM),
+        )
+    return count
+
+
+@audit_app.command("export")
+def audit_export_cmd(
+    ctx: typer.Context,
+    org: Annotated[int, typer.Option("--org", help="Organization id.")],
+    since: Annotated[
+        str | None, typer.Option(help="Only events at or after this ISO 8601 time (UTC default).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only events before this ISO 8601 time.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Export one organization's chain as JSON lines (the ARCHITECTURE.md contract), for a SIEM."""
+    start, end = parse_when(since, "--since"), parse_when(until, "--until")
+    if start and end and start >= end:
+        raise CliError("--since must be earlier than --until.")
+    settings = _settings(ctx)
+    count = asyncio.run(_export(settings, org, start, end, output))
+    where = str(output) if output else "stdout"
+    err.print(f"Exported {count} event(s) of org {org} to {where}.", markup=False)
+
+
+async def _checkpoint(settings: Settings) -> list[tuple[int, int, str]]:
+    from riskops.audit.checkpoint import checkpoint_all
+
+    async with database(settings):
+        await _flush()
+        made = await checkpoint_all(settings.key)
+    return [(cp.org_id, cp.seq, cp.head_hash) for cp in made]
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint_cmd(ctx: typer.Context) -> None:
+    """Sign a checkpoint of every chain whose head moved since its last checkpoint."""
+    made = asyncio.run(_checkpoint(_settings(ctx)))
+    for org_id, seq, head_hash in made:
+        typer.echo(f"org {org_id}: checkpoint at seq {seq} (head {head_hash[:16]}…)")
+    if not made:
+        typer.echo("Every chain is already checkpointed at its head.")
+
+
+async def _flush_spool(settings: Settings) -> tuple[int, int]:
+    async with database(settings):
+        stored = await _flush(announce=False)
+    return stored, spool.depth()
+
+
+@audit_app.command("flush-spool")
+def audit_flush_spool_cmd(ctx: typer.Context) -> None:
+    """Store the events spooled while the audit store was unavailable, in order."""
+    stored, remaining = asyncio.run(_flush_spool(_settings(ctx)))
+    typer.echo(f"Stored {stored} spooled event(s); {remaining} remain in the spool.")
+    if remaining:
+        raise CliError(f"{remaining} event(s) could not be stored yet; the store is failing.")
+
+
+# --------------------------------------------------------------------------- status
+
+
+@dataclass
+class Check:
+    name: str
+    state: str  # ok | warn | fail | info
+    detail: str
+
+
+STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "info": "cyan"}
+
+
+async def _redis_check(settings: Settings) -> Check:
+    if not settings.redis_url:
+        return Check("redis", "info", "not configured: jobs run in-process")
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        await client.ping()
+    except Exception as exc:
+        return Check("redis", "fail", f"{redact(settings.redis_url)} unreachable: {exc}")
+    finally:
+        await client.aclose()
+    return Check("redis", "ok", f"{redact(settings.redis_url)} reachable")
+
+
+async def _counts_checks() -> list[Check]:
+    from riskops.jobs.runner import queue_depth
+    from riskops.server.models import Organization, User, UserStatus
+
+    users = await User.filter(deleted_at=None).count()
+    active = await User.filter(deleted_at=None, status=UserStatus.ACTIVE).count()
+    return [
+        Check("job queue", "ok", f"{await queue_depth()} queued or running"),
+        Check("organizations", "info", str(await Organization.all().count())),
+        Check("users", "info", f"{users} ({active} active)"),
+    ]
+
+
+async def _chain_rows() -> list[tuple[str, ...]]:
+    from riskops.audit.models import AuditCheckpoint, AuditHead
+    from riskops.server.models import Organization
+
+    slugs = dict(await Organization.all().values_list("id", "slug"))
+    rows: list[tuple[str, ...]] = []
+    for head in await AuditHead.all().order_by("org_id").limit(STATUS_MAX_CHAINS):
+        cp = await AuditCheckpoint.filter(org_id=head.org_id).order_by("-seq", "-id").first()
+        checkpoint = f"seq {cp.seq} at {cp.ts}" if cp else "none yet"
+        behind = str(head.seq - cp.seq) if cp else str(head.seq)
+        slug = str(slugs.get(head.org_id, "(platform)" if head.org_id == 0 else "?"))
+        rows.append((str(head.org_id), slug, str(head.seq), checkpoint, behind))
+    return rows
+
+
+async def _database_checks(settings: Settings) -> tuple[list[Check], list[tuple[str, ...]]]:
+    where = redact(settings.db_url)
+    try:
+        async with database(settings, require_migrated=False):
+            checks = [Check("database", "ok", f"{where} reachable")]
+            state = await migration_state(settings)
+            if state.pending:
+                detail = f"{len(state.pending)} pending ({', '.join(state.pending)}): run migrate"
+                checks.append(Check("migrations", "warn", detail))
+                return checks, []
+            checks.append(Check("migrations", "ok", f"up to date ({len(state.applied)} applied)"))
+            return checks + await _counts_checks(), await _chain_rows()
+    except CliError as exc:
+        return [Check("database", "fail", exc.message)], []
+
+
+async def _status(settings: Settings) -> tuple[list[Check], list[tuple[str, ...]]]:
+    spool.configure(settings.spool_dir)
+    checks = [Check("version", "info", f"riskops {__version__} ({settings.env})")]
+    db_checks, chains = await _database_checks(settings)
+    depth = spool.depth()
+    spooled = Check(
+        "audit spool",
+        "warn" if depth else "ok",
+        f"{depth} event(s) waiting: run `riskops audit flush-spool`" if depth else "empty",
+    )
+    return [*checks, *db_checks, await _redis_check(settings), spooled], chains
+
+
+def _print_status(checks: list[Check], chains: list[tuple[str, ...]]) -> None:
+    table = Table(title="riskops platform status")
+    for column in ("check", "state", "detail"):
+        table.add_column(column)
+    for c in checks:
+        table.add_row(c.name, f"[{STYLE[c.state]}]{c.state.upper()}[/]", c.detail)
+    out.print(table)
+    if chains:
+        chain_table = Table(title="audit chains (latest checkpoint)")
+        for column in ("org", "slug", "head seq", "latest checkpoint", "events since"):
+            chain_table.add_column(column)
+        for row in chains:
+            chain_table.add_row(*row)
+        out.print(chain_table)
+
+
+@app.command("status")
+def status_cmd(ctx: typer.Context) -> None:
+    """Report database, migrations, Redis, audit spool, job queue, tenants and checkpoints.
+
+    Exits 1 when the database, or a configured Redis, is unreachable.
+    """
+    checks, chains = asyncio.run(_status(_settings(ctx)))
+    _print_status(checks, chains)
+    failed = [c.name for c in checks if c.state == "fail"]
+    if failed:
+        raise CliError(f"unhealthy: {', '.join(failed)} (see the table above).")
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main() -> None:
+    """Run the CLI; expected failures become one line on stderr and a non-zero exit code."""
+    try:
+        app()
+    except CliError as exc:
+        _die(exc.message, exc.code)
+    except ConfigError as exc:
+        _die(str(exc))
+    except DomainError as exc:
+        _die(exc.message)
+    except OSError as exc:
+        _die(str(exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,512 @@
+"""The `riskops` CLI as an operator runs it: a real subprocess against a SQLite file and a
+throwaway PostgreSQL database (not the conftest `backend`, which lives in this process)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+PG_ADMIN_URL = os.environ.get("RISKOPS_TEST_PG", "postgres://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+DEMO_EMAILS = [
+    f"{p}@demo.riskops.local"
+    for p in ("admin", "viewer", "operator", "approver", "approver2", "strategist", "compliance",
+              "product")
+]  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- the standalone
+# verifier of ARCHITECTURE.md's contract: json and hashlib only, as a SIEM-side script would be.
+
+
+def verify_export(lines: list[str]) -> int | None:
+    """Return the first bad seq of one organization's exported chain, or None if it holds."""
+    prev, expected = "0" * 64, 1
+    for line in lines:
+        event = json.loads(line)
+        body = {k: v for k, v in event.items() if k != "hash"}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        if event["seq"] != expected or event["prev_hash"] != prev or digest != event["hash"]:
+            return expected
+        prev, expected = event["hash"], expected + 1
+    return None
+
+
+# ----------------------------------------------------------------------------- harness
+
+
+def _in_thread(coro: Coroutine[Any, Any, Any]) -> Any:
+    # A thread of its own, so asyncio.run never touches the event loop of pytest-asyncio.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _pg(url: str, sql: str) -> list[tuple[Any, ...]]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        if sql.lstrip().upper().startswith("SELECT"):
+            return [tuple(r) for r in await conn.fetch(sql)]
+        await conn.execute(sql)  # simple protocol: DDL, several statements, CREATE DATABASE
+        return []
+    finally:
+        await conn.close()
+
+
+def _reachable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _require(name: str, port: int) -> None:
+    if _reachable(port):
+        return
+    msg = f"{name} is not reachable on 127.0.0.1:{port}"
+    if IN_CI:
+        pytest.fail(f"{msg}; CI must run the whole suite.")
+    pytest.skip(msg)
+
+
+def _cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKOPS_")}
+    env["COLUMNS"] = "200"  # rich tables on one line each, so tests can read them
+    return env
+
+
+@dataclass
+class Target:
+    """One database the CLI is pointed at, plus direct SQL access to check what it did."""
+
+    backend: str
+    url: str
+    var_dir: Path
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "riskops.server.cli", "--database-url", self.url,
+                "--var-dir", str(self.var_dir), *args]  # fmt: skip
+
+    def run(self, *args: str, ok: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            self.command(*args), capture_output=True, text=True, env={**_cli_env(), **env},
+            cwd=self.var_dir.parent, timeout=60,
+        )  # fmt: skip
+        if ok:
+            assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
+        return done
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.backend == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.url.removeprefix("sqlite://"))) as db:
+                return [tuple(r) for r in db.execute(sql).fetchall()]
+        return _in_thread(_pg(self.url, sql))
+
+    def scalar(self, sql: str) -> Any:
+        return self.query(sql)[0][0]
+
+    def demo_org(self) -> int:
+        return int(self.scalar("SELECT id FROM organization WHERE slug = 'demo'"))
+
+    def tamper_actor(self, org_id: int, seq: int, actor: str) -> None:
+        """What an attacker with database access does: lift the append-only guard and edit."""
+        update = f"UPDATE audit_event SET actor = '{actor}' WHERE org_id = {org_id} AND seq = {seq}"
+        if self.backend == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.url.removeprefix("sqlite://"))) as db:
+                db.execute("DROP TRIGGER audit_event_no_update")
+                db.execute(update)
+                db.commit()
+        else:
+            self.query(f"ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only; {update}")
+
+
+@contextlib.contextmanager
+def new_target(backend: str, root: Path) -> Iterator[Target]:
+    var_dir = root / f"var-{backend}"
+    var_dir.mkdir(parents=True)
+    if backend == "sqlite":
+        yield Target(backend, f"sqlite://{var_dir / 'riskops.sqlite3'}", var_dir)
+        return
+    _require("PostgreSQL", 5432)
+    dbname = f"riskops_cli_{uuid.uuid4().hex[:10]}"
+    _in_thread(_pg(PG_ADMIN_URL, f'CREATE DATABASE "{dbname}"'))
+    try:
+        yield Target(backend, PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname, var_dir)
+    finally:
+        _in_thread(_pg(PG_ADMIN_URL, f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
+
+
+@dataclass
+class Seeded:
+    target: Target
+    migrated: subprocess.CompletedProcess[str]
+    seeded: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Seeded]:
+    """A database migrated and seeded through the CLI, shared by the tests of one backend."""
+    with new_target(request.param, tmp_path_factory.mktemp("cli")) as target:
+        yield Seeded(target, target.run("migrate"), target.run("seed-demo"))
+
+
+def printed_logins(stdout: str) -> dict[str, tuple[str, str]]:
+    """{e-mail: (password, roles)} from the table `seed-demo` prints."""
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in stdout.splitlines()
+        if "@demo.riskops.local" in line
+    ]
+    return {email: (password, roles) for email, password, roles in rows}
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("riskops: error: ")
+    assert "Traceback" not in done.stderr
+    return lines[0]
+
+
+# ----------------------------------------------------------------------------- migrate, seed
+
+
+def test_migrate_says_what_it_applied_then_nothing(seeded: Seeded) -> None:
+    assert "Applied 2 migration(s)" in seeded.migrated.stdout
+    assert "0001_initial" in seeded.migrated.stdout
+    assert "0002_audit_append_only" in seeded.migrated.stdout
+    again = seeded.target.run("migrate")
+    assert "up to date (2 migrations applied)" in again.stdout
+    assert seeded.target.scalar("SELECT count(*) FROM tortoise_migrations") == 2
+
+
+def test_seed_demo_prints_working_logins_once(seeded: Seeded) -> None:
+    from riskops.server.security import verify_password
+
+    target = seeded.target
+    logins = printed_logins(seeded.seeded.stdout)
+    assert sorted(logins) == sorted(DEMO_EMAILS)
+    assert logins["approver2@demo.riskops.local"][1] == "approver"
+    admin_hash = target.scalar(
+        "SELECT password_hash FROM app_user WHERE email = 'admin@demo.riskops.local'"
+    )
+    assert verify_password(admin_hash, logins["admin@demo.riskops.local"][0])
+
+    again = target.run("seed-demo")
+    assert "Already seeded" in again.stdout
+    assert "@demo.riskops.local" not in again.stdout
+    assert target.scalar("SELECT count(*) FROM organization WHERE slug = 'demo'") == 1
+
+
+def test_seed_demo_is_audited_through_the_services(seeded: Seeded) -> None:
+    target = seeded.target
+    org = target.demo_org()
+    rows = target.query(f"SELECT action FROM audit_event WHERE org_id = {org} ORDER BY seq")
+    actions = [r[0] for r in rows]
+    assert actions[:2] == ["org.create", "user.create"]
+    assert actions.count("user.create") == len(DEMO_EMAILS)
+    assert "team.create" in actions
+    members = target.query(
+        "SELECT u.email FROM team t JOIN team_member m ON m.team_id = t.id "
+        "JOIN app_user u ON u.id = m.user_id WHERE t.name = 'Fraud Strategy'"
+    )
+    assert members == [("strategist@demo.riskops.local",)]
+
+
+# ----------------------------------------------------------------------------- create-user
+
+
+def test_create_user_with_bad_email_fails_clearly_and_creates_nothing(seeded: Seeded) -> None:
+    target = seeded.target
+    users_before = target.scalar("SELECT count(*) FROM app_user")
+    done = target.run(
+        "create-user", "--org", "newco", "--create-org", "--email", "not-an-email",
+        "--name", "N", "--role", "admin", ok=False,
+    )  # fmt: skip
+    assert "'not-an-email' is not an e-mail address" in one_error_line(done)
+    assert target.scalar("SELECT count(*) FROM organization WHERE slug = 'newco'") == 0
+    assert target.scalar("SELECT count(*) FROM app_user") == users_before
+
+
+def test_create_user_with_unknown_role_fails_clearly(seeded: Seeded) -> None:
+    done = seeded.target.run(
+        "create-user", "--org", "demo", "--email", "w@example.test", "--name", "W",
+        "--role", "wizard", ok=False,
+    )  # fmt: skip
+    line = one_error_line(done)
+    assert "unknown role(s) wizard" in line and "choose from" in line
+    assert seeded.target.scalar("SELECT count(*) FROM app_user WHERE email = 'w@example.test'") == 0
+
+
+def test_create_user_in_unknown_org_says_how_to_create_it(seeded: Seeded) -> None:
+    done = seeded.target.run(
+        "create-user", "--org", "nowhere", "--email", "x@example.test", "--name", "X",
+        "--role", "viewer", ok=False,
+    )  # fmt: skip
+    assert "--create-org" in one_error_line(done)
+
+
+def test_create_user_generates_a_password_and_is_audited_as_the_cli(seeded: Seeded) -> None:
+    from riskops.server.security import verify_password
+
+    target = seeded.target
+    slug = f"acme-{uuid.uuid4().hex[:6]}"
+    done = target.run(
+        "create-user", "--org", slug, "--create-org", "--org-name", "Acme",
+        "--email", f"Boss@{slug}.example", "--name", "Boss", "--role", "admin", "--role", "viewer",
+    )  # fmt: skip
+    password = re.search(r"Password \(shown only this once\): (\S+)", done.stdout)
+    assert password, done.stdout
+    user_id, roles, pw_hash, org_id = target.query(
+        f"SELECT id, roles, password_hash, org_id FROM app_user WHERE email = 'boss@{slug}.example'"
+    )[0]
+    assert (json.loads(roles) if isinstance(roles, str) else roles) == ["admin", "viewer"]
+    assert verify_password(pw_hash, password.group(1))
+    actor = target.query(
+        f"SELECT actor, actor_type FROM audit_event WHERE org_id = {org_id} "
+        f"AND action = 'user.create' AND entity_id = '{user_id}'"
+    )
+    assert actor == [("cli", "system")]
+
+
+# ----------------------------------------------------------------------------- audit
+
+
+def test_audit_verify_accepts_untouched_chains(seeded: Seeded) -> None:
+    done = seeded.target.run("audit", "verify")
+    assert f"org {seeded.target.demo_org()}: OK" in done.stdout
+    assert "verify" in done.stderr
+
+
+def test_audit_verify_of_an_unknown_org_fails(seeded: Seeded) -> None:
+    done = seeded.target.run("audit", "verify", "--org", "987654", ok=False)
+    assert "organization 987654 has no audit chain" in one_error_line(done)
+
+
+def test_export_verifies_standalone_and_is_itself_audited(seeded: Seeded, tmp_path: Path) -> None:
+    target = seeded.target
+    org = target.demo_org()
+    out_file = tmp_path / "demo.jsonl"
+    target.run("audit", "export", "--org", str(org), "--output", str(out_file))
+    lines = out_file.read_text(encoding="utf-8").splitlines()
+    assert len(lines) >= len(DEMO_EMAILS) + 2
+    assert verify_export(lines) is None
+    assert set(json.loads(lines[0])) == {
+        "org", "seq", "ts", "actor", "actor_type", "action", "entity_type", "entity_id", "ip",
+        "user_agent", "risk_level", "old_values", "new_values", "request_id", "prev_hash", "hash",
+    }  # fmt: skip
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", json.loads(lines[0])["ts"])
+
+    tampered = json.loads(lines[2])
+    tampered["actor"] = "user:999"
+    assert verify_export([*lines[:2], json.dumps(tampered), *lines[3:]]) == 3
+
+    # The export was recorded after it was written: it is the next event of the chain.
+    later = target.run("audit", "export", "--org", str(org)).stdout.splitlines()
+    assert verify_export(later) is None
+    event = json.loads(later[len(lines)])
+    assert (event["action"], event["actor"]) == ("audit.export", "cli")
+    assert event["new_values"]["events"] == len(lines)
+
+
+def test_export_time_window(seeded: Seeded) -> None:
+    org = str(seeded.target.demo_org())
+    future = seeded.target.run("audit", "export", "--org", org, "--since", "2999-01-01")
+    assert future.stdout == ""
+    assert "Exported 0 event(s)" in future.stderr
+    bad = seeded.target.run("audit", "export", "--org", org, "--until", "soon", ok=False)
+    assert "--until: 'soon' is not an ISO 8601" in one_error_line(bad)
+
+
+def test_audit_checkpoint_then_verify_checks_it(seeded: Seeded) -> None:
+    target = seeded.target
+    org = target.demo_org()
+    head = target.scalar(f"SELECT seq FROM audit_head WHERE org_id = {org}")
+    made = target.run("audit", "checkpoint")
+    assert f"org {org}: checkpoint at seq {head}" in made.stdout
+    assert "already checkpointed" in target.run("audit", "checkpoint").stdout
+    verified = target.run("audit", "verify", "--org", str(org))
+    assert f"checkpoint at seq {head} holds" in verified.stdout
+
+
+def test_flush_spool_stores_spooled_events_in_order(seeded: Seeded) -> None:
+    from riskops.audit import spool
+    from riskops.audit.types import Actor, Entry
+
+    target = seeded.target
+    org = target.demo_org()
+    spool.configure(target.var_dir / "audit-spool")
+    uid = str(uuid.uuid4())
+    actor = Actor(org_id=org, actor="system", actor_type="system")
+    record = spool.to_record(
+        actor, Entry("test.spooled", "test", 1), "2026-01-01T00:00:00.000000Z", uid
+    )
+    spool.write(record)
+    done = target.run("audit", "flush-spool")
+    assert "Stored 1 spooled event(s); 0 remain" in done.stdout
+    assert (
+        target.scalar(f"SELECT action FROM audit_event WHERE event_uid = '{uid}'") == "test.spooled"
+    )
+    assert "Stored 0 spooled event(s); 0 remain" in target.run("audit", "flush-spool").stdout
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_audit_verify_names_the_first_tampered_seq(backend: str, tmp_path: Path) -> None:
+    with new_target(backend, tmp_path) as target:
+        target.run("migrate")
+        target.run("seed-demo")
+        org = target.demo_org()
+        target.tamper_actor(org, 3, "user:999")
+        done = target.run("audit", "verify", ok=False)
+        assert done.returncode == 1
+        assert f"org {org}: BROKEN at seq 3" in done.stdout
+        assert "first bad seq 3" in one_error_line(done)
+
+
+# ----------------------------------------------------------------------------- status, errors
+
+
+def test_status_reports_a_healthy_platform(seeded: Seeded) -> None:
+    from riskops import __version__
+
+    done = seeded.target.run("status")
+    assert f"riskops {__version__}" in done.stdout
+    assert "reachable" in done.stdout
+    assert "up to date (2 applied)" in done.stdout
+    assert "not configured: jobs run in-process" in done.stdout
+    assert re.search(r"│ \d+\s+│ demo\s+│", done.stdout), done.stdout
+
+
+def test_status_exits_1_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    target = Target("postgres", "postgres://postgres:s3cret@127.0.0.1:1/nope", tmp_path / "var")
+    target.var_dir.mkdir()
+    done = target.run("status", ok=False)
+    assert done.returncode == 1
+    assert "cannot reach the database" in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr
+    assert "unhealthy: database" in one_error_line(done)
+
+
+def test_worker_without_redis_explains_in_process_jobs(tmp_path: Path) -> None:
+    target = Target("sqlite", f"sqlite://{tmp_path / 'x.sqlite3'}", tmp_path / "var")
+    target.var_dir.mkdir()
+    line = one_error_line(target.run("worker", ok=False))
+    assert "RISKOPS_REDIS_URL is not set" in line and "in-process" in line
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"RISKOPS_ENV": "staging"}, "RISKOPS_ENV: Input should be 'dev' or 'prod'"),
+        ({"RISKOPS_ENV": "prod"}, "RISKOPS_SECRET_KEY must be set when RISKOPS_ENV=prod"),
+        ({"RISKOPS_SECRET_KEY": "short"}, "RISKOPS_SECRET_KEY is too short"),
+    ],
+)
+def test_configuration_errors_are_one_clear_line(
+    env: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    target = Target("sqlite", f"sqlite://{tmp_path / 'x.sqlite3'}", tmp_path / "var")
+    target.var_dir.mkdir()
+    assert message in one_error_line(target.run("migrate", ok=False, **env))
+    assert not (tmp_path / "x.sqlite3").exists()
+
+
+def test_commands_refuse_an_unmigrated_database(tmp_path: Path) -> None:
+    target = Target("sqlite", f"sqlite://{tmp_path / 'x.sqlite3'}", tmp_path / "var")
+    target.var_dir.mkdir()
+    line = one_error_line(target.run("seed-demo", ok=False))
+    assert "unapplied migration(s)" in line and "riskops migrate" in line
+
+
+# ----------------------------------------------------------------------------- long-running
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _eventually(check: Callable[[], bool], seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _health(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def background(target: Target, log: Path, *args: str, **env: str) -> Iterator[None]:
+    """Run a long-lived command; stop it with Ctrl-C at the end, as an operator would."""
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            target.command(*args), stdout=fh, stderr=subprocess.STDOUT,
+            env={**_cli_env(), **env}, cwd=target.var_dir.parent,
+        )  # fmt: skip
+        try:
+            yield
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_serve_migrates_seeds_the_demo_and_serves(tmp_path: Path) -> None:
+    target = Target("sqlite", f"sqlite://{tmp_path / 'serve.sqlite3'}", tmp_path / "var")
+    target.var_dir.mkdir()
+    port, log = _free_port(), tmp_path / "serve.log"
+    with background(target, log, "serve", "--port", str(port)):
+        assert _eventually(lambda: _health(port)), log.read_text()
+    text = log.read_text()
+    assert "Applied 2 migration(s)" in text
+    assert sorted(printed_logins(text)) == sorted(DEMO_EMAILS)
+
+
+def test_worker_starts_on_redis(tmp_path: Path) -> None:
+    _require("Redis", 6379)
+    target = Target("sqlite", f"sqlite://{tmp_path / 'worker.sqlite3'}", tmp_path / "var")
+    target.var_dir.mkdir()
+    target.run("migrate")
+    log = tmp_path / "worker.log"
+    with background(target, log, "worker", RISKOPS_REDIS_URL="redis://127.0.0.1:6379/15"):
+        assert _eventually(lambda: "Starting worker" in log.read_text()), log.read_text()
+    assert "Traceback" not in log.read_text()
