@@ -90,10 +90,20 @@ class _Locked:
         os.close(self.fd)
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        if fh.seek(0, os.SEEK_END) == 0:
+            return True
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
+
+
 def write(record: dict[str, Any]) -> None:
     line = json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
     with _Locked():
         new = not spool_path().exists()
+        if not new and not _ends_with_newline(spool_path()):
+            line = "\n" + line  # a torn last line (crash mid-write) must not swallow this record
         with open(spool_path(), "a", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()

@@ -7,6 +7,7 @@ writes in its own transaction and, if the store cannot be written, spools the ev
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -113,6 +114,14 @@ async def append(
 
 
 async def _append_alone(actor: Actor, entry: Entry, ts: str, event_uid: str) -> None:
+    # In a task of its own, i.e. on a copy of the caller's context variables: when BEGIN fails on a
+    # dropped connection, Tortoise 1.1's in_transaction() leaves its "current connection" context
+    # variable on the dead transaction, and every later write in that context (the caller's next
+    # emit, the spool flush) would reuse it and fail until the process restarts.
+    await asyncio.create_task(_append_in_own_transaction(actor, entry, ts, event_uid))
+
+
+async def _append_in_own_transaction(actor: Actor, entry: Entry, ts: str, event_uid: str) -> None:
     async with in_transaction() as conn:
         if await AuditEvent.filter(event_uid=event_uid).using_db(conn).exists():
             return  # already stored by an earlier, interrupted flush

@@ -109,12 +109,21 @@ async def backend(request: pytest.FixtureRequest, tmp_root: Path) -> AsyncIterat
             await _pg_admin(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
-# Orgs whose chains a test deliberately tampers with register here.
-TAMPERED_ORGS: set[int] = set()
+# Chains a test deliberately tampers with, as (database URL, org id): org ids repeat across
+# the two backends, and only the tampered backend's chain may be skipped.
+TAMPERED_ORGS: set[tuple[str, int]] = set()
+
+
+def mark_chain_tampered(org_id: int) -> None:
+    from riskops.server.settings import get_settings
+
+    TAMPERED_ORGS.add((get_settings().db_url, org_id))
 
 
 def o_not_tampered(org_id: int) -> bool:
-    return org_id not in TAMPERED_ORGS
+    from riskops.server.settings import get_settings
+
+    return (get_settings().db_url, org_id) not in TAMPERED_ORGS
 
 
 @pytest.fixture
