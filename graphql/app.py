@@ -59,6 +59,17 @@ class RiskopsGraphQL(GraphQL[Context, None]):
         )
         self.settings = settings
 
+    def decode_json(self, data: str | bytes) -> object:
+        # Strawberry answers 400 only for a JSONDecodeError; a body that is not UTF-8, or JSON
+        # that is not an object (nor a batch list), would otherwise escape as a 500.
+        try:
+            parsed = json.loads(data)
+        except UnicodeDecodeError as exc:
+            raise json.JSONDecodeError("Request body is not UTF-8", "", 0) from exc
+        if not isinstance(parsed, dict | list):
+            raise json.JSONDecodeError("Request body is not a JSON object", "", 0)
+        return parsed
+
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context(
             request=request,

@@ -35,8 +35,9 @@ _READ_DOMAIN = {Perm.ALERT_READ, Perm.CASE_READ, Perm.RUN_READ, Perm.REPORT_READ
 
 MATRIX: dict[Role, frozenset[Perm]] = {
     Role.VIEWER: frozenset({Perm.USER_READ, Perm.AUDIT_VERIFY, *_READ_DOMAIN}),
-    Role.OPERATOR: frozenset({Perm.USER_READ, *_READ_DOMAIN}),
-    Role.APPROVER: frozenset({Perm.USER_READ, *_READ_DOMAIN}),
+    # "everything a viewer may" (PRODUCT.md): operators and approvers include the viewer's set.
+    Role.OPERATOR: frozenset({Perm.USER_READ, Perm.AUDIT_VERIFY, *_READ_DOMAIN}),
+    Role.APPROVER: frozenset({Perm.USER_READ, Perm.AUDIT_VERIFY, *_READ_DOMAIN}),
     Role.STRATEGIST: frozenset({Perm.USER_READ, Perm.ALERT_READ, Perm.CASE_READ}),
     Role.COMPLIANCE_REVIEWER: frozenset({Perm.USER_READ, Perm.AUDIT_READ, Perm.AUDIT_VERIFY}),
     Role.PRODUCT_REVIEWER: frozenset({Perm.USER_READ, Perm.AUDIT_READ, Perm.AUDIT_VERIFY}),

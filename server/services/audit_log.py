@@ -18,6 +18,7 @@ from riskops.server.services import validation
 from riskops.server.services.audit_trail import access
 
 MAX_PAGE = 200
+MAX_SEQ = 2**63 - 1  # BIGINT
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,12 @@ def encode_cursor(seq: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         kind, _, seq = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "audit":
+        value = int(seq)
+        # A forged seq outside what we hand out must not reach the database (an overflowing
+        # bigint is a driver error there, a negative one a silently empty page).
+        if kind != "audit" or not 1 <= value <= MAX_SEQ:
             raise ValueError
-        return int(seq)
+        return value
     except (ValueError, UnicodeDecodeError):
         raise Invalid(
             "after: not a cursor returned by this API; pass a pageInfo.endCursor.", field="after"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from riskops.server.services.tokens import create_api_token
 
+ME = "{ me { user { id name } roles permissions viaApiToken organization { slug } } }"
+
 
 async def test_me_with_bearer_token(tenant, client):
     issued = await create_api_token(
@@ -11,7 +13,7 @@ async def test_me_with_bearer_token(tenant, client):
     )
     r = await client.post(
         "/graphql",
-        json={"query": "{ me { user { id name } roles permissions viaApiToken organization { slug } } }"},
+        json={"query": ME},
         headers={"Authorization": f"Bearer {issued.secret}"},
     )
     assert r.status_code == 200, r.text

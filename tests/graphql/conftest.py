@@ -1,0 +1,91 @@
+"""Helpers for the GraphQL tests: bearer tokens, one-call queries, and a snapshot of an
+organization so a failed call can be shown to have changed nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from riskops.audit.models import AuditEvent, AuditHead
+from riskops.server.models import ApiToken, Session, Team, User
+from riskops.server.services.tokens import create_api_token
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+
+    async def token(self, tenant: Any, user: Any, roles: list[str] | None = None) -> str:
+        """A bearer secret for `user` (of `tenant`), carrying `roles` (default: all of theirs)."""
+        issued = await create_api_token(
+            tenant.admin, user_id=user.id, name="test", roles=roles or list(user.roles)
+        )
+        return issued.secret
+
+    async def post(
+        self, secret: str | None, query: str, variables: dict[str, Any] | None = None, **kw: Any
+    ) -> httpx.Response:
+        headers = dict(kw.pop("headers", {}))
+        if secret is not None:
+            headers["Authorization"] = f"Bearer {secret}"
+        body: dict[str, Any] = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        return await self.client.post("/graphql", json=body, headers=headers, **kw)
+
+    async def gql(
+        self, secret: str | None, query: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """POST a query that must be answered with HTTP 200; returns the JSON body."""
+        r = await self.post(secret, query, variables)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    async def data(
+        self, secret: str | None, query: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Like `gql`, and the answer must have no top-level errors."""
+        body = await self.gql(secret, query, variables)
+        assert "errors" not in body, body
+        return body["data"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient) -> Api:
+    return Api(client)
+
+
+async def org_state(org_id: int) -> dict[str, Any]:
+    """Everything a call on identity could change in one organization (not usage timestamps)."""
+    users = (
+        await User.filter(org_id=org_id)
+        .order_by("id")
+        .values("id", "email", "name", "roles", "status", "version", "password_hash", "deleted_at")
+    )
+    teams = []
+    for team in await Team.filter(org_id=org_id).order_by("id").prefetch_related("members"):
+        teams.append((team.id, team.name, sorted(u.id for u in team.members)))
+    tokens = (
+        await ApiToken.filter(org_id=org_id)
+        .order_by("id")
+        .values("id", "user_id", "name", "roles", "revoked_at", "expires_at")
+    )
+    sessions = await Session.filter(org_id=org_id).order_by("id").values("id", "revoked_at")
+    head = await AuditHead.get_or_none(org_id=org_id)
+    events = await AuditEvent.filter(org_id=org_id).count()
+    return {
+        "users": users,
+        "teams": teams,
+        "tokens": tokens,
+        "sessions": sessions,
+        "audit_head": (head.seq, head.hash) if head else None,
+        "audit_events": events,
+    }
+
+
+@pytest.fixture
+def snapshot():  # type: ignore[no-untyped-def]
+    return org_state
