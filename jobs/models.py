@@ -19,11 +19,11 @@ class Job(Model):
     id = fields.UUIDField(primary_key=True)
     kind = fields.CharField(max_length=80)
     org_id = fields.IntField(null=True)
-    payload: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    payload: dict = fields.JSONField(default=dict)
     status = fields.CharEnumField(JobStatus, max_length=16, default=JobStatus.QUEUED)
     attempts = fields.IntField(default=0)
     error = fields.TextField(null=True)
-    result: dict | None = fields.JSONField(null=True)  # type: ignore[assignment]
+    result: dict | None = fields.JSONField(null=True)
     dedupe_key = fields.CharField(max_length=200, null=True, unique=True)
     enqueued_at = fields.DatetimeField(auto_now_add=True)
     started_at = fields.DatetimeField(null=True)

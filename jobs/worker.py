@@ -1,43 +1,109 @@
-"""arq `WorkerSettings` (`riskops worker`): the same job functions, on Redis."""
+"""arq `WorkerSettings` (`riskops worker`): the same job functions, on Redis.
+
+Everything comes from the settings active when this module is imported (`RISKOPS_REDIS_URL`,
+`RISKOPS_JOB_QUEUE`, `RISKOPS_DATABASE_URL`, …): the CLI calls `use_settings(...)` first, and
+`arq riskops.jobs.worker.WorkerSettings` reads the environment. `worker_settings(settings)` builds
+the same thing for explicit settings (`arq.worker.run_worker(worker_settings(s))`).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 from arq import Retry, cron
 from arq.connections import RedisSettings
+from arq.cron import CronJob
 
-from riskops.jobs.runner import MAX_ATTEMPTS, QUEUE_NAME, create_job, run_job
+from riskops.jobs.runner import MAX_ATTEMPTS, backoff_seconds, create_job, run_job
 from riskops.server.db import close_db, init_db
-from riskops.server.settings import get_settings
+from riskops.server.settings import ConfigError, Settings, get_settings
+
+log = logging.getLogger("riskops.jobs")
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+HEALTH_CHECK_SECONDS = 60
 
 
 async def execute(ctx: dict[str, Any], job_id: str) -> None:
-    attempt = ctx.get("job_try", 1)
-    done = await run_job(ctx, job_id, final=attempt >= MAX_ATTEMPTS)
+    """The one arq function: run an attempt of the `Job` row `job_id`."""
+    attempt = int(ctx.get("job_try", 1))
+    try:
+        done = await run_job(ctx, job_id, final=attempt >= MAX_ATTEMPTS)
+    except Exception:
+        # Not the job failing (run_job records that) but its bookkeeping: the database is
+        # unreachable, say. Let arq deliver it again later rather than drop it.
+        if attempt >= MAX_ATTEMPTS:
+            raise
+        log.exception("job %s: attempt %s could not be run; retrying", job_id, attempt)
+        raise Retry(defer=backoff_seconds(attempt)) from None
     if not done:
-        raise Retry(defer=attempt * 5)
+        raise Retry(defer=backoff_seconds(attempt))
 
 
-async def cron_audit_checkpoint(ctx: dict[str, Any]) -> None:
-    # arq runs a cron job on one worker only (unique=True); record it as a Job row like any other.
-    job, _ = await create_job("audit.checkpoint")
+async def cron_audit_checkpoint(ctx: dict[str, Any]) -> dict[str, Any]:
+    """arq runs a cron job on one worker only (unique); it is recorded as a Job row like any
+    other. A redelivery of the same cron run (same arq job id) finds its row and runs nothing."""
+    arq_job_id = ctx.get("job_id")
+    dedupe_key = f"arq:{arq_job_id}" if arq_job_id else None
+    job, _ = await create_job("audit.checkpoint", dedupe_key=dedupe_key)
     await run_job(ctx, str(job.id), final=True)
+    return {"job": str(job.id)}
+
+
+def checkpoint_schedule(minutes: int) -> tuple[set[int], set[int] | None]:
+    """arq cron `(minute, hour)` for "every `minutes` minutes" on the clock
+    (`audit_checkpoint_minutes`): under an hour, at the minutes that are multiples of it;
+    otherwise at whole hours (every `minutes // 60` hours from midnight)."""
+    if minutes < 1:
+        raise ConfigError("RISKOPS_AUDIT_CHECKPOINT_MINUTES must be at least 1")
+    if minutes < 60:
+        return set(range(0, 60, minutes)), None
+    return {0}, set(range(0, 24, max(1, min(24, minutes // 60))))
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    await init_db(get_settings())
+    settings = get_settings()
+    if not settings.redis_url:
+        raise ConfigError(
+            "the arq worker needs RISKOPS_REDIS_URL (the web processes must use the same one); "
+            "without it, jobs run inside the web process and no worker is needed"
+        )
+    await init_db(settings)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     await close_db()
 
 
+def worker_settings(settings: Settings | None = None) -> dict[str, Any]:
+    """The arq worker's settings (a dict `arq.worker.run_worker` accepts) for `settings`."""
+    settings = settings or get_settings()
+    minute, hour = checkpoint_schedule(settings.audit_checkpoint_minutes)
+    return {
+        "functions": [execute],
+        "cron_jobs": [cron(cron_audit_checkpoint, minute=minute, hour=hour)],
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "queue_name": settings.job_queue,
+        "max_tries": MAX_ATTEMPTS,
+        # `arq --check riskops.jobs.worker.WorkerSettings` fails once this is 1 s overdue.
+        "health_check_interval": HEALTH_CHECK_SECONDS,
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url or DEFAULT_REDIS_URL),
+    }
+
+
+_SETTINGS = worker_settings()
+
+
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [execute]
-    cron_jobs: ClassVar[list[Any]] = [cron(cron_audit_checkpoint, minute=set(range(0, 60, 15)))]
+    """`arq riskops.jobs.worker.WorkerSettings`: built from the settings active at import."""
+
+    functions: ClassVar[list[Any]] = _SETTINGS["functions"]
+    cron_jobs: ClassVar[list[CronJob]] = _SETTINGS["cron_jobs"]
     on_startup = startup
     on_shutdown = shutdown
-    queue_name = QUEUE_NAME
-    max_tries = MAX_ATTEMPTS
-    redis_settings = RedisSettings.from_dsn(get_settings().redis_url or "redis://127.0.0.1:6379")
+    queue_name: ClassVar[str] = _SETTINGS["queue_name"]
+    max_tries: ClassVar[int] = MAX_ATTEMPTS
+    health_check_interval: ClassVar[int] = HEALTH_CHECK_SECONDS
+    redis_settings: ClassVar[RedisSettings] = _SETTINGS["redis_settings"]
