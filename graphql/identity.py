@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import strawberry
 
 from riskops.graphql.context import Info, principal, query
@@ -114,6 +116,15 @@ async def _user_with_teams(user: m.User) -> User:
     return User.of(user)
 
 
+async def _user_payload(change: Awaitable[m.User]) -> UserPayload:
+    """Run a user-changing service call; expected errors become data."""
+    try:
+        user = await change
+    except DomainError as exc:
+        return UserPayload(errors=[UserError.of(exc)])
+    return UserPayload(user=await _user_with_teams(user))
+
+
 @strawberry.type
 class IdentityMutation:
     @strawberry.mutation(description="Create a user in your organization (admin).")
@@ -127,13 +138,11 @@ class IdentityMutation:
     ) -> UserPayload:
         if err := _too_many("roles", roles, MAX_ROLE_LIST):
             return UserPayload(errors=[err])
-        try:
-            user = await users.create_user(
+        return await _user_payload(
+            users.create_user(
                 principal(info), email=email, name=name, roles=roles, password=password
             )
-        except DomainError as exc:
-            return UserPayload(errors=[UserError.of(exc)])
-        return UserPayload(user=await _user_with_teams(user))
+        )
 
     @strawberry.mutation(
         description="Replace a user's roles (admin). With expectedVersion, a concurrent change "
@@ -162,19 +171,11 @@ class IdentityMutation:
 
     @strawberry.mutation(description="Suspend a user: revokes their sessions and tokens at once.")
     async def suspend_user(self, info: Info, user_id: strawberry.ID, reason: str) -> UserPayload:
-        try:
-            user = await users.suspend_user(principal(info), user_id, reason=reason)
-        except DomainError as exc:
-            return UserPayload(errors=[UserError.of(exc)])
-        return UserPayload(user=await _user_with_teams(user))
+        return await _user_payload(users.suspend_user(principal(info), user_id, reason=reason))
 
     @strawberry.mutation(description="Reactivate a suspended user (admin).")
     async def reactivate_user(self, info: Info, user_id: strawberry.ID) -> UserPayload:
-        try:
-            user = await users.reactivate_user(principal(info), user_id)
-        except DomainError as exc:
-            return UserPayload(errors=[UserError.of(exc)])
-        return UserPayload(user=await _user_with_teams(user))
+        return await _user_payload(users.reactivate_user(principal(info), user_id))
 
     @strawberry.mutation(description="Sign a user out everywhere (admin, or yourself).")
     async def revoke_sessions(self, info: Info, user_id: strawberry.ID) -> RevokeSessionsPayload:
