@@ -53,7 +53,9 @@ class RiskopsGraphQL(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             build_schema(settings),
-            graphql_ide="graphiql" if not settings.is_prod else None,
+            # Strawberry's IDE loads scripts from a CDN and runs inline script: neither passes
+            # our CSP nor works offline. Use any GraphQL client with a bearer token instead.
+            graphql_ide=None,
             allow_queries_via_get=True,
             multipart_uploads_enabled=False,
         )

@@ -458,10 +458,7 @@ async def _users_page(
     form: Mapping[str, Any] | None = None,
     row_errors: Mapping[str, str] | None = None,
 ) -> Response:
-    # The user-management screen is for user.manage holders (asked of the permission matrix, like
-    # the nav); each action below is authorized again by its service.
-    principal.require(Perm.USER_MANAGE)
-    people = await users.list_users(principal)
+    people = await users.list_users(principal, managing=True)
     ctx = {
         "users": people,
         "errors": errors or {},
@@ -578,9 +575,8 @@ async def _teams_page(
     form: Mapping[str, Any] | None = None,
     row_errors: Mapping[str, str] | None = None,
 ) -> Response:
-    principal.require(Perm.TEAM_MANAGE)  # the screen; services authorize each action again
     ctx = {
-        "teams": await teams.list_teams(principal),
+        "teams": await teams.list_teams(principal, managing=True),
         "users": await users.list_users(principal),
         "errors": errors or {},
         "form": form or {"name": "", "members": []},
@@ -636,10 +632,9 @@ async def _tokens_page(
     form: Mapping[str, Any] | None = None,
     issued: tokens.IssuedToken | None = None,
 ) -> Response:
-    principal.require(Perm.TOKEN_MANAGE)  # the screen; services authorize each action again
     people = await users.list_users(principal)
     ctx = {
-        "tokens": await tokens.list_tokens(principal),
+        "tokens": await tokens.list_tokens(principal, managing=True),
         "users": people,
         "names": {u.id: u.name for u in people},
         "errors": errors or {},

@@ -15,8 +15,9 @@ from riskops.server.services.scoping import get_scoped, scoped
 MAX_MEMBERS_PER_CALL = 200
 
 
-async def list_teams(principal: Principal) -> list[Team]:
-    principal.require(Perm.USER_READ)
+async def list_teams(principal: Principal, *, managing: bool = False) -> list[Team]:
+    """Teams (user.read); `managing=True` is the admin screen and needs team.manage."""
+    principal.require(Perm.TEAM_MANAGE if managing else Perm.USER_READ)
     return await scoped(Team, principal).order_by("name").prefetch_related("members")
 
 

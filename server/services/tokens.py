@@ -27,7 +27,11 @@ class IssuedToken:
     secret: str  # the only time it exists in clear
 
 
-async def list_tokens(principal: Principal) -> list[ApiToken]:
+async def list_tokens(principal: Principal, *, managing: bool = False) -> list[ApiToken]:
+    """Your own tokens; an admin sees the organization's. `managing=True` (the admin screen)
+    needs token.manage."""
+    if managing:
+        principal.require(Perm.TOKEN_MANAGE)
     if principal.can(Perm.TOKEN_MANAGE):
         q = scoped(ApiToken, principal)
     else:
@@ -58,7 +62,7 @@ async def create_api_token(
         extra = sorted(set(roles) - set(owner.roles))
         if extra:
             raise Invalid(
-                f"roles: the token may only carry roles its owner has; {owner.id} lacks "
+                f"roles: the token may only carry roles its owner has; user {owner.id} lacks "
                 f"{', '.join(extra)}.",
                 field="roles",
             )

@@ -18,8 +18,11 @@ from riskops.server.services.audit_trail import record
 from riskops.server.services.scoping import get_scoped, scoped
 
 
-async def list_users(principal: Principal, *, include_suspended: bool = True) -> list[User]:
-    principal.require(Perm.USER_READ)
+async def list_users(
+    principal: Principal, *, include_suspended: bool = True, managing: bool = False
+) -> list[User]:
+    """The directory (user.read); `managing=True` is the admin screen and needs user.manage."""
+    principal.require(Perm.USER_MANAGE if managing else Perm.USER_READ)
     q = scoped(User, principal).filter(deleted_at=None)
     if not include_suspended:
         q = q.filter(status=UserStatus.ACTIVE)
@@ -167,6 +170,7 @@ async def reactivate_user(principal: Principal, user_id: str | int) -> User:
     principal.require(Perm.USER_MANAGE)
     async with in_transaction() as conn:
         user = await get_scoped(User, principal, user_id, "User")
+        user = await User.select_for_update().using_db(conn).get(id=user.id)
         if user.status == UserStatus.ACTIVE:
             return user
         user.status = UserStatus.ACTIVE

@@ -480,7 +480,7 @@ async def test_create_api_token_with_roles_the_owner_lacks_is_invalid(tenant, ap
         "errors": [
             {
                 "code": "INVALID",
-                "message": f"roles: the token may only carry roles its owner has; {owner.id} "
+                "message": f"roles: the token may only carry roles its owner has; user {owner.id} "
                 "lacks admin.",
                 "field": "roles",
             }
