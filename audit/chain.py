@@ -58,8 +58,10 @@ def verify_lines(lines: list[dict[str, Any]]) -> int | None:
     """Check one organization's exported events in seq order; return the first bad seq or None."""
     prev, expected = GENESIS_HASH, 1
     for ev in lines:
-        if ev.get("seq") != expected or ev.get("prev_hash") != prev or event_hash(ev) != ev.get(
-            "hash"
+        if (
+            ev.get("seq") != expected
+            or ev.get("prev_hash") != prev
+            or event_hash(ev) != ev.get("hash")
         ):
             return expected
         prev, expected = ev["hash"], expected + 1

@@ -52,7 +52,7 @@ class AuditHead(Model):
 
 
 class AuditCheckpoint(Model):
-    """A signed (HMAC-SHA256) statement: at `ts` the chain of `org_id` ended at `seq`/`head_hash`."""
+    """A signed (HMAC-SHA256) statement: at `ts` the chain of `org_id` ended at `seq`/`head_hash`."""  # noqa: E501
 
     id = fields.BigIntField(primary_key=True)
     org_id = fields.IntField()

@@ -33,7 +33,9 @@ class Verification:
     def describe(self) -> str:
         if self.ok:
             cp = f", checkpoint at seq {self.checkpoint_seq} holds" if self.checkpoint_seq else ""
-            return f"org {self.org_id}: OK, {self.events_checked} events, head seq {self.head_seq}{cp}"
+            return (
+                f"org {self.org_id}: OK, {self.events_checked} events, head seq {self.head_seq}{cp}"
+            )
         return f"org {self.org_id}: BROKEN at seq {self.first_bad_seq}: {self.reason}"
 
 
@@ -84,7 +86,10 @@ async def verify_org(org_id: int, key: bytes) -> Verification:
     head = await AuditHead.get_or_none(org_id=org_id)
     checkpoint = await AuditCheckpoint.filter(org_id=org_id).order_by("-seq", "-id").first()
     if bad is None and head is not None and head.seq > last_seq:
-        bad = (last_seq + 1, f"chain ends at seq {last_seq} but its head says {head.seq} (truncated)")
+        bad = (
+            last_seq + 1,
+            f"chain ends at seq {last_seq} but its head says {head.seq} (truncated)",
+        )
     if bad is None and checkpoint is not None:
         bad = await _check_checkpoint(checkpoint, key, last_seq, org_id)
     if bad is not None:
@@ -108,7 +113,8 @@ async def _check_checkpoint(
     if cp.seq > last_seq:
         return (
             last_seq + 1,
-            f"chain ends at seq {last_seq} but checkpoint {cp.ts} recorded seq {cp.seq} (truncated)",
+            f"chain ends at seq {last_seq} but checkpoint {cp.ts} recorded seq {cp.seq} "
+            "(truncated)",
         )
     at = await AuditEvent.filter(org_id=org_id, seq=cp.seq).values_list("hash", flat=True)
     if not at or at[0] != cp.head_hash:
