@@ -136,3 +136,23 @@ async def test_security_headers(client):
     assert r.headers["x-frame-options"] == "DENY"
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "HX-Request" in r.headers["vary"]
+
+
+def test_logs_are_json_lines_with_the_request_id():
+    import json
+    import logging
+
+    from riskops.server.observability import JsonFormatter, request_id_var
+
+    token = request_id_var.set("req-12345678")
+    try:
+        record = logging.LogRecord(
+            "riskops.http", logging.INFO, __file__, 1, "GET %s", ("/x",), None
+        )
+        record.status = 200
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(token)
+    assert line["msg"] == "GET /x"
+    assert line["request_id"] == "req-12345678"
+    assert line["status"] == 200 and line["level"] == "info" and line["ts"].endswith("+00:00")
