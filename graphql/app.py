@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import strawberry
-from starlette.responses import Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import (
@@ -15,11 +22,13 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     QueryDepthLimiter,
 )
+from strawberry.http.base import BaseRequestProtocol
 
 from graphql import GraphQLError
 from riskops.graphql.context import Context
 from riskops.graphql.schema import Mutation, Query
 from riskops.server.errors import DomainError
+from riskops.server.security import csrf_token, new_secret
 from riskops.server.settings import Settings
 
 
@@ -49,17 +58,118 @@ def build_schema(settings: Settings) -> Any:
     return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
 
 
+# --- GraphiQL, in dev only ---------------------------------------------------------------------
+# Strawberry's own IDE page loads from a CDN and runs inline script, which neither works offline
+# nor passes our CSP. This one is vendored (scripts/vendor_graphiql.sh) and started by a static
+# script, so its page keeps `script-src 'self'`.
+
+UI_DIR = Path(__file__).resolve().parent.parent / "ui"
+STATIC_DIR = UI_DIR / "static"
+_ide_env = Environment(
+    loader=FileSystemLoader(UI_DIR / "templates"), autoescape=True, undefined=StrictUndefined
+)
+
+# The IDE page's own CSP (the middleware adds its default only to responses without one). Like
+# the default, but GraphiQL's stylesheet embeds its fonts and icons as data: URLs, and the one
+# <style> element it creates (Radix's scroll lock while a dialog is open) carries a per-response
+# nonce, which the init script hands over as `__webpack_nonce__`. No unsafe-inline, no eval.
+GRAPHIQL_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+)
+
+
+@dataclass(frozen=True)
+class _Asset:
+    src: str
+    integrity: str
+
+
+def _sri(hexdigest: str) -> str:
+    return "sha256-" + base64.b64encode(bytes.fromhex(hexdigest)).decode()
+
+
+@functools.cache
+def graphiql_assets() -> dict[str, _Asset]:
+    """The vendored files named in SHA256SUMS (`graphiql/...` lines), with their SRI hashes:
+    keys `css`, `react`, `react-dom`, `graphiql`, `init`."""
+    vendor = STATIC_DIR / "vendor"
+    found: dict[str, _Asset] = {}
+    for line in (vendor / "SHA256SUMS").read_text().splitlines():
+        hexdigest, _, name = line.partition("  ")
+        if not name.startswith("graphiql/"):
+            continue
+        asset = _Asset(f"/static/vendor/{name}", _sri(hexdigest))
+        file = name.removeprefix("graphiql/")
+        if file.startswith("graphiql-") and file.endswith(".min.css"):
+            found["css"] = asset
+        elif file.startswith("graphiql-") and file.endswith(".min.js"):
+            found["graphiql"] = asset
+        elif file.startswith("react-dom-") and file.endswith(".production.min.js"):
+            found["react-dom"] = asset
+        elif file.startswith("react-") and file.endswith(".production.min.js"):
+            found["react"] = asset
+    missing = {"css", "graphiql", "react", "react-dom"} - found.keys()
+    if missing:
+        raise RuntimeError(
+            f"GraphiQL is not vendored ({', '.join(sorted(missing))} missing from "
+            "ui/static/vendor/SHA256SUMS): run scripts/vendor_graphiql.sh"
+        )
+    init = (STATIC_DIR / "graphiql-init.js").read_bytes()
+    digest = hashlib.sha256(init).hexdigest()
+    found["init"] = _Asset(f"/static/graphiql-init.js?v={digest[:12]}", _sri(digest))
+    return found
+
+
+def graphiql_page(settings: Settings, csrf_binding: str | None, endpoint: str) -> HTMLResponse:
+    assets = graphiql_assets()
+    nonce = new_secret(18)
+    html = _ide_env.get_template("graphiql.html").render(
+        css=assets["css"],
+        scripts=[assets[k] for k in ("react", "react-dom", "graphiql")],
+        init=assets["init"],
+        # Bearer callers have no CSRF binding (CSRF does not apply to them): an empty token.
+        csrf_token=csrf_token(settings.key, csrf_binding) if csrf_binding else "",
+        endpoint=endpoint,
+        style_nonce=nonce,
+    )
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": GRAPHIQL_CSP.format(nonce=nonce),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 class RiskopsGraphQL(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             build_schema(settings),
-            # Strawberry's IDE loads scripts from a CDN and runs inline script: neither passes
-            # our CSP nor works offline. Use any GraphQL client with a bearer token instead.
-            graphql_ide=None,
+            # GraphiQL in dev only, our vendored page (render_graphql_ide), never Strawberry's.
+            graphql_ide=None if settings.is_prod else "graphiql",
             allow_queries_via_get=True,
             multipart_uploads_enabled=False,
         )
         self.settings = settings
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # Strawberry's rule (a GET without `query`), plus, when the IDE is on, a browser opening
+        # /graphql?query=...: the IDE opens with that query (scripts, which do not ask for
+        # text/html, still get the JSON answer).
+        if super().should_render_graphql_ide(request):
+            return True
+        return bool(
+            self.graphql_ide
+            and request.method == "GET"
+            and "text/html" in request.headers.get("accept", "")
+        )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page(
+            self.settings, getattr(request.state, "csrf_binding", None), request.url.path
+        )
 
     def decode_json(self, data: str | bytes) -> object:
         # Strawberry answers 400 only for a JSONDecodeError; a body that is not UTF-8, or JSON

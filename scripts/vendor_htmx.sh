@@ -39,6 +39,8 @@ fi
 # Keep exactly one vendored htmx: remove other versions and their checksum lines.
 find "$VENDOR" -maxdepth 1 -name 'htmx-*.min.js' ! -name "$NAME" -delete
 cp "$TMP/package/dist/htmx.min.js" "$VENDOR/$NAME"
-printf '%s  %s\n' "$ACTUAL" "$NAME" >"$SUMS"
+# The htmx line stays first (the app reads it); other vendored files' lines are kept.
+{ printf '%s  %s\n' "$ACTUAL" "$NAME"; [[ -f "$SUMS" ]] && awk '$2 !~ /^htmx-/' "$SUMS"; } >"$SUMS.new"
+mv "$SUMS.new" "$SUMS"
 (cd "$VENDOR" && sha256sum --check --quiet SHA256SUMS)
 echo "vendored $NAME (sha256 $ACTUAL)"

@@ -3,10 +3,13 @@ CSRF for cookie callers, error masking in prod, and the request id."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -381,13 +384,80 @@ async def test_dev_shows_unexpected_errors(tenant, api, monkeypatch):
     assert body["errors"][0]["message"] == "database password is hunter2"
 
 
-async def test_no_graphiql_page_in_any_mode(tenant, api, custom_client, client):
-    # Strawberry's IDE needs a CDN and inline script, which the CSP (rightly) blocks.
+VENDOR = Path(__file__).resolve().parents[2] / "ui" / "static" / "vendor"
+
+
+async def test_graphiql_only_in_dev(tenant, api, custom_client, client, db):
+    """Dev: a vendored GraphiQL page (no CDN, no inline script, its own strict CSP).
+    Prod: no IDE at all."""
     secret = await api.token(tenant, tenant.admin_user)
-    prod = await custom_client(env="prod")
     html = {"Accept": "text/html", **_bearer(secret)}
-    assert "graphiql" not in (await prod.get("/graphql", headers=html)).text.lower()
-    assert "graphiql" not in (await client.get("/graphql", headers=html)).text.lower()
+
+    page = await client.get("/graphql", headers=html)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<title>GraphiQL (dev)" in page.text
+    assert "/static/vendor/graphiql/graphiql-3." in page.text
+    assert not re.search(r"(?i)(https?:)?//[a-z0-9]", page.text), "an external URL"
+    assert "<script>" not in page.text and "style=" not in page.text
+    assert '<meta name="csrf-token" content="">' in page.text  # bearer: CSRF does not apply
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self';" in csp
+    assert "unsafe" not in csp
+    assert "connect-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["cache-control"] == "no-store"
+
+    # Every script and stylesheet is served by this site and matches its integrity hash.
+    refs = re.findall(r'(?:src|href)="([^"]+)" integrity="sha256-([^"]+)"', page.text)
+    assert {ref.split("?")[0].rsplit("/", 1)[1] for ref, _ in refs} == {
+        "graphiql-3.9.0.min.css",
+        "react-18.3.1.production.min.js",
+        "react-dom-18.3.1.production.min.js",
+        "graphiql-3.9.0.min.js",
+        "graphiql-init.js",
+    }
+    for ref, sri in refs:
+        asset = await client.get(ref)
+        assert asset.status_code == 200, ref
+        assert base64.b64encode(hashlib.sha256(asset.content).digest()).decode() == sri, ref
+
+    # A session caller gets the token its fetcher must send back as X-CSRF-Token.
+    session = await _session(db, tenant.admin_user)
+    cookie = {"Cookie": f"riskops_session={session}"}
+    own = await client.get("/graphql", headers={"Accept": "text/html", **cookie})
+    token = csrf_token(db.settings.key, digest(session))
+    assert f'<meta name="csrf-token" content="{token}">' in own.text
+
+    # A browser opening /graphql?query=... gets the IDE (which fills it in); scripts get JSON.
+    opened = await client.get("/graphql", params={"query": ME}, headers=html)
+    assert "<title>GraphiQL (dev)" in opened.text
+    answered = await client.get("/graphql", params={"query": ME}, headers=_bearer(secret))
+    assert answered.json() == {"data": {"me": {"user": {"id": str(tenant.admin_user.id)}}}}
+
+    # Anonymous browsers get no IDE either.
+    anonymous = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert anonymous.status_code == 401
+    assert "graphiql" not in anonymous.text.lower()
+
+    prod = await custom_client(env="prod")
+    for params in ({}, {"query": ME}):
+        r = await prod.get("/graphql", params=params, headers=html)
+        assert "graphiql" not in r.text.lower()
+        assert r.status_code == (404 if not params else 200)
+    answered = await prod.get("/graphql", params={"query": ME}, headers=html)
+    assert answered.json() == {"data": {"me": {"user": {"id": str(tenant.admin_user.id)}}}}
+
+
+def test_vendored_files_match_their_checksums():
+    """Every line of SHA256SUMS holds, and nothing unlisted hides under vendor/graphiql/."""
+    listed = set()
+    for line in (VENDOR / "SHA256SUMS").read_text().splitlines():
+        expected, name = line.split("  ")
+        listed.add(name)
+        assert hashlib.sha256((VENDOR / name).read_bytes()).hexdigest() == expected, name
+    present = {f"graphiql/{p.name}" for p in (VENDOR / "graphiql").iterdir()}
+    assert present == {n for n in listed if n.startswith("graphiql/")}
+    assert len(present) == 6
 
 
 # --- request id ------------------------------------------------------------------------------
