@@ -29,6 +29,12 @@ class Perm(StrEnum):
     CASE_READ = "case.read"
     RUN_READ = "run.read"
     REPORT_READ = "report.read"
+    # alerts and cases (issue 3)
+    ALERT_INGEST = "alert.ingest"  # push alerts in (automation scripts, integrators)
+    ALERT_TRIAGE = "alert.triage"  # assign, escalate, request info, close
+    ALERT_REOPEN = "alert.reopen"  # reopen a closed alert (approver only)
+    CASE_WORK = "case.work"  # create cases, notes, links, status, root cause, request resolution
+    CASE_APPROVE = "case.approve"  # approve or reject a requested resolution
 
 
 _READ_DOMAIN = {Perm.ALERT_READ, Perm.CASE_READ, Perm.RUN_READ, Perm.REPORT_READ}
@@ -36,9 +42,29 @@ _READ_DOMAIN = {Perm.ALERT_READ, Perm.CASE_READ, Perm.RUN_READ, Perm.REPORT_READ
 MATRIX: dict[Role, frozenset[Perm]] = {
     Role.VIEWER: frozenset({Perm.USER_READ, Perm.AUDIT_VERIFY, *_READ_DOMAIN}),
     # "everything a viewer may" (PRODUCT.md): operators and approvers include the viewer's set.
-    Role.OPERATOR: frozenset({Perm.USER_READ, Perm.AUDIT_VERIFY, *_READ_DOMAIN}),
-    Role.APPROVER: frozenset({Perm.USER_READ, Perm.AUDIT_VERIFY, *_READ_DOMAIN}),
-    Role.STRATEGIST: frozenset({Perm.USER_READ, Perm.ALERT_READ, Perm.CASE_READ}),
+    Role.OPERATOR: frozenset({Perm.USER_READ, Perm.AUDIT_VERIFY, *_READ_DOMAIN, Perm.CASE_WORK}),
+    Role.APPROVER: frozenset(
+        {
+            Perm.USER_READ,
+            Perm.AUDIT_VERIFY,
+            *_READ_DOMAIN,
+            Perm.CASE_WORK,
+            Perm.CASE_APPROVE,
+            Perm.ALERT_REOPEN,
+        }
+    ),
+    # Strategists triage and work cases; they and admins (who own the automation API tokens)
+    # may push alerts in (PRODUCT.md: "automation scripts push alerts ... in").
+    Role.STRATEGIST: frozenset(
+        {
+            Perm.USER_READ,
+            Perm.ALERT_READ,
+            Perm.CASE_READ,
+            Perm.ALERT_TRIAGE,
+            Perm.CASE_WORK,
+            Perm.ALERT_INGEST,
+        }
+    ),
     Role.COMPLIANCE_REVIEWER: frozenset({Perm.USER_READ, Perm.AUDIT_READ, Perm.AUDIT_VERIFY}),
     Role.PRODUCT_REVIEWER: frozenset({Perm.USER_READ, Perm.AUDIT_READ, Perm.AUDIT_VERIFY}),
     Role.ADMIN: frozenset(
@@ -49,6 +75,7 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.TOKEN_MANAGE,
             Perm.AUDIT_READ,
             Perm.AUDIT_VERIFY,
+            Perm.ALERT_INGEST,
         }
     ),
 }

@@ -34,6 +34,10 @@ DEMO_EMAILS = [
     for p in ("admin", "viewer", "operator", "approver", "approver2", "strategist", "compliance",
               "product")
 ]  # fmt: skip
+# The project's migrations, in order (each issue that changes models adds one).
+MIGRATIONS = sorted(
+    p.stem for p in (Path(__file__).resolve().parents[1] / "migrations").glob("0*.py")
+)
 
 
 # ----------------------------------------------------------------------------- the standalone
@@ -199,12 +203,14 @@ def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_migrate_says_what_it_applied_then_nothing(seeded: Seeded) -> None:
-    assert "Applied 2 migration(s)" in seeded.migrated.stdout
-    assert "0001_initial" in seeded.migrated.stdout
-    assert "0002_audit_append_only" in seeded.migrated.stdout
+    n = len(MIGRATIONS)
+    assert MIGRATIONS[:3] == ["0001_initial", "0002_audit_append_only", "0003_alerts_and_cases"]
+    assert f"Applied {n} migration(s)" in seeded.migrated.stdout
+    for name in MIGRATIONS:
+        assert name in seeded.migrated.stdout
     again = seeded.target.run("migrate")
-    assert "up to date (2 migrations applied)" in again.stdout
-    assert seeded.target.scalar("SELECT count(*) FROM tortoise_migrations") == 2
+    assert f"up to date ({n} migrations applied)" in again.stdout
+    assert seeded.target.scalar("SELECT count(*) FROM tortoise_migrations") == n
 
 
 def test_seed_demo_prints_working_logins_once(seeded: Seeded) -> None:
@@ -399,7 +405,7 @@ def test_status_reports_a_healthy_platform(seeded: Seeded) -> None:
     done = seeded.target.run("status")
     assert f"riskops {__version__}" in done.stdout
     assert "reachable" in done.stdout
-    assert "up to date (2 applied)" in done.stdout
+    assert f"up to date ({len(MIGRATIONS)} applied)" in done.stdout
     assert "not configured: jobs run in-process" in done.stdout
     assert re.search(r"│ \d+\s+│ demo\s+│", done.stdout), done.stdout
 
@@ -497,7 +503,7 @@ def test_serve_migrates_seeds_the_demo_and_serves(tmp_path: Path) -> None:
     with background(target, log, "serve", "--port", str(port)):
         assert _eventually(lambda: _health(port)), log.read_text()
     text = log.read_text()
-    assert "Applied 2 migration(s)" in text
+    assert f"Applied {len(MIGRATIONS)} migration(s)" in text
     assert sorted(printed_logins(text)) == sorted(DEMO_EMAILS)
 
 

@@ -596,13 +596,22 @@ async def test_token_scoped_to_viewer_cannot_act_as_admin(tenant, api, snapshot)
 
 EXPECTED_PERMISSIONS = {
     "viewer": ["alert.read", "audit.verify", "case.read", "report.read", "run.read", "user.read"],
-    "operator": ["alert.read", "audit.verify", "case.read", "report.read", "run.read", "user.read"],
-    "approver": ["alert.read", "audit.verify", "case.read", "report.read", "run.read", "user.read"],
-    "strategist": ["alert.read", "case.read", "user.read"],
+    "operator": [
+        "alert.read", "audit.verify", "case.read", "case.work", "report.read", "run.read",
+        "user.read",
+    ],
+    "approver": [
+        "alert.read", "alert.reopen", "audit.verify", "case.approve", "case.read", "case.work",
+        "report.read", "run.read", "user.read",
+    ],
+    "strategist": [
+        "alert.ingest", "alert.read", "alert.triage", "case.read", "case.work", "user.read",
+    ],
     "compliance_reviewer": ["audit.read", "audit.verify", "user.read"],
     "product_reviewer": ["audit.read", "audit.verify", "user.read"],
     "admin": [
-        "audit.read", "audit.verify", "team.manage", "token.manage", "user.manage", "user.read",
+        "alert.ingest", "audit.read", "audit.verify", "team.manage", "token.manage",
+        "user.manage", "user.read",
     ],
 }  # fmt: skip
 

@@ -38,6 +38,21 @@ def test_written_policy_is_the_matrix():
         assert {r.value for r, perms in MATRIX.items() if perm in perms} == ALLOWED[query], query
 
 
+# The actions of alerts and cases (PRODUCT.md "People and roles"): who may do them.
+ACTION_POLICY = {
+    Perm.ALERT_INGEST: {"strategist", "admin"},  # automation pushes alerts with their tokens
+    Perm.ALERT_TRIAGE: {"strategist"},
+    Perm.ALERT_REOPEN: {"approver"},
+    Perm.CASE_WORK: {"strategist", "operator", "approver"},
+    Perm.CASE_APPROVE: {"approver"},
+}
+
+
+def test_written_action_policy_is_the_matrix():
+    for perm, roles in ACTION_POLICY.items():
+        assert {r.value for r, perms in MATRIX.items() if perm in perms} == roles, perm
+
+
 async def _org_rows(query: str, org_id: int, caller: User) -> list[str]:
     if query == "users":
         ids = await User.filter(org_id=org_id, deleted_at=None).values_list("id", flat=True)
