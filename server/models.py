@@ -359,6 +359,27 @@ class Case(Model):
         indexes = (("org_id", "status", "opened_at"),)
 
 
+class CaseEvent(Model):
+    """The history of a case: one row per change, written with the change."""
+
+    id = fields.BigIntField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "riskops.Case", related_name="events", on_delete=fields.CASCADE
+    )
+    org_id = fields.IntField()
+    action = fields.CharField(max_length=32)
+    actor = fields.CharField(max_length=64)
+    from_status = fields.CharField(max_length=20, null=True)
+    to_status = fields.CharField(max_length=20, null=True)
+    data: dict = fields.JSONField(default=dict)
+    at = fields.DatetimeField()
+    case_id: int
+
+    class Meta:
+        table = "case_event"
+        indexes = (("case_id", "at"),)
+
+
 class CaseNote(Model):
     """A note on a case."""
 

@@ -359,13 +359,43 @@ class AlertActionResult:
     replayed: bool = False  # True when an idempotency key repeated an earlier, identical request
 
 
-def _idempotency_key(value: str | None) -> str | None:
+def parse_idempotency_key(value: str | None) -> str | None:
     if value is None:
         return None
     return validation.text(value, "idempotency_key", max_len=MAX_IDEMPOTENCY_KEY)
 
 
-async def _member(
+async def used_idempotency_key(
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    key: str,
+    action: str,
+    kind: str,
+    entity_id: int | None,
+) -> IdempotencyKey | None:
+    """The earlier use of `key` for this very request (replay it), None if unused; Duplicate when
+    it was used for another action or entity. `entity_id` None: any entity matches (creates)."""
+    used = await IdempotencyKey.filter(org_id=principal.org_id, key=key).using_db(conn).first()
+    if used is None:
+        return None
+    if used.action == action and (entity_id is None or used.entity_id == str(entity_id)):
+        return used
+    raise Duplicate(
+        f"Idempotency key '{key}' was already used for another request "
+        f"({used.action} on {kind} {used.entity_id}); use a new key for a new request.",
+        field="idempotency_key",
+    )
+
+
+def key_in_flight(key: str) -> Conflict:
+    """A concurrent request with the same key won the race; its result stands."""
+    return Conflict(
+        f"A request with idempotency key '{key}' is being processed; retry it to get its result.",
+        field="idempotency_key",
+    )
+
+
+async def member(
     principal: Principal, conn: BaseDBAsyncClient, user_id: int, name: str, perm: Perm, what: str
 ) -> User:
     user = (
@@ -388,12 +418,12 @@ async def _check_references(
 ) -> None:
     data = outcome.history
     if outcome.action is Action.ASSIGN:
-        await _member(
+        await member(
             principal, conn, data["assignee_id"], "assignee_id", Perm.ALERT_READ,
             "allowed to read alerts",
         )  # fmt: skip
     elif outcome.action is Action.ESCALATE and "approver_id" in data:
-        await _member(
+        await member(
             principal, conn, data["approver_id"], "approver_id", Perm.ALERT_REOPEN, "an approver"
         )
     elif outcome.action is Action.ESCALATE:
@@ -403,7 +433,7 @@ async def _check_references(
                 field="team_id",
             )
     elif outcome.action is Action.REQUEST_INFO:
-        await _member(
+        await member(
             principal, conn, data["answerer_id"], "answerer_id", Perm.ALERT_READ,
             "allowed to read alerts",
         )  # fmt: skip
@@ -429,7 +459,7 @@ async def _act(
         principal.require(Perm.ALERT_READ)  # the person asked answers; the machine checks who
     else:
         workflow.authorize(action, principal.roles)
-    key = _idempotency_key(idempotency_key)
+    key = parse_idempotency_key(idempotency_key)
     if isinstance(expected_version, bool) or not isinstance(expected_version, int):
         raise Invalid("expected_version must be the version you loaded.", field="expected_version")
     pk = parse_id("Alert", alert_id)
@@ -438,12 +468,7 @@ async def _act(
     except IntegrityError:
         if key is None:
             raise
-        # A concurrent request with the same key won the race; its result stands.
-        raise Conflict(
-            f"A request with idempotency key '{key}' is being processed; retry it to get its "
-            "result.",
-            field="idempotency_key",
-        ) from None
+        raise key_in_flight(key) from None
 
 
 async def _act_in_transaction(
@@ -461,18 +486,10 @@ async def _act_in_transaction(
         )
         if alert is None:
             raise not_found("Alert", pk)
-        if key is not None:
-            used = (
-                await IdempotencyKey.filter(org_id=principal.org_id, key=key).using_db(conn).first()
-            )
-            if used is not None:
-                if used.action == action.value and used.entity_id == str(alert.id):
-                    return AlertActionResult(alert, replayed=True)
-                raise Duplicate(
-                    f"Idempotency key '{key}' was already used for another request "
-                    f"({used.action} on alert {used.entity_id}); use a new key for a new request.",
-                    field="idempotency_key",
-                )
+        if key is not None and await used_idempotency_key(
+            principal, conn, key, action.value, "alert", alert.id
+        ):
+            return AlertActionResult(alert, replayed=True)
         if alert.version != expected_version:
             raise Conflict(
                 f"Alert {alert.id} was changed by someone else: it is now {alert.status.value} "
