@@ -8,133 +8,22 @@ Screenshots go to test-artifacts/screenshots/.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.e2e.conftest import SHOTS, Server, launch_chromium, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-ADMIN_EMAIL = "admin@demo.riskops.local"
-VIEWER_EMAIL = "viewer@demo.riskops.local"
-
-
-@dataclass
-class Server:
-    url: str
-    admin_email: str
-    admin_password: str
-    viewer_email: str
-    viewer_password: str
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], log: Path, url: str) -> None:
-    """Wait until /health answers."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"riskops serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    else:
-        pytest.fail(f"riskops serve did not become healthy:\n{log.read_text()}")
-
-
-def _demo_password(log: Path, email: str) -> str:
-    """The password `riskops serve` printed (once) for a demo login."""
-    # Between the columns: spaces and box-drawing, never "-" (a password may start with one).
-    found = re.search(re.escape(email) + r"[^\w-]+([A-Za-z0-9_-]{12,})", log.read_text())
-    assert found, f"no demo login for {email} in the output:\n{log.read_text()}"
-    return found.group(1)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKOPS_")}
-    env.update(PYTHONUNBUFFERED="1", RISKOPS_ENV="dev", RISKOPS_LOG_LEVEL="WARNING")
-    log = tmp / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "riskops.server.cli",
-                "--database-url",
-                f"sqlite://{tmp / 'e2e.sqlite3'}",
-                "--var-dir",
-                str(tmp / "var"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--demo",
-            ],
-            cwd=tmp,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_ready(proc, log, url)
-        yield Server(
-            url,
-            ADMIN_EMAIL,
-            _demo_password(log, ADMIN_EMAIL),
-            VIEWER_EMAIL,
-            _demo_password(log, VIEWER_EMAIL),
-        )
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
 
 def test_admin_flow_in_chromium(server: Server) -> None:
-    if not CHROMIUM.exists():
-        message = "Debian's chromium is not installed (`make browser` / apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )  # fmt: skip
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1360, "height": 900})
             page.on(

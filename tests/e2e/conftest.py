@@ -1,0 +1,118 @@
+"""The real server for browser tests: `riskops serve` (migrations + demo seed) as a subprocess
+on a free port with a throwaway SQLite database, shared by the browser tests of one run, and
+Debian's Chromium (never a downloaded browser build)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ADMIN_EMAIL = "admin@demo.riskops.local"
+VIEWER_EMAIL = "viewer@demo.riskops.local"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class Server:
+    url: str
+    admin_email: str
+    admin_password: str
+    viewer_email: str
+    viewer_password: str
+
+
+def require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    message = "Debian's chromium is not installed (`make browser` / apt-get install chromium)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def launch_chromium(pw: Any) -> Any:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], log: Path, url: str) -> None:
+    """Wait until /health answers."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"riskops serve exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"riskops serve did not become healthy:\n{log.read_text()}")
+
+
+def _demo_password(log: Path, email: str) -> str:
+    """The password `riskops serve` printed (once) for a demo login."""
+    # Between the columns: spaces and box-drawing, never "-" (a password may start with one).
+    found = re.search(re.escape(email) + r"[^\w-]+([A-Za-z0-9_-]{12,})", log.read_text())
+    assert found, f"no demo login for {email} in the output:\n{log.read_text()}"
+    return found.group(1)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKOPS_")}
+    env.update(PYTHONUNBUFFERED="1", RISKOPS_ENV="dev", RISKOPS_LOG_LEVEL="WARNING")
+    log = tmp / "server.log"
+    command = [
+        sys.executable, "-m", "riskops.server.cli",
+        "--database-url", f"sqlite://{tmp / 'e2e.sqlite3'}", "--var-dir", str(tmp / "var"),
+        "serve", "--host", "127.0.0.1", "--port", str(port), "--demo",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(proc, log, url)
+        yield Server(
+            url,
+            ADMIN_EMAIL,
+            _demo_password(log, ADMIN_EMAIL),
+            VIEWER_EMAIL,
+            _demo_password(log, VIEWER_EMAIL),
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
