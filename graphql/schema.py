@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import strawberry
 
+from riskops.graphql.alerts_api import AlertsMutation, AlertsQuery
 from riskops.graphql.audit_api import AuditQuery
 from riskops.graphql.identity import IdentityMutation, IdentityQuery
 
 
 @strawberry.type
-class Query(IdentityQuery, AuditQuery):
+class Query(IdentityQuery, AuditQuery, AlertsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(IdentityMutation):
+class Mutation(IdentityMutation, AlertsMutation):
     pass
 
 

@@ -1,0 +1,385 @@
+"""GraphQL types of alerts and cases, built from already-loaded models (no queries in here)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from riskops.graphql.types import PageInfo, UserError, UserRef
+from riskops.server import models as m
+from riskops.server.services.alert_queue import SimilarAlert as SimilarAlertModel
+
+
+def _id(value: int) -> strawberry.ID:
+    return strawberry.ID(str(value))
+
+
+def _opt_id(value: int | None) -> strawberry.ID | None:
+    return None if value is None else _id(value)
+
+
+@strawberry.enum(description="The order of the alert queue.")
+class AlertSort(Enum):
+    SCORE = "score"
+    CREATED = "created"
+    DUE = "due"
+    AMOUNT = "amount"
+
+
+@strawberry.type(description="A detection rule that fired, with its share of the score.")
+class RuleHit:
+    rule_id: str
+    name: str
+    version: str
+    score_contribution: float
+    matched_values: JSON
+
+    @classmethod
+    def of(cls, h: m.RuleHit) -> RuleHit:
+        matched: Any = h.matched_values
+        return cls(
+            rule_id=h.rule_id, name=h.name, version=h.version,
+            score_contribution=h.score_contribution, matched_values=matched,
+        )  # fmt: skip
+
+
+@strawberry.type(description="A model signal and how much it pushed the score up or down.")
+class Signal:
+    signal: str
+    value: JSON | None
+    contribution: float
+    direction: str
+
+    @classmethod
+    def of(cls, s: m.SignalContribution) -> Signal:
+        return cls(
+            signal=s.signal, value=s.value, contribution=s.contribution,
+            direction=s.direction.value,
+        )  # fmt: skip
+
+
+def alert_fields(
+    a: m.Alert,
+    hits: list[m.RuleHit],
+    signals: list[m.SignalContribution],
+    assignee: m.User | None,
+) -> dict[str, Any]:
+    transaction: Any = a.transaction
+    return {
+        "id": _id(a.id),
+        "external_id": a.external_id,
+        "source": a.source,
+        "title": a.title,
+        "score": a.score,
+        "priority": a.priority.value,
+        "status": a.status.value,
+        "assignee": UserRef(id=_id(assignee.id), name=assignee.name) if assignee else None,
+        "team_id": _opt_id(a.team_id),
+        "customer_ref": a.customer_ref,
+        "account_ref": a.account_ref,
+        "amount": a.amount,
+        "currency": a.currency,
+        "transaction": transaction,
+        "created_at": a.created_at,
+        "updated_at": a.updated_at,
+        "due_at": a.due_at,
+        "closed_at": a.closed_at,
+        "disposition": a.disposition.value if a.disposition else None,
+        "version": a.version,
+        "rule_hits": [RuleHit.of(h) for h in hits],
+        "signals": [Signal.of(s) for s in signals],
+    }
+
+
+@strawberry.type(description="A risk alert. Nested lists come loaded with the page.")
+class Alert:
+    id: strawberry.ID
+    external_id: str
+    source: str
+    title: str
+    score: float
+    priority: str
+    status: str
+    assignee: UserRef | None
+    team_id: strawberry.ID | None
+    customer_ref: str | None
+    account_ref: str | None
+    amount: Decimal | None
+    currency: str | None
+    transaction: JSON
+    created_at: datetime
+    updated_at: datetime
+    due_at: datetime = strawberry.field(description="When the SLA of its priority runs out.")
+    closed_at: datetime | None
+    disposition: str | None
+    version: int = strawberry.field(description="Pass as expectedVersion to the workflow.")
+    rule_hits: list[RuleHit]
+    signals: list[Signal]
+
+    @classmethod
+    def of(
+        cls,
+        a: m.Alert,
+        hits: list[m.RuleHit],
+        signals: list[m.SignalContribution],
+        assignee: m.User | None,
+    ) -> Alert:
+        return cls(**alert_fields(a, hits, signals, assignee))
+
+
+@strawberry.type
+class AlertEdge:
+    cursor: str
+    node: Alert
+
+
+@strawberry.type
+class AlertConnection:
+    edges: list[AlertEdge]
+    page_info: PageInfo
+
+
+@strawberry.input(description="Every field narrows the queue; unset fields do not.")
+class AlertFilterInput:
+    status: list[str] | None = None
+    priority: list[str] | None = None
+    score_min: float | None = None
+    score_max: float | None = None
+    assignee: str | None = strawberry.field(
+        default=None, description='"me", "unassigned" or a user id.'
+    )
+    team: strawberry.ID | None = None
+    rule_id: str | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    text: str | None = strawberry.field(
+        default=None, description="Part of the title, customer or external id."
+    )
+
+
+@strawberry.type
+class AlertHistoryEntry:
+    action: str
+    actor: str
+    from_status: str | None
+    to_status: str | None
+    data: JSON
+    at: datetime
+
+    @classmethod
+    def of(cls, e: m.AlertEvent) -> AlertHistoryEntry:
+        data: Any = e.data
+        return cls(
+            action=e.action, actor=e.actor, from_status=e.from_status, to_status=e.to_status,
+            data=data, at=e.at,
+        )  # fmt: skip
+
+
+@strawberry.type
+class InfoRequest:
+    id: strawberry.ID
+    question: str
+    asked_by_id: strawberry.ID | None
+    answerer_id: strawberry.ID | None
+    answer: str | None
+    asked_at: datetime
+    answered_at: datetime | None
+
+    @classmethod
+    def of(cls, r: m.InfoRequest) -> InfoRequest:
+        return cls(
+            id=_id(r.id), question=r.question, asked_by_id=_opt_id(r.asked_by_id),
+            answerer_id=_opt_id(r.answerer_id), answer=r.answer, asked_at=r.asked_at,
+            answered_at=r.answered_at,
+        )  # fmt: skip
+
+
+@strawberry.type(description="An alert like this one: shared rules and/or the same customer.")
+class SimilarAlert:
+    id: strawberry.ID
+    external_id: str
+    title: str
+    score: float
+    status: str
+    shared_rules: int
+    same_customer: bool
+
+    @classmethod
+    def of(cls, s: SimilarAlertModel) -> SimilarAlert:
+        a = s.alert
+        return cls(
+            id=_id(a.id), external_id=a.external_id, title=a.title, score=a.score,
+            status=a.status.value, shared_rules=s.shared_rules, same_customer=s.same_customer,
+        )  # fmt: skip
+
+
+@strawberry.type(description="An alert with why it fired, its history, cases and look-alikes.")
+class AlertDetail(Alert):
+    history: list[AlertHistoryEntry]
+    info_requests: list[InfoRequest]
+    case_ids: list[strawberry.ID]
+    similar: list[SimilarAlert]
+
+
+# --- ingest ------------------------------------------------------------------------------------
+
+
+@strawberry.input
+class RuleHitInput:
+    rule_id: str
+    name: str
+    score_contribution: float
+    version: str | None = None
+    matched_values: JSON | None = None
+
+
+@strawberry.input
+class SignalInput:
+    signal: str
+    contribution: float
+    direction: str = strawberry.field(description='"up" or "down".')
+    value: JSON | None = None
+
+
+@strawberry.input(description="One alert to ingest; (organization, externalId) is its identity.")
+class AlertInput:
+    external_id: str
+    source: str
+    title: str
+    score: float
+    priority: str
+    customer_ref: str | None = None
+    account_ref: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    transaction: JSON | None = None
+    rule_hits: list[RuleHitInput] | None = None
+    signals: list[SignalInput] | None = None
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """An input object as the service's dict: snake_case keys, unset (None) fields left out."""
+    out: dict[str, Any] = {}
+    for name, value in vars(obj).items():
+        if value is None or value is strawberry.UNSET:
+            continue
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, list):
+            value = [_plain(v) for v in value]
+        out[name] = value
+    return out
+
+
+def alert_input_dict(item: AlertInput) -> dict[str, Any]:
+    return _plain(item)
+
+
+@strawberry.type(description="An invalid item of an ingest call; the valid ones were stored.")
+class IngestItemError:
+    index: int
+    field: str
+    code: str
+    message: str
+
+
+@strawberry.type
+class IngestAlertsPayload:
+    batch_id: str | None = None
+    created: int = 0
+    unchanged: int = 0
+    invalid: int = 0
+    created_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    item_errors: list[IngestItemError] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+# --- cases -------------------------------------------------------------------------------------
+
+
+@strawberry.type
+class CaseNote:
+    id: strawberry.ID
+    author_id: strawberry.ID | None
+    body: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, n: m.CaseNote) -> CaseNote:
+        return cls(
+            id=_id(n.id), author_id=_opt_id(n.author_id), body=n.body, created_at=n.created_at
+        )
+
+
+def _case_fields(c: m.Case) -> dict[str, Any]:
+    return {
+        "id": _id(c.id),
+        "number": c.display_number,
+        "title": c.title,
+        "status": c.status.value,
+        "severity": c.severity.value,
+        "root_cause": c.root_cause.value if c.root_cause else None,
+        "assignee_id": _opt_id(c.assignee_id),
+        "opened_by_id": _opt_id(c.opened_by_id),
+        "opened_at": c.opened_at,
+        "resolved_at": c.resolved_at,
+        "resolution_summary": c.resolution_summary,
+        "requested_by_id": _opt_id(c.requested_by_id),
+        "approved_by_id": _opt_id(c.approved_by_id),
+        "version": c.version,
+    }
+
+
+@strawberry.type
+class Case:
+    id: strawberry.ID
+    number: str = strawberry.field(description="Like CASE-000123.")
+    title: str
+    status: str
+    severity: str
+    root_cause: str | None
+    assignee_id: strawberry.ID | None
+    opened_by_id: strawberry.ID | None
+    opened_at: datetime
+    resolved_at: datetime | None
+    resolution_summary: str | None
+    requested_by_id: strawberry.ID | None
+    approved_by_id: strawberry.ID | None
+    version: int = strawberry.field(description="Pass as expectedVersion to change it.")
+
+    @classmethod
+    def of(cls, c: m.Case) -> Case:
+        return cls(**_case_fields(c))
+
+
+@strawberry.type
+class CaseDetail(Case):
+    alert_ids: list[strawberry.ID]
+    notes: list[CaseNote]
+
+    @classmethod
+    def detail(cls, c: m.Case, alert_ids: list[int], notes: list[m.CaseNote]) -> CaseDetail:
+        return cls(
+            **_case_fields(c),
+            alert_ids=[_id(a) for a in alert_ids],
+            notes=[CaseNote.of(n) for n in notes],
+        )
+
+
+@strawberry.type
+class CaseEdge:
+    cursor: str
+    node: Case
+
+
+@strawberry.type
+class CaseConnection:
+    edges: list[CaseEdge]
+    page_info: PageInfo

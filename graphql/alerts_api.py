@@ -1,0 +1,541 @@
+"""Alerts and cases over GraphQL: ingest, the triage queue, alert detail, the alert workflow and
+cases with maker-checker approval. Every resolver calls one service; expected errors are data.
+
+A page of the queue loads its nested data up front (`load_page_details`, one query per relation,
+and one for the assignees), so resolving a node never queries: the number of SQL queries does not
+grow with the page size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
+
+import strawberry
+
+from graphql import GraphQLError
+from riskops.graphql.alert_types import (
+    Alert,
+    AlertConnection,
+    AlertDetail,
+    AlertEdge,
+    AlertFilterInput,
+    AlertHistoryEntry,
+    AlertInput,
+    AlertSort,
+    Case,
+    CaseConnection,
+    CaseDetail,
+    CaseEdge,
+    CaseNote,
+    InfoRequest,
+    IngestAlertsPayload,
+    IngestItemError,
+    SimilarAlert,
+    alert_fields,
+    alert_input_dict,
+)
+from riskops.graphql.context import Info, principal, query
+from riskops.graphql.identity import _too_many
+from riskops.graphql.types import PageInfo, UserError
+from riskops.server import models as m
+from riskops.server.errors import DomainError, ErrorCode
+from riskops.server.principal import Principal
+from riskops.server.services import alert_queue, alerts, cases
+from riskops.server.services.alert_queue import AlertFilter, encode_cursor, load_page_details
+from riskops.server.services.alerts import AlertActionResult
+from riskops.server.services.cases import CaseResult
+from riskops.server.services.scoping import parse_id, scoped
+
+T = TypeVar("T")
+
+MAX_INGEST = alerts.MAX_BATCH
+MAX_CASE_ALERTS = cases.MAX_ALERTS
+
+
+# --- building nodes ----------------------------------------------------------------------------
+
+
+async def alert_nodes(rows: Sequence[m.Alert]) -> list[Alert]:
+    """Nodes for a page of alerts with everything nested: a fixed number of queries."""
+    details = await load_page_details(rows)
+    assignee_ids = {a.assignee_id for a in rows if a.assignee_id is not None}
+    people = (
+        {u.id: u for u in await m.User.filter(id__in=list(assignee_ids))} if assignee_ids else {}
+    )
+    return [
+        Alert.of(a, *details[a.id], people.get(a.assignee_id) if a.assignee_id else None)
+        for a in rows
+    ]
+
+
+async def _current_alert(p: Principal, alert_id: str) -> Alert | None:
+    row = await scoped(m.Alert, p).get_or_none(id=parse_id("Alert", alert_id))
+    return (await alert_nodes([row]))[0] if row is not None else None
+
+
+def _filter(f: AlertFilterInput | None) -> AlertFilter:
+    if f is None:
+        return AlertFilter()
+    return AlertFilter(
+        status=list(f.status or []),
+        priority=list(f.priority or []),
+        score_min=f.score_min,
+        score_max=f.score_max,
+        assignee=f.assignee,
+        team=f.team,
+        rule_id=f.rule_id,
+        amount_min=f.amount_min,
+        amount_max=f.amount_max,
+        created_from=f.created_from,
+        created_to=f.created_to,
+        text=f.text,
+    )
+
+
+# --- payloads ----------------------------------------------------------------------------------
+
+
+@strawberry.type
+class AlertPayload:
+    alert: Alert | None = strawberry.field(
+        default=None, description="The changed alert; on CONFLICT, its current state."
+    )
+    replayed: bool = strawberry.field(
+        default=False, description="True when the idempotency key repeated an earlier request."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CasePayload:
+    case: Case | None = strawberry.field(
+        default=None, description="The changed case; on CONFLICT, its current state."
+    )
+    replayed: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CaseNotePayload:
+    note: CaseNote | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+async def _alert_payload(
+    p: Principal, alert_id: strawberry.ID, change: Awaitable[AlertActionResult]
+) -> AlertPayload:
+    try:
+        result = await change
+    except DomainError as exc:
+        current = None
+        if exc.code is ErrorCode.CONFLICT:
+            current = await _current_alert(p, str(alert_id))
+        return AlertPayload(alert=current, errors=[UserError.of(exc)])
+    node = (await alert_nodes([result.alert]))[0]
+    return AlertPayload(alert=node, replayed=result.replayed)
+
+
+async def _case_payload(
+    p: Principal, case_id: strawberry.ID | None, change: Awaitable[CaseResult | m.Case]
+) -> CasePayload:
+    try:
+        result = await change
+    except DomainError as exc:
+        current = None
+        if exc.code is ErrorCode.CONFLICT and case_id is not None:
+            row = await scoped(m.Case, p).get_or_none(id=parse_id("Case", str(case_id)))
+            current = Case.of(row) if row is not None else None
+        return CasePayload(case=current, errors=[UserError.of(exc)])
+    if isinstance(result, m.Case):
+        return CasePayload(case=Case.of(result))
+    return CasePayload(case=Case.of(result.case), replayed=result.replayed)
+
+
+async def _or_none(call: Awaitable[T]) -> T | None:
+    """A read of one object: missing (or another organization's) is null, other expected
+    errors are GraphQL errors with a code."""
+    try:
+        return await query(call)
+    except GraphQLError as exc:
+        if (exc.extensions or {}).get("code") == ErrorCode.NOT_FOUND.value:
+            return None
+        raise
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+
+@strawberry.type
+class AlertsQuery:
+    @strawberry.field(
+        description="The triage queue: filtered, sorted, keyset-paged (stable while alerts "
+        "arrive). Pass `pageInfo.endCursor` as `after` with the same sort."
+    )
+    async def alerts(
+        self,
+        info: Info,
+        filter: AlertFilterInput | None = None,
+        sort: AlertSort = AlertSort.SCORE,
+        first: int = 50,
+        after: str | None = None,
+    ) -> AlertConnection:
+        page = await query(
+            alert_queue.list_alerts(
+                principal(info), _filter(filter), sort=sort.value, first=first, after=after
+            )
+        )
+        nodes = await alert_nodes(page.alerts)
+        return AlertConnection(
+            edges=[
+                AlertEdge(cursor=encode_cursor(sort.value, row), node=node)
+                for row, node in zip(page.alerts, nodes, strict=True)
+            ],
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+        )
+
+    @strawberry.field(
+        description="One alert of your organization with why it fired, or null. Opening it "
+        "writes an `alert.view` audit event."
+    )
+    async def alert(self, info: Info, id: strawberry.ID) -> AlertDetail | None:
+        d = await _or_none(alert_queue.get_alert_detail(principal(info), str(id)))
+        if d is None:
+            return None
+        assignee = await m.User.get_or_none(id=d.alert.assignee_id) if d.alert.assignee_id else None
+        return AlertDetail(
+            **alert_fields(d.alert, d.rule_hits, d.signals, assignee),
+            history=[AlertHistoryEntry.of(e) for e in d.history],
+            info_requests=[InfoRequest.of(r) for r in d.info_requests],
+            case_ids=[strawberry.ID(str(c)) for c in d.case_ids],
+            similar=[SimilarAlert.of(s) for s in d.similar],
+        )
+
+    @strawberry.field(description="Cases of your organization, newest first (keyset).")
+    async def cases(
+        self,
+        info: Info,
+        status: str | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> CaseConnection:
+        page = await query(
+            cases.list_cases(principal(info), status=status, first=first, after=after)
+        )
+        return CaseConnection(
+            edges=[CaseEdge(cursor=str(c.id), node=Case.of(c)) for c in page.items],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        )
+
+    @strawberry.field(
+        description="One case of your organization with its alerts and notes, or null. "
+        "Opening it writes a `case.view` audit event."
+    )
+    async def case(self, info: Info, id: strawberry.ID) -> CaseDetail | None:
+        c = await _or_none(cases.get_case(principal(info), str(id)))
+        if c is None:
+            return None
+        links = await m.CaseAlert.filter(case_id=c.id).order_by("alert_id")
+        notes = await m.CaseNote.filter(case_id=c.id).order_by("created_at", "id")
+        return CaseDetail.detail(c, [link.alert_id for link in links], list(notes))
+
+
+# --- mutations ---------------------------------------------------------------------------------
+
+_ACTION_HELP = (
+    " Needs expectedVersion (a stale one is CONFLICT, and `alert` carries the current state); "
+    "an idempotencyKey makes a retry replay the first result."
+)
+
+
+@strawberry.type
+class AlertsMutation:
+    @strawberry.mutation(
+        description=f"Ingest up to {MAX_INGEST} alerts, idempotent on externalId. Invalid items "
+        "are reported in itemErrors by index; the valid ones are stored."
+    )
+    async def ingest_alerts(self, info: Info, input: list[AlertInput]) -> IngestAlertsPayload:
+        if len(input) > MAX_INGEST:
+            return IngestAlertsPayload(
+                errors=[
+                    UserError(
+                        code=ErrorCode.INVALID,
+                        message=f"input has {len(input)} alerts; send at most {MAX_INGEST} per "
+                        "call (split into batches).",
+                        field="input",
+                    )
+                ]
+            )
+        try:
+            result = await alerts.ingest_alerts(
+                principal(info), [alert_input_dict(i) for i in input]
+            )
+        except DomainError as exc:
+            return IngestAlertsPayload(errors=[UserError.of(exc)])
+        return IngestAlertsPayload(
+            batch_id=result.batch_id,
+            created=len(result.created),
+            unchanged=len(result.unchanged),
+            invalid=len(result.errors),
+            created_ids=[strawberry.ID(str(c.alert_id)) for c in result.created],
+            item_errors=[
+                IngestItemError(
+                    index=e.index, field=e.field, code=ErrorCode.INVALID.value, message=e.message
+                )
+                for e in result.errors
+            ],
+        )
+
+    @strawberry.mutation(description="Assign an alert." + _ACTION_HELP)
+    async def assign_alert(
+        self,
+        info: Info,
+        alert_id: strawberry.ID,
+        assignee_id: strawberry.ID,
+        expected_version: int,
+        idempotency_key: str | None = None,
+    ) -> AlertPayload:
+        p = principal(info)
+        return await _alert_payload(
+            p, alert_id,
+            alerts.assign_alert(
+                p, str(alert_id), assignee_id=str(assignee_id),
+                expected_version=expected_version, idempotency_key=idempotency_key,
+            ),
+        )  # fmt: skip
+
+    @strawberry.mutation(
+        description="Escalate an alert to a team or an approver, with a reason." + _ACTION_HELP
+    )
+    async def escalate_alert(
+        self,
+        info: Info,
+        alert_id: strawberry.ID,
+        reason: str,
+        expected_version: int,
+        team_id: strawberry.ID | None = None,
+        approver_id: strawberry.ID | None = None,
+        idempotency_key: str | None = None,
+    ) -> AlertPayload:
+        p = principal(info)
+        return await _alert_payload(
+            p, alert_id,
+            alerts.escalate_alert(
+                p, str(alert_id), reason=reason,
+                team_id=str(team_id) if team_id is not None else None,
+                approver_id=str(approver_id) if approver_id is not None else None,
+                expected_version=expected_version, idempotency_key=idempotency_key,
+            ),
+        )  # fmt: skip
+
+    @strawberry.mutation(description="Ask someone a question about an alert." + _ACTION_HELP)
+    async def request_alert_info(
+        self,
+        info: Info,
+        alert_id: strawberry.ID,
+        question: str,
+        answerer_id: strawberry.ID,
+        expected_version: int,
+        idempotency_key: str | None = None,
+    ) -> AlertPayload:
+        p = principal(info)
+        return await _alert_payload(
+            p, alert_id,
+            alerts.request_alert_info(
+                p, str(alert_id), question=question, answerer_id=str(answerer_id),
+                expected_version=expected_version, idempotency_key=idempotency_key,
+            ),
+        )  # fmt: skip
+
+    @strawberry.mutation(
+        description="Answer the open question on an alert (the person asked)." + _ACTION_HELP
+    )
+    async def answer_alert_info(
+        self,
+        info: Info,
+        alert_id: strawberry.ID,
+        answer: str,
+        expected_version: int,
+        idempotency_key: str | None = None,
+    ) -> AlertPayload:
+        p = principal(info)
+        return await _alert_payload(
+            p, alert_id,
+            alerts.answer_alert_info(
+                p, str(alert_id), answer=answer,
+                expected_version=expected_version, idempotency_key=idempotency_key,
+            ),
+        )  # fmt: skip
+
+    @strawberry.mutation(
+        description="Close an alert with a disposition and a comment." + _ACTION_HELP
+    )
+    async def close_alert(
+        self,
+        info: Info,
+        alert_id: strawberry.ID,
+        disposition: str,
+        comment: str,
+        expected_version: int,
+        idempotency_key: str | None = None,
+    ) -> AlertPayload:
+        p = principal(info)
+        return await _alert_payload(
+            p, alert_id,
+            alerts.close_alert(
+                p, str(alert_id), disposition=disposition, comment=comment,
+                expected_version=expected_version, idempotency_key=idempotency_key,
+            ),
+        )  # fmt: skip
+
+    @strawberry.mutation(description="Reopen a closed alert (approver)." + _ACTION_HELP)
+    async def reopen_alert(
+        self,
+        info: Info,
+        alert_id: strawberry.ID,
+        reason: str,
+        expected_version: int,
+        idempotency_key: str | None = None,
+    ) -> AlertPayload:
+        p = principal(info)
+        return await _alert_payload(
+            p, alert_id,
+            alerts.reopen_alert(
+                p, str(alert_id), reason=reason,
+                expected_version=expected_version, idempotency_key=idempotency_key,
+            ),
+        )  # fmt: skip
+
+    @strawberry.mutation(description=f"Open a case from 1 to {MAX_CASE_ALERTS} alerts.")
+    async def create_case(
+        self,
+        info: Info,
+        title: str,
+        alert_ids: list[strawberry.ID],
+        severity: str = "medium",
+        idempotency_key: str | None = None,
+    ) -> CasePayload:
+        ids = [str(a) for a in alert_ids]
+        if err := _too_many("alertIds", ids, MAX_CASE_ALERTS):
+            return CasePayload(errors=[err])
+        return await _case_payload(
+            principal(info), None,
+            cases.create_case(
+                principal(info), title=title, alert_ids=ids, severity=severity,
+                idempotency_key=idempotency_key,
+            ),
+        )  # fmt: skip
+
+    @strawberry.mutation(description="Add a note to a case.")
+    async def add_case_note(self, info: Info, case_id: strawberry.ID, body: str) -> CaseNotePayload:
+        try:
+            note = await cases.add_case_note(principal(info), str(case_id), body)
+        except DomainError as exc:
+            return CaseNotePayload(errors=[UserError.of(exc)])
+        return CaseNotePayload(note=CaseNote.of(note))
+
+    @strawberry.mutation(description="Link alerts to an open or investigating case.")
+    async def link_alerts_to_case(
+        self, info: Info, case_id: strawberry.ID, alert_ids: list[strawberry.ID]
+    ) -> CasePayload:
+        ids = [str(a) for a in alert_ids]
+        if err := _too_many("alertIds", ids, MAX_CASE_ALERTS):
+            return CasePayload(errors=[err])
+        p = principal(info)
+        return await _case_payload(p, case_id, cases.link_alerts(p, str(case_id), ids))
+
+    @strawberry.mutation(
+        description="Unlink alerts from an open or investigating case (it keeps at least one)."
+    )
+    async def unlink_alerts_from_case(
+        self, info: Info, case_id: strawberry.ID, alert_ids: list[strawberry.ID]
+    ) -> CasePayload:
+        ids = [str(a) for a in alert_ids]
+        if err := _too_many("alertIds", ids, MAX_CASE_ALERTS):
+            return CasePayload(errors=[err])
+        p = principal(info)
+        return await _case_payload(p, case_id, cases.unlink_alerts(p, str(case_id), ids))
+
+    @strawberry.mutation(
+        description="Set the status (open ⇄ investigating, resolved → closed), root cause, "
+        "assignee or severity. A stale expectedVersion is CONFLICT with the current case."
+    )
+    async def update_case(
+        self,
+        info: Info,
+        case_id: strawberry.ID,
+        expected_version: int,
+        status: str | None = None,
+        root_cause: str | None = None,
+        assignee_id: strawberry.ID | None = None,
+        severity: str | None = None,
+    ) -> CasePayload:
+        p = principal(info)
+        return await _case_payload(
+            p, case_id,
+            cases.update_case(
+                p, str(case_id), expected_version=expected_version, status=status,
+                root_cause=root_cause,
+                assignee_id=str(assignee_id) if assignee_id is not None else None,
+                severity=severity,
+            ),
+        )  # fmt: skip
+
+    @strawberry.mutation(description="Ask an approver to resolve the case.")
+    async def request_case_resolution(
+        self,
+        info: Info,
+        case_id: strawberry.ID,
+        expected_version: int,
+        summary: str,
+        root_cause: str,
+        idempotency_key: str | None = None,
+    ) -> CasePayload:
+        p = principal(info)
+        return await _case_payload(
+            p, case_id,
+            cases.request_case_resolution(
+                p, str(case_id), expected_version=expected_version, summary=summary,
+                root_cause=root_cause, idempotency_key=idempotency_key,
+            ),
+        )  # fmt: skip
+
+    @strawberry.mutation(
+        description="Approve a requested resolution (approver, not the requester)."
+    )
+    async def approve_case_resolution(
+        self,
+        info: Info,
+        case_id: strawberry.ID,
+        expected_version: int,
+        idempotency_key: str | None = None,
+    ) -> CasePayload:
+        p = principal(info)
+        return await _case_payload(
+            p, case_id,
+            cases.approve_case_resolution(
+                p, str(case_id), expected_version=expected_version,
+                idempotency_key=idempotency_key,
+            ),
+        )  # fmt: skip
+
+    @strawberry.mutation(
+        description="Send a requested resolution back to investigating, with a reason "
+        "(approver, not the requester)."
+    )
+    async def reject_case_resolution(
+        self,
+        info: Info,
+        case_id: strawberry.ID,
+        expected_version: int,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> CasePayload:
+        p = principal(info)
+        return await _case_payload(
+            p, case_id,
+            cases.reject_case_resolution(
+                p, str(case_id), expected_version=expected_version, reason=reason,
+                idempotency_key=idempotency_key,
+            ),
+        )  # fmt: skip
