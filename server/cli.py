@@ -11,15 +11,16 @@ stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn, TextIO, cast
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import pydantic
@@ -53,6 +54,9 @@ from riskops.server.settings import (
     use_settings,
 )
 
+if TYPE_CHECKING:
+    from riskops.server.services.demo_data import DemoResult
+
 app = typer.Typer(
     name="riskops",
     help="Risk Operations Platform: run it, prepare it, and operate its audit trail.",
@@ -65,6 +69,10 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
+alerts_app = typer.Typer(help="Alerts: import them from JSON lines.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+demo_app = typer.Typer(help="Demo data: synthetic alerts in bulk.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -433,6 +441,130 @@ def create_user_cmd(
     """Create a user in an organization (audited as the CLI)."""
     new = NewUser(org, email, name, list(role or []), password, create_org, org_name)
     asyncio.run(_create_user(_settings(ctx), new))
+
+
+async def _org_principal(slug: str) -> CliPrincipal:
+    """An administrator of the organization `slug`, acting as the CLI."""
+    from riskops.server.models import Organization
+    from riskops.server.permissions import Role
+
+    key = slug.strip().lower()
+    org = await Organization.get_or_none(slug=key)
+    if org is None:
+        raise CliError(f"no organization with slug '{key}' (see `riskops status`).")
+    return CliPrincipal(user_id=0, org_id=org.id, roles=frozenset({Role.ADMIN.value}))
+
+
+# --------------------------------------------------------------------------- alerts, demo
+
+MAX_SHOWN_ERRORS = 20
+
+
+@dataclass
+class ImportSummary:
+    lines: int = 0
+    stored: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, str, str]] = field(default_factory=list)  # line, field, message
+
+
+def _read_lines(source: str) -> list[str]:
+    if source == "-":
+        return sys.stdin.read().splitlines()
+    with Path(source).open(encoding="utf-8") as fh:
+        return fh.read().splitlines()
+
+
+async def _send(
+    principal: CliPrincipal, batch: list[tuple[int, Any]], summary: ImportSummary
+) -> None:
+    from riskops.server.services.alerts import ingest_alerts
+
+    result = await ingest_alerts(principal, [item for _, item in batch])
+    summary.stored += len(result.created)
+    summary.unchanged += len(result.unchanged)
+    summary.errors.extend((batch[e.index][0], e.field or "item", e.message) for e in result.errors)
+
+
+async def _import_alerts(
+    settings: Settings, source: str, org: str, batch_size: int
+) -> ImportSummary:
+    lines = _read_lines(source)
+    summary = ImportSummary()
+    async with database(settings):
+        principal = await _org_principal(org)
+        numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
+        summary.lines = len(numbered)
+        with _progress(len(numbered), "importing alerts") as (progress, task):
+            batch: list[tuple[int, Any]] = []
+            for number, line in numbered:
+                try:
+                    batch.append((number, json.loads(line)))
+                except ValueError as exc:
+                    summary.errors.append((number, "json", f"not valid JSON: {exc}"))
+                    progress.update(task, advance=1)
+                if len(batch) >= batch_size:
+                    await _send(principal, batch, summary)
+                    progress.update(task, advance=len(batch))
+                    batch = []
+            if batch:
+                await _send(principal, batch, summary)
+                progress.update(task, advance=len(batch))
+    summary.errors.sort()
+    return summary
+
+
+@alerts_app.command("import")
+def alerts_import_cmd(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="A JSON lines file, one alert per line; - is stdin.")],
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, max=1000, help="Alerts per ingest call.")
+    ] = 500,
+) -> None:
+    """Import alerts (idempotent on external_id); exit 1 if any line was invalid."""
+    summary = asyncio.run(_import_alerts(_settings(ctx), file, org, batch))
+    typer.echo(
+        f"Read {summary.lines} line(s): {summary.stored} stored, {summary.unchanged} unchanged "
+        f"(already there), {len(summary.errors)} invalid."
+    )
+    for line, name, message in summary.errors[:MAX_SHOWN_ERRORS]:
+        typer.echo(f"  line {line}: {name}: {message}")
+    if len(summary.errors) > MAX_SHOWN_ERRORS:
+        typer.echo(f"  … and {len(summary.errors) - MAX_SHOWN_ERRORS} more invalid line(s).")
+    if summary.errors:
+        raise CliError(f"{len(summary.errors)} line(s) were invalid and not imported.")
+
+
+async def _generate_demo(settings: Settings, org: str, count: int, seed: int) -> DemoResult:
+    from riskops.server.services.demo_data import generate_demo_alerts
+
+    async with database(settings):
+        principal = await _org_principal(org)
+        with _progress(count, "generating alerts") as (progress, task):
+            return await generate_demo_alerts(
+                principal, count, seed=seed, on_progress=lambda k: progress.advance(task, k)
+            )
+
+
+@demo_app.command("generate")
+def demo_generate_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    alerts: Annotated[int, typer.Option("--alerts", min=1, help="How many alerts.")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same alerts).")] = 42,
+) -> None:
+    """Generate synthetic alerts in bulk (idempotent per seed: existing ones are skipped)."""
+    result = asyncio.run(_generate_demo(_settings(ctx), org, alerts, seed))
+    typer.echo(
+        f"Created {result.created} alert(s) with {result.rule_hits} rule hit(s) and "
+        f"{result.signals} signal(s); {result.existing} already existed."
+    )
+    typer.echo(
+        f"{result.seconds:.1f} s"
+        + (f", {result.per_second:,.0f} alerts/s." if result.created else ".")
+    )
 
 
 # --------------------------------------------------------------------------- audit
