@@ -255,17 +255,6 @@ class AlertsMutation:
         "are reported in itemErrors by index; the valid ones are stored."
     )
     async def ingest_alerts(self, info: Info, input: list[AlertInput]) -> IngestAlertsPayload:
-        if len(input) > MAX_INGEST:
-            return IngestAlertsPayload(
-                errors=[
-                    UserError(
-                        code=ErrorCode.INVALID,
-                        message=f"input has {len(input)} alerts; send at most {MAX_INGEST} per "
-                        "call (split into batches).",
-                        field="input",
-                    )
-                ]
-            )
         try:
             result = await alerts.ingest_alerts(
                 principal(info), [alert_input_dict(i) for i in input]

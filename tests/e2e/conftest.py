@@ -56,6 +56,19 @@ def launch_chromium(pw: Any) -> Any:
     return pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
 
 
+def watch_console(page: Any, problems: list[str]) -> None:
+    """Collect console errors and warnings (a CSP violation shows up there) and page errors."""
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"console {m.type}: {m.text} ({m.location.get('url')})")
+            if m.type in ("error", "warning")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

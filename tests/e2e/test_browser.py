@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import SHOTS, Server, launch_chromium, require_chromium
+from tests.e2e.conftest import SHOTS, Server, launch_chromium, require_chromium, watch_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -26,15 +26,7 @@ def test_admin_flow_in_chromium(server: Server) -> None:
         browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1360, "height": 900})
-            page.on(
-                "console",
-                lambda m: (
-                    problems.append(f"console {m.type}: {m.text} ({m.location.get('url')})")
-                    if m.type in ("error", "warning")
-                    else None
-                ),
-            )
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            watch_console(page, problems)
             page.on(
                 "requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}")
             )

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.conftest import SHOTS, Server, launch_chromium, require_chromium
+from tests.e2e.conftest import SHOTS, Server, launch_chromium, require_chromium, watch_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 QUERY = "{ me { user { name } roles } }"
@@ -39,15 +39,7 @@ def test_graphiql_runs_a_query_in_chromium(server: Server) -> None:
         try:
             page = browser.new_page(viewport={"width": 1360, "height": 900})
             page.add_init_script(WATCH_CSP)
-            page.on(
-                "console",
-                lambda m: (
-                    problems.append(f"console {m.type}: {m.text} ({m.location.get('url')})")
-                    if m.type in ("error", "warning")
-                    else None
-                ),
-            )
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            watch_console(page, problems)
             page.on(
                 "requestfailed",
                 lambda r: (
