@@ -156,3 +156,28 @@ def test_logs_are_json_lines_with_the_request_id():
     assert line["msg"] == "GET /x"
     assert line["request_id"] == "req-12345678"
     assert line["status"] == 200 and line["level"] == "info" and line["ts"].endswith("+00:00")
+
+
+async def test_app_start_flushes_events_left_in_the_spool(db, tenant, tmp_path):
+    from riskops.audit import spool
+    from riskops.audit.models import AuditEvent
+    from riskops.audit.types import Actor, Entry
+    from riskops.server.app import create_app
+
+    spool.configure(tmp_path / "spool")
+    try:
+        uid = "11111111-2222-3333-4444-" + tenant.slug[-12:]
+        spool.write(
+            spool.to_record(
+                Actor(tenant.org_id, "system", "system"),
+                Entry("test.left_over", "x", 1),
+                "2026-01-01T00:00:00.000000Z",
+                uid,
+            )
+        )
+        app = create_app(db.settings, manage_db=False)
+        async with app.router.lifespan_context(app):
+            assert spool.depth() == 0
+        assert await AuditEvent.filter(event_uid=uid, org_id=tenant.org_id).count() == 1
+    finally:
+        spool.configure(db.settings.spool_dir)
