@@ -1,360 +1,54 @@
-"""The HTMX pages: thin adapters that parse a request, call the service function GraphQL also
-calls, and render. No rule lives here: services authorize and validate, and the DomainError they
-raise is rendered inline (under the form field it names when it names one).
-
-Conventions:
-- every POST handler reads its form through `read_form` first (CSRF), before anything else;
-- every form is a real `<form method="post">` that works without JavaScript (303 back to the page
-  with `?ok=<code>` on success, or the page re-rendered with errors), enhanced with `hx-post`;
-- `render` is the one place that decides between a full page, the page's `main` block (a form
-  swapped into `#main`) and a named partial (chosen by the element the request targets).
-"""
+"""Pages for signing in, home, sessions, administration and the audit log; the route list of
+every page module (alerts and cases live in `ui/alerts.py` and `ui/cases.py`). Conventions are in
+`ui/common.py`."""
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
-import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from starlette.datastructures import FormData
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from riskops.audit.models import AuditEvent
 from riskops.server.errors import (
     Conflict,
     DomainError,
-    Duplicate,
     Forbidden,
     Invalid,
-    NotFound,
     RateLimited,
     Unauthenticated,
 )
 from riskops.server.middleware import clear_session_cookie, session_cookie
 from riskops.server.models import User
-from riskops.server.permissions import ALL_ROLES, Perm
+from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
-from riskops.server.security import csrf_token
 from riskops.server.services import audit_log, auth, teams, tokens, users
 from riskops.server.services.audit_log import AuditFilter
-from riskops.server.web import (
-    client_info,
-    csrf_binding,
-    is_htmx,
-    principal_of,
-    read_form,
-    redirect_htmx,
-    settings_of,
+from riskops.server.web import client_info, principal_of, read_form, settings_of
+from riskops.ui import alerts as alert_pages
+from riskops.ui import cases as case_pages
+from riskops.ui.common import (
+    AUDIT_FILTERS,
+    AUDIT_PAGE_SIZE,
+    FORM_ERRORS,
+    PERM_TEXT,
+    back,
+    form_errors,
+    form_text,
+    form_texts,
+    fragment_of,
+    int_or_none,
+    local_path,
+    page,
+    render,
+    render_error,
+    signed_in,
+    status_of,
 )
-
-UI_DIR = Path(__file__).resolve().parent
-TEMPLATES_DIR = UI_DIR / "templates"
-STATIC_DIR = UI_DIR / "static"
-
-AUDIT_PAGE_SIZE = 50
-# Service errors a form shows inline; Forbidden/NotFound become the friendly 403/404 pages.
-FORM_ERRORS = (Invalid, Conflict, Duplicate)
-
-env = Environment(
-    loader=FileSystemLoader(TEMPLATES_DIR),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
-# ----------------------------------------------------------------------------- presentation data
-
-
-@dataclass(frozen=True)
-class NavItem:
-    href: str
-    label: str
-    section: str
-    perm: Perm | None = None  # shown only to callers whose roles grant it (services still check)
-
-
-NAV: tuple[NavItem, ...] = (
-    NavItem("/", "Home", ""),
-    NavItem("/admin/users", "Users", "Admin", Perm.USER_MANAGE),
-    NavItem("/admin/teams", "Teams", "Admin", Perm.TEAM_MANAGE),
-    NavItem("/admin/tokens", "API tokens", "Admin", Perm.TOKEN_MANAGE),
-    NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
-    NavItem("/sessions", "My sessions", "Account"),
-)
-
-PERM_TEXT: dict[Perm, str] = {
-    Perm.USER_READ: "See the people of your organization and their roles",
-    Perm.USER_MANAGE: "Create users, change their roles, suspend and reactivate them",
-    Perm.TEAM_MANAGE: "Create teams and manage their members",
-    Perm.TOKEN_MANAGE: "Issue and revoke API tokens for integrators and automation",
-    Perm.AUDIT_READ: "Read the audit log",
-    Perm.AUDIT_VERIFY: "Verify the integrity of the audit chain",
-    Perm.ALERT_READ: "Read alerts",
-    Perm.CASE_READ: "Read cases",
-    Perm.RUN_READ: "Read runs and their credit usage",
-    Perm.REPORT_READ: "Read reports",
-}
-
-ROLE_TEXT: dict[str, str] = {
-    "viewer": "read-only",
-    "operator": "investigates, requests reruns",
-    "approver": "approves resolutions, baselines, policy",
-    "strategist": "triages alerts, works cases",
-    "compliance_reviewer": "governance review, audit",
-    "product_reviewer": "governance review, audit",
-    "admin": "users, teams, tokens, audit",
-}
-
-# Flash messages by code: a URL can only select one of these, never inject its own text.
-FLASH: dict[str, str] = {
-    "user.created": "User created.",
-    "user.roles": "Roles updated.",
-    "user.suspended": "User suspended; their sessions and API tokens were revoked.",
-    "user.reactivated": "User reactivated. They can sign in again.",
-    "user.sessions": "The user's sessions were revoked.",
-    "team.created": "Team created.",
-    "team.members": "Team members updated.",
-    "token.revoked": "API token revoked.",
-    "signed_out": "You are signed out.",
-    "signed_out_everywhere": "You are signed out on every device.",
-}
-
-AUDIT_FILTERS = ("actor", "action", "entity_type", "entity_id", "since", "until")
-KNOWN_ACTIONS = (
-    "auth.login", "auth.login_failed", "auth.logout", "session.revoke",
-    "user.create", "user.roles_change", "user.suspend", "user.reactivate", "user.password_set",
-    "team.create", "team.members_change", "token.create", "token.revoke", "audit.verify",
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Asset:
-    src: str
-    integrity: str
-
-
-@functools.cache
-def htmx_asset() -> Asset:
-    """The vendored htmx named in SHA256SUMS, with its Subresource Integrity hash."""
-    hexdigest, name = (STATIC_DIR / "vendor" / "SHA256SUMS").read_text().split()[:2]
-    sri = "sha256-" + base64.b64encode(bytes.fromhex(hexdigest)).decode()
-    return Asset(f"/static/vendor/{name}", sri)
-
-
-@functools.cache
-def css_href() -> str:
-    # Content-hashed URL: a deploy never serves a stale stylesheet from a browser cache.
-    digest = hashlib.sha256((STATIC_DIR / "app.css").read_bytes()).hexdigest()[:12]
-    return f"/static/app.css?v={digest}"
-
-
-def _when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
-
-
-def _audit_ts(value: str) -> str:
-    # "2025-01-02T13:45:12.123456Z" -> "2025-01-02 13:45:12"
-    return value.replace("T", " ")[:19]
-
-
-def _pretty(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-
-
-env.filters.update(when=_when, audit_ts=_audit_ts, pretty=_pretty)
-env.globals.update(ALL_ROLES=ALL_ROLES, ROLE_TEXT=ROLE_TEXT, KNOWN_ACTIONS=KNOWN_ACTIONS)
-
-
-# ----------------------------------------------------------------------------- rendering
-
-
-def _nav(principal: Principal | None, path: str) -> list[dict[str, Any]]:
-    if principal is None:
-        return []
-    items = []
-    for item in NAV:
-        if item.perm is not None and not principal.can(item.perm):
-            continue
-        active = path == item.href if item.href == "/" else path.startswith(item.href)
-        items.append({"href": item.href, "label": item.label, "section": item.section,
-                      "active": active})  # fmt: skip
-    return items
-
-
-def _base_context(request: Request) -> dict[str, Any]:
-    principal = principal_of(request)
-    binding = csrf_binding(request)
-    return {
-        "request": request,
-        "principal": principal,
-        "csrf_token": csrf_token(settings_of(request).key, binding) if binding else "",
-        "nav": _nav(principal, request.url.path),
-        "request_id": getattr(request.state, "request_id", ""),
-        "flash": FLASH.get(request.query_params.get("ok", "")),
-        "htmx": htmx_asset(),
-        "css_href": css_href(),
-    }
-
-
-def _fragment(request: Request, partials: Mapping[str, str] | None) -> str | None:
-    """None for a full page; otherwise the partial template for the element htmx targets, or
-    "main" for the page's main block (forms swap `#main`)."""
-    headers = request.headers
-    if (
-        not is_htmx(request)
-        or headers.get("hx-boosted") == "true"
-        or headers.get("hx-history-restore-request") == "true"
-    ):
-        return None
-    target = headers.get("hx-target") or ""
-    if partials and target in partials:
-        return partials[target]
-    return "main"
-
-
-def render(
-    request: Request,
-    template: str,
-    ctx: Mapping[str, Any] | None = None,
-    status: int = 200,
-    *,
-    partials: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> HTMLResponse:
-    """Render a page, or only what an htmx request needs of it (see `_fragment`)."""
-    context = {**_base_context(request), **(ctx or {})}
-    fragment = _fragment(request, partials)
-    if fragment is None:
-        body = env.get_template(template).render(context)
-    elif fragment == "main":
-        page = env.get_template(template)
-        body = "".join(page.blocks["main"](page.new_context(context)))
-    else:
-        body = env.get_template(fragment).render(context)
-    return HTMLResponse(body, status_code=status, headers=dict(headers or {}))
-
-
-ERROR_TITLES = {
-    400: "Request not accepted",
-    403: "Not allowed",
-    404: "Not found",
-    409: "Conflict",
-    422: "Check your input",
-}
-
-
-def render_error(request: Request, status: int, message: str) -> HTMLResponse:
-    ctx = {"status": status, "title": ERROR_TITLES.get(status, "Error"), "message": message}
-    return render(request, "error.html", ctx, status)
-
-
-def _status_of(exc: DomainError) -> int:
-    return 409 if isinstance(exc, Conflict | Duplicate) else 422
-
-
-def _errors(exc: DomainError, fields: Mapping[str, str]) -> dict[str, str]:
-    """The service's message keyed by the form field it concerns (services name fields the way
-    the GraphQL API does, e.g. `expiresInDays`), or `_form` for a message about the whole form."""
-    return {fields.get(exc.field or "", "_form"): exc.message}
-
-
-# ----------------------------------------------------------------------------- request helpers
-
-
-class LoginRequired(Exception):
-    """The page needs a signed-in user; `page` turns it into a redirect to /login."""
-
-
-def signed_in(request: Request) -> Principal:
-    principal = principal_of(request)
-    if principal is None:
-        raise LoginRequired
-    return principal
-
-
-def _text(form: FormData | Mapping[str, Any], name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _texts(form: FormData, name: str) -> list[str]:
-    return [v for v in form.getlist(name) if isinstance(v, str)]
-
-
-def _int_or_none(raw: str) -> int | None:
-    try:
-        return int(raw)
-    except ValueError:
-        return None
-
-
-def local_path(raw: str | None) -> str:
-    """`next` after login: a path on this site only (no scheme, host, `//` or `\\`)."""
-    if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
-        return "/"
-    if any(ord(c) < 32 for c in raw):
-        return "/"
-    parts = urlsplit(raw)
-    if parts.scheme or parts.netloc:
-        return "/"
-    return raw
-
-
-def back(path: str, code: str) -> RedirectResponse:
-    return RedirectResponse(f"{path}?{urlencode({'ok': code})}", status_code=303)
-
-
-def _to_login(request: Request) -> Response:
-    if request.method == "GET":
-        current = request.headers.get("hx-current-url") if is_htmx(request) else None
-        url = urlsplit(current) if current else request.url
-        nxt = url.path + (f"?{url.query}" if url.query else "")
-    else:
-        nxt = "/"
-    target = "/login" if nxt == "/" else f"/login?{urlencode({'next': nxt})}"
-    if is_htmx(request):
-        # A 303 would be followed inside the XHR; htmx navigates the whole page on HX-Redirect.
-        return redirect_htmx(Response(status_code=200), target)
-    return RedirectResponse(target, status_code=303)
-
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def page(handler: Handler) -> Handler:
-    """Turn what a handler does not handle itself into pages: anonymous -> login, CSRF or
-    permission failure -> 403 page, unknown or other organization's id -> 404 page."""
-
-    @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except (LoginRequired, Unauthenticated):
-            return _to_login(request)
-        except HTTPException as exc:
-            return render_error(request, exc.status_code, str(exc.detail))
-        except Forbidden as exc:
-            return render_error(request, 403, exc.message)
-        except NotFound as exc:
-            return render_error(request, 404, exc.message)
-        except DomainError as exc:
-            return render_error(request, _status_of(exc), exc.message)
-
-    return endpoint
-
 
 # ----------------------------------------------------------------------------- sign in and out
 
@@ -384,8 +78,8 @@ async def login_form(request: Request) -> Response:
 async def login_submit(request: Request) -> Response:
     form = await read_form(request)
     settings = settings_of(request)
-    email, password = _text(form, "email"), form.get("password")
-    nxt = local_path(_text(form, "next"))
+    email, password = form_text(form, "email"), form.get("password")
+    nxt = local_path(form_text(form, "next"))
     try:
         result = await auth.login(
             settings, email, password if isinstance(password, str) else "", client_info(request)
@@ -480,7 +174,8 @@ async def users_list(request: Request) -> Response:
 async def user_create(request: Request) -> Response:
     form = await read_form(request)
     principal = signed_in(request)
-    email, name, roles = _text(form, "email"), _text(form, "name"), _texts(form, "roles")
+    email, name = form_text(form, "email"), form_text(form, "name")
+    roles = form_texts(form, "roles")
     password = form.get("password")
     try:
         await users.create_user(
@@ -491,8 +186,8 @@ async def user_create(request: Request) -> Response:
             password=password if isinstance(password, str) and password else None,
         )
     except FORM_ERRORS as exc:
-        return await _users_page(request, principal, status=_status_of(exc),
-                                 errors=_errors(exc, USER_FIELDS),
+        return await _users_page(request, principal, status=status_of(exc),
+                                 errors=form_errors(exc, USER_FIELDS),
                                  form={"email": email, "name": name, "roles": roles})  # fmt: skip
     return back("/admin/users", "user.created")
 
@@ -505,7 +200,7 @@ async def _user_row_error(
     if isinstance(exc, Conflict) and current is not None:
         message += f" Current roles: {', '.join(current) or 'none'}."
     return await _users_page(
-        request, principal, status=_status_of(exc), row_errors={user_id: message}
+        request, principal, status=status_of(exc), row_errors={user_id: message}
     )
 
 
@@ -518,8 +213,8 @@ async def user_roles(request: Request) -> Response:
         await users.update_user_roles(
             principal,
             user_id,
-            _texts(form, "roles"),
-            expected_version=_int_or_none(_text(form, "expected_version")),
+            form_texts(form, "roles"),
+            expected_version=int_or_none(form_text(form, "expected_version")),
         )
     except FORM_ERRORS as exc:
         return await _user_row_error(request, principal, user_id, exc)
@@ -532,7 +227,7 @@ async def user_suspend(request: Request) -> Response:
     principal = signed_in(request)
     user_id = request.path_params["user_id"]
     try:
-        await users.suspend_user(principal, user_id, reason=_text(form, "reason"))
+        await users.suspend_user(principal, user_id, reason=form_text(form, "reason"))
     except FORM_ERRORS as exc:
         return await _user_row_error(request, principal, user_id, exc)
     return back("/admin/users", "user.suspended")
@@ -594,12 +289,12 @@ async def teams_list(request: Request) -> Response:
 async def team_create(request: Request) -> Response:
     form = await read_form(request)
     principal = signed_in(request)
-    name, members = _text(form, "name"), _texts(form, "members")
+    name, members = form_text(form, "name"), form_texts(form, "members")
     try:
         await teams.create_team(principal, name=name, member_ids=members)
     except FORM_ERRORS as exc:
-        return await _teams_page(request, principal, status=_status_of(exc),
-                                 errors=_errors(exc, TEAM_FIELDS),
+        return await _teams_page(request, principal, status=status_of(exc),
+                                 errors=form_errors(exc, TEAM_FIELDS),
                                  form={"name": name, "members": members})  # fmt: skip
     return back("/admin/teams", "team.created")
 
@@ -610,9 +305,9 @@ async def team_members(request: Request) -> Response:
     principal = signed_in(request)
     team_id = request.path_params["team_id"]
     try:
-        await teams.set_team_members(principal, team_id, _texts(form, "members"))
+        await teams.set_team_members(principal, team_id, form_texts(form, "members"))
     except FORM_ERRORS as exc:
-        return await _teams_page(request, principal, status=_status_of(exc),
+        return await _teams_page(request, principal, status=status_of(exc),
                                  row_errors={team_id: exc.message})  # fmt: skip
     return back("/admin/teams", "team.members")
 
@@ -658,12 +353,12 @@ async def token_create(request: Request) -> Response:
     form = await read_form(request)
     principal = signed_in(request)
     values: dict[str, Any] = {
-        "owner": _text(form, "owner"),
-        "name": _text(form, "name"),
-        "roles": _texts(form, "roles"),
-        "expires_in_days": _text(form, "expires_in_days"),
+        "owner": form_text(form, "owner"),
+        "name": form_text(form, "name"),
+        "roles": form_texts(form, "roles"),
+        "expires_in_days": form_text(form, "expires_in_days"),
     }
-    days = _int_or_none(values["expires_in_days"]) if values["expires_in_days"] else None
+    days = int_or_none(values["expires_in_days"]) if values["expires_in_days"] else None
     if values["expires_in_days"] and days is None:
         # Not a service rule: the text simply is not a number we could pass on.
         errors = {"expires_in_days": "expires_in_days: enter a whole number of days."}
@@ -677,8 +372,8 @@ async def token_create(request: Request) -> Response:
             expires_in_days=days,
         )
     except FORM_ERRORS as exc:
-        return await _tokens_page(request, principal, status=_status_of(exc),
-                                  errors=_errors(exc, TOKEN_FIELDS), form=values)  # fmt: skip
+        return await _tokens_page(request, principal, status=status_of(exc),
+                                  errors=form_errors(exc, TOKEN_FIELDS), form=values)  # fmt: skip
     return await _tokens_page(request, principal, status=201, issued=issued)
 
 
@@ -733,9 +428,9 @@ async def _actor_names(
 async def audit_page(request: Request) -> Response:
     principal = signed_in(request)
     params = request.query_params
-    values = {name: _text(params, name) for name in AUDIT_FILTERS}
+    values = {name: form_text(params, name) for name in AUDIT_FILTERS}
     after = params.get("after") or None
-    first = _int_or_none(params.get("first", "")) or AUDIT_PAGE_SIZE
+    first = int_or_none(params.get("first", "")) or AUDIT_PAGE_SIZE
     errors: dict[str, str] = {}
     flt = AuditFilter(
         actor=values["actor"] or None,
@@ -754,7 +449,7 @@ async def audit_page(request: Request) -> Response:
     else:
         if not errors:  # a bound that did not parse: show the error, not a widened result
             events, has_next, cursor = result.events, result.has_next, result.end_cursor
-    full_page = _fragment(request, None) is None
+    full_page = fragment_of(request, None) is None
     # One query resolves every `user:N` on the page (and fills the actor picker of a full page).
     people = await _directory(principal) if full_page or events else []
     more_values = {**values, "first": str(first) if first != AUDIT_PAGE_SIZE else ""}
@@ -812,6 +507,8 @@ routes: list[Route] = [
     Route("/admin/tokens/{token_id}/revoke", token_revoke, methods=["POST"]),
     Route("/audit", audit_page, methods=["GET"]),
     Route("/audit/verify", audit_verify, methods=["POST"]),
+    *alert_pages.routes,
+    *case_pages.routes,
     # Last: any other GET gets the friendly 404 page rather than a bare "Not Found".
     Route("/{path:path}", unknown_page, methods=["GET"]),
 ]

@@ -16,7 +16,8 @@ from riskops.audit.verify import Verification
 from riskops.server.models import ApiToken, Session, Team, User, UserStatus
 from riskops.server.services import teams as team_service
 from riskops.server.services import tokens as token_service
-from riskops.ui.routes import env, routes
+from riskops.ui.common import env
+from riskops.ui.routes import routes
 
 UI = Path(__file__).resolve().parents[2] / "ui"
 
