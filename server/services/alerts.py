@@ -11,10 +11,11 @@ that did succeed holds the old version, and must get the same result, not a conf
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -26,7 +27,7 @@ from tortoise.transactions import in_transaction
 
 from riskops.audit.types import RiskLevel
 from riskops.server import workflow
-from riskops.server.errors import Conflict, Duplicate, Invalid, not_found
+from riskops.server.errors import Conflict, DomainError, Duplicate, ErrorCode, Invalid, not_found
 from riskops.server.models import (
     Alert,
     AlertEvent,
@@ -53,6 +54,7 @@ MAX_RULE_HITS = 100
 MAX_SIGNALS = 100
 MAX_TRANSACTION_BYTES = 16_384
 MAX_IDEMPOTENCY_KEY = 100
+MAX_BULK = 100
 
 SLA: dict[AlertPriority, timedelta] = {
     AlertPriority.CRITICAL: timedelta(hours=1),
@@ -83,6 +85,7 @@ class ItemError:
     index: int
     field: str
     message: str
+    code: ErrorCode = ErrorCode.INVALID
 
 
 @dataclass(frozen=True)
@@ -371,7 +374,7 @@ async def used_idempotency_key(
     key: str,
     action: str,
     kind: str,
-    entity_id: int | None,
+    entity_id: int | str | None,
 ) -> IdempotencyKey | None:
     """The earlier use of `key` for this very request (replay it), None if unused; Duplicate when
     it was used for another action or entity. `entity_id` None: any entity matches (creates)."""
@@ -481,90 +484,12 @@ async def _act_in_transaction(
 ) -> AlertActionResult:
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        alert = (
-            await scoped(Alert, principal).filter(id=pk).select_for_update().using_db(conn).first()
-        )
-        if alert is None:
-            raise not_found("Alert", pk)
+        alert = await _locked(principal, conn, pk)
         if key is not None and await used_idempotency_key(
             principal, conn, key, action.value, "alert", alert.id
         ):
             return AlertActionResult(alert, replayed=True)
-        if alert.version != expected_version:
-            raise Conflict(
-                f"Alert {alert.id} was changed by someone else: it is now {alert.status.value} "
-                f"at version {alert.version} (you had version {expected_version}). Reload it and "
-                "decide again.",
-                field="expected_version",
-                current_status=alert.status.value,
-                current_version=alert.version,
-                current_assignee_id=alert.assignee_id,
-            )
-        open_request = None
-        if alert.status is AlertStatus.PENDING_INFO:
-            open_request = (
-                await InfoRequest.filter(alert_id=alert.id, answered_at=None)
-                .using_db(conn)
-                .order_by("-asked_at", "-id")
-                .first()
-            )
-        state = workflow.AlertState(
-            alert.status,
-            assignee_id=alert.assignee_id,
-            info_answerer_id=open_request.answerer_id if open_request else None,
-        )
-        outcome = workflow.transition(
-            state, action, principal.roles, params, actor_id=principal.user_id
-        )
-        await _check_references(principal, conn, outcome)
-
-        old = {"status": alert.status.value, "version": alert.version}
-        alert.status = outcome.new_status
-        for name, value in outcome.changes.items():
-            setattr(alert, name, value)
-        if outcome.new_status is AlertStatus.CLOSED:
-            alert.closed_at = now
-        elif outcome.from_status is AlertStatus.CLOSED:
-            alert.closed_at = None
-        alert.updated_at = now
-        alert.version += 1
-        # Guarded by the version too: no lost update even where SELECT FOR UPDATE is a no-op.
-        updated = (
-            await Alert.filter(id=alert.id, version=expected_version)
-            .using_db(conn)
-            .update(**{name: getattr(alert, name) for name in _WRITTEN})
-        )
-        if updated != 1:
-            raise Conflict(
-                f"Alert {alert.id} was changed by someone else while you acted; reload it.",
-                field="expected_version",
-            )
-
-        if action is Action.REQUEST_INFO:
-            await InfoRequest.create(
-                alert_id=alert.id,
-                question=outcome.history["question"],
-                asked_by_id=principal.user_id,
-                answerer_id=outcome.history["answerer_id"],
-                asked_at=now,
-                using_db=conn,
-            )
-        elif action is Action.ANSWER_INFO and open_request is not None:
-            open_request.answer = outcome.history["answer"]
-            open_request.answered_at = now
-            await open_request.save(using_db=conn, update_fields=["answer", "answered_at"])
-
-        await AlertEvent.create(
-            alert_id=alert.id,
-            org_id=principal.org_id,
-            action=action.value,
-            actor=principal.actor.actor,
-            from_status=outcome.from_status.value,
-            to_status=outcome.new_status.value,
-            data=outcome.history,
-            at=now,
-            using_db=conn,
-        )
+        await _apply(principal, conn, alert, action, params, expected_version, now)
         if key is not None:
             await IdempotencyKey.create(
                 org_id=principal.org_id,
@@ -574,13 +499,107 @@ async def _act_in_transaction(
                 created_at=now,
                 using_db=conn,
             )
-        new = {k: v for k, v in outcome.history.items() if k not in _FREE_TEXT}
-        await record(
-            principal, conn, f"alert.{action.value}", "alert", alert.id,
-            old=old, new={"status": alert.status.value, "version": alert.version, **new},
-            risk=RiskLevel.MEDIUM if action is Action.REOPEN else RiskLevel.LOW,
-        )  # fmt: skip
     return AlertActionResult(alert)
+
+
+async def _locked(principal: Principal, conn: BaseDBAsyncClient, pk: int) -> Alert:
+    alert = await scoped(Alert, principal).filter(id=pk).select_for_update().using_db(conn).first()
+    if alert is None:
+        raise not_found("Alert", pk)
+    return alert
+
+
+async def _apply(
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    alert: Alert,
+    action: Action,
+    params: dict[str, Any],
+    expected_version: int,
+    now: datetime,
+) -> None:
+    """One action on a locked alert: version check, transition, alert row, history, audit."""
+    if alert.version != expected_version:
+        raise Conflict(
+            f"Alert {alert.id} was changed by someone else: it is now {alert.status.value} "
+            f"at version {alert.version} (you had version {expected_version}). Reload it and "
+            "decide again.",
+            field="expected_version",
+            current_status=alert.status.value,
+            current_version=alert.version,
+            current_assignee_id=alert.assignee_id,
+        )
+    open_request = None
+    if alert.status is AlertStatus.PENDING_INFO:
+        open_request = (
+            await InfoRequest.filter(alert_id=alert.id, answered_at=None)
+            .using_db(conn)
+            .order_by("-asked_at", "-id")
+            .first()
+        )
+    state = workflow.AlertState(
+        alert.status,
+        assignee_id=alert.assignee_id,
+        info_answerer_id=open_request.answerer_id if open_request else None,
+    )
+    outcome = workflow.transition(
+        state, action, principal.roles, params, actor_id=principal.user_id
+    )
+    await _check_references(principal, conn, outcome)
+
+    old = {"status": alert.status.value, "version": alert.version}
+    alert.status = outcome.new_status
+    for name, value in outcome.changes.items():
+        setattr(alert, name, value)
+    if outcome.new_status is AlertStatus.CLOSED:
+        alert.closed_at = now
+    elif outcome.from_status is AlertStatus.CLOSED:
+        alert.closed_at = None
+    alert.updated_at = now
+    alert.version += 1
+    # Guarded by the version too: no lost update even where SELECT FOR UPDATE is a no-op.
+    updated = (
+        await Alert.filter(id=alert.id, version=expected_version)
+        .using_db(conn)
+        .update(**{name: getattr(alert, name) for name in _WRITTEN})
+    )
+    if updated != 1:
+        raise Conflict(
+            f"Alert {alert.id} was changed by someone else while you acted; reload it.",
+            field="expected_version",
+        )
+
+    if action is Action.REQUEST_INFO:
+        await InfoRequest.create(
+            alert_id=alert.id,
+            question=outcome.history["question"],
+            asked_by_id=principal.user_id,
+            answerer_id=outcome.history["answerer_id"],
+            asked_at=now,
+            using_db=conn,
+        )
+    elif action is Action.ANSWER_INFO and open_request is not None:
+        open_request.answer = outcome.history["answer"]
+        open_request.answered_at = now
+        await open_request.save(using_db=conn, update_fields=["answer", "answered_at"])
+
+    await AlertEvent.create(
+        alert_id=alert.id,
+        org_id=principal.org_id,
+        action=action.value,
+        actor=principal.actor.actor,
+        from_status=outcome.from_status.value,
+        to_status=outcome.new_status.value,
+        data=outcome.history,
+        at=now,
+        using_db=conn,
+    )
+    new = {k: v for k, v in outcome.history.items() if k not in _FREE_TEXT}
+    await record(
+        principal, conn, f"alert.{action.value}", "alert", alert.id,
+        old=old, new={"status": alert.status.value, "version": alert.version, **new},
+        risk=RiskLevel.MEDIUM if action is Action.REOPEN else RiskLevel.LOW,
+    )  # fmt: skip
 
 
 async def assign_alert(
@@ -670,4 +689,180 @@ async def reopen_alert(
     return await _act(
         principal, alert_id, Action.REOPEN, {"reason": reason},
         expected_version=expected_version, idempotency_key=idempotency_key,
+    )  # fmt: skip
+
+
+# --- bulk actions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    alert_id: str | int
+    expected_version: int
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    alerts: list[Alert]  # in the order of the request
+    replayed: bool = False
+
+
+class BulkFailed(Invalid):
+    """At least one item of a bulk action failed: nothing was changed. `errors` says, per item
+    index, what is wrong (NOT_FOUND, CONFLICT with the current state, INVALID, ...)."""
+
+    def __init__(self, message: str, errors: list[ItemError]) -> None:
+        super().__init__(message, field="items")
+        self.errors = errors
+
+
+def _bulk_items(items: Sequence[BulkItem]) -> list[tuple[int, int]]:
+    """(alert pk, expected version) per item, in request order; malformed items are reported
+    together, by index, before anything is read."""
+    if not items:
+        raise Invalid("items: give at least one alert.", field="items")
+    if len(items) > MAX_BULK:
+        raise Invalid(
+            f"items: at most {MAX_BULK} alerts per bulk action ({len(items)} given); split the "
+            "selection.",
+            field="items",
+        )
+    parsed: list[tuple[int, int]] = []
+    errors: list[ItemError] = []
+    seen: dict[int, int] = {}
+    for index, item in enumerate(items):
+        try:
+            pk = parse_id("Alert", item.alert_id)
+        except DomainError as exc:
+            errors.append(ItemError(index, "alert_id", exc.message, exc.code))
+            continue
+        version = item.expected_version
+        if isinstance(version, bool) or not isinstance(version, int):
+            errors.append(ItemError(
+                index, "expected_version", "expected_version must be the version you loaded."
+            ))  # fmt: skip
+            continue
+        if pk in seen:
+            errors.append(ItemError(
+                index, "alert_id", f"Alert {pk} is listed twice (items {seen[pk]} and {index})."
+            ))  # fmt: skip
+            continue
+        seen[pk] = index
+        parsed.append((pk, version))
+    if errors:
+        raise BulkFailed(_failed_message(len(errors), len(items)), errors)
+    return parsed
+
+
+def _failed_message(failed: int, total: int) -> str:
+    return (
+        f"{failed} of {total} alerts cannot be changed, so none was: fix or remove the items "
+        "listed and send the request again."
+    )
+
+
+def _bulk_digest(action: Action, parsed: list[tuple[int, int]]) -> str:
+    """What an idempotency key is bound to for a bulk action: the action and the alert set."""
+    ids = ",".join(str(pk) for pk in sorted(pk for pk, _ in parsed))
+    return hashlib.sha256(f"{action.value}:{ids}".encode()).hexdigest()[:64]
+
+
+async def _bulk(
+    principal: Principal,
+    action: Action,
+    params: dict[str, Any],
+    items: Sequence[BulkItem],
+    idempotency_key: str | None,
+) -> BulkResult:
+    workflow.authorize(action, principal.roles)
+    key = parse_idempotency_key(idempotency_key)
+    parsed = _bulk_items(items)
+    digest = _bulk_digest(action, parsed)
+    bulk_action = f"bulk_{action.value}"
+    try:
+        return await _bulk_in_transaction(
+            principal, action, params, parsed, key, digest, bulk_action
+        )
+    except IntegrityError:
+        if key is None:
+            raise
+        raise key_in_flight(key) from None
+
+
+async def _bulk_in_transaction(
+    principal: Principal,
+    action: Action,
+    params: dict[str, Any],
+    parsed: list[tuple[int, int]],
+    key: str | None,
+    digest: str,
+    bulk_action: str,
+) -> BulkResult:
+    now = datetime.now(UTC)
+    index_of = {pk: index for index, (pk, _) in enumerate(parsed)}
+    async with in_transaction() as conn:
+        if key is not None and await used_idempotency_key(
+            principal,
+            conn,
+            key,
+            bulk_action,
+            "alerts",
+            digest,
+        ):
+            rows = {a.id: a for a in await scoped(Alert, principal).filter(
+                id__in=list(index_of)).using_db(conn)}  # fmt: skip
+            return BulkResult([rows[pk] for pk, _ in parsed if pk in rows], replayed=True)
+        done: dict[int, Alert] = {}
+        errors: list[ItemError] = []
+        # Locks are taken in id order, so two bulk actions over overlapping sets cannot deadlock.
+        for pk, version in sorted(parsed):
+            try:
+                alert = await _locked(principal, conn, pk)
+                await _apply(principal, conn, alert, action, dict(params), version, now)
+            except DomainError as exc:
+                errors.append(
+                    ItemError(index_of[pk], exc.field or "alert_id", exc.message, exc.code)
+                )
+                continue
+            done[pk] = alert
+        if errors:
+            errors.sort(key=lambda e: e.index)
+            # Raising inside the transaction rolls back every item already applied.
+            raise BulkFailed(_failed_message(len(errors), len(parsed)), errors)
+        if key is not None:
+            await IdempotencyKey.create(
+                org_id=principal.org_id,
+                key=key,
+                action=bulk_action,
+                entity_id=digest,
+                created_at=now,
+                using_db=conn,
+            )
+    return BulkResult([done[pk] for pk, _ in parsed])
+
+
+async def bulk_assign_alerts(
+    principal: Principal,
+    items: Sequence[BulkItem],
+    *,
+    assignee_id: int | str,
+    idempotency_key: str | None = None,
+) -> BulkResult:
+    """Assign up to MAX_BULK alerts to one person: all of them or, if any item fails, none."""
+    return await _bulk(principal, Action.ASSIGN, {"assignee_id": assignee_id}, items,
+                       idempotency_key)  # fmt: skip
+
+
+async def bulk_close_alerts(
+    principal: Principal,
+    items: Sequence[BulkItem],
+    *,
+    disposition: str,
+    comment: str,
+    idempotency_key: str | None = None,
+) -> BulkResult:
+    """Close up to MAX_BULK alerts with one disposition and comment: all of them or none."""
+    return await _bulk(
+        principal, Action.CLOSE, {"disposition": disposition, "comment": comment}, items,
+        idempotency_key,
     )  # fmt: skip
