@@ -307,12 +307,17 @@ async def test_detail_audits_one_view_and_ranks_similar_alerts(tenant, other_ten
     assert [s.signal for s in detail.signals] == ["geo"]
     assert [e.action for e in detail.history] == ["ingest"]
     assert (detail.info_requests, detail.case_ids) == ([], [])
+    # Every alert here has the same signal profile (geo +1.5), so the ones sharing neither a
+    # rule nor the customer are similar too, ranked after the others.
     assert [(s.alert.id, s.shared_rules, s.same_customer) for s in detail.similar] == [
         (created["two"], 2, False),
         (created["one_same_cust"], 1, True),
         (created["one"], 1, False),
         (created["cust_only"], 0, True),
+        (created["none"], 0, False),
+        (created["unrelated"], 0, False),
     ]
+    assert {s.signal_similarity for s in detail.similar} == {1.0}
     await AlertEvent.create(
         alert_id=target, org_id=tenant.org_id, action="note", actor="x", at=datetime.now(UTC)
     )
@@ -323,6 +328,39 @@ async def test_detail_audits_one_view_and_ranks_similar_alerts(tenant, other_ten
     assert [e.action for e in again.history] == ["ingest", "note"]
     assert again.case_ids == [case.id]
     assert [r.question for r in again.info_requests] == ["why?"]
+
+
+async def test_close_signal_profile_makes_an_alert_similar(tenant):
+    _, strat = await tenant.user("strategist")
+    t = uuid.uuid4().hex[:6]
+
+    def sig(**contribs):
+        return [
+            {"signal": name, "contribution": c, "direction": "up" if c >= 0 else "down"}
+            for name, c in contribs.items()
+        ]
+
+    spec = {
+        "target": sig(geo=10, velocity=8, tenure=-4),
+        "same": sig(geo=10, velocity=8, tenure=-4),
+        "close": sig(geo=9, velocity=7, tenure=-4),
+        "opposite": sig(geo=-10, velocity=-8, tenure=4),
+        "partial": sig(geo=10),  # one of three signals: 1/3, not close enough
+        "other_signals": sig(amount_z=10, night=3),
+    }
+    items = [
+        item(1, t, external_id=f"{name}-{t}", customer_ref=f"c-{name}-{t}", rule_hits=[],
+             signals=signals)
+        for name, signals in spec.items()
+    ]  # fmt: skip
+    res = await ingest_alerts(strat, items)
+    ids = {items[c.index]["external_id"].split("-")[0]: c.alert_id for c in res.created}
+    detail = await q.get_alert_detail(strat, ids["target"])
+    got = {s.alert.id: s.signal_similarity for s in detail.similar}
+    assert list(got) == [ids["same"], ids["close"]]
+    assert got[ids["same"]] == 1.0
+    assert 0.9 < got[ids["close"]] < 1.0
+    assert all(s.shared_rules == 0 and not s.same_customer for s in detail.similar)
 
 
 async def test_similar_is_capped_at_ten(tenant):

@@ -46,6 +46,8 @@ MAX_TEXT = 100
 MAX_ID = 2**31 - 1
 MAX_AMOUNT = Decimal(10) ** 16
 SIMILAR_LIMIT = 10
+SIMILAR_WINDOW = 2000  # candidate alerts either side of the one opened (by id)
+SIGNAL_CLOSE = 0.6  # a signal profile at least this similar makes an alert similar
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class SimilarAlert:
     alert: Alert
     shared_rules: int
     same_customer: bool
+    signal_similarity: float = 0.0  # 0 (nothing in common) to 1 (the same signal profile)
 
 
 @dataclass(frozen=True)
@@ -310,10 +313,17 @@ def _apply_filter(q: QuerySet[Alert], principal: Principal, flt: AlertFilter) ->
 
 
 def _after(spec: _Sort, value: Any, alert_id: int) -> Q:
+    """Rows after (value, id) in the sort order. The redundant `col <= value` (`>=` ascending)
+    is what the database can use as an index bound on (org_id, col, id): the OR alone is only a
+    filter, and a deep page would then scan every row before the cursor."""
     col = spec.column
     if spec.descending:
-        return Q(**{f"{col}__lt": value}) | Q(**{col: value, "id__lt": alert_id})
-    return Q(**{f"{col}__gt": value}) | Q(**{col: value, "id__gt": alert_id})
+        return Q(**{f"{col}__lte": value}) & (
+            Q(**{f"{col}__lt": value}) | Q(**{col: value, "id__lt": alert_id})
+        )
+    return Q(**{f"{col}__gte": value}) & (
+        Q(**{f"{col}__gt": value}) | Q(**{col: value, "id__gt": alert_id})
+    )
 
 
 async def list_alerts(
@@ -353,45 +363,95 @@ async def list_alerts(
     return AlertPage(rows, has_next, encode_cursor(sort, rows[-1]) if rows else None)
 
 
+async def rule_hits_of(ids: Sequence[int]) -> dict[int, list[RuleHit]]:
+    """Rule hits of many alerts in one query, strongest first."""
+    out: dict[int, list[RuleHit]] = {}
+    if ids:
+        for hit in await RuleHit.filter(alert_id__in=list(ids)).order_by(
+            "alert_id", "-score_contribution", "id"
+        ):
+            out.setdefault(hit.alert_id, []).append(hit)
+    return out
+
+
+async def signals_of(ids: Sequence[int]) -> dict[int, list[SignalContribution]]:
+    """Signal contributions of many alerts in one query."""
+    out: dict[int, list[SignalContribution]] = {}
+    if ids:
+        for sig in await SignalContribution.filter(alert_id__in=list(ids)).order_by(
+            "alert_id", "id"
+        ):
+            out.setdefault(sig.alert_id, []).append(sig)
+    return out
+
+
 async def load_page_details(
     alerts: Sequence[Alert],
 ) -> dict[int, tuple[list[RuleHit], list[SignalContribution]]]:
     """Rule hits and signals of a whole page: one query per relation, whatever the page size."""
-    out: dict[int, tuple[list[RuleHit], list[SignalContribution]]] = {
-        a.id: ([], []) for a in alerts
-    }
-    if not out:
-        return out
-    ids = list(out)
-    for hit in await RuleHit.filter(alert_id__in=ids).order_by(
-        "alert_id", "-score_contribution", "id"
-    ):
-        out[hit.alert_id][0].append(hit)
-    for sig in await SignalContribution.filter(alert_id__in=ids).order_by("alert_id", "id"):
-        out[sig.alert_id][1].append(sig)
-    return out
+    ids = [a.id for a in alerts]
+    hits, signals = await rule_hits_of(ids), await signals_of(ids)
+    return {i: (hits.get(i, []), signals.get(i, [])) for i in ids}
 
 
 # --- detail ------------------------------------------------------------------------------------
 
-# Alerts sharing rule ids with the given one (counted in SQL), plus alerts of the same customer,
-# ranked by shared rules, then same customer, then newest id.
+# Look-alikes of an alert, computed in one SQL statement. Candidates are the alerts of the same
+# organization received around it (SIMILAR_WINDOW ids either side: a primary-key range, so the
+# cost does not grow with the size of the table) plus its customer's most recent alerts
+# (index on org_id, customer_ref). Each candidate gets:
+# - shared_rules: how many of its rule ids it shares with the alert;
+# - same_customer;
+# - signal_similarity in [0, 1]: over the union of both alerts' signals, the mean closeness of
+#   shared signals, a closeness being 1 - |a - b| / (|a| + |b|) of the two contributions (1 for
+#   the same push, 0 for opposite ones); a signal only one alert has counts 0.
+# It is similar when it shares a rule, the customer, or has signal_similarity >= SIGNAL_CLOSE;
+# ranked by shared rules, then signal similarity, then same customer, then newest.
 _SIMILAR_SQL = """
-SELECT c.alert_id AS alert_id, SUM(c.shared) AS shared_rules, MAX(c.same_customer) AS same_customer
-FROM (
-    SELECT h2.alert_id AS alert_id, COUNT(DISTINCT h2.rule_id) AS shared, 0 AS same_customer
-    FROM alert_rule_hit h1
-    JOIN alert_rule_hit h2 ON h2.rule_id = h1.rule_id AND h2.alert_id <> h1.alert_id
-    JOIN alert a2 ON a2.id = h2.alert_id AND a2.org_id = :org
-    WHERE h1.alert_id = :self
-    GROUP BY h2.alert_id
-    UNION ALL
-    SELECT a3.id AS alert_id, 0 AS shared, 1 AS same_customer
-    FROM alert a3
-    WHERE a3.org_id = :org AND a3.customer_ref = :customer AND a3.id <> :self
-) c
-GROUP BY c.alert_id
-ORDER BY shared_rules DESC, same_customer DESC, c.alert_id DESC
+WITH pool AS (
+    SELECT a.id AS id, CASE WHEN a.customer_ref = :customer THEN 1 ELSE 0 END AS same_customer
+    FROM alert a
+    WHERE a.org_id = :org AND a.id BETWEEN :lo AND :hi AND a.id <> :self
+    UNION
+    SELECT c.id AS id, 1 AS same_customer
+    FROM (
+        SELECT a.id AS id FROM alert a
+        WHERE a.org_id = :org AND a.customer_ref = :customer AND a.id <> :self
+        ORDER BY a.id DESC LIMIT :customer_limit
+    ) c
+),
+mine AS (SELECT COUNT(*) AS n FROM alert_signal WHERE alert_id = :self),
+rules AS (
+    SELECT h.alert_id AS id, COUNT(DISTINCT h.rule_id) AS shared
+    FROM alert_rule_hit h
+    JOIN pool p ON p.id = h.alert_id
+    WHERE h.rule_id IN (SELECT rule_id FROM alert_rule_hit WHERE alert_id = :self)
+    GROUP BY h.alert_id
+),
+sig AS (
+    SELECT s.alert_id AS id, COUNT(*) AS n,
+           SUM(CASE WHEN m.id IS NULL THEN 0.0 ELSE 1.0 - ABS(s.contribution - m.contribution)
+               / (ABS(s.contribution) + ABS(m.contribution) + 1e-9) END) AS closeness
+    FROM alert_signal s
+    JOIN pool p ON p.id = s.alert_id
+    LEFT JOIN alert_signal m ON m.alert_id = :self AND m.signal = s.signal
+    GROUP BY s.alert_id
+),
+scored AS (
+    SELECT p.id AS alert_id, COALESCE(r.shared, 0) AS shared_rules,
+           p.same_customer AS same_customer,
+           COALESCE(g.closeness, 0.0)
+               / (CASE WHEN COALESCE(g.n, 0) > mine.n THEN g.n ELSE mine.n END + 1e-9)
+               AS signal_similarity
+    FROM pool p
+    CROSS JOIN mine
+    LEFT JOIN rules r ON r.id = p.id
+    LEFT JOIN sig g ON g.id = p.id
+)
+SELECT alert_id, shared_rules, same_customer, signal_similarity
+FROM scored
+WHERE shared_rules > 0 OR same_customer = 1 OR signal_similarity >= :close
+ORDER BY shared_rules DESC, signal_similarity DESC, same_customer DESC, alert_id DESC
 LIMIT :limit
 """
 
@@ -416,11 +476,17 @@ def _bind(sql: str, params: dict[str, Any], dialect: str) -> tuple[str, list[Any
 
 async def similar_alerts(alert: Alert, limit: int = SIMILAR_LIMIT) -> list[SimilarAlert]:
     conn = Alert._meta.db
-    sql, values = _bind(
-        _SIMILAR_SQL,
-        {"org": alert.org_id, "self": alert.id, "customer": alert.customer_ref, "limit": limit},
-        conn.capabilities.dialect,
-    )
+    params = {
+        "org": alert.org_id,
+        "self": alert.id,
+        "lo": alert.id - SIMILAR_WINDOW,
+        "hi": alert.id + SIMILAR_WINDOW,
+        "customer": alert.customer_ref,
+        "customer_limit": SIMILAR_WINDOW,
+        "close": SIGNAL_CLOSE,
+        "limit": limit,
+    }
+    sql, values = _bind(_SIMILAR_SQL, params, conn.capabilities.dialect)
     rows = await conn.execute_query_dict(sql, values)
     if not rows:
         return []
@@ -429,7 +495,12 @@ async def similar_alerts(alert: Alert, limit: int = SIMILAR_LIMIT) -> list[Simil
         for a in await Alert.filter(org_id=alert.org_id, id__in=[r["alert_id"] for r in rows])
     }
     return [
-        SimilarAlert(by_id[int(r["alert_id"])], int(r["shared_rules"]), bool(r["same_customer"]))
+        SimilarAlert(
+            by_id[int(r["alert_id"])],
+            int(r["shared_rules"]),
+            bool(r["same_customer"]),
+            round(min(1.0, max(0.0, float(r["signal_similarity"]))), 3),
+        )
         for r in rows
         if int(r["alert_id"]) in by_id
     ]
