@@ -10,8 +10,18 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from riskops.graphql.context import Info
 from riskops.graphql.types import PageInfo, UserError, UserRef
 from riskops.server import models as m
+from riskops.server.errors import ErrorCode
+from riskops.server.models import (
+    AlertDisposition,
+    AlertPriority,
+    AlertStatus,
+    CaseSeverity,
+    CaseStatus,
+    RootCause,
+)
 from riskops.server.services.alert_queue import SimilarAlert as SimilarAlertModel
 
 
@@ -63,12 +73,16 @@ class Signal:
         )  # fmt: skip
 
 
-def alert_fields(
-    a: m.Alert,
-    hits: list[m.RuleHit],
-    signals: list[m.SignalContribution],
-    assignee: m.User | None,
-) -> dict[str, Any]:
+# The model enums are the GraphQL enums (registered here, values are their member names).
+strawberry.enum(AlertStatus, description="Where an alert is in triage.")
+strawberry.enum(AlertPriority, description="Sets the SLA (due time).")
+strawberry.enum(AlertDisposition, description="Why an alert was closed.")
+strawberry.enum(CaseStatus, description="Where a case is in its life.")
+strawberry.enum(CaseSeverity, description="How bad what a case is about is.")
+strawberry.enum(RootCause, description="What caused what a case is about.")
+
+
+def alert_fields(a: m.Alert) -> dict[str, Any]:
     transaction: Any = a.transaction
     return {
         "id": _id(a.id),
@@ -76,9 +90,10 @@ def alert_fields(
         "source": a.source,
         "title": a.title,
         "score": a.score,
-        "priority": a.priority.value,
-        "status": a.status.value,
-        "assignee": UserRef(id=_id(assignee.id), name=assignee.name) if assignee else None,
+        "priority": a.priority,
+        "status": a.status,
+        "pk": a.id,
+        "assignee_id": a.assignee_id,
         "team_id": _opt_id(a.team_id),
         "customer_ref": a.customer_ref,
         "account_ref": a.account_ref,
@@ -89,23 +104,23 @@ def alert_fields(
         "updated_at": a.updated_at,
         "due_at": a.due_at,
         "closed_at": a.closed_at,
-        "disposition": a.disposition.value if a.disposition else None,
+        "disposition": a.disposition,
         "version": a.version,
-        "rule_hits": [RuleHit.of(h) for h in hits],
-        "signals": [Signal.of(s) for s in signals],
     }
 
 
-@strawberry.type(description="A risk alert. Nested lists come loaded with the page.")
+@strawberry.type(
+    description="A risk alert. Nested fields are batched per request (one query per relation "
+    "for a whole page)."
+)
 class Alert:
     id: strawberry.ID
     external_id: str
     source: str
     title: str
     score: float
-    priority: str
-    status: str
-    assignee: UserRef | None
+    priority: AlertPriority
+    status: AlertStatus
     team_id: strawberry.ID | None
     customer_ref: str | None
     account_ref: str | None
@@ -116,20 +131,29 @@ class Alert:
     updated_at: datetime
     due_at: datetime = strawberry.field(description="When the SLA of its priority runs out.")
     closed_at: datetime | None
-    disposition: str | None
+    disposition: AlertDisposition | None
     version: int = strawberry.field(description="Pass as expectedVersion to the workflow.")
-    rule_hits: list[RuleHit]
-    signals: list[Signal]
+    pk: strawberry.Private[int]
+    assignee_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def assignee(self, info: Info) -> UserRef | None:
+        if self.assignee_id is None:
+            return None
+        user = await info.context.loaders.users.load(self.assignee_id)
+        return UserRef(id=_id(user.id), name=user.name) if user else None
+
+    @strawberry.field(description="The rules that fired, strongest first.")
+    async def rule_hits(self, info: Info) -> list[RuleHit]:
+        return [RuleHit.of(h) for h in await info.context.loaders.rule_hits.load(self.pk)]
+
+    @strawberry.field(description="The model signals behind the score.")
+    async def signals(self, info: Info) -> list[Signal]:
+        return [Signal.of(s) for s in await info.context.loaders.signals.load(self.pk)]
 
     @classmethod
-    def of(
-        cls,
-        a: m.Alert,
-        hits: list[m.RuleHit],
-        signals: list[m.SignalContribution],
-        assignee: m.User | None,
-    ) -> Alert:
-        return cls(**alert_fields(a, hits, signals, assignee))
+    def of(cls, a: m.Alert) -> Alert:
+        return cls(**alert_fields(a))
 
 
 @strawberry.type
@@ -146,8 +170,8 @@ class AlertConnection:
 
 @strawberry.input(description="Every field narrows the queue; unset fields do not.")
 class AlertFilterInput:
-    status: list[str] | None = None
-    priority: list[str] | None = None
+    status: list[AlertStatus] | None = None
+    priority: list[AlertPriority] | None = None
     score_min: float | None = None
     score_max: float | None = None
     assignee: str | None = strawberry.field(
@@ -201,22 +225,28 @@ class InfoRequest:
         )  # fmt: skip
 
 
-@strawberry.type(description="An alert like this one: shared rules and/or the same customer.")
+@strawberry.type(
+    description="An alert like this one: shared rules, the same customer or a close signal profile."
+)
 class SimilarAlert:
     id: strawberry.ID
     external_id: str
     title: str
     score: float
-    status: str
+    status: AlertStatus
     shared_rules: int
     same_customer: bool
+    signal_similarity: float = strawberry.field(
+        description="How close its signal profile is, 0 (nothing in common) to 1 (the same)."
+    )
 
     @classmethod
     def of(cls, s: SimilarAlertModel) -> SimilarAlert:
         a = s.alert
         return cls(
             id=_id(a.id), external_id=a.external_id, title=a.title, score=a.score,
-            status=a.status.value, shared_rules=s.shared_rules, same_customer=s.same_customer,
+            status=a.status, shared_rules=s.shared_rules, same_customer=s.same_customer,
+            signal_similarity=s.signal_similarity,
         )  # fmt: skip
 
 
@@ -254,7 +284,7 @@ class AlertInput:
     source: str
     title: str
     score: float
-    priority: str
+    priority: AlertPriority
     customer_ref: str | None = None
     account_ref: str | None = None
     amount: Decimal | None = None
@@ -272,6 +302,8 @@ def _plain(obj: Any) -> dict[str, Any]:
             continue
         if isinstance(value, Decimal):
             value = str(value)
+        elif isinstance(value, Enum):
+            value = value.value
         elif isinstance(value, list):
             value = [_plain(v) for v in value]
         out[name] = value
@@ -301,6 +333,35 @@ class IngestAlertsPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+# --- bulk actions ------------------------------------------------------------------------------
+
+
+@strawberry.input(description="One alert of a bulk action, with the version you loaded.")
+class BulkAlertItem:
+    alert_id: strawberry.ID
+    expected_version: int
+
+
+@strawberry.type(description="Why one item of a bulk action failed (by its index).")
+class BulkItemError:
+    index: int
+    field: str | None
+    code: ErrorCode
+    message: str
+
+
+@strawberry.type(
+    description="A bulk action changes every alert or none: with itemErrors, nothing changed."
+)
+class BulkAlertsPayload:
+    alerts: list[Alert] = strawberry.field(default_factory=list)
+    replayed: bool = strawberry.field(
+        default=False, description="True when the idempotency key repeated an earlier request."
+    )
+    item_errors: list[BulkItemError] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 # --- cases -------------------------------------------------------------------------------------
 
 
@@ -323,9 +384,9 @@ def _case_fields(c: m.Case) -> dict[str, Any]:
         "id": _id(c.id),
         "number": c.display_number,
         "title": c.title,
-        "status": c.status.value,
-        "severity": c.severity.value,
-        "root_cause": c.root_cause.value if c.root_cause else None,
+        "status": c.status,
+        "severity": c.severity,
+        "root_cause": c.root_cause,
         "assignee_id": _opt_id(c.assignee_id),
         "opened_by_id": _opt_id(c.opened_by_id),
         "opened_at": c.opened_at,
@@ -342,9 +403,9 @@ class Case:
     id: strawberry.ID
     number: str = strawberry.field(description="Like CASE-000123.")
     title: str
-    status: str
-    severity: str
-    root_cause: str | None
+    status: CaseStatus
+    severity: CaseSeverity
+    root_cause: RootCause | None
     assignee_id: strawberry.ID | None
     opened_by_id: strawberry.ID | None
     opened_at: datetime

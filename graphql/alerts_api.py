@@ -1,14 +1,15 @@
 """Alerts and cases over GraphQL: ingest, the triage queue, alert detail, the alert workflow and
 cases with maker-checker approval. Every resolver calls one service; expected errors are data.
 
-A page of the queue loads its nested data up front (`load_page_details`, one query per relation,
-and one for the assignees), so resolving a node never queries: the number of SQL queries does not
-grow with the page size.
+Nested fields of alerts (rule hits, signals, assignee) resolve through per-request DataLoaders
+(`graphql/loaders.py`): one query per relation for a whole page, and none for a field not asked
+for, so the number of SQL queries does not grow with the page size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
+from enum import Enum
 from typing import TypeVar
 
 import strawberry
@@ -18,19 +19,26 @@ from riskops.graphql.alert_types import (
     Alert,
     AlertConnection,
     AlertDetail,
+    AlertDisposition,
     AlertEdge,
     AlertFilterInput,
     AlertHistoryEntry,
     AlertInput,
     AlertSort,
+    BulkAlertItem,
+    BulkAlertsPayload,
+    BulkItemError,
     Case,
     CaseConnection,
     CaseDetail,
     CaseEdge,
     CaseNote,
+    CaseSeverity,
+    CaseStatus,
     InfoRequest,
     IngestAlertsPayload,
     IngestItemError,
+    RootCause,
     SimilarAlert,
     alert_fields,
     alert_input_dict,
@@ -42,7 +50,7 @@ from riskops.server import models as m
 from riskops.server.errors import DomainError, ErrorCode
 from riskops.server.principal import Principal
 from riskops.server.services import alert_queue, alerts, cases
-from riskops.server.services.alert_queue import AlertFilter, encode_cursor, load_page_details
+from riskops.server.services.alert_queue import AlertFilter, encode_cursor
 from riskops.server.services.alerts import AlertActionResult
 from riskops.server.services.cases import CaseResult
 from riskops.server.services.scoping import parse_id, scoped
@@ -50,36 +58,29 @@ from riskops.server.services.scoping import parse_id, scoped
 T = TypeVar("T")
 
 MAX_INGEST = alerts.MAX_BATCH
+MAX_BULK = alerts.MAX_BULK
 MAX_CASE_ALERTS = cases.MAX_ALERTS
 
 
 # --- building nodes ----------------------------------------------------------------------------
 
 
-async def alert_nodes(rows: Sequence[m.Alert]) -> list[Alert]:
-    """Nodes for a page of alerts with everything nested: a fixed number of queries."""
-    details = await load_page_details(rows)
-    assignee_ids = {a.assignee_id for a in rows if a.assignee_id is not None}
-    people = (
-        {u.id: u for u in await m.User.filter(id__in=list(assignee_ids))} if assignee_ids else {}
-    )
-    return [
-        Alert.of(a, *details[a.id], people.get(a.assignee_id) if a.assignee_id else None)
-        for a in rows
-    ]
+def alert_nodes(rows: Sequence[m.Alert]) -> list[Alert]:
+    """Nodes for alerts; their nested fields load through the request's DataLoaders."""
+    return [Alert.of(a) for a in rows]
 
 
 async def _current_alert(p: Principal, alert_id: str) -> Alert | None:
     row = await scoped(m.Alert, p).get_or_none(id=parse_id("Alert", alert_id))
-    return (await alert_nodes([row]))[0] if row is not None else None
+    return Alert.of(row) if row is not None else None
 
 
 def _filter(f: AlertFilterInput | None) -> AlertFilter:
     if f is None:
         return AlertFilter()
     return AlertFilter(
-        status=list(f.status or []),
-        priority=list(f.priority or []),
+        status=[s.value for s in f.status or []],
+        priority=[p.value for p in f.priority or []],
         score_min=f.score_min,
         score_max=f.score_max,
         assignee=f.assignee,
@@ -132,8 +133,31 @@ async def _alert_payload(
         if exc.code is ErrorCode.CONFLICT:
             current = await _current_alert(p, str(alert_id))
         return AlertPayload(alert=current, errors=[UserError.of(exc)])
-    node = (await alert_nodes([result.alert]))[0]
-    return AlertPayload(alert=node, replayed=result.replayed)
+    return AlertPayload(alert=Alert.of(result.alert), replayed=result.replayed)
+
+
+def _value(choice: Enum | None) -> str | None:
+    return None if choice is None else str(choice.value)
+
+
+def _bulk_items(items: list[BulkAlertItem]) -> list[alerts.BulkItem]:
+    return [alerts.BulkItem(str(i.alert_id), i.expected_version) for i in items]
+
+
+async def _bulk_payload(change: Awaitable[alerts.BulkResult]) -> BulkAlertsPayload:
+    try:
+        result = await change
+    except alerts.BulkFailed as exc:
+        return BulkAlertsPayload(
+            item_errors=[
+                BulkItemError(index=e.index, field=e.field, code=e.code, message=e.message)
+                for e in exc.errors
+            ],
+            errors=[UserError.of(exc)],
+        )
+    except DomainError as exc:
+        return BulkAlertsPayload(errors=[UserError.of(exc)])
+    return BulkAlertsPayload(alerts=alert_nodes(result.alerts), replayed=result.replayed)
 
 
 async def _case_payload(
@@ -185,7 +209,7 @@ class AlertsQuery:
                 principal(info), _filter(filter), sort=sort.value, first=first, after=after
             )
         )
-        nodes = await alert_nodes(page.alerts)
+        nodes = alert_nodes(page.alerts)
         return AlertConnection(
             edges=[
                 AlertEdge(cursor=encode_cursor(sort.value, row), node=node)
@@ -202,9 +226,11 @@ class AlertsQuery:
         d = await _or_none(alert_queue.get_alert_detail(principal(info), str(id)))
         if d is None:
             return None
-        assignee = await m.User.get_or_none(id=d.alert.assignee_id) if d.alert.assignee_id else None
+        # The detail already holds its rule hits and signals: the loaders need not query again.
+        info.context.loaders.rule_hits.prime(d.alert.id, d.rule_hits)
+        info.context.loaders.signals.prime(d.alert.id, d.signals)
         return AlertDetail(
-            **alert_fields(d.alert, d.rule_hits, d.signals, assignee),
+            **alert_fields(d.alert),
             history=[AlertHistoryEntry.of(e) for e in d.history],
             info_requests=[InfoRequest.of(r) for r in d.info_requests],
             case_ids=[strawberry.ID(str(c)) for c in d.case_ids],
@@ -215,12 +241,12 @@ class AlertsQuery:
     async def cases(
         self,
         info: Info,
-        status: str | None = None,
+        status: CaseStatus | None = None,
         first: int = 50,
         after: str | None = None,
     ) -> CaseConnection:
         page = await query(
-            cases.list_cases(principal(info), status=status, first=first, after=after)
+            cases.list_cases(principal(info), status=_value(status), first=first, after=after)
         )
         return CaseConnection(
             edges=[CaseEdge(cursor=str(c.id), node=Case.of(c)) for c in page.items],
@@ -363,7 +389,7 @@ class AlertsMutation:
         self,
         info: Info,
         alert_id: strawberry.ID,
-        disposition: str,
+        disposition: AlertDisposition,
         comment: str,
         expected_version: int,
         idempotency_key: str | None = None,
@@ -372,7 +398,7 @@ class AlertsMutation:
         return await _alert_payload(
             p, alert_id,
             alerts.close_alert(
-                p, str(alert_id), disposition=disposition, comment=comment,
+                p, str(alert_id), disposition=disposition.value, comment=comment,
                 expected_version=expected_version, idempotency_key=idempotency_key,
             ),
         )  # fmt: skip
@@ -395,13 +421,52 @@ class AlertsMutation:
             ),
         )  # fmt: skip
 
+    @strawberry.mutation(
+        description=f"Assign up to {MAX_BULK} alerts to one person: all of them or, when any "
+        "item fails (itemErrors by index), none." + _ACTION_HELP
+    )
+    async def bulk_assign_alerts(
+        self,
+        info: Info,
+        items: list[BulkAlertItem],
+        assignee_id: strawberry.ID,
+        idempotency_key: str | None = None,
+    ) -> BulkAlertsPayload:
+        p = principal(info)
+        return await _bulk_payload(
+            alerts.bulk_assign_alerts(
+                p, _bulk_items(items), assignee_id=str(assignee_id),
+                idempotency_key=idempotency_key,
+            )
+        )  # fmt: skip
+
+    @strawberry.mutation(
+        description=f"Close up to {MAX_BULK} alerts with one disposition and comment: all of "
+        "them or, when any item fails (itemErrors by index), none." + _ACTION_HELP
+    )
+    async def bulk_close_alerts(
+        self,
+        info: Info,
+        items: list[BulkAlertItem],
+        disposition: AlertDisposition,
+        comment: str,
+        idempotency_key: str | None = None,
+    ) -> BulkAlertsPayload:
+        p = principal(info)
+        return await _bulk_payload(
+            alerts.bulk_close_alerts(
+                p, _bulk_items(items), disposition=disposition.value, comment=comment,
+                idempotency_key=idempotency_key,
+            )
+        )  # fmt: skip
+
     @strawberry.mutation(description=f"Open a case from 1 to {MAX_CASE_ALERTS} alerts.")
     async def create_case(
         self,
         info: Info,
         title: str,
         alert_ids: list[strawberry.ID],
-        severity: str = "medium",
+        severity: CaseSeverity = CaseSeverity.MEDIUM,
         idempotency_key: str | None = None,
     ) -> CasePayload:
         ids = [str(a) for a in alert_ids]
@@ -410,7 +475,7 @@ class AlertsMutation:
         return await _case_payload(
             principal(info), None,
             cases.create_case(
-                principal(info), title=title, alert_ids=ids, severity=severity,
+                principal(info), title=title, alert_ids=ids, severity=severity.value,
                 idempotency_key=idempotency_key,
             ),
         )  # fmt: skip
@@ -454,19 +519,19 @@ class AlertsMutation:
         info: Info,
         case_id: strawberry.ID,
         expected_version: int,
-        status: str | None = None,
-        root_cause: str | None = None,
+        status: CaseStatus | None = None,
+        root_cause: RootCause | None = None,
         assignee_id: strawberry.ID | None = None,
-        severity: str | None = None,
+        severity: CaseSeverity | None = None,
     ) -> CasePayload:
         p = principal(info)
         return await _case_payload(
             p, case_id,
             cases.update_case(
-                p, str(case_id), expected_version=expected_version, status=status,
-                root_cause=root_cause,
+                p, str(case_id), expected_version=expected_version, status=_value(status),
+                root_cause=_value(root_cause),
                 assignee_id=str(assignee_id) if assignee_id is not None else None,
-                severity=severity,
+                severity=_value(severity),
             ),
         )  # fmt: skip
 
@@ -477,7 +542,7 @@ class AlertsMutation:
         case_id: strawberry.ID,
         expected_version: int,
         summary: str,
-        root_cause: str,
+        root_cause: RootCause,
         idempotency_key: str | None = None,
     ) -> CasePayload:
         p = principal(info)
@@ -485,7 +550,7 @@ class AlertsMutation:
             p, case_id,
             cases.request_case_resolution(
                 p, str(case_id), expected_version=expected_version, summary=summary,
-                root_cause=root_cause, idempotency_key=idempotency_key,
+                root_cause=root_cause.value, idempotency_key=idempotency_key,
             ),
         )  # fmt: skip
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from starlette.requests import Request
 from strawberry.types import Info as _Info
 
 from graphql import GraphQLError
+from riskops.graphql.loaders import Loaders
 from riskops.server.errors import DomainError
 from riskops.server.principal import Principal
 from riskops.server.settings import Settings
@@ -23,6 +24,10 @@ class Context:
     principal: Principal
     settings: Settings
     response: Any = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.principal.org_id)
 
 
 Info = _Info[Context, None]

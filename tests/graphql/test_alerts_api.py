@@ -54,7 +54,7 @@ mutation($id: ID!, $to: ID!, $v: Int!, $key: String) {{
 
 CLOSE = f"""
 mutation($id: ID!, $v: Int!) {{
-  closeAlert(alertId: $id, disposition: "false_positive", comment: "known merchant",
+  closeAlert(alertId: $id, disposition: FALSE_POSITIVE, comment: "known merchant",
              expectedVersion: $v) {{ {ALERT_RESULT} }}
 }}"""
 
@@ -67,13 +67,13 @@ CASE_RESULT = f"case {{ id number status version requestedById approvedById }} {
 
 CREATE_CASE = f"""
 mutation($title: String!, $ids: [ID!]!) {{
-  createCase(title: $title, alertIds: $ids, severity: "high") {{ {CASE_RESULT} }}
+  createCase(title: $title, alertIds: $ids, severity: HIGH) {{ {CASE_RESULT} }}
 }}"""
 
 REQUEST = f"""
 mutation($id: ID!, $v: Int!) {{
   requestCaseResolution(caseId: $id, expectedVersion: $v, summary: "Merchant whitelisted.",
-                        rootCause: "false_positive") {{ {CASE_RESULT} }}
+                        rootCause: FALSE_POSITIVE) {{ {CASE_RESULT} }}
 }}"""
 
 APPROVE = f"""
@@ -95,7 +95,7 @@ def gql_item(i: int, tag: str, **over):
         "source": raw["source"],
         "title": raw["title"],
         "score": raw["score"],
-        "priority": raw["priority"],
+        "priority": raw["priority"].upper(),
         "customerRef": raw["customer_ref"],
         "amount": raw["amount"],
         "currency": raw["currency"],
@@ -129,7 +129,7 @@ async def test_ingest_stores_valid_items_and_reports_invalid_ones_by_index(tenan
     strat_user, _ = await tenant.user("strategist")
     secret = await api.token(tenant, strat_user)
     tag = uuid.uuid4().hex[:6]
-    items = [gql_item(0, tag), gql_item(1, tag, score=150), gql_item(2, tag, priority="urgent")]
+    items = [gql_item(0, tag), gql_item(1, tag, score=150), gql_item(2, tag, currency="EURO")]
     items.append(gql_item(3, tag))
 
     out = (await api.data(secret, INGEST, {"input": items}))["ingestAlerts"]
@@ -138,7 +138,7 @@ async def test_ingest_stores_valid_items_and_reports_invalid_ones_by_index(tenan
     assert (out["created"], out["unchanged"], out["invalid"]) == (2, 0, 2)
     assert [(e["index"], e["field"], e["code"]) for e in out["itemErrors"]] == [
         (1, "score", "INVALID"),
-        (2, "priority", "INVALID"),
+        (2, "currency", "INVALID"),
     ]
     stored = await Alert.filter(org_id=tenant.org_id).order_by("external_id")
     assert [a.external_id for a in stored] == [f"EXT-{tag}-000", f"EXT-{tag}-003"]
@@ -177,7 +177,7 @@ async def test_queue_filters_and_pages_every_alert_once_in_score_order(tenant, o
     viewer_user, _ = await tenant.user("viewer")
     secret = await api.token(tenant, viewer_user)
 
-    flt = {"priority": ["critical", "high"], "text": tag}
+    flt = {"priority": ["CRITICAL", "HIGH"], "text": tag}
     expected = (
         await Alert.filter(org_id=tenant.org_id, priority__in=["critical", "high"])
         .order_by("-score", "-id")
@@ -191,7 +191,7 @@ async def test_queue_filters_and_pages_every_alert_once_in_score_order(tenant, o
         ]
         for edge in page["edges"]:
             node = edge["node"]
-            assert node["priority"] in ("critical", "high")
+            assert node["priority"] in ("CRITICAL", "HIGH")
             n = int(node["externalId"][-3:])
             assert len(node["ruleHits"]) == (n % 2 == 0) + (n % 3 == 0)
             assert [s["value"] for s in node["signals"]] == [n]
@@ -266,7 +266,7 @@ async def test_workflow_happy_path_and_a_stale_version_is_a_conflict(tenant, api
     out = (await api.data(secret, ASSIGN, vars_))["assignAlert"]
     assert out["errors"] == []
     assert out["alert"] == {
-        "id": alert_id, "status": "assigned", "version": 2, "assignee": {"id": str(strat_user.id)}
+        "id": alert_id, "status": "ASSIGNED", "version": 2, "assignee": {"id": str(strat_user.id)}
     }  # fmt: skip
     replay = (await api.data(secret, ASSIGN, vars_))["assignAlert"]
     assert replay["replayed"] is True and replay["alert"]["version"] == 2
@@ -274,19 +274,19 @@ async def test_workflow_happy_path_and_a_stale_version_is_a_conflict(tenant, api
     events = await AlertEvent.filter(alert_id=ids[0]).count()
     stale = (await api.data(secret, CLOSE, {"id": alert_id, "v": 1}))["closeAlert"]
     assert [(e["code"], e["field"]) for e in stale["errors"]] == [("CONFLICT", "expected_version")]
-    assert stale["alert"]["status"] == "assigned" and stale["alert"]["version"] == 2
+    assert stale["alert"]["status"] == "ASSIGNED" and stale["alert"]["version"] == 2
     alert = await Alert.get(id=ids[0])
     assert (alert.status.value, alert.version) == ("assigned", 2)
     assert await AlertEvent.filter(alert_id=ids[0]).count() == events
 
     closed = (await api.data(secret, CLOSE, {"id": alert_id, "v": 2}))["closeAlert"]
-    assert closed["errors"] == [] and closed["alert"]["status"] == "closed"
+    assert closed["errors"] == [] and closed["alert"]["status"] == "CLOSED"
 
     refused = (await api.data(secret, REOPEN, {"id": alert_id, "v": 3}))["reopenAlert"]
     assert [e["code"] for e in refused["errors"]] == ["FORBIDDEN"]
     approver = await api.token(tenant, approver_user)
     reopened = (await api.data(approver, REOPEN, {"id": alert_id, "v": 3}))["reopenAlert"]
-    assert reopened["errors"] == [] and reopened["alert"]["status"] != "closed"
+    assert reopened["errors"] == [] and reopened["alert"]["status"] != "CLOSED"
     assert reopened["alert"]["version"] == 4
 
 
@@ -326,20 +326,20 @@ async def test_case_is_approved_by_a_second_approver_never_by_its_requester(tena
             strat, CREATE_CASE, {"title": "Card testing ring", "ids": [str(i) for i in ids[:2]]}
         )
     )["createCase"]
-    assert made["errors"] == [] and made["case"]["status"] == "open"
+    assert made["errors"] == [] and made["case"]["status"] == "OPEN"
     case_id = made["case"]["id"]
     assert made["case"]["number"].startswith("CASE-")
 
     # Requested by the strategist, approved by an approver: resolved.
     asked = (await api.data(strat, REQUEST, {"id": case_id, "v": 1}))["requestCaseResolution"]
-    assert asked["case"]["status"] == "pending_approval"
+    assert asked["case"]["status"] == "PENDING_APPROVAL"
     done = (await api.data(approver, APPROVE, {"id": case_id, "v": 2}))["approveCaseResolution"]
     assert done["errors"] == []
-    assert done["case"]["status"] == "resolved"
+    assert done["case"]["status"] == "RESOLVED"
     assert done["case"]["approvedById"] == str(approver_user.id)
 
     detail = (await api.data(strat, CASE, {"id": case_id}))["case"]
-    assert detail["status"] == "resolved"
+    assert detail["status"] == "RESOLVED"
     assert detail["alertIds"] == [str(i) for i in sorted(ids[:2])]
 
     # An approver who requested it cannot approve it; another approver can.
@@ -353,7 +353,7 @@ async def test_case_is_approved_by_a_second_approver_never_by_its_requester(tena
         CaseStatus.PENDING_APPROVAL, 2, None
     )  # fmt: skip
     ok = (await api.data(second, APPROVE, {"id": own_id, "v": 2}))["approveCaseResolution"]
-    assert ok["case"]["status"] == "resolved"
+    assert ok["case"]["status"] == "RESOLVED"
 
 
 async def test_cases_list_and_missing_case_is_null(tenant, other_tenant, api):
@@ -409,13 +409,13 @@ async def test_case_notes_links_and_a_stale_version_carries_the_current_case(ten
     assert added["note"]["authorId"] == str(strat_user.id)
 
     update = f"""mutation($id: ID!, $v: Int!) {{
-      updateCase(caseId: $id, expectedVersion: $v, status: "investigating") {{ {CASE_RESULT} }}
+      updateCase(caseId: $id, expectedVersion: $v, status: INVESTIGATING) {{ {CASE_RESULT} }}
     }}"""
     moved = (await api.data(strat, update, {"id": case_id, "v": 1}))["updateCase"]
-    assert moved["case"]["status"] == "investigating" and moved["case"]["version"] == 2
+    assert moved["case"]["status"] == "INVESTIGATING" and moved["case"]["version"] == 2
     stale = (await api.data(strat, REQUEST, {"id": case_id, "v": 1}))["requestCaseResolution"]
     assert [e["code"] for e in stale["errors"]] == ["CONFLICT"]
-    assert stale["case"]["status"] == "investigating" and stale["case"]["version"] == 2
+    assert stale["case"]["status"] == "INVESTIGATING" and stale["case"]["version"] == 2
     case = await Case.get(id=int(case_id))
     assert (case.status, case.version, case.requested_by_id) == (
         CaseStatus.INVESTIGATING, 2, None
