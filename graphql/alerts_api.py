@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
 from enum import Enum
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import strawberry
 
@@ -242,12 +242,22 @@ class AlertsQuery:
         self,
         info: Info,
         status: CaseStatus | None = None,
+        severity: CaseSeverity | None = None,
+        assignee_id: strawberry.ID | None = None,
+        text: Annotated[
+            str | None,
+            strawberry.argument(description="Part of the title, or a case number (CASE-000123)."),
+        ] = None,
         first: int = 50,
         after: str | None = None,
     ) -> CaseConnection:
         page = await query(
-            cases.list_cases(principal(info), status=_value(status), first=first, after=after)
-        )
+            cases.list_cases(
+                principal(info), status=_value(status), severity=_value(severity),
+                assignee_id=str(assignee_id) if assignee_id is not None else None, text=text,
+                first=first, after=after,
+            )
+        )  # fmt: skip
         return CaseConnection(
             edges=[CaseEdge(cursor=str(c.id), node=Case.of(c)) for c in page.items],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
@@ -258,12 +268,10 @@ class AlertsQuery:
         "Opening it writes a `case.view` audit event."
     )
     async def case(self, info: Info, id: strawberry.ID) -> CaseDetail | None:
-        c = await _or_none(cases.get_case(principal(info), str(id)))
-        if c is None:
+        d = await _or_none(cases.get_case_detail(principal(info), str(id)))
+        if d is None:
             return None
-        links = await m.CaseAlert.filter(case_id=c.id).order_by("alert_id")
-        notes = await m.CaseNote.filter(case_id=c.id).order_by("created_at", "id")
-        return CaseDetail.detail(c, [link.alert_id for link in links], list(notes))
+        return CaseDetail.detail(d.case, sorted(a.id for a in d.alerts), d.notes)
 
 
 # --- mutations ---------------------------------------------------------------------------------

@@ -62,4 +62,4 @@ class RateLimited(DomainError):
 
 def not_found(kind: str, ident: object) -> NotFound:
     # Identical for "missing" and "belongs to another organization": nothing leaks.
-    return NotFound(f"{kind} {ident} not found.")
+    return NotFound(f"{kind} {ident} not found.", kind=kind.lower())

@@ -15,6 +15,7 @@ redacted; the audit chain, which cannot, gets only structured values (ids, statu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from riskops.server.errors import Conflict, Forbidden, Invalid, not_found
@@ -640,21 +642,59 @@ async def get_case(principal: Principal, case_id: str | int) -> Case:
     return case
 
 
+@dataclass(frozen=True)
+class CaseDetail:
+    case: Case
+    notes: list[CaseNote]
+    alerts: list[Alert]  # linked alerts, highest score first
+    history: list[CaseEvent]
+
+
+async def get_case_detail(principal: Principal, case_id: str | int) -> CaseDetail:
+    """The case with its notes, linked alerts and history (one `case.view` event)."""
+    case = await get_case(principal, case_id)
+    notes = await CaseNote.filter(case_id=case.id).order_by("created_at", "id")
+    alerts = (
+        await scoped(Alert, principal).filter(case_links__case_id=case.id).order_by("-score", "id")
+    )
+    history = await scoped(CaseEvent, principal).filter(case_id=case.id).order_by("at", "id")
+    return CaseDetail(case, list(notes), list(alerts), list(history))
+
+
+_NUMBER_RE = re.compile(r"(?:case-)?0*(\d{1,9})", re.IGNORECASE)
+
+
 async def list_cases(
     principal: Principal,
     *,
     status: str | CaseStatus | None = None,
+    severity: str | CaseSeverity | None = None,
+    assignee_id: str | int | None = None,
+    text: str | None = None,
     first: int = 50,
     after: str | None = None,
 ) -> CasePage:
-    """Cases newest first, keyset-paged by id: `after` is the `end_cursor` of the page before."""
+    """Cases newest first, keyset-paged by id: `after` is the `end_cursor` of the page before.
+    `text` matches part of the title, or a case number (`CASE-000123`, `123`)."""
     principal.require(Perm.CASE_READ)
     wanted = _choice(CaseStatus, status, "status")
+    wanted_severity = _choice(CaseSeverity, severity, "severity")
+    assignee = _user_id(assignee_id) if assignee_id not in (None, "") else None
+    if text is not None:
+        text = validation.text(text, "text", max_len=200, required=False) or None
     if isinstance(first, bool) or not isinstance(first, int) or not 1 <= first <= MAX_PAGE:
         raise Invalid(f"first must be between 1 and {MAX_PAGE}.", field="first")
     query = scoped(Case, principal)
     if wanted is not None:
         query = query.filter(status=wanted)
+    if wanted_severity is not None:
+        query = query.filter(severity=wanted_severity)
+    if assignee is not None:
+        query = query.filter(assignee_id=assignee)
+    if text:
+        number = _NUMBER_RE.fullmatch(text)
+        title = Q(title__icontains=text)
+        query = query.filter(title | Q(number=int(number.group(1))) if number else title)
     if after is not None and after != "":
         try:
             cursor = int(after)

@@ -424,3 +424,27 @@ async def test_case_notes_links_and_a_stale_version_carries_the_current_case(ten
     detail = (await api.data(strat, CASE, {"id": case_id}))["case"]
     assert detail["alertIds"] == [str(i) for i in sorted(ids)]
     assert [n["body"] for n in detail["notes"]] == ["Called the customer.\nNo answer."]
+
+
+async def test_cases_filter_by_severity_assignee_and_text(tenant, api):
+    _, ids = await _seed(tenant, 3)
+    strat_user, _ = await tenant.user("strategist")
+    strat = await api.token(tenant, strat_user)
+    made = []
+    for title, severity in (("Card ring", "HIGH"), ("Geo drift", "LOW")):
+        q = f"""mutation($ids: [ID!]!) {{ createCase(title: "{title}", alertIds: $ids,
+          severity: {severity}) {{ {CASE_RESULT} }} }}"""
+        made.append((await api.data(strat, q, {"ids": [str(ids[0])]}))["createCase"]["case"])
+    listing = """query($sev: CaseSeverity, $text: String, $who: ID) {
+      cases(severity: $sev, text: $text, assigneeId: $who) { edges { node { id severity } } } }"""
+
+    async def ids_of(**variables):
+        data = await api.data(strat, listing, variables)
+        return [e["node"]["id"] for e in data["cases"]["edges"]]
+
+    assert await ids_of(sev="HIGH") == [made[0]["id"]]
+    assert await ids_of(text="geo") == [made[1]["id"]]
+    assert await ids_of(text=made[0]["number"]) == [made[0]["id"]]
+    assert await ids_of(who=str(strat_user.id)) == []
+    bad = await api.gql(strat, listing, {"who": "nobody"})
+    assert bad["errors"][0]["extensions"]["code"] == "INVALID"

@@ -401,7 +401,18 @@ async def test_every_post_route_refuses_a_missing_csrf_token(browser: Any, tenan
     issued = await token_service.create_api_token(
         tenant.admin, user_id=victim.id, name="csrf", roles=["viewer"]
     )
-    ids = {"user_id": victim.id, "team_id": team.id, "token_id": issued.token.id}
+    from riskops.server.services import alerts as alert_service
+    from riskops.server.services import cases as case_service
+
+    _, strategist = await tenant.user("strategist")
+    ingested = await alert_service.ingest_alerts(
+        strategist,
+        [{"external_id": "csrf-1", "source": "s", "title": "t", "score": 1, "priority": "low"}],
+    )
+    alert_id = ingested.created[0].alert_id
+    case = (await case_service.create_case(strategist, title="csrf", alert_ids=[alert_id])).case
+    ids = {"user_id": victim.id, "team_id": team.id, "token_id": issued.token.id,
+           "alert_id": alert_id, "case_id": case.id}  # fmt: skip
     form = {"email": "csrf@example.test", "name": "CSRF", "roles": "admin", "reason": "x",
             "owner": str(victim.id), "members": str(victim.id), "expires_in_days": "5",
             "password": tenant.password}  # fmt: skip
@@ -425,7 +436,7 @@ async def test_every_post_route_refuses_a_missing_csrf_token(browser: Any, tenan
             assert "security token" in r.text
             wrong = await who.post(path, {**data, "csrf_token": "0" * 64}, csrf=False)
             assert wrong.status_code == 403, path
-    assert await audit_seq(tenant.org_id) == seq
+    assert await audit_seq(tenant.org_id) == seq, "a POST without a valid token changed something"
     assert await Session.filter(user_id=tenant.admin_user.id, revoked_at=None).count() == (
         sessions_before
     )
