@@ -21,6 +21,7 @@ from riskops.server.permissions import Role
 from riskops.server.principal import Principal
 from riskops.server.security import hash_password
 from riskops.server.services import teams, users
+from riskops.server.services.demo_data import generate_demo_alerts
 from riskops.server.services.orgs import create_organization
 from riskops.server.settings import Settings
 
@@ -57,6 +58,9 @@ def demo_email(user: DemoUser) -> str:
     return f"{user.local_part}@{DEMO_DOMAIN}"
 
 
+DEMO_ALERTS = 300
+
+
 def new_password() -> str:
     return secrets.token_urlsafe(12)  # 16 characters, above the minimum length
 
@@ -88,6 +92,8 @@ async def seed_demo(settings: Settings) -> list[Login] | None:
         if demo_user.role is Role.STRATEGIST:
             strategists.append(str(user.id))
     await teams.create_team(principal, name=DEMO_TEAM, member_ids=strategists)
+    # A queue to triage: realistic synthetic alerts (rules, signals, merchants, skewed amounts).
+    await generate_demo_alerts(principal, DEMO_ALERTS)
     return logins
 
 

@@ -40,6 +40,11 @@ class Server:
     admin_password: str
     viewer_email: str
     viewer_password: str
+    log: Path
+
+    def password_of(self, email: str) -> str:
+        """The printed demo password of any demo login (strategist@, approver@, ...)."""
+        return _demo_password(self.log, email)
 
 
 def require_chromium() -> None:
@@ -121,6 +126,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             _demo_password(log, ADMIN_EMAIL),
             VIEWER_EMAIL,
             _demo_password(log, VIEWER_EMAIL),
+            log,
         )
     finally:
         proc.terminate()
