@@ -20,6 +20,7 @@ def main() -> int:
         spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # Strawberry types in a bench resolve annotations through it
         spec.loader.exec_module(module)
         print(f"== {name}")
         asyncio.run(module.main())

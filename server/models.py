@@ -223,12 +223,18 @@ class Alert(Model):
     class Meta:
         table = "alert"
         unique_together = (("org", "external_id"),)
+        # The queue (services/alert_queue.py): org first, then the sort key and id for keyset
+        # pages of each sort, and (org, filter column, score, id) for the filters most often
+        # combined with the default score sort. Text search (pg_trgm) is in migration 0005.
         indexes = (
-            ("org_id", "status", "score"),
-            ("org_id", "created_at"),
-            ("org_id", "due_at"),
-            ("org_id", "assignee_id"),
-            ("org_id", "priority"),
+            ("org_id", "score", "id"),
+            ("org_id", "created_at", "id"),
+            ("org_id", "due_at", "id"),
+            ("org_id", "amount", "id"),
+            ("org_id", "status", "score", "id"),
+            ("org_id", "priority", "score", "id"),
+            ("org_id", "assignee_id", "score", "id"),
+            ("org_id", "team_id", "score", "id"),
         )
 
 
@@ -248,7 +254,7 @@ class RuleHit(Model):
 
     class Meta:
         table = "alert_rule_hit"
-        indexes = (("rule_id", "alert_id"),)
+        indexes = (("rule_id", "alert_id"), ("alert_id",))
 
 
 class SignalContribution(Model):
@@ -266,6 +272,7 @@ class SignalContribution(Model):
 
     class Meta:
         table = "alert_signal"
+        indexes = (("alert_id",),)
 
 
 class AlertEvent(Model):
