@@ -10,7 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from riskops.graphql.context import Info
+from riskops.graphql.loaders import Loaders
 from riskops.graphql.types import PageInfo, UserError, UserRef
 from riskops.server import models as m
 from riskops.server.errors import ErrorCode
@@ -50,11 +50,11 @@ class RuleHit:
     matched_values: JSON
 
     @classmethod
-    def of(cls, h: m.RuleHit) -> RuleHit:
-        matched: Any = h.matched_values
+    def of(cls, h: dict[str, Any]) -> RuleHit:
+        """From a row of `alert_queue.RULE_HIT_COLUMNS`."""
         return cls(
-            rule_id=h.rule_id, name=h.name, version=h.version,
-            score_contribution=h.score_contribution, matched_values=matched,
+            rule_id=h["rule_id"], name=h["name"], version=h["version"],
+            score_contribution=h["score_contribution"], matched_values=h["matched_values"],
         )  # fmt: skip
 
 
@@ -66,10 +66,11 @@ class Signal:
     direction: str
 
     @classmethod
-    def of(cls, s: m.SignalContribution) -> Signal:
+    def of(cls, s: dict[str, Any]) -> Signal:
+        """From a row of `alert_queue.SIGNAL_COLUMNS`."""
         return cls(
-            signal=s.signal, value=s.value, contribution=s.contribution,
-            direction=s.direction.value,
+            signal=s["signal"], value=s["value"], contribution=s["contribution"],
+            direction=s["direction"].value,
         )  # fmt: skip
 
 
@@ -82,9 +83,13 @@ strawberry.enum(CaseSeverity, description="How bad what a case is about is.")
 strawberry.enum(RootCause, description="What caused what a case is about.")
 
 
-def alert_fields(a: m.Alert) -> dict[str, Any]:
+def alert_fields(a: m.Alert, loaded: Loaders) -> dict[str, Any]:
     transaction: Any = a.transaction
+    user = loaded.users.get(a.assignee_id) if a.assignee_id is not None else None
     return {
+        "assignee": UserRef(id=_id(user.id), name=user.name) if user else None,
+        "rule_hits": [RuleHit.of(h) for h in loaded.rule_hits.get(a.id, ())],
+        "signals": [Signal.of(s) for s in loaded.signals.get(a.id, ())],
         "id": _id(a.id),
         "external_id": a.external_id,
         "source": a.source,
@@ -92,8 +97,6 @@ def alert_fields(a: m.Alert) -> dict[str, Any]:
         "score": a.score,
         "priority": a.priority,
         "status": a.status,
-        "pk": a.id,
-        "assignee_id": a.assignee_id,
         "team_id": _opt_id(a.team_id),
         "customer_ref": a.customer_ref,
         "account_ref": a.account_ref,
@@ -110,8 +113,8 @@ def alert_fields(a: m.Alert) -> dict[str, Any]:
 
 
 @strawberry.type(
-    description="A risk alert. Nested fields are batched per request (one query per relation "
-    "for a whole page)."
+    description="A risk alert. Nested fields are batch-loaded per request (one query per "
+    "relation for a whole page, none for a relation not selected)."
 )
 class Alert:
     id: strawberry.ID
@@ -133,27 +136,18 @@ class Alert:
     closed_at: datetime | None
     disposition: AlertDisposition | None
     version: int = strawberry.field(description="Pass as expectedVersion to the workflow.")
-    pk: strawberry.Private[int]
-    assignee_id: strawberry.Private[int | None]
 
-    @strawberry.field
-    async def assignee(self, info: Info) -> UserRef | None:
-        if self.assignee_id is None:
-            return None
-        user = await info.context.loaders.users.load(self.assignee_id)
-        return UserRef(id=_id(user.id), name=user.name) if user else None
-
-    @strawberry.field(description="The rules that fired, strongest first.")
-    async def rule_hits(self, info: Info) -> list[RuleHit]:
-        return [RuleHit.of(h) for h in await info.context.loaders.rule_hits.load(self.pk)]
-
-    @strawberry.field(description="The model signals behind the score.")
-    async def signals(self, info: Info) -> list[Signal]:
-        return [Signal.of(s) for s in await info.context.loaders.signals.load(self.pk)]
+    assignee: UserRef | None
+    rule_hits: list[RuleHit] = strawberry.field(
+        description="The rules that fired, strongest first."
+    )
+    signals: list[Signal] = strawberry.field(description="The model signals behind the score.")
 
     @classmethod
-    def of(cls, a: m.Alert) -> Alert:
-        return cls(**alert_fields(a))
+    def of(cls, a: m.Alert, loaded: Loaders) -> Alert:
+        """The node, its nested fields taken from what the resolver batch-loaded for the page
+        (`Loaders.load_for`); a relation the query did not select is left empty."""
+        return cls(**alert_fields(a, loaded))
 
 
 @strawberry.type

@@ -8,11 +8,12 @@ for, so the number of SQL queries does not grow with the page size.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from enum import Enum
 from typing import Annotated, TypeVar
 
 import strawberry
+from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
 from graphql import GraphQLError
 from riskops.graphql.alert_types import (
@@ -45,6 +46,7 @@ from riskops.graphql.alert_types import (
 )
 from riskops.graphql.context import Info, principal, query
 from riskops.graphql.identity import _too_many
+from riskops.graphql.loaders import NESTED
 from riskops.graphql.types import PageInfo, UserError
 from riskops.server import models as m
 from riskops.server.errors import DomainError, ErrorCode
@@ -65,14 +67,31 @@ MAX_CASE_ALERTS = cases.MAX_ALERTS
 # --- building nodes ----------------------------------------------------------------------------
 
 
-def alert_nodes(rows: Sequence[m.Alert]) -> list[Alert]:
-    """Nodes for alerts; their nested fields load through the request's DataLoaders."""
-    return [Alert.of(a) for a in rows]
+async def alert_nodes(
+    info: Info, rows: Sequence[m.Alert], wanted: Iterable[str] = NESTED
+) -> list[Alert]:
+    """Nodes for alerts, their `wanted` nested relations batch-loaded for all of them."""
+    loaders = info.context.loaders
+    await loaders.load_for(rows, wanted)
+    return [Alert.of(a, loaders) for a in rows]
 
 
-async def _current_alert(p: Principal, alert_id: str) -> Alert | None:
-    row = await scoped(m.Alert, p).get_or_none(id=parse_id("Alert", alert_id))
-    return Alert.of(row) if row is not None else None
+def _selected(selections: Sequence[Selection], path: Sequence[str]) -> set[str]:
+    """Names of the fields selected at `path` (e.g. edges → node), through fragments."""
+    names: set[str] = set()
+    for sel in selections:
+        if isinstance(sel, FragmentSpread | InlineFragment):
+            names |= _selected(sel.selections, path)
+        elif not path:
+            names.add(sel.name)
+        elif sel.name == path[0]:
+            names |= _selected(sel.selections, path[1:])
+    return names
+
+
+async def _current_alert(info: Info, alert_id: str) -> Alert | None:
+    row = await scoped(m.Alert, principal(info)).get_or_none(id=parse_id("Alert", alert_id))
+    return (await alert_nodes(info, [row]))[0] if row is not None else None
 
 
 def _filter(f: AlertFilterInput | None) -> AlertFilter:
@@ -124,16 +143,17 @@ class CaseNotePayload:
 
 
 async def _alert_payload(
-    p: Principal, alert_id: strawberry.ID, change: Awaitable[AlertActionResult]
+    info: Info, alert_id: strawberry.ID, change: Awaitable[AlertActionResult]
 ) -> AlertPayload:
     try:
         result = await change
     except DomainError as exc:
         current = None
         if exc.code is ErrorCode.CONFLICT:
-            current = await _current_alert(p, str(alert_id))
+            current = await _current_alert(info, str(alert_id))
         return AlertPayload(alert=current, errors=[UserError.of(exc)])
-    return AlertPayload(alert=Alert.of(result.alert), replayed=result.replayed)
+    node = (await alert_nodes(info, [result.alert]))[0]
+    return AlertPayload(alert=node, replayed=result.replayed)
 
 
 def _value(choice: Enum | None) -> str | None:
@@ -144,7 +164,7 @@ def _bulk_items(items: list[BulkAlertItem]) -> list[alerts.BulkItem]:
     return [alerts.BulkItem(str(i.alert_id), i.expected_version) for i in items]
 
 
-async def _bulk_payload(change: Awaitable[alerts.BulkResult]) -> BulkAlertsPayload:
+async def _bulk_payload(info: Info, change: Awaitable[alerts.BulkResult]) -> BulkAlertsPayload:
     try:
         result = await change
     except alerts.BulkFailed as exc:
@@ -157,7 +177,8 @@ async def _bulk_payload(change: Awaitable[alerts.BulkResult]) -> BulkAlertsPaylo
         )
     except DomainError as exc:
         return BulkAlertsPayload(errors=[UserError.of(exc)])
-    return BulkAlertsPayload(alerts=alert_nodes(result.alerts), replayed=result.replayed)
+    nodes = await alert_nodes(info, result.alerts)
+    return BulkAlertsPayload(alerts=nodes, replayed=result.replayed)
 
 
 async def _case_payload(
@@ -209,7 +230,10 @@ class AlertsQuery:
                 principal(info), _filter(filter), sort=sort.value, first=first, after=after
             )
         )
-        nodes = alert_nodes(page.alerts)
+        # info.selected_fields is this `alerts` field itself; look below it.
+        below = [sel for field in info.selected_fields for sel in field.selections]
+        wanted = _selected(below, ("edges", "node")) & NESTED
+        nodes = await alert_nodes(info, page.alerts, wanted)
         return AlertConnection(
             edges=[
                 AlertEdge(cursor=encode_cursor(sort.value, row), node=node)
@@ -227,10 +251,10 @@ class AlertsQuery:
         if d is None:
             return None
         # The detail already holds its rule hits and signals: the loaders need not query again.
-        info.context.loaders.rule_hits.prime(d.alert.id, d.rule_hits)
-        info.context.loaders.signals.prime(d.alert.id, d.signals)
+        info.context.loaders.prime(d.alert.id, d.rule_hits, d.signals)
+        await info.context.loaders.load_for([d.alert], {"assignee"})
         return AlertDetail(
-            **alert_fields(d.alert),
+            **alert_fields(d.alert, info.context.loaders),
             history=[AlertHistoryEntry.of(e) for e in d.history],
             info_requests=[InfoRequest.of(r) for r in d.info_requests],
             case_ids=[strawberry.ID(str(c)) for c in d.case_ids],
@@ -320,7 +344,7 @@ class AlertsMutation:
     ) -> AlertPayload:
         p = principal(info)
         return await _alert_payload(
-            p, alert_id,
+            info, alert_id,
             alerts.assign_alert(
                 p, str(alert_id), assignee_id=str(assignee_id),
                 expected_version=expected_version, idempotency_key=idempotency_key,
@@ -342,7 +366,7 @@ class AlertsMutation:
     ) -> AlertPayload:
         p = principal(info)
         return await _alert_payload(
-            p, alert_id,
+            info, alert_id,
             alerts.escalate_alert(
                 p, str(alert_id), reason=reason,
                 team_id=str(team_id) if team_id is not None else None,
@@ -363,7 +387,7 @@ class AlertsMutation:
     ) -> AlertPayload:
         p = principal(info)
         return await _alert_payload(
-            p, alert_id,
+            info, alert_id,
             alerts.request_alert_info(
                 p, str(alert_id), question=question, answerer_id=str(answerer_id),
                 expected_version=expected_version, idempotency_key=idempotency_key,
@@ -383,7 +407,7 @@ class AlertsMutation:
     ) -> AlertPayload:
         p = principal(info)
         return await _alert_payload(
-            p, alert_id,
+            info, alert_id,
             alerts.answer_alert_info(
                 p, str(alert_id), answer=answer,
                 expected_version=expected_version, idempotency_key=idempotency_key,
@@ -404,7 +428,7 @@ class AlertsMutation:
     ) -> AlertPayload:
         p = principal(info)
         return await _alert_payload(
-            p, alert_id,
+            info, alert_id,
             alerts.close_alert(
                 p, str(alert_id), disposition=disposition.value, comment=comment,
                 expected_version=expected_version, idempotency_key=idempotency_key,
@@ -422,7 +446,7 @@ class AlertsMutation:
     ) -> AlertPayload:
         p = principal(info)
         return await _alert_payload(
-            p, alert_id,
+            info, alert_id,
             alerts.reopen_alert(
                 p, str(alert_id), reason=reason,
                 expected_version=expected_version, idempotency_key=idempotency_key,
@@ -442,6 +466,7 @@ class AlertsMutation:
     ) -> BulkAlertsPayload:
         p = principal(info)
         return await _bulk_payload(
+            info,
             alerts.bulk_assign_alerts(
                 p, _bulk_items(items), assignee_id=str(assignee_id),
                 idempotency_key=idempotency_key,
@@ -462,6 +487,7 @@ class AlertsMutation:
     ) -> BulkAlertsPayload:
         p = principal(info)
         return await _bulk_payload(
+            info,
             alerts.bulk_close_alerts(
                 p, _bulk_items(items), disposition=disposition.value, comment=comment,
                 idempotency_key=idempotency_key,

@@ -150,8 +150,18 @@ async def test_every_filter_returns_exactly_the_expected_alerts(data):
         expected = expected_order([x for x in a if pred(x)], "score")
         assert await all_ids(data.viewer, flt) == expected, flt
         assert expected or flt.score_min == 55, flt  # the data exercises each filter
-    for literal in ("no-such-thing", "%", "_", "Card%burst"):  # LIKE wildcards match literally
+    for literal in ("no-such-thing", "Card%burst", "Car_ testing", "100%"):
+        # LIKE wildcards match literally
         assert await all_ids(data.viewer, AlertFilter(text=literal)) == [], literal
+
+
+@pytest.mark.parametrize("text", ["%", "_", "X1", "1,2", "a-b-c", "  "])
+async def test_text_search_needs_three_letters_or_digits_in_a_row(data, text):
+    if not text.strip():
+        assert await all_ids(data.viewer, AlertFilter(text=text))  # blank: no text filter
+        return
+    with pytest.raises(Invalid, match="at least 3 letters or digits in a row"):
+        await q.list_alerts(data.viewer, AlertFilter(text=text))
 
 
 @pytest.mark.parametrize("sort", ["score", "created", "due", "amount"])

@@ -171,7 +171,7 @@ async def from_session(secret: str, client: ClientInfo) -> Principal | None:
 async def from_bearer(secret: str, client: ClientInfo) -> Principal | None:
     if not secret or len(secret) > 200:
         return None
-    token = await ApiToken.get_or_none(token_hash=digest(secret)).prefetch_related("user")
+    token = await ApiToken.get_or_none(token_hash=digest(secret)).select_related("user")
     now = datetime.now(UTC)
     if token is None or token.revoked_at is not None:
         return None

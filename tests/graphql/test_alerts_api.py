@@ -224,6 +224,16 @@ async def test_a_page_costs_the_same_sql_queries_for_10_50_200(tenant, api, monk
         assert sum(len(e["node"]["ruleHits"]) for e in edges) > 0
     assert 0 < counts[10] == counts[50] == counts[200], counts
 
+    # Nested relations not selected are not loaded; selected through a fragment, they are.
+    counter.count = 0
+    await api.data(secret, "{ alerts(first: 50) { edges { node { id score } } } }")
+    assert counter.count == counts[50] - 3  # no rule hits, signals or assignees query
+    fragment = """query { alerts(first: 5) { edges { node { ...N } } } }
+      fragment N on Alert { id ... on Alert { ruleHits { ruleId } } }"""
+    counter.count = 0
+    edges = (await api.data(secret, fragment))["alerts"]["edges"]
+    assert counter.count == counts[50] - 2 and any(e["node"]["ruleHits"] for e in edges)
+
 
 # --- detail ------------------------------------------------------------------------------------
 
