@@ -235,6 +235,7 @@ class Alert(Model):
             ("org_id", "priority", "score", "id"),
             ("org_id", "assignee_id", "score", "id"),
             ("org_id", "team_id", "score", "id"),
+            ("org_id", "customer_ref", "id"),  # similar alerts: the same customer, newest first
         )
 
 

@@ -14,7 +14,12 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MODEL_MODULES = ["riskops.server.models", "riskops.audit.models", "riskops.jobs.models"]
+MODEL_MODULES = [
+    "riskops.server.models",
+    "riskops.server.run_models",
+    "riskops.audit.models",
+    "riskops.jobs.models",
+]
 
 
 class ConfigError(RuntimeError):
