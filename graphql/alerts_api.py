@@ -45,7 +45,6 @@ from riskops.graphql.alert_types import (
     alert_input_dict,
 )
 from riskops.graphql.context import Info, principal, query
-from riskops.graphql.identity import _too_many
 from riskops.graphql.loaders import NESTED
 from riskops.graphql.types import PageInfo, UserError
 from riskops.server import models as m
@@ -504,8 +503,6 @@ class AlertsMutation:
         idempotency_key: str | None = None,
     ) -> CasePayload:
         ids = [str(a) for a in alert_ids]
-        if err := _too_many("alertIds", ids, MAX_CASE_ALERTS):
-            return CasePayload(errors=[err])
         return await _case_payload(
             principal(info), None,
             cases.create_case(
@@ -527,8 +524,6 @@ class AlertsMutation:
         self, info: Info, case_id: strawberry.ID, alert_ids: list[strawberry.ID]
     ) -> CasePayload:
         ids = [str(a) for a in alert_ids]
-        if err := _too_many("alertIds", ids, MAX_CASE_ALERTS):
-            return CasePayload(errors=[err])
         p = principal(info)
         return await _case_payload(p, case_id, cases.link_alerts(p, str(case_id), ids))
 
@@ -539,8 +534,6 @@ class AlertsMutation:
         self, info: Info, case_id: strawberry.ID, alert_ids: list[strawberry.ID]
     ) -> CasePayload:
         ids = [str(a) for a in alert_ids]
-        if err := _too_many("alertIds", ids, MAX_CASE_ALERTS):
-            return CasePayload(errors=[err])
         p = principal(info)
         return await _case_payload(p, case_id, cases.unlink_alerts(p, str(case_id), ids))
 

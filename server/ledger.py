@@ -29,6 +29,7 @@ from riskops.server.classification import (
     parse_flags,
 )
 from riskops.server.errors import Invalid
+from riskops.server.services import validation
 
 # canonical name -> the other names accepted for it
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -74,15 +75,9 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 def _text(value: Any, name: str, max_len: int, pattern: re.Pattern[str] | None = None) -> str:
     if not isinstance(value, str):
         raise Invalid(f"{name} must be text, not {value!r}.", field=name)
-    value = value.strip()
-    if not value:
+    if not value.strip():
         raise Invalid(f"{name} must not be empty.", field=name)
-    if len(value) > max_len:
-        raise Invalid(
-            f"{name} is {len(value)} characters long; the limit is {max_len}.", field=name
-        )
-    if any(ord(c) < 32 for c in value):
-        raise Invalid(f"{name} contains control characters; remove them.", field=name)
+    value = validation.text(value, name, max_len=max_len)  # length, control characters
     if pattern is not None and not pattern.match(value):
         raise Invalid(
             f"{name} {value!r} may hold only letters, digits and {_punct(pattern)}, "

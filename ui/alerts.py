@@ -33,7 +33,7 @@ from riskops.server.models import (
 )
 from riskops.server.permissions import Perm, permissions_of
 from riskops.server.principal import Principal
-from riskops.server.services import alert_queue, teams, users
+from riskops.server.services import alert_queue, teams
 from riskops.server.services import alerts as alert_service
 from riskops.server.services.alert_queue import AlertDetail, AlertFilter
 from riskops.server.services.alerts import BulkFailed, BulkItem
@@ -41,12 +41,14 @@ from riskops.server.web import read_form
 from riskops.ui.common import (
     FLASH,
     FORM_ERRORS,
+    directory,
     form_errors,
     form_text,
     form_texts,
     fragment_of,
     int_or_none,
     page,
+    parse_local,
     render,
     signed_in,
     status_of,
@@ -173,10 +175,11 @@ def _actor_name(actor: str, names: Mapping[int, str]) -> str:
 
 async def _directory(principal: Principal) -> tuple[list[User], list[Team]]:
     """The organization's people and teams, for names and pickers; empty if not allowed."""
+    people = await directory(principal)
     try:
-        return await users.list_users(principal), await teams.list_teams(principal)
+        return people, await teams.list_teams(principal)
     except Forbidden:  # names are a convenience; ids are still right
-        return [], []
+        return people, []
 
 
 def _query(params: Mapping[str, Any]) -> str:
@@ -190,18 +193,6 @@ def _query(params: Mapping[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------- the queue
-
-
-def _parse_local(raw: str, name: str, errors: dict[str, str]) -> datetime | None:
-    """A `datetime-local` value, read as UTC (the form says so)."""
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        errors[name] = f"{name}: not a date and time (like 2025-01-31T13:45)."
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _parse_score(raw: str, name: str, errors: dict[str, str]) -> float | None:
@@ -236,8 +227,8 @@ def queue_filter(values: Mapping[str, Any], errors: dict[str, str]) -> AlertFilt
         rule_id=values["rule_id"] or None,
         amount_min=values["amount_min"] or None,
         amount_max=values["amount_max"] or None,
-        created_from=_parse_local(values["created_from"], "created_from", errors),
-        created_to=_parse_local(values["created_to"], "created_to", errors),
+        created_from=parse_local(values["created_from"], "created_from", errors),
+        created_to=parse_local(values["created_to"], "created_to", errors),
         text=values["text"] or None,
     )
 

@@ -22,17 +22,16 @@ from riskops.server.models import (
     CaseSeverity,
     CaseStatus,
     RootCause,
-    User,
 )
 from riskops.server.permissions import Perm, permissions_of
 from riskops.server.principal import Principal
 from riskops.server.services import cases as svc
-from riskops.server.services import users
 from riskops.server.web import read_form
 from riskops.ui.common import (
     FLASH,
     FORM_ERRORS,
     back,
+    directory,
     form_errors,
     form_text,
     form_texts,
@@ -68,14 +67,6 @@ REQUEST_FIELDS = {"summary": "summary", "root_cause": "root_cause"}
 
 def _case_path(case_id: int | str) -> str:
     return f"/cases/{case_id}"
-
-
-async def _directory(principal: Principal) -> list[User]:
-    """The organization's people, for names and the assignee picker; empty if not allowed."""
-    try:
-        return await users.list_users(principal)
-    except Forbidden:  # names are a convenience; ids are still shown
-        return []
 
 
 def _alert_ids(form: FormData) -> list[str] | None:
@@ -126,7 +117,7 @@ async def _list_page(
             filter_errors[field or "_form"] = exc.message
         else:
             cases, cursor = result.items, result.end_cursor
-    people = await _directory(principal)
+    people = await directory(principal)
     more = urlencode({k: v for k, v in {**values, "after": cursor}.items() if v})
     ctx = {
         "values": values,
@@ -201,7 +192,7 @@ async def _case_page(
     (a Conflict is shown at the top, with a link to reload the case)."""
     detail = await svc.get_case_detail(principal, case_id)
     case = detail.case
-    people = await _directory(principal)
+    people = await directory(principal)
     working = case.status in svc.WORKING
     ctx = {
         "case": case,

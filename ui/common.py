@@ -40,9 +40,11 @@ from riskops.server.errors import (
     NotFound,
     Unauthenticated,
 )
+from riskops.server.models import User
 from riskops.server.permissions import ALL_ROLES, Perm
 from riskops.server.principal import Principal
 from riskops.server.security import csrf_token
+from riskops.server.services import users
 from riskops.server.web import (
     csrf_binding,
     is_htmx,
@@ -294,6 +296,28 @@ def int_or_none(raw: str) -> int | None:
         return int(raw)
     except ValueError:
         return None
+
+
+async def directory(principal: Principal) -> list[User]:
+    """The organization's people, for names and pickers; empty when the caller may not list
+    them (names are a convenience: the ids shown are still right)."""
+    try:
+        return await users.list_users(principal)
+    except Forbidden:
+        return []
+
+
+def parse_local(raw: str, name: str, errors: dict[str, str]) -> datetime | None:
+    """A `datetime-local` form value, read as UTC (the forms say so); a bad one is an error
+    under the field `name`, collected in `errors`."""
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        errors[name] = f"{name}: not a date and time (like 2025-01-31T13:45)."
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def local_path(raw: str | None) -> str:

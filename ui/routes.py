@@ -37,6 +37,7 @@ from riskops.ui.common import (
     FORM_ERRORS,
     PERM_TEXT,
     back,
+    directory,
     form_errors,
     form_text,
     form_texts,
@@ -44,6 +45,7 @@ from riskops.ui.common import (
     int_or_none,
     local_path,
     page,
+    parse_local,
     render,
     render_error,
     signed_in,
@@ -388,28 +390,8 @@ async def token_revoke(request: Request) -> Response:
 # ----------------------------------------------------------------------------- audit
 
 
-def _parse_local(raw: str, name: str, errors: dict[str, str]) -> datetime | None:
-    """A `datetime-local` value, read as UTC (the page says so)."""
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        errors[name] = f"{name}: not a date and time (like 2025-01-31T13:45)."
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _query(values: Mapping[str, str], **extra: str) -> str:
     return urlencode({k: v for k, v in {**values, **extra}.items() if v})
-
-
-async def _directory(principal: Principal) -> list[User]:
-    """The organization's people, for actor names and the actor picker; empty if not allowed."""
-    try:
-        return await users.list_users(principal)
-    except Forbidden:  # names are a convenience; the opaque ids are still correct
-        return []
 
 
 async def _actor_names(
@@ -437,8 +419,8 @@ async def audit_page(request: Request) -> Response:
         action=values["action"] or None,
         entity_type=values["entity_type"] or None,
         entity_id=values["entity_id"] or None,
-        since=_parse_local(values["since"], "since", errors),
-        until=_parse_local(values["until"], "until", errors),
+        since=parse_local(values["since"], "since", errors),
+        until=parse_local(values["until"], "until", errors),
     )
     events: list[AuditEvent] = []
     has_next, cursor = False, None
@@ -451,7 +433,7 @@ async def audit_page(request: Request) -> Response:
             events, has_next, cursor = result.events, result.has_next, result.end_cursor
     full_page = fragment_of(request, None) is None
     # One query resolves every `user:N` on the page (and fills the actor picker of a full page).
-    people = await _directory(principal) if full_page or events else []
+    people = await directory(principal) if full_page or events else []
     more_values = {**values, "first": str(first) if first != AUDIT_PAGE_SIZE else ""}
     ctx = {
         "values": values,

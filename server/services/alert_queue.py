@@ -347,8 +347,7 @@ async def list_alerts(
     principal.require(Perm.ALERT_READ)
     if sort not in SORTS:
         raise Invalid(f"sort '{sort}' is unknown; use {', '.join(SORTS)}.", field="sort")
-    if isinstance(first, bool) or not isinstance(first, int) or not 1 <= first <= MAX_PAGE:
-        raise Invalid(f"first must be between 1 and {MAX_PAGE}.", field="first")
+    validation.page_size(first, MAX_PAGE)
     spec = SORTS[sort]
     cursor = decode_cursor(sort, after) if after is not None else None
     base = _apply_filter(scoped(Alert, principal), principal, flt)

@@ -62,8 +62,7 @@ async def list_events(
 ) -> AuditPage:
     """Newest first. Cursors are keyset (seq), so new events never shift a page."""
     principal.require(Perm.AUDIT_READ)
-    if not 1 <= first <= MAX_PAGE:
-        raise Invalid(f"first must be between 1 and {MAX_PAGE}.", field="first")
+    validation.page_size(first, MAX_PAGE)
     q = AuditEvent.filter(org_id=principal.org_id)
     filters: dict[str, Any] = {}
     for name in ("actor", "action", "entity_type", "entity_id"):

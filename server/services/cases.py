@@ -682,8 +682,7 @@ async def list_cases(
     assignee = _user_id(assignee_id) if assignee_id not in (None, "") else None
     if text is not None:
         text = validation.text(text, "text", max_len=200, required=False) or None
-    if isinstance(first, bool) or not isinstance(first, int) or not 1 <= first <= MAX_PAGE:
-        raise Invalid(f"first must be between 1 and {MAX_PAGE}.", field="first")
+    validation.page_size(first, MAX_PAGE)
     query = scoped(Case, principal)
     if wanted is not None:
         query = query.filter(status=wanted)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from riskops.server.errors import Invalid
 from riskops.server.permissions import ALL_ROLES, unknown_roles
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+def page_size(first: Any, max_page: int) -> int:
+    """`first` of a keyset-paged list: a whole number from 1 to `max_page`."""
+    if isinstance(first, bool) or not isinstance(first, int) or not 1 <= first <= max_page:
+        raise Invalid(f"first must be between 1 and {max_page}.", field="first")
+    return first
 
 
 def text(value: str | None, field: str, *, max_len: int, required: bool = True) -> str:

@@ -409,7 +409,7 @@ async def test_case_notes_links_and_a_stale_version_carries_the_current_case(ten
     assert linked["linkAlertsToCase"]["errors"] == []
     too_many = [str(i) for i in range(1, 102)]
     capped = (await api.data(strat, link, {"id": case_id, "ids": too_many}))["linkAlertsToCase"]
-    assert [(e["code"], e["field"]) for e in capped["errors"]] == [("INVALID", "alertIds")]
+    assert [(e["code"], e["field"]) for e in capped["errors"]] == [("INVALID", "alert_ids")]
 
     note = f"""mutation($id: ID!) {{
       addCaseNote(caseId: $id, body: "Called the customer.\\nNo answer.") {{
@@ -458,3 +458,17 @@ async def test_cases_filter_by_severity_assignee_and_text(tenant, api):
     assert await ids_of(who=str(strat_user.id)) == []
     bad = await api.gql(strat, listing, {"who": "nobody"})
     assert bad["errors"][0]["extensions"]["code"] == "INVALID"
+
+
+async def test_case_alert_ids_cap_is_the_services_and_creates_nothing(tenant, api):
+    _, ids = await _seed(tenant, 1)
+    strat_user, _ = await tenant.user("strategist")
+    strat = await api.token(tenant, strat_user)
+    too_many = [str(ids[0])] * 101
+    out = (await api.data(strat, CREATE_CASE, {"title": "Big", "ids": too_many}))["createCase"]
+    assert out["case"] is None
+    assert out["errors"] == [
+        {"code": "INVALID", "field": "alert_ids",
+         "message": "alert_ids has 101 entries; the limit is 100."}
+    ]  # fmt: skip
+    assert not await Case.filter(org_id=tenant.org_id).exists()

@@ -112,6 +112,7 @@ async def test_bad_filter_values_are_inline_422(browser: Any, tenant: Any) -> No
         ("created_from=yesterday", "created_from: not a date and time"),
         ("sort=colour", "sort &#39;colour&#39; is unknown"),
         ("after=garbage", "after: not a cursor"),
+        ("text=X1", "text: type at least 3 letters or digits in a row"),
     ]:
         frag = await b.get(f"/alerts?{query}", headers={**HX, "HX-Target": "alerts-results"})
         assert frag.status_code == 422, query
