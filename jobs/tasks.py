@@ -21,3 +21,7 @@ async def audit_checkpoint(ctx: dict[str, Any]) -> dict[str, Any]:
 @job("audit.flush_spool")
 async def audit_flush_spool(ctx: dict[str, Any]) -> dict[str, Any]:
     return {"stored": await flush_spool()}
+
+
+# The job functions of other domains register themselves on import.
+from riskops.jobs import notify_tasks, report_tasks  # noqa: E402, F401

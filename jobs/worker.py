@@ -16,6 +16,7 @@ from arq.connections import RedisSettings
 from arq.cron import CronJob
 
 from riskops.jobs.runner import MAX_ATTEMPTS, backoff_seconds, create_job, run_job
+from riskops.jobs.schedule import SCHEDULE, Scheduled
 from riskops.server.db import close_db, init_db
 from riskops.server.settings import ConfigError, Settings, get_settings
 
@@ -51,6 +52,27 @@ async def cron_audit_checkpoint(ctx: dict[str, Any]) -> dict[str, Any]:
     return {"job": str(job.id)}
 
 
+def scheduled_cron(entry: Scheduled) -> CronJob:
+    """An arq cron job that records and runs one slot of `entry` as a `Job` row (a redelivery of
+    the same slot finds its row and runs nothing)."""
+
+    async def run(ctx: dict[str, Any]) -> dict[str, Any]:
+        arq_job_id = ctx.get("job_id")
+        dedupe_key = f"arq:{arq_job_id}" if arq_job_id else None
+        job, _ = await create_job(entry.kind, dedupe_key=dedupe_key)
+        await run_job(ctx, str(job.id), final=True)
+        return {"job": str(job.id)}
+
+    run.__qualname__ = run.__name__ = "cron_" + entry.kind.replace(".", "_")
+    return cron(
+        run,
+        name=f"cron:{entry.kind}",
+        minute=entry.minute,
+        hour=entry.hour,
+        weekday=entry.weekday,
+    )
+
+
 def checkpoint_schedule(minutes: int) -> tuple[set[int], set[int] | None]:
     """arq cron `(minute, hour)` for "every `minutes` minutes" on the clock
     (`audit_checkpoint_minutes`): under an hour, at the minutes that are multiples of it;
@@ -82,7 +104,10 @@ def worker_settings(settings: Settings | None = None) -> dict[str, Any]:
     minute, hour = checkpoint_schedule(settings.audit_checkpoint_minutes)
     return {
         "functions": [execute],
-        "cron_jobs": [cron(cron_audit_checkpoint, minute=minute, hour=hour)],
+        "cron_jobs": [
+            cron(cron_audit_checkpoint, minute=minute, hour=hour),
+            *(scheduled_cron(e) for e in SCHEDULE),
+        ],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "queue_name": settings.job_queue,

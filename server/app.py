@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from riskops.audit.checkpoint import checkpoint_all
 from riskops.audit.store import flush_spool
 from riskops.jobs import runner
+from riskops.jobs.schedule import run_schedule
 from riskops.server import health
 from riskops.server.db import close_db, init_db
 from riskops.server.middleware import (
@@ -45,7 +46,9 @@ def _lifespan(settings: Settings, manage_db: bool):  # type: ignore[no-untyped-d
             await init_db(settings)
         tasks = [asyncio.create_task(_every(10, "audit spool flush", flush_spool))]
         if not settings.redis_url:
-            # Without arq's cron, the in-process runner takes the periodic audit checkpoint.
+            # Without arq's cron, the in-process runner takes the periodic audit checkpoint
+            # and the scheduled jobs (weekly report, outbox delivery, kill switch expiry).
+            tasks.append(asyncio.create_task(run_schedule()))
             tasks.append(
                 asyncio.create_task(
                     _every(

@@ -455,6 +455,30 @@ async def _org_principal(slug: str) -> CliPrincipal:
     return CliPrincipal(user_id=0, org_id=org.id, roles=frozenset({Role.ADMIN.value}))
 
 
+async def user_principal(slug: str, email: str) -> Principal:
+    """An active user of the organization `slug`, acting from the command line with their own
+    roles (approvals need a person: maker-checker compares who asked with who approves)."""
+    from riskops.server.models import Organization, User, UserStatus
+
+    key = slug.strip().lower()
+    org = await Organization.get_or_none(slug=key)
+    if org is None:
+        raise CliError(f"no organization with slug '{key}' (see `riskops status`).")
+    user = await User.get_or_none(
+        org_id=org.id, email=email.strip().lower(), status=UserStatus.ACTIVE, deleted_at=None
+    )
+    if user is None:
+        raise CliError(f"no active user '{email}' in organization '{key}' (check --as).")
+    return Principal(
+        user_id=user.id,
+        org_id=org.id,
+        roles=frozenset(user.roles),
+        email=user.email,
+        name=user.name,
+        user_agent="riskops-cli",
+    )
+
+
 # --------------------------------------------------------------------------- alerts, demo
 
 MAX_SHOWN_ERRORS = 20

@@ -35,6 +35,14 @@ class Perm(StrEnum):
     ALERT_REOPEN = "alert.reopen"  # reopen a closed alert (approver only)
     CASE_WORK = "case.work"  # create cases, notes, links, status, root cause, request resolution
     CASE_APPROVE = "case.approve"  # approve or reject a requested resolution
+    # runs and credit monitoring (issue 4)
+    RUN_RECORD = "run.record"  # push runs in (automation scripts, the ledger import)
+    RERUN_REQUEST = "rerun.request"  # ask for a rerun of a gated run
+    RUN_APPROVE = "run.approve"  # approve or deny reruns, release quarantine
+    BASELINE_PROPOSE = "baseline.propose"  # propose a calculated baseline update
+    BASELINE_APPROVE = "baseline.approve"  # approve/reject updates, set a manual baseline
+    POLICY_MANAGE = "policy.manage"  # change the classification policy, set kill switches
+    REPORT_GENERATE = "report.generate"  # generate the weekly report on demand
 
 
 _READ_DOMAIN = {Perm.ALERT_READ, Perm.CASE_READ, Perm.RUN_READ, Perm.REPORT_READ}
@@ -42,7 +50,17 @@ _READ_DOMAIN = {Perm.ALERT_READ, Perm.CASE_READ, Perm.RUN_READ, Perm.REPORT_READ
 MATRIX: dict[Role, frozenset[Perm]] = {
     Role.VIEWER: frozenset({Perm.USER_READ, Perm.AUDIT_VERIFY, *_READ_DOMAIN}),
     # "everything a viewer may" (PRODUCT.md): operators and approvers include the viewer's set.
-    Role.OPERATOR: frozenset({Perm.USER_READ, Perm.AUDIT_VERIFY, *_READ_DOMAIN, Perm.CASE_WORK}),
+    Role.OPERATOR: frozenset(
+        {
+            Perm.USER_READ,
+            Perm.AUDIT_VERIFY,
+            *_READ_DOMAIN,
+            Perm.CASE_WORK,
+            Perm.RERUN_REQUEST,
+            Perm.BASELINE_PROPOSE,
+            Perm.REPORT_GENERATE,
+        }
+    ),
     Role.APPROVER: frozenset(
         {
             Perm.USER_READ,
@@ -51,6 +69,12 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.CASE_WORK,
             Perm.CASE_APPROVE,
             Perm.ALERT_REOPEN,
+            Perm.RERUN_REQUEST,
+            Perm.RUN_APPROVE,
+            Perm.BASELINE_PROPOSE,
+            Perm.BASELINE_APPROVE,
+            Perm.POLICY_MANAGE,
+            Perm.REPORT_GENERATE,
         }
     ),
     # Strategists triage and work cases; they and admins (who own the automation API tokens)
@@ -76,6 +100,7 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.AUDIT_READ,
             Perm.AUDIT_VERIFY,
             Perm.ALERT_INGEST,
+            Perm.RUN_RECORD,
         }
     ),
 }

@@ -174,6 +174,10 @@ class Baseline(Model):
     cv = fields.FloatField(null=True)
     sample_size = fields.IntField()
     window_days = fields.IntField(null=True)
+    # The usual shape of a healthy run, from the same runs: linear_scaling and
+    # sudden_prompt_growth compare against these (null for a manual baseline).
+    credits_per_item = fields.FloatField(null=True)
+    prompt_tokens = fields.FloatField(null=True)
     source = fields.CharEnumField(BaselineSource, max_length=16)
     set_at = fields.DatetimeField()
     org_id: int

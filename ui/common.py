@@ -85,6 +85,11 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/", "Home", ""),
     NavItem("/alerts", "Alert queue", "Triage", Perm.ALERT_READ),
     NavItem("/cases", "Cases", "Triage", Perm.CASE_READ),
+    NavItem("/runs", "Runs ledger", "Credit monitoring", Perm.RUN_READ),
+    NavItem("/scenarios", "Scenarios and baselines", "Credit monitoring", Perm.RUN_READ),
+    NavItem("/reports", "Weekly reports", "Credit monitoring", Perm.REPORT_READ),
+    NavItem("/policy", "Policy", "Credit monitoring", Perm.RUN_READ),
+    NavItem("/kill-switches", "Kill switches", "Credit monitoring", Perm.RUN_READ),
     NavItem("/admin/users", "Users", "Admin", Perm.USER_MANAGE),
     NavItem("/admin/teams", "Teams", "Admin", Perm.TEAM_MANAGE),
     NavItem("/admin/tokens", "API tokens", "Admin", Perm.TOKEN_MANAGE),
@@ -103,6 +108,13 @@ PERM_TEXT: dict[Perm, str] = {
     Perm.CASE_READ: "Read cases",
     Perm.RUN_READ: "Read runs and their credit usage",
     Perm.REPORT_READ: "Read reports",
+    Perm.RUN_RECORD: "Record runs (automation and the ledger import)",
+    Perm.RERUN_REQUEST: "Request reruns of gated runs",
+    Perm.RUN_APPROVE: "Approve or deny reruns, release quarantined runs",
+    Perm.BASELINE_PROPOSE: "Propose baseline updates",
+    Perm.BASELINE_APPROVE: "Approve baseline updates and set manual baselines",
+    Perm.POLICY_MANAGE: "Change the classification policy and the kill switches",
+    Perm.REPORT_GENERATE: "Generate the weekly report on demand",
 }
 
 ROLE_TEXT: dict[str, str] = {

@@ -31,6 +31,10 @@ from riskops.server.services.audit_log import AuditFilter
 from riskops.server.web import client_info, principal_of, read_form, settings_of
 from riskops.ui import alerts as alert_pages
 from riskops.ui import cases as case_pages
+from riskops.ui import controls as control_pages
+from riskops.ui import reports as report_pages
+from riskops.ui import runs as run_pages
+from riskops.ui import scenarios as scenario_pages
 from riskops.ui.common import (
     AUDIT_FILTERS,
     AUDIT_PAGE_SIZE,
@@ -491,6 +495,10 @@ routes: list[Route] = [
     Route("/audit/verify", audit_verify, methods=["POST"]),
     *alert_pages.routes,
     *case_pages.routes,
+    *run_pages.routes,
+    *scenario_pages.routes,
+    *report_pages.routes,
+    *control_pages.routes,
     # Last: any other GET gets the friendly 404 page rather than a bare "Not Found".
     Route("/{path:path}", unknown_page, methods=["GET"]),
 ]

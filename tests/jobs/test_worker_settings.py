@@ -56,7 +56,12 @@ def test_worker_module_reads_the_environment(tmp_path: Path) -> None:
     assert got["var_dir"] == str(tmp_path / "var")
     assert got["secret_key"] == key
     assert got["functions"] == ["execute"]
-    assert got["cron"] == ["cron:cron_audit_checkpoint"]
+    assert got["cron"] == [
+        "cron:cron_audit_checkpoint",
+        "cron:report.weekly",
+        "cron:outbox.deliver",
+        "cron:kill_switch.expire",
+    ]
     assert got["max_tries"] >= 1
 
 

@@ -1,0 +1,76 @@
+"""The notification outbox: a message is written in the same transaction as the change that
+caused it (so a notification is never lost nor sent for a change that rolled back), and a job
+delivers it after commit to the channel's webhook.
+
+Channels are the runbook's Slack channels: `critical` (#ops-critical), `alerts` (#ops-alerts),
+`review` (#ops-review). While the alert-suppression kill switch is on, messages are written
+with status `suppressed` and never sent: the record of what would have been said stays.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from riskops.server.run_models import OutboxMessage, OutboxStatus
+
+
+class Channel(StrEnum):
+    CRITICAL = "critical"
+    ALERTS = "alerts"
+    REVIEW = "review"
+
+
+async def add(
+    conn: BaseDBAsyncClient,
+    org_id: int,
+    channel: Channel,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    suppressed: bool,
+    now: datetime,
+) -> OutboxMessage:
+    """Write a message in the caller's transaction; call `kick()` after the commit."""
+    return await OutboxMessage.create(
+        org_id=org_id,
+        channel=channel.value,
+        kind=kind,
+        payload=payload,
+        status=OutboxStatus.SUPPRESSED if suppressed else OutboxStatus.PENDING,
+        next_attempt_at=now,
+        created_at=now,
+        using_db=conn,
+    )
+
+
+def outbox_rows(
+    org_id: int,
+    channel: Channel,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    suppressed: bool,
+    now: datetime,
+) -> OutboxMessage:
+    """An unsaved message, for callers that bulk-create many at once."""
+    return OutboxMessage(
+        org_id=org_id,
+        channel=channel.value,
+        kind=kind,
+        payload=payload,
+        status=OutboxStatus.SUPPRESSED if suppressed else OutboxStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+async def kick() -> None:
+    """After a commit that wrote pending messages: have them delivered soon. Never raises (the
+    messages are durable; the periodic delivery sweep sends them if this cannot)."""
+    # Filled in by the delivery job (notifications): enqueue "outbox.deliver".
+    return None

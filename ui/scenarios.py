@@ -1,0 +1,7 @@
+"""Pages for scenarios (issue 4)."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+routes: list[Route] = []
