@@ -334,42 +334,7 @@ async def _create_in_transaction(
                 case = await scoped(Case, principal).using_db(conn).get(id=int(used.entity_id))
                 return CaseResult(case, replayed=True)
         await _alerts_in_org(principal, conn, ids)
-        # Numbers are allocated under the organization's row lock (PostgreSQL; SQLite writers are
-        # serialized anyway): concurrent creates queue here and get consecutive numbers.
-        await (
-            Organization.filter(id=principal.org_id)
-            .select_for_update(no_key=True)
-            .using_db(conn)
-            .first()
-        )
-        last = (
-            await scoped(Case, principal)
-            .using_db(conn)
-            .order_by("-number")
-            .first()
-            .values_list("number", flat=True)
-        )
-        top = last if isinstance(last, int) else 0
-        case = await Case.create(
-            org_id=principal.org_id,
-            number=top + 1,
-            title=title,
-            status=CaseStatus.OPEN,
-            severity=severity,
-            opened_by_id=principal.user_id,
-            opened_at=now,
-            using_db=conn,
-        )
-        await CaseAlert.bulk_create(
-            [
-                CaseAlert(
-                    case_id=case.id, alert_id=a, linked_by_id=principal.user_id, linked_at=now
-                )
-                for a in ids
-            ],
-            using_db=conn,
-        )
-        await _event(principal, conn, case, "create", None, {"alert_ids": ids}, now)
+        case = await open_case(principal, conn, title, severity, now, alert_ids=ids)
         if key is not None:
             await IdempotencyKey.create(
                 org_id=principal.org_id,
@@ -379,12 +344,67 @@ async def _create_in_transaction(
                 created_at=now,
                 using_db=conn,
             )
-        await record(
-            principal, conn, "case.create", "case", case.id,
-            new={"number": case.display_number, "status": case.status.value,
-                 "severity": severity.value, "alert_ids": ids, "version": case.version},
-        )  # fmt: skip
     return CaseResult(case)
+
+
+async def open_case(
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    title: str,
+    severity: CaseSeverity,
+    now: datetime,
+    *,
+    alert_ids: Sequence[int] = (),
+    source: dict[str, Any] | None = None,
+) -> Case:
+    """Create a case in the caller's transaction: the next number, the alert links, the history
+    row and the audit event. `source` says what opened it when it was not a person's request
+    (an automatic action: {"run_id": ..., "reason": "sev0"})."""
+    # Numbers are allocated under the organization's row lock (PostgreSQL; SQLite writers are
+    # serialized anyway): concurrent creates queue here and get consecutive numbers.
+    await (
+        Organization.filter(id=principal.org_id)
+        .select_for_update(no_key=True)
+        .using_db(conn)
+        .first()
+    )
+    last = (
+        await scoped(Case, principal)
+        .using_db(conn)
+        .order_by("-number")
+        .first()
+        .values_list("number", flat=True)
+    )
+    top = last if isinstance(last, int) else 0
+    case = await Case.create(
+        org_id=principal.org_id,
+        number=top + 1,
+        title=title,
+        status=CaseStatus.OPEN,
+        severity=severity,
+        opened_by_id=principal.user_id or None,
+        opened_at=now,
+        using_db=conn,
+    )
+    ids = list(alert_ids)
+    if ids:
+        await CaseAlert.bulk_create(
+            [
+                CaseAlert(
+                    case_id=case.id, alert_id=a, linked_by_id=principal.user_id, linked_at=now
+                )
+                for a in ids
+            ],
+            using_db=conn,
+        )
+    data: dict[str, Any] = {"alert_ids": ids, **(source or {})}
+    await _event(principal, conn, case, "create", None, data, now)
+    await record(
+        principal, conn, "case.create", "case", case.id,
+        new={"number": case.display_number, "status": case.status.value,
+             "severity": severity.value, "version": case.version, **data},
+    )  # fmt: skip
+    return case
 
 
 # --- notes and links ---------------------------------------------------------------------------
