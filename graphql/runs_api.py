@@ -1,15 +1,218 @@
-"""GraphQL for runs (issue 4): queries and mutations, thin adapters over the services."""
+"""GraphQL for the run ledger: record runs, read the ledger and a run's detail, the rerun gate and
+quarantine release. Every resolver calls one service in `server/services/runs.py`; expected
+errors are data (`errors`, `itemErrors`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Sequence
+
 import strawberry
+
+from riskops.graphql.context import Info, principal, query
+from riskops.graphql.run_types import (
+    ArtifactCheck,
+    RecordedRun,
+    RecordRunsPayload,
+    ReleasePayload,
+    RerunRequest,
+    RerunRequestPayload,
+    Run,
+    RunArtifact,
+    RunConnection,
+    RunDetail,
+    RunEdge,
+    RunFilterInput,
+    RunInput,
+    RunItemError,
+    run_input_dict,
+)
+from riskops.graphql.types import PageInfo, UserError
+from riskops.server import run_models as rm
+from riskops.server.errors import DomainError, ErrorCode
+from riskops.server.models import Case
+from riskops.server.services import runs
+from riskops.server.services.scoping import scoped
+
+MAX_RECORD = runs.MAX_BATCH
+
+
+async def run_nodes(info: Info, rows: Sequence[rm.Run]) -> list[Run]:
+    """Nodes for runs; scenario keys and case numbers in one query each for all of them."""
+    p = principal(info)
+    scenario_ids = sorted({r.scenario_id for r in rows})
+    case_ids = sorted({r.case_id for r in rows if r.case_id})
+    keys: dict[int, str] = {}
+    if scenario_ids:
+        keys = dict(
+            await scoped(rm.Scenario, p).filter(id__in=scenario_ids).values_list("id", "key")
+        )
+    numbers: dict[int, str] = {}
+    if case_ids:
+        numbers = {
+            c.id: c.display_number
+            for c in await scoped(Case, p).filter(id__in=case_ids).only("id", "number")
+        }
+    return [
+        Run.of(
+            r,
+            scenario_key=keys.get(r.scenario_id, ""),
+            case_number=numbers.get(r.case_id) if r.case_id else None,
+        )
+        for r in rows
+    ]
+
+
+def _filter(f: RunFilterInput | None) -> runs.RunFilter:
+    if f is None:
+        return runs.RunFilter()
+    return runs.RunFilter(
+        severities=list(f.severity or []),
+        scenario=f.scenario,
+        flag=f.flag.value if f.flag is not None else None,
+        since=f.since,
+        until=f.until,
+        quarantined=f.quarantined,
+    )
 
 
 @strawberry.type
 class RunsQuery:
-    pass
+    @strawberry.field(description="The run ledger, newest first, with keyset cursors.")
+    async def runs(
+        self,
+        info: Info,
+        filter: RunFilterInput | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> RunConnection:
+        page = await query(
+            runs.list_runs(principal(info), _filter(filter), first=first, after=after)
+        )
+        nodes = await run_nodes(info, page.runs)
+        return RunConnection(
+            edges=[
+                RunEdge(cursor=runs.encode_cursor(r), node=n)
+                for r, n in zip(page.runs, nodes, strict=True)
+            ],
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+        )
+
+    @strawberry.field(
+        description="One run with why it got its severity, its artifacts and reruns. "
+        "Viewing it is recorded in the audit trail. Null when it does not exist."
+    )
+    async def run(self, info: Info, id: strawberry.ID) -> RunDetail | None:
+        try:
+            d = await runs.get_run_detail(principal(info), str(id))
+        except DomainError as exc:
+            if exc.code is ErrorCode.NOT_FOUND:
+                return None
+            return await query(_raise(exc))
+        main, *others = await run_nodes(
+            info, [d.run, *d.reruns, *([d.rerun_of] if d.rerun_of else [])]
+        )
+        reruns = others[: len(d.reruns)]
+        return RunDetail(
+            run=main,
+            artifacts=[RunArtifact.of(a) for a in d.artifacts],
+            rerun_requests=[RerunRequest.of(r) for r in d.rerun_requests],
+            reruns=reruns,
+            rerun_of=others[len(d.reruns)] if d.rerun_of else None,
+        )
+
+
+async def _raise(exc: DomainError) -> None:
+    raise exc
+
+
+async def _rerun_payload(change: Awaitable[rm.RerunRequest]) -> RerunRequestPayload:
+    try:
+        req = await change
+    except DomainError as exc:
+        return RerunRequestPayload(errors=[UserError.of(exc)])
+    return RerunRequestPayload(rerun_request=RerunRequest.of(req))
 
 
 @strawberry.type
 class RunsMutation:
-    pass
+    @strawberry.mutation(
+        description=f"Record up to {MAX_RECORD} runs, idempotent on runId, each classified with "
+        "its automatic actions (SEV0 quarantine and case, SEV1 case, notifications). Invalid "
+        "or refused items are reported in itemErrors by index; the valid ones are recorded."
+    )
+    async def record_runs(self, info: Info, input: list[RunInput]) -> RecordRunsPayload:
+        try:
+            result = await runs.record_runs(principal(info), [run_input_dict(i) for i in input])
+        except DomainError as exc:
+            return RecordRunsPayload(errors=[UserError.of(exc)])
+
+        def item(r: runs.RecordedRun) -> RecordedRun:
+            return RecordedRun(
+                index=r.index,
+                run_id=r.run_id,
+                id=strawberry.ID(str(r.pk)),
+                severity=r.severity,
+                actions=list(r.actions),
+                case_number=r.case_number,
+            )
+
+        return RecordRunsPayload(
+            batch_id=result.batch_id,
+            recorded=[item(r) for r in result.recorded],
+            unchanged=[item(r) for r in result.unchanged],
+            item_errors=[
+                RunItemError(index=e.index, field=e.field, code=e.code.value, message=e.message)
+                for e in result.errors
+            ],
+        )
+
+    @strawberry.mutation(description="Ask for a rerun of a gated run (operators, approvers).")
+    async def request_rerun(
+        self, info: Info, run_id: strawberry.ID, reason: str
+    ) -> RerunRequestPayload:
+        return await _rerun_payload(runs.request_rerun(principal(info), str(run_id), reason))
+
+    @strawberry.mutation(
+        description="Approve a rerun request with the mitigation applied (an approver who did "
+        "not request it). The next rerun of the run is then recorded."
+    )
+    async def approve_rerun(
+        self, info: Info, request_id: strawberry.ID, mitigation: str, expected_version: int
+    ) -> RerunRequestPayload:
+        return await _rerun_payload(
+            runs.approve_rerun(
+                principal(info), str(request_id), mitigation, expected_version=expected_version
+            )
+        )
+
+    @strawberry.mutation(description="Deny a rerun request with the reason.")
+    async def deny_rerun(
+        self, info: Info, request_id: strawberry.ID, reason: str, expected_version: int
+    ) -> RerunRequestPayload:
+        return await _rerun_payload(
+            runs.deny_rerun(
+                principal(info), str(request_id), reason, expected_version=expected_version
+            )
+        )
+
+    @strawberry.mutation(
+        description="Release a quarantined run (approvers): its case must be resolved and every "
+        "artifact riskops holds must still match its SHA-256. Unblocks dispatch."
+    )
+    async def release_quarantine(
+        self, info: Info, run_id: strawberry.ID, reason: str, expected_version: int
+    ) -> ReleasePayload:
+        try:
+            released = await runs.release_quarantine(
+                principal(info), str(run_id), reason, expected_version=expected_version
+            )
+        except DomainError as exc:
+            return ReleasePayload(errors=[UserError.of(exc)])
+        (node,) = await run_nodes(info, [released.run])
+        return ReleasePayload(
+            run=node,
+            checks=[
+                ArtifactCheck(uri=c.uri, held=c.held, ok=c.ok, detail=c.detail)
+                for c in released.checks
+            ],
+        )

@@ -15,7 +15,8 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -72,6 +73,10 @@ app.add_typer(audit_app, name="audit")
 alerts_app = typer.Typer(help="Alerts: import them from JSON lines.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 demo_app = typer.Typer(help="Demo data: synthetic alerts in bulk.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="Runs and credit monitoring: import the ledger, show a run.", no_args_is_help=True
+)
+app.add_typer(runs_app, name="runs")
 app.add_typer(demo_app, name="demo")
 
 err = Console(stderr=True, highlight=False)
@@ -490,6 +495,7 @@ class ImportSummary:
     stored: int = 0
     unchanged: int = 0
     errors: list[tuple[int, str, str]] = field(default_factory=list)  # line, field, message
+    severities: Counter[str] = field(default_factory=Counter)
 
 
 def _read_lines(source: str) -> list[str]:
@@ -499,8 +505,8 @@ def _read_lines(source: str) -> list[str]:
         return fh.read().splitlines()
 
 
-async def _send(
-    principal: CliPrincipal, batch: list[tuple[int, Any]], summary: ImportSummary
+async def _send_alerts(
+    principal: Principal, batch: list[tuple[int, Any]], summary: ImportSummary
 ) -> None:
     from riskops.server.services.alerts import ingest_alerts
 
@@ -510,32 +516,65 @@ async def _send(
     summary.errors.extend((batch[e.index][0], e.field or "item", e.message) for e in result.errors)
 
 
+Sender = Callable[[Principal, list[tuple[int, Any]], ImportSummary], Awaitable[None]]
+
+
+async def import_jsonl(
+    source: str,
+    principal: Principal,
+    batch_size: int,
+    send: Sender,
+    what: str,
+    prepare: Callable[[int, Any], Any] | None = None,
+) -> ImportSummary:
+    """Read a JSON lines file (- is stdin) and send its records in batches; a line that is not
+    JSON (or that `prepare` refuses with a DomainError) is reported with its number."""
+    lines = _read_lines(source)
+    summary = ImportSummary()
+    numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
+    summary.lines = len(numbered)
+    with _progress(len(numbered), f"importing {what}") as (progress, task):
+        batch: list[tuple[int, Any]] = []
+        for number, line in numbered:
+            try:
+                record = json.loads(line)
+                batch.append((number, prepare(number, record) if prepare else record))
+            except ValueError as exc:
+                summary.errors.append((number, "json", f"not valid JSON: {exc}"))
+                progress.update(task, advance=1)
+            except DomainError as exc:
+                summary.errors.append((number, exc.field or "record", exc.message))
+                progress.update(task, advance=1)
+            if len(batch) >= batch_size:
+                await send(principal, batch, summary)
+                progress.update(task, advance=len(batch))
+                batch = []
+        if batch:
+            await send(principal, batch, summary)
+            progress.update(task, advance=len(batch))
+    summary.errors.sort()
+    return summary
+
+
 async def _import_alerts(
     settings: Settings, source: str, org: str, batch_size: int
 ) -> ImportSummary:
-    lines = _read_lines(source)
-    summary = ImportSummary()
     async with database(settings):
         principal = await _org_principal(org)
-        numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
-        summary.lines = len(numbered)
-        with _progress(len(numbered), "importing alerts") as (progress, task):
-            batch: list[tuple[int, Any]] = []
-            for number, line in numbered:
-                try:
-                    batch.append((number, json.loads(line)))
-                except ValueError as exc:
-                    summary.errors.append((number, "json", f"not valid JSON: {exc}"))
-                    progress.update(task, advance=1)
-                if len(batch) >= batch_size:
-                    await _send(principal, batch, summary)
-                    progress.update(task, advance=len(batch))
-                    batch = []
-            if batch:
-                await _send(principal, batch, summary)
-                progress.update(task, advance=len(batch))
-    summary.errors.sort()
-    return summary
+        return await import_jsonl(source, principal, batch_size, _send_alerts, "alerts")
+
+
+def _print_import(summary: ImportSummary, what: str) -> None:
+    typer.echo(
+        f"Read {summary.lines} line(s): {summary.stored} stored, {summary.unchanged} unchanged "
+        f"(already there), {len(summary.errors)} invalid."
+    )
+    for line, name, message in summary.errors[:MAX_SHOWN_ERRORS]:
+        typer.echo(f"  line {line}: {name}: {message}")
+    if len(summary.errors) > MAX_SHOWN_ERRORS:
+        typer.echo(f"  … and {len(summary.errors) - MAX_SHOWN_ERRORS} more invalid line(s).")
+    if summary.errors:
+        raise CliError(f"{len(summary.errors)} line(s) were invalid and not imported.")
 
 
 @alerts_app.command("import")
@@ -549,16 +588,137 @@ def alerts_import_cmd(
 ) -> None:
     """Import alerts (idempotent on external_id); exit 1 if any line was invalid."""
     summary = asyncio.run(_import_alerts(_settings(ctx), file, org, batch))
-    typer.echo(
-        f"Read {summary.lines} line(s): {summary.stored} stored, {summary.unchanged} unchanged "
-        f"(already there), {len(summary.errors)} invalid."
+    _print_import(summary, "alerts")
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def _upload_local_artifacts(base: Path, org_id: int) -> Callable[[int, Any], Any]:
+    """A ledger record's artifacts given as local file paths (relative to the ledger's folder)
+    are uploaded into the artifact store and referenced as `artifact:` URIs with their hash."""
+    from riskops.server import artifacts
+    from riskops.server.errors import Invalid
+
+    def prepare(number: int, record: Any) -> Any:
+        if not isinstance(record, dict):
+            return record
+        key = "artifacts" if "artifacts" in record else "Artifacts"
+        items = record.get(key)
+        if not isinstance(items, list):
+            return record
+        run_id = str(record.get("run_id") or record.get("Run_ID") or f"line-{number}")
+        out = []
+        for item in items:
+            uri = item.get("uri") if isinstance(item, dict) else None
+            if isinstance(uri, str) and ":" not in uri.split("/", 1)[0]:
+                path = (base / uri).resolve()
+                if not path.is_file():
+                    raise Invalid(f"artifact {uri!r}: no such file next to the ledger.", field=key)
+                stored = artifacts.upload(org_id, run_id, path)
+                given = item.get("sha256")
+                if given and str(given).lower() != stored.sha256:
+                    raise Invalid(
+                        f"artifact {uri!r}: SHA-256 is {stored.sha256}, the ledger says {given}.",
+                        field=key,
+                    )
+                item = {"uri": stored.uri, "sha256": stored.sha256}
+            out.append(item)
+        return {**record, key: out}
+
+    return prepare
+
+
+async def _send_runs(
+    principal: Principal, batch: list[tuple[int, Any]], summary: ImportSummary
+) -> None:
+    from riskops.server.services.runs import record_runs
+
+    result = await record_runs(principal, [item for _, item in batch])
+    summary.stored += len(result.recorded)
+    summary.unchanged += len(result.unchanged)
+    summary.errors.extend(
+        (batch[e.index][0], e.field or "record", e.message) for e in result.errors
     )
-    for line, name, message in summary.errors[:MAX_SHOWN_ERRORS]:
-        typer.echo(f"  line {line}: {name}: {message}")
-    if len(summary.errors) > MAX_SHOWN_ERRORS:
-        typer.echo(f"  … and {len(summary.errors) - MAX_SHOWN_ERRORS} more invalid line(s).")
-    if summary.errors:
-        raise CliError(f"{len(summary.errors)} line(s) were invalid and not imported.")
+    summary.severities.update(str(r.severity or "none") for r in result.recorded)
+
+
+async def _import_runs(
+    settings: Settings, source: str, org: str, batch_size: int, base: Path
+) -> ImportSummary:
+    async with database(settings):
+        principal = await _org_principal(org)
+        prepare = _upload_local_artifacts(base, principal.org_id)
+        return await import_jsonl(source, principal, batch_size, _send_runs, "runs", prepare)
+
+
+@runs_app.command("import")
+def runs_import_cmd(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="A ledger.jsonl file, one run per line; - is stdin.")],
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, max=1000, help="Runs per recordRuns call.")
+    ] = 500,
+) -> None:
+    """Record the runs of a ledger (seed field names such as Scenario_ID, Credits_Total,
+    Risk_Flags, Job_Type are accepted), classified with their automatic actions. Idempotent on
+    run_id; local artifact files are uploaded with their SHA-256. Exit 1 if a line was invalid."""
+    base = Path(file).resolve().parent if file != "-" else Path.cwd()
+    summary = asyncio.run(_import_runs(_settings(ctx), file, org, batch, base))
+    if summary.severities:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.severities.items()))
+        typer.echo(f"Severities of the recorded runs: {counts}.")
+    _print_import(summary, "runs")
+
+
+async def _show_run(settings: Settings, org: str, run_id: str) -> dict[str, Any]:
+    from riskops.server import artifacts
+    from riskops.server.run_models import Run, RunArtifact
+
+    async with database(settings):
+        principal = await _org_principal(org)
+        run = await Run.get_or_none(org_id=principal.org_id, run_id=run_id).prefetch_related(
+            "scenario", "case"
+        )
+        if run is None:
+            raise CliError(f"no run '{run_id}' in organization '{org}'.")
+        arts = await RunArtifact.filter(run_id=run.id).order_by("id")
+        fields = (
+            "run_id", "job_type", "started_at", "finished_at", "credits_total", "prompt_tokens",
+            "completion_tokens", "items_processed", "retry_count", "has_max_items_config",
+            "deployment_ref", "data_classification", "flags", "baseline_median", "multiplier",
+            "severity", "misconfig_likelihood", "quarantined", "dispatch_blocked", "rerun_gate",
+            "explanations",
+        )  # fmt: skip
+        out: dict[str, Any] = {f: getattr(run, f) for f in fields}
+        out["scenario"] = run.scenario.key
+        out["case"] = run.case.display_number if run.case else None
+        out["artifacts"] = [
+            {
+                "uri": a.uri,
+                "sha256": a.sha256 or None,
+                "quarantine_path": a.quarantine_path,
+                "check": artifacts.verify_quarantined(
+                    a.uri, a.quarantine_path, a.sha256 or None
+                ).detail
+                if a.quarantine_path and not a.released_at
+                else None,
+            }
+            for a in arts
+        ]
+        return json.loads(json.dumps(out, default=str))
+
+
+@runs_app.command("show")
+def runs_show_cmd(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run's id as recorded (e.g. RUN-123).")],
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+) -> None:
+    """Print a run record as JSON (for jq): classification, flags, dispatch_blocked, and each
+    quarantined artifact's SHA-256 re-verified."""
+    typer.echo(json.dumps(asyncio.run(_show_run(_settings(ctx), org, run_id)), indent=2))
 
 
 async def _generate_demo(settings: Settings, org: str, count: int, seed: int) -> DemoResult:

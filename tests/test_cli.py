@@ -133,6 +133,15 @@ class Target:
     def scalar(self, sql: str) -> Any:
         return self.query(sql)[0][0]
 
+    def execute(self, sql: str) -> None:
+        """A statement that changes data, committed."""
+        if self.backend == "sqlite":
+            path = self.url.removeprefix("sqlite://")
+            with contextlib.closing(sqlite3.connect(path)) as db, db:
+                db.execute(sql)
+            return
+        _in_thread(_pg(self.url, sql))
+
     def demo_org(self) -> int:
         return int(self.scalar("SELECT id FROM organization WHERE slug = 'demo'"))
 

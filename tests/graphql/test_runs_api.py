@@ -1,0 +1,209 @@
+"""The run ledger over GraphQL, on SQLite and PostgreSQL, with bearer tokens: recordRuns with its
+automatic actions and per-item errors, the ledger and run detail (an audited view), the rerun gate
+and quarantine release. Refused calls change nothing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from riskops.audit.models import AuditEvent
+from riskops.server.models import Case, CaseStatus
+from riskops.server.run_models import Baseline, BaselineSource, Run, Scenario
+from tests.graphql.conftest import org_state
+
+ERRORS = "errors { code message field }"
+NOW = datetime.now(UTC)
+
+RECORD = f"""
+mutation($input: [RunInput!]!) {{
+  recordRuns(input: $input) {{
+    batchId
+    recorded {{ index runId id severity actions caseNumber }}
+    unchanged {{ index runId id }}
+    itemErrors {{ index field code message }} {ERRORS}
+  }}
+}}"""
+
+RUNS = """
+query($filter: RunFilterInput, $first: Int, $after: String) {
+  runs(filter: $filter, first: $first, after: $after) {
+    edges { cursor node { id runId scenario severity multiplier flags caseNumber quarantined } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+DETAIL = """
+query($id: ID!) {
+  run(id: $id) {
+    run { id runId severity multiplier baselineMedian explanations quarantined
+          dispatchBlocked rerunGate caseNumber version misconfigLikelihood }
+    artifacts { uri sha256 managed quarantinePath }
+    rerunRequests { id status version }
+    reruns { runId }
+    rerunOf { runId }
+  }
+}"""
+
+REQUEST = f"""
+mutation($run: ID!, $reason: String!) {{
+  requestRerun(runId: $run, reason: $reason) {{ rerunRequest {{ id status version }} {ERRORS} }}
+}}"""
+
+APPROVE = f"""
+mutation($id: ID!, $m: String!, $v: Int!) {{
+  approveRerun(requestId: $id, mitigation: $m, expectedVersion: $v) {{
+    rerunRequest {{ id status version mitigation }} {ERRORS}
+  }}
+}}"""
+
+RELEASE = f"""
+mutation($run: ID!, $reason: String!, $v: Int!) {{
+  releaseQuarantine(runId: $run, reason: $reason, expectedVersion: $v) {{
+    run {{ quarantined dispatchBlocked version }} checks {{ uri held ok detail }} {ERRORS}
+  }}
+}}"""
+
+
+def key() -> str:
+    return f"SCEN_{uuid.uuid4().hex[:8].upper()}"
+
+
+def rid() -> str:
+    return f"RUN-{uuid.uuid4().hex[:10]}"
+
+
+async def baseline(tenant, k: str, median: float = 100.0) -> None:
+    s = await Scenario.create(org_id=tenant.org_id, key=k, name=k, created_at=NOW)
+    await Baseline.create(
+        org_id=tenant.org_id, scenario_id=s.id, median=median, sample_size=10,
+        source=BaselineSource.MANUAL, set_at=NOW,
+    )  # fmt: skip
+
+
+async def test_record_runs_classifies_and_acts(api, tenant):
+    token = await api.token(tenant, tenant.admin_user)
+    k = key()
+    await baseline(tenant, k)
+    items = [
+        {"runId": rid(), "scenario": k, "creditsTotal": 1500.0, "dataClassification": "PII",
+         "startedAt": NOW.isoformat(), "riskFlags": ["RETRY_LOOP"],
+         "artifacts": [{"uri": "https://files.example.test/a.json", "sha256": "a" * 64}]},
+        {"runId": rid(), "scenario": k, "creditsTotal": 90.0},
+        {"runId": "bad id", "scenario": k, "creditsTotal": 1.0},
+    ]  # fmt: skip
+    out = (await api.data(token, RECORD, {"input": items}))["recordRuns"]
+    assert out["errors"] == []
+    sev0 = out["recorded"][0]
+    assert sev0["severity"] == "SEV0" and sev0["caseNumber"].startswith("CASE-")
+    assert "QUARANTINE" not in sev0["actions"] and "quarantine" in sev0["actions"]
+    assert out["recorded"][1]["severity"] is None
+    assert [(e["index"], e["field"], e["code"]) for e in out["itemErrors"]] == [
+        (2, "run_id", "INVALID")
+    ]
+    again = (await api.data(token, RECORD, {"input": items[:2]}))["recordRuns"]
+    assert again["recorded"] == [] and len(again["unchanged"]) == 2
+
+    _, viewer_p = await tenant.user("viewer")
+    viewer_user = await _user(viewer_p)
+    vt = await api.token(tenant, viewer_user)
+    detail = (await api.data(vt, DETAIL, {"id": sev0["id"]}))["run"]
+    run = detail["run"]
+    assert run["quarantined"] and run["dispatchBlocked"] and run["rerunGate"]
+    assert run["multiplier"] == 15.0 and run["baselineMedian"] == 100.0
+    assert run["misconfigLikelihood"] == "MEDIUM"
+    assert any("15x the baseline median" in e for e in run["explanations"])
+    assert detail["artifacts"][0]["managed"] is False
+    assert await AuditEvent.filter(org_id=tenant.org_id, action="run.view").count() == 1
+
+    page = (await api.data(vt, RUNS, {"filter": {"severity": ["SEV0"]}}))["runs"]
+    assert [e["node"]["runId"] for e in page["edges"]] == [items[0]["runId"]]
+    page = (await api.data(vt, RUNS, {"filter": {"flag": "NO_BASELINE"}}))["runs"]
+    assert page["edges"] == []
+
+
+async def _user(principal):
+    from riskops.server.models import User
+
+    return await User.get(id=principal.user_id)
+
+
+async def test_recording_is_refused_to_readers_and_oversized_batches(api, tenant):
+    _, viewer_p = await tenant.user("viewer")
+    vt = await api.token(tenant, await _user(viewer_p))
+    token = await api.token(tenant, tenant.admin_user)
+    before = await org_state(tenant.org_id)
+    item = {"runId": rid(), "scenario": key(), "creditsTotal": 1.0}
+    out = (await api.data(vt, RECORD, {"input": [item]}))["recordRuns"]
+    assert out["errors"][0]["code"] == "FORBIDDEN"
+    out = (await api.data(token, RECORD, {"input": [item] * 1001}))["recordRuns"]
+    assert out["errors"][0]["code"] == "INVALID" and "at most 1000" in out["errors"][0]["message"]
+    assert await org_state(tenant.org_id) == before
+    assert await Run.filter(org_id=tenant.org_id).count() == 0
+
+
+async def test_bad_filters_and_cursors_are_errors_with_codes(api, tenant):
+    token = await api.token(tenant, tenant.admin_user)
+    _, viewer_p = await tenant.user("viewer")
+    vt = await api.token(tenant, await _user(viewer_p))
+    del token
+    body = await api.gql(vt, RUNS, {"filter": {"severity": ["SEV9"]}})
+    assert body["errors"][0]["extensions"]["code"] == "INVALID"
+    body = await api.gql(vt, RUNS, {"after": "garbage"})
+    assert "cursor" in body["errors"][0]["message"]
+    body = await api.gql(vt, RUNS, {"first": 500})
+    assert body["errors"][0]["extensions"]["field"] == "first"
+
+
+async def test_rerun_gate_and_release_over_graphql(api, tenant, other_tenant):
+    admin = await api.token(tenant, tenant.admin_user)
+    k = key()
+    await baseline(tenant, k)
+    rec = (
+        await api.data(
+            admin, RECORD,
+            {"input": [{"runId": rid(), "scenario": k, "creditsTotal": 2000.0,
+                        "dataClassification": "REGULATORY"}]},
+        )
+    )["recordRuns"]["recorded"][0]  # fmt: skip
+    _, op_p = await tenant.user("operator")
+    _, ap_p = await tenant.user("approver")
+    op = await api.token(tenant, await _user(op_p))
+    ap = await api.token(tenant, await _user(ap_p))
+
+    req = (await api.data(op, REQUEST, {"run": rec["id"], "reason": "fixed"}))["requestRerun"]
+    request_id = req["rerunRequest"]["id"]
+    stale = (await api.data(ap, APPROVE, {"id": request_id, "m": "limit", "v": 5}))["approveRerun"]
+    assert stale["errors"][0]["code"] == "CONFLICT"
+    ok = (await api.data(ap, APPROVE, {"id": request_id, "m": "max_items 1000", "v": 1}))[
+        "approveRerun"
+    ]
+    assert ok["rerunRequest"]["status"] == "APPROVED"
+
+    refused = (await api.data(ap, RELEASE, {"run": rec["id"], "reason": "fp", "v": 1}))[
+        "releaseQuarantine"
+    ]
+    assert refused["errors"][0]["code"] == "CONFLICT" and refused["run"] is None
+    run = await Run.get(id=int(rec["id"]))
+    await Case.filter(id=run.case_id).update(status=CaseStatus.RESOLVED)
+    released = (await api.data(ap, RELEASE, {"run": rec["id"], "reason": "fp", "v": 1}))[
+        "releaseQuarantine"
+    ]
+    assert released["errors"] == [] and released["run"]["quarantined"] is False
+
+    # Another organization's run is "not found", like a missing one.
+    other = await api.token(other_tenant, other_tenant.admin_user)
+    _, oap = await other_tenant.user("approver")
+    other_ap = await api.token(other_tenant, await _user(oap))
+    del other
+    assert (await api.data(other_ap, DETAIL, {"id": rec["id"]}))["run"] is None
+    out = (await api.data(other_ap, RELEASE, {"run": rec["id"], "reason": "x", "v": 2}))[
+        "releaseQuarantine"
+    ]
+    missing = (await api.data(other_ap, RELEASE, {"run": "999999", "reason": "x", "v": 2}))[
+        "releaseQuarantine"
+    ]
+    assert out["errors"][0]["code"] == missing["errors"][0]["code"] == "NOT_FOUND"
+    assert out["errors"][0]["message"].replace(rec["id"], "N") == missing["errors"][0][
+        "message"
+    ].replace("999999", "N")

@@ -1,0 +1,74 @@
+"""`riskops runs import` and `riskops runs show` as an operator runs them (seed 002): a real
+subprocess against a SQLite file and a throwaway PostgreSQL database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import Target, new_target
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
+    with new_target(request.param, tmp_path_factory.mktemp("cli-runs")) as t:
+        t.run("migrate")
+        t.run("seed-demo")
+        yield t
+
+
+def test_import_a_seed_style_ledger_with_a_local_artifact(target: Target, tmp_path: Path) -> None:
+    org = target.demo_org()
+    target.execute(
+        "INSERT INTO scenario (org_id, key, name, data_classification, created_at, version) "
+        f"VALUES ({org}, 'BINDER_EXPORT_WEEKLY', 'Binder export', 'internal', "
+        "'2026-01-01T00:00:00+00:00', 1)"
+    )
+    sid = target.scalar("SELECT id FROM scenario WHERE key = 'BINDER_EXPORT_WEEKLY'")
+    target.execute(
+        "INSERT INTO baseline (org_id, scenario_id, median, sample_size, source, set_at) "
+        f"VALUES ({org}, {sid}, 1250.5, 28, 'manual', '2026-01-01T00:00:00+00:00')"
+    )
+    export = tmp_path / "out" / "export.csv"
+    export.parent.mkdir()
+    export.write_bytes(b"customer,email\n")
+    lines = [
+        {"Run_ID": "RUN-1", "Scenario_ID": "BINDER_EXPORT_WEEKLY", "Credits_Total": 1300.0,
+         "Job_Type": "batch", "Risk_Flags": [], "retry_count": 0, "has_max_items_config": True},
+        {"Run_ID": "RUN-2", "Scenario_ID": "BINDER_EXPORT_WEEKLY", "Credits_Total": 15000.0,
+         "Data_Classification": "pii", "retry_count": 9, "has_max_items_config": False,
+         "Artifacts": [{"uri": "out/export.csv"}]},
+        {"Run_ID": "RUN-3", "Scenario_ID": "BINDER_EXPORT_WEEKLY", "Credits_Total": "lots"},
+    ]  # fmt: skip
+    ledger = tmp_path / "ledger.jsonl"
+    ledger.write_text("\n".join(json.dumps(x) for x in lines) + "\n{broken\n", encoding="utf-8")
+
+    first = target.run("runs", "import", str(ledger), "--org", "demo", ok=False)
+    assert first.returncode == 1, first.stderr
+    assert "2 stored" in first.stdout and "2 invalid" in first.stdout
+    assert "line 3: credits_total:" in first.stdout and "line 4: json:" in first.stdout
+    assert "SEV0 1" in first.stdout
+    assert target.scalar("SELECT severity FROM run WHERE run_id = 'RUN-2'") == "SEV0"
+    assert target.scalar("SELECT COUNT(*) FROM risk_case") == 1
+
+    shown = json.loads(target.run("runs", "show", "RUN-2", "--org", "demo").stdout)
+    assert shown["severity"] == "SEV0" and shown["dispatch_blocked"] is True
+    sha = hashlib.sha256(b"customer,email\n").hexdigest()
+    assert shown["artifacts"][0]["sha256"] == sha
+    assert shown["artifacts"][0]["check"] == f"SHA-256 {sha} verified"
+    assert shown["case"].startswith("CASE-")
+
+    again = target.run("runs", "import", str(ledger), "--org", "demo", ok=False)
+    assert "0 stored, 2 unchanged" in again.stdout
+    assert target.scalar("SELECT COUNT(*) FROM run") == 2
+
+    missing = target.run("runs", "show", "RUN-404", "--org", "demo", ok=False)
+    assert missing.returncode == 1 and "no run 'RUN-404'" in missing.stderr
