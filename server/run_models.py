@@ -138,7 +138,12 @@ class Run(Model):
     class Meta:
         table = "run"
         unique_together = (("org", "run_id"),)
-        indexes = (("org_id", "started_at"), ("org_id", "scenario_id", "started_at"))
+        indexes = (
+            ("org_id", "started_at"),
+            ("org_id", "scenario_id", "started_at"),
+            ("case_id",),  # the runs of a case (case page, SEV2 pattern, weekly report)
+            ("rerun_of_id",),  # the reruns of a run
+        )
 
 
 class RunArtifact(Model):

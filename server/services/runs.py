@@ -115,7 +115,8 @@ class _Item:
     verdict: Classification | None = None
     baseline_median: float | None = None
     acts: tuple[AutoAction, ...] = ()
-    run: Run | None = None
+    pk: int = 0  # the stored run's id
+    run: Run | None = None  # the stored run as a model, for items with automatic actions
     case: Case | None = None
 
 
@@ -241,10 +242,10 @@ async def _record_in_transaction(
             if item.acts:
                 await _apply_actions(principal, conn, item, suppressed, after, now)
         for item in fresh:
-            assert item.run is not None
+            assert item.verdict is not None
             result.recorded.append(
                 RecordedRun(
-                    item.index, item.run.run_id, item.run.id, item.run.severity,
+                    item.index, item.data["run_id"], item.pk, item.verdict.severity,
                     tuple(a.value for a in item.acts),
                     item.case.display_number if item.case else None,
                 )
@@ -404,29 +405,45 @@ async def _prior_sev2(
     return out
 
 
-def _run_row(principal: Principal, item: _Item, policy_number: int, now: datetime) -> Run:
+def _run_values(principal: Principal, item: _Item, policy_number: int, now: datetime) -> dict:
     assert item.verdict is not None and item.scenario is not None
     v, d, acts = item.verdict, item.data, item.acts
-    return Run(
-        org_id=principal.org_id,
-        run_id=d["run_id"],
-        scenario_id=item.scenario.id,
-        recorded_at=now,
-        data_classification=d["data_classification"] or item.scenario.data_classification,
-        producer_flags=sorted(d["risk_flags"]),
-        flags=[f.value for f in v.flags],
-        explanations=v.explanations,
-        baseline_median=item.baseline_median,
-        multiplier=v.multiplier,
-        severity=v.severity,
-        misconfig_likelihood=v.misconfig_likelihood.value,
-        policy_number=policy_number,
-        quarantined=AutoAction.QUARANTINE in acts,
-        dispatch_blocked=AutoAction.BLOCK_DISPATCH in acts,
-        rerun_gate=AutoAction.ARM_RERUN_GATE in acts,
-        rerun_of_id=item.rerun_of.id if item.rerun_of else None,
+    return {
+        "org_id": principal.org_id,
+        "run_id": d["run_id"],
+        "scenario_id": item.scenario.id,
+        "recorded_at": now,
+        "data_classification": d["data_classification"] or item.scenario.data_classification,
+        "producer_flags": sorted(d["risk_flags"]),
+        "flags": [f.value for f in v.flags],
+        "explanations": v.explanations,
+        "baseline_median": item.baseline_median,
+        "multiplier": v.multiplier,
+        "severity": v.severity,
+        "misconfig_likelihood": v.misconfig_likelihood.value,
+        "policy_number": policy_number,
+        "quarantined": AutoAction.QUARANTINE in acts,
+        "dispatch_blocked": AutoAction.BLOCK_DISPATCH in acts,
+        "rerun_gate": AutoAction.ARM_RERUN_GATE in acts,
+        "rerun_of_id": item.rerun_of.id if item.rerun_of else None,
+        "case_id": None,
+        "version": 1,
         **{c: d[c] for c in _RUN_COLUMNS},
-    )
+    }
+
+
+def _inserted() -> tuple[str, ...]:
+    # Read when used: the foreign keys' columns join the projection at Tortoise.init.
+    return tuple(name for name in Run._meta.fields_db_projection if name != "id")
+
+
+def _insert_sql(dialect: str, names: tuple[str, ...]) -> str:
+    cols = ", ".join(f'"{Run._meta.fields_db_projection[n]}"' for n in names)
+    if dialect == "postgres":
+        marks = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    else:
+        marks = ", ".join("?" for _ in names)
+    return f'INSERT INTO "{Run._meta.db_table}" ({cols}) VALUES ({marks})'
 
 
 async def _insert_runs(
@@ -435,19 +452,25 @@ async def _insert_runs(
     items: list[_Item],
     policy_number: int,
     now: datetime,
-) -> list[Run]:
-    rows = [_run_row(principal, i, policy_number, now) for i in items]
-    await Run.bulk_create(rows, batch_size=500, using_db=conn)
+) -> None:
+    """One multi-row insert per call, converted by Tortoise's own field converters (what
+    bulk_create does) without building a model per run: at 500 runs a call, the models cost
+    more than the classification."""
+    fields_map = Run._meta.fields_map
+    names = _inserted()
+    values = [_run_values(principal, i, policy_number, now) for i in items]
+    rows = [[fields_map[n].to_db_value(v[n], Run) for n in names] for v in values]
+    await conn.execute_many(_insert_sql(conn.capabilities.dialect, names), rows)
     ids = dict(
         await scoped(Run, principal)
-        .filter(run_id__in=[r.run_id for r in rows])
+        .filter(run_id__in=[v["run_id"] for v in values])
         .using_db(conn)
         .values_list("run_id", "id")
     )
-    for item, row in zip(items, rows, strict=True):
-        row.id = int(ids[row.run_id])
-        item.run = row
-    return rows
+    for item, v in zip(items, values, strict=True):
+        item.pk = int(ids[v["run_id"]])
+        if item.acts:
+            item.run = Run(id=item.pk, **v)
 
 
 async def _insert_artifacts(
@@ -455,16 +478,15 @@ async def _insert_artifacts(
 ) -> None:
     rows: list[RunArtifact] = []
     for item in items:
-        assert item.run is not None
         quarantine = AutoAction.QUARANTINE in item.acts
         for a in item.data["artifacts"]:
             qpath = None
             if quarantine and artifacts.is_managed(a["uri"]):
-                qpath = artifacts.quarantine_path(principal.org_id, item.run.run_id, a["uri"])
+                qpath = artifacts.quarantine_path(principal.org_id, item.data["run_id"], a["uri"])
                 after.quarantine.append((a["uri"], qpath))
             rows.append(
                 RunArtifact(
-                    run_id=item.run.id,
+                    run_id=item.pk,
                     uri=a["uri"],
                     sha256=a["sha256"] or "",
                     quarantine_path=qpath,
@@ -481,7 +503,7 @@ async def _use_rerun_requests(
     """An approved request allows one rerun: recording it uses the request up."""
     for item in items:
         req = item.rerun_request
-        if req is None or item.run is None:
+        if req is None:
             continue
         await (
             RerunRequest.filter(id=req.id)
@@ -491,7 +513,7 @@ async def _use_rerun_requests(
         await record(
             principal, conn, "rerun.use", "rerun_request", req.id,
             old={"status": RerunStatus.APPROVED.value},
-            new={"status": RerunStatus.USED.value, "rerun": item.run.run_id},
+            new={"status": RerunStatus.USED.value, "rerun": item.data["run_id"]},
         )  # fmt: skip
 
 
@@ -500,19 +522,26 @@ async def _open_case_for_pattern(
 ) -> Case:
     """SEV2 persistent pattern: the scenario's open case if it has one, else a new one."""
     assert item.scenario is not None and item.run is not None
-    existing = (
-        await scoped(Case, principal)
-        .filter(
-            runs__scenario_id=item.scenario.id,
-            runs__severity=Severity.SEV2,
-            status__not_in=[s.value for s in CLOSED_CASE],
-        )
+    # From the runs side: the scenario's SEV2 runs that have a case (index on scenario), then
+    # whether that case is still open.
+    case_ids = (
+        await scoped(Run, principal)
+        .filter(scenario_id=item.scenario.id, severity=Severity.SEV2, case_id__isnull=False)
         .using_db(conn)
-        .order_by("-id")
-        .first()
+        .order_by("-started_at")
+        .limit(50)
+        .values_list("case_id", flat=True)
     )
-    if existing is not None:
-        return existing
+    if case_ids:
+        existing = (
+            await scoped(Case, principal)
+            .filter(id__in=list(case_ids), status__not_in=[s.value for s in CLOSED_CASE])
+            .using_db(conn)
+            .order_by("-id")
+            .first()
+        )
+        if existing is not None:
+            return existing
     return await open_case(
         principal, conn,
         f"Persistent SEV2 pattern: {item.scenario.key}",
