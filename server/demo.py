@@ -22,6 +22,7 @@ from riskops.server.principal import Principal
 from riskops.server.security import hash_password
 from riskops.server.services import teams, users
 from riskops.server.services.demo_data import generate_demo_alerts
+from riskops.server.services.demo_runs import generate_demo_runs
 from riskops.server.services.orgs import create_organization
 from riskops.server.settings import Settings
 
@@ -94,6 +95,8 @@ async def seed_demo(settings: Settings) -> list[Login] | None:
     await teams.create_team(principal, name=DEMO_TEAM, member_ids=strategists)
     # A queue to triage: realistic synthetic alerts (rules, signals, merchants, skewed amounts).
     await generate_demo_alerts(principal, DEMO_ALERTS)
+    # A run ledger to watch: scenarios with baselines, drift, a SEV2 pattern, a SEV1, a SEV0.
+    await generate_demo_runs(principal)
     return logins
 
 

@@ -29,10 +29,10 @@ def test_import_a_seed_style_ledger_with_a_local_artifact(target: Target, tmp_pa
     org = target.demo_org()
     target.execute(
         "INSERT INTO scenario (org_id, key, name, data_classification, created_at, version) "
-        f"VALUES ({org}, 'BINDER_EXPORT_WEEKLY', 'Binder export', 'internal', "
+        f"VALUES ({org}, 'BINDER_EXPORT_TEST', 'Binder export', 'internal', "
         "'2026-01-01T00:00:00+00:00', 1)"
     )
-    sid = target.scalar("SELECT id FROM scenario WHERE key = 'BINDER_EXPORT_WEEKLY'")
+    sid = target.scalar("SELECT id FROM scenario WHERE key = 'BINDER_EXPORT_TEST'")
     target.execute(
         "INSERT INTO baseline (org_id, scenario_id, median, sample_size, source, set_at) "
         f"VALUES ({org}, {sid}, 1250.5, 28, 'manual', '2026-01-01T00:00:00+00:00')"
@@ -41,12 +41,12 @@ def test_import_a_seed_style_ledger_with_a_local_artifact(target: Target, tmp_pa
     export.parent.mkdir()
     export.write_bytes(b"customer,email\n")
     lines = [
-        {"Run_ID": "RUN-1", "Scenario_ID": "BINDER_EXPORT_WEEKLY", "Credits_Total": 1300.0,
+        {"Run_ID": "RUN-1", "Scenario_ID": "BINDER_EXPORT_TEST", "Credits_Total": 1300.0,
          "Job_Type": "batch", "Risk_Flags": [], "retry_count": 0, "has_max_items_config": True},
-        {"Run_ID": "RUN-2", "Scenario_ID": "BINDER_EXPORT_WEEKLY", "Credits_Total": 15000.0,
+        {"Run_ID": "RUN-2", "Scenario_ID": "BINDER_EXPORT_TEST", "Credits_Total": 15000.0,
          "Data_Classification": "pii", "retry_count": 9, "has_max_items_config": False,
          "Artifacts": [{"uri": "out/export.csv"}]},
-        {"Run_ID": "RUN-3", "Scenario_ID": "BINDER_EXPORT_WEEKLY", "Credits_Total": "lots"},
+        {"Run_ID": "RUN-3", "Scenario_ID": "BINDER_EXPORT_TEST", "Credits_Total": "lots"},
     ]  # fmt: skip
     ledger = tmp_path / "ledger.jsonl"
     ledger.write_text("\n".join(json.dumps(x) for x in lines) + "\n{broken\n", encoding="utf-8")
@@ -57,7 +57,8 @@ def test_import_a_seed_style_ledger_with_a_local_artifact(target: Target, tmp_pa
     assert "line 3: credits_total:" in first.stdout and "line 4: json:" in first.stdout
     assert "SEV0 1" in first.stdout
     assert target.scalar("SELECT severity FROM run WHERE run_id = 'RUN-2'") == "SEV0"
-    assert target.scalar("SELECT COUNT(*) FROM risk_case") == 1
+    case = target.scalar("SELECT case_id FROM run WHERE run_id = 'RUN-2'")
+    assert target.scalar(f"SELECT severity FROM risk_case WHERE id = {case}") == "critical"
 
     shown = json.loads(target.run("runs", "show", "RUN-2", "--org", "demo").stdout)
     assert shown["severity"] == "SEV0" and shown["dispatch_blocked"] is True
@@ -68,7 +69,7 @@ def test_import_a_seed_style_ledger_with_a_local_artifact(target: Target, tmp_pa
 
     again = target.run("runs", "import", str(ledger), "--org", "demo", ok=False)
     assert "0 stored, 2 unchanged" in again.stdout
-    assert target.scalar("SELECT COUNT(*) FROM run") == 2
+    assert target.scalar("SELECT COUNT(*) FROM run WHERE run_id LIKE 'RUN-%'") == 2
 
     missing = target.run("runs", "show", "RUN-404", "--org", "demo", ok=False)
     assert missing.returncode == 1 and "no run 'RUN-404'" in missing.stderr
