@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
+from dataclasses import replace as dataclass_replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO, cast
@@ -708,6 +709,108 @@ async def _show_run(settings: Settings, org: str, run_id: str) -> dict[str, Any]
             for a in arts
         ]
         return json.loads(json.dumps(out, default=str))
+
+
+async def _list_runs(
+    settings: Settings, org: str, severities: list[str], since: datetime | None, limit: int
+) -> list[tuple[str, ...]]:
+    from riskops.server.services.runs import RunFilter, list_runs
+
+    async with database(settings):
+        principal = await _org_principal(org)
+        viewer = dataclass_replace(principal, roles=frozenset({"viewer"}))
+        page = await list_runs(viewer, RunFilter(severities=severities, since=since), first=limit)
+        return [
+            (
+                format_ts(r.started_at)[:19] + "Z",
+                r.run_id,
+                r.scenario.key,
+                f"{r.credits_total:,.2f}",
+                "-" if r.multiplier is None else f"{r.multiplier:.2f}x",
+                r.severity.value
+                if r.severity
+                else ("no baseline" if "no_baseline" in r.flags else "-"),
+                r.case.display_number if r.case else "-",
+                "quarantined" if r.quarantined else "",
+            )
+            for r in page.runs
+        ]
+
+
+@runs_app.command("list")
+def runs_list_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    severity: Annotated[
+        list[str] | None,
+        typer.Option("--severity", help="SEV0..SEV3 or none; repeat for several."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Started at or after (ISO 8601).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 50,
+) -> None:
+    """The ledger, newest first (e.g. the daily check: no unacknowledged SEV0/SEV1 —
+    `--severity SEV0 --severity SEV1 --since 2024-01-23`)."""
+    rows = asyncio.run(
+        _list_runs(_settings(ctx), org, list(severity or []), parse_when(since, "--since"), limit)
+    )
+    table = Table("started", "run", "scenario", "credits", "x baseline", "severity", "case", "")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+    typer.echo(f"{len(rows)} run(s).")
+
+
+async def _verify_artifacts(settings: Settings, org: str, days: int) -> list[tuple[str, str, str]]:
+    from datetime import timedelta
+
+    from riskops.server import artifacts
+    from riskops.server.run_models import RunArtifact
+
+    async with database(settings):
+        principal = await _org_principal(org)
+        since = datetime.now(UTC) - timedelta(days=days)
+        rows = await RunArtifact.filter(
+            run__org_id=principal.org_id, run__recorded_at__gte=since
+        ).select_related("run")
+        out_rows = []
+        for a in rows:
+            if not artifacts.is_managed(a.uri):
+                continue
+            if a.quarantine_path and a.released_at is None:
+                check = artifacts.verify_quarantined(a.uri, a.quarantine_path, a.sha256 or None)
+                state = "ok" if check.ok else "MISMATCH"
+                out_rows.append((a.run.run_id, a.uri, f"{state}: {check.detail} (quarantined)"))
+                continue
+            path = artifacts.stored_path(a.uri)
+            if not path.exists():
+                out_rows.append((a.run.run_id, a.uri, "MISMATCH: missing from the store"))
+                continue
+            actual = artifacts.sha256_of(path)
+            ok = not a.sha256 or actual == a.sha256
+            detail = f"SHA-256 {actual}" + ("" if ok else f", recorded {a.sha256}")
+            out_rows.append((a.run.run_id, a.uri, ("ok: " if ok else "MISMATCH: ") + detail))
+        return out_rows
+
+
+@runs_app.command("verify-artifacts")
+def runs_verify_artifacts_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=3650, help="Runs recorded in the last N days.")
+    ] = 1,
+) -> None:
+    """Re-hash the artifacts riskops holds for recent runs (stored or quarantined) against their
+    recorded SHA-256 (the runbook's daily check); exit 1 on any mismatch."""
+    rows = asyncio.run(_verify_artifacts(_settings(ctx), org, days))
+    for run_id, uri, result in rows:
+        typer.echo(f"{run_id}  {uri}  {result}")
+    bad = [r for r in rows if r[2].startswith("MISMATCH")]
+    typer.echo(f"{len(rows)} artifact(s) checked, {len(bad)} mismatch(es).")
+    if bad:
+        raise CliError(f"{len(bad)} artifact(s) do not match their recorded SHA-256.")
 
 
 @runs_app.command("show")

@@ -71,5 +71,16 @@ def test_import_a_seed_style_ledger_with_a_local_artifact(target: Target, tmp_pa
     assert "0 stored, 2 unchanged" in again.stdout
     assert target.scalar("SELECT COUNT(*) FROM run WHERE run_id LIKE 'RUN-%'") == 2
 
+    listed = target.run("runs", "list", "--org", "demo", "--severity", "SEV0").stdout
+    assert "RUN-2" in listed and "RUN-1" not in listed and "quarantined" in listed
+    checked = target.run("runs", "verify-artifacts", "--org", "demo").stdout
+    assert f"ok: SHA-256 {sha} verified (quarantined)" in checked and "0 mismatch" in checked
+    qpath = shown["artifacts"][0]["quarantine_path"]
+    (target.var_dir / "quarantine" / qpath).write_bytes(b"tampered")
+    bad = target.run("runs", "verify-artifacts", "--org", "demo", ok=False)
+    assert bad.returncode == 1 and "MISMATCH" in bad.stdout
+    bad_severity = target.run("runs", "list", "--org", "demo", "--severity", "SEV9", ok=False)
+    assert bad_severity.returncode == 1 and "SEV0, SEV1" in bad_severity.stderr
+
     missing = target.run("runs", "show", "RUN-404", "--org", "demo", ok=False)
     assert missing.returncode == 1 and "no run 'RUN-404'" in missing.stderr
