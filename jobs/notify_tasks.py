@@ -1,17 +1,155 @@
-"""Notification jobs: deliver the outbox to webhooks, record expired kill switches."""
+"""Notification jobs: deliver the outbox to webhooks (`outbox.deliver`), record expired kill
+switches (`kill_switch.expire`).
+
+One delivery pass takes the due pending messages (next_attempt_at ≤ now), oldest first, at most
+`BATCH` of them. Each is claimed with a conditional UPDATE (still pending, same attempts, still
+due → attempts + 1 and next_attempt_at = now + `LEASE`), so two deliverers running at once (two
+workers, a kick and the cron sweep) never send one message twice; a deliverer that dies after
+claiming leaves the message to be retried when the lease ends.
+
+Outcomes: 2xx → sent. Connect error, timeout, 5xx → stays pending, retried after 30 s, 1 min,
+2 min, ... (at most 30 min), or after a 429's Retry-After. After `MAX_ATTEMPTS` attempts, any
+other 4xx, or a channel without a webhook → failed, with `last_error` saying why. Suppressed
+messages are never selected.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from riskops.jobs.registry import job
+from riskops.server import webhooks
+from riskops.server.run_models import OutboxMessage, OutboxStatus
+from riskops.server.services.controls import expire_kill_switches
+from riskops.server.settings import Settings, get_settings
+
+log = logging.getLogger("riskops.outbox")
+
+BATCH = 200
+MAX_ATTEMPTS = 10
+BACKOFF_FIRST = 30.0  # seconds
+BACKOFF_MAX = 30 * 60.0
+LEASE = timedelta(minutes=5)  # far longer than one POST (timeout ≤ 60 s)
+
+
+def backoff(attempt: int) -> timedelta:
+    """The pause after failed attempt `attempt` (1-based): 30 s, 1 min, 2 min, ... ≤ 30 min."""
+    return timedelta(seconds=min(BACKOFF_FIRST * 2 ** max(attempt - 1, 0), BACKOFF_MAX))
+
+
+@dataclass
+class DeliveryCounts:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    skipped: int = 0  # claimed by another deliverer first
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+async def _claim(msg: OutboxMessage, now: datetime) -> bool:
+    claimed = await OutboxMessage.filter(
+        id=msg.id, status=OutboxStatus.PENDING, attempts=msg.attempts, next_attempt_at__lte=now
+    ).update(attempts=msg.attempts + 1, next_attempt_at=now + LEASE)
+    return claimed == 1
+
+
+async def _settle(msg: OutboxMessage, attempt: int, **changes: Any) -> None:
+    # Only while our claim holds (same attempts): a late result never overwrites a newer one.
+    await OutboxMessage.filter(id=msg.id, attempts=attempt).update(**changes)
+
+
+async def _deliver_one(
+    client: httpx.AsyncClient, msg: OutboxMessage, settings: Settings, now: datetime
+) -> str:
+    """Send one claimed message; returns what became of it: sent, retrying or failed."""
+    attempt = msg.attempts + 1
+    target = settings.webhooks.get(msg.channel)
+    if target is None:
+        error = (
+            f"no webhook configured for channel '{msg.channel}': add it to RISKOPS_WEBHOOKS "
+            "(messages written meanwhile are not resent)"
+        )
+        await _settle(msg, attempt, status=OutboxStatus.FAILED, last_error=error)
+        return "failed"
+    request = webhooks.build_request(msg, target, settings.base_url)
+    outcome = await webhooks.post(client, target.url, request)
+    if outcome.ok:
+        await _settle(
+            msg, attempt, status=OutboxStatus.SENT, sent_at=datetime.now(UTC), last_error=None
+        )
+        return "sent"
+    error = outcome.error or "delivery failed"
+    if outcome.permanent:
+        await _settle(msg, attempt, status=OutboxStatus.FAILED, last_error=error)
+        return "failed"
+    return await _retry_later(msg, attempt, error, now, outcome.retry_after)
+
+
+async def _retry_later(
+    msg: OutboxMessage, attempt: int, error: str, now: datetime, retry_after: float | None = None
+) -> str:
+    if attempt >= MAX_ATTEMPTS:
+        await _settle(
+            msg, attempt, status=OutboxStatus.FAILED,
+            last_error=f"gave up after {attempt} attempts; last: {error}",
+        )  # fmt: skip
+        return "failed"
+    pause = timedelta(seconds=retry_after) if retry_after is not None else backoff(attempt)
+    await _settle(msg, attempt, next_attempt_at=now + pause, last_error=error)
+    return "retrying"
+
+
+async def deliver_due(
+    now: datetime | None = None,
+    *,
+    org_id: int | None = None,
+    limit: int = BATCH,
+    settings: Settings | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> DeliveryCounts:
+    """One delivery pass over the due pending messages (of every organization, or of `org_id`).
+    `now` is the clock (tests move it); `transport` replaces the network (tests)."""
+    settings = settings or get_settings()
+    now = now or datetime.now(UTC)
+    q = OutboxMessage.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
+    if org_id is not None:
+        q = q.filter(org_id=org_id)
+    due = await q.order_by("created_at", "id").limit(limit)
+    counts = DeliveryCounts()
+    if not due:
+        return counts
+    async with httpx.AsyncClient(
+        timeout=settings.webhook_timeout_seconds, transport=transport, follow_redirects=False
+    ) as client:
+        for msg in due:
+            if not await _claim(msg, now):
+                counts.skipped += 1
+                continue
+            try:
+                result = await _deliver_one(client, msg, settings, now)
+            except Exception as exc:
+                # Our own failure (e.g. rendering the body): retried like a failed POST.
+                log.exception("outbox message %s could not be delivered", msg.id)
+                error = f"internal error: {type(exc).__name__}: {exc}"[:500]
+                result = await _retry_later(msg, msg.attempts + 1, error, now)
+            setattr(counts, result, getattr(counts, result) + 1)
+    if counts.sent or counts.failed or counts.retrying:
+        log.info("outbox delivery: %s", counts.as_dict())
+    return counts
 
 
 @job("outbox.deliver")
 async def outbox_deliver(ctx: dict[str, Any]) -> dict[str, Any]:
-    return {"sent": 0}
+    return (await deliver_due()).as_dict()
 
 
 @job("kill_switch.expire")
 async def kill_switch_expire(ctx: dict[str, Any]) -> dict[str, Any]:
-    return {"expired": 0}
+    return {"expired": await expire_kill_switches()}

@@ -1144,6 +1144,378 @@ def status_cmd(ctx: typer.Context) -> None:
         raise CliError(f"unhealthy: {', '.join(failed)} (see the table above).")
 
 
+# --------------------------------------------------------------------------- kill switches, outbox
+
+killswitch_app = typer.Typer(
+    help="Kill switches: alert suppression, backfill mode per scenario (approvers).",
+    no_args_is_help=True,
+)
+app.add_typer(killswitch_app, name="killswitch")
+outbox_app = typer.Typer(help="The notification outbox: deliver it now.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+async def _killswitch_set(
+    settings: Settings, org: str, email: str, name: str, scope: str, reason: str,
+    expires: datetime | None,
+) -> str:  # fmt: skip
+    from riskops.server.services import controls
+
+    async with database(settings):
+        principal = await user_principal(org, email)
+        row = await controls.set_kill_switch(principal, name, scope, reason, expires)
+        until = f" until {row.expires_at:%Y-%m-%d %H:%M} UTC" if row.expires_at else ""
+        what = row.name + (f" for {row.scope}" if row.scope else "")
+        return f"Kill switch {row.id} set: {what}{until}."
+
+
+async def _killswitch_clear(
+    settings: Settings, org: str, email: str, switch_id: int, reason: str
+) -> str:
+    from riskops.server.services import controls
+
+    async with database(settings):
+        principal = await user_principal(org, email)
+        row = await controls.clear_kill_switch(principal, switch_id, reason)
+        return f"Kill switch {row.id} ({row.name}{' ' + row.scope if row.scope else ''}) cleared."
+
+
+async def _killswitch_list(
+    settings: Settings, org: str, email: str, include_inactive: bool
+) -> list[tuple[str, ...]]:
+    from riskops.server.services import controls
+
+    async with database(settings):
+        principal = await user_principal(org, email)
+        now = datetime.now(UTC)
+        rows = await controls.list_kill_switches(principal, include_inactive)
+        return [
+            (
+                str(s.id), s.name, s.scope or "-", controls.switch_state(s, now),
+                f"{s.set_at:%Y-%m-%d %H:%M}",
+                f"{s.expires_at:%Y-%m-%d %H:%M}" if s.expires_at else "-",
+                " ".join(s.reason.split())[:60],
+            )
+            for s in rows
+        ]  # fmt: skip
+
+
+@killswitch_app.command("set")
+def killswitch_set_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="alert_suppression or backfill.")],
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    email: Annotated[str, typer.Option("--as", help="E-mail of the approver acting.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the switch).")],
+    scenario: Annotated[str, typer.Option("--scenario", help="Scenario key (backfill only).")] = "",
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="When it ends (ISO 8601, UTC if no zone).")
+    ] = None,
+) -> None:
+    """Turn a kill switch on (audited), e.g. `riskops killswitch set alert_suppression --org acme
+    --as o3@acme.test --reason "API outage storm" --expires 2024-01-23T18:00`."""
+    when = parse_when(expires, "--expires") if expires else None
+    message = asyncio.run(_killswitch_set(_settings(ctx), org, email, name, scenario, reason, when))
+    typer.echo(message)
+
+
+@killswitch_app.command("clear")
+def killswitch_clear_cmd(
+    ctx: typer.Context,
+    switch_id: Annotated[int, typer.Argument(help="The switch id (see `killswitch list`).")],
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    email: Annotated[str, typer.Option("--as", help="E-mail of the approver acting.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is cleared.")],
+) -> None:
+    """Turn a kill switch off before it expires (audited)."""
+    typer.echo(asyncio.run(_killswitch_clear(_settings(ctx), org, email, switch_id, reason)))
+
+
+@killswitch_app.command("list")
+def killswitch_list_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    email: Annotated[str, typer.Option("--as", help="E-mail of a user who may read runs.")],
+    all_: Annotated[
+        bool, typer.Option("--all", help="Include cleared and expired switches.")
+    ] = False,
+) -> None:
+    """Kill switches in force (with --all, also the cleared and expired ones), newest first."""
+    rows = asyncio.run(_killswitch_list(_settings(ctx), org, email, all_))
+    table = Table("id", "switch", "scenario", "state", "set (UTC)", "expires (UTC)", "reason")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+    typer.echo(f"{len(rows)} switch(es).")
+
+
+async def _outbox_deliver(settings: Settings) -> dict[str, int]:
+    from riskops.jobs.notify_tasks import deliver_due
+
+    async with database(settings):
+        return (await deliver_due(settings=settings)).as_dict()
+
+
+@outbox_app.command("deliver")
+def outbox_deliver_cmd(ctx: typer.Context) -> None:
+    """Run one delivery pass over the due notifications now (what the every-minute job does)."""
+    settings = _settings(ctx)
+    if not settings.webhooks:
+        typer.echo("No webhook configured (RISKOPS_WEBHOOKS): due messages will be marked failed.")
+    counts = asyncio.run(_outbox_deliver(settings))
+    typer.echo(
+        f"Sent {counts['sent']}, retrying {counts['retrying']}, failed {counts['failed']}"
+        f" (skipped {counts['skipped']} claimed by another deliverer)."
+    )
+
+
+# --------------------------------------------------------------------------- reports
+
+report_app = typer.Typer(
+    help="Reports: the weekly credit review, written as JSON with its SHA-256.",
+    no_args_is_help=True,
+)
+app.add_typer(report_app, name="report")
+
+
+@dataclass(frozen=True)
+class WeeklyReportFile:
+    name: str  # weekly_<date>.json
+    body: bytes  # the stored canonical JSON
+    sha256: str
+    summary: dict[str, Any]
+
+
+async def _weekly_report(
+    settings: Settings, org: str, period_start: str | None, as_email: str | None
+) -> WeeklyReportFile:
+    from riskops.server.services import reports
+
+    async with database(settings):
+        if as_email:
+            principal: Principal = await user_principal(org, as_email)
+        else:
+            # The CLI itself (audited as the system actor "cli") with an operator's rights.
+            principal = dataclass_replace(await _org_principal(org), roles=frozenset({"operator"}))
+        day = reports.parse_period_start(period_start or reports.last_complete_week())
+        report = await reports.generate_weekly_report(principal, day)
+        f = await reports.report_file(principal, report.id)
+        return WeeklyReportFile(f.filename, f.body, f.sha256, reports.summary_of(report))
+
+
+def _write_report(output: Path, f: WeeklyReportFile) -> tuple[Path, Path]:
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / f.name
+    tmp = output / f".{f.name}.tmp"
+    tmp.write_bytes(f.body)
+    tmp.replace(path)
+    sha_path = output / f"{f.name}.sha256"
+    sha_path.write_text(f"{f.sha256}  {f.name}\n", encoding="utf-8")  # `sha256sum -c` format
+    return path, sha_path
+
+
+@report_app.command("weekly")
+def report_weekly_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    period_start: Annotated[
+        str | None,
+        typer.Option(
+            "--period-start",
+            help="First day of the week (YYYY-MM-DD, 00:00 UTC, 7 days). "
+            "Default: the last complete Monday-to-Monday week.",
+        ),
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("--output", help="Directory to write the report into.")
+    ] = Path("runs/CREDIT_REVIEWS"),
+    as_email: Annotated[
+        str | None,
+        typer.Option("--as", help="Generate as this user (needs report.generate)."),
+    ] = None,
+) -> None:
+    """Generate (or fetch, when it exists) the weekly report and write weekly_<date>.json and
+    weekly_<date>.json.sha256 (check with `sha256sum -c`)."""
+    report = asyncio.run(_weekly_report(_settings(ctx), org, period_start, as_email))
+    path, sha_path = _write_report(output, report)
+    s = report.summary
+    typer.echo(f"Report {s['report_id']}: {s['period_start']} to {s['period_end']}")
+    typer.echo(f"Wrote {path}")
+    typer.echo(f"Wrote {sha_path}")
+    typer.echo(f"SHA-256 {s['sha256']}")
+    counts = ", ".join(f"{k} {v}" for k, v in s["severity_counts"].items())
+    typer.echo(f"Severity counts: {counts}")
+    for t in s["top_scenarios"]:
+        typer.echo(f"  {t['scenario']}: {t['total']:,.2f} credits")
+    typer.echo(f"Policy violations: {s['violations']}. Baseline candidates: {s['candidates']}.")
+
+
+# --------------------------------------------------------------------------- baselines
+
+baseline_app = typer.Typer(
+    help="Baselines of scenarios: calculate, propose and approve updates, set one by hand.",
+    no_args_is_help=True,
+)
+app.add_typer(baseline_app, name="baseline")
+
+
+def _calculation_lines(calc: Any) -> list[str]:
+    cv = "n/a" if calc.cv is None else f"{calc.cv:.2f}"
+    lines = [
+        f"Calculated baseline for {calc.scenario.key}: {calc.median:.2f} "
+        f"(from {calc.sample_size} healthy runs), CV {cv}"
+    ]
+    if calc.current is None:
+        lines.append("No baseline in force yet: this would be the first one.")
+    else:
+        confirm = " (above the limit: approving needs --confirm-large-change)"
+        lines.append(
+            f"Baseline in force: {calc.current.median:.2f}; change {calc.change_pct:+.1f}%"
+            + (confirm if calc.needs_confirmation else "")
+        )
+    return lines
+
+
+async def _baseline_calculate(
+    settings: Settings, org: str, scenario: str, days: int | None
+) -> list[str]:
+    from riskops.server.services import baselines
+
+    async with database(settings):
+        principal = await _org_principal(org)
+        reader = dataclass_replace(principal, roles=frozenset({"viewer"}))
+        return _calculation_lines(await baselines.calculate_baseline(reader, scenario, days))
+
+
+@baseline_app.command("calculate")
+def baseline_calculate_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    scenario: Annotated[str, typer.Option("--scenario", help="The scenario key (exact).")],
+    days: Annotated[
+        int | None,
+        typer.Option("--days", min=1, max=365, help="Window (default: the policy's, 30)."),
+    ] = None,
+) -> None:
+    """Calculate a scenario's baseline from its healthy runs (not SEV0/SEV1, not quarantined).
+    Changes nothing."""
+    for line in asyncio.run(_baseline_calculate(_settings(ctx), org, scenario, days)):
+        typer.echo(line)
+
+
+async def _baseline_propose(
+    settings: Settings, org: str, email: str, scenario: str, days: int | None, rationale: str
+) -> list[str]:
+    from riskops.server.services import baselines
+
+    async with database(settings):
+        principal = await user_principal(org, email)
+        change = await baselines.propose_baseline_update(principal, scenario, days, rationale)
+        pct = "" if change.change_pct is None else f" ({change.change_pct:+.1f}%)"
+        old = "none" if change.old_median is None else f"{change.old_median:.2f}"
+        return [
+            f"Proposed baseline change {change.id} for {scenario}: {old} -> "
+            f"{change.new_median:.2f}{pct}, from {change.sample_size} healthy runs.",
+            "An approver other than you approves it: riskops baseline update --approve.",
+        ]
+
+
+async def _baseline_approve(
+    settings: Settings, org: str, email: str, scenario: str, rationale: str, confirm: bool
+) -> list[str]:
+    from riskops.server.services import baselines
+
+    async with database(settings):
+        principal = await user_principal(org, email)
+        reader = dataclass_replace(principal, roles=frozenset({"viewer"}))
+        found = await baselines.get_scenario(reader, baselines.parse_scenario_key(scenario))
+        proposal = await baselines.open_proposal(reader, found.id)
+        if proposal is None:
+            raise CliError(
+                f"no open baseline proposal for {found.key}: propose one first "
+                "(riskops baseline update without --approve)."
+            )
+        change = await baselines.approve_baseline_update(principal, proposal.id, rationale, confirm)
+        return [
+            f"Approved baseline change {change.id}: {found.key} baseline is now "
+            f"{change.new_median:.2f} (approved at {change.decided_at:%Y-%m-%d %H:%M} UTC)."
+        ]
+
+
+@baseline_app.command("update")
+def baseline_update_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    scenario: Annotated[str, typer.Option("--scenario", help="The scenario key (exact).")],
+    email: Annotated[str, typer.Option("--as", help="E-mail of the person acting.")],
+    rationale: Annotated[
+        str, typer.Option("--rationale", help="Why (kept in the baseline history).")
+    ],
+    days: Annotated[
+        int | None,
+        typer.Option("--days", min=1, max=365, help="Window of the proposal (default 30)."),
+    ] = None,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Approve the open proposal (an approver).")
+    ] = False,
+    confirm_large_change: Annotated[
+        bool,
+        typer.Option("--confirm-large-change", help="Confirm a change above 50% (--approve)."),
+    ] = False,
+) -> None:
+    """Propose the calculated baseline (operators, approvers), or with --approve approve the
+    open proposal (an approver other than the proposer)."""
+    settings = _settings(ctx)
+    if approve:
+        if days is not None:
+            raise CliError("--days applies to a proposal, not to --approve.")
+        lines = asyncio.run(
+            _baseline_approve(settings, org, email, scenario, rationale, confirm_large_change)
+        )
+    else:
+        if confirm_large_change:
+            raise CliError("--confirm-large-change applies to --approve.")
+        lines = asyncio.run(_baseline_propose(settings, org, email, scenario, days, rationale))
+    for line in lines:
+        typer.echo(line)
+
+
+async def _baseline_set(
+    settings: Settings, org: str, email: str, scenario: str, median: float, rationale: str,
+    confirm: bool,
+) -> str:  # fmt: skip
+    from riskops.server.services import baselines
+
+    async with database(settings):
+        principal = await user_principal(org, email)
+        change = await baselines.set_manual_baseline(
+            principal, scenario, median, rationale, confirm
+        )
+        return f"Manual baseline for {scenario}: {change.new_median:.2f} (change {change.id})."
+
+
+@baseline_app.command("set")
+def baseline_set_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    scenario: Annotated[str, typer.Option("--scenario", help="The scenario key (exact).")],
+    median: Annotated[float, typer.Option("--median", help="Median credits, e.g. 1250.50.")],
+    rationale: Annotated[str, typer.Option("--rationale", help="Why (kept in the history).")],
+    email: Annotated[str, typer.Option("--as", help="E-mail of the approver acting.")],
+    confirm_large_change: Annotated[
+        bool, typer.Option("--confirm-large-change", help="Confirm a change above 50%.")
+    ] = False,
+) -> None:
+    """Set a scenario's baseline by hand (approvers): "Baseline not found for scenario" with too
+    few runs to calculate one."""
+    typer.echo(
+        asyncio.run(
+            _baseline_set(_settings(ctx), org, email, scenario, median, rationale,
+                          confirm_large_change)
+        )
+    )  # fmt: skip
+
+
 # --------------------------------------------------------------------------- entry point
 
 

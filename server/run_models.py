@@ -208,7 +208,12 @@ class BaselineChange(Model):
     sample_size = fields.IntField()
     cv = fields.FloatField(null=True)
     source = fields.CharEnumField(BaselineSource, max_length=16)
+    # The window it was calculated over and the usual run shape of the same runs (null manual).
+    window_days = fields.IntField(null=True)
+    credits_per_item = fields.FloatField(null=True)
+    prompt_tokens = fields.FloatField(null=True)
     rationale = fields.TextField()
+    decision_rationale = fields.TextField(null=True)
     status = fields.CharEnumField(ChangeStatus, max_length=16, default=ChangeStatus.PROPOSED)
     confirmed_large_change = fields.BooleanField(default=False)
     proposed_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
@@ -320,6 +325,7 @@ class KillSwitch(Model):
     set_at = fields.DatetimeField()
     expires_at = fields.DatetimeField(null=True)
     cleared_at = fields.DatetimeField(null=True)
+    clear_reason = fields.TextField(null=True)
     cleared_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "riskops.User", related_name="cleared_switches", null=True, on_delete=fields.SET_NULL
     )

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MODEL_MODULES = [
@@ -24,6 +24,21 @@ MODEL_MODULES = [
 
 class ConfigError(RuntimeError):
     """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+# The notification channels of the outbox (`riskops.server.services.outbox.Channel`), spelled out
+# here so settings stay free of domain imports; a test keeps the two in step.
+WEBHOOK_CHANNELS = ("critical", "alerts", "review")
+WEBHOOK_FORMATS = ("slack", "generic")
+
+
+class WebhookTarget(BaseModel):
+    """Where one channel's notifications are POSTed, in which body format, and the secret that
+    signs the body (`X-Riskops-Signature: sha256=<hmac hex>`), if any."""
+
+    url: str
+    format: str = "slack"
+    secret: str | None = Field(default=None, repr=False)
 
 
 class Settings(BaseSettings):
@@ -55,6 +70,65 @@ class Settings(BaseSettings):
     # audit
     audit_checkpoint_minutes: int = 60
     log_level: str = "INFO"
+
+    # notifications: RISKOPS_WEBHOOKS='{"critical": {"url": "https://hooks.slack.com/...",
+    # "format": "slack"}, "review": {"url": "...", "format": "generic", "secret": "..."}}'
+    webhooks: dict[str, WebhookTarget] = Field(default_factory=dict, repr=False)
+    webhook_timeout_seconds: float = 5.0
+
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _check_webhooks(cls, v: Any) -> Any:
+        # ConfigError is not a ValueError: pydantic lets it through as it is, message intact.
+        if v in (None, ""):
+            return {}
+        if not isinstance(v, dict):
+            raise ConfigError(
+                "RISKOPS_WEBHOOKS must be a JSON object of channel -> {url, format, secret}, "
+                'e.g. {"critical": {"url": "https://hooks.slack.com/services/...", '
+                '"format": "slack"}}.'
+            )
+        for channel, target in v.items():
+            if channel not in WEBHOOK_CHANNELS:
+                raise ConfigError(
+                    f"RISKOPS_WEBHOOKS: unknown channel {channel!r}; the channels are "
+                    f"{', '.join(WEBHOOK_CHANNELS)}."
+                )
+            if isinstance(target, WebhookTarget):
+                target = target.model_dump()
+            if not isinstance(target, dict):
+                raise ConfigError(
+                    f"RISKOPS_WEBHOOKS: channel {channel!r} must be an object with url, format "
+                    "and optionally secret."
+                )
+            url = target.get("url")
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise ConfigError(
+                    f"RISKOPS_WEBHOOKS: channel {channel!r} needs a url starting with "
+                    f"https:// (or http://), not {url!r}."
+                )
+            fmt = target.get("format", "slack")
+            if fmt not in WEBHOOK_FORMATS:
+                raise ConfigError(
+                    f"RISKOPS_WEBHOOKS: channel {channel!r} has format {fmt!r}; use "
+                    f"{' or '.join(WEBHOOK_FORMATS)}."
+                )
+            secret = target.get("secret")
+            if secret is not None and (not isinstance(secret, str) or not secret):
+                raise ConfigError(
+                    f"RISKOPS_WEBHOOKS: the secret of channel {channel!r} must be a non-empty "
+                    "string (or leave it out)."
+                )
+        return v
+
+    @field_validator("webhook_timeout_seconds")
+    @classmethod
+    def _check_timeout(cls, v: float) -> float:
+        if not 0 < v <= 60:
+            raise ConfigError(
+                f"RISKOPS_WEBHOOK_TIMEOUT_SECONDS is {v}; it must be more than 0 and at most 60."
+            )
+        return v
 
     @field_validator("database_url")
     @classmethod

@@ -25,7 +25,9 @@ from riskops.server.models import (
 )
 from riskops.server.permissions import Perm, permissions_of
 from riskops.server.principal import Principal
+from riskops.server.run_models import Run
 from riskops.server.services import cases as svc
+from riskops.server.services.scoping import scoped
 from riskops.server.web import read_form
 from riskops.ui.common import (
     FLASH,
@@ -177,6 +179,15 @@ def _next_statuses(case: Case) -> list[str]:
     return sorted(s.value for s in svc.UPDATE_TRANSITIONS[case.status])
 
 
+async def _case_runs(principal: Principal, case: Case) -> list[Run] | None:
+    """The runs linked to the case (a SEV0/SEV1 run opens its case), newest first; None when
+    the caller may not read runs (the section is not shown)."""
+    if not principal.can(Perm.RUN_READ):
+        return None
+    q = scoped(Run, principal).filter(case_id=case.id).select_related("scenario")
+    return list(await q.order_by("-started_at", "-id").limit(200))
+
+
 async def _case_page(
     request: Request,
     principal: Principal,
@@ -198,6 +209,7 @@ async def _case_page(
         "case": case,
         "notes": detail.notes,
         "alerts": detail.alerts,
+        "runs": await _case_runs(principal, case),
         "events": detail.history,
         "names": {u.id: u.name for u in people},
         "actors": {f"user:{u.id}": u.name for u in people},

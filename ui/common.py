@@ -90,6 +90,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/reports", "Weekly reports", "Credit monitoring", Perm.REPORT_READ),
     NavItem("/policy", "Policy", "Credit monitoring", Perm.RUN_READ),
     NavItem("/kill-switches", "Kill switches", "Credit monitoring", Perm.RUN_READ),
+    NavItem("/notifications", "Notifications", "Credit monitoring", Perm.RUN_READ),
     NavItem("/admin/users", "Users", "Admin", Perm.USER_MANAGE),
     NavItem("/admin/teams", "Teams", "Admin", Perm.TEAM_MANAGE),
     NavItem("/admin/tokens", "API tokens", "Admin", Perm.TOKEN_MANAGE),

@@ -1,7 +1,284 @@
-"""Pages for controls (issue 4)."""
+"""Pages for the controls: `/policy` (values in force with their meaning, history, the change
+form for approvers), `/kill-switches` (in force with an expiry countdown, history, set and clear
+for approvers) and `/notifications` (the outbox and how delivery went). Conventions are in
+`ui/common.py`; every rule is the service's (`server/services/controls.py`, `outbox.py`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-routes: list[Route] = []
+from riskops.server.errors import Conflict, Invalid
+from riskops.server.models import User
+from riskops.server.permissions import Perm
+from riskops.server.principal import Principal
+from riskops.server.run_models import OutboxStatus, Scenario
+from riskops.server.services import controls as svc
+from riskops.server.services import outbox
+from riskops.server.services.scoping import scoped
+from riskops.server.web import read_form
+from riskops.ui.common import (
+    FLASH,
+    FORM_ERRORS,
+    back,
+    form_errors,
+    form_text,
+    int_or_none,
+    page,
+    parse_local,
+    render,
+    signed_in,
+    status_of,
+)
+
+NOTIFICATION_PAGE = 100
+
+FLASH.update(
+    {
+        "policy.changed": "Policy changed: the new version is in force for runs recorded from now.",
+        "kill_switch.set": "Kill switch set.",
+        "kill_switch.cleared": "Kill switch cleared.",
+    }
+)
+
+SWITCH_TEXT = {
+    svc.SwitchName.ALERT_SUPPRESSION.value: "Alert suppression: notifications stop (recorded as "
+    "suppressed); runs are still classified and logged.",
+    svc.SwitchName.BACKFILL.value: "Backfill mode for one scenario: SEV1 threshold relaxed, "
+    "a legit signal for the misconfig likelihood.",
+}
+SET_FIELDS = {"name": "name", "scope": "scope", "reason": "reason", "expires_at": "expires_at"}
+
+
+async def _names(principal: Principal, ids: list[int | None]) -> dict[int, str]:
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = await User.filter(org_id=principal.org_id, id__in=wanted).values_list("id", "name")
+    return {int(i): str(n) for i, n in rows}
+
+
+def countdown(until: datetime | None, now: datetime) -> str:
+    """ "in 2 d 3 h", "in 3 h 20 min", "in 5 min", "now"; "no expiry" for None."""
+    if until is None:
+        return "no expiry"
+    left = int((until - now).total_seconds())
+    if left <= 0:
+        return "now"
+    days, rest = divmod(left, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = max(rest // 60, 1) if not days and not hours else rest // 60
+    if days:
+        return f"in {days} d {hours} h"
+    if hours:
+        return f"in {hours} h {minutes} min"
+    return f"in {minutes} min"
+
+
+# ----------------------------------------------------------------------------- the policy
+
+
+def _parse_values(
+    form: Mapping[str, Any], current: dict[str, float | int], errors: dict[str, str]
+) -> dict[str, float | int]:
+    """The fields whose typed value differs from the version in force (the others are not
+    sent: "only changed fields"); a value that is not a number is an error under its field."""
+    changed: dict[str, float | int] = {}
+    for name in svc.POLICY_FIELDS:
+        raw = form_text(form, name)
+        if raw == "":
+            continue
+        try:
+            value: float | int = int(raw) if name in svc.INT_FIELDS else float(raw)
+        except ValueError:
+            kind = "a whole number" if name in svc.INT_FIELDS else "a number"
+            errors[name] = f"{name} must be {kind}, not {raw!r}."
+            continue
+        if value != current[name]:
+            changed[name] = value
+    return changed
+
+
+async def _policy_page(
+    request: Request,
+    principal: Principal,
+    *,
+    status: int = 200,
+    errors: Mapping[str, str] | None = None,
+    values: Mapping[str, str] | None = None,
+) -> Response:
+    current = await svc.get_policy(principal)
+    versions = await svc.list_policy_versions(principal)
+    names = await _names(principal, [v.set_by_id for v in versions])
+    in_force = current.policy.to_dict()
+    # For each stored version, what it changed relative to the one before.
+    changes: dict[int, dict[str, tuple[Any, Any]]] = {}
+    ordered = sorted(versions, key=lambda v: v.number)
+    previous = svc.Policy()
+    for v in ordered:
+        policy = svc.Policy.from_dict(v.data)
+        changes[v.id] = svc.changed_fields(previous, policy)
+        previous = policy
+    ctx = {
+        "current": current,
+        "values_in_force": in_force,
+        "meanings": svc.POLICY_MEANINGS,
+        "versions": versions,
+        "changes": changes,
+        "names": names,
+        "can_manage": principal.can(Perm.POLICY_MANAGE),
+        "errors": errors or {},
+        "form": values or {},
+        "MAX_REASON": svc.MAX_REASON,
+    }
+    return render(request, "controls/policy.html", ctx, status)
+
+
+@page
+async def policy_page(request: Request) -> Response:
+    return await _policy_page(request, signed_in(request))
+
+
+@page
+async def policy_change(request: Request) -> Response:
+    form = await read_form(request)
+    principal = signed_in(request)
+    principal.require(Perm.POLICY_MANAGE)
+    typed = {name: form_text(form, name) for name in (*svc.POLICY_FIELDS, "reason")}
+    current = await svc.get_policy(principal)
+    errors: dict[str, str] = {}
+    changed = _parse_values(form, current.policy.to_dict(), errors)
+    if errors:
+        return await _policy_page(request, principal, status=422, errors=errors, values=typed)
+    # A missing or garbled number goes to the service as is: it refuses it with its message.
+    expected: Any = int_or_none(form_text(form, "expected_number"))
+    try:
+        await svc.change_policy(principal, changed, typed["reason"], expected)
+    except FORM_ERRORS as exc:
+        if isinstance(exc, Conflict):
+            # Someone else changed it: show the version now in force, keep what was typed.
+            errors = {"_form": exc.message}
+        else:
+            errors = form_errors(exc, {**{f: f for f in svc.POLICY_FIELDS}, "reason": "reason"})
+        return await _policy_page(
+            request, principal, status=status_of(exc), errors=errors, values=typed
+        )
+    return back("/policy", "policy.changed")
+
+
+# ----------------------------------------------------------------------------- kill switches
+
+
+async def _switches_page(
+    request: Request,
+    principal: Principal,
+    *,
+    status: int = 200,
+    errors: Mapping[str, str] | None = None,
+    values: Mapping[str, str] | None = None,
+    clear_errors: Mapping[int, str] | None = None,
+) -> Response:
+    now = datetime.now(UTC)
+    rows = await svc.list_kill_switches(principal, include_inactive=True)
+    names = await _names(principal, [i for s in rows for i in (s.set_by_id, s.cleared_by_id)])
+    states = {s.id: svc.switch_state(s, now) for s in rows}
+    can_manage = principal.can(Perm.POLICY_MANAGE)
+    scenarios: list[str] = []
+    if can_manage:
+        keys = await scoped(Scenario, principal).order_by("key").values_list("key", flat=True)
+        scenarios = [str(k) for k in keys]
+    ctx = {
+        "active": [s for s in rows if states[s.id] == "in_force"],
+        "history": [s for s in rows if states[s.id] != "in_force"],
+        "states": states,
+        "countdown": {s.id: countdown(s.expires_at, now) for s in rows},
+        "names": names,
+        "can_manage": can_manage,
+        "scenarios": scenarios,
+        "errors": errors or {},
+        "clear_errors": clear_errors or {},
+        "form": values or {"name": svc.SwitchName.ALERT_SUPPRESSION.value},
+        "SWITCHES": [s.value for s in svc.SwitchName],
+        "SWITCH_TEXT": SWITCH_TEXT,
+    }
+    return render(request, "controls/kill_switches.html", ctx, status)
+
+
+@page
+async def switches_page(request: Request) -> Response:
+    return await _switches_page(request, signed_in(request))
+
+
+@page
+async def switch_set(request: Request) -> Response:
+    form = await read_form(request)
+    principal = signed_in(request)
+    typed = {name: form_text(form, name) for name in SET_FIELDS}
+    errors: dict[str, str] = {}
+    until = parse_local(typed["expires_at"], "expires_at", errors)
+    if errors:
+        return await _switches_page(request, principal, status=422, errors=errors, values=typed)
+    # The scenario picker only matters for backfill; alert suppression ignores what it holds.
+    scope = typed["scope"] if typed["name"] == svc.SwitchName.BACKFILL.value else ""
+    try:
+        await svc.set_kill_switch(principal, typed["name"], scope, typed["reason"], until)
+    except FORM_ERRORS as exc:
+        return await _switches_page(
+            request, principal, status=status_of(exc),
+            errors=form_errors(exc, SET_FIELDS), values=typed,
+        )  # fmt: skip
+    return back("/kill-switches", "kill_switch.set")
+
+
+@page
+async def switch_clear(request: Request) -> Response:
+    form = await read_form(request)
+    principal = signed_in(request)
+    switch_id = form_text(form, "switch_id")
+    try:
+        await svc.clear_kill_switch(principal, switch_id, form_text(form, "reason"))
+    except FORM_ERRORS as exc:
+        pk = int_or_none(switch_id) or 0
+        return await _switches_page(
+            request, principal, status=status_of(exc), clear_errors={pk: exc.message}
+        )
+    return back("/kill-switches", "kill_switch.cleared")
+
+
+# ----------------------------------------------------------------------------- notifications
+
+
+@page
+async def notifications_page(request: Request) -> Response:
+    principal = signed_in(request)
+    chosen = form_text(request.query_params, "status")
+    error = None
+    try:
+        rows = await outbox.list_messages(principal, chosen or None, NOTIFICATION_PAGE)
+    except Invalid as exc:
+        rows, error = [], exc.message
+    ctx = {
+        "messages": rows,
+        "chosen": chosen,
+        "filter_error": error,
+        "STATUSES": [s.value for s in OutboxStatus],
+        "limit": NOTIFICATION_PAGE,
+    }
+    return render(request, "controls/notifications.html", ctx, 422 if error else 200)
+
+
+# Clearing names the switch in the form (not the path), so the route needs no path parameter.
+routes: list[Route] = [
+    Route("/policy", policy_page, methods=["GET"]),
+    Route("/policy", policy_change, methods=["POST"]),
+    Route("/kill-switches", switches_page, methods=["GET"]),
+    Route("/kill-switches", switch_set, methods=["POST"]),
+    Route("/kill-switches/clear", switch_clear, methods=["POST"]),
+    Route("/notifications", notifications_page, methods=["GET"]),
+]

@@ -1,7 +1,192 @@
-"""Pages for reports (issue 4)."""
+"""Weekly report pages: the list with the "generate" form (report.generate holders), a report's
+page (severity counts and top scenarios as server-rendered SVG bar charts, spike runs linking to
+their run pages, policy violations, baseline candidates, the SHA-256) and the JSON download
+(`/reports/{id}.json`, exactly the stored canonical JSON, as an attachment). Conventions are in
+`ui/common.py`; everything is read and changed through `server/services/reports.py`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-routes: list[Route] = []
+from riskops.server.errors import Conflict, Invalid
+from riskops.server.permissions import Perm
+from riskops.server.principal import Principal
+from riskops.server.run_models import Report
+from riskops.server.services import reports as svc
+from riskops.server.web import read_form
+from riskops.ui.common import FLASH, back, form_text, page, render, signed_in, status_of
+
+LIST_PAGE_SIZE = 20
+SEVERITY_KEYS = ("SEV0", "SEV1", "SEV2", "SEV3", "none", "no_baseline")
+VIOLATION_TITLES = {
+    "sev0_sev1_without_case": "SEV0/SEV1 runs without a case",
+    "stale_case": "Stale cases (open or investigating, no activity for 7 days)",
+    "resolved_without_root_cause": "Resolved cases without a root cause",
+}
+
+FLASH.update(
+    {
+        "report.generated": "Weekly report generated.",
+    }
+)
+
+
+# ----------------------------------------------------------------------------- SVG bar charts
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float
+    shown: str  # the value as printed beside the bar
+    css: str  # a class for the bar's colour
+    y: int
+    width: float  # in chart units (0 .. Chart.bar_area)
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    bars: list[Bar]
+    height: int
+    label_width: int = 190
+    bar_area: int = 320
+    width: int = 600
+    row: int = 26
+
+
+def bar_chart(
+    title: str, items: Sequence[tuple[str, float, str, str]], *, label_width: int = 190
+) -> Chart:
+    """Horizontal bars for (label, value, shown value, css class); the longest bar is full."""
+    top = max((v for _, v, _, _ in items), default=0.0)
+    chart = Chart(title, [], 0, label_width=label_width)
+    bars = [
+        Bar(label, value, shown, css, 6 + i * chart.row,
+            round(chart.bar_area * value / top, 1) if top > 0 else 0.0)
+        for i, (label, value, shown, css) in enumerate(items)
+    ]  # fmt: skip
+    return Chart(title, bars, 12 + len(bars) * chart.row, label_width=label_width)
+
+
+def severity_chart(counts: Mapping[str, int]) -> Chart:
+    items = [(k.replace("_", " "), float(counts.get(k, 0)), f"{counts.get(k, 0):,}", f"sev-{k}")
+             for k in SEVERITY_KEYS]  # fmt: skip
+    return bar_chart("Runs by severity", items, label_width=110)
+
+
+def scenario_chart(top: Sequence[Mapping[str, Any]]) -> Chart:
+    items = [
+        (str(t["scenario"])[:28], float(t["total"] or 0), f"{t['total'] or 0:,.2f}",
+         "over" if (t.get("variance_multiplier") or 0) > 2 else "ok")
+        for t in top
+    ]  # fmt: skip
+    return bar_chart("Credits by scenario (top 10)", items)
+
+
+# ----------------------------------------------------------------------------- the list
+
+
+async def _list_page(
+    request: Request,
+    principal: Principal,
+    *,
+    status: int = 200,
+    errors: Mapping[str, str] | None = None,
+    period_start: str | None = None,
+) -> Response:
+    after = request.query_params.get("after") or None
+    list_error = None
+    items: list[Report] = []
+    cursor = None
+    try:
+        result = await svc.list_reports(principal, first=LIST_PAGE_SIZE, after=after)
+    except Invalid as exc:
+        list_error = exc.message
+    else:
+        items, cursor = result.items, result.end_cursor
+    ctx = {
+        "reports": items,
+        "list_error": list_error,
+        "more_url": f"/reports?{urlencode({'after': cursor})}" if cursor else None,
+        "can_generate": principal.can(Perm.REPORT_GENERATE),
+        "errors": errors or {},
+        "period_start": period_start or svc.last_complete_week().isoformat(),
+    }
+    code = status if status != 200 else (422 if list_error else 200)
+    return render(request, "reports/index.html", ctx, code,
+                  partials={"report-more": "reports/_rows.html"})  # fmt: skip
+
+
+@page
+async def reports_list(request: Request) -> Response:
+    return await _list_page(request, signed_in(request))
+
+
+@page
+async def report_generate(request: Request) -> Response:
+    form = await read_form(request)
+    principal = signed_in(request)
+    raw = form_text(form, "period_start")
+    try:
+        report = await svc.generate_weekly_report(principal, raw or svc.last_complete_week())
+    except (Invalid, Conflict) as exc:
+        field = exc.field if exc.field == "period_start" else "_form"
+        return await _list_page(request, principal, status=status_of(exc),
+                                errors={field: exc.message}, period_start=raw)  # fmt: skip
+    return back(f"/reports/{report.id}", "report.generated")
+
+
+# ----------------------------------------------------------------------------- one report
+
+
+@page
+async def report_detail(request: Request) -> Response:
+    principal = signed_in(request)
+    report = await svc.get_report(principal, request.path_params["report_id"])
+    p = report.payload
+    violations = p.get("policy_violations", [])
+    grouped = {kind: [v for v in violations if v["kind"] == kind] for kind in VIOLATION_TITLES}
+    ctx = {
+        "report": report,
+        "p": p,
+        "filename": svc.filename_of(report),
+        "severity_chart": severity_chart(p.get("severity_counts", {})),
+        "scenario_chart": scenario_chart(p.get("top_scenarios_by_total", [])),
+        "violations": grouped,
+        "violation_counts": p.get("policy_violation_counts", {}),
+        "VIOLATION_TITLES": VIOLATION_TITLES,
+        "MAX_VIOLATIONS": svc.MAX_VIOLATIONS,
+    }
+    return render(request, "reports/detail.html", ctx)
+
+
+@page
+async def report_download(request: Request) -> Response:
+    principal = signed_in(request)
+    f = await svc.report_file(principal, request.path_params["report_id"])
+    return Response(
+        f.body,
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f"attachment; filename={f.filename}",
+            "X-Content-SHA256": f.sha256,
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+routes: list[Route] = [
+    Route("/reports", reports_list, methods=["GET"]),
+    Route("/reports", report_generate, methods=["POST"]),
+    Route("/reports/{report_id}.json", report_download, methods=["GET"]),
+    Route("/reports/{report_id}", report_detail, methods=["GET"]),
+]

@@ -9,15 +9,34 @@ expiry (clears the row and writes its audit event).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
+from riskops.audit import store
+from riskops.audit.types import Actor, Entry, RiskLevel
 from riskops.server.classification import Policy
-from riskops.server.run_models import KillSwitch, PolicyVersion
+from riskops.server.errors import Conflict, Invalid, not_found
+from riskops.server.models import Organization, User
+from riskops.server.permissions import Perm
+from riskops.server.principal import Principal
+from riskops.server.run_models import KillSwitch, PolicyVersion, Scenario
+from riskops.server.services.audit_trail import record
+from riskops.server.services.scoping import parse_id, scoped
+
+log = logging.getLogger("riskops.controls")
+
+MAX_REASON = 2000
+MAX_EXPIRY = timedelta(days=90)
+MAX_VERSIONS = 200
+SCHEDULER = "scheduler"  # the system actor that records expiries
 
 
 class SwitchName(StrEnum):
@@ -29,6 +48,7 @@ class SwitchName(StrEnum):
 class PolicyInForce:
     number: int  # 0: the built-in defaults, no version stored yet
     policy: Policy
+    version: PolicyVersion | None = None  # the stored row (reason, who, when); None for defaults
 
 
 async def current_policy(org_id: int, conn: BaseDBAsyncClient | None = None) -> PolicyInForce:
@@ -39,7 +59,7 @@ async def current_policy(org_id: int, conn: BaseDBAsyncClient | None = None) -> 
     row = await q.first()
     if row is None:
         return PolicyInForce(0, Policy())
-    return PolicyInForce(row.number, Policy.from_dict(row.data))
+    return PolicyInForce(row.number, Policy.from_dict(row.data), row)
 
 
 def in_force(now: datetime) -> Q:
@@ -63,3 +83,369 @@ def suppression_on(switches: list[KillSwitch]) -> bool:
 def backfill_scenarios(switches: list[KillSwitch]) -> frozenset[str]:
     """Scenario keys in backfill mode."""
     return frozenset(s.scope for s in switches if s.name == SwitchName.BACKFILL)
+
+
+# --- what each policy field means (pages, GraphQL) ---------------------------------------------
+
+POLICY_MEANINGS: dict[str, str] = {
+    "sev0_multiplier": "SEV0 when credits are at least this many times the baseline and the run "
+    "touched PII or regulatory data.",
+    "sev1_multiplier": "SEV1 at this many times the baseline.",
+    "sev2_multiplier": "SEV2 at this many times the baseline (weekly review).",
+    "sev3_multiplier": "SEV3 at this many times the baseline.",
+    "backfill_relax": "For a scenario in backfill mode the SEV1 multiplier is multiplied by this.",
+    "retry_limit": "retry_loop when a run retried more often than this.",
+    "unbounded_items_limit": "unbounded_iterator when a run without max_items processed more "
+    "items than this.",
+    "linear_scaling_tolerance": "linear_scaling when credits per item are within this fraction "
+    "of the scenario's usual.",
+    "prompt_growth_factor": "sudden_prompt_growth when prompt tokens are at least this many "
+    "times the scenario's median.",
+    "deployment_window_minutes": "deployment_correlation when a deploy happened at most this "
+    "many minutes before the run started.",
+    "weight_retry_loop": "Misconfig weight of retry_loop.",
+    "weight_unbounded_iterator": "Misconfig weight of unbounded_iterator.",
+    "weight_sudden_prompt_growth": "Misconfig weight of sudden_prompt_growth.",
+    "weight_deployment_correlation": "Misconfig weight of deployment_correlation.",
+    "weight_batch_job": "Legit weight of batch_job (subtracted).",
+    "weight_linear_scaling": "Legit weight of linear_scaling (subtracted).",
+    "weight_backfill": "Legit weight of backfill mode (subtracted).",
+    "likelihood_high": "Misconfig likelihood is High at this score or more.",
+    "likelihood_medium": "Misconfig likelihood is Medium at this score or more.",
+    "sev2_pattern_count": "A case is opened when a scenario has this many SEV2 runs ...",
+    "sev2_pattern_days": "... within this many days.",
+    "baseline_window_days": "Days of healthy runs a calculated baseline uses.",
+    "candidate_min_runs": "Baseline candidates need at least this many runs in the period.",
+    "candidate_max_cv": "Baseline candidates need a coefficient of variation below this.",
+    "candidate_max_variance": "Baseline candidates need period median / baseline below this.",
+    "confirm_change_above_pct": "A baseline change above this percentage needs explicit "
+    "confirmation.",
+}
+
+POLICY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Policy))
+INT_FIELDS = frozenset(f.name for f in fields(Policy) if f.type == "int")
+
+
+# --- input checks ------------------------------------------------------------------------------
+
+
+def _reason(raw: Any, name: str = "reason") -> str:
+    """Free text of 1..2000 characters; line breaks allowed, other control characters not."""
+    if raw is not None and not isinstance(raw, str):
+        raise Invalid(f"{name} must be text.", field=name)
+    value = (raw or "").strip()
+    if not value:
+        raise Invalid(f"{name} is required: say why (it is kept with the change).", field=name)
+    if len(value) > MAX_REASON:
+        raise Invalid(
+            f"{name} is {len(value)} characters long; the limit is {MAX_REASON}.", field=name
+        )
+    if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
+        raise Invalid(f"{name} contains control characters; remove them.", field=name)
+    return value
+
+
+def _whole(raw: Any, name: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise Invalid(f"{name} must be a whole number, not {raw!r}.", field=name)
+    return raw
+
+
+def _switch_name(raw: Any) -> SwitchName:
+    choices = ", ".join(s.value for s in SwitchName)
+    if not isinstance(raw, str) or not raw.strip():
+        raise Invalid(f"name is required; choose one of {choices}.", field="name")
+    try:
+        return SwitchName(raw.strip().lower())
+    except ValueError:
+        raise Invalid(f"name '{raw}' is unknown; choose one of {choices}.", field="name") from None
+
+
+def _expiry(raw: Any, now: datetime) -> datetime | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, datetime):
+        raise Invalid("expires_at must be a date and time.", field="expires_at")
+    when = raw.replace(tzinfo=UTC) if raw.tzinfo is None else raw.astimezone(UTC)
+    if when <= now:
+        raise Invalid(
+            f"expires_at {when:%Y-%m-%d %H:%M} UTC is not in the future; give a later time "
+            "or none.",
+            field="expires_at",
+        )
+    if when > now + MAX_EXPIRY:
+        raise Invalid(
+            f"expires_at is more than {MAX_EXPIRY.days} days ahead; choose an earlier time "
+            "(set the switch again when it expires if it is still needed).",
+            field="expires_at",
+        )
+    return when
+
+
+async def _name_of(user_id: int | None, conn: BaseDBAsyncClient | None = None) -> str:
+    if user_id is None:
+        return "someone (user removed)"
+    q = User.filter(id=user_id)
+    if conn is not None:
+        q = q.using_db(conn)
+    user = await q.first()
+    return user.name if user is not None else f"user {user_id}"
+
+
+async def _lock_org(principal: Principal, conn: BaseDBAsyncClient) -> None:
+    # Changes of one organization's controls queue on its row (PostgreSQL; SQLite writers are
+    # serialized anyway), so the "is it already in force / still that number" checks hold.
+    await Organization.filter(id=principal.org_id).select_for_update().using_db(conn).first()
+
+
+def _when(value: datetime) -> str:
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+# --- the policy --------------------------------------------------------------------------------
+
+
+async def get_policy(principal: Principal) -> PolicyInForce:
+    """The policy in force (number 0: the built-in defaults)."""
+    principal.require(Perm.RUN_READ)
+    return await current_policy(principal.org_id)
+
+
+async def list_policy_versions(principal: Principal) -> list[PolicyVersion]:
+    """The stored versions, newest first (at most 200)."""
+    principal.require(Perm.RUN_READ)
+    return await scoped(PolicyVersion, principal).order_by("-number").limit(MAX_VERSIONS)
+
+
+def changed_fields(old: Policy, new: Policy) -> dict[str, tuple[float | int, float | int]]:
+    """Field -> (old, new) for the fields that differ."""
+    before, after = old.to_dict(), new.to_dict()
+    return {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+
+
+async def change_policy(
+    principal: Principal, values: dict[str, Any], reason: str, expected_number: int
+) -> PolicyVersion:
+    """A new policy version: `values` (the changed fields) merged over the policy in force.
+    Two approvers working from the same number cannot overwrite each other: the second one's
+    `expected_number` is stale (Conflict)."""
+    principal.require(Perm.POLICY_MANAGE)
+    if not isinstance(values, Mapping):
+        raise Invalid("values must be an object of field -> new value.", field="values")
+    if not values:
+        raise Invalid(
+            f"values is empty; give the field(s) to change, from: {', '.join(POLICY_FIELDS)}.",
+            field="values",
+        )
+    text = _reason(reason)
+    expected = _whole(expected_number, "expected_number")
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        await _lock_org(principal, conn)
+        current = await current_policy(principal.org_id, conn)
+        if current.number != expected:
+            raise Conflict(
+                f"The policy was changed by someone else: version {current.number} is in force "
+                f"(you had version {expected}). Reload it and make your change again.",
+                field="expected_number",
+                current_number=current.number,
+            )
+        new = Policy.from_dict({**current.policy.to_dict(), **dict(values)})
+        changes = changed_fields(current.policy, new)
+        if not changes:
+            raise Invalid(
+                "values change nothing: every value given equals the policy in force.",
+                field="values",
+            )
+        version = await PolicyVersion.create(
+            org_id=principal.org_id,
+            number=current.number + 1,
+            data=new.to_dict(),
+            reason=text,
+            set_by_id=principal.user_id or None,
+            created_at=now,
+            using_db=conn,
+        )
+        await record(
+            principal, conn, "policy.change", "policy_version", version.id,
+            old={k: v[0] for k, v in changes.items()},
+            new={k: v[1] for k, v in changes.items()},
+            risk=RiskLevel.MEDIUM,
+        )  # fmt: skip
+    return version
+
+
+# --- kill switches -----------------------------------------------------------------------------
+
+
+def switch_state(switch: KillSwitch, now: datetime) -> str:
+    """ "in_force", "cleared" or "expired" (an expired switch is off even before the job
+    records it)."""
+    if switch.cleared_at is not None:
+        expired = switch.expires_at is not None and switch.cleared_at >= switch.expires_at
+        return "expired" if expired and switch.cleared_by_id is None else "cleared"
+    if switch.expires_at is not None and switch.expires_at <= now:
+        return "expired"
+    return "in_force"
+
+
+async def set_kill_switch(
+    principal: Principal,
+    name: str,
+    scope: str | None,
+    reason: str,
+    expires_at: datetime | None = None,
+) -> KillSwitch:
+    """Turn a switch on: alert suppression (scope "") or backfill mode for one scenario (scope =
+    its key). The same switch already in force is a Conflict naming who set it and when."""
+    principal.require(Perm.POLICY_MANAGE)
+    switch = _switch_name(name)
+    if scope is not None and not isinstance(scope, str):
+        raise Invalid("scope must be text.", field="scope")
+    key = (scope or "").strip()
+    if switch is SwitchName.ALERT_SUPPRESSION and key:
+        raise Invalid(
+            "alert_suppression applies to the whole organization: leave scope empty.",
+            field="scope",
+        )
+    if switch is SwitchName.BACKFILL and not key:
+        raise Invalid(
+            "backfill needs a scope: the key of the scenario to put in backfill mode.",
+            field="scope",
+        )
+    text = _reason(reason)
+    now = datetime.now(UTC)
+    expires = _expiry(expires_at, now)
+    async with in_transaction() as conn:
+        await _lock_org(principal, conn)
+        if switch is SwitchName.BACKFILL:
+            exists = await scoped(Scenario, principal).filter(key=key).using_db(conn).exists()
+            if not exists:
+                raise Invalid(
+                    f"scope '{key[:128]}' is not a scenario of your organization; give the key "
+                    "of an existing scenario (e.g. BINDER_EXPORT_WEEKLY).",
+                    field="scope",
+                )
+        on = (
+            await KillSwitch.filter(in_force(now), org_id=principal.org_id, name=switch.value,
+                                    scope=key)
+            .using_db(conn)
+            .first()
+        )  # fmt: skip
+        if on is not None:
+            what = switch.value + (f" for {key}" if key else "")
+            until = f" until {_when(on.expires_at)}" if on.expires_at else ""
+            raise Conflict(
+                f"{what} is already in force: set by {await _name_of(on.set_by_id, conn)} at "
+                f"{_when(on.set_at)}{until}. Clear it first to set it again.",
+                field="name",
+                switch_id=on.id,
+            )
+        row = await KillSwitch.create(
+            org_id=principal.org_id,
+            name=switch.value,
+            scope=key,
+            reason=text,
+            set_by_id=principal.user_id or None,
+            set_at=now,
+            expires_at=expires,
+            using_db=conn,
+        )
+        await record(
+            principal, conn, "kill_switch.set", "kill_switch", row.id,
+            new={"name": switch.value, "scope": key,
+                 "expires_at": expires.isoformat() if expires else None},
+            risk=RiskLevel.MEDIUM,
+        )  # fmt: skip
+    return row
+
+
+async def clear_kill_switch(principal: Principal, switch_id: str | int, reason: str) -> KillSwitch:
+    """Turn a switch off before it expires. The clearing reason is kept on the row."""
+    principal.require(Perm.POLICY_MANAGE)
+    pk = parse_id("KillSwitch", switch_id)
+    text = _reason(reason)
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        row = (
+            await scoped(KillSwitch, principal)
+            .filter(id=pk)
+            .select_for_update()
+            .using_db(conn)
+            .first()
+        )
+        if row is None:
+            raise not_found("KillSwitch", switch_id)
+        state = switch_state(row, now)
+        if state == "cleared":
+            assert row.cleared_at is not None
+            raise Conflict(
+                f"Kill switch {row.id} was already cleared by "
+                f"{await _name_of(row.cleared_by_id, conn)} at {_when(row.cleared_at)}.",
+                field="switch_id",
+            )
+        if state == "expired":
+            assert row.expires_at is not None
+            raise Conflict(
+                f"Kill switch {row.id} already expired at {_when(row.expires_at)}; it is off.",
+                field="switch_id",
+            )
+        # Free text stays in our rows, never in the audit chain.
+        row.clear_reason = text
+        row.cleared_at, row.cleared_by_id = now, principal.user_id or None
+        updated = (
+            await KillSwitch.filter(id=row.id, cleared_at=None)
+            .using_db(conn)
+            .update(clear_reason=text, cleared_at=now, cleared_by_id=row.cleared_by_id)
+        )
+        if updated != 1:
+            raise Conflict(f"Kill switch {row.id} was cleared meanwhile.", field="switch_id")
+        await record(
+            principal, conn, "kill_switch.clear", "kill_switch", row.id,
+            old={"cleared_at": None},
+            new={"name": row.name, "scope": row.scope, "cleared_at": now.isoformat()},
+            risk=RiskLevel.MEDIUM,
+        )  # fmt: skip
+    return row
+
+
+async def list_kill_switches(
+    principal: Principal, include_inactive: bool = False
+) -> list[KillSwitch]:
+    """Switches in force (and with `include_inactive` the cleared and expired ones), newest
+    first (at most 200)."""
+    principal.require(Perm.RUN_READ)
+    q = scoped(KillSwitch, principal)
+    if not include_inactive:
+        q = q.filter(in_force(datetime.now(UTC)))
+    return await q.order_by("-set_at", "-id").limit(MAX_VERSIONS)
+
+
+async def expire_kill_switches(now: datetime | None = None) -> int:
+    """Record every switch whose expiry passed (of every organization): cleared at its expiry,
+    with a `kill_switch.expired` audit event by the scheduler. Idempotent."""
+    now = now or datetime.now(UTC)
+    due = await KillSwitch.filter(cleared_at=None, expires_at__lte=now).order_by("id")
+    done = 0
+    for row in due:
+        assert row.expires_at is not None
+        async with in_transaction() as conn:
+            updated = (
+                await KillSwitch.filter(id=row.id, cleared_at=None)
+                .using_db(conn)
+                .update(cleared_at=row.expires_at)
+            )
+            if updated != 1:
+                continue  # another scheduler recorded it
+            actor = Actor(org_id=row.org_id, actor=SCHEDULER, actor_type="system")
+            entry = Entry(
+                "kill_switch.expired", "kill_switch", row.id, {"cleared_at": None},
+                {"name": row.name, "scope": row.scope,
+                 "cleared_at": row.expires_at.astimezone(UTC).isoformat()},
+                RiskLevel.MEDIUM,
+            )  # fmt: skip
+            await store.append(actor, entry, conn)
+        done += 1
+    if done:
+        log.info("recorded %d expired kill switch(es)", done)
+    return done

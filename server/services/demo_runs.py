@@ -111,7 +111,7 @@ async def generate_demo_runs(principal: Principal, now: datetime | None = None) 
             org_id=principal.org_id, scenario_id=scenario.id, old_median=None,
             new_median=stats.median, sample_size=stats.sample_size, cv=stats.cv,
             source=BaselineSource.CALCULATED, status=ChangeStatus.APPROVED,
-            rationale="Initial baseline from the first 30 days of demo runs.",
+            rationale="Initial baseline from the first 30 days of demo runs.", window_days=30,
             created_at=now - timedelta(days=DAYS - 30),
             decided_at=now - timedelta(days=DAYS - 30),
         )  # fmt: skip

@@ -9,13 +9,24 @@ with status `suppressed` and never sent: the record of what would have been said
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from riskops.server.errors import Invalid
+from riskops.server.permissions import Perm
+from riskops.server.principal import Principal
 from riskops.server.run_models import OutboxMessage, OutboxStatus
+from riskops.server.services import validation
+from riskops.server.services.scoping import scoped
+from riskops.server.settings import get_settings
+
+log = logging.getLogger("riskops.outbox")
+
+MAX_PAGE = 200
 
 
 class Channel(StrEnum):
@@ -71,6 +82,33 @@ def outbox_rows(
 
 async def kick() -> None:
     """After a commit that wrote pending messages: have them delivered soon. Never raises (the
-    messages are durable; the periodic delivery sweep sends them if this cannot)."""
-    # Filled in by the delivery job (notifications): enqueue "outbox.deliver".
-    return None
+    messages are durable; the periodic delivery sweep sends them if this cannot).
+
+    Without any webhook configured there is nothing to send now: no job is queued, and the
+    periodic sweep marks the messages failed ("no webhook configured")."""
+    try:
+        if not get_settings().webhooks:
+            return
+        from riskops.jobs.runner import enqueue  # the jobs import the services, not vice versa
+
+        await enqueue("outbox.deliver")
+    except Exception:
+        log.exception("could not queue the outbox delivery; the periodic sweep will send")
+
+
+async def list_messages(
+    principal: Principal, status: str | OutboxStatus | None = None, first: int = 50
+) -> list[OutboxMessage]:
+    """The organization's notifications, newest first, optionally of one status."""
+    principal.require(Perm.RUN_READ)
+    size = validation.page_size(first, MAX_PAGE)
+    q = scoped(OutboxMessage, principal)
+    if status is not None and status != "":
+        try:
+            q = q.filter(status=OutboxStatus(str(status).strip().lower()))
+        except ValueError:
+            choices = ", ".join(s.value for s in OutboxStatus)
+            raise Invalid(
+                f"status '{status}' is unknown; choose one of {choices}.", field="status"
+            ) from None
+    return await q.order_by("-created_at", "-id").limit(size)

@@ -597,12 +597,13 @@ async def test_token_scoped_to_viewer_cannot_act_as_admin(tenant, api, snapshot)
 EXPECTED_PERMISSIONS = {
     "viewer": ["alert.read", "audit.verify", "case.read", "report.read", "run.read", "user.read"],
     "operator": [
-        "alert.read", "audit.verify", "case.read", "case.work", "report.read", "run.read",
-        "user.read",
+        "alert.read", "audit.verify", "baseline.propose", "case.read", "case.work",
+        "report.generate", "report.read", "rerun.request", "run.read", "user.read",
     ],
     "approver": [
-        "alert.read", "alert.reopen", "audit.verify", "case.approve", "case.read", "case.work",
-        "report.read", "run.read", "user.read",
+        "alert.read", "alert.reopen", "audit.verify", "baseline.approve", "baseline.propose",
+        "case.approve", "case.read", "case.work", "policy.manage", "report.generate",
+        "report.read", "rerun.request", "run.approve", "run.read", "user.read",
     ],
     "strategist": [
         "alert.ingest", "alert.read", "alert.triage", "case.read", "case.work", "user.read",
@@ -610,8 +611,8 @@ EXPECTED_PERMISSIONS = {
     "compliance_reviewer": ["audit.read", "audit.verify", "user.read"],
     "product_reviewer": ["audit.read", "audit.verify", "user.read"],
     "admin": [
-        "alert.ingest", "audit.read", "audit.verify", "team.manage", "token.manage",
-        "user.manage", "user.read",
+        "alert.ingest", "audit.read", "audit.verify", "run.record", "team.manage",
+        "token.manage", "user.manage", "user.read",
     ],
 }  # fmt: skip
 

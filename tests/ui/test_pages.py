@@ -411,8 +411,15 @@ async def test_every_post_route_refuses_a_missing_csrf_token(browser: Any, tenan
     )
     alert_id = ingested.created[0].alert_id
     case = (await case_service.create_case(strategist, title="csrf", alert_ids=[alert_id])).case
+    from riskops.server.services import runs as run_service
+
+    recorded = await run_service.record_runs(
+        tenant.admin, [{"run_id": "CSRF-1", "scenario": "CSRF_SCENARIO", "credits_total": 1.0}]
+    )
+    run_pk = recorded.recorded[0].pk
     ids = {"user_id": victim.id, "team_id": team.id, "token_id": issued.token.id,
-           "alert_id": alert_id, "case_id": case.id}  # fmt: skip
+           "alert_id": alert_id, "case_id": case.id, "key": "CSRF_SCENARIO", "run_id": run_pk,
+           "run_pk": run_pk, "pk": run_pk}  # fmt: skip
     form = {"email": "csrf@example.test", "name": "CSRF", "roles": "admin", "reason": "x",
             "owner": str(victim.id), "members": str(victim.id), "expires_in_days": "5",
             "password": tenant.password}  # fmt: skip
@@ -423,7 +430,9 @@ async def test_every_post_route_refuses_a_missing_csrf_token(browser: Any, tenan
     sessions_before = await Session.filter(user_id=tenant.admin_user.id, revoked_at=None).count()
     seq = await audit_seq(tenant.org_id)
     post_paths = [
-        re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), route.path)
+        # Ids the test does not create (a report, a rerun request) need not exist: the token is
+        # checked before anything is looked up.
+        re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(ids.get(m.group(1), 1)), route.path)
         for route in routes
         if "POST" in (route.methods or set())
     ]

@@ -1,0 +1,131 @@
+"""GraphQL types of the controls (policy versions, kill switches) and of the notification outbox,
+built from already-loaded rows; the names of the people involved come in a dict."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from riskops.graphql.types import UserError, UserRef
+from riskops.server import run_models as rm
+from riskops.server.classification import Policy as PolicyValues
+from riskops.server.run_models import OutboxStatus as _OutboxStatus
+from riskops.server.services.controls import POLICY_MEANINGS, SwitchName, switch_state
+
+KillSwitchName = strawberry.enum(
+    SwitchName, name="KillSwitchName",
+    description="ALERT_SUPPRESSION: notifications stop (recorded as suppressed). BACKFILL: one "
+    "scenario in backfill mode (SEV1 relaxed, a legit signal).",
+)  # fmt: skip
+NotificationStatus = strawberry.enum(
+    _OutboxStatus, name="NotificationStatus",
+    description="PENDING (to be sent or retried), SENT, FAILED (for good: see lastError), "
+    "SUPPRESSED (written while alert suppression was on: never sent).",
+)  # fmt: skip
+
+Names = dict[int, str]
+
+
+def _ref(user_id: int | None, names: Names) -> UserRef | None:
+    if user_id is None:
+        return None
+    return UserRef(id=strawberry.ID(str(user_id)), name=names.get(user_id, f"user {user_id}"))
+
+
+@strawberry.type(description="One threshold or weight of the policy, with what it means.")
+class PolicyValue:
+    name: str
+    value: float
+    meaning: str
+
+
+@strawberry.type(
+    description="A version of the classification policy. Number 0 is the built-in defaults "
+    "(nothing stored yet). Pass `number` as expectedNumber to changePolicy."
+)
+class Policy:
+    number: int
+    values: list[PolicyValue]
+    reason: str | None
+    set_by: UserRef | None
+    created_at: datetime | None
+
+    @classmethod
+    def of(cls, number: int, policy: PolicyValues, row: rm.PolicyVersion | None,
+           names: Names) -> Policy:  # fmt: skip
+        return cls(
+            number=number,
+            values=[
+                PolicyValue(name=k, value=float(v), meaning=POLICY_MEANINGS.get(k, ""))
+                for k, v in policy.to_dict().items()
+            ],
+            reason=row.reason if row else None,
+            set_by=_ref(row.set_by_id, names) if row else None,
+            created_at=row.created_at if row else None,
+        )
+
+    @classmethod
+    def of_row(cls, row: rm.PolicyVersion, names: Names) -> Policy:
+        return cls.of(row.number, PolicyValues.from_dict(row.data), row, names)
+
+
+@strawberry.type(description="An emergency switch with its reason, who set it and its expiry.")
+class KillSwitch:
+    id: strawberry.ID
+    name: KillSwitchName  # type: ignore[valid-type]
+    scope: str = strawberry.field(description="The scenario key for BACKFILL; empty otherwise.")
+    reason: str
+    state: str = strawberry.field(description="in_force, cleared or expired.")
+    set_by: UserRef | None
+    set_at: datetime
+    expires_at: datetime | None
+    cleared_at: datetime | None
+    cleared_by: UserRef | None
+    clear_reason: str | None
+
+    @classmethod
+    def of(cls, s: rm.KillSwitch, names: Names) -> KillSwitch:
+        return cls(
+            id=strawberry.ID(str(s.id)), name=SwitchName(s.name), scope=s.scope, reason=s.reason,
+            state=switch_state(s, datetime.now(UTC)), set_by=_ref(s.set_by_id, names),
+            set_at=s.set_at, expires_at=s.expires_at, cleared_at=s.cleared_at,
+            cleared_by=_ref(s.cleared_by_id, names), clear_reason=s.clear_reason,
+        )  # fmt: skip
+
+
+@strawberry.type(description="A message of the notification outbox and how its delivery went.")
+class Notification:
+    id: strawberry.ID
+    channel: str
+    kind: str
+    status: NotificationStatus  # type: ignore[valid-type]
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    payload: JSON
+    created_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, m: rm.OutboxMessage) -> Notification:
+        return cls(
+            id=strawberry.ID(str(m.id)), channel=m.channel, kind=m.kind, status=m.status,
+            attempts=m.attempts, next_attempt_at=m.next_attempt_at, last_error=m.last_error,
+            payload=m.payload, created_at=m.created_at, sent_at=m.sent_at,
+        )  # fmt: skip
+
+
+@strawberry.type
+class PolicyPayload:
+    policy: Policy | None = strawberry.field(
+        default=None, description="The new version; on CONFLICT, the version in force."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class KillSwitchPayload:
+    kill_switch: KillSwitch | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
