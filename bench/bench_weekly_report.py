@@ -42,10 +42,13 @@ NO_BASELINE = 10  # scenarios without a baseline: their runs are no_baseline
 CASES = 400
 SECRET = "w" * 48
 ORG = "bench-reports"
+DENSE_ORG = "bench-reports-dense"
 WEEKS_FROM = date(2026, 9, 28)  # a Monday; 8 weeks from here, all in the past
 WEEKS = 8
 MEASURED = WEEKS_FROM + timedelta(days=7 * 6)  # the 7th week, runs on both sides of it
 TARGET = 2.0  # seconds
+# The dense organization's one week, away from the 8 weeks (so each keeps its own selectivity).
+DENSE_WEEK = WEEKS_FROM - timedelta(days=7 * 10)
 
 # ---------------------------------------------------------------------------- BENCH INDEX
 # Tried for the weekly report: the model's (org_id, started_at) key with the columns the
@@ -90,9 +93,11 @@ async def _timed(fn: Callable[[], Awaitable[Any]], runs: int, warmup: int = 1) -
 # --------------------------------------------------------------------------- data
 
 
-async def _seed(pg: asyncpg.Connection, org_id: int) -> None:
-    """Scenarios, baselines, cases and N runs over the 8 weeks, all in SQL."""
-    start = datetime.combine(WEEKS_FROM, datetime.min.time(), UTC)
+async def _seed(
+    pg: asyncpg.Connection, org_id: int, first: date = WEEKS_FROM, span_days: int = 7 * WEEKS
+) -> None:
+    """Scenarios, baselines, cases and N runs over `span_days` from `first`, all in SQL."""
+    start = datetime.combine(first, datetime.min.time(), UTC)
     now = datetime.now(UTC)
     await pg.execute(
         """
@@ -165,7 +170,7 @@ async def _seed(pg: asyncpg.Connection, org_id: int) -> None:
                          misconfig_likelihood, policy_number, quarantined, dispatch_blocked,
                          rerun_gate, version)
         SELECT $1, 'RUN-' || f.i, f.scenario_id, 'agent',
-               $4::timestamptz + (f.i::float8 / $2) * interval '56 days', $5,
+               $4::timestamptz + (f.i::float8 / ($2 + 1)) * ($6 || ' days')::interval, $5,
                coalesce(f.median, 100) * f.m, 0, f.cls, '[]'::jsonb,
                CASE WHEN f.median IS NULL THEN '["no_baseline"]'::jsonb ELSE '[]'::jsonb END,
                '[]'::jsonb,
@@ -178,7 +183,7 @@ async def _seed(pg: asyncpg.Connection, org_id: int) -> None:
                'low', 0, false, false, false, 1
         FROM f
         """,
-        org_id, N, SCENARIOS, start, now,
+        org_id, N, SCENARIOS, start, now, str(span_days),
     )  # fmt: skip
     # 70% of the SEV0/SEV1 runs have a case (the others are the report's violations).
     await pg.execute(
@@ -192,10 +197,33 @@ async def _seed(pg: asyncpg.Connection, org_id: int) -> None:
     )  # fmt: skip
 
 
-async def _prepare() -> int:
-    from riskops.server.db import init_db, migrate
+async def _ensure_org(pg: asyncpg.Connection, slug: str, first: date, span_days: int) -> int:
+    """The organization `slug` with its N runs (seeded once, kept)."""
     from riskops.server.models import Organization
     from riskops.server.services.orgs import create_organization
+
+    org = await Organization.get_or_none(slug=slug)
+    if org is None:
+        org = await create_organization(slug, f"Bench {slug}")
+    have = await pg.fetchval("SELECT count(*) FROM run WHERE org_id = $1", org.id)
+    if have < N:
+        if have:
+            raise SystemExit(
+                f"{DB_NAME} holds {have:,} runs of {slug}, fewer than {N:,}: drop the "
+                f'database (DROP DATABASE "{DB_NAME}") and run the bench again.'
+            )
+        print(f"   seeding {N:,} runs of {slug} into {DB_NAME} (once; kept for later runs) ...")
+        t0 = time.perf_counter()
+        async with pg.transaction():
+            await _seed(pg, org.id, first, span_days)
+        for table in ("run", "risk_case", "case_event"):
+            await pg.execute(f"VACUUM ANALYZE {table}")
+        print(f"   seeded in {time.perf_counter() - t0:.0f} s")
+    return org.id
+
+
+async def _prepare() -> tuple[int, int]:
+    from riskops.server.db import init_db, migrate
     from riskops.server.settings import load_settings, use_settings
 
     admin = await asyncpg.connect(ADMIN)
@@ -207,25 +235,11 @@ async def _prepare() -> int:
     )
     await migrate(settings)
     await init_db(settings)
-    org = await Organization.get_or_none(slug=ORG)
-    if org is None:
-        org = await create_organization(ORG, "Bench reports")
     pg = await asyncpg.connect(_pg_url())
     try:
-        have = await pg.fetchval("SELECT count(*) FROM run WHERE org_id = $1", org.id)
-        if have < N:
-            if have:
-                raise SystemExit(
-                    f"{DB_NAME} holds {have:,} runs of {ORG}, fewer than {N:,}: drop the "
-                    f'database (DROP DATABASE "{DB_NAME}") and run the bench again.'
-                )
-            print(f"   seeding {N:,} runs into {DB_NAME} (once; kept for later runs) ...")
-            t0 = time.perf_counter()
-            async with pg.transaction():
-                await _seed(pg, org.id)
-            for table in ("run", "risk_case", "case_event"):
-                await pg.execute(f"VACUUM ANALYZE {table}")
-            print(f"   seeded in {time.perf_counter() - t0:.0f} s")
+        org_id = await _ensure_org(pg, ORG, WEEKS_FROM, 7 * WEEKS)
+        # The strict reading of "the weekly report over 1,000,000 runs": one week holding them all.
+        dense_id = await _ensure_org(pg, DENSE_ORG, DENSE_WEEK, 7)
         if USE_INDEX:
             await pg.execute(BENCH_INDEX)
             await pg.execute("VACUUM ANALYZE run")
@@ -233,7 +247,7 @@ async def _prepare() -> int:
             await pg.execute(f"DROP INDEX IF EXISTS {BENCH_INDEX_NAME}")
     finally:
         await pg.close()
-    return org.id
+    return org_id, dense_id
 
 
 # --------------------------------------------------------------------------- the floor
@@ -315,8 +329,9 @@ async def main() -> None:
     from riskops.server.run_models import Report
     from riskops.server.services import reports
 
-    org_id = await _prepare()
+    org_id, dense_id = await _prepare()
     operator = Principal(user_id=0, org_id=org_id, roles=frozenset({"operator"}))
+    dense_operator = Principal(user_id=0, org_id=dense_id, roles=frozenset({"operator"}))
     start, end = reports.period_bounds(MEASURED)
     pg = await asyncpg.connect(_pg_url())
     in_week = await pg.fetchval(
@@ -333,6 +348,12 @@ async def main() -> None:
         last[:] = [await reports.generate_weekly_report(operator, MEASURED)]
 
     ours = await _timed(generate, RUNS)
+
+    async def generate_dense() -> None:
+        await Report.filter(org_id=dense_id).delete()
+        await reports.generate_weekly_report(dense_operator, DENSE_WEEK)
+
+    dense = await _timed(generate_dense, max(3, RUNS // 2))
     keys = [c["scenario"] for c in last[0].payload["baseline_candidates"]]
     candidates = [
         r[0]
@@ -367,5 +388,11 @@ async def main() -> None:
     print(
         f"2. raw SQL of the same aggregates (asyncpg): p50 {floor_p50 * 1000:.0f} ms; "
         f"ratio ours / floor {ours_p50 / floor_p50:.2f}x"
+    )
+    dense_p50 = statistics.median(dense)
+    print(
+        f"4. generate_weekly_report of a week holding all {N:,} runs (organization "
+        f"{DENSE_ORG}): p50 {dense_p50 * 1000:.0f} ms (max {max(dense) * 1000:.0f}); "
+        f"target ≤ {TARGET:.0f} s {'PASS' if dense_p50 <= TARGET else 'FAIL'}"
     )
     print("3. plan of the top-scenarios aggregate:\n" + plan, flush=True)

@@ -22,6 +22,7 @@ summary `report.weekly` on the outbox (written as suppressed while alert suppres
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
@@ -224,28 +225,21 @@ def _case_number(number: Any) -> str | None:
 
 
 async def _severity_counts(org_id: int, start: datetime, end: datetime) -> dict[str, int]:
+    """One pass: per severity, and for the unclassified runs whether they had no baseline (no
+    severity and no baseline median; they carry the no_baseline flag)."""
     counts = {s.value: 0 for s in Severity} | {"none": 0, "no_baseline": 0}
     rows = (
         await _week(org_id, start, end)
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id"), without=Count("id", _filter=Q(baseline_median__isnull=True)))
         .group_by("severity")
-        .values_list("severity", "n")
+        .values_list("severity", "n", "without")
     )
-    unclassified = 0
-    for sev, n in rows:
-        if sev is None:
-            unclassified = int(n)
+    for sev, n, without in rows:
+        if sev is not None:
+            counts[_sev(sev) or "none"] += int(n)
         else:
-            counts[_sev(sev) or "none"] = int(n)
-    if unclassified:
-        # A run without baseline has no severity, no baseline median and the no_baseline flag.
-        no_baseline = (
-            await _week(org_id, start, end)
-            .filter(severity__isnull=True, baseline_median__isnull=True)
-            .count()
-        )
-        counts["no_baseline"] = no_baseline
-        counts["none"] = unclassified - no_baseline
+            counts["no_baseline"] += int(without)
+            counts["none"] += int(n) - int(without)
     return counts
 
 
@@ -358,19 +352,27 @@ async def _candidates(org_id: int, start: datetime, end: datetime) -> list[dict[
 async def build_payload(org: Organization, period_start: date, now: datetime) -> dict[str, Any]:
     """The report's content for the week starting `period_start` (read-only)."""
     start, end = period_bounds(period_start)
-    violations, violation_counts = await _violations(org.id, start, end, now)
+    # Independent read-only aggregates: run them side by side (PostgreSQL serves them on
+    # separate pooled connections; SQLite serializes them).
+    (violations, violation_counts), severities, top, spikes, candidates = await asyncio.gather(
+        _violations(org.id, start, end, now),
+        _severity_counts(org.id, start, end),
+        _top_scenarios(org.id, start, end),
+        _top_spikes(org.id, start, end),
+        _candidates(org.id, start, end),
+    )
     return {
         "kind": KIND,
         "org": org.slug,
         "period_start": _ts(start),
         "period_end": _ts(end),
         "generated_at": _ts(now),
-        "severity_counts": await _severity_counts(org.id, start, end),
-        "top_scenarios_by_total": await _top_scenarios(org.id, start, end),
-        "top_spike_runs": await _top_spikes(org.id, start, end),
+        "severity_counts": severities,
+        "top_scenarios_by_total": top,
+        "top_spike_runs": spikes,
         "policy_violations": violations,
         "policy_violation_counts": violation_counts,
-        "baseline_candidates": await _candidates(org.id, start, end),
+        "baseline_candidates": candidates,
     }
 
 
