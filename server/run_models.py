@@ -80,8 +80,16 @@ class PolicyVersion(Model):
         "riskops.User", related_name="policy_versions", null=True, on_delete=fields.SET_NULL
     )
     created_at = fields.DatetimeField()
+    # Maker-checker: a version is proposed by one approver (set_by) and put in force by another.
+    status = fields.CharEnumField(ChangeStatus, max_length=16, default=ChangeStatus.APPROVED)
+    decided_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "riskops.User", related_name="policy_decisions", null=True, on_delete=fields.SET_NULL
+    )
+    decided_at = fields.DatetimeField(null=True)
+    decision_reason = fields.TextField(null=True)
     org_id: int
     set_by_id: int | None
+    decided_by_id: int | None
 
     class Meta:
         table = "policy_version"

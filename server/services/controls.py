@@ -27,7 +27,7 @@ from riskops.server.errors import Conflict, Invalid, not_found
 from riskops.server.models import Organization, User
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
-from riskops.server.run_models import KillSwitch, PolicyVersion, Scenario
+from riskops.server.run_models import ChangeStatus, KillSwitch, PolicyVersion, Scenario
 from riskops.server.services.audit_trail import record
 from riskops.server.services.scoping import parse_id, scoped
 
@@ -52,8 +52,8 @@ class PolicyInForce:
 
 
 async def current_policy(org_id: int, conn: BaseDBAsyncClient | None = None) -> PolicyInForce:
-    """The newest policy version of the organization, or the defaults (number 0)."""
-    q = PolicyVersion.filter(org_id=org_id).order_by("-number")
+    """The newest approved policy version of the organization, or the defaults (number 0)."""
+    q = PolicyVersion.filter(org_id=org_id, status=ChangeStatus.APPROVED).order_by("-number")
     if conn is not None:
         q = q.using_db(conn)
     row = await q.first()
