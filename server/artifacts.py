@@ -14,6 +14,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 from riskops.server.errors import Invalid
 from riskops.server.settings import get_settings
@@ -36,19 +37,37 @@ def is_managed(uri: str) -> bool:
 
 def _relative(uri: str) -> PurePosixPath:
     rel = PurePosixPath(uri[len(MANAGED) :])
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+    if rel.is_absolute() or ".." in rel.parts or "." in rel.parts or len(rel.parts) < 2:
         raise Invalid(f"artifact URI {uri!r} must name a file inside the store.", field="uri")
     return rel
+
+
+def check_owner(uri: str, org_id: int) -> None:
+    """A managed artifact belongs to the organization whose folder holds it: a run may only
+    reference (and so quarantine, move, release) files of its own organization."""
+    rel = _relative(uri)
+    if rel.parts[0] != str(org_id):
+        raise Invalid(
+            f"artifact URI {uri!r} is not in your organization's store; managed artifacts are "
+            f"artifact:{org_id}/<run_id>/<file> (upload them with `riskops runs import`).",
+            field="uri",
+        )
 
 
 def stored_path(uri: str) -> Path:
     return root() / _relative(uri)
 
 
+def _segment(run_id: str) -> str:
+    """A run id as one folder name, reversibly ("a/b" and "a_b" stay apart)."""
+    return quote(run_id, safe="")
+
+
 def quarantine_path(org_id: int, run_id: str, uri: str) -> str:
-    """Where a managed artifact goes in quarantine, relative to the quarantine root."""
-    safe_run = run_id.replace("/", "_")
-    return f"{org_id}/{safe_run}/{_relative(uri).name}"
+    """Where a managed artifact goes in quarantine, relative to the quarantine root: its whole
+    path in the store under <org>/<run_id>/, so two files of one run never collide."""
+    rest = PurePosixPath(*_relative(uri).parts[1:])
+    return f"{org_id}/{_segment(run_id)}/{rest.as_posix()}"
 
 
 def sha256_of(path: Path) -> str:
@@ -68,8 +87,7 @@ class Stored:
 
 def upload(org_id: int, run_id: str, source: Path) -> Stored:
     """Copy a local file into the store (`artifact:<org>/<run_id>/<name>`) with its hash."""
-    safe_run = run_id.replace("/", "_")
-    rel = PurePosixPath(str(org_id), safe_run, source.name)
+    rel = PurePosixPath(str(org_id), _segment(run_id), source.name)
     target = root() / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
@@ -102,7 +120,12 @@ def verify_quarantined(uri: str, qpath: str | None, expected: str | None) -> Che
         return Check(uri, False, True, "external reference: not held by riskops")
     path = quarantine_root() / qpath
     if not path.exists():
-        return Check(uri, True, False, f"missing from quarantine ({qpath})")
+        stored = stored_path(uri)
+        if not stored.exists():
+            return Check(uri, True, False, f"missing from quarantine ({qpath}) and the store")
+        # The move after the commit did not happen (crash, disk): the file is still where it
+        # was; it is verified there, and release leaves it in place.
+        path = stored
     actual = sha256_of(path)
     if expected is not None and actual != expected:
         return Check(uri, True, False, f"SHA-256 is {actual}, recorded {expected}")

@@ -526,7 +526,7 @@ async def import_jsonl(
     batch_size: int,
     send: Sender,
     what: str,
-    prepare: Callable[[int, Any], Any] | None = None,
+    prepare: Callable[[int, Any], Awaitable[Any]] | None = None,
 ) -> ImportSummary:
     """Read a JSON lines file (- is stdin) and send its records in batches; a line that is not
     JSON (or that `prepare` refuses with a DomainError) is reported with its number."""
@@ -539,7 +539,7 @@ async def import_jsonl(
         for number, line in numbered:
             try:
                 record = json.loads(line)
-                batch.append((number, prepare(number, record) if prepare else record))
+                batch.append((number, await prepare(number, record) if prepare else record))
             except ValueError as exc:
                 summary.errors.append((number, "json", f"not valid JSON: {exc}"))
                 progress.update(task, advance=1)
@@ -595,13 +595,18 @@ def alerts_import_cmd(
 # --------------------------------------------------------------------------- runs
 
 
-def _upload_local_artifacts(base: Path, org_id: int) -> Callable[[int, Any], Any]:
-    """A ledger record's artifacts given as local file paths (relative to the ledger's folder)
-    are uploaded into the artifact store and referenced as `artifact:` URIs with their hash."""
+def _upload_local_artifacts(base: Path, org_id: int) -> Callable[[int, Any], Awaitable[Any]]:
+    """A ledger record's artifacts given as local file paths (relative to the ledger's folder,
+    and inside it) are uploaded into the artifact store and referenced as `artifact:` URIs with
+    their hash. A run recorded before is left alone: importing a ledger again must not put a
+    quarantined run's file back into the store."""
     from riskops.server import artifacts
     from riskops.server.errors import Invalid
+    from riskops.server.run_models import Run
 
-    def prepare(number: int, record: Any) -> Any:
+    root = base.resolve()
+
+    async def prepare(number: int, record: Any) -> Any:
         if not isinstance(record, dict):
             return record
         key = "artifacts" if "artifacts" in record else "Artifacts"
@@ -609,11 +614,18 @@ def _upload_local_artifacts(base: Path, org_id: int) -> Callable[[int, Any], Any
         if not isinstance(items, list):
             return record
         run_id = str(record.get("run_id") or record.get("Run_ID") or f"line-{number}")
+        if await Run.exists(org_id=org_id, run_id=run_id):
+            return record
         out = []
         for item in items:
             uri = item.get("uri") if isinstance(item, dict) else None
             if isinstance(uri, str) and ":" not in uri.split("/", 1)[0]:
-                path = (base / uri).resolve()
+                path = (root / uri).resolve()
+                if not path.is_relative_to(root):
+                    raise Invalid(
+                        f"artifact {uri!r}: only files in the ledger's folder are uploaded.",
+                        field=key,
+                    )
                 if not path.is_file():
                     raise Invalid(f"artifact {uri!r}: no such file next to the ledger.", field=key)
                 stored = artifacts.upload(org_id, run_id, path)

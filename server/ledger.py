@@ -67,6 +67,7 @@ MAX_URI = 1000
 MAX_FLAGS = 32
 MAX_ARTIFACTS = 100
 MAX_COUNT = 2**63 - 1  # fits a BIGINT column
+MAX_RETRIES = 2**31 - 1  # retry_count is an INTEGER column
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-/]*$")
 SCENARIO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -99,14 +100,16 @@ def _number(value: Any, name: str) -> float:
     return float(value)
 
 
-def _count(value: Any, name: str) -> int:
+def _count(value: Any, name: str, limit: int = MAX_COUNT) -> int:
     # 12.0 is accepted: some producers write every JSON number as a float.
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise Invalid(f"{name} must be a whole number ≥ 0, not {value!r}.", field=name)
-    if not 0 <= value <= MAX_COUNT:
+    if value < 0:
         raise Invalid(f"{name} must be a whole number ≥ 0, not {value!r}.", field=name)
+    if value > limit:
+        raise Invalid(f"{name} is {value}; the largest accepted is {limit}.", field=name)
     return value
 
 
@@ -188,7 +191,7 @@ PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "prompt_tokens": _count,
     "completion_tokens": _count,
     "items_processed": _count,
-    "retry_count": _count,
+    "retry_count": lambda v, n: _count(v, n, MAX_RETRIES),
     "has_max_items_config": _bool,
     "deployment_ref": lambda v, n: _text(v, n, MAX_REF),
     "deployed_at": _time,

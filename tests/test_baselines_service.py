@@ -409,8 +409,18 @@ async def test_manual_baseline_is_recorded_and_in_force(tenant):
         await svc.set_manual_baseline(approver, s.key, 5000.0, "bigger")
     assert big.value.field == "confirm_large_change"
     assert await state(tenant.org_id) == before
-    await svc.set_manual_baseline(approver, s.key, 5000.0, "bigger", confirm_large_change=True)
-    assert (await Baseline.get(scenario_id=s.id)).median == 5000.0
+    # Replacing a baseline in force is a proposal: the same approver cannot put it in force.
+    proposal = await svc.set_manual_baseline(
+        approver, s.key, 5000.0, "bigger", confirm_large_change=True
+    )
+    assert proposal.status is ChangeStatus.PROPOSED and proposal.source is BaselineSource.MANUAL
+    assert (await Baseline.get(scenario_id=s.id)).median == 1250.5
+    with pytest.raises(Forbidden, match="maker-checker"):
+        await svc.approve_baseline_update(approver, proposal.id, "mine", True)
+    _, other = await tenant.user("approver")
+    await svc.approve_baseline_update(other, proposal.id, "agreed: new volume", True)
+    b = await Baseline.get(scenario_id=s.id)
+    assert (b.median, b.source) == (5000.0, BaselineSource.MANUAL)
 
 
 @pytest.mark.parametrize("median", [0, -1, float("nan"), float("inf"), 1e13, True, "12"])
@@ -508,3 +518,25 @@ async def test_update_scenario_config(tenant, other_tenant):
     with pytest.raises(NotFound):
         await scen.update_scenario(operator, theirs.key, **args, expected_version=1)
     assert await state(tenant.org_id) == before
+
+
+async def test_only_an_approver_may_lower_what_a_scenario_touches(tenant):
+    from riskops.server.services import scenarios as scen
+
+    _, operator = await tenant.user("operator")
+    _, approver = await tenant.user("approver")
+    s = await scenario(tenant.org_id)
+    fields = {"name": s.name, "max_items": 500, "dispatch_target": None}
+    with pytest.raises(Forbidden, match="Lowering the data classification"):
+        await scen.update_scenario(
+            operator, s.key, data_classification="public", expected_version=1, **fields
+        )
+    assert (await type(s).get(id=s.id)).version == 1
+    done = await scen.update_scenario(
+        operator, s.key, data_classification=s.data_classification, expected_version=1, **fields
+    )
+    assert done.max_items == 500
+    done = await scen.update_scenario(
+        approver, s.key, data_classification="pii", expected_version=2, **fields
+    )
+    assert done.data_classification == "pii"

@@ -69,6 +69,16 @@ def test_import_a_seed_style_ledger_with_a_local_artifact(target: Target, tmp_pa
 
     again = target.run("runs", "import", str(ledger), "--org", "demo", ok=False)
     assert "0 stored, 2 unchanged" in again.stdout
+    # Importing again does not put the quarantined export back into the store.
+    assert not (target.var_dir / "artifacts" / str(org) / "RUN-2" / "export.csv").exists()
+    outside = tmp_path / "outside.jsonl"
+    secret = tmp_path.parent / "secret.txt"
+    secret.write_text("not for the store")
+    line = {"run_id": "RUN-9", "scenario": "BINDER_EXPORT_TEST", "credits_total": 1.0,
+            "artifacts": [{"uri": "../secret.txt"}]}  # fmt: skip
+    outside.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    refused = target.run("runs", "import", str(outside), "--org", "demo", ok=False)
+    assert refused.returncode == 1 and "only files in the ledger's folder" in refused.stdout
     assert target.scalar("SELECT COUNT(*) FROM run WHERE run_id LIKE 'RUN-%'") == 2
 
     listed = target.run("runs", "list", "--org", "demo", "--severity", "SEV0").stdout

@@ -482,3 +482,101 @@ async def test_a_cli_principal_without_user_records_and_opens_cases(tenant):
     result = await svc.record_runs(system, [run_item(k, 700.0)])
     case = await Case.get(id=(await Run.get(id=result.recorded[0].pk)).case_id)
     assert case.opened_by_id is None
+
+
+# --- review findings ---------------------------------------------------------------------------
+
+
+async def test_a_run_cannot_reference_another_organizations_artifacts(tenant, other_tenant):
+    k = key()
+    await with_baseline(tenant, k)
+    theirs = f"artifact:{other_tenant.org_id}/THEIR-RUN/report.json"
+    path = artifacts.stored_path(theirs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"theirs")
+    items = [
+        run_item(k, 2000.0, data_classification="pii", artifacts=[{"uri": theirs}]),
+        run_item(k, 2000.0, data_classification="pii", artifacts=[{"uri": "artifact:../x"}]),
+        run_item(k, 90.0),
+    ]
+    result = await svc.record_runs(tenant.admin, items)
+    assert [r.index for r in result.recorded] == [2]
+    assert [(e.index, e.field) for e in result.errors] == [
+        (0, "artifacts[0].uri"),
+        (1, "artifacts[0].uri"),
+    ]
+    assert "not in your organization's store" in result.errors[0].message
+    assert path.exists()  # not moved
+
+
+async def test_the_scenarios_data_classification_is_what_gets_classified(tenant):
+    k = key()
+    scenario = await with_baseline(tenant, k)
+    await Scenario.filter(id=scenario.id).update(data_classification="pii")
+    result = await svc.record_runs(tenant.admin, [run_item(k, 1500.0)])  # no classification sent
+    run = await Run.get(id=result.recorded[0].pk)
+    assert run.severity == "SEV0" and run.data_classification == "pii" and run.quarantined
+
+
+async def test_two_files_with_one_name_do_not_collide_in_quarantine(tenant):
+    k = key()
+    await with_baseline(tenant, k)
+    run_id = "RUN/with/slashes"
+    uris = [f"artifact:{tenant.org_id}/src/{d}/out.json" for d in ("a", "b")]
+    for i, uri in enumerate(uris):
+        p = artifacts.stored_path(uri)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(f"file {i}".encode())
+    item = run_item(k, 2000.0, run_id=run_id, data_classification="pii",
+                    artifacts=[{"uri": u} for u in uris])  # fmt: skip
+    result = await svc.record_runs(tenant.admin, [item])
+    arts = await RunArtifact.filter(run_id=result.recorded[0].pk).order_by("id")
+    paths = [a.quarantine_path for a in arts]
+    assert len(set(paths)) == 2 and all("RUN%2Fwith%2Fslashes" in p for p in paths)
+    held = [(artifacts.quarantine_root() / p).read_bytes() for p in paths]
+    assert held == [b"file 0", b"file 1"]
+
+
+async def test_the_review_channel_hears_of_a_sev2_pattern_once(tenant):
+    k = key()
+    await with_baseline(tenant, k)
+    for credits in (250.0, 260.0, 270.0, 280.0, 290.0):
+        await svc.record_runs(tenant.admin, [run_item(k, credits)])
+    msgs = await OutboxMessage.filter(org_id=tenant.org_id, kind="run.sev2_pattern")
+    assert len(msgs) == 1
+    assert await Case.filter(org_id=tenant.org_id).count() == 1
+
+
+async def test_release_verifies_a_file_the_quarantine_move_never_reached(tenant):
+    run, uri = await sev0_with_file(tenant)
+    art = await RunArtifact.get(run_id=run.id)
+    # As if the process had died between the commit and the move: the file is back in the store.
+    qfile = artifacts.quarantine_root() / art.quarantine_path
+    artifacts.stored_path(uri).write_bytes(qfile.read_bytes())
+    qfile.unlink()
+    await Case.filter(id=run.case_id).update(status=CaseStatus.RESOLVED)
+    _, approver = await tenant.user("approver")
+    released = await svc.release_quarantine(approver, run.id, "fp", expected_version=1)
+    assert released.checks[0].ok and artifacts.stored_path(uri).exists()
+    events = await AuditEvent.filter(org_id=tenant.org_id, action="case.add_note").count()
+    assert events == 1  # the release note goes through the case's own history and audit
+
+
+@pytest.mark.postgres_only
+async def test_one_approval_allows_one_rerun_even_concurrently(tenant):
+    import asyncio
+
+    run = await gated_run(tenant)
+    _, operator = await tenant.user("operator")
+    _, approver = await tenant.user("approver")
+    req = await svc.request_rerun(operator, run.id, "fixed")
+    await svc.approve_rerun(approver, req.id, "max_items 1000", expected_version=1)
+    k = (await run.scenario).key
+    a = run_item(k, 90.0, rerun_of=run.run_id)
+    b = run_item(k, 95.0, rerun_of=run.run_id)
+    first, second = await asyncio.gather(
+        svc.record_runs(tenant.admin, [a]), svc.record_runs(tenant.admin, [b])
+    )
+    assert len(first.recorded) + len(second.recorded) == 1
+    refused = first.errors + second.errors
+    assert len(refused) == 1 and refused[0].code is ErrorCode.FORBIDDEN

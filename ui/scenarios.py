@@ -19,6 +19,7 @@ from riskops.server.classification import needs_confirmation
 from riskops.server.errors import Conflict, DomainError, Forbidden, Invalid
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
+from riskops.server.run_models import ChangeStatus
 from riskops.server.services import baselines as svc
 from riskops.server.services import scenarios as scen
 from riskops.server.web import read_form
@@ -250,10 +251,11 @@ async def scenario_manual(request: Request) -> Response:
         exc = Invalid("median: enter a number of credits, like 1250.50.", field="median")
         return await _refused(request, principal, exc, "manual", MANUAL_FIELDS, values)
     try:
-        await svc.set_manual_baseline(principal, key, median, values["rationale"], confirm)
+        change = await svc.set_manual_baseline(principal, key, median, values["rationale"], confirm)
     except FORM_ERRORS as exc:
         return await _refused(request, principal, exc, "manual", MANUAL_FIELDS, values)
-    return back(_path(key), "baseline.manual")
+    proposed = change.status is ChangeStatus.PROPOSED
+    return back(_path(key), "baseline.proposed" if proposed else "baseline.manual")
 
 
 @page

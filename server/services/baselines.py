@@ -288,6 +288,39 @@ async def calculate_baseline(
     return await _calculate(principal, scenario, n, datetime.now(UTC), policy)
 
 
+async def _propose_manual(
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    scenario: Scenario,
+    old: float | None,
+    value: float,
+    pct: float | None,
+    text: str,
+    confirmed: bool,
+    now: datetime,
+) -> BaselineChange:
+    first = await open_proposal(principal, scenario.id, conn)
+    if first is not None:
+        raise Conflict(
+            f"Baseline change {first.id} for {scenario.key} is still open: an approver must "
+            "approve or reject it before another one is proposed.",
+            field="scenario_key",
+            change_id=first.id,
+        )
+    change = await BaselineChange.create(
+        org_id=principal.org_id, scenario_id=scenario.id, old_median=old, new_median=value,
+        change_pct=pct, sample_size=0, cv=None, source=BaselineSource.MANUAL, rationale=text,
+        status=ChangeStatus.PROPOSED, confirmed_large_change=confirmed,
+        proposed_by_id=principal.user_id or None, created_at=now, using_db=conn,
+    )  # fmt: skip
+    await record(
+        principal, conn, "baseline.propose", "baseline_change", change.id,
+        old={"median": old},
+        new={"scenario": scenario.key, "median": value, "change_pct": pct, "source": "manual"},
+    )  # fmt: skip
+    return change
+
+
 async def baseline_history(principal: Principal, scenario_key: str) -> list[BaselineChange]:
     """Every proposed and decided change of the scenario's baseline, newest first (at most 200)."""
     principal.require(Perm.RUN_READ)
@@ -639,7 +672,7 @@ async def approve_baseline_update(
             "median": change.new_median, "cv": change.cv, "sample_size": change.sample_size,
             "window_days": change.window_days, "credits_per_item": change.credits_per_item,
             "prompt_tokens": change.prompt_tokens,
-            "source": BaselineSource.CALCULATED, "set_at": now,
+            "source": change.source, "set_at": now,
         })  # fmt: skip
         await _decide(
             conn, change, ChangeStatus.APPROVED,
@@ -694,7 +727,9 @@ async def set_manual_baseline(
     confirm_large_change: bool = False,
 ) -> BaselineChange:
     """Set the baseline by hand (runbook: "Baseline not found for scenario", too few runs to
-    calculate one): recorded as an approved manual change by the caller, in force at once."""
+    calculate one). A scenario without a baseline gets it at once (nothing to overrule;
+    classification cannot start without one). Replacing a baseline in force is a change like any
+    other: it is proposed, and another approver must approve it (maker-checker)."""
     principal.require(Perm.BASELINE_APPROVE)
     key = parse_scenario_key(scenario_key)
     value = _median_value(median)
@@ -712,6 +747,10 @@ async def set_manual_baseline(
             raise _confirmation_needed(old, value, policy)
         pct = rules.change_pct(old, value) if old else None
         me = principal.user_id or None
+        if current is not None:
+            return await _propose_manual(
+                principal, conn, scenario, old, value, pct, text, needed and confirm, now
+            )
         change = await BaselineChange.create(
             org_id=principal.org_id, scenario_id=scenario.id, old_median=old, new_median=value,
             change_pct=pct, sample_size=0, cv=None, source=BaselineSource.MANUAL,

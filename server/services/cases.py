@@ -424,11 +424,22 @@ async def add_case_note(principal: Principal, case_id: str | int, body: str) -> 
                 current_status=case.status.value,
                 current_version=case.version,
             )
-        note = await CaseNote.create(
-            case_id=case.id, author_id=principal.user_id, body=text, created_at=now, using_db=conn
-        )
-        await _event(principal, conn, case, "add_note", case.status, {"note_id": note.id}, now)
-        await record(principal, conn, "case.add_note", "case", case.id, new={"note_id": note.id})
+        note = await note_in(principal, conn, case, text, now)
+    return note
+
+
+async def note_in(
+    principal: Principal, conn: BaseDBAsyncClient, case: Case, body: str, now: datetime
+) -> CaseNote:
+    """A note in the caller's transaction, with its history row and audit event (the audit
+    chain records the note id, never its text). Callers decide whether the case takes notes:
+    people cannot add to a closed case; a system record (a quarantine release) may."""
+    note = await CaseNote.create(
+        case_id=case.id, author_id=principal.user_id or None, body=body, created_at=now,
+        using_db=conn,
+    )  # fmt: skip
+    await _event(principal, conn, case, "add_note", case.status, {"note_id": note.id}, now)
+    await record(principal, conn, "case.add_note", "case", case.id, new={"note_id": note.id})
     return note
 
 

@@ -48,7 +48,7 @@ from riskops.server.classification import (
     classify,
 )
 from riskops.server.errors import Conflict, ErrorCode, Forbidden, Invalid, not_found
-from riskops.server.models import Case, CaseNote, CaseSeverity, CaseStatus
+from riskops.server.models import Case, CaseSeverity, CaseStatus
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
 from riskops.server.run_models import (
@@ -62,7 +62,7 @@ from riskops.server.run_models import (
 from riskops.server.services import controls, outbox, validation
 from riskops.server.services.alerts import ItemError
 from riskops.server.services.audit_trail import access, record
-from riskops.server.services.cases import open_case
+from riskops.server.services.cases import note_in, open_case
 from riskops.server.services.scoping import parse_id, scoped
 
 log = logging.getLogger("riskops.runs")
@@ -133,12 +133,22 @@ def _item_errors(index: int, e: Invalid) -> list[ItemError]:
     return [ItemError(index, str(x.get("field") or ""), str(x["message"])) for x in listed]
 
 
-def _parse(items: Sequence[Any], result: RecordResult) -> list[_Item]:
+def _check_artifacts(data: dict[str, Any], org_id: int) -> None:
+    for i, a in enumerate(data["artifacts"]):
+        if artifacts.is_managed(a["uri"]):
+            try:
+                artifacts.check_owner(a["uri"], org_id)
+            except Invalid as e:
+                raise Invalid(e.message, field=f"artifacts[{i}].uri") from None
+
+
+def _parse(items: Sequence[Any], result: RecordResult, org_id: int) -> list[_Item]:
     parsed: list[_Item] = []
     first_at: dict[str, int] = {}
     for index, raw in enumerate(items):
         try:
             data = ledger.parse_record(raw)
+            _check_artifacts(data, org_id)
         except Invalid as e:
             result.errors.extend(_item_errors(index, e))
             continue
@@ -177,17 +187,21 @@ async def record_runs(principal: Principal, items: list[Any]) -> RecordResult:
     principal.require(Perm.RUN_RECORD)
     check_batch(items)
     result = RecordResult(batch_id=uuid.uuid4().hex)
-    parsed = _parse(items, result)
+    parsed = _parse(items, result, principal.org_id)
+    parse_errors = list(result.errors)
     after = _After()
     if parsed:
         try:
             await _record_in_transaction(principal, parsed, result, after)
         except IntegrityError:
             # A concurrent call recorded one of these run_ids first: its runs stand; ours are
-            # reported against the stored ones.
+            # reported against the stored ones. The first attempt's findings are dropped.
             result.recorded.clear()
             result.unchanged.clear()
+            result.errors[:] = parse_errors
             after = _After()
+            for item in parsed:
+                item.case, item.run, item.rerun_of, item.rerun_request = None, None, None, None
             await _record_in_transaction(principal, parsed, result, after)
     result.errors.sort(key=lambda e: e.index)
     await _after_commit(after)
@@ -225,6 +239,11 @@ async def _record_in_transaction(
             item.scenario = scenarios[item.data["scenario"]]
             if item.data["started_at"] is None:
                 item.data["started_at"] = now
+            # What the run touched, else what its scenario is configured to touch: the value
+            # stored is the value classified (SEV0 needs PII or regulatory data).
+            item.data["data_classification"] = (
+                item.data["data_classification"] or item.scenario.data_classification
+            )
             facts = ledger.run_facts(item.data, scenario_backfill=item.scenario.key in backfill)
             usual = stats.get(item.scenario.id, ScenarioStats())
             item.baseline_median = usual.baseline_median
@@ -324,8 +343,11 @@ async def _check_reruns(
     gated = [r.id for r in originals.values() if r.rerun_gate]
     approved: dict[int, RerunRequest] = {}
     if gated:
+        # Locked: a concurrent call that wants the same approval waits, then no longer sees it
+        # as approved (one approval, one rerun).
         for found in (
             await RerunRequest.filter(run_id__in=gated, status=RerunStatus.APPROVED)
+            .select_for_update()
             .using_db(conn)
             .order_by("decided_at")
         ):
@@ -413,7 +435,7 @@ def _run_values(principal: Principal, item: _Item, policy_number: int, now: date
         "run_id": d["run_id"],
         "scenario_id": item.scenario.id,
         "recorded_at": now,
-        "data_classification": d["data_classification"] or item.scenario.data_classification,
+        "data_classification": d["data_classification"],
         "producer_flags": sorted(d["risk_flags"]),
         "flags": [f.value for f in v.flags],
         "explanations": v.explanations,
@@ -519,8 +541,9 @@ async def _use_rerun_requests(
 
 async def _open_case_for_pattern(
     principal: Principal, conn: BaseDBAsyncClient, item: _Item, now: datetime
-) -> Case:
-    """SEV2 persistent pattern: the scenario's open case if it has one, else a new one."""
+) -> tuple[Case, bool]:
+    """SEV2 persistent pattern: the scenario's open case if it has one, else a new one (and
+    whether it is new)."""
     assert item.scenario is not None and item.run is not None
     # From the runs side: the scenario's SEV2 runs that have a case (index on scenario), then
     # whether that case is still open.
@@ -541,13 +564,14 @@ async def _open_case_for_pattern(
             .first()
         )
         if existing is not None:
-            return existing
-    return await open_case(
+            return existing, False
+    case = await open_case(
         principal, conn,
         f"Persistent SEV2 pattern: {item.scenario.key}",
         CaseSeverity.MEDIUM, now,
         source={"run_id": item.run.run_id, "reason": "sev2_pattern"},
     )  # fmt: skip
+    return case, True
 
 
 def _notice(item: _Item) -> dict[str, Any]:
@@ -578,9 +602,10 @@ async def _apply_actions(
     assert item.run is not None and item.verdict is not None and item.scenario is not None
     run, sev, acts = item.run, item.verdict.severity, item.acts
     assert sev is not None
+    new_pattern = False
     if AutoAction.OPEN_CASE in acts:
         if sev is Severity.SEV2:
-            item.case = await _open_case_for_pattern(principal, conn, item, now)
+            item.case, new_pattern = await _open_case_for_pattern(principal, conn, item, now)
         else:
             title = f"{sev.value}: {item.scenario.key} run {run.run_id} at {run.multiplier:g}x"
             item.case = await open_case(
@@ -594,7 +619,7 @@ async def _apply_actions(
         channel, kind = outbox.Channel.CRITICAL, "run.sev0"
     elif AutoAction.NOTIFY_ALERTS in acts:
         channel, kind = outbox.Channel.ALERTS, "run.sev1"
-    elif sev is Severity.SEV2 and AutoAction.OPEN_CASE in acts:
+    elif new_pattern:  # once per pattern case; later runs are linked to it quietly
         channel, kind = outbox.Channel.REVIEW, "run.sev2_pattern"
     if channel is not None and kind is not None:
         await outbox.add(
@@ -971,14 +996,12 @@ async def release_quarantine(
         run.quarantined, run.dispatch_blocked, run.version = False, False, run.version + 1
         await RunArtifact.filter(run_id=run.id).using_db(conn).update(released_at=now)
         who = principal.name or principal.email or principal.actor.actor
-        await CaseNote.create(
-            case_id=case.id,
-            author_id=principal.user_id or None,
-            body=f"Quarantine of run {run.run_id} released on {now:%Y-%m-%d %H:%M} UTC by {who}. "
+        await note_in(
+            principal, conn, case,
+            f"Quarantine of run {run.run_id} released on {now:%Y-%m-%d %H:%M} UTC by {who}. "
             f"Reason: {reason}",
-            created_at=now,
-            using_db=conn,
-        )
+            now,
+        )  # fmt: skip
         moves = [(a.uri, a.quarantine_path) for a in arts if a.quarantine_path]
         await record(
             principal, conn, "run.release", "run", run.id,

@@ -16,7 +16,7 @@ from tortoise.functions import Count, Max
 from tortoise.transactions import in_transaction
 
 from riskops.server.classification import DataClassification, Policy, Severity
-from riskops.server.errors import Conflict, Invalid
+from riskops.server.errors import Conflict, Forbidden, Invalid
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
 from riskops.server.run_models import Baseline, BaselineChange, ChangeStatus, Run, Scenario
@@ -221,6 +221,9 @@ def _version(raw: Any) -> int:
     return raw
 
 
+_SENSITIVITY = {"public": 0, "internal": 1, "confidential": 2, "pii": 3, "regulatory": 3}
+
+
 async def update_scenario(
     principal: Principal,
     scenario_key: str,
@@ -256,6 +259,19 @@ async def update_scenario(
             raise Invalid(
                 "Nothing to change: every value equals the scenario's configuration.",
                 field="name",
+            )
+        if (
+            "data_classification" in changed
+            and _SENSITIVITY[changed["data_classification"]]
+            < _SENSITIVITY[scenario.data_classification]
+            and not principal.can(Perm.POLICY_MANAGE)
+        ):
+            # What a scenario touches decides whether its spikes are SEV0: raising it is an
+            # investigation finding, lowering it a governance decision.
+            raise Forbidden(
+                f"Lowering the data classification of {key} from "
+                f"{scenario.data_classification} needs an approver (it decides whether a spike "
+                "is SEV0); change the other fields, or ask an approver."
             )
         old = {k: getattr(scenario, k) for k in changed}
         updated = (
