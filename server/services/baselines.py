@@ -36,7 +36,7 @@ from riskops.audit.types import RiskLevel
 from riskops.server import classification as rules
 from riskops.server.classification import BaselineStats, Policy, Severity
 from riskops.server.errors import Conflict, Forbidden, Invalid, not_found
-from riskops.server.models import Organization, User
+from riskops.server.models import User
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
 from riskops.server.run_models import (
@@ -47,9 +47,10 @@ from riskops.server.run_models import (
     Run,
     Scenario,
 )
+from riskops.server.services import validation
 from riskops.server.services.audit_trail import record
 from riskops.server.services.controls import current_policy
-from riskops.server.services.scoping import parse_id, scoped
+from riskops.server.services.scoping import lock_organization, parse_id, scoped
 
 MAX_DAYS = 365
 MAX_KEY = 128
@@ -140,22 +141,10 @@ def _days(raw: Any, default: int) -> int:
 
 
 def free_text(raw: Any, name: str) -> str:
-    """A rationale or reason: 1..2000 characters, line breaks allowed, other control
-    characters not."""
-    if raw is not None and not isinstance(raw, str):
-        raise Invalid(f"{name} must be text.", field=name)
-    value = (raw or "").strip()
-    if not value:
-        raise Invalid(
-            f"{name} is required: say why (it is kept with the baseline history).", field=name
-        )
-    if len(value) > MAX_RATIONALE:
-        raise Invalid(
-            f"{name} is {len(value)} characters long; the limit is {MAX_RATIONALE}.", field=name
-        )
-    if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
-        raise Invalid(f"{name} contains control characters; remove them.", field=name)
-    return value
+    """A rationale or reason: 1..2000 characters, line breaks allowed."""
+    return validation.long_text(
+        raw, name, max_len=MAX_RATIONALE, why="say why (it is kept with the baseline history)"
+    )
 
 
 def _median_value(raw: Any) -> float:
@@ -497,10 +486,6 @@ async def baseline_candidates(
 # --- changes -------------------------------------------------------------------------------------
 
 
-async def _lock_org(principal: Principal, conn: BaseDBAsyncClient) -> None:
-    await Organization.filter(id=principal.org_id).select_for_update().using_db(conn).first()
-
-
 async def _name_of(user_id: int | None, conn: BaseDBAsyncClient) -> str:
     if user_id is None:
         return "someone (user removed)"
@@ -549,7 +534,7 @@ async def propose_baseline_update(
     text = free_text(rationale, "rationale")
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        await _lock_org(principal, conn)
+        await lock_organization(principal, conn)
         policy = (await current_policy(principal.org_id, conn)).policy
         n = _days(days, policy.baseline_window_days)
         scenario = await get_scenario(principal, key, conn)
@@ -647,7 +632,7 @@ async def approve_baseline_update(
     confirm = _flag(confirm_large_change, "confirm_large_change")
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        await _lock_org(principal, conn)
+        await lock_organization(principal, conn)
         change = await _locked_change(principal, conn, change_id)
         if change.proposed_by_id is not None and change.proposed_by_id == principal.user_id:
             raise Forbidden(
@@ -698,7 +683,7 @@ async def reject_baseline_update(
     text = free_text(reason, "reason")
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        await _lock_org(principal, conn)
+        await lock_organization(principal, conn)
         change = await _locked_change(principal, conn, change_id)
         await _decide(
             conn, change, ChangeStatus.REJECTED,
@@ -737,7 +722,7 @@ async def set_manual_baseline(
     confirm = _flag(confirm_large_change, "confirm_large_change")
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        await _lock_org(principal, conn)
+        await lock_organization(principal, conn)
         scenario = await get_scenario(principal, key, conn)
         policy = (await current_policy(principal.org_id, conn)).policy
         current = await Baseline.filter(scenario_id=scenario.id).using_db(conn).first()

@@ -37,7 +37,6 @@ from riskops.server.models import (
     CaseSeverity,
     CaseStatus,
     IdempotencyKey,
-    Organization,
     RootCause,
 )
 from riskops.server.permissions import Perm
@@ -50,7 +49,7 @@ from riskops.server.services.alerts import (
     used_idempotency_key,
 )
 from riskops.server.services.audit_trail import access, record
-from riskops.server.services.scoping import get_scoped, parse_id, scoped
+from riskops.server.services.scoping import get_scoped, lock_organization, parse_id, scoped
 
 MAX_ALERTS = 100
 MAX_TITLE = 300
@@ -117,19 +116,7 @@ def _text(raw: Any, name: str, max_len: int) -> str:
 
 
 def _long_text(raw: Any, name: str, max_len: int) -> str:
-    """Like `validation.text`, but line breaks and tabs are allowed (notes, summaries)."""
-    if raw is not None and not isinstance(raw, str):
-        raise Invalid(f"{name} must be text.", field=name)
-    value = (raw or "").strip()
-    if not value:
-        raise Invalid(f"{name} is required.", field=name)
-    if len(value) > max_len:
-        raise Invalid(
-            f"{name} is {len(value)} characters long; the limit is {max_len}.", field=name
-        )
-    if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
-        raise Invalid(f"{name} contains control characters; remove them.", field=name)
-    return value
+    return validation.long_text(raw, name, max_len=max_len)
 
 
 def _user_id(raw: Any) -> int | None:
@@ -362,12 +349,7 @@ async def open_case(
     (an automatic action: {"run_id": ..., "reason": "sev0"})."""
     # Numbers are allocated under the organization's row lock (PostgreSQL; SQLite writers are
     # serialized anyway): concurrent creates queue here and get consecutive numbers.
-    await (
-        Organization.filter(id=principal.org_id)
-        .select_for_update(no_key=True)
-        .using_db(conn)
-        .first()
-    )
+    await lock_organization(principal, conn)
     last = (
         await scoped(Case, principal)
         .using_db(conn)

@@ -805,7 +805,7 @@ async def _locked_run(principal: Principal, conn: BaseDBAsyncClient, run_pk: str
 async def request_rerun(principal: Principal, run_pk: str | int, reason: str) -> RerunRequest:
     """Ask for a rerun of a gated run (operators, approvers). One open request at a time."""
     principal.require(Perm.RERUN_REQUEST)
-    reason = validation.text(reason, "reason", max_len=MAX_REASON)
+    reason = validation.long_text(reason, "reason", max_len=MAX_REASON)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         run = await _locked_run(principal, conn, run_pk)
@@ -867,7 +867,7 @@ async def _decide_rerun(
     note: str,
 ) -> RerunRequest:
     principal.require(Perm.RUN_APPROVE)
-    note = validation.text(note, note_field, max_len=MAX_REASON)
+    note = validation.long_text(note, note_field, max_len=MAX_REASON)
     if isinstance(expected_version, bool) or not isinstance(expected_version, int):
         raise Invalid("expected_version must be the version you loaded.", field="expected_version")
     now = datetime.now(UTC)
@@ -947,7 +947,7 @@ async def release_quarantine(
     we hold must still have its recorded SHA-256. Dispatch is unblocked; a note goes on the case
     ("Quarantine released on <date> by <name>", seed 002)."""
     principal.require(Perm.RUN_APPROVE)
-    reason = validation.text(reason, "reason", max_len=MAX_REASON)
+    reason = validation.long_text(reason, "reason", max_len=MAX_REASON)
     if isinstance(expected_version, bool) or not isinstance(expected_version, int):
         raise Invalid("expected_version must be the version you loaded.", field="expected_version")
     now = datetime.now(UTC)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -36,3 +37,17 @@ async def get_scoped(model: type[M], principal: Principal, raw_id: str | int, ki
     if obj is None:
         raise not_found(kind, raw_id)
     return obj
+
+
+async def lock_organization(principal: Principal, conn: BaseDBAsyncClient) -> None:
+    """Serialize the organization's writers that allocate or decide something org-wide (case
+    numbers, policy versions, kill switches, baseline decisions) on its row (PostgreSQL; SQLite
+    serializes writers anyway). NO KEY: rows that only reference the organization still insert."""
+    from riskops.server.models import Organization
+
+    await (
+        Organization.filter(id=principal.org_id)
+        .select_for_update(no_key=True)
+        .using_db(conn)
+        .first()
+    )

@@ -31,6 +31,24 @@ def text(value: str | None, field: str, *, max_len: int, required: bool = True) 
     return value
 
 
+def long_text(value: Any, field: str, *, max_len: int, why: str = "") -> str:
+    """Free text of several lines (notes, reasons, rationales, mitigations): required, at most
+    `max_len` characters, line breaks and tabs allowed, other control characters not. `why` is
+    added to the "required" message (e.g. "say why: it is kept with the baseline history")."""
+    if value is not None and not isinstance(value, str):
+        raise Invalid(f"{field} must be text.", field=field)
+    text_ = (value or "").strip()
+    if not text_:
+        raise Invalid(f"{field} is required{': ' + why if why else ''}.", field=field)
+    if len(text_) > max_len:
+        raise Invalid(
+            f"{field} is {len(text_)} characters long; the limit is {max_len}.", field=field
+        )
+    if any(ord(c) < 32 and c not in "\n\r\t" for c in text_):
+        raise Invalid(f"{field} contains control characters; remove them.", field=field)
+    return text_
+
+
 def email(value: str | None, field: str = "email") -> str:
     value = text(value, field, max_len=254).lower()
     if not EMAIL_RE.match(value):
