@@ -1,9 +1,11 @@
-"""GraphQL types of the controls (policy versions, kill switches) and of the notification outbox,
-built from already-loaded rows; the names of the people involved come in a dict."""
+"""GraphQL types of the controls (policy versions with their maker-checker status, kill
+switches) and of the notification outbox, built from already-loaded rows; the names of the people
+involved come in a dict."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import strawberry
 from strawberry.scalars import JSON
@@ -34,6 +36,21 @@ def _ref(user_id: int | None, names: Names) -> UserRef | None:
     return UserRef(id=strawberry.ID(str(user_id)), name=names.get(user_id, f"user {user_id}"))
 
 
+class PolicyStatus(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+PolicyVersionStatus = strawberry.enum(
+    PolicyStatus, name="PolicyVersionStatus",
+    description="PROPOSED (waiting for another approver; not in force), APPROVED (the newest "
+    "approved version is in force), REJECTED (rejected, or withdrawn by its proposer).",
+)  # fmt: skip
+
+Changes = dict[str, tuple[float | int, float | int]]
+
+
 @strawberry.type(description="One threshold or weight of the policy, with what it means.")
 class PolicyValue:
     name: str
@@ -42,33 +59,60 @@ class PolicyValue:
 
 
 @strawberry.type(
+    description="A field a version changes: its value before (for a proposal: in force) and in "
+    "this version."
+)
+class PolicyChange:
+    name: str
+    before: float
+    after: float
+
+
+@strawberry.type(
     description="A version of the classification policy. Number 0 is the built-in defaults "
-    "(nothing stored yet). Pass `number` as expectedNumber to changePolicy."
+    "(nothing stored yet). Pass the number in force as expectedNumber to changePolicy, and a "
+    "proposed version's number to approvePolicyChange / rejectPolicyChange."
 )
 class Policy:
     number: int
+    status: PolicyVersionStatus  # type: ignore[valid-type]
     values: list[PolicyValue]
+    changes: list[PolicyChange] = strawberry.field(
+        description="What this version changes relative to the approved version before it "
+        "(for the open proposal: relative to the version in force)."
+    )
     reason: str | None
-    set_by: UserRef | None
+    set_by: UserRef | None = strawberry.field(description="Who proposed this version.")
     created_at: datetime | None
+    decided_by: UserRef | None = strawberry.field(description="Who approved or rejected it.")
+    decided_at: datetime | None
+    decision_reason: str | None
 
     @classmethod
     def of(cls, number: int, policy: PolicyValues, row: rm.PolicyVersion | None,
-           names: Names) -> Policy:  # fmt: skip
+           names: Names, changes: Changes | None = None) -> Policy:  # fmt: skip
         return cls(
             number=number,
+            status=PolicyStatus(row.status.value if row else PolicyStatus.APPROVED.value),
             values=[
                 PolicyValue(name=k, value=float(v), meaning=POLICY_MEANINGS.get(k, ""))
                 for k, v in policy.to_dict().items()
             ],
+            changes=[
+                PolicyChange(name=k, before=float(a), after=float(b))
+                for k, (a, b) in (changes or {}).items()
+            ],
             reason=row.reason if row else None,
             set_by=_ref(row.set_by_id, names) if row else None,
             created_at=row.created_at if row else None,
+            decided_by=_ref(row.decided_by_id, names) if row else None,
+            decided_at=row.decided_at if row else None,
+            decision_reason=row.decision_reason if row else None,
         )
 
     @classmethod
-    def of_row(cls, row: rm.PolicyVersion, names: Names) -> Policy:
-        return cls.of(row.number, PolicyValues.from_dict(row.data), row, names)
+    def of_row(cls, row: rm.PolicyVersion, names: Names, changes: Changes | None = None) -> Policy:
+        return cls.of(row.number, PolicyValues.from_dict(row.data), row, names, changes)
 
 
 @strawberry.type(description="An emergency switch with its reason, who set it and its expiry.")
@@ -120,7 +164,10 @@ class Notification:
 @strawberry.type
 class PolicyPayload:
     policy: Policy | None = strawberry.field(
-        default=None, description="The new version; on CONFLICT, the version in force."
+        default=None,
+        description="changePolicy: the new version, PROPOSED (not in force until another "
+        "approver approves it); approvePolicyChange: the version now in force; "
+        "rejectPolicyChange: the rejected version. On CONFLICT: the version in force.",
     )
     errors: list[UserError] = strawberry.field(default_factory=list)
 

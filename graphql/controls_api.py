@@ -1,4 +1,5 @@
-"""GraphQL for the controls: the policy in force and its versions, kill switches, and the
+"""GraphQL for the controls: the policy in force, its versions and the open proposal
+(changePolicy proposes, approvePolicyChange / rejectPolicyChange decide), kill switches, and the
 notification outbox; thin adapters over `server/services/controls.py` and `outbox.py`.
 Expected errors of mutations are data (`errors`)."""
 
@@ -26,6 +27,7 @@ from riskops.graphql.types import UserError
 from riskops.server.errors import DomainError, ErrorCode
 from riskops.server.models import User
 from riskops.server.principal import Principal
+from riskops.server.run_models import ChangeStatus, PolicyVersion
 from riskops.server.services import controls, outbox
 
 
@@ -37,11 +39,35 @@ async def _names(p: Principal, ids: Iterable[int | None]) -> Names:
     return {int(i): str(n) for i, n in rows}
 
 
+def _people(rows: Iterable[PolicyVersion]) -> list[int | None]:
+    return [i for r in rows for i in (r.set_by_id, r.decided_by_id)]
+
+
 async def _policy_in_force(p: Principal) -> Policy:
     current = await query(controls.get_policy(p))
     row = current.version
-    names = await _names(p, [row.set_by_id] if row else [])
-    return Policy.of(current.number, current.policy, row, names)
+    changes = None
+    if row is not None:
+        versions = await query(controls.list_policy_versions(p))
+        changes = controls.version_changes(versions).get(row.id)
+    names = await _names(p, _people([row] if row else []))
+    return Policy.of(current.number, current.policy, row, names, changes)
+
+
+async def _version(p: Principal, row: PolicyVersion) -> Policy:
+    """A version with what it changes (a proposal: relative to the version in force)."""
+    if row.status is ChangeStatus.PROPOSED:
+        current = await controls.current_policy(p.org_id)
+        changes = controls.changed_fields(current.policy, controls.Policy.from_dict(row.data))
+    else:
+        versions = await controls.list_policy_versions(p)
+        changes = controls.version_changes(versions).get(row.id, {})
+    return Policy.of_row(row, await _names(p, _people([row])), changes)
+
+
+async def _decision(p: Principal, exc: DomainError) -> PolicyPayload:
+    current = await _policy_in_force(p) if exc.code is ErrorCode.CONFLICT else None
+    return PolicyPayload(policy=current, errors=[UserError.of(exc)])
 
 
 @strawberry.type
@@ -50,12 +76,28 @@ class ControlsQuery:
     async def policy(self, info: Info) -> Policy:
         return await _policy_in_force(principal(info))
 
-    @strawberry.field(description="The stored policy versions, newest first.")
+    @strawberry.field(
+        description="The stored policy versions, newest first, each with its status (PROPOSED, "
+        "APPROVED, REJECTED) and what it changed."
+    )
     async def policy_versions(self, info: Info) -> list[Policy]:
         p = principal(info)
         rows = await query(controls.list_policy_versions(p))
-        names = await _names(p, [r.set_by_id for r in rows])
-        return [Policy.of_row(r, names) for r in rows]
+        names = await _names(p, _people(rows))
+        changes = controls.version_changes(rows)
+        return [Policy.of_row(r, names, changes.get(r.id)) for r in rows]
+
+    @strawberry.field(
+        description="The proposed version waiting for another approver (at most one), with "
+        "its changes relative to the version in force; null when none is open."
+    )
+    async def policy_proposal(self, info: Info) -> Policy | None:
+        p = principal(info)
+        open_ = await query(controls.open_policy_proposal(p))
+        if open_ is None:
+            return None
+        names = await _names(p, _people([open_.version]))
+        return Policy.of_row(open_.version, names, open_.changes)
 
     @strawberry.field(
         description="Kill switches in force, newest first; with includeInactive also the "
@@ -82,9 +124,11 @@ class ControlsQuery:
 @strawberry.type
 class ControlsMutation:
     @strawberry.mutation(
-        description="A new policy version: `values` (an object of the fields to change, e.g. "
-        '{"sev1_multiplier": 6}) merged over the version in force. Needs a reason and the '
-        "number you loaded (a stale one is CONFLICT, and `policy` is the version in force)."
+        description="Propose a new policy version: `values` (an object of the fields to "
+        'change, e.g. {"sev1_multiplier": 6}) merged over the version in force. Needs a reason '
+        "and the number in force you loaded (a stale one is CONFLICT, and `policy` is the "
+        "version in force). The version is PROPOSED: it is in force once another approver "
+        "approves it (approvePolicyChange). One open proposal per organization."
     )
     async def change_policy(
         self, info: Info, values: JSON, reason: str, expected_number: int
@@ -94,11 +138,33 @@ class ControlsMutation:
         try:
             row = await controls.change_policy(p, raw, reason, expected_number)
         except DomainError as exc:
-            current = None
-            if exc.code is ErrorCode.CONFLICT:
-                current = await _policy_in_force(p)
-            return PolicyPayload(policy=current, errors=[UserError.of(exc)])
-        return PolicyPayload(policy=Policy.of_row(row, await _names(p, [row.set_by_id])))
+            return await _decision(p, exc)
+        return PolicyPayload(policy=await _version(p, row))
+
+    @strawberry.mutation(
+        description="Put a proposed policy version in force, with a reason. Not by its "
+        "proposer (FORBIDDEN, maker-checker); CONFLICT when another version came in force "
+        "since it was proposed."
+    )
+    async def approve_policy_change(self, info: Info, number: int, reason: str) -> PolicyPayload:
+        p = principal(info)
+        try:
+            row = await controls.approve_policy_change(p, number, reason)
+        except DomainError as exc:
+            return await _decision(p, exc)
+        return PolicyPayload(policy=await _version(p, row))
+
+    @strawberry.mutation(
+        description="Reject a proposed policy version, with a reason (its proposer may reject "
+        "it to withdraw it). The version in force does not change."
+    )
+    async def reject_policy_change(self, info: Info, number: int, reason: str) -> PolicyPayload:
+        p = principal(info)
+        try:
+            row = await controls.reject_policy_change(p, number, reason)
+        except DomainError as exc:
+            return await _decision(p, exc)
+        return PolicyPayload(policy=await _version(p, row))
 
     @strawberry.mutation(
         description="Turn a kill switch on, with a reason and optionally an expiry (at most 90 "

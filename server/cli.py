@@ -1496,6 +1496,7 @@ async def _baseline_set(
     settings: Settings, org: str, email: str, scenario: str, median: float, rationale: str,
     confirm: bool,
 ) -> str:  # fmt: skip
+    from riskops.server import run_models as rm
     from riskops.server.services import baselines
 
     async with database(settings):
@@ -1503,7 +1504,45 @@ async def _baseline_set(
         change = await baselines.set_manual_baseline(
             principal, scenario, median, rationale, confirm
         )
-        return f"Manual baseline for {scenario}: {change.new_median:.2f} (change {change.id})."
+        if change.status is rm.ChangeStatus.PROPOSED:
+            return (
+                f"Proposed manual baseline for {scenario}: {change.new_median:.2f} (change "
+                f"{change.id}); the baseline in force stays until an approver other than you "
+                "approves it: riskops baseline update --approve."
+            )
+        return (
+            f"Manual baseline for {scenario}: {change.new_median:.2f} (change {change.id}), "
+            "in force."
+        )
+
+
+async def _baseline_reject(
+    settings: Settings, org: str, email: str, scenario: str, reason: str
+) -> str:
+    from riskops.server.services import baselines
+
+    async with database(settings):
+        principal = await user_principal(org, email)
+        reader = dataclass_replace(principal, roles=frozenset({"viewer"}))
+        found = await baselines.get_scenario(reader, baselines.parse_scenario_key(scenario))
+        proposal = await baselines.open_proposal(reader, found.id)
+        if proposal is None:
+            raise CliError(f"no open baseline proposal for {found.key}: nothing to reject.")
+        change = await baselines.reject_baseline_update(principal, proposal.id, reason)
+        return f"Rejected baseline change {change.id} for {found.key}; the baseline in force stays."
+
+
+@baseline_app.command("reject")
+def baseline_reject_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    scenario: Annotated[str, typer.Option("--scenario", help="The scenario key (exact).")],
+    email: Annotated[str, typer.Option("--as", help="E-mail of the approver acting.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the history).")],
+) -> None:
+    """Reject the open baseline proposal of a scenario (approvers; the proposer may withdraw
+    their own)."""
+    typer.echo(asyncio.run(_baseline_reject(_settings(ctx), org, email, scenario, reason)))
 
 
 @baseline_app.command("set")

@@ -2,9 +2,11 @@
 HMAC signature, and one POST with its outcome. No database here: the delivery job
 (`riskops.jobs.notify_tasks`) decides what an outcome means for the message.
 
-Slack format: `{"text": <one-line summary>, "blocks": [...]}` (Slack's incoming webhooks, and the
-many chat tools that accept the same shape). Generic format: `{id, org_id, channel, kind,
-payload, created_at}`. With a secret, either body is signed:
+Every organization shares the configured webhooks, so every body names the organization (name
+and slug). Slack format: `{"text": "<mark> <org name> (<slug>): <one-line summary>", "blocks":
+[...]}` (Slack's incoming webhooks, and the many chat tools that accept the same shape). Generic
+format: `{id, org_id, org: {slug, name}, channel, kind, payload, created_at}`. With a secret,
+either body is signed:
 `X-Riskops-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes with the secret>`.
 `X-Riskops-Message-Id` carries the message id: delivery is at least once, receivers can dedupe.
 """
@@ -40,6 +42,22 @@ CHANNEL_NAMES = {"critical": "#ops-critical", "alerts": "#ops-alerts", "review":
 class WebhookRequest:
     body: bytes
     headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class OrgRef:
+    """The organization a message belongs to, as the receiver sees it."""
+
+    id: int
+    slug: str
+    name: str
+
+    def label(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+
+def _org_of(message: OutboxMessage, org: OrgRef | None) -> OrgRef:
+    return org or OrgRef(message.org_id, f"org-{message.org_id}", f"organization {message.org_id}")
 
 
 @dataclass(frozen=True)
@@ -134,8 +152,13 @@ def summary(message: OutboxMessage, base_url: str = "") -> tuple[str, list[str]]
     return _generic_summary(message)
 
 
-def slack_body(message: OutboxMessage, base_url: str = "") -> dict[str, Any]:
+def slack_body(
+    message: OutboxMessage, base_url: str = "", org: OrgRef | None = None
+) -> dict[str, Any]:
+    who = _org_of(message, org)
     text, lines = summary(message, base_url)
+    text = f"{who.label()}: {text}"
+    lines.insert(0, f"*Organization*: {_esc(who.name)} (`{_esc(who.slug)}`)")
     severity = (
         (message.payload or {}).get("severity") if isinstance(message.payload, dict) else None
     )
@@ -150,23 +173,26 @@ def slack_body(message: OutboxMessage, base_url: str = "") -> dict[str, Any]:
             "elements": [
                 {
                     "type": "mrkdwn",
-                    "text": f"riskops · {CHANNEL_NAMES.get(message.channel, message.channel)} · "
+                    "text": f"riskops · {_esc(who.slug)} · "
+                    f"{CHANNEL_NAMES.get(message.channel, message.channel)} · "
                     f"{_esc(message.kind)} · message {message.id}",
                 }
             ],
         },
     ]
-    return {"text": f"{mark} {text}", "blocks": blocks}
+    return {"text": f"{mark} {_esc(text)}", "blocks": blocks}
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
-def generic_body(message: OutboxMessage) -> dict[str, Any]:
+def generic_body(message: OutboxMessage, org: OrgRef | None = None) -> dict[str, Any]:
+    who = _org_of(message, org)
     return {
         "id": message.id,
         "org_id": message.org_id,
+        "org": {"slug": who.slug, "name": who.name},
         "channel": message.channel,
         "kind": message.kind,
         "payload": message.payload,
@@ -179,9 +205,13 @@ def sign(body: bytes, secret: str) -> str:
 
 
 def build_request(
-    message: OutboxMessage, target: WebhookTarget, base_url: str = ""
+    message: OutboxMessage, target: WebhookTarget, base_url: str = "", org: OrgRef | None = None
 ) -> WebhookRequest:
-    data = slack_body(message, base_url) if target.format == "slack" else generic_body(message)
+    data = (
+        slack_body(message, base_url, org)
+        if target.format == "slack"
+        else generic_body(message, org)
+    )
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()
     headers = {
         "Content-Type": "application/json",

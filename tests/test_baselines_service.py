@@ -361,7 +361,16 @@ async def test_approval_refused_when_the_baseline_changed_meanwhile(tenant):
     s = await scenario(tenant.org_id)
     await add_runs(s, [100.0])
     change = await svc.propose_baseline_update(operator, s.key, 30, "first")
-    await svc.set_manual_baseline(approver, s.key, 90.0, "manual meanwhile")
+    # A first manual baseline cannot overtake the open proposal any more ...
+    before = await state(tenant.org_id)
+    with pytest.raises(Conflict, match="still open"):
+        await svc.set_manual_baseline(approver, s.key, 90.0, "manual meanwhile")
+    assert await state(tenant.org_id) == before
+    # ... but approval still guards against a baseline that changed under the proposal.
+    await Baseline.create(
+        org_id=tenant.org_id, scenario_id=s.id, median=90.0, sample_size=0,
+        source=BaselineSource.MANUAL, set_at=datetime.now(UTC),
+    )  # fmt: skip
     before = await state(tenant.org_id)
     with pytest.raises(Conflict) as exc:
         await svc.approve_baseline_update(approver, change.id, "ok")

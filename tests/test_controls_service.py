@@ -1,5 +1,6 @@
-"""The controls through the service layer, on SQLite and PostgreSQL: the versioned policy (expected
-number, merged values, validation, audit of changed fields only) and the kill switches (set,
+"""The controls through the service layer, on SQLite and PostgreSQL: the versioned policy
+(maker-checker: proposed by one approver, approved or rejected by another; expected number,
+merged values, validation, audit of changed fields only) and the kill switches (set,
 clear, list, expiry by the scheduler). Every refused call must change nothing: same rows, same
 audit head."""
 
@@ -14,10 +15,19 @@ from typing import Any
 import pytest
 
 from riskops.audit.models import AuditEvent, AuditHead
-from riskops.server.classification import Policy
+from riskops.server.classification import Policy, Severity
 from riskops.server.errors import Conflict, Forbidden, Invalid, NotFound
-from riskops.server.run_models import KillSwitch, PolicyVersion, Scenario
+from riskops.server.run_models import (
+    Baseline,
+    BaselineSource,
+    ChangeStatus,
+    KillSwitch,
+    PolicyVersion,
+    Run,
+    Scenario,
+)
 from riskops.server.services import controls as svc
+from riskops.server.services.runs import record_runs
 
 
 async def head(org_id: int) -> int:
@@ -27,7 +37,11 @@ async def head(org_id: int) -> int:
 
 async def state(org_id: int) -> tuple[Any, ...]:
     """Everything a controls call could change in one organization."""
-    versions = await PolicyVersion.filter(org_id=org_id).order_by("id").values_list("id", "data")
+    versions = (
+        await PolicyVersion.filter(org_id=org_id)
+        .order_by("id")
+        .values_list("id", "data", "status", "decided_by_id", "decided_at", "decision_reason")
+    )
     switches = (
         await KillSwitch.filter(org_id=org_id)
         .order_by("id")
@@ -50,27 +64,55 @@ async def last_event(org_id: int, action: str) -> AuditEvent:
 # ----------------------------------------------------------------------------- the policy
 
 
-async def test_policy_defaults_then_a_change_merges_and_audits_changed_fields(tenant) -> None:
+async def propose_and_approve(
+    tenant: Any, values: dict[str, Any], expected: int, reason: str = "tune"
+) -> PolicyVersion:
+    """A version put in force the normal way: one approver proposes, another approves."""
+    _, maker = await tenant.user("approver")
+    _, checker = await tenant.user("approver")
+    v = await svc.change_policy(maker, values, reason, expected)
+    return await svc.approve_policy_change(checker, v.number, "ok")
+
+
+async def test_a_change_is_proposed_and_in_force_once_another_approver_approves(tenant) -> None:
     _, viewer = await tenant.user("viewer")
-    _, approver = await tenant.user("approver", name="Ada")
+    _, maker = await tenant.user("approver", name="Ada")
+    _, checker = await tenant.user("approver", name="Bob")
     p = await svc.get_policy(viewer)
     assert p.number == 0 and p.policy == Policy() and p.version is None
 
     v = await svc.change_policy(
-        approver, {"sev1_multiplier": 6, "retry_limit": 5}, "  Fewer SEV1 pages  ", 0
+        maker, {"sev1_multiplier": 6, "retry_limit": 5}, "  Fewer SEV1 pages  ", 0
     )
-    assert v.number == 1 and v.reason == "Fewer SEV1 pages" and v.set_by_id == approver.user_id
+    assert (v.number, v.status, v.reason) == (1, ChangeStatus.PROPOSED, "Fewer SEV1 pages")
+    assert v.set_by_id == maker.user_id and v.decided_by_id is None
+    assert (await svc.get_policy(viewer)).number == 0  # proposed is not in force
+    ev = await last_event(tenant.org_id, "policy.propose")
+    assert json.loads(ev.old_values) == {"retry_limit": 3, "sev1_multiplier": 5.0}
+    assert json.loads(ev.new_values) == {"number": 1, "retry_limit": 5, "sev1_multiplier": 6.0}
+    assert "Fewer" not in ev.new_values  # the reason stays in our row
+    proposal = await svc.open_policy_proposal(viewer)
+    assert proposal is not None and proposal.version.id == v.id and proposal.in_force.number == 0
+    assert proposal.changes == {"sev1_multiplier": (5.0, 6.0), "retry_limit": (3, 5)}
+
+    done = await svc.approve_policy_change(checker, 1, "  agreed  ")
+    assert (done.status, done.decided_by_id, done.decision_reason) == (
+        ChangeStatus.APPROVED, checker.user_id, "agreed",
+    )  # fmt: skip
+    assert done.decided_at is not None
     now = await svc.get_policy(viewer)
     assert now.number == 1 and now.version is not None and now.version.id == v.id
     assert now.policy.sev1_multiplier == 6.0 and now.policy.retry_limit == 5
     assert now.policy.sev2_multiplier == Policy().sev2_multiplier  # merged over the old one
+    assert await svc.open_policy_proposal(viewer) is None
     ev = await last_event(tenant.org_id, "policy.change")
+    assert ev.entity_id == str(v.id)
     assert json.loads(ev.old_values) == {"retry_limit": 3, "sev1_multiplier": 5.0}
     assert json.loads(ev.new_values) == {"retry_limit": 5, "sev1_multiplier": 6.0}
-    assert "Fewer" not in ev.new_values  # the reason stays in our row
+    assert "agreed" not in ev.new_values
 
-    v2 = await svc.change_policy(approver, {"retry_limit": 4}, "tune", 1)
-    assert v2.number == 2
+    v2 = await svc.change_policy(checker, {"retry_limit": 4}, "tune", 1)
+    await svc.approve_policy_change(maker, v2.number, "ok")
     assert [x.number for x in await svc.list_policy_versions(viewer)] == [2, 1]
     assert (await svc.get_policy(viewer)).policy.sev1_multiplier == 6.0  # kept from v1
 
@@ -103,18 +145,38 @@ async def test_refused_policy_changes_change_nothing(
 
 
 async def test_only_approvers_change_the_policy_and_viewers_read_it(tenant) -> None:
+    _, approver = await tenant.user("approver")
+    v = await svc.change_policy(approver, {"retry_limit": 5}, "why", 0)
     before = await state(tenant.org_id)
     for role in ("viewer", "operator", "admin"):
         _, p = await tenant.user(role)
         with pytest.raises(Forbidden):
-            await svc.change_policy(p, {"retry_limit": 5}, "why", 0)
+            await svc.change_policy(p, {"retry_limit": 6}, "why", 0)
+        with pytest.raises(Forbidden):
+            await svc.approve_policy_change(p, v.number, "ok")
+        with pytest.raises(Forbidden):
+            await svc.reject_policy_change(p, v.number, "no")
     assert await state(tenant.org_id) == before
     _, admin = await tenant.user("admin")
     with pytest.raises(Forbidden):  # admins run the platform, they do not read runs
         await svc.get_policy(admin)
+    with pytest.raises(Forbidden):
+        await svc.open_policy_proposal(admin)
 
 
-async def test_two_approvers_on_the_same_number_cannot_overwrite_each_other(tenant) -> None:
+async def test_one_open_proposal_per_org_a_second_is_a_conflict_naming_it(tenant) -> None:
+    _, a = await tenant.user("approver", name="Ada")
+    _, b = await tenant.user("approver")
+    await svc.change_policy(a, {"retry_limit": 5}, "a", 0)
+    before = await state(tenant.org_id)
+    with pytest.raises(Conflict) as exc:
+        await svc.change_policy(b, {"retry_limit": 7}, "b", 0)
+    assert "Policy version 1 proposed by Ada at" in exc.value.message
+    assert "still open" in exc.value.message and exc.value.field == "values"
+    assert await state(tenant.org_id) == before
+
+
+async def test_two_approvers_proposing_at_once_make_one_proposal(tenant) -> None:
     _, a = await tenant.user("approver")
     _, b = await tenant.user("approver")
     results = await asyncio.gather(
@@ -125,16 +187,155 @@ async def test_two_approvers_on_the_same_number_cannot_overwrite_each_other(tena
     ok = [r for r in results if isinstance(r, PolicyVersion)]
     refused = [r for r in results if isinstance(r, Conflict)]
     assert len(ok) == 1 and len(refused) == 1, results
-    assert "version 1 is in force" in refused[0].message
+    assert "Policy version 1 proposed by" in refused[0].message
     assert await PolicyVersion.filter(org_id=tenant.org_id).count() == 1
 
 
+async def test_nobody_approves_their_own_policy_change(tenant) -> None:
+    _, maker = await tenant.user("approver")
+    v = await svc.change_policy(maker, {"retry_limit": 5}, "mine", 0)
+    before = await state(tenant.org_id)
+    with pytest.raises(Forbidden) as exc:
+        await svc.approve_policy_change(maker, v.number, "looks good to me")
+    assert "another approver must approve it (maker-checker)" in exc.value.message
+    assert await state(tenant.org_id) == before
+    assert (await PolicyVersion.get(id=v.id)).status is ChangeStatus.PROPOSED
+
+
+async def test_a_stale_proposal_is_refused(tenant) -> None:
+    _, maker = await tenant.user("approver")
+    _, checker = await tenant.user("approver")
+    _, viewer = await tenant.user("viewer")
+    v = await svc.change_policy(maker, {"retry_limit": 5}, "proposed on 0", 0)
+    # Another version came in force meanwhile (e.g. one written before maker-checker existed).
+    await PolicyVersion.create(
+        org_id=tenant.org_id, number=v.number + 1, data={"retry_limit": 8}, reason="direct",
+        created_at=datetime.now(UTC), status=ChangeStatus.APPROVED,
+    )  # fmt: skip
+    before = await state(tenant.org_id)
+    with pytest.raises(Conflict) as exc:
+        await svc.approve_policy_change(checker, v.number, "ok")
+    assert exc.value.field == "number"
+    assert f"Version 2 came in force after version {v.number} was proposed" in exc.value.message
+    assert "propose the change again from version 2" in exc.value.message
+    assert await state(tenant.org_id) == before
+    assert (await svc.get_policy(viewer)).policy.retry_limit == 8
+    # It can be rejected, and the next proposal gets a fresh number.
+    await svc.reject_policy_change(checker, v.number, "stale")
+    again = await svc.change_policy(maker, {"retry_limit": 6}, "from 2", 2)
+    assert again.number == 3
+
+
+async def test_reject_and_withdraw_keep_the_version_in_force(tenant) -> None:
+    _, maker = await tenant.user("approver", name="Ada")
+    _, checker = await tenant.user("approver", name="Bob")
+    _, viewer = await tenant.user("viewer")
+    v = await svc.change_policy(maker, {"retry_limit": 5}, "try", 0)
+    done = await svc.reject_policy_change(checker, v.number, "  too loose  ")
+    assert (done.status, done.decided_by_id, done.decision_reason) == (
+        ChangeStatus.REJECTED, checker.user_id, "too loose",
+    )  # fmt: skip
+    assert (await svc.get_policy(viewer)).number == 0
+    ev = await last_event(tenant.org_id, "policy.reject")
+    assert json.loads(ev.new_values) == {"status": "rejected", "number": 1, "withdrawn": False}
+    assert "loose" not in ev.new_values
+
+    before = await state(tenant.org_id)
+    with pytest.raises(Conflict) as exc:
+        await svc.approve_policy_change(maker, v.number, "ok")
+    assert "Policy version 1 was already rejected by Bob at" in exc.value.message
+    with pytest.raises(Conflict):
+        await svc.reject_policy_change(checker, v.number, "again")
+    assert await state(tenant.org_id) == before
+
+    # The proposer withdraws their own; numbers are never reused.
+    w = await svc.change_policy(maker, {"retry_limit": 6}, "second try", 0)
+    assert w.number == 2
+    await svc.reject_policy_change(maker, w.number, "withdrawn")
+    ev = await last_event(tenant.org_id, "policy.reject")
+    assert json.loads(ev.new_values)["withdrawn"] is True
+    assert (await svc.get_policy(viewer)).number == 0
+    assert await svc.open_policy_proposal(viewer) is None
+    statuses = [(x.number, x.status) for x in await svc.list_policy_versions(viewer)]
+    assert statuses == [(2, ChangeStatus.REJECTED), (1, ChangeStatus.REJECTED)]
+
+
+@pytest.mark.parametrize(
+    ("number", "reason", "error", "field", "says"),
+    [
+        (0, "ok", Invalid, "number", "not a policy version"),
+        ("1", "ok", Invalid, "number", "whole number"),
+        (True, "ok", Invalid, "number", "whole number"),
+        (1, "", Invalid, "reason", "required"),
+        (1, "x" * 2001, Invalid, "reason", "limit is 2000"),
+        (1, "bad\x07", Invalid, "reason", "control characters"),
+        (99, "ok", NotFound, None, "PolicyVersion 99 not found."),
+    ],
+)
+async def test_refused_decisions_change_nothing(
+    tenant, number: Any, reason: str, error: type, field: str | None, says: str
+) -> None:
+    _, maker = await tenant.user("approver")
+    _, checker = await tenant.user("approver")
+    await svc.change_policy(maker, {"retry_limit": 5}, "try", 0)
+    before = await state(tenant.org_id)
+    for decide in (svc.approve_policy_change, svc.reject_policy_change):
+        with pytest.raises(error) as exc:
+            await decide(checker, number, reason)
+        assert says in exc.value.message, exc.value.message
+        if field is not None:
+            assert exc.value.field == field
+    assert await state(tenant.org_id) == before
+
+
+async def test_another_orgs_proposal_looks_exactly_like_a_missing_one(tenant, other_tenant) -> None:
+    _, maker = await tenant.user("approver")
+    _, outsider = await other_tenant.user("approver")
+    v = await svc.change_policy(maker, {"retry_limit": 5}, "ours", 0)
+    before = await state(tenant.org_id), await state(other_tenant.org_id)
+    for decide in (svc.approve_policy_change, svc.reject_policy_change):
+        with pytest.raises(NotFound) as theirs:
+            await decide(outsider, v.number, "ok")
+        assert theirs.value.message == f"PolicyVersion {v.number} not found."
+    assert (await state(tenant.org_id), await state(other_tenant.org_id)) == before
+
+
 async def test_policies_are_per_organization(tenant, other_tenant) -> None:
-    _, a = await tenant.user("approver")
     _, other = await other_tenant.user("viewer")
-    await svc.change_policy(a, {"retry_limit": 9}, "ours", 0)
+    await propose_and_approve(tenant, {"retry_limit": 9}, 0)
     assert (await svc.get_policy(other)).number == 0
     assert await svc.list_policy_versions(other) == []
+    assert await svc.open_policy_proposal(other) is None
+
+
+async def test_runs_recorded_while_a_proposal_is_open_use_the_version_in_force(tenant) -> None:
+    key = f"SCN_{uuid.uuid4().hex[:8].upper()}"
+    s = await scenario(tenant.org_id, key)
+    await Baseline.create(
+        org_id=tenant.org_id, scenario_id=s.id, median=100.0, cv=0.1, sample_size=20,
+        source=BaselineSource.MANUAL, set_at=datetime.now(UTC),
+    )  # fmt: skip
+    await propose_and_approve(tenant, {"sev1_multiplier": 6}, 0)  # version 1 in force
+    _, maker = await tenant.user("approver")
+    # Proposed: SEV1 from 4x. A run at 5.5x would be SEV1 under it, SEV2 under version 1.
+    await svc.change_policy(maker, {"sev1_multiplier": 4}, "more pages", 1)
+
+    def item() -> dict[str, Any]:
+        return {
+            "run_id": f"run-{uuid.uuid4().hex[:12]}", "scenario": key, "credits_total": 550.0,
+            "started_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+        }  # fmt: skip
+
+    result = await record_runs(tenant.admin, [item()])
+    assert not result.errors, result.errors
+    run = await Run.get(id=result.recorded[0].pk)
+    assert run.policy_number == 1 and run.severity == Severity.SEV2
+
+    _, checker = await tenant.user("approver")
+    await svc.approve_policy_change(checker, 2, "ok")
+    result = await record_runs(tenant.admin, [item()])
+    run = await Run.get(id=result.recorded[0].pk)
+    assert run.policy_number == 2 and run.severity == Severity.SEV1
 
 
 # ----------------------------------------------------------------------------- kill switches

@@ -1,6 +1,8 @@
 """Delivery of the notification outbox to a real HTTP receiver on 127.0.0.1, on SQLite and
 PostgreSQL: Slack and generic bodies (HMAC verified), retries with backoff on a controlled clock,
-429 with Retry-After, permanent failures, suppressed messages, channels without a webhook, two
+429 with Retry-After, permanent failures, suppressed messages (written suppressed, or suppressed at
+delivery while the switch is on), organization names in bodies, leases and backoff from each
+claim on a slow pass and its time budget, channels without a webhook, two
 deliverers at once, `kick()`, and the kill-switch expiry job. One test goes through a real arq
 worker process (PostgreSQL and Redis)."""
 
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from tortoise.transactions import in_transaction
 
@@ -23,8 +26,9 @@ from riskops.audit.models import AuditEvent
 from riskops.jobs import notify_tasks, runner
 from riskops.jobs.models import Job, JobStatus
 from riskops.jobs.notify_tasks import MAX_ATTEMPTS, backoff, deliver_due
+from riskops.server.models import Organization
 from riskops.server.run_models import KillSwitch, OutboxMessage, OutboxStatus
-from riskops.server.services import outbox
+from riskops.server.services import controls, outbox
 from riskops.server.services.outbox import Channel
 from riskops.server.settings import (
     WEBHOOK_CHANNELS,
@@ -90,6 +94,11 @@ async def reload(msg: OutboxMessage) -> OutboxMessage:
     return await OutboxMessage.get(id=msg.id)
 
 
+def near(actual: datetime, expected: datetime, slack: float = 5.0) -> bool:
+    """`actual` is `expected` plus the (short) time the pass took: times are taken per message."""
+    return timedelta(0) <= actual - expected <= timedelta(seconds=slack)
+
+
 # ----------------------------------------------------------------------------- bodies
 
 
@@ -97,16 +106,19 @@ async def test_slack_body_summarises_a_sev1_run(tenant, hooks: WebhookServer) ->
     settings = configured(hooks)
     msg = await message(tenant.org_id)
     counts = await deliver_due(org_id=tenant.org_id, settings=settings)
-    assert counts.as_dict() == {"sent": 1, "retrying": 0, "failed": 0, "skipped": 0}
+    assert counts.as_dict() == {
+        "sent": 1, "retrying": 0, "failed": 0, "skipped": 0, "suppressed": 0, "deferred": 0,
+    }  # fmt: skip
 
     [req] = hooks.requests
     assert req.path == "/alerts" and req.header("content-type") == "application/json"
     assert req.header("x-riskops-message-id") == str(msg.id)
     assert req.header("x-riskops-signature") is None  # no secret, no signature
     body = req.json()
+    org = await Organization.get(id=tenant.org_id)
     assert body["text"] == (
-        ":red_circle: SEV1: BINDER_EXPORT_WEEKLY run r-2024-01-23-001 at 6.25x baseline "
-        "(CASE-000123)"
+        f":red_circle: {org.name} ({org.slug}): SEV1: BINDER_EXPORT_WEEKLY run r-2024-01-23-001 "
+        "at 6.25x baseline (CASE-000123)"
     )
     detail = body["blocks"][1]["text"]["text"]
     for part in ("*Severity*: SEV1", "retry_loop, unbounded_iterator", "CASE-000123",
@@ -130,7 +142,9 @@ async def test_generic_body_is_signed_with_the_secret(tenant, hooks: WebhookServ
     expected = "sha256=" + hmac.new(SECRET.encode(), req.body, hashlib.sha256).hexdigest()
     assert req.header("x-riskops-signature") == expected
     body = req.json()
-    assert set(body) == {"id", "org_id", "channel", "kind", "payload", "created_at"}
+    assert set(body) == {"id", "org_id", "org", "channel", "kind", "payload", "created_at"}
+    org = await Organization.get(id=tenant.org_id)
+    assert body["org"] == {"slug": org.slug, "name": org.name}
     assert (body["id"], body["org_id"], body["channel"], body["kind"]) == (
         msg.id, tenant.org_id, "critical", "run.sev0",
     )  # fmt: skip
@@ -167,19 +181,19 @@ async def test_failure_is_retried_with_backoff_then_sent(tenant, hooks: WebhookS
     row = await reload(msg)
     assert row.status is OutboxStatus.PENDING and row.attempts == 1
     assert row.last_error == "HTTP 500: internal error"
-    assert row.next_attempt_at == t0 + timedelta(seconds=30)
+    assert near(row.next_attempt_at, t0 + timedelta(seconds=30))
 
     # Not due yet: nothing happens.
     assert (await deliver_due(t0 + timedelta(seconds=29), org_id=tenant.org_id,
                               settings=settings)).as_dict()["retrying"] == 0  # fmt: skip
     assert len(hooks.requests) == 1
-    t1 = t0 + timedelta(seconds=30)
+    t1 = row.next_attempt_at
     await deliver_due(t1, org_id=tenant.org_id, settings=settings)
     row = await reload(msg)
-    assert (row.attempts, row.next_attempt_at) == (2, t1 + timedelta(minutes=1))
+    assert row.attempts == 2 and near(row.next_attempt_at, t1 + timedelta(minutes=1))
 
     hooks.mode = "ok"
-    t2 = t1 + timedelta(minutes=1)
+    t2 = row.next_attempt_at
     assert (await deliver_due(t2, org_id=tenant.org_id, settings=settings)).sent == 1
     row = await reload(msg)
     assert (row.status, row.attempts, row.last_error) == (OutboxStatus.SENT, 3, None)
@@ -216,7 +230,8 @@ async def test_429_honours_retry_after(tenant, hooks: WebhookServer) -> None:
     hooks.mode, hooks.retry_after = "rate_limited", "120"
     await deliver_due(t0, org_id=tenant.org_id, settings=settings)
     row = await reload(msg)
-    assert row.status is OutboxStatus.PENDING and row.next_attempt_at == t0 + timedelta(minutes=2)
+    assert row.status is OutboxStatus.PENDING
+    assert near(row.next_attempt_at, t0 + timedelta(minutes=2))
     assert row.last_error is not None and row.last_error.startswith("rate limited (HTTP 429")
 
 
@@ -249,11 +264,103 @@ async def test_suppressed_messages_are_never_sent(tenant, hooks: WebhookServer) 
     msg = await message(tenant.org_id, suppressed=True)
     later = datetime.now(UTC) + timedelta(days=1)
     assert (await deliver_due(later, org_id=tenant.org_id, settings=settings)).as_dict() == {
-        "sent": 0, "retrying": 0, "failed": 0, "skipped": 0,
+        "sent": 0, "retrying": 0, "failed": 0, "skipped": 0, "suppressed": 0, "deferred": 0,
     }  # fmt: skip
     assert hooks.requests == []
     row = await reload(msg)
     assert (row.status, row.attempts) == (OutboxStatus.SUPPRESSED, 0)
+
+
+async def test_suppression_switched_on_after_writing_stops_delivery(
+    tenant, hooks: WebhookServer
+) -> None:
+    settings = configured(hooks)
+    _, approver = await tenant.user("approver")
+    pending = await message(tenant.org_id)
+    assert (await reload(pending)).status is OutboxStatus.PENDING
+    await controls.set_kill_switch(approver, "alert_suppression", "", "API outage storm")
+    counts = await deliver_due(org_id=tenant.org_id, settings=settings)
+    assert (counts.suppressed, counts.sent, counts.failed) == (1, 0, 0)
+    assert hooks.requests == []
+    row = await reload(pending)
+    assert (row.status, row.attempts) == (OutboxStatus.SUPPRESSED, 0)
+    assert row.last_error == "alert suppression on at delivery"
+    # Never sent later either, even once the switch is cleared.
+    await deliver_due(datetime.now(UTC) + timedelta(days=1), org_id=tenant.org_id,
+                      settings=settings)  # fmt: skip
+    assert hooks.requests == []
+
+
+async def test_suppression_is_per_organization(tenant, other_tenant, hooks: WebhookServer) -> None:
+    settings = configured(hooks)
+    _, approver = await tenant.user("approver")
+    quiet = await message(tenant.org_id)
+    loud = await message(other_tenant.org_id)
+    await controls.set_kill_switch(approver, "alert_suppression", "", "storm")
+    for org in (tenant.org_id, other_tenant.org_id):
+        await deliver_due(org_id=org, settings=settings)
+    assert (await reload(quiet)).status is OutboxStatus.SUPPRESSED
+    assert (await reload(loud)).status is OutboxStatus.SENT
+    assert [int(r.header("x-riskops-message-id") or 0) for r in hooks.requests] == [loud.id]
+
+
+async def test_bodies_name_the_organization(tenant, other_tenant, hooks: WebhookServer) -> None:
+    """All organizations share the webhooks: the receiver must see whose message it is."""
+    settings = configured(hooks)
+    ours = await Organization.get(id=tenant.org_id)
+    theirs = await Organization.get(id=other_tenant.org_id)
+    await message(tenant.org_id, Channel.REVIEW, "report.weekly", WEEKLY)
+    await message(other_tenant.org_id, Channel.REVIEW, "something.new", {"x": 1})
+    for org in (tenant.org_id, other_tenant.org_id):
+        await deliver_due(org_id=org, settings=settings)
+    first, second = hooks.bodies("/review")
+    for body, org in ((first, ours), (second, theirs)):
+        assert body["text"].split(" ", 1)[1].startswith(f"{org.name} ({org.slug}): ")
+        assert body["blocks"][0]["text"]["text"].startswith(f"{org.name} ({org.slug}): ")
+        assert f"*Organization*: {org.name} (`{org.slug}`)" in body["blocks"][1]["text"]["text"]
+        assert f"riskops · {org.slug} · #ops-review" in body["blocks"][2]["elements"][0]["text"]
+
+    generic = configured(hooks, fmt="generic")
+    hooks.requests.clear()
+    await message(other_tenant.org_id, Channel.ALERTS)
+    await deliver_due(org_id=other_tenant.org_id, settings=generic)
+    [req] = hooks.requests
+    body = req.json()
+    assert body["org_id"] == theirs.id
+    assert body["org"] == {"slug": theirs.slug, "name": theirs.name}
+
+
+async def test_a_slow_pass_leases_and_backs_off_from_each_claim(
+    tenant, hooks: WebhookServer
+) -> None:
+    """Each claim's lease and each retry's backoff start when that message is handled, not
+    when the pass started; a pass stops claiming after its time budget."""
+    settings = configured(hooks)
+    t0 = datetime.now(UTC)
+    msgs = [await message(tenant.org_id, now=t0 - timedelta(seconds=i)) for i in (3, 2, 1)]
+    leases: dict[int, datetime] = {}
+
+    async def slow_failing(request: httpx.Request) -> httpx.Response:
+        mid = int(request.headers["x-riskops-message-id"])
+        leases[mid] = (await OutboxMessage.get(id=mid)).next_attempt_at  # the claim's lease
+        await asyncio.sleep(0.5)
+        return httpx.Response(500, text="busy")
+
+    counts = await deliver_due(
+        t0, org_id=tenant.org_id, settings=settings, transport=httpx.MockTransport(slow_failing),
+        max_seconds=0.75,
+    )  # fmt: skip
+    # 0.0 s: first claimed; 0.5 s: second claimed; 1.0 s: out of time, third left pending.
+    assert (counts.retrying, counts.deferred) == (2, 1), counts
+    first, second, third = [await reload(m) for m in msgs]
+    assert near(leases[first.id], t0 + notify_tasks.LEASE, 0.3)
+    assert near(leases[second.id], t0 + notify_tasks.LEASE + timedelta(seconds=0.5), 0.3)
+    assert near(first.next_attempt_at, t0 + timedelta(seconds=30.5), 0.3)
+    assert near(second.next_attempt_at, t0 + timedelta(seconds=31.0), 0.3)
+    assert (third.status, third.attempts, third.next_attempt_at) == (
+        OutboxStatus.PENDING, 0, msgs[2].next_attempt_at,
+    )  # fmt: skip
+    assert hooks.requests == []  # the mock transport answered
 
 
 async def test_a_channel_without_webhook_fails_clearly(tenant, hooks: WebhookServer) -> None:

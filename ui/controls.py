@@ -1,7 +1,9 @@
 """Pages for the controls: `/policy` (values in force with their meaning, history, the change
-form for approvers), `/kill-switches` (in force with an expiry countdown, history, set and clear
-for approvers) and `/notifications` (the outbox and how delivery went). Conventions are in
-`ui/common.py`; every rule is the service's (`server/services/controls.py`, `outbox.py`).
+form for approvers, which proposes a version; the open proposal with its diff and approve /
+reject for the other approvers), `/kill-switches` (in force with an expiry countdown, history,
+set and clear for approvers) and `/notifications` (the outbox and how delivery went).
+Conventions are in `ui/common.py`; every rule is the service's (`server/services/controls.py`,
+`outbox.py`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.errors import Conflict, Invalid
+from riskops.server.errors import Conflict, Forbidden, Invalid
 from riskops.server.models import User
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
@@ -41,7 +43,11 @@ NOTIFICATION_PAGE = 100
 
 FLASH.update(
     {
-        "policy.changed": "Policy changed: the new version is in force for runs recorded from now.",
+        "policy.proposed": "Policy change proposed: another approver must approve it; until "
+        "then the version in force stays.",
+        "policy.approved": "Policy change approved: the new version is in force for runs "
+        "recorded from now.",
+        "policy.rejected": "Policy change rejected: the version in force is unchanged.",
         "kill_switch.set": "Kill switch set.",
         "kill_switch.cleared": "Kill switch cleared.",
     }
@@ -112,28 +118,25 @@ async def _policy_page(
     status: int = 200,
     errors: Mapping[str, str] | None = None,
     values: Mapping[str, str] | None = None,
+    form_name: str = "change",
 ) -> Response:
     current = await svc.get_policy(principal)
     versions = await svc.list_policy_versions(principal)
-    names = await _names(principal, [v.set_by_id for v in versions])
-    in_force = current.policy.to_dict()
-    # For each stored version, what it changed relative to the one before.
-    changes: dict[int, dict[str, tuple[Any, Any]]] = {}
-    ordered = sorted(versions, key=lambda v: v.number)
-    previous = svc.Policy()
-    for v in ordered:
-        policy = svc.Policy.from_dict(v.data)
-        changes[v.id] = svc.changed_fields(previous, policy)
-        previous = policy
+    proposal = await svc.open_policy_proposal(principal)
+    names = await _names(principal, [i for v in versions for i in (v.set_by_id, v.decided_by_id)])
     ctx = {
         "current": current,
-        "values_in_force": in_force,
+        "values_in_force": current.policy.to_dict(),
         "meanings": svc.POLICY_MEANINGS,
         "versions": versions,
-        "changes": changes,
+        # For each stored version, what it changed relative to the approved one before it.
+        "changes": svc.version_changes(versions),
+        "proposal": proposal,
+        "me": principal.user_id,
         "names": names,
         "can_manage": principal.can(Perm.POLICY_MANAGE),
         "errors": errors or {},
+        "form_name": form_name,
         "form": values or {},
         "MAX_REASON": svc.MAX_REASON,
     }
@@ -147,6 +150,7 @@ async def policy_page(request: Request) -> Response:
 
 @page
 async def policy_change(request: Request) -> Response:
+    """Propose a change (maker-checker: another approver puts it in force)."""
     form = await read_form(request)
     principal = signed_in(request)
     principal.require(Perm.POLICY_MANAGE)
@@ -162,14 +166,47 @@ async def policy_change(request: Request) -> Response:
         await svc.change_policy(principal, changed, typed["reason"], expected)
     except FORM_ERRORS as exc:
         if isinstance(exc, Conflict):
-            # Someone else changed it: show the version now in force, keep what was typed.
+            # Someone else changed it or a proposal is open: show the page as it is now and
+            # keep what was typed.
             errors = {"_form": exc.message}
         else:
             errors = form_errors(exc, {**{f: f for f in svc.POLICY_FIELDS}, "reason": "reason"})
         return await _policy_page(
             request, principal, status=status_of(exc), errors=errors, values=typed
         )
-    return back("/policy", "policy.changed")
+    return back("/policy", "policy.proposed")
+
+
+async def _policy_decision(request: Request, action: str) -> Response:
+    form = await read_form(request)
+    principal = signed_in(request)
+    typed = {"number": form_text(form, "number"), "reason": form_text(form, "reason")}
+    # A missing or garbled number goes to the service as is: it refuses it with its message.
+    number: Any = int_or_none(typed["number"])
+    if number is None:
+        number = typed["number"]
+    decide = svc.approve_policy_change if action == "approve" else svc.reject_policy_change
+    try:
+        await decide(principal, number, typed["reason"])
+    except (*FORM_ERRORS, Forbidden) as exc:
+        if isinstance(exc, Forbidden) and not principal.can(Perm.POLICY_MANAGE):
+            raise
+        code = 403 if isinstance(exc, Forbidden) else status_of(exc)
+        return await _policy_page(
+            request, principal, status=code, errors=form_errors(exc, {"reason": "reason"}),
+            values=typed, form_name=action,
+        )  # fmt: skip
+    return back("/policy", "policy.approved" if action == "approve" else "policy.rejected")
+
+
+@page
+async def policy_approve(request: Request) -> Response:
+    return await _policy_decision(request, "approve")
+
+
+@page
+async def policy_reject(request: Request) -> Response:
+    return await _policy_decision(request, "reject")
 
 
 # ----------------------------------------------------------------------------- kill switches
@@ -277,6 +314,8 @@ async def notifications_page(request: Request) -> Response:
 routes: list[Route] = [
     Route("/policy", policy_page, methods=["GET"]),
     Route("/policy", policy_change, methods=["POST"]),
+    Route("/policy/approve", policy_approve, methods=["POST"]),
+    Route("/policy/reject", policy_reject, methods=["POST"]),
     Route("/kill-switches", switches_page, methods=["GET"]),
     Route("/kill-switches", switch_set, methods=["POST"]),
     Route("/kill-switches/clear", switch_clear, methods=["POST"]),

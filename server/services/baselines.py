@@ -736,6 +736,14 @@ async def set_manual_baseline(
             return await _propose_manual(
                 principal, conn, scenario, old, value, pct, text, needed and confirm, now
             )
+        first = await open_proposal(principal, scenario.id, conn)
+        if first is not None:
+            raise Conflict(
+                f"Baseline change {first.id} for {scenario.key} is still open: approve or reject "
+                "it first (a first baseline set by hand would leave it undecidable).",
+                field="scenario_key",
+                change_id=first.id,
+            )
         change = await BaselineChange.create(
             org_id=principal.org_id, scenario_id=scenario.id, old_median=old, new_median=value,
             change_pct=pct, sample_size=0, cv=None, source=BaselineSource.MANUAL,

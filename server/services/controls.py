@@ -1,4 +1,5 @@
-"""The controls of credit monitoring: the versioned classification policy and the kill switches
+"""The controls of credit monitoring: the versioned classification policy (changed by
+maker-checker: one approver proposes a version, another approves it) and the kill switches
 (alert suppression; backfill mode per scenario). Reads used while recording runs live here too,
 so every rule about "which policy / which switch is in force" is in one place.
 
@@ -23,13 +24,13 @@ from tortoise.transactions import in_transaction
 from riskops.audit import store
 from riskops.audit.types import Actor, Entry, RiskLevel
 from riskops.server.classification import Policy
-from riskops.server.errors import Conflict, Invalid, not_found
-from riskops.server.models import Organization, User
+from riskops.server.errors import Conflict, Forbidden, Invalid, not_found
+from riskops.server.models import User
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
 from riskops.server.run_models import ChangeStatus, KillSwitch, PolicyVersion, Scenario
 from riskops.server.services.audit_trail import record
-from riskops.server.services.scoping import parse_id, scoped
+from riskops.server.services.scoping import lock_organization, parse_id, scoped
 
 log = logging.getLogger("riskops.controls")
 
@@ -192,12 +193,6 @@ async def _name_of(user_id: int | None, conn: BaseDBAsyncClient | None = None) -
     return user.name if user is not None else f"user {user_id}"
 
 
-async def _lock_org(principal: Principal, conn: BaseDBAsyncClient) -> None:
-    # Changes of one organization's controls queue on its row (PostgreSQL; SQLite writers are
-    # serialized anyway), so the "is it already in force / still that number" checks hold.
-    await Organization.filter(id=principal.org_id).select_for_update().using_db(conn).first()
-
-
 def _when(value: datetime) -> str:
     return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
@@ -223,12 +218,69 @@ def changed_fields(old: Policy, new: Policy) -> dict[str, tuple[float | int, flo
     return {k: (before[k], after[k]) for k in before if before[k] != after[k]}
 
 
+@dataclass(frozen=True)
+class PolicyProposal:
+    """The open proposal of an organization, with what it changes relative to the version in
+    force (field -> (in force, proposed))."""
+
+    version: PolicyVersion
+    in_force: PolicyInForce
+    changes: dict[str, tuple[float | int, float | int]]
+
+
+async def _open_proposal(
+    org_id: int, conn: BaseDBAsyncClient | None = None
+) -> PolicyVersion | None:
+    q = PolicyVersion.filter(org_id=org_id, status=ChangeStatus.PROPOSED).order_by("number")
+    if conn is not None:
+        q = q.using_db(conn)
+    return await q.first()
+
+
+async def open_policy_proposal(principal: Principal) -> PolicyProposal | None:
+    """The proposed version waiting for another approver (at most one per organization)."""
+    principal.require(Perm.RUN_READ)
+    row = await _open_proposal(principal.org_id)
+    if row is None:
+        return None
+    current = await current_policy(principal.org_id)
+    return PolicyProposal(row, current, changed_fields(current.policy, Policy.from_dict(row.data)))
+
+
+def version_changes(
+    versions: list[PolicyVersion],
+) -> dict[int, dict[str, tuple[float | int, float | int]]]:
+    """For each version (by id): what it changes relative to the approved version before it
+    (the defaults before the first). Rejected and proposed versions are compared the same way
+    but never become the base of a later one."""
+    base, out = Policy(), {}
+    for v in sorted(versions, key=lambda v: v.number):
+        policy = Policy.from_dict(v.data)
+        out[v.id] = changed_fields(base, policy)
+        if v.status is ChangeStatus.APPROVED:
+            base = policy
+    return out
+
+
+def _number(raw: Any) -> int:
+    value = _whole(raw, "number")
+    if value < 1:
+        raise Invalid(
+            f"number {value} is not a policy version; give the number of the proposed version "
+            "(1 or more).",
+            field="number",
+        )
+    return value
+
+
 async def change_policy(
     principal: Principal, values: dict[str, Any], reason: str, expected_number: int
 ) -> PolicyVersion:
-    """A new policy version: `values` (the changed fields) merged over the policy in force.
-    Two approvers working from the same number cannot overwrite each other: the second one's
-    `expected_number` is stale (Conflict)."""
+    """Propose a new policy version: `values` (the changed fields) merged over the policy in
+    force. It is PROPOSED and another approver puts it in force (`approve_policy_change`);
+    until then runs keep being classified with the version in force. `expected_number` is the
+    number in force when the change was made (stale: Conflict); one open proposal per
+    organization (a second is a Conflict naming the first)."""
     principal.require(Perm.POLICY_MANAGE)
     if not isinstance(values, Mapping):
         raise Invalid("values must be an object of field -> new value.", field="values")
@@ -241,7 +293,7 @@ async def change_policy(
     expected = _whole(expected_number, "expected_number")
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        await _lock_org(principal, conn)
+        await lock_organization(principal, conn)
         current = await current_policy(principal.org_id, conn)
         if current.number != expected:
             raise Conflict(
@@ -250,6 +302,16 @@ async def change_policy(
                 field="expected_number",
                 current_number=current.number,
             )
+        pending = await _open_proposal(principal.org_id, conn)
+        if pending is not None:
+            raise Conflict(
+                f"Policy version {pending.number} proposed by "
+                f"{await _name_of(pending.set_by_id, conn)} at {_when(pending.created_at)} is "
+                "still open: another approver approves or rejects it (its proposer may "
+                "withdraw it) before a new change can be proposed.",
+                field="values",
+                proposal_number=pending.number,
+            )
         new = Policy.from_dict({**current.policy.to_dict(), **dict(values)})
         changes = changed_fields(current.policy, new)
         if not changes:
@@ -257,22 +319,137 @@ async def change_policy(
                 "values change nothing: every value given equals the policy in force.",
                 field="values",
             )
+        # Numbers are never reused (rejected versions keep theirs): the next after the highest.
+        last = (
+            await PolicyVersion.filter(org_id=principal.org_id)
+            .using_db(conn)
+            .order_by("-number")
+            .first()
+        )
         version = await PolicyVersion.create(
             org_id=principal.org_id,
-            number=current.number + 1,
+            number=max(last.number if last else 0, current.number) + 1,
             data=new.to_dict(),
             reason=text,
             set_by_id=principal.user_id or None,
             created_at=now,
+            status=ChangeStatus.PROPOSED,
             using_db=conn,
         )
         await record(
-            principal, conn, "policy.change", "policy_version", version.id,
+            principal, conn, "policy.propose", "policy_version", version.id,
+            old={k: v[0] for k, v in changes.items()},
+            new={"number": version.number, **{k: v[1] for k, v in changes.items()}},
+            risk=RiskLevel.MEDIUM,
+        )  # fmt: skip
+    return version
+
+
+async def _locked_proposal(
+    principal: Principal, conn: BaseDBAsyncClient, number: int
+) -> PolicyVersion:
+    row = (
+        await scoped(PolicyVersion, principal)
+        .filter(number=number)
+        .select_for_update()
+        .using_db(conn)
+        .first()
+    )
+    if row is None:
+        raise not_found("PolicyVersion", number)
+    if row.status is not ChangeStatus.PROPOSED:
+        when = f" at {_when(row.decided_at)}" if row.decided_at else ""
+        by = (
+            f" by {await _name_of(row.decided_by_id, conn)}"
+            if row.decided_by_id is not None or row.decided_at is not None
+            else ""
+        )
+        raise Conflict(
+            f"Policy version {row.number} was already {ChangeStatus(row.status).value}{by}{when}; "
+            "nothing to decide.",
+            field="number",
+            current_status=ChangeStatus(row.status).value,
+        )
+    return row
+
+
+async def _decide(
+    conn: BaseDBAsyncClient, row: PolicyVersion, status: ChangeStatus, **values: Any
+) -> None:
+    updated = (
+        await PolicyVersion.filter(id=row.id, status=ChangeStatus.PROPOSED)
+        .using_db(conn)
+        .update(status=status, **values)
+    )
+    if updated != 1:
+        raise Conflict(f"Policy version {row.number} was decided meanwhile.", field="number")
+    row.status = status
+    for name, value in values.items():
+        setattr(row, name, value)
+
+
+async def approve_policy_change(principal: Principal, number: int, reason: str) -> PolicyVersion:
+    """Put a proposed version in force. Not by its proposer (maker-checker: Forbidden);
+    refused (Conflict) when another version came in force after it was proposed."""
+    principal.require(Perm.POLICY_MANAGE)
+    n = _number(number)
+    text = _reason(reason)
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        await lock_organization(principal, conn)
+        row = await _locked_proposal(principal, conn, n)
+        if row.set_by_id is not None and row.set_by_id == principal.user_id:
+            raise Forbidden(
+                f"You proposed policy version {row.number}: another approver must approve it "
+                "(maker-checker). You may reject it to withdraw it."
+            )
+        current = await current_policy(principal.org_id, conn)
+        since = (
+            current.version.decided_at or current.version.created_at if current.version else None
+        )
+        if current.number > row.number or (since is not None and since > row.created_at):
+            raise Conflict(
+                f"Version {current.number} came in force after version {row.number} was "
+                f"proposed ({_when(row.created_at)}), so the proposal was made against an "
+                f"older policy: reject it and propose the change again from version "
+                f"{current.number}.",
+                field="number",
+                current_number=current.number,
+            )
+        changes = changed_fields(current.policy, Policy.from_dict(row.data))
+        await _decide(
+            conn, row, ChangeStatus.APPROVED,
+            decided_by_id=principal.user_id or None, decided_at=now, decision_reason=text,
+        )  # fmt: skip
+        await record(
+            principal, conn, "policy.change", "policy_version", row.id,
             old={k: v[0] for k, v in changes.items()},
             new={k: v[1] for k, v in changes.items()},
             risk=RiskLevel.MEDIUM,
         )  # fmt: skip
-    return version
+    return row
+
+
+async def reject_policy_change(principal: Principal, number: int, reason: str) -> PolicyVersion:
+    """Reject a proposed version with a reason (its proposer may reject it to withdraw it)."""
+    principal.require(Perm.POLICY_MANAGE)
+    n = _number(number)
+    text = _reason(reason)
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        await lock_organization(principal, conn)
+        row = await _locked_proposal(principal, conn, n)
+        await _decide(
+            conn, row, ChangeStatus.REJECTED,
+            decided_by_id=principal.user_id or None, decided_at=now, decision_reason=text,
+        )  # fmt: skip
+        await record(
+            principal, conn, "policy.reject", "policy_version", row.id,
+            old={"status": ChangeStatus.PROPOSED.value},
+            new={"status": ChangeStatus.REJECTED.value, "number": row.number,
+                 "withdrawn": row.set_by_id is not None and row.set_by_id == principal.user_id},
+        )  # fmt: skip
+    return row
 
 
 # --- kill switches -----------------------------------------------------------------------------
@@ -317,7 +494,7 @@ async def set_kill_switch(
     now = datetime.now(UTC)
     expires = _expiry(expires_at, now)
     async with in_transaction() as conn:
-        await _lock_org(principal, conn)
+        await lock_organization(principal, conn)
         if switch is SwitchName.BACKFILL:
             exists = await scoped(Scenario, principal).filter(key=key).using_db(conn).exists()
             if not exists:

@@ -1,5 +1,6 @@
-"""The controls over GraphQL, on SQLite and PostgreSQL, with bearer tokens: the policy and its
-versions, changePolicy with expected numbers, kill switches, and the notification outbox;
+"""The controls over GraphQL, on SQLite and PostgreSQL, with bearer tokens: the policy, its
+versions and the open proposal, changePolicy (proposes) with expected numbers, approve / reject
+(maker-checker, stale proposals), kill switches, and the notification outbox;
 permissions and other organizations' ids, each refusal changing nothing."""
 
 from __future__ import annotations
@@ -15,17 +16,31 @@ from riskops.server.services import outbox
 from riskops.server.services.outbox import Channel
 
 ERRORS = "errors { code message field }"
-POLICY_FIELDS = "number values { name value meaning } reason setBy { id name } createdAt"
+POLICY_FIELDS = (
+    "number status values { name value meaning } changes { name before after } reason "
+    "setBy { id name } createdAt decidedBy { name } decidedAt decisionReason"
+)
 SWITCH_FIELDS = (
     "id name scope reason state setBy { name } setAt expiresAt clearedAt clearedBy { name }"
 )
 
-POLICY = f"query {{ policy {{ {POLICY_FIELDS} }} policyVersions {{ number reason }} }}"
+POLICY = f"""query {{
+  policy {{ {POLICY_FIELDS} }} policyVersions {{ number status reason }}
+  policyProposal {{ {POLICY_FIELDS} }}
+}}"""
 CHANGE = f"""
 mutation($values: JSON!, $reason: String!, $n: Int!) {{
   changePolicy(values: $values, reason: $reason, expectedNumber: $n) {{
     policy {{ {POLICY_FIELDS} }} {ERRORS}
   }}
+}}"""
+APPROVE = f"""
+mutation($n: Int!, $reason: String!) {{
+  approvePolicyChange(number: $n, reason: $reason) {{ policy {{ {POLICY_FIELDS} }} {ERRORS} }}
+}}"""
+REJECT = f"""
+mutation($n: Int!, $reason: String!) {{
+  rejectPolicyChange(number: $n, reason: $reason) {{ policy {{ {POLICY_FIELDS} }} {ERRORS} }}
 }}"""
 SWITCHES = f"""
 query($all: Boolean!) {{ killSwitches(includeInactive: $all) {{ {SWITCH_FIELDS} }} }}"""
@@ -51,7 +66,9 @@ query($status: NotificationStatus, $first: Int!) {
 async def state(org_id: int) -> tuple[Any, ...]:
     head = await AuditHead.get_or_none(org_id=org_id)
     return (
-        await PolicyVersion.filter(org_id=org_id).count(),
+        await PolicyVersion.filter(org_id=org_id)
+        .order_by("id")
+        .values_list("id", "status", "decided_by_id", "decision_reason"),
         await KillSwitch.filter(org_id=org_id).order_by("id").values_list("id", "cleared_at"),
         head.seq if head else 0,
     )
@@ -62,35 +79,102 @@ async def secret_for(api: Any, tenant: Any, role: str, name: str | None = None) 
     return await api.token(tenant, user)  # type: ignore[no-any-return]
 
 
-async def test_policy_read_and_change(api, tenant) -> None:
+async def test_policy_proposed_then_approved_by_another_approver(api, tenant) -> None:
     viewer = await secret_for(api, tenant, "viewer")
-    approver = await secret_for(api, tenant, "approver", name="Ada")
+    maker = await secret_for(api, tenant, "approver", name="Ada")
+    checker = await secret_for(api, tenant, "approver", name="Bob")
     data = await api.data(viewer, POLICY)
     assert data["policy"]["number"] == 0 and data["policyVersions"] == []
+    assert data["policy"]["status"] == "APPROVED" and data["policyProposal"] is None
     values = {v["name"]: v for v in data["policy"]["values"]}
     assert values["sev1_multiplier"]["value"] == 5.0
     assert "SEV1" in values["sev1_multiplier"]["meaning"]
 
     change = {"values": {"sev1_multiplier": 6}, "reason": "fewer pages", "n": 0}
-    out = (await api.data(approver, CHANGE, change))["changePolicy"]
+    out = (await api.data(maker, CHANGE, change))["changePolicy"]
     assert out["errors"] == []
-    assert out["policy"]["number"] == 1 and out["policy"]["setBy"]["name"] == "Ada"
-    assert out["policy"]["reason"] == "fewer pages"
+    proposed = out["policy"]
+    assert (proposed["number"], proposed["status"]) == (1, "PROPOSED")
+    assert proposed["setBy"]["name"] == "Ada" and proposed["reason"] == "fewer pages"
+    assert proposed["changes"] == [{"name": "sev1_multiplier", "before": 5.0, "after": 6.0}]
     data = await api.data(viewer, POLICY)
-    assert data["policy"]["number"] == 1
-    assert [v["number"] for v in data["policyVersions"]] == [1]
+    assert data["policy"]["number"] == 0  # not in force yet
+    assert data["policyProposal"]["number"] == 1
+    assert data["policyProposal"]["changes"] == proposed["changes"]
+    assert [(v["number"], v["status"]) for v in data["policyVersions"]] == [(1, "PROPOSED")]
+
+    out = (await api.data(checker, APPROVE, {"n": 1, "reason": "agreed"}))["approvePolicyChange"]
+    assert out["errors"] == [], out
+    done = out["policy"]
+    assert (done["number"], done["status"], done["decidedBy"]["name"]) == (1, "APPROVED", "Bob")
+    assert done["decisionReason"] == "agreed" and done["decidedAt"]
+    data = await api.data(viewer, POLICY)
+    assert data["policy"]["number"] == 1 and data["policyProposal"] is None
+    assert data["policy"]["changes"] == proposed["changes"]
+    assert [(v["number"], v["status"]) for v in data["policyVersions"]] == [(1, "APPROVED")]
+
+
+async def test_self_approval_stale_and_reject_over_graphql(api, tenant, other_tenant) -> None:
+    maker = await secret_for(api, tenant, "approver")
+    checker = await secret_for(api, tenant, "approver", name="Bob")
+    operator = await secret_for(api, tenant, "operator")
+    outsider = await secret_for(api, other_tenant, "approver")
+    await api.data(maker, CHANGE, {"values": {"retry_limit": 4}, "reason": "r", "n": 0})
+    before = await state(tenant.org_id)
+    refusals = [
+        (maker, APPROVE, "approvePolicyChange", {"n": 1, "reason": "me"}, "FORBIDDEN", None),
+        (operator, APPROVE, "approvePolicyChange", {"n": 1, "reason": "r"}, "FORBIDDEN", None),
+        (operator, REJECT, "rejectPolicyChange", {"n": 1, "reason": "r"}, "FORBIDDEN", None),
+        (outsider, APPROVE, "approvePolicyChange", {"n": 1, "reason": "r"}, "NOT_FOUND", None),
+        (outsider, REJECT, "rejectPolicyChange", {"n": 1, "reason": "r"}, "NOT_FOUND", None),
+        (checker, APPROVE, "approvePolicyChange", {"n": 0, "reason": "r"}, "INVALID", "number"),
+        (checker, APPROVE, "approvePolicyChange", {"n": 1, "reason": " "}, "INVALID", "reason"),
+        (checker, REJECT, "rejectPolicyChange", {"n": 1, "reason": "x" * 2001}, "INVALID",
+         "reason"),
+    ]  # fmt: skip
+    for secret, doc, name, variables, code, field in refusals:
+        out = (await api.data(secret, doc, variables))[name]
+        assert [(e["code"], e["field"]) for e in out["errors"]] == [(code, field)], out
+        assert out["policy"] is None
+    assert await state(tenant.org_id) == before
+    self_ = (await api.data(maker, APPROVE, {"n": 1, "reason": "me"}))["approvePolicyChange"]
+    assert "maker-checker" in self_["errors"][0]["message"]
+    theirs = (await api.data(outsider, APPROVE, {"n": 1, "reason": "r"}))["approvePolicyChange"]
+    assert theirs["errors"][0]["message"] == "PolicyVersion 1 not found."
+
+    # Stale: another version came in force after the proposal.
+    await PolicyVersion.create(
+        org_id=tenant.org_id, number=2, data={"retry_limit": 8}, reason="direct",
+        created_at=datetime.now(UTC),
+    )  # fmt: skip
+    before = await state(tenant.org_id)
+    out = (await api.data(checker, APPROVE, {"n": 1, "reason": "ok"}))["approvePolicyChange"]
+    assert [(e["code"], e["field"]) for e in out["errors"]] == [("CONFLICT", "number")]
+    assert out["policy"]["number"] == 2  # the version in force
+    assert await state(tenant.org_id) == before
+
+    out = (await api.data(checker, REJECT, {"n": 1, "reason": "stale"}))["rejectPolicyChange"]
+    assert out["errors"] == [] and out["policy"]["status"] == "REJECTED"
+    assert out["policy"]["decidedBy"]["name"] == "Bob"
+    again = (await api.data(checker, REJECT, {"n": 1, "reason": "x"}))["rejectPolicyChange"]
+    assert [e["code"] for e in again["errors"]] == ["CONFLICT"]
+    assert "already rejected by Bob" in again["errors"][0]["message"]
 
 
 async def test_change_policy_refusals_are_data_and_change_nothing(api, tenant) -> None:
-    approver = await secret_for(api, tenant, "approver")
+    approver = await secret_for(api, tenant, "approver", name="Ada")
+    checker = await secret_for(api, tenant, "approver")
     operator = await secret_for(api, tenant, "operator")
     await api.data(approver, CHANGE, {"values": {"retry_limit": 4}, "reason": "r", "n": 0})
+    await api.data(checker, APPROVE, {"n": 1, "reason": "ok"})
+    await api.data(approver, CHANGE, {"values": {"retry_limit": 6}, "reason": "r", "n": 1})
     before = await state(tenant.org_id)
     cases = [
         (approver, {"values": {"retry_limit": 5}, "reason": "r", "n": 0}, "CONFLICT",
          "expected_number"),
-        (approver, {"values": {"retry_limit": 4}, "reason": "r", "n": 1}, "INVALID", "values"),
-        (approver, {"values": {"nope": 1}, "reason": "r", "n": 1}, "INVALID", "nope"),
+        (checker, {"values": {"retry_limit": 5}, "reason": "r", "n": 1}, "CONFLICT", "values"),
+        (approver, {"values": {"retry_limit": 4}, "reason": "r", "n": 1}, "CONFLICT", "values"),
+        (approver, {"values": {"nope": 1}, "reason": "r", "n": 1}, "CONFLICT", "values"),
         (approver, {"values": "6", "reason": "r", "n": 1}, "INVALID", "values"),
         (approver, {"values": {"retry_limit": 5}, "reason": "x" * 2001, "n": 1}, "INVALID",
          "reason"),
@@ -101,10 +185,19 @@ async def test_change_policy_refusals_are_data_and_change_nothing(api, tenant) -
         assert [(e["code"], e["field"]) for e in out["errors"]] == [(code, field)], out
         if code == "CONFLICT":
             assert out["policy"]["number"] == 1  # the version in force
-            assert "version 1 is in force" in out["errors"][0]["message"]
+            assert out["policy"]["status"] == "APPROVED"
         else:
             assert out["policy"] is None
     assert await state(tenant.org_id) == before
+    conflict = (await api.data(checker, CHANGE, cases[1][1]))["changePolicy"]
+    assert "Policy version 2 proposed by Ada" in conflict["errors"][0]["message"]
+    stale = (await api.data(approver, CHANGE, cases[0][1]))["changePolicy"]
+    assert "version 1 is in force" in stale["errors"][0]["message"]
+    # With no proposal open, a change equal to the version in force is INVALID.
+    await api.data(approver, REJECT, {"n": 2, "reason": "withdrawn"})
+    same = {"values": {"retry_limit": 4}, "reason": "r", "n": 1}
+    out = (await api.data(approver, CHANGE, same))["changePolicy"]
+    assert [(e["code"], e["field"]) for e in out["errors"]] == [("INVALID", "values")]
 
 
 async def test_admins_cannot_read_the_policy(api, tenant) -> None:

@@ -1,5 +1,6 @@
 """The control pages, driven like a browser: the policy (values with meanings, history, the
-change form with only changed fields and the expected number), kill switches (set, countdown,
+change form proposing only changed fields with the expected number, the open proposal's diff,
+approve / reject by another approver, withdraw by the proposer), kill switches (set, countdown,
 clear, history) and the notification outbox. Refused actions change nothing; CSRF is required."""
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from riskops.audit.models import AuditHead
-from riskops.server.run_models import KillSwitch, OutboxMessage, PolicyVersion, Scenario
+from riskops.server.run_models import (
+    ChangeStatus,
+    KillSwitch,
+    OutboxMessage,
+    PolicyVersion,
+    Scenario,
+)
 from riskops.server.services import controls, outbox
 from riskops.server.services.outbox import Channel
 from riskops.ui.controls import countdown
@@ -21,7 +28,9 @@ from riskops.ui.controls import countdown
 async def state(org_id: int) -> tuple[Any, ...]:
     head = await AuditHead.get_or_none(org_id=org_id)
     return (
-        await PolicyVersion.filter(org_id=org_id).count(),
+        await PolicyVersion.filter(org_id=org_id)
+        .order_by("id")
+        .values_list("id", "status", "decided_by_id", "decision_reason"),
         await KillSwitch.filter(org_id=org_id).order_by("id").values_list("id", "cleared_at"),
         head.seq if head else 0,
     )
@@ -41,7 +50,9 @@ def text(r: Any) -> str:
 # ----------------------------------------------------------------------------- policy
 
 
-async def test_policy_page_shows_values_and_changes_only_edited_fields(browser, tenant) -> None:
+async def test_policy_page_proposes_only_edited_fields_and_another_approver_approves(
+    browser, tenant
+) -> None:
     b = await signed_in(browser, tenant, "approver", name="Ada")
     page = await b.get("/policy")
     assert page.status_code == 200
@@ -54,12 +65,97 @@ async def test_policy_page_shows_values_and_changes_only_edited_fields(browser, 
     form = {k: f"{v:g}" for k, v in controls.Policy().to_dict().items()}
     r = await b.post("/policy", {**form, "sev1_multiplier": "6", "reason": "fewer pages",
                                  "expected_number": "0"})  # fmt: skip
-    assert r.status_code == 303 and r.headers["location"] == "/policy?ok=policy.changed"
+    assert r.status_code == 303 and r.headers["location"] == "/policy?ok=policy.proposed"
     v = await PolicyVersion.get(org_id=tenant.org_id)
     assert v.number == 1 and v.data["sev1_multiplier"] == 6.0 and v.reason == "fewer pages"
-    page = await b.get("/policy?ok=policy.changed")
-    assert "In force: version 1" in page.text and "Policy changed" in page.text
-    assert "sev1_multiplier</code> 5 → 6" in text(page) and "Ada" in page.text
+    assert v.status is ChangeStatus.PROPOSED
+    page = await b.get("/policy?ok=policy.proposed")
+    body = text(page)
+    assert "Policy change proposed" in body and "Proposed: version 1" in body
+    assert "the built-in defaults (version 0)" in body  # still in force
+    assert '<code>sev1_multiplier</code></th><td class="num">5</td><td class="num">6</td>' in (
+        page.text
+    )
+    assert "another approver must approve it. You may reject it to withdraw it." in body
+    assert 'action="/policy/approve"' not in page.text  # not for the proposer
+    assert 'action="/policy/reject"' in page.text and "Withdraw version 1" in body
+    assert 'action="/policy"' not in page.text  # no second proposal while one is open
+
+    checker = await signed_in(browser, tenant, "approver", name="Bob")
+    page = await checker.get("/policy")
+    assert 'action="/policy/approve"' in page.text and "Reject version 1" in text(page)
+    r = await checker.post("/policy/approve", {"number": "1", "reason": "agreed"})
+    assert r.status_code == 303 and r.headers["location"] == "/policy?ok=policy.approved"
+    page = await checker.get("/policy?ok=policy.approved")
+    body = text(page)
+    assert "In force: version 1" in body and "Policy change approved" in body
+    assert "Proposed: version" not in body
+    assert "sev1_multiplier</code> 5 → 6" in body and "Ada" in body and "Bob" in body
+    assert "approved (in force)" in body
+
+
+async def test_self_approval_and_bad_decisions_are_refused_and_change_nothing(
+    browser, tenant, other_tenant
+) -> None:
+    maker = await signed_in(browser, tenant, "approver")
+    checker = await signed_in(browser, tenant, "approver", name="Bob")
+    viewer = await signed_in(browser, tenant, "viewer")
+    outsider = await signed_in(browser, other_tenant, "approver")
+    await controls.change_policy(maker.principal, {"retry_limit": 5}, "try", 0)
+    await maker.get("/policy")
+    await checker.get("/policy")
+    await viewer.get("/policy")
+    await outsider.get("/policy")
+    before = await state(tenant.org_id)
+    for who, path, data, code, says in [
+        (maker, "/policy/approve", {"number": "1", "reason": "me"}, 403,
+         "another approver must approve it (maker-checker)"),
+        (checker, "/policy/approve", {"number": "1", "reason": ""}, 422, "reason is required"),
+        (checker, "/policy/reject", {"number": "1", "reason": ""}, 422, "reason is required"),
+        (checker, "/policy/approve", {"number": "x", "reason": "ok"}, 422, "whole number"),
+        (checker, "/policy/approve", {"number": "7", "reason": "ok"}, 404, None),
+        (outsider, "/policy/approve", {"number": "1", "reason": "ok"}, 404, None),
+        (viewer, "/policy/approve", {"number": "1", "reason": "ok"}, 403, None),
+        (viewer, "/policy/reject", {"number": "1", "reason": "ok"}, 403, None),
+    ]:  # fmt: skip
+        r = await who.post(path, data)
+        assert r.status_code == code, (path, data, r.status_code)
+        if says:
+            assert says in text(r), (says, data)
+    assert await state(tenant.org_id) == before
+
+    # Stale: another version came in force after the proposal.
+    await PolicyVersion.create(
+        org_id=tenant.org_id, number=2, data={"retry_limit": 8}, reason="direct",
+        created_at=datetime.now(UTC),
+    )  # fmt: skip
+    before = await state(tenant.org_id)
+    r = await checker.post("/policy/approve", {"number": "1", "reason": "ok"})
+    assert r.status_code == 409 and "propose the change again from version 2" in text(r)
+    assert await state(tenant.org_id) == before
+
+    r = await checker.post("/policy/reject", {"number": "1", "reason": "stale"})
+    assert r.status_code == 303 and r.headers["location"] == "/policy?ok=policy.rejected"
+    page = await checker.get("/policy?ok=policy.rejected")
+    assert "Policy change rejected" in text(page) and "rejected" in page.text
+    assert (await PolicyVersion.get(org_id=tenant.org_id, number=1)).status is (
+        ChangeStatus.REJECTED
+    )
+
+
+async def test_the_proposer_withdraws_their_change(browser, tenant) -> None:
+    maker = await signed_in(browser, tenant, "approver")
+    await maker.get("/policy")
+    form = {k: f"{v:g}" for k, v in controls.Policy().to_dict().items()}
+    r = await maker.post("/policy", {**form, "retry_limit": "5", "reason": "try",
+                                     "expected_number": "0"})  # fmt: skip
+    assert r.status_code == 303
+    r = await maker.post("/policy/reject", {"number": "1", "reason": "changed my mind"})
+    assert r.status_code == 303
+    v = await PolicyVersion.get(org_id=tenant.org_id)
+    assert v.status is ChangeStatus.REJECTED and v.decided_by_id == maker.user.id
+    page = await maker.get("/policy")
+    assert 'action="/policy"' in page.text  # a new change can be proposed again
 
 
 async def test_refused_policy_changes_show_inline_and_change_nothing(browser, tenant) -> None:
@@ -79,6 +175,13 @@ async def test_refused_policy_changes_show_inline_and_change_nothing(browser, te
         r = await b.post("/policy", {**form, **data})
         assert r.status_code == code, (data, r.status_code)
         assert says in text(r), (says, data)
+    assert await state(tenant.org_id) == before
+
+    _, other = await tenant.user("approver", name="Ada")
+    await controls.change_policy(other, {"retry_limit": 4}, "first", 0)
+    before = await state(tenant.org_id)
+    r = await b.post("/policy", {**form, "retry_limit": "6", "reason": "r", "expected_number": "0"})
+    assert r.status_code == 409 and "Policy version 1 proposed by Ada" in text(r)
     assert await state(tenant.org_id) == before
 
 
