@@ -36,7 +36,6 @@ from riskops.audit.types import RiskLevel
 from riskops.server import classification as rules
 from riskops.server.classification import BaselineStats, Policy, Severity
 from riskops.server.errors import Conflict, Forbidden, Invalid, not_found
-from riskops.server.models import User
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
 from riskops.server.run_models import (
@@ -47,7 +46,7 @@ from riskops.server.run_models import (
     Run,
     Scenario,
 )
-from riskops.server.services import validation
+from riskops.server.services import approvals, validation
 from riskops.server.services.audit_trail import record
 from riskops.server.services.controls import current_policy
 from riskops.server.services.scoping import lock_organization, parse_id, scoped
@@ -486,13 +485,6 @@ async def baseline_candidates(
 # --- changes -------------------------------------------------------------------------------------
 
 
-async def _name_of(user_id: int | None, conn: BaseDBAsyncClient) -> str:
-    if user_id is None:
-        return "someone (user removed)"
-    user = await User.filter(id=user_id).using_db(conn).first()
-    return user.name if user is not None else f"user {user_id}"
-
-
 def _fmt(x: float | None) -> str:
     return "none" if x is None else f"{x:.2f}"
 
@@ -542,7 +534,7 @@ async def propose_baseline_update(
         if first is not None:
             raise Conflict(
                 f"Baseline change {first.id} for {key} (new median {first.new_median:.2f}, "
-                f"proposed by {await _name_of(first.proposed_by_id, conn)} at "
+                f"proposed by {await approvals.name_of(first.proposed_by_id, conn)} at "
                 f"{first.created_at:%Y-%m-%d %H:%M} UTC) is still open: an approver must approve "
                 "or reject it before another one is proposed.",
                 field="scenario_key",
@@ -593,28 +585,13 @@ async def _locked_change(
     if change.status is not ChangeStatus.PROPOSED:
         raise Conflict(
             f"Baseline change {change.id} was already {change.status.value} by "
-            f"{await _name_of(change.decided_by_id, conn)}"
+            f"{await approvals.name_of(change.decided_by_id, conn)}"
             + (f" at {change.decided_at:%Y-%m-%d %H:%M} UTC" if change.decided_at else "")
             + "; nothing to decide.",
             field="change_id",
             current_status=change.status.value,
         )
     return change
-
-
-async def _decide(
-    conn: BaseDBAsyncClient, change: BaselineChange, status: ChangeStatus, **values: Any
-) -> None:
-    updated = (
-        await BaselineChange.filter(id=change.id, status=ChangeStatus.PROPOSED)
-        .using_db(conn)
-        .update(status=status, **values)
-    )
-    if updated != 1:
-        raise Conflict(f"Baseline change {change.id} was decided meanwhile.", field="change_id")
-    change.status = status
-    for name, value in values.items():
-        setattr(change, name, value)
 
 
 async def approve_baseline_update(
@@ -659,8 +636,9 @@ async def approve_baseline_update(
             "prompt_tokens": change.prompt_tokens,
             "source": change.source, "set_at": now,
         })  # fmt: skip
-        await _decide(
-            conn, change, ChangeStatus.APPROVED,
+        await approvals.decide(
+            conn, BaselineChange, change, ChangeStatus.APPROVED,
+            what=f"Baseline change {change.id}", field="change_id",
             decided_by_id=principal.user_id or None, decided_at=now,
             confirmed_large_change=needed and confirm, decision_rationale=text,
         )  # fmt: skip
@@ -685,8 +663,9 @@ async def reject_baseline_update(
     async with in_transaction() as conn:
         await lock_organization(principal, conn)
         change = await _locked_change(principal, conn, change_id)
-        await _decide(
-            conn, change, ChangeStatus.REJECTED,
+        await approvals.decide(
+            conn, BaselineChange, change, ChangeStatus.REJECTED,
+            what=f"Baseline change {change.id}", field="change_id",
             decided_by_id=principal.user_id or None, decided_at=now, decision_rationale=text,
         )  # fmt: skip
         key = (

@@ -25,10 +25,10 @@ from riskops.audit import store
 from riskops.audit.types import Actor, Entry, RiskLevel
 from riskops.server.classification import Policy
 from riskops.server.errors import Conflict, Forbidden, Invalid, not_found
-from riskops.server.models import User
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
 from riskops.server.run_models import ChangeStatus, KillSwitch, PolicyVersion, Scenario
+from riskops.server.services import approvals, validation
 from riskops.server.services.audit_trail import record
 from riskops.server.services.scoping import lock_organization, parse_id, scoped
 
@@ -131,19 +131,9 @@ INT_FIELDS = frozenset(f.name for f in fields(Policy) if f.type == "int")
 
 
 def _reason(raw: Any, name: str = "reason") -> str:
-    """Free text of 1..2000 characters; line breaks allowed, other control characters not."""
-    if raw is not None and not isinstance(raw, str):
-        raise Invalid(f"{name} must be text.", field=name)
-    value = (raw or "").strip()
-    if not value:
-        raise Invalid(f"{name} is required: say why (it is kept with the change).", field=name)
-    if len(value) > MAX_REASON:
-        raise Invalid(
-            f"{name} is {len(value)} characters long; the limit is {MAX_REASON}.", field=name
-        )
-    if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
-        raise Invalid(f"{name} contains control characters; remove them.", field=name)
-    return value
+    return validation.long_text(
+        raw, name, max_len=MAX_REASON, why="say why (it is kept with the change)"
+    )
 
 
 def _whole(raw: Any, name: str) -> int:
@@ -181,16 +171,6 @@ def _expiry(raw: Any, now: datetime) -> datetime | None:
             field="expires_at",
         )
     return when
-
-
-async def _name_of(user_id: int | None, conn: BaseDBAsyncClient | None = None) -> str:
-    if user_id is None:
-        return "someone (user removed)"
-    q = User.filter(id=user_id)
-    if conn is not None:
-        q = q.using_db(conn)
-    user = await q.first()
-    return user.name if user is not None else f"user {user_id}"
 
 
 def _when(value: datetime) -> str:
@@ -304,9 +284,10 @@ async def change_policy(
             )
         pending = await _open_proposal(principal.org_id, conn)
         if pending is not None:
+            proposer = await approvals.name_of(pending.set_by_id, conn)
             raise Conflict(
                 f"Policy version {pending.number} proposed by "
-                f"{await _name_of(pending.set_by_id, conn)} at {_when(pending.created_at)} is "
+                f"{proposer} at {_when(pending.created_at)} is "
                 "still open: another approver approves or rejects it (its proposer may "
                 "withdraw it) before a new change can be proposed.",
                 field="values",
@@ -360,7 +341,7 @@ async def _locked_proposal(
     if row.status is not ChangeStatus.PROPOSED:
         when = f" at {_when(row.decided_at)}" if row.decided_at else ""
         by = (
-            f" by {await _name_of(row.decided_by_id, conn)}"
+            f" by {await approvals.name_of(row.decided_by_id, conn)}"
             if row.decided_by_id is not None or row.decided_at is not None
             else ""
         )
@@ -371,21 +352,6 @@ async def _locked_proposal(
             current_status=ChangeStatus(row.status).value,
         )
     return row
-
-
-async def _decide(
-    conn: BaseDBAsyncClient, row: PolicyVersion, status: ChangeStatus, **values: Any
-) -> None:
-    updated = (
-        await PolicyVersion.filter(id=row.id, status=ChangeStatus.PROPOSED)
-        .using_db(conn)
-        .update(status=status, **values)
-    )
-    if updated != 1:
-        raise Conflict(f"Policy version {row.number} was decided meanwhile.", field="number")
-    row.status = status
-    for name, value in values.items():
-        setattr(row, name, value)
 
 
 async def approve_policy_change(principal: Principal, number: int, reason: str) -> PolicyVersion:
@@ -417,8 +383,9 @@ async def approve_policy_change(principal: Principal, number: int, reason: str) 
                 current_number=current.number,
             )
         changes = changed_fields(current.policy, Policy.from_dict(row.data))
-        await _decide(
-            conn, row, ChangeStatus.APPROVED,
+        await approvals.decide(
+            conn, PolicyVersion, row, ChangeStatus.APPROVED,
+            what=f"Policy version {row.number}", field="number",
             decided_by_id=principal.user_id or None, decided_at=now, decision_reason=text,
         )  # fmt: skip
         await record(
@@ -439,8 +406,9 @@ async def reject_policy_change(principal: Principal, number: int, reason: str) -
     async with in_transaction() as conn:
         await lock_organization(principal, conn)
         row = await _locked_proposal(principal, conn, n)
-        await _decide(
-            conn, row, ChangeStatus.REJECTED,
+        await approvals.decide(
+            conn, PolicyVersion, row, ChangeStatus.REJECTED,
+            what=f"Policy version {row.number}", field="number",
             decided_by_id=principal.user_id or None, decided_at=now, decision_reason=text,
         )  # fmt: skip
         await record(
@@ -512,8 +480,9 @@ async def set_kill_switch(
         if on is not None:
             what = switch.value + (f" for {key}" if key else "")
             until = f" until {_when(on.expires_at)}" if on.expires_at else ""
+            setter = await approvals.name_of(on.set_by_id, conn)
             raise Conflict(
-                f"{what} is already in force: set by {await _name_of(on.set_by_id, conn)} at "
+                f"{what} is already in force: set by {setter} at "
                 f"{_when(on.set_at)}{until}. Clear it first to set it again.",
                 field="name",
                 switch_id=on.id,
@@ -558,7 +527,7 @@ async def clear_kill_switch(principal: Principal, switch_id: str | int, reason: 
             assert row.cleared_at is not None
             raise Conflict(
                 f"Kill switch {row.id} was already cleared by "
-                f"{await _name_of(row.cleared_by_id, conn)} at {_when(row.cleared_at)}.",
+                f"{await approvals.name_of(row.cleared_by_id, conn)} at {_when(row.cleared_at)}.",
                 field="switch_id",
             )
         if state == "expired":

@@ -1,0 +1,53 @@
+"""What every maker-checker decision shares (baseline changes, policy versions): deciding a
+PROPOSED row exactly once, and naming the people involved in messages."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
+
+from riskops.server.errors import Conflict
+from riskops.server.models import User
+from riskops.server.run_models import ChangeStatus
+
+
+class Proposal(Protocol):
+    id: int
+    status: ChangeStatus
+
+
+async def decide(
+    conn: BaseDBAsyncClient,
+    model: type[Model],
+    row: Proposal,
+    status: ChangeStatus,
+    *,
+    what: str,
+    field: str,
+    **values: Any,
+) -> None:
+    """Move a PROPOSED row to `status` with `values`, in one conditional update: a concurrent
+    decision makes this a Conflict ("`what` was decided meanwhile") instead of a second one."""
+    updated = (
+        await model.filter(id=row.id, status=ChangeStatus.PROPOSED)
+        .using_db(conn)
+        .update(status=status, **values)
+    )
+    if updated != 1:
+        raise Conflict(f"{what} was decided meanwhile.", field=field)
+    row.status = status
+    for name, value in values.items():
+        setattr(row, name, value)
+
+
+async def name_of(user_id: int | None, conn: BaseDBAsyncClient | None = None) -> str:
+    """A person's name for a message ("proposed by …"), or what is left of them."""
+    if user_id is None:
+        return "someone (user removed)"
+    q = User.filter(id=user_id)
+    if conn is not None:
+        q = q.using_db(conn)
+    user = await q.first()
+    return user.name if user is not None else f"user {user_id}"
