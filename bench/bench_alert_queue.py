@@ -41,9 +41,9 @@ from typing import Any
 import asyncpg
 import httpx
 import strawberry
+from benchlib import ADMIN, db_url, machine, ms, pct, timed
 from strawberry.scalars import JSON
 
-ADMIN = os.environ.get("RISKOPS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = os.environ.get("RISKOPS_BENCH_QUEUE_DB", "riskops_bench")
 N = int(os.environ.get("RISKOPS_BENCH_ALERTS", "1000000"))
 SEED = 42
@@ -75,30 +75,6 @@ FILTER_QUERY = (
 )
 
 
-def _url() -> str:
-    return ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgres://") + "/" + DB_NAME
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
-
-async def _timed(fn: Callable[[], Awaitable[Any]], runs: int, warmup: int = 3) -> list[float]:
-    for _ in range(warmup):
-        await fn()
-    out = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        await fn()
-        out.append(time.perf_counter() - started)
-    return out
-
-
 # --------------------------------------------------------------------------- data
 
 
@@ -118,7 +94,7 @@ async def _prepare() -> dict[str, Any]:
         await admin.execute(f'CREATE DATABASE "{DB_NAME}"')
     await admin.close()
     settings = use_settings(
-        load_settings(database_url=_url(), secret_key=SECRET, log_level="WARNING")
+        load_settings(database_url=db_url(DB_NAME), secret_key=SECRET, log_level="WARNING")
     )
     await migrate(settings)
     await init_db(settings)
@@ -139,7 +115,7 @@ async def _prepare() -> dict[str, Any]:
         for i in range(await Team.filter(org_id=org.id).count(), 4):
             await create_team(boss, name=f"Bench team {i + 1}")
         teams = [t.id for t in await Team.filter(org_id=org.id).order_by("id")]
-        pg = await asyncpg.connect(_url().replace("postgres://", "postgresql://"))
+        pg = await asyncpg.connect(db_url(DB_NAME).replace("postgres://", "postgresql://"))
         # 70% closed, 12% new (unassigned), 10% assigned, 4% escalated, 4% pending info;
         # every non-new alert has an assignee; two thirds have a team.
         await pg.execute(
@@ -163,7 +139,7 @@ async def _prepare() -> dict[str, Any]:
         )
         await pg.execute("VACUUM ANALYZE alert")
         await pg.close()
-    pg = await asyncpg.connect(_url().replace("postgres://", "postgresql://"))
+    pg = await asyncpg.connect(db_url(DB_NAME).replace("postgres://", "postgresql://"))
     await pg.execute("ANALYZE alert; ANALYZE alert_rule_hit; ANALYZE alert_signal")
     counts = await pg.fetchrow(
         "SELECT (SELECT count(*) FROM alert WHERE org_id = $1) AS alerts, "
@@ -186,7 +162,9 @@ async def _token(info: dict[str, Any]) -> str:
     from riskops.server.settings import load_settings, use_settings
 
     await init_db(
-        use_settings(load_settings(database_url=_url(), secret_key=SECRET, log_level="WARNING"))
+        use_settings(
+            load_settings(database_url=db_url(DB_NAME), secret_key=SECRET, log_level="WARNING")
+        )
     )
     boss = Principal(user_id=0, org_id=info["org"], roles=frozenset({"admin"}))
     issued = await create_api_token(
@@ -393,7 +371,7 @@ async def _start_server() -> tuple[asyncio.subprocess.Process, str]:
     port = _free_port()
     env = dict(
         os.environ,
-        RISKOPS_DATABASE_URL=_url(),
+        RISKOPS_DATABASE_URL=db_url(DB_NAME),
         RISKOPS_SECRET_KEY=SECRET,
         RISKOPS_LOG_LEVEL="WARNING",
     )
@@ -584,12 +562,12 @@ async def _filters(info: dict[str, Any], secret: str) -> list[dict[str, Any]]:
     from riskops.server.settings import load_settings, use_settings
 
     settings = use_settings(
-        load_settings(database_url=_url(), secret_key=SECRET, log_level="WARNING")
+        load_settings(database_url=db_url(DB_NAME), secret_key=SECRET, log_level="WARNING")
     )
     await init_db(settings)
     app = create_app(settings, manage_db=False)
     me = Principal(user_id=info["me"], org_id=info["org"], roles=frozenset({"operator"}))
-    pg = await asyncpg.connect(_url().replace("postgres://", "postgresql://"))
+    pg = await asyncpg.connect(db_url(DB_NAME).replace("postgres://", "postgresql://"))
     conn = connections.get("default")
     client_cls = type(conn)
     original = client_cls.execute_query
@@ -620,7 +598,7 @@ async def _filters(info: dict[str, Any], secret: str) -> list[dict[str, Any]]:
                 return await list_alerts(me, flt, sort=case.sort, first=50, after=after)
 
             runs = case.runs or FILTER_RUNS
-            times = await _timed(call, runs, warmup=1 if case.runs else 3)
+            times = await timed(call, runs, warmup=1 if case.runs else 3)
             page = await call()
             variables = {
                 "filter": {_camel(k): _gql_value(k, v) for k, v in case.flt.items()},
@@ -637,7 +615,7 @@ async def _filters(info: dict[str, Any], secret: str) -> list[dict[str, Any]]:
                 body = r.json()
                 assert r.status_code == 200 and "errors" not in body, r.text[:500]
 
-            gql_times = await _timed(gql, max(runs // 2, 1 if case.runs else 5), warmup=1)
+            gql_times = await timed(gql, max(runs // 2, 1 if case.runs else 5), warmup=1)
             sent.clear()
             client_cls.execute_query = recording  # type: ignore[method-assign]
             try:
@@ -660,9 +638,9 @@ async def _filters(info: dict[str, Any], secret: str) -> list[dict[str, Any]]:
                 }
             )
             print(
-                f"  {case.label}: list_alerts p50 {_ms(statistics.median(times))} "
-                f"(max {_ms(max(times))}), GraphQL page p50 "
-                f"{_ms(statistics.median(gql_times))}, {len(page.alerts)} rows",
+                f"  {case.label}: list_alerts p50 {ms(statistics.median(times))} "
+                f"(max {ms(max(times))}), GraphQL page p50 "
+                f"{ms(statistics.median(gql_times))}, {len(page.alerts)} rows",
                 flush=True,
             )
     await pg.close()
@@ -694,7 +672,7 @@ async def _single_request(info: dict[str, Any], secret: str) -> dict[str, float]
     from riskops.server.db import close_db, init_db
     from riskops.server.settings import load_settings, use_settings
 
-    pg = await asyncpg.connect(_url().replace("postgres://", "postgresql://"))
+    pg = await asyncpg.connect(db_url(DB_NAME).replace("postgres://", "postgresql://"))
     rows, hits, signals, users = await _raw_page(pg, info["org"])
     _LOADED[:] = [_floor_connection(list(rows), list(hits), list(signals), list(users))]
     floor_schema = strawberry.Schema(query=FQuery)
@@ -708,7 +686,7 @@ async def _single_request(info: dict[str, Any], secret: str) -> dict[str, float]
         assert len(result.data["alerts"]["edges"]) == 50  # type: ignore[index]
 
     settings = use_settings(
-        load_settings(database_url=_url(), secret_key=SECRET, log_level="WARNING")
+        load_settings(database_url=db_url(DB_NAME), secret_key=SECRET, log_level="WARNING")
     )
     await init_db(settings)
     app = create_app(settings, manage_db=False)
@@ -728,11 +706,11 @@ async def _single_request(info: dict[str, Any], secret: str) -> dict[str, float]
         gql_floor: list[float] = []
         ours_times: list[float] = []
         for fn in (raw_sql, stock, ours):
-            await _timed(fn, 0)
+            await timed(fn, 0)
         for _ in range(SINGLE):
-            sql_times += await _timed(raw_sql, 1, warmup=0)
-            gql_floor += await _timed(stock, 1, warmup=0)
-            ours_times += await _timed(ours, 1, warmup=0)
+            sql_times += await timed(raw_sql, 1, warmup=0)
+            gql_floor += await timed(stock, 1, warmup=0)
+            ours_times += await timed(ours, 1, warmup=0)
     await pg.close()
     await close_db()
     return {
@@ -742,24 +720,15 @@ async def _single_request(info: dict[str, Any], secret: str) -> dict[str, float]
     }
 
 
-def _machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"nproc {os.cpu_count()}, {cpu}"
-
-
 async def main() -> None:
     info = await _prepare()
     c = info["counts"]
-    pg = await asyncpg.connect(_url().replace("postgres://", "postgresql://"))
+    pg = await asyncpg.connect(db_url(DB_NAME).replace("postgres://", "postgresql://"))
     version = (await pg.fetchval("SHOW server_version")).split()[0]
     await pg.close()
     print(
         f"{DB_NAME}: {c['alerts']:,} alerts, {c['hits']:,} rule hits, {c['signals']:,} signals; "
-        f"{_machine()}, PostgreSQL {version}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        f"{machine()}, PostgreSQL {version}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
     secret = await _token(info)
 
@@ -767,9 +736,9 @@ async def main() -> None:
     floor = single["sql"] + single["strawberry"]
     ratio = single["ours"] / floor
     print(
-        f"1. GraphQL page of 50 (in-process ASGI), single request p50 {_ms(single['ours'])}; "
-        f"floor {_ms(floor)} = raw asyncpg {_ms(single['sql'])} + stock Strawberry "
-        f"{_ms(single['strawberry'])}; ratio {ratio:.2f}x (target ≤ 1.5x) "
+        f"1. GraphQL page of 50 (in-process ASGI), single request p50 {ms(single['ours'])}; "
+        f"floor {ms(floor)} = raw asyncpg {ms(single['sql'])} + stock Strawberry "
+        f"{ms(single['strawberry'])}; ratio {ratio:.2f}x (target ≤ 1.5x) "
         f"{'PASS' if ratio <= 1.5 else 'FAIL'}",
         flush=True,
     )
@@ -785,9 +754,9 @@ async def main() -> None:
                 r = await c1.post("/graphql", json={"query": PAGE_QUERY}, headers=headers)
                 assert r.status_code == 200 and "errors" not in r.json(), r.text[:500]
 
-            http_single = statistics.median(await _timed(one, SINGLE))
+            http_single = statistics.median(await timed(one, SINGLE))
         print(
-            f"   same page over HTTP to `riskops serve`, single request p50 {_ms(http_single)} "
+            f"   same page over HTTP to `riskops serve`, single request p50 {ms(http_single)} "
             f"(ratio to the floor {http_single / floor:.2f}x)",
             flush=True,
         )
@@ -795,10 +764,10 @@ async def main() -> None:
             base,
             lambda c: c.post("/graphql", json={"query": PAGE_QUERY}, headers=headers),
         )
-        p95 = _pct(lat, 0.95)
+        p95 = pct(lat, 0.95)
         print(
             f"2. GraphQL page of 50, {CLIENTS} concurrent clients x {PER_CLIENT}: "
-            f"p50 {_ms(_pct(lat, 0.5))}, p95 {_ms(p95)}, {rate:.0f} pages/s "
+            f"p50 {ms(pct(lat, 0.5))}, p95 {ms(p95)}, {rate:.0f} pages/s "
             f"(target p95 ≤ 150 ms) {'PASS' if p95 <= 0.150 else 'FAIL'}",
             flush=True,
         )
@@ -807,10 +776,10 @@ async def main() -> None:
             lambda c: c.post("/graphql", json={"query": PAGE_QUERY}, headers=headers),
             think=THINK,
         )
-        p95 = _pct(lat, 0.95)
+        p95 = pct(lat, 0.95)
         print(
             f"2b. the same {CLIENTS} clients pausing {THINK:g} s on average between pages "
-            f"(people): p50 {_ms(_pct(lat, 0.5))}, p95 {_ms(p95)}, {rate:.0f} pages/s "
+            f"(people): p50 {ms(pct(lat, 0.5))}, p95 {ms(p95)}, {rate:.0f} pages/s "
             f"(target p95 ≤ 150 ms) {'PASS' if p95 <= 0.150 else 'FAIL'}",
             flush=True,
         )
@@ -828,23 +797,23 @@ async def main() -> None:
                     r = await c3.get("/alerts")
                     assert r.status_code == 200, r.status_code
 
-                html_single = statistics.median(await _timed(page, SINGLE))
-            print(f"   HTMX queue page GET /alerts, single request p50 {_ms(html_single)}")
+                html_single = statistics.median(await timed(page, SINGLE))
+            print(f"   HTMX queue page GET /alerts, single request p50 {ms(html_single)}")
             lat, rate = await _concurrent(base, lambda c: c.get("/alerts"), cookies=cookies)
-            p95 = _pct(lat, 0.95)
+            p95 = pct(lat, 0.95)
             print(
                 f"3. HTMX queue page GET /alerts, {CLIENTS} concurrent clients x {PER_CLIENT}: "
-                f"p50 {_ms(_pct(lat, 0.5))}, p95 {_ms(p95)}, {rate:.0f} pages/s "
+                f"p50 {ms(pct(lat, 0.5))}, p95 {ms(p95)}, {rate:.0f} pages/s "
                 f"(target p95 ≤ 100 ms) {'PASS' if p95 <= 0.100 else 'FAIL'}",
                 flush=True,
             )
             lat, rate = await _concurrent(
                 base, lambda c: c.get("/alerts"), think=THINK, cookies=cookies
             )
-            p95 = _pct(lat, 0.95)
+            p95 = pct(lat, 0.95)
             print(
                 f"3b. the same {CLIENTS} clients pausing {THINK:g} s on average between pages "
-                f"(people): p50 {_ms(_pct(lat, 0.5))}, p95 {_ms(p95)}, {rate:.0f} pages/s "
+                f"(people): p50 {ms(pct(lat, 0.5))}, p95 {ms(p95)}, {rate:.0f} pages/s "
                 f"(target p95 ≤ 100 ms) {'PASS' if p95 <= 0.100 else 'FAIL'}",
                 flush=True,
             )
@@ -856,13 +825,13 @@ async def main() -> None:
     results = await _filters(info, secret)
     for r in sorted(results, key=lambda r: -r["p50"])[:3]:
         print(
-            f"   slowest: {r['case'].label} p50 {_ms(r['p50'])} "
+            f"   slowest: {r['case'].label} p50 {ms(r['p50'])} "
             f"{'PASS' if r['p50'] < 0.100 else 'FAIL'}"
         )
     if os.environ.get("RISKOPS_BENCH_PLANS", "1") != "0":
         print("\nPlans (EXPLAIN (ANALYZE, BUFFERS) of the SQL list_alerts sent, trimmed):")
         for r in results:
-            print(f"\n#### {r['case'].label} — {_ms(r['p50'])}\n")
+            print(f"\n#### {r['case'].label} — {ms(r['p50'])}\n")
             for plan in r["plans"]:
                 print("```")
                 print("\n".join(plan))

@@ -17,12 +17,11 @@ import statistics
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
+from benchlib import ADMIN, db_url, machine, pg_url
 
-ADMIN = os.environ.get("RISKOPS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = os.environ.get("RISKOPS_BENCH_RUNS_DB", "riskops_bench_runs")
 TOTAL = int(os.environ.get("RISKOPS_BENCH_RUNS", "20000"))
 BATCH = 500
@@ -30,19 +29,6 @@ SCENARIOS = 200
 SECRET = "r" * 48
 TARGET = 2000.0
 HISTORY = int(os.environ.get("RISKOPS_BENCH_RUNS_HISTORY", "200000"))
-
-
-def _url() -> str:
-    return ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgres://") + "/" + DB_NAME
-
-
-def _machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"nproc {os.cpu_count()}, {cpu}"
 
 
 def make_runs(n: int, seed: int, start: datetime) -> list[dict[str, Any]]:
@@ -96,7 +82,7 @@ async def _prepare() -> tuple[Any, int]:
     await admin.execute(f'CREATE DATABASE "{DB_NAME}"')
     await admin.close()
     settings = use_settings(
-        load_settings(database_url=_url(), secret_key=SECRET, log_level="WARNING")
+        load_settings(database_url=db_url(DB_NAME), secret_key=SECRET, log_level="WARNING")
     )
     await migrate(settings)
     await init_db(settings)
@@ -112,7 +98,7 @@ async def _prepare() -> tuple[Any, int]:
             credits_per_item=(100.0 + 10 * s) / 1000, prompt_tokens=40000.0,
         )  # fmt: skip
     # A ledger with history (steady state, planner statistics current): HISTORY older runs.
-    pg = await asyncpg.connect(_url().replace("postgres://", "postgresql://"))
+    pg = await asyncpg.connect(pg_url(DB_NAME))
     await pg.execute(
         """
         INSERT INTO run (org_id, run_id, scenario_id, job_type, started_at, recorded_at,
@@ -193,7 +179,7 @@ async def main() -> None:
             severities[key] = severities.get(key, 0) + 1
     elapsed = time.perf_counter() - started
     ours = len(runs) / elapsed
-    pg = await asyncpg.connect(_url().replace("postgres://", "postgresql://"))
+    pg = await asyncpg.connect(pg_url(DB_NAME))
     version = (await pg.fetchval("SHOW server_version")).split()[0]
     floor = await _floor(pg, org, runs)
     cases = await pg.fetchval("SELECT count(*) FROM risk_case WHERE org_id = $1", org)
@@ -203,7 +189,7 @@ async def main() -> None:
     print(
         f"{DB_NAME}: {len(runs):,} runs in batches of {BATCH} over {SCENARIOS} scenarios, "
         f"on a ledger of {HISTORY:,} earlier runs; "
-        f"{_machine()}, PostgreSQL {version}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        f"{machine()}, PostgreSQL {version}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
     print(
         f"   severities {dict(sorted(severities.items()))}; {cases} cases opened, "

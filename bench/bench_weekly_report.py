@@ -25,14 +25,12 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
+from benchlib import ADMIN, db_url, machine, pg_url, timed
 
-ADMIN = os.environ.get("RISKOPS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = os.environ.get("RISKOPS_BENCH_REPORT_DB", "riskops_bench_reports")
 N = int(os.environ.get("RISKOPS_BENCH_REPORT_RUNS", "1000000"))
 RUNS = int(os.environ.get("RISKOPS_BENCH_REPORT_REPEAT", "7"))
@@ -60,34 +58,6 @@ BENCH_INDEX = (
     f"CREATE INDEX IF NOT EXISTS {BENCH_INDEX_NAME} ON run (org_id, started_at) "
     "INCLUDE (scenario_id, credits_total, severity, multiplier, baseline_median, case_id)"
 )
-
-
-def _url() -> str:
-    return ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgres://") + "/" + DB_NAME
-
-
-def _pg_url() -> str:
-    return _url().replace("postgres://", "postgresql://", 1)
-
-
-def _machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"nproc {os.cpu_count()}, {cpu}"
-
-
-async def _timed(fn: Callable[[], Awaitable[Any]], runs: int, warmup: int = 1) -> list[float]:
-    for _ in range(warmup):
-        await fn()
-    out = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        await fn()
-        out.append(time.perf_counter() - started)
-    return out
 
 
 # --------------------------------------------------------------------------- data
@@ -231,11 +201,13 @@ async def _prepare() -> tuple[int, int]:
         await admin.execute(f'CREATE DATABASE "{DB_NAME}"')
     await admin.close()
     settings = use_settings(
-        load_settings(database_url=_url(), secret_key=SECRET, log_level="WARNING", redis_url=None)
+        load_settings(
+            database_url=db_url(DB_NAME), secret_key=SECRET, log_level="WARNING", redis_url=None
+        )
     )
     await migrate(settings)
     await init_db(settings)
-    pg = await asyncpg.connect(_pg_url())
+    pg = await asyncpg.connect(pg_url(DB_NAME))
     try:
         org_id = await _ensure_org(pg, ORG, WEEKS_FROM, 7 * WEEKS)
         # The strict reading of "the weekly report over 1,000,000 runs": one week holding them all.
@@ -333,7 +305,7 @@ async def main() -> None:
     operator = Principal(user_id=0, org_id=org_id, roles=frozenset({"operator"}))
     dense_operator = Principal(user_id=0, org_id=dense_id, roles=frozenset({"operator"}))
     start, end = reports.period_bounds(MEASURED)
-    pg = await asyncpg.connect(_pg_url())
+    pg = await asyncpg.connect(pg_url(DB_NAME))
     in_week = await pg.fetchval(
         "SELECT count(*) FROM run WHERE org_id = $1 AND started_at >= $2 AND started_at < $3",
         org_id, start, end,
@@ -347,13 +319,13 @@ async def main() -> None:
         await Report.filter(org_id=org_id).delete()
         last[:] = [await reports.generate_weekly_report(operator, MEASURED)]
 
-    ours = await _timed(generate, RUNS)
+    ours = await timed(generate, RUNS, warmup=1)
 
     async def generate_dense() -> None:
         await Report.filter(org_id=dense_id).delete()
         await reports.generate_weekly_report(dense_operator, DENSE_WEEK)
 
-    dense = await _timed(generate_dense, max(3, RUNS // 2))
+    dense = await timed(generate_dense, max(3, RUNS // 2), warmup=1)
     keys = [c["scenario"] for c in last[0].payload["baseline_candidates"]]
     candidates = [
         r[0]
@@ -361,7 +333,7 @@ async def main() -> None:
             "SELECT id FROM scenario WHERE org_id = $1 AND key = ANY($2::text[])", org_id, keys
         )
     ]
-    floor = await _timed(lambda: _floor(pg, org_id, start, end, candidates), RUNS)
+    floor = await timed(lambda: _floor(pg, org_id, start, end, candidates), RUNS, warmup=1)
     plan = await _plan(pg, "top_scenarios", org_id, start, end)
     await pg.close()
     await close_db()
@@ -370,7 +342,7 @@ async def main() -> None:
     ours_p50, floor_p50 = statistics.median(ours), statistics.median(floor)
     print(
         f"{DB_NAME}: {total:,} runs over {SCENARIOS} scenarios and {WEEKS} weeks; the week of "
-        f"{MEASURED} has {in_week:,} runs; {_machine()}, PostgreSQL {version}; "
+        f"{MEASURED} has {in_week:,} runs; {machine()}, PostgreSQL {version}; "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; bench index "
         f"{BENCH_INDEX_NAME + ' created' if USE_INDEX else 'absent'}"
     )

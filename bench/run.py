@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
+    sys.path.insert(0, str(HERE))  # the benches share benchlib.py
     names = sys.argv[1:] or sorted(p.stem for p in HERE.glob("bench_*.py"))
     for name in names:
         spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
