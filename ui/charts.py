@@ -55,6 +55,7 @@ class Bar:
     value: float
     css_class: str = ""
     title: str = ""
+    shown: str = ""  # the value as printed beside the bar (default: the number)
 
 
 def _num(v: float) -> str:
@@ -188,33 +189,29 @@ def line_chart(
 def bar_chart(
     bars: Sequence[Bar],
     *,
-    title: str = "",
-    width: int = 720,
-    height: int = 260,
-    empty_text: str = "No data to chart.",
+    title: str,
+    label_width: int = 190,
+    bar_area: int = 320,
+    width: int = 600,
+    row: int = 26,
 ) -> Markup:
-    """Vertical bars from 0, labelled under each bar."""
-    if not bars:
-        return line_chart([], title=title, width=width, height=height, empty_text=empty_text)
-    top = _nice_top(max(b.value for b in bars) * 1.05)
-    plot_w, plot_h = width - PAD_LEFT - PAD_RIGHT, height - PAD_TOP - PAD_BOTTOM
-
-    def y_of(y: float) -> float:
-        return PAD_TOP + plot_h - max(0.0, min(y, top)) / top * plot_h
-
+    """Horizontal bars, a row each: the label left, the bar (the longest is full), the value
+    (`shown`, else the number) right. For counts and totals per named thing."""
+    top = max((b.value for b in bars), default=0.0)
+    height = 12 + len(bars) * row
     body: list[str] = []
-    _y_axis(body, top, y_of, width)
-    slot = plot_w / len(bars)
-    bar_w = max(1.0, slot * 0.7)
     for i, b in enumerate(bars):
-        x = PAD_LEFT + i * slot + (slot - bar_w) / 2
-        y = y_of(b.value)
-        tip = b.title or f"{b.label}: {_num(b.value)}"
+        y = 6 + i * row
+        w = round(bar_area * b.value / top, 1) if top > 0 else 0.0
+        shown = b.shown or _num(b.value)
+        tip = b.title or f"{b.label}: {shown}"
         body.append(
-            f'<rect class="{_cls("chart-bar", b.css_class)}" x="{x:.1f}" y="{y:.1f}" '
-            f'width="{bar_w:.1f}" height="{PAD_TOP + plot_h - y:.1f}">'
-            f"<title>{escape(tip)}</title></rect>"
-            f'<text class="chart-axis" x="{x + bar_w / 2:.1f}" y="{height - PAD_BOTTOM + 16}" '
-            f'text-anchor="middle">{escape(b.label)}</text>'
+            f'<g class="chart-hbar"><title>{escape(tip)}</title>'
+            f'<text class="chart-bar-label" x="{label_width - 8}" y="{y + 14}" '
+            f'text-anchor="end">{escape(b.label)}</text>'
+            f'<rect class="{_cls("chart-bar", b.css_class)}" x="{label_width}" y="{y}" '
+            f'width="{w}" height="18" rx="2"></rect>'
+            f'<text class="chart-bar-value" x="{label_width + w + 6}" y="{y + 14}">'
+            f"{escape(shown)}</text></g>"
         )
-    return _svg(width, height, title, f"{title or 'Bars'} ({len(bars)} bars)", body)
+    return _svg(width, height, title, f"{title} ({len(bars)} bars)", body)

@@ -8,10 +8,10 @@ their run pages, policy violations, baseline candidates, the SHA-256) and the JS
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -22,6 +22,7 @@ from riskops.server.principal import Principal
 from riskops.server.run_models import Report
 from riskops.server.services import reports as svc
 from riskops.server.web import read_form
+from riskops.ui.charts import Bar, bar_chart
 from riskops.ui.common import FLASH, back, form_text, page, render, signed_in, status_of
 
 LIST_PAGE_SIZE = 20
@@ -39,57 +40,24 @@ FLASH.update(
 )
 
 
-# ----------------------------------------------------------------------------- SVG bar charts
+# ------------------------------------------------------------------ SVG bar charts (ui/charts.py)
 
 
-@dataclass(frozen=True)
-class Bar:
-    label: str
-    value: float
-    shown: str  # the value as printed beside the bar
-    css: str  # a class for the bar's colour
-    y: int
-    width: float  # in chart units (0 .. Chart.bar_area)
+def severity_chart(counts: Mapping[str, int]) -> Markup:
+    bars = [Bar(k.replace("_", " "), float(counts.get(k, 0)), f"report-bar sev-{k}",
+                shown=f"{counts.get(k, 0):,}")
+            for k in SEVERITY_KEYS]  # fmt: skip
+    return bar_chart(bars, title="Runs by severity", label_width=110)
 
 
-@dataclass(frozen=True)
-class Chart:
-    title: str
-    bars: list[Bar]
-    height: int
-    label_width: int = 190
-    bar_area: int = 320
-    width: int = 600
-    row: int = 26
-
-
-def bar_chart(
-    title: str, items: Sequence[tuple[str, float, str, str]], *, label_width: int = 190
-) -> Chart:
-    """Horizontal bars for (label, value, shown value, css class); the longest bar is full."""
-    top = max((v for _, v, _, _ in items), default=0.0)
-    chart = Chart(title, [], 0, label_width=label_width)
+def scenario_chart(top: Sequence[Mapping[str, Any]]) -> Markup:
     bars = [
-        Bar(label, value, shown, css, 6 + i * chart.row,
-            round(chart.bar_area * value / top, 1) if top > 0 else 0.0)
-        for i, (label, value, shown, css) in enumerate(items)
-    ]  # fmt: skip
-    return Chart(title, bars, 12 + len(bars) * chart.row, label_width=label_width)
-
-
-def severity_chart(counts: Mapping[str, int]) -> Chart:
-    items = [(k.replace("_", " "), float(counts.get(k, 0)), f"{counts.get(k, 0):,}", f"sev-{k}")
-             for k in SEVERITY_KEYS]  # fmt: skip
-    return bar_chart("Runs by severity", items, label_width=110)
-
-
-def scenario_chart(top: Sequence[Mapping[str, Any]]) -> Chart:
-    items = [
-        (str(t["scenario"])[:28], float(t["total"] or 0), f"{t['total'] or 0:,.2f}",
-         "over" if (t.get("variance_multiplier") or 0) > 2 else "ok")
+        Bar(str(t["scenario"])[:28], float(t["total"] or 0),
+            "report-bar " + ("over" if (t.get("variance_multiplier") or 0) > 2 else "ok"),
+            shown=f"{t['total'] or 0:,.2f}")
         for t in top
     ]  # fmt: skip
-    return bar_chart("Credits by scenario (top 10)", items)
+    return bar_chart(bars, title="Credits by scenario (top 10)")
 
 
 # ----------------------------------------------------------------------------- the list

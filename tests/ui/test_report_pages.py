@@ -71,7 +71,7 @@ async def test_generate_from_the_list_and_read_the_report(browser: Any, tenant: 
     html = detail.text
     assert "Weekly report generated." in html
     assert report.sha256 in html
-    assert html.count("<svg") >= 2 and 'aria-label="Runs by severity"' in html
+    assert html.count("<svg") >= 2 and 'aria-label="Runs by severity (6 bars)"' in html
     assert f'href="/runs/{spike.id}"' in html and "RUN-SPIKE" in html
     assert "SEV0/SEV1 runs without a case" in html
     assert f'href="/reports/{report.id}.json"' in html

@@ -167,8 +167,10 @@ def test_charts_escape_text_and_scale():
     assert 'aria-label="Credits &lt;x&gt; (2 points)"' in svg
     assert svg.count("<circle") == 2 and 'stroke-dasharray="6 4"' in svg
     assert "No runs" in line_chart([], empty_text="No runs")
-    bars = bar_chart([Bar("SEV0", 2), Bar("SEV<1>", 5)], title="Counts")
+    bars = bar_chart([Bar("SEV0", 2), Bar("SEV<1>", 5, shown="5 runs")], title="Counts")
     assert bars.count("<rect") == 2 and "SEV&lt;1&gt;" in bars
+    # The longest bar fills the bar area (320), the others in proportion; values are printed.
+    assert 'width="128.0"' in bars and 'width="320.0"' in bars and ">5 runs</text>" in bars
 
 
 async def test_every_scenario_form_refuses_a_missing_csrf_token(browser, tenant):
