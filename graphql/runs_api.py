@@ -5,6 +5,7 @@ errors are data (`errors`, `itemErrors`)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
+from typing import Any
 
 import strawberry
 
@@ -36,22 +37,34 @@ from riskops.server.services.scoping import scoped
 MAX_RECORD = runs.MAX_BATCH
 
 
+def _loaded(row: rm.Run, relation: str) -> tuple[bool, Any]:
+    """Whether `relation` was loaded with the row (select_related / fetch_related), and it."""
+    key = f"_{relation}"
+    return key in row.__dict__, row.__dict__.get(key)
+
+
 async def run_nodes(info: Info, rows: Sequence[rm.Run]) -> list[Run]:
-    """Nodes for runs; scenario keys and case numbers in one query each for all of them."""
+    """Nodes for runs. Scenario keys and case numbers come with the rows the services loaded
+    (select_related); only rows loaded without them cost one query per relation for all."""
     p = principal(info)
-    scenario_ids = sorted({r.scenario_id for r in rows})
-    case_ids = sorted({r.case_id for r in rows if r.case_id})
     keys: dict[int, str] = {}
-    if scenario_ids:
-        keys = dict(
-            await scoped(rm.Scenario, p).filter(id__in=scenario_ids).values_list("id", "key")
-        )
     numbers: dict[int, str] = {}
-    if case_ids:
-        numbers = {
-            c.id: c.display_number
-            for c in await scoped(Case, p).filter(id__in=case_ids).only("id", "number")
-        }
+    for r in rows:
+        has, scenario = _loaded(r, "scenario")
+        if has and scenario is not None:
+            keys[r.scenario_id] = scenario.key
+        has, case = _loaded(r, "case")
+        if has and case is not None:
+            numbers[case.id] = case.display_number
+    missing_scenarios = sorted({r.scenario_id for r in rows} - set(keys))
+    missing_cases = sorted({r.case_id for r in rows if r.case_id} - set(numbers))
+    if missing_scenarios:
+        keys.update(
+            await scoped(rm.Scenario, p).filter(id__in=missing_scenarios).values_list("id", "key")
+        )
+    if missing_cases:
+        for c in await scoped(Case, p).filter(id__in=missing_cases).only("id", "number"):
+            numbers[c.id] = c.display_number
     return [
         Run.of(
             r,

@@ -329,9 +329,9 @@ async def test_nobody_approves_their_own_request(tenant):
     )
     before = await snapshot(case.id, tenant.org_id)
 
-    with pytest.raises(Forbidden, match="nobody approves their own request"):
+    with pytest.raises(Forbidden, match="nobody decides their own request"):
         await svc.approve_case_resolution(approver, case.id, expected_version=2)
-    with pytest.raises(Forbidden, match="nobody approves their own request"):
+    with pytest.raises(Forbidden, match="nobody decides their own request"):
         await svc.reject_case_resolution(approver, case.id, expected_version=2, reason="r")
     assert await snapshot(case.id, tenant.org_id) == before
     # another approver may

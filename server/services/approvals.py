@@ -8,14 +8,30 @@ from typing import Any, Protocol
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
-from riskops.server.errors import Conflict
+from riskops.server.errors import Conflict, Forbidden
 from riskops.server.models import User
+from riskops.server.principal import Principal
 from riskops.server.run_models import ChangeStatus
 
 
 class Proposal(Protocol):
     id: int
     status: ChangeStatus
+
+
+def may_decide(principal: Principal, maker_id: int | None) -> bool:
+    """Maker-checker (PRODUCT.md): nobody decides their own request. A request whose maker is
+    unknown (a removed user, the CLI acting as the system) may be decided by anyone entitled."""
+    return maker_id is None or maker_id != principal.user_id
+
+
+def require_checker(principal: Principal, maker_id: int | None, what: str) -> None:
+    """Forbidden when `principal` made the request `what` ("baseline change 12")."""
+    if not may_decide(principal, maker_id):
+        raise Forbidden(
+            f"You made {what}: nobody decides their own request, so another approver must "
+            "(maker-checker)."
+        )
 
 
 async def decide(

@@ -35,7 +35,7 @@ from tortoise.transactions import in_transaction
 from riskops.audit.types import RiskLevel
 from riskops.server import classification as rules
 from riskops.server.classification import BaselineStats, Policy, Severity
-from riskops.server.errors import Conflict, Forbidden, Invalid, not_found
+from riskops.server.errors import Conflict, Invalid, not_found
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
 from riskops.server.run_models import (
@@ -611,11 +611,10 @@ async def approve_baseline_update(
     async with in_transaction() as conn:
         await lock_organization(principal, conn)
         change = await _locked_change(principal, conn, change_id)
-        if change.proposed_by_id is not None and change.proposed_by_id == principal.user_id:
-            raise Forbidden(
-                f"You proposed baseline change {change.id}: another approver must approve it "
-                "(maker-checker). You may reject it to withdraw it."
-            )
+        approvals.require_checker(
+            principal, change.proposed_by_id,
+            f"baseline change {change.id} (you may reject it to withdraw it)",
+        )  # fmt: skip
         scenario = await Scenario.filter(id=change.scenario_id).using_db(conn).get()
         current = await Baseline.filter(scenario_id=scenario.id).using_db(conn).first()
         in_force = current.median if current else None

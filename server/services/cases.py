@@ -27,7 +27,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from riskops.server.errors import Conflict, Forbidden, Invalid, not_found
+from riskops.server.errors import Conflict, Invalid, not_found
 from riskops.server.models import (
     Alert,
     Case,
@@ -41,7 +41,7 @@ from riskops.server.models import (
 )
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
-from riskops.server.services import validation
+from riskops.server.services import approvals, validation
 from riskops.server.services.alerts import (
     key_in_flight,
     member,
@@ -590,11 +590,9 @@ async def request_case_resolution(
 
 
 def _not_own_request(principal: Principal, case: Case) -> None:
-    if case.requested_by_id == principal.user_id:
-        raise Forbidden(
-            f"You requested the resolution of case {case.display_number}, and nobody approves "
-            "their own request: another approver must decide it."
-        )
+    approvals.require_checker(
+        principal, case.requested_by_id, f"the resolution request of case {case.display_number}"
+    )
 
 
 async def approve_case_resolution(

@@ -24,7 +24,7 @@ from tortoise.transactions import in_transaction
 from riskops.audit import store
 from riskops.audit.types import Actor, Entry, RiskLevel
 from riskops.server.classification import Policy
-from riskops.server.errors import Conflict, Forbidden, Invalid, not_found
+from riskops.server.errors import Conflict, Invalid, not_found
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
 from riskops.server.run_models import ChangeStatus, KillSwitch, PolicyVersion, Scenario
@@ -364,11 +364,10 @@ async def approve_policy_change(principal: Principal, number: int, reason: str) 
     async with in_transaction() as conn:
         await lock_organization(principal, conn)
         row = await _locked_proposal(principal, conn, n)
-        if row.set_by_id is not None and row.set_by_id == principal.user_id:
-            raise Forbidden(
-                f"You proposed policy version {row.number}: another approver must approve it "
-                "(maker-checker). You may reject it to withdraw it."
-            )
+        approvals.require_checker(
+            principal, row.set_by_id,
+            f"policy version {row.number} (you may reject it to withdraw it)",
+        )  # fmt: skip
         current = await current_policy(principal.org_id, conn)
         since = (
             current.version.decided_at or current.version.created_at if current.version else None

@@ -47,7 +47,7 @@ from riskops.server.classification import (
     actions,
     classify,
 )
-from riskops.server.errors import Conflict, ErrorCode, Forbidden, Invalid, not_found
+from riskops.server.errors import Conflict, ErrorCode, Invalid, not_found
 from riskops.server.models import Case, CaseSeverity, CaseStatus
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
@@ -59,7 +59,7 @@ from riskops.server.run_models import (
     RunArtifact,
     Scenario,
 )
-from riskops.server.services import controls, outbox, validation
+from riskops.server.services import approvals, controls, outbox, validation
 from riskops.server.services.alerts import ItemError
 from riskops.server.services.audit_trail import access, record
 from riskops.server.services.cases import note_in, open_case
@@ -778,7 +778,10 @@ async def get_run_detail(principal: Principal, run_pk: str | int) -> RunDetail:
         rerun_requests=await RerunRequest.filter(run_id=run.id)
         .select_related("requested_by", "decided_by")
         .order_by("-id"),
-        reruns=await scoped(Run, principal).filter(rerun_of_id=run.id).order_by("started_at"),
+        reruns=await scoped(Run, principal)
+        .filter(rerun_of_id=run.id)
+        .select_related("scenario", "case")
+        .order_by("started_at"),
         rerun_of=run.rerun_of,
         case=run.case,
     )
@@ -890,10 +893,7 @@ async def _decide_rerun(
                 current_status=req.status.value,
                 current_version=req.version,
             )
-        if req.requested_by_id is not None and req.requested_by_id == principal.user_id:
-            raise Forbidden(
-                "You requested this rerun; another approver must decide it (maker-checker)."
-            )
+        approvals.require_checker(principal, req.requested_by_id, f"rerun request #{req.id}")
         values: dict[str, Any] = {
             "status": status,
             "decided_by_id": principal.user_id or None,

@@ -207,3 +207,29 @@ async def test_rerun_gate_and_release_over_graphql(api, tenant, other_tenant):
     assert out["errors"][0]["message"].replace(rec["id"], "N") == missing["errors"][0][
         "message"
     ].replace("999999", "N")
+
+
+async def test_the_ledger_page_costs_one_query_whatever_its_size(api, tenant, monkeypatch):
+    """Scenario keys and case numbers come with the page's rows (select_related): no query per
+    run, and none per relation either."""
+    from tests.test_alert_queue import QueryCounter
+
+    token = await api.token(tenant, tenant.admin_user)
+    k = key()
+    await baseline(tenant, k)
+    items = [{"runId": rid(), "scenario": k, "creditsTotal": 600.0 if i % 10 == 0 else 90.0}
+             for i in range(60)]  # fmt: skip
+    assert (await api.data(token, RECORD, {"input": items}))["recordRuns"]["itemErrors"] == []
+    _, viewer_p = await tenant.user("viewer")
+    vt = await api.token(tenant, await _user(viewer_p))
+    await api.data(vt, RUNS, {"first": 1})  # the token's first use is recorded once
+    counter = QueryCounter(monkeypatch)
+    counts = {}
+    for size in (5, 50):
+        counter.count = 0
+        edges = (await api.data(vt, RUNS, {"first": size}))["runs"]["edges"]
+        counts[size] = counter.count
+        assert len(edges) == size and all(e["node"]["scenario"] == k for e in edges)
+    assert any(e["node"]["caseNumber"] for e in edges)  # the 50: SEV1 runs with their cases
+    assert counts[5] == counts[50], counts
+    assert counts[50] == 2  # the bearer token's lookup, then the one page query

@@ -313,7 +313,7 @@ async def test_requester_cannot_approve_their_own_request(browser: Any, tenant: 
     before = await snapshot(case.id, tenant.org_id)
     r = await maker.post(f"/cases/{case.id}/approve", {"expected_version": "2"})
     assert r.status_code == 403
-    assert "nobody approves their own request" in r.text
+    assert "nobody decides their own request" in r.text
     assert case.display_number in r.text  # shown on the case page, where they acted
     r = await maker.post(f"/cases/{case.id}/reject", {"expected_version": "2", "reason": "x"})
     assert r.status_code == 403

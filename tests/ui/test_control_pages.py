@@ -109,7 +109,7 @@ async def test_self_approval_and_bad_decisions_are_refused_and_change_nothing(
     before = await state(tenant.org_id)
     for who, path, data, code, says in [
         (maker, "/policy/approve", {"number": "1", "reason": "me"}, 403,
-         "another approver must approve it (maker-checker)"),
+         "another approver must (maker-checker)"),
         (checker, "/policy/approve", {"number": "1", "reason": ""}, 422, "reason is required"),
         (checker, "/policy/reject", {"number": "1", "reason": ""}, 422, "reason is required"),
         (checker, "/policy/approve", {"number": "x", "reason": "ok"}, 422, "whole number"),

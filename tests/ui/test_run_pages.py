@@ -443,7 +443,7 @@ async def test_requester_cannot_decide_and_another_approver_denies(
     r = await first.post(f"/runs/{run.id}/reruns/{req.id}/approve",
                          {"expected_version": "1", "mitigation": "self"})  # fmt: skip
     assert r.status_code == 403
-    assert "You requested this rerun; another approver must decide it" in r.text
+    assert "nobody decides their own request" in r.text
     assert await snapshot(run.id, tenant.org_id) == before
 
     second = await signed_in(browser, tenant, "approver", name="Bea")
