@@ -15,7 +15,6 @@ from typing import Annotated, TypeVar
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
-from graphql import GraphQLError
 from riskops.graphql.alert_types import (
     Alert,
     AlertConnection,
@@ -44,7 +43,7 @@ from riskops.graphql.alert_types import (
     alert_fields,
     alert_input_dict,
 )
-from riskops.graphql.context import Info, principal, query
+from riskops.graphql.context import Info, or_none, principal, query
 from riskops.graphql.loaders import NESTED
 from riskops.graphql.types import PageInfo, UserError
 from riskops.server import models as m
@@ -196,17 +195,6 @@ async def _case_payload(
     return CasePayload(case=Case.of(result.case), replayed=result.replayed)
 
 
-async def _or_none(call: Awaitable[T]) -> T | None:
-    """A read of one object: missing (or another organization's) is null, other expected
-    errors are GraphQL errors with a code."""
-    try:
-        return await query(call)
-    except GraphQLError as exc:
-        if (exc.extensions or {}).get("code") == ErrorCode.NOT_FOUND.value:
-            return None
-        raise
-
-
 # --- queries -----------------------------------------------------------------------------------
 
 
@@ -246,7 +234,7 @@ class AlertsQuery:
         "writes an `alert.view` audit event."
     )
     async def alert(self, info: Info, id: strawberry.ID) -> AlertDetail | None:
-        d = await _or_none(alert_queue.get_alert_detail(principal(info), str(id)))
+        d = await or_none(alert_queue.get_alert_detail(principal(info), str(id)))
         if d is None:
             return None
         # The detail already holds its rule hits and signals: the loaders need not query again.
@@ -291,7 +279,7 @@ class AlertsQuery:
         "Opening it writes a `case.view` audit event."
     )
     async def case(self, info: Info, id: strawberry.ID) -> CaseDetail | None:
-        d = await _or_none(cases.get_case_detail(principal(info), str(id)))
+        d = await or_none(cases.get_case_detail(principal(info), str(id)))
         if d is None:
             return None
         return CaseDetail.detail(d.case, sorted(a.id for a in d.alerts), d.notes)

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import strawberry
 
-from riskops.graphql.context import Info, principal, query
+from riskops.graphql.context import Info, or_none, principal, query
 from riskops.graphql.scenario_types import (
     Baseline,
     BaselineCalculation,
@@ -46,13 +46,8 @@ class BaselinesQuery:
         "candidate status (last 7 days) and credits of the last 90 days; null when unknown."
     )
     async def scenario(self, info: Info, key: str) -> ScenarioDetail | None:
-        try:
-            detail = await scenarios.get_scenario_detail(principal(info), key)
-        except DomainError as exc:
-            if exc.code is ErrorCode.NOT_FOUND:
-                return None
-            return await query(_raise(exc))
-        return ScenarioDetail.of(detail)
+        detail = await or_none(scenarios.get_scenario_detail(principal(info), key))
+        return ScenarioDetail.of(detail) if detail is not None else None
 
     @strawberry.field(description="The baseline in force of every scenario that has one.")
     async def baselines(self, info: Info) -> list[Baseline]:
@@ -72,10 +67,6 @@ class BaselinesQuery:
     ) -> list[BaselineCandidate]:
         rows = await query(baselines.baseline_candidates(principal(info), period_start, period_end))
         return [BaselineCandidate.of(c) for c in rows]
-
-
-async def _raise(exc: DomainError) -> None:
-    raise exc
 
 
 async def _change_payload(change: Awaitable[rm.BaselineChange]) -> BaselineChangePayload:

@@ -11,7 +11,7 @@ from strawberry.types import Info as _Info
 
 from graphql import GraphQLError
 from riskops.graphql.loaders import Loaders
-from riskops.server.errors import DomainError
+from riskops.server.errors import DomainError, ErrorCode
 from riskops.server.principal import Principal
 from riskops.server.settings import Settings
 
@@ -42,6 +42,19 @@ async def query(call: Awaitable[T]) -> T:
     try:
         return await call
     except DomainError as exc:
+        raise GraphQLError(
+            exc.message, extensions={"code": exc.code.value, "field": exc.field}
+        ) from exc
+
+
+async def or_none(call: Awaitable[T]) -> T | None:
+    """A read of one object: missing (or another organization's) is null, other expected
+    errors are GraphQL errors with a code."""
+    try:
+        return await call
+    except DomainError as exc:
+        if exc.code is ErrorCode.NOT_FOUND:
+            return None
         raise GraphQLError(
             exc.message, extensions={"code": exc.code.value, "field": exc.field}
         ) from exc

@@ -8,11 +8,10 @@ from datetime import date
 
 import strawberry
 
-from graphql import GraphQLError
-from riskops.graphql.context import Info, principal, query
+from riskops.graphql.context import Info, or_none, principal, query
 from riskops.graphql.report_types import Report, ReportConnection, ReportEdge, ReportPayload
 from riskops.graphql.types import PageInfo, UserError
-from riskops.server.errors import DomainError, ErrorCode
+from riskops.server.errors import DomainError
 from riskops.server.services import reports
 
 
@@ -35,13 +34,8 @@ class ReportsQuery:
         "trail. Null when it does not exist."
     )
     async def report(self, info: Info, id: strawberry.ID) -> Report | None:
-        try:
-            row = await query(reports.get_report(principal(info), str(id)))
-        except GraphQLError as exc:
-            if (exc.extensions or {}).get("code") == ErrorCode.NOT_FOUND.value:
-                return None
-            raise
-        return Report.of(row)
+        row = await or_none(reports.get_report(principal(info), str(id)))
+        return Report.of(row) if row is not None else None
 
 
 @strawberry.type

@@ -9,7 +9,7 @@ from typing import Any
 
 import strawberry
 
-from riskops.graphql.context import Info, principal, query
+from riskops.graphql.context import Info, or_none, principal, query
 from riskops.graphql.run_types import (
     ArtifactCheck,
     RecordedRun,
@@ -29,7 +29,7 @@ from riskops.graphql.run_types import (
 )
 from riskops.graphql.types import PageInfo, UserError
 from riskops.server import run_models as rm
-from riskops.server.errors import DomainError, ErrorCode
+from riskops.server.errors import DomainError
 from riskops.server.models import Case
 from riskops.server.services import runs
 from riskops.server.services.scoping import scoped
@@ -115,12 +115,9 @@ class RunsQuery:
         "Viewing it is recorded in the audit trail. Null when it does not exist."
     )
     async def run(self, info: Info, id: strawberry.ID) -> RunDetail | None:
-        try:
-            d = await runs.get_run_detail(principal(info), str(id))
-        except DomainError as exc:
-            if exc.code is ErrorCode.NOT_FOUND:
-                return None
-            return await query(_raise(exc))
+        d = await or_none(runs.get_run_detail(principal(info), str(id)))
+        if d is None:
+            return None
         main, *others = await run_nodes(
             info, [d.run, *d.reruns, *([d.rerun_of] if d.rerun_of else [])]
         )
@@ -132,10 +129,6 @@ class RunsQuery:
             reruns=reruns,
             rerun_of=others[len(d.reruns)] if d.rerun_of else None,
         )
-
-
-async def _raise(exc: DomainError) -> None:
-    raise exc
 
 
 async def _rerun_payload(change: Awaitable[rm.RerunRequest]) -> RerunRequestPayload:
