@@ -63,16 +63,23 @@ async def run_schedule(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     fire: Callable[[Scheduled, datetime], Awaitable[Any]] = enqueue_slot,
 ) -> None:
-    """The in-process scheduler (no Redis): sleeps until the next slot of any entry, fires it."""
-    due = {e: e.next_after(now()) for e in schedule}
+    """The in-process scheduler (no Redis): sleeps until the next slot of any entry, fires it.
+
+    After a stall (a suspended laptop, a long GC) an entry fires once for its latest missed
+    slot, not once per missed slot: every-minute jobs sweep whatever is due anyway."""
+    due = [e.next_after(now()) for e in schedule]
     while True:
-        entry = min(due, key=lambda e: due[e])
-        wait = (due[entry] - now()).total_seconds()
+        i = min(range(len(schedule)), key=lambda k: due[k])
+        wait = (due[i] - now()).total_seconds()
         if wait > 0:
             await asyncio.sleep(min(wait, 60))
             continue
+        entry = schedule[i]
+        latest = due[i]
+        while (following := entry.next_after(latest)) <= now():
+            latest = following
         try:
-            await fire(entry, due[entry])
+            await fire(entry, latest)
         except Exception:
             log.exception("scheduled %s could not be started", entry.kind)
-        due[entry] = entry.next_after(due[entry])
+        due[i] = entry.next_after(latest)

@@ -39,6 +39,12 @@ async def _every(seconds: float, what: str, fn) -> None:  # type: ignore[no-unty
             log.exception("periodic %s failed", what)
 
 
+def _died(task: asyncio.Task[None]) -> None:
+    """A background loop must never end quietly: its jobs would silently stop."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s died", task.get_name(), exc_info=task.exception())
+
+
 def _lifespan(settings: Settings, manage_db: bool):  # type: ignore[no-untyped-def]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -48,7 +54,9 @@ def _lifespan(settings: Settings, manage_db: bool):  # type: ignore[no-untyped-d
         if not settings.redis_url:
             # Without arq's cron, the in-process runner takes the periodic audit checkpoint
             # and the scheduled jobs (weekly report, outbox delivery, kill switch expiry).
-            tasks.append(asyncio.create_task(run_schedule()))
+            scheduler = asyncio.create_task(run_schedule(), name="scheduler")
+            scheduler.add_done_callback(_died)
+            tasks.append(scheduler)
             tasks.append(
                 asyncio.create_task(
                     _every(
