@@ -214,9 +214,13 @@ async def _decide(request: Request, *, approve: bool) -> Response:
     try:
         if approve:
             confirm = form_text(form, "confirm_large_change") in ("1", "on", "true")
-            await svc.approve_baseline_update(principal, change_id, values["rationale"], confirm)
+            await svc.approve_baseline_update(
+                principal, change_id, values["rationale"], confirm, scenario_key=key
+            )
         else:
-            await svc.reject_baseline_update(principal, change_id, values["reason"])
+            await svc.reject_baseline_update(
+                principal, change_id, values["reason"], scenario_key=key
+            )
     except FORM_ERRORS as exc:
         return await _refused(request, principal, exc, name, DECIDE_FIELDS, values)
     except Forbidden as exc:

@@ -570,16 +570,18 @@ async def propose_baseline_update(
 
 
 async def _locked_change(
-    principal: Principal, conn: BaseDBAsyncClient, change_id: str | int
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    change_id: str | int,
+    scenario_key: str | None = None,
 ) -> BaselineChange:
+    """The change, locked; with `scenario_key` (a page acting on one scenario) it must be a
+    change of that scenario, else it reads as not found."""
     pk = parse_id("BaselineChange", change_id)
-    change = (
-        await scoped(BaselineChange, principal)
-        .filter(id=pk)
-        .select_for_update()
-        .using_db(conn)
-        .first()
-    )
+    q = scoped(BaselineChange, principal).filter(id=pk)
+    if scenario_key is not None:
+        q = q.filter(scenario__key=scenario_key)
+    change = await q.select_for_update().using_db(conn).first()
     if change is None:
         raise not_found("BaselineChange", change_id)
     if change.status is not ChangeStatus.PROPOSED:
@@ -599,6 +601,8 @@ async def approve_baseline_update(
     change_id: str | int,
     rationale: str,
     confirm_large_change: bool = False,
+    *,
+    scenario_key: str | None = None,
 ) -> BaselineChange:
     """Approve a proposal: the proposed median becomes the baseline in force (with the
     per-item and prompt-token medians of the same window). Not by the proposer; a change above
@@ -610,7 +614,7 @@ async def approve_baseline_update(
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         await lock_organization(principal, conn)
-        change = await _locked_change(principal, conn, change_id)
+        change = await _locked_change(principal, conn, change_id, scenario_key)
         approvals.require_checker(
             principal, change.proposed_by_id,
             f"baseline change {change.id} (you may reject it to withdraw it)",
@@ -653,7 +657,7 @@ async def approve_baseline_update(
 
 
 async def reject_baseline_update(
-    principal: Principal, change_id: str | int, reason: str
+    principal: Principal, change_id: str | int, reason: str, *, scenario_key: str | None = None
 ) -> BaselineChange:
     """Reject a proposal with a reason (the proposer may reject their own to withdraw it)."""
     principal.require(Perm.BASELINE_APPROVE)
@@ -661,7 +665,7 @@ async def reject_baseline_update(
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         await lock_organization(principal, conn)
-        change = await _locked_change(principal, conn, change_id)
+        change = await _locked_change(principal, conn, change_id, scenario_key)
         await approvals.decide(
             conn, BaselineChange, change, ChangeStatus.REJECTED,
             what=f"Baseline change {change.id}", field="change_id",

@@ -184,3 +184,28 @@ async def test_every_scenario_form_refuses_a_missing_csrf_token(browser, tenant)
         r = await b.post(f"/scenarios/{s.key}/{action}", form, csrf=False)
         assert r.status_code == 403 and "security token" in r.text, action
     assert await state(tenant.org_id) == before
+
+
+async def test_a_change_is_decided_only_on_its_own_scenarios_page(browser, tenant, other_tenant):
+    """The change id comes from the form: another scenario's change, or another organization's,
+    must read as not found on this scenario's page, and nothing is decided."""
+    ap_user, _ = await tenant.user("approver")
+    _, operator = await tenant.user("operator")
+    a, b = await scenario(tenant.org_id), await scenario(tenant.org_id)
+    await add_runs(b, [100.0])
+    change_b = await svc.propose_baseline_update(operator, b.key, 30, "b's change")
+    other = await scenario(other_tenant.org_id)
+    await add_runs(other, [100.0])
+    _, other_op = await other_tenant.user("operator")
+    theirs = await svc.propose_baseline_update(other_op, other.key, 30, "theirs")
+    ap = await browser(ap_user, tenant.password)
+    await ap.get(f"/scenarios/{a.key}")
+    before = await state(tenant.org_id)
+    for change_id in (change_b.id, theirs.id):
+        for action, field in (("approve", "rationale"), ("reject", "reason")):
+            r = await ap.post(f"/scenarios/{a.key}/{action}",
+                              {"change_id": str(change_id), field: "x"})  # fmt: skip
+            assert r.status_code == 404, (change_id, action, r.status_code)
+    assert await state(tenant.org_id) == before
+    assert (await BaselineChange.get(id=change_b.id)).status is ChangeStatus.PROPOSED
+    assert (await BaselineChange.get(id=theirs.id)).status is ChangeStatus.PROPOSED
