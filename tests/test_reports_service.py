@@ -403,3 +403,30 @@ async def test_weekly_job_generates_last_week_for_orgs_with_runs(
     await report_weekly({})  # a redelivery adds nothing
     assert await Report.filter(org_id=tenant.org_id).count() == 1
     assert await OutboxMessage.filter(org_id=tenant.org_id).count() == 1
+
+
+async def test_one_organization_failing_does_not_stop_the_others(
+    tenant: Any, other_tenant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from riskops.jobs import report_tasks
+
+    week = svc.last_complete_week()
+    at = datetime.combine(week, datetime.min.time(), UTC) + timedelta(hours=3)
+    for t in (tenant, other_tenant):
+        await run(await scenario(t.org_id, "EXPORT", median=10.0), 12.0, at=at)
+    real = svc.generate_weekly_report_system
+
+    async def flaky(org_id: int, period_start: Any) -> Report:
+        if org_id == tenant.org_id:
+            raise OSError("disk full")
+        return await real(org_id, period_start)
+
+    monkeypatch.setattr(svc, "generate_weekly_report_system", flaky)
+    with pytest.raises(RuntimeError, match=f"'org_id': {tenant.org_id}"):
+        await report_tasks.generate_all()
+    assert await Report.filter(org_id=other_tenant.org_id).count() == 1
+    assert await Report.filter(org_id=tenant.org_id).count() == 0
+    monkeypatch.setattr(svc, "generate_weekly_report_system", real)
+    await report_tasks.generate_all()  # the retry: the failed one now, the done one skipped
+    assert await Report.filter(org_id=tenant.org_id).count() == 1
+    assert await Report.filter(org_id=other_tenant.org_id).count() == 1

@@ -142,6 +142,9 @@ async def test_propose_approve_reject_and_manual(api, tenant):
         "setManualBaseline"
     ]
     assert manual["errors"] == [] and manual["change"]["newMedian"] == 280.0
+    # A baseline is in force: replacing it by hand is a proposal, not yet in force.
+    assert manual["change"]["status"] == "PROPOSED"
+    assert (await Baseline.get(scenario_id=s.id)).median != 280.0
     refused = (await api.data(op, MANUAL, {"s": s.key, "m": 1.0, "r": "x"}))["setManualBaseline"]
     assert refused["errors"][0]["code"] == "FORBIDDEN"
     assert await BaselineChange.filter(scenario_id=s.id).count() == 3

@@ -233,3 +233,84 @@ async def test_the_ledger_page_costs_one_query_whatever_its_size(api, tenant, mo
     assert any(e["node"]["caseNumber"] for e in edges)  # the 50: SEV1 runs with their cases
     assert counts[5] == counts[50], counts
     assert counts[50] == 2  # the bearer token's lookup, then the one page query
+
+
+DENY = f"""
+mutation($id: ID!, $r: String!, $v: Int!) {{
+  denyRerun(requestId: $id, reason: $r, expectedVersion: $v) {{
+    rerunRequest {{ id status version reason denyReason mitigation }} {ERRORS}
+  }}
+}}"""
+
+
+async def test_rerun_lineage_deny_and_release_checks_over_graphql(api, tenant):
+    import hashlib
+
+    from riskops.server import artifacts
+    from riskops.server.run_models import RunArtifact
+
+    admin = await api.token(tenant, tenant.admin_user)
+    k = key()
+    await baseline(tenant, k)
+    uri = f"artifact:{tenant.org_id}/in/{uuid.uuid4().hex[:6]}.csv"
+    path = artifacts.stored_path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"id\n1\n")
+    original = {
+        "runId": rid(),
+        "scenario": k,
+        "creditsTotal": 2000.0,
+        "dataClassification": "PII",
+        "artifacts": [{"uri": uri, "sha256": hashlib.sha256(b"id\n1\n").hexdigest()}],
+    }
+    rec = (await api.data(admin, RECORD, {"input": [original]}))["recordRuns"]["recorded"][0]
+    _, op_p = await tenant.user("operator")
+    _, ap_p = await tenant.user("approver")
+    op = await api.token(tenant, await _user(op_p))
+    ap = await api.token(tenant, await _user(ap_p))
+
+    # Deny, then a new request is accepted and approved; the reasons are what was sent.
+    first = await api.data(op, REQUEST, {"run": rec["id"], "reason": "iterator bounded"})
+    req1 = first["requestRerun"]["rerunRequest"]
+    denied = await api.data(ap, DENY, {"id": req1["id"], "r": "root cause unknown", "v": 1})
+    d = denied["denyRerun"]["rerunRequest"]
+    assert (d["status"], d["reason"], d["denyReason"], d["mitigation"]) == (
+        "DENIED", "iterator bounded", "root cause unknown", None
+    )  # fmt: skip
+    again = (await api.data(ap, DENY, {"id": req1["id"], "r": "twice", "v": 2}))["denyRerun"]
+    assert again["errors"][0]["code"] == "CONFLICT"
+    req2 = (await api.data(op, REQUEST, {"run": rec["id"], "reason": "max_items 1000"}))[
+        "requestRerun"
+    ]["rerunRequest"]
+    await api.data(ap, APPROVE, {"id": req2["id"], "m": "max_items limit added", "v": 1})
+    rerun = {"runId": rid(), "scenario": k, "creditsTotal": 90.0, "rerunOf": original["runId"]}
+    rerun_rec = (await api.data(admin, RECORD, {"input": [rerun]}))["recordRuns"]["recorded"][0]
+
+    detail = (await api.data(ap, DETAIL, {"id": rec["id"]}))["run"]
+    assert detail["run"]["caseNumber"].startswith("CASE-")
+    assert detail["reruns"] == [{"runId": rerun["runId"]}] and detail["rerunOf"] is None
+    assert [r["status"] for r in detail["rerunRequests"]] == ["USED", "DENIED"]
+    child = (await api.data(ap, DETAIL, {"id": rerun_rec["id"]}))["run"]
+    assert child["rerunOf"] == {"runId": original["runId"]} and child["reruns"] == []
+
+    # Release: a tampered held file refuses it and names the file; intact, the checks say so.
+    await Case.filter(id=(await Run.get(id=int(rec["id"]))).case_id).update(
+        status=CaseStatus.RESOLVED
+    )
+    art = await RunArtifact.get(run_id=int(rec["id"]))
+    qfile = artifacts.quarantine_root() / art.quarantine_path
+    good = qfile.read_bytes()
+    qfile.write_bytes(b"tampered")
+    bad = (await api.data(ap, RELEASE, {"run": rec["id"], "reason": "fp", "v": 1}))[
+        "releaseQuarantine"
+    ]
+    assert bad["errors"][0]["code"] == "CONFLICT" and uri in bad["errors"][0]["message"]
+    assert bad["run"] is None and (await Run.get(id=int(rec["id"]))).quarantined
+    qfile.write_bytes(good)
+    ok = (await api.data(ap, RELEASE, {"run": rec["id"], "reason": "fp", "v": 1}))[
+        "releaseQuarantine"
+    ]
+    assert ok["checks"] == [
+        {"uri": uri, "held": True, "ok": True,
+         "detail": f"SHA-256 {hashlib.sha256(good).hexdigest()} verified"}
+    ]  # fmt: skip

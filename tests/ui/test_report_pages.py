@@ -92,6 +92,7 @@ async def test_download_is_the_hashed_json(browser: Any, tenant: Any) -> None:
     assert r.status_code == 200
     assert r.headers["content-disposition"] == "attachment; filename=weekly_2026-01-05.json"
     assert r.headers["content-type"].startswith("application/json")
+    assert r.headers["cache-control"] == "no-store"
     assert hashlib.sha256(r.content).hexdigest() == made.sha256 == r.headers["x-content-sha256"]
     assert await AuditEvent.filter(org_id=tenant.org_id, action="report.export").count() == 1
 
