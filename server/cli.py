@@ -687,16 +687,23 @@ def runs_import_cmd(
 
 async def _show_run(settings: Settings, org: str, run_id: str) -> dict[str, Any]:
     from riskops.server import artifacts
-    from riskops.server.run_models import Run, RunArtifact
+    from riskops.server.run_models import Run
+    from riskops.server.services.runs import get_run_detail
 
     async with database(settings):
         principal = await _org_principal(org)
-        run = await Run.get_or_none(org_id=principal.org_id, run_id=run_id).prefetch_related(
-            "scenario", "case"
+        pk = (
+            await Run.filter(org_id=principal.org_id, run_id=run_id)
+            .first()
+            .values_list("id", flat=True)
         )
-        if run is None:
+        if pk is None:
             raise CliError(f"no run '{run_id}' in organization '{org}'.")
-        arts = await RunArtifact.filter(run_id=run.id).order_by("id")
+        # Through the service, like the pages and GraphQL: reading a run is a `run.view`
+        # data-access event (here by the CLI).
+        reader = dataclass_replace(principal, roles=frozenset({"viewer"}))
+        detail = await get_run_detail(reader, int(str(pk)))
+        run, arts = detail.run, detail.artifacts
         fields = (
             "run_id", "job_type", "started_at", "finished_at", "credits_total", "prompt_tokens",
             "completion_tokens", "items_processed", "retry_count", "has_max_items_config",

@@ -66,6 +66,10 @@ def test_import_a_seed_style_ledger_with_a_local_artifact(target: Target, tmp_pa
     assert shown["artifacts"][0]["sha256"] == sha
     assert shown["artifacts"][0]["check"] == f"SHA-256 {sha} verified"
     assert shown["case"].startswith("CASE-")
+    viewed = target.scalar(
+        "SELECT COUNT(*) FROM audit_event WHERE action = 'run.view' AND actor = 'cli'"
+    )
+    assert viewed == 1  # reading a run from the CLI is audited like the other faces
 
     again = target.run("runs", "import", str(ledger), "--org", "demo", ok=False)
     assert "0 stored, 2 unchanged" in again.stdout

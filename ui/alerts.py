@@ -49,6 +49,7 @@ from riskops.ui.common import (
     int_or_none,
     page,
     parse_local,
+    query_string,
     render,
     signed_in,
     status_of,
@@ -182,16 +183,6 @@ async def _directory(principal: Principal) -> tuple[list[User], list[Team]]:
         return people, []
 
 
-def _query(params: Mapping[str, Any]) -> str:
-    """A query string of the non-empty values (lists repeat their key)."""
-    pairs: list[tuple[str, str]] = []
-    for name, value in params.items():
-        for v in value if isinstance(value, list) else [value]:
-            if v:
-                pairs.append((name, str(v)))
-    return urlencode(pairs)
-
-
 # ----------------------------------------------------------------------------- the queue
 
 
@@ -260,7 +251,7 @@ async def _queue_page(
         else:
             page_alerts, has_next, cursor = result.alerts, result.has_next, result.end_cursor
     people, team_list = await _directory(principal)
-    query = _query(values)
+    query = query_string(values)
     ctx = {
         "values": values,
         "errors": errors,
@@ -302,7 +293,7 @@ async def queue_page(request: Request) -> Response:
 def _queue_redirect(query: str, code: str) -> RedirectResponse:
     params = QueryParams(query)
     values = {k: v for k, v in queue_values(params).items() if k != "sort" or v != "score"}
-    target = _query({**values, "ok": code})
+    target = query_string({**values, "ok": code})
     return RedirectResponse(f"/alerts?{target}", status_code=303)
 
 

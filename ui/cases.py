@@ -27,7 +27,7 @@ from riskops.server.permissions import Perm, permissions_of
 from riskops.server.principal import Principal
 from riskops.server.run_models import Run
 from riskops.server.services import cases as svc
-from riskops.server.services.scoping import scoped
+from riskops.server.services import runs as run_service
 from riskops.server.web import read_form
 from riskops.ui.common import (
     FLASH,
@@ -184,8 +184,7 @@ async def _case_runs(principal: Principal, case: Case) -> list[Run] | None:
     the caller may not read runs (the section is not shown)."""
     if not principal.can(Perm.RUN_READ):
         return None
-    q = scoped(Run, principal).filter(case_id=case.id).select_related("scenario")
-    return list(await q.order_by("-started_at", "-id").limit(200))
+    return await run_service.runs_of_case(principal, case.id)
 
 
 async def _case_page(

@@ -386,3 +386,14 @@ def page(handler: Handler) -> Handler:
             return render_error(request, status_of(exc), exc.message)
 
     return endpoint
+
+
+def query_string(params: Mapping[str, Any]) -> str:
+    """A query string of the non-empty values (lists repeat their key): shareable filter links
+    without `score_min=&…` noise."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        for v in value if isinstance(value, list) else [value]:
+            if v:
+                pairs.append((name, str(v)))
+    return urlencode(pairs)

@@ -37,6 +37,7 @@ from riskops.ui.common import (
     int_or_none,
     page,
     parse_local,
+    query_string,
     render,
     signed_in,
     status_of,
@@ -64,16 +65,6 @@ DENY_FIELDS = {"deny_reason": "reason"}
 
 def _run_path(run_pk: int | str) -> str:
     return f"/runs/{run_pk}"
-
-
-def _query(params: Mapping[str, Any]) -> str:
-    """A query string of the non-empty values (lists repeat their key)."""
-    pairs: list[tuple[str, str]] = []
-    for name, value in params.items():
-        for v in value if isinstance(value, list) else [value]:
-            if v:
-                pairs.append((name, str(v)))
-    return urlencode(pairs)
 
 
 # ----------------------------------------------------------------------------- the ledger
@@ -119,7 +110,7 @@ async def ledger_page(request: Request) -> Response:
         else:
             rows = result.runs
             cursor = result.end_cursor if result.has_next else None
-    query = _query(values)
+    query = query_string(values)
     ctx = {
         "values": values,
         "filter_errors": filter_errors,

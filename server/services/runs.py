@@ -789,6 +789,13 @@ async def get_run_detail(principal: Principal, run_pk: str | int) -> RunDetail:
     return detail
 
 
+async def runs_of_case(principal: Principal, case_id: int, limit: int = 200) -> list[Run]:
+    """The runs linked to a case (a SEV0/SEV1 run opens its case), newest first."""
+    principal.require(Perm.RUN_READ)
+    q = scoped(Run, principal).filter(case_id=case_id).select_related("scenario")
+    return list(await q.order_by("-started_at", "-id").limit(limit))
+
+
 # --- rerun requests ----------------------------------------------------------------------------
 
 
