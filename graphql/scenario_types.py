@@ -194,6 +194,10 @@ class ScenarioDetail:
     baseline: Baseline | None
     history: list[BaselineChange]
     open_proposal: BaselineChange | None
+    open_proposal_needs_confirmation: bool = strawberry.field(
+        description="Approving the open proposal needs confirmLargeChange: true (a change above "
+        "the policy's confirm_change_above_pct)."
+    )
     candidate: BaselineCandidate | None = strawberry.field(
         description="Candidate status over the last 7 days; null without runs in them."
     )
@@ -209,6 +213,7 @@ class ScenarioDetail:
             baseline=Baseline.of(d.baseline, key) if d.baseline else None,
             history=[BaselineChange.of(h, key) for h in d.history],
             open_proposal=BaselineChange.of(d.open_proposal, key) if d.open_proposal else None,
+            open_proposal_needs_confirmation=d.proposal_needs_confirmation,
             candidate=BaselineCandidate.of(d.candidate) if d.candidate else None,
             series=[
                 CreditPoint(started_at=p.started_at, credits_total=p.credits_total,

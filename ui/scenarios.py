@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.classification import needs_confirmation
 from riskops.server.errors import Conflict, DomainError, Forbidden, Invalid
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
@@ -123,7 +122,6 @@ async def _scenario_page(
     shows (a Conflict is shown at the top)."""
     detail = await scen.get_scenario_detail(principal, request.path_params["key"])
     people = await directory(principal)
-    proposal = detail.open_proposal
     ctx = {
         "d": detail,
         "s": detail.scenario,
@@ -132,8 +130,7 @@ async def _scenario_page(
         "names": {u.id: u.name for u in people},
         "can_propose": principal.can(Perm.BASELINE_PROPOSE),
         "can_approve": principal.can(Perm.BASELINE_APPROVE),
-        "proposal_needs_confirm": proposal is not None
-        and needs_confirmation(proposal.old_median, proposal.new_median, detail.policy),
+        "proposal_needs_confirm": detail.proposal_needs_confirmation,
         "calc": calculation,
         "form_name": form,
         "errors": errors or {},

@@ -15,6 +15,7 @@ from typing import Any
 from tortoise.functions import Count, Max
 from tortoise.transactions import in_transaction
 
+from riskops.server import classification as rules
 from riskops.server.classification import DataClassification, Policy, Severity
 from riskops.server.errors import Conflict, Forbidden, Invalid
 from riskops.server.permissions import Perm
@@ -61,6 +62,12 @@ class ScenarioDetail:
     candidate_end: datetime
     series: list[SeriesPoint]  # oldest first, the newest SERIES_MAX_POINTS of 90 days
     policy: Policy
+
+    @property
+    def proposal_needs_confirmation(self) -> bool:
+        """Whether approving the open proposal needs confirm_large_change (the policy's rule)."""
+        p = self.open_proposal
+        return p is not None and rules.needs_confirmation(p.old_median, p.new_median, self.policy)
 
 
 async def list_scenarios(principal: Principal) -> list[ScenarioSummary]:

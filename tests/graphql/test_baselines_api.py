@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from riskops.server.classification import Severity
 from riskops.server.run_models import Baseline, BaselineChange
+from riskops.server.services import baselines as svc
 from tests.test_baselines_service import STEADY, add_runs, scenario, set_baseline, state
 
 ERRORS = "errors { code message field }"
@@ -171,3 +172,19 @@ async def test_update_scenario(api, tenant):
     denied = (await api.data(viewer, UPDATE, {"k": s.key, "c": config, "v": 2}))["updateScenario"]
     assert denied["errors"][0]["code"] == "FORBIDDEN"
     assert await state(tenant.org_id) == before
+
+
+async def test_the_scenario_says_whether_its_proposal_needs_confirmation(api, tenant):
+    _, operator = await tenant.user("operator")
+    viewer_user, _ = await tenant.user("viewer")
+    token = await api.token(tenant, viewer_user)
+    query = """query($key: String!) { scenario(key: $key) {
+      openProposal { id newMedian } openProposalNeedsConfirmation } }"""
+    s = await scenario(tenant.org_id)
+    await set_baseline(s, 100.0)
+    await add_runs(s, [300.0, 310.0, 320.0])
+    d = (await api.data(token, query, {"key": s.key}))["scenario"]
+    assert d == {"openProposal": None, "openProposalNeedsConfirmation": False}
+    await svc.propose_baseline_update(operator, s.key, 30, "tripled")  # +210%: above 50%
+    d = (await api.data(token, query, {"key": s.key}))["scenario"]
+    assert d["openProposal"]["newMedian"] == 310.0 and d["openProposalNeedsConfirmation"] is True
