@@ -314,3 +314,44 @@ async def test_rerun_lineage_deny_and_release_checks_over_graphql(api, tenant):
         {"uri": uri, "held": True, "ok": True,
          "detail": f"SHA-256 {hashlib.sha256(good).hexdigest()} verified"}
     ]  # fmt: skip
+
+
+async def test_rerun_mutations_refuse_bad_input_and_change_nothing(api, tenant, other_tenant):
+    from riskops.server.run_models import RerunRequest
+
+    admin = await api.token(tenant, tenant.admin_user)
+    k = key()
+    await baseline(tenant, k)
+    rec = (
+        await api.data(admin, RECORD, {"input": [{"runId": rid(), "scenario": k,
+                                                  "creditsTotal": 700.0}]})
+    )["recordRuns"]["recorded"][0]  # fmt: skip
+    _, op_p = await tenant.user("operator")
+    _, ap_p = await tenant.user("approver")
+    _, viewer_p = await tenant.user("viewer")
+    op = await api.token(tenant, await _user(op_p))
+    ap = await api.token(tenant, await _user(ap_p))
+    viewer = await api.token(tenant, await _user(viewer_p))
+    req = (await api.data(op, REQUEST, {"run": rec["id"], "reason": "fixed"}))["requestRerun"]
+    req_id = req["rerunRequest"]["id"]
+    _, other_ap = await other_tenant.user("approver")
+    theirs = await api.token(other_tenant, await _user(other_ap))
+    before = (await org_state(tenant.org_id), await RerunRequest.filter(id=int(req_id)).values())
+    long = "x" * 2001
+    cases = [
+        (viewer, REQUEST, {"run": rec["id"], "reason": "r"}, "requestRerun", "FORBIDDEN"),
+        (op, REQUEST, {"run": rec["id"], "reason": long}, "requestRerun", "INVALID"),
+        (theirs, REQUEST, {"run": rec["id"], "reason": "r"}, "requestRerun", "NOT_FOUND"),
+        (op, APPROVE, {"id": req_id, "m": "m", "v": 1}, "approveRerun", "FORBIDDEN"),
+        (ap, APPROVE, {"id": req_id, "m": long, "v": 1}, "approveRerun", "INVALID"),
+        (theirs, APPROVE, {"id": req_id, "m": "m", "v": 1}, "approveRerun", "NOT_FOUND"),
+        (ap, DENY, {"id": req_id, "r": "r", "v": 9}, "denyRerun", "CONFLICT"),
+        (theirs, DENY, {"id": req_id, "r": "r", "v": 1}, "denyRerun", "NOT_FOUND"),
+        (ap, DENY, {"id": "999999", "r": "r", "v": 1}, "denyRerun", "NOT_FOUND"),
+    ]
+    for token, query, variables, name, code in cases:
+        out = (await api.data(token, query, variables))[name]
+        assert out["errors"][0]["code"] == code, (name, variables, out)
+        assert out["rerunRequest"] is None
+    after = (await org_state(tenant.org_id), await RerunRequest.filter(id=int(req_id)).values())
+    assert after == before
