@@ -248,7 +248,7 @@ def test_maker_checker_refuses_the_proposer_and_takes_another_approver(target: T
     change = _proposed(target.run(*update, "--as", APPROVER, "--rationale", "Mine").stdout)
 
     line = _refused(target, *update, "--as", APPROVER, "--rationale", "Self", "--approve")
-    assert f"You proposed baseline change {change}: another approver must approve it" in line
+    assert f"You made baseline change {change}" in line and "another approver must" in line
     assert "(maker-checker)" in line
     assert target.scalar(f"SELECT status FROM baseline_change WHERE id = {change}") == "proposed"
 
@@ -283,7 +283,7 @@ def test_a_large_change_needs_confirmation_to_propose_and_to_approve(target: Tar
 
     line = _refused(target, *update, "--as", APPROVER, "--rationale", "Self", "--approve",
                     "--confirm-large-change")  # fmt: skip
-    assert f"You proposed baseline change {manual}" in line
+    assert f"You made baseline change {manual}" in line
     # The checker confirms the large change again: the maker's confirmation is not theirs.
     line = _refused(target, *update, "--as", APPROVER2, "--rationale", "ok", "--approve")
     assert f"The new baseline {low:.2f} is -60.0% from the baseline in force" in line
