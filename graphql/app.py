@@ -29,6 +29,7 @@ from strawberry.http.base import BaseRequestProtocol
 
 from graphql import GraphQLError
 from riskops.graphql.context import Context
+from riskops.graphql.executor import FastExecutionContext
 from riskops.graphql.schema import Mutation, Query
 from riskops.server.errors import DomainError
 from riskops.server.security import csrf_token, new_secret
@@ -70,7 +71,12 @@ def build_schema(settings: Settings) -> Any:
                 error_message="Internal error; quote the X-Request-ID header when reporting it.",
             )
         )
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        execution_context_class=FastExecutionContext,
+    )
 
 
 # --- GraphiQL, in dev only ---------------------------------------------------------------------
