@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -252,6 +253,15 @@ def serve_cmd(
     host: Annotated[str | None, typer.Option(help="Bind address (default: RISKOPS_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: RISKOPS_PORT).")] = None,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Web processes (default: RISKOPS_WEB_WORKERS, 1). Several spread requests over "
+            "the cores; about one per core.",
+        ),
+    ] = None,
     demo: Annotated[
         bool | None,
         typer.Option(
@@ -265,7 +275,15 @@ def serve_cmd(
     import uvicorn
 
     settings = _settings(ctx)
+    processes = workers or settings.web_workers
+    if reload and processes > 1:
+        raise CliError(
+            f"--reload runs one process; it cannot be combined with {processes} workers. "
+            "Drop --reload, or use --workers 1 (RISKOPS_WEB_WORKERS=1)."
+        )
     _export_env(settings)
+    if processes > 1:
+        _prepare_shared_metrics(settings)
     seed = (not settings.is_prod) if demo is None else demo
     asyncio.run(_prepare_serving(settings, seed=seed))
     uvicorn.run(
@@ -274,8 +292,19 @@ def serve_cmd(
         host=host or settings.host,
         port=port or settings.port,
         reload=reload,
+        workers=processes,
         log_level=settings.log_level.lower(),
     )
+
+
+def _prepare_shared_metrics(settings: Settings) -> None:
+    """Several web processes keep their Prometheus samples in files under var/, which /metrics
+    of any of them adds up (prometheus_client's multiprocess mode). Emptied at each start, as
+    the library requires; the workers read the variable when they import it."""
+    directory = settings.var_dir / "prometheus"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory.resolve())
 
 
 async def _prepare_serving(settings: Settings, *, seed: bool) -> None:

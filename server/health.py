@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from tortoise import Tortoise
@@ -13,7 +13,7 @@ from tortoise import Tortoise
 import riskops
 from riskops.audit import spool
 from riskops.jobs.runner import queue_depth
-from riskops.server.observability import JOB_QUEUE_DEPTH, REGISTRY, SPOOL_DEPTH
+from riskops.server.observability import JOB_QUEUE_DEPTH, SPOOL_DEPTH, exposition
 from riskops.server.settings import Settings
 
 
@@ -67,4 +67,4 @@ async def metrics(request: Request) -> Response:
         JOB_QUEUE_DEPTH.set(await queue_depth())
     except Exception:
         JOB_QUEUE_DEPTH.set(-1)
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

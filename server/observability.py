@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "riskops_request_id", default=None
@@ -64,9 +65,29 @@ HTTP_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
+# Both are read at scrape time and are the same for every process: with several web processes
+# (multiprocess mode) the highest of the processes' last readings is reported.
 SPOOL_DEPTH = Gauge(
-    "riskops_audit_spool_depth", "Audit events waiting in the durable spool", registry=REGISTRY
+    "riskops_audit_spool_depth",
+    "Audit events waiting in the durable spool",
+    registry=REGISTRY,
+    multiprocess_mode="max",
 )
 JOB_QUEUE_DEPTH = Gauge(
-    "riskops_job_queue_depth", "Jobs queued or running (Job table)", registry=REGISTRY
+    "riskops_job_queue_depth",
+    "Jobs queued or running (Job table)",
+    registry=REGISTRY,
+    multiprocess_mode="max",
 )
+
+
+def exposition() -> bytes:
+    """The metrics in Prometheus text format: this process's, or, when `riskops serve` runs
+    several web processes (PROMETHEUS_MULTIPROC_DIR set), all of theirs added up."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     base_url: str = ""
+    # web processes `riskops serve` starts (uvicorn workers); more than one spreads requests
+    # over the cores. Jobs, schedule and audit are safe across processes (see docs/OPERATIONS.md).
+    web_workers: int = Field(default=1, ge=1, le=64)
 
     # limits
     max_body_bytes: int = 1_000_000

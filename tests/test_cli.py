@@ -525,3 +525,39 @@ def test_worker_starts_on_redis(tmp_path: Path) -> None:
     with background(target, log, "worker", RISKOPS_REDIS_URL="redis://127.0.0.1:6379/15"):
         assert _eventually(lambda: "Starting worker" in log.read_text()), log.read_text()
     assert "Traceback" not in log.read_text()
+
+
+def _get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+        return str(resp.read().decode())
+
+
+def test_serve_with_several_workers_shares_the_metrics(tmp_path: Path) -> None:
+    target = Target("sqlite", f"sqlite://{tmp_path / 'workers.sqlite3'}", tmp_path / "var")
+    target.var_dir.mkdir()
+    port, log = _free_port(), tmp_path / "serve.log"
+    with background(target, log, "serve", "--port", str(port), "--workers", "2"):
+        assert _eventually(lambda: _health(port), 40), log.read_text()
+        # Both processes are up before counting (each logs its own start).
+        assert _eventually(lambda: log.read_text().count("Application startup complete") == 2)
+        for _ in range(30):
+            _get(port, "/login")
+        counted = [
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in _get(port, "/metrics").splitlines()
+                if line.startswith("riskops_http_requests_total{") and 'route="/login"' in line
+            )
+            for _ in range(6)
+        ]
+    # Whichever process answers /metrics, it reports the requests both of them served.
+    assert counted == [30.0] * 6, (counted, log.read_text()[-2000:])
+    assert "Traceback" not in log.read_text()
+
+
+def test_serve_refuses_reload_with_several_workers(tmp_path: Path) -> None:
+    target = Target("sqlite", f"sqlite://{tmp_path / 'reload.sqlite3'}", tmp_path / "var")
+    target.var_dir.mkdir()
+    done = target.run("serve", "--reload", "--workers", "2", ok=False)
+    assert done.returncode != 0
+    assert "--reload runs one process" in one_error_line(done)
