@@ -178,7 +178,7 @@ async def _directory(principal: Principal) -> tuple[list[User], list[Team]]:
     """The organization's people and teams, for names and pickers; empty if not allowed."""
     people = await directory(principal)
     try:
-        return people, await teams.list_teams(principal)
+        return people, await teams.list_teams(principal, members=False)
     except Forbidden:  # names are a convenience; ids are still right
         return people, []
 

@@ -156,7 +156,7 @@ async def logout(principal: Principal) -> None:
 async def from_session(secret: str, client: ClientInfo) -> Principal | None:
     if not secret or len(secret) > 200:
         return None
-    session = await Session.get_or_none(id=digest(secret)).prefetch_related("user")
+    session = await Session.get_or_none(id=digest(secret)).select_related("user")
     now = datetime.now(UTC)
     if session is None or session.revoked_at is not None or session.expires_at <= now:
         return None

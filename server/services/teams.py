@@ -15,10 +15,14 @@ from riskops.server.services.scoping import get_scoped, scoped
 MAX_MEMBERS_PER_CALL = 200
 
 
-async def list_teams(principal: Principal, *, managing: bool = False) -> list[Team]:
-    """Teams (user.read); `managing=True` is the admin screen and needs team.manage."""
+async def list_teams(
+    principal: Principal, *, managing: bool = False, members: bool = True
+) -> list[Team]:
+    """Teams (user.read); `managing=True` is the admin screen and needs team.manage.
+    `members=False` leaves the members unloaded (pickers and names need none)."""
     principal.require(Perm.TEAM_MANAGE if managing else Perm.USER_READ)
-    return await scoped(Team, principal).order_by("name").prefetch_related("members")
+    teams = scoped(Team, principal).order_by("name")
+    return await (teams.prefetch_related("members") if members else teams)
 
 
 async def create_team(
