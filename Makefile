@@ -54,7 +54,13 @@ schema: install
 migrations: install
 	$(BIN)/tortoise -c riskops.server.settings.TORTOISE_ORM makemigrations
 
+## make bench: the benchmarks under bench/ (not part of the suite); the load figures use wrk.
 bench: install
+	@if ! command -v wrk >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)); \
+	  else echo "install Debian's wrk (sudo apt-get install wrk) for the load figures"; exit 1; fi; \
+	fi
 	$(BIN)/python bench/run.py
 
 clean:

@@ -5,9 +5,11 @@ All figures of docs/PERFORMANCE.md "Alert queue", in one run:
 1. the GraphQL page of 50 alerts with rule hits and signals, single request (p50), against the
    floor = raw asyncpg SQL for the same rows + stock Strawberry executing the same page from
    memory (a minimal schema of plain types returning pre-loaded data); both floors measured here;
-2. p95 of that page at 20 concurrent clients against a real `riskops serve` (uvicorn) process;
-3. p95 of the HTMX queue page `GET /alerts` at 20 concurrent clients (skipped, with a message,
-   while ui/alerts.py does not serve it);
+2. p95 of that page at 20 concurrent clients against a real `riskops serve --workers N`
+   (uvicorn; N = RISKOPS_BENCH_WORKERS, default 2, one per core), load from `wrk` (C, so the
+   load generator takes little CPU): 20 clients like people, each pausing a random time of
+   mean 1 s after an answer (the target's load), and 20 clients back to back (capacity);
+3. the same for the HTMX queue page `GET /alerts`;
 4. every filter and sort of the queue (`list_alerts`, the service every face calls): p50 and
    the EXPLAIN (ANALYZE, BUFFERS) plan of the exact SQL it sends, trimmed.
 
@@ -24,13 +26,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import re
 import socket
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -41,7 +41,7 @@ from typing import Any
 import asyncpg
 import httpx
 import strawberry
-from benchlib import ADMIN, db_url, machine, ms, pct, timed
+from benchlib import ADMIN, db_url, machine, ms, timed, wrk
 from strawberry.scalars import JSON
 
 DB_NAME = os.environ.get("RISKOPS_BENCH_QUEUE_DB", "riskops_bench")
@@ -53,7 +53,9 @@ BENCH_PASSWORD = "bench-queue-password-1"  # set on the bench database's operato
 SECRET = "q" * 48
 CLIENTS = 20
 THINK = float(os.environ.get("RISKOPS_BENCH_THINK", "1.0"))  # mean pause of a person, seconds
-PER_CLIENT = int(os.environ.get("RISKOPS_BENCH_REQUESTS", "20"))
+LOAD_SECONDS = int(os.environ.get("RISKOPS_BENCH_LOAD_SECONDS", "30"))  # per load figure
+# Web processes of `riskops serve` for the load figures: one per core, as OPERATIONS.md advises.
+WORKERS = [int(w) for w in os.environ.get("RISKOPS_BENCH_WORKERS", "2").split(",")]
 SINGLE = int(os.environ.get("RISKOPS_BENCH_SINGLE", "60"))
 FILTER_RUNS = int(os.environ.get("RISKOPS_BENCH_FILTER_RUNS", "15"))
 ROOT = Path(__file__).resolve().parent.parent
@@ -367,7 +369,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _start_server() -> tuple[asyncio.subprocess.Process, str]:
+async def _start_server(workers: int) -> tuple[asyncio.subprocess.Process, str]:
     port = _free_port()
     env = dict(
         os.environ,
@@ -377,6 +379,7 @@ async def _start_server() -> tuple[asyncio.subprocess.Process, str]:
     )
     proc = await asyncio.create_subprocess_exec(
         RISKOPS, "serve", "--no-demo", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers),
         env=env, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -393,35 +396,6 @@ async def _start_server() -> tuple[asyncio.subprocess.Process, str]:
             await asyncio.sleep(0.1)
     proc.terminate()
     raise RuntimeError("riskops serve did not answer /health in 30 s")
-
-
-async def _concurrent(
-    base: str,
-    make: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],
-    think: float = 0.0,
-    **client_kw: Any,
-) -> tuple[list[float], float]:
-    """CLIENTS clients, each sending PER_CLIENT requests, back to back (think 0: a stress test,
-    latency ≈ CLIENTS / throughput) or like people, pausing a random time of mean `think`
-    seconds after each answer; latencies and rate."""
-    pauses = random.Random(SEED)
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60, **client_kw) as c:
-        await asyncio.gather(*(make(c) for _ in range(CLIENTS)))  # warm every connection
-        latencies: list[float] = []
-
-        async def client() -> None:
-            for _ in range(PER_CLIENT):
-                started = time.perf_counter()
-                r = await make(c)
-                latencies.append(time.perf_counter() - started)
-                assert r.status_code == 200, r.text[:500]
-                if think:
-                    await asyncio.sleep(pauses.expovariate(1 / think))
-
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(CLIENTS)))
-        return latencies, len(latencies) / (time.perf_counter() - started)
 
 
 async def _session_cookies(base: str) -> httpx.Cookies | None:
@@ -720,6 +694,60 @@ async def _single_request(info: dict[str, Any], secret: str) -> dict[str, float]
     }
 
 
+async def _load_figures(secret: str, base: str, workers: int, floor: float) -> None:
+    """Figures 2 and 3 against `riskops serve --workers N`: a single request's p50, then 20
+    clients like people (each pauses a random time of mean THINK seconds after an answer,
+    the target's load) and 20 clients back to back (capacity: latency ≈ 20 / throughput)."""
+    headers = {"Authorization": f"Bearer {secret}"}
+    async with httpx.AsyncClient(base_url=base) as c1:
+
+        async def one() -> None:
+            r = await c1.post("/graphql", json={"query": PAGE_QUERY}, headers=headers)
+            assert r.status_code == 200 and "errors" not in r.json(), r.text[:500]
+
+        http_single = statistics.median(await timed(one, SINGLE))
+    cookies = await _session_cookies(base)
+    assert cookies is not None, "GET /alerts is not served"
+    async with httpx.AsyncClient(base_url=base, cookies=cookies) as c3:
+
+        async def page() -> None:
+            r = await c3.get("/alerts")
+            assert r.status_code == 200, r.status_code
+
+        html_single = statistics.median(await timed(page, SINGLE))
+    print(
+        f"   riskops serve --workers {workers}: single request p50, GraphQL page "
+        f"{ms(http_single)} (ratio to the floor {http_single / floor:.2f}x), "
+        f"HTMX queue page {ms(html_single)}",
+        flush=True,
+    )
+    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    shapes = [
+        ("2", "GraphQL page of 50", 0.150, dict(
+            url=base + "/graphql", method="POST", body=json.dumps({"query": PAGE_QUERY}),
+            headers={**headers, "Content-Type": "application/json"},
+        )),
+        ("3", "HTMX queue page GET /alerts", 0.100, dict(
+            url=base + "/alerts", headers={"Cookie": cookie},
+        )),
+    ]  # fmt: skip
+    for number, label, target, shape in shapes:
+        for think, name in ((THINK, "like people"), (0.0, "back to back")):
+            load = await asyncio.to_thread(
+                wrk, clients=CLIENTS, seconds=LOAD_SECONDS, think=think, **shape
+            )
+            verdict = ""
+            if think:
+                ok = load.p95 <= target and load.errors == 0
+                verdict = f" (target p95 ≤ {target * 1000:.0f} ms) {'PASS' if ok else 'FAIL'}"
+            print(
+                f"{number}{'' if think else 's'}. {label}, {CLIENTS} clients {name}"
+                f"{f' (mean pause {think:g} s)' if think else ''}, --workers {workers}: "
+                f"{load.line()}{verdict}",
+                flush=True,
+            )
+
+
 async def main() -> None:
     info = await _prepare()
     c = info["counts"]
@@ -745,81 +773,13 @@ async def main() -> None:
     if os.environ.get("RISKOPS_BENCH_ONLY") == "1":  # iterate on figure 1 alone
         return
 
-    proc, base = await _start_server()
-    try:
-        headers = {"Authorization": f"Bearer {secret}"}
-        async with httpx.AsyncClient(base_url=base) as c1:
-
-            async def one() -> None:
-                r = await c1.post("/graphql", json={"query": PAGE_QUERY}, headers=headers)
-                assert r.status_code == 200 and "errors" not in r.json(), r.text[:500]
-
-            http_single = statistics.median(await timed(one, SINGLE))
-        print(
-            f"   same page over HTTP to `riskops serve`, single request p50 {ms(http_single)} "
-            f"(ratio to the floor {http_single / floor:.2f}x)",
-            flush=True,
-        )
-        lat, rate = await _concurrent(
-            base,
-            lambda c: c.post("/graphql", json={"query": PAGE_QUERY}, headers=headers),
-        )
-        p95 = pct(lat, 0.95)
-        print(
-            f"2. GraphQL page of 50, {CLIENTS} concurrent clients x {PER_CLIENT}: "
-            f"p50 {ms(pct(lat, 0.5))}, p95 {ms(p95)}, {rate:.0f} pages/s "
-            f"(target p95 ≤ 150 ms) {'PASS' if p95 <= 0.150 else 'FAIL'}",
-            flush=True,
-        )
-        lat, rate = await _concurrent(
-            base,
-            lambda c: c.post("/graphql", json={"query": PAGE_QUERY}, headers=headers),
-            think=THINK,
-        )
-        p95 = pct(lat, 0.95)
-        print(
-            f"2b. the same {CLIENTS} clients pausing {THINK:g} s on average between pages "
-            f"(people): p50 {ms(pct(lat, 0.5))}, p95 {ms(p95)}, {rate:.0f} pages/s "
-            f"(target p95 ≤ 150 ms) {'PASS' if p95 <= 0.150 else 'FAIL'}",
-            flush=True,
-        )
-        cookies = await _session_cookies(base)
-        if cookies is None:
-            print(
-                "3. HTMX queue page GET /alerts: SKIPPED — not served yet (ui/alerts.py has no "
-                "/alerts route); rerun `make bench` once it exists.",
-                flush=True,
-            )
-        else:
-            async with httpx.AsyncClient(base_url=base, cookies=cookies) as c3:
-
-                async def page() -> None:
-                    r = await c3.get("/alerts")
-                    assert r.status_code == 200, r.status_code
-
-                html_single = statistics.median(await timed(page, SINGLE))
-            print(f"   HTMX queue page GET /alerts, single request p50 {ms(html_single)}")
-            lat, rate = await _concurrent(base, lambda c: c.get("/alerts"), cookies=cookies)
-            p95 = pct(lat, 0.95)
-            print(
-                f"3. HTMX queue page GET /alerts, {CLIENTS} concurrent clients x {PER_CLIENT}: "
-                f"p50 {ms(pct(lat, 0.5))}, p95 {ms(p95)}, {rate:.0f} pages/s "
-                f"(target p95 ≤ 100 ms) {'PASS' if p95 <= 0.100 else 'FAIL'}",
-                flush=True,
-            )
-            lat, rate = await _concurrent(
-                base, lambda c: c.get("/alerts"), think=THINK, cookies=cookies
-            )
-            p95 = pct(lat, 0.95)
-            print(
-                f"3b. the same {CLIENTS} clients pausing {THINK:g} s on average between pages "
-                f"(people): p50 {ms(pct(lat, 0.5))}, p95 {ms(p95)}, {rate:.0f} pages/s "
-                f"(target p95 ≤ 100 ms) {'PASS' if p95 <= 0.100 else 'FAIL'}",
-                flush=True,
-            )
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 20)
+    for workers in WORKERS:
+        proc, base = await _start_server(workers)
+        try:
+            await _load_figures(secret, base, workers, floor)
+        finally:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), 20)
 
     print("4. every filter and sort (list_alerts, 50 rows; target < 100 ms):", flush=True)
     results = await _filters(info, secret)

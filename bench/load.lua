@@ -1,0 +1,41 @@
+-- wrk script of bench/benchlib.py's wrk(): one request shape from the environment, an
+-- exponential pause of mean BENCH_THINK_MS between a client's requests, and the figures
+-- printed as one JSON line ("BENCH {...}") for the benchmark to read.
+local json_headers = os.getenv("BENCH_HEADERS") or "{}"
+local think_ms = tonumber(os.getenv("BENCH_THINK_MS") or "0")
+
+wrk.method = os.getenv("BENCH_METHOD") or "GET"
+local body = os.getenv("BENCH_BODY") or ""
+if body ~= "" then
+  wrk.body = body
+end
+-- BENCH_HEADERS is a flat JSON object of strings (no escapes inside values).
+for k, v in string.gmatch(json_headers, '"([^"]+)"%s*:%s*"([^"]*)"') do
+  wrk.headers[k] = v
+end
+
+local counter = 1
+function setup(thread)
+  thread:set("seed", counter)
+  counter = counter + 1
+end
+
+function init(args)
+  math.randomseed(42 + seed)
+end
+
+function delay()
+  if think_ms <= 0 then
+    return 0
+  end
+  return -think_ms * math.log(1 - math.random())
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"p50": %d, "p95": %d, "p99": %d, "requests": %d, "duration_us": %d, ' ..
+    '"errors": %d, "non2xx": %d}\n',
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status))
+end
