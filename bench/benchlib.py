@@ -71,11 +71,13 @@ class Load:
     requests: int
     rate: float  # requests per second
     errors: int  # socket errors and non-2xx answers
+    error_kinds: dict[str, int]
 
     def line(self) -> str:
         return (
             f"p50 {ms(self.p50)}, p95 {ms(self.p95)}, p99 {ms(self.p99)}, "
             f"{self.rate:.0f} req/s, {self.requests:,} requests, {self.errors} errors"
+            + (f" {self.error_kinds}" if self.error_kinds else "")
         )
 
 
@@ -116,5 +118,6 @@ def wrk(
         p99=r["p99"] / 1e6,
         requests=r["requests"],
         rate=r["requests"] / (r["duration_us"] / 1e6),
-        errors=r["errors"] + r["non2xx"],
+        errors=r["connect"] + r["read"] + r["write"] + r["timeout"] + r["non2xx"],
+        error_kinds={k: r[k] for k in ("connect", "read", "write", "timeout", "non2xx") if r[k]},
     )

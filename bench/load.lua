@@ -35,7 +35,7 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'BENCH {"p50": %d, "p95": %d, "p99": %d, "requests": %d, "duration_us": %d, ' ..
-    '"errors": %d, "non2xx": %d}\n',
+    '"connect": %d, "read": %d, "write": %d, "timeout": %d, "non2xx": %d}\n',
     latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status))
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.timeout, e.status))
 end

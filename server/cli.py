@@ -293,6 +293,7 @@ def serve_cmd(
         port=port or settings.port,
         reload=reload,
         workers=processes,
+        timeout_keep_alive=settings.keep_alive_seconds,
         log_level=settings.log_level.lower(),
     )
 

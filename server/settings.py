@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # web processes `riskops serve` starts (uvicorn workers); more than one spreads requests
     # over the cores. Jobs, schedule and audit are safe across processes (see docs/OPERATIONS.md).
     web_workers: int = Field(default=1, ge=1, le=64)
+    # how long an idle HTTP connection stays open for the client's next request (uvicorn's own
+    # default, 5 s, is shorter than people pause between pages: they would reconnect each time)
+    keep_alive_seconds: int = Field(default=75, ge=1, le=3600)
 
     # limits
     max_body_bytes: int = 1_000_000
