@@ -408,3 +408,26 @@ async def test_open_a_case_from_the_alert(browser: Any, tenant: Any) -> None:
     assert re.fullmatch(r"/cases/\d+", case_path)
     page = await b.get(f"/alerts/{alert_id}")
     assert f'href="{case_path}"' in page.text
+
+
+async def test_the_queue_page_costs_four_queries_whatever_it_shows(
+    browser: Any, tenant: Any, monkeypatch: Any
+) -> None:
+    from tests.test_alert_queue import QueryCounter
+
+    b, _ = await signed_in(browser, tenant, "strategist")
+    counter = QueryCounter(monkeypatch)
+    counts = []
+    for batch in (3, 60):  # a short page, then a full page and a next page
+        await ingest(tenant, *(item(title=f"Burst {n}") for n in range(batch)))
+        counter.count = 0
+        r = await b.get("/alerts")
+        counts.append(counter.count)
+        assert r.status_code == 200
+    more = re.search(r'hx-get="(/alerts\?[^"]+)"', r.text)
+    assert more, "a full page links the next one"
+    counter.count = 0
+    assert (await b.get(html_lib.unescape(more.group(1)), headers=HX)).status_code == 200
+    counts.append(counter.count)
+    # the session with its user, the page of alerts, the people, the team names
+    assert counts == [4, 4, 4]
