@@ -157,8 +157,10 @@ async def flush(store: Callable[[dict[str, Any]], Awaitable[None]]) -> int:
 
     The file lock is held only around file operations, never across a database call, so an
     `emit` running meanwhile just appends behind what is being flushed (order is kept). Another
-    process flushing at the same time may store the same events: the store skips known ids, and
-    removal is by id, so nothing is lost or removed twice.
+    process flushing at the same time may try to store the same events: the store skips ids
+    already committed, and `event_uid` is unique, so of two concurrent INSERTs of one event the
+    second fails and rolls back with its chain step (this flush then stops and a later one
+    continues). Removal is by id, so nothing is lost or removed twice.
     """
     if depth() == 0:
         return 0

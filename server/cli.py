@@ -281,6 +281,12 @@ def serve_cmd(
             f"--reload runs one process; it cannot be combined with {processes} workers. "
             "Drop --reload, or use --workers 1 (RISKOPS_WEB_WORKERS=1)."
         )
+    if processes > 1 and settings.db_url.startswith("sqlite"):
+        raise CliError(
+            f"{processes} web processes need PostgreSQL: SQLite, the embedded default, takes "
+            "one writing process (two would refuse each other's writes). Set "
+            "RISKOPS_DATABASE_URL=postgres://... or serve with --workers 1."
+        )
     _export_env(settings)
     if processes > 1:
         _prepare_shared_metrics(settings)

@@ -533,8 +533,11 @@ def _get(port: int, path: str) -> str:
 
 
 def test_serve_with_several_workers_shares_the_metrics(tmp_path: Path) -> None:
-    target = Target("sqlite", f"sqlite://{tmp_path / 'workers.sqlite3'}", tmp_path / "var")
-    target.var_dir.mkdir()
+    with new_target("postgres", tmp_path) as target:
+        _serve_two_workers_and_count(target, tmp_path)
+
+
+def _serve_two_workers_and_count(target: Target, tmp_path: Path) -> None:
     port, log = _free_port(), tmp_path / "serve.log"
     with background(target, log, "serve", "--port", str(port), "--workers", "2"):
         assert _eventually(lambda: _health(port), 40), log.read_text()
@@ -561,3 +564,12 @@ def test_serve_refuses_reload_with_several_workers(tmp_path: Path) -> None:
     done = target.run("serve", "--reload", "--workers", "2", ok=False)
     assert done.returncode != 0
     assert "--reload runs one process" in one_error_line(done)
+
+
+def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
+    target = Target("sqlite", f"sqlite://{tmp_path / 'one.sqlite3'}", tmp_path / "var")
+    target.var_dir.mkdir()
+    done = target.run("serve", "--workers", "2", ok=False)
+    assert done.returncode != 0
+    assert "2 web processes need PostgreSQL" in one_error_line(done)
+    assert not (tmp_path / "one.sqlite3").exists()  # refused before migrating anything
