@@ -53,7 +53,8 @@ def severity_chart(counts: Mapping[str, int]) -> Markup:
 def scenario_chart(top: Sequence[Mapping[str, Any]]) -> Markup:
     bars = [
         Bar(str(t["scenario"])[:28], float(t["total"] or 0),
-            "report-bar " + ("over" if (t.get("variance_multiplier") or 0) > 2 else "ok"),
+            "report-bar "
+            + ("over" if (t.get("variance_multiplier") or 0) > svc.NOTABLE_VARIANCE else "ok"),
             shown=f"{t['total'] or 0:,.2f}")
         for t in top
     ]  # fmt: skip
@@ -129,6 +130,7 @@ async def report_detail(request: Request) -> Response:
         "filename": svc.filename_of(report),
         "severity_chart": severity_chart(p.get("severity_counts", {})),
         "scenario_chart": scenario_chart(p.get("top_scenarios_by_total", [])),
+        "notable_variance": svc.NOTABLE_VARIANCE,
         "violations": grouped,
         "violation_counts": p.get("policy_violation_counts", {}),
         "VIOLATION_TITLES": VIOLATION_TITLES,

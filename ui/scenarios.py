@@ -78,7 +78,8 @@ async def scenarios_list(request: Request) -> Response:
 
 def credits_chart(detail: scen.ScenarioDetail) -> Markup:
     """Credits of the last 90 days, points coloured by severity, with the baseline band (median
-    / 1.5 to median x 1.5) and dashed lines at the SEV2 and SEV1 thresholds."""
+    / SEV3 multiplier to median x SEV3 multiplier of the policy in force: inside it a run is
+    not even SEV3) and dashed lines at the SEV2 and SEV1 thresholds."""
     points = [
         Point(
             p.started_at,
@@ -92,7 +93,8 @@ def credits_chart(detail: scen.ScenarioDetail) -> Markup:
     band, lines = None, []
     if detail.baseline is not None:
         m, policy = detail.baseline.median, detail.policy
-        band = Band(m / 1.5, m * 1.5, f"baseline {m:,.2f} (/1.5 to x1.5)", "chart-baseline")
+        k = policy.sev3_multiplier
+        band = Band(m / k, m * k, f"baseline {m:,.2f} (/{k:g} to x{k:g})", "chart-baseline")
         lines = [
             Line(m * policy.sev2_multiplier, f"SEV2 x{policy.sev2_multiplier:g}", "sev-SEV2"),
             Line(m * policy.sev1_multiplier, f"SEV1 x{policy.sev1_multiplier:g}", "sev-SEV1"),

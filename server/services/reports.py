@@ -6,6 +6,7 @@ A report covers [period_start 00:00 UTC, + 7 days). Its payload is aggregated in
 
     top_scenarios_by_total  top 10 scenarios by the sum of credits, with runs, average, the
                             baseline median in force and total / (runs x baseline) as multiplier
+                            (above NOTABLE_VARIANCE the review looks at it, seed 002)
     top_spike_runs          top 10 runs by multiplier, with severity and case number
     policy_violations       SEV0/SEV1 runs without a case; stale cases (open or investigating,
                             no activity for 7 days); resolved cases without a root cause
@@ -50,6 +51,8 @@ from riskops.server.services.scoping import get_scoped, scoped
 KIND = "weekly"
 PERIOD = timedelta(days=7)
 TOP = 10  # top_scenarios_by_total, top_spike_runs
+# Seed 002, weekly review step 2: a top scenario's "variance from baseline (>2x is notable)".
+NOTABLE_VARIANCE = 2.0
 SUMMARY_TOP = 5  # top scenarios in the review-channel summary
 MAX_VIOLATIONS = 100  # per kind; the counts say how many there were in all
 STALE_AFTER = timedelta(days=7)

@@ -209,3 +209,19 @@ async def test_a_change_is_decided_only_on_its_own_scenarios_page(browser, tenan
     assert await state(tenant.org_id) == before
     assert (await BaselineChange.get(id=change_b.id)).status is ChangeStatus.PROPOSED
     assert (await BaselineChange.get(id=theirs.id)).status is ChangeStatus.PROPOSED
+
+
+async def test_the_chart_band_and_lines_follow_the_policy_in_force(browser, tenant):
+    from tests.test_controls_service import propose_and_approve
+
+    user, _ = await tenant.user("viewer")
+    s = await scenario(tenant.org_id, "A_POLICY")
+    await add_runs(s, STEADY)
+    await set_baseline(s, 100.0)
+    b = await browser(user, tenant.password)
+    before = (await b.get("/scenarios/A_POLICY")).text
+    assert "baseline ÷1.5 to \u00d71.5" in before and "(/1.5 to x1.5)" in before
+    await propose_and_approve(tenant, {"sev3_multiplier": 1.25, "sev2_multiplier": 3.0}, expected=0)
+    after = (await b.get("/scenarios/A_POLICY")).text
+    assert "baseline ÷1.25 to \u00d71.25" in after and "(/1.25 to x1.25)" in after
+    assert "SEV2 x3" in after and "SEV2 x2" not in after
