@@ -143,6 +143,8 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         definition = (field_def.extensions or {}).get(_DEFINITION)
         if definition is None or not definition.is_basic_field:
             return None
+        if definition.default_resolver is not getattr:
+            return None  # a schema configured with another default resolver: keep it
         if getattr(field_def.resolve, "_is_default", False) is not True:
             return None  # Strawberry wraps it (exception handlers): keep its resolver
         complete = self._completer(field_def.type, details)
