@@ -58,6 +58,13 @@ class PolicyValue:
     meaning: str
 
 
+def policy_values(policy: PolicyValues) -> list[PolicyValue]:
+    return [
+        PolicyValue(name=k, value=float(v), meaning=POLICY_MEANINGS.get(k, ""))
+        for k, v in policy.to_dict().items()
+    ]
+
+
 @strawberry.type(
     description="A field a version changes: its value before (for a proposal: in force) and in "
     "this version."
@@ -94,10 +101,7 @@ class Policy:
         return cls(
             number=number,
             status=PolicyStatus(row.status.value if row else PolicyStatus.APPROVED.value),
-            values=[
-                PolicyValue(name=k, value=float(v), meaning=POLICY_MEANINGS.get(k, ""))
-                for k, v in policy.to_dict().items()
-            ],
+            values=policy_values(policy),
             changes=[
                 PolicyChange(name=k, before=float(a), after=float(b))
                 for k, (a, b) in (changes or {}).items()

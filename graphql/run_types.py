@@ -9,6 +9,7 @@ from typing import Any
 
 import strawberry
 
+from riskops.graphql.control_types import PolicyValue, policy_values
 from riskops.graphql.types import PageInfo, UserError
 from riskops.server import artifacts as artifacts_view
 from riskops.server import run_models as rm
@@ -17,6 +18,7 @@ from riskops.server.classification import Likelihood as _Likelihood
 from riskops.server.classification import RiskFlag as _RiskFlag
 from riskops.server.classification import Severity as _Severity
 from riskops.server.run_models import RerunStatus as _RerunStatus
+from riskops.server.services.runs import ClassifiedUnder as ClassifiedUnderModel
 
 Severity = strawberry.enum(_Severity, name="Severity", description="SEV0 (critical) to SEV3.")
 RiskFlag = strawberry.enum(_RiskFlag, name="RiskFlag")
@@ -156,13 +158,35 @@ class Run:
         )
 
 
+@strawberry.type(
+    description="The thresholds a run was classified with: the policy version stored on the run "
+    "(0: the built-in defaults) and its values, and the version in force now (they differ once "
+    "the policy changed since the run was recorded)."
+)
+class ClassifiedUnder:
+    policy_number: int
+    policy_in_force: int
+    values: list[PolicyValue]
+
+    @classmethod
+    def of(cls, c: ClassifiedUnderModel) -> ClassifiedUnder:
+        return cls(
+            policy_number=c.number, policy_in_force=c.in_force, values=policy_values(c.policy)
+        )
+
+
 @strawberry.type(description="A run with everything its detail page shows.")
 class RunDetail:
     run: Run
     artifacts: list[RunArtifact]
     rerun_requests: list[RerunRequest]
+    open_rerun_request: RerunRequest | None = strawberry.field(
+        description="The pending or approved-but-unused rerun request (at most one): while it "
+        "exists no other can be made."
+    )
     reruns: list[Run]
     rerun_of: Run | None
+    classified_under: ClassifiedUnder
 
 
 @strawberry.type

@@ -12,6 +12,7 @@ import strawberry
 from riskops.graphql.context import Info, or_none, principal, query
 from riskops.graphql.run_types import (
     ArtifactCheck,
+    ClassifiedUnder,
     RecordedRun,
     RecordRunsPayload,
     ReleasePayload,
@@ -122,12 +123,16 @@ class RunsQuery:
             info, [d.run, *d.reruns, *([d.rerun_of] if d.rerun_of else [])]
         )
         reruns = others[: len(d.reruns)]
+        requests = {r.id: RerunRequest.of(r) for r in d.rerun_requests}
+        open_request = d.open_rerun_request
         return RunDetail(
             run=main,
             artifacts=[RunArtifact.of(a) for a in d.artifacts],
-            rerun_requests=[RerunRequest.of(r) for r in d.rerun_requests],
+            rerun_requests=list(requests.values()),
+            open_rerun_request=requests[open_request.id] if open_request else None,
             reruns=reruns,
             rerun_of=others[len(d.reruns)] if d.rerun_of else None,
+            classified_under=ClassifiedUnder.of(d.classified_under),
         )
 
 

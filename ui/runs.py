@@ -19,12 +19,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from riskops.server import artifacts
-from riskops.server.classification import Policy, RiskFlag, Severity
+from riskops.server.classification import RiskFlag, Severity
 from riskops.server.errors import Conflict, DomainError, Forbidden, Invalid, not_found
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
-from riskops.server.run_models import PolicyVersion, RerunRequest, RerunStatus, Run
-from riskops.server.services import controls
+from riskops.server.run_models import RerunRequest, Run
 from riskops.server.services import runs as svc
 from riskops.server.services.scoping import parse_id, scoped
 from riskops.server.web import read_form
@@ -151,26 +150,6 @@ def flag_lines(run: Run) -> list[FlagLine]:
     ]
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    number: int  # the policy version the run was classified under (0: built-in defaults)
-    policy: Policy
-    in_force: int  # the version in force now
-
-
-async def thresholds(principal: Principal, run: Run) -> Thresholds:
-    """The thresholds the run was classified under (its stored policy version), and which
-    version is in force now (`controls.current_policy`)."""
-    current = await controls.current_policy(principal.org_id)
-    if run.policy_number == current.number:
-        return Thresholds(current.number, current.policy, current.number)
-    if run.policy_number == 0:
-        return Thresholds(0, Policy(), current.number)
-    row = await PolicyVersion.filter(org_id=principal.org_id, number=run.policy_number).first()
-    policy = Policy.from_dict(row.data) if row is not None else current.policy
-    return Thresholds(run.policy_number, policy, current.number)
-
-
 async def _run_page(
     request: Request,
     principal: Principal,
@@ -190,16 +169,12 @@ async def _run_page(
     a release just made."""
     detail = await svc.get_run_detail(principal, run_pk)
     run = detail.run
-    requests = detail.rerun_requests
-    open_request = next(
-        (r for r in requests if r.status in (RerunStatus.PENDING, RerunStatus.APPROVED)), None
-    )
     ctx = {
         "d": detail,
         "run": run,
         "flag_lines": flag_lines(run),
-        "t": await thresholds(principal, run),
-        "open_request": open_request,
+        "t": detail.classified_under,
+        "open_request": detail.open_rerun_request,
         "can_request": principal.can(Perm.RERUN_REQUEST),
         "can_approve": principal.can(Perm.RUN_APPROVE),
         "form_name": form,

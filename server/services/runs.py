@@ -53,6 +53,7 @@ from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
 from riskops.server.run_models import (
     Baseline,
+    PolicyVersion,
     RerunRequest,
     RerunStatus,
     Run,
@@ -746,6 +747,20 @@ async def list_runs(
     return RunPage(rows, has_next, encode_cursor(rows[-1]) if rows else None)
 
 
+# A rerun request is open while pending or approved-but-unused: a run has at most one.
+OPEN_RERUN = (RerunStatus.PENDING, RerunStatus.APPROVED)
+
+
+@dataclass(frozen=True)
+class ClassifiedUnder:
+    """The thresholds a run was classified with: its stored policy version (0: the built-in
+    defaults) and the version in force now (they differ once the policy changed since)."""
+
+    number: int
+    policy: Policy
+    in_force: int
+
+
 @dataclass(frozen=True)
 class RunDetail:
     run: Run
@@ -756,6 +771,22 @@ class RunDetail:
     reruns: list[Run]
     rerun_of: Run | None
     case: Case | None
+    classified_under: ClassifiedUnder
+
+    @property
+    def open_rerun_request(self) -> RerunRequest | None:
+        return next((r for r in self.rerun_requests if r.status in OPEN_RERUN), None)
+
+
+async def classified_under(run: Run) -> ClassifiedUnder:
+    current = await controls.current_policy(run.org_id)
+    if run.policy_number == current.number:
+        return ClassifiedUnder(current.number, current.policy, current.number)
+    if run.policy_number == 0:
+        return ClassifiedUnder(0, Policy(), current.number)
+    row = await PolicyVersion.filter(org_id=run.org_id, number=run.policy_number).first()
+    policy = Policy.from_dict(row.data) if row is not None else current.policy
+    return ClassifiedUnder(run.policy_number, policy, current.number)
 
 
 async def get_run(principal: Principal, run_pk: str | int) -> Run:
@@ -784,6 +815,7 @@ async def get_run_detail(principal: Principal, run_pk: str | int) -> RunDetail:
         .order_by("started_at"),
         rerun_of=run.rerun_of,
         case=run.case,
+        classified_under=await classified_under(run),
     )
     await access(principal, "run.view", "run", run.id, detail={"run_id": run.run_id})
     return detail
@@ -825,11 +857,7 @@ async def request_rerun(principal: Principal, run_pk: str | int, reason: str) ->
                 field="run_id",
             )
         open_req = (
-            await RerunRequest.filter(
-                run_id=run.id, status__in=[RerunStatus.PENDING, RerunStatus.APPROVED]
-            )
-            .using_db(conn)
-            .first()
+            await RerunRequest.filter(run_id=run.id, status__in=OPEN_RERUN).using_db(conn).first()
         )
         if open_req is not None:
             raise Conflict(

@@ -40,8 +40,10 @@ query($id: ID!) {
           dispatchBlocked rerunGate caseNumber version misconfigLikelihood }
     artifacts { uri sha256 managed quarantinePath }
     rerunRequests { id status version }
+    openRerunRequest { id status }
     reruns { runId }
     rerunOf { runId }
+    classifiedUnder { policyNumber policyInForce values { name value } }
   }
 }"""
 
@@ -179,6 +181,8 @@ async def test_rerun_gate_and_release_over_graphql(api, tenant, other_tenant):
         "approveRerun"
     ]
     assert ok["rerunRequest"]["status"] == "APPROVED"
+    detail = (await api.data(ap, DETAIL, {"id": rec["id"]}))["run"]
+    assert detail["openRerunRequest"] == {"id": request_id, "status": "APPROVED"}
 
     refused = (await api.data(ap, RELEASE, {"run": rec["id"], "reason": "fp", "v": 1}))[
         "releaseQuarantine"
@@ -355,3 +359,28 @@ async def test_rerun_mutations_refuse_bad_input_and_change_nothing(api, tenant, 
         assert out["rerunRequest"] is None
     after = (await org_state(tenant.org_id), await RerunRequest.filter(id=int(req_id)).values())
     assert after == before
+
+
+async def test_run_detail_names_the_policy_it_was_classified_under(api, tenant):
+    from tests.test_controls_service import propose_and_approve
+
+    admin = await api.token(tenant, tenant.admin_user)
+    k = key()
+    await baseline(tenant, k)
+    rec = (await api.data(admin, RECORD, {"input": [{"runId": rid(), "scenario": k,
+                                                     "creditsTotal": 250.0}]}))[
+        "recordRuns"
+    ]["recorded"][0]  # fmt: skip
+    _, op_p = await tenant.user("operator")
+    op = await api.token(tenant, await _user(op_p))
+    before = (await api.data(op, DETAIL, {"id": rec["id"]}))["run"]
+    assert before["openRerunRequest"] is None
+    under = before["classifiedUnder"]
+    assert (under["policyNumber"], under["policyInForce"]) == (0, 0)
+    assert {"name": "sev2_multiplier", "value": 2.0} in under["values"]
+
+    await propose_and_approve(tenant, {"sev2_multiplier": 3.0}, expected=0)
+    after = (await api.data(op, DETAIL, {"id": rec["id"]}))["run"]["classifiedUnder"]
+    # Still the thresholds that classified it, and the version in force now beside them.
+    assert (after["policyNumber"], after["policyInForce"]) == (0, 1)
+    assert {"name": "sev2_multiplier", "value": 2.0} in after["values"]
