@@ -90,11 +90,10 @@ def countdown(until: datetime | None, now: datetime) -> str:
 # ----------------------------------------------------------------------------- the policy
 
 
-def _parse_values(
-    form: Mapping[str, Any], current: dict[str, float | int], errors: dict[str, str]
-) -> dict[str, float | int]:
-    """The fields whose typed value differs from the version in force (the others are not
-    sent: "only changed fields"); a value that is not a number is an error under its field."""
+def _parse_values(form: Mapping[str, Any], errors: dict[str, str]) -> dict[str, float | int]:
+    """The typed fields as numbers (the form shows the values in force, so unchanged ones come
+    back too: the service keeps what changes and refuses a change of nothing); a value that is
+    not a number is an error under its field."""
     changed: dict[str, float | int] = {}
     for name in svc.POLICY_FIELDS:
         raw = form_text(form, name)
@@ -106,8 +105,7 @@ def _parse_values(
             kind = "a whole number" if name in svc.INT_FIELDS else "a number"
             errors[name] = f"{name} must be {kind}, not {raw!r}."
             continue
-        if value != current[name]:
-            changed[name] = value
+        changed[name] = value
     return changed
 
 
@@ -155,9 +153,8 @@ async def policy_change(request: Request) -> Response:
     principal = signed_in(request)
     principal.require(Perm.POLICY_MANAGE)
     typed = {name: form_text(form, name) for name in (*svc.POLICY_FIELDS, "reason")}
-    current = await svc.get_policy(principal)
     errors: dict[str, str] = {}
-    changed = _parse_values(form, current.policy.to_dict(), errors)
+    changed = _parse_values(form, errors)
     if errors:
         return await _policy_page(request, principal, status=422, errors=errors, values=typed)
     # A missing or garbled number goes to the service as is: it refuses it with its message.
