@@ -166,7 +166,8 @@ async def test_refused_policy_changes_show_inline_and_change_nothing(browser, te
     for data, code, says in [
         ({"retry_limit": "lots", "reason": "r", "expected_number": "0"}, 422,
          "retry_limit must be a whole number, not 'lots'."),
-        ({"reason": "r", "expected_number": "0"}, 422, "values change nothing: every value given equals the policy in force"),
+        ({"reason": "r", "expected_number": "0"}, 422,
+         "values change nothing: every value given equals the policy in force"),
         ({"retry_limit": "5", "reason": "", "expected_number": "0"}, 422, "reason is required"),
         ({"sev3_multiplier": "3", "reason": "r", "expected_number": "0"}, 422, "sev2 > sev3"),
         ({"retry_limit": "5", "reason": "r", "expected_number": "3"}, 409,
