@@ -384,21 +384,28 @@ async def _period_medians(
 
 
 async def candidates_in_period(
-    org_id: int, start: datetime, end: datetime, policy: Policy
+    org_id: int,
+    start: datetime,
+    end: datetime,
+    policy: Policy,
+    scenario_ids: Sequence[int] | None = None,
 ) -> list[Candidate]:
-    """Every scenario of the organization with runs started in [start, end), judged as a
-    baseline candidate on the period's runs (seed 002: ≥ candidate_min_runs runs, no SEV0/SEV1,
-    CV < candidate_max_cv, period median < candidate_max_variance x the current baseline).
-    Candidates first, then by key. No permission check and no audit: the weekly report calls it.
+    """Every scenario of the organization (or of `scenario_ids`) with runs started in
+    [start, end), judged as a baseline candidate on the period's runs (seed 002:
+    ≥ candidate_min_runs runs, no SEV0/SEV1, CV < candidate_max_cv, period median <
+    candidate_max_variance x the current baseline). Candidates first, then by key. No
+    permission check and no audit: the weekly report calls it.
 
     One GROUP BY gives count, sum, sum of squares and SEV0/SEV1 presence per scenario; only the
     scenarios that pass count, CV and severity need their median (PostgreSQL computes it with
     percentile_cont, SQLite loads their credits)."""
     start, end = _period(start, end)
     sev_list = ", ".join(f"'{s}'" for s in _SEV0_SEV1)
+    runs = Run.filter(org_id=org_id, started_at__gte=start, started_at__lt=end)
+    if scenario_ids is not None:
+        runs = runs.filter(scenario_id__in=list(scenario_ids))
     agg = (
-        await Run.filter(org_id=org_id, started_at__gte=start, started_at__lt=end)
-        .annotate(
+        await runs.annotate(
             n=Count("id"),
             total=Sum("credits_total"),
             squares=RawSQL('SUM("credits_total" * "credits_total")'),

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.functions import Count, Max
+from tortoise.expressions import RawSQL
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from riskops.server import classification as rules
@@ -70,6 +71,12 @@ class ScenarioDetail:
         return p is not None and rules.needs_confirmation(p.old_median, p.new_median, self.policy)
 
 
+_LAST_RUN = (
+    '(SELECT MAX("run"."started_at") FROM "run" WHERE "run"."org_id" = "scenario"."org_id" '
+    'AND "run"."scenario_id" = "scenario"."id")'
+)
+
+
 async def list_scenarios(principal: Principal) -> list[ScenarioSummary]:
     """Every scenario of the organization (at most 1000, by key) with its baseline, runs in the
     last 30 days, last run and open baseline proposal."""
@@ -86,12 +93,13 @@ async def list_scenarios(principal: Principal) -> list[ScenarioSummary]:
         .group_by("scenario_id")
         .values_list("scenario_id", "n")
     )
+    # One index lookup per scenario on (org_id, scenario_id, started_at), not a GROUP BY over
+    # all of their runs: a correlated MAX reads only the newest entry of each.
     last = dict(
-        await scoped(Run, principal)
-        .filter(scenario_id__in=ids)
-        .annotate(last=Max("started_at"))
-        .group_by("scenario_id")
-        .values_list("scenario_id", "last")
+        await scoped(Scenario, principal)
+        .filter(id__in=ids)
+        .annotate(last=RawSQL(_LAST_RUN))
+        .values_list("id", "last")
     )
     by_scenario = {b.scenario_id: b for b in await scoped(Baseline, principal)}
     proposals: dict[int, BaselineChange] = {}
@@ -143,7 +151,9 @@ async def get_scenario_detail(principal: Principal, scenario_key: str) -> Scenar
     policy = (await current_policy(principal.org_id)).policy
     end = datetime.now(UTC)
     start = end - timedelta(days=baselines.CANDIDATE_DAYS)
-    candidates = await baselines.candidates_in_period(principal.org_id, start, end, policy)
+    candidates = await baselines.candidates_in_period(
+        principal.org_id, start, end, policy, scenario_ids=[scenario.id]
+    )
     return ScenarioDetail(
         scenario=scenario,
         baseline=await scoped(Baseline, principal).get_or_none(scenario_id=scenario.id),
