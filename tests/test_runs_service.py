@@ -547,6 +547,42 @@ async def test_the_review_channel_hears_of_a_sev2_pattern_once(tenant):
     assert await Case.filter(org_id=tenant.org_id).count() == 1
 
 
+async def test_a_batch_of_pattern_runs_joins_one_case_with_one_update(tenant, monkeypatch):
+    """Ten SEV2 runs of one scenario in one call: after the pattern starts (the third), each
+    run joins the same case, the review channel hears once, and the batch links them with one
+    UPDATE, not one per run."""
+    from tortoise.backends.base.client import BaseDBAsyncClient
+
+    k = key()
+    await with_baseline(tenant, k)
+    sent: list[str] = []
+    # Inside the recording transaction the SQL goes through the backend's transaction client:
+    # count on every client class that defines execute_query.
+    pending = [BaseDBAsyncClient]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if "execute_query" in vars(cls):
+
+            def wrap(original):  # type: ignore[no-untyped-def]
+                async def counted(self, query, values=None):  # type: ignore[no-untyped-def]
+                    sent.append(query)
+                    return await original(self, query, values)
+
+                return counted
+
+            monkeypatch.setattr(cls, "execute_query", wrap(vars(cls)["execute_query"]))
+    done = await svc.record_runs(tenant.admin, [run_item(k, 250.0 + n) for n in range(10)])
+    numbers = [r.case_number for r in done.recorded]
+    assert numbers[:2] == [None, None] and len(set(numbers[2:])) == 1 and numbers[2]
+    case = await Case.get(org_id=tenant.org_id)
+    linked = await Run.filter(case_id=case.id).count()
+    assert linked == 8
+    assert await OutboxMessage.filter(org_id=tenant.org_id, kind="run.sev2_pattern").count() == 1
+    updates = [q for q in sent if q.lstrip().upper().startswith('UPDATE "RUN" SET "CASE_ID"')]
+    assert len(updates) == 1, updates
+
+
 async def test_release_verifies_a_file_the_quarantine_move_never_reached(tenant):
     run, uri = await sev0_with_file(tenant)
     art = await RunArtifact.get(run_id=run.id)

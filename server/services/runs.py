@@ -129,6 +129,19 @@ class _After:
     notify: bool = False
 
 
+@dataclass
+class _Links:
+    """The cases a batch's runs join, written with one UPDATE per case after the batch's
+    actions; each scenario's SEV2 pattern case is looked up once per batch."""
+
+    pattern: dict[int, tuple[Case, bool]] = field(default_factory=dict)  # scenario -> case, new
+    runs: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))  # case -> runs
+
+    async def write(self, conn: BaseDBAsyncClient) -> None:
+        for case_id, run_ids in self.runs.items():
+            await Run.filter(id__in=run_ids).using_db(conn).update(case_id=case_id)
+
+
 def _item_errors(index: int, e: Invalid) -> list[ItemError]:
     listed = e.extra.get("errors") or [{"field": e.field, "message": e.message}]
     return [ItemError(index, str(x.get("field") or ""), str(x["message"])) for x in listed]
@@ -258,9 +271,11 @@ async def _record_in_transaction(
         await _insert_runs(principal, conn, fresh, policy_in_force.number, now)
         await _insert_artifacts(principal, conn, fresh, after, now)
         await _use_rerun_requests(principal, conn, fresh)
+        links = _Links()
         for item in fresh:
             if item.acts:
-                await _apply_actions(principal, conn, item, suppressed, after, now)
+                await _apply_actions(principal, conn, item, suppressed, after, links, now)
+        await links.write(conn)
         for item in fresh:
             assert item.verdict is not None
             result.recorded.append(
@@ -598,6 +613,7 @@ async def _apply_actions(
     item: _Item,
     suppressed: bool,
     after: _After,
+    links: _Links,
     now: datetime,
 ) -> None:
     assert item.run is not None and item.verdict is not None and item.scenario is not None
@@ -606,7 +622,13 @@ async def _apply_actions(
     new_pattern = False
     if AutoAction.OPEN_CASE in acts:
         if sev is Severity.SEV2:
-            item.case, new_pattern = await _open_case_for_pattern(principal, conn, item, now)
+            known = links.pattern.get(item.scenario.id)
+            if known is None:  # the first of the batch: its case, found or opened
+                known = await _open_case_for_pattern(principal, conn, item, now)
+                links.pattern[item.scenario.id] = known
+                item.case, new_pattern = known
+            else:  # later runs of the batch join it quietly
+                item.case = known[0]
         else:
             title = f"{sev.value}: {item.scenario.key} run {run.run_id} at {run.multiplier:g}x"
             item.case = await open_case(
@@ -614,7 +636,7 @@ async def _apply_actions(
                 source={"run_id": run.run_id, "reason": sev.value.lower()},
             )  # fmt: skip
         run.case_id = item.case.id
-        await Run.filter(id=run.id).using_db(conn).update(case_id=item.case.id)
+        links.runs[item.case.id].append(run.id)
     channel, kind = None, None
     if AutoAction.NOTIFY_CRITICAL in acts:
         channel, kind = outbox.Channel.CRITICAL, "run.sev0"
