@@ -144,24 +144,22 @@ async def _pending_request(browser: Any, tenant: Any) -> tuple[Any, Run, RerunRe
     return b, run, req
 
 
-async def rerun_approve(browser: Any, tenant: Any) -> Scene:
+async def _rerun_decision(browser: Any, tenant: Any, action: str, column: str) -> Scene:
     b, run, req = await _pending_request(browser, tenant)
 
     async def stored() -> str | None:
-        return (await RerunRequest.get(id=req.id)).mitigation
+        return getattr(await RerunRequest.get(id=req.id), column)  # type: ignore[no-any-return]
 
-    url = f"/runs/{run.id}/reruns/{req.id}/approve"
+    url = f"/runs/{run.id}/reruns/{req.id}/{action}"
     return Scene(b, url, {"expected_version": str(req.version)}, stored)
+
+
+async def rerun_approve(browser: Any, tenant: Any) -> Scene:
+    return await _rerun_decision(browser, tenant, "approve", "mitigation")
 
 
 async def rerun_deny(browser: Any, tenant: Any) -> Scene:
-    b, run, req = await _pending_request(browser, tenant)
-
-    async def stored() -> str | None:
-        return (await RerunRequest.get(id=req.id)).deny_reason
-
-    url = f"/runs/{run.id}/reruns/{req.id}/deny"
-    return Scene(b, url, {"expected_version": str(req.version)}, stored)
+    return await _rerun_decision(browser, tenant, "deny", "deny_reason")
 
 
 async def policy_propose(browser: Any, tenant: Any) -> Scene:
