@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
+from cross_web import HTTPException
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -33,6 +34,7 @@ from riskops.graphql.executor import FastExecutionContext
 from riskops.graphql.schema import Mutation, Query
 from riskops.server.errors import DomainError
 from riskops.server.security import csrf_token, new_secret
+from riskops.server.services.validation import has_lone_surrogate
 from riskops.server.settings import Settings
 
 
@@ -164,6 +166,16 @@ def graphiql_page(settings: Settings, csrf_binding: str | None, endpoint: str) -
     )
 
 
+def _has_lone_surrogate(value: object) -> bool:
+    if isinstance(value, str):
+        return has_lone_surrogate(value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
 class RiskopsGraphQL(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -201,6 +213,15 @@ class RiskopsGraphQL(GraphQL[Context, None]):
             raise json.JSONDecodeError("Request body is not UTF-8", "", 0) from exc
         if not isinstance(parsed, dict | list):
             raise json.JSONDecodeError("Request body is not a JSON object", "", 0)
+        if _has_lone_surrogate(parsed):
+            # JSON can escape half a UTF-16 pair ("\ud800"); it is not text, and would reach a
+            # database driver that cannot encode it (an unexplained 500). Refused for every
+            # field at once; the services refuse it too (validation.text / long_text).
+            raise HTTPException(
+                400,
+                "The request contains a lone UTF-16 surrogate (an escape like \\ud800 without "
+                "its pair), which is not text; send valid Unicode.",
+            )
         return parsed
 
     async def get_context(self, request: Any, response: Any) -> Context:

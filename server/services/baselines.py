@@ -52,7 +52,6 @@ from riskops.server.services.controls import current_policy
 from riskops.server.services.scoping import lock_organization, parse_id, scoped
 
 MAX_DAYS = 365
-MAX_KEY = 128
 MAX_RATIONALE = 2000
 MAX_MEDIAN = 1e12  # credits: far above any real run, low enough to stay a sane number
 MAX_HISTORY = 200
@@ -111,22 +110,7 @@ class BaselineInForce:
 
 def parse_scenario_key(raw: Any) -> str:
     """A scenario key as given (matched exactly, case and all; surrounding blanks dropped)."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise Invalid(
-            "scenario_key is required: the key of a scenario, like BINDER_EXPORT_WEEKLY.",
-            field="scenario_key",
-        )
-    key = raw.strip()
-    if len(key) > MAX_KEY:
-        raise Invalid(
-            f"scenario_key is {len(key)} characters long; keys have at most {MAX_KEY}.",
-            field="scenario_key",
-        )
-    if any(ord(c) < 32 for c in key):
-        raise Invalid(
-            "scenario_key contains control characters; remove them.", field="scenario_key"
-        )
-    return key
+    return validation.scenario_key(raw, "scenario_key")
 
 
 def _days(raw: Any, default: int) -> int:

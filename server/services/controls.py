@@ -457,6 +457,8 @@ async def set_kill_switch(
             "backfill needs a scope: the key of the scenario to put in backfill mode.",
             field="scope",
         )
+    if key:
+        key = validation.scenario_key(key, "scope")
     text = _reason(reason)
     now = datetime.now(UTC)
     expires = _expiry(expires_at, now)

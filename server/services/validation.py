@@ -18,6 +18,24 @@ def page_size(first: Any, max_page: int) -> int:
     return first
 
 
+def has_lone_surrogate(value: str) -> bool:
+    """A UTF-16 surrogate without its pair (JSON can carry one: "\\ud800") is not text: no
+    database takes it, and no e-mail or page can show it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _unicode(value: str, field: str) -> None:
+    if has_lone_surrogate(value):
+        raise Invalid(
+            f"{field} contains a lone UTF-16 surrogate, which is not text; send valid Unicode.",
+            field=field,
+        )
+
+
 def text(value: str | None, field: str, *, max_len: int, required: bool = True) -> str:
     value = (value or "").strip()
     if required and not value:
@@ -28,7 +46,21 @@ def text(value: str | None, field: str, *, max_len: int, required: bool = True) 
         )
     if any(ord(c) < 32 for c in value):
         raise Invalid(f"{field} contains control characters; remove them.", field=field)
+    _unicode(value, field)
     return value
+
+
+SCENARIO_KEY_MAX = 128  # run_models.Scenario.key
+
+
+def scenario_key(raw: Any, field: str) -> str:
+    """A scenario key as given (matched exactly, case and all; surrounding blanks dropped)."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise Invalid(
+            f"{field} is required: the key of a scenario, like BINDER_EXPORT_WEEKLY.",
+            field=field,
+        )
+    return text(raw, field, max_len=SCENARIO_KEY_MAX)
 
 
 def long_text(value: Any, field: str, *, max_len: int, why: str = "") -> str:
@@ -46,6 +78,7 @@ def long_text(value: Any, field: str, *, max_len: int, why: str = "") -> str:
         )
     if any(ord(c) < 32 and c not in "\n\r\t" for c in text_):
         raise Invalid(f"{field} contains control characters; remove them.", field=field)
+    _unicode(text_, field)
     return text_
 
 

@@ -1,0 +1,37 @@
+"""The shared input checks refuse what is not text (services, CLI and pages alike): a lone
+UTF-16 surrogate, control characters, and keys over the scenario key's column size."""
+
+from __future__ import annotations
+
+import pytest
+
+from riskops.server.errors import Invalid
+from riskops.server.services import validation
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        lambda v: validation.text(v, "name", max_len=100),
+        lambda v: validation.long_text(v, "reason", max_len=100),
+        lambda v: validation.scenario_key(v, "scope"),
+    ],
+)
+def test_a_lone_surrogate_is_invalid_on_its_field(check) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(Invalid) as refused:
+        check("ok\ud800")
+    assert "lone UTF-16 surrogate" in refused.value.message
+    assert refused.value.field in {"name", "reason", "scope"}
+    assert check("ok \U0001f600") == "ok \U0001f600"  # a real pair is text
+
+
+def test_scenario_keys_are_bounded_and_clean() -> None:
+    assert validation.scenario_key("  KEY_1 ", "scope") == "KEY_1"
+    for bad, says in [
+        ("", "scope is required"),
+        ("K" * 129, "scope is 129 characters long; the limit is 128."),
+        ("K\x00", "scope contains control characters"),
+    ]:
+        with pytest.raises(Invalid) as refused:
+            validation.scenario_key(bad, "scope")
+        assert says in refused.value.message and refused.value.field == "scope"
