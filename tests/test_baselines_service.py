@@ -414,6 +414,9 @@ async def test_manual_baseline_is_recorded_and_in_force(tenant):
     assert await AuditEvent.filter(org_id=tenant.org_id, action="baseline.manual").count() == 1
 
     before = await state(tenant.org_id)
+    with pytest.raises(Invalid, match="already the baseline") as same:
+        await svc.set_manual_baseline(approver, s.key, 1250.5, "again")  # a change of nothing
+    assert same.value.field == "median"
     with pytest.raises(Invalid) as big:
         await svc.set_manual_baseline(approver, s.key, 5000.0, "bigger")
     assert big.value.field == "confirm_large_change"

@@ -700,6 +700,12 @@ async def set_manual_baseline(
         policy = (await current_policy(principal.org_id, conn)).policy
         current = await Baseline.filter(scenario_id=scenario.id).using_db(conn).first()
         old = current.median if current else None
+        if old is not None and old == value:
+            raise Invalid(
+                f"median {value:g} is already the baseline of {scenario.key}: a manual baseline "
+                "must change it.",
+                field="median",
+            )
         needed = rules.needs_confirmation(old, value, policy)
         if needed and not confirm:
             raise _confirmation_needed(old, value, policy)
