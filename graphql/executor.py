@@ -12,14 +12,16 @@ a list or non-null of those, is read with `getattr` and coerced directly, with t
 graphql-core applies (`coerce_output_value`). Every other field goes through graphql-core as
 before. The result is the same: whenever a fast read meets anything it does not expect (a null
 in a non-null position, a value that does not coerce, an attribute that raises), that field is
-executed again the ordinary way, which produces the ordinary located error. Fields with
-`@defer`/`@stream` in play, and schemas with resolve-hook extensions, always take the ordinary
-path.
+executed again the ordinary way, which produces the ordinary located error; so is a value
+graphql-core treats specially (an awaitable, an Exception; Undefined reads as null, as there).
+Selection sets under `@defer` (incremental delivery, off in riskops), and schemas with
+resolve-hook extensions, always take the ordinary path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from inspect import isawaitable
 from typing import Any
 
 from graphql.execution.collect_fields import FieldDetails
@@ -39,10 +41,18 @@ _DEFINITION = "strawberry-definition"
 
 
 class _Slow(Exception):
-    """A fast read met something it does not handle: execute the field the ordinary way."""
+    """A fast read met something it does not handle: execute the field the ordinary way.
+    Raised as a new instance each time: re-raising one shared instance would chain every
+    raise's frames (and the requests they hold) onto its traceback for good."""
 
 
-_SLOW = _Slow()
+# Values a leaf can hold that need no closer look; anything else may be what graphql-core
+# treats specially (an awaitable, an Exception, Undefined) and is checked.
+_PLAIN = frozenset({str, int, float, bool})
+
+
+def _special(value: Any) -> bool:
+    return isinstance(value, Exception) or isawaitable(value)
 
 Reader = Callable[[Any], Any]  # source object -> completed value
 Completer = Callable[[Any], Any]  # resolved value -> completed value
@@ -52,7 +62,7 @@ def _non_null(inner: Completer) -> Completer:
     def complete(value: Any) -> Any:
         completed = inner(value)
         if completed is None:
-            raise _SLOW
+            raise _Slow
         return completed
 
     return complete
@@ -63,7 +73,7 @@ def _list(inner: Completer) -> Completer:
         if value is None:
             return None
         if not isinstance(value, (list, tuple)):
-            raise _SLOW
+            raise _Slow  # a generator, a set, an awaitable...: graphql-core's way
         return [inner(item) for item in value]
 
     return complete
@@ -71,11 +81,13 @@ def _list(inner: Completer) -> Completer:
 
 def _leaf(coerce: Callable[[Any], Any]) -> Completer:
     def complete(value: Any) -> Any:
-        if value is None:
+        if value is None or value is Undefined:
             return None
+        if type(value) not in _PLAIN and _special(value):
+            raise _Slow
         coerced = coerce(value)
         if coerced is None or coerced is Undefined:
-            raise _SLOW
+            raise _Slow
         return coerced
 
     return complete
@@ -83,8 +95,10 @@ def _leaf(coerce: Callable[[Any], Any]) -> Completer:
 
 def _object(readers: list[tuple[str, Reader]]) -> Completer:
     def complete(value: Any) -> Any:
-        if value is None:
+        if value is None or value is Undefined:
             return None
+        if _special(value):
+            raise _Slow
         return {name: read(value) for name, read in readers}
 
     return complete

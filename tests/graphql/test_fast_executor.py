@@ -11,11 +11,15 @@ raises).
 from __future__ import annotations
 
 import asyncio
+import json
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 import pytest
 import strawberry
+from graphql.pyutils import Undefined
+from strawberry.scalars import JSON
 
 from riskops.graphql.app import build_schema
 from riskops.graphql.executor import FastExecutionContext
@@ -123,9 +127,10 @@ QUERIES = {
 
 
 def run(schema: strawberry.Schema, query: str) -> tuple[Any, list[tuple[str, Any]]]:
+    """Data as JSON text (so key order counts) and (message, path) of each error."""
     result = asyncio.run(schema.execute(query, variable_values={"yes": True}))
     errors = [(e.message, e.path) for e in result.errors or []]
-    return result.data, errors
+    return json.dumps(result.data, default=str), errors
 
 
 @pytest.mark.parametrize("name", list(QUERIES))
@@ -163,8 +168,118 @@ def test_plain_fields_skip_graphql_core_field_execution() -> None:
     schema = strawberry.Schema(query=Query, execution_context_class=Counting)
     Counting.calls = 0
     data, errors = run(schema, QUERIES["plain"])
-    assert errors == [] and len(data["nodes"]) == 3
+    assert errors == [] and len(json.loads(data)["nodes"]) == 3
     assert Counting.calls == 1  # only the root resolver; the 3 nodes' 33 fields are read directly
     Counting.calls = 0
     run(schema, QUERIES["mixed resolvers"])
     assert Counting.calls == 1 + 3 * 3  # the root, and per node computed, c3 and later
+
+
+# --- values graphql-core treats specially, other types, and fallbacks ---------------------------
+
+
+async def _five() -> int:
+    return 5
+
+
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Person(Named):
+    age: int
+
+
+@strawberry.type
+class Odd:
+    """Plain fields holding what a resolver could return but an attribute rarely holds."""
+
+    j: JSON | None
+    d: Decimal | None
+    s: str | None
+    n: int
+
+
+@strawberry.type
+class Holder:
+    odd: Odd
+
+
+def odd(kind: str) -> Odd:
+    values: dict[str, Any] = {"j": {"a": [1, 2]}, "d": Decimal("12.50"), "s": "x", "n": 1}
+    if kind == "awaitable":
+        values["j"] = _five()
+    elif kind == "exception":
+        values["d"] = ValueError("boom")
+    elif kind == "undefined":
+        values["s"] = Undefined
+    elif kind == "null-in-non-null-object":
+        values["n"] = None
+    return Odd(**values)
+
+
+KIND: dict[str, str] = {}
+
+
+@strawberry.type
+class OddQuery:
+    @strawberry.field
+    def items(self) -> list[Odd]:
+        return [odd(KIND["kind"]), odd("plain")]
+
+    @strawberry.field
+    def holders(self) -> list[Holder | None]:
+        return [Holder(odd=odd(KIND["kind"]))]
+
+    @strawberry.field
+    def named(self) -> list[Named]:
+        return [Person(name="Ann", age=40)]
+
+
+@strawberry.type
+class OddMutation:
+    @strawberry.mutation
+    def touch(self) -> Holder:
+        return Holder(odd=odd("plain"))
+
+
+ODD_STOCK = strawberry.Schema(query=OddQuery, mutation=OddMutation, types=[Person])
+ODD_FAST = strawberry.Schema(
+    query=OddQuery,
+    mutation=OddMutation,
+    types=[Person],
+    execution_context_class=FastExecutionContext,
+)
+
+
+@pytest.mark.parametrize(
+    "kind", ["plain", "awaitable", "exception", "undefined", "null-in-non-null-object"]
+)
+def test_special_values_and_scalars_as_stock_strawberry(kind: str) -> None:
+    KIND["kind"] = kind
+    query = "{ items { j d s n } holders { odd { j d s n } } named { name ... on Person { age } } }"
+    assert run(ODD_FAST, query) == run(ODD_STOCK, query)
+
+
+def test_mutations_as_stock_strawberry() -> None:
+    query = "mutation { a: touch { odd { j d s n } } b: touch { odd { n } } }"
+    assert run(ODD_FAST, query) == run(ODD_STOCK, query)
+
+
+def test_fallbacks_keep_nothing_alive() -> None:
+    """A fallback must not leave the request's frames on a shared exception's traceback."""
+    import gc
+
+    from riskops.graphql import executor
+
+    BAD["kind"] = "null-in-non-null"
+    query = "{ broken { id leaves { name } } }"
+    for _ in range(50):
+        run(FAST, query)
+    gc.collect()
+    leaked = [
+        o for o in gc.get_objects() if isinstance(o, executor._Slow) and o.__traceback__ is not None
+    ]
+    assert leaked == []
