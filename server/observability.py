@@ -66,18 +66,18 @@ HTTP_DURATION = Histogram(
     registry=REGISTRY,
 )
 # Both are read at scrape time and are the same for every process: with several web processes
-# (multiprocess mode) the highest of the processes' last readings is reported.
+# (multiprocess mode) the most recent reading of any process is reported.
 SPOOL_DEPTH = Gauge(
     "riskops_audit_spool_depth",
     "Audit events waiting in the durable spool",
     registry=REGISTRY,
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
 )
 JOB_QUEUE_DEPTH = Gauge(
     "riskops_job_queue_depth",
     "Jobs queued or running (Job table)",
     registry=REGISTRY,
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
 )
 
 

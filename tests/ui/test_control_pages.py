@@ -325,3 +325,14 @@ async def test_notifications_page_lists_the_outbox_with_status_badges(
     assert "r-78" in only.text and "r-77" not in only.text
     bad = await b.get("/notifications", params={"status": "lost"})
     assert bad.status_code == 422 and "status 'lost' is unknown" in text(bad)
+
+
+async def test_the_policy_form_shows_values_exactly(browser, tenant) -> None:
+    """An untouched field is sent back as shown: shown rounded, it would propose the rounding."""
+    from tests.test_controls_service import propose_and_approve
+
+    await propose_and_approve(tenant, {"sev3_multiplier": 1.2345678, "retry_limit": 1000000}, 0)
+    b = await signed_in(browser, tenant, "approver")
+    page = (await b.get("/policy")).text
+    assert 'name="sev3_multiplier" aria-label="sev3_multiplier" value="1.2345678"' in page
+    assert 'name="retry_limit" aria-label="retry_limit" value="1000000"' in page
