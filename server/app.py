@@ -12,10 +12,10 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from riskops.audit.checkpoint import checkpoint_all
 from riskops.audit.store import flush_spool
 from riskops.jobs import runner
-from riskops.jobs.schedule import run_schedule
+from riskops.jobs.schedule import SCHEDULE, Scheduled, run_schedule
+from riskops.jobs.worker import checkpoint_schedule
 from riskops.server import health
 from riskops.server.db import close_db, init_db
 from riskops.server.middleware import (
@@ -45,6 +45,13 @@ def _died(task: asyncio.Task[None]) -> None:
         log.error("background task %s died", task.get_name(), exc_info=task.exception())
 
 
+def in_process_schedule(settings: Settings) -> tuple[Scheduled, ...]:
+    """What the web process schedules without Redis: the cron's jobs and the audit checkpoint
+    (every RISKOPS_AUDIT_CHECKPOINT_MINUTES on the clock, like arq's cron)."""
+    minute, hour = checkpoint_schedule(settings.audit_checkpoint_minutes)
+    return (*SCHEDULE, Scheduled("audit.checkpoint", minute=minute, hour=hour))
+
+
 def _lifespan(settings: Settings, manage_db: bool):  # type: ignore[no-untyped-def]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -52,20 +59,15 @@ def _lifespan(settings: Settings, manage_db: bool):  # type: ignore[no-untyped-d
             await init_db(settings)
         tasks = [asyncio.create_task(_every(10, "audit spool flush", flush_spool))]
         if not settings.redis_url:
-            # Without arq's cron, the in-process runner takes the periodic audit checkpoint
-            # and the scheduled jobs (weekly report, outbox delivery, kill switch expiry).
-            scheduler = asyncio.create_task(run_schedule(), name="scheduler")
+            # Without arq's cron, the in-process scheduler runs the scheduled jobs (weekly
+            # report, outbox delivery, kill switch expiry) and the periodic audit checkpoint,
+            # on the same clock as the cron; each slot is a Job with a dedupe key, so several
+            # web processes run it once.
+            scheduler = asyncio.create_task(
+                run_schedule(in_process_schedule(settings)), name="scheduler"
+            )
             scheduler.add_done_callback(_died)
             tasks.append(scheduler)
-            tasks.append(
-                asyncio.create_task(
-                    _every(
-                        settings.audit_checkpoint_minutes * 60,
-                        "audit checkpoint",
-                        lambda: checkpoint_all(settings.key),
-                    )
-                )
-            )
         try:
             await flush_spool()
             yield

@@ -90,3 +90,18 @@ async def test_the_real_schedule_starts_and_keeps_running():
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+def test_the_in_process_schedule_takes_the_checkpoint_once_per_slot() -> None:
+    """Without Redis the checkpoint is a scheduled slot like the others (a Job with a dedupe
+    key), so several web processes take it once, on the cron's clock."""
+    from riskops.server.app import in_process_schedule
+    from riskops.server.settings import Settings
+
+    entries = {e.kind: e for e in in_process_schedule(Settings(audit_checkpoint_minutes=15))}
+    assert set(entries) == {s.kind for s in SCHEDULE} | {"audit.checkpoint"}
+    checkpoint = entries["audit.checkpoint"]
+    assert checkpoint.minute == {0, 15, 30, 45} and checkpoint.hour is None
+    slot = checkpoint.next_after(datetime(2026, 11, 24, 10, 7, tzinfo=UTC))
+    assert slot == datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
+    assert checkpoint.dedupe_key(slot) == "cron:audit.checkpoint:2026-11-24T10:15:00+00:00"
