@@ -54,6 +54,7 @@ _PLAIN = frozenset({str, int, float, bool})
 def _special(value: Any) -> bool:
     return isinstance(value, Exception) or isawaitable(value)
 
+
 Reader = Callable[[Any], Any]  # source object -> completed value
 Completer = Callable[[Any], Any]  # resolved value -> completed value
 
