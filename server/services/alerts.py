@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 
 from riskops.audit.types import RiskLevel
 from riskops.server import workflow
-from riskops.server.errors import Conflict, DomainError, Duplicate, ErrorCode, Invalid, not_found
+from riskops.server.errors import Conflict, DomainError, Duplicate, ErrorCode, Invalid
 from riskops.server.models import (
     Alert,
     AlertEvent,
@@ -46,7 +46,7 @@ from riskops.server.permissions import Perm, permissions_of
 from riskops.server.principal import Principal
 from riskops.server.services import validation
 from riskops.server.services.audit_trail import record
-from riskops.server.services.scoping import parse_id, scoped
+from riskops.server.services.scoping import lock_scoped, parse_id, scoped
 from riskops.server.workflow import Action
 
 MAX_BATCH = 1000
@@ -503,10 +503,7 @@ async def _act_in_transaction(
 
 
 async def _locked(principal: Principal, conn: BaseDBAsyncClient, pk: int) -> Alert:
-    alert = await scoped(Alert, principal).filter(id=pk).select_for_update().using_db(conn).first()
-    if alert is None:
-        raise not_found("Alert", pk)
-    return alert
+    return await lock_scoped(Alert, principal, conn, pk, "Alert")
 
 
 async def _apply(

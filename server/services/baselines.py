@@ -49,7 +49,7 @@ from riskops.server.run_models import (
 from riskops.server.services import approvals, validation
 from riskops.server.services.audit_trail import record
 from riskops.server.services.controls import current_policy
-from riskops.server.services.scoping import lock_organization, parse_id, scoped
+from riskops.server.services.scoping import lock_organization, lock_scoped, scoped
 
 MAX_DAYS = 365
 MAX_RATIONALE = 2000
@@ -568,13 +568,10 @@ async def _locked_change(
 ) -> BaselineChange:
     """The change, locked; with `scenario_key` (a page acting on one scenario) it must be a
     change of that scenario, else it reads as not found."""
-    pk = parse_id("BaselineChange", change_id)
-    q = scoped(BaselineChange, principal).filter(id=pk)
-    if scenario_key is not None:
-        q = q.filter(scenario__key=scenario_key)
-    change = await q.select_for_update().using_db(conn).first()
-    if change is None:
-        raise not_found("BaselineChange", change_id)
+    narrower = {"scenario__key": scenario_key} if scenario_key is not None else {}
+    change = await lock_scoped(
+        BaselineChange, principal, conn, change_id, "BaselineChange", **narrower
+    )
     if change.status is not ChangeStatus.PROPOSED:
         raise Conflict(
             f"Baseline change {change.id} was already {change.status.value} by "

@@ -49,7 +49,13 @@ from riskops.server.services.alerts import (
     used_idempotency_key,
 )
 from riskops.server.services.audit_trail import access, record
-from riskops.server.services.scoping import get_scoped, lock_organization, parse_id, scoped
+from riskops.server.services.scoping import (
+    get_scoped,
+    lock_organization,
+    lock_scoped,
+    parse_id,
+    scoped,
+)
 
 MAX_ALERTS = 100
 MAX_TITLE = 300
@@ -159,10 +165,7 @@ async def _alerts_in_org(principal: Principal, conn: BaseDBAsyncClient, ids: lis
 
 
 async def _lock(principal: Principal, conn: BaseDBAsyncClient, pk: int) -> Case:
-    case = await scoped(Case, principal).filter(id=pk).select_for_update().using_db(conn).first()
-    if case is None:
-        raise not_found("Case", pk)
-    return case
+    return await lock_scoped(Case, principal, conn, pk, "Case")
 
 
 def _check_version(case: Case, expected: int) -> None:

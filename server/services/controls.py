@@ -30,7 +30,7 @@ from riskops.server.principal import Principal
 from riskops.server.run_models import ChangeStatus, KillSwitch, PolicyVersion, Scenario
 from riskops.server.services import approvals, validation
 from riskops.server.services.audit_trail import record
-from riskops.server.services.scoping import lock_organization, parse_id, scoped
+from riskops.server.services.scoping import lock_organization, lock_scoped, parse_id, scoped
 
 log = logging.getLogger("riskops.controls")
 
@@ -510,19 +510,11 @@ async def set_kill_switch(
 async def clear_kill_switch(principal: Principal, switch_id: str | int, reason: str) -> KillSwitch:
     """Turn a switch off before it expires. The clearing reason is kept on the row."""
     principal.require(Perm.POLICY_MANAGE)
-    pk = parse_id("KillSwitch", switch_id)
+    parse_id("KillSwitch", switch_id)  # a garbled id is not found before the reason is judged
     text = _reason(reason)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        row = (
-            await scoped(KillSwitch, principal)
-            .filter(id=pk)
-            .select_for_update()
-            .using_db(conn)
-            .first()
-        )
-        if row is None:
-            raise not_found("KillSwitch", switch_id)
+        row = await lock_scoped(KillSwitch, principal, conn, switch_id, "KillSwitch")
         state = switch_state(row, now)
         if state == "cleared":
             assert row.cleared_at is not None

@@ -64,7 +64,7 @@ from riskops.server.services import approvals, controls, outbox, validation
 from riskops.server.services.alerts import ItemError
 from riskops.server.services.audit_trail import access, record
 from riskops.server.services.cases import note_in, open_case
-from riskops.server.services.scoping import parse_id, scoped
+from riskops.server.services.scoping import lock_scoped, parse_id, scoped
 
 log = logging.getLogger("riskops.runs")
 
@@ -854,16 +854,7 @@ async def runs_of_case(principal: Principal, case_id: int, limit: int = 200) -> 
 
 
 async def _locked_run(principal: Principal, conn: BaseDBAsyncClient, run_pk: str | int) -> Run:
-    run = (
-        await scoped(Run, principal)
-        .filter(id=parse_id("Run", run_pk))
-        .select_for_update()
-        .using_db(conn)
-        .first()
-    )
-    if run is None:
-        raise not_found("Run", run_pk)
-    return run
+    return await lock_scoped(Run, principal, conn, run_pk, "Run")
 
 
 async def request_rerun(principal: Principal, run_pk: str | int, reason: str) -> RerunRequest:
@@ -906,16 +897,7 @@ async def request_rerun(principal: Principal, run_pk: str | int, reason: str) ->
 async def _locked_request(
     principal: Principal, conn: BaseDBAsyncClient, request_id: str | int
 ) -> RerunRequest:
-    req = (
-        await scoped(RerunRequest, principal)
-        .filter(id=parse_id("RerunRequest", request_id))
-        .select_for_update()
-        .using_db(conn)
-        .first()
-    )
-    if req is None:
-        raise not_found("RerunRequest", request_id)
-    return req
+    return await lock_scoped(RerunRequest, principal, conn, request_id, "RerunRequest")
 
 
 async def _decide_rerun(

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
@@ -34,6 +34,24 @@ def parse_id(kind: str, raw: str | int) -> int:
 
 async def get_scoped(model: type[M], principal: Principal, raw_id: str | int, kind: str) -> M:
     obj = await scoped(model, principal).get_or_none(id=parse_id(kind, raw_id))
+    if obj is None:
+        raise not_found(kind, raw_id)
+    return obj
+
+
+async def lock_scoped(
+    model: type[M],
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    raw_id: str | int,
+    kind: str,
+    **narrower: Any,
+) -> M:
+    """The organization's row `raw_id` of `model`, locked until the transaction `conn` ends
+    (FOR UPDATE on PostgreSQL); missing, another organization's or outside `narrower` (extra
+    filters, e.g. a page's scenario) all read as the same not-found."""
+    q = scoped(model, principal).filter(id=parse_id(kind, raw_id), **narrower)
+    obj = await q.select_for_update().using_db(conn).first()
     if obj is None:
         raise not_found(kind, raw_id)
     return obj
