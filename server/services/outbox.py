@@ -46,16 +46,9 @@ async def add(
     now: datetime,
 ) -> OutboxMessage:
     """Write a message in the caller's transaction; call `kick()` after the commit."""
-    return await OutboxMessage.create(
-        org_id=org_id,
-        channel=channel.value,
-        kind=kind,
-        payload=payload,
-        status=OutboxStatus.SUPPRESSED if suppressed else OutboxStatus.PENDING,
-        next_attempt_at=now,
-        created_at=now,
-        using_db=conn,
-    )
+    row = outbox_rows(org_id, channel, kind, payload, suppressed=suppressed, now=now)
+    await row.save(using_db=conn)
+    return row
 
 
 def outbox_rows(
