@@ -442,6 +442,9 @@ def test_worker_without_redis_explains_in_process_jobs(tmp_path: Path) -> None:
         ({"RISKOPS_ENV": "staging"}, "RISKOPS_ENV: Input should be 'dev' or 'prod'"),
         ({"RISKOPS_ENV": "prod"}, "RISKOPS_SECRET_KEY must be set when RISKOPS_ENV=prod"),
         ({"RISKOPS_SECRET_KEY": "short"}, "RISKOPS_SECRET_KEY is too short"),
+        ({"RISKOPS_WEB_WORKERS": "0"}, "RISKOPS_WEB_WORKERS: Input should be greater than"),
+        ({"RISKOPS_WEB_WORKERS": "many"}, "RISKOPS_WEB_WORKERS: Input should be a valid integer"),
+        ({"RISKOPS_KEEP_ALIVE_SECONDS": "0"}, "RISKOPS_KEEP_ALIVE_SECONDS: Input should be"),
     ],
 )
 def test_configuration_errors_are_one_clear_line(
@@ -564,6 +567,15 @@ def test_serve_refuses_reload_with_several_workers(tmp_path: Path) -> None:
     done = target.run("serve", "--reload", "--workers", "2", ok=False)
     assert done.returncode != 0
     assert "--reload runs one process" in one_error_line(done)
+
+
+def test_serve_refuses_a_worker_count_out_of_range(tmp_path: Path) -> None:
+    target = Target("sqlite", f"sqlite://{tmp_path / 'w.sqlite3'}", tmp_path / "var")
+    target.var_dir.mkdir()
+    for bad in ("0", "65"):
+        done = target.run("serve", "--workers", bad, ok=False)
+        assert done.returncode != 0 and "--workers" in done.stderr + done.stdout
+    assert not (tmp_path / "w.sqlite3").exists()
 
 
 def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
