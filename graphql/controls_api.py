@@ -17,7 +17,6 @@ from riskops.graphql.control_types import (
     KillSwitch,
     KillSwitchName,
     KillSwitchPayload,
-    Names,
     Notification,
     NotificationStatus,
     Policy,
@@ -25,18 +24,9 @@ from riskops.graphql.control_types import (
 )
 from riskops.graphql.types import UserError
 from riskops.server.errors import DomainError, ErrorCode
-from riskops.server.models import User
 from riskops.server.principal import Principal
 from riskops.server.run_models import ChangeStatus, PolicyVersion
-from riskops.server.services import controls, outbox
-
-
-async def _names(p: Principal, ids: Iterable[int | None]) -> Names:
-    wanted = sorted({i for i in ids if i is not None})
-    if not wanted:
-        return {}
-    rows = await User.filter(org_id=p.org_id, id__in=wanted).values_list("id", "name")
-    return {int(i): str(n) for i, n in rows}
+from riskops.server.services import approvals, controls, outbox
 
 
 def _people(rows: Iterable[PolicyVersion]) -> list[int | None]:
@@ -50,7 +40,7 @@ async def _policy_in_force(p: Principal) -> Policy:
     if row is not None:
         versions = await query(controls.list_policy_versions(p))
         changes = controls.version_changes(versions).get(row.id)
-    names = await _names(p, _people([row] if row else []))
+    names = await approvals.names_of(p, _people([row] if row else []))
     return Policy.of(current.number, current.policy, row, names, changes)
 
 
@@ -62,7 +52,7 @@ async def _version(p: Principal, row: PolicyVersion) -> Policy:
     else:
         versions = await controls.list_policy_versions(p)
         changes = controls.version_changes(versions).get(row.id, {})
-    return Policy.of_row(row, await _names(p, _people([row])), changes)
+    return Policy.of_row(row, await approvals.names_of(p, _people([row])), changes)
 
 
 async def _decision(p: Principal, exc: DomainError) -> PolicyPayload:
@@ -83,7 +73,7 @@ class ControlsQuery:
     async def policy_versions(self, info: Info) -> list[Policy]:
         p = principal(info)
         rows = await query(controls.list_policy_versions(p))
-        names = await _names(p, _people(rows))
+        names = await approvals.names_of(p, _people(rows))
         changes = controls.version_changes(rows)
         return [Policy.of_row(r, names, changes.get(r.id)) for r in rows]
 
@@ -96,7 +86,7 @@ class ControlsQuery:
         open_ = await query(controls.open_policy_proposal(p))
         if open_ is None:
             return None
-        names = await _names(p, _people([open_.version]))
+        names = await approvals.names_of(p, _people([open_.version]))
         return Policy.of_row(open_.version, names, open_.changes)
 
     @strawberry.field(
@@ -106,7 +96,9 @@ class ControlsQuery:
     async def kill_switches(self, info: Info, include_inactive: bool = False) -> list[KillSwitch]:
         p = principal(info)
         rows = await query(controls.list_kill_switches(p, include_inactive))
-        names = await _names(p, [i for s in rows for i in (s.set_by_id, s.cleared_by_id)])
+        names = await approvals.names_of(
+            p, [i for s in rows for i in (s.set_by_id, s.cleared_by_id)]
+        )
         return [KillSwitch.of(s, names) for s in rows]
 
     @strawberry.field(description="The notification outbox, newest first (at most 200).")
@@ -183,7 +175,9 @@ class ControlsMutation:
             row = await controls.set_kill_switch(p, name.value, scope, reason, expires_at)  # type: ignore[attr-defined]
         except DomainError as exc:
             return KillSwitchPayload(errors=[UserError.of(exc)])
-        return KillSwitchPayload(kill_switch=KillSwitch.of(row, await _names(p, [row.set_by_id])))
+        return KillSwitchPayload(
+            kill_switch=KillSwitch.of(row, await approvals.names_of(p, [row.set_by_id]))
+        )
 
     @strawberry.mutation(description="Turn a kill switch off before it expires, with a reason.")
     async def clear_kill_switch(
@@ -194,5 +188,5 @@ class ControlsMutation:
             row = await controls.clear_kill_switch(p, str(id), reason)
         except DomainError as exc:
             return KillSwitchPayload(errors=[UserError.of(exc)])
-        names = await _names(p, [row.set_by_id, row.cleared_by_id])
+        names = await approvals.names_of(p, [row.set_by_id, row.cleared_by_id])
         return KillSwitchPayload(kill_switch=KillSwitch.of(row, names))

@@ -17,12 +17,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from riskops.server.errors import Conflict, Forbidden, Invalid
-from riskops.server.models import User
 from riskops.server.permissions import Perm
 from riskops.server.principal import Principal
 from riskops.server.run_models import OutboxStatus, Scenario
+from riskops.server.services import approvals, outbox
 from riskops.server.services import controls as svc
-from riskops.server.services import outbox
 from riskops.server.services.scoping import scoped
 from riskops.server.web import read_form
 from riskops.ui.common import (
@@ -60,14 +59,6 @@ SWITCH_TEXT = {
     "a legit signal for the misconfig likelihood.",
 }
 SET_FIELDS = {"name": "name", "scope": "scope", "reason": "reason", "expires_at": "expires_at"}
-
-
-async def _names(principal: Principal, ids: list[int | None]) -> dict[int, str]:
-    wanted = sorted({i for i in ids if i is not None})
-    if not wanted:
-        return {}
-    rows = await User.filter(org_id=principal.org_id, id__in=wanted).values_list("id", "name")
-    return {int(i): str(n) for i, n in rows}
 
 
 def countdown(until: datetime | None, now: datetime) -> str:
@@ -121,7 +112,9 @@ async def _policy_page(
     current = await svc.get_policy(principal)
     versions = await svc.list_policy_versions(principal)
     proposal = await svc.open_policy_proposal(principal)
-    names = await _names(principal, [i for v in versions for i in (v.set_by_id, v.decided_by_id)])
+    names = await approvals.names_of(
+        principal, [i for v in versions for i in (v.set_by_id, v.decided_by_id)]
+    )
     ctx = {
         "current": current,
         "values_in_force": current.policy.to_dict(),
@@ -220,7 +213,9 @@ async def _switches_page(
 ) -> Response:
     now = datetime.now(UTC)
     rows = await svc.list_kill_switches(principal, include_inactive=True)
-    names = await _names(principal, [i for s in rows for i in (s.set_by_id, s.cleared_by_id)])
+    names = await approvals.names_of(
+        principal, [i for s in rows for i in (s.set_by_id, s.cleared_by_id)]
+    )
     states = {s.id: svc.switch_state(s, now) for s in rows}
     can_manage = principal.can(Perm.POLICY_MANAGE)
     scenarios: list[str] = []

@@ -3,6 +3,7 @@ PROPOSED row exactly once, and naming the people involved in messages."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -67,3 +68,13 @@ async def name_of(user_id: int | None, conn: BaseDBAsyncClient | None = None) ->
         q = q.using_db(conn)
     user = await q.first()
     return user.name if user is not None else f"user {user_id}"
+
+
+async def names_of(principal: Principal, ids: Iterable[int | None]) -> dict[int, str]:
+    """The names of the organization's people among `ids` (who proposed, who decided), in one
+    query; an id that is not one of them is left out."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = await User.filter(org_id=principal.org_id, id__in=wanted).values_list("id", "name")
+    return {int(i): str(n) for i, n in rows}
