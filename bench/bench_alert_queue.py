@@ -84,14 +84,15 @@ FILTER_QUERY = (
 
 async def _prepare() -> dict[str, Any]:
     """The database with ≥ N alerts of the bench organization; reused when already there."""
+    from riskops.server.core.principal import Principal
     from riskops.server.db import close_db, init_db, migrate
     from riskops.server.demo import seed_demo
-    from riskops.server.models import Alert, Organization, Team, User
-    from riskops.server.principal import Principal
-    from riskops.server.services.demo_data import generate_demo_alerts
-    from riskops.server.services.teams import create_team
-    from riskops.server.services.users import set_password
+    from riskops.server.identity.models import Organization, Team, User
+    from riskops.server.identity.teams import create_team
+    from riskops.server.identity.users import set_password
     from riskops.server.settings import load_settings, use_settings
+    from riskops.server.triage.demo import generate_demo_alerts
+    from riskops.server.triage.models import Alert
 
     admin = await asyncpg.connect(ADMIN)
     if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DB_NAME):
@@ -160,9 +161,9 @@ async def _prepare() -> dict[str, Any]:
 
 
 async def _token(info: dict[str, Any]) -> str:
+    from riskops.server.core.principal import Principal
     from riskops.server.db import close_db, init_db
-    from riskops.server.principal import Principal
-    from riskops.server.services.tokens import create_api_token
+    from riskops.server.identity.tokens import create_api_token
     from riskops.server.settings import load_settings, use_settings
 
     await init_db(
@@ -508,7 +509,7 @@ def _named(line: str, names: dict[str, str]) -> str:
 
 async def _cursor_at(pg: asyncpg.Connection, org: int, sort: str) -> str:
     """The cursor of the row half-way through the org's alerts in `sort` order."""
-    from riskops.server.services.alert_queue import SORTS, encode_cursor
+    from riskops.server.triage.queue import SORTS, encode_cursor
 
     spec = SORTS[sort]
     direction = "DESC" if spec.descending else "ASC"
@@ -532,10 +533,10 @@ async def _filters(info: dict[str, Any], secret: str) -> list[dict[str, Any]]:
     from tortoise.connection import connections
 
     from riskops.server.app import create_app
+    from riskops.server.core.principal import Principal
     from riskops.server.db import close_db, init_db
-    from riskops.server.principal import Principal
-    from riskops.server.services.alert_queue import AlertFilter, list_alerts
     from riskops.server.settings import load_settings, use_settings
+    from riskops.server.triage.queue import AlertFilter, list_alerts
 
     settings = use_settings(
         load_settings(database_url=db_url(DB_NAME), secret_key=SECRET, log_level="WARNING")

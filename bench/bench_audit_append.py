@@ -23,7 +23,7 @@ async def _ours(url: str, writers: int) -> float:
     from riskops.audit import store
     from riskops.audit.types import Actor, Entry
     from riskops.server.db import close_db, init_db
-    from riskops.server.services.orgs import create_organization
+    from riskops.server.identity.orgs import create_organization
     from riskops.server.settings import load_settings, use_settings
 
     settings = use_settings(load_settings(database_url=url, secret_key="b" * 40))

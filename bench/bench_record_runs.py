@@ -71,10 +71,10 @@ def make_runs(n: int, seed: int, start: datetime) -> list[dict[str, Any]]:
 
 
 async def _prepare() -> tuple[Any, int]:
+    from riskops.server.core.principal import Principal
+    from riskops.server.credit.models import Baseline, BaselineSource, Scenario
     from riskops.server.db import init_db, migrate
-    from riskops.server.principal import Principal
-    from riskops.server.run_models import Baseline, BaselineSource, Scenario
-    from riskops.server.services.orgs import create_organization
+    from riskops.server.identity.orgs import create_organization
     from riskops.server.settings import load_settings, use_settings
 
     admin = await asyncpg.connect(ADMIN)
@@ -158,8 +158,8 @@ async def _floor(pg: asyncpg.Connection, org: int, runs: list[dict[str, Any]]) -
 
 
 async def main() -> None:
+    from riskops.server.credit.recording import record_runs
     from riskops.server.db import close_db
-    from riskops.server.services.runs import record_runs
 
     principal, org = await _prepare()
     start = datetime.now(UTC) - timedelta(days=3)

@@ -169,8 +169,8 @@ async def _seed(
 
 async def _ensure_org(pg: asyncpg.Connection, slug: str, first: date, span_days: int) -> int:
     """The organization `slug` with its N runs (seeded once, kept)."""
-    from riskops.server.models import Organization
-    from riskops.server.services.orgs import create_organization
+    from riskops.server.identity.models import Organization
+    from riskops.server.identity.orgs import create_organization
 
     org = await Organization.get_or_none(slug=slug)
     if org is None:
@@ -296,10 +296,10 @@ async def _plan(pg: asyncpg.Connection, name: str, org_id: int, start: datetime,
 
 
 async def main() -> None:
+    from riskops.server.core.principal import Principal
+    from riskops.server.credit import reports
+    from riskops.server.credit.models import Report
     from riskops.server.db import close_db
-    from riskops.server.principal import Principal
-    from riskops.server.run_models import Report
-    from riskops.server.services import reports
 
     org_id, dense_id = await _prepare()
     operator = Principal(user_id=0, org_id=org_id, roles=frozenset({"operator"}))

@@ -12,9 +12,9 @@ from strawberry.scalars import JSON
 
 from riskops.graphql.loaders import Loaders
 from riskops.graphql.types import PageInfo, UserError, UserRef
-from riskops.server import models as m
-from riskops.server.errors import ErrorCode
-from riskops.server.models import (
+from riskops.server.core.errors import ErrorCode
+from riskops.server.triage import models as m
+from riskops.server.triage.models import (
     AlertDisposition,
     AlertPriority,
     AlertStatus,
@@ -22,7 +22,7 @@ from riskops.server.models import (
     CaseStatus,
     RootCause,
 )
-from riskops.server.services.alert_queue import SimilarAlert as SimilarAlertModel
+from riskops.server.triage.similar import SimilarAlert as SimilarAlertModel
 
 
 def _id(value: int) -> strawberry.ID:

@@ -46,14 +46,14 @@ from riskops.graphql.alert_types import (
 from riskops.graphql.context import Info, or_none, principal, query
 from riskops.graphql.loaders import NESTED
 from riskops.graphql.types import PageInfo, UserError
-from riskops.server import models as m
-from riskops.server.errors import DomainError, ErrorCode
-from riskops.server.principal import Principal
-from riskops.server.services import alert_queue, alerts, cases
-from riskops.server.services.alert_queue import AlertFilter, encode_cursor
-from riskops.server.services.alerts import AlertActionResult
-from riskops.server.services.cases import CaseResult
-from riskops.server.services.scoping import parse_id, scoped
+from riskops.server.core.errors import DomainError, ErrorCode
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import parse_id, scoped
+from riskops.server.triage import alerts, bulk, case_queries, case_resolution, cases, ingest, queue
+from riskops.server.triage import models as m
+from riskops.server.triage.alerts import AlertActionResult
+from riskops.server.triage.cases import CaseResult
+from riskops.server.triage.queue import AlertFilter, encode_cursor
 
 T = TypeVar("T")
 
@@ -158,14 +158,14 @@ def _value(choice: Enum | None) -> str | None:
     return None if choice is None else str(choice.value)
 
 
-def _bulk_items(items: list[BulkAlertItem]) -> list[alerts.BulkItem]:
-    return [alerts.BulkItem(str(i.alert_id), i.expected_version) for i in items]
+def _bulk_items(items: list[BulkAlertItem]) -> list[bulk.BulkItem]:
+    return [bulk.BulkItem(str(i.alert_id), i.expected_version) for i in items]
 
 
-async def _bulk_payload(info: Info, change: Awaitable[alerts.BulkResult]) -> BulkAlertsPayload:
+async def _bulk_payload(info: Info, change: Awaitable[bulk.BulkResult]) -> BulkAlertsPayload:
     try:
         result = await change
-    except alerts.BulkFailed as exc:
+    except bulk.BulkFailed as exc:
         return BulkAlertsPayload(
             item_errors=[
                 BulkItemError(index=e.index, field=e.field, code=e.code, message=e.message)
@@ -213,7 +213,7 @@ class AlertsQuery:
         after: str | None = None,
     ) -> AlertConnection:
         page = await query(
-            alert_queue.list_alerts(
+            queue.list_alerts(
                 principal(info), _filter(filter), sort=sort.value, first=first, after=after
             )
         )
@@ -234,7 +234,7 @@ class AlertsQuery:
         "writes an `alert.view` audit event."
     )
     async def alert(self, info: Info, id: strawberry.ID) -> AlertDetail | None:
-        d = await or_none(alert_queue.get_alert_detail(principal(info), str(id)))
+        d = await or_none(queue.get_alert_detail(principal(info), str(id)))
         if d is None:
             return None
         # The detail already holds its rule hits and signals: the loaders need not query again.
@@ -263,7 +263,7 @@ class AlertsQuery:
         after: str | None = None,
     ) -> CaseConnection:
         page = await query(
-            cases.list_cases(
+            case_queries.list_cases(
                 principal(info), status=_value(status), severity=_value(severity),
                 assignee_id=str(assignee_id) if assignee_id is not None else None, text=text,
                 first=first, after=after,
@@ -279,7 +279,7 @@ class AlertsQuery:
         "Opening it writes a `case.view` audit event."
     )
     async def case(self, info: Info, id: strawberry.ID) -> CaseDetail | None:
-        d = await or_none(cases.get_case_detail(principal(info), str(id)))
+        d = await or_none(case_queries.get_case_detail(principal(info), str(id)))
         if d is None:
             return None
         return CaseDetail.detail(d.case, sorted(a.id for a in d.alerts), d.notes)
@@ -301,7 +301,7 @@ class AlertsMutation:
     )
     async def ingest_alerts(self, info: Info, input: list[AlertInput]) -> IngestAlertsPayload:
         try:
-            result = await alerts.ingest_alerts(
+            result = await ingest.ingest_alerts(
                 principal(info), [alert_input_dict(i) for i in input]
             )
         except DomainError as exc:
@@ -454,7 +454,7 @@ class AlertsMutation:
         p = principal(info)
         return await _bulk_payload(
             info,
-            alerts.bulk_assign_alerts(
+            bulk.bulk_assign_alerts(
                 p, _bulk_items(items), assignee_id=str(assignee_id),
                 idempotency_key=idempotency_key,
             )
@@ -475,7 +475,7 @@ class AlertsMutation:
         p = principal(info)
         return await _bulk_payload(
             info,
-            alerts.bulk_close_alerts(
+            bulk.bulk_close_alerts(
                 p, _bulk_items(items), disposition=disposition.value, comment=comment,
                 idempotency_key=idempotency_key,
             )
@@ -563,7 +563,7 @@ class AlertsMutation:
         p = principal(info)
         return await _case_payload(
             p, case_id,
-            cases.request_case_resolution(
+            case_resolution.request_case_resolution(
                 p, str(case_id), expected_version=expected_version, summary=summary,
                 root_cause=root_cause.value, idempotency_key=idempotency_key,
             ),
@@ -582,7 +582,7 @@ class AlertsMutation:
         p = principal(info)
         return await _case_payload(
             p, case_id,
-            cases.approve_case_resolution(
+            case_resolution.approve_case_resolution(
                 p, str(case_id), expected_version=expected_version,
                 idempotency_key=idempotency_key,
             ),
@@ -603,7 +603,7 @@ class AlertsMutation:
         p = principal(info)
         return await _case_payload(
             p, case_id,
-            cases.reject_case_resolution(
+            case_resolution.reject_case_resolution(
                 p, str(case_id), expected_version=expected_version, reason=reason,
                 idempotency_key=idempotency_key,
             ),

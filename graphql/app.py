@@ -32,9 +32,9 @@ from graphql import GraphQLError
 from riskops.graphql.context import Context
 from riskops.graphql.executor import FastExecutionContext
 from riskops.graphql.schema import Mutation, Query
-from riskops.server.errors import DomainError
+from riskops.server.core.errors import DomainError
+from riskops.server.core.validation import has_lone_surrogate
 from riskops.server.security import csrf_token, new_secret
-from riskops.server.services.validation import has_lone_surrogate
 from riskops.server.settings import Settings
 
 

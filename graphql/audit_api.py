@@ -13,8 +13,8 @@ from riskops.graphql.types import (
     AuditVerification,
     PageInfo,
 )
-from riskops.server.services import audit_log
-from riskops.server.services.audit_log import AuditFilter, encode_cursor
+from riskops.server.operations import audit_log
+from riskops.server.operations.audit_log import AuditFilter, encode_cursor
 
 
 def _unset(v: object) -> object:

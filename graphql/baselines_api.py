@@ -25,10 +25,10 @@ from riskops.graphql.scenario_types import (
     ScenarioSummary,
 )
 from riskops.graphql.types import UserError
-from riskops.server import run_models as rm
-from riskops.server.errors import DomainError, ErrorCode
-from riskops.server.services import baselines, scenarios
-from riskops.server.services.scoping import scoped
+from riskops.server.core.errors import DomainError, ErrorCode
+from riskops.server.core.scoping import scoped
+from riskops.server.credit import baselines, candidates, scenarios
+from riskops.server.credit import models as rm
 
 
 @strawberry.type
@@ -65,7 +65,9 @@ class BaselinesQuery:
         period_start: datetime | None = None,
         period_end: datetime | None = None,
     ) -> list[BaselineCandidate]:
-        rows = await query(baselines.baseline_candidates(principal(info), period_start, period_end))
+        rows = await query(
+            candidates.baseline_candidates(principal(info), period_start, period_end)
+        )
         return [BaselineCandidate.of(c) for c in rows]
 
 

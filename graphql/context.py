@@ -11,8 +11,8 @@ from strawberry.types import Info as _Info
 
 from graphql import GraphQLError
 from riskops.graphql.loaders import Loaders
-from riskops.server.errors import DomainError, ErrorCode
-from riskops.server.principal import Principal
+from riskops.server.core.errors import DomainError, ErrorCode
+from riskops.server.core.principal import Principal
 from riskops.server.settings import Settings
 
 T = TypeVar("T")

@@ -11,10 +11,12 @@ import strawberry
 from strawberry.scalars import JSON
 
 from riskops.graphql.types import UserError, UserRef
-from riskops.server import run_models as rm
-from riskops.server.classification import Policy as PolicyValues
-from riskops.server.run_models import OutboxStatus as _OutboxStatus
-from riskops.server.services.controls import POLICY_MEANINGS, SwitchName, switch_state
+from riskops.server.credit import models as rm
+from riskops.server.credit.kill_switches import SwitchName, switch_state
+from riskops.server.credit.policy import POLICY_MEANINGS
+from riskops.server.credit.terms import Policy as PolicyValues
+from riskops.server.notify import models
+from riskops.server.notify.models import OutboxStatus
 
 KillSwitchName = strawberry.enum(
     SwitchName, name="KillSwitchName",
@@ -22,7 +24,7 @@ KillSwitchName = strawberry.enum(
     "scenario in backfill mode (SEV1 relaxed, a legit signal).",
 )  # fmt: skip
 NotificationStatus = strawberry.enum(
-    _OutboxStatus, name="NotificationStatus",
+    OutboxStatus, name="NotificationStatus",
     description="PENDING (to be sent or retried), SENT, FAILED (for good: see lastError), "
     "SUPPRESSED (written while alert suppression was on: never sent).",
 )  # fmt: skip
@@ -157,7 +159,7 @@ class Notification:
     sent_at: datetime | None
 
     @classmethod
-    def of(cls, m: rm.OutboxMessage) -> Notification:
+    def of(cls, m: models.OutboxMessage) -> Notification:
         return cls(
             id=strawberry.ID(str(m.id)), channel=m.channel, kind=m.kind, status=m.status,
             attempts=m.attempts, next_attempt_at=m.next_attempt_at, last_error=m.last_error,

@@ -23,10 +23,14 @@ from riskops.graphql.control_types import (
     PolicyPayload,
 )
 from riskops.graphql.types import UserError
-from riskops.server.errors import DomainError, ErrorCode
-from riskops.server.principal import Principal
-from riskops.server.run_models import ChangeStatus, PolicyVersion
-from riskops.server.services import approvals, controls, outbox
+from riskops.server.core.approvals import ChangeStatus
+from riskops.server.core.errors import DomainError, ErrorCode
+from riskops.server.core.principal import Principal
+from riskops.server.credit import kill_switches as controls_kill_switches
+from riskops.server.credit import policy as controls
+from riskops.server.credit.models import PolicyVersion
+from riskops.server.identity import users
+from riskops.server.notify import outbox
 
 
 def _people(rows: Iterable[PolicyVersion]) -> list[int | None]:
@@ -40,7 +44,7 @@ async def _policy_in_force(p: Principal) -> Policy:
     if row is not None:
         versions = await query(controls.list_policy_versions(p))
         changes = controls.version_changes(versions).get(row.id)
-    names = await approvals.names_of(p, _people([row] if row else []))
+    names = await users.names_of(p, _people([row] if row else []))
     return Policy.of(current.number, current.policy, row, names, changes)
 
 
@@ -52,7 +56,7 @@ async def _version(p: Principal, row: PolicyVersion) -> Policy:
     else:
         versions = await controls.list_policy_versions(p)
         changes = controls.version_changes(versions).get(row.id, {})
-    return Policy.of_row(row, await approvals.names_of(p, _people([row])), changes)
+    return Policy.of_row(row, await users.names_of(p, _people([row])), changes)
 
 
 async def _decision(p: Principal, exc: DomainError) -> PolicyPayload:
@@ -73,7 +77,7 @@ class ControlsQuery:
     async def policy_versions(self, info: Info) -> list[Policy]:
         p = principal(info)
         rows = await query(controls.list_policy_versions(p))
-        names = await approvals.names_of(p, _people(rows))
+        names = await users.names_of(p, _people(rows))
         changes = controls.version_changes(rows)
         return [Policy.of_row(r, names, changes.get(r.id)) for r in rows]
 
@@ -86,7 +90,7 @@ class ControlsQuery:
         open_ = await query(controls.open_policy_proposal(p))
         if open_ is None:
             return None
-        names = await approvals.names_of(p, _people([open_.version]))
+        names = await users.names_of(p, _people([open_.version]))
         return Policy.of_row(open_.version, names, open_.changes)
 
     @strawberry.field(
@@ -95,10 +99,8 @@ class ControlsQuery:
     )
     async def kill_switches(self, info: Info, include_inactive: bool = False) -> list[KillSwitch]:
         p = principal(info)
-        rows = await query(controls.list_kill_switches(p, include_inactive))
-        names = await approvals.names_of(
-            p, [i for s in rows for i in (s.set_by_id, s.cleared_by_id)]
-        )
+        rows = await query(controls_kill_switches.list_kill_switches(p, include_inactive))
+        names = await users.names_of(p, [i for s in rows for i in (s.set_by_id, s.cleared_by_id)])
         return [KillSwitch.of(s, names) for s in rows]
 
     @strawberry.field(description="The notification outbox, newest first (at most 200).")
@@ -172,11 +174,12 @@ class ControlsMutation:
     ) -> KillSwitchPayload:
         p = principal(info)
         try:
-            row = await controls.set_kill_switch(p, name.value, scope, reason, expires_at)  # type: ignore[attr-defined]
+            value = name.value  # type: ignore[attr-defined]
+            row = await controls_kill_switches.set_kill_switch(p, value, scope, reason, expires_at)
         except DomainError as exc:
             return KillSwitchPayload(errors=[UserError.of(exc)])
         return KillSwitchPayload(
-            kill_switch=KillSwitch.of(row, await approvals.names_of(p, [row.set_by_id]))
+            kill_switch=KillSwitch.of(row, await users.names_of(p, [row.set_by_id]))
         )
 
     @strawberry.mutation(description="Turn a kill switch off before it expires, with a reason.")
@@ -185,8 +188,8 @@ class ControlsMutation:
     ) -> KillSwitchPayload:
         p = principal(info)
         try:
-            row = await controls.clear_kill_switch(p, str(id), reason)
+            row = await controls_kill_switches.clear_kill_switch(p, str(id), reason)
         except DomainError as exc:
             return KillSwitchPayload(errors=[UserError.of(exc)])
-        names = await approvals.names_of(p, [row.set_by_id, row.cleared_by_id])
+        names = await users.names_of(p, [row.set_by_id, row.cleared_by_id])
         return KillSwitchPayload(kill_switch=KillSwitch.of(row, names))

@@ -8,10 +8,9 @@ import strawberry
 
 from riskops.graphql.context import Info, principal, query
 from riskops.graphql.types import ApiToken, Me, Organization, Team, User, UserError
-from riskops.server import models as m
-from riskops.server.errors import DomainError, ErrorCode
-from riskops.server.services import teams, tokens, users
-from riskops.server.services.auth import revoke_sessions
+from riskops.server.core.errors import DomainError, ErrorCode
+from riskops.server.identity import models, teams, tokens, users
+from riskops.server.identity.auth import revoke_sessions
 
 MAX_ROLE_LIST = 16
 MAX_ID_LIST = 200
@@ -22,9 +21,9 @@ class IdentityQuery:
     @strawberry.field(description="The caller: user, organization, effective roles.")
     async def me(self, info: Info) -> Me:
         p = principal(info)
-        user = await m.User.get(id=p.user_id)
+        user = await models.User.get(id=p.user_id)
         await user.fetch_related("teams")
-        org = await m.Organization.get(id=p.org_id)
+        org = await models.Organization.get(id=p.org_id)
         return Me(
             user=User.of(user),
             organization=Organization.of(org),
@@ -35,13 +34,13 @@ class IdentityQuery:
 
     @strawberry.field
     async def organization(self, info: Info) -> Organization:
-        return Organization.of(await m.Organization.get(id=principal(info).org_id))
+        return Organization.of(await models.Organization.get(id=principal(info).org_id))
 
     @strawberry.field(description="Users of your organization.")
     async def users(self, info: Info, include_suspended: bool = True) -> list[User]:
         found = await query(users.list_users(principal(info), include_suspended=include_suspended))
         if found:
-            await m.User.fetch_for_list(found, "teams")
+            await models.User.fetch_for_list(found, "teams")
         return [User.of(u) for u in found]
 
     @strawberry.field(description="One user of your organization, or null.")
@@ -111,12 +110,12 @@ def _too_many(field: str, values: list[str], limit: int) -> UserError | None:
     return None
 
 
-async def _user_with_teams(user: m.User) -> User:
+async def _user_with_teams(user: models.User) -> User:
     await user.fetch_related("teams")
     return User.of(user)
 
 
-async def _user_payload(change: Awaitable[m.User]) -> UserPayload:
+async def _user_payload(change: Awaitable[models.User]) -> UserPayload:
     """Run a user-changing service call; expected errors become data."""
     try:
         user = await change

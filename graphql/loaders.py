@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from riskops.server import models as m
-from riskops.server.services import alert_queue
+from riskops.server.identity import models
+from riskops.server.triage import models as m
+from riskops.server.triage import queue
 
 NESTED = frozenset({"ruleHits", "signals", "assignee"})
 
@@ -24,11 +25,11 @@ NESTED = frozenset({"ruleHits", "signals", "assignee"})
 @dataclass
 class Loaders:
     org_id: int
-    # Plain rows (alert_queue.RULE_HIT_COLUMNS / SIGNAL_COLUMNS), not ORM objects: a page
+    # Plain rows (queue.RULE_HIT_COLUMNS / SIGNAL_COLUMNS), not ORM objects: a page
     # copies their fields out once, and building models would cost more than the query.
     rule_hits: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     signals: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    users: dict[int, m.User | None] = field(default_factory=dict)
+    users: dict[int, models.User | None] = field(default_factory=dict)
 
     async def load_for(self, alerts: Sequence[m.Alert], wanted: Iterable[str] = NESTED) -> None:
         """Batch-load the `wanted` relations (GraphQL field names) of `alerts` not loaded yet:
@@ -45,25 +46,25 @@ class Loaders:
         await asyncio.gather(*loads)
 
     async def _rule_hits(self, ids: list[int]) -> None:
-        found = await alert_queue.rule_hit_rows(ids)
+        found = await queue.rule_hit_rows(ids)
         self.rule_hits.update({i: found.get(i, []) for i in ids})
 
     async def _signals(self, ids: list[int]) -> None:
-        found = await alert_queue.signal_rows(ids)
+        found = await queue.signal_rows(ids)
         self.signals.update({i: found.get(i, []) for i in ids})
 
     async def _users(self, ids: set[int]) -> None:
         if ids:
             # Only people of the caller's organization: an id never reaches across tenants.
-            found = {u.id: u for u in await m.User.filter(org_id=self.org_id, id__in=list(ids))}
+            found = {
+                u.id: u for u in await models.User.filter(org_id=self.org_id, id__in=list(ids))
+            }
             self.users.update({i: found.get(i) for i in ids})
 
     def prime(
         self, alert_id: int, hits: list[m.RuleHit], signals: list[m.SignalContribution]
     ) -> None:
         self.rule_hits[alert_id] = [
-            {c: getattr(h, c) for c in alert_queue.RULE_HIT_COLUMNS} for h in hits
+            {c: getattr(h, c) for c in queue.RULE_HIT_COLUMNS} for h in hits
         ]
-        self.signals[alert_id] = [
-            {c: getattr(s, c) for c in alert_queue.SIGNAL_COLUMNS} for s in signals
-        ]
+        self.signals[alert_id] = [{c: getattr(s, c) for c in queue.SIGNAL_COLUMNS} for s in signals]

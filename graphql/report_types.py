@@ -12,8 +12,8 @@ from typing import Any
 import strawberry
 
 from riskops.graphql.types import PageInfo, UserError
-from riskops.server import run_models as rm
-from riskops.server.services import reports as svc
+from riskops.server.credit import models as rm
+from riskops.server.credit import reports as svc
 
 
 @strawberry.type(description="Runs per severity in the week; `none` is below SEV3.")

@@ -11,8 +11,8 @@ import strawberry
 from riskops.graphql.context import Info, or_none, principal, query
 from riskops.graphql.report_types import Report, ReportConnection, ReportEdge, ReportPayload
 from riskops.graphql.types import PageInfo, UserError
-from riskops.server.errors import DomainError
-from riskops.server.services import reports
+from riskops.server.core.errors import DomainError
+from riskops.server.credit import reports
 
 
 @strawberry.type

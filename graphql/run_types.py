@@ -11,14 +11,14 @@ import strawberry
 
 from riskops.graphql.control_types import PolicyValue, policy_values
 from riskops.graphql.types import PageInfo, UserError
-from riskops.server import artifacts as artifacts_view
-from riskops.server import run_models as rm
-from riskops.server.classification import DataClassification as _DataClassification
-from riskops.server.classification import Likelihood as _Likelihood
-from riskops.server.classification import RiskFlag as _RiskFlag
-from riskops.server.classification import Severity as _Severity
-from riskops.server.run_models import RerunStatus as _RerunStatus
-from riskops.server.services.runs import ClassifiedUnder as ClassifiedUnderModel
+from riskops.server.credit import artifacts as artifacts_view
+from riskops.server.credit import models as rm
+from riskops.server.credit.models import RerunStatus as _RerunStatus
+from riskops.server.credit.runs import ClassifiedUnder as ClassifiedUnderModel
+from riskops.server.credit.terms import DataClassification as _DataClassification
+from riskops.server.credit.terms import Likelihood as _Likelihood
+from riskops.server.credit.terms import RiskFlag as _RiskFlag
+from riskops.server.credit.terms import Severity as _Severity
 
 Severity = strawberry.enum(_Severity, name="Severity", description="SEV0 (critical) to SEV3.")
 RiskFlag = strawberry.enum(_RiskFlag, name="RiskFlag")

@@ -29,11 +29,14 @@ from riskops.graphql.run_types import (
     run_input_dict,
 )
 from riskops.graphql.types import PageInfo, UserError
-from riskops.server import run_models as rm
-from riskops.server.errors import DomainError
-from riskops.server.models import Case
-from riskops.server.services import runs
-from riskops.server.services.scoping import scoped
+from riskops.server.core.errors import DomainError
+from riskops.server.core.scoping import scoped
+from riskops.server.credit import models as rm
+from riskops.server.credit import quarantine
+from riskops.server.credit import recording as runs
+from riskops.server.credit import reruns as runs_reruns
+from riskops.server.credit import runs as runs_runs
+from riskops.server.triage.models import Case
 
 MAX_RECORD = runs.MAX_BATCH
 
@@ -76,10 +79,10 @@ async def run_nodes(info: Info, rows: Sequence[rm.Run]) -> list[Run]:
     ]
 
 
-def _filter(f: RunFilterInput | None) -> runs.RunFilter:
+def _filter(f: RunFilterInput | None) -> runs_runs.RunFilter:
     if f is None:
-        return runs.RunFilter()
-    return runs.RunFilter(
+        return runs_runs.RunFilter()
+    return runs_runs.RunFilter(
         severities=list(f.severity or []),
         scenario=f.scenario,
         flag=f.flag.value if f.flag is not None else None,
@@ -100,12 +103,12 @@ class RunsQuery:
         after: str | None = None,
     ) -> RunConnection:
         page = await query(
-            runs.list_runs(principal(info), _filter(filter), first=first, after=after)
+            runs_runs.list_runs(principal(info), _filter(filter), first=first, after=after)
         )
         nodes = await run_nodes(info, page.runs)
         return RunConnection(
             edges=[
-                RunEdge(cursor=runs.encode_cursor(r), node=n)
+                RunEdge(cursor=runs_runs.encode_cursor(r), node=n)
                 for r, n in zip(page.runs, nodes, strict=True)
             ],
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
@@ -116,7 +119,7 @@ class RunsQuery:
         "Viewing it is recorded in the audit trail. Null when it does not exist."
     )
     async def run(self, info: Info, id: strawberry.ID) -> RunDetail | None:
-        d = await or_none(runs.get_run_detail(principal(info), str(id)))
+        d = await or_none(runs_runs.get_run_detail(principal(info), str(id)))
         if d is None:
             return None
         main, *others = await run_nodes(
@@ -181,7 +184,7 @@ class RunsMutation:
     async def request_rerun(
         self, info: Info, run_id: strawberry.ID, reason: str
     ) -> RerunRequestPayload:
-        return await _rerun_payload(runs.request_rerun(principal(info), str(run_id), reason))
+        return await _rerun_payload(runs_reruns.request_rerun(principal(info), str(run_id), reason))
 
     @strawberry.mutation(
         description="Approve a rerun request with the mitigation applied (an approver who did "
@@ -191,7 +194,7 @@ class RunsMutation:
         self, info: Info, request_id: strawberry.ID, mitigation: str, expected_version: int
     ) -> RerunRequestPayload:
         return await _rerun_payload(
-            runs.approve_rerun(
+            runs_reruns.approve_rerun(
                 principal(info), str(request_id), mitigation, expected_version=expected_version
             )
         )
@@ -201,7 +204,7 @@ class RunsMutation:
         self, info: Info, request_id: strawberry.ID, reason: str, expected_version: int
     ) -> RerunRequestPayload:
         return await _rerun_payload(
-            runs.deny_rerun(
+            runs_reruns.deny_rerun(
                 principal(info), str(request_id), reason, expected_version=expected_version
             )
         )
@@ -214,7 +217,7 @@ class RunsMutation:
         self, info: Info, run_id: strawberry.ID, reason: str, expected_version: int
     ) -> ReleasePayload:
         try:
-            released = await runs.release_quarantine(
+            released = await quarantine.release_quarantine(
                 principal(info), str(run_id), reason, expected_version=expected_version
             )
         except DomainError as exc:

@@ -9,17 +9,18 @@ import strawberry
 
 from riskops.graphql.run_types import Severity
 from riskops.graphql.types import UserError
-from riskops.server import run_models as rm
-from riskops.server.run_models import BaselineSource as _BaselineSource
-from riskops.server.run_models import ChangeStatus as _ChangeStatus
-from riskops.server.services import baselines as b
-from riskops.server.services import scenarios as s
+from riskops.server.core.approvals import ChangeStatus
+from riskops.server.credit import baselines as b
+from riskops.server.credit import candidates
+from riskops.server.credit import models as rm
+from riskops.server.credit import scenarios as s
+from riskops.server.credit.models import BaselineSource as _BaselineSource
 
 BaselineSource = strawberry.enum(
     _BaselineSource, name="BaselineSource", description="Calculated from runs, or set by hand."
 )
 BaselineChangeStatus = strawberry.enum(
-    _ChangeStatus, name="BaselineChangeStatus", description="Where a baseline change is."
+    ChangeStatus, name="BaselineChangeStatus", description="Where a baseline change is."
 )
 
 
@@ -153,7 +154,7 @@ class BaselineCandidate:
     is_candidate: bool
 
     @classmethod
-    def of(cls, c: b.Candidate) -> BaselineCandidate:
+    def of(cls, c: candidates.Candidate) -> BaselineCandidate:
         return cls(
             scenario_key=c.scenario_key, runs=c.runs, median=c.median, cv=c.cv,
             current_median=c.current_median, ratio=c.ratio, change_pct=c.change_pct,

@@ -12,9 +12,9 @@ from strawberry.scalars import JSON
 
 from riskops.audit.models import AuditEvent as AuditEventModel
 from riskops.audit.verify import Verification
-from riskops.server import models as m
-from riskops.server.errors import DomainError
-from riskops.server.errors import ErrorCode as _ErrorCode
+from riskops.server.core.errors import DomainError
+from riskops.server.core.errors import ErrorCode as _ErrorCode
+from riskops.server.identity import models
 
 ErrorCode = strawberry.enum(_ErrorCode, name="ErrorCode", description="Why a mutation failed.")
 
@@ -44,7 +44,7 @@ class Organization:
     created_at: datetime
 
     @classmethod
-    def of(cls, o: m.Organization) -> Organization:
+    def of(cls, o: models.Organization) -> Organization:
         return cls(id=strawberry.ID(str(o.id)), slug=o.slug, name=o.name, created_at=o.created_at)
 
 
@@ -68,7 +68,7 @@ class User:
     teams: list[TeamRef]
 
     @classmethod
-    def of(cls, u: m.User) -> User:
+    def of(cls, u: models.User) -> User:
         teams = u.teams.related_objects if u.teams._fetched else []  # prefetched by the resolver
         return cls(
             id=strawberry.ID(str(u.id)),
@@ -98,7 +98,7 @@ class Team:
     members: list[UserRef]
 
     @classmethod
-    def of(cls, t: m.Team) -> Team:
+    def of(cls, t: models.Team) -> Team:
         members = t.members.related_objects if t.members._fetched else []
         return cls(
             id=strawberry.ID(str(t.id)),
@@ -121,7 +121,7 @@ class ApiToken:
     last_used_at: datetime | None
 
     @classmethod
-    def of(cls, t: m.ApiToken) -> ApiToken:
+    def of(cls, t: models.ApiToken) -> ApiToken:
         return cls(
             id=strawberry.ID(str(t.id)),
             name=t.name,

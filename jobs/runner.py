@@ -5,7 +5,9 @@ With `RISKOPS_REDIS_URL` set, jobs go to arq workers (`riskops worker`) on the q
 records status, attempts and errors, and `run_job` is the one place that runs an attempt.
 
 Delivery is at least once, so `run_job` is idempotent: a job that has finished (succeeded, or failed
-for good) is never run again, and a job's function is itself idempotent (see `tasks.py`).
+for good) is never run again, and a job's function is itself idempotent. The functions are
+registered by `riskops.jobs.catalog`, which the composition roots import (never this module: it
+would close an import cycle through every domain that enqueues).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
-from riskops.jobs import tasks  # noqa: F401  (registers the job functions)
 from riskops.jobs.models import Job, JobStatus
 from riskops.jobs.registry import JOBS
 from riskops.server.settings import ConfigError, get_settings
@@ -119,7 +120,10 @@ async def create_job(
 ) -> tuple[Job, bool]:
     """The `Job` row (QUEUED), and whether it is new (False: the one with this `dedupe_key`)."""
     if kind not in JOBS:
-        raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(sorted(JOBS))}")
+        raise ValueError(
+            f"unknown job kind {kind!r}; known: {', '.join(sorted(JOBS)) or 'none'} "
+            "(a process that enqueues must import riskops.jobs.catalog)"
+        )
     if dedupe_key is not None:
         existing = await Job.get_or_none(dedupe_key=dedupe_key)
         if existing is not None:

@@ -15,6 +15,7 @@ from arq import Retry, cron
 from arq.connections import RedisSettings
 from arq.cron import CronJob
 
+from riskops.jobs import catalog  # noqa: F401  (registers every job kind)
 from riskops.jobs.runner import MAX_ATTEMPTS, backoff_seconds, create_job, run_job
 from riskops.jobs.schedule import SCHEDULE, Scheduled
 from riskops.server.db import close_db, init_db

@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
 from riskops.jobs.models import JobStatus
-from riskops.server.models import UserStatus
+from riskops.server.identity.models import UserStatus
 from tortoise.fields.base import OnDelete
 from uuid import uuid4
 from tortoise import fields

@@ -2,15 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
-from riskops.server.models import (
-    AlertDisposition,
-    AlertPriority,
-    AlertStatus,
-    CaseSeverity,
-    CaseStatus,
-    RootCause,
-    SignalDirection,
-)
+from riskops.server.triage.models import AlertDisposition, AlertPriority, AlertStatus, CaseSeverity, CaseStatus, RootCause, SignalDirection
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index

@@ -2,8 +2,10 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
-from riskops.server.classification import Severity
-from riskops.server.run_models import BaselineSource, ChangeStatus, OutboxStatus, RerunStatus
+from riskops.server.credit.terms import Severity
+from riskops.server.credit.models import BaselineSource, RerunStatus
+from riskops.server.core.approvals import ChangeStatus
+from riskops.server.notify.models import OutboxStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index

@@ -1,6 +1,6 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from riskops.server.run_models import ChangeStatus
+from riskops.server.core.approvals import ChangeStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from riskops.audit.store import flush_spool
-from riskops.jobs import runner
+from riskops.jobs import runner  # catalog: registers every job kind
 from riskops.jobs.schedule import SCHEDULE, Scheduled, run_schedule
 from riskops.jobs.worker import checkpoint_schedule
 from riskops.server import health

@@ -46,9 +46,12 @@ from riskops.audit import spool, store
 from riskops.audit.chain import format_ts
 from riskops.audit.types import Actor, Entry, RiskLevel
 from riskops.audit.verify import Verification
+from riskops.jobs import catalog  # noqa: F401  (registers every job kind)
+from riskops.server.core import approvals
+from riskops.server.core.errors import DomainError
+from riskops.server.core.principal import Principal
+from riskops.server.credit import kill_switches
 from riskops.server.db import close_db, init_db, migrate
-from riskops.server.errors import DomainError
-from riskops.server.principal import Principal
 from riskops.server.settings import (
     ConfigError,
     Settings,
@@ -58,7 +61,7 @@ from riskops.server.settings import (
 )
 
 if TYPE_CHECKING:
-    from riskops.server.services.demo_data import DemoResult
+    from riskops.server.triage.demo import DemoResult
 
 app = typer.Typer(
     name="riskops",
@@ -407,7 +410,7 @@ class NewUser:
 
 def _check_new_user(new: NewUser) -> None:
     """Every input check before anything is written, so a mistake creates nothing."""
-    from riskops.server.services import validation
+    from riskops.server.core import validation
 
     validation.text(new.org, "org", max_len=64)
     validation.email(new.email)
@@ -419,9 +422,9 @@ def _check_new_user(new: NewUser) -> None:
 
 async def _org_for(new: NewUser) -> tuple[int, str, bool]:
     """(id, slug, created) of the organization the user goes into."""
-    from riskops.server.errors import Duplicate
-    from riskops.server.models import Organization, User
-    from riskops.server.services.orgs import create_organization
+    from riskops.server.core.errors import Duplicate
+    from riskops.server.identity.models import Organization, User
+    from riskops.server.identity.orgs import create_organization
 
     slug = new.org.strip().lower()
     org = await Organization.get_or_none(slug=slug)
@@ -436,8 +439,8 @@ async def _org_for(new: NewUser) -> tuple[int, str, bool]:
 
 
 async def _create_user(settings: Settings, new: NewUser) -> None:
-    from riskops.server.permissions import Role
-    from riskops.server.services import users
+    from riskops.server.core.permissions import Role
+    from riskops.server.identity import users
 
     _check_new_user(new)
     async with database(settings):
@@ -487,8 +490,8 @@ def create_user_cmd(
 
 async def _org_principal(slug: str) -> CliPrincipal:
     """An administrator of the organization `slug`, acting as the CLI."""
-    from riskops.server.models import Organization
-    from riskops.server.permissions import Role
+    from riskops.server.core.permissions import Role
+    from riskops.server.identity.models import Organization
 
     key = slug.strip().lower()
     org = await Organization.get_or_none(slug=key)
@@ -500,7 +503,7 @@ async def _org_principal(slug: str) -> CliPrincipal:
 async def user_principal(slug: str, email: str) -> Principal:
     """An active user of the organization `slug`, acting from the command line with their own
     roles (approvals need a person: maker-checker compares who asked with who approves)."""
-    from riskops.server.models import Organization, User, UserStatus
+    from riskops.server.identity.models import Organization, User, UserStatus
 
     key = slug.strip().lower()
     org = await Organization.get_or_none(slug=key)
@@ -545,7 +548,7 @@ def _read_lines(source: str) -> list[str]:
 async def _send_alerts(
     principal: Principal, batch: list[tuple[int, Any]], summary: ImportSummary
 ) -> None:
-    from riskops.server.services.alerts import ingest_alerts
+    from riskops.server.triage.ingest import ingest_alerts
 
     result = await ingest_alerts(principal, [item for _, item in batch])
     summary.stored += len(result.created)
@@ -636,9 +639,9 @@ def _upload_local_artifacts(base: Path, org_id: int) -> Callable[[int, Any], Awa
     and inside it) are uploaded into the artifact store and referenced as `artifact:` URIs with
     their hash. A run recorded before is left alone: importing a ledger again must not put a
     quarantined run's file back into the store."""
-    from riskops.server import artifacts
-    from riskops.server.errors import Invalid
-    from riskops.server.run_models import Run
+    from riskops.server.core.errors import Invalid
+    from riskops.server.credit import artifacts
+    from riskops.server.credit.models import Run
 
     root = base.resolve()
 
@@ -681,7 +684,7 @@ def _upload_local_artifacts(base: Path, org_id: int) -> Callable[[int, Any], Awa
 async def _send_runs(
     principal: Principal, batch: list[tuple[int, Any]], summary: ImportSummary
 ) -> None:
-    from riskops.server.services.runs import record_runs
+    from riskops.server.credit.recording import record_runs
 
     result = await record_runs(principal, [item for _, item in batch])
     summary.stored += len(result.recorded)
@@ -722,9 +725,9 @@ def runs_import_cmd(
 
 
 async def _show_run(settings: Settings, org: str, run_id: str) -> dict[str, Any]:
-    from riskops.server import artifacts
-    from riskops.server.run_models import Run
-    from riskops.server.services.runs import get_run_detail
+    from riskops.server.credit import artifacts
+    from riskops.server.credit.models import Run
+    from riskops.server.credit.runs import get_run_detail
 
     async with database(settings):
         principal = await _org_principal(org)
@@ -769,7 +772,7 @@ async def _show_run(settings: Settings, org: str, run_id: str) -> dict[str, Any]
 async def _list_runs(
     settings: Settings, org: str, severities: list[str], since: datetime | None, limit: int
 ) -> list[tuple[str, ...]]:
-    from riskops.server.services.runs import RunFilter, list_runs
+    from riskops.server.credit.runs import RunFilter, list_runs
 
     async with database(settings):
         principal = await _org_principal(org)
@@ -820,8 +823,8 @@ def runs_list_cmd(
 async def _verify_artifacts(settings: Settings, org: str, days: int) -> list[tuple[str, str, str]]:
     from datetime import timedelta
 
-    from riskops.server import artifacts
-    from riskops.server.run_models import RunArtifact
+    from riskops.server.credit import artifacts
+    from riskops.server.credit.models import RunArtifact
 
     async with database(settings):
         principal = await _org_principal(org)
@@ -880,7 +883,7 @@ def runs_show_cmd(
 
 
 async def _generate_demo(settings: Settings, org: str, count: int, seed: int) -> DemoResult:
-    from riskops.server.services.demo_data import generate_demo_alerts
+    from riskops.server.triage.demo import generate_demo_alerts
 
     async with database(settings):
         principal = await _org_principal(org)
@@ -1115,7 +1118,7 @@ async def _redis_check(settings: Settings) -> Check:
 
 async def _counts_checks() -> list[Check]:
     from riskops.jobs.runner import queue_depth
-    from riskops.server.models import Organization, User, UserStatus
+    from riskops.server.identity.models import Organization, User, UserStatus
 
     users = await User.filter(deleted_at=None).count()
     active = await User.filter(deleted_at=None, status=UserStatus.ACTIVE).count()
@@ -1128,7 +1131,7 @@ async def _counts_checks() -> list[Check]:
 
 async def _chain_rows() -> list[tuple[str, ...]]:
     from riskops.audit.models import AuditCheckpoint, AuditHead
-    from riskops.server.models import Organization
+    from riskops.server.identity.models import Organization
 
     slugs = dict(await Organization.all().values_list("id", "slug"))
     rows: list[tuple[str, ...]] = []
@@ -1214,11 +1217,10 @@ async def _killswitch_set(
     settings: Settings, org: str, email: str, name: str, scope: str, reason: str,
     expires: datetime | None,
 ) -> str:  # fmt: skip
-    from riskops.server.services import controls
 
     async with database(settings):
         principal = await user_principal(org, email)
-        row = await controls.set_kill_switch(principal, name, scope, reason, expires)
+        row = await kill_switches.set_kill_switch(principal, name, scope, reason, expires)
         until = f" until {row.expires_at:%Y-%m-%d %H:%M} UTC" if row.expires_at else ""
         what = row.name + (f" for {row.scope}" if row.scope else "")
         return f"Kill switch {row.id} set: {what}{until}."
@@ -1227,26 +1229,24 @@ async def _killswitch_set(
 async def _killswitch_clear(
     settings: Settings, org: str, email: str, switch_id: int, reason: str
 ) -> str:
-    from riskops.server.services import controls
 
     async with database(settings):
         principal = await user_principal(org, email)
-        row = await controls.clear_kill_switch(principal, switch_id, reason)
+        row = await kill_switches.clear_kill_switch(principal, switch_id, reason)
         return f"Kill switch {row.id} ({row.name}{' ' + row.scope if row.scope else ''}) cleared."
 
 
 async def _killswitch_list(
     settings: Settings, org: str, email: str, include_inactive: bool
 ) -> list[tuple[str, ...]]:
-    from riskops.server.services import controls
 
     async with database(settings):
         principal = await user_principal(org, email)
         now = datetime.now(UTC)
-        rows = await controls.list_kill_switches(principal, include_inactive)
+        rows = await kill_switches.list_kill_switches(principal, include_inactive)
         return [
             (
-                str(s.id), s.name, s.scope or "-", controls.switch_state(s, now),
+                str(s.id), s.name, s.scope or "-", kill_switches.switch_state(s, now),
                 f"{s.set_at:%Y-%m-%d %H:%M}",
                 f"{s.expires_at:%Y-%m-%d %H:%M}" if s.expires_at else "-",
                 " ".join(s.reason.split())[:60],
@@ -1305,7 +1305,7 @@ def killswitch_list_cmd(
 
 
 async def _outbox_deliver(settings: Settings) -> dict[str, int]:
-    from riskops.jobs.notify_tasks import deliver_due
+    from riskops.server.notify.delivery import deliver_due
 
     async with database(settings):
         return (await deliver_due(settings=settings)).as_dict()
@@ -1344,7 +1344,7 @@ class WeeklyReportFile:
 async def _weekly_report(
     settings: Settings, org: str, period_start: str | None, as_email: str | None
 ) -> WeeklyReportFile:
-    from riskops.server.services import reports
+    from riskops.server.credit import reports
 
     async with database(settings):
         if as_email:
@@ -1434,7 +1434,7 @@ def _calculation_lines(calc: Any) -> list[str]:
 async def _baseline_calculate(
     settings: Settings, org: str, scenario: str, days: int | None
 ) -> list[str]:
-    from riskops.server.services import baselines
+    from riskops.server.credit import baselines
 
     async with database(settings):
         principal = await _org_principal(org)
@@ -1461,7 +1461,7 @@ def baseline_calculate_cmd(
 async def _baseline_propose(
     settings: Settings, org: str, email: str, scenario: str, days: int | None, rationale: str
 ) -> list[str]:
-    from riskops.server.services import baselines
+    from riskops.server.credit import baselines
 
     async with database(settings):
         principal = await user_principal(org, email)
@@ -1478,7 +1478,7 @@ async def _baseline_propose(
 async def _baseline_approve(
     settings: Settings, org: str, email: str, scenario: str, rationale: str, confirm: bool
 ) -> list[str]:
-    from riskops.server.services import baselines
+    from riskops.server.credit import baselines
 
     async with database(settings):
         principal = await user_principal(org, email)
@@ -1539,15 +1539,14 @@ async def _baseline_set(
     settings: Settings, org: str, email: str, scenario: str, median: float, rationale: str,
     confirm: bool,
 ) -> str:  # fmt: skip
-    from riskops.server import run_models as rm
-    from riskops.server.services import baselines
+    from riskops.server.credit import baselines
 
     async with database(settings):
         principal = await user_principal(org, email)
         change = await baselines.set_manual_baseline(
             principal, scenario, median, rationale, confirm
         )
-        if change.status is rm.ChangeStatus.PROPOSED:
+        if change.status is approvals.ChangeStatus.PROPOSED:
             return (
                 f"Proposed manual baseline for {scenario}: {change.new_median:.2f} (change "
                 f"{change.id}); the baseline in force stays until an approver other than you "
@@ -1562,7 +1561,7 @@ async def _baseline_set(
 async def _baseline_reject(
     settings: Settings, org: str, email: str, scenario: str, reason: str
 ) -> str:
-    from riskops.server.services import baselines
+    from riskops.server.credit import baselines
 
     async with database(settings):
         principal = await user_principal(org, email)

@@ -15,16 +15,16 @@ from tortoise.transactions import in_transaction
 
 from riskops.audit import store
 from riskops.audit.types import Entry, RiskLevel, system_actor
-from riskops.server.errors import Duplicate
-from riskops.server.models import Organization, User
-from riskops.server.permissions import Role
-from riskops.server.principal import Principal
+from riskops.server.core.errors import Duplicate
+from riskops.server.core.permissions import Role
+from riskops.server.core.principal import Principal
+from riskops.server.credit.demo import generate_demo_runs
+from riskops.server.identity import teams, users
+from riskops.server.identity.models import Organization, User
+from riskops.server.identity.orgs import create_organization
 from riskops.server.security import hash_password
-from riskops.server.services import teams, users
-from riskops.server.services.demo_data import generate_demo_alerts
-from riskops.server.services.demo_runs import generate_demo_runs
-from riskops.server.services.orgs import create_organization
 from riskops.server.settings import Settings
+from riskops.server.triage.demo import generate_demo_alerts
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Bank"

@@ -17,6 +17,7 @@ from typing import Any
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from riskops.server.identity import auth
 from riskops.server.observability import (
     HTTP_DURATION,
     HTTP_ERRORS,
@@ -24,7 +25,6 @@ from riskops.server.observability import (
     request_id_var,
 )
 from riskops.server.security import csrf_valid, digest, new_secret
-from riskops.server.services import auth
 from riskops.server.settings import Settings
 from riskops.server.web import ANON_COOKIE, CSRF_HEADER, SESSION_COOKIE
 

@@ -15,8 +15,11 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MODEL_MODULES = [
-    "riskops.server.models",
-    "riskops.server.run_models",
+    "riskops.server.core.models",
+    "riskops.server.identity.models",
+    "riskops.server.triage.models",
+    "riskops.server.credit.models",
+    "riskops.server.notify.models",
     "riskops.audit.models",
     "riskops.jobs.models",
 ]

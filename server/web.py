@@ -7,9 +7,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from riskops.server.principal import Principal
+from riskops.server.core.principal import Principal
+from riskops.server.identity.auth import ClientInfo
 from riskops.server.security import csrf_valid
-from riskops.server.services.auth import ClientInfo
 from riskops.server.settings import Settings
 
 SESSION_COOKIE = "riskops_session"

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from riskops.jobs import catalog  # noqa: F401  (registers every job kind)
 from riskops.server.settings import Settings, load_settings, use_settings
 
 PG_ADMIN_URL = os.environ.get("RISKOPS_TEST_PG", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -151,8 +152,8 @@ PASSWORD = "correct horse battery staple"
 
 
 async def make_user(org_id: int, roles: list[str], name: str | None = None):
-    from riskops.server.models import User
-    from riskops.server.principal import Principal
+    from riskops.server.core.principal import Principal
+    from riskops.server.identity.models import User
     from riskops.server.security import hash_password
 
     tag = uuid.uuid4().hex[:8]
@@ -185,7 +186,7 @@ _PW_HASH = _Cached()
 @pytest_asyncio.fixture
 async def tenant(db: Backend) -> Tenant:
     """A fresh organization with one admin: the unit of isolation between tests."""
-    from riskops.server.services.orgs import create_organization
+    from riskops.server.identity.orgs import create_organization
 
     slug = f"t-{uuid.uuid4().hex[:12]}"
     org = await create_organization(slug, f"Tenant {slug}")
@@ -195,7 +196,7 @@ async def tenant(db: Backend) -> Tenant:
 
 @pytest_asyncio.fixture
 async def other_tenant(db: Backend) -> Tenant:
-    from riskops.server.services.orgs import create_organization
+    from riskops.server.identity.orgs import create_organization
 
     slug = f"o-{uuid.uuid4().hex[:12]}"
     org = await create_organization(slug, f"Other {slug}")

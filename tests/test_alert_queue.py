@@ -12,19 +12,19 @@ import pytest
 import pytest_asyncio
 
 from riskops.audit.models import AuditEvent, AuditHead
-from riskops.server.errors import Forbidden, Invalid, NotFound
-from riskops.server.models import (
+from riskops.server.core.errors import Forbidden, Invalid, NotFound
+from riskops.server.identity.models import Team
+from riskops.server.triage import queue as q
+from riskops.server.triage.ingest import ingest_alerts
+from riskops.server.triage.models import (
     Alert,
     AlertEvent,
     AlertStatus,
     Case,
     CaseAlert,
     InfoRequest,
-    Team,
 )
-from riskops.server.services import alert_queue as q
-from riskops.server.services.alert_queue import AlertFilter
-from riskops.server.services.alerts import ingest_alerts
+from riskops.server.triage.queue import AlertFilter
 
 BASE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 STATUSES = list(AlertStatus)

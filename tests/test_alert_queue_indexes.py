@@ -11,9 +11,9 @@ import pytest
 from tortoise.connection import connections
 from tortoise.transactions import in_transaction
 
-from riskops.server.models import Alert
-from riskops.server.principal import Principal
-from riskops.server.services.alert_queue import AlertFilter, _apply_filter
+from riskops.server.core.principal import Principal
+from riskops.server.triage.models import Alert
+from riskops.server.triage.queue import AlertFilter, _apply_filter
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.postgres_only]
 

@@ -8,15 +8,17 @@ import asyncio
 
 import pytest
 
-from riskops.server.errors import ErrorCode, Forbidden, Invalid
-from riskops.server.models import Alert, AlertEvent, AlertStatus, IdempotencyKey
-from riskops.server.services import alerts as svc
-from riskops.server.services.alerts import BulkFailed, BulkItem
+from riskops.server.core.errors import ErrorCode, Forbidden, Invalid
+from riskops.server.core.models import IdempotencyKey
+from riskops.server.triage import alerts as svc
+from riskops.server.triage import bulk, ingest
+from riskops.server.triage.bulk import BulkFailed, BulkItem
+from riskops.server.triage.models import Alert, AlertEvent, AlertStatus
 from tests.test_alerts_service import head, item
 
 
 async def make_alerts(principal, n: int) -> list[Alert]:
-    result = await svc.ingest_alerts(principal, [item() for _ in range(n)])
+    result = await ingest.ingest_alerts(principal, [item() for _ in range(n)])
     assert result.errors == []
     return list(await Alert.filter(id__in=[c.alert_id for c in result.created]).order_by("id"))
 
@@ -40,7 +42,7 @@ async def test_bulk_assign_changes_every_alert_with_history_and_audit_each(tenan
     alerts = await make_alerts(strat, 5)
     seq0 = await head(tenant.org_id)
 
-    result = await svc.bulk_assign_alerts(strat, items(alerts), assignee_id=user.id)
+    result = await bulk.bulk_assign_alerts(strat, items(alerts), assignee_id=user.id)
 
     assert [a.id for a in result.alerts] == [a.id for a in alerts]
     assert not result.replayed
@@ -55,9 +57,9 @@ async def test_bulk_assign_changes_every_alert_with_history_and_audit_each(tenan
 async def test_bulk_close_closes_every_alert(tenant):
     user, strat = await tenant.user("strategist")
     alerts = await make_alerts(strat, 3)
-    assigned = await svc.bulk_assign_alerts(strat, items(alerts), assignee_id=user.id)
+    assigned = await bulk.bulk_assign_alerts(strat, items(alerts), assignee_id=user.id)
 
-    result = await svc.bulk_close_alerts(
+    result = await bulk.bulk_close_alerts(
         strat, items(assigned.alerts), disposition="false_positive", comment="known merchant"
     )
     assert {a.status for a in result.alerts} == {AlertStatus.CLOSED}
@@ -76,7 +78,7 @@ async def test_one_bad_item_changes_nothing_and_names_every_failure(tenant, othe
 
     request = [*items(alerts), BulkItem(foreign.id, 1), BulkItem(2**31 - 1, 1)]
     with pytest.raises(BulkFailed) as failed:
-        await svc.bulk_assign_alerts(strat, request, assignee_id=user.id)
+        await bulk.bulk_assign_alerts(strat, request, assignee_id=user.id)
 
     errors = {e.index: e for e in failed.value.errors}
     assert set(errors) == {1, 4, 5}
@@ -91,11 +93,13 @@ async def test_one_bad_item_changes_nothing_and_names_every_failure(tenant, othe
 
 async def test_bulk_close_without_comment_fails_per_item_and_changes_nothing(tenant):
     user, strat = await tenant.user("strategist")
-    alerts = (await svc.bulk_assign_alerts(strat, items(await make_alerts(strat, 2)),
+    alerts = (await bulk.bulk_assign_alerts(strat, items(await make_alerts(strat, 2)),
                                            assignee_id=user.id)).alerts  # fmt: skip
     before = await state(alerts, tenant.org_id)
     with pytest.raises(BulkFailed) as failed:
-        await svc.bulk_close_alerts(strat, items(alerts), disposition="true_positive", comment="  ")
+        await bulk.bulk_close_alerts(
+            strat, items(alerts), disposition="true_positive", comment="  "
+        )
     assert [e.index for e in failed.value.errors] == [0, 1]
     assert all(e.field == "comment" for e in failed.value.errors)
     assert await state(alerts, tenant.org_id) == before
@@ -113,7 +117,7 @@ async def test_empty_or_oversized_bulk_is_refused_whole(tenant, make_request, me
     alert = (await make_alerts(strat, 1))[0]
     before = await state([alert], tenant.org_id)
     with pytest.raises(Invalid, match=message):
-        await svc.bulk_assign_alerts(strat, make_request(alert), assignee_id=user.id)
+        await bulk.bulk_assign_alerts(strat, make_request(alert), assignee_id=user.id)
     assert await state([alert], tenant.org_id) == before
 
 
@@ -128,7 +132,7 @@ async def test_malformed_items_are_reported_before_anything_is_read(tenant):
         BulkItem(alerts[0].id, 1),
     ]
     with pytest.raises(BulkFailed) as failed:
-        await svc.bulk_assign_alerts(strat, request, assignee_id=user.id)
+        await bulk.bulk_assign_alerts(strat, request, assignee_id=user.id)
     assert [(e.index, e.field) for e in failed.value.errors] == [
         (1, "alert_id"),
         (2, "expected_version"),
@@ -144,19 +148,21 @@ async def test_bulk_needs_the_triage_role(tenant):
     alerts = await make_alerts(strat, 2)
     before = await state(alerts, tenant.org_id)
     with pytest.raises(Forbidden):
-        await svc.bulk_assign_alerts(viewer, items(alerts), assignee_id=user.id)
+        await bulk.bulk_assign_alerts(viewer, items(alerts), assignee_id=user.id)
     with pytest.raises(Forbidden):
-        await svc.bulk_close_alerts(viewer, items(alerts), disposition="true_positive", comment="x")
+        await bulk.bulk_close_alerts(
+            viewer, items(alerts), disposition="true_positive", comment="x"
+        )
     assert await state(alerts, tenant.org_id) == before
 
 
 async def test_idempotency_key_replays_a_bulk_request_once(tenant):
     user, strat = await tenant.user("strategist")
     alerts = await make_alerts(strat, 3)
-    first = await svc.bulk_assign_alerts(strat, items(alerts), assignee_id=user.id,
+    first = await bulk.bulk_assign_alerts(strat, items(alerts), assignee_id=user.id,
                                          idempotency_key="bulk-1")  # fmt: skip
     after = await state(alerts, tenant.org_id)
-    again = await svc.bulk_assign_alerts(strat, items(alerts), assignee_id=user.id,
+    again = await bulk.bulk_assign_alerts(strat, items(alerts), assignee_id=user.id,
                                          idempotency_key="bulk-1")  # fmt: skip
     assert again.replayed and [a.id for a in again.alerts] == [a.id for a in first.alerts]
     assert await state(alerts, tenant.org_id) == after
@@ -164,7 +170,7 @@ async def test_idempotency_key_replays_a_bulk_request_once(tenant):
 
     # The same key for another set of alerts is a duplicate, not a replay.
     with pytest.raises(Exception) as dup:
-        await svc.bulk_assign_alerts(strat, items(alerts[:2]), assignee_id=user.id,
+        await bulk.bulk_assign_alerts(strat, items(alerts[:2]), assignee_id=user.id,
                                      idempotency_key="bulk-1")  # fmt: skip
     assert getattr(dup.value, "code", None) is ErrorCode.DUPLICATE
     assert await state(alerts, tenant.org_id) == after
@@ -175,8 +181,8 @@ async def test_overlapping_concurrent_bulk_requests_do_not_deadlock(tenant):
     alerts = await make_alerts(strat, 6)
     forward, backward = items(alerts), list(reversed(items(alerts)))
     results = await asyncio.gather(
-        svc.bulk_assign_alerts(strat, forward, assignee_id=user.id),
-        svc.bulk_assign_alerts(strat, backward, assignee_id=user.id),
+        bulk.bulk_assign_alerts(strat, forward, assignee_id=user.id),
+        bulk.bulk_assign_alerts(strat, backward, assignee_id=user.id),
         return_exceptions=True,
     )
     # One wins; the other finds every version stale and changes nothing.

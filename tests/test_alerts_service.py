@@ -12,20 +12,21 @@ from decimal import Decimal
 import pytest
 
 from riskops.audit.models import AuditEvent, AuditHead
-from riskops.server.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
-from riskops.server.models import (
+from riskops.server.core.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
+from riskops.server.core.models import IdempotencyKey
+from riskops.server.identity.teams import create_team
+from riskops.server.triage import alerts as svc
+from riskops.server.triage import ingest
+from riskops.server.triage.models import (
     Alert,
     AlertDisposition,
     AlertEvent,
     AlertPriority,
     AlertStatus,
-    IdempotencyKey,
     InfoRequest,
     RuleHit,
     SignalContribution,
 )
-from riskops.server.services import alerts as svc
-from riskops.server.services.teams import create_team
 
 
 def item(**over):
@@ -71,7 +72,7 @@ async def snapshot(alert_id: int, org_id: int):
 
 
 async def new_alert(principal, **over) -> Alert:
-    result = await svc.ingest_alerts(principal, [item(**over)])
+    result = await ingest.ingest_alerts(principal, [item(**over)])
     assert result.errors == []
     return await Alert.get(id=result.created[0].alert_id)
 
@@ -84,7 +85,7 @@ async def test_ingest_stores_alerts_hits_signals_history_and_one_audit_event(ten
     before = await head(tenant.org_id)
     items = [item(priority=p) for p in ("critical", "high", "medium", "low")]
 
-    result = await svc.ingest_alerts(strat, items)
+    result = await ingest.ingest_alerts(strat, items)
 
     assert [c.index for c in result.created] == [0, 1, 2, 3]
     assert (result.unchanged, result.errors) == ([], [])
@@ -113,13 +114,13 @@ async def test_ingest_stores_alerts_hits_signals_history_and_one_audit_event(ten
 
 async def test_ingest_is_idempotent_on_external_id(tenant):
     _, strat = await tenant.user("strategist")
-    first = await svc.ingest_alerts(strat, [item(external_id="A-1")])
-    again = await svc.ingest_alerts(
+    first = await ingest.ingest_alerts(strat, [item(external_id="A-1")])
+    again = await ingest.ingest_alerts(
         strat, [item(external_id="A-1", title="changed"), item(external_id="A-2")]
     )
-    dup_in_batch = await svc.ingest_alerts(strat, [item(external_id="A-3")] * 2)
+    dup_in_batch = await ingest.ingest_alerts(strat, [item(external_id="A-3")] * 2)
 
-    assert again.unchanged == [svc.IngestedItem(0, "A-1", first.created[0].alert_id)]
+    assert again.unchanged == [ingest.IngestedItem(0, "A-1", first.created[0].alert_id)]
     assert [c.external_id for c in again.created] == ["A-2"]
     assert len(dup_in_batch.created) == len(dup_in_batch.unchanged) == 1
     assert (await Alert.get(external_id="A-1", org_id=tenant.org_id)).title == "Card testing burst"
@@ -129,8 +130,8 @@ async def test_ingest_is_idempotent_on_external_id(tenant):
 async def test_same_external_id_in_another_org_is_another_alert(tenant, other_tenant):
     _, mine = await tenant.user("strategist")
     _, theirs = await other_tenant.user("strategist")
-    a = await svc.ingest_alerts(mine, [item(external_id="X-1")])
-    b = await svc.ingest_alerts(theirs, [item(external_id="X-1")])
+    a = await ingest.ingest_alerts(mine, [item(external_id="X-1")])
+    b = await ingest.ingest_alerts(theirs, [item(external_id="X-1")])
     assert len(a.created) == len(b.created) == 1
     assert a.created[0].alert_id != b.created[0].alert_id
 
@@ -163,7 +164,7 @@ async def test_invalid_items_get_typed_errors_while_valid_ones_are_stored(tenant
     items.append("not an object")
     items.append(item())
 
-    result = await svc.ingest_alerts(strat, items)
+    result = await ingest.ingest_alerts(strat, items)
 
     assert [c.index for c in result.created] == [0, len(items) - 1]
     errors = {e.index: e for e in result.errors}
@@ -183,7 +184,7 @@ async def test_empty_or_oversize_batch_is_refused_whole(tenant, items, message):
     _, strat = await tenant.user("strategist")
     before = await head(tenant.org_id)
     with pytest.raises(Invalid, match=message):
-        await svc.ingest_alerts(strat, items)
+        await ingest.ingest_alerts(strat, items)
     assert await Alert.filter(org_id=tenant.org_id).count() == 0
     assert await head(tenant.org_id) == before
 
@@ -193,13 +194,13 @@ async def test_ingest_needs_alert_ingest(tenant, role):
     _, p = await tenant.user(role)
     before = await head(tenant.org_id)
     with pytest.raises(Forbidden, match=r"alert\.ingest"):
-        await svc.ingest_alerts(p, [item()])
+        await ingest.ingest_alerts(p, [item()])
     assert await Alert.filter(org_id=tenant.org_id).count() == 0
     assert await head(tenant.org_id) == before
 
 
 async def test_admin_may_ingest(tenant):
-    result = await svc.ingest_alerts(tenant.admin, [item()])
+    result = await ingest.ingest_alerts(tenant.admin, [item()])
     assert len(result.created) == 1
 
 

@@ -13,19 +13,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from riskops.audit.models import AuditEvent, AuditHead
-from riskops.server.classification import Policy, Severity
-from riskops.server.errors import Conflict, Forbidden, Invalid, NotFound
-from riskops.server.run_models import (
+from riskops.server.core.approvals import ChangeStatus
+from riskops.server.core.errors import Conflict, Forbidden, Invalid, NotFound
+from riskops.server.credit import baselines as svc
+from riskops.server.credit import candidates
+from riskops.server.credit import scenarios as scen
+from riskops.server.credit.models import (
     Baseline,
     BaselineChange,
     BaselineSource,
-    ChangeStatus,
     PolicyVersion,
     Run,
     Scenario,
 )
-from riskops.server.services import baselines as svc
-from riskops.server.services import scenarios as scen
+from riskops.server.credit.terms import Policy, Severity
 
 NOW = datetime.now(UTC)
 
@@ -191,7 +192,7 @@ async def test_candidates_in_period_judges_each_scenario(tenant):
     await add_runs(old, STEADY, age=timedelta(days=9))  # before the period
     await scenario(tenant.org_id, "G_NO_RUNS")
 
-    rows = await svc.candidates_in_period(
+    rows = await candidates.candidates_in_period(
         tenant.org_id, NOW - timedelta(days=7), NOW + timedelta(seconds=1), Policy()
     )
     by_key = {c.scenario_key: c for c in rows}
@@ -216,20 +217,20 @@ async def test_candidates_in_period_judges_each_scenario(tenant):
 async def test_candidates_in_period_is_per_organization_and_checks_the_period(tenant, other_tenant):
     s = await scenario(other_tenant.org_id)
     await add_runs(s, STEADY)
-    assert await svc.candidates_in_period(tenant.org_id, NOW - timedelta(days=7), NOW,
+    assert await candidates.candidates_in_period(tenant.org_id, NOW - timedelta(days=7), NOW,
                                           Policy()) == []  # fmt: skip
     with pytest.raises(Invalid) as exc:
-        await svc.candidates_in_period(tenant.org_id, NOW, NOW - timedelta(days=1), Policy())
+        await candidates.candidates_in_period(tenant.org_id, NOW, NOW - timedelta(days=1), Policy())
     assert exc.value.field == "period_start"
     with pytest.raises(Invalid):
-        await svc.candidates_in_period(tenant.org_id, datetime(2024, 1, 1), NOW, Policy())
+        await candidates.candidates_in_period(tenant.org_id, datetime(2024, 1, 1), NOW, Policy())
 
 
 async def test_baseline_candidates_defaults_to_the_last_seven_days(tenant):
     _, viewer = await tenant.user("viewer")
     s = await scenario(tenant.org_id)
     await add_runs(s, STEADY)
-    rows = await svc.baseline_candidates(viewer)
+    rows = await candidates.baseline_candidates(viewer)
     assert [(c.scenario_key, c.is_candidate) for c in rows] == [(s.key, True)]
 
 
@@ -533,7 +534,7 @@ async def test_update_scenario_config(tenant, other_tenant):
 
 
 async def test_only_an_approver_may_lower_what_a_scenario_touches(tenant):
-    from riskops.server.services import scenarios as scen
+    from riskops.server.credit import scenarios as scen
 
     _, operator = await tenant.user("operator")
     _, approver = await tenant.user("approver")

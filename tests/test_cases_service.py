@@ -11,8 +11,11 @@ import uuid
 import pytest
 
 from riskops.audit.models import AuditEvent, AuditHead
-from riskops.server.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
-from riskops.server.models import (
+from riskops.server.core.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
+from riskops.server.core.models import IdempotencyKey
+from riskops.server.triage import case_queries, case_resolution, ingest
+from riskops.server.triage import cases as svc
+from riskops.server.triage.models import (
     Alert,
     Case,
     CaseAlert,
@@ -20,11 +23,8 @@ from riskops.server.models import (
     CaseNote,
     CaseSeverity,
     CaseStatus,
-    IdempotencyKey,
     RootCause,
 )
-from riskops.server.services import alerts as alerts_svc
-from riskops.server.services import cases as svc
 
 
 async def head(org_id: int) -> int:
@@ -44,7 +44,7 @@ async def new_alerts(principal, n: int = 2) -> list[int]:
         for _ in range(n)
     ]
     ingester = dataclasses.replace(principal, roles=frozenset({"strategist"}))
-    result = await alerts_svc.ingest_alerts(ingester, items)
+    result = await ingest.ingest_alerts(ingester, items)
     assert result.errors == []
     return [c.alert_id for c in result.created]
 
@@ -89,7 +89,7 @@ async def pending_case(tenant):
     """A case of a strategist, pending approval; returns (case, strategist user, principal)."""
     strat_user, strat = await tenant.user("strategist")
     case = await new_case(strat)
-    await svc.request_case_resolution(
+    await case_resolution.request_case_resolution(
         strat, case.id, expected_version=1, summary="regular customer", root_cause="false_positive"
     )
     return await Case.get(id=case.id), strat_user, strat
@@ -125,7 +125,7 @@ async def test_case_from_two_alerts_to_approved_resolution(tenant):
 
     r = await svc.update_case(strat, case.id, expected_version=1, status="investigating")
     assert (r.case.status, r.case.version) == (CaseStatus.INVESTIGATING, 2)
-    r = await svc.request_case_resolution(
+    r = await case_resolution.request_case_resolution(
         strat, case.id, expected_version=2, summary="private summary", root_cause="false_positive"
     )
     assert (r.case.status, r.case.root_cause, r.case.requested_by_id, r.case.version) == (
@@ -135,7 +135,7 @@ async def test_case_from_two_alerts_to_approved_resolution(tenant):
         3,
     )
     assert r.case.resolution_summary == "private summary"
-    r = await svc.approve_case_resolution(approver, case.id, expected_version=3)
+    r = await case_resolution.approve_case_resolution(approver, case.id, expected_version=3)
     stored = await Case.get(id=case.id)
     assert (stored.status, stored.approved_by_id, stored.version) == (
         CaseStatus.RESOLVED,
@@ -183,7 +183,7 @@ async def test_reject_sends_the_case_back_with_the_reason_in_history(tenant):
     _, approver = await tenant.user("approver")
     seq0 = await head(tenant.org_id)
 
-    r = await svc.reject_case_resolution(
+    r = await case_resolution.reject_case_resolution(
         approver, case.id, expected_version=2, reason="check the chargebacks first"
     )
 
@@ -255,7 +255,7 @@ async def test_get_case_writes_an_access_event_and_list_pages_by_keyset(tenant, 
     theirs = await new_case(foreign)
     seq0 = await head(tenant.org_id)
 
-    got = await svc.get_case(viewer, cases[0].id)
+    got = await case_queries.get_case(viewer, cases[0].id)
     assert got.id == cases[0].id
     event = await AuditEvent.get(org_id=tenant.org_id, seq=seq0 + 1)
     assert (event.action, event.entity_type, event.entity_id) == (
@@ -264,28 +264,28 @@ async def test_get_case_writes_an_access_event_and_list_pages_by_keyset(tenant, 
         str(cases[0].id),
     )
     with pytest.raises(NotFound, match=f"Case {theirs.id} not found"):
-        await svc.get_case(viewer, theirs.id)
+        await case_queries.get_case(viewer, theirs.id)
     assert await head(tenant.org_id) == seq0 + 1
 
-    page1 = await svc.list_cases(viewer, first=2)
+    page1 = await case_queries.list_cases(viewer, first=2)
     assert [c.id for c in page1.items] == [cases[4].id, cases[3].id]
     assert page1.has_next_page
-    page2 = await svc.list_cases(viewer, first=2, after=page1.end_cursor)
+    page2 = await case_queries.list_cases(viewer, first=2, after=page1.end_cursor)
     assert [c.id for c in page2.items] == [cases[2].id, cases[1].id]
-    page3 = await svc.list_cases(viewer, first=2, after=page2.end_cursor)
+    page3 = await case_queries.list_cases(viewer, first=2, after=page2.end_cursor)
     assert ([c.id for c in page3.items], page3.has_next_page, page3.end_cursor) == (
         [cases[0].id],
         False,
         None,
     )
-    investigating = await svc.list_cases(viewer, status="investigating")
+    investigating = await case_queries.list_cases(viewer, status="investigating")
     assert [c.id for c in investigating.items] == [cases[1].id]
     with pytest.raises(Invalid, match="first must be between 1 and 200"):
-        await svc.list_cases(viewer, first=0)
+        await case_queries.list_cases(viewer, first=0)
     with pytest.raises(Invalid, match="status 'done' is unknown"):
-        await svc.list_cases(viewer, status="done")
+        await case_queries.list_cases(viewer, status="done")
     with pytest.raises(Invalid, match="not a cursor"):
-        await svc.list_cases(viewer, after="abc")
+        await case_queries.list_cases(viewer, after="abc")
 
 
 # --- refusals change nothing -------------------------------------------------------------------
@@ -313,30 +313,34 @@ async def test_wrong_role_is_forbidden_and_changes_nothing(tenant):
     with pytest.raises(Forbidden, match=r"case\.work"):
         await svc.update_case(viewer, case.id, expected_version=2, severity="low")
     with pytest.raises(Forbidden, match=r"case\.approve"):
-        await svc.approve_case_resolution(other_strat, case.id, expected_version=2)
+        await case_resolution.approve_case_resolution(other_strat, case.id, expected_version=2)
     with pytest.raises(Forbidden, match=r"case\.approve"):
-        await svc.reject_case_resolution(strat, case.id, expected_version=2, reason="no")
+        await case_resolution.reject_case_resolution(
+            strat, case.id, expected_version=2, reason="no"
+        )
     with pytest.raises(Forbidden, match=r"case\.read"):
-        await svc.get_case((await tenant.user("compliance_reviewer"))[1], case.id)
+        await case_queries.get_case((await tenant.user("compliance_reviewer"))[1], case.id)
     assert await snapshot(case.id, tenant.org_id) == before
 
 
 async def test_nobody_approves_their_own_request(tenant):
     _, approver = await tenant.user("approver")
     case = await new_case(approver)
-    await svc.request_case_resolution(
+    await case_resolution.request_case_resolution(
         approver, case.id, expected_version=1, summary="s", root_cause="legit_load"
     )
     before = await snapshot(case.id, tenant.org_id)
 
     with pytest.raises(Forbidden, match="nobody decides their own request"):
-        await svc.approve_case_resolution(approver, case.id, expected_version=2)
+        await case_resolution.approve_case_resolution(approver, case.id, expected_version=2)
     with pytest.raises(Forbidden, match="nobody decides their own request"):
-        await svc.reject_case_resolution(approver, case.id, expected_version=2, reason="r")
+        await case_resolution.reject_case_resolution(
+            approver, case.id, expected_version=2, reason="r"
+        )
     assert await snapshot(case.id, tenant.org_id) == before
     # another approver may
     _, second = await tenant.user("approver")
-    r = await svc.approve_case_resolution(second, case.id, expected_version=2)
+    r = await case_resolution.approve_case_resolution(second, case.id, expected_version=2)
     assert r.case.status == CaseStatus.RESOLVED
 
 
@@ -381,12 +385,12 @@ async def test_other_orgs_case_looks_like_a_missing_one(tenant, other_tenant):
         svc.link_alerts(mine, cid, [own_alert]),
         svc.unlink_alerts(mine, cid, [own_alert]),
         svc.update_case(mine, cid, expected_version=2, severity="low"),
-        svc.request_case_resolution(
+        case_resolution.request_case_resolution(
             mine, cid, expected_version=2, summary="s", root_cause="unknown"
         ),
-        svc.approve_case_resolution(mine, cid, expected_version=2),
-        svc.reject_case_resolution(mine, cid, expected_version=2, reason="r"),
-        svc.get_case(mine, cid),
+        case_resolution.approve_case_resolution(mine, cid, expected_version=2),
+        case_resolution.reject_case_resolution(mine, cid, expected_version=2, reason="r"),
+        case_queries.get_case(mine, cid),
     ]
     for call in calls:
         with pytest.raises(NotFound) as e:
@@ -401,16 +405,18 @@ async def test_stale_version_is_a_conflict_carrying_the_current_state(tenant):
     before = await snapshot(case.id, tenant.org_id)
 
     with pytest.raises(Conflict) as e:
-        await svc.approve_case_resolution(approver, case.id, expected_version=1)
+        await case_resolution.approve_case_resolution(approver, case.id, expected_version=1)
     assert "it is now pending_approval at version 2 (you had version 1)" in e.value.message
     assert (e.value.extra["current_status"], e.value.extra["current_version"]) == (
         "pending_approval",
         2,
     )
     with pytest.raises(Conflict):
-        await svc.reject_case_resolution(approver, case.id, expected_version=3, reason="r")
+        await case_resolution.reject_case_resolution(
+            approver, case.id, expected_version=3, reason="r"
+        )
     with pytest.raises(Invalid, match="expected_version"):
-        await svc.approve_case_resolution(approver, case.id, expected_version="2")  # type: ignore[arg-type]
+        await case_resolution.approve_case_resolution(approver, case.id, expected_version="2")  # type: ignore[arg-type]
     assert await snapshot(case.id, tenant.org_id) == before
 
 
@@ -430,7 +436,7 @@ async def test_idempotent_create_replays_and_a_reused_key_is_duplicate(tenant):
 
     snap = await snapshot(first.case.id, tenant.org_id)
     with pytest.raises(Duplicate, match=f"case.create on case {first.case.id}") as e:
-        await svc.request_case_resolution(
+        await case_resolution.request_case_resolution(
             strat, first.case.id, expected_version=1, summary="s", root_cause="unknown",
             idempotency_key="c-1",
         )  # fmt: skip
@@ -444,22 +450,28 @@ async def test_idempotent_request_and_approve_replay_without_a_second_change(ten
     _, approver = await tenant.user("approver")
     case = await new_case(strat)
     kwargs = {"expected_version": 1, "summary": "s", "root_cause": "unknown"}
-    await svc.request_case_resolution(strat, case.id, idempotency_key="r-1", **kwargs)
+    await case_resolution.request_case_resolution(strat, case.id, idempotency_key="r-1", **kwargs)
     snap = await snapshot(case.id, tenant.org_id)
-    again = await svc.request_case_resolution(strat, case.id, idempotency_key="r-1", **kwargs)
+    again = await case_resolution.request_case_resolution(
+        strat, case.id, idempotency_key="r-1", **kwargs
+    )
     assert (again.replayed, again.case.version) == (True, 2)
     assert await snapshot(case.id, tenant.org_id) == snap
 
-    await svc.approve_case_resolution(approver, case.id, expected_version=2, idempotency_key="a")
+    await case_resolution.approve_case_resolution(
+        approver, case.id, expected_version=2, idempotency_key="a"
+    )
     snap = await snapshot(case.id, tenant.org_id)
-    again = await svc.approve_case_resolution(
+    again = await case_resolution.approve_case_resolution(
         approver, case.id, expected_version=2, idempotency_key="a"
     )
     assert (again.replayed, again.case.status) == (True, CaseStatus.RESOLVED)
     assert await snapshot(case.id, tenant.org_id) == snap
     other = await new_case(strat)
     with pytest.raises(Duplicate, match=f"case.approve_resolution on case {case.id}"):
-        await svc.request_case_resolution(strat, other.id, idempotency_key="a", **kwargs)
+        await case_resolution.request_case_resolution(
+            strat, other.id, idempotency_key="a", **kwargs
+        )
 
 
 BAD_CREATES = [
@@ -495,15 +507,15 @@ async def test_bad_notes_and_requests_change_nothing(tenant):
     with pytest.raises(Invalid, match="body is 10001 characters long; the limit is 10000"):
         await svc.add_case_note(strat, case.id, "x" * 10_001)
     with pytest.raises(Invalid, match="root_cause is required"):
-        await svc.request_case_resolution(
+        await case_resolution.request_case_resolution(
             strat, case.id, expected_version=1, summary="s", root_cause=""
         )
     with pytest.raises(Invalid, match="root_cause 'gremlins' is unknown"):
-        await svc.request_case_resolution(
+        await case_resolution.request_case_resolution(
             strat, case.id, expected_version=1, summary="s", root_cause="gremlins"
         )
     with pytest.raises(Invalid, match="summary is required"):
-        await svc.request_case_resolution(
+        await case_resolution.request_case_resolution(
             strat, case.id, expected_version=1, summary="", root_cause="unknown"
         )
     assert await snapshot(case.id, tenant.org_id) == before
@@ -527,11 +539,11 @@ async def case_in(tenant, status: str) -> Case:
     case = await new_case(strat)
     if status == "open":
         return case
-    await svc.request_case_resolution(
+    await case_resolution.request_case_resolution(
         strat, case.id, expected_version=1, summary="s", root_cause="unknown"
     )
     if status != "pending_approval":
-        await svc.approve_case_resolution(approver, case.id, expected_version=2)
+        await case_resolution.approve_case_resolution(approver, case.id, expected_version=2)
     if status == "closed":
         await svc.update_case(strat, case.id, expected_version=3, status="closed")
     return await Case.get(id=case.id)
@@ -558,11 +570,13 @@ async def test_actions_need_the_right_status(tenant):
     snaps = [await snapshot(c.id, tenant.org_id) for c in (open_case, resolved, closed)]
 
     with pytest.raises(Conflict, match="while it is open"):
-        await svc.approve_case_resolution(approver, open_case.id, expected_version=1)
+        await case_resolution.approve_case_resolution(approver, open_case.id, expected_version=1)
     with pytest.raises(Conflict, match="while it is open"):
-        await svc.reject_case_resolution(approver, open_case.id, expected_version=1, reason="r")
+        await case_resolution.reject_case_resolution(
+            approver, open_case.id, expected_version=1, reason="r"
+        )
     with pytest.raises(Conflict, match="while it is resolved"):
-        await svc.request_case_resolution(
+        await case_resolution.request_case_resolution(
             strat, resolved.id, expected_version=3, summary="s", root_cause="unknown"
         )
     with pytest.raises(Conflict, match="while it is resolved"):
@@ -596,8 +610,8 @@ async def test_parallel_approvals_one_wins(tenant):
     _, a2 = await tenant.user("approver")
 
     results = await asyncio.gather(
-        svc.approve_case_resolution(a1, case.id, expected_version=2),
-        svc.reject_case_resolution(a2, case.id, expected_version=2, reason="no"),
+        case_resolution.approve_case_resolution(a1, case.id, expected_version=2),
+        case_resolution.reject_case_resolution(a2, case.id, expected_version=2, reason="no"),
         return_exceptions=True,
     )
 

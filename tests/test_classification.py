@@ -9,31 +9,35 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from riskops.server.classification import (
-    FLAG_RULES,
-    LEGIT_FLAGS,
-    MISCONFIG_FLAGS,
-    AutoAction,
+from riskops.server.core.errors import Invalid
+from riskops.server.credit.baseline_rules import (
     BaselineStats,
-    Classification,
-    Likelihood,
-    Policy,
-    RiskFlag,
-    RunFacts,
-    ScenarioStats,
-    Severity,
-    actions,
     baseline,
     baseline_candidate_reasons,
     change_pct,
-    classify,
     is_baseline_candidate,
     is_healthy,
-    is_persistent_sev2,
     needs_confirmation,
+)
+from riskops.server.credit.classification import (
+    FLAG_RULES,
+    Classification,
+    RunFacts,
+    ScenarioStats,
+    actions,
+    classify,
+    is_persistent_sev2,
     rerun_requires_approval,
 )
-from riskops.server.errors import Invalid
+from riskops.server.credit.terms import (
+    LEGIT_FLAGS,
+    MISCONFIG_FLAGS,
+    AutoAction,
+    Likelihood,
+    Policy,
+    RiskFlag,
+    Severity,
+)
 
 F = RiskFlag
 A = AutoAction

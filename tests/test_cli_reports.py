@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from riskops.server.services.reports import last_complete_week
+from riskops.server.credit.reports import last_complete_week
 from tests.test_cli import Target, new_target
 
 pytestmark = pytest.mark.slow

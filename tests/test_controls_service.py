@@ -15,19 +15,20 @@ from typing import Any
 import pytest
 
 from riskops.audit.models import AuditEvent, AuditHead
-from riskops.server.classification import Policy, Severity
-from riskops.server.errors import Conflict, Forbidden, Invalid, NotFound
-from riskops.server.run_models import (
+from riskops.server.core.approvals import ChangeStatus
+from riskops.server.core.errors import Conflict, Forbidden, Invalid, NotFound
+from riskops.server.credit import kill_switches
+from riskops.server.credit import policy as svc
+from riskops.server.credit.models import (
     Baseline,
     BaselineSource,
-    ChangeStatus,
     KillSwitch,
     PolicyVersion,
     Run,
     Scenario,
 )
-from riskops.server.services import controls as svc
-from riskops.server.services.runs import record_runs
+from riskops.server.credit.recording import record_runs
+from riskops.server.credit.terms import Policy, Severity
 
 
 async def head(org_id: int) -> int:
@@ -345,22 +346,26 @@ async def test_set_list_and_clear_alert_suppression(tenant) -> None:
     _, approver = await tenant.user("approver", name="Grace")
     _, viewer = await tenant.user("viewer")
     until = datetime.now(UTC) + timedelta(hours=4)
-    s = await svc.set_kill_switch(approver, "alert_suppression", "", "API outage storm", until)
+    s = await kill_switches.set_kill_switch(
+        approver, "alert_suppression", "", "API outage storm", until
+    )
     assert (s.name, s.scope, s.set_by_id) == ("alert_suppression", "", approver.user_id)
-    on = await svc.active_switches(tenant.org_id, datetime.now(UTC))
-    assert svc.suppression_on(on)
-    assert [x.id for x in await svc.list_kill_switches(viewer)] == [s.id]
+    on = await kill_switches.active_switches(tenant.org_id, datetime.now(UTC))
+    assert kill_switches.suppression_on(on)
+    assert [x.id for x in await kill_switches.list_kill_switches(viewer)] == [s.id]
     ev = await last_event(tenant.org_id, "kill_switch.set")
     assert ev.risk_level == "medium" and json.loads(ev.new_values)["name"] == "alert_suppression"
     assert "outage" not in ev.new_values
 
-    cleared = await svc.clear_kill_switch(approver, s.id, "storm over")
+    cleared = await kill_switches.clear_kill_switch(approver, s.id, "storm over")
     assert cleared.cleared_by_id == approver.user_id and cleared.clear_reason == "storm over"
-    assert not svc.suppression_on(await svc.active_switches(tenant.org_id, datetime.now(UTC)))
-    assert await svc.list_kill_switches(viewer) == []
-    history = await svc.list_kill_switches(viewer, include_inactive=True)
+    assert not kill_switches.suppression_on(
+        await kill_switches.active_switches(tenant.org_id, datetime.now(UTC))
+    )
+    assert await kill_switches.list_kill_switches(viewer) == []
+    history = await kill_switches.list_kill_switches(viewer, include_inactive=True)
     assert [x.id for x in history] == [s.id]
-    assert svc.switch_state(history[0], datetime.now(UTC)) == "cleared"
+    assert kill_switches.switch_state(history[0], datetime.now(UTC)) == "cleared"
     assert (await last_event(tenant.org_id, "kill_switch.clear")).entity_id == str(s.id)
 
 
@@ -372,13 +377,13 @@ async def test_backfill_needs_an_existing_scenario_of_the_org(tenant, other_tena
     for scope, says in (("", "needs a scope"), ("NOPE", "'NOPE' is not a scenario"),
                         (theirs.key, "is not a scenario")):  # fmt: skip
         with pytest.raises(Invalid) as exc:
-            await svc.set_kill_switch(approver, "backfill", scope, "reprocess", None)
+            await kill_switches.set_kill_switch(approver, "backfill", scope, "reprocess", None)
         assert exc.value.field == "scope" and says in exc.value.message
     assert await state(tenant.org_id) == before
-    s = await svc.set_kill_switch(approver, "BACKFILL", mine.key, "reprocess Jan", None)
+    s = await kill_switches.set_kill_switch(approver, "BACKFILL", mine.key, "reprocess Jan", None)
     assert (s.name, s.scope, s.expires_at) == ("backfill", mine.key, None)
-    on = await svc.active_switches(tenant.org_id, datetime.now(UTC))
-    assert svc.backfill_scenarios(on) == {mine.key}
+    on = await kill_switches.active_switches(tenant.org_id, datetime.now(UTC))
+    assert kill_switches.backfill_scenarios(on) == {mine.key}
 
 
 @pytest.mark.parametrize(
@@ -400,7 +405,7 @@ async def test_refused_switches_change_nothing(
     before = await state(tenant.org_id)
     when = datetime.now(UTC) + expires if expires is not None else None
     with pytest.raises(Invalid) as exc:
-        await svc.set_kill_switch(approver, name, scope, reason, when)
+        await kill_switches.set_kill_switch(approver, name, scope, reason, when)
     assert exc.value.field == field and says in exc.value.message, exc.value.message
     assert await state(tenant.org_id) == before
 
@@ -408,10 +413,10 @@ async def test_refused_switches_change_nothing(
 async def test_a_switch_in_force_is_a_conflict_naming_who_set_it(tenant) -> None:
     _, first = await tenant.user("approver", name="Margaret")
     _, second = await tenant.user("approver")
-    await svc.set_kill_switch(first, "alert_suppression", None, "storm", None)
+    await kill_switches.set_kill_switch(first, "alert_suppression", None, "storm", None)
     before = await state(tenant.org_id)
     with pytest.raises(Conflict) as exc:
-        await svc.set_kill_switch(second, "alert_suppression", "", "storm too", None)
+        await kill_switches.set_kill_switch(second, "alert_suppression", "", "storm too", None)
     assert "already in force: set by Margaret at" in exc.value.message
     assert await state(tenant.org_id) == before
 
@@ -420,27 +425,27 @@ async def test_clearing_is_for_approvers_of_the_org_and_only_once(tenant, other_
     _, approver = await tenant.user("approver", name="Lin")
     _, operator = await tenant.user("operator")
     _, outsider = await other_tenant.user("approver")
-    s = await svc.set_kill_switch(approver, "alert_suppression", "", "storm", None)
+    s = await kill_switches.set_kill_switch(approver, "alert_suppression", "", "storm", None)
     before = await state(tenant.org_id)
     with pytest.raises(Forbidden):
-        await svc.clear_kill_switch(operator, s.id, "done")
+        await kill_switches.clear_kill_switch(operator, s.id, "done")
     with pytest.raises(Forbidden):
-        await svc.set_kill_switch(operator, "alert_suppression", "", "x", None)
+        await kill_switches.set_kill_switch(operator, "alert_suppression", "", "x", None)
     with pytest.raises(NotFound) as theirs:
-        await svc.clear_kill_switch(outsider, s.id, "done")
+        await kill_switches.clear_kill_switch(outsider, s.id, "done")
     with pytest.raises(NotFound) as missing:
-        await svc.clear_kill_switch(outsider, 2**31 - 1, "done")
+        await kill_switches.clear_kill_switch(outsider, 2**31 - 1, "done")
     assert theirs.value.message == f"KillSwitch {s.id} not found."
     assert missing.value.message == f"KillSwitch {2**31 - 1} not found."
     with pytest.raises(NotFound):
-        await svc.clear_kill_switch(approver, "abc", "done")
+        await kill_switches.clear_kill_switch(approver, "abc", "done")
     with pytest.raises(Invalid):
-        await svc.clear_kill_switch(approver, s.id, "")
+        await kill_switches.clear_kill_switch(approver, s.id, "")
     assert await state(tenant.org_id) == before
-    await svc.clear_kill_switch(approver, s.id, "done")
+    await kill_switches.clear_kill_switch(approver, s.id, "done")
     after = await state(tenant.org_id)
     with pytest.raises(Conflict) as again:
-        await svc.clear_kill_switch(approver, s.id, "done again")
+        await kill_switches.clear_kill_switch(approver, s.id, "done again")
     assert "already cleared by Lin" in again.value.message
     assert await state(tenant.org_id) == after
 
@@ -455,36 +460,36 @@ async def test_expired_switches_are_off_and_recorded_by_the_scheduler(tenant) ->
         expires_at=now - timedelta(minutes=5),
     )  # fmt: skip
     # Off the moment it expired, before the job records it: not listed, can be set again.
-    assert not svc.suppression_on(await svc.active_switches(tenant.org_id, now))
-    assert svc.switch_state(past, now) == "expired"
+    assert not kill_switches.suppression_on(await kill_switches.active_switches(tenant.org_id, now))
+    assert kill_switches.switch_state(past, now) == "expired"
     before = await state(tenant.org_id)
     with pytest.raises(Conflict) as exc:
-        await svc.clear_kill_switch(approver, past.id, "late")
+        await kill_switches.clear_kill_switch(approver, past.id, "late")
     assert "already expired" in exc.value.message
     assert await state(tenant.org_id) == before
 
-    soon = await svc.set_kill_switch(approver, "alert_suppression", "", "new storm",
+    soon = await kill_switches.set_kill_switch(approver, "alert_suppression", "", "new storm",
                                      now + timedelta(minutes=30))  # fmt: skip
-    assert await svc.expire_kill_switches(now) >= 1
+    assert await kill_switches.expire_kill_switches(now) >= 1
     row = await KillSwitch.get(id=past.id)
     assert row.cleared_at == past.expires_at and row.cleared_by_id is None
     ev = await last_event(tenant.org_id, "kill_switch.expired")
     assert (ev.actor, ev.actor_type, ev.entity_id) == ("scheduler", "system", str(past.id))
     assert (await KillSwitch.get(id=soon.id)).cleared_at is None  # not yet due
     events = await AuditEvent.filter(org_id=tenant.org_id, action="kill_switch.expired").count()
-    await svc.expire_kill_switches(now)  # again: ours is recorded once (idempotent)
+    await kill_switches.expire_kill_switches(now)  # again: ours is recorded once (idempotent)
     assert (
         await AuditEvent.filter(org_id=tenant.org_id, action="kill_switch.expired").count()
         == events
     )
 
     later = now + timedelta(hours=1)
-    await svc.expire_kill_switches(later)
+    await kill_switches.expire_kill_switches(later)
     assert (await KillSwitch.get(id=soon.id)).cleared_at == soon.expires_at
-    history = await svc.list_kill_switches(viewer, include_inactive=True)
-    assert {svc.switch_state(s, later) for s in history} == {"expired"}
+    history = await kill_switches.list_kill_switches(viewer, include_inactive=True)
+    assert {kill_switches.switch_state(s, later) for s in history} == {"expired"}
     events = await AuditEvent.filter(org_id=tenant.org_id, action="kill_switch.expired").count()
-    await svc.expire_kill_switches(later)
+    await kill_switches.expire_kill_switches(later)
     assert (
         await AuditEvent.filter(org_id=tenant.org_id, action="kill_switch.expired").count()
         == events

@@ -50,7 +50,7 @@ def test_settings_come_from_the_environment(monkeypatch, tmp_path):
 
 
 def test_permission_matrix_follows_the_product():
-    from riskops.server.permissions import Perm, permissions_of
+    from riskops.server.core.permissions import Perm, permissions_of
 
     assert Perm.USER_MANAGE in permissions_of(["admin"])
     assert Perm.AUDIT_READ in permissions_of(["compliance_reviewer"])
@@ -66,9 +66,9 @@ def test_permission_matrix_follows_the_product():
 
 
 def test_principal_require_names_the_permission_and_the_fix():
-    from riskops.server.errors import Forbidden
-    from riskops.server.permissions import Perm
-    from riskops.server.principal import Principal
+    from riskops.server.core.errors import Forbidden
+    from riskops.server.core.permissions import Perm
+    from riskops.server.core.principal import Principal
 
     p = Principal(user_id=1, org_id=1, roles=frozenset({"viewer"}))
     with pytest.raises(Forbidden, match=r"'user.manage'.*Ask an admin"):

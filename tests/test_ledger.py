@@ -8,9 +8,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from riskops.server.classification import RunFacts, ScenarioStats, Severity, classify
-from riskops.server.errors import Invalid
-from riskops.server.ledger import ACCEPTED, ALIASES, PARSERS, parse_line, parse_record, run_facts
+from riskops.server.core.errors import Invalid
+from riskops.server.credit.classification import RunFacts, ScenarioStats, classify
+from riskops.server.credit.ledger import (
+    ACCEPTED,
+    ALIASES,
+    PARSERS,
+    parse_line,
+    parse_record,
+    run_facts,
+)
+from riskops.server.credit.terms import Severity
 
 SHA = "ab" * 32
 

@@ -23,13 +23,17 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from riskops.audit.models import AuditEvent
-from riskops.jobs import notify_tasks, runner
+from riskops.jobs import runner
 from riskops.jobs.models import Job, JobStatus
-from riskops.jobs.notify_tasks import MAX_ATTEMPTS, backoff, deliver_due
-from riskops.server.models import Organization
-from riskops.server.run_models import KillSwitch, OutboxMessage, OutboxStatus
-from riskops.server.services import controls, outbox
-from riskops.server.services.outbox import Channel
+from riskops.server.credit import jobs as credit_jobs
+from riskops.server.credit import kill_switches
+from riskops.server.credit.models import KillSwitch
+from riskops.server.identity.models import Organization
+from riskops.server.notify import delivery as notify_tasks
+from riskops.server.notify import outbox
+from riskops.server.notify.delivery import MAX_ATTEMPTS, backoff, deliver_due
+from riskops.server.notify.models import OutboxMessage, OutboxStatus
+from riskops.server.notify.outbox import Channel
 from riskops.server.settings import (
     WEBHOOK_CHANNELS,
     ConfigError,
@@ -278,7 +282,7 @@ async def test_suppression_switched_on_after_writing_stops_delivery(
     _, approver = await tenant.user("approver")
     pending = await message(tenant.org_id)
     assert (await reload(pending)).status is OutboxStatus.PENDING
-    await controls.set_kill_switch(approver, "alert_suppression", "", "API outage storm")
+    await kill_switches.set_kill_switch(approver, "alert_suppression", "", "API outage storm")
     counts = await deliver_due(org_id=tenant.org_id, settings=settings)
     assert (counts.suppressed, counts.sent, counts.failed) == (1, 0, 0)
     assert hooks.requests == []
@@ -296,7 +300,7 @@ async def test_suppression_is_per_organization(tenant, other_tenant, hooks: Webh
     _, approver = await tenant.user("approver")
     quiet = await message(tenant.org_id)
     loud = await message(other_tenant.org_id)
-    await controls.set_kill_switch(approver, "alert_suppression", "", "storm")
+    await kill_switches.set_kill_switch(approver, "alert_suppression", "", "storm")
     for org in (tenant.org_id, other_tenant.org_id):
         await deliver_due(org_id=org, settings=settings)
     assert (await reload(quiet)).status is OutboxStatus.SUPPRESSED
@@ -439,7 +443,7 @@ async def test_the_expiry_job_records_expired_switches(tenant) -> None:
         org_id=tenant.org_id, name="alert_suppression", scope="", reason="storm",
         set_at=now - timedelta(hours=1), expires_at=now - timedelta(seconds=1),
     )  # fmt: skip
-    result = await notify_tasks.kill_switch_expire({})
+    result = await credit_jobs.kill_switch_expire({})
     assert result["expired"] >= 1
     assert (await KillSwitch.get(id=row.id)).cleared_at == row.expires_at
     assert await AuditEvent.filter(org_id=tenant.org_id, action="kill_switch.expired").count() == 1

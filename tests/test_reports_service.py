@@ -15,20 +15,12 @@ from typing import Any
 import pytest
 
 from riskops.audit.models import AuditEvent, AuditHead
-from riskops.server.classification import Severity
-from riskops.server.errors import Forbidden, Invalid, NotFound
-from riskops.server.models import Case, CaseEvent, CaseStatus, RootCause
-from riskops.server.run_models import (
-    Baseline,
-    BaselineSource,
-    KillSwitch,
-    OutboxMessage,
-    OutboxStatus,
-    Report,
-    Run,
-    Scenario,
-)
-from riskops.server.services import reports as svc
+from riskops.server.core.errors import Forbidden, Invalid, NotFound
+from riskops.server.credit import reports as svc
+from riskops.server.credit.models import Baseline, BaselineSource, KillSwitch, Report, Run, Scenario
+from riskops.server.credit.terms import Severity
+from riskops.server.notify.models import OutboxMessage, OutboxStatus
+from riskops.server.triage.models import Case, CaseEvent, CaseStatus, RootCause
 
 WEEK = date(2026, 1, 5)  # a Monday, long past
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -388,7 +380,7 @@ async def test_list_refuses_bad_paging(tenant: Any) -> None:
 async def test_weekly_job_generates_last_week_for_orgs_with_runs(
     tenant: Any, other_tenant: Any
 ) -> None:
-    from riskops.jobs.report_tasks import report_weekly
+    from riskops.server.credit.jobs import report_weekly
 
     week = svc.last_complete_week()
     s = await scenario(tenant.org_id, "EXPORT", median=10.0)
@@ -408,7 +400,7 @@ async def test_weekly_job_generates_last_week_for_orgs_with_runs(
 async def test_one_organization_failing_does_not_stop_the_others(
     tenant: Any, other_tenant: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from riskops.jobs import report_tasks
+    from riskops.server.credit import jobs as report_tasks
 
     week = svc.last_complete_week()
     at = datetime.combine(week, datetime.min.time(), UTC) + timedelta(hours=3)

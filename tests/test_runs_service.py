@@ -12,22 +12,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from riskops.audit.models import AuditEvent, AuditHead
-from riskops.server import artifacts
-from riskops.server.errors import Conflict, ErrorCode, Forbidden, Invalid, NotFound
-from riskops.server.models import Case, CaseNote, CaseSeverity, CaseStatus
-from riskops.server.run_models import (
+from riskops.server.core.errors import Conflict, ErrorCode, Forbidden, Invalid, NotFound
+from riskops.server.credit import artifacts, quarantine, reruns, runs
+from riskops.server.credit import recording as svc
+from riskops.server.credit.models import (
     Baseline,
     BaselineSource,
     KillSwitch,
-    OutboxMessage,
-    OutboxStatus,
     RerunRequest,
     RerunStatus,
     Run,
     RunArtifact,
     Scenario,
 )
-from riskops.server.services import runs as svc
+from riskops.server.notify.models import OutboxMessage, OutboxStatus
+from riskops.server.triage.models import Case, CaseNote, CaseSeverity, CaseStatus
 
 NOW = datetime.now(UTC)
 
@@ -308,10 +307,10 @@ async def test_rerun_of_a_gated_run_needs_an_approved_request(tenant):
     assert refused.recorded == [] and refused.errors[0].code is ErrorCode.FORBIDDEN
     assert "approved rerun request" in refused.errors[0].message
 
-    req = await svc.request_rerun(operator, run.id, "max_items now 1000")
+    req = await reruns.request_rerun(operator, run.id, "max_items now 1000")
     with pytest.raises(Conflict, match="already has a pending"):
-        await svc.request_rerun(operator, run.id, "again")
-    approved = await svc.approve_rerun(
+        await reruns.request_rerun(operator, run.id, "again")
+    approved = await reruns.approve_rerun(
         approver, req.id, "max_items limit added, retry_loop fixed", expected_version=1
     )
     assert approved.status is RerunStatus.APPROVED and approved.version == 2
@@ -329,30 +328,30 @@ async def test_rerun_decisions_follow_maker_checker_roles_and_versions(tenant):
     _, operator = await tenant.user("operator")
     _, approver = await tenant.user("approver")
     _, approver2 = await tenant.user("approver")
-    req = await svc.request_rerun(approver, run.id, "fixed the iterator")
+    req = await reruns.request_rerun(approver, run.id, "fixed the iterator")
     before = await org_state(tenant.org_id)
     with pytest.raises(Forbidden, match="maker-checker"):
-        await svc.approve_rerun(approver, req.id, "self", expected_version=1)
+        await reruns.approve_rerun(approver, req.id, "self", expected_version=1)
     with pytest.raises(Forbidden):
-        await svc.approve_rerun(operator, req.id, "not mine to approve", expected_version=1)
+        await reruns.approve_rerun(operator, req.id, "not mine to approve", expected_version=1)
     with pytest.raises(Conflict, match="version 1"):
-        await svc.approve_rerun(approver2, req.id, "m", expected_version=7)
+        await reruns.approve_rerun(approver2, req.id, "m", expected_version=7)
     with pytest.raises(Invalid, match="mitigation is required"):
-        await svc.approve_rerun(approver2, req.id, "  ", expected_version=1)
+        await reruns.approve_rerun(approver2, req.id, "  ", expected_version=1)
     assert await org_state(tenant.org_id) == before
-    denied = await svc.deny_rerun(
+    denied = await reruns.deny_rerun(
         approver2, req.id, "root cause not yet identified", expected_version=1
     )
     assert denied.status is RerunStatus.DENIED and denied.deny_reason
     with pytest.raises(Conflict, match="only a pending request"):
-        await svc.approve_rerun(approver2, req.id, "m", expected_version=2)
+        await reruns.approve_rerun(approver2, req.id, "m", expected_version=2)
 
 
 async def test_a_run_without_gate_needs_no_request(tenant):
     result = await svc.record_runs(tenant.admin, [run_item(key(), 10.0)])
     _, operator = await tenant.user("operator")
     with pytest.raises(Invalid, match="no rerun gate"):
-        await svc.request_rerun(operator, result.recorded[0].pk, "why not")
+        await reruns.request_rerun(operator, result.recorded[0].pk, "why not")
 
 
 async def test_other_organizations_runs_and_requests_look_missing(tenant, other_tenant):
@@ -360,18 +359,18 @@ async def test_other_organizations_runs_and_requests_look_missing(tenant, other_
     _, operator = await tenant.user("operator")
     _, approver = await tenant.user("approver")
     with pytest.raises(NotFound) as e1:
-        await svc.request_rerun(operator, run.id, "x")
+        await reruns.request_rerun(operator, run.id, "x")
     with pytest.raises(NotFound) as e2:
-        await svc.request_rerun(operator, 2**31 - 2, "x")
+        await reruns.request_rerun(operator, 2**31 - 2, "x")
     assert str(e1.value).replace(str(run.id), "N") == str(e2.value).replace(str(2**31 - 2), "N")
     _, other_op = await other_tenant.user("operator")
-    req = await svc.request_rerun(other_op, run.id, "x")
+    req = await reruns.request_rerun(other_op, run.id, "x")
     with pytest.raises(NotFound):
-        await svc.approve_rerun(approver, req.id, "m", expected_version=1)
+        await reruns.approve_rerun(approver, req.id, "m", expected_version=1)
     with pytest.raises(NotFound):
-        await svc.get_run_detail(operator, run.id)
+        await runs.get_run_detail(operator, run.id)
     with pytest.raises(NotFound):
-        await svc.release_quarantine(approver, run.id, "x", expected_version=1)
+        await quarantine.release_quarantine(approver, run.id, "x", expected_version=1)
 
 
 # --- quarantine release ------------------------------------------------------------------------
@@ -399,9 +398,9 @@ async def test_release_needs_an_approver_a_resolved_case_and_intact_files(tenant
     _, operator = await tenant.user("operator")
     _, approver = await tenant.user("approver", name="Olive")
     with pytest.raises(Forbidden):
-        await svc.release_quarantine(operator, run.id, "false positive", expected_version=1)
+        await quarantine.release_quarantine(operator, run.id, "false positive", expected_version=1)
     with pytest.raises(Conflict, match="Resolve the case first"):
-        await svc.release_quarantine(approver, run.id, "false positive", expected_version=1)
+        await quarantine.release_quarantine(approver, run.id, "false positive", expected_version=1)
     await Case.filter(id=run.case_id).update(status=CaseStatus.RESOLVED, resolved_at=NOW)
 
     art = await RunArtifact.get(run_id=run.id)
@@ -410,13 +409,13 @@ async def test_release_needs_an_approver_a_resolved_case_and_intact_files(tenant
     qfile.write_bytes(b"tampered")
     seq = await head(tenant.org_id)
     with pytest.raises(Conflict, match="failed verification"):
-        await svc.release_quarantine(approver, run.id, "false positive", expected_version=1)
+        await quarantine.release_quarantine(approver, run.id, "false positive", expected_version=1)
     assert (await Run.get(id=run.id)).quarantined and await head(tenant.org_id) == seq
     qfile.write_bytes(original)
 
     with pytest.raises(Conflict, match="version"):
-        await svc.release_quarantine(approver, run.id, "false positive", expected_version=9)
-    released = await svc.release_quarantine(
+        await quarantine.release_quarantine(approver, run.id, "false positive", expected_version=9)
+    released = await quarantine.release_quarantine(
         approver, run.id, "false positive: test data", expected_version=1
     )
     assert released.checks[0].ok and released.checks[0].held
@@ -427,7 +426,7 @@ async def test_release_needs_an_approver_a_resolved_case_and_intact_files(tenant
     assert "released" in note.body and "Olive" in note.body
     assert await AuditEvent.filter(org_id=tenant.org_id, action="run.release").count() == 1
     with pytest.raises(Conflict, match="not quarantined"):
-        await svc.release_quarantine(approver, run.id, "again", expected_version=2)
+        await quarantine.release_quarantine(approver, run.id, "again", expected_version=2)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -443,36 +442,36 @@ async def test_ledger_filters_and_keyset_pages(tenant):
     ]
     await svc.record_runs(tenant.admin, items)
     _, viewer = await tenant.user("viewer")
-    page = await svc.list_runs(viewer, svc.RunFilter(severities=["SEV1"]))
+    page = await runs.list_runs(viewer, runs.RunFilter(severities=["SEV1"]))
     assert [r.run_id for r in page.runs] == [items[0]["run_id"]]
-    page = await svc.list_runs(viewer, svc.RunFilter(severities=["none"]))
+    page = await runs.list_runs(viewer, runs.RunFilter(severities=["none"]))
     assert {r.run_id for r in page.runs} == {items[1]["run_id"], items[2]["run_id"]}
-    page = await svc.list_runs(viewer, svc.RunFilter(flag="retry_loop"))
+    page = await runs.list_runs(viewer, runs.RunFilter(flag="retry_loop"))
     assert [r.run_id for r in page.runs] == [items[1]["run_id"]]
-    page = await svc.list_runs(viewer, svc.RunFilter(scenario=k2))
+    page = await runs.list_runs(viewer, runs.RunFilter(scenario=k2))
     assert [r.run_id for r in page.runs] == [items[2]["run_id"]]
-    first = await svc.list_runs(viewer, first=2)
+    first = await runs.list_runs(viewer, first=2)
     assert first.has_next and len(first.runs) == 2
-    rest = await svc.list_runs(viewer, first=2, after=first.end_cursor)
+    rest = await runs.list_runs(viewer, first=2, after=first.end_cursor)
     assert [r.run_id for r in first.runs + rest.runs] == [i["run_id"] for i in items]
     with pytest.raises(Invalid, match="cursor"):
-        await svc.list_runs(viewer, after="bm9wZQ==")
+        await runs.list_runs(viewer, after="bm9wZQ==")
     with pytest.raises(Invalid, match="SEV0, SEV1"):
-        await svc.list_runs(viewer, svc.RunFilter(severities=["SEV9"]))
+        await runs.list_runs(viewer, runs.RunFilter(severities=["SEV9"]))
     with pytest.raises(Invalid, match="flags are"):
-        await svc.list_runs(viewer, svc.RunFilter(flag="nope"))
+        await runs.list_runs(viewer, runs.RunFilter(flag="nope"))
 
 
 async def test_viewing_a_run_is_a_data_access_event(tenant):
     result = await svc.record_runs(tenant.admin, [run_item(key(), 10.0)])
     _, viewer = await tenant.user("viewer")
-    detail = await svc.get_run_detail(viewer, result.recorded[0].pk)
+    detail = await runs.get_run_detail(viewer, result.recorded[0].pk)
     assert detail.run.run_id == result.recorded[0].run_id
     event = await AuditEvent.filter(org_id=tenant.org_id, action="run.view").first()
     assert event is not None and event.entity_id == str(detail.run.id)
     _, strategist = await tenant.user("strategist")
     with pytest.raises(Forbidden):
-        await svc.get_run_detail(strategist, detail.run.id)
+        await runs.get_run_detail(strategist, detail.run.id)
 
 
 async def test_a_cli_principal_without_user_records_and_opens_cases(tenant):
@@ -592,7 +591,7 @@ async def test_release_verifies_a_file_the_quarantine_move_never_reached(tenant)
     qfile.unlink()
     await Case.filter(id=run.case_id).update(status=CaseStatus.RESOLVED)
     _, approver = await tenant.user("approver")
-    released = await svc.release_quarantine(approver, run.id, "fp", expected_version=1)
+    released = await quarantine.release_quarantine(approver, run.id, "fp", expected_version=1)
     assert released.checks[0].ok and artifacts.stored_path(uri).exists()
     events = await AuditEvent.filter(org_id=tenant.org_id, action="case.add_note").count()
     assert events == 1  # the release note goes through the case's own history and audit
@@ -605,8 +604,8 @@ async def test_one_approval_allows_one_rerun_even_concurrently(tenant):
     run = await gated_run(tenant)
     _, operator = await tenant.user("operator")
     _, approver = await tenant.user("approver")
-    req = await svc.request_rerun(operator, run.id, "fixed")
-    await svc.approve_rerun(approver, req.id, "max_items 1000", expected_version=1)
+    req = await reruns.request_rerun(operator, run.id, "fixed")
+    await reruns.approve_rerun(approver, req.id, "max_items 1000", expected_version=1)
     k = (await run.scenario).key
     a = run_item(k, 90.0, rerun_of=run.run_id)
     b = run_item(k, 95.0, rerun_of=run.run_id)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from riskops.server.errors import Invalid
-from riskops.server.services import validation
+from riskops.server.core import validation
+from riskops.server.core.errors import Invalid
 
 
 @pytest.mark.parametrize(

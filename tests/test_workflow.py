@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from riskops.server.errors import Conflict, Forbidden, Invalid
-from riskops.server.models import AlertDisposition, AlertStatus
-from riskops.server.workflow import (
+from riskops.server.core.errors import Conflict, Forbidden, Invalid
+from riskops.server.triage.models import AlertDisposition, AlertStatus
+from riskops.server.triage.workflow import (
     ALLOWED_FROM,
     Action,
     AlertState,

@@ -1,5 +1,5 @@
 """Alert pages: the triage queue (`/alerts`) and the alert detail (`/alerts/{alert_id}`) with its
-workflow forms. Thin adapters over `services.alert_queue` and `services.alerts`: the queue's
+workflow forms. Thin adapters over `services.queue` and `services.alerts`: the queue's
 filters, the workflow's rules and every permission live in the services; this module parses the
 request, calls them and shapes what they return for the templates (SLA wording, the signal bar
 chart's geometry, display names). Conventions are in `ui/common.py`.
@@ -19,24 +19,24 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from riskops.server import workflow
-from riskops.server.errors import Conflict, DomainError, Forbidden, Invalid
-from riskops.server.models import (
+from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid
+from riskops.server.core.permissions import Perm, permissions_of
+from riskops.server.core.principal import Principal
+from riskops.server.identity import teams
+from riskops.server.identity.models import Team, User
+from riskops.server.triage import alerts as alert_service
+from riskops.server.triage import bulk as alert_service_bulk
+from riskops.server.triage import queue, workflow
+from riskops.server.triage.bulk import BulkFailed, BulkItem
+from riskops.server.triage.models import (
     Alert,
     AlertDisposition,
     AlertPriority,
     AlertStatus,
     CaseSeverity,
     SignalContribution,
-    Team,
-    User,
 )
-from riskops.server.permissions import Perm, permissions_of
-from riskops.server.principal import Principal
-from riskops.server.services import alert_queue, teams
-from riskops.server.services import alerts as alert_service
-from riskops.server.services.alert_queue import AlertDetail, AlertFilter
-from riskops.server.services.alerts import BulkFailed, BulkItem
+from riskops.server.triage.queue import AlertDetail, AlertFilter
 from riskops.server.web import read_form
 from riskops.ui.common import (
     FLASH,
@@ -243,7 +243,7 @@ async def _queue_page(
     has_next, cursor = False, None
     if not filter_errors:  # a bound that did not parse: show the error, not a widened result
         try:
-            result = await alert_queue.list_alerts(
+            result = await queue.list_alerts(
                 principal, flt, sort=values["sort"], first=QUEUE_PAGE_SIZE, after=after
             )
         except Invalid as exc:
@@ -345,11 +345,11 @@ async def _bulk(request: Request, action: str) -> Response:
         if not items:
             raise Invalid("Select at least one alert first.", field="items")
         if action == "assign":
-            await alert_service.bulk_assign_alerts(
+            await alert_service_bulk.bulk_assign_alerts(
                 principal, items, assignee_id=principal.user_id, idempotency_key=key
             )
         else:
-            await alert_service.bulk_close_alerts(
+            await alert_service_bulk.bulk_close_alerts(
                 principal, items, disposition=disposition, comment=comment,
                 idempotency_key=key,
             )  # fmt: skip
@@ -409,7 +409,7 @@ async def _detail_page(
     conflict: str | None = None,
     form: Mapping[str, str] | None = None,
 ) -> Response:
-    detail = await alert_queue.get_alert_detail(principal, alert_id)
+    detail = await queue.get_alert_detail(principal, alert_id)
     people, team_list = await _directory(principal)
     names = _names(people)
     bars, chart_height, axis = signal_bars(detail.signals)
@@ -500,7 +500,7 @@ async def _act(request: Request, action: str) -> Response:
     except FORM_ERRORS as exc:
         message = exc.message
         if from_queue and _row_target(request, alert_id):
-            current = await alert_queue.get_queue_row(principal, alert_id)
+            current = await queue.get_queue_row(principal, alert_id)
             return await _row(request, principal, current, form_text(form, "q"),
                               error=message, status=status_of(exc))  # fmt: skip
         if isinstance(exc, Conflict):

@@ -16,18 +16,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from riskops.server.models import (
-    Case,
-    CaseSeverity,
-    CaseStatus,
-    RootCause,
-)
-from riskops.server.permissions import Perm, permissions_of
-from riskops.server.principal import Principal
-from riskops.server.run_models import Run
-from riskops.server.services import cases as svc
-from riskops.server.services import runs as run_service
+from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from riskops.server.core.permissions import Perm, permissions_of
+from riskops.server.core.principal import Principal
+from riskops.server.credit import runs
+from riskops.server.credit.models import Run
+from riskops.server.triage import case_queries, case_resolution
+from riskops.server.triage import cases as svc
+from riskops.server.triage.models import Case, CaseSeverity, CaseStatus, RootCause
 from riskops.server.web import read_form
 from riskops.ui.common import (
     FLASH,
@@ -113,7 +109,9 @@ async def _list_page(
     cursor = None
     if not filter_errors:  # a filter that did not parse: show the error, not a widened list
         try:
-            result = await svc.list_cases(principal, **flt, first=CASE_PAGE_SIZE, after=after)
+            result = await case_queries.list_cases(
+                principal, **flt, first=CASE_PAGE_SIZE, after=after
+            )
         except Invalid as exc:
             field = {"assignee_id": "assignee", "text": "q"}.get(exc.field or "", exc.field)
             filter_errors[field or "_form"] = exc.message
@@ -184,7 +182,7 @@ async def _case_runs(principal: Principal, case: Case) -> list[Run] | None:
     the caller may not read runs (the section is not shown)."""
     if not principal.can(Perm.RUN_READ):
         return None
-    return await run_service.runs_of_case(principal, case.id)
+    return await runs.runs_of_case(principal, case.id)
 
 
 async def _case_page(
@@ -200,7 +198,7 @@ async def _case_page(
 ) -> Response:
     """The case page; after a refused action, `form` names the form whose `errors` it shows
     (a Conflict is shown at the top, with a link to reload the case)."""
-    detail = await svc.get_case_detail(principal, case_id)
+    detail = await case_queries.get_case_detail(principal, case_id)
     case = detail.case
     people = await directory(principal)
     working = case.status in svc.WORKING
@@ -331,7 +329,7 @@ async def case_request_resolution(request: Request) -> Response:
     case_id = request.path_params["case_id"]
     values = {"summary": form_text(form, "summary"), "root_cause": form_text(form, "root_cause")}
     try:
-        await svc.request_case_resolution(
+        await case_resolution.request_case_resolution(
             principal,
             case_id,
             expected_version=_version(form),
@@ -351,9 +349,11 @@ async def _decide(request: Request, *, approve: bool) -> Response:
     values = {"reason": form_text(form, "reason")}
     try:
         if approve:
-            await svc.approve_case_resolution(principal, case_id, expected_version=_version(form))
+            await case_resolution.approve_case_resolution(
+                principal, case_id, expected_version=_version(form)
+            )
         else:
-            await svc.reject_case_resolution(
+            await case_resolution.reject_case_resolution(
                 principal, case_id,
                 expected_version=_version(form),
                 reason=values["reason"],

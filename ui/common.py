@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from riskops.server.errors import (
+from riskops.server.core.errors import (
     Conflict,
     DomainError,
     Duplicate,
@@ -40,11 +40,11 @@ from riskops.server.errors import (
     NotFound,
     Unauthenticated,
 )
-from riskops.server.models import User
-from riskops.server.permissions import ALL_ROLES, Perm
-from riskops.server.principal import Principal
+from riskops.server.core.permissions import ALL_ROLES, Perm
+from riskops.server.core.principal import Principal
+from riskops.server.identity import users
+from riskops.server.identity.models import User
 from riskops.server.security import csrf_token
-from riskops.server.services import users
 from riskops.server.web import (
     csrf_binding,
     is_htmx,

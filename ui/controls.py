@@ -16,13 +16,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.errors import Conflict, Forbidden, Invalid
-from riskops.server.permissions import Perm
-from riskops.server.principal import Principal
-from riskops.server.run_models import OutboxStatus, Scenario
-from riskops.server.services import approvals, outbox
-from riskops.server.services import controls as svc
-from riskops.server.services.scoping import scoped
+from riskops.server.core.errors import Conflict, Forbidden, Invalid
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import scoped
+from riskops.server.credit import kill_switches
+from riskops.server.credit import policy as svc
+from riskops.server.credit.models import Scenario
+from riskops.server.identity import users
+from riskops.server.notify import outbox
+from riskops.server.notify.models import OutboxStatus
 from riskops.server.web import read_form
 from riskops.ui.common import (
     FLASH,
@@ -53,10 +56,10 @@ FLASH.update(
 )
 
 SWITCH_TEXT = {
-    svc.SwitchName.ALERT_SUPPRESSION.value: "Alert suppression: notifications stop (recorded as "
-    "suppressed); runs are still classified and logged.",
-    svc.SwitchName.BACKFILL.value: "Backfill mode for one scenario: SEV1 threshold relaxed, "
-    "a legit signal for the misconfig likelihood.",
+    kill_switches.SwitchName.ALERT_SUPPRESSION.value: "Alert suppression: notifications stop "
+    "(recorded as suppressed); runs are still classified and logged.",
+    kill_switches.SwitchName.BACKFILL.value: "Backfill mode for one scenario: SEV1 threshold "
+    "relaxed, a legit signal for the misconfig likelihood.",
 }
 SET_FIELDS = {"name": "name", "scope": "scope", "reason": "reason", "expires_at": "expires_at"}
 
@@ -112,7 +115,7 @@ async def _policy_page(
     current = await svc.get_policy(principal)
     versions = await svc.list_policy_versions(principal)
     proposal = await svc.open_policy_proposal(principal)
-    names = await approvals.names_of(
+    names = await users.names_of(
         principal, [i for v in versions for i in (v.set_by_id, v.decided_by_id)]
     )
     ctx = {
@@ -212,11 +215,11 @@ async def _switches_page(
     clear_errors: Mapping[int, str] | None = None,
 ) -> Response:
     now = datetime.now(UTC)
-    rows = await svc.list_kill_switches(principal, include_inactive=True)
-    names = await approvals.names_of(
+    rows = await kill_switches.list_kill_switches(principal, include_inactive=True)
+    names = await users.names_of(
         principal, [i for s in rows for i in (s.set_by_id, s.cleared_by_id)]
     )
-    states = {s.id: svc.switch_state(s, now) for s in rows}
+    states = {s.id: kill_switches.switch_state(s, now) for s in rows}
     can_manage = principal.can(Perm.POLICY_MANAGE)
     scenarios: list[str] = []
     if can_manage:
@@ -232,8 +235,8 @@ async def _switches_page(
         "scenarios": scenarios,
         "errors": errors or {},
         "clear_errors": clear_errors or {},
-        "form": values or {"name": svc.SwitchName.ALERT_SUPPRESSION.value},
-        "SWITCHES": [s.value for s in svc.SwitchName],
+        "form": values or {"name": kill_switches.SwitchName.ALERT_SUPPRESSION.value},
+        "SWITCHES": [s.value for s in kill_switches.SwitchName],
         "SWITCH_TEXT": SWITCH_TEXT,
     }
     return render(request, "controls/kill_switches.html", ctx, status)
@@ -254,9 +257,9 @@ async def switch_set(request: Request) -> Response:
     if errors:
         return await _switches_page(request, principal, status=422, errors=errors, values=typed)
     # The scenario picker only matters for backfill; alert suppression ignores what it holds.
-    scope = typed["scope"] if typed["name"] == svc.SwitchName.BACKFILL.value else ""
+    scope = typed["scope"] if typed["name"] == kill_switches.SwitchName.BACKFILL.value else ""
     try:
-        await svc.set_kill_switch(principal, typed["name"], scope, typed["reason"], until)
+        await kill_switches.set_kill_switch(principal, typed["name"], scope, typed["reason"], until)
     except FORM_ERRORS as exc:
         return await _switches_page(
             request, principal, status=status_of(exc),
@@ -271,7 +274,7 @@ async def switch_clear(request: Request) -> Response:
     principal = signed_in(request)
     switch_id = form_text(form, "switch_id")
     try:
-        await svc.clear_kill_switch(principal, switch_id, form_text(form, "reason"))
+        await kill_switches.clear_kill_switch(principal, switch_id, form_text(form, "reason"))
     except FORM_ERRORS as exc:
         pk = int_or_none(switch_id) or 0
         return await _switches_page(

@@ -16,11 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.errors import Conflict, Invalid
-from riskops.server.permissions import Perm
-from riskops.server.principal import Principal
-from riskops.server.run_models import Report
-from riskops.server.services import reports as svc
+from riskops.server.core.errors import Conflict, Invalid
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.credit import reports as svc
+from riskops.server.credit.models import Report
 from riskops.server.web import read_form
 from riskops.ui.charts import Bar, bar_chart
 from riskops.ui.common import FLASH, back, form_text, page, render, signed_in, status_of

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from riskops.audit.models import AuditEvent
-from riskops.server.errors import (
+from riskops.server.core.errors import (
     Conflict,
     DomainError,
     Forbidden,
@@ -22,12 +22,13 @@ from riskops.server.errors import (
     RateLimited,
     Unauthenticated,
 )
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.identity import auth, teams, tokens, users
+from riskops.server.identity.models import User
 from riskops.server.middleware import clear_session_cookie, session_cookie
-from riskops.server.models import User
-from riskops.server.permissions import Perm
-from riskops.server.principal import Principal
-from riskops.server.services import audit_log, auth, teams, tokens, users
-from riskops.server.services.audit_log import AuditFilter
+from riskops.server.operations import audit_log
+from riskops.server.operations.audit_log import AuditFilter
 from riskops.server.web import client_info, principal_of, read_form, settings_of
 from riskops.ui import alerts as alert_pages
 from riskops.ui import cases as case_pages

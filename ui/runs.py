@@ -18,14 +18,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server import artifacts
-from riskops.server.classification import RiskFlag, Severity
-from riskops.server.errors import Conflict, DomainError, Forbidden, Invalid, not_found
-from riskops.server.permissions import Perm
-from riskops.server.principal import Principal
-from riskops.server.run_models import RerunRequest, Run
-from riskops.server.services import runs as svc
-from riskops.server.services.scoping import parse_id, scoped
+from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid, not_found
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import parse_id, scoped
+from riskops.server.credit import artifacts, quarantine, reruns, runs
+from riskops.server.credit.models import RerunRequest, Run
+from riskops.server.credit.terms import RiskFlag, Severity
 from riskops.server.web import read_form
 from riskops.ui.common import (
     FLASH,
@@ -76,10 +75,10 @@ def ledger_values(params: QueryParams) -> dict[str, Any]:
     return values
 
 
-def ledger_filter(values: Mapping[str, Any], errors: dict[str, str]) -> svc.RunFilter:
+def ledger_filter(values: Mapping[str, Any], errors: dict[str, str]) -> runs.RunFilter:
     """The service's filter; a time that does not parse is an error here, the rest (unknown
     severities or flags) the service judges."""
-    return svc.RunFilter(
+    return runs.RunFilter(
         severities=list(values["severity"]),
         scenario=values["scenario"] or None,
         flag=values["flag"] or None,
@@ -101,7 +100,7 @@ async def ledger_page(request: Request) -> Response:
     cursor: str | None = None
     if not filter_errors:  # a bound that did not parse: show the error, not a widened ledger
         try:
-            result = await svc.list_runs(
+            result = await runs.list_runs(
                 principal, flt, first=LEDGER_PAGE_SIZE, after=params.get("after") or None
             )
         except Invalid as exc:
@@ -167,7 +166,7 @@ async def _run_page(
     """The run page; after a refused action, `form` names the form whose `errors` it shows (a
     Conflict is shown at the top with a link to reload). `checks`: the verification results of
     a release just made."""
-    detail = await svc.get_run_detail(principal, run_pk)
+    detail = await runs.get_run_detail(principal, run_pk)
     run = detail.run
     ctx = {
         "d": detail,
@@ -222,7 +221,7 @@ async def release(request: Request) -> Response:
     # A missing or garbled version goes to the service as is: it refuses it with its message.
     version: Any = int_or_none(form_text(form, "expected_version"))
     try:
-        result = await svc.release_quarantine(
+        result = await quarantine.release_quarantine(
             principal, run_pk, values["reason"], expected_version=version
         )
     except FORM_ERRORS as exc:
@@ -243,7 +242,7 @@ async def request_rerun(request: Request) -> Response:
     run_pk = request.path_params["run_id"]
     values = {"reason": form_text(form, "reason")}
     try:
-        await svc.request_rerun(principal, run_pk, values["reason"])
+        await reruns.request_rerun(principal, run_pk, values["reason"])
     except FORM_ERRORS as exc:
         return await _refused(request, principal, exc, "request", REQUEST_FIELDS, values)
     return back(_run_path(run_pk), "run.rerun_requested")
@@ -252,7 +251,7 @@ async def request_rerun(request: Request) -> Response:
 async def _request_of_run(principal: Principal, run_pk: str, request_id: str) -> None:
     """The request must be one of this run's (the address names both); otherwise it is as
     missing as another organization's."""
-    run = await svc.get_run(principal, run_pk)
+    run = await runs.get_run(principal, run_pk)
     found = (
         await scoped(RerunRequest, principal)
         .filter(id=parse_id("RerunRequest", request_id), run_id=run.id)
@@ -274,10 +273,10 @@ async def _decide(request: Request, *, approve: bool) -> Response:
     try:
         await _request_of_run(principal, run_pk, request_id)
         if approve:
-            await svc.approve_rerun(principal, request_id, values[note_name],
+            await reruns.approve_rerun(principal, request_id, values[note_name],
                                     expected_version=version)  # fmt: skip
         else:
-            await svc.deny_rerun(principal, request_id, values[note_name],
+            await reruns.deny_rerun(principal, request_id, values[note_name],
                                  expected_version=version)  # fmt: skip
     except FORM_ERRORS as exc:
         fields = APPROVE_FIELDS if approve else DENY_FIELDS

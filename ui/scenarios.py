@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.errors import Conflict, DomainError, Forbidden, Invalid
-from riskops.server.permissions import Perm
-from riskops.server.principal import Principal
-from riskops.server.run_models import ChangeStatus
-from riskops.server.services import baselines as svc
-from riskops.server.services import scenarios as scen
+from riskops.server.core.approvals import ChangeStatus
+from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.credit import baselines as svc
+from riskops.server.credit import scenarios as scen
 from riskops.server.web import read_form
 from riskops.ui.charts import Band, Line, Point, line_chart
 from riskops.ui.common import (

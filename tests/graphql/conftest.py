@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from riskops.audit.models import AuditEvent, AuditHead
-from riskops.server.models import ApiToken, Session, Team, User
-from riskops.server.services.tokens import create_api_token
+from riskops.server.identity.models import ApiToken, Session, Team, User
+from riskops.server.identity.tokens import create_api_token
 
 
 @dataclass

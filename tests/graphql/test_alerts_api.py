@@ -7,8 +7,8 @@ from __future__ import annotations
 import uuid
 
 from riskops.audit.models import AuditEvent
-from riskops.server.models import Alert, AlertEvent, Case, CaseStatus
-from riskops.server.services.alerts import ingest_alerts
+from riskops.server.triage.ingest import ingest_alerts
+from riskops.server.triage.models import Alert, AlertEvent, Case, CaseStatus
 from tests.test_alert_queue import QueryCounter, item
 
 ERRORS = "errors { code message field }"

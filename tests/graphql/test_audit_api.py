@@ -9,8 +9,8 @@ import pytest
 
 from riskops.audit.chain import parse_ts
 from riskops.audit.models import AuditEvent
-from riskops.server.services.teams import create_team
-from riskops.server.services.users import create_user, update_user_roles
+from riskops.server.identity.teams import create_team
+from riskops.server.identity.users import create_user, update_user_roles
 
 EVENTS = """
 query($filter: AuditEventFilter, $first: Int!, $after: String) {

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from riskops.server.classification import Severity
-from riskops.server.run_models import Baseline, BaselineChange
-from riskops.server.services import baselines as svc
+from riskops.server.credit import baselines as svc
+from riskops.server.credit.models import Baseline, BaselineChange
+from riskops.server.credit.terms import Severity
 from tests.test_baselines_service import STEADY, add_runs, scenario, set_baseline, state
 
 ERRORS = "errors { code message field }"

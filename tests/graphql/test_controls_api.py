@@ -11,9 +11,9 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from riskops.audit.models import AuditHead
-from riskops.server.run_models import KillSwitch, PolicyVersion, Scenario
-from riskops.server.services import outbox
-from riskops.server.services.outbox import Channel
+from riskops.server.credit.models import KillSwitch, PolicyVersion, Scenario
+from riskops.server.notify import outbox
+from riskops.server.notify.outbox import Channel
 
 ERRORS = "errors { code message field }"
 POLICY_FIELDS = (

@@ -33,16 +33,17 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from riskops.server.run_models import (
+from riskops.server.credit import baselines as baseline_svc
+from riskops.server.credit import kill_switches
+from riskops.server.credit import policy as control_svc
+from riskops.server.credit.models import (
     Baseline,
     BaselineChange,
     KillSwitch,
-    OutboxMessage,
     PolicyVersion,
     Scenario,
 )
-from riskops.server.services import baselines as baseline_svc
-from riskops.server.services import controls as control_svc
+from riskops.server.notify.models import OutboxMessage
 from tests.graphql.conftest import org_state
 from tests.test_baselines_service import STEADY, add_runs, new_key, scenario, set_baseline
 
@@ -133,10 +134,10 @@ async def build_world(api: Any, tenant: Any) -> World:
     decided = await baseline_svc.propose_baseline_update(op, free.key, None, "steady")
     await baseline_svc.reject_baseline_update(ap, decided.id, "not yet")
 
-    on = await control_svc.set_kill_switch(ap, "alert_suppression", "", "incident 42")
-    backfill = await control_svc.set_kill_switch(ap, "backfill", opened.key, "reprocessing")
-    cleared = await control_svc.set_kill_switch(ap, "backfill", free.key, "reprocessing")
-    await control_svc.clear_kill_switch(ap, cleared.id, "done")
+    on = await kill_switches.set_kill_switch(ap, "alert_suppression", "", "incident 42")
+    backfill = await kill_switches.set_kill_switch(ap, "backfill", opened.key, "reprocessing")
+    cleared = await kill_switches.set_kill_switch(ap, "backfill", free.key, "reprocessing")
+    await kill_switches.clear_kill_switch(ap, cleared.id, "done")
     now = datetime.now(UTC)
     expired = await KillSwitch.create(
         org_id=tenant.org_id, name="backfill", scope=bare.key, reason="old",

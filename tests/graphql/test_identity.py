@@ -10,10 +10,10 @@ import pytest
 
 from riskops.audit.models import AuditEvent
 from riskops.audit.verify import verify_org
-from riskops.server.models import ApiToken, Session, Team, User, UserStatus
-from riskops.server.permissions import ALL_ROLES, MATRIX, Role
+from riskops.server.core.permissions import ALL_ROLES, MATRIX, Role
+from riskops.server.identity.auth import ClientInfo, from_session, login
+from riskops.server.identity.models import ApiToken, Session, Team, User, UserStatus
 from riskops.server.security import digest
-from riskops.server.services.auth import ClientInfo, from_session, login
 
 PASSWORD = "correct horse battery staple"  # tests/conftest.py sets it for every user
 

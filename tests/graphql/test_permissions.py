@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 
 from riskops.audit.models import AuditEvent
-from riskops.server.models import ApiToken, Team, User
-from riskops.server.permissions import ALL_ROLES, MATRIX, Perm, Role
+from riskops.server.core.permissions import ALL_ROLES, MATRIX, Perm, Role
+from riskops.server.identity.auth import ClientInfo, login
+from riskops.server.identity.models import ApiToken, Team, User
+from riskops.server.identity.teams import create_team
+from riskops.server.identity.tokens import create_api_token
 from riskops.server.security import csrf_token, digest
-from riskops.server.services.auth import ClientInfo, login
-from riskops.server.services.teams import create_team
-from riskops.server.services.tokens import create_api_token
 
 PASSWORD = "correct horse battery staple"
 NO_ROLE = "(no role)"

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from riskops.audit.models import AuditEvent, AuditHead
-from riskops.server.classification import Severity
-from riskops.server.run_models import Baseline, BaselineSource, OutboxMessage, Report, Run, Scenario
-from riskops.server.services.reports import last_complete_week
+from riskops.server.credit.models import Baseline, BaselineSource, Report, Run, Scenario
+from riskops.server.credit.reports import last_complete_week
+from riskops.server.credit.terms import Severity
+from riskops.server.notify.models import OutboxMessage
 
 ERRORS = "errors { code message field }"
 FIELDS = """id kind periodStart periodEnd createdBy sha256 json

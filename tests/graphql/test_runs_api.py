@@ -8,8 +8,8 @@ import uuid
 from datetime import UTC, datetime
 
 from riskops.audit.models import AuditEvent
-from riskops.server.models import Case, CaseStatus
-from riskops.server.run_models import Baseline, BaselineSource, Run, Scenario
+from riskops.server.credit.models import Baseline, BaselineSource, Run, Scenario
+from riskops.server.triage.models import Case, CaseStatus
 from tests.graphql.conftest import org_state
 
 ERRORS = "errors { code message field }"
@@ -125,7 +125,7 @@ async def test_record_runs_classifies_and_acts(api, tenant):
 
 
 async def _user(principal):
-    from riskops.server.models import User
+    from riskops.server.identity.models import User
 
     return await User.get(id=principal.user_id)
 
@@ -250,8 +250,8 @@ mutation($id: ID!, $r: String!, $v: Int!) {{
 async def test_rerun_lineage_deny_and_release_checks_over_graphql(api, tenant):
     import hashlib
 
-    from riskops.server import artifacts
-    from riskops.server.run_models import RunArtifact
+    from riskops.server.credit import artifacts
+    from riskops.server.credit.models import RunArtifact
 
     admin = await api.token(tenant, tenant.admin_user)
     k = key()
@@ -321,7 +321,7 @@ async def test_rerun_lineage_deny_and_release_checks_over_graphql(api, tenant):
 
 
 async def test_rerun_mutations_refuse_bad_input_and_change_nothing(api, tenant, other_tenant):
-    from riskops.server.run_models import RerunRequest
+    from riskops.server.credit.models import RerunRequest
 
     admin = await api.token(tenant, tenant.admin_user)
     k = key()

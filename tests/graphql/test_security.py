@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from riskops.server.app import create_app
-from riskops.server.models import ApiToken, User
+from riskops.server.identity import users as users_service
+from riskops.server.identity.auth import ClientInfo, login
+from riskops.server.identity.models import ApiToken, User
 from riskops.server.security import csrf_token, digest
-from riskops.server.services import users as users_service
-from riskops.server.services.auth import ClientInfo, login
 from riskops.server.settings import Settings, load_settings, use_settings
 
 PASSWORD = "correct horse battery staple"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from riskops.server.services.tokens import create_api_token
+from riskops.server.identity.tokens import create_api_token
 
 ME = "{ me { user { id name } roles permissions viaApiToken organization { slug } } }"
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from riskops.audit.models import AuditEvent
-from riskops.server.models import ApiToken, Team, User
-from riskops.server.services.teams import create_team
-from riskops.server.services.tokens import create_api_token
+from riskops.server.identity.models import ApiToken, Team, User
+from riskops.server.identity.teams import create_team
+from riskops.server.identity.tokens import create_api_token
 
 MISSING_ID = 2_000_000_000  # a valid id that no row has
 

@@ -11,9 +11,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from riskops.audit.models import AuditEvent
-from riskops.server.models import Alert, AlertEvent, AlertStatus
-from riskops.server.services import alerts as alert_service
-from riskops.ui.alerts import routes as alert_routes
+from riskops.server.triage import alerts as alert_service
+from riskops.server.triage import ingest as alert_service_ingest
+from riskops.server.triage.models import Alert, AlertEvent, AlertStatus
+from riskops.ui.alerts import routes
 
 HX = {"HX-Request": "true"}
 
@@ -44,7 +45,7 @@ def item(**over: Any) -> dict[str, Any]:
 
 async def ingest(tenant: Any, *items: dict[str, Any]) -> list[int]:
     _, strategist = await tenant.user("strategist")
-    result = await alert_service.ingest_alerts(strategist, list(items))
+    result = await alert_service_ingest.ingest_alerts(strategist, list(items))
     assert not result.errors, result.errors
     return [c.alert_id for c in result.created]
 
@@ -337,7 +338,7 @@ async def test_every_alert_post_refuses_a_missing_csrf_token(browser: Any, tenan
     form = {"assignee_id": me.user_id, "version": "1", "disposition": "benign", "comment": "x",
             "reason": "x", "question": "x", "answerer_id": me.user_id, "answer": "x",
             "alert_id": alert_id, f"version_{alert_id}": "1"}  # fmt: skip
-    posts = [r.path.replace("{alert_id}", str(alert_id)) for r in alert_routes
+    posts = [r.path.replace("{alert_id}", str(alert_id)) for r in routes
              if "POST" in (r.methods or set())]  # fmt: skip
     assert len(posts) == 8
     for path in posts:

@@ -10,10 +10,10 @@ import uuid
 from typing import Any
 
 from riskops.audit.models import AuditEvent, AuditHead
-from riskops.server.models import Case, CaseAlert, CaseEvent, CaseNote, CaseStatus
-from riskops.server.principal import Principal
-from riskops.server.services import alerts as alerts_svc
-from riskops.server.services import cases as case_svc
+from riskops.server.core.principal import Principal
+from riskops.server.triage import case_resolution, ingest
+from riskops.server.triage import cases as case_svc
+from riskops.server.triage.models import Case, CaseAlert, CaseEvent, CaseNote, CaseStatus
 from riskops.ui import cases as case_pages
 
 
@@ -31,7 +31,7 @@ async def new_alerts(
         for i in range(n)
     ]  # fmt: skip
     ingester = dataclasses.replace(principal, roles=frozenset({"strategist"}))
-    result = await alerts_svc.ingest_alerts(ingester, items)
+    result = await ingest.ingest_alerts(ingester, items)
     assert result.errors == []
     return [c.alert_id for c in result.created]
 
@@ -307,7 +307,7 @@ async def test_request_then_another_approver_approves(browser: Any, tenant: Any)
 async def test_requester_cannot_approve_their_own_request(browser: Any, tenant: Any) -> None:
     maker = await signed_in(browser, tenant, "approver", name="Maker")
     case = await new_case(maker.principal)
-    await case_svc.request_case_resolution(maker.principal, case.id, expected_version=1,
+    await case_resolution.request_case_resolution(maker.principal, case.id, expected_version=1,
                                            summary="done", root_cause="unknown")  # fmt: skip
     await maker.get(f"/cases/{case.id}")
     before = await snapshot(case.id, tenant.org_id)
@@ -324,7 +324,7 @@ async def test_reject_needs_a_reason_and_sends_the_case_back(browser: Any, tenan
     _, maker = await tenant.user("strategist", name="Maker")
     checker = await signed_in(browser, tenant, "approver", name="Checker")
     case = await new_case(maker)
-    await case_svc.request_case_resolution(maker, case.id, expected_version=1,
+    await case_resolution.request_case_resolution(maker, case.id, expected_version=1,
                                            summary="done", root_cause="unknown")  # fmt: skip
     await checker.get(f"/cases/{case.id}")
     before = await snapshot(case.id, tenant.org_id)

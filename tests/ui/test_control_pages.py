@@ -13,15 +13,13 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from riskops.audit.models import AuditHead
-from riskops.server.run_models import (
-    ChangeStatus,
-    KillSwitch,
-    OutboxMessage,
-    PolicyVersion,
-    Scenario,
-)
-from riskops.server.services import controls, outbox
-from riskops.server.services.outbox import Channel
+from riskops.server.core.approvals import ChangeStatus
+from riskops.server.credit import kill_switches
+from riskops.server.credit import policy as controls
+from riskops.server.credit.models import KillSwitch, PolicyVersion, Scenario
+from riskops.server.notify import outbox
+from riskops.server.notify.models import OutboxMessage
+from riskops.server.notify.outbox import Channel
 from riskops.ui.controls import countdown
 
 
@@ -233,10 +231,10 @@ async def test_refused_switches_show_inline_and_change_nothing(
 ) -> None:
     b = await signed_in(browser, tenant, "approver", name="Lin")
     await b.get("/kill-switches")
-    await controls.set_kill_switch(b.principal, "alert_suppression", "", "storm", None)
+    await kill_switches.set_kill_switch(b.principal, "alert_suppression", "", "storm", None)
     mine = await KillSwitch.get(org_id=tenant.org_id)
     _, outsider = await other_tenant.user("approver")
-    theirs = await controls.set_kill_switch(outsider, "alert_suppression", "", "theirs", None)
+    theirs = await kill_switches.set_kill_switch(outsider, "alert_suppression", "", "theirs", None)
     before = await state(tenant.org_id)
     past = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     for data, code, says in [
@@ -272,7 +270,7 @@ async def test_operators_see_switches_without_forms(browser, tenant) -> None:
 
 async def test_post_routes_need_the_csrf_token(browser, tenant) -> None:
     b = await signed_in(browser, tenant, "approver")
-    s = await controls.set_kill_switch(b.principal, "alert_suppression", "", "storm", None)
+    s = await kill_switches.set_kill_switch(b.principal, "alert_suppression", "", "storm", None)
     before = await state(tenant.org_id)
     for path, data in [
         ("/policy", {"retry_limit": "5", "reason": "r", "expected_number": "0"}),

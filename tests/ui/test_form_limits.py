@@ -24,7 +24,10 @@ from typing import Any
 import pytest
 
 from riskops.audit.models import AuditEvent
-from riskops.server.run_models import (
+from riskops.server.credit import kill_switches, reruns
+from riskops.server.credit import policy as controls
+from riskops.server.credit import recording as run_svc
+from riskops.server.credit.models import (
     Baseline,
     BaselineSource,
     KillSwitch,
@@ -33,8 +36,6 @@ from riskops.server.run_models import (
     Run,
     Scenario,
 )
-from riskops.server.services import controls
-from riskops.server.services import runs as run_svc
 
 LIMIT = 2000
 NOW = datetime.now(UTC)
@@ -138,7 +139,7 @@ async def rerun_request(browser: Any, tenant: Any) -> Scene:
 async def _pending_request(browser: Any, tenant: Any) -> tuple[Any, Run, RerunRequest]:
     run = await gated_run(tenant)
     _, operator = await tenant.user("operator")
-    req = await run_svc.request_rerun(operator, run.id, "iterator fixed")
+    req = await reruns.request_rerun(operator, run.id, "iterator fixed")
     b = await signed_in(browser, tenant, "approver")
     await b.get(f"/runs/{run.id}")
     return b, run, req
@@ -215,7 +216,9 @@ async def switch_set(browser: Any, tenant: Any) -> Scene:
 
 async def switch_clear(browser: Any, tenant: Any) -> Scene:
     b = await signed_in(browser, tenant, "approver")
-    switch = await controls.set_kill_switch(b.principal, "alert_suppression", "", "storm", None)
+    switch = await kill_switches.set_kill_switch(
+        b.principal, "alert_suppression", "", "storm", None
+    )
     await b.get("/kill-switches")
 
     async def stored() -> str | None:

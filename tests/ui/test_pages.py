@@ -13,9 +13,10 @@ import httpx
 
 from riskops.audit.models import AuditEvent, AuditHead
 from riskops.audit.verify import Verification
-from riskops.server.models import ApiToken, Session, Team, User, UserStatus
-from riskops.server.services import teams as team_service
-from riskops.server.services import tokens as token_service
+from riskops.server.identity import teams as team_service
+from riskops.server.identity import tokens as token_service
+from riskops.server.identity.models import ApiToken, Session, Team, User, UserStatus
+from riskops.server.triage import ingest
 from riskops.ui.common import env
 from riskops.ui.routes import routes
 
@@ -401,17 +402,16 @@ async def test_every_post_route_refuses_a_missing_csrf_token(browser: Any, tenan
     issued = await token_service.create_api_token(
         tenant.admin, user_id=victim.id, name="csrf", roles=["viewer"]
     )
-    from riskops.server.services import alerts as alert_service
-    from riskops.server.services import cases as case_service
+    from riskops.server.triage import cases as case_service
 
     _, strategist = await tenant.user("strategist")
-    ingested = await alert_service.ingest_alerts(
+    ingested = await ingest.ingest_alerts(
         strategist,
         [{"external_id": "csrf-1", "source": "s", "title": "t", "score": 1, "priority": "low"}],
     )
     alert_id = ingested.created[0].alert_id
     case = (await case_service.create_case(strategist, title="csrf", alert_ids=[alert_id])).case
-    from riskops.server.services import runs as run_service
+    from riskops.server.credit import recording as run_service
 
     recorded = await run_service.record_runs(
         tenant.admin, [{"run_id": "CSRF-1", "scenario": "CSRF_SCENARIO", "credits_total": 1.0}]

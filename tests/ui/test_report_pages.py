@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from riskops.audit.models import AuditEvent, AuditHead
-from riskops.server.classification import Severity
-from riskops.server.run_models import Baseline, BaselineSource, OutboxMessage, Report, Run, Scenario
-from riskops.server.services import reports as svc
+from riskops.server.credit import reports as svc
+from riskops.server.credit.models import Baseline, BaselineSource, Report, Run, Scenario
+from riskops.server.credit.terms import Severity
+from riskops.server.notify.models import OutboxMessage
 
 WEEK = "2026-01-05"
 START = datetime(2026, 1, 5, tzinfo=UTC)

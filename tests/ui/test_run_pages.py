@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from riskops.audit.models import AuditEvent
-from riskops.server import artifacts
-from riskops.server.models import Case, CaseNote, CaseStatus
-from riskops.server.run_models import (
+from riskops.server.credit import artifacts, reruns
+from riskops.server.credit import recording as run_svc
+from riskops.server.credit.models import (
     Baseline,
     BaselineSource,
     RerunRequest,
@@ -24,7 +24,7 @@ from riskops.server.run_models import (
     RunArtifact,
     Scenario,
 )
-from riskops.server.services import runs as run_svc
+from riskops.server.triage.models import Case, CaseNote, CaseStatus
 from riskops.ui import runs as run_pages
 
 NOW = datetime.now(UTC)
@@ -479,7 +479,7 @@ async def test_every_run_post_refuses_a_missing_csrf_token(browser: Any, tenant:
     run = await sev0_run(tenant)
     await Case.filter(id=run.case_id).update(status=CaseStatus.RESOLVED, resolved_at=NOW)
     _, operator = await tenant.user("operator")
-    req = await run_svc.request_rerun(operator, run.id, "fixed")
+    req = await reruns.request_rerun(operator, run.id, "fixed")
     b = await signed_in(browser, tenant, "approver")
     await b.get(f"/runs/{run.id}")
     before = await snapshot(run.id, tenant.org_id)

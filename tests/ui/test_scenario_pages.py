@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from riskops.server.classification import Severity
-from riskops.server.run_models import Baseline, BaselineChange, ChangeStatus, Scenario
-from riskops.server.services import baselines as svc
+from riskops.server.core.approvals import ChangeStatus
+from riskops.server.credit import baselines as svc
+from riskops.server.credit.models import Baseline, BaselineChange, Scenario
+from riskops.server.credit.terms import Severity
 from riskops.ui.charts import Band, Bar, Line, Point, bar_chart, line_chart
 from tests.test_baselines_service import NOW, STEADY, add_runs, scenario, set_baseline, state
 

@@ -1,0 +1,21 @@
+"""Every job kind of riskops, registered from the package that owns it.
+
+Importing this module fills `riskops.jobs.registry.JOBS`. Only the composition roots import it
+(the web app, the arq worker, the CLI, the test session): services enqueue jobs by name through
+`riskops.jobs.runner` and never import a job module, so no domain depends on another's jobs and
+no import cycle runs through the runner.
+"""
+
+from __future__ import annotations
+
+from riskops.jobs import audit_jobs
+from riskops.jobs.registry import JOBS
+from riskops.server.credit import jobs as credit_jobs
+from riskops.server.notify import delivery
+
+MODULES = (audit_jobs, credit_jobs, delivery)
+
+
+def kinds() -> list[str]:
+    """The registered job kinds, sorted."""
+    return sorted(JOBS)

@@ -1,0 +1,63 @@
+"""What every maker-checker decision shares (baseline changes, policy versions): deciding a
+PROPOSED row exactly once, and naming the people involved in messages."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Protocol
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
+
+from riskops.server.core.errors import Conflict, Forbidden
+from riskops.server.core.principal import Principal
+
+
+class Proposal(Protocol):
+    id: int
+    status: ChangeStatus
+
+
+def may_decide(principal: Principal, maker_id: int | None) -> bool:
+    """Maker-checker (PRODUCT.md): nobody decides their own request. A request whose maker is
+    unknown (a removed user, the CLI acting as the system) may be decided by anyone entitled."""
+    return maker_id is None or maker_id != principal.user_id
+
+
+def require_checker(principal: Principal, maker_id: int | None, what: str) -> None:
+    """Forbidden when `principal` made the request `what` ("baseline change 12")."""
+    if not may_decide(principal, maker_id):
+        raise Forbidden(
+            f"You made {what}: nobody decides their own request, so another approver must "
+            "(maker-checker)."
+        )
+
+
+async def decide(
+    conn: BaseDBAsyncClient,
+    model: type[Model],
+    row: Proposal,
+    status: ChangeStatus,
+    *,
+    what: str,
+    field: str,
+    **values: Any,
+) -> None:
+    """Move a PROPOSED row to `status` with `values`, in one conditional update: a concurrent
+    decision makes this a Conflict ("`what` was decided meanwhile") instead of a second one."""
+    updated = (
+        await model.filter(id=row.id, status=ChangeStatus.PROPOSED)
+        .using_db(conn)
+        .update(status=status, **values)
+    )
+    if updated != 1:
+        raise Conflict(f"{what} was decided meanwhile.", field=field)
+    row.status = status
+    for name, value in values.items():
+        setattr(row, name, value)
+
+
+class ChangeStatus(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"

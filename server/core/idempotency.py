@@ -1,0 +1,52 @@
+"""Idempotency of mutations: a client key, used once per organization, replays the action it
+first named instead of repeating it."""
+
+from __future__ import annotations
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from riskops.server.core import validation
+from riskops.server.core.errors import (
+    Conflict,
+    Duplicate,
+)
+from riskops.server.core.models import IdempotencyKey
+from riskops.server.core.principal import Principal
+
+MAX_IDEMPOTENCY_KEY = 100
+
+
+def parse_idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return validation.text(value, "idempotency_key", max_len=MAX_IDEMPOTENCY_KEY)
+
+
+async def used_idempotency_key(
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    key: str,
+    action: str,
+    kind: str,
+    entity_id: int | str | None,
+) -> IdempotencyKey | None:
+    """The earlier use of `key` for this very request (replay it), None if unused; Duplicate when
+    it was used for another action or entity. `entity_id` None: any entity matches (creates)."""
+    used = await IdempotencyKey.filter(org_id=principal.org_id, key=key).using_db(conn).first()
+    if used is None:
+        return None
+    if used.action == action and (entity_id is None or used.entity_id == str(entity_id)):
+        return used
+    raise Duplicate(
+        f"Idempotency key '{key}' was already used for another request "
+        f"({used.action} on {kind} {used.entity_id}); use a new key for a new request.",
+        field="idempotency_key",
+    )
+
+
+def key_in_flight(key: str) -> Conflict:
+    """A concurrent request with the same key won the race; its result stands."""
+    return Conflict(
+        f"A request with idempotency key '{key}' is being processed; retry it to get its result.",
+        field="idempotency_key",
+    )

@@ -1,0 +1,119 @@
+"""Input checks shared by the services; each failure names the field and how to fix it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from riskops.server.core.errors import Invalid
+from riskops.server.core.permissions import ALL_ROLES, unknown_roles
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+def page_size(first: Any, max_page: int) -> int:
+    """`first` of a keyset-paged list: a whole number from 1 to `max_page`."""
+    if isinstance(first, bool) or not isinstance(first, int) or not 1 <= first <= max_page:
+        raise Invalid(f"first must be between 1 and {max_page}.", field="first")
+    return first
+
+
+def has_lone_surrogate(value: str) -> bool:
+    """A UTF-16 surrogate without its pair (JSON can carry one: "\\ud800") is not text: no
+    database takes it, and no e-mail or page can show it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _unicode(value: str, field: str) -> None:
+    if has_lone_surrogate(value):
+        raise Invalid(
+            f"{field} contains a lone UTF-16 surrogate, which is not text; send valid Unicode.",
+            field=field,
+        )
+
+
+def text(value: str | None, field: str, *, max_len: int, required: bool = True) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise Invalid(f"{field} is required.", field=field)
+    if len(value) > max_len:
+        raise Invalid(
+            f"{field} is {len(value)} characters long; the limit is {max_len}.", field=field
+        )
+    if any(ord(c) < 32 for c in value):
+        raise Invalid(f"{field} contains control characters; remove them.", field=field)
+    _unicode(value, field)
+    return value
+
+
+SCENARIO_KEY_MAX = 128  # run_models.Scenario.key
+
+
+def scenario_key(raw: Any, field: str) -> str:
+    """A scenario key as given (matched exactly, case and all; surrounding blanks dropped)."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise Invalid(
+            f"{field} is required: the key of a scenario, like BINDER_EXPORT_WEEKLY.",
+            field=field,
+        )
+    return text(raw, field, max_len=SCENARIO_KEY_MAX)
+
+
+def long_text(value: Any, field: str, *, max_len: int, why: str = "") -> str:
+    """Free text of several lines (notes, reasons, rationales, mitigations): required, at most
+    `max_len` characters, line breaks and tabs allowed, other control characters not. `why` is
+    added to the "required" message (e.g. "say why: it is kept with the baseline history")."""
+    if value is not None and not isinstance(value, str):
+        raise Invalid(f"{field} must be text.", field=field)
+    text_ = (value or "").strip()
+    if not text_:
+        raise Invalid(f"{field} is required{': ' + why if why else ''}.", field=field)
+    if len(text_) > max_len:
+        raise Invalid(
+            f"{field} is {len(text_)} characters long; the limit is {max_len}.", field=field
+        )
+    if any(ord(c) < 32 and c not in "\n\r\t" for c in text_):
+        raise Invalid(f"{field} contains control characters; remove them.", field=field)
+    _unicode(text_, field)
+    return text_
+
+
+def email(value: str | None, field: str = "email") -> str:
+    value = text(value, field, max_len=254).lower()
+    if not EMAIL_RE.match(value):
+        raise Invalid(f"'{value}' is not an e-mail address (like name@example.com).", field=field)
+    return value
+
+
+def roles(
+    values: list[str] | None, field: str = "roles", *, allow_empty: bool = False
+) -> list[str]:
+    values = [v.strip() for v in (values or [])]
+    if len(values) > len(ALL_ROLES):
+        raise Invalid(f"{field}: at most {len(ALL_ROLES)} roles.", field=field)
+    bad = unknown_roles(values)
+    if bad:
+        raise Invalid(
+            f"{field}: unknown role(s) {', '.join(bad)}; choose from {', '.join(ALL_ROLES)}.",
+            field=field,
+        )
+    if not values and not allow_empty:
+        raise Invalid(f"{field}: give at least one role ({', '.join(ALL_ROLES)}).", field=field)
+    return sorted(set(values))
+
+
+def password(value: str | None, field: str = "password") -> str:
+    from riskops.server.security import MIN_PASSWORD_LENGTH
+
+    value = value or ""
+    if len(value) < MIN_PASSWORD_LENGTH:
+        raise Invalid(
+            f"{field} must be at least {MIN_PASSWORD_LENGTH} characters long.", field=field
+        )
+    if len(value) > 1024:
+        raise Invalid(f"{field} is longer than 1024 characters.", field=field)
+    return value

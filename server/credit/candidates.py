@@ -1,0 +1,188 @@
+"""Baseline candidates of the weekly review: scenarios whose baseline could be updated, aggregated
+in SQL (variance, run count, no SEV0/SEV1, CV)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.expressions import RawSQL
+from tortoise.functions import Count, Sum
+
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.credit import baseline_rules
+from riskops.server.credit.baseline_rules import BaselineStats
+from riskops.server.credit.baselines import _SEV0_SEV1, CANDIDATE_DAYS, _aware, _period
+from riskops.server.credit.models import Baseline, Run, Scenario
+from riskops.server.credit.policy import current_policy
+from riskops.server.credit.terms import Policy
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One scenario with runs in the period, judged as a baseline candidate (seed 002)."""
+
+    scenario_id: int
+    scenario_key: str
+    runs: int
+    median: float | None  # only for scenarios passing the count/CV/no-SEV0/1 pre-filter
+    cv: float | None
+    current_median: float | None
+    ratio: float | None  # period median / current baseline median
+    change_pct: float | None
+    had_sev0_or_sev1: bool
+    reasons: list[str]  # why it is not a candidate; empty when it is one
+    is_candidate: bool
+
+
+def _cv(n: int, total: float, squares: float) -> float | None:
+    """Sample CV from count, sum and sum of squares (what the SQL aggregate gives)."""
+    if n < 2 or total <= 0:
+        return None
+    mean = total / n
+    variance = max(0.0, (squares - total * total / n) / (n - 1))
+    return math.sqrt(variance) / mean
+
+
+def _passes_prefilter(n: int, cv: float | None, bad: bool, policy: Policy) -> bool:
+    return (
+        n >= policy.candidate_min_runs
+        and not bad
+        and cv is not None
+        and (cv < policy.candidate_max_cv)
+    )
+
+
+async def _period_medians(
+    org_id: int, scenario_ids: list[int], start: datetime, end: datetime
+) -> dict[int, float]:
+    if not scenario_ids:
+        return {}
+    q = Run.filter(
+        org_id=org_id, scenario_id__in=scenario_ids, started_at__gte=start, started_at__lt=end
+    )
+    if Run._meta.db.capabilities.dialect == "postgres":
+        rows = (
+            await q.annotate(
+                median=RawSQL('percentile_cont(0.5) WITHIN GROUP (ORDER BY "credits_total")')
+            )
+            .group_by("scenario_id")
+            .values_list("scenario_id", "median")
+        )
+        return {int(s): float(m) for s, m in rows}
+    credits: dict[int, list[float]] = {}
+    for sid, c in await q.values_list("scenario_id", "credits_total"):
+        credits.setdefault(int(sid), []).append(float(c))
+    return {sid: float(statistics.median(v)) for sid, v in credits.items()}
+
+
+async def candidates_in_period(
+    org_id: int,
+    start: datetime,
+    end: datetime,
+    policy: Policy,
+    scenario_ids: Sequence[int] | None = None,
+) -> list[Candidate]:
+    """Every scenario of the organization (or of `scenario_ids`) with runs started in
+    [start, end), judged as a baseline candidate on the period's runs (seed 002:
+    ≥ candidate_min_runs runs, no SEV0/SEV1, CV < candidate_max_cv, period median <
+    candidate_max_variance x the current baseline). Candidates first, then by key. No
+    permission check and no audit: the weekly report calls it.
+
+    One GROUP BY gives count, sum, sum of squares and SEV0/SEV1 presence per scenario; only the
+    scenarios that pass count, CV and severity need their median (PostgreSQL computes it with
+    percentile_cont, SQLite loads their credits)."""
+    start, end = _period(start, end)
+    sev_list = ", ".join(f"'{s}'" for s in _SEV0_SEV1)
+    runs = Run.filter(org_id=org_id, started_at__gte=start, started_at__lt=end)
+    if scenario_ids is not None:
+        runs = runs.filter(scenario_id__in=list(scenario_ids))
+    agg = (
+        await runs.annotate(
+            n=Count("id"),
+            total=Sum("credits_total"),
+            squares=RawSQL('SUM("credits_total" * "credits_total")'),
+            bad=RawSQL(f'MAX(CASE WHEN "severity" IN ({sev_list}) THEN 1 ELSE 0 END)'),
+        )
+        .group_by("scenario_id")
+        .values_list("scenario_id", "n", "total", "squares", "bad")
+    )
+    if not agg:
+        return []
+    facts = {
+        int(sid): (int(n), float(total or 0), float(squares or 0), bool(bad))
+        for sid, n, total, squares, bad in agg
+    }
+    cvs = {sid: _cv(n, total, sq) for sid, (n, total, sq, _) in facts.items()}
+    wanted = sorted(
+        sid for sid, (n, _, _, bad) in facts.items() if _passes_prefilter(n, cvs[sid], bad, policy)
+    )
+    medians = await _period_medians(org_id, wanted, start, end)
+    ids = sorted(facts)
+    keys = dict(await Scenario.filter(org_id=org_id, id__in=ids).values_list("id", "key"))
+    current = dict(
+        await Baseline.filter(org_id=org_id, scenario_id__in=ids).values_list(
+            "scenario_id", "median"
+        )
+    )
+    out = [
+        _candidate(sid, str(keys.get(sid, sid)), facts[sid], cvs[sid], medians.get(sid),
+                   current.get(sid), policy)
+        for sid in ids
+    ]  # fmt: skip
+    return sorted(out, key=lambda c: (not c.is_candidate, c.scenario_key))
+
+
+def _candidate(
+    sid: int,
+    key: str,
+    fact: tuple[int, float, float, bool],
+    cv: float | None,
+    median: float | None,
+    current: float | None,
+    policy: Policy,
+) -> Candidate:
+    n, _, _, bad = fact
+    stats = BaselineStats(median, cv, n)
+    reasons = baseline_rules.baseline_candidate_reasons(
+        stats, current_median=current, had_sev0_or_sev1=bad, policy=policy
+    )
+    if median is None and not reasons:  # cannot happen (no median only when pre-filtered out)
+        reasons = ["no median for the period"]
+    ok = current is not None and current > 0 and median is not None
+    return Candidate(
+        scenario_id=sid,
+        scenario_key=key,
+        runs=n,
+        median=median,
+        cv=cv,
+        current_median=current,
+        ratio=median / current if ok and median is not None and current else None,
+        change_pct=baseline_rules.change_pct(current, median)
+        if ok and current and median
+        else None,
+        had_sev0_or_sev1=bad,
+        reasons=reasons,
+        is_candidate=not reasons,
+    )
+
+
+async def baseline_candidates(
+    principal: Principal,
+    period_start: datetime | None = None,
+    period_end: datetime | None = None,
+) -> list[Candidate]:
+    """The baseline candidates of a period (default: the last 7 days up to now)."""
+    principal.require(Perm.RUN_READ)
+    end = _aware(period_end, "period_end") if period_end is not None else datetime.now(UTC)
+    start = (
+        _aware(period_start, "period_start")
+        if period_start is not None
+        else end - timedelta(days=CANDIDATE_DAYS)
+    )
+    policy = (await current_policy(principal.org_id)).policy
+    return await candidates_in_period(principal.org_id, start, end, policy)

@@ -1,0 +1,204 @@
+"""Reading the run ledger: the filtered, keyset-paged list, one run and its detail (the policy it
+was classified under, its open rerun request), and the runs of a case."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tortoise.expressions import Q, RawSQL
+from tortoise.queryset import QuerySet
+
+from riskops.server.core import validation
+from riskops.server.core.audit_trail import access
+from riskops.server.core.errors import Invalid, not_found
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import parse_id, scoped
+from riskops.server.credit import policy as controls
+from riskops.server.credit.models import (
+    Baseline,
+    PolicyVersion,
+    RerunRequest,
+    Run,
+    RunArtifact,
+    Scenario,
+)
+from riskops.server.credit.recording import MAX_PAGE
+from riskops.server.credit.reruns import OPEN_RERUN
+from riskops.server.credit.terms import Policy, RiskFlag, Severity
+from riskops.server.triage.models import Case
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    severities: Sequence[str] = ()  # SEV0..SEV3, "none" (no severity)
+    scenario: str | None = None
+    flag: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    quarantined: bool | None = None
+
+
+@dataclass(frozen=True)
+class RunPage:
+    runs: list[Run]
+    has_next: bool
+    end_cursor: str | None
+
+
+def encode_cursor(run: Run) -> str:
+    raw = f"run:{run.started_at.astimezone(UTC).isoformat()}|{run.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        kind, _, rest = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        at, _, pk = rest.rpartition("|")
+        when, ident = datetime.fromisoformat(at), int(pk)
+        if kind != "run" or when.tzinfo is None or not 1 <= ident <= 2**31 - 1:
+            raise ValueError
+        return when, ident
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid(
+            "after: not a cursor returned by this API; pass a pageInfo.endCursor.", field="after"
+        ) from None
+
+
+def _severity_filter(values: Sequence[str]) -> Q | None:
+    if not values:
+        return None
+    names = {s.value for s in Severity}
+    bad = [v for v in values if v not in names and v != "none"]
+    if bad:
+        raise Invalid(
+            f"severity {', '.join(map(repr, bad))} is unknown; use SEV0, SEV1, SEV2, SEV3 or none.",
+            field="severity",
+        )
+    q = Q(severity__in=[v for v in values if v in names])
+    if "none" in values:
+        q |= Q(severity__isnull=True)
+    return q
+
+
+def _with_flag(q: QuerySet[Run], flag: str) -> QuerySet[Run]:
+    if flag not in {f.value for f in RiskFlag}:
+        raise Invalid(
+            f"flag {flag!r} is unknown; the flags are: {', '.join(f.value for f in RiskFlag)}.",
+            field="flag",
+        )
+    if Run._meta.db.capabilities.dialect == "postgres":
+        return q.filter(flags__contains=[flag])  # jsonb @> (a GIN index can serve it)
+    # SQLite has no JSON containment in Tortoise: the flag (a known name, safe to inline) quoted
+    # as in the stored JSON text cannot match inside another name.
+    return q.annotate(_flag_at=RawSQL(f'instr("flags", \'"{flag}"\')')).filter(_flag_at__gt=0)
+
+
+async def list_runs(
+    principal: Principal, flt: RunFilter | None = None, *, first: int = 50, after: str | None = None
+) -> RunPage:
+    """The ledger, newest first (keyset on started_at, id), filtered."""
+    principal.require(Perm.RUN_READ)
+    flt = flt or RunFilter()
+    size = validation.page_size(first, MAX_PAGE)
+    q = scoped(Run, principal)
+    sev = _severity_filter(flt.severities)
+    if sev is not None:
+        q = q.filter(sev)
+    if flt.scenario:
+        q = q.filter(scenario__key=flt.scenario)
+    if flt.flag:
+        q = _with_flag(q, flt.flag)
+    if flt.since is not None:
+        q = q.filter(started_at__gte=flt.since)
+    if flt.until is not None:
+        q = q.filter(started_at__lt=flt.until)
+    if flt.quarantined is not None:
+        q = q.filter(quarantined=flt.quarantined)
+    if after:
+        at, pk = decode_cursor(after)
+        q = q.filter(Q(started_at__lt=at) | Q(started_at=at, id__lt=pk))
+    rows = await q.select_related("scenario", "case").order_by("-started_at", "-id").limit(size + 1)
+    has_next = len(rows) > size
+    rows = rows[:size]
+    return RunPage(rows, has_next, encode_cursor(rows[-1]) if rows else None)
+
+
+@dataclass(frozen=True)
+class ClassifiedUnder:
+    """The thresholds a run was classified with: its stored policy version (0: the built-in
+    defaults) and the version in force now (they differ once the policy changed since)."""
+
+    number: int
+    policy: Policy
+    in_force: int
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: Run
+    scenario: Scenario
+    baseline: Baseline | None
+    artifacts: list[RunArtifact]
+    rerun_requests: list[RerunRequest]
+    reruns: list[Run]
+    rerun_of: Run | None
+    case: Case | None
+    classified_under: ClassifiedUnder
+
+    @property
+    def open_rerun_request(self) -> RerunRequest | None:
+        return next((r for r in self.rerun_requests if r.status in OPEN_RERUN), None)
+
+
+async def classified_under(run: Run) -> ClassifiedUnder:
+    current = await controls.current_policy(run.org_id)
+    if run.policy_number == current.number:
+        return ClassifiedUnder(current.number, current.policy, current.number)
+    if run.policy_number == 0:
+        return ClassifiedUnder(0, Policy(), current.number)
+    row = await PolicyVersion.filter(org_id=run.org_id, number=run.policy_number).first()
+    policy = Policy.from_dict(row.data) if row is not None else current.policy
+    return ClassifiedUnder(run.policy_number, policy, current.number)
+
+
+async def get_run(principal: Principal, run_pk: str | int) -> Run:
+    principal.require(Perm.RUN_READ)
+    run = await scoped(Run, principal).filter(id=parse_id("Run", run_pk)).first()
+    if run is None:
+        raise not_found("Run", run_pk)
+    return run
+
+
+async def get_run_detail(principal: Principal, run_pk: str | int) -> RunDetail:
+    """A run with why it got its severity; viewing it is a data-access event (`run.view`)."""
+    run = await get_run(principal, run_pk)
+    await run.fetch_related("scenario", "case", "rerun_of")
+    detail = RunDetail(
+        run=run,
+        scenario=run.scenario,
+        baseline=await Baseline.get_or_none(scenario_id=run.scenario_id),
+        artifacts=await RunArtifact.filter(run_id=run.id).order_by("id"),
+        rerun_requests=await RerunRequest.filter(run_id=run.id)
+        .select_related("requested_by", "decided_by")
+        .order_by("-id"),
+        reruns=await scoped(Run, principal)
+        .filter(rerun_of_id=run.id)
+        .select_related("scenario", "case")
+        .order_by("started_at"),
+        rerun_of=run.rerun_of,
+        case=run.case,
+        classified_under=await classified_under(run),
+    )
+    await access(principal, "run.view", "run", run.id, detail={"run_id": run.run_id})
+    return detail
+
+
+async def runs_of_case(principal: Principal, case_id: int, limit: int = 200) -> list[Run]:
+    """The runs linked to a case (a SEV0/SEV1 run opens its case), newest first."""
+    principal.require(Perm.RUN_READ)
+    q = scoped(Run, principal).filter(case_id=case_id).select_related("scenario")
+    return list(await q.order_by("-started_at", "-id").limit(limit))

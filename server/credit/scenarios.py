@@ -1,0 +1,315 @@
+"""Scenarios: the list with their baselines and recent activity, one scenario's page data (the
+credits series for the chart, baseline history, open proposal, candidate status), and changing a
+scenario's configuration (runbook: "Fix scenario config (max_items)").
+
+Scenarios are created on first sight by the run record service; this module reads them and
+changes their configuration. Baselines are `baselines.py`'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import RawSQL
+from tortoise.functions import Count
+from tortoise.transactions import in_transaction
+
+from riskops.server.core.approvals import ChangeStatus
+from riskops.server.core.audit_trail import record
+from riskops.server.core.errors import Conflict, Forbidden, Invalid
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import scoped
+from riskops.server.credit import baseline_rules, baselines
+from riskops.server.credit import candidates as baselines_candidates
+from riskops.server.credit.models import Baseline, BaselineChange, Run, Scenario
+from riskops.server.credit.policy import current_policy
+from riskops.server.credit.terms import DataClassification, Policy, Severity
+
+RECENT_DAYS = 30
+SERIES_DAYS = 90
+SERIES_MAX_POINTS = 1000
+MAX_SCENARIOS = 1000
+MAX_NAME = 200
+MAX_TARGET = 500
+MAX_ITEMS_LIMIT = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class ScenarioSummary:
+    scenario: Scenario
+    baseline: Baseline | None
+    runs_recent: int  # runs started in the last 30 days
+    last_run_at: datetime | None
+    open_proposal: BaselineChange | None
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    started_at: datetime
+    credits_total: float
+    severity: Severity | None
+
+
+@dataclass(frozen=True)
+class ScenarioDetail:
+    scenario: Scenario
+    baseline: Baseline | None
+    history: list[BaselineChange]
+    open_proposal: BaselineChange | None
+    candidate: baselines_candidates.Candidate | None  # None: no runs in the last 7 days
+    candidate_start: datetime
+    candidate_end: datetime
+    series: list[SeriesPoint]  # oldest first, the newest SERIES_MAX_POINTS of 90 days
+    policy: Policy
+
+    @property
+    def proposal_needs_confirmation(self) -> bool:
+        """Whether approving the open proposal needs confirm_large_change (the policy's rule)."""
+        p = self.open_proposal
+        return p is not None and baseline_rules.needs_confirmation(
+            p.old_median, p.new_median, self.policy
+        )
+
+
+_LAST_RUN = (
+    '(SELECT MAX("run"."started_at") FROM "run" WHERE "run"."org_id" = "scenario"."org_id" '
+    'AND "run"."scenario_id" = "scenario"."id")'
+)
+
+
+async def list_scenarios(principal: Principal) -> list[ScenarioSummary]:
+    """Every scenario of the organization (at most 1000, by key) with its baseline, runs in the
+    last 30 days, last run and open baseline proposal."""
+    principal.require(Perm.RUN_READ)
+    rows = await scoped(Scenario, principal).order_by("key").limit(MAX_SCENARIOS)
+    ids = [s.id for s in rows]
+    if not ids:
+        return []
+    since = datetime.now(UTC) - timedelta(days=RECENT_DAYS)
+    recent = dict(
+        await scoped(Run, principal)
+        .filter(scenario_id__in=ids, started_at__gte=since)
+        .annotate(n=Count("id"))
+        .group_by("scenario_id")
+        .values_list("scenario_id", "n")
+    )
+    # One index lookup per scenario on (org_id, scenario_id, started_at), not a GROUP BY over
+    # all of their runs: a correlated MAX reads only the newest entry of each.
+    last = dict(
+        await scoped(Scenario, principal)
+        .filter(id__in=ids)
+        .annotate(last=RawSQL(_LAST_RUN))
+        .values_list("id", "last")
+    )
+    by_scenario = {b.scenario_id: b for b in await scoped(Baseline, principal)}
+    proposals: dict[int, BaselineChange] = {}
+    for c in await scoped(BaselineChange, principal).filter(status=ChangeStatus.PROPOSED):
+        proposals.setdefault(c.scenario_id, c)
+    return [
+        ScenarioSummary(
+            scenario=s,
+            baseline=by_scenario.get(s.id),
+            runs_recent=int(recent.get(s.id, 0)),
+            last_run_at=_as_datetime(last.get(s.id)),
+            open_proposal=proposals.get(s.id),
+        )
+        for s in rows
+    ]
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """MAX(started_at) as a timezone-aware datetime (SQLite returns the stored text)."""
+    if value is None or isinstance(value, datetime):
+        return value.astimezone(UTC) if isinstance(value, datetime) else None
+    parsed = datetime.fromisoformat(str(value))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+async def credits_series(principal: Principal, scenario: Scenario) -> list[SeriesPoint]:
+    """The scenario's runs of the last 90 days as (started_at, credits_total, severity), oldest
+    first; at most 1000 points, the newest kept."""
+    since = datetime.now(UTC) - timedelta(days=SERIES_DAYS)
+    rows = (
+        await scoped(Run, principal)
+        .filter(scenario_id=scenario.id, started_at__gte=since)
+        .order_by("-started_at", "-id")
+        .limit(SERIES_MAX_POINTS)
+        .values_list("started_at", "credits_total", "severity")
+    )
+    return [
+        SeriesPoint(started_at=t, credits_total=float(c), severity=baselines.severity_of(s))
+        for t, c, s in reversed(rows)
+    ]
+
+
+async def get_scenario_detail(principal: Principal, scenario_key: str) -> ScenarioDetail:
+    """A scenario with its baseline, history, open proposal, candidate status over the last 7
+    days and the credits series of the last 90 days."""
+    principal.require(Perm.RUN_READ)
+    key = baselines.parse_scenario_key(scenario_key)
+    scenario = await baselines.get_scenario(principal, key)
+    policy = (await current_policy(principal.org_id)).policy
+    end = datetime.now(UTC)
+    start = end - timedelta(days=baselines.CANDIDATE_DAYS)
+    candidates = await baselines_candidates.candidates_in_period(
+        principal.org_id, start, end, policy, scenario_ids=[scenario.id]
+    )
+    return ScenarioDetail(
+        scenario=scenario,
+        baseline=await scoped(Baseline, principal).get_or_none(scenario_id=scenario.id),
+        history=await baselines.baseline_history(principal, key),
+        open_proposal=await baselines.open_proposal(principal, scenario.id),
+        candidate=next((c for c in candidates if c.scenario_id == scenario.id), None),
+        candidate_start=start,
+        candidate_end=end,
+        series=await credits_series(principal, scenario),
+        policy=policy,
+    )
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+def _name(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise Invalid("name is required: how people call the scenario.", field="name")
+    value = raw.strip()
+    if len(value) > MAX_NAME:
+        raise Invalid(
+            f"name is {len(value)} characters long; the limit is {MAX_NAME}.", field="name"
+        )
+    if any(ord(c) < 32 for c in value):
+        raise Invalid("name contains control characters; remove them.", field="name")
+    return value
+
+
+def _max_items(raw: Any) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_ITEMS_LIMIT:
+        raise Invalid(
+            f"max_items must be a whole number from 1 to {MAX_ITEMS_LIMIT:,} (or empty for no "
+            f"limit), not {raw!r}.",
+            field="max_items",
+        )
+    return raw
+
+
+def _classification(raw: Any) -> str:
+    choices = ", ".join(d.value for d in DataClassification)
+    if not isinstance(raw, str) or not raw.strip():
+        raise Invalid(
+            f"data_classification is required; choose one of {choices}.",
+            field="data_classification",
+        )
+    try:
+        return DataClassification(raw.strip().lower()).value
+    except ValueError:
+        raise Invalid(
+            f"data_classification '{raw}' is unknown; choose one of {choices}.",
+            field="data_classification",
+        ) from None
+
+
+def _target(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise Invalid("dispatch_target must be text.", field="dispatch_target")
+    value = raw.strip()
+    if len(value) > MAX_TARGET:
+        raise Invalid(
+            f"dispatch_target is {len(value)} characters long; the limit is {MAX_TARGET}.",
+            field="dispatch_target",
+        )
+    if any(ord(c) < 32 for c in value):
+        raise Invalid(
+            "dispatch_target contains control characters; remove them.", field="dispatch_target"
+        )
+    return value or None
+
+
+def _version(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise Invalid(
+            "expected_version must be the version of the scenario you loaded.",
+            field="expected_version",
+        )
+    return raw
+
+
+_SENSITIVITY = {"public": 0, "internal": 1, "confidential": 2, "pii": 3, "regulatory": 3}
+
+
+async def update_scenario(
+    principal: Principal,
+    scenario_key: str,
+    *,
+    name: str,
+    max_items: int | None,
+    data_classification: str,
+    dispatch_target: str | None,
+    expected_version: int,
+) -> Scenario:
+    """Set a scenario's configuration (every field; max_items None = no limit). Stale
+    `expected_version` is a Conflict; a request that changes nothing is refused."""
+    principal.require(Perm.BASELINE_PROPOSE)
+    key = baselines.parse_scenario_key(scenario_key)
+    values: dict[str, Any] = {
+        "name": _name(name),
+        "max_items": _max_items(max_items),
+        "data_classification": _classification(data_classification),
+        "dispatch_target": _target(dispatch_target),
+    }
+    expected = _version(expected_version)
+    async with in_transaction() as conn:
+        scenario = await baselines.get_scenario(principal, key, conn)
+        if scenario.version != expected:
+            raise Conflict(
+                f"Scenario {key} was changed by someone else: it is at version "
+                f"{scenario.version} (you had version {expected}). Reload it and change it again.",
+                field="expected_version",
+                current_version=scenario.version,
+            )
+        changed = {k: v for k, v in values.items() if getattr(scenario, k) != v}
+        if not changed:
+            raise Invalid(
+                "Nothing to change: every value equals the scenario's configuration.",
+                field="name",
+            )
+        if (
+            "data_classification" in changed
+            and _SENSITIVITY[changed["data_classification"]]
+            < _SENSITIVITY[scenario.data_classification]
+            and not principal.can(Perm.POLICY_MANAGE)
+        ):
+            # What a scenario touches decides whether its spikes are SEV0: raising it is an
+            # investigation finding, lowering it a governance decision.
+            raise Forbidden(
+                f"Lowering the data classification of {key} from "
+                f"{scenario.data_classification} needs an approver (it decides whether a spike "
+                "is SEV0); change the other fields, or ask an approver."
+            )
+        old = {k: getattr(scenario, k) for k in changed}
+        updated = (
+            await Scenario.filter(id=scenario.id, version=expected)
+            .using_db(conn)
+            .update(**changed, version=expected + 1)
+        )
+        if updated != 1:
+            raise Conflict(
+                f"Scenario {key} was changed by someone else while you acted; reload it.",
+                field="expected_version",
+            )
+        for k, v in changed.items():
+            setattr(scenario, k, v)
+        scenario.version = expected + 1
+        await record(
+            principal, conn, "scenario.update", "scenario", scenario.id,
+            old={**old, "version": expected},
+            new={"key": key, **changed, "version": scenario.version},
+        )  # fmt: skip
+    return scenario

@@ -1,0 +1,212 @@
+"""Logging in and out, and resolving a session cookie or bearer token to a Principal.
+
+Failed logins are counted per account and per IP in the database (so every web process sees
+them) and refused with RATE_LIMITED past the limits; every attempt is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from riskops.audit import store
+from riskops.audit.types import SYSTEM_ORG, Actor, Entry, RiskLevel
+from riskops.server.core.audit_trail import record
+from riskops.server.core.errors import Forbidden, RateLimited, Unauthenticated
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import get_scoped
+from riskops.server.identity.models import ApiToken, LoginFailure, Session, User, UserStatus
+from riskops.server.security import digest, new_secret, verify_password
+from riskops.server.settings import Settings
+
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    session_secret: str
+    principal: Principal
+
+
+def _mask(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+async def _retry_after(settings: Settings, account: str, ip: str) -> int | None:
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    now = datetime.now(UTC)
+    since = now - window
+    for field, key, limit in (
+        ("account", account, settings.login_max_failures_per_account),
+        ("ip", ip, settings.login_max_failures_per_ip),
+    ):
+        recent = LoginFailure.filter(**{field: key, "at__gte": since})
+        if await recent.count() >= limit:
+            oldest = await recent.order_by("-at").offset(limit - 1).first()
+            until = (oldest.at if oldest else now) + window
+            return max(1, int((until - now).total_seconds()) + 1)
+    return None
+
+
+async def login(settings: Settings, email: str, password: str, client: ClientInfo) -> LoginResult:
+    account = (email or "").strip().lower()[:254]
+    ip = client.ip or "unknown"
+    user = await User.get_or_none(email=account, deleted_at=None) if account else None
+    actor = Actor(
+        org_id=user.org_id if user else SYSTEM_ORG,
+        actor=f"user:{user.id}" if user else "anonymous",
+        actor_type="user" if user else "anonymous",
+        ip=client.ip,
+        user_agent=client.user_agent,
+        request_id=client.request_id,
+    )
+    entity_id = user.id if user else "unknown"
+
+    retry = await _retry_after(settings, account, ip)
+    if retry is not None:
+        await store.emit(actor, Entry(
+            "auth.login_failed", "user", entity_id, {},
+            {"reason": "rate_limited", "account": _mask(account)}, RiskLevel.HIGH,
+        ))  # fmt: skip
+        raise RateLimited(
+            f"Too many failed logins; try again in {retry} seconds.", retry_after=retry
+        )
+
+    ok = verify_password(user.password_hash if user else None, password or "")
+    if not ok or user is None:
+        await LoginFailure.create(account=account, ip=ip, at=datetime.now(UTC))
+        await store.emit(actor, Entry(
+            "auth.login_failed", "user", entity_id, {},
+            {"reason": "bad_credentials", "account": _mask(account)}, RiskLevel.MEDIUM,
+        ))  # fmt: skip
+        raise Unauthenticated("Wrong e-mail address or password.")
+    if user.status != UserStatus.ACTIVE:
+        await store.emit(actor, Entry(
+            "auth.login_failed", "user", user.id, {}, {"reason": "suspended"}, RiskLevel.HIGH,
+        ))  # fmt: skip
+        raise Forbidden("This account is suspended; ask an admin of your organization.")
+
+    secret = new_secret()
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        session = await Session.create(
+            id=digest(secret),
+            user_id=user.id,
+            org_id=user.org_id,
+            expires_at=now + timedelta(hours=settings.session_ttl_hours),
+            last_seen_at=now,
+            ip=client.ip,
+            user_agent=(client.user_agent or "")[:300] or None,
+            using_db=conn,
+        )
+        user.last_login_at = now
+        await user.save(using_db=conn, update_fields=["last_login_at"])
+        await LoginFailure.filter(account=account).using_db(conn).delete()
+        principal = _principal(user, client, session_id=session.id)
+        await record(principal, conn, "auth.login", "session", session.id[:16])
+    return LoginResult(secret, principal)
+
+
+def _principal(
+    user: User,
+    client: ClientInfo,
+    *,
+    session_id: str | None = None,
+    token: ApiToken | None = None,
+) -> Principal:
+    roles = frozenset(user.roles) & frozenset(token.roles) if token else frozenset(user.roles)
+    return Principal(
+        user_id=user.id,
+        org_id=user.org_id,
+        roles=roles,
+        email=user.email,
+        name=user.name,
+        token_id=token.id if token else None,
+        session_id=session_id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        request_id=client.request_id,
+    )
+
+
+async def logout(principal: Principal) -> None:
+    if principal.session_id is None:
+        return
+    async with in_transaction() as conn:
+        n = (
+            await Session.filter(id=principal.session_id, revoked_at=None)
+            .using_db(conn)
+            .update(revoked_at=datetime.now(UTC))
+        )
+        if n:
+            await record(principal, conn, "auth.logout", "session", principal.session_id[:16])
+
+
+async def from_session(secret: str, client: ClientInfo) -> Principal | None:
+    if not secret or len(secret) > 200:
+        return None
+    session = await Session.get_or_none(id=digest(secret)).select_related("user")
+    now = datetime.now(UTC)
+    if session is None or session.revoked_at is not None or session.expires_at <= now:
+        return None
+    user = session.user
+    if user.status != UserStatus.ACTIVE or user.deleted_at is not None:
+        return None
+    if session.last_seen_at is None or now - session.last_seen_at > TOUCH_EVERY:
+        await Session.filter(id=session.id).update(last_seen_at=now)
+    return _principal(user, client, session_id=session.id)
+
+
+async def from_bearer(secret: str, client: ClientInfo) -> Principal | None:
+    if not secret or len(secret) > 200:
+        return None
+    token = await ApiToken.get_or_none(token_hash=digest(secret)).select_related("user")
+    now = datetime.now(UTC)
+    if token is None or token.revoked_at is not None:
+        return None
+    if token.expires_at is not None and token.expires_at <= now:
+        return None
+    user = token.user
+    if user.status != UserStatus.ACTIVE or user.deleted_at is not None:
+        return None
+    if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
+        await ApiToken.filter(id=token.id).update(last_used_at=now)
+    return _principal(user, client, token=token)
+
+
+async def list_sessions(principal: Principal, user_id: str | int) -> list[Session]:
+    if str(user_id) != str(principal.user_id):
+        principal.require(Perm.USER_MANAGE)
+    user = await get_scoped(User, principal, user_id, "User")
+    return await Session.filter(
+        user_id=user.id, revoked_at=None, expires_at__gt=datetime.now(UTC)
+    ).order_by("-created_at")
+
+
+async def revoke_sessions(principal: Principal, user_id: str | int) -> int:
+    """Sign a user out everywhere (admin, or the user themself)."""
+    if str(user_id) != str(principal.user_id):
+        principal.require(Perm.USER_MANAGE)
+    async with in_transaction() as conn:
+        user = await get_scoped(User, principal, user_id, "User")
+        n = (
+            await Session.filter(user_id=user.id, revoked_at=None)
+            .using_db(conn)
+            .update(revoked_at=datetime.now(UTC))
+        )
+        await record(
+            principal, conn, "session.revoke", "user", user.id,
+            new={"sessions_revoked": n}, risk=RiskLevel.MEDIUM,
+        )  # fmt: skip
+    return n

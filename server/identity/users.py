@@ -1,0 +1,215 @@
+"""Users of an organization: create, change roles, suspend (which revokes access at once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from riskops.audit.types import RiskLevel
+from riskops.server.core import validation
+from riskops.server.core.audit_trail import record
+from riskops.server.core.errors import Conflict, Duplicate, Invalid
+from riskops.server.core.permissions import PRIVILEGED_ROLES, Perm, Role
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import get_scoped, scoped
+from riskops.server.identity.models import ApiToken, Session, User, UserStatus
+from riskops.server.security import hash_password
+
+
+async def list_users(
+    principal: Principal, *, include_suspended: bool = True, managing: bool = False
+) -> list[User]:
+    """The directory (user.read); `managing=True` is the admin screen and needs user.manage."""
+    principal.require(Perm.USER_MANAGE if managing else Perm.USER_READ)
+    q = scoped(User, principal).filter(deleted_at=None)
+    if not include_suspended:
+        q = q.filter(status=UserStatus.ACTIVE)
+    return await q.order_by("name", "id")
+
+
+async def get_user(principal: Principal, user_id: str | int) -> User:
+    principal.require(Perm.USER_READ)
+    return await get_scoped(User, principal, user_id, "User")
+
+
+async def create_user(
+    principal: Principal,
+    *,
+    email: str,
+    name: str,
+    roles: list[str],
+    password: str | None = None,
+) -> User:
+    principal.require(Perm.USER_MANAGE)
+    email = validation.email(email)
+    name = validation.text(name, "name", max_len=200)
+    roles = validation.roles(roles)
+    pw_hash = hash_password(validation.password(password)) if password else None
+    async with in_transaction() as conn:
+        if await User.filter(email=email).using_db(conn).exists():
+            # Global uniqueness, but the message must not reveal other organizations' users.
+            raise Duplicate(f"The e-mail address {email} is already in use.", field="email")
+        user = await User.create(
+            org_id=principal.org_id,
+            email=email,
+            name=name,
+            roles=roles,
+            password_hash=pw_hash,
+            using_db=conn,
+        )
+        await record(
+            principal, conn, "user.create", "user", user.id,
+            new={"roles": roles, "has_password": bool(pw_hash)},
+            risk=RiskLevel.MEDIUM if set(roles) & PRIVILEGED_ROLES else RiskLevel.LOW,
+        )  # fmt: skip
+    return user
+
+
+async def _other_active_admins(user: User, conn: BaseDBAsyncClient) -> int:
+    others = (
+        await User.filter(org_id=user.org_id, status=UserStatus.ACTIVE, deleted_at=None)
+        .exclude(id=user.id)
+        .using_db(conn)
+        .values_list("roles", flat=True)
+    )
+    return sum(1 for r in others if Role.ADMIN.value in (r or []))
+
+
+async def update_user_roles(
+    principal: Principal,
+    user_id: str | int,
+    roles: list[str],
+    *,
+    expected_version: int | None = None,
+) -> User:
+    principal.require(Perm.USER_MANAGE)
+    roles = validation.roles(roles, allow_empty=True)
+    async with in_transaction() as conn:
+        user = await get_scoped(User, principal, user_id, "User")
+        user = await User.select_for_update().using_db(conn).get(id=user.id)
+        if expected_version is not None and user.version != expected_version:
+            raise Conflict(
+                f"User {user.id} was changed by someone else (version {user.version}, you had "
+                f"{expected_version}); reload and apply your change again.",
+                current_version=user.version,
+                current_roles=list(user.roles),
+            )
+        old = sorted(user.roles)
+        if old == roles:
+            return user
+        if (
+            Role.ADMIN.value in old
+            and Role.ADMIN.value not in roles
+            and await _other_active_admins(user, conn) == 0
+        ):
+            raise Invalid(
+                "This is the last active admin of the organization; give another user the "
+                "admin role first.",
+                field="roles",
+            )
+        user.roles = roles
+        user.version += 1
+        await user.save(using_db=conn, update_fields=["roles", "version"])
+        # A token never holds more than its owner: shrink tokens with the user.
+        for token in await ApiToken.filter(user_id=user.id, revoked_at=None).using_db(conn):
+            kept = sorted(set(token.roles) & set(roles))
+            if kept != sorted(token.roles):
+                token.roles = kept
+                await token.save(using_db=conn, update_fields=["roles"])
+        await record(
+            principal, conn, "user.roles_change", "user", user.id,
+            old={"roles": old}, new={"roles": roles},
+            risk=RiskLevel.HIGH if (set(old) ^ set(roles)) & PRIVILEGED_ROLES else RiskLevel.MEDIUM,
+        )  # fmt: skip
+    return user
+
+
+async def revoke_access(user_id: int, conn: BaseDBAsyncClient) -> tuple[int, int]:
+    """Revoke every live session and API token of a user; returns (sessions, tokens)."""
+    now = datetime.now(UTC)
+    sessions = (
+        await Session.filter(user_id=user_id, revoked_at=None).using_db(conn).update(revoked_at=now)
+    )
+    tokens = (
+        await ApiToken.filter(user_id=user_id, revoked_at=None)
+        .using_db(conn)
+        .update(revoked_at=now)
+    )
+    return sessions, tokens
+
+
+async def suspend_user(principal: Principal, user_id: str | int, *, reason: str) -> User:
+    principal.require(Perm.USER_MANAGE)
+    reason = validation.text(reason, "reason", max_len=500)
+    async with in_transaction() as conn:
+        user = await get_scoped(User, principal, user_id, "User")
+        user = await User.select_for_update().using_db(conn).get(id=user.id)
+        if user.id == principal.user_id:
+            raise Invalid("You cannot suspend your own account.", field="userId")
+        if user.status == UserStatus.SUSPENDED:
+            return user
+        if Role.ADMIN.value in user.roles and await _other_active_admins(user, conn) == 0:
+            raise Invalid("This is the last active admin of the organization.", field="userId")
+        user.status = UserStatus.SUSPENDED
+        user.version += 1
+        await user.save(using_db=conn, update_fields=["status", "version"])
+        sessions, tokens = await revoke_access(user.id, conn)
+        await record(
+            principal, conn, "user.suspend", "user", user.id,
+            old={"status": "active"},
+            new={"status": "suspended", "reason": reason, "sessions_revoked": sessions,
+                 "tokens_revoked": tokens},
+            risk=RiskLevel.HIGH,
+        )  # fmt: skip
+    return user
+
+
+async def reactivate_user(principal: Principal, user_id: str | int) -> User:
+    principal.require(Perm.USER_MANAGE)
+    async with in_transaction() as conn:
+        user = await get_scoped(User, principal, user_id, "User")
+        user = await User.select_for_update().using_db(conn).get(id=user.id)
+        if user.status == UserStatus.ACTIVE:
+            return user
+        user.status = UserStatus.ACTIVE
+        user.version += 1
+        await user.save(using_db=conn, update_fields=["status", "version"])
+        await record(
+            principal, conn, "user.reactivate", "user", user.id,
+            old={"status": "suspended"}, new={"status": "active"}, risk=RiskLevel.MEDIUM,
+        )  # fmt: skip
+    return user
+
+
+async def set_password(principal: Principal, user_id: str | int, password: str) -> None:
+    principal.require(Perm.USER_MANAGE)
+    pw = validation.password(password)
+    async with in_transaction() as conn:
+        user = await get_scoped(User, principal, user_id, "User")
+        user.password_hash = hash_password(pw)
+        await user.save(using_db=conn, update_fields=["password_hash"])
+        await record(principal, conn, "user.password_set", "user", user.id, risk=RiskLevel.MEDIUM)
+
+
+async def name_of(user_id: int | None, conn: BaseDBAsyncClient | None = None) -> str:
+    """A person's name for a message ("proposed by …"), or what is left of them."""
+    if user_id is None:
+        return "someone (user removed)"
+    q = User.filter(id=user_id)
+    if conn is not None:
+        q = q.using_db(conn)
+    user = await q.first()
+    return user.name if user is not None else f"user {user_id}"
+
+
+async def names_of(principal: Principal, ids: Iterable[int | None]) -> dict[int, str]:
+    """The names of the organization's people among `ids` (who proposed, who decided), in one
+    query; an id that is not one of them is left out."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = await User.filter(org_id=principal.org_id, id__in=wanted).values_list("id", "name")
+    return {int(i): str(n) for i, n in rows}

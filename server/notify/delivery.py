@@ -1,0 +1,206 @@
+"""Delivery of the notification outbox to webhooks: the `outbox.deliver` job.
+
+One delivery pass takes the due pending messages (next_attempt_at ≤ now), oldest first, at most
+`BATCH` of them. Each is claimed with a conditional UPDATE (still pending, same attempts, still
+due → attempts + 1 and next_attempt_at = claim time + `LEASE`), so two deliverers running at
+once (two workers, a kick and the cron sweep) never send one message twice; a deliverer that
+dies after claiming leaves the message to be retried when the lease ends. Times are taken when
+each message is claimed and settled (not when the pass started), and a pass stops claiming after
+`PASS_SECONDS` so that slow receivers cannot make the next minute's pass overlap it: what is left
+stays pending for the next pass (counted as `deferred`).
+
+Before a message is claimed, its organization's alert-suppression switch is checked: if it is in
+force now, the message is marked `suppressed` (last_error "alert suppression on at delivery")
+and never sent. Messages written while suppression was on are suppressed already and never
+selected.
+
+Outcomes: 2xx → sent. Connect error, timeout, 5xx → stays pending, retried after 30 s, 1 min,
+2 min, ... (at most 30 min), or after a 429's Retry-After. After `MAX_ATTEMPTS` attempts, any
+other 4xx, or a channel without a webhook → failed, with `last_error` saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from riskops.jobs.registry import job
+from riskops.server.credit.kill_switches import active_switches, suppression_on
+from riskops.server.identity.models import Organization
+from riskops.server.notify import webhooks
+from riskops.server.notify.models import OutboxMessage, OutboxStatus
+from riskops.server.settings import Settings, get_settings
+
+log = logging.getLogger("riskops.outbox")
+
+BATCH = 200
+MAX_ATTEMPTS = 10
+BACKOFF_FIRST = 30.0  # seconds
+BACKOFF_MAX = 30 * 60.0
+LEASE = timedelta(minutes=5)  # far longer than one POST (timeout ≤ 60 s)
+PASS_SECONDS = 50.0  # stop claiming after this: the next pass starts a minute after this one
+SUPPRESSED_AT_DELIVERY = "alert suppression on at delivery"
+
+Clock = Callable[[], datetime]
+
+
+def backoff(attempt: int) -> timedelta:
+    """The pause after failed attempt `attempt` (1-based): 30 s, 1 min, 2 min, ... ≤ 30 min."""
+    return timedelta(seconds=min(BACKOFF_FIRST * 2 ** max(attempt - 1, 0), BACKOFF_MAX))
+
+
+@dataclass
+class DeliveryCounts:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    skipped: int = 0  # claimed by another deliverer first
+    suppressed: int = 0  # its organization's alert suppression was on at delivery
+    deferred: int = 0  # left for the next pass (this one ran out of time)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+async def _claim(msg: OutboxMessage, at: datetime) -> bool:
+    claimed = await OutboxMessage.filter(
+        id=msg.id, status=OutboxStatus.PENDING, attempts=msg.attempts, next_attempt_at__lte=at
+    ).update(attempts=msg.attempts + 1, next_attempt_at=at + LEASE)
+    return claimed == 1
+
+
+async def _suppress(msg: OutboxMessage, at: datetime) -> bool:
+    """Mark a due message suppressed (unless another deliverer took it first)."""
+    done = await OutboxMessage.filter(
+        id=msg.id, status=OutboxStatus.PENDING, attempts=msg.attempts, next_attempt_at__lte=at
+    ).update(status=OutboxStatus.SUPPRESSED, last_error=SUPPRESSED_AT_DELIVERY)
+    return done == 1
+
+
+async def _settle(msg: OutboxMessage, attempt: int, **changes: Any) -> None:
+    # Only while our claim holds (same attempts): a late result never overwrites a newer one.
+    await OutboxMessage.filter(id=msg.id, attempts=attempt).update(**changes)
+
+
+async def _deliver_one(
+    client: httpx.AsyncClient,
+    msg: OutboxMessage,
+    settings: Settings,
+    clock: Clock,
+    org: webhooks.OrgRef | None,
+) -> str:
+    """Send one claimed message; returns what became of it: sent, retrying or failed."""
+    attempt = msg.attempts + 1
+    target = settings.webhooks.get(msg.channel)
+    if target is None:
+        error = (
+            f"no webhook configured for channel '{msg.channel}': add it to RISKOPS_WEBHOOKS "
+            "(messages written meanwhile are not resent)"
+        )
+        await _settle(msg, attempt, status=OutboxStatus.FAILED, last_error=error)
+        return "failed"
+    request = webhooks.build_request(msg, target, settings.base_url, org)
+    outcome = await webhooks.post(client, target.url, request)
+    if outcome.ok:
+        await _settle(msg, attempt, status=OutboxStatus.SENT, sent_at=clock(), last_error=None)
+        return "sent"
+    error = outcome.error or "delivery failed"
+    if outcome.permanent:
+        await _settle(msg, attempt, status=OutboxStatus.FAILED, last_error=error)
+        return "failed"
+    return await _retry_later(msg, attempt, error, clock(), outcome.retry_after)
+
+
+async def _retry_later(
+    msg: OutboxMessage, attempt: int, error: str, at: datetime, retry_after: float | None = None
+) -> str:
+    """Pending again, due `at` (the time the attempt ended) + the backoff or Retry-After."""
+    if attempt >= MAX_ATTEMPTS:
+        await _settle(
+            msg, attempt, status=OutboxStatus.FAILED,
+            last_error=f"gave up after {attempt} attempts; last: {error}",
+        )  # fmt: skip
+        return "failed"
+    pause = timedelta(seconds=retry_after) if retry_after is not None else backoff(attempt)
+    await _settle(msg, attempt, next_attempt_at=at + pause, last_error=error)
+    return "retrying"
+
+
+async def _organizations(ids: set[int]) -> dict[int, webhooks.OrgRef]:
+    rows = await Organization.filter(id__in=sorted(ids)).values_list("id", "slug", "name")
+    return {int(i): webhooks.OrgRef(int(i), str(slug), str(name)) for i, slug, name in rows}
+
+
+async def deliver_due(
+    now: datetime | None = None,
+    *,
+    org_id: int | None = None,
+    limit: int = BATCH,
+    settings: Settings | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_seconds: float = PASS_SECONDS,
+) -> DeliveryCounts:
+    """One delivery pass over the due pending messages (of every organization, or of `org_id`).
+    `now` is the clock at the start of the pass (tests move it; it advances with real time
+    during the pass); `transport` replaces the network (tests); after `max_seconds` no further
+    message is claimed."""
+    settings = settings or get_settings()
+    start = now or datetime.now(UTC)
+    started = time.monotonic()
+
+    def clock() -> datetime:
+        return start + timedelta(seconds=time.monotonic() - started)
+
+    q = OutboxMessage.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=start)
+    if org_id is not None:
+        q = q.filter(org_id=org_id)
+    due = await q.order_by("created_at", "id").limit(limit)
+    counts = DeliveryCounts()
+    if not due:
+        return counts
+    orgs = await _organizations({m.org_id for m in due})
+    async with httpx.AsyncClient(
+        timeout=settings.webhook_timeout_seconds, transport=transport, follow_redirects=False
+    ) as client:
+        for index, msg in enumerate(due):
+            if time.monotonic() - started >= max_seconds:
+                counts.deferred = len(due) - index
+                log.warning(
+                    "outbox delivery pass stopped after %.0f s; %d message(s) left for the "
+                    "next pass",
+                    max_seconds,
+                    counts.deferred,
+                )
+                break
+            at = clock()
+            if suppression_on(await active_switches(msg.org_id, at)):
+                if await _suppress(msg, at):
+                    counts.suppressed += 1
+                else:
+                    counts.skipped += 1
+                continue
+            if not await _claim(msg, at):
+                counts.skipped += 1
+                continue
+            try:
+                result = await _deliver_one(client, msg, settings, clock, orgs.get(msg.org_id))
+            except Exception as exc:
+                # Our own failure (e.g. rendering the body): retried like a failed POST.
+                log.exception("outbox message %s could not be delivered", msg.id)
+                error = f"internal error: {type(exc).__name__}: {exc}"[:500]
+                result = await _retry_later(msg, msg.attempts + 1, error, clock())
+            setattr(counts, result, getattr(counts, result) + 1)
+    if counts.sent or counts.failed or counts.retrying or counts.suppressed:
+        log.info("outbox delivery: %s", counts.as_dict())
+    return counts
+
+
+@job("outbox.deliver")
+async def outbox_deliver(ctx: dict[str, Any]) -> dict[str, Any]:
+    return (await deliver_due()).as_dict()

@@ -1,0 +1,107 @@
+"""The notification outbox: a message is written in the same transaction as the change that
+caused it (so a notification is never lost nor sent for a change that rolled back), and a job
+delivers it after commit to the channel's webhook.
+
+Channels are the runbook's Slack channels: `critical` (#ops-critical), `alerts` (#ops-alerts),
+`review` (#ops-review). While the alert-suppression kill switch is on, messages are written
+with status `suppressed` and never sent: the record of what would have been said stays.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from riskops.server.core import validation
+from riskops.server.core.errors import Invalid
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import scoped
+from riskops.server.notify.models import OutboxMessage, OutboxStatus
+from riskops.server.settings import get_settings
+
+log = logging.getLogger("riskops.outbox")
+
+MAX_PAGE = 200
+
+
+class Channel(StrEnum):
+    CRITICAL = "critical"
+    ALERTS = "alerts"
+    REVIEW = "review"
+
+
+async def add(
+    conn: BaseDBAsyncClient,
+    org_id: int,
+    channel: Channel,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    suppressed: bool,
+    now: datetime,
+) -> OutboxMessage:
+    """Write a message in the caller's transaction; call `kick()` after the commit."""
+    row = outbox_rows(org_id, channel, kind, payload, suppressed=suppressed, now=now)
+    await row.save(using_db=conn)
+    return row
+
+
+def outbox_rows(
+    org_id: int,
+    channel: Channel,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    suppressed: bool,
+    now: datetime,
+) -> OutboxMessage:
+    """An unsaved message, for callers that bulk-create many at once."""
+    return OutboxMessage(
+        org_id=org_id,
+        channel=channel.value,
+        kind=kind,
+        payload=payload,
+        status=OutboxStatus.SUPPRESSED if suppressed else OutboxStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+async def kick() -> None:
+    """After a commit that wrote pending messages: have them delivered soon. Never raises (the
+    messages are durable; the periodic delivery sweep sends them if this cannot).
+
+    Without any webhook configured there is nothing to send now: no job is queued, and the
+    periodic sweep marks the messages failed ("no webhook configured")."""
+    try:
+        if not get_settings().webhooks:
+            return
+        from riskops.jobs.runner import enqueue  # the jobs import the services, not vice versa
+
+        await enqueue("outbox.deliver")
+    except Exception:
+        log.exception("could not queue the outbox delivery; the periodic sweep will send")
+
+
+async def list_messages(
+    principal: Principal, status: str | OutboxStatus | None = None, first: int = 50
+) -> list[OutboxMessage]:
+    """The organization's notifications, newest first, optionally of one status."""
+    principal.require(Perm.RUN_READ)
+    size = validation.page_size(first, MAX_PAGE)
+    q = scoped(OutboxMessage, principal)
+    if status is not None and status != "":
+        try:
+            q = q.filter(status=OutboxStatus(str(status).strip().lower()))
+        except ValueError:
+            choices = ", ".join(s.value for s in OutboxStatus)
+            raise Invalid(
+                f"status '{status}' is unknown; choose one of {choices}.", field="status"
+            ) from None
+    return await q.order_by("-created_at", "-id").limit(size)

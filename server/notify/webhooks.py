@@ -1,0 +1,273 @@
+"""Webhook delivery of outbox messages: the request body (Slack-compatible or generic JSON), its
+HMAC signature, and one POST with its outcome. No database here: the delivery job
+(`riskops.jobs.notify_tasks`) decides what an outcome means for the message.
+
+Every organization shares the configured webhooks, so every body names the organization (name
+and slug). Slack format: `{"text": "<mark> <org name> (<slug>): <one-line summary>", "blocks":
+[...]}` (Slack's incoming webhooks, and the many chat tools that accept the same shape). Generic
+format: `{id, org_id, org: {slug, name}, channel, kind, payload, created_at}`. With a secret,
+either body is signed:
+`X-Riskops-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes with the secret>`.
+`X-Riskops-Message-Id` carries the message id: delivery is at least once, receivers can dedupe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from riskops.server.notify.models import OutboxMessage
+from riskops.server.settings import WebhookTarget
+
+SIGNATURE_HEADER = "X-Riskops-Signature"
+MESSAGE_ID_HEADER = "X-Riskops-Message-Id"
+MAX_RETRY_AFTER = 3600.0  # seconds; a longer Retry-After is shortened to this
+MAX_ERROR = 500
+SEVERITY_MARK = {
+    "SEV0": ":rotating_light:",
+    "SEV1": ":red_circle:",
+    "SEV2": ":large_orange_diamond:",
+}
+CHANNEL_NAMES = {"critical": "#ops-critical", "alerts": "#ops-alerts", "review": "#ops-review"}
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class OrgRef:
+    """The organization a message belongs to, as the receiver sees it."""
+
+    id: int
+    slug: str
+    name: str
+
+    def label(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+
+def _org_of(message: OutboxMessage, org: OrgRef | None) -> OrgRef:
+    return org or OrgRef(message.org_id, f"org-{message.org_id}", f"organization {message.org_id}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    permanent: bool = False  # a failure that retrying cannot fix (4xx other than 429)
+    retry_after: float | None = None  # seconds, from a 429's Retry-After
+    error: str | None = None
+
+
+# --- bodies ------------------------------------------------------------------------------------
+
+
+def _esc(value: Any) -> str:
+    """Text for Slack mrkdwn: &, < and > are control characters there."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—" if value is None else _esc(value)
+    return f"{value:,.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else f"{value:,}"
+
+
+def _link(base_url: str, path: str, label: str) -> str | None:
+    if not base_url:
+        return None
+    return f"<{base_url.rstrip('/')}{path}|{_esc(label)}>"
+
+
+def _run_summary(kind: str, p: dict[str, Any], base_url: str) -> tuple[str, list[str]]:
+    severity = str(p.get("severity") or "?")
+    scenario = p.get("scenario") or "?"
+    run_id = p.get("run_id") or "?"
+    mult = p.get("multiplier")
+    times = f"{_num(mult)}x baseline" if mult is not None else "no baseline"
+    lead = "SEV2 pattern" if kind == "run.sev2_pattern" else severity
+    text = f"{lead}: {scenario} run {run_id} at {times}"
+    if p.get("case_number"):
+        text += f" ({p['case_number']})"
+    flags = p.get("flags") or []
+    run_link = _link(base_url, f"/runs/{p['run_pk']}", str(run_id)) if p.get("run_pk") else None
+    lines = [
+        f"*Severity*: {_esc(severity)}",
+        f"*Scenario*: {_esc(scenario)}",
+        f"*Run*: {run_link or _esc(run_id)}",
+        f"*Credits*: {_num(p.get('credits_total'))} ({times}; baseline median "
+        f"{_num(p.get('baseline_median'))})",
+        f"*Flags*: {_esc(', '.join(map(str, flags))) if flags else 'none'}",
+        f"*Misconfig likelihood*: {_esc(p.get('misconfig_likelihood') or '—')}",
+        f"*Case*: {_esc(p.get('case_number') or 'none')}",
+    ]
+    return text, lines
+
+
+def _report_summary(p: dict[str, Any], base_url: str) -> tuple[str, list[str]]:
+    start, end = str(p.get("period_start", "?"))[:10], str(p.get("period_end", "?"))[:10]
+    counts = p.get("severity_counts") or {}
+    sev = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) if counts else "no runs"
+    text = f"Weekly credit review {start} to {end}: {sev}"
+    top = p.get("top_scenarios") or []
+    top_text = "; ".join(
+        f"{_esc(t.get('scenario'))} {_num(t.get('total'))}" for t in top[:5] if isinstance(t, dict)
+    )
+    lines = [
+        f"*Severities*: {_esc(sev)}",
+        f"*Top scenarios by credits*: {top_text or 'none'}",
+        f"*Policy violations*: {_num(p.get('violations', 0))}",
+        f"*Baseline candidates*: {_num(p.get('candidates', 0))}",
+        f"*SHA-256*: `{_esc(p.get('sha256') or '—')}`",
+    ]
+    report = _link(base_url, f"/reports/{p.get('report_id')}", "Open the report")
+    if report and p.get("report_id") is not None:
+        lines.append(report)
+    return text, lines
+
+
+def _generic_summary(message: OutboxMessage) -> tuple[str, list[str]]:
+    payload = json.dumps(message.payload, sort_keys=True, default=str)
+    if len(payload) > 2500:
+        payload = payload[:2500] + "…"
+    return f"{message.kind} notification", [f"```{_esc(payload)}```"]
+
+
+def summary(message: OutboxMessage, base_url: str = "") -> tuple[str, list[str]]:
+    """A one-line text and the detail lines of a message (any kind; unknown kinds generically)."""
+    payload = message.payload if isinstance(message.payload, dict) else {}
+    if message.kind in ("run.sev0", "run.sev1", "run.sev2_pattern") and payload:
+        return _run_summary(message.kind, payload, base_url)
+    if message.kind == "report.weekly" and payload:
+        return _report_summary(payload, base_url)
+    return _generic_summary(message)
+
+
+def slack_body(
+    message: OutboxMessage, base_url: str = "", org: OrgRef | None = None
+) -> dict[str, Any]:
+    who = _org_of(message, org)
+    text, lines = summary(message, base_url)
+    text = f"{who.label()}: {text}"
+    lines.insert(0, f"*Organization*: {_esc(who.name)} (`{_esc(who.slug)}`)")
+    severity = (
+        (message.payload or {}).get("severity") if isinstance(message.payload, dict) else None
+    )
+    mark = SEVERITY_MARK.get(str(severity), ":bell:")
+    if base_url and isinstance(message.payload, dict) and message.payload.get("run_pk"):
+        lines.append(_link(base_url, f"/runs/{message.payload['run_pk']}", "Open the run") or "")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": text[:150], "emoji": True}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}},
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"riskops · {_esc(who.slug)} · "
+                    f"{CHANNEL_NAMES.get(message.channel, message.channel)} · "
+                    f"{_esc(message.kind)} · message {message.id}",
+                }
+            ],
+        },
+    ]
+    return {"text": f"{mark} {_esc(text)}", "blocks": blocks}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def generic_body(message: OutboxMessage, org: OrgRef | None = None) -> dict[str, Any]:
+    who = _org_of(message, org)
+    return {
+        "id": message.id,
+        "org_id": message.org_id,
+        "org": {"slug": who.slug, "name": who.name},
+        "channel": message.channel,
+        "kind": message.kind,
+        "payload": message.payload,
+        "created_at": _iso(message.created_at),
+    }
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def build_request(
+    message: OutboxMessage, target: WebhookTarget, base_url: str = "", org: OrgRef | None = None
+) -> WebhookRequest:
+    data = (
+        slack_body(message, base_url, org)
+        if target.format == "slack"
+        else generic_body(message, org)
+    )
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "riskops-webhooks",
+        MESSAGE_ID_HEADER: str(message.id),
+    }
+    if target.secret:
+        headers[SIGNATURE_HEADER] = sign(body, target.secret)
+    return WebhookRequest(body, headers)
+
+
+# --- sending -----------------------------------------------------------------------------------
+
+
+def retry_after_seconds(raw: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds (a number or an HTTP date), at most an hour; None if absent/bad."""
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _clip(text: str) -> str:
+    return " ".join(text.split())[:MAX_ERROR]
+
+
+async def post(client: httpx.AsyncClient, url: str, request: WebhookRequest) -> Outcome:
+    """POST once; never raises for network or HTTP failures (they are outcomes)."""
+    try:
+        response = await client.post(url, content=request.body, headers=request.headers)
+    except httpx.TimeoutException as exc:
+        return Outcome(False, error=_clip(f"timed out: {type(exc).__name__}"))
+    except httpx.HTTPError as exc:
+        return Outcome(False, error=_clip(f"could not connect: {type(exc).__name__}: {exc}"))
+    code = response.status_code
+    if 200 <= code < 300:
+        return Outcome(True)
+    snippet = _clip(response.text[:200]) if response.text else ""
+    detail = f"HTTP {code}" + (f": {snippet}" if snippet else "")
+    if code == 429:
+        return Outcome(
+            False, retry_after=retry_after_seconds(response.headers.get("retry-after")),
+            error=_clip(f"rate limited ({detail})"),
+        )  # fmt: skip
+    if 400 <= code < 500:
+        return Outcome(False, permanent=True, error=_clip(f"refused by the webhook ({detail})"))
+    return Outcome(False, error=_clip(detail))

@@ -1,0 +1,361 @@
+"""Alerts: ingest from detection systems and the workflow actions of triage.
+
+Every action: authorize → load scoped (another organization's id is NotFound) → idempotency
+(the same key again replays; the key used for another action or alert is Duplicate) → expected
+version (stale is Conflict carrying the current status and version) → `workflow.transition` →
+one transaction { alert, history row, audit event, idempotency key }.
+
+The idempotency check comes before the version check on purpose: a client retrying a request
+that did succeed holds the old version, and must get the same result, not a conflict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from riskops.audit.types import RiskLevel
+from riskops.server.core.audit_trail import record
+from riskops.server.core.errors import (
+    Conflict,
+    Invalid,
+)
+from riskops.server.core.idempotency import (
+    key_in_flight,
+    parse_idempotency_key,
+    used_idempotency_key,
+)
+from riskops.server.core.models import IdempotencyKey
+from riskops.server.core.permissions import Perm, permissions_of
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import lock_scoped, parse_id, scoped
+from riskops.server.identity.models import Team, User, UserStatus
+from riskops.server.triage import workflow
+from riskops.server.triage.models import (
+    Alert,
+    AlertEvent,
+    AlertStatus,
+    InfoRequest,
+)
+from riskops.server.triage.workflow import Action
+
+MAX_BATCH = 1000
+MAX_RULE_HITS = 100
+MAX_SIGNALS = 100
+MAX_TRANSACTION_BYTES = 16_384
+MAX_BULK = 100
+
+
+RULE_HIT_FIELDS = frozenset({"rule_id", "name", "version", "score_contribution", "matched_values"})
+SIGNAL_FIELDS = frozenset({"signal", "value", "contribution", "direction"})
+
+
+# --- ingest ------------------------------------------------------------------------------------
+
+
+# --- workflow actions --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertActionResult:
+    alert: Alert
+    replayed: bool = False  # True when an idempotency key repeated an earlier, identical request
+
+
+async def member(
+    principal: Principal, conn: BaseDBAsyncClient, user_id: int, name: str, perm: Perm, what: str
+) -> User:
+    user = (
+        await scoped(User, principal)
+        .filter(id=user_id, status=UserStatus.ACTIVE, deleted_at=None)
+        .using_db(conn)
+        .first()
+    )
+    if user is None:
+        raise Invalid(
+            f"{name}: there is no active user {user_id} in your organization.", field=name
+        )
+    if perm not in permissions_of(user.roles):
+        raise Invalid(f"{name}: user {user_id} is not {what}.", field=name)
+    return user
+
+
+async def _check_references(
+    principal: Principal, conn: BaseDBAsyncClient, outcome: workflow.Outcome
+) -> None:
+    data = outcome.history
+    if outcome.action is Action.ASSIGN:
+        await member(
+            principal, conn, data["assignee_id"], "assignee_id", Perm.ALERT_READ,
+            "allowed to read alerts",
+        )  # fmt: skip
+    elif outcome.action is Action.ESCALATE and "approver_id" in data:
+        await member(
+            principal, conn, data["approver_id"], "approver_id", Perm.ALERT_REOPEN, "an approver"
+        )
+    elif outcome.action is Action.ESCALATE:
+        if not await scoped(Team, principal).filter(id=data["team_id"]).using_db(conn).exists():
+            raise Invalid(
+                f"team_id: there is no team {data['team_id']} in your organization.",
+                field="team_id",
+            )
+    elif outcome.action is Action.REQUEST_INFO:
+        await member(
+            principal, conn, data["answerer_id"], "answerer_id", Perm.ALERT_READ,
+            "allowed to read alerts",
+        )  # fmt: skip
+
+
+_WRITTEN = ("status", "assignee_id", "team_id", "disposition", "closed_at", "updated_at", "version")
+
+# Free text (comments, questions, answers, reasons) stays in the alert's history, which can be
+# redacted; the audit chain, which cannot, gets only structured values.
+_FREE_TEXT = frozenset({"comment", "question", "answer", "reason"})
+
+
+async def _act(
+    principal: Principal,
+    alert_id: str | int,
+    action: Action,
+    params: dict[str, Any],
+    *,
+    expected_version: int,
+    idempotency_key: str | None,
+) -> AlertActionResult:
+    if action is Action.ANSWER_INFO:
+        principal.require(Perm.ALERT_READ)  # the person asked answers; the machine checks who
+    else:
+        workflow.authorize(action, principal.roles)
+    key = parse_idempotency_key(idempotency_key)
+    if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+        raise Invalid("expected_version must be the version you loaded.", field="expected_version")
+    pk = parse_id("Alert", alert_id)
+    try:
+        return await _act_in_transaction(principal, pk, action, params, expected_version, key)
+    except IntegrityError:
+        if key is None:
+            raise
+        raise key_in_flight(key) from None
+
+
+async def _act_in_transaction(
+    principal: Principal,
+    pk: int,
+    action: Action,
+    params: dict[str, Any],
+    expected_version: int,
+    key: str | None,
+) -> AlertActionResult:
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        alert = await _locked(principal, conn, pk)
+        if key is not None and await used_idempotency_key(
+            principal, conn, key, action.value, "alert", alert.id
+        ):
+            return AlertActionResult(alert, replayed=True)
+        await _apply(principal, conn, alert, action, params, expected_version, now)
+        if key is not None:
+            await IdempotencyKey.create(
+                org_id=principal.org_id,
+                key=key,
+                action=action.value,
+                entity_id=str(alert.id),
+                created_at=now,
+                using_db=conn,
+            )
+    return AlertActionResult(alert)
+
+
+async def _locked(principal: Principal, conn: BaseDBAsyncClient, pk: int) -> Alert:
+    return await lock_scoped(Alert, principal, conn, pk, "Alert")
+
+
+async def _apply(
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    alert: Alert,
+    action: Action,
+    params: dict[str, Any],
+    expected_version: int,
+    now: datetime,
+) -> None:
+    """One action on a locked alert: version check, transition, alert row, history, audit."""
+    if alert.version != expected_version:
+        raise Conflict(
+            f"Alert {alert.id} was changed by someone else: it is now {alert.status.value} "
+            f"at version {alert.version} (you had version {expected_version}). Reload it and "
+            "decide again.",
+            field="expected_version",
+            current_status=alert.status.value,
+            current_version=alert.version,
+            current_assignee_id=alert.assignee_id,
+        )
+    open_request = None
+    if alert.status is AlertStatus.PENDING_INFO:
+        open_request = (
+            await InfoRequest.filter(alert_id=alert.id, answered_at=None)
+            .using_db(conn)
+            .order_by("-asked_at", "-id")
+            .first()
+        )
+    state = workflow.AlertState(
+        alert.status,
+        assignee_id=alert.assignee_id,
+        info_answerer_id=open_request.answerer_id if open_request else None,
+    )
+    outcome = workflow.transition(
+        state, action, principal.roles, params, actor_id=principal.user_id
+    )
+    await _check_references(principal, conn, outcome)
+
+    old = {"status": alert.status.value, "version": alert.version}
+    alert.status = outcome.new_status
+    for name, value in outcome.changes.items():
+        setattr(alert, name, value)
+    if outcome.new_status is AlertStatus.CLOSED:
+        alert.closed_at = now
+    elif outcome.from_status is AlertStatus.CLOSED:
+        alert.closed_at = None
+    alert.updated_at = now
+    alert.version += 1
+    # Guarded by the version too: no lost update even where SELECT FOR UPDATE is a no-op.
+    updated = (
+        await Alert.filter(id=alert.id, version=expected_version)
+        .using_db(conn)
+        .update(**{name: getattr(alert, name) for name in _WRITTEN})
+    )
+    if updated != 1:
+        raise Conflict(
+            f"Alert {alert.id} was changed by someone else while you acted; reload it.",
+            field="expected_version",
+        )
+
+    if action is Action.REQUEST_INFO:
+        await InfoRequest.create(
+            alert_id=alert.id,
+            question=outcome.history["question"],
+            asked_by_id=principal.user_id,
+            answerer_id=outcome.history["answerer_id"],
+            asked_at=now,
+            using_db=conn,
+        )
+    elif action is Action.ANSWER_INFO and open_request is not None:
+        open_request.answer = outcome.history["answer"]
+        open_request.answered_at = now
+        await open_request.save(using_db=conn, update_fields=["answer", "answered_at"])
+
+    await AlertEvent.create(
+        alert_id=alert.id,
+        org_id=principal.org_id,
+        action=action.value,
+        actor=principal.actor.actor,
+        from_status=outcome.from_status.value,
+        to_status=outcome.new_status.value,
+        data=outcome.history,
+        at=now,
+        using_db=conn,
+    )
+    new = {k: v for k, v in outcome.history.items() if k not in _FREE_TEXT}
+    await record(
+        principal, conn, f"alert.{action.value}", "alert", alert.id,
+        old=old, new={"status": alert.status.value, "version": alert.version, **new},
+        risk=RiskLevel.MEDIUM if action is Action.REOPEN else RiskLevel.LOW,
+    )  # fmt: skip
+
+
+async def assign_alert(
+    principal: Principal,
+    alert_id: str | int,
+    *,
+    assignee_id: int | str,
+    expected_version: int,
+    idempotency_key: str | None = None,
+) -> AlertActionResult:
+    return await _act(
+        principal, alert_id, Action.ASSIGN, {"assignee_id": assignee_id},
+        expected_version=expected_version, idempotency_key=idempotency_key,
+    )  # fmt: skip
+
+
+async def escalate_alert(
+    principal: Principal,
+    alert_id: str | int,
+    *,
+    reason: str,
+    team_id: int | str | None = None,
+    approver_id: int | str | None = None,
+    expected_version: int,
+    idempotency_key: str | None = None,
+) -> AlertActionResult:
+    return await _act(
+        principal, alert_id, Action.ESCALATE,
+        {"reason": reason, "team_id": team_id, "approver_id": approver_id},
+        expected_version=expected_version, idempotency_key=idempotency_key,
+    )  # fmt: skip
+
+
+async def request_alert_info(
+    principal: Principal,
+    alert_id: str | int,
+    *,
+    question: str,
+    answerer_id: int | str,
+    expected_version: int,
+    idempotency_key: str | None = None,
+) -> AlertActionResult:
+    return await _act(
+        principal, alert_id, Action.REQUEST_INFO,
+        {"question": question, "answerer_id": answerer_id},
+        expected_version=expected_version, idempotency_key=idempotency_key,
+    )  # fmt: skip
+
+
+async def answer_alert_info(
+    principal: Principal,
+    alert_id: str | int,
+    *,
+    answer: str,
+    expected_version: int,
+    idempotency_key: str | None = None,
+) -> AlertActionResult:
+    return await _act(
+        principal, alert_id, Action.ANSWER_INFO, {"answer": answer},
+        expected_version=expected_version, idempotency_key=idempotency_key,
+    )  # fmt: skip
+
+
+async def close_alert(
+    principal: Principal,
+    alert_id: str | int,
+    *,
+    disposition: str,
+    comment: str,
+    expected_version: int,
+    idempotency_key: str | None = None,
+) -> AlertActionResult:
+    return await _act(
+        principal, alert_id, Action.CLOSE, {"disposition": disposition, "comment": comment},
+        expected_version=expected_version, idempotency_key=idempotency_key,
+    )  # fmt: skip
+
+
+async def reopen_alert(
+    principal: Principal,
+    alert_id: str | int,
+    *,
+    reason: str,
+    expected_version: int,
+    idempotency_key: str | None = None,
+) -> AlertActionResult:
+    return await _act(
+        principal, alert_id, Action.REOPEN, {"reason": reason},
+        expected_version=expected_version, idempotency_key=idempotency_key,
+    )  # fmt: skip
+
+
+# --- bulk actions ------------------------------------------------------------------------------

@@ -1,0 +1,205 @@
+"""Bulk triage: assign or close up to 100 selected alerts at once, all or nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from riskops.server.core.errors import (
+    DomainError,
+    Invalid,
+    ItemError,
+)
+from riskops.server.core.idempotency import (
+    key_in_flight,
+    parse_idempotency_key,
+    used_idempotency_key,
+)
+from riskops.server.core.models import IdempotencyKey
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import parse_id, scoped
+from riskops.server.triage import workflow
+from riskops.server.triage.alerts import MAX_BULK, _apply, _locked
+from riskops.server.triage.models import (
+    Alert,
+)
+from riskops.server.triage.workflow import Action
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    alert_id: str | int
+    expected_version: int
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    alerts: list[Alert]  # in the order of the request
+    replayed: bool = False
+
+
+class BulkFailed(Invalid):
+    """At least one item of a bulk action failed: nothing was changed. `errors` says, per item
+    index, what is wrong (NOT_FOUND, CONFLICT with the current state, INVALID, ...)."""
+
+    def __init__(self, message: str, errors: list[ItemError]) -> None:
+        super().__init__(message, field="items")
+        self.errors = errors
+
+
+def _bulk_items(items: Sequence[BulkItem]) -> list[tuple[int, int]]:
+    """(alert pk, expected version) per item, in request order; malformed items are reported
+    together, by index, before anything is read."""
+    if not items:
+        raise Invalid("items: give at least one alert.", field="items")
+    if len(items) > MAX_BULK:
+        raise Invalid(
+            f"items: at most {MAX_BULK} alerts per bulk action ({len(items)} given); split the "
+            "selection.",
+            field="items",
+        )
+    parsed: list[tuple[int, int]] = []
+    errors: list[ItemError] = []
+    seen: dict[int, int] = {}
+    for index, item in enumerate(items):
+        try:
+            pk = parse_id("Alert", item.alert_id)
+        except DomainError as exc:
+            errors.append(ItemError(index, "alert_id", exc.message, exc.code))
+            continue
+        version = item.expected_version
+        if isinstance(version, bool) or not isinstance(version, int):
+            errors.append(ItemError(
+                index, "expected_version", "expected_version must be the version you loaded."
+            ))  # fmt: skip
+            continue
+        if pk in seen:
+            errors.append(ItemError(
+                index, "alert_id", f"Alert {pk} is listed twice (items {seen[pk]} and {index})."
+            ))  # fmt: skip
+            continue
+        seen[pk] = index
+        parsed.append((pk, version))
+    if errors:
+        raise BulkFailed(_failed_message(len(errors), len(items)), errors)
+    return parsed
+
+
+def _failed_message(failed: int, total: int) -> str:
+    return (
+        f"{failed} of {total} alerts cannot be changed, so none was: fix or remove the items "
+        "listed and send the request again."
+    )
+
+
+def _bulk_digest(action: Action, parsed: list[tuple[int, int]]) -> str:
+    """What an idempotency key is bound to for a bulk action: the action and the alert set."""
+    ids = ",".join(str(pk) for pk in sorted(pk for pk, _ in parsed))
+    return hashlib.sha256(f"{action.value}:{ids}".encode()).hexdigest()[:64]
+
+
+async def _bulk(
+    principal: Principal,
+    action: Action,
+    params: dict[str, Any],
+    items: Sequence[BulkItem],
+    idempotency_key: str | None,
+) -> BulkResult:
+    workflow.authorize(action, principal.roles)
+    key = parse_idempotency_key(idempotency_key)
+    parsed = _bulk_items(items)
+    digest = _bulk_digest(action, parsed)
+    bulk_action = f"bulk_{action.value}"
+    try:
+        return await _bulk_in_transaction(
+            principal, action, params, parsed, key, digest, bulk_action
+        )
+    except IntegrityError:
+        if key is None:
+            raise
+        raise key_in_flight(key) from None
+
+
+async def _bulk_in_transaction(
+    principal: Principal,
+    action: Action,
+    params: dict[str, Any],
+    parsed: list[tuple[int, int]],
+    key: str | None,
+    digest: str,
+    bulk_action: str,
+) -> BulkResult:
+    now = datetime.now(UTC)
+    index_of = {pk: index for index, (pk, _) in enumerate(parsed)}
+    async with in_transaction() as conn:
+        if key is not None and await used_idempotency_key(
+            principal,
+            conn,
+            key,
+            bulk_action,
+            "alerts",
+            digest,
+        ):
+            rows = {a.id: a for a in await scoped(Alert, principal).filter(
+                id__in=list(index_of)).using_db(conn)}  # fmt: skip
+            return BulkResult([rows[pk] for pk, _ in parsed if pk in rows], replayed=True)
+        done: dict[int, Alert] = {}
+        errors: list[ItemError] = []
+        # Locks are taken in id order, so two bulk actions over overlapping sets cannot deadlock.
+        for pk, version in sorted(parsed):
+            try:
+                alert = await _locked(principal, conn, pk)
+                await _apply(principal, conn, alert, action, dict(params), version, now)
+            except DomainError as exc:
+                errors.append(
+                    ItemError(index_of[pk], exc.field or "alert_id", exc.message, exc.code)
+                )
+                continue
+            done[pk] = alert
+        if errors:
+            errors.sort(key=lambda e: e.index)
+            # Raising inside the transaction rolls back every item already applied.
+            raise BulkFailed(_failed_message(len(errors), len(parsed)), errors)
+        if key is not None:
+            await IdempotencyKey.create(
+                org_id=principal.org_id,
+                key=key,
+                action=bulk_action,
+                entity_id=digest,
+                created_at=now,
+                using_db=conn,
+            )
+    return BulkResult([done[pk] for pk, _ in parsed])
+
+
+async def bulk_assign_alerts(
+    principal: Principal,
+    items: Sequence[BulkItem],
+    *,
+    assignee_id: int | str,
+    idempotency_key: str | None = None,
+) -> BulkResult:
+    """Assign up to MAX_BULK alerts to one person: all of them or, if any item fails, none."""
+    return await _bulk(principal, Action.ASSIGN, {"assignee_id": assignee_id}, items,
+                       idempotency_key)  # fmt: skip
+
+
+async def bulk_close_alerts(
+    principal: Principal,
+    items: Sequence[BulkItem],
+    *,
+    disposition: str,
+    comment: str,
+    idempotency_key: str | None = None,
+) -> BulkResult:
+    """Close up to MAX_BULK alerts with one disposition and comment: all of them or none."""
+    return await _bulk(
+        principal, Action.CLOSE, {"disposition": disposition, "comment": comment}, items,
+        idempotency_key,
+    )  # fmt: skip

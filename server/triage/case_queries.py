@@ -1,0 +1,107 @@
+"""Reading cases: one case with its notes, linked alerts and history (an audited data access), and
+the list with its filters, newest first."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tortoise.expressions import Q
+
+from riskops.server.core import validation
+from riskops.server.core.audit_trail import access
+from riskops.server.core.errors import Invalid
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import get_scoped, scoped
+from riskops.server.triage.cases import MAX_PAGE, _choice, _user_id
+from riskops.server.triage.models import (
+    Alert,
+    Case,
+    CaseEvent,
+    CaseNote,
+    CaseSeverity,
+    CaseStatus,
+)
+
+
+@dataclass(frozen=True)
+class CasePage:
+    items: list[Case]
+    end_cursor: str | None
+    has_next_page: bool
+
+
+async def get_case(principal: Principal, case_id: str | int) -> Case:
+    """One case of the caller's organization; viewing it writes a data-access audit event."""
+    principal.require(Perm.CASE_READ)
+    case = await get_scoped(Case, principal, case_id, "Case")
+    await access(principal, "case.view", "case", case.id)
+    return case
+
+
+@dataclass(frozen=True)
+class CaseDetail:
+    case: Case
+    notes: list[CaseNote]
+    alerts: list[Alert]  # linked alerts, highest score first
+    history: list[CaseEvent]
+
+
+async def get_case_detail(principal: Principal, case_id: str | int) -> CaseDetail:
+    """The case with its notes, linked alerts and history (one `case.view` event)."""
+    case = await get_case(principal, case_id)
+    notes = await CaseNote.filter(case_id=case.id).order_by("created_at", "id")
+    alerts = (
+        await scoped(Alert, principal).filter(case_links__case_id=case.id).order_by("-score", "id")
+    )
+    history = await scoped(CaseEvent, principal).filter(case_id=case.id).order_by("at", "id")
+    return CaseDetail(case, list(notes), list(alerts), list(history))
+
+
+_NUMBER_RE = re.compile(r"(?:case-)?0*(\d{1,9})", re.IGNORECASE)
+
+
+async def list_cases(
+    principal: Principal,
+    *,
+    status: str | CaseStatus | None = None,
+    severity: str | CaseSeverity | None = None,
+    assignee_id: str | int | None = None,
+    text: str | None = None,
+    first: int = 50,
+    after: str | None = None,
+) -> CasePage:
+    """Cases newest first, keyset-paged by id: `after` is the `end_cursor` of the page before.
+    `text` matches part of the title, or a case number (`CASE-000123`, `123`)."""
+    principal.require(Perm.CASE_READ)
+    wanted = _choice(CaseStatus, status, "status")
+    wanted_severity = _choice(CaseSeverity, severity, "severity")
+    assignee = _user_id(assignee_id) if assignee_id not in (None, "") else None
+    if text is not None:
+        text = validation.text(text, "text", max_len=200, required=False) or None
+    validation.page_size(first, MAX_PAGE)
+    query = scoped(Case, principal)
+    if wanted is not None:
+        query = query.filter(status=wanted)
+    if wanted_severity is not None:
+        query = query.filter(severity=wanted_severity)
+    if assignee is not None:
+        query = query.filter(assignee_id=assignee)
+    if text:
+        number = _NUMBER_RE.fullmatch(text)
+        title = Q(title__icontains=text)
+        query = query.filter(title | Q(number=int(number.group(1))) if number else title)
+    if after is not None and after != "":
+        try:
+            cursor = int(after)
+        except (TypeError, ValueError):
+            cursor = 0
+        if cursor <= 0 or cursor > 2**31 - 1:
+            raise Invalid("after is not a cursor of this list; start from the first page.",
+                          field="after")  # fmt: skip
+        query = query.filter(id__lt=cursor)
+    rows = await query.order_by("-id").limit(first + 1)
+    items = rows[:first]
+    more = len(rows) > first
+    return CasePage(items, str(items[-1].id) if items and more else None, more)

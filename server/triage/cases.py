@@ -1,0 +1,549 @@
+"""Cases: group alerts, take notes, and resolve with maker-checker approval.
+
+    open ⇄ investigating ─request_resolution→ pending_approval ─approve→ resolved ─update→ closed
+                 ↑                                  │
+                 └──────────────reject──────────────┘
+
+Every change follows the pattern of `alerts.py`: authorize → check the input → load scoped
+(another organization's id is NotFound) → idempotency (where a client may retry) → expected
+version (stale is Conflict carrying the current status and version) → one transaction
+{ case, history row, idempotency key, audit event }.
+
+Free text (titles, notes, summaries, reasons) stays in the case and its history, which can be
+redacted; the audit chain, which cannot, gets only structured values (ids, statuses, enums).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from riskops.server.core import validation
+from riskops.server.core.audit_trail import record
+from riskops.server.core.errors import Conflict, Invalid, not_found
+from riskops.server.core.idempotency import (
+    key_in_flight,
+    parse_idempotency_key,
+    used_idempotency_key,
+)
+from riskops.server.core.models import IdempotencyKey
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import lock_scoped, parse_id, scoped
+from riskops.server.identity.orgs import lock_organization
+from riskops.server.triage.alerts import member
+from riskops.server.triage.models import (
+    Alert,
+    Case,
+    CaseAlert,
+    CaseEvent,
+    CaseNote,
+    CaseSeverity,
+    CaseStatus,
+    RootCause,
+)
+
+MAX_ALERTS = 100
+MAX_TITLE = 300
+MAX_NOTE = 10_000
+MAX_SUMMARY = 4000
+MAX_REASON = 1000
+MAX_PAGE = 200
+
+S = CaseStatus
+
+# The status changes `update_case` may make; pending_approval and resolved have their own actions.
+UPDATE_TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
+    S.OPEN: frozenset({S.INVESTIGATING}),
+    S.INVESTIGATING: frozenset({S.OPEN}),
+    S.PENDING_APPROVAL: frozenset(),
+    S.RESOLVED: frozenset({S.CLOSED}),
+    S.CLOSED: frozenset(),
+}
+WORKING = frozenset({S.OPEN, S.INVESTIGATING})  # where fields, links and requests may change
+
+_FREE_TEXT = frozenset({"summary", "reason"})
+
+E = TypeVar("E", bound=StrEnum)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: Case
+    replayed: bool = False  # True when an idempotency key repeated an earlier, identical request
+
+
+# --- input checks ------------------------------------------------------------------------------
+
+
+def _version(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid("expected_version must be the version you loaded.", field="expected_version")
+    return value
+
+
+def _choice(enum: type[E], raw: Any, name: str, *, required: bool = False) -> E | None:
+    choices = ", ".join(e.value for e in enum)
+    if raw is None or raw == "":
+        if required:
+            raise Invalid(f"{name} is required; choose one of {choices}.", field=name)
+        return None
+    try:
+        return enum(str(raw).strip().lower())
+    except ValueError:
+        raise Invalid(f"{name} '{raw}' is unknown; choose one of {choices}.", field=name) from None
+
+
+def _text(raw: Any, name: str, max_len: int) -> str:
+    if raw is not None and not isinstance(raw, str):
+        raise Invalid(f"{name} must be text.", field=name)
+    return validation.text(raw, name, max_len=max_len)
+
+
+def _long_text(raw: Any, name: str, max_len: int) -> str:
+    return validation.long_text(raw, name, max_len=max_len)
+
+
+def _user_id(raw: Any) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw) if not isinstance(raw, bool) else 0
+    except (TypeError, ValueError):
+        value = 0
+    if value <= 0 or value > 2**31 - 1:
+        raise Invalid(f"assignee_id must be a user id, not {raw!r}.", field="assignee_id")
+    return value
+
+
+def _alert_ids(raw: Any) -> list[int]:
+    if not isinstance(raw, list | tuple):
+        raise Invalid("alert_ids must be a list of alert ids.", field="alert_ids")
+    if not raw:
+        raise Invalid("alert_ids is empty; give at least one alert.", field="alert_ids")
+    if len(raw) > MAX_ALERTS:
+        raise Invalid(
+            f"alert_ids has {len(raw)} entries; the limit is {MAX_ALERTS}.", field="alert_ids"
+        )
+    return list(dict.fromkeys(parse_id("Alert", a) for a in raw))
+
+
+async def _alerts_in_org(principal: Principal, conn: BaseDBAsyncClient, ids: list[int]) -> None:
+    found = set(
+        await scoped(Alert, principal)
+        .filter(id__in=ids)
+        .using_db(conn)
+        .values_list("id", flat=True)
+    )
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise not_found("Alert", missing[0])  # another organization's alert looks missing too
+
+
+# --- transaction parts -------------------------------------------------------------------------
+
+
+async def _lock(principal: Principal, conn: BaseDBAsyncClient, pk: int) -> Case:
+    return await lock_scoped(Case, principal, conn, pk, "Case")
+
+
+def _check_version(case: Case, expected: int) -> None:
+    if case.version != expected:
+        raise Conflict(
+            f"Case {case.display_number} was changed by someone else: it is now "
+            f"{case.status.value} at version {case.version} (you had version {expected}). "
+            "Reload it and decide again.",
+            field="expected_version",
+            current_status=case.status.value,
+            current_version=case.version,
+        )
+
+
+def _require_status(case: Case, allowed: frozenset[CaseStatus], doing: str) -> None:
+    if case.status not in allowed:
+        raise Conflict(
+            f"Cannot {doing} case {case.display_number} while it is {case.status.value}; "
+            f"that is possible only while it is {' or '.join(sorted(s.value for s in allowed))}.",
+            current_status=case.status.value,
+            current_version=case.version,
+        )
+
+
+async def _event(
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    case: Case,
+    action: str,
+    frm: CaseStatus | None,
+    data: dict[str, Any],
+    now: datetime,
+) -> None:
+    await CaseEvent.create(
+        case_id=case.id,
+        org_id=principal.org_id,
+        action=action,
+        actor=principal.actor.actor,
+        from_status=frm.value if frm else None,
+        to_status=case.status.value,
+        data=data,
+        at=now,
+        using_db=conn,
+    )
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.value if isinstance(v, StrEnum) else v for k, v in values.items()}
+
+
+# An action's own part: check the case, return (fields to set, history data).
+Apply = Callable[[BaseDBAsyncClient, Case, datetime], Awaitable[tuple[dict[str, Any], dict]]]
+
+
+async def _change(
+    principal: Principal,
+    case_id: str | int,
+    action: str,
+    apply: Apply,
+    *,
+    expected_version: int,
+    idempotency_key: str | None = None,
+) -> CaseResult:
+    expected = _version(expected_version)
+    pk = parse_id("Case", case_id)
+    key = parse_idempotency_key(idempotency_key)
+    try:
+        return await _change_in_transaction(principal, pk, action, apply, expected, key)
+    except IntegrityError:
+        if key is None:
+            raise
+        raise key_in_flight(key) from None
+
+
+async def _change_in_transaction(
+    principal: Principal, pk: int, action: str, apply: Apply, expected: int, key: str | None
+) -> CaseResult:
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        case = await _lock(principal, conn, pk)
+        if key is not None and await used_idempotency_key(
+            principal, conn, key, f"case.{action}", "case", case.id
+        ):
+            return CaseResult(case, replayed=True)
+        _check_version(case, expected)
+        frm = case.status
+        old = {"status": frm.value, "version": case.version}
+        changes, history = await apply(conn, case, now)
+        for name, value in changes.items():
+            setattr(case, name, value)
+        case.version += 1
+        # Guarded by the version too: no lost update even where SELECT FOR UPDATE is a no-op.
+        updated = (
+            await Case.filter(id=case.id, version=expected)
+            .using_db(conn)
+            .update(**changes, version=case.version)
+        )
+        if updated != 1:
+            raise Conflict(
+                f"Case {case.display_number} was changed by someone else while you acted; "
+                "reload it.",
+                field="expected_version",
+            )
+        await _event(principal, conn, case, action, frm, history, now)
+        if key is not None:
+            await IdempotencyKey.create(
+                org_id=principal.org_id,
+                key=key,
+                action=f"case.{action}",
+                entity_id=str(case.id),
+                created_at=now,
+                using_db=conn,
+            )
+        structured = {k: v for k, v in history.items() if k not in _FREE_TEXT}
+        await record(
+            principal, conn, f"case.{action}", "case", case.id,
+            old=old, new={"status": case.status.value, "version": case.version, **structured},
+        )  # fmt: skip
+    return CaseResult(case)
+
+
+# --- create ------------------------------------------------------------------------------------
+
+
+async def create_case(
+    principal: Principal,
+    *,
+    title: str,
+    alert_ids: Sequence[int | str],
+    severity: str | CaseSeverity = CaseSeverity.MEDIUM,
+    idempotency_key: str | None = None,
+) -> CaseResult:
+    """Open a case from 1 to 100 alerts of the caller's organization, numbered per organization."""
+    principal.require(Perm.CASE_WORK)
+    title = _text(title, "title", MAX_TITLE)
+    sev = _choice(CaseSeverity, severity, "severity", required=True)
+    assert sev is not None
+    ids = _alert_ids(alert_ids)
+    key = parse_idempotency_key(idempotency_key)
+    try:
+        return await _create_in_transaction(principal, title, sev, ids, key)
+    except IntegrityError:
+        if key is None:
+            raise
+        raise key_in_flight(key) from None
+
+
+async def _create_in_transaction(
+    principal: Principal, title: str, severity: CaseSeverity, ids: list[int], key: str | None
+) -> CaseResult:
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        if key is not None:
+            used = await used_idempotency_key(principal, conn, key, "case.create", "case", None)
+            if used is not None:
+                case = await scoped(Case, principal).using_db(conn).get(id=int(used.entity_id))
+                return CaseResult(case, replayed=True)
+        await _alerts_in_org(principal, conn, ids)
+        case = await open_case(principal, conn, title, severity, now, alert_ids=ids)
+        if key is not None:
+            await IdempotencyKey.create(
+                org_id=principal.org_id,
+                key=key,
+                action="case.create",
+                entity_id=str(case.id),
+                created_at=now,
+                using_db=conn,
+            )
+    return CaseResult(case)
+
+
+async def open_case(
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    title: str,
+    severity: CaseSeverity,
+    now: datetime,
+    *,
+    alert_ids: Sequence[int] = (),
+    source: dict[str, Any] | None = None,
+) -> Case:
+    """Create a case in the caller's transaction: the next number, the alert links, the history
+    row and the audit event. `source` says what opened it when it was not a person's request
+    (an automatic action: {"run_id": ..., "reason": "sev0"})."""
+    # Numbers are allocated under the organization's row lock (PostgreSQL; SQLite writers are
+    # serialized anyway): concurrent creates queue here and get consecutive numbers.
+    await lock_organization(principal, conn)
+    last = (
+        await scoped(Case, principal)
+        .using_db(conn)
+        .order_by("-number")
+        .first()
+        .values_list("number", flat=True)
+    )
+    top = last if isinstance(last, int) else 0
+    case = await Case.create(
+        org_id=principal.org_id,
+        number=top + 1,
+        title=title,
+        status=CaseStatus.OPEN,
+        severity=severity,
+        opened_by_id=principal.user_id or None,
+        opened_at=now,
+        using_db=conn,
+    )
+    ids = list(alert_ids)
+    if ids:
+        await CaseAlert.bulk_create(
+            [
+                CaseAlert(
+                    case_id=case.id, alert_id=a, linked_by_id=principal.user_id, linked_at=now
+                )
+                for a in ids
+            ],
+            using_db=conn,
+        )
+    data: dict[str, Any] = {"alert_ids": ids, **(source or {})}
+    await _event(principal, conn, case, "create", None, data, now)
+    await record(
+        principal, conn, "case.create", "case", case.id,
+        new={"number": case.display_number, "status": case.status.value,
+             "severity": severity.value, "version": case.version, **data},
+    )  # fmt: skip
+    return case
+
+
+# --- notes and links ---------------------------------------------------------------------------
+
+
+async def add_case_note(principal: Principal, case_id: str | int, body: str) -> CaseNote:
+    """A note on a case. Its text stays out of the audit chain, which records only the note id."""
+    principal.require(Perm.CASE_WORK)
+    text = _long_text(body, "body", MAX_NOTE)
+    pk = parse_id("Case", case_id)
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        case = await _lock(principal, conn, pk)
+        if case.status is CaseStatus.CLOSED:
+            raise Conflict(
+                f"Case {case.display_number} is closed; notes can no longer be added.",
+                current_status=case.status.value,
+                current_version=case.version,
+            )
+        note = await note_in(principal, conn, case, text, now)
+    return note
+
+
+async def note_in(
+    principal: Principal, conn: BaseDBAsyncClient, case: Case, body: str, now: datetime
+) -> CaseNote:
+    """A note in the caller's transaction, with its history row and audit event (the audit
+    chain records the note id, never its text). Callers decide whether the case takes notes:
+    people cannot add to a closed case; a system record (a quarantine release) may."""
+    note = await CaseNote.create(
+        case_id=case.id, author_id=principal.user_id or None, body=body, created_at=now,
+        using_db=conn,
+    )  # fmt: skip
+    await _event(principal, conn, case, "add_note", case.status, {"note_id": note.id}, now)
+    await record(principal, conn, "case.add_note", "case", case.id, new={"note_id": note.id})
+    return note
+
+
+async def link_alerts(
+    principal: Principal, case_id: str | int, alert_ids: Sequence[int | str]
+) -> Case:
+    """Link alerts of the caller's organization to an open or investigating case; alerts linked
+    already are left as they are."""
+    principal.require(Perm.CASE_WORK)
+    ids = _alert_ids(alert_ids)
+    pk = parse_id("Case", case_id)
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        case = await _lock(principal, conn, pk)
+        await _alerts_in_org(principal, conn, ids)
+        _require_status(case, WORKING, "link alerts to")
+        linked = set(
+            await CaseAlert.filter(case_id=case.id, alert_id__in=ids)
+            .using_db(conn)
+            .values_list("alert_id", flat=True)
+        )
+        new = [a for a in ids if a not in linked]
+        if new:
+            await CaseAlert.bulk_create(
+                [
+                    CaseAlert(
+                        case_id=case.id, alert_id=a, linked_by_id=principal.user_id, linked_at=now
+                    )
+                    for a in new
+                ],
+                using_db=conn,
+            )
+            await _event(principal, conn, case, "link_alerts", case.status, {"alert_ids": new}, now)
+            await record(
+                principal, conn, "case.link_alerts", "case", case.id, new={"alert_ids": new}
+            )
+    return case
+
+
+async def unlink_alerts(
+    principal: Principal, case_id: str | int, alert_ids: Sequence[int | str]
+) -> Case:
+    """Unlink alerts from an open or investigating case; a case keeps at least one alert."""
+    principal.require(Perm.CASE_WORK)
+    ids = _alert_ids(alert_ids)
+    pk = parse_id("Case", case_id)
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        case = await _lock(principal, conn, pk)
+        await _alerts_in_org(principal, conn, ids)
+        _require_status(case, WORKING, "unlink alerts from")
+        linked = set(
+            await CaseAlert.filter(case_id=case.id)
+            .using_db(conn)
+            .values_list("alert_id", flat=True)
+        )
+        stray = [a for a in ids if a not in linked]
+        if stray:
+            raise Invalid(
+                f"Alert {stray[0]} is not linked to case {case.display_number}.", field="alert_ids"
+            )
+        if linked <= set(ids):
+            raise Invalid(
+                f"Case {case.display_number} must keep at least one alert; link another first.",
+                field="alert_ids",
+            )
+        await CaseAlert.filter(case_id=case.id, alert_id__in=ids).using_db(conn).delete()
+        await _event(principal, conn, case, "unlink_alerts", case.status, {"alert_ids": ids}, now)
+        await record(principal, conn, "case.unlink_alerts", "case", case.id, new={"alert_ids": ids})
+    return case
+
+
+# --- status, fields and the resolution ---------------------------------------------------------
+
+
+async def update_case(
+    principal: Principal,
+    case_id: str | int,
+    *,
+    expected_version: int,
+    status: str | CaseStatus | None = None,
+    root_cause: str | RootCause | None = None,
+    assignee_id: int | str | None = None,
+    severity: str | CaseSeverity | None = None,
+) -> CaseResult:
+    """Move between open and investigating, close a resolved case, or set the root cause,
+    assignee and severity of a case under work."""
+    principal.require(Perm.CASE_WORK)
+    new_status = _choice(CaseStatus, status, "status")
+    cause = _choice(RootCause, root_cause, "root_cause")
+    sev = _choice(CaseSeverity, severity, "severity")
+    assignee = _user_id(assignee_id)
+    fields_given = {
+        k: v
+        for k, v in {"root_cause": cause, "assignee_id": assignee, "severity": sev}.items()
+        if v is not None
+    }
+    if new_status is None and not fields_given:
+        raise Invalid("Nothing to change: give a status, root_cause, assignee_id or severity.")
+
+    async def apply(
+        conn: BaseDBAsyncClient, case: Case, now: datetime
+    ) -> tuple[dict[str, Any], dict]:
+        changes: dict[str, Any] = {}
+        if new_status is not None and new_status is not case.status:
+            allowed = UPDATE_TRANSITIONS[case.status]
+            if new_status not in allowed:
+                how = {
+                    S.PENDING_APPROVAL: " (use request resolution)",
+                    S.RESOLVED: " (an approver approves the requested resolution)",
+                }.get(new_status, "")
+                raise Conflict(
+                    f"Cannot move case {case.display_number} from {case.status.value} to "
+                    f"{new_status.value}{how}; from {case.status.value} it may move to: "
+                    f"{', '.join(sorted(s.value for s in allowed)) or 'nothing'}.",
+                    field="status",
+                    current_status=case.status.value,
+                    current_version=case.version,
+                )
+            changes["status"] = new_status
+        if fields_given:
+            _require_status(case, WORKING, "change the fields of")
+            if assignee is not None:
+                await member(
+                    principal, conn, assignee, "assignee_id", Perm.CASE_WORK,
+                    "allowed to work cases",
+                )  # fmt: skip
+            changes.update(fields_given)
+        if not changes:
+            raise Invalid(f"Case {case.display_number} is {case.status.value} already.")
+        return changes, _plain(changes)
+
+    return await _change(principal, case_id, "update", apply, expected_version=expected_version)
+
+
+# --- reads -------------------------------------------------------------------------------------

@@ -1,0 +1,458 @@
+"""The triage queue and alert detail: filtered, keyset-paginated listing, and the detail view.
+
+Pages are keyset: a cursor carries the sort key of the last row and its id, and the next page
+is `(key, id) < (k, i)` (the mirror for ascending sorts), so alerts arriving between two pages
+never shift or repeat rows. Nullable sort keys order NULLs last: the non-null rows are paged
+first, then the NULL rows by id.
+
+Nested data of a page loads with one query per relation for the whole page
+(`load_page_details`), so the number of queries does not grow with the page size.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tortoise.expressions import Q, Subquery
+from tortoise.queryset import QuerySet
+
+from riskops.server.core import validation
+from riskops.server.core.audit_trail import access
+from riskops.server.core.errors import Invalid, not_found
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import parse_id, scoped
+from riskops.server.triage.models import (
+    Alert,
+    AlertEvent,
+    AlertPriority,
+    AlertStatus,
+    CaseAlert,
+    InfoRequest,
+    RuleHit,
+    SignalContribution,
+)
+from riskops.server.triage.similar import SimilarAlert, similar_alerts
+
+MAX_PAGE = 200
+MAX_TEXT = 100
+_SEARCHABLE = re.compile(r"[^\W_]{3}")  # three letters or digits in a row
+MAX_ID = 2**31 - 1
+MAX_AMOUNT = Decimal(10) ** 16
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    status: list[str] = field(default_factory=list)
+    priority: list[str] = field(default_factory=list)
+    score_min: float | None = None
+    score_max: float | None = None
+    assignee: str | int | None = None  # "me", "unassigned" or a user id
+    team: int | str | None = None
+    rule_id: str | None = None
+    amount_min: Decimal | float | int | str | None = None
+    amount_max: Decimal | float | int | str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class AlertPage:
+    alerts: list[Alert]
+    has_next: bool
+    end_cursor: str | None
+
+
+@dataclass(frozen=True)
+class AlertDetail:
+    alert: Alert
+    rule_hits: list[RuleHit]
+    signals: list[SignalContribution]
+    history: list[AlertEvent]
+    info_requests: list[InfoRequest]
+    case_ids: list[int]
+    similar: list[SimilarAlert]
+
+
+# --- sorts and cursors -------------------------------------------------------------------------
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC)
+
+
+def _parse_score(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value) or not 0 <= value <= 100:
+        raise ValueError(raw)
+    return value
+
+
+def _parse_dt(raw: str) -> datetime:
+    return _utc(datetime.fromisoformat(raw))
+
+
+def _parse_amount(raw: str) -> Decimal:
+    value = Decimal(raw)
+    if not value.is_finite() or not 0 <= value < MAX_AMOUNT:
+        raise ValueError(raw)
+    return value
+
+
+def _fmt_dt(value: Any) -> str:
+    return _utc(value).isoformat()
+
+
+@dataclass(frozen=True)
+class _Sort:
+    name: str
+    column: str
+    descending: bool
+    nullable: bool
+    parse: Callable[[str], Any]
+    fmt: Callable[[Any], str]
+
+
+SORTS: dict[str, _Sort] = {
+    "score": _Sort("score", "score", True, False, _parse_score, repr),
+    "created": _Sort("created", "created_at", True, False, _parse_dt, _fmt_dt),
+    # due_at is NOT NULL today; treated as nullable so a NULL would page last, not vanish.
+    "due": _Sort("due", "due_at", False, True, _parse_dt, _fmt_dt),
+    "amount": _Sort("amount", "amount", True, True, _parse_amount, str),
+}
+
+_NULL = "null"
+
+
+def encode_cursor(sort: str, alert: Alert) -> str:
+    spec = SORTS[sort]
+    value = getattr(alert, spec.column)
+    raw = _NULL if value is None else spec.fmt(value)
+    return base64.urlsafe_b64encode(f"{sort}:{raw}:{alert.id}".encode()).decode()
+
+
+def decode_cursor(sort: str, cursor: str) -> tuple[Any, int]:
+    """(key value or None for the NULL phase, id); anything else is Invalid on `after`."""
+    spec = SORTS[sort]
+    try:
+        if not isinstance(cursor, str) or not cursor or len(cursor) > 200:
+            raise ValueError(cursor)
+        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
+        kind, _, rest = text.partition(":")
+        raw, _, raw_id = rest.rpartition(":")
+        if kind != sort or not raw or not raw_id.isdigit():
+            raise ValueError(text)
+        alert_id = int(raw_id)
+        if not 1 <= alert_id <= MAX_ID:
+            raise ValueError(raw_id)
+        if raw == _NULL:
+            if not spec.nullable:
+                raise ValueError(raw)
+            return None, alert_id
+        return spec.parse(raw), alert_id
+    except (ValueError, TypeError, UnicodeError, binascii.Error, InvalidOperation):
+        raise Invalid(
+            f"after: not a cursor of this queue sorted by {sort}; pass the endCursor of the "
+            "previous page with the same sort.",
+            field="after",
+        ) from None
+
+
+# --- filters -----------------------------------------------------------------------------------
+
+
+def _enum_list(values: Sequence[str] | None, name: str, enum: type[Any]) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    choices = [e.value for e in enum]
+    if len(values) > len(choices):
+        raise Invalid(f"{name}: at most {len(choices)} values.", field=name)
+    out = []
+    for v in values:
+        value = str(v).strip().lower()
+        if value not in choices:
+            raise Invalid(f"{name} '{v}' is unknown; use {', '.join(choices)}.", field=name)
+        out.append(value)
+    return sorted(set(out))
+
+
+def _score(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid(f"{name} must be a number between 0 and 100.", field=name)
+    number = float(value)
+    if not math.isfinite(number) or not 0 <= number <= 100:
+        raise Invalid(f"{name} is {value}; it must be between 0 and 100.", field=name)
+    return number
+
+
+def _amount(value: Any, name: str) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+        raise Invalid(f"{name} must be a decimal number (like 125.40).", field=name)
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise Invalid(f"{name} '{value}' is not a decimal number.", field=name) from None
+    if not amount.is_finite() or not 0 <= amount < MAX_AMOUNT:
+        raise Invalid(f"{name} {value} must be zero or positive, below 10^16.", field=name)
+    return amount
+
+
+def _id(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise Invalid(f"{name} must be an id.", field=name)
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise Invalid(f"{name} '{value}' is not an id.", field=name) from None
+    if not 1 <= number <= MAX_ID:
+        raise Invalid(f"{name} '{value}' is not an id.", field=name)
+    return number
+
+
+def _aware(value: Any, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise Invalid(f"{name} must be a date and time with a time zone.", field=name)
+    return value.astimezone(UTC)
+
+
+def _apply_filter(q: QuerySet[Alert], principal: Principal, flt: AlertFilter) -> QuerySet[Alert]:
+    """Validate everything first (nothing is queried on invalid input), then narrow `q`."""
+    status = _enum_list(flt.status, "status", AlertStatus)
+    priority = _enum_list(flt.priority, "priority", AlertPriority)
+    score_min, score_max = _score(flt.score_min, "score_min"), _score(flt.score_max, "score_max")
+    if score_min is not None and score_max is not None and score_min > score_max:
+        raise Invalid(
+            f"score_min {score_min:g} is above score_max {score_max:g}.", field="score_min"
+        )
+    amount_min = _amount(flt.amount_min, "amount_min")
+    amount_max = _amount(flt.amount_max, "amount_max")
+    if amount_min is not None and amount_max is not None and amount_min > amount_max:
+        raise Invalid(
+            f"amount_min {amount_min} is above amount_max {amount_max}.", field="amount_min"
+        )
+    created_from = _aware(flt.created_from, "created_from")
+    created_to = _aware(flt.created_to, "created_to")
+    if created_from and created_to and created_from > created_to:
+        raise Invalid("created_from is after created_to.", field="created_from")
+    assignee: int | str | None = None
+    if flt.assignee is not None and flt.assignee != "":
+        if flt.assignee in ("me", "unassigned"):
+            assignee = flt.assignee
+        else:
+            assignee = _id(flt.assignee, "assignee")
+    team = _id(flt.team, "team") if flt.team not in (None, "") else None
+    rule_id = validation.text(flt.rule_id, "rule_id", max_len=100) if flt.rule_id else None
+    text = validation.text(flt.text, "text", max_len=MAX_TEXT, required=False) if flt.text else ""
+    if text and not _SEARCHABLE.search(text):
+        # A search with no three letters or digits in a row matches almost everything and no
+        # index can narrow it (trigrams): on a large queue it would read the whole table.
+        raise Invalid(
+            "text: type at least 3 letters or digits in a row (part of a title, a customer or "
+            "an external id).",
+            field="text",
+        )
+
+    if status:
+        q = q.filter(status__in=status)
+    if priority:
+        q = q.filter(priority__in=priority)
+    if score_min is not None:
+        q = q.filter(score__gte=score_min)
+    if score_max is not None:
+        q = q.filter(score__lte=score_max)
+    if assignee == "me":
+        q = q.filter(assignee_id=principal.user_id)
+    elif assignee == "unassigned":
+        q = q.filter(assignee_id__isnull=True)
+    elif assignee is not None:
+        q = q.filter(assignee_id=assignee)
+    if team is not None:
+        q = q.filter(team_id=team)
+    if rule_id:
+        q = q.filter(
+            id__in=Subquery(RuleHit.filter(rule_id=rule_id).values("alert_id")),
+        )
+    if amount_min is not None:
+        q = q.filter(amount__gte=amount_min)
+    if amount_max is not None:
+        q = q.filter(amount__lte=amount_max)
+    if created_from is not None:
+        q = q.filter(created_at__gte=created_from)
+    if created_to is not None:
+        q = q.filter(created_at__lt=created_to)
+    if text:
+        q = q.filter(
+            Q(title__icontains=text)
+            | Q(customer_ref__icontains=text)
+            | Q(external_id__icontains=text)
+        )
+    return q
+
+
+# --- queue -------------------------------------------------------------------------------------
+
+
+def _after(spec: _Sort, value: Any, alert_id: int) -> Q:
+    """Rows after (value, id) in the sort order. The redundant `col <= value` (`>=` ascending)
+    is what the database can use as an index bound on (org_id, col, id): the OR alone is only a
+    filter, and a deep page would then scan every row before the cursor."""
+    col = spec.column
+    if spec.descending:
+        return Q(**{f"{col}__lte": value}) & (
+            Q(**{f"{col}__lt": value}) | Q(**{col: value, "id__lt": alert_id})
+        )
+    return Q(**{f"{col}__gte": value}) & (
+        Q(**{f"{col}__gt": value}) | Q(**{col: value, "id__gt": alert_id})
+    )
+
+
+async def list_alerts(
+    principal: Principal,
+    flt: AlertFilter,
+    *,
+    sort: str = "score",
+    first: int = 50,
+    after: str | None = None,
+) -> AlertPage:
+    """One page of the caller's organization's alerts; keyset cursors, stable under inserts."""
+    principal.require(Perm.ALERT_READ)
+    if sort not in SORTS:
+        raise Invalid(f"sort '{sort}' is unknown; use {', '.join(SORTS)}.", field="sort")
+    validation.page_size(first, MAX_PAGE)
+    spec = SORTS[sort]
+    cursor = decode_cursor(sort, after) if after is not None else None
+    base = _apply_filter(scoped(Alert, principal), principal, flt)
+    col, id_order = spec.column, ("-id" if spec.descending else "id")
+    key_order = f"-{col}" if spec.descending else col
+
+    rows: list[Alert] = []
+    in_null_phase = cursor is not None and cursor[0] is None
+    if not in_null_phase:
+        q = base.filter(**{f"{col}__isnull": False}) if spec.nullable else base
+        if cursor is not None:
+            q = q.filter(_after(spec, *cursor))
+        rows = list(await q.order_by(key_order, id_order).limit(first + 1))
+    if spec.nullable and len(rows) <= first:
+        q = base.filter(**{f"{col}__isnull": True})
+        if in_null_phase and cursor is not None:
+            q = q.filter(id__lt=cursor[1]) if spec.descending else q.filter(id__gt=cursor[1])
+        rows += list(await q.order_by(id_order).limit(first + 1 - len(rows)))
+    has_next = len(rows) > first
+    rows = rows[:first]
+    return AlertPage(rows, has_next, encode_cursor(sort, rows[-1]) if rows else None)
+
+
+async def rule_hits_of(ids: Sequence[int]) -> dict[int, list[RuleHit]]:
+    """Rule hits of many alerts in one query, strongest first."""
+    out: dict[int, list[RuleHit]] = {}
+    if ids:
+        for hit in await RuleHit.filter(alert_id__in=list(ids)).order_by(
+            "alert_id", "-score_contribution", "id"
+        ):
+            out.setdefault(hit.alert_id, []).append(hit)
+    return out
+
+
+async def signals_of(ids: Sequence[int]) -> dict[int, list[SignalContribution]]:
+    """Signal contributions of many alerts in one query."""
+    out: dict[int, list[SignalContribution]] = {}
+    if ids:
+        for sig in await SignalContribution.filter(alert_id__in=list(ids)).order_by(
+            "alert_id", "id"
+        ):
+            out.setdefault(sig.alert_id, []).append(sig)
+    return out
+
+
+RULE_HIT_COLUMNS = ("alert_id", "rule_id", "name", "version", "score_contribution",
+                    "matched_values")  # fmt: skip
+SIGNAL_COLUMNS = ("alert_id", "signal", "value", "contribution", "direction")
+
+
+async def rule_hit_rows(ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """`rule_hits_of` as plain rows (no model objects): for readers that only copy fields out,
+    like the GraphQL page, where building ORM objects costs more than the query."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    if ids:
+        rows = (
+            await RuleHit.filter(alert_id__in=list(ids))
+            .order_by("alert_id", "-score_contribution", "id")
+            .values(*RULE_HIT_COLUMNS)
+        )
+        for row in rows:
+            out.setdefault(row["alert_id"], []).append(row)
+    return out
+
+
+async def signal_rows(ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """`signals_of` as plain rows."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    if ids:
+        rows = (
+            await SignalContribution.filter(alert_id__in=list(ids))
+            .order_by("alert_id", "id")
+            .values(*SIGNAL_COLUMNS)
+        )
+        for row in rows:
+            out.setdefault(row["alert_id"], []).append(row)
+    return out
+
+
+async def load_page_details(
+    alerts: Sequence[Alert],
+) -> dict[int, tuple[list[RuleHit], list[SignalContribution]]]:
+    """Rule hits and signals of a whole page: one query per relation, whatever the page size."""
+    ids = [a.id for a in alerts]
+    hits, signals = await rule_hits_of(ids), await signals_of(ids)
+    return {i: (hits.get(i, []), signals.get(i, [])) for i in ids}
+
+
+# --- detail ------------------------------------------------------------------------------------
+
+
+async def get_alert_detail(principal: Principal, alert_id: str | int) -> AlertDetail:
+    """The alert with why it fired, its history, info requests, cases and similar alerts.
+    Writes an `alert.view` data-access audit event."""
+    principal.require(Perm.ALERT_READ)
+    pk = parse_id("alert", alert_id)
+    alert = await scoped(Alert, principal).get_or_none(id=pk)
+    if alert is None:
+        raise not_found("alert", alert_id)
+    details = await load_page_details([alert])
+    hits, signals = details[alert.id]
+    history = list(await AlertEvent.filter(alert_id=alert.id).order_by("at", "id"))
+    info = list(await InfoRequest.filter(alert_id=alert.id).order_by("asked_at", "id"))
+    case_ids = sorted(link.case_id for link in await CaseAlert.filter(alert_id=alert.id))
+    similar = await similar_alerts(alert)
+    await access(principal, "alert.view", "alert", alert.id)
+    return AlertDetail(alert, hits, signals, history, info, case_ids, similar)
+
+
+async def get_queue_row(principal: Principal, alert_id: str | int) -> Alert:
+    """One alert as a row of the queue shows it (no rule hits, signals or history): redrawing a
+    row is a list read like the queue itself, so it writes no `alert.view` event."""
+    principal.require(Perm.ALERT_READ)
+    pk = parse_id("alert", alert_id)
+    alert = await scoped(Alert, principal).get_or_none(id=pk)
+    if alert is None:
+        raise not_found("alert", alert_id)
+    return alert
