@@ -44,7 +44,7 @@ import strawberry
 from benchlib import ADMIN, db_url, machine, ms, timed, wrk
 from strawberry.scalars import JSON
 
-from riskops.graphql.executor import FastExecutionContext
+from riskops.graphql.core.executor import FastExecutionContext
 
 DB_NAME = os.environ.get("RISKOPS_BENCH_QUEUE_DB", "riskops_bench")
 N = int(os.environ.get("RISKOPS_BENCH_ALERTS", "1000000"))

@@ -29,8 +29,8 @@ from strawberry.extensions import (
 from strawberry.http.base import BaseRequestProtocol
 
 from graphql import GraphQLError
-from riskops.graphql.context import Context
-from riskops.graphql.executor import FastExecutionContext
+from riskops.graphql.core.context import Context
+from riskops.graphql.core.executor import FastExecutionContext
 from riskops.graphql.schema import Mutation, Query
 from riskops.server.core.errors import DomainError
 from riskops.server.core.validation import has_lone_surrogate

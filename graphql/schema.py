@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import strawberry
 
-from riskops.graphql.alerts_api import AlertsMutation, AlertsQuery
-from riskops.graphql.audit_api import AuditQuery
-from riskops.graphql.baselines_api import BaselinesMutation, BaselinesQuery
-from riskops.graphql.controls_api import ControlsMutation, ControlsQuery
-from riskops.graphql.identity import IdentityMutation, IdentityQuery
-from riskops.graphql.reports_api import ReportsMutation, ReportsQuery
-from riskops.graphql.runs_api import RunsMutation, RunsQuery
+from riskops.graphql.credit.mutations import (
+    BaselinesMutation,
+    ControlsMutation,
+    ReportsMutation,
+    RunsMutation,
+)
+from riskops.graphql.credit.queries import BaselinesQuery, ControlsQuery, ReportsQuery, RunsQuery
+from riskops.graphql.identity.mutations import IdentityMutation
+from riskops.graphql.identity.queries import IdentityQuery
+from riskops.graphql.notify.queries import NotifyQuery
+from riskops.graphql.operations.queries import AuditQuery
+from riskops.graphql.triage.mutations import AlertsMutation
+from riskops.graphql.triage.queries import AlertsQuery
 
 
 @strawberry.type
@@ -21,6 +27,7 @@ class Query(
     RunsQuery,
     BaselinesQuery,
     ControlsQuery,
+    NotifyQuery,
     ReportsQuery,
 ):
     pass

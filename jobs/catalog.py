@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from riskops.jobs import audit_jobs
 from riskops.jobs.registry import JOBS
-from riskops.server.credit import jobs as credit_jobs
+from riskops.server.credit import jobs
 from riskops.server.notify import delivery
 
-MODULES = (audit_jobs, credit_jobs, delivery)
+MODULES = (audit_jobs, jobs, delivery)
 
 
 def kinds() -> list[str]:

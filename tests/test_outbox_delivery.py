@@ -25,8 +25,7 @@ from tortoise.transactions import in_transaction
 from riskops.audit.models import AuditEvent
 from riskops.jobs import runner
 from riskops.jobs.models import Job, JobStatus
-from riskops.server.credit import jobs as credit_jobs
-from riskops.server.credit import kill_switches
+from riskops.server.credit import jobs, kill_switches
 from riskops.server.credit.models import KillSwitch
 from riskops.server.identity.models import Organization
 from riskops.server.notify import delivery as notify_tasks
@@ -443,7 +442,7 @@ async def test_the_expiry_job_records_expired_switches(tenant) -> None:
         org_id=tenant.org_id, name="alert_suppression", scope="", reason="storm",
         set_at=now - timedelta(hours=1), expires_at=now - timedelta(seconds=1),
     )  # fmt: skip
-    result = await credit_jobs.kill_switch_expire({})
+    result = await jobs.kill_switch_expire({})
     assert result["expired"] >= 1
     assert (await KillSwitch.get(id=row.id)).cleared_at == row.expires_at
     assert await AuditEvent.filter(org_id=tenant.org_id, action="kill_switch.expired").count() == 1

@@ -22,7 +22,7 @@ from graphql.pyutils import Undefined
 from strawberry.scalars import JSON
 
 from riskops.graphql.app import build_schema
-from riskops.graphql.executor import FastExecutionContext
+from riskops.graphql.core.executor import FastExecutionContext
 from riskops.server.settings import Settings
 
 
@@ -272,7 +272,7 @@ def test_fallbacks_keep_nothing_alive() -> None:
     """A fallback must not leave the request's frames on a shared exception's traceback."""
     import gc
 
-    from riskops.graphql import executor
+    from riskops.graphql.core import executor
 
     BAD["kind"] = "null-in-non-null"
     query = "{ broken { id leaves { name } } }"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import strawberry
 
-from riskops.graphql.context import Info, principal, query
-from riskops.graphql.types import (
+from riskops.graphql.core.context import Info, principal, query
+from riskops.graphql.core.pagination import PageInfo
+from riskops.graphql.operations.types import (
     AuditEvent,
     AuditEventConnection,
     AuditEventEdge,
     AuditEventFilter,
     AuditVerification,
-    PageInfo,
 )
 from riskops.server.operations import audit_log
 from riskops.server.operations.audit_log import AuditFilter, encode_cursor

@@ -7,8 +7,8 @@ from datetime import datetime
 
 import strawberry
 
-from riskops.graphql.run_types import Severity
-from riskops.graphql.types import UserError
+from riskops.graphql.core.errors import UserError
+from riskops.graphql.credit.run_types import Severity
 from riskops.server.core.approvals import ChangeStatus
 from riskops.server.credit import baselines as b
 from riskops.server.credit import candidates

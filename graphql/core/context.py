@@ -10,7 +10,7 @@ from starlette.requests import Request
 from strawberry.types import Info as _Info
 
 from graphql import GraphQLError
-from riskops.graphql.loaders import Loaders
+from riskops.graphql.triage.loaders import Loaders
 from riskops.server.core.errors import DomainError, ErrorCode
 from riskops.server.core.principal import Principal
 from riskops.server.settings import Settings

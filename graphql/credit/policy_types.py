@@ -8,25 +8,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 import strawberry
-from strawberry.scalars import JSON
 
-from riskops.graphql.types import UserError, UserRef
+from riskops.graphql.core.errors import UserError
+from riskops.graphql.identity.types import UserRef
 from riskops.server.credit import models as rm
 from riskops.server.credit.kill_switches import SwitchName, switch_state
 from riskops.server.credit.policy import POLICY_MEANINGS
 from riskops.server.credit.terms import Policy as PolicyValues
-from riskops.server.notify import models
-from riskops.server.notify.models import OutboxStatus
 
 KillSwitchName = strawberry.enum(
     SwitchName, name="KillSwitchName",
     description="ALERT_SUPPRESSION: notifications stop (recorded as suppressed). BACKFILL: one "
     "scenario in backfill mode (SEV1 relaxed, a legit signal).",
-)  # fmt: skip
-NotificationStatus = strawberry.enum(
-    OutboxStatus, name="NotificationStatus",
-    description="PENDING (to be sent or retried), SENT, FAILED (for good: see lastError), "
-    "SUPPRESSED (written while alert suppression was on: never sent).",
 )  # fmt: skip
 
 Names = dict[int, str]
@@ -142,28 +135,6 @@ class KillSwitch:
             state=switch_state(s, datetime.now(UTC)), set_by=_ref(s.set_by_id, names),
             set_at=s.set_at, expires_at=s.expires_at, cleared_at=s.cleared_at,
             cleared_by=_ref(s.cleared_by_id, names), clear_reason=s.clear_reason,
-        )  # fmt: skip
-
-
-@strawberry.type(description="A message of the notification outbox and how its delivery went.")
-class Notification:
-    id: strawberry.ID
-    channel: str
-    kind: str
-    status: NotificationStatus  # type: ignore[valid-type]
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    payload: JSON
-    created_at: datetime
-    sent_at: datetime | None
-
-    @classmethod
-    def of(cls, m: models.OutboxMessage) -> Notification:
-        return cls(
-            id=strawberry.ID(str(m.id)), channel=m.channel, kind=m.kind, status=m.status,
-            attempts=m.attempts, next_attempt_at=m.next_attempt_at, last_error=m.last_error,
-            payload=m.payload, created_at=m.created_at, sent_at=m.sent_at,
         )  # fmt: skip
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import strawberry
 
-from riskops.graphql.types import PageInfo, UserError
+from riskops.graphql.core.errors import UserError
+from riskops.graphql.core.pagination import PageInfo
 from riskops.server.credit import models as rm
 from riskops.server.credit import reports as svc
 

@@ -10,8 +10,10 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from riskops.graphql.loaders import Loaders
-from riskops.graphql.types import PageInfo, UserError, UserRef
+from riskops.graphql.core.errors import UserError
+from riskops.graphql.core.pagination import PageInfo
+from riskops.graphql.identity.types import UserRef
+from riskops.graphql.triage.loaders import Loaders
 from riskops.server.core.errors import ErrorCode
 from riskops.server.triage import models as m
 from riskops.server.triage.models import (

@@ -9,8 +9,9 @@ from typing import Any
 
 import strawberry
 
-from riskops.graphql.control_types import PolicyValue, policy_values
-from riskops.graphql.types import PageInfo, UserError
+from riskops.graphql.core.errors import UserError
+from riskops.graphql.core.pagination import PageInfo
+from riskops.graphql.credit.policy_types import PolicyValue, policy_values
 from riskops.server.credit import artifacts as artifacts_view
 from riskops.server.credit import models as rm
 from riskops.server.credit.models import RerunStatus as _RerunStatus

@@ -1,0 +1,58 @@
+"""Identity queries: me, organization, users, teams, API tokens."""
+
+from __future__ import annotations
+
+import strawberry
+
+from riskops.graphql.core.context import Info, principal, query
+from riskops.graphql.identity.mutations import _as_error
+from riskops.graphql.identity.types import ApiToken, Me, Organization, Team, User
+from riskops.server.core.errors import DomainError
+from riskops.server.identity import models, teams, tokens, users
+
+
+@strawberry.type
+class IdentityQuery:
+    @strawberry.field(description="The caller: user, organization, effective roles.")
+    async def me(self, info: Info) -> Me:
+        p = principal(info)
+        user = await models.User.get(id=p.user_id)
+        await user.fetch_related("teams")
+        org = await models.Organization.get(id=p.org_id)
+        return Me(
+            user=User.of(user),
+            organization=Organization.of(org),
+            roles=sorted(p.roles),
+            permissions=sorted(x.value for x in p.perms),
+            via_api_token=p.token_id is not None,
+        )
+
+    @strawberry.field
+    async def organization(self, info: Info) -> Organization:
+        return Organization.of(await models.Organization.get(id=principal(info).org_id))
+
+    @strawberry.field(description="Users of your organization.")
+    async def users(self, info: Info, include_suspended: bool = True) -> list[User]:
+        found = await query(users.list_users(principal(info), include_suspended=include_suspended))
+        if found:
+            await models.User.fetch_for_list(found, "teams")
+        return [User.of(u) for u in found]
+
+    @strawberry.field(description="One user of your organization, or null.")
+    async def user(self, info: Info, id: strawberry.ID) -> User | None:
+        try:
+            found = await users.get_user(principal(info), id)
+        except DomainError as exc:
+            if exc.code.value == "NOT_FOUND":
+                return None
+            raise await _as_error(exc) from exc
+        await found.fetch_related("teams")
+        return User.of(found)
+
+    @strawberry.field
+    async def teams(self, info: Info) -> list[Team]:
+        return [Team.of(t) for t in await query(teams.list_teams(principal(info)))]
+
+    @strawberry.field(description="API tokens: all of the organization for admins, else yours.")
+    async def api_tokens(self, info: Info) -> list[ApiToken]:
+        return [ApiToken.of(t) for t in await query(tokens.list_tokens(principal(info)))]

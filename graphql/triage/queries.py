@@ -1,0 +1,168 @@
+"""Triage queries: the alert queue, an alert's detail, cases and a case's detail. Every resolver
+calls one service; nested relations are batch-loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
+
+from riskops.graphql.core.context import Info, or_none, principal, query
+from riskops.graphql.core.pagination import PageInfo
+from riskops.graphql.triage.loaders import NESTED
+from riskops.graphql.triage.types import (
+    Alert,
+    AlertConnection,
+    AlertDetail,
+    AlertEdge,
+    AlertFilterInput,
+    AlertHistoryEntry,
+    AlertSort,
+    Case,
+    CaseConnection,
+    CaseDetail,
+    CaseEdge,
+    CaseSeverity,
+    CaseStatus,
+    InfoRequest,
+    SimilarAlert,
+    alert_fields,
+)
+from riskops.server.triage import case_queries, queue
+from riskops.server.triage import models as m
+from riskops.server.triage.queue import AlertFilter, encode_cursor
+
+
+async def alert_nodes(
+    info: Info, rows: Sequence[m.Alert], wanted: Iterable[str] = NESTED
+) -> list[Alert]:
+    """Nodes for alerts, their `wanted` nested relations batch-loaded for all of them."""
+    loaders = info.context.loaders
+    await loaders.load_for(rows, wanted)
+    return [Alert.of(a, loaders) for a in rows]
+
+
+def _selected(selections: Sequence[Selection], path: Sequence[str]) -> set[str]:
+    """Names of the fields selected at `path` (e.g. edges → node), through fragments."""
+    names: set[str] = set()
+    for sel in selections:
+        if isinstance(sel, FragmentSpread | InlineFragment):
+            names |= _selected(sel.selections, path)
+        elif not path:
+            names.add(sel.name)
+        elif sel.name == path[0]:
+            names |= _selected(sel.selections, path[1:])
+    return names
+
+
+def _filter(f: AlertFilterInput | None) -> AlertFilter:
+    if f is None:
+        return AlertFilter()
+    return AlertFilter(
+        status=[s.value for s in f.status or []],
+        priority=[p.value for p in f.priority or []],
+        score_min=f.score_min,
+        score_max=f.score_max,
+        assignee=f.assignee,
+        team=f.team,
+        rule_id=f.rule_id,
+        amount_min=f.amount_min,
+        amount_max=f.amount_max,
+        created_from=f.created_from,
+        created_to=f.created_to,
+        text=f.text,
+    )
+
+
+def _value(choice: Enum | None) -> str | None:
+    return None if choice is None else str(choice.value)
+
+
+@strawberry.type
+class AlertsQuery:
+    @strawberry.field(
+        description="The triage queue: filtered, sorted, keyset-paged (stable while alerts "
+        "arrive). Pass `pageInfo.endCursor` as `after` with the same sort."
+    )
+    async def alerts(
+        self,
+        info: Info,
+        filter: AlertFilterInput | None = None,
+        sort: AlertSort = AlertSort.SCORE,
+        first: int = 50,
+        after: str | None = None,
+    ) -> AlertConnection:
+        page = await query(
+            queue.list_alerts(
+                principal(info), _filter(filter), sort=sort.value, first=first, after=after
+            )
+        )
+        # info.selected_fields is this `alerts` field itself; look below it.
+        below = [sel for field in info.selected_fields for sel in field.selections]
+        wanted = _selected(below, ("edges", "node")) & NESTED
+        nodes = await alert_nodes(info, page.alerts, wanted)
+        return AlertConnection(
+            edges=[
+                AlertEdge(cursor=encode_cursor(sort.value, row), node=node)
+                for row, node in zip(page.alerts, nodes, strict=True)
+            ],
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+        )
+
+    @strawberry.field(
+        description="One alert of your organization with why it fired, or null. Opening it "
+        "writes an `alert.view` audit event."
+    )
+    async def alert(self, info: Info, id: strawberry.ID) -> AlertDetail | None:
+        d = await or_none(queue.get_alert_detail(principal(info), str(id)))
+        if d is None:
+            return None
+        # The detail already holds its rule hits and signals: the loaders need not query again.
+        info.context.loaders.prime(d.alert.id, d.rule_hits, d.signals)
+        await info.context.loaders.load_for([d.alert], {"assignee"})
+        return AlertDetail(
+            **alert_fields(d.alert, info.context.loaders),
+            history=[AlertHistoryEntry.of(e) for e in d.history],
+            info_requests=[InfoRequest.of(r) for r in d.info_requests],
+            case_ids=[strawberry.ID(str(c)) for c in d.case_ids],
+            similar=[SimilarAlert.of(s) for s in d.similar],
+        )
+
+    @strawberry.field(description="Cases of your organization, newest first (keyset).")
+    async def cases(
+        self,
+        info: Info,
+        status: CaseStatus | None = None,
+        severity: CaseSeverity | None = None,
+        assignee_id: strawberry.ID | None = None,
+        text: Annotated[
+            str | None,
+            strawberry.argument(description="Part of the title, or a case number (CASE-000123)."),
+        ] = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> CaseConnection:
+        page = await query(
+            case_queries.list_cases(
+                principal(info), status=_value(status), severity=_value(severity),
+                assignee_id=str(assignee_id) if assignee_id is not None else None, text=text,
+                first=first, after=after,
+            )
+        )  # fmt: skip
+        return CaseConnection(
+            edges=[CaseEdge(cursor=str(c.id), node=Case.of(c)) for c in page.items],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        )
+
+    @strawberry.field(
+        description="One case of your organization with its alerts and notes, or null. "
+        "Opening it writes a `case.view` audit event."
+    )
+    async def case(self, info: Info, id: strawberry.ID) -> CaseDetail | None:
+        d = await or_none(case_queries.get_case_detail(principal(info), str(id)))
+        if d is None:
+            return None
+        return CaseDetail.detail(d.case, sorted(a.id for a in d.alerts), d.notes)
