@@ -14,7 +14,7 @@ from riskops.audit.models import AuditEvent
 from riskops.server.triage import alerts as alert_service
 from riskops.server.triage import ingest as alert_service_ingest
 from riskops.server.triage.models import Alert, AlertEvent, AlertStatus
-from riskops.ui.alerts import routes
+from riskops.ui.triage.alerts import routes
 
 HX = {"HX-Request": "true"}
 

@@ -14,7 +14,7 @@ from riskops.server.core.principal import Principal
 from riskops.server.triage import case_resolution, ingest
 from riskops.server.triage import cases as case_svc
 from riskops.server.triage.models import Case, CaseAlert, CaseEvent, CaseNote, CaseStatus
-from riskops.ui import cases as case_pages
+from riskops.ui.triage import cases as case_pages
 
 
 async def audit_seq(org_id: int) -> int:

@@ -20,7 +20,7 @@ from riskops.server.credit.models import KillSwitch, PolicyVersion, Scenario
 from riskops.server.notify import outbox
 from riskops.server.notify.models import OutboxMessage
 from riskops.server.notify.outbox import Channel
-from riskops.ui.controls import countdown
+from riskops.ui.credit.controls import countdown
 
 
 async def state(org_id: int) -> tuple[Any, ...]:

@@ -17,7 +17,7 @@ from riskops.server.identity import teams as team_service
 from riskops.server.identity import tokens as token_service
 from riskops.server.identity.models import ApiToken, Session, Team, User, UserStatus
 from riskops.server.triage import ingest
-from riskops.ui.common import env
+from riskops.ui.common.rendering import env
 from riskops.ui.routes import routes
 
 UI = Path(__file__).resolve().parents[2] / "ui"
@@ -544,7 +544,7 @@ def test_a_broken_chain_is_named_with_its_seq() -> None:
         org_id=1, ok=False, events_checked=6, head_seq=6, head_hash="0" * 64,
         first_bad_seq=7, reason="content does not match its hash (edited)",
     )  # fmt: skip
-    html = env.get_template("audit/_verify.html").render(verification=broken)
+    html = env.get_template("operations/audit/_verify.html").render(verification=broken)
     assert "BROKEN at seq 7" in html and "content does not match its hash (edited)" in html
     assert "verify-broken" in html
 

@@ -142,7 +142,7 @@ async def test_signed_out_goes_to_login(browser: Any, tenant: Any) -> None:
 
 
 async def test_load_more_pages_by_week(browser: Any, tenant: Any, monkeypatch: Any) -> None:
-    from riskops.ui import reports as report_pages
+    from riskops.ui.credit import reports as report_pages
 
     monkeypatch.setattr(report_pages, "LIST_PAGE_SIZE", 1)
     operator = (await tenant.user("operator"))[1]

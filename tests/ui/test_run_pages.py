@@ -25,7 +25,7 @@ from riskops.server.credit.models import (
     Scenario,
 )
 from riskops.server.triage.models import Case, CaseNote, CaseStatus
-from riskops.ui import runs as run_pages
+from riskops.ui.credit import runs as run_pages
 
 NOW = datetime.now(UTC)
 

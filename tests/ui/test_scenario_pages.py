@@ -10,7 +10,7 @@ from riskops.server.core.approvals import ChangeStatus
 from riskops.server.credit import baselines as svc
 from riskops.server.credit.models import Baseline, BaselineChange, Scenario
 from riskops.server.credit.terms import Severity
-from riskops.ui.charts import Band, Bar, Line, Point, bar_chart, line_chart
+from riskops.ui.common.charts import Band, Bar, Line, Point, bar_chart, line_chart
 from tests.test_baselines_service import NOW, STEADY, add_runs, scenario, set_baseline, state
 
 

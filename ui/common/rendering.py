@@ -1,0 +1,314 @@
+"""What every page module shares: the Jinja environment, navigation, flash codes, `render`,
+`page` and the form helpers. The pages themselves are thin adapters that parse a request, call
+the service function GraphQL also calls, and render. No rule lives here: services authorize and
+validate, and the DomainError they raise is rendered inline (under the form field it names when
+it names one).
+
+Conventions:
+- every POST handler reads its form through `read_form` first (CSRF), before anything else;
+- every form is a real `<form method="post">` that works without JavaScript (303 back to the page
+  with `?ok=<code>` on success, or the page re-rendered with errors), enhanced with `hx-post`;
+- `render` is the one place that decides between a full page, the page's `main` block (a form
+  swapped into `#main`) and a named partial (chosen by the element the request targets).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from riskops.server.core.errors import (
+    Conflict,
+    DomainError,
+    Duplicate,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+)
+from riskops.server.core.permissions import ALL_ROLES, Perm
+from riskops.server.core.principal import Principal
+from riskops.server.security import csrf_token
+from riskops.server.web import (
+    csrf_binding,
+    is_htmx,
+    principal_of,
+    redirect_htmx,
+    settings_of,
+)
+
+UI_DIR = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = UI_DIR / "templates"
+STATIC_DIR = UI_DIR / "static"
+
+
+env = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+# ----------------------------------------------------------------------------- presentation data
+
+
+@dataclass(frozen=True)
+class NavItem:
+    href: str
+    label: str
+    section: str
+    perm: Perm | None = None  # shown only to callers whose roles grant it (services still check)
+
+
+NAV: tuple[NavItem, ...] = (
+    NavItem("/", "Home", ""),
+    NavItem("/alerts", "Alert queue", "Triage", Perm.ALERT_READ),
+    NavItem("/cases", "Cases", "Triage", Perm.CASE_READ),
+    NavItem("/runs", "Runs ledger", "Credit monitoring", Perm.RUN_READ),
+    NavItem("/scenarios", "Scenarios and baselines", "Credit monitoring", Perm.RUN_READ),
+    NavItem("/reports", "Weekly reports", "Credit monitoring", Perm.REPORT_READ),
+    NavItem("/policy", "Policy", "Credit monitoring", Perm.RUN_READ),
+    NavItem("/kill-switches", "Kill switches", "Credit monitoring", Perm.RUN_READ),
+    NavItem("/notifications", "Notifications", "Credit monitoring", Perm.RUN_READ),
+    NavItem("/admin/users", "Users", "Admin", Perm.USER_MANAGE),
+    NavItem("/admin/teams", "Teams", "Admin", Perm.TEAM_MANAGE),
+    NavItem("/admin/tokens", "API tokens", "Admin", Perm.TOKEN_MANAGE),
+    NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
+    NavItem("/sessions", "My sessions", "Account"),
+)
+
+PERM_TEXT: dict[Perm, str] = {
+    Perm.USER_READ: "See the people of your organization and their roles",
+    Perm.USER_MANAGE: "Create users, change their roles, suspend and reactivate them",
+    Perm.TEAM_MANAGE: "Create teams and manage their members",
+    Perm.TOKEN_MANAGE: "Issue and revoke API tokens for integrators and automation",
+    Perm.AUDIT_READ: "Read the audit log",
+    Perm.AUDIT_VERIFY: "Verify the integrity of the audit chain",
+    Perm.ALERT_READ: "Read alerts",
+    Perm.CASE_READ: "Read cases",
+    Perm.RUN_READ: "Read runs and their credit usage",
+    Perm.REPORT_READ: "Read reports",
+    Perm.RUN_RECORD: "Record runs (automation and the ledger import)",
+    Perm.RERUN_REQUEST: "Request reruns of gated runs",
+    Perm.RUN_APPROVE: "Approve or deny reruns, release quarantined runs",
+    Perm.BASELINE_PROPOSE: "Propose baseline updates",
+    Perm.BASELINE_APPROVE: "Approve baseline updates and set manual baselines",
+    Perm.POLICY_MANAGE: "Change the classification policy and the kill switches",
+    Perm.REPORT_GENERATE: "Generate the weekly report on demand",
+}
+
+ROLE_TEXT: dict[str, str] = {
+    "viewer": "read-only",
+    "operator": "investigates, requests reruns",
+    "approver": "approves resolutions, baselines, policy",
+    "strategist": "triages alerts, works cases",
+    "compliance_reviewer": "governance review, audit",
+    "product_reviewer": "governance review, audit",
+    "admin": "users, teams, tokens, audit",
+}
+
+# Flash messages by code: a URL can only select one of these, never inject its own text.
+FLASH: dict[str, str] = {
+    "user.created": "User created.",
+    "user.roles": "Roles updated.",
+    "user.suspended": "User suspended; their sessions and API tokens were revoked.",
+    "user.reactivated": "User reactivated. They can sign in again.",
+    "user.sessions": "The user's sessions were revoked.",
+    "team.created": "Team created.",
+    "team.members": "Team members updated.",
+    "token.revoked": "API token revoked.",
+    "signed_out": "You are signed out.",
+    "signed_out_everywhere": "You are signed out on every device.",
+}
+
+
+@dataclass(frozen=True)
+class Asset:
+    src: str
+    integrity: str
+
+
+@functools.cache
+def htmx_asset() -> Asset:
+    """The vendored htmx named in SHA256SUMS, with its Subresource Integrity hash."""
+    hexdigest, name = (STATIC_DIR / "vendor" / "SHA256SUMS").read_text().split()[:2]
+    sri = "sha256-" + base64.b64encode(bytes.fromhex(hexdigest)).decode()
+    return Asset(f"/static/vendor/{name}", sri)
+
+
+@functools.cache
+def css_href() -> str:
+    # Content-hashed URL: a deploy never serves a stale stylesheet from a browser cache.
+    digest = hashlib.sha256((STATIC_DIR / "app.css").read_bytes()).hexdigest()[:12]
+    return f"/static/app.css?v={digest}"
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def _audit_ts(value: str) -> str:
+    # "2025-01-02T13:45:12.123456Z" -> "2025-01-02 13:45:12"
+    return value.replace("T", " ")[:19]
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+env.filters.update(when=_when, audit_ts=_audit_ts, pretty=_pretty)
+env.globals.update(ALL_ROLES=ALL_ROLES, ROLE_TEXT=ROLE_TEXT)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _nav(principal: Principal | None, path: str) -> list[dict[str, Any]]:
+    if principal is None:
+        return []
+    items = []
+    for item in NAV:
+        if item.perm is not None and not principal.can(item.perm):
+            continue
+        active = path == item.href if item.href == "/" else path.startswith(item.href)
+        items.append({"href": item.href, "label": item.label, "section": item.section,
+                      "active": active})  # fmt: skip
+    return items
+
+
+def _base_context(request: Request) -> dict[str, Any]:
+    principal = principal_of(request)
+    binding = csrf_binding(request)
+    return {
+        "request": request,
+        "principal": principal,
+        "csrf_token": csrf_token(settings_of(request).key, binding) if binding else "",
+        "nav": _nav(principal, request.url.path),
+        "request_id": getattr(request.state, "request_id", ""),
+        "flash": FLASH.get(request.query_params.get("ok", "")),
+        "htmx": htmx_asset(),
+        "css_href": css_href(),
+    }
+
+
+def fragment_of(request: Request, partials: Mapping[str, str] | None) -> str | None:
+    """None for a full page; otherwise the partial template for the element htmx targets, or
+    "main" for the page's main block (forms swap `#main`)."""
+    headers = request.headers
+    if (
+        not is_htmx(request)
+        or headers.get("hx-boosted") == "true"
+        or headers.get("hx-history-restore-request") == "true"
+    ):
+        return None
+    target = headers.get("hx-target") or ""
+    if partials and target in partials:
+        return partials[target]
+    return "main"
+
+
+def render(
+    request: Request,
+    template: str,
+    ctx: Mapping[str, Any] | None = None,
+    status: int = 200,
+    *,
+    partials: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """Render a page, or only what an htmx request needs of it (see `_fragment`)."""
+    context = {**_base_context(request), **(ctx or {})}
+    fragment = fragment_of(request, partials)
+    if fragment is None:
+        body = env.get_template(template).render(context)
+    elif fragment == "main":
+        page = env.get_template(template)
+        body = "".join(page.blocks["main"](page.new_context(context)))
+    else:
+        body = env.get_template(fragment).render(context)
+    return HTMLResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+ERROR_TITLES = {
+    400: "Request not accepted",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    422: "Check your input",
+}
+
+
+def render_error(request: Request, status: int, message: str) -> HTMLResponse:
+    ctx = {"status": status, "title": ERROR_TITLES.get(status, "Error"), "message": message}
+    return render(request, "error.html", ctx, status)
+
+
+def status_of(exc: DomainError) -> int:
+    return 409 if isinstance(exc, Conflict | Duplicate) else 422
+
+
+# ----------------------------------------------------------------------------- request helpers
+
+
+class LoginRequired(Exception):
+    """The page needs a signed-in user; `page` turns it into a redirect to /login."""
+
+
+def signed_in(request: Request) -> Principal:
+    principal = principal_of(request)
+    if principal is None:
+        raise LoginRequired
+    return principal
+
+
+def _to_login(request: Request) -> Response:
+    if request.method == "GET":
+        current = request.headers.get("hx-current-url") if is_htmx(request) else None
+        url = urlsplit(current) if current else request.url
+        nxt = url.path + (f"?{url.query}" if url.query else "")
+    else:
+        nxt = "/"
+    target = "/login" if nxt == "/" else f"/login?{urlencode({'next': nxt})}"
+    if is_htmx(request):
+        # A 303 would be followed inside the XHR; htmx navigates the whole page on HX-Redirect.
+        return redirect_htmx(Response(status_code=200), target)
+    return RedirectResponse(target, status_code=303)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def page(handler: Handler) -> Handler:
+    """Turn what a handler does not handle itself into pages: anonymous -> login, CSRF or
+    permission failure -> 403 page, unknown or other organization's id -> 404 page."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except (LoginRequired, Unauthenticated):
+            return _to_login(request)
+        except HTTPException as exc:
+            return render_error(request, exc.status_code, str(exc.detail))
+        except Forbidden as exc:
+            return render_error(request, 403, exc.message)
+        except NotFound as exc:
+            return render_error(request, 404, exc.message)
+        except DomainError as exc:
+            return render_error(request, status_of(exc), exc.message)
+
+    return endpoint

@@ -1,0 +1,126 @@
+"""Pages for signing in and out, the home page and one's own sessions. Conventions are in
+`riskops.ui.common`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from riskops.server.core.errors import (
+    Forbidden,
+    RateLimited,
+    Unauthenticated,
+)
+from riskops.server.core.permissions import Perm
+from riskops.server.identity import auth
+from riskops.server.middleware import clear_session_cookie, session_cookie
+from riskops.server.web import client_info, principal_of, read_form, settings_of
+from riskops.ui.common.forms import (
+    back,
+    form_text,
+    local_path,
+)
+from riskops.ui.common.rendering import (
+    PERM_TEXT,
+    page,
+    render,
+    signed_in,
+)
+
+
+def _login_page(
+    request: Request,
+    *,
+    email: str = "",
+    nxt: str = "/",
+    error: str | None = None,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    ctx = {"email": email, "next": nxt, "error": error}
+    return render(request, "identity/login.html", ctx, status, headers=headers)
+
+
+@page
+async def login_form(request: Request) -> Response:
+    nxt = local_path(request.query_params.get("next"))
+    if principal_of(request) is not None:
+        return RedirectResponse(nxt, status_code=303)
+    return _login_page(request, nxt=nxt)
+
+
+@page
+async def login_submit(request: Request) -> Response:
+    form = await read_form(request)
+    settings = settings_of(request)
+    email, password = form_text(form, "email"), form.get("password")
+    nxt = local_path(form_text(form, "next"))
+    try:
+        result = await auth.login(
+            settings, email, password if isinstance(password, str) else "", client_info(request)
+        )
+    except RateLimited as exc:
+        at = datetime.now(UTC) + timedelta(seconds=exc.retry_after)
+        message = f"{exc.message} You can try again after {at:%H:%M:%S} UTC."
+        headers = {"Retry-After": str(exc.retry_after)}
+        return _login_page(request, email=email, nxt=nxt, error=message, status=429,
+                           headers=headers)  # fmt: skip
+    except Unauthenticated as exc:
+        return _login_page(request, email=email, nxt=nxt, error=exc.message, status=401)
+    except Forbidden as exc:
+        return _login_page(request, email=email, nxt=nxt, error=exc.message, status=403)
+    response = RedirectResponse(nxt, status_code=303)
+    response.raw_headers.append((b"set-cookie", session_cookie(result.session_secret, settings)))
+    return response
+
+
+def _signed_out(request: Request, code: str) -> Response:
+    response = back("/login", code)
+    response.raw_headers.append((b"set-cookie", clear_session_cookie(settings_of(request))))
+    return response
+
+
+@page
+async def logout(request: Request) -> Response:
+    await read_form(request)
+    principal = principal_of(request)
+    if principal is not None:
+        await auth.logout(principal)
+    return _signed_out(request, "signed_out")
+
+
+@page
+async def home(request: Request) -> Response:
+    principal = signed_in(request)
+    abilities = [text for perm, text in PERM_TEXT.items() if principal.can(perm)]
+    ctx = {"abilities": abilities, "can_verify": principal.can(Perm.AUDIT_VERIFY)}
+    return render(request, "identity/home.html", ctx)
+
+
+@page
+async def my_sessions(request: Request) -> Response:
+    principal = signed_in(request)
+    sessions = await auth.list_sessions(principal, principal.user_id)
+    return render(request, "identity/sessions.html", {"sessions": sessions})
+
+
+@page
+async def sign_out_everywhere(request: Request) -> Response:
+    await read_form(request)
+    principal = signed_in(request)
+    await auth.revoke_sessions(principal, principal.user_id)
+    return _signed_out(request, "signed_out_everywhere")
+
+
+routes: list[Route] = [
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login_submit, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/", home, methods=["GET"]),
+    Route("/sessions", my_sessions, methods=["GET"]),
+    Route("/sessions/revoke", sign_out_everywhere, methods=["POST"]),
+]

@@ -1,0 +1,541 @@
+"""Alert pages: the triage queue (`/alerts`) and the alert detail (`/alerts/{alert_id}`) with its
+workflow forms. Thin adapters over `services.queue` and `services.alerts`: the queue's
+filters, the workflow's rules and every permission live in the services; this module parses the
+request, calls them and shapes what they return for the templates (SLA wording, the signal bar
+chart's geometry, display names). Conventions are in `ui/common.py`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.datastructures import FormData, QueryParams
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid
+from riskops.server.core.permissions import Perm, permissions_of
+from riskops.server.core.principal import Principal
+from riskops.server.identity import teams
+from riskops.server.identity.models import Team, User
+from riskops.server.triage import alerts as alert_service
+from riskops.server.triage import bulk as alert_service_bulk
+from riskops.server.triage import queue, workflow
+from riskops.server.triage.bulk import BulkFailed, BulkItem
+from riskops.server.triage.models import (
+    Alert,
+    AlertDisposition,
+    AlertPriority,
+    AlertStatus,
+    CaseSeverity,
+    SignalContribution,
+)
+from riskops.server.triage.queue import AlertDetail, AlertFilter
+from riskops.server.web import read_form
+from riskops.ui.common.forms import (
+    FORM_ERRORS,
+    directory,
+    form_errors,
+    form_text,
+    form_texts,
+    int_or_none,
+    parse_local,
+    query_string,
+)
+from riskops.ui.common.rendering import FLASH, fragment_of, page, render, signed_in, status_of
+
+QUEUE_PAGE_SIZE = 50
+SORT_LABELS = {"score": "Score, highest first", "created": "Newest first",
+               "due": "SLA due, soonest first", "amount": "Amount, largest first"}  # fmt: skip
+# Statuses from which the workflow allows assigning (the queue's "Assign to me" button).
+ASSIGNABLE = frozenset(s.value for s in workflow.ALLOWED_FROM[workflow.Action.ASSIGN])
+# The filter form's single-valued fields (status and priority repeat).
+QUEUE_FIELDS = ("score_min", "score_max", "assignee", "team", "rule_id", "amount_min",
+                "amount_max", "created_from", "created_to", "text", "sort")  # fmt: skip
+
+FLASH.update(
+    {
+        "alert.assign": "Alert assigned.",
+        "alert.escalate": "Alert escalated.",
+        "alert.request_info": "Information requested.",
+        "alert.answer_info": "Answer recorded; the alert is back with its assignee.",
+        "alert.close": "Alert closed.",
+        "alert.reopen": "Alert reopened.",
+        "alerts.bulk_assign": "The selected alerts are assigned to you.",
+        "alerts.bulk_close": "The selected alerts are closed.",
+    }
+)
+
+
+# ----------------------------------------------------------------------------- presentation
+
+
+@dataclass(frozen=True)
+class Sla:
+    text: str
+    css: str  # sla-overdue, sla-soon, sla-ok, sla-done
+
+
+def _hours(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    return f"{hours // 24}d {hours % 24}h"
+
+
+def sla_of(alert: Alert, now: datetime | None = None) -> Sla:
+    """How the alert stands against its SLA due time, in words a queue can scan."""
+    if alert.status is AlertStatus.CLOSED:
+        return Sla("closed", "sla-done")
+    now = now or datetime.now(UTC)
+    due = alert.due_at if alert.due_at.tzinfo else alert.due_at.replace(tzinfo=UTC)
+    left = (due - now).total_seconds()
+    if left < 0:
+        return Sla(f"overdue {_hours(-left)}", "sla-overdue")
+    return Sla(f"due in {_hours(left)}", "sla-soon" if left < 3600 else "sla-ok")
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: str
+    contribution: float
+    y: int
+    x: float
+    width: float
+    css: str
+    text_x: float
+    text_anchor: str
+
+
+CHART_WIDTH = 640
+CHART_LABEL = 230  # the label column
+CHART_ROW = 26
+
+
+def signal_bars(signals: Sequence[SignalContribution]) -> tuple[list[Bar], int, float]:
+    """Geometry of the signal chart: bars grow right (raise the score) or left (lower it) from
+    the axis, scaled to the largest contribution. The axis is in the middle when there are both
+    directions, else at the side the bars grow from. Returns (bars, height, axis x)."""
+    signed = [abs(s.contribution) * (1 if s.direction == "up" else -1) for s in signals]
+    room = 48  # for the value text at a bar's end
+    left, right = CHART_LABEL + 4, CHART_WIDTH - 4
+    has_up, has_down = any(c >= 0 for c in signed), any(c < 0 for c in signed)
+    if has_up and has_down:
+        axis = (left + right) / 2
+        reach = (right - left) / 2 - room
+    elif has_down:
+        axis, reach = right, right - left - room
+    else:
+        axis, reach = left, right - left - room
+    scale = max((abs(c) for c in signed), default=0) or 1
+    bars = []
+    for i, (s, c) in enumerate(zip(signals, signed, strict=True)):
+        width = max(abs(c) / scale * reach, 1.5)
+        up = c >= 0
+        bars.append(
+            Bar(
+                label=s.signal,
+                value="—" if s.value is None else str(s.value),
+                contribution=c,
+                y=i * CHART_ROW + 4,
+                x=round(axis if up else axis - width, 1),
+                width=round(width, 1),
+                css="bar-up" if up else "bar-down",
+                text_x=round(axis + width + 4 if up else axis - width - 4, 1),
+                text_anchor="start" if up else "end",
+            )
+        )
+    return bars, len(bars) * CHART_ROW + 8, axis
+
+
+def _names(people: Iterable[User]) -> dict[int, str]:
+    return {u.id: u.name for u in people}
+
+
+def _actor_name(actor: str, names: Mapping[int, str]) -> str:
+    kind, _, raw = actor.partition(":")
+    if kind == "user" and raw.isdigit() and int(raw) in names:
+        return names[int(raw)]
+    return actor
+
+
+async def _directory(principal: Principal) -> tuple[list[User], list[Team]]:
+    """The organization's people and teams, for names and pickers; empty if not allowed."""
+    people = await directory(principal)
+    try:
+        return people, await teams.list_teams(principal, members=False)
+    except Forbidden:  # names are a convenience; ids are still right
+        return people, []
+
+
+# ----------------------------------------------------------------------------- the queue
+
+
+def _parse_score(raw: str, name: str, errors: dict[str, str]) -> float | None:
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        errors[name] = f"{name}: '{raw}' is not a number; enter a score between 0 and 100."
+        return None
+
+
+def queue_values(params: QueryParams) -> dict[str, Any]:
+    """The filter form's values as submitted (strings, lists for status and priority)."""
+    values: dict[str, Any] = {name: form_text(params, name) for name in QUEUE_FIELDS}
+    values["status"] = [v for v in params.getlist("status") if v]
+    values["priority"] = [v for v in params.getlist("priority") if v]
+    values["sort"] = values["sort"] or "score"
+    return values
+
+
+def queue_filter(values: Mapping[str, Any], errors: dict[str, str]) -> AlertFilter:
+    """The service's filter; text that cannot even be passed on (a score that is not a number)
+    is an error here, everything else the service judges."""
+    return AlertFilter(
+        status=values["status"],
+        priority=values["priority"],
+        score_min=_parse_score(values["score_min"], "score_min", errors),
+        score_max=_parse_score(values["score_max"], "score_max", errors),
+        assignee=values["assignee"] or None,
+        team=values["team"] or None,
+        rule_id=values["rule_id"] or None,
+        amount_min=values["amount_min"] or None,
+        amount_max=values["amount_max"] or None,
+        created_from=parse_local(values["created_from"], "created_from", errors),
+        created_to=parse_local(values["created_to"], "created_to", errors),
+        text=values["text"] or None,
+    )
+
+
+async def _queue_page(
+    request: Request,
+    principal: Principal,
+    params: QueryParams,
+    *,
+    status: int = 200,
+    errors: Mapping[str, str] | None = None,
+    row_errors: Mapping[int, str] | None = None,
+    bulk: Mapping[str, Any] | None = None,
+) -> Response:
+    values = queue_values(params)
+    errors = dict(errors or {})
+    filter_errors: dict[str, str] = {}
+    after = params.get("after") or None
+    flt = queue_filter(values, filter_errors)
+    page_alerts: list[Alert] = []
+    has_next, cursor = False, None
+    if not filter_errors:  # a bound that did not parse: show the error, not a widened result
+        try:
+            result = await queue.list_alerts(
+                principal, flt, sort=values["sort"], first=QUEUE_PAGE_SIZE, after=after
+            )
+        except Invalid as exc:
+            filter_errors[exc.field or "_form"] = exc.message
+        else:
+            page_alerts, has_next, cursor = result.alerts, result.has_next, result.end_cursor
+    people, team_list = await _directory(principal)
+    query = query_string(values)
+    ctx = {
+        "values": values,
+        "errors": errors,
+        "filter_errors": filter_errors,
+        "alerts": page_alerts,
+        "names": _names(people),
+        "team_names": {t.id: t.name for t in team_list},
+        "people": people,
+        "team_list": team_list,
+        "sla": sla_of,
+        "query": query,
+        "assignable": ASSIGNABLE,
+        "more_url": f"/alerts?{query}&{urlencode({'after': cursor})}" if has_next else None,
+        "row_errors": row_errors or {},
+        "bulk": bulk or {"selected": [], "disposition": "", "comment": ""},
+        "bulk_key": uuid.uuid4().hex,
+        "can_triage": principal.can(Perm.ALERT_TRIAGE),
+        "statuses": [s.value for s in AlertStatus],
+        "priorities": [p.value for p in AlertPriority],
+        "dispositions": [d.value for d in AlertDisposition],
+        "sort_labels": SORT_LABELS,
+    }
+    if filter_errors and status < 400:
+        status = 422
+    return render(
+        request,
+        "triage/alerts/index.html",
+        ctx,
+        status,
+        partials={
+            "alerts-results": "triage/alerts/_results.html",
+            "alerts-more": "triage/alerts/_rows.html",
+        },
+    )
+
+
+@page
+async def queue_page(request: Request) -> Response:
+    return await _queue_page(request, signed_in(request), request.query_params)
+
+
+def _queue_redirect(query: str, code: str) -> RedirectResponse:
+    params = QueryParams(query)
+    values = {k: v for k, v in queue_values(params).items() if k != "sort" or v != "score"}
+    target = query_string({**values, "ok": code})
+    return RedirectResponse(f"/alerts?{target}", status_code=303)
+
+
+# ----------------------------------------------------------------------------- bulk actions
+
+
+def _bulk_items(form: FormData) -> list[BulkItem]:
+    """The selected rows, each with the version its row was rendered with."""
+    return [
+        BulkItem(alert_id=raw, expected_version=int_or_none(form_text(form, f"version_{raw}")) or 0)
+        for raw in form_texts(form, "alert_id")
+    ]
+
+
+# Item errors about these fields concern the whole form (every item gets the same one).
+BULK_FIELDS = {"disposition": "disposition", "comment": "comment", "items": "alert_id"}
+
+
+def _bulk_errors(
+    exc: DomainError, items: Sequence[BulkItem]
+) -> tuple[dict[str, str], dict[int, str]]:
+    """Form errors and per-row errors (keyed by alert id) of a refused bulk action."""
+    if not isinstance(exc, BulkFailed):
+        return form_errors(exc, BULK_FIELDS), {}
+    errors: dict[str, str] = {"_form": exc.message}
+    rows: dict[int, str] = {}
+    for err in exc.errors:
+        if err.field in BULK_FIELDS:
+            errors[BULK_FIELDS[err.field]] = err.message
+            continue
+        alert_id = int_or_none(str(items[err.index].alert_id)) if err.index < len(items) else None
+        if alert_id is None:
+            errors["_form"] += f" Item {err.index + 1}: {err.message}"
+        else:
+            rows[alert_id] = err.message
+    return errors, rows
+
+
+async def _bulk(request: Request, action: str) -> Response:
+    form = await read_form(request)
+    principal = signed_in(request)
+    query = form_text(form, "q")
+    items = _bulk_items(form)
+    disposition, comment = form_text(form, "disposition"), form_text(form, "comment")
+    selected = [int_or_none(str(i.alert_id)) for i in items]
+    bulk = {"selected": selected, "disposition": disposition, "comment": comment}
+    key = form_text(form, "idempotency_key") or None
+    try:
+        if not items:
+            raise Invalid("Select at least one alert first.", field="items")
+        if action == "assign":
+            await alert_service_bulk.bulk_assign_alerts(
+                principal, items, assignee_id=principal.user_id, idempotency_key=key
+            )
+        else:
+            await alert_service_bulk.bulk_close_alerts(
+                principal, items, disposition=disposition, comment=comment,
+                idempotency_key=key,
+            )  # fmt: skip
+    except FORM_ERRORS as exc:
+        errors, row_errors = _bulk_errors(exc, items)
+        return await _queue_page(
+            request, principal, QueryParams(query), status=status_of(exc), errors=errors,
+            row_errors=row_errors, bulk=bulk,
+        )  # fmt: skip
+    return _queue_redirect(query, f"alerts.bulk_{action}")
+
+
+@page
+async def bulk_assign(request: Request) -> Response:
+    return await _bulk(request, "assign")
+
+
+@page
+async def bulk_close(request: Request) -> Response:
+    return await _bulk(request, "close")
+
+
+# ----------------------------------------------------------------------------- the detail
+
+
+def _pickers(people: Sequence[User]) -> dict[str, list[User]]:
+    """Who a form offers: the service decides who is acceptable, these only narrow the lists."""
+    active = [u for u in people if u.status == "active" and u.deleted_at is None]
+    return {
+        "readers": [u for u in active if Perm.ALERT_READ in permissions_of(u.roles)],
+        "approvers": [u for u in active if Perm.ALERT_REOPEN in permissions_of(u.roles)],
+    }
+
+
+def _actions(principal: Principal, detail: AlertDetail) -> list[str]:
+    """The forms to show: what the workflow allows this caller from the alert's status."""
+    allowed = [a.value for a in workflow.allowed_actions(detail.alert.status, principal.roles)]
+    open_request = next((r for r in reversed(detail.info_requests) if r.answered_at is None), None)
+    if (
+        detail.alert.status is AlertStatus.PENDING_INFO
+        and "answer_info" not in allowed
+        and open_request is not None
+        and open_request.answerer_id == principal.user_id
+    ):
+        allowed.append("answer_info")
+    return allowed
+
+
+async def _detail_page(
+    request: Request,
+    principal: Principal,
+    alert_id: str,
+    *,
+    status: int = 200,
+    failed: str = "",
+    errors: Mapping[str, str] | None = None,
+    conflict: str | None = None,
+    form: Mapping[str, str] | None = None,
+) -> Response:
+    detail = await queue.get_alert_detail(principal, alert_id)
+    people, team_list = await _directory(principal)
+    names = _names(people)
+    bars, chart_height, axis = signal_bars(detail.signals)
+    ctx = {
+        "d": detail,
+        "a": detail.alert,
+        "sla": sla_of(detail.alert),
+        "names": names,
+        "actor_name": lambda actor: _actor_name(actor, names),
+        "team_names": {t.id: t.name for t in team_list},
+        "team_list": team_list,
+        "bars": bars,
+        "chart": {
+            "width": CHART_WIDTH,
+            "height": chart_height,
+            "axis": axis,
+            "label_x": CHART_LABEL - 6,
+        },
+        "actions": _actions(principal, detail),
+        "keys": {name: uuid.uuid4().hex for name in [*ACTIONS, "case"]},
+        "failed": failed,
+        "errors": errors or {},
+        "conflict": conflict,
+        "form": form or {},
+        "dispositions": [d.value for d in AlertDisposition],
+        "severities": [s.value for s in CaseSeverity],
+        "can_open_case": principal.can(Perm.CASE_WORK),
+        **_pickers(people),
+    }
+    return render(request, "triage/alerts/detail.html", ctx, status)
+
+
+@page
+async def detail_page(request: Request) -> Response:
+    return await _detail_page(request, signed_in(request), request.path_params["alert_id"])
+
+
+# Each action: its service function and the form fields it passes on (all text; the service
+# parses ids and names the field it refuses).
+ACTIONS: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "assign": (alert_service.assign_alert, ("assignee_id",)),
+    "escalate": (alert_service.escalate_alert, ("reason", "team_id", "approver_id")),
+    "request_info": (alert_service.request_alert_info, ("question", "answerer_id")),
+    "answer_info": (alert_service.answer_alert_info, ("answer",)),
+    "close": (alert_service.close_alert, ("disposition", "comment")),
+    "reopen": (alert_service.reopen_alert, ("reason",)),
+}
+
+
+def _row_target(request: Request, alert_id: str) -> bool:
+    return fragment_of(request, {f"alert-row-{alert_id}": "row"}) == "row"
+
+
+async def _row(
+    request: Request,
+    principal: Principal,
+    alert: Alert,
+    query: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    """One queue row again (the row's "Assign to me" swaps it), with the error if it failed."""
+    people, _ = await _directory(principal)
+    ctx = {"a": alert, "names": _names(people), "sla": sla_of, "query": query,
+           "row_errors": {alert.id: error} if error else {}, "bulk": {"selected": []},
+           "can_triage": principal.can(Perm.ALERT_TRIAGE), "assignable": ASSIGNABLE}  # fmt: skip
+    row = f"alert-row-{alert.id}"
+    return render(
+        request, "triage/alerts/detail.html", ctx, status, partials={row: "triage/alerts/_row.html"}
+    )
+
+
+async def _act(request: Request, action: str) -> Response:
+    form = await read_form(request)
+    principal = signed_in(request)
+    alert_id = request.path_params["alert_id"]
+    service, fields = ACTIONS[action]
+    values = {name: form_text(form, name) for name in fields}
+    version = int_or_none(form_text(form, "version"))
+    from_queue = form_text(form, "from") == "queue"
+    try:
+        if version is None:
+            raise Invalid("The form has no alert version; reload the alert.", field="version")
+        params = {name: value or None for name, value in values.items()}
+        result = await service(
+            principal, alert_id, expected_version=version,
+            idempotency_key=form_text(form, "idempotency_key") or None, **params,
+        )  # fmt: skip
+    except FORM_ERRORS as exc:
+        message = exc.message
+        if from_queue and _row_target(request, alert_id):
+            current = await queue.get_queue_row(principal, alert_id)
+            return await _row(request, principal, current, form_text(form, "q"),
+                              error=message, status=status_of(exc))  # fmt: skip
+        if isinstance(exc, Conflict):
+            return await _detail_page(request, principal, alert_id, status=409, failed=action,
+                                      conflict=message, form=values)  # fmt: skip
+        return await _detail_page(
+            request, principal, alert_id, status=status_of(exc), failed=action,
+            errors=form_errors(exc, {name: name for name in fields}), form=values,
+        )  # fmt: skip
+    if from_queue:
+        if _row_target(request, alert_id):
+            return await _row(request, principal, result.alert, form_text(form, "q"))
+        return _queue_redirect(form_text(form, "q"), f"alert.{action}")
+    return RedirectResponse(f"/alerts/{alert_id}?{urlencode({'ok': f'alert.{action}'})}", 303)
+
+
+def _action_endpoint(action: str) -> Any:
+    @page
+    async def endpoint(request: Request) -> Response:
+        return await _act(request, action)
+
+    endpoint.__name__ = endpoint.__qualname__ = f"alert_{action}"
+    return endpoint
+
+
+# ----------------------------------------------------------------------------- routes
+
+routes: list[Route] = [
+    Route("/alerts", queue_page, methods=["GET"]),
+    # Before `/alerts/{alert_id}/…`, which would otherwise read "bulk" as an alert id.
+    Route("/alerts/bulk/assign", bulk_assign, methods=["POST"]),
+    Route("/alerts/bulk/close", bulk_close, methods=["POST"]),
+    Route("/alerts/{alert_id}", detail_page, methods=["GET"]),
+    *(
+        Route(f"/alerts/{{alert_id}}/{action}", _action_endpoint(action), methods=["POST"])
+        for action in ACTIONS
+    ),
+]
