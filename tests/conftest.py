@@ -222,3 +222,9 @@ async def client(app) -> AsyncIterator[object]:
 
 def run(coro):  # for sync helpers in tests
     return asyncio.get_event_loop().run_until_complete(coro)
+
+
+# Fixtures of the faces, shared by every domain's tests: `api` and `snapshot` (GraphQL),
+# `browser` (pages).
+from tests.support.gql import api, snapshot  # noqa: E402, F401
+from tests.support.pages import browser  # noqa: E402, F401

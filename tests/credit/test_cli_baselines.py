@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_cli import Target, new_target, one_error_line
+from tests.cli.test_cli import Target, new_target, one_error_line
 
 pytestmark = pytest.mark.slow
 

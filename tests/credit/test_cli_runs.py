@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import Target, new_target
+from tests.cli.test_cli import Target, new_target
 
 pytestmark = pytest.mark.slow
 

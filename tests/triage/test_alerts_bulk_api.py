@@ -4,7 +4,7 @@ per-item errors by index, idempotency; and the typed enums and signal similarity
 from __future__ import annotations
 
 from riskops.server.triage.models import Alert, AlertEvent, AlertStatus
-from tests.graphql.test_alerts_api import _seed
+from tests.triage.test_alerts_api import _seed
 
 ERRORS = "errors { code message field }"
 RESULT = f"""alerts {{ id status version assignee {{ id }} }} replayed

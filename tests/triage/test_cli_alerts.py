@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import Target, new_target, one_error_line
+from tests.cli.test_cli import Target, new_target, one_error_line
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def test_import_reports_bad_lines_and_is_idempotent(target: Target, tmp_path: Pa
 def test_import_from_stdin(target: Target) -> None:
     import subprocess
 
-    from tests.test_cli import _cli_env
+    from tests.cli.test_cli import _cli_env
 
     done = subprocess.run(
         target.command("alerts", "import", "-", "--org", "demo"),

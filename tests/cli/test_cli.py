@@ -36,7 +36,7 @@ DEMO_EMAILS = [
 ]  # fmt: skip
 # The project's migrations, in order (each issue that changes models adds one).
 MIGRATIONS = sorted(
-    p.stem for p in (Path(__file__).resolve().parents[1] / "migrations").glob("0*.py")
+    p.stem for p in (Path(__file__).resolve().parents[2] / "migrations").glob("0*.py")
 )
 
 

@@ -42,7 +42,7 @@ from riskops.server.settings import (
     load_settings,
     use_settings,
 )
-from tests.webhook_server import WebhookServer, serving
+from tests.support.webhook_server import WebhookServer, serving
 
 SECRET = "whsec-test-" + "k" * 20
 

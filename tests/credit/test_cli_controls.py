@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_cli import Target, new_target, one_error_line
-from tests.webhook_server import WebhookServer, serving
+from tests.cli.test_cli import Target, new_target, one_error_line
+from tests.support.webhook_server import WebhookServer, serving
 
 pytestmark = pytest.mark.slow
 

@@ -44,8 +44,8 @@ from riskops.server.credit.models import (
     Scenario,
 )
 from riskops.server.notify.models import OutboxMessage
-from tests.graphql.conftest import org_state
-from tests.test_baselines_service import STEADY, add_runs, new_key, scenario, set_baseline
+from tests.credit.test_baselines_service import STEADY, add_runs, new_key, scenario, set_baseline
+from tests.support.gql import org_state
 
 ERRORS = "errors { code message field }"
 CHANGE = "change { id status }"

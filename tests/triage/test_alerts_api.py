@@ -9,7 +9,7 @@ import uuid
 from riskops.audit.models import AuditEvent
 from riskops.server.triage.ingest import ingest_alerts
 from riskops.server.triage.models import Alert, AlertEvent, Case, CaseStatus
-from tests.test_alert_queue import QueryCounter, item
+from tests.triage.test_alert_queue import QueryCounter, item
 
 ERRORS = "errors { code message field }"
 NODE = """id externalId title score priority status version dueAt transaction

@@ -414,7 +414,7 @@ async def test_open_a_case_from_the_alert(browser: Any, tenant: Any) -> None:
 async def test_the_queue_page_costs_four_queries_whatever_it_shows(
     browser: Any, tenant: Any, monkeypatch: Any
 ) -> None:
-    from tests.test_alert_queue import QueryCounter
+    from tests.triage.test_alert_queue import QueryCounter
 
     b, _ = await signed_in(browser, tenant, "strategist")
     counter = QueryCounter(monkeypatch)

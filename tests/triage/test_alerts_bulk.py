@@ -14,7 +14,7 @@ from riskops.server.triage import alerts as svc
 from riskops.server.triage import bulk, ingest
 from riskops.server.triage.bulk import BulkFailed, BulkItem
 from riskops.server.triage.models import Alert, AlertEvent, AlertStatus
-from tests.test_alerts_service import head, item
+from tests.triage.test_alerts_service import head, item
 
 
 async def make_alerts(principal, n: int) -> list[Alert]:

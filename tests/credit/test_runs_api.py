@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from riskops.audit.models import AuditEvent
 from riskops.server.credit.models import Baseline, BaselineSource, Run, Scenario
 from riskops.server.triage.models import Case, CaseStatus
-from tests.graphql.conftest import org_state
+from tests.support.gql import org_state
 
 ERRORS = "errors { code message field }"
 NOW = datetime.now(UTC)
@@ -216,7 +216,7 @@ async def test_rerun_gate_and_release_over_graphql(api, tenant, other_tenant):
 async def test_the_ledger_page_costs_one_query_whatever_its_size(api, tenant, monkeypatch):
     """Scenario keys and case numbers come with the page's rows (select_related): no query per
     run, and none per relation either."""
-    from tests.test_alert_queue import QueryCounter
+    from tests.triage.test_alert_queue import QueryCounter
 
     token = await api.token(tenant, tenant.admin_user)
     k = key()
@@ -362,7 +362,7 @@ async def test_rerun_mutations_refuse_bad_input_and_change_nothing(api, tenant, 
 
 
 async def test_run_detail_names_the_policy_it_was_classified_under(api, tenant):
-    from tests.test_controls_service import propose_and_approve
+    from tests.credit.test_controls_service import propose_and_approve
 
     admin = await api.token(tenant, tenant.admin_user)
     k = key()

@@ -9,7 +9,7 @@ from datetime import timedelta
 from riskops.server.credit import baselines as svc
 from riskops.server.credit.models import Baseline, BaselineChange
 from riskops.server.credit.terms import Severity
-from tests.test_baselines_service import STEADY, add_runs, scenario, set_baseline, state
+from tests.credit.test_baselines_service import STEADY, add_runs, scenario, set_baseline, state
 
 ERRORS = "errors { code message field }"
 CHANGE = "change { id scenarioKey oldMedian newMedian changePct sampleSize status rationale }"

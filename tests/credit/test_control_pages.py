@@ -327,7 +327,7 @@ async def test_notifications_page_lists_the_outbox_with_status_badges(
 
 async def test_the_policy_form_shows_values_exactly(browser, tenant) -> None:
     """An untouched field is sent back as shown: shown rounded, it would propose the rounding."""
-    from tests.test_controls_service import propose_and_approve
+    from tests.credit.test_controls_service import propose_and_approve
 
     await propose_and_approve(tenant, {"sev3_multiplier": 1.2345678, "retry_limit": 1000000}, 0)
     b = await signed_in(browser, tenant, "approver")

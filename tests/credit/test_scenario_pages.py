@@ -11,7 +11,7 @@ from riskops.server.credit import baselines as svc
 from riskops.server.credit.models import Baseline, BaselineChange, Scenario
 from riskops.server.credit.terms import Severity
 from riskops.ui.common.charts import Band, Bar, Line, Point, bar_chart, line_chart
-from tests.test_baselines_service import NOW, STEADY, add_runs, scenario, set_baseline, state
+from tests.credit.test_baselines_service import NOW, STEADY, add_runs, scenario, set_baseline, state
 
 
 async def test_list_and_detail_pages(browser, tenant):
@@ -213,7 +213,7 @@ async def test_a_change_is_decided_only_on_its_own_scenarios_page(browser, tenan
 
 
 async def test_the_chart_band_and_lines_follow_the_policy_in_force(browser, tenant):
-    from tests.test_controls_service import propose_and_approve
+    from tests.credit.test_controls_service import propose_and_approve
 
     user, _ = await tenant.user("viewer")
     s = await scenario(tenant.org_id, "A_POLICY")

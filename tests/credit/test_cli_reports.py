@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from riskops.server.credit.reports import last_complete_week
-from tests.test_cli import Target, new_target
+from tests.cli.test_cli import Target, new_target
 
 pytestmark = pytest.mark.slow
 
