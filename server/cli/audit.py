@@ -1,0 +1,181 @@
+"""`riskops audit verify|export|checkpoint|flush-spool`: operate the tamper-evident trail."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+
+from riskops.audit import spool, store
+from riskops.audit.chain import format_ts
+from riskops.audit.types import Entry, RiskLevel
+from riskops.audit.verify import Verification
+from riskops.server.cli.common import (
+    CliError,
+    _flush,
+    _progress,
+    _settings,
+    app,
+    cli_actor,
+    database,
+    err,
+    parse_when,
+)
+from riskops.server.settings import (
+    Settings,
+)
+
+audit_app = typer.Typer(
+    help="The tamper-evident audit trail: verify, export, checkpoint, flush the spool.",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
+
+
+async def _require_chain(org_id: int) -> None:
+    from riskops.audit.verify import org_ids
+
+    if org_id not in await org_ids():
+        raise CliError(f"organization {org_id} has no audit chain (check the id).")
+
+
+async def _verify(settings: Settings, org: int | None) -> list[Verification]:
+    from riskops.audit.verify import org_ids, verify_org
+
+    async with database(settings):
+        await _flush()
+        if org is not None:
+            await _require_chain(org)
+        ids = [org] if org is not None else await org_ids()
+        results: list[Verification] = []
+        events = 0
+        with _progress(len(ids), "verifying audit chains") as (progress, task):
+            for org_id in ids:
+                results.append(await verify_org(org_id, settings.key))
+                events += results[-1].events_checked
+                progress.update(task, advance=1, description=f"verified {events} events")
+    return results
+
+
+@audit_app.command("verify")
+def audit_verify_cmd(
+    ctx: typer.Context,
+    org: Annotated[
+        int | None, typer.Option("--org", help="Organization id; default: every chain.")
+    ] = None,
+) -> None:
+    """Verify hash chains and checkpoints; exit 1 naming the first bad seq if any is broken."""
+    results = asyncio.run(_verify(_settings(ctx), org))
+    for result in results:
+        typer.echo(result.describe())
+    broken = [r for r in results if not r.ok]
+    if broken:
+        first = broken[0]
+        raise CliError(
+            f"{len(broken)} of {len(results)} audit chain(s) BROKEN; the first is org "
+            f"{first.org_id}, first bad seq {first.first_bad_seq}."
+        )
+    err.print(f"All {len(results)} audit chain(s) verify.")
+
+
+async def _write_export(
+    org: int, since: datetime | None, until: datetime | None, sink: TextIO
+) -> int:
+    from riskops.audit.export import export_events
+
+    count = 0
+    async for line in export_events(org, since, until):
+        sink.write(line + "\n")
+        count += 1
+    sink.flush()
+    return count
+
+
+async def _export(
+    settings: Settings,
+    org: int,
+    since: datetime | None,
+    until: datetime | None,
+    output: Path | None,
+) -> int:
+    async with database(settings):
+        await _flush()
+        await _require_chain(org)
+        if output is None:
+            count = await _write_export(org, since, until, sys.stdout)
+        else:
+            with output.open("w", encoding="utf-8") as fh:
+                count = await _write_export(org, since, until, fh)
+        # Recorded after the lines are written: the export itself is the chain's next event.
+        detail = {
+            "since": format_ts(since) if since else None,
+            "until": format_ts(until) if until else None,
+            "events": count,
+        }
+        await store.emit(
+            cli_actor(org),
+            Entry("audit.export", "audit_chain", org, {}, detail, RiskLevel.MEDIUM),
+        )
+    return count
+
+
+@audit_app.command("export")
+def audit_export_cmd(
+    ctx: typer.Context,
+    org: Annotated[int, typer.Option("--org", help="Organization id.")],
+    since: Annotated[
+        str | None, typer.Option(help="Only events at or after this ISO 8601 time (UTC default).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only events before this ISO 8601 time.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Export one organization's chain as JSON lines (the ARCHITECTURE.md contract), for a SIEM."""
+    start, end = parse_when(since, "--since"), parse_when(until, "--until")
+    if start and end and start >= end:
+        raise CliError("--since must be earlier than --until.")
+    settings = _settings(ctx)
+    count = asyncio.run(_export(settings, org, start, end, output))
+    where = str(output) if output else "stdout"
+    err.print(f"Exported {count} event(s) of org {org} to {where}.", markup=False)
+
+
+async def _checkpoint(settings: Settings) -> list[tuple[int, int, str]]:
+    from riskops.audit.checkpoint import checkpoint_all
+
+    async with database(settings):
+        await _flush()
+        made = await checkpoint_all(settings.key)
+    return [(cp.org_id, cp.seq, cp.head_hash) for cp in made]
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint_cmd(ctx: typer.Context) -> None:
+    """Sign a checkpoint of every chain whose head moved since its last checkpoint."""
+    made = asyncio.run(_checkpoint(_settings(ctx)))
+    for org_id, seq, head_hash in made:
+        typer.echo(f"org {org_id}: checkpoint at seq {seq} (head {head_hash[:16]}…)")
+    if not made:
+        typer.echo("Every chain is already checkpointed at its head.")
+
+
+async def _flush_spool(settings: Settings) -> tuple[int, int]:
+    async with database(settings):
+        stored = await _flush(announce=False)
+    return stored, spool.depth()
+
+
+@audit_app.command("flush-spool")
+def audit_flush_spool_cmd(ctx: typer.Context) -> None:
+    """Store the events spooled while the audit store was unavailable, in order."""
+    stored, remaining = asyncio.run(_flush_spool(_settings(ctx)))
+    typer.echo(f"Stored {stored} spooled event(s); {remaining} remain in the spool.")
+    if remaining:
+        raise CliError(f"{remaining} event(s) could not be stored yet; the store is failing.")

@@ -1,0 +1,305 @@
+"""The `riskops` command line: what an operator runs (the runbooks' commands).
+
+`serve` and `worker` start the processes; `migrate`, `seed-demo` and `create-user` prepare an
+installation; `audit verify|export|checkpoint|flush-spool` operate the tamper-evident trail;
+`status` reports the platform's health. Every command loads the settings (environment plus the
+global `--database-url` / `--var-dir` flags) and installs them before touching anything else.
+Expected failures (configuration, domain rules, an unreachable database) end with one line on
+stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+from urllib.parse import urlsplit, urlunsplit
+
+import pydantic
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+)
+from tortoise.connection import get_connection
+from tortoise.migrations.executor import MigrationExecutor
+
+from riskops import __version__
+from riskops.audit import store
+from riskops.audit.types import Actor
+from riskops.server.core.principal import Principal
+from riskops.server.db import close_db, init_db
+from riskops.server.settings import (
+    ConfigError,
+    Settings,
+    load_settings,
+    tortoise_config,
+    use_settings,
+)
+
+app = typer.Typer(
+    name="riskops",
+    help="Risk Operations Platform: run it, prepare it, and operate its audit trail.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+CLI_ACTOR = "cli"
+DB_TIMEOUT_SECONDS = 10.0
+
+
+# --------------------------------------------------------------------------- errors and settings
+
+
+class CliError(Exception):
+    """An expected failure of a command: `main` prints the message on one line and exits."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def _die(message: str, code: int = 1) -> NoReturn:
+    err.print(f"riskops: error: {' '.join(message.split())}", markup=False, soft_wrap=True)
+    raise SystemExit(code)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """The global flags; each one, when given, wins over its `RISKOPS_*` variable."""
+
+    database_url: str | None = None
+    var_dir: Path | None = None
+
+    def load(self) -> Settings:
+        given = {k: v for k, v in asdict(self).items() if v is not None}
+        try:
+            return use_settings(load_settings(**given))
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"RISKOPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"invalid setting(s): {problems}") from None
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    overrides: Overrides = ctx.obj or Overrides()
+    return overrides.load()
+
+
+def _export_env(settings: Settings) -> None:
+    """Put the effective locations in the environment, for the processes we start (uvicorn's
+    reloader, arq) that read the settings again from scratch."""
+    os.environ["RISKOPS_VAR_DIR"] = str(settings.var_dir)
+    if settings.database_url:
+        os.environ["RISKOPS_DATABASE_URL"] = settings.database_url
+
+
+def redact(url: str) -> str:
+    """The URL without its password, fit for printing."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"riskops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Database URL (overrides RISKOPS_DATABASE_URL), e.g. "
+            "postgres://user@host:5432/riskops or sqlite:///path/riskops.sqlite3.",
+        ),
+    ] = None,
+    var_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--var-dir",
+            help="Directory for local state (overrides RISKOPS_VAR_DIR).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    ctx.obj = Overrides(database_url=database_url, var_dir=var_dir)
+
+
+# --------------------------------------------------------------------------- database sessions
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    applied: list[str]
+    pending: list[str]
+
+
+async def migration_state(settings: Settings) -> MigrationState:
+    """Applied and pending migrations of the connected database (`init_db` first)."""
+    executor = MigrationExecutor(
+        get_connection("default"), tortoise_config(settings.db_url)["apps"]
+    )
+    applied = [key.name for key in await executor.recorder.applied_migrations()]
+    pending = [step.migration.name for step in await executor.plan() if not step.backward]
+    return MigrationState(applied, pending)
+
+
+async def _ping(settings: Settings) -> None:
+    try:
+        await asyncio.wait_for(
+            get_connection("default").execute_query("SELECT 1"), DB_TIMEOUT_SECONDS
+        )
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CliError(f"cannot reach the database {redact(settings.db_url)}: {reason}") from None
+
+
+@asynccontextmanager
+async def database(settings: Settings, *, require_migrated: bool = True) -> AsyncIterator[None]:
+    """Connected for the duration of the block; refuses a database with pending migrations."""
+    await init_db(settings)
+    try:
+        await _ping(settings)
+        if require_migrated:
+            pending = (await migration_state(settings)).pending
+            if pending:
+                raise CliError(
+                    f"the database has {len(pending)} unapplied migration(s) "
+                    f"({', '.join(pending)}); run `riskops migrate` first."
+                )
+        yield
+    finally:
+        await close_db()
+
+
+# --------------------------------------------------------------------------- serve, worker
+
+
+# --------------------------------------------------------------------------- install and users
+
+
+class CliPrincipal(Principal):
+    """An administrator of one organization acting from the command line. Its audit events
+    name the CLI (a system actor), not a user account that does not exist."""
+
+    @property
+    def actor(self) -> Actor:
+        return cli_actor(self.org_id)
+
+
+def cli_actor(org_id: int) -> Actor:
+    return Actor(org_id=org_id, actor=CLI_ACTOR, actor_type="system")
+
+
+async def _org_principal(slug: str) -> CliPrincipal:
+    """An administrator of the organization `slug`, acting as the CLI."""
+    from riskops.server.core.permissions import Role
+    from riskops.server.identity.models import Organization
+
+    key = slug.strip().lower()
+    org = await Organization.get_or_none(slug=key)
+    if org is None:
+        raise CliError(f"no organization with slug '{key}' (see `riskops status`).")
+    return CliPrincipal(user_id=0, org_id=org.id, roles=frozenset({Role.ADMIN.value}))
+
+
+async def user_principal(slug: str, email: str) -> Principal:
+    """An active user of the organization `slug`, acting from the command line with their own
+    roles (approvals need a person: maker-checker compares who asked with who approves)."""
+    from riskops.server.identity.models import Organization, User, UserStatus
+
+    key = slug.strip().lower()
+    org = await Organization.get_or_none(slug=key)
+    if org is None:
+        raise CliError(f"no organization with slug '{key}' (see `riskops status`).")
+    user = await User.get_or_none(
+        org_id=org.id, email=email.strip().lower(), status=UserStatus.ACTIVE, deleted_at=None
+    )
+    if user is None:
+        raise CliError(f"no active user '{email}' in organization '{key}' (check --as).")
+    return Principal(
+        user_id=user.id,
+        org_id=org.id,
+        roles=frozenset(user.roles),
+        email=user.email,
+        name=user.name,
+        user_agent="riskops-cli",
+    )
+
+
+# --------------------------------------------------------------------------- alerts, demo
+
+
+# --------------------------------------------------------------------------- runs
+
+
+# --------------------------------------------------------------------------- audit
+
+
+async def _flush(announce: bool = True) -> int:
+    stored = await store.flush_spool()
+    if stored and announce:
+        err.print(f"Flushed {stored} spooled audit event(s) into the store.")
+    return stored
+
+
+@contextmanager
+def _progress(total: int, what: str) -> Iterator[tuple[Progress, TaskID]]:
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        yield progress, progress.add_task(what, total=total)
+
+
+# --------------------------------------------------------------------------- status
+
+
+# --------------------------------------------------------------------------- kill switches, outbox
+
+
+# --------------------------------------------------------------------------- reports
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def parse_when(value: str | None, flag: str) -> datetime | None:
+    """An ISO 8601 date or time; without a zone it is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise CliError(
+            f"{flag}: '{value}' is not an ISO 8601 date or time "
+            "(like 2026-01-31 or 2026-01-31T12:00:00Z)."
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
