@@ -318,9 +318,11 @@ async def test_notifications_page_lists_the_outbox_with_status_badges(
     assert "outbox-suppressed" in page.text and "outbox-failed" in page.text
     assert "refused by the webhook (HTTP 410)" in page.text and "CASE-000009" in page.text
     assert "report.weekly" not in page.text  # another organization's
-    assert page.text.index("r-78") < page.text.index("r-77")  # newest first
+    # newest first (matched as the row shows the run id: a random e-mail like "user-77ab…" on the
+    # page contains "r-77" too)
+    assert page.text.index("· r-78<") < page.text.index("· r-77<")
     only = await b.get("/notifications", params={"status": "suppressed"})
-    assert "r-78" in only.text and "r-77" not in only.text
+    assert "· r-78<" in only.text and "· r-77<" not in only.text
     bad = await b.get("/notifications", params={"status": "lost"})
     assert bad.status_code == 422 and "status 'lost' is unknown" in text(bad)
 
