@@ -1,8 +1,11 @@
-"""What every maker-checker decision shares (baseline changes, policy versions): deciding a
-PROPOSED row exactly once, and naming the people involved in messages."""
+"""Maker-checker (PRODUCT.md): nobody approves their own request. The one rule for case
+resolutions, baseline changes, policy versions and reruns: who may decide (`may_decide`,
+`require_checker`), what a face shows one person of a request (`Decision`), and deciding a
+PROPOSED row exactly once (`decide`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -10,7 +13,16 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 from riskops.server.core.errors import Conflict, Forbidden
+from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
+
+
+class ChangeStatus(StrEnum):
+    """The life of a proposal that needs a second person (baseline changes, policy versions)."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
 
 
 class Proposal(Protocol):
@@ -22,6 +34,21 @@ def may_decide(principal: Principal, maker_id: int | None) -> bool:
     """Maker-checker (PRODUCT.md): nobody decides their own request. A request whose maker is
     unknown (a removed user, the CLI acting as the system) may be decided by anyone entitled."""
     return maker_id is None or maker_id != principal.user_id
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a face shows one person of a request waiting for a second one: whether it is their
+    own (they wait for another approver) and whether they may decide it (they hold the
+    permission and did not make it). Pages and types read these; they never compare ids."""
+
+    own: bool
+    can_decide: bool
+
+
+def decision_for(principal: Principal, perm: Perm, maker_id: int | None) -> Decision:
+    own = maker_id is not None and maker_id == principal.user_id
+    return Decision(own=own, can_decide=principal.can(perm) and may_decide(principal, maker_id))
 
 
 def require_checker(principal: Principal, maker_id: int | None, what: str) -> None:
@@ -55,9 +82,3 @@ async def decide(
     row.status = status
     for name, value in values.items():
         setattr(row, name, value)
-
-
-class ChangeStatus(StrEnum):
-    PROPOSED = "proposed"
-    APPROVED = "approved"
-    REJECTED = "rejected"

@@ -3,13 +3,15 @@ first named instead of repeating it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
 
 from riskops.server.core import validation
-from riskops.server.core.errors import (
-    Conflict,
-    Duplicate,
-)
+from riskops.server.core.errors import Conflict, Duplicate
 from riskops.server.core.models import IdempotencyKey
 from riskops.server.core.principal import Principal
 
@@ -44,9 +46,43 @@ async def used_idempotency_key(
     )
 
 
+async def remember_key(
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    key: str,
+    action: str,
+    entity_id: int | str,
+    now: datetime,
+) -> None:
+    """Record that `key` did `action` on `entity_id`, in the change's own transaction: it
+    commits with the change or not at all. A concurrent request with the same key fails on the
+    unique (organization, key) and is answered by `key_in_flight`."""
+    await IdempotencyKey.create(
+        org_id=principal.org_id,
+        key=key,
+        action=action,
+        entity_id=str(entity_id),
+        created_at=now,
+        using_db=conn,
+    )
+
+
 def key_in_flight(key: str) -> Conflict:
     """A concurrent request with the same key won the race; its result stands."""
     return Conflict(
         f"A request with idempotency key '{key}' is being processed; retry it to get its result.",
         field="idempotency_key",
     )
+
+
+@contextmanager
+def key_race(key: str | None) -> Iterator[None]:
+    """Around a change that `remember_key`s: when a concurrent request with the same key
+    committed first (the unique key fails ours), answer as `key_in_flight`; without a key an
+    IntegrityError is not ours to explain."""
+    try:
+        yield
+    except IntegrityError:
+        if key is None:
+            raise
+        raise key_in_flight(key) from None

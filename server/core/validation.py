@@ -7,6 +7,7 @@ from typing import Any
 
 from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import ALL_ROLES, unknown_roles
+from riskops.server.security import MIN_PASSWORD_LENGTH
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
@@ -50,7 +51,7 @@ def text(value: str | None, field: str, *, max_len: int, required: bool = True) 
     return value
 
 
-SCENARIO_KEY_MAX = 128  # run_models.Scenario.key
+SCENARIO_KEY_MAX = 128  # riskops.server.credit.models.Scenario.key
 
 
 def scenario_key(raw: Any, field: str) -> str:
@@ -107,8 +108,6 @@ def roles(
 
 
 def password(value: str | None, field: str = "password") -> str:
-    from riskops.server.security import MIN_PASSWORD_LENGTH
-
     value = value or ""
     if len(value) < MIN_PASSWORD_LENGTH:
         raise Invalid(

@@ -1,11 +1,7 @@
-"""The controls of credit monitoring: the versioned classification policy (changed by
-maker-checker: one approver proposes a version, another approves it) and the kill switches
-(alert suppression; backfill mode per scenario). Reads used while recording runs live here too,
-so every rule about "which policy / which switch is in force" is in one place.
-
-A kill switch is in force from `set_at` until it is cleared or `expires_at` passes: an expired
-switch is off the moment it expires (every read checks the time), and a periodic job records the
-expiry (clears the row and writes its audit event).
+"""The versioned classification policy of credit monitoring, changed by maker-checker: one
+approver proposes a version, another approves it; the version in force stays until then. The
+read used while recording runs (`current_policy`) lives here too, so "which policy is in force"
+is decided in one place; the kill switches are `riskops.server.credit.kill_switches`.
 """
 
 from __future__ import annotations
@@ -22,7 +18,7 @@ from tortoise.transactions import in_transaction
 
 from riskops.audit.types import RiskLevel
 from riskops.server.core import approvals, validation
-from riskops.server.core.approvals import ChangeStatus
+from riskops.server.core.approvals import ChangeStatus, Decision
 from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import Conflict, Invalid, not_found
 from riskops.server.core.permissions import Perm
@@ -151,6 +147,7 @@ class PolicyProposal:
     version: PolicyVersion
     in_force: PolicyInForce
     changes: dict[str, tuple[float | int, float | int]]
+    decision: Decision  # as the caller sees it (maker-checker)
 
 
 async def _open_proposal(
@@ -169,7 +166,12 @@ async def open_policy_proposal(principal: Principal) -> PolicyProposal | None:
     if row is None:
         return None
     current = await current_policy(principal.org_id)
-    return PolicyProposal(row, current, changed_fields(current.policy, Policy.from_dict(row.data)))
+    return PolicyProposal(
+        row,
+        current,
+        changed_fields(current.policy, Policy.from_dict(row.data)),
+        approvals.decision_for(principal, Perm.POLICY_MANAGE, row.set_by_id),
+    )
 
 
 def version_changes(
@@ -362,6 +364,3 @@ async def reject_policy_change(principal: Principal, number: int, reason: str) -
                  "withdrawn": row.set_by_id is not None and row.set_by_id == principal.user_id},
         )  # fmt: skip
     return row
-
-
-# --- kill switches -----------------------------------------------------------------------------

@@ -11,10 +11,11 @@ from tortoise.transactions import in_transaction
 from riskops.audit.types import RiskLevel
 from riskops.server.core import validation
 from riskops.server.core.audit_trail import record
-from riskops.server.core.errors import Conflict, Invalid
+from riskops.server.core.errors import Conflict
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
+from riskops.server.core.versioning import check_version, parse_version
 from riskops.server.credit import artifacts
 from riskops.server.credit.auto_actions import CLOSED_CASE
 from riskops.server.credit.models import (
@@ -40,20 +41,14 @@ async def release_quarantine(
     ("Quarantine released on <date> by <name>", seed 002)."""
     principal.require(Perm.RUN_APPROVE)
     reason = validation.long_text(reason, "reason", max_len=MAX_REASON)
-    if isinstance(expected_version, bool) or not isinstance(expected_version, int):
-        raise Invalid("expected_version must be the version you loaded.", field="expected_version")
+    parse_version(expected_version)
     now = datetime.now(UTC)
     moves: list[tuple[str, str]] = []
     async with in_transaction() as conn:
         run = await _locked_run(principal, conn, run_pk)
-        if run.version != expected_version:
-            raise Conflict(
-                f"Run {run.run_id} was changed by someone else (version {run.version}, you had "
-                f"{expected_version}). Reload it and decide again.",
-                field="expected_version",
-                current_version=run.version,
-                quarantined=run.quarantined,
-            )
+        check_version(
+            f"Run {run.run_id}", run.version, expected_version, quarantined=run.quarantined
+        )
         if not run.quarantined:
             raise Conflict(f"Run {run.run_id} is not quarantined.", field="run_id")
         case = (

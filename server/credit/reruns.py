@@ -17,6 +17,7 @@ from riskops.server.core.errors import Conflict, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import lock_scoped
+from riskops.server.core.versioning import check_version, parse_version
 from riskops.server.credit.models import (
     RerunRequest,
     RerunStatus,
@@ -80,20 +81,13 @@ async def _decide_rerun(
 ) -> RerunRequest:
     principal.require(Perm.RUN_APPROVE)
     note = validation.long_text(note, note_field, max_len=MAX_REASON)
-    if isinstance(expected_version, bool) or not isinstance(expected_version, int):
-        raise Invalid("expected_version must be the version you loaded.", field="expected_version")
+    parse_version(expected_version)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         req = await _locked_request(principal, conn, request_id)
-        if req.version != expected_version:
-            raise Conflict(
-                f"Rerun request #{req.id} was changed by someone else: it is now "
-                f"{req.status.value} at version {req.version} (you had version "
-                f"{expected_version}). Reload it and decide again.",
-                field="expected_version",
-                current_status=req.status.value,
-                current_version=req.version,
-            )
+        check_version(
+            f"Rerun request #{req.id}", req.version, expected_version, status=req.status.value
+        )
         if req.status is not RerunStatus.PENDING:
             raise Conflict(
                 f"Rerun request #{req.id} is {req.status.value}; only a pending request can be "

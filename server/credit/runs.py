@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from tortoise.expressions import Q, RawSQL
 from tortoise.queryset import QuerySet
 
-from riskops.server.core import validation
+from riskops.server.core import approvals, validation
+from riskops.server.core.approvals import Decision
 from riskops.server.core.audit_trail import access
 from riskops.server.core.errors import Invalid, not_found
 from riskops.server.core.permissions import Perm
@@ -22,6 +23,7 @@ from riskops.server.credit.models import (
     Baseline,
     PolicyVersion,
     RerunRequest,
+    RerunStatus,
     Run,
     RunArtifact,
     Scenario,
@@ -148,6 +150,8 @@ class RunDetail:
     rerun_of: Run | None
     case: Case | None
     classified_under: ClassifiedUnder
+    # Each pending rerun request as this caller sees it (maker-checker), by request id.
+    rerun_decisions: dict[int, Decision]
 
     @property
     def open_rerun_request(self) -> RerunRequest | None:
@@ -192,6 +196,12 @@ async def get_run_detail(principal: Principal, run_pk: str | int) -> RunDetail:
         rerun_of=run.rerun_of,
         case=run.case,
         classified_under=await classified_under(run),
+        rerun_decisions={},
+    )
+    detail.rerun_decisions.update(
+        (r.id, approvals.decision_for(principal, Perm.RUN_APPROVE, r.requested_by_id))
+        for r in detail.rerun_requests
+        if r.status is RerunStatus.PENDING
     )
     await access(principal, "run.view", "run", run.id, detail={"run_id": run.run_id})
     return detail

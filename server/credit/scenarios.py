@@ -16,12 +16,14 @@ from tortoise.expressions import RawSQL
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from riskops.server.core.approvals import ChangeStatus
+from riskops.server.core import approvals
+from riskops.server.core.approvals import ChangeStatus, Decision
 from riskops.server.core.audit_trail import record
-from riskops.server.core.errors import Conflict, Forbidden, Invalid
+from riskops.server.core.errors import Forbidden, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
+from riskops.server.core.versioning import check_version, parse_version, write_versioned
 from riskops.server.credit import baseline_rules, baselines
 from riskops.server.credit import candidates as baselines_candidates
 from riskops.server.credit.models import Baseline, BaselineChange, Run, Scenario
@@ -64,6 +66,8 @@ class ScenarioDetail:
     candidate_end: datetime
     series: list[SeriesPoint]  # oldest first, the newest SERIES_MAX_POINTS of 90 days
     policy: Policy
+    # The open proposal as this caller sees it (maker-checker); None when none is open.
+    proposal_decision: Decision | None = None
 
     @property
     def proposal_needs_confirmation(self) -> bool:
@@ -157,16 +161,22 @@ async def get_scenario_detail(principal: Principal, scenario_key: str) -> Scenar
     candidates = await baselines_candidates.candidates_in_period(
         principal.org_id, start, end, policy, scenario_ids=[scenario.id]
     )
+    proposal = await baselines.open_proposal(principal, scenario.id)
     return ScenarioDetail(
         scenario=scenario,
         baseline=await scoped(Baseline, principal).get_or_none(scenario_id=scenario.id),
         history=await baselines.baseline_history(principal, key),
-        open_proposal=await baselines.open_proposal(principal, scenario.id),
+        open_proposal=proposal,
         candidate=next((c for c in candidates if c.scenario_id == scenario.id), None),
         candidate_start=start,
         candidate_end=end,
         series=await credits_series(principal, scenario),
         policy=policy,
+        proposal_decision=(
+            approvals.decision_for(principal, Perm.BASELINE_APPROVE, proposal.proposed_by_id)
+            if proposal is not None
+            else None
+        ),
     )
 
 
@@ -232,15 +242,6 @@ def _target(raw: Any) -> str | None:
     return value or None
 
 
-def _version(raw: Any) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        raise Invalid(
-            "expected_version must be the version of the scenario you loaded.",
-            field="expected_version",
-        )
-    return raw
-
-
 _SENSITIVITY = {"public": 0, "internal": 1, "confidential": 2, "pii": 3, "regulatory": 3}
 
 
@@ -264,16 +265,10 @@ async def update_scenario(
         "data_classification": _classification(data_classification),
         "dispatch_target": _target(dispatch_target),
     }
-    expected = _version(expected_version)
+    expected = parse_version(expected_version, of="of the scenario ")
     async with in_transaction() as conn:
         scenario = await baselines.get_scenario(principal, key, conn)
-        if scenario.version != expected:
-            raise Conflict(
-                f"Scenario {key} was changed by someone else: it is at version "
-                f"{scenario.version} (you had version {expected}). Reload it and change it again.",
-                field="expected_version",
-                current_version=scenario.version,
-            )
+        check_version(f"Scenario {key}", scenario.version, expected, verb="change it")
         changed = {k: v for k, v in values.items() if getattr(scenario, k) != v}
         if not changed:
             raise Invalid(
@@ -294,16 +289,10 @@ async def update_scenario(
                 "is SEV0); change the other fields, or ask an approver."
             )
         old = {k: getattr(scenario, k) for k in changed}
-        updated = (
-            await Scenario.filter(id=scenario.id, version=expected)
-            .using_db(conn)
-            .update(**changed, version=expected + 1)
-        )
-        if updated != 1:
-            raise Conflict(
-                f"Scenario {key} was changed by someone else while you acted; reload it.",
-                field="expected_version",
-            )
+        await write_versioned(
+            scoped(Scenario, principal).filter(id=scenario.id), expected, conn,
+            f"Scenario {key}", **changed, version=expected + 1,
+        )  # fmt: skip
         for k, v in changed.items():
             setattr(scenario, k, v)
         scenario.version = expected + 1

@@ -40,8 +40,6 @@ async def lock_organization(principal: Principal, conn: BaseDBAsyncClient) -> No
     """Serialize the organization's writers that allocate or decide something org-wide (case
     numbers, policy versions, kill switches, baseline decisions) on its row (PostgreSQL; SQLite
     serializes writers anyway). NO KEY: rows that only reference the organization still insert."""
-    from riskops.server.identity.models import Organization
-
     await (
         Organization.filter(id=principal.org_id)
         .select_for_update(no_key=True)

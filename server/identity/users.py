@@ -11,10 +11,11 @@ from tortoise.transactions import in_transaction
 from riskops.audit.types import RiskLevel
 from riskops.server.core import validation
 from riskops.server.core.audit_trail import record
-from riskops.server.core.errors import Conflict, Duplicate, Invalid
+from riskops.server.core.errors import Duplicate, Invalid
 from riskops.server.core.permissions import PRIVILEGED_ROLES, Perm, Role
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
+from riskops.server.core.versioning import check_version
 from riskops.server.identity.models import ApiToken, Session, User, UserStatus
 from riskops.server.security import hash_password
 
@@ -90,13 +91,11 @@ async def update_user_roles(
     async with in_transaction() as conn:
         user = await get_scoped(User, principal, user_id, "User")
         user = await User.select_for_update().using_db(conn).get(id=user.id)
-        if expected_version is not None and user.version != expected_version:
-            raise Conflict(
-                f"User {user.id} was changed by someone else (version {user.version}, you had "
-                f"{expected_version}); reload and apply your change again.",
-                current_version=user.version,
-                current_roles=list(user.roles),
-            )
+        if expected_version is not None:
+            check_version(
+                f"User {user.id}", user.version, expected_version,
+                verb="apply your change", current_roles=list(user.roles),
+            )  # fmt: skip
         old = sorted(user.roles)
         if old == roles:
             return user

@@ -1,4 +1,6 @@
-"""Alerts: ingest from detection systems and the workflow actions of triage.
+"""The workflow actions of triage on one alert (assign, escalate, request and answer
+information, close, reopen) and who may be named in them. Ingest is `riskops.server.triage.ingest`,
+bulk actions `riskops.server.triage.bulk`, the state machine `riskops.server.triage.workflow`.
 
 Every action: authorize → load scoped (another organization's id is NotFound) → idempotency
 (the same key again replays; the key used for another action or alert is Duplicate) → expected
@@ -11,29 +13,29 @@ that did succeed holds the old version, and must get the same result, not a conf
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from riskops.audit.types import RiskLevel
 from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import (
-    Conflict,
     Invalid,
 )
 from riskops.server.core.idempotency import (
-    key_in_flight,
+    key_race,
     parse_idempotency_key,
+    remember_key,
     used_idempotency_key,
 )
-from riskops.server.core.models import IdempotencyKey
 from riskops.server.core.permissions import Perm, permissions_of
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import lock_scoped, parse_id, scoped
+from riskops.server.core.versioning import check_version, parse_version, write_versioned
 from riskops.server.identity.models import Team, User, UserStatus
 from riskops.server.triage import workflow
 from riskops.server.triage.models import (
@@ -67,6 +69,29 @@ class AlertActionResult:
     replayed: bool = False  # True when an idempotency key repeated an earlier, identical request
 
 
+# Who may be named in an action (the field, the permission they need, and how a refusal says
+# it): an assignee and a person asked must be able to read alerts; an escalation's approver must
+# be one who may reopen alerts (an approver).
+NAMED: dict[str, tuple[Perm, str]] = {
+    "assignee_id": (Perm.ALERT_READ, "allowed to read alerts"),
+    "answerer_id": (Perm.ALERT_READ, "allowed to read alerts"),
+    "approver_id": (Perm.ALERT_REOPEN, "an approver"),
+}
+
+
+def eligible(people: Iterable[User], name: str) -> list[User]:
+    """The active people of `people` who may be named in the field `name` (the pickers of the
+    workflow forms offer exactly those)."""
+    perm = NAMED[name][0]
+    return [
+        u
+        for u in people
+        if u.status == UserStatus.ACTIVE
+        and u.deleted_at is None
+        and perm in permissions_of(u.roles)
+    ]
+
+
 async def member(
     principal: Principal, conn: BaseDBAsyncClient, user_id: int, name: str, perm: Perm, what: str
 ) -> User:
@@ -90,14 +115,9 @@ async def _check_references(
 ) -> None:
     data = outcome.history
     if outcome.action is Action.ASSIGN:
-        await member(
-            principal, conn, data["assignee_id"], "assignee_id", Perm.ALERT_READ,
-            "allowed to read alerts",
-        )  # fmt: skip
+        await member(principal, conn, data["assignee_id"], "assignee_id", *NAMED["assignee_id"])
     elif outcome.action is Action.ESCALATE and "approver_id" in data:
-        await member(
-            principal, conn, data["approver_id"], "approver_id", Perm.ALERT_REOPEN, "an approver"
-        )
+        await member(principal, conn, data["approver_id"], "approver_id", *NAMED["approver_id"])
     elif outcome.action is Action.ESCALATE:
         if not await scoped(Team, principal).filter(id=data["team_id"]).using_db(conn).exists():
             raise Invalid(
@@ -105,10 +125,7 @@ async def _check_references(
                 field="team_id",
             )
     elif outcome.action is Action.REQUEST_INFO:
-        await member(
-            principal, conn, data["answerer_id"], "answerer_id", Perm.ALERT_READ,
-            "allowed to read alerts",
-        )  # fmt: skip
+        await member(principal, conn, data["answerer_id"], "answerer_id", *NAMED["answerer_id"])
 
 
 _WRITTEN = ("status", "assignee_id", "team_id", "disposition", "closed_at", "updated_at", "version")
@@ -127,20 +144,12 @@ async def _act(
     expected_version: int,
     idempotency_key: str | None,
 ) -> AlertActionResult:
-    if action is Action.ANSWER_INFO:
-        principal.require(Perm.ALERT_READ)  # the person asked answers; the machine checks who
-    else:
-        workflow.authorize(action, principal.roles)
+    workflow.authorize_attempt(action, principal)
     key = parse_idempotency_key(idempotency_key)
-    if isinstance(expected_version, bool) or not isinstance(expected_version, int):
-        raise Invalid("expected_version must be the version you loaded.", field="expected_version")
+    parse_version(expected_version)
     pk = parse_id("Alert", alert_id)
-    try:
+    with key_race(key):
         return await _act_in_transaction(principal, pk, action, params, expected_version, key)
-    except IntegrityError:
-        if key is None:
-            raise
-        raise key_in_flight(key) from None
 
 
 async def _act_in_transaction(
@@ -160,14 +169,7 @@ async def _act_in_transaction(
             return AlertActionResult(alert, replayed=True)
         await _apply(principal, conn, alert, action, params, expected_version, now)
         if key is not None:
-            await IdempotencyKey.create(
-                org_id=principal.org_id,
-                key=key,
-                action=action.value,
-                entity_id=str(alert.id),
-                created_at=now,
-                using_db=conn,
-            )
+            await remember_key(principal, conn, key, action.value, alert.id, now)
     return AlertActionResult(alert)
 
 
@@ -185,16 +187,10 @@ async def _apply(
     now: datetime,
 ) -> None:
     """One action on a locked alert: version check, transition, alert row, history, audit."""
-    if alert.version != expected_version:
-        raise Conflict(
-            f"Alert {alert.id} was changed by someone else: it is now {alert.status.value} "
-            f"at version {alert.version} (you had version {expected_version}). Reload it and "
-            "decide again.",
-            field="expected_version",
-            current_status=alert.status.value,
-            current_version=alert.version,
-            current_assignee_id=alert.assignee_id,
-        )
+    check_version(
+        f"Alert {alert.id}", alert.version, expected_version,
+        status=alert.status.value, current_assignee_id=alert.assignee_id,
+    )  # fmt: skip
     open_request = None
     if alert.status is AlertStatus.PENDING_INFO:
         open_request = (
@@ -223,17 +219,10 @@ async def _apply(
         alert.closed_at = None
     alert.updated_at = now
     alert.version += 1
-    # Guarded by the version too: no lost update even where SELECT FOR UPDATE is a no-op.
-    updated = (
-        await Alert.filter(id=alert.id, version=expected_version)
-        .using_db(conn)
-        .update(**{name: getattr(alert, name) for name in _WRITTEN})
-    )
-    if updated != 1:
-        raise Conflict(
-            f"Alert {alert.id} was changed by someone else while you acted; reload it.",
-            field="expected_version",
-        )
+    await write_versioned(
+        scoped(Alert, principal).filter(id=alert.id), expected_version, conn,
+        f"Alert {alert.id}", **{name: getattr(alert, name) for name in _WRITTEN},
+    )  # fmt: skip
 
     if action is Action.REQUEST_INFO:
         await InfoRequest.create(

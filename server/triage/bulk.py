@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from riskops.server.core.errors import (
@@ -17,13 +16,14 @@ from riskops.server.core.errors import (
     ItemError,
 )
 from riskops.server.core.idempotency import (
-    key_in_flight,
+    key_race,
     parse_idempotency_key,
+    remember_key,
     used_idempotency_key,
 )
-from riskops.server.core.models import IdempotencyKey
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import parse_id, scoped
+from riskops.server.core.versioning import FIELD, parse_version
 from riskops.server.triage import workflow
 from riskops.server.triage.alerts import MAX_BULK, _apply, _locked
 from riskops.server.triage.models import (
@@ -73,11 +73,10 @@ def _bulk_items(items: Sequence[BulkItem]) -> list[tuple[int, int]]:
         except DomainError as exc:
             errors.append(ItemError(index, "alert_id", exc.message, exc.code))
             continue
-        version = item.expected_version
-        if isinstance(version, bool) or not isinstance(version, int):
-            errors.append(ItemError(
-                index, "expected_version", "expected_version must be the version you loaded."
-            ))  # fmt: skip
+        try:
+            version = parse_version(item.expected_version)
+        except Invalid as exc:
+            errors.append(ItemError(index, FIELD, exc.message, exc.code))
             continue
         if pk in seen:
             errors.append(ItemError(
@@ -116,14 +115,10 @@ async def _bulk(
     parsed = _bulk_items(items)
     digest = _bulk_digest(action, parsed)
     bulk_action = f"bulk_{action.value}"
-    try:
+    with key_race(key):
         return await _bulk_in_transaction(
             principal, action, params, parsed, key, digest, bulk_action
         )
-    except IntegrityError:
-        if key is None:
-            raise
-        raise key_in_flight(key) from None
 
 
 async def _bulk_in_transaction(
@@ -167,14 +162,7 @@ async def _bulk_in_transaction(
             # Raising inside the transaction rolls back every item already applied.
             raise BulkFailed(_failed_message(len(errors), len(parsed)), errors)
         if key is not None:
-            await IdempotencyKey.create(
-                org_id=principal.org_id,
-                key=key,
-                action=bulk_action,
-                entity_id=digest,
-                created_at=now,
-                using_db=conn,
-            )
+            await remember_key(principal, conn, key, bulk_action, digest, now)
     return BulkResult([done[pk] for pk, _ in parsed])
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from tortoise.expressions import Q
 
-from riskops.server.core import validation
+from riskops.server.core import approvals, validation
+from riskops.server.core.approvals import Decision
 from riskops.server.core.audit_trail import access
 from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
@@ -46,6 +47,8 @@ class CaseDetail:
     notes: list[CaseNote]
     alerts: list[Alert]  # linked alerts, highest score first
     history: list[CaseEvent]
+    # The resolution waiting for an approver, as this caller sees it (None: none is pending).
+    resolution: Decision | None = None
 
 
 async def get_case_detail(principal: Principal, case_id: str | int) -> CaseDetail:
@@ -56,7 +59,12 @@ async def get_case_detail(principal: Principal, case_id: str | int) -> CaseDetai
         await scoped(Alert, principal).filter(case_links__case_id=case.id).order_by("-score", "id")
     )
     history = await scoped(CaseEvent, principal).filter(case_id=case.id).order_by("at", "id")
-    return CaseDetail(case, list(notes), list(alerts), list(history))
+    resolution = (
+        approvals.decision_for(principal, Perm.CASE_APPROVE, case.requested_by_id)
+        if case.status is CaseStatus.PENDING_APPROVAL
+        else None
+    )
+    return CaseDetail(case, list(notes), list(alerts), list(history), resolution)
 
 
 _NUMBER_RE = re.compile(r"(?:case-)?0*(\d{1,9})", re.IGNORECASE)

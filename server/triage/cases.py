@@ -1,4 +1,5 @@
-"""Cases: group alerts, take notes, and resolve with maker-checker approval.
+"""Cases: group alerts, take notes, change fields and status. The maker-checker resolution is
+`riskops.server.triage.case_resolution`, reads are `riskops.server.triage.case_queries`.
 
     open ⇄ investigating ─request_resolution→ pending_approval ─approve→ resolved ─update→ closed
                  ↑                                  │
@@ -15,28 +16,29 @@ redacted; the audit chain, which cannot, gets only structured values (ids, statu
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from riskops.server.core import validation
 from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import Conflict, Invalid, not_found
 from riskops.server.core.idempotency import (
-    key_in_flight,
+    key_race,
     parse_idempotency_key,
+    remember_key,
     used_idempotency_key,
 )
-from riskops.server.core.models import IdempotencyKey
-from riskops.server.core.permissions import Perm
+from riskops.server.core.permissions import Perm, permissions_of
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import lock_scoped, parse_id, scoped
+from riskops.server.core.versioning import check_version, parse_version, write_versioned
+from riskops.server.identity.models import User, UserStatus
 from riskops.server.identity.orgs import lock_organization
 from riskops.server.triage.alerts import member
 from riskops.server.triage.models import (
@@ -80,13 +82,22 @@ class CaseResult:
     replayed: bool = False  # True when an idempotency key repeated an earlier, identical request
 
 
+# Who may be a case's assignee: someone who may work cases (the picker offers exactly them).
+ASSIGNEE = (Perm.CASE_WORK, "allowed to work cases")
+
+
+def eligible_assignees(people: Iterable[User]) -> list[User]:
+    """The active people of `people` who may be assigned a case."""
+    return [
+        u
+        for u in people
+        if u.status == UserStatus.ACTIVE
+        and u.deleted_at is None
+        and ASSIGNEE[0] in permissions_of(u.roles)
+    ]
+
+
 # --- input checks ------------------------------------------------------------------------------
-
-
-def _version(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid("expected_version must be the version you loaded.", field="expected_version")
-    return value
 
 
 def _choice(enum: type[E], raw: Any, name: str, *, required: bool = False) -> E | None:
@@ -155,15 +166,7 @@ async def _lock(principal: Principal, conn: BaseDBAsyncClient, pk: int) -> Case:
 
 
 def _check_version(case: Case, expected: int) -> None:
-    if case.version != expected:
-        raise Conflict(
-            f"Case {case.display_number} was changed by someone else: it is now "
-            f"{case.status.value} at version {case.version} (you had version {expected}). "
-            "Reload it and decide again.",
-            field="expected_version",
-            current_status=case.status.value,
-            current_version=case.version,
-        )
+    check_version(f"Case {case.display_number}", case.version, expected, status=case.status.value)
 
 
 def _require_status(case: Case, allowed: frozenset[CaseStatus], doing: str) -> None:
@@ -215,15 +218,11 @@ async def _change(
     expected_version: int,
     idempotency_key: str | None = None,
 ) -> CaseResult:
-    expected = _version(expected_version)
+    expected = parse_version(expected_version)
     pk = parse_id("Case", case_id)
     key = parse_idempotency_key(idempotency_key)
-    try:
+    with key_race(key):
         return await _change_in_transaction(principal, pk, action, apply, expected, key)
-    except IntegrityError:
-        if key is None:
-            raise
-        raise key_in_flight(key) from None
 
 
 async def _change_in_transaction(
@@ -243,28 +242,13 @@ async def _change_in_transaction(
         for name, value in changes.items():
             setattr(case, name, value)
         case.version += 1
-        # Guarded by the version too: no lost update even where SELECT FOR UPDATE is a no-op.
-        updated = (
-            await Case.filter(id=case.id, version=expected)
-            .using_db(conn)
-            .update(**changes, version=case.version)
-        )
-        if updated != 1:
-            raise Conflict(
-                f"Case {case.display_number} was changed by someone else while you acted; "
-                "reload it.",
-                field="expected_version",
-            )
+        await write_versioned(
+            scoped(Case, principal).filter(id=case.id), expected, conn,
+            f"Case {case.display_number}", **changes, version=case.version,
+        )  # fmt: skip
         await _event(principal, conn, case, action, frm, history, now)
         if key is not None:
-            await IdempotencyKey.create(
-                org_id=principal.org_id,
-                key=key,
-                action=f"case.{action}",
-                entity_id=str(case.id),
-                created_at=now,
-                using_db=conn,
-            )
+            await remember_key(principal, conn, key, f"case.{action}", case.id, now)
         structured = {k: v for k, v in history.items() if k not in _FREE_TEXT}
         await record(
             principal, conn, f"case.{action}", "case", case.id,
@@ -291,12 +275,8 @@ async def create_case(
     assert sev is not None
     ids = _alert_ids(alert_ids)
     key = parse_idempotency_key(idempotency_key)
-    try:
+    with key_race(key):
         return await _create_in_transaction(principal, title, sev, ids, key)
-    except IntegrityError:
-        if key is None:
-            raise
-        raise key_in_flight(key) from None
 
 
 async def _create_in_transaction(
@@ -312,14 +292,7 @@ async def _create_in_transaction(
         await _alerts_in_org(principal, conn, ids)
         case = await open_case(principal, conn, title, severity, now, alert_ids=ids)
         if key is not None:
-            await IdempotencyKey.create(
-                org_id=principal.org_id,
-                key=key,
-                action="case.create",
-                entity_id=str(case.id),
-                created_at=now,
-                using_db=conn,
-            )
+            await remember_key(principal, conn, key, "case.create", case.id, now)
     return CaseResult(case)
 
 
@@ -534,10 +507,7 @@ async def update_case(
         if fields_given:
             _require_status(case, WORKING, "change the fields of")
             if assignee is not None:
-                await member(
-                    principal, conn, assignee, "assignee_id", Perm.CASE_WORK,
-                    "allowed to work cases",
-                )  # fmt: skip
+                await member(principal, conn, assignee, "assignee_id", *ASSIGNEE)
             changes.update(fields_given)
         if not changes:
             raise Invalid(f"Case {case.display_number} is {case.status.value} already.")

@@ -1,7 +1,5 @@
-"""Tortoise models: tenancy and identity (organizations, teams, users, sessions, API tokens),
-alerts and cases.
-
-Audit rows live in `riskops.audit.models`, job rows in `riskops.jobs.models`.
+"""Tortoise models of triage: alerts with their rule hits, signal contributions, history and
+information requests, and cases with their history, notes and linked alerts.
 """
 
 from __future__ import annotations
@@ -109,7 +107,7 @@ class Alert(Model):
     class Meta:
         table = "alert"
         unique_together = (("org", "external_id"),)
-        # The queue (services/alert_queue.py): org first, then the sort key and id for keyset
+        # The queue (riskops.server.triage.queue): org first, then the sort key and id for keyset
         # pages of each sort, and (org, filter column, score, id) for the filters most often
         # combined with the default score sort. Text search (pg_trgm) is in migration 0005.
         indexes = (

@@ -1,4 +1,5 @@
-"""The triage queue and alert detail: filtered, keyset-paginated listing, and the detail view.
+"""The triage queue and alert detail: filtered, keyset-paginated listing, and the detail view
+with the actions the caller may take (similar alerts: `riskops.server.triage.similar`).
 
 Pages are keyset: a cursor carries the sort key of the last row and its id, and the next page
 is `(key, id) < (k, i)` (the mirror for ascending sorts), so alerts arriving between two pages
@@ -30,6 +31,7 @@ from riskops.server.core.errors import Invalid, not_found
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import parse_id, scoped
+from riskops.server.triage import workflow
 from riskops.server.triage.models import (
     Alert,
     AlertEvent,
@@ -81,6 +83,7 @@ class AlertDetail:
     info_requests: list[InfoRequest]
     case_ids: list[int]
     similar: list[SimilarAlert]
+    actions: list[str]  # what the caller may do now (workflow.actions_for): the forms to show
 
 
 # --- sorts and cursors -------------------------------------------------------------------------
@@ -443,8 +446,15 @@ async def get_alert_detail(principal: Principal, alert_id: str | int) -> AlertDe
     info = list(await InfoRequest.filter(alert_id=alert.id).order_by("asked_at", "id"))
     case_ids = sorted(link.case_id for link in await CaseAlert.filter(alert_id=alert.id))
     similar = await similar_alerts(alert)
+    open_request = next((r for r in reversed(info) if r.answered_at is None), None)
+    state = workflow.AlertState(
+        alert.status,
+        assignee_id=alert.assignee_id,
+        info_answerer_id=open_request.answerer_id if open_request else None,
+    )
+    actions = [a.value for a in workflow.actions_for(state, principal.roles, principal.user_id)]
     await access(principal, "alert.view", "alert", alert.id)
-    return AlertDetail(alert, hits, signals, history, info, case_ids, similar)
+    return AlertDetail(alert, hits, signals, history, info, case_ids, similar, actions)
 
 
 async def get_queue_row(principal: Principal, alert_id: str | int) -> Alert:

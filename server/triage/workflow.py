@@ -20,6 +20,7 @@ from typing import Any
 from riskops.server.core import validation
 from riskops.server.core.errors import Conflict, Forbidden, Invalid
 from riskops.server.core.permissions import Perm, permissions_of
+from riskops.server.core.principal import Principal
 from riskops.server.triage.models import AlertDisposition, AlertStatus
 
 
@@ -77,6 +78,33 @@ class Outcome:
     history: dict[str, Any] = field(default_factory=dict)  # the history row's data
 
 
+# The statuses an alert can be assigned from (the queue's "Assign to me" per row).
+ASSIGNABLE: frozenset[AlertStatus] = ALLOWED_FROM[Action.ASSIGN]
+
+
+def may_answer(perms: frozenset[Perm], actor_id: int | None, answerer_id: int | None) -> bool:
+    """Who may answer an open information request: the person asked, or anyone who may triage
+    alerts (alert.triage)."""
+    asked = actor_id is not None and actor_id == answerer_id
+    return Perm.ALERT_TRIAGE in perms or asked
+
+
+def actions_for(state: AlertState, roles: Iterable[str], actor_id: int) -> list[Action]:
+    """The actions this actor may take on an alert in `state`: allowed from its status and
+    permitted to them (answer_info: see `may_answer`), in a stable order. The forms a page shows."""
+    perms = permissions_of(set(roles))
+    return [
+        a
+        for a in Action
+        if state.status in ALLOWED_FROM[a]
+        and (
+            may_answer(perms, actor_id, state.info_answerer_id)
+            if a is Action.ANSWER_INFO
+            else REQUIRED_PERM[a] in perms
+        )
+    ]
+
+
 def allowed_actions(status: AlertStatus, roles: Iterable[str] | None = None) -> list[Action]:
     """Actions allowed from `status` (for `roles` if given), in a stable order."""
     perms = permissions_of(set(roles)) if roles is not None else None
@@ -99,7 +127,7 @@ def authorize(
     perms = permissions_of(set(roles))
     if REQUIRED_PERM[action] in perms:
         return
-    if action is Action.ANSWER_INFO and actor_id is not None and actor_id == answerer_id:
+    if action is Action.ANSWER_INFO and may_answer(perms, actor_id, answerer_id):
         return
     if action is Action.REOPEN:
         raise Forbidden("Only an approver may reopen a closed alert; ask an approver to do it.")
@@ -112,6 +140,16 @@ def authorize(
         f"Your roles ({', '.join(sorted(roles)) or 'none'}) do not allow "
         f"'{REQUIRED_PERM[action].value}' (needed to {action.value.replace('_', ' ')} an alert)."
     )
+
+
+def authorize_attempt(action: Action, principal: Principal) -> None:
+    """The check before the alert is loaded: answer_info needs only the right to read alerts
+    here (whether the caller is the person asked is known once the alert is locked, and
+    `transition` checks it); every other action needs its permission."""
+    if action is Action.ANSWER_INFO:
+        principal.require(Perm.ALERT_READ)
+    else:
+        authorize(action, principal.roles)
 
 
 def _check_status(state: AlertState, action: Action) -> None:

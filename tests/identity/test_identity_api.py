@@ -288,8 +288,8 @@ async def test_update_user_roles_stale_version_is_conflict_with_current_state(
     [error] = payload["errors"]
     assert error["code"] == "CONFLICT"
     assert error["message"] == (
-        f"User {target.id} was changed by someone else (version 2, you had 1); "
-        "reload and apply your change again."
+        f"User {target.id} was changed by someone else: it is at version 2 (you had version 1). "
+        "Reload it and apply your change again."
     )
     assert await snapshot(tenant.org_id) == before
 

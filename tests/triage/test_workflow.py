@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from riskops.server.core.errors import Conflict, Forbidden, Invalid
+from riskops.server.core.principal import Principal
+from riskops.server.triage import workflow
 from riskops.server.triage.models import AlertDisposition, AlertStatus
 from riskops.server.triage.workflow import (
     ALLOWED_FROM,
@@ -184,3 +186,51 @@ def test_allowed_actions_by_role():
     assert allowed_actions(S.CLOSED, STRATEGIST) == []
     assert allowed_actions(S.CLOSED, APPROVER) == [Action.REOPEN]
     assert allowed_actions(S.PENDING_INFO, STRATEGIST) == [Action.ANSWER_INFO]
+
+
+# --- what a page may offer: actions_for and may_answer ------------------------------------------
+
+
+def test_actions_for_a_strategist_are_the_allowed_actions_of_the_status() -> None:
+    for status in S:
+        state = AlertState(status, assignee_id=1)
+        offered = workflow.actions_for(state, STRATEGIST, actor_id=1)
+        assert offered == [a for a in allowed_actions(status, STRATEGIST)], status
+
+
+def test_the_person_asked_is_offered_the_answer_without_triage_rights() -> None:
+    state = AlertState(S.PENDING_INFO, assignee_id=1, info_answerer_id=42)
+    assert workflow.actions_for(state, ["viewer"], actor_id=42) == [Action.ANSWER_INFO]
+    assert workflow.actions_for(state, ["viewer"], actor_id=43) == []
+    assert workflow.actions_for(state, STRATEGIST, actor_id=43) == [Action.ANSWER_INFO]
+
+
+def test_an_approver_is_offered_reopen_only_on_a_closed_alert() -> None:
+    assert workflow.actions_for(AlertState(S.CLOSED), APPROVER, actor_id=5) == [Action.REOPEN]
+    assert workflow.actions_for(AlertState(S.NEW), APPROVER, actor_id=5) == []
+
+
+def test_what_is_offered_is_exactly_what_transition_accepts() -> None:
+    # The page shows a form only where the service would accept the action (same rule).
+    for status in S:
+        for roles in (STRATEGIST, APPROVER, ["viewer"]):
+            state = AlertState(status, assignee_id=1, info_answerer_id=9)
+            offered = set(workflow.actions_for(state, roles, actor_id=9))
+            for action in Action:
+                try:
+                    transition(state, action, roles, GOOD_PARAMS[action], actor_id=9)
+                except (Forbidden, Conflict):
+                    accepted = False
+                else:
+                    accepted = True
+                assert accepted == (action in offered), (status, roles, action)
+
+
+def test_authorize_attempt_lets_a_reader_try_to_answer_and_nothing_else() -> None:
+    viewer = Principal(user_id=1, org_id=1, roles=frozenset({"viewer"}))
+    workflow.authorize_attempt(Action.ANSWER_INFO, viewer)  # whether they were asked: later
+    with pytest.raises(Forbidden, match=r"alert\.triage"):
+        workflow.authorize_attempt(Action.ASSIGN, viewer)
+    nobody = Principal(user_id=1, org_id=1, roles=frozenset())
+    with pytest.raises(Forbidden, match=r"alert\.read"):
+        workflow.authorize_attempt(Action.ANSWER_INFO, nobody)
