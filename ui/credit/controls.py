@@ -118,7 +118,6 @@ async def _policy_page(
         # For each stored version, what it changed relative to the approved one before it.
         "changes": svc.version_changes(versions),
         "proposal": proposal,
-        "me": principal.user_id,
         "names": names,
         "can_manage": principal.can(Perm.POLICY_MANAGE),
         "errors": errors or {},

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid
-from riskops.server.core.permissions import Perm, permissions_of
+from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.identity import teams
 from riskops.server.identity.models import Team, User
@@ -36,7 +36,7 @@ from riskops.server.triage.models import (
     CaseSeverity,
     SignalContribution,
 )
-from riskops.server.triage.queue import AlertDetail, AlertFilter
+from riskops.server.triage.queue import AlertFilter
 from riskops.server.web import read_form
 from riskops.ui.common.forms import (
     FORM_ERRORS,
@@ -54,7 +54,7 @@ QUEUE_PAGE_SIZE = 50
 SORT_LABELS = {"score": "Score, highest first", "created": "Newest first",
                "due": "SLA due, soonest first", "amount": "Amount, largest first"}  # fmt: skip
 # Statuses from which the workflow allows assigning (the queue's "Assign to me" button).
-ASSIGNABLE = frozenset(s.value for s in workflow.ALLOWED_FROM[workflow.Action.ASSIGN])
+ASSIGNABLE = frozenset(s.value for s in workflow.ASSIGNABLE)
 # The filter form's single-valued fields (status and priority repeat).
 QUEUE_FIELDS = ("score_min", "score_max", "assignee", "team", "rule_id", "amount_min",
                 "amount_max", "created_from", "created_to", "text", "sort")  # fmt: skip
@@ -373,29 +373,6 @@ async def bulk_close(request: Request) -> Response:
 # ----------------------------------------------------------------------------- the detail
 
 
-def _pickers(people: Sequence[User]) -> dict[str, list[User]]:
-    """Who a form offers: the service decides who is acceptable, these only narrow the lists."""
-    active = [u for u in people if u.status == "active" and u.deleted_at is None]
-    return {
-        "readers": [u for u in active if Perm.ALERT_READ in permissions_of(u.roles)],
-        "approvers": [u for u in active if Perm.ALERT_REOPEN in permissions_of(u.roles)],
-    }
-
-
-def _actions(principal: Principal, detail: AlertDetail) -> list[str]:
-    """The forms to show: what the workflow allows this caller from the alert's status."""
-    allowed = [a.value for a in workflow.allowed_actions(detail.alert.status, principal.roles)]
-    open_request = next((r for r in reversed(detail.info_requests) if r.answered_at is None), None)
-    if (
-        detail.alert.status is AlertStatus.PENDING_INFO
-        and "answer_info" not in allowed
-        and open_request is not None
-        and open_request.answerer_id == principal.user_id
-    ):
-        allowed.append("answer_info")
-    return allowed
-
-
 async def _detail_page(
     request: Request,
     principal: Principal,
@@ -426,7 +403,7 @@ async def _detail_page(
             "axis": axis,
             "label_x": CHART_LABEL - 6,
         },
-        "actions": _actions(principal, detail),
+        "actions": detail.actions,
         "keys": {name: uuid.uuid4().hex for name in [*ACTIONS, "case"]},
         "failed": failed,
         "errors": errors or {},
@@ -435,7 +412,8 @@ async def _detail_page(
         "dispositions": [d.value for d in AlertDisposition],
         "severities": [s.value for s in CaseSeverity],
         "can_open_case": principal.can(Perm.CASE_WORK),
-        **_pickers(people),
+        "readers": alert_service.eligible(people, "assignee_id"),
+        "approvers": alert_service.eligible(people, "approver_id"),
     }
     return render(request, "triage/alerts/detail.html", ctx, status)
 
