@@ -17,6 +17,8 @@ from typing import Any
 
 from arq.cron import next_cron
 
+from riskops.jobs import runner
+
 log = logging.getLogger("riskops.jobs")
 
 
@@ -52,9 +54,7 @@ SCHEDULE: tuple[Scheduled, ...] = (
 
 
 async def enqueue_slot(entry: Scheduled, slot: datetime) -> None:
-    from riskops.jobs.runner import enqueue
-
-    await enqueue(entry.kind, dedupe_key=entry.dedupe_key(slot))
+    await runner.enqueue(entry.kind, dedupe_key=entry.dedupe_key(slot))
 
 
 async def run_schedule(

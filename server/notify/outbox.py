@@ -16,6 +16,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from riskops.jobs import runner
 from riskops.server.core import validation
 from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
@@ -82,9 +83,7 @@ async def kick() -> None:
     try:
         if not get_settings().webhooks:
             return
-        from riskops.jobs.runner import enqueue  # the jobs import the services, not vice versa
-
-        await enqueue("outbox.deliver")
+        await runner.enqueue("outbox.deliver")
     except Exception:
         log.exception("could not queue the outbox delivery; the periodic sweep will send")
 
