@@ -653,7 +653,7 @@ async def _single_request(info: dict[str, Any], secret: str) -> dict[str, float]
     rows, hits, signals, users = await _raw_page(pg, info["org"])
     _LOADED[:] = [_floor_connection(list(rows), list(hits), list(signals), list(users))]
     floor_schema = strawberry.Schema(query=FQuery)
-    # The same floor schema under riskops' execution context (graphql/executor.py): what the
+    # The same floor schema under riskops' execution context (graphql/core/executor.py): what the
     # fast path alone does to the same page from memory, measured beside the stock floor.
     fast_schema = strawberry.Schema(query=FQuery, execution_context_class=FastExecutionContext)
 
@@ -786,7 +786,7 @@ async def main() -> None:
     )
     print(
         f"   the floor's page from memory under riskops' execution context "
-        f"(graphql/executor.py): {ms(single['fast'])}, "
+        f"(graphql/core/executor.py): {ms(single['fast'])}, "
         f"{single['strawberry'] / single['fast']:.1f}x faster than stock",
         flush=True,
     )

@@ -29,7 +29,7 @@ class ConfigError(RuntimeError):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
 
-# The notification channels of the outbox (`riskops.server.services.outbox.Channel`), spelled out
+# The notification channels of the outbox (`riskops.server.notify.outbox.Channel`), spelled out
 # here so settings stay free of domain imports; a test keeps the two in step.
 WEBHOOK_CHANNELS = ("critical", "alerts", "review")
 WEBHOOK_FORMATS = ("slack", "generic")

@@ -1,7 +1,8 @@
-"""Baselines of scenarios: calculating one from healthy runs, the weekly candidates, and the
-maker-checker update (propose → approve or reject), manual baselines and their history.
+"""Baselines of scenarios: calculating one from healthy runs and the maker-checker update
+(propose → approve or reject), manual baselines and their history. The weekly candidates are
+`riskops.server.credit.candidates`.
 
-The rules are `riskops.server.classification`'s (`baseline`, `is_healthy`,
+The rules are `riskops.server.credit.baseline_rules`' (`baseline`, `is_healthy`,
 `baseline_candidate_reasons`, `change_pct`, `needs_confirmation`); this module loads their inputs
 and records the decisions:
 

@@ -1,7 +1,8 @@
 """Classification of a run's credit spend: multiplier, severity, risk flags, misconfig likelihood,
-the automatic actions they call for, the rerun gate, and the baseline math. Pure, no database,
-no clock: every time is passed in. The rules are PRODUCT.md "Runs and credit monitoring" (seed 002)
-and every threshold lives in the versioned `Policy`.
+the automatic actions they call for and the rerun gate. Pure, no database, no clock: every time
+is passed in. The rules are PRODUCT.md "Runs and credit monitoring" (seed 002) and every
+threshold lives in the versioned `Policy` (`riskops.server.credit.terms`, with the terms); the
+baseline math is `riskops.server.credit.baseline_rules`.
 
     m = credits_total / baseline median   (rounded to 6 decimals, so 0.3 / 0.1 counts as 3x)
 

@@ -1,9 +1,9 @@
 """Tortoise models of runs and credit monitoring (seed 002): scenarios, versioned policies, the
 run ledger with its classification, artifacts, baselines and their change history, rerun
-requests, reports, the notification outbox and kill switches.
+requests, reports and kill switches.
 
 The rules (severity, flags, likelihood, actions, baseline math) live in the pure module
-`riskops.server.classification`; these rows store their inputs and results.
+`riskops.server.credit.classification`; these rows store their inputs and results.
 Docstrings here must not contain apostrophes or semicolons: Tortoise writes them into SQL
 comments unescaped.
 """

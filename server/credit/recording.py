@@ -1,6 +1,6 @@
-"""Runs: recording the ledger with its classification and automatic actions, the rerun gate and
-quarantine release (seed 002). The rules are in `riskops.server.classification`; this module
-applies them to the database.
+"""Recording the run ledger (seed 002) with its classification: the rules are in
+`riskops.server.credit.classification`, the automatic actions they call for are applied by
+`riskops.server.credit.auto_actions`; this module parses, classifies and stores a batch.
 
 `record_runs` takes up to 1,000 runs per call. It is idempotent on (organization, run_id): a run
 recorded before is reported unchanged. Invalid items are reported (index, field, message) while

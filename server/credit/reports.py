@@ -10,7 +10,7 @@ A report covers [period_start 00:00 UTC, + 7 days). Its payload is aggregated in
     top_spike_runs          top 10 runs by multiplier, with severity and case number
     policy_violations       SEV0/SEV1 runs without a case; stale cases (open or investigating,
                             no activity for 7 days); resolved cases without a root cause
-    baseline_candidates     the scenarios eligible for a baseline update (services.baselines)
+    baseline_candidates     the scenarios eligible for a baseline update (credit.candidates)
     severity_counts         SEV0..SEV3, "none" (classified below SEV3), "no_baseline"
 
 The payload is stored with the SHA-256 of its canonical JSON (sorted keys, no blanks, UTF-8):

@@ -1,6 +1,6 @@
 """Webhook delivery of outbox messages: the request body (Slack-compatible or generic JSON), its
 HMAC signature, and one POST with its outcome. No database here: the delivery job
-(`riskops.jobs.notify_tasks`) decides what an outcome means for the message.
+(`riskops.server.notify.delivery`) decides what an outcome means for the message.
 
 Every organization shares the configured webhooks, so every body names the organization (name
 and slug). Slack format: `{"text": "<mark> <org name> (<slug>): <one-line summary>", "blocks":

@@ -1,4 +1,4 @@
-"""The fast path of `graphql/executor.py` answers exactly like stock Strawberry.
+"""The fast path of `graphql/core/executor.py` answers exactly like stock Strawberry.
 
 Every query here is executed by a stock schema and by the same schema with
 `FastExecutionContext`, and the two results (data, error messages, error paths) must be equal:
