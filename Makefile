@@ -64,7 +64,9 @@ browser:
 test: install browser
 	$(BIN)/pytest
 
+## make check: the locks match pyproject.toml (offline), ruff, ruff format, mypy.
 check: install
+	$(LOCKFILE) check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	mkdir -p .mypy-path && ln -sfn .. .mypy-path/riskops
