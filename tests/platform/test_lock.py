@@ -7,7 +7,9 @@ dependency lists were edited without locking again, or when a lock cannot serve 
 
 from __future__ import annotations
 
+import ast
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from importlib import metadata
@@ -20,7 +22,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from tests.platform import lockfile
-from tests.platform.lockfile import FIX, LOCK, LOCK_PROD, PYPROJECT
+from tests.platform.lockfile import FIX, LOCK, LOCK_PROD, PYPROJECT, ROOT
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,35 @@ def test_the_prod_lock_is_the_apps_part_of_the_full_lock():
     tools = {canonicalize_name(r.name) for r in pyproject_requirements(extras=True)} - runtime
     # The image carries no test or dev tool (pytest, playwright, mypy, ruff, uv...).
     assert not tools & {p.name for p in prod}, sorted(tools & {p.name for p in prod})
+
+
+def test_the_prod_lock_holds_every_package_the_app_imports():
+    # The image installs lock-prod.txt only: a package the app imports but pyproject lists only
+    # as a test or dev tool (httpx once was) would break it at its first start.
+    providers = metadata.packages_distributions()
+    prod = {p.name for p in read_lock(LOCK_PROD)}
+    missing: dict[str, str] = {}
+    for folder in ("server", "graphql", "ui", "jobs", "audit", "migrations"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    modules = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules = [node.module]
+                else:
+                    continue
+                for module in modules:
+                    top = module.partition(".")[0]
+                    if top in sys.stdlib_module_names or top == "riskops":
+                        continue
+                    dists = {canonicalize_name(d) for d in providers.get(top, [top])}
+                    if not dists & prod:
+                        where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                        missing.setdefault(top, where)
+    assert not missing, (
+        f"the app imports what the production lock lacks: {missing}. Add it to [project] "
+        f"dependencies in pyproject.toml, then `make lock`."
+    )
 
 
 def test_this_environment_is_installed_from_the_lock():
