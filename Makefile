@@ -3,21 +3,48 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# The hash-pinned locks `make lock` writes from pyproject.toml: everything .venv holds (the app,
+# every extra, pip and the build backend), and the app alone for the Docker image.
+LOCK := requirements/lock.txt
+LOCK_PROD := requirements/lock-prod.txt
+LOCKFILE = $(BIN)/python tests/platform/lockfile.py
+# A new lock or pyproject.toml makes a new stamp: a second `make run` installs nothing.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) 2>/dev/null | sha256sum | cut -c1-12)
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: run test check fmt schema bench migrations install browser clean
+.PHONY: run test check fmt schema bench migrations install lock browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e ".[test,dev]"
+## Exactly the locked versions, each file checked against its hash; then riskops itself, with
+## nothing left to resolve (--no-deps) and built by the locked setuptools (--no-build-isolation).
+## npm: the tests use no npm package today; when they do, tests/package.json and its
+## package-lock.json go beside them, installed here with `npm ci --prefix tests`.
+$(STAMP): $(BIN)/python pyproject.toml $(LOCK)
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## make lock: resolve pyproject.toml's dependencies (and [build-system], pip) again into both
+## locks, for every platform and Python >= 3.11; needs the package registry. It keeps each pin
+## that still fits: UPGRADE=1 takes the newest of everything, UPGRADE=NAME of one package.
+## The tool is uv at the version pyproject's `lock` extra pins; --python-version 3.11 is
+## requires-python's floor, so the lock is the same whichever Python runs it. The prod lock is
+## constrained by the full one: same versions, minus the test and dev tools.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock"
+lock: $(BIN)/python
+	$(BIN)/python -m pip install --quiet "$$($(LOCKFILE) tool)"
+	mkdir -p requirements
+	set -o pipefail; $(LOCKFILE) inputs | $(UV_COMPILE) --all-extras -o $(LOCK) \
+	  $(if $(filter 1,$(UPGRADE)),--upgrade,$(addprefix --upgrade-package ,$(UPGRADE))) \
+	  pyproject.toml -
+	set -o pipefail; $(LOCKFILE) inputs | $(UV_COMPILE) -c $(LOCK) -o $(LOCK_PROD) pyproject.toml -
+	$(LOCKFILE) stamp $(LOCK) $(LOCK_PROD)
 
 ## make run: set up, migrate the embedded SQLite database under var/, seed the demo
 ## organization (logins printed once) and serve http://127.0.0.1:8000 with in-process jobs.
@@ -37,7 +64,9 @@ browser:
 test: install browser
 	$(BIN)/pytest
 
+## make check: the locks match pyproject.toml (offline), ruff, ruff format, mypy.
 check: install
+	$(LOCKFILE) check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	mkdir -p .mypy-path && ln -sfn .. .mypy-path/riskops
