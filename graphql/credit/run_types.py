@@ -11,6 +11,7 @@ import strawberry
 
 from riskops.graphql.core.errors import UserError
 from riskops.graphql.core.pagination import PageInfo
+from riskops.graphql.credit.loaders import RunLoaders
 from riskops.graphql.credit.policy_types import PolicyValue, policy_values
 from riskops.server.credit import artifacts as artifacts_view
 from riskops.server.credit import models as rm
@@ -123,11 +124,13 @@ class Run:
     version: int
 
     @classmethod
-    def of(cls, r: rm.Run, *, scenario_key: str, case_number: str | None) -> Run:
+    def of(cls, r: rm.Run, loaded: RunLoaders) -> Run:
+        """The node, its scenario key and case number taken from what the resolver batch-loaded
+        for all of its runs (`RunLoaders.load_for`)."""
         return cls(
             id=strawberry.ID(str(r.id)),
             run_id=r.run_id,
-            scenario=scenario_key,
+            scenario=loaded.scenario_key(r),
             job_type=r.job_type,
             started_at=r.started_at,
             finished_at=r.finished_at,
@@ -153,7 +156,7 @@ class Run:
             dispatch_blocked=r.dispatch_blocked,
             rerun_gate=r.rerun_gate,
             case_id=_id(r.case_id),
-            case_number=case_number,
+            case_number=loaded.case_number(r),
             rerun_of_id=_id(r.rerun_of_id),
             version=r.version,
         )
