@@ -65,15 +65,20 @@ def _shown(nodes: list[dict]) -> dict[str, tuple[str, str | None]]:
     return {n["id"]: (n["scenario"], n["caseNumber"]) for n in nodes}
 
 
+async def _cost(counter: QueryCounter, api, token: str, query: str, variables: dict) -> tuple:
+    """The SQL queries one GraphQL request costs, and its data."""
+    counter.count = 0
+    data = await api.data(token, query, variables)
+    return counter.count, data
+
+
 async def test_a_page_of_runs_costs_the_same_queries_for_5_and_50(api, tenant, monkeypatch):
     token, keys = await _ledger(api, tenant, 60)
     counter = QueryCounter(monkeypatch)
     counts = {}
     for size in (5, 50):
-        counter.count = 0
-        edges = (await api.data(token, PAGE, {"first": size}))["runs"]["edges"]
-        counts[size] = counter.count
-        nodes = [e["node"] for e in edges]
+        counts[size], data = await _cost(counter, api, token, PAGE, {"first": size})
+        nodes = [e["node"] for e in data["runs"]["edges"]]
         assert len(nodes) == size
         assert _shown(nodes) == await _expected([int(n["id"]) for n in nodes])
     assert {n["scenario"] for n in nodes} == set(keys)
@@ -108,9 +113,8 @@ async def test_a_run_detail_costs_the_same_queries_with_5_or_50_reruns(api, tena
     counter = QueryCounter(monkeypatch)
     counts = {}
     for k, main, parent in ((5, small, parents[0]), (50, big, parents[1])):
-        counter.count = 0
-        d = (await api.data(token, DETAIL, {"id": str(main.id)}))["run"]
-        counts[k] = counter.count
+        counts[k], data = await _cost(counter, api, token, DETAIL, {"id": str(main.id)})
+        d = data["run"]
         assert len(d["reruns"]) == len(d["artifacts"]) == len(d["rerunRequests"]) == k
         assert d["rerunOf"]["id"] == str(parent.id) and d["rerunOf"]["caseNumber"]
         nodes = [d["run"], d["rerunOf"], *d["reruns"]]
