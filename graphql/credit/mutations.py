@@ -13,6 +13,8 @@ from strawberry.scalars import JSON
 
 from riskops.graphql.core.context import Info, principal
 from riskops.graphql.core.errors import UserError, as_payload
+from riskops.graphql.core.ids import as_id
+from riskops.graphql.core.inputs import input_dict
 from riskops.graphql.credit.policy_types import (
     KillSwitch,
     KillSwitchName,
@@ -31,7 +33,6 @@ from riskops.graphql.credit.run_types import (
     RerunRequestPayload,
     RunInput,
     RunItemError,
-    run_input_dict,
 )
 from riskops.graphql.credit.scenario_types import (
     BaselineCalculation,
@@ -71,7 +72,7 @@ def _recorded(result: runs.RecordResult) -> RecordRunsPayload:
         return RecordedRun(
             index=r.index,
             run_id=r.run_id,
-            id=strawberry.ID(str(r.pk)),
+            id=as_id(r.pk),
             severity=r.severity,
             actions=list(r.actions),
             case_number=r.case_number,
@@ -98,7 +99,7 @@ class RunsMutation:
     async def record_runs(self, info: Info, input: list[RunInput]) -> RecordRunsPayload:
         return await as_payload(
             RecordRunsPayload,
-            runs.record_runs(principal(info), [run_input_dict(i) for i in input]),
+            runs.record_runs(principal(info), [input_dict(i) for i in input]),
             _recorded,
         )
 

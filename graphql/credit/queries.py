@@ -9,6 +9,7 @@ from datetime import datetime
 import strawberry
 
 from riskops.graphql.core.context import Info, or_none, principal, query
+from riskops.graphql.core.inputs import value_of
 from riskops.graphql.core.pagination import PageInfo
 from riskops.graphql.credit.policy_types import (
     KillSwitch,
@@ -54,7 +55,7 @@ def _filter(f: RunFilterInput | None) -> runs_runs.RunFilter:
     return runs_runs.RunFilter(
         severities=list(f.severity or []),
         scenario=f.scenario,
-        flag=f.flag.value if f.flag is not None else None,
+        flag=value_of(f.flag),
         since=f.since,
         until=f.until,
         quarantined=f.quarantined,

@@ -14,7 +14,9 @@ import strawberry
 
 from riskops.graphql.core.context import Info, principal
 from riskops.graphql.core.errors import UserError, as_payload
-from riskops.graphql.triage.queries import _value, alert_nodes
+from riskops.graphql.core.ids import as_id
+from riskops.graphql.core.inputs import input_dict, value_of
+from riskops.graphql.triage.queries import alert_nodes
 from riskops.graphql.triage.types import (
     Alert,
     AlertDisposition,
@@ -29,7 +31,6 @@ from riskops.graphql.triage.types import (
     IngestAlertsPayload,
     IngestItemError,
     RootCause,
-    alert_input_dict,
 )
 from riskops.server.core.errors import DomainError, ErrorCode
 from riskops.server.core.principal import Principal
@@ -142,7 +143,7 @@ def _ingested(result: ingest.IngestResult) -> IngestAlertsPayload:
         created=len(result.created),
         unchanged=len(result.unchanged),
         invalid=len(result.errors),
-        created_ids=[strawberry.ID(str(c.alert_id)) for c in result.created],
+        created_ids=[as_id(c.alert_id) for c in result.created],
         item_errors=[
             IngestItemError(
                 index=e.index, field=e.field, code=ErrorCode.INVALID.value, message=e.message
@@ -169,7 +170,7 @@ class AlertsMutation:
     async def ingest_alerts(self, info: Info, input: list[AlertInput]) -> IngestAlertsPayload:
         return await as_payload(
             IngestAlertsPayload,
-            ingest.ingest_alerts(principal(info), [alert_input_dict(i) for i in input]),
+            ingest.ingest_alerts(principal(info), [input_dict(i) for i in input]),
             _ingested,
         )
 
@@ -208,9 +209,7 @@ class AlertsMutation:
         return await _alert_payload(
             info, alert_id,
             alerts.escalate_alert(
-                p, str(alert_id), reason=reason,
-                team_id=str(team_id) if team_id is not None else None,
-                approver_id=str(approver_id) if approver_id is not None else None,
+                p, str(alert_id), reason=reason, team_id=team_id, approver_id=approver_id,
                 expected_version=expected_version, idempotency_key=idempotency_key,
             ),
         )  # fmt: skip
@@ -397,10 +396,9 @@ class AlertsMutation:
         return await _case_payload(
             p, case_id,
             cases.update_case(
-                p, str(case_id), expected_version=expected_version, status=_value(status),
-                root_cause=_value(root_cause),
-                assignee_id=str(assignee_id) if assignee_id is not None else None,
-                severity=_value(severity),
+                p, str(case_id), expected_version=expected_version, status=value_of(status),
+                root_cause=value_of(root_cause), assignee_id=assignee_id,
+                severity=value_of(severity),
             ),
         )  # fmt: skip
 
