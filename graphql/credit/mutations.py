@@ -167,8 +167,9 @@ class RunsMutation:
         )
 
 
-async def _change_done(row: rm.BaselineChange) -> BaselineChangePayload:
-    key = await rm.Scenario.filter(id=row.scenario_id).first().values_list("key", flat=True)
+async def _change_done(p: Principal, row: rm.BaselineChange) -> BaselineChangePayload:
+    scenario = scoped(rm.Scenario, p).filter(id=row.scenario_id)
+    key = await scenario.first().values_list("key", flat=True)
     return BaselineChangePayload(change=BaselineChange.of(row, str(key)))
 
 
@@ -194,10 +195,11 @@ class BaselinesMutation:
     async def propose_baseline_update(
         self, info: Info, scenario: str, rationale: str, days: int | None = None
     ) -> BaselineChangePayload:
+        p = principal(info)
         return await as_payload(
             BaselineChangePayload,
-            baselines.propose_baseline_update(principal(info), scenario, days, rationale),
-            _change_done,
+            baselines.propose_baseline_update(p, scenario, days, rationale),
+            lambda row: _change_done(p, row),
         )
 
     @strawberry.mutation(
@@ -211,22 +213,22 @@ class BaselinesMutation:
         rationale: str,
         confirm_large_change: bool = False,
     ) -> BaselineChangePayload:
+        p = principal(info)
         return await as_payload(
             BaselineChangePayload,
-            baselines.approve_baseline_update(
-                principal(info), str(change_id), rationale, confirm_large_change
-            ),
-            _change_done,
+            baselines.approve_baseline_update(p, str(change_id), rationale, confirm_large_change),
+            lambda row: _change_done(p, row),
         )
 
     @strawberry.mutation(description="Reject a proposed baseline with a reason (approvers).")
     async def reject_baseline_update(
         self, info: Info, change_id: strawberry.ID, reason: str
     ) -> BaselineChangePayload:
+        p = principal(info)
         return await as_payload(
             BaselineChangePayload,
-            baselines.reject_baseline_update(principal(info), str(change_id), reason),
-            _change_done,
+            baselines.reject_baseline_update(p, str(change_id), reason),
+            lambda row: _change_done(p, row),
         )
 
     @strawberry.mutation(
@@ -243,12 +245,11 @@ class BaselinesMutation:
         rationale: str,
         confirm_large_change: bool = False,
     ) -> BaselineChangePayload:
+        p = principal(info)
         return await as_payload(
             BaselineChangePayload,
-            baselines.set_manual_baseline(
-                principal(info), scenario, median, rationale, confirm_large_change
-            ),
-            _change_done,
+            baselines.set_manual_baseline(p, scenario, median, rationale, confirm_large_change),
+            lambda row: _change_done(p, row),
         )
 
     @strawberry.mutation(
