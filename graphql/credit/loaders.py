@@ -24,7 +24,7 @@ from riskops.server.triage.models import Case
 
 def _loaded(row: rm.Run, relation: str) -> tuple[bool, Any]:
     """Whether `relation` was loaded with the row (select_related / fetch_related), and it.
-    Read from the row itself: the relation's attribute would build a query when it was not."""
+    Read from the row itself: reading the relation's attribute would build a query otherwise."""
     key = f"_{relation}"
     return key in row.__dict__, row.__dict__.get(key)
 
