@@ -10,6 +10,7 @@ from starlette.requests import Request
 from strawberry.types import Info as _Info
 
 from graphql import GraphQLError
+from riskops.graphql.credit.loaders import RunLoaders
 from riskops.graphql.triage.loaders import Loaders
 from riskops.server.core.errors import DomainError, ErrorCode
 from riskops.server.core.principal import Principal
@@ -24,10 +25,13 @@ class Context:
     principal: Principal
     settings: Settings
     response: Any = None
+    # Per-request batch loaders: the nested fields of alerts, and what run nodes show.
     loaders: Loaders = field(init=False)
+    run_loaders: RunLoaders = field(init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.principal.org_id)
+        self.run_loaders = RunLoaders(self.principal)
 
 
 Info = _Info[Context, None]

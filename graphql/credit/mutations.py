@@ -1,6 +1,6 @@
-"""GraphQL for the run ledger: record runs, read the ledger and a run's detail, the rerun gate and
-quarantine release. Every resolver calls one service in `server/services/runs.py`; expected
-errors are data (`errors`, `itemErrors`)."""
+"""Credit monitoring mutations: record runs, the rerun gate and quarantine release, baselines and
+scenarios, the policy and kill switches, weekly reports. Every resolver calls one service in
+`server/credit/`; expected errors are data (`as_payload`; `itemErrors` for batches)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from riskops.graphql.core.context import Info, principal
-from riskops.graphql.core.errors import UserError
+from riskops.graphql.core.errors import UserError, as_payload
+from riskops.graphql.core.ids import as_id
+from riskops.graphql.core.inputs import input_dict
 from riskops.graphql.credit.policy_types import (
     KillSwitch,
     KillSwitchName,
@@ -31,7 +33,6 @@ from riskops.graphql.credit.run_types import (
     RerunRequestPayload,
     RunInput,
     RunItemError,
-    run_input_dict,
 )
 from riskops.graphql.credit.scenario_types import (
     BaselineCalculation,
@@ -43,7 +44,6 @@ from riskops.graphql.credit.scenario_types import (
     ScenarioPayload,
 )
 from riskops.server.core.approvals import ChangeStatus
-from riskops.server.core.errors import DomainError, ErrorCode
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.credit import (
@@ -63,12 +63,30 @@ from riskops.server.identity import users
 MAX_RECORD = runs.MAX_BATCH
 
 
-async def _rerun_payload(change: Awaitable[rm.RerunRequest]) -> RerunRequestPayload:
-    try:
-        req = await change
-    except DomainError as exc:
-        return RerunRequestPayload(errors=[UserError.of(exc)])
+def _rerun_done(req: rm.RerunRequest) -> RerunRequestPayload:
     return RerunRequestPayload(rerun_request=RerunRequest.of(req))
+
+
+def _recorded(result: runs.RecordResult) -> RecordRunsPayload:
+    def item(r: runs.RecordedRun) -> RecordedRun:
+        return RecordedRun(
+            index=r.index,
+            run_id=r.run_id,
+            id=as_id(r.pk),
+            severity=r.severity,
+            actions=list(r.actions),
+            case_number=r.case_number,
+        )
+
+    return RecordRunsPayload(
+        batch_id=result.batch_id,
+        recorded=[item(r) for r in result.recorded],
+        unchanged=[item(r) for r in result.unchanged],
+        item_errors=[
+            RunItemError(index=e.index, field=e.field, code=e.code.value, message=e.message)
+            for e in result.errors
+        ],
+    )
 
 
 @strawberry.type
@@ -79,36 +97,21 @@ class RunsMutation:
         "or refused items are reported in itemErrors by index; the valid ones are recorded."
     )
     async def record_runs(self, info: Info, input: list[RunInput]) -> RecordRunsPayload:
-        try:
-            result = await runs.record_runs(principal(info), [run_input_dict(i) for i in input])
-        except DomainError as exc:
-            return RecordRunsPayload(errors=[UserError.of(exc)])
-
-        def item(r: runs.RecordedRun) -> RecordedRun:
-            return RecordedRun(
-                index=r.index,
-                run_id=r.run_id,
-                id=strawberry.ID(str(r.pk)),
-                severity=r.severity,
-                actions=list(r.actions),
-                case_number=r.case_number,
-            )
-
-        return RecordRunsPayload(
-            batch_id=result.batch_id,
-            recorded=[item(r) for r in result.recorded],
-            unchanged=[item(r) for r in result.unchanged],
-            item_errors=[
-                RunItemError(index=e.index, field=e.field, code=e.code.value, message=e.message)
-                for e in result.errors
-            ],
+        return await as_payload(
+            RecordRunsPayload,
+            runs.record_runs(principal(info), [input_dict(i) for i in input]),
+            _recorded,
         )
 
     @strawberry.mutation(description="Ask for a rerun of a gated run (operators, approvers).")
     async def request_rerun(
         self, info: Info, run_id: strawberry.ID, reason: str
     ) -> RerunRequestPayload:
-        return await _rerun_payload(reruns.request_rerun(principal(info), str(run_id), reason))
+        return await as_payload(
+            RerunRequestPayload,
+            reruns.request_rerun(principal(info), str(run_id), reason),
+            _rerun_done,
+        )
 
     @strawberry.mutation(
         description="Approve a rerun request with the mitigation applied (an approver who did "
@@ -117,20 +120,24 @@ class RunsMutation:
     async def approve_rerun(
         self, info: Info, request_id: strawberry.ID, mitigation: str, expected_version: int
     ) -> RerunRequestPayload:
-        return await _rerun_payload(
+        return await as_payload(
+            RerunRequestPayload,
             reruns.approve_rerun(
                 principal(info), str(request_id), mitigation, expected_version=expected_version
-            )
+            ),
+            _rerun_done,
         )
 
     @strawberry.mutation(description="Deny a rerun request with the reason.")
     async def deny_rerun(
         self, info: Info, request_id: strawberry.ID, reason: str, expected_version: int
     ) -> RerunRequestPayload:
-        return await _rerun_payload(
+        return await as_payload(
+            RerunRequestPayload,
             reruns.deny_rerun(
                 principal(info), str(request_id), reason, expected_version=expected_version
-            )
+            ),
+            _rerun_done,
         )
 
     @strawberry.mutation(
@@ -140,28 +147,29 @@ class RunsMutation:
     async def release_quarantine(
         self, info: Info, run_id: strawberry.ID, reason: str, expected_version: int
     ) -> ReleasePayload:
-        try:
-            released = await quarantine.release_quarantine(
-                principal(info), str(run_id), reason, expected_version=expected_version
+
+        async def done(released: quarantine.Release) -> ReleasePayload:
+            (node,) = await run_nodes(info, [released.run])
+            return ReleasePayload(
+                run=node,
+                checks=[
+                    ArtifactCheck(uri=c.uri, held=c.held, ok=c.ok, detail=c.detail)
+                    for c in released.checks
+                ],
             )
-        except DomainError as exc:
-            return ReleasePayload(errors=[UserError.of(exc)])
-        (node,) = await run_nodes(info, [released.run])
-        return ReleasePayload(
-            run=node,
-            checks=[
-                ArtifactCheck(uri=c.uri, held=c.held, ok=c.ok, detail=c.detail)
-                for c in released.checks
-            ],
+
+        return await as_payload(
+            ReleasePayload,
+            quarantine.release_quarantine(
+                principal(info), str(run_id), reason, expected_version=expected_version
+            ),
+            done,
         )
 
 
-async def _change_payload(change: Awaitable[rm.BaselineChange]) -> BaselineChangePayload:
-    try:
-        row = await change
-    except DomainError as exc:
-        return BaselineChangePayload(errors=[UserError.of(exc)])
-    key = await rm.Scenario.filter(id=row.scenario_id).first().values_list("key", flat=True)
+async def _change_done(p: Principal, row: rm.BaselineChange) -> BaselineChangePayload:
+    scenario = scoped(rm.Scenario, p).filter(id=row.scenario_id)
+    key = await scenario.first().values_list("key", flat=True)
     return BaselineChangePayload(change=BaselineChange.of(row, str(key)))
 
 
@@ -174,11 +182,11 @@ class BaselinesMutation:
     async def calculate_baseline(
         self, info: Info, scenario: str, days: int | None = None
     ) -> BaselineCalculationPayload:
-        try:
-            calc = await baselines.calculate_baseline(principal(info), scenario, days)
-        except DomainError as exc:
-            return BaselineCalculationPayload(errors=[UserError.of(exc)])
-        return BaselineCalculationPayload(calculation=BaselineCalculation.of(calc))
+        return await as_payload(
+            BaselineCalculationPayload,
+            baselines.calculate_baseline(principal(info), scenario, days),
+            lambda calc: BaselineCalculationPayload(calculation=BaselineCalculation.of(calc)),
+        )
 
     @strawberry.mutation(
         description="Propose the calculated baseline for an approver to decide (operators and "
@@ -187,8 +195,11 @@ class BaselinesMutation:
     async def propose_baseline_update(
         self, info: Info, scenario: str, rationale: str, days: int | None = None
     ) -> BaselineChangePayload:
-        return await _change_payload(
-            baselines.propose_baseline_update(principal(info), scenario, days, rationale)
+        p = principal(info)
+        return await as_payload(
+            BaselineChangePayload,
+            baselines.propose_baseline_update(p, scenario, days, rationale),
+            lambda row: _change_done(p, row),
         )
 
     @strawberry.mutation(
@@ -202,18 +213,22 @@ class BaselinesMutation:
         rationale: str,
         confirm_large_change: bool = False,
     ) -> BaselineChangePayload:
-        return await _change_payload(
-            baselines.approve_baseline_update(
-                principal(info), str(change_id), rationale, confirm_large_change
-            )
+        p = principal(info)
+        return await as_payload(
+            BaselineChangePayload,
+            baselines.approve_baseline_update(p, str(change_id), rationale, confirm_large_change),
+            lambda row: _change_done(p, row),
         )
 
     @strawberry.mutation(description="Reject a proposed baseline with a reason (approvers).")
     async def reject_baseline_update(
         self, info: Info, change_id: strawberry.ID, reason: str
     ) -> BaselineChangePayload:
-        return await _change_payload(
-            baselines.reject_baseline_update(principal(info), str(change_id), reason)
+        p = principal(info)
+        return await as_payload(
+            BaselineChangePayload,
+            baselines.reject_baseline_update(p, str(change_id), reason),
+            lambda row: _change_done(p, row),
         )
 
     @strawberry.mutation(
@@ -230,10 +245,11 @@ class BaselinesMutation:
         rationale: str,
         confirm_large_change: bool = False,
     ) -> BaselineChangePayload:
-        return await _change_payload(
-            baselines.set_manual_baseline(
-                principal(info), scenario, median, rationale, confirm_large_change
-            )
+        p = principal(info)
+        return await as_payload(
+            BaselineChangePayload,
+            baselines.set_manual_baseline(p, scenario, median, rationale, confirm_large_change),
+            lambda row: _change_done(p, row),
         )
 
     @strawberry.mutation(
@@ -244,20 +260,22 @@ class BaselinesMutation:
         self, info: Info, key: str, config: ScenarioConfigInput, expected_version: int
     ) -> ScenarioPayload:
         p = principal(info)
-        try:
-            row = await scenarios.update_scenario(
+
+        async def current(errors: list[UserError]) -> ScenarioPayload:
+            found = await scoped(rm.Scenario, p).filter(key=key.strip()).first()
+            return ScenarioPayload(scenario=Scenario.of(found) if found else None, errors=errors)
+
+        return await as_payload(
+            ScenarioPayload,
+            scenarios.update_scenario(
                 p, key,
                 name=config.name, max_items=config.max_items,
                 data_classification=config.data_classification,
                 dispatch_target=config.dispatch_target, expected_version=expected_version,
-            )  # fmt: skip
-        except DomainError as exc:
-            current = None
-            if exc.code is ErrorCode.CONFLICT:
-                found = await scoped(rm.Scenario, p).filter(key=key.strip()).first()
-                current = Scenario.of(found) if found else None
-            return ScenarioPayload(scenario=current, errors=[UserError.of(exc)])
-        return ScenarioPayload(scenario=Scenario.of(row))
+            ),
+            lambda row: ScenarioPayload(scenario=Scenario.of(row)),
+            conflict=current,
+        )  # fmt: skip
 
 
 async def _version(p: Principal, row: PolicyVersion) -> Policy:
@@ -271,9 +289,22 @@ async def _version(p: Principal, row: PolicyVersion) -> Policy:
     return Policy.of_row(row, await users.names_of(p, _people([row])), changes)
 
 
-async def _decision(p: Principal, exc: DomainError) -> PolicyPayload:
-    current = await _policy_in_force(p) if exc.code is ErrorCode.CONFLICT else None
-    return PolicyPayload(policy=current, errors=[UserError.of(exc)])
+async def _policy_payload(p: Principal, decision: Awaitable[PolicyVersion]) -> PolicyPayload:
+    """The payload of a policy decision: the version it made or decided; on CONFLICT, the
+    version in force (another version came in force meanwhile)."""
+
+    async def in_force(errors: list[UserError]) -> PolicyPayload:
+        return PolicyPayload(policy=await _policy_in_force(p), errors=errors)
+
+    async def done(row: PolicyVersion) -> PolicyPayload:
+        return PolicyPayload(policy=await _version(p, row))
+
+    return await as_payload(PolicyPayload, decision, done, conflict=in_force)
+
+
+async def _kill_switch_done(p: Principal, row: rm.KillSwitch) -> KillSwitchPayload:
+    names = await users.names_of(p, [row.set_by_id, row.cleared_by_id])
+    return KillSwitchPayload(kill_switch=KillSwitch.of(row, names))
 
 
 @strawberry.type
@@ -290,11 +321,7 @@ class ControlsMutation:
     ) -> PolicyPayload:
         p = principal(info)
         raw: Any = values
-        try:
-            row = await controls.change_policy(p, raw, reason, expected_number)
-        except DomainError as exc:
-            return await _decision(p, exc)
-        return PolicyPayload(policy=await _version(p, row))
+        return await _policy_payload(p, controls.change_policy(p, raw, reason, expected_number))
 
     @strawberry.mutation(
         description="Put a proposed policy version in force, with a reason. Not by its "
@@ -303,11 +330,7 @@ class ControlsMutation:
     )
     async def approve_policy_change(self, info: Info, number: int, reason: str) -> PolicyPayload:
         p = principal(info)
-        try:
-            row = await controls.approve_policy_change(p, number, reason)
-        except DomainError as exc:
-            return await _decision(p, exc)
-        return PolicyPayload(policy=await _version(p, row))
+        return await _policy_payload(p, controls.approve_policy_change(p, number, reason))
 
     @strawberry.mutation(
         description="Reject a proposed policy version, with a reason (its proposer may reject "
@@ -315,11 +338,7 @@ class ControlsMutation:
     )
     async def reject_policy_change(self, info: Info, number: int, reason: str) -> PolicyPayload:
         p = principal(info)
-        try:
-            row = await controls.reject_policy_change(p, number, reason)
-        except DomainError as exc:
-            return await _decision(p, exc)
-        return PolicyPayload(policy=await _version(p, row))
+        return await _policy_payload(p, controls.reject_policy_change(p, number, reason))
 
     @strawberry.mutation(
         description="Turn a kill switch on, with a reason and optionally an expiry (at most 90 "
@@ -334,13 +353,11 @@ class ControlsMutation:
         expires_at: datetime | None = None,
     ) -> KillSwitchPayload:
         p = principal(info)
-        try:
-            value = name.value  # type: ignore[attr-defined]
-            row = await kill_switches.set_kill_switch(p, value, scope, reason, expires_at)
-        except DomainError as exc:
-            return KillSwitchPayload(errors=[UserError.of(exc)])
-        return KillSwitchPayload(
-            kill_switch=KillSwitch.of(row, await users.names_of(p, [row.set_by_id]))
+        value = name.value  # type: ignore[attr-defined]
+        return await as_payload(
+            KillSwitchPayload,
+            kill_switches.set_kill_switch(p, value, scope, reason, expires_at),
+            lambda row: _kill_switch_done(p, row),
         )
 
     @strawberry.mutation(description="Turn a kill switch off before it expires, with a reason.")
@@ -348,12 +365,11 @@ class ControlsMutation:
         self, info: Info, id: strawberry.ID, reason: str
     ) -> KillSwitchPayload:
         p = principal(info)
-        try:
-            row = await kill_switches.clear_kill_switch(p, str(id), reason)
-        except DomainError as exc:
-            return KillSwitchPayload(errors=[UserError.of(exc)])
-        names = await users.names_of(p, [row.set_by_id, row.cleared_by_id])
-        return KillSwitchPayload(kill_switch=KillSwitch.of(row, names))
+        return await as_payload(
+            KillSwitchPayload,
+            kill_switches.clear_kill_switch(p, str(id), reason),
+            lambda row: _kill_switch_done(p, row),
+        )
 
 
 @strawberry.type
@@ -366,10 +382,10 @@ class ReportsMutation:
     async def generate_weekly_report(
         self, info: Info, period_start: date | None = None
     ) -> ReportPayload:
-        try:
-            row = await reports.generate_weekly_report(
+        return await as_payload(
+            ReportPayload,
+            reports.generate_weekly_report(
                 principal(info), period_start or reports.last_complete_week()
-            )
-        except DomainError as exc:
-            return ReportPayload(errors=[UserError.of(exc)])
-        return ReportPayload(report=Report.of(row))
+            ),
+            lambda row: ReportPayload(report=Report.of(row)),
+        )

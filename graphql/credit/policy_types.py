@@ -10,6 +10,7 @@ from enum import StrEnum
 import strawberry
 
 from riskops.graphql.core.errors import UserError
+from riskops.graphql.core.ids import as_id
 from riskops.graphql.identity.types import UserRef
 from riskops.server.credit import models as rm
 from riskops.server.credit.kill_switches import SwitchName, switch_state
@@ -28,7 +29,7 @@ Names = dict[int, str]
 def _ref(user_id: int | None, names: Names) -> UserRef | None:
     if user_id is None:
         return None
-    return UserRef(id=strawberry.ID(str(user_id)), name=names.get(user_id, f"user {user_id}"))
+    return UserRef(id=as_id(user_id), name=names.get(user_id, f"user {user_id}"))
 
 
 class PolicyStatus(StrEnum):
@@ -131,7 +132,7 @@ class KillSwitch:
     @classmethod
     def of(cls, s: rm.KillSwitch, names: Names) -> KillSwitch:
         return cls(
-            id=strawberry.ID(str(s.id)), name=SwitchName(s.name), scope=s.scope, reason=s.reason,
+            id=as_id(s.id), name=SwitchName(s.name), scope=s.scope, reason=s.reason,
             state=switch_state(s, datetime.now(UTC)), set_by=_ref(s.set_by_id, names),
             set_at=s.set_at, expires_at=s.expires_at, cleared_at=s.cleared_at,
             cleared_by=_ref(s.cleared_by_id, names), clear_reason=s.clear_reason,

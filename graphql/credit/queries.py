@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
 from riskops.graphql.core.context import Info, or_none, principal, query
+from riskops.graphql.core.inputs import value_of
 from riskops.graphql.core.pagination import PageInfo
 from riskops.graphql.credit.policy_types import (
     KillSwitch,
@@ -33,7 +33,6 @@ from riskops.graphql.credit.scenario_types import (
     ScenarioSummary,
 )
 from riskops.server.core.principal import Principal
-from riskops.server.core.scoping import scoped
 from riskops.server.credit import baselines, candidates, reports, scenarios
 from riskops.server.credit import kill_switches as controls_kill_switches
 from riskops.server.credit import models as rm
@@ -41,45 +40,13 @@ from riskops.server.credit import policy as controls
 from riskops.server.credit import runs as runs_runs
 from riskops.server.credit.models import PolicyVersion
 from riskops.server.identity import users
-from riskops.server.triage.models import Case
-
-
-def _loaded(row: rm.Run, relation: str) -> tuple[bool, Any]:
-    """Whether `relation` was loaded with the row (select_related / fetch_related), and it."""
-    key = f"_{relation}"
-    return key in row.__dict__, row.__dict__.get(key)
 
 
 async def run_nodes(info: Info, rows: Sequence[rm.Run]) -> list[Run]:
-    """Nodes for runs. Scenario keys and case numbers come with the rows the services loaded
-    (select_related); only rows loaded without them cost one query per relation for all."""
-    p = principal(info)
-    keys: dict[int, str] = {}
-    numbers: dict[int, str] = {}
-    for r in rows:
-        has, scenario = _loaded(r, "scenario")
-        if has and scenario is not None:
-            keys[r.scenario_id] = scenario.key
-        has, case = _loaded(r, "case")
-        if has and case is not None:
-            numbers[case.id] = case.display_number
-    missing_scenarios = sorted({r.scenario_id for r in rows} - set(keys))
-    missing_cases = sorted({r.case_id for r in rows if r.case_id} - set(numbers))
-    if missing_scenarios:
-        keys.update(
-            await scoped(rm.Scenario, p).filter(id__in=missing_scenarios).values_list("id", "key")
-        )
-    if missing_cases:
-        for c in await scoped(Case, p).filter(id__in=missing_cases).only("id", "number"):
-            numbers[c.id] = c.display_number
-    return [
-        Run.of(
-            r,
-            scenario_key=keys.get(r.scenario_id, ""),
-            case_number=numbers.get(r.case_id) if r.case_id else None,
-        )
-        for r in rows
-    ]
+    """Nodes for runs, their scenario keys and case numbers batch-loaded for all of them."""
+    loaders = info.context.run_loaders
+    await loaders.load_for(rows)
+    return [Run.of(r, loaders) for r in rows]
 
 
 def _filter(f: RunFilterInput | None) -> runs_runs.RunFilter:
@@ -88,7 +55,7 @@ def _filter(f: RunFilterInput | None) -> runs_runs.RunFilter:
     return runs_runs.RunFilter(
         severities=list(f.severity or []),
         scenario=f.scenario,
-        flag=f.flag.value if f.flag is not None else None,
+        flag=value_of(f.flag),
         since=f.since,
         until=f.until,
         quarantined=f.quarantined,

@@ -12,6 +12,7 @@ from typing import Any
 import strawberry
 
 from riskops.graphql.core.errors import UserError
+from riskops.graphql.core.ids import as_id, as_opt_id
 from riskops.graphql.core.pagination import PageInfo
 from riskops.server.credit import models as rm
 from riskops.server.credit import reports as svc
@@ -80,10 +81,10 @@ class ReportViolation:
         ident = v.get("id") if run else v.get("case_id")
         return cls(
             kind=v["kind"],
-            run_pk=strawberry.ID(str(ident)) if run and ident is not None else None,
+            run_pk=as_opt_id(ident) if run else None,
             run_id=v.get("run_id"), scenario=v.get("scenario"), severity=v.get("severity"),
             multiplier=v.get("multiplier"),
-            case_id=strawberry.ID(str(ident)) if not run and ident is not None else None,
+            case_id=None if run else as_opt_id(ident),
             case_number=v.get("case_number"), status=v.get("status"),
             last_activity_at=v.get("last_activity_at"), days_inactive=v.get("days_inactive"),
         )  # fmt: skip
@@ -119,7 +120,7 @@ class Report:
     def of(cls, r: rm.Report) -> Report:
         p = r.payload
         return cls(
-            id=strawberry.ID(str(r.id)),
+            id=as_id(r.id),
             kind=r.kind,
             period_start=r.period_start,
             period_end=r.period_end,
@@ -133,7 +134,7 @@ class Report:
             ],
             top_spike_runs=[
                 ReportSpikeRun(
-                    id=strawberry.ID(str(s["id"])),
+                    id=as_id(s["id"]),
                     run_id=s["run_id"],
                     scenario=s["scenario"],
                     credits=s["credits"],

@@ -4,13 +4,13 @@ and the input of `recordRuns` (the ledger's fields, camelCased)."""
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
-from typing import Any
 
 import strawberry
 
 from riskops.graphql.core.errors import UserError
+from riskops.graphql.core.ids import as_id, as_opt_id
 from riskops.graphql.core.pagination import PageInfo
+from riskops.graphql.credit.loaders import RunLoaders
 from riskops.graphql.credit.policy_types import PolicyValue, policy_values
 from riskops.server.credit import artifacts as artifacts_view
 from riskops.server.credit import models as rm
@@ -41,7 +41,7 @@ class RunArtifact:
     @classmethod
     def of(cls, a: rm.RunArtifact) -> RunArtifact:
         return cls(
-            id=strawberry.ID(str(a.id)),
+            id=as_id(a.id),
             uri=a.uri,
             sha256=a.sha256 or None,
             managed=artifacts_view.is_managed(a.uri),
@@ -68,22 +68,18 @@ class RerunRequest:
     @classmethod
     def of(cls, r: rm.RerunRequest) -> RerunRequest:
         return cls(
-            id=strawberry.ID(str(r.id)),
-            run_id=strawberry.ID(str(r.run_id)),
+            id=as_id(r.id),
+            run_id=as_id(r.run_id),
             status=r.status,
             reason=r.reason,
             mitigation=r.mitigation,
             deny_reason=r.deny_reason,
-            requested_by_id=_id(r.requested_by_id),
-            decided_by_id=_id(r.decided_by_id),
+            requested_by_id=as_opt_id(r.requested_by_id),
+            decided_by_id=as_opt_id(r.decided_by_id),
             requested_at=r.requested_at,
             decided_at=r.decided_at,
             version=r.version,
         )
-
-
-def _id(value: int | None) -> strawberry.ID | None:
-    return None if value is None else strawberry.ID(str(value))
 
 
 @strawberry.type(description="One run of a scenario, as recorded, with our classification.")
@@ -123,11 +119,13 @@ class Run:
     version: int
 
     @classmethod
-    def of(cls, r: rm.Run, *, scenario_key: str, case_number: str | None) -> Run:
+    def of(cls, r: rm.Run, loaded: RunLoaders) -> Run:
+        """The node, its scenario key and case number taken from what the resolver batch-loaded
+        for all of its runs (`RunLoaders.load_for`)."""
         return cls(
-            id=strawberry.ID(str(r.id)),
+            id=as_id(r.id),
             run_id=r.run_id,
-            scenario=scenario_key,
+            scenario=loaded.scenario_key(r),
             job_type=r.job_type,
             started_at=r.started_at,
             finished_at=r.finished_at,
@@ -152,9 +150,9 @@ class Run:
             quarantined=r.quarantined,
             dispatch_blocked=r.dispatch_blocked,
             rerun_gate=r.rerun_gate,
-            case_id=_id(r.case_id),
-            case_number=case_number,
-            rerun_of_id=_id(r.rerun_of_id),
+            case_id=as_opt_id(r.case_id),
+            case_number=loaded.case_number(r),
+            rerun_of_id=as_opt_id(r.rerun_of_id),
             version=r.version,
         )
 
@@ -241,26 +239,6 @@ class RunInput:
     rerun_of: str | None = strawberry.field(
         default=None, description="The runId this run reruns (a gated run needs approval)."
     )
-
-
-def run_input_dict(item: RunInput) -> dict[str, Any]:
-    """The service's record: snake_case ledger names, unset fields left out."""
-    out: dict[str, Any] = {}
-    for name, value in vars(item).items():
-        if value is None or value is strawberry.UNSET:
-            continue
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        elif isinstance(value, Enum):
-            value = value.value
-        elif isinstance(value, list):
-            value = [
-                v.value if isinstance(v, Enum) else {"uri": v.uri, "sha256": v.sha256}
-                if isinstance(v, ArtifactInput) else v
-                for v in value
-            ]  # fmt: skip
-        out[name] = value
-    return out
 
 
 @strawberry.type(

@@ -8,6 +8,7 @@ from datetime import datetime
 import strawberry
 
 from riskops.graphql.core.errors import UserError
+from riskops.graphql.core.ids import as_id, as_opt_id
 from riskops.graphql.credit.run_types import Severity
 from riskops.server.core.approvals import ChangeStatus
 from riskops.server.credit import baselines as b
@@ -24,10 +25,6 @@ BaselineChangeStatus = strawberry.enum(
 )
 
 
-def _id(value: int | None) -> strawberry.ID | None:
-    return None if value is None else strawberry.ID(str(value))
-
-
 @strawberry.type(description="An automated job or agent whose runs consume credits.")
 class Scenario:
     id: strawberry.ID
@@ -42,7 +39,7 @@ class Scenario:
     @classmethod
     def of(cls, x: rm.Scenario) -> Scenario:
         return cls(
-            id=strawberry.ID(str(x.id)), key=x.key, name=x.name, max_items=x.max_items,
+            id=as_id(x.id), key=x.key, name=x.name, max_items=x.max_items,
             data_classification=x.data_classification, dispatch_target=x.dispatch_target,
             created_at=x.created_at, version=x.version,
         )  # fmt: skip
@@ -98,12 +95,12 @@ class BaselineChange:
     @classmethod
     def of(cls, x: rm.BaselineChange, key: str) -> BaselineChange:
         return cls(
-            id=strawberry.ID(str(x.id)), scenario_key=key, old_median=x.old_median,
+            id=as_id(x.id), scenario_key=key, old_median=x.old_median,
             new_median=x.new_median, change_pct=x.change_pct, sample_size=x.sample_size,
             cv=x.cv, source=x.source, status=x.status, rationale=x.rationale,
             decision_rationale=x.decision_rationale, window_days=x.window_days,
             confirmed_large_change=x.confirmed_large_change,
-            proposed_by_id=_id(x.proposed_by_id), decided_by_id=_id(x.decided_by_id),
+            proposed_by_id=as_opt_id(x.proposed_by_id), decided_by_id=as_opt_id(x.decided_by_id),
             created_at=x.created_at, decided_at=x.decided_at,
         )  # fmt: skip
 

@@ -1,26 +1,19 @@
-"""Identity and administration: me, organization, users, teams, API tokens."""
+"""Identity and administration mutations: users, teams, API tokens. Every resolver calls one
+service; expected errors are data (`as_payload`)."""
 
 from __future__ import annotations
-
-from collections.abc import Awaitable
 
 import strawberry
 
 from riskops.graphql.core.context import Info, principal
-from riskops.graphql.core.errors import UserError
+from riskops.graphql.core.errors import UserError, as_payload
 from riskops.graphql.identity.types import ApiToken, Team, User
-from riskops.server.core.errors import DomainError, ErrorCode
+from riskops.server.core.errors import ErrorCode
 from riskops.server.identity import models, teams, tokens, users
 from riskops.server.identity.auth import revoke_sessions
 
 MAX_ROLE_LIST = 16
 MAX_ID_LIST = 200
-
-
-async def _as_error(exc: DomainError) -> Exception:
-    from graphql import GraphQLError
-
-    return GraphQLError(exc.message, extensions={"code": exc.code.value, "field": exc.field})
 
 
 @strawberry.type
@@ -69,13 +62,13 @@ async def _user_with_teams(user: models.User) -> User:
     return User.of(user)
 
 
-async def _user_payload(change: Awaitable[models.User]) -> UserPayload:
-    """Run a user-changing service call; expected errors become data."""
-    try:
-        user = await change
-    except DomainError as exc:
-        return UserPayload(errors=[UserError.of(exc)])
+async def _user_payload(user: models.User) -> UserPayload:
     return UserPayload(user=await _user_with_teams(user))
+
+
+async def _team_payload(team: models.Team) -> TeamPayload:
+    await team.fetch_related("members")
+    return TeamPayload(team=Team.of(team))
 
 
 @strawberry.type
@@ -91,10 +84,12 @@ class IdentityMutation:
     ) -> UserPayload:
         if err := _too_many("roles", roles, MAX_ROLE_LIST):
             return UserPayload(errors=[err])
-        return await _user_payload(
+        return await as_payload(
+            UserPayload,
             users.create_user(
                 principal(info), email=email, name=name, roles=roles, password=password
-            )
+            ),
+            _user_payload,
         )
 
     @strawberry.mutation(
@@ -111,32 +106,39 @@ class IdentityMutation:
         if err := _too_many("roles", roles, MAX_ROLE_LIST):
             return UserPayload(errors=[err])
         p = principal(info)
-        try:
-            user = await users.update_user_roles(
-                p, user_id, roles, expected_version=expected_version
-            )
-        except DomainError as exc:
-            current = None
-            if exc.code.value == "CONFLICT":
-                current = await _user_with_teams(await users.get_user(p, user_id))
-            return UserPayload(user=current, errors=[UserError.of(exc)])
-        return UserPayload(user=await _user_with_teams(user))
+
+        async def current(errors: list[UserError]) -> UserPayload:
+            user = await _user_with_teams(await users.get_user(p, user_id))
+            return UserPayload(user=user, errors=errors)
+
+        return await as_payload(
+            UserPayload,
+            users.update_user_roles(p, user_id, roles, expected_version=expected_version),
+            _user_payload,
+            conflict=current,
+        )
 
     @strawberry.mutation(description="Suspend a user: revokes their sessions and tokens at once.")
     async def suspend_user(self, info: Info, user_id: strawberry.ID, reason: str) -> UserPayload:
-        return await _user_payload(users.suspend_user(principal(info), user_id, reason=reason))
+        return await as_payload(
+            UserPayload,
+            users.suspend_user(principal(info), user_id, reason=reason),
+            _user_payload,
+        )
 
     @strawberry.mutation(description="Reactivate a suspended user (admin).")
     async def reactivate_user(self, info: Info, user_id: strawberry.ID) -> UserPayload:
-        return await _user_payload(users.reactivate_user(principal(info), user_id))
+        return await as_payload(
+            UserPayload, users.reactivate_user(principal(info), user_id), _user_payload
+        )
 
     @strawberry.mutation(description="Sign a user out everywhere (admin, or yourself).")
     async def revoke_sessions(self, info: Info, user_id: strawberry.ID) -> RevokeSessionsPayload:
-        try:
-            n = await revoke_sessions(principal(info), user_id)
-        except DomainError as exc:
-            return RevokeSessionsPayload(errors=[UserError.of(exc)])
-        return RevokeSessionsPayload(revoked=n)
+        return await as_payload(
+            RevokeSessionsPayload,
+            revoke_sessions(principal(info), user_id),
+            lambda n: RevokeSessionsPayload(revoked=n),
+        )
 
     @strawberry.mutation(description="Create a team (admin).")
     async def create_team(
@@ -145,12 +147,11 @@ class IdentityMutation:
         ids = [str(i) for i in member_ids or []]
         if err := _too_many("memberIds", ids, MAX_ID_LIST):
             return TeamPayload(errors=[err])
-        try:
-            team = await teams.create_team(principal(info), name=name, member_ids=ids)
-        except DomainError as exc:
-            return TeamPayload(errors=[UserError.of(exc)])
-        await team.fetch_related("members")
-        return TeamPayload(team=Team.of(team))
+        return await as_payload(
+            TeamPayload,
+            teams.create_team(principal(info), name=name, member_ids=ids),
+            _team_payload,
+        )
 
     @strawberry.mutation(description="Create an API token for a user (admin). Shown once.")
     async def create_api_token(
@@ -163,19 +164,21 @@ class IdentityMutation:
     ) -> CreateApiTokenPayload:
         if err := _too_many("roles", roles, MAX_ROLE_LIST):
             return CreateApiTokenPayload(errors=[err])
-        try:
-            issued = await tokens.create_api_token(
+        return await as_payload(
+            CreateApiTokenPayload,
+            tokens.create_api_token(
                 principal(info), user_id=user_id, name=name, roles=roles,
                 expires_in_days=expires_in_days,
-            )  # fmt: skip
-        except DomainError as exc:
-            return CreateApiTokenPayload(errors=[UserError.of(exc)])
-        return CreateApiTokenPayload(token=ApiToken.of(issued.token), secret=issued.secret)
+            ),
+            lambda issued: CreateApiTokenPayload(
+                token=ApiToken.of(issued.token), secret=issued.secret
+            ),
+        )  # fmt: skip
 
     @strawberry.mutation(description="Revoke an API token (admin, or its owner).")
     async def revoke_api_token(self, info: Info, token_id: strawberry.ID) -> ApiTokenPayload:
-        try:
-            token = await tokens.revoke_api_token(principal(info), token_id)
-        except DomainError as exc:
-            return ApiTokenPayload(errors=[UserError.of(exc)])
-        return ApiTokenPayload(token=ApiToken.of(token))
+        return await as_payload(
+            ApiTokenPayload,
+            tokens.revoke_api_token(principal(info), token_id),
+            lambda token: ApiTokenPayload(token=ApiToken.of(token)),
+        )

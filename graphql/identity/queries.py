@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from riskops.graphql.core.context import Info, principal, query
-from riskops.graphql.identity.mutations import _as_error
+from riskops.graphql.core.context import Info, or_none, principal, query
 from riskops.graphql.identity.types import ApiToken, Me, Organization, Team, User
-from riskops.server.core.errors import DomainError
 from riskops.server.identity import models, teams, tokens, users
 
 
@@ -40,12 +38,9 @@ class IdentityQuery:
 
     @strawberry.field(description="One user of your organization, or null.")
     async def user(self, info: Info, id: strawberry.ID) -> User | None:
-        try:
-            found = await users.get_user(principal(info), id)
-        except DomainError as exc:
-            if exc.code.value == "NOT_FOUND":
-                return None
-            raise await _as_error(exc) from exc
+        found = await or_none(users.get_user(principal(info), id))
+        if found is None:
+            return None
         await found.fetch_related("teams")
         return User.of(found)
 

@@ -7,6 +7,7 @@ from enum import Enum
 
 import strawberry
 
+from riskops.graphql.core.ids import as_id
 from riskops.server.identity import models
 
 
@@ -25,7 +26,7 @@ class Organization:
 
     @classmethod
     def of(cls, o: models.Organization) -> Organization:
-        return cls(id=strawberry.ID(str(o.id)), slug=o.slug, name=o.name, created_at=o.created_at)
+        return cls(id=as_id(o.id), slug=o.slug, name=o.name, created_at=o.created_at)
 
 
 @strawberry.type
@@ -51,7 +52,7 @@ class User:
     def of(cls, u: models.User) -> User:
         teams = u.teams.related_objects if u.teams._fetched else []  # prefetched by the resolver
         return cls(
-            id=strawberry.ID(str(u.id)),
+            id=as_id(u.id),
             email=u.email,
             name=u.name,
             roles=sorted(u.roles),
@@ -60,7 +61,7 @@ class User:
             last_login_at=u.last_login_at,
             created_at=u.created_at,
             version=u.version,
-            teams=[TeamRef(id=strawberry.ID(str(t.id)), name=t.name) for t in teams],
+            teams=[TeamRef(id=as_id(t.id), name=t.name) for t in teams],
         )
 
 
@@ -81,10 +82,10 @@ class Team:
     def of(cls, t: models.Team) -> Team:
         members = t.members.related_objects if t.members._fetched else []
         return cls(
-            id=strawberry.ID(str(t.id)),
+            id=as_id(t.id),
             name=t.name,
             created_at=t.created_at,
-            members=[UserRef(id=strawberry.ID(str(u.id)), name=u.name) for u in members],
+            members=[UserRef(id=as_id(u.id), name=u.name) for u in members],
         )
 
 
@@ -103,10 +104,10 @@ class ApiToken:
     @classmethod
     def of(cls, t: models.ApiToken) -> ApiToken:
         return cls(
-            id=strawberry.ID(str(t.id)),
+            id=as_id(t.id),
             name=t.name,
             prefix=t.prefix,
-            owner_id=strawberry.ID(str(t.user_id)),
+            owner_id=as_id(t.user_id),
             roles=sorted(t.roles),
             created_at=t.created_at,
             expires_at=t.expires_at,

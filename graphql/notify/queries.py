@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from riskops.graphql.core.context import Info, principal, query
+from riskops.graphql.core.inputs import value_of
 from riskops.graphql.notify.types import Notification, NotificationStatus
 from riskops.server.notify import outbox
 
@@ -18,6 +19,5 @@ class NotifyQuery:
         status: NotificationStatus | None = None,  # type: ignore[valid-type]
         first: int = 50,
     ) -> list[Notification]:
-        value = status.value if status is not None else None
-        rows = await query(outbox.list_messages(principal(info), value, first))
+        rows = await query(outbox.list_messages(principal(info), value_of(status), first))
         return [Notification.of(m) for m in rows]

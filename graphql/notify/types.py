@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
+from riskops.graphql.core.ids import as_id
 from riskops.server.notify import models
 from riskops.server.notify.models import OutboxStatus
 
@@ -33,7 +34,7 @@ class Notification:
     @classmethod
     def of(cls, m: models.OutboxMessage) -> Notification:
         return cls(
-            id=strawberry.ID(str(m.id)), channel=m.channel, kind=m.kind, status=m.status,
+            id=as_id(m.id), channel=m.channel, kind=m.kind, status=m.status,
             attempts=m.attempts, next_attempt_at=m.next_attempt_at, last_error=m.last_error,
             payload=m.payload, created_at=m.created_at, sent_at=m.sent_at,
         )  # fmt: skip

@@ -1,21 +1,22 @@
-"""Alerts and cases over GraphQL: ingest, the triage queue, alert detail, the alert workflow and
-cases with maker-checker approval. Every resolver calls one service; expected errors are data.
+"""Alert and case mutations: ingest, the alert workflow (single and bulk) and cases with
+maker-checker approval. Every resolver calls one service; expected errors are data
+(`as_payload`), and a stale expectedVersion answers CONFLICT with the current state.
 
-Nested fields of alerts (rule hits, signals, assignee) resolve through per-request DataLoaders
-(`graphql/loaders.py`): one query per relation for a whole page, and none for a field not asked
-for, so the number of SQL queries does not grow with the page size.
+The alerts of a payload are built like the queue's (`alert_nodes`): their nested fields come
+from the per-request loaders (`graphql/triage/loaders.py`), one query per relation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TypeVar
 
 import strawberry
 
 from riskops.graphql.core.context import Info, principal
-from riskops.graphql.core.errors import UserError
-from riskops.graphql.triage.queries import _value, alert_nodes
+from riskops.graphql.core.errors import UserError, as_payload
+from riskops.graphql.core.ids import as_id
+from riskops.graphql.core.inputs import input_dict, value_of
+from riskops.graphql.triage.queries import alert_nodes
 from riskops.graphql.triage.types import (
     Alert,
     AlertDisposition,
@@ -30,7 +31,6 @@ from riskops.graphql.triage.types import (
     IngestAlertsPayload,
     IngestItemError,
     RootCause,
-    alert_input_dict,
 )
 from riskops.server.core.errors import DomainError, ErrorCode
 from riskops.server.core.principal import Principal
@@ -39,8 +39,6 @@ from riskops.server.triage import alerts, bulk, case_resolution, cases, ingest
 from riskops.server.triage import models as m
 from riskops.server.triage.alerts import AlertActionResult
 from riskops.server.triage.cases import CaseResult
-
-T = TypeVar("T")
 
 MAX_INGEST = alerts.MAX_BATCH
 MAX_BULK = alerts.MAX_BULK
@@ -87,15 +85,16 @@ class CaseNotePayload:
 async def _alert_payload(
     info: Info, alert_id: strawberry.ID, change: Awaitable[AlertActionResult]
 ) -> AlertPayload:
-    try:
-        result = await change
-    except DomainError as exc:
-        current = None
-        if exc.code is ErrorCode.CONFLICT:
-            current = await _current_alert(info, str(alert_id))
-        return AlertPayload(alert=current, errors=[UserError.of(exc)])
-    node = (await alert_nodes(info, [result.alert]))[0]
-    return AlertPayload(alert=node, replayed=result.replayed)
+    """The payload of an alert action; on CONFLICT it carries the alert as it is now."""
+
+    async def done(result: AlertActionResult) -> AlertPayload:
+        (node,) = await alert_nodes(info, [result.alert])
+        return AlertPayload(alert=node, replayed=result.replayed)
+
+    async def current(errors: list[UserError]) -> AlertPayload:
+        return AlertPayload(alert=await _current_alert(info, str(alert_id)), errors=errors)
+
+    return await as_payload(AlertPayload, change, done, conflict=current)
 
 
 def _bulk_items(items: list[BulkAlertItem]) -> list[bulk.BulkItem]:
@@ -103,6 +102,7 @@ def _bulk_items(items: list[BulkAlertItem]) -> list[bulk.BulkItem]:
 
 
 async def _bulk_payload(info: Info, change: Awaitable[bulk.BulkResult]) -> BulkAlertsPayload:
+    # Not `as_payload`: a failed bulk action reports its items' errors by index as well.
     try:
         result = await change
     except bulk.BulkFailed as exc:
@@ -119,23 +119,38 @@ async def _bulk_payload(info: Info, change: Awaitable[bulk.BulkResult]) -> BulkA
     return BulkAlertsPayload(alerts=nodes, replayed=result.replayed)
 
 
-async def _case_payload(
-    p: Principal, case_id: strawberry.ID | None, change: Awaitable[CaseResult | m.Case]
-) -> CasePayload:
-    try:
-        result = await change
-    except DomainError as exc:
-        current = None
-        if exc.code is ErrorCode.CONFLICT and case_id is not None:
-            row = await scoped(m.Case, p).get_or_none(id=parse_id("Case", str(case_id)))
-            current = Case.of(row) if row is not None else None
-        return CasePayload(case=current, errors=[UserError.of(exc)])
+def _case_done(result: CaseResult | m.Case) -> CasePayload:
     if isinstance(result, m.Case):
         return CasePayload(case=Case.of(result))
     return CasePayload(case=Case.of(result.case), replayed=result.replayed)
 
 
-# --- queries -----------------------------------------------------------------------------------
+async def _case_payload(
+    p: Principal, case_id: strawberry.ID, change: Awaitable[CaseResult | m.Case]
+) -> CasePayload:
+    """The payload of a change of an existing case; on CONFLICT it carries the case as it is."""
+
+    async def current(errors: list[UserError]) -> CasePayload:
+        row = await scoped(m.Case, p).get_or_none(id=parse_id("Case", str(case_id)))
+        return CasePayload(case=Case.of(row) if row is not None else None, errors=errors)
+
+    return await as_payload(CasePayload, change, _case_done, conflict=current)
+
+
+def _ingested(result: ingest.IngestResult) -> IngestAlertsPayload:
+    return IngestAlertsPayload(
+        batch_id=result.batch_id,
+        created=len(result.created),
+        unchanged=len(result.unchanged),
+        invalid=len(result.errors),
+        created_ids=[as_id(c.alert_id) for c in result.created],
+        item_errors=[
+            IngestItemError(
+                index=e.index, field=e.field, code=ErrorCode.INVALID.value, message=e.message
+            )
+            for e in result.errors
+        ],
+    )
 
 
 # --- mutations ---------------------------------------------------------------------------------
@@ -153,24 +168,10 @@ class AlertsMutation:
         "are reported in itemErrors by index; the valid ones are stored."
     )
     async def ingest_alerts(self, info: Info, input: list[AlertInput]) -> IngestAlertsPayload:
-        try:
-            result = await ingest.ingest_alerts(
-                principal(info), [alert_input_dict(i) for i in input]
-            )
-        except DomainError as exc:
-            return IngestAlertsPayload(errors=[UserError.of(exc)])
-        return IngestAlertsPayload(
-            batch_id=result.batch_id,
-            created=len(result.created),
-            unchanged=len(result.unchanged),
-            invalid=len(result.errors),
-            created_ids=[strawberry.ID(str(c.alert_id)) for c in result.created],
-            item_errors=[
-                IngestItemError(
-                    index=e.index, field=e.field, code=ErrorCode.INVALID.value, message=e.message
-                )
-                for e in result.errors
-            ],
+        return await as_payload(
+            IngestAlertsPayload,
+            ingest.ingest_alerts(principal(info), [input_dict(i) for i in input]),
+            _ingested,
         )
 
     @strawberry.mutation(description="Assign an alert." + _ACTION_HELP)
@@ -208,9 +209,7 @@ class AlertsMutation:
         return await _alert_payload(
             info, alert_id,
             alerts.escalate_alert(
-                p, str(alert_id), reason=reason,
-                team_id=str(team_id) if team_id is not None else None,
-                approver_id=str(approver_id) if approver_id is not None else None,
+                p, str(alert_id), reason=reason, team_id=team_id, approver_id=approver_id,
                 expected_version=expected_version, idempotency_key=idempotency_key,
             ),
         )  # fmt: skip
@@ -344,21 +343,22 @@ class AlertsMutation:
         idempotency_key: str | None = None,
     ) -> CasePayload:
         ids = [str(a) for a in alert_ids]
-        return await _case_payload(
-            principal(info), None,
+        return await as_payload(
+            CasePayload,
             cases.create_case(
                 principal(info), title=title, alert_ids=ids, severity=severity.value,
                 idempotency_key=idempotency_key,
             ),
+            _case_done,
         )  # fmt: skip
 
     @strawberry.mutation(description="Add a note to a case.")
     async def add_case_note(self, info: Info, case_id: strawberry.ID, body: str) -> CaseNotePayload:
-        try:
-            note = await cases.add_case_note(principal(info), str(case_id), body)
-        except DomainError as exc:
-            return CaseNotePayload(errors=[UserError.of(exc)])
-        return CaseNotePayload(note=CaseNote.of(note))
+        return await as_payload(
+            CaseNotePayload,
+            cases.add_case_note(principal(info), str(case_id), body),
+            lambda note: CaseNotePayload(note=CaseNote.of(note)),
+        )
 
     @strawberry.mutation(description="Link alerts to an open or investigating case.")
     async def link_alerts_to_case(
@@ -396,10 +396,9 @@ class AlertsMutation:
         return await _case_payload(
             p, case_id,
             cases.update_case(
-                p, str(case_id), expected_version=expected_version, status=_value(status),
-                root_cause=_value(root_cause),
-                assignee_id=str(assignee_id) if assignee_id is not None else None,
-                severity=_value(severity),
+                p, str(case_id), expected_version=expected_version, status=value_of(status),
+                root_cause=value_of(root_cause), assignee_id=assignee_id,
+                severity=value_of(severity),
             ),
         )  # fmt: skip
 

@@ -4,13 +4,14 @@ calls one service; nested relations are batch-loaded."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from enum import Enum
 from typing import Annotated
 
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
 from riskops.graphql.core.context import Info, or_none, principal, query
+from riskops.graphql.core.ids import as_id
+from riskops.graphql.core.inputs import value_of
 from riskops.graphql.core.pagination import PageInfo
 from riskops.graphql.triage.loaders import NESTED
 from riskops.graphql.triage.types import (
@@ -77,10 +78,6 @@ def _filter(f: AlertFilterInput | None) -> AlertFilter:
     )
 
 
-def _value(choice: Enum | None) -> str | None:
-    return None if choice is None else str(choice.value)
-
-
 @strawberry.type
 class AlertsQuery:
     @strawberry.field(
@@ -127,7 +124,7 @@ class AlertsQuery:
             **alert_fields(d.alert, info.context.loaders),
             history=[AlertHistoryEntry.of(e) for e in d.history],
             info_requests=[InfoRequest.of(r) for r in d.info_requests],
-            case_ids=[strawberry.ID(str(c)) for c in d.case_ids],
+            case_ids=[as_id(c) for c in d.case_ids],
             similar=[SimilarAlert.of(s) for s in d.similar],
         )
 
@@ -147,8 +144,8 @@ class AlertsQuery:
     ) -> CaseConnection:
         page = await query(
             case_queries.list_cases(
-                principal(info), status=_value(status), severity=_value(severity),
-                assignee_id=str(assignee_id) if assignee_id is not None else None, text=text,
+                principal(info), status=value_of(status), severity=value_of(severity),
+                assignee_id=assignee_id, text=text,
                 first=first, after=after,
             )
         )  # fmt: skip

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from riskops.graphql.core.errors import UserError
+from riskops.graphql.core.ids import as_id, as_opt_id
 from riskops.graphql.core.pagination import PageInfo
 from riskops.graphql.identity.types import UserRef
 from riskops.graphql.triage.loaders import Loaders
@@ -25,14 +26,6 @@ from riskops.server.triage.models import (
     RootCause,
 )
 from riskops.server.triage.similar import SimilarAlert as SimilarAlertModel
-
-
-def _id(value: int) -> strawberry.ID:
-    return strawberry.ID(str(value))
-
-
-def _opt_id(value: int | None) -> strawberry.ID | None:
-    return None if value is None else _id(value)
 
 
 @strawberry.enum(description="The order of the alert queue.")
@@ -89,17 +82,17 @@ def alert_fields(a: m.Alert, loaded: Loaders) -> dict[str, Any]:
     transaction: Any = a.transaction
     user = loaded.users.get(a.assignee_id) if a.assignee_id is not None else None
     return {
-        "assignee": UserRef(id=_id(user.id), name=user.name) if user else None,
+        "assignee": UserRef(id=as_id(user.id), name=user.name) if user else None,
         "rule_hits": [RuleHit.of(h) for h in loaded.rule_hits.get(a.id, ())],
         "signals": [Signal.of(s) for s in loaded.signals.get(a.id, ())],
-        "id": _id(a.id),
+        "id": as_id(a.id),
         "external_id": a.external_id,
         "source": a.source,
         "title": a.title,
         "score": a.score,
         "priority": a.priority,
         "status": a.status,
-        "team_id": _opt_id(a.team_id),
+        "team_id": as_opt_id(a.team_id),
         "customer_ref": a.customer_ref,
         "account_ref": a.account_ref,
         "amount": a.amount,
@@ -215,8 +208,8 @@ class InfoRequest:
     @classmethod
     def of(cls, r: m.InfoRequest) -> InfoRequest:
         return cls(
-            id=_id(r.id), question=r.question, asked_by_id=_opt_id(r.asked_by_id),
-            answerer_id=_opt_id(r.answerer_id), answer=r.answer, asked_at=r.asked_at,
+            id=as_id(r.id), question=r.question, asked_by_id=as_opt_id(r.asked_by_id),
+            answerer_id=as_opt_id(r.answerer_id), answer=r.answer, asked_at=r.asked_at,
             answered_at=r.answered_at,
         )  # fmt: skip
 
@@ -240,7 +233,7 @@ class SimilarAlert:
     def of(cls, s: SimilarAlertModel) -> SimilarAlert:
         a = s.alert
         return cls(
-            id=_id(a.id), external_id=a.external_id, title=a.title, score=a.score,
+            id=as_id(a.id), external_id=a.external_id, title=a.title, score=a.score,
             status=a.status, shared_rules=s.shared_rules, same_customer=s.same_customer,
             signal_similarity=s.signal_similarity,
         )  # fmt: skip
@@ -288,26 +281,6 @@ class AlertInput:
     transaction: JSON | None = None
     rule_hits: list[RuleHitInput] | None = None
     signals: list[SignalInput] | None = None
-
-
-def _plain(obj: Any) -> dict[str, Any]:
-    """An input object as the service's dict: snake_case keys, unset (None) fields left out."""
-    out: dict[str, Any] = {}
-    for name, value in vars(obj).items():
-        if value is None or value is strawberry.UNSET:
-            continue
-        if isinstance(value, Decimal):
-            value = str(value)
-        elif isinstance(value, Enum):
-            value = value.value
-        elif isinstance(value, list):
-            value = [_plain(v) for v in value]
-        out[name] = value
-    return out
-
-
-def alert_input_dict(item: AlertInput) -> dict[str, Any]:
-    return _plain(item)
 
 
 @strawberry.type(description="An invalid item of an ingest call; the valid ones were stored.")
@@ -371,25 +344,25 @@ class CaseNote:
     @classmethod
     def of(cls, n: m.CaseNote) -> CaseNote:
         return cls(
-            id=_id(n.id), author_id=_opt_id(n.author_id), body=n.body, created_at=n.created_at
+            id=as_id(n.id), author_id=as_opt_id(n.author_id), body=n.body, created_at=n.created_at
         )
 
 
 def _case_fields(c: m.Case) -> dict[str, Any]:
     return {
-        "id": _id(c.id),
+        "id": as_id(c.id),
         "number": c.display_number,
         "title": c.title,
         "status": c.status,
         "severity": c.severity,
         "root_cause": c.root_cause,
-        "assignee_id": _opt_id(c.assignee_id),
-        "opened_by_id": _opt_id(c.opened_by_id),
+        "assignee_id": as_opt_id(c.assignee_id),
+        "opened_by_id": as_opt_id(c.opened_by_id),
         "opened_at": c.opened_at,
         "resolved_at": c.resolved_at,
         "resolution_summary": c.resolution_summary,
-        "requested_by_id": _opt_id(c.requested_by_id),
-        "approved_by_id": _opt_id(c.approved_by_id),
+        "requested_by_id": as_opt_id(c.requested_by_id),
+        "approved_by_id": as_opt_id(c.approved_by_id),
         "version": c.version,
     }
 
@@ -425,7 +398,7 @@ class CaseDetail(Case):
     def detail(cls, c: m.Case, alert_ids: list[int], notes: list[m.CaseNote]) -> CaseDetail:
         return cls(
             **_case_fields(c),
-            alert_ids=[_id(a) for a in alert_ids],
+            alert_ids=[as_id(a) for a in alert_ids],
             notes=[CaseNote.of(n) for n in notes],
         )
 
