@@ -43,7 +43,6 @@ from riskops.graphql.credit.scenario_types import (
     ScenarioConfigInput,
     ScenarioPayload,
 )
-from riskops.server.core.approvals import ChangeStatus
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.credit import (
@@ -279,13 +278,8 @@ class BaselinesMutation:
 
 
 async def _version(p: Principal, row: PolicyVersion) -> Policy:
-    """A version with what it changes (a proposal: relative to the version in force)."""
-    if row.status is ChangeStatus.PROPOSED:
-        current = await controls.current_policy(p.org_id)
-        changes = controls.changed_fields(current.policy, controls.Policy.from_dict(row.data))
-    else:
-        versions = await controls.list_policy_versions(p)
-        changes = controls.version_changes(versions).get(row.id, {})
+    """A version with what it changes (`changes_of`)."""
+    changes = await controls.changes_of(p, row)
     return Policy.of_row(row, await users.names_of(p, _people([row])), changes)
 
 

@@ -189,6 +189,17 @@ def version_changes(
     return out
 
 
+async def changes_of(
+    principal: Principal, row: PolicyVersion
+) -> dict[str, tuple[float | int, float | int]]:
+    """What one version changes: a proposal relative to the version in force now (what approving
+    it would change), any other version relative to the approved one before it."""
+    if row.status is ChangeStatus.PROPOSED:
+        current = await current_policy(principal.org_id)
+        return changed_fields(current.policy, Policy.from_dict(row.data))
+    return version_changes(await list_policy_versions(principal)).get(row.id, {})
+
+
 def _number(raw: Any) -> int:
     value = _whole(raw, "number")
     if value < 1:
