@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: run test check fmt schema permissions-doc bench migrations install browser clean
+.PHONY: run test check fmt schema bench migrations install browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -53,6 +53,7 @@ schema: install
 
 ## Regenerate docs/PERMISSIONS.md and the README's role list from server/core/permissions.py
 ## (a test fails when they drift).
+.PHONY: permissions-doc
 permissions-doc: install
 	$(BIN)/python -m riskops.server.core.permissions --write
 
