@@ -80,6 +80,12 @@ fmt: install
 schema: install
 	$(BIN)/python -c "from riskops.graphql.schema import schema; open('graphql/schema.graphql','w').write(schema.as_str()+'\n')"
 
+## Regenerate docs/PERMISSIONS.md and the README's role list from server/core/permissions.py
+## (a test fails when they drift).
+.PHONY: permissions-doc
+permissions-doc: install
+	$(BIN)/python -m riskops.server.core.permissions --write
+
 migrations: install
 	$(BIN)/tortoise -c riskops.server.settings.TORTOISE_ORM makemigrations
 

@@ -1,8 +1,14 @@
-"""The permission matrix of PRODUCT.md: which role may do what. Every face asks this module."""
+"""The permission matrix of PRODUCT.md: which role may do what, and what each role and permission
+means in the product's words. Every face asks this module: the services check `MATRIX`, the home
+page and the admin pages show `PERM_TEXT` and `ROLE_TEXT`, and docs/PERMISSIONS.md (with the
+README's role list) is generated from it: `make permissions-doc`, or
+`python -m riskops.server.core.permissions --write`."""
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
+from pathlib import Path
 
 
 class Role(StrEnum):
@@ -109,6 +115,81 @@ ALL_ROLES: tuple[str, ...] = tuple(r.value for r in Role)
 PRIVILEGED_ROLES = frozenset({Role.ADMIN.value, Role.APPROVER.value})
 
 
+# What each permission lets one do, as the home page lists it under "What you can do" (in Perm
+# order). A test fails when a Perm has none.
+PERM_TEXT: dict[Perm, str] = {
+    Perm.USER_READ: "See the people and teams of your organization and their roles",
+    Perm.USER_MANAGE: (
+        "Create users, change their roles, suspend and reactivate them, sign them out everywhere"
+    ),
+    Perm.TEAM_MANAGE: "Create teams and manage their members",
+    Perm.TOKEN_MANAGE: (
+        "Issue and revoke API tokens for any user of your organization, service accounts included"
+    ),
+    Perm.AUDIT_READ: "Read the audit log",
+    Perm.AUDIT_VERIFY: "Verify the integrity of the audit chain",
+    Perm.ALERT_READ: "Read alerts and why they fired; answer a question you were asked about one",
+    Perm.CASE_READ: "Read cases with their alerts and notes",
+    Perm.RUN_READ: (
+        "Read the run ledger, scenarios and baselines, the policy, kill switches and notifications"
+    ),
+    Perm.REPORT_READ: "Read the weekly reports",
+    Perm.ALERT_INGEST: "Push alerts in (automation scripts and integrators, with an API token)",
+    Perm.ALERT_TRIAGE: "Triage alerts: assign, escalate, request and answer information, close",
+    Perm.ALERT_REOPEN: "Reopen a closed alert",
+    Perm.CASE_WORK: (
+        "Work cases: open them from alerts, add notes, link alerts, set status and root cause, "
+        "request a resolution"
+    ),
+    Perm.CASE_APPROVE: "Approve or reject a requested case resolution (never your own request)",
+    Perm.RUN_RECORD: "Record runs (automation and the ledger import)",
+    Perm.RERUN_REQUEST: "Request a rerun of a gated run",
+    Perm.RUN_APPROVE: (
+        "Approve or deny reruns and release quarantined runs (never your own request)"
+    ),
+    Perm.BASELINE_PROPOSE: "Propose baseline updates and change a scenario's configuration",
+    Perm.BASELINE_APPROVE: (
+        "Approve or reject baseline updates and set manual baselines (never your own proposal)"
+    ),
+    Perm.POLICY_MANAGE: (
+        "Propose, approve and reject changes of the classification policy (never your own), "
+        "set and clear kill switches"
+    ),
+    Perm.REPORT_GENERATE: "Generate the weekly report on demand",
+}
+
+# Who holds each role (PRODUCT.md "People and roles") and, in a few words, what it is for: the
+# summary is shown next to a role on the home page and on the admin pages' role pickers. A test
+# fails when a Role has either missing.
+ROLE_WHO: dict[Role, str] = {
+    Role.VIEWER: "auditors, read-only staff (O1)",
+    Role.OPERATOR: "read operators (O2)",
+    Role.APPROVER: "senior operators (O3)",
+    Role.STRATEGIST: "fraud strategists",
+    Role.COMPLIANCE_REVIEWER: "governance",
+    Role.PRODUCT_REVIEWER: "governance",
+    Role.ADMIN: "platform admins",
+}
+ROLE_TEXT: dict[Role, str] = {
+    Role.VIEWER: "reads alerts, cases, runs and reports; verifies the audit chain; changes nothing",
+    Role.OPERATOR: (
+        "everything a viewer may; works cases, requests reruns, proposes baselines, "
+        "generates reports"
+    ),
+    Role.APPROVER: (
+        "everything an operator may; approves case resolutions, reruns and quarantine releases, "
+        "baselines and policy changes; reopens alerts; sets kill switches"
+    ),
+    Role.STRATEGIST: "triages alerts, works cases, pushes alerts in",
+    Role.COMPLIANCE_REVIEWER: "reads and verifies the audit log",
+    Role.PRODUCT_REVIEWER: "reads and verifies the audit log",
+    Role.ADMIN: (
+        "users, teams, roles and API tokens; reads the audit log; records runs and pushes alerts "
+        "in through automation tokens"
+    ),
+}
+
+
 def permissions_of(roles: frozenset[str] | set[str] | list[str]) -> frozenset[Perm]:
     perms: set[Perm] = set()
     for role in roles:
@@ -119,3 +200,84 @@ def permissions_of(roles: frozenset[str] | set[str] | list[str]) -> frozenset[Pe
 
 def unknown_roles(roles: list[str]) -> list[str]:
     return [r for r in roles if r not in ALL_ROLES]
+
+
+# ----------------------------------------------------------------------------- the documentation
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "PERMISSIONS.md"
+README = ROOT / "README.md"
+DOC_COMMAND = "make permissions-doc"
+# The README's role list sits between these two lines; only what is between them is generated.
+README_START = "<!-- roles: generated by `make permissions-doc` from server/core/permissions.py -->"
+README_END = "<!-- end of roles -->"
+
+
+def _roles_of(perm: Perm) -> list[Role]:
+    return [role for role in Role if perm in MATRIX[role]]
+
+
+def markdown() -> str:
+    """docs/PERMISSIONS.md: the roles, then the matrix (permission x role) with descriptions."""
+    lines = [
+        "# Permissions",
+        "",
+        f"<!-- Generated by `{DOC_COMMAND}` from `server/core/permissions.py`; edit that module,",
+        "     not this file (a test fails when they differ). -->",
+        "",
+        "Who may do what. Every face (GraphQL, pages, CLI) calls the same service functions, and",
+        "each checks the caller's permissions in this matrix. A user may hold several roles and",
+        "has the union of their permissions; an API token carries a subset of its owner's roles.",
+        "Everything is scoped to the caller's organization: an ID from another organization",
+        "answers exactly like an ID that does not exist. Maker-checker: nobody approves their own",
+        "request (case resolution, baseline change, rerun, policy change).",
+        "",
+        "## Roles",
+        "",
+        "| role | who | may |",
+        "|---|---|---|",
+        *(f"| `{role.value}` | {ROLE_WHO[role]} | {ROLE_TEXT[role]} |" for role in Role),
+        "",
+        "## The matrix",
+        "",
+        "| permission | lets one | " + " | ".join(f"`{role.value}`" for role in Role) + " |",
+        "|---|---|" + "---|" * len(Role),
+    ]
+    for perm in Perm:
+        marks = " | ".join("✓" if perm in MATRIX[role] else "" for role in Role)
+        lines.append(f"| `{perm.value}` | {PERM_TEXT[perm]} | {marks} |")
+    lines += ["", "## By role", ""]
+    for role in Role:
+        lines.append(f"- **`{role.value}`**, {ROLE_WHO[role]}:")
+        held = [perm for perm in Perm if perm in MATRIX[role]]
+        lines += [f"  - {PERM_TEXT[perm]} (`{perm.value}`)" for perm in held]
+    return "\n".join(lines) + "\n"
+
+
+def readme_roles() -> str:
+    """The README's role list (between README_START and README_END), one line per role."""
+    rows = [f"| `{role.value}` | {ROLE_TEXT[role]} |" for role in Role]
+    return "\n".join([README_START, "| role | may |", "|---|---|", *rows, README_END])
+
+
+def readme_with_roles(readme: str) -> str:
+    """`readme` with its generated role list replaced by the current one."""
+    before, start, rest = readme.partition(README_START)
+    _, end, after = rest.partition(README_END)
+    if not start or not end:
+        raise ValueError(f"README.md has no role list between {README_START!r} and {README_END!r}")
+    return before + readme_roles() + after
+
+
+def main(argv: list[str]) -> int:
+    """Print docs/PERMISSIONS.md; with --write, write it and the README's role list."""
+    if "--write" not in argv:
+        sys.stdout.write(markdown())
+        return 0
+    DOC.write_text(markdown(), encoding="utf-8")
+    README.write_text(readme_with_roles(README.read_text(encoding="utf-8")), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -38,7 +38,7 @@ from riskops.server.core.errors import (
     NotFound,
     Unauthenticated,
 )
-from riskops.server.core.permissions import ALL_ROLES, Perm
+from riskops.server.core.permissions import ALL_ROLES, ROLE_TEXT, Perm
 from riskops.server.core.principal import Principal
 from riskops.server.security import csrf_token
 from riskops.server.web import (
@@ -91,36 +91,6 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/sessions", "My sessions", "Account"),
 )
 
-PERM_TEXT: dict[Perm, str] = {
-    Perm.USER_READ: "See the people of your organization and their roles",
-    Perm.USER_MANAGE: "Create users, change their roles, suspend and reactivate them",
-    Perm.TEAM_MANAGE: "Create teams and manage their members",
-    Perm.TOKEN_MANAGE: "Issue and revoke API tokens for integrators and automation",
-    Perm.AUDIT_READ: "Read the audit log",
-    Perm.AUDIT_VERIFY: "Verify the integrity of the audit chain",
-    Perm.ALERT_READ: "Read alerts",
-    Perm.CASE_READ: "Read cases",
-    Perm.RUN_READ: "Read runs and their credit usage",
-    Perm.REPORT_READ: "Read reports",
-    Perm.RUN_RECORD: "Record runs (automation and the ledger import)",
-    Perm.RERUN_REQUEST: "Request reruns of gated runs",
-    Perm.RUN_APPROVE: "Approve or deny reruns, release quarantined runs",
-    Perm.BASELINE_PROPOSE: "Propose baseline updates",
-    Perm.BASELINE_APPROVE: "Approve baseline updates and set manual baselines",
-    Perm.POLICY_MANAGE: "Change the classification policy and the kill switches",
-    Perm.REPORT_GENERATE: "Generate the weekly report on demand",
-}
-
-ROLE_TEXT: dict[str, str] = {
-    "viewer": "read-only",
-    "operator": "investigates, requests reruns",
-    "approver": "approves resolutions, baselines, policy",
-    "strategist": "triages alerts, works cases",
-    "compliance_reviewer": "governance review, audit",
-    "product_reviewer": "governance review, audit",
-    "admin": "users, teams, tokens, audit",
-}
-
 # Flash messages by code: a URL can only select one of these, never inject its own text.
 FLASH: dict[str, str] = {
     "user.created": "User created.",
@@ -171,6 +141,7 @@ def _pretty(value: Any) -> str:
 
 
 env.filters.update(when=_when, audit_ts=_audit_ts, pretty=_pretty)
+# Role summaries come from the permission matrix's module: one source for every face and the docs.
 env.globals.update(ALL_ROLES=ALL_ROLES, ROLE_TEXT=ROLE_TEXT)
 
 

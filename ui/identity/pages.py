@@ -15,7 +15,7 @@ from riskops.server.core.errors import (
     RateLimited,
     Unauthenticated,
 )
-from riskops.server.core.permissions import Perm
+from riskops.server.core.permissions import PERM_TEXT, Perm
 from riskops.server.identity import auth
 from riskops.server.middleware import clear_session_cookie, session_cookie
 from riskops.server.web import client_info, principal_of, read_form, settings_of
@@ -25,7 +25,6 @@ from riskops.ui.common.forms import (
     local_path,
 )
 from riskops.ui.common.rendering import (
-    PERM_TEXT,
     page,
     render,
     signed_in,

@@ -1,0 +1,475 @@
+"""The permission contract of every face: each GraphQL operation (every field of Query and
+Mutation) and each page route (method and path) -> the permission it needs, and sample arguments
+to call it with. `test_permission_matrix.py` generates its tests from this table and fails on an
+operation or route that is missing here, naming it.
+
+Which roles hold a permission is never written here: the tests derive it from
+`riskops.server.core.permissions.MATRIX`. The contract lives with the tests, not in
+`server/core/permissions.py`: the services enforce the permissions (each calls
+`principal.require`), and the kernel knows nothing of the faces; this table is what the faces are
+tested against.
+
+Sample arguments may name objects of the organization the tests build
+(`permission_world.World`) with placeholders: `{alert}` is that alert's id, `{alert.version}`
+its version at the time of the call (so a refused call is refused for its permission, not for a
+stale version another role's call left behind). A value that is one placeholder keeps its type
+(ids are strings, versions and numbers integers); inside a longer text it is substituted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from riskops.server.core.permissions import Perm
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A requirement that is not a permission of the matrix."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# Any signed-in user, whatever their roles (one's own profile, sessions and tokens).
+SIGNED_IN = Marker("any signed-in user")
+# No sign-in needed (the login form, signing out, the friendly 404 page).
+ANYONE = Marker("anyone")
+
+Needs = Perm | Marker
+
+
+@dataclass(frozen=True)
+class Op:
+    """A GraphQL operation: what it needs and the variables to call it with (its required
+    arguments; the document is generated from the schema)."""
+
+    needs: Needs
+    args: dict[str, Any] = field(default_factory=dict)
+    # Besides `needs`, the permissions a refusal may name (a rule with two gates: answering
+    # an information request needs alert.read first, then alert.triage or being the one asked).
+    names: tuple[Perm, ...] = ()
+    # Known holes: check -> reason, each an xfail(strict=True) until the service is fixed.
+    # Checks: "refused" (a role without the permission), "foreign:<placeholder>".
+    holes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page route: what it needs, the address to call (placeholders for ids) and, for a POST,
+    the form to send (the CSRF token is added)."""
+
+    needs: Needs
+    url: str
+    form: dict[str, Any] = field(default_factory=dict)
+    # The request ends the caller's session (sign out): each call gets a fresh one.
+    signs_out: bool = False
+    holes: dict[str, str] = field(default_factory=dict)
+
+
+ALERT_ITEM = {
+    "externalId": "perm-matrix-1",
+    "source": "perm-matrix",
+    "title": "Permission probe",
+    "score": 50.0,
+    "priority": "LOW",
+}
+RUN_ITEM = {"runId": "PERM-MATRIX-1", "scenario": "{scenario}", "creditsTotal": 100.0}
+BULK_ITEM = {"alertId": "{alert}", "expectedVersion": "{alert.version}"}
+CONFIG = {"name": "Probe", "dataClassification": "internal"}
+
+# Every field of Query and Mutation, as "Query.<field>" / "Mutation.<field>".
+GRAPHQL: dict[str, Op] = {
+    # --- identity
+    "Query.me": Op(SIGNED_IN),
+    "Query.organization": Op(SIGNED_IN),
+    "Query.users": Op(Perm.USER_READ),
+    "Query.user": Op(Perm.USER_READ, {"id": "{target}"}),
+    "Query.teams": Op(Perm.USER_READ),
+    "Query.apiTokens": Op(SIGNED_IN),  # one's own; token.manage sees the organization's
+    "Mutation.createUser": Op(
+        Perm.USER_MANAGE, {"email": "probe-{org}@example.test", "name": "Probe", "roles": []}
+    ),
+    "Mutation.updateUserRoles": Op(Perm.USER_MANAGE, {"userId": "{target}", "roles": ["viewer"]}),
+    "Mutation.suspendUser": Op(Perm.USER_MANAGE, {"userId": "{target}", "reason": "probe"}),
+    "Mutation.reactivateUser": Op(Perm.USER_MANAGE, {"userId": "{target}"}),
+    # Someone else's sessions; one's own need no permission.
+    "Mutation.revokeSessions": Op(Perm.USER_MANAGE, {"userId": "{target}"}),
+    "Mutation.createTeam": Op(Perm.TEAM_MANAGE, {"name": "Probe", "memberIds": ["{target}"]}),
+    "Mutation.createApiToken": Op(
+        Perm.TOKEN_MANAGE, {"userId": "{target}", "name": "probe", "roles": ["viewer"]}
+    ),
+    # Someone else's token; one's own need no permission.
+    "Mutation.revokeApiToken": Op(Perm.TOKEN_MANAGE, {"tokenId": "{token}"}),
+    # --- audit
+    "Query.auditEvents": Op(Perm.AUDIT_READ),
+    "Query.auditVerification": Op(Perm.AUDIT_VERIFY),
+    # --- alerts and cases
+    "Query.alerts": Op(Perm.ALERT_READ),
+    "Query.alert": Op(Perm.ALERT_READ, {"id": "{alert}"}),
+    "Query.cases": Op(Perm.CASE_READ),
+    "Query.case": Op(Perm.CASE_READ, {"id": "{case}"}),
+    "Mutation.ingestAlerts": Op(Perm.ALERT_INGEST, {"input": [ALERT_ITEM]}),
+    "Mutation.assignAlert": Op(
+        Perm.ALERT_TRIAGE,
+        {"alertId": "{alert}", "assigneeId": "{assignee}", "expectedVersion": "{alert.version}"},
+    ),
+    "Mutation.escalateAlert": Op(
+        Perm.ALERT_TRIAGE,
+        {
+            "alertId": "{alert}",
+            "reason": "probe",
+            "approverId": "{approver2}",
+            "expectedVersion": "{alert.version}",
+        },
+    ),
+    "Mutation.requestAlertInfo": Op(
+        Perm.ALERT_TRIAGE,
+        {
+            "alertId": "{alert}",
+            "question": "probe?",
+            "answererId": "{target}",
+            "expectedVersion": "{alert.version}",
+        },
+    ),
+    # alert.triage, or being the person asked (a viewer here, who calls nothing).
+    "Mutation.answerAlertInfo": Op(
+        Perm.ALERT_TRIAGE,
+        {
+            "alertId": "{alert_pending}",
+            "answer": "probe",
+            "expectedVersion": "{alert_pending.version}",
+        },
+        names=(Perm.ALERT_READ,),
+    ),
+    "Mutation.closeAlert": Op(
+        Perm.ALERT_TRIAGE,
+        {
+            "alertId": "{alert}",
+            "disposition": "BENIGN",
+            "comment": "probe",
+            "expectedVersion": "{alert.version}",
+        },
+    ),
+    "Mutation.reopenAlert": Op(
+        Perm.ALERT_REOPEN,
+        {
+            "alertId": "{alert_closed}",
+            "reason": "probe",
+            "expectedVersion": "{alert_closed.version}",
+        },
+        holes={
+            "refused": "the refusal names a role, not the permission: 'Only an approver may "
+            "reopen a closed alert' (server/triage/workflow.py, authorize)"
+        },
+    ),
+    "Mutation.bulkAssignAlerts": Op(
+        Perm.ALERT_TRIAGE, {"items": [BULK_ITEM], "assigneeId": "{assignee}"}
+    ),
+    "Mutation.bulkCloseAlerts": Op(
+        Perm.ALERT_TRIAGE, {"items": [BULK_ITEM], "disposition": "BENIGN", "comment": "probe"}
+    ),
+    "Mutation.createCase": Op(Perm.CASE_WORK, {"title": "Probe", "alertIds": ["{alert_free}"]}),
+    "Mutation.addCaseNote": Op(Perm.CASE_WORK, {"caseId": "{case}", "body": "probe"}),
+    "Mutation.linkAlertsToCase": Op(
+        Perm.CASE_WORK, {"caseId": "{case}", "alertIds": ["{alert_free}"]}
+    ),
+    "Mutation.unlinkAlertsFromCase": Op(
+        Perm.CASE_WORK, {"caseId": "{case}", "alertIds": ["{alert_free}"]}
+    ),
+    "Mutation.updateCase": Op(
+        Perm.CASE_WORK,
+        {"caseId": "{case}", "expectedVersion": "{case.version}", "assigneeId": "{assignee}"},
+    ),
+    "Mutation.requestCaseResolution": Op(
+        Perm.CASE_WORK,
+        {
+            "caseId": "{case}",
+            "expectedVersion": "{case.version}",
+            "summary": "probe",
+            "rootCause": "UNKNOWN",
+        },
+    ),
+    "Mutation.approveCaseResolution": Op(
+        Perm.CASE_APPROVE,
+        {"caseId": "{case_requested}", "expectedVersion": "{case_requested.version}"},
+    ),
+    "Mutation.rejectCaseResolution": Op(
+        Perm.CASE_APPROVE,
+        {
+            "caseId": "{case_requested}",
+            "expectedVersion": "{case_requested.version}",
+            "reason": "probe",
+        },
+    ),
+    # --- runs, scenarios, baselines, policy, kill switches, reports
+    "Query.runs": Op(Perm.RUN_READ),
+    "Query.run": Op(Perm.RUN_READ, {"id": "{run}"}),
+    "Query.scenarios": Op(Perm.RUN_READ),
+    "Query.scenario": Op(Perm.RUN_READ, {"key": "{scenario}"}),
+    "Query.baselines": Op(Perm.RUN_READ),
+    "Query.baselineCandidates": Op(Perm.RUN_READ),
+    "Query.policy": Op(Perm.RUN_READ),
+    "Query.policyVersions": Op(Perm.RUN_READ),
+    "Query.policyProposal": Op(Perm.RUN_READ),
+    "Query.killSwitches": Op(Perm.RUN_READ),
+    "Query.notifications": Op(Perm.RUN_READ),
+    "Query.reports": Op(Perm.REPORT_READ),
+    "Query.report": Op(Perm.REPORT_READ, {"id": "{report}"}),
+    "Mutation.recordRuns": Op(Perm.RUN_RECORD, {"input": [RUN_ITEM]}),
+    "Mutation.requestRerun": Op(Perm.RERUN_REQUEST, {"runId": "{run}", "reason": "probe"}),
+    "Mutation.approveRerun": Op(
+        Perm.RUN_APPROVE,
+        {"requestId": "{rerun}", "mitigation": "probe", "expectedVersion": "{rerun.version}"},
+    ),
+    "Mutation.denyRerun": Op(
+        Perm.RUN_APPROVE,
+        {"requestId": "{rerun}", "reason": "probe", "expectedVersion": "{rerun.version}"},
+    ),
+    "Mutation.releaseQuarantine": Op(
+        Perm.RUN_APPROVE, {"runId": "{run}", "reason": "probe", "expectedVersion": "{run.version}"}
+    ),
+    "Mutation.calculateBaseline": Op(Perm.RUN_READ, {"scenario": "{scenario}"}),
+    "Mutation.proposeBaselineUpdate": Op(
+        Perm.BASELINE_PROPOSE, {"scenario": "{scenario}", "rationale": "probe"}
+    ),
+    "Mutation.approveBaselineUpdate": Op(
+        Perm.BASELINE_APPROVE, {"changeId": "{change}", "rationale": "probe"}
+    ),
+    "Mutation.rejectBaselineUpdate": Op(
+        Perm.BASELINE_APPROVE, {"changeId": "{change}", "reason": "probe"}
+    ),
+    "Mutation.setManualBaseline": Op(
+        Perm.BASELINE_APPROVE, {"scenario": "{scenario}", "median": 120.0, "rationale": "probe"}
+    ),
+    "Mutation.updateScenario": Op(
+        Perm.BASELINE_PROPOSE,
+        {"key": "{scenario}", "config": CONFIG, "expectedVersion": "{scenario.version}"},
+    ),
+    "Mutation.changePolicy": Op(
+        Perm.POLICY_MANAGE,
+        {"values": {"sev1_multiplier": 6}, "reason": "probe", "expectedNumber": 0},
+    ),
+    "Mutation.approvePolicyChange": Op(
+        Perm.POLICY_MANAGE, {"number": "{policy}", "reason": "probe"}
+    ),
+    "Mutation.rejectPolicyChange": Op(
+        Perm.POLICY_MANAGE, {"number": "{policy}", "reason": "probe"}
+    ),
+    "Mutation.setKillSwitch": Op(
+        Perm.POLICY_MANAGE, {"name": "BACKFILL", "reason": "probe", "scope": "{scenario}"}
+    ),
+    "Mutation.clearKillSwitch": Op(Perm.POLICY_MANAGE, {"id": "{switch}", "reason": "probe"}),
+    "Mutation.generateWeeklyReport": Op(Perm.REPORT_GENERATE),
+}
+
+ALERT_FORM = {"version": "{alert.version}"}
+RUN_RERUN = "/runs/{run}/reruns/{rerun}"
+
+# Every page route of `riskops.ui.routes.routes`, as "<METHOD> <path as routed>".
+PAGES: dict[str, Page] = {
+    # --- signing in and out, home, one's own sessions
+    "GET /login": Page(ANYONE, "/login"),
+    "POST /login": Page(ANYONE, "/login", {"email": "nobody-{org}@example.test", "password": "x"}),
+    "POST /logout": Page(ANYONE, "/logout", signs_out=True),
+    "GET /": Page(SIGNED_IN, "/"),
+    "GET /sessions": Page(SIGNED_IN, "/sessions"),
+    "POST /sessions/revoke": Page(SIGNED_IN, "/sessions/revoke", signs_out=True),
+    "GET /{path:path}": Page(ANYONE, "/no-such-page"),
+    # --- administration
+    "GET /admin/users": Page(Perm.USER_MANAGE, "/admin/users"),
+    "POST /admin/users": Page(
+        Perm.USER_MANAGE, "/admin/users", {"email": "page-{org}@example.test", "name": "Probe"}
+    ),
+    "POST /admin/users/{user_id}/roles": Page(
+        Perm.USER_MANAGE, "/admin/users/{target}/roles", {"roles": "viewer"}
+    ),
+    "POST /admin/users/{user_id}/suspend": Page(
+        Perm.USER_MANAGE, "/admin/users/{target}/suspend", {"reason": "probe"}
+    ),
+    "POST /admin/users/{user_id}/reactivate": Page(
+        Perm.USER_MANAGE, "/admin/users/{target}/reactivate"
+    ),
+    "POST /admin/users/{user_id}/sessions/revoke": Page(
+        Perm.USER_MANAGE, "/admin/users/{target}/sessions/revoke"
+    ),
+    "GET /admin/teams": Page(Perm.TEAM_MANAGE, "/admin/teams"),
+    "POST /admin/teams": Page(
+        Perm.TEAM_MANAGE, "/admin/teams", {"name": "Probe", "members": "{target}"}
+    ),
+    "POST /admin/teams/{team_id}/members": Page(
+        Perm.TEAM_MANAGE, "/admin/teams/{team}/members", {"members": "{target}"}
+    ),
+    "GET /admin/tokens": Page(Perm.TOKEN_MANAGE, "/admin/tokens"),
+    "POST /admin/tokens": Page(
+        Perm.TOKEN_MANAGE,
+        "/admin/tokens",
+        {"owner": "{target}", "name": "probe", "roles": "viewer"},
+    ),
+    "POST /admin/tokens/{token_id}/revoke": Page(Perm.TOKEN_MANAGE, "/admin/tokens/{token}/revoke"),
+    # --- audit
+    "GET /audit": Page(Perm.AUDIT_READ, "/audit"),
+    "POST /audit/verify": Page(Perm.AUDIT_VERIFY, "/audit/verify"),
+    # --- alerts
+    "GET /alerts": Page(Perm.ALERT_READ, "/alerts"),
+    "POST /alerts/bulk/assign": Page(
+        Perm.ALERT_TRIAGE,
+        "/alerts/bulk/assign",
+        {"alert_id": "{alert}", "version_{alert}": "{alert.version}"},
+    ),
+    "POST /alerts/bulk/close": Page(
+        Perm.ALERT_TRIAGE,
+        "/alerts/bulk/close",
+        {
+            "alert_id": "{alert}",
+            "version_{alert}": "{alert.version}",
+            "disposition": "benign",
+            "comment": "probe",
+        },
+    ),
+    "GET /alerts/{alert_id}": Page(Perm.ALERT_READ, "/alerts/{alert}"),
+    "POST /alerts/{alert_id}/assign": Page(
+        Perm.ALERT_TRIAGE, "/alerts/{alert}/assign", {**ALERT_FORM, "assignee_id": "{assignee}"}
+    ),
+    "POST /alerts/{alert_id}/escalate": Page(
+        Perm.ALERT_TRIAGE,
+        "/alerts/{alert}/escalate",
+        {**ALERT_FORM, "reason": "probe", "approver_id": "{approver2}"},
+    ),
+    "POST /alerts/{alert_id}/request_info": Page(
+        Perm.ALERT_TRIAGE,
+        "/alerts/{alert}/request_info",
+        {**ALERT_FORM, "question": "probe?", "answerer_id": "{target}"},
+    ),
+    "POST /alerts/{alert_id}/answer_info": Page(
+        Perm.ALERT_TRIAGE,
+        "/alerts/{alert_pending}/answer_info",
+        {"version": "{alert_pending.version}", "answer": "probe"},
+    ),
+    "POST /alerts/{alert_id}/close": Page(
+        Perm.ALERT_TRIAGE,
+        "/alerts/{alert}/close",
+        {**ALERT_FORM, "disposition": "benign", "comment": "probe"},
+    ),
+    "POST /alerts/{alert_id}/reopen": Page(
+        Perm.ALERT_REOPEN,
+        "/alerts/{alert_closed}/reopen",
+        {"version": "{alert_closed.version}", "reason": "probe"},
+    ),
+    # --- cases
+    "GET /cases": Page(Perm.CASE_READ, "/cases"),
+    "POST /cases": Page(
+        Perm.CASE_WORK, "/cases", {"title": "Probe", "severity": "low", "alert_ids": "{alert_free}"}
+    ),
+    "GET /cases/{case_id}": Page(Perm.CASE_READ, "/cases/{case}"),
+    "POST /cases/{case_id}/notes": Page(Perm.CASE_WORK, "/cases/{case}/notes", {"body": "probe"}),
+    "POST /cases/{case_id}/link": Page(
+        Perm.CASE_WORK, "/cases/{case}/link", {"alert_ids": "{alert_free}"}
+    ),
+    "POST /cases/{case_id}/unlink": Page(
+        Perm.CASE_WORK, "/cases/{case}/unlink", {"alert_ids": "{alert_free}"}
+    ),
+    "POST /cases/{case_id}/update": Page(
+        Perm.CASE_WORK,
+        "/cases/{case}/update",
+        {"expected_version": "{case.version}", "assignee_id": "{assignee}"},
+    ),
+    "POST /cases/{case_id}/request-resolution": Page(
+        Perm.CASE_WORK,
+        "/cases/{case}/request-resolution",
+        {"expected_version": "{case.version}", "summary": "probe", "root_cause": "unknown"},
+    ),
+    "POST /cases/{case_id}/approve": Page(
+        Perm.CASE_APPROVE,
+        "/cases/{case_requested}/approve",
+        {"expected_version": "{case_requested.version}"},
+    ),
+    "POST /cases/{case_id}/reject": Page(
+        Perm.CASE_APPROVE,
+        "/cases/{case_requested}/reject",
+        {"expected_version": "{case_requested.version}", "reason": "probe"},
+    ),
+    # --- runs
+    "GET /runs": Page(Perm.RUN_READ, "/runs"),
+    "GET /runs/{run_id:str}": Page(Perm.RUN_READ, "/runs/{run}"),
+    "POST /runs/{run_id:str}/release": Page(
+        Perm.RUN_APPROVE,
+        "/runs/{run}/release",
+        {"expected_version": "{run.version}", "reason": "probe"},
+    ),
+    "POST /runs/{run_id:str}/rerun": Page(
+        Perm.RERUN_REQUEST, "/runs/{run}/rerun", {"reason": "probe"}
+    ),
+    "POST /runs/{run_id:str}/reruns/{request_id:str}/approve": Page(
+        Perm.RUN_APPROVE,
+        RUN_RERUN + "/approve",
+        {"expected_version": "{rerun.version}", "mitigation": "probe"},
+    ),
+    "POST /runs/{run_id:str}/reruns/{request_id:str}/deny": Page(
+        Perm.RUN_APPROVE,
+        RUN_RERUN + "/deny",
+        {"expected_version": "{rerun.version}", "reason": "probe"},
+    ),
+    # --- scenarios and baselines
+    "GET /scenarios": Page(Perm.RUN_READ, "/scenarios"),
+    "GET /scenarios/{key}": Page(Perm.RUN_READ, "/scenarios/{scenario}"),
+    "POST /scenarios/{key}/calculate": Page(Perm.RUN_READ, "/scenarios/{scenario}/calculate"),
+    "POST /scenarios/{key}/propose": Page(
+        Perm.BASELINE_PROPOSE, "/scenarios/{scenario}/propose", {"rationale": "probe"}
+    ),
+    "POST /scenarios/{key}/approve": Page(
+        Perm.BASELINE_APPROVE,
+        "/scenarios/{scenario}/approve",
+        {"change_id": "{change}", "rationale": "probe"},
+    ),
+    "POST /scenarios/{key}/reject": Page(
+        Perm.BASELINE_APPROVE,
+        "/scenarios/{scenario}/reject",
+        {"change_id": "{change}", "reason": "probe"},
+    ),
+    "POST /scenarios/{key}/manual": Page(
+        Perm.BASELINE_APPROVE,
+        "/scenarios/{scenario}/manual",
+        {"median": "120", "rationale": "probe"},
+    ),
+    "POST /scenarios/{key}/config": Page(
+        Perm.BASELINE_PROPOSE,
+        "/scenarios/{scenario}/config",
+        {
+            "name": "Probe",
+            "data_classification": "internal",
+            "expected_version": "{scenario.version}",
+        },
+    ),
+    # --- reports
+    "GET /reports": Page(Perm.REPORT_READ, "/reports"),
+    "POST /reports": Page(Perm.REPORT_GENERATE, "/reports"),
+    "GET /reports/{report_id}.json": Page(Perm.REPORT_READ, "/reports/{report}.json"),
+    "GET /reports/{report_id}": Page(Perm.REPORT_READ, "/reports/{report}"),
+    # --- policy, kill switches, notifications
+    "GET /policy": Page(Perm.RUN_READ, "/policy"),
+    "POST /policy": Page(
+        Perm.POLICY_MANAGE,
+        "/policy",
+        {"sev1_multiplier": "6", "reason": "probe", "expected_number": "0"},
+    ),
+    "POST /policy/approve": Page(
+        Perm.POLICY_MANAGE, "/policy/approve", {"number": "{policy}", "reason": "probe"}
+    ),
+    "POST /policy/reject": Page(
+        Perm.POLICY_MANAGE, "/policy/reject", {"number": "{policy}", "reason": "probe"}
+    ),
+    "GET /kill-switches": Page(Perm.RUN_READ, "/kill-switches"),
+    "POST /kill-switches": Page(
+        Perm.POLICY_MANAGE,
+        "/kill-switches",
+        {"name": "backfill", "scope": "{scenario}", "reason": "probe"},
+    ),
+    "POST /kill-switches/clear": Page(
+        Perm.POLICY_MANAGE, "/kill-switches/clear", {"switch_id": "{switch}", "reason": "probe"}
+    ),
+    "GET /notifications": Page(Perm.RUN_READ, "/notifications"),
+}
