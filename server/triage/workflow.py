@@ -130,7 +130,11 @@ def authorize(
     if action is Action.ANSWER_INFO and may_answer(perms, actor_id, answerer_id):
         return
     if action is Action.REOPEN:
-        raise Forbidden("Only an approver may reopen a closed alert; ask an approver to do it.")
+        raise Forbidden(
+            f"Only an approver may reopen a closed alert: your roles "
+            f"({', '.join(sorted(roles)) or 'none'}) do not allow '{Perm.ALERT_REOPEN.value}'. "
+            "Ask an approver to do it."
+        )
     if action is Action.ANSWER_INFO:
         raise Forbidden(
             "Only the person asked, or someone who may triage alerts (alert.triage), may answer "

@@ -161,10 +161,6 @@ GRAPHQL: dict[str, Op] = {
             "reason": "probe",
             "expectedVersion": "{alert_closed.version}",
         },
-        holes={
-            "refused": "the refusal names a role, not the permission: 'Only an approver may "
-            "reopen a closed alert' (server/triage/workflow.py, authorize)"
-        },
     ),
     "Mutation.bulkAssignAlerts": Op(
         Perm.ALERT_TRIAGE, {"items": [BULK_ITEM], "assigneeId": "{assignee}"}
