@@ -295,7 +295,8 @@ async def update_scenario(
             )
         old = {k: getattr(scenario, k) for k in changed}
         updated = (
-            await Scenario.filter(id=scenario.id, version=expected)
+            await scoped(Scenario, principal)
+            .filter(id=scenario.id, version=expected)
             .using_db(conn)
             .update(**changed, version=expected + 1)
         )

@@ -225,7 +225,8 @@ async def _apply(
     alert.version += 1
     # Guarded by the version too: no lost update even where SELECT FOR UPDATE is a no-op.
     updated = (
-        await Alert.filter(id=alert.id, version=expected_version)
+        await scoped(Alert, principal)
+        .filter(id=alert.id, version=expected_version)
         .using_db(conn)
         .update(**{name: getattr(alert, name) for name in _WRITTEN})
     )

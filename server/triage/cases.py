@@ -245,7 +245,8 @@ async def _change_in_transaction(
         case.version += 1
         # Guarded by the version too: no lost update even where SELECT FOR UPDATE is a no-op.
         updated = (
-            await Case.filter(id=case.id, version=expected)
+            await scoped(Case, principal)
+            .filter(id=case.id, version=expected)
             .using_db(conn)
             .update(**changes, version=case.version)
         )
