@@ -161,7 +161,12 @@ async def _change_payload(change: Awaitable[rm.BaselineChange]) -> BaselineChang
         row = await change
     except DomainError as exc:
         return BaselineChangePayload(errors=[UserError.of(exc)])
-    key = await rm.Scenario.filter(id=row.scenario_id).first().values_list("key", flat=True)
+    key = (
+        await scoped(rm.Scenario, org_id=row.org_id)
+        .filter(id=row.scenario_id)
+        .first()
+        .values_list("key", flat=True)
+    )
     return BaselineChangePayload(change=BaselineChange.of(row, str(key)))
 
 
