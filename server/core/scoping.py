@@ -10,7 +10,8 @@ into the same NotFound.
 - Child rows without an organization column (rule hits, signals, info requests, case notes,
   case links, run artifacts) are reached through their parent: their query filters on the parent
   key (`alert_id=alert.id`, `run_id__in=ids`) with the id of a row read through `scoped`, or
-  starts on `scoped(...)` itself.
+  follows the relation of such a row (`case.notes`). `scoped` refuses them rather than join the
+  parent on every read (rule hits and signals are read per queue page).
 - Creating a row (`create`, `bulk_create`) is not a query: the service sets its `org_id`.
 - `tests/core/test_tenancy_structure.py` walks `server/`, `graphql/`, `ui/` and `jobs/` and fails
   on any query of an organization's data that starts elsewhere, naming the file and line.

@@ -11,8 +11,9 @@ generic `model.filter(...)` on a `type[...]` parameter) instead of on `scoped(..
   the organization model itself (the target of those keys, scoped by its own id).
 - Child rows (no organization column of their own, a non-null key to an owned row: rule hits,
   signals, info requests, case notes, case links, run artifacts) are reached through their parent:
-  their query must filter on that key (`alert_id=...`, `run_id__in=...`) with the id of a row
-  read through `scoped`, or start on `scoped(...)` itself.
+  their query must filter on that key (`alert_id=...`, `run_id__in=...`, `run__org_id=...`) with
+  the id of a row read through `scoped` (the test can check the key, not where its value came
+  from).
 - Creating rows (`create`, `bulk_create`) is not a query: the new row's organization is the one
   the service passes in, and no row of another organization can be read or changed that way.
 - Instance methods (`row.save()`, `row.delete()`, `row.fetch_related(...)`, reverse relations
