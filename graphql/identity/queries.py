@@ -6,6 +6,7 @@ import strawberry
 
 from riskops.graphql.core.context import Info, or_none, principal, query
 from riskops.graphql.identity.types import ApiToken, Me, Organization, Team, User
+from riskops.server.core.scoping import scoped
 from riskops.server.identity import models, teams, tokens, users
 
 
@@ -14,9 +15,9 @@ class IdentityQuery:
     @strawberry.field(description="The caller: user, organization, effective roles.")
     async def me(self, info: Info) -> Me:
         p = principal(info)
-        user = await models.User.get(id=p.user_id)
+        user = await scoped(models.User, p).get(id=p.user_id)
         await user.fetch_related("teams")
-        org = await models.Organization.get(id=p.org_id)
+        org = await scoped(models.Organization, p).get()
         return Me(
             user=User.of(user),
             organization=Organization.of(org),
@@ -27,7 +28,7 @@ class IdentityQuery:
 
     @strawberry.field
     async def organization(self, info: Info) -> Organization:
-        return Organization.of(await models.Organization.get(id=principal(info).org_id))
+        return Organization.of(await scoped(models.Organization, principal(info)).get())
 
     @strawberry.field(description="Users of your organization.")
     async def users(self, info: Info, include_suspended: bool = True) -> list[User]:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from riskops.server.core.scoping import scoped
 from riskops.server.identity import models
 from riskops.server.triage import models as m
 from riskops.server.triage import queue
@@ -57,7 +58,8 @@ class Loaders:
         if ids:
             # Only people of the caller's organization: an id never reaches across tenants.
             found = {
-                u.id: u for u in await models.User.filter(org_id=self.org_id, id__in=list(ids))
+                u.id: u
+                for u in await scoped(models.User, org_id=self.org_id).filter(id__in=list(ids))
             }
             self.users.update({i: found.get(i) for i in ids})
 

@@ -38,6 +38,7 @@ from riskops import __version__
 from riskops.audit import store
 from riskops.audit.types import Actor
 from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import scoped
 from riskops.server.db import close_db, init_db
 from riskops.server.settings import (
     ConfigError,
@@ -238,8 +239,8 @@ async def user_principal(slug: str, email: str) -> Principal:
     org = await Organization.get_or_none(slug=key)
     if org is None:
         raise CliError(f"no organization with slug '{key}' (see `riskops status`).")
-    user = await User.get_or_none(
-        org_id=org.id, email=email.strip().lower(), status=UserStatus.ACTIVE, deleted_at=None
+    user = await scoped(User, org_id=org.id).get_or_none(
+        email=email.strip().lower(), status=UserStatus.ACTIVE, deleted_at=None
     )
     if user is None:
         raise CliError(f"no active user '{email}' in organization '{key}' (check --as).")

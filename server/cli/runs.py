@@ -18,6 +18,7 @@ from riskops.server.cli.audit import parse_when
 from riskops.server.cli.common import CliError, _org_principal, _settings, app, database, out
 from riskops.server.cli.jsonl import ImportSummary, _print_import, import_jsonl
 from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import scoped
 from riskops.server.settings import (
     Settings,
 )
@@ -47,7 +48,7 @@ def _upload_local_artifacts(base: Path, org_id: int) -> Callable[[int, Any], Awa
         if not isinstance(items, list):
             return record
         run_id = str(record.get("run_id") or record.get("Run_ID") or f"line-{number}")
-        if await Run.exists(org_id=org_id, run_id=run_id):
+        if await scoped(Run, org_id=org_id).filter(run_id=run_id).exists():
             return record
         out = []
         for item in items:
@@ -125,11 +126,7 @@ async def _show_run(settings: Settings, org: str, run_id: str) -> dict[str, Any]
 
     async with database(settings):
         principal = await _org_principal(org)
-        pk = (
-            await Run.filter(org_id=principal.org_id, run_id=run_id)
-            .first()
-            .values_list("id", flat=True)
-        )
+        pk = await scoped(Run, principal).filter(run_id=run_id).first().values_list("id", flat=True)
         if pk is None:
             raise CliError(f"no run '{run_id}' in organization '{org}'.")
         # Through the service, like the pages and GraphQL: reading a run is a `run.view`

@@ -15,6 +15,7 @@ from tortoise.models import Model
 from riskops.server.core.errors import Conflict, Forbidden
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import scoped
 
 
 class ChangeStatus(StrEnum):
@@ -27,6 +28,7 @@ class ChangeStatus(StrEnum):
 
 class Proposal(Protocol):
     id: int
+    org_id: int
     status: ChangeStatus
 
 
@@ -73,7 +75,8 @@ async def decide(
     """Move a PROPOSED row to `status` with `values`, in one conditional update: a concurrent
     decision makes this a Conflict ("`what` was decided meanwhile") instead of a second one."""
     updated = (
-        await model.filter(id=row.id, status=ChangeStatus.PROPOSED)
+        await scoped(model, org_id=row.org_id)
+        .filter(id=row.id, status=ChangeStatus.PROPOSED)
         .using_db(conn)
         .update(status=status, **values)
     )

@@ -14,6 +14,7 @@ from riskops.server.core import validation
 from riskops.server.core.errors import Conflict, Duplicate
 from riskops.server.core.models import IdempotencyKey
 from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import scoped
 
 MAX_IDEMPOTENCY_KEY = 100
 
@@ -34,7 +35,7 @@ async def used_idempotency_key(
 ) -> IdempotencyKey | None:
     """The earlier use of `key` for this very request (replay it), None if unused; Duplicate when
     it was used for another action or entity. `entity_id` None: any entity matches (creates)."""
-    used = await IdempotencyKey.filter(org_id=principal.org_id, key=key).using_db(conn).first()
+    used = await scoped(IdempotencyKey, principal).filter(key=key).using_db(conn).first()
     if used is None:
         return None
     if used.action == action and (entity_id is None or used.entity_id == str(entity_id)):

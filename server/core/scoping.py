@@ -1,14 +1,33 @@
-"""The one place reads are scoped to the caller's organization.
+"""Tenancy: the one entry point for queries of an organization's data, and its exceptions.
 
-`scoped(Model, principal)` is the only way services start a query on tenant data, and
-`get_scoped` turns "missing" and "other organization's" into the same NotFound.
+The rule. Every row an organization owns (a model with an `org` foreign key or an `org_id`
+column, and the organization row itself) is read, updated, locked or deleted only through a
+query started by `scoped(Model, principal)`, or `scoped(Model, org_id=...)` in code that acts
+for an organization without a caller (jobs, the CLI after it resolved `--org`). Then an id of
+another organization reads exactly like a missing one: `get_scoped` and `lock_scoped` turn both
+into the same NotFound.
+
+- Child rows without an organization column (rule hits, signals, info requests, case notes,
+  case links, run artifacts) are reached through their parent: their query filters on the parent
+  key (`alert_id=alert.id`, `run_id__in=ids`) with the id of a row read through `scoped`, or
+  follows the relation of such a row (`case.notes`). `scoped` refuses them rather than join the
+  parent on every read (rule hits and signals are read per queue page).
+- Creating a row (`create`, `bulk_create`) is not a query: the service sets its `org_id`.
+- `tests/core/test_tenancy_structure.py` walks `server/`, `graphql/`, `ui/` and `jobs/` and fails
+  on any query of an organization's data that starts elsewhere, naming the file and line.
+- Code whose point is to work across organizations, or before there is a principal, is listed in
+  `UNSCOPED_QUERIES` below with its reason; the test fails on an entry that no longer matches.
+  Migrations and `riskops.audit` (the chain's storage, always given an explicit org id) are not
+  walked.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.fields.relational import BackwardFKRelation
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -18,8 +37,31 @@ from riskops.server.core.principal import Principal
 M = TypeVar("M", bound=Model)
 
 
-def scoped(model: type[M], principal: Principal) -> QuerySet[M]:
-    return model.filter(org_id=principal.org_id)
+@cache
+def _org_column(model: type[Model]) -> str:
+    """The column holding the organization of `model`'s rows, from its Tortoise metadata."""
+    meta = model._meta
+    if "org_id" in meta.fields_map or "org" in meta.fk_fields:
+        return "org_id"
+    # The organization itself: the model other rows point at with `org`, scoped by its own id.
+    backward = (meta.fields_map[n] for n in meta.backward_fk_fields)
+    if any(isinstance(f, BackwardFKRelation) and f.relation_field == "org_id" for f in backward):
+        return "id"
+    raise TypeError(
+        f"{model.__name__} has no organization of its own: reach its rows through their parent "
+        "(filter on the parent key with the id of a row read through scoped())."
+    )
+
+
+def scoped(
+    model: type[M], principal: Principal | None = None, *, org_id: int | None = None
+) -> QuerySet[M]:
+    """The rows of `model` that belong to the caller's organization (or to `org_id`, for code
+    acting without a caller): the start of every query of an organization's data."""
+    if (principal is None) == (org_id is None):
+        raise TypeError("scoped() needs either the principal or an explicit org_id")
+    org = principal.org_id if principal is not None else org_id
+    return model.filter(**{_org_column(model): org})
 
 
 def parse_id(kind: str, raw: str | int) -> int:
@@ -55,3 +97,90 @@ async def lock_scoped(
     if obj is None:
         raise not_found(kind, raw_id)
     return obj
+
+
+# The deliberate exceptions, "path:function" -> why that function reads across organizations or
+# before there is a principal. tests/core/test_tenancy_structure.py allows exactly these and fails
+# when one no longer queries unscoped, so the list cannot rot.
+_JOB_RUNNER = (
+    "the job runner: a Job row is the system's record of queued work (system jobs have no "
+    "organization), found by the UUID the queue delivers or the dedupe key the enqueuing code "
+    "chose, never by an id a caller gives."
+)
+_OUTBOX = (
+    "outbox delivery is a system job: one pass over the due messages of every organization (each "
+    "message is then claimed and settled through scoped(..., org_id=msg.org_id))."
+)
+
+UNSCOPED_QUERIES: dict[str, str] = {
+    "server/core/scoping.py:scoped": "the entry point itself: it adds the organization filter.",
+    # Authentication: there is no principal until these have found one.
+    "server/identity/auth.py:login": (
+        "authentication: finds the user of the e-mail address typed at login; there is no "
+        "principal yet."
+    ),
+    "server/identity/auth.py:from_session": (
+        "authentication: resolves a session cookie (by its hash) to the principal and touches "
+        "that session; there is no principal yet."
+    ),
+    "server/identity/auth.py:from_bearer": (
+        "authentication: resolves an API token (by its hash) to the principal and touches that "
+        "token; there is no principal yet."
+    ),
+    # Values unique across the installation: checking them must see every organization.
+    "server/identity/users.py:create_user": (
+        "e-mail addresses are unique across organizations (login finds a user by e-mail alone), "
+        "so the duplicate check sees them all; its message reveals nothing of the other one."
+    ),
+    "server/identity/orgs.py:create_organization": (
+        "slugs are unique across organizations: creating a tenant (CLI, seeding, tests) checks "
+        "them all."
+    ),
+    "server/demo.py:seed_demo": (
+        "the demo seeds only an empty installation: it asks whether any organization exists."
+    ),
+    # The CLI: the operator on the host names the organization; there is no principal before.
+    "server/cli/common.py:_org_principal": (
+        "the CLI's organization lookup: --org names the organization by slug, before there is a "
+        "principal."
+    ),
+    "server/cli/common.py:user_principal": (
+        "the CLI's organization lookup for --as: the slug of --org names the organization (the "
+        "user is then looked up through scoped)."
+    ),
+    "server/cli/users.py:_org_for": (
+        "the CLI's organization lookup for `users create`; with --create-org it checks the "
+        "e-mail address against every organization (unique across them)."
+    ),
+    "server/cli/status.py:_counts_checks": (
+        "`riskops status` is the operator's view of the whole installation: it counts the "
+        "organizations and the users of all of them."
+    ),
+    "server/cli/status.py:_chain_rows": (
+        "`riskops status` lists the audit chain head and last checkpoint of every organization."
+    ),
+    # System jobs that work through every organization.
+    "server/credit/jobs.py:generate_all": (
+        "the weekly report job lists every organization; each report is then built through "
+        "scoped(..., org_id=...)."
+    ),
+    "server/credit/kill_switches.py:expire_kill_switches": (
+        "the scheduler finds the expired kill switches of every organization; each is then "
+        "cleared through scoped(..., org_id=row.org_id)."
+    ),
+    "server/notify/delivery.py:deliver_due": _OUTBOX,
+    "server/notify/delivery.py:_organizations": (
+        "outbox delivery: the slug and name of the organizations of the messages it sends, for "
+        "the webhook payload."
+    ),
+    "jobs/runner.py:enqueue": _JOB_RUNNER,
+    "jobs/runner.py:create_job": _JOB_RUNNER,
+    "jobs/runner.py:run_job": _JOB_RUNNER,
+    "jobs/runner.py:queue_depth": "the job runner's queue depth counts the jobs of everyone.",
+    # A child-row query that is scoped by the query around it.
+    "server/triage/queue.py:_apply_filter": (
+        "the rule-id filter is a subquery of alert ids inside the organization's scoped alert "
+        "query, so only that organization's alerts match; joining the alert table again inside "
+        "it would slow the queue filtered by a common rule (bench_alert_queue, VEL-001)."
+    ),
+}

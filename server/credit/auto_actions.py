@@ -73,9 +73,11 @@ class _Links:
     pattern: dict[int, tuple[Case, bool]] = field(default_factory=dict)  # scenario -> case, new
     runs: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))  # case -> runs
 
-    async def write(self, conn: BaseDBAsyncClient) -> None:
+    async def write(self, principal: Principal, conn: BaseDBAsyncClient) -> None:
         for case_id, run_ids in self.runs.items():
-            await Run.filter(id__in=run_ids).using_db(conn).update(case_id=case_id)
+            await (
+                scoped(Run, principal).filter(id__in=run_ids).using_db(conn).update(case_id=case_id)
+            )
 
 
 async def _use_rerun_requests(
@@ -87,7 +89,8 @@ async def _use_rerun_requests(
         if req is None:
             continue
         await (
-            RerunRequest.filter(id=req.id)
+            scoped(RerunRequest, principal)
+            .filter(id=req.id)
             .using_db(conn)
             .update(status=RerunStatus.USED, version=req.version + 1)
         )

@@ -175,8 +175,7 @@ async def _calculate(
     conn: BaseDBAsyncClient | None = None,
 ) -> Calculation:
     start = end - timedelta(days=days)
-    q = Run.filter(
-        org_id=principal.org_id,
+    q = scoped(Run, principal).filter(
         scenario_id=scenario.id,
         started_at__gte=start,
         started_at__lte=end,
@@ -197,7 +196,7 @@ async def _calculate(
         )
     per_item = [float(r[0]) / r[1] for r in healthy if r[1]]
     prompts = [float(r[2]) for r in healthy if r[2] is not None]
-    bq = Baseline.filter(scenario_id=scenario.id)
+    bq = scoped(Baseline, principal).filter(scenario_id=scenario.id)
     if conn is not None:
         bq = bq.using_db(conn)
     current = await bq.first()
@@ -327,12 +326,12 @@ async def _upsert_baseline(
     scenario_id: int,
     values: dict[str, Any],
 ) -> Baseline:
-    row = await Baseline.filter(scenario_id=scenario_id).using_db(conn).first()
+    row = await scoped(Baseline, principal).filter(scenario_id=scenario_id).using_db(conn).first()
     if row is None:
         return await Baseline.create(
             org_id=principal.org_id, scenario_id=scenario_id, **values, using_db=conn
         )
-    await Baseline.filter(id=row.id).using_db(conn).update(**values)
+    await scoped(Baseline, principal).filter(id=row.id).using_db(conn).update(**values)
     for name, value in values.items():
         setattr(row, name, value)
     return row
@@ -356,7 +355,7 @@ async def propose_baseline_update(
         if first is not None:
             raise Conflict(
                 f"Baseline change {first.id} for {key} (new median {first.new_median:.2f}, "
-                f"proposed by {await users.name_of(first.proposed_by_id, conn)} at "
+                f"proposed by {await users.name_of(principal, first.proposed_by_id, conn)} at "
                 f"{first.created_at:%Y-%m-%d %H:%M} UTC) is still open: an approver must approve "
                 "or reject it before another one is proposed.",
                 field="scenario_key",
@@ -406,7 +405,7 @@ async def _locked_change(
     if change.status is not ChangeStatus.PROPOSED:
         raise Conflict(
             f"Baseline change {change.id} was already {change.status.value} by "
-            f"{await users.name_of(change.decided_by_id, conn)}"
+            f"{await users.name_of(principal, change.decided_by_id, conn)}"
             + (f" at {change.decided_at:%Y-%m-%d %H:%M} UTC" if change.decided_at else "")
             + "; nothing to decide.",
             field="change_id",
@@ -438,8 +437,12 @@ async def approve_baseline_update(
             principal, change.proposed_by_id,
             f"baseline change {change.id} (you may reject it to withdraw it)",
         )  # fmt: skip
-        scenario = await Scenario.filter(id=change.scenario_id).using_db(conn).get()
-        current = await Baseline.filter(scenario_id=scenario.id).using_db(conn).first()
+        scenario = (
+            await scoped(Scenario, principal).filter(id=change.scenario_id).using_db(conn).get()
+        )
+        current = (
+            await scoped(Baseline, principal).filter(scenario_id=scenario.id).using_db(conn).first()
+        )
         in_force = current.median if current else None
         if in_force != change.old_median or (current and current.set_at > change.created_at):
             raise Conflict(
@@ -491,7 +494,8 @@ async def reject_baseline_update(
             decided_by_id=principal.user_id or None, decided_at=now, decision_rationale=text,
         )  # fmt: skip
         key = (
-            await Scenario.filter(id=change.scenario_id)
+            await scoped(Scenario, principal)
+            .filter(id=change.scenario_id)
             .using_db(conn)
             .first()
             .values_list("key", flat=True)
@@ -526,7 +530,9 @@ async def set_manual_baseline(
         await lock_organization(principal, conn)
         scenario = await get_scenario(principal, key, conn)
         policy = (await current_policy(principal.org_id, conn)).policy
-        current = await Baseline.filter(scenario_id=scenario.id).using_db(conn).first()
+        current = (
+            await scoped(Baseline, principal).filter(scenario_id=scenario.id).using_db(conn).first()
+        )
         old = current.median if current else None
         if old is not None and old == value:
             raise Invalid(

@@ -14,6 +14,7 @@ from tortoise.functions import Count, Sum
 
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import scoped
 from riskops.server.credit import baseline_rules
 from riskops.server.credit.baseline_rules import BaselineStats
 from riskops.server.credit.baselines import _SEV0_SEV1, CANDIDATE_DAYS, _aware, _period
@@ -62,8 +63,8 @@ async def _period_medians(
 ) -> dict[int, float]:
     if not scenario_ids:
         return {}
-    q = Run.filter(
-        org_id=org_id, scenario_id__in=scenario_ids, started_at__gte=start, started_at__lt=end
+    q = scoped(Run, org_id=org_id).filter(
+        scenario_id__in=scenario_ids, started_at__gte=start, started_at__lt=end
     )
     if Run._meta.db.capabilities.dialect == "postgres":
         rows = (
@@ -98,7 +99,7 @@ async def candidates_in_period(
     percentile_cont, SQLite loads their credits)."""
     start, end = _period(start, end)
     sev_list = ", ".join(f"'{s}'" for s in _SEV0_SEV1)
-    runs = Run.filter(org_id=org_id, started_at__gte=start, started_at__lt=end)
+    runs = scoped(Run, org_id=org_id).filter(started_at__gte=start, started_at__lt=end)
     if scenario_ids is not None:
         runs = runs.filter(scenario_id__in=list(scenario_ids))
     agg = (
@@ -123,11 +124,11 @@ async def candidates_in_period(
     )
     medians = await _period_medians(org_id, wanted, start, end)
     ids = sorted(facts)
-    keys = dict(await Scenario.filter(org_id=org_id, id__in=ids).values_list("id", "key"))
+    keys = dict(await scoped(Scenario, org_id=org_id).filter(id__in=ids).values_list("id", "key"))
     current = dict(
-        await Baseline.filter(org_id=org_id, scenario_id__in=ids).values_list(
-            "scenario_id", "median"
-        )
+        await scoped(Baseline, org_id=org_id)
+        .filter(scenario_id__in=ids)
+        .values_list("scenario_id", "median")
     )
     out = [
         _candidate(sid, str(keys.get(sid, sid)), facts[sid], cvs[sid], medians.get(sid),

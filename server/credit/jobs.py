@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from riskops.jobs.registry import job
+from riskops.server.core.scoping import scoped
 from riskops.server.credit import reports
 from riskops.server.credit.kill_switches import expire_kill_switches
 from riskops.server.credit.models import Run
@@ -29,7 +30,7 @@ async def generate_all(now: datetime | None = None) -> dict[str, Any]:
     failed: list[dict[str, Any]] = []
     org_ids = [o.id for o in await Organization.all().order_by("id").only("id")]
     for org_id in org_ids:
-        if not await Run.filter(org_id=org_id, started_at__lt=end).exists():
+        if not await scoped(Run, org_id=org_id).filter(started_at__lt=end).exists():
             continue  # an organization that never recorded a run gets no report
         try:
             report = await reports.generate_weekly_report_system(org_id, week)

@@ -41,7 +41,7 @@ class SwitchName(StrEnum):
 async def active_switches(
     org_id: int, now: datetime, conn: BaseDBAsyncClient | None = None
 ) -> list[KillSwitch]:
-    q = KillSwitch.filter(in_force(now), org_id=org_id)
+    q = scoped(KillSwitch, org_id=org_id).filter(in_force(now))
     if conn is not None:
         q = q.using_db(conn)
     return await q
@@ -138,15 +138,15 @@ async def set_kill_switch(
                     field="scope",
                 )
         on = (
-            await KillSwitch.filter(in_force(now), org_id=principal.org_id, name=switch.value,
-                                    scope=key)
+            await scoped(KillSwitch, principal)
+            .filter(in_force(now), name=switch.value, scope=key)
             .using_db(conn)
             .first()
         )  # fmt: skip
         if on is not None:
             what = switch.value + (f" for {key}" if key else "")
             until = f" until {_when(on.expires_at)}" if on.expires_at else ""
-            setter = await users.name_of(on.set_by_id, conn)
+            setter = await users.name_of(principal, on.set_by_id, conn)
             raise Conflict(
                 f"{what} is already in force: set by {setter} at "
                 f"{_when(on.set_at)}{until}. Clear it first to set it again.",
@@ -185,7 +185,8 @@ async def clear_kill_switch(principal: Principal, switch_id: str | int, reason: 
             assert row.cleared_at is not None
             raise Conflict(
                 f"Kill switch {row.id} was already cleared by "
-                f"{await users.name_of(row.cleared_by_id, conn)} at {_when(row.cleared_at)}.",
+                f"{await users.name_of(principal, row.cleared_by_id, conn)} at "
+                f"{_when(row.cleared_at)}.",
                 field="switch_id",
             )
         if state == "expired":
@@ -198,7 +199,8 @@ async def clear_kill_switch(principal: Principal, switch_id: str | int, reason: 
         row.clear_reason = text
         row.cleared_at, row.cleared_by_id = now, principal.user_id or None
         updated = (
-            await KillSwitch.filter(id=row.id, cleared_at=None)
+            await scoped(KillSwitch, principal)
+            .filter(id=row.id, cleared_at=None)
             .using_db(conn)
             .update(clear_reason=text, cleared_at=now, cleared_by_id=row.cleared_by_id)
         )
@@ -235,7 +237,8 @@ async def expire_kill_switches(now: datetime | None = None) -> int:
         assert row.expires_at is not None
         async with in_transaction() as conn:
             updated = (
-                await KillSwitch.filter(id=row.id, cleared_at=None)
+                await scoped(KillSwitch, org_id=row.org_id)
+                .filter(id=row.id, cleared_at=None)
                 .using_db(conn)
                 .update(cleared_at=row.expires_at)
             )

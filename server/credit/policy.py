@@ -44,7 +44,11 @@ class PolicyInForce:
 
 async def current_policy(org_id: int, conn: BaseDBAsyncClient | None = None) -> PolicyInForce:
     """The newest approved policy version of the organization, or the defaults (number 0)."""
-    q = PolicyVersion.filter(org_id=org_id, status=ChangeStatus.APPROVED).order_by("-number")
+    q = (
+        scoped(PolicyVersion, org_id=org_id)
+        .filter(status=ChangeStatus.APPROVED)
+        .order_by("-number")
+    )
     if conn is not None:
         q = q.using_db(conn)
     row = await q.first()
@@ -153,7 +157,7 @@ class PolicyProposal:
 async def _open_proposal(
     org_id: int, conn: BaseDBAsyncClient | None = None
 ) -> PolicyVersion | None:
-    q = PolicyVersion.filter(org_id=org_id, status=ChangeStatus.PROPOSED).order_by("number")
+    q = scoped(PolicyVersion, org_id=org_id).filter(status=ChangeStatus.PROPOSED).order_by("number")
     if conn is not None:
         q = q.using_db(conn)
     return await q.first()
@@ -242,7 +246,7 @@ async def change_policy(
             )
         pending = await _open_proposal(principal.org_id, conn)
         if pending is not None:
-            proposer = await users.name_of(pending.set_by_id, conn)
+            proposer = await users.name_of(principal, pending.set_by_id, conn)
             raise Conflict(
                 f"Policy version {pending.number} proposed by "
                 f"{proposer} at {_when(pending.created_at)} is "
@@ -259,12 +263,7 @@ async def change_policy(
                 field="values",
             )
         # Numbers are never reused (rejected versions keep theirs): the next after the highest.
-        last = (
-            await PolicyVersion.filter(org_id=principal.org_id)
-            .using_db(conn)
-            .order_by("-number")
-            .first()
-        )
+        last = await scoped(PolicyVersion, principal).using_db(conn).order_by("-number").first()
         version = await PolicyVersion.create(
             org_id=principal.org_id,
             number=max(last.number if last else 0, current.number) + 1,
@@ -299,7 +298,7 @@ async def _locked_proposal(
     if row.status is not ChangeStatus.PROPOSED:
         when = f" at {_when(row.decided_at)}" if row.decided_at else ""
         by = (
-            f" by {await users.name_of(row.decided_by_id, conn)}"
+            f" by {await users.name_of(principal, row.decided_by_id, conn)}"
             if row.decided_by_id is not None or row.decided_at is not None
             else ""
         )

@@ -76,7 +76,8 @@ async def release_quarantine(
                 field="run_id",
             )
         await (
-            Run.filter(id=run.id)
+            scoped(Run, principal)
+            .filter(id=run.id)
             .using_db(conn)
             .update(quarantined=False, dispatch_blocked=False, version=run.version + 1)
         )

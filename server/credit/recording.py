@@ -196,7 +196,7 @@ async def _record_in_transaction(
         suppressed = kill_switches.suppression_on(switches)
         backfill = kill_switches.backfill_scenarios(switches)
         scenarios = await _scenarios(principal, conn, {i.data["scenario"] for i in fresh}, now)
-        stats = await _stats(conn, [s.id for s in scenarios.values()])
+        stats = await _stats(principal, conn, [s.id for s in scenarios.values()])
         fresh = await _check_reruns(principal, conn, fresh, result)
         policy = policy_in_force.policy
         for item in fresh:
@@ -225,7 +225,7 @@ async def _record_in_transaction(
         for item in fresh:
             if item.acts:
                 await _apply_actions(principal, conn, item, suppressed, after, links, now)
-        await links.write(conn)
+        await links.write(principal, conn)
         for item in fresh:
             assert item.verdict is not None
             result.recorded.append(
@@ -288,8 +288,10 @@ async def _scenarios(
     return found
 
 
-async def _stats(conn: BaseDBAsyncClient, scenario_ids: list[int]) -> dict[int, ScenarioStats]:
-    rows = await Baseline.filter(scenario_id__in=scenario_ids).using_db(conn)
+async def _stats(
+    principal: Principal, conn: BaseDBAsyncClient, scenario_ids: list[int]
+) -> dict[int, ScenarioStats]:
+    rows = await scoped(Baseline, principal).filter(scenario_id__in=scenario_ids).using_db(conn)
     return {
         b.scenario_id: ScenarioStats(b.median, b.credits_per_item, b.prompt_tokens) for b in rows
     }
@@ -312,7 +314,8 @@ async def _check_reruns(
         # Locked: a concurrent call that wants the same approval waits, then no longer sees it
         # as approved (one approval, one rerun).
         for found in (
-            await RerunRequest.filter(run_id__in=gated, status=RerunStatus.APPROVED)
+            await scoped(RerunRequest, principal)
+            .filter(run_id__in=gated, status=RerunStatus.APPROVED)
             .select_for_update()
             .using_db(conn)
             .order_by("decided_at")

@@ -157,7 +157,7 @@ def filename_of(report: Report) -> str:
 
 
 def _week(org_id: int, start: datetime, end: datetime) -> Any:
-    return Run.filter(org_id=org_id, started_at__gte=start, started_at__lt=end)
+    return scoped(Run, org_id=org_id).filter(started_at__gte=start, started_at__lt=end)
 
 
 async def _top_scenarios(org_id: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -173,11 +173,13 @@ async def _top_scenarios(org_id: int, start: datetime, end: datetime) -> list[di
     keys: dict[int, str] = {}
     medians: dict[int, float] = {}
     if ids:
-        keys = dict(await Scenario.filter(org_id=org_id, id__in=ids).values_list("id", "key"))
+        keys = dict(
+            await scoped(Scenario, org_id=org_id).filter(id__in=ids).values_list("id", "key")
+        )
         medians = dict(
-            await Baseline.filter(org_id=org_id, scenario_id__in=ids).values_list(
-                "scenario_id", "median"
-            )
+            await scoped(Baseline, org_id=org_id)
+            .filter(scenario_id__in=ids)
+            .values_list("scenario_id", "median")
         )
     out = []
     for r in rows:
@@ -286,7 +288,7 @@ async def _violations(
 
     # Stale: still open or investigating and no case event (any change, note, link) for
     # STALE_AFTER before the report was generated; a case with no event counts from opening.
-    linked = Case.filter(org_id=org_id, id__in=_cases_of_week(org_id, start, end))
+    linked = scoped(Case, org_id=org_id).filter(id__in=_cases_of_week(org_id, start, end))
     working = await (
         linked.filter(status__in=_WORKING)
         .order_by("number")
@@ -295,7 +297,8 @@ async def _violations(
     last_event: dict[int, datetime] = {}
     if working:
         last_event = dict(
-            await CaseEvent.filter(org_id=org_id, case_id__in=[int(c["id"]) for c in working])
+            await scoped(CaseEvent, org_id=org_id)
+            .filter(case_id__in=[int(c["id"]) for c in working])
             .annotate(last=Max("at"))
             .group_by("case_id")
             .values_list("case_id", "last")
@@ -407,14 +410,14 @@ def summary_of(report: Report) -> dict[str, Any]:
 
 async def _stored(org_id: int, period_start: date) -> Report | None:
     start, _ = period_bounds(period_start)
-    return await Report.get_or_none(org_id=org_id, kind=KIND, period_start=start)
+    return await scoped(Report, org_id=org_id).get_or_none(kind=KIND, period_start=start)
 
 
 async def _generate(org_id: int, period_start: date, actor: Actor, created_by: str) -> Report:
     existing = await _stored(org_id, period_start)
     if existing is not None:
         return existing
-    org = await Organization.get(id=org_id)
+    org = await scoped(Organization, org_id=org_id).get()
     now = datetime.now(UTC)
     payload = await build_payload(org, period_start, now)
     digest = sha256_of(payload)

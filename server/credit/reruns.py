@@ -16,7 +16,7 @@ from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import Conflict, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
-from riskops.server.core.scoping import lock_scoped
+from riskops.server.core.scoping import lock_scoped, scoped
 from riskops.server.core.versioning import check_version, parse_version
 from riskops.server.credit.models import (
     RerunRequest,
@@ -41,7 +41,10 @@ async def request_rerun(principal: Principal, run_pk: str | int, reason: str) ->
                 field="run_id",
             )
         open_req = (
-            await RerunRequest.filter(run_id=run.id, status__in=OPEN_RERUN).using_db(conn).first()
+            await scoped(RerunRequest, principal)
+            .filter(run_id=run.id, status__in=OPEN_RERUN)
+            .using_db(conn)
+            .first()
         )
         if open_req is not None:
             raise Conflict(
@@ -104,7 +107,7 @@ async def _decide_rerun(
             "version": req.version + 1,
             note_field: note,
         }
-        await RerunRequest.filter(id=req.id).using_db(conn).update(**values)
+        await scoped(RerunRequest, principal).filter(id=req.id).using_db(conn).update(**values)
         for k, v in values.items():
             setattr(req, k, v)
         await record(

@@ -164,7 +164,7 @@ async def classified_under(run: Run) -> ClassifiedUnder:
         return ClassifiedUnder(current.number, current.policy, current.number)
     if run.policy_number == 0:
         return ClassifiedUnder(0, Policy(), current.number)
-    row = await PolicyVersion.filter(org_id=run.org_id, number=run.policy_number).first()
+    row = await scoped(PolicyVersion, org_id=run.org_id).filter(number=run.policy_number).first()
     policy = Policy.from_dict(row.data) if row is not None else current.policy
     return ClassifiedUnder(run.policy_number, policy, current.number)
 
@@ -184,9 +184,10 @@ async def get_run_detail(principal: Principal, run_pk: str | int) -> RunDetail:
     detail = RunDetail(
         run=run,
         scenario=run.scenario,
-        baseline=await Baseline.get_or_none(scenario_id=run.scenario_id),
+        baseline=await scoped(Baseline, principal).get_or_none(scenario_id=run.scenario_id),
         artifacts=await RunArtifact.filter(run_id=run.id).order_by("id"),
-        rerun_requests=await RerunRequest.filter(run_id=run.id)
+        rerun_requests=await scoped(RerunRequest, principal)
+        .filter(run_id=run.id)
         .select_related("requested_by", "decided_by")
         .order_by("-id"),
         reruns=await scoped(Run, principal)

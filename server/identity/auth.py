@@ -17,7 +17,7 @@ from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import Forbidden, RateLimited, Unauthenticated
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
-from riskops.server.core.scoping import get_scoped
+from riskops.server.core.scoping import get_scoped, scoped
 from riskops.server.identity.models import ApiToken, LoginFailure, Session, User, UserStatus
 from riskops.server.security import digest, new_secret, verify_password
 from riskops.server.settings import Settings
@@ -145,7 +145,8 @@ async def logout(principal: Principal) -> None:
         return
     async with in_transaction() as conn:
         n = (
-            await Session.filter(id=principal.session_id, revoked_at=None)
+            await scoped(Session, principal)
+            .filter(id=principal.session_id, revoked_at=None)
             .using_db(conn)
             .update(revoked_at=datetime.now(UTC))
         )
@@ -189,9 +190,11 @@ async def list_sessions(principal: Principal, user_id: str | int) -> list[Sessio
     if str(user_id) != str(principal.user_id):
         principal.require(Perm.USER_MANAGE)
     user = await get_scoped(User, principal, user_id, "User")
-    return await Session.filter(
-        user_id=user.id, revoked_at=None, expires_at__gt=datetime.now(UTC)
-    ).order_by("-created_at")
+    return (
+        await scoped(Session, principal)
+        .filter(user_id=user.id, revoked_at=None, expires_at__gt=datetime.now(UTC))
+        .order_by("-created_at")
+    )
 
 
 async def revoke_sessions(principal: Principal, user_id: str | int) -> int:
@@ -201,7 +204,8 @@ async def revoke_sessions(principal: Principal, user_id: str | int) -> int:
     async with in_transaction() as conn:
         user = await get_scoped(User, principal, user_id, "User")
         n = (
-            await Session.filter(user_id=user.id, revoked_at=None)
+            await scoped(Session, principal)
+            .filter(user_id=user.id, revoked_at=None)
             .using_db(conn)
             .update(revoked_at=datetime.now(UTC))
         )

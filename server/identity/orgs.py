@@ -12,6 +12,7 @@ from riskops.audit.types import Entry, system_actor
 from riskops.server.core import validation
 from riskops.server.core.errors import Duplicate, Invalid
 from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import scoped
 from riskops.server.identity.models import Organization
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -40,9 +41,4 @@ async def lock_organization(principal: Principal, conn: BaseDBAsyncClient) -> No
     """Serialize the organization's writers that allocate or decide something org-wide (case
     numbers, policy versions, kill switches, baseline decisions) on its row (PostgreSQL; SQLite
     serializes writers anyway). NO KEY: rows that only reference the organization still insert."""
-    await (
-        Organization.filter(id=principal.org_id)
-        .select_for_update(no_key=True)
-        .using_db(conn)
-        .first()
-    )
+    await scoped(Organization, principal).select_for_update(no_key=True).using_db(conn).first()

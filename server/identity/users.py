@@ -71,7 +71,8 @@ async def create_user(
 
 async def _other_active_admins(user: User, conn: BaseDBAsyncClient) -> int:
     others = (
-        await User.filter(org_id=user.org_id, status=UserStatus.ACTIVE, deleted_at=None)
+        await scoped(User, org_id=user.org_id)
+        .filter(status=UserStatus.ACTIVE, deleted_at=None)
         .exclude(id=user.id)
         .using_db(conn)
         .values_list("roles", flat=True)
@@ -90,7 +91,7 @@ async def update_user_roles(
     roles = validation.roles(roles, allow_empty=True)
     async with in_transaction() as conn:
         user = await get_scoped(User, principal, user_id, "User")
-        user = await User.select_for_update().using_db(conn).get(id=user.id)
+        user = await scoped(User, principal).select_for_update().using_db(conn).get(id=user.id)
         if expected_version is not None:
             check_version(
                 f"User {user.id}", user.version, expected_version,
@@ -113,7 +114,11 @@ async def update_user_roles(
         user.version += 1
         await user.save(using_db=conn, update_fields=["roles", "version"])
         # A token never holds more than its owner: shrink tokens with the user.
-        for token in await ApiToken.filter(user_id=user.id, revoked_at=None).using_db(conn):
+        for token in (
+            await scoped(ApiToken, principal)
+            .filter(user_id=user.id, revoked_at=None)
+            .using_db(conn)
+        ):
             kept = sorted(set(token.roles) & set(roles))
             if kept != sorted(token.roles):
                 token.roles = kept
@@ -126,14 +131,20 @@ async def update_user_roles(
     return user
 
 
-async def revoke_access(user_id: int, conn: BaseDBAsyncClient) -> tuple[int, int]:
+async def revoke_access(
+    principal: Principal, user_id: int, conn: BaseDBAsyncClient
+) -> tuple[int, int]:
     """Revoke every live session and API token of a user; returns (sessions, tokens)."""
     now = datetime.now(UTC)
     sessions = (
-        await Session.filter(user_id=user_id, revoked_at=None).using_db(conn).update(revoked_at=now)
+        await scoped(Session, principal)
+        .filter(user_id=user_id, revoked_at=None)
+        .using_db(conn)
+        .update(revoked_at=now)
     )
     tokens = (
-        await ApiToken.filter(user_id=user_id, revoked_at=None)
+        await scoped(ApiToken, principal)
+        .filter(user_id=user_id, revoked_at=None)
         .using_db(conn)
         .update(revoked_at=now)
     )
@@ -145,7 +156,7 @@ async def suspend_user(principal: Principal, user_id: str | int, *, reason: str)
     reason = validation.text(reason, "reason", max_len=500)
     async with in_transaction() as conn:
         user = await get_scoped(User, principal, user_id, "User")
-        user = await User.select_for_update().using_db(conn).get(id=user.id)
+        user = await scoped(User, principal).select_for_update().using_db(conn).get(id=user.id)
         if user.id == principal.user_id:
             raise Invalid("You cannot suspend your own account.", field="userId")
         if user.status == UserStatus.SUSPENDED:
@@ -155,7 +166,7 @@ async def suspend_user(principal: Principal, user_id: str | int, *, reason: str)
         user.status = UserStatus.SUSPENDED
         user.version += 1
         await user.save(using_db=conn, update_fields=["status", "version"])
-        sessions, tokens = await revoke_access(user.id, conn)
+        sessions, tokens = await revoke_access(principal, user.id, conn)
         await record(
             principal, conn, "user.suspend", "user", user.id,
             old={"status": "active"},
@@ -170,7 +181,7 @@ async def reactivate_user(principal: Principal, user_id: str | int) -> User:
     principal.require(Perm.USER_MANAGE)
     async with in_transaction() as conn:
         user = await get_scoped(User, principal, user_id, "User")
-        user = await User.select_for_update().using_db(conn).get(id=user.id)
+        user = await scoped(User, principal).select_for_update().using_db(conn).get(id=user.id)
         if user.status == UserStatus.ACTIVE:
             return user
         user.status = UserStatus.ACTIVE
@@ -193,11 +204,13 @@ async def set_password(principal: Principal, user_id: str | int, password: str) 
         await record(principal, conn, "user.password_set", "user", user.id, risk=RiskLevel.MEDIUM)
 
 
-async def name_of(user_id: int | None, conn: BaseDBAsyncClient | None = None) -> str:
+async def name_of(
+    principal: Principal, user_id: int | None, conn: BaseDBAsyncClient | None = None
+) -> str:
     """A person's name for a message ("proposed by …"), or what is left of them."""
     if user_id is None:
         return "someone (user removed)"
-    q = User.filter(id=user_id)
+    q = scoped(User, principal).filter(id=user_id)
     if conn is not None:
         q = q.using_db(conn)
     user = await q.first()
@@ -210,5 +223,5 @@ async def names_of(principal: Principal, ids: Iterable[int | None]) -> dict[int,
     wanted = sorted({i for i in ids if i is not None})
     if not wanted:
         return {}
-    rows = await User.filter(org_id=principal.org_id, id__in=wanted).values_list("id", "name")
+    rows = await scoped(User, principal).filter(id__in=wanted).values_list("id", "name")
     return {int(i): str(n) for i, n in rows}

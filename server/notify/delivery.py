@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from riskops.jobs.registry import job
+from riskops.server.core.scoping import scoped
 from riskops.server.credit.kill_switches import active_switches, suppression_on
 from riskops.server.identity.models import Organization
 from riskops.server.notify import webhooks
@@ -69,23 +70,35 @@ class DeliveryCounts:
 
 
 async def _claim(msg: OutboxMessage, at: datetime) -> bool:
-    claimed = await OutboxMessage.filter(
-        id=msg.id, status=OutboxStatus.PENDING, attempts=msg.attempts, next_attempt_at__lte=at
-    ).update(attempts=msg.attempts + 1, next_attempt_at=at + LEASE)
+    claimed = (
+        await scoped(OutboxMessage, org_id=msg.org_id)
+        .filter(
+            id=msg.id, status=OutboxStatus.PENDING, attempts=msg.attempts, next_attempt_at__lte=at
+        )
+        .update(attempts=msg.attempts + 1, next_attempt_at=at + LEASE)
+    )
     return claimed == 1
 
 
 async def _suppress(msg: OutboxMessage, at: datetime) -> bool:
     """Mark a due message suppressed (unless another deliverer took it first)."""
-    done = await OutboxMessage.filter(
-        id=msg.id, status=OutboxStatus.PENDING, attempts=msg.attempts, next_attempt_at__lte=at
-    ).update(status=OutboxStatus.SUPPRESSED, last_error=SUPPRESSED_AT_DELIVERY)
+    done = (
+        await scoped(OutboxMessage, org_id=msg.org_id)
+        .filter(
+            id=msg.id, status=OutboxStatus.PENDING, attempts=msg.attempts, next_attempt_at__lte=at
+        )
+        .update(status=OutboxStatus.SUPPRESSED, last_error=SUPPRESSED_AT_DELIVERY)
+    )
     return done == 1
 
 
 async def _settle(msg: OutboxMessage, attempt: int, **changes: Any) -> None:
     # Only while our claim holds (same attempts): a late result never overwrites a newer one.
-    await OutboxMessage.filter(id=msg.id, attempts=attempt).update(**changes)
+    await (
+        scoped(OutboxMessage, org_id=msg.org_id)
+        .filter(id=msg.id, attempts=attempt)
+        .update(**changes)
+    )
 
 
 async def _deliver_one(

@@ -16,6 +16,7 @@ from riskops.server.core.audit_trail import access
 from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import scoped
 
 MAX_PAGE = 200
 MAX_SEQ = 2**63 - 1  # BIGINT
@@ -63,7 +64,7 @@ async def list_events(
     """Newest first. Cursors are keyset (seq), so new events never shift a page."""
     principal.require(Perm.AUDIT_READ)
     validation.page_size(first, MAX_PAGE)
-    q = AuditEvent.filter(org_id=principal.org_id)
+    q = scoped(AuditEvent, principal)
     filters: dict[str, Any] = {}
     for name in ("actor", "action", "entity_type", "entity_id"):
         value = getattr(flt, name)

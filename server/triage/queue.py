@@ -442,7 +442,9 @@ async def get_alert_detail(principal: Principal, alert_id: str | int) -> AlertDe
         raise not_found("alert", alert_id)
     details = await load_page_details([alert])
     hits, signals = details[alert.id]
-    history = list(await AlertEvent.filter(alert_id=alert.id).order_by("at", "id"))
+    history = list(
+        await scoped(AlertEvent, principal).filter(alert_id=alert.id).order_by("at", "id")
+    )
     info = list(await InfoRequest.filter(alert_id=alert.id).order_by("asked_at", "id"))
     case_ids = sorted(link.case_id for link in await CaseAlert.filter(alert_id=alert.id))
     similar = await similar_alerts(alert)

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from riskops.server.core.scoping import scoped
 from riskops.server.triage.models import (
     Alert,
 )
@@ -124,7 +125,9 @@ async def similar_alerts(alert: Alert, limit: int = SIMILAR_LIMIT) -> list[Simil
         return []
     by_id = {
         a.id: a
-        for a in await Alert.filter(org_id=alert.org_id, id__in=[r["alert_id"] for r in rows])
+        for a in await scoped(Alert, org_id=alert.org_id).filter(
+            id__in=[r["alert_id"] for r in rows]
+        )
     }
     return [
         SimilarAlert(
