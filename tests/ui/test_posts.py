@@ -18,8 +18,13 @@ from starlette.routing import Route
 from riskops.server.core.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
 from riskops.server.core.permissions import Perm
 from riskops.ui.common.forms import back, int_or_none
-from riskops.ui.common.posts import FieldErrors, Submission, form_post, shown_on
+from riskops.ui.common.posts import FieldErrors, Submission, form_post, is_form_post, shown_on
 from riskops.ui.common.rendering import FLASH, env, page, render, signed_in
+from riskops.ui.routes import routes as page_routes
+
+# Signing in and out are the POSTs written by hand (see their comments in ui/identity/pages.py):
+# nobody is signed in yet, or the session may already be gone.
+BY_HAND = {"/login", "/logout"}
 
 PAGE = """{% extends "base.html" %}
 {% block title %}Thing{% endblock %}
@@ -244,3 +249,9 @@ async def test_csrf_is_checked_before_anything_and_anonymous_goes_to_login(
     hx = await anonymous.post("/thing/rename", {"title": "second", "version": "1"}, headers=HX)
     assert hx.headers["hx-redirect"] == "/login"
     assert (thing.title, thing.version) == ("first", 1)
+
+
+def test_every_page_post_goes_through_the_skeleton() -> None:
+    posts = {r.path: r.endpoint for r in page_routes if "POST" in (r.methods or ())}
+    assert len(posts) >= 40
+    assert {path for path, endpoint in posts.items() if not is_form_post(endpoint)} == BY_HAND
