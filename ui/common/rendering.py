@@ -6,6 +6,7 @@ it names one).
 
 Conventions:
 - every POST handler reads its form through `read_form` first (CSRF), before anything else;
+  `posts.form_post` does that for every form (only signing in and out are written by hand);
 - every form is a real `<form method="post">` that works without JavaScript (303 back to the page
   with `?ok=<code>` on success, or the page re-rendered with errors), enhanced with `hx-post`;
 - `render` is the one place that decides between a full page, the page's `main` block (a form

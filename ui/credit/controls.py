@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.core.errors import Conflict, Forbidden
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
@@ -24,16 +23,9 @@ from riskops.server.credit import kill_switches
 from riskops.server.credit import policy as svc
 from riskops.server.credit.models import Scenario
 from riskops.server.identity import users
-from riskops.server.web import read_form
-from riskops.ui.common.forms import (
-    FORM_ERRORS,
-    back,
-    form_errors,
-    form_text,
-    int_or_none,
-    parse_local,
-)
-from riskops.ui.common.rendering import FLASH, page, render, signed_in, status_of
+from riskops.ui.common.forms import back, form_text, int_or_none, parse_local
+from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post
+from riskops.ui.common.rendering import FLASH, page, render, signed_in
 
 FLASH.update(
     {
@@ -133,64 +125,51 @@ async def policy_page(request: Request) -> Response:
     return await _policy_page(request, signed_in(request))
 
 
-@page
-async def policy_change(request: Request) -> Response:
+async def _policy_refused(sub: Submission, refusal: Refusal) -> Response:
+    # A conflict (someone else changed the policy, a proposal is open, the version was decided
+    # meanwhile) is shown at the top of the form used, with the page as it is now and what was
+    # typed kept.
+    errors = {"_form": refusal.conflict} if refusal.conflict is not None else refusal.errors
+    return await _policy_page(sub.request, sub.principal, status=refusal.status, errors=errors,
+                              values=sub.values, form_name=sub.name)  # fmt: skip
+
+
+@form_post(_policy_refused, name="change", keep=(*svc.POLICY_FIELDS, "reason"),
+           fields={**{f: f for f in svc.POLICY_FIELDS}, "reason": "reason"})  # fmt: skip
+async def policy_change(sub: Submission) -> Response:
     """Propose a change (maker-checker: another approver puts it in force)."""
-    form = await read_form(request)
-    principal = signed_in(request)
-    principal.require(Perm.POLICY_MANAGE)
-    typed = {name: form_text(form, name) for name in (*svc.POLICY_FIELDS, "reason")}
+    sub.principal.require(Perm.POLICY_MANAGE)
     errors: dict[str, str] = {}
-    changed = _parse_values(form, errors)
+    changed = _parse_values(sub.form, errors)
     if errors:
-        return await _policy_page(request, principal, status=422, errors=errors, values=typed)
+        raise FieldErrors(errors)
     # A missing or garbled number goes to the service as is: it refuses it with its message.
-    expected: Any = int_or_none(form_text(form, "expected_number"))
-    try:
-        await svc.change_policy(principal, changed, typed["reason"], expected)
-    except FORM_ERRORS as exc:
-        if isinstance(exc, Conflict):
-            # Someone else changed it or a proposal is open: show the page as it is now and
-            # keep what was typed.
-            errors = {"_form": exc.message}
-        else:
-            errors = form_errors(exc, {**{f: f for f in svc.POLICY_FIELDS}, "reason": "reason"})
-        return await _policy_page(
-            request, principal, status=status_of(exc), errors=errors, values=typed
-        )
+    expected: Any = int_or_none(sub.text("expected_number"))
+    await svc.change_policy(sub.principal, changed, sub.values["reason"], expected)
     return back("/policy", "policy.proposed")
 
 
-async def _policy_decision(request: Request, action: str) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    typed = {"number": form_text(form, "number"), "reason": form_text(form, "reason")}
+async def _policy_decision(sub: Submission, *, approve: bool) -> Response:
     # A missing or garbled number goes to the service as is: it refuses it with its message.
-    number: Any = int_or_none(typed["number"])
+    number: Any = int_or_none(sub.values["number"])
     if number is None:
-        number = typed["number"]
-    decide = svc.approve_policy_change if action == "approve" else svc.reject_policy_change
-    try:
-        await decide(principal, number, typed["reason"])
-    except (*FORM_ERRORS, Forbidden) as exc:
-        if isinstance(exc, Forbidden) and not principal.can(Perm.POLICY_MANAGE):
-            raise
-        code = 403 if isinstance(exc, Forbidden) else status_of(exc)
-        return await _policy_page(
-            request, principal, status=code, errors=form_errors(exc, {"reason": "reason"}),
-            values=typed, form_name=action,
-        )  # fmt: skip
-    return back("/policy", "policy.approved" if action == "approve" else "policy.rejected")
+        number = sub.values["number"]
+    decide = svc.approve_policy_change if approve else svc.reject_policy_change
+    await decide(sub.principal, number, sub.values["reason"])
+    return back("/policy", "policy.approved" if approve else "policy.rejected")
 
 
-@page
-async def policy_approve(request: Request) -> Response:
-    return await _policy_decision(request, "approve")
+# An approver deciding their own proposal (maker-checker) is shown where they acted (`checker`).
+@form_post(_policy_refused, name="approve", keep=("number", "reason"),
+           fields={"reason": "reason"}, checker=Perm.POLICY_MANAGE)  # fmt: skip
+async def policy_approve(sub: Submission) -> Response:
+    return await _policy_decision(sub, approve=True)
 
 
-@page
-async def policy_reject(request: Request) -> Response:
-    return await _policy_decision(request, "reject")
+@form_post(_policy_refused, name="reject", keep=("number", "reason"),
+           fields={"reason": "reason"}, checker=Perm.POLICY_MANAGE)  # fmt: skip
+async def policy_reject(sub: Submission) -> Response:
+    return await _policy_decision(sub, approve=False)
 
 
 # ----------------------------------------------------------------------------- kill switches
@@ -238,39 +217,35 @@ async def switches_page(request: Request) -> Response:
     return await _switches_page(request, signed_in(request))
 
 
-@page
-async def switch_set(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    typed = {name: form_text(form, name) for name in SET_FIELDS}
+async def _set_refused(sub: Submission, refusal: Refusal) -> Response:
+    return await _switches_page(sub.request, sub.principal, status=refusal.status,
+                                errors=refusal.errors, values=sub.values)  # fmt: skip
+
+
+@form_post(_set_refused, keep=SET_FIELDS, fields=SET_FIELDS)
+async def switch_set(sub: Submission) -> Response:
+    typed = sub.values
     errors: dict[str, str] = {}
     until = parse_local(typed["expires_at"], "expires_at", errors)
     if errors:
-        return await _switches_page(request, principal, status=422, errors=errors, values=typed)
+        raise FieldErrors(errors)
     # The scenario picker only matters for backfill; alert suppression ignores what it holds.
     scope = typed["scope"] if typed["name"] == kill_switches.SwitchName.BACKFILL.value else ""
-    try:
-        await kill_switches.set_kill_switch(principal, typed["name"], scope, typed["reason"], until)
-    except FORM_ERRORS as exc:
-        return await _switches_page(
-            request, principal, status=status_of(exc),
-            errors=form_errors(exc, SET_FIELDS), values=typed,
-        )  # fmt: skip
+    await kill_switches.set_kill_switch(sub.principal, typed["name"], scope, typed["reason"], until)
     return back("/kill-switches", "kill_switch.set")
 
 
-@page
-async def switch_clear(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    switch_id = form_text(form, "switch_id")
-    try:
-        await kill_switches.clear_kill_switch(principal, switch_id, form_text(form, "reason"))
-    except FORM_ERRORS as exc:
-        pk = int_or_none(switch_id) or 0
-        return await _switches_page(
-            request, principal, status=status_of(exc), clear_errors={pk: exc.message}
-        )
+async def _clear_refused(sub: Submission, refusal: Refusal) -> Response:
+    # Shown on the row of the switch the form named (every row has its own clear form).
+    pk = int_or_none(sub.values["switch_id"]) or 0
+    return await _switches_page(sub.request, sub.principal, status=refusal.status,
+                                clear_errors={pk: refusal.message})  # fmt: skip
+
+
+@form_post(_clear_refused, keep=("switch_id",))
+async def switch_clear(sub: Submission) -> Response:
+    await kill_switches.clear_kill_switch(sub.principal, sub.values["switch_id"],
+                                          sub.text("reason"))  # fmt: skip
     return back("/kill-switches", "kill_switch.cleared")
 
 

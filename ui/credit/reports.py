@@ -16,15 +16,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.core.errors import Conflict, Invalid
+from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.credit import reports as svc
 from riskops.server.credit.models import Report
-from riskops.server.web import read_form
 from riskops.ui.common.charts import Bar, bar_chart
-from riskops.ui.common.forms import back, form_text
-from riskops.ui.common.rendering import FLASH, page, render, signed_in, status_of
+from riskops.ui.common.forms import back
+from riskops.ui.common.posts import Refusal, Submission, form_post
+from riskops.ui.common.rendering import FLASH, page, render, signed_in
 
 LIST_PAGE_SIZE = 20
 SEVERITY_KEYS = ("SEV0", "SEV1", "SEV2", "SEV3", "none", "no_baseline")
@@ -101,17 +101,16 @@ async def reports_list(request: Request) -> Response:
     return await _list_page(request, signed_in(request))
 
 
-@page
-async def report_generate(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    raw = form_text(form, "period_start")
-    try:
-        report = await svc.generate_weekly_report(principal, raw or svc.last_complete_week())
-    except (Invalid, Conflict) as exc:
-        field = exc.field if exc.field == "period_start" else "_form"
-        return await _list_page(request, principal, status=status_of(exc),
-                                errors={field: exc.message}, period_start=raw)  # fmt: skip
+async def _generate_refused(sub: Submission, refusal: Refusal) -> Response:
+    period_start = sub.values["period_start"]
+    return await _list_page(sub.request, sub.principal, status=refusal.status,
+                            errors=refusal.errors, period_start=period_start)  # fmt: skip
+
+
+@form_post(_generate_refused, keep=("period_start",), fields={"period_start": "period_start"})
+async def report_generate(sub: Submission) -> Response:
+    raw = sub.values["period_start"]
+    report = await svc.generate_weekly_report(sub.principal, raw or svc.last_complete_week())
     return back(f"/reports/{report.id}", "report.generated")
 
 

@@ -18,24 +18,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid, not_found
+from riskops.server.core.errors import Conflict, DomainError, Invalid, not_found
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import parse_id, scoped
 from riskops.server.credit import artifacts, quarantine, reruns, runs
 from riskops.server.credit.models import RerunRequest, Run
 from riskops.server.credit.terms import RiskFlag, Severity
-from riskops.server.web import read_form
-from riskops.ui.common.forms import (
-    FORM_ERRORS,
-    back,
-    form_errors,
-    form_text,
-    int_or_none,
-    parse_local,
-    query_string,
-)
-from riskops.ui.common.rendering import FLASH, page, render, signed_in, status_of
+from riskops.ui.common.forms import back, form_text, int_or_none, parse_local, query_string
+from riskops.ui.common.posts import Submission, form_post, shown_on
+from riskops.ui.common.rendering import FLASH, page, render, signed_in
 
 LEDGER_PAGE_SIZE = 50
 SEVERITY_CHOICES = (*(s.value for s in Severity), "none")
@@ -191,59 +183,44 @@ async def run_page(request: Request) -> Response:
     return await _run_page(request, signed_in(request), request.path_params["run_id"])
 
 
-async def _refused(
-    request: Request,
-    principal: Principal,
-    exc: DomainError,
-    form: str,
-    fields: Mapping[str, str],
-    values: Mapping[str, str],
-    status: int | None = None,
-) -> Response:
-    run_pk = request.path_params["run_id"]
-    code = status or status_of(exc)
-    if isinstance(exc, Conflict) and exc.field == "expected_version":
-        # Someone else changed it first: nothing was changed, reload and decide again.
-        return await _run_page(request, principal, run_pk, status=code, conflict=exc.message)
-    return await _run_page(
-        request, principal, run_pk, status=code, form=form,
-        errors=form_errors(exc, fields), values=values,
-    )  # fmt: skip
+async def _form_page(sub: Submission, **shown: Any) -> Response:
+    return await _run_page(sub.request, sub.principal, sub.param("run_id"), **shown)
 
 
-@page
-async def release(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    run_pk = request.path_params["run_id"]
-    values = {"reason": form_text(form, "reason")}
+def _stale(exc: DomainError) -> bool:
+    # Someone else changed it first: nothing was changed, reload and decide again.
+    return isinstance(exc, Conflict) and exc.field == "expected_version"
+
+
+# Every form of the run page: a stale version is shown at the top of the run as it is now,
+# other refusals under the form that was used.
+_refused = shown_on(_form_page)
+
+
+def _version(sub: Submission) -> Any:
     # A missing or garbled version goes to the service as is: it refuses it with its message.
-    version: Any = int_or_none(form_text(form, "expected_version"))
-    try:
-        result = await quarantine.release_quarantine(
-            principal, run_pk, values["reason"], expected_version=version
-        )
-    except FORM_ERRORS as exc:
-        return await _refused(request, principal, exc, "release", RELEASE_FIELDS, values)
+    return int_or_none(sub.text("expected_version"))
+
+
+@form_post(_refused, name="release", keep=("reason",), fields=RELEASE_FIELDS, stale=_stale)
+async def release(sub: Submission) -> Response:
+    result = await quarantine.release_quarantine(
+        sub.principal, sub.param("run_id"), sub.values["reason"], expected_version=_version(sub)
+    )
     # The verification results exist only now: shown on this response (not a redirect), with
     # the run's address pushed for htmx so that a reload shows the run, not this POST.
     path = _run_path(result.run.id)
     return await _run_page(
-        request, principal, str(result.run.id), checks=result.checks, flash_code="run.released",
+        sub.request, sub.principal, str(result.run.id), checks=result.checks,
+        flash_code="run.released",
         headers={"HX-Push-Url": f"{path}?{urlencode({'ok': 'run.released'})}"},
     )  # fmt: skip
 
 
-@page
-async def request_rerun(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    run_pk = request.path_params["run_id"]
-    values = {"reason": form_text(form, "reason")}
-    try:
-        await reruns.request_rerun(principal, run_pk, values["reason"])
-    except FORM_ERRORS as exc:
-        return await _refused(request, principal, exc, "request", REQUEST_FIELDS, values)
+@form_post(_refused, name="request", keep=("reason",), fields=REQUEST_FIELDS, stale=_stale)
+async def request_rerun(sub: Submission) -> Response:
+    run_pk = sub.param("run_id")
+    await reruns.request_rerun(sub.principal, run_pk, sub.values["reason"])
     return back(_run_path(run_pk), "run.rerun_requested")
 
 
@@ -260,42 +237,26 @@ async def _request_of_run(principal: Principal, run_pk: str, request_id: str) ->
         raise not_found("RerunRequest", request_id)
 
 
-async def _decide(request: Request, *, approve: bool) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    run_pk = request.path_params["run_id"]
-    request_id = request.path_params["request_id"]
-    name = "approve" if approve else "deny"
-    note_name = "mitigation" if approve else "reason"
-    values = {note_name: form_text(form, note_name), "request_id": request_id}
-    version: Any = int_or_none(form_text(form, "expected_version"))
-    try:
-        await _request_of_run(principal, run_pk, request_id)
-        if approve:
-            await reruns.approve_rerun(principal, request_id, values[note_name],
-                                    expected_version=version)  # fmt: skip
-        else:
-            await reruns.deny_rerun(principal, request_id, values[note_name],
-                                 expected_version=version)  # fmt: skip
-    except FORM_ERRORS as exc:
-        fields = APPROVE_FIELDS if approve else DENY_FIELDS
-        return await _refused(request, principal, exc, name, fields, values)
-    except Forbidden as exc:
-        if not principal.can(Perm.RUN_APPROVE):
-            raise  # not an approver at all: the 403 page
-        # An approver deciding their own request (maker-checker): shown where they acted.
-        return await _refused(request, principal, exc, name, {}, values, status=403)
+async def _decide(sub: Submission, *, approve: bool) -> Response:
+    run_pk, request_id = sub.param("run_id"), sub.param("request_id")
+    await _request_of_run(sub.principal, run_pk, request_id)
+    decide = reruns.approve_rerun if approve else reruns.deny_rerun
+    note = sub.values["mitigation" if approve else "reason"]
+    await decide(sub.principal, request_id, note, expected_version=_version(sub))
     return back(_run_path(run_pk), "run.rerun_approved" if approve else "run.rerun_denied")
 
 
-@page
-async def approve_rerun(request: Request) -> Response:
-    return await _decide(request, approve=True)
+# An approver deciding their own request (maker-checker) is shown where they acted (`checker`).
+@form_post(_refused, name="approve", keep=("mitigation",), fields=APPROVE_FIELDS, stale=_stale,
+           checker=Perm.RUN_APPROVE)  # fmt: skip
+async def approve_rerun(sub: Submission) -> Response:
+    return await _decide(sub, approve=True)
 
 
-@page
-async def deny_rerun(request: Request) -> Response:
-    return await _decide(request, approve=False)
+@form_post(_refused, name="deny", keep=("reason",), fields=DENY_FIELDS, stale=_stale,
+           checker=Perm.RUN_APPROVE)  # fmt: skip
+async def deny_rerun(sub: Submission) -> Response:
+    return await _decide(sub, approve=False)
 
 
 # ----------------------------------------------------------------------------- routes

@@ -16,22 +16,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from riskops.server.core.approvals import ChangeStatus
-from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid
+from riskops.server.core.errors import Conflict, DomainError
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.credit import baselines as svc
 from riskops.server.credit import scenarios as scen
-from riskops.server.web import read_form
 from riskops.ui.common.charts import Band, Line, Point, line_chart
-from riskops.ui.common.forms import (
-    FORM_ERRORS,
-    back,
-    directory,
-    form_errors,
-    form_text,
-    int_or_none,
-)
-from riskops.ui.common.rendering import FLASH, page, render, signed_in, status_of
+from riskops.ui.common.forms import back, directory, int_or_none
+from riskops.ui.common.posts import FieldErrors, Submission, form_post, shown_on
+from riskops.ui.common.rendering import FLASH, page, render, signed_in
 
 FLASH.update(
     {
@@ -52,6 +45,8 @@ MANUAL_FIELDS = {"median": "median", "rationale": "rationale",
 CONFIG_FIELDS = {"name": "name", "max_items": "max_items",
                  "data_classification": "data_classification",
                  "dispatch_target": "dispatch_target", "expected_version": "_form"}  # fmt: skip
+# What the configuration form shows again after a refusal.
+CONFIG_KEPT = ("name", "max_items", "data_classification", "dispatch_target")
 CLASSIFICATIONS = ("public", "internal", "confidential", "pii", "regulatory")
 
 
@@ -145,21 +140,18 @@ async def scenario_detail(request: Request) -> Response:
     return await _scenario_page(request, signed_in(request))
 
 
-async def _refused(
-    request: Request,
-    principal: Principal,
-    exc: DomainError,
-    form: str,
-    fields: Mapping[str, str],
-    values: Mapping[str, str],
-) -> Response:
-    code = status_of(exc)
-    if isinstance(exc, Conflict) and exc.field in (None, "change_id", "expected_version"):
-        return await _scenario_page(request, principal, status=code, conflict=exc.message)
-    return await _scenario_page(
-        request, principal, status=code, form=form, errors=form_errors(exc, fields),
-        values=values,
-    )  # fmt: skip
+async def _form_page(sub: Submission, **shown: Any) -> Response:
+    return await _scenario_page(sub.request, sub.principal, **shown)
+
+
+def _stale(exc: DomainError) -> bool:
+    # The proposal was decided, or the scenario changed, meanwhile: decide on what is there now.
+    return isinstance(exc, Conflict) and exc.field in (None, "change_id", "expected_version")
+
+
+# Every form of the scenario page: a stale conflict is shown at the top of the scenario as it is
+# now, other refusals under the form that was used.
+_refused = shown_on(_form_page)
 
 
 def _days(raw: str) -> Any:
@@ -171,114 +163,76 @@ def _days(raw: str) -> Any:
     return value if value is not None else raw
 
 
-@page
-async def scenario_calculate(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    values = {"days": form_text(form, "days")}
-    try:
-        calc = await svc.calculate_baseline(principal, request.path_params["key"],
-                                            _days(values["days"]))  # fmt: skip
-    except FORM_ERRORS as exc:
-        return await _refused(request, principal, exc, "calculate", CALC_FIELDS, values)
-    return await _scenario_page(request, principal, form="calculate", values=values,
+def _confirmed(sub: Submission) -> bool:
+    return sub.text("confirm_large_change") in ("1", "on", "true")
+
+
+@form_post(_refused, name="calculate", keep=("days",), fields=CALC_FIELDS, stale=_stale)
+async def scenario_calculate(sub: Submission) -> Response:
+    calc = await svc.calculate_baseline(sub.principal, sub.param("key"),
+                                        _days(sub.values["days"]))  # fmt: skip
+    return await _scenario_page(sub.request, sub.principal, form="calculate", values=sub.values,
                                 calculation=calc)  # fmt: skip
 
 
-@page
-async def scenario_propose(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    key = request.path_params["key"]
-    values = {"days": form_text(form, "days"), "rationale": form_text(form, "rationale")}
-    try:
-        await svc.propose_baseline_update(principal, key, _days(values["days"]),
-                                          values["rationale"])  # fmt: skip
-    except FORM_ERRORS as exc:
-        return await _refused(request, principal, exc, "propose", PROPOSE_FIELDS, values)
+@form_post(_refused, name="propose", keep=("days", "rationale"), fields=PROPOSE_FIELDS,
+           stale=_stale)  # fmt: skip
+async def scenario_propose(sub: Submission) -> Response:
+    key = sub.param("key")
+    await svc.propose_baseline_update(sub.principal, key, _days(sub.values["days"]),
+                                      sub.values["rationale"])  # fmt: skip
     return back(_path(key), "baseline.proposed")
 
 
-async def _decide(request: Request, *, approve: bool) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    key = request.path_params["key"]
-    name = "approve" if approve else "reject"
-    change_id = form_text(form, "change_id")
-    values = {"rationale": form_text(form, "rationale"), "reason": form_text(form, "reason")}
+# An approver deciding their own proposal (maker-checker) is shown where they acted (`checker`).
+@form_post(_refused, name="approve", keep=("rationale", "reason"), fields=DECIDE_FIELDS,
+           stale=_stale, checker=Perm.BASELINE_APPROVE)  # fmt: skip
+async def scenario_approve(sub: Submission) -> Response:
+    key = sub.param("key")
+    await svc.approve_baseline_update(sub.principal, sub.text("change_id"),
+                                      sub.values["rationale"], _confirmed(sub),
+                                      scenario_key=key)  # fmt: skip
+    return back(_path(key), "baseline.approved")
+
+
+@form_post(_refused, name="reject", keep=("rationale", "reason"), fields=DECIDE_FIELDS,
+           stale=_stale, checker=Perm.BASELINE_APPROVE)  # fmt: skip
+async def scenario_reject(sub: Submission) -> Response:
+    key = sub.param("key")
+    await svc.reject_baseline_update(sub.principal, sub.text("change_id"), sub.values["reason"],
+                                     scenario_key=key)  # fmt: skip
+    return back(_path(key), "baseline.rejected")
+
+
+@form_post(_refused, name="manual", keep=("median", "rationale"), fields=MANUAL_FIELDS,
+           stale=_stale)  # fmt: skip
+async def scenario_manual(sub: Submission) -> Response:
+    key = sub.param("key")
     try:
-        if approve:
-            confirm = form_text(form, "confirm_large_change") in ("1", "on", "true")
-            await svc.approve_baseline_update(
-                principal, change_id, values["rationale"], confirm, scenario_key=key
-            )
-        else:
-            await svc.reject_baseline_update(
-                principal, change_id, values["reason"], scenario_key=key
-            )
-    except FORM_ERRORS as exc:
-        return await _refused(request, principal, exc, name, DECIDE_FIELDS, values)
-    except Forbidden as exc:
-        if not principal.can(Perm.BASELINE_APPROVE):
-            raise  # not an approver at all: the 403 page
-        # An approver deciding their own proposal (maker-checker): shown where they acted.
-        return await _scenario_page(request, principal, status=403, form=name,
-                                    errors={"_form": exc.message}, values=values)  # fmt: skip
-    return back(_path(key), "baseline.approved" if approve else "baseline.rejected")
-
-
-@page
-async def scenario_approve(request: Request) -> Response:
-    return await _decide(request, approve=True)
-
-
-@page
-async def scenario_reject(request: Request) -> Response:
-    return await _decide(request, approve=False)
-
-
-@page
-async def scenario_manual(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    key = request.path_params["key"]
-    values = {"median": form_text(form, "median"), "rationale": form_text(form, "rationale")}
-    confirm = form_text(form, "confirm_large_change") in ("1", "on", "true")
-    try:
-        median = float(values["median"].replace(",", ""))
+        median = float(sub.values["median"].replace(",", ""))
     except ValueError:
-        exc = Invalid("median: enter a number of credits, like 1250.50.", field="median")
-        return await _refused(request, principal, exc, "manual", MANUAL_FIELDS, values)
-    try:
-        change = await svc.set_manual_baseline(principal, key, median, values["rationale"], confirm)
-    except FORM_ERRORS as exc:
-        return await _refused(request, principal, exc, "manual", MANUAL_FIELDS, values)
+        raise FieldErrors({"median": "median: enter a number of credits, like 1250.50."}) from None
+    change = await svc.set_manual_baseline(sub.principal, key, median, sub.values["rationale"],
+                                           _confirmed(sub))  # fmt: skip
     proposed = change.status is ChangeStatus.PROPOSED
     return back(_path(key), "baseline.proposed" if proposed else "baseline.manual")
 
 
-@page
-async def scenario_config(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    key = request.path_params["key"]
-    values = {name: form_text(form, name) for name in
-              ("name", "max_items", "data_classification", "dispatch_target")}  # fmt: skip
+@form_post(_refused, name="config", keep=CONFIG_KEPT, fields=CONFIG_FIELDS, stale=_stale)
+async def scenario_config(sub: Submission) -> Response:
+    values = sub.values
     raw_max = values["max_items"].replace(",", "").replace("_", "")
     max_items: Any = None if not raw_max else int_or_none(raw_max)
     if raw_max and max_items is None:
         max_items = raw_max  # the service refuses it with its own message
-    try:
-        await scen.update_scenario(
-            principal, key,
-            name=values["name"], max_items=max_items,
-            data_classification=values["data_classification"],
-            dispatch_target=values["dispatch_target"] or None,
-            expected_version=int_or_none(form_text(form, "expected_version")),  # type: ignore[arg-type]
-        )  # fmt: skip
-    except FORM_ERRORS as exc:
-        return await _refused(request, principal, exc, "config", CONFIG_FIELDS, values)
-    return back(_path(key), "scenario.updated")
+    await scen.update_scenario(
+        sub.principal, sub.param("key"),
+        name=values["name"], max_items=max_items,
+        data_classification=values["data_classification"],
+        dispatch_target=values["dispatch_target"] or None,
+        expected_version=int_or_none(sub.text("expected_version")),  # type: ignore[arg-type]
+    )  # fmt: skip
+    return back(_path(sub.param("key")), "scenario.updated")
 
 
 routes: list[Route] = [

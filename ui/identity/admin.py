@@ -8,31 +8,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.core.errors import (
-    Conflict,
-    DomainError,
-)
+from riskops.server.core.errors import Conflict
 from riskops.server.core.principal import Principal
 from riskops.server.identity import auth, teams, tokens, users
-from riskops.server.web import read_form
-from riskops.ui.common.forms import (
-    FORM_ERRORS,
-    back,
-    form_errors,
-    form_text,
-    form_texts,
-    int_or_none,
-)
-from riskops.ui.common.rendering import (
-    page,
-    render,
-    signed_in,
-    status_of,
-)
+from riskops.ui.common.forms import back, form_text, form_texts, int_or_none
+from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post
+from riskops.ui.common.rendering import page, render, signed_in
 from riskops.ui.identity.pages import (
     _signed_out,
 )
@@ -73,89 +59,71 @@ async def users_list(request: Request) -> Response:
     return await _users_page(request, signed_in(request))
 
 
-@page
-async def user_create(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    email, name = form_text(form, "email"), form_text(form, "name")
-    roles = form_texts(form, "roles")
-    password = form.get("password")
-    try:
-        await users.create_user(
-            principal,
-            email=email,
-            name=name,
-            roles=roles,
-            password=password if isinstance(password, str) and password else None,
-        )
-    except FORM_ERRORS as exc:
-        return await _users_page(request, principal, status=status_of(exc),
-                                 errors=form_errors(exc, USER_FIELDS),
-                                 form={"email": email, "name": name, "roles": roles})  # fmt: skip
+def _new_user(form: FormData) -> dict[str, Any]:
+    # The password is never shown again.
+    return {"email": form_text(form, "email"), "name": form_text(form, "name"),
+            "roles": form_texts(form, "roles")}  # fmt: skip
+
+
+async def _create_refused(sub: Submission, refusal: Refusal) -> Response:
+    return await _users_page(sub.request, sub.principal, status=refusal.status,
+                             errors=refusal.errors, form=sub.values)  # fmt: skip
+
+
+@form_post(_create_refused, keep=_new_user, fields=USER_FIELDS)
+async def user_create(sub: Submission) -> Response:
+    password = sub.form.get("password")
+    await users.create_user(
+        sub.principal,
+        email=sub.values["email"],
+        name=sub.values["name"],
+        roles=sub.values["roles"],
+        password=password if isinstance(password, str) and password else None,
+    )
     return back("/admin/users", "user.created")
 
 
-async def _user_row_error(
-    request: Request, principal: Principal, user_id: str, exc: DomainError
-) -> Response:
-    message = exc.message
-    current = exc.extra.get("current_roles")
-    if isinstance(exc, Conflict) and current is not None:
+async def _row_refused(sub: Submission, refusal: Refusal) -> Response:
+    """Shown on the user's row (each row has its own forms); a stale roles change says which
+    roles the user has now."""
+    message = refusal.message
+    current = refusal.error.extra.get("current_roles")
+    if isinstance(refusal.error, Conflict) and current is not None:
         message += f" Current roles: {', '.join(current) or 'none'}."
-    return await _users_page(
-        request, principal, status=status_of(exc), row_errors={user_id: message}
+    return await _users_page(sub.request, sub.principal, status=refusal.status,
+                             row_errors={sub.param("user_id"): message})  # fmt: skip
+
+
+@form_post(_row_refused)
+async def user_roles(sub: Submission) -> Response:
+    await users.update_user_roles(
+        sub.principal,
+        sub.param("user_id"),
+        sub.texts("roles"),
+        expected_version=int_or_none(sub.text("expected_version")),
     )
-
-
-@page
-async def user_roles(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    user_id = request.path_params["user_id"]
-    try:
-        await users.update_user_roles(
-            principal,
-            user_id,
-            form_texts(form, "roles"),
-            expected_version=int_or_none(form_text(form, "expected_version")),
-        )
-    except FORM_ERRORS as exc:
-        return await _user_row_error(request, principal, user_id, exc)
     return back("/admin/users", "user.roles")
 
 
-@page
-async def user_suspend(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    user_id = request.path_params["user_id"]
-    try:
-        await users.suspend_user(principal, user_id, reason=form_text(form, "reason"))
-    except FORM_ERRORS as exc:
-        return await _user_row_error(request, principal, user_id, exc)
+@form_post(_row_refused)
+async def user_suspend(sub: Submission) -> Response:
+    await users.suspend_user(sub.principal, sub.param("user_id"), reason=sub.text("reason"))
     return back("/admin/users", "user.suspended")
 
 
-@page
-async def user_reactivate(request: Request) -> Response:
-    await read_form(request)
-    principal = signed_in(request)
-    user_id = request.path_params["user_id"]
-    try:
-        await users.reactivate_user(principal, user_id)
-    except FORM_ERRORS as exc:
-        return await _user_row_error(request, principal, user_id, exc)
+@form_post(_row_refused)
+async def user_reactivate(sub: Submission) -> Response:
+    await users.reactivate_user(sub.principal, sub.param("user_id"))
     return back("/admin/users", "user.reactivated")
 
 
-@page
-async def user_revoke_sessions(request: Request) -> Response:
-    await read_form(request)
-    principal = signed_in(request)
-    user_id = request.path_params["user_id"]
-    await auth.revoke_sessions(principal, user_id)
-    if user_id == str(principal.user_id):  # that included this very session
-        return _signed_out(request, "signed_out_everywhere")
+# Nothing to show inline: a refusal is the error page.
+@form_post(None)
+async def user_revoke_sessions(sub: Submission) -> Response:
+    user_id = sub.param("user_id")
+    await auth.revoke_sessions(sub.principal, user_id)
+    if user_id == str(sub.principal.user_id):  # that included this very session
+        return _signed_out(sub.request, "signed_out_everywhere")
     return back("/admin/users", "user.sessions")
 
 
@@ -188,30 +156,31 @@ async def teams_list(request: Request) -> Response:
     return await _teams_page(request, signed_in(request))
 
 
-@page
-async def team_create(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    name, members = form_text(form, "name"), form_texts(form, "members")
-    try:
-        await teams.create_team(principal, name=name, member_ids=members)
-    except FORM_ERRORS as exc:
-        return await _teams_page(request, principal, status=status_of(exc),
-                                 errors=form_errors(exc, TEAM_FIELDS),
-                                 form={"name": name, "members": members})  # fmt: skip
+async def _team_refused(sub: Submission, refusal: Refusal) -> Response:
+    return await _teams_page(sub.request, sub.principal, status=refusal.status,
+                             errors=refusal.errors, form=sub.values)  # fmt: skip
+
+
+def _new_team(form: FormData) -> dict[str, Any]:
+    return {"name": form_text(form, "name"), "members": form_texts(form, "members")}
+
+
+@form_post(_team_refused, keep=_new_team, fields=TEAM_FIELDS)
+async def team_create(sub: Submission) -> Response:
+    await teams.create_team(sub.principal, name=sub.values["name"],
+                            member_ids=sub.values["members"])  # fmt: skip
     return back("/admin/teams", "team.created")
 
 
-@page
-async def team_members(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    team_id = request.path_params["team_id"]
-    try:
-        await teams.set_team_members(principal, team_id, form_texts(form, "members"))
-    except FORM_ERRORS as exc:
-        return await _teams_page(request, principal, status=status_of(exc),
-                                 row_errors={team_id: exc.message})  # fmt: skip
+async def _members_refused(sub: Submission, refusal: Refusal) -> Response:
+    # Shown on the team's row (each row has its own members form).
+    return await _teams_page(sub.request, sub.principal, status=refusal.status,
+                             row_errors={sub.param("team_id"): refusal.message})  # fmt: skip
+
+
+@form_post(_members_refused)
+async def team_members(sub: Submission) -> Response:
+    await teams.set_team_members(sub.principal, sub.param("team_id"), sub.texts("members"))
     return back("/admin/teams", "team.members")
 
 
@@ -251,40 +220,42 @@ async def tokens_list(request: Request) -> Response:
     return await _tokens_page(request, signed_in(request))
 
 
-@page
-async def token_create(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    values: dict[str, Any] = {
+def _new_token(form: FormData) -> dict[str, Any]:
+    return {
         "owner": form_text(form, "owner"),
         "name": form_text(form, "name"),
         "roles": form_texts(form, "roles"),
         "expires_in_days": form_text(form, "expires_in_days"),
     }
+
+
+async def _token_refused(sub: Submission, refusal: Refusal) -> Response:
+    return await _tokens_page(sub.request, sub.principal, status=refusal.status,
+                              errors=refusal.errors, form=sub.values)  # fmt: skip
+
+
+@form_post(_token_refused, keep=_new_token, fields=TOKEN_FIELDS)
+async def token_create(sub: Submission) -> Response:
+    values = sub.values
     days = int_or_none(values["expires_in_days"]) if values["expires_in_days"] else None
     if values["expires_in_days"] and days is None:
         # Not a service rule: the text simply is not a number we could pass on.
-        errors = {"expires_in_days": "expires_in_days: enter a whole number of days."}
-        return await _tokens_page(request, principal, status=422, errors=errors, form=values)
-    try:
-        issued = await tokens.create_api_token(
-            principal,
-            user_id=values["owner"],
-            name=values["name"],
-            roles=values["roles"],
-            expires_in_days=days,
-        )
-    except FORM_ERRORS as exc:
-        return await _tokens_page(request, principal, status=status_of(exc),
-                                  errors=form_errors(exc, TOKEN_FIELDS), form=values)  # fmt: skip
-    return await _tokens_page(request, principal, status=201, issued=issued)
+        raise FieldErrors({"expires_in_days": "expires_in_days: enter a whole number of days."})
+    issued = await tokens.create_api_token(
+        sub.principal,
+        user_id=values["owner"],
+        name=values["name"],
+        roles=values["roles"],
+        expires_in_days=days,
+    )
+    # The secret exists only now: shown on this response, once, never behind a redirect.
+    return await _tokens_page(sub.request, sub.principal, status=201, issued=issued)
 
 
-@page
-async def token_revoke(request: Request) -> Response:
-    await read_form(request)
-    principal = signed_in(request)
-    await tokens.revoke_api_token(principal, request.path_params["token_id"])
+# Nothing to show inline: a refusal is the error page.
+@form_post(None)
+async def token_revoke(sub: Submission) -> Response:
+    await tokens.revoke_api_token(sub.principal, sub.param("token_id"))
     return back("/admin/tokens", "token.revoked")
 
 

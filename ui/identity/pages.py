@@ -24,6 +24,7 @@ from riskops.ui.common.forms import (
     form_text,
     local_path,
 )
+from riskops.ui.common.posts import Submission, form_post
 from riskops.ui.common.rendering import (
     page,
     render,
@@ -52,6 +53,8 @@ async def login_form(request: Request) -> Response:
     return _login_page(request, nxt=nxt)
 
 
+# Not a `form_post`: nobody is signed in yet, and each refusal (wrong password, rate limit,
+# suspended account) has its own status and headers on the login form.
 @page
 async def login_submit(request: Request) -> Response:
     form = await read_form(request)
@@ -83,6 +86,8 @@ def _signed_out(request: Request, code: str) -> Response:
     return response
 
 
+# Not a `form_post`: signing out must work for a session that has already ended (no principal,
+# no login redirect), and it has nothing to show inline.
 @page
 async def logout(request: Request) -> Response:
     await read_form(request)
@@ -107,12 +112,11 @@ async def my_sessions(request: Request) -> Response:
     return render(request, "identity/sessions.html", {"sessions": sessions})
 
 
-@page
-async def sign_out_everywhere(request: Request) -> Response:
-    await read_form(request)
-    principal = signed_in(request)
-    await auth.revoke_sessions(principal, principal.user_id)
-    return _signed_out(request, "signed_out_everywhere")
+# Nothing to show inline: a refusal is the error page.
+@form_post(None)
+async def sign_out_everywhere(sub: Submission) -> Response:
+    await auth.revoke_sessions(sub.principal, sub.principal.user_id)
+    return _signed_out(sub.request, "signed_out_everywhere")
 
 
 routes: list[Route] = [

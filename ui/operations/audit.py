@@ -19,16 +19,14 @@ from riskops.server.identity import tokens
 from riskops.server.identity.models import User
 from riskops.server.operations import audit_log
 from riskops.server.operations.audit_log import AuditFilter
-from riskops.server.web import (
-    read_form,
-    settings_of,
-)
+from riskops.server.web import settings_of
 from riskops.ui.common.forms import (
     directory,
     form_text,
     int_or_none,
     parse_local,
 )
+from riskops.ui.common.posts import Submission, form_post
 from riskops.ui.common.rendering import (
     fragment_of,
     page,
@@ -115,12 +113,12 @@ async def audit_page(request: Request) -> Response:
     )
 
 
-@page
-async def audit_verify(request: Request) -> Response:
-    await read_form(request)
-    principal = signed_in(request)
-    verification = await audit_log.verify_chain(principal, settings_of(request).key)
-    return render(request, "operations/audit/verify.html", {"verification": verification},
+# Nothing to show inline: the result is the page (or, for htmx, the partial it swaps in); a
+# refusal is the error page.
+@form_post(None)
+async def audit_verify(sub: Submission) -> Response:
+    verification = await audit_log.verify_chain(sub.principal, settings_of(sub.request).key)
+    return render(sub.request, "operations/audit/verify.html", {"verification": verification},
                   partials={"verify-result": "operations/audit/_verify.html"})  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid
+from riskops.server.core.errors import DomainError, Forbidden, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.identity import teams
@@ -37,9 +37,7 @@ from riskops.server.triage.models import (
     SignalContribution,
 )
 from riskops.server.triage.queue import AlertFilter
-from riskops.server.web import read_form
 from riskops.ui.common.forms import (
-    FORM_ERRORS,
     directory,
     form_errors,
     form_text,
@@ -48,7 +46,8 @@ from riskops.ui.common.forms import (
     parse_local,
     query_string,
 )
-from riskops.ui.common.rendering import FLASH, fragment_of, page, render, signed_in, status_of
+from riskops.ui.common.posts import Refusal, Submission, form_post
+from riskops.ui.common.rendering import FLASH, fragment_of, page, render, signed_in
 
 QUEUE_PAGE_SIZE = 50
 SORT_LABELS = {"score": "Score, highest first", "created": "Newest first",
@@ -330,44 +329,55 @@ def _bulk_errors(
     return errors, rows
 
 
-async def _bulk(request: Request, action: str) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    query = form_text(form, "q")
-    items = _bulk_items(form)
-    disposition, comment = form_text(form, "disposition"), form_text(form, "comment")
-    selected = [int_or_none(str(i.alert_id)) for i in items]
-    bulk = {"selected": selected, "disposition": disposition, "comment": comment}
-    key = form_text(form, "idempotency_key") or None
-    try:
-        if not items:
-            raise Invalid("Select at least one alert first.", field="items")
-        if action == "assign":
-            await alert_service_bulk.bulk_assign_alerts(
-                principal, items, assignee_id=principal.user_id, idempotency_key=key
-            )
-        else:
-            await alert_service_bulk.bulk_close_alerts(
-                principal, items, disposition=disposition, comment=comment,
-                idempotency_key=key,
-            )  # fmt: skip
-    except FORM_ERRORS as exc:
-        errors, row_errors = _bulk_errors(exc, items)
-        return await _queue_page(
-            request, principal, QueryParams(query), status=status_of(exc), errors=errors,
-            row_errors=row_errors, bulk=bulk,
-        )  # fmt: skip
-    return _queue_redirect(query, f"alerts.bulk_{action}")
+def _bulk_values(form: FormData) -> dict[str, Any]:
+    """The queue the form was posted from (`q`) and what the bulk form showed."""
+    return {
+        "q": form_text(form, "q"),
+        "selected": [int_or_none(str(i.alert_id)) for i in _bulk_items(form)],
+        "disposition": form_text(form, "disposition"),
+        "comment": form_text(form, "comment"),
+    }
 
 
-@page
-async def bulk_assign(request: Request) -> Response:
-    return await _bulk(request, "assign")
+async def _bulk_refused(sub: Submission, refusal: Refusal) -> Response:
+    """The queue again, the selection kept: errors about the whole action above the queue, an
+    item's own refusal on its row (`_bulk_errors`)."""
+    errors, row_errors = _bulk_errors(refusal.error, _bulk_items(sub.form))
+    values = sub.values
+    bulk = {name: values[name] for name in ("selected", "disposition", "comment")}
+    return await _queue_page(
+        sub.request, sub.principal, QueryParams(values["q"]), status=refusal.status,
+        errors=errors, row_errors=row_errors, bulk=bulk,
+    )  # fmt: skip
 
 
-@page
-async def bulk_close(request: Request) -> Response:
-    return await _bulk(request, "close")
+def _selected(sub: Submission) -> list[BulkItem]:
+    items = _bulk_items(sub.form)
+    if not items:
+        raise Invalid("Select at least one alert first.", field="items")
+    return items
+
+
+def _bulk_key(sub: Submission) -> str | None:
+    return sub.text("idempotency_key") or None
+
+
+@form_post(_bulk_refused, keep=_bulk_values)
+async def bulk_assign(sub: Submission) -> Response:
+    await alert_service_bulk.bulk_assign_alerts(
+        sub.principal, _selected(sub), assignee_id=sub.principal.user_id,
+        idempotency_key=_bulk_key(sub),
+    )  # fmt: skip
+    return _queue_redirect(sub.values["q"], "alerts.bulk_assign")
+
+
+@form_post(_bulk_refused, keep=_bulk_values)
+async def bulk_close(sub: Submission) -> Response:
+    await alert_service_bulk.bulk_close_alerts(
+        sub.principal, _selected(sub), disposition=sub.values["disposition"],
+        comment=sub.values["comment"], idempotency_key=_bulk_key(sub),
+    )  # fmt: skip
+    return _queue_redirect(sub.values["q"], "alerts.bulk_close")
 
 
 # ----------------------------------------------------------------------------- the detail
@@ -459,47 +469,51 @@ async def _row(
     )
 
 
-async def _act(request: Request, action: str) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    alert_id = request.path_params["alert_id"]
-    service, fields = ACTIONS[action]
-    values = {name: form_text(form, name) for name in fields}
-    version = int_or_none(form_text(form, "version"))
-    from_queue = form_text(form, "from") == "queue"
-    try:
-        if version is None:
-            raise Invalid("The form has no alert version; reload the alert.", field="version")
-        params = {name: value or None for name, value in values.items()}
-        result = await service(
-            principal, alert_id, expected_version=version,
-            idempotency_key=form_text(form, "idempotency_key") or None, **params,
-        )  # fmt: skip
-    except FORM_ERRORS as exc:
-        message = exc.message
-        if from_queue and _row_target(request, alert_id):
-            current = await queue.get_queue_row(principal, alert_id)
-            return await _row(request, principal, current, form_text(form, "q"),
-                              error=message, status=status_of(exc))  # fmt: skip
-        if isinstance(exc, Conflict):
-            return await _detail_page(request, principal, alert_id, status=409, failed=action,
-                                      conflict=message, form=values)  # fmt: skip
-        return await _detail_page(
-            request, principal, alert_id, status=status_of(exc), failed=action,
-            errors=form_errors(exc, {name: name for name in fields}), form=values,
-        )  # fmt: skip
-    if from_queue:
-        if _row_target(request, alert_id):
-            return await _row(request, principal, result.alert, form_text(form, "q"))
-        return _queue_redirect(form_text(form, "q"), f"alert.{action}")
-    return RedirectResponse(f"/alerts/{alert_id}?{urlencode({'ok': f'alert.{action}'})}", 303)
+def _from_queue_row(sub: Submission) -> bool:
+    """Posted by a queue row's button, for that row alone (htmx swaps just the row)."""
+    return sub.text("from") == "queue" and _row_target(sub.request, sub.param("alert_id"))
+
+
+async def _act_refused(sub: Submission, refusal: Refusal) -> Response:
+    """On the queue row that was used, or on the alert's page: a Conflict shows the alert as it
+    is now at the top, other refusals under the action's form; both keep what was typed."""
+    alert_id = sub.param("alert_id")
+    if _from_queue_row(sub):
+        current = await queue.get_queue_row(sub.principal, alert_id)
+        return await _row(sub.request, sub.principal, current, sub.text("q"),
+                          error=refusal.message, status=refusal.status)  # fmt: skip
+    if refusal.conflict is not None:
+        return await _detail_page(sub.request, sub.principal, alert_id, status=refusal.status,
+                                  failed=sub.name, conflict=refusal.conflict,
+                                  form=sub.values)  # fmt: skip
+    return await _detail_page(sub.request, sub.principal, alert_id, status=refusal.status,
+                              failed=sub.name, errors=refusal.errors, form=sub.values)  # fmt: skip
+
+
+async def _act(sub: Submission) -> Response:
+    """The action `sub.name` on the alert; back to the queue (or its row) when it came from
+    there, else to the alert."""
+    alert_id = sub.param("alert_id")
+    service, _ = ACTIONS[sub.name]
+    version = int_or_none(sub.text("version"))
+    if version is None:
+        raise Invalid("The form has no alert version; reload the alert.", field="version")
+    params = {name: value or None for name, value in sub.values.items()}
+    result = await service(
+        sub.principal, alert_id, expected_version=version,
+        idempotency_key=sub.text("idempotency_key") or None, **params,
+    )  # fmt: skip
+    if sub.text("from") == "queue":
+        if _from_queue_row(sub):
+            return await _row(sub.request, sub.principal, result.alert, sub.text("q"))
+        return _queue_redirect(sub.text("q"), f"alert.{sub.name}")
+    return RedirectResponse(f"/alerts/{alert_id}?{urlencode({'ok': f'alert.{sub.name}'})}", 303)
 
 
 def _action_endpoint(action: str) -> Any:
-    @page
-    async def endpoint(request: Request) -> Response:
-        return await _act(request, action)
-
+    _, fields = ACTIONS[action]
+    endpoint = form_post(_act_refused, name=action, keep=fields,
+                         fields={name: name for name in fields})(_act)  # fmt: skip
     endpoint.__name__ = endpoint.__qualname__ = f"alert_{action}"
     return endpoint
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from riskops.server.core.errors import Invalid, NotFound
 from riskops.server.core.permissions import Perm, permissions_of
 from riskops.server.core.principal import Principal
 from riskops.server.credit import runs
@@ -24,17 +24,9 @@ from riskops.server.credit.models import Run
 from riskops.server.triage import case_queries, case_resolution
 from riskops.server.triage import cases as svc
 from riskops.server.triage.models import Case, CaseSeverity, CaseStatus, RootCause
-from riskops.server.web import read_form
-from riskops.ui.common.forms import (
-    FORM_ERRORS,
-    back,
-    directory,
-    form_errors,
-    form_text,
-    form_texts,
-    int_or_none,
-)
-from riskops.ui.common.rendering import FLASH, page, render, signed_in, status_of
+from riskops.ui.common.forms import back, directory, form_text, form_texts, int_or_none
+from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post, shown_on
+from riskops.ui.common.rendering import FLASH, page, render, signed_in
 
 CASE_PAGE_SIZE = 50
 CASE_FILTERS = ("status", "severity", "assignee", "q")
@@ -57,6 +49,8 @@ CREATE_FIELDS = {"title": "title", "severity": "severity", "alert_ids": "alert_i
 UPDATE_FIELDS = {"status": "status", "severity": "severity", "root_cause": "root_cause",
                  "assignee_id": "assignee_id"}  # fmt: skip
 REQUEST_FIELDS = {"summary": "summary", "root_cause": "root_cause"}
+# Not a service rule: the text typed simply is not a list of ids we could pass on.
+NOT_IDS = "alert_ids: enter alert ids (numbers) separated by spaces."
 
 
 def _case_path(case_id: int | str) -> str:
@@ -139,30 +133,30 @@ async def cases_list(request: Request) -> Response:
     return await _list_page(request, signed_in(request))
 
 
-@page
-async def case_create(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    values = {
+def _create_values(form: FormData) -> dict[str, str]:
+    return {
         "title": form_text(form, "title"),
         "severity": form_text(form, "severity"),
         "alert_ids": " ".join(form_texts(form, "alert_ids")).strip(),
     }
-    ids = _alert_ids(form)
+
+
+async def _create_refused(sub: Submission, refusal: Refusal) -> Response:
+    return await _list_page(sub.request, sub.principal, status=refusal.status,
+                            errors=refusal.errors, form=sub.values)  # fmt: skip
+
+
+@form_post(_create_refused, keep=_create_values, fields=CREATE_FIELDS)
+async def case_create(sub: Submission) -> Response:
+    ids = _alert_ids(sub.form)
     if ids is None:
-        # Not a service rule: the text simply is not a list of ids we could pass on.
-        errors = {"alert_ids": "alert_ids: enter alert ids (numbers) separated by spaces."}
-        return await _list_page(request, principal, status=422, errors=errors, form=values)
+        raise FieldErrors({"alert_ids": NOT_IDS})
     try:
-        result = await svc.create_case(
-            principal, title=values["title"], severity=values["severity"], alert_ids=ids
-        )
-    except (*FORM_ERRORS, NotFound) as exc:
+        result = await svc.create_case(sub.principal, title=sub.values["title"],
+                                       severity=sub.values["severity"], alert_ids=ids)  # fmt: skip
+    except NotFound as exc:
         # With no case yet, NotFound can only be about an alert id typed in the form.
-        code = 422 if isinstance(exc, NotFound) else status_of(exc)
-        errors = {"alert_ids": exc.message} if isinstance(exc, NotFound) else (
-            form_errors(exc, CREATE_FIELDS))  # fmt: skip
-        return await _list_page(request, principal, status=code, errors=errors, form=values)
+        raise FieldErrors({"alert_ids": exc.message}) from exc
     return back(_case_path(result.case.id), "case.created")
 
 
@@ -226,152 +220,109 @@ async def case_detail(request: Request) -> Response:
     return await _case_page(request, signed_in(request), request.path_params["case_id"])
 
 
-async def _refused(
-    request: Request,
-    principal: Principal,
-    exc: DomainError,
-    form: str,
-    fields: Mapping[str, str] | None = None,
-    values: Mapping[str, str] | None = None,
-    status: int | None = None,
-) -> Response:
-    case_id = request.path_params["case_id"]
-    code = status or status_of(exc)
-    if isinstance(exc, Conflict):  # stale version or the wrong state: nothing was changed
-        return await _case_page(request, principal, case_id, status=code, conflict=exc.message)
-    errors = form_errors(exc, fields or {})
-    return await _case_page(request, principal, case_id, status=code, form=form, errors=errors,
-                            values=values)  # fmt: skip
+async def _form_page(sub: Submission, **shown: Any) -> Response:
+    return await _case_page(sub.request, sub.principal, sub.param("case_id"), **shown)
 
 
-def _version(form: FormData) -> Any:
+# Every form of the case page: a Conflict (stale version or the wrong state: nothing was changed)
+# is shown at the top of the case as it is now, other refusals under the form that was used.
+_refused = shown_on(_form_page)
+
+
+def _version(sub: Submission) -> Any:
     # A missing or garbled version goes to the service as is: it refuses it with its own message.
-    return int_or_none(form_text(form, "expected_version"))
+    return int_or_none(sub.text("expected_version"))
 
 
-@page
-async def case_add_note(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    case_id = request.path_params["case_id"]
-    body = form_text(form, "body")
-    try:
-        await svc.add_case_note(principal, case_id, body)
-    except FORM_ERRORS as exc:
-        return await _refused(request, principal, exc, "note", {"body": "body"}, {"body": body})
+@form_post(_refused, name="note", keep=("body",), fields={"body": "body"})
+async def case_add_note(sub: Submission) -> Response:
+    case_id = sub.param("case_id")
+    await svc.add_case_note(sub.principal, case_id, sub.values["body"])
     return back(_case_path(case_id), "case.note")
 
 
-async def _link_change(request: Request, *, unlink: bool) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    case_id = request.path_params["case_id"]
-    name = "unlink" if unlink else "link"
-    typed = " ".join(form_texts(form, "alert_ids")).strip()
-    ids = _alert_ids(form)
+def _typed_ids(form: FormData) -> dict[str, str]:
+    return {"alert_ids": " ".join(form_texts(form, "alert_ids")).strip()}
+
+
+async def _link_change(sub: Submission, *, unlink: bool) -> Response:
+    case_id = sub.param("case_id")
+    ids = _alert_ids(sub.form)
     if ids is None:
-        exc = Invalid("alert_ids: enter alert ids (numbers) separated by spaces.",
-                      field="alert_ids")  # fmt: skip
-        return await _refused(request, principal, exc, name, CREATE_FIELDS, {"alert_ids": typed})
+        raise FieldErrors({"alert_ids": NOT_IDS})
     change = svc.unlink_alerts if unlink else svc.link_alerts
     try:
-        await change(principal, case_id, ids)
-    except FORM_ERRORS as exc:
-        return await _refused(request, principal, exc, name, CREATE_FIELDS, {"alert_ids": typed})
+        await change(sub.principal, case_id, ids)
     except NotFound as exc:
         if exc.extra.get("kind") != "alert":  # the case itself: the 404 page
             raise
-        invalid = Invalid(exc.message, field="alert_ids")
-        return await _refused(request, principal, invalid, name, CREATE_FIELDS,
-                              {"alert_ids": typed}, status=422)  # fmt: skip
+        raise FieldErrors({"alert_ids": exc.message}) from exc
     return back(_case_path(case_id), "case.unlinked" if unlink else "case.linked")
 
 
-@page
-async def case_link(request: Request) -> Response:
-    return await _link_change(request, unlink=False)
+@form_post(_refused, name="link", keep=_typed_ids, fields=CREATE_FIELDS)
+async def case_link(sub: Submission) -> Response:
+    return await _link_change(sub, unlink=False)
 
 
-@page
-async def case_unlink(request: Request) -> Response:
-    return await _link_change(request, unlink=True)
+@form_post(_refused, name="unlink", keep=_typed_ids, fields=CREATE_FIELDS)
+async def case_unlink(sub: Submission) -> Response:
+    return await _link_change(sub, unlink=True)
 
 
-@page
-async def case_update(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    case_id = request.path_params["case_id"]
-    values = {name: form_text(form, name) for name in UPDATE_FIELDS}
-    try:
-        await svc.update_case(
-            principal,
-            case_id,
-            expected_version=_version(form),
-            status=values["status"] or None,
-            severity=values["severity"] or None,
-            root_cause=values["root_cause"] or None,
-            assignee_id=values["assignee_id"] or None,
-        )
-    except FORM_ERRORS as exc:
-        return await _refused(request, principal, exc, "update", UPDATE_FIELDS, values)
+@form_post(_refused, name="update", keep=UPDATE_FIELDS, fields=UPDATE_FIELDS)
+async def case_update(sub: Submission) -> Response:
+    case_id = sub.param("case_id")
+    values = sub.values
+    await svc.update_case(
+        sub.principal,
+        case_id,
+        expected_version=_version(sub),
+        status=values["status"] or None,
+        severity=values["severity"] or None,
+        root_cause=values["root_cause"] or None,
+        assignee_id=values["assignee_id"] or None,
+    )
     return back(_case_path(case_id), "case.updated")
 
 
-@page
-async def case_request_resolution(request: Request) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    case_id = request.path_params["case_id"]
-    values = {"summary": form_text(form, "summary"), "root_cause": form_text(form, "root_cause")}
-    try:
-        await case_resolution.request_case_resolution(
-            principal,
-            case_id,
-            expected_version=_version(form),
-            summary=values["summary"],
-            root_cause=values["root_cause"],
-        )
-    except FORM_ERRORS as exc:
-        return await _refused(request, principal, exc, "request", REQUEST_FIELDS, values)
+@form_post(_refused, name="request", keep=REQUEST_FIELDS, fields=REQUEST_FIELDS)
+async def case_request_resolution(sub: Submission) -> Response:
+    case_id = sub.param("case_id")
+    await case_resolution.request_case_resolution(
+        sub.principal,
+        case_id,
+        expected_version=_version(sub),
+        summary=sub.values["summary"],
+        root_cause=sub.values["root_cause"],
+    )
     return back(_case_path(case_id), "case.requested")
 
 
-async def _decide(request: Request, *, approve: bool) -> Response:
-    form = await read_form(request)
-    principal = signed_in(request)
-    case_id = request.path_params["case_id"]
-    name = "approve" if approve else "reject"
-    values = {"reason": form_text(form, "reason")}
-    try:
-        if approve:
-            await case_resolution.approve_case_resolution(
-                principal, case_id, expected_version=_version(form)
-            )
-        else:
-            await case_resolution.reject_case_resolution(
-                principal, case_id,
-                expected_version=_version(form),
-                reason=values["reason"],
-            )  # fmt: skip
-    except FORM_ERRORS as exc:
-        return await _refused(request, principal, exc, name, {"reason": "reason"}, values)
-    except Forbidden as exc:
-        if not principal.can(Perm.CASE_APPROVE):
-            raise  # not an approver at all: the 403 page
-        # An approver deciding their own request (maker-checker): shown where they acted.
-        return await _refused(request, principal, exc, name, values=values, status=403)
+async def _decide(sub: Submission, *, approve: bool) -> Response:
+    case_id = sub.param("case_id")
+    if approve:
+        await case_resolution.approve_case_resolution(
+            sub.principal, case_id, expected_version=_version(sub)
+        )
+    else:
+        await case_resolution.reject_case_resolution(
+            sub.principal, case_id, expected_version=_version(sub), reason=sub.values["reason"]
+        )
     return back(_case_path(case_id), "case.approved" if approve else "case.rejected")
 
 
-@page
-async def case_approve(request: Request) -> Response:
-    return await _decide(request, approve=True)
+# An approver deciding their own request (maker-checker) is shown where they acted (`checker`).
+@form_post(_refused, name="approve", keep=("reason",), fields={"reason": "reason"},
+           checker=Perm.CASE_APPROVE)  # fmt: skip
+async def case_approve(sub: Submission) -> Response:
+    return await _decide(sub, approve=True)
 
 
-@page
-async def case_reject(request: Request) -> Response:
-    return await _decide(request, approve=False)
+@form_post(_refused, name="reject", keep=("reason",), fields={"reason": "reason"},
+           checker=Perm.CASE_APPROVE)  # fmt: skip
+async def case_reject(sub: Submission) -> Response:
+    return await _decide(sub, approve=False)
 
 
 # `{case_id}` is `{case_id}`, spelled so that the CSRF sweep in tests/ui/test_pages.py (which

@@ -1,0 +1,180 @@
+"""The one shape of a page's form POST, `form_post`: a real `<form method="post">` that works
+without JavaScript (htmx only enhances it), handled in four steps that every page shares:
+
+1. read the form, which checks its CSRF token before anything else is looked at (`read_form`);
+2. know who is signed in (anonymous: to the login page, through `page`);
+3. run the handler's *action*: it calls the service and returns what success looks like, most
+   often `back(path, code)` (303 to the page, which shows the flash message `code` selects), or a
+   page when the result exists only now (a new token's secret, a calculation);
+4. when the service refuses with an error the form can show (`FORM_ERRORS`), hand a `Refusal` to
+   the page's *show*, which renders the page the form is on again: the message under the field
+   it names (or at the top of the form), what was typed kept in the form, 422 for invalid input
+   and 409 for a conflict. A conflict about the object's current state (`stale`) is shown with
+   the page as it is now, so the user decides again on what is there.
+
+Everything else is `page`'s: a caller without the permission gets the 403 page, an unknown id or
+one of another organization the 404 page. One exception, `checker`: a maker-checker refusal (an
+approver deciding their own request) is shown inline with 403 where they acted. Whether an htmx
+request gets the whole page, its `main` block or a named partial is `render`'s decision, so a
+refusal reaches the browser like any other page.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.web import read_form
+from riskops.ui.common.forms import FORM_ERRORS, form_errors, form_text, form_texts
+from riskops.ui.common.rendering import Handler, page, signed_in, status_of
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One posted form: who sent it, what it holds, and what of it the page shows again."""
+
+    request: Request
+    principal: Principal
+    form: FormData
+    # Which of the page's forms was used: a page with several shows the errors under that one.
+    name: str
+    # What was typed, as the form shows it again after a refusal (see `form_post`'s `keep`).
+    values: Mapping[str, Any]
+
+    def text(self, name: str) -> str:
+        return form_text(self.form, name)
+
+    def texts(self, name: str) -> list[str]:
+        return form_texts(self.form, name)
+
+    def param(self, name: str) -> str:
+        """A path parameter (the id in `/cases/{case_id}/update`)."""
+        return str(self.request.path_params[name])
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the action was refused, ready for the page: the status, the message under the form
+    field it concerns (`_form`: about the whole form), and for a stale conflict its message."""
+
+    error: DomainError
+    status: int
+    errors: dict[str, str]
+    conflict: str | None = None
+
+    @property
+    def message(self) -> str:
+        return self.error.message
+
+
+class FieldErrors(Invalid):
+    """Text the page cannot even pass on to the service (not a number, not a date, not a list of
+    ids), keyed by *form* field; refused like the service's own invalid input, with 422."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        field, message = next(iter(errors.items()))
+        super().__init__(message, field=field)
+        self.errors = dict(errors)
+
+
+def is_conflict(exc: DomainError) -> bool:
+    """The default `stale`: every Conflict is about the state the form was filled against."""
+    return isinstance(exc, Conflict)
+
+
+Action = Callable[[Submission], Awaitable[Response]]
+Show = Callable[[Submission, Refusal], Awaitable[Response]]
+# Form field names (kept as typed, trimmed), or a function that reads what the form shows again.
+Keep = Iterable[str] | Callable[[FormData], Mapping[str, Any]]
+
+
+def _kept(keep: Keep, form: FormData) -> Mapping[str, Any]:
+    if callable(keep):
+        return keep(form)
+    return {name: form_text(form, name) for name in keep}
+
+
+def refusal_of(
+    exc: DomainError, fields: Mapping[str, str], stale: Callable[[DomainError], bool]
+) -> Refusal:
+    """`fields` maps the service's field names (the GraphQL API's, e.g. `expiresInDays`) to the
+    form's; a `FieldErrors` is already keyed by form field."""
+    errors = exc.errors if isinstance(exc, FieldErrors) else form_errors(exc, fields)
+    return Refusal(exc, status_of(exc), errors, exc.message if stale(exc) else None)
+
+
+def form_post(
+    show: Show | None,
+    *,
+    name: str = "",
+    keep: Keep = (),
+    fields: Mapping[str, str] | None = None,
+    stale: Callable[[DomainError], bool] = is_conflict,
+    checker: Perm | None = None,
+) -> Callable[[Action], Handler]:
+    """Make `action` a page's POST endpoint (see the module docstring for the steps).
+
+    `show` renders the form's page with a `Refusal`; None when the form has nothing to show
+    inline (a button whose every refusal is the error page). `name` says which of the page's
+    forms this is, `keep` what of it is shown again, `fields` how the service's field names map
+    to the form's, `stale` which errors show the current state instead of what was typed,
+    `checker` the permission of those whose Forbidden is a maker-checker refusal shown inline
+    (without it, Forbidden is the 403 page)."""
+
+    def decorate(action: Action) -> Handler:
+        @page
+        @functools.wraps(action)
+        async def endpoint(request: Request) -> Response:
+            form = await read_form(request)  # first: nothing is looked up before the CSRF check
+            principal = signed_in(request)
+            sub = Submission(request, principal, form, name, _kept(keep, form))
+            if show is None:
+                return await action(sub)
+            try:
+                return await action(sub)
+            except FORM_ERRORS as exc:
+                refusal = refusal_of(exc, fields or {}, stale)
+            except Forbidden as exc:
+                if checker is None or not principal.can(checker):
+                    raise  # not allowed at all: the 403 page
+                refusal = Refusal(exc, 403, {"_form": exc.message})
+            return await show(sub, refusal)
+
+        _FORM_POSTS.add(endpoint)
+        return endpoint
+
+    return decorate
+
+
+# Every endpoint `form_post` made, so that a test can hold each page POST route to it.
+_FORM_POSTS: weakref.WeakSet[Handler] = weakref.WeakSet()
+
+
+def is_form_post(endpoint: object) -> bool:
+    return endpoint in _FORM_POSTS
+
+
+def shown_on(form_page: Callable[..., Awaitable[Response]]) -> Show:
+    """The usual `show` of a page with several forms: `form_page(sub, status=…, …)` renders it.
+    A stale conflict shows the page as it is now with the message at the top (nothing was
+    changed; what was typed concerned the old state); any other refusal the errors under the
+    form `sub.name`, with what was typed."""
+
+    async def show(sub: Submission, refusal: Refusal) -> Response:
+        if refusal.conflict is not None:
+            return await form_page(sub, status=refusal.status, conflict=refusal.conflict)
+        return await form_page(
+            sub, status=refusal.status, form=sub.name, errors=refusal.errors, values=sub.values
+        )
+
+    return show
