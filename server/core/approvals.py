@@ -58,7 +58,8 @@ def require_checker(principal: Principal, maker_id: int | None, what: str) -> No
     if not may_decide(principal, maker_id):
         raise Forbidden(
             f"You made {what}: nobody decides their own request, so another approver must "
-            "(maker-checker)."
+            "(maker-checker).",
+            maker_checker=True,
         )
 
 

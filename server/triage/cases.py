@@ -86,13 +86,13 @@ class CaseResult:
 ASSIGNEE = (Perm.CASE_WORK, "allowed to work cases")
 
 
-def eligible_assignees(people: Iterable[User]) -> list[User]:
-    """The active people of `people` who may be assigned a case."""
+def eligible_assignees(people: Iterable[User], *, active: bool = True) -> list[User]:
+    """The people of `people` who may be assigned a case: the active ones (the assignee picker),
+    or also the suspended ones (`active=False`: filtering cases by whom they are assigned to)."""
     return [
         u
         for u in people
-        if u.status == UserStatus.ACTIVE
-        and u.deleted_at is None
+        if (not active or (u.status == UserStatus.ACTIVE and u.deleted_at is None))
         and ASSIGNEE[0] in permissions_of(u.roles)
     ]
 

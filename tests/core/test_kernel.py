@@ -8,7 +8,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from riskops.server.core import approvals, versioning
-from riskops.server.core.errors import Conflict, ErrorCode, Invalid
+from riskops.server.core.errors import Conflict, ErrorCode, Forbidden, Invalid
 from riskops.server.core.idempotency import key_race
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
@@ -89,3 +89,12 @@ def test_a_decision_tells_the_maker_and_the_checkers_apart() -> None:
     )
     # a request whose maker is gone (or the CLI as the system) may be decided by anyone entitled
     assert approvals.decision_for(maker, Perm.CASE_APPROVE, None).can_decide
+
+
+def test_a_maker_checker_refusal_is_marked_for_the_faces() -> None:
+    # Pages show this refusal on the form the approver used; any other Forbidden is the 403 page.
+    with pytest.raises(Forbidden) as e:
+        approvals.require_checker(_principal(1, "approver"), 1, "rerun request #3")
+    assert e.value.extra == {"maker_checker": True}
+    assert "You made rerun request #3" in e.value.message
+    approvals.require_checker(_principal(2, "approver"), 1, "rerun request #3")  # the checker

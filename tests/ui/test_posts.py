@@ -53,11 +53,15 @@ class Thing:
     def __init__(self) -> None:
         self.title, self.version = "first", 1
 
-    async def rename(self, title: str, expected_version: int | None) -> None:
+    async def rename(self, principal: Any, title: str, expected_version: int | None) -> None:
         if not title:
             raise Invalid("title is required.", field="newTitle")  # the API's field name
         if title == "mine":
-            raise Forbidden("You asked for this: another approver decides it (maker-checker).")
+            principal.require(Perm.RUN_APPROVE)  # a plain refusal: the 403 page
+            raise Forbidden(  # marked as the real services' require_checker marks it
+                "You asked for this: another approver decides it (maker-checker).",
+                maker_checker=True,
+            )
         if title == "missing":
             raise NotFound("Thing 404 not found.")
         if title == "taken":
@@ -84,16 +88,16 @@ def thing(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Thing]:
         return await thing_page(request)
 
     @form_post(shown_on(thing_page), name="rename", keep=("title",),
-               fields={"newTitle": "title"}, checker=Perm.RUN_APPROVE)  # fmt: skip
+               fields={"newTitle": "title"}, checker=True)  # fmt: skip
     async def rename(sub: Submission) -> Response:
         if sub.values["title"].startswith("#"):
             raise FieldErrors({"title": "title: no #.", "version": "version: check it."})
-        await state.rename(sub.values["title"], int_or_none(sub.text("version")))
+        await state.rename(sub.principal, sub.values["title"], int_or_none(sub.text("version")))
         return back("/thing", "thing.renamed")
 
     @form_post(None)
     async def touch(sub: Submission) -> Response:
-        await state.rename(sub.text("title"), state.version)
+        await state.rename(sub.principal, sub.text("title"), state.version)
         return back("/thing", "thing.renamed")
 
     monkeypatch.setattr(env, "loader", ChoiceLoader([DictLoader({"test/thing.html": PAGE}),

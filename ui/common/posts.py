@@ -32,7 +32,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid
-from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.web import read_form
 from riskops.ui.common.forms import FORM_ERRORS, form_errors, form_text, form_texts
@@ -120,7 +119,7 @@ def form_post(
     keep: Keep = (),
     fields: Mapping[str, str] | None = None,
     stale: Callable[[DomainError], bool] = is_conflict,
-    checker: Perm | None = None,
+    checker: bool = False,
 ) -> Callable[[Action], Handler]:
     """Make `action` a page's POST endpoint (see the module docstring for the steps).
 
@@ -128,8 +127,8 @@ def form_post(
     inline (a button whose every refusal is the error page). `name` says which of the page's
     forms this is, `keep` what of it is shown again, `fields` how the service's field names map
     to the form's, `stale` which errors show the current state instead of what was typed,
-    `checker` the permission of those whose Forbidden is a maker-checker refusal shown inline
-    (without it, Forbidden is the 403 page)."""
+    `checker` whether a maker-checker refusal (the service marks it) is shown inline on this
+    form (any other Forbidden is the 403 page)."""
 
     def decorate(action: Action) -> Handler:
         @page
@@ -145,7 +144,7 @@ def form_post(
             except FORM_ERRORS as exc:
                 refusal = refusal_of(exc, fields or {}, stale)
             except Forbidden as exc:
-                if checker is None or not principal.can(checker):
+                if not (checker and exc.extra.get("maker_checker")):
                     raise  # not allowed at all: the 403 page
                 refusal = Refusal(exc, 403, {"_form": exc.message})
             return await show(sub, refusal)

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from riskops.server.core.errors import Invalid, NotFound
-from riskops.server.core.permissions import Perm, permissions_of
+from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.credit import runs
 from riskops.server.credit.models import Run
@@ -114,7 +114,7 @@ async def _list_page(
         "filter_errors": filter_errors,
         "cases": cases,
         "names": {u.id: u.name for u in people},
-        "workers": svc.eligible_assignees(people),
+        "workers": svc.eligible_assignees(people, active=False),
         "more_url": f"/cases?{more}" if cursor else None,
         "can_work": principal.can(Perm.CASE_WORK),
         "errors": errors or {},
@@ -200,7 +200,7 @@ async def _case_page(
         "events": detail.history,
         "names": {u.id: u.name for u in people},
         "actors": {f"user:{u.id}": u.name for u in people},
-        "workers": [u for u in people if Perm.CASE_WORK in permissions_of(u.roles)],
+        "workers": svc.eligible_assignees(people),
         "can_work": principal.can(Perm.CASE_WORK),
         "resolution": detail.resolution,
         "working": working,
@@ -314,13 +314,13 @@ async def _decide(sub: Submission, *, approve: bool) -> Response:
 
 # An approver deciding their own request (maker-checker) is shown where they acted (`checker`).
 @form_post(_refused, name="approve", keep=("reason",), fields={"reason": "reason"},
-           checker=Perm.CASE_APPROVE)  # fmt: skip
+           checker=True)  # fmt: skip
 async def case_approve(sub: Submission) -> Response:
     return await _decide(sub, approve=True)
 
 
 @form_post(_refused, name="reject", keep=("reason",), fields={"reason": "reason"},
-           checker=Perm.CASE_APPROVE)  # fmt: skip
+           checker=True)  # fmt: skip
 async def case_reject(sub: Submission) -> Response:
     return await _decide(sub, approve=False)
 
