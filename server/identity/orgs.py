@@ -1,4 +1,5 @@
-"""Organizations (tenants)."""
+"""Organizations (tenants): creating one with its audit chain (alone, or with its first user in
+one transaction), and locking one for the writers that decide something organization-wide."""
 
 from __future__ import annotations
 
