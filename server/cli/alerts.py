@@ -8,13 +8,12 @@ from typing import Annotated, Any
 
 import typer
 
-from riskops.server.cli.common import _org_principal, _progress, _settings, app, database
+from riskops.server.cli.common import _progress, _settings, app, database, org_principal
 from riskops.server.cli.jsonl import ImportSummary, _print_import, import_jsonl
 from riskops.server.core.principal import Principal
-from riskops.server.settings import (
-    Settings,
-)
-from riskops.server.triage.demo import DemoResult
+from riskops.server.settings import Settings
+from riskops.server.triage.demo import DemoResult, generate_demo_alerts
+from riskops.server.triage.ingest import ingest_alerts
 
 alerts_app = typer.Typer(help="Alerts: import them from JSON lines.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
@@ -27,8 +26,6 @@ app.add_typer(demo_app, name="demo")
 async def _send_alerts(
     principal: Principal, batch: list[tuple[int, Any]], summary: ImportSummary
 ) -> None:
-    from riskops.server.triage.ingest import ingest_alerts
-
     result = await ingest_alerts(principal, [item for _, item in batch])
     summary.stored += len(result.created)
     summary.unchanged += len(result.unchanged)
@@ -39,7 +36,7 @@ async def _import_alerts(
     settings: Settings, source: str, org: str, batch_size: int
 ) -> ImportSummary:
     async with database(settings):
-        principal = await _org_principal(org)
+        principal = await org_principal(org)  # an admin: ingests alerts
         return await import_jsonl(source, principal, batch_size, _send_alerts, "alerts")
 
 
@@ -47,7 +44,7 @@ async def _import_alerts(
 def alerts_import_cmd(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="A JSON lines file, one alert per line; - is stdin.")],
-    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
     batch: Annotated[
         int, typer.Option("--batch", min=1, max=1000, help="Alerts per ingest call.")
     ] = 500,
@@ -58,10 +55,8 @@ def alerts_import_cmd(
 
 
 async def _generate_demo(settings: Settings, org: str, count: int, seed: int) -> DemoResult:
-    from riskops.server.triage.demo import generate_demo_alerts
-
     async with database(settings):
-        principal = await _org_principal(org)
+        principal = await org_principal(org)
         with _progress(count, "generating alerts") as (progress, task):
             return await generate_demo_alerts(
                 principal, count, seed=seed, on_progress=lambda k: progress.advance(task, k)
@@ -71,7 +66,7 @@ async def _generate_demo(settings: Settings, org: str, count: int, seed: int) ->
 @demo_app.command("generate")
 def demo_generate_cmd(
     ctx: typer.Context,
-    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
     alerts: Annotated[int, typer.Option("--alerts", min=1, help="How many alerts.")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same alerts).")] = 42,
 ) -> None:

@@ -1,4 +1,7 @@
-"""`riskops audit verify|export|checkpoint|flush-spool`: operate the tamper-evident trail."""
+"""`riskops audit verify|export|checkpoint|flush-spool`: operate the tamper-evident trail.
+
+These commands work on the chains themselves (`riskops.audit`), across organizations, as the
+platform's operator: no organization's principal is involved, so there is no service to call."""
 
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ import typer
 
 from riskops.audit import spool, store
 from riskops.audit.chain import format_ts
-from riskops.audit.types import Entry, RiskLevel
-from riskops.audit.verify import Verification
+from riskops.audit.checkpoint import checkpoint_all
+from riskops.audit.export import export_events
+from riskops.audit.types import SYSTEM_ORG, Entry, RiskLevel
+from riskops.audit.verify import Verification, org_ids, verify_org
 from riskops.server.cli.common import (
     CliError,
     _flush,
@@ -24,10 +29,9 @@ from riskops.server.cli.common import (
     database,
     err,
     parse_when,
+    resolve_org,
 )
-from riskops.server.settings import (
-    Settings,
-)
+from riskops.server.settings import Settings
 
 audit_app = typer.Typer(
     help="The tamper-evident audit trail: verify, export, checkpoint, flush the spool.",
@@ -36,21 +40,26 @@ audit_app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 
 
-async def _require_chain(org_id: int) -> None:
-    from riskops.audit.verify import org_ids
-
-    if org_id not in await org_ids():
-        raise CliError(f"organization {org_id} has no audit chain (check the id).")
+ORG_HELP = "Slug or id of the organization; 0 is the platform chain."
 
 
-async def _verify(settings: Settings, org: int | None) -> list[Verification]:
-    from riskops.audit.verify import org_ids, verify_org
+async def _chain_of(key: str) -> int:
+    """The chain `--org` names: an organization's, by slug or id as everywhere, or the platform
+    chain `0` (events of no organization, AUDIT.md), which no organization row stands for."""
+    if key.strip() == str(SYSTEM_ORG):
+        if SYSTEM_ORG not in await org_ids():
+            raise CliError("the platform chain (0) has no events yet.")
+        return SYSTEM_ORG
+    org = await resolve_org(key)
+    if org.id not in await org_ids():
+        raise CliError(f"organization {org.slug} (id {org.id}) has no audit chain.")
+    return org.id
 
+
+async def _verify(settings: Settings, org: str | None) -> list[Verification]:
     async with database(settings):
         await _flush()
-        if org is not None:
-            await _require_chain(org)
-        ids = [org] if org is not None else await org_ids()
+        ids = [await _chain_of(org)] if org is not None else await org_ids()
         results: list[Verification] = []
         events = 0
         with _progress(len(ids), "verifying audit chains") as (progress, task):
@@ -65,7 +74,7 @@ async def _verify(settings: Settings, org: int | None) -> list[Verification]:
 def audit_verify_cmd(
     ctx: typer.Context,
     org: Annotated[
-        int | None, typer.Option("--org", help="Organization id; default: every chain.")
+        str | None, typer.Option("--org", help=f"{ORG_HELP} Default: every chain.")
     ] = None,
 ) -> None:
     """Verify hash chains and checkpoints; exit 1 naming the first bad seq if any is broken."""
@@ -85,8 +94,6 @@ def audit_verify_cmd(
 async def _write_export(
     org: int, since: datetime | None, until: datetime | None, sink: TextIO
 ) -> int:
-    from riskops.audit.export import export_events
-
     count = 0
     async for line in export_events(org, since, until):
         sink.write(line + "\n")
@@ -97,14 +104,14 @@ async def _write_export(
 
 async def _export(
     settings: Settings,
-    org: int,
+    key: str,
     since: datetime | None,
     until: datetime | None,
     output: Path | None,
-) -> int:
+) -> tuple[int, int]:
     async with database(settings):
         await _flush()
-        await _require_chain(org)
+        org = await _chain_of(key)
         if output is None:
             count = await _write_export(org, since, until, sys.stdout)
         else:
@@ -120,13 +127,13 @@ async def _export(
             cli_actor(org),
             Entry("audit.export", "audit_chain", org, {}, detail, RiskLevel.MEDIUM),
         )
-    return count
+    return org, count
 
 
 @audit_app.command("export")
 def audit_export_cmd(
     ctx: typer.Context,
-    org: Annotated[int, typer.Option("--org", help="Organization id.")],
+    org: Annotated[str, typer.Option("--org", help=ORG_HELP)],
     since: Annotated[
         str | None, typer.Option(help="Only events at or after this ISO 8601 time (UTC default).")
     ] = None,
@@ -142,14 +149,12 @@ def audit_export_cmd(
     if start and end and start >= end:
         raise CliError("--since must be earlier than --until.")
     settings = _settings(ctx)
-    count = asyncio.run(_export(settings, org, start, end, output))
+    org_id, count = asyncio.run(_export(settings, org, start, end, output))
     where = str(output) if output else "stdout"
-    err.print(f"Exported {count} event(s) of org {org} to {where}.", markup=False)
+    err.print(f"Exported {count} event(s) of org {org_id} to {where}.", markup=False)
 
 
 async def _checkpoint(settings: Settings) -> list[tuple[int, int, str]]:
-    from riskops.audit.checkpoint import checkpoint_all
-
     async with database(settings):
         await _flush()
         made = await checkpoint_all(settings.key)

@@ -4,23 +4,22 @@ update from the shell (seed 002)."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace as dataclass_replace
 from typing import Annotated, Any
 
 import typer
 
 from riskops.server.cli.common import (
     CliError,
-    _org_principal,
     _settings,
     app,
     database,
+    org_principal,
     user_principal,
 )
 from riskops.server.core import approvals
-from riskops.server.settings import (
-    Settings,
-)
+from riskops.server.core.permissions import Role
+from riskops.server.credit import baselines
+from riskops.server.settings import Settings
 
 baseline_app = typer.Typer(
     help="Baselines of scenarios: calculate, propose and approve updates, set one by hand.",
@@ -49,18 +48,15 @@ def _calculation_lines(calc: Any) -> list[str]:
 async def _baseline_calculate(
     settings: Settings, org: str, scenario: str, days: int | None
 ) -> list[str]:
-    from riskops.server.credit import baselines
-
     async with database(settings):
-        principal = await _org_principal(org)
-        reader = dataclass_replace(principal, roles=frozenset({"viewer"}))
+        reader = await org_principal(org, Role.VIEWER)
         return _calculation_lines(await baselines.calculate_baseline(reader, scenario, days))
 
 
 @baseline_app.command("calculate")
 def baseline_calculate_cmd(
     ctx: typer.Context,
-    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
     scenario: Annotated[str, typer.Option("--scenario", help="The scenario key (exact).")],
     days: Annotated[
         int | None,
@@ -76,8 +72,6 @@ def baseline_calculate_cmd(
 async def _baseline_propose(
     settings: Settings, org: str, email: str, scenario: str, days: int | None, rationale: str
 ) -> list[str]:
-    from riskops.server.credit import baselines
-
     async with database(settings):
         principal = await user_principal(org, email)
         change = await baselines.propose_baseline_update(principal, scenario, days, rationale)
@@ -93,13 +87,10 @@ async def _baseline_propose(
 async def _baseline_approve(
     settings: Settings, org: str, email: str, scenario: str, rationale: str, confirm: bool
 ) -> list[str]:
-    from riskops.server.credit import baselines
-
     async with database(settings):
         principal = await user_principal(org, email)
-        reader = dataclass_replace(principal, roles=frozenset({"viewer"}))
-        found = await baselines.get_scenario(reader, baselines.parse_scenario_key(scenario))
-        proposal = await baselines.open_proposal(reader, found.id)
+        found = await baselines.get_scenario(principal, baselines.parse_scenario_key(scenario))
+        proposal = await baselines.open_proposal(principal, found.id)
         if proposal is None:
             raise CliError(
                 f"no open baseline proposal for {found.key}: propose one first "
@@ -115,7 +106,7 @@ async def _baseline_approve(
 @baseline_app.command("update")
 def baseline_update_cmd(
     ctx: typer.Context,
-    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
     scenario: Annotated[str, typer.Option("--scenario", help="The scenario key (exact).")],
     email: Annotated[str, typer.Option("--as", help="E-mail of the person acting.")],
     rationale: Annotated[
@@ -154,8 +145,6 @@ async def _baseline_set(
     settings: Settings, org: str, email: str, scenario: str, median: float, rationale: str,
     confirm: bool,
 ) -> str:  # fmt: skip
-    from riskops.server.credit import baselines
-
     async with database(settings):
         principal = await user_principal(org, email)
         change = await baselines.set_manual_baseline(
@@ -176,13 +165,10 @@ async def _baseline_set(
 async def _baseline_reject(
     settings: Settings, org: str, email: str, scenario: str, reason: str
 ) -> str:
-    from riskops.server.credit import baselines
-
     async with database(settings):
         principal = await user_principal(org, email)
-        reader = dataclass_replace(principal, roles=frozenset({"viewer"}))
-        found = await baselines.get_scenario(reader, baselines.parse_scenario_key(scenario))
-        proposal = await baselines.open_proposal(reader, found.id)
+        found = await baselines.get_scenario(principal, baselines.parse_scenario_key(scenario))
+        proposal = await baselines.open_proposal(principal, found.id)
         if proposal is None:
             raise CliError(f"no open baseline proposal for {found.key}: nothing to reject.")
         change = await baselines.reject_baseline_update(principal, proposal.id, reason)
@@ -192,7 +178,7 @@ async def _baseline_reject(
 @baseline_app.command("reject")
 def baseline_reject_cmd(
     ctx: typer.Context,
-    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
     scenario: Annotated[str, typer.Option("--scenario", help="The scenario key (exact).")],
     email: Annotated[str, typer.Option("--as", help="E-mail of the approver acting.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the history).")],
@@ -205,7 +191,7 @@ def baseline_reject_cmd(
 @baseline_app.command("set")
 def baseline_set_cmd(
     ctx: typer.Context,
-    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
     scenario: Annotated[str, typer.Option("--scenario", help="The scenario key (exact).")],
     median: Annotated[float, typer.Option("--median", help="Median credits, e.g. 1250.50.")],
     rationale: Annotated[str, typer.Option("--rationale", help="Why (kept in the history).")],

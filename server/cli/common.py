@@ -1,11 +1,10 @@
-"""The `riskops` command line: what an operator runs (the runbooks' commands).
+"""What the command groups of `riskops` share: the one Typer app and its global flags, the
+settings, database sessions, who acts (the CLI principal, the one `--org` lookup: slug or id),
+progress bars and parsing of times.
 
-`serve` and `worker` start the processes; `migrate`, `seed-demo` and `create-user` prepare an
-installation; `audit verify|export|checkpoint|flush-spool` operate the tamper-evident trail;
-`status` reports the platform's health. Every command loads the settings (environment plus the
-global `--database-url` / `--var-dir` flags) and installs them before touching anything else.
-Expected failures (configuration, domain rules, an unreachable database) end with one line on
-stderr and a non-zero exit code, never a traceback.
+Every command loads the settings (environment plus the global `--database-url` / `--var-dir`
+flags) and installs them before touching anything else. Expected failures raise `CliError`,
+which `main` turns into one line on stderr and a non-zero exit code, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,9 +36,13 @@ from tortoise.migrations.executor import MigrationExecutor
 from riskops import __version__
 from riskops.audit import store
 from riskops.audit.types import Actor
+from riskops.server.core.errors import NotFound
+from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
-from riskops.server.core.scoping import scoped
+from riskops.server.core.scoping import parse_id, scoped
 from riskops.server.db import close_db, init_db
+from riskops.server.identity.models import Organization, User, UserStatus
+from riskops.server.identity.orgs import SLUG_RE
 from riskops.server.settings import (
     ConfigError,
     Settings,
@@ -199,15 +202,12 @@ async def database(settings: Settings, *, require_migrated: bool = True) -> Asyn
         await close_db()
 
 
-# --------------------------------------------------------------------------- serve, worker
-
-
-# --------------------------------------------------------------------------- install and users
+# --------------------------------------------------------------------------- who acts
 
 
 class CliPrincipal(Principal):
-    """An administrator of one organization acting from the command line. Its audit events
-    name the CLI (a system actor), not a user account that does not exist."""
+    """The command line acting in one organization with the roles a command needs. Its audit
+    events name the CLI (a system actor), not a user account that does not exist."""
 
     @property
     def actor(self) -> Actor:
@@ -218,32 +218,51 @@ def cli_actor(org_id: int) -> Actor:
     return Actor(org_id=org_id, actor=CLI_ACTOR, actor_type="system")
 
 
-async def _org_principal(slug: str) -> CliPrincipal:
-    """An administrator of the organization `slug`, acting as the CLI."""
-    from riskops.server.core.permissions import Role
-    from riskops.server.identity.models import Organization
+def cli_admin(org_id: int) -> CliPrincipal:
+    """The CLI as an administrator of the organization `org_id`."""
+    return CliPrincipal(user_id=0, org_id=org_id, roles=frozenset({Role.ADMIN.value}))
 
-    key = slug.strip().lower()
-    org = await Organization.get_or_none(slug=key)
+
+def no_such_org(key: str) -> str:
+    """The one message for an `--org` that names no organization."""
+    return f"no organization with slug or id '{key.strip().lower()}' (see `riskops status`)"
+
+
+async def find_org(key: str) -> Organization | None:
+    """The organization `--org` names: its slug, or its id (a number that is not the slug of an
+    organization). The CLI's one lookup across organizations: it is what picks the tenant."""
+    text = key.strip().lower()
+    org = await Organization.get_or_none(slug=text) if SLUG_RE.match(text) else None
+    if org is None and text.isascii() and text.isdigit():
+        with suppress(NotFound):  # out of the id range: no organization has it
+            org = await Organization.get_or_none(id=parse_id("Organization", text))
+    return org
+
+
+async def resolve_org(key: str) -> Organization:
+    org = await find_org(key)
     if org is None:
-        raise CliError(f"no organization with slug '{key}' (see `riskops status`).")
-    return CliPrincipal(user_id=0, org_id=org.id, roles=frozenset({Role.ADMIN.value}))
+        raise CliError(no_such_org(key) + ".")
+    return org
 
 
-async def user_principal(slug: str, email: str) -> Principal:
-    """An active user of the organization `slug`, acting from the command line with their own
-    roles (approvals need a person: maker-checker compares who asked with who approves)."""
-    from riskops.server.identity.models import Organization, User, UserStatus
+async def org_principal(key: str, role: Role = Role.ADMIN) -> CliPrincipal:
+    """The CLI acting in the organization `key` (slug or id) with one role: an admin to put
+    data in, a viewer to read, an operator to generate a report."""
+    org = await resolve_org(key)
+    return CliPrincipal(user_id=0, org_id=org.id, roles=frozenset({role.value}))
 
-    key = slug.strip().lower()
-    org = await Organization.get_or_none(slug=key)
-    if org is None:
-        raise CliError(f"no organization with slug '{key}' (see `riskops status`).")
+
+async def user_principal(key: str, email: str) -> Principal:
+    """An active user of the organization `key` (slug or id), acting from the command line with
+    their own roles (approvals need a person: maker-checker compares who asked with who
+    approves)."""
+    org = await resolve_org(key)
     user = await scoped(User, org_id=org.id).get_or_none(
         email=email.strip().lower(), status=UserStatus.ACTIVE, deleted_at=None
     )
     if user is None:
-        raise CliError(f"no active user '{email}' in organization '{key}' (check --as).")
+        raise CliError(f"no active user '{email}' in organization '{org.slug}' (check --as).")
     return Principal(
         user_id=user.id,
         org_id=org.id,
@@ -252,12 +271,6 @@ async def user_principal(slug: str, email: str) -> Principal:
         name=user.name,
         user_agent="riskops-cli",
     )
-
-
-# --------------------------------------------------------------------------- alerts, demo
-
-
-# --------------------------------------------------------------------------- runs
 
 
 # --------------------------------------------------------------------------- audit
@@ -277,19 +290,7 @@ def _progress(total: int, what: str) -> Iterator[tuple[Progress, TaskID]]:
         yield progress, progress.add_task(what, total=total)
 
 
-# --------------------------------------------------------------------------- status
-
-
-# --------------------------------------------------------------------------- kill switches, outbox
-
-
-# --------------------------------------------------------------------------- reports
-
-
-# --------------------------------------------------------------------------- baselines
-
-
-# --------------------------------------------------------------------------- entry point
+# --------------------------------------------------------------------------- parsing
 
 
 def parse_when(value: str | None, flag: str) -> datetime | None:

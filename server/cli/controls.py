@@ -9,12 +9,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from riskops.server.cli.audit import parse_when
-from riskops.server.cli.common import _settings, app, database, out, user_principal
+from riskops.server.cli.common import _settings, app, database, out, parse_when, user_principal
 from riskops.server.credit import kill_switches
-from riskops.server.settings import (
-    Settings,
-)
+from riskops.server.notify.delivery import deliver_due
+from riskops.server.settings import Settings
 
 killswitch_app = typer.Typer(
     help="Kill switches: alert suppression, backfill mode per scenario (approvers).",
@@ -31,7 +29,6 @@ async def _killswitch_set(
     settings: Settings, org: str, email: str, name: str, scope: str, reason: str,
     expires: datetime | None,
 ) -> str:  # fmt: skip
-
     async with database(settings):
         principal = await user_principal(org, email)
         row = await kill_switches.set_kill_switch(principal, name, scope, reason, expires)
@@ -43,7 +40,6 @@ async def _killswitch_set(
 async def _killswitch_clear(
     settings: Settings, org: str, email: str, switch_id: int, reason: str
 ) -> str:
-
     async with database(settings):
         principal = await user_principal(org, email)
         row = await kill_switches.clear_kill_switch(principal, switch_id, reason)
@@ -53,7 +49,6 @@ async def _killswitch_clear(
 async def _killswitch_list(
     settings: Settings, org: str, email: str, include_inactive: bool
 ) -> list[tuple[str, ...]]:
-
     async with database(settings):
         principal = await user_principal(org, email)
         now = datetime.now(UTC)
@@ -73,7 +68,7 @@ async def _killswitch_list(
 def killswitch_set_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="alert_suppression or backfill.")],
-    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
     email: Annotated[str, typer.Option("--as", help="E-mail of the approver acting.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept with the switch).")],
     scenario: Annotated[str, typer.Option("--scenario", help="Scenario key (backfill only).")] = "",
@@ -92,7 +87,7 @@ def killswitch_set_cmd(
 def killswitch_clear_cmd(
     ctx: typer.Context,
     switch_id: Annotated[int, typer.Argument(help="The switch id (see `killswitch list`).")],
-    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
     email: Annotated[str, typer.Option("--as", help="E-mail of the approver acting.")],
     reason: Annotated[str, typer.Option("--reason", help="Why it is cleared.")],
 ) -> None:
@@ -103,7 +98,7 @@ def killswitch_clear_cmd(
 @killswitch_app.command("list")
 def killswitch_list_cmd(
     ctx: typer.Context,
-    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
     email: Annotated[str, typer.Option("--as", help="E-mail of a user who may read runs.")],
     all_: Annotated[
         bool, typer.Option("--all", help="Include cleared and expired switches.")
@@ -119,8 +114,6 @@ def killswitch_list_cmd(
 
 
 async def _outbox_deliver(settings: Settings) -> dict[str, int]:
-    from riskops.server.notify.delivery import deliver_due
-
     async with database(settings):
         return (await deliver_due(settings=settings)).as_dict()
 

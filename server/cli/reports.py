@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from dataclasses import replace as dataclass_replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from riskops.server.cli.common import _org_principal, _settings, app, database, user_principal
+from riskops.server.cli.common import _settings, app, database, org_principal, user_principal
+from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
-from riskops.server.settings import (
-    Settings,
-)
+from riskops.server.credit import reports
+from riskops.server.settings import Settings
 
 report_app = typer.Typer(
     help="Reports: the weekly credit review, written as JSON with its SHA-256.",
@@ -34,14 +33,12 @@ class WeeklyReportFile:
 async def _weekly_report(
     settings: Settings, org: str, period_start: str | None, as_email: str | None
 ) -> WeeklyReportFile:
-    from riskops.server.credit import reports
-
     async with database(settings):
         if as_email:
             principal: Principal = await user_principal(org, as_email)
         else:
             # The CLI itself (audited as the system actor "cli") with an operator's rights.
-            principal = dataclass_replace(await _org_principal(org), roles=frozenset({"operator"}))
+            principal = await org_principal(org, Role.OPERATOR)
         day = reports.parse_period_start(period_start or reports.last_complete_week())
         report = await reports.generate_weekly_report(principal, day)
         f = await reports.report_file(principal, report.id)
@@ -62,7 +59,7 @@ def _write_report(output: Path, f: WeeklyReportFile) -> tuple[Path, Path]:
 @report_app.command("weekly")
 def report_weekly_cmd(
     ctx: typer.Context,
-    org: Annotated[str, typer.Option("--org", help="Slug of the organization.")],
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
     period_start: Annotated[
         str | None,
         typer.Option(

@@ -11,6 +11,8 @@ from rich.table import Table
 
 from riskops import __version__
 from riskops.audit import spool
+from riskops.audit.models import AuditCheckpoint, AuditHead
+from riskops.jobs.runner import queue_depth
 from riskops.server.cli.common import (
     CliError,
     _settings,
@@ -20,9 +22,8 @@ from riskops.server.cli.common import (
     out,
     redact,
 )
-from riskops.server.settings import (
-    Settings,
-)
+from riskops.server.identity.models import Organization, User, UserStatus
+from riskops.server.settings import Settings
 
 STATUS_MAX_CHAINS = 50
 
@@ -40,6 +41,8 @@ STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "info": "cyan"}
 async def _redis_check(settings: Settings) -> Check:
     if not settings.redis_url:
         return Check("redis", "info", "not configured: jobs run in-process")
+    # Imported only when Redis is configured: the client library takes longer to import than
+    # the rest of `riskops status` together.
     from redis.asyncio import Redis
 
     client = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
@@ -53,9 +56,6 @@ async def _redis_check(settings: Settings) -> Check:
 
 
 async def _counts_checks() -> list[Check]:
-    from riskops.jobs.runner import queue_depth
-    from riskops.server.identity.models import Organization, User, UserStatus
-
     users = await User.filter(deleted_at=None).count()
     active = await User.filter(deleted_at=None, status=UserStatus.ACTIVE).count()
     return [
@@ -66,9 +66,6 @@ async def _counts_checks() -> list[Check]:
 
 
 async def _chain_rows() -> list[tuple[str, ...]]:
-    from riskops.audit.models import AuditCheckpoint, AuditHead
-    from riskops.server.identity.models import Organization
-
     slugs = dict(await Organization.all().values_list("id", "slug"))
     rows: list[tuple[str, ...]] = []
     for head in await AuditHead.all().order_by("org_id").limit(STATUS_MAX_CHAINS):

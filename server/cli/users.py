@@ -1,4 +1,5 @@
-"""`riskops create-user`: a user in an organization, audited as the CLI."""
+"""`riskops create-user`: a user in an organization (and with `--create-org` the organization
+too, in one transaction), through the identity services, audited as the CLI."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ from typing import Annotated
 
 import typer
 
-from riskops.server.cli.common import CliError, CliPrincipal, _settings, app, database
-from riskops.server.settings import (
-    Settings,
+from riskops.server.cli.common import (
+    CliError,
+    _settings,
+    app,
+    cli_admin,
+    database,
+    find_org,
+    no_such_org,
 )
+from riskops.server.identity import orgs, users
+from riskops.server.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -26,52 +34,28 @@ class NewUser:
     org_name: str | None
 
 
-def _check_new_user(new: NewUser) -> None:
-    """Every input check before anything is written, so a mistake creates nothing."""
-    from riskops.server.core import validation
-
-    validation.text(new.org, "org", max_len=64)
-    validation.email(new.email)
-    validation.text(new.name, "name", max_len=200)
-    validation.roles(new.roles, "role")
-    if new.password is not None:
-        validation.password(new.password)
-
-
-async def _org_for(new: NewUser) -> tuple[int, str, bool]:
-    """(id, slug, created) of the organization the user goes into."""
-    from riskops.server.core.errors import Duplicate
-    from riskops.server.identity.models import Organization, User
-    from riskops.server.identity.orgs import create_organization
-
-    slug = new.org.strip().lower()
-    org = await Organization.get_or_none(slug=slug)
-    if org is not None:
-        return org.id, org.slug, False
-    if not new.create_org:
-        raise CliError(f"no organization with slug '{slug}'; add --create-org to create it.")
-    if await User.filter(email=new.email.strip().lower()).exists():
-        raise Duplicate(f"The e-mail address {new.email} is already in use.", field="email")
-    org = await create_organization(slug, new.org_name or slug)
-    return org.id, org.slug, True
-
-
 async def _create_user(settings: Settings, new: NewUser) -> None:
-    from riskops.server.core.permissions import Role
-    from riskops.server.identity import users
-
-    _check_new_user(new)
+    password = new.password or secrets.token_urlsafe(18)
     async with database(settings):
-        org_id, slug, created = await _org_for(new)
-        if created:
-            typer.echo(f"Created organization {slug} (id {org_id}).")
-        admin = CliPrincipal(user_id=0, org_id=org_id, roles=frozenset({Role.ADMIN.value}))
-        password = new.password or secrets.token_urlsafe(18)
-        user = await users.create_user(
-            admin, email=new.email, name=new.name, roles=new.roles, password=password
-        )
+        org = await find_org(new.org)
+        if org is not None:
+            user = await users.create_user(
+                cli_admin(org.id), email=new.email, name=new.name, roles=new.roles,
+                password=password,
+            )  # fmt: skip
+        elif not new.create_org:
+            raise CliError(f"{no_such_org(new.org)}; add --create-org to create it.")
+        else:
+            # One transaction: a mistake in the user's input creates nothing, not even the
+            # organization.
+            slug = new.org.strip().lower()
+            org, user = await orgs.create_organization_with_user(
+                slug, new.org_name or slug, cli_admin, email=new.email, user_name=new.name,
+                roles=new.roles, password=password,
+            )  # fmt: skip
+            typer.echo(f"Created organization {org.slug} (id {org.id}).")
     typer.echo(
-        f"Created user {user.id} <{user.email}> in organization {slug} with roles: "
+        f"Created user {user.id} <{user.email}> in organization {org.slug} with roles: "
         f"{', '.join(user.roles)}."
     )
     if new.password is None:
@@ -81,7 +65,12 @@ async def _create_user(settings: Settings, new: NewUser) -> None:
 @app.command("create-user")
 def create_user_cmd(
     ctx: typer.Context,
-    org: Annotated[str, typer.Option("--org", help="Slug of the user's organization.")],
+    org: Annotated[
+        str,
+        typer.Option(
+            "--org", help="Slug or id of the user's organization (a slug with --create-org)."
+        ),
+    ],
     email: Annotated[str, typer.Option(help="Login e-mail address.")],
     name: Annotated[str, typer.Option(help="Display name.")],
     role: Annotated[

@@ -128,11 +128,11 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "token; there is no principal yet."
     ),
     # Values unique across the installation: checking them must see every organization.
-    "server/identity/users.py:create_user": (
+    "server/identity/users.py:insert_user": (
         "e-mail addresses are unique across organizations (login finds a user by e-mail alone), "
         "so the duplicate check sees them all; its message reveals nothing of the other one."
     ),
-    "server/identity/orgs.py:create_organization": (
+    "server/identity/orgs.py:_insert": (
         "slugs are unique across organizations: creating a tenant (CLI, seeding, tests) checks "
         "them all."
     ),
@@ -140,17 +140,9 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "the demo seeds only an empty installation: it asks whether any organization exists."
     ),
     # The CLI: the operator on the host names the organization; there is no principal before.
-    "server/cli/common.py:_org_principal": (
-        "the CLI's organization lookup: --org names the organization by slug, before there is a "
-        "principal."
-    ),
-    "server/cli/common.py:user_principal": (
-        "the CLI's organization lookup for --as: the slug of --org names the organization (the "
-        "user is then looked up through scoped)."
-    ),
-    "server/cli/users.py:_org_for": (
-        "the CLI's organization lookup for `users create`; with --create-org it checks the "
-        "e-mail address against every organization (unique across them)."
+    "server/cli/common.py:find_org": (
+        "the CLI's one organization lookup: --org names the organization by slug or id, before "
+        "there is a principal (every command then acts through scoped)."
     ),
     "server/cli/status.py:_counts_checks": (
         "`riskops status` is the operator's view of the whole installation: it counts the "

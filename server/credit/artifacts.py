@@ -5,6 +5,9 @@ artifacts to runs/QUARANTINE/<run_id>/"), with their SHA-256 re-verified before 
 A run references its artifacts by URI. `artifact:<path>` is a file in this store (the ledger
 import uploads local files here); any other URI (https:, s3:) is an external reference: its hash is
 recorded as given, and quarantine is a state we enforce (dispatch blocked), not a file we move.
+
+This module owns the files; who may upload or verify them, for which runs, and the audit of it
+are `riskops.server.credit.artifact_checks`.
 """
 
 from __future__ import annotations
@@ -130,6 +133,20 @@ def verify_quarantined(uri: str, qpath: str | None, expected: str | None) -> Che
     if expected is not None and actual != expected:
         return Check(uri, True, False, f"SHA-256 is {actual}, recorded {expected}")
     return Check(uri, True, True, f"SHA-256 {actual} verified")
+
+
+def verify_stored(uri: str, expected: str | None) -> Check:
+    """Re-hash a managed artifact where the store keeps it (not quarantined, or released) against
+    its recorded SHA-256; a file missing from the store is a mismatch."""
+    if not is_managed(uri):
+        return Check(uri, False, True, "external reference: not held by riskops")
+    path = stored_path(uri)
+    if not path.exists():
+        return Check(uri, True, False, "missing from the store")
+    actual = sha256_of(path)
+    if expected and actual != expected:
+        return Check(uri, True, False, f"SHA-256 {actual}, recorded {expected}")
+    return Check(uri, True, True, f"SHA-256 {actual}")
 
 
 def move_back(uri: str, qpath: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -45,27 +46,52 @@ async def create_user(
     password: str | None = None,
 ) -> User:
     principal.require(Perm.USER_MANAGE)
+    new = checked_new_user(email=email, name=name, roles=roles, password=password)
+    async with in_transaction() as conn:
+        return await insert_user(principal, conn, new)
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """A user's input, checked (and the password hashed), not yet written."""
+
+    email: str
+    name: str
+    roles: list[str]
+    password_hash: str | None
+
+
+def checked_new_user(
+    *, email: str, name: str, roles: list[str], password: str | None = None
+) -> NewUser:
+    """Every input check of a new user, before anything is written."""
     email = validation.email(email)
     name = validation.text(name, "name", max_len=200)
     roles = validation.roles(roles)
     pw_hash = hash_password(validation.password(password)) if password else None
-    async with in_transaction() as conn:
-        if await User.filter(email=email).using_db(conn).exists():
-            # Global uniqueness, but the message must not reveal other organizations' users.
-            raise Duplicate(f"The e-mail address {email} is already in use.", field="email")
-        user = await User.create(
-            org_id=principal.org_id,
-            email=email,
-            name=name,
-            roles=roles,
-            password_hash=pw_hash,
-            using_db=conn,
-        )
-        await record(
-            principal, conn, "user.create", "user", user.id,
-            new={"roles": roles, "has_password": bool(pw_hash)},
-            risk=RiskLevel.MEDIUM if set(roles) & PRIVILEGED_ROLES else RiskLevel.LOW,
-        )  # fmt: skip
+    return NewUser(email, name, roles, pw_hash)
+
+
+async def insert_user(principal: Principal, conn: BaseDBAsyncClient, new: NewUser) -> User:
+    """Create the checked user in the principal's organization, inside the caller's transaction
+    `conn` (so that it can go with what else the transaction creates, e.g. its organization)."""
+    principal.require(Perm.USER_MANAGE)
+    if await User.filter(email=new.email).using_db(conn).exists():
+        # Global uniqueness, but the message must not reveal other organizations' users.
+        raise Duplicate(f"The e-mail address {new.email} is already in use.", field="email")
+    user = await User.create(
+        org_id=principal.org_id,
+        email=new.email,
+        name=new.name,
+        roles=new.roles,
+        password_hash=new.password_hash,
+        using_db=conn,
+    )
+    await record(
+        principal, conn, "user.create", "user", user.id,
+        new={"roles": new.roles, "has_password": bool(new.password_hash)},
+        risk=RiskLevel.MEDIUM if set(new.roles) & PRIVILEGED_ROLES else RiskLevel.LOW,
+    )  # fmt: skip
     return user
 
 

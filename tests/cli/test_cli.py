@@ -285,7 +285,20 @@ def test_create_user_in_unknown_org_says_how_to_create_it(seeded: Seeded) -> Non
         "create-user", "--org", "nowhere", "--email", "x@example.test", "--name", "X",
         "--role", "viewer", ok=False,
     )  # fmt: skip
-    assert "--create-org" in one_error_line(done)
+    line = one_error_line(done)
+    assert "--create-org" in line and "no organization with slug or id 'nowhere'" in line
+
+
+def test_create_user_takes_the_organizations_id(seeded: Seeded) -> None:
+    target = seeded.target
+    org = target.demo_org()
+    done = target.run(
+        "create-user", "--org", str(org), "--email", "by-id@example.test", "--name", "By Id",
+        "--role", "viewer", "--password", "correct horse battery staple",
+    )  # fmt: skip
+    assert "in organization demo with roles: viewer" in done.stdout
+    assert "Created organization" not in done.stdout
+    assert target.scalar("SELECT org_id FROM app_user WHERE email = 'by-id@example.test'") == org
 
 
 def test_create_user_generates_a_password_and_is_audited_as_the_cli(seeded: Seeded) -> None:
@@ -322,7 +335,22 @@ def test_audit_verify_accepts_untouched_chains(seeded: Seeded) -> None:
 
 def test_audit_verify_of_an_unknown_org_fails(seeded: Seeded) -> None:
     done = seeded.target.run("audit", "verify", "--org", "987654", ok=False)
-    assert "organization 987654 has no audit chain" in one_error_line(done)
+    assert "no organization with slug or id '987654'" in one_error_line(done)
+    # 0 is the platform chain (events of no organization): none in this database yet.
+    done = seeded.target.run("audit", "verify", "--org", "0", ok=False)
+    assert "the platform chain (0) has no events yet" in one_error_line(done)
+
+
+def test_audit_export_takes_the_slug(seeded: Seeded) -> None:
+    target = seeded.target
+    org = target.demo_org()
+    done = target.run("audit", "export", "--org", "demo")
+    lines = done.stdout.splitlines()
+    assert lines and verify_export(lines) is None
+    assert {json.loads(line)["org"] for line in lines} == {org}
+    assert f"Exported {len(lines)} event(s) of org {org}" in done.stderr
+    unknown = target.run("audit", "export", "--org", "nope", ok=False)
+    assert "no organization with slug or id 'nope'" in one_error_line(unknown)
 
 
 def test_export_verifies_standalone_and_is_itself_audited(seeded: Seeded, tmp_path: Path) -> None:
@@ -403,6 +431,31 @@ def test_audit_verify_names_the_first_tampered_seq(backend: str, tmp_path: Path)
         assert done.returncode == 1
         assert f"org {org}: BROKEN at seq 3" in done.stdout
         assert "first bad seq 3" in one_error_line(done)
+
+
+# ----------------------------------------------------------------------------- naming an org
+
+# Commands that read (at most writing an audit event), so that the same command run twice prints
+# the same.
+ORG_READS = {
+    "audit verify": ("audit", "verify"),
+    "runs list": ("runs", "list", "--severity", "SEV1"),
+    "runs verify-artifacts": ("runs", "verify-artifacts", "--days", "1"),
+    "killswitch list": ("killswitch", "list", "--as", "viewer@demo.riskops.local"),
+    "baseline calculate": ("baseline", "calculate", "--scenario", "CHARGEBACK_TRIAGE"),
+}
+
+
+@pytest.mark.parametrize("command", list(ORG_READS.values()), ids=list(ORG_READS))
+def test_org_is_the_slug_or_the_id_everywhere(seeded: Seeded, command: tuple[str, ...]) -> None:
+    target = seeded.target
+    by_slug = target.run(*command, "--org", "demo")
+    by_id = target.run(*command, "--org", str(target.demo_org()))
+    spelled = target.run(*command, "--org", " Demo ")
+    assert by_slug.stdout == by_id.stdout == spelled.stdout and by_slug.stdout
+    for unknown in ("nope", "987654", "99999999999"):
+        line = one_error_line(target.run(*command, "--org", unknown, ok=False))
+        assert line.endswith(f"no organization with slug or id '{unknown}' (see `riskops status`).")
 
 
 # ----------------------------------------------------------------------------- status, errors

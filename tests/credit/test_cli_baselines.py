@@ -153,7 +153,7 @@ def test_calculate_refuses_an_unknown_scenario_org_and_bad_days(target: Target) 
     line = _refused(target, *base, "binder_export_weekly")
     assert "Scenario binder_export_weekly not found." in line
     line = _refused(target, "baseline", "calculate", "--org", "nope", "--scenario", "X")
-    assert "no organization with slug 'nope'" in line
+    assert "no organization with slug or id 'nope'" in line
 
     for days, why in (
         ("0", "greater than or equal to 1"),

@@ -216,7 +216,7 @@ def test_killswitch_refusals(target: Target) -> None:
     assert "reason is required" in line
     line = _refused(target, "killswitch", "set", "alert_suppression", "--org", "nope", "--as",
                     APPROVER, "--reason", "x")  # fmt: skip
-    assert "no organization with slug 'nope'" in line
+    assert "no organization with slug or id 'nope'" in line
     line = _refused(target, "killswitch", "list", "--org", "demo", "--as",
                     "compliance@demo.riskops.local")  # fmt: skip
     assert "Your roles (compliance_reviewer) do not allow 'run.read'" in line

@@ -60,5 +60,5 @@ def test_weekly_report_refuses_a_future_week_and_an_unknown_org(
                      "--output", str(tmp_path), ok=False)  # fmt: skip
     assert bad.returncode == 1 and "YYYY-MM-DD" in bad.stderr
     nobody = target.run("report", "weekly", "--org", "nope", "--output", str(tmp_path), ok=False)
-    assert nobody.returncode == 1 and "no organization with slug 'nope'" in nobody.stderr
+    assert nobody.returncode == 1 and "no organization with slug or id 'nope'" in nobody.stderr
     assert list(tmp_path.iterdir()) == []

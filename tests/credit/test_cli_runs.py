@@ -93,6 +93,12 @@ def test_import_a_seed_style_ledger_with_a_local_artifact(target: Target, tmp_pa
     (target.var_dir / "quarantine" / qpath).write_bytes(b"tampered")
     bad = target.run("runs", "verify-artifacts", "--org", "demo", ok=False)
     assert bad.returncode == 1 and "MISMATCH" in bad.stdout
+    # Each check is a data-access event of the CLI; a mismatch is a high-risk one.
+    checks = target.query(
+        "SELECT entity_type, risk_level FROM audit_event WHERE action = 'artifact.verify' "
+        f"AND actor = 'cli' AND org_id = {org} ORDER BY seq"
+    )
+    assert checks == [("run", "low"), ("organization", "low"), ("organization", "high")]
     bad_severity = target.run("runs", "list", "--org", "demo", "--severity", "SEV9", ok=False)
     assert bad_severity.returncode == 1 and "SEV0, SEV1" in bad_severity.stderr
 

@@ -98,9 +98,9 @@ def test_unknown_org_is_one_clear_line_and_creates_nothing(target: Target, tmp_p
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps(_alert("nobody-1")) + "\n", encoding="utf-8")
     line = one_error_line(target.run("alerts", "import", str(path), "--org", "nope", ok=False))
-    assert "no organization with slug 'nope'" in line
+    assert "no organization with slug or id 'nope'" in line
     line = one_error_line(
         target.run("demo", "generate", "--org", "nope", "--alerts", "10", ok=False)
     )
-    assert "no organization with slug 'nope'" in line
+    assert "no organization with slug or id 'nope'" in line
     assert target.scalar("SELECT COUNT(*) FROM alert") == before
