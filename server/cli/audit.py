@@ -21,6 +21,7 @@ from riskops.audit.types import SYSTEM_ORG, Entry, RiskLevel
 from riskops.audit.verify import Verification, org_ids, verify_org
 from riskops.server.cli.common import (
     CliError,
+    CliPrincipal,
     _flush,
     _progress,
     _settings,
@@ -31,6 +32,8 @@ from riskops.server.cli.common import (
     parse_when,
     resolve_org,
 )
+from riskops.server.core.permissions import Role
+from riskops.server.operations import audit_log
 from riskops.server.settings import Settings
 
 audit_app = typer.Typer(
@@ -56,6 +59,16 @@ async def _chain_of(key: str) -> int:
     return org.id
 
 
+async def _verify_one(org_id: int, key: bytes) -> Verification:
+    """An organization's chain through the audit-log service, like the pages and GraphQL: it is
+    checked and the check recorded (`audit.verify`, by the CLI); the platform chain belongs to
+    no organization and is only checked."""
+    if org_id == SYSTEM_ORG:
+        return await verify_org(org_id, key)
+    reader = CliPrincipal(user_id=0, org_id=org_id, roles=frozenset({Role.VIEWER.value}))
+    return await audit_log.verify_chain(reader, key)
+
+
 async def _verify(settings: Settings, org: str | None) -> list[Verification]:
     async with database(settings):
         await _flush()
@@ -64,7 +77,7 @@ async def _verify(settings: Settings, org: str | None) -> list[Verification]:
         events = 0
         with _progress(len(ids), "verifying audit chains") as (progress, task):
             for org_id in ids:
-                results.append(await verify_org(org_id, settings.key))
+                results.append(await _verify_one(org_id, settings.key))
                 events += results[-1].events_checked
                 progress.update(task, advance=1, description=f"verified {events} events")
     return results
@@ -94,12 +107,37 @@ def audit_verify_cmd(
 async def _write_export(
     org: int, since: datetime | None, until: datetime | None, sink: TextIO
 ) -> int:
-    count = 0
-    async for line in export_events(org, since, until):
+    """An organization's chain through the audit-log service (which records the export); the
+    platform chain, which belongs to no organization, directly."""
+
+    def write(line: str) -> None:
         sink.write(line + "\n")
-        count += 1
+
+    if org != SYSTEM_ORG:
+        reader = CliPrincipal(user_id=0, org_id=org, roles=frozenset({Role.ADMIN.value}))
+        count = await audit_log.export_chain(reader, since, until, write)
+    else:
+        count = 0
+        async for line in export_events(org, since, until):
+            write(line)
+            count += 1
+        await _record_platform_export(since, until, count)
     sink.flush()
     return count
+
+
+async def _record_platform_export(
+    since: datetime | None, until: datetime | None, count: int
+) -> None:
+    detail = {
+        "since": format_ts(since) if since else None,
+        "until": format_ts(until) if until else None,
+        "events": count,
+    }
+    await store.emit(
+        cli_actor(SYSTEM_ORG),
+        Entry("audit.export", "audit_chain", SYSTEM_ORG, {}, detail, RiskLevel.MEDIUM),
+    )
 
 
 async def _export(
@@ -117,16 +155,6 @@ async def _export(
         else:
             with output.open("w", encoding="utf-8") as fh:
                 count = await _write_export(org, since, until, fh)
-        # Recorded after the lines are written: the export itself is the chain's next event.
-        detail = {
-            "since": format_ts(since) if since else None,
-            "until": format_ts(until) if until else None,
-            "events": count,
-        }
-        await store.emit(
-            cli_actor(org),
-            Entry("audit.export", "audit_chain", org, {}, detail, RiskLevel.MEDIUM),
-        )
     return org, count
 
 

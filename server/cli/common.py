@@ -39,9 +39,10 @@ from riskops.audit.types import Actor
 from riskops.server.core.errors import NotFound
 from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
-from riskops.server.core.scoping import parse_id, scoped
+from riskops.server.core.scoping import parse_id
 from riskops.server.db import close_db, init_db
-from riskops.server.identity.models import Organization, User, UserStatus
+from riskops.server.identity import auth
+from riskops.server.identity.models import Organization
 from riskops.server.identity.orgs import SLUG_RE
 from riskops.server.settings import (
     ConfigError,
@@ -258,19 +259,10 @@ async def user_principal(key: str, email: str) -> Principal:
     their own roles (approvals need a person: maker-checker compares who asked with who
     approves)."""
     org = await resolve_org(key)
-    user = await scoped(User, org_id=org.id).get_or_none(
-        email=email.strip().lower(), status=UserStatus.ACTIVE, deleted_at=None
-    )
-    if user is None:
+    principal = await auth.person(org.id, email, auth.ClientInfo(user_agent="riskops-cli"))
+    if principal is None:
         raise CliError(f"no active user '{email}' in organization '{org.slug}' (check --as).")
-    return Principal(
-        user_id=user.id,
-        org_id=org.id,
-        roles=frozenset(user.roles),
-        email=user.email,
-        name=user.name,
-        user_agent="riskops-cli",
-    )
+    return principal
 
 
 # --------------------------------------------------------------------------- audit

@@ -27,7 +27,7 @@ from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
 from riskops.server.credit import artifact_checks
 from riskops.server.credit.recording import record_runs
-from riskops.server.credit.runs import RunFilter, get_run_detail, list_runs
+from riskops.server.credit.runs import RunFilter, get_run_by_run_id, get_run_detail, list_runs
 from riskops.server.settings import Settings
 
 runs_app = typer.Typer(
@@ -86,7 +86,7 @@ async def _show_run(settings: Settings, org: str, run_id: str) -> dict[str, Any]
         # data-access event, re-hashing its files an `artifact.verify` one (here by the CLI).
         reader = await org_principal(org, Role.VIEWER)
         try:
-            pk = (await artifact_checks.get_run_by_run_id(reader, run_id)).id
+            pk = (await get_run_by_run_id(reader, run_id)).id
         except NotFound:
             raise CliError(f"no run '{run_id}' in organization '{org}'.") from None
         detail = await get_run_detail(reader, pk)

@@ -20,11 +20,11 @@ from tortoise.expressions import Subquery
 from riskops.audit.chain import format_ts
 from riskops.audit.types import RiskLevel
 from riskops.server.core.audit_trail import access
-from riskops.server.core.errors import DomainError, Invalid, not_found
+from riskops.server.core.errors import DomainError, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
-from riskops.server.credit import artifacts, ledger
+from riskops.server.credit import artifacts, ledger, runs
 from riskops.server.credit.models import Run, RunArtifact
 
 MAX_DAYS = 3650
@@ -34,16 +34,6 @@ MAX_NAMED = 20
 
 
 # --------------------------------------------------------------------------- runs by ledger id
-
-
-async def get_run_by_run_id(principal: Principal, run_id: str) -> Run:
-    """The organization's run with this ledger id (`RUN-123`, what operators and files call it);
-    another organization's run reads as missing."""
-    principal.require(Perm.RUN_READ)
-    run = await scoped(Run, principal).filter(run_id=run_id).first()
-    if run is None:
-        raise not_found("Run", run_id)
-    return run
 
 
 # --------------------------------------------------------------------------- upload
@@ -182,7 +172,7 @@ async def verify_recent_artifacts(principal: Principal, days: int) -> ArtifactVe
 async def verify_run_artifacts(principal: Principal, run_id: str) -> ArtifactVerification:
     """Re-hash the files riskops holds for one run of the organization (by its ledger id), as
     `runs show` does for its quarantined files. Audited as `artifact.verify` on the run."""
-    run = await get_run_by_run_id(principal, run_id)
+    run = await runs.get_run_by_run_id(principal, run_id)
     rows = await RunArtifact.filter(run_id=run.id).order_by("id")
     result = ArtifactVerification(
         [_check(a, run.run_id) for a in rows if artifacts.is_managed(a.uri)]

@@ -177,6 +177,16 @@ async def get_run(principal: Principal, run_pk: str | int) -> Run:
     return run
 
 
+async def get_run_by_run_id(principal: Principal, run_id: str) -> Run:
+    """The organization's run with this ledger id (`RUN-123`, what operators and files call it);
+    another organization's run reads as missing."""
+    principal.require(Perm.RUN_READ)
+    run = await scoped(Run, principal).filter(run_id=run_id).first()
+    if run is None:
+        raise not_found("Run", run_id)
+    return run
+
+
 async def get_run_detail(principal: Principal, run_pk: str | int) -> RunDetail:
     """A run with why it got its severity; viewing it is a data-access event (`run.view`)."""
     run = await get_run(principal, run_pk)

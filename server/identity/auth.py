@@ -118,6 +118,16 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
     return LoginResult(secret, principal)
 
 
+async def person(org_id: int, email: str, client: ClientInfo) -> Principal | None:
+    """An active user of the organization, found by e-mail, acting with their own roles (the
+    CLI's `--as`: approvals need a person, since maker-checker compares who asked with who
+    decides); None when there is no such user."""
+    user = await scoped(User, org_id=org_id).get_or_none(
+        email=email.strip().lower(), status=UserStatus.ACTIVE, deleted_at=None
+    )
+    return _principal(user, client) if user is not None else None
+
+
 def _principal(
     user: User,
     client: ClientInfo,

@@ -1,15 +1,20 @@
-"""Reading the audit trail: filtered, keyset-paginated listing and verification on demand."""
+"""Reading the audit trail: filtered, keyset-paginated listing, verification on demand and the
+export for a SIEM. Each is a data access with its own audit event (`audit.verify`,
+`audit.export`), whichever face asks."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from riskops.audit.chain import format_ts
+from riskops.audit.export import export_events
 from riskops.audit.models import AuditEvent
+from riskops.audit.types import RiskLevel
 from riskops.audit.verify import Verification, verify_org
 from riskops.server.core import validation
 from riskops.server.core.audit_trail import access
@@ -90,6 +95,32 @@ async def verify_chain(principal: Principal, key: bytes) -> Verification:
     detail = {"ok": result.ok, "head_seq": result.head_seq, "first_bad_seq": result.first_bad_seq}
     await access(principal, "audit.verify", "audit_chain", principal.org_id, detail=detail)
     return result
+
+
+async def export_chain(
+    principal: Principal,
+    since: datetime | None,
+    until: datetime | None,
+    write: Callable[[str], object],
+) -> int:
+    """Write the organization's events (one JSON object per line, ARCHITECTURE's contract) in
+    [since, until) to `write`; returns how many. The export is then recorded as the chain's next
+    event: a copy of the whole trail leaving the platform (medium risk)."""
+    principal.require(Perm.AUDIT_READ)
+    count = 0
+    async for line in export_events(principal.org_id, since, until):
+        write(line)
+        count += 1
+    detail = {
+        "since": format_ts(since) if since else None,
+        "until": format_ts(until) if until else None,
+        "events": count,
+    }
+    await access(
+        principal, "audit.export", "audit_chain", principal.org_id,
+        detail=detail, risk=RiskLevel.MEDIUM,
+    )  # fmt: skip
+    return count
 
 
 def values_of(event: AuditEvent) -> tuple[dict[str, Any], dict[str, Any]]:

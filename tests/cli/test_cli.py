@@ -333,6 +333,16 @@ def test_audit_verify_accepts_untouched_chains(seeded: Seeded) -> None:
     assert "verify" in done.stderr
 
 
+def test_audit_verify_is_recorded_like_a_verification_on_the_pages(seeded: Seeded) -> None:
+    target = seeded.target
+    org = target.demo_org()
+    target.run("audit", "verify", "--org", "demo")
+    last = target.run("audit", "export", "--org", "demo").stdout.splitlines()[-1]
+    event = json.loads(last)
+    assert (event["action"], event["actor"], event["org"]) == ("audit.verify", "cli", org)
+    assert event["new_values"]["ok"] is True and event["risk_level"] == "low"
+
+
 def test_audit_verify_of_an_unknown_org_fails(seeded: Seeded) -> None:
     done = seeded.target.run("audit", "verify", "--org", "987654", ok=False)
     assert "no organization with slug or id '987654'" in one_error_line(done)
@@ -452,7 +462,13 @@ def test_org_is_the_slug_or_the_id_everywhere(seeded: Seeded, command: tuple[str
     by_slug = target.run(*command, "--org", "demo")
     by_id = target.run(*command, "--org", str(target.demo_org()))
     spelled = target.run(*command, "--org", " Demo ")
-    assert by_slug.stdout == by_id.stdout == spelled.stdout and by_slug.stdout
+    outputs = [r.stdout for r in (by_slug, by_id, spelled)]
+    if command[:2] == ("audit", "verify"):
+        # Each verification is itself the chain's next event (audit.verify): the same chain,
+        # one event longer each time.
+        outputs = [re.sub(r"\d+ events, head seq \d+", "N events, head seq N", o) for o in outputs]
+        assert "org 1: OK" in outputs[0]
+    assert outputs[0] == outputs[1] == outputs[2] and outputs[0]
     for unknown in ("nope", "987654", "99999999999"):
         line = one_error_line(target.run(*command, "--org", unknown, ok=False))
         assert line.endswith(f"no organization with slug or id '{unknown}' (see `riskops status`).")

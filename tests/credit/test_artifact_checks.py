@@ -17,6 +17,7 @@ from riskops.server.credit import artifact_checks as svc
 from riskops.server.credit import artifacts
 from riskops.server.credit.models import Run, RunArtifact
 from riskops.server.credit.recording import record_runs
+from riskops.server.credit.runs import get_run_by_run_id
 from tests.credit.test_runs_service import key, rid, run_item, with_baseline
 
 BODY = b"customer,email\n"
@@ -203,7 +204,7 @@ async def test_one_runs_check_and_another_organizations_run(tenant, other_tenant
         await svc.verify_run_artifacts(viewer, missing)
     assert str(other.value).replace(theirs.run_id, "X") == str(nowhere.value).replace(missing, "X")
     with pytest.raises(NotFound):
-        await svc.get_run_by_run_id(viewer, theirs.run_id)
+        await get_run_by_run_id(viewer, theirs.run_id)
     assert len(await verify_events(tenant.org_id)) == 1
     assert await verify_events(other_tenant.org_id) == []
 
