@@ -124,7 +124,7 @@ PERM_TEXT: dict[Perm, str] = {
     ),
     Perm.TEAM_MANAGE: "Create teams and manage their members",
     Perm.TOKEN_MANAGE: (
-        "Issue and revoke API tokens for any user of your organization, service accounts included"
+        "Issue and revoke API tokens for the users of your organization"
     ),
     Perm.AUDIT_READ: "Read the audit log",
     Perm.AUDIT_VERIFY: "Verify the integrity of the audit chain",
