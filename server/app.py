@@ -13,7 +13,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from riskops.audit.store import flush_spool
-from riskops.jobs import runner  # catalog: registers every job kind
+from riskops.jobs import (
+    catalog,  # noqa: F401  (registers every job kind)
+    runner,
+)
 from riskops.jobs.schedule import SCHEDULE, Scheduled, run_schedule
 from riskops.jobs.worker import checkpoint_schedule
 from riskops.server import health

@@ -90,11 +90,8 @@ async def _show_run(settings: Settings, org: str, run_id: str) -> dict[str, Any]
         except NotFound:
             raise CliError(f"no run '{run_id}' in organization '{org}'.") from None
         detail = await get_run_detail(reader, pk)
-        checks = {
-            c.artifact_id: c.detail
-            for c in (await artifact_checks.verify_run_artifacts(reader, run_id)).checks
-            if c.quarantined
-        }
+        verified = await artifact_checks.verify_run_artifacts(reader, run_id)
+        checks = {c.artifact_id: c.detail for c in verified.checks}
         run = detail.run
         fields = (
             "run_id", "job_type", "started_at", "finished_at", "credits_total", "prompt_tokens",
@@ -111,10 +108,11 @@ async def _show_run(settings: Settings, org: str, run_id: str) -> dict[str, Any]
                 "uri": a.uri,
                 "sha256": a.sha256 or None,
                 "quarantine_path": a.quarantine_path,
-                "check": checks.get(a.id),  # quarantined files only
+                "check": checks.get(a.id),  # every file riskops holds; null for a reference
             }
             for a in detail.artifacts
         ]
+        out["artifacts_ok"] = verified.ok
         return json.loads(json.dumps(out, default=str))
 
 
@@ -178,7 +176,9 @@ async def _verify_artifacts(
 def runs_verify_artifacts_cmd(
     ctx: typer.Context,
     org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
-    days: Annotated[int, typer.Option("--days", help="Runs recorded in the last N days.")] = 1,
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=3650, help="Runs recorded in the last N days.")
+    ] = 1,
 ) -> None:
     """Re-hash the artifacts riskops holds for recent runs (stored or quarantined) against their
     recorded SHA-256 (the runbook's daily check, audited); exit 1 on any mismatch."""
@@ -199,6 +199,9 @@ def runs_show_cmd(
     run_id: Annotated[str, typer.Argument(help="The run's id as recorded (e.g. RUN-123).")],
     org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
 ) -> None:
-    """Print a run record as JSON (for jq): classification, flags, dispatch_blocked, and each
-    quarantined artifact's SHA-256 re-verified."""
-    typer.echo(json.dumps(asyncio.run(_show_run(_settings(ctx), org, run_id)), indent=2))
+    """Print a run record as JSON (for jq): classification, flags, dispatch_blocked, and the
+    SHA-256 of each artifact riskops holds re-verified; exit 1 when one does not match."""
+    shown = asyncio.run(_show_run(_settings(ctx), org, run_id))
+    typer.echo(json.dumps(shown, indent=2))
+    if not shown["artifacts_ok"]:
+        raise CliError(f"an artifact of run {run_id} does not match its recorded SHA-256.")

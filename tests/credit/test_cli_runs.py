@@ -99,6 +99,14 @@ def test_import_a_seed_style_ledger_with_a_local_artifact(target: Target, tmp_pa
         f"AND actor = 'cli' AND org_id = {org} ORDER BY seq"
     )
     assert checks == [("run", "low"), ("organization", "low"), ("organization", "high")]
+    # `runs show` re-verifies too: the JSON names the file that differs, and it exits 1.
+    shown_bad = target.run("runs", "show", "RUN-2", "--org", "demo", ok=False)
+    assert shown_bad.returncode == 1 and "does not match its recorded SHA-256" in shown_bad.stderr
+    bad_json = json.loads(shown_bad.stdout)
+    assert bad_json["artifacts_ok"] is False
+    assert bad_json["artifacts"][0]["check"] != f"SHA-256 {sha} verified"
+    out_of_range = target.run("runs", "verify-artifacts", "--org", "demo", "--days", "0", ok=False)
+    assert out_of_range.returncode == 2  # a usage error of the option, as before
     bad_severity = target.run("runs", "list", "--org", "demo", "--severity", "SEV9", ok=False)
     assert bad_severity.returncode == 1 and "SEV0, SEV1" in bad_severity.stderr
 

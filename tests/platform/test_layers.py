@@ -184,3 +184,23 @@ def test_no_import_cycles() -> None:
         ]
         described.append(" ↔ ".join(component) + "\n" + "\n".join(edges))
     assert not described, "import cycles:\n" + "\n\n".join(described)
+
+
+def test_each_process_registers_every_job_kind_itself() -> None:
+    # The web app, the arq worker and the CLI import the catalog themselves: a process that can
+    # enqueue must know every kind, whatever else it happens to import (the test session imports
+    # the catalog in conftest, so this is checked in fresh interpreters).
+    import subprocess
+    import sys
+
+    from riskops.jobs.catalog import kinds
+
+    for root in ("riskops.server.app", "riskops.jobs.worker", "riskops.server.cli.main"):
+        code = f"import {root}; from riskops.jobs.catalog import kinds; print(','.join(kinds()))"
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert done.stdout.strip() == ",".join(kinds()), root
+    for root in ("riskops.server.app", "riskops.server.cli.main"):
+        listed = [m for m, _ in GRAPH[root]]
+        assert "riskops.jobs.catalog" in listed, f"{root} must import riskops.jobs.catalog"
