@@ -19,6 +19,7 @@ from riskops.server.cli.common import (
     find_org,
     no_such_org,
 )
+from riskops.server.core.errors import Invalid
 from riskops.server.identity import orgs, users
 from riskops.server.settings import Settings
 
@@ -34,7 +35,21 @@ class NewUser:
     org_name: str | None
 
 
+# The service names the fields as the API does; an operator typed these flags.
+FLAGS = {"roles": "--role", "email": "--email", "name": "--name", "password": "--password"}
+
+
 async def _create_user(settings: Settings, new: NewUser) -> None:
+    try:
+        await _create(settings, new)
+    except Invalid as exc:
+        flag = FLAGS.get(exc.field or "")
+        if flag is None or not exc.message.startswith(f"{exc.field}"):
+            raise
+        raise CliError(flag + exc.message[len(exc.field or "") :]) from None
+
+
+async def _create(settings: Settings, new: NewUser) -> None:
     password = new.password or secrets.token_urlsafe(18)
     async with database(settings):
         org = await find_org(new.org)

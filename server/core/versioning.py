@@ -37,11 +37,13 @@ def check_version(
     *,
     status: str | None = None,
     verb: str = "decide",
+    field: str | None = FIELD,
     **extra: Any,
 ) -> None:
     """Conflict unless `expected` is the row's `current` version. `what` names the row ("Case
-    CASE-000012"), `status` its state now, `verb` what to do again after reloading; `extra`
-    travels with the error (the current state, for the faces to show)."""
+    CASE-000012"), `status` its state now, `verb` what to do again after reloading, `field` the
+    input the error is about; `extra` travels with the error (the current state, for the faces
+    to show)."""
     if current == expected:
         return
     now = f"it is now {status} at version {current}" if status else f"it is at version {current}"
@@ -49,7 +51,7 @@ def check_version(
     raise Conflict(
         f"{what} was changed by someone else: {now} (you had version {expected}). "
         f"Reload it and {verb} again.",
-        field=FIELD,
+        field=field,
         current_version=current,
         **state,
         **extra,

@@ -121,7 +121,7 @@ async def update_user_roles(
         if expected_version is not None:
             check_version(
                 f"User {user.id}", user.version, expected_version,
-                verb="apply your change", current_roles=list(user.roles),
+                verb="apply your change", field=None, current_roles=list(user.roles),
             )  # fmt: skip
         old = sorted(user.roles)
         if old == roles:

@@ -276,8 +276,12 @@ def test_create_user_with_unknown_role_fails_clearly(seeded: Seeded) -> None:
         "--role", "wizard", ok=False,
     )  # fmt: skip
     line = one_error_line(done)
-    assert "unknown role(s) wizard" in line and "choose from" in line
+    assert "--role: unknown role(s) wizard" in line and "choose from" in line
     assert seeded.target.scalar("SELECT count(*) FROM app_user WHERE email = 'w@example.test'") == 0
+    no_role = seeded.target.run(
+        "create-user", "--org", "demo", "--email", "w@example.test", "--name", "W", ok=False
+    )
+    assert "--role: give at least one role" in one_error_line(no_role)
 
 
 def test_create_user_in_unknown_org_says_how_to_create_it(seeded: Seeded) -> None:

@@ -287,6 +287,7 @@ async def test_update_user_roles_stale_version_is_conflict_with_current_state(
     assert payload["user"]["id"] == str(target.id)
     [error] = payload["errors"]
     assert error["code"] == "CONFLICT"
+    assert error["field"] is None  # as before the version checks were folded into one
     assert error["message"] == (
         f"User {target.id} was changed by someone else: it is at version 2 (you had version 1). "
         "Reload it and apply your change again."
