@@ -89,8 +89,7 @@ async def _baseline_approve(
 ) -> list[str]:
     async with database(settings):
         principal = await user_principal(org, email)
-        found = await baselines.get_scenario(principal, baselines.parse_scenario_key(scenario))
-        proposal = await baselines.open_proposal(principal, found.id)
+        found, proposal = await baselines.proposal_to_decide(principal, scenario)
         if proposal is None:
             raise CliError(
                 f"no open baseline proposal for {found.key}: propose one first "
@@ -167,8 +166,7 @@ async def _baseline_reject(
 ) -> str:
     async with database(settings):
         principal = await user_principal(org, email)
-        found = await baselines.get_scenario(principal, baselines.parse_scenario_key(scenario))
-        proposal = await baselines.open_proposal(principal, found.id)
+        found, proposal = await baselines.proposal_to_decide(principal, scenario)
         if proposal is None:
             raise CliError(f"no open baseline proposal for {found.key}: nothing to reject.")
         change = await baselines.reject_baseline_update(principal, proposal.id, reason)

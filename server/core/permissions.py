@@ -123,9 +123,7 @@ PERM_TEXT: dict[Perm, str] = {
         "Create users, change their roles, suspend and reactivate them, sign them out everywhere"
     ),
     Perm.TEAM_MANAGE: "Create teams and manage their members",
-    Perm.TOKEN_MANAGE: (
-        "Issue and revoke API tokens for the users of your organization"
-    ),
+    Perm.TOKEN_MANAGE: ("Issue and revoke API tokens for the users of your organization"),
     Perm.AUDIT_READ: "Read the audit log",
     Perm.AUDIT_VERIFY: "Verify the integrity of the audit chain",
     Perm.ALERT_READ: "Read alerts and why they fired; answer a question you were asked about one",

@@ -289,6 +289,16 @@ async def baselines_in_force(principal: Principal) -> list[BaselineInForce]:
     return sorted((BaselineInForce(b.scenario, b) for b in rows), key=lambda x: x.scenario.key)
 
 
+async def proposal_to_decide(
+    principal: Principal, scenario_key: str
+) -> tuple[Scenario, BaselineChange | None]:
+    """The scenario and its open proposal (None: nothing to decide), for an approver deciding
+    by scenario key (the CLI): refused before anything is looked up for anyone else."""
+    principal.require(Perm.BASELINE_APPROVE)
+    scenario = await get_scenario(principal, parse_scenario_key(scenario_key))
+    return scenario, await open_proposal(principal, scenario.id)
+
+
 async def open_proposal(
     principal: Principal, scenario_id: int, conn: BaseDBAsyncClient | None = None
 ) -> BaselineChange | None:

@@ -13,15 +13,12 @@ from tortoise.transactions import in_transaction
 from riskops.audit.types import RiskLevel
 from riskops.server.core import approvals, validation
 from riskops.server.core.audit_trail import record
-from riskops.server.core.errors import Conflict, Invalid
+from riskops.server.core.errors import Conflict, Invalid, not_found
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
-from riskops.server.core.scoping import lock_scoped, scoped
+from riskops.server.core.scoping import lock_scoped, parse_id, scoped
 from riskops.server.core.versioning import check_version, parse_version
-from riskops.server.credit.models import (
-    RerunRequest,
-    RerunStatus,
-)
+from riskops.server.credit.models import RerunRequest, RerunStatus, Run
 from riskops.server.credit.recording import MAX_REASON, _locked_run
 
 # A rerun request is open while pending or approved-but-unused: a run has at most one.
@@ -69,9 +66,21 @@ async def request_rerun(principal: Principal, run_pk: str | int, reason: str) ->
 
 
 async def _locked_request(
-    principal: Principal, conn: BaseDBAsyncClient, request_id: str | int
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    request_id: str | int,
+    run_pk: str | int | None = None,
 ) -> RerunRequest:
-    return await lock_scoped(RerunRequest, principal, conn, request_id, "RerunRequest")
+    """The request, locked; with `run_pk` (an address naming the run and its request) a request
+    of another run is as missing as another organization's."""
+    if run_pk is None:
+        return await lock_scoped(RerunRequest, principal, conn, request_id, "RerunRequest")
+    run = await scoped(Run, principal).using_db(conn).get_or_none(id=parse_id("Run", run_pk))
+    if run is None:
+        raise not_found("Run", run_pk)
+    return await lock_scoped(
+        RerunRequest, principal, conn, request_id, "RerunRequest", run_id=run.id
+    )
 
 
 async def _decide_rerun(
@@ -81,13 +90,14 @@ async def _decide_rerun(
     status: RerunStatus,
     note_field: str,
     note: str,
+    run_pk: str | int | None,
 ) -> RerunRequest:
     principal.require(Perm.RUN_APPROVE)
     note = validation.long_text(note, note_field, max_len=MAX_REASON)
     parse_version(expected_version)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        req = await _locked_request(principal, conn, request_id)
+        req = await _locked_request(principal, conn, request_id, run_pk)
         check_version(
             f"Rerun request #{req.id}", req.version, expected_version, status=req.status.value
         )
@@ -121,17 +131,30 @@ async def _decide_rerun(
 
 
 async def approve_rerun(
-    principal: Principal, request_id: str | int, mitigation: str, *, expected_version: int
+    principal: Principal,
+    request_id: str | int,
+    mitigation: str,
+    *,
+    expected_version: int,
+    run_pk: str | int | None = None,
 ) -> RerunRequest:
-    """Approve a rerun with the mitigation applied (approver, not the requester)."""
+    """Approve a rerun with the mitigation applied (approver, not the requester). `run_pk`:
+    the request must be of that run."""
     return await _decide_rerun(
-        principal, request_id, expected_version, RerunStatus.APPROVED, "mitigation", mitigation
-    )
+        principal, request_id, expected_version, RerunStatus.APPROVED, "mitigation", mitigation,
+        run_pk,
+    )  # fmt: skip
 
 
 async def deny_rerun(
-    principal: Principal, request_id: str | int, reason: str, *, expected_version: int
+    principal: Principal,
+    request_id: str | int,
+    reason: str,
+    *,
+    expected_version: int,
+    run_pk: str | int | None = None,
 ) -> RerunRequest:
     return await _decide_rerun(
-        principal, request_id, expected_version, RerunStatus.DENIED, "deny_reason", reason
-    )
+        principal, request_id, expected_version, RerunStatus.DENIED, "deny_reason", reason,
+        run_pk,
+    )  # fmt: skip

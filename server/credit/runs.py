@@ -152,6 +152,10 @@ class RunDetail:
     classified_under: ClassifiedUnder
     # Each pending rerun request as this caller sees it (maker-checker), by request id.
     rerun_decisions: dict[int, Decision]
+    # What this caller may do now, by the rules request_rerun and release_quarantine enforce:
+    # ask for a rerun of a gated run with no open request; release a quarantined run.
+    can_request_rerun: bool = False
+    can_release: bool = False
 
     @property
     def open_rerun_request(self) -> RerunRequest | None:
@@ -191,15 +195,19 @@ async def get_run_detail(principal: Principal, run_pk: str | int) -> RunDetail:
     """A run with why it got its severity; viewing it is a data-access event (`run.view`)."""
     run = await get_run(principal, run_pk)
     await run.fetch_related("scenario", "case", "rerun_of")
+    requests = (
+        await scoped(RerunRequest, principal)
+        .filter(run_id=run.id)
+        .select_related("requested_by", "decided_by")
+        .order_by("-id")
+    )
+    open_request = next((r for r in requests if r.status in OPEN_RERUN), None)
     detail = RunDetail(
         run=run,
         scenario=run.scenario,
         baseline=await scoped(Baseline, principal).get_or_none(scenario_id=run.scenario_id),
         artifacts=await RunArtifact.filter(run_id=run.id).order_by("id"),
-        rerun_requests=await scoped(RerunRequest, principal)
-        .filter(run_id=run.id)
-        .select_related("requested_by", "decided_by")
-        .order_by("-id"),
+        rerun_requests=requests,
         reruns=await scoped(Run, principal)
         .filter(rerun_of_id=run.id)
         .select_related("scenario", "case")
@@ -207,12 +215,15 @@ async def get_run_detail(principal: Principal, run_pk: str | int) -> RunDetail:
         rerun_of=run.rerun_of,
         case=run.case,
         classified_under=await classified_under(run),
-        rerun_decisions={},
-    )
-    detail.rerun_decisions.update(
-        (r.id, approvals.decision_for(principal, Perm.RUN_APPROVE, r.requested_by_id))
-        for r in detail.rerun_requests
-        if r.status is RerunStatus.PENDING
+        rerun_decisions={
+            r.id: approvals.decision_for(principal, Perm.RUN_APPROVE, r.requested_by_id)
+            for r in requests
+            if r.status is RerunStatus.PENDING
+        },
+        can_request_rerun=(
+            principal.can(Perm.RERUN_REQUEST) and run.rerun_gate and open_request is None
+        ),
+        can_release=principal.can(Perm.RUN_APPROVE) and run.quarantined,
     )
     await access(principal, "run.view", "run", run.id, detail={"run_id": run.run_id})
     return detail

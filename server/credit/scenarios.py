@@ -84,6 +84,14 @@ _LAST_RUN = (
 )
 
 
+async def scenario_keys(principal: Principal) -> list[str]:
+    """The keys of the organization's scenarios, sorted (the pickers of scenario-scoped forms,
+    such as backfill mode)."""
+    principal.require(Perm.RUN_READ)
+    keys = await scoped(Scenario, principal).order_by("key").values_list("key", flat=True)
+    return [str(k) for k in keys]
+
+
 async def list_scenarios(principal: Principal) -> list[ScenarioSummary]:
     """Every scenario of the organization (at most 1000, by key) with its baseline, runs in the
     last 30 days, last run and open baseline proposal."""

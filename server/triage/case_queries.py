@@ -15,7 +15,13 @@ from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
-from riskops.server.triage.cases import MAX_PAGE, _choice, _user_id
+from riskops.server.triage.cases import (
+    MAX_PAGE,
+    CaseActions,
+    _choice,
+    _user_id,
+    case_actions,
+)
 from riskops.server.triage.models import (
     Alert,
     Case,
@@ -49,6 +55,7 @@ class CaseDetail:
     history: list[CaseEvent]
     # The resolution waiting for an approver, as this caller sees it (None: none is pending).
     resolution: Decision | None = None
+    actions: CaseActions | None = None  # what this caller may do on it now
 
 
 async def get_case_detail(principal: Principal, case_id: str | int) -> CaseDetail:
@@ -64,7 +71,9 @@ async def get_case_detail(principal: Principal, case_id: str | int) -> CaseDetai
         if case.status is CaseStatus.PENDING_APPROVAL
         else None
     )
-    return CaseDetail(case, list(notes), list(alerts), list(history), resolution)
+    return CaseDetail(
+        case, list(notes), list(alerts), list(history), resolution, case_actions(principal, case)
+    )
 
 
 _NUMBER_RE = re.compile(r"(?:case-)?0*(\d{1,9})", re.IGNORECASE)

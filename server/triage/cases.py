@@ -82,6 +82,30 @@ class CaseResult:
     replayed: bool = False  # True when an idempotency key repeated an earlier, identical request
 
 
+@dataclass(frozen=True)
+class CaseActions:
+    """What one caller may do on a case now: the forms its page shows, by the same rules the
+    changes enforce."""
+
+    change_fields: bool  # fields, alert links and the resolution request (open, investigating)
+    next_statuses: list[str]  # the statuses an update may move it to
+    add_note: bool  # notes until the case is closed
+
+
+def notes_open(status: CaseStatus) -> bool:
+    return status is not CaseStatus.CLOSED
+
+
+def case_actions(principal: Principal, case: Case) -> CaseActions:
+    if not principal.can(Perm.CASE_WORK):
+        return CaseActions(change_fields=False, next_statuses=[], add_note=False)
+    return CaseActions(
+        change_fields=case.status in WORKING,
+        next_statuses=sorted(s.value for s in UPDATE_TRANSITIONS[case.status]),
+        add_note=notes_open(case.status),
+    )
+
+
 # Who may be a case's assignee: someone who may work cases (the picker offers exactly them).
 ASSIGNEE = (Perm.CASE_WORK, "allowed to work cases")
 
@@ -362,7 +386,7 @@ async def add_case_note(principal: Principal, case_id: str | int, body: str) -> 
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         case = await _lock(principal, conn, pk)
-        if case.status is CaseStatus.CLOSED:
+        if not notes_open(case.status):
             raise Conflict(
                 f"Case {case.display_number} is closed; notes can no longer be added.",
                 current_status=case.status.value,

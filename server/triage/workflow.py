@@ -82,6 +82,16 @@ class Outcome:
 ASSIGNABLE: frozenset[AlertStatus] = ALLOWED_FROM[Action.ASSIGN]
 
 
+def may_take(principal: Principal, status: AlertStatus, assignee_id: int | None) -> bool:
+    """Whether the caller may assign the alert to themselves now (the queue's "Assign to me"):
+    assignment is allowed from its status, they may triage, and it is not theirs already."""
+    return (
+        status in ASSIGNABLE
+        and REQUIRED_PERM[Action.ASSIGN] in principal.perms
+        and assignee_id != principal.user_id
+    )
+
+
 def may_answer(perms: frozenset[Perm], actor_id: int | None, answerer_id: int | None) -> bool:
     """Who may answer an open information request: the person asked, or anyone who may triage
     alerts (alert.triage)."""

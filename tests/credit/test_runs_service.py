@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from riskops.audit.models import AuditEvent, AuditHead
+from riskops.server.core import approvals
 from riskops.server.core.errors import Conflict, ErrorCode, Forbidden, Invalid, NotFound
 from riskops.server.credit import artifacts, quarantine, reruns, runs
 from riskops.server.credit import recording as svc
@@ -321,6 +322,22 @@ async def test_rerun_of_a_gated_run_needs_an_approved_request(tenant):
     second = dict(rerun, run_id=rid())
     again = await svc.record_runs(tenant.admin, [second])
     assert again.errors and again.errors[0].code is ErrorCode.FORBIDDEN
+
+
+async def test_the_run_detail_says_what_the_caller_may_do_about_its_gate(tenant):
+    run = await gated_run(tenant)
+    _, operator = await tenant.user("operator")
+    _, approver = await tenant.user("approver")
+    _, viewer = await tenant.user("viewer")
+    assert (await runs.get_run_detail(operator, run.id)).can_request_rerun
+    assert not (await runs.get_run_detail(viewer, run.id)).can_request_rerun
+    req = await reruns.request_rerun(operator, run.id, "max_items now 1000")
+    asked = await runs.get_run_detail(operator, run.id)
+    assert not asked.can_request_rerun  # one open request at a time, as request_rerun enforces
+    assert asked.rerun_decisions[req.id] == approvals.Decision(own=True, can_decide=False)
+    other = await runs.get_run_detail(approver, run.id)
+    assert other.rerun_decisions[req.id] == approvals.Decision(own=False, can_decide=True)
+    assert not other.can_release  # not quarantined (a SEV1 run)
 
 
 async def test_rerun_decisions_follow_maker_checker_roles_and_versions(tenant):

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from riskops.audit.models import AuditEvent, AuditHead
+from riskops.server.core import approvals
 from riskops.server.core.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
 from riskops.server.core.models import IdempotencyKey
 from riskops.server.triage import case_queries, case_resolution, ingest
@@ -618,3 +619,29 @@ async def test_parallel_approvals_one_wins(tenant):
     assert sorted(type(r).__name__ for r in results) == ["CaseResult", "Conflict"]
     assert (await Case.get(id=case.id)).version == 3
     assert await Alert.filter(org_id=tenant.org_id).count() == 1
+
+
+async def test_the_detail_says_what_the_caller_may_do_by_the_rules_the_changes_enforce(tenant):
+    _, worker = await tenant.user("strategist")
+    _, viewer = await tenant.user("viewer")
+    _, approver = await tenant.user("approver")
+    case = await new_case(worker)
+    mine = await case_queries.get_case_detail(worker, case.id)
+    assert mine.actions == svc.CaseActions(
+        change_fields=True, next_statuses=["investigating"], add_note=True
+    )
+    assert mine.resolution is None  # nothing pending
+    seen = await case_queries.get_case_detail(viewer, case.id)
+    assert seen.actions == svc.CaseActions(change_fields=False, next_statuses=[], add_note=False)
+
+    await case_resolution.request_case_resolution(
+        worker, case.id, expected_version=1, summary="done", root_cause="unknown"
+    )
+    pending = await case_queries.get_case_detail(worker, case.id)
+    assert pending.actions.change_fields is False and pending.actions.add_note is True
+    assert pending.resolution == approvals.Decision(own=True, can_decide=False)
+    checker = await case_queries.get_case_detail(approver, case.id)
+    assert checker.resolution == approvals.Decision(own=False, can_decide=True)
+    # what the page offers is what the service accepts
+    with pytest.raises(Conflict):
+        await svc.update_case(worker, case.id, expected_version=2, severity="low")

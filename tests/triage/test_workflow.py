@@ -234,3 +234,19 @@ def test_authorize_attempt_lets_a_reader_try_to_answer_and_nothing_else() -> Non
     nobody = Principal(user_id=1, org_id=1, roles=frozenset())
     with pytest.raises(Forbidden, match=r"alert\.read"):
         workflow.authorize_attempt(Action.ANSWER_INFO, nobody)
+
+
+def test_may_take_is_assign_to_oneself_where_the_workflow_allows_it() -> None:
+    me = Principal(user_id=7, org_id=1, roles=frozenset(STRATEGIST))
+    assert workflow.may_take(me, S.NEW, None)
+    assert workflow.may_take(me, S.ASSIGNED, 8)  # someone else's: take it over
+    assert not workflow.may_take(me, S.ASSIGNED, 7)  # already mine
+    assert not workflow.may_take(me, S.CLOSED, None)
+    assert not workflow.may_take(me, S.PENDING_INFO, None)
+    viewer = Principal(user_id=9, org_id=1, roles=frozenset({"viewer"}))
+    assert not workflow.may_take(viewer, S.NEW, None)
+    # the same rule as transition(): what is offered is accepted
+    for status in S:
+        state = AlertState(status, assignee_id=8)
+        offered = workflow.may_take(me, status, 8)
+        assert offered == (Action.ASSIGN in workflow.actions_for(state, STRATEGIST, 7))

@@ -1,9 +1,8 @@
 """Pages for the controls: `/policy` (values in force with their meaning, history, the change
 form for approvers, which proposes a version; the open proposal with its diff and approve /
 reject for the other approvers), `/kill-switches` (in force with an expiry countdown, history,
-set and clear for approvers) and `/notifications` (the outbox and how delivery went).
-Conventions are in `ui/common.py`; every rule is the service's (`server/services/controls.py`,
-`outbox.py`).
+set and clear for approvers). Conventions are in `riskops.ui.common`; every rule is the
+services' (`server/credit/policy.py`, `kill_switches.py`).
 """
 
 from __future__ import annotations
@@ -18,10 +17,9 @@ from starlette.routing import Route
 
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
-from riskops.server.core.scoping import scoped
 from riskops.server.credit import kill_switches
 from riskops.server.credit import policy as svc
-from riskops.server.credit.models import Scenario
+from riskops.server.credit.scenarios import scenario_keys
 from riskops.server.identity import users
 from riskops.ui.common.forms import back, form_text, int_or_none, parse_local
 from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post
@@ -193,8 +191,7 @@ async def _switches_page(
     can_manage = principal.can(Perm.POLICY_MANAGE)
     scenarios: list[str] = []
     if can_manage:
-        keys = await scoped(Scenario, principal).order_by("key").values_list("key", flat=True)
-        scenarios = [str(k) for k in keys]
+        scenarios = await scenario_keys(principal)
     ctx = {
         "active": [s for s in rows if states[s.id] == "in_force"],
         "history": [s for s in rows if states[s.id] != "in_force"],

@@ -2,7 +2,7 @@
 page (severity counts and top scenarios as server-rendered SVG bar charts, spike runs linking to
 their run pages, policy violations, baseline candidates, the SHA-256) and the JSON download
 (`/reports/{id}.json`, exactly the stored canonical JSON, as an attachment). Conventions are in
-`ui/common.py`; everything is read and changed through `server/services/reports.py`.
+`riskops.ui.common`; everything is read and changed through `server/credit/reports.py`.
 """
 
 from __future__ import annotations

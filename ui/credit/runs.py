@@ -1,9 +1,9 @@
 """Run pages (seed 002): the ledger (`/runs`: filters, keyset "load more", severity badges) and a
 run's page (`/runs/{run_id}`: why it got its severity, its facts and artifacts, the quarantine
 release and the rerun gate with its requests and decisions). Thin adapters over
-`services.runs`: every rule, permission and refusal is the service's; this module parses the
-request, calls it and shapes what it returns for the templates. Conventions are in
-`ui/common.py`.
+`server/credit/` (runs, reruns, quarantine): every rule, permission and refusal is the
+services'; this module parses the request, calls them and shapes what they return for the
+templates. Conventions are in `riskops.ui.common`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.core.errors import Conflict, DomainError, Invalid, not_found
+from riskops.server.core.errors import Conflict, DomainError, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
-from riskops.server.core.scoping import parse_id, scoped
 from riskops.server.credit import artifacts, quarantine, reruns, runs
-from riskops.server.credit.models import RerunRequest, Run
+from riskops.server.credit.models import Run
 from riskops.server.credit.terms import RiskFlag, Severity
 from riskops.ui.common.forms import back, form_text, int_or_none, parse_local, query_string
 from riskops.ui.common.posts import Submission, form_post, shown_on
@@ -165,8 +164,6 @@ async def _run_page(
         "flag_lines": flag_lines(run),
         "t": detail.classified_under,
         "open_request": detail.open_rerun_request,
-        "can_request": principal.can(Perm.RERUN_REQUEST),
-        "can_approve": principal.can(Perm.RUN_APPROVE),
         "form_name": form,
         "errors": errors or {},
         "conflict": conflict,
@@ -224,25 +221,11 @@ async def request_rerun(sub: Submission) -> Response:
     return back(_run_path(run_pk), "run.rerun_requested")
 
 
-async def _request_of_run(principal: Principal, run_pk: str, request_id: str) -> None:
-    """The request must be one of this run's (the address names both); otherwise it is as
-    missing as another organization's."""
-    run = await runs.get_run(principal, run_pk)
-    found = (
-        await scoped(RerunRequest, principal)
-        .filter(id=parse_id("RerunRequest", request_id), run_id=run.id)
-        .exists()
-    )
-    if not found:
-        raise not_found("RerunRequest", request_id)
-
-
 async def _decide(sub: Submission, *, approve: bool) -> Response:
     run_pk, request_id = sub.param("run_id"), sub.param("request_id")
-    await _request_of_run(sub.principal, run_pk, request_id)
     decide = reruns.approve_rerun if approve else reruns.deny_rerun
     note = sub.values["mitigation" if approve else "reason"]
-    await decide(sub.principal, request_id, note, expected_version=_version(sub))
+    await decide(sub.principal, request_id, note, expected_version=_version(sub), run_pk=run_pk)
     return back(_run_path(run_pk), "run.rerun_approved" if approve else "run.rerun_denied")
 
 

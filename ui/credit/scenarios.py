@@ -1,7 +1,8 @@
 """Scenario pages: the list of scenarios with their baselines, and a scenario's page (credits
 chart with the baseline band and SEV2/SEV1 lines, baseline history, candidate status, and the
 forms: calculate, propose, approve/reject, manual baseline, configuration). Conventions are in
-`ui/common.py`; every rule is the services' (`baselines.py`, `scenarios.py`).
+`riskops.ui.common`; every rule is the services' (`server/credit/baselines.py`,
+`scenarios.py`).
 """
 
 from __future__ import annotations

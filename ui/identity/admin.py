@@ -1,6 +1,5 @@
-"""Pages for signing in, home, sessions, administration and the audit log; the route list of
-every page module (alerts and cases live in `ui/alerts.py` and `ui/cases.py`). Conventions are in
-`ui/common.py`."""
+"""Administration pages: users (create, roles, suspend, reactivate, sign out everywhere), teams
+and API tokens. Conventions are in `riskops.ui.common`."""
 
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
 """Alert pages: the triage queue (`/alerts`) and the alert detail (`/alerts/{alert_id}`) with its
-workflow forms. Thin adapters over `services.queue` and `services.alerts`: the queue's
+workflow forms. Thin adapters over `server/triage/` (queue, alerts, bulk): the queue's
 filters, the workflow's rules and every permission live in the services; this module parses the
 request, calls them and shapes what they return for the templates (SLA wording, the signal bar
-chart's geometry, display names). Conventions are in `ui/common.py`.
+chart's geometry, display names). Conventions are in `riskops.ui.common`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,7 +53,6 @@ QUEUE_PAGE_SIZE = 50
 SORT_LABELS = {"score": "Score, highest first", "created": "Newest first",
                "due": "SLA due, soonest first", "amount": "Amount, largest first"}  # fmt: skip
 # Statuses from which the workflow allows assigning (the queue's "Assign to me" button).
-ASSIGNABLE = frozenset(s.value for s in workflow.ASSIGNABLE)
 # The filter form's single-valued fields (status and priority repeat).
 QUEUE_FIELDS = ("score_min", "score_max", "assignee", "team", "rule_id", "amount_min",
                 "amount_max", "created_from", "created_to", "text", "sort")  # fmt: skip
@@ -257,7 +256,7 @@ async def _queue_page(
         "team_list": team_list,
         "sla": sla_of,
         "query": query,
-        "assignable": ASSIGNABLE,
+        "may_take": _may_take(principal),
         "more_url": f"/alerts?{query}&{urlencode({'after': cursor})}" if has_next else None,
         "row_errors": row_errors or {},
         "bulk": bulk or {"selected": [], "disposition": "", "comment": ""},
@@ -280,6 +279,11 @@ async def _queue_page(
             "alerts-more": "triage/alerts/_rows.html",
         },
     )
+
+
+def _may_take(principal: Principal) -> Callable[[Alert], bool]:
+    """The queue rows' "Assign to me": the workflow decides, per row."""
+    return lambda a: workflow.may_take(principal, a.status, a.assignee_id)
 
 
 @page
@@ -462,7 +466,8 @@ async def _row(
     people, _ = await _directory(principal)
     ctx = {"a": alert, "names": _names(people), "sla": sla_of, "query": query,
            "row_errors": {alert.id: error} if error else {}, "bulk": {"selected": []},
-           "can_triage": principal.can(Perm.ALERT_TRIAGE), "assignable": ASSIGNABLE}  # fmt: skip
+           "can_triage": principal.can(Perm.ALERT_TRIAGE),
+           "may_take": _may_take(principal)}  # fmt: skip
     row = f"alert-row-{alert.id}"
     return render(
         request, "triage/alerts/detail.html", ctx, status, partials={row: "triage/alerts/_row.html"}

@@ -1,5 +1,6 @@
 """Case pages: the list (filters, "load more", the new-case form) and a case's page (notes,
-linked alerts, fields and the maker-checker resolution step). Conventions are in `ui/common.py`.
+linked alerts, fields and the maker-checker resolution step). Conventions are in
+`riskops.ui.common`.
 The reads are the service's: `list_cases` (with the filters GraphQL `cases` also takes) and
 `get_case_detail` (the case, its notes, linked alerts and history).
 """
@@ -163,10 +164,6 @@ async def case_create(sub: Submission) -> Response:
 # ----------------------------------------------------------------------------- one case
 
 
-def _next_statuses(case: Case) -> list[str]:
-    return sorted(s.value for s in svc.UPDATE_TRANSITIONS[case.status])
-
-
 async def _case_runs(principal: Principal, case: Case) -> list[Run] | None:
     """The runs linked to the case (a SEV0/SEV1 run opens its case), newest first; None when
     the caller may not read runs (the section is not shown)."""
@@ -191,7 +188,6 @@ async def _case_page(
     detail = await case_queries.get_case_detail(principal, case_id)
     case = detail.case
     people = await directory(principal)
-    working = case.status in svc.WORKING
     ctx = {
         "case": case,
         "notes": detail.notes,
@@ -201,10 +197,8 @@ async def _case_page(
         "names": {u.id: u.name for u in people},
         "actors": {f"user:{u.id}": u.name for u in people},
         "workers": svc.eligible_assignees(people),
-        "can_work": principal.can(Perm.CASE_WORK),
         "resolution": detail.resolution,
-        "working": working,
-        "next_statuses": _next_statuses(case),
+        "actions": detail.actions,
         "form_name": form,
         "errors": errors or {},
         "conflict": conflict,
