@@ -13,11 +13,9 @@ from typing import Annotated, TextIO
 
 import typer
 
-from riskops.audit import spool, store
-from riskops.audit.chain import format_ts
+from riskops.audit import spool
 from riskops.audit.checkpoint import checkpoint_all
-from riskops.audit.export import export_events
-from riskops.audit.types import SYSTEM_ORG, Entry, RiskLevel
+from riskops.audit.types import SYSTEM_ORG
 from riskops.audit.verify import Verification, org_ids, verify_org
 from riskops.server.cli.common import (
     CliError,
@@ -117,27 +115,9 @@ async def _write_export(
         reader = CliPrincipal(user_id=0, org_id=org, roles=frozenset({Role.ADMIN.value}))
         count = await audit_log.export_chain(reader, since, until, write)
     else:
-        count = 0
-        async for line in export_events(org, since, until):
-            write(line)
-            count += 1
-        await _record_platform_export(since, until, count)
+        count = await audit_log.export_platform_chain(cli_actor(SYSTEM_ORG), since, until, write)
     sink.flush()
     return count
-
-
-async def _record_platform_export(
-    since: datetime | None, until: datetime | None, count: int
-) -> None:
-    detail = {
-        "since": format_ts(since) if since else None,
-        "until": format_ts(until) if until else None,
-        "events": count,
-    }
-    await store.emit(
-        cli_actor(SYSTEM_ORG),
-        Entry("audit.export", "audit_chain", SYSTEM_ORG, {}, detail, RiskLevel.MEDIUM),
-    )
 
 
 async def _export(

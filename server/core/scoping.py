@@ -74,8 +74,17 @@ def parse_id(kind: str, raw: str | int) -> int:
     return value
 
 
-async def get_scoped(model: type[M], principal: Principal, raw_id: str | int, kind: str) -> M:
-    obj = await scoped(model, principal).get_or_none(id=parse_id(kind, raw_id))
+async def get_scoped(
+    model: type[M],
+    principal: Principal,
+    raw_id: str | int,
+    kind: str,
+    conn: BaseDBAsyncClient | None = None,
+) -> M:
+    """The organization's row `raw_id` (read in the transaction `conn` when given); missing and
+    another organization's read as the same not-found."""
+    q = scoped(model, principal)
+    obj = await (q.using_db(conn) if conn is not None else q).get_or_none(id=parse_id(kind, raw_id))
     if obj is None:
         raise not_found(kind, raw_id)
     return obj

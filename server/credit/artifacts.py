@@ -129,8 +129,13 @@ def verify_quarantined(uri: str, qpath: str | None, expected: str | None) -> Che
         # The move after the commit did not happen (crash, disk): the file is still where it
         # was; it is verified there, and release leaves it in place.
         path = stored
+    return _compared(uri, path, expected)
+
+
+def _compared(uri: str, path: Path, expected: str | None) -> Check:
+    """The file's SHA-256 against the one recorded with it (none recorded: nothing to differ)."""
     actual = sha256_of(path)
-    if expected is not None and actual != expected:
+    if expected and actual != expected:
         return Check(uri, True, False, f"SHA-256 is {actual}, recorded {expected}")
     return Check(uri, True, True, f"SHA-256 {actual} verified")
 
@@ -143,10 +148,7 @@ def verify_stored(uri: str, expected: str | None) -> Check:
     path = stored_path(uri)
     if not path.exists():
         return Check(uri, True, False, "missing from the store")
-    actual = sha256_of(path)
-    if expected and actual != expected:
-        return Check(uri, True, False, f"SHA-256 {actual}, recorded {expected}")
-    return Check(uri, True, True, f"SHA-256 {actual}")
+    return _compared(uri, path, expected)
 
 
 def move_back(uri: str, qpath: str) -> None:

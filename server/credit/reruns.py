@@ -13,10 +13,10 @@ from tortoise.transactions import in_transaction
 from riskops.audit.types import RiskLevel
 from riskops.server.core import approvals, validation
 from riskops.server.core.audit_trail import record
-from riskops.server.core.errors import Conflict, Invalid, not_found
+from riskops.server.core.errors import Conflict, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
-from riskops.server.core.scoping import lock_scoped, parse_id, scoped
+from riskops.server.core.scoping import get_scoped, lock_scoped, scoped
 from riskops.server.core.versioning import check_version, parse_version
 from riskops.server.credit.models import RerunRequest, RerunStatus, Run
 from riskops.server.credit.recording import MAX_REASON, _locked_run
@@ -75,9 +75,7 @@ async def _locked_request(
     of another run is as missing as another organization's."""
     if run_pk is None:
         return await lock_scoped(RerunRequest, principal, conn, request_id, "RerunRequest")
-    run = await scoped(Run, principal).using_db(conn).get_or_none(id=parse_id("Run", run_pk))
-    if run is None:
-        raise not_found("Run", run_pk)
+    run = await get_scoped(Run, principal, run_pk, "Run", conn)
     return await lock_scoped(
         RerunRequest, principal, conn, request_id, "RerunRequest", run_id=run.id
     )

@@ -13,12 +13,22 @@ from riskops.audit.types import RiskLevel
 from riskops.server.core import validation
 from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import Duplicate, Invalid
-from riskops.server.core.permissions import PRIVILEGED_ROLES, Perm, Role
+from riskops.server.core.permissions import PRIVILEGED_ROLES, Perm, Role, permissions_of
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
 from riskops.server.core.versioning import check_version
 from riskops.server.identity.models import ApiToken, Session, User, UserStatus
 from riskops.server.security import hash_password
+
+
+def is_active(user: User) -> bool:
+    return user.status == UserStatus.ACTIVE and user.deleted_at is None
+
+
+def holding(people: Iterable[User], perm: Perm, *, active: bool = True) -> list[User]:
+    """The people of `people` whose roles grant `perm`: the active ones (who may be named in an
+    action), or also the suspended ones with `active=False` (filters over past work)."""
+    return [u for u in people if (is_active(u) or not active) and perm in permissions_of(u.roles)]
 
 
 async def list_users(

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from riskops.audit import store
 from riskops.audit.chain import format_ts
 from riskops.audit.export import export_events
 from riskops.audit.models import AuditEvent
-from riskops.audit.types import RiskLevel
+from riskops.audit.types import SYSTEM_ORG, Actor, Entry, RiskLevel
 from riskops.audit.verify import Verification, verify_org
 from riskops.server.core import validation
 from riskops.server.core.audit_trail import access
@@ -107,8 +108,26 @@ async def export_chain(
     [since, until) to `write`; returns how many. The export is then recorded as the chain's next
     event: a copy of the whole trail leaving the platform (medium risk)."""
     principal.require(Perm.AUDIT_READ)
+    return await _export(principal.org_id, principal.actor, since, until, write)
+
+
+async def export_platform_chain(
+    actor: Actor, since: datetime | None, until: datetime | None, write: Callable[[str], object]
+) -> int:
+    """The same for the platform chain (events of no organization): only an operator of the
+    installation exports it (`riskops audit export --org 0`), so there is no principal."""
+    return await _export(SYSTEM_ORG, actor, since, until, write)
+
+
+async def _export(
+    org_id: int,
+    actor: Actor,
+    since: datetime | None,
+    until: datetime | None,
+    write: Callable[[str], object],
+) -> int:
     count = 0
-    async for line in export_events(principal.org_id, since, until):
+    async for line in export_events(org_id, since, until):
         write(line)
         count += 1
     detail = {
@@ -116,10 +135,8 @@ async def export_chain(
         "until": format_ts(until) if until else None,
         "events": count,
     }
-    await access(
-        principal, "audit.export", "audit_chain", principal.org_id,
-        detail=detail, risk=RiskLevel.MEDIUM,
-    )  # fmt: skip
+    entry = Entry("audit.export", "audit_chain", org_id, {}, detail, RiskLevel.MEDIUM)
+    await store.emit(actor, entry)  # recorded after the lines: the chain's next event
     return count
 
 

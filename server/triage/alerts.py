@@ -36,6 +36,7 @@ from riskops.server.core.permissions import Perm, permissions_of
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import lock_scoped, parse_id, scoped
 from riskops.server.core.versioning import check_version, parse_version, write_versioned
+from riskops.server.identity import users
 from riskops.server.identity.models import Team, User, UserStatus
 from riskops.server.triage import workflow
 from riskops.server.triage.models import (
@@ -82,14 +83,7 @@ NAMED: dict[str, tuple[Perm, str]] = {
 def eligible(people: Iterable[User], name: str) -> list[User]:
     """The active people of `people` who may be named in the field `name` (the pickers of the
     workflow forms offer exactly those)."""
-    perm = NAMED[name][0]
-    return [
-        u
-        for u in people
-        if u.status == UserStatus.ACTIVE
-        and u.deleted_at is None
-        and perm in permissions_of(u.roles)
-    ]
+    return users.holding(people, NAMED[name][0])
 
 
 async def member(

@@ -34,11 +34,12 @@ from riskops.server.core.idempotency import (
     remember_key,
     used_idempotency_key,
 )
-from riskops.server.core.permissions import Perm, permissions_of
+from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import lock_scoped, parse_id, scoped
 from riskops.server.core.versioning import check_version, parse_version, write_versioned
-from riskops.server.identity.models import User, UserStatus
+from riskops.server.identity import users
+from riskops.server.identity.models import User
 from riskops.server.identity.orgs import lock_organization
 from riskops.server.triage.alerts import member
 from riskops.server.triage.models import (
@@ -113,12 +114,7 @@ ASSIGNEE = (Perm.CASE_WORK, "allowed to work cases")
 def eligible_assignees(people: Iterable[User], *, active: bool = True) -> list[User]:
     """The people of `people` who may be assigned a case: the active ones (the assignee picker),
     or also the suspended ones (`active=False`: filtering cases by whom they are assigned to)."""
-    return [
-        u
-        for u in people
-        if (not active or (u.status == UserStatus.ACTIVE and u.deleted_at is None))
-        and ASSIGNEE[0] in permissions_of(u.roles)
-    ]
+    return users.holding(people, ASSIGNEE[0], active=active)
 
 
 # --- input checks ------------------------------------------------------------------------------

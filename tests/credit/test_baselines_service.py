@@ -553,3 +553,15 @@ async def test_only_an_approver_may_lower_what_a_scenario_touches(tenant):
         approver, s.key, data_classification="pii", expected_version=2, **fields
     )
     assert done.data_classification == "pii"
+
+
+async def test_deciding_by_scenario_key_is_refused_before_anything_is_looked_up(tenant):
+    s = await scenario(tenant.org_id)
+    _, operator = await tenant.user("operator")
+    _, approver = await tenant.user("approver")
+    with pytest.raises(Forbidden, match=r"baseline\.approve"):
+        await svc.proposal_to_decide(operator, "NO_SUCH_SCENARIO")  # not "not found": refused
+    found, proposal = await svc.proposal_to_decide(approver, s.key)
+    assert (found.id, proposal) == (s.id, None)
+    with pytest.raises(NotFound):
+        await svc.proposal_to_decide(approver, "NO_SUCH_SCENARIO")

@@ -340,6 +340,20 @@ async def test_the_run_detail_says_what_the_caller_may_do_about_its_gate(tenant)
     assert not other.can_release  # not quarantined (a SEV1 run)
 
 
+async def test_a_decision_through_another_runs_address_is_not_found(tenant):
+    run, other = await gated_run(tenant), await gated_run(tenant)
+    _, operator = await tenant.user("operator")
+    _, approver = await tenant.user("approver")
+    req = await reruns.request_rerun(operator, run.id, "max_items now 1000")
+    with pytest.raises(NotFound, match=f"RerunRequest {req.id} not found"):
+        await reruns.approve_rerun(approver, req.id, "fixed", expected_version=1, run_pk=other.id)
+    with pytest.raises(NotFound, match="Run 2147483000 not found"):
+        await reruns.deny_rerun(approver, req.id, "no", expected_version=1, run_pk=2147483000)
+    assert (await RerunRequest.get(id=req.id)).status is RerunStatus.PENDING  # nothing changed
+    done = await reruns.approve_rerun(approver, req.id, "fixed", expected_version=1, run_pk=run.id)
+    assert done.status is RerunStatus.APPROVED
+
+
 async def test_rerun_decisions_follow_maker_checker_roles_and_versions(tenant):
     run = await gated_run(tenant)
     _, operator = await tenant.user("operator")

@@ -432,3 +432,25 @@ async def test_the_queue_page_costs_four_queries_whatever_it_shows(
     counts.append(counter.count)
     # the session with its user, the page of alerts, the people, the team names
     assert counts == [4, 4, 4]
+
+
+def _options(html: str, name: str) -> set[str]:
+    select = html.split(f'<select name="{name}"', 1)[1].split("</select>", 1)[0]
+    return set(re.findall(r'<option value="(\d+)"', select))
+
+
+async def test_the_pickers_offer_exactly_whom_the_workflow_accepts(browser, tenant) -> None:
+    from riskops.server.identity.models import User, UserStatus
+
+    b, _ = await signed_in(browser, tenant, "strategist")
+    [alert_id] = await ingest(tenant, item())
+    reader, _ = await tenant.user("viewer")
+    approver, _ = await tenant.user("approver")
+    reviewer, _ = await tenant.user("compliance_reviewer")  # may not read alerts
+    gone, _ = await tenant.user("viewer")
+    await User.filter(id=gone.id).update(status=UserStatus.SUSPENDED)
+    page = (await b.get(f"/alerts/{alert_id}")).text
+    assignees = _options(page, "assignee_id")  # a new alert: assign, escalate, close
+    assert {str(reader.id), str(approver.id)} <= assignees
+    assert str(reviewer.id) not in assignees and str(gone.id) not in assignees
+    assert _options(page, "approver_id") == {str(approver.id)}
