@@ -12,7 +12,7 @@ LOCKFILE = $(BIN)/python tests/platform/lockfile.py
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) 2>/dev/null | sha256sum | cut -c1-12)
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: run test check fmt schema bench migrations install lock browser clean
+.PHONY: run test check fmt schema bench migrations install lock browser node clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -59,9 +59,15 @@ browser:
 	  else echo "install Debian's chromium (sudo apt-get install chromium) for the browser tests"; exit 1; fi; \
 	fi
 
+## The Node tools the suite runs (graphql-http's audit, axe-core), from tests/node's lockfile.
+NODE_STAMP := tests/node/node_modules/.package-lock.json
+node: $(NODE_STAMP)
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	npm ci --prefix tests/node --ignore-scripts --no-audit --no-fund --silent
+
 ## make test: everything the tests need, then the whole suite (SQLite and PostgreSQL,
 ## a real arq worker on Redis, headless Chromium).
-test: install browser
+test: install browser node
 	$(BIN)/pytest
 
 ## make check: the locks match pyproject.toml (offline), ruff, ruff format, mypy.
