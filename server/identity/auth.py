@@ -1,7 +1,9 @@
 """Logging in and out, and resolving a session cookie or bearer token to a Principal.
 
 Failed logins are counted per account and per IP in the database (so every web process sees
-them) and refused with RATE_LIMITED past the limits; every attempt is audited.
+them) and refused with RATE_LIMITED past the limits; every attempt is audited. An attempt is
+counted before its password is checked (`_reserve_attempt`, serialised per account), so parallel
+attempts cannot slip past the limit.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from riskops.audit import store
@@ -43,20 +46,42 @@ def _mask(email: str) -> str:
     return f"{local[:1]}***@{domain}" if domain else "***"
 
 
-async def _retry_after(settings: Settings, account: str, ip: str) -> int | None:
+def _retry_in(oldest: datetime | None, window: timedelta, now: datetime) -> int:
+    until = (oldest or now) + window
+    return max(1, int((until - now).total_seconds()) + 1)
+
+
+async def _serialise(conn: BaseDBAsyncClient, *keys: str) -> None:
+    """Hold, until the transaction ends, a lock per key (PostgreSQL advisory transaction locks,
+    always taken in the same order). SQLite needs none: Tortoise runs one transaction at a time
+    on its single connection, and SQLite has a single writer."""
+    if conn.capabilities.dialect != "postgres":
+        return
+    for key in keys:
+        await conn.execute_query("SELECT pg_advisory_xact_lock(hashtext($1))", [key])
+
+
+async def _reserve_attempt(settings: Settings, account: str, ip: str) -> tuple[int | None, int]:
+    """Count this attempt before its password is checked, atomically per account and per IP:
+    either (seconds to wait, 0) when a limit is reached, or (None, id of the failure row that
+    now stands for this attempt; deleted when the password turns out right). Reading the count
+    and inserting the row in one serialised transaction is what keeps 50 parallel attempts from
+    each seeing the count before any of them was written."""
     window = timedelta(seconds=settings.login_failure_window_seconds)
     now = datetime.now(UTC)
     since = now - window
-    for field, key, limit in (
-        ("account", account, settings.login_max_failures_per_account),
-        ("ip", ip, settings.login_max_failures_per_ip),
-    ):
-        recent = LoginFailure.filter(**{field: key, "at__gte": since})
-        if await recent.count() >= limit:
-            oldest = await recent.order_by("-at").offset(limit - 1).first()
-            until = (oldest.at if oldest else now) + window
-            return max(1, int((until - now).total_seconds()) + 1)
-    return None
+    async with in_transaction() as conn:
+        await _serialise(conn, f"login-account:{account}", f"login-ip:{ip}")
+        for field, key, limit in (
+            ("account", account, settings.login_max_failures_per_account),
+            ("ip", ip, settings.login_max_failures_per_ip),
+        ):
+            recent = LoginFailure.filter(**{field: key, "at__gte": since}).using_db(conn)
+            if await recent.count() >= limit:
+                oldest = await recent.order_by("-at").offset(limit - 1).first()
+                return _retry_in(oldest.at if oldest else None, window, now), 0
+        reserved = await LoginFailure.create(account=account, ip=ip, at=now, using_db=conn)
+    return None, reserved.id
 
 
 async def login(settings: Settings, email: str, password: str, client: ClientInfo) -> LoginResult:
@@ -73,7 +98,7 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
     )
     entity_id = user.id if user else "unknown"
 
-    retry = await _retry_after(settings, account, ip)
+    retry, reserved = await _reserve_attempt(settings, account, ip)
     if retry is not None:
         await store.emit(actor, Entry(
             "auth.login_failed", "user", entity_id, {},
@@ -85,12 +110,13 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
 
     ok = verify_password(user.password_hash if user else None, password or "")
     if not ok or user is None:
-        await LoginFailure.create(account=account, ip=ip, at=datetime.now(UTC))
+        # The attempt's reserved row stays: it is this failure.
         await store.emit(actor, Entry(
             "auth.login_failed", "user", entity_id, {},
             {"reason": "bad_credentials", "account": _mask(account)}, RiskLevel.MEDIUM,
         ))  # fmt: skip
         raise Unauthenticated("Wrong e-mail address or password.")
+    await LoginFailure.filter(id=reserved).delete()  # the password was right
     if user.status != UserStatus.ACTIVE:
         await store.emit(actor, Entry(
             "auth.login_failed", "user", user.id, {}, {"reason": "suspended"}, RiskLevel.HIGH,
