@@ -153,13 +153,30 @@ class IdentityMutation:
             _team_payload,
         )
 
-    @strawberry.mutation(description="Create an API token for a user (admin). Shown once.")
+    @strawberry.mutation(
+        description="Create a service account (admin): a user for automation that cannot sign "
+        "in; mint its tokens with createApiToken(userId: …)."
+    )
+    async def create_service_account(self, info: Info, name: str, roles: list[str]) -> UserPayload:
+        if err := _too_many("roles", roles, MAX_ROLE_LIST):
+            return UserPayload(errors=[err])
+        return await as_payload(
+            UserPayload,
+            users.create_service_account(principal(info), name=name, roles=roles),
+            _user_payload,
+        )
+
+    @strawberry.mutation(
+        description="Create an API token. Shown once. Without userId it is your own (at most the "
+        "roles you act with); with userId it is a service account's (admin). A person's token "
+        "is created by that person only."
+    )
     async def create_api_token(
         self,
         info: Info,
-        user_id: strawberry.ID,
         name: str,
         roles: list[str],
+        user_id: strawberry.ID | None = None,
         expires_in_days: int | None = None,
     ) -> CreateApiTokenPayload:
         if err := _too_many("roles", roles, MAX_ROLE_LIST):

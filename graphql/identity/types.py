@@ -17,6 +17,15 @@ class UserStatus(Enum):
     SUSPENDED = "suspended"
 
 
+@strawberry.enum(
+    description="PERSON signs in; SERVICE is a service account for automation: "
+    "it never signs in, and an admin mints its tokens."
+)
+class UserKind(Enum):
+    PERSON = "person"
+    SERVICE = "service"
+
+
 @strawberry.type
 class Organization:
     id: strawberry.ID
@@ -42,6 +51,7 @@ class User:
     name: str
     roles: list[str]
     status: UserStatus
+    kind: UserKind
     mfa_enabled: bool
     last_login_at: datetime | None
     created_at: datetime
@@ -57,6 +67,7 @@ class User:
             name=u.name,
             roles=sorted(u.roles),
             status=UserStatus(u.status.value if hasattr(u.status, "value") else u.status),
+            kind=UserKind(u.kind.value if hasattr(u.kind, "value") else u.kind),
             mfa_enabled=u.mfa_enabled,
             last_login_at=u.last_login_at,
             created_at=u.created_at,
@@ -95,6 +106,9 @@ class ApiToken:
     name: str
     prefix: str = strawberry.field(description="First characters of the secret, to recognise it.")
     owner_id: strawberry.ID
+    minted_by_id: strawberry.ID | None = strawberry.field(
+        description="Who created the token: its owner, or (for a service account) an admin."
+    )
     roles: list[str]
     created_at: datetime
     expires_at: datetime | None
@@ -108,6 +122,7 @@ class ApiToken:
             name=t.name,
             prefix=t.prefix,
             owner_id=as_id(t.user_id),
+            minted_by_id=as_id(t.created_by_id) if t.created_by_id else None,
             roles=sorted(t.roles),
             created_at=t.created_at,
             expires_at=t.expires_at,

@@ -1,5 +1,9 @@
 """`riskops create-user`: a user in an organization (and with `--create-org` the organization
-too, in one transaction), through the identity services, audited as the CLI."""
+too, in one transaction), through the identity services, audited as the CLI.
+`riskops create-service-account` and `riskops create-service-token`: automation's accounts and
+their tokens. The CLI never mints a person's token (a person creates their own, on the API tokens
+page or with `createApiToken`); a service account's token is minted by a named admin (`--as`),
+so that maker-checker counts its acts as that admin's too."""
 
 from __future__ import annotations
 
@@ -18,9 +22,11 @@ from riskops.server.cli.common import (
     database,
     find_org,
     no_such_org,
+    resolve_org,
+    user_principal,
 )
 from riskops.server.core.errors import Invalid
-from riskops.server.identity import orgs, users
+from riskops.server.identity import orgs, tokens, users
 from riskops.server.settings import Settings
 
 
@@ -108,3 +114,70 @@ def create_user_cmd(
     """Create a user in an organization (audited as the CLI)."""
     new = NewUser(org, email, name, list(role or []), password, create_org, org_name)
     asyncio.run(_create_user(_settings(ctx), new))
+
+
+async def _create_service_account(
+    settings: Settings, org: str, name: str, roles: list[str]
+) -> None:
+    async with database(settings):
+        found = await resolve_org(org)
+        account = await users.create_service_account(cli_admin(found.id), name=name, roles=roles)
+    typer.echo(
+        f"Created service account {account.id} ({account.name}) in organization {found.slug} "
+        f"with roles: {', '.join(account.roles)}. It cannot sign in; mint its token with "
+        f"`riskops create-service-token --org {found.slug} --account {account.id} --as <admin>`."
+    )
+
+
+@app.command("create-service-account")
+def create_service_account_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
+    name: Annotated[str, typer.Option(help="Display name (e.g. 'Ledger importer').")],
+    role: Annotated[
+        list[str] | None, typer.Option("--role", help="A role; repeat for several.")
+    ] = None,
+) -> None:
+    """Create a service account: a user for automation that cannot sign in (audited as the
+    CLI)."""
+    asyncio.run(_create_service_account(_settings(ctx), org, name, list(role or [])))
+
+
+async def _create_service_token(
+    settings: Settings, org: str, email: str, account: str, name: str, roles: list[str],
+    days: int | None,
+) -> None:  # fmt: skip
+    async with database(settings):
+        admin = await user_principal(org, email)
+        issued = await tokens.create_api_token(
+            admin, user_id=account, name=name, roles=roles, expires_in_days=days
+        )
+    typer.echo(
+        f"Minted token {issued.token.id} ({issued.token.name}) for service account "
+        f"{issued.token.user_id}, by {admin.email}; expires {issued.token.expires_at:%Y-%m-%d}."
+    )
+    typer.echo(f"Token (shown only this once): {issued.secret}")
+
+
+@app.command("create-service-token")
+def create_service_token_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
+    email: Annotated[
+        str, typer.Option("--as", help="E-mail of the admin minting the token (token.manage).")
+    ],
+    account: Annotated[str, typer.Option("--account", help="Id of the service account.")],
+    name: Annotated[str, typer.Option(help="What the token is for (e.g. 'nightly import').")],
+    role: Annotated[
+        list[str] | None,
+        typer.Option("--role", help="A role of the account the token carries; repeat."),
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option("--days", help="Days until it expires (1-365, default 90).")
+    ] = None,
+) -> None:
+    """Mint an API token for a service account, as the admin named by --as (a person's token is
+    created by that person only, never here)."""
+    asyncio.run(
+        _create_service_token(_settings(ctx), org, email, account, name, list(role or []), days)
+    )

@@ -1,7 +1,14 @@
 """Maker-checker (PRODUCT.md): nobody approves their own request. The one rule for case
-resolutions, baseline changes, policy versions and reruns: who may decide (`may_decide`,
+resolutions, baseline changes, policy versions and reruns (and the view promotion to come, which
+calls `require_checker` / `decision_for` like the others): who may decide (`may_decide`,
 `require_checker`), what a face shows one person of a request (`Decision`), and deciding a
-PROPOSED row exactly once (`decide`)."""
+PROPOSED row exactly once (`decide`).
+
+It compares people, not accounts. An act through a service account's token is the act of the
+account and of the admin who minted that token; a request a service account made is the request
+of the account and of every admin who ever minted a token for it. So a request and its decision
+are refused when their people overlap; `Principal.own_makers` (filled at authentication) holds
+the makers that overlap with the caller's people."""
 
 from __future__ import annotations
 
@@ -33,9 +40,11 @@ class Proposal(Protocol):
 
 
 def may_decide(principal: Principal, maker_id: int | None) -> bool:
-    """Maker-checker (PRODUCT.md): nobody decides their own request. A request whose maker is
-    unknown (a removed user, the CLI acting as the system) may be decided by anyone entitled."""
-    return maker_id is None or maker_id != principal.user_id
+    """Maker-checker (PRODUCT.md): nobody decides their own request, nor one made through a
+    service account they minted a token for, nor (through such a token) one they made. A request
+    whose maker is unknown (a removed user, the CLI acting as the system) may be decided by
+    anyone entitled."""
+    return maker_id is None or maker_id not in principal.own_makers
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ class Decision:
 
 
 def decision_for(principal: Principal, perm: Perm, maker_id: int | None) -> Decision:
-    own = maker_id is not None and maker_id == principal.user_id
+    own = maker_id is not None and maker_id in principal.own_makers
     return Decision(own=own, can_decide=principal.can(perm) and may_decide(principal, maker_id))
 
 
@@ -57,8 +66,8 @@ def require_checker(principal: Principal, maker_id: int | None, what: str) -> No
     """Forbidden when `principal` made the request `what` ("baseline change 12")."""
     if not may_decide(principal, maker_id):
         raise Forbidden(
-            f"You made {what}: nobody decides their own request, so another approver must "
-            "(maker-checker).",
+            f"You made {what} (yourself, or through a service account whose token you minted): "
+            "nobody decides their own request, so another approver must (maker-checker).",
             maker_checker=True,
         )
 

@@ -26,7 +26,9 @@ class Perm(StrEnum):
     USER_READ = "user.read"  # the directory of one's organization (names, roles)
     USER_MANAGE = "user.manage"  # create, change roles, suspend, revoke sessions
     TEAM_MANAGE = "team.manage"
-    TOKEN_MANAGE = "token.manage"  # noqa: S105 (a permission name) create/revoke API tokens for any user of the org
+    # Mint service accounts' API tokens, revoke any token of the org (a person's token is created
+    # by that person only, which needs no permission).
+    TOKEN_MANAGE = "token.manage"  # noqa: S105 (a permission name)
     # audit
     AUDIT_READ = "audit.read"
     AUDIT_VERIFY = "audit.verify"
@@ -120,10 +122,14 @@ PRIVILEGED_ROLES = frozenset({Role.ADMIN.value, Role.APPROVER.value})
 PERM_TEXT: dict[Perm, str] = {
     Perm.USER_READ: "See the people and teams of your organization and their roles",
     Perm.USER_MANAGE: (
-        "Create users, change their roles, suspend and reactivate them, sign them out everywhere"
+        "Create users and service accounts, change their roles, suspend and reactivate them, "
+        "sign them out everywhere"
     ),
     Perm.TEAM_MANAGE: "Create teams and manage their members",
-    Perm.TOKEN_MANAGE: ("Issue and revoke API tokens for the users of your organization"),
+    Perm.TOKEN_MANAGE: (
+        "Mint API tokens for service accounts and revoke any API token of your organization "
+        "(everyone creates and revokes their own)"
+    ),
     Perm.AUDIT_READ: "Read the audit log",
     Perm.AUDIT_VERIFY: "Verify the integrity of the audit chain",
     Perm.ALERT_READ: "Read alerts and why they fired; answer a question you were asked about one",
@@ -228,7 +234,13 @@ def markdown() -> str:
         "has the union of their permissions; an API token carries a subset of its owner's roles.",
         "Everything is scoped to the caller's organization: an ID from another organization",
         "answers exactly like an ID that does not exist. Maker-checker: nobody approves their own",
-        "request (case resolution, baseline change, rerun, policy change).",
+        "request (case resolution, baseline change, rerun, policy change; the view promotion to",
+        "come uses the same rule, `server/core/approvals.py`). It compares people: a person's",
+        "API token is created by that person only; automation uses **service accounts** (they",
+        "cannot sign in; an admin creates them and mints their tokens, each audited with who",
+        "minted it), and an act through a service account's token counts as the act of the admin",
+        "who minted it too. A service account's request counts as the request of every admin who",
+        "ever minted a token for it, so none of them may decide it.",
         "",
         "## Roles",
         "",

@@ -21,10 +21,17 @@ class Principal:
     ip: str | None = None
     user_agent: str | None = None
     request_id: str | None = None
+    # Maker-checker (`approvals.may_decide`): the makers whose requests count as this caller's
+    # own. The people it acts for (itself; through a service account's token, the account and
+    # the admin who minted the token) and every service account any of them minted a token for.
+    # Authentication fills it; left empty, it is {user_id}.
+    own_makers: frozenset[int] = frozenset()
     perms: frozenset[Perm] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "perms", permissions_of(self.roles))
+        if not self.own_makers:
+            object.__setattr__(self, "own_makers", frozenset({self.user_id}))
 
     def can(self, perm: Perm) -> bool:
         return perm in self.perms

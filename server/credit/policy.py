@@ -371,6 +371,6 @@ async def reject_policy_change(principal: Principal, number: int, reason: str) -
             principal, conn, "policy.reject", "policy_version", row.id,
             old={"status": ChangeStatus.PROPOSED.value},
             new={"status": ChangeStatus.REJECTED.value, "number": row.number,
-                 "withdrawn": row.set_by_id is not None and row.set_by_id == principal.user_id},
+                 "withdrawn": not approvals.may_decide(principal, row.set_by_id)},
         )  # fmt: skip
     return row

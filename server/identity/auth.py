@@ -8,6 +8,7 @@ attempts cannot slip past the limit.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +22,14 @@ from riskops.server.core.errors import Forbidden, RateLimited, Unauthenticated
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
-from riskops.server.identity.models import ApiToken, LoginFailure, Session, User, UserStatus
+from riskops.server.identity.models import (
+    ApiToken,
+    LoginFailure,
+    Session,
+    User,
+    UserKind,
+    UserStatus,
+)
 from riskops.server.security import digest, new_secret, verify_password
 from riskops.server.settings import Settings
 
@@ -47,8 +55,10 @@ def _mask(email: str) -> str:
 
 
 def _retry_in(oldest: datetime | None, window: timedelta, now: datetime) -> int:
+    """Whole seconds until the oldest counted failure leaves the window (1 to the window)."""
     until = (oldest or now) + window
-    return max(1, int((until - now).total_seconds()) + 1)
+    left = math.ceil((until - now).total_seconds())
+    return max(1, min(int(window.total_seconds()), left))
 
 
 async def _serialise(conn: BaseDBAsyncClient, *keys: str) -> None:
@@ -68,10 +78,10 @@ async def _reserve_attempt(settings: Settings, account: str, ip: str) -> tuple[i
     and inserting the row in one serialised transaction is what keeps 50 parallel attempts from
     each seeing the count before any of them was written."""
     window = timedelta(seconds=settings.login_failure_window_seconds)
-    now = datetime.now(UTC)
-    since = now - window
     async with in_transaction() as conn:
         await _serialise(conn, f"login-account:{account}", f"login-ip:{ip}")
+        now = datetime.now(UTC)  # after the wait: the rows counted are all older
+        since = now - window
         for field, key, limit in (
             ("account", account, settings.login_max_failures_per_account),
             ("ip", ip, settings.login_max_failures_per_ip),
@@ -108,6 +118,16 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
             f"Too many failed logins; try again in {retry} seconds.", retry_after=retry
         )
 
+    if user is not None and user.kind == UserKind.SERVICE:
+        await LoginFailure.filter(id=reserved).delete()  # not a guess at a password
+        await store.emit(actor, Entry(
+            "auth.login_failed", "user", user.id, {}, {"reason": "service_account"},
+            RiskLevel.HIGH,
+        ))  # fmt: skip
+        raise Forbidden(
+            f"{user.name} is a service account: it cannot sign in. Automation uses the API "
+            "token an admin minted for it (Admin → API tokens)."
+        )
     ok = verify_password(user.password_hash if user else None, password or "")
     if not ok or user is None:
         # The attempt's reserved row stays: it is this failure.
@@ -125,6 +145,7 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
 
     secret = new_secret()
     now = datetime.now(UTC)
+    makers = await own_makers(user)
     async with in_transaction() as conn:
         session = await Session.create(
             id=digest(secret),
@@ -139,7 +160,7 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
         user.last_login_at = now
         await user.save(using_db=conn, update_fields=["last_login_at"])
         await LoginFailure.filter(account=account).using_db(conn).delete()
-        principal = _principal(user, client, session_id=session.id)
+        principal = _principal(user, client, makers, session_id=session.id)
         await record(principal, conn, "auth.login", "session", session.id[:16])
     return LoginResult(secret, principal)
 
@@ -151,18 +172,39 @@ async def person(org_id: int, email: str, client: ClientInfo) -> Principal | Non
     user = await scoped(User, org_id=org_id).get_or_none(
         email=email.strip().lower(), status=UserStatus.ACTIVE, deleted_at=None
     )
-    return _principal(user, client) if user is not None else None
+    if user is None or user.kind != UserKind.PERSON:
+        return None
+    return _principal(user, client, await own_makers(user))
+
+
+async def own_makers(user: User, token: ApiToken | None = None) -> frozenset[int]:
+    """Maker-checker's view of who acts (`Principal.own_makers`, used by `core.approvals`): the
+    people acting (the user; through a service account's token, the account and the admin who
+    minted the token) and every service account any of them ever minted a token for (revoked
+    ones included: the account's past requests stay theirs)."""
+    people = {user.id}
+    if user.kind == UserKind.SERVICE and token is not None and token.created_by_id:
+        people.add(token.created_by_id)
+    minted = (
+        await scoped(ApiToken, org_id=user.org_id)
+        .filter(created_by_id__in=sorted(people), user__kind=UserKind.SERVICE)
+        .distinct()
+        .values_list("user_id", flat=True)
+    )
+    return frozenset(people | {int(str(i)) for i in minted})
 
 
 def _principal(
     user: User,
     client: ClientInfo,
+    makers: frozenset[int],
     *,
     session_id: str | None = None,
     token: ApiToken | None = None,
 ) -> Principal:
     roles = frozenset(user.roles) & frozenset(token.roles) if token else frozenset(user.roles)
     return Principal(
+        own_makers=makers,
         user_id=user.id,
         org_id=user.org_id,
         roles=roles,
@@ -200,9 +242,11 @@ async def from_session(secret: str, client: ClientInfo) -> Principal | None:
     user = session.user
     if user.status != UserStatus.ACTIVE or user.deleted_at is not None:
         return None
+    if user.kind != UserKind.PERSON:  # a service account never has a session
+        return None
     if session.last_seen_at is None or now - session.last_seen_at > TOUCH_EVERY:
         await Session.filter(id=session.id).update(last_seen_at=now)
-    return _principal(user, client, session_id=session.id)
+    return _principal(user, client, await own_makers(user), session_id=session.id)
 
 
 async def from_bearer(secret: str, client: ClientInfo) -> Principal | None:
@@ -217,9 +261,13 @@ async def from_bearer(secret: str, client: ClientInfo) -> Principal | None:
     user = token.user
     if user.status != UserStatus.ACTIVE or user.deleted_at is not None:
         return None
+    if user.kind == UserKind.PERSON and token.created_by_id != user.id:
+        # Minted for a person by someone else (before that was refused): it would let its
+        # minter act as them, so it acts as nobody. The person creates their own.
+        return None
     if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
         await ApiToken.filter(id=token.id).update(last_used_at=now)
-    return _principal(user, client, token=token)
+    return _principal(user, client, await own_makers(user, token), token=token)
 
 
 async def list_sessions(principal: Principal, user_id: str | int) -> list[Session]:

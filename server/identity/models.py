@@ -14,6 +14,14 @@ class UserStatus(StrEnum):
     SUSPENDED = "suspended"
 
 
+class UserKind(StrEnum):
+    """A person signs in; a service account is automation: it never signs in, an admin creates
+    it and mints its tokens (and an act through such a token counts as that admin's too)."""
+
+    PERSON = "person"
+    SERVICE = "service"
+
+
 class Organization(Model):
     id = fields.IntField(primary_key=True)
     slug = fields.CharField(max_length=64, unique=True)
@@ -50,6 +58,7 @@ class User(Model):
     name = fields.CharField(max_length=200)
     roles: list[str] = fields.JSONField(default=list)
     status = fields.CharEnumField(UserStatus, max_length=16, default=UserStatus.ACTIVE)
+    kind = fields.CharEnumField(UserKind, max_length=16, default=UserKind.PERSON)
     password_hash = fields.CharField(max_length=255, null=True)
     mfa_enabled = fields.BooleanField(default=False)
     last_login_at = fields.DatetimeField(null=True)
@@ -100,7 +109,7 @@ class ApiToken(Model):
     token_hash = fields.CharField(max_length=64, unique=True)
     roles: list[str] = fields.JSONField(default=list)
     created_at = fields.DatetimeField(auto_now_add=True)
-    created_by_id = fields.IntField(null=True)
+    created_by_id = fields.IntField(null=True)  # who minted it (the owner, or an admin)
     expires_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)
@@ -109,6 +118,7 @@ class ApiToken(Model):
 
     class Meta:
         table = "api_token"
+        indexes = (("created_by_id",),)
 
 
 class LoginFailure(Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from riskops.server.core.permissions import PRIVILEGED_ROLES, Perm, Role, permis
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
 from riskops.server.core.versioning import check_version
-from riskops.server.identity.models import ApiToken, Session, User, UserStatus
+from riskops.server.identity.models import ApiToken, Session, User, UserKind, UserStatus
 from riskops.server.security import hash_password
 
 
@@ -105,10 +106,38 @@ async def insert_user(principal: Principal, conn: BaseDBAsyncClient, new: NewUse
     return user
 
 
+SERVICE_DOMAIN = "service-account.invalid"  # never a mailbox: the account never signs in
+
+
+async def create_service_account(principal: Principal, *, name: str, roles: list[str]) -> User:
+    """A service account for automation (user.manage): a user of its own kind that cannot sign
+    in (no password, no session); an admin mints its tokens (`tokens.create_api_token`). Its
+    address is generated, only to keep one unique key for every user."""
+    principal.require(Perm.USER_MANAGE)
+    name = validation.text(name, "name", max_len=200)
+    roles = validation.roles(roles)
+    async with in_transaction() as conn:
+        user = await User.create(
+            org_id=principal.org_id,
+            email=f"svc-{secrets.token_hex(8)}@{SERVICE_DOMAIN}",
+            name=name,
+            roles=roles,
+            kind=UserKind.SERVICE,
+            password_hash=None,
+            using_db=conn,
+        )
+        await record(
+            principal, conn, "service_account.create", "user", user.id,
+            new={"kind": UserKind.SERVICE.value, "roles": roles},
+            risk=RiskLevel.HIGH if set(roles) & PRIVILEGED_ROLES else RiskLevel.MEDIUM,
+        )  # fmt: skip
+    return user
+
+
 async def _other_active_admins(user: User, conn: BaseDBAsyncClient) -> int:
     others = (
         await scoped(User, org_id=user.org_id)
-        .filter(status=UserStatus.ACTIVE, deleted_at=None)
+        .filter(status=UserStatus.ACTIVE, deleted_at=None, kind=UserKind.PERSON)
         .exclude(id=user.id)
         .using_db(conn)
         .values_list("roles", flat=True)
@@ -235,6 +264,12 @@ async def set_password(principal: Principal, user_id: str | int, password: str) 
     pw = validation.password(password)
     async with in_transaction() as conn:
         user = await get_scoped(User, principal, user_id, "User")
+        if user.kind == UserKind.SERVICE:
+            raise Invalid(
+                f"{user.name} is a service account: it never signs in, so it has no password. "
+                "Mint it an API token instead.",
+                field="userId",
+            )
         user.password_hash = hash_password(pw)
         await user.save(using_db=conn, update_fields=["password_hash"])
         await record(principal, conn, "user.password_set", "user", user.id, risk=RiskLevel.MEDIUM)

@@ -328,6 +328,36 @@ def test_create_user_generates_a_password_and_is_audited_as_the_cli(seeded: Seed
     assert actor == [("cli", "system")]
 
 
+def test_service_account_and_its_token_minted_by_a_named_admin(seeded: Seeded) -> None:
+    target = seeded.target
+    org = target.demo_org()
+    admin = target.scalar(
+        f"SELECT email FROM app_user WHERE org_id = {org} AND CAST(roles AS TEXT) LIKE '%admin%' "
+        "AND kind = 'person' ORDER BY id LIMIT 1"
+    )
+    person = target.scalar(
+        f"SELECT id FROM app_user WHERE org_id = {org} AND email <> '{admin}' ORDER BY id LIMIT 1"
+    )
+    made = target.run("create-service-account", "--org", "demo", "--name", "Importer",
+                      "--role", "viewer")  # fmt: skip
+    account = int(re.search(r"Created service account (\d+)", made.stdout).group(1))  # type: ignore[union-attr]
+    assert target.scalar(f"SELECT kind FROM app_user WHERE id = {account}") == "service"
+
+    minted = target.run("create-service-token", "--org", "demo", "--account", str(account),
+                        "--as", admin, "--name", "nightly", "--role", "viewer")  # fmt: skip
+    assert re.search(r"Token \(shown only this once\): rko_", minted.stdout), minted.stdout
+    admin_id = target.scalar(f"SELECT id FROM app_user WHERE email = '{admin}'")
+    assert target.query(f"SELECT created_by_id FROM api_token WHERE user_id = {account}") == [
+        (admin_id,)
+    ]
+    # Never a person's token.
+    before = target.scalar("SELECT count(*) FROM api_token")
+    refused = target.run("create-service-token", "--org", "demo", "--account", str(person),
+                         "--as", admin, "--name", "x", "--role", "viewer", ok=False)  # fmt: skip
+    assert "created by that person only" in one_error_line(refused)
+    assert target.scalar("SELECT count(*) FROM api_token") == before
+
+
 # ----------------------------------------------------------------------------- audit
 
 

@@ -99,9 +99,10 @@ GRAPHQL: dict[str, Op] = {
     # Someone else's sessions; one's own need no permission.
     "Mutation.revokeSessions": Op(Perm.USER_MANAGE, {"userId": "{target}"}),
     "Mutation.createTeam": Op(Perm.TEAM_MANAGE, {"name": "Probe", "memberIds": ["{target}"]}),
-    "Mutation.createApiToken": Op(
-        Perm.TOKEN_MANAGE, {"userId": "{target}", "name": "probe", "roles": ["viewer"]}
-    ),
+    # One's own token: any signed-in person (a service account's token needs token.manage,
+    # and another person's is refused to everyone: see tests/identity/test_service_accounts.py).
+    "Mutation.createApiToken": Op(SIGNED_IN, {"name": "probe", "roles": ["viewer"]}),
+    "Mutation.createServiceAccount": Op(Perm.USER_MANAGE, {"name": "Probe", "roles": ["viewer"]}),
     # Someone else's token; one's own need no permission.
     "Mutation.revokeApiToken": Op(Perm.TOKEN_MANAGE, {"tokenId": "{token}"}),
     # --- audit
@@ -303,9 +304,17 @@ PAGES: dict[str, Page] = {
     "POST /admin/tokens": Page(
         Perm.TOKEN_MANAGE,
         "/admin/tokens",
-        {"owner": "{target}", "name": "probe", "roles": "viewer"},
+        {"owner": "{service}", "name": "probe", "roles": "viewer"},
     ),
     "POST /admin/tokens/{token_id}/revoke": Page(Perm.TOKEN_MANAGE, "/admin/tokens/{token}/revoke"),
+    "POST /admin/service-accounts": Page(
+        Perm.USER_MANAGE, "/admin/service-accounts", {"name": "Probe", "roles": "viewer"}
+    ),
+    # One's own tokens: any signed-in person.
+    "GET /tokens": Page(SIGNED_IN, "/tokens"),
+    "POST /tokens": Page(SIGNED_IN, "/tokens", {"name": "probe", "roles": "viewer"}),
+    # Someone else's token is not found there, for everyone (the admin page revokes any).
+    "POST /tokens/{token_id}/revoke": Page(SIGNED_IN, "/tokens/{token}/revoke"),
     # --- audit
     "GET /audit": Page(Perm.AUDIT_READ, "/audit"),
     "POST /audit/verify": Page(Perm.AUDIT_VERIFY, "/audit/verify"),

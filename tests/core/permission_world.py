@@ -23,7 +23,7 @@ from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
 from riskops.server.credit import baselines, kill_switches, policy, recording, reports, reruns
 from riskops.server.credit.models import Baseline, BaselineSource, RerunRequest, Run, Scenario
-from riskops.server.identity import teams, tokens
+from riskops.server.identity import teams, tokens, users
 from riskops.server.identity.models import Session
 from riskops.server.identity.orgs import create_organization
 from riskops.server.security import digest, new_secret
@@ -125,9 +125,8 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     admin = people[Role.ADMIN.value][1]
     for role in Role:
         user, principal = people[role.value]
-        issued = await tokens.create_api_token(
-            admin, user_id=user.id, name="caller", roles=[role.value]
-        )
+        # A person's token is created by that person only.
+        issued = await tokens.create_api_token(principal, name="caller", roles=[role.value])
         world.callers[role.value] = Caller(
             role.value, user.id, org.id, principal, issued.secret,
             await open_session(settings, user.id, org.id),
@@ -135,7 +134,7 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
 
     # Who the calls act on: never a caller (suspending or signing out a caller would change
     # the answers of the calls after it).
-    target, _ = await make_user(org.id, [Role.VIEWER.value], name="Target")
+    target, target_principal = await make_user(org.id, [Role.VIEWER.value], name="Target")
     _, approver2 = await make_user(org.id, [Role.APPROVER.value], name="Second approver")
     strategist = people[Role.STRATEGIST.value][1]
     operator = people[Role.OPERATOR.value][1]
@@ -143,10 +142,10 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     v["assignee"] = str(strategist.user_id)
     v["approver2"] = str(approver2.user_id)
     v["team"] = str((await teams.create_team(admin, name="Desk", member_ids=[str(target.id)])).id)
-    theirs = await tokens.create_api_token(
-        admin, user_id=target.id, name="theirs", roles=["viewer"]
-    )
+    theirs = await tokens.create_api_token(target_principal, name="theirs", roles=["viewer"])
     v["token"] = str(theirs.token.id)
+    service = await users.create_service_account(admin, name="Probe robot", roles=["viewer"])
+    v["service"] = str(service.id)
 
     # Alerts: one to triage, one waiting for the target's answer, one closed, one in no case,
     # and two in cases.

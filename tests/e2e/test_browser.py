@@ -74,16 +74,26 @@ def test_admin_flow_in_chromium(server: Server) -> None:
             page.click("nav >> text=Teams")
             expect(page.locator("h1")).to_have_text("Teams")
             page.screenshot(path=str(SHOTS / "05-teams.png"), full_page=True)
-            page.click("nav >> text=API tokens")
-            form = page.locator("form[action='/admin/tokens']")
-            form.locator("select[name=owner]").select_option(
-                label=f"Ada Admin — {server.admin_email}"
-            )
+            # A person creates their own token; an admin mints service accounts' tokens only.
+            page.click("nav >> text=My API tokens")
+            form = page.locator("form[action='/tokens']")
             form.locator("input[name=name]").fill("SIEM export")
             form.locator("input[value=admin]").check()
             form.locator("button[type=submit]").click()
             expect(page.locator("#new-token-secret")).to_contain_text("rko_")
             page.screenshot(path=str(SHOTS / "06-token-created.png"), full_page=True)
+            page.click("nav >> text=API tokens")
+            form = page.locator("form[action='/admin/service-accounts']")
+            form.locator("input[name=name]").fill("Ledger importer")
+            form.locator("input[value=operator]").check()
+            form.locator("button[type=submit]").click()
+            form = page.locator("form[action='/admin/tokens']")
+            form.locator("select[name=owner]").select_option(label="Ledger importer")
+            form.locator("input[name=name]").fill("nightly import")
+            form.locator("input[value=operator]").check()
+            form.locator("button[type=submit]").click()
+            expect(page.locator("#new-token-secret")).to_contain_text("rko_")
+            page.screenshot(path=str(SHOTS / "06b-service-token-created.png"), full_page=True)
 
             # The audit log: filter by action (htmx, URL pushed), open details, verify the chain.
             page.click("nav >> text=Audit log")

@@ -88,10 +88,10 @@ def test_sev0_flow_in_chromium(server: Server) -> None:
     def shot(page: Page, name: str) -> None:
         page.screenshot(path=str(SHOTS / f"sev0-{name}.png"), full_page=True)
 
-    def issue_token(page: Page, owner: str, role: str) -> str:
-        page.goto(f"{server.url}/admin/tokens")
-        form = page.locator("form[action='/admin/tokens']")
-        form.locator("select[name=owner]").select_option(label=owner)
+    def issue_token(page: Page, role: str) -> str:
+        """The signed-in person's own token (nobody mints a person's token for them)."""
+        page.goto(f"{server.url}/tokens")
+        form = page.locator("form[action='/tokens']")
         form.locator("input[name=name]").fill(f"e2e {role} automation")
         form.locator(f"input[name=roles][value={role}]").check()
         form.locator("button[type=submit]").click()
@@ -106,9 +106,11 @@ def test_sev0_flow_in_chromium(server: Server) -> None:
             watch_console(page, problems)
 
             # Automation: an admin's token records runs, an approver's sets the baseline.
-            sign_in(page, server.admin_email, "/admin/tokens")
-            recorder = issue_token(page, f"Ada Admin — {server.admin_email}", "admin")
-            approver_token = issue_token(page, f"Amir Approver — {APPROVER}", "approver")
+            sign_in(page, server.admin_email, "/tokens")
+            recorder = issue_token(page, "admin")
+            sign_out(page)
+            sign_in(page, APPROVER, "/tokens")
+            approver_token = issue_token(page, "approver")
             sign_out(page)
             started = datetime.now(UTC) - timedelta(minutes=10)
             first = graphql(server, recorder, RECORD, {"input": [{

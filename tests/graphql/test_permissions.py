@@ -8,6 +8,7 @@ import pytest
 
 from riskops.audit.models import AuditEvent
 from riskops.server.core.permissions import ALL_ROLES, MATRIX, Perm, Role
+from riskops.server.core.principal import Principal
 from riskops.server.identity.auth import ClientInfo, login
 from riskops.server.identity.models import ApiToken, Team, User
 from riskops.server.identity.teams import create_team
@@ -78,10 +79,10 @@ def _ids(query: str, data: dict) -> list[str]:
 async def populated(tenant, other_tenant):  # type: ignore[no-untyped-def]
     """Both organizations hold users, a team, tokens and events, so leaks would show."""
     for t in (tenant, other_tenant):
-        member, _ = await t.user("operator")
+        member, member_p = await t.user("operator")
         await create_team(t.admin, name="Desk", member_ids=[str(member.id)])
         await create_api_token(t.admin, user_id=t.admin_user.id, name="a", roles=["admin"])
-        await create_api_token(t.admin, user_id=member.id, name="m", roles=["operator"])
+        await create_api_token(member_p, name="m", roles=["operator"])  # their own
 
 
 async def _caller_headers(tenant, user, db) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -92,9 +93,8 @@ async def _caller_headers(tenant, user, db) -> dict[str, str]:  # type: ignore[n
             "Cookie": f"riskops_session={secret}",
             "X-CSRF-Token": csrf_token(db.settings.key, digest(secret)),
         }
-    issued = await create_api_token(
-        tenant.admin, user_id=user.id, name="caller", roles=list(user.roles)
-    )
+    me = Principal(user_id=user.id, org_id=user.org_id, roles=frozenset(user.roles))
+    issued = await create_api_token(me, name="caller", roles=list(user.roles))  # their own
     return {"Authorization": f"Bearer {issued.secret}"}
 
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from riskops.audit.models import AuditEvent, AuditHead
+from riskops.server.core.principal import Principal
 from riskops.server.identity.models import ApiToken, Session, Team, User
 from riskops.server.identity.tokens import create_api_token
 
@@ -19,10 +20,10 @@ class Api:
     client: httpx.AsyncClient
 
     async def token(self, tenant: Any, user: Any, roles: list[str] | None = None) -> str:
-        """A bearer secret for `user` (of `tenant`), carrying `roles` (default: all of theirs)."""
-        issued = await create_api_token(
-            tenant.admin, user_id=user.id, name="test", roles=roles or list(user.roles)
-        )
+        """A bearer secret for `user` (of `tenant`), carrying `roles` (default: all of theirs).
+        Created by the user themself: a person's token is created by that person only."""
+        me = Principal(user_id=user.id, org_id=user.org_id, roles=frozenset(user.roles))
+        issued = await create_api_token(me, name="test", roles=roles or list(user.roles))
         return issued.secret
 
     async def post(

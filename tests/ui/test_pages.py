@@ -15,6 +15,7 @@ from riskops.audit.models import AuditEvent, AuditHead
 from riskops.audit.verify import Verification
 from riskops.server.identity import teams as team_service
 from riskops.server.identity import tokens as token_service
+from riskops.server.identity import users as user_service
 from riskops.server.identity.models import ApiToken, Session, Team, User, UserStatus
 from riskops.server.triage import ingest
 from riskops.ui.common.rendering import env
@@ -346,7 +347,10 @@ async def test_teams_create_and_change_members(browser: Any, tenant: Any) -> Non
 async def test_token_secret_shown_once_works_and_revoked_token_is_refused(
     browser: Any, tenant: Any, client: httpx.AsyncClient
 ) -> None:
-    owner, _ = await tenant.user("operator", "viewer", name="Integrator")
+    # An admin mints tokens for service accounts only (a person creates their own).
+    owner = await user_service.create_service_account(
+        tenant.admin, name="Integrator", roles=["operator", "viewer"]
+    )
     b = await browser(tenant.admin_user, tenant.password)
     await b.get("/admin/tokens")
     r = await b.post(
@@ -378,12 +382,12 @@ async def test_token_secret_shown_once_works_and_revoked_token_is_refused(
 
 
 async def test_token_errors_are_inline(browser: Any, tenant: Any) -> None:
-    owner, _ = await tenant.user("viewer")
+    owner = await user_service.create_service_account(tenant.admin, name="Bot", roles=["viewer"])
     b = await browser(tenant.admin_user, tenant.password)
     await b.get("/admin/tokens")
     before = await ApiToken.filter(org_id=tenant.org_id).count()
     r = await b.post("/admin/tokens", {"owner": str(owner.id), "name": "x", "roles": ["admin"]})
-    assert r.status_code == 422 and "may only carry roles its owner has" in r.text
+    assert r.status_code == 422 and "may only carry roles Bot has; not admin" in r.text
     r = await b.post("/admin/tokens", {"owner": str(owner.id), "name": "x", "roles": ["viewer"],
                                        "expires_in_days": "999"})  # fmt: skip
     assert r.status_code == 422 and 'id="expires_in_days-error"' in r.text
@@ -397,11 +401,9 @@ async def test_token_errors_are_inline(browser: Any, tenant: Any) -> None:
 
 
 async def test_every_post_route_refuses_a_missing_csrf_token(browser: Any, tenant: Any) -> None:
-    victim, _ = await tenant.user("viewer", name="Victim")
+    victim, victim_p = await tenant.user("viewer", name="Victim")
     team = await team_service.create_team(tenant.admin, name="csrf-team", member_ids=[])
-    issued = await token_service.create_api_token(
-        tenant.admin, user_id=victim.id, name="csrf", roles=["viewer"]
-    )
+    issued = await token_service.create_api_token(victim_p, name="csrf", roles=["viewer"])
     from riskops.server.triage import cases as case_service
 
     _, strategist = await tenant.user("strategist")

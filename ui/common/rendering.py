@@ -90,6 +90,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/admin/tokens", "API tokens", "Admin", Perm.TOKEN_MANAGE),
     NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
     NavItem("/sessions", "My sessions", "Account"),
+    NavItem("/tokens", "My API tokens", "Account"),
 )
 
 # Flash messages by code: a URL can only select one of these, never inject its own text.
@@ -102,6 +103,7 @@ FLASH: dict[str, str] = {
     "team.created": "Team created.",
     "team.members": "Team members updated.",
     "token.revoked": "API token revoked.",
+    "service_account.created": "Service account created. Mint its token below.",
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
 }

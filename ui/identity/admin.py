@@ -15,6 +15,7 @@ from starlette.routing import Route
 from riskops.server.core.errors import Conflict
 from riskops.server.core.principal import Principal
 from riskops.server.identity import auth, teams, tokens, users
+from riskops.server.identity.models import UserKind
 from riskops.ui.common.forms import back, form_text, form_texts, int_or_none
 from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post
 from riskops.ui.common.rendering import page, render, signed_in
@@ -197,15 +198,20 @@ async def _tokens_page(
     errors: Mapping[str, str] | None = None,
     form: Mapping[str, Any] | None = None,
     issued: tokens.IssuedToken | None = None,
+    account_errors: Mapping[str, str] | None = None,
+    account_form: Mapping[str, Any] | None = None,
 ) -> Response:
     people = await users.list_users(principal)
     ctx = {
         "tokens": await tokens.list_tokens(principal, managing=True),
-        "users": people,
+        # A person's token is theirs to create; an admin mints service accounts' tokens only.
+        "accounts": [u for u in people if u.kind == UserKind.SERVICE],
         "names": {u.id: u.name for u in people},
         "errors": errors or {},
         "form": form
         or {"owner": "", "name": "", "roles": [], "expires_in_days": tokens.DEFAULT_TOKEN_DAYS},
+        "account_errors": account_errors or {},
+        "account_form": account_form or {"name": "", "roles": []},
         "issued": issued,
         "now": datetime.now(UTC),
     }
@@ -258,6 +264,26 @@ async def token_revoke(sub: Submission) -> Response:
     return back("/admin/tokens", "token.revoked")
 
 
+ACCOUNT_FIELDS = {"name": "name", "roles": "roles"}
+
+
+def _new_account(form: FormData) -> dict[str, Any]:
+    return {"name": form_text(form, "name"), "roles": form_texts(form, "roles")}
+
+
+async def _account_refused(sub: Submission, refusal: Refusal) -> Response:
+    return await _tokens_page(sub.request, sub.principal, status=refusal.status,
+                              account_errors=refusal.errors, account_form=sub.values)  # fmt: skip
+
+
+@form_post(_account_refused, keep=_new_account, fields=ACCOUNT_FIELDS)
+async def service_account_create(sub: Submission) -> Response:
+    await users.create_service_account(
+        sub.principal, name=sub.values["name"], roles=sub.values["roles"]
+    )
+    return back("/admin/tokens", "service_account.created")
+
+
 # ----------------------------------------------------------------------------- audit
 
 
@@ -277,4 +303,5 @@ routes: list[Route] = [
     Route("/admin/tokens", tokens_list, methods=["GET"]),
     Route("/admin/tokens", token_create, methods=["POST"]),
     Route("/admin/tokens/{token_id}/revoke", token_revoke, methods=["POST"]),
+    Route("/admin/service-accounts", service_account_create, methods=["POST"]),
 ]

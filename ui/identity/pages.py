@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -16,15 +18,18 @@ from riskops.server.core.errors import (
     Unauthenticated,
 )
 from riskops.server.core.permissions import PERM_TEXT, Perm
-from riskops.server.identity import auth
+from riskops.server.core.principal import Principal
+from riskops.server.identity import auth, tokens
 from riskops.server.middleware import clear_session_cookie, session_cookie
 from riskops.server.web import client_info, principal_of, read_form, settings_of
 from riskops.ui.common.forms import (
     back,
     form_text,
+    form_texts,
+    int_or_none,
     local_path,
 )
-from riskops.ui.common.posts import Submission, form_post
+from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post
 from riskops.ui.common.rendering import (
     page,
     render,
@@ -119,6 +124,72 @@ async def sign_out_everywhere(sub: Submission) -> Response:
     return _signed_out(sub.request, "signed_out_everywhere")
 
 
+# ----------------------------------------------------------------------------- own API tokens
+
+
+async def _tokens_page(
+    request: Request,
+    principal: Principal,
+    *,
+    status: int = 200,
+    errors: Mapping[str, str] | None = None,
+    form: Mapping[str, Any] | None = None,
+    issued: tokens.IssuedToken | None = None,
+) -> Response:
+    ctx = {
+        "tokens": await tokens.list_tokens(principal, mine=True),
+        "my_roles": sorted(principal.roles),
+        "errors": errors or {},
+        "form": form or {"name": "", "roles": [], "expires_in_days": tokens.DEFAULT_TOKEN_DAYS},
+        "issued": issued,
+        "now": datetime.now(UTC),
+    }
+    # The page with a fresh secret must never be cached or replayed from a cache.
+    headers = {"Cache-Control": "no-store"} if issued else None
+    return render(request, "identity/tokens.html", ctx, status, headers=headers)
+
+
+@page
+async def my_tokens(request: Request) -> Response:
+    return await _tokens_page(request, signed_in(request))
+
+
+TOKEN_FIELDS = {"name": "name", "roles": "roles", "expiresInDays": "expires_in_days"}
+
+
+def _new_token(form: FormData) -> dict[str, Any]:
+    return {
+        "name": form_text(form, "name"),
+        "roles": form_texts(form, "roles"),
+        "expires_in_days": form_text(form, "expires_in_days"),
+    }
+
+
+async def _token_refused(sub: Submission, refusal: Refusal) -> Response:
+    return await _tokens_page(sub.request, sub.principal, status=refusal.status,
+                              errors=refusal.errors, form=sub.values)  # fmt: skip
+
+
+@form_post(_token_refused, keep=_new_token, fields=TOKEN_FIELDS)
+async def my_token_create(sub: Submission) -> Response:
+    values = sub.values
+    days = int_or_none(values["expires_in_days"]) if values["expires_in_days"] else None
+    if values["expires_in_days"] and days is None:
+        raise FieldErrors({"expires_in_days": "Expires in (days): enter a whole number of days."})
+    issued = await tokens.create_api_token(
+        sub.principal, name=values["name"], roles=values["roles"], expires_in_days=days
+    )
+    # The secret exists only now: shown on this response, once, never behind a redirect.
+    return await _tokens_page(sub.request, sub.principal, status=201, issued=issued)
+
+
+# Nothing to show inline: a refusal is the error page.
+@form_post(None)
+async def my_token_revoke(sub: Submission) -> Response:
+    await tokens.revoke_api_token(sub.principal, sub.param("token_id"), mine=True)
+    return back("/tokens", "token.revoked")
+
+
 routes: list[Route] = [
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login_submit, methods=["POST"]),
@@ -126,4 +197,7 @@ routes: list[Route] = [
     Route("/", home, methods=["GET"]),
     Route("/sessions", my_sessions, methods=["GET"]),
     Route("/sessions/revoke", sign_out_everywhere, methods=["POST"]),
+    Route("/tokens", my_tokens, methods=["GET"]),
+    Route("/tokens", my_token_create, methods=["POST"]),
+    Route("/tokens/{token_id}/revoke", my_token_revoke, methods=["POST"]),
 ]
