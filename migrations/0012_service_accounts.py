@@ -19,4 +19,9 @@ class Migration(migrations.Migration):
             name='kind',
             field=fields.CharEnumField(default=UserKind.PERSON, description='PERSON: person\nSERVICE: service', enum_type=UserKind, max_length=16),
         ),
+        ops.AddField(
+            model_name='User',
+            name='minted_service_tokens',
+            field=fields.BooleanField(default=False),
+        ),
     ]

@@ -59,6 +59,9 @@ class User(Model):
     roles: list[str] = fields.JSONField(default=list)
     status = fields.CharEnumField(UserStatus, max_length=16, default=UserStatus.ACTIVE)
     kind = fields.CharEnumField(UserKind, max_length=16, default=UserKind.PERSON)
+    # Set once this person mints a service account's token (never reset): only then does
+    # authentication look up which service accounts' requests count as theirs (`auth.own_makers`).
+    minted_service_tokens = fields.BooleanField(default=False)
     password_hash = fields.CharField(max_length=255, null=True)
     mfa_enabled = fields.BooleanField(default=False)
     last_login_at = fields.DatetimeField(null=True)

@@ -86,6 +86,13 @@ async def create_api_token(
                     "A service account's token is minted by a person (an admin), not by another "
                     "service account or the system."
                 )
+            if not minter[0].minted_service_tokens:
+                await (
+                    scoped(User, principal)
+                    .filter(id=principal.user_id)
+                    .using_db(conn)
+                    .update(minted_service_tokens=True)
+                )
         if not own and not service:
             raise Forbidden(
                 f"{owner.name} is a person: a person's API token is created by that person only "
