@@ -370,7 +370,8 @@ class ControlsMutation:
 class ReportsMutation:
     @strawberry.mutation(
         description="Generate the weekly report of the 7 days from periodStart 00:00 UTC "
-        "(default: the last complete Monday-to-Monday week). The week must have ended. "
+        "(default: the last complete Monday-to-Monday week). periodStart is a Monday; the week "
+        "must have ended. "
         "Generating a week again returns the stored report."
     )
     async def generate_weekly_report(

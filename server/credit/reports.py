@@ -1,8 +1,9 @@
 """The weekly credit review (seed 002 "Weekly Review Procedure"): generate, store, list, view and
 download the report of one week of an organization's runs.
 
-A report covers [period_start 00:00 UTC, + 7 days). Its payload is aggregated in the database
-(GROUP BY / ORDER BY ... LIMIT over the week's runs; no run is loaded into Python):
+A report covers [period_start 00:00 UTC, + 7 days); period_start is a Monday (another day is
+refused, naming the Monday of its week, so weeks never overlap). Its payload is aggregated in
+the database (GROUP BY / ORDER BY ... LIMIT over the week's runs; no run is loaded into Python):
 
     top_scenarios_by_total  top 10 scenarios by the sum of credits, with runs, average, the
                             baseline median in force and total / (runs x baseline) as multiplier
@@ -92,7 +93,8 @@ def last_complete_week(now: datetime | None = None) -> date:
 
 
 def parse_period_start(raw: Any, now: datetime | None = None) -> date:
-    """A date (or YYYY-MM-DD text) whose 7-day period has ended by `now`."""
+    """A Monday (a date or YYYY-MM-DD text) whose 7-day period has ended by `now`. Any other day
+    is refused with the Monday of its week: a report's weeks never overlap."""
     if isinstance(raw, datetime):
         raw = raw.astimezone(UTC).date() if raw.tzinfo else raw.date()
     if isinstance(raw, str):
@@ -106,6 +108,12 @@ def parse_period_start(raw: Any, now: datetime | None = None) -> date:
             ) from None
     if not isinstance(raw, date):
         raise Invalid("period_start must be a date (YYYY-MM-DD).", field="period_start")
+    if raw.weekday() != 0:
+        monday = raw - timedelta(days=raw.weekday())
+        raise Invalid(
+            f"{raw.isoformat()} is a {raw:%A}; weeks start on Monday: use {monday.isoformat()}.",
+            field="period_start",
+        )
     current = (now or datetime.now(UTC)).astimezone(UTC)
     latest = (current - PERIOD).date()  # the latest start whose period has ended
     if raw < EARLIEST:
