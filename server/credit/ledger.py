@@ -16,7 +16,6 @@ the run ourselves and keep them only as `reported_severity` / `reported_dispatch
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -62,8 +61,11 @@ MAX_REF = 200
 MAX_URI = 1000
 MAX_FLAGS = 32
 MAX_ARTIFACTS = 100
-MAX_COUNT = 2**63 - 1  # fits a BIGINT column
-MAX_RETRIES = 2**31 - 1  # retry_count is an INTEGER column
+# The ranges of the ledger's numbers (docs/CREDIT_MONITORING.md "Ranges"): far above any real run,
+# low enough that a week's or a scenario's sums stay exact and finite on both databases.
+MAX_CREDITS = 1_000_000_000_000  # credits_total: 10^12
+MAX_COUNT = 1_000_000_000_000  # prompt_tokens, completion_tokens, items_processed: 10^12
+MAX_RETRIES = 1_000_000  # retry_count
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-/]*$")
 SCENARIO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -89,24 +91,12 @@ def _punct(pattern: re.Pattern[str]) -> str:
 
 
 def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Invalid(f"{name} must be a number like 12.5, not {value!r}.", field=name)
-    if not math.isfinite(value) or value < 0:
-        raise Invalid(f"{name} must be a finite number ≥ 0, not {value!r}.", field=name)
-    return float(value)
+    return float(validation.number(value, name, lo=0, hi=MAX_CREDITS))
 
 
 def _count(value: Any, name: str, limit: int = MAX_COUNT) -> int:
     # 12.0 is accepted: some producers write every JSON number as a float.
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid(f"{name} must be a whole number ≥ 0, not {value!r}.", field=name)
-    if value < 0:
-        raise Invalid(f"{name} must be a whole number ≥ 0, not {value!r}.", field=name)
-    if value > limit:
-        raise Invalid(f"{name} is {value}; the largest accepted is {limit}.", field=name)
-    return value
+    return int(validation.number(value, name, lo=0, hi=limit, whole=True))
 
 
 def _bool(value: Any, name: str) -> bool:

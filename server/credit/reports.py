@@ -30,11 +30,12 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
-from tortoise.functions import Avg, Count, Max, Sum
+from tortoise.functions import Count, Max
 from tortoise.transactions import in_transaction
 
 from riskops.audit import store
@@ -171,11 +172,11 @@ def _week(org_id: int, start: datetime, end: datetime) -> Any:
 async def _top_scenarios(org_id: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
     rows = (
         await _week(org_id, start, end)
-        .annotate(runs=Count("id"), total=Sum("credits_total"), avg=Avg("credits_total"))
+        .annotate(runs=Count("id"), total=baselines_candidates.credit_sum())
         .group_by("scenario_id")
         .order_by("-total", "scenario_id")
         .limit(TOP)
-        .values("scenario_id", "runs", "total", "avg")
+        .values("scenario_id", "runs", "total")
     )
     ids = [int(r["scenario_id"]) for r in rows]
     keys: dict[int, str] = {}
@@ -191,15 +192,17 @@ async def _top_scenarios(org_id: int, start: datetime, end: datetime) -> list[di
         )
     out = []
     for r in rows:
-        sid, n, total = int(r["scenario_id"]), int(r["runs"]), float(r["total"] or 0)
+        # Sums in Decimal (NUMERIC on PostgreSQL): a week of large runs stays a number.
+        sid, n = int(r["scenario_id"]), int(r["runs"])
+        total = baselines_candidates.as_decimal(r["total"])
         median = medians.get(sid)
-        expected = n * median if median else None
+        expected = n * Decimal(str(median)) if median else None
         out.append(
             {
                 "scenario": keys.get(sid, str(sid)),
                 "runs": n,
                 "total": _num(total),
-                "avg": _num(r["avg"]),
+                "avg": _num(total / n) if n else None,
                 "baseline_median": _num(median),
                 "variance_multiplier": _num(total / expected) if expected else None,
             }
