@@ -27,7 +27,14 @@ from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
 from riskops.server.credit import artifact_checks
 from riskops.server.credit.recording import record_runs
-from riskops.server.credit.runs import RunFilter, get_run_by_run_id, get_run_detail, list_runs
+from riskops.server.credit.runs import (
+    RunFilter,
+    dispatch_disagrees,
+    get_run_by_run_id,
+    get_run_detail,
+    list_runs,
+    severity_disagrees,
+)
 from riskops.server.settings import Settings
 
 runs_app = typer.Typer(
@@ -98,9 +105,11 @@ async def _show_run(settings: Settings, org: str, run_id: str) -> dict[str, Any]
             "completion_tokens", "items_processed", "retry_count", "has_max_items_config",
             "deployment_ref", "data_classification", "flags", "baseline_median", "multiplier",
             "severity", "misconfig_likelihood", "quarantined", "dispatch_blocked", "rerun_gate",
-            "explanations",
+            "explanations", "reported_severity", "reported_dispatch_blocked",
         )  # fmt: skip
         out: dict[str, Any] = {f: getattr(run, f) for f in fields}
+        out["severity_disagrees"] = severity_disagrees(run)
+        out["dispatch_blocked_disagrees"] = dispatch_disagrees(run)
         out["scenario"] = run.scenario.key
         out["case"] = run.case.display_number if run.case else None
         out["artifacts"] = [

@@ -67,11 +67,19 @@ async def upload_local_artifacts(principal: Principal, record: Any, base: Path, 
     if await scoped(Run, principal).filter(run_id=run_id).exists():
         return record
     uploaded = []
-    for item in items:
-        uri = item.get("uri") if isinstance(item, dict) else None
-        if isinstance(uri, str) and ":" not in uri.split("/", 1)[0]:
-            item = _upload(principal.org_id, run_id, base, uri, item.get("sha256"), key)
-        uploaded.append(item)
+    copied: list[str] = []
+    try:
+        for item in items:
+            uri = item.get("uri") if isinstance(item, dict) else None
+            if isinstance(uri, str) and ":" not in uri.split("/", 1)[0]:
+                item = _upload(principal.org_id, run_id, base, uri, item.get("sha256"), key)
+                copied.append(item["uri"])
+            uploaded.append(item)
+    except Invalid:
+        # A refused record leaves nothing behind: the files of this record copied so far go.
+        for done in copied:
+            artifacts.remove(done)
+        raise
     return {**record, key: uploaded}
 
 
@@ -85,8 +93,16 @@ def _upload(org_id: int, run_id: str, base: Path, uri: str, given: Any, key: str
         )
     if not path.is_file():
         raise Invalid(f"artifact {uri!r}: no such file next to the ledger.", field=key)
+    # The hash is checked on the file as read before it is copied, and again on the copy (the
+    # file may change meanwhile): a mismatch copies nothing, or removes the copy.
+    source_sha = artifacts.sha256_of(path)
+    if given and str(given).lower() != source_sha:
+        raise Invalid(
+            f"artifact {uri!r}: SHA-256 is {source_sha}, the ledger says {given}.", field=key
+        )
     stored = artifacts.upload(org_id, run_id, path)
     if given and str(given).lower() != stored.sha256:
+        artifacts.remove(stored.uri)
         raise Invalid(
             f"artifact {uri!r}: SHA-256 is {stored.sha256}, the ledger says {given}.", field=key
         )

@@ -97,6 +97,17 @@ def upload(org_id: int, run_id: str, source: Path) -> Stored:
     return Stored(MANAGED + rel.as_posix(), sha256_of(target), target.stat().st_size)
 
 
+def remove(uri: str) -> None:
+    """Delete a stored file (an upload whose record was refused), and its run folder once
+    empty; a file already gone is fine."""
+    path = stored_path(uri)
+    path.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()
+    except OSError:
+        pass  # not empty (other files of the run) or already gone
+
+
 def move_to_quarantine(uri: str, qpath: str) -> bool:
     """Move a managed file aside; False when it is not in the store (already moved, or never
     uploaded), which leaves the quarantine logical."""

@@ -49,6 +49,17 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "reported_dispatch_blocked": ("dispatch_blocked", "Dispatch_Blocked"),
 }
 REQUIRED = ("run_id", "scenario", "credits_total")
+# Seed 002's scenario configuration (config/scenarios/<scenario_id>.json), not a run's fields:
+# a ledger line carrying one is refused with where the setting belongs.
+SCENARIO_CONFIG: dict[str, str] = {
+    "max_items": "the scenario's configuration, not a run's: set it on the "
+    "scenario's page (/scenarios/<key>, Configuration) or with updateScenario(maxItems:); "
+    "a run reports only has_max_items_config.",
+    "is_backfill": "the scenario's backfill mode, not a run's: turn on the "
+    "BACKFILL kill switch for the scenario (/kill-switches, setKillSwitch or riskops "
+    "killswitch set) instead.",
+}
+_CONFIG_ALIASES = {"Max_Items": "max_items", "Is_Backfill": "is_backfill"}
 ACCEPTED: tuple[str, ...] = tuple(
     sorted({*ALIASES, *(a for names in ALIASES.values() for a in names)})
 )
@@ -203,7 +214,14 @@ def parse_record(record: Any) -> dict[str, Any]:
         raise Invalid("A ledger record must be a JSON object.", field="record")
     errors: list[Invalid] = []
     given: dict[str, tuple[str, Any]] = {}  # canonical -> (name used, value)
-    unknown = sorted(str(k) for k in record if k not in _CANONICAL)
+    for key in record:
+        config = _CONFIG_ALIASES.get(str(key), str(key))
+        if config in SCENARIO_CONFIG:
+            errors.append(Invalid(f"{key} is {SCENARIO_CONFIG[config]}", field=config))
+    unknown = sorted(
+        str(k) for k in record
+        if k not in _CANONICAL and _CONFIG_ALIASES.get(str(k), str(k)) not in SCENARIO_CONFIG
+    )  # fmt: skip
     if unknown:
         errors.append(
             Invalid(
