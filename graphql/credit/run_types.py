@@ -14,9 +14,9 @@ from riskops.graphql.credit.loaders import RunLoaders
 from riskops.graphql.credit.policy_types import PolicyValue, policy_values
 from riskops.server.credit import artifacts as artifacts_view
 from riskops.server.credit import models as rm
+from riskops.server.credit import runs as run_svc
 from riskops.server.credit.models import RerunStatus as _RerunStatus
 from riskops.server.credit.runs import ClassifiedUnder as ClassifiedUnderModel
-from riskops.server.credit import runs as run_svc
 from riskops.server.credit.terms import DataClassification as _DataClassification
 from riskops.server.credit.terms import Likelihood as _Likelihood
 from riskops.server.credit.terms import RiskFlag as _RiskFlag

@@ -12,6 +12,7 @@ are `riskops.server.credit.artifact_checks`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -102,10 +103,8 @@ def remove(uri: str) -> None:
     empty; a file already gone is fine."""
     path = stored_path(uri)
     path.unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):  # not empty (other files of the run) or already gone
         path.parent.rmdir()
-    except OSError:
-        pass  # not empty (other files of the run) or already gone
 
 
 def move_to_quarantine(uri: str, qpath: str) -> bool:
