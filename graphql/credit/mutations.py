@@ -232,9 +232,9 @@ class BaselinesMutation:
 
     @strawberry.mutation(
         description="Set a scenario's baseline by hand (approvers), e.g. when it has too few "
-        "runs to calculate one. A scenario without a baseline gets it at once; replacing a "
-        "baseline in force is proposed (status PROPOSED) for another approver to approve. A "
-        "change above 50% needs confirmLargeChange: true."
+        "runs to calculate one. Like every baseline change it is proposed (status PROPOSED), "
+        "also for a scenario without a baseline, and another approver approves it "
+        "(approveBaselineUpdate). A change above 50% needs confirmLargeChange: true."
     )
     async def set_manual_baseline(
         self,
