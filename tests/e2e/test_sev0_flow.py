@@ -25,10 +25,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 OPERATOR = "operator@demo.riskops.local"
 APPROVER = "approver@demo.riskops.local"
+APPROVER2 = "approver2@demo.riskops.local"
 RECORD = """mutation($input: [RunInput!]!) {
   recordRuns(input: $input) {
     recorded { runId id severity actions caseNumber }
     itemErrors { index field message }
+    errors { message }
+  }
+}"""
+APPROVE_BASELINE = """mutation($id: ID!) {
+  approveBaselineUpdate(changeId: $id, rationale: "E2E: agreed, the export's usual spend") {
+    change { id status }
     errors { message }
   }
 }"""
@@ -109,6 +116,8 @@ def test_sev0_flow_in_chromium(server: Server) -> None:
             sign_in(page, server.admin_email, "/admin/tokens")
             recorder = issue_token(page, f"Ada Admin — {server.admin_email}", "admin")
             approver_token = issue_token(page, f"Amir Approver — {APPROVER}", "approver")
+            # A manual baseline is a proposal (maker-checker): another approver approves it.
+            checker_token = issue_token(page, f"Anna Approver — {APPROVER2}", "approver")
             sign_out(page)
             started = datetime.now(UTC) - timedelta(minutes=10)
             first = graphql(server, recorder, RECORD, {"input": [{
@@ -118,6 +127,9 @@ def test_sev0_flow_in_chromium(server: Server) -> None:
             assert first["itemErrors"] == [] and first["recorded"][0]["severity"] is None
             made = graphql(server, approver_token, BASELINE, {"scenario": scenario})
             assert made["setManualBaseline"]["errors"] == [], made
+            change_id = made["setManualBaseline"]["change"]["id"]
+            approved = graphql(server, checker_token, APPROVE_BASELINE, {"id": change_id})
+            assert approved["approveBaselineUpdate"]["errors"] == [], approved
             result = graphql(server, recorder, RECORD, {"input": [{
                 "runId": run_id, "scenario": scenario, "creditsTotal": 1500.0,
                 "jobType": "batch", "startedAt": started.isoformat(), "itemsProcessed": 12000,
