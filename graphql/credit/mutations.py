@@ -377,10 +377,13 @@ class ReportsMutation:
     async def generate_weekly_report(
         self, info: Info, period_start: date | None = None
     ) -> ReportPayload:
+        p = principal(info)
+
+        async def done(row: rm.Report) -> ReportPayload:
+            return ReportPayload(report=Report.of(row, await reports.creators(p, [row])))
+
         return await as_payload(
             ReportPayload,
-            reports.generate_weekly_report(
-                principal(info), period_start or reports.last_complete_week()
-            ),
-            lambda row: ReportPayload(report=Report.of(row)),
+            reports.generate_weekly_report(p, period_start or reports.last_complete_week()),
+            done,
         )

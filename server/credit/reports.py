@@ -51,6 +51,7 @@ from riskops.server.credit import kill_switches
 from riskops.server.credit import policy as controls
 from riskops.server.credit.models import Baseline, Report, Run, Scenario
 from riskops.server.credit.terms import Severity
+from riskops.server.identity import users
 from riskops.server.identity.models import Organization
 from riskops.server.notify import outbox
 from riskops.server.triage.models import Case, CaseEvent, CaseStatus
@@ -535,6 +536,12 @@ async def get_report(principal: Principal, report_id: str | int) -> Report:
     report = await get_scoped(Report, principal, report_id, "Report")
     await access(principal, "report.view", "report", report.id)
     return report
+
+
+async def creators(principal: Principal, rows: list[Report]) -> dict[str, str]:
+    """Who generated each report, as people read it (`created_by` is `user:N`, `token:N`,
+    `cli` or `scheduler`): a name, "deleted user" or "system"."""
+    return await users.actor_labels(principal.org_id, [r.created_by for r in rows])
 
 
 @dataclass(frozen=True)
