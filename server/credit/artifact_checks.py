@@ -44,7 +44,9 @@ def _spelling(record: Mapping[str, Any], name: str) -> list[str]:
     return [k for k in (name, *ledger.ALIASES[name]) if k in record]
 
 
-async def upload_local_artifacts(principal: Principal, record: Any, base: Path, line: int) -> Any:
+async def upload_local_artifacts(
+    principal: Principal, record: Any, base: Path, line: int, copied_out: list[str] | None = None
+) -> Any:
     """A ledger record (as read: our field names or the seed's) whose artifacts are given as
     local file paths, relative to the ledger's folder `base` and inside it: each file is copied
     into the organization's store and referenced by its `artifact:` URI with its SHA-256 (a hash
@@ -53,7 +55,9 @@ async def upload_local_artifacts(principal: Principal, record: Any, base: Path, 
 
     A run the organization recorded before is left alone: importing a ledger again must not put a
     quarantined run's file back into the store. Another organization's run of the same id is no
-    different from a new one: the files go into the caller's store."""
+    different from a new one: the files go into the caller's store. A refused record leaves no
+    file behind; `copied_out` gets the URIs copied, for the caller to discard when the record
+    is refused later (`discard_uploads`)."""
     principal.require(Perm.RUN_RECORD)
     if not isinstance(record, dict):
         return record
@@ -77,10 +81,18 @@ async def upload_local_artifacts(principal: Principal, record: Any, base: Path, 
             uploaded.append(item)
     except Invalid:
         # A refused record leaves nothing behind: the files of this record copied so far go.
-        for done in copied:
-            artifacts.remove(done)
+        discard_uploads(copied)
         raise
+    if copied_out is not None:
+        copied_out.extend(copied)
     return {**record, key: uploaded}
+
+
+def discard_uploads(uris: list[str]) -> None:
+    """Remove files uploaded for records that were then refused: a refused ledger line leaves
+    nothing in the store (`copied_out` of `upload_local_artifacts` names them)."""
+    for uri in uris:
+        artifacts.remove(uri)
 
 
 def _upload(org_id: int, run_id: str, base: Path, uri: str, given: Any, key: str) -> Any:

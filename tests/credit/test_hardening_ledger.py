@@ -95,3 +95,38 @@ async def test_sha256_mismatch_leaves_no_uploaded_file(tenant: Any, tmp_path: Pa
     folder = artifacts.root() / str(tenant.org_id) / run_id
     assert not (folder / "export.csv").exists() and not (folder / "other.csv").exists()
     assert not folder.exists()
+
+
+@pytest.mark.slow
+def test_cli_import_leaves_no_file_of_a_refused_line(tmp_path: Path) -> None:
+    """A line refused by the recording (here credits out of range), not only by its SHA-256,
+    leaves none of its uploaded files in the store; a recorded line keeps its file."""
+    import json
+
+    from tests.cli.test_cli import new_target
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "good.csv").write_bytes(BODY)
+    (tmp_path / "out" / "bad.csv").write_bytes(b"bad")
+    (tmp_path / "out" / "sha.csv").write_bytes(b"sha")
+    lines = [
+        {"Run_ID": "CLI-GOOD", "Scenario_ID": "S", "Credits_Total": 1,
+         "Artifacts": [{"uri": "out/good.csv"}]},
+        {"Run_ID": "CLI-BAD", "Scenario_ID": "S", "Credits_Total": 1e308,
+         "Artifacts": [{"uri": "out/bad.csv"}]},
+        {"Run_ID": "CLI-SHA", "Scenario_ID": "S", "Credits_Total": 1,
+         "Artifacts": [{"uri": "out/sha.csv", "sha256": "0" * 64}]},
+    ]  # fmt: skip
+    ledger_file = tmp_path / "ledger.jsonl"
+    ledger_file.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    with new_target("sqlite", tmp_path / "db") as t:
+        t.run("migrate")
+        t.run("seed-demo")
+        done = t.run("runs", "import", str(ledger_file), "--org", "demo", ok=False)
+        assert done.returncode == 1 and "the ledger says" in done.stdout + done.stderr
+        org = t.demo_org()
+        store = next(p for p in t.var_dir.rglob("artifacts") if p.is_dir())
+        assert (store / str(org) / "CLI-GOOD" / "good.csv").read_bytes() == BODY
+        assert not (store / str(org) / "CLI-BAD").exists()
+        assert not (store / str(org) / "CLI-SHA").exists()
+        assert t.scalar("SELECT COUNT(*) FROM run WHERE run_id LIKE 'CLI-%'") == 1
