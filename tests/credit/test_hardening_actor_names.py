@@ -42,3 +42,18 @@ async def test_reports_and_the_audit_log_name_people(api: Any, browser: Any, ten
     audit = await b.get("/audit?action=report.generate")
     if audit.status_code == 200:
         assert maker.name in audit.text and "deleted user" in audit.text
+
+
+async def test_graphql_audit_events_carry_a_readable_actor(api: Any, tenant: Any) -> None:
+    maker, maker_p = await tenant.user("operator")
+    await svc.generate_weekly_report(maker_p, WEEK)
+    await svc.generate_weekly_report_system(tenant.org_id, LATER)
+    reader, _ = await tenant.user("compliance_reviewer")
+    token = str(await api.token(tenant, reader))
+    q = """{ auditEvents(filter: {action: "report.generate"}) {
+      edges { node { actor actorName } } } }"""
+    nodes = [e["node"] for e in (await api.data(token, q))["auditEvents"]["edges"]]
+    assert {(n["actor"], n["actorName"]) for n in nodes} == {
+        (f"user:{maker.id}", maker.name),
+        ("scheduler", "system"),
+    }
