@@ -150,3 +150,10 @@ def test_cli_import_refuses_nan_infinity_and_huge_per_line(tmp_path: Path) -> No
         assert RANGE in done.stderr + done.stdout
         assert t.scalar("SELECT COUNT(*) FROM run") == before + 1
         assert t.scalar("SELECT COUNT(*) FROM run WHERE run_id LIKE 'B-%'") == 0
+
+
+def test_a_multiplier_over_a_minute_baseline_stays_finite() -> None:
+    from riskops.server.credit.classification import MAX_MULTIPLIER, multiplier
+
+    assert multiplier(ledger.MAX_CREDITS, 1e-300) == MAX_MULTIPLIER
+    assert multiplier(600.0, 100.0) == 6.0
