@@ -50,6 +50,8 @@ from riskops.server.identity.orgs import lock_organization
 MAX_DAYS = 365
 MAX_RATIONALE = 2000
 MAX_MEDIAN = 1e12  # credits: far above any real run, low enough to stay a sane number
+# The ledger keeps credits to 6 decimals: a smaller median would make ratios overflow.
+MIN_MEDIAN = 1e-6
 MAX_HISTORY = 200
 MAX_PERIOD = timedelta(days=366)
 CANDIDATE_DAYS = 7  # the weekly review's period
@@ -111,10 +113,10 @@ def free_text(raw: Any, name: str) -> str:
 
 def _median_value(raw: Any) -> float:
     ok = isinstance(raw, int | float) and not isinstance(raw, bool)
-    if not ok or not math.isfinite(raw) or not 0 < raw <= MAX_MEDIAN:
+    if not ok or not math.isfinite(raw) or not MIN_MEDIAN <= raw <= MAX_MEDIAN:
         raise Invalid(
-            f"median must be a number of credits greater than 0 and at most {MAX_MEDIAN:g}, "
-            f"not {raw!r}.",
+            f"median must be a number of credits greater than 0 (at least {MIN_MEDIAN:g}) and "
+            f"at most {MAX_MEDIAN:g}, not {raw!r}.",
             field="median",
         )
     return float(raw)

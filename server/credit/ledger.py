@@ -75,6 +75,7 @@ MAX_ARTIFACTS = 100
 # The ranges of the ledger's numbers (docs/CREDIT_MONITORING.md "Ranges"): far above any real run,
 # low enough that a week's or a scenario's sums stay exact and finite on both databases.
 MAX_CREDITS = 1_000_000_000_000  # credits_total: 10^12
+CREDIT_DECIMALS = 6
 MAX_COUNT = 1_000_000_000_000  # prompt_tokens, completion_tokens, items_processed: 10^12
 MAX_RETRIES = 1_000_000  # retry_count
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-/]*$")
@@ -102,7 +103,9 @@ def _punct(pattern: re.Pattern[str]) -> str:
 
 
 def _number(value: Any, name: str) -> float:
-    return float(validation.number(value, name, lo=0, hi=MAX_CREDITS))
+    # Kept to 6 decimals (a millionth of a credit): a run's credits are 0 or at least 10^-6, so
+    # no ratio over them (multiplier, candidate variance, change %) can overflow.
+    return round(float(validation.number(value, name, lo=0, hi=MAX_CREDITS)), CREDIT_DECIMALS)
 
 
 def _count(value: Any, name: str, limit: int = MAX_COUNT) -> int:

@@ -157,3 +157,14 @@ def test_a_multiplier_over_a_minute_baseline_stays_finite() -> None:
 
     assert multiplier(ledger.MAX_CREDITS, 1e-300) == MAX_MULTIPLIER
     assert multiplier(600.0, 100.0) == 6.0
+
+
+def test_minute_credits_and_medians_cannot_make_ratios_overflow() -> None:
+    from riskops.server.core.errors import Invalid
+    from riskops.server.credit.baselines import _median_value
+
+    out = ledger.parse_record({"run_id": "R", "scenario": "S", "credits_total": 1e-300})
+    assert out["credits_total"] == 0.0
+    with pytest.raises(Invalid, match="at least 1e-06"):
+        _median_value(1e-300)
+    assert _median_value(1e-6) == 1e-6
