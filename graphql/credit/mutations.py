@@ -232,9 +232,9 @@ class BaselinesMutation:
 
     @strawberry.mutation(
         description="Set a scenario's baseline by hand (approvers), e.g. when it has too few "
-        "runs to calculate one. A scenario without a baseline gets it at once; replacing a "
-        "baseline in force is proposed (status PROPOSED) for another approver to approve. A "
-        "change above 50% needs confirmLargeChange: true."
+        "runs to calculate one. Like every baseline change it is proposed (status PROPOSED), "
+        "also for a scenario without a baseline, and another approver approves it "
+        "(approveBaselineUpdate). A change above 50% needs confirmLargeChange: true."
     )
     async def set_manual_baseline(
         self,
@@ -370,16 +370,20 @@ class ControlsMutation:
 class ReportsMutation:
     @strawberry.mutation(
         description="Generate the weekly report of the 7 days from periodStart 00:00 UTC "
-        "(default: the last complete Monday-to-Monday week). The week must have ended. "
+        "(default: the last complete Monday-to-Monday week). periodStart is a Monday; the week "
+        "must have ended. "
         "Generating a week again returns the stored report."
     )
     async def generate_weekly_report(
         self, info: Info, period_start: date | None = None
     ) -> ReportPayload:
+        p = principal(info)
+
+        async def done(row: rm.Report) -> ReportPayload:
+            return ReportPayload(report=Report.of(row, await reports.creators(p, [row])))
+
         return await as_payload(
             ReportPayload,
-            reports.generate_weekly_report(
-                principal(info), period_start or reports.last_complete_week()
-            ),
-            lambda row: ReportPayload(report=Report.of(row)),
+            reports.generate_weekly_report(p, period_start or reports.last_complete_week()),
+            done,
         )

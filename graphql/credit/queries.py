@@ -211,9 +211,11 @@ class ReportsQuery:
         self, info: Info, first: int = 20, after: str | None = None
     ) -> ReportConnection:
         page = await query(reports.list_reports(principal(info), first=first, after=after))
+        creators = await reports.creators(principal(info), page.items)
         return ReportConnection(
             edges=[
-                ReportEdge(cursor=reports.page_cursor(r), node=Report.of(r)) for r in page.items
+                ReportEdge(cursor=reports.page_cursor(r), node=Report.of(r, creators))
+                for r in page.items
             ],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         )
@@ -224,4 +226,6 @@ class ReportsQuery:
     )
     async def report(self, info: Info, id: strawberry.ID) -> Report | None:
         row = await or_none(reports.get_report(principal(info), str(id)))
-        return Report.of(row) if row is not None else None
+        if row is None:
+            return None
+        return Report.of(row, await reports.creators(principal(info), [row]))

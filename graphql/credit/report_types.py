@@ -107,7 +107,10 @@ class Report:
     period_start: datetime
     period_end: datetime
     created_at: datetime
-    created_by: str = strawberry.field(description="user:<id>, cli or scheduler.")
+    created_by: str = strawberry.field(
+        description="Who generated it, as people read it: a person's name, \"<name> (API "
+        'token)", "deleted user" or "system" (the Monday job, the CLI).'
+    )
     sha256: str
     json: str = strawberry.field(description="The canonical JSON whose SHA-256 is `sha256`.")
     severity_counts: ReportSeverityCounts
@@ -117,7 +120,7 @@ class Report:
     baseline_candidates: list[ReportBaselineCandidate]
 
     @classmethod
-    def of(cls, r: rm.Report) -> Report:
+    def of(cls, r: rm.Report, creators: dict[str, str]) -> Report:
         p = r.payload
         return cls(
             id=as_id(r.id),
@@ -125,7 +128,7 @@ class Report:
             period_start=r.period_start,
             period_end=r.period_end,
             created_at=r.created_at,
-            created_by=r.created_by,
+            created_by=creators.get(r.created_by, "system"),
             sha256=r.sha256,
             json=svc.canonical(p).decode("utf-8"),
             severity_counts=ReportSeverityCounts.of(p.get("severity_counts", {})),

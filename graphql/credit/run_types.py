@@ -14,6 +14,7 @@ from riskops.graphql.credit.loaders import RunLoaders
 from riskops.graphql.credit.policy_types import PolicyValue, policy_values
 from riskops.server.credit import artifacts as artifacts_view
 from riskops.server.credit import models as rm
+from riskops.server.credit import runs as run_svc
 from riskops.server.credit.models import RerunStatus as _RerunStatus
 from riskops.server.credit.runs import ClassifiedUnder as ClassifiedUnderModel
 from riskops.server.credit.terms import DataClassification as _DataClassification
@@ -112,6 +113,19 @@ class Run:
     policy_number: int = strawberry.field(description="The policy version that classified it.")
     quarantined: bool
     dispatch_blocked: bool
+    reported_severity: Severity | None = strawberry.field(  # type: ignore[valid-type]
+        description="The Severity the producer reported in the ledger (null: not reported or "
+        "none); riskops computes `severity` itself."
+    )
+    reported_dispatch_blocked: bool | None = strawberry.field(
+        description="The dispatch_blocked the producer reported (null: not reported)."
+    )
+    severity_disagrees: bool = strawberry.field(
+        description="The reported severity differs from the computed one."
+    )
+    dispatch_blocked_disagrees: bool = strawberry.field(
+        description="The reported dispatch_blocked differs from the computed one."
+    )
     rerun_gate: bool = strawberry.field(description="A rerun needs an approved rerun request.")
     case_id: strawberry.ID | None
     case_number: str | None
@@ -149,6 +163,10 @@ class Run:
             policy_number=r.policy_number,
             quarantined=r.quarantined,
             dispatch_blocked=r.dispatch_blocked,
+            reported_severity=r.reported_severity,
+            reported_dispatch_blocked=r.reported_dispatch_blocked,
+            severity_disagrees=run_svc.severity_disagrees(r),
+            dispatch_blocked_disagrees=run_svc.dispatch_disagrees(r),
             rerun_gate=r.rerun_gate,
             case_id=as_opt_id(r.case_id),
             case_number=loaded.case_number(r),

@@ -13,6 +13,7 @@ from riskops.graphql.operations.types import (
     AuditEventFilter,
     AuditVerification,
 )
+from riskops.server.identity import users
 from riskops.server.operations import audit_log
 from riskops.server.operations.audit_log import AuditFilter, encode_cursor
 
@@ -41,9 +42,10 @@ class AuditQuery:
             until=_unset(f.until),  # type: ignore[arg-type]
         )
         page = await query(audit_log.list_events(principal(info), flt, first=first, after=after))
+        names = await users.actor_labels(principal(info).org_id, [e.actor for e in page.events])
         return AuditEventConnection(
             edges=[
-                AuditEventEdge(cursor=encode_cursor(e.seq), node=AuditEvent.of(e))
+                AuditEventEdge(cursor=encode_cursor(e.seq), node=AuditEvent.of(e, names))
                 for e in page.events
             ],
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),

@@ -19,7 +19,10 @@ from riskops.graphql.core.pagination import PageInfo
 class AuditEvent:
     seq: int
     ts: str = strawberry.field(description="RFC 3339 UTC with microseconds, as hashed.")
-    actor: str
+    actor: str = strawberry.field(description="The reference (user:N, token:N, cli, ...).")
+    actor_name: str = strawberry.field(
+        description='Who, as people read it: a name, "deleted user" or "system".'
+    )
     actor_type: str
     action: str
     entity_type: str
@@ -34,11 +37,12 @@ class AuditEvent:
     hash: str
 
     @classmethod
-    def of(cls, e: AuditEventModel) -> AuditEvent:
+    def of(cls, e: AuditEventModel, names: dict[str, str]) -> AuditEvent:
         old: Any = json.loads(e.old_values)
         new: Any = json.loads(e.new_values)
         return cls(
-            seq=e.seq, ts=e.ts, actor=e.actor, actor_type=e.actor_type, action=e.action,
+            seq=e.seq, ts=e.ts, actor=e.actor, actor_name=names.get(e.actor, "system"),
+            actor_type=e.actor_type, action=e.action,
             entity_type=e.entity_type, entity_id=e.entity_id, ip=e.ip, user_agent=e.user_agent,
             risk_level=e.risk_level, old_values=old, new_values=new, request_id=e.request_id,
             prev_hash=e.prev_hash, hash=e.hash,

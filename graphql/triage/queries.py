@@ -32,6 +32,7 @@ from riskops.graphql.triage.types import (
     SimilarAlert,
     alert_fields,
 )
+from riskops.server.identity import users
 from riskops.server.triage import case_queries, queue
 from riskops.server.triage import models as m
 from riskops.server.triage.queue import AlertFilter, encode_cursor
@@ -120,9 +121,10 @@ class AlertsQuery:
         # The detail already holds its rule hits and signals: the loaders need not query again.
         info.context.loaders.prime(d.alert.id, d.rule_hits, d.signals)
         await info.context.loaders.load_for([d.alert], {"assignee"})
+        names = await users.actor_labels(d.alert.org_id, [e.actor for e in d.history])
         return AlertDetail(
             **alert_fields(d.alert, info.context.loaders),
-            history=[AlertHistoryEntry.of(e) for e in d.history],
+            history=[AlertHistoryEntry.of(e, names) for e in d.history],
             info_requests=[InfoRequest.of(r) for r in d.info_requests],
             case_ids=[as_id(c) for c in d.case_ids],
             similar=[SimilarAlert.of(s) for s in d.similar],

@@ -180,17 +180,21 @@ class AlertFilterInput:
 @strawberry.type
 class AlertHistoryEntry:
     action: str
-    actor: str
+    actor: str = strawberry.field(description="The reference (user:N, token:N, ...).")
+    actor_name: str = strawberry.field(
+        description='Who, as people read it: a name, "deleted user" or "system".'
+    )
     from_status: str | None
     to_status: str | None
     data: JSON
     at: datetime
 
     @classmethod
-    def of(cls, e: m.AlertEvent) -> AlertHistoryEntry:
+    def of(cls, e: m.AlertEvent, names: dict[str, str]) -> AlertHistoryEntry:
         data: Any = e.data
         return cls(
-            action=e.action, actor=e.actor, from_status=e.from_status, to_status=e.to_status,
+            action=e.action, actor=e.actor, actor_name=names.get(e.actor, "system"),
+            from_status=e.from_status, to_status=e.to_status,
             data=data, at=e.at,
         )  # fmt: skip
 

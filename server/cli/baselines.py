@@ -16,7 +16,6 @@ from riskops.server.cli.common import (
     org_principal,
     user_principal,
 )
-from riskops.server.core import approvals
 from riskops.server.core.permissions import Role
 from riskops.server.credit import baselines
 from riskops.server.settings import Settings
@@ -149,15 +148,11 @@ async def _baseline_set(
         change = await baselines.set_manual_baseline(
             principal, scenario, median, rationale, confirm
         )
-        if change.status is approvals.ChangeStatus.PROPOSED:
-            return (
-                f"Proposed manual baseline for {scenario}: {change.new_median:.2f} (change "
-                f"{change.id}); the baseline in force stays until an approver other than you "
-                "approves it: riskops baseline update --approve."
-            )
+        # Always a proposal (maker-checker, like every baseline change).
         return (
-            f"Manual baseline for {scenario}: {change.new_median:.2f} (change {change.id}), "
-            "in force."
+            f"Proposed manual baseline for {scenario}: {change.new_median:.2f} (change "
+            f"{change.id}); the baseline in force stays until an approver other than you "
+            "approves it: riskops baseline update --approve."
         )
 
 

@@ -27,7 +27,14 @@ from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
 from riskops.server.credit import artifact_checks
 from riskops.server.credit.recording import record_runs
-from riskops.server.credit.runs import RunFilter, get_run_by_run_id, get_run_detail, list_runs
+from riskops.server.credit.runs import (
+    RunFilter,
+    dispatch_disagrees,
+    get_run_by_run_id,
+    get_run_detail,
+    list_runs,
+    severity_disagrees,
+)
 from riskops.server.settings import Settings
 
 runs_app = typer.Typer(
@@ -37,7 +44,10 @@ app.add_typer(runs_app, name="runs")
 
 
 async def _send_runs(
-    principal: Principal, batch: list[tuple[int, Any]], summary: ImportSummary
+    principal: Principal,
+    batch: list[tuple[int, Any]],
+    summary: ImportSummary,
+    uploaded: dict[int, list[str]] | None = None,
 ) -> None:
     result = await record_runs(principal, [item for _, item in batch])
     summary.stored += len(result.recorded)
@@ -46,6 +56,15 @@ async def _send_runs(
         (batch[e.index][0], e.field or "record", e.message) for e in result.errors
     )
     summary.severities.update(str(r.severity or "none") for r in result.recorded)
+    if uploaded:
+        # A refused line leaves none of its uploaded files behind (a file a recorded line of the
+        # same run id uses stays).
+        kept_at = {r.index for r in (*result.recorded, *result.unchanged)}
+        kept = {u for i in kept_at for u in uploaded.get(batch[i][0], [])}
+        refused = {e.index for e in result.errors} - kept_at
+        artifact_checks.discard_uploads(
+            [u for i in sorted(refused) for u in uploaded.pop(batch[i][0], []) if u not in kept]
+        )
 
 
 async def _import_runs(
@@ -53,11 +72,21 @@ async def _import_runs(
 ) -> ImportSummary:
     async with database(settings):
         principal = await org_principal(org)  # an admin: records runs, uploads their files
+        uploaded: dict[int, list[str]] = {}
 
         async def upload(line: int, record: Any) -> Any:
-            return await artifact_checks.upload_local_artifacts(principal, record, base, line)
+            copied: list[str] = []
+            done = await artifact_checks.upload_local_artifacts(
+                principal, record, base, line, copied
+            )
+            if copied:
+                uploaded[line] = copied
+            return done
 
-        return await import_jsonl(source, principal, batch_size, _send_runs, "runs", upload)
+        async def send(p: Principal, batch: list[tuple[int, Any]], summary: ImportSummary) -> None:
+            await _send_runs(p, batch, summary, uploaded)
+
+        return await import_jsonl(source, principal, batch_size, send, "runs", upload)
 
 
 @runs_app.command("import")
@@ -98,9 +127,11 @@ async def _show_run(settings: Settings, org: str, run_id: str) -> dict[str, Any]
             "completion_tokens", "items_processed", "retry_count", "has_max_items_config",
             "deployment_ref", "data_classification", "flags", "baseline_median", "multiplier",
             "severity", "misconfig_likelihood", "quarantined", "dispatch_blocked", "rerun_gate",
-            "explanations",
+            "explanations", "reported_severity", "reported_dispatch_blocked",
         )  # fmt: skip
         out: dict[str, Any] = {f: getattr(run, f) for f in fields}
+        out["severity_disagrees"] = severity_disagrees(run)
+        out["dispatch_blocked_disagrees"] = dispatch_disagrees(run)
         out["scenario"] = run.scenario.key
         out["case"] = run.case.display_number if run.case else None
         out["artifacts"] = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -115,4 +116,39 @@ def password(value: str | None, field: str = "password") -> str:
         )
     if len(value) > 1024:
         raise Invalid(f"{field} is longer than 1024 characters.", field=field)
+    return value
+
+
+def _fmt_bound(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+
+def number(
+    value: Any,
+    field: str,
+    *,
+    lo: float,
+    hi: float,
+    whole: bool = False,
+    above_lo: bool = False,
+    label: str | None = None,
+) -> Any:
+    """A finite number in [lo, hi] (or (lo, hi] with `above_lo`); `whole` also wants a whole
+    number (12.0 is taken as 12: some producers write every JSON number as a float). NaN,
+    infinities, booleans and text are refused. The message names the field by `label` (default:
+    `field`) and states the range."""
+    name = label or field
+    lower = f"greater than {_fmt_bound(lo)}" if above_lo else f"from {_fmt_bound(lo)}"
+    kind = "a whole number" if whole else "a number"
+    rng = f"{kind} {lower} {'and at most' if above_lo else 'to'} {_fmt_bound(hi)}"
+    if whole and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    ok_type = not isinstance(value, bool) and isinstance(value, int if whole else int | float)
+    if not ok_type:
+        raise Invalid(f"{name} must be {rng}, not {value!r}.", field=field)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise Invalid(f"{name} must be {rng}; {value!r} is not a finite number.", field=field)
+    if value < lo or (above_lo and value == lo) or value > hi:
+        shown = _fmt_bound(value) if isinstance(value, int) or abs(value) < 1e16 else f"{value:g}"
+        raise Invalid(f"{name} is {shown}; it must be {rng}.", field=field)
     return value

@@ -44,7 +44,9 @@ def _spelling(record: Mapping[str, Any], name: str) -> list[str]:
     return [k for k in (name, *ledger.ALIASES[name]) if k in record]
 
 
-async def upload_local_artifacts(principal: Principal, record: Any, base: Path, line: int) -> Any:
+async def upload_local_artifacts(
+    principal: Principal, record: Any, base: Path, line: int, copied_out: list[str] | None = None
+) -> Any:
     """A ledger record (as read: our field names or the seed's) whose artifacts are given as
     local file paths, relative to the ledger's folder `base` and inside it: each file is copied
     into the organization's store and referenced by its `artifact:` URI with its SHA-256 (a hash
@@ -53,7 +55,9 @@ async def upload_local_artifacts(principal: Principal, record: Any, base: Path, 
 
     A run the organization recorded before is left alone: importing a ledger again must not put a
     quarantined run's file back into the store. Another organization's run of the same id is no
-    different from a new one: the files go into the caller's store."""
+    different from a new one: the files go into the caller's store. A refused record leaves no
+    file behind; `copied_out` gets the URIs copied, for the caller to discard when the record
+    is refused later (`discard_uploads`)."""
     principal.require(Perm.RUN_RECORD)
     if not isinstance(record, dict):
         return record
@@ -67,12 +71,28 @@ async def upload_local_artifacts(principal: Principal, record: Any, base: Path, 
     if await scoped(Run, principal).filter(run_id=run_id).exists():
         return record
     uploaded = []
-    for item in items:
-        uri = item.get("uri") if isinstance(item, dict) else None
-        if isinstance(uri, str) and ":" not in uri.split("/", 1)[0]:
-            item = _upload(principal.org_id, run_id, base, uri, item.get("sha256"), key)
-        uploaded.append(item)
+    copied: list[str] = []
+    try:
+        for item in items:
+            uri = item.get("uri") if isinstance(item, dict) else None
+            if isinstance(uri, str) and ":" not in uri.split("/", 1)[0]:
+                item = _upload(principal.org_id, run_id, base, uri, item.get("sha256"), key)
+                copied.append(item["uri"])
+            uploaded.append(item)
+    except Invalid:
+        # A refused record leaves nothing behind: the files of this record copied so far go.
+        discard_uploads(copied)
+        raise
+    if copied_out is not None:
+        copied_out.extend(copied)
     return {**record, key: uploaded}
+
+
+def discard_uploads(uris: list[str]) -> None:
+    """Remove files uploaded for records that were then refused: a refused ledger line leaves
+    nothing in the store (`copied_out` of `upload_local_artifacts` names them)."""
+    for uri in uris:
+        artifacts.remove(uri)
 
 
 def _upload(org_id: int, run_id: str, base: Path, uri: str, given: Any, key: str) -> Any:
@@ -85,8 +105,16 @@ def _upload(org_id: int, run_id: str, base: Path, uri: str, given: Any, key: str
         )
     if not path.is_file():
         raise Invalid(f"artifact {uri!r}: no such file next to the ledger.", field=key)
+    # The hash is checked on the file as read before it is copied, and again on the copy (the
+    # file may change meanwhile): a mismatch copies nothing, or removes the copy.
+    source_sha = artifacts.sha256_of(path)
+    if given and str(given).lower() != source_sha:
+        raise Invalid(
+            f"artifact {uri!r}: SHA-256 is {source_sha}, the ledger says {given}.", field=key
+        )
     stored = artifacts.upload(org_id, run_id, path)
     if given and str(given).lower() != stored.sha256:
+        artifacts.remove(stored.uri)
         raise Invalid(
             f"artifact {uri!r}: SHA-256 is {stored.sha256}, the ledger says {given}.", field=key
         )

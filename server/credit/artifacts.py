@@ -12,6 +12,7 @@ are `riskops.server.credit.artifact_checks`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -95,6 +96,15 @@ def upload(org_id: int, run_id: str, source: Path) -> Stored:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     return Stored(MANAGED + rel.as_posix(), sha256_of(target), target.stat().st_size)
+
+
+def remove(uri: str) -> None:
+    """Delete a stored file (an upload whose record was refused), and its run folder once
+    empty; a file already gone is fine."""
+    path = stored_path(uri)
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty (other files of the run) or already gone
+        path.parent.rmdir()
 
 
 def move_to_quarantine(uri: str, qpath: str) -> bool:

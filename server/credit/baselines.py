@@ -11,7 +11,8 @@ and records the decisions:
     approve    (baseline.approve)  not by the proposer; > 50% change needs explicit confirmation;
                                    refused (Conflict) when the baseline in force changed meanwhile
     reject     (baseline.approve)  with a reason
-    manual     (baseline.approve)  "Baseline not found for scenario": a median set by hand
+    manual     (baseline.approve)  "Baseline not found for scenario": a median set by hand,
+                                   proposed like any change (another approver approves it)
 
 Writes of one organization's baselines queue on its row lock (PostgreSQL; SQLite serializes
 writers), so "one open proposal" and "the baseline in force is still the one proposed against"
@@ -49,6 +50,8 @@ from riskops.server.identity.orgs import lock_organization
 MAX_DAYS = 365
 MAX_RATIONALE = 2000
 MAX_MEDIAN = 1e12  # credits: far above any real run, low enough to stay a sane number
+# The ledger keeps credits to 6 decimals: a smaller median would make ratios overflow.
+MIN_MEDIAN = 1e-6
 MAX_HISTORY = 200
 MAX_PERIOD = timedelta(days=366)
 CANDIDATE_DAYS = 7  # the weekly review's period
@@ -110,10 +113,10 @@ def free_text(raw: Any, name: str) -> str:
 
 def _median_value(raw: Any) -> float:
     ok = isinstance(raw, int | float) and not isinstance(raw, bool)
-    if not ok or not math.isfinite(raw) or not 0 < raw <= MAX_MEDIAN:
+    if not ok or not math.isfinite(raw) or not MIN_MEDIAN <= raw <= MAX_MEDIAN:
         raise Invalid(
-            f"median must be a number of credits greater than 0 and at most {MAX_MEDIAN:g}, "
-            f"not {raw!r}.",
+            f"median must be a number of credits greater than 0 (at least {MIN_MEDIAN:g}) and "
+            f"at most {MAX_MEDIAN:g}, not {raw!r}.",
             field="median",
         )
     return float(raw)
@@ -526,10 +529,10 @@ async def set_manual_baseline(
     rationale: str,
     confirm_large_change: bool = False,
 ) -> BaselineChange:
-    """Set the baseline by hand (runbook: "Baseline not found for scenario", too few runs to
-    calculate one). A scenario without a baseline gets it at once (nothing to overrule;
-    classification cannot start without one). Replacing a baseline in force is a change like any
-    other: it is proposed, and another approver must approve it (maker-checker)."""
+    """Propose a baseline set by hand (runbook: "Baseline not found for scenario", too few runs
+    to calculate one). Like every baseline change it is PROPOSED and another approver must
+    approve it (maker-checker), whether or not a baseline is in force: a first baseline decides
+    which runs raise cases from then on, so one person alone does not set it."""
     principal.require(Perm.BASELINE_APPROVE)
     key = parse_scenario_key(scenario_key)
     value = _median_value(median)
@@ -554,35 +557,6 @@ async def set_manual_baseline(
         if needed and not confirm:
             raise _confirmation_needed(old, value, policy)
         pct = baseline_rules.change_pct(old, value) if old else None
-        me = principal.user_id or None
-        if current is not None:
-            return await _propose_manual(
-                principal, conn, scenario, old, value, pct, text, needed and confirm, now
-            )
-        first = await open_proposal(principal, scenario.id, conn)
-        if first is not None:
-            raise Conflict(
-                f"Baseline change {first.id} for {scenario.key} is still open: approve or reject "
-                "it first (a first baseline set by hand would leave it undecidable).",
-                field="scenario_key",
-                change_id=first.id,
-            )
-        change = await BaselineChange.create(
-            org_id=principal.org_id, scenario_id=scenario.id, old_median=old, new_median=value,
-            change_pct=pct, sample_size=0, cv=None, source=BaselineSource.MANUAL,
-            rationale=text, status=ChangeStatus.APPROVED, confirmed_large_change=needed and confirm,
-            proposed_by_id=me, decided_by_id=me, created_at=now, decided_at=now, using_db=conn,
-        )  # fmt: skip
-        await _upsert_baseline(principal, conn, scenario.id, {
-            "median": value, "cv": None, "sample_size": 0, "window_days": None,
-            "credits_per_item": None, "prompt_tokens": None, "source": BaselineSource.MANUAL,
-            "set_at": now,
-        })  # fmt: skip
-        await record(
-            principal, conn, "baseline.manual", "baseline_change", change.id,
-            old={"median": old},
-            new={"scenario": key, "median": value, "change_pct": pct,
-                 "confirmed_large_change": needed and confirm},
-            risk=RiskLevel.MEDIUM,
-        )  # fmt: skip
-    return change
+        return await _propose_manual(
+            principal, conn, scenario, old, value, pct, text, needed and confirm, now
+        )

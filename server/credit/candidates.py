@@ -3,14 +3,14 @@ in SQL (variance, run count, no SEV0/SEV1, CV)."""
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, localcontext
 
 from tortoise.expressions import RawSQL
-from tortoise.functions import Count, Sum
+from tortoise.functions import Count
 
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
@@ -40,13 +40,33 @@ class Candidate:
     is_candidate: bool
 
 
-def _cv(n: int, total: float, squares: float) -> float | None:
-    """Sample CV from count, sum and sum of squares (what the SQL aggregate gives)."""
+def credit_sum(column: str = "credits_total", *, squared: bool = False) -> RawSQL:
+    """SUM of a credit column that cannot overflow: PostgreSQL sums it as NUMERIC (exact, no
+    "value out of range"); SQLite's TOTAL is a float that never raises, and the ledger's range
+    (credits at most 10^12) keeps it finite. Read the result with `as_decimal`."""
+    expr = f'"{column}" * "{column}"' if squared else f'"{column}"'
+    if Run._meta.db.capabilities.dialect == "postgres":
+        return RawSQL(f"SUM(CAST({expr} AS NUMERIC))")
+    return RawSQL(f"TOTAL({expr})")
+
+
+def as_decimal(value: object) -> Decimal:
+    """An aggregate as a Decimal (via its text, so a float keeps its shortest form)."""
+    if value is None:
+        return Decimal(0)
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _cv(n: int, total: Decimal, squares: Decimal) -> float | None:
+    """Sample CV from count, sum and sum of squares (what the SQL aggregate gives), in Decimal:
+    no overflow and no cancellation in squares - total²/n."""
     if n < 2 or total <= 0:
         return None
-    mean = total / n
-    variance = max(0.0, (squares - total * total / n) / (n - 1))
-    return math.sqrt(variance) / mean
+    with localcontext() as ctx:
+        ctx.prec = 60
+        mean = total / n
+        variance = max(Decimal(0), (squares - total * total / n) / (n - 1))
+        return float(variance.sqrt() / mean)
 
 
 def _passes_prefilter(n: int, cv: float | None, bad: bool, policy: Policy) -> bool:
@@ -105,8 +125,8 @@ async def candidates_in_period(
     agg = (
         await runs.annotate(
             n=Count("id"),
-            total=Sum("credits_total"),
-            squares=RawSQL('SUM("credits_total" * "credits_total")'),
+            total=credit_sum(),
+            squares=credit_sum(squared=True),
             bad=RawSQL(f'MAX(CASE WHEN "severity" IN ({sev_list}) THEN 1 ELSE 0 END)'),
         )
         .group_by("scenario_id")
@@ -115,7 +135,7 @@ async def candidates_in_period(
     if not agg:
         return []
     facts = {
-        int(sid): (int(n), float(total or 0), float(squares or 0), bool(bad))
+        int(sid): (int(n), as_decimal(total), as_decimal(squares), bool(bad))
         for sid, n, total, squares, bad in agg
     }
     cvs = {sid: _cv(n, total, sq) for sid, (n, total, sq, _) in facts.items()}
@@ -141,7 +161,7 @@ async def candidates_in_period(
 def _candidate(
     sid: int,
     key: str,
-    fact: tuple[int, float, float, bool],
+    fact: tuple[int, Decimal, Decimal, bool],
     cv: float | None,
     median: float | None,
     current: float | None,

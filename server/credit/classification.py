@@ -140,10 +140,16 @@ def parse_flags(values: Iterable[str], name: str = "risk_flags") -> frozenset[Ri
     return frozenset(out)
 
 
+# A multiplier stays a finite number even over a minute baseline (credits up to 10^12 over a
+# median of 10^-300 would be infinite): it is capped here, far above every severity threshold.
+MAX_MULTIPLIER = 1e15
+
+
 def multiplier(credits_total: float, baseline_median: float | None) -> float | None:
     if baseline_median is None or baseline_median <= 0:
         return None
-    return round(credits_total / baseline_median, MULTIPLIER_DECIMALS)
+    ratio = credits_total / baseline_median
+    return round(min(ratio, MAX_MULTIPLIER), MULTIPLIER_DECIMALS)
 
 
 # Each rule: the sentence that explains its flag when the run raises it, else None.

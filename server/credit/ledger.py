@@ -16,7 +16,6 @@ the run ourselves and keep them only as `reported_severity` / `reported_dispatch
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -50,6 +49,17 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "reported_dispatch_blocked": ("dispatch_blocked", "Dispatch_Blocked"),
 }
 REQUIRED = ("run_id", "scenario", "credits_total")
+# Seed 002's scenario configuration (config/scenarios/<scenario_id>.json), not a run's fields:
+# a ledger line carrying one is refused with where the setting belongs.
+SCENARIO_CONFIG: dict[str, str] = {
+    "max_items": "the scenario's configuration, not a run's: set it on the "
+    "scenario's page (/scenarios/<key>, Configuration) or with updateScenario(maxItems:); "
+    "a run reports only has_max_items_config.",
+    "is_backfill": "the scenario's backfill mode, not a run's: turn on the "
+    "BACKFILL kill switch for the scenario (/kill-switches, setKillSwitch or riskops "
+    "killswitch set) instead.",
+}
+_CONFIG_ALIASES = {"Max_Items": "max_items", "Is_Backfill": "is_backfill"}
 ACCEPTED: tuple[str, ...] = tuple(
     sorted({*ALIASES, *(a for names in ALIASES.values() for a in names)})
 )
@@ -62,8 +72,12 @@ MAX_REF = 200
 MAX_URI = 1000
 MAX_FLAGS = 32
 MAX_ARTIFACTS = 100
-MAX_COUNT = 2**63 - 1  # fits a BIGINT column
-MAX_RETRIES = 2**31 - 1  # retry_count is an INTEGER column
+# The ranges of the ledger's numbers (docs/CREDIT_MONITORING.md "Ranges"): far above any real run,
+# low enough that a week's or a scenario's sums stay exact and finite on both databases.
+MAX_CREDITS = 1_000_000_000_000  # credits_total: 10^12
+CREDIT_DECIMALS = 6
+MAX_COUNT = 1_000_000_000_000  # prompt_tokens, completion_tokens, items_processed: 10^12
+MAX_RETRIES = 1_000_000  # retry_count
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-/]*$")
 SCENARIO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -89,24 +103,14 @@ def _punct(pattern: re.Pattern[str]) -> str:
 
 
 def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Invalid(f"{name} must be a number like 12.5, not {value!r}.", field=name)
-    if not math.isfinite(value) or value < 0:
-        raise Invalid(f"{name} must be a finite number ≥ 0, not {value!r}.", field=name)
-    return float(value)
+    # Kept to 6 decimals (a millionth of a credit): a run's credits are 0 or at least 10^-6, so
+    # no ratio over them (multiplier, candidate variance, change %) can overflow.
+    return round(float(validation.number(value, name, lo=0, hi=MAX_CREDITS)), CREDIT_DECIMALS)
 
 
 def _count(value: Any, name: str, limit: int = MAX_COUNT) -> int:
     # 12.0 is accepted: some producers write every JSON number as a float.
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid(f"{name} must be a whole number ≥ 0, not {value!r}.", field=name)
-    if value < 0:
-        raise Invalid(f"{name} must be a whole number ≥ 0, not {value!r}.", field=name)
-    if value > limit:
-        raise Invalid(f"{name} is {value}; the largest accepted is {limit}.", field=name)
-    return value
+    return int(validation.number(value, name, lo=0, hi=limit, whole=True))
 
 
 def _bool(value: Any, name: str) -> bool:
@@ -213,7 +217,14 @@ def parse_record(record: Any) -> dict[str, Any]:
         raise Invalid("A ledger record must be a JSON object.", field="record")
     errors: list[Invalid] = []
     given: dict[str, tuple[str, Any]] = {}  # canonical -> (name used, value)
-    unknown = sorted(str(k) for k in record if k not in _CANONICAL)
+    for key in record:
+        config = _CONFIG_ALIASES.get(str(key), str(key))
+        if config in SCENARIO_CONFIG:
+            errors.append(Invalid(f"{key} is {SCENARIO_CONFIG[config]}", field=config))
+    unknown = sorted(
+        str(k) for k in record
+        if k not in _CANONICAL and _CONFIG_ALIASES.get(str(k), str(k)) not in SCENARIO_CONFIG
+    )  # fmt: skip
     if unknown:
         errors.append(
             Invalid(

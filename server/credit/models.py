@@ -120,6 +120,10 @@ class Run(Model):
     quarantined = fields.BooleanField(default=False)
     dispatch_blocked = fields.BooleanField(default=False)
     rerun_gate = fields.BooleanField(default=False)
+    # As the producer reported them in the ledger (seed 002 Severity, dispatch_blocked), shown
+    # beside the computed severity and dispatch_blocked, null when not reported.
+    reported_severity = fields.CharEnumField(Severity, max_length=4, null=True)
+    reported_dispatch_blocked = fields.BooleanField(null=True)
     case: fields.ForeignKeyNullableRelation[Case] = fields.ForeignKeyField(
         "riskops.Case", related_name="runs", null=True, on_delete=fields.SET_NULL
     )

@@ -416,6 +416,8 @@ def _run_values(principal: Principal, item: _Item, policy_number: int, now: date
         "quarantined": AutoAction.QUARANTINE in acts,
         "dispatch_blocked": AutoAction.BLOCK_DISPATCH in acts,
         "rerun_gate": AutoAction.ARM_RERUN_GATE in acts,
+        "reported_severity": d["reported_severity"],
+        "reported_dispatch_blocked": d["reported_dispatch_blocked"],
         "rerun_of_id": item.rerun_of.id if item.rerun_of else None,
         "case_id": None,
         "version": 1,

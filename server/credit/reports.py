@@ -1,8 +1,9 @@
 """The weekly credit review (seed 002 "Weekly Review Procedure"): generate, store, list, view and
 download the report of one week of an organization's runs.
 
-A report covers [period_start 00:00 UTC, + 7 days). Its payload is aggregated in the database
-(GROUP BY / ORDER BY ... LIMIT over the week's runs; no run is loaded into Python):
+A report covers [period_start 00:00 UTC, + 7 days); period_start is a Monday (another day is
+refused, naming the Monday of its week, so weeks never overlap). Its payload is aggregated in
+the database (GROUP BY / ORDER BY ... LIMIT over the week's runs; no run is loaded into Python):
 
     top_scenarios_by_total  top 10 scenarios by the sum of credits, with runs, average, the
                             baseline median in force and total / (runs x baseline) as multiplier
@@ -29,11 +30,12 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
-from tortoise.functions import Avg, Count, Max, Sum
+from tortoise.functions import Count, Max
 from tortoise.transactions import in_transaction
 
 from riskops.audit import store
@@ -49,6 +51,7 @@ from riskops.server.credit import kill_switches
 from riskops.server.credit import policy as controls
 from riskops.server.credit.models import Baseline, Report, Run, Scenario
 from riskops.server.credit.terms import Severity
+from riskops.server.identity import users
 from riskops.server.identity.models import Organization
 from riskops.server.notify import outbox
 from riskops.server.triage.models import Case, CaseEvent, CaseStatus
@@ -92,7 +95,8 @@ def last_complete_week(now: datetime | None = None) -> date:
 
 
 def parse_period_start(raw: Any, now: datetime | None = None) -> date:
-    """A date (or YYYY-MM-DD text) whose 7-day period has ended by `now`."""
+    """A Monday (a date or YYYY-MM-DD text) whose 7-day period has ended by `now`. Any other day
+    is refused with the Monday of its week: a report's weeks never overlap."""
     if isinstance(raw, datetime):
         raw = raw.astimezone(UTC).date() if raw.tzinfo else raw.date()
     if isinstance(raw, str):
@@ -106,6 +110,12 @@ def parse_period_start(raw: Any, now: datetime | None = None) -> date:
             ) from None
     if not isinstance(raw, date):
         raise Invalid("period_start must be a date (YYYY-MM-DD).", field="period_start")
+    if raw.weekday() != 0:
+        monday = raw - timedelta(days=raw.weekday())
+        raise Invalid(
+            f"{raw.isoformat()} is a {raw:%A}; weeks start on Monday: use {monday.isoformat()}.",
+            field="period_start",
+        )
     current = (now or datetime.now(UTC)).astimezone(UTC)
     latest = (current - PERIOD).date()  # the latest start whose period has ended
     if raw < EARLIEST:
@@ -163,11 +173,11 @@ def _week(org_id: int, start: datetime, end: datetime) -> Any:
 async def _top_scenarios(org_id: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
     rows = (
         await _week(org_id, start, end)
-        .annotate(runs=Count("id"), total=Sum("credits_total"), avg=Avg("credits_total"))
+        .annotate(runs=Count("id"), total=baselines_candidates.credit_sum())
         .group_by("scenario_id")
         .order_by("-total", "scenario_id")
         .limit(TOP)
-        .values("scenario_id", "runs", "total", "avg")
+        .values("scenario_id", "runs", "total")
     )
     ids = [int(r["scenario_id"]) for r in rows]
     keys: dict[int, str] = {}
@@ -183,15 +193,17 @@ async def _top_scenarios(org_id: int, start: datetime, end: datetime) -> list[di
         )
     out = []
     for r in rows:
-        sid, n, total = int(r["scenario_id"]), int(r["runs"]), float(r["total"] or 0)
+        # Sums in Decimal (NUMERIC on PostgreSQL): a week of large runs stays a number.
+        sid, n = int(r["scenario_id"]), int(r["runs"])
+        total = baselines_candidates.as_decimal(r["total"])
         median = medians.get(sid)
-        expected = n * median if median else None
+        expected = n * Decimal(str(median)) if median else None
         out.append(
             {
                 "scenario": keys.get(sid, str(sid)),
                 "runs": n,
                 "total": _num(total),
-                "avg": _num(r["avg"]),
+                "avg": _num(total / n) if n else None,
                 "baseline_median": _num(median),
                 "variance_multiplier": _num(total / expected) if expected else None,
             }
@@ -524,6 +536,12 @@ async def get_report(principal: Principal, report_id: str | int) -> Report:
     report = await get_scoped(Report, principal, report_id, "Report")
     await access(principal, "report.view", "report", report.id)
     return report
+
+
+async def creators(principal: Principal, rows: list[Report]) -> dict[str, str]:
+    """Who generated each report, as people read it (`created_by` is `user:N`, `token:N`,
+    `cli` or `scheduler`): a name, "deleted user" or "system"."""
+    return await users.actor_labels(principal.org_id, [r.created_by for r in rows])
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,20 @@ async def list_runs(
     return RunPage(rows, has_next, encode_cursor(rows[-1]) if rows else None)
 
 
+def severity_disagrees(run: Run) -> bool:
+    """The producer reported a severity (ledger `Severity`) other than the one riskops
+    computed. A run reported as none or not reported at all never disagrees."""
+    return run.reported_severity is not None and run.reported_severity != run.severity
+
+
+def dispatch_disagrees(run: Run) -> bool:
+    """The producer reported `dispatch_blocked` other than what riskops decided."""
+    return (
+        run.reported_dispatch_blocked is not None
+        and run.reported_dispatch_blocked != run.dispatch_blocked
+    )
+
+
 @dataclass(frozen=True)
 class ClassifiedUnder:
     """The thresholds a run was classified with: its stored policy version (0: the built-in

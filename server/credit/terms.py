@@ -170,36 +170,40 @@ class Policy:
         return cls(**dict(data))
 
 
-# name -> (lower bound, lower bound allowed?, upper bound or None)
-_RANGES: dict[str, tuple[float, bool, float | None]] = {
-    "sev0_multiplier": (1, False, None),
-    "sev1_multiplier": (1, False, None),
-    "sev2_multiplier": (1, False, None),
-    "sev3_multiplier": (1, False, None),
-    "backfill_relax": (1, True, None),
-    "retry_limit": (0, True, None),
-    "unbounded_items_limit": (0, True, None),
+# name -> (lower bound, lower bound allowed?, upper bound). Every field has an upper bound
+# (docs/CREDIT_MONITORING.md "Ranges"): windows stay dates, products stay finite numbers.
+_RANGES: dict[str, tuple[float, bool, float]] = {
+    "sev0_multiplier": (1, False, 1000),
+    "sev1_multiplier": (1, False, 1000),
+    "sev2_multiplier": (1, False, 1000),
+    "sev3_multiplier": (1, False, 1000),
+    "backfill_relax": (1, True, 100),
+    "retry_limit": (0, True, 1_000_000),
+    "unbounded_items_limit": (0, True, 1_000_000_000),
     "linear_scaling_tolerance": (0, False, 1),
-    "prompt_growth_factor": (1, False, None),
-    "deployment_window_minutes": (1, True, None),
-    **{f"weight_{f.value}": (0, True, None) for f in (*MISCONFIG_FLAGS, *LEGIT_FLAGS)},
-    "likelihood_high": (0, False, None),
-    "likelihood_medium": (0, False, None),
-    "sev2_pattern_count": (1, True, None),
-    "sev2_pattern_days": (1, True, None),
-    "baseline_window_days": (1, True, None),
-    "candidate_min_runs": (2, True, None),
-    "candidate_max_cv": (0, False, None),
-    "candidate_max_variance": (1, False, None),
-    "confirm_change_above_pct": (0, False, None),
+    "prompt_growth_factor": (1, False, 1000),
+    "deployment_window_minutes": (1, True, 10080),
+    **{f"weight_{f.value}": (0, True, 100) for f in (*MISCONFIG_FLAGS, *LEGIT_FLAGS)},
+    "likelihood_high": (0, False, 1000),
+    "likelihood_medium": (0, False, 1000),
+    "sev2_pattern_count": (1, True, 1000),
+    "sev2_pattern_days": (1, True, 366),
+    "baseline_window_days": (1, True, 366),
+    "candidate_min_runs": (2, True, 100_000),
+    "candidate_max_cv": (0, False, 100),
+    "candidate_max_variance": (1, False, 1000),
+    "confirm_change_above_pct": (0, False, 100_000),
 }
 
 
-def _check_range(name: str, value: float, lo: float, inclusive: bool, hi: float | None) -> None:
+def _check_range(name: str, value: float, lo: float, inclusive: bool, hi: float) -> None:
     too_low = value < lo if inclusive else value <= lo
-    too_high = hi is not None and value > hi
-    if too_low or too_high:
+    if too_low or value > hi:
         bound = f"at least {lo:g}" if inclusive else f"greater than {lo:g}"
-        if hi is not None:
-            bound += f" and at most {hi:g}"
+        bound += f" and at most {hi:,g}"
         raise Invalid(f"{name} is {value:g}; it must be {bound}.", field=name)
+
+
+def policy_range(name: str) -> tuple[float, bool, float]:
+    """The range of a policy field: (lower bound, lower bound allowed?, upper bound)."""
+    return _RANGES[name]

@@ -280,12 +280,12 @@ async def name_of(
 ) -> str:
     """A person's name for a message ("proposed by …"), or what is left of them."""
     if user_id is None:
-        return "someone (user removed)"
+        return DELETED
     q = scoped(User, principal).filter(id=user_id)
     if conn is not None:
         q = q.using_db(conn)
     user = await q.first()
-    return user.name if user is not None else f"user {user_id}"
+    return user.name if user is not None and user.deleted_at is None else DELETED
 
 
 async def names_of(principal: Principal, ids: Iterable[int | None]) -> dict[int, str]:
@@ -294,5 +294,67 @@ async def names_of(principal: Principal, ids: Iterable[int | None]) -> dict[int,
     wanted = sorted({i for i in ids if i is not None})
     if not wanted:
         return {}
-    rows = await scoped(User, principal).filter(id__in=wanted).values_list("id", "name")
-    return {int(i): str(n) for i, n in rows}
+    rows = await (
+        scoped(User, principal).filter(id__in=wanted).values_list("id", "name", "deleted_at")
+    )
+    return {int(i): DELETED if gone is not None else str(n) for i, n, gone in rows}
+
+
+SYSTEM = "system"
+DELETED = "deleted user"
+
+
+async def actor_labels(org_id: int, refs: Iterable[str | int | None]) -> dict[str, str]:
+    """What to show for each actor reference (`user:N`, `token:N`, a user id, `cli`,
+    `scheduler`, none), in one query per kind: a person's name (their e-mail when the name is
+    blank), "<name> (API token)" for an act through a token, "deleted user" for a person no
+    longer there, "system" for none or a system actor. Never the raw reference."""
+    users: set[int] = set()
+    tokens: set[int] = set()
+    for ref in refs:
+        kind, n = _ref(ref)
+        (users if kind == "user" else tokens if kind == "token" else set()).add(n or 0)
+    people: dict[int, str] = {}
+    if users:
+        for i, name, email, deleted in (
+            await scoped(User, org_id=org_id)
+            .filter(id__in=sorted(users))
+            .values_list("id", "name", "email", "deleted_at")
+        ):
+            people[int(i)] = DELETED if deleted is not None else (str(name or "") or str(email))
+    owners: dict[int, str] = {}
+    if tokens:
+        for t, owner, email, deleted in (
+            await scoped(ApiToken, org_id=org_id)
+            .filter(id__in=sorted(tokens))
+            .values_list("id", "user__name", "user__email", "user__deleted_at")
+        ):
+            who = DELETED if deleted is not None else (str(owner or "") or str(email))
+            owners[int(t)] = f"{who} (API token)"
+    out: dict[str, str] = {}
+    for ref in refs:
+        kind, n = _ref(ref)
+        key = "" if ref is None else str(ref)
+        if kind == "user":
+            out[key] = people.get(n or 0, DELETED)
+        elif kind == "token":
+            out[key] = owners.get(n or 0, f"{DELETED} (API token)")
+        else:
+            out[key] = SYSTEM
+    return out
+
+
+def actor_label(labels: dict[str, str], ref: str | int | None) -> str:
+    """The label of `ref` from `actor_labels` ("system" for none)."""
+    return labels.get("" if ref is None else str(ref), SYSTEM)
+
+
+def _ref(ref: str | int | None) -> tuple[str, int | None]:
+    if ref is None or ref == "":
+        return "", None
+    if isinstance(ref, int):
+        return "user", ref
+    kind, _, raw = str(ref).partition(":")
+    if kind in ("user", "token") and raw.isdigit() and len(raw) < 12:
+        return kind, int(raw)
+    return "", None

@@ -403,16 +403,25 @@ async def test_reject_keeps_the_reason_and_frees_the_scenario(tenant):
 
 
 async def test_manual_baseline_is_recorded_and_in_force(tenant):
+    """Issue 11 item 13: even a first manual baseline (none in force) is a proposal that another
+    approver puts in force (maker-checker); nothing is in force before."""
     ap_user, approver = await tenant.user("approver")
     s = await scenario(tenant.org_id)
     change = await svc.set_manual_baseline(approver, s.key, 1250.5, "no runs yet")
-    assert (change.source, change.status) == (BaselineSource.MANUAL, ChangeStatus.APPROVED)
-    assert change.proposed_by_id == change.decided_by_id == ap_user.id
+    assert (change.source, change.status) == (BaselineSource.MANUAL, ChangeStatus.PROPOSED)
+    assert change.proposed_by_id == ap_user.id and change.decided_by_id is None
+    assert await Baseline.get_or_none(scenario_id=s.id) is None
+    assert await AuditEvent.filter(org_id=tenant.org_id, action="baseline.propose").count() == 1
+    with pytest.raises(Forbidden, match="maker-checker"):
+        await svc.approve_baseline_update(approver, change.id, "mine")
+    checker_user, checker = await tenant.user("approver")
+    await svc.approve_baseline_update(checker, change.id, "agreed: no runs yet")
     b = await Baseline.get(scenario_id=s.id)
     assert (b.median, b.source, b.sample_size, b.credits_per_item, b.prompt_tokens) == (
         1250.5, BaselineSource.MANUAL, 0, None, None
     )  # fmt: skip
-    assert await AuditEvent.filter(org_id=tenant.org_id, action="baseline.manual").count() == 1
+    decided = await BaselineChange.get(id=change.id)
+    assert decided.decided_by_id == checker_user.id
 
     before = await state(tenant.org_id)
     with pytest.raises(Invalid, match="already the baseline") as same:
@@ -430,8 +439,7 @@ async def test_manual_baseline_is_recorded_and_in_force(tenant):
     assert (await Baseline.get(scenario_id=s.id)).median == 1250.5
     with pytest.raises(Forbidden, match="maker-checker"):
         await svc.approve_baseline_update(approver, proposal.id, "mine", True)
-    _, other = await tenant.user("approver")
-    await svc.approve_baseline_update(other, proposal.id, "agreed: new volume", True)
+    await svc.approve_baseline_update(checker, proposal.id, "agreed: new volume", True)
     b = await Baseline.get(scenario_id=s.id)
     assert (b.median, b.source) == (5000.0, BaselineSource.MANUAL)
 

@@ -99,16 +99,6 @@ def _proposed(stdout: str) -> int:
     return int(m.group(1))
 
 
-def _manual_change(stdout: str, key: str, median: float) -> int:
-    """The change id from `baseline set`'s line "Manual baseline for KEY: X (change N), in
-    force."."""
-    m = re.fullmatch(
-        rf"Manual baseline for {key}: {median:.2f} \(change (\d+)\), in force\.", stdout.strip()
-    )
-    assert m, stdout
-    return int(m.group(1))
-
-
 def _proposed_manual(stdout: str, key: str, median: float) -> int:
     """The change id from `baseline set` over a baseline in force: a proposal."""
     m = re.match(rf"Proposed manual baseline for {key}: {median:.2f} \(change (\d+)\);", stdout)
@@ -353,18 +343,19 @@ def test_first_baseline_of_a_new_scenario_is_set_at_once(target: Target, tmp_pat
                           APPROVER, "--reason", "a manual baseline instead")  # fmt: skip
     assert f"Rejected baseline change {change} for {key}" in rejected.stdout
     done = target.run(*set_cmd)
-    manual = _manual_change(done.stdout, key, 505.5)
-    assert _in_force(target, key) == (505.5, "manual")
+    # Even a first baseline by hand is a proposal (issue 11 item 13): nothing is in force yet.
+    manual = _proposed_manual(done.stdout, key, 505.5)
+    assert target.query(f"SELECT id FROM baseline WHERE scenario_id = {sid}") == []
     approver = _user(target, APPROVER)
     row = target.query(
         "SELECT status, source, old_median, sample_size, proposed_by_id, decided_by_id "
         f"FROM baseline_change WHERE id = {manual}"
     )[0]
-    assert row == ("approved", "manual", None, 0, approver, approver)
-    assert _audited(target, "baseline.manual", manual) == [(f"user:{approver}", "medium")]
-    nothing = _refused(target, "baseline", "reject", "--org", "demo", "--scenario", key,
-                       "--as", APPROVER, "--reason", "x")  # fmt: skip
-    assert "nothing to reject" in nothing
+    assert row == ("proposed", "manual", None, 0, approver, None)
+    assert _audited(target, "baseline.propose", manual) == [(f"user:{approver}", "low")]
+    withdrawn = target.run("baseline", "reject", "--org", "demo", "--scenario", key, "--as",
+                           APPROVER, "--reason", "withdrawn")  # fmt: skip
+    assert f"Rejected baseline change {manual} for {key}" in withdrawn.stdout
     target.run("audit", "verify")
 
 

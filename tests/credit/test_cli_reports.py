@@ -52,7 +52,7 @@ def test_weekly_report_writes_json_and_sha256(target: Target, tmp_path: Path) ->
 def test_weekly_report_refuses_a_future_week_and_an_unknown_org(
     target: Target, tmp_path: Path
 ) -> None:
-    future = target.run("report", "weekly", "--org", "demo", "--period-start", "2999-01-04",
+    future = target.run("report", "weekly", "--org", "demo", "--period-start", "2999-01-07",
                         "--output", str(tmp_path), ok=False)  # fmt: skip
     assert future.returncode == 1
     assert "in the future" in future.stderr and "last complete" in future.stderr

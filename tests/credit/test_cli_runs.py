@@ -45,6 +45,7 @@ def test_import_a_seed_style_ledger_with_a_local_artifact(target: Target, tmp_pa
          "Job_Type": "batch", "Risk_Flags": [], "retry_count": 0, "has_max_items_config": True},
         {"Run_ID": "RUN-2", "Scenario_ID": "BINDER_EXPORT_TEST", "Credits_Total": 15000.0,
          "Data_Classification": "pii", "retry_count": 9, "has_max_items_config": False,
+         "Severity": "SEV1", "dispatch_blocked": False,
          "Artifacts": [{"uri": "out/export.csv"}]},
         {"Run_ID": "RUN-3", "Scenario_ID": "BINDER_EXPORT_TEST", "Credits_Total": "lots"},
     ]  # fmt: skip
@@ -62,6 +63,9 @@ def test_import_a_seed_style_ledger_with_a_local_artifact(target: Target, tmp_pa
 
     shown = json.loads(target.run("runs", "show", "RUN-2", "--org", "demo").stdout)
     assert shown["severity"] == "SEV0" and shown["dispatch_blocked"] is True
+    # As reported by the producer, beside the computed values, and the disagreement flagged.
+    assert shown["reported_severity"] == "SEV1" and shown["reported_dispatch_blocked"] is False
+    assert shown["severity_disagrees"] is True and shown["dispatch_blocked_disagrees"] is True
     sha = hashlib.sha256(b"customer,email\n").hexdigest()
     assert shown["artifacts"][0]["sha256"] == sha
     assert shown["artifacts"][0]["check"] == f"SHA-256 {sha} verified"

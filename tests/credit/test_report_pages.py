@@ -111,7 +111,8 @@ async def test_viewer_sees_no_form_and_may_not_post(browser: Any, tenant: Any) -
 async def test_bad_week_is_shown_inline_and_changes_nothing(browser: Any, tenant: Any) -> None:
     b = await signed_in(browser, tenant, "operator")
     before = await state(tenant.org_id)
-    future = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    today = datetime.now(UTC).date()
+    future = (today + timedelta(days=7 - today.weekday())).isoformat()  # next Monday
     for value, message in ((future, "in the future"), ("31/12/2025", "not a date"),
                            ("x" * 3000, "not a date")):  # fmt: skip
         r = await b.post("/reports", {"period_start": value})

@@ -112,7 +112,8 @@ async def test_refused_generation_changes_nothing(api: Any, tenant: Any) -> None
     before = await state(tenant.org_id)
     denied = (await api.data(viewer, GENERATE, {"start": WEEK}))["generateWeeklyReport"]
     assert denied["report"] is None and denied["errors"][0]["code"] == "FORBIDDEN"
-    future = (datetime.now(UTC) + timedelta(days=3)).date().isoformat()
+    today = datetime.now(UTC).date()
+    future = (today + timedelta(days=7 - today.weekday())).isoformat()  # next Monday
     bad = (await api.data(operator, GENERATE, {"start": future}))["generateWeeklyReport"]
     assert bad["report"] is None
     assert bad["errors"][0]["code"] == "INVALID" and bad["errors"][0]["field"] == "period_start"

@@ -320,10 +320,11 @@ async def test_viewer_may_not_generate(tenant: Any) -> None:
     ],
 )
 async def test_bad_period_is_refused(tenant: Any, bad: Any, message: str) -> None:
+    today = datetime.now(UTC).date()
     if bad == "future":
-        bad = date.today() + timedelta(days=30)
+        bad = today + timedelta(days=28 - today.weekday())  # a Monday
     elif bad == "this_week":
-        bad = datetime.now(UTC).date() - timedelta(days=6)
+        bad = today - timedelta(days=today.weekday())  # this week's Monday
     before = await state(tenant.org_id)
     with pytest.raises(Invalid, match=message) as exc:
         await svc.generate_weekly_report(await role(tenant, "operator"), bad)

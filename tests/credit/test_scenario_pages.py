@@ -134,7 +134,13 @@ async def test_manual_baseline_and_config_forms(browser, tenant, other_tenant):
     assert await state(tenant.org_id) == before
     ok = await b.post(f"/scenarios/{s.key}/manual", {"median": "1,250.50", "rationale": "new"})
     assert ok.status_code == 303
-    assert (await Baseline.get(scenario_id=s.id)).median == 1250.5
+    # A proposal, even for a first baseline (item 13): another approver puts it in force.
+    proposed = await BaselineChange.get(scenario_id=s.id)
+    assert proposed.status is ChangeStatus.PROPOSED and proposed.new_median == 1250.5
+    assert await Baseline.get_or_none(scenario_id=s.id) is None
+    shown = await b.get(ok.headers["location"])
+    assert "another approver must approve it" in shown.text
+    assert "In force at once" not in shown.text
 
     form = {"name": "Binder", "max_items": "1000", "data_classification": "pii",
             "dispatch_target": "", "expected_version": "1"}  # fmt: skip

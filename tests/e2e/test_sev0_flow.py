@@ -25,10 +25,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 OPERATOR = "operator@demo.riskops.local"
 APPROVER = "approver@demo.riskops.local"
+APPROVER2 = "approver2@demo.riskops.local"
 RECORD = """mutation($input: [RunInput!]!) {
   recordRuns(input: $input) {
     recorded { runId id severity actions caseNumber }
     itemErrors { index field message }
+    errors { message }
+  }
+}"""
+APPROVE_BASELINE = """mutation($id: ID!) {
+  approveBaselineUpdate(changeId: $id, rationale: "E2E: agreed, the export's usual spend") {
+    change { id status }
     errors { message }
   }
 }"""
@@ -112,6 +119,10 @@ def test_sev0_flow_in_chromium(server: Server) -> None:
             sign_in(page, APPROVER, "/tokens")
             approver_token = issue_token(page, "approver")
             sign_out(page)
+            # A manual baseline is a proposal (maker-checker): another approver approves it.
+            sign_in(page, APPROVER2, "/tokens")
+            checker_token = issue_token(page, "approver")
+            sign_out(page)
             started = datetime.now(UTC) - timedelta(minutes=10)
             first = graphql(server, recorder, RECORD, {"input": [{
                 "runId": f"{run_id}-warmup", "scenario": scenario, "creditsTotal": 95.0,
@@ -120,6 +131,9 @@ def test_sev0_flow_in_chromium(server: Server) -> None:
             assert first["itemErrors"] == [] and first["recorded"][0]["severity"] is None
             made = graphql(server, approver_token, BASELINE, {"scenario": scenario})
             assert made["setManualBaseline"]["errors"] == [], made
+            change_id = made["setManualBaseline"]["change"]["id"]
+            approved = graphql(server, checker_token, APPROVE_BASELINE, {"id": change_id})
+            assert approved["approveBaselineUpdate"]["errors"] == [], approved
             result = graphql(server, recorder, RECORD, {"input": [{
                 "runId": run_id, "scenario": scenario, "creditsTotal": 1500.0,
                 "jobType": "batch", "startedAt": started.isoformat(), "itemsProcessed": 12000,

@@ -85,6 +85,7 @@ async def _list_page(
         items, cursor = result.items, result.end_cursor
     ctx = {
         "reports": items,
+        "creators": await svc.creators(principal, items),
         "list_error": list_error,
         "more_url": f"/reports?{urlencode({'after': cursor})}" if cursor else None,
         "can_generate": principal.can(Perm.REPORT_GENERATE),
@@ -126,6 +127,7 @@ async def report_detail(request: Request) -> Response:
     grouped = {kind: [v for v in violations if v["kind"] == kind] for kind in VIOLATION_TITLES}
     ctx = {
         "report": report,
+        "created_by": (await svc.creators(principal, [report]))[report.created_by],
         "p": p,
         "filename": svc.filename_of(report),
         "severity_chart": severity_chart(p.get("severity_counts", {})),

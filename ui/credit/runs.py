@@ -162,6 +162,8 @@ async def _run_page(
         "d": detail,
         "run": run,
         "flag_lines": flag_lines(run),
+        "severity_disagrees": runs.severity_disagrees(run),
+        "dispatch_disagrees": runs.dispatch_disagrees(run),
         "t": detail.classified_under,
         "open_request": detail.open_rerun_request,
         "form_name": form,

@@ -32,7 +32,7 @@ FLASH.update(
         "baseline.proposed": "Baseline update proposed: an approver other than you decides it.",
         "baseline.approved": "Baseline update approved: the new baseline is in force.",
         "baseline.rejected": "Baseline update rejected.",
-        "baseline.manual": "Manual baseline set: it is in force.",
+        "baseline.manual": "Manual baseline proposed: another approver must approve it.",
         "scenario.updated": "Scenario configuration saved.",
     }
 )
@@ -208,6 +208,8 @@ async def scenario_reject(sub: Submission) -> Response:
 @form_post(_refused, name="manual", keep=("median", "rationale"), fields=MANUAL_FIELDS,
            stale=_stale)  # fmt: skip
 async def scenario_manual(sub: Submission) -> Response:
+    # Permission before input: a viewer's empty form is the 403 page, not "median: enter …".
+    sub.principal.require(Perm.BASELINE_APPROVE)
     key = sub.param("key")
     try:
         median = float(sub.values["median"].replace(",", ""))

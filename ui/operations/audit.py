@@ -15,7 +15,7 @@ from riskops.server.core.errors import (
     Invalid,
 )
 from riskops.server.core.principal import Principal
-from riskops.server.identity import tokens
+from riskops.server.identity import tokens, users
 from riskops.server.identity.models import User
 from riskops.server.operations import audit_log
 from riskops.server.operations.audit_log import AuditFilter
@@ -55,7 +55,9 @@ async def _actor_names(
     principal: Principal, events: Iterable[AuditEvent], people: Iterable[User]
 ) -> dict[str, str]:
     """Display names for `user:N` and `token:N` actors (tokens: one query, only when needed)."""
-    names = {f"user:{u.id}": u.name for u in people}
+    # Every actor gets a label (a name, "deleted user", "system"): never a bare "user:4".
+    names = await users.actor_labels(principal.org_id, [e.actor for e in events])
+    names.update({f"user:{u.id}": u.name for u in people if f"user:{u.id}" in names})
     if any(e.actor.startswith("token:") for e in events):
         names.update(
             {f"token:{t.id}": f"API token “{t.name}”" for t in await tokens.list_tokens(principal)}

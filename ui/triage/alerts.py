@@ -22,7 +22,7 @@ from starlette.routing import Route
 from riskops.server.core.errors import DomainError, Forbidden, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
-from riskops.server.identity import teams
+from riskops.server.identity import teams, users
 from riskops.server.identity.models import Team, User
 from riskops.server.triage import alerts as alert_service
 from riskops.server.triage import bulk as alert_service_bulk
@@ -158,13 +158,6 @@ def signal_bars(signals: Sequence[SignalContribution]) -> tuple[list[Bar], int, 
 
 def _names(people: Iterable[User]) -> dict[int, str]:
     return {u.id: u.name for u in people}
-
-
-def _actor_name(actor: str, names: Mapping[int, str]) -> str:
-    kind, _, raw = actor.partition(":")
-    if kind == "user" and raw.isdigit() and int(raw) in names:
-        return names[int(raw)]
-    return actor
 
 
 async def _directory(principal: Principal) -> tuple[list[User], list[Team]]:
@@ -401,13 +394,15 @@ async def _detail_page(
     detail = await queue.get_alert_detail(principal, alert_id)
     people, team_list = await _directory(principal)
     names = _names(people)
+    # Who acted, as people read it: a name, "deleted user" or "system" (never "user:4").
+    labels = await users.actor_labels(principal.org_id, [ev.actor for ev in detail.history])
     bars, chart_height, axis = signal_bars(detail.signals)
     ctx = {
         "d": detail,
         "a": detail.alert,
         "sla": sla_of(detail.alert),
         "names": names,
-        "actor_name": lambda actor: _actor_name(actor, names),
+        "actor_name": lambda actor: users.actor_label(labels, actor),
         "team_names": {t.id: t.name for t in team_list},
         "team_list": team_list,
         "bars": bars,

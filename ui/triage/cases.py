@@ -22,6 +22,7 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.credit import runs
 from riskops.server.credit.models import Run
+from riskops.server.identity import users
 from riskops.server.triage import case_queries, case_resolution
 from riskops.server.triage import cases as svc
 from riskops.server.triage.models import Case, CaseSeverity, CaseStatus, RootCause
@@ -195,7 +196,8 @@ async def _case_page(
         "runs": await _case_runs(principal, case),
         "events": detail.history,
         "names": {u.id: u.name for u in people},
-        "actors": {f"user:{u.id}": u.name for u in people},
+        # Who acted, as people read it: a name, "deleted user" or "system" (never "user:4").
+        "actors": await users.actor_labels(case.org_id, [ev.actor for ev in detail.history]),
         "workers": svc.eligible_assignees(people),
         "resolution": detail.resolution,
         "actions": detail.actions,
