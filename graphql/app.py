@@ -33,7 +33,7 @@ from riskops.graphql.core.context import Context
 from riskops.graphql.core.executor import FastExecutionContext
 from riskops.graphql.schema import Mutation, Query
 from riskops.server.core.errors import DomainError
-from riskops.server.core.validation import has_lone_surrogate
+from riskops.server.core.validation import JSON_TOO_DEEP, has_lone_surrogate_in, json_too_deep
 from riskops.server.security import csrf_token, new_secret
 from riskops.server.settings import Settings
 
@@ -46,6 +46,8 @@ def _expected(error: GraphQLError) -> bool:
         return True  # parse/validation errors, incl. the depth/alias/token limits
     return bool(error.extensions and "code" in error.extensions)
 
+
+JSON = "application/json"
 
 GRAPHQL_CACHE_SIZE = 256  # distinct query texts kept parsed and validated
 
@@ -166,14 +168,13 @@ def graphiql_page(settings: Settings, csrf_binding: str | None, endpoint: str) -
     )
 
 
-def _has_lone_surrogate(value: object) -> bool:
-    if isinstance(value, str):
-        return has_lone_surrogate(value)
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
+def request_error(status: int, message: str, media_type: str = JSON) -> Response:
+    """A request the server refuses before running it (unreadable body, nesting too deep, a
+    mutation over GET...): a GraphQL response with `errors` and no `data`, in the negotiated
+    media type."""
+    code = "NOT_FOUND" if status == 404 else "INVALID"
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return Response(json.dumps(body), status_code=status, media_type=media_type)
 
 
 class RiskopsGraphQL(GraphQL[Context, None]):
@@ -186,6 +187,18 @@ class RiskopsGraphQL(GraphQL[Context, None]):
             multipart_uploads_enabled=False,
         )
         self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            # Strawberry answers these in plain text; API clients read JSON errors.
+            response = request_error(exc.status_code, exc.reason)
+        await response(scope, receive, send)
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # Strawberry's rule (a GET without `query`), plus, when the IDE is on, a browser opening
@@ -206,14 +219,18 @@ class RiskopsGraphQL(GraphQL[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         # Strawberry answers 400 only for a JSONDecodeError; a body that is not UTF-8, or JSON
-        # that is not an object (nor a batch list), would otherwise escape as a 500.
+        # that is not an object (nor a batch list), would otherwise escape as a 500. So would
+        # JSON nested deeper than the recursion limit (a RecursionError in json.loads, or in
+        # any walk over the value): its depth is checked first, without parsing.
+        if json_too_deep(data):
+            raise HTTPException(400, JSON_TOO_DEEP)
         try:
             parsed = json.loads(data)
         except UnicodeDecodeError as exc:
             raise json.JSONDecodeError("Request body is not UTF-8", "", 0) from exc
         if not isinstance(parsed, dict | list):
             raise json.JSONDecodeError("Request body is not a JSON object", "", 0)
-        if _has_lone_surrogate(parsed):
+        if has_lone_surrogate_in(parsed):
             # JSON can escape half a UTF-16 pair ("\ud800"); it is not text, and would reach a
             # database driver that cannot encode it (an unexplained 500). Refused for every
             # field at once; the services refuse it too (validation.text / long_text).
