@@ -13,7 +13,7 @@ from riskops.server.identity.models import User
 MAX_JSON_DEPTH = 64
 
 CREATE_USER = (
-    "mutation($email: String!) { createUser(email: $email, name: \"N\", roles: [\"viewer\"]) "
+    'mutation($email: String!) { createUser(email: $email, name: "N", roles: ["viewer"]) '
     "{ user { id } errors { code message field } } }"
 )
 TOO_DEEP = f"nested deeper than {MAX_JSON_DEPTH} levels"
