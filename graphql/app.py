@@ -13,6 +13,7 @@ from typing import Any
 import strawberry
 from cross_web import HTTPException
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -27,6 +28,8 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 
 from graphql import GraphQLError
 from riskops.graphql.core.context import Context
@@ -48,6 +51,41 @@ def _expected(error: GraphQLError) -> bool:
 
 
 JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+def _quality(params: list[str]) -> float:
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value.strip())
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def negotiate(accept: str | None) -> str:
+    """The media type of the answer (GraphQL over HTTP): application/graphql-response+json when
+    the client accepts it at least as much as application/json, else application/json (also
+    for no Accept, `*/*`, or nothing we know: the legacy default the spec allows)."""
+    best: dict[str, float] = {}
+    for media_range in (accept or "").split(","):
+        kind, *params = media_range.split(";")
+        kind = kind.strip().lower()
+        if kind in (GRAPHQL_RESPONSE, JSON, "application/*", "*/*"):
+            best[kind] = max(best.get(kind, 0.0), _quality(params))
+    ours = best.get(GRAPHQL_RESPONSE, 0.0)
+    theirs = max(best.get(JSON, 0.0), best.get("application/*", 0.0), best.get("*/*", 0.0))
+    return GRAPHQL_RESPONSE if ours > 0 and ours >= theirs else JSON
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """A request that never executed (parse, validation, variable coercion, a limit): no
+    result data, and no error at a field's path."""
+    errors = result.errors or []
+    return result.data is None and bool(errors) and all(e.path is None for e in errors)
+
 
 GRAPHQL_CACHE_SIZE = 256  # distinct query texts kept parsed and validated
 
@@ -174,7 +212,8 @@ def request_error(status: int, message: str, media_type: str = JSON) -> Response
     media type."""
     code = "NOT_FOUND" if status == 404 else "INVALID"
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return Response(json.dumps(body), status_code=status, media_type=media_type)
+    headers = {"Allow": "GET, POST"} if status == 405 else None
+    return Response(json.dumps(body), status_code=status, media_type=media_type, headers=headers)
 
 
 class RiskopsGraphQL(GraphQL[Context, None]):
@@ -193,12 +232,51 @@ class RiskopsGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
+        media_type = negotiate(request.headers.get("accept"))
+        request.state.graphql_media_type = media_type
         try:
             response = await self.run(request)
         except HTTPException as exc:
             # Strawberry answers these in plain text; API clients read JSON errors.
-            response = request_error(exc.status_code, exc.reason)
+            response = request_error(exc.status_code, exc.reason, media_type)
         await response(scope, receive, send)
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            if isinstance(exc.__cause__, InvalidOperationTypeError):
+                # A mutation over GET: the method is what is wrong (GraphQL over HTTP: 405).
+                raise HTTPException(405, exc.reason) from exc
+            raise
+
+    async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = request.state.graphql_media_type
+        request.state.graphql_sub_response = sub_response
+        return sub_response
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        """With application/graphql-response+json, a request error is a 400 without `data`
+        (the spec: no `data` entry means the request was not executed); with application/json
+        it stays 200 with `data: null`, as clients of that media type expect."""
+        processed = await super().process_result(request, result)
+        if request.state.graphql_media_type == GRAPHQL_RESPONSE and _is_request_error(result):
+            processed.pop("data", None)
+            request.state.graphql_sub_response.status_code = 400
+        return processed
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        # Strawberry's, in the negotiated media type (it always says application/json).
+        response = Response(
+            self.encode_json(response_data),
+            status_code=sub_response.status_code or 200,
+            media_type=sub_response.media_type or JSON,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        return response
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # Strawberry's rule (a GET without `query`), plus, when the IDE is on, a browser opening
@@ -270,7 +348,7 @@ class _Endpoint:
             response = Response(
                 json.dumps(body),
                 status_code=401,
-                media_type="application/json",
+                media_type=negotiate(Headers(scope=scope).get("accept")),
                 headers={"WWW-Authenticate": 'Bearer realm="riskops"'},
             )
             await response(scope, receive, send)
