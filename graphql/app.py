@@ -37,47 +37,21 @@ from riskops.graphql.core.executor import FastExecutionContext
 from riskops.graphql.schema import Mutation, Query
 from riskops.server.core.errors import DomainError
 from riskops.server.core.validation import JSON_TOO_DEEP, has_lone_surrogate_in, json_too_deep
+from riskops.server.outage import RETRY_AFTER_SECONDS, database_unavailable, unavailable_errors
 from riskops.server.security import csrf_token, new_secret
 from riskops.server.settings import Settings
+from riskops.server.web import GRAPHQL_RESPONSE, JSON, negotiate_graphql
 
 
 def _expected(error: GraphQLError) -> bool:
     """Errors we raised on purpose (codes, validation, limits) stay visible in prod."""
     if isinstance(error.original_error, DomainError):
         return True
+    if database_unavailable(error.original_error):
+        return True  # answered as UNAVAILABLE (process_result), never with the driver's words
     if error.original_error is None:
         return True  # parse/validation errors, incl. the depth/alias/token limits
     return bool(error.extensions and "code" in error.extensions)
-
-
-JSON = "application/json"
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-
-
-def _quality(params: list[str]) -> float:
-    for param in params:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "q":
-            try:
-                return float(value.strip())
-            except ValueError:
-                return 0.0
-    return 1.0
-
-
-def negotiate(accept: str | None) -> str:
-    """The media type of the answer (GraphQL over HTTP): application/graphql-response+json when
-    the client accepts it at least as much as application/json, else application/json (also
-    for no Accept, `*/*`, or nothing we know: the legacy default the spec allows)."""
-    best: dict[str, float] = {}
-    for media_range in (accept or "").split(","):
-        kind, *params = media_range.split(";")
-        kind = kind.strip().lower()
-        if kind in (GRAPHQL_RESPONSE, JSON, "application/*", "*/*"):
-            best[kind] = max(best.get(kind, 0.0), _quality(params))
-    ours = best.get(GRAPHQL_RESPONSE, 0.0)
-    theirs = max(best.get(JSON, 0.0), best.get("application/*", 0.0), best.get("*/*", 0.0))
-    return GRAPHQL_RESPONSE if ours > 0 and ours >= theirs else JSON
 
 
 def _is_request_error(result: ExecutionResult) -> bool:
@@ -232,7 +206,7 @@ class RiskopsGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        media_type = negotiate(request.headers.get("accept"))
+        media_type = negotiate_graphql(request.headers.get("accept"))
         request.state.graphql_media_type = media_type
         try:
             response = await self.run(request)
@@ -261,9 +235,17 @@ class RiskopsGraphQL(GraphQL[Context, None]):
         (the spec: no `data` entry means the request was not executed); with application/json
         it stays 200 with `data: null`, as clients of that media type expect."""
         processed = await super().process_result(request, result)
+        sub_response = request.state.graphql_sub_response
+        if any(database_unavailable(e.original_error) for e in result.errors or []):
+            # A database outage met by a resolver: 503 and UNAVAILABLE, as for the pages,
+            # whatever else resolved (a partial answer would look like missing data).
+            sub_response.status_code = 503
+            sub_response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            sub_response.headers["Cache-Control"] = "no-store"
+            return unavailable_errors()
         if request.state.graphql_media_type == GRAPHQL_RESPONSE and _is_request_error(result):
             processed.pop("data", None)
-            request.state.graphql_sub_response.status_code = 400
+            sub_response.status_code = 400
         return processed
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
@@ -348,7 +330,7 @@ class _Endpoint:
             response = Response(
                 json.dumps(body),
                 status_code=401,
-                media_type=negotiate(Headers(scope=scope).get("accept")),
+                media_type=negotiate_graphql(Headers(scope=scope).get("accept")),
                 headers={"WWW-Authenticate": 'Bearer realm="riskops"'},
             )
             await response(scope, receive, send)

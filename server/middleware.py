@@ -11,12 +11,16 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from http.cookies import SimpleCookie
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from riskops.server import outage
 from riskops.server.identity import auth
 from riskops.server.observability import (
     HTTP_DURATION,
@@ -26,7 +30,7 @@ from riskops.server.observability import (
 )
 from riskops.server.security import csrf_valid, digest, new_secret
 from riskops.server.settings import Settings
-from riskops.server.web import ANON_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from riskops.server.web import ANON_COOKIE, CSRF_HEADER, SESSION_COOKIE, negotiate_graphql
 
 log = logging.getLogger("riskops.http")
 _RID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -184,6 +188,65 @@ class _TooLarge(Exception):
     pass
 
 
+# Paths that answer without knowing the caller: probes and scrapers (their answer must not
+# depend on authentication, hence on the database) and the static files (the outage page's own
+# stylesheet must load while the database is down).
+PUBLIC_PATHS = ("/health", "/metrics")
+PUBLIC_PREFIXES = ("/static/",)
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+PageRenderer = Callable[[Request, int, str, Mapping[str, str]], Response]
+
+
+class UnavailableMiddleware:
+    """A database outage is a 503 with Retry-After and a message, never a bare 500: a GraphQL
+    error with code UNAVAILABLE on /graphql, the styled error page elsewhere (rendered by the
+    page face, which `render_page` is). Whatever reached the database first (the session lookup,
+    a page, a resolver) raised the error this turns into the answer."""
+
+    def __init__(self, app: ASGIApp, render_page: PageRenderer) -> None:
+        self.app, self.render_page = app, render_page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started or not outage.database_unavailable(exc):
+                raise
+            log.warning("database unavailable: %s %s answered 503", scope["method"],
+                        scope["path"], exc_info=exc)  # fmt: skip
+            await self.answer(scope, receive, send)
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        retry = {"Retry-After": str(outage.RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+        request = Request(scope, receive)
+        if scope["path"].startswith("/graphql"):
+            response: Response = JSONResponse(
+                outage.unavailable_errors(),
+                status_code=503,
+                media_type=negotiate_graphql(request.headers.get("accept")),
+                headers=retry,
+            )
+        else:
+            response = self.render_page(request, 503, outage.MESSAGE, retry)
+        await response(scope, receive, send)
+
+
 class AuthMiddleware:
     """Resolve the caller (session cookie or `Authorization: Bearer`) into `request.state`.
 
@@ -199,6 +262,10 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
+        if is_public(scope["path"]):
+            state["principal"], state["csrf_binding"] = None, None
+            await self.app(scope, receive, send)
+            return
         client = auth.ClientInfo(
             ip=scope["client"][0] if scope.get("client") else None,
             user_agent=_header(scope, b"user-agent"),
