@@ -228,8 +228,14 @@ class UnavailableMiddleware:
         except Exception as exc:
             if started or not outage.database_unavailable(exc):
                 raise
-            log.warning("database unavailable: %s %s answered 503", scope["method"],
-                        scope["path"], exc_info=exc)  # fmt: skip
+            # One line per request, not a traceback: an outage would flood the log.
+            log.warning(
+                "database unavailable (%s: %s): %s %s answered 503",
+                type(exc).__name__,
+                str(exc)[:200],
+                scope["method"],
+                scope["path"],
+            )
             await self.answer(scope, receive, send)
 
     async def answer(self, scope: Scope, receive: Receive, send: Send) -> None:
