@@ -50,14 +50,20 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any], headers=()) -> None:  # type: ignore[no-untyped-def]
+async def _send_json(
+    scope: Scope, send: Send, status: int, body: dict[str, Any], headers=()
+) -> None:  # type: ignore[no-untyped-def]
+    """A JSON error; for /graphql in the media type the client accepts (GraphQL over HTTP)."""
     payload = json.dumps(body).encode()
+    media_type = "application/json"
+    if scope["path"].startswith("/graphql"):
+        media_type = negotiate_graphql(_header(scope, b"accept"))
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", media_type.encode()),
                 (b"content-length", str(len(payload)).encode()),
                 *headers,
             ],
@@ -157,7 +163,7 @@ class BodySizeLimitMiddleware:
             ]
         }
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_json(send, 413, too_large)
+            await _send_json(scope, send, 413, too_large)
             return
         received = 0
         started = False
@@ -181,7 +187,7 @@ class BodySizeLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_json(send, 413, too_large)
+                await _send_json(scope, send, 413, too_large)
 
 
 class _TooLarge(Exception):
@@ -292,6 +298,7 @@ class AuthMiddleware:
                 principal = await auth.from_bearer(secret.strip(), client)
             if principal is None:
                 await _send_json(
+                    scope,
                     send,
                     401,
                     {
@@ -329,6 +336,7 @@ class AuthMiddleware:
                 )
             ):
                 await _send_json(
+                    scope,
                     send,
                     403,
                     {

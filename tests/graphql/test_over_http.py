@@ -219,3 +219,23 @@ async def test_the_graphql_over_http_audit_passes_every_must_and_should(tenant, 
     ]
     assert (len(by_level["MUST"]), len(by_level["SHOULD"])) == (13, 23), results
     assert not failing, "\n".join(failing)
+
+
+async def test_refusals_before_graphql_runs_answer_in_the_accepted_media_type(tenant, api, client):
+    """401 (no credentials, a bad token) and 413 (too large), answered by the middleware."""
+    accept = {"Accept": GRAPHQL_RESPONSE}
+    anonymous = await client.post("/graphql", json={"query": "{ __typename }"}, headers=accept)
+    bad_token = await client.post(
+        "/graphql",
+        json={"query": "{ __typename }"},
+        headers={**accept, "Authorization": "Bearer rko_nope"},
+    )
+    too_large = await client.post(
+        "/graphql",
+        content=b"{" + b" " * 1_000_001 + b"}",
+        headers={**accept, "Content-Type": "application/json"},
+    )
+    for r, status in ((anonymous, 401), (bad_token, 401), (too_large, 413)):
+        assert r.status_code == status
+        assert r.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+        assert "data" not in r.json() and r.json()["errors"]
