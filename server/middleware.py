@@ -51,8 +51,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 async def _send_json(
-    scope: Scope, send: Send, status: int, body: dict[str, Any], headers=()
-) -> None:  # type: ignore[no-untyped-def]
+    scope: Scope,
+    send: Send,
+    status: int,
+    body: dict[str, Any],
+    headers: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]] = (),
+) -> None:
     """A JSON error; for /graphql in the media type the client accepts (GraphQL over HTTP)."""
     payload = json.dumps(body).encode()
     media_type = "application/json"
