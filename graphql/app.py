@@ -13,6 +13,7 @@ from typing import Any
 import strawberry
 from cross_web import HTTPException
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -27,24 +28,37 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 
 from graphql import GraphQLError
 from riskops.graphql.core.context import Context
 from riskops.graphql.core.executor import FastExecutionContext
 from riskops.graphql.schema import Mutation, Query
 from riskops.server.core.errors import DomainError
-from riskops.server.core.validation import has_lone_surrogate
+from riskops.server.core.validation import JSON_TOO_DEEP, has_lone_surrogate_in, json_too_deep
+from riskops.server.outage import RETRY_AFTER_SECONDS, database_unavailable, unavailable_errors
 from riskops.server.security import csrf_token, new_secret
 from riskops.server.settings import Settings
+from riskops.server.web import GRAPHQL_RESPONSE, JSON, negotiate_graphql
 
 
 def _expected(error: GraphQLError) -> bool:
     """Errors we raised on purpose (codes, validation, limits) stay visible in prod."""
     if isinstance(error.original_error, DomainError):
         return True
+    if database_unavailable(error.original_error):
+        return True  # answered as UNAVAILABLE (process_result), never with the driver's words
     if error.original_error is None:
         return True  # parse/validation errors, incl. the depth/alias/token limits
     return bool(error.extensions and "code" in error.extensions)
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """A request that never executed (parse, validation, variable coercion, a limit): no
+    result data, and no error at a field's path."""
+    errors = result.errors or []
+    return result.data is None and bool(errors) and all(e.path is None for e in errors)
 
 
 GRAPHQL_CACHE_SIZE = 256  # distinct query texts kept parsed and validated
@@ -166,14 +180,14 @@ def graphiql_page(settings: Settings, csrf_binding: str | None, endpoint: str) -
     )
 
 
-def _has_lone_surrogate(value: object) -> bool:
-    if isinstance(value, str):
-        return has_lone_surrogate(value)
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
+def request_error(status: int, message: str, media_type: str = JSON) -> Response:
+    """A request the server refuses before running it (unreadable body, nesting too deep, a
+    mutation over GET...): a GraphQL response with `errors` and no `data`, in the negotiated
+    media type."""
+    code = "NOT_FOUND" if status == 404 else "INVALID"
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    headers = {"Allow": "GET, POST"} if status == 405 else None
+    return Response(json.dumps(body), status_code=status, media_type=media_type, headers=headers)
 
 
 class RiskopsGraphQL(GraphQL[Context, None]):
@@ -186,6 +200,65 @@ class RiskopsGraphQL(GraphQL[Context, None]):
             multipart_uploads_enabled=False,
         )
         self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        media_type = negotiate_graphql(request.headers.get("accept"))
+        request.state.graphql_media_type = media_type
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            # Strawberry answers these in plain text; API clients read JSON errors.
+            response = request_error(exc.status_code, exc.reason, media_type)
+        await response(scope, receive, send)
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            if isinstance(exc.__cause__, InvalidOperationTypeError):
+                # A mutation over GET: the method is what is wrong (GraphQL over HTTP: 405).
+                raise HTTPException(405, exc.reason) from exc
+            raise
+
+    async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = request.state.graphql_media_type
+        request.state.graphql_sub_response = sub_response
+        return sub_response
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        """With application/graphql-response+json, a request error is a 400 without `data`
+        (the spec: no `data` entry means the request was not executed); with application/json
+        it stays 200 with `data: null`, as clients of that media type expect."""
+        processed = await super().process_result(request, result)
+        sub_response = request.state.graphql_sub_response
+        if any(database_unavailable(e.original_error) for e in result.errors or []):
+            # A database outage met by a resolver: 503 and UNAVAILABLE, as for the pages,
+            # whatever else resolved (a partial answer would look like missing data).
+            sub_response.status_code = 503
+            sub_response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            sub_response.headers["Cache-Control"] = "no-store"
+            return unavailable_errors()
+        if request.state.graphql_media_type == GRAPHQL_RESPONSE and _is_request_error(result):
+            processed.pop("data", None)
+            sub_response.status_code = 400
+        return processed
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        # Strawberry's, in the negotiated media type (it always says application/json).
+        response = Response(
+            self.encode_json(response_data),
+            status_code=sub_response.status_code or 200,
+            media_type=sub_response.media_type or JSON,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        return response
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # Strawberry's rule (a GET without `query`), plus, when the IDE is on, a browser opening
@@ -206,14 +279,18 @@ class RiskopsGraphQL(GraphQL[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         # Strawberry answers 400 only for a JSONDecodeError; a body that is not UTF-8, or JSON
-        # that is not an object (nor a batch list), would otherwise escape as a 500.
+        # that is not an object (nor a batch list), would otherwise escape as a 500. So would
+        # JSON nested deeper than the recursion limit (a RecursionError in json.loads, or in
+        # any walk over the value): its depth is checked first, without parsing.
+        if json_too_deep(data):
+            raise HTTPException(400, JSON_TOO_DEEP)
         try:
             parsed = json.loads(data)
         except UnicodeDecodeError as exc:
             raise json.JSONDecodeError("Request body is not UTF-8", "", 0) from exc
         if not isinstance(parsed, dict | list):
             raise json.JSONDecodeError("Request body is not a JSON object", "", 0)
-        if _has_lone_surrogate(parsed):
+        if has_lone_surrogate_in(parsed):
             # JSON can escape half a UTF-16 pair ("\ud800"); it is not text, and would reach a
             # database driver that cannot encode it (an unexplained 500). Refused for every
             # field at once; the services refuse it too (validation.text / long_text).
@@ -253,7 +330,7 @@ class _Endpoint:
             response = Response(
                 json.dumps(body),
                 status_code=401,
-                media_type="application/json",
+                media_type=negotiate_graphql(Headers(scope=scope).get("accept")),
                 headers={"WWW-Authenticate": 'Bearer realm="riskops"'},
             )
             await response(scope, receive, send)

@@ -25,6 +25,7 @@ from riskops.server.middleware import (
     AuthMiddleware,
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
+    UnavailableMiddleware,
 )
 from riskops.server.observability import configure_logging
 from riskops.server.settings import Settings, get_settings, use_settings
@@ -87,6 +88,7 @@ def _lifespan(settings: Settings, manage_db: bool):  # type: ignore[no-untyped-d
 
 def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
     from riskops.graphql.app import graphql_app
+    from riskops.ui.common.rendering import render_error
     from riskops.ui.routes import routes as ui_routes
 
     settings = use_settings(settings or get_settings())
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
     app.state.settings = settings
     # add_middleware wraps outside-in in reverse order: the last added runs first.
     app.add_middleware(AuthMiddleware, settings=settings)
+    app.add_middleware(UnavailableMiddleware, render_page=render_error)  # a DB outage: 503
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, settings=settings, routes=routes)
     return app

@@ -1,7 +1,13 @@
-"""`/health` (database, queue, audit spool, version; 503 when degraded) and `/metrics`."""
+"""`/health` (database, queue, audit spool, version; 503 when degraded) and `/metrics`.
+
+Both answer on their own: the middleware does not authenticate them (no session lookup), and
+each of their checks is bounded by CHECK_TIMEOUT, so an unreachable database makes /health say
+so (503, "database": {"ok": false}) instead of failing or hanging with it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -16,11 +22,15 @@ from riskops.jobs.runner import queue_depth
 from riskops.server.observability import JOB_QUEUE_DEPTH, SPOOL_DEPTH, exposition
 from riskops.server.settings import Settings
 
+CHECK_TIMEOUT = 2.0  # seconds per check; a probe must answer promptly whatever is down
+
 
 async def _database() -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        await Tortoise.get_connection("default").execute_query("SELECT 1")
+        await asyncio.wait_for(
+            Tortoise.get_connection("default").execute_query("SELECT 1"), CHECK_TIMEOUT
+        )
     except Exception as exc:
         return {"ok": False, "error": type(exc).__name__}
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
@@ -29,7 +39,7 @@ async def _database() -> dict[str, Any]:
 async def _queue(settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {"mode": "arq" if settings.redis_url else "in-process", "ok": True}
     try:
-        out["depth"] = await queue_depth()
+        out["depth"] = await asyncio.wait_for(queue_depth(), CHECK_TIMEOUT)
     except Exception:
         out["depth"] = None
     if settings.redis_url:
@@ -37,7 +47,7 @@ async def _queue(settings: Settings) -> dict[str, Any]:
 
         client = Redis.from_url(settings.redis_url, socket_timeout=2)
         try:
-            await client.ping()
+            await asyncio.wait_for(client.ping(), CHECK_TIMEOUT)
         except Exception as exc:
             out.update(ok=False, error=type(exc).__name__)
         finally:
@@ -64,7 +74,7 @@ async def health(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     SPOOL_DEPTH.set(spool.depth())
     try:
-        JOB_QUEUE_DEPTH.set(await queue_depth())
+        JOB_QUEUE_DEPTH.set(await asyncio.wait_for(queue_depth(), CHECK_TIMEOUT))
     except Exception:
         JOB_QUEUE_DEPTH.set(-1)
     return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

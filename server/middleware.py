@@ -11,12 +11,16 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from http.cookies import SimpleCookie
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from riskops.server import outage
 from riskops.server.identity import auth
 from riskops.server.observability import (
     HTTP_DURATION,
@@ -26,7 +30,7 @@ from riskops.server.observability import (
 )
 from riskops.server.security import csrf_valid, digest, new_secret
 from riskops.server.settings import Settings
-from riskops.server.web import ANON_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from riskops.server.web import ANON_COOKIE, CSRF_HEADER, SESSION_COOKIE, negotiate_graphql
 
 log = logging.getLogger("riskops.http")
 _RID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -46,14 +50,24 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any], headers=()) -> None:  # type: ignore[no-untyped-def]
+async def _send_json(
+    scope: Scope,
+    send: Send,
+    status: int,
+    body: dict[str, Any],
+    headers: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]] = (),
+) -> None:
+    """A JSON error; for /graphql in the media type the client accepts (GraphQL over HTTP)."""
     payload = json.dumps(body).encode()
+    media_type = "application/json"
+    if scope["path"].startswith("/graphql"):
+        media_type = negotiate_graphql(_header(scope, b"accept"))
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", media_type.encode()),
                 (b"content-length", str(len(payload)).encode()),
                 *headers,
             ],
@@ -153,7 +167,7 @@ class BodySizeLimitMiddleware:
             ]
         }
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_json(send, 413, too_large)
+            await _send_json(scope, send, 413, too_large)
             return
         received = 0
         started = False
@@ -177,11 +191,76 @@ class BodySizeLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_json(send, 413, too_large)
+                await _send_json(scope, send, 413, too_large)
 
 
 class _TooLarge(Exception):
     pass
+
+
+# Paths that answer without knowing the caller: probes and scrapers (their answer must not
+# depend on authentication, hence on the database) and the static files (the outage page's own
+# stylesheet must load while the database is down).
+PUBLIC_PATHS = ("/health", "/metrics")
+PUBLIC_PREFIXES = ("/static/",)
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+PageRenderer = Callable[[Request, int, str, Mapping[str, str]], Response]
+
+
+class UnavailableMiddleware:
+    """A database outage is a 503 with Retry-After and a message, never a bare 500: a GraphQL
+    error with code UNAVAILABLE on /graphql, the styled error page elsewhere (rendered by the
+    page face, which `render_page` is). Whatever reached the database first (the session lookup,
+    a page, a resolver) raised the error this turns into the answer."""
+
+    def __init__(self, app: ASGIApp, render_page: PageRenderer) -> None:
+        self.app, self.render_page = app, render_page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started or not outage.database_unavailable(exc):
+                raise
+            # One line per request, not a traceback: an outage would flood the log.
+            log.warning(
+                "database unavailable (%s: %s): %s %s answered 503",
+                type(exc).__name__,
+                str(exc)[:200],
+                scope["method"],
+                scope["path"],
+            )
+            await self.answer(scope, receive, send)
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        retry = {"Retry-After": str(outage.RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+        request = Request(scope, receive)
+        if scope["path"].startswith("/graphql"):
+            response: Response = JSONResponse(
+                outage.unavailable_errors(),
+                status_code=503,
+                media_type=negotiate_graphql(request.headers.get("accept")),
+                headers=retry,
+            )
+        else:
+            response = self.render_page(request, 503, outage.MESSAGE, retry)
+        await response(scope, receive, send)
 
 
 class AuthMiddleware:
@@ -199,6 +278,10 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
+        if is_public(scope["path"]):
+            state["principal"], state["csrf_binding"] = None, None
+            await self.app(scope, receive, send)
+            return
         client = auth.ClientInfo(
             ip=scope["client"][0] if scope.get("client") else None,
             user_agent=_header(scope, b"user-agent"),
@@ -219,6 +302,7 @@ class AuthMiddleware:
                 principal = await auth.from_bearer(secret.strip(), client)
             if principal is None:
                 await _send_json(
+                    scope,
                     send,
                     401,
                     {
@@ -256,6 +340,7 @@ class AuthMiddleware:
                 )
             ):
                 await _send_json(
+                    scope,
                     send,
                     403,
                     {

@@ -18,6 +18,36 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 
 
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+def _quality(params: list[str]) -> float:
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value.strip())
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def negotiate_graphql(accept: str | None) -> str:
+    """The media type of a GraphQL answer (GraphQL over HTTP): application/graphql-response+json
+    when the client accepts it at least as much as application/json, else application/json
+    (also for no Accept, `*/*`, or nothing we know: the legacy default the spec allows)."""
+    best: dict[str, float] = {}
+    for media_range in (accept or "").split(","):
+        kind, *params = media_range.split(";")
+        kind = kind.strip().lower()
+        if kind in (GRAPHQL_RESPONSE, JSON, "application/*", "*/*"):
+            best[kind] = max(best.get(kind, 0.0), _quality(params))
+    ours = best.get(GRAPHQL_RESPONSE, 0.0)
+    theirs = max(best.get(JSON, 0.0), best.get("application/*", 0.0), best.get("*/*", 0.0))
+    return GRAPHQL_RESPONSE if ours > 0 and ours >= theirs else JSON
+
+
 def settings_of(request: Request) -> Settings:
     return request.app.state.settings
 

@@ -16,6 +16,7 @@ import typer
 from riskops.server.cli.common import CliError, _progress
 from riskops.server.core.errors import DomainError
 from riskops.server.core.principal import Principal
+from riskops.server.core.validation import shallow_json
 
 MAX_SHOWN_ERRORS = 20
 
@@ -57,6 +58,7 @@ async def import_jsonl(
         batch: list[tuple[int, Any]] = []
         for number, line in numbered:
             try:
+                shallow_json(line, "The line's JSON", "record")  # json.loads would recurse
                 record = json.loads(line)
                 batch.append((number, await prepare(number, record) if prepare else record))
             except ValueError as exc:

@@ -30,6 +30,70 @@ def has_lone_surrogate(value: str) -> bool:
     return False
 
 
+# How deep a JSON document may nest (the request body counts as level 1). Deeper input is no
+# real document: it only exists to exhaust a recursive parser (Python's json.loads, any walk
+# over the value) and turn a 1 KB request into a RecursionError.
+MAX_JSON_DEPTH = 64
+
+
+def too_deep_message(what: str = "The JSON body") -> str:
+    return (
+        f"{what} is nested deeper than {MAX_JSON_DEPTH} levels (arrays and objects inside "
+        "each other); flatten it."
+    )
+
+
+JSON_TOO_DEEP = too_deep_message()
+# A string (escapes included; an unterminated one runs to the end) or a bracket. Possessive
+# quantifiers: every quote starts a token that always matches, so the scan is linear in the
+# text whatever it holds (no backtracking, no rescanning after an unterminated string).
+_STRUCTURE = r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)|[\[\]{}]'
+_JSON_STRUCTURE = re.compile(_STRUCTURE, re.DOTALL)
+_JSON_STRUCTURE_B = re.compile(_STRUCTURE.encode(), re.DOTALL)
+
+
+def json_too_deep(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON text nests arrays and objects deeper than `limit`, found without parsing
+    it (so without recursion): brackets inside strings do not count. Text that is not JSON
+    gets an answer too; the parser then refuses it."""
+    pattern = _JSON_STRUCTURE_B if isinstance(text, bytes) else _JSON_STRUCTURE
+    opening = (b"[", b"{") if isinstance(text, bytes) else ("[", "{")
+    closing = (b"]", b"}") if isinstance(text, bytes) else ("]", "}")
+    depth = 0
+    for match in pattern.finditer(text):  # type: ignore[arg-type]
+        token = match.group()
+        if token in opening:
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in closing:
+            depth -= 1
+    return False
+
+
+def shallow_json(text: str | bytes, what: str, field: str | None = None) -> None:
+    """Refuse JSON text nested deeper than MAX_JSON_DEPTH before anything parses it."""
+    if json_too_deep(text):
+        raise Invalid(too_deep_message(what), field=field)
+
+
+def has_lone_surrogate_in(value: object) -> bool:
+    """`has_lone_surrogate` for any string in a parsed JSON value (keys included), walked
+    without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if has_lone_surrogate(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _unicode(value: str, field: str) -> None:
     if has_lone_surrogate(value):
         raise Invalid(

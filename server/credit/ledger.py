@@ -288,6 +288,7 @@ def _combined(errors: list[Invalid]) -> Invalid:
 
 def parse_line(line: str) -> dict[str, Any]:
     """One JSONL line → parse_record. Bad JSON is an Invalid on field "record"."""
+    validation.shallow_json(line, "The line's JSON", "record")  # json.loads would recurse
     try:
         record = json.loads(line)
     except json.JSONDecodeError as e:

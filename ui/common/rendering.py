@@ -223,12 +223,15 @@ ERROR_TITLES = {
     404: "Not found",
     409: "Conflict",
     422: "Check your input",
+    503: "Database not reachable",
 }
 
 
-def render_error(request: Request, status: int, message: str) -> HTMLResponse:
+def render_error(
+    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+) -> HTMLResponse:
     ctx = {"status": status, "title": ERROR_TITLES.get(status, "Error"), "message": message}
-    return render(request, "error.html", ctx, status)
+    return render(request, "error.html", ctx, status, headers=headers)
 
 
 def status_of(exc: DomainError) -> int:
