@@ -1,0 +1,21 @@
+# A signal value may be text: the same column (JSON), written by AnyJSONField, which encodes a
+# Python str instead of passing it through as if it were JSON already (issue 11, item 6). The
+# stored data does not change: every value already in the column is encoded JSON.
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+import functools
+from json import dumps, loads
+from riskops.server.triage.models import AnyJSONField
+
+class Migration(migrations.Migration):
+    dependencies = [('riskops', '0011_policy_maker_checker')]
+
+    initial = False
+
+    operations = [
+        ops.AlterField(
+            model_name='SignalContribution',
+            name='value',
+            field=AnyJSONField(null=True, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
+        ),
+    ]
