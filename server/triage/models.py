@@ -120,6 +120,7 @@ class Alert(Model):
             ("org_id", "assignee_id", "score", "id"),
             ("org_id", "team_id", "score", "id"),
             ("org_id", "customer_ref", "id"),  # similar alerts: the same customer, newest first
+            ("org_id", "account_ref", "id"),  # similar alerts: the same account, newest first
         )
 
 
