@@ -101,14 +101,23 @@ def _bulk_items(items: list[BulkAlertItem]) -> list[bulk.BulkItem]:
     return [bulk.BulkItem(str(i.alert_id), i.expected_version) for i in items]
 
 
-async def _bulk_payload(info: Info, change: Awaitable[bulk.BulkResult]) -> BulkAlertsPayload:
+async def _bulk_payload(
+    info: Info, items: list[BulkAlertItem], change: Awaitable[bulk.BulkResult]
+) -> BulkAlertsPayload:
     # Not `as_payload`: a failed bulk action reports its items' errors by index as well.
     try:
         result = await change
     except bulk.BulkFailed as exc:
         return BulkAlertsPayload(
             item_errors=[
-                BulkItemError(index=e.index, field=e.field, code=e.code, message=e.message)
+                BulkItemError(
+                    index=e.index,
+                    field=e.field,
+                    code=e.code,
+                    message=e.message,
+                    alert_id=items[e.index].alert_id if e.index < len(items) else None,
+                    external_id=exc.external_ids.get(e.index),
+                )
                 for e in exc.errors
             ],
             errors=[UserError.of(exc)],
@@ -305,7 +314,7 @@ class AlertsMutation:
     ) -> BulkAlertsPayload:
         p = principal(info)
         return await _bulk_payload(
-            info,
+            info, items,
             bulk.bulk_assign_alerts(
                 p, _bulk_items(items), assignee_id=str(assignee_id),
                 idempotency_key=idempotency_key,
@@ -326,7 +335,7 @@ class AlertsMutation:
     ) -> BulkAlertsPayload:
         p = principal(info)
         return await _bulk_payload(
-            info,
+            info, items,
             bulk.bulk_close_alerts(
                 p, _bulk_items(items), disposition=disposition.value, comment=comment,
                 idempotency_key=idempotency_key,

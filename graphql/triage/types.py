@@ -324,12 +324,21 @@ class BulkAlertItem:
     expected_version: int
 
 
-@strawberry.type(description="Why one item of a bulk action failed (by its index).")
+@strawberry.type(
+    description="Why one item of a bulk action failed: its index, the alert as it was given "
+    "(alertId) and, when it was found, its externalId; the message names it too."
+)
 class BulkItemError:
     index: int
     field: str | None
     code: ErrorCode
     message: str
+    alert_id: strawberry.ID | None = None
+    external_id: str | None = strawberry.field(
+        default=None,
+        description="Null when the alert was not found (or is another "
+        "organization's, which reads the same).",
+    )
 
 
 @strawberry.type(
