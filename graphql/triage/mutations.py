@@ -342,20 +342,26 @@ class AlertsMutation:
             )
         )  # fmt: skip
 
-    @strawberry.mutation(description=f"Open a case from 1 to {MAX_CASE_ALERTS} alerts.")
+    @strawberry.mutation(
+        description=f"Open a case from 1 to {MAX_CASE_ALERTS} alerts, given by id (alertIds), "
+        "by the external id the queue shows (alertExternalIds), or both. Every one not found "
+        "is named in one NOT_FOUND error."
+    )
     async def create_case(
         self,
         info: Info,
         title: str,
-        alert_ids: list[strawberry.ID],
+        alert_ids: list[strawberry.ID] | None = None,
         severity: CaseSeverity = CaseSeverity.MEDIUM,
         idempotency_key: str | None = None,
+        alert_external_ids: list[str] | None = None,
     ) -> CasePayload:
-        ids = [str(a) for a in alert_ids]
+        ids = [str(a) for a in alert_ids or []]
         return await as_payload(
             CasePayload,
             cases.create_case(
-                principal(info), title=title, alert_ids=ids, severity=severity.value,
+                principal(info), title=title, alert_ids=ids,
+                alert_external_ids=alert_external_ids, severity=severity.value,
                 idempotency_key=idempotency_key,
             ),
             _case_done,
@@ -369,23 +375,42 @@ class AlertsMutation:
             lambda note: CaseNotePayload(note=CaseNote.of(note)),
         )
 
-    @strawberry.mutation(description="Link alerts to an open or investigating case.")
+    @strawberry.mutation(
+        description="Link alerts to an open or investigating case, given by id (alertIds), by "
+        "the external id the queue shows (alertExternalIds), or both. Every one not found is "
+        "named in one NOT_FOUND error (another organization's reads the same)."
+    )
     async def link_alerts_to_case(
-        self, info: Info, case_id: strawberry.ID, alert_ids: list[strawberry.ID]
+        self,
+        info: Info,
+        case_id: strawberry.ID,
+        alert_ids: list[strawberry.ID] | None = None,
+        alert_external_ids: list[str] | None = None,
     ) -> CasePayload:
-        ids = [str(a) for a in alert_ids]
+        ids = [str(a) for a in alert_ids or []]
         p = principal(info)
-        return await _case_payload(p, case_id, cases.link_alerts(p, str(case_id), ids))
+        return await _case_payload(
+            p, case_id,
+            cases.link_alerts(p, str(case_id), ids, alert_external_ids=alert_external_ids),
+        )  # fmt: skip
 
     @strawberry.mutation(
-        description="Unlink alerts from an open or investigating case (it keeps at least one)."
+        description="Unlink alerts (by id or external id) from an open or investigating case "
+        "(it keeps at least one)."
     )
     async def unlink_alerts_from_case(
-        self, info: Info, case_id: strawberry.ID, alert_ids: list[strawberry.ID]
+        self,
+        info: Info,
+        case_id: strawberry.ID,
+        alert_ids: list[strawberry.ID] | None = None,
+        alert_external_ids: list[str] | None = None,
     ) -> CasePayload:
-        ids = [str(a) for a in alert_ids]
+        ids = [str(a) for a in alert_ids or []]
         p = principal(info)
-        return await _case_payload(p, case_id, cases.unlink_alerts(p, str(case_id), ids))
+        return await _case_payload(
+            p, case_id,
+            cases.unlink_alerts(p, str(case_id), ids, alert_external_ids=alert_external_ids),
+        )  # fmt: skip
 
     @strawberry.mutation(
         description="Set the status (open ⇄ investigating, resolved → closed), root cause, "
