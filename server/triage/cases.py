@@ -536,9 +536,19 @@ async def unlink_alerts(
             .values_list("alert_id", flat=True)
         )
         stray = [a for a in ids if a not in linked]
-        if stray:
+        if stray:  # named as the queue shows them, every one
+            names = dict(
+                await scoped(Alert, principal)
+                .filter(id__in=stray)
+                .using_db(conn)
+                .values_list("id", "external_id")
+            )
+            listed = ", ".join(str(names.get(a, a)) for a in stray)
+            plural = "s" if len(stray) > 1 else ""
+            verb = "are" if len(stray) > 1 else "is"
             raise Invalid(
-                f"Alert {stray[0]} is not linked to case {case.display_number}.", field="alert_ids"
+                f"Alert{plural} {listed} {verb} not linked to case {case.display_number}.",
+                field="alert_external_ids" if external else "alert_ids",
             )
         if linked <= set(ids):
             raise Invalid(

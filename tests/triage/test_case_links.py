@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from riskops.server.core.errors import NotFound
+from riskops.server.core.errors import Invalid, NotFound
 from riskops.server.triage import cases as case_svc
 from riskops.server.triage import ingest
 from riskops.server.triage.models import Case, CaseAlert
@@ -125,3 +125,17 @@ async def test_graphql_links_and_creates_by_external_ids(tenant, other_tenant, a
     out = (await api.data(secret, link, {"id": case_id, "ext": [f"EXT-B-{t}"]}))["linkAlertsToCase"]
     assert out["errors"] == []
     assert await _linked(int(case_id)) == sorted(mine.values())
+
+
+async def test_unlinking_alerts_not_linked_names_each_by_external_id(tenant):
+    t = uuid.uuid4().hex[:6]
+    mine = await _alerts(tenant, f"EXT-A-{t}", f"EXT-B-{t}", f"EXT-C-{t}")
+    _, lead = await tenant.user("strategist")
+    case = (await case_svc.create_case(lead, title="x", alert_ids=[mine[f"EXT-A-{t}"]])).case
+    before = await snapshot(case.id, tenant.org_id)
+    with pytest.raises(Invalid) as refused:
+        await case_svc.unlink_alerts(lead, case.id, alert_external_ids=[f"EXT-B-{t}", f"EXT-C-{t}"])
+    assert refused.value.message == (
+        f"Alerts EXT-B-{t}, EXT-C-{t} are not linked to case {case.display_number}."
+    )
+    assert await snapshot(case.id, tenant.org_id) == before
