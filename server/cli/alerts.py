@@ -13,6 +13,7 @@ from riskops.server.cli.jsonl import ImportSummary, _print_import, import_jsonl
 from riskops.server.core.errors import DomainError
 from riskops.server.core.principal import Principal
 from riskops.server.settings import Settings
+from riskops.server.triage.demo import MAX_ALERTS as MAX_DEMO_ALERTS
 from riskops.server.triage.demo import DemoResult, generate_demo_alerts
 from riskops.server.triage.ingest import ingest_alerts
 
@@ -86,8 +87,13 @@ async def _generate_demo(settings: Settings, org: str, count: int, seed: int) ->
 def demo_generate_cmd(
     ctx: typer.Context,
     org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
-    alerts: Annotated[int, typer.Option("--alerts", min=1, help="How many alerts.")],
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same alerts).")] = 42,
+    alerts: Annotated[
+        int, typer.Option("--alerts", min=1, max=MAX_DEMO_ALERTS, help="How many alerts.")
+    ],
+    seed: Annotated[
+        int,
+        typer.Option("--seed", min=0, max=2**31 - 1, help="Random seed (same seed, same alerts)."),
+    ] = 42,
 ) -> None:
     """Generate synthetic alerts in bulk (idempotent per seed: existing ones are skipped)."""
     result = asyncio.run(_generate_demo(_settings(ctx), org, alerts, seed))

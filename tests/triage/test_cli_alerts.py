@@ -144,3 +144,16 @@ def test_import_stores_text_values_and_refuses_bad_numbers_line_by_line(
     assert target.scalar(f"SELECT COUNT(*) FROM ({stored}) s") == 2
     value = "SELECT s.value FROM alert_signal s JOIN alert a ON a.id = s.alert_id"
     assert json.loads(target.scalar(f"{value} WHERE a.external_id = 'val-1'")) == "abc"
+
+
+def test_demo_generate_bounds_its_numbers(target: Target) -> None:
+    """Issue 11, item 5: a seed too large for an external id, or more alerts than the limit,
+    is refused with the range before anything is written."""
+    before = target.scalar("SELECT COUNT(*) FROM alert")
+    done = target.run("demo", "generate", "--org", "demo", "--alerts", "1",
+                      "--seed", str(10**30), ok=False)  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "less than or equal to 2147483647" in done.stderr
+    done = target.run("demo", "generate", "--org", "demo", "--alerts", "10000001", ok=False)
+    assert done.returncode != 0 and "less than or equal to 10000000" in done.stderr
+    assert target.scalar("SELECT COUNT(*) FROM alert") == before
