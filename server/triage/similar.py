@@ -144,10 +144,27 @@ ORDER BY score DESC, same_customer DESC, alert_id DESC
 LIMIT :limit
 """
 
-_MERCHANT = {  # the transaction's merchant as text, per dialect
-    "postgres": "(a.\"transaction\" ->> 'merchant')",
-    "sqlite": "json_extract(a.\"transaction\", '$.merchant')",
+# The transaction's merchant as text, per dialect: its "id" or "name" when it is an object
+# ({"name": "Northwind", "mcc": "5732"}), else the value itself ("merchant": "shop-12").
+_MERCHANT = {
+    "postgres": "COALESCE(a.\"transaction\" -> 'merchant' ->> 'id', "
+    "a.\"transaction\" -> 'merchant' ->> 'name', a.\"transaction\" ->> 'merchant')",
+    "sqlite": "CAST(COALESCE(json_extract(a.\"transaction\", '$.merchant.id'), "
+    "json_extract(a.\"transaction\", '$.merchant.name'), "
+    "json_extract(a.\"transaction\", '$.merchant')) AS TEXT)",
 }
+
+
+def merchant_of(transaction: Any) -> str | None:
+    """The merchant the SQL compares, read the same way from this alert's transaction."""
+    if not isinstance(transaction, dict):
+        return None
+    merchant = transaction.get("merchant")
+    if isinstance(merchant, dict):
+        merchant = merchant.get("id") if merchant.get("id") is not None else merchant.get("name")
+    if isinstance(merchant, bool) or not isinstance(merchant, str | int):
+        return None
+    return str(merchant) or None
 
 
 def _sql(dialect: str) -> str:
@@ -178,7 +195,6 @@ def _bind(sql: str, params: dict[str, Any], dialect: str) -> tuple[str, list[Any
 
 async def similar_alerts(alert: Alert, limit: int = SIMILAR_LIMIT) -> list[SimilarAlert]:
     conn = Alert._meta.db
-    merchant = (alert.transaction or {}).get("merchant")
     params = {
         "org": alert.org_id,
         "self": alert.id,
@@ -186,7 +202,7 @@ async def similar_alerts(alert: Alert, limit: int = SIMILAR_LIMIT) -> list[Simil
         "hi": alert.id + SIMILAR_WINDOW,
         "customer": alert.customer_ref,
         "account": alert.account_ref,
-        "merchant": merchant if isinstance(merchant, str) and merchant else None,
+        "merchant": merchant_of(alert.transaction),
         "customer_limit": SIMILAR_WINDOW,
         "close": SIGNAL_CLOSE,
         "limit": limit,

@@ -109,3 +109,30 @@ async def test_why_similar_is_on_the_page_and_in_graphql(tenant, api, browser):
     page = await b.get(f"/alerts/{second}")
     assert "Why similar" in page.text
     assert "same customer" in page.text and "2 shared rules" in page.text
+
+
+async def test_a_merchant_given_as_an_object_matches_by_its_id_or_name(tenant):
+    _, strat = await tenant.user("strategist")
+    t = uuid.uuid4().hex[:6]
+
+    def alert(name: str, merchant: object) -> dict[str, object]:
+        own = [{"signal": f"s-{name}", "value": 1, "contribution": 1, "direction": "up"}]
+        return item(0, t, external_id=f"{name}-{t}", customer_ref=f"{name}-{t}", rule_hits=[],
+                    signals=own, transaction={"merchant": merchant})  # fmt: skip
+
+    items = [
+        alert("byname", {"name": f"Northwind {t}", "mcc": "5732"}),
+        alert("byid", {"id": 4711, "name": "Other"}),
+        alert("plain", f"Northwind {t}"),
+        alert("other", {"name": "Elsewhere"}),
+        alert("target", {"name": f"Northwind {t}", "mcc": "1"}),
+        alert("target2", {"id": 4711}),
+    ]
+    made = {c.external_id.split("-")[0]: c.alert_id for c in
+            (await ingest_alerts(strat, items)).created}  # fmt: skip
+
+    detail = await q.get_alert_detail(strat, made["target"])
+    assert {s.alert.id for s in detail.similar} == {made["byname"], made["plain"]}
+    assert {tuple(s.reasons) for s in detail.similar} == {("same merchant",)}
+    detail = await q.get_alert_detail(strat, made["target2"])
+    assert [s.alert.id for s in detail.similar] == [made["byid"]]
