@@ -136,8 +136,10 @@ async def test_graphql_refuses_huge_numbers_per_item(tenant, api):
     ]
     # inf and nan are not JSON; a client that sends them anyway (Python's json does) gets them
     # refused per item where the input is JSON, and as a variable error where it is a Float.
-    items = [gql_item(i, tag + "x") for i in range(2)]
+    items = [gql_item(i, tag + "x") for i in range(4)]
     items[1]["signals"][0]["value"] = math.inf
+    items[2]["amount"] = "Infinity"
+    items[3]["amount"] = "NaN"
     body = json.dumps({"query": INGEST, "variables": {"input": items}})
     assert "Infinity" in body
     r = await api.client.post(
@@ -146,5 +148,9 @@ async def test_graphql_refuses_huge_numbers_per_item(tenant, api):
     )  # fmt: skip
     out = r.json()["data"]["ingestAlerts"]
     assert out["created"] == 1
-    assert [(e["index"], e["field"]) for e in out["itemErrors"]] == [(1, "signals[0].value")]
+    assert [(e["index"], e["field"]) for e in out["itemErrors"]] == [
+        (1, "signals[0].value"),
+        (2, "amount"),
+        (3, "amount"),
+    ]
     assert await Alert.filter(org_id=tenant.org_id).count() == 2
