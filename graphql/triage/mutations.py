@@ -101,14 +101,23 @@ def _bulk_items(items: list[BulkAlertItem]) -> list[bulk.BulkItem]:
     return [bulk.BulkItem(str(i.alert_id), i.expected_version) for i in items]
 
 
-async def _bulk_payload(info: Info, change: Awaitable[bulk.BulkResult]) -> BulkAlertsPayload:
+async def _bulk_payload(
+    info: Info, items: list[BulkAlertItem], change: Awaitable[bulk.BulkResult]
+) -> BulkAlertsPayload:
     # Not `as_payload`: a failed bulk action reports its items' errors by index as well.
     try:
         result = await change
     except bulk.BulkFailed as exc:
         return BulkAlertsPayload(
             item_errors=[
-                BulkItemError(index=e.index, field=e.field, code=e.code, message=e.message)
+                BulkItemError(
+                    index=e.index,
+                    field=e.field,
+                    code=e.code,
+                    message=e.message,
+                    alert_id=items[e.index].alert_id if e.index < len(items) else None,
+                    external_id=exc.external_ids.get(e.index),
+                )
                 for e in exc.errors
             ],
             errors=[UserError.of(exc)],
@@ -305,7 +314,7 @@ class AlertsMutation:
     ) -> BulkAlertsPayload:
         p = principal(info)
         return await _bulk_payload(
-            info,
+            info, items,
             bulk.bulk_assign_alerts(
                 p, _bulk_items(items), assignee_id=str(assignee_id),
                 idempotency_key=idempotency_key,
@@ -326,27 +335,33 @@ class AlertsMutation:
     ) -> BulkAlertsPayload:
         p = principal(info)
         return await _bulk_payload(
-            info,
+            info, items,
             bulk.bulk_close_alerts(
                 p, _bulk_items(items), disposition=disposition.value, comment=comment,
                 idempotency_key=idempotency_key,
             )
         )  # fmt: skip
 
-    @strawberry.mutation(description=f"Open a case from 1 to {MAX_CASE_ALERTS} alerts.")
+    @strawberry.mutation(
+        description=f"Open a case from 1 to {MAX_CASE_ALERTS} alerts, given by id (alertIds), "
+        "by the external id the queue shows (alertExternalIds), or both. Every one not found "
+        "is named in one NOT_FOUND error."
+    )
     async def create_case(
         self,
         info: Info,
         title: str,
-        alert_ids: list[strawberry.ID],
+        alert_ids: list[strawberry.ID] | None = None,
         severity: CaseSeverity = CaseSeverity.MEDIUM,
         idempotency_key: str | None = None,
+        alert_external_ids: list[str] | None = None,
     ) -> CasePayload:
-        ids = [str(a) for a in alert_ids]
+        ids = [str(a) for a in alert_ids or []]
         return await as_payload(
             CasePayload,
             cases.create_case(
-                principal(info), title=title, alert_ids=ids, severity=severity.value,
+                principal(info), title=title, alert_ids=ids,
+                alert_external_ids=alert_external_ids, severity=severity.value,
                 idempotency_key=idempotency_key,
             ),
             _case_done,
@@ -360,23 +375,42 @@ class AlertsMutation:
             lambda note: CaseNotePayload(note=CaseNote.of(note)),
         )
 
-    @strawberry.mutation(description="Link alerts to an open or investigating case.")
+    @strawberry.mutation(
+        description="Link alerts to an open or investigating case, given by id (alertIds), by "
+        "the external id the queue shows (alertExternalIds), or both. Every one not found is "
+        "named in one NOT_FOUND error (another organization's reads the same)."
+    )
     async def link_alerts_to_case(
-        self, info: Info, case_id: strawberry.ID, alert_ids: list[strawberry.ID]
+        self,
+        info: Info,
+        case_id: strawberry.ID,
+        alert_ids: list[strawberry.ID] | None = None,
+        alert_external_ids: list[str] | None = None,
     ) -> CasePayload:
-        ids = [str(a) for a in alert_ids]
+        ids = [str(a) for a in alert_ids or []]
         p = principal(info)
-        return await _case_payload(p, case_id, cases.link_alerts(p, str(case_id), ids))
+        return await _case_payload(
+            p, case_id,
+            cases.link_alerts(p, str(case_id), ids, alert_external_ids=alert_external_ids),
+        )  # fmt: skip
 
     @strawberry.mutation(
-        description="Unlink alerts from an open or investigating case (it keeps at least one)."
+        description="Unlink alerts (by id or external id) from an open or investigating case "
+        "(it keeps at least one)."
     )
     async def unlink_alerts_from_case(
-        self, info: Info, case_id: strawberry.ID, alert_ids: list[strawberry.ID]
+        self,
+        info: Info,
+        case_id: strawberry.ID,
+        alert_ids: list[strawberry.ID] | None = None,
+        alert_external_ids: list[str] | None = None,
     ) -> CasePayload:
-        ids = [str(a) for a in alert_ids]
+        ids = [str(a) for a in alert_ids or []]
         p = principal(info)
-        return await _case_payload(p, case_id, cases.unlink_alerts(p, str(case_id), ids))
+        return await _case_payload(
+            p, case_id,
+            cases.unlink_alerts(p, str(case_id), ids, alert_external_ids=alert_external_ids),
+        )  # fmt: skip
 
     @strawberry.mutation(
         description="Set the status (open ⇄ investigating, resolved → closed), root cause, "

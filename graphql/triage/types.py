@@ -219,18 +219,29 @@ class InfoRequest:
 
 
 @strawberry.type(
-    description="An alert like this one: shared rules, the same customer or a close signal profile."
+    description="An alert like this one: the same customer, account or merchant, shared rules or "
+    "a close signal profile, ranked by `score`."
 )
 class SimilarAlert:
     id: strawberry.ID
     external_id: str
     title: str
-    score: float
+    score: float = strawberry.field(description="The similar alert's own risk score.")
+    similarity: float = strawberry.field(
+        description="How alike it is: 4 for the same customer, 4 for the same account, 2 for "
+        "the same merchant, 3 times the share of this alert's rules it shares, and the signal "
+        "similarity (0 to 1). The list is ordered by it, largest first."
+    )
     status: AlertStatus
     shared_rules: int
     same_customer: bool
+    same_account: bool
+    same_merchant: bool
     signal_similarity: float = strawberry.field(
         description="How close its signal profile is, 0 (nothing in common) to 1 (the same)."
+    )
+    reasons: list[str] = strawberry.field(
+        description='Why it is similar, as the page says it: "same customer", "2 shared rules".'
     )
 
     @classmethod
@@ -238,8 +249,10 @@ class SimilarAlert:
         a = s.alert
         return cls(
             id=as_id(a.id), external_id=a.external_id, title=a.title, score=a.score,
-            status=a.status, shared_rules=s.shared_rules, same_customer=s.same_customer,
-            signal_similarity=s.signal_similarity,
+            similarity=s.score, status=a.status, shared_rules=s.shared_rules,
+            same_customer=s.same_customer, same_account=s.same_account,
+            same_merchant=s.same_merchant, signal_similarity=s.signal_similarity,
+            reasons=s.reasons,
         )  # fmt: skip
 
 
@@ -315,12 +328,21 @@ class BulkAlertItem:
     expected_version: int
 
 
-@strawberry.type(description="Why one item of a bulk action failed (by its index).")
+@strawberry.type(
+    description="Why one item of a bulk action failed: its index, the alert as it was given "
+    "(alertId) and, when it was found, its externalId; the message names it too."
+)
 class BulkItemError:
     index: int
     field: str | None
     code: ErrorCode
     message: str
+    alert_id: strawberry.ID | None = None
+    external_id: str | None = strawberry.field(
+        default=None,
+        description="Null when the alert was not found (or is another "
+        "organization's, which reads the same).",
+    )
 
 
 @strawberry.type(

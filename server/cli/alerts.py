@@ -10,8 +10,10 @@ import typer
 
 from riskops.server.cli.common import _progress, _settings, app, database, org_principal
 from riskops.server.cli.jsonl import ImportSummary, _print_import, import_jsonl
+from riskops.server.core.errors import DomainError
 from riskops.server.core.principal import Principal
 from riskops.server.settings import Settings
+from riskops.server.triage.demo import MAX_ALERTS as MAX_DEMO_ALERTS
 from riskops.server.triage.demo import DemoResult, generate_demo_alerts
 from riskops.server.triage.ingest import ingest_alerts
 
@@ -26,10 +28,28 @@ app.add_typer(demo_app, name="demo")
 async def _send_alerts(
     principal: Principal, batch: list[tuple[int, Any]], summary: ImportSummary
 ) -> None:
-    result = await ingest_alerts(principal, [item for _, item in batch])
+    """Send one batch; if the batch as a whole fails, send its lines one by one so that one bad
+    line costs only itself, and report it by its number (never a traceback)."""
+    try:
+        result = await ingest_alerts(principal, [item for _, item in batch])
+    except Exception:
+        if len(batch) == 1:
+            raise
+        for line in batch:
+            await _send_one(principal, line, summary)
+        return
     summary.stored += len(result.created)
     summary.unchanged += len(result.unchanged)
     summary.errors.extend((batch[e.index][0], e.field or "item", e.message) for e in result.errors)
+
+
+async def _send_one(principal: Principal, line: tuple[int, Any], summary: ImportSummary) -> None:
+    try:
+        await _send_alerts(principal, [line], summary)
+    except DomainError as exc:
+        summary.errors.append((line[0], exc.field or "item", exc.message))
+    except Exception as exc:  # reported by its line; the other lines go on
+        summary.errors.append((line[0], "item", f"could not be stored ({type(exc).__name__})."))
 
 
 async def _import_alerts(
@@ -67,8 +87,13 @@ async def _generate_demo(settings: Settings, org: str, count: int, seed: int) ->
 def demo_generate_cmd(
     ctx: typer.Context,
     org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
-    alerts: Annotated[int, typer.Option("--alerts", min=1, help="How many alerts.")],
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same alerts).")] = 42,
+    alerts: Annotated[
+        int, typer.Option("--alerts", min=1, max=MAX_DEMO_ALERTS, help="How many alerts.")
+    ],
+    seed: Annotated[
+        int,
+        typer.Option("--seed", min=0, max=2**31 - 1, help="Random seed (same seed, same alerts)."),
+    ] = 42,
 ) -> None:
     """Generate synthetic alerts in bulk (idempotent per seed: existing ones are skipped)."""
     result = asyncio.run(_generate_demo(_settings(ctx), org, alerts, seed))

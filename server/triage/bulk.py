@@ -12,6 +12,7 @@ from tortoise.transactions import in_transaction
 
 from riskops.server.core.errors import (
     DomainError,
+    ErrorCode,
     Invalid,
     ItemError,
 )
@@ -25,9 +26,10 @@ from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import parse_id, scoped
 from riskops.server.core.versioning import FIELD, parse_version
 from riskops.server.triage import workflow
-from riskops.server.triage.alerts import MAX_BULK, _apply, _locked
+from riskops.server.triage.alerts import MAX_BULK, NAMED, _apply, _locked, member
 from riskops.server.triage.models import (
     Alert,
+    AlertStatus,
 )
 from riskops.server.triage.workflow import Action
 
@@ -46,11 +48,19 @@ class BulkResult:
 
 class BulkFailed(Invalid):
     """At least one item of a bulk action failed: nothing was changed. `errors` says, per item
-    index, what is wrong (NOT_FOUND, CONFLICT with the current state, INVALID, ...)."""
+    index, what is wrong (NOT_FOUND, CONFLICT with the current state, INVALID, ...), each
+    message naming the alert by its external id; `external_ids` holds the external id of every
+    item found (by index; another organization's alert is not found, so it has none)."""
 
-    def __init__(self, message: str, errors: list[ItemError]) -> None:
+    def __init__(
+        self, message: str, errors: list[ItemError], external_ids: dict[int, str] | None = None
+    ) -> None:
         super().__init__(message, field="items")
         self.errors = errors
+        self.external_ids = external_ids or {}
+
+
+MAX_NAMED = 10  # failing alerts named in the refusal's message; every one is in `errors`
 
 
 def _bulk_items(items: Sequence[BulkItem]) -> list[tuple[int, int]]:
@@ -86,14 +96,45 @@ def _bulk_items(items: Sequence[BulkItem]) -> list[tuple[int, int]]:
         seen[pk] = index
         parsed.append((pk, version))
     if errors:
-        raise BulkFailed(_failed_message(len(errors), len(items)), errors)
+        raise BulkFailed(_failed_message(errors, len(items)), errors)
     return parsed
 
 
-def _failed_message(failed: int, total: int) -> str:
+def _failed_message(errors: list[ItemError], total: int) -> str:
+    """ "1 of 2 alerts cannot be changed, so none was. EXT-9: <why>. Fix or remove ..." """
+    named = " ".join(e.message for e in errors[:MAX_NAMED])
+    if len(errors) > MAX_NAMED:
+        named += f" And {len(errors) - MAX_NAMED} more."
     return (
-        f"{failed} of {total} alerts cannot be changed, so none was: fix or remove the items "
-        "listed and send the request again."
+        f"{len(errors)} of {total} alerts cannot be changed, so none was. {named} Fix or remove "
+        "these alerts and send the request again."
+    )
+
+
+_VERB = {Action.ASSIGN: "assign it", Action.CLOSE: "close it"}
+
+
+def _item_message(exc: DomainError, alert: Alert | None, action: Action) -> str:
+    """Why one alert cannot be changed, naming it by its external id."""
+    if alert is None:  # not found (or another organization's): the id as it was sent
+        return exc.message
+    name = f"Alert {alert.external_id}"
+    if exc.code is ErrorCode.CONFLICT and "current_version" in exc.extra:
+        return (
+            f"{name} was changed by someone else meanwhile: it is now {alert.status.value} at "
+            f"version {alert.version} (you had version {exc.extra.get('expected')}). "
+            f"Reload and {_VERB.get(action, 'act on it')} again if that still applies."
+        )
+    return f"{name}: {exc.message}"
+
+
+def _check_request(principal: Principal, action: Action, params: dict[str, Any]) -> None:
+    """What the whole request gives (a disposition and comment, an assignee) is checked once,
+    before any alert is read, by the workflow's own rule: a missing disposition is an error of
+    that field, not one per alert."""
+    status = min(workflow.ALLOWED_FROM[action])  # any status the action may start from
+    workflow.transition(
+        workflow.AlertState(status), action, principal.roles, params, actor_id=principal.user_id
     )
 
 
@@ -112,6 +153,7 @@ async def _bulk(
 ) -> BulkResult:
     workflow.authorize(action, principal.roles)
     key = parse_idempotency_key(idempotency_key)
+    _check_request(principal, action, params)
     parsed = _bulk_items(items)
     digest = _bulk_digest(action, parsed)
     bulk_action = f"bulk_{action.value}"
@@ -144,23 +186,33 @@ async def _bulk_in_transaction(
             rows = {a.id: a for a in await scoped(Alert, principal).filter(
                 id__in=list(index_of)).using_db(conn)}  # fmt: skip
             return BulkResult([rows[pk] for pk, _ in parsed if pk in rows], replayed=True)
+        if action is Action.ASSIGN:  # the assignee once, not once per alert
+            assignee = workflow.transition(
+                workflow.AlertState(AlertStatus.NEW), action, principal.roles, params,
+                actor_id=principal.user_id,
+            ).history["assignee_id"]  # fmt: skip
+            await member(principal, conn, assignee, "assignee_id", *NAMED["assignee_id"])
         done: dict[int, Alert] = {}
         errors: list[ItemError] = []
+        external_ids: dict[int, str] = {}
         # Locks are taken in id order, so two bulk actions over overlapping sets cannot deadlock.
         for pk, version in sorted(parsed):
+            alert = None
             try:
                 alert = await _locked(principal, conn, pk)
+                external_ids[index_of[pk]] = alert.external_id
                 await _apply(principal, conn, alert, action, dict(params), version, now)
             except DomainError as exc:
-                errors.append(
-                    ItemError(index_of[pk], exc.field or "alert_id", exc.message, exc.code)
-                )
+                if exc.code is ErrorCode.CONFLICT:
+                    exc.extra.setdefault("expected", version)
+                message = _item_message(exc, alert, action)
+                errors.append(ItemError(index_of[pk], exc.field or "alert_id", message, exc.code))
                 continue
             done[pk] = alert
         if errors:
             errors.sort(key=lambda e: e.index)
             # Raising inside the transaction rolls back every item already applied.
-            raise BulkFailed(_failed_message(len(errors), len(parsed)), errors)
+            raise BulkFailed(_failed_message(errors, len(parsed)), errors, external_ids)
         if key is not None:
             await remember_key(principal, conn, key, bulk_action, digest, now)
     return BulkResult([done[pk] for pk, _ in parsed])

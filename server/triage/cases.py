@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 
 from riskops.server.core import validation
 from riskops.server.core.audit_trail import record
-from riskops.server.core.errors import Conflict, Invalid, not_found
+from riskops.server.core.errors import Conflict, Invalid, NotFound
 from riskops.server.core.idempotency import (
     key_race,
     parse_idempotency_key,
@@ -154,28 +154,84 @@ def _user_id(raw: Any) -> int | None:
     return value
 
 
-def _alert_ids(raw: Any) -> list[int]:
+def _alert_ids(raw: Any, external_ids: Any = None) -> list[int]:
+    """The internal alert ids given (`alert_ids`); with `alert_external_ids` given too, the two
+    lists together hold from 1 to MAX_ALERTS alerts."""
+    raw = [] if raw is None else raw
+    external = _external_ids(external_ids)
     if not isinstance(raw, list | tuple):
         raise Invalid("alert_ids must be a list of alert ids.", field="alert_ids")
-    if not raw:
-        raise Invalid("alert_ids is empty; give at least one alert.", field="alert_ids")
-    if len(raw) > MAX_ALERTS:
+    if not raw and not external:
+        if external_ids is None:
+            raise Invalid("alert_ids is empty; give at least one alert.", field="alert_ids")
         raise Invalid(
-            f"alert_ids has {len(raw)} entries; the limit is {MAX_ALERTS}.", field="alert_ids"
+            "No alert given; give at least one alert (its external id, as the queue shows it).",
+            field="alert_external_ids",
+        )
+    if len(raw) + len(external) > MAX_ALERTS:
+        name = "alert_ids" if not external else "alert_external_ids" if not raw else "alerts"
+        raise Invalid(
+            f"{name} has {len(raw) + len(external)} entries; the limit is {MAX_ALERTS}.",
+            field="alert_ids" if raw else "alert_external_ids",
         )
     return list(dict.fromkeys(parse_id("Alert", a) for a in raw))
 
 
-async def _alerts_in_org(principal: Principal, conn: BaseDBAsyncClient, ids: list[int]) -> None:
+def _external_ids(raw: Any) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list | tuple) or not all(isinstance(e, str) for e in raw):
+        raise Invalid(
+            "alert_external_ids must be a list of external ids (text).",
+            field="alert_external_ids",
+        )
+    return list(dict.fromkeys(e.strip() for e in raw if e.strip()))
+
+
+def _missing(kind: str, missing: list[str]) -> str:
+    listed = ", ".join(missing)
+    if len(missing) == 1:
+        return f"No alert with {kind} {listed} in your organization."
+    return f"No alerts with {kind}s {listed} in your organization."
+
+
+async def _alerts_in_org(
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    ids: list[int],
+    external_ids: Sequence[str] = (),
+) -> list[int]:
+    """The alerts given by id and by external id, all of the caller's organization, as ids in
+    the order given; otherwise NotFound naming every one not found (another organization's
+    alert reads exactly like a missing one)."""
     found = set(
         await scoped(Alert, principal)
         .filter(id__in=ids)
         .using_db(conn)
         .values_list("id", flat=True)
-    )
+    ) if ids else set()  # fmt: skip
     missing = [i for i in ids if i not in found]
-    if missing:
-        raise not_found("Alert", missing[0])  # another organization's alert looks missing too
+    if missing:  # "Alert 12 not found.", "Alerts 12, 14 not found."
+        listed = ", ".join(str(i) for i in missing)
+        plural = "s" if len(missing) > 1 else ""
+        raise NotFound(f"Alert{plural} {listed} not found.", field="alert_ids", kind="alert")
+    external = _external_ids(list(external_ids))
+    by_external: dict[str, int] = {}
+    if external:
+        rows = (
+            await scoped(Alert, principal)
+            .filter(external_id__in=external)
+            .using_db(conn)
+            .values_list("external_id", "id")
+        )
+        by_external = {str(e): int(i) for e, i in rows}
+        gone = [e for e in external if e not in by_external]
+        if gone:
+            raise NotFound(
+                _missing("external id", gone) + " Check them against the queue.",
+                field="alert_external_ids", kind="alert",
+            )  # fmt: skip
+    return list(dict.fromkeys([*ids, *(by_external[e] for e in external)]))
 
 
 # --- transaction parts -------------------------------------------------------------------------
@@ -284,23 +340,31 @@ async def create_case(
     principal: Principal,
     *,
     title: str,
-    alert_ids: Sequence[int | str],
+    alert_ids: Sequence[int | str] = (),
+    alert_external_ids: Sequence[str] | None = None,
     severity: str | CaseSeverity = CaseSeverity.MEDIUM,
     idempotency_key: str | None = None,
 ) -> CaseResult:
-    """Open a case from 1 to 100 alerts of the caller's organization, numbered per organization."""
+    """Open a case from 1 to 100 alerts of the caller's organization, given by id or by the
+    external id the queue shows, numbered per organization."""
     principal.require(Perm.CASE_WORK)
     title = _text(title, "title", MAX_TITLE)
     sev = _choice(CaseSeverity, severity, "severity", required=True)
     assert sev is not None
-    ids = _alert_ids(alert_ids)
+    ids = _alert_ids(list(alert_ids), alert_external_ids)
+    external = _external_ids(alert_external_ids)
     key = parse_idempotency_key(idempotency_key)
     with key_race(key):
-        return await _create_in_transaction(principal, title, sev, ids, key)
+        return await _create_in_transaction(principal, title, sev, ids, external, key)
 
 
 async def _create_in_transaction(
-    principal: Principal, title: str, severity: CaseSeverity, ids: list[int], key: str | None
+    principal: Principal,
+    title: str,
+    severity: CaseSeverity,
+    ids: list[int],
+    external: list[str],
+    key: str | None,
 ) -> CaseResult:
     now = datetime.now(UTC)
     async with in_transaction() as conn:
@@ -309,7 +373,7 @@ async def _create_in_transaction(
             if used is not None:
                 case = await scoped(Case, principal).using_db(conn).get(id=int(used.entity_id))
                 return CaseResult(case, replayed=True)
-        await _alerts_in_org(principal, conn, ids)
+        ids = await _alerts_in_org(principal, conn, ids, external)
         case = await open_case(principal, conn, title, severity, now, alert_ids=ids)
         if key is not None:
             await remember_key(principal, conn, key, "case.create", case.id, now)
@@ -408,17 +472,22 @@ async def note_in(
 
 
 async def link_alerts(
-    principal: Principal, case_id: str | int, alert_ids: Sequence[int | str]
+    principal: Principal,
+    case_id: str | int,
+    alert_ids: Sequence[int | str] = (),
+    *,
+    alert_external_ids: Sequence[str] | None = None,
 ) -> Case:
-    """Link alerts of the caller's organization to an open or investigating case; alerts linked
-    already are left as they are."""
+    """Link alerts of the caller's organization, given by id or by the external id the queue
+    shows, to an open or investigating case; alerts linked already are left as they are."""
     principal.require(Perm.CASE_WORK)
-    ids = _alert_ids(alert_ids)
+    ids = _alert_ids(list(alert_ids), alert_external_ids)
+    external = _external_ids(alert_external_ids)
     pk = parse_id("Case", case_id)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         case = await _lock(principal, conn, pk)
-        await _alerts_in_org(principal, conn, ids)
+        ids = await _alerts_in_org(principal, conn, ids, external)
         _require_status(case, WORKING, "link alerts to")
         linked = set(
             await CaseAlert.filter(case_id=case.id, alert_id__in=ids)
@@ -444,16 +513,22 @@ async def link_alerts(
 
 
 async def unlink_alerts(
-    principal: Principal, case_id: str | int, alert_ids: Sequence[int | str]
+    principal: Principal,
+    case_id: str | int,
+    alert_ids: Sequence[int | str] = (),
+    *,
+    alert_external_ids: Sequence[str] | None = None,
 ) -> Case:
-    """Unlink alerts from an open or investigating case; a case keeps at least one alert."""
+    """Unlink alerts (by id or external id) from an open or investigating case; a case keeps at
+    least one alert."""
     principal.require(Perm.CASE_WORK)
-    ids = _alert_ids(alert_ids)
+    ids = _alert_ids(list(alert_ids), alert_external_ids)
+    external = _external_ids(alert_external_ids)
     pk = parse_id("Case", case_id)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         case = await _lock(principal, conn, pk)
-        await _alerts_in_org(principal, conn, ids)
+        ids = await _alerts_in_org(principal, conn, ids, external)
         _require_status(case, WORKING, "unlink alerts from")
         linked = set(
             await CaseAlert.filter(case_id=case.id)
@@ -461,9 +536,19 @@ async def unlink_alerts(
             .values_list("alert_id", flat=True)
         )
         stray = [a for a in ids if a not in linked]
-        if stray:
+        if stray:  # named as the queue shows them, every one
+            names = dict(
+                await scoped(Alert, principal)
+                .filter(id__in=stray)
+                .using_db(conn)
+                .values_list("id", "external_id")
+            )
+            listed = ", ".join(str(names.get(a, a)) for a in stray)
+            plural = "s" if len(stray) > 1 else ""
+            verb = "are" if len(stray) > 1 else "is"
             raise Invalid(
-                f"Alert {stray[0]} is not linked to case {case.display_number}.", field="alert_ids"
+                f"Alert{plural} {listed} {verb} not linked to case {case.display_number}.",
+                field="alert_external_ids" if external else "alert_ids",
             )
         if linked <= set(ids):
             raise Invalid(

@@ -84,14 +84,31 @@ class _Item:
     signals: list[dict[str, Any]]
 
 
-def _number(value: Any, name: str, *, lo: float | None = None, hi: float | None = None) -> float:
+# The documented range of every number an alert carries (docs/API.md, "Ingest"): finite, and
+# within these bounds, so that no sum, chart or export of them can overflow.
+SCORE_RANGE = (0.0, 100.0)
+CONTRIBUTION_RANGE = (-100.0, 100.0)  # a rule's or a signal's share of a 0-100 score
+SIGNAL_NUMBER_RANGE = (-1e15, 1e15)  # a signal's value when it is a number
+AMOUNT_MAX = Decimal(10) ** 16  # 16 digits before the decimal point, 4 after
+
+
+def _range(lo: float, hi: float) -> str:
+    return f"between {lo:,.15g} and {hi:,.15g}"
+
+
+def _number(value: Any, name: str, bounds: tuple[float, float]) -> float:
+    """A finite number within `bounds`, or Invalid naming the field and the range."""
+    lo, hi = bounds
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Invalid(f"{name} must be a number.", field=name)
-    number = float(value)
+        raise Invalid(f"{name} must be a number {_range(lo, hi)}.", field=name)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        number = math.inf if value > 0 else -math.inf
     if not math.isfinite(number):
-        raise Invalid(f"{name} must be a finite number.", field=name)
-    if (lo is not None and number < lo) or (hi is not None and number > hi):
-        raise Invalid(f"{name} is {value}; it must be between {lo:g} and {hi:g}.", field=name)
+        raise Invalid(f"{name} must be a finite number {_range(lo, hi)}.", field=name)
+    if not lo <= number <= hi:
+        raise Invalid(f"{name} is {number:.6g}; it must be {_range(lo, hi)}.", field=name)
     return number
 
 
@@ -120,19 +137,20 @@ def _json(value: Any, name: str, max_bytes: int) -> dict[str, Any]:
 def _amount(value: Any) -> Decimal | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise Invalid("amount must be a decimal number (like 125.40).", field="amount")
+    limits = "from 0 to 9,999,999,999,999,999.9999, at most 4 digits after the decimal point"
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise Invalid(f"amount must be a decimal number (like 125.40) {limits}.", field="amount")
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise Invalid(f"amount '{value}' is not a decimal number.", field="amount") from None
-    if not amount.is_finite() or amount < 0:
-        raise Invalid(f"amount {value} must be zero or positive.", field="amount")
-    if amount >= Decimal(10) ** 16 or amount != amount.quantize(Decimal("0.0001")):
         raise Invalid(
-            f"amount {value}: at most 16 digits before and 4 after the decimal point.",
+            f"amount '{value}' is not a decimal number; use a number (like 125.40) {limits}.",
             field="amount",
-        )
+        ) from None
+    if not amount.is_finite():
+        raise Invalid(f"amount must be a finite decimal number {limits}.", field="amount")
+    if amount < 0 or amount >= AMOUNT_MAX or amount != amount.quantize(Decimal("0.0001")):
+        raise Invalid(f"amount is {value}; it must be {limits}.", field="amount")
     return amount
 
 
@@ -154,7 +172,9 @@ def _rule_hit(raw: Any, prefix: str) -> dict[str, Any]:
             "rule_id": _str(raw, "rule_id", 100),
             "name": _str(raw, "name", 200),
             "version": _str(raw, "version", 32) if raw.get("version") is not None else "1",
-            "score_contribution": _number(raw.get("score_contribution"), "score_contribution"),
+            "score_contribution": _number(
+                raw.get("score_contribution"), "score_contribution", CONTRIBUTION_RANGE
+            ),
             "matched_values": _json(raw.get("matched_values"), "matched_values", 8192),
         }
     except Invalid as e:
@@ -171,15 +191,15 @@ def _signal(raw: Any, prefix: str) -> dict[str, Any]:
             raise Invalid("value must be text, a number or a boolean.", field="value")
         if isinstance(value, str) and len(value) > 200:
             raise Invalid("value is longer than 200 characters.", field="value")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise Invalid("value must be a finite number.", field="value")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            _number(value, "value", SIGNAL_NUMBER_RANGE)
         direction = raw.get("direction")
         if direction not in {d.value for d in SignalDirection}:
             raise Invalid("direction must be 'up' or 'down'.", field="direction")
         return {
             "signal": _str(raw, "signal", 100),
             "value": value,
-            "contribution": _number(raw.get("contribution"), "contribution"),
+            "contribution": _number(raw.get("contribution"), "contribution", CONTRIBUTION_RANGE),
             "direction": SignalDirection(direction),
         }
     except Invalid as e:
@@ -225,7 +245,7 @@ def _parse_item(index: int, raw: Any) -> _Item:
         "external_id": _str(raw, "external_id", 100),
         "source": _str(raw, "source", 64),
         "title": _str(raw, "title", 300),
-        "score": _number(raw.get("score"), "score", lo=0, hi=100),
+        "score": _number(raw.get("score"), "score", SCORE_RANGE),
         "priority": prio,
         "customer_ref": _str(raw, "customer_ref", 100, required=False),
         "account_ref": _str(raw, "account_ref", 100, required=False),
@@ -299,7 +319,7 @@ async def ingest_alerts(principal: Principal, items: list[dict[str, Any]]) -> In
             known[ext] = alert.id
             result.created.append(IngestedItem(item.index, ext, alert.id))
             hits.extend(RuleHit(alert_id=alert.id, **h) for h in item.rule_hits)
-            signals.extend(SignalContribution(alert_id=alert.id, **s) for s in item.signals)
+            signals.extend(SignalContribution.of(alert_id=alert.id, **s) for s in item.signals)
             events.append(
                 AlertEvent(
                     alert_id=alert.id,

@@ -120,6 +120,7 @@ class Alert(Model):
             ("org_id", "assignee_id", "score", "id"),
             ("org_id", "team_id", "score", "id"),
             ("org_id", "customer_ref", "id"),  # similar alerts: the same customer, newest first
+            ("org_id", "account_ref", "id"),  # similar alerts: the same account, newest first
         )
 
 
@@ -142,6 +143,19 @@ class RuleHit(Model):
         indexes = (("rule_id", "alert_id"), ("alert_id",))
 
 
+class AnyJSONField(fields.JSONField):
+    """A JSON value of any kind, text included. Tortoise's JSONField passes a Python str to the
+    database as if it were JSON already encoded, so "abc" fails and "12" comes back a number;
+    this one always encodes. What the database returns is always encoded JSON, decoded here. A
+    text value must be set on the instance, not passed to the constructor (Tortoise sends
+    constructor values through `to_python_value`, which cannot tell them from database text):
+    use `SignalContribution.of`."""
+
+    def to_db_value(self, value: Any, instance: Any) -> str | None:
+        self.validate(value)
+        return None if value is None else self.encoder(value)
+
+
 class SignalContribution(Model):
     """One model signal of an alert: its value and how much it pushed the score up or down."""
 
@@ -150,10 +164,17 @@ class SignalContribution(Model):
         "riskops.Alert", related_name="signals", on_delete=fields.CASCADE
     )
     signal = fields.CharField(max_length=100)
-    value: Any = fields.JSONField(null=True)
+    value: Any = AnyJSONField(null=True)
     contribution = fields.FloatField()
     direction = fields.CharEnumField(SignalDirection, max_length=8)
     alert_id: int
+
+    @classmethod
+    def of(cls, *, value: Any = None, **kwargs: Any) -> SignalContribution:
+        """A new signal row whose value may be text (see `AnyJSONField`)."""
+        row = cls(**kwargs)
+        row.value = value
+        return row
 
     class Meta:
         table = "alert_signal"

@@ -318,12 +318,13 @@ async def test_detail_audits_one_view_and_ranks_similar_alerts(tenant, other_ten
     assert [e.action for e in detail.history] == ["ingest"]
     assert (detail.info_requests, detail.case_ids) == ([], [])
     # Every alert here has the same signal profile (geo +1.5), so the ones sharing neither a
-    # rule nor the customer are similar too, ranked after the others.
+    # rule nor the customer are similar too, ranked after the others. The same customer weighs
+    # as much as every rule (issue 11, item 11).
     assert [(s.alert.id, s.shared_rules, s.same_customer) for s in detail.similar] == [
-        (created["two"], 2, False),
         (created["one_same_cust"], 1, True),
-        (created["one"], 1, False),
         (created["cust_only"], 0, True),
+        (created["two"], 2, False),
+        (created["one"], 1, False),
         (created["none"], 0, False),
         (created["unrelated"], 0, False),
     ]

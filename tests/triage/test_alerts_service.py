@@ -143,7 +143,7 @@ BAD_ITEMS = [
     ({"priority": "urgent"}, "priority", "'urgent' is unknown"),
     ({"priority": None}, "priority", "priority is required"),
     ({"amount": "12.3.4"}, "amount", "not a decimal number"),
-    ({"amount": -1}, "amount", "zero or positive"),
+    ({"amount": -1}, "amount", "from 0 to 9,999,999,999,999,999.9999"),
     ({"currency": "EURO"}, "currency", "limit is 3"),
     ({"currency": None}, "currency", "currency is required with an amount"),
     ({"transaction": [1]}, "transaction", "must be an object"),

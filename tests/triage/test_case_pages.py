@@ -13,7 +13,14 @@ from riskops.audit.models import AuditEvent, AuditHead
 from riskops.server.core.principal import Principal
 from riskops.server.triage import case_resolution, ingest
 from riskops.server.triage import cases as case_svc
-from riskops.server.triage.models import Case, CaseAlert, CaseEvent, CaseNote, CaseStatus
+from riskops.server.triage.models import (
+    Alert,
+    Case,
+    CaseAlert,
+    CaseEvent,
+    CaseNote,
+    CaseStatus,
+)
 from riskops.ui.triage import cases as case_pages
 
 
@@ -165,10 +172,11 @@ async def test_create_without_a_title_is_inline_and_creates_nothing(
     ids = await new_alerts(b.principal, 1)
     await b.get("/cases")
     before = (await Case.filter(org_id=tenant.org_id).count(), await audit_seq(tenant.org_id))
-    r = await b.post("/cases", {"title": "", "severity": "high", "alert_ids": str(ids[0])})
+    ext = (await Alert.get(id=ids[0])).external_id
+    r = await b.post("/cases", {"title": "", "severity": "high", "alert_external_ids": ext})
     assert r.status_code == 422
     assert "title is required." in r.text and 'id="title-error"' in r.text
-    assert f'value="{ids[0]}"' in r.text  # what was typed is kept
+    assert f'value="{ext}"' in r.text  # what was typed is kept
 
     r = await b.post("/cases", {"title": "X", "severity": "high", "alert_ids": "12 abc"},
                      headers={"HX-Request": "true", "HX-Target": "main"})  # fmt: skip

@@ -220,7 +220,8 @@ async def test_link_and_unlink_alerts(tenant):
     before = await snapshot(case.id, tenant.org_id)
     with pytest.raises(Invalid, match="must keep at least one alert"):
         await svc.unlink_alerts(strat, case.id, [second])
-    with pytest.raises(Invalid, match=f"Alert {first} is not linked"):
+    first_ext = (await Alert.get(id=first)).external_id  # named as the queue shows it
+    with pytest.raises(Invalid, match=f"Alert {first_ext} is not linked"):
         await svc.unlink_alerts(strat, case.id, [first])
     assert await snapshot(case.id, tenant.org_id) == before
 

@@ -4,6 +4,7 @@ subprocess against a SQLite file and a throwaway PostgreSQL database."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,4 +104,56 @@ def test_unknown_org_is_one_clear_line_and_creates_nothing(target: Target, tmp_p
         target.run("demo", "generate", "--org", "nope", "--alerts", "10", ok=False)
     )
     assert "no organization with slug or id 'nope'" in line
+    assert target.scalar("SELECT COUNT(*) FROM alert") == before
+
+
+def test_import_stores_text_values_and_refuses_bad_numbers_line_by_line(
+    target: Target, tmp_path: Path
+) -> None:
+    """Issue 11, items 5 and 6: a text signal value is stored (it failed the whole import with a
+    traceback); 1e308, Infinity, NaN and a huge integer are refused on their own line."""
+    text = _alert("val-1")
+    text["signals"] = [{"signal": "device", "value": "abc", "contribution": 1, "direction": "up"}]
+    hit = {"rule_id": "VEL-001", "name": "Velocity", "score_contribution": 1e308}
+    sig = {"signal": "velocity_1h", "value": 9, "contribution": math.inf, "direction": "up"}
+    nan = {"signal": "velocity_1h", "value": math.nan, "contribution": 1, "direction": "up"}
+    lines = [
+        json.dumps(text),
+        json.dumps(_alert("val-2", score=1e308)),  # line 2
+        json.dumps(_alert("val-3", rule_hits=[hit])),  # line 3
+        json.dumps(_alert("val-4", signals=[sig])),  # line 4: Infinity
+        json.dumps(_alert("val-5", signals=[nan])),  # line 5: NaN
+        json.dumps(_alert("val-6", score=10**400)),  # line 6
+        json.dumps(_alert("val-7", amount="1e308")),  # line 7
+        json.dumps(_alert("val-8")),
+    ]
+    path = tmp_path / "values.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    done = target.run("alerts", "import", str(path), "--org", "demo", ok=False)
+
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "2 stored" in done.stdout and "6 invalid" in done.stdout
+    assert "line 2: score: score is 1e+308; it must be between 0 and 100." in done.stdout
+    assert "line 3: rule_hits[0].score_contribution:" in done.stdout
+    assert "line 4: signals[0].contribution: contribution must be a finite number" in done.stdout
+    assert "line 5: signals[0].value: value must be a finite number" in done.stdout
+    assert "line 6: score:" in done.stdout and "line 7: amount:" in done.stdout
+    stored = "SELECT external_id FROM alert WHERE external_id LIKE 'val-%' ORDER BY external_id"
+    assert target.scalar(f"SELECT COUNT(*) FROM ({stored}) s") == 2
+    value = "SELECT s.value FROM alert_signal s JOIN alert a ON a.id = s.alert_id"
+    assert json.loads(target.scalar(f"{value} WHERE a.external_id = 'val-1'")) == "abc"
+
+
+def test_demo_generate_bounds_its_numbers(target: Target) -> None:
+    """Issue 11, item 5: a seed too large for an external id, or more alerts than the limit,
+    is refused with the range before anything is written."""
+    before = target.scalar("SELECT COUNT(*) FROM alert")
+    done = target.run("demo", "generate", "--org", "demo", "--alerts", "1",
+                      "--seed", str(10**30), ok=False)  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "less than or equal to 2147483647" in done.stderr
+    done = target.run("demo", "generate", "--org", "demo", "--alerts", "10000001", ok=False)
+    assert done.returncode != 0 and "less than or equal to 10000000" in done.stderr
     assert target.scalar("SELECT COUNT(*) FROM alert") == before

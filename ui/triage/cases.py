@@ -47,7 +47,8 @@ FLASH.update(
 )
 
 # The service's field names -> this page's form field names (the same here, named for clarity).
-CREATE_FIELDS = {"title": "title", "severity": "severity", "alert_ids": "alert_ids"}
+CREATE_FIELDS = {"title": "title", "severity": "severity", "alert_ids": "alert_ids",
+                 "alert_external_ids": "alert_external_ids"}  # fmt: skip
 UPDATE_FIELDS = {"status": "status", "severity": "severity", "root_cause": "root_cause",
                  "assignee_id": "assignee_id"}  # fmt: skip
 REQUEST_FIELDS = {"summary": "summary", "root_cause": "root_cause"}
@@ -60,11 +61,25 @@ def _case_path(case_id: int | str) -> str:
 
 
 def _alert_ids(form: FormData) -> list[str] | None:
-    """`alert_ids` repeated (the alert page's form) or typed as "12, 13 14" (the new-case form);
-    None when something typed is not an id at all."""
+    """`alert_ids` repeated (the alert page's form, the unlink buttons: internal ids); None when
+    something given is not an id at all."""
     ids = [part for raw in form_texts(form, "alert_ids") for part in re.split(r"[\s,]+", raw)]
     ids = [i.lstrip("#") for i in ids if i]
     return ids if all(i.isdigit() for i in ids) else None
+
+
+def _external_ids(form: FormData) -> list[str] | None:
+    """`alert_external_ids` as typed: the external ids the queue shows, separated by spaces or
+    commas (the new-case and link forms); None when the field was not sent."""
+    if "alert_external_ids" not in form:
+        return None
+    return [p for raw in form_texts(form, "alert_external_ids") for p in re.split(r"[\s,]+", raw)
+            if p]  # fmt: skip
+
+
+def _alert_refusal(exc: NotFound) -> FieldErrors:
+    """An alert not found, under the form field it was given in."""
+    return FieldErrors({exc.field or "alert_ids": exc.message})
 
 
 # ----------------------------------------------------------------------------- the list
@@ -120,7 +135,13 @@ async def _list_page(
         "more_url": f"/cases?{more}" if cursor else None,
         "can_work": principal.can(Perm.CASE_WORK),
         "errors": errors or {},
-        "form": form or {"title": "", "severity": CaseSeverity.MEDIUM.value, "alert_ids": ""},
+        "form": form
+        or {
+            "title": "",
+            "severity": CaseSeverity.MEDIUM.value,
+            "alert_ids": "",
+            "alert_external_ids": "",
+        },
         "STATUSES": [s.value for s in CaseStatus],
         "SEVERITIES": [s.value for s in CaseSeverity],
     }
@@ -140,6 +161,7 @@ def _create_values(form: FormData) -> dict[str, str]:
         "title": form_text(form, "title"),
         "severity": form_text(form, "severity"),
         "alert_ids": " ".join(form_texts(form, "alert_ids")).strip(),
+        "alert_external_ids": " ".join(form_texts(form, "alert_external_ids")).strip(),
     }
 
 
@@ -154,11 +176,13 @@ async def case_create(sub: Submission) -> Response:
     if ids is None:
         raise FieldErrors({"alert_ids": NOT_IDS})
     try:
-        result = await svc.create_case(sub.principal, title=sub.values["title"],
-                                       severity=sub.values["severity"], alert_ids=ids)  # fmt: skip
+        result = await svc.create_case(
+            sub.principal, title=sub.values["title"], severity=sub.values["severity"],
+            alert_ids=ids, alert_external_ids=_external_ids(sub.form),
+        )  # fmt: skip
     except NotFound as exc:
-        # With no case yet, NotFound can only be about an alert id typed in the form.
-        raise FieldErrors({"alert_ids": exc.message}) from exc
+        # With no case yet, NotFound can only be about an alert given in the form.
+        raise _alert_refusal(exc) from exc
     return back(_case_path(result.case.id), "case.created")
 
 
@@ -238,7 +262,10 @@ async def case_add_note(sub: Submission) -> Response:
 
 
 def _typed_ids(form: FormData) -> dict[str, str]:
-    return {"alert_ids": " ".join(form_texts(form, "alert_ids")).strip()}
+    return {
+        "alert_ids": " ".join(form_texts(form, "alert_ids")).strip(),
+        "alert_external_ids": " ".join(form_texts(form, "alert_external_ids")).strip(),
+    }
 
 
 async def _link_change(sub: Submission, *, unlink: bool) -> Response:
@@ -248,11 +275,11 @@ async def _link_change(sub: Submission, *, unlink: bool) -> Response:
         raise FieldErrors({"alert_ids": NOT_IDS})
     change = svc.unlink_alerts if unlink else svc.link_alerts
     try:
-        await change(sub.principal, case_id, ids)
+        await change(sub.principal, case_id, ids, alert_external_ids=_external_ids(sub.form))
     except NotFound as exc:
         if exc.extra.get("kind") != "alert":  # the case itself: the 404 page
             raise
-        raise FieldErrors({"alert_ids": exc.message}) from exc
+        raise _alert_refusal(exc) from exc
     return back(_case_path(case_id), "case.unlinked" if unlink else "case.linked")
 
 
