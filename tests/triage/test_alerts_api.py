@@ -206,6 +206,45 @@ async def test_queue_filters_and_pages_every_alert_once_in_score_order(tenant, o
     assert bad["errors"][0]["extensions"]["code"] == "INVALID"
 
 
+COUNTED = """
+query($filter: AlertFilterInput, $sort: AlertSort, $first: Int) {
+  alerts(filter: $filter, sort: $sort, first: $first) {
+    totalCount totalCountIsExact edges { node { id amount currency } }
+  }
+}"""
+
+
+async def test_queue_total_count_rule_case_currency_and_every_error(tenant, api):
+    tag, _ = await _seed(tenant, 30)
+    viewer_user, _ = await tenant.user("viewer")
+    secret = await api.token(tenant, viewer_user)
+    page = (await api.data(secret, COUNTED, {"first": 5}))["alerts"]
+    assert page["totalCount"] == 30 and page["totalCountIsExact"] and len(page["edges"]) == 5
+    # the same filter: rule ids in any case (RB-… fires on every third item)
+    flt = {"ruleId": f"rb-{tag}"}
+    page = (await api.data(secret, COUNTED, {"filter": flt, "first": 3}))["alerts"]
+    assert page["totalCount"] == 10 and len(page["edges"]) == 3
+    # amount sort within one currency, named in any case
+    eur = {"currency": "eur"}
+    page = await api.data(secret, COUNTED, {"filter": eur, "sort": "AMOUNT", "first": 50})
+    amounts = [float(e["node"]["amount"]) for e in page["alerts"]["edges"]]
+    assert amounts == sorted(amounts, reverse=True) and len(amounts) == 27  # every 10th: none
+    assert {e["node"]["currency"] for e in page["alerts"]["edges"]} == {"EUR"}
+
+    bad = await api.gql(secret, COUNTED, {"sort": "AMOUNT"})
+    assert bad["data"] is None
+    ext = bad["errors"][0]["extensions"]
+    assert ext["code"] == "INVALID" and ext["field"] == "currency"
+    assert "not converted" in bad["errors"][0]["message"]
+    bad = await api.gql(
+        secret, COUNTED,
+        {"filter": {"scoreMin": 120, "team": "x", "text": "X1", "amountMin": "5"}},
+    )  # fmt: skip
+    ext = bad["errors"][0]["extensions"]
+    assert [e["field"] for e in ext["errors"]] == ["score_min", "currency", "team", "text"]
+    assert all(e["message"] in bad["errors"][0]["message"] for e in ext["errors"])
+
+
 async def test_a_page_costs_the_same_sql_queries_for_10_50_200(tenant, api, monkeypatch):
     _, ids = await _seed(tenant, 200)
     strat_user, _ = await tenant.user("strategist", name="Sam Strategist")

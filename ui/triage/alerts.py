@@ -7,6 +7,8 @@ chart's geometry, display names). Conventions are in `riskops.ui.common`.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ from riskops.server.triage.models import (
     SignalContribution,
 )
 from riskops.server.triage.queue import AlertFilter
+from riskops.server.web import is_htmx
 from riskops.ui.common.forms import (
     directory,
     form_errors,
@@ -47,15 +50,29 @@ from riskops.ui.common.forms import (
     query_string,
 )
 from riskops.ui.common.posts import Refusal, Submission, form_post
-from riskops.ui.common.rendering import FLASH, fragment_of, page, render, signed_in
+from riskops.ui.common.rendering import (
+    FLASH,
+    STATIC_DIR,
+    fragment_of,
+    page,
+    render,
+    signed_in,
+)
 
 QUEUE_PAGE_SIZE = 50
+# A page that shows `rows` alerts (the address "Load more" pushes, so Back and reload bring the
+# loaded rows back): at most this many.
+QUEUE_MAX_ROWS = 1000
 SORT_LABELS = {"score": "Score, highest first", "created": "Newest first",
-               "due": "SLA due, soonest first", "amount": "Amount, largest first"}  # fmt: skip
+               "due": "SLA due, soonest first",
+               "amount": "Amount, largest first (one currency)"}  # fmt: skip
 # Statuses from which the workflow allows assigning (the queue's "Assign to me" button).
 # The filter form's single-valued fields (status and priority repeat).
 QUEUE_FIELDS = ("score_min", "score_max", "assignee", "team", "rule_id", "amount_min",
-                "amount_max", "created_from", "created_to", "text", "sort")  # fmt: skip
+                "amount_max", "currency", "created_from", "created_to", "text",
+                "sort")  # fmt: skip
+# Not filters: where the list continues and how many rows the page shows.
+PAGING_PARAMS = ("after", "shown", "rows", "ok")
 
 FLASH.update(
     {
@@ -211,10 +228,39 @@ def queue_filter(values: Mapping[str, Any], errors: dict[str, str]) -> AlertFilt
         rule_id=values["rule_id"] or None,
         amount_min=values["amount_min"] or None,
         amount_max=values["amount_max"] or None,
+        currency=values["currency"] or None,
         created_from=parse_local(values["created_from"], "created_from", errors),
         created_to=parse_local(values["created_to"], "created_to", errors),
         text=values["text"] or None,
     )
+
+
+def _count_of(raw: str | None, default: int) -> int:
+    """`rows` / `shown` of the address: a row count, else the default (never an error: it only
+    says how much of the list to show)."""
+    try:
+        number = int(raw or "")
+    except ValueError:
+        return default
+    return min(max(number, 0), QUEUE_MAX_ROWS)
+
+
+def _clean_query(params: QueryParams, drop: Sequence[str] = ()) -> str:
+    """The address's query without empty values (`score_min=&…`) or the names in `drop`."""
+    return urlencode([(k, v) for k, v in params.multi_items() if v.strip() and k not in drop])
+
+
+async def _rows(
+    principal: Principal, flt: AlertFilter, sort: str, wanted: int, after: str | None
+) -> queue.AlertPage:
+    """`wanted` rows from `after`, in pages the service allows (a restored "Load more")."""
+    rows: list[Alert] = []
+    page = queue.AlertPage([], True, after)
+    while page.has_next and len(rows) < wanted:
+        size = min(wanted - len(rows), queue.MAX_PAGE)
+        page = await queue.list_alerts(principal, flt, sort=sort, first=size, after=page.end_cursor)
+        rows += page.alerts
+    return queue.AlertPage(rows, page.has_next, page.end_cursor)
 
 
 async def _queue_page(
@@ -231,25 +277,45 @@ async def _queue_page(
     errors = dict(errors or {})
     filter_errors: dict[str, str] = {}
     after = params.get("after") or None
+    more = fragment_of(request, {"alerts-more": "more"}) == "more"
+    shown = _count_of(params.get("shown"), 0) if more else 0
+    wanted = QUEUE_PAGE_SIZE if more else max(_count_of(params.get("rows"), 0), QUEUE_PAGE_SIZE)
     flt = queue_filter(values, filter_errors)
     page_alerts: list[Alert] = []
     has_next, cursor = False, None
-    if not filter_errors:  # a bound that did not parse: show the error, not a widened result
-        try:
-            result = await queue.list_alerts(
-                principal, flt, sort=values["sort"], first=QUEUE_PAGE_SIZE, after=after
-            )
-        except Invalid as exc:
-            filter_errors[exc.field or "_form"] = exc.message
+    count: queue.AlertCount | None = None
+    try:
+        if filter_errors:  # a bound that did not parse: the others are still judged, all shown
+            queue.validate_query(flt, sort=values["sort"], after=after)
         else:
+            result = await _rows(principal, flt, values["sort"], wanted, after)
             page_alerts, has_next, cursor = result.alerts, result.has_next, result.end_cursor
+            if not more:  # the count heads the results; "Load more" adds rows only
+                count = await queue.count_alerts(principal, flt, sort=values["sort"])
+    except queue.FilterErrors as exc:
+        for name, message in exc.errors.items():
+            filter_errors.setdefault(name, message)
+    except Invalid as exc:
+        filter_errors.setdefault(exc.field or "_form", exc.message)
+    if filter_errors:
+        page_alerts, has_next, cursor, count = [], False, None, None
     people, team_list = await _directory(principal)
-    query = query_string(values)
+    query = query_string({k: v for k, v in values.items() if k != "sort" or v != "score"})
+    loaded = shown + len(page_alerts)
+    more_url = more_href = None
+    if has_next and cursor is not None:
+        more_url = "/alerts?" + "&".join(
+            filter(None, [query, urlencode({"after": cursor, "shown": loaded})])
+        )
+        more_href = "/alerts?" + "&".join(
+            filter(None, [query, urlencode({"rows": loaded + QUEUE_PAGE_SIZE})])
+        )
     ctx = {
         "values": values,
         "errors": errors,
         "filter_errors": filter_errors,
         "alerts": page_alerts,
+        "count": count,
         "names": _names(people),
         "team_names": {t.id: t.name for t in team_list},
         "people": people,
@@ -257,7 +323,8 @@ async def _queue_page(
         "sla": sla_of,
         "query": query,
         "may_take": _may_take(principal),
-        "more_url": f"/alerts?{query}&{urlencode({'after': cursor})}" if has_next else None,
+        "more_url": more_url,
+        "more_href": more_href,
         "row_errors": row_errors or {},
         "bulk": bulk or {"selected": [], "disposition": "", "comment": ""},
         "bulk_key": uuid.uuid4().hex,
@@ -266,9 +333,19 @@ async def _queue_page(
         "priorities": [p.value for p in AlertPriority],
         "dispositions": [d.value for d in AlertDisposition],
         "sort_labels": SORT_LABELS,
+        "queue_js": queue_js_href(),
     }
     if filter_errors and status < 400:
         status = 422
+    # The address htmx shows (and Back returns to): the filters without empty values; after
+    # "Load more", with the number of rows now on the page, so a restored page shows them all.
+    push: dict[str, str] = {}
+    if is_htmx(request) and request.method == "GET":
+        if more:
+            rows = urlencode({"rows": loaded}) if loaded > QUEUE_PAGE_SIZE else ""
+            push["HX-Push-Url"] = "/alerts?" + "&".join(filter(None, [query, rows]))
+        else:
+            push["HX-Push-Url"] = "/alerts" + (f"?{q}" if (q := _clean_query(params)) else "")
     return render(
         request,
         "triage/alerts/index.html",
@@ -278,7 +355,15 @@ async def _queue_page(
             "alerts-results": "triage/alerts/_results.html",
             "alerts-more": "triage/alerts/_rows.html",
         },
+        headers=push,
     )
+
+
+@functools.cache
+def queue_js_href() -> str:
+    """The queue's script (select all, empty filters left out), content-hashed like app.css."""
+    digest = hashlib.sha256((STATIC_DIR / "queue.js").read_bytes()).hexdigest()[:12]
+    return f"/static/queue.js?v={digest}"
 
 
 def _may_take(principal: Principal) -> Callable[[Alert], bool]:
@@ -288,7 +373,13 @@ def _may_take(principal: Principal) -> Callable[[Alert], bool]:
 
 @page
 async def queue_page(request: Request) -> Response:
-    return await _queue_page(request, signed_in(request), request.query_params)
+    principal = signed_in(request)
+    params = request.query_params
+    if not is_htmx(request) and any(not v.strip() for _, v in params.multi_items()):
+        # A form sent without its script (or an old link): the same view at the clean address.
+        clean = _clean_query(params)
+        return RedirectResponse("/alerts" + (f"?{clean}" if clean else ""), status_code=303)
+    return await _queue_page(request, principal, params)
 
 
 def _queue_redirect(query: str, code: str) -> RedirectResponse:
