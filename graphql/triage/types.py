@@ -59,7 +59,9 @@ class RuleHit:
         )  # fmt: skip
 
 
-@strawberry.type(description="A model signal and how much it pushed the score up or down.")
+@strawberry.type(
+    description="A model signal and how much it pushed the risk up or down, in model points."
+)
 class Signal:
     signal: str
     value: JSON | None
@@ -142,7 +144,12 @@ class Alert:
     rule_hits: list[RuleHit] = strawberry.field(
         description="The rules that fired, strongest first."
     )
-    signals: list[Signal] = strawberry.field(description="The model signals behind the score.")
+    signals: list[Signal] = strawberry.field(
+        description="The risk model's signals, largest contribution first (ties by name). "
+        "Contributions are in the risk model's own points, not score points: they rank what "
+        "pushed the risk up or down and do not add up to the score (rule hits' score "
+        "contributions are in score points)."
+    )
 
     @classmethod
     def of(cls, a: m.Alert, loaded: Loaders) -> Alert:

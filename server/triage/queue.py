@@ -508,14 +508,22 @@ async def rule_hits_of(ids: Sequence[int]) -> dict[int, list[RuleHit]]:
     return out
 
 
+def _largest_first(contribution: float, signal: str) -> tuple[float, str]:
+    """The order of an alert's signals, everywhere: largest contribution first, whichever way
+    it pushes, ties by name (rule hits are strongest first the same way)."""
+    return (-abs(contribution), signal)
+
+
 async def signals_of(ids: Sequence[int]) -> dict[int, list[SignalContribution]]:
-    """Signal contributions of many alerts in one query."""
+    """Signal contributions of many alerts in one query, largest first (`_largest_first`)."""
     out: dict[int, list[SignalContribution]] = {}
     if ids:
         for sig in await SignalContribution.filter(alert_id__in=list(ids)).order_by(
             "alert_id", "id"
         ):
             out.setdefault(sig.alert_id, []).append(sig)
+    for sigs in out.values():
+        sigs.sort(key=lambda s: _largest_first(s.contribution, s.signal))
     return out
 
 
@@ -540,7 +548,7 @@ async def rule_hit_rows(ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
 
 
 async def signal_rows(ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-    """`signals_of` as plain rows."""
+    """`signals_of` as plain rows, in the same order."""
     out: dict[int, list[dict[str, Any]]] = {}
     if ids:
         rows = (
@@ -550,6 +558,8 @@ async def signal_rows(ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         )
         for row in rows:
             out.setdefault(row["alert_id"], []).append(row)
+    for sigs in out.values():
+        sigs.sort(key=lambda r: _largest_first(r["contribution"], r["signal"]))
     return out
 
 

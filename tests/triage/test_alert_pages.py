@@ -302,6 +302,27 @@ async def test_detail_explains_why_and_writes_a_view_event(browser: Any, tenant:
     assert " style=" not in html and not re.search(r"<script(?![^>]*\ssrc=)", html)
 
 
+async def test_signal_chart_is_largest_first_and_says_its_scale(browser: Any, tenant: Any) -> None:
+    signals = [
+        {"signal": "device_age", "value": 2, "contribution": 3, "direction": "up"},
+        {"signal": "tenure_days", "value": 900, "contribution": -5, "direction": "down"},
+        {"signal": "geo_mismatch", "value": True, "contribution": 12.5, "direction": "up"},
+        {"signal": "amount_z", "value": 1.5, "contribution": 3, "direction": "up"},
+    ]
+    first, second = await ingest(tenant, item(signals=signals), item(signals=signals[::-1]))
+    b, _ = await signed_in(browser, tenant, "viewer")
+    orders = []
+    for alert_id in (first, second):
+        html = (await b.get(f"/alerts/{alert_id}")).text
+        chart = html.split('<svg class="signal-chart"', 1)[1].split("</svg>", 1)[0]
+        orders.append(re.findall(r"<g class=\"signal\">\s*<title>(\w+) =", chart))
+        assert "do not add up to the score" in html and "not score points" in html
+        assert "the longest is 12.50 model points" in html and "net +13.50" in html
+        assert "largest first" in html
+    # largest first whichever way it pushes, ties by name, the same on every alert
+    assert orders == [["geo_mismatch", "tenure_days", "amount_z", "device_age"]] * 2
+
+
 async def test_other_organizations_alert_is_the_same_404_as_a_missing_one(
     browser: Any, tenant: Any, other_tenant: Any
 ) -> None:

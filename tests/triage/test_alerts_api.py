@@ -245,6 +245,29 @@ async def test_queue_total_count_rule_case_currency_and_every_error(tenant, api)
     assert all(e["message"] in bad["errors"][0]["message"] for e in ext["errors"])
 
 
+async def test_signals_come_largest_first_on_every_alert(tenant, api):
+    _, strat = await tenant.user("strategist")
+    tag = uuid.uuid4().hex[:6]
+    signals = [
+        {"signal": "b_small", "value": 1, "contribution": 1, "direction": "up"},
+        {"signal": "c_down", "value": 2, "contribution": -9, "direction": "down"},
+        {"signal": "a_big", "value": 3, "contribution": 9, "direction": "up"},
+    ]
+    result = await ingest_alerts(
+        strat, [item(1, tag, signals=signals), item(2, tag, signals=signals[::-1])]
+    )
+    viewer_user, _ = await tenant.user("viewer")
+    secret = await api.token(tenant, viewer_user)
+    page = (await api.data(secret, ALERTS, {"filter": {"text": tag}}))["alerts"]
+    for edge in page["edges"]:
+        assert [s["signal"] for s in edge["node"]["signals"]] == ["a_big", "c_down", "b_small"]
+    one = await api.data(
+        secret, "query($id: ID!) { alert(id: $id) { signals { signal } } }",
+        {"id": str(result.created[1].alert_id)},
+    )  # fmt: skip
+    assert [s["signal"] for s in one["alert"]["signals"]] == ["a_big", "c_down", "b_small"]
+
+
 async def test_a_page_costs_the_same_sql_queries_for_10_50_200(tenant, api, monkeypatch):
     _, ids = await _seed(tenant, 200)
     strat_user, _ = await tenant.user("strategist", name="Sam Strategist")

@@ -137,11 +137,27 @@ CHART_LABEL = 230  # the label column
 CHART_ROW = 26
 
 
+def signal_order(signals: Sequence[SignalContribution]) -> list[SignalContribution]:
+    """Largest contribution first, whichever way it pushes; ties by name: the same order on
+    every alert (the service's order too: `queue.signals_of`)."""
+    return sorted(signals, key=lambda s: (-abs(s.contribution), s.signal))
+
+
+@dataclass(frozen=True)
+class SignalScale:
+    """What the chart's text states: the bars' unit and scale, and their net sum."""
+
+    largest: float  # the longest bar, in model points
+    net: float  # raises minus lowers, in model points
+
+
 def signal_bars(signals: Sequence[SignalContribution]) -> tuple[list[Bar], int, float]:
     """Geometry of the signal chart: bars grow right (raise the score) or left (lower it) from
-    the axis, scaled to the largest contribution. The axis is in the middle when there are both
-    directions, else at the side the bars grow from. Returns (bars, height, axis x)."""
-    signed = [abs(s.contribution) * (1 if s.direction == "up" else -1) for s in signals]
+    the axis, scaled to the largest contribution, largest first (`signal_order`). The axis is
+    in the middle when there are both directions, else at the side the bars grow from. Returns
+    (bars, height, axis x)."""
+    signals = signal_order(signals)
+    signed = [_signed(s) for s in signals]
     room = 48  # for the value text at a bar's end
     left, right = CHART_LABEL + 4, CHART_WIDTH - 4
     has_up, has_down = any(c >= 0 for c in signed), any(c < 0 for c in signed)
@@ -171,6 +187,15 @@ def signal_bars(signals: Sequence[SignalContribution]) -> tuple[list[Bar], int, 
             )
         )
     return bars, len(bars) * CHART_ROW + 8, axis
+
+
+def _signed(s: SignalContribution) -> float:
+    return abs(s.contribution) * (1 if s.direction == "up" else -1)
+
+
+def signal_scale(signals: Sequence[SignalContribution]) -> SignalScale:
+    signed = [_signed(s) for s in signals]
+    return SignalScale(max((abs(c) for c in signed), default=0.0), sum(signed))
 
 
 def _names(people: Iterable[User]) -> dict[int, str]:
@@ -493,6 +518,7 @@ async def _detail_page(
     people, team_list = await _directory(principal)
     names = _names(people)
     bars, chart_height, axis = signal_bars(detail.signals)
+    scale = signal_scale(detail.signals)
     ctx = {
         "d": detail,
         "a": detail.alert,
@@ -507,6 +533,8 @@ async def _detail_page(
             "height": chart_height,
             "axis": axis,
             "label_x": CHART_LABEL - 6,
+            "largest": scale.largest,
+            "net": scale.net,
         },
         "actions": detail.actions,
         "keys": {name: uuid.uuid4().hex for name in [*ACTIONS, "case"]},
