@@ -271,8 +271,15 @@ def _count_of(raw: str | None, default: int) -> int:
 
 
 def _clean_query(params: QueryParams, drop: Sequence[str] = ()) -> str:
-    """The address's query without empty values (`score_min=&…`) or the names in `drop`."""
-    return urlencode([(k, v) for k, v in params.multi_items() if v.strip() and k not in drop])
+    """The address's query without empty values (`score_min=&…`), the default sort, or the
+    names in `drop`."""
+    return urlencode(
+        [
+            (k, v)
+            for k, v in params.multi_items()
+            if v.strip() and k not in drop and (k, v) != ("sort", "score")
+        ]
+    )
 
 
 async def _rows(
@@ -359,6 +366,9 @@ async def _queue_page(
         "dispositions": [d.value for d in AlertDisposition],
         "sort_labels": SORT_LABELS,
         "queue_js": queue_js_href(),
+        # An htmx Apply swaps the results; the form comes along out of band, so each field
+        # shows its own error (or loses a stale one).
+        "filters_oob": fragment_of(request, {"alerts-results": "results"}) == "results",
     }
     if filter_errors and status < 400:
         status = 422
