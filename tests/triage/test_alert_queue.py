@@ -501,3 +501,18 @@ async def test_a_page_with_nested_data_costs_the_same_queries_for_10_50_200(tena
             assert len(hits) == (n % 2 == 0) + (n % 3 == 0)
             assert [s.value for s in signals] == [n]
     assert counts == {10: 3, 50: 3, 200: 3}
+
+
+async def test_rule_filter_on_sqlite_uses_the_expression_index(backend, db):
+    """PostgreSQL: tests/triage/test_alert_queue_indexes.py. SQLite indexes the same expression."""
+    if backend.name != "sqlite":
+        pytest.skip("SQLite's plan; PostgreSQL's is checked in test_alert_queue_indexes.py")
+    from tortoise.connection import connections
+
+    p = Principal(user_id=1, org_id=1, roles=frozenset({"admin"}))
+    sql = q._apply_filter(Alert.filter(org_id=1), p, AlertFilter(rule_id="vel-002")).sql()
+    inner = sql.split("IN (", 1)[1].rsplit(")", 1)[0]
+    plan = await connections.get("default").execute_query_dict(
+        f"EXPLAIN QUERY PLAN {inner}".replace("?", "'vel-002'")
+    )
+    assert any("alert_rule_hit_rule_id_upper" in str(r) for r in plan), plan
