@@ -497,6 +497,19 @@ async def test_bulk_assign_is_all_or_nothing(browser: Any, tenant: Any) -> None:
     assert {x.assignee_id for x in await Alert.filter(id__in=[a, b_id, c])} == {me.user_id}
 
 
+async def test_bulk_action_keeps_the_rows_load_more_showed(browser: Any, tenant: Any) -> None:
+    ids = await ingest(tenant, *(item(score=float(i % 90)) for i in range(70)))
+    b, me = await signed_in(browser, tenant, "strategist")
+    await b.get("/alerts?rows=100")
+    shown = {**HX, "HX-Target": "main", "HX-Current-URL": "http://testserver/alerts?rows=100"}
+    refused = await b.post("/alerts/bulk/assign", {"q": "", "alert_id": []}, headers=shown)
+    assert refused.status_code == 422 and len(row_ids(refused.text)) == 70
+    form = {"alert_id": [str(ids[0])], "q": "", f"version_{ids[0]}": "1"}
+    r = await b.post("/alerts/bulk/assign", form, headers=shown)
+    assert r.status_code == 303 and "rows=100" in r.headers["location"]
+    assert (await Alert.get(id=ids[0])).assignee_id == me.user_id
+
+
 async def test_bulk_close_needs_a_comment(browser: Any, tenant: Any) -> None:
     a, c = await ingest(tenant, item(), item())
     b, _ = await signed_in(browser, tenant, "strategist")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
@@ -417,11 +417,20 @@ async def queue_page(request: Request) -> Response:
     return await _queue_page(request, principal, params)
 
 
-def _queue_redirect(query: str, code: str) -> RedirectResponse:
+def _queue_redirect(query: str, code: str, rows: int = 0) -> RedirectResponse:
     params = QueryParams(query)
     values = {k: v for k, v in queue_values(params).items() if k != "sort" or v != "score"}
-    target = query_string({**values, "ok": code})
+    shown = {"rows": str(rows)} if rows > QUEUE_PAGE_SIZE else {}
+    target = query_string({**values, **shown, "ok": code})
     return RedirectResponse(f"/alerts?{target}", status_code=303)
+
+
+def _rows_shown(request: Request) -> int:
+    """How many rows the queue the form was posted from showed (its address's `rows`, which
+    htmx sends as HX-Current-URL): the queue comes back as long as it was."""
+    current = request.headers.get("hx-current-url") if is_htmx(request) else None
+    query = urlsplit(current).query if current else ""
+    return _count_of(QueryParams(query).get("rows"), 0)
 
 
 # ----------------------------------------------------------------------------- bulk actions
@@ -475,8 +484,10 @@ async def _bulk_refused(sub: Submission, refusal: Refusal) -> Response:
     errors, row_errors = _bulk_errors(refusal.error, _bulk_items(sub.form))
     values = sub.values
     bulk = {name: values[name] for name in ("selected", "disposition", "comment")}
+    rows = _rows_shown(sub.request)
+    query = values["q"] + (f"&rows={rows}" if rows > QUEUE_PAGE_SIZE else "")
     return await _queue_page(
-        sub.request, sub.principal, QueryParams(values["q"]), status=refusal.status,
+        sub.request, sub.principal, QueryParams(query), status=refusal.status,
         errors=errors, row_errors=row_errors, bulk=bulk,
     )  # fmt: skip
 
@@ -498,7 +509,7 @@ async def bulk_assign(sub: Submission) -> Response:
         sub.principal, _selected(sub), assignee_id=sub.principal.user_id,
         idempotency_key=_bulk_key(sub),
     )  # fmt: skip
-    return _queue_redirect(sub.values["q"], "alerts.bulk_assign")
+    return _queue_redirect(sub.values["q"], "alerts.bulk_assign", _rows_shown(sub.request))
 
 
 @form_post(_bulk_refused, keep=_bulk_values)
@@ -507,7 +518,7 @@ async def bulk_close(sub: Submission) -> Response:
         sub.principal, _selected(sub), disposition=sub.values["disposition"],
         comment=sub.values["comment"], idempotency_key=_bulk_key(sub),
     )  # fmt: skip
-    return _queue_redirect(sub.values["q"], "alerts.bulk_close")
+    return _queue_redirect(sub.values["q"], "alerts.bulk_close", _rows_shown(sub.request))
 
 
 # ----------------------------------------------------------------------------- the detail
