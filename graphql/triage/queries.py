@@ -61,6 +61,14 @@ def _selected(selections: Sequence[Selection], path: Sequence[str]) -> set[str]:
     return names
 
 
+def _argument(field: str) -> str:
+    """The GraphQL argument a service field name stands for: `score_min` → `filter.scoreMin`."""
+    if field in ("sort", "first", "after"):
+        return field
+    head, *rest = field.split("_")
+    return "filter." + head + "".join(part.title() for part in rest)
+
+
 async def _listed(who: Principal, flt: AlertFilter, **page: Any) -> queue.AlertPage:
     """`queue.list_alerts`; invalid arguments are one GraphQL error that lists every one of
     them with its field (`extensions.errors`), `extensions.field` being the first."""
@@ -72,7 +80,10 @@ async def _listed(who: Principal, flt: AlertFilter, **page: Any) -> queue.AlertP
             extensions={
                 "code": exc.code.value,
                 "field": exc.field,
-                "errors": [{"field": f, "message": m} for f, m in exc.errors.items()],
+                "errors": [
+                    {"field": f, "argument": _argument(f), "message": m}
+                    for f, m in exc.errors.items()
+                ],
             },
         ) from exc
 

@@ -242,6 +242,9 @@ async def test_queue_total_count_rule_case_currency_and_every_error(tenant, api)
     )  # fmt: skip
     ext = bad["errors"][0]["extensions"]
     assert [e["field"] for e in ext["errors"]] == ["score_min", "currency", "team", "text"]
+    assert [e["argument"] for e in ext["errors"]] == [
+        "filter.scoreMin", "filter.currency", "filter.team", "filter.text",
+    ]  # fmt: skip
     assert all(e["message"] in bad["errors"][0]["message"] for e in ext["errors"])
 
 
