@@ -32,6 +32,11 @@ def test_queue_back_count_select_all_and_signal_chart(server: Server) -> None:
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 900})
             watch_console(page, problems)
+            sent: list[str] = []
+            page.on(
+                "request",
+                lambda r: sent.append(r.url) if "/alerts?" in r.url and r.method == "GET" else None,
+            )
             page.goto(f"{server.url}/login?next=/alerts")
             page.fill("input[name=email]", STRATEGIST)
             page.fill("input[name=password]", server.password_of(STRATEGIST))
@@ -101,6 +106,8 @@ def test_queue_back_count_select_all_and_signal_chart(server: Server) -> None:
             filters.locator("input[name=rule_id]").fill("vel-001")
             filters.locator("button:has-text('Apply')").click()
             expect(page).to_have_url(re.compile(r"/alerts\?rule_id=vel-001$"))
+            # ... and the request itself carried only the filled-in filter (queue.js).
+            assert sent[-1].endswith("/alerts?rule_id=vel-001"), sent[-1]
             expect(page.locator("#alerts-count")).to_have_text(re.compile(r"^[\d,]+ alerts?$"))
             found = int(page.locator("#alerts-count").inner_text().split()[0].replace(",", ""))
             assert 0 < found < total

@@ -44,7 +44,8 @@
     }
   });
 
-  // The filter form sends only the filters that have a value: the address stays shareable.
+  // The filter form sends only the filters that have a value (and no default sort): the
+  // address stays shareable.
   document.addEventListener("htmx:configRequest", function (event) {
     var form = event.detail.elt;
     if (!form || form.id !== "alert-filters") {
@@ -53,7 +54,8 @@
     var params = event.detail.parameters;
     Object.keys(params).forEach(function (name) {
       var value = params[name];
-      if (typeof value === "string" && value.trim() === "") {
+      var blank = typeof value === "string" && value.trim() === "";
+      if (blank || (name === "sort" && value === "score")) {
         delete params[name];
       }
     });
