@@ -448,8 +448,15 @@ def _cases(info: dict[str, Any], now: datetime) -> list[Case]:
         Case("team", {"team": info["teams"][0]}),
         Case("rule id SAN-001 (rare)", {"rule_id": "SAN-001"}),
         Case("rule id VEL-001 (common)", {"rule_id": "VEL-001"}),
-        Case("amount 1,000-5,000", {"amount_min": "1000", "amount_max": "5000"}),
-        Case("amount 9,000-9,010 (narrow)", {"amount_min": "9000", "amount_max": "9010"}),
+        # Amount bounds and the amount sort need a currency (amounts are not converted).
+        Case(
+            "amount 1,000-5,000 EUR",
+            {"amount_min": "1000", "amount_max": "5000", "currency": "EUR"},
+        ),
+        Case(
+            "amount 9,000-9,010 EUR (narrow)",
+            {"amount_min": "9000", "amount_max": "9010", "currency": "EUR"},
+        ),
         Case("created last 24 h", {"created_from": now - timedelta(days=1), "created_to": now}),
         Case(
             "created one hour, 10 days ago",
@@ -471,11 +478,11 @@ def _cases(info: dict[str, Any], now: datetime) -> list[Case]:
         Case("sort: score", {}, "score"),
         Case("sort: created", {}, "created"),
         Case("sort: due", {}, "due"),
-        Case("sort: amount", {}, "amount"),
+        Case("sort: amount, EUR", {"currency": "EUR"}, "amount"),
         Case("sort: score, page after 500,000 rows", {}, "score", True),
         Case("sort: created, page after 500,000 rows", {}, "created", True),
         Case("sort: due, page after 500,000 rows", {}, "due", True),
-        Case("sort: amount, page after 500,000 rows", {}, "amount", True),
+        Case("sort: amount EUR, page after 500,000 rows", {"currency": "EUR"}, "amount", True),
     ]
 
 

@@ -4,11 +4,12 @@ calls one service; nested relations are batch-loaded."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
+from graphql import GraphQLError
 from riskops.graphql.core.context import Info, or_none, principal, query
 from riskops.graphql.core.ids import as_id
 from riskops.graphql.core.inputs import value_of
@@ -32,6 +33,7 @@ from riskops.graphql.triage.types import (
     SimilarAlert,
     alert_fields,
 )
+from riskops.server.core.principal import Principal
 from riskops.server.identity import users
 from riskops.server.triage import case_queries, queue
 from riskops.server.triage import models as m
@@ -60,6 +62,33 @@ def _selected(selections: Sequence[Selection], path: Sequence[str]) -> set[str]:
     return names
 
 
+def _argument(field: str) -> str:
+    """The GraphQL argument a service field name stands for: `score_min` → `filter.scoreMin`."""
+    if field in ("sort", "first", "after"):
+        return field
+    head, *rest = field.split("_")
+    return "filter." + head + "".join(part.title() for part in rest)
+
+
+async def _listed(who: Principal, flt: AlertFilter, **page: Any) -> queue.AlertPage:
+    """`queue.list_alerts`; invalid arguments are one GraphQL error that lists every one of
+    them with its field (`extensions.errors`), `extensions.field` being the first."""
+    try:
+        return await queue.list_alerts(who, flt, **page)
+    except queue.FilterErrors as exc:
+        raise GraphQLError(
+            exc.message,
+            extensions={
+                "code": exc.code.value,
+                "field": exc.field,
+                "errors": [
+                    {"field": f, "argument": _argument(f), "message": m}
+                    for f, m in exc.errors.items()
+                ],
+            },
+        ) from exc
+
+
 def _filter(f: AlertFilterInput | None) -> AlertFilter:
     if f is None:
         return AlertFilter()
@@ -73,6 +102,7 @@ def _filter(f: AlertFilterInput | None) -> AlertFilter:
         rule_id=f.rule_id,
         amount_min=f.amount_min,
         amount_max=f.amount_max,
+        currency=f.currency,
         created_from=f.created_from,
         created_to=f.created_to,
         text=f.text,
@@ -93,11 +123,15 @@ class AlertsQuery:
         first: int = 50,
         after: str | None = None,
     ) -> AlertConnection:
-        page = await query(
-            queue.list_alerts(
-                principal(info), _filter(filter), sort=sort.value, first=first, after=after
-            )
-        )
+        flt, who = _filter(filter), principal(info)
+        page = await query(_listed(who, flt, sort=sort.value, first=first, after=after))
+        counted: list[queue.AlertCount] = []
+
+        async def count() -> queue.AlertCount:
+            if not counted:
+                counted.append(await queue.count_alerts(who, flt, sort=sort.value))
+            return counted[0]
+
         # info.selected_fields is this `alerts` field itself; look below it.
         below = [sel for field in info.selected_fields for sel in field.selections]
         wanted = _selected(below, ("edges", "node")) & NESTED
@@ -108,6 +142,7 @@ class AlertsQuery:
                 for row, node in zip(page.alerts, nodes, strict=True)
             ],
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+            count=count,
         )
 
     @strawberry.field(

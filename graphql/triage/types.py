@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -25,6 +26,7 @@ from riskops.server.triage.models import (
     CaseStatus,
     RootCause,
 )
+from riskops.server.triage.queue import AlertCount
 from riskops.server.triage.similar import SimilarAlert as SimilarAlertModel
 
 
@@ -33,7 +35,11 @@ class AlertSort(Enum):
     SCORE = "score"
     CREATED = "created"
     DUE = "due"
-    AMOUNT = "amount"
+    AMOUNT = strawberry.enum_value(
+        "amount",
+        description="Largest amount first, within the one currency the filter must name "
+        "(amounts are not converted).",
+    )
 
 
 @strawberry.type(description="A detection rule that fired, with its share of the score.")
@@ -53,7 +59,9 @@ class RuleHit:
         )  # fmt: skip
 
 
-@strawberry.type(description="A model signal and how much it pushed the score up or down.")
+@strawberry.type(
+    description="A model signal and how much it pushed the risk up or down, in model points."
+)
 class Signal:
     signal: str
     value: JSON | None
@@ -136,7 +144,12 @@ class Alert:
     rule_hits: list[RuleHit] = strawberry.field(
         description="The rules that fired, strongest first."
     )
-    signals: list[Signal] = strawberry.field(description="The model signals behind the score.")
+    signals: list[Signal] = strawberry.field(
+        description="The risk model's signals, largest contribution first (ties by name). "
+        "Contributions are in the risk model's own points, not score points: they rank what "
+        "pushed the risk up or down and do not add up to the score (rule hits' score "
+        "contributions are in score points)."
+    )
 
     @classmethod
     def of(cls, a: m.Alert, loaded: Loaders) -> Alert:
@@ -155,6 +168,18 @@ class AlertEdge:
 class AlertConnection:
     edges: list[AlertEdge]
     page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[AlertCount]]]
+
+    @strawberry.field(
+        description="How many alerts match the filter (all pages), counted up to 10,000: "
+        "beyond that it is 10,000 and `totalCountIsExact` is false. Counted only when asked."
+    )
+    async def total_count(self) -> int:
+        return (await self.count()).count
+
+    @strawberry.field(description="False when there are more than `totalCount` alerts.")
+    async def total_count_is_exact(self) -> bool:
+        return (await self.count()).exact
 
 
 @strawberry.input(description="Every field narrows the queue; unset fields do not.")
@@ -168,8 +193,17 @@ class AlertFilterInput:
     )
     team: strawberry.ID | None = None
     rule_id: str | None = None
-    amount_min: Decimal | None = None
-    amount_max: Decimal | None = None
+    amount_min: Decimal | None = strawberry.field(
+        default=None, description="In `currency`, which it requires (amounts are not converted)."
+    )
+    amount_max: Decimal | None = strawberry.field(
+        default=None, description="In `currency`, which it requires (amounts are not converted)."
+    )
+    currency: str | None = strawberry.field(
+        default=None,
+        description="ISO 4217 code (any case). Required by amountMin, amountMax and the AMOUNT "
+        "sort: amounts are compared within one currency, never converted.",
+    )
     created_from: datetime | None = None
     created_to: datetime | None = None
     text: str | None = strawberry.field(

@@ -62,6 +62,7 @@ class AlertFilter:
     rule_id: str | None = None
     amount_min: Decimal | float | int | str | None = None
     amount_max: Decimal | float | int | str | None = None
+    currency: str | None = None  # ISO 4217; the amount sort and bounds compare within one
     created_from: datetime | None = None
     created_to: datetime | None = None
     text: str | None = None
@@ -237,76 +238,188 @@ def _aware(value: Any, name: str) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def _apply_filter(q: QuerySet[Alert], principal: Principal, flt: AlertFilter) -> QuerySet[Alert]:
-    """Validate everything first (nothing is queried on invalid input), then narrow `q`."""
-    status = _enum_list(flt.status, "status", AlertStatus)
-    priority = _enum_list(flt.priority, "priority", AlertPriority)
-    score_min, score_max = _score(flt.score_min, "score_min"), _score(flt.score_max, "score_max")
+class FilterErrors(Invalid):
+    """Every invalid filter at once: `errors` maps each field to its message (the first one is
+    also `field` and leads `message`), so a page marks each field and GraphQL lists them all."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        first = next(iter(errors))
+        super().__init__(" ".join(errors.values()), field=first)
+        self.errors = dict(errors)
+
+
+class _Collect:
+    """Runs each check, keeping every field's first error instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def __call__(self, check: Callable[[], Any]) -> Any:
+        try:
+            return check()
+        except Invalid as exc:
+            self.errors.setdefault(exc.field or "filter", exc.message)
+            return None
+
+    def add(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, message)
+
+
+def _currency(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    code = str(value).strip().upper()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise Invalid(
+            f"currency '{value}' is not a currency code; use three letters like EUR.",
+            field="currency",
+        )
+    return code
+
+
+@dataclass(frozen=True)
+class _Clean:
+    status: list[str]
+    priority: list[str]
+    score_min: float | None
+    score_max: float | None
+    amount_min: Decimal | None
+    amount_max: Decimal | None
+    currency: str | None
+    created_from: datetime | None
+    created_to: datetime | None
+    assignee: int | str | None
+    team: int | None
+    rule_id: str | None
+    text: str
+
+
+def _validate(flt: AlertFilter, sort: str | None = None) -> _Clean:
+    """Check every filter (and the sort against them); all errors at once (`FilterErrors`)."""
+    check = _Collect()
+    status = check(lambda: _enum_list(flt.status, "status", AlertStatus)) or []
+    priority = check(lambda: _enum_list(flt.priority, "priority", AlertPriority)) or []
+    score_min = check(lambda: _score(flt.score_min, "score_min"))
+    score_max = check(lambda: _score(flt.score_max, "score_max"))
     if score_min is not None and score_max is not None and score_min > score_max:
-        raise Invalid(
-            f"score_min {score_min:g} is above score_max {score_max:g}.", field="score_min"
-        )
-    amount_min = _amount(flt.amount_min, "amount_min")
-    amount_max = _amount(flt.amount_max, "amount_max")
+        check.add("score_min", f"score_min {score_min:g} is above score_max {score_max:g}.")
+    amount_min = check(lambda: _amount(flt.amount_min, "amount_min"))
+    amount_max = check(lambda: _amount(flt.amount_max, "amount_max"))
     if amount_min is not None and amount_max is not None and amount_min > amount_max:
-        raise Invalid(
-            f"amount_min {amount_min} is above amount_max {amount_max}.", field="amount_min"
-        )
-    created_from = _aware(flt.created_from, "created_from")
-    created_to = _aware(flt.created_to, "created_to")
+        check.add("amount_min", f"amount_min {amount_min} is above amount_max {amount_max}.")
+    currency = check(lambda: _currency(flt.currency))
+    # Amounts are never converted: comparing 100 EUR with 100 JPY would rank nonsense, so the
+    # amount sort and amount bounds work within the one currency the filter names.
+    if currency is None and "currency" not in check.errors:
+        if sort == "amount":
+            check.add(
+                "currency",
+                "currency: sorting by amount compares amounts in one currency (they are not "
+                "converted); choose a currency, like EUR.",
+            )
+        elif flt.amount_min not in (None, "") or flt.amount_max not in (None, ""):
+            check.add(
+                "currency",
+                "currency: amount bounds apply in one currency (amounts are not converted); "
+                "choose a currency, like EUR.",
+            )
+    created_from = check(lambda: _aware(flt.created_from, "created_from"))
+    created_to = check(lambda: _aware(flt.created_to, "created_to"))
     if created_from and created_to and created_from > created_to:
-        raise Invalid("created_from is after created_to.", field="created_from")
+        check.add("created_from", "created_from is after created_to.")
     assignee: int | str | None = None
     if flt.assignee is not None and flt.assignee != "":
         if flt.assignee in ("me", "unassigned"):
             assignee = flt.assignee
         else:
-            assignee = _id(flt.assignee, "assignee")
-    team = _id(flt.team, "team") if flt.team not in (None, "") else None
-    rule_id = validation.text(flt.rule_id, "rule_id", max_len=100) if flt.rule_id else None
-    text = validation.text(flt.text, "text", max_len=MAX_TEXT, required=False) if flt.text else ""
+            assignee = check(lambda: _id(flt.assignee, "assignee"))
+    team = check(lambda: _id(flt.team, "team")) if flt.team not in (None, "") else None
+    rule_id = (
+        check(lambda: validation.text(flt.rule_id, "rule_id", max_len=100))
+        if flt.rule_id and flt.rule_id.strip()
+        else None
+    )
+    text = (
+        check(lambda: validation.text(flt.text, "text", max_len=MAX_TEXT, required=False)) or ""
+        if flt.text
+        else ""
+    )
     if text and not _SEARCHABLE.search(text):
         # A search with no three letters or digits in a row matches almost everything and no
         # index can narrow it (trigrams): on a large queue it would read the whole table.
-        raise Invalid(
+        check.add(
+            "text",
             "text: type at least 3 letters or digits in a row (part of a title, a customer or "
             "an external id).",
-            field="text",
         )
+    if check.errors:
+        raise FilterErrors(check.errors)
+    return _Clean(status, priority, score_min, score_max, amount_min, amount_max, currency,
+                  created_from, created_to, assignee, team, rule_id, text)  # fmt: skip
 
-    if status:
-        q = q.filter(status__in=status)
-    if priority:
-        q = q.filter(priority__in=priority)
-    if score_min is not None:
-        q = q.filter(score__gte=score_min)
-    if score_max is not None:
-        q = q.filter(score__lte=score_max)
-    if assignee == "me":
+
+def validate_query(
+    flt: AlertFilter, *, sort: str = "score", first: int = 50, after: str | None = None
+) -> None:
+    """Everything `list_alerts` would refuse, all at once (`FilterErrors`), without a query:
+    a page that could not parse some fields still learns what is wrong with the others."""
+    check = _Collect()
+    if sort not in SORTS:
+        check.add("sort", f"sort '{sort}' is unknown; use {', '.join(SORTS)}.")
+    check(lambda: validation.page_size(first, MAX_PAGE))
+    if after is not None and sort in SORTS:
+        check(lambda: decode_cursor(sort, after))
+    try:
+        _validate(flt, sort)
+    except FilterErrors as exc:
+        for name, message in exc.errors.items():
+            check.add(name, message)
+    if check.errors:
+        raise FilterErrors(check.errors)
+
+
+def _apply_filter(
+    q: QuerySet[Alert], principal: Principal, flt: AlertFilter, sort: str | None = None
+) -> QuerySet[Alert]:
+    """Validate everything first (nothing is queried on invalid input), then narrow `q`."""
+    c = _validate(flt, sort)
+    if c.status:
+        q = q.filter(status__in=c.status)
+    if c.priority:
+        q = q.filter(priority__in=c.priority)
+    if c.score_min is not None:
+        q = q.filter(score__gte=c.score_min)
+    if c.score_max is not None:
+        q = q.filter(score__lte=c.score_max)
+    if c.assignee == "me":
         q = q.filter(assignee_id=principal.user_id)
-    elif assignee == "unassigned":
+    elif c.assignee == "unassigned":
         q = q.filter(assignee_id__isnull=True)
-    elif assignee is not None:
-        q = q.filter(assignee_id=assignee)
-    if team is not None:
-        q = q.filter(team_id=team)
-    if rule_id:
+    elif c.assignee is not None:
+        q = q.filter(assignee_id=c.assignee)
+    if c.team is not None:
+        q = q.filter(team_id=c.team)
+    if c.rule_id:
+        # Case-insensitive ("vel-002" finds VEL-002). `__iexact` is UPPER(CAST(rule_id AS
+        # VARCHAR)) = UPPER(?) on both backends: migration 0020 indexes that very expression.
         q = q.filter(
-            id__in=Subquery(RuleHit.filter(rule_id=rule_id).values("alert_id")),
+            id__in=Subquery(RuleHit.filter(rule_id__iexact=c.rule_id).values("alert_id")),
         )
-    if amount_min is not None:
-        q = q.filter(amount__gte=amount_min)
-    if amount_max is not None:
-        q = q.filter(amount__lte=amount_max)
-    if created_from is not None:
-        q = q.filter(created_at__gte=created_from)
-    if created_to is not None:
-        q = q.filter(created_at__lt=created_to)
-    if text:
+    if c.currency is not None:
+        q = q.filter(currency=c.currency)
+    if c.amount_min is not None:
+        q = q.filter(amount__gte=c.amount_min)
+    if c.amount_max is not None:
+        q = q.filter(amount__lte=c.amount_max)
+    if c.created_from is not None:
+        q = q.filter(created_at__gte=c.created_from)
+    if c.created_to is not None:
+        q = q.filter(created_at__lt=c.created_to)
+    if c.text:
         q = q.filter(
-            Q(title__icontains=text)
-            | Q(customer_ref__icontains=text)
-            | Q(external_id__icontains=text)
+            Q(title__icontains=c.text)
+            | Q(customer_ref__icontains=c.text)
+            | Q(external_id__icontains=c.text)
         )
     return q
 
@@ -338,12 +451,10 @@ async def list_alerts(
 ) -> AlertPage:
     """One page of the caller's organization's alerts; keyset cursors, stable under inserts."""
     principal.require(Perm.ALERT_READ)
-    if sort not in SORTS:
-        raise Invalid(f"sort '{sort}' is unknown; use {', '.join(SORTS)}.", field="sort")
-    validation.page_size(first, MAX_PAGE)
+    validate_query(flt, sort=sort, first=first, after=after)
     spec = SORTS[sort]
     cursor = decode_cursor(sort, after) if after is not None else None
-    base = _apply_filter(scoped(Alert, principal), principal, flt)
+    base = _apply_filter(scoped(Alert, principal), principal, flt, sort)
     col, id_order = spec.column, ("-id" if spec.descending else "id")
     key_order = f"-{col}" if spec.descending else col
 
@@ -364,6 +475,28 @@ async def list_alerts(
     return AlertPage(rows, has_next, encode_cursor(sort, rows[-1]) if rows else None)
 
 
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class AlertCount:
+    count: int  # exact when `exact`, else COUNT_CAP (there are more)
+    exact: bool
+
+
+async def count_alerts(
+    principal: Principal, flt: AlertFilter, *, sort: str = "score"
+) -> AlertCount:
+    """How many alerts the filter matches (the same filter as `list_alerts`), counted up to
+    COUNT_CAP: the ids come from the same indexes a page reads, so the count stays cheap on a
+    queue of millions, where an exact COUNT(*) would read every matching row."""
+    principal.require(Perm.ALERT_READ)
+    validate_query(flt, sort=sort if sort in SORTS else "score")
+    q = _apply_filter(scoped(Alert, principal), principal, flt, sort)
+    ids = await q.limit(COUNT_CAP + 1).values_list("id", flat=True)
+    return AlertCount(min(len(ids), COUNT_CAP), len(ids) <= COUNT_CAP)
+
+
 async def rule_hits_of(ids: Sequence[int]) -> dict[int, list[RuleHit]]:
     """Rule hits of many alerts in one query, strongest first."""
     out: dict[int, list[RuleHit]] = {}
@@ -375,14 +508,22 @@ async def rule_hits_of(ids: Sequence[int]) -> dict[int, list[RuleHit]]:
     return out
 
 
+def _largest_first(contribution: float, signal: str) -> tuple[float, str]:
+    """The order of an alert's signals, everywhere: largest contribution first, whichever way
+    it pushes, ties by name (rule hits are strongest first the same way)."""
+    return (-abs(contribution), signal)
+
+
 async def signals_of(ids: Sequence[int]) -> dict[int, list[SignalContribution]]:
-    """Signal contributions of many alerts in one query."""
+    """Signal contributions of many alerts in one query, largest first (`_largest_first`)."""
     out: dict[int, list[SignalContribution]] = {}
     if ids:
         for sig in await SignalContribution.filter(alert_id__in=list(ids)).order_by(
             "alert_id", "id"
         ):
             out.setdefault(sig.alert_id, []).append(sig)
+    for sigs in out.values():
+        sigs.sort(key=lambda s: _largest_first(s.contribution, s.signal))
     return out
 
 
@@ -407,7 +548,7 @@ async def rule_hit_rows(ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
 
 
 async def signal_rows(ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-    """`signals_of` as plain rows."""
+    """`signals_of` as plain rows, in the same order."""
     out: dict[int, list[dict[str, Any]]] = {}
     if ids:
         rows = (
@@ -417,6 +558,8 @@ async def signal_rows(ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         )
         for row in rows:
             out.setdefault(row["alert_id"], []).append(row)
+    for sigs in out.values():
+        sigs.sort(key=lambda r: _largest_first(r["contribution"], r["signal"]))
     return out
 
 

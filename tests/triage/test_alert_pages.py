@@ -123,17 +123,119 @@ async def test_bad_filter_values_are_inline_422(browser: Any, tenant: Any) -> No
 async def test_load_more_follows_the_cursor(browser: Any, tenant: Any) -> None:
     ids = await ingest(tenant, *(item(score=float(i)) for i in range(53)))
     b, _ = await signed_in(browser, tenant, "viewer")
-    first = await b.get("/alerts?sort=score")
+    first = await b.get("/alerts?sort=created")
     assert len(row_ids(first.text)) == 50
     more = re.search(r'hx-get="(/alerts\?[^"]+)" hx-target="#alerts-more"', first.text)
     assert more
     url = html_lib.unescape(more.group(1))
-    assert parse_qs(urlsplit(url).query)["sort"] == ["score"]
+    assert parse_qs(urlsplit(url).query)["sort"] == ["created"]
     rest = await b.get(url, headers={**HX, "HX-Target": "alerts-more"})
     assert rest.status_code == 200 and "<table" not in rest.text
     assert "alerts-more" not in rest.text  # the last page has no button
     seen = row_ids(first.text) + row_ids(rest.text)
-    assert seen == sorted(ids, reverse=True)  # scores rise with ids; no row twice, none lost
+    assert seen == sorted(ids, reverse=True)  # newest first; no row twice, none lost
+    # The address now says how many rows are shown: Back or reload brings all of them back.
+    assert rest.headers["HX-Push-Url"] == "/alerts?sort=created&rows=53"
+    restored = await b.get(rest.headers["HX-Push-Url"])
+    assert row_ids(restored.text) == seen and "alerts-more" not in restored.text
+
+
+async def test_load_more_address_restores_every_loaded_row(browser: Any, tenant: Any) -> None:
+    ids = await ingest(tenant, *(item(score=float(i % 90)) for i in range(130)))
+    b, _ = await signed_in(browser, tenant, "viewer")
+    first = await b.get("/alerts")
+    # Without script the link itself shows the longer list.
+    assert 'href="/alerts?rows=100"' in first.text
+    url = html_lib.unescape(re.search(r'hx-get="(/alerts\?[^"]+)"', first.text).group(1))
+    second = await b.get(url, headers={**HX, "HX-Target": "alerts-more"})
+    assert second.headers["HX-Push-Url"] == "/alerts?rows=100"
+    restored = await b.get("/alerts?rows=100")
+    assert row_ids(restored.text) == row_ids(first.text) + row_ids(second.text)
+    url = html_lib.unescape(re.search(r'hx-get="(/alerts\?[^"]+)"', restored.text).group(1))
+    assert parse_qs(urlsplit(url).query)["shown"] == ["100"]
+    third = await b.get(url, headers={**HX, "HX-Target": "alerts-more"})
+    assert third.headers["HX-Push-Url"] == "/alerts?rows=130"
+    everything = row_ids(restored.text) + row_ids(third.text)
+    assert sorted(everything) == sorted(ids) and len(set(everything)) == 130
+    for odd in ("rows=abc", "rows=-5", "rows=99999"):  # never an error, at most 1,000 rows
+        r = await b.get(f"/alerts?{odd}")
+        assert r.status_code == 200 and len(row_ids(r.text)) == (130 if "999" in odd else 50)
+
+
+async def test_queue_counts_matches_and_offers_select_all(browser: Any, tenant: Any) -> None:
+    await ingest(tenant, *(item(score=float(i)) for i in range(3)))
+    tag = uuid.uuid4().hex[:6]
+    await ingest(tenant, item(rule_hits=[{"rule_id": f"VEL-{tag}", "name": "Velocity",
+                                          "score_contribution": 10}]))  # fmt: skip
+    b, _ = await signed_in(browser, tenant, "strategist")
+    r = await b.get("/alerts")
+    assert re.search(r'id="alerts-count" role="status">4 alerts', r.text)
+    box = re.search(r'<input type="checkbox" id="select-all"[^>]*>', r.text)
+    assert box and 'aria-label="Select all alerts shown"' in box.group(0)
+    assert re.search(r'<script src="/static/queue.js\?v=[0-9a-f]{12}" defer>', r.text)
+    assert (await b.get("/static/queue.js")).status_code == 200
+    # the rule filter ignores case, and the count follows the filter
+    one = await b.get(f"/alerts?rule_id=vel-{tag}", headers={**HX, "HX-Target": "alerts-results"})
+    assert len(row_ids(one.text)) == 1 and ">1 alert<" in one.text.replace("\n", "")
+    viewer, _ = await signed_in(browser, tenant, "viewer")
+    assert 'id="select-all"' not in (await viewer.get("/alerts")).text  # nothing to act on
+
+
+async def test_every_bad_filter_is_shown_under_its_field(browser: Any, tenant: Any) -> None:
+    await ingest(tenant, item())
+    b, _ = await signed_in(browser, tenant, "viewer")
+    r = await b.get("/alerts?score_min=abc&amount_max=lots&team=x&text=X1&created_to=soon"
+                    "&status=bogus&sort=amount")  # fmt: skip
+    assert r.status_code == 422 and row_ids(r.text) == []
+    for name in ("score_min", "amount_max", "team", "text", "created_to", "currency"):
+        assert re.search(rf'name="{name}"[^>]* aria-invalid="true"', r.text), name
+    assert "is not a number" in r.text and "is not a decimal number" in r.text
+    assert "not a date and time" in r.text and "at least 3 letters" in r.text
+    assert "status &#39;bogus&#39; is unknown" in r.text and "not converted" in r.text
+    # htmx's Apply swaps the results and, out of band, the form with each field's error
+    frag = await b.get(
+        "/alerts?score_min=abc&team=x", headers={**HX, "HX-Target": "alerts-results"}
+    )
+    assert frag.status_code == 422 and "<nav" not in frag.text
+    form = frag.text.split('<form id="alert-filters" hx-swap-oob="true"', 1)[1]
+    assert re.search(r'name="score_min" value="abc"[^>]* aria-invalid="true"', form)
+    assert re.search(r'name="team"[^>]* aria-invalid="true"', form)
+    fixed = await b.get("/alerts?score_min=5", headers={**HX, "HX-Target": "alerts-results"})
+    assert fixed.status_code == 200 and 'hx-swap-oob="true"' in fixed.text
+    assert 'aria-invalid="true"' not in fixed.text  # the stale errors go too
+
+
+async def test_amount_sort_is_within_the_chosen_currency(browser: Any, tenant: Any) -> None:
+    eur_small, usd_big, eur_big = await ingest(
+        tenant, item(amount="10", currency="EUR"), item(amount="90000", currency="USD"),
+        item(amount="500", currency="EUR"),
+    )  # fmt: skip
+    b, _ = await signed_in(browser, tenant, "viewer")
+    r = await b.get("/alerts?sort=amount&currency=eur")
+    assert r.status_code == 200 and row_ids(r.text) == [eur_big, eur_small]
+    assert "amounts in EUR, largest first" in r.text
+    assert "Amounts are not converted between currencies" in r.text
+    refused = await b.get("/alerts?sort=amount")
+    assert refused.status_code == 422 and row_ids(refused.text) == []
+    assert re.search(r'name="currency"[^>]* aria-invalid="true"', refused.text)
+    assert usd_big not in row_ids((await b.get("/alerts?currency=EUR&amount_min=1")).text)
+
+
+async def test_empty_filters_leave_the_address(browser: Any, tenant: Any) -> None:
+    await ingest(tenant, item())
+    b, _ = await signed_in(browser, tenant, "viewer")
+    r = await b.get("/alerts?status=new&score_min=&score_max=&assignee=&rule_id=&text=&sort=score")
+    assert r.status_code == 303
+    assert r.headers["location"] == "/alerts?status=new"  # score is the default sort
+    r = await b.get("/alerts?score_min=&text=")
+    assert r.status_code == 303 and r.headers["location"] == "/alerts"
+    # htmx submits the form: the address it shows is the clean one
+    frag = await b.get(
+        "/alerts?priority=high&score_min=&currency=&text=card&sort=score",
+        headers={**HX, "HX-Target": "alerts-results"},
+    )
+    assert frag.status_code == 200
+    assert frag.headers["HX-Push-Url"] == "/alerts?priority=high&text=card"
 
 
 async def test_assign_to_me_from_the_queue(browser: Any, tenant: Any) -> None:
@@ -209,6 +311,27 @@ async def test_detail_explains_why_and_writes_a_view_event(browser: Any, tenant:
     assert f'href="/alerts/{sibling}"' in html  # similar: shares R-17 and the customer
     assert f'action="/alerts/{alert_id}/' not in html  # a viewer gets no action forms
     assert " style=" not in html and not re.search(r"<script(?![^>]*\ssrc=)", html)
+
+
+async def test_signal_chart_is_largest_first_and_says_its_scale(browser: Any, tenant: Any) -> None:
+    signals = [
+        {"signal": "device_age", "value": 2, "contribution": 3, "direction": "up"},
+        {"signal": "tenure_days", "value": 900, "contribution": -5, "direction": "down"},
+        {"signal": "geo_mismatch", "value": True, "contribution": 12.5, "direction": "up"},
+        {"signal": "amount_z", "value": 1.5, "contribution": 3, "direction": "up"},
+    ]
+    first, second = await ingest(tenant, item(signals=signals), item(signals=signals[::-1]))
+    b, _ = await signed_in(browser, tenant, "viewer")
+    orders = []
+    for alert_id in (first, second):
+        html = (await b.get(f"/alerts/{alert_id}")).text
+        chart = html.split('<svg class="signal-chart"', 1)[1].split("</svg>", 1)[0]
+        orders.append(re.findall(r"<g class=\"signal\">\s*<title>(\w+) =", chart))
+        assert "do not add up to the score" in html and "not score points" in html
+        assert "the longest is 12.50 model points; net +13.50." in html
+        assert "Largest first, bars to scale" in html
+    # largest first whichever way it pushes, ties by name, the same on every alert
+    assert orders == [["geo_mismatch", "tenure_days", "amount_z", "device_age"]] * 2
 
 
 async def test_other_organizations_alert_is_the_same_404_as_a_missing_one(
@@ -374,6 +497,19 @@ async def test_bulk_assign_is_all_or_nothing(browser: Any, tenant: Any) -> None:
     assert {x.assignee_id for x in await Alert.filter(id__in=[a, b_id, c])} == {me.user_id}
 
 
+async def test_bulk_action_keeps_the_rows_load_more_showed(browser: Any, tenant: Any) -> None:
+    ids = await ingest(tenant, *(item(score=float(i % 90)) for i in range(70)))
+    b, me = await signed_in(browser, tenant, "strategist")
+    await b.get("/alerts?rows=100")
+    shown = {**HX, "HX-Target": "main", "HX-Current-URL": "http://testserver/alerts?rows=100"}
+    refused = await b.post("/alerts/bulk/assign", {"q": "", "alert_id": []}, headers=shown)
+    assert refused.status_code == 422 and len(row_ids(refused.text)) == 70
+    form = {"alert_id": [str(ids[0])], "q": "", f"version_{ids[0]}": "1"}
+    r = await b.post("/alerts/bulk/assign", form, headers=shown)
+    assert r.status_code == 303 and "rows=100" in r.headers["location"]
+    assert (await Alert.get(id=ids[0])).assignee_id == me.user_id
+
+
 async def test_bulk_close_needs_a_comment(browser: Any, tenant: Any) -> None:
     a, c = await ingest(tenant, item(), item())
     b, _ = await signed_in(browser, tenant, "strategist")
@@ -411,7 +547,7 @@ async def test_open_a_case_from_the_alert(browser: Any, tenant: Any) -> None:
     assert f'href="{case_path}"' in page.text
 
 
-async def test_the_queue_page_costs_four_queries_whatever_it_shows(
+async def test_the_queue_page_costs_five_queries_whatever_it_shows(
     browser: Any, tenant: Any, monkeypatch: Any
 ) -> None:
     from tests.triage.test_alert_queue import QueryCounter
@@ -428,10 +564,12 @@ async def test_the_queue_page_costs_four_queries_whatever_it_shows(
     more = re.search(r'hx-get="(/alerts\?[^"]+)"', r.text)
     assert more, "a full page links the next one"
     counter.count = 0
-    assert (await b.get(html_lib.unescape(more.group(1)), headers=HX)).status_code == 200
+    more_rows = {**HX, "HX-Target": "alerts-more"}
+    assert (await b.get(html_lib.unescape(more.group(1)), headers=more_rows)).status_code == 200
     counts.append(counter.count)
-    # the session with its user, the page of alerts, the people, the team names
-    assert counts == [4, 4, 4]
+    # the session with its user, the page of alerts, the count (a page of more rows has
+    # none), the people, the team names
+    assert counts == [5, 5, 4]
 
 
 def _options(html: str, name: str) -> set[str]:

@@ -13,6 +13,7 @@ import pytest_asyncio
 
 from riskops.audit.models import AuditEvent, AuditHead
 from riskops.server.core.errors import Forbidden, Invalid, NotFound
+from riskops.server.core.principal import Principal
 from riskops.server.identity.models import Team
 from riskops.server.triage import queue as q
 from riskops.server.triage.ingest import ingest_alerts
@@ -128,10 +129,13 @@ async def test_every_filter_returns_exactly_the_expected_alerts(data):
         (AlertFilter(team=data.team.id), lambda x: x.team_id == data.team.id),
         (AlertFilter(rule_id=f"RB-{t}"), lambda x: int(x.external_id[-3:]) % 3 == 0),
         (
-            AlertFilter(amount_min="100", amount_max=Decimal("309.5")),
+            AlertFilter(amount_min="100", amount_max=Decimal("309.5"), currency="eur"),
             lambda x: x.amount is not None and 100 <= x.amount <= Decimal("309.5"),
         ),
-        (AlertFilter(amount_max=19.5), lambda x: x.amount is not None and x.amount <= 19.5),
+        (
+            AlertFilter(amount_max=19.5, currency="EUR"),
+            lambda x: x.amount is not None and x.amount <= 19.5,
+        ),
         (
             AlertFilter(created_from=BASE - timedelta(minutes=10), created_to=BASE),
             lambda x: BASE - timedelta(minutes=10) <= x.created_at < BASE,
@@ -166,7 +170,15 @@ async def test_text_search_needs_three_letters_or_digits_in_a_row(data, text):
 
 @pytest.mark.parametrize("sort", ["score", "created", "due", "amount"])
 async def test_each_sort_order(data, sort):
-    assert await all_ids(data.viewer, sort=sort) == expected_order(data.alerts, sort)
+    flt, alerts = sort_filter(data.alerts, sort)
+    assert await all_ids(data.viewer, flt, sort=sort) == expected_order(alerts, sort)
+
+
+def sort_filter(alerts, sort):
+    """The amount sort needs a currency (amounts are not converted): sort within EUR."""
+    if sort != "amount":
+        return AlertFilter(), alerts
+    return AlertFilter(currency="EUR"), [a for a in alerts if a.currency == "EUR"]
 
 
 @pytest.mark.parametrize("sort", ["score", "created", "due", "amount"])
@@ -174,8 +186,9 @@ async def test_paging_yields_every_alert_once_in_order_while_new_alerts_arrive(d
     seen: list[int] = []
     after = None
     pages = 0
+    flt, alerts = sort_filter(data.alerts, sort)
     while True:
-        page = await q.list_alerts(data.viewer, AlertFilter(), sort=sort, first=7, after=after)
+        page = await q.list_alerts(data.viewer, flt, sort=sort, first=7, after=after)
         assert len(page.alerts) <= 7
         seen += [a.id for a in page.alerts]
         pages += 1
@@ -191,11 +204,11 @@ async def test_paging_yields_every_alert_once_in_order_while_new_alerts_arrive(d
             break
         after = page.end_cursor
     assert len(seen) == len(set(seen))
-    original = {x.id for x in data.alerts}
+    original = {x.id for x in alerts}
     assert original <= set(seen)
     current = {x.id: x for x in await Alert.filter(id__in=seen)}
     assert seen == expected_order([current[i] for i in seen], sort)
-    assert [i for i in seen if i in original] == expected_order(data.alerts, sort)
+    assert [i for i in seen if i in original] == expected_order(alerts, sort)
 
 
 # --- invalid input -----------------------------------------------------------------------------
@@ -228,9 +241,12 @@ async def test_invalid_input_names_the_field_and_does_nothing(data, tenant):
         ({"flt": AlertFilter(priority=["urgent"])}, "priority"),
         ({"flt": AlertFilter(assignee="someone")}, "assignee"),
         ({"flt": AlertFilter(team="x")}, "team"),
-        ({"flt": AlertFilter(amount_min="-1")}, "amount_min"),
-        ({"flt": AlertFilter(amount_min="abc")}, "amount_min"),
-        ({"flt": AlertFilter(amount_min=10, amount_max=5)}, "amount_min"),
+        ({"flt": AlertFilter(amount_min="-1", currency="EUR")}, "amount_min"),
+        ({"flt": AlertFilter(amount_min="abc", currency="EUR")}, "amount_min"),
+        ({"flt": AlertFilter(amount_min=10, amount_max=5, currency="EUR")}, "amount_min"),
+        ({"flt": AlertFilter(amount_min=10)}, "currency"),
+        ({"flt": AlertFilter(currency="euro")}, "currency"),
+        ({"sort": "amount"}, "currency"),
         ({"flt": AlertFilter(created_from=datetime(2024, 1, 1))}, "created_from"),
     ]
     for kwargs, fld in bad:
@@ -241,6 +257,68 @@ async def test_invalid_input_names_the_field_and_does_nothing(data, tenant):
     assert await q.list_alerts(data.viewer, AlertFilter(text="x" * 100)) is not None
     after = await AuditHead.get_or_none(org_id=tenant.org_id)
     assert (after.seq if after else 0) == (before.seq if before else 0)
+
+
+async def test_every_invalid_filter_is_reported_at_once(data):
+    flt = AlertFilter(
+        status=["open"], score_min=-1, amount_min="abc", currency="EUR", team="x",
+        text="X1", created_from=datetime(2024, 1, 1),
+    )  # fmt: skip
+    with pytest.raises(q.FilterErrors) as e:
+        await q.list_alerts(data.viewer, flt, sort="title", after="junk")
+    assert set(e.value.errors) == {
+        "status", "score_min", "amount_min", "team", "text", "created_from", "sort",
+    }  # fmt: skip
+    assert e.value.field == "sort" and "is unknown" in e.value.errors["status"]
+    assert "not a decimal number" in e.value.errors["amount_min"]
+    # `after` is judged once the sort is known
+    with pytest.raises(q.FilterErrors) as e:
+        await q.list_alerts(data.viewer, AlertFilter(score_max=101), sort="score", after="junk")
+    assert set(e.value.errors) == {"score_max", "after"}
+    with pytest.raises(q.FilterErrors) as e:
+        await q.count_alerts(data.viewer, AlertFilter(score_max=101, team="x"))
+    assert set(e.value.errors) == {"score_max", "team"}
+
+
+async def test_rule_filter_ignores_case(data):
+    t = data.tag
+    expected = [x for x in data.alerts if int(x.external_id[-3:]) % 3 == 0]
+    for typed in (f"RB-{t}", f"rb-{t}", f"Rb-{t.upper()}", f"  rb-{t}  "):
+        assert await all_ids(data.viewer, AlertFilter(rule_id=typed)) == expected_order(
+            expected, "score"
+        ), typed
+    assert await all_ids(data.viewer, AlertFilter(rule_id=f"rb-{t}x")) == []
+
+
+async def test_amount_sort_and_bounds_stay_within_one_currency(data):
+    big_usd = await ingest_alerts(
+        data.strat,
+        [item(700, data.tag, amount="999999", currency="usd"),
+         item(701, data.tag, amount="5", currency="JPY")],
+    )  # fmt: skip
+    usd_id = big_usd.created[0].alert_id
+    eur = await all_ids(data.viewer, AlertFilter(currency="eur"), sort="amount")
+    assert usd_id not in eur and eur == expected_order(
+        [a for a in data.alerts if a.currency == "EUR"], "amount"
+    )
+    assert await all_ids(data.viewer, AlertFilter(currency="USD"), sort="amount") == [usd_id]
+    for flt, sort in [(AlertFilter(), "amount"), (AlertFilter(amount_min="1"), "score"),
+                      (AlertFilter(amount_max="1"), "created")]:  # fmt: skip
+        with pytest.raises(Invalid) as e:
+            await q.list_alerts(data.viewer, flt, sort=sort)
+        assert e.value.field == "currency" and "not converted" in e.value.message
+
+
+async def test_count_is_the_same_filter_and_capped(data, monkeypatch):
+    t = data.tag
+    for flt in (AlertFilter(), AlertFilter(rule_id=f"ra-{t}"), AlertFilter(status=["new"]),
+                AlertFilter(currency="EUR", amount_min="100")):  # fmt: skip
+        counted = await q.count_alerts(data.viewer, flt)
+        assert counted == q.AlertCount(len(await all_ids(data.viewer, flt)), True), flt
+    monkeypatch.setattr(q, "COUNT_CAP", 10)
+    assert await q.count_alerts(data.viewer, AlertFilter()) == q.AlertCount(10, False)
+    with pytest.raises(Forbidden):
+        await q.count_alerts(Principal(user_id=1, org_id=1, roles=frozenset()), AlertFilter())
 
 
 # --- access ------------------------------------------------------------------------------------
@@ -424,3 +502,18 @@ async def test_a_page_with_nested_data_costs_the_same_queries_for_10_50_200(tena
             assert len(hits) == (n % 2 == 0) + (n % 3 == 0)
             assert [s.value for s in signals] == [n]
     assert counts == {10: 3, 50: 3, 200: 3}
+
+
+async def test_rule_filter_on_sqlite_uses_the_expression_index(backend, db):
+    """PostgreSQL: tests/triage/test_alert_queue_indexes.py. SQLite indexes the same expression."""
+    if backend.name != "sqlite":
+        pytest.skip("SQLite's plan; PostgreSQL's is checked in test_alert_queue_indexes.py")
+    from tortoise.connection import connections
+
+    p = Principal(user_id=1, org_id=1, roles=frozenset({"admin"}))
+    sql = q._apply_filter(Alert.filter(org_id=1), p, AlertFilter(rule_id="vel-002")).sql()
+    inner = sql.split("IN (", 1)[1].rsplit(")", 1)[0]
+    plan = await connections.get("default").execute_query_dict(
+        f"EXPLAIN QUERY PLAN {inner}".replace("?", "'vel-002'")
+    )
+    assert any("alert_rule_hit_rule_id_upper" in str(r) for r in plan), plan

@@ -48,3 +48,19 @@ async def test_trigram_indexes_serve_the_text_filter(db) -> None:
     text = "\n".join(r["QUERY PLAN"] for r in plan)
     for col in COLUMNS:
         assert f"alert_{col}_trgm" in text, text
+
+
+async def test_case_insensitive_rule_filter_uses_its_expression_index(db) -> None:
+    """`vel-002` finds VEL-002 (UPPER on both sides) and stays an index lookup (migration
+    0020 indexes UPPER(CAST(rule_id AS VARCHAR)), alert_id)."""
+    p = Principal(user_id=1, org_id=1, roles=frozenset({"admin"}))
+    sql = _apply_filter(Alert.filter(org_id=1), p, AlertFilter(rule_id="vel-002")).sql()
+    assert 'UPPER(CAST("rule_id" AS VARCHAR))=UPPER(' in sql.replace(" = ", "=")
+    async with in_transaction() as tx:
+        await tx.execute_script("SET LOCAL enable_seqscan = off")
+        plan = await tx.execute_query_dict(
+            "EXPLAIN SELECT alert_id FROM alert_rule_hit "
+            "WHERE UPPER(CAST(rule_id AS VARCHAR)) = UPPER('vel-002')"
+        )
+    text = "\n".join(r["QUERY PLAN"] for r in plan)
+    assert "alert_rule_hit_rule_id_upper" in text, text

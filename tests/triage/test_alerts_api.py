@@ -206,6 +206,71 @@ async def test_queue_filters_and_pages_every_alert_once_in_score_order(tenant, o
     assert bad["errors"][0]["extensions"]["code"] == "INVALID"
 
 
+COUNTED = """
+query($filter: AlertFilterInput, $sort: AlertSort, $first: Int) {
+  alerts(filter: $filter, sort: $sort, first: $first) {
+    totalCount totalCountIsExact edges { node { id amount currency } }
+  }
+}"""
+
+
+async def test_queue_total_count_rule_case_currency_and_every_error(tenant, api):
+    tag, _ = await _seed(tenant, 30)
+    viewer_user, _ = await tenant.user("viewer")
+    secret = await api.token(tenant, viewer_user)
+    page = (await api.data(secret, COUNTED, {"first": 5}))["alerts"]
+    assert page["totalCount"] == 30 and page["totalCountIsExact"] and len(page["edges"]) == 5
+    # the same filter: rule ids in any case (RB-… fires on every third item)
+    flt = {"ruleId": f"rb-{tag}"}
+    page = (await api.data(secret, COUNTED, {"filter": flt, "first": 3}))["alerts"]
+    assert page["totalCount"] == 10 and len(page["edges"]) == 3
+    # amount sort within one currency, named in any case
+    eur = {"currency": "eur"}
+    page = await api.data(secret, COUNTED, {"filter": eur, "sort": "AMOUNT", "first": 50})
+    amounts = [float(e["node"]["amount"]) for e in page["alerts"]["edges"]]
+    assert amounts == sorted(amounts, reverse=True) and len(amounts) == 27  # every 10th: none
+    assert {e["node"]["currency"] for e in page["alerts"]["edges"]} == {"EUR"}
+
+    bad = await api.gql(secret, COUNTED, {"sort": "AMOUNT"})
+    assert bad["data"] is None
+    ext = bad["errors"][0]["extensions"]
+    assert ext["code"] == "INVALID" and ext["field"] == "currency"
+    assert "not converted" in bad["errors"][0]["message"]
+    bad = await api.gql(
+        secret, COUNTED,
+        {"filter": {"scoreMin": 120, "team": "x", "text": "X1", "amountMin": "5"}},
+    )  # fmt: skip
+    ext = bad["errors"][0]["extensions"]
+    assert [e["field"] for e in ext["errors"]] == ["score_min", "currency", "team", "text"]
+    assert [e["argument"] for e in ext["errors"]] == [
+        "filter.scoreMin", "filter.currency", "filter.team", "filter.text",
+    ]  # fmt: skip
+    assert all(e["message"] in bad["errors"][0]["message"] for e in ext["errors"])
+
+
+async def test_signals_come_largest_first_on_every_alert(tenant, api):
+    _, strat = await tenant.user("strategist")
+    tag = uuid.uuid4().hex[:6]
+    signals = [
+        {"signal": "b_small", "value": 1, "contribution": 1, "direction": "up"},
+        {"signal": "c_down", "value": 2, "contribution": -9, "direction": "down"},
+        {"signal": "a_big", "value": 3, "contribution": 9, "direction": "up"},
+    ]
+    result = await ingest_alerts(
+        strat, [item(1, tag, signals=signals), item(2, tag, signals=signals[::-1])]
+    )
+    viewer_user, _ = await tenant.user("viewer")
+    secret = await api.token(tenant, viewer_user)
+    page = (await api.data(secret, ALERTS, {"filter": {"text": tag}}))["alerts"]
+    for edge in page["edges"]:
+        assert [s["signal"] for s in edge["node"]["signals"]] == ["a_big", "c_down", "b_small"]
+    one = await api.data(
+        secret, "query($id: ID!) { alert(id: $id) { signals { signal } } }",
+        {"id": str(result.created[1].alert_id)},
+    )  # fmt: skip
+    assert [s["signal"] for s in one["alert"]["signals"]] == ["a_big", "c_down", "b_small"]
+
+
 async def test_a_page_costs_the_same_sql_queries_for_10_50_200(tenant, api, monkeypatch):
     _, ids = await _seed(tenant, 200)
     strat_user, _ = await tenant.user("strategist", name="Sam Strategist")

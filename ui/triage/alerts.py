@@ -7,12 +7,14 @@ chart's geometry, display names). Conventions are in `riskops.ui.common`.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
@@ -37,6 +39,7 @@ from riskops.server.triage.models import (
     SignalContribution,
 )
 from riskops.server.triage.queue import AlertFilter
+from riskops.server.web import is_htmx
 from riskops.ui.common.forms import (
     directory,
     form_errors,
@@ -47,15 +50,29 @@ from riskops.ui.common.forms import (
     query_string,
 )
 from riskops.ui.common.posts import Refusal, Submission, form_post
-from riskops.ui.common.rendering import FLASH, fragment_of, page, render, signed_in
+from riskops.ui.common.rendering import (
+    FLASH,
+    STATIC_DIR,
+    fragment_of,
+    page,
+    render,
+    signed_in,
+)
 
 QUEUE_PAGE_SIZE = 50
+# A page that shows `rows` alerts (the address "Load more" pushes, so Back and reload bring the
+# loaded rows back): at most this many.
+QUEUE_MAX_ROWS = 1000
 SORT_LABELS = {"score": "Score, highest first", "created": "Newest first",
-               "due": "SLA due, soonest first", "amount": "Amount, largest first"}  # fmt: skip
+               "due": "SLA due, soonest first",
+               "amount": "Amount, largest first (one currency)"}  # fmt: skip
 # Statuses from which the workflow allows assigning (the queue's "Assign to me" button).
 # The filter form's single-valued fields (status and priority repeat).
 QUEUE_FIELDS = ("score_min", "score_max", "assignee", "team", "rule_id", "amount_min",
-                "amount_max", "created_from", "created_to", "text", "sort")  # fmt: skip
+                "amount_max", "currency", "created_from", "created_to", "text",
+                "sort")  # fmt: skip
+# Not filters: where the list continues and how many rows the page shows.
+PAGING_PARAMS = ("after", "shown", "rows", "ok")
 
 FLASH.update(
     {
@@ -120,11 +137,27 @@ CHART_LABEL = 230  # the label column
 CHART_ROW = 26
 
 
+def signal_order(signals: Sequence[SignalContribution]) -> list[SignalContribution]:
+    """Largest contribution first, whichever way it pushes; ties by name: the same order on
+    every alert (the service's order too: `queue.signals_of`)."""
+    return sorted(signals, key=lambda s: (-abs(s.contribution), s.signal))
+
+
+@dataclass(frozen=True)
+class SignalScale:
+    """What the chart's text states: the bars' unit and scale, and their net sum."""
+
+    largest: float  # the longest bar, in model points
+    net: float  # raises minus lowers, in model points
+
+
 def signal_bars(signals: Sequence[SignalContribution]) -> tuple[list[Bar], int, float]:
     """Geometry of the signal chart: bars grow right (raise the score) or left (lower it) from
-    the axis, scaled to the largest contribution. The axis is in the middle when there are both
-    directions, else at the side the bars grow from. Returns (bars, height, axis x)."""
-    signed = [abs(s.contribution) * (1 if s.direction == "up" else -1) for s in signals]
+    the axis, scaled to the largest contribution, largest first (`signal_order`). The axis is
+    in the middle when there are both directions, else at the side the bars grow from. Returns
+    (bars, height, axis x)."""
+    signals = signal_order(signals)
+    signed = [_signed(s) for s in signals]
     room = 48  # for the value text at a bar's end
     left, right = CHART_LABEL + 4, CHART_WIDTH - 4
     has_up, has_down = any(c >= 0 for c in signed), any(c < 0 for c in signed)
@@ -154,6 +187,15 @@ def signal_bars(signals: Sequence[SignalContribution]) -> tuple[list[Bar], int, 
             )
         )
     return bars, len(bars) * CHART_ROW + 8, axis
+
+
+def _signed(s: SignalContribution) -> float:
+    return abs(s.contribution) * (1 if s.direction == "up" else -1)
+
+
+def signal_scale(signals: Sequence[SignalContribution]) -> SignalScale:
+    signed = [_signed(s) for s in signals]
+    return SignalScale(max((abs(c) for c in signed), default=0.0), sum(signed))
 
 
 def _names(people: Iterable[User]) -> dict[int, str]:
@@ -204,10 +246,46 @@ def queue_filter(values: Mapping[str, Any], errors: dict[str, str]) -> AlertFilt
         rule_id=values["rule_id"] or None,
         amount_min=values["amount_min"] or None,
         amount_max=values["amount_max"] or None,
+        currency=values["currency"] or None,
         created_from=parse_local(values["created_from"], "created_from", errors),
         created_to=parse_local(values["created_to"], "created_to", errors),
         text=values["text"] or None,
     )
+
+
+def _count_of(raw: str | None, default: int) -> int:
+    """`rows` / `shown` of the address: a row count, else the default (never an error: it only
+    says how much of the list to show)."""
+    try:
+        number = int(raw or "")
+    except ValueError:
+        return default
+    return min(max(number, 0), QUEUE_MAX_ROWS)
+
+
+def _clean_query(params: QueryParams, drop: Sequence[str] = ()) -> str:
+    """The address's query without empty values (`score_min=&…`), the default sort, or the
+    names in `drop`."""
+    return urlencode(
+        [
+            (k, v)
+            for k, v in params.multi_items()
+            if v.strip() and k not in drop and (k, v) != ("sort", "score")
+        ]
+    )
+
+
+async def _rows(
+    principal: Principal, flt: AlertFilter, sort: str, wanted: int, after: str | None
+) -> queue.AlertPage:
+    """`wanted` rows from `after`, in pages the service allows (a restored "Load more")."""
+    rows: list[Alert] = []
+    page = queue.AlertPage([], True, after)
+    while page.has_next and len(rows) < wanted:
+        size = min(wanted - len(rows), queue.MAX_PAGE)
+        page = await queue.list_alerts(principal, flt, sort=sort, first=size, after=page.end_cursor)
+        rows += page.alerts
+    return queue.AlertPage(rows, page.has_next, page.end_cursor)
 
 
 async def _queue_page(
@@ -224,25 +302,45 @@ async def _queue_page(
     errors = dict(errors or {})
     filter_errors: dict[str, str] = {}
     after = params.get("after") or None
+    more = fragment_of(request, {"alerts-more": "more"}) == "more"
+    shown = _count_of(params.get("shown"), 0) if more else 0
+    wanted = QUEUE_PAGE_SIZE if more else max(_count_of(params.get("rows"), 0), QUEUE_PAGE_SIZE)
     flt = queue_filter(values, filter_errors)
     page_alerts: list[Alert] = []
     has_next, cursor = False, None
-    if not filter_errors:  # a bound that did not parse: show the error, not a widened result
-        try:
-            result = await queue.list_alerts(
-                principal, flt, sort=values["sort"], first=QUEUE_PAGE_SIZE, after=after
-            )
-        except Invalid as exc:
-            filter_errors[exc.field or "_form"] = exc.message
+    count: queue.AlertCount | None = None
+    try:
+        if filter_errors:  # a bound that did not parse: the others are still judged, all shown
+            queue.validate_query(flt, sort=values["sort"], after=after)
         else:
+            result = await _rows(principal, flt, values["sort"], wanted, after)
             page_alerts, has_next, cursor = result.alerts, result.has_next, result.end_cursor
+            if not more:  # the count heads the results; "Load more" adds rows only
+                count = await queue.count_alerts(principal, flt, sort=values["sort"])
+    except queue.FilterErrors as exc:
+        for name, message in exc.errors.items():
+            filter_errors.setdefault(name, message)
+    except Invalid as exc:
+        filter_errors.setdefault(exc.field or "_form", exc.message)
+    if filter_errors:
+        page_alerts, has_next, cursor, count = [], False, None, None
     people, team_list = await _directory(principal)
-    query = query_string(values)
+    query = query_string({k: v for k, v in values.items() if k != "sort" or v != "score"})
+    loaded = shown + len(page_alerts)
+    more_url = more_href = None
+    if has_next and cursor is not None:
+        more_url = "/alerts?" + "&".join(
+            filter(None, [query, urlencode({"after": cursor, "shown": loaded})])
+        )
+        more_href = "/alerts?" + "&".join(
+            filter(None, [query, urlencode({"rows": loaded + QUEUE_PAGE_SIZE})])
+        )
     ctx = {
         "values": values,
         "errors": errors,
         "filter_errors": filter_errors,
         "alerts": page_alerts,
+        "count": count,
         "names": _names(people),
         "team_names": {t.id: t.name for t in team_list},
         "people": people,
@@ -250,7 +348,8 @@ async def _queue_page(
         "sla": sla_of,
         "query": query,
         "may_take": _may_take(principal),
-        "more_url": f"/alerts?{query}&{urlencode({'after': cursor})}" if has_next else None,
+        "more_url": more_url,
+        "more_href": more_href,
         "row_errors": row_errors or {},
         "bulk": bulk or {"selected": [], "disposition": "", "comment": ""},
         "bulk_key": uuid.uuid4().hex,
@@ -259,9 +358,22 @@ async def _queue_page(
         "priorities": [p.value for p in AlertPriority],
         "dispositions": [d.value for d in AlertDisposition],
         "sort_labels": SORT_LABELS,
+        "queue_js": queue_js_href(),
+        # An htmx Apply swaps the results; the form comes along out of band, so each field
+        # shows its own error (or loses a stale one).
+        "filters_oob": fragment_of(request, {"alerts-results": "results"}) == "results",
     }
     if filter_errors and status < 400:
         status = 422
+    # The address htmx shows (and Back returns to): the filters without empty values; after
+    # "Load more", with the number of rows now on the page, so a restored page shows them all.
+    push: dict[str, str] = {}
+    if is_htmx(request) and request.method == "GET":
+        if more:
+            rows = urlencode({"rows": loaded}) if loaded > QUEUE_PAGE_SIZE else ""
+            push["HX-Push-Url"] = "/alerts?" + "&".join(filter(None, [query, rows]))
+        else:
+            push["HX-Push-Url"] = "/alerts" + (f"?{q}" if (q := _clean_query(params)) else "")
     return render(
         request,
         "triage/alerts/index.html",
@@ -271,7 +383,15 @@ async def _queue_page(
             "alerts-results": "triage/alerts/_results.html",
             "alerts-more": "triage/alerts/_rows.html",
         },
+        headers=push,
     )
+
+
+@functools.cache
+def queue_js_href() -> str:
+    """The queue's script (select all, empty filters left out), content-hashed like app.css."""
+    digest = hashlib.sha256((STATIC_DIR / "queue.js").read_bytes()).hexdigest()[:12]
+    return f"/static/queue.js?v={digest}"
 
 
 def _may_take(principal: Principal) -> Callable[[Alert], bool]:
@@ -281,14 +401,29 @@ def _may_take(principal: Principal) -> Callable[[Alert], bool]:
 
 @page
 async def queue_page(request: Request) -> Response:
-    return await _queue_page(request, signed_in(request), request.query_params)
+    principal = signed_in(request)
+    params = request.query_params
+    if not is_htmx(request) and any(not v.strip() for _, v in params.multi_items()):
+        # A form sent without its script (or an old link): the same view at the clean address.
+        clean = _clean_query(params)
+        return RedirectResponse("/alerts" + (f"?{clean}" if clean else ""), status_code=303)
+    return await _queue_page(request, principal, params)
 
 
-def _queue_redirect(query: str, code: str) -> RedirectResponse:
+def _queue_redirect(query: str, code: str, rows: int = 0) -> RedirectResponse:
     params = QueryParams(query)
     values = {k: v for k, v in queue_values(params).items() if k != "sort" or v != "score"}
-    target = query_string({**values, "ok": code})
+    shown = {"rows": str(rows)} if rows > QUEUE_PAGE_SIZE else {}
+    target = query_string({**values, **shown, "ok": code})
     return RedirectResponse(f"/alerts?{target}", status_code=303)
+
+
+def _rows_shown(request: Request) -> int:
+    """How many rows the queue the form was posted from showed (its address's `rows`, which
+    htmx sends as HX-Current-URL): the queue comes back as long as it was."""
+    current = request.headers.get("hx-current-url") if is_htmx(request) else None
+    query = urlsplit(current).query if current else ""
+    return _count_of(QueryParams(query).get("rows"), 0)
 
 
 # ----------------------------------------------------------------------------- bulk actions
@@ -342,8 +477,10 @@ async def _bulk_refused(sub: Submission, refusal: Refusal) -> Response:
     errors, row_errors = _bulk_errors(refusal.error, _bulk_items(sub.form))
     values = sub.values
     bulk = {name: values[name] for name in ("selected", "disposition", "comment")}
+    rows = _rows_shown(sub.request)
+    query = values["q"] + (f"&rows={rows}" if rows > QUEUE_PAGE_SIZE else "")
     return await _queue_page(
-        sub.request, sub.principal, QueryParams(values["q"]), status=refusal.status,
+        sub.request, sub.principal, QueryParams(query), status=refusal.status,
         errors=errors, row_errors=row_errors, bulk=bulk,
     )  # fmt: skip
 
@@ -365,7 +502,7 @@ async def bulk_assign(sub: Submission) -> Response:
         sub.principal, _selected(sub), assignee_id=sub.principal.user_id,
         idempotency_key=_bulk_key(sub),
     )  # fmt: skip
-    return _queue_redirect(sub.values["q"], "alerts.bulk_assign")
+    return _queue_redirect(sub.values["q"], "alerts.bulk_assign", _rows_shown(sub.request))
 
 
 @form_post(_bulk_refused, keep=_bulk_values)
@@ -374,7 +511,7 @@ async def bulk_close(sub: Submission) -> Response:
         sub.principal, _selected(sub), disposition=sub.values["disposition"],
         comment=sub.values["comment"], idempotency_key=_bulk_key(sub),
     )  # fmt: skip
-    return _queue_redirect(sub.values["q"], "alerts.bulk_close")
+    return _queue_redirect(sub.values["q"], "alerts.bulk_close", _rows_shown(sub.request))
 
 
 # ----------------------------------------------------------------------------- the detail
@@ -397,6 +534,7 @@ async def _detail_page(
     # Who acted, as people read it: a name, "deleted user" or "system" (never "user:4").
     labels = await users.actor_labels(principal.org_id, [ev.actor for ev in detail.history])
     bars, chart_height, axis = signal_bars(detail.signals)
+    scale = signal_scale(detail.signals)
     ctx = {
         "d": detail,
         "a": detail.alert,
@@ -411,6 +549,8 @@ async def _detail_page(
             "height": chart_height,
             "axis": axis,
             "label_x": CHART_LABEL - 6,
+            "largest": scale.largest,
+            "net": scale.net,
         },
         "actions": detail.actions,
         "keys": {name: uuid.uuid4().hex for name in [*ACTIONS, "case"]},
