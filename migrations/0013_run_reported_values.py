@@ -6,7 +6,7 @@ from riskops.server.credit.terms import Severity
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('riskops', '0011_policy_maker_checker')]
+    dependencies = [('riskops', '0012_service_accounts')]
 
     initial = False
 

@@ -52,7 +52,7 @@ async def test_trigram_indexes_serve_the_text_filter(db) -> None:
 
 async def test_case_insensitive_rule_filter_uses_its_expression_index(db) -> None:
     """`vel-002` finds VEL-002 (UPPER on both sides) and stays an index lookup (migration
-    0020 indexes UPPER(CAST(rule_id AS VARCHAR)), alert_id)."""
+    0015 indexes UPPER(CAST(rule_id AS VARCHAR)), alert_id)."""
     p = Principal(user_id=1, org_id=1, roles=frozenset({"admin"}))
     sql = _apply_filter(Alert.filter(org_id=1), p, AlertFilter(rule_id="vel-002")).sql()
     assert 'UPPER(CAST("rule_id" AS VARCHAR))=UPPER(' in sql.replace(" = ", "=")

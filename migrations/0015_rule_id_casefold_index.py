@@ -31,7 +31,7 @@ async def backward(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("riskops", "0011_policy_maker_checker")]
+    dependencies = [("riskops", "0014_triage_signal_value_and_account_index")]
 
     initial = False
 

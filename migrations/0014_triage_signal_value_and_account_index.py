@@ -11,7 +11,7 @@ from riskops.server.triage.models import AnyJSONField
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('riskops', '0011_policy_maker_checker')]
+    dependencies = [('riskops', '0013_run_reported_values')]
 
     initial = False
 
