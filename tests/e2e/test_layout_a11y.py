@@ -198,3 +198,127 @@ def test_phone_navigation_is_a_menu_that_works_without_script(server: Server, br
     nav.click()
     page.wait_for_url(re.compile(r"/runs$"))
     context.close()
+
+
+# ----------------------------------------------------------------------------- item 24
+
+
+def test_skip_link_is_the_first_tab_stop(server: Server, browser: Any) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    sign_in(page, server, STRATEGIST, "/alerts")
+    page.keyboard.press("Tab")
+    focused = page.evaluate(
+        "[document.activeElement.textContent.trim(), document.activeElement.getAttribute('href')]"
+    )
+    assert focused == ["Skip to content", "#main"]
+    box = page.locator("a.skip-link").bounding_box()
+    assert box and box["y"] >= 0 and box["width"] > 50, "visible when focused"
+    shot(page, "skip-link")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    inside = page.evaluate("!!document.activeElement.closest('main')")
+    assert inside, "the next tab stop after the skip link is in the content"
+    page.close()
+
+
+def test_assign_to_me_keeps_the_focus_on_its_row(server: Server, browser: Any) -> None:
+    problems: list[str] = []
+    page = browser.new_page(viewport=DESKTOP)
+    watch_console(page, problems)
+    sign_in(page, server, STRATEGIST, "/alerts?status=new")
+    button = page.locator("#alerts-rows button:has-text('Assign to me')").first
+    row_id = button.locator("xpath=ancestor::tr").get_attribute("id")
+    button.focus()
+    page.keyboard.press("Enter")
+    row = page.locator(f"#{row_id}")
+    row.locator("text=yours").wait_for()
+    page.wait_for_function(
+        "id => document.activeElement && !!document.activeElement.closest('#' + id)", arg=row_id
+    )
+    shot(page, "assign-focus")
+    # An assignee's name is wider than "unassigned": every column still shows.
+    assert not page.evaluate(HIDDEN_COLUMNS_JS)
+    page.close()
+    assert not problems, problems
+
+
+@pytest.mark.parametrize(
+    ("email", "path", "names"),
+    [
+        (STRATEGIST, "/alerts", ["created_from", "created_to"]),
+        (APPROVER, "/runs", ["since", "until"]),
+        ("admin@demo.riskops.local", "/audit", ["since", "until"]),
+        (APPROVER, "/kill-switches", ["expires_at"]),
+    ],
+)
+def test_a_date_filter_is_one_tab_stop(
+    server: Server, browser: Any, email: str, path: str, names: list[str]
+) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    sign_in(page, server, email, path)
+    for name in names:
+        field = page.locator(f"main input[name={name}]")
+        field.focus()
+        page.keyboard.press("Tab")
+        after = page.evaluate("document.activeElement.getAttribute('name')")
+        assert after != name, f"{name} holds the focus for more than one tab stop"
+        hint = field.get_attribute("placeholder") or ""
+        assert "YYYY-MM-DD" in hint, f"{name} says its format"
+    page.close()
+
+
+def _axe(page: Any) -> list[dict[str, Any]]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+    )
+    return list(result["violations"])
+
+
+def _pages_of(page: Any, server: Server) -> list[str]:
+    """Every GET page this role can open: its navigation, plus one of each detail page."""
+    page.goto(f"{server.url}/")
+    paths = ["/"] + [
+        str(a.get_attribute("href")) for a in page.locator("nav[aria-label=Main] a").all()
+    ]
+    details = {
+        "/alerts": "/alerts/",
+        "/cases": "/cases/",
+        "/runs": "/runs/",
+        "/scenarios": "/scenarios/",
+        "/reports": "/reports/",
+    }
+    for listing, prefix in details.items():
+        if listing in paths:
+            href = first_href(page, server, listing, prefix)
+            if href and not href.endswith(".json"):
+                paths.append(href)
+    return list(dict.fromkeys(paths))
+
+
+def test_axe_finds_no_wcag_a_or_aa_violation_on_any_page(server: Server, browser: Any) -> None:
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `make node`")
+    found: list[str] = []
+    # The CSP allows no inline script: only the test's own context lets axe in.
+    page = browser.new_page(viewport=DESKTOP, bypass_csp=True)
+    for path in ("/login", "/no-such-page"):
+        page.goto(f"{server.url}{path}")
+        for v in _axe(page):
+            for node in v["nodes"]:
+                found.append(f"anonymous {path}: {v['id']} at {node['target']}")
+    page.close()
+    walked = 0
+    for email in ROLES:
+        context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
+        page = context.new_page()
+        sign_in(page, server, email)
+        for path in _pages_of(page, server):
+            page.goto(f"{server.url}{path}")
+            walked += 1
+            for v in _axe(page):
+                for node in v["nodes"]:
+                    found.append(f"{email} {path}: {v['id']} at {node['target']}")
+        context.close()
+    assert walked > 40
+    assert not found, f"{len(found)} violations:\n" + "\n".join(found)
