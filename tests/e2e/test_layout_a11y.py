@@ -322,3 +322,56 @@ def test_axe_finds_no_wcag_a_or_aa_violation_on_any_page(server: Server, browser
         context.close()
     assert walked > 40
     assert not found, f"{len(found)} violations:\n" + "\n".join(found)
+
+
+# ----------------------------------------------------------------------------- item 23
+
+ODD_MULTIPLIER = re.compile(r"\b\d[\d,]*(?:\.\d+)?x\b")  # "11.9918x": written with the times sign
+RAW_CASE = re.compile(r"\bCase \d+\b")  # a case is "CASE-000004", never its row id
+
+
+def check_formats(page: Any, pages: dict[str, str]) -> None:
+    for name, url in pages.items():
+        page.goto(url)
+        assert page.title().split(" · ")[0] not in ("Not allowed", "Not found"), (name, url)
+        text = page.locator("main").inner_text()
+        assert not ODD_MULTIPLIER.findall(text), (name, ODD_MULTIPLIER.findall(text))
+        assert not RAW_CASE.findall(text), (name, RAW_CASE.findall(text))
+        tokens = re.findall(r"(?i)tokens\s+([\d,]+\.\d+)", text)
+        assert not tokens, (name, "a token count with decimals", tokens)
+
+
+def test_alert_case_and_run_pages_use_one_format(server: Server, browser: Any) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    sign_in(page, server, APPROVER, "/runs?severity=SEV0")
+    page.locator("#runs-rows a[href^='/runs/']").first.click()
+    page.wait_for_url(re.compile(r"/runs/\d+$"))
+    pages = {"run": page.url}
+    shot(page, "format-run", full=True)
+    case_link = page.locator("#links a[href^='/cases/']").first
+    assert re.fullmatch(r"CASE-\d{6}", case_link.inner_text())
+    assert re.search(r"^\u00d7\d", page.locator(".run-multiplier").inner_text())
+    case_link.click()
+    page.wait_for_url(re.compile(r"/cases/\d+$"))
+    pages["case"] = page.url
+    page.goto(f"{server.url}/scenarios/BINDER_EXPORT_WEEKLY")
+    pages["scenario"] = page.url
+    check_formats(page, pages)  # as the approver, who may read runs
+    # An alert that belongs to a case (a strategist opens one from it): its page names the case
+    # the way the case page does.
+    page.context.clear_cookies()
+    sign_in(page, server, STRATEGIST)
+    alert = first_href(page, server, "/alerts?status=new", "/alerts/")
+    page.goto(f"{server.url}{alert}")
+    page.locator("#action-case button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/cases/\d+"))
+    reference = page.locator("h1 .case-number").inner_text()
+    page.goto(f"{server.url}{alert}")
+    pages = {"alert": page.url}
+    chips = page.locator("a.chip[href^='/cases/']").all_inner_texts()
+    assert chips == [reference] and re.fullmatch(r"CASE-\d{6}", reference), chips
+    labels = page.locator("section:has(h2:text('Transaction')) dl.facts > dt").all_inner_texts()
+    assert labels and all(label[:1].isupper() for label in labels), labels
+    shot(page, "format-alert", full=True)
+    check_formats(page, pages)
+    page.close()
