@@ -184,6 +184,23 @@ def test_tables_fit_at_1366_and_nothing_overflows_at_390(server: Server, browser
     assert not problems, problems
 
 
+@pytest.mark.parametrize("email", [APPROVER, "admin@demo.riskops.local"])
+def test_every_page_fits_a_phone(server: Server, browser: Any, email: str) -> None:
+    found: list[str] = []
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    sign_in(page, server, email)
+    for path in _pages_of(page, server):
+        page.goto(f"{server.url}{path}")
+        top = page.evaluate("document.querySelector('main').getBoundingClientRect().top")
+        if top > 200:
+            found.append(f"{path}: the content starts {top:.0f}px down")
+        for line in page.evaluate(OVERFLOWS_JS) + page.evaluate(SMALL_CHART_TEXT_JS):
+            found.append(f"{path}: {line}")
+    context.close()
+    assert not found, "\n".join(found)
+
+
 def test_phone_navigation_is_a_menu_that_works_without_script(server: Server, browser: Any) -> None:
     context = browser.new_context(viewport=PHONE, java_script_enabled=False)
     page = context.new_page()
@@ -319,6 +336,8 @@ def test_axe_finds_no_wcag_a_or_aa_violation_on_any_page(server: Server, browser
             for v in _axe(page):
                 for node in v["nodes"]:
                     found.append(f"{email} {path}: {v['id']} at {node['target']}")
+            for line in page.evaluate(OVERFLOWS_JS):  # and nothing sticks out of its card
+                found.append(f"{email} {path}: {line}")
         context.close()
     assert walked > 40
     assert not found, f"{len(found)} violations:\n" + "\n".join(found)
