@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from riskops.server.cli.common import _settings, app, database, org_principal, user_principal
+from riskops.server.core.formatting import credits
 from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
 from riskops.server.credit import reports
@@ -88,5 +89,5 @@ def report_weekly_cmd(
     counts = ", ".join(f"{k} {v}" for k, v in s["severity_counts"].items())
     typer.echo(f"Severity counts: {counts}")
     for t in s["top_scenarios"]:
-        typer.echo(f"  {t['scenario']}: {t['total']:,.2f} credits")
+        typer.echo(f"  {t['scenario']}: {credits(t['total'])} credits")
     typer.echo(f"Policy violations: {s['violations']}. Baseline candidates: {s['candidates']}.")

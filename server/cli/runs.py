@@ -23,6 +23,7 @@ from riskops.server.cli.common import (
 )
 from riskops.server.cli.jsonl import ImportSummary, _print_import, import_jsonl
 from riskops.server.core.errors import NotFound
+from riskops.server.core.formatting import credits, multiplier
 from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
 from riskops.server.credit import artifact_checks
@@ -158,8 +159,8 @@ async def _list_runs(
                 format_ts(r.started_at)[:19] + "Z",
                 r.run_id,
                 r.scenario.key,
-                f"{r.credits_total:,.2f}",
-                "-" if r.multiplier is None else f"{r.multiplier:.2f}x",
+                credits(r.credits_total),
+                "-" if r.multiplier is None else multiplier(r.multiplier),
                 r.severity.value
                 if r.severity
                 else ("no baseline" if "no_baseline" in r.flags else "-"),

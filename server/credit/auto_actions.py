@@ -14,6 +14,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from riskops.audit.types import RiskLevel
 from riskops.server.core.audit_trail import record
+from riskops.server.core.formatting import multiplier
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.credit import artifacts
@@ -176,7 +177,9 @@ async def _apply_actions(
             else:  # later runs of the batch join it quietly
                 item.case = known[0]
         else:
-            title = f"{sev.value}: {item.scenario.key} run {run.run_id} at {run.multiplier:g}x"
+            title = (
+                f"{sev.value}: {item.scenario.key} run {run.run_id} at {multiplier(run.multiplier)}"
+            )
             item.case = await open_case(
                 principal, conn, title[:300], CASE_SEVERITY[sev], now,
                 source={"run_id": run.run_id, "reason": sev.value.lower()},

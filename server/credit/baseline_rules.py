@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from riskops.server.core.errors import Invalid
+from riskops.server.core.formatting import multiplier
 from riskops.server.credit.terms import Policy, Severity
 
 
@@ -60,8 +61,8 @@ def baseline_candidate_reasons(
         ratio = stats.median / current_median
         if ratio >= policy.candidate_max_variance:
             why.append(
-                f"median is {ratio:.2f}x the current baseline; needs < "
-                f"{policy.candidate_max_variance:g}x"
+                f"median is {multiplier(ratio)} the current baseline; needs < "
+                f"{multiplier(policy.candidate_max_variance)}"
             )
     return why
 

@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from riskops.server.core import formatting as fmt
 from riskops.server.core.errors import Invalid
 from riskops.server.credit.terms import (
     LEGIT_FLAGS,
@@ -200,8 +201,8 @@ def _sudden_prompt_growth(facts: RunFacts, stats: ScenarioStats, policy: Policy)
     if prompt < policy.prompt_growth_factor * usual:
         return None
     return (
-        f"{prompt} prompt tokens, {prompt / usual:.1f}x the scenario's median of "
-        f"{_num(usual)} (flagged at ≥ {policy.prompt_growth_factor:g}x)"
+        f"{fmt.count(prompt)} prompt tokens, {fmt.multiplier(prompt / usual)} the scenario's "
+        f"median of {fmt.count(usual)} (flagged at ≥ {fmt.multiplier(policy.prompt_growth_factor)})"
     )
 
 
@@ -233,7 +234,8 @@ def _touched(kind: DataClassification) -> Rule:
 def _backfill(facts: RunFacts, stats: ScenarioStats, policy: Policy) -> str | None:
     if not facts.scenario_backfill:
         return None
-    return f"scenario is in backfill mode (SEV1 threshold relaxed {policy.backfill_relax:g}x)"
+    relax = fmt.multiplier(policy.backfill_relax)
+    return f"scenario is in backfill mode (SEV1 threshold relaxed {relax})"
 
 
 # no_baseline is not here: it depends on the baseline alone (see classify).
@@ -287,28 +289,24 @@ def _severity_reason(
 ) -> str:
     if m is None:
         return "no baseline for this scenario yet: no severity until one is calculated or set"
-    head = f"credits {_num(m)}x the baseline median of {_num(baseline_median or 0)}"
+    x = fmt.multiplier
+    head = f"credits {x(m)} the baseline median of {fmt.credits(baseline_median or 0)}"
     sev1 = policy.sev1_multiplier * (policy.backfill_relax if backfill else 1.0)
-    sev1_rule = f"≥ {sev1:g}x" + (
-        f" ({policy.sev1_multiplier:g}x relaxed {policy.backfill_relax:g}x for backfill)"
+    sev1_rule = f"≥ {x(sev1)}" + (
+        f" ({x(policy.sev1_multiplier)} relaxed {x(policy.backfill_relax)} for backfill)"
         if backfill
         else ""
     )
     if severity is Severity.SEV0:
-        return f"{head} (SEV0 needs ≥ {policy.sev0_multiplier:g}x and PII or regulatory data)"
+        return f"{head} (SEV0 needs ≥ {x(policy.sev0_multiplier)} and PII or regulatory data)"
     if severity is Severity.SEV1:
         why = "" if m < policy.sev0_multiplier or sensitive else "; no PII or regulatory data"
         return f"{head} (SEV1 needs {sev1_rule}{why})"
     if severity is Severity.SEV2:
-        return f"{head} (SEV2 needs ≥ {policy.sev2_multiplier:g}x; SEV1 {sev1_rule})"
+        return f"{head} (SEV2 needs ≥ {x(policy.sev2_multiplier)}; SEV1 {sev1_rule})"
     if severity is Severity.SEV3:
-        return f"{head} (SEV3 needs ≥ {policy.sev3_multiplier:g}x)"
-    return f"{head}: below SEV3 (≥ {policy.sev3_multiplier:g}x), no severity"
-
-
-def _num(x: float) -> str:
-    """For people: at most two decimals, no exponent (12.3, 1000, 1250.5)."""
-    return f"{x:.2f}".rstrip("0").rstrip(".")
+        return f"{head} (SEV3 needs ≥ {x(policy.sev3_multiplier)})"
+    return f"{head}: below SEV3 (≥ {x(policy.sev3_multiplier)}), no severity"
 
 
 def _likelihood(score: float, policy: Policy) -> Likelihood:

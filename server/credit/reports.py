@@ -43,6 +43,7 @@ from riskops.audit.types import Actor, Entry
 from riskops.server.core import validation
 from riskops.server.core.audit_trail import access
 from riskops.server.core.errors import Invalid
+from riskops.server.core.formatting import case_ref
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
@@ -243,7 +244,7 @@ def _sev(value: Any) -> str | None:
 
 
 def _case_number(number: Any) -> str | None:
-    return None if number is None else f"CASE-{int(number):06d}"
+    return None if number is None else case_ref(int(number))
 
 
 async def _severity_counts(org_id: int, start: datetime, end: datetime) -> dict[str, int]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from riskops.server.core.formatting import multiplier
 from riskops.server.notify.models import OutboxMessage
 from riskops.server.settings import WebhookTarget
 
@@ -93,7 +94,11 @@ def _run_summary(kind: str, p: dict[str, Any], base_url: str) -> tuple[str, list
     scenario = p.get("scenario") or "?"
     run_id = p.get("run_id") or "?"
     mult = p.get("multiplier")
-    times = f"{_num(mult)}x baseline" if mult is not None else "no baseline"
+    times = (
+        f"{multiplier(mult)} the baseline"
+        if isinstance(mult, int | float) and not isinstance(mult, bool)
+        else "no baseline"
+    )
     lead = "SEV2 pattern" if kind == "run.sev2_pattern" else severity
     text = f"{lead}: {scenario} run {run_id} at {times}"
     if p.get("case_number"):

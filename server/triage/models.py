@@ -10,6 +10,7 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from riskops.server.core.formatting import case_ref
 from riskops.server.identity.models import Organization, Team, User
 
 # --- alerts and cases (issue 3) ----------------------------------------------------------------
@@ -264,7 +265,7 @@ class Case(Model):
 
     @property
     def display_number(self) -> str:
-        return f"CASE-{self.number:06d}"
+        return case_ref(self.number)
 
     class Meta:
         table = "risk_case"

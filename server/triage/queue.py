@@ -85,6 +85,7 @@ class AlertDetail:
     case_ids: list[int]
     similar: list[SimilarAlert]
     actions: list[str]  # what the caller may do now (workflow.actions_for): the forms to show
+    case_refs: dict[int, str] = field(default_factory=dict)  # case id -> "CASE-000004"
 
 
 # --- sorts and cursors -------------------------------------------------------------------------
@@ -589,7 +590,9 @@ async def get_alert_detail(principal: Principal, alert_id: str | int) -> AlertDe
         await scoped(AlertEvent, principal).filter(alert_id=alert.id).order_by("at", "id")
     )
     info = list(await InfoRequest.filter(alert_id=alert.id).order_by("asked_at", "id"))
-    case_ids = sorted(link.case_id for link in await CaseAlert.filter(alert_id=alert.id))
+    links = await CaseAlert.filter(alert_id=alert.id).select_related("case")
+    case_ids = sorted(link.case_id for link in links)
+    case_refs = {link.case_id: link.case.display_number for link in links}
     similar = await similar_alerts(alert)
     open_request = next((r for r in reversed(info) if r.answered_at is None), None)
     state = workflow.AlertState(
@@ -599,7 +602,7 @@ async def get_alert_detail(principal: Principal, alert_id: str | int) -> AlertDe
     )
     actions = [a.value for a in workflow.actions_for(state, principal.roles, principal.user_id)]
     await access(principal, "alert.view", "alert", alert.id)
-    return AlertDetail(alert, hits, signals, history, info, case_ids, similar, actions)
+    return AlertDetail(alert, hits, signals, history, info, case_ids, similar, actions, case_refs)
 
 
 async def get_queue_row(principal: Principal, alert_id: str | int) -> Alert:

@@ -209,7 +209,7 @@ async def test_candidates_in_period_judges_each_scenario(tenant):
     c = by_key["C_SPIKY"]
     assert c.had_sev0_or_sev1 and "had SEV0/SEV1 runs in the period" in c.reasons
     d = by_key["D_DRIFTED"]
-    assert d.reasons == ["median is 2.00x the current baseline; needs < 1.2x"]
+    assert d.reasons == ["median is \u00d72 the current baseline; needs < \u00d71.2"]
     assert not d.is_candidate and d.ratio == 2.0
     assert any(r.startswith("CV ") for r in by_key["E_NOISY"].reasons)
 

@@ -124,32 +124,35 @@ def test_a_custom_policy_moves_the_boundaries():
 REASON_CASES = [
     (
         RunFacts(credits_total=492, data_classification="pii"),
-        "credits 12.3x the baseline median of 40 (SEV0 needs ≥ 10x and PII or regulatory data)",
+        "credits \u00d712.3 the baseline median of 40.00 "
+        "(SEV0 needs ≥ \u00d710 and PII or regulatory data)",
     ),
     (
         RunFacts(credits_total=492),
-        "credits 12.3x the baseline median of 40 (SEV1 needs ≥ 5x; no PII or regulatory data)",
+        "credits \u00d712.3 the baseline median of 40.00 "
+        "(SEV1 needs ≥ \u00d75; no PII or regulatory data)",
     ),
     (
         RunFacts(credits_total=240),
-        "credits 6x the baseline median of 40 (SEV1 needs ≥ 5x)",
+        "credits \u00d76 the baseline median of 40.00 (SEV1 needs ≥ \u00d75)",
     ),
     (
         RunFacts(credits_total=240, scenario_backfill=True),
-        "credits 6x the baseline median of 40 (SEV2 needs ≥ 2x; SEV1 ≥ 10x "
-        "(5x relaxed 2x for backfill))",
+        "credits \u00d76 the baseline median of 40.00 (SEV2 needs ≥ \u00d72; SEV1 ≥ \u00d710 "
+        "(\u00d75 relaxed \u00d72 for backfill))",
     ),
     (
         RunFacts(credits_total=70),
-        "credits 1.75x the baseline median of 40 (SEV3 needs ≥ 1.5x)",
+        "credits \u00d71.75 the baseline median of 40.00 (SEV3 needs ≥ \u00d71.5)",
     ),
     (
         RunFacts(credits_total=4_000_000),
-        "credits 100000x the baseline median of 40 (SEV1 needs ≥ 5x; no PII or regulatory data)",
+        "credits \u00d7100,000 the baseline median of 40.00 "
+        "(SEV1 needs ≥ \u00d75; no PII or regulatory data)",
     ),
     (
         RunFacts(credits_total=20),
-        "credits 0.5x the baseline median of 40: below SEV3 (≥ 1.5x), no severity",
+        "credits \u00d70.5 the baseline median of 40.00: below SEV3 (≥ \u00d71.5), no severity",
     ),
 ]
 
@@ -473,7 +476,7 @@ def test_candidate_reasons_name_every_failed_rule():
         "4 runs in the period; needs ≥ 10",
         "had SEV0/SEV1 runs in the period",
         "CV 0.50; needs < 0.3",
-        "median is 1.50x the current baseline; needs < 1.2x",
+        "median is \u00d71.5 the current baseline; needs < \u00d71.2",
     ]
 
 

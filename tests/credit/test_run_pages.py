@@ -242,8 +242,8 @@ async def test_sev0_run_page_explains_and_writes_the_access_event(
     assert r.status_code == 200
     html = main_of(r.text)
     assert "Why this severity" in html and "run-sev-SEV0" in html
-    assert "\u00d712.5" in html and "Credits 12.5x the baseline median of 100" in html
-    assert "≥ 10\u00d7 and PII or regulatory data" in html and "≥ 5\u00d7" in html
+    assert "\u00d712.5" in html and "Credits \u00d712.5 the baseline median of 100.00" in html
+    assert "≥ \u00d710 and PII or regulatory data" in html and "≥ \u00d75" in html
     assert "Thresholds of policy defaults" in html
     for flag in ("pii_exposure", "retry_loop", "batch_job", "unbounded_iterator"):
         assert f'<span class="flag">{flag}</span>' in html, flag

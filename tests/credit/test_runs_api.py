@@ -114,7 +114,7 @@ async def test_record_runs_classifies_and_acts(api, tenant):
     assert run["quarantined"] and run["dispatchBlocked"] and run["rerunGate"]
     assert run["multiplier"] == 15.0 and run["baselineMedian"] == 100.0
     assert run["misconfigLikelihood"] == "MEDIUM"
-    assert any("15x the baseline median" in e for e in run["explanations"])
+    assert any("\u00d715 the baseline median" in e for e in run["explanations"])
     assert detail["artifacts"][0]["managed"] is False
     assert await AuditEvent.filter(org_id=tenant.org_id, action="run.view").count() == 1
 

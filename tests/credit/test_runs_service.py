@@ -113,7 +113,7 @@ async def test_sev0_quarantines_blocks_dispatch_opens_a_case_and_notifies_critic
     assert run.quarantined and run.dispatch_blocked and run.rerun_gate
     assert run.multiplier == 12.5 and run.baseline_median == 100.0
     assert {"pii_exposure", "retry_loop"} <= set(run.flags)
-    assert "12.5x the baseline median of 100" in run.explanations[0]
+    assert "\u00d712.5 the baseline median of 100.00" in run.explanations[0]
     case = await Case.get(id=run.case_id)
     assert case.severity is CaseSeverity.CRITICAL and rec.case_number == case.display_number
     msg = await OutboxMessage.get(org_id=tenant.org_id)

@@ -121,7 +121,7 @@ async def test_slack_body_summarises_a_sev1_run(tenant, hooks: WebhookServer) ->
     org = await Organization.get(id=tenant.org_id)
     assert body["text"] == (
         f":red_circle: {org.name} ({org.slug}): SEV1: BINDER_EXPORT_WEEKLY run r-2024-01-23-001 "
-        "at 6.25x baseline (CASE-000123)"
+        "at \u00d76.25 the baseline (CASE-000123)"
     )
     detail = body["blocks"][1]["text"]["text"]
     for part in ("*Severity*: SEV1", "retry_loop, unbounded_iterator", "CASE-000123",

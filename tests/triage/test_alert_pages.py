@@ -306,7 +306,7 @@ async def test_detail_explains_why_and_writes_a_view_event(browser: Any, tenant:
     assert len(re.findall(r'<rect class="bar ', chart)) == 3  # one bar per signal
     assert chart.count("bar-up") == 2 and chart.count("bar-down") == 1
     assert "tenure_days = 900: -5.00" in chart and "geo_mismatch = True: +12.50" in chart
-    assert "merchant" in html and "ACME" in html and "125.40" in html and "acct-9" in html
+    assert "<dt>Merchant</dt>" in html and "ACME" in html and "125.40" in html and "acct-9" in html
     assert "ingest" in html  # the timeline
     assert f'href="/alerts/{sibling}"' in html  # similar: shares R-17 and the customer
     assert f'action="/alerts/{alert_id}/' not in html  # a viewer gets no action forms

@@ -21,7 +21,6 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -31,6 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from riskops.server.core import formatting as fmt
 from riskops.server.core.errors import (
     Conflict,
     DomainError,
@@ -130,10 +130,6 @@ def css_href() -> str:
     return f"/static/app.css?v={digest}"
 
 
-def _when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
-
-
 def _audit_ts(value: str) -> str:
     # "2025-01-02T13:45:12.123456Z" -> "2025-01-02 13:45:12"
     return value.replace("T", " ")[:19]
@@ -143,7 +139,20 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
-env.filters.update(when=_when, audit_ts=_audit_ts, pretty=_pretty)
+env.filters.update(audit_ts=_audit_ts, pretty=_pretty)
+# One formatter per kind of value, shared with the CLI and the services (server/core/formatting).
+env.filters.update(
+    when=fmt.when,
+    day=fmt.day,
+    case_ref=fmt.case_ref,
+    multiplier=fmt.multiplier,
+    credits=fmt.credits,
+    money=fmt.money,
+    count=fmt.count,
+    score=fmt.score,
+    percent=fmt.percent,
+    field_label=fmt.field_label,
+)
 # Role summaries come from the permission matrix's module: one source for every face and the docs.
 env.globals.update(ALL_ROLES=ALL_ROLES, ROLE_TEXT=ROLE_TEXT)
 

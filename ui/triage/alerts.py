@@ -597,12 +597,14 @@ async def _row(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    """One queue row again (the row's "Assign to me" swaps it), with the error if it failed."""
+    """One queue row again (the row's "Assign to me" swaps it), with the error if it failed.
+    `focus_row`: the row's link takes the keyboard focus (htmx focuses `autofocus` in a swap)."""
     people, _ = await _directory(principal)
     ctx = {"a": alert, "names": _names(people), "sla": sla_of, "query": query,
            "row_errors": {alert.id: error} if error else {}, "bulk": {"selected": []},
            "can_triage": principal.can(Perm.ALERT_TRIAGE),
-           "may_take": _may_take(principal)}  # fmt: skip
+           "may_take": _may_take(principal),
+           "focus_row": True}  # fmt: skip
     row = f"alert-row-{alert.id}"
     return render(
         request, "triage/alerts/detail.html", ctx, status, partials={row: "triage/alerts/_row.html"}
