@@ -138,7 +138,6 @@ async def _bulk_in_transaction(
             conn,
             key,
             bulk_action,
-            "alerts",
             digest,
         ):
             rows = {a.id: a for a in await scoped(Alert, principal).filter(
@@ -162,8 +161,18 @@ async def _bulk_in_transaction(
             # Raising inside the transaction rolls back every item already applied.
             raise BulkFailed(_failed_message(len(errors), len(parsed)), errors)
         if key is not None:
-            await remember_key(principal, conn, key, bulk_action, digest, now)
+            await remember_key(
+                principal, conn, key, bulk_action, digest, now,
+                entity=_alerts_named([done[pk] for pk, _ in parsed]),
+            )  # fmt: skip
     return BulkResult([done[pk] for pk, _ in parsed])
+
+
+def _alerts_named(alerts: list[Alert]) -> str:
+    """"2 alerts (EXT-1, EXT-2)": how a bulk key's alerts are named when it is misused."""
+    shown = ", ".join(a.external_id for a in alerts[:3])
+    more = ", …" if len(alerts) > 3 else ""
+    return f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} ({shown}{more})"
 
 
 async def bulk_assign_alerts(

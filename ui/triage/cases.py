@@ -154,7 +154,9 @@ async def case_create(sub: Submission) -> Response:
         raise FieldErrors({"alert_ids": NOT_IDS})
     try:
         result = await svc.create_case(sub.principal, title=sub.values["title"],
-                                       severity=sub.values["severity"], alert_ids=ids)  # fmt: skip
+                                       severity=sub.values["severity"], alert_ids=ids,
+                                       idempotency_key=sub.text("idempotency_key") or None,
+                                       )  # fmt: skip
     except NotFound as exc:
         # With no case yet, NotFound can only be about an alert id typed in the form.
         raise FieldErrors({"alert_ids": exc.message}) from exc
