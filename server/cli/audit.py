@@ -18,6 +18,7 @@ import typer
 from riskops.audit import spool
 from riskops.audit.chain import ExportCheck, verify_export
 from riskops.audit.checkpoint import checkpoint_all
+from riskops.audit.refusals import flush_refusals
 from riskops.audit.types import SYSTEM_ORG
 from riskops.audit.verify import Verification, org_ids, verify_org
 from riskops.server.cli.common import (
@@ -73,6 +74,7 @@ async def _verify_one(org_id: int, key: bytes) -> Verification:
 async def _verify(settings: Settings, org: str | None) -> list[Verification]:
     async with database(settings):
         await _flush()
+        await flush_refusals()  # the counts of refused attempts whose minute is over
         ids = [await _chain_of(org)] if org is not None else await org_ids()
         results: list[Verification] = []
         events = 0
@@ -184,6 +186,7 @@ async def _export(
     one after the other; each event carries its `org`). Each is recorded as its own export."""
     async with database(settings):
         await _flush()
+        await flush_refusals()  # the counts of refused attempts whose minute is over
         ids = [await _chain_of(key)] if key is not None else await org_ids()
         ids.sort(key=lambda org: (org == SYSTEM_ORG, org))
         counts: dict[int, int] = {}
@@ -236,6 +239,7 @@ def audit_export_cmd(
 async def _checkpoint(settings: Settings) -> list[tuple[int, int, str]]:
     async with database(settings):
         await _flush()
+        await flush_refusals()  # the counts of refused attempts whose minute is over
         made = await checkpoint_all(settings.key)
     return [(cp.org_id, cp.seq, cp.head_hash) for cp in made]
 

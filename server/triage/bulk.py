@@ -169,7 +169,7 @@ async def _bulk_in_transaction(
 
 
 def _alerts_named(alerts: list[Alert]) -> str:
-    """"2 alerts (EXT-1, EXT-2)": how a bulk key's alerts are named when it is misused."""
+    """How a bulk key's alerts are named when it is misused: "2 alerts (EXT-1, EXT-2)"."""
     shown = ", ".join(a.external_id for a in alerts[:3])
     more = ", …" if len(alerts) > 3 else ""
     return f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} ({shown}{more})"
