@@ -146,3 +146,20 @@ async def test_concurrent_refusals_and_flushers_count_exactly(tenant, db) -> Non
     await flush_refusals(later)
     assert [s["attempts"] for s in await events(tenant.org_id, SUMMARY)] == [20, 21]
     assert (await verify_org(tenant.org_id, db.settings.key)).ok
+
+
+async def test_a_maker_checker_refusal_on_a_page_is_audited_where_it_is_shown(
+    browser, tenant
+) -> None:
+    maker_user, maker = await tenant.user("strategist", "approver")
+    case = await new_case(maker)
+    await case_resolution.request_case_resolution(
+        maker, case.id, expected_version=1, summary="s", root_cause="unknown"
+    )
+    b = await browser(maker_user, tenant.password)
+    await b.get(f"/cases/{case.id}")
+    r = await b.post(f"/cases/{case.id}/approve", {"expected_version": "2"})
+    assert r.status_code == 403 and "maker-checker" in r.text  # inline, on the case page
+    (event,) = await events(tenant.org_id, DENIED)
+    assert event["operation"] == "POST /cases/{case_id}/approve"
+    assert event["actor"] == f"user:{maker_user.id}" and event["maker_checker"] is True
