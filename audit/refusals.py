@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from riskops.audit import store
@@ -110,19 +111,18 @@ async def flush_refusals(now: datetime | None = None, *, limit: int = 200) -> in
     """Carry the counts of the buckets whose minute is over into the chain; returns how many
     summaries were appended."""
     minute = minute_of(now)
-    due = await AuditRefusal.filter(minute__lt=minute).order_by("id").limit(limit).values(
-        "id", "attempts", "reported"
-    )  # fmt: skip
+    due = (
+        await AuditRefusal.filter(minute__lt=minute, attempts__gt=F("reported"))
+        .order_by("id")
+        .limit(limit)
+        .values("id")
+    )
     written = 0
     for row in due:
-        if row["attempts"] > row["reported"]:
-            written += await asyncio.create_task(_summarise(int(row["id"])))
+        written += await asyncio.create_task(_summarise(int(row["id"])))
     # Buckets whose count the chain holds are of no further use after a day.
-    cutoff = minute_of(datetime.fromtimestamp((now or datetime.now(UTC)).timestamp() - 86_400, UTC))
-    stale = AuditRefusal.filter(minute__lt=cutoff)
-    for row in await stale.limit(limit).values("id", "attempts", "reported"):
-        if row["attempts"] == row["reported"]:
-            await AuditRefusal.filter(id=row["id"], reported=row["attempts"]).delete()
+    cutoff = minute_of((now or datetime.now(UTC)) - timedelta(days=1))
+    await AuditRefusal.filter(minute__lt=cutoff, attempts=F("reported")).delete()
     return written
 
 

@@ -163,3 +163,19 @@ async def test_a_maker_checker_refusal_on_a_page_is_audited_where_it_is_shown(
     (event,) = await events(tenant.org_id, DENIED)
     assert event["operation"] == "POST /cases/{case_id}/approve"
     assert event["actor"] == f"user:{maker_user.id}" and event["maker_checker"] is True
+
+
+async def test_summaries_are_not_starved_and_old_reported_buckets_go(tenant) -> None:
+    _, viewer = await tenant.user("viewer")
+    now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    for n in range(3):  # reported buckets (one attempt each) ahead of the one that is due
+        await record_refusal(viewer.actor, f"mutation done{n}", "alert.triage", now=now)
+    for _ in range(2):
+        await record_refusal(viewer.actor, "mutation due", "alert.triage", now=now)
+    await flush_refusals(now + timedelta(minutes=1), limit=1)
+    (summary,) = await events(tenant.org_id, SUMMARY)
+    assert (summary["operation"], summary["attempts"]) == ("mutation due", 2)
+
+    await flush_refusals(now + timedelta(days=1, minutes=1))
+    assert not await AuditRefusal.filter(org_id=tenant.org_id).exists()
+    assert len(await events(tenant.org_id, DENIED)) == 4  # the chain keeps them all
