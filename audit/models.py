@@ -64,3 +64,29 @@ class AuditCheckpoint(Model):
     class Meta:
         table = "audit_checkpoint"
         indexes = (("org_id", "seq"),)
+
+
+class AuditRefusal(Model):
+    """Permission refusals counted per organization, actor, operation and minute.
+
+    Kept outside the chain (it is append-only): the first refusal of a minute is an audit event
+    at once (`permission.denied`), the total of the minute reaches the chain as a
+    `permission.denied_summary` event once the minute is over (`riskops.audit.refusals`)."""
+
+    id = fields.BigIntField(primary_key=True)
+    org_id = fields.IntField()
+    actor = fields.CharField(max_length=120)
+    actor_type = fields.CharField(max_length=16)
+    operation = fields.CharField(max_length=120)
+    minute = fields.CharField(max_length=17)  # "2026-12-05T19:51Z", UTC
+    permission = fields.CharField(max_length=80, null=True)
+    attempts = fields.IntField(default=1)
+    # How many of `attempts` the chain already holds; below `attempts`: a summary is due.
+    reported = fields.IntField(default=0)
+    # The seq of the bucket's `permission.denied` event, named by its summary.
+    first_seq = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "audit_refusal"
+        unique_together = (("org_id", "actor", "operation", "minute"),)
+        indexes = (("minute",),)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from riskops.graphql.core.errors import audit_refusals
 from riskops.graphql.credit.mutations import (
     BaselinesMutation,
     ControlsMutation,
@@ -33,6 +34,7 @@ class Query(
     pass
 
 
+@audit_refusals  # a FORBIDDEN answer to any mutation is audited (issue 11, item 4)
 @strawberry.type
 class Mutation(
     IdentityMutation,

@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from riskops.audit.refusals import flush_refusals
 from riskops.audit.store import flush_spool
 from riskops.jobs import (
     catalog,  # noqa: F401  (registers every job kind)
@@ -62,6 +63,8 @@ def _lifespan(settings: Settings, manage_db: bool):  # type: ignore[no-untyped-d
         if manage_db:
             await init_db(settings)
         tasks = [asyncio.create_task(_every(10, "audit spool flush", flush_spool))]
+        # The counts of refused attempts reach the chain once their minute is over (AUDIT.md).
+        tasks.append(asyncio.create_task(_every(60, "audit refusal counts", flush_refusals)))
         if not settings.redis_url:
             # Without arq's cron, the in-process scheduler runs the scheduled jobs (weekly
             # report, outbox delivery, kill switch expiry) and the periodic audit checkpoint,

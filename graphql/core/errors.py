@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from inspect import isawaitable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import strawberry
+from strawberry.extensions import FieldExtension
+from strawberry.types import Info
 
-from riskops.server.core.errors import DomainError
+from riskops.server.core.audit_trail import refused
+from riskops.server.core.errors import DomainError, Forbidden
 from riskops.server.core.errors import ErrorCode as _ErrorCode
 
 ErrorCode = strawberry.enum(_ErrorCode, name="ErrorCode", description="Why a mutation failed.")
@@ -21,10 +24,39 @@ class UserError:
     code: ErrorCode  # type: ignore[valid-type]
     message: str
     field: str | None = None
+    # The refusal behind a FORBIDDEN error, for its audit event (`AuditRefusals`); not in the API.
+    refusal: strawberry.Private[Forbidden | None] = None
 
     @classmethod
     def of(cls, exc: DomainError) -> UserError:
-        return cls(code=exc.code, message=exc.message, field=exc.field)
+        refusal = exc if isinstance(exc, Forbidden) else None
+        return cls(code=exc.code, message=exc.message, field=exc.field, refusal=refusal)
+
+
+class AuditRefusals(FieldExtension):
+    """On every mutation (`audit_refusals`): a FORBIDDEN answer, in the payload's errors or
+    raised, is audited as a refusal of `mutation <name>` with the missing permission
+    (`audit_trail.refused`: one event per caller, mutation and minute, with a count)."""
+
+    async def resolve_async(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
+        operation = f"mutation {info.field_name}"
+        try:
+            result = await next_(source, info, **kwargs)
+        except Forbidden as exc:
+            await refused(info.context.principal, operation, exc)
+            raise
+        for error in getattr(result, "errors", None) or ():
+            if isinstance(error, UserError) and error.refusal is not None:
+                await refused(info.context.principal, operation, error.refusal)
+                break  # one attempt, one refusal
+        return result
+
+
+def audit_refusals(mutation: type) -> type:
+    """Give every field of the root Mutation type the `AuditRefusals` extension."""
+    for field in mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+        field.extensions.append(AuditRefusals())
+    return mutation
 
 
 T = TypeVar("T")

@@ -6,6 +6,8 @@ platform's operator: no organization's principal is involved, so there is no ser
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +16,9 @@ from typing import Annotated, TextIO
 import typer
 
 from riskops.audit import spool
+from riskops.audit.chain import ExportCheck, verify_export
 from riskops.audit.checkpoint import checkpoint_all
+from riskops.audit.refusals import flush_refusals
 from riskops.audit.types import SYSTEM_ORG
 from riskops.audit.verify import Verification, org_ids, verify_org
 from riskops.server.cli.common import (
@@ -70,6 +74,7 @@ async def _verify_one(org_id: int, key: bytes) -> Verification:
 async def _verify(settings: Settings, org: str | None) -> list[Verification]:
     async with database(settings):
         await _flush()
+        await flush_refusals()  # the counts of refused attempts whose minute is over
         ids = [await _chain_of(org)] if org is not None else await org_ids()
         results: list[Verification] = []
         events = 0
@@ -81,14 +86,64 @@ async def _verify(settings: Settings, org: str | None) -> list[Verification]:
     return results
 
 
+def _read_export(path: Path) -> list[dict[str, object]]:
+    events: list[dict[str, object]] = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    raise CliError(f"{path}, line {number}: not a JSON object.") from None
+                if not isinstance(event, dict):
+                    raise CliError(f"{path}, line {number}: not a JSON object.")
+                events.append(event)
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    return events
+
+
+def _verify_file(path: Path) -> list[ExportCheck]:
+    """An export file (`riskops audit export`, of one chain or of all), offline: each
+    organization's events in it are checked as a chain of their own."""
+    checks = verify_export(_read_export(path))
+    if not checks:
+        raise CliError(f"{path} holds no audit events.")
+    return checks
+
+
 @audit_app.command("verify")
 def audit_verify_cmd(
     ctx: typer.Context,
     org: Annotated[
         str | None, typer.Option("--org", help=f"{ORG_HELP} Default: every chain.")
     ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="Verify an export file (one chain or every chain) instead of the database; "
+            "each organization's chain in it is checked separately.",
+        ),
+    ] = None,
 ) -> None:
     """Verify hash chains and checkpoints; exit 1 naming the first bad seq if any is broken."""
+    if file is not None:
+        if org is not None:
+            raise CliError("--file checks every chain the file holds; leave out --org.")
+        checks = _verify_file(file)
+        for check in checks:
+            typer.echo(check.describe())
+        bad = [c for c in checks if not c.ok]
+        if bad:
+            raise CliError(
+                f"{len(bad)} of {len(checks)} audit chain(s) in {file} BROKEN; the first is org "
+                f"{bad[0].org}, first bad seq {bad[0].first_bad_seq}."
+            )
+        err.print(f"All {len(checks)} audit chain(s) in {file} verify.", markup=False)
+        return
     results = asyncio.run(_verify(_settings(ctx), org))
     for result in results:
         typer.echo(result.describe())
@@ -122,26 +177,35 @@ async def _write_export(
 
 async def _export(
     settings: Settings,
-    key: str,
+    key: str | None,
     since: datetime | None,
     until: datetime | None,
     output: Path | None,
-) -> tuple[int, int]:
+) -> dict[int, int]:
+    """The chain `key` names, or every chain (each organization's, then the platform chain's,
+    one after the other; each event carries its `org`). Each is recorded as its own export."""
     async with database(settings):
         await _flush()
-        org = await _chain_of(key)
-        if output is None:
-            count = await _write_export(org, since, until, sys.stdout)
-        else:
-            with output.open("w", encoding="utf-8") as fh:
-                count = await _write_export(org, since, until, fh)
-    return org, count
+        await flush_refusals()  # the counts of refused attempts whose minute is over
+        ids = [await _chain_of(key)] if key is not None else await org_ids()
+        ids.sort(key=lambda org: (org == SYSTEM_ORG, org))
+        counts: dict[int, int] = {}
+        with contextlib.ExitStack() as stack:
+            sink = sys.stdout if output is None else stack.enter_context(
+                output.open("w", encoding="utf-8")
+            )  # fmt: skip
+            for org in ids:
+                counts[org] = await _write_export(org, since, until, sink)
+    return counts
 
 
 @audit_app.command("export")
 def audit_export_cmd(
     ctx: typer.Context,
-    org: Annotated[str, typer.Option("--org", help=ORG_HELP)],
+    org: Annotated[
+        str | None,
+        typer.Option("--org", help=f"{ORG_HELP} Default: every chain, in one file."),
+    ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only events at or after this ISO 8601 time (UTC default).")
     ] = None,
@@ -152,19 +216,30 @@ def audit_export_cmd(
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
     ] = None,
 ) -> None:
-    """Export one organization's chain as JSON lines (the ARCHITECTURE.md contract), for a SIEM."""
+    """Export an organization's chain, or every chain, as JSON lines (AUDIT.md's contract; each
+    event carries its org), for a SIEM or `riskops audit verify --file`."""
     start, end = parse_when(since, "--since"), parse_when(until, "--until")
     if start and end and start >= end:
         raise CliError("--since must be earlier than --until.")
     settings = _settings(ctx)
-    org_id, count = asyncio.run(_export(settings, org, start, end, output))
+    counts = asyncio.run(_export(settings, org, start, end, output))
     where = str(output) if output else "stdout"
-    err.print(f"Exported {count} event(s) of org {org_id} to {where}.", markup=False)
+    if org is not None:
+        ((org_id, count),) = counts.items()
+        err.print(f"Exported {count} event(s) of org {org_id} to {where}.", markup=False)
+        return
+    orgs = ", ".join(str(o) for o in counts) or "none"
+    err.print(
+        f"Exported {sum(counts.values())} event(s) of {len(counts)} chain(s) (orgs {orgs}) "
+        f"to {where}.",
+        markup=False,
+    )
 
 
 async def _checkpoint(settings: Settings) -> list[tuple[int, int, str]]:
     async with database(settings):
         await _flush()
+        await flush_refusals()  # the counts of refused attempts whose minute is over
         made = await checkpoint_all(settings.key)
     return [(cp.org_id, cp.seq, cp.head_hash) for cp in made]
 

@@ -34,7 +34,26 @@ class Unauthenticated(DomainError):
 
 
 class Forbidden(DomainError):
+    """Not allowed. `permission` names the one that was missing (its value, `alert.triage`),
+    `maker_checker` marks the refusal of someone deciding their own request: both go into the
+    refusal's audit event (`audit_trail.refused`)."""
+
     code = ErrorCode.FORBIDDEN
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permission: str | None = None,
+        maker_checker: bool = False,
+        field: str | None = None,
+        **extra: Any,
+    ) -> None:
+        if maker_checker:
+            extra["maker_checker"] = True
+        super().__init__(message, field=field, **extra)
+        self.permission = permission
+        self.maker_checker = maker_checker
 
 
 class NotFound(DomainError):

@@ -17,6 +17,7 @@ from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 
 MAX_IDEMPOTENCY_KEY = 100
+MAX_ENTITY = 200
 
 
 def parse_idempotency_key(value: str | None) -> str | None:
@@ -30,11 +31,12 @@ async def used_idempotency_key(
     conn: BaseDBAsyncClient,
     key: str,
     action: str,
-    kind: str,
     entity_id: int | str | None,
 ) -> IdempotencyKey | None:
     """The earlier use of `key` for this very request (replay it), None if unused; Duplicate when
-    it was used for another action or entity. `entity_id` None: any entity matches (creates)."""
+    it was used for another action or entity. `entity_id` None: any entity matches (creates).
+    The message names what the key was used for, as the user knows it (`used_for`), not the
+    entity of this request: a key first used on an alert and now on a case names the alert."""
     used = await scoped(IdempotencyKey, principal).filter(key=key).using_db(conn).first()
     if used is None:
         return None
@@ -42,9 +44,25 @@ async def used_idempotency_key(
         return used
     raise Duplicate(
         f"Idempotency key '{key}' was already used for another request "
-        f"({used.action} on {kind} {used.entity_id}); use a new key for a new request.",
+        f"({used_for(used)}); use a new key for a new request.",
         field="idempotency_key",
     )
+
+
+def used_for(used: IdempotencyKey) -> str:
+    """ "assign on alert EXT-17", "create on case CASE-000004": the action in words, on the entity
+    the key was remembered with (`remember_key`'s `entity`). A key stored before entities were
+    remembered is named by its action's own kind (`case.…` a case, `bulk_…` alerts) and id."""
+    verb = used.action.removeprefix("case.").removeprefix("bulk_").replace("_", " ")
+    if used.entity:
+        return f"{verb} on {used.entity}"
+    if used.action.startswith("case."):
+        kind = "case"
+    elif used.action.startswith("bulk_"):
+        return f"{verb} on several alerts"  # its entity id is a digest, meaningless to a person
+    else:
+        kind = "alert"
+    return f"{verb} on {kind} {used.entity_id}"
 
 
 async def remember_key(
@@ -54,15 +72,20 @@ async def remember_key(
     action: str,
     entity_id: int | str,
     now: datetime,
+    *,
+    entity: str,
 ) -> None:
     """Record that `key` did `action` on `entity_id`, in the change's own transaction: it
     commits with the change or not at all. A concurrent request with the same key fails on the
-    unique (organization, key) and is answered by `key_in_flight`."""
+    unique (organization, key) and is answered by `key_in_flight`. `entity` names it as the user
+    knows it ("alert EXT-17", "case CASE-000004", "2 alerts (EXT-1, EXT-2)"): a later misuse of
+    the key says what it was used for."""
     await IdempotencyKey.create(
         org_id=principal.org_id,
         key=key,
         action=action,
         entity_id=str(entity_id),
+        entity=entity[:MAX_ENTITY],
         created_at=now,
         using_db=conn,
     )

@@ -14,6 +14,8 @@ class IdempotencyKey(Model):
     key = fields.CharField(max_length=100)
     action = fields.CharField(max_length=64)
     entity_id = fields.CharField(max_length=64)
+    # What the key was used on, as the user knows it ("alert EXT-17", "case CASE-000004").
+    entity = fields.CharField(max_length=200, null=True)
     created_at = fields.DatetimeField()
 
     class Meta:

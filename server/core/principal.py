@@ -40,7 +40,8 @@ class Principal:
         if perm not in self.perms:
             raise Forbidden(
                 f"Your roles ({', '.join(sorted(self.roles)) or 'none'}) do not allow "
-                f"'{perm.value}'. Ask an admin of your organization for a role that does."
+                f"'{perm.value}'. Ask an admin of your organization for a role that does.",
+                permission=perm.value,
             )
 
     @property

@@ -294,7 +294,8 @@ async def update_scenario(
             raise Forbidden(
                 f"Lowering the data classification of {key} from "
                 f"{scenario.data_classification} needs an approver (it decides whether a spike "
-                "is SEV0); change the other fields, or ask an approver."
+                "is SEV0); change the other fields, or ask an approver.",
+                permission=Perm.POLICY_MANAGE.value,
             )
         old = {k: getattr(scenario, k) for k in changed}
         await write_versioned(

@@ -158,12 +158,15 @@ async def _act_in_transaction(
     async with in_transaction() as conn:
         alert = await _locked(principal, conn, pk)
         if key is not None and await used_idempotency_key(
-            principal, conn, key, action.value, "alert", alert.id
+            principal, conn, key, action.value, alert.id
         ):
             return AlertActionResult(alert, replayed=True)
         await _apply(principal, conn, alert, action, params, expected_version, now)
         if key is not None:
-            await remember_key(principal, conn, key, action.value, alert.id, now)
+            await remember_key(
+                principal, conn, key, action.value, alert.id, now,
+                entity=f"alert {alert.external_id}",
+            )  # fmt: skip
     return AlertActionResult(alert)
 
 

@@ -180,7 +180,6 @@ async def _bulk_in_transaction(
             conn,
             key,
             bulk_action,
-            "alerts",
             digest,
         ):
             rows = {a.id: a for a in await scoped(Alert, principal).filter(
@@ -214,8 +213,18 @@ async def _bulk_in_transaction(
             # Raising inside the transaction rolls back every item already applied.
             raise BulkFailed(_failed_message(errors, len(parsed)), errors, external_ids)
         if key is not None:
-            await remember_key(principal, conn, key, bulk_action, digest, now)
+            await remember_key(
+                principal, conn, key, bulk_action, digest, now,
+                entity=_alerts_named([done[pk] for pk, _ in parsed]),
+            )  # fmt: skip
     return BulkResult([done[pk] for pk, _ in parsed])
+
+
+def _alerts_named(alerts: list[Alert]) -> str:
+    """How a bulk key's alerts are named when it is misused: "2 alerts (EXT-1, EXT-2)"."""
+    shown = ", ".join(a.external_id for a in alerts[:3])
+    more = ", …" if len(alerts) > 3 else ""
+    return f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} ({shown}{more})"
 
 
 async def bulk_assign_alerts(

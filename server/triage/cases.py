@@ -308,7 +308,7 @@ async def _change_in_transaction(
     async with in_transaction() as conn:
         case = await _lock(principal, conn, pk)
         if key is not None and await used_idempotency_key(
-            principal, conn, key, f"case.{action}", "case", case.id
+            principal, conn, key, f"case.{action}", case.id
         ):
             return CaseResult(case, replayed=True)
         _check_version(case, expected)
@@ -324,7 +324,10 @@ async def _change_in_transaction(
         )  # fmt: skip
         await _event(principal, conn, case, action, frm, history, now)
         if key is not None:
-            await remember_key(principal, conn, key, f"case.{action}", case.id, now)
+            await remember_key(
+                principal, conn, key, f"case.{action}", case.id, now,
+                entity=f"case {case.display_number}",
+            )  # fmt: skip
         structured = {k: v for k, v in history.items() if k not in _FREE_TEXT}
         await record(
             principal, conn, f"case.{action}", "case", case.id,
@@ -369,14 +372,17 @@ async def _create_in_transaction(
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         if key is not None:
-            used = await used_idempotency_key(principal, conn, key, "case.create", "case", None)
+            used = await used_idempotency_key(principal, conn, key, "case.create", None)
             if used is not None:
                 case = await scoped(Case, principal).using_db(conn).get(id=int(used.entity_id))
                 return CaseResult(case, replayed=True)
         ids = await _alerts_in_org(principal, conn, ids, external)
         case = await open_case(principal, conn, title, severity, now, alert_ids=ids)
         if key is not None:
-            await remember_key(principal, conn, key, "case.create", case.id, now)
+            await remember_key(
+                principal, conn, key, "case.create", case.id, now,
+                entity=f"case {case.display_number}",
+            )  # fmt: skip
     return CaseResult(case)
 
 

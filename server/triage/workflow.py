@@ -143,16 +143,19 @@ def authorize(
         raise Forbidden(
             f"Only an approver may reopen a closed alert: your roles "
             f"({', '.join(sorted(roles)) or 'none'}) do not allow '{Perm.ALERT_REOPEN.value}'. "
-            "Ask an approver to do it."
+            "Ask an approver to do it.",
+            permission=Perm.ALERT_REOPEN.value,
         )
     if action is Action.ANSWER_INFO:
         raise Forbidden(
             "Only the person asked, or someone who may triage alerts (alert.triage), may answer "
-            "this information request."
+            "this information request.",
+            permission=Perm.ALERT_TRIAGE.value,
         )
     raise Forbidden(
         f"Your roles ({', '.join(sorted(roles)) or 'none'}) do not allow "
-        f"'{REQUIRED_PERM[action].value}' (needed to {action.value.replace('_', ' ')} an alert)."
+        f"'{REQUIRED_PERM[action].value}' (needed to {action.value.replace('_', ' ')} an alert).",
+        permission=REQUIRED_PERM[action].value,
     )
 
 

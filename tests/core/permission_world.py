@@ -237,7 +237,11 @@ async def fingerprint(*org_ids: int) -> tuple[Any, ...]:
     orgs = ", ".join(str(int(o)) for o in org_ids)
     for model in _org_models():
         table = model._meta.db_table
-        parts.append(f"(SELECT COUNT(*) FROM {table} WHERE org_id IN ({orgs}))")
+        if table == "audit_refusal":
+            continue  # the count of refused attempts: a refusal's own record, not a change
+        # A refusal is audited (`permission.denied…`): the record of the refusal, not a change.
+        own = " AND action NOT LIKE 'permission.denied%'" if table == "audit_event" else ""
+        parts.append(f"(SELECT COUNT(*) FROM {table} WHERE org_id IN ({orgs}){own})")
         if "version" in model._meta.fields_map:
             parts.append(
                 f"(SELECT COALESCE(SUM(version), 0) FROM {table} WHERE org_id IN ({orgs}))"

@@ -33,6 +33,7 @@ from graphql.pyutils import Undefined
 from starlette.routing import Match
 
 from graphql import GraphQLNamedType, GraphQLObjectType, get_named_type, is_non_null_type
+from riskops.audit.models import AuditRefusal
 from riskops.graphql.schema import schema
 from riskops.jobs.runner import drain
 from riskops.server.core.permissions import MATRIX, Perm, Role
@@ -278,6 +279,13 @@ async def test_graphql_operation_permission(harness: Harness, name: str, role: s
         f"{name}: the refusal does not name {' or '.join(names)}: {forbidden}"
     )
     assert await harness.changes() == before, f"{name} refused {role} but changed something"
+    if name.startswith("Mutation."):  # a refused attempt is audited (AUDIT.md, refusals)
+        operation = f"mutation {name.removeprefix('Mutation.')}"
+        assert await refusal_counted(harness, operation), f"{name} refused {role}: not audited"
+
+
+async def refusal_counted(h: Harness, operation: str) -> bool:
+    return await AuditRefusal.filter(org_id=h.world.org_id, operation=operation).exists()
 
 
 # ----------------------------------------------------------------------------- pages
@@ -357,6 +365,8 @@ async def test_page_route_permission(harness: Harness, key: str, role: str) -> N
     )
     assert "Not allowed" in r.text
     assert await harness.changes() == before, f"{key} refused {role} but changed something"
+    if method != "GET":  # a refused attempt is audited (AUDIT.md, refusals)
+        assert await refusal_counted(harness, key), f"{key} refused {role}: not audited"
 
 
 # ----------------------------------------------------------------------------- other organizations

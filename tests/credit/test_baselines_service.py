@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from riskops.audit.models import AuditEvent, AuditHead
+from riskops.audit.models import AuditEvent
 from riskops.server.core.approvals import ChangeStatus
 from riskops.server.core.errors import Conflict, Forbidden, Invalid, NotFound
 from riskops.server.credit import baselines as svc
@@ -27,12 +27,14 @@ from riskops.server.credit.models import (
     Scenario,
 )
 from riskops.server.credit.terms import Policy, Severity
+from tests.support.gql import changes_head
 
 NOW = datetime.now(UTC)
 
 
 async def head(org_id: int) -> int:
-    row = await AuditHead.get_or_none(org_id=org_id)
+    # The chain as changes left it: a refusal's own record (`permission.denied`) is no change.
+    row = await changes_head(org_id)
     return row.seq if row else 0
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from riskops.audit.models import AuditHead
 from riskops.server.core.approvals import ChangeStatus
 from riskops.server.credit import kill_switches
 from riskops.server.credit import policy as controls
@@ -21,10 +20,11 @@ from riskops.server.notify import outbox
 from riskops.server.notify.models import OutboxMessage
 from riskops.server.notify.outbox import Channel
 from riskops.ui.credit.controls import countdown
+from tests.support.gql import changes_head
 
 
 async def state(org_id: int) -> tuple[Any, ...]:
-    head = await AuditHead.get_or_none(org_id=org_id)
+    head = await changes_head(org_id)
     return (
         await PolicyVersion.filter(org_id=org_id)
         .order_by("id")

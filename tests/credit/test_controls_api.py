@@ -10,10 +10,10 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from riskops.audit.models import AuditHead
 from riskops.server.credit.models import KillSwitch, PolicyVersion, Scenario
 from riskops.server.notify import outbox
 from riskops.server.notify.outbox import Channel
+from tests.support.gql import changes_head
 
 ERRORS = "errors { code message field }"
 POLICY_FIELDS = (
@@ -64,7 +64,7 @@ query($status: NotificationStatus, $first: Int!) {
 
 
 async def state(org_id: int) -> tuple[Any, ...]:
-    head = await AuditHead.get_or_none(org_id=org_id)
+    head = await changes_head(org_id)
     return (
         await PolicyVersion.filter(org_id=org_id)
         .order_by("id")

@@ -9,11 +9,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from riskops.audit.models import AuditEvent, AuditHead
+from riskops.audit.models import AuditEvent
 from riskops.server.credit import reports as svc
 from riskops.server.credit.models import Baseline, BaselineSource, Report, Run, Scenario
 from riskops.server.credit.terms import Severity
 from riskops.server.notify.models import OutboxMessage
+from tests.support.gql import changes_head
 
 WEEK = "2026-01-05"
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -38,7 +39,7 @@ async def seed(org_id: int) -> Run:
 
 
 async def state(org_id: int) -> tuple[int, int, int]:
-    head = await AuditHead.get_or_none(org_id=org_id)
+    head = await changes_head(org_id)
     return (
         await Report.filter(org_id=org_id).count(),
         await OutboxMessage.filter(org_id=org_id).count(),

@@ -8,11 +8,12 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from riskops.audit.models import AuditEvent, AuditHead
+from riskops.audit.models import AuditEvent
 from riskops.server.credit.models import Baseline, BaselineSource, Report, Run, Scenario
 from riskops.server.credit.reports import last_complete_week
 from riskops.server.credit.terms import Severity
 from riskops.server.notify.models import OutboxMessage
+from tests.support.gql import changes_head
 
 ERRORS = "errors { code message field }"
 FIELDS = """id kind periodStart periodEnd createdBy sha256 json
@@ -53,7 +54,7 @@ async def seed(org_id: int) -> Run:
 
 
 async def state(org_id: int) -> tuple[Any, ...]:
-    head = await AuditHead.get_or_none(org_id=org_id)
+    head = await changes_head(org_id)
     return (
         await Report.filter(org_id=org_id).count(),
         await OutboxMessage.filter(org_id=org_id).count(),

@@ -94,8 +94,15 @@ async def sev1_run(tenant: Any) -> Run:
 
 async def changes_audited(org_id: int) -> int:
     # Showing a run again after a refusal writes `run.view` (a case page `case.view`, signing
-    # in `auth.login`): every other event would be a change.
-    ignored = ["run.view", "case.view", "auth.login"]
+    # in `auth.login`), a refusal its own record (`permission.denied`): every other event would
+    # be a change.
+    ignored = [
+        "run.view",
+        "case.view",
+        "auth.login",
+        "permission.denied",
+        "permission.denied_summary",
+    ]
     return await AuditEvent.filter(org_id=org_id).exclude(action__in=ignored).count()
 
 

@@ -59,6 +59,21 @@ def api(client: httpx.AsyncClient) -> Api:
     return Api(client)
 
 
+REFUSED = "permission.denied"  # a refusal's own record (AUDIT.md), not a change
+
+
+async def changes_head(org_id: int) -> AuditEvent | None:
+    """The last event of the chain that records a change or an access, not a refusal: a refused
+    call is audited (`permission.denied…`) and must change nothing else, so snapshots taken
+    around it compare this instead of the chain's head."""
+    return (
+        await AuditEvent.filter(org_id=org_id)
+        .exclude(action__startswith=REFUSED)
+        .order_by("-seq")
+        .first()
+    )
+
+
 async def org_state(org_id: int) -> dict[str, Any]:
     """Everything a call on identity could change in one organization (not usage timestamps)."""
     users = (
@@ -75,8 +90,8 @@ async def org_state(org_id: int) -> dict[str, Any]:
         .values("id", "user_id", "name", "roles", "revoked_at", "expires_at")
     )
     sessions = await Session.filter(org_id=org_id).order_by("id").values("id", "revoked_at")
-    head = await AuditHead.get_or_none(org_id=org_id)
-    events = await AuditEvent.filter(org_id=org_id).count()
+    head = await changes_head(org_id)
+    events = await AuditEvent.filter(org_id=org_id).exclude(action__startswith=REFUSED).count()
     return {
         "users": users,
         "teams": teams,

@@ -396,7 +396,7 @@ async def test_idempotency_key_reused_for_another_request_is_duplicate(tenant):
     )
     before = [await snapshot(a.id, tenant.org_id) for a in (alert, other)]
 
-    with pytest.raises(Duplicate, match=f"assign on alert {alert.id}") as e:
+    with pytest.raises(Duplicate, match=f"assign on alert {alert.external_id}") as e:
         await svc.close_alert(
             strat, alert.id, disposition="benign", comment="c", expected_version=2,
             idempotency_key="k-2",

@@ -9,7 +9,7 @@ import re
 import uuid
 from typing import Any
 
-from riskops.audit.models import AuditEvent, AuditHead
+from riskops.audit.models import AuditEvent
 from riskops.server.core.principal import Principal
 from riskops.server.triage import case_resolution, ingest
 from riskops.server.triage import cases as case_svc
@@ -22,10 +22,11 @@ from riskops.server.triage.models import (
     CaseStatus,
 )
 from riskops.ui.triage import cases as case_pages
+from tests.support.gql import changes_head
 
 
 async def audit_seq(org_id: int) -> int:
-    head = await AuditHead.get_or_none(org_id=org_id)
+    head = await changes_head(org_id)
     return head.seq if head else 0
 
 
@@ -64,9 +65,14 @@ async def snapshot(case_id: int, org_id: int) -> tuple[Any, ...]:
 
 
 async def changes_audited(org_id: int) -> int:
-    # A refused action re-renders the case page, and showing a case is audited as `case.view`:
-    # every other event would be a change.
-    return await AuditEvent.filter(org_id=org_id).exclude(action="case.view").count()
+    # A refused action re-renders the case page, and showing a case is audited as `case.view`;
+    # the refusal is audited too (`permission.denied…`): every other event would be a change.
+    return (
+        await AuditEvent.filter(org_id=org_id)
+        .exclude(action="case.view")
+        .exclude(action__startswith="permission.denied")
+        .count()
+    )
 
 
 async def signed_in(browser: Any, tenant: Any, *roles: str, name: str | None = None) -> Any:

@@ -437,7 +437,7 @@ async def test_idempotent_create_replays_and_a_reused_key_is_duplicate(tenant):
     assert await org_state(tenant.org_id) == after_first
 
     snap = await snapshot(first.case.id, tenant.org_id)
-    with pytest.raises(Duplicate, match=f"case.create on case {first.case.id}") as e:
+    with pytest.raises(Duplicate, match=f"create on case {first.case.display_number}") as e:
         await case_resolution.request_case_resolution(
             strat, first.case.id, expected_version=1, summary="s", root_cause="unknown",
             idempotency_key="c-1",
@@ -470,7 +470,7 @@ async def test_idempotent_request_and_approve_replay_without_a_second_change(ten
     assert (again.replayed, again.case.status) == (True, CaseStatus.RESOLVED)
     assert await snapshot(case.id, tenant.org_id) == snap
     other = await new_case(strat)
-    with pytest.raises(Duplicate, match=f"case.approve_resolution on case {case.id}"):
+    with pytest.raises(Duplicate, match=f"approve resolution on case {case.display_number}"):
         await case_resolution.request_case_resolution(
             strat, other.id, idempotency_key="a", **kwargs
         )

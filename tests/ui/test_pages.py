@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from riskops.audit.models import AuditEvent, AuditHead
+from riskops.audit.models import AuditEvent
 from riskops.audit.verify import Verification
 from riskops.server.identity import teams as team_service
 from riskops.server.identity import tokens as token_service
@@ -20,6 +20,7 @@ from riskops.server.identity.models import ApiToken, Session, Team, User, UserSt
 from riskops.server.triage import ingest
 from riskops.ui.common.rendering import env
 from riskops.ui.routes import routes
+from tests.support.gql import changes_head
 
 UI = Path(__file__).resolve().parents[2] / "ui"
 
@@ -30,7 +31,7 @@ def has_nav(html: str, href: str) -> bool:
 
 
 async def audit_seq(org_id: int) -> int:
-    head = await AuditHead.get_or_none(org_id=org_id)
+    head = await changes_head(org_id)
     return head.seq if head else 0
 
 

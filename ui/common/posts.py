@@ -35,7 +35,7 @@ from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid
 from riskops.server.core.principal import Principal
 from riskops.server.web import read_form
 from riskops.ui.common.forms import FORM_ERRORS, form_errors, form_text, form_texts
-from riskops.ui.common.rendering import Handler, page, signed_in, status_of
+from riskops.ui.common.rendering import Handler, page, refused_post, signed_in, status_of
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,8 @@ def form_post(
                 refusal = refusal_of(exc, fields or {}, stale)
             except Forbidden as exc:
                 if not (checker and exc.extra.get("maker_checker")):
-                    raise  # not allowed at all: the 403 page
+                    raise  # not allowed at all: the 403 page (audited by `page`)
+                await refused_post(request, exc)
                 refusal = Refusal(exc, 403, {"_form": exc.message})
             return await show(sub, refusal)
 

@@ -29,8 +29,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Match
 
 from riskops.server.core import formatting as fmt
+from riskops.server.core.audit_trail import refused
 from riskops.server.core.errors import (
     Conflict,
     DomainError,
@@ -278,6 +280,23 @@ def _to_login(request: Request) -> Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def route_of(request: Request) -> str:
+    """The route template a request matched ("/alerts/{alert_id}/assign"), else its path."""
+    for route in getattr(request.app, "routes", ()):
+        match, _ = route.matches(request.scope)
+        if match is Match.FULL:
+            return str(getattr(route, "path", request.url.path))
+    return request.url.path
+
+
+async def refused_post(request: Request, exc: Forbidden) -> None:
+    """A page POST a permission refused is audited (`audit_trail.refused`); a GET is not an
+    attempt at anything."""
+    principal = principal_of(request)
+    if request.method not in ("GET", "HEAD") and principal is not None:
+        await refused(principal, f"{request.method} {route_of(request)}", exc)
+
+
 def page(handler: Handler) -> Handler:
     """Turn what a handler does not handle itself into pages: anonymous -> login, CSRF or
     permission failure -> 403 page, unknown or other organization's id -> 404 page."""
@@ -291,6 +310,7 @@ def page(handler: Handler) -> Handler:
         except HTTPException as exc:
             return render_error(request, exc.status_code, str(exc.detail))
         except Forbidden as exc:
+            await refused_post(request, exc)
             return render_error(request, 403, exc.message)
         except NotFound as exc:
             return render_error(request, 404, exc.message)

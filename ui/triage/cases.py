@@ -179,6 +179,7 @@ async def case_create(sub: Submission) -> Response:
         result = await svc.create_case(
             sub.principal, title=sub.values["title"], severity=sub.values["severity"],
             alert_ids=ids, alert_external_ids=_external_ids(sub.form),
+            idempotency_key=sub.text("idempotency_key") or None,
         )  # fmt: skip
     except NotFound as exc:
         # With no case yet, NotFound can only be about an alert given in the form.
