@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from riskops.audit.models import AuditEvent, AuditHead
+from riskops.audit.models import AuditEvent
 from riskops.server.core.principal import Principal
 from riskops.server.identity.models import ApiToken, Session, Team, User
 from riskops.server.identity.tokens import create_api_token
