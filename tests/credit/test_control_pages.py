@@ -21,6 +21,7 @@ from riskops.server.notify import outbox
 from riskops.server.notify.models import OutboxMessage
 from riskops.server.notify.outbox import Channel
 from riskops.ui.credit.controls import countdown
+from tests.support.pages import flash_code
 
 
 async def state(org_id: int) -> tuple[Any, ...]:
@@ -63,11 +64,14 @@ async def test_policy_page_proposes_only_edited_fields_and_another_approver_appr
     form = {k: f"{v:g}" for k, v in controls.Policy().to_dict().items()}
     r = await b.post("/policy", {**form, "sev1_multiplier": "6", "reason": "fewer pages",
                                  "expected_number": "0"})  # fmt: skip
-    assert r.status_code == 303 and r.headers["location"] == "/policy?ok=policy.proposed"
+    assert r.status_code == 303 and (r.headers["location"], flash_code(r)) == (
+        "/policy",
+        "policy.proposed",
+    )
     v = await PolicyVersion.get(org_id=tenant.org_id)
     assert v.number == 1 and v.data["sev1_multiplier"] == 6.0 and v.reason == "fewer pages"
     assert v.status is ChangeStatus.PROPOSED
-    page = await b.get("/policy?ok=policy.proposed")
+    page = await b.get("/policy")
     body = text(page)
     assert "Policy change proposed" in body and "Proposed: version 1" in body
     assert "the built-in defaults (version 0)" in body  # still in force
@@ -83,8 +87,11 @@ async def test_policy_page_proposes_only_edited_fields_and_another_approver_appr
     page = await checker.get("/policy")
     assert 'action="/policy/approve"' in page.text and "Reject version 1" in text(page)
     r = await checker.post("/policy/approve", {"number": "1", "reason": "agreed"})
-    assert r.status_code == 303 and r.headers["location"] == "/policy?ok=policy.approved"
-    page = await checker.get("/policy?ok=policy.approved")
+    assert r.status_code == 303 and (r.headers["location"], flash_code(r)) == (
+        "/policy",
+        "policy.approved",
+    )
+    page = await checker.get("/policy")
     body = text(page)
     assert "In force: version 1" in body and "Policy change approved" in body
     assert "Proposed: version" not in body
@@ -133,8 +140,11 @@ async def test_self_approval_and_bad_decisions_are_refused_and_change_nothing(
     assert await state(tenant.org_id) == before
 
     r = await checker.post("/policy/reject", {"number": "1", "reason": "stale"})
-    assert r.status_code == 303 and r.headers["location"] == "/policy?ok=policy.rejected"
-    page = await checker.get("/policy?ok=policy.rejected")
+    assert r.status_code == 303 and (r.headers["location"], flash_code(r)) == (
+        "/policy",
+        "policy.rejected",
+    )
+    page = await checker.get("/policy")
     assert "Policy change rejected" in text(page) and "rejected" in page.text
     assert (await PolicyVersion.get(org_id=tenant.org_id, number=1)).status is (
         ChangeStatus.REJECTED
@@ -219,7 +229,10 @@ async def test_set_and_clear_a_backfill_switch(browser, tenant) -> None:
     assert r.status_code == 422 and "reason is required" in text(r)
     assert await state(tenant.org_id) == before
     r = await b.post("/kill-switches/clear", {"switch_id": str(s.id), "reason": "done"})
-    assert r.status_code == 303 and r.headers["location"] == "/kill-switches?ok=kill_switch.cleared"
+    assert r.status_code == 303 and (r.headers["location"], flash_code(r)) == (
+        "/kill-switches",
+        "kill_switch.cleared",
+    )
     page = await b.get("/kill-switches")
     assert "No switch is in force" in page.text and "switch-state-cleared" in page.text
     r = await b.post("/kill-switches/clear", {"switch_id": str(s.id), "reason": "again"})

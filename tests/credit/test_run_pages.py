@@ -26,6 +26,7 @@ from riskops.server.credit.models import (
 )
 from riskops.server.triage.models import Case, CaseNote, CaseStatus
 from riskops.ui.credit import runs as run_pages
+from tests.support.pages import flash_code
 
 NOW = datetime.now(UTC)
 
@@ -342,7 +343,7 @@ async def test_release_refusals_inline_then_release_with_verification(
         headers={"HX-Request": "true", "HX-Target": "main"},
     )  # fmt: skip
     assert r.status_code == 200, r.text
-    assert r.headers["hx-push-url"] == f"/runs/{run.id}?ok=run.released"
+    assert r.headers["hx-push-url"] == f"/runs/{run.id}"
     assert "<html" not in r.text
     assert "Quarantine released: artifacts verified" in r.text
     assert "Verification at release" in r.text and "verified" in r.text
@@ -381,7 +382,7 @@ async def test_request_then_another_person_approves(browser: Any, tenant: Any) -
 
     r = await op.post(f"/runs/{run.id}/rerun", {"reason": "Iterator fixed, max_items 1000"})
     assert r.status_code == 303
-    assert r.headers["location"] == f"/runs/{run.id}?ok=run.rerun_requested"
+    assert (r.headers["location"], flash_code(r)) == (f"/runs/{run.id}", "run.rerun_requested")
     page = await op.get(r.headers["location"])
     assert "Rerun requested" in page.text and "Iterator fixed, max_items 1000" in page.text
     assert f'action="/runs/{run.id}/rerun"' not in page.text  # one open request at a time

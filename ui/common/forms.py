@@ -82,8 +82,18 @@ def local_path(raw: str | None) -> str:
     return raw
 
 
+class FlashRedirect(RedirectResponse):
+    """A 303 to `path` that carries the flash message `code` for the page it lands on: `page`
+    seals it into a one-time cookie (see `rendering.flash_cookie`), so the address never holds
+    it and a reload or a shared link shows nothing stale."""
+
+    def __init__(self, path: str, code: str) -> None:
+        super().__init__(path, status_code=303)
+        self.flash_code = code
+
+
 def back(path: str, code: str) -> RedirectResponse:
-    return RedirectResponse(f"{path}?{urlencode({'ok': code})}", status_code=303)
+    return FlashRedirect(path, code)
 
 
 def query_string(params: Mapping[str, Any]) -> str:

@@ -38,6 +38,7 @@ from riskops.server.triage.models import (
 )
 from riskops.server.triage.queue import AlertFilter
 from riskops.ui.common.forms import (
+    back,
     directory,
     form_errors,
     form_text,
@@ -294,8 +295,8 @@ async def queue_page(request: Request) -> Response:
 def _queue_redirect(query: str, code: str) -> RedirectResponse:
     params = QueryParams(query)
     values = {k: v for k, v in queue_values(params).items() if k != "sort" or v != "score"}
-    target = query_string({**values, "ok": code})
-    return RedirectResponse(f"/alerts?{target}", status_code=303)
+    target = query_string(values)
+    return back(f"/alerts?{target}" if target else "/alerts", code)
 
 
 # ----------------------------------------------------------------------------- bulk actions
@@ -417,7 +418,12 @@ async def _detail_page(
             "axis": axis,
             "label_x": CHART_LABEL - 6,
         },
-        "actions": detail.actions,
+        # After a stale conflict the form that was used stays, with what was typed, even when
+        # the alert as it is now no longer offers it (the service refuses it if sent again).
+        "actions": [
+            *detail.actions,
+            *([failed] if conflict and failed not in detail.actions else []),
+        ],
         "keys": {name: uuid.uuid4().hex for name in [*ACTIONS, "case"]},
         "failed": failed,
         "errors": errors or {},
@@ -480,19 +486,16 @@ def _from_queue_row(sub: Submission) -> bool:
 
 
 async def _act_refused(sub: Submission, refusal: Refusal) -> Response:
-    """On the queue row that was used, or on the alert's page: a Conflict shows the alert as it
-    is now at the top, other refusals under the action's form; both keep what was typed."""
+    """On the queue row that was used, or on the alert's page in the action's form, which keeps
+    what was typed (a Conflict: with the alert as it is now)."""
     alert_id = sub.param("alert_id")
     if _from_queue_row(sub):
         current = await queue.get_queue_row(sub.principal, alert_id)
         return await _row(sub.request, sub.principal, current, sub.text("q"),
                           error=refusal.message, status=refusal.status)  # fmt: skip
-    if refusal.conflict is not None:
-        return await _detail_page(sub.request, sub.principal, alert_id, status=refusal.status,
-                                  failed=sub.name, conflict=refusal.conflict,
-                                  form=sub.values)  # fmt: skip
     return await _detail_page(sub.request, sub.principal, alert_id, status=refusal.status,
-                              failed=sub.name, errors=refusal.errors, form=sub.values)  # fmt: skip
+                              failed=sub.name, errors=refusal.errors, form=sub.values,
+                              conflict=refusal.conflict)  # fmt: skip
 
 
 async def _act(sub: Submission) -> Response:
@@ -512,7 +515,7 @@ async def _act(sub: Submission) -> Response:
         if _from_queue_row(sub):
             return await _row(sub.request, sub.principal, result.alert, sub.text("q"))
         return _queue_redirect(sub.text("q"), f"alert.{sub.name}")
-    return RedirectResponse(f"/alerts/{alert_id}?{urlencode({'ok': f'alert.{sub.name}'})}", 303)
+    return back(f"/alerts/{alert_id}", f"alert.{sub.name}")
 
 
 def _action_endpoint(action: str) -> Any:
