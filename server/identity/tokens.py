@@ -53,7 +53,7 @@ async def create_api_token(
     days = DEFAULT_TOKEN_DAYS if expires_in_days is None else expires_in_days
     if not 1 <= days <= MAX_TOKEN_DAYS:
         raise Invalid(
-            f"expiresInDays must be between 1 and {MAX_TOKEN_DAYS}.", field="expiresInDays"
+            f"Expires in (days) must be between 1 and {MAX_TOKEN_DAYS}.", field="expiresInDays"
         )
     async with in_transaction() as conn:
         owner = await get_scoped(User, principal, user_id, "User")
@@ -62,8 +62,8 @@ async def create_api_token(
         extra = sorted(set(roles) - set(owner.roles))
         if extra:
             raise Invalid(
-                f"roles: the token may only carry roles its owner has; user {owner.id} lacks "
-                f"{', '.join(extra)}.",
+                f"Roles: the token may only carry roles its owner has; {owner.name or owner.email} "
+                f"does not have {validation.choices(extra)}.",
                 field="roles",
             )
         secret = new_api_token()

@@ -181,13 +181,16 @@ def _enum_list(values: Sequence[str] | None, name: str, enum: type[Any]) -> list
     if isinstance(values, str):
         values = [values]
     choices = [e.value for e in enum]
+    what = validation.label(name)
     if len(values) > len(choices):
-        raise Invalid(f"{name}: at most {len(choices)} values.", field=name)
+        raise Invalid(f"{what}: at most {len(choices)} values.", field=name)
     out = []
     for v in values:
         value = str(v).strip().lower()
         if value not in choices:
-            raise Invalid(f"{name} '{v}' is unknown; use {', '.join(choices)}.", field=name)
+            raise Invalid(
+                f"{what} '{v}' is unknown; use {validation.choices(choices)}.", field=name
+            )
         out.append(value)
     return sorted(set(out))
 
@@ -196,10 +199,12 @@ def _score(value: Any, name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Invalid(f"{name} must be a number between 0 and 100.", field=name)
+        raise Invalid(f"{validation.label(name)} must be a number between 0 and 100.", field=name)
     number = float(value)
     if not math.isfinite(number) or not 0 <= number <= 100:
-        raise Invalid(f"{name} is {value}; it must be between 0 and 100.", field=name)
+        raise Invalid(
+            f"{validation.label(name)} is {value}; it must be between 0 and 100.", field=name
+        )
     return number
 
 
@@ -207,25 +212,31 @@ def _amount(value: Any, name: str) -> Decimal | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
-        raise Invalid(f"{name} must be a decimal number (like 125.40).", field=name)
+        raise Invalid(
+            f"{validation.label(name)} must be a decimal number (like 125.40).", field=name
+        )
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise Invalid(f"{name} '{value}' is not a decimal number.", field=name) from None
+        raise Invalid(
+            f"{validation.label(name)} '{value}' is not a decimal number.", field=name
+        ) from None
     if not amount.is_finite() or not 0 <= amount < MAX_AMOUNT:
-        raise Invalid(f"{name} {value} must be zero or positive, below 10^16.", field=name)
+        raise Invalid(
+            f"{validation.label(name)} {value} must be zero or positive, below 10^16.", field=name
+        )
     return amount
 
 
 def _id(value: Any, name: str) -> int:
     if isinstance(value, bool):
-        raise Invalid(f"{name} must be an id.", field=name)
+        raise Invalid(f"{validation.label(name)} must be an id.", field=name)
     try:
         number = int(str(value).strip())
     except (TypeError, ValueError):
-        raise Invalid(f"{name} '{value}' is not an id.", field=name) from None
+        raise Invalid(f"{validation.label(name)} '{value}' is not an id.", field=name) from None
     if not 1 <= number <= MAX_ID:
-        raise Invalid(f"{name} '{value}' is not an id.", field=name)
+        raise Invalid(f"{validation.label(name)} '{value}' is not an id.", field=name)
     return number
 
 
@@ -233,7 +244,9 @@ def _aware(value: Any, name: str) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, datetime) or value.tzinfo is None:
-        raise Invalid(f"{name} must be a date and time with a time zone.", field=name)
+        raise Invalid(
+            f"{validation.label(name)} must be a date and time with a time zone.", field=name
+        )
     return value.astimezone(UTC)
 
 

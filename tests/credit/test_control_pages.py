@@ -115,8 +115,8 @@ async def test_self_approval_and_bad_decisions_are_refused_and_change_nothing(
     for who, path, data, code, says in [
         (maker, "/policy/approve", {"number": "1", "reason": "me"}, 403,
          "another approver must (maker-checker)"),
-        (checker, "/policy/approve", {"number": "1", "reason": ""}, 422, "reason is required"),
-        (checker, "/policy/reject", {"number": "1", "reason": ""}, 422, "reason is required"),
+        (checker, "/policy/approve", {"number": "1", "reason": ""}, 422, "Reason is required"),
+        (checker, "/policy/reject", {"number": "1", "reason": ""}, 422, "Reason is required"),
         (checker, "/policy/approve", {"number": "x", "reason": "ok"}, 422, "whole number"),
         (checker, "/policy/approve", {"number": "7", "reason": "ok"}, 404, None),
         (outsider, "/policy/approve", {"number": "1", "reason": "ok"}, 404, None),
@@ -176,7 +176,7 @@ async def test_refused_policy_changes_show_inline_and_change_nothing(browser, te
          "retry_limit must be a whole number, not 'lots'."),
         ({"reason": "r", "expected_number": "0"}, 422,
          "values change nothing: every value given equals the policy in force"),
-        ({"retry_limit": "5", "reason": "", "expected_number": "0"}, 422, "reason is required"),
+        ({"retry_limit": "5", "reason": "", "expected_number": "0"}, 422, "Reason is required"),
         ({"sev3_multiplier": "3", "reason": "r", "expected_number": "0"}, 422, "sev2 > sev3"),
         ({"retry_limit": "5", "reason": "r", "expected_number": "3"}, 409,
          "version 0 is in force (you had version 3)"),
@@ -226,7 +226,7 @@ async def test_set_and_clear_a_backfill_switch(browser, tenant) -> None:
 
     before = await state(tenant.org_id)
     r = await b.post("/kill-switches/clear", {"switch_id": str(s.id), "reason": ""})
-    assert r.status_code == 422 and "reason is required" in text(r)
+    assert r.status_code == 422 and "Reason is required" in text(r)
     assert await state(tenant.org_id) == before
     r = await b.post("/kill-switches/clear", {"switch_id": str(s.id), "reason": "done"})
     assert r.status_code == 303 and (r.headers["location"], flash_code(r)) == (
@@ -254,10 +254,10 @@ async def test_refused_switches_show_inline_and_change_nothing(
         ({"name": "alert_suppression", "reason": "again"}, 409, "already in force: set by Lin"),
         ({"name": "backfill", "scope": "", "reason": "r"}, 422, "backfill needs a scope"),
         ({"name": "alert_suppression", "reason": "r", "expires_at": "soon"}, 422,
-         "expires_at: not a date and time"),
+         "Expires at: not a date and time"),
         ({"name": "backfill", "scope": "X", "reason": "r", "expires_at": past}, 422,
          "not in the future"),
-        ({"name": "", "reason": "r"}, 422, "name is required"),
+        ({"name": "", "reason": "r"}, 422, "Switch is required"),
     ]:  # fmt: skip
         r = await b.post("/kill-switches", data)
         assert r.status_code == code, (data, r.status_code)

@@ -367,7 +367,7 @@ async def test_rerun_decisions_follow_maker_checker_roles_and_versions(tenant):
         await reruns.approve_rerun(operator, req.id, "not mine to approve", expected_version=1)
     with pytest.raises(Conflict, match="version 1"):
         await reruns.approve_rerun(approver2, req.id, "m", expected_version=7)
-    with pytest.raises(Invalid, match="mitigation is required"):
+    with pytest.raises(Invalid, match="Mitigation is required"):
         await reruns.approve_rerun(approver2, req.id, "  ", expected_version=1)
     assert await org_state(tenant.org_id) == before
     denied = await reruns.deny_rerun(

@@ -104,14 +104,14 @@ async def test_bad_filter_values_are_inline_422(browser: Any, tenant: Any) -> No
     b, _ = await signed_in(browser, tenant, "viewer")
     r = await b.get("/alerts?score_min=abc")
     assert r.status_code == 422
-    assert "score_min: &#39;abc&#39; is not a number" in r.text
+    assert "Minimum score: &#39;abc&#39; is not a number" in r.text
     assert re.search(r'name="score_min" value="abc"[^>]* aria-invalid="true"', r.text)
     assert row_ids(r.text) == []  # the error, not a widened result
     for query, message in [
-        ("amount_min=lots", "amount_min &#39;lots&#39; is not a decimal number."),
+        ("amount_min=lots", "Minimum amount &#39;lots&#39; is not a decimal number."),
         ("score_min=90&score_max=10", "score_min 90 is above score_max 10."),
-        ("status=bogus", "status &#39;bogus&#39; is unknown"),
-        ("created_from=yesterday", "created_from: not a date and time"),
+        ("status=bogus", "Status &#39;bogus&#39; is unknown"),
+        ("created_from=yesterday", "Created from: not a date and time"),
         ("sort=colour", "sort &#39;colour&#39; is unknown"),
         ("after=garbage", "after: not a cursor"),
         ("text=X1", "text: type at least 3 letters or digits in a row"),
@@ -269,7 +269,7 @@ async def test_close_without_comment_is_an_inline_error(browser: Any, tenant: An
         headers={**HX, "HX-Target": "main"},
     )
     assert r.status_code == 422 and "<nav" not in r.text
-    assert re.search(r'<p class="field-error" id="comment-error">comment[^<]*required', r.text)
+    assert re.search(r'<p class="field-error" id="comment-error">Comment[^<]*required', r.text)
     assert '<option value="false_positive" selected>' in r.text
     alert = await Alert.get(id=alert_id)
     assert (alert.status, alert.version) == ("new", 1)

@@ -106,7 +106,7 @@ async def test_list_filters_and_the_htmx_fragment(browser: Any, tenant: Any) -> 
 
     bad = await b.get("/cases", params={"status": "sleeping"})
     assert bad.status_code == 422
-    assert "status &#39;sleeping&#39; is unknown; choose one of open" in bad.text
+    assert "Status &#39;sleeping&#39; is unknown; choose one of open" in bad.text
 
 
 async def test_list_loads_more_by_cursor(browser: Any, tenant: Any, monkeypatch: Any) -> None:
@@ -168,7 +168,7 @@ async def test_create_without_a_title_is_inline_and_creates_nothing(
     before = (await Case.filter(org_id=tenant.org_id).count(), await audit_seq(tenant.org_id))
     r = await b.post("/cases", {"title": "", "severity": "high", "alert_ids": str(ids[0])})
     assert r.status_code == 422
-    assert "title is required." in r.text and 'id="title-error"' in r.text
+    assert "Title is required." in r.text and 'id="title-error"' in r.text
     assert f'value="{ids[0]}"' in r.text  # what was typed is kept
 
     r = await b.post("/cases", {"title": "X", "severity": "high", "alert_ids": "12 abc"},
@@ -219,7 +219,7 @@ async def test_add_a_note(browser: Any, tenant: Any) -> None:
 
     before = await snapshot(case.id, tenant.org_id)
     r = await b.post(f"/cases/{case.id}/notes", {"body": "  "})
-    assert r.status_code == 422 and "body is required." in r.text and 'id="body-error"' in r.text
+    assert r.status_code == 422 and "Note is required." in r.text and 'id="body-error"' in r.text
     assert await snapshot(case.id, tenant.org_id) == before
 
 
@@ -336,7 +336,7 @@ async def test_reject_needs_a_reason_and_sends_the_case_back(browser: Any, tenan
     await checker.get(f"/cases/{case.id}")
     before = await snapshot(case.id, tenant.org_id)
     r = await checker.post(f"/cases/{case.id}/reject", {"expected_version": "2", "reason": ""})
-    assert r.status_code == 422 and "reason is required." in r.text
+    assert r.status_code == 422 and "Reason is required." in r.text
     assert 'id="reason-error"' in r.text
     assert await snapshot(case.id, tenant.org_id) == before
 

@@ -250,7 +250,7 @@ async def test_htmx_form_post_gets_the_main_block_only(browser: Any, tenant: Any
     )
     assert r.status_code == 422
     assert "<html" not in r.text and "<h1>Users</h1>" in r.text
-    assert "email is required." in r.text
+    assert "Email is required." in r.text
 
 
 async def test_stale_roles_change_is_a_conflict(browser: Any, tenant: Any) -> None:
@@ -275,7 +275,7 @@ async def test_suspend_ends_the_users_session_at_once(browser: Any, tenant: Any)
     admin = await browser(tenant.admin_user, tenant.password)
     await admin.get("/admin/users")
     r = await admin.post(f"/admin/users/{user.id}/suspend", {"reason": ""})
-    assert r.status_code == 422 and "reason is required." in r.text
+    assert r.status_code == 422 and "Reason is required." in r.text
     assert (await victim.get("/")).status_code == 200
     r = await admin.post(f"/admin/users/{user.id}/suspend", {"reason": "left the company"})
     assert r.status_code == 303
@@ -513,7 +513,7 @@ async def test_audit_filters_by_action_and_pages_by_cursor(browser: Any, tenant:
 async def test_audit_bad_filter_is_inline(browser: Any, tenant: Any) -> None:
     b = await browser(tenant.admin_user, tenant.password)
     r = await b.get("/audit", params={"since": "yesterday"})
-    assert r.status_code == 422 and "since: not a date and time" in r.text
+    assert r.status_code == 422 and "Since: not a date and time" in r.text
     r = await b.get("/audit", params={"after": "garbage"})
     assert r.status_code == 422 and "not a cursor" in r.text
 

@@ -65,7 +65,7 @@ class Thing:
 
     async def rename(self, principal: Any, title: str, expected_version: int | None) -> None:
         if not title:
-            raise Invalid("title is required.", field="newTitle")  # the API's field name
+            raise Invalid("Title is required.", field="newTitle")  # the API's field name
         if title == "mine":
             principal.require(Perm.RUN_APPROVE)  # a plain refusal: the 403 page
             raise Forbidden(  # marked as the real services' require_checker marks it
@@ -208,7 +208,7 @@ async def test_invalid_is_422_under_its_field_with_what_was_typed(
     r = await b.post("/thing/rename", {"title": "", "version": "1"})
     assert r.status_code == 422
     # The service's field name (`newTitle`) is mapped to the form's (`title`).
-    assert field_error(r.text, "title") == "title is required."
+    assert field_error(r.text, "title") == "Title is required."
     assert 'aria-invalid="true"' in r.text
     assert "<html" in r.text  # a plain form post gets the whole page
     assert thing.version == 1
@@ -288,7 +288,7 @@ async def test_htmx_gets_the_main_block_and_a_plain_post_the_whole_page(
     partial = await b.post("/thing/rename", {"title": "", "version": "1"}, headers=HX)
     assert partial.status_code == 422
     assert "<html" not in partial.text and "<h1>Thing</h1>" in partial.text
-    assert field_error(partial.text, "title") == "title is required."
+    assert field_error(partial.text, "title") == "Title is required."
     full = await b.post("/thing/rename", {"title": "", "version": "1"})
     assert full.status_code == 422
     assert full.text.lstrip().startswith("<!doctype html>") and "<h1>Thing</h1>" in full.text
@@ -329,7 +329,7 @@ async def test_without_a_show_every_refusal_is_the_error_page(
     b = await approver(browser, tenant)
     r = await b.post("/thing/touch", {"title": ""})
     assert r.status_code == 422
-    assert "title is required." in r.text and "<h1>Thing</h1>" not in r.text
+    assert "Title is required." in r.text and "<h1>Thing</h1>" not in r.text
     ok = await b.post("/thing/touch", {"title": "touched"})
     assert ok.status_code == 303 and thing.title == "touched"
 

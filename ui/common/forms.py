@@ -19,6 +19,7 @@ from riskops.server.core.errors import (
     Invalid,
 )
 from riskops.server.core.principal import Principal
+from riskops.server.core.validation import label
 from riskops.server.identity import users
 from riskops.server.identity.models import User
 
@@ -65,7 +66,7 @@ def parse_local(raw: str, name: str, errors: dict[str, str]) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        errors[name] = f"{name}: not a date and time (like 2025-01-31T13:45)."
+        errors[name] = f"{label(name)}: not a date and time (like 2025-01-31T13:45)."
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from riskops.server.core.errors import DomainError, Forbidden, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
+from riskops.server.core.validation import label
 from riskops.server.identity import teams
 from riskops.server.identity.models import Team, User
 from riskops.server.triage import alerts as alert_service
@@ -186,7 +187,7 @@ def _parse_score(raw: str, name: str, errors: dict[str, str]) -> float | None:
     try:
         return float(raw)
     except ValueError:
-        errors[name] = f"{name}: '{raw}' is not a number; enter a score between 0 and 100."
+        errors[name] = f"{label(name)}: '{raw}' is not a number; enter a score between 0 and 100."
         return None
 
 

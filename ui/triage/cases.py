@@ -51,7 +51,7 @@ UPDATE_FIELDS = {"status": "status", "severity": "severity", "root_cause": "root
                  "assignee_id": "assignee_id"}  # fmt: skip
 REQUEST_FIELDS = {"summary": "summary", "root_cause": "root_cause"}
 # Not a service rule: the text typed simply is not a list of ids we could pass on.
-NOT_IDS = "alert_ids: enter alert ids (numbers) separated by spaces."
+NOT_IDS = "Alerts: enter alert ids (numbers) separated by spaces."
 
 
 def _case_path(case_id: int | str) -> str:
