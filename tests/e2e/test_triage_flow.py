@@ -84,7 +84,9 @@ def test_triage_flow_in_chromium(server: Server) -> None:
             close = page.locator("#action-close")
             close.locator("select[name=disposition]").select_option("true_positive")
             close.locator("button[type=submit]").click()
-            expect(page.locator("#action-close")).to_contain_text("comment")
+            expect(page.locator("#action-close")).to_contain_text("Comment is required.")
+            # The invalid field takes the focus: the error is where the user is looking.
+            expect(page.locator("#action-close textarea[name=comment]")).to_be_focused()
             shot(page, "05-close-error")
             close = page.locator("#action-close")
             close.locator("select[name=disposition]").select_option("true_positive")
