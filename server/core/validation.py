@@ -19,13 +19,13 @@ LABELS: dict[str, str] = {
     "body": "Note",
     "deny_reason": "Reason",
     "mitigation": "Mitigation",
-    "score_min": "Minimum score",
-    "score_max": "Maximum score",
-    "amount_min": "Minimum amount",
-    "amount_max": "Maximum amount",
+    "score_min": "Score from",  # the alert queue's filters
+    "score_max": "Score to",
+    "amount_min": "Amount from",
+    "amount_max": "Amount to",
     "created_from": "Created from",
-    "created_to": "Created to",
-    "rule_id": "Rule",
+    "created_to": "Created before",
+    "rule_id": "Rule id",
     "assignee_id": "Assignee",
     "approver_id": "Approver",
     "answerer_id": "Who must answer",
@@ -35,7 +35,7 @@ LABELS: dict[str, str] = {
     "expiresInDays": "Expires in (days)",
     "expires_in_days": "Expires in (days)",
     "median": "Median credits",
-    "text": "Search",
+    "text": "Text",
 }
 
 

@@ -257,18 +257,18 @@ def _apply_filter(q: QuerySet[Alert], principal: Principal, flt: AlertFilter) ->
     score_min, score_max = _score(flt.score_min, "score_min"), _score(flt.score_max, "score_max")
     if score_min is not None and score_max is not None and score_min > score_max:
         raise Invalid(
-            f"score_min {score_min:g} is above score_max {score_max:g}.", field="score_min"
+            f"Score from ({score_min:g}) is above Score to ({score_max:g}).", field="score_min"
         )
     amount_min = _amount(flt.amount_min, "amount_min")
     amount_max = _amount(flt.amount_max, "amount_max")
     if amount_min is not None and amount_max is not None and amount_min > amount_max:
         raise Invalid(
-            f"amount_min {amount_min} is above amount_max {amount_max}.", field="amount_min"
+            f"Amount from ({amount_min}) is above Amount to ({amount_max}).", field="amount_min"
         )
     created_from = _aware(flt.created_from, "created_from")
     created_to = _aware(flt.created_to, "created_to")
     if created_from and created_to and created_from > created_to:
-        raise Invalid("created_from is after created_to.", field="created_from")
+        raise Invalid("Created from is after Created before.", field="created_from")
     assignee: int | str | None = None
     if flt.assignee is not None and flt.assignee != "":
         if flt.assignee in ("me", "unassigned"):

@@ -104,12 +104,12 @@ async def test_bad_filter_values_are_inline_422(browser: Any, tenant: Any) -> No
     b, _ = await signed_in(browser, tenant, "viewer")
     r = await b.get("/alerts?score_min=abc")
     assert r.status_code == 422
-    assert "Minimum score: &#39;abc&#39; is not a number" in r.text
+    assert "Score from: &#39;abc&#39; is not a number" in r.text
     assert re.search(r'name="score_min" value="abc"[^>]* aria-invalid="true"', r.text)
     assert row_ids(r.text) == []  # the error, not a widened result
     for query, message in [
-        ("amount_min=lots", "Minimum amount &#39;lots&#39; is not a decimal number."),
-        ("score_min=90&score_max=10", "score_min 90 is above score_max 10."),
+        ("amount_min=lots", "Amount from &#39;lots&#39; is not a decimal number."),
+        ("score_min=90&score_max=10", "Score from (90) is above Score to (10)."),
         ("status=bogus", "Status &#39;bogus&#39; is unknown"),
         ("created_from=yesterday", "Created from: not a date and time"),
         ("sort=colour", "sort &#39;colour&#39; is unknown"),

@@ -83,7 +83,7 @@ async def test_refusals_name_fields_and_choices_as_the_pages_do(
 def test_labels_and_display_names() -> None:
     assert validation.label("deny_reason") == "Reason"
     assert validation.label("body") == "Note"
-    assert validation.label("score_min") == "Minimum score"
+    assert validation.label("score_min") == "Score from"
     assert validation.label("data_classification") == "Data classification"
     assert validation.label("creditsTotal") == "Credits total"
     assert validation.choices(["true_positive", "benign"]) == "true positive, benign"
@@ -104,7 +104,7 @@ async def test_a_score_filter_is_named_by_its_label(harness: Harness) -> None:  
     role = _first_allowed(PAGES["GET /alerts"].needs)
     r = await harness.clients[role].get("/alerts?score_min=abc")
     shown = " ".join(messages(r.text))
-    assert "Minimum score: 'abc' is not a number" in shown, shown
+    assert "Score from: 'abc' is not a number" in shown, shown
     assert "score_min" not in shown
 
 
