@@ -34,7 +34,7 @@ MESSAGE_RES = [
     re.compile(r'<p class="field-error"[^>]*>(.*?)</p>', re.S),
     re.compile(r'<div class="flash flash-error[^"]*"[^>]*>(.*?)</div>', re.S),
     re.compile(r'<section class="card error-card">.*?<h1>.*?</h1>\s*<p>(.*?)</p>', re.S),
-    re.compile(r'<tr class="row-error-detail">.*?role="alert">(.*?)</div>', re.S),
+    re.compile(r'<tr class="row-error-detail">.*?role="alert"[^>]*>(.*?)</div>', re.S),
 ]
 
 
