@@ -193,7 +193,7 @@ async def test_ledger_bad_filters_show_the_message_inline(browser: Any, tenant: 
     b = await signed_in(browser, tenant, "viewer")
     for params, message in [
         ({"severity": "SEV9"}, "severity &#39;SEV9&#39; is unknown; use SEV0, SEV1, SEV2, SEV3"),
-        ({"flag": "nope"}, "flag &#39;nope&#39; is unknown; the flags are: retry_loop"),
+        ({"flag": "nope"}, "Flag &#39;nope&#39; is unknown; choose one of retry loop"),
         ({"since": "yesterday"}, "Since: not a date and time (like 2025-01-31T13:45)."),
         ({"after": "bm9wZQ=="}, "after: not a cursor returned by this API"),
     ]:

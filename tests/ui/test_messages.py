@@ -136,3 +136,28 @@ def test_case_choices_use_display_names() -> None:
         case_service._choice(RootCause, "nope", "root_cause", required=True)
     assert "Root cause 'nope' is unknown" in str(raised.value)
     assert "root_cause" not in str(raised.value)
+
+
+# Every filter of the list pages, each given text it cannot read (one at a time: a page may
+# report only the first): the message names the filter as its form does.
+FILTERS = {
+    "/alerts": ["amount_max", "amount_min", "assignee", "created_from", "created_to", "priority",
+                "score_max", "score_min", "sort", "status", "team", "text"],
+    "/cases": ["assignee", "severity", "status"],
+    "/runs": ["flag", "severity", "since", "until"],
+    "/audit": ["since", "until"],
+    "/notifications": ["status"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "name"), [(p, n) for p, names in FILTERS.items() for n in names])
+async def test_filter_messages_name_filters_as_the_pages_do(
+    harness: Harness,  # noqa: F811
+    path: str,
+    name: str,
+) -> None:
+    role = _first_allowed(PAGES[f"GET {path}"].needs)
+    r = await harness.clients[role].get(path, params={name: "x!"})
+    assert r.status_code == 422, (path, name, r.status_code)
+    bad = {m: internal_names(m) for m in messages(r.text) if internal_names(m)}
+    assert not bad, f"{path}?{name}=x!: {bad}"
