@@ -212,6 +212,6 @@ async def test_one_runs_check_and_another_organizations_run(tenant, other_tenant
 @pytest.mark.parametrize("days", [0, -1, svc.MAX_DAYS + 1, True])
 async def test_the_window_is_one_day_to_ten_years(tenant, days):
     _, viewer = await tenant.user("viewer")
-    with pytest.raises(Invalid, match="Days must be a whole number"):
+    with pytest.raises(Invalid, match="days must be a whole number"):
         await svc.verify_recent_artifacts(viewer, days)
     assert await verify_events(tenant.org_id) == []
