@@ -489,7 +489,7 @@ async def test_ledger_filters_and_keyset_pages(tenant):
         await runs.list_runs(viewer, after="bm9wZQ==")
     with pytest.raises(Invalid, match="SEV0, SEV1"):
         await runs.list_runs(viewer, runs.RunFilter(severities=["SEV9"]))
-    with pytest.raises(Invalid, match="Flag .nope. is unknown; choose one of retry loop"):
+    with pytest.raises(Invalid, match="is unknown; choose one of retry loop"):
         await runs.list_runs(viewer, runs.RunFilter(flag="nope"))
 
 
