@@ -26,6 +26,7 @@ from riskops.server.cli.common import (
     user_principal,
 )
 from riskops.server.core.errors import Invalid
+from riskops.server.core.validation import label
 from riskops.server.identity import orgs, tokens, users
 from riskops.server.settings import Settings
 
@@ -50,9 +51,11 @@ async def _create_user(settings: Settings, new: NewUser) -> None:
         await _create(settings, new)
     except Invalid as exc:
         flag = FLAGS.get(exc.field or "")
-        if flag is None or not exc.message.startswith(f"{exc.field}"):
+        # The message names the field by its label (as the pages do); here, by the flag typed.
+        named = label(exc.field or "")
+        if flag is None or not exc.message.startswith(named):
             raise
-        raise CliError(flag + exc.message[len(exc.field or "") :]) from None
+        raise CliError(flag + exc.message[len(named) :]) from None
 
 
 async def _create(settings: Settings, new: NewUser) -> None:

@@ -26,7 +26,10 @@ def parse_version(raw: Any, *, of: str = "") -> int:
     """The client's expected version: a whole number (a bool is not one). `of` names the row
     ("of the scenario ") where the form would otherwise be ambiguous."""
     if isinstance(raw, bool) or not isinstance(raw, int):
-        raise Invalid(f"expected_version must be the version {of}you loaded.", field=FIELD)
+        raise Invalid(
+            f"The form does not carry the version {of}you loaded; reload the page and try again.",
+            field=FIELD,
+        )
     return raw
 
 

@@ -99,7 +99,7 @@ def _days(raw: Any, default: int) -> int:
         return default
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_DAYS:
         raise Invalid(
-            f"days must be a whole number from 1 to {MAX_DAYS}, not {raw!r}.", field="days"
+            f"Days must be a whole number from 1 to {MAX_DAYS}, not {raw!r}.", field="days"
         )
     return raw
 
@@ -115,8 +115,8 @@ def _median_value(raw: Any) -> float:
     ok = isinstance(raw, int | float) and not isinstance(raw, bool)
     if not ok or not math.isfinite(raw) or not MIN_MEDIAN <= raw <= MAX_MEDIAN:
         raise Invalid(
-            f"median must be a number of credits greater than 0 (at least {MIN_MEDIAN:g}) and "
-            f"at most {MAX_MEDIAN:g}, not {raw!r}.",
+            f"Median credits must be at least {MIN_MEDIAN:g} and at most {MAX_MEDIAN:g}, "
+            f"not {raw!r}.",
             field="median",
         )
     return float(raw)
@@ -124,13 +124,15 @@ def _median_value(raw: Any) -> float:
 
 def _flag(raw: Any, name: str) -> bool:
     if not isinstance(raw, bool):
-        raise Invalid(f"{name} must be true or false.", field=name)
+        raise Invalid(f"{validation.label(name)} must be true or false.", field=name)
     return raw
 
 
 def _aware(raw: Any, name: str) -> datetime:
     if not isinstance(raw, datetime) or raw.tzinfo is None:
-        raise Invalid(f"{name} must be a date and time with a timezone.", field=name)
+        raise Invalid(
+            f"{validation.label(name)} must be a date and time with a timezone.", field=name
+        )
     return raw.astimezone(UTC)
 
 

@@ -57,13 +57,15 @@ def backfill_scenarios(switches: list[KillSwitch]) -> frozenset[str]:
 
 
 def _switch_name(raw: Any) -> SwitchName:
-    choices = ", ".join(s.value for s in SwitchName)
+    choices = validation.choices(SwitchName)
     if not isinstance(raw, str) or not raw.strip():
-        raise Invalid(f"name is required; choose one of {choices}.", field="name")
+        raise Invalid(f"Switch is required; choose one of {choices}.", field="name")
     try:
         return SwitchName(raw.strip().lower())
     except ValueError:
-        raise Invalid(f"name '{raw}' is unknown; choose one of {choices}.", field="name") from None
+        raise Invalid(
+            f"Switch '{raw}' is unknown; choose one of {choices}.", field="name"
+        ) from None
 
 
 def _expiry(raw: Any, now: datetime) -> datetime | None:

@@ -228,7 +228,7 @@ async def change_policy(
         raise Invalid("values must be an object of field -> new value.", field="values")
     if not values:
         raise Invalid(
-            f"values is empty; give the field(s) to change, from: {', '.join(POLICY_FIELDS)}.",
+            f"Nothing to change: give the field(s) to change, from: {', '.join(POLICY_FIELDS)}.",
             field="values",
         )
     text = _reason(reason)

@@ -89,7 +89,7 @@ def _severity_filter(values: Sequence[str]) -> Q | None:
 def _with_flag(q: QuerySet[Run], flag: str) -> QuerySet[Run]:
     if flag not in {f.value for f in RiskFlag}:
         raise Invalid(
-            f"flag {flag!r} is unknown; the flags are: {', '.join(f.value for f in RiskFlag)}.",
+            f"Flag {flag!r} is unknown; choose one of {validation.choices(RiskFlag)}.",
             field="flag",
         )
     if Run._meta.db.capabilities.dialect == "postgres":

@@ -16,7 +16,7 @@ from tortoise.expressions import RawSQL
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from riskops.server.core import approvals
+from riskops.server.core import approvals, validation
 from riskops.server.core.approvals import ChangeStatus, Decision
 from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import Forbidden, Invalid
@@ -193,14 +193,14 @@ async def get_scenario_detail(principal: Principal, scenario_key: str) -> Scenar
 
 def _name(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip():
-        raise Invalid("name is required: how people call the scenario.", field="name")
+        raise Invalid("Name is required: how people call the scenario.", field="name")
     value = raw.strip()
     if len(value) > MAX_NAME:
         raise Invalid(
-            f"name is {len(value)} characters long; the limit is {MAX_NAME}.", field="name"
+            f"Name is {len(value)} characters long; the limit is {MAX_NAME}.", field="name"
         )
     if any(ord(c) < 32 for c in value):
-        raise Invalid("name contains control characters; remove them.", field="name")
+        raise Invalid("Name contains control characters; remove them.", field="name")
     return value
 
 
@@ -209,7 +209,7 @@ def _max_items(raw: Any) -> int | None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_ITEMS_LIMIT:
         raise Invalid(
-            f"max_items must be a whole number from 1 to {MAX_ITEMS_LIMIT:,} (or empty for no "
+            f"Max items must be a whole number from 1 to {MAX_ITEMS_LIMIT:,} (or empty for no "
             f"limit), not {raw!r}.",
             field="max_items",
         )
@@ -217,17 +217,17 @@ def _max_items(raw: Any) -> int | None:
 
 
 def _classification(raw: Any) -> str:
-    choices = ", ".join(d.value for d in DataClassification)
+    choices = validation.choices(DataClassification)
     if not isinstance(raw, str) or not raw.strip():
         raise Invalid(
-            f"data_classification is required; choose one of {choices}.",
+            f"Data classification is required; choose one of {choices}.",
             field="data_classification",
         )
     try:
         return DataClassification(raw.strip().lower()).value
     except ValueError:
         raise Invalid(
-            f"data_classification '{raw}' is unknown; choose one of {choices}.",
+            f"Data classification '{raw}' is unknown; choose one of {choices}.",
             field="data_classification",
         ) from None
 

@@ -66,7 +66,7 @@ async def create_api_token(
     days = DEFAULT_TOKEN_DAYS if expires_in_days is None else expires_in_days
     if not 1 <= days <= MAX_TOKEN_DAYS:
         raise Invalid(
-            f"expiresInDays must be between 1 and {MAX_TOKEN_DAYS}.", field="expiresInDays"
+            f"Expires in (days) must be between 1 and {MAX_TOKEN_DAYS}.", field="expiresInDays"
         )
     async with in_transaction() as conn:
         target = principal.user_id if own or user_id is None else user_id
@@ -107,7 +107,7 @@ async def create_api_token(
         if extra:
             whose = "you act with now" if own else f"{owner.name} has"
             raise Invalid(
-                f"roles: the token may only carry roles {whose}; not {', '.join(extra)}.",
+                f"Roles: the token may only carry roles {whose}; not {validation.choices(extra)}.",
                 field="roles",
             )
         secret = new_api_token()

@@ -121,20 +121,21 @@ def eligible_assignees(people: Iterable[User], *, active: bool = True) -> list[U
 
 
 def _choice(enum: type[E], raw: Any, name: str, *, required: bool = False) -> E | None:
-    choices = ", ".join(e.value for e in enum)
+    choices = validation.choices(enum)
+    what = validation.label(name)
     if raw is None or raw == "":
         if required:
-            raise Invalid(f"{name} is required; choose one of {choices}.", field=name)
+            raise Invalid(f"{what} is required; choose one of {choices}.", field=name)
         return None
     try:
         return enum(str(raw).strip().lower())
     except ValueError:
-        raise Invalid(f"{name} '{raw}' is unknown; choose one of {choices}.", field=name) from None
+        raise Invalid(f"{what} '{raw}' is unknown; choose one of {choices}.", field=name) from None
 
 
 def _text(raw: Any, name: str, max_len: int) -> str:
     if raw is not None and not isinstance(raw, str):
-        raise Invalid(f"{name} must be text.", field=name)
+        raise Invalid(f"{validation.label(name)} must be text.", field=name)
     return validation.text(raw, name, max_len=max_len)
 
 
@@ -150,7 +151,7 @@ def _user_id(raw: Any) -> int | None:
     except (TypeError, ValueError):
         value = 0
     if value <= 0 or value > 2**31 - 1:
-        raise Invalid(f"assignee_id must be a user id, not {raw!r}.", field="assignee_id")
+        raise Invalid(f"Assignee: choose a person from the list, not {raw!r}.", field="assignee_id")
     return value
 
 
@@ -160,18 +161,17 @@ def _alert_ids(raw: Any, external_ids: Any = None) -> list[int]:
     raw = [] if raw is None else raw
     external = _external_ids(external_ids)
     if not isinstance(raw, list | tuple):
-        raise Invalid("alert_ids must be a list of alert ids.", field="alert_ids")
+        raise Invalid("Alerts must be a list of alert ids.", field="alert_ids")
     if not raw and not external:
         if external_ids is None:
-            raise Invalid("alert_ids is empty; give at least one alert.", field="alert_ids")
+            raise Invalid("Alerts: give at least one alert.", field="alert_ids")
         raise Invalid(
             "No alert given; give at least one alert (its external id, as the queue shows it).",
             field="alert_external_ids",
         )
     if len(raw) + len(external) > MAX_ALERTS:
-        name = "alert_ids" if not external else "alert_external_ids" if not raw else "alerts"
         raise Invalid(
-            f"{name} has {len(raw) + len(external)} entries; the limit is {MAX_ALERTS}.",
+            f"Alerts has {len(raw) + len(external)} entries; the limit is {MAX_ALERTS}.",
             field="alert_ids" if raw else "alert_external_ids",
         )
     return list(dict.fromkeys(parse_id("Alert", a) for a in raw))
@@ -593,7 +593,7 @@ async def update_case(
         if v is not None
     }
     if new_status is None and not fields_given:
-        raise Invalid("Nothing to change: give a status, root_cause, assignee_id or severity.")
+        raise Invalid("Nothing to change: give a status, root cause, assignee or severity.")
 
     async def apply(
         conn: BaseDBAsyncClient, case: Case, now: datetime

@@ -183,13 +183,16 @@ def _enum_list(values: Sequence[str] | None, name: str, enum: type[Any]) -> list
     if isinstance(values, str):
         values = [values]
     choices = [e.value for e in enum]
+    what = validation.label(name)
     if len(values) > len(choices):
-        raise Invalid(f"{name}: at most {len(choices)} values.", field=name)
+        raise Invalid(f"{what}: at most {len(choices)} values.", field=name)
     out = []
     for v in values:
         value = str(v).strip().lower()
         if value not in choices:
-            raise Invalid(f"{name} '{v}' is unknown; use {', '.join(choices)}.", field=name)
+            raise Invalid(
+                f"{what} '{v}' is unknown; use {validation.choices(choices)}.", field=name
+            )
         out.append(value)
     return sorted(set(out))
 
@@ -198,10 +201,12 @@ def _score(value: Any, name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Invalid(f"{name} must be a number between 0 and 100.", field=name)
+        raise Invalid(f"{validation.label(name)} must be a number between 0 and 100.", field=name)
     number = float(value)
     if not math.isfinite(number) or not 0 <= number <= 100:
-        raise Invalid(f"{name} is {value}; it must be between 0 and 100.", field=name)
+        raise Invalid(
+            f"{validation.label(name)} is {value}; it must be between 0 and 100.", field=name
+        )
     return number
 
 
@@ -209,25 +214,31 @@ def _amount(value: Any, name: str) -> Decimal | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
-        raise Invalid(f"{name} must be a decimal number (like 125.40).", field=name)
+        raise Invalid(
+            f"{validation.label(name)} must be a decimal number (like 125.40).", field=name
+        )
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise Invalid(f"{name} '{value}' is not a decimal number.", field=name) from None
+        raise Invalid(
+            f"{validation.label(name)} '{value}' is not a decimal number.", field=name
+        ) from None
     if not amount.is_finite() or not 0 <= amount < MAX_AMOUNT:
-        raise Invalid(f"{name} {value} must be zero or positive, below 10^16.", field=name)
+        raise Invalid(
+            f"{validation.label(name)} {value} must be zero or positive, below 10^16.", field=name
+        )
     return amount
 
 
 def _id(value: Any, name: str) -> int:
     if isinstance(value, bool):
-        raise Invalid(f"{name} must be an id.", field=name)
+        raise Invalid(f"{validation.label(name)} must be an id.", field=name)
     try:
         number = int(str(value).strip())
     except (TypeError, ValueError):
-        raise Invalid(f"{name} '{value}' is not an id.", field=name) from None
+        raise Invalid(f"{validation.label(name)} '{value}' is not an id.", field=name) from None
     if not 1 <= number <= MAX_ID:
-        raise Invalid(f"{name} '{value}' is not an id.", field=name)
+        raise Invalid(f"{validation.label(name)} '{value}' is not an id.", field=name)
     return number
 
 
@@ -235,7 +246,9 @@ def _aware(value: Any, name: str) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, datetime) or value.tzinfo is None:
-        raise Invalid(f"{name} must be a date and time with a time zone.", field=name)
+        raise Invalid(
+            f"{validation.label(name)} must be a date and time with a time zone.", field=name
+        )
     return value.astimezone(UTC)
 
 
@@ -272,7 +285,7 @@ def _currency(value: Any) -> str | None:
     code = str(value).strip().upper()
     if len(code) != 3 or not code.isascii() or not code.isalpha():
         raise Invalid(
-            f"currency '{value}' is not a currency code; use three letters like EUR.",
+            f"Currency: '{value}' is not a currency code; use three letters like EUR.",
             field="currency",
         )
     return code
@@ -303,11 +316,11 @@ def _validate(flt: AlertFilter, sort: str | None = None) -> _Clean:
     score_min = check(lambda: _score(flt.score_min, "score_min"))
     score_max = check(lambda: _score(flt.score_max, "score_max"))
     if score_min is not None and score_max is not None and score_min > score_max:
-        check.add("score_min", f"score_min {score_min:g} is above score_max {score_max:g}.")
+        check.add("score_min", f"Score from ({score_min:g}) is above Score to ({score_max:g}).")
     amount_min = check(lambda: _amount(flt.amount_min, "amount_min"))
     amount_max = check(lambda: _amount(flt.amount_max, "amount_max"))
     if amount_min is not None and amount_max is not None and amount_min > amount_max:
-        check.add("amount_min", f"amount_min {amount_min} is above amount_max {amount_max}.")
+        check.add("amount_min", f"Amount from ({amount_min}) is above Amount to ({amount_max}).")
     currency = check(lambda: _currency(flt.currency))
     # Amounts are never converted: comparing 100 EUR with 100 JPY would rank nonsense, so the
     # amount sort and amount bounds work within the one currency the filter names.
@@ -315,19 +328,19 @@ def _validate(flt: AlertFilter, sort: str | None = None) -> _Clean:
         if sort == "amount":
             check.add(
                 "currency",
-                "currency: sorting by amount compares amounts in one currency (they are not "
+                "Currency: sorting by amount compares amounts in one currency (they are not "
                 "converted); choose a currency, like EUR.",
             )
         elif flt.amount_min not in (None, "") or flt.amount_max not in (None, ""):
             check.add(
                 "currency",
-                "currency: amount bounds apply in one currency (amounts are not converted); "
+                "Currency: amount bounds apply in one currency (amounts are not converted); "
                 "choose a currency, like EUR.",
             )
     created_from = check(lambda: _aware(flt.created_from, "created_from"))
     created_to = check(lambda: _aware(flt.created_to, "created_to"))
     if created_from and created_to and created_from > created_to:
-        check.add("created_from", "created_from is after created_to.")
+        check.add("created_from", "Created from is after Created before.")
     assignee: int | str | None = None
     if flt.assignee is not None and flt.assignee != "":
         if flt.assignee in ("me", "unassigned"):

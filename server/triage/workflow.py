@@ -185,39 +185,43 @@ def _user_id(params: Mapping[str, Any], name: str, *, required: bool = True) -> 
     raw = params.get(name)
     if raw is None or raw == "":
         if required:
-            raise Invalid(f"{name} is required.", field=name)
+            raise Invalid(f"{validation.label(name)} is required: choose a person.", field=name)
         return None
     if isinstance(raw, bool):
-        raise Invalid(f"{name} must be an id.", field=name)
+        raise Invalid(f"{validation.label(name)}: choose a person from the list.", field=name)
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        raise Invalid(f"{name} must be an id, not {raw!r}.", field=name) from None
+        raise Invalid(
+            f"{validation.label(name)}: choose a person from the list, not {raw!r}.", field=name
+        ) from None
     if value <= 0 or value > 2**31 - 1:
-        raise Invalid(f"{name} must be an id, not {raw!r}.", field=name)
+        raise Invalid(
+            f"{validation.label(name)}: choose a person from the list, not {raw!r}.", field=name
+        )
     return value
 
 
 def _text(params: Mapping[str, Any], name: str, max_len: int) -> str:
     raw = params.get(name)
     if raw is not None and not isinstance(raw, str):
-        raise Invalid(f"{name} must be text.", field=name)
+        raise Invalid(f"{validation.label(name)} must be text.", field=name)
     return validation.text(raw, name, max_len=max_len)
 
 
 def _disposition(params: Mapping[str, Any]) -> AlertDisposition:
     raw = params.get("disposition")
-    choices = ", ".join(d.value for d in AlertDisposition)
+    choices = validation.choices(AlertDisposition)
     if raw is None or raw == "":
         raise Invalid(
-            f"disposition is required to close an alert; choose one of {choices}.",
+            f"Disposition is required to close an alert; choose one of {choices}.",
             field="disposition",
         )
     try:
         return AlertDisposition(str(raw).strip().lower())
     except ValueError:
         raise Invalid(
-            f"disposition '{raw}' is unknown; choose one of {choices}.", field="disposition"
+            f"Disposition '{raw}' is unknown; choose one of {choices}.", field="disposition"
         ) from None
 
 

@@ -21,7 +21,9 @@ def test_a_version_is_a_whole_number(raw: object) -> None:
     with pytest.raises(Invalid) as e:
         versioning.parse_version(raw)
     assert e.value.field == "expected_version"
-    assert e.value.message == "expected_version must be the version you loaded."
+    assert e.value.message == (
+        "The form does not carry the version you loaded; reload the page and try again."
+    )
 
 
 def test_the_version_may_name_what_was_loaded() -> None:

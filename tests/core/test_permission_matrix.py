@@ -298,7 +298,9 @@ def login_redirect(url: str) -> str:
 def refused_page(r: httpx.Response) -> bool:
     location = r.headers.get("location", "")
     to_login = r.status_code == 303 and (location == "/login" or location.startswith("/login?next"))
-    return r.status_code == 403 or to_login
+    # Signing out also lands on /login, with its one-time "You are signed out." flash.
+    signed_out = "riskops_flash=signed_out" in ";".join(r.headers.get_list("set-cookie"))
+    return r.status_code == 403 or (to_login and not signed_out)
 
 
 async def call_page(

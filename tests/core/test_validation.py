@@ -28,9 +28,9 @@ def test_a_lone_surrogate_is_invalid_on_its_field(check) -> None:  # type: ignor
 def test_scenario_keys_are_bounded_and_clean() -> None:
     assert validation.scenario_key("  KEY_1 ", "scope") == "KEY_1"
     for bad, says in [
-        ("", "scope is required"),
-        ("K" * 129, "scope is 129 characters long; the limit is 128."),
-        ("K\x00", "scope contains control characters"),
+        ("", "Scope is required"),
+        ("K" * 129, "Scope is 129 characters long; the limit is 128."),
+        ("K\x00", "Scope contains control characters"),
     ]:
         with pytest.raises(Invalid) as refused:
             validation.scenario_key(bad, "scope")

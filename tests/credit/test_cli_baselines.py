@@ -170,7 +170,7 @@ def test_operator_proposes_and_an_approver_approves(target: Target) -> None:
     line = _refused(target, *propose, "--as", VIEWER, "--rationale", "Looks stable")
     assert "Your roles (viewer) do not allow 'baseline.propose'" in line
     line = _refused(target, *propose, "--as", OPERATOR, "--rationale", "   ")
-    assert "rationale is required" in line
+    assert "Rationale is required" in line
     line = _refused(target, *propose, "--as", "nobody@demo.riskops.local", "--rationale", "x")
     assert "no active user 'nobody@demo.riskops.local' in organization 'demo'" in line
     line = _refused(target, *propose, "--as", APPROVER, "--rationale", "x", "--approve")
@@ -371,13 +371,13 @@ def test_replacing_a_baseline_by_hand_is_proposed_then_approved(target: Target) 
     assert "Your roles (operator) do not allow 'baseline.approve'" in line
     for bad in ("0", "-5", "nan", "1e13"):
         line = _refused(target, *put, "--median", bad, "--as", APPROVER)
-        assert "median must be a number of credits greater than 0" in line
+        assert "Median credits must be greater than 0" in line
     line = _refused(target, "baseline", "set", "--org", "demo", "--scenario", "NOPE",
                     "--median", "10", "--rationale", "x", "--as", APPROVER)  # fmt: skip
     assert "Scenario NOPE not found." in line
     line = _refused(target, "baseline", "set", "--org", "demo", "--scenario", key,
                     "--median", "10", "--rationale", " ", "--as", APPROVER)  # fmt: skip
-    assert "rationale is required" in line
+    assert "Rationale is required" in line
     done = target.run(*put, "--median", "lots", "--as", APPROVER, ok=False)
     assert done.returncode == 2 and "Invalid value for '--median'" in done.stderr
 

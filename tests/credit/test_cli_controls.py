@@ -130,7 +130,7 @@ def test_alert_suppression_set_list_clear(target: Target) -> None:
     line = _refused(target, *off, "--as", OPERATOR, "--reason", "Storm over")
     assert "Your roles (operator) do not allow 'policy.manage'" in line
     line = _refused(target, *off, "--as", APPROVER, "--reason", "  ")
-    assert "reason is required" in line
+    assert "Reason is required" in line
     line = _refused(target, "killswitch", "clear", "99999", "--org", "demo", "--as", APPROVER,
                     "--reason", "x")  # fmt: skip
     assert "KillSwitch 99999 not found." in line
@@ -211,9 +211,9 @@ def test_killswitch_refusals(target: Target) -> None:
     assert "--expires: 'tomorrow' is not an ISO 8601 date or time" in line
     line = _refused(target, "killswitch", "set", "panic", "--org", "demo", "--as", APPROVER,
                     "--reason", "x")  # fmt: skip
-    assert "name 'panic' is unknown; choose one of alert_suppression, backfill." in line
+    assert "Switch 'panic' is unknown; choose one of alert suppression, backfill." in line
     line = _refused(target, *on[:-2], "--reason", " ")
-    assert "reason is required" in line
+    assert "Reason is required" in line
     line = _refused(target, "killswitch", "set", "alert_suppression", "--org", "nope", "--as",
                     APPROVER, "--reason", "x")  # fmt: skip
     assert "no organization with slug or id 'nope'" in line

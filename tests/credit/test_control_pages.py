@@ -21,6 +21,7 @@ from riskops.server.notify.models import OutboxMessage
 from riskops.server.notify.outbox import Channel
 from riskops.ui.credit.controls import countdown
 from tests.support.gql import changes_head
+from tests.support.pages import flash_code
 
 
 async def state(org_id: int) -> tuple[Any, ...]:
@@ -63,11 +64,14 @@ async def test_policy_page_proposes_only_edited_fields_and_another_approver_appr
     form = {k: f"{v:g}" for k, v in controls.Policy().to_dict().items()}
     r = await b.post("/policy", {**form, "sev1_multiplier": "6", "reason": "fewer pages",
                                  "expected_number": "0"})  # fmt: skip
-    assert r.status_code == 303 and r.headers["location"] == "/policy?ok=policy.proposed"
+    assert r.status_code == 303 and (r.headers["location"], flash_code(r)) == (
+        "/policy",
+        "policy.proposed",
+    )
     v = await PolicyVersion.get(org_id=tenant.org_id)
     assert v.number == 1 and v.data["sev1_multiplier"] == 6.0 and v.reason == "fewer pages"
     assert v.status is ChangeStatus.PROPOSED
-    page = await b.get("/policy?ok=policy.proposed")
+    page = await b.get("/policy")
     body = text(page)
     assert "Policy change proposed" in body and "Proposed: version 1" in body
     assert "the built-in defaults (version 0)" in body  # still in force
@@ -83,8 +87,11 @@ async def test_policy_page_proposes_only_edited_fields_and_another_approver_appr
     page = await checker.get("/policy")
     assert 'action="/policy/approve"' in page.text and "Reject version 1" in text(page)
     r = await checker.post("/policy/approve", {"number": "1", "reason": "agreed"})
-    assert r.status_code == 303 and r.headers["location"] == "/policy?ok=policy.approved"
-    page = await checker.get("/policy?ok=policy.approved")
+    assert r.status_code == 303 and (r.headers["location"], flash_code(r)) == (
+        "/policy",
+        "policy.approved",
+    )
+    page = await checker.get("/policy")
     body = text(page)
     assert "In force: version 1" in body and "Policy change approved" in body
     assert "Proposed: version" not in body
@@ -108,8 +115,8 @@ async def test_self_approval_and_bad_decisions_are_refused_and_change_nothing(
     for who, path, data, code, says in [
         (maker, "/policy/approve", {"number": "1", "reason": "me"}, 403,
          "another approver must (maker-checker)"),
-        (checker, "/policy/approve", {"number": "1", "reason": ""}, 422, "reason is required"),
-        (checker, "/policy/reject", {"number": "1", "reason": ""}, 422, "reason is required"),
+        (checker, "/policy/approve", {"number": "1", "reason": ""}, 422, "Reason is required"),
+        (checker, "/policy/reject", {"number": "1", "reason": ""}, 422, "Reason is required"),
         (checker, "/policy/approve", {"number": "x", "reason": "ok"}, 422, "whole number"),
         (checker, "/policy/approve", {"number": "7", "reason": "ok"}, 404, None),
         (outsider, "/policy/approve", {"number": "1", "reason": "ok"}, 404, None),
@@ -133,8 +140,11 @@ async def test_self_approval_and_bad_decisions_are_refused_and_change_nothing(
     assert await state(tenant.org_id) == before
 
     r = await checker.post("/policy/reject", {"number": "1", "reason": "stale"})
-    assert r.status_code == 303 and r.headers["location"] == "/policy?ok=policy.rejected"
-    page = await checker.get("/policy?ok=policy.rejected")
+    assert r.status_code == 303 and (r.headers["location"], flash_code(r)) == (
+        "/policy",
+        "policy.rejected",
+    )
+    page = await checker.get("/policy")
     assert "Policy change rejected" in text(page) and "rejected" in page.text
     assert (await PolicyVersion.get(org_id=tenant.org_id, number=1)).status is (
         ChangeStatus.REJECTED
@@ -166,7 +176,7 @@ async def test_refused_policy_changes_show_inline_and_change_nothing(browser, te
          "retry_limit must be a whole number, not 'lots'."),
         ({"reason": "r", "expected_number": "0"}, 422,
          "values change nothing: every value given equals the policy in force"),
-        ({"retry_limit": "5", "reason": "", "expected_number": "0"}, 422, "reason is required"),
+        ({"retry_limit": "5", "reason": "", "expected_number": "0"}, 422, "Reason is required"),
         ({"sev3_multiplier": "3", "reason": "r", "expected_number": "0"}, 422, "sev2 > sev3"),
         ({"retry_limit": "5", "reason": "r", "expected_number": "3"}, 409,
          "version 0 is in force (you had version 3)"),
@@ -216,10 +226,13 @@ async def test_set_and_clear_a_backfill_switch(browser, tenant) -> None:
 
     before = await state(tenant.org_id)
     r = await b.post("/kill-switches/clear", {"switch_id": str(s.id), "reason": ""})
-    assert r.status_code == 422 and "reason is required" in text(r)
+    assert r.status_code == 422 and "Reason is required" in text(r)
     assert await state(tenant.org_id) == before
     r = await b.post("/kill-switches/clear", {"switch_id": str(s.id), "reason": "done"})
-    assert r.status_code == 303 and r.headers["location"] == "/kill-switches?ok=kill_switch.cleared"
+    assert r.status_code == 303 and (r.headers["location"], flash_code(r)) == (
+        "/kill-switches",
+        "kill_switch.cleared",
+    )
     page = await b.get("/kill-switches")
     assert "No switch is in force" in page.text and "switch-state-cleared" in page.text
     r = await b.post("/kill-switches/clear", {"switch_id": str(s.id), "reason": "again"})
@@ -241,10 +254,10 @@ async def test_refused_switches_show_inline_and_change_nothing(
         ({"name": "alert_suppression", "reason": "again"}, 409, "already in force: set by Lin"),
         ({"name": "backfill", "scope": "", "reason": "r"}, 422, "backfill needs a scope"),
         ({"name": "alert_suppression", "reason": "r", "expires_at": "soon"}, 422,
-         "expires_at: not a date and time"),
+         "Expires at: not a date and time"),
         ({"name": "backfill", "scope": "X", "reason": "r", "expires_at": past}, 422,
          "not in the future"),
-        ({"name": "", "reason": "r"}, 422, "name is required"),
+        ({"name": "", "reason": "r"}, 422, "Switch is required"),
     ]:  # fmt: skip
         r = await b.post("/kill-switches", data)
         assert r.status_code == code, (data, r.status_code)

@@ -123,7 +123,7 @@ async def test_a_change_is_proposed_and_in_force_once_another_approver_approves(
     [
         ({"retry_limit": 5}, "why", 3, Conflict, "expected_number", "version 0 is in force"),
         ({"retry_limit": 3}, "why", 0, Invalid, "values", "change nothing"),
-        ({}, "why", 0, Invalid, "values", "empty"),
+        ({}, "why", 0, Invalid, "values", "Nothing to change"),
         ([1], "why", 0, Invalid, "values", "object"),
         ({"bogus": 1}, "why", 0, Invalid, "bogus", "Unknown policy field"),
         ({"sev3_multiplier": 3}, "why", 0, Invalid, "sev3_multiplier", "sev2 > sev3"),

@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from riskops.server.core import validation
 from riskops.server.credit import baselines as baseline_svc
 from riskops.server.credit import kill_switches
 from riskops.server.credit import policy as control_svc
@@ -384,7 +385,7 @@ async def test_a_replayed_request_is_refused_and_changes_nothing(api, world, mut
 
 
 def too_long(field: str, n: int = LIMIT + 1) -> str:
-    return f"{field} is {n} characters long; the limit is {LIMIT}."
+    return f"{validation.label(field)} is {n} characters long; the limit is {LIMIT}."
 
 
 def in_days(days: float) -> str:
@@ -471,19 +472,19 @@ async def test_text_at_the_limit_is_accepted(api, world, mutation):
 
 MALFORMED: dict[str, list[Bad]] = {
     "proposeBaselineUpdate": [
-        Bad({"r": ""}, "INVALID", "rationale", "rationale is required"),
-        Bad({"r": " \n\t "}, "INVALID", "rationale", "rationale is required"),
+        Bad({"r": ""}, "INVALID", "rationale", "Rationale is required"),
+        Bad({"r": " \n\t "}, "INVALID", "rationale", "Rationale is required"),
         Bad({"r": "ok\x07bell"}, "INVALID", "rationale", "control characters"),
         Bad({"r": "nul\x00"}, "INVALID", "rationale", "control characters"),
-        Bad({"s": ""}, "INVALID", "scenario_key", "scenario_key is required"),
-        Bad({"s": "   "}, "INVALID", "scenario_key", "scenario_key is required"),
+        Bad({"s": ""}, "INVALID", "scenario_key", "Scenario key is required"),
+        Bad({"s": "   "}, "INVALID", "scenario_key", "Scenario key is required"),
         Bad({"s": "KEY\x00"}, "INVALID", "scenario_key", "control characters"),
         Bad({"d": 0}, "INVALID", "days", "from 1 to 365"),
         Bad({"d": -7}, "INVALID", "days", "from 1 to 365"),
         Bad({"d": 366}, "INVALID", "days", "from 1 to 365"),
     ],
     "rejectBaselineUpdate": [
-        Bad({"r": ""}, "INVALID", "reason", "reason is required"),
+        Bad({"r": ""}, "INVALID", "reason", "Reason is required"),
         Bad({"r": "\x1b[31mred"}, "INVALID", "reason", "control characters"),
         Bad({"id": "abc"}, "NOT_FOUND", None, "BaselineChange abc not found."),
         Bad({"id": "0"}, "NOT_FOUND", None, "BaselineChange 0 not found."),
@@ -495,15 +496,15 @@ MALFORMED: dict[str, list[Bad]] = {
     "setManualBaseline": [
         Bad({"m": 0}, "INVALID", "median", "greater than 0"),
         Bad({"m": -5.0}, "INVALID", "median", "greater than 0"),
-        Bad({"r": ""}, "INVALID", "rationale", "rationale is required"),
+        Bad({"r": ""}, "INVALID", "rationale", "Rationale is required"),
         Bad({"r": "tab\tok but \x0b not"}, "INVALID", "rationale", "control characters"),
-        Bad({"s": ""}, "INVALID", "scenario_key", "scenario_key is required"),
+        Bad({"s": ""}, "INVALID", "scenario_key", "Scenario key is required"),
         Bad({"s": "KEY\x01"}, "INVALID", "scenario_key", "control characters"),
         # More than 50% from the baseline in force needs the explicit confirmation.
         Bad({"m": 1000.0}, "INVALID", "confirm_large_change", "needs explicit confirmation"),
     ],
     "setKillSwitch": [
-        Bad({"reason": ""}, "INVALID", "reason", "reason is required"),
+        Bad({"reason": ""}, "INVALID", "reason", "Reason is required"),
         Bad({"reason": "\x00"}, "INVALID", "reason", "control characters"),
         Bad({"scope": ""}, "INVALID", "scope", "backfill needs a scope"),
         Bad({"scope": "   "}, "INVALID", "scope", "backfill needs a scope"),
@@ -515,7 +516,7 @@ MALFORMED: dict[str, list[Bad]] = {
             "not in the future"),
     ],
     "clearKillSwitch": [
-        Bad({"reason": ""}, "INVALID", "reason", "reason is required"),
+        Bad({"reason": ""}, "INVALID", "reason", "Reason is required"),
         Bad({"reason": "bad\x08"}, "INVALID", "reason", "control characters"),
         Bad({"id": "abc"}, "NOT_FOUND", None, "KillSwitch abc not found."),
         Bad({"id": "0"}, "NOT_FOUND", None, "KillSwitch 0 not found."),

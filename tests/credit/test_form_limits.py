@@ -36,13 +36,14 @@ from riskops.server.credit.models import (
     Run,
     Scenario,
 )
+from tests.support.pages import flash_code
 
 LIMIT = 2000
 NOW = datetime.now(UTC)
 HX = {"HX-Request": "true", "HX-Target": "main"}
 # Showing a page again after a refusal writes `run.view`; signing in writes `auth.login`.
 VIEW_EVENTS = ["run.view", "case.view", "auth.login"]
-CONTROLS_REQUIRED = "reason is required: say why (it is kept with the change)."
+CONTROLS_REQUIRED = "Reason is required: say why (it is kept with the change)."
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -113,11 +114,11 @@ class Scene:
 class Form:
     id: str
     field: str  # the textarea / input the reason is typed in
-    says: str  # the field name the service's message uses
+    says: str  # the label the service's message names the field by
     required: str  # the message for an empty reason
     hx: bool  # an htmx form (hx-post, hx-target="#main"); otherwise a plain form post
     refills: bool  # a refused form shows what was typed again
-    ok: str  # where an accepted form redirects to (after the page's path)
+    ok: str  # the flash code an accepted form's redirect carries
     setup: Callable[[Any, Any], Awaitable[Scene]]
 
     def too_long(self) -> str:
@@ -228,24 +229,24 @@ async def switch_clear(browser: Any, tenant: Any) -> Scene:
 
 
 FORMS = [
-    Form("rerun-request", "reason", "reason", "reason is required.", hx=True, refills=True,
-         ok="?ok=run.rerun_requested", setup=rerun_request),
-    Form("rerun-approve", "mitigation", "mitigation", "mitigation is required.", hx=True,
-         refills=True, ok="?ok=run.rerun_approved", setup=rerun_approve),
+    Form("rerun-request", "reason", "Reason", "Reason is required.", hx=True, refills=True,
+         ok="run.rerun_requested", setup=rerun_request),
+    Form("rerun-approve", "mitigation", "Mitigation", "Mitigation is required.", hx=True,
+         refills=True, ok="run.rerun_approved", setup=rerun_approve),
     # The deny form's field is `reason`; the service (and the GraphQL API) call it deny_reason,
-    # and its message keeps that name.
-    Form("rerun-deny", "reason", "deny_reason", "deny_reason is required.", hx=True,
-         refills=True, ok="?ok=run.rerun_denied", setup=rerun_deny),
-    Form("policy-propose", "reason", "reason", CONTROLS_REQUIRED, hx=False, refills=True,
-         ok="?ok=policy.proposed", setup=policy_propose),
-    Form("policy-approve", "reason", "reason", CONTROLS_REQUIRED, hx=False, refills=True,
-         ok="?ok=policy.approved", setup=policy_approve),
-    Form("policy-reject", "reason", "reason", CONTROLS_REQUIRED, hx=False, refills=True,
-         ok="?ok=policy.rejected", setup=policy_reject),
-    Form("switch-set", "reason", "reason", CONTROLS_REQUIRED, hx=False, refills=True,
-         ok="?ok=kill_switch.set", setup=switch_set),
-    Form("switch-clear", "reason", "reason", CONTROLS_REQUIRED, hx=False, refills=False,
-         ok="?ok=kill_switch.cleared", setup=switch_clear),
+    # and its message names it by the form's label (issue 11, item 17).
+    Form("rerun-deny", "reason", "Reason", "Reason is required.", hx=True,
+         refills=True, ok="run.rerun_denied", setup=rerun_deny),
+    Form("policy-propose", "reason", "Reason", CONTROLS_REQUIRED, hx=False, refills=True,
+         ok="policy.proposed", setup=policy_propose),
+    Form("policy-approve", "reason", "Reason", CONTROLS_REQUIRED, hx=False, refills=True,
+         ok="policy.approved", setup=policy_approve),
+    Form("policy-reject", "reason", "Reason", CONTROLS_REQUIRED, hx=False, refills=True,
+         ok="policy.rejected", setup=policy_reject),
+    Form("switch-set", "reason", "Reason", CONTROLS_REQUIRED, hx=False, refills=True,
+         ok="kill_switch.set", setup=switch_set),
+    Form("switch-clear", "reason", "Reason", CONTROLS_REQUIRED, hx=False, refills=False,
+         ok="kill_switch.cleared", setup=switch_clear),
 ]  # fmt: skip
 by_form = pytest.mark.parametrize("form", FORMS, ids=[f.id for f in FORMS])
 
@@ -273,7 +274,8 @@ def assert_inline(form: Form, scene: Scene, r: Any, message: str, typed: str) ->
     assert f'<p class="field-error" id="{error_id}">{html.escape(message)}</p>' in body, message
     assert body.count('class="field-error"') == 1
     marked = re.findall(
-        rf'<textarea name="{form.field}"[^>]*aria-invalid="true" aria-describedby="{error_id}">'
+        rf'<textarea name="{form.field}"[^>]*aria-invalid="true" aria-describedby="{error_id}"'
+        r"(?: autofocus)?>"
         r"([^<]*)</textarea>",
         body,
     )
@@ -327,6 +329,6 @@ async def test_a_reason_of_exactly_the_limit_is_accepted_and_stored_whole(
     reason = "y" * (LIMIT - 1) + "z"
     r = await post(form, scene, f"  {reason}\n")
     assert r.status_code == 303, (form.id, r.status_code, r.text[:300])
-    assert r.headers["location"].endswith(form.ok)
+    assert flash_code(r) == form.ok
     assert await scene.stored() == reason
     assert await changes_audited(tenant.org_id) == audited + 1

@@ -26,6 +26,7 @@ from riskops.server.credit.models import (
 )
 from riskops.server.triage.models import Case, CaseNote, CaseStatus
 from riskops.ui.credit import runs as run_pages
+from tests.support.pages import flash_code
 
 NOW = datetime.now(UTC)
 
@@ -199,8 +200,8 @@ async def test_ledger_bad_filters_show_the_message_inline(browser: Any, tenant: 
     b = await signed_in(browser, tenant, "viewer")
     for params, message in [
         ({"severity": "SEV9"}, "severity &#39;SEV9&#39; is unknown; use SEV0, SEV1, SEV2, SEV3"),
-        ({"flag": "nope"}, "flag &#39;nope&#39; is unknown; the flags are: retry_loop"),
-        ({"since": "yesterday"}, "since: not a date and time (like 2025-01-31T13:45)."),
+        ({"flag": "nope"}, "Flag &#39;nope&#39; is unknown; choose one of retry loop"),
+        ({"since": "yesterday"}, "Since: not a date and time (like 2025-01-31T13:45)."),
         ({"after": "bm9wZQ=="}, "after: not a cursor returned by this API"),
     ]:
         r = await b.get("/runs", params=params)
@@ -332,13 +333,13 @@ async def test_release_refusals_inline_then_release_with_verification(
     await Case.filter(id=run.case_id).update(status=CaseStatus.RESOLVED, resolved_at=NOW)
     before = await snapshot(run.id, tenant.org_id)
     r = await b.post(f"/runs/{run.id}/release", {"expected_version": "1", "reason": "  "})
-    assert r.status_code == 422 and "reason is required" in r.text
+    assert r.status_code == 422 and "Reason is required" in r.text
     assert 'id="reason-error"' in r.text
     r = await b.post(f"/runs/{run.id}/release", {"expected_version": "7", "reason": "FP"})
     assert r.status_code == 409
     assert "Nothing was changed." in r.text and "(you had version 7)" in r.text
     r = await b.post(f"/runs/{run.id}/release", {"reason": "FP"})
-    assert r.status_code == 422 and "expected_version must be the version you loaded" in r.text
+    assert r.status_code == 422 and "does not carry the version you loaded" in r.text
     big = "x" * 2001
     r = await b.post(f"/runs/{run.id}/release", {"expected_version": "1", "reason": big})
     assert r.status_code == 422 and "reason" in r.text
@@ -349,7 +350,7 @@ async def test_release_refusals_inline_then_release_with_verification(
         headers={"HX-Request": "true", "HX-Target": "main"},
     )  # fmt: skip
     assert r.status_code == 200, r.text
-    assert r.headers["hx-push-url"] == f"/runs/{run.id}?ok=run.released"
+    assert r.headers["hx-push-url"] == f"/runs/{run.id}"
     assert "<html" not in r.text
     assert "Quarantine released: artifacts verified" in r.text
     assert "Verification at release" in r.text and "verified" in r.text
@@ -383,12 +384,12 @@ async def test_request_then_another_person_approves(browser: Any, tenant: Any) -
     await op.get(f"/runs/{run.id}")
     before = await snapshot(run.id, tenant.org_id)
     r = await op.post(f"/runs/{run.id}/rerun", {"reason": "   "})
-    assert r.status_code == 422 and "reason is required" in r.text
+    assert r.status_code == 422 and "Reason is required" in r.text
     assert await snapshot(run.id, tenant.org_id) == before
 
     r = await op.post(f"/runs/{run.id}/rerun", {"reason": "Iterator fixed, max_items 1000"})
     assert r.status_code == 303
-    assert r.headers["location"] == f"/runs/{run.id}?ok=run.rerun_requested"
+    assert (r.headers["location"], flash_code(r)) == (f"/runs/{run.id}", "run.rerun_requested")
     page = await op.get(r.headers["location"])
     assert "Rerun requested" in page.text and "Iterator fixed, max_items 1000" in page.text
     assert f'action="/runs/{run.id}/rerun"' not in page.text  # one open request at a time
@@ -410,7 +411,7 @@ async def test_request_then_another_person_approves(browser: Any, tenant: Any) -
     assert f'action="/runs/{run.id}/reruns/{req.id}/deny"' in page.text
     base = f"/runs/{run.id}/reruns/{req.id}"
     r = await ap.post(f"{base}/approve", {"expected_version": "1", "mitigation": ""})
-    assert r.status_code == 422 and "mitigation is required" in r.text
+    assert r.status_code == 422 and "Mitigation is required" in r.text
     assert 'id="mitigation-error"' in r.text
     r = await ap.post(f"{base}/approve", {"expected_version": "5", "mitigation": "m"})
     assert r.status_code == 409 and "Nothing was changed." in r.text

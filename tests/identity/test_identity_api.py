@@ -157,15 +157,17 @@ INVALID_CREATE = [
     pytest.param(
         {"roles": ["viewer", "wizard"]},
         "roles",
-        "roles: unknown role(s) wizard; choose from " + ", ".join(ALL_ROLES) + ".",
+        "Roles: unknown role(s) wizard; choose from "
+        + ", ".join(r.replace("_", " ") for r in ALL_ROLES)
+        + ".",
         id="unknown-role",
     ),
     pytest.param({"roles": []}, "roles", None, id="no-role"),
-    pytest.param({"name": "   "}, "name", "name is required.", id="empty-name"),
+    pytest.param({"name": "   "}, "name", "Name is required.", id="empty-name"),
     pytest.param(
         {"name": "x" * 201},
         "name",
-        "name is 201 characters long; the limit is 200.",
+        "Name is 201 characters long; the limit is 200.",
         id="name-201",
     ),
     pytest.param(
@@ -174,7 +176,7 @@ INVALID_CREATE = [
     pytest.param(
         {"roles": ["viewer"] * 8},
         "roles",
-        f"roles: at most {len(ALL_ROLES)} roles.",
+        f"Roles: at most {len(ALL_ROLES)} roles.",
         id="8-roles-service-cap",
     ),
 ]
@@ -482,7 +484,7 @@ async def test_create_api_token_with_roles_the_owner_lacks_is_invalid(tenant, ap
         "errors": [
             {
                 "code": "INVALID",
-                "message": "roles: the token may only carry roles Bot has; not admin.",
+                "message": "Roles: the token may only carry roles Bot has; not admin.",
                 "field": "roles",
             }
         ],
@@ -502,7 +504,7 @@ async def test_create_api_token_expiry_out_of_range_is_invalid(tenant, api, snap
     assert payload["errors"] == [
         {
             "code": "INVALID",
-            "message": "expiresInDays must be between 1 and 365.",
+            "message": "Expires in (days) must be between 1 and 365.",
             "field": "expiresInDays",
         }
     ]

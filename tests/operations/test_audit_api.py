@@ -206,7 +206,7 @@ def _cursor(text: str) -> str:
         (
             {"first": 5, "filter": {"action": "x" * 121}},
             "action",
-            "action is 121 characters long; the limit is 120.",
+            "Action is 121 characters long; the limit is 120.",
         ),
     ],
 )

@@ -81,3 +81,12 @@ async def browser(app: Any) -> AsyncIterator[Callable[..., Any]]:
             return b
 
         yield open_browser
+
+
+def flash_code(r: httpx.Response) -> str | None:
+    """The flash code a `back(path, code)` response sealed into its one-time cookie."""
+    for header in r.headers.get_list("set-cookie"):
+        name, _, rest = header.partition("=")
+        if name == "riskops_flash" and rest.split(";", 1)[0]:
+            return rest.split(":", 1)[0]
+    return None

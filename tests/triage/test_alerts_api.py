@@ -534,6 +534,6 @@ async def test_case_alert_ids_cap_is_the_services_and_creates_nothing(tenant, ap
     assert out["case"] is None
     assert out["errors"] == [
         {"code": "INVALID", "field": "alert_ids",
-         "message": "alert_ids has 101 entries; the limit is 100."}
+         "message": "Alerts has 101 entries; the limit is 100."}
     ]  # fmt: skip
     assert not await Case.filter(org_id=tenant.org_id).exists()

@@ -137,7 +137,7 @@ async def test_same_external_id_in_another_org_is_another_alert(tenant, other_te
 
 
 BAD_ITEMS = [
-    ({"external_id": ""}, "external_id", "external_id is required"),
+    ({"external_id": ""}, "external_id", "External id is required"),
     ({"score": 101}, "score", "between 0 and 100"),
     ({"score": "high"}, "score", "must be a number"),
     ({"priority": "urgent"}, "priority", "'urgent' is unknown"),
@@ -424,9 +424,9 @@ async def test_idempotency_keys_are_per_organization(tenant, other_tenant):
 
 BAD_ACTIONS = [
     ("close without disposition", "close_alert", {"disposition": "", "comment": "c"},
-     Invalid, "disposition is required"),
+     Invalid, "Disposition is required"),
     ("close without comment", "close_alert", {"disposition": "benign", "comment": " "},
-     Invalid, "comment is required"),
+     Invalid, "Comment is required"),
     ("assign to a user of another org", "assign_alert", {"assignee_id": "FOREIGN"},
      Invalid, "there is no active user"),
     ("assign to someone who cannot read alerts", "assign_alert", {"assignee_id": "REVIEWER"},
@@ -438,7 +438,7 @@ BAD_ACTIONS = [
     ("idempotency key too long", "assign_alert", {"assignee_id": "SELF",
      "idempotency_key": "k" * 101}, Invalid, "limit is 100"),
     ("expected version not an int", "assign_alert", {"assignee_id": "SELF",
-     "expected_version": "1"}, Invalid, "expected_version"),
+     "expected_version": "1"}, Invalid, "version you loaded"),
 ]  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from riskops.server.triage.models import (
 )
 from riskops.ui.triage import cases as case_pages
 from tests.support.gql import changes_head
+from tests.support.pages import flash_code
 
 
 async def audit_seq(org_id: int) -> int:
@@ -118,7 +119,7 @@ async def test_list_filters_and_the_htmx_fragment(browser: Any, tenant: Any) -> 
 
     bad = await b.get("/cases", params={"status": "sleeping"})
     assert bad.status_code == 422
-    assert "status &#39;sleeping&#39; is unknown; choose one of open" in bad.text
+    assert "Status &#39;sleeping&#39; is unknown; choose one of open" in bad.text
 
 
 async def test_list_loads_more_by_cursor(browser: Any, tenant: Any, monkeypatch: Any) -> None:
@@ -151,7 +152,7 @@ async def test_create_from_alerts_redirects_to_the_case_with_its_alerts(
                                 "alert_ids": [str(i) for i in ids]})  # fmt: skip
     assert r.status_code == 303
     case = await Case.get(org_id=tenant.org_id, title="Velocity ring")
-    assert r.headers["location"] == f"/cases/{case.id}?ok=case.created"
+    assert (r.headers["location"], flash_code(r)) == (f"/cases/{case.id}", "case.created")
     assert sorted(await CaseAlert.filter(case_id=case.id).values_list("alert_id", flat=True)) == (
         sorted(ids)
     )
@@ -181,7 +182,7 @@ async def test_create_without_a_title_is_inline_and_creates_nothing(
     ext = (await Alert.get(id=ids[0])).external_id
     r = await b.post("/cases", {"title": "", "severity": "high", "alert_external_ids": ext})
     assert r.status_code == 422
-    assert "title is required." in r.text and 'id="title-error"' in r.text
+    assert "Title is required." in r.text and 'id="title-error"' in r.text
     assert f'value="{ext}"' in r.text  # what was typed is kept
 
     r = await b.post("/cases", {"title": "X", "severity": "high", "alert_ids": "12 abc"},
@@ -221,7 +222,10 @@ async def test_add_a_note(browser: Any, tenant: Any) -> None:
     case = await new_case(b.principal)
     await b.get(f"/cases/{case.id}")
     r = await b.post(f"/cases/{case.id}/notes", {"body": "Called the merchant."})
-    assert r.status_code == 303 and r.headers["location"] == f"/cases/{case.id}?ok=case.note"
+    assert r.status_code == 303 and (r.headers["location"], flash_code(r)) == (
+        f"/cases/{case.id}",
+        "case.note",
+    )
     note = await CaseNote.get(case_id=case.id)
     assert note.body == "Called the merchant." and note.author_id == b.user.id
     page = await b.get(r.headers["location"])
@@ -229,7 +233,7 @@ async def test_add_a_note(browser: Any, tenant: Any) -> None:
 
     before = await snapshot(case.id, tenant.org_id)
     r = await b.post(f"/cases/{case.id}/notes", {"body": "  "})
-    assert r.status_code == 422 and "body is required." in r.text and 'id="body-error"' in r.text
+    assert r.status_code == 422 and "Note is required." in r.text and 'id="body-error"' in r.text
     assert await snapshot(case.id, tenant.org_id) == before
 
 
@@ -240,14 +244,14 @@ async def test_link_and_unlink_alerts(browser: Any, tenant: Any) -> None:
     extra = await new_alerts(b.principal, 2)
     await b.get(f"/cases/{case.id}")
     r = await b.post(f"/cases/{case.id}/link", {"alert_ids": f"{extra[0]} {extra[1]}"})
-    assert r.status_code == 303 and r.headers["location"].endswith("ok=case.linked")
+    assert r.status_code == 303 and flash_code(r) == "case.linked"
     linked = sorted(await CaseAlert.filter(case_id=case.id).values_list("alert_id", flat=True))
     assert linked == sorted([first, *extra])
     page = await b.get(r.headers["location"])
     assert f'action="/cases/{case.id}/unlink"' in page.text
 
     r = await b.post(f"/cases/{case.id}/unlink", {"alert_ids": str(extra[0])})
-    assert r.status_code == 303 and r.headers["location"].endswith("ok=case.unlinked")
+    assert r.status_code == 303 and flash_code(r) == "case.unlinked"
     linked = sorted(await CaseAlert.filter(case_id=case.id).values_list("alert_id", flat=True))
     assert linked == sorted([first, extra[1]])
 
@@ -267,7 +271,7 @@ async def test_update_and_a_stale_version_is_a_conflict(browser: Any, tenant: An
     change = {"expected_version": "1", "status": "investigating", "severity": "high",
               "root_cause": "misconfig", "assignee_id": str(b.user.id)}  # fmt: skip
     r = await b.post(f"/cases/{case.id}/update", change)
-    assert r.status_code == 303 and r.headers["location"].endswith("ok=case.updated")
+    assert r.status_code == 303 and flash_code(r) == "case.updated"
     fresh = await Case.get(id=case.id)
     got = (fresh.status, fresh.severity, fresh.root_cause, fresh.assignee_id, fresh.version)
     assert got == (CaseStatus.INVESTIGATING, "high", "misconfig", b.user.id, 2)
@@ -277,7 +281,10 @@ async def test_update_and_a_stale_version_is_a_conflict(browser: Any, tenant: An
     assert r.status_code == 409
     assert "Nothing was changed." in r.text and "changed by someone else" in r.text
     assert "investigating at version 2" in r.text
-    assert f'href="/cases/{case.id}">Reload the case</a>' in r.text
+    assert (
+        'class="flash flash-error form-feedback conflict" role="alert" tabindex="-1" autofocus'
+        in (r.text)
+    )  # in the form that was used, focused
     assert await snapshot(case.id, tenant.org_id) == before
 
 
@@ -289,7 +296,7 @@ async def test_request_then_another_approver_approves(browser: Any, tenant: Any)
     r = await maker.post(f"/cases/{case.id}/request-resolution", {
         "expected_version": "1", "summary": "Known customer, regular pattern.",
         "root_cause": "false_positive"})  # fmt: skip
-    assert r.status_code == 303 and r.headers["location"].endswith("ok=case.requested")
+    assert r.status_code == 303 and flash_code(r) == "case.requested"
     mine = await maker.get(f"/cases/{case.id}")
     assert "waiting for another approver" in mine.text
     assert f"/cases/{case.id}/approve" not in mine.text
@@ -300,7 +307,7 @@ async def test_request_then_another_approver_approves(browser: Any, tenant: Any)
     assert f'action="/cases/{case.id}/approve"' in theirs.text
     assert f'action="/cases/{case.id}/reject"' in theirs.text
     r = await checker.post(f"/cases/{case.id}/approve", {"expected_version": "2"})
-    assert r.status_code == 303 and r.headers["location"].endswith("ok=case.approved")
+    assert r.status_code == 303 and flash_code(r) == "case.approved"
     fresh = await Case.get(id=case.id)
     assert (fresh.status, fresh.approved_by_id, fresh.requested_by_id) == (
         CaseStatus.RESOLVED, checker.user.id, maker.user.id)  # fmt: skip
@@ -343,13 +350,13 @@ async def test_reject_needs_a_reason_and_sends_the_case_back(browser: Any, tenan
     await checker.get(f"/cases/{case.id}")
     before = await snapshot(case.id, tenant.org_id)
     r = await checker.post(f"/cases/{case.id}/reject", {"expected_version": "2", "reason": ""})
-    assert r.status_code == 422 and "reason is required." in r.text
+    assert r.status_code == 422 and "Reason is required." in r.text
     assert 'id="reason-error"' in r.text
     assert await snapshot(case.id, tenant.org_id) == before
 
     reason = {"expected_version": "2", "reason": "Check the chargebacks."}
     r = await checker.post(f"/cases/{case.id}/reject", reason)
-    assert r.status_code == 303 and r.headers["location"].endswith("ok=case.rejected")
+    assert r.status_code == 303 and flash_code(r) == "case.rejected"
     fresh = await Case.get(id=case.id)
     assert (fresh.status, fresh.requested_by_id) == (CaseStatus.INVESTIGATING, None)
     page = await checker.get(r.headers["location"])

@@ -284,7 +284,7 @@ async def test_get_case_writes_an_access_event_and_list_pages_by_keyset(tenant, 
     assert [c.id for c in investigating.items] == [cases[1].id]
     with pytest.raises(Invalid, match="first must be between 1 and 200"):
         await case_queries.list_cases(viewer, first=0)
-    with pytest.raises(Invalid, match="status 'done' is unknown"):
+    with pytest.raises(Invalid, match="Status 'done' is unknown"):
         await case_queries.list_cases(viewer, status="done")
     with pytest.raises(Invalid, match="not a cursor"):
         await case_queries.list_cases(viewer, after="abc")
@@ -417,7 +417,7 @@ async def test_stale_version_is_a_conflict_carrying_the_current_state(tenant):
         await case_resolution.reject_case_resolution(
             approver, case.id, expected_version=3, reason="r"
         )
-    with pytest.raises(Invalid, match="expected_version"):
+    with pytest.raises(Invalid, match="version you loaded"):
         await case_resolution.approve_case_resolution(approver, case.id, expected_version="2")  # type: ignore[arg-type]
     assert await snapshot(case.id, tenant.org_id) == before
 
@@ -477,11 +477,11 @@ async def test_idempotent_request_and_approve_replay_without_a_second_change(ten
 
 
 BAD_CREATES = [
-    ("101 alert ids", {"alert_ids": "MANY"}, "alert_ids has 101 entries; the limit is 100"),
-    ("no alert ids", {"alert_ids": []}, "alert_ids is empty"),
-    ("empty title", {"title": "   "}, "title is required"),
+    ("101 alert ids", {"alert_ids": "MANY"}, "Alerts has 101 entries; the limit is 100"),
+    ("no alert ids", {"alert_ids": []}, "Alerts: give at least one alert"),
+    ("empty title", {"title": "   "}, "Title is required"),
     ("long title", {"title": "t" * 301}, "the limit is 300"),
-    ("unknown severity", {"severity": "huge"}, "severity 'huge' is unknown"),
+    ("unknown severity", {"severity": "huge"}, "Severity 'huge' is unknown"),
     ("long key", {"idempotency_key": "k" * 101}, "limit is 100"),
 ]
 
@@ -504,19 +504,19 @@ async def test_bad_notes_and_requests_change_nothing(tenant):
     case = await new_case(strat)
     before = await snapshot(case.id, tenant.org_id)
 
-    with pytest.raises(Invalid, match="body is required"):
+    with pytest.raises(Invalid, match="Note is required"):
         await svc.add_case_note(strat, case.id, " \n ")
-    with pytest.raises(Invalid, match="body is 10001 characters long; the limit is 10000"):
+    with pytest.raises(Invalid, match="Note is 10001 characters long; the limit is 10000"):
         await svc.add_case_note(strat, case.id, "x" * 10_001)
-    with pytest.raises(Invalid, match="root_cause is required"):
+    with pytest.raises(Invalid, match="Root cause is required"):
         await case_resolution.request_case_resolution(
             strat, case.id, expected_version=1, summary="s", root_cause=""
         )
-    with pytest.raises(Invalid, match="root_cause 'gremlins' is unknown"):
+    with pytest.raises(Invalid, match="Root cause 'gremlins' is unknown"):
         await case_resolution.request_case_resolution(
             strat, case.id, expected_version=1, summary="s", root_cause="gremlins"
         )
-    with pytest.raises(Invalid, match="summary is required"):
+    with pytest.raises(Invalid, match="Summary is required"):
         await case_resolution.request_case_resolution(
             strat, case.id, expected_version=1, summary="", root_cause="unknown"
         )

@@ -142,11 +142,11 @@ def test_outcomes_carry_changes_and_history():
 
 
 BAD_PARAMS = [
-    (Action.ASSIGN, {}, "assignee_id", "assignee_id is required"),
-    (Action.ASSIGN, {"assignee_id": "abc"}, "assignee_id", "must be an id"),
-    (Action.ASSIGN, {"assignee_id": 0}, "assignee_id", "must be an id"),
-    (Action.ASSIGN, {"assignee_id": True}, "assignee_id", "must be an id"),
-    (Action.ESCALATE, {"team_id": 3}, "reason", "reason is required"),
+    (Action.ASSIGN, {}, "assignee_id", "Assignee is required"),
+    (Action.ASSIGN, {"assignee_id": "abc"}, "assignee_id", "choose a person from the list"),
+    (Action.ASSIGN, {"assignee_id": 0}, "assignee_id", "choose a person from the list"),
+    (Action.ASSIGN, {"assignee_id": True}, "assignee_id", "choose a person from the list"),
+    (Action.ESCALATE, {"team_id": 3}, "reason", "Reason is required"),
     (Action.ESCALATE, {"reason": "r"}, "team_id", "exactly one"),
     (
         Action.ESCALATE,
@@ -155,15 +155,15 @@ BAD_PARAMS = [
         "exactly one",
     ),
     (Action.ESCALATE, {"reason": "x" * 1001, "team_id": 1}, "reason", "limit is 1000"),
-    (Action.REQUEST_INFO, {"answerer_id": 9}, "question", "question is required"),
-    (Action.REQUEST_INFO, {"question": "q"}, "answerer_id", "answerer_id is required"),
-    (Action.ANSWER_INFO, {"answer": "  "}, "answer", "answer is required"),
+    (Action.REQUEST_INFO, {"answerer_id": 9}, "question", "Question is required"),
+    (Action.REQUEST_INFO, {"question": "q"}, "answerer_id", "Who must answer is required"),
+    (Action.ANSWER_INFO, {"answer": "  "}, "answer", "Answer is required"),
     (Action.ANSWER_INFO, {"answer": 5}, "answer", "must be text"),
-    (Action.CLOSE, {"comment": "c"}, "disposition", "disposition is required"),
+    (Action.CLOSE, {"comment": "c"}, "disposition", "Disposition is required"),
     (Action.CLOSE, {"disposition": "meh", "comment": "c"}, "disposition", "'meh' is unknown"),
-    (Action.CLOSE, {"disposition": "benign"}, "comment", "comment is required"),
+    (Action.CLOSE, {"disposition": "benign"}, "comment", "Comment is required"),
     (Action.CLOSE, {"disposition": "benign", "comment": "a\x00b"}, "comment", "control"),
-    (Action.REOPEN, {}, "reason", "reason is required"),
+    (Action.REOPEN, {}, "reason", "Reason is required"),
 ]
 
 

@@ -19,7 +19,15 @@ from riskops.server.core.errors import Conflict, Duplicate, Forbidden, Invalid, 
 from riskops.server.core.permissions import Perm
 from riskops.ui.common.forms import back, int_or_none
 from riskops.ui.common.posts import FieldErrors, Submission, form_post, is_form_post, shown_on
-from riskops.ui.common.rendering import FLASH, env, page, render, signed_in
+from riskops.ui.common.rendering import (
+    FLASH,
+    FLASH_COOKIE,
+    env,
+    flash_cookie,
+    page,
+    render,
+    signed_in,
+)
 from riskops.ui.routes import routes as page_routes
 
 # Signing in and out are the POSTs written by hand (see their comments in ui/identity/pages.py):
@@ -32,8 +40,8 @@ PAGE = """{% extends "base.html" %}
 {% from "_macros.html" import csrf, field_error, invalid, form_error with context %}
 <h1>Thing</h1>
 {% include "_flash.html" %}
-{% if conflict %}<div class="conflict" role="alert">{{ conflict }}</div>{% endif %}
 <p id="state">{{ thing.title }} (version {{ thing.version }})</p>
+{% if thing.title != "locked" %}
 <form method="post" action="/thing/rename">
   {{ csrf() }}
   <input type="hidden" name="version" value="{{ thing.version }}">
@@ -43,6 +51,8 @@ PAGE = """{% extends "base.html" %}
   {{ field_error(e, "title") }}
   {{ field_error(e, "version") }}
 </form>
+{% endif %}
+{% include "_feedback.html" %}
 {% endblock %}
 """
 
@@ -55,7 +65,7 @@ class Thing:
 
     async def rename(self, principal: Any, title: str, expected_version: int | None) -> None:
         if not title:
-            raise Invalid("title is required.", field="newTitle")  # the API's field name
+            raise Invalid("Title is required.", field="newTitle")  # the API's field name
         if title == "mine":
             principal.require(Perm.RUN_APPROVE)  # a plain refusal: the 403 page
             raise Forbidden(  # marked as the real services' require_checker marks it
@@ -115,11 +125,24 @@ def thing(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Thing]:
 HX = {"HX-Request": "true", "HX-Target": "main"}
 
 
+def app_settings(b: Any) -> Any:
+    return b.http._transport.app.state.settings
+
+
 async def approver(browser: Any, tenant: Any) -> Any:
     user, _ = await tenant.user("approver")
     b = await browser(user, tenant.password)
     await b.get("/thing")
     return b
+
+
+def feedback(html: str) -> str | None:
+    """The form's focused message box (`form_error`, or the page's conflict fallback)."""
+    found = re.search(
+        r'<div class="flash flash-error form-feedback[^"]*" role="alert" tabindex="-1" autofocus>'
+        r"(.*?)</div>", html, re.S,
+    )  # fmt: skip
+    return found.group(1) if found else None
 
 
 def field_error(html: str, name: str) -> str | None:
@@ -133,11 +156,49 @@ async def test_success_is_a_303_to_the_page_with_its_flash(
     b = await approver(browser, tenant)
     r = await b.post("/thing/rename", {"title": "second", "version": "1"})
     assert r.status_code == 303
-    assert r.headers["location"] == "/thing?ok=thing.renamed"
+    assert r.headers["location"] == "/thing"  # the address holds no `?ok=`
     assert (thing.title, thing.version) == ("second", 2)
     shown = await b.get(r.headers["location"])
     assert "Thing renamed." in shown.text
     assert "second (version 2)" in shown.text
+
+
+async def test_the_flash_is_shown_once_and_never_from_the_address(
+    browser: Any, tenant: Any, thing: Thing
+) -> None:
+    b = await approver(browser, tenant)
+    r = await b.post("/thing/rename", {"title": "second", "version": "1"})
+    assert r.status_code == 303 and "?" not in r.headers["location"]
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(f"{FLASH_COOKIE}=thing.renamed:") and "HttpOnly" in cookie
+    sealed = b.http.cookies[FLASH_COOKIE]
+    shown = await b.get("/thing")
+    assert "Thing renamed." in shown.text
+    assert f"{FLASH_COOKIE}=;" in shown.headers["set-cookie"]  # consumed by this render
+    reloaded = await b.get("/thing")
+    assert "Thing renamed." not in reloaded.text
+    # An old address with `?ok=` (a shared link, a bookmark) selects nothing any more.
+    shared = await b.get("/thing?ok=thing.renamed")
+    assert "Thing renamed." not in shared.text
+    # Only a sealed, unexpired cookie counts: not one written by hand, nor a replayed old one.
+    _, expires, mac = sealed.split(":")
+    for forged in (f"thing.renamed:{expires}:{'0' * 64}", "thing.renamed",
+                   f"user.created:{expires}:{mac}", f"thing.renamed:1:{mac}"):  # fmt: skip
+        b.http.cookies.set(FLASH_COOKIE, forged)
+        assert "Thing renamed." not in (await b.get("/thing")).text, forged
+        assert "User created." not in (await b.get("/thing")).text, forged
+    old = flash_cookie(app_settings(b), "thing.renamed", now=0).decode()
+    b.http.cookies.set(FLASH_COOKIE, old.split(";")[0].split("=", 1)[1])
+    assert "Thing renamed." not in (await b.get("/thing")).text  # expired
+
+
+async def test_the_flash_reaches_an_htmx_swap_once(browser: Any, tenant: Any, thing: Thing) -> None:
+    b = await approver(browser, tenant)
+    r = await b.post("/thing/rename", {"title": "second", "version": "1"}, headers=HX)
+    assert r.status_code == 303 and r.headers["location"] == "/thing"
+    swapped = await b.get("/thing", headers=HX)  # htmx follows the 303 inside the request
+    assert "<html" not in swapped.text and "Thing renamed." in swapped.text
+    assert "Thing renamed." not in (await b.get("/thing", headers=HX)).text
 
 
 async def test_invalid_is_422_under_its_field_with_what_was_typed(
@@ -147,7 +208,7 @@ async def test_invalid_is_422_under_its_field_with_what_was_typed(
     r = await b.post("/thing/rename", {"title": "", "version": "1"})
     assert r.status_code == 422
     # The service's field name (`newTitle`) is mapped to the form's (`title`).
-    assert field_error(r.text, "title") == "title is required."
+    assert field_error(r.text, "title") == "Title is required."
     assert 'aria-invalid="true"' in r.text
     assert "<html" in r.text  # a plain form post gets the whole page
     assert thing.version == 1
@@ -178,12 +239,46 @@ async def test_conflict_is_409_with_the_current_state(
     thing.title, thing.version = "changed elsewhere", 2  # someone else renamed it first
     r = await b.post("/thing/rename", {"title": "mine too", "version": "1"})
     assert r.status_code == 409
-    assert '<div class="conflict" role="alert">Changed meanwhile: it is at version 2.</div>' in (
-        r.text
-    )
+    # In the form that was used (where the user is), focused and announced.
+    box = feedback(r.text)
+    assert box and "Nothing was changed." in box and "Changed meanwhile: it is at version 2." in box
+    form = r.text.index('action="/thing/rename"')
+    assert form < r.text.index(box) < r.text.index("</form>", form)
+    assert 'value="mine too"' in r.text  # the form keeps what was typed
+    assert 'name="version" value="2"' in r.text  # to decide again on the state as it is now
+    assert r.text.count("autofocus") == 1
     assert "changed elsewhere (version 2)" in r.text  # the page as it is now
     assert field_error(r.text, "title") is None
     assert (thing.title, thing.version) == ("changed elsewhere", 2)
+
+
+async def test_a_conflict_whose_form_is_gone_is_shown_at_the_end_not_nowhere(
+    browser: Any, tenant: Any, thing: Thing
+) -> None:
+    b = await approver(browser, tenant)
+    thing.title, thing.version = "locked", 2  # the page no longer offers the form
+    r = await b.post("/thing/rename", {"title": "mine too", "version": "1"}, headers=HX)
+    assert r.status_code == 409 and 'action="/thing/rename"' not in r.text
+    box = feedback(r.text)
+    assert box and "Changed meanwhile: it is at version 2." in box
+    assert r.text.count("autofocus") == 1
+
+
+async def test_the_feedback_takes_the_focus_where_the_user_acted(
+    browser: Any, tenant: Any, thing: Thing
+) -> None:
+    """Focus (after a page load, or after htmx swaps in the response) scrolls the message into
+    view and announces it, however far down the form is."""
+    b = await approver(browser, tenant)
+    r = await b.post("/thing/rename", {"title": "", "version": "1"}, headers=HX)
+    assert re.search(r'<input name="title"[^>]* aria-invalid="true"[^>]* autofocus>', r.text)
+    assert r.text.count("autofocus") == 1
+    r = await b.post("/thing/rename", {"title": "mine", "version": "1"}, headers=HX)
+    assert feedback(r.text) and r.text.count("autofocus") == 1  # maker-checker, in the form
+    ok = await b.post("/thing/rename", {"title": "second", "version": "1"}, headers=HX)
+    landed = await b.get(ok.headers["location"], headers=HX)
+    assert re.search(r'<div class="flash flash-ok" role="status" tabindex="-1" autofocus>'
+                     r"Thing renamed.</div>", landed.text)  # fmt: skip
 
 
 async def test_htmx_gets_the_main_block_and_a_plain_post_the_whole_page(
@@ -193,13 +288,13 @@ async def test_htmx_gets_the_main_block_and_a_plain_post_the_whole_page(
     partial = await b.post("/thing/rename", {"title": "", "version": "1"}, headers=HX)
     assert partial.status_code == 422
     assert "<html" not in partial.text and "<h1>Thing</h1>" in partial.text
-    assert field_error(partial.text, "title") == "title is required."
+    assert field_error(partial.text, "title") == "Title is required."
     full = await b.post("/thing/rename", {"title": "", "version": "1"})
     assert full.status_code == 422
     assert full.text.lstrip().startswith("<!doctype html>") and "<h1>Thing</h1>" in full.text
     # Success under htmx is the same 303: htmx follows it and swaps in the page it lands on.
     ok = await b.post("/thing/rename", {"title": "second", "version": "1"}, headers=HX)
-    assert ok.status_code == 303 and ok.headers["location"] == "/thing?ok=thing.renamed"
+    assert ok.status_code == 303 and ok.headers["location"] == "/thing"
 
 
 async def test_maker_checker_is_403_inline_for_a_checker_and_the_403_page_for_others(
@@ -209,7 +304,7 @@ async def test_maker_checker_is_403_inline_for_a_checker_and_the_403_page_for_ot
     r = await b.post("/thing/rename", {"title": "mine", "version": "1"})
     assert r.status_code == 403
     assert "another approver decides it (maker-checker)." in r.text
-    assert 'class="flash flash-error" role="alert"' in r.text  # at the top of the form used
+    assert feedback(r.text)  # at the top of the form used
     assert "<h1>Thing</h1>" in r.text
 
     viewer, _ = await tenant.user("viewer")
@@ -234,7 +329,7 @@ async def test_without_a_show_every_refusal_is_the_error_page(
     b = await approver(browser, tenant)
     r = await b.post("/thing/touch", {"title": ""})
     assert r.status_code == 422
-    assert "title is required." in r.text and "<h1>Thing</h1>" not in r.text
+    assert "Title is required." in r.text and "<h1>Thing</h1>" not in r.text
     ok = await b.post("/thing/touch", {"title": "touched"})
     assert ok.status_code == 303 and thing.title == "touched"
 

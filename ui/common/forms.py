@@ -19,6 +19,7 @@ from riskops.server.core.errors import (
     Invalid,
 )
 from riskops.server.core.principal import Principal
+from riskops.server.core.validation import label
 from riskops.server.identity import users
 from riskops.server.identity.models import User
 
@@ -65,7 +66,7 @@ def parse_local(raw: str, name: str, errors: dict[str, str]) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        errors[name] = f"{name}: not a date and time (like 2025-01-31T13:45)."
+        errors[name] = f"{label(name)}: not a date and time (like 2025-01-31T13:45)."
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -82,8 +83,18 @@ def local_path(raw: str | None) -> str:
     return raw
 
 
+class FlashRedirect(RedirectResponse):
+    """A 303 to `path` that carries the flash message `code` for the page it lands on: `page`
+    seals it into a one-time cookie (see `rendering.flash_cookie`), so the address never holds
+    it and a reload or a shared link shows nothing stale."""
+
+    def __init__(self, path: str, code: str) -> None:
+        super().__init__(path, status_code=303)
+        self.flash_code = code
+
+
 def back(path: str, code: str) -> RedirectResponse:
-    return RedirectResponse(f"{path}?{urlencode({'ok': code})}", status_code=303)
+    return FlashRedirect(path, code)
 
 
 def query_string(params: Mapping[str, Any]) -> str:

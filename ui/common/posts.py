@@ -10,7 +10,12 @@ without JavaScript (htmx only enhances it), handled in four steps that every pag
    the page's *show*, which renders the page the form is on again: the message under the field
    it names (or at the top of the form), what was typed kept in the form, 422 for invalid input
    and 409 for a conflict. A conflict about the object's current state (`stale`) is shown with
-   the page as it is now, so the user decides again on what is there.
+   the page as it is now, so the user decides again on what is there; its message is shown in
+   the form that was used, which keeps what was typed.
+
+The feedback is where the user acted: the form's message (`form_error`) or its first invalid
+field takes the focus once the page (or htmx's swap) is shown, which scrolls it into view and
+announces it (role=alert); a success's flash does the same at the top of the page it lands on.
 
 Everything else is `page`'s: a caller without the permission gets the 403 page, an unknown id or
 one of another organization the 404 page. One exception, `checker`: a maker-checker refusal (an
@@ -108,8 +113,10 @@ def refusal_of(
 ) -> Refusal:
     """`fields` maps the service's field names (the GraphQL API's, e.g. `expiresInDays`) to the
     form's; a `FieldErrors` is already keyed by form field."""
+    if stale(exc):  # about the whole form: what it was filled against has changed
+        return Refusal(exc, status_of(exc), {"_form": exc.message}, exc.message)
     errors = exc.errors if isinstance(exc, FieldErrors) else form_errors(exc, fields)
-    return Refusal(exc, status_of(exc), errors, exc.message if stale(exc) else None)
+    return Refusal(exc, status_of(exc), errors)
 
 
 def form_post(
@@ -165,16 +172,15 @@ def is_form_post(endpoint: object) -> bool:
 
 
 def shown_on(form_page: Callable[..., Awaitable[Response]]) -> Show:
-    """The usual `show` of a page with several forms: `form_page(sub, status=…, …)` renders it.
-    A stale conflict shows the page as it is now with the message at the top (nothing was
-    changed; what was typed concerned the old state); any other refusal the errors under the
-    form `sub.name`, with what was typed."""
+    """The usual `show` of a page with several forms: `form_page(sub, status=…, …)` renders it
+    with the errors in the form `sub.name` and what was typed in it. A stale conflict (nothing
+    was changed) also passes `conflict`: the page shows the object as it is now, and the form
+    keeps what was typed so that the user decides again on what is there."""
 
     async def show(sub: Submission, refusal: Refusal) -> Response:
-        if refusal.conflict is not None:
-            return await form_page(sub, status=refusal.status, conflict=refusal.conflict)
         return await form_page(
-            sub, status=refusal.status, form=sub.name, errors=refusal.errors, values=sub.values
-        )
+            sub, status=refusal.status, form=sub.name, errors=refusal.errors, values=sub.values,
+            conflict=refusal.conflict,
+        )  # fmt: skip
 
     return show

@@ -8,7 +8,8 @@ Conventions:
 - every POST handler reads its form through `read_form` first (CSRF), before anything else;
   `posts.form_post` does that for every form (only signing in and out are written by hand);
 - every form is a real `<form method="post">` that works without JavaScript (303 back to the page
-  with `?ok=<code>` on success, or the page re-rendered with errors), enhanced with `hx-post`;
+  with a one-time flash cookie on success, or the page re-rendered with errors), enhanced with
+  `hx-post`;
 - `render` is the one place that decides between a full page, the page's `main` block (a form
   swapped into `#main`) and a named partial (chosen by the element the request targets).
 """
@@ -18,7 +19,9 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import hmac
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +47,7 @@ from riskops.server.core.errors import (
 from riskops.server.core.permissions import ALL_ROLES, ROLE_TEXT, Perm
 from riskops.server.core.principal import Principal
 from riskops.server.security import csrf_token
+from riskops.server.settings import Settings
 from riskops.server.web import (
     csrf_binding,
     is_htmx,
@@ -51,6 +55,7 @@ from riskops.server.web import (
     redirect_htmx,
     settings_of,
 )
+from riskops.ui.common.forms import FlashRedirect
 
 UI_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = UI_DIR / "templates"
@@ -109,6 +114,46 @@ FLASH: dict[str, str] = {
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
 }
+
+
+# ----------------------------------------------------------------------------- one-time flash
+
+# The flash message of a `back(path, code)` travels in this cookie, sealed with the secret key
+# that also signs the CSRF tokens, and is read and cleared by the next page rendered: the
+# address holds no `?ok=`, so a reload or a shared link shows nothing stale. No JavaScript needed.
+FLASH_COOKIE = "riskops_flash"
+FLASH_TTL = 60  # seconds: long enough for the redirect, short enough to never surprise later
+
+
+def _flash_mac(key: bytes, payload: str) -> str:
+    return hmac.new(key, b"flash:" + payload.encode(), hashlib.sha256).hexdigest()
+
+
+def _flash_header(value: str, settings: Settings, max_age: int) -> bytes:
+    parts = [f"{FLASH_COOKIE}={value}", "Path=/", "HttpOnly", "SameSite=Lax", f"Max-Age={max_age}"]
+    if settings.is_prod:
+        parts.append("Secure")
+    return "; ".join(parts).encode()
+
+
+def flash_cookie(settings: Settings, code: str, now: float | None = None) -> bytes:
+    """The Set-Cookie header that carries flash `code` to the next page (one of `FLASH`'s)."""
+    payload = f"{code}:{int(now if now is not None else time.time()) + FLASH_TTL}"
+    return _flash_header(f"{payload}:{_flash_mac(settings.key, payload)}", settings, FLASH_TTL)
+
+
+def flash_of(request: Request) -> str | None:
+    """The flash message the request's cookie carries: only a sealed, unexpired known code."""
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw or raw.count(":") != 2:
+        return None
+    code, expires, mac = raw.split(":")
+    payload = f"{code}:{expires}"
+    if not hmac.compare_digest(_flash_mac(settings_of(request).key, payload), mac):
+        return None
+    if not expires.isdigit() or int(expires) < time.time():
+        return None
+    return FLASH.get(code)
 
 
 @dataclass(frozen=True)
@@ -175,6 +220,18 @@ def _nav(principal: Principal | None, path: str) -> list[dict[str, Any]]:
     return items
 
 
+class Feedback:
+    """Whether a form on the page being rendered showed the refusal's message (`form_error`
+    marks it): `_feedback.html` shows a stale conflict at the end of the page otherwise."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def mark(self) -> str:
+        self.shown = True
+        return ""
+
+
 def _base_context(request: Request) -> dict[str, Any]:
     principal = principal_of(request)
     binding = csrf_binding(request)
@@ -184,7 +241,8 @@ def _base_context(request: Request) -> dict[str, Any]:
         "csrf_token": csrf_token(settings_of(request).key, binding) if binding else "",
         "nav": _nav(principal, request.url.path),
         "request_id": getattr(request.state, "request_id", ""),
-        "flash": FLASH.get(request.query_params.get("ok", "")),
+        "flash": flash_of(request),
+        "feedback": Feedback(),
         "htmx": htmx_asset(),
         "css_href": css_href(),
     }
@@ -225,7 +283,12 @@ def render(
         body = "".join(page.blocks["main"](page.new_context(context)))
     else:
         body = env.get_template(fragment).render(context)
-    return HTMLResponse(body, status_code=status, headers=dict(headers or {}))
+    response = HTMLResponse(body, status_code=status, headers=dict(headers or {}))
+    if FLASH_COOKIE in request.cookies:  # shown once: this render consumed it
+        response.raw_headers.append(
+            (b"set-cookie", _flash_header("", settings_of(request), max_age=0))
+        )
+    return response
 
 
 ERROR_TITLES = {
@@ -304,7 +367,11 @@ def page(handler: Handler) -> Handler:
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         try:
-            return await handler(request)
+            response = await handler(request)
+            if isinstance(response, FlashRedirect):
+                cookie = flash_cookie(settings_of(request), response.flash_code)
+                response.raw_headers.append((b"set-cookie", cookie))
+            return response
         except (LoginRequired, Unauthenticated):
             return _to_login(request)
         except HTTPException as exc:

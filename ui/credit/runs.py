@@ -154,7 +154,7 @@ async def _run_page(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """The run page; after a refused action, `form` names the form whose `errors` it shows (a
-    Conflict is shown at the top with a link to reload). `checks`: the verification results of
+    Conflict too, with the run as it is now). `checks`: the verification results of
     a release just made."""
     detail = await runs.get_run_detail(principal, run_pk)
     run = detail.run
@@ -191,8 +191,8 @@ def _stale(exc: DomainError) -> bool:
     return isinstance(exc, Conflict) and exc.field == "expected_version"
 
 
-# Every form of the run page: a stale version is shown at the top of the run as it is now,
-# other refusals under the form that was used.
+# Every form of the run page: a stale version is shown in the form that was used, with the run as
+# it is now; other refusals under it.
 _refused = shown_on(_form_page)
 
 
@@ -212,7 +212,7 @@ async def release(sub: Submission) -> Response:
     return await _run_page(
         sub.request, sub.principal, str(result.run.id), checks=result.checks,
         flash_code="run.released",
-        headers={"HX-Push-Url": f"{path}?{urlencode({'ok': 'run.released'})}"},
+        headers={"HX-Push-Url": path},
     )  # fmt: skip
 
 

@@ -113,7 +113,7 @@ async def _scenario_page(
     calculation: svc.Calculation | None = None,
 ) -> Response:
     """The scenario page; after a refused action, `form` names the form whose `errors` it
-    shows (a Conflict is shown at the top)."""
+    shows (a Conflict too, with the scenario as it is now)."""
     detail = await scen.get_scenario_detail(principal, request.path_params["key"])
     people = await directory(principal)
     ctx = {
@@ -150,8 +150,8 @@ def _stale(exc: DomainError) -> bool:
     return isinstance(exc, Conflict) and exc.field in (None, "change_id", "expected_version")
 
 
-# Every form of the scenario page: a stale conflict is shown at the top of the scenario as it is
-# now, other refusals under the form that was used.
+# Every form of the scenario page: a stale conflict is shown in the form that was used, with the
+# scenario as it is now; other refusals under it.
 _refused = shown_on(_form_page)
 
 

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from riskops.server.core.errors import DomainError, Forbidden, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
+from riskops.server.core.validation import label
 from riskops.server.identity import teams, users
 from riskops.server.identity.models import Team, User
 from riskops.server.triage import alerts as alert_service
@@ -41,6 +42,7 @@ from riskops.server.triage.models import (
 from riskops.server.triage.queue import AlertFilter
 from riskops.server.web import is_htmx
 from riskops.ui.common.forms import (
+    back,
     directory,
     form_errors,
     form_text,
@@ -220,7 +222,7 @@ def _parse_score(raw: str, name: str, errors: dict[str, str]) -> float | None:
     try:
         return float(raw)
     except ValueError:
-        errors[name] = f"{name}: '{raw}' is not a number; enter a score between 0 and 100."
+        errors[name] = f"{label(name)}: '{raw}' is not a number; enter a score between 0 and 100."
         return None
 
 
@@ -414,8 +416,8 @@ def _queue_redirect(query: str, code: str, rows: int = 0) -> RedirectResponse:
     params = QueryParams(query)
     values = {k: v for k, v in queue_values(params).items() if k != "sort" or v != "score"}
     shown = {"rows": str(rows)} if rows > QUEUE_PAGE_SIZE else {}
-    target = query_string({**values, **shown, "ok": code})
-    return RedirectResponse(f"/alerts?{target}", status_code=303)
+    target = query_string({**values, **shown})
+    return back(f"/alerts?{target}" if target else "/alerts", code)
 
 
 def _rows_shown(request: Request) -> int:
@@ -552,7 +554,12 @@ async def _detail_page(
             "largest": scale.largest,
             "net": scale.net,
         },
-        "actions": detail.actions,
+        # After a stale conflict the form that was used stays, with what was typed, even when
+        # the alert as it is now no longer offers it (the service refuses it if sent again).
+        "actions": [
+            *detail.actions,
+            *([failed] if conflict and failed not in detail.actions else []),
+        ],
         "keys": {name: uuid.uuid4().hex for name in [*ACTIONS, "case"]},
         "failed": failed,
         "errors": errors or {},
@@ -617,19 +624,16 @@ def _from_queue_row(sub: Submission) -> bool:
 
 
 async def _act_refused(sub: Submission, refusal: Refusal) -> Response:
-    """On the queue row that was used, or on the alert's page: a Conflict shows the alert as it
-    is now at the top, other refusals under the action's form; both keep what was typed."""
+    """On the queue row that was used, or on the alert's page in the action's form, which keeps
+    what was typed (a Conflict: with the alert as it is now)."""
     alert_id = sub.param("alert_id")
     if _from_queue_row(sub):
         current = await queue.get_queue_row(sub.principal, alert_id)
         return await _row(sub.request, sub.principal, current, sub.text("q"),
                           error=refusal.message, status=refusal.status)  # fmt: skip
-    if refusal.conflict is not None:
-        return await _detail_page(sub.request, sub.principal, alert_id, status=refusal.status,
-                                  failed=sub.name, conflict=refusal.conflict,
-                                  form=sub.values)  # fmt: skip
     return await _detail_page(sub.request, sub.principal, alert_id, status=refusal.status,
-                              failed=sub.name, errors=refusal.errors, form=sub.values)  # fmt: skip
+                              failed=sub.name, errors=refusal.errors, form=sub.values,
+                              conflict=refusal.conflict)  # fmt: skip
 
 
 async def _act(sub: Submission) -> Response:
@@ -649,7 +653,7 @@ async def _act(sub: Submission) -> Response:
         if _from_queue_row(sub):
             return await _row(sub.request, sub.principal, result.alert, sub.text("q"))
         return _queue_redirect(sub.text("q"), f"alert.{sub.name}")
-    return RedirectResponse(f"/alerts/{alert_id}?{urlencode({'ok': f'alert.{sub.name}'})}", 303)
+    return back(f"/alerts/{alert_id}", f"alert.{sub.name}")
 
 
 def _action_endpoint(action: str) -> Any:

@@ -53,7 +53,7 @@ UPDATE_FIELDS = {"status": "status", "severity": "severity", "root_cause": "root
                  "assignee_id": "assignee_id"}  # fmt: skip
 REQUEST_FIELDS = {"summary": "summary", "root_cause": "root_cause"}
 # Not a service rule: the text typed simply is not a list of ids we could pass on.
-NOT_IDS = "alert_ids: enter alert ids (numbers) separated by spaces."
+NOT_IDS = "Alerts: enter alert ids (numbers) separated by spaces."
 
 
 def _case_path(case_id: int | str) -> str:
@@ -210,7 +210,7 @@ async def _case_page(
     values: Mapping[str, str] | None = None,
 ) -> Response:
     """The case page; after a refused action, `form` names the form whose `errors` it shows
-    (a Conflict is shown at the top, with a link to reload the case)."""
+    (a Conflict in that form too, with the case as it is now)."""
     detail = await case_queries.get_case_detail(principal, case_id)
     case = detail.case
     people = await directory(principal)
@@ -246,7 +246,7 @@ async def _form_page(sub: Submission, **shown: Any) -> Response:
 
 
 # Every form of the case page: a Conflict (stale version or the wrong state: nothing was changed)
-# is shown at the top of the case as it is now, other refusals under the form that was used.
+# is shown in the form that was used, with the case as it is now; other refusals under it.
 _refused = shown_on(_form_page)
 
 
