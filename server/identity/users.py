@@ -28,8 +28,15 @@ def is_active(user: User) -> bool:
 
 def holding(people: Iterable[User], perm: Perm, *, active: bool = True) -> list[User]:
     """The people of `people` whose roles grant `perm`: the active ones (who may be named in an
-    action), or also the suspended ones with `active=False` (filters over past work)."""
-    return [u for u in people if (is_active(u) or not active) and perm in permissions_of(u.roles)]
+    action), or also the suspended ones with `active=False` (filters over past work). Service
+    accounts are automation, not people: nobody assigns them work or asks them a question."""
+    return [
+        u
+        for u in people
+        if u.kind == UserKind.PERSON
+        and (is_active(u) or not active)
+        and perm in permissions_of(u.roles)
+    ]
 
 
 async def list_users(

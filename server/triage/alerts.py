@@ -32,12 +32,13 @@ from riskops.server.core.idempotency import (
     remember_key,
     used_idempotency_key,
 )
-from riskops.server.core.permissions import Perm, permissions_of
+from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import lock_scoped, parse_id, scoped
+from riskops.server.core.validation import label
 from riskops.server.core.versioning import check_version, parse_version, write_versioned
 from riskops.server.identity import users
-from riskops.server.identity.models import Team, User, UserStatus
+from riskops.server.identity.models import Team, User, UserKind, UserStatus
 from riskops.server.triage import workflow
 from riskops.server.triage.models import (
     Alert,
@@ -89,6 +90,8 @@ def eligible(people: Iterable[User], name: str) -> list[User]:
 async def member(
     principal: Principal, conn: BaseDBAsyncClient, user_id: int, name: str, perm: Perm, what: str
 ) -> User:
+    """The active person `user_id` who holds `perm`, named in the field `name` (the same people
+    the pickers offer, `users.holding`)."""
     user = (
         await scoped(User, principal)
         .filter(id=user_id, status=UserStatus.ACTIVE, deleted_at=None)
@@ -97,10 +100,17 @@ async def member(
     )
     if user is None:
         raise Invalid(
-            f"{name}: there is no active user {user_id} in your organization.", field=name
+            f"{label(name)}: there is no active user {user_id} in your organization; choose "
+            "someone from the list.",
+            field=name,
         )
-    if perm not in permissions_of(user.roles):
-        raise Invalid(f"{name}: user {user_id} is not {what}.", field=name)
+    if not users.holding([user], perm):
+        who = user.name or user.email
+        if user.kind != UserKind.PERSON:
+            raise Invalid(
+                f"{label(name)}: {who} is a service account; choose a person.", field=name
+            )
+        raise Invalid(f"{label(name)}: {who} is not {what}.", field=name)
     return user
 
 
@@ -140,7 +150,10 @@ async def _act(
 ) -> AlertActionResult:
     workflow.authorize_attempt(action, principal)
     key = parse_idempotency_key(idempotency_key)
-    parse_version(expected_version)
+    if action is not Action.ANSWER_INFO:
+        # Answering is allowed by the alert itself (the person asked): its version is checked
+        # once the alert is read and the permission known (`_apply`), never before.
+        parse_version(expected_version)
     pk = parse_id("Alert", alert_id)
     with key_race(key):
         return await _act_in_transaction(principal, pk, action, params, expected_version, key)
@@ -183,11 +196,8 @@ async def _apply(
     expected_version: int,
     now: datetime,
 ) -> None:
-    """One action on a locked alert: version check, transition, alert row, history, audit."""
-    check_version(
-        f"Alert {alert.id}", alert.version, expected_version,
-        status=alert.status.value, current_assignee_id=alert.assignee_id,
-    )  # fmt: skip
+    """One action on a locked alert: who may (answer_info: the person asked), version check,
+    transition, alert row, history, audit."""
     open_request = None
     if alert.status is AlertStatus.PENDING_INFO:
         open_request = (
@@ -201,6 +211,16 @@ async def _apply(
         assignee_id=alert.assignee_id,
         info_answerer_id=open_request.answerer_id if open_request else None,
     )
+    if action is Action.ANSWER_INFO:
+        workflow.authorize(
+            action, principal.roles, actor_id=principal.user_id,
+            answerer_id=state.info_answerer_id,
+        )  # fmt: skip
+        parse_version(expected_version)
+    check_version(
+        f"Alert {alert.id}", alert.version, expected_version,
+        status=alert.status.value, current_assignee_id=alert.assignee_id,
+    )  # fmt: skip
     outcome = workflow.transition(
         state, action, principal.roles, params, actor_id=principal.user_id
     )

@@ -67,10 +67,10 @@ def _bulk_items(items: Sequence[BulkItem]) -> list[tuple[int, int]]:
     """(alert pk, expected version) per item, in request order; malformed items are reported
     together, by index, before anything is read."""
     if not items:
-        raise Invalid("items: give at least one alert.", field="items")
+        raise Invalid("Select at least one alert first.", field="items")
     if len(items) > MAX_BULK:
         raise Invalid(
-            f"items: at most {MAX_BULK} alerts per bulk action ({len(items)} given); split the "
+            f"Select at most {MAX_BULK} alerts per bulk action ({len(items)} given); split the "
             "selection.",
             field="items",
         )

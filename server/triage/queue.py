@@ -379,7 +379,7 @@ def validate_query(
     a page that could not parse some fields still learns what is wrong with the others."""
     check = _Collect()
     if sort not in SORTS:
-        check.add("sort", f"sort '{sort}' is unknown; use {', '.join(SORTS)}.")
+        check.add("sort", f"Sort '{sort}' is unknown; use {', '.join(SORTS)}.")
     check(lambda: validation.page_size(first, MAX_PAGE))
     if after is not None and sort in SORTS:
         check(lambda: decode_cursor(sort, after))

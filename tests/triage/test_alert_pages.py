@@ -112,7 +112,7 @@ async def test_bad_filter_values_are_inline_422(browser: Any, tenant: Any) -> No
         ("score_min=90&score_max=10", "Score from (90) is above Score to (10)."),
         ("status=bogus", "Status &#39;bogus&#39; is unknown"),
         ("created_from=yesterday", "Created from: not a date and time"),
-        ("sort=colour", "sort &#39;colour&#39; is unknown"),
+        ("sort=colour", "Sort &#39;colour&#39; is unknown"),
         ("after=garbage", "after: not a cursor"),
         ("text=X1", "text: type at least 3 letters or digits in a row"),
     ]:
@@ -192,7 +192,7 @@ async def test_every_bad_filter_is_shown_under_its_field(browser: Any, tenant: A
         assert re.search(rf'name="{name}"[^>]* aria-invalid="true"', r.text), name
     assert "is not a number" in r.text and "is not a decimal number" in r.text
     assert "not a date and time" in r.text and "at least 3 letters" in r.text
-    assert "status &#39;bogus&#39; is unknown" in r.text and "not converted" in r.text
+    assert "Status &#39;bogus&#39; is unknown" in r.text and "not converted" in r.text
     # htmx's Apply swaps the results and, out of band, the form with each field's error
     frag = await b.get(
         "/alerts?score_min=abc&team=x", headers={**HX, "HX-Target": "alerts-results"}

@@ -14,6 +14,7 @@ import pytest
 from riskops.audit.models import AuditEvent, AuditHead
 from riskops.server.core.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
 from riskops.server.core.models import IdempotencyKey
+from riskops.server.identity import users
 from riskops.server.identity.teams import create_team
 from riskops.server.triage import alerts as svc
 from riskops.server.triage import ingest
@@ -433,6 +434,10 @@ BAD_ACTIONS = [
      Invalid, "is not allowed to read alerts"),
     ("escalate to a non-approver", "escalate_alert", {"reason": "r", "approver_id": "SELF"},
      Invalid, "is not an approver"),
+    ("assign to a service account", "assign_alert", {"assignee_id": "ROBOT"},
+     Invalid, "Assignee: Nightly triage bot is a service account; choose a person"),
+    ("escalate to a service account", "escalate_alert", {"reason": "r", "approver_id": "ROBOT"},
+     Invalid, "Approver: Nightly triage bot is a service account; choose a person"),
     ("escalate to a missing team", "escalate_alert", {"reason": "r", "team_id": 2**31 - 1},
      Invalid, "there is no team"),
     ("idempotency key too long", "assign_alert", {"assignee_id": "SELF",
@@ -449,7 +454,11 @@ async def test_bad_input_is_refused_and_changes_nothing(
     strat_user, strat = await tenant.user("strategist")
     reviewer, _ = await tenant.user("compliance_reviewer")
     foreign, _ = await other_tenant.user("strategist")
-    ids = {"SELF": strat_user.id, "REVIEWER": reviewer.id, "FOREIGN": foreign.id}
+    _, admin = await tenant.user("admin")
+    robot = await users.create_service_account(admin, name="Nightly triage bot", roles=["approver"])
+    ids = {
+        "SELF": strat_user.id, "REVIEWER": reviewer.id, "FOREIGN": foreign.id, "ROBOT": robot.id,
+    }  # fmt: skip
     alert = await new_alert(strat)
     await svc.assign_alert(strat, alert.id, assignee_id=strat_user.id, expected_version=1)
     before = await snapshot(alert.id, tenant.org_id)
@@ -460,6 +469,17 @@ async def test_bad_input_is_refused_and_changes_nothing(
         await getattr(svc, fn)(strat, alert.id, **kwargs)
     assert await snapshot(alert.id, tenant.org_id) == before, case
     assert await IdempotencyKey.filter(org_id=tenant.org_id).count() == 0
+
+
+async def test_the_pickers_offer_people_not_service_accounts(tenant):
+    """Service accounts are automation: nobody assigns them work, asks them a question or
+    escalates to them, so no picker offers one (and the service refuses one, above)."""
+    person, _ = await tenant.user("approver")
+    _, admin = await tenant.user("admin")
+    robot = await users.create_service_account(admin, name="Bot", roles=["approver"])
+    for name in ("assignee_id", "answerer_id", "approver_id"):
+        offered = {u.id for u in svc.eligible([person, robot], name)}
+        assert offered == {person.id}, name
 
 
 async def test_priority_enum_round_trips(tenant):

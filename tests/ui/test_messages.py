@@ -16,7 +16,7 @@ import pytest
 
 from riskops.server.core import validation
 from riskops.server.credit.policy import POLICY_FIELDS
-from riskops.server.identity.models import User
+from riskops.server.identity import users
 from riskops.server.security import csrf_token, digest
 from riskops.server.triage import cases as case_service
 from riskops.server.triage.models import RootCause
@@ -119,16 +119,18 @@ async def test_dispositions_are_offered_by_their_display_names(
 
 
 async def test_a_token_role_the_owner_lacks_names_the_person(harness: Harness) -> None:  # noqa: F811
-    viewer = harness.world.callers["viewer"]
-    owner = await User.get(id=viewer.user_id)
+    """The admin mints tokens only for service accounts now (issue 11 item 1): a role the
+    account lacks is named with the account's name, not `user 6 lacks admin`."""
+    admin = harness.world.callers["admin"].principal
+    robot = await users.create_service_account(admin, name="Nightly exporter", roles=["viewer"])
     r = await post(
         harness,
         "POST /admin/tokens",
-        {"owner": str(owner.id), "name": "probe", "roles": "admin"},
+        {"owner": str(robot.id), "name": "probe", "roles": "admin"},
     )
     shown = " ".join(messages(r.text))
-    assert f"{owner.name or owner.email} does not have admin" in shown, shown
-    assert "lacks" not in shown and f"user {owner.id}" not in shown
+    assert "Roles: the token may only carry roles Nightly exporter has; not admin." in shown, shown
+    assert "lacks" not in shown and f"user {robot.id}" not in shown
 
 
 def test_case_choices_use_display_names() -> None:

@@ -487,13 +487,6 @@ async def _bulk_refused(sub: Submission, refusal: Refusal) -> Response:
     )  # fmt: skip
 
 
-def _selected(sub: Submission) -> list[BulkItem]:
-    items = _bulk_items(sub.form)
-    if not items:
-        raise Invalid("Select at least one alert first.", field="items")
-    return items
-
-
 def _bulk_key(sub: Submission) -> str | None:
     return sub.text("idempotency_key") or None
 
@@ -501,7 +494,7 @@ def _bulk_key(sub: Submission) -> str | None:
 @form_post(_bulk_refused, keep=_bulk_values)
 async def bulk_assign(sub: Submission) -> Response:
     await alert_service_bulk.bulk_assign_alerts(
-        sub.principal, _selected(sub), assignee_id=sub.principal.user_id,
+        sub.principal, _bulk_items(sub.form), assignee_id=sub.principal.user_id,
         idempotency_key=_bulk_key(sub),
     )  # fmt: skip
     return _queue_redirect(sub.values["q"], "alerts.bulk_assign", _rows_shown(sub.request))
@@ -510,7 +503,7 @@ async def bulk_assign(sub: Submission) -> Response:
 @form_post(_bulk_refused, keep=_bulk_values)
 async def bulk_close(sub: Submission) -> Response:
     await alert_service_bulk.bulk_close_alerts(
-        sub.principal, _selected(sub), disposition=sub.values["disposition"],
+        sub.principal, _bulk_items(sub.form), disposition=sub.values["disposition"],
         comment=sub.values["comment"], idempotency_key=_bulk_key(sub),
     )  # fmt: skip
     return _queue_redirect(sub.values["q"], "alerts.bulk_close", _rows_shown(sub.request))
@@ -641,9 +634,8 @@ async def _act(sub: Submission) -> Response:
     there, else to the alert."""
     alert_id = sub.param("alert_id")
     service, _ = ACTIONS[sub.name]
+    # A missing version is the service's to refuse, after it checked the permission.
     version = int_or_none(sub.text("version"))
-    if version is None:
-        raise Invalid("The form has no alert version; reload the alert.", field="version")
     params = {name: value or None for name, value in sub.values.items()}
     result = await service(
         sub.principal, alert_id, expected_version=version,
