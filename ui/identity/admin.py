@@ -17,10 +17,11 @@ from riskops.server.core.principal import Principal
 from riskops.server.identity import auth, teams, tokens, users
 from riskops.server.identity.models import UserKind
 from riskops.ui.common.forms import back, form_text, form_texts, int_or_none
-from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post
+from riskops.ui.common.posts import Refusal, Submission, form_post
 from riskops.ui.common.rendering import page, render, signed_in
 from riskops.ui.identity.pages import (
     _signed_out,
+    token_days,
 )
 
 # ----------------------------------------------------------------------------- sign in and out
@@ -242,10 +243,7 @@ async def _token_refused(sub: Submission, refusal: Refusal) -> Response:
 @form_post(_token_refused, keep=_new_token, fields=TOKEN_FIELDS)
 async def token_create(sub: Submission) -> Response:
     values = sub.values
-    days = int_or_none(values["expires_in_days"]) if values["expires_in_days"] else None
-    if values["expires_in_days"] and days is None:
-        # Not a service rule: the text simply is not a number we could pass on.
-        raise FieldErrors({"expires_in_days": "expires_in_days: enter a whole number of days."})
+    days = token_days(values)
     issued = await tokens.create_api_token(
         sub.principal,
         user_id=values["owner"],

@@ -170,12 +170,20 @@ async def _token_refused(sub: Submission, refusal: Refusal) -> Response:
                               errors=refusal.errors, form=sub.values)  # fmt: skip
 
 
+def token_days(values: Mapping[str, Any]) -> int | None:
+    """The new token form's "Expires in (days)": empty is the default, else a whole number
+    (not a service rule: text that is not a number cannot even be passed on)."""
+    text = values["expires_in_days"]
+    days = int_or_none(text) if text else None
+    if text and days is None:
+        raise FieldErrors({"expires_in_days": "Expires in (days): enter a whole number of days."})
+    return days
+
+
 @form_post(_token_refused, keep=_new_token, fields=TOKEN_FIELDS)
 async def my_token_create(sub: Submission) -> Response:
     values = sub.values
-    days = int_or_none(values["expires_in_days"]) if values["expires_in_days"] else None
-    if values["expires_in_days"] and days is None:
-        raise FieldErrors({"expires_in_days": "Expires in (days): enter a whole number of days."})
+    days = token_days(values)
     issued = await tokens.create_api_token(
         sub.principal, name=values["name"], roles=values["roles"], expires_in_days=days
     )
