@@ -115,8 +115,8 @@ def _median_value(raw: Any) -> float:
     ok = isinstance(raw, int | float) and not isinstance(raw, bool)
     if not ok or not math.isfinite(raw) or not MIN_MEDIAN <= raw <= MAX_MEDIAN:
         raise Invalid(
-            f"Median credits must be at least {MIN_MEDIAN:g} and at most {MAX_MEDIAN:g}, "
-            f"not {raw!r}.",
+            f"Median credits must be greater than 0 (at least {MIN_MEDIAN:g}) and at most "
+            f"{MAX_MEDIAN:g}, not {raw!r}.",
             field="median",
         )
     return float(raw)
