@@ -19,8 +19,7 @@ $(BIN)/python:
 
 ## Exactly the locked versions, each file checked against its hash; then riskops itself, with
 ## nothing left to resolve (--no-deps) and built by the locked setuptools (--no-build-isolation).
-## npm: the tests use no npm package today; when they do, tests/package.json and its
-## package-lock.json go beside them, installed here with `npm ci --prefix tests`.
+## The Node tools the tests run are pinned apart, in tests/node (see `node` below).
 $(STAMP): $(BIN)/python pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
