@@ -7,13 +7,6 @@
 
   var ROWS = 'input[type="checkbox"][name="alert_id"][form="bulk-form"]';
 
-  // The filter form is swapped with the results (its fields keep their ids, so htmx "settles"
-  // their attributes). The CSP allows no inline styles, so copying a `style` attribute can only
-  // be refused (a console error per field after Back, when Chromium has left style="" on them).
-  if (window.htmx) {
-    window.htmx.config.attributesToSettle = ["class", "width", "height"];
-  }
-
   // "Select all": checks or clears every row shown; it shows mixed when some are checked.
   function syncSelectAll() {
     var all = document.getElementById("select-all");
