@@ -542,7 +542,8 @@ async def _filters(info: dict[str, Any], secret: str) -> list[dict[str, Any]]:
     from riskops.server.core.principal import Principal
     from riskops.server.db import close_db, init_db
     from riskops.server.settings import load_settings, use_settings
-    from riskops.server.triage.queue import AlertFilter, list_alerts
+    from riskops.server.triage.queue import list_alerts
+    from riskops.server.triage.queue_filters import AlertFilter
 
     settings = use_settings(
         load_settings(database_url=db_url(DB_NAME), secret_key=SECRET, log_level="WARNING")

@@ -35,14 +35,14 @@ from riskops.graphql.triage.types import (
 from riskops.server.core.errors import DomainError, ErrorCode
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import parse_id, scoped
-from riskops.server.triage import alerts, bulk, case_resolution, cases, ingest
+from riskops.server.triage import alerts, bulk, case_alerts, case_resolution, cases, ingest
 from riskops.server.triage import models as m
 from riskops.server.triage.alerts import AlertActionResult
 from riskops.server.triage.cases import CaseResult
 
 MAX_INGEST = alerts.MAX_BATCH
 MAX_BULK = alerts.MAX_BULK
-MAX_CASE_ALERTS = cases.MAX_ALERTS
+MAX_CASE_ALERTS = case_alerts.MAX_ALERTS
 
 
 # --- building nodes ----------------------------------------------------------------------------

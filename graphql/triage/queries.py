@@ -35,9 +35,10 @@ from riskops.graphql.triage.types import (
 )
 from riskops.server.core.principal import Principal
 from riskops.server.identity import users
-from riskops.server.triage import case_queries, queue
+from riskops.server.triage import case_queries, queue, queue_filters
 from riskops.server.triage import models as m
-from riskops.server.triage.queue import AlertFilter, encode_cursor
+from riskops.server.triage.queue import encode_cursor
+from riskops.server.triage.queue_filters import AlertFilter
 
 
 async def alert_nodes(
@@ -75,7 +76,7 @@ async def _listed(who: Principal, flt: AlertFilter, **page: Any) -> queue.AlertP
     them with its field (`extensions.errors`), `extensions.field` being the first."""
     try:
         return await queue.list_alerts(who, flt, **page)
-    except queue.FilterErrors as exc:
+    except queue_filters.FilterErrors as exc:
         raise GraphQLError(
             exc.message,
             extensions={

@@ -179,7 +179,7 @@ UNSCOPED_QUERIES: dict[str, str] = {
     "jobs/runner.py:run_job": _JOB_RUNNER,
     "jobs/runner.py:queue_depth": "the job runner's queue depth counts the jobs of everyone.",
     # A child-row query that is scoped by the query around it.
-    "server/triage/queue.py:_apply_filter": (
+    "server/triage/queue_filters.py:apply_filter": (
         "the rule-id filter is a subquery of alert ids inside the organization's scoped alert "
         "query, so only that organization's alerts match; joining the alert table again inside "
         "it would slow the queue filtered by a common rule (bench_alert_queue, VEL-001)."

@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 
 from riskops.server.core import validation
 from riskops.server.core.audit_trail import record
-from riskops.server.core.errors import Conflict, Invalid, NotFound
+from riskops.server.core.errors import Conflict, Invalid
 from riskops.server.core.idempotency import (
     key_race,
     parse_idempotency_key,
@@ -41,6 +41,7 @@ from riskops.server.core.versioning import check_version, parse_version, write_v
 from riskops.server.identity import users
 from riskops.server.identity.models import User
 from riskops.server.identity.orgs import lock_organization
+from riskops.server.triage import case_alerts
 from riskops.server.triage.alerts import member
 from riskops.server.triage.models import (
     Alert,
@@ -53,7 +54,6 @@ from riskops.server.triage.models import (
     RootCause,
 )
 
-MAX_ALERTS = 100
 MAX_TITLE = 300
 MAX_NOTE = 10_000
 MAX_SUMMARY = 4000
@@ -153,85 +153,6 @@ def _user_id(raw: Any) -> int | None:
     if value <= 0 or value > 2**31 - 1:
         raise Invalid(f"Assignee: choose a person from the list, not {raw!r}.", field="assignee_id")
     return value
-
-
-def _alert_ids(raw: Any, external_ids: Any = None) -> list[int]:
-    """The internal alert ids given (`alert_ids`); with `alert_external_ids` given too, the two
-    lists together hold from 1 to MAX_ALERTS alerts."""
-    raw = [] if raw is None else raw
-    external = _external_ids(external_ids)
-    if not isinstance(raw, list | tuple):
-        raise Invalid("Alerts must be a list of alert ids.", field="alert_ids")
-    if not raw and not external:
-        if external_ids is None:
-            raise Invalid("Alerts: give at least one alert.", field="alert_ids")
-        raise Invalid(
-            "No alert given; give at least one alert (its external id, as the queue shows it).",
-            field="alert_external_ids",
-        )
-    if len(raw) + len(external) > MAX_ALERTS:
-        raise Invalid(
-            f"Alerts has {len(raw) + len(external)} entries; the limit is {MAX_ALERTS}.",
-            field="alert_ids" if raw else "alert_external_ids",
-        )
-    return list(dict.fromkeys(parse_id("Alert", a) for a in raw))
-
-
-def _external_ids(raw: Any) -> list[str]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list | tuple) or not all(isinstance(e, str) for e in raw):
-        raise Invalid(
-            "alert_external_ids must be a list of external ids (text).",
-            field="alert_external_ids",
-        )
-    return list(dict.fromkeys(e.strip() for e in raw if e.strip()))
-
-
-def _missing(kind: str, missing: list[str]) -> str:
-    listed = ", ".join(missing)
-    if len(missing) == 1:
-        return f"No alert with {kind} {listed} in your organization."
-    return f"No alerts with {kind}s {listed} in your organization."
-
-
-async def _alerts_in_org(
-    principal: Principal,
-    conn: BaseDBAsyncClient,
-    ids: list[int],
-    external_ids: Sequence[str] = (),
-) -> list[int]:
-    """The alerts given by id and by external id, all of the caller's organization, as ids in
-    the order given; otherwise NotFound naming every one not found (another organization's
-    alert reads exactly like a missing one)."""
-    found = set(
-        await scoped(Alert, principal)
-        .filter(id__in=ids)
-        .using_db(conn)
-        .values_list("id", flat=True)
-    ) if ids else set()  # fmt: skip
-    missing = [i for i in ids if i not in found]
-    if missing:  # "Alert 12 not found.", "Alerts 12, 14 not found."
-        listed = ", ".join(str(i) for i in missing)
-        plural = "s" if len(missing) > 1 else ""
-        raise NotFound(f"Alert{plural} {listed} not found.", field="alert_ids", kind="alert")
-    external = _external_ids(list(external_ids))
-    by_external: dict[str, int] = {}
-    if external:
-        rows = (
-            await scoped(Alert, principal)
-            .filter(external_id__in=external)
-            .using_db(conn)
-            .values_list("external_id", "id")
-        )
-        by_external = {str(e): int(i) for e, i in rows}
-        gone = [e for e in external if e not in by_external]
-        if gone:
-            raise NotFound(
-                _missing("external id", gone) + " Check them against the queue.",
-                field="alert_external_ids", kind="alert",
-            )  # fmt: skip
-    return list(dict.fromkeys([*ids, *(by_external[e] for e in external)]))
 
 
 # --- transaction parts -------------------------------------------------------------------------
@@ -354,8 +275,8 @@ async def create_case(
     title = _text(title, "title", MAX_TITLE)
     sev = _choice(CaseSeverity, severity, "severity", required=True)
     assert sev is not None
-    ids = _alert_ids(list(alert_ids), alert_external_ids)
-    external = _external_ids(alert_external_ids)
+    ids = case_alerts.alert_ids(list(alert_ids), alert_external_ids)
+    external = case_alerts.external_ids(alert_external_ids)
     key = parse_idempotency_key(idempotency_key)
     with key_race(key):
         return await _create_in_transaction(principal, title, sev, ids, external, key)
@@ -376,7 +297,7 @@ async def _create_in_transaction(
             if used is not None:
                 case = await scoped(Case, principal).using_db(conn).get(id=int(used.entity_id))
                 return CaseResult(case, replayed=True)
-        ids = await _alerts_in_org(principal, conn, ids, external)
+        ids = await case_alerts.alerts_in_org(principal, conn, ids, external)
         case = await open_case(principal, conn, title, severity, now, alert_ids=ids)
         if key is not None:
             await remember_key(
@@ -487,13 +408,13 @@ async def link_alerts(
     """Link alerts of the caller's organization, given by id or by the external id the queue
     shows, to an open or investigating case; alerts linked already are left as they are."""
     principal.require(Perm.CASE_WORK)
-    ids = _alert_ids(list(alert_ids), alert_external_ids)
-    external = _external_ids(alert_external_ids)
+    ids = case_alerts.alert_ids(list(alert_ids), alert_external_ids)
+    external = case_alerts.external_ids(alert_external_ids)
     pk = parse_id("Case", case_id)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         case = await _lock(principal, conn, pk)
-        ids = await _alerts_in_org(principal, conn, ids, external)
+        ids = await case_alerts.alerts_in_org(principal, conn, ids, external)
         _require_status(case, WORKING, "link alerts to")
         linked = set(
             await CaseAlert.filter(case_id=case.id, alert_id__in=ids)
@@ -528,13 +449,13 @@ async def unlink_alerts(
     """Unlink alerts (by id or external id) from an open or investigating case; a case keeps at
     least one alert."""
     principal.require(Perm.CASE_WORK)
-    ids = _alert_ids(list(alert_ids), alert_external_ids)
-    external = _external_ids(alert_external_ids)
+    ids = case_alerts.alert_ids(list(alert_ids), alert_external_ids)
+    external = case_alerts.external_ids(alert_external_ids)
     pk = parse_id("Case", case_id)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         case = await _lock(principal, conn, pk)
-        ids = await _alerts_in_org(principal, conn, ids, external)
+        ids = await case_alerts.alerts_in_org(principal, conn, ids, external)
         _require_status(case, WORKING, "unlink alerts from")
         linked = set(
             await CaseAlert.filter(case_id=case.id)

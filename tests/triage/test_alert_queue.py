@@ -25,7 +25,7 @@ from riskops.server.triage.models import (
     CaseAlert,
     InfoRequest,
 )
-from riskops.server.triage.queue import AlertFilter
+from riskops.server.triage.queue_filters import AlertFilter, apply_filter
 
 BASE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 STATUSES = list(AlertStatus)
@@ -511,7 +511,7 @@ async def test_rule_filter_on_sqlite_uses_the_expression_index(backend, db):
     from tortoise.connection import connections
 
     p = Principal(user_id=1, org_id=1, roles=frozenset({"admin"}))
-    sql = q._apply_filter(Alert.filter(org_id=1), p, AlertFilter(rule_id="vel-002")).sql()
+    sql = apply_filter(Alert.filter(org_id=1), p, AlertFilter(rule_id="vel-002")).sql()
     inner = sql.split("IN (", 1)[1].rsplit(")", 1)[0]
     plan = await connections.get("default").execute_query_dict(
         f"EXPLAIN QUERY PLAN {inner}".replace("?", "'vel-002'")

@@ -13,7 +13,8 @@ from tortoise.transactions import in_transaction
 
 from riskops.server.core.principal import Principal
 from riskops.server.triage.models import Alert
-from riskops.server.triage.queue import AlertFilter, _apply_filter
+from riskops.server.triage.queue_filters import AlertFilter
+from riskops.server.triage.queue_filters import apply_filter as _apply_filter
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.postgres_only]
 

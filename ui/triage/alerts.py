@@ -1,8 +1,9 @@
 """Alert pages: the triage queue (`/alerts`) and the alert detail (`/alerts/{alert_id}`) with its
 workflow forms. Thin adapters over `server/triage/` (queue, alerts, bulk): the queue's
 filters, the workflow's rules and every permission live in the services; this module parses the
-request, calls them and shapes what they return for the templates (SLA wording, the signal bar
-chart's geometry, display names). Conventions are in `riskops.ui.common`.
+request, calls them and shapes what they return for the templates (display names; the SLA
+wording and the signal chart's geometry are `alert_display`'s). Conventions are in
+`riskops.ui.common`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import functools
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -29,7 +28,7 @@ from riskops.server.identity import teams, users
 from riskops.server.identity.models import Team, User
 from riskops.server.triage import alerts as alert_service
 from riskops.server.triage import bulk as alert_service_bulk
-from riskops.server.triage import queue, workflow
+from riskops.server.triage import queue, queue_filters, workflow
 from riskops.server.triage.bulk import BulkFailed, BulkItem
 from riskops.server.triage.models import (
     Alert,
@@ -37,9 +36,8 @@ from riskops.server.triage.models import (
     AlertPriority,
     AlertStatus,
     CaseSeverity,
-    SignalContribution,
 )
-from riskops.server.triage.queue import AlertFilter
+from riskops.server.triage.queue_filters import AlertFilter
 from riskops.server.web import is_htmx
 from riskops.ui.common.forms import (
     back,
@@ -59,6 +57,13 @@ from riskops.ui.common.rendering import (
     page,
     render,
     signed_in,
+)
+from riskops.ui.triage.alert_display import (
+    CHART_LABEL,
+    CHART_WIDTH,
+    signal_bars,
+    signal_scale,
+    sla_of,
 )
 
 QUEUE_PAGE_SIZE = 50
@@ -88,116 +93,6 @@ FLASH.update(
         "alerts.bulk_close": "The selected alerts are closed.",
     }
 )
-
-
-# ----------------------------------------------------------------------------- presentation
-
-
-@dataclass(frozen=True)
-class Sla:
-    text: str
-    css: str  # sla-overdue, sla-soon, sla-ok, sla-done
-
-
-def _hours(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h {minutes:02d}m"
-    return f"{hours // 24}d {hours % 24}h"
-
-
-def sla_of(alert: Alert, now: datetime | None = None) -> Sla:
-    """How the alert stands against its SLA due time, in words a queue can scan."""
-    if alert.status is AlertStatus.CLOSED:
-        return Sla("closed", "sla-done")
-    now = now or datetime.now(UTC)
-    due = alert.due_at if alert.due_at.tzinfo else alert.due_at.replace(tzinfo=UTC)
-    left = (due - now).total_seconds()
-    if left < 0:
-        return Sla(f"overdue {_hours(-left)}", "sla-overdue")
-    return Sla(f"due in {_hours(left)}", "sla-soon" if left < 3600 else "sla-ok")
-
-
-@dataclass(frozen=True)
-class Bar:
-    label: str
-    value: str
-    contribution: float
-    y: int
-    x: float
-    width: float
-    css: str
-    text_x: float
-    text_anchor: str
-
-
-CHART_WIDTH = 640
-CHART_LABEL = 230  # the label column
-CHART_ROW = 26
-
-
-def signal_order(signals: Sequence[SignalContribution]) -> list[SignalContribution]:
-    """Largest contribution first, whichever way it pushes; ties by name: the same order on
-    every alert (the service's order too: `queue.signals_of`)."""
-    return sorted(signals, key=lambda s: (-abs(s.contribution), s.signal))
-
-
-@dataclass(frozen=True)
-class SignalScale:
-    """What the chart's text states: the bars' unit and scale, and their net sum."""
-
-    largest: float  # the longest bar, in model points
-    net: float  # raises minus lowers, in model points
-
-
-def signal_bars(signals: Sequence[SignalContribution]) -> tuple[list[Bar], int, float]:
-    """Geometry of the signal chart: bars grow right (raise the score) or left (lower it) from
-    the axis, scaled to the largest contribution, largest first (`signal_order`). The axis is
-    in the middle when there are both directions, else at the side the bars grow from. Returns
-    (bars, height, axis x)."""
-    signals = signal_order(signals)
-    signed = [_signed(s) for s in signals]
-    room = 48  # for the value text at a bar's end
-    left, right = CHART_LABEL + 4, CHART_WIDTH - 4
-    has_up, has_down = any(c >= 0 for c in signed), any(c < 0 for c in signed)
-    if has_up and has_down:
-        axis = (left + right) / 2
-        reach = (right - left) / 2 - room
-    elif has_down:
-        axis, reach = right, right - left - room
-    else:
-        axis, reach = left, right - left - room
-    scale = max((abs(c) for c in signed), default=0) or 1
-    bars = []
-    for i, (s, c) in enumerate(zip(signals, signed, strict=True)):
-        width = max(abs(c) / scale * reach, 1.5)
-        up = c >= 0
-        bars.append(
-            Bar(
-                label=s.signal,
-                value="—" if s.value is None else str(s.value),
-                contribution=c,
-                y=i * CHART_ROW + 4,
-                x=round(axis if up else axis - width, 1),
-                width=round(width, 1),
-                css="bar-up" if up else "bar-down",
-                text_x=round(axis + width + 4 if up else axis - width - 4, 1),
-                text_anchor="start" if up else "end",
-            )
-        )
-    return bars, len(bars) * CHART_ROW + 8, axis
-
-
-def _signed(s: SignalContribution) -> float:
-    return abs(s.contribution) * (1 if s.direction == "up" else -1)
-
-
-def signal_scale(signals: Sequence[SignalContribution]) -> SignalScale:
-    signed = [_signed(s) for s in signals]
-    return SignalScale(max((abs(c) for c in signed), default=0.0), sum(signed))
 
 
 def _names(people: Iterable[User]) -> dict[int, str]:
@@ -319,7 +214,7 @@ async def _queue_page(
             page_alerts, has_next, cursor = result.alerts, result.has_next, result.end_cursor
             if not more:  # the count heads the results; "Load more" adds rows only
                 count = await queue.count_alerts(principal, flt, sort=values["sort"])
-    except queue.FilterErrors as exc:
+    except queue_filters.FilterErrors as exc:
         for name, message in exc.errors.items():
             filter_errors.setdefault(name, message)
     except Invalid as exc:
