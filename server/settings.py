@@ -20,6 +20,7 @@ MODEL_MODULES = [
     "riskops.server.triage.models",
     "riskops.server.credit.models",
     "riskops.server.notify.models",
+    "riskops.server.views.models",
     "riskops.audit.models",
     "riskops.jobs.models",
 ]

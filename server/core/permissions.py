@@ -51,6 +51,9 @@ class Perm(StrEnum):
     BASELINE_APPROVE = "baseline.approve"  # approve/reject updates, set a manual baseline
     POLICY_MANAGE = "policy.manage"  # change the classification policy, set kill switches
     REPORT_GENERATE = "report.generate"  # generate the weekly report on demand
+    # saved views and their governance (issue 12); using a view also needs its queue's read
+    VIEW_SAVE = "view.save"  # save, edit, share, archive views; request a promotion to standard
+    VIEW_REVIEW = "view.review"  # review view promotions (compliance and product reviewers)
 
 
 _READ_DOMAIN = {Perm.ALERT_READ, Perm.CASE_READ, Perm.RUN_READ, Perm.REPORT_READ}
@@ -67,6 +70,7 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.RERUN_REQUEST,
             Perm.BASELINE_PROPOSE,
             Perm.REPORT_GENERATE,
+            Perm.VIEW_SAVE,
         }
     ),
     Role.APPROVER: frozenset(
@@ -83,6 +87,7 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.BASELINE_APPROVE,
             Perm.POLICY_MANAGE,
             Perm.REPORT_GENERATE,
+            Perm.VIEW_SAVE,
         }
     ),
     # Strategists triage and work cases; they and admins (who own the automation API tokens)
@@ -95,10 +100,15 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.ALERT_TRIAGE,
             Perm.CASE_WORK,
             Perm.ALERT_INGEST,
+            Perm.VIEW_SAVE,
         }
     ),
-    Role.COMPLIANCE_REVIEWER: frozenset({Perm.USER_READ, Perm.AUDIT_READ, Perm.AUDIT_VERIFY}),
-    Role.PRODUCT_REVIEWER: frozenset({Perm.USER_READ, Perm.AUDIT_READ, Perm.AUDIT_VERIFY}),
+    Role.COMPLIANCE_REVIEWER: frozenset(
+        {Perm.USER_READ, Perm.AUDIT_READ, Perm.AUDIT_VERIFY, Perm.VIEW_REVIEW}
+    ),
+    Role.PRODUCT_REVIEWER: frozenset(
+        {Perm.USER_READ, Perm.AUDIT_READ, Perm.AUDIT_VERIFY, Perm.VIEW_REVIEW}
+    ),
     Role.ADMIN: frozenset(
         {
             Perm.USER_READ,
@@ -160,6 +170,14 @@ PERM_TEXT: dict[Perm, str] = {
         "set and clear kill switches"
     ),
     Perm.REPORT_GENERATE: "Generate the weekly report on demand",
+    Perm.VIEW_SAVE: (
+        "Save queue filters as views, share them with your team, archive and restore them, and "
+        "request their promotion to standard (edits of a standard view go through review)"
+    ),
+    Perm.VIEW_REVIEW: (
+        "Review view promotions: a compliance and a product review are both needed, never on "
+        "your own request"
+    ),
 }
 
 # Who holds each role (PRODUCT.md "People and roles") and, in a few words, what it is for: the
@@ -178,15 +196,15 @@ ROLE_TEXT: dict[Role, str] = {
     Role.VIEWER: "reads alerts, cases, runs and reports; verifies the audit chain; changes nothing",
     Role.OPERATOR: (
         "everything a viewer may; works cases, requests reruns, proposes baselines, "
-        "generates reports"
+        "generates reports, saves views"
     ),
     Role.APPROVER: (
         "everything an operator may; approves case resolutions, reruns and quarantine releases, "
         "baselines and policy changes; reopens alerts; sets kill switches"
     ),
-    Role.STRATEGIST: "triages alerts, works cases, pushes alerts in",
-    Role.COMPLIANCE_REVIEWER: "reads and verifies the audit log",
-    Role.PRODUCT_REVIEWER: "reads and verifies the audit log",
+    Role.STRATEGIST: "triages alerts, works cases, pushes alerts in, saves and shares views",
+    Role.COMPLIANCE_REVIEWER: "reviews view promotions (compliance); reads and verifies the audit log",
+    Role.PRODUCT_REVIEWER: "reviews view promotions (product); reads and verifies the audit log",
     Role.ADMIN: (
         "users, teams, roles and API tokens; reads the audit log; records runs and pushes alerts "
         "in through automation tokens"

@@ -1,0 +1,1 @@
+"""GraphQL of saved views and their promotion."""

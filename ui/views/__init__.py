@@ -1,0 +1,1 @@
+"""Pages of saved views: the list, a view and its history, promotion requests and reviews."""
