@@ -203,7 +203,9 @@ ROLE_TEXT: dict[Role, str] = {
         "baselines and policy changes; reopens alerts; sets kill switches"
     ),
     Role.STRATEGIST: "triages alerts, works cases, pushes alerts in, saves and shares views",
-    Role.COMPLIANCE_REVIEWER: "reviews view promotions (compliance); reads and verifies the audit log",
+    Role.COMPLIANCE_REVIEWER: (
+        "reviews view promotions (compliance); reads and verifies the audit log"
+    ),
     Role.PRODUCT_REVIEWER: "reviews view promotions (product); reads and verifies the audit log",
     Role.ADMIN: (
         "users, teams, roles and API tokens; reads the audit log; records runs and pushes alerts "
