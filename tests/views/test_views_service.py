@@ -432,3 +432,272 @@ async def test_a_runs_view_applies_to_the_runs_ledger_only(w: World) -> None:
     with pytest.raises(Invalid) as exc:
         await svc.run_filter_of(w.operator, alerts_view.id)
     assert "view of the alert queue" in exc.value.message
+
+
+# --- the bad-input table -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Ctx:
+    w: World
+    mine: SavedView  # s1's personal view "High", version 1
+    shared: SavedView  # s1's view shared with Desk, version 2
+    std: SavedView  # a standard alert view
+    runs: SavedView  # the operator's runs view
+    archived: SavedView  # s1's archived view, version 2
+    foreign_team: int
+
+
+HUGE = {"filters": {"text": "x" * 5000}}
+LONG_LIST = {"filters": {"status": ["new"] * 50}}
+
+# name -> (call, error, field, words in the message)
+BAD: dict[str, tuple[Any, type[Exception], str | None, str]] = {
+    "save: a viewer": (
+        lambda c: svc.save_view(c.w.viewer, queue="alerts", name="V", definition=ALERTS_DEF),
+        Forbidden, None, "view.save",
+    ),
+    "save: an admin": (
+        lambda c: svc.save_view(c.w.admin, queue="alerts", name="V", definition=ALERTS_DEF),
+        Forbidden, None, "view.save",
+    ),
+    "save: a strategist, of the runs ledger": (
+        lambda c: svc.save_view(c.w.s1, queue="runs", name="V", definition={}),
+        Forbidden, None, "run.read",
+    ),
+    "save: an unknown queue": (
+        lambda c: svc.save_view(c.w.s1, queue="cases", name="V", definition={}),
+        Invalid, "queue", "Queue 'cases' is unknown",
+    ),
+    "save: an unknown filter": (
+        lambda c: svc.save_view(c.w.s1, queue="alerts", name="V",
+                                definition={"filters": {"colour": "red"}}),
+        FilterErrors, "filters.colour", "Filter 'colour' is not a filter of the alert queue",
+    ),
+    "save: a filter of the other queue": (
+        lambda c: svc.save_view(c.w.s1, queue="alerts", name="V",
+                                definition={"filters": {"severities": ["SEV0"]}}),
+        FilterErrors, "filters.severities", "not a filter of the alert queue",
+    ),
+    "save: a bad filter value": (
+        lambda c: svc.save_view(c.w.s1, queue="alerts", name="V",
+                                definition={"filters": {"priority": ["urgent"]}}),
+        FilterErrors, "filters.priority", "Priority 'urgent' is unknown",
+    ),
+    "save: an oversized definition": (
+        lambda c: svc.save_view(c.w.s1, queue="alerts", name="V", definition=HUGE),
+        FilterErrors, "definition", "the limit is 4096",
+    ),
+    "save: a huge list": (
+        lambda c: svc.save_view(c.w.s1, queue="alerts", name="V", definition=LONG_LIST),
+        FilterErrors, "filters.status", "at most",
+    ),
+    "save: no definition": (
+        lambda c: svc.save_view(c.w.s1, queue="alerts", name="V", definition=None),
+        FilterErrors, "definition", "required",
+    ),
+    "save: an empty name": (
+        lambda c: svc.save_view(c.w.s1, queue="alerts", name="  ", definition=ALERTS_DEF),
+        Invalid, "name", "Name is required",
+    ),
+    "save: a name over 120": (
+        lambda c: svc.save_view(c.w.s1, queue="alerts", name="n" * 121, definition=ALERTS_DEF),
+        Invalid, "name", "the limit is 120",
+    ),
+    "save: a control character": (
+        lambda c: svc.save_view(c.w.s1, queue="alerts", name="a\x07b", definition=ALERTS_DEF),
+        Invalid, "name", "control characters",
+    ),
+    "save: a duplicate name": (
+        lambda c: svc.save_view(c.w.s1, queue="alerts", name="HIGH", definition=ALERTS_DEF),
+        Conflict, "name", "You already have a view of the alert queue named 'HIGH'",
+    ),
+    "save: a description over 2000": (
+        lambda c: svc.save_view(c.w.s1, queue="alerts", name="V", definition=ALERTS_DEF,
+                                description="d" * 2001),
+        Invalid, "description", "the limit is 2000",
+    ),
+    "update: a viewer": (
+        lambda c: svc.update_view(c.w.viewer, c.std.id, expected_version=1, name="V"),
+        Forbidden, None, "view.save",
+    ),
+    "update: a stale version": (
+        lambda c: svc.update_view(c.w.s1, c.mine.id, expected_version=7, name="V"),
+        Conflict, "expected_version", "it is now active at version 1 (you had version 7)",
+    ),
+    "update: not the owner": (
+        lambda c: svc.update_view(c.w.s2, c.shared.id, expected_version=2, name="V"),
+        Forbidden, None, "only the owner of view 'Shared' may edit it",
+    ),
+    "update: someone else's personal view": (
+        lambda c: svc.update_view(c.w.s2, c.mine.id, expected_version=1, name="V"),
+        NotFound, None, "not found",
+    ),
+    "update: nothing to change": (
+        lambda c: svc.update_view(c.w.s1, c.mine.id, expected_version=1),
+        Invalid, "name", "Nothing to change",
+    ),
+    "update: an unknown filter": (
+        lambda c: svc.update_view(c.w.s1, c.mine.id, expected_version=1,
+                                  definition={"filters": {"colour": "red"}}),
+        FilterErrors, "filters.colour", "not a filter of the alert queue",
+    ),
+    "update: an oversized definition": (
+        lambda c: svc.update_view(c.w.s1, c.mine.id, expected_version=1, definition=HUGE),
+        FilterErrors, "definition", "the limit is 4096",
+    ),
+    "update: a name over 120": (
+        lambda c: svc.update_view(c.w.s1, c.mine.id, expected_version=1, name="n" * 121),
+        Invalid, "name", "the limit is 120",
+    ),
+    "update: an empty name": (
+        lambda c: svc.update_view(c.w.s1, c.mine.id, expected_version=1, name=""),
+        Invalid, "name", "Name is required",
+    ),
+    "update: a duplicate name": (
+        lambda c: svc.update_view(c.w.s1, c.mine.id, expected_version=1, name="shared"),
+        Conflict, "name", "named 'shared'",
+    ),
+    "update: an archived view": (
+        lambda c: svc.update_view(c.w.s1, c.archived.id, expected_version=2, name="V"),
+        Conflict, None, "restore it before you edit it",
+    ),
+    "update: a version that is not a number": (
+        lambda c: svc.update_view(c.w.s1, c.mine.id, expected_version="1", name="V"),
+        Invalid, "expected_version", "reload the page",
+    ),
+    "share: a viewer": (
+        lambda c: svc.share_view_with_team(c.w.viewer, c.mine.id, expected_version=1,
+                                           team_id=c.w.team),
+        Forbidden, None, "view.save",
+    ),
+    "share: a stale version": (
+        lambda c: svc.share_view_with_team(c.w.s1, c.mine.id, expected_version=2,
+                                           team_id=c.w.team),
+        Conflict, "expected_version", "at version 1",
+    ),
+    "share: a team one is not a member of": (
+        lambda c: svc.share_view_with_team(c.w.s1, c.mine.id, expected_version=1,
+                                           team_id=c.w.other_team),
+        Invalid, "team_id", "is not one of your teams",
+    ),
+    "share: another organization's team": (
+        lambda c: svc.share_view_with_team(c.w.s1, c.mine.id, expected_version=1,
+                                           team_id=c.foreign_team),
+        Invalid, "team_id", "is not one of your teams",
+    ),
+    "share: not a team id": (
+        lambda c: svc.share_view_with_team(c.w.s1, c.mine.id, expected_version=1, team_id="x"),
+        Invalid, "team_id", "Team x is not one of your teams",
+    ),
+    "share: not the owner": (
+        lambda c: svc.share_view_with_team(c.w.s2, c.shared.id, expected_version=2, team_id=None),
+        Forbidden, None, "only the owner",
+    ),
+    "share: a standard view": (
+        lambda c: svc.share_view_with_team(c.w.s2, c.std.id, expected_version=1,
+                                           team_id=c.w.team),
+        Conflict, None, "is a standard view and cannot be shared",
+    ),
+    "archive: a viewer": (
+        lambda c: svc.archive_view(c.w.viewer, c.mine.id, expected_version=1),
+        Forbidden, None, "view.save",
+    ),
+    "archive: a stale version": (
+        lambda c: svc.archive_view(c.w.s1, c.mine.id, expected_version=0),
+        Conflict, "expected_version", "at version 1",
+    ),
+    "archive: not the owner": (
+        lambda c: svc.archive_view(c.w.s2, c.shared.id, expected_version=2),
+        Forbidden, None, "only the owner",
+    ),
+    "archive: a standard view": (
+        lambda c: svc.archive_view(c.w.s2, c.std.id, expected_version=1),
+        Conflict, None, "stays in force for everyone",
+    ),
+    "archive: archived already": (
+        lambda c: svc.archive_view(c.w.s1, c.archived.id, expected_version=2),
+        Conflict, None, "is archived already",
+    ),
+    "restore: a viewer": (
+        lambda c: svc.restore_view(c.w.viewer, c.archived.id, expected_version=2),
+        Forbidden, None, "view.save",
+    ),
+    "restore: a stale version": (
+        lambda c: svc.restore_view(c.w.s1, c.archived.id, expected_version=1),
+        Conflict, "expected_version", "at version 2",
+    ),
+    "restore: someone else's archived view": (
+        lambda c: svc.restore_view(c.w.s2, c.archived.id, expected_version=2),
+        NotFound, None, "not found",
+    ),
+    "restore: not archived": (
+        lambda c: svc.restore_view(c.w.s1, c.mine.id, expected_version=1),
+        Conflict, None, "is not archived",
+    ),
+    "default: a viewer": (
+        lambda c: svc.set_default_view(c.w.viewer, "alerts", c.std.id),
+        Forbidden, None, "view.save",
+    ),
+    "default: a strategist, of the runs ledger": (
+        lambda c: svc.set_default_view(c.w.s1, "runs", None),
+        Forbidden, None, "run.read",
+    ),
+    "default: a view of the other queue": (
+        lambda c: svc.set_default_view(c.w.operator, "alerts", c.runs.id),
+        Invalid, "view_id", "is a view of the runs ledger; choose a view of the alert queue",
+    ),
+    "default: someone else's personal view": (
+        lambda c: svc.set_default_view(c.w.s2, "alerts", c.mine.id),
+        NotFound, None, "not found",
+    ),
+    "default: an archived view": (
+        lambda c: svc.set_default_view(c.w.s1, "alerts", c.archived.id),
+        Conflict, None, "is archived",
+    ),
+    "pin: a viewer": (
+        lambda c: svc.pin_view(c.w.viewer, c.std.id, True),
+        Forbidden, None, "view.save",
+    ),
+    "pin: not true or false": (
+        lambda c: svc.pin_view(c.w.s1, c.mine.id, "yes"),
+        Invalid, "pinned", "true or false",
+    ),
+    "pin: someone else's personal view": (
+        lambda c: svc.pin_view(c.w.s3, c.mine.id, True),
+        NotFound, None, "not found",
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture
+async def ctx(w: World, other_tenant) -> Ctx:
+    mine = await save(w.s1, "High")
+    shared = await save(w.s1, "Shared")
+    shared = (await svc.share_view_with_team(w.s1, shared.id, expected_version=1,
+                                             team_id=w.team)).view  # fmt: skip
+    archived = await save(w.s1, "Old")
+    archived = (await svc.archive_view(w.s1, archived.id, expected_version=1)).view
+    runs = await save(w.operator, "Runs", {"filters": {"severities": ["SEV1"]}}, queue="runs")
+    foreign = await teams.create_team(other_tenant.admin, name="Far", member_ids=[])
+    return Ctx(w, mine, shared, await standard(w), runs, archived, foreign.id)
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+async def test_bad_input_is_refused_and_changes_nothing(ctx: Ctx, case: str) -> None:
+    call, error, field, words = BAD[case]
+    before = await state(ctx.w.org_id)
+    with pytest.raises(error) as exc:
+        await call(ctx)
+    assert type(exc.value) is error or issubclass(type(exc.value), error)
+    if field is not None:
+        assert exc.value.field == field, exc.value.message
+    assert words in exc.value.message, exc.value.message
+    assert await state(ctx.w.org_id) == before
+
+
+async def test_a_stale_version_says_where_the_view_is(ctx: Ctx) -> None:
+    with pytest.raises(Conflict) as exc:
+        await svc.update_view(ctx.w.s1, ctx.shared.id, expected_version=1, name="V")
+    assert exc.value.extra["current_version"] == 2
+    assert exc.value.message.startswith("View 'Shared' was changed by someone else")
