@@ -30,6 +30,7 @@ from riskops.server.security import digest, new_secret
 from riskops.server.settings import Settings
 from riskops.server.triage import alerts, case_resolution, cases, ingest
 from riskops.server.triage.models import Alert, Case
+from riskops.server.views.models import SavedView, ViewScope
 
 # A well-formed id no row has, and a scenario key no organization uses.
 MISSING = {"id": "2000000000", "key": "NO_SUCH_SCENARIO_KEY"}
@@ -215,6 +216,16 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     v["switch"] = str(switch.id)
     monday = date.today() - timedelta(days=date.today().weekday() + 7)
     v["report"] = str((await reports.generate_weekly_report(operator, monday)).id)
+
+    # A standard view of the alert queue, as a published promotion leaves it: every caller who
+    # may save views sees it (their edits become its draft; archiving it is refused).
+    view = await SavedView.create(
+        org_id=org.id, owner_id=strategist.user_id, queue="alerts", scope=ViewScope.STANDARD,
+        name="Probe standard", definition={"filters": {"priority": ["high"]}, "columns": [],
+        "sort": "score"}, published_number=1, created_at=now, updated_at=now,
+    )  # fmt: skip
+    v["view"] = str(view.id)
+    world.versioned["view"] = (SavedView, view.id)
     return world
 
 
