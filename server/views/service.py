@@ -632,7 +632,8 @@ async def set_default_view(
             await pref.save(using_db=conn, update_fields=["is_default"])
         await record(
             principal, conn, "view.default_set", "view",
-            view.id if view is not None else f"{spec.queue.value}:none",
+            # The view that became the default; clearing it: the one that was.
+            view.id if view is not None else (before[0] if before else f"{spec.queue.value}:none"),
             old={"queue": spec.queue.value, "default_view_id": before[0] if before else None},
             new={"queue": spec.queue.value, "default_view_id": view.id if view else None},
         )  # fmt: skip
