@@ -633,7 +633,7 @@ async def set_default_view(
         await record(
             principal, conn, "view.default_set", "view",
             # The view that became the default; clearing it: the one that was.
-            view.id if view is not None else (before[0] if before else f"{spec.queue.value}:none"),
+            view.id if view is not None else (str(before[0]) if before else f"{spec.queue.value}:none"),
             old={"queue": spec.queue.value, "default_view_id": before[0] if before else None},
             new={"queue": spec.queue.value, "default_view_id": view.id if view else None},
         )  # fmt: skip
