@@ -630,10 +630,10 @@ async def set_default_view(
             pref = await _preference(principal, conn, view)
             pref.is_default = True
             await pref.save(using_db=conn, update_fields=["is_default"])
+        # The view that became the default; clearing it: the one that was.
+        was = str(before[0]) if before else f"{spec.queue.value}:none"
         await record(
-            principal, conn, "view.default_set", "view",
-            # The view that became the default; clearing it: the one that was.
-            view.id if view is not None else (str(before[0]) if before else f"{spec.queue.value}:none"),
+            principal, conn, "view.default_set", "view", view.id if view is not None else was,
             old={"queue": spec.queue.value, "default_view_id": before[0] if before else None},
             new={"queue": spec.queue.value, "default_view_id": view.id if view else None},
         )  # fmt: skip
