@@ -18,6 +18,7 @@ from riskops.graphql.notify.queries import NotifyQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
+from riskops.graphql.work.queries import WorkQuery
 
 
 @strawberry.type
@@ -30,6 +31,7 @@ class Query(
     ControlsQuery,
     NotifyQuery,
     ReportsQuery,
+    WorkQuery,
 ):
     pass
 

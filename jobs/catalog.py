@@ -12,8 +12,9 @@ from riskops.jobs import audit_jobs
 from riskops.jobs.registry import JOBS
 from riskops.server.credit import jobs
 from riskops.server.notify import delivery
+from riskops.server.work import jobs as work_jobs
 
-MODULES = (audit_jobs, jobs, delivery)
+MODULES = (audit_jobs, jobs, delivery, work_jobs)
 
 
 def kinds() -> list[str]:

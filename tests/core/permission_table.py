@@ -108,6 +108,8 @@ GRAPHQL: dict[str, Op] = {
     # --- audit
     "Query.auditEvents": Op(Perm.AUDIT_READ),
     "Query.auditVerification": Op(Perm.AUDIT_VERIFY),
+    # --- my work (each section only for the roles it concerns)
+    "Query.myWork": Op(SIGNED_IN),
     # --- alerts and cases
     "Query.alerts": Op(Perm.ALERT_READ),
     "Query.alert": Op(Perm.ALERT_READ, {"id": "{alert}"}),
