@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from riskops.server.core import validation
@@ -340,7 +341,7 @@ async def my_views(principal: Principal) -> list[tuple[SavedView, ViewPreference
     prefs = list(
         await scoped(ViewPreference, principal)
         .filter(user_id=principal.user_id)
-        .filter(view_id__in=(await visible(principal)).values("id"))
+        .filter(view_id__in=Subquery((await visible(principal)).values("id")))
     )
     prefs = [p for p in prefs if p.is_default or p.pinned]
     if not prefs:
