@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from riskops.server.core.principal import Principal
 from riskops.server.notify.models import OutboxMessage
 from riskops.server.triage import ingest
 from riskops.server.triage.queue import count_alerts
-from riskops.server.views import access, definitions
+from riskops.server.views import access, definitions, service as views
 from riskops.server.views import promotion as svc
 from riskops.server.views.models import (
     PromotionStatus,
@@ -60,14 +59,12 @@ async def make_view(
     name: str | None = None,
     queue: ViewQueue = ViewQueue.ALERTS,
 ) -> SavedView:
-    """A personal view, written as the service saves one (its definition checked)."""
-    now = datetime.now(UTC)
-    defn = definitions.parse(queue, definition or HIGH)
-    return await SavedView.create(
-        org_id=owner.org_id, owner_id=owner.user_id, queue=queue, scope=ViewScope.PERSONAL,
-        name=name or f"High {uuid.uuid4().hex[:6]}", description="The high ones",
-        definition=defn.to_json(), created_at=now, updated_at=now,
+    """A personal view, saved through the views service."""
+    result = await views.save_view(
+        owner, queue=queue, name=name or f"High {uuid.uuid4().hex[:6]}",
+        definition=definition or HIGH, description="The high ones",
     )  # fmt: skip
+    return result.view
 
 
 async def people(tenant: Any) -> dict[str, Principal]:
@@ -147,11 +144,7 @@ async def test_the_whole_flow_publishes_two_versions(tenant) -> None:
 
     # An edit of the standard view waits in its draft; the version in force stays.
     low = {"filters": {"priority": ["high", "low"]}, "columns": ["external_id", "title"]}
-    draft = {"name": view.name, "description": view.description,
-             "definition": definitions.parse(view.queue, low).to_json()}  # fmt: skip
-    await SavedView.filter(id=view.id).update(
-        draft=draft, draft_by_id=p["peer"].user_id, version=view.version + 1
-    )
+    await views.update_view(p["peer"], view.id, expected_version=view.version, definition=low)
     view = await SavedView.get(id=view.id)
     req2 = await requested(p["peer"], view)
     assert req2.status is S.PENDING_REVIEW and req2.base_number == 1
@@ -165,7 +158,8 @@ async def test_the_whole_flow_publishes_two_versions(tenant) -> None:
     req2 = await review(p["product"], req2, note="Ok")
     assert req2.status is S.PUBLISHED and req2.published_number == 2
     view = await SavedView.get(id=view.id)
-    assert view.definition == draft["definition"] and view.draft is None
+    assert view.definition == definitions.parse(view.queue, low).to_json()
+    assert view.draft is None
 
     versions = await svc.history(p["peer"], view.id)
     assert [v.number for v in versions] == [2, 1]
