@@ -20,8 +20,9 @@ from riskops.server.core.principal import Principal
 from riskops.server.notify.models import OutboxMessage
 from riskops.server.triage import ingest
 from riskops.server.triage.queue import count_alerts
-from riskops.server.views import access, definitions, service as views
+from riskops.server.views import access, definitions
 from riskops.server.views import promotion as svc
+from riskops.server.views import service as views
 from riskops.server.views.models import (
     PromotionStatus,
     SavedView,
@@ -118,7 +119,7 @@ async def test_the_whole_flow_publishes_two_versions(tenant) -> None:
     detail = await svc.get_request(p["compliance"], req.id)
     assert detail.review_roles == ["compliance_reviewer"] and not detail.own
     assert detail.current is None
-    assert [c.words for c in detail.changes][0] == "Priority: added, high"
+    assert detail.changes[0].words == "Priority: added, high"
     assert "Priority: high" in detail.proposed_lines
     assert [r.id for r in await svc.waiting_for_review(p["compliance"])] == [req.id]
     mine = await svc.get_request(p["maker"], req.id)
