@@ -18,6 +18,8 @@ from riskops.graphql.notify.queries import NotifyQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
+from riskops.graphql.views.mutations import ViewsMutation
+from riskops.graphql.views.queries import ViewsQuery
 from riskops.graphql.work.queries import WorkQuery
 
 
@@ -31,6 +33,7 @@ class Query(
     ControlsQuery,
     NotifyQuery,
     ReportsQuery,
+    ViewsQuery,
     WorkQuery,
 ):
     pass
@@ -45,6 +48,7 @@ class Mutation(
     BaselinesMutation,
     ControlsMutation,
     ReportsMutation,
+    ViewsMutation,
 ):
     pass
 

@@ -126,20 +126,7 @@ def counter(org_id: int, user_id: int) -> Principal:
 
 async def count_runs(principal: Principal, flt: runs.RunFilter) -> tuple[int, bool]:
     """The runs the ledger filter selects, counted up to COUNT_CAP (the ledger's own filters)."""
-    q = scoped(Run, principal)
-    sev = runs._severity_filter(flt.severities)
-    if sev is not None:
-        q = q.filter(sev)
-    if flt.scenario:
-        q = q.filter(scenario__key=flt.scenario)
-    if flt.flag:
-        q = runs._with_flag(q, flt.flag)
-    if flt.since is not None:
-        q = q.filter(started_at__gte=flt.since)
-    if flt.until is not None:
-        q = q.filter(started_at__lt=flt.until)
-    if flt.quarantined is not None:
-        q = q.filter(quarantined=flt.quarantined)
+    q = runs._narrow(scoped(Run, principal), flt)  # the ledger's own filter
     ids = await q.limit(COUNT_CAP + 1).values_list("id", flat=True)
     return min(len(ids), COUNT_CAP), len(ids) <= COUNT_CAP
 
