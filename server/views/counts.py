@@ -148,8 +148,9 @@ async def count_view(org_id: int, view_id: int, user_id: int) -> dict[str, Any]:
 
 
 async def _store(view: SavedView, user_id: int, n: int, exact: bool) -> None:
-    values = {"view_version": view.version, "count": n, "exact": exact,
-              "counted_at": datetime.now(UTC)}  # fmt: skip
+    values: dict[str, Any] = {
+        "view_version": view.version, "count": n, "exact": exact, "counted_at": datetime.now(UTC)
+    }  # fmt: skip
     mine = scoped(ViewCount, org_id=view.org_id).filter(view_id=view.id, user_id=user_id)
     if await mine.update(**values):
         return

@@ -156,12 +156,12 @@ async def test_a_rejected_resolution_shows_its_reason_to_the_requester(tenant: A
 
 async def test_decided_requests_show_their_outcome(tenant: Any) -> None:
     user, me = await tenant.user("approver")
-    await baseline_change(tenant.org_id, user.id, status=approvals.ChangeStatus.REJECTED,
-                          decision_rationale="Too few runs", decided_at=approvals_now())  # fmt: skip
-    await rerun_request(tenant.org_id, user.id, status=RerunStatus.DENIED,
-                        deny_reason="Not fixed yet", decided_at=approvals_now())  # fmt: skip
-    await policy_version(tenant.org_id, user.id, 1, status=approvals.ChangeStatus.APPROVED,
-                         decided_at=approvals_now())  # fmt: skip
+    org, now = tenant.org_id, approvals_now()
+    rejected, denied = approvals.ChangeStatus.REJECTED, RerunStatus.DENIED
+    await baseline_change(org, user.id, status=rejected, decision_rationale="Too few runs",
+                          decided_at=now)  # fmt: skip
+    await rerun_request(org, user.id, status=denied, deny_reason="Not fixed yet", decided_at=now)
+    await policy_version(org, user.id, 1, status=approvals.ChangeStatus.APPROVED, decided_at=now)
     mine = items(await my_work(me), "requests")
     assert [(e.state, e.detail) for e in mine["mine.baselines"].entries] == [
         ("rejected", "Too few runs")

@@ -66,8 +66,9 @@ ROLES = ["strategist", "operator", "approver", "compliance_reviewer", "product_r
 
 
 async def test_the_home_page_for_each_role(browser: Any, tenant: Any) -> None:
-    titles = {"alerts": "Assigned to me", "views": "My views", "decisions": "Waiting for my decision",
-              "requests": "My requests", "runs": "Open SEV0/SEV1 runs"}  # fmt: skip
+    titles = {"alerts": "Assigned to me", "views": "My views",
+              "decisions": "Waiting for my decision", "requests": "My requests",
+              "runs": "Open SEV0/SEV1 runs"}  # fmt: skip
     empty = {"alerts": "No open alert is assigned to you.",
              "decisions": "Nothing waits for your decision.",
              "runs": "No SEV0 or SEV1 run is open."}  # fmt: skip
