@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from tortoise.expressions import Q
-from tortoise.functions import Count
 
 from riskops.server.core import approvals
 from riskops.server.core.formatting import case_ref
@@ -47,6 +46,7 @@ from riskops.server.views.models import OPEN_PROMOTION, PromotionStatus
 # Decided requests stay on their maker's home this long (a rejection and its reason included).
 RECENT = timedelta(days=14)
 MAX_ENTRIES = 20  # entries listed under one item; the count says how many there are in all
+MY_ALERTS_CAP = 500  # my open alerts read to count them (10 ms on 1,000,000 alerts)
 SCAN_CAP = 1000  # rows read to count what waits for a decision (far more than anyone works)
 OPEN_ALERT = (
     AlertStatus.NEW,
@@ -127,25 +127,30 @@ async def my_work(principal: Principal, *, now: datetime | None = None) -> MyWor
 
 
 async def _my_alerts(principal: Principal, now: datetime) -> Section:
-    rows = (
-        await scoped(Alert, principal)
+    """Counted from at most MY_ALERTS_CAP of my open alerts, read on the (org, assignee, score)
+    index: a GROUP BY over everything assigned to one person reads every row they ever had
+    (closed ones included), a second on a queue of millions. Past the cap, the counts are
+    lower bounds ("more than")."""
+    rows = await (
+        scoped(Alert, principal)
         .filter(assignee_id=principal.user_id, status__in=[s.value for s in OPEN_ALERT])
-        .annotate(n=Count("id"), late=Count("id", _filter=Q(due_at__lt=now)))
-        .group_by("status")
-        .values("status", "n", "late")
-    )
-    by_status = {AlertStatus(r["status"]): int(r["n"]) for r in rows}
-    overdue = sum(int(r["late"]) for r in rows)
+        .order_by("-score", "-id").limit(MY_ALERTS_CAP + 1)
+        .values_list("status", "due_at")
+    )  # fmt: skip
+    exact = len(rows) <= MY_ALERTS_CAP
+    rows = rows[:MY_ALERTS_CAP]
+    by_status = Counter(AlertStatus(status) for status, _ in rows)
+    overdue = sum(1 for _, due in rows if due is not None and due < now)
     items = [
         Item(f"alerts.{s.value}", s.value.replace("_", " ").capitalize(), by_status[s],
-             _href("/alerts", assignee="me", status=s.value))
+             _href("/alerts", assignee="me", status=s.value), exact=exact)
         for s in OPEN_ALERT if by_status.get(s)
     ]  # fmt: skip
     if overdue:
         items.append(
             Item("alerts.overdue", "Past their SLA", overdue,
                  _href("/alerts", assignee="me", status=[s.value for s in OPEN_ALERT], sort="due"),
-                 detail="oldest due first")
+                 exact=exact, detail="oldest due first")
         )  # fmt: skip
     return Section("alerts", "Assigned to me", "No open alert is assigned to you.", tuple(items))
 

@@ -211,3 +211,14 @@ async def test_open_sev0_and_sev1_runs(tenant: Any, other_tenant: Any) -> None:
     got = items(await my_work(operator), "runs")
     assert {k: i.count for k, i in got.items()} == {"runs.SEV0": 1, "runs.SEV1": 2}
     assert got["runs.SEV0"].href == "/runs?severity=SEV0"
+
+
+async def test_my_alerts_past_the_cap_are_lower_bounds(tenant: Any, monkeypatch: Any) -> None:
+    from riskops.server.work import service
+
+    monkeypatch.setattr(service, "MY_ALERTS_CAP", 2)
+    user, me = await tenant.user("strategist")
+    for _ in range(3):
+        await alert(tenant.org_id, assignee=user.id, status=AlertStatus.ASSIGNED)
+    got = items(await my_work(me), "alerts")["alerts.assigned"]
+    assert (got.count, got.exact, got.count_words) == (2, False, "more than 2")
