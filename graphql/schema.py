@@ -19,6 +19,7 @@ from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
 from riskops.graphql.views.mutations import ViewsMutation
+from riskops.graphql.views.promotion import ViewPromotionMutation, ViewPromotionQuery
 from riskops.graphql.views.queries import ViewsQuery
 
 
@@ -33,6 +34,7 @@ class Query(
     NotifyQuery,
     ReportsQuery,
     ViewsQuery,
+    ViewPromotionQuery,
 ):
     pass
 
@@ -47,6 +49,7 @@ class Mutation(
     ControlsMutation,
     ReportsMutation,
     ViewsMutation,
+    ViewPromotionMutation,
 ):
     pass
 

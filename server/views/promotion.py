@@ -150,14 +150,6 @@ def may_withdraw(principal: Principal, request: ViewPromotionRequest) -> bool:
     )
 
 
-def _require_reader(principal: Principal) -> None:
-    """Reading requests takes a part in views: saving, reviewing, or reading a queue."""
-    if not any(
-        principal.can(p) for p in (Perm.VIEW_SAVE, Perm.VIEW_REVIEW, Perm.ALERT_READ, Perm.RUN_READ)
-    ):
-        principal.require(Perm.VIEW_SAVE)
-
-
 async def _may_see_request(
     principal: Principal,
     request: ViewPromotionRequest,
@@ -578,13 +570,14 @@ async def list_requests(
     view_id: str | int | None = None,
 ) -> list[ViewPromotionRequest]:
     """The requests the caller may see, newest first (at most MAX_LIST)."""
-    _require_reader(principal)
     statuses = [_status(s) for s in status or []]
     q = scoped(ViewPromotionRequest, principal)
     if mine:
         q = q.filter(requested_by_id=principal.user_id)
     elif not principal.can(Perm.VIEW_REVIEW):
-        seen = await (await access.visible(principal)).values_list("id", flat=True)
+        seen: list[int] = []
+        if access.readable_queues(principal):  # (visible() of no queue at all cannot query)
+            seen = list(await (await access.visible(principal)).values_list("id", flat=True))
         q = q.filter(Q(requested_by_id=principal.user_id) | Q(view_id__in=list(seen) or [0]))
     if statuses:
         q = q.filter(status__in=[s.value for s in statuses])
@@ -607,7 +600,6 @@ async def load_request(
     principal: Principal, request_id: str | int
 ) -> tuple[ViewPromotionRequest, SavedView]:
     """A request the caller may see, and its view; anything else is not found."""
-    _require_reader(principal)
     pk = parse_id("View promotion", request_id)
     request = await scoped(ViewPromotionRequest, principal).get_or_none(id=pk)
     if request is None:
@@ -683,14 +675,19 @@ async def waiting_for_review(principal: Principal) -> list[ViewPromotionRequest]
 
 async def history(principal: Principal, view_id: str | int) -> list[ViewVersion]:
     """The published versions of a standard view, newest first."""
-    _require_reader(principal)
+    view = await history_view(principal, view_id)
+    return list(
+        await scoped(ViewVersion, principal).filter(view_id=view.id).order_by("-number", "-id")
+    )
+
+
+async def history_view(principal: Principal, view_id: str | int) -> SavedView:
+    """The view whose history the caller may read: one they may see, or (a reviewer) any view
+    of their organization, as reviewers reach views through the requests they review."""
     pk = parse_id("View", view_id)
     if principal.can(Perm.VIEW_REVIEW):
         view = await scoped(SavedView, principal).get_or_none(id=pk)
         if view is None:
             raise not_found("View", view_id)
-    else:
-        view = await access.get_view(principal, pk)
-    return list(
-        await scoped(ViewVersion, principal).filter(view_id=view.id).order_by("-number", "-id")
-    )
+        return view
+    return await access.get_view(principal, pk)
