@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
+from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
@@ -34,9 +35,15 @@ ViewPromotionStatus = strawberry.enum(
     "for a compliance and a product review), approved (being published), published, declined, "
     "withdrawn.",
 )
-ViewReviewRole = strawberry.enum(
-    vm.ReviewRole, name="ViewReviewRole", description="The reviewer role a review is made in."
-)
+
+
+@strawberry.enum(name="ViewReviewRole", description="The reviewer role a review is made in.")
+class ViewReviewRole(Enum):
+    # Named as the roles are (compliance_reviewer, product_reviewer), not as the model's members.
+    COMPLIANCE_REVIEWER = vm.ReviewRole.COMPLIANCE.value
+    PRODUCT_REVIEWER = vm.ReviewRole.PRODUCT.value
+
+
 ViewReviewDecision = strawberry.enum(vm.ReviewDecision, name="ViewReviewDecision")
 
 
@@ -51,7 +58,7 @@ class ViewChange:
 @strawberry.type(description="A reviewer's decision on a promotion request.")
 class ViewPromotionReview:
     reviewer: UserRef
-    role: ViewReviewRole  # type: ignore[valid-type]
+    role: ViewReviewRole
     decision: ViewReviewDecision  # type: ignore[valid-type]
     note: str
     at: datetime
@@ -91,7 +98,7 @@ class ViewPromotionRequest:
     reviews: list[ViewPromotionReview]
     decline_reason: str | None
     published_number: int | None
-    review_roles: list[ViewReviewRole] = strawberry.field(  # type: ignore[valid-type]
+    review_roles: list[ViewReviewRole] = strawberry.field(
         description="The reviewer roles you may review it as now (empty: none)."
     )
     can_withdraw: bool = strawberry.field(description="You asked for it and it is still open.")
@@ -116,12 +123,14 @@ class ViewPromotionRequest:
             rows_selected=r.rows_selected, rows_cap=COUNT_CAP, took_ms=r.took_ms,
             problems=list(r.problems or []), job_error=r.job_error, job_attempts=r.job_attempts,
             reviews=[
-                ViewPromotionReview(reviewer=_ref(names, x.reviewer_id), role=x.role,
+                ViewPromotionReview(reviewer=_ref(names, x.reviewer_id),
+                                    role=ViewReviewRole(x.role.value),
                                     decision=x.decision, note=x.note, at=x.at)
                 for x in d.reviews
             ],
             decline_reason=r.decline_reason, published_number=r.published_number,
-            review_roles=list(d.review_roles), can_withdraw=d.can_withdraw, own=d.own,
+            review_roles=[ViewReviewRole(role.value) for role in d.review_roles],
+            can_withdraw=d.can_withdraw, own=d.own,
             created_at=r.created_at, updated_at=r.updated_at,
         )  # fmt: skip
 
@@ -166,9 +175,11 @@ async def version_nodes(
     p: Principal, view_id: str, rows: Sequence[vm.ViewVersion]
 ) -> list[ViewVersion]:
     view = await svc.history_view(p, view_id)
-    names = await users.names_of(p, [r.requested_by_id for r in rows])
+    # (the model declares no `request_id`/`requested_by_id` attributes for its foreign keys)
+    rows_: list[Any] = list(rows)
+    names = await users.names_of(p, [r.requested_by_id for r in rows_])
     out = []
-    for r in rows:
+    for r in rows_:
         defn = svc.read_definition(view, r.definition) or definitions.parse(view.queue, {})
         mentioned = await svc.names_for(p.org_id, [defn])
         out.append(
@@ -212,7 +223,7 @@ class ViewPromotionQuery:
         p = principal(info)
         rows = await query(
             svc.list_requests(
-                p, status=[vm.PromotionStatus(value_of(s)) for s in status or []], mine=mine,
+                p, status=[vm.PromotionStatus(str(value_of(s))) for s in status or []], mine=mine,
                 view_id=str(view_id) if view_id is not None else None,
             )
         )  # fmt: skip
@@ -319,7 +330,7 @@ class ViewPromotionMutation:
         decision: ViewReviewDecision,  # type: ignore[valid-type]
         expected_version: int,
         note: str | None = None,
-        role: ViewReviewRole | None = None,  # type: ignore[valid-type]
+        role: ViewReviewRole | None = None,
     ) -> ViewPromotionPayload:
         p = principal(info)
         return await _payload(

@@ -577,8 +577,9 @@ async def list_requests(
     elif not principal.can(Perm.VIEW_REVIEW):
         seen: list[int] = []
         if access.readable_queues(principal):  # (visible() of no queue at all cannot query)
-            seen = list(await (await access.visible(principal)).values_list("id", flat=True))
-        q = q.filter(Q(requested_by_id=principal.user_id) | Q(view_id__in=list(seen) or [0]))
+            ids = await (await access.visible(principal)).values_list("id", flat=True)
+            seen = [int(str(i)) for i in ids]
+        q = q.filter(Q(requested_by_id=principal.user_id) | Q(view_id__in=seen or [0]))
     if statuses:
         q = q.filter(status__in=[s.value for s in statuses])
     if view_id is not None and view_id != "":
