@@ -476,7 +476,9 @@ async def review_promotion(
                 "waiting for review can be reviewed.",
                 current_status=request.status.value, current_version=request.version,
             )  # fmt: skip
-        reviews = list(await ViewReview.filter(request_id=request.id).using_db(conn))
+        reviews = list(
+            await scoped(ViewReview, principal).filter(request_id=request.id).using_db(conn)
+        )
         as_role = _review_role(principal, request, reviews, as_role)
         await _decide(principal, conn, request, reviews, expected, choice, as_role, text)
     if request.status is S.APPROVED:
@@ -613,7 +615,9 @@ async def load_request(
 
 async def get_request(principal: Principal, request_id: str | int) -> RequestDetail:
     request, view = await load_request(principal, request_id)
-    reviews = list(await ViewReview.filter(request_id=request.id).order_by("at", "id"))
+    reviews = list(
+        await scoped(ViewReview, principal).filter(request_id=request.id).order_by("at", "id")
+    )
     snapshot = request.snapshot if isinstance(request.snapshot, Mapping) else {}
     proposed = read_definition(view, snapshot.get("definition"))
     current = await base_definition(principal, view, request.base_number)
@@ -669,7 +673,7 @@ async def waiting_for_review(principal: Principal) -> list[ViewPromotionRequest]
     if not pending:
         return []
     reviews: dict[int, list[ViewReview]] = {r.id: [] for r in pending}
-    for review in await ViewReview.filter(request_id__in=list(reviews)):
+    for review in await scoped(ViewReview, principal).filter(request_id__in=list(reviews)):
         reviews[review.request_id].append(review)
     return [r for r in pending if review_roles_for(principal, r, reviews[r.id])]
 
