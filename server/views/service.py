@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import Subquery
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from riskops.server.core import validation
@@ -339,11 +339,10 @@ async def default_view(principal: Principal, queue: ViewQueue | str) -> SavedVie
 async def my_views(principal: Principal) -> list[tuple[SavedView, ViewPreference]]:
     """The caller's default and pinned views (for the home page), defaults first."""
     prefs = list(
-        await scoped(ViewPreference, principal)
-        .filter(user_id=principal.user_id)
-        .filter(view_id__in=Subquery((await visible(principal)).values("id")))
+        await scoped(ViewPreference, principal).filter(
+            Q(is_default=True) | Q(pinned=True), user_id=principal.user_id
+        )
     )
-    prefs = [p for p in prefs if p.is_default or p.pinned]
     if not prefs:
         return []
     views = {
@@ -440,7 +439,6 @@ def _owner_only(principal: Principal, view: SavedView, doing: str) -> None:
         raise Forbidden(
             f"Not allowed: only the owner of view '{view.name}' may {doing} it. Save it as a "
             "view of your own instead.",
-            permission=Perm.VIEW_SAVE.value,
         )
 
 
@@ -709,13 +707,14 @@ async def restore_view(
     async def apply(
         conn: BaseDBAsyncClient, view: SavedView
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        _owner_only(principal, view, "restore")
+        # Another person's view is visible only while active: "not archived" answers them.
         if view.status is not ViewStatus.ARCHIVED:
             raise Conflict(
                 f"{_label(view)} is not archived; there is nothing to restore.",
                 current_status=view.status.value,
                 current_version=view.version,
             )
+        _owner_only(principal, view, "restore")
         try:
             await _name_taken(principal, conn, view.owner_id, view.queue, view.name, but=view.id)
         except Conflict:

@@ -263,6 +263,53 @@ GRAPHQL: dict[str, Op] = {
     ),
     "Mutation.clearKillSwitch": Op(Perm.POLICY_MANAGE, {"id": "{switch}", "reason": "probe"}),
     "Mutation.generateWeeklyReport": Op(Perm.REPORT_GENERATE),
+    # --- saved views: one sees the views of the queues one reads (an admin none, a strategist
+    # no runs view); {view} is a standard view of the alert queue.
+    "Query.views": Op(SIGNED_IN),
+    "Query.view": Op(SIGNED_IN, {"id": "{view}"}),
+    "Mutation.saveView": Op(
+        Perm.VIEW_SAVE,
+        {"queue": "ALERTS", "name": "Probe", "definition": {"alertFilter": {"priority": ["LOW"]}}},
+    ),
+    # An edit of a standard view becomes its draft.
+    "Mutation.updateView": Op(
+        Perm.VIEW_SAVE,
+        {"viewId": "{view}", "expectedVersion": "{view.version}", "description": "probe"},
+    ),
+    "Mutation.shareViewWithTeam": Op(
+        Perm.VIEW_SAVE,
+        {"viewId": "{view}", "expectedVersion": "{view.version}", "teamId": "{team}"},
+    ),
+    "Mutation.archiveView": Op(
+        Perm.VIEW_SAVE, {"viewId": "{view}", "expectedVersion": "{view.version}"}
+    ),
+    "Mutation.restoreView": Op(
+        Perm.VIEW_SAVE, {"viewId": "{view}", "expectedVersion": "{view.version}"}
+    ),
+    "Mutation.setDefaultView": Op(Perm.VIEW_SAVE, {"queue": "ALERTS", "viewId": "{view}"}),
+    "Mutation.pinView": Op(Perm.VIEW_SAVE, {"viewId": "{view}", "pinned": True}),
+    # --- view promotion (the world's request waits for review, made by a strategist who is
+    # no caller: the reviewer callers may decide it; other callers do not see its view)
+    "Query.viewPromotionRequests": Op(SIGNED_IN),  # what one may see (an admin: none)
+    "Query.viewPromotionRequest": Op(SIGNED_IN, {"id": "{view_request}"}),
+    "Query.viewVersions": Op(SIGNED_IN, {"viewId": "{view_promo}"}),
+    "Mutation.requestViewPromotion": Op(
+        Perm.VIEW_SAVE,
+        {"viewId": "{view_promo}", "rationale": "probe", "expectedVersion": "{view_promo.version}"},
+    ),
+    "Mutation.withdrawViewPromotion": Op(
+        Perm.VIEW_SAVE,
+        {"requestId": "{view_request}", "expectedVersion": "{view_request.version}"},
+    ),
+    "Mutation.reviewViewPromotion": Op(
+        Perm.VIEW_REVIEW,
+        {
+            "requestId": "{view_request}",
+            "decision": "DECLINE",
+            "note": "probe",
+            "expectedVersion": "{view_request.version}",
+        },
+    ),
 }
 
 ALERT_FORM = {"version": "{alert.version}"}
