@@ -108,6 +108,8 @@ GRAPHQL: dict[str, Op] = {
     # --- audit
     "Query.auditEvents": Op(Perm.AUDIT_READ),
     "Query.auditVerification": Op(Perm.AUDIT_VERIFY),
+    # --- my work (each section only for the roles it concerns)
+    "Query.myWork": Op(SIGNED_IN),
     # --- alerts and cases
     "Query.alerts": Op(Perm.ALERT_READ),
     "Query.alert": Op(Perm.ALERT_READ, {"id": "{alert}"}),
@@ -286,6 +288,28 @@ GRAPHQL: dict[str, Op] = {
     ),
     "Mutation.setDefaultView": Op(Perm.VIEW_SAVE, {"queue": "ALERTS", "viewId": "{view}"}),
     "Mutation.pinView": Op(Perm.VIEW_SAVE, {"viewId": "{view}", "pinned": True}),
+    # --- view promotion (the world's request waits for review, made by a strategist who is
+    # no caller: the reviewer callers may decide it; other callers do not see its view)
+    "Query.viewPromotionRequests": Op(SIGNED_IN),  # what one may see (an admin: none)
+    "Query.viewPromotionRequest": Op(SIGNED_IN, {"id": "{view_request}"}),
+    "Query.viewVersions": Op(SIGNED_IN, {"viewId": "{view_promo}"}),
+    "Mutation.requestViewPromotion": Op(
+        Perm.VIEW_SAVE,
+        {"viewId": "{view_promo}", "rationale": "probe", "expectedVersion": "{view_promo.version}"},
+    ),
+    "Mutation.withdrawViewPromotion": Op(
+        Perm.VIEW_SAVE,
+        {"requestId": "{view_request}", "expectedVersion": "{view_request.version}"},
+    ),
+    "Mutation.reviewViewPromotion": Op(
+        Perm.VIEW_REVIEW,
+        {
+            "requestId": "{view_request}",
+            "decision": "DECLINE",
+            "note": "probe",
+            "expectedVersion": "{view_request.version}",
+        },
+    ),
 }
 
 ALERT_FORM = {"version": "{alert.version}"}

@@ -19,6 +19,7 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.models import Model
 
+from riskops.jobs.runner import drain
 from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
 from riskops.server.credit import baselines, kill_switches, policy, recording, reports, reruns
@@ -30,7 +31,9 @@ from riskops.server.security import digest, new_secret
 from riskops.server.settings import Settings
 from riskops.server.triage import alerts, case_resolution, cases, ingest
 from riskops.server.triage.models import Alert, Case
-from riskops.server.views.models import SavedView, ViewScope
+from riskops.server.views import promotion
+from riskops.server.views import service as views
+from riskops.server.views.models import SavedView, ViewPromotionRequest, ViewScope
 
 # A well-formed id no row has, and a scenario key no organization uses.
 MISSING = {"id": "2000000000", "key": "NO_SUCH_SCENARIO_KEY"}
@@ -226,6 +229,23 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     )  # fmt: skip
     v["view"] = str(view.id)
     world.versioned["view"] = (SavedView, view.id)
+
+    # View promotion: a personal view of a strategist who is no caller, with a request that
+    # waits for review (validated by its job), so reviewer callers may decide it.
+    _, maker = await make_user(org.id, [Role.STRATEGIST.value], name="View maker")
+    promo = (
+        await views.save_view(
+            maker, queue="alerts", name="Probe view", definition={"filters": {"priority": "high"}}
+        )
+    ).view
+    request = (
+        await promotion.request_promotion(maker, promo.id, rationale="probe", expected_version=1)
+    ).request
+    await drain()
+    v["view_promo"] = str(promo.id)
+    world.versioned["view_promo"] = (SavedView, promo.id)
+    v["view_request"] = str(request.id)
+    world.versioned["view_request"] = (ViewPromotionRequest, request.id)
     return world
 
 
