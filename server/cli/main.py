@@ -18,6 +18,7 @@ from riskops.server.cli import (  # noqa: F401  (importing a group registers its
     serving,
     status,
     users,
+    views,
 )
 from riskops.server.cli.common import CliError, _die, app
 from riskops.server.core.errors import DomainError
