@@ -65,9 +65,12 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	npm ci --prefix tests/node --ignore-scripts --no-audit --no-fund --silent
 
 ## make test: everything the tests need, then the whole suite (SQLite and PostgreSQL,
-## a real arq worker on Redis, headless Chromium).
+## a real arq worker on Redis, headless Chromium) on TEST_WORKERS pytest-xdist workers, one a
+## core; each worker has its own databases, queues and ports. TEST_WORKERS=0: one process.
+## (`.venv/bin/pytest tests/<file>` alone runs in one process, as before.)
+TEST_WORKERS ?= 2
 test: install browser node
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 ## make check: the locks match pyproject.toml (offline), ruff, ruff format, mypy.
 check: install

@@ -4,6 +4,13 @@ Each backend gets a fresh database, migrated with the project's own migrations. 
 themselves by creating their own organization (everything is tenant-scoped), so nothing is
 truncated, and at the end every audit chain written during the run must still verify.
 
+`make test` runs the suite on two pytest-xdist workers (`-n 2`). Each worker is a process of
+its own with its own session: its own SQLite file (under its own tmp dir) and PostgreSQL
+database (named after the worker, `riskops_test_gw0_...`), its own audit-chain check at the
+end, and every server, worker queue and webhook receiver a test starts takes a free port or a
+queue name of its own. So no test may rely on what another test did before it: each one makes
+what it reads (see `tenant`), whatever worker or order it runs in.
+
 PostgreSQL and Redis: on 127.0.0.1 by default (RISKOPS_TEST_PG, RISKOPS_TEST_REDIS). When one
 cannot be reached, its tests are skipped locally, and fail under CI=true.
 """
@@ -27,6 +34,8 @@ from riskops.server.settings import Settings, load_settings, use_settings
 PG_ADMIN_URL = os.environ.get("RISKOPS_TEST_PG", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("RISKOPS_TEST_REDIS", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The pytest-xdist worker running this process ("gw0", "gw1"; "main" without xdist).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def reachable(host: str, port: int) -> bool:
@@ -78,7 +87,7 @@ async def backend(request: pytest.FixtureRequest, tmp_root: Path) -> AsyncIterat
 
     name = request.param
     var_dir = tmp_root / f"var-{name}"
-    dbname = f"riskops_test_{uuid.uuid4().hex[:10]}"
+    dbname = f"riskops_test_{WORKER}_{uuid.uuid4().hex[:10]}"
     if name == "postgres":
         require_service("PostgreSQL", "127.0.0.1", 5432)
         await _pg_admin(f'CREATE DATABASE "{dbname}"')

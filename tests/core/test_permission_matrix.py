@@ -21,8 +21,10 @@ backend; each test is one call.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,12 +39,14 @@ from riskops.audit.models import AuditRefusal
 from riskops.graphql.schema import schema
 from riskops.jobs.runner import drain
 from riskops.server.core.permissions import MATRIX, Perm, Role
+from riskops.server.credit.models import Baseline, BaselineSource, Scenario
 from riskops.server.security import csrf_token, digest
 from riskops.server.web import ANON_COOKIE, SESSION_COOKIE
 from riskops.ui.routes import routes
 from tests.conftest import Backend, make_user
 from tests.core.permission_table import ANYONE, GRAPHQL, PAGES, Marker, Needs, Op, Page
 from tests.core.permission_world import (
+    MISSING,
     NOT_IDS,
     Caller,
     World,
@@ -211,15 +215,33 @@ def document(name: str, variables: dict[str, Any]) -> str:
 
 
 async def call_graphql(
-    h: Harness, name: str, role: str, override: dict[str, Any] | None = None
+    h: Harness,
+    name: str,
+    role: str,
+    override: dict[str, Any] | None = None,
+    new_runs: bool = False,
 ) -> httpx.Response:
-    variables = await h.world.resolve(GRAPHQL[name].args, override)
+    template = GRAPHQL[name].args
+    if new_runs:  # the new run ids of recordRuns made unique: it records, never skips known runs
+        template = _new_run_ids(template, uuid.uuid4().hex[:8])
+    variables = await h.world.resolve(template, override)
     headers = {}
     if role != ANONYMOUS:
         headers["Authorization"] = f"Bearer {h.world.callers[role].bearer}"
     client = h.clients[ANONYMOUS]  # bearer callers need no cookie; this one has none of theirs
     body = {"query": document(name, variables), "variables": variables}
     return await client.post("/graphql", json=body, headers=headers)
+
+
+def _new_run_ids(value: Any, tag: str) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: f"{v}-{tag}" if k == "runId" and "{" not in v else _new_run_ids(v, tag)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_new_run_ids(v, tag) for v in value]
+    return value
 
 
 def graphql_errors(body: dict[str, Any], name: str) -> list[dict[str, Any]]:
@@ -388,6 +410,25 @@ def _same_shape(text: str, value: str) -> str:
     return re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", "<id>", text)
 
 
+async def _probes(h: Harness, ref: str) -> tuple[Any, Any]:
+    """Another organization's `ref` and a missing one, for one test.
+
+    A scenario key is a name inside an organization, not a global id: recording a run under a
+    key the caller's organization lacks creates that scenario there. So each test takes keys of
+    its own, a new scenario of the other organization (with a baseline, like the world's) and a
+    new missing key, that no other test looks up, whatever the order the tests run in."""
+    if ref != "scenario":
+        return h.other.values[ref], missing_value(ref)
+    tag = uuid.uuid4().hex[:8].upper()
+    key, now = f"PERM_OTHER_{tag}", datetime.now(UTC)
+    scenario = await Scenario.create(org_id=h.other.org_id, key=key, name=key, created_at=now)
+    await Baseline.create(
+        org_id=h.other.org_id, scenario_id=scenario.id, median=100.0, sample_size=10,
+        source=BaselineSource.MANUAL, set_at=now,
+    )  # fmt: skip
+    return key, f"{MISSING['key']}_{tag}"
+
+
 def _first_allowed(needs: Needs) -> str:
     roles = allowed_roles(needs)
     # Operations open to everyone act on the caller's own things: an admin may act on others'.
@@ -400,9 +441,9 @@ async def test_graphql_foreign_id_answers_like_a_missing_one(
 ) -> None:
     role = _first_allowed(GRAPHQL[name].needs)
     answers = []
-    for value in (harness.other.values[ref], missing_value(ref)):
+    for value in await _probes(harness, ref):
         before = await harness.changes()
-        r = await call_graphql(harness, name, role, {ref: value})
+        r = await call_graphql(harness, name, role, {ref: value}, new_runs=True)
         answers.append(
             (
                 r.status_code,
@@ -439,7 +480,7 @@ async def test_page_foreign_id_answers_like_a_missing_one(
 ) -> None:
     role = _first_allowed(PAGES[key].needs)
     answers = []
-    for value in (harness.other.values[ref], missing_value(ref)):
+    for value in await _probes(harness, ref):
         before = await harness.changes()
         _, r = await call_page(harness, key, role, {ref: value})
         answers.append(
