@@ -12,16 +12,72 @@ is a Conflict carrying the current version; the change and its audit event (`vie
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from riskops.server.core import validation
+from riskops.server.core.audit_trail import record
+from riskops.server.core.errors import Conflict, Forbidden, Invalid, NotFound, not_found
+from riskops.server.core.idempotency import (
+    key_race,
+    parse_idempotency_key,
+    remember_key,
+    used_idempotency_key,
+)
+from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import lock_scoped, parse_id, scoped
+from riskops.server.core.versioning import check_version, parse_version, write_versioned
+from riskops.server.credit.models import Scenario
 from riskops.server.credit.runs import RunFilter
-from riskops.server.triage.queue_filters import AlertFilter
-from riskops.server.views.access import get_view, visible
-from riskops.server.views.definitions import Definition
-from riskops.server.views.models import SavedView, ViewPreference, ViewQueue
+from riskops.server.identity.models import Team, User
+from riskops.server.triage.models import Alert
+from riskops.server.triage.queue_filters import AlertFilter, FilterErrors, apply_filter
+from riskops.server.views import definitions
+from riskops.server.views.access import get_view, may_see, team_ids, visible
+from riskops.server.views.definitions import (
+    MAX_DESCRIPTION,
+    MAX_NAME,
+    Definition,
+    QueueSpec,
+    describe,
+    spec_of,
+)
+from riskops.server.views.models import (
+    SavedView,
+    ViewPreference,
+    ViewQueue,
+    ViewScope,
+    ViewStatus,
+)
 
-__all__ = ["get_view", "visible"]
+__all__ = [
+    "OpenedView",
+    "ViewResult",
+    "alert_filter_of",
+    "archive_view",
+    "default_view",
+    "get_view",
+    "list_views",
+    "my_views",
+    "open_view",
+    "open_views",
+    "pin_view",
+    "restore_view",
+    "run_filter_of",
+    "save_view",
+    "set_default_view",
+    "share_view_with_team",
+    "update_view",
+    "visible",
+]
+
+_SCOPE_ORDER = {ViewScope.STANDARD: 0, ViewScope.TEAM: 1, ViewScope.PERSONAL: 2}
 
 
 @dataclass(frozen=True)
@@ -44,17 +100,412 @@ class OpenedView:
     can_edit: bool = False  # the caller may update/share/archive/restore it
     can_request_promotion: bool = False
     names: dict[str, str] = field(default_factory=dict)  # "team:3"/"user:7" -> display name
+    draft_lines: list[str] = field(default_factory=list)  # the draft in words
+
+
+# --- input checks ------------------------------------------------------------------------------
+
+
+def _queue(raw: ViewQueue | str) -> QueueSpec:
+    return spec_of(raw.value if isinstance(raw, ViewQueue) else raw)
+
+
+def _require_queue(principal: Principal, spec: QueueSpec) -> None:
+    """Views of a queue need its read permission (an admin saves no view, a strategist no view
+    of the runs ledger)."""
+    if not principal.can(spec.read):
+        raise Forbidden(
+            f"Not allowed: views of the {spec.label} need the permission {spec.read.value}.",
+            permission=spec.read.value,
+        )
+
+
+def _name(raw: Any) -> str:
+    if raw is not None and not isinstance(raw, str):
+        raise Invalid("Name must be text.", field="name")
+    return validation.text(raw, "name", max_len=MAX_NAME)
+
+
+def _description(raw: Any) -> str:
+    if raw is None or raw == "":
+        return ""
+    if not isinstance(raw, str):
+        raise Invalid("Description must be text.", field="description")
+    if len(raw) > MAX_DESCRIPTION:
+        raise Invalid(
+            f"Description is {len(raw)} characters long; the limit is {MAX_DESCRIPTION}.",
+            field="description",
+        )
+    return validation.long_text(raw, "description", max_len=MAX_DESCRIPTION)
+
+
+def _definition(spec: QueueSpec, raw: Any) -> Definition:
+    """Checked against the queue's own filter schema: `FilterErrors` (Invalid) names every bad
+    field at once (`filters.<name>`, `columns`, `sort`, `definition`)."""
+    if raw is None:
+        raise FilterErrors({"definition": "The definition is required: filters, columns and sort."})
+    return definitions.parse(spec.queue, raw)
+
+
+def _label(view: SavedView) -> str:
+    return f"View '{view.name}'"
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _stored(view: SavedView, data: Any) -> tuple[Definition, list[str]]:
+    """A stored definition; one a later release no longer accepts still opens, with what is
+    wrong with it in `problems`."""
+    spec = definitions.QUEUES[ViewQueue(view.queue)]
+    try:
+        return definitions.stored(spec.queue, data or {}), []
+    except FilterErrors as exc:
+        raw = data if isinstance(data, dict) else {}
+        filters = raw.get("filters") if isinstance(raw.get("filters"), dict) else {}
+        known = {k: v for k, v in (filters or {}).items() if k in spec.filters}
+        columns = tuple(c for c in raw.get("columns") or () if c in spec.column_names)
+        sort = raw.get("sort") if raw.get("sort") in spec.sorts else spec.default_sort
+        defn = Definition(spec.queue, known, columns or spec.column_names, sort, spec)
+        return defn, [f"No longer valid: {m}" for m in exc.errors.values()]
+
+
+def _draft_definition(view: SavedView) -> Any:
+    draft = view.draft if isinstance(view.draft, dict) else None
+    return draft.get("definition") if draft else None
+
+
+async def _names(
+    principal: Principal, views: Sequence[SavedView], defs: Iterable[Definition]
+) -> dict[str, str]:
+    """Display names of the people and teams the views and their definitions name."""
+    user_ids: set[int] = set()
+    team_ids_: set[int] = set()
+    for v in views:
+        user_ids.add(v.owner_id)
+        if v.draft_by_id is not None:
+            user_ids.add(v.draft_by_id)
+        if v.team_id is not None:
+            team_ids_.add(v.team_id)
+    for d in defs:
+        assignee = d.filters.get("assignee")
+        if isinstance(assignee, int) or (isinstance(assignee, str) and assignee.isdigit()):
+            user_ids.add(int(assignee))
+        team = d.filters.get("team")
+        if team is not None and str(team).isdigit():
+            team_ids_.add(int(team))
+    names: dict[str, str] = {}
+    if user_ids:
+        for pk, name in (
+            await scoped(User, principal).filter(id__in=sorted(user_ids)).values_list("id", "name")
+        ):
+            names[f"user:{pk}"] = name
+    if team_ids_:
+        for pk, name in (
+            await scoped(Team, principal).filter(id__in=sorted(team_ids_)).values_list("id", "name")
+        ):
+            names[f"team:{pk}"] = name
+    return names
+
+
+async def _missing(
+    principal: Principal, defn: Definition, names: dict[str, str], cache: dict[str, bool]
+) -> list[str]:
+    """What the definition names that no longer exists, in words."""
+    out: list[str] = []
+    f = defn.filters
+    team = f.get("team")
+    if team is not None and f"team:{team}" not in names:
+        out.append(f"Team #{team} no longer exists: the view selects no alert of it.")
+    assignee = f.get("assignee")
+    if assignee not in (None, "me", "unassigned") and f"user:{assignee}" not in names:
+        out.append(f"User #{assignee} (assignee) no longer exists.")
+    rule = f.get("rule_id")
+    if defn.queue is ViewQueue.ALERTS and isinstance(rule, str) and rule:
+        key = f"rule:{rule.upper()}"
+        if key not in cache:
+            q = apply_filter(scoped(Alert, principal), principal, AlertFilter(rule_id=rule))
+            cache[key] = await q.exists()
+        if not cache[key]:
+            out.append(f"Rule {rule}: no alert of your organization was hit by it.")
+    scenario = f.get("scenario")
+    if defn.queue is ViewQueue.RUNS and isinstance(scenario, str) and scenario:
+        key = f"scenario:{scenario}"
+        if key not in cache:
+            cache[key] = await scoped(Scenario, principal).filter(key=scenario).exists()
+        if not cache[key]:
+            out.append(f"Scenario {scenario} no longer exists.")
+    return out
+
+
+def _can_edit(principal: Principal, view: SavedView) -> bool:
+    if not principal.can(Perm.VIEW_SAVE):
+        return False
+    if view.scope is ViewScope.STANDARD:
+        return view.status is ViewStatus.ACTIVE
+    return view.owner_id == principal.user_id
+
+
+def _can_request_promotion(principal: Principal, view: SavedView) -> bool:
+    if not principal.can(Perm.VIEW_SAVE) or view.status is not ViewStatus.ACTIVE:
+        return False
+    if view.scope is ViewScope.STANDARD:
+        return view.draft is not None
+    return view.owner_id == principal.user_id
+
+
+async def open_views(principal: Principal, views: Sequence[SavedView]) -> list[OpenedView]:
+    """Several views opened at once (the names and preferences they need in one query each):
+    for lists, the picker and the home page. The caller has already checked visibility."""
+    if not views:
+        return []
+    opened: list[tuple[SavedView, Definition, list[str], Definition | None]] = []
+    for v in views:
+        defn, problems = _stored(v, v.definition)
+        raw_draft = _draft_definition(v)
+        draft = _stored(v, raw_draft)[0] if raw_draft is not None else None
+        opened.append((v, defn, problems, draft))
+    defs = [d for _, d, _, _ in opened] + [d for _, _, _, d in opened if d is not None]
+    names = await _names(principal, views, defs)
+    prefs = {
+        p.view_id: p
+        for p in await scoped(ViewPreference, principal).filter(
+            user_id=principal.user_id, view_id__in=[v.id for v in views]
+        )
+    }
+    cache: dict[str, bool] = {}
+    out = []
+    for v, defn, problems, draft in opened:
+        pref = prefs.get(v.id)
+        out.append(
+            OpenedView(
+                view=v,
+                definition=defn,
+                lines=describe(defn, names),
+                missing=problems + await _missing(principal, defn, names, cache),
+                draft=draft,
+                is_default=bool(pref and pref.is_default),
+                pinned=bool(pref and pref.pinned),
+                can_edit=_can_edit(principal, v),
+                can_request_promotion=_can_request_promotion(principal, v),
+                names=names,
+                draft_lines=describe(draft, names) if draft is not None else [],
+            )
+        )
+    return out
+
+
+def _sorted(views: Iterable[SavedView]) -> list[SavedView]:
+    return sorted(views, key=lambda v: (_SCOPE_ORDER[v.scope], v.name.casefold(), v.id))
 
 
 async def list_views(
     principal: Principal, queue: ViewQueue | str | None = None, *, archived: bool = False
 ) -> list[SavedView]:
     """The views the caller may see: standard first, then team, then personal, each by name."""
-    raise NotImplementedError
+    which: ViewQueue | None = None
+    if queue is not None and queue != "":
+        spec = _queue(queue)
+        _require_queue(principal, spec)
+        which = spec.queue
+    q = await visible(principal, which, archived=archived)
+    return _sorted(await q)
 
 
 async def open_view(principal: Principal, view_id: str | int) -> OpenedView:
-    raise NotImplementedError
+    view = await get_view(principal, view_id)
+    (opened,) = await open_views(principal, [view])
+    return opened
+
+
+async def default_view(principal: Principal, queue: ViewQueue | str) -> SavedView | None:
+    spec = _queue(queue)
+    if not principal.can(spec.read):
+        return None
+    pref = (
+        await scoped(ViewPreference, principal)
+        .filter(user_id=principal.user_id, queue=spec.queue, is_default=True)
+        .first()
+    )
+    if pref is None:
+        return None
+    view = await scoped(SavedView, principal).filter(id=pref.view_id).first()
+    if view is None or view.status is not ViewStatus.ACTIVE or not await may_see(principal, view):
+        return None
+    return view
+
+
+async def my_views(principal: Principal) -> list[tuple[SavedView, ViewPreference]]:
+    """The caller's default and pinned views (for the home page), defaults first."""
+    prefs = list(
+        await scoped(ViewPreference, principal)
+        .filter(user_id=principal.user_id)
+        .filter(view_id__in=(await visible(principal)).values("id"))
+    )
+    prefs = [p for p in prefs if p.is_default or p.pinned]
+    if not prefs:
+        return []
+    views = {
+        v.id: v for v in await (await visible(principal)).filter(id__in=[p.view_id for p in prefs])
+    }
+    out = [(views[p.view_id], p) for p in prefs if p.view_id in views]
+    out.sort(key=lambda vp: (not vp[1].is_default, vp[0].queue.value, vp[0].name.casefold()))
+    return out
+
+
+async def alert_filter_of(
+    principal: Principal, view_id: str | int
+) -> tuple[SavedView, AlertFilter, str]:
+    """The filter and sort an alert-queue view applies (not found if not visible; Invalid if the
+    view is of the runs ledger). The queue applies it AND the caller's own filters: extra filters
+    narrow a view, they never widen it."""
+    principal.require(Perm.ALERT_READ)
+    view = await get_view(principal, view_id)
+    if view.queue is not ViewQueue.ALERTS:
+        raise Invalid(
+            f"View {view.id} ('{view.name}') is a view of the runs ledger, not of the alert "
+            "queue; open it with runs(viewId:) or on /runs.",
+            field="view_id",
+        )
+    defn, _ = _stored(view, view.definition)
+    return view, defn.alert_filter(), defn.sort
+
+
+async def run_filter_of(principal: Principal, view_id: str | int) -> tuple[SavedView, RunFilter]:
+    principal.require(Perm.RUN_READ)
+    view = await get_view(principal, view_id)
+    if view.queue is not ViewQueue.RUNS:
+        raise Invalid(
+            f"View {view.id} ('{view.name}') is a view of the alert queue, not of the runs "
+            "ledger; open it with alerts(viewId:) or on /alerts.",
+            field="view_id",
+        )
+    defn, _ = _stored(view, view.definition)
+    return view, defn.run_filter()
+
+
+# --- transaction parts -------------------------------------------------------------------------
+
+
+async def _lock_owner(principal: Principal, conn: BaseDBAsyncClient) -> None:
+    """Serialize one person's view changes (names are unique per owner and queue): their own
+    user row, locked (PostgreSQL; SQLite serializes writers anyway)."""
+    await (
+        scoped(User, principal)
+        .filter(id=principal.user_id)
+        .select_for_update()
+        .using_db(conn)
+        .first()
+    )
+
+
+async def _name_taken(
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    owner_id: int,
+    queue: ViewQueue,
+    name: str,
+    *,
+    but: int | None = None,
+) -> None:
+    q = (
+        scoped(SavedView, principal)
+        .using_db(conn)
+        .filter(owner_id=owner_id, queue=queue, status=ViewStatus.ACTIVE, name__iexact=name)
+    )
+    if but is not None:
+        q = q.exclude(id=but)
+    if await q.exists():
+        label = definitions.QUEUES[queue].label
+        who = "You already have" if owner_id == principal.user_id else "Its owner already has"
+        raise Conflict(
+            f"{who} a view of the {label} named '{name}'; choose another name.", field="name"
+        )
+
+
+async def _lock_view(
+    principal: Principal, conn: BaseDBAsyncClient, view_id: str | int
+) -> SavedView:
+    """The view, locked; one the caller may not see reads as not found (like another
+    organization's, or a missing one)."""
+    view = await lock_scoped(SavedView, principal, conn, view_id, "View")
+    if not await may_see(principal, view, conn):
+        raise not_found("View", view_id)
+    return view
+
+
+def _owner_only(principal: Principal, view: SavedView, doing: str) -> None:
+    if view.owner_id != principal.user_id:
+        raise Forbidden(
+            f"Not allowed: only the owner of view '{view.name}' may {doing} it. Save it as a "
+            "view of your own instead.",
+            permission=Perm.VIEW_SAVE.value,
+        )
+
+
+def _not_standard(view: SavedView, doing: str, why: str) -> None:
+    if view.scope is ViewScope.STANDARD:
+        raise Conflict(
+            f"{_label(view)} is a standard view and cannot be {doing}: {why}",
+            current_version=view.version,
+        )
+
+
+def _active(view: SavedView, doing: str) -> None:
+    if view.status is not ViewStatus.ACTIVE:
+        raise Conflict(
+            f"{_label(view)} is archived; restore it before you {doing} it.",
+            current_status=view.status.value,
+            current_version=view.version,
+        )
+
+
+def _check(view: SavedView, expected: int) -> None:
+    check_version(_label(view), view.version, expected, status=view.status.value, verb="change it")
+
+
+def _state(view: SavedView) -> dict[str, Any]:
+    return {
+        "queue": view.queue.value,
+        "scope": view.scope.value,
+        "status": view.status.value,
+        "team_id": view.team_id,
+        "version": view.version,
+    }
+
+
+# An action's own part: check the locked view, return the fields to set and the audit extras.
+Apply = Callable[[BaseDBAsyncClient, SavedView], Awaitable[tuple[dict[str, Any], dict[str, Any]]]]
+
+
+async def _change(
+    principal: Principal, view_id: str | int, action: str, expected: int, apply: Apply
+) -> ViewResult:
+    parse_id("View", view_id)
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        await _lock_owner(principal, conn)
+        view = await _lock_view(principal, conn, view_id)
+        _require_queue(principal, definitions.QUEUES[ViewQueue(view.queue)])
+        _check(view, expected)
+        old = _state(view)
+        changes, extra = await apply(conn, view)
+        for name, value in changes.items():
+            setattr(view, name, value)
+        view.version += 1
+        view.updated_at = now
+        await write_versioned(
+            scoped(SavedView, principal).filter(id=view.id), expected, conn, _label(view),
+            **changes, version=view.version, updated_at=now,
+        )  # fmt: skip
+        await record(
+            principal, conn, f"view.{action}", "view", view.id,
+            old=old, new={**_state(view), **extra},
+        )  # fmt: skip
+    return ViewResult(view)
+
+
+# --- save --------------------------------------------------------------------------------------
 
 
 async def save_view(
@@ -67,7 +518,60 @@ async def save_view(
     idempotency_key: str | None = None,
 ) -> ViewResult:
     """A new personal view of `queue` (names are unique per owner and queue, case-insensitive)."""
-    raise NotImplementedError
+    principal.require(Perm.VIEW_SAVE)
+    spec = _queue(queue)
+    _require_queue(principal, spec)
+    clean_name = _name(name)
+    clean_description = _description(description)
+    defn = _definition(spec, definition)
+    key = parse_idempotency_key(idempotency_key)
+    with key_race(key):
+        return await _save_in_transaction(principal, spec, clean_name, clean_description, defn, key)
+
+
+async def _save_in_transaction(
+    principal: Principal,
+    spec: QueueSpec,
+    name: str,
+    description: str,
+    defn: Definition,
+    key: str | None,
+) -> ViewResult:
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        if key is not None:
+            used = await used_idempotency_key(principal, conn, key, "view.create", None)
+            if used is not None:
+                view = await scoped(SavedView, principal).using_db(conn).get(id=int(used.entity_id))
+                return ViewResult(view, replayed=True)
+        await _lock_owner(principal, conn)
+        await _name_taken(principal, conn, principal.user_id, spec.queue, name)
+        view = await SavedView.create(
+            org_id=principal.org_id,
+            owner_id=principal.user_id,
+            queue=spec.queue,
+            scope=ViewScope.PERSONAL,
+            name=name,
+            description=description,
+            definition=defn.to_json(),
+            status=ViewStatus.ACTIVE,
+            version=1,
+            created_at=now,
+            updated_at=now,
+            using_db=conn,
+        )
+        if key is not None:
+            await remember_key(
+                principal, conn, key, "view.create", view.id, now, entity=f"view {view.id}"
+            )
+        await record(
+            principal, conn, "view.created", "view", view.id,
+            new={**_state(view), "filters": sorted(defn.filters), "sort": defn.sort},
+        )  # fmt: skip
+    return ViewResult(view)
+
+
+# --- update, share, archive, restore -----------------------------------------------------------
 
 
 async def update_view(
@@ -81,56 +585,233 @@ async def update_view(
 ) -> ViewResult:
     """Rename or edit one's own personal/team view. On a standard view, the edit becomes its
     draft (the version in force stays until a promotion of the draft is published)."""
-    raise NotImplementedError
+    principal.require(Perm.VIEW_SAVE)
+    expected = parse_version(expected_version)
+    new_name = _name(name) if name is not None else None
+    new_description = _description(description) if description is not None else None
+    if new_name is None and new_description is None and definition is None:
+        raise Invalid(
+            "Nothing to change: give a new name, description or definition.", field="name"
+        )
+
+    async def apply(
+        conn: BaseDBAsyncClient, view: SavedView
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        _active(view, "edit")
+        spec = definitions.QUEUES[ViewQueue(view.queue)]
+        defn = _definition(spec, definition) if definition is not None else None
+        changed = [
+            part
+            for part, value in (
+                ("name", new_name),
+                ("description", new_description),
+                ("definition", defn),
+            )
+            if value is not None
+        ]
+        if view.scope is ViewScope.STANDARD:
+            base = view.draft if isinstance(view.draft, dict) else {
+                "name": view.name, "description": view.description,
+                "definition": view.definition,
+            }  # fmt: skip
+            draft = {
+                "name": new_name if new_name is not None else base.get("name", view.name),
+                "description": (
+                    new_description
+                    if new_description is not None
+                    else base.get("description", view.description)
+                ),
+                "definition": defn.to_json() if defn is not None else base.get("definition"),
+            }
+            return (
+                {"draft": draft, "draft_by_id": principal.user_id},
+                {"changed": changed, "draft": True},
+            )
+        _owner_only(principal, view, "edit")
+        changes: dict[str, Any] = {}
+        if new_name is not None and new_name != view.name:
+            await _name_taken(principal, conn, view.owner_id, view.queue, new_name, but=view.id)
+        if new_name is not None:
+            changes["name"] = new_name
+        if new_description is not None:
+            changes["description"] = new_description
+        if defn is not None:
+            changes["definition"] = defn.to_json()
+        return changes, {"changed": changed, "draft": False}
+
+    return await _change(principal, view_id, "updated", expected, apply)
 
 
 async def share_view_with_team(
     principal: Principal, view_id: str | int, *, expected_version: int, team_id: str | int | None
 ) -> ViewResult:
     """Share one's own view with one of one's teams (team_id None: make it personal again)."""
-    raise NotImplementedError
+    principal.require(Perm.VIEW_SAVE)
+    expected = parse_version(expected_version)
+    team: int | None = None
+    if team_id is not None and team_id != "":
+        try:
+            team = parse_id("Team", team_id)
+        except NotFound:
+            team = 0  # reported below with the same words as a team one is not a member of
+
+    async def apply(
+        conn: BaseDBAsyncClient, view: SavedView
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        _not_standard(view, "shared", "it is shown to everyone who reads its queue already.")
+        _owner_only(principal, view, "share")
+        _active(view, "share")
+        if team is None:
+            return {"scope": ViewScope.PERSONAL, "team_id": None}, {}
+        if team not in await team_ids(principal, conn):
+            raise Invalid(
+                f"Team {team_id} is not one of your teams; share the view with a team you are a "
+                "member of.",
+                field="team_id",
+            )
+        return {"scope": ViewScope.TEAM, "team_id": team}, {}
+
+    return await _change(principal, view_id, "shared", expected, apply)
 
 
 async def archive_view(
     principal: Principal, view_id: str | int, *, expected_version: int
 ) -> ViewResult:
-    raise NotImplementedError
+    principal.require(Perm.VIEW_SAVE)
+    expected = parse_version(expected_version)
+
+    async def apply(
+        conn: BaseDBAsyncClient, view: SavedView
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        _not_standard(
+            view, "archived", "it stays in force for everyone of the organization. Edit it "
+            "instead: the edit goes through review.",
+        )  # fmt: skip
+        _owner_only(principal, view, "archive")
+        if view.status is ViewStatus.ARCHIVED:
+            raise Conflict(
+                f"{_label(view)} is archived already.",
+                current_status=view.status.value,
+                current_version=view.version,
+            )
+        return {"status": ViewStatus.ARCHIVED}, {}
+
+    return await _change(principal, view_id, "archived", expected, apply)
 
 
 async def restore_view(
     principal: Principal, view_id: str | int, *, expected_version: int
 ) -> ViewResult:
-    raise NotImplementedError
+    principal.require(Perm.VIEW_SAVE)
+    expected = parse_version(expected_version)
+
+    async def apply(
+        conn: BaseDBAsyncClient, view: SavedView
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        _owner_only(principal, view, "restore")
+        if view.status is not ViewStatus.ARCHIVED:
+            raise Conflict(
+                f"{_label(view)} is not archived; there is nothing to restore.",
+                current_status=view.status.value,
+                current_version=view.version,
+            )
+        try:
+            await _name_taken(principal, conn, view.owner_id, view.queue, view.name, but=view.id)
+        except Conflict:
+            raise Conflict(
+                f"You have another view of the {definitions.QUEUES[view.queue].label} named "
+                f"'{view.name}'; rename or archive that one first.",
+                field="name",
+            ) from None
+        return {"status": ViewStatus.ACTIVE}, {}
+
+    return await _change(principal, view_id, "restored", expected, apply)
+
+
+# --- preferences -------------------------------------------------------------------------------
+
+
+async def _usable(principal: Principal, conn: BaseDBAsyncClient, view_id: str | int) -> SavedView:
+    view = await get_view(principal, view_id, conn)
+    _require_queue(principal, definitions.QUEUES[ViewQueue(view.queue)])
+    _active(view, "use")
+    return view
+
+
+async def _preference(
+    principal: Principal, conn: BaseDBAsyncClient, view: SavedView
+) -> ViewPreference:
+    pref = (
+        await scoped(ViewPreference, principal)
+        .using_db(conn)
+        .filter(user_id=principal.user_id, view_id=view.id)
+        .select_for_update()
+        .first()
+    )
+    if pref is None:
+        pref = await ViewPreference.create(
+            org_id=principal.org_id, user_id=principal.user_id, view_id=view.id,
+            queue=view.queue, using_db=conn,
+        )  # fmt: skip
+    return pref
 
 
 async def set_default_view(
     principal: Principal, queue: ViewQueue | str, view_id: str | int | None
 ) -> SavedView | None:
     """The caller's default view of `queue` (None: no default). Returns the new default."""
-    raise NotImplementedError
+    principal.require(Perm.VIEW_SAVE)
+    spec = _queue(queue)
+    _require_queue(principal, spec)
+    pk = parse_id("View", view_id) if view_id is not None and view_id != "" else None
+    async with in_transaction() as conn:
+        await _lock_owner(principal, conn)
+        view = await _usable(principal, conn, pk) if pk is not None else None
+        if view is not None and view.queue is not spec.queue:
+            raise Invalid(
+                f"{_label(view)} is a view of the {definitions.QUEUES[view.queue].label}; choose "
+                f"a view of the {spec.label} as its default.",
+                field="view_id",
+            )
+        before = (
+            await scoped(ViewPreference, principal)
+            .using_db(conn)
+            .filter(user_id=principal.user_id, queue=spec.queue, is_default=True)
+            .values_list("view_id", flat=True)
+        )
+        await (
+            scoped(ViewPreference, principal)
+            .using_db(conn)
+            .filter(user_id=principal.user_id, queue=spec.queue, is_default=True)
+            .update(is_default=False)
+        )
+        if view is not None:
+            pref = await _preference(principal, conn, view)
+            pref.is_default = True
+            await pref.save(using_db=conn, update_fields=["is_default"])
+        await record(
+            principal, conn, "view.default_set", "view",
+            view.id if view is not None else f"{spec.queue.value}:none",
+            old={"queue": spec.queue.value, "default_view_id": before[0] if before else None},
+            new={"queue": spec.queue.value, "default_view_id": view.id if view else None},
+        )  # fmt: skip
+    return view
 
 
 async def pin_view(principal: Principal, view_id: str | int, pinned: bool) -> ViewPreference:
-    raise NotImplementedError
-
-
-async def default_view(principal: Principal, queue: ViewQueue | str) -> SavedView | None:
-    raise NotImplementedError
-
-
-async def my_views(principal: Principal) -> list[tuple[SavedView, ViewPreference]]:
-    """The caller's default and pinned views (for the home page), defaults first."""
-    raise NotImplementedError
-
-
-async def alert_filter_of(
-    principal: Principal, view_id: str | int
-) -> tuple[SavedView, AlertFilter, str]:
-    """The filter and sort an alert-queue view applies (not found if not visible; Invalid if the
-    view is of the runs ledger). The queue applies it AND the caller's own filters: extra filters
-    narrow a view, they never widen it."""
-    raise NotImplementedError
-
-
-async def run_filter_of(principal: Principal, view_id: str | int) -> tuple[SavedView, RunFilter]:
-    raise NotImplementedError
+    principal.require(Perm.VIEW_SAVE)
+    if not isinstance(pinned, bool):
+        raise Invalid("Pinned must be true or false.", field="pinned")
+    pk = parse_id("View", view_id)
+    async with in_transaction() as conn:
+        await _lock_owner(principal, conn)
+        view = await _usable(principal, conn, pk)
+        pref = await _preference(principal, conn, view)
+        was = pref.pinned
+        pref.pinned = pinned
+        await pref.save(using_db=conn, update_fields=["pinned"])
+        await record(
+            principal, conn, "view.pinned", "view", view.id,
+            old={"pinned": was}, new={"pinned": pinned, "queue": view.queue.value},
+        )  # fmt: skip
+    return pref
