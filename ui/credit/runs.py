@@ -107,8 +107,8 @@ async def _ledger_page(
         else:
             rows = result.runs
             cursor = result.end_cursor if result.has_next else None
-    query = "&".join(filter(None, [query_string(values), picker.view_param,
-                                   urlencode({"edit": picker.edit.id}) if picker.edit else ""]))  # fmt: skip
+    edit = urlencode({"edit": picker.edit.id}) if picker.edit else ""
+    query = "&".join(filter(None, [query_string(values), picker.view_param, edit]))
     ctx = {
         "values": values,
         "filter_errors": filter_errors,

@@ -59,7 +59,6 @@ from riskops.ui.common.rendering import (
     render,
     signed_in,
 )
-from riskops.ui.views import picker as view_picker
 from riskops.ui.triage.alert_display import (
     CHART_LABEL,
     CHART_WIDTH,
@@ -67,6 +66,7 @@ from riskops.ui.triage.alert_display import (
     signal_scale,
     sla_of,
 )
+from riskops.ui.views import picker as view_picker
 
 QUEUE_PAGE_SIZE = 50
 # A page that shows `rows` alerts (the address "Load more" pushes, so Back and reload bring the

@@ -9,6 +9,7 @@ queue's query becomes a definition in `queue_definition`. Conventions are in `ri
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -267,6 +268,7 @@ async def _view_page(
         "requests": requests,
         "open_request": next((r for r in requests if r.status in OPEN_PROMOTION), None),
         "open_path": open_path(view),
+        "key": uuid.uuid4().hex,
         "edit_path": f"{QUEUES[view.queue].path}?edit={view.id}",
         "form_name": form,
         "errors": errors or {},
@@ -322,7 +324,7 @@ async def _save_refused(sub: Submission, refusal: Refusal) -> Response:
 
 @form_post(_save_refused, name="save", keep=_save_values, fields=SAVE_FIELDS)
 async def view_save(sub: Submission) -> Response:
-    """"Save as view" on a queue page: the queue's current filters, columns and sort."""
+    """ "Save as view" on a queue page: the queue's current filters, columns and sort."""
     values = sub.values
     sub.principal.require(Perm.VIEW_SAVE)  # before the definition is even read
     definition = queue_definition(values["queue"] or "-", values["q"], values["columns"])

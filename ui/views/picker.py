@@ -17,11 +17,11 @@ from urllib.parse import urlencode
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
-from riskops.server.core.errors import DomainError, Forbidden
+from riskops.server.core.errors import DomainError, Forbidden, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.credit.runs import RunFilter
-from riskops.server.triage.queue_filters import AlertFilter, FilterErrors
+from riskops.server.triage.queue_filters import AlertFilter
 from riskops.server.views import definitions, service
 from riskops.server.views.definitions import QUEUES, Definition
 from riskops.server.views.models import SavedView, ViewQueue
@@ -44,6 +44,7 @@ class Picker:
     by_default: bool = False  # applied because it is the caller's default view
     edit: SavedView | None = None  # ?edit=ID: its definition is the form's filters
     can_edit: bool = False  # the caller may save changes to `edit`
+    edit_definition: Definition | None = None  # its draft (a standard view's), else its definition
     columns: tuple[str, ...] = ()
     sort: str | None = None  # the view's sort (used unless the address gives one)
     may_save: bool = False
@@ -122,10 +123,9 @@ async def resolve(principal: Principal, queue: ViewQueue, params: QueryParams) -
         if opened.view.queue != queue:
             raise _other_queue(opened.view)
         picker.edit = opened.view
-        picker.can_edit = opened.can_edit or (
-            picker.may_save and opened.view.scope.value == "standard"
-        )
-        picker.columns = (opened.draft or opened.definition).columns
+        picker.can_edit = opened.can_edit
+        picker.edit_definition = opened.draft or opened.definition
+        picker.columns = picker.edit_definition.columns
     elif view_id or (not own and params.get("all") != "1"):
         view = None
         if not view_id:
@@ -154,8 +154,6 @@ async def resolve(principal: Principal, queue: ViewQueue, params: QueryParams) -
 
 
 def _other_queue(view: SavedView) -> DomainError:
-    from riskops.server.core.errors import Invalid
-
     return Invalid(
         f"View “{view.name}” is a view of the {QUEUES[view.queue].label}; open it there: "
         f"{QUEUES[view.queue].path}?view={view.id}.",
@@ -166,12 +164,10 @@ def _other_queue(view: SavedView) -> DomainError:
 def edit_redirect(picker: Picker, params: QueryParams) -> str | None:
     """`?edit=ID` alone: the address of the queue with the view's definition as its filters (the
     form shows them, to change and save)."""
-    if picker.edit is None or any(k not in ("edit",) for k in params):
+    if picker.edit is None or picker.edit_definition is None or any(k != "edit" for k in params):
         return None
     view = picker.edit
-    draft = view.draft.get("definition") if isinstance(view.draft, dict) else None
-    defn = definitions.stored(view.queue, draft or view.definition)
-    query = urlencode([*definition_pairs(defn), ("edit", str(view.id))])
+    query = urlencode([*definition_pairs(picker.edit_definition), ("edit", str(view.id))])
     return f"{QUEUES[view.queue].path}?{query}"
 
 
@@ -188,5 +184,5 @@ async def queue_again(sub: Submission, queue: str, status: int, errors: dict[str
         from riskops.ui.triage import alerts
 
         return await alerts.queue_again(sub, QueryParams(page_query), status, errors, values)
-    raise FilterErrors({"queue": errors.get("_form") or "Choose the alert queue or the runs "
-                        "ledger."})  # fmt: skip
+    raise Invalid(f"Queue '{queue}' is unknown; save a view from the alert queue or the runs "
+                  "ledger.", field="queue")  # fmt: skip
