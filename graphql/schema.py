@@ -18,6 +18,8 @@ from riskops.graphql.notify.queries import NotifyQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
+from riskops.graphql.views.mutations import ViewsMutation
+from riskops.graphql.views.queries import ViewsQuery
 
 
 @strawberry.type
@@ -30,6 +32,7 @@ class Query(
     ControlsQuery,
     NotifyQuery,
     ReportsQuery,
+    ViewsQuery,
 ):
     pass
 
@@ -43,6 +46,7 @@ class Mutation(
     BaselinesMutation,
     ControlsMutation,
     ReportsMutation,
+    ViewsMutation,
 ):
     pass
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -40,6 +41,7 @@ from riskops.server.credit import policy as controls
 from riskops.server.credit import runs as runs_runs
 from riskops.server.credit.models import PolicyVersion
 from riskops.server.identity import users
+from riskops.server.views import service as views
 
 
 async def run_nodes(info: Info, rows: Sequence[rm.Run]) -> list[Run]:
@@ -71,9 +73,21 @@ class RunsQuery:
         filter: RunFilterInput | None = None,
         first: int = 50,
         after: str | None = None,
+        view_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="A saved view of the runs ledger: its filters apply, and `filter` "
+                "narrows them further (it never widens a view)."
+            ),
+        ] = None,
     ) -> RunConnection:
+        who = principal(info)
+        within: list[runs_runs.RunFilter] = []
+        if view_id is not None:
+            _, in_view = await query(views.run_filter_of(who, str(view_id)))
+            within = [in_view]
         page = await query(
-            runs_runs.list_runs(principal(info), _filter(filter), first=first, after=after)
+            runs_runs.list_runs(who, _filter(filter), first=first, after=after, within=within)
         )
         nodes = await run_nodes(info, page.runs)
         return RunConnection(

@@ -3,8 +3,8 @@ calls one service; nested relations are batch-loaded."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Annotated, Any
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
@@ -39,6 +39,9 @@ from riskops.server.triage import case_queries, queue, queue_filters
 from riskops.server.triage import models as m
 from riskops.server.triage.queue import encode_cursor
 from riskops.server.triage.queue_filters import AlertFilter
+from riskops.server.views import service as views
+
+T = TypeVar("T")
 
 
 async def alert_nodes(
@@ -64,9 +67,12 @@ def _selected(selections: Sequence[Selection], path: Sequence[str]) -> set[str]:
 
 
 def _argument(field: str) -> str:
-    """The GraphQL argument a service field name stands for: `score_min` → `filter.scoreMin`."""
+    """The GraphQL argument a service field name stands for: `score_min` → `filter.scoreMin`;
+    a saved view's own filter (`view.status`) → `viewId`."""
     if field in ("sort", "first", "after"):
         return field
+    if field.startswith("view."):
+        return "viewId"
     head, *rest = field.split("_")
     return "filter." + head + "".join(part.title() for part in rest)
 
@@ -74,8 +80,12 @@ def _argument(field: str) -> str:
 async def _listed(who: Principal, flt: AlertFilter, **page: Any) -> queue.AlertPage:
     """`queue.list_alerts`; invalid arguments are one GraphQL error that lists every one of
     them with its field (`extensions.errors`), `extensions.field` being the first."""
+    return await _refused_filters(queue.list_alerts(who, flt, **page))
+
+
+async def _refused_filters(call: Awaitable[T]) -> T:
     try:
-        return await queue.list_alerts(who, flt, **page)
+        return await call
     except queue_filters.FilterErrors as exc:
         raise GraphQLError(
             exc.message,
@@ -120,17 +130,35 @@ class AlertsQuery:
         self,
         info: Info,
         filter: AlertFilterInput | None = None,
-        sort: AlertSort = AlertSort.SCORE,
+        sort: Annotated[
+            AlertSort | None,
+            strawberry.argument(description="Default: the view's sort, else SCORE."),
+        ] = None,
         first: int = 50,
         after: str | None = None,
+        view_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="A saved view of the alert queue: its filters apply, and `filter` "
+                "narrows them further (it never widens a view)."
+            ),
+        ] = None,
     ) -> AlertConnection:
         flt, who = _filter(filter), principal(info)
-        page = await query(_listed(who, flt, sort=sort.value, first=first, after=after))
+        within: list[AlertFilter] = []
+        order = sort.value if sort is not None else None
+        if view_id is not None:
+            _, in_view, view_sort = await query(views.alert_filter_of(who, str(view_id)))
+            within, order = [in_view], order or view_sort
+        order = order or AlertSort.SCORE.value
+        page = await query(_listed(who, flt, sort=order, first=first, after=after, within=within))
         counted: list[queue.AlertCount] = []
 
         async def count() -> queue.AlertCount:
             if not counted:
-                counted.append(await queue.count_alerts(who, flt, sort=sort.value))
+                counted.append(
+                    await _refused_filters(queue.count_alerts(who, flt, sort=order, within=within))
+                )
             return counted[0]
 
         # info.selected_fields is this `alerts` field itself; look below it.
@@ -139,7 +167,7 @@ class AlertsQuery:
         nodes = await alert_nodes(info, page.alerts, wanted)
         return AlertConnection(
             edges=[
-                AlertEdge(cursor=encode_cursor(sort.value, row), node=node)
+                AlertEdge(cursor=encode_cursor(order, row), node=node)
                 for row, node in zip(page.alerts, nodes, strict=True)
             ],
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),

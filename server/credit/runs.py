@@ -99,14 +99,7 @@ def _with_flag(q: QuerySet[Run], flag: str) -> QuerySet[Run]:
     return q.annotate(_flag_at=RawSQL(f'instr("flags", \'"{flag}"\')')).filter(_flag_at__gt=0)
 
 
-async def list_runs(
-    principal: Principal, flt: RunFilter | None = None, *, first: int = 50, after: str | None = None
-) -> RunPage:
-    """The ledger, newest first (keyset on started_at, id), filtered."""
-    principal.require(Perm.RUN_READ)
-    flt = flt or RunFilter()
-    size = validation.page_size(first, MAX_PAGE)
-    q = scoped(Run, principal)
+def _narrow(q: QuerySet[Run], flt: RunFilter) -> QuerySet[Run]:
     sev = _severity_filter(flt.severities)
     if sev is not None:
         q = q.filter(sev)
@@ -120,6 +113,26 @@ async def list_runs(
         q = q.filter(started_at__lt=flt.until)
     if flt.quarantined is not None:
         q = q.filter(quarantined=flt.quarantined)
+    return q
+
+
+async def list_runs(
+    principal: Principal,
+    flt: RunFilter | None = None,
+    *,
+    first: int = 50,
+    after: str | None = None,
+    within: Sequence[RunFilter] = (),
+) -> RunPage:
+    """The ledger, newest first (keyset on started_at, id), filtered. `within`: filters applied
+    before `flt`, each narrowing (a saved view's): `flt` never widens them."""
+    principal.require(Perm.RUN_READ)
+    flt = flt or RunFilter()
+    size = validation.page_size(first, MAX_PAGE)
+    q = scoped(Run, principal)
+    for outer in within:
+        q = _narrow(q, outer)
+    q = _narrow(q, flt)
     if after:
         at, pk = decode_cursor(after)
         q = q.filter(Q(started_at__lt=at) | Q(started_at=at, id__lt=pk))

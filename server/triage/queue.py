@@ -16,12 +16,13 @@ import base64
 import binascii
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 
 from riskops.server.core import validation
 from riskops.server.core.audit_trail import access
@@ -158,12 +159,35 @@ def decode_cursor(sort: str, cursor: str) -> tuple[Any, int]:
         ) from None
 
 
+def narrowed(flt: AlertFilter, within: Sequence[AlertFilter]) -> AlertFilter:
+    """The caller's filter as it applies inside `within` (a saved view's filters): without a
+    currency of its own it takes theirs, so the amount sort and amount bounds compare within the
+    currency the view already narrowed to (applying it again changes no row)."""
+    if flt.currency not in (None, ""):
+        return flt
+    inherited = next((w.currency for w in within if w.currency not in (None, "")), None)
+    return replace(flt, currency=inherited) if inherited is not None else flt
+
+
 def validate_query(
-    flt: AlertFilter, *, sort: str = "score", first: int = 50, after: str | None = None
+    flt: AlertFilter,
+    *,
+    sort: str = "score",
+    first: int = 50,
+    after: str | None = None,
+    within: Sequence[AlertFilter] = (),
 ) -> None:
     """Everything `list_alerts` would refuse, all at once (`FilterErrors`), without a query:
-    a page that could not parse some fields still learns what is wrong with the others."""
+    a page that could not parse some fields still learns what is wrong with the others.
+    The filters of `within` (a saved view's) are checked too, their fields named `view.<field>`."""
     check = Collect()
+    for outer in within:
+        try:
+            validate(outer)
+        except FilterErrors as exc:
+            for name, message in exc.errors.items():
+                check.add(f"view.{name}", f"The view's filter: {message}")
+    flt = narrowed(flt, within)
     if sort not in SORTS:
         check.add("sort", f"Sort '{sort}' is unknown; use {', '.join(SORTS)}.")
     check(lambda: validation.page_size(first, MAX_PAGE))
@@ -195,6 +219,16 @@ def _after(spec: _Sort, value: Any, alert_id: int) -> Q:
     )
 
 
+def _filtered(
+    principal: Principal, flt: AlertFilter, sort: str, within: Sequence[AlertFilter]
+) -> QuerySet[Alert]:
+    """The organization's alerts narrowed by each filter of `within`, then by `flt`."""
+    q = scoped(Alert, principal)
+    for outer in within:
+        q = apply_filter(q, principal, outer)
+    return apply_filter(q, principal, narrowed(flt, within), sort)
+
+
 async def list_alerts(
     principal: Principal,
     flt: AlertFilter,
@@ -202,13 +236,16 @@ async def list_alerts(
     sort: str = "score",
     first: int = 50,
     after: str | None = None,
+    within: Sequence[AlertFilter] = (),
 ) -> AlertPage:
-    """One page of the caller's organization's alerts; keyset cursors, stable under inserts."""
+    """One page of the caller's organization's alerts; keyset cursors, stable under inserts.
+    `within`: filters applied before `flt`, each narrowing (a saved view's): `flt` never widens
+    them."""
     principal.require(Perm.ALERT_READ)
-    validate_query(flt, sort=sort, first=first, after=after)
+    validate_query(flt, sort=sort, first=first, after=after, within=within)
     spec = SORTS[sort]
     cursor = decode_cursor(sort, after) if after is not None else None
-    base = apply_filter(scoped(Alert, principal), principal, flt, sort)
+    base = _filtered(principal, flt, sort, within)
     col, id_order = spec.column, ("-id" if spec.descending else "id")
     key_order = f"-{col}" if spec.descending else col
 
@@ -239,14 +276,18 @@ class AlertCount:
 
 
 async def count_alerts(
-    principal: Principal, flt: AlertFilter, *, sort: str = "score"
+    principal: Principal,
+    flt: AlertFilter,
+    *,
+    sort: str = "score",
+    within: Sequence[AlertFilter] = (),
 ) -> AlertCount:
     """How many alerts the filter matches (the same filter as `list_alerts`), counted up to
     COUNT_CAP: the ids come from the same indexes a page reads, so the count stays cheap on a
     queue of millions, where an exact COUNT(*) would read every matching row."""
     principal.require(Perm.ALERT_READ)
-    validate_query(flt, sort=sort if sort in SORTS else "score")
-    q = apply_filter(scoped(Alert, principal), principal, flt, sort)
+    validate_query(flt, sort=sort if sort in SORTS else "score", within=within)
+    q = _filtered(principal, flt, sort, within)
     ids = await q.limit(COUNT_CAP + 1).values_list("id", flat=True)
     return AlertCount(min(len(ids), COUNT_CAP), len(ids) <= COUNT_CAP)
 

@@ -35,7 +35,7 @@ async def team_ids(principal: Principal, conn: BaseDBAsyncClient | None = None) 
     q = scoped(Team, principal).filter(members__id=principal.user_id)
     if conn is not None:
         q = q.using_db(conn)
-    return list(await q.values_list("id", flat=True))
+    return [int(pk) for pk in await q.values_list("id", flat=True)]  # type: ignore[call-overload]
 
 
 async def visible(

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from riskops.server.core import validation
@@ -207,7 +208,7 @@ def _alert_filters(raw: Mapping[str, Any], sort: str, check: Collect) -> dict[st
     out: dict[str, Any] = {}
     for name in ("created_from", "created_to"):
         if not _is_empty(raw.get(name)):
-            value = check(lambda name=name: _parse_dt(raw[name], name))
+            value = check(partial(_parse_dt, raw[name], name))
             if value is not None:
                 out[name] = value
     flt = AlertFilter(
@@ -298,7 +299,7 @@ def _run_filters(raw: Mapping[str, Any], check: Collect) -> dict[str, Any]:
             out["flag"] = flag.strip()
     for name in ("since", "until"):
         if not _is_empty(raw.get(name)):
-            value = check(lambda name=name: _parse_dt(raw[name], name))
+            value = check(partial(_parse_dt, raw[name], name))
             if value is not None:
                 out[name] = value
     if "since" in out and "until" in out and out["since"] > out["until"]:

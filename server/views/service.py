@@ -165,7 +165,7 @@ def _stored(view: SavedView, data: Any) -> tuple[Definition, list[str]]:
         filters = raw.get("filters") if isinstance(raw.get("filters"), dict) else {}
         known = {k: v for k, v in (filters or {}).items() if k in spec.filters}
         columns = tuple(c for c in raw.get("columns") or () if c in spec.column_names)
-        sort = raw.get("sort") if raw.get("sort") in spec.sorts else spec.default_sort
+        sort = str(raw["sort"]) if raw.get("sort") in spec.sorts else spec.default_sort
         defn = Definition(spec.queue, known, columns or spec.column_names, sort, spec)
         return defn, [f"No longer valid: {m}" for m in exc.errors.values()]
 
