@@ -12,8 +12,9 @@ from riskops.jobs import audit_jobs
 from riskops.jobs.registry import JOBS
 from riskops.server.credit import jobs
 from riskops.server.notify import delivery
+from riskops.server.views import jobs as view_jobs
 
-MODULES = (audit_jobs, jobs, delivery)
+MODULES = (audit_jobs, jobs, delivery, view_jobs)
 
 
 def kinds() -> list[str]:

@@ -9,22 +9,72 @@ pending request.
 CONTRACT (issue 12): the signatures below are what the faces and the home page call. Audit
 events: `view.promotion_requested`, `view.promotion_validated`, `view.promotion_reviewed`,
 `view.promotion_declined`, `view.promotion_withdrawn`, `view.promotion_published`.
+
+Who sees a request: its requester, the reviewers (VIEW_REVIEW), and everyone who may see its
+view (`access.may_see`); anyone else, another organization included, gets "not found". The jobs
+(`riskops.server.views.jobs`) are enqueued after the commit that made them necessary, with a
+dedupe key per request, so a retried request or a redelivered job never runs one twice.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from riskops.jobs import runner
+from riskops.server.core import validation
+from riskops.server.core.approvals import may_decide, require_checker
+from riskops.server.core.audit_trail import record
+from riskops.server.core.errors import Conflict, Duplicate, Forbidden, Invalid, not_found
+from riskops.server.core.idempotency import (
+    key_race,
+    parse_idempotency_key,
+    remember_key,
+    used_idempotency_key,
+)
+from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import lock_scoped, parse_id, scoped
+from riskops.server.core.versioning import check_version, parse_version, write_versioned
+from riskops.server.identity import users
+from riskops.server.identity.models import Team, User
+from riskops.server.views import access, definitions
 from riskops.server.views.definitions import Change, Definition
 from riskops.server.views.models import (
+    OPEN_PROMOTION,
     PromotionStatus,
+    ReviewDecision,
     ReviewRole,
     SavedView,
     ViewPromotionRequest,
     ViewReview,
+    ViewScope,
+    ViewStatus,
     ViewVersion,
 )
+
+log = logging.getLogger("riskops.views")
+
+MAX_RATIONALE = 2000
+MAX_NOTE = 2000
+MAX_LIST = 200
+
+VALIDATE_JOB = "view.promotion.validate"
+PUBLISH_JOB = "view.promotion.publish"
+
+# The request may be withdrawn until both approvals are in (then the publish job owns it).
+WITHDRAWABLE = frozenset(
+    {PromotionStatus.VALIDATING, PromotionStatus.INVALID, PromotionStatus.PENDING_REVIEW}
+)
+
+S = PromotionStatus
 
 
 @dataclass(frozen=True)
@@ -48,6 +98,173 @@ class RequestDetail:
     review_roles: list[ReviewRole] = field(default_factory=list)
     can_withdraw: bool = False
     own: bool = False  # the caller made it (they wait for the reviewers)
+    names: dict[str, str] = field(default_factory=dict)  # "user:7" -> name (requester, reviewers)
+
+
+# --- the rules ---------------------------------------------------------------------------------
+
+
+def label(request: ViewPromotionRequest) -> str:
+    """How messages name a request ("view promotion 12")."""
+    return f"view promotion {request.id}"
+
+
+def snapshot_of(view: SavedView) -> dict[str, Any]:
+    """What a request of `view` puts under review: a standard view's draft, any other view as
+    it is."""
+    if view.scope is ViewScope.STANDARD:
+        draft = view.draft or {}
+        return {
+            "name": draft.get("name", view.name),
+            "description": draft.get("description", view.description),
+            "definition": draft.get("definition", view.definition),
+        }
+    return {"name": view.name, "description": view.description, "definition": view.definition}
+
+
+def held_review_roles(principal: Principal) -> list[ReviewRole]:
+    if not principal.can(Perm.VIEW_REVIEW):
+        return []
+    return [r for r in ReviewRole if r.value in principal.roles]
+
+
+def review_roles_for(
+    principal: Principal, request: ViewPromotionRequest, reviews: Iterable[ViewReview]
+) -> list[ReviewRole]:
+    """The reviewer roles the caller may still review `request` as: none unless it waits for
+    review, they did not make it and have not reviewed it yet (one person counts once)."""
+    if request.status is not S.PENDING_REVIEW or not may_decide(principal, request.requested_by_id):
+        return []
+    done = list(reviews)
+    if any(r.reviewer_id == principal.user_id for r in done):
+        return []
+    taken = {r.role for r in done}
+    return [r for r in held_review_roles(principal) if r not in taken]
+
+
+def may_withdraw(principal: Principal, request: ViewPromotionRequest) -> bool:
+    return (
+        principal.can(Perm.VIEW_SAVE)
+        and request.requested_by_id == principal.user_id
+        and request.status in WITHDRAWABLE
+    )
+
+
+def _require_reader(principal: Principal) -> None:
+    """Reading requests takes a part in views: saving, reviewing, or reading a queue."""
+    if not any(
+        principal.can(p) for p in (Perm.VIEW_SAVE, Perm.VIEW_REVIEW, Perm.ALERT_READ, Perm.RUN_READ)
+    ):
+        principal.require(Perm.VIEW_SAVE)
+
+
+async def _may_see_request(
+    principal: Principal,
+    request: ViewPromotionRequest,
+    view: SavedView,
+    conn: BaseDBAsyncClient | None = None,
+) -> bool:
+    if request.org_id != principal.org_id:
+        return False
+    if principal.can(Perm.VIEW_REVIEW) or request.requested_by_id == principal.user_id:
+        return True
+    return await access.may_see(principal, view, conn)
+
+
+async def _lock_request(
+    principal: Principal, conn: BaseDBAsyncClient, pk: int, raw: str | int
+) -> tuple[ViewPromotionRequest, SavedView]:
+    request = await lock_scoped(ViewPromotionRequest, principal, conn, pk, "View promotion")
+    view = await scoped(SavedView, principal).using_db(conn).get(id=request.view_id)
+    if not await _may_see_request(principal, request, view, conn):
+        raise not_found("View promotion", raw)
+    return request, view
+
+
+def _check_request_version(request: ViewPromotionRequest, expected: int, verb: str) -> None:
+    check_version(
+        f"View promotion {request.id}", request.version, expected,
+        status=request.status.value, verb=verb,
+    )  # fmt: skip
+
+
+def _optional_note(raw: Any) -> str:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return ""
+    return validation.long_text(raw, "note", max_len=MAX_NOTE)
+
+
+def _decision(raw: Any) -> ReviewDecision:
+    choices = validation.choices(ReviewDecision)
+    if not isinstance(raw, str) or not raw.strip():
+        raise Invalid(f"Decision is required; choose one of {choices}.", field="decision")
+    try:
+        return ReviewDecision(raw.strip().lower())
+    except ValueError:
+        raise Invalid(
+            f"Decision '{raw}' is unknown; choose one of {choices}.", field="decision"
+        ) from None
+
+
+def _role(principal: Principal, raw: ReviewRole | str | None) -> ReviewRole | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        role = ReviewRole(str(raw).strip().lower())
+    except ValueError:
+        raise Invalid(
+            f"Role '{raw}' is unknown; choose one of {validation.choices(ReviewRole)}.",
+            field="role",
+        ) from None
+    if role not in held_review_roles(principal):
+        raise Forbidden(
+            f"You do not hold the {role.value} role, so you cannot review as one.",
+            permission=Perm.VIEW_REVIEW.value, field="role",
+        )  # fmt: skip
+    return role
+
+
+async def names_for(org_id: int, defns: Iterable[Definition | None]) -> dict[str, str]:
+    """Display names of the teams and people the definitions mention ("team:3", "user:7"); what
+    no longer exists is left out (definitions.value_words then says so)."""
+    team_ids: set[int] = set()
+    user_ids: set[int] = set()
+    for d in defns:
+        if d is None:
+            continue
+        if isinstance(d.filters.get("team"), int):
+            team_ids.add(d.filters["team"])
+        if isinstance(d.filters.get("assignee"), int):
+            user_ids.add(d.filters["assignee"])
+    names: dict[str, str] = {}
+    if team_ids:
+        rows = (
+            await scoped(Team, org_id=org_id)
+            .filter(id__in=sorted(team_ids))
+            .values_list("id", "name")
+        )
+        names.update({f"team:{i}": str(n) for i, n in rows})
+    if user_ids:
+        urows = await (
+            scoped(User, org_id=org_id)
+            .filter(id__in=sorted(user_ids), deleted_at=None)
+            .values_list("id", "name")
+        )
+        names.update({f"user:{i}": str(n) for i, n in urows})
+    return names
+
+
+def read_definition(view: SavedView, data: Any) -> Definition | None:
+    """A stored definition, None when it cannot be read any more (the validation says why)."""
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        return definitions.stored(view.queue, data)
+    except Invalid:
+        return None
+
+
+# --- request, withdraw, review -----------------------------------------------------------------
 
 
 async def request_promotion(
@@ -58,13 +275,180 @@ async def request_promotion(
     expected_version: int,
     idempotency_key: str | None = None,
 ) -> PromotionResult:
-    raise NotImplementedError
+    """Ask for `view` (its draft, for a standard view) to become the standard version. The
+    request starts `validating`; the validation job runs after the commit."""
+    principal.require(Perm.VIEW_SAVE)
+    why = validation.long_text(
+        rationale, "rationale", max_len=MAX_RATIONALE,
+        why="say why this view should be the standard one for everyone",
+    )  # fmt: skip
+    expected = parse_version(expected_version, of="of the view ")
+    pk = parse_id("View", view_id)
+    key = parse_idempotency_key(idempotency_key)
+    with key_race(key):
+        result = await _request_in_transaction(principal, pk, view_id, why, expected, key)
+    if result.request.status is S.VALIDATING:
+        await enqueue_validation(result.request)  # a replay re-sends it: the dedupe key holds
+    return result
+
+
+async def _request_in_transaction(
+    principal: Principal, pk: int, raw: str | int, why: str, expected: int, key: str | None
+) -> PromotionResult:
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        view = await lock_scoped(SavedView, principal, conn, pk, "View")
+        if not await access.may_see(principal, view, conn):
+            raise not_found("View", raw)
+        if key is not None:
+            used = await used_idempotency_key(principal, conn, key, "view.promotion_request", None)
+            if used is not None:
+                earlier = (
+                    await scoped(ViewPromotionRequest, principal)
+                    .using_db(conn)
+                    .get(id=int(used.entity_id))
+                )
+                if earlier.view_id != view.id:
+                    raise Duplicate(
+                        f"Idempotency key '{key}' was already used for a promotion of another "
+                        "view; use a new key for a new request.",
+                        field="idempotency_key",
+                    )
+                return PromotionResult(earlier, replayed=True)
+        _may_request(principal, view)
+        check_version(
+            f"View '{view.name}'", view.version, expected, verb="request the promotion",
+        )  # fmt: skip
+        await _no_open_request(principal, conn, view)
+        snapshot = snapshot_of(view)
+        request = await ViewPromotionRequest.create(
+            org_id=principal.org_id, view_id=view.id, requested_by_id=principal.user_id,
+            rationale=why, snapshot=snapshot, base_number=view.published_number,
+            status=S.VALIDATING, created_at=now, updated_at=now, using_db=conn,
+        )  # fmt: skip
+        if key is not None:
+            await remember_key(
+                principal, conn, key, "view.promotion_request", request.id, now,
+                entity=f"view promotion {request.id}",
+            )  # fmt: skip
+        await record(
+            principal, conn, "view.promotion_requested", "view_promotion", request.id,
+            new={"view_id": view.id, "status": request.status.value,
+                 "scope": view.scope.value, "base_number": view.published_number},
+        )  # fmt: skip
+    return PromotionResult(request)
+
+
+def _may_request(principal: Principal, view: SavedView) -> None:
+    if view.status is not ViewStatus.ACTIVE:
+        raise Conflict(
+            f"View '{view.name}' is archived; restore it before asking for its promotion.",
+            current_version=view.version,
+        )
+    if view.scope is ViewScope.STANDARD:
+        if view.draft is None:
+            raise Conflict(
+                f"View '{view.name}' is already standard and has no edit waiting: edit it "
+                "first, then ask for the promotion of your edit.",
+                current_version=view.version,
+            )
+        return
+    if view.owner_id != principal.user_id:
+        raise Forbidden(
+            f"Only the owner of view '{view.name}' may ask for its promotion to standard; save "
+            "it as a view of your own to propose it.",
+            permission=Perm.VIEW_SAVE.value,
+        )
+
+
+async def _no_open_request(principal: Principal, conn: BaseDBAsyncClient, view: SavedView) -> None:
+    open_ = (
+        await scoped(ViewPromotionRequest, principal)
+        .using_db(conn)
+        .filter(view_id=view.id, status__in=[s.value for s in OPEN_PROMOTION])
+        .first()
+    )
+    if open_ is not None:
+        raise Conflict(
+            f"View '{view.name}' already has an open promotion request ({label(open_)}, "
+            f"{open_.status.value}); wait for its outcome or withdraw it first.",
+            current_status=open_.status.value,
+            request_id=open_.id,
+        )
+
+
+async def enqueue_validation(request: ViewPromotionRequest) -> None:
+    await _enqueue(VALIDATE_JOB, request)
+
+
+async def enqueue_publication(request: ViewPromotionRequest) -> None:
+    await _enqueue(PUBLISH_JOB, request)
+
+
+async def _enqueue(kind: str, request: ViewPromotionRequest) -> None:
+    """After the commit. If the queue is down the request stays as it is (validating or
+    approved) and says so; the request's replay or the next review enqueues again."""
+    try:
+        await runner.enqueue(
+            kind, org_id=request.org_id,
+            payload={"org_id": request.org_id, "request_id": request.id},
+            dedupe_key=f"{kind}:{request.id}",
+        )  # fmt: skip
+    except Exception as exc:
+        log.exception("could not queue %s for view promotion %s", kind, request.id)
+        await (
+            scoped(ViewPromotionRequest, org_id=request.org_id)
+            .filter(id=request.id)
+            .update(job_error=f"The job could not be queued ({type(exc).__name__}); retry shortly.")
+        )
 
 
 async def withdraw_promotion(
     principal: Principal, request_id: str | int, *, expected_version: int
 ) -> PromotionResult:
-    raise NotImplementedError
+    """The requester takes their open request back (until both approvals are in)."""
+    principal.require(Perm.VIEW_SAVE)
+    expected = parse_version(expected_version, of="of the request ")
+    pk = parse_id("View promotion", request_id)
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        request, _ = await _lock_request(principal, conn, pk, request_id)
+        if request.requested_by_id != principal.user_id:
+            raise Forbidden(
+                f"Only the person who asked for {label(request)} may withdraw it.",
+                permission=Perm.VIEW_SAVE.value,
+            )
+        _check_request_version(request, expected, "withdraw it")
+        if request.status not in WITHDRAWABLE:
+            raise Conflict(
+                f"Cannot withdraw {label(request)} while it is {request.status.value}; that is "
+                "possible only until both reviewers approved it.",
+                current_status=request.status.value, current_version=request.version,
+            )  # fmt: skip
+        old = {"status": request.status.value, "version": request.version}
+        await _write(principal, conn, request, expected, status=S.WITHDRAWN, decided_at=now)
+        await record(
+            principal, conn, "view.promotion_withdrawn", "view_promotion", request.id,
+            old=old, new={"status": request.status.value, "version": request.version},
+        )  # fmt: skip
+    return PromotionResult(request)
+
+
+async def _write(
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    request: ViewPromotionRequest,
+    expected: int,
+    **changes: Any,
+) -> None:
+    changes["updated_at"] = datetime.now(UTC)
+    changes["version"] = request.version + 1
+    for name, value in changes.items():
+        setattr(request, name, value)
+    await write_versioned(
+        scoped(ViewPromotionRequest, principal).filter(id=request.id), expected, conn,
+        f"View promotion {request.id}", **changes,
+    )  # fmt: skip
 
 
 async def review_promotion(
@@ -76,7 +460,114 @@ async def review_promotion(
     expected_version: int,
     role: ReviewRole | str | None = None,
 ) -> PromotionResult:
-    raise NotImplementedError
+    """Approve or decline as a compliance or product reviewer. A decline needs a note (the
+    reason the requester sees) and ends the request; the second approval (the other role, by
+    another person) approves it and the publish job runs after the commit."""
+    principal.require(Perm.VIEW_REVIEW)
+    choice = _decision(decision)
+    if choice is ReviewDecision.DECLINE:
+        text = validation.long_text(
+            note, "note", max_len=MAX_NOTE, why="say why, the requester sees it"
+        )
+    else:
+        text = _optional_note(note)
+    expected = parse_version(expected_version, of="of the request ")
+    as_role = _role(principal, role)
+    pk = parse_id("View promotion", request_id)
+    async with in_transaction() as conn:
+        request, _ = await _lock_request(principal, conn, pk, request_id)
+        require_checker(principal, request.requested_by_id, label(request))
+        _check_request_version(request, expected, "review it")
+        if request.status is not S.PENDING_REVIEW:
+            raise Conflict(
+                f"{label(request).capitalize()} is {request.status.value}; only a request "
+                "waiting for review can be reviewed.",
+                current_status=request.status.value, current_version=request.version,
+            )  # fmt: skip
+        reviews = list(await ViewReview.filter(request_id=request.id).using_db(conn))
+        as_role = _review_role(principal, request, reviews, as_role)
+        await _decide(principal, conn, request, reviews, expected, choice, as_role, text)
+    if request.status is S.APPROVED:
+        await enqueue_publication(request)
+    return PromotionResult(request)
+
+
+def _review_role(
+    principal: Principal,
+    request: ViewPromotionRequest,
+    reviews: list[ViewReview],
+    as_role: ReviewRole | None,
+) -> ReviewRole:
+    mine = next((r for r in reviews if r.reviewer_id == principal.user_id), None)
+    if mine is not None:
+        raise Conflict(
+            f"You already reviewed {label(request)} as {mine.role.value}; one person counts "
+            "once, so the other review must come from someone else.",
+            current_status=request.status.value, current_version=request.version,
+        )  # fmt: skip
+    taken = {r.role: r for r in reviews}
+    open_roles = [r for r in held_review_roles(principal) if r not in taken]
+    if as_role is None:
+        held = held_review_roles(principal)
+        if len(open_roles) > 1:
+            raise Invalid(
+                "You hold both reviewer roles: say which one you review as "
+                f"({validation.choices(held)}).",
+                field="role",
+            )
+        if not open_roles:
+            raise Conflict(
+                f"The {held[0].value} review of {label(request)} is already in; it waits for "
+                "the other reviewer role.",
+                current_status=request.status.value, current_version=request.version,
+            )  # fmt: skip
+        return open_roles[0]
+    if as_role in taken:
+        raise Conflict(
+            f"The {as_role.value} review of {label(request)} is already in; it waits for the "
+            "other reviewer role.",
+            current_status=request.status.value, current_version=request.version,
+        )  # fmt: skip
+    return as_role
+
+
+async def _decide(
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    request: ViewPromotionRequest,
+    reviews: list[ViewReview],
+    expected: int,
+    choice: ReviewDecision,
+    role: ReviewRole,
+    note: str,
+) -> None:
+    now = datetime.now(UTC)
+    review = await ViewReview.create(
+        org_id=principal.org_id, request_id=request.id, reviewer_id=principal.user_id,
+        role=role, decision=choice, note=note, at=now, using_db=conn,
+    )  # fmt: skip
+    old = {"status": request.status.value, "version": request.version}
+    approvals = {r.role for r in [*reviews, review] if r.decision is ReviewDecision.APPROVE}
+    if choice is ReviewDecision.DECLINE:
+        changes: dict[str, Any] = {"status": S.DECLINED, "decline_reason": note, "decided_at": now}
+    elif approvals == set(ReviewRole):
+        changes = {"status": S.APPROVED, "decided_at": now}
+    else:
+        changes = {}
+    await _write(principal, conn, request, expected, **changes)
+    await record(
+        principal, conn, "view.promotion_reviewed", "view_promotion", request.id,
+        old=old, new={"status": request.status.value, "version": request.version,
+                      "role": role.value, "decision": choice.value},
+    )  # fmt: skip
+    if choice is ReviewDecision.DECLINE:
+        await record(
+            principal, conn, "view.promotion_declined", "view_promotion", request.id,
+            old=old, new={"status": request.status.value, "role": role.value},
+        )  # fmt: skip
+
+
+# --- reads -------------------------------------------------------------------------------------
 
 
 async def list_requests(
@@ -86,18 +577,120 @@ async def list_requests(
     mine: bool = False,
     view_id: str | int | None = None,
 ) -> list[ViewPromotionRequest]:
-    raise NotImplementedError
+    """The requests the caller may see, newest first (at most MAX_LIST)."""
+    _require_reader(principal)
+    statuses = [_status(s) for s in status or []]
+    q = scoped(ViewPromotionRequest, principal)
+    if mine:
+        q = q.filter(requested_by_id=principal.user_id)
+    elif not principal.can(Perm.VIEW_REVIEW):
+        seen = await (await access.visible(principal)).values_list("id", flat=True)
+        q = q.filter(Q(requested_by_id=principal.user_id) | Q(view_id__in=list(seen) or [0]))
+    if statuses:
+        q = q.filter(status__in=[s.value for s in statuses])
+    if view_id is not None and view_id != "":
+        q = q.filter(view_id=parse_id("View", view_id))
+    return list(await q.order_by("-created_at", "-id").limit(MAX_LIST))
+
+
+def _status(raw: PromotionStatus | str) -> PromotionStatus:
+    try:
+        return PromotionStatus(str(raw.value if isinstance(raw, PromotionStatus) else raw).lower())
+    except ValueError:
+        raise Invalid(
+            f"Status '{raw}' is unknown; choose one of {validation.choices(PromotionStatus)}.",
+            field="status",
+        ) from None
+
+
+async def load_request(
+    principal: Principal, request_id: str | int
+) -> tuple[ViewPromotionRequest, SavedView]:
+    """A request the caller may see, and its view; anything else is not found."""
+    _require_reader(principal)
+    pk = parse_id("View promotion", request_id)
+    request = await scoped(ViewPromotionRequest, principal).get_or_none(id=pk)
+    if request is None:
+        raise not_found("View promotion", request_id)
+    view = await scoped(SavedView, principal).get(id=request.view_id)
+    if not await _may_see_request(principal, request, view):
+        raise not_found("View promotion", request_id)
+    return request, view
 
 
 async def get_request(principal: Principal, request_id: str | int) -> RequestDetail:
-    raise NotImplementedError
+    request, view = await load_request(principal, request_id)
+    reviews = list(await ViewReview.filter(request_id=request.id).order_by("at", "id"))
+    snapshot = request.snapshot if isinstance(request.snapshot, Mapping) else {}
+    proposed = read_definition(view, snapshot.get("definition"))
+    current = await base_definition(principal, view, request.base_number)
+    names = await names_for(principal.org_id, [proposed, current])
+    people = await users.names_of(
+        principal, [request.requested_by_id, *(r.reviewer_id for r in reviews)]
+    )
+    names.update({f"user:{i}": n for i, n in people.items()})
+    if proposed is None:
+        shown = definitions.parse(view.queue, {})
+        lines = ["The definition under review cannot be read: see the problems."]
+        changes: list[Change] = []
+    else:
+        shown = proposed
+        lines = definitions.describe(proposed, names)
+        changes = definitions.diff(current, proposed, names)
+    return RequestDetail(
+        request=request,
+        view=view,
+        reviews=reviews,
+        proposed=shown,
+        proposed_lines=lines,
+        current=current,
+        current_lines=definitions.describe(current, names) if current is not None else [],
+        changes=changes,
+        review_roles=review_roles_for(principal, request, reviews),
+        can_withdraw=may_withdraw(principal, request),
+        own=not may_decide(principal, request.requested_by_id),
+        names=names,
+    )
+
+
+async def base_definition(
+    principal: Principal, view: SavedView, number: int | None
+) -> Definition | None:
+    """The standard version `number` of `view` (None: there was none)."""
+    if number is None:
+        return None
+    version = await scoped(ViewVersion, principal).filter(view_id=view.id, number=number).first()
+    return read_definition(view, version.definition) if version is not None else None
 
 
 async def waiting_for_review(principal: Principal) -> list[ViewPromotionRequest]:
     """Requests pending review that the caller may still review (for their home page)."""
-    raise NotImplementedError
+    if not held_review_roles(principal):
+        return []
+    pending = list(
+        await scoped(ViewPromotionRequest, principal)
+        .filter(status=S.PENDING_REVIEW)
+        .order_by("created_at", "id")
+        .limit(MAX_LIST)
+    )
+    if not pending:
+        return []
+    reviews: dict[int, list[ViewReview]] = {r.id: [] for r in pending}
+    for review in await ViewReview.filter(request_id__in=list(reviews)):
+        reviews[review.request_id].append(review)
+    return [r for r in pending if review_roles_for(principal, r, reviews[r.id])]
 
 
 async def history(principal: Principal, view_id: str | int) -> list[ViewVersion]:
     """The published versions of a standard view, newest first."""
-    raise NotImplementedError
+    _require_reader(principal)
+    pk = parse_id("View", view_id)
+    if principal.can(Perm.VIEW_REVIEW):
+        view = await scoped(SavedView, principal).get_or_none(id=pk)
+        if view is None:
+            raise not_found("View", view_id)
+    else:
+        view = await access.get_view(principal, pk)
+    return list(
+        await scoped(ViewVersion, principal).filter(view_id=view.id).order_by("-number", "-id")
+    )
