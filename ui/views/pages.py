@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.core.errors import DomainError, Forbidden
+from riskops.server.core.errors import Conflict, DomainError, Forbidden
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
@@ -182,12 +182,12 @@ async def _counts(principal: Principal, views: Sequence[SavedView]) -> dict[int,
         return {}
 
 
-async def _preferences(principal: Principal) -> tuple[set[int], set[int]]:
-    """The ids of the caller's default views and pinned views."""
-    prefs = await _quiet(service.my_views(principal), [])
-    defaults = {view.id for view, pref in prefs if pref.is_default}
-    pinned = {view.id for view, pref in prefs if pref.pinned}
-    return defaults, pinned
+async def _preferences(
+    principal: Principal, views: Sequence[SavedView]
+) -> tuple[set[int], set[int]]:
+    """The ids of the caller's default views and pinned views among `views`."""
+    opened = await service.open_views(principal, views) if views else []
+    return {o.view.id for o in opened if o.is_default}, {o.view.id for o in opened if o.pinned}
 
 
 @page
@@ -202,7 +202,7 @@ async def views_list(request: Request) -> Response:
     if may_save:
         views = await service.list_views(principal)
         archived = await service.list_views(principal, archived=True)
-    defaults, pinned = await _preferences(principal) if may_save else (set(), set())
+    defaults, pinned = await _preferences(principal, views)
     names = await users.names_of(principal, [v.owner_id for v in [*views, *archived]])
     teams = {t.id: t.name for t in await scoped(Team, principal)}
     groups = [
@@ -292,6 +292,12 @@ async def _form_page(sub: Submission, **shown: Any) -> Response:
 _refused = shown_on(_form_page)
 
 
+def _stale(exc: DomainError) -> bool:
+    """A conflict about the state the form was filled against (not a name already taken, which
+    is shown under the name)."""
+    return isinstance(exc, Conflict) and exc.field != "name"
+
+
 def _version(sub: Submission) -> Any:
     # A missing or garbled version goes to the service as is: it refuses it with its message.
     return int_or_none(sub.text("expected_version"))
@@ -322,7 +328,7 @@ async def _save_refused(sub: Submission, refusal: Refusal) -> Response:
     return await picker.queue_again(sub, queue, refusal.status, errors)
 
 
-@form_post(_save_refused, name="save", keep=_save_values, fields=SAVE_FIELDS)
+@form_post(_save_refused, name="save", keep=_save_values, fields=SAVE_FIELDS, stale=_stale)
 async def view_save(sub: Submission) -> Response:
     """ "Save as view" on a queue page: the queue's current filters, columns and sort."""
     values = sub.values
@@ -345,7 +351,7 @@ async def _update_refused(sub: Submission, refusal: Refusal) -> Response:
     return await _refused(sub, refusal)
 
 
-@form_post(_update_refused, name="edit", keep=_edit_values, fields=EDIT_FIELDS)
+@form_post(_update_refused, name="edit", keep=_edit_values, fields=EDIT_FIELDS, stale=_stale)
 async def view_update(sub: Submission) -> Response:
     """The view page's rename/description form, or the queue's "Save changes to this view"
     (`from=queue`: the queue's filters become the view's definition)."""
@@ -375,14 +381,14 @@ async def view_share(sub: Submission) -> Response:
     return back(view_path(view_id), "view.shared" if team else "view.personal")
 
 
-@form_post(_refused, name="archive")
+@form_post(_refused, name="archive", stale=_stale)
 async def view_archive(sub: Submission) -> Response:
     view_id = sub.param("view_id")
     await service.archive_view(sub.principal, view_id, expected_version=_version(sub))
     return back(view_path(view_id), "view.archived")
 
 
-@form_post(_refused, name="restore")
+@form_post(_refused, name="restore", stale=_stale)
 async def view_restore(sub: Submission) -> Response:
     view_id = sub.param("view_id")
     await service.restore_view(sub.principal, view_id, expected_version=_version(sub))
@@ -399,7 +405,7 @@ async def view_default(sub: Submission) -> Response:
     return back(view_path(view_id), "view.default_set" if on else "view.default_cleared")
 
 
-@form_post(_refused, name="pin")
+@form_post(_refused, name="pin", stale=_stale)
 async def view_pin(sub: Submission) -> Response:
     view_id = sub.param("view_id")
     on = sub.text("on") == "1"
@@ -534,7 +540,7 @@ async def request_review(sub: Submission) -> Response:
     return back(request_path(request_id), code)
 
 
-@form_post(_request_refused, name="withdraw")
+@form_post(_request_refused, name="withdraw", stale=_stale)
 async def request_withdraw(sub: Submission) -> Response:
     request_id = sub.param("request_id")
     await promotion.withdraw_promotion(sub.principal, request_id, expected_version=_version(sub))
