@@ -30,6 +30,9 @@ from riskops.server.security import digest, new_secret
 from riskops.server.settings import Settings
 from riskops.server.triage import alerts, case_resolution, cases, ingest
 from riskops.server.triage.models import Alert, Case
+from riskops.server.views import promotion as view_promotion
+from riskops.server.views import service as view_service
+from riskops.server.views.models import SavedView, ViewPromotionRequest
 
 # A well-formed id no row has, and a scenario key no organization uses.
 MISSING = {"id": "2000000000", "key": "NO_SUCH_SCENARIO_KEY"}
@@ -213,6 +216,20 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     v["policy"] = proposed.number
     switch = await kill_switches.set_kill_switch(approver2, "alert_suppression", "", "probe")
     v["switch"] = str(switch.id)
+    # Saved views: a strategist's personal view of the alert queue and its promotion request.
+    view = (
+        await view_service.save_view(
+            strategist, queue="alerts", name="Probe view",
+            definition={"filters": {"priority": ["high"]}, "columns": [], "sort": "score"},
+        )
+    ).view  # fmt: skip
+    v["view"] = str(view.id)
+    world.versioned["view"] = (SavedView, view.id)
+    asked = await view_promotion.request_promotion(
+        strategist, view.id, rationale="probe", expected_version=view.version
+    )
+    v["view_request"] = str(asked.request.id)
+    world.versioned["view_request"] = (ViewPromotionRequest, asked.request.id)
     monday = date.today() - timedelta(days=date.today().weekday() + 7)
     v["report"] = str((await reports.generate_weekly_report(operator, monday)).id)
     return world

@@ -55,8 +55,9 @@ def row_ids(html: str) -> list[int]:
 async def view_state(view_id: int) -> tuple[Any, ...]:
     v = await SavedView.get(id=view_id)
     prefs = await ViewPreference.filter(view_id=view_id).values_list("is_default", "pinned")
+    promotions = await ViewPromotionRequest.filter(view_id=view_id).count()
     return (v.name, v.description, v.definition, v.scope, v.team_id, v.status, v.version,
-            v.draft, sorted(prefs), await ViewPromotionRequest.filter(view_id=view_id).count())  # fmt: skip
+            v.draft, sorted(prefs), promotions)  # fmt: skip
 
 
 async def personal_view(principal: Any, name: str = "High new", **filters: Any) -> SavedView:
@@ -65,7 +66,7 @@ async def personal_view(principal: Any, name: str = "High new", **filters: Any) 
     return result.view
 
 
-# ----------------------------------------------------------------------------- every page, each role
+# ----------------------------------------------------------------------------- each role
 
 
 async def test_pages_for_each_role(browser: Any, tenant: Any) -> None:
@@ -242,7 +243,8 @@ async def test_request_page_review_and_decline(browser: Any, tenant: Any) -> Non
     path = f"/views/requests/{req.id}"
     r = await maker.get(path)
     assert r.status_code == 200
-    assert "Proposed definition" in r.text and "<th>Part</th><th>Now</th><th>Proposed</th>" in r.text
+    assert "Proposed definition" in r.text
+    assert "<th>Part</th><th>Now</th><th>Proposed</th>" in r.text
     assert "Priority" in r.text and "Withdraw the request" in r.text
 
     compliance = await signed_in(browser, tenant, "compliance_reviewer", name="Cora Compliance")
@@ -257,8 +259,8 @@ async def test_request_page_review_and_decline(browser: Any, tenant: Any) -> Non
     assert r.status_code == 422 and 'id="note-error"' in r.text
     assert await ViewReview.filter(request_id=req.id).count() == 0
     # Stale version.
-    r = await compliance.post(f"{path}/review", {"decision": "approve", "note": "",
-                                                 "expected_version": current.version + 5})  # fmt: skip
+    stale = {"decision": "approve", "note": "", "expected_version": current.version + 5}
+    r = await compliance.post(f"{path}/review", stale)
     assert r.status_code == 409 and "Nothing was changed." in r.text
     # The requester may not review (not a reviewer at all: forbidden).
     r = await maker.post(f"{path}/review", {"decision": "approve", "note": "",

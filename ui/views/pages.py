@@ -9,6 +9,7 @@ queue's query becomes a definition in `queue_definition`. Conventions are in `ri
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from riskops.server.core.errors import Conflict, DomainError, Forbidden
+from riskops.server.core.errors import Conflict, DomainError, Forbidden, NotFound
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
@@ -96,6 +97,16 @@ def open_path(view: SavedView) -> str:
 async def my_teams(principal: Principal) -> list[Team]:
     """The teams the caller is a member of (the share form's choices)."""
     return await scoped(Team, principal).filter(members__id=principal.user_id).order_by("name")
+
+
+# Who takes part in views, and so may open these pages: saving, reviewing, or reading a queue
+# (a viewer applies the standard views); anyone else gets the 403 page.
+PART = (Perm.VIEW_SAVE, Perm.VIEW_REVIEW, Perm.ALERT_READ, Perm.RUN_READ)
+
+
+def require_part(principal: Principal) -> None:
+    if not any(principal.can(p) for p in PART):
+        principal.require(Perm.VIEW_SAVE)
 
 
 async def _quiet(call: Any, default: Any) -> Any:
@@ -193,15 +204,11 @@ async def _preferences(
 @page
 async def views_list(request: Request) -> Response:
     principal = signed_in(request)
+    require_part(principal)
     may_save = principal.can(Perm.VIEW_SAVE)
     may_review = principal.can(Perm.VIEW_REVIEW)
-    if not (may_save or may_review):
-        principal.require(Perm.VIEW_SAVE)  # the 403 page, naming the permission
-    views: list[SavedView] = []
-    archived: list[SavedView] = []
-    if may_save:
-        views = await service.list_views(principal)
-        archived = await service.list_views(principal, archived=True)
+    views = await service.list_views(principal)
+    archived = await service.list_views(principal, archived=True) if may_save else []
     defaults, pinned = await _preferences(principal, views)
     names = await users.names_of(principal, [v.owner_id for v in [*views, *archived]])
     teams = {t.id: t.name for t in await scoped(Team, principal)}
@@ -282,6 +289,7 @@ async def _view_page(
 
 @page
 async def view_detail(request: Request) -> Response:
+    require_part(signed_in(request))
     return await _view_page(request, signed_in(request), request.path_params["view_id"])
 
 
@@ -400,6 +408,7 @@ async def view_default(sub: Submission) -> Response:
     """Set (`on=1`) or clear this view as the caller's default of its queue."""
     view_id = sub.param("view_id")
     on = sub.text("on") == "1"
+    sub.principal.require(Perm.VIEW_SAVE)  # before the view is looked up
     view = await service.get_view(sub.principal, view_id)
     await service.set_default_view(sub.principal, view.queue, view_id if on else None)
     return back(view_path(view_id), "view.default_set" if on else "view.default_cleared")
@@ -426,21 +435,23 @@ async def view_promote(sub: Submission) -> Response:
 @page
 async def view_history(request: Request) -> Response:
     principal = signed_in(request)
+    require_part(principal)
     view_id = request.path_params["view_id"]
-    opened = await service.open_view(principal, view_id)
-    versions = await promotion.history(principal, view_id)
+    versions = await promotion.history(principal, view_id)  # who may see it: the service's
+    view = await scoped(SavedView, principal).get(id=int(view_id))
+    names: dict[str, str] = {}
+    with contextlib.suppress(NotFound):  # a reviewer, who reads no queue, gets ids in words
+        names = (await service.open_view(principal, view_id)).names
     shown = []
     for v in versions:
         try:
-            lines = definitions.describe(
-                definitions.stored(opened.view.queue, v.definition), opened.names
-            )
+            lines = definitions.describe(definitions.stored(view.queue, v.definition), names)
         except FilterErrors as exc:
             lines = [f"No longer valid: {exc.message}"]
         shown.append({"v": v, "lines": lines})
-    names = await users.names_of(principal, [v.requested_by_id for v in versions])
-    ctx = {"o": opened, "view": opened.view, "versions": shown, "names": names,
-           "ROLE_WORDS": ROLE_WORDS}  # fmt: skip
+    people = await users.names_of(principal, [v.requested_by_id for v in versions])
+    ctx = {"view": view, "versions": shown, "names": people, "ROLE_WORDS": ROLE_WORDS,
+           "may_open": principal.can(QUEUES[view.queue].read)}  # fmt: skip
     return render(request, "views/history.html", ctx)
 
 
@@ -460,10 +471,9 @@ def _request_row(r: ViewPromotionRequest, names: Mapping[int, str]) -> dict[str,
 @page
 async def requests_list(request: Request) -> Response:
     principal = signed_in(request)
+    require_part(principal)
     may_save = principal.can(Perm.VIEW_SAVE)
     may_review = principal.can(Perm.VIEW_REVIEW)
-    if not (may_save or may_review):
-        principal.require(Perm.VIEW_REVIEW)
     waiting = await _quiet(promotion.waiting_for_review(principal), []) if may_review else []
     mine = await _quiet(promotion.list_requests(principal, mine=True), []) if may_save else []
     open_ = await _quiet(promotion.list_requests(principal, status=list(OPEN_PROMOTION)), [])
@@ -503,6 +513,7 @@ async def _request_page(
         "snapshot": snapshot,
         "names": names,
         "view_path": view_path(detail.view.id),
+        "may_open": principal.can(QUEUES[detail.view.queue].read),
         "form_name": form,
         "errors": errors or {},
         "conflict": conflict,
@@ -515,6 +526,7 @@ async def _request_page(
 
 @page
 async def request_detail(request: Request) -> Response:
+    require_part(signed_in(request))
     return await _request_page(request, signed_in(request), request.path_params["request_id"])
 
 
