@@ -48,7 +48,9 @@ async def visible(
     """The views this person may see (of `queue`, or of every queue they read). Archived views
     are the owner's alone: with `archived=True`, only their own archived views."""
     queues = [q for q in readable_queues(principal) if queue is None or q is queue]
-    q = scoped(SavedView, principal).filter(queue__in=[x.value for x in queues] or ["-"])
+    q = scoped(SavedView, principal)
+    # No queue read (an admin): no view (id 0 is no row's; an empty IN is not portable).
+    q = q.filter(queue__in=[x.value for x in queues]) if queues else q.filter(id=0)
     if conn is not None:
         q = q.using_db(conn)
     if archived:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from riskops.server.core import validation
@@ -338,11 +339,10 @@ async def default_view(principal: Principal, queue: ViewQueue | str) -> SavedVie
 async def my_views(principal: Principal) -> list[tuple[SavedView, ViewPreference]]:
     """The caller's default and pinned views (for the home page), defaults first."""
     prefs = list(
-        await scoped(ViewPreference, principal)
-        .filter(user_id=principal.user_id)
-        .filter(view_id__in=(await visible(principal)).values("id"))
+        await scoped(ViewPreference, principal).filter(
+            Q(is_default=True) | Q(pinned=True), user_id=principal.user_id
+        )
     )
-    prefs = [p for p in prefs if p.is_default or p.pinned]
     if not prefs:
         return []
     views = {
