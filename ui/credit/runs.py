@@ -27,7 +27,7 @@ from riskops.server.credit.terms import RiskFlag, Severity
 from riskops.server.views.models import ViewQueue
 from riskops.ui.common.forms import back, form_text, int_or_none, parse_local, query_string
 from riskops.ui.common.posts import Submission, form_post, shown_on
-from riskops.ui.common.rendering import FLASH, page, render, signed_in
+from riskops.ui.common.rendering import FLASH, fragment_of, page, render, signed_in
 from riskops.ui.views import picker as view_picker
 
 LEDGER_PAGE_SIZE = 50
@@ -120,6 +120,9 @@ async def _ledger_page(
         "SEVERITIES": SEVERITY_CHOICES,
         "FLAGS": [f.value for f in RiskFlag],
         "picker": picker,
+        # An htmx Apply swaps the results: the picker comes along out of band, so "Save as
+        # view" saves the filters now applied.
+        "picker_oob": fragment_of(request, {"runs-results": "results"}) == "results",
         "page_query": urlencode([(k, v) for k, v in params.multi_items() if v.strip()]),
         "view_columns": [(c.name, c.label) for c in picker.spec.columns],
     }

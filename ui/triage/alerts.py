@@ -279,6 +279,8 @@ async def _queue_page(
         # shows its own error (or loses a stale one).
         "filters_oob": fragment_of(request, {"alerts-results": "results"}) == "results",
         "picker": picker,
+        # The picker comes along out of band too: "Save as view" saves the filters now applied.
+        "picker_oob": fragment_of(request, {"alerts-results": "results"}) == "results",
         "page_query": _clean_query(params),
         "view_columns": [(c.name, c.label) for c in picker.spec.columns],
     }
