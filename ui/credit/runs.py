@@ -90,7 +90,8 @@ async def _ledger_page(
     # The view picker: the view applied (?view=ID or the caller's default) and its columns; the
     # rows are within its filter (`within=`).
     if picker is None:
-        picker = await view_picker.resolve(principal, ViewQueue.RUNS, params)
+        full = fragment_of(request, {"runs-more": "more"}) != "more"
+        picker = await view_picker.resolve(principal, ViewQueue.RUNS, params, full=full)
     within = {"within": picker.run_within} if picker.run_within else {}
     filter_errors: dict[str, str] = {}
     flt = ledger_filter(values, filter_errors)
@@ -145,6 +146,8 @@ async def ledger_page(request: Request) -> Response:
     principal = signed_in(request)
     principal.require(Perm.RUN_READ)
     params = request.query_params
+    if fragment_of(request, {"runs-more": "more"}) == "more":
+        return await _ledger_page(request, principal, params)  # rows only: no picker to show
     picker = await view_picker.resolve(principal, ViewQueue.RUNS, params)
     target = view_picker.edit_redirect(picker, params)
     if target:  # ?edit=ID: the view's definition as the form's filters

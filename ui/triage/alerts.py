@@ -209,7 +209,8 @@ async def _queue_page(
     # The view picker: the view applied (?view=ID or the caller's default), its sort unless the
     # address gives one, its columns; the rows are within its filter (`within=`).
     if picker is None:
-        picker = await view_picker.resolve(principal, ViewQueue.ALERTS, params)
+        full = fragment_of(request, {"alerts-more": "more"}) != "more"
+        picker = await view_picker.resolve(principal, ViewQueue.ALERTS, params, full=full)
     if picker.sort and not params.get("sort"):
         values["sort"] = picker.sort
     within = {"within": picker.alert_within} if picker.alert_within else {}
@@ -332,6 +333,8 @@ async def queue_page(request: Request) -> Response:
         # A form sent without its script (or an old link): the same view at the clean address.
         clean = _clean_query(params)
         return RedirectResponse("/alerts" + (f"?{clean}" if clean else ""), status_code=303)
+    if fragment_of(request, {"alerts-more": "more"}) == "more":
+        return await _queue_page(request, principal, params)  # rows only: no picker to show
     picker = await view_picker.resolve(principal, ViewQueue.ALERTS, params)
     target = view_picker.edit_redirect(picker, params)
     if target:  # ?edit=ID: the view's definition as the form's filters

@@ -449,7 +449,9 @@ async def view_history(request: Request) -> Response:
         except FilterErrors as exc:
             lines = [f"No longer valid: {exc.message}"]
         shown.append({"v": v, "lines": lines})
-    people = await users.names_of(principal, [v.requested_by_id for v in versions])
+    people = await users.names_of(
+        principal, [getattr(v, "requested_by_id", None) for v in versions]
+    )
     ctx = {"view": view, "versions": shown, "names": people, "ROLE_WORDS": ROLE_WORDS,
            "may_open": principal.can(QUEUES[view.queue].read)}  # fmt: skip
     return render(request, "views/history.html", ctx)

@@ -61,8 +61,9 @@ class Picker:
 
     @property
     def view_param(self) -> str:
-        """`view=ID` for the addresses the page builds (load more, forms): the view stays."""
-        return urlencode({"view": self.applied.id}) if self.applied and not self.by_default else ""
+        """`view=ID` for the addresses the page builds (load more, the filter form): the view
+        stays, the caller's default one too (their filters then narrow it)."""
+        return urlencode({"view": self.applied.id}) if self.applied else ""
 
     def shows(self, column: str) -> bool:
         return not self.columns or column in self.columns
@@ -107,15 +108,20 @@ async def _opened(principal: Principal, view_id: str) -> service.OpenedView:
     return await service.open_view(principal, view_id)
 
 
-async def resolve(principal: Principal, queue: ViewQueue, params: QueryParams) -> Picker:
-    """What the queue page applies and offers (a view that is not visible is "not found")."""
+async def resolve(
+    principal: Principal, queue: ViewQueue, params: QueryParams, *, full: bool = True
+) -> Picker:
+    """What the queue page applies and offers (a view that is not visible is "not found").
+    `full=False` ("Load more": rows only): just the view the address names, if any."""
     picker = Picker(queue, may_save=principal.can(Perm.VIEW_SAVE))
-    try:
-        picker.views = await service.list_views(principal, queue)
-    except Forbidden:
-        picker.views = []
-    picker.counts = await _counts(principal, picker.views)
-    own = [k for k, v in params.multi_items() if v.strip() and k not in ("all", "ok")]
+    if full:
+        try:
+            picker.views = await service.list_views(principal, queue)
+        except Forbidden:
+            picker.views = []
+        picker.counts = await _counts(principal, picker.views)
+    # Not the caller's own filters: paging, and `all` (no view). Without any, the default applies.
+    own = [k for k, v in params.multi_items() if v.strip() and k not in ("all", "ok", "rows")]
     view_id = params.get("view") or ""
     edit_id = params.get("edit") or ""
     if edit_id:
@@ -126,7 +132,7 @@ async def resolve(principal: Principal, queue: ViewQueue, params: QueryParams) -
         picker.can_edit = opened.can_edit
         picker.edit_definition = opened.draft or opened.definition
         picker.columns = picker.edit_definition.columns
-    elif view_id or (not own and params.get("all") != "1"):
+    elif view_id or (full and not own and params.get("all") != "1"):
         view = None
         if not view_id:
             view = await service.default_view(principal, queue)
