@@ -19,7 +19,9 @@ from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
 from riskops.graphql.views.mutations import ViewsMutation
+from riskops.graphql.views.promotion import ViewPromotionMutation, ViewPromotionQuery
 from riskops.graphql.views.queries import ViewsQuery
+from riskops.graphql.work.queries import WorkQuery
 
 
 @strawberry.type
@@ -33,6 +35,8 @@ class Query(
     NotifyQuery,
     ReportsQuery,
     ViewsQuery,
+    ViewPromotionQuery,
+    WorkQuery,
 ):
     pass
 
@@ -47,6 +51,7 @@ class Mutation(
     ControlsMutation,
     ReportsMutation,
     ViewsMutation,
+    ViewPromotionMutation,
 ):
     pass
 

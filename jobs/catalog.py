@@ -13,8 +13,9 @@ from riskops.jobs.registry import JOBS
 from riskops.server.credit import jobs
 from riskops.server.notify import delivery
 from riskops.server.views import jobs as view_jobs
+from riskops.server.work import jobs as work_jobs
 
-MODULES = (audit_jobs, jobs, delivery, view_jobs)
+MODULES = (audit_jobs, jobs, delivery, view_jobs, work_jobs)
 
 
 def kinds() -> list[str]:

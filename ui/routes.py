@@ -14,6 +14,7 @@ from riskops.ui.notify import pages as notify_pages
 from riskops.ui.operations import audit
 from riskops.ui.triage import alerts, cases
 from riskops.ui.views import pages as view_pages
+from riskops.ui.work import pages as work_pages
 
 
 @page
@@ -22,6 +23,7 @@ async def unknown_page(request: Request) -> Response:
 
 
 routes: list[Route] = [
+    *work_pages.routes,
     *pages.routes,
     *admin.routes,
     *audit.routes,

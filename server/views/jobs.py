@@ -299,7 +299,8 @@ async def _approvals(
     conn: BaseDBAsyncClient, org_id: int, request: ViewPromotionRequest
 ) -> list[dict[str, Any]]:
     reviews = list(
-        await ViewReview.filter(request_id=request.id, org_id=org_id)
+        await scoped(ViewReview, org_id=org_id)
+        .filter(request_id=request.id)
         .using_db(conn)
         .order_by("at", "id")
     )

@@ -439,7 +439,6 @@ def _owner_only(principal: Principal, view: SavedView, doing: str) -> None:
         raise Forbidden(
             f"Not allowed: only the owner of view '{view.name}' may {doing} it. Save it as a "
             "view of your own instead.",
-            permission=Perm.VIEW_SAVE.value,
         )
 
 
@@ -708,13 +707,14 @@ async def restore_view(
     async def apply(
         conn: BaseDBAsyncClient, view: SavedView
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        _owner_only(principal, view, "restore")
+        # Another person's view is visible only while active: "not archived" answers them.
         if view.status is not ViewStatus.ARCHIVED:
             raise Conflict(
                 f"{_label(view)} is not archived; there is nothing to restore.",
                 current_status=view.status.value,
                 current_version=view.version,
             )
+        _owner_only(principal, view, "restore")
         try:
             await _name_taken(principal, conn, view.owner_id, view.queue, view.name, but=view.id)
         except Conflict:

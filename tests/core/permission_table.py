@@ -123,6 +123,8 @@ GRAPHQL: dict[str, Op] = {
     # --- audit
     "Query.auditEvents": Op(Perm.AUDIT_READ),
     "Query.auditVerification": Op(Perm.AUDIT_VERIFY),
+    # --- my work (each section only for the roles it concerns)
+    "Query.myWork": Op(SIGNED_IN),
     # --- alerts and cases
     "Query.alerts": Op(Perm.ALERT_READ),
     "Query.alert": Op(Perm.ALERT_READ, {"id": "{alert}"}),
@@ -276,6 +278,53 @@ GRAPHQL: dict[str, Op] = {
     ),
     "Mutation.clearKillSwitch": Op(Perm.POLICY_MANAGE, {"id": "{switch}", "reason": "probe"}),
     "Mutation.generateWeeklyReport": Op(Perm.REPORT_GENERATE),
+    # --- saved views: one sees the views of the queues one reads (an admin none, a strategist
+    # no runs view); {view} is a standard view of the alert queue.
+    "Query.views": Op(SIGNED_IN),
+    "Query.view": Op(SIGNED_IN, {"id": "{view}"}),
+    "Mutation.saveView": Op(
+        Perm.VIEW_SAVE,
+        {"queue": "ALERTS", "name": "Probe", "definition": {"alertFilter": {"priority": ["LOW"]}}},
+    ),
+    # An edit of a standard view becomes its draft.
+    "Mutation.updateView": Op(
+        Perm.VIEW_SAVE,
+        {"viewId": "{view}", "expectedVersion": "{view.version}", "description": "probe"},
+    ),
+    "Mutation.shareViewWithTeam": Op(
+        Perm.VIEW_SAVE,
+        {"viewId": "{view}", "expectedVersion": "{view.version}", "teamId": "{team}"},
+    ),
+    "Mutation.archiveView": Op(
+        Perm.VIEW_SAVE, {"viewId": "{view}", "expectedVersion": "{view.version}"}
+    ),
+    "Mutation.restoreView": Op(
+        Perm.VIEW_SAVE, {"viewId": "{view}", "expectedVersion": "{view.version}"}
+    ),
+    "Mutation.setDefaultView": Op(Perm.VIEW_SAVE, {"queue": "ALERTS", "viewId": "{view}"}),
+    "Mutation.pinView": Op(Perm.VIEW_SAVE, {"viewId": "{view}", "pinned": True}),
+    # --- view promotion (the world's request waits for review, made by a strategist who is
+    # no caller: the reviewer callers may decide it; other callers do not see its view)
+    "Query.viewPromotionRequests": Op(SIGNED_IN),  # what one may see (an admin: none)
+    "Query.viewPromotionRequest": Op(SIGNED_IN, {"id": "{view_request}"}),
+    "Query.viewVersions": Op(SIGNED_IN, {"viewId": "{view_promo}"}),
+    "Mutation.requestViewPromotion": Op(
+        Perm.VIEW_SAVE,
+        {"viewId": "{view_promo}", "rationale": "probe", "expectedVersion": "{view_promo.version}"},
+    ),
+    "Mutation.withdrawViewPromotion": Op(
+        Perm.VIEW_SAVE,
+        {"requestId": "{view_request}", "expectedVersion": "{view_request.version}"},
+    ),
+    "Mutation.reviewViewPromotion": Op(
+        Perm.VIEW_REVIEW,
+        {
+            "requestId": "{view_request}",
+            "decision": "DECLINE",
+            "note": "probe",
+            "expectedVersion": "{view_request.version}",
+        },
+    ),
 }
 
 ALERT_FORM = {"version": "{alert.version}"}
@@ -492,8 +541,8 @@ PAGES: dict[str, Page] = {
         Perm.POLICY_MANAGE, "/kill-switches/clear", {"switch_id": "{switch}", "reason": "probe"}
     ),
     "GET /notifications": Page(Perm.RUN_READ, "/notifications"),
-    # --- saved views (`{view}`: a strategist's personal view of the alert queue; `{view_request}`:
-    # its promotion request, by the strategist)
+    # --- saved-view pages ({view}: a standard view of the alert queue; {view_promo}: a personal
+    # view of a strategist who is no caller, {view_request} its request waiting for review)
     "GET /views": Page(VIEWS_PART, "/views"),
     "POST /views": Page(
         Perm.VIEW_SAVE, "/views", {"queue": "alerts", "q": "priority=high", "name": "Probe {org}"}
@@ -530,7 +579,7 @@ PAGES: dict[str, Page] = {
     "POST /views/{view_id}/pin": Page(Perm.VIEW_SAVE, "/views/{view}/pin", {"on": "1"}),
     "POST /views/{view_id}/promote": Page(
         Perm.VIEW_SAVE,
-        "/views/{view}/promote",
-        {"rationale": "probe", "expected_version": "{view.version}"},
+        "/views/{view_promo}/promote",
+        {"rationale": "probe", "expected_version": "{view_promo.version}"},
     ),
 }

@@ -19,6 +19,7 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.models import Model
 
+from riskops.jobs.runner import drain
 from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
 from riskops.server.credit import baselines, kill_switches, policy, recording, reports, reruns
@@ -30,9 +31,9 @@ from riskops.server.security import digest, new_secret
 from riskops.server.settings import Settings
 from riskops.server.triage import alerts, case_resolution, cases, ingest
 from riskops.server.triage.models import Alert, Case
-from riskops.server.views import promotion as view_promotion
-from riskops.server.views import service as view_service
-from riskops.server.views.models import SavedView, ViewPromotionRequest
+from riskops.server.views import promotion
+from riskops.server.views import service as views
+from riskops.server.views.models import SavedView, ViewPromotionRequest, ViewScope
 
 # A well-formed id no row has, and a scenario key no organization uses.
 MISSING = {"id": "2000000000", "key": "NO_SUCH_SCENARIO_KEY"}
@@ -216,22 +217,35 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     v["policy"] = proposed.number
     switch = await kill_switches.set_kill_switch(approver2, "alert_suppression", "", "probe")
     v["switch"] = str(switch.id)
-    # Saved views: a strategist's personal view of the alert queue and its promotion request.
-    view = (
-        await view_service.save_view(
-            strategist, queue="alerts", name="Probe view",
-            definition={"filters": {"priority": ["high"]}, "columns": [], "sort": "score"},
-        )
-    ).view  # fmt: skip
-    v["view"] = str(view.id)
-    world.versioned["view"] = (SavedView, view.id)
-    asked = await view_promotion.request_promotion(
-        strategist, view.id, rationale="probe", expected_version=view.version
-    )
-    v["view_request"] = str(asked.request.id)
-    world.versioned["view_request"] = (ViewPromotionRequest, asked.request.id)
     monday = date.today() - timedelta(days=date.today().weekday() + 7)
     v["report"] = str((await reports.generate_weekly_report(operator, monday)).id)
+
+    # A standard view of the alert queue, as a published promotion leaves it: every caller who
+    # may save views sees it (their edits become its draft; archiving it is refused).
+    view = await SavedView.create(
+        org_id=org.id, owner_id=strategist.user_id, queue="alerts", scope=ViewScope.STANDARD,
+        name="Probe standard", definition={"filters": {"priority": ["high"]}, "columns": [],
+        "sort": "score"}, published_number=1, created_at=now, updated_at=now,
+    )  # fmt: skip
+    v["view"] = str(view.id)
+    world.versioned["view"] = (SavedView, view.id)
+
+    # View promotion: a personal view of a strategist who is no caller, with a request that
+    # waits for review (validated by its job), so reviewer callers may decide it.
+    _, maker = await make_user(org.id, [Role.STRATEGIST.value], name="View maker")
+    promo = (
+        await views.save_view(
+            maker, queue="alerts", name="Probe view", definition={"filters": {"priority": "high"}}
+        )
+    ).view
+    request = (
+        await promotion.request_promotion(maker, promo.id, rationale="probe", expected_version=1)
+    ).request
+    await drain()
+    v["view_promo"] = str(promo.id)
+    world.versioned["view_promo"] = (SavedView, promo.id)
+    v["view_request"] = str(request.id)
+    world.versioned["view_request"] = (ViewPromotionRequest, request.id)
     return world
 
 

@@ -1,5 +1,5 @@
-"""Pages for signing in and out, the home page and one's own sessions. Conventions are in
-`riskops.ui.common`."""
+"""Pages for signing in and out and one's own sessions (the home page is `riskops.ui.work`).
+Conventions are in `riskops.ui.common`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from riskops.server.core.errors import (
     RateLimited,
     Unauthenticated,
 )
-from riskops.server.core.permissions import PERM_TEXT, Perm
 from riskops.server.core.principal import Principal
 from riskops.server.identity import auth, tokens
 from riskops.server.middleware import clear_session_cookie, session_cookie
@@ -100,14 +99,6 @@ async def logout(request: Request) -> Response:
     if principal is not None:
         await auth.logout(principal)
     return _signed_out(request, "signed_out")
-
-
-@page
-async def home(request: Request) -> Response:
-    principal = signed_in(request)
-    abilities = [text for perm, text in PERM_TEXT.items() if principal.can(perm)]
-    ctx = {"abilities": abilities, "can_verify": principal.can(Perm.AUDIT_VERIFY)}
-    return render(request, "identity/home.html", ctx)
 
 
 @page
@@ -202,7 +193,6 @@ routes: list[Route] = [
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login_submit, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
-    Route("/", home, methods=["GET"]),
     Route("/sessions", my_sessions, methods=["GET"]),
     Route("/sessions/revoke", sign_out_everywhere, methods=["POST"]),
     Route("/tokens", my_tokens, methods=["GET"]),

@@ -1,0 +1,1 @@
+"""GraphQL of "My work": `myWork`, what is waiting for the caller."""

@@ -1,0 +1,1 @@
+"""The home page: what is waiting for me."""
