@@ -61,9 +61,10 @@ def test_views_flow_in_chromium(server: Server) -> None:
             page.reload()
 
     def review(page: Page, who: str, request_path: str, decision: str, note: str = "") -> None:
-        sign_in(page, who, "/views/requests")
-        waiting = page.locator("#waiting")
-        waiting.locator(f"a[href='{request_path}']").first.click()
+        # From their home page: "View promotions to review" lists the request.
+        sign_in(page, who, "/")
+        expect(page.locator("main")).to_contain_text("View promotions to review")
+        page.locator(f"main a[href='{request_path}']").first.click()
         expect(page.locator("h1")).to_contain_text("to standard")
         form = page.locator("form.review-form")
         if note:
@@ -114,7 +115,7 @@ def test_views_flow_in_chromium(server: Server) -> None:
             shot(page, "02-requested")
             sign_out(page)
 
-            # (2) The compliance reviewer and the product reviewer each approve.
+            # (2) The compliance reviewer and the product reviewer each approve, from their home.
             review(page, COMPLIANCE, request1, "approve", "Fields are fine for everyone.")
             shot(page, "03-compliance-approved")
             sign_out(page)

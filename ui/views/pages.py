@@ -177,20 +177,16 @@ def definition_errors(exc: FilterErrors) -> dict[str, str]:
 # ----------------------------------------------------------------------------- /views
 
 
-async def _counts(principal: Principal, views: Sequence[SavedView]) -> dict[int, Any]:
-    """Each view's cached row count (server/views/counts.py, the home helper's); none until it
-    lands (the picker then shows no count)."""
-    try:
-        from riskops.server.views import counts  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
-    counts_of = getattr(counts, "counts_of", None)
-    if counts_of is None:
-        return {}
-    try:
-        return dict(await counts_of(principal, list(views)))
-    except DomainError:
-        return {}
+async def _counts(principal: Principal, views: Sequence[SavedView]) -> dict[int, str]:
+    """Each view's cached row count in words (server/views/counts.py: a missing or stale count
+    is refreshed by its job): "42", "more than 10,000", or nothing while it is being counted."""
+    from riskops.server.views import counts
+
+    out: dict[int, str] = {}
+    for view_id, info in (await counts.counts_for(principal, list(views))).items():
+        if info.count is not None:
+            out[view_id] = f"{info.count:,}" if info.exact else f"more than {info.count:,}"
+    return out
 
 
 async def _preferences(
