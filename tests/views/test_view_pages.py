@@ -300,3 +300,47 @@ async def test_both_approve_publish_and_history(browser: Any, tenant: Any) -> No
     assert "Team high" in r.text and "Standard" in r.text
     r = await other.get(f"/views/{view.id}/history")
     assert r.status_code == 200 and "Version 1" in r.text and "compliance reviewer" in r.text
+
+
+async def test_share_with_my_team_and_refusals(browser: Any, tenant: Any) -> None:
+    from riskops.server.identity import teams
+
+    b = await signed_in(browser, tenant, "strategist")
+    mate = await signed_in(browser, tenant, "strategist")
+    mine = await teams.create_team(tenant.admin, name="Desk A",
+                                   member_ids=[str(b.user.id), str(mate.user.id)])  # fmt: skip
+    theirs = await teams.create_team(tenant.admin, name="Desk B", member_ids=[str(mate.user.id)])
+    view = await personal_view(b.principal)
+    path = f"/views/{view.id}"
+    page = await b.get(path)
+    assert "my team Desk A" in page.text and "Desk B" not in page.text
+    before = await view_state(view.id)
+    r = await b.post(f"{path}/share", {"team_id": str(theirs.id), "expected_version": 1})
+    assert r.status_code == 422 and 'id="team_id-error"' in r.text  # not one of my teams
+    assert await view_state(view.id) == before
+    assert (await mate.get(path)).status_code == 404  # personal: the owner's only
+    r = await b.post(f"{path}/share", {"team_id": str(mine.id), "expected_version": 1})
+    assert r.status_code == 303 and flash_code(r) == "view.shared"
+    page = await mate.get(path)
+    assert page.status_code == 200 and "shared with Desk A" in page.text
+    assert "Archive" not in page.text  # a team member applies it; the owner changes it
+    await mate.get("/views")
+    r = await mate.post(f"{path}/archive", {"expected_version": 2})
+    assert r.status_code == 403 and await view_state(view.id) != before
+
+
+async def test_a_job_failure_shows_on_the_request(browser: Any, tenant: Any) -> None:
+    maker = await signed_in(browser, tenant, "strategist")
+    view = await personal_view(maker.principal)
+    req = (
+        await promotion.request_promotion(
+            maker.principal, view.id, rationale="All teams", expected_version=view.version
+        )
+    ).request
+    await runner.drain()
+    await ViewPromotionRequest.filter(id=req.id).update(
+        job_error="OperationalError: database is locked", job_attempts=2
+    )
+    r = await maker.get(f"/views/requests/{req.id}")
+    assert "Last job failure" in r.text and "database is locked" in r.text
+    assert "Failed job attempts" in r.text
