@@ -344,3 +344,29 @@ async def test_a_job_failure_shows_on_the_request(browser: Any, tenant: Any) -> 
     r = await maker.get(f"/views/requests/{req.id}")
     assert "Last job failure" in r.text and "database is locked" in r.text
     assert "Failed job attempts" in r.text
+
+
+async def test_a_runs_ledger_view_from_save_to_picker(browser: Any, tenant: Any) -> None:
+    from tests.credit.test_run_pages import item, key, record, with_baseline
+
+    k1, k2 = key(), key()
+    for k in (k1, k2):
+        await with_baseline(tenant, k)
+    (mine,) = await record(tenant, item(k1, 95.0))
+    (other,) = await record(tenant, item(k2, 96.0))
+    b = await signed_in(browser, tenant, "operator")
+    page = await b.get(f"/runs?scenario={k1}")
+    assert "Save as view" in page.text
+    form = {"queue": "runs", "q": f"scenario={k1}", "page_q": f"scenario={k1}",
+            "name": "One scenario", "columns": ["run", "scenario"]}  # fmt: skip
+    r = await b.post("/views", form)
+    assert r.status_code == 303 and flash_code(r) == "view.created", r.text[:500]
+    r = await b.get(r.headers["location"])
+    assert f'id="run-{mine.id}"' in r.text and f'id="run-{other.id}"' not in r.text
+    thead = r.text.split('<table class="data run-ledger">', 1)[1].split("</thead>", 1)[0]
+    assert re.findall(r"<th[^>]*>([^<]+)</th>", thead) == ["Run", "Scenario"]
+    assert "One scenario" in r.text  # picked in the picker
+    # A strategist reads no runs ledger: no runs view, the view looks not found.
+    view = await SavedView.get(org_id=tenant.org_id, name="One scenario")
+    s = await signed_in(browser, tenant, "strategist")
+    assert (await s.get(f"/views/{view.id}")).status_code == 404
