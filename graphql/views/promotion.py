@@ -26,6 +26,7 @@ from riskops.server.triage.queue import COUNT_CAP
 from riskops.server.views import definitions
 from riskops.server.views import models as vm
 from riskops.server.views import promotion as svc
+from riskops.server.views import promotion_rules as rules
 from riskops.server.views.promotion import PromotionResult, RequestDetail
 
 ViewPromotionStatus = strawberry.enum(
@@ -180,8 +181,8 @@ async def version_nodes(
     names = await users.names_of(p, [r.requested_by_id for r in rows_])
     out = []
     for r in rows_:
-        defn = svc.read_definition(view, r.definition) or definitions.parse(view.queue, {})
-        mentioned = await svc.names_for(p.org_id, [defn])
+        defn = rules.read_definition(view, r.definition) or definitions.parse(view.queue, {})
+        mentioned = await rules.names_for(p.org_id, [defn])
         out.append(
             ViewVersion(
                 number=r.number, name=r.name, description=r.description,

@@ -40,7 +40,7 @@ from riskops.server.notify import outbox
 from riskops.server.triage.models import Alert
 from riskops.server.triage.queue import COUNT_CAP
 from riskops.server.triage.queue_filters import FilterErrors, apply_filter
-from riskops.server.views import audience, definitions, promotion
+from riskops.server.views import audience, definitions, promotion, promotion_rules
 from riskops.server.views.definitions import Definition
 from riskops.server.views.models import (
     PromotionStatus,
@@ -116,7 +116,7 @@ async def validate_request(org_id: int, request_id: int) -> dict[str, Any]:
     if view.status is not ViewStatus.ACTIVE:
         problems.append(f"View '{view.name}' was archived; restore it and ask again.")
     if defn is not None:
-        names = await promotion.names_for(org_id, [defn])
+        names = await promotion_rules.names_for(org_id, [defn])
         problems += audience.problems(defn, names)
         problems += await _nothing_changes(org_id, view, request, defn)
         rows, took_ms = await count_rows(org_id, request.requested_by_id, defn)

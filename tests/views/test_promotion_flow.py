@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,11 +17,14 @@ from riskops.audit.models import AuditEvent
 from riskops.jobs import runner
 from riskops.jobs.models import Job
 from riskops.server.core.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
+from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
+from riskops.server.credit import recording
+from riskops.server.credit.models import Baseline, BaselineSource, Scenario
 from riskops.server.notify.models import OutboxMessage
 from riskops.server.triage import ingest
 from riskops.server.triage.queue import count_alerts
-from riskops.server.views import access, definitions
+from riskops.server.views import access, audience, definitions
 from riskops.server.views import promotion as svc
 from riskops.server.views import service as views
 from riskops.server.views.models import (
@@ -140,8 +144,8 @@ async def test_the_whole_flow_publishes_two_versions(tenant) -> None:
     ]
     # Another strategist now sees it, and it selects the same rows for them.
     assert view.id in {v.id for v in await (await access.visible(p["peer"]))}
-    defn = definitions.stored(view.queue, view.definition)
-    assert (await count_alerts(p["peer"], defn.alert_filter())).count == 3
+    _, applied, _ = await views.alert_filter_of(p["peer"], view.id)
+    assert (await count_alerts(p["peer"], applied)).count == 3
 
     # An edit of the standard view waits in its draft; the version in force stays.
     low = {"filters": {"priority": ["high", "low"]}, "columns": ["external_id", "title"]}
@@ -356,3 +360,30 @@ async def test_a_standard_view_without_a_draft_cannot_be_requested(tenant) -> No
     with pytest.raises(Conflict) as exc:
         await svc.request_promotion(p["peer"], view.id, rationale="x", expected_version=1)
     assert "edit it first" in exc.value.message
+
+
+async def test_a_runs_view_is_counted_on_the_ledger(tenant) -> None:
+    operator = (await tenant.user("operator"))[1]
+    key = f"PROMO_{uuid.uuid4().hex[:8].upper()}"
+    now = datetime.now(UTC)
+    scenario = await Scenario.create(org_id=tenant.org_id, key=key, name=key, created_at=now)
+    await Baseline.create(
+        org_id=tenant.org_id, scenario_id=scenario.id, median=100.0, sample_size=10,
+        source=BaselineSource.MANUAL, set_at=now,
+    )  # fmt: skip
+    runs = [{"run_id": f"{key}-{n}", "scenario": key, "credits_total": 100.0} for n in range(3)]
+    assert not (await recording.record_runs(tenant.admin, runs)).errors
+    view = await make_view(operator, {"filters": {"scenario": key}}, queue=ViewQueue.RUNS)
+    req = await requested(operator, view)
+    assert (req.status, req.rows_selected) == (S.PENDING_REVIEW, 3), req.problems
+
+
+def test_the_audience_rule_table_refuses_what_some_reader_may_not_see(monkeypatch) -> None:
+    """Today every role that reads a queue holds what FIELD_READ asks; a part that needs more
+    (here: severities behind audit.read, which operators lack) is refused, naming the roles."""
+    monkeypatch.setitem(audience.FIELD_READ, (ViewQueue.RUNS, "severity"), Perm.AUDIT_READ)
+    defn = definitions.parse(ViewQueue.RUNS, {"columns": ["run", "severity"]})
+    [problem] = audience.problems(defn, {})
+    assert problem.startswith("Not every reader of the runs ledger may see Severity (the ")
+    assert "operator" in problem and "approver" in problem
+    assert audience.problems(definitions.parse(ViewQueue.RUNS, {"columns": ["run"]}), {}) == []

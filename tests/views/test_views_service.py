@@ -158,6 +158,12 @@ async def test_save_replays_an_idempotency_key(w: World) -> None:
     assert await state(w.org_id) == before
 
 
+async def tenant_user(w: World, role: str, name: str):  # -> tuple[User, Principal]
+    from tests.conftest import make_user
+
+    return await make_user(w.org_id, [role], name=name)
+
+
 async def test_open_says_what_no_longer_exists(w: World) -> None:
     v = await save(w.s1, raw={"filters": {"team": 999999, "assignee": 999998,
                                           "rule_id": "NO-SUCH-RULE"}})  # fmt: skip
@@ -172,6 +178,13 @@ async def test_open_says_what_no_longer_exists(w: World) -> None:
     assert (await svc.open_view(w.operator, runs.id)).missing == [
         "Scenario GONE_SCENARIO no longer exists."
     ]
+    # A deleted person is missing as an assignee, and named as the product names them.
+    gone, _ = await tenant_user(w, "strategist", "Gone Person")
+    await type(gone).filter(id=gone.id).update(deleted_at=datetime.now(UTC))
+    theirs = await save(w.s1, "Theirs", {"filters": {"assignee": gone.id}})
+    opened = await svc.open_view(w.s1, theirs.id)
+    assert opened.missing == [f"User #{gone.id} (assignee) no longer exists."]
+    assert "Assignee: deleted user" in opened.lines
     # Names that exist are shown by name.
     named = await save(w.s1, "Named", {"filters": {"team": w.team, "assignee": w.s1.user_id}})
     opened = await svc.open_view(w.s1, named.id)
