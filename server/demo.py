@@ -25,6 +25,7 @@ from riskops.server.identity.orgs import create_organization
 from riskops.server.security import hash_password
 from riskops.server.settings import Settings
 from riskops.server.triage.demo import generate_demo_alerts
+from riskops.server.views import service as view_service
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Bank"
@@ -50,6 +51,7 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("approver", "Amir Approver", Role.APPROVER),
     DemoUser("approver2", "Anna Approver", Role.APPROVER),
     DemoUser("strategist", "Sam Strategist", Role.STRATEGIST),
+    DemoUser("strategist2", "Sara Strategist", Role.STRATEGIST),
     DemoUser("compliance", "Chloe Compliance", Role.COMPLIANCE_REVIEWER),
     DemoUser("product", "Paul Product", Role.PRODUCT_REVIEWER),
 )
@@ -86,18 +88,38 @@ async def seed_demo(settings: Settings) -> list[Login] | None:
         name=admin.name,
     )  # fmt: skip
     logins: list[Login] = [(admin.email, password, first.role.value)]
-    strategists: list[str] = []
+    strategists: list[User] = []
     for demo_user in others:
         user, password = await _create_demo_user(principal, demo_user)
         logins.append((user.email, password, demo_user.role.value))
         if demo_user.role is Role.STRATEGIST:
-            strategists.append(str(user.id))
-    await teams.create_team(principal, name=DEMO_TEAM, member_ids=strategists)
+            strategists.append(user)
+    await teams.create_team(principal, name=DEMO_TEAM, member_ids=[str(u.id) for u in strategists])
     # A queue to triage: realistic synthetic alerts (rules, signals, merchants, skewed amounts).
     await generate_demo_alerts(principal, DEMO_ALERTS)
+    # A saved view of the first strategist's, personal (to share, or to propose as standard).
+    await _demo_view(strategists[0])
     # A run ledger to watch: scenarios with baselines, drift, a SEV2 pattern, a SEV1, a SEV0.
     await generate_demo_runs(principal)
     return logins
+
+
+DEMO_VIEW = {
+    "filters": {"status": ["new"], "priority": ["critical", "high"]},
+    "columns": ["external_id", "title", "score", "priority", "amount", "due"],
+    "sort": "due",
+}
+
+
+async def _demo_view(user: User) -> None:
+    strategist = Principal(
+        user_id=user.id, org_id=user.org_id, roles=frozenset(user.roles), email=user.email,
+        name=user.name,
+    )  # fmt: skip
+    await view_service.save_view(
+        strategist, queue="alerts", name="New high and critical, SLA first",
+        description="Untouched urgent alerts, the ones due soonest on top.", definition=DEMO_VIEW,
+    )  # fmt: skip
 
 
 async def _create_demo_user(admin: Principal, demo_user: DemoUser) -> tuple[User, str]:

@@ -13,6 +13,7 @@ from riskops.ui.identity import admin, pages
 from riskops.ui.notify import pages as notify_pages
 from riskops.ui.operations import audit
 from riskops.ui.triage import alerts, cases
+from riskops.ui.views import pages as view_pages
 from riskops.ui.work import pages as work_pages
 
 
@@ -33,6 +34,7 @@ routes: list[Route] = [
     *reports.routes,
     *controls.routes,
     *notify_pages.routes,
+    *view_pages.routes,
     # Last: any other GET gets the friendly 404 page rather than a bare "Not Found".
     Route("/{path:path}", unknown_page, methods=["GET"]),
 ]

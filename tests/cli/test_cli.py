@@ -31,8 +31,8 @@ PG_ADMIN_URL = os.environ.get("RISKOPS_TEST_PG", "postgres://postgres@127.0.0.1:
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DEMO_EMAILS = [
     f"{p}@demo.riskops.local"
-    for p in ("admin", "viewer", "operator", "approver", "approver2", "strategist", "compliance",
-              "product")
+    for p in ("admin", "viewer", "operator", "approver", "approver2", "strategist", "strategist2",
+              "compliance", "product")
 ]  # fmt: skip
 # The project's migrations, in order (each issue that changes models adds one).
 MIGRATIONS = sorted(
@@ -252,7 +252,11 @@ def test_seed_demo_is_audited_through_the_services(seeded: Seeded) -> None:
         "SELECT u.email FROM team t JOIN team_member m ON m.team_id = t.id "
         "JOIN app_user u ON u.id = m.user_id WHERE t.name = 'Fraud Strategy'"
     )
-    assert members == [("strategist@demo.riskops.local",)]
+    assert sorted(members) == [
+        ("strategist2@demo.riskops.local",),
+        ("strategist@demo.riskops.local",),
+    ]
+    assert "view.created" in actions  # the strategist's demo view, saved through the service
 
 
 # ----------------------------------------------------------------------------- create-user

@@ -39,7 +39,22 @@ SIGNED_IN = Marker("any signed-in user")
 # No sign-in needed (the login form, signing out, the friendly 404 page).
 ANYONE = Marker("anyone")
 
-Needs = Perm | Marker
+
+@dataclass(frozen=True)
+class AnyOf:
+    """Any one of these permissions (the saved-view pages: whoever saves, reviews or reads a
+    queue takes part in views)."""
+
+    perms: tuple[Perm, ...]
+
+    def __str__(self) -> str:
+        return " or ".join(p.value for p in self.perms)
+
+
+# The saved-view pages (ui/views/pages.py `PART`).
+VIEWS_PART = AnyOf((Perm.VIEW_SAVE, Perm.VIEW_REVIEW, Perm.ALERT_READ, Perm.RUN_READ))
+
+Needs = Perm | Marker | AnyOf
 
 
 @dataclass(frozen=True)
@@ -526,4 +541,45 @@ PAGES: dict[str, Page] = {
         Perm.POLICY_MANAGE, "/kill-switches/clear", {"switch_id": "{switch}", "reason": "probe"}
     ),
     "GET /notifications": Page(Perm.RUN_READ, "/notifications"),
+    # --- saved-view pages ({view}: a standard view of the alert queue; {view_promo}: a personal
+    # view of a strategist who is no caller, {view_request} its request waiting for review)
+    "GET /views": Page(VIEWS_PART, "/views"),
+    "POST /views": Page(
+        Perm.VIEW_SAVE, "/views", {"queue": "alerts", "q": "priority=high", "name": "Probe {org}"}
+    ),
+    "GET /views/requests": Page(VIEWS_PART, "/views/requests"),
+    "GET /views/requests/{request_id}": Page(VIEWS_PART, "/views/requests/{view_request}"),
+    "POST /views/requests/{request_id}/review": Page(
+        Perm.VIEW_REVIEW,
+        "/views/requests/{view_request}/review",
+        {"decision": "decline", "note": "probe", "expected_version": "{view_request.version}"},
+    ),
+    "POST /views/requests/{request_id}/withdraw": Page(
+        Perm.VIEW_SAVE,
+        "/views/requests/{view_request}/withdraw",
+        {"expected_version": "{view_request.version}"},
+    ),
+    "GET /views/{view_id}": Page(VIEWS_PART, "/views/{view}"),
+    "GET /views/{view_id}/history": Page(VIEWS_PART, "/views/{view}/history"),
+    "POST /views/{view_id}/update": Page(
+        Perm.VIEW_SAVE,
+        "/views/{view}/update",
+        {"name": "Probe", "expected_version": "{view.version}"},
+    ),
+    "POST /views/{view_id}/share": Page(
+        Perm.VIEW_SAVE, "/views/{view}/share", {"team_id": "", "expected_version": "{view.version}"}
+    ),
+    "POST /views/{view_id}/archive": Page(
+        Perm.VIEW_SAVE, "/views/{view}/archive", {"expected_version": "{view.version}"}
+    ),
+    "POST /views/{view_id}/restore": Page(
+        Perm.VIEW_SAVE, "/views/{view}/restore", {"expected_version": "{view.version}"}
+    ),
+    "POST /views/{view_id}/default": Page(Perm.VIEW_SAVE, "/views/{view}/default", {"on": "1"}),
+    "POST /views/{view_id}/pin": Page(Perm.VIEW_SAVE, "/views/{view}/pin", {"on": "1"}),
+    "POST /views/{view_id}/promote": Page(
+        Perm.VIEW_SAVE,
+        "/views/{view_promo}/promote",
+        {"rationale": "probe", "expected_version": "{view_promo.version}"},
+    ),
 }

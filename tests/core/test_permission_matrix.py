@@ -44,7 +44,16 @@ from riskops.server.security import csrf_token, digest
 from riskops.server.web import ANON_COOKIE, SESSION_COOKIE
 from riskops.ui.routes import routes
 from tests.conftest import Backend, make_user
-from tests.core.permission_table import ANYONE, GRAPHQL, PAGES, Marker, Needs, Op, Page
+from tests.core.permission_table import (
+    ANYONE,
+    GRAPHQL,
+    PAGES,
+    AnyOf,
+    Marker,
+    Needs,
+    Op,
+    Page,
+)
 from tests.core.permission_world import (
     MISSING,
     NOT_IDS,
@@ -91,6 +100,8 @@ OPERATIONS = graphql_operations()
 def allowed_roles(needs: Needs) -> list[str]:
     if isinstance(needs, Marker):
         return list(ROLES)
+    if isinstance(needs, AnyOf):
+        return [role.value for role in Role if any(p in MATRIX[role] for p in needs.perms)]
     return [role.value for role in Role if needs in MATRIX[role]]
 
 

@@ -191,7 +191,10 @@ async def test_ledger_filters_and_the_htmx_fragment(browser: Any, tenant: Any) -
         headers={"HX-Request": "true", "HX-Target": "runs-results"},
     )  # fmt: skip
     assert part.status_code == 200
-    assert "<table" in part.text and "<html" not in part.text and "<form" not in part.text
+    # The results, and the view picker out of band ("Save as view" saves what is applied).
+    results, _, picker = part.text.partition('<div class="view-picker" id="view-picker"')
+    assert "<table" in results and "<html" not in part.text and "<form" not in results
+    assert picker.startswith(' hx-swap-oob="true"')
     assert ids(part.text) == {sev0.id}
 
 

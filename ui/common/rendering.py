@@ -80,6 +80,7 @@ class NavItem:
     label: str
     section: str
     perm: Perm | None = None  # shown only to callers whose roles grant it (services still check)
+    any_of: tuple[Perm, ...] = ()  # or: shown to callers granted any of these
 
 
 NAV: tuple[NavItem, ...] = (
@@ -92,6 +93,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/policy", "Policy", "Credit monitoring", Perm.RUN_READ),
     NavItem("/kill-switches", "Kill switches", "Credit monitoring", Perm.RUN_READ),
     NavItem("/notifications", "Notifications", "Credit monitoring", Perm.RUN_READ),
+    NavItem("/views", "Views", "Saved views", any_of=(Perm.VIEW_SAVE, Perm.VIEW_REVIEW)),
     NavItem("/admin/users", "Users", "Admin", Perm.USER_MANAGE),
     NavItem("/admin/teams", "Teams", "Admin", Perm.TEAM_MANAGE),
     NavItem("/admin/tokens", "API tokens", "Admin", Perm.TOKEN_MANAGE),
@@ -213,6 +215,8 @@ def _nav(principal: Principal | None, path: str) -> list[dict[str, Any]]:
     items = []
     for item in NAV:
         if item.perm is not None and not principal.can(item.perm):
+            continue
+        if item.any_of and not any(principal.can(p) for p in item.any_of):
             continue
         active = path == item.href if item.href == "/" else path.startswith(item.href)
         items.append({"href": item.href, "label": item.label, "section": item.section,

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from riskops.server.core.errors import Conflict, DomainError, Invalid
@@ -24,9 +24,11 @@ from riskops.server.core.principal import Principal
 from riskops.server.credit import artifacts, quarantine, reruns, runs
 from riskops.server.credit.models import Run
 from riskops.server.credit.terms import RiskFlag, Severity
+from riskops.server.views.models import ViewQueue
 from riskops.ui.common.forms import back, form_text, int_or_none, parse_local, query_string
 from riskops.ui.common.posts import Submission, form_post, shown_on
-from riskops.ui.common.rendering import FLASH, page, render, signed_in
+from riskops.ui.common.rendering import FLASH, fragment_of, page, render, signed_in
+from riskops.ui.views import picker as view_picker
 
 LEDGER_PAGE_SIZE = 50
 SEVERITY_CHOICES = (*(s.value for s in Severity), "none")
@@ -75,12 +77,22 @@ def ledger_filter(values: Mapping[str, Any], errors: dict[str, str]) -> runs.Run
     )
 
 
-@page
-async def ledger_page(request: Request) -> Response:
-    principal = signed_in(request)
+async def _ledger_page(
+    request: Request,
+    principal: Principal,
+    params: QueryParams,
+    *,
+    status: int = 200,
+    picker: view_picker.Picker | None = None,
+) -> Response:
     principal.require(Perm.RUN_READ)
-    params = request.query_params
     values = ledger_values(params)
+    # The view picker: the view applied (?view=ID or the caller's default) and its columns; the
+    # rows are within its filter (`within=`).
+    if picker is None:
+        full = fragment_of(request, {"runs-more": "more"}) != "more"
+        picker = await view_picker.resolve(principal, ViewQueue.RUNS, params, full=full)
+    within = {"within": picker.run_within} if picker.run_within else {}
     filter_errors: dict[str, str] = {}
     flt = ledger_filter(values, filter_errors)
     rows: list[Run] = []
@@ -88,14 +100,16 @@ async def ledger_page(request: Request) -> Response:
     if not filter_errors:  # a bound that did not parse: show the error, not a widened ledger
         try:
             result = await runs.list_runs(
-                principal, flt, first=LEDGER_PAGE_SIZE, after=params.get("after") or None
-            )
+                principal, flt, first=LEDGER_PAGE_SIZE, after=params.get("after") or None,
+                **within,
+            )  # fmt: skip
         except Invalid as exc:
             filter_errors[exc.field or "_form"] = exc.message
         else:
             rows = result.runs
             cursor = result.end_cursor if result.has_next else None
-    query = query_string(values)
+    edit = urlencode({"edit": picker.edit.id}) if picker.edit else ""
+    query = "&".join(filter(None, [query_string(values), picker.view_param, edit]))
     ctx = {
         "values": values,
         "filter_errors": filter_errors,
@@ -106,17 +120,52 @@ async def ledger_page(request: Request) -> Response:
         else None,
         "SEVERITIES": SEVERITY_CHOICES,
         "FLAGS": [f.value for f in RiskFlag],
+        "picker": picker,
+        # An htmx Apply swaps the results: the picker comes along out of band, so "Save as
+        # view" saves the filters now applied.
+        "picker_oob": fragment_of(request, {"runs-results": "results"}) == "results",
+        "page_query": urlencode([(k, v) for k, v in params.multi_items() if v.strip()]),
+        "view_columns": [(c.name, c.label) for c in picker.spec.columns],
     }
+    if filter_errors and status < 400:
+        status = 422
     return render(
         request,
         "credit/runs/index.html",
         ctx,
-        422 if filter_errors else 200,
+        status,
         partials={
             "runs-results": "credit/runs/_results.html",
             "runs-more": "credit/runs/_rows.html",
         },
     )
+
+
+@page
+async def ledger_page(request: Request) -> Response:
+    principal = signed_in(request)
+    principal.require(Perm.RUN_READ)
+    params = request.query_params
+    if fragment_of(request, {"runs-more": "more"}) == "more":
+        return await _ledger_page(request, principal, params)  # rows only: no picker to show
+    picker = await view_picker.resolve(principal, ViewQueue.RUNS, params)
+    target = view_picker.edit_redirect(picker, params)
+    if target:  # ?edit=ID: the view's definition as the form's filters
+        return RedirectResponse(target, status_code=303)
+    return await _ledger_page(request, principal, params, picker=picker)
+
+
+async def ledger_again(
+    sub: Submission,
+    params: QueryParams,
+    status: int,
+    errors: dict[str, str],
+    values: Mapping[str, Any],
+) -> Response:
+    """The ledger again after a refused "Save as view": the form shows what was typed and why."""
+    picker = await view_picker.resolve(sub.principal, ViewQueue.RUNS, params)
+    picker.save_errors, picker.save_values = errors, dict(values)
+    return await _ledger_page(sub.request, sub.principal, params, status=status, picker=picker)
 
 
 # ----------------------------------------------------------------------------- one run

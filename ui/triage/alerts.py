@@ -38,6 +38,7 @@ from riskops.server.triage.models import (
     CaseSeverity,
 )
 from riskops.server.triage.queue_filters import AlertFilter
+from riskops.server.views.models import ViewQueue
 from riskops.server.web import is_htmx
 from riskops.ui.common.forms import (
     back,
@@ -65,6 +66,7 @@ from riskops.ui.triage.alert_display import (
     signal_scale,
     sla_of,
 )
+from riskops.ui.views import picker as view_picker
 
 QUEUE_PAGE_SIZE = 50
 # A page that shows `rows` alerts (the address "Load more" pushes, so Back and reload bring the
@@ -173,14 +175,21 @@ def _clean_query(params: QueryParams, drop: Sequence[str] = ()) -> str:
 
 
 async def _rows(
-    principal: Principal, flt: AlertFilter, sort: str, wanted: int, after: str | None
+    principal: Principal,
+    flt: AlertFilter,
+    sort: str,
+    wanted: int,
+    after: str | None,
+    within: Mapping[str, Any] | None = None,
 ) -> queue.AlertPage:
     """`wanted` rows from `after`, in pages the service allows (a restored "Load more")."""
     rows: list[Alert] = []
     page = queue.AlertPage([], True, after)
     while page.has_next and len(rows) < wanted:
         size = min(wanted - len(rows), queue.MAX_PAGE)
-        page = await queue.list_alerts(principal, flt, sort=sort, first=size, after=page.end_cursor)
+        page = await queue.list_alerts(
+            principal, flt, sort=sort, first=size, after=page.end_cursor, **(within or {})
+        )
         rows += page.alerts
     return queue.AlertPage(rows, page.has_next, page.end_cursor)
 
@@ -194,8 +203,17 @@ async def _queue_page(
     errors: Mapping[str, str] | None = None,
     row_errors: Mapping[int, str] | None = None,
     bulk: Mapping[str, Any] | None = None,
+    picker: view_picker.Picker | None = None,
 ) -> Response:
     values = queue_values(params)
+    # The view picker: the view applied (?view=ID or the caller's default), its sort unless the
+    # address gives one, its columns; the rows are within its filter (`within=`).
+    if picker is None:
+        full = fragment_of(request, {"alerts-more": "more"}) != "more"
+        picker = await view_picker.resolve(principal, ViewQueue.ALERTS, params, full=full)
+    if picker.sort and not params.get("sort"):
+        values["sort"] = picker.sort
+    within = {"within": picker.alert_within} if picker.alert_within else {}
     errors = dict(errors or {})
     filter_errors: dict[str, str] = {}
     after = params.get("after") or None
@@ -210,10 +228,10 @@ async def _queue_page(
         if filter_errors:  # a bound that did not parse: the others are still judged, all shown
             queue.validate_query(flt, sort=values["sort"], after=after)
         else:
-            result = await _rows(principal, flt, values["sort"], wanted, after)
+            result = await _rows(principal, flt, values["sort"], wanted, after, within)
             page_alerts, has_next, cursor = result.alerts, result.has_next, result.end_cursor
             if not more:  # the count heads the results; "Load more" adds rows only
-                count = await queue.count_alerts(principal, flt, sort=values["sort"])
+                count = await queue.count_alerts(principal, flt, sort=values["sort"], **within)
     except queue_filters.FilterErrors as exc:
         for name, message in exc.errors.items():
             filter_errors.setdefault(name, message)
@@ -223,6 +241,8 @@ async def _queue_page(
         page_alerts, has_next, cursor, count = [], False, None, None
     people, team_list = await _directory(principal)
     query = query_string({k: v for k, v in values.items() if k != "sort" or v != "score"})
+    # The view stays on every address the page builds (load more, the forms' way back).
+    query = "&".join(filter(None, [query, picker.view_param, _edit_param(picker)]))
     loaded = shown + len(page_alerts)
     more_url = more_href = None
     if has_next and cursor is not None:
@@ -259,6 +279,11 @@ async def _queue_page(
         # An htmx Apply swaps the results; the form comes along out of band, so each field
         # shows its own error (or loses a stale one).
         "filters_oob": fragment_of(request, {"alerts-results": "results"}) == "results",
+        "picker": picker,
+        # The picker comes along out of band too: "Save as view" saves the filters now applied.
+        "picker_oob": fragment_of(request, {"alerts-results": "results"}) == "results",
+        "page_query": _clean_query(params),
+        "view_columns": [(c.name, c.label) for c in picker.spec.columns],
     }
     if filter_errors and status < 400:
         status = 422
@@ -296,6 +321,10 @@ def _may_take(principal: Principal) -> Callable[[Alert], bool]:
     return lambda a: workflow.may_take(principal, a.status, a.assignee_id)
 
 
+def _edit_param(picker: view_picker.Picker) -> str:
+    return urlencode({"edit": picker.edit.id}) if picker.edit else ""
+
+
 @page
 async def queue_page(request: Request) -> Response:
     principal = signed_in(request)
@@ -304,7 +333,26 @@ async def queue_page(request: Request) -> Response:
         # A form sent without its script (or an old link): the same view at the clean address.
         clean = _clean_query(params)
         return RedirectResponse("/alerts" + (f"?{clean}" if clean else ""), status_code=303)
-    return await _queue_page(request, principal, params)
+    if fragment_of(request, {"alerts-more": "more"}) == "more":
+        return await _queue_page(request, principal, params)  # rows only: no picker to show
+    picker = await view_picker.resolve(principal, ViewQueue.ALERTS, params)
+    target = view_picker.edit_redirect(picker, params)
+    if target:  # ?edit=ID: the view's definition as the form's filters
+        return RedirectResponse(target, status_code=303)
+    return await _queue_page(request, principal, params, picker=picker)
+
+
+async def queue_again(
+    sub: Submission,
+    params: QueryParams,
+    status: int,
+    errors: dict[str, str],
+    values: Mapping[str, Any],
+) -> Response:
+    """The queue again after a refused "Save as view": the form shows what was typed and why."""
+    picker = await view_picker.resolve(sub.principal, ViewQueue.ALERTS, params)
+    picker.save_errors, picker.save_values = errors, dict(values)
+    return await _queue_page(sub.request, sub.principal, params, status=status, picker=picker)
 
 
 def _queue_redirect(query: str, code: str, rows: int = 0) -> RedirectResponse:
