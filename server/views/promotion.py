@@ -19,7 +19,7 @@ dedupe key per request, so a retried request or a redelivered job never runs one
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -470,7 +470,7 @@ async def _decide(
 async def list_requests(
     principal: Principal,
     *,
-    status: list[PromotionStatus] | None = None,
+    status: Sequence[PromotionStatus | str] | None = None,
     mine: bool = False,
     view_id: str | int | None = None,
 ) -> list[ViewPromotionRequest]:
