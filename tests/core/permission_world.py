@@ -268,10 +268,15 @@ async def fingerprint(*org_ids: int) -> tuple[Any, ...]:
     orgs = ", ".join(str(int(o)) for o in org_ids)
     for model in _org_models():
         table = model._meta.db_table
-        if table == "audit_refusal":
-            continue  # the count of refused attempts: a refusal's own record, not a change
+        if table in ("audit_refusal", "saved_view_count"):
+            # The count of refused attempts (a refusal's own record), and the cache of view
+            # counts that any page showing a view picker refreshes: not changes.
+            continue
         # A refusal is audited (`permission.denied…`): the record of the refusal, not a change.
-        own = " AND action NOT LIKE 'permission.denied%'" if table == "audit_event" else ""
+        own = {
+            "audit_event": " AND action NOT LIKE 'permission.denied%'",
+            "job": " AND kind <> 'view.count'",  # the count cache's refresh (above)
+        }.get(table, "")
         parts.append(f"(SELECT COUNT(*) FROM {table} WHERE org_id IN ({orgs}){own})")
         if "version" in model._meta.fields_map:
             parts.append(

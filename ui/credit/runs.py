@@ -168,6 +168,9 @@ async def ledger_again(
     return await _ledger_page(sub.request, sub.principal, params, status=status, picker=picker)
 
 
+view_picker.QUEUE_AGAIN[ViewQueue.RUNS.value] = ledger_again
+
+
 # ----------------------------------------------------------------------------- one run
 
 

@@ -355,6 +355,9 @@ async def queue_again(
     return await _queue_page(sub.request, sub.principal, params, status=status, picker=picker)
 
 
+view_picker.QUEUE_AGAIN[ViewQueue.ALERTS.value] = queue_again
+
+
 def _queue_redirect(query: str, code: str, rows: int = 0) -> RedirectResponse:
     params = QueryParams(query)
     values = {k: v for k, v in queue_values(params).items() if k != "sort" or v != "score"}

@@ -39,6 +39,7 @@ from riskops.server.views.models import (
 from riskops.ui.common.forms import back, form_text, form_texts, int_or_none, parse_local
 from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post, shown_on
 from riskops.ui.common.rendering import FLASH, page, render, signed_in
+from riskops.ui.views import picker
 
 FLASH.update(
     {
@@ -177,18 +178,6 @@ def definition_errors(exc: FilterErrors) -> dict[str, str]:
 # ----------------------------------------------------------------------------- /views
 
 
-async def _counts(principal: Principal, views: Sequence[SavedView]) -> dict[int, str]:
-    """Each view's cached row count in words (server/views/counts.py: a missing or stale count
-    is refreshed by its job): "42", "more than 10,000", or nothing while it is being counted."""
-    from riskops.server.views import counts
-
-    out: dict[int, str] = {}
-    for view_id, info in (await counts.counts_for(principal, list(views))).items():
-        if info.count is not None:
-            out[view_id] = f"{info.count:,}" if info.exact else f"more than {info.count:,}"
-    return out
-
-
 async def _preferences(
     principal: Principal, views: Sequence[SavedView]
 ) -> tuple[set[int], set[int]]:
@@ -221,7 +210,7 @@ async def views_list(request: Request) -> Response:
         "teams": teams,
         "defaults": defaults,
         "pinned": pinned,
-        "counts": await _counts(principal, views),
+        "counts": await picker.count_words(principal, views),
         "waiting": len(waiting),
         "mine_open": len([r for r in mine if r.status in OPEN_PROMOTION]),
         "may_save": may_save,
@@ -327,8 +316,6 @@ async def _save_refused(sub: Submission, refusal: Refusal) -> Response:
     if isinstance(refusal.error, FilterErrors):
         errors = definition_errors(refusal.error)
     queue = sub.values["queue"]
-    from riskops.ui.views import picker  # the queue pages import this module
-
     return await picker.queue_again(sub, queue, refusal.status, errors)
 
 

@@ -9,6 +9,7 @@ AND the caller's own filters (`within=`), so extra filters narrow a view, never 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,11 +23,10 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.credit.runs import RunFilter
 from riskops.server.triage.queue_filters import AlertFilter
-from riskops.server.views import definitions, service
+from riskops.server.views import counts, definitions, service
 from riskops.server.views.definitions import QUEUES, Definition
 from riskops.server.views.models import SavedView, ViewQueue
 from riskops.ui.common.posts import Submission
-from riskops.ui.views.pages import _counts
 
 # Query parameters of the picker, not filters: left out of the save form's definition.
 PICKER_PARAMS = ("view", "edit", "all")
@@ -119,7 +119,7 @@ async def resolve(
             picker.views = await service.list_views(principal, queue)
         except Forbidden:
             picker.views = []
-        picker.counts = await _counts(principal, picker.views)
+        picker.counts = await count_words(principal, picker.views)
     # Not the caller's own filters: paging, and `all` (no view). Without any, the default applies.
     own = [k for k, v in params.multi_items() if v.strip() and k not in ("all", "ok", "rows")]
     view_id = params.get("view") or ""
@@ -167,6 +167,16 @@ def _other_queue(view: SavedView) -> DomainError:
     )
 
 
+async def count_words(principal: Principal, views: Sequence[SavedView]) -> dict[int, str]:
+    """Each view's cached row count in words (server/views/counts.py: a missing or stale count
+    is refreshed by its job): "42", "more than 10,000", or nothing while it is being counted."""
+    out: dict[int, str] = {}
+    for view_id, info in (await counts.counts_for(principal, list(views))).items():
+        if info.count is not None:
+            out[view_id] = f"{info.count:,}" if info.exact else f"more than {info.count:,}"
+    return out
+
+
 def edit_redirect(picker: Picker, params: QueryParams) -> str | None:
     """`?edit=ID` alone: the address of the queue with the view's definition as its filters (the
     form shows them, to change and save)."""
@@ -177,18 +187,20 @@ def edit_redirect(picker: Picker, params: QueryParams) -> str | None:
     return f"{QUEUES[view.queue].path}?{query}"
 
 
+# How each queue page shows itself again with the save form's refusal: registered by the queue
+# pages themselves (ui/triage/alerts.py, ui/credit/runs.py), which import this module.
+QueueAgain = Callable[
+    [Submission, QueryParams, int, dict[str, str], dict[str, Any]], Awaitable[Response]
+]
+QUEUE_AGAIN: dict[str, QueueAgain] = {}
+
+
 async def queue_again(sub: Submission, queue: str, status: int, errors: dict[str, str]) -> Response:
     """The queue page the save form was posted from, the form showing why it was refused."""
     values = dict(sub.values)
-    query = values.get("q", "")
-    page_query = values.get("page_q") or query
-    if queue == ViewQueue.RUNS.value:
-        from riskops.ui.credit import runs
-
-        return await runs.ledger_again(sub, QueryParams(page_query), status, errors, values)
-    if queue == ViewQueue.ALERTS.value:
-        from riskops.ui.triage import alerts
-
-        return await alerts.queue_again(sub, QueryParams(page_query), status, errors, values)
-    raise Invalid(f"Queue '{queue}' is unknown; save a view from the alert queue or the runs "
-                  "ledger.", field="queue")  # fmt: skip
+    page_query = values.get("page_q") or values.get("q", "")
+    again = QUEUE_AGAIN.get(queue)
+    if again is None:
+        raise Invalid(f"Queue '{queue}' is unknown; save a view from the alert queue or the runs "
+                      "ledger.", field="queue")  # fmt: skip
+    return await again(sub, QueryParams(page_query), status, errors, values)
