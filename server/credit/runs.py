@@ -99,7 +99,9 @@ def _with_flag(q: QuerySet[Run], flag: str) -> QuerySet[Run]:
     return q.annotate(_flag_at=RawSQL(f'instr("flags", \'"{flag}"\')')).filter(_flag_at__gt=0)
 
 
-def _narrow(q: QuerySet[Run], flt: RunFilter) -> QuerySet[Run]:
+def apply_run_filter(q: QuerySet[Run], flt: RunFilter) -> QuerySet[Run]:
+    """Narrow `q` by the ledger's filter (checked as it is applied: an unknown severity or
+    flag is Invalid): what `list_runs` applies, for whoever counts or validates the same rows."""
     sev = _severity_filter(flt.severities)
     if sev is not None:
         q = q.filter(sev)
@@ -131,8 +133,8 @@ async def list_runs(
     size = validation.page_size(first, MAX_PAGE)
     q = scoped(Run, principal)
     for outer in within:
-        q = _narrow(q, outer)
-    q = _narrow(q, flt)
+        q = apply_run_filter(q, outer)
+    q = apply_run_filter(q, flt)
     if after:
         at, pk = decode_cursor(after)
         q = q.filter(Q(started_at__lt=at) | Q(started_at=at, id__lt=pk))

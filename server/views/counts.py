@@ -128,7 +128,7 @@ def counter(org_id: int, user_id: int) -> Principal:
 
 async def count_runs(principal: Principal, flt: runs.RunFilter) -> tuple[int, bool]:
     """The runs the ledger filter selects, counted up to COUNT_CAP (the ledger's own filters)."""
-    q = runs._narrow(scoped(Run, principal), flt)  # the ledger's own filter
+    q = runs.apply_run_filter(scoped(Run, principal), flt)
     ids = await q.limit(COUNT_CAP + 1).values_list("id", flat=True)
     return min(len(ids), COUNT_CAP), len(ids) <= COUNT_CAP
 

@@ -34,13 +34,12 @@ from riskops.server.core.scoping import scoped
 from riskops.server.credit import kill_switches
 from riskops.server.credit import runs as ledger
 from riskops.server.credit.models import Run
-from riskops.server.credit.runs import RunFilter
 from riskops.server.identity.models import User
 from riskops.server.notify import outbox
 from riskops.server.triage.models import Alert
 from riskops.server.triage.queue import COUNT_CAP
 from riskops.server.triage.queue_filters import FilterErrors, apply_filter
-from riskops.server.views import audience, definitions, promotion, promotion_rules
+from riskops.server.views import audience, definitions, promotion, promotion_rules, service
 from riskops.server.views.definitions import Definition
 from riskops.server.views.models import (
     PromotionStatus,
@@ -167,28 +166,10 @@ async def count_rows(org_id: int, requester_id: int, defn: Definition) -> tuple[
         who = Principal(user_id=requester_id, org_id=org_id, roles=frozenset())
         q: QuerySet[Any] = apply_filter(scoped(Alert, org_id=org_id), who, defn.alert_filter())
     else:
-        q = _runs(scoped(Run, org_id=org_id), defn.run_filter())
+        q = ledger.apply_run_filter(scoped(Run, org_id=org_id), defn.run_filter())
     ids = await q.limit(COUNT_CAP + 1).values_list("id", flat=True)
     took_ms = round((time.monotonic() - started) * 1000)
     return min(len(ids), COUNT_CAP), took_ms
-
-
-def _runs(q: QuerySet[Run], flt: RunFilter) -> QuerySet[Run]:
-    # The ledger's own filters (credit.runs.list_runs), without its paging.
-    sev = ledger._severity_filter(flt.severities)
-    if sev is not None:
-        q = q.filter(sev)
-    if flt.scenario:
-        q = q.filter(scenario__key=flt.scenario)
-    if flt.flag:
-        q = ledger._with_flag(q, flt.flag)
-    if flt.since is not None:
-        q = q.filter(started_at__gte=flt.since)
-    if flt.until is not None:
-        q = q.filter(started_at__lt=flt.until)
-    if flt.quarantined is not None:
-        q = q.filter(quarantined=flt.quarantined)
-    return q
 
 
 async def _notify(
@@ -278,6 +259,7 @@ async def publish_request(org_id: int, request_id: int) -> dict[str, Any]:
              "text": f"View '{snapshot['name']}' is now standard (version {number})."},
             suppressed=suppressed, now=now,
         )  # fmt: skip
+    service.forget_applied(view.id)  # this process applies the new version at once
     if not suppressed:
         await outbox.kick()
     return {"request_id": request_id, "number": number}
