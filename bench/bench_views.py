@@ -253,4 +253,21 @@ async def main() -> None:
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 20)
+        await _drop_views()
     print(json.dumps({"views": [v["id"] for v in views]}))
+
+
+async def _drop_views() -> None:
+    """The bench person's views go again: the alert queue bench measures the queue without a
+    default view (which `GET /alerts` would otherwise open)."""
+    from riskops.server.db import close_db, init_db
+    from riskops.server.settings import load_settings, use_settings
+    from riskops.server.views.models import SavedView
+
+    await init_db(
+        use_settings(
+            load_settings(database_url=db_url(DB_NAME), secret_key=SECRET, log_level="WARNING")
+        )
+    )
+    await SavedView.all().delete()
+    await close_db()
