@@ -370,3 +370,29 @@ async def test_a_runs_ledger_view_from_save_to_picker(browser: Any, tenant: Any)
     view = await SavedView.get(org_id=tenant.org_id, name="One scenario")
     s = await signed_in(browser, tenant, "strategist")
     assert (await s.get(f"/views/{view.id}")).status_code == 404
+
+
+async def test_a_reviewer_holding_both_roles_picks_one(browser: Any, tenant: Any) -> None:
+    maker = await signed_in(browser, tenant, "strategist")
+    view = await personal_view(maker.principal)
+    req = (
+        await promotion.request_promotion(
+            maker.principal, view.id, rationale="All teams", expected_version=view.version
+        )
+    ).request
+    await runner.drain()
+    both = await signed_in(browser, tenant, "compliance_reviewer", "product_reviewer")
+    path = f"/views/requests/{req.id}"
+    page = await both.get(path)
+    assert '<select name="role"' in page.text and "You hold both reviewer roles" in page.text
+    version = (await ViewPromotionRequest.get(id=req.id)).version
+    r = await both.post(f"{path}/review", {"decision": "approve", "note": "", "role": "",
+                                           "expected_version": version})  # fmt: skip
+    assert r.status_code == 422 and 'id="role-error"' in r.text
+    assert await ViewReview.filter(request_id=req.id).count() == 0
+    form = {"decision": "approve", "note": "", "role": "product_reviewer",
+            "expected_version": version}  # fmt: skip
+    r = await both.post(f"{path}/review", form)
+    assert r.status_code == 303
+    page = await both.get(path)
+    assert f'action="{path}/review"' not in page.text  # reviewed once: no review form any more
