@@ -130,8 +130,8 @@ async def _apply_figure(info: dict[str, Any], secret: str, views: list[dict[str,
     from riskops.server.settings import load_settings, use_settings
     from riskops.server.triage.queue import list_alerts
     from riskops.server.triage.queue_filters import AlertFilter
+    from riskops.server.views.applying import alert_filter_of
     from riskops.server.views.definitions import parse
-    from riskops.server.views.service import alert_filter_of
 
     settings = use_settings(
         load_settings(database_url=db_url(DB_NAME), secret_key=SECRET, log_level="WARNING")

@@ -12,7 +12,7 @@ from riskops.ui.credit import controls, reports, runs, scenarios
 from riskops.ui.identity import admin, pages
 from riskops.ui.notify import pages as notify_pages
 from riskops.ui.operations import audit
-from riskops.ui.triage import alerts, cases
+from riskops.ui.triage import alerts, alerts_bulk, cases
 from riskops.ui.views import pages as view_pages
 from riskops.ui.work import pages as work_pages
 
@@ -27,6 +27,7 @@ routes: list[Route] = [
     *pages.routes,
     *admin.routes,
     *audit.routes,
+    *alerts_bulk.routes,  # before alerts': `/alerts/bulk/…` is not an alert
     *alerts.routes,
     *cases.routes,
     *runs.routes,

@@ -41,7 +41,7 @@ from riskops.server.credit import policy as controls
 from riskops.server.credit import runs as runs_runs
 from riskops.server.credit.models import PolicyVersion
 from riskops.server.identity import users
-from riskops.server.views import service as views
+from riskops.server.views import applying
 
 
 async def run_nodes(info: Info, rows: Sequence[rm.Run]) -> list[Run]:
@@ -84,7 +84,7 @@ class RunsQuery:
         who = principal(info)
         within: list[runs_runs.RunFilter] = []
         if view_id is not None:
-            _, in_view = await query(views.run_filter_of(who, str(view_id)))
+            _, in_view = await query(applying.run_filter_of(who, str(view_id)))
             within = [in_view]
         page = await query(
             runs_runs.list_runs(who, _filter(filter), first=first, after=after, within=within)

@@ -39,7 +39,7 @@ from riskops.server.triage import case_queries, queue, queue_filters
 from riskops.server.triage import models as m
 from riskops.server.triage.queue import encode_cursor
 from riskops.server.triage.queue_filters import AlertFilter
-from riskops.server.views import service as views
+from riskops.server.views import applying
 
 T = TypeVar("T")
 
@@ -148,7 +148,7 @@ class AlertsQuery:
         within: list[AlertFilter] = []
         order = sort.value if sort is not None else None
         if view_id is not None:
-            _, in_view, view_sort = await query(views.alert_filter_of(who, str(view_id)))
+            _, in_view, view_sort = await query(applying.alert_filter_of(who, str(view_id)))
             within, order = [in_view], order or view_sort
         order = order or AlertSort.SCORE.value
         page = await query(_listed(who, flt, sort=order, first=first, after=after, within=within))

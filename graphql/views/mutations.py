@@ -16,7 +16,7 @@ from riskops.graphql.views.types import View, ViewDefinitionInput, ViewQueue, vi
 from riskops.server.core.errors import DomainError
 from riskops.server.core.principal import Principal
 from riskops.server.views import models as vm
-from riskops.server.views import service
+from riskops.server.views import preferences, service
 from riskops.server.views.service import ViewResult
 
 
@@ -170,7 +170,7 @@ class ViewsMutation:
 
         return await as_payload(
             ViewPayload,
-            service.set_default_view(
+            preferences.set_default_view(
                 p, str(value_of(queue)), str(view_id) if view_id is not None else None
             ),
             done,
@@ -183,4 +183,4 @@ class ViewsMutation:
         async def done(_: vm.ViewPreference) -> ViewPayload:
             return ViewPayload(view=await _node(p, await service.get_view(p, str(view_id))))
 
-        return await as_payload(ViewPayload, service.pin_view(p, str(view_id), pinned), done)
+        return await as_payload(ViewPayload, preferences.pin_view(p, str(view_id), pinned), done)

@@ -23,11 +23,12 @@ from riskops.server.core.errors import DomainError
 from riskops.server.core.principal import Principal
 from riskops.server.identity import users
 from riskops.server.triage.queue import COUNT_CAP
-from riskops.server.views import definitions
+from riskops.server.views import definitions, promotion_reads
 from riskops.server.views import models as vm
 from riskops.server.views import promotion as svc
 from riskops.server.views import promotion_rules as rules
-from riskops.server.views.promotion import PromotionResult, RequestDetail
+from riskops.server.views.promotion import PromotionResult
+from riskops.server.views.promotion_reads import RequestDetail
 
 ViewPromotionStatus = strawberry.enum(
     vm.PromotionStatus,
@@ -169,13 +170,13 @@ async def request_nodes(
 
 
 async def _node(p: Principal, request_id: int | str) -> ViewPromotionRequest:
-    return (await request_nodes(p, [await svc.get_request(p, request_id)]))[0]
+    return (await request_nodes(p, [await promotion_reads.get_request(p, request_id)]))[0]
 
 
 async def version_nodes(
     p: Principal, view_id: str, rows: Sequence[vm.ViewVersion]
 ) -> list[ViewVersion]:
-    view = await svc.history_view(p, view_id)
+    view = await promotion_reads.history_view(p, view_id)
     # (the model declares no `request_id`/`requested_by_id` attributes for its foreign keys)
     rows_: list[Any] = list(rows)
     names = await users.names_of(p, [r.requested_by_id for r in rows_])
@@ -223,12 +224,12 @@ class ViewPromotionQuery:
     ) -> list[ViewPromotionRequest]:
         p = principal(info)
         rows = await query(
-            svc.list_requests(
+            promotion_reads.list_requests(
                 p, status=[vm.PromotionStatus(str(value_of(s))) for s in status or []], mine=mine,
                 view_id=str(view_id) if view_id is not None else None,
             )
         )  # fmt: skip
-        details = [await svc.get_request(p, r.id) for r in rows]
+        details = [await promotion_reads.get_request(p, r.id) for r in rows]
         return await request_nodes(p, details)
 
     @strawberry.field(
@@ -239,13 +240,13 @@ class ViewPromotionQuery:
         self, info: Info, id: strawberry.ID
     ) -> ViewPromotionRequest | None:
         p = principal(info)
-        detail = await or_none(svc.get_request(p, str(id)))
+        detail = await or_none(promotion_reads.get_request(p, str(id)))
         return (await request_nodes(p, [detail]))[0] if detail is not None else None
 
     @strawberry.field(description="The published standard versions of a view, newest first.")
     async def view_versions(self, info: Info, view_id: strawberry.ID) -> list[ViewVersion]:
         p = principal(info)
-        rows = await query(svc.history(p, str(view_id)))
+        rows = await query(promotion_reads.history(p, str(view_id)))
         return await version_nodes(p, str(view_id), rows)
 
 

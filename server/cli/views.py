@@ -23,7 +23,7 @@ from riskops.server.cli.common import (
 )
 from riskops.server.core.scoping import scoped
 from riskops.server.settings import Settings
-from riskops.server.views import promotion, service
+from riskops.server.views import promotion, promotion_reads, service
 from riskops.server.views.models import PromotionStatus, ViewPromotionRequest
 
 views_app = typer.Typer(
@@ -52,7 +52,7 @@ async def _requests(
 ) -> list[tuple[str, ...]]:
     async with database(settings):
         principal = await user_principal(org, email)
-        rows = await promotion.list_requests(principal, status=[status] if status else None)
+        rows = await promotion_reads.list_requests(principal, status=[status] if status else None)
         return [
             (str(r.id), str(r.view_id), r.status.value, f"{r.created_at:%Y-%m-%d %H:%M}",
              "-" if r.rows_selected is None else str(r.rows_selected),

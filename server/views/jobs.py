@@ -39,7 +39,13 @@ from riskops.server.notify import outbox
 from riskops.server.triage.models import Alert
 from riskops.server.triage.queue import COUNT_CAP
 from riskops.server.triage.queue_filters import FilterErrors, apply_filter
-from riskops.server.views import audience, definitions, promotion, promotion_rules, service
+from riskops.server.views import (
+    applying,
+    audience,
+    definitions,
+    promotion,
+    promotion_rules,
+)
 from riskops.server.views.definitions import Definition
 from riskops.server.views.models import (
     PromotionStatus,
@@ -259,7 +265,7 @@ async def publish_request(org_id: int, request_id: int) -> dict[str, Any]:
              "text": f"View '{snapshot['name']}' is now standard (version {number})."},
             suppressed=suppressed, now=now,
         )  # fmt: skip
-    service.forget_applied(view.id)  # this process applies the new version at once
+    applying.forget_applied(view.id)  # this process applies the new version at once
     if not suppressed:
         await outbox.kick()
     return {"request_id": request_id, "number": number}

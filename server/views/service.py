@@ -1,6 +1,7 @@
 """Saved views: save the current filters as a view, edit, rename, share with a team, archive,
-restore, set one's default view of a queue, pin a view to one's home page; open a view (its
-definition, and what it names that no longer exists); and the filter a view applies to its queue.
+restore; list and open them. A person's default and pinned views are
+`riskops.server.views.preferences`; the filter a view applies to its queue is
+`riskops.server.views.applying`.
 
 CONTRACT (issue 12): the signatures below are what the GraphQL and page faces call. Every
 mutation: `principal.require(Perm.VIEW_SAVE)` and the queue's read permission first; another
@@ -16,11 +17,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from time import monotonic
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from riskops.server.core import validation
@@ -36,9 +35,8 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import lock_scoped, parse_id, scoped
 from riskops.server.core.versioning import check_version, parse_version, write_versioned
-from riskops.server.credit.runs import RunFilter
 from riskops.server.identity.models import User
-from riskops.server.triage.queue_filters import AlertFilter, FilterErrors
+from riskops.server.triage.queue_filters import FilterErrors
 from riskops.server.views import definitions
 from riskops.server.views.access import get_view, may_see, team_ids, visible
 from riskops.server.views.definitions import (
@@ -50,29 +48,22 @@ from riskops.server.views.definitions import (
 )
 from riskops.server.views.models import (
     SavedView,
-    ViewPreference,
     ViewQueue,
     ViewScope,
     ViewStatus,
 )
-from riskops.server.views.opened import OpenedView, open_views, stored_definition
+from riskops.server.views.opened import OpenedView, open_views
 
 __all__ = [
     "OpenedView",
     "ViewResult",
-    "alert_filter_of",
     "archive_view",
-    "default_view",
     "get_view",
     "list_views",
-    "my_views",
     "open_view",
     "open_views",
-    "pin_view",
     "restore_view",
-    "run_filter_of",
     "save_view",
-    "set_default_view",
     "share_view_with_team",
     "update_view",
     "visible",
@@ -90,11 +81,11 @@ class ViewResult:
 # --- input checks ------------------------------------------------------------------------------
 
 
-def _queue(raw: ViewQueue | str) -> QueueSpec:
+def queue_spec(raw: ViewQueue | str) -> QueueSpec:
     return spec_of(raw.value if isinstance(raw, ViewQueue) else raw)
 
 
-def _require_queue(principal: Principal, spec: QueueSpec) -> None:
+def require_queue(principal: Principal, spec: QueueSpec) -> None:
     """Views of a queue need its read permission (an admin saves no view, a strategist no view
     of the runs ledger)."""
     if not principal.can(spec.read):
@@ -131,7 +122,7 @@ def _definition(spec: QueueSpec, raw: Any) -> Definition:
     return definitions.parse(spec.queue, raw)
 
 
-def _label(view: SavedView) -> str:
+def label(view: SavedView) -> str:
     return f"View '{view.name}'"
 
 
@@ -148,8 +139,8 @@ async def list_views(
     """The views the caller may see: standard first, then team, then personal, each by name."""
     which: ViewQueue | None = None
     if queue is not None and queue != "":
-        spec = _queue(queue)
-        _require_queue(principal, spec)
+        spec = queue_spec(queue)
+        require_queue(principal, spec)
         which = spec.queue
     q = await visible(principal, which, archived=archived)
     return _sorted(await q)
@@ -161,109 +152,10 @@ async def open_view(principal: Principal, view_id: str | int) -> OpenedView:
     return opened
 
 
-async def default_view(principal: Principal, queue: ViewQueue | str) -> SavedView | None:
-    spec = _queue(queue)
-    if not principal.can(spec.read):
-        return None
-    pref = (
-        await scoped(ViewPreference, principal)
-        .filter(user_id=principal.user_id, queue=spec.queue, is_default=True)
-        .first()
-    )
-    if pref is None:
-        return None
-    view = await scoped(SavedView, principal).filter(id=pref.view_id).first()
-    if view is None or view.status is not ViewStatus.ACTIVE or not await may_see(principal, view):
-        return None
-    return view
-
-
-async def my_views(principal: Principal) -> list[tuple[SavedView, ViewPreference]]:
-    """The caller's default and pinned views (for the home page), defaults first."""
-    prefs = list(
-        await scoped(ViewPreference, principal).filter(
-            Q(is_default=True) | Q(pinned=True), user_id=principal.user_id
-        )
-    )
-    if not prefs:
-        return []
-    views = {
-        v.id: v for v in await (await visible(principal)).filter(id__in=[p.view_id for p in prefs])
-    }
-    out = [(views[p.view_id], p) for p in prefs if p.view_id in views]
-    out.sort(key=lambda vp: (not vp[1].is_default, vp[0].queue.value, vp[0].name.casefold()))
-    return out
-
-
-# Standard views applied lately, by id: (when read, the view, its definition). A standard view
-# changes only when a promotion is published (it cannot be edited in place, shared or archived),
-# and everyone of its organization who reads its queue may apply it, so applying one needs no
-# per-person lookup: for APPLIED_TTL seconds a process applies what it read, without the
-# database. The publish job forgets the view in its own process at once; another process
-# applies the new version within APPLIED_TTL seconds (docs/PERFORMANCE.md, "Saved views").
-APPLIED_TTL = 5.0
-_APPLIED_MAX = 2048
-_applied_standard: dict[int, tuple[float, SavedView, Definition]] = {}
-
-
-def forget_applied(view_id: int) -> None:
-    """After a standard view changed (its promotion was published)."""
-    _applied_standard.pop(view_id, None)
-
-
-async def _applied(principal: Principal, view_id: str | int) -> tuple[SavedView, Definition]:
-    """The view to apply and its definition: a standard view from the cache above while it is
-    fresh, for a caller of its organization who reads its queue; anything else from the
-    database through `get_view` (not visible: not found)."""
-    pk = parse_id("View", view_id)
-    hit = _applied_standard.get(pk)
-    now = monotonic()
-    if hit is not None and now - hit[0] < APPLIED_TTL:
-        _, view, defn = hit
-        if view.org_id == principal.org_id and principal.can(definitions.QUEUES[view.queue].read):
-            return view, defn
-    view = await get_view(principal, pk)
-    defn, _ = stored_definition(view, view.definition)
-    if view.scope is ViewScope.STANDARD and view.status is ViewStatus.ACTIVE:
-        if len(_applied_standard) >= _APPLIED_MAX:
-            _applied_standard.clear()
-        _applied_standard[pk] = (now, view, defn)
-    return view, defn
-
-
-async def alert_filter_of(
-    principal: Principal, view_id: str | int
-) -> tuple[SavedView, AlertFilter, str]:
-    """The filter and sort an alert-queue view applies (not found if not visible; Invalid if the
-    view is of the runs ledger). The queue applies it AND the caller's own filters: extra filters
-    narrow a view, they never widen it."""
-    principal.require(Perm.ALERT_READ)
-    view, defn = await _applied(principal, view_id)
-    if view.queue is not ViewQueue.ALERTS:
-        raise Invalid(
-            f"View {view.id} ('{view.name}') is a view of the runs ledger, not of the alert "
-            "queue; open it with runs(viewId:) or on /runs.",
-            field="view_id",
-        )
-    return view, defn.alert_filter(), defn.sort
-
-
-async def run_filter_of(principal: Principal, view_id: str | int) -> tuple[SavedView, RunFilter]:
-    principal.require(Perm.RUN_READ)
-    view, defn = await _applied(principal, view_id)
-    if view.queue is not ViewQueue.RUNS:
-        raise Invalid(
-            f"View {view.id} ('{view.name}') is a view of the alert queue, not of the runs "
-            "ledger; open it with alerts(viewId:) or on /alerts.",
-            field="view_id",
-        )
-    return view, defn.run_filter()
-
-
 # --- transaction parts -------------------------------------------------------------------------
 
 
-async def _lock_owner(principal: Principal, conn: BaseDBAsyncClient) -> None:
+async def lock_owner(principal: Principal, conn: BaseDBAsyncClient) -> None:
     """Serialize one person's view changes (names are unique per owner and queue): their own
     user row, locked (PostgreSQL; SQLite serializes writers anyway)."""
     await (
@@ -321,22 +213,22 @@ def _owner_only(principal: Principal, view: SavedView, doing: str) -> None:
 def _not_standard(view: SavedView, doing: str, why: str) -> None:
     if view.scope is ViewScope.STANDARD:
         raise Conflict(
-            f"{_label(view)} is a standard view and cannot be {doing}: {why}",
+            f"{label(view)} is a standard view and cannot be {doing}: {why}",
             current_version=view.version,
         )
 
 
-def _active(view: SavedView, doing: str) -> None:
+def require_active(view: SavedView, doing: str) -> None:
     if view.status is not ViewStatus.ACTIVE:
         raise Conflict(
-            f"{_label(view)} is archived; restore it before you {doing} it.",
+            f"{label(view)} is archived; restore it before you {doing} it.",
             current_status=view.status.value,
             current_version=view.version,
         )
 
 
 def _check(view: SavedView, expected: int) -> None:
-    check_version(_label(view), view.version, expected, status=view.status.value, verb="change it")
+    check_version(label(view), view.version, expected, status=view.status.value, verb="change it")
 
 
 def _state(view: SavedView) -> dict[str, Any]:
@@ -359,9 +251,9 @@ async def _change(
     parse_id("View", view_id)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        await _lock_owner(principal, conn)
+        await lock_owner(principal, conn)
         view = await _lock_view(principal, conn, view_id)
-        _require_queue(principal, definitions.QUEUES[ViewQueue(view.queue)])
+        require_queue(principal, definitions.QUEUES[ViewQueue(view.queue)])
         _check(view, expected)
         old = _state(view)
         changes, extra = await apply(conn, view)
@@ -370,7 +262,7 @@ async def _change(
         view.version += 1
         view.updated_at = now
         await write_versioned(
-            scoped(SavedView, principal).filter(id=view.id), expected, conn, _label(view),
+            scoped(SavedView, principal).filter(id=view.id), expected, conn, label(view),
             **changes, version=view.version, updated_at=now,
         )  # fmt: skip
         await record(
@@ -394,8 +286,8 @@ async def save_view(
 ) -> ViewResult:
     """A new personal view of `queue` (names are unique per owner and queue, case-insensitive)."""
     principal.require(Perm.VIEW_SAVE)
-    spec = _queue(queue)
-    _require_queue(principal, spec)
+    spec = queue_spec(queue)
+    require_queue(principal, spec)
     clean_name = _name(name)
     clean_description = _description(description)
     defn = _definition(spec, definition)
@@ -419,7 +311,7 @@ async def _save_in_transaction(
             if used is not None:
                 view = await scoped(SavedView, principal).using_db(conn).get(id=int(used.entity_id))
                 return ViewResult(view, replayed=True)
-        await _lock_owner(principal, conn)
+        await lock_owner(principal, conn)
         await _name_taken(principal, conn, principal.user_id, spec.queue, name)
         view = await SavedView.create(
             org_id=principal.org_id,
@@ -472,7 +364,7 @@ async def update_view(
     async def apply(
         conn: BaseDBAsyncClient, view: SavedView
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        _active(view, "edit")
+        require_active(view, "edit")
         spec = definitions.QUEUES[ViewQueue(view.queue)]
         defn = _definition(spec, definition) if definition is not None else None
         changed = [
@@ -535,7 +427,7 @@ async def share_view_with_team(
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         _not_standard(view, "shared", "it is shown to everyone who reads its queue already.")
         _owner_only(principal, view, "share")
-        _active(view, "share")
+        require_active(view, "share")
         if team is None:
             return {"scope": ViewScope.PERSONAL, "team_id": None}, {}
         if team not in await team_ids(principal, conn):
@@ -565,7 +457,7 @@ async def archive_view(
         _owner_only(principal, view, "archive")
         if view.status is ViewStatus.ARCHIVED:
             raise Conflict(
-                f"{_label(view)} is archived already.",
+                f"{label(view)} is archived already.",
                 current_status=view.status.value,
                 current_version=view.version,
             )
@@ -586,7 +478,7 @@ async def restore_view(
         # Another person's view is visible only while active: "not archived" answers them.
         if view.status is not ViewStatus.ARCHIVED:
             raise Conflict(
-                f"{_label(view)} is not archived; there is nothing to restore.",
+                f"{label(view)} is not archived; there is nothing to restore.",
                 current_status=view.status.value,
                 current_version=view.version,
             )
@@ -602,93 +494,3 @@ async def restore_view(
         return {"status": ViewStatus.ACTIVE}, {}
 
     return await _change(principal, view_id, "restored", expected, apply)
-
-
-# --- preferences -------------------------------------------------------------------------------
-
-
-async def _usable(principal: Principal, conn: BaseDBAsyncClient, view_id: str | int) -> SavedView:
-    view = await get_view(principal, view_id, conn)
-    _require_queue(principal, definitions.QUEUES[ViewQueue(view.queue)])
-    _active(view, "use")
-    return view
-
-
-async def _preference(
-    principal: Principal, conn: BaseDBAsyncClient, view: SavedView
-) -> ViewPreference:
-    pref = (
-        await scoped(ViewPreference, principal)
-        .using_db(conn)
-        .filter(user_id=principal.user_id, view_id=view.id)
-        .select_for_update()
-        .first()
-    )
-    if pref is None:
-        pref = await ViewPreference.create(
-            org_id=principal.org_id, user_id=principal.user_id, view_id=view.id,
-            queue=view.queue, using_db=conn,
-        )  # fmt: skip
-    return pref
-
-
-async def set_default_view(
-    principal: Principal, queue: ViewQueue | str, view_id: str | int | None
-) -> SavedView | None:
-    """The caller's default view of `queue` (None: no default). Returns the new default."""
-    principal.require(Perm.VIEW_SAVE)
-    spec = _queue(queue)
-    _require_queue(principal, spec)
-    pk = parse_id("View", view_id) if view_id is not None and view_id != "" else None
-    async with in_transaction() as conn:
-        await _lock_owner(principal, conn)
-        view = await _usable(principal, conn, pk) if pk is not None else None
-        if view is not None and view.queue is not spec.queue:
-            raise Invalid(
-                f"{_label(view)} is a view of the {definitions.QUEUES[view.queue].label}; choose "
-                f"a view of the {spec.label} as its default.",
-                field="view_id",
-            )
-        before = (
-            await scoped(ViewPreference, principal)
-            .using_db(conn)
-            .filter(user_id=principal.user_id, queue=spec.queue, is_default=True)
-            .values_list("view_id", flat=True)
-        )
-        await (
-            scoped(ViewPreference, principal)
-            .using_db(conn)
-            .filter(user_id=principal.user_id, queue=spec.queue, is_default=True)
-            .update(is_default=False)
-        )
-        if view is not None:
-            pref = await _preference(principal, conn, view)
-            pref.is_default = True
-            await pref.save(using_db=conn, update_fields=["is_default"])
-        # The view that became the default; clearing it: the one that was.
-        was = str(before[0]) if before else f"{spec.queue.value}:none"
-        await record(
-            principal, conn, "view.default_set", "view", view.id if view is not None else was,
-            old={"queue": spec.queue.value, "default_view_id": before[0] if before else None},
-            new={"queue": spec.queue.value, "default_view_id": view.id if view else None},
-        )  # fmt: skip
-    return view
-
-
-async def pin_view(principal: Principal, view_id: str | int, pinned: bool) -> ViewPreference:
-    principal.require(Perm.VIEW_SAVE)
-    if not isinstance(pinned, bool):
-        raise Invalid("Pinned must be true or false.", field="pinned")
-    pk = parse_id("View", view_id)
-    async with in_transaction() as conn:
-        await _lock_owner(principal, conn)
-        view = await _usable(principal, conn, pk)
-        pref = await _preference(principal, conn, view)
-        was = pref.pinned
-        pref.pinned = pinned
-        await pref.save(using_db=conn, update_fields=["pinned"])
-        await record(
-            principal, conn, "view.pinned", "view", view.id,
-            old={"pinned": was}, new={"pinned": pinned, "queue": view.queue.value},
-        )  # fmt: skip
-    return pref

@@ -39,7 +39,7 @@ from riskops.server.credit.models import (
 )
 from riskops.server.credit.terms import Severity
 from riskops.server.triage.models import Alert, AlertStatus, Case, CaseEvent, CaseStatus
-from riskops.server.views import counts, promotion, service
+from riskops.server.views import counts, preferences, promotion_reads
 from riskops.server.views.definitions import QUEUES
 from riskops.server.views.models import OPEN_PROMOTION, PromotionStatus
 
@@ -159,7 +159,7 @@ async def _my_alerts(principal: Principal, now: datetime) -> Section:
 
 
 async def _my_views(principal: Principal, now: datetime) -> Section:
-    mine = await service.my_views(principal)
+    mine = await preferences.my_views(principal)
     views = [view for view, _ in mine]
     cached = await counts.counts_for(principal, views, now=now)
     items = []
@@ -234,7 +234,7 @@ async def _decisions(principal: Principal) -> Section | None:
         items.append(await _reruns_to_decide(principal))
         items.append(await _releases(principal))
     if principal.can(Perm.VIEW_REVIEW):
-        waiting = await promotion.waiting_for_review(principal)
+        waiting = await promotion_reads.waiting_for_review(principal)
         items.append(_item(
             "decide.view_promotions", "View promotions to review", "/views/requests",
             [Entry(f"Promotion of view {r.snapshot.get('name', r.view_id)}",
@@ -413,7 +413,7 @@ async def _my_case_requests(principal: Principal, since: datetime) -> Item:
 
 
 async def _my_promotions(principal: Principal, since: datetime) -> Item:
-    asked = await promotion.list_requests(principal, mine=True)
+    asked = await promotion_reads.list_requests(principal, mine=True)
     recent = [
         r for r in asked
         if r.status in OPEN_PROMOTION or (r.decided_at or r.updated_at) >= since

@@ -15,6 +15,7 @@ from riskops.server.triage import alerts as alert_service
 from riskops.server.triage import ingest as alert_service_ingest
 from riskops.server.triage.models import Alert, AlertEvent, AlertStatus
 from riskops.ui.triage.alerts import routes
+from riskops.ui.triage.alerts_bulk import routes as bulk_routes
 from tests.support.pages import flash_code
 
 HX = {"HX-Request": "true"}
@@ -464,7 +465,7 @@ async def test_every_alert_post_refuses_a_missing_csrf_token(browser: Any, tenan
     form = {"assignee_id": me.user_id, "version": "1", "disposition": "benign", "comment": "x",
             "reason": "x", "question": "x", "answerer_id": me.user_id, "answer": "x",
             "alert_id": alert_id, f"version_{alert_id}": "1"}  # fmt: skip
-    posts = [r.path.replace("{alert_id}", str(alert_id)) for r in routes
+    posts = [r.path.replace("{alert_id}", str(alert_id)) for r in [*bulk_routes, *routes]
              if "POST" in (r.methods or set())]  # fmt: skip
     assert len(posts) == 8
     for path in posts:

@@ -24,7 +24,7 @@ from riskops.server.credit.models import Baseline, BaselineSource, Scenario
 from riskops.server.notify.models import OutboxMessage
 from riskops.server.triage import ingest
 from riskops.server.triage.queue import count_alerts
-from riskops.server.views import access, audience, definitions
+from riskops.server.views import access, applying, audience, definitions, promotion_reads
 from riskops.server.views import promotion as svc
 from riskops.server.views import service as views
 from riskops.server.views.models import (
@@ -120,18 +120,18 @@ async def test_the_whole_flow_publishes_two_versions(tenant) -> None:
     note = await OutboxMessage.filter(org_id=tenant.org_id, kind="view.promotion_validated").get()
     assert note.channel == "review" and note.payload["request_id"] == req.id
 
-    detail = await svc.get_request(p["compliance"], req.id)
+    detail = await promotion_reads.get_request(p["compliance"], req.id)
     assert detail.review_roles == ["compliance_reviewer"] and not detail.own
     assert detail.current is None
     assert detail.changes[0].words == "Priority: added, high"
     assert "Priority: high" in detail.proposed_lines
-    assert [r.id for r in await svc.waiting_for_review(p["compliance"])] == [req.id]
-    mine = await svc.get_request(p["maker"], req.id)
+    assert [r.id for r in await promotion_reads.waiting_for_review(p["compliance"])] == [req.id]
+    mine = await promotion_reads.get_request(p["maker"], req.id)
     assert mine.own and mine.can_withdraw and mine.review_roles == []
 
     req = await review(p["compliance"], req, note="Fine by compliance")
     assert req.status is S.PENDING_REVIEW
-    assert await svc.waiting_for_review(p["compliance"]) == []
+    assert await promotion_reads.waiting_for_review(p["compliance"]) == []
     req = await review(p["product"], req)
     assert req.status is S.PUBLISHED and req.published_number == 1
 
@@ -144,7 +144,7 @@ async def test_the_whole_flow_publishes_two_versions(tenant) -> None:
     ]
     # Another strategist now sees it, and it selects the same rows for them.
     assert view.id in {v.id for v in await (await access.visible(p["peer"]))}
-    _, applied, _ = await views.alert_filter_of(p["peer"], view.id)
+    _, applied, _ = await applying.alert_filter_of(p["peer"], view.id)
     assert (await count_alerts(p["peer"], applied)).count == 3
 
     # An edit of the standard view waits in its draft; the version in force stays.
@@ -154,7 +154,7 @@ async def test_the_whole_flow_publishes_two_versions(tenant) -> None:
     req2 = await requested(p["peer"], view)
     assert req2.status is S.PENDING_REVIEW and req2.base_number == 1
     assert req2.rows_selected == 5
-    detail = await svc.get_request(p["product"], req2.id)
+    detail = await promotion_reads.get_request(p["product"], req2.id)
     assert "Priority: high → high or low" in [c.words for c in detail.changes]
     assert any(c.part == "Columns" for c in detail.changes)
     req2 = await review(p["compliance"], req2)
@@ -166,7 +166,7 @@ async def test_the_whole_flow_publishes_two_versions(tenant) -> None:
     assert view.definition == definitions.parse(view.queue, low).to_json()
     assert view.draft is None
 
-    versions = await svc.history(p["peer"], view.id)
+    versions = await promotion_reads.history(p["peer"], view.id)
     assert [v.number for v in versions] == [2, 1]
     assert await actions(tenant.org_id, req.id) == [
         "view.promotion_requested", "view.promotion_validated", "view.promotion_reviewed",
@@ -186,7 +186,7 @@ async def test_decline_ends_the_request_with_its_reason(tenant) -> None:
     assert (req.status, req.decline_reason) == (S.DECLINED, "Too narrow for everyone.")
     with pytest.raises(Conflict):
         await review(p["compliance"], req)
-    assert (await svc.get_request(p["maker"], req.id)).review_roles == []
+    assert (await promotion_reads.get_request(p["maker"], req.id)).review_roles == []
     assert "view.promotion_declined" in await actions(tenant.org_id, req.id)
     # A declined request is closed: a new one may be made.
     again = await requested(p["maker"], await SavedView.get(id=req.view_id))
@@ -264,8 +264,8 @@ async def test_self_review_through_a_token_the_requester_minted(tenant) -> None:
     with pytest.raises(Forbidden) as exc:
         await review(bot, req)
     assert exc.value.maker_checker
-    assert (await svc.get_request(bot, req.id)).review_roles == []
-    assert await svc.waiting_for_review(bot) == []
+    assert (await promotion_reads.get_request(bot, req.id)).review_roles == []
+    assert await promotion_reads.waiting_for_review(bot) == []
 
 
 async def test_stale_versions_are_conflicts(tenant) -> None:
@@ -288,17 +288,17 @@ async def test_other_org_and_invisible_requests_are_not_found(tenant, other_tena
     stranger = (await other_tenant.user("strategist"))[1]
     for who in (outsider, stranger):
         with pytest.raises(NotFound):
-            await svc.get_request(who, req.id)
-        assert await svc.list_requests(who) == []
+            await promotion_reads.get_request(who, req.id)
+        assert await promotion_reads.list_requests(who) == []
     with pytest.raises(NotFound):
         await svc.review_promotion(
             outsider, req.id, decision="approve", note="", expected_version=req.version
         )
     with pytest.raises(NotFound):
-        await svc.get_request(p["peer"], req.id)  # a personal view of someone else
-    assert await svc.list_requests(p["peer"]) == []
-    assert [r.id for r in await svc.list_requests(p["compliance"])] == [req.id]
-    assert [r.id for r in await svc.list_requests(p["maker"], mine=True)] == [req.id]
+        await promotion_reads.get_request(p["peer"], req.id)  # a personal view of someone else
+    assert await promotion_reads.list_requests(p["peer"]) == []
+    assert [r.id for r in await promotion_reads.list_requests(p["compliance"])] == [req.id]
+    assert [r.id for r in await promotion_reads.list_requests(p["maker"], mine=True)] == [req.id]
     with pytest.raises(NotFound):
         await svc.request_promotion(p["peer"], req.view_id, rationale="x", expected_version=1)
 
@@ -317,9 +317,9 @@ async def test_wrong_roles_are_forbidden(tenant) -> None:
             p["peer"], req.id, decision="approve", note="", expected_version=req.version
         )
     # Reading is open to everyone signed in, for what they may see: an admin sees nothing.
-    assert await svc.list_requests(tenant.admin) == []
+    assert await promotion_reads.list_requests(tenant.admin) == []
     with pytest.raises(NotFound):
-        await svc.get_request(tenant.admin, req.id)
+        await promotion_reads.get_request(tenant.admin, req.id)
 
 
 async def test_bad_rationale_and_note(tenant) -> None:

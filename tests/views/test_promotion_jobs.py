@@ -24,6 +24,7 @@ from riskops.server.core.principal import Principal
 from riskops.server.settings import Settings, get_settings, use_settings
 from riskops.server.views import jobs as view_jobs
 from riskops.server.views import promotion as svc
+from riskops.server.views import promotion_reads
 from riskops.server.views.models import PromotionStatus, SavedView, ViewPromotionRequest
 from tests.conftest import REDIS_URL, Backend
 from tests.jobs.test_arq_worker import (
@@ -80,7 +81,7 @@ async def test_a_failing_validation_is_retried_and_its_error_shows(tenant, fast_
     request = await ViewPromotionRequest.get(id=request.id)
     assert request.status is S.VALIDATING and request.job_attempts == MAX_ATTEMPTS
     assert request.job_error == "KeyError: 'definition'"
-    detail = await svc.get_request(p["compliance"], request.id)
+    detail = await promotion_reads.get_request(p["compliance"], request.id)
     assert detail.proposed_lines == [
         "The definition under review cannot be read: see the problems."
     ]

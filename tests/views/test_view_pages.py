@@ -10,7 +10,7 @@ from typing import Any
 
 from riskops.jobs import runner
 from riskops.server.triage import ingest as alert_ingest
-from riskops.server.views import promotion, service
+from riskops.server.views import preferences, promotion, service
 from riskops.server.views.models import (
     SavedView,
     ViewPreference,
@@ -190,7 +190,7 @@ async def test_default_view_applies_on_the_queue_and_show_all(browser: Any, tena
     high, low = await alerts(tenant, ("Wire high", "high"), ("Wire low", "low"))
     b = await signed_in(browser, tenant, "strategist")
     view = await personal_view(b.principal, name="Only high")
-    await service.set_default_view(b.principal, "alerts", view.id)
+    await preferences.set_default_view(b.principal, "alerts", view.id)
     r = await b.get("/alerts")
     assert "Showing your default view “Only high”" in r.text
     assert high in row_ids(r.text) and low not in row_ids(r.text)

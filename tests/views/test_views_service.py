@@ -22,7 +22,7 @@ from riskops.server.credit.runs import RunFilter, list_runs
 from riskops.server.identity import teams
 from riskops.server.triage import ingest, queue
 from riskops.server.triage.queue_filters import AlertFilter, FilterErrors
-from riskops.server.views import definitions
+from riskops.server.views import applying, definitions, preferences
 from riskops.server.views import service as svc
 from riskops.server.views.models import SavedView, ViewPreference, ViewScope, ViewStatus
 
@@ -250,9 +250,9 @@ async def test_another_organizations_view_is_not_found(w: World, other_tenant) -
         svc.share_view_with_team(w.s1, theirs.id, expected_version=1, team_id=w.team),
         svc.archive_view(w.s1, theirs.id, expected_version=1),
         svc.restore_view(w.s1, theirs.id, expected_version=1),
-        svc.set_default_view(w.s1, "alerts", theirs.id),
-        svc.pin_view(w.s1, theirs.id, True),
-        svc.alert_filter_of(w.s1, theirs.id),
+        preferences.set_default_view(w.s1, "alerts", theirs.id),
+        preferences.pin_view(w.s1, theirs.id, True),
+        applying.alert_filter_of(w.s1, theirs.id),
     ):
         with pytest.raises(NotFound) as exc:
             await call
@@ -326,22 +326,22 @@ async def test_archive_and_restore(w: World) -> None:
 async def test_default_and_pinned_views(w: World) -> None:
     std = await standard(w)
     mine = await save(w.s1)
-    assert await svc.default_view(w.s1, "alerts") is None
-    assert (await svc.set_default_view(w.s1, "alerts", std.id)).id == std.id
-    assert (await svc.set_default_view(w.s1, "alerts", mine.id)).id == mine.id
-    assert (await svc.default_view(w.s1, "alerts")).id == mine.id
-    assert await svc.default_view(w.s2, "alerts") is None  # one's own default
-    pref = await svc.pin_view(w.s1, std.id, True)
+    assert await preferences.default_view(w.s1, "alerts") is None
+    assert (await preferences.set_default_view(w.s1, "alerts", std.id)).id == std.id
+    assert (await preferences.set_default_view(w.s1, "alerts", mine.id)).id == mine.id
+    assert (await preferences.default_view(w.s1, "alerts")).id == mine.id
+    assert await preferences.default_view(w.s2, "alerts") is None  # one's own default
+    pref = await preferences.pin_view(w.s1, std.id, True)
     assert pref.pinned and not pref.is_default
-    assert [(v.id, p.is_default, p.pinned) for v, p in await svc.my_views(w.s1)] == [
+    assert [(v.id, p.is_default, p.pinned) for v, p in await preferences.my_views(w.s1)] == [
         (mine.id, True, False), (std.id, False, True),
     ]  # fmt: skip
     opened = await svc.open_view(w.s1, mine.id)
     assert opened.is_default and not opened.pinned
-    assert await svc.set_default_view(w.s1, "alerts", None) is None
-    assert await svc.default_view(w.s1, "alerts") is None
-    await svc.pin_view(w.s1, std.id, False)
-    assert await svc.my_views(w.s1) == []
+    assert await preferences.set_default_view(w.s1, "alerts", None) is None
+    assert await preferences.default_view(w.s1, "alerts") is None
+    await preferences.pin_view(w.s1, std.id, False)
+    assert await preferences.my_views(w.s1) == []
     sets = await events(w.org_id, "view.default_set")
     assert [e.new["default_view_id"] for e in sets] == [std.id, mine.id, None]
     assert [e.new["pinned"] for e in await events(w.org_id, "view.pinned")] == [True, False]
@@ -350,11 +350,11 @@ async def test_default_and_pinned_views(w: World) -> None:
 async def test_an_archived_default_is_no_default(w: World) -> None:
     mine = await save(w.s1)
     await svc.share_view_with_team(w.s1, mine.id, expected_version=1, team_id=w.team)
-    await svc.set_default_view(w.s2, "alerts", mine.id)  # a team member's default
-    await svc.pin_view(w.s2, mine.id, True)
+    await preferences.set_default_view(w.s2, "alerts", mine.id)  # a team member's default
+    await preferences.pin_view(w.s2, mine.id, True)
     await svc.archive_view(w.s1, mine.id, expected_version=2)
-    assert await svc.default_view(w.s2, "alerts") is None
-    assert await svc.my_views(w.s2) == []
+    assert await preferences.default_view(w.s2, "alerts") is None
+    assert await preferences.my_views(w.s2) == []
 
 
 # --- applying a view ---------------------------------------------------------------------------
@@ -380,7 +380,7 @@ async def test_a_view_selects_exactly_its_filters_rows(w: World) -> None:
     a = await alert_world(w)
     raw = {"filters": {"priority": ["high"], "currency": "EUR"}, "sort": "amount"}
     v = await save(w.s1, raw=raw)
-    view, flt, sort = await svc.alert_filter_of(w.s1, v.id)
+    view, flt, sort = await applying.alert_filter_of(w.s1, v.id)
     assert view.id == v.id and sort == "amount"
     direct = await rows(w.s1, AlertFilter(priority=["high"], currency="EUR"), "amount")
     assert direct == [a["eur500"], a["eur50"]]
@@ -403,7 +403,7 @@ async def test_a_view_selects_exactly_its_filters_rows(w: World) -> None:
 async def test_extra_filters_never_widen_a_view(w: World, extra: AlertFilter) -> None:
     a = await alert_world(w)
     v = await save(w.s1, raw={"filters": {"priority": ["high"], "currency": "EUR"}})
-    _, flt, _ = await svc.alert_filter_of(w.s1, v.id)
+    _, flt, _ = await applying.alert_filter_of(w.s1, v.id)
     inside = set(await rows(w.s1, AlertFilter(), within=[flt]))
     assert inside == {a["eur500"], a["eur50"]}
     for sort in ("score", "amount", "created"):
@@ -414,7 +414,7 @@ async def test_extra_filters_never_widen_a_view(w: World, extra: AlertFilter) ->
 async def test_the_amount_sort_needs_a_currency_from_either_filter(w: World) -> None:
     await alert_world(w)
     v = await save(w.s1, "No currency", {"filters": {"priority": ["high"]}})
-    _, flt, _ = await svc.alert_filter_of(w.s1, v.id)
+    _, flt, _ = await applying.alert_filter_of(w.s1, v.id)
     with pytest.raises(FilterErrors) as exc:
         await rows(w.s1, AlertFilter(), "amount", within=[flt])
     assert "currency" in exc.value.errors
@@ -432,18 +432,18 @@ async def test_a_runs_view_applies_to_the_runs_ledger_only(w: World) -> None:
     ])  # fmt: skip
     assert not recorded.errors
     v = await save(w.operator, "Scenario", {"filters": {"scenario": key}}, queue="runs")
-    _, flt = await svc.run_filter_of(w.operator, v.id)
+    _, flt = await applying.run_filter_of(w.operator, v.id)
     inside = await list_runs(w.operator, RunFilter(), within=[flt])
     direct = await list_runs(w.operator, RunFilter(scenario=key))
     assert [r.id for r in inside.runs] == [r.id for r in direct.runs] and len(direct.runs) == 2
     narrowed = await list_runs(w.operator, RunFilter(scenario=other), within=[flt])
     assert narrowed.runs == []
     with pytest.raises(Invalid) as exc:
-        await svc.alert_filter_of(w.operator, v.id)
+        await applying.alert_filter_of(w.operator, v.id)
     assert "view of the runs ledger" in exc.value.message and exc.value.field == "view_id"
     alerts_view = await save(w.operator, "Alerts")
     with pytest.raises(Invalid) as exc:
-        await svc.run_filter_of(w.operator, alerts_view.id)
+        await applying.run_filter_of(w.operator, alerts_view.id)
     assert "view of the alert queue" in exc.value.message
 
 
@@ -649,35 +649,35 @@ BAD: dict[str, tuple[Any, type[Exception], str | None, str]] = {
         Conflict, None, "is not archived",
     ),
     "default: a viewer": (
-        lambda c: svc.set_default_view(c.w.viewer, "alerts", c.std.id),
+        lambda c: preferences.set_default_view(c.w.viewer, "alerts", c.std.id),
         Forbidden, None, "view.save",
     ),
     "default: a strategist, of the runs ledger": (
-        lambda c: svc.set_default_view(c.w.s1, "runs", None),
+        lambda c: preferences.set_default_view(c.w.s1, "runs", None),
         Forbidden, None, "run.read",
     ),
     "default: a view of the other queue": (
-        lambda c: svc.set_default_view(c.w.operator, "alerts", c.runs.id),
+        lambda c: preferences.set_default_view(c.w.operator, "alerts", c.runs.id),
         Invalid, "view_id", "is a view of the runs ledger; choose a view of the alert queue",
     ),
     "default: someone else's personal view": (
-        lambda c: svc.set_default_view(c.w.s2, "alerts", c.mine.id),
+        lambda c: preferences.set_default_view(c.w.s2, "alerts", c.mine.id),
         NotFound, None, "not found",
     ),
     "default: an archived view": (
-        lambda c: svc.set_default_view(c.w.s1, "alerts", c.archived.id),
+        lambda c: preferences.set_default_view(c.w.s1, "alerts", c.archived.id),
         Conflict, None, "is archived",
     ),
     "pin: a viewer": (
-        lambda c: svc.pin_view(c.w.viewer, c.std.id, True),
+        lambda c: preferences.pin_view(c.w.viewer, c.std.id, True),
         Forbidden, None, "view.save",
     ),
     "pin: not true or false": (
-        lambda c: svc.pin_view(c.w.s1, c.mine.id, "yes"),
+        lambda c: preferences.pin_view(c.w.s1, c.mine.id, "yes"),
         Invalid, "pinned", "true or false",
     ),
     "pin: someone else's personal view": (
-        lambda c: svc.pin_view(c.w.s3, c.mine.id, True),
+        lambda c: preferences.pin_view(c.w.s3, c.mine.id, True),
         NotFound, None, "not found",
     ),
 }  # fmt: skip

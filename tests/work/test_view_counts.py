@@ -13,7 +13,7 @@ from riskops.jobs import runner
 from riskops.jobs.models import Job
 from riskops.server.credit.terms import Severity
 from riskops.server.triage.models import AlertStatus
-from riskops.server.views import counts
+from riskops.server.views import counts, preferences
 from riskops.server.views import service as views
 from riskops.server.views.models import SavedView, ViewCount
 from riskops.server.work.service import my_work
@@ -36,7 +36,7 @@ async def test_a_view_is_counted_by_the_job_then_read_from_the_cache(
         me, queue="alerts", name="Open", definition={"filters": {"status": ["new", "assigned"]}}
     )
     view = saved.view
-    await views.pin_view(me, view.id, True)
+    await preferences.pin_view(me, view.id, True)
 
     first = (await counts.counts_for(me, [view]))[view.id]
     assert (first.count, first.fresh, first.words) == (None, False, "counting…")
@@ -140,19 +140,19 @@ async def test_the_home_costs_the_same_queries_for_1_or_10_views(
     made = []
     for n in range(10):
         view = (await views.save_view(me, queue="alerts", name=f"View {n}", definition={})).view
-        await views.pin_view(me, view.id, True)
+        await preferences.pin_view(me, view.id, True)
         await counts.count_view(tenant.org_id, view.id, 0)
         made.append(view)
     counter = QueryCounter(monkeypatch)
     spent = {}
     for shown in (1, 10):
         for view in made[shown:]:
-            await views.pin_view(me, view.id, False)
+            await preferences.pin_view(me, view.id, False)
         counter.count = 0
         work = await my_work(me)
         spent[shown] = counter.count
         assert len(work.section("views").items) == shown  # type: ignore[union-attr]
         assert all(i.count == 0 for i in work.section("views").items)  # type: ignore[union-attr]
         for view in made[shown:]:
-            await views.pin_view(me, view.id, True)
+            await preferences.pin_view(me, view.id, True)
     assert spent[1] == spent[10] <= 25, spent

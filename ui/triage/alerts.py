@@ -15,21 +15,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from starlette.datastructures import FormData, QueryParams
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from riskops.server.core.errors import DomainError, Forbidden, Invalid
+from riskops.server.core.errors import Forbidden, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.validation import label
 from riskops.server.identity import teams, users
 from riskops.server.identity.models import Team, User
 from riskops.server.triage import alerts as alert_service
-from riskops.server.triage import bulk as alert_service_bulk
 from riskops.server.triage import queue, queue_filters, workflow
-from riskops.server.triage.bulk import BulkFailed, BulkItem
 from riskops.server.triage.models import (
     Alert,
     AlertDisposition,
@@ -43,9 +41,7 @@ from riskops.server.web import is_htmx
 from riskops.ui.common.forms import (
     back,
     directory,
-    form_errors,
     form_text,
-    form_texts,
     int_or_none,
     parse_local,
     query_string,
@@ -194,7 +190,7 @@ async def _rows(
     return queue.AlertPage(rows, page.has_next, page.end_cursor)
 
 
-async def _queue_page(
+async def queue_view(
     request: Request,
     principal: Principal,
     params: QueryParams,
@@ -334,12 +330,12 @@ async def queue_page(request: Request) -> Response:
         clean = _clean_query(params)
         return RedirectResponse("/alerts" + (f"?{clean}" if clean else ""), status_code=303)
     if fragment_of(request, {"alerts-more": "more"}) == "more":
-        return await _queue_page(request, principal, params)  # rows only: no picker to show
+        return await queue_view(request, principal, params)  # rows only: no picker to show
     picker = await view_picker.resolve(principal, ViewQueue.ALERTS, params)
     target = view_picker.edit_redirect(picker, params)
     if target:  # ?edit=ID: the view's definition as the form's filters
         return RedirectResponse(target, status_code=303)
-    return await _queue_page(request, principal, params, picker=picker)
+    return await queue_view(request, principal, params, picker=picker)
 
 
 async def queue_again(
@@ -352,13 +348,13 @@ async def queue_again(
     """The queue again after a refused "Save as view": the form shows what was typed and why."""
     picker = await view_picker.resolve(sub.principal, ViewQueue.ALERTS, params)
     picker.save_errors, picker.save_values = errors, dict(values)
-    return await _queue_page(sub.request, sub.principal, params, status=status, picker=picker)
+    return await queue_view(sub.request, sub.principal, params, status=status, picker=picker)
 
 
 view_picker.QUEUE_AGAIN[ViewQueue.ALERTS.value] = queue_again
 
 
-def _queue_redirect(query: str, code: str, rows: int = 0) -> RedirectResponse:
+def queue_redirect(query: str, code: str, rows: int = 0) -> RedirectResponse:
     params = QueryParams(query)
     values = {k: v for k, v in queue_values(params).items() if k != "sort" or v != "score"}
     shown = {"rows": str(rows)} if rows > QUEUE_PAGE_SIZE else {}
@@ -366,93 +362,12 @@ def _queue_redirect(query: str, code: str, rows: int = 0) -> RedirectResponse:
     return back(f"/alerts?{target}" if target else "/alerts", code)
 
 
-def _rows_shown(request: Request) -> int:
+def rows_shown(request: Request) -> int:
     """How many rows the queue the form was posted from showed (its address's `rows`, which
     htmx sends as HX-Current-URL): the queue comes back as long as it was."""
     current = request.headers.get("hx-current-url") if is_htmx(request) else None
     query = urlsplit(current).query if current else ""
     return _count_of(QueryParams(query).get("rows"), 0)
-
-
-# ----------------------------------------------------------------------------- bulk actions
-
-
-def _bulk_items(form: FormData) -> list[BulkItem]:
-    """The selected rows, each with the version its row was rendered with."""
-    return [
-        BulkItem(alert_id=raw, expected_version=int_or_none(form_text(form, f"version_{raw}")) or 0)
-        for raw in form_texts(form, "alert_id")
-    ]
-
-
-# Item errors about these fields concern the whole form (every item gets the same one).
-BULK_FIELDS = {"disposition": "disposition", "comment": "comment", "items": "alert_id"}
-
-
-def _bulk_errors(
-    exc: DomainError, items: Sequence[BulkItem]
-) -> tuple[dict[str, str], dict[int, str]]:
-    """Form errors and per-row errors (keyed by alert id) of a refused bulk action."""
-    if not isinstance(exc, BulkFailed):
-        return form_errors(exc, BULK_FIELDS), {}
-    errors: dict[str, str] = {"_form": exc.message}
-    rows: dict[int, str] = {}
-    for err in exc.errors:
-        if err.field in BULK_FIELDS:
-            errors[BULK_FIELDS[err.field]] = err.message
-            continue
-        alert_id = int_or_none(str(items[err.index].alert_id)) if err.index < len(items) else None
-        if alert_id is None:
-            errors["_form"] += f" Item {err.index + 1}: {err.message}"
-        else:
-            rows[alert_id] = err.message
-    return errors, rows
-
-
-def _bulk_values(form: FormData) -> dict[str, Any]:
-    """The queue the form was posted from (`q`) and what the bulk form showed."""
-    return {
-        "q": form_text(form, "q"),
-        "selected": [int_or_none(str(i.alert_id)) for i in _bulk_items(form)],
-        "disposition": form_text(form, "disposition"),
-        "comment": form_text(form, "comment"),
-    }
-
-
-async def _bulk_refused(sub: Submission, refusal: Refusal) -> Response:
-    """The queue again, the selection kept: errors about the whole action above the queue, an
-    item's own refusal on its row (`_bulk_errors`)."""
-    errors, row_errors = _bulk_errors(refusal.error, _bulk_items(sub.form))
-    values = sub.values
-    bulk = {name: values[name] for name in ("selected", "disposition", "comment")}
-    rows = _rows_shown(sub.request)
-    query = values["q"] + (f"&rows={rows}" if rows > QUEUE_PAGE_SIZE else "")
-    return await _queue_page(
-        sub.request, sub.principal, QueryParams(query), status=refusal.status,
-        errors=errors, row_errors=row_errors, bulk=bulk,
-    )  # fmt: skip
-
-
-def _bulk_key(sub: Submission) -> str | None:
-    return sub.text("idempotency_key") or None
-
-
-@form_post(_bulk_refused, keep=_bulk_values)
-async def bulk_assign(sub: Submission) -> Response:
-    await alert_service_bulk.bulk_assign_alerts(
-        sub.principal, _bulk_items(sub.form), assignee_id=sub.principal.user_id,
-        idempotency_key=_bulk_key(sub),
-    )  # fmt: skip
-    return _queue_redirect(sub.values["q"], "alerts.bulk_assign", _rows_shown(sub.request))
-
-
-@form_post(_bulk_refused, keep=_bulk_values)
-async def bulk_close(sub: Submission) -> Response:
-    await alert_service_bulk.bulk_close_alerts(
-        sub.principal, _bulk_items(sub.form), disposition=sub.values["disposition"],
-        comment=sub.values["comment"], idempotency_key=_bulk_key(sub),
-    )  # fmt: skip
-    return _queue_redirect(sub.values["q"], "alerts.bulk_close", _rows_shown(sub.request))
 
 
 # ----------------------------------------------------------------------------- the detail
@@ -590,7 +505,7 @@ async def _act(sub: Submission) -> Response:
     if sub.text("from") == "queue":
         if _from_queue_row(sub):
             return await _row(sub.request, sub.principal, result.alert, sub.text("q"))
-        return _queue_redirect(sub.text("q"), f"alert.{sub.name}")
+        return queue_redirect(sub.text("q"), f"alert.{sub.name}")
     return back(f"/alerts/{alert_id}", f"alert.{sub.name}")
 
 
@@ -606,9 +521,6 @@ def _action_endpoint(action: str) -> Any:
 
 routes: list[Route] = [
     Route("/alerts", queue_page, methods=["GET"]),
-    # Before `/alerts/{alert_id}/…`, which would otherwise read "bulk" as an alert id.
-    Route("/alerts/bulk/assign", bulk_assign, methods=["POST"]),
-    Route("/alerts/bulk/close", bulk_close, methods=["POST"]),
     Route("/alerts/{alert_id}", detail_page, methods=["GET"]),
     *(
         Route(f"/alerts/{{alert_id}}/{action}", _action_endpoint(action), methods=["POST"])

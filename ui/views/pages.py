@@ -26,7 +26,7 @@ from riskops.server.core.scoping import scoped
 from riskops.server.identity import users
 from riskops.server.identity.models import Team
 from riskops.server.triage.queue_filters import FilterErrors
-from riskops.server.views import definitions, promotion, service
+from riskops.server.views import definitions, preferences, promotion, promotion_reads, service
 from riskops.server.views.access import readable_queues
 from riskops.server.views.definitions import QUEUES, spec_of
 from riskops.server.views.models import (
@@ -201,8 +201,8 @@ async def views_list(request: Request) -> Response:
         {"queue": q, "spec": QUEUES[q], "views": [v for v in views if v.queue == q]}
         for q in readable_queues(principal)
     ]
-    waiting = await _quiet(promotion.waiting_for_review(principal), []) if may_review else []
-    mine = await _quiet(promotion.list_requests(principal, mine=True), []) if may_save else []
+    waiting = await _quiet(promotion_reads.waiting_for_review(principal), []) if may_review else []
+    mine = await _quiet(promotion_reads.list_requests(principal, mine=True), []) if may_save else []
     ctx = {
         "groups": groups,
         "archived": archived,
@@ -240,7 +240,7 @@ async def _view_page(
     owner = await users.name_of(principal, view.owner_id)
     draft_lines = definitions.describe(opened.draft, opened.names) if opened.draft else []
     draft_meta = view.draft if isinstance(view.draft, dict) else {}
-    requests = await _quiet(promotion.list_requests(principal, view_id=view.id), [])
+    requests = await _quiet(promotion_reads.list_requests(principal, view_id=view.id), [])
     team_list = await my_teams(principal) if opened.can_edit else []
     team_name = None
     if view.team_id is not None:
@@ -393,7 +393,7 @@ async def view_default(sub: Submission) -> Response:
     on = sub.text("on") == "1"
     sub.principal.require(Perm.VIEW_SAVE)  # before the view is looked up
     view = await service.get_view(sub.principal, view_id)
-    await service.set_default_view(sub.principal, view.queue, view_id if on else None)
+    await preferences.set_default_view(sub.principal, view.queue, view_id if on else None)
     return back(view_path(view_id), "view.default_set" if on else "view.default_cleared")
 
 
@@ -401,7 +401,7 @@ async def view_default(sub: Submission) -> Response:
 async def view_pin(sub: Submission) -> Response:
     view_id = sub.param("view_id")
     on = sub.text("on") == "1"
-    await service.pin_view(sub.principal, view_id, on)
+    await preferences.pin_view(sub.principal, view_id, on)
     return back(view_path(view_id), "view.pinned" if on else "view.unpinned")
 
 
@@ -420,7 +420,7 @@ async def view_history(request: Request) -> Response:
     principal = signed_in(request)
     require_part(principal)
     view_id = request.path_params["view_id"]
-    versions = await promotion.history(principal, view_id)  # who may see it: the service's
+    versions = await promotion_reads.history(principal, view_id)  # who may see it: the service's
     view = await scoped(SavedView, principal).get(id=int(view_id))
     names: dict[str, str] = {}
     with contextlib.suppress(NotFound):  # a reviewer, who reads no queue, gets ids in words
@@ -459,9 +459,9 @@ async def requests_list(request: Request) -> Response:
     require_part(principal)
     may_save = principal.can(Perm.VIEW_SAVE)
     may_review = principal.can(Perm.VIEW_REVIEW)
-    waiting = await _quiet(promotion.waiting_for_review(principal), []) if may_review else []
-    mine = await _quiet(promotion.list_requests(principal, mine=True), []) if may_save else []
-    open_ = await _quiet(promotion.list_requests(principal, status=list(OPEN_PROMOTION)), [])
+    waiting = await _quiet(promotion_reads.waiting_for_review(principal), []) if may_review else []
+    mine = await _quiet(promotion_reads.list_requests(principal, mine=True), []) if may_save else []
+    open_ = await _quiet(promotion_reads.list_requests(principal, status=list(OPEN_PROMOTION)), [])
     every = [*waiting, *mine, *open_]
     names = await users.names_of(principal, [r.requested_by_id for r in every])
     ctx = {
@@ -485,7 +485,7 @@ async def _request_page(
     conflict: str | None = None,
     values: Mapping[str, str] | None = None,
 ) -> Response:
-    detail = await promotion.get_request(principal, request_id)
+    detail = await promotion_reads.get_request(principal, request_id)
     r = detail.request
     names = await users.names_of(
         principal, [r.requested_by_id, *(rv.reviewer_id for rv in detail.reviews)]

@@ -23,7 +23,7 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.credit.runs import RunFilter
 from riskops.server.triage.queue_filters import AlertFilter
-from riskops.server.views import counts, definitions, service
+from riskops.server.views import applying, counts, definitions, preferences, service
 from riskops.server.views.definitions import QUEUES, Definition
 from riskops.server.views.models import SavedView, ViewQueue
 from riskops.ui.common.posts import Submission
@@ -135,7 +135,7 @@ async def resolve(
     elif view_id or (full and not own and params.get("all") != "1"):
         view = None
         if not view_id:
-            view = await service.default_view(principal, queue)
+            view = await preferences.default_view(principal, queue)
             if view is None:
                 picker.save_query = _overlay([], params)
                 return picker
@@ -148,10 +148,10 @@ async def resolve(
         picker.columns = opened.definition.columns
         picker.sort = opened.definition.sort
         if queue is ViewQueue.ALERTS:
-            _, flt, sort = await service.alert_filter_of(principal, view_id)
+            _, flt, sort = await applying.alert_filter_of(principal, view_id)
             picker.alert_within, picker.sort = [flt], sort
         else:
-            _, rflt = await service.run_filter_of(principal, view_id)
+            _, rflt = await applying.run_filter_of(principal, view_id)
             picker.run_within = [rflt]
         picker.save_query = _overlay(definition_pairs(opened.definition), params)
         return picker
