@@ -396,3 +396,24 @@ async def test_a_reviewer_holding_both_roles_picks_one(browser: Any, tenant: Any
     assert r.status_code == 303
     page = await both.get(path)
     assert f'action="{path}/review"' not in page.text  # reviewed once: no review form any more
+
+
+async def test_a_queue_address_naming_another_orgs_view_reads_like_a_missing_one(
+    browser: Any, tenant: Any, other_tenant: Any
+) -> None:
+    """`/alerts?view=…` and `/runs?view=…` (the shareable address): another organization's view,
+    a missing one and a malformed id answer alike, in words, and never show the other
+    organization's rows."""
+    _, stranger = await other_tenant.user("strategist")
+    theirs = await personal_view(stranger)
+    b = await signed_in(browser, tenant, "strategist", "viewer")
+    for path in ("/alerts", "/runs"):
+        foreign = await b.get(f"{path}?view={theirs.id}")
+        missing = await b.get(f"{path}?view=999999999")
+        malformed = await b.get(f"{path}?view=abc")
+        assert foreign.status_code == missing.status_code, path
+        assert malformed.status_code == missing.status_code, path
+        assert "View abc not found" in malformed.text, (path, malformed.text[:500])
+        assert f"View {theirs.id} not found" in foreign.text, (path, foreign.text[:500])
+        assert "View 999999999 not found" in missing.text, path
+        assert theirs.name not in foreign.text
