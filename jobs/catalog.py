@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from riskops.jobs import audit_jobs
 from riskops.jobs.registry import JOBS
+from riskops.server.assistant import jobs as assistant_jobs
 from riskops.server.credit import jobs
 from riskops.server.notify import delivery
 from riskops.server.views import jobs as view_jobs
 from riskops.server.work import jobs as work_jobs
 
-MODULES = (audit_jobs, jobs, delivery, view_jobs, work_jobs)
+MODULES = (audit_jobs, jobs, delivery, view_jobs, work_jobs, assistant_jobs)
 
 
 def kinds() -> list[str]:

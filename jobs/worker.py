@@ -113,6 +113,9 @@ def worker_settings(settings: Settings | None = None) -> dict[str, Any]:
         "on_shutdown": shutdown,
         "queue_name": settings.job_queue,
         "max_tries": MAX_ATTEMPTS,
+        # an attempt running longer is cancelled (and retried); the assistant's provider calls
+        # are bounded below it (Settings.assistant_call_budget_seconds)
+        "job_timeout": settings.job_timeout_seconds,
         # `arq --check riskops.jobs.worker.WorkerSettings` fails once this is 1 s overdue.
         "health_check_interval": HEALTH_CHECK_SECONDS,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url or DEFAULT_REDIS_URL),
@@ -131,5 +134,6 @@ class WorkerSettings:
     on_shutdown = shutdown
     queue_name: ClassVar[str] = _SETTINGS["queue_name"]
     max_tries: ClassVar[int] = MAX_ATTEMPTS
+    job_timeout: ClassVar[int] = _SETTINGS["job_timeout"]
     health_check_interval: ClassVar[int] = HEALTH_CHECK_SECONDS
     redis_settings: ClassVar[RedisSettings] = _SETTINGS["redis_settings"]

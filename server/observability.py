@@ -91,3 +91,32 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
     return generate_latest(REGISTRY)
+
+
+# The assistant (server/assistant): counted once per finished response, by the job that wins
+# the response's finishing update (a retried job never counts twice).
+ASSISTANT_TOKENS = Counter(
+    "riskops_assistant_tokens_total",
+    "Tokens the assistant's model read (direction=input) and wrote (direction=output)",
+    ["model", "kind", "direction"],
+    registry=REGISTRY,
+)
+ASSISTANT_COST = Counter(
+    "riskops_assistant_cost_total",
+    "Money spent on the assistant's model calls (litellm's prices, USD)",
+    ["model", "kind"],
+    registry=REGISTRY,
+)
+ASSISTANT_ERRORS = Counter(
+    "riskops_assistant_errors_total",
+    "Assistant responses that ended failed or unavailable, by outcome",
+    ["model", "kind", "outcome"],
+    registry=REGISTRY,
+)
+ASSISTANT_LATENCY = Histogram(
+    "riskops_assistant_latency_seconds",
+    "Time the assistant's model took to answer (all retries and fallbacks)",
+    ["model", "kind"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+    registry=REGISTRY,
+)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MODEL_MODULES = [
@@ -21,6 +22,7 @@ MODEL_MODULES = [
     "riskops.server.credit.models",
     "riskops.server.notify.models",
     "riskops.server.views.models",
+    "riskops.server.assistant.models",
     "riskops.audit.models",
     "riskops.jobs.models",
 ]
@@ -43,6 +45,16 @@ class WebhookTarget(BaseModel):
     url: str
     format: str = "slack"
     secret: str | None = Field(default=None, repr=False)
+
+
+class AssistantModel(BaseModel):
+    """One model the assistant may call through litellm: its litellm name (`openai/gpt-4o-mini`,
+    `ollama/llama3.1`, `hosted_vllm/qwen2.5`), and the API base and key when they differ from
+    the primary model's."""
+
+    model: str
+    api_base: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
 
 
 class Settings(BaseSettings):
@@ -85,6 +97,75 @@ class Settings(BaseSettings):
     # "format": "slack"}, "review": {"url": "...", "format": "generic", "secret": "..."}}'
     webhooks: dict[str, WebhookTarget] = Field(default_factory=dict, repr=False)
     webhook_timeout_seconds: float = 5.0
+
+    # jobs: how long one attempt of a job may run before arq cancels it (the assistant's provider
+    # timeout times its attempts must stay below it, so an LLM call never outlives its job)
+    job_timeout_seconds: int = Field(default=300, ge=10, le=3600)
+
+    # the assistant (docs/ASSISTANT.md). No model configured: the assistant is off and the panels
+    # show the structured explanation. AGENT_SAFE_MODE=1 (seed 001 section 5) turns it off too.
+    agent_safe_mode: bool = Field(
+        default=False, validation_alias=AliasChoices("AGENT_SAFE_MODE", "agent_safe_mode")
+    )
+    assistant_model: str | None = None
+    assistant_api_base: str | None = None
+    assistant_api_key: str | None = Field(default=None, repr=False)
+    # tried in turn when the primary model fails: JSON, e.g. '["openai/gpt-4o-mini"]' or
+    # '[{"model": "ollama/llama3.1", "api_base": "http://127.0.0.1:11434"}]'
+    assistant_fallbacks: list[AssistantModel] = Field(default_factory=list)
+    assistant_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    assistant_retries: int = Field(default=1, ge=0, le=5)  # per model, after the first attempt
+    assistant_max_output_tokens: int = Field(default=800, ge=16, le=8192)
+    # money per organization per day (in the currency of litellm's prices, USD), and overrides by
+    # organization slug: RISKOPS_ASSISTANT_BUDGETS='{"acme": "25.00"}'
+    assistant_daily_budget: Decimal = Field(default=Decimal("5.00"), ge=0)
+    assistant_budgets: dict[str, Decimal] = Field(default_factory=dict)
+    # the price of a model litellm has no price for (a local model): money per 1,000 tokens
+    assistant_input_price_per_1k: Decimal = Field(default=Decimal("0"), ge=0)
+    assistant_output_price_per_1k: Decimal = Field(default=Decimal("0"), ge=0)
+
+    @field_validator("assistant_fallbacks", mode="before")
+    @classmethod
+    def _check_fallbacks(cls, v: Any) -> Any:
+        if v in (None, ""):
+            return []
+        if not isinstance(v, list):
+            raise ConfigError(
+                "RISKOPS_ASSISTANT_FALLBACKS must be a JSON list of model names or of "
+                '{"model", "api_base", "api_key"} objects, e.g. \'["openai/gpt-4o-mini"]\'.'
+            )
+        return [{"model": m} if isinstance(m, str) else m for m in v]
+
+    @field_validator("assistant_model", "assistant_api_base", "assistant_api_key")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return v.strip() or None if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _check_assistant_timeouts(self) -> Settings:
+        if self.assistant_model is None:
+            return self
+        worst = self.assistant_call_budget_seconds
+        if worst >= self.job_timeout_seconds:
+            raise ConfigError(
+                f"The assistant could wait {worst:.0f} s for one answer "
+                f"(RISKOPS_ASSISTANT_TIMEOUT_SECONDS {self.assistant_timeout_seconds:g} x "
+                f"{self.assistant_retries + 1} attempts x {1 + len(self.assistant_fallbacks)} "
+                f"models), which is not below the job timeout "
+                f"(RISKOPS_JOB_TIMEOUT_SECONDS {self.job_timeout_seconds}); lower the timeout or "
+                "the retries, or raise the job timeout."
+            )
+        return self
+
+    @property
+    def assistant_call_budget_seconds(self) -> float:
+        """The longest one answer may take: every attempt of every model timing out."""
+        attempts = (self.assistant_retries + 1) * (1 + len(self.assistant_fallbacks))
+        return self.assistant_timeout_seconds * attempts
+
+    def assistant_budget_for(self, org_slug: str) -> Decimal:
+        """The organization's daily assistant budget (its override, or the default)."""
+        return self.assistant_budgets.get(org_slug, self.assistant_daily_budget)
 
     @field_validator("webhooks", mode="before")
     @classmethod

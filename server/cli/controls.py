@@ -67,7 +67,7 @@ async def _killswitch_list(
 @killswitch_app.command("set")
 def killswitch_set_cmd(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="alert_suppression or backfill.")],
+    name: Annotated[str, typer.Argument(help="alert_suppression, backfill or assistant.")],
     org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
     email: Annotated[str, typer.Option("--as", help="E-mail of the approver acting.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept with the switch).")],

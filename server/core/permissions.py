@@ -54,9 +54,20 @@ class Perm(StrEnum):
     # saved views and their governance (issue 12); using a view also needs its queue's read
     VIEW_SAVE = "view.save"  # save, edit, share, archive views; request a promotion to standard
     VIEW_REVIEW = "view.review"  # review view promotions (compliance and product reviewers)
+    # the assistant (issue 13); each also needs the read permission of the alert, case or run
+    ASSISTANT_READ = "assistant.read"  # read stored assistant responses
+    ASSISTANT_USE = "assistant.use"  # ask on alerts and cases, rate, save a draft as a case note
+    ASSISTANT_RUNS = "assistant.runs"  # ask for a run explanation, rate it
+    ASSISTANT_USAGE = "assistant.usage"  # the organization's assistant usage and cost
 
 
-_READ_DOMAIN = {Perm.ALERT_READ, Perm.CASE_READ, Perm.RUN_READ, Perm.REPORT_READ}
+_READ_DOMAIN = {
+    Perm.ALERT_READ,
+    Perm.CASE_READ,
+    Perm.RUN_READ,
+    Perm.REPORT_READ,
+    Perm.ASSISTANT_READ,
+}
 
 MATRIX: dict[Role, frozenset[Perm]] = {
     Role.VIEWER: frozenset({Perm.USER_READ, Perm.AUDIT_VERIFY, *_READ_DOMAIN}),
@@ -71,6 +82,7 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.BASELINE_PROPOSE,
             Perm.REPORT_GENERATE,
             Perm.VIEW_SAVE,
+            Perm.ASSISTANT_RUNS,
         }
     ),
     Role.APPROVER: frozenset(
@@ -88,6 +100,8 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.POLICY_MANAGE,
             Perm.REPORT_GENERATE,
             Perm.VIEW_SAVE,
+            Perm.ASSISTANT_RUNS,
+            Perm.ASSISTANT_USAGE,
         }
     ),
     # Strategists triage and work cases; they and admins (who own the automation API tokens)
@@ -101,6 +115,8 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.CASE_WORK,
             Perm.ALERT_INGEST,
             Perm.VIEW_SAVE,
+            Perm.ASSISTANT_READ,
+            Perm.ASSISTANT_USE,
         }
     ),
     Role.COMPLIANCE_REVIEWER: frozenset(
@@ -119,6 +135,7 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.AUDIT_VERIFY,
             Perm.ALERT_INGEST,
             Perm.RUN_RECORD,
+            Perm.ASSISTANT_USAGE,
         }
     ),
 }
@@ -178,6 +195,15 @@ PERM_TEXT: dict[Perm, str] = {
         "Review view promotions: a compliance and a product review are both needed, never on "
         "your own request"
     ),
+    Perm.ASSISTANT_READ: (
+        "Read the assistant's stored answers on the alerts, cases and runs you read"
+    ),
+    Perm.ASSISTANT_USE: (
+        "Ask the assistant to explain an alert, find similar cases or draft an escalation; rate "
+        "its answers and save a draft as a case note"
+    ),
+    Perm.ASSISTANT_RUNS: "Ask the assistant to explain a SEV0 to SEV2 run, and rate its answers",
+    Perm.ASSISTANT_USAGE: "See the assistant's usage and cost by person, model, case and kind",
 }
 
 # Who holds each role (PRODUCT.md "People and roles") and, in a few words, what it is for: the
@@ -196,20 +222,22 @@ ROLE_TEXT: dict[Role, str] = {
     Role.VIEWER: "reads alerts, cases, runs and reports; verifies the audit chain; changes nothing",
     Role.OPERATOR: (
         "everything a viewer may; works cases, requests reruns, proposes baselines, "
-        "generates reports, saves views"
+        "generates reports, saves views, asks the assistant about runs"
     ),
     Role.APPROVER: (
         "everything an operator may; approves case resolutions, reruns and quarantine releases, "
-        "baselines and policy changes; reopens alerts; sets kill switches"
+        "baselines and policy changes; reopens alerts; sets kill switches; sees assistant usage"
     ),
-    Role.STRATEGIST: "triages alerts, works cases, pushes alerts in, saves and shares views",
+    Role.STRATEGIST: (
+        "triages alerts, works cases, pushes alerts in, saves and shares views, uses the assistant"
+    ),
     Role.COMPLIANCE_REVIEWER: (
         "reviews view promotions (compliance); reads and verifies the audit log"
     ),
     Role.PRODUCT_REVIEWER: "reviews view promotions (product); reads and verifies the audit log",
     Role.ADMIN: (
         "users, teams, roles and API tokens; reads the audit log; records runs and pushes alerts "
-        "in through automation tokens"
+        "in through automation tokens; sees assistant usage"
     ),
 }
 

@@ -36,6 +36,9 @@ SCHEDULER = "scheduler"  # the system actor that records expiries
 class SwitchName(StrEnum):
     ALERT_SUPPRESSION = "alert_suppression"  # notifications stop (recorded as suppressed)
     BACKFILL = "backfill"  # per scenario (scope = scenario key): SEV1 relaxed, legit signal
+    # the assistant is off for the organization (seed 001 section 5, the agent kill switch): no
+    # prompt leaves the process, the panels show the structured explanation
+    ASSISTANT = "assistant"
 
 
 async def active_switches(
@@ -49,6 +52,11 @@ async def active_switches(
 
 def suppression_on(switches: list[KillSwitch]) -> bool:
     return any(s.name == SwitchName.ALERT_SUPPRESSION for s in switches)
+
+
+def assistant_off(switches: list[KillSwitch]) -> KillSwitch | None:
+    """The `assistant` switch in force among `switches`, if any."""
+    return next((s for s in switches if s.name == SwitchName.ASSISTANT), None)
 
 
 def backfill_scenarios(switches: list[KillSwitch]) -> frozenset[str]:
@@ -114,9 +122,9 @@ async def set_kill_switch(
     if scope is not None and not isinstance(scope, str):
         raise Invalid("scope must be text.", field="scope")
     key = (scope or "").strip()
-    if switch is SwitchName.ALERT_SUPPRESSION and key:
+    if switch is not SwitchName.BACKFILL and key:
         raise Invalid(
-            "alert_suppression applies to the whole organization: leave scope empty.",
+            f"{switch.value} applies to the whole organization: leave scope empty.",
             field="scope",
         )
     if switch is SwitchName.BACKFILL and not key:

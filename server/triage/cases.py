@@ -365,8 +365,12 @@ async def open_case(
 # --- notes and links ---------------------------------------------------------------------------
 
 
-async def add_case_note(principal: Principal, case_id: str | int, body: str) -> CaseNote:
-    """A note on a case. Its text stays out of the audit chain, which records only the note id."""
+async def add_case_note(
+    principal: Principal, case_id: str | int, body: str, *, from_response: int | None = None
+) -> CaseNote:
+    """A note on a case. Its text stays out of the audit chain, which records only the note id.
+    `from_response`: the assistant response whose draft the note began as (the assistant checks
+    that it exists and that the caller may read it)."""
     principal.require(Perm.CASE_WORK)
     text = _long_text(body, "body", MAX_NOTE)
     pk = parse_id("Case", case_id)
@@ -379,22 +383,31 @@ async def add_case_note(principal: Principal, case_id: str | int, body: str) -> 
                 current_status=case.status.value,
                 current_version=case.version,
             )
-        note = await note_in(principal, conn, case, text, now)
+        note = await note_in(principal, conn, case, text, now, from_response=from_response)
     return note
 
 
 async def note_in(
-    principal: Principal, conn: BaseDBAsyncClient, case: Case, body: str, now: datetime
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    case: Case,
+    body: str,
+    now: datetime,
+    *,
+    from_response: int | None = None,
 ) -> CaseNote:
     """A note in the caller's transaction, with its history row and audit event (the audit
     chain records the note id, never its text). Callers decide whether the case takes notes:
     people cannot add to a closed case; a system record (a quarantine release) may."""
     note = await CaseNote.create(
         case_id=case.id, author_id=principal.user_id or None, body=body, created_at=now,
-        using_db=conn,
+        from_response_id=from_response, using_db=conn,
     )  # fmt: skip
-    await _event(principal, conn, case, "add_note", case.status, {"note_id": note.id}, now)
-    await record(principal, conn, "case.add_note", "case", case.id, new={"note_id": note.id})
+    facts: dict[str, int] = {"note_id": note.id}
+    if from_response is not None:
+        facts["from_response"] = from_response
+    await _event(principal, conn, case, "add_note", case.status, facts, now)
+    await record(principal, conn, "case.add_note", "case", case.id, new=facts)
     return note
 
 

@@ -306,6 +306,9 @@ class CaseNote(Model):
     )
     body = fields.TextField()
     created_at = fields.DatetimeField()
+    # the assistant response whose draft this note began as (an id, not a key: triage does not
+    # depend on the assistant)
+    from_response_id = fields.IntField(null=True)
     case_id: int
     author_id: int | None
 

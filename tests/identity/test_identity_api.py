@@ -600,25 +600,30 @@ async def test_token_scoped_to_viewer_cannot_act_as_admin(tenant, api, snapshot)
 # --- me --------------------------------------------------------------------------------------
 
 EXPECTED_PERMISSIONS = {
-    "viewer": ["alert.read", "audit.verify", "case.read", "report.read", "run.read", "user.read"],
+    "viewer": [
+        "alert.read", "assistant.read", "audit.verify", "case.read", "report.read", "run.read",
+        "user.read",
+    ],
     "operator": [
-        "alert.read", "audit.verify", "baseline.propose", "case.read", "case.work",
-        "report.generate", "report.read", "rerun.request", "run.read", "user.read", "view.save",
+        "alert.read", "assistant.read", "assistant.runs", "audit.verify", "baseline.propose",
+        "case.read", "case.work", "report.generate", "report.read", "rerun.request", "run.read",
+        "user.read", "view.save",
     ],
     "approver": [
-        "alert.read", "alert.reopen", "audit.verify", "baseline.approve", "baseline.propose",
-        "case.approve", "case.read", "case.work", "policy.manage", "report.generate",
-        "report.read", "rerun.request", "run.approve", "run.read", "user.read", "view.save",
+        "alert.read", "alert.reopen", "assistant.read", "assistant.runs", "assistant.usage",
+        "audit.verify", "baseline.approve", "baseline.propose", "case.approve", "case.read",
+        "case.work", "policy.manage", "report.generate", "report.read", "rerun.request",
+        "run.approve", "run.read", "user.read", "view.save",
     ],
     "strategist": [
-        "alert.ingest", "alert.read", "alert.triage", "case.read", "case.work", "user.read",
-        "view.save",
+        "alert.ingest", "alert.read", "alert.triage", "assistant.read", "assistant.use",
+        "case.read", "case.work", "user.read", "view.save",
     ],
     "compliance_reviewer": ["audit.read", "audit.verify", "user.read", "view.review"],
     "product_reviewer": ["audit.read", "audit.verify", "user.read", "view.review"],
     "admin": [
-        "alert.ingest", "audit.read", "audit.verify", "run.record", "team.manage",
-        "token.manage", "user.manage", "user.read",
+        "alert.ingest", "assistant.usage", "audit.read", "audit.verify", "run.record",
+        "team.manage", "token.manage", "user.manage", "user.read",
     ],
 }  # fmt: skip
 

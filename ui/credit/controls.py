@@ -42,6 +42,8 @@ SWITCH_TEXT = {
     "(recorded as suppressed); runs are still classified and logged.",
     kill_switches.SwitchName.BACKFILL.value: "Backfill mode for one scenario: SEV1 threshold "
     "relaxed, a legit signal for the misconfig likelihood.",
+    kill_switches.SwitchName.ASSISTANT.value: "Assistant off: no prompt leaves riskops; the "
+    "assistant panels show the structured explanation from rule hits and signals.",
 }
 SET_FIELDS = {"name": "name", "scope": "scope", "reason": "reason", "expires_at": "expires_at"}
 
