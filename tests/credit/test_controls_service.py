@@ -390,6 +390,7 @@ async def test_backfill_needs_an_existing_scenario_of_the_org(tenant, other_tena
     ("name", "scope", "reason", "expires", "field", "says"),
     [
         ("alert_suppression", "X", "r", None, "scope", "leave scope empty"),
+        ("assistant", "X", "r", None, "scope", "assistant applies to the whole organization"),
         ("shutdown", "", "r", None, "name", "unknown"),
         ("", "", "r", None, "name", "required"),
         ("alert_suppression", "", "", None, "reason", "required"),
@@ -408,6 +409,24 @@ async def test_refused_switches_change_nothing(
         await kill_switches.set_kill_switch(approver, name, scope, reason, when)
     assert exc.value.field == field and says in exc.value.message, exc.value.message
     assert await state(tenant.org_id) == before
+
+
+async def test_the_assistant_switch_is_organization_wide_audited_and_found(tenant) -> None:
+    _, approver = await tenant.user("approver", name="Ada")
+    _, operator = await tenant.user("operator")
+    before = await state(tenant.org_id)
+    with pytest.raises(Forbidden):
+        await kill_switches.set_kill_switch(operator, "assistant", "", "prompt injection", None)
+    assert await state(tenant.org_id) == before
+    s = await kill_switches.set_kill_switch(approver, "Assistant", None, "prompt injection", None)
+    on = await kill_switches.active_switches(tenant.org_id, datetime.now(UTC))
+    found = kill_switches.assistant_off(on)
+    assert found is not None and found.id == s.id and not kill_switches.suppression_on(on)
+    ev = await last_event(tenant.org_id, "kill_switch.set")
+    assert json.loads(ev.new_values)["name"] == "assistant"
+    await kill_switches.clear_kill_switch(approver, s.id, "guardrails updated")
+    on = await kill_switches.active_switches(tenant.org_id, datetime.now(UTC))
+    assert kill_switches.assistant_off(on) is None
 
 
 async def test_a_switch_in_force_is_a_conflict_naming_who_set_it(tenant) -> None:
