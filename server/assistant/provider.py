@@ -193,6 +193,19 @@ def retry_policy(retries: int) -> dict[str, int]:
     }
 
 
+def warm(settings: Settings | None = None) -> None:
+    """Import litellm and build the Router now (the worker's startup calls it), so the first
+    job does not spend seconds of its time limit importing. Never raises: a model that cannot be
+    set up fails its calls, with the reason, not the worker."""
+    settings = settings or get_settings()
+    if not configured(settings):
+        return
+    try:
+        router(settings)
+    except Exception:
+        log.exception("the assistant's model could not be set up; its calls will fail")
+
+
 def reset() -> None:
     """Forget the cached Router (tests and the CLI switch settings)."""
     global _router
