@@ -81,7 +81,7 @@ async def launch(
     backend: Backend, var_dir: Path, llm: FakeLLM, queue: str | None = None, **extra: str | None
 ) -> WorkerProc:
     queue = queue or f"riskops:test:{uuid.uuid4().hex[:12]}"
-    var_dir.mkdir(parents=True, exist_ok=True)
+    os.makedirs(var_dir, exist_ok=True)
     env = worker_env(backend, queue, var_dir, llm, **extra)
     proc = start_worker(worker_command(var_dir, env), queue, var_dir, env)
     try:
@@ -237,9 +237,7 @@ async def test_budget_warnings_through_the_worker(on_worker, llm_worker, tenant,
     for _ in range(3):
         row = await answered(await pending(tenant.org_id, alert_id), llm_worker)
         assert row.status is S.SUCCEEDED, row.reason
-    thresholds = await BudgetNotice.filter(org_id=tenant.org_id).values_list(
-        "threshold", flat=True
-    )
+    thresholds = await BudgetNotice.filter(org_id=tenant.org_id).values_list("threshold", flat=True)
     assert sorted(thresholds) == [80, 95]
     messages = await OutboxMessage.filter(org_id=tenant.org_id, kind="assistant.budget").order_by(
         "id"
