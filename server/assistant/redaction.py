@@ -88,7 +88,7 @@ def _phone_key(value: str) -> str:
             number = phonenumbers.parse(value, region)
         except phonenumbers.NumberParseException:
             continue
-        if phonenumbers.is_possible_number(number):
+        if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return re.sub(r"\D", "", value)
 
@@ -168,8 +168,8 @@ class Redactor:
 
     # --- placeholders ---------------------------------------------------------------------------
 
-    def _placeholder(self, kind: str, original: str) -> str:
-        key = (kind, _key(kind, original))
+    def _placeholder(self, kind: str, original: str, key_of: str | None = None) -> str:
+        key = (kind, key_of if key_of is not None else _key(kind, original))
         found = self._by_key.get(key)
         if found is not None:
             return found
@@ -249,21 +249,22 @@ class Redactor:
 
     def _phones_in(self, text: str) -> str:
         for region in PHONE_REGIONS:
-            spans: list[tuple[int, int, str]] = []
+            spans: list[tuple[int, int, str, str]] = []
             for match in phonenumbers.PhoneNumberMatcher(
                 text, region, leniency=phonenumbers.Leniency.VALID
             ):
                 raw = match.raw_string
                 if not raw.startswith(("+", "00")) and not _looks_national(raw):
                     continue
-                spans.append((match.start, match.end, raw))
+                e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+                spans.append((match.start, match.end, raw, e164))
             if not spans:
                 continue
             out: list[str] = []
             pos = 0
-            for start, end, raw in spans:
+            for start, end, raw, e164 in spans:
                 out.append(text[pos:start])
-                out.append(self._placeholder(PHONE, raw))
+                out.append(self._placeholder(PHONE, raw, e164))
                 pos = end
             out.append(text[pos:])
             text = "".join(out)
@@ -358,7 +359,7 @@ _NOT_PII_WORDS = (
     "age", "mcc", "currency", "match", "channel", "network", "scheme", "days", "level",
 )  # fmt: skip
 _PII_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("email", "e_mail"), "EMAIL"),
+    (("email", "mail"), "EMAIL"),
     (("phone", "mobile", "msisdn", "telephone", "tel"), "PHONE"),
     (("iban",), "IBAN"),
     (("card", "pan"), "CARD"),
@@ -372,6 +373,9 @@ _PII_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
 )  # fmt: skip
 
 
+_GENERIC_WORDS = frozenset({"id", "ref", "reference", "number", "no", "nr", "num", "value"})
+
+
 def _words(key: str) -> list[str]:
     spaced = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
     return [w for w in spaced.replace("-", "_").lower().split("_") if w]
@@ -383,9 +387,21 @@ def _pii_kind(path: tuple[str, ...]) -> str | None:
     words = [w for key in path for w in _words(key)]
     if not words or "merchant" in words or any(w in _NOT_PII_WORDS for w in words[-2:]):
         return None
-    for w in reversed(_words(path[-1])):  # the last word decides: customer_name is a name
+    last = _words(path[-1])
+    # the last word decides (customer_name is a name); a generic key (id, number, ...) is read
+    # with its parent's: {"card": {"number": ...}}, {"customer": {"id": ...}}
+    if all(w in _GENERIC_WORDS for w in last) and len(path) > 1:
+        last = _words(path[-2]) + last
+    for w in reversed(last):
         for names, kind in _PII_KEYS:
-            if w in names or any(w.startswith(n) for n in names if len(n) > 3):
+            if w in names:
+                return kind
+        # a compound word: cardholder and username are names, accountnumber an account
+        for names, kind in _PII_KEYS:
+            if any(w.endswith(n) for n in names if len(n) > 3):
+                return kind
+        for names, kind in _PII_KEYS:
+            if any(w.startswith(n) for n in names if len(n) > 3):
                 return kind
     return None
 
