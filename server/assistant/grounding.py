@@ -337,7 +337,7 @@ async def _alert_escalation(b: _Builder, alert_id: int) -> tuple[dict[str, Any],
                 **{
                     k: _short(v)
                     for k, v in (e.data or {}).items()
-                    if k in ("comment", "reason", "disposition", "question", "answer")
+                    if k in ("comment", "reason", "disposition")  # questions: below
                 },
             }
             for e in events
