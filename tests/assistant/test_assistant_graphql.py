@@ -20,7 +20,7 @@ from riskops.server.assistant.models import (
 )
 from riskops.server.triage import cases
 from riskops.server.triage.models import Case, CaseStatus
-from tests.assistant.test_service import Scene, answered, same_shape, scene, state
+from tests.assistant.scene import Scene, answered, same_shape, scene, state
 
 K = ResponseKind
 T = TargetType
