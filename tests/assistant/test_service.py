@@ -42,7 +42,7 @@ async def test_off_answers_unavailable_at_once_with_the_reason_and_queues_nothin
     r = done.response
     assert (r.status, done.job_id, r.job_id) == (S.UNAVAILABLE, None, None)
     assert r.reason and "model" in r.reason.lower(), r.reason
-    assert r.finished_at is not None and r.requested_by_id == s.strategist.user_id  # type: ignore[attr-defined]
+    assert r.finished_at is not None and r.requested_by_id == s.strategist.user_id
     assert not await Job.filter(dedupe_key=f"assistant.respond:{r.id}").exists()
     (event,) = await events(s.org_id, "assistant.request")
     assert event.entity_id == str(r.id)
@@ -293,7 +293,7 @@ async def test_rating_a_finished_answer_is_audited_and_rating_again_replaces_it(
     r = await answered(s.org_id, K.EXPLAIN_ALERT, T.ALERT, s.alert.id, by=s.strategist)
     rated = await service.rate_response(s.strategist, r.id, False, "  Missed the merchant.  ")
     assert (rated.helpful, rated.feedback_comment) == (False, "Missed the merchant.")
-    assert rated.feedback_by_id == s.strategist.user_id and rated.feedback_at is not None  # type: ignore[attr-defined]
+    assert rated.feedback_by_id == s.strategist.user_id and rated.feedback_at is not None
     again = await service.rate_response(s.strategist, str(r.id), True)
     assert (again.helpful, again.feedback_comment) == (True, None)
     first, second = await events(s.org_id, "assistant.feedback")
