@@ -267,7 +267,7 @@ async def _queue_down(
                 new={"kind": response.kind.value, "target_type": response.target_type.value,
                      "target_id": response.target_id, "outcome": "unavailable",
                      "reason": QUEUE_DOWN, "model": None, "tokens_in": 0, "tokens_out": 0,
-                     "cost": "0"},
+                     "cost": "0", "prompt_hash": None},
             )  # fmt: skip
     if done:
         ASSISTANT_ERRORS.labels(model="none", kind=response.kind.value, outcome="unavailable").inc()
