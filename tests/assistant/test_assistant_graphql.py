@@ -162,6 +162,13 @@ async def test_rating_and_saving_a_draft_through_graphql(tenant: Any, api: Any) 
         "fromResponseId": str(draft.id),
     }
     assert got["assistantCost"] == "0.001000"
+    listed = "{ cases(first: 10) { edges { node { id assistantCost } } } }"
+    costs = {
+        e["node"]["id"]: e["node"]["assistantCost"]
+        for e in (await c.read("viewer", listed))["data"]["cases"]["edges"]
+    }
+    assert costs[str(s.case.id)] == "0.001000"
+    assert set(costs.values()) <= {"0.001000", "0"}
 
 
 async def test_usage_and_status(tenant: Any, api: Any) -> None:
