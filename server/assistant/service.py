@@ -23,6 +23,7 @@ from uuid import UUID
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from riskops.jobs import runner
 from riskops.server.assistant import availability as availability_mod
 from riskops.server.assistant import grounding
 from riskops.server.assistant.availability import Availability
@@ -229,8 +230,6 @@ async def _replayed(
 async def _enqueue(principal: Principal, response: AssistantResponse) -> RequestResult:
     """After commit: queue the job and note its id; a queue that cannot be reached finishes the
     response unavailable rather than leave it pending forever."""
-    from riskops.jobs import runner  # the runner is a leaf: imported late like every service
-
     try:
         job = await runner.enqueue(
             "assistant.respond", org_id=principal.org_id,
