@@ -53,6 +53,8 @@ class AnyOf:
 
 # The saved-view pages (ui/views/pages.py `PART`).
 VIEWS_PART = AnyOf((Perm.VIEW_SAVE, Perm.VIEW_REVIEW, Perm.ALERT_READ, Perm.RUN_READ))
+# Whether the assistant is on: those who read its answers and those who watch its cost.
+ASSISTANT_STATUS = AnyOf((Perm.ASSISTANT_READ, Perm.ASSISTANT_USAGE))
 
 Needs = Perm | Marker | AnyOf
 
@@ -324,6 +326,25 @@ GRAPHQL: dict[str, Op] = {
             "note": "probe",
             "expectedVersion": "{view_request.version}",
         },
+    ),
+    # --- the assistant (issue 13; h/api). {assistant_response} is an escalation draft of
+    # {case} that succeeded; {run} is SEV0 to SEV2. The world's assistant has no model: a request is
+    # answered UNAVAILABLE at once, without a job.
+    "Query.assistantResponse": Op(Perm.ASSISTANT_READ, {"id": "{assistant_response}"}),
+    "Query.assistantResponses": Op(
+        Perm.ASSISTANT_READ, {"targetType": "CASE", "targetId": "{case}"}
+    ),
+    "Query.assistantUsage": Op(Perm.ASSISTANT_USAGE, {"groupBy": "CASE"}),
+    "Query.assistantStatus": Op(ASSISTANT_STATUS, names=(Perm.ASSISTANT_READ,)),
+    "Mutation.requestExplanation": Op(Perm.ASSISTANT_USE, {"alertId": "{alert}"}),
+    "Mutation.requestSimilarCases": Op(Perm.ASSISTANT_USE, {"caseId": "{case}"}),
+    "Mutation.requestEscalationDraft": Op(Perm.ASSISTANT_USE, {"alertId": "{alert}"}),
+    "Mutation.requestRunExplanation": Op(Perm.ASSISTANT_RUNS, {"runId": "{run}"}),
+    "Mutation.rateAssistantResponse": Op(
+        Perm.ASSISTANT_USE, {"id": "{assistant_response}", "helpful": True}
+    ),
+    "Mutation.saveAssistantDraftAsNote": Op(
+        Perm.ASSISTANT_USE, {"responseId": "{assistant_response}", "body": "probe"}
     ),
 }
 

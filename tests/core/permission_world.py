@@ -20,6 +20,12 @@ from tortoise import Tortoise
 from tortoise.models import Model
 
 from riskops.jobs.runner import drain
+from riskops.server.assistant.models import (
+    AssistantResponse,
+    ResponseKind,
+    ResponseStatus,
+    TargetType,
+)
 from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
 from riskops.server.credit import baselines, kill_switches, policy, recording, reports, reruns
@@ -246,6 +252,15 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     world.versioned["view_promo"] = (SavedView, promo.id)
     v["view_request"] = str(request.id)
     world.versioned["view_request"] = (ViewPromotionRequest, request.id)
+
+    # The assistant (issue 13): an escalation draft of {case} that succeeded, to read, rate and
+    # save as a case note.
+    draft = await AssistantResponse.create(
+        org_id=org.id, kind=ResponseKind.ESCALATION_DRAFT, target_type=TargetType.CASE,
+        target_id=case.id, requested_by_id=strategist.user_id, status=ResponseStatus.SUCCEEDED,
+        model="probe-model", output="Escalate: probe.", created_at=now, finished_at=now,
+    )  # fmt: skip
+    v["assistant_response"] = str(draft.id)
     return world
 
 
