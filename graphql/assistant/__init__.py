@@ -1,0 +1,1 @@
+"""GraphQL of the assistant: asking for answers, reading and rating them, usage and cost."""
