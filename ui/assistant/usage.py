@@ -1,7 +1,7 @@
 """The assistant's usage page `/assistant/usage` (approvers and admins: `assistant.usage`): for
 a period (today, 7 days, 30 days, all) and a grouping (person, model, case, kind), the responses,
 failures, tokens and cost (`usage.usage`), and today's spending against the organization's daily
-budget (`availability`). Conventions are in `riskops.ui.common`."""
+budget (`service.status`). Conventions are in `riskops.ui.common`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from riskops.server.assistant import service
 from riskops.server.assistant import usage as svc
-from riskops.server.assistant.availability import availability
 from riskops.server.core.errors import Invalid
-from riskops.server.core.permissions import Perm
 from riskops.ui.common.forms import form_text
 from riskops.ui.common.rendering import page, render, signed_in
 
@@ -35,7 +34,6 @@ FIELDS = {"period": "period", "group_by": "group", "groupBy": "group"}
 @page
 async def usage_page(request: Request) -> Response:
     principal = signed_in(request)
-    principal.require(Perm.ASSISTANT_USAGE)  # before the budget, which is not the service's
     params = request.query_params
     values = {
         "period": form_text(params, "period") or svc.UsagePeriod.LAST_7_DAYS.value,
@@ -47,7 +45,7 @@ async def usage_page(request: Request) -> Response:
         rows = await svc.usage(principal, values["period"], values["group"])
     except Invalid as exc:
         errors[FIELDS.get(exc.field or "", "_form")] = exc.message
-    budget = await availability(principal.org_id)
+    budget = await service.status(principal)
     ctx = {
         "values": values,
         "errors": errors,
