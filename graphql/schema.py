@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
+from riskops.graphql.assistant.mutations import AssistantMutation
+from riskops.graphql.assistant.queries import AssistantQuery
 from riskops.graphql.core.errors import audit_refusals
 from riskops.graphql.credit.mutations import (
     BaselinesMutation,
@@ -37,6 +39,7 @@ class Query(
     ViewsQuery,
     ViewPromotionQuery,
     WorkQuery,
+    AssistantQuery,
 ):
     pass
 
@@ -52,6 +55,7 @@ class Mutation(
     ReportsMutation,
     ViewsMutation,
     ViewPromotionMutation,
+    AssistantMutation,
 ):
     pass
 

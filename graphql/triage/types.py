@@ -11,11 +11,13 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from riskops.graphql.core.context import Info, principal, query
 from riskops.graphql.core.errors import UserError
 from riskops.graphql.core.ids import as_id, as_opt_id
 from riskops.graphql.core.pagination import PageInfo
 from riskops.graphql.identity.types import UserRef
 from riskops.graphql.triage.loaders import Loaders
+from riskops.server.assistant.usage import case_cost
 from riskops.server.core.errors import ErrorCode
 from riskops.server.triage import models as m
 from riskops.server.triage.models import (
@@ -400,12 +402,16 @@ class CaseNote:
     author_id: strawberry.ID | None
     body: str
     created_at: datetime
+    from_response_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The assistant response whose draft the note began as."
+    )
 
     @classmethod
     def of(cls, n: m.CaseNote) -> CaseNote:
         return cls(
-            id=as_id(n.id), author_id=as_opt_id(n.author_id), body=n.body, created_at=n.created_at
-        )
+            id=as_id(n.id), author_id=as_opt_id(n.author_id), body=n.body, created_at=n.created_at,
+            from_response_id=as_opt_id(n.from_response_id),
+        )  # fmt: skip
 
 
 def _case_fields(c: m.Case) -> dict[str, Any]:
@@ -443,6 +449,13 @@ class Case:
     requested_by_id: strawberry.ID | None
     approved_by_id: strawberry.ID | None
     version: int = strawberry.field(description="Pass as expectedVersion to change it.")
+
+    @strawberry.field(
+        description="What the assistant's answers about this case and its alerts cost, in USD "
+        "(the trail alert -> case -> LLM call -> cost)."
+    )
+    async def assistant_cost(self, info: Info) -> Decimal:
+        return await query(case_cost(principal(info), str(self.id)))
 
     @classmethod
     def of(cls, c: m.Case) -> Case:

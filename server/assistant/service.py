@@ -336,20 +336,23 @@ async def rate_response(
                 current_status=response.status.value,
             )
         old = {"helpful": response.helpful}
-        response.helpful = helpful
-        response.feedback_comment = text
-        response.feedback_by_id = principal.user_id or None
-        response.feedback_at = now
-        await response.save(
-            using_db=conn,
-            update_fields=["helpful", "feedback_comment", "feedback_by_id", "feedback_at"],
+        await (
+            scoped(AssistantResponse, principal)
+            .filter(id=response.id)
+            .using_db(conn)
+            .update(
+                helpful=helpful,
+                feedback_comment=text,
+                feedback_by_id=principal.user_id or None,
+                feedback_at=now,
+            )
         )
         # The comment is free text: it stays in the response row, out of the audit chain.
         await record(
             principal, conn, "assistant.feedback", "assistant_response", response.id,
             old=old, new={"helpful": helpful, "comment": text is not None},
         )  # fmt: skip
-    return response
+    return await scoped(AssistantResponse, principal).get(id=pk)
 
 
 # --- a draft becomes a case note ---------------------------------------------------------------
@@ -400,7 +403,7 @@ async def _note_case(
         given = parse_id("Case", case_id)
     if response.target_type is T.CASE:
         if given is not None and given != response.target_id:
-            await get_scoped(Case, principal, case_id, "Case")  # another org's: not found
+            await get_scoped(Case, principal, given, "Case")  # another org's: not found
             raise Invalid(
                 "This draft was written for another case; it can be saved only to that case.",
                 field="case_id",
@@ -410,7 +413,7 @@ async def _note_case(
     linked = await _alert_cases(principal, alert.id)
     if given is not None:
         if given not in linked:
-            await get_scoped(Case, principal, case_id, "Case")  # another org's: not found
+            await get_scoped(Case, principal, given, "Case")  # another org's: not found
             raise Invalid(
                 f"That case is not one of the cases of alert {alert.external_id}; choose one of "
                 f"{', '.join(linked.values()) or 'its cases'}.",

@@ -119,10 +119,14 @@ async def find_target(principal: Principal, target_type: TargetType, raw_id: str
     """The caller's alert, case or run `raw_id`: missing, garbled and another organization's all
     read as the same not-found. Needs the target's read permission."""
     principal.require(READ_PERM[target_type])
-    model: type[Alert] | type[Case] | type[Run] = {T.ALERT: Alert, T.CASE: Case, T.RUN: Run}[
-        target_type
-    ]
-    row = await get_scoped(model, principal, raw_id, _NAMES[target_type])
+    name = _NAMES[target_type]
+    row: Alert | Case | Run
+    if target_type is T.ALERT:
+        row = await get_scoped(Alert, principal, raw_id, name)
+    elif target_type is T.CASE:
+        row = await get_scoped(Case, principal, raw_id, name)
+    else:
+        row = await get_scoped(Run, principal, raw_id, name)
     return Target(target_type, row)
 
 
@@ -136,3 +140,15 @@ def check_run(target: Target) -> None:
             "only.",
             field="run_id",
         )
+
+
+def one_target(alert_id: str | int | None, case_id: str | int | None) -> tuple[TargetType, str]:
+    """The one target of a request that may be about an alert or a case (exactly one given)."""
+    given = [(t, v) for t, v in ((T.ALERT, alert_id), (T.CASE, case_id)) if v not in (None, "")]
+    if len(given) != 1:
+        raise Invalid(
+            "Give the alert or the case to ask about: alertId or caseId, exactly one of them.",
+            field="alert_id",
+        )
+    target_type, raw = given[0]
+    return target_type, str(raw)

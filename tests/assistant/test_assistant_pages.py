@@ -66,7 +66,8 @@ async def new_alert(tenant: Any, **over: Any) -> int:
 
 async def new_case(principal: Principal, *alert_ids: int) -> int:
     worker = dataclasses.replace(principal, roles=frozenset({"strategist"}))
-    return (await cases.create_case(worker, title="Card testing", alert_ids=list(alert_ids))).case.id
+    created = await cases.create_case(worker, title="Card testing", alert_ids=list(alert_ids))
+    return created.case.id
 
 
 async def stored(
@@ -331,7 +332,7 @@ async def test_save_a_draft_as_a_case_note(browser: Any, tenant: Any) -> None:
     assert flash_code(r) == "assistant.note"
     page = (await b.get(f"/cases/{case}")).text
     assert "The draft is saved as a note of the case." in page
-    assert f"began as a draft of <a href=\"/assistant/responses/{draft.id}\">" in page
+    assert f'began as a draft of <a href="/assistant/responses/{draft.id}">' in page
     assert f"assistant response {draft.id}</a>" in page
 
     # Without script: a 303 to the case.
@@ -458,7 +459,9 @@ async def test_usage_page_and_case_cost(browser: Any, tenant: Any) -> None:
 
 
 @pytest.mark.parametrize("role", ["compliance_reviewer", "strategist", "viewer"])
-async def test_usage_page_refuses_who_may_not_see_cost(browser: Any, tenant: Any, role: str) -> None:
+async def test_usage_page_refuses_who_may_not_see_cost(
+    browser: Any, tenant: Any, role: str
+) -> None:
     b, _ = await signed_in(browser, tenant, role)
     r = await b.get("/assistant/usage")
     assert r.status_code == 403 and "Not allowed" in r.text

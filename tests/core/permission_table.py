@@ -53,6 +53,8 @@ class AnyOf:
 
 # The saved-view pages (ui/views/pages.py `PART`).
 VIEWS_PART = AnyOf((Perm.VIEW_SAVE, Perm.VIEW_REVIEW, Perm.ALERT_READ, Perm.RUN_READ))
+# Whether the assistant is on: those who read its answers and those who watch its cost.
+ASSISTANT_STATUS = AnyOf((Perm.ASSISTANT_READ, Perm.ASSISTANT_USAGE))
 
 Needs = Perm | Marker | AnyOf
 
@@ -325,6 +327,25 @@ GRAPHQL: dict[str, Op] = {
             "expectedVersion": "{view_request.version}",
         },
     ),
+    # --- the assistant (issue 13; h/api). {assistant_response} is an escalation draft of
+    # {case} that succeeded; {run} is SEV0. The world's assistant has no model: a request is
+    # answered UNAVAILABLE at once, without a job.
+    "Query.assistantResponse": Op(Perm.ASSISTANT_READ, {"id": "{assistant_response}"}),
+    "Query.assistantResponses": Op(
+        Perm.ASSISTANT_READ, {"targetType": "CASE", "targetId": "{case}"}
+    ),
+    "Query.assistantUsage": Op(Perm.ASSISTANT_USAGE, {"groupBy": "CASE"}),
+    "Query.assistantStatus": Op(ASSISTANT_STATUS, names=(Perm.ASSISTANT_READ,)),
+    "Mutation.requestExplanation": Op(Perm.ASSISTANT_USE, {"alertId": "{alert}"}),
+    "Mutation.requestSimilarCases": Op(Perm.ASSISTANT_USE, {"caseId": "{case}"}),
+    "Mutation.requestEscalationDraft": Op(Perm.ASSISTANT_USE, {"alertId": "{alert}"}),
+    "Mutation.requestRunExplanation": Op(Perm.ASSISTANT_RUNS, {"runId": "{run}"}),
+    "Mutation.rateAssistantResponse": Op(
+        Perm.ASSISTANT_USE, {"id": "{assistant_response}", "helpful": True}
+    ),
+    "Mutation.saveAssistantDraftAsNote": Op(
+        Perm.ASSISTANT_USE, {"responseId": "{assistant_response}", "body": "probe"}
+    ),
 }
 
 ALERT_FORM = {"version": "{alert.version}"}
@@ -584,21 +605,23 @@ PAGES: dict[str, Page] = {
     ),
     # --- the assistant's pages (h/pages): the panel of an alert (case and run panels are the
     # same routes), an answer, rating it, saving a draft as a case note, the usage page.
-    # {assistant_answer}: a finished explanation of {alert}; {assistant_draft}: an escalation
-    # draft of {case}. Asking needs assistant.use on an alert (assistant.runs on a run).
+    # {assistant_response}: the escalation draft of {case} (above). Asking needs assistant.use
+    # on an alert (assistant.runs on a run).
     "GET /assistant/usage": Page(Perm.ASSISTANT_USAGE, "/assistant/usage"),
     "GET /assistant/responses/{response_id}": Page(
-        Perm.ASSISTANT_READ, "/assistant/responses/{assistant_answer}"
+        Perm.ASSISTANT_READ, "/assistant/responses/{assistant_response}"
     ),
     "POST /assistant/responses/{response_id}/rate": Page(
         Perm.ASSISTANT_USE,
-        "/assistant/responses/{assistant_answer}/rate",
+        "/assistant/responses/{assistant_response}/rate",
         {"helpful": "yes", "comment": "probe"},
     ),
     "POST /assistant/responses/{response_id}/note": Page(
-        Perm.ASSISTANT_USE, "/assistant/responses/{assistant_draft}/note", {"body": "probe"}
+        Perm.ASSISTANT_USE, "/assistant/responses/{assistant_response}/note", {"body": "probe"}
     ),
-    "GET /assistant/{target_type}/{target_id}": Page(Perm.ASSISTANT_READ, "/assistant/alert/{alert}"),
+    "GET /assistant/{target_type}/{target_id}": Page(
+        Perm.ASSISTANT_READ, "/assistant/alert/{alert}"
+    ),
     "POST /assistant/{target_type}/{target_id}/ask": Page(
         Perm.ASSISTANT_USE,
         "/assistant/alert/{alert}/ask",

@@ -252,27 +252,16 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     world.versioned["view_promo"] = (SavedView, promo.id)
     v["view_request"] = str(request.id)
     world.versioned["view_request"] = (ViewPromotionRequest, request.id)
-    await _assistant_pages(world, strategist)
-    return world
 
-
-async def _assistant_pages(world: World, strategist: Principal) -> None:
-    """The assistant's page routes (h/pages): a finished explanation of `{alert}` to rate
-    (`{assistant_answer}`) and an escalation draft of `{case}` to save as its note
-    (`{assistant_draft}`), as the assistant's job leaves them."""
-    now = datetime.now(UTC)
-    common = {"org_id": world.org_id, "requested_by_id": strategist.user_id, "created_at": now,
-              "finished_at": now, "status": ResponseStatus.SUCCEEDED, "model": "probe-model"}  # fmt: skip
-    answer = await AssistantResponse.create(
-        kind=ResponseKind.EXPLAIN_ALERT, target_type=TargetType.ALERT,
-        target_id=int(world.values["alert"]), output="Probe explanation.", **common,
-    )  # fmt: skip
+    # The assistant (issue 13): an escalation draft of {case} that succeeded, to read, rate and
+    # save as a case note.
     draft = await AssistantResponse.create(
-        kind=ResponseKind.ESCALATION_DRAFT, target_type=TargetType.CASE,
-        target_id=int(world.values["case"]), output="Probe draft.", **common,
+        org_id=org.id, kind=ResponseKind.ESCALATION_DRAFT, target_type=TargetType.CASE,
+        target_id=case.id, requested_by_id=strategist.user_id, status=ResponseStatus.SUCCEEDED,
+        model="probe-model", output="Escalate: probe.", created_at=now, finished_at=now,
     )  # fmt: skip
-    world.values["assistant_answer"] = str(answer.id)
-    world.values["assistant_draft"] = str(draft.id)
+    v["assistant_response"] = str(draft.id)
+    return world
 
 
 async def open_session(settings: Settings, user_id: int, org_id: int) -> str:

@@ -47,18 +47,15 @@ def linked(text: str | None, citations: Iterable[Mapping[str, Any]]) -> Markup:
     if not text:
         return Markup("")
     known = {f"{c.get('kind')}:{c.get('ref')}": c for c in citations}
-    out: list[str] = []
+    out: list[Markup] = []
     pos = 0
     for m in CITE.finditer(text):
-        out.append(str(escape(text[pos : m.start()])))
+        out.append(escape(text[pos : m.start()]))
         cite = known.get(f"{m.group(1)}:{m.group(2)}")
-        if cite is None:
-            out.append(str(escape(m.group(0))))
-        else:
-            out.append(str(cite_link(cite)))
+        out.append(escape(m.group(0)) if cite is None else cite_link(cite))
         pos = m.end()
-    out.append(str(escape(text[pos:])))
-    return Markup("".join(out))
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
 
 
 def _field(cite: Any, name: str) -> Any:
@@ -82,7 +79,7 @@ def _local(url: str) -> bool:
 
 
 def latency(ms: int | None) -> str:
-    """"850 ms", "1.2 s", "2 min 5 s"; "—" when unknown."""
+    """ "850 ms", "1.2 s", "2 min 5 s"; "—" when unknown."""
     if ms is None:
         return "—"
     if ms < 1000:
