@@ -106,9 +106,16 @@ def hidden(html: str, action: str) -> dict[str, str]:
     )
 
 
+def said(html: str) -> str:
+    """The error page's message."""
+    found = re.search(r'error-card">(.*?)<p class="muted small">', html, re.S)
+    assert found, html
+    return " ".join(found.group(1).split())
+
+
 async def snapshot(org_id: int) -> tuple[Any, ...]:
     rows = await AssistantResponse.filter(org_id=org_id).order_by("id")
-    notes = await CaseNote.filter(org_id=org_id).count()
+    notes = await CaseNote.filter(case__org_id=org_id).count()
     return tuple((r.id, r.status, r.helpful, r.feedback_comment) for r in rows), notes
 
 
@@ -235,21 +242,28 @@ async def test_bad_asks_change_nothing(
 ) -> None:
     alert = await new_alert(tenant)
     theirs = await new_alert(other_tenant)
-    b, _ = await signed_in(browser, tenant, "strategist")
+    b, strategist = await signed_in(browser, tenant, "strategist")
     await b.get(f"/assistant/alert/{alert}")
     before = await snapshot(tenant.org_id)
     # Another organization's alert reads exactly like a missing one.
     foreign = await b.post(f"/assistant/alert/{theirs}/ask", {"kind": "explain_alert"})
     missing = await b.post("/assistant/alert/2000000000/ask", {"kind": "explain_alert"})
     assert foreign.status_code == missing.status_code == 404
-    assert foreign.text.replace(str(theirs), "N") == missing.text.replace("2000000000", "N")
+    assert said(foreign.text).replace(str(theirs), "N") == said(missing.text).replace(
+        "2000000000", "N"
+    )
     garbled = await b.post("/assistant/alert/abc/ask", {"kind": "explain_alert"})
     assert garbled.status_code == 404
-    # A kind the target has not, or none at all: said in the panel.
-    for kind in ("explain_run", "poem", ""):
-        r = await b.post(f"/assistant/alert/{alert}/ask", {"kind": kind}, headers=PANEL)
+    # An unknown kind, none at all, or one the target has not: said in the panel.
+    b_case = await new_case(strategist, alert)
+    for path, kind in ((f"/assistant/alert/{alert}", "poem"), (f"/assistant/alert/{alert}", ""),
+                       (f"/assistant/case/{b_case}", "explain_alert")):  # fmt: skip
+        r = await b.post(f"{path}/ask", {"kind": kind}, headers=PANEL)
         assert r.status_code == 422, (kind, r.status_code)
         assert 'role="alert"' in r.text and 'id="assistant-panel"' in r.text
+    # A run's explanation is not a strategist's to ask for.
+    r = await b.post(f"/assistant/alert/{alert}/ask", {"kind": "explain_run"}, headers=PANEL)
+    assert r.status_code == 403
     bad_target = await b.post(f"/assistant/poem/{alert}/ask", {"kind": "explain_alert"})
     assert bad_target.status_code in (404, 422)
     # A viewer may not ask.
