@@ -134,10 +134,9 @@ def check_run(target: Target) -> None:
     run = target.row
     assert isinstance(run, Run)
     if run.severity not in EXPLAINED_SEVERITIES:
-        severity = run.severity.value if run.severity is not None else "not classified"
+        what = f"is {run.severity.value}" if run.severity is not None else "has no severity"
         raise Invalid(
-            f"Run {run.run_id} is {severity}; the assistant explains SEV0, SEV1 and SEV2 runs "
-            "only.",
+            f"Run {run.run_id} {what}; the assistant explains SEV0, SEV1 and SEV2 runs only.",
             field="run_id",
         )
 

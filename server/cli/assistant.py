@@ -73,10 +73,10 @@ def status_cmd(ctx: typer.Context, org: ORG) -> None:
 
 def _why_not(settings: Settings) -> str | None:
     """Why no prompt can be sent at all, whatever the organization (None: it can)."""
-    if settings.agent_safe_mode:  # AGENT_SAFE_MODE=1, read with the settings
-        return "AGENT_SAFE_MODE=1: the assistant is off for every organization."
+    if availability_mod.safe_mode(settings):
+        return availability_mod.SAFE_MODE
     if not provider.configured(settings):
-        return "no model is configured (set RISKOPS_ASSISTANT_MODEL)."
+        return availability_mod.NO_MODEL
     return None
 
 
@@ -92,7 +92,7 @@ def check_cmd(ctx: typer.Context) -> None:
     settings = _settings(ctx)
     why = _why_not(settings)
     if why is not None:
-        raise CliError(f"the assistant is unavailable: {why}")
+        raise CliError(why)
     try:
         done = asyncio.run(_check(settings))
     except (provider.ProviderUnavailable, provider.ProviderFailed) as exc:

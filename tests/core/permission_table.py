@@ -328,7 +328,7 @@ GRAPHQL: dict[str, Op] = {
         },
     ),
     # --- the assistant (issue 13; h/api). {assistant_response} is an escalation draft of
-    # {case} that succeeded; {run} is SEV0. The world's assistant has no model: a request is
+    # {case} that succeeded; {run} is SEV0 to SEV2. The world's assistant has no model: a request is
     # answered UNAVAILABLE at once, without a job.
     "Query.assistantResponse": Op(Perm.ASSISTANT_READ, {"id": "{assistant_response}"}),
     "Query.assistantResponses": Op(
