@@ -202,7 +202,7 @@ async def save_note(sub: Submission) -> Response:
         sub.principal, sub.param("response_id"), sub.values["body"],
         case_id=sub.values["case_id"] or None,
     )  # fmt: skip
-    return _to_case(sub.request, f"/cases/{note.case_id}#note-{note.id}")  # type: ignore[attr-defined]
+    return _to_case(sub.request, f"/cases/{note.case_id}#note-{note.id}")
 
 
 def _to_case(request: Request, path: str) -> Response:
