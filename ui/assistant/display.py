@@ -58,6 +58,20 @@ def linked(text: str | None, citations: Iterable[Mapping[str, Any]]) -> Markup:
     return Markup("").join(out)
 
 
+def plain(text: str | None, citations: Iterable[Mapping[str, Any]]) -> str:
+    """The answer as plain text (a draft to edit into a case note): each citation it kept
+    written as its label, so the note reads without `[kind:ref]` markers."""
+    if not text:
+        return ""
+    known = {f"{c.get('kind')}:{c.get('ref')}": c for c in citations}
+
+    def label(m: re.Match[str]) -> str:
+        cite = known.get(f"{m.group(1)}:{m.group(2)}")
+        return str(cite.get("label") or m.group(0)) if cite else m.group(0)
+
+    return CITE.sub(label, text)
+
+
 def _field(cite: Any, name: str) -> Any:
     return cite.get(name) if isinstance(cite, Mapping) else getattr(cite, name, None)
 

@@ -113,6 +113,7 @@ def _display_globals() -> dict[str, Any]:
         "HEADING": display.HEADING,
         "STATUS_TEXT": display.STATUS_TEXT,
         "linked": display.linked,
+        "plain": display.plain,
         "cite_link": display.cite_link,
         "latency": display.latency,
         "value_of": display.value_of,
