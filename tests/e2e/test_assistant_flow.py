@@ -117,6 +117,10 @@ def test_assistant_flow_in_chromium(assistant_server: Server, llm: FakeLLM) -> N
 
     def shot(page: Page, name: str) -> None:
         page.screenshot(path=str(SHOTS / f"assistant-{name}.png"), full_page=True)
+        if page.locator("section#assistant").count():  # and the panel alone, to read it
+            page.locator("section#assistant").screenshot(
+                path=str(SHOTS / f"assistant-{name}-panel.png")
+            )
 
     def panel(page: Page) -> Any:
         box = page.locator("#assistant-panel")
