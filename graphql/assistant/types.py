@@ -105,10 +105,10 @@ class AssistantResponse:
             dropped_citations=r.dropped_citations, model=r.model,
             template_version=r.template_version, prompt_hash=r.prompt_hash,
             tokens_in=r.tokens_in, tokens_out=r.tokens_out, cost=Decimal(r.cost),
-            latency_ms=r.latency_ms, requested_by=who(r.requested_by_id),  # type: ignore[attr-defined]
+            latency_ms=r.latency_ms, requested_by=who(r.requested_by_id),
             job_id=as_opt_id(str(r.job_id) if r.job_id else None), helpful=r.helpful,
             feedback_comment=r.feedback_comment,
-            feedback_by=who(r.feedback_by_id),  # type: ignore[attr-defined]
+            feedback_by=who(r.feedback_by_id),
             feedback_at=r.feedback_at, created_at=r.created_at, finished_at=r.finished_at,
         )  # fmt: skip
 
@@ -117,7 +117,7 @@ async def response_nodes(
     principal: Principal, rows: Sequence[am.AssistantResponse]
 ) -> list[AssistantResponse]:
     """Nodes of `rows`, the people they name read in one query."""
-    ids = [r.requested_by_id for r in rows] + [r.feedback_by_id for r in rows]  # type: ignore[attr-defined]
+    ids = [r.requested_by_id for r in rows] + [r.feedback_by_id for r in rows]
     names = await users.names_of(principal, ids)
     return [AssistantResponse.of(r, names) for r in rows]
 

@@ -17,7 +17,7 @@ from riskops.graphql.core.ids import as_id, as_opt_id
 from riskops.graphql.core.pagination import PageInfo
 from riskops.graphql.identity.types import UserRef
 from riskops.graphql.triage.loaders import Loaders
-from riskops.server.assistant.usage import case_cost
+from riskops.server.assistant.usage import case_costs
 from riskops.server.core.errors import ErrorCode
 from riskops.server.triage import models as m
 from riskops.server.triage.models import (
@@ -455,7 +455,10 @@ class Case:
         "(the trail alert -> case -> LLM call -> cost)."
     )
     async def assistant_cost(self, info: Info) -> Decimal:
-        return await query(case_cost(principal(info), str(self.id)))
+        # The node was read in the caller's organization: one query for its cost (the SQL
+        # counts the organization's responses only).
+        costs = await query(case_costs(principal(info), [int(self.id)]))
+        return costs.get(int(self.id), Decimal(0))
 
     @classmethod
     def of(cls, c: m.Case) -> Case:

@@ -267,7 +267,7 @@ async def _queue_down(
                 new={"kind": response.kind.value, "target_type": response.target_type.value,
                      "target_id": response.target_id, "outcome": "unavailable",
                      "reason": QUEUE_DOWN, "model": None, "tokens_in": 0, "tokens_out": 0,
-                     "cost": "0"},
+                     "cost": "0", "prompt_hash": None},
             )  # fmt: skip
     if done:
         ASSISTANT_ERRORS.labels(model="none", kind=response.kind.value, outcome="unavailable").inc()
@@ -477,13 +477,15 @@ async def panel(principal: Principal, target_type: TargetType | str, target_id: 
     if isinstance(target.row, Run) and target.row.severity not in EXPLAINED_SEVERITIES:
         kinds = []  # no button: the assistant explains SEV0 to SEV2 runs only
     latest: dict[ResponseKind, AssistantResponse] = {}
-    for response in await (
-        scoped(AssistantResponse, principal)
-        .filter(target_type=t, target_id=target.id)
-        .order_by("-created_at", "-id")
-        .limit(50)
-    ):
-        latest.setdefault(response.kind, response)
+    for kind in (k for k in ResponseKind if t in TARGETS[k]):  # one indexed read per kind
+        newest = (
+            await scoped(AssistantResponse, principal)
+            .filter(target_type=t, target_id=target.id, kind=kind)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if newest is not None:
+            latest[kind] = newest
     may_note = (
         t is not T.RUN and principal.can(Perm.ASSISTANT_USE) and principal.can(Perm.CASE_WORK)
     )

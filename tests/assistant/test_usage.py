@@ -14,7 +14,7 @@ from riskops.server.assistant.models import ResponseKind, ResponseStatus, Target
 from riskops.server.assistant.usage import UsageRow, case_cost, case_costs, usage
 from riskops.server.core.errors import Forbidden, Invalid, NotFound
 from riskops.server.triage import cases
-from tests.assistant.test_service import answered, scene
+from tests.assistant.scene import answered, scene
 
 K = ResponseKind
 T = TargetType
