@@ -7,6 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from riskops.ui.assistant import pages as assistant_pages
+from riskops.ui.assistant import usage as assistant_usage
 from riskops.ui.common.rendering import page, render_error
 from riskops.ui.credit import controls, reports, runs, scenarios
 from riskops.ui.identity import admin, pages
@@ -36,6 +38,8 @@ routes: list[Route] = [
     *controls.routes,
     *notify_pages.routes,
     *view_pages.routes,
+    *assistant_usage.routes,  # before the panel's `/assistant/{target_type}/{target_id}`
+    *assistant_pages.routes,
     # Last: any other GET gets the friendly 404 page rather than a bare "Not Found".
     Route("/{path:path}", unknown_page, methods=["GET"]),
 ]

@@ -8,6 +8,8 @@ table never prints "None".
 - `multiplier(11.9918)` -> "\u00d711.99" (the times sign, then at most two decimals)
 - `credits(15200)` -> "15,200.00" (credits are fractional: always two decimals, aligned in a column)
 - `money(6028.64, "USD")` -> "6,028.64 USD"
+- `llm_cost(0.000195)` -> "0.000195 USD", `llm_cost(1.5)` -> "1.50 USD" (an assistant's cost:
+  fractions of a cent matter, so up to six decimals, at least two)
 - `count(34114.0)` -> "34,114" (tokens, items, runs: whole numbers, never decimals)
 - `score(99.44)` -> "99.4" (an alert's score, 0 to 100)
 - `percent(12.345)` -> "+12.3%" (a change, signed); `percent(50, signed=False)` -> "50%"
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 MISSING = "—"
 TIMES = "\u00d7"  # the multiplication sign, before a multiplier
@@ -74,6 +77,16 @@ def money(amount: float | None, currency: str | None = None) -> str:
         return MISSING
     text = f"{float(amount):,.2f}"  # type: ignore[arg-type]
     return f"{text} {currency}" if currency else text
+
+
+def llm_cost(amount: float | Decimal | None, currency: str = "USD") -> str:
+    """What the assistant cost (litellm's prices are in USD): up to six decimals, at least two,
+    so that a call of a fraction of a cent does not read as 0.00."""
+    if amount is None or not _finite(float(amount)):
+        return MISSING
+    text = f"{float(amount):,.6f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return f"{whole}.{frac.ljust(2, '0')} {currency}"
 
 
 def count(value: float | None) -> str:

@@ -603,4 +603,28 @@ PAGES: dict[str, Page] = {
         "/views/{view_promo}/promote",
         {"rationale": "probe", "expected_version": "{view_promo.version}"},
     ),
+    # --- the assistant's pages (h/pages): the panel of an alert (case and run panels are the
+    # same routes), an answer, rating it, saving a draft as a case note, the usage page.
+    # {assistant_response}: the escalation draft of {case} (above). Asking needs assistant.use
+    # on an alert (assistant.runs on a run).
+    "GET /assistant/usage": Page(Perm.ASSISTANT_USAGE, "/assistant/usage"),
+    "GET /assistant/responses/{response_id}": Page(
+        Perm.ASSISTANT_READ, "/assistant/responses/{assistant_response}"
+    ),
+    "POST /assistant/responses/{response_id}/rate": Page(
+        Perm.ASSISTANT_USE,
+        "/assistant/responses/{assistant_response}/rate",
+        {"helpful": "yes", "comment": "probe"},
+    ),
+    "POST /assistant/responses/{response_id}/note": Page(
+        Perm.ASSISTANT_USE, "/assistant/responses/{assistant_response}/note", {"body": "probe"}
+    ),
+    "GET /assistant/{target_type}/{target_id}": Page(
+        Perm.ASSISTANT_READ, "/assistant/alert/{alert}"
+    ),
+    "POST /assistant/{target_type}/{target_id}/ask": Page(
+        Perm.ASSISTANT_USE,
+        "/assistant/alert/{alert}/ask",
+        {"kind": "explain_alert", "idempotency_key": ""},
+    ),
 }

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from riskops.server.assistant.targets import EXPLAINED_SEVERITIES
 from riskops.server.core.errors import Conflict, DomainError, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
@@ -223,6 +224,8 @@ async def _run_page(
         "conflict": conflict,
         "values": values or {},
         "checks": list(checks or []),
+        # The assistant explains SEV0 to SEV2 runs only: its panel is shown on those.
+        "assistant_on_run": run.severity in EXPLAINED_SEVERITIES,
     }
     if flash_code:
         ctx["flash"] = FLASH[flash_code]

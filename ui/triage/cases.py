@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from riskops.server.assistant import usage
 from riskops.server.core.errors import Invalid, NotFound
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
@@ -219,6 +220,7 @@ async def _case_page(
         "notes": detail.notes,
         "alerts": detail.alerts,
         "runs": await _case_runs(principal, case),
+        "assistant_cost": await usage.case_cost(principal, case.id),
         "events": detail.history,
         "names": {u.id: u.name for u in people},
         # Who acted, as people read it: a name, "deleted user" or "system" (never "user:4").
