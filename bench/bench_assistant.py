@@ -345,10 +345,10 @@ async def enqueue_responses(
     org_id: int, alerts: list[int], user_id: int, gaps: list[float]
 ) -> list[str]:
     """One pending explain-alert response and its `assistant.respond` job per gap, after it."""
-
-    from riskops.jobs import runner
+    from riskops.jobs import catalog, runner
     from riskops.server.assistant.models import AssistantResponse, ResponseKind, TargetType
 
+    assert "assistant.respond" in catalog.kinds()
     ids = []
     for i, gap in enumerate(gaps):
         if gap:
@@ -382,7 +382,7 @@ async def pickups(ids: list[str]) -> dict[str, Any]:
     return {
         "pickup": [(r.started_at - r.enqueued_at).total_seconds() for r in started],
         "run": [(r.finished_at - r.started_at).total_seconds() for r in started if r.finished_at],
-        "status": {s: sum(1 for r in rows if r.status == s) for s in {r.status for r in rows}},
+        "status": {str(s): sum(1 for r in rows if r.status == s) for s in {r.status for r in rows}},
         "attempts": max((r.attempts for r in rows), default=0),
     }
 
