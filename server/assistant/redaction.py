@@ -48,6 +48,9 @@ EMAIL, PHONE, IBAN, CARD, ACCOUNT, NAME, CUSTOMER = (
 )  # fmt: skip
 
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "NL", "ES", "IT")
+# The fewest digits a valid phone number can be written with: 4 for a German national number
+# (the shortest of PHONE_REGIONS), 6 for any international one (a country code and at least 4)
+MIN_PHONE_DIGITS = 4
 MIN_KNOWN_IN_TEXT = 3  # a known value shorter than this is redacted only as a whole string
 MAX_TEXT = 200_000  # longer text is cut before scanning (the prompt budget is far below)
 
@@ -224,6 +227,8 @@ class Redactor:
         return "".join(out)
 
     def _replace_phones(self, text: str) -> str:
+        if sum(c.isdigit() for c in text) < MIN_PHONE_DIGITS:
+            return text  # no valid number fits (libphonenumber is the cost of a redaction)
         for region in PHONE_REGIONS:
             spans: list[tuple[int, int, str]] = []
             for match in phonenumbers.PhoneNumberMatcher(
