@@ -27,8 +27,7 @@ _COMMON = (
     "You are the assistant of riskops, a risk operations platform, writing for a fraud and risk "
     "strategist. Use ONLY the facts in the user message: do not guess, do not add outside "
     "knowledge, and say so when the facts do not tell. "
-    "Cite the facts you rely on with the citation keys listed below, written exactly as shown "
-    "in square brackets, e.g. {example}. Cite only those keys: never invent one. "
+    "{citing} "
     "Values written like <CUSTOMER_1>, <EMAIL_2> or <NAME_1> are placeholders for hidden "
     "personal data: keep them exactly as they are, never guess what they stand for. "
     "Plain text, no headings, no preamble."
@@ -70,11 +69,16 @@ def build(kind: ResponseKind, facts: dict[str, Any], citable: list[str]) -> list
     the answer may cite (`rule:R-101`, ...), which the system message lists."""
     kind = ResponseKind(kind)
     keys = list(dict.fromkeys(citable))[:MAX_CITABLE_LISTED]
-    example = f"[{keys[0]}]" if keys else "[rule:R-101]"
-    listed = " ".join(f"[{k}]" for k in keys) if keys else "(none: cite nothing)"
-    system = "\n".join(
-        [_COMMON.format(example=example), _TASK[kind], f"Citation keys: {listed}"]
-    )
+    if keys:
+        citing = (
+            "Cite the facts you rely on with the citation keys listed below, written exactly as "
+            f"shown in square brackets, e.g. [{keys[0]}]. Cite only those keys: never invent one."
+        )
+        listed = "Citation keys: " + " ".join(f"[{k}]" for k in keys)
+    else:
+        citing = "There is nothing to cite: write no citations."
+        listed = "Citation keys: none."
+    system = "\n".join([_COMMON.format(citing=citing), _TASK[kind], listed])
     return [
         {"role": "system", "content": system},
         {"role": "user", "content": compact_json(facts)},

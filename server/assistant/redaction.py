@@ -214,7 +214,7 @@ class Redactor:
         pos = 0
         for m in pattern.finditer(text):
             group = 1 if pattern.groups else 0
-            start, end = m.start(group), m.end(group)
+            start = m.start(group)
             if start < pos:
                 continue
             value = accept(m.group(group))
@@ -327,3 +327,60 @@ def _account_number(candidate: str) -> str | None:
 def _looks_national(raw: str) -> bool:
     text = raw.strip()
     return text.startswith(("0", "(")) or bool(_US_LAYOUT.match(text))
+
+
+# --- what in structured data names a person -------------------------------------------------
+
+_NOT_PII_WORDS = (
+    "type", "kind", "country", "bin", "brand", "category", "status", "risk", "score", "count",
+    "age", "mcc", "currency", "match", "channel", "network", "scheme", "days", "level",
+)  # fmt: skip
+_PII_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("email", "e_mail"), "EMAIL"),
+    (("phone", "mobile", "msisdn", "telephone", "tel"), "PHONE"),
+    (("iban",), "IBAN"),
+    (("card", "pan"), "CARD"),
+    (("account", "acct"), "ACCOUNT"),
+    (("customer", "client"), "CUSTOMER"),
+    (
+        ("name", "holder", "beneficiary", "payee", "payer", "owner", "sender", "recipient",
+         "person"),
+        "NAME",
+    ),
+)  # fmt: skip
+
+
+def _words(key: str) -> list[str]:
+    spaced = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+    return [w for w in spaced.replace("-", "_").lower().split("_") if w]
+
+
+def _pii_kind(path: tuple[str, ...]) -> str | None:
+    """The kind of PII a value under this key path holds, or None. A merchant's fields and
+    words like type, country, score say it is not a person's data."""
+    words = [w for key in path for w in _words(key)]
+    if not words or "merchant" in words or any(w in _NOT_PII_WORDS for w in words[-2:]):
+        return None
+    last = _words(path[-1])
+    for names, kind in _PII_KEYS:
+        if any(w in names or any(w.startswith(n) for n in names if len(n) > 3) for w in last):
+            return kind
+    return None
+
+
+def known_in(value: Any, known: dict[str, str], path: tuple[str, ...] = ()) -> dict[str, str]:
+    """Add to `known` (value -> kind) the values of structured data (a transaction, a rule
+    hit's matched values) whose key says they are a person's: an e-mail, phone, IBAN, card,
+    account, customer or name field, not a merchant's, nor a type, country, score, ... of it."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            known_in(v, known, (*path, str(k)))
+    elif isinstance(value, list | tuple):
+        for v in value:
+            known_in(v, known, path)
+    elif isinstance(value, str | int) and not isinstance(value, bool) and path:
+        kind = _pii_kind(path)
+        text = str(value).strip()
+        if kind is not None and text:
+            known.setdefault(text, kind)
+    return known

@@ -10,9 +10,11 @@ from typing import Any
 from riskops.server.core.scoping import scoped
 from riskops.server.triage.models import (
     Alert,
+    AlertStatus,
 )
 
 SIMILAR_LIMIT = 10
+SIMILAR_CLOSED_LIMIT = 5  # the closed look-alikes the assistant narrates (similar cases)
 
 
 SIMILAR_WINDOW = 2000  # candidate alerts either side of the one opened (by id)
@@ -72,23 +74,24 @@ class SimilarAlert:
 #   alert's rules it shares, W_SIGNALS times the signal similarity.
 # It is similar when it shares a rule, the customer, the account or the merchant, or has
 # signal_similarity >= SIGNAL_CLOSE; ranked by score, then same customer, then newest.
+# {only} narrows every candidate to one status (closed, for the assistant's similar cases).
 _SIMILAR_SQL = """
 WITH pool AS (
     SELECT a.id AS id
     FROM alert a
-    WHERE a.org_id = :org AND a.id BETWEEN :lo AND :hi AND a.id <> :self
+    WHERE a.org_id = :org AND a.id BETWEEN :lo AND :hi AND a.id <> :self{only}
     UNION
     SELECT c.id AS id
     FROM (
         SELECT a.id AS id FROM alert a
-        WHERE a.org_id = :org AND a.customer_ref = :customer AND a.id <> :self
+        WHERE a.org_id = :org AND a.customer_ref = :customer AND a.id <> :self{only}
         ORDER BY a.id DESC LIMIT :customer_limit
     ) c
     UNION
     SELECT c.id AS id
     FROM (
         SELECT a.id AS id FROM alert a
-        WHERE a.org_id = :org AND a.account_ref = :account AND a.id <> :self
+        WHERE a.org_id = :org AND a.account_ref = :account AND a.id <> :self{only}
         ORDER BY a.id DESC LIMIT :customer_limit
     ) c
 ),
@@ -167,9 +170,10 @@ def merchant_of(transaction: Any) -> str | None:
     return str(merchant) or None
 
 
-def _sql(dialect: str) -> str:
+def _sql(dialect: str, *, only_status: bool = False) -> str:
     return _SIMILAR_SQL.format(
         merchant=_MERCHANT["postgres" if dialect == "postgres" else "sqlite"],
+        only=" AND a.status = :status" if only_status else "",
         w_customer=W_CUSTOMER, w_account=W_ACCOUNT, w_merchant=W_MERCHANT, w_rules=W_RULES,
         w_signals=W_SIGNALS,
     )  # fmt: skip
@@ -193,7 +197,10 @@ def _bind(sql: str, params: dict[str, Any], dialect: str) -> tuple[str, list[Any
     return re.sub(r":([a-z_]+)\b", repl, sql), values
 
 
-async def similar_alerts(alert: Alert, limit: int = SIMILAR_LIMIT) -> list[SimilarAlert]:
+async def similar_alerts(
+    alert: Alert, limit: int = SIMILAR_LIMIT, *, status: AlertStatus | None = None
+) -> list[SimilarAlert]:
+    """The alerts most like `alert` in its organization (of `status` only, when given)."""
     conn = Alert._meta.db
     params = {
         "org": alert.org_id,
@@ -206,9 +213,10 @@ async def similar_alerts(alert: Alert, limit: int = SIMILAR_LIMIT) -> list[Simil
         "customer_limit": SIMILAR_WINDOW,
         "close": SIGNAL_CLOSE,
         "limit": limit,
+        "status": status.value if status is not None else None,
     }
     dialect = conn.capabilities.dialect
-    sql, values = _bind(_sql(dialect), params, dialect)
+    sql, values = _bind(_sql(dialect, only_status=status is not None), params, dialect)
     rows = await conn.execute_query_dict(sql, values)
     if not rows:
         return []
@@ -231,3 +239,11 @@ async def similar_alerts(alert: Alert, limit: int = SIMILAR_LIMIT) -> list[Simil
         for r in rows
         if int(r["alert_id"]) in by_id
     ]
+
+
+async def similar_closed_alerts(
+    alert: Alert, limit: int = SIMILAR_CLOSED_LIMIT
+) -> list[SimilarAlert]:
+    """The closed alerts most like `alert`, by the same likeness as `similar_alerts`: what
+    happened to them says how alerts like this one were resolved."""
+    return await similar_alerts(alert, limit, status=AlertStatus.CLOSED)
