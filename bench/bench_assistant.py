@@ -160,35 +160,64 @@ MESSAGES = [
 class Pair:
     direct: list[float]
     ours: list[float]
+    cpu_direct: list[float]  # this process's CPU time of each call (all its threads)
+    cpu_ours: list[float]
 
     @property
     def diff(self) -> list[float]:
         return [o - d for o, d in zip(self.ours, self.direct, strict=True)]
 
     def line(self) -> str:
+        cpu = [o - d for o, d in zip(self.cpu_ours, self.cpu_direct, strict=True)]
         return (
             f"direct p50 {ms(pct(self.direct, 0.5))} p95 {ms(pct(self.direct, 0.95))}; "
             f"ours p50 {ms(pct(self.ours, 0.5))} p95 {ms(pct(self.ours, 0.95))}; "
-            f"difference p50 {ms(pct(self.diff, 0.5))} p95 {ms(pct(self.diff, 0.95))} "
+            f"difference p50 {ms(pct(self.diff, 0.5))} p95 {ms(pct(self.diff, 0.95))}; "
+            f"CPU per call direct {ms(pct(self.cpu_direct, 0.5))}, ours "
+            f"{ms(pct(self.cpu_ours, 0.5))}, difference p50 {ms(pct(cpu, 0.5))} "
             f"({len(self.ours)} calls each)"
         )
+
+
+async def settled(fn: Callable[[], Awaitable[Any]], ignore: set[asyncio.Task[Any]]) -> None:
+    """`fn()`, then the tasks it left on the loop (litellm logs each call in a task of its own
+    after it returns, through a worker task that starts one more: work the loop still does for
+    this call, which would otherwise land in the next measurement, whichever side that is). A
+    task still running after 1 s is a long-lived one (that worker, a pool's reaper): it is left
+    alone from then on."""
+    loop = asyncio.get_running_loop()
+    before = asyncio.all_tasks() | {asyncio.current_task()}
+    await fn()
+    deadline = loop.time() + 1.0
+    while spawned := {t for t in asyncio.all_tasks() - before - ignore if not t.done()}:
+        _, pending = await asyncio.wait(spawned, timeout=max(0.0, deadline - loop.time()))
+        if pending:
+            ignore |= pending
+            break
 
 
 async def interleaved(
     direct: Callable[[], Awaitable[Any]], ours: Callable[[], Awaitable[Any]], rounds: int
 ) -> Pair:
-    """`rounds` calls of each after WARMUP of each, one of each per round, order alternating."""
+    """`rounds` calls of each after WARMUP of each, one of each per round, order alternating;
+    each call's time includes the background tasks it left on the loop."""
+    ignore: set[asyncio.Task[Any]] = set()
     for _ in range(WARMUP):
-        await direct()
-        await ours()
+        await settled(direct, ignore)
+        await settled(ours, ignore)
     d: list[float] = []
     o: list[float] = []
+    cd: list[float] = []
+    co: list[float] = []
     for i in range(rounds):
-        for which in ((direct, d), (ours, o)) if i % 2 == 0 else ((ours, o), (direct, d)):
-            started = time.perf_counter()
-            await which[0]()
-            which[1].append(time.perf_counter() - started)
-    return Pair(d, o)
+        for fn, out, cpu in (
+            ((direct, d, cd), (ours, o, co)) if i % 2 == 0 else ((ours, o, co), (direct, d, cd))
+        ):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            await settled(fn, ignore)
+            out.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
+    return Pair(d, o, cd, co)
 
 
 async def overhead(fake: FakeServer) -> dict[str, Pair]:
