@@ -516,13 +516,17 @@ async def _explain_run(b: _Builder, run_pk: int) -> tuple[dict[str, Any], Struct
 # --- the contract ------------------------------------------------------------------------------
 
 
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
 def _check(
     kind: ResponseKind | str, target_type: TargetType | str
 ) -> tuple[ResponseKind, TargetType]:
     k, t = ResponseKind(kind), TargetType(target_type)
     if t not in KINDS_OF_TARGET[k]:
-        allowed = " or ".join(sorted(x.value for x in KINDS_OF_TARGET[k]))
-        raise Invalid(f"{k.value} is asked of an {allowed}, not of a {t.value}.", field="target")
+        allowed = " or ".join(_a(x.value) for x in sorted(KINDS_OF_TARGET[k]))
+        raise Invalid(f"{k.value} is asked of {allowed}, not of {_a(t.value)}.", field="target")
     return k, t
 
 

@@ -361,10 +361,10 @@ def _pii_kind(path: tuple[str, ...]) -> str | None:
     words = [w for key in path for w in _words(key)]
     if not words or "merchant" in words or any(w in _NOT_PII_WORDS for w in words[-2:]):
         return None
-    last = _words(path[-1])
-    for names, kind in _PII_KEYS:
-        if any(w in names or any(w.startswith(n) for n in names if len(n) > 3) for w in last):
-            return kind
+    for w in reversed(_words(path[-1])):  # the last word decides: customer_name is a name
+        for names, kind in _PII_KEYS:
+            if w in names or any(w.startswith(n) for n in names if len(n) > 3):
+                return kind
     return None
 
 
