@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -313,9 +314,16 @@ def whole_path(settings: Any) -> Path1 | None:
         return None
 
     def prompt() -> tuple[Redactor, list[dict[str, str]]]:
+        # as jobs.answer does: the facts redacted, the prompt built, each message redacted
+        # again (the template's own text), the hash of what is sent
         redactor = Redactor(known)
         facts_out = redactor.redact_value(facts)
-        return redactor, prompts.build(ResponseKind.EXPLAIN_ALERT, facts_out, list(citable))
+        messages = [
+            {**m, "content": redactor.redact(m["content"])}
+            for m in prompts.build(ResponseKind.EXPLAIN_ALERT, facts_out, list(citable))
+        ]
+        hashlib.sha256(provider.canonical(messages)).hexdigest()
+        return redactor, messages
 
     async def call() -> None:
         redactor, messages = prompt()
@@ -419,7 +427,9 @@ async def enqueue_responses(
             created_at=datetime.now(UTC),
         )  # fmt: skip
         job = await runner.enqueue(
-            "assistant.respond", org_id=org_id, payload={"response_id": response.id}
+            "assistant.respond",
+            org_id=org_id,
+            payload={"response_id": response.id, "org_id": org_id},
         )
         await AssistantResponse.filter(id=response.id).update(job_id=job.id)
         ids.append(str(job.id))
