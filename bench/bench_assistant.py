@@ -314,12 +314,12 @@ def whole_path(settings: Any) -> Path1 | None:
         return None
 
     def prompt() -> tuple[Redactor, list[dict[str, str]]]:
-        # as jobs.answer does: the facts redacted, the prompt built, each message redacted
+        # as jobs.answer does: the facts redacted, the prompt built, the system message redacted
         # again (the template's own text), the hash of what is sent
         redactor = Redactor(known)
         facts_out = redactor.redact_value(facts)
         messages = [
-            {**m, "content": redactor.redact(m["content"])}
+            m if m["role"] == "user" else {**m, "content": redactor.redact(m["content"])}
             for m in prompts.build(ResponseKind.EXPLAIN_ALERT, facts_out, list(citable))
         ]
         hashlib.sha256(provider.canonical(messages)).hexdigest()
