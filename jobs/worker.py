@@ -18,6 +18,7 @@ from arq.cron import CronJob
 from riskops.jobs import catalog  # noqa: F401  (registers every job kind)
 from riskops.jobs.runner import MAX_ATTEMPTS, backoff_seconds, create_job, run_job
 from riskops.jobs.schedule import SCHEDULE, Scheduled
+from riskops.server.assistant import provider
 from riskops.server.db import close_db, init_db
 from riskops.server.settings import ConfigError, Settings, get_settings
 
@@ -93,6 +94,8 @@ async def startup(ctx: dict[str, Any]) -> None:
             "without it, jobs run inside the web process and no worker is needed"
         )
     await init_db(settings)
+    # litellm takes seconds to import: pay it here, not inside the first assistant job's time
+    provider.warm(settings)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

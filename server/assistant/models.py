@@ -79,6 +79,9 @@ class AssistantResponse(Model):
     idempotency_key = fields.CharField(max_length=200, null=True)
     created_at = fields.DatetimeField()
     finished_at = fields.DatetimeField(null=True)
+    org_id: int
+    requested_by_id: int | None
+    feedback_by_id: int | None
 
     class Meta:
         table = "assistant_response"
@@ -103,6 +106,7 @@ class BudgetNotice(Model):
     spent = fields.DecimalField(max_digits=14, decimal_places=6)
     budget = fields.DecimalField(max_digits=14, decimal_places=6)
     created_at = fields.DatetimeField()
+    org_id: int
 
     class Meta:
         table = "assistant_budget_notice"

@@ -193,6 +193,19 @@ def retry_policy(retries: int) -> dict[str, int]:
     }
 
 
+def warm(settings: Settings | None = None) -> None:
+    """Import litellm and build the Router now (the worker's startup calls it), so the first
+    job does not spend seconds of its time limit importing. Never raises: a model that cannot be
+    set up fails its calls, with the reason, not the worker."""
+    settings = settings or get_settings()
+    if not configured(settings):
+        return
+    try:
+        router(settings)
+    except Exception:
+        log.exception("the assistant's model could not be set up; its calls will fail")
+
+
 def reset() -> None:
     """Forget the cached Router (tests and the CLI switch settings)."""
     global _router
@@ -218,7 +231,7 @@ async def complete(
     started = time.monotonic()
     try:
         async with asyncio.timeout(budget):
-            response = await r.acompletion(model=PRIMARY, messages=messages)
+            response = await r.acompletion(model=PRIMARY, messages=messages)  # type: ignore[arg-type]
     except TimeoutError:
         raise ProviderUnavailable(
             f"The model did not answer within {_seconds(settings.assistant_timeout_seconds)} "
@@ -346,8 +359,7 @@ def _classify(exc: BaseException, settings: Settings) -> ProviderUnavailable | P
         )
     if names & {"BadRequestError", "UnprocessableEntityError"}:
         return ProviderFailed(
-            f"The provider rejected the request (HTTP {status or 400}); see the error for "
-            "details.",
+            f"The provider rejected the request (HTTP {status or 400}); see the error for details.",
             detail,
         )
     return ProviderUnavailable(f"The provider could not answer ({attempts}).", detail)
@@ -366,7 +378,8 @@ def _attempts(settings: Settings) -> str:
     parts = []
     for i, d in enumerate(deployments(settings)):
         short = d.model.split("/", 1)[-1]
-        parts.append(f"{n} attempt{'s' if n != 1 else ''} of {short}" if i == 0 else f"{n} of {short}")
+        first = f"{n} attempt{'s' if n != 1 else ''} of {short}"
+        parts.append(first if i == 0 else f"{n} of {short}")
     return ", ".join(parts)
 
 

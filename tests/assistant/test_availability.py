@@ -42,7 +42,8 @@ async def test_safe_mode_from_the_environment_at_call_time(tenant, monkeypatch, 
 
 
 async def test_safe_mode_from_the_settings_comes_first(tenant) -> None:
-    state = await availability(tenant.org_id, settings=on(agent_safe_mode=True, assistant_model=None))
+    settings = on(agent_safe_mode=True, assistant_model=None)
+    state = await availability(tenant.org_id, settings=settings)
     assert state.reason == SAFE_MODE
 
 
@@ -69,7 +70,8 @@ async def test_the_governed_switch_says_who_why_and_until_when(tenant) -> None:
 async def test_an_expired_switch_does_not_count(tenant) -> None:
     _, approver = await tenant.user("approver")
     switch = await kill_switches.set_kill_switch(approver, "assistant", None, "Short one")
-    await KillSwitch.filter(id=switch.id).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    await KillSwitch.filter(id=switch.id).update(expires_at=past)
     assert (await availability(tenant.org_id, settings=on())).on
 
 

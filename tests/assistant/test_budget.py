@@ -34,7 +34,10 @@ async def test_spent_today_sums_todays_responses_of_the_organization(tenant) -> 
 
 async def test_the_budget_is_the_default_or_the_organizations_override(tenant) -> None:
     settings = get_settings().model_copy(
-        update={"assistant_daily_budget": Decimal("5"), "assistant_budgets": {tenant.slug: Decimal("25")}}
+        update={
+            "assistant_daily_budget": Decimal("5"),
+            "assistant_budgets": {tenant.slug: Decimal("25")},
+        }
     )
     assert await budgets.daily_budget(tenant.org_id, settings) == Decimal("25")
     other = await create_organization(f"o-{tenant.slug}", "Other")

@@ -29,7 +29,7 @@ from riskops.server.assistant.models import (
     ResponseStatus,
 )
 from riskops.server.credit import kill_switches
-from riskops.server.notify.models import OutboxMessage, OutboxStatus
+from riskops.server.notify.models import OutboxMessage
 from riskops.server.settings import AssistantModel, Settings, get_settings, use_settings
 from tests.assistant.conftest import FALLBACK, MODEL
 from tests.assistant.helpers import enqueue, pending, pii_alert
@@ -103,9 +103,10 @@ async def test_an_answer_is_stored_audited_and_counted(tenant, assistant_on, fak
     assert sample("riskops_assistant_cost_total", model=MODEL, kind=kind) == pytest.approx(
         cost_before + float(row.cost)
     )
-    assert sample(
-        "riskops_assistant_tokens_total", model=MODEL, kind=kind, direction="output"
-    ) == tokens_before + 42
+    assert (
+        sample("riskops_assistant_tokens_total", model=MODEL, kind=kind, direction="output")
+        == tokens_before + 42
+    )
 
 
 async def test_the_fallback_model_answers(tenant, assistant_on, fake_llm) -> None:
@@ -141,9 +142,15 @@ async def test_bounded_retries_end_unavailable_with_the_reason(
     assert row.prompt_redacted  # the prompt that was sent stays on record
     (event,) = await calls(tenant.org_id, row.id)
     assert (event["outcome"], event["reason"], event["cost"]) == ("unavailable", row.reason, "0")
-    assert sample(
-        "riskops_assistant_errors_total", model=MODEL, kind="explain_alert", outcome="unavailable"
-    ) == errors_before + 1
+    assert (
+        sample(
+            "riskops_assistant_errors_total",
+            model=MODEL,
+            kind="explain_alert",
+            outcome="unavailable",
+        )
+        == errors_before + 1
+    )
 
 
 async def test_a_malformed_answer_fails(tenant, assistant_on, fake_llm) -> None:
@@ -215,8 +222,9 @@ async def test_off_under_the_governed_switch(tenant, assistant_on, fake_llm) -> 
 async def test_off_without_a_model(tenant, assistant_on, fake_llm) -> None:
     configure(assistant_model=None)
     await assert_off(
-        tenant, fake_llm, "The assistant is off: no model is configured: set RISKOPS_ASSISTANT_MODEL."
-    )
+        tenant, fake_llm,
+        "The assistant is off: no model is configured: set RISKOPS_ASSISTANT_MODEL.",
+    )  # fmt: skip
 
 
 async def test_off_when_the_budget_is_spent(tenant, assistant_on, fake_llm) -> None:
@@ -241,9 +249,7 @@ async def budget_messages(org_id: int) -> list[tuple[str, str, int]]:
     return [(m.channel, m.status.value, m.payload["threshold"]) for m in rows]
 
 
-async def test_80_and_95_percent_warnings_once_each_per_day(
-    tenant, assistant_on, fake_llm
-) -> None:
+async def test_80_and_95_percent_warnings_once_each_per_day(tenant, assistant_on, fake_llm) -> None:
     configure(assistant_budgets={tenant.slug: Decimal("1.00")})
     alert_id, _ = await pii_alert(tenant)
     await pending(tenant.org_id, alert_id, cost=Decimal("0.79999"))

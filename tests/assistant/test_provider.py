@@ -36,9 +36,10 @@ def price(model: str, tokens_in: int, tokens_out: int) -> Decimal:
     import litellm
 
     info = litellm.model_cost[model]
-    total = Decimal(str(info["input_cost_per_token"])) * tokens_in + Decimal(
-        str(info["output_cost_per_token"])
-    ) * tokens_out
+    total = (
+        Decimal(str(info["input_cost_per_token"])) * tokens_in
+        + Decimal(str(info["output_cost_per_token"])) * tokens_out
+    )
     return total.quantize(Decimal("0.000001"))
 
 
@@ -51,8 +52,9 @@ def fresh_router(fake_llm: FakeLLM):  # type: ignore[no-untyped-def]
 
 async def test_an_answer_with_tokens_and_cost_from_litellms_prices(fake_llm: FakeLLM) -> None:
     out = await provider.complete(MESSAGES, settings=settings_for(fake_llm))
-    assert out.text == "This alert fired mainly because of [rule:R-101] [signal:velocity_24h] for " \
-        "<CUSTOMER_1>."  # fmt: skip
+    assert out.text == (
+        "This alert fired mainly because of [rule:R-101] [signal:velocity_24h] for <CUSTOMER_1>."
+    )
     assert out.model == MODEL
     (sent,) = fake_llm.received
     prompt_tokens = len("\n".join(m["content"] for m in MESSAGES)) // 4
