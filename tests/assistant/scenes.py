@@ -50,7 +50,8 @@ class Scene:
     def secrets(self) -> list[str]:
         """Every PII value and its digits-only form (those long enough to be telling)."""
         out = list(self.pii.values())
-        out += [digits(v) for v in self.pii.values() if len(digits(v)) >= 7]
+        numbers = ("phone", "phone_national", "iban", "card", "card_dashed", "account")
+        out += [digits(self.pii[k]) for k in numbers]
         return out
 
 

@@ -257,3 +257,22 @@ async def test_a_kind_asked_of_the_wrong_target_is_refused(tenant):
     with pytest.raises(Invalid) as e:
         await grounding.structured(tenant.org_id, K.EXPLAIN_RUN, T.ALERT, 1)
     assert str(e.value) == "explain_run is asked of a run, not of an alert."
+
+
+async def test_a_case_a_run_opened_is_drafted_from_its_runs(tenant):
+    rs = await run_scene(tenant)
+    assert rs.run.case_id is not None  # SEV1 opens a case
+
+    g = await grounding.gather(
+        await _response(tenant.org_id, K.ESCALATION_DRAFT, T.CASE, rs.run.case_id)
+    )
+
+    assert g.facts["alerts"] == []
+    (run,) = g.facts["runs"]
+    assert (run["cite"], run["severity"], run["flags"]) == (
+        f"run:{rs.run.run_id}", "SEV1", ["retry_loop"],
+    )  # fmt: skip
+    assert g.citable[f"run:{rs.run.run_id}"].url == f"/runs/{rs.run.id}"
+    assert _lines(g.structured)[-1] == (
+        f"Run {rs.run.run_id}: SEV1, {X}6 the baseline; flags: retry_loop."
+    )
