@@ -102,8 +102,12 @@ async def answer(row: AssistantResponse) -> Outcome | None:
     g = await grounding.gather(row)
     redactor = Redactor(g.known_pii)
     facts = redactor.redact_value(g.facts)
+    # The template's text (the system message) is redacted again. The user message is the facts,
+    # redacted value by value above, as compact JSON: the quotes, commas and colons between
+    # values join nothing a detector finds, so scanning it again found nothing and cost 60% of
+    # a response's CPU (libphonenumber over every number; docs/PERFORMANCE.md, The assistant).
     messages = [
-        {**m, "content": redactor.redact(m["content"])}
+        m if m["role"] == "user" else {**m, "content": redactor.redact(m["content"])}
         for m in prompts.build(row.kind, facts, list(g.citable))
     ]
     prompt_hash = hashlib.sha256(provider.canonical(messages)).hexdigest()

@@ -278,12 +278,20 @@ def _answered_by(hidden: dict[str, Any], settings: Settings) -> str:
 
 def cost_of(response: Any, tokens_in: int, tokens_out: int, settings: Settings) -> Decimal:
     """litellm's price of the answer; for a model it has no price for (litellm answers 0, or
-    cannot tell: a local model) the configured price per 1,000 tokens."""
-    litellm = _litellm()
+    cannot tell: a local model) the configured price per 1,000 tokens. litellm has priced the
+    answer already, for the deployment that answered (`_hidden_params["response_cost"]`):
+    pricing it again cost 0.4 ms a call (docs/PERFORMANCE.md, The assistant)."""
+    hidden = getattr(response, "_hidden_params", None) or {}
     try:
-        priced = Decimal(str(litellm.completion_cost(completion_response=response) or 0))
-    except Exception:
+        priced = Decimal(str(hidden.get("response_cost") or 0))
+    except ArithmeticError:
         priced = Decimal(0)
+    if priced <= 0:
+        litellm = _litellm()
+        try:
+            priced = Decimal(str(litellm.completion_cost(completion_response=response) or 0))
+        except Exception:
+            priced = Decimal(0)
     if priced > 0:
         return priced.quantize(Decimal("0.000001"))
     local = (
