@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from riskops.server.assistant import structured as st
 from riskops.server.assistant.models import AssistantResponse, ResponseKind, TargetType
 from riskops.server.assistant.redaction import known_in
 from riskops.server.assistant.structured import Citable as Citable
@@ -45,8 +46,6 @@ from riskops.server.triage.models import (
 from riskops.server.triage.queue import rule_hits_of, signals_of
 from riskops.server.triage.similar import SimilarAlert, similar_closed_alerts
 
-from . import structured as st
-
 MAX_HITS = 20  # rule hits and signals of one alert in the facts (strongest first)
 MAX_CASE_ALERTS = 10  # the alerts of a case an escalation draft looks at
 CASE_ALERT_HITS = 5  # rule hits and signals of each of them
@@ -56,6 +55,7 @@ MAX_HISTORY = 15
 MAX_TEXT = 600  # a question, answer, summary or transaction value in the facts
 MAX_TX_KEYS = 16
 RECENT_RUNS = 10
+CASE_RUNS = 5  # the newest runs linked to a case, in its escalation draft
 
 KINDS_OF_TARGET: dict[ResponseKind, frozenset[TargetType]] = {
     ResponseKind.EXPLAIN_ALERT: frozenset({TargetType.ALERT}),
@@ -194,6 +194,7 @@ def _alert_facts(r: _AlertRows, b: _Builder, n_hits: int = MAX_HITS) -> dict[str
                 "matched_values": _bounded(h.matched_values),
             }
         )
+    known_in({s.signal: s.value for s in r.signals[:n_hits]}, b.known)  # payee_name, ...
     signals = [
         {
             "cite": b.cite(st.signal_citable(a.id, s)),
@@ -337,7 +338,7 @@ async def _alert_escalation(b: _Builder, alert_id: int) -> tuple[dict[str, Any],
                 **{
                     k: _short(v)
                     for k, v in (e.data or {}).items()
-                    if k in ("comment", "reason", "disposition", "question", "answer")
+                    if k in ("comment", "reason", "disposition")  # questions: below
                 },
             }
             for e in events
@@ -414,8 +415,27 @@ async def _case_escalation(b: _Builder, case_id: int) -> tuple[dict[str, Any], S
             for e in events
         ],
     }
+    # a case a run opened (SEV0, SEV1) may have no alert: its runs say what it is about
+    runs = list(
+        await scoped(Run, org_id=b.org_id)
+        .filter(case_id=case.id)
+        .order_by("-started_at", "-id")
+        .limit(CASE_RUNS)
+    )
+    facts["runs"] = [_run_brief(r, b) for r in runs]
     triples = [(r.alert, r.hits, r.signals) for r in rows]
-    return facts, st.escalation_case(case, triples, len(links), notes)
+    return facts, st.escalation_case(case, triples, len(links), notes, runs)
+
+
+def _run_brief(r: Run, b: _Builder) -> dict[str, Any]:
+    return {
+        "cite": b.cite(st.run_citable(r)),
+        "started": _when(r.started_at),
+        "credits_total": round(r.credits_total, 2),
+        "multiplier": round(r.multiplier, 2) if r.multiplier is not None else None,
+        "severity": r.severity.value if r.severity else None,
+        "flags": [str(f) for f in r.flags or []],
+    }
 
 
 def _flag_reasons(run: Run) -> dict[str, str]:
@@ -495,17 +515,7 @@ async def _explain_run(b: _Builder, run_pk: int) -> tuple[dict[str, Any], Struct
             "sev3_multiplier": p.sev3_multiplier,
             "backfill_relax": p.backfill_relax,
         },
-        "recent_runs_of_scenario": [
-            {
-                "cite": b.cite(st.run_citable(r)),
-                "started": _when(r.started_at),
-                "credits_total": round(r.credits_total, 2),
-                "multiplier": round(r.multiplier, 2) if r.multiplier is not None else None,
-                "severity": r.severity.value if r.severity else None,
-                "flags": [str(f) for f in r.flags or []],
-            }
-            for r in recent
-        ],
+        "recent_runs_of_scenario": [_run_brief(r, b) for r in recent],
     }
     if baseline is None and run.baseline_median is not None:
         b.cite(st.baseline_citable(scenario))
@@ -516,13 +526,17 @@ async def _explain_run(b: _Builder, run_pk: int) -> tuple[dict[str, Any], Struct
 # --- the contract ------------------------------------------------------------------------------
 
 
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
 def _check(
     kind: ResponseKind | str, target_type: TargetType | str
 ) -> tuple[ResponseKind, TargetType]:
     k, t = ResponseKind(kind), TargetType(target_type)
     if t not in KINDS_OF_TARGET[k]:
-        allowed = " or ".join(sorted(x.value for x in KINDS_OF_TARGET[k]))
-        raise Invalid(f"{k.value} is asked of an {allowed}, not of a {t.value}.", field="target")
+        allowed = " or ".join(_a(x.value) for x in sorted(KINDS_OF_TARGET[k]))
+        raise Invalid(f"{k.value} is asked of {allowed}, not of {_a(t.value)}.", field="target")
     return k, t
 
 

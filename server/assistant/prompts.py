@@ -28,8 +28,9 @@ _COMMON = (
     "strategist. Use ONLY the facts in the user message: do not guess, do not add outside "
     "knowledge, and say so when the facts do not tell. "
     "{citing} "
-    "Values written like <CUSTOMER_1>, <EMAIL_2> or <NAME_1> are placeholders for hidden "
-    "personal data: keep them exactly as they are, never guess what they stand for. "
+    "Values written like <CUSTOMER_1> are placeholders for hidden personal data (customers, "
+    "names, e-mails, phone, IBAN, account and card numbers): keep them exactly as they are, "
+    "never guess what they stand for. "
     "Plain text, no headings, no preamble."
 )
 

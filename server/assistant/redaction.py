@@ -65,6 +65,9 @@ _ACCOUNT = re.compile(
 _TITLED = re.compile(
     r"\b(?:Mr|Mrs|Ms|Miss|Dr|Herr|Frau)\.?\s+([A-Z][a-z'\-]+(?:\s+[A-Z][a-z'\-]+)?)"
 )
+# Where a phone number could be: an optional + or (, then digits with the separators phones are
+# written with, not inside a word or a longer reference.
+_PHONE_CANDIDATE = re.compile(r"(?<![\w+<])(?:\+|\()?\d[\d \t().\-/]{5,24}\d(?![\w>])")
 _US_LAYOUT = re.compile(r"^\(?\d{3}\)?[-. ]?\d{3}[-. ]\d{4}$")
 _SEPARATORS = re.compile(r"[\s.\-/]")
 
@@ -85,7 +88,7 @@ def _phone_key(value: str) -> str:
             number = phonenumbers.parse(value, region)
         except phonenumbers.NumberParseException:
             continue
-        if phonenumbers.is_possible_number(number):
+        if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return re.sub(r"\D", "", value)
 
@@ -126,6 +129,7 @@ class Redactor:
 
     def __init__(self, known: Mapping[str, str] | None = None) -> None:
         self._originals: dict[str, str] = {}  # placeholder -> original value
+        self._memo: dict[str, str] = {}  # text -> its redaction (facts repeat their words)
         self._by_key: dict[tuple[str, str], str] = {}  # (kind, key) -> placeholder
         self._counts: dict[str, int] = {}
         self._exact: dict[str, str] = {}  # casefolded whole value -> kind
@@ -164,8 +168,8 @@ class Redactor:
 
     # --- placeholders ---------------------------------------------------------------------------
 
-    def _placeholder(self, kind: str, original: str) -> str:
-        key = (kind, _key(kind, original))
+    def _placeholder(self, kind: str, original: str, key_of: str | None = None) -> str:
+        key = (kind, key_of if key_of is not None else _key(kind, original))
         found = self._by_key.get(key)
         if found is not None:
             return found
@@ -224,24 +228,43 @@ class Redactor:
         return "".join(out)
 
     def _replace_phones(self, text: str) -> str:
+        """Phone numbers, looked for only where a run of 7 digits or more (with the spaces,
+        dashes, dots, slashes and brackets phones are written with) could be one: libphonenumber
+        over the whole text costs tens of milliseconds a prompt."""
+        out: list[str] = []
+        pos = 0
+        for m in _PHONE_CANDIDATE.finditer(text):
+            span = m.group(0)
+            if sum(c.isdigit() for c in span) < 7:
+                continue
+            replaced = self._phones_in(span)
+            if replaced != span:
+                out.append(text[pos : m.start()])
+                out.append(replaced)
+                pos = m.end()
+        if not out:
+            return text
+        out.append(text[pos:])
+        return "".join(out)
+
+    def _phones_in(self, text: str) -> str:
         for region in PHONE_REGIONS:
-            spans: list[tuple[int, int, str]] = []
+            spans: list[tuple[int, int, str, str]] = []
             for match in phonenumbers.PhoneNumberMatcher(
                 text, region, leniency=phonenumbers.Leniency.VALID
             ):
                 raw = match.raw_string
                 if not raw.startswith(("+", "00")) and not _looks_national(raw):
                     continue
-                spans.append((match.start, match.end, raw))
+                e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+                spans.append((match.start, match.end, raw, e164))
             if not spans:
                 continue
             out: list[str] = []
             pos = 0
-            for start, end, raw in spans:
-                if PLACEHOLDER.search(raw):
-                    continue
+            for start, end, raw, e164 in spans:
                 out.append(text[pos:start])
-                out.append(self._placeholder(PHONE, raw))
+                out.append(self._placeholder(PHONE, raw, e164))
                 pos = end
             out.append(text[pos:])
             text = "".join(out)
@@ -252,7 +275,12 @@ class Redactor:
     def redact(self, text: str) -> str:
         if not isinstance(text, str) or not text:
             return text
-        text = text[:MAX_TEXT]
+        done = self._memo.get(text)
+        if done is None:
+            done = self._memo[text] = self._redact(text[:MAX_TEXT])
+        return done
+
+    def _redact(self, text: str) -> str:
         kind = self._exact.get(text.strip().casefold())
         if kind is not None:
             return self._placeholder(kind, text.strip())
@@ -331,7 +359,7 @@ _NOT_PII_WORDS = (
     "age", "mcc", "currency", "match", "channel", "network", "scheme", "days", "level",
 )  # fmt: skip
 _PII_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("email", "e_mail"), "EMAIL"),
+    (("email", "mail"), "EMAIL"),
     (("phone", "mobile", "msisdn", "telephone", "tel"), "PHONE"),
     (("iban",), "IBAN"),
     (("card", "pan"), "CARD"),
@@ -343,6 +371,9 @@ _PII_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
         "NAME",
     ),
 )  # fmt: skip
+
+
+_GENERIC_WORDS = frozenset({"id", "ref", "reference", "number", "no", "nr", "num", "value"})
 
 
 def _words(key: str) -> list[str]:
@@ -357,9 +388,21 @@ def _pii_kind(path: tuple[str, ...]) -> str | None:
     if not words or "merchant" in words or any(w in _NOT_PII_WORDS for w in words[-2:]):
         return None
     last = _words(path[-1])
-    for names, kind in _PII_KEYS:
-        if any(w in names or any(w.startswith(n) for n in names if len(n) > 3) for w in last):
-            return kind
+    # the last word decides (customer_name is a name); a generic key (id, number, ...) is read
+    # with its parent's: {"card": {"number": ...}}, {"customer": {"id": ...}}
+    if all(w in _GENERIC_WORDS for w in last) and len(path) > 1:
+        last = _words(path[-2]) + last
+    for w in reversed(last):
+        for names, kind in _PII_KEYS:
+            if w in names:
+                return kind
+        # a compound word: cardholder and username are names, accountnumber an account
+        for names, kind in _PII_KEYS:
+            if any(w.endswith(n) for n in names if len(n) > 3):
+                return kind
+        for names, kind in _PII_KEYS:
+            if any(w.startswith(n) for n in names if len(n) > 3):
+                return kind
     return None
 
 

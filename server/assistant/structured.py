@@ -262,6 +262,7 @@ def escalation_case(
     alerts: Sequence[tuple[Alert, Sequence[RuleHit], Sequence[SignalContribution]]],
     alert_count: int,
     notes: Sequence[CaseNote],
+    runs: Sequence[Run] = (),
 ) -> Structured:
     head = (
         f"{case.display_number} {case.title}: {_label(case.status.value)}, severity "
@@ -276,6 +277,12 @@ def escalation_case(
         lines.append((text, [alert_citable(alert), *(rule_citable(alert.id, h) for h in hits[:3])]))
     if alert_count > len(alerts):
         lines.append((f"{_plural(alert_count - len(alerts), 'more alert')} not listed.", []))
+    for run in runs:
+        sev = run.severity.value if run.severity else "no severity"
+        text = f"Run {run.run_id}: {sev}, {fmt.multiplier(run.multiplier)} the baseline"
+        flags = [str(f) for f in run.flags or []]
+        text += f"; flags: {', '.join(flags)}." if flags else "."
+        lines.append((text, [run_citable(run)]))
     if notes:
         last = notes[-1]
         lines.append(

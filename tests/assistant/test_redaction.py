@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from riskops.server.assistant.redaction import PLACEHOLDER, Redactor
+from riskops.server.assistant.redaction import PLACEHOLDER, Redactor, known_in
 
 NAME = "Maria Schmidt"
 EMAIL = "maria.schmidt@example.com"
@@ -184,3 +184,49 @@ def test_kinds_are_spelled_as_placeholders_allow():
 
     assert r.redact("Jane Roe") == "<CUSTOMERNAME_1>"
     assert PLACEHOLDER.fullmatch(r.redact("Jane Roe"))
+
+
+def test_which_fields_of_structured_data_name_a_person():
+    data = {
+        "customer_name": "Jane Roe",
+        "customer": {"id": "C-991", "segment": "retail"},
+        "card": {"number": "5555 5555 5555 4444", "brand": "MC", "bin": "555555"},
+        "cardholder": "J Roe",
+        "payee_iban": "GB82 WEST 1234 5698 7654 32",
+        "beneficiary": {"name": "John Poe", "country": "GB", "account": "00123456"},
+        "contact": {"e_mail": "j@x.io", "mobile": "+33 6 12 34 56 78"},
+        "merchant": {"name": "Northwind", "id": "m-1"},
+        "merchant_name": "Lumen Travel",
+        "card_type": "credit",
+        "name_match_score": 0.93,
+        "device_id": "dev-1",
+        "flags": [{"payer": "Ann Example"}],
+        "new_payee": True,
+    }
+
+    found = known_in(data, {})
+
+    assert found == {
+        "Jane Roe": "NAME",
+        "C-991": "CUSTOMER",
+        "5555 5555 5555 4444": "CARD",
+        "J Roe": "NAME",
+        "GB82 WEST 1234 5698 7654 32": "IBAN",
+        "John Poe": "NAME",
+        "00123456": "ACCOUNT",
+        "j@x.io": "EMAIL",
+        "+33 6 12 34 56 78": "PHONE",
+        "Ann Example": "NAME",
+    }
+
+
+def test_phones_are_found_in_json_and_next_to_other_numbers():
+    r = Redactor()
+    text = '{"phone":"+33 6 12 34 56 78","amount":"1,250.00 EUR","at":"2026-11-20 10:15 UTC"}'
+
+    out = r.redact(text)
+
+    assert out == '{"phone":"<PHONE_1>","amount":"1,250.00 EUR","at":"2026-11-20 10:15 UTC"}'
+    assert r.redact("ring 030 1234567 or +49 30 1234567, ref 12345678") == (
+        "ring <PHONE_2> or <PHONE_2>, ref 12345678"
+    )
