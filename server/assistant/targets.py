@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from riskops.server.assistant.models import ResponseKind, TargetType
+from riskops.server.core import validation
 from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
@@ -88,7 +89,7 @@ def parse_kind(raw: ResponseKind | str) -> ResponseKind:
     try:
         return ResponseKind(str(raw).strip().lower())
     except ValueError:
-        choices = ", ".join(k.value for k in ResponseKind)
+        choices = validation.choices(ResponseKind)  # by display names, as every page says them
         raise Invalid(f"Kind '{raw}' is unknown; choose one of {choices}.", field="kind") from None
 
 

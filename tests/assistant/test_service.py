@@ -174,7 +174,7 @@ async def test_operators_and_approvers_ask_about_sev0_to_sev2_runs_only(tenant: 
         ("explain_alert", "case", "The assistant gives explanation of an alert only for alerts"),
         ("explain_run", "alert", "The assistant gives explanation of a run only for runs"),
         ("similar_cases", "run", "only for alerts or cases, not for runs"),
-        ("poem", "alert", "Kind 'poem' is unknown; choose one of explain_alert"),
+        ("poem", "alert", "Kind 'poem' is unknown; choose one of explain alert"),
         ("explain_alert", "user", "Target type 'user' is unknown"),
     ],
 )
