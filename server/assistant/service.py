@@ -277,15 +277,17 @@ async def _queue_down(
 
 
 async def get_response(principal: Principal, response_id: str | int) -> AssistantResponse:
-    """One stored answer (`assistant.read` and the read permission of what it is about); an
-    `assistant.view` data-access event."""
+    """One stored answer (`assistant.read` and the read permission of what it is about). Reading
+    a finished one writes an `assistant.view` data-access event; a pending one shows only that
+    it is pending (the panel polls it every second), so it is not audited."""
     principal.require(Perm.ASSISTANT_READ)
     response = await get_scoped(AssistantResponse, principal, response_id, "Assistant response")
     await _may_read_target(principal, response)
-    await access(
-        principal, "assistant.view", "assistant_response", response.id,
-        detail={"target_type": response.target_type.value, "target_id": response.target_id},
-    )  # fmt: skip
+    if response.status in FINISHED:
+        await access(
+            principal, "assistant.view", "assistant_response", response.id,
+            detail={"target_type": response.target_type.value, "target_id": response.target_id},
+        )  # fmt: skip
     return response
 
 
