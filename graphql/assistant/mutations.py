@@ -157,8 +157,8 @@ class AssistantMutation:
 
     @strawberry.mutation(
         description="Rate a finished answer: helpful or not, with an optional comment of at "
-        "most 2000 characters. Rating again replaces your rating. Needs the permission that "
-        "may ask for its kind (assistant.use, or assistant.runs for a run)."
+        f"most {service.MAX_COMMENT} characters. Rating again replaces your rating. Needs the "
+        "permission that may ask for its kind (assistant.use, or assistant.runs for a run)."
     )
     async def rate_assistant_response(
         self, info: Info, id: strawberry.ID, helpful: bool, comment: str | None = None
@@ -174,9 +174,9 @@ class AssistantMutation:
 
     @strawberry.mutation(
         description="Save an escalation draft that succeeded, edited as you like (body, at most "
-        "10000 characters), as a note of its case; for a draft about an alert, a note of one "
-        "of the alert's cases (caseId; the alert's only case when not given). The note records "
-        "the response it began as. Needs assistant.use and case.work."
+        f"{service.MAX_NOTE} characters), as a note of its case; for a draft about an alert, a "
+        "note of one of the alert's cases (caseId; the alert's only case when not given). The "
+        "note records the response it began as. Needs assistant.use and case.work."
     )
     async def save_assistant_draft_as_note(
         self,

@@ -63,7 +63,7 @@ async def daily_budget(
 ) -> Decimal:
     """The organization's daily budget: RISKOPS_ASSISTANT_BUDGETS[slug], or the default."""
     settings = settings or get_settings()
-    q = Organization.filter(id=org_id)
+    q = scoped(Organization, org_id=org_id)
     if conn is not None:
         q = q.using_db(conn)
     slug = await q.values_list("slug", flat=True)

@@ -23,6 +23,7 @@ from uuid import UUID
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from riskops.jobs import runner
 from riskops.server.assistant import availability as availability_mod
 from riskops.server.assistant import grounding
 from riskops.server.assistant.availability import Availability
@@ -229,8 +230,6 @@ async def _replayed(
 async def _enqueue(principal: Principal, response: AssistantResponse) -> RequestResult:
     """After commit: queue the job and note its id; a queue that cannot be reached finishes the
     response unavailable rather than leave it pending forever."""
-    from riskops.jobs import runner  # the runner is a leaf: imported late like every service
-
     try:
         job = await runner.enqueue(
             "assistant.respond", org_id=principal.org_id,
@@ -278,15 +277,17 @@ async def _queue_down(
 
 
 async def get_response(principal: Principal, response_id: str | int) -> AssistantResponse:
-    """One stored answer (`assistant.read` and the read permission of what it is about); an
-    `assistant.view` data-access event."""
+    """One stored answer (`assistant.read` and the read permission of what it is about). Reading
+    a finished one writes an `assistant.view` data-access event; a pending one shows only that
+    it is pending (the panel polls it every second), so it is not audited."""
     principal.require(Perm.ASSISTANT_READ)
     response = await get_scoped(AssistantResponse, principal, response_id, "Assistant response")
     await _may_read_target(principal, response)
-    await access(
-        principal, "assistant.view", "assistant_response", response.id,
-        detail={"target_type": response.target_type.value, "target_id": response.target_id},
-    )  # fmt: skip
+    if response.status in FINISHED:
+        await access(
+            principal, "assistant.view", "assistant_response", response.id,
+            detail={"target_type": response.target_type.value, "target_id": response.target_id},
+        )  # fmt: skip
     return response
 
 

@@ -87,7 +87,7 @@ class Target:
 
 def parse_kind(raw: ResponseKind | str) -> ResponseKind:
     try:
-        return ResponseKind(str(raw).strip().lower())
+        return ResponseKind(str(raw).strip().lower().replace(" ", "_"))
     except ValueError:
         choices = validation.choices(ResponseKind)  # by display names, as every page says them
         raise Invalid(f"Kind '{raw}' is unknown; choose one of {choices}.", field="kind") from None

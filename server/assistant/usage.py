@@ -21,7 +21,7 @@ from riskops.server.core.scoping import get_scoped, scoped
 from riskops.server.identity import users
 from riskops.server.triage.models import Case
 
-CENT_MILLIONTHS = Decimal("0.000001")  # the column's precision
+MILLIONTH = Decimal("0.000001")  # the cost column's precision (6 places)
 
 
 class UsagePeriod(StrEnum):
@@ -161,7 +161,7 @@ def _money(value: Any) -> Decimal:
     if value is None:
         return Decimal(0)
     amount = value if isinstance(value, Decimal) else Decimal(str(value))
-    return amount.quantize(CENT_MILLIONTHS)
+    return amount.quantize(MILLIONTH)
 
 
 # --- labels ------------------------------------------------------------------------------------

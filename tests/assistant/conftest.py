@@ -51,6 +51,9 @@ def assistant_on(db: Any, fake_llm: FakeLLM) -> Iterator[Settings]:
     before = get_settings()
     settings = use_settings(assistant_settings(before, fake_llm))
     provider.reset()
+    # litellm's import (seconds, more on a loaded machine) before the test, as the worker does
+    # at startup, not inside the job the test times
+    provider.warm(settings)
     try:
         yield settings
     finally:

@@ -46,7 +46,7 @@ def configure(**overrides: Any) -> Settings:
 
 async def run(row: AssistantResponse) -> AssistantResponse:
     job = await enqueue(row)
-    await runner.drain()
+    await runner.drain(timeout=120)
     done = await Job.get(id=job.id)
     assert done.status == JobStatus.SUCCEEDED, done.error
     return await AssistantResponse.get(id=row.id)

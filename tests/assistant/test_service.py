@@ -175,6 +175,7 @@ async def test_operators_and_approvers_ask_about_sev0_to_sev2_runs_only(tenant: 
         ("explain_run", "alert", "The assistant gives explanation of a run only for runs"),
         ("similar_cases", "run", "only for alerts or cases, not for runs"),
         ("poem", "alert", "Kind 'poem' is unknown; choose one of explain alert"),
+        ("explain alert", "case", "gives explanation of an alert only for alerts"),
         ("explain_alert", "user", "Target type 'user' is unknown"),
     ],
 )
@@ -257,6 +258,10 @@ async def test_get_and_list_read_in_the_organization_with_the_targets_permission
     assert got.id == older.id
     (view,) = await events(s.org_id, "assistant.view")
     assert view.entity_id == str(older.id)
+    # A pending answer is polled every second by its panel: it shows no content, no event.
+    pending = await answered(s.org_id, K.EXPLAIN_ALERT, T.ALERT, s.loose.id, status=S.PENDING)
+    assert (await service.get_response(s.viewer, pending.id)).status is S.PENDING
+    assert len(await events(s.org_id, "assistant.view")) == 1
     listed = await service.list_responses(s.viewer, "alert", s.alert.id)
     assert [r.id for r in listed] == [newer.id, older.id]
     assert [r.id for r in await service.list_responses(s.viewer, T.ALERT, s.alert.id, 1)] == [
