@@ -194,6 +194,7 @@ def _alert_facts(r: _AlertRows, b: _Builder, n_hits: int = MAX_HITS) -> dict[str
                 "matched_values": _bounded(h.matched_values),
             }
         )
+    known_in({s.signal: s.value for s in r.signals[:n_hits]}, b.known)  # payee_name, ...
     signals = [
         {
             "cite": b.cite(st.signal_citable(a.id, s)),

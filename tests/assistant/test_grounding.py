@@ -4,6 +4,7 @@ explanation of each kind, read in the response's organization only. SQLite and P
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +14,7 @@ from riskops.server.assistant.models import AssistantResponse, ResponseKind, Tar
 from riskops.server.assistant.redaction import Redactor
 from riskops.server.core.errors import Invalid, NotFound
 from riskops.server.triage import cases
+from riskops.server.triage.ingest import ingest_alerts
 from riskops.server.triage.models import CaseAlert
 from tests.assistant.scenes import (
     CARD,
@@ -276,3 +278,27 @@ async def test_a_case_a_run_opened_is_drafted_from_its_runs(tenant):
     assert _lines(g.structured)[-1] == (
         f"Run {rs.run.run_id}: SEV1, {X}6 the baseline; flags: retry_loop."
     )
+
+
+async def test_a_signal_whose_name_says_it_holds_a_person_is_hidden(tenant):
+    _, strat = await tenant.user("strategist")
+    made = await ingest_alerts(
+        strat,
+        [
+            {
+                "external_id": f"sig-{uuid.uuid4().hex[:8]}", "source": "s", "title": "t",
+                "score": 50, "priority": "medium",
+                "signals": [
+                    {"signal": "payee_name", "value": "Jane Roe", "contribution": 1,
+                     "direction": "up"},
+                    {"signal": "payee_risk", "value": "high", "contribution": 1,
+                     "direction": "up"},
+                ],
+            }
+        ],
+    )  # fmt: skip
+    alert_id = made.created[0].alert_id
+
+    g = await grounding.gather(await _response(tenant.org_id, K.EXPLAIN_ALERT, T.ALERT, alert_id))
+
+    assert g.known_pii == {"Jane Roe": "NAME"}

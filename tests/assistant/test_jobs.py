@@ -320,3 +320,39 @@ async def test_another_organizations_response_is_not_found(tenant, assistant_on,
     assert out == {"skipped": "gone"}
     assert (await AssistantResponse.get(id=row.id)).status is S.PENDING
     assert fake_llm.received == []
+
+
+async def test_an_attempt_interrupted_mid_call_is_answered_once_by_the_next(
+    tenant, assistant_on, fake_llm
+) -> None:
+    """In process, as arq's job timeout or a shutdown does it: the attempt is cancelled while
+    the provider holds its request; the next attempt answers, and the call counts once."""
+    fake_llm.behave("gpt-4o-mini", "slow", delay=3)
+    alert_id, _ = await pii_alert(tenant)
+    row = await pending(tenant.org_id, alert_id)
+    job, _ = await runner.create_job(
+        assistant_jobs.RESPOND, org_id=tenant.org_id,
+        payload={"response_id": row.id, "org_id": tenant.org_id},
+    )  # fmt: skip
+    attempt = asyncio.create_task(runner.run_job({"job_try": 1}, str(job.id)))
+    for _ in range(300):
+        if fake_llm.received:
+            break
+        await asyncio.sleep(0.05)
+    assert fake_llm.received, "the provider never got the request"
+    attempt.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    assert (await AssistantResponse.get(id=row.id)).status is S.PENDING
+    assert (await Job.get(id=job.id)).status == JobStatus.QUEUED
+
+    fake_llm.behave("gpt-4o-mini", "ok")
+    assert await runner.run_job({"job_try": 2}, str(job.id), final=True)
+    done = await Job.get(id=job.id)
+    assert (done.status, done.attempts) == (JobStatus.SUCCEEDED, 2)
+    row = await AssistantResponse.get(id=row.id)
+    assert (row.status, row.attempts) == (S.SUCCEEDED, 2)
+    (event,) = await calls(tenant.org_id, row.id)
+    assert event["cost"] == str(row.cost)
+    costs = await AssistantResponse.filter(org_id=tenant.org_id).values_list("cost", flat=True)
+    assert sum(Decimal(str(c)) for c in costs) == row.cost > 0

@@ -178,10 +178,25 @@ async def test_the_router_is_cached_until_the_settings_change(fake_llm: FakeLLM)
 
 
 def test_importing_the_assistant_does_not_import_litellm() -> None:
+    """The web app and every job module import the provider; litellm waits for its first call."""
     code = (
         "import sys; import riskops.server.assistant.provider, riskops.server.assistant.jobs, "
-        "riskops.server.assistant.availability, riskops.server.assistant.budget; "
+        "riskops.server.assistant.availability, riskops.server.assistant.budget, "
+        "riskops.jobs.catalog, riskops.server.app; "
         "assert 'litellm' not in sys.modules, 'litellm imported'"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+async def test_the_key_is_in_no_log_line(
+    fake_llm: FakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    fake_llm.behave("*", "error", status=500)
+    with pytest.raises(ProviderUnavailable) as caught:
+        await provider.complete(MESSAGES, settings=settings_for(fake_llm, assistant_retries=0))
+    assert KEY not in caplog.text and KEY not in caught.value.detail
+    assert KEY not in repr(settings_for(fake_llm)) and KEY not in str(
+        provider.describe(settings_for(fake_llm))
+    )

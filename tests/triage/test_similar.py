@@ -8,7 +8,10 @@ from __future__ import annotations
 import uuid
 
 from riskops.server.triage import queue as q
+from riskops.server.triage.alerts import close_alert
 from riskops.server.triage.ingest import ingest_alerts
+from riskops.server.triage.models import Alert
+from riskops.server.triage.similar import SIMILAR_LIMIT, similar_alerts, similar_closed_alerts
 from tests.triage.test_alert_queue import item
 from tests.triage.test_alerts_api import gql_item
 
@@ -136,3 +139,27 @@ async def test_a_merchant_given_as_an_object_matches_by_its_id_or_name(tenant):
     assert {tuple(s.reasons) for s in detail.similar} == {("same merchant",)}
     detail = await q.get_alert_detail(strat, made["target2"])
     assert [s.alert.id for s in detail.similar] == [made["byid"]]
+
+
+async def test_closed_look_alikes_are_ranked_alike_among_closed_alerts_only(tenant):
+    """The assistant's similar cases (issue 13): the same likeness, narrowed to closed alerts."""
+    strat, ids, target = await _customer_and_rule_sharers(tenant)
+    closed = [ids["customer"][0], ids["sharers"][0], ids["sharers"][1]]
+    for alert_id in closed:
+        await close_alert(
+            strat, alert_id, disposition="false_positive", comment="ok", expected_version=1
+        )
+    alert = await Alert.get(id=target)
+
+    found = await similar_closed_alerts(alert)
+    every = await similar_alerts(alert)
+
+    assert [s.alert.id for s in found] == [
+        ids["customer"][0],
+        *sorted(ids["sharers"][:2], reverse=True),
+    ]
+    assert found[0].reasons == ["same customer"]
+    assert found[1].reasons == ["2 shared rules", "signals 100% alike"]
+    assert {s.alert.status.value for s in found} == {"closed"}
+    assert len(every) == SIMILAR_LIMIT  # open or closed, as before
+    assert await similar_closed_alerts(alert, limit=1) == found[:1]
