@@ -179,6 +179,23 @@ async def test_a_run_panel_for_operators_and_approvers(
         assert f'hx-get="/assistant/run/{run_pk}"' in page, role
         r = await b.get(f"/assistant/run/{run_pk}", headers=PANEL)
         assert buttons(r.text) == kinds, role
+    # An operator asks; the answer cites the run's own rows, linked.
+    b, _ = await signed_in(browser, tenant, "operator")
+    panel = (await b.get(f"/assistant/run/{run_pk}", headers=PANEL)).text
+    r = await b.post(f"/assistant/run/{run_pk}/ask", hidden(panel, f"/assistant/run/{run_pk}/ask"),
+                     headers=PANEL)  # fmt: skip
+    assert r.status_code == 303 and flash_code(r) == "assistant.asked"
+    await drain()
+    shown = (await b.get(f"/assistant/run/{run_pk}", headers=PANEL)).text
+    assert "Run explanation" in shown and "answered" in shown, shown
+    assert f'href="/runs/{run_pk}' in shown.split('class="assistant-output', 1)[1]
+    # A run that did not spike has no panel on its page.
+    quiet = await recording.record_runs(
+        tenant.admin,
+        [{"run_id": "ASSIST-QUIET", "scenario": "ASSIST_SCENARIO", "credits_total": 1.0}],
+    )
+    quiet_pk = quiet.recorded[0].pk
+    assert 'id="assistant-panel"' not in (await b.get(f"/runs/{quiet_pk}")).text
 
 
 async def test_ask_pending_then_finished(
