@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from riskops.jobs.runner import drain
+from riskops.server.assistant import provider
 from riskops.server.assistant.models import (
     AssistantResponse,
     ResponseKind,
@@ -25,8 +26,10 @@ from riskops.server.assistant.models import (
 from riskops.server.core.principal import Principal
 from riskops.server.credit import kill_switches, recording
 from riskops.server.credit.models import Run
+from riskops.server.settings import use_settings
 from riskops.server.triage import cases, ingest
 from riskops.server.triage.models import CaseNote
+from tests.assistant.conftest import assistant_settings
 from tests.support.pages import flash_code
 
 HX = {"HX-Request": "true"}
@@ -206,6 +209,9 @@ async def test_ask_pending_then_finished(
     panel = (await b.get(f"/assistant/alert/{alert}", headers=PANEL)).text
     fields = hidden(panel, f"/assistant/alert/{alert}/ask")
     assert fields["kind"] == "explain_alert" and len(fields["idempotency_key"]) == 32
+    # Slow enough to be seen pending, well within a timeout a loaded machine cannot reach.
+    use_settings(assistant_settings(assistant_on, fake_llm, assistant_timeout_seconds=20.0))
+    provider.reset()
     fake_llm.behave("gpt-4o-mini", "slow", delay=0.5)
     r = await b.post(f"/assistant/alert/{alert}/ask", fields, headers=PANEL)
     assert r.status_code == 303 and flash_code(r) == "assistant.asked"
