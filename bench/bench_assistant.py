@@ -67,6 +67,7 @@ KEY = "sk-bench-not-a-real-key"
 OVERHEAD_TARGET = 0.005
 PICKUP_TARGET = 1.0
 START_TARGET = 2.0
+VERDICT = {True: "PASS", False: "FAIL"}
 
 # --------------------------------------------------------------------------- the loopback LLM
 
@@ -238,11 +239,7 @@ async def overhead(fake: FakeServer) -> dict[str, Pair]:
     async with httpx.AsyncClient(base_url=fake.url, limits=limits, timeout=10) as http:
 
         async def measure(label: str, ours: Callable[[], Awaitable[Any]]) -> None:
-            try:
-                await ours()
-            except NotImplementedError:
-                print(f"   {label}: not implemented yet, skipped", flush=True)
-                return
+            await ours()
             body = fake.last_body()  # exactly what riskops sent
 
             async def direct() -> None:
@@ -265,11 +262,10 @@ async def overhead(fake: FakeServer) -> dict[str, Pair]:
         await measure("litellm.acompletion (plain)", plain)
         await measure("provider.complete (Router of the settings)", complete)
         whole = whole_path(settings)
-        if whole is not None:
-            t = cpu_times(whole.parts, ROUNDS)
-            print(f"   redact + prompt + restore + citations alone (no call): p50 "
-                  f"{ms(pct(t, 0.5))} p95 {ms(pct(t, 0.95))}", flush=True)  # fmt: skip
-            await measure("whole path: redact, prompt, provider, restore, citations", whole.call)
+        t = cpu_times(whole.parts, ROUNDS)
+        print(f"   redact + prompt + restore + citations alone (no call): p50 "
+              f"{ms(pct(t, 0.5))} p95 {ms(pct(t, 0.95))}", flush=True)  # fmt: skip
+        await measure("whole path: redact, prompt, provider, restore, citations", whole.call)
     return out
 
 
@@ -281,7 +277,7 @@ class Path1:
     parts: Callable[[], Any]  # the same without the call (a canned answer)
 
 
-def whole_path(settings: Any) -> Path1 | None:
+def whole_path(settings: Any) -> Path1:
     """On a grounding like the demo's (an alert with its customer, account, card, IBAN, e-mail,
     phone, 8 rule hits, 12 signals and a note), without the database."""
     from riskops.server.assistant import citations, prompts, provider
@@ -310,11 +306,6 @@ def whole_path(settings: Any) -> Path1 | None:
         for c in [Citable("rule", f"R-{100 + i}", f"Rule {i}", "/alerts/123#hit") for i in range(8)]
         + [Citable("signal", f"s_{i}", f"signal {i}", "/alerts/123#sig") for i in range(12)]
     }
-    try:
-        Redactor(known)
-    except NotImplementedError:
-        print("   whole path: redaction not implemented yet, skipped", flush=True)
-        return None
 
     def prompt() -> tuple[Redactor, list[dict[str, str]]]:
         # as jobs.answer does: the facts redacted, the prompt built, the system message redacted
@@ -496,12 +487,6 @@ async def job_pickup(fake: FakeServer, var_dir: Path) -> dict[str, dict[str, Any
 # --------------------------------------------------------------------------- 3. start-up
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def cpu_seconds(pid: int) -> float:
     """The CPU time (user + system) process `pid` has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -547,7 +532,9 @@ def startup(fake: FakeServer, var_dir: Path) -> dict[str, list[tuple[float, floa
     for step in ("migrate", "seed-demo"):  # the database of a second `make run`
         subprocess.run([riskops, step], env=env, cwd=var_dir, check=True, capture_output=True)
     with_assistant = dict(env, **assistant_env(fake.url))
-    port = free_port()
+    with socket.socket() as sock:  # a free port
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
     serve = [riskops, "serve", "--port", str(port)]
     variants = {
         "riskops serve, assistant configured": (serve, with_assistant),
@@ -569,10 +556,6 @@ def startup(fake: FakeServer, var_dir: Path) -> dict[str, list[tuple[float, floa
 # --------------------------------------------------------------------------- main
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 async def main() -> None:
     print(f"{machine()}; load average {os.getloadavg()[0]:.1f}; "
           f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)  # fmt: skip
@@ -584,7 +567,7 @@ async def main() -> None:
             for label, pair in (await overhead(fake)).items():
                 p50 = pct(pair.diff, 0.5)
                 print(f"   {label}: overhead p50 {ms(p50)} (target ≤ 5 ms) "
-                      f"{verdict(p50 <= OVERHEAD_TARGET)}", flush=True)  # fmt: skip
+                      f"{VERDICT[p50 <= OVERHEAD_TARGET]}", flush=True)  # fmt: skip
         if not only or "2" in only:
             print(f"2. job pickup, `riskops worker` on Redis + PostgreSQL, {JOBS} "
                   "`assistant.respond` jobs:", flush=True)  # fmt: skip
@@ -601,7 +584,7 @@ async def main() -> None:
                     f"{r['rate']:.1f} jobs/s; {r['status']}, most attempts {r['attempts']}"
                 )
                 if label == "paced":
-                    line += f" (target p95 ≤ 1 s) {verdict(pct(p, 0.95) <= PICKUP_TARGET)}"
+                    line += f" (target p95 ≤ 1 s) {VERDICT[pct(p, 0.95) <= PICKUP_TARGET]}"
                 print(line, flush=True)
         if not only or "3" in only:
             print(f"3. start-up to the first 200 on /health (median of {STARTS}, interleaved):",
@@ -611,4 +594,4 @@ async def main() -> None:
                 med = pct(times, 0.5)
                 print(f"   {label}: median {med:.2f} s (min {min(times):.2f}, max "
                       f"{max(times):.2f}), CPU median {pct([c for _, c in runs], 0.5):.2f} s "
-                      f"(target ≤ 2 s) {verdict(med <= START_TARGET)}", flush=True)  # fmt: skip
+                      f"(target ≤ 2 s) {VERDICT[med <= START_TARGET]}", flush=True)  # fmt: skip
