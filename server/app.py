@@ -75,6 +75,16 @@ def _lifespan(settings: Settings, manage_db: bool):  # type: ignore[no-untyped-d
             )
             scheduler.add_done_callback(_died)
             tasks.append(scheduler)
+        if not settings.redis_url and settings.assistant_model:
+            # Jobs run in this process: import litellm and build the assistant's Router in a
+            # thread now, after start-up, rather than inside the first assistant job (it takes
+            # seconds, and the event loop would wait for it).
+            from riskops.server.assistant import provider
+
+            warm = asyncio.create_task(
+                asyncio.to_thread(provider.warm, settings), name="assistant warm-up"
+            )
+            tasks.append(warm)
         try:
             await flush_spool()
             yield

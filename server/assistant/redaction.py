@@ -120,6 +120,9 @@ def _known_pattern(value: str) -> str:
     return _EDGE_L + body + _EDGE_R
 
 
+UNKNOWN = "(hidden value)"  # what an answer shows for a placeholder riskops never sent
+
+
 class Redactor:
     """One per response: the same value always gets the same placeholder.
 
@@ -315,7 +318,8 @@ class Redactor:
     def restore(self, text: str) -> str:
         if not isinstance(text, str) or not text:
             return text
-        return PLACEHOLDER.sub(lambda m: self._originals.get(m.group(0), m.group(0)), text)
+        # a placeholder the model made up (it was never sent) names nothing: say so
+        return PLACEHOLDER.sub(lambda m: self._originals.get(m.group(0), UNKNOWN), text)
 
     @property
     def placeholders(self) -> dict[str, str]:

@@ -6,7 +6,10 @@ server/assistant/provider.py) and `riskops assistant check` may load it.
 Checked in a fresh interpreter (the test session itself imports litellm in the assistant's
 tests): the app built from the environment, with a model, an API base, a key and a fallback
 configured, through its lifespan (database, scheduler) and a request to /health, plus the
-`riskops` command's modules.
+`riskops` command's modules. The web process has jobs on a worker here (RISKOPS_REDIS_URL set,
+as in production): without one, the embedded default imports litellm in a thread once it has
+started, so the first in-process assistant job does not hold the event loop for seconds
+(server/app.py) — that is after start-up, and the second test checks it.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ def _assistant_env(tmp_path: Path) -> dict[str, str]:
         RISKOPS_ASSISTANT_FALLBACKS='["openai/gpt-4o"]',
         RISKOPS_ASSISTANT_TIMEOUT_SECONDS="10",
         LITELLM_LOCAL_MODEL_COST_MAP="True",
+        RISKOPS_REDIS_URL="redis://127.0.0.1:6379/15",  # jobs on a worker: never connected here
     )
     return env
 
@@ -81,3 +85,40 @@ def test_the_probe_would_see_litellm_if_it_were_imported(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
     assert "litellm" in json.loads(done.stdout.strip().splitlines()[-1])["heavy"]
+
+
+WARM = """
+import json, sys, time
+from riskops.server.settings import load_settings
+from riskops.server.app import create_app
+from starlette.testclient import TestClient
+
+settings = load_settings()
+assert settings.redis_url is None
+app = create_app(settings)
+with TestClient(app) as client:
+    started = time.perf_counter()
+    status = client.get("/health").status_code
+    first = time.perf_counter() - started
+    deadline = time.monotonic() + 90
+    while "litellm" not in sys.modules and time.monotonic() < deadline:
+        time.sleep(0.05)
+    from riskops.server.assistant import provider
+    while provider._router is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    warmed = provider._router is not None
+print(json.dumps({"status": status, "first": first, "warmed": warmed}))
+"""
+
+
+def test_without_a_worker_litellm_is_warmed_in_a_thread_after_start(tmp_path):
+    env = _assistant_env(tmp_path)
+    env.pop("RISKOPS_REDIS_URL")
+    done = subprocess.run(
+        [sys.executable, "-c", WARM], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["status"] in (200, 503), result
+    assert result["warmed"], "the Router was not built in the background after start-up"
