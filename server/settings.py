@@ -89,6 +89,17 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = 20
     login_failure_window_seconds: int = 900
 
+    # identity (issue 14): one-time links, the password policy, the second step, mail
+    invitation_hours: int = Field(default=48, ge=1, le=24 * 30)
+    reset_link_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    password_min_length: int = Field(default=12, ge=8, le=128)
+    login_challenge_minutes: int = Field(default=10, ge=1, le=60)
+    forgot_password_per_hour: int = Field(default=5, ge=1, le=100)  # per account and per IP
+    # where invitation and reset e-mails go: smtp://user:pass@host:port (smtps:// for TLS);
+    # unset, they are delivered through the `review` webhook, or shown to the admin only
+    smtp_url: str | None = Field(default=None, repr=False)
+    mail_from: str = "riskops <no-reply@riskops.local>"
+
     # audit
     audit_checkpoint_minutes: int = 60
     log_level: str = "INFO"

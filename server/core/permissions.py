@@ -54,6 +54,9 @@ class Perm(StrEnum):
     # saved views and their governance (issue 12); using a view also needs its queue's read
     VIEW_SAVE = "view.save"  # save, edit, share, archive views; request a promotion to standard
     VIEW_REVIEW = "view.review"  # review view promotions (compliance and product reviewers)
+    # identity and access (issue 14)
+    SECURITY_MANAGE = "security.manage"  # single sign-on, the MFA policy, SSO only
+    AUDIT_APPROVALS = "audit.approvals"  # the approval trail: who asked, who decided, when
     # the assistant (issue 13); each also needs the read permission of the alert, case or run
     ASSISTANT_READ = "assistant.read"  # read stored assistant responses
     ASSISTANT_USE = "assistant.use"  # ask on alerts and cases, rate, save a draft as a case note
@@ -97,6 +100,7 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.RUN_APPROVE,
             Perm.BASELINE_PROPOSE,
             Perm.BASELINE_APPROVE,
+            Perm.AUDIT_APPROVALS,
             Perm.POLICY_MANAGE,
             Perm.REPORT_GENERATE,
             Perm.VIEW_SAVE,
@@ -120,10 +124,22 @@ MATRIX: dict[Role, frozenset[Perm]] = {
         }
     ),
     Role.COMPLIANCE_REVIEWER: frozenset(
-        {Perm.USER_READ, Perm.AUDIT_READ, Perm.AUDIT_VERIFY, Perm.VIEW_REVIEW}
+        {
+            Perm.USER_READ,
+            Perm.AUDIT_READ,
+            Perm.AUDIT_APPROVALS,
+            Perm.AUDIT_VERIFY,
+            Perm.VIEW_REVIEW,
+        }
     ),
     Role.PRODUCT_REVIEWER: frozenset(
-        {Perm.USER_READ, Perm.AUDIT_READ, Perm.AUDIT_VERIFY, Perm.VIEW_REVIEW}
+        {
+            Perm.USER_READ,
+            Perm.AUDIT_READ,
+            Perm.AUDIT_APPROVALS,
+            Perm.AUDIT_VERIFY,
+            Perm.VIEW_REVIEW,
+        }
     ),
     Role.ADMIN: frozenset(
         {
@@ -131,6 +147,8 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.USER_MANAGE,
             Perm.TEAM_MANAGE,
             Perm.TOKEN_MANAGE,
+            Perm.SECURITY_MANAGE,
+            Perm.AUDIT_APPROVALS,
             Perm.AUDIT_READ,
             Perm.AUDIT_VERIFY,
             Perm.ALERT_INGEST,
@@ -204,6 +222,14 @@ PERM_TEXT: dict[Perm, str] = {
     ),
     Perm.ASSISTANT_RUNS: "Ask the assistant to explain a SEV0 to SEV2 run, and rate its answers",
     Perm.ASSISTANT_USAGE: "See the assistant's usage and cost by person, model, case and kind",
+    Perm.SECURITY_MANAGE: (
+        "Configure single sign-on (OpenID Connect), require multi-factor authentication, and "
+        "make single sign-on the only way in (with one break-glass admin)"
+    ),
+    Perm.AUDIT_APPROVALS: (
+        "Read the approval trail: every request that needs a second person and its decision "
+        "(case resolutions, reruns and releases, baselines, policy, view promotions)"
+    ),
 }
 
 # Who holds each role (PRODUCT.md "People and roles") and, in a few words, what it is for: the
@@ -226,7 +252,8 @@ ROLE_TEXT: dict[Role, str] = {
     ),
     Role.APPROVER: (
         "everything an operator may; approves case resolutions, reruns and quarantine releases, "
-        "baselines and policy changes; reopens alerts; sets kill switches; sees assistant usage"
+        "baselines and policy changes; reopens alerts; sets kill switches; sees assistant usage; "
+        "reads the approval trail"
     ),
     Role.STRATEGIST: (
         "triages alerts, works cases, pushes alerts in, saves and shares views, uses the assistant"
@@ -236,8 +263,9 @@ ROLE_TEXT: dict[Role, str] = {
     ),
     Role.PRODUCT_REVIEWER: "reviews view promotions (product); reads and verifies the audit log",
     Role.ADMIN: (
-        "users, teams, roles and API tokens; reads the audit log; records runs and pushes alerts "
-        "in through automation tokens; sees assistant usage"
+        "users, teams, roles, API tokens and sessions; single sign-on and the MFA policy; reads "
+        "the audit log; records runs and pushes alerts in through automation tokens; sees "
+        "assistant usage"
     ),
 }
 

@@ -9,7 +9,6 @@ attempts cannot slip past the limit.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -22,6 +21,7 @@ from riskops.server.core.errors import Forbidden, RateLimited, Unauthenticated
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
+from riskops.server.identity import mfa, org_security
 from riskops.server.identity.models import (
     ApiToken,
     LoginFailure,
@@ -30,23 +30,31 @@ from riskops.server.identity.models import (
     UserKind,
     UserStatus,
 )
-from riskops.server.security import digest, new_secret, verify_password
+from riskops.server.identity.sessions import (
+    ClientInfo,
+    LoginResult,
+    _principal,
+    own_makers,
+    start_session,
+)
+from riskops.server.security import digest, verify_password
 from riskops.server.settings import Settings
 
+__all__ = [
+    "ClientInfo",
+    "LoginResult",
+    "from_bearer",
+    "from_session",
+    "list_sessions",
+    "login",
+    "logout",
+    "own_makers",
+    "person",
+    "revoke_sessions",
+    "start_session",
+]
+
 TOUCH_EVERY = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    ip: str | None = None
-    user_agent: str | None = None
-    request_id: str | None = None
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    session_secret: str
-    principal: Principal
 
 
 def _mask(email: str) -> str:
@@ -142,27 +150,19 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
             "auth.login_failed", "user", user.id, {}, {"reason": "suspended"}, RiskLevel.HIGH,
         ))  # fmt: skip
         raise Forbidden("This account is suspended; ask an admin of your organization.")
-
-    secret = new_secret()
-    now = datetime.now(UTC)
-    makers = await own_makers(user)
-    async with in_transaction() as conn:
-        session = await Session.create(
-            id=digest(secret),
-            user_id=user.id,
-            org_id=user.org_id,
-            expires_at=now + timedelta(hours=settings.session_ttl_hours),
-            last_seen_at=now,
-            ip=client.ip,
-            user_agent=(client.user_agent or "")[:300] or None,
-            using_db=conn,
+    if not await org_security.password_login_allowed(user):
+        await store.emit(actor, Entry(
+            "auth.login_failed", "user", user.id, {}, {"reason": "sso_only"}, RiskLevel.MEDIUM,
+        ))  # fmt: skip
+        raise Forbidden(
+            'Your organization signs in through single sign-on only: use "Sign in with SSO" '
+            "on the login page."
         )
-        user.last_login_at = now
-        await user.save(using_db=conn, update_fields=["last_login_at"])
-        await LoginFailure.filter(account=account).using_db(conn).delete()
-        principal = _principal(user, client, makers, session_id=session.id)
-        await record(principal, conn, "auth.login", "session", session.id[:16])
-    return LoginResult(secret, principal)
+    await LoginFailure.filter(account=account).delete()
+    stage = await mfa.stage_after_password(user)
+    if stage is not None:
+        return await mfa.open_challenge(user, stage, client, via="password")
+    return await start_session(settings, user, client, via="password")
 
 
 async def person(org_id: int, email: str, client: ClientInfo) -> Principal | None:
@@ -175,49 +175,6 @@ async def person(org_id: int, email: str, client: ClientInfo) -> Principal | Non
     if user is None or user.kind != UserKind.PERSON:
         return None
     return _principal(user, client, await own_makers(user))
-
-
-async def own_makers(user: User, token: ApiToken | None = None) -> frozenset[int]:
-    """Maker-checker's view of who acts (`Principal.own_makers`, used by `core.approvals`): the
-    people acting (the user; through a service account's token, the account and the admin who
-    minted the token) and every service account any of them ever minted a token for (revoked
-    ones included: the account's past requests stay theirs)."""
-    people = {user.id}
-    if user.kind == UserKind.PERSON and not user.minted_service_tokens:
-        return frozenset(people)  # no query: most requests are of such people
-    if user.kind == UserKind.SERVICE and token is not None and token.created_by_id:
-        people.add(token.created_by_id)
-    minted = (
-        await scoped(ApiToken, org_id=user.org_id)
-        .filter(created_by_id__in=sorted(people), user__kind=UserKind.SERVICE)
-        .distinct()
-        .values_list("user_id", flat=True)
-    )
-    return frozenset(people | {int(str(i)) for i in minted})
-
-
-def _principal(
-    user: User,
-    client: ClientInfo,
-    makers: frozenset[int],
-    *,
-    session_id: str | None = None,
-    token: ApiToken | None = None,
-) -> Principal:
-    roles = frozenset(user.roles) & frozenset(token.roles) if token else frozenset(user.roles)
-    return Principal(
-        own_makers=makers,
-        user_id=user.id,
-        org_id=user.org_id,
-        roles=roles,
-        email=user.email,
-        name=user.name,
-        token_id=token.id if token else None,
-        session_id=session_id,
-        ip=client.ip,
-        user_agent=client.user_agent,
-        request_id=client.request_id,
-    )
 
 
 async def logout(principal: Principal) -> None:
@@ -267,8 +224,15 @@ async def from_bearer(secret: str, client: ClientInfo) -> Principal | None:
         # Minted for a person by someone else (before that was refused): it would let its
         # minter act as them, so it acts as nobody. The person creates their own.
         return None
-    if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
-        await ApiToken.filter(id=token.id).update(last_used_at=now)
+    ip, agent = client.ip, (client.user_agent or "")[:300] or None
+    if (
+        token.last_used_at is None
+        or now - token.last_used_at > TOUCH_EVERY
+        or (ip, agent) != (token.last_ip, token.last_user_agent)
+    ):
+        await ApiToken.filter(id=token.id).update(
+            last_used_at=now, last_ip=ip, last_user_agent=agent
+        )
     return _principal(user, client, await own_makers(user, token), token=token)
 
 

@@ -1,5 +1,10 @@
-"""Tortoise models of tenancy and identity: organizations, teams, users, sessions, API tokens, and
-the failed logins counted for rate limiting."""
+"""Tortoise models of tenancy and identity: organizations, teams, users, sessions, API tokens, the
+failed logins counted for rate limiting, and (issue 14) invitation and reset links, the
+organization security policy, TOTP factors and recovery codes, the second login step, and
+single sign-on configuration and its login states.
+
+Docstrings here must not contain apostrophes or semicolons: Tortoise writes them into SQL
+comments unescaped."""
 
 from __future__ import annotations
 
@@ -63,7 +68,10 @@ class User(Model):
     # authentication look up which service accounts' requests count as theirs (`auth.own_makers`).
     minted_service_tokens = fields.BooleanField(default=False)
     password_hash = fields.CharField(max_length=255, null=True)
-    mfa_enabled = fields.BooleanField(default=False)
+    password_changed_at = fields.DatetimeField(null=True)
+    mfa_enabled = fields.BooleanField(default=False)  # a confirmed TOTP factor exists
+    # "<issuer>|<sub>" of the OpenID provider account this user signs in with, once linked
+    sso_subject = fields.CharField(max_length=400, null=True, unique=True)
     last_login_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     deleted_at = fields.DatetimeField(null=True)
@@ -116,6 +124,8 @@ class ApiToken(Model):
     expires_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)
+    last_ip = fields.CharField(max_length=64, null=True)
+    last_user_agent = fields.CharField(max_length=300, null=True)
     org_id: int
     user_id: int
 
@@ -135,3 +145,178 @@ class LoginFailure(Model):
     class Meta:
         table = "login_failure"
         indexes = (("account", "at"), ("ip", "at"))
+
+
+# --- issue 14: invitations, resets, MFA, single sign-on ----------------------------------------
+
+
+class LinkPurpose(StrEnum):
+    INVITATION = "invitation"  # a new user sets a first password
+    PASSWORD_RESET = "password_reset"  # noqa: S105  (forgot password, or an admin forced it)
+
+
+class OneTimeLink(Model):
+    """A one-time link sent to a user (invitation or password reset). Only the SHA-256 of the
+    token is stored. A newer link of the same purpose revokes the older ones."""
+
+    id = fields.IntField(primary_key=True)
+    org: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "riskops.Organization", related_name="one_time_links", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "riskops.User", related_name="one_time_links", on_delete=fields.CASCADE
+    )
+    purpose = fields.CharEnumField(LinkPurpose, max_length=16)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_by_id = fields.IntField(null=True)  # the admin, or none for self-service
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    org_id: int
+    user_id: int
+
+    class Meta:
+        table = "identity_link"
+        indexes = (("user_id", "purpose"),)
+
+
+class MfaPolicy(StrEnum):
+    OPTIONAL = "optional"  # each person chooses
+    PRIVILEGED = "privileged"  # required for admins and approvers
+    EVERYONE = "everyone"  # required for every person (service accounts never sign in)
+
+
+class OrgSecurity(Model):
+    """The security policy of one organization: who must use MFA, and whether only single
+    sign-on may be used (except by the one break-glass admin)."""
+
+    id = fields.IntField(primary_key=True)
+    org: fields.OneToOneRelation[Organization] = fields.OneToOneField(
+        "riskops.Organization", related_name="security", on_delete=fields.CASCADE
+    )
+    mfa_policy = fields.CharEnumField(MfaPolicy, max_length=16, default=MfaPolicy.OPTIONAL)
+    sso_only = fields.BooleanField(default=False)
+    break_glass_user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "riskops.User", related_name="break_glass_for", null=True, on_delete=fields.SET_NULL
+    )
+    updated_at = fields.DatetimeField()
+    updated_by_id = fields.IntField(null=True)
+    version = fields.IntField(default=1)
+    org_id: int
+    break_glass_user_id: int | None
+
+    class Meta:
+        table = "org_security"
+
+
+class MfaFactor(Model):
+    """A TOTP factor (RFC 6238). The secret is sealed with the installation key. last_step is
+    the last time step accepted: a code of that step or an earlier one is never accepted again."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.OneToOneRelation[User] = fields.OneToOneField(
+        "riskops.User", related_name="mfa_factor", on_delete=fields.CASCADE
+    )
+    secret_sealed = fields.TextField()
+    created_at = fields.DatetimeField()
+    confirmed_at = fields.DatetimeField(null=True)
+    last_step = fields.BigIntField(null=True)
+    user_id: int
+
+    class Meta:
+        table = "mfa_factor"
+
+
+class RecoveryCode(Model):
+    """One of the ten one-time recovery codes of a confirmed factor (stored hashed)."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "riskops.User", related_name="recovery_codes", on_delete=fields.CASCADE
+    )
+    code_hash = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    user_id: int
+
+    class Meta:
+        table = "mfa_recovery_code"
+        indexes = (("user_id", "used_at"),)
+
+
+class ChallengeStage(StrEnum):
+    MFA = "mfa"  # the password was right: a TOTP or recovery code is asked next
+    ENROL = "enrol"  # the password was right and MFA is required: enrol before the session
+
+
+class LoginChallenge(Model):
+    """The step between a right password and a session. id is the SHA-256 of the cookie value
+    the browser holds, never the value. Short-lived and used once."""
+
+    id = fields.CharField(max_length=64, primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "riskops.User", related_name="login_challenges", on_delete=fields.CASCADE
+    )
+    org_id = fields.IntField()
+    stage = fields.CharEnumField(ChallengeStage, max_length=8)
+    via = fields.CharField(max_length=16, default="password")  # password or sso
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    ip = fields.CharField(max_length=64, null=True)
+    user_agent = fields.CharField(max_length=300, null=True)
+    user_id: int
+
+    class Meta:
+        table = "login_challenge"
+
+
+class SsoConfig(Model):
+    """OpenID Connect single sign-on of one organization. The client secret is sealed with the
+    installation key and never shown again. role_mapping maps a value of role_claim in the ID
+    token (a group or role name) to riskops roles."""
+
+    id = fields.IntField(primary_key=True)
+    org: fields.OneToOneRelation[Organization] = fields.OneToOneField(
+        "riskops.Organization", related_name="sso_config", on_delete=fields.CASCADE
+    )
+    enabled = fields.BooleanField(default=True)
+    issuer = fields.CharField(max_length=500)
+    client_id = fields.CharField(max_length=255)
+    client_secret_sealed = fields.TextField()
+    scopes = fields.CharField(max_length=300, default="openid email profile")
+    allowed_domain = fields.CharField(max_length=253, null=True)
+    role_claim = fields.CharField(max_length=100, default="groups")
+    role_mapping: dict = fields.JSONField(default=dict)
+    default_roles: list = fields.JSONField(default=list)  # roles when no claim value maps
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    updated_by_id = fields.IntField(null=True)
+    version = fields.IntField(default=1)
+    org_id: int
+
+    class Meta:
+        table = "sso_config"
+
+
+class SsoLogin(Model):
+    """One single sign-on attempt in flight: state (its SHA-256 is the id), nonce and PKCE code
+    verifier, bound to the browser that started it. Used once, short-lived: a replayed state or
+    code finds it used."""
+
+    id = fields.CharField(max_length=64, primary_key=True)
+    org: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "riskops.Organization", related_name="sso_logins", on_delete=fields.CASCADE
+    )
+    nonce = fields.CharField(max_length=128)
+    code_verifier = fields.CharField(max_length=128)
+    browser_hash = fields.CharField(max_length=64)  # SHA-256 of the cookie set when it started
+    next_path = fields.CharField(max_length=500, default="/")
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    org_id: int
+
+    class Meta:
+        table = "sso_login"

@@ -611,7 +611,7 @@ EXPECTED_PERMISSIONS = {
     ],
     "approver": [
         "alert.read", "alert.reopen", "assistant.read", "assistant.runs", "assistant.usage",
-        "audit.verify", "baseline.approve", "baseline.propose", "case.approve", "case.read",
+        "audit.approvals", "audit.verify", "baseline.approve", "baseline.propose", "case.approve", "case.read",
         "case.work", "policy.manage", "report.generate", "report.read", "rerun.request",
         "run.approve", "run.read", "user.read", "view.save",
     ],
@@ -619,11 +619,16 @@ EXPECTED_PERMISSIONS = {
         "alert.ingest", "alert.read", "alert.triage", "assistant.read", "assistant.use",
         "case.read", "case.work", "user.read", "view.save",
     ],
-    "compliance_reviewer": ["audit.read", "audit.verify", "user.read", "view.review"],
-    "product_reviewer": ["audit.read", "audit.verify", "user.read", "view.review"],
+    "compliance_reviewer": [
+        "audit.approvals", "audit.read", "audit.verify", "user.read", "view.review",
+    ],
+    "product_reviewer": [
+        "audit.approvals", "audit.read", "audit.verify", "user.read", "view.review",
+    ],
     "admin": [
-        "alert.ingest", "assistant.usage", "audit.read", "audit.verify", "run.record",
-        "team.manage", "token.manage", "user.manage", "user.read",
+        "alert.ingest", "assistant.usage", "audit.approvals", "audit.read", "audit.verify",
+        "run.record", "security.manage", "team.manage", "token.manage", "user.manage",
+        "user.read",
     ],
 }  # fmt: skip
 

@@ -1,0 +1,109 @@
+"""Sessions: who a signed-in person is (`ClientInfo`, `LoginResult`, the `Principal` of a user),
+and starting the session of a user who has proven who they are, by password (`auth.login`), a
+second step (`mfa`) or single sign-on (`sso`). Its own module so that each of those can start a
+session without importing the others."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from riskops.server.core.audit_trail import record
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import scoped
+from riskops.server.identity.models import ApiToken, ChallengeStage, Session, User, UserKind
+from riskops.server.security import digest, new_secret
+from riskops.server.settings import Settings
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A session (`session_secret`, `principal`), or, when a second step is needed, none yet:
+    `challenge_secret` is the value of the second step's cookie and `stage` says which step
+    (a TOTP or recovery code, or enrolment first when the organization requires MFA)."""
+
+    session_secret: str | None
+    principal: Principal | None
+    challenge_secret: str | None = None
+    stage: ChallengeStage | None = None
+
+
+async def start_session(
+    settings: Settings, user: User, client: ClientInfo, *, via: str = "password"
+) -> LoginResult:
+    """The session of a user who has proven who they are (password and, where needed, a second
+    step; or single sign-on), with its `auth.login` audit event (`via` says how)."""
+    secret = new_secret()
+    now = datetime.now(UTC)
+    makers = await own_makers(user)
+    async with in_transaction() as conn:
+        session = await Session.create(
+            id=digest(secret),
+            user_id=user.id,
+            org_id=user.org_id,
+            expires_at=now + timedelta(hours=settings.session_ttl_hours),
+            last_seen_at=now,
+            ip=client.ip,
+            user_agent=(client.user_agent or "")[:300] or None,
+            using_db=conn,
+        )
+        user.last_login_at = now
+        await user.save(using_db=conn, update_fields=["last_login_at"])
+        principal = _principal(user, client, makers, session_id=session.id)
+        await record(
+            principal, conn, "auth.login", "session", session.id[:16],
+            new={"via": via} if via != "password" else None,
+        )  # fmt: skip
+    return LoginResult(secret, principal)
+
+
+async def own_makers(user: User, token: ApiToken | None = None) -> frozenset[int]:
+    """Maker-checker's view of who acts (`Principal.own_makers`, used by `core.approvals`): the
+    people acting (the user; through a service account's token, the account and the admin who
+    minted the token) and every service account any of them ever minted a token for (revoked
+    ones included: the account's past requests stay theirs)."""
+    people = {user.id}
+    if user.kind == UserKind.PERSON and not user.minted_service_tokens:
+        return frozenset(people)  # no query: most requests are of such people
+    if user.kind == UserKind.SERVICE and token is not None and token.created_by_id:
+        people.add(token.created_by_id)
+    minted = (
+        await scoped(ApiToken, org_id=user.org_id)
+        .filter(created_by_id__in=sorted(people), user__kind=UserKind.SERVICE)
+        .distinct()
+        .values_list("user_id", flat=True)
+    )
+    return frozenset(people | {int(str(i)) for i in minted})
+
+
+def _principal(
+    user: User,
+    client: ClientInfo,
+    makers: frozenset[int],
+    *,
+    session_id: str | None = None,
+    token: ApiToken | None = None,
+) -> Principal:
+    roles = frozenset(user.roles) & frozenset(token.roles) if token else frozenset(user.roles)
+    return Principal(
+        own_makers=makers,
+        user_id=user.id,
+        org_id=user.org_id,
+        roles=roles,
+        email=user.email,
+        name=user.name,
+        token_id=token.id if token else None,
+        session_id=session_id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        request_id=client.request_id,
+    )
