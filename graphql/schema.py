@@ -14,6 +14,7 @@ from riskops.graphql.credit.mutations import (
 from riskops.graphql.credit.queries import BaselinesQuery, ControlsQuery, ReportsQuery, RunsQuery
 from riskops.graphql.identity.mutations import IdentityMutation
 from riskops.graphql.identity.queries import IdentityQuery
+from riskops.graphql.identity.sso import SsoMutation, SsoQuery
 from riskops.graphql.notify.queries import NotifyQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
@@ -27,6 +28,7 @@ from riskops.graphql.work.queries import WorkQuery
 @strawberry.type
 class Query(
     IdentityQuery,
+    SsoQuery,
     AuditQuery,
     AlertsQuery,
     RunsQuery,
@@ -45,6 +47,7 @@ class Query(
 @strawberry.type
 class Mutation(
     IdentityMutation,
+    SsoMutation,
     AlertsMutation,
     RunsMutation,
     BaselinesMutation,

@@ -97,6 +97,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/admin/users", "Users", "Admin", Perm.USER_MANAGE),
     NavItem("/admin/teams", "Teams", "Admin", Perm.TEAM_MANAGE),
     NavItem("/admin/tokens", "API tokens", "Admin", Perm.TOKEN_MANAGE),
+    NavItem("/admin/sso", "Single sign-on", "Admin", Perm.SECURITY_MANAGE),
+    NavItem("/admin/security", "Security", "Admin", Perm.SECURITY_MANAGE),
     NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
     NavItem("/sessions", "My sessions", "Account"),
     NavItem("/tokens", "My API tokens", "Account"),
@@ -113,6 +115,9 @@ FLASH: dict[str, str] = {
     "team.members": "Team members updated.",
     "token.revoked": "API token revoked.",
     "service_account.created": "Service account created. Mint its token below.",
+    "sso.saved": "Single sign-on saved. Test the connection below.",
+    "sso.only_on": "Single sign-on only: passwords are refused except for the break-glass admin.",
+    "sso.only_off": "Passwords are accepted again.",
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
 }

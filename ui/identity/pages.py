@@ -18,7 +18,7 @@ from riskops.server.core.errors import (
     Unauthenticated,
 )
 from riskops.server.core.principal import Principal
-from riskops.server.identity import auth, tokens
+from riskops.server.identity import auth, sso, tokens
 from riskops.server.middleware import clear_session_cookie, session_cookie
 from riskops.server.web import client_info, principal_of, read_form, settings_of
 from riskops.ui.common.forms import (
@@ -44,8 +44,9 @@ def _login_page(
     error: str | None = None,
     status: int = 200,
     headers: Mapping[str, str] | None = None,
+    sso_button: bool = False,
 ) -> Response:
-    ctx = {"email": email, "next": nxt, "error": error}
+    ctx = {"email": email, "next": nxt, "error": error, "sso": sso_button}
     return render(request, "identity/login.html", ctx, status, headers=headers)
 
 
@@ -54,7 +55,7 @@ async def login_form(request: Request) -> Response:
     nxt = local_path(request.query_params.get("next"))
     if principal_of(request) is not None:
         return RedirectResponse(nxt, status_code=303)
-    return _login_page(request, nxt=nxt)
+    return _login_page(request, nxt=nxt, sso_button=await sso.available())
 
 
 # Not a `form_post`: nobody is signed in yet, and each refusal (wrong password, rate limit,
@@ -65,6 +66,7 @@ async def login_submit(request: Request) -> Response:
     settings = settings_of(request)
     email, password = form_text(form, "email"), form.get("password")
     nxt = local_path(form_text(form, "next"))
+    has_sso = await sso.available()  # the refusals below show the "Sign in with SSO" button
     try:
         result = await auth.login(
             settings, email, password if isinstance(password, str) else "", client_info(request)
@@ -74,11 +76,13 @@ async def login_submit(request: Request) -> Response:
         message = f"{exc.message} You can try again after {at:%H:%M:%S} UTC."
         headers = {"Retry-After": str(exc.retry_after)}
         return _login_page(request, email=email, nxt=nxt, error=message, status=429,
-                           headers=headers)  # fmt: skip
+                           headers=headers, sso_button=has_sso)  # fmt: skip
     except Unauthenticated as exc:
-        return _login_page(request, email=email, nxt=nxt, error=exc.message, status=401)
+        return _login_page(request, email=email, nxt=nxt, error=exc.message, status=401,
+                           sso_button=has_sso)  # fmt: skip
     except Forbidden as exc:
-        return _login_page(request, email=email, nxt=nxt, error=exc.message, status=403)
+        return _login_page(request, email=email, nxt=nxt, error=exc.message, status=403,
+                           sso_button=has_sso)  # fmt: skip
     if result.session_secret is None:
         # a second step is needed (issue 14: h/mfa shows it); until then nothing asks for one
         raise NotImplementedError("the second login step")
