@@ -12,9 +12,9 @@ from riskops.graphql.core.context import Info, principal, query
 from riskops.graphql.core.errors import UserError, as_payload
 from riskops.graphql.core.ids import as_id
 from riskops.server.core.errors import ErrorCode
-from riskops.server.identity import models, sso
+from riskops.server.identity import models, sso, sso_input
 
-MAX_MAPPINGS = sso.MAX_MAPPINGS
+MAX_MAPPINGS = sso_input.MAX_MAPPINGS
 MAX_ROLE_LIST = 16
 
 

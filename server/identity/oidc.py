@@ -60,7 +60,9 @@ async def _get_json(client: AsyncOAuth2Client, url: str, what: str) -> Mapping[s
         response = await client.request("GET", url, headers={"Accept": "application/json"},
                                         withhold_token=True)  # fmt: skip
     except httpx2.HTTPError as exc:
-        raise ProviderError("unreachable", f"{what} at {url} could not be fetched: {exc}.") from None
+        raise ProviderError(
+            "unreachable", f"{what} at {url} could not be fetched: {exc}."
+        ) from None
     if response.status_code != 200:
         raise ProviderError(
             "unreachable", f"{what} at {url} answered HTTP {response.status_code}, not 200."
@@ -83,11 +85,11 @@ async def discover(client: AsyncOAuth2Client, issuer: str) -> Provider:
             f"The discovery document names the issuer {doc.get('issuer')!r}, not {issuer!r}: "
             "enter the issuer exactly as the provider publishes it.",
         )
-    missing = [k for k in ("authorization_endpoint", "token_endpoint", "jwks_uri") if not doc.get(k)]
+    missing = [
+        k for k in ("authorization_endpoint", "token_endpoint", "jwks_uri") if not doc.get(k)
+    ]
     if missing:
-        raise ProviderError(
-            "malformed", f"The discovery document lacks {', '.join(missing)}."
-        )
+        raise ProviderError("malformed", f"The discovery document lacks {', '.join(missing)}.")
     methods = doc.get("code_challenge_methods_supported")
     if isinstance(methods, list) and "S256" not in methods:
         raise ProviderError(
@@ -143,7 +145,9 @@ async def exchange_code(
             grant_type="authorization_code",
         )  # fmt: skip
     except httpx2.HTTPError as exc:
-        raise ProviderError("unreachable", f"The token endpoint could not be reached: {exc}.") from None
+        raise ProviderError(
+            "unreachable", f"The token endpoint could not be reached: {exc}."
+        ) from None
     except Exception as exc:  # Authlib's OAuthError and its kin: the provider said no
         raise ProviderError(
             "code_refused", f"The provider refused the sign-in code ({exc})."
@@ -162,7 +166,9 @@ def verify_id_token(
     try:
         token = jwt.decode(id_token, keys, algorithms=list(provider.algorithms))
     except (JoseError, ValueError) as exc:
-        raise ProviderError("bad_signature", f"The ID token's signature is not valid ({exc}).") from None
+        raise ProviderError(
+            "bad_signature", f"The ID token's signature is not valid ({exc})."
+        ) from None
     claims = dict(token.claims)
     registry = jwt.JWTClaimsRegistry(
         leeway=CLOCK_SKEW_SECONDS,
@@ -200,13 +206,20 @@ async def userinfo(
         response = await client.request(
             "GET",
             provider.userinfo_endpoint,
-            headers={"Authorization": f"Bearer {token['access_token']}", "Accept": "application/json"},
+            headers={
+                "Authorization": f"Bearer {token['access_token']}",
+                "Accept": "application/json",
+            },
             withhold_token=True,
         )
     except httpx2.HTTPError as exc:
-        raise ProviderError("unreachable", f"The UserInfo endpoint could not be reached: {exc}.") from None
+        raise ProviderError(
+            "unreachable", f"The UserInfo endpoint could not be reached: {exc}."
+        ) from None
     if response.status_code != 200:
-        raise ProviderError("userinfo", f"The UserInfo endpoint answered HTTP {response.status_code}.")
+        raise ProviderError(
+            "userinfo", f"The UserInfo endpoint answered HTTP {response.status_code}."
+        )
     try:
         body = response.json()
     except ValueError:

@@ -27,7 +27,7 @@ NODE_DIR = ROOT / "tests" / "node"
 SCRIPT = NODE_DIR / "oidc_provider.mjs"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CLIENT_ID = "riskops"
-CLIENT_SECRET = "riskops-test-secret"  # noqa: S105  (the loopback provider's test client)
+CLIENT_SECRET = "riskops-test-secret"
 APP_CALLBACK = "http://testserver/login/sso/callback"
 
 
@@ -55,7 +55,11 @@ class OidcProvider:
     client_secret: str = CLIENT_SECRET
 
     async def add_account(
-        self, email: str, *, groups: list[str] | None = None, name: str = "",
+        self,
+        email: str,
+        *,
+        groups: list[str] | None = None,
+        name: str = "",
         email_verified: bool = True,
     ) -> tuple[str, str]:
         """A person in the provider's directory (each test its own); (e-mail, password)."""
@@ -75,7 +79,11 @@ class OidcProvider:
             assert r.status_code == 204, r.text
 
     async def authorize(
-        self, http: httpx.AsyncClient, url: str, email: str, password: str,
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        email: str,
+        password: str,
         callback: str = APP_CALLBACK,
     ) -> str:
         """Follow the authorization request `url` at the provider as the person `email` would

@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -28,8 +28,6 @@ from tests.identity.sso_provider import (
     APP_CALLBACK,
     CLIENT_SECRET,
     OidcProvider,
-    oidc_server,  # noqa: F401  (fixture)
-    provider_browser,  # noqa: F401  (fixture)
 )
 
 CLIENT = ClientInfo(ip="192.0.2.10", user_agent="pytest-sso")
@@ -237,9 +235,7 @@ async def test_an_id_token_for_another_application_is_refused(
     assert not await User.filter(email=ana[0]).exists()
 
 
-async def test_an_id_token_with_another_nonce_is_refused(
-    db, tenant, oidc_server, provider_browser
-):
+async def test_an_id_token_with_another_nonce_is_refused(db, tenant, oidc_server, provider_browser):
     dom = domain()
     await configure(tenant, oidc_server, dom)
     ana = await oidc_server.add_account(f"ana@{dom}", groups=["risk-analysts"])
@@ -320,9 +316,7 @@ async def test_an_attempt_completes_only_in_the_browser_that_started_it(
     assert result.session_secret
 
 
-async def test_two_tabs_signing_in_at_once_both_complete(
-    db, tenant, oidc_server, provider_browser
-):
+async def test_two_tabs_signing_in_at_once_both_complete(db, tenant, oidc_server, provider_browser):
     dom = domain()
     await configure(tenant, oidc_server, dom)
     ana = await oidc_server.add_account(f"ana@{dom}", groups=["risk-analysts"])
@@ -435,7 +429,11 @@ async def test_test_connection_checks_discovery_and_keys(db, tenant, oidc_server
     await configure(tenant, oidc_server, dom)
     checks = await sso.test_connection(tenant.admin)
     assert [c.name for c in checks] == [
-        "Client secret", "Discovery", "Endpoints", "Key set (JWKS)", "Scopes"
+        "Client secret",
+        "Discovery",
+        "Endpoints",
+        "Key set (JWKS)",
+        "Scopes",
     ]
     assert all(c.ok for c in checks), checks
     await configure(tenant, oidc_server, dom, scopes="openid email offline_thing")

@@ -16,8 +16,6 @@ from tests.identity.sso_provider import (
     CLIENT_SECRET,
     OidcProvider,
     app_path,
-    oidc_server,  # noqa: F401  (fixture)
-    provider_browser,  # noqa: F401  (fixture)
 )
 from tests.support.pages import flash_code
 
@@ -138,8 +136,8 @@ async def test_the_security_page_turns_sso_only_on_with_a_break_glass_admin(
     assert page.status_code == 200 and tenant.admin_user.email in page.text
     r = await b.post("/admin/security/sso-only", {"sso_only": "on", "break_glass": ""})
     assert r.status_code == 422 and "Break-glass admin: choose" in r.text
-    r = await b.post("/admin/security/sso-only",
-                     {"sso_only": "on", "break_glass": str(other_tenant.admin_user.id)})  # fmt: skip
+    theirs = str(other_tenant.admin_user.id)
+    r = await b.post("/admin/security/sso-only", {"sso_only": "on", "break_glass": theirs})
     assert r.status_code == 422 and "not found" in r.text
     r = await b.post("/admin/security/sso-only",
                      {"sso_only": "on", "break_glass": str(tenant.admin_user.id)})  # fmt: skip
@@ -179,7 +177,7 @@ async def test_the_api_saves_reads_and_tests_sso_without_ever_returning_the_secr
     assert bad["config"] is None and bad["errors"][0]["code"] == "INVALID"
     assert bad["errors"][0]["field"] == "defaultRoles"
 
-    tested = (await api.data(admin, "mutation { testSsoConnection { ok checks { name ok } } }"))
+    tested = await api.data(admin, "mutation { testSsoConnection { ok checks { name ok } } }")
     assert tested["testSsoConnection"]["ok"] is True
 
 

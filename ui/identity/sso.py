@@ -22,7 +22,7 @@ from riskops.server.identity import sso, users
 from riskops.server.identity.models import UserKind
 from riskops.server.identity.org_security import policy_of
 from riskops.server.middleware import _cookie, session_cookie
-from riskops.server.web import client_info, principal_of, settings_of
+from riskops.server.web import client_info, settings_of
 from riskops.ui.common.forms import back, form_text, form_texts, local_path
 from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post
 from riskops.ui.common.rendering import page, render, signed_in
@@ -91,12 +91,10 @@ async def sso_callback(request: Request) -> Response:
             settings, params, request.cookies.get(SSO_COOKIE), client_info(request),
             redirect_uri=redirect_uri(request),
         )  # fmt: skip
-    except Unauthenticated as exc:
-        return render(request, "identity/login.html",
-                      {"email": "", "next": "/", "error": exc.message, "sso": True}, 401)  # fmt: skip
-    except Forbidden as exc:
-        return render(request, "identity/login.html",
-                      {"email": "", "next": "/", "error": exc.message, "sso": True}, 403)  # fmt: skip
+    except (Unauthenticated, Forbidden) as exc:
+        status = 401 if isinstance(exc, Unauthenticated) else 403
+        ctx = {"email": "", "next": "/", "error": exc.message, "sso": True}
+        return render(request, "identity/login.html", ctx, status)
     if result.session_secret is None:
         # The MFA step after single sign-on (h/mfa's second-step page takes it from here).
         raise NotImplementedError("the second login step")
@@ -170,12 +168,11 @@ async def sso_settings(request: Request) -> Response:
 
 def _typed_config(form: FormData) -> dict[str, Any]:
     # The secret is never shown again, not even as typed.
-    return {"issuer": form_text(form, "issuer"), "client_id": form_text(form, "client_id"),
-            "scopes": form_text(form, "scopes"), "allowed_domain": form_text(form, "allowed_domain"),
-            "role_claim": form_text(form, "role_claim"),
-            "role_mapping": str(form.get("role_mapping") or ""),
+    names = ("issuer", "client_id", "scopes", "allowed_domain", "role_claim", "version")
+    typed = {name: form_text(form, name) for name in names}
+    return {**typed, "role_mapping": str(form.get("role_mapping") or ""),
             "default_roles": form_texts(form, "default_roles"),
-            "enabled": form.get("enabled") == "on", "version": form_text(form, "version")}  # fmt: skip
+            "enabled": form.get("enabled") == "on"}  # fmt: skip
 
 
 async def _config_refused(sub: Submission, refusal: Refusal) -> Response:
