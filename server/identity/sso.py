@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from riskops.audit import store
@@ -289,7 +290,13 @@ async def _person(config: SsoConfig, claims: Mapping[str, Any], client: ClientIn
             f"The account {email} cannot sign in here; ask an admin of your organization."
         )
     if user is None:
-        return await _provision(config, claims, email, subject, client)
+        try:
+            return await _provision(config, claims, email, subject, client)
+        except IntegrityError:
+            # The same person's other attempt (a second tab) provisioned them a moment ago.
+            user = await User.get_or_none(sso_subject=subject, org_id=org_id, deleted_at=None)
+            if user is None:
+                raise
     if user.kind != UserKind.PERSON or user.status != UserStatus.ACTIVE:
         reason = "service_account" if user.kind != UserKind.PERSON else "suspended"
         await _failed(org_id, user.id, reason, client)
