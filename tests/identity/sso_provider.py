@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,14 @@ class OidcProvider:
             assert r.status_code == 204, r.text
         return email, password
 
+    def add_account_now(self, email: str, groups: list[str]) -> tuple[str, str]:
+        """`add_account` for synchronous tests (the browser tests)."""
+        password = f"pw-{email}"
+        account = {"password": password, "name": email.split("@")[0], "groups": groups}
+        r = httpx.post(f"{self.issuer}/__test/accounts", json={email: account})
+        assert r.status_code == 204, r.text
+        return email, password
+
     async def next_id_token(self, **tamper: Any) -> None:
         """The next ID token the provider issues: `audience_of="riskops-other"` (meant for
         another application) or `ttl=1` (expires after a second)."""
@@ -108,15 +117,16 @@ def app_path(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-@pytest.fixture(scope="session")
-def oidc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+@contextmanager
+def running_provider(log_dir: Path, redirect_uri: str) -> Iterator[OidcProvider]:
+    """The provider on a free loopback port, accepting `redirect_uri`, until the block ends."""
     node = _require_node()
     port = _free_port()
-    log = tmp_path_factory.mktemp("oidc") / "provider.log"
+    log = log_dir / "provider.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [node, str(SCRIPT), "--port", str(port), "--client-id", CLIENT_ID,
-             "--client-secret", CLIENT_SECRET, "--redirect-uri", APP_CALLBACK],
+             "--client-secret", CLIENT_SECRET, "--redirect-uri", redirect_uri],
             cwd=NODE_DIR, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     issuer = f"http://127.0.0.1:{port}"
@@ -140,6 +150,12 @@ def oidc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvid
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def oidc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    with running_provider(tmp_path_factory.mktemp("oidc"), APP_CALLBACK) as provider:
+        yield provider
 
 
 @pytest_asyncio.fixture
