@@ -220,6 +220,11 @@ async def complete(
             f"Your sign-in provider did not sign you in ({str(params['error'])[:64]}). "
             + START_AGAIN
         )
+    if "iss" in params and params["iss"] != config.issuer:
+        # RFC 9207: the answer names another provider than the one this attempt went to (a
+        # mix-up attack), so its code is not sent anywhere.
+        await _failed(attempt.org_id, None, "issuer_mismatch", client)
+        raise Unauthenticated(f"The answer came from another sign-in provider. {START_AGAIN}")
     try:
         claims = await _identity(config, attempt, params.get("code") or "", redirect_uri)
     except oidc.ProviderError as exc:

@@ -252,6 +252,21 @@ async def test_an_id_token_with_another_nonce_is_refused(db, tenant, oidc_server
     assert await failure_reasons(tenant.org_id) == ["wrong_nonce"]
 
 
+async def test_an_answer_naming_another_issuer_is_refused(
+    db, tenant, oidc_server, provider_browser
+):
+    dom = domain()
+    await configure(tenant, oidc_server, dom)
+    ana = await oidc_server.add_account(f"ana@{dom}", groups=["risk-analysts"])
+    start = await attempt(db.settings, tenant)
+    back = params_of(await oidc_server.authorize(provider_browser, start.redirect_url, *ana))
+    assert back["iss"] == oidc_server.issuer  # RFC 9207: the provider says who answers
+    with pytest.raises(Unauthenticated, match="another sign-in provider"):
+        await sso.complete(db.settings, {**back, "iss": "https://evil.example"},
+                           start.browser_secret, CLIENT, redirect_uri=APP_CALLBACK)  # fmt: skip
+    assert await failure_reasons(tenant.org_id) == ["issuer_mismatch"]
+
+
 async def test_an_expired_id_token_is_refused(
     db, tenant, oidc_server, provider_browser, monkeypatch
 ):
