@@ -12,6 +12,7 @@ from riskops.graphql.credit.mutations import (
     RunsMutation,
 )
 from riskops.graphql.credit.queries import BaselinesQuery, ControlsQuery, ReportsQuery, RunsQuery
+from riskops.graphql.identity.mfa import MfaMutation
 from riskops.graphql.identity.mutations import IdentityMutation
 from riskops.graphql.identity.queries import IdentityQuery
 from riskops.graphql.notify.queries import NotifyQuery
@@ -45,6 +46,7 @@ class Query(
 @strawberry.type
 class Mutation(
     IdentityMutation,
+    MfaMutation,
     AlertsMutation,
     RunsMutation,
     BaselinesMutation,

@@ -97,9 +97,11 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/admin/users", "Users", "Admin", Perm.USER_MANAGE),
     NavItem("/admin/teams", "Teams", "Admin", Perm.TEAM_MANAGE),
     NavItem("/admin/tokens", "API tokens", "Admin", Perm.TOKEN_MANAGE),
+    NavItem("/admin/security", "Security", "Admin", Perm.SECURITY_MANAGE),
     NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
     NavItem("/sessions", "My sessions", "Account"),
     NavItem("/tokens", "My API tokens", "Account"),
+    NavItem("/account/mfa", "Multi-factor", "Account"),
 )
 
 # Flash messages by code: a URL can only select one of these, never inject its own text.
@@ -113,6 +115,10 @@ FLASH: dict[str, str] = {
     "team.members": "Team members updated.",
     "token.revoked": "API token revoked.",
     "service_account.created": "Service account created. Mint its token below.",
+    "user.mfa_reset": "The user's MFA was reset and their sessions revoked; they set it up "
+    "again at their next sign-in when it is required.",
+    "mfa.disabled": "Multi-factor authentication is off.",
+    "security.mfa_policy": "MFA policy saved.",
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
 }
