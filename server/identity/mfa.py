@@ -110,15 +110,18 @@ async def open_challenge(
 # ----------------------------------------------------------------------------- login: steps
 
 
-async def _challenge(secret: str | None, stage: ChallengeStage) -> tuple[LoginChallenge, User]:
-    """The open challenge the cookie `secret` stands for, at `stage`, and its user (active)."""
+async def _challenge(
+    secret: str | None, stage: ChallengeStage | None
+) -> tuple[LoginChallenge, User]:
+    """The open challenge the cookie `secret` stands for, at `stage` (any when None), and its
+    user (active)."""
     if not secret or len(secret) > 200:
         raise Unauthenticated(CHALLENGE_GONE)
     challenge = await LoginChallenge.get_or_none(id=digest(secret))
     now = datetime.now(UTC)
     if (
         challenge is None
-        or challenge.stage != stage
+        or (stage is not None and challenge.stage != stage)
         or challenge.used_at is not None
         or challenge.expires_at <= now
     ):
@@ -131,9 +134,11 @@ async def _challenge(secret: str | None, stage: ChallengeStage) -> tuple[LoginCh
     return challenge, user
 
 
-async def check_challenge(secret: str | None, stage: ChallengeStage) -> None:
-    """Unauthenticated when the cookie `secret` stands for no open challenge at `stage`."""
-    await _challenge(secret, stage)
+async def challenge_stage(secret: str | None) -> ChallengeStage:
+    """The stage of the open challenge the cookie `secret` stands for (Unauthenticated when
+    there is none): which page of the second step the browser belongs on."""
+    challenge, _ = await _challenge(secret, None)
+    return challenge.stage
 
 
 async def _take(challenge: LoginChallenge, conn: BaseDBAsyncClient) -> None:

@@ -16,7 +16,7 @@ ME = "{ me { id mfaEnabled } }"
 
 
 async def test_account_page_sets_up_mfa(browser: Any, tenant: Any) -> None:
-    user, _ = await tenant.user("analyst")
+    user, _ = await tenant.user("viewer")
     b = await browser(user, tenant.password)
     page = await b.get("/account/mfa")
     assert page.status_code == 200 and "off" in page.text
@@ -40,7 +40,7 @@ async def test_account_page_sets_up_mfa(browser: Any, tenant: Any) -> None:
 
 
 async def test_account_page_regenerates_codes_and_turns_it_off(browser: Any, tenant: Any) -> None:
-    user, me = await tenant.user("analyst")
+    user, me = await tenant.user("viewer")
     secret, old = await enrol(me)
     b = await browser()
     r = await b.login(user.email, tenant.password)
@@ -75,7 +75,7 @@ async def test_account_page_regenerates_codes_and_turns_it_off(browser: Any, ten
 async def test_admin_resets_a_users_mfa_from_the_users_page(
     browser: Any, tenant: Any, other_tenant: Any
 ) -> None:
-    user, me = await tenant.user("analyst")
+    user, me = await tenant.user("viewer")
     secret, _ = await enrol(me)
     victim = await browser()
     await victim.login(user.email, tenant.password)
@@ -90,7 +90,7 @@ async def test_admin_resets_a_users_mfa_from_the_users_page(
     assert r.status_code == 303 and flash_code(r) == "user.mfa_reset"
     assert not (await User.get(id=user.id)).mfa_enabled
     assert not await Session.filter(user_id=user.id, revoked_at=None).exists()
-    assert (await victim.get("/alerts")).status_code == 303  # signed out
+    assert (await victim.get("/sessions")).status_code == 303  # signed out
     page = await admin.get("/admin/users")
     assert f'action="/admin/users/{user.id}/mfa/reset"' not in page.text
 
@@ -101,7 +101,7 @@ async def test_admin_resets_a_users_mfa_from_the_users_page(
     missing = await other.post("/admin/users/2147483000/mfa/reset")
     assert foreign.status_code == missing.status_code == 404
     # Someone without user.manage: refused.
-    analyst, _ = await tenant.user("analyst")
+    analyst, _ = await tenant.user("viewer")
     a = await browser(analyst, tenant.password)
     assert (await a.post(f"/admin/users/{user.id}/mfa/reset")).status_code == 403
 
@@ -125,7 +125,7 @@ async def test_security_page_sets_the_mfa_policy(browser: Any, tenant: Any) -> N
 
 
 async def test_token_lists_show_the_owners_mfa(browser: Any, tenant: Any, api: Any) -> None:
-    user, me = await tenant.user("analyst")
+    user, me = await tenant.user("viewer")
     await api.token(tenant, user)
     b = await browser(user, tenant.password)
     assert 'id="my-mfa"' in (await b.get("/tokens")).text
@@ -138,7 +138,7 @@ async def test_token_lists_show_the_owners_mfa(browser: Any, tenant: Any, api: A
 async def test_graphql_enrols_regenerates_disables_and_tokens_keep_working(
     api: Any, tenant: Any
 ) -> None:
-    user, _ = await tenant.user("analyst")
+    user, _ = await tenant.user("viewer")
     token = await api.token(tenant, user)
     started = (await api.data(token, "mutation { startMfaEnrolment { otpauthUri qrSvg secret "
                                      "errors { code } } }"))["startMfaEnrolment"]  # fmt: skip
@@ -165,11 +165,10 @@ async def test_graphql_enrols_regenerates_disables_and_tokens_keep_working(
 async def test_graphql_reset_and_policy_are_for_admins(
     api: Any, tenant: Any, other_tenant: Any
 ) -> None:
-    user, me = await tenant.user("analyst")
+    user, me = await tenant.user("viewer")
     await enrol(me)
     reset = (
-        "mutation($u: ID!) { resetUserMfa(userId: $u) "
-        "{ user { id mfaEnabled } errors { code } } }"
+        "mutation($u: ID!) { resetUserMfa(userId: $u) { user { id mfaEnabled } errors { code } } }"
     )
     analyst = await api.token(tenant, user)
     refused = (await api.data(analyst, reset, {"u": str(user.id)}))["resetUserMfa"]

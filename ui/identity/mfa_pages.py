@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -39,6 +40,10 @@ def _challenge(request: Request) -> str | None:
 def _next(request: Request, form: Any = None) -> str:
     raw = form_text(form, "next") if form is not None else request.query_params.get("next")
     return local_path(raw)
+
+
+def _stage_path(where: str, nxt: str) -> str:
+    return where if nxt == "/" else f"{where}?{urlencode({'next': nxt})}"
 
 
 def _gone(request: Request, exc: Unauthenticated, nxt: str) -> Response:
@@ -73,9 +78,11 @@ def _code_page(
 async def code_form(request: Request) -> Response:
     nxt = _next(request)
     try:
-        await mfa.check_challenge(_challenge(request), ChallengeStage.MFA)
+        stage = await mfa.challenge_stage(_challenge(request))
     except Unauthenticated as exc:
         return _gone(request, exc, nxt)
+    if stage == ChallengeStage.ENROL:  # set up first: the code step is not open yet
+        return RedirectResponse(_stage_path("/login/enrol", nxt), status_code=303)
     return _code_page(request, nxt)
 
 
@@ -127,6 +134,8 @@ def _codes_page(
 async def enrol_form(request: Request) -> Response:
     nxt = _next(request)
     try:
+        if await mfa.challenge_stage(_challenge(request)) == ChallengeStage.MFA:
+            return RedirectResponse(_stage_path("/login/code", nxt), status_code=303)
         enrolment = await mfa.login_enrolment(_challenge(request))
     except Unauthenticated as exc:
         return _gone(request, exc, nxt)
