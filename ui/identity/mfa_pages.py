@@ -173,6 +173,7 @@ async def enrol_submit(request: Request) -> Response:
 
 
 T = TypeVar("T")
+CODE_FIELD = {"code": "code"}
 
 
 async def _counted(change: Awaitable[T]) -> T:
@@ -219,19 +220,19 @@ async def account_enrol(sub: Submission) -> Response:
     return _enrol_page(sub.request, enrolment, action="/account/mfa/confirm")
 
 
-@form_post(_enrol_refused, stale=lambda exc: False)
+@form_post(_enrol_refused, fields=CODE_FIELD, stale=lambda exc: False)
 async def account_confirm(sub: Submission) -> Response:
     codes = await _counted(mfa.enrol_confirm(sub.principal, sub.text("code")))
     return _codes_page(sub.request, codes, nxt="/account/mfa", at_login=False, status=201)
 
 
-@form_post(_account_refused, name="regenerate", stale=lambda exc: False)
+@form_post(_account_refused, name="regenerate", fields=CODE_FIELD, stale=lambda exc: False)
 async def account_regenerate(sub: Submission) -> Response:
     codes = await _counted(mfa.regenerate_recovery_codes(sub.principal, sub.text("code")))
     return _codes_page(sub.request, codes, nxt="/account/mfa", at_login=False, status=201)
 
 
-@form_post(_account_refused, name="disable", stale=lambda exc: False)
+@form_post(_account_refused, name="disable", fields=CODE_FIELD, stale=lambda exc: False)
 async def account_disable(sub: Submission) -> Response:
     await _counted(mfa.disable(sub.principal, sub.text("code")))
     return back("/account/mfa", "mfa.disabled")
