@@ -276,7 +276,9 @@ async def _claim_step(factor: MfaFactor, code: str, conn: BaseDBAsyncClient) -> 
     if step is None:
         return False
     claimed = (
-        await MfaFactor.filter(Q(last_step__isnull=True) | Q(last_step__lt=step), id=factor.id)
+        await MfaFactor.filter(
+            Q(last_step__isnull=True) | Q(last_step__lt=step), id=factor.id, user_id=factor.user_id
+        )
         .using_db(conn)
         .update(last_step=step)
     )
@@ -350,7 +352,7 @@ async def _confirm(
     if not await _claim_step(factor, code, conn):
         raise Invalid(BAD_CONFIRM, field="code")
     now = datetime.now(UTC)
-    await MfaFactor.filter(id=factor.id).using_db(conn).update(confirmed_at=now)
+    await MfaFactor.filter(id=factor.id, user_id=user.id).using_db(conn).update(confirmed_at=now)
     await (
         scoped(User, org_id=user.org_id).filter(id=user.id).using_db(conn).update(mfa_enabled=True)
     )
