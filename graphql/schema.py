@@ -12,6 +12,7 @@ from riskops.graphql.credit.mutations import (
     RunsMutation,
 )
 from riskops.graphql.credit.queries import BaselinesQuery, ControlsQuery, ReportsQuery, RunsQuery
+from riskops.graphql.identity.mfa import MfaMutation
 from riskops.graphql.identity.mutations import IdentityMutation
 from riskops.graphql.identity.queries import IdentityQuery
 from riskops.graphql.identity.sso import SsoMutation, SsoQuery
@@ -48,6 +49,7 @@ class Query(
 class Mutation(
     IdentityMutation,
     SsoMutation,
+    MfaMutation,
     AlertsMutation,
     RunsMutation,
     BaselinesMutation,

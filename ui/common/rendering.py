@@ -102,6 +102,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
     NavItem("/sessions", "My sessions", "Account"),
     NavItem("/tokens", "My API tokens", "Account"),
+    NavItem("/account/mfa", "Multi-factor", "Account"),
 )
 
 # Flash messages by code: a URL can only select one of these, never inject its own text.
@@ -118,6 +119,10 @@ FLASH: dict[str, str] = {
     "sso.saved": "Single sign-on saved. Test the connection below.",
     "sso.only_on": "Single sign-on only: passwords are refused except for the break-glass admin.",
     "sso.only_off": "Passwords are accepted again.",
+    "user.mfa_reset": "The user's MFA was reset and their sessions revoked; they set it up "
+    "again at their next sign-in when it is required.",
+    "mfa.disabled": "Multi-factor authentication is off.",
+    "security.mfa_policy": "MFA policy saved.",
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
 }

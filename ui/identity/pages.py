@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -18,8 +19,9 @@ from riskops.server.core.errors import (
     Unauthenticated,
 )
 from riskops.server.core.principal import Principal
-from riskops.server.identity import auth, sso, tokens
-from riskops.server.middleware import clear_session_cookie, session_cookie
+from riskops.server.identity import auth, mfa, sso, tokens
+from riskops.server.identity.models import ChallengeStage
+from riskops.server.middleware import challenge_cookie, clear_session_cookie, session_cookie
 from riskops.server.web import client_info, principal_of, read_form, settings_of
 from riskops.ui.common.forms import (
     back,
@@ -84,10 +86,21 @@ async def login_submit(request: Request) -> Response:
         return _login_page(request, email=email, nxt=nxt, error=exc.message, status=403,
                            sso_button=has_sso)  # fmt: skip
     if result.session_secret is None:
-        # a second step is needed (issue 14: h/mfa shows it); until then nothing asks for one
-        raise NotImplementedError("the second login step")
+        return second_step_redirect(request, result, nxt)
     response = RedirectResponse(nxt, status_code=303)
     response.raw_headers.append((b"set-cookie", session_cookie(result.session_secret, settings)))
+    return response
+
+
+def second_step_redirect(request: Request, result: auth.LoginResult, nxt: str) -> Response:
+    """To the second step a right password (or SSO) leads to, holding its challenge cookie:
+    `/login/code` for a TOTP or recovery code, `/login/enrol` when MFA must be set up first."""
+    assert result.challenge_secret is not None
+    where = "/login/enrol" if result.stage == ChallengeStage.ENROL else "/login/code"
+    target = where if nxt == "/" else f"{where}?{urlencode({'next': nxt})}"
+    response = RedirectResponse(target, status_code=303)
+    cookie = challenge_cookie(result.challenge_secret, settings_of(request))
+    response.raw_headers.append((b"set-cookie", cookie))
     return response
 
 
@@ -141,6 +154,7 @@ async def _tokens_page(
         "form": form or {"name": "", "roles": [], "expires_in_days": tokens.DEFAULT_TOKEN_DAYS},
         "issued": issued,
         "now": datetime.now(UTC),
+        "my_mfa": (await mfa.status(principal)).enabled,
     }
     # The page with a fresh secret must never be cached or replayed from a cache.
     headers = {"Cache-Control": "no-store"} if issued else None

@@ -26,6 +26,7 @@ from riskops.server.web import client_info, settings_of
 from riskops.ui.common.forms import back, form_text, form_texts, local_path
 from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post
 from riskops.ui.common.rendering import page, render, signed_in
+from riskops.ui.identity.pages import second_step_redirect
 
 # Binds an attempt to the browser that started it (`SsoLogin.browser_hash`); shared by the
 # attempts in flight in one browser, so two tabs signing in at once both complete.
@@ -95,9 +96,8 @@ async def sso_callback(request: Request) -> Response:
         status = 401 if isinstance(exc, Unauthenticated) else 403
         ctx = {"email": "", "next": "/", "error": exc.message, "sso": True}
         return render(request, "identity/login.html", ctx, status)
-    if result.session_secret is None:
-        # The MFA step after single sign-on (h/mfa's second-step page takes it from here).
-        raise NotImplementedError("the second login step")
+    if result.session_secret is None:  # the MFA step follows single sign-on too
+        return second_step_redirect(request, result, local_path(result.next_path))
     response = RedirectResponse(local_path(result.next_path), status_code=303)
     response.raw_headers.append((b"set-cookie", session_cookie(result.session_secret, settings)))
     return response
@@ -211,29 +211,22 @@ async def sso_test(sub: Submission) -> Response:
 # ----------------------------------------------------------------------------- admin: security
 
 
-async def _security_page(
-    request: Request, principal: Principal, *, status: int = 200,
-    errors: Mapping[str, str] | None = None, form: Mapping[str, Any] | None = None,
-) -> Response:  # fmt: skip
+async def security_context(
+    principal: Principal,
+    *,
+    errors: Mapping[str, str] | None = None,
+    form: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What the security page's "Single sign-on only" block shows (`mfa_pages` renders the
+    page): the SSO configuration, the admins who may be the break-glass one, the form."""
     config = await sso.get_config(principal)  # security.manage
     policy = await policy_of(principal.org_id)
     people = await users.list_users(principal, include_suspended=False)
     admins = [u for u in people if u.kind == UserKind.PERSON and "admin" in u.roles]
     current = {"sso_only": bool(policy and policy.sso_only),
                "break_glass": str(policy.break_glass_user_id or "") if policy else ""}  # fmt: skip
-    ctx = {
-        "sso_config": config,
-        "policy": policy,
-        "admins": admins,
-        "sso_errors": errors or {},
-        "sso_form": form or current,
-    }
-    return render(request, "identity/admin/security.html", ctx, status)
-
-
-@page
-async def security_settings(request: Request) -> Response:
-    return await _security_page(request, signed_in(request))
+    return {"sso_config": config, "admins": admins, "sso_errors": errors or {},
+            "sso_form": form or current}  # fmt: skip
 
 
 def _typed_sso_only(form: FormData) -> dict[str, Any]:
@@ -241,8 +234,10 @@ def _typed_sso_only(form: FormData) -> dict[str, Any]:
 
 
 async def _sso_only_refused(sub: Submission, refusal: Refusal) -> Response:
+    from riskops.ui.identity.mfa_pages import _security_page  # the page is MFA's too
+
     return await _security_page(sub.request, sub.principal, status=refusal.status,
-                                errors=refusal.errors, form=sub.values)  # fmt: skip
+                                sso_errors=refusal.errors, sso_form=sub.values)  # fmt: skip
 
 
 SSO_ONLY_FIELDS = {"ssoOnly": "sso_only", "breakGlassUserId": "break_glass"}
@@ -265,6 +260,5 @@ routes: list[Route] = [
     Route("/admin/sso", sso_settings, methods=["GET"]),
     Route("/admin/sso", sso_save, methods=["POST"]),
     Route("/admin/sso/test", sso_test, methods=["POST"]),
-    Route("/admin/security", security_settings, methods=["GET"]),
     Route("/admin/security/sso-only", sso_only_save, methods=["POST"]),
 ]
