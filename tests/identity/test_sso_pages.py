@@ -204,3 +204,22 @@ async def test_the_api_refuses_non_admins_and_other_organizations_users(
     ok = (await api.data(admin, only, {"id": str(tenant.admin_user.id)}))["setSsoOnly"]
     assert ok == {"ssoOnly": True, "breakGlassUserId": str(tenant.admin_user.id), "errors": []}
     assert urlsplit(oidc_server.issuer).hostname == "127.0.0.1"
+
+
+async def test_the_mfa_step_follows_single_sign_on(tenant, browser, oidc_server, provider_browser):
+    from riskops.server.identity import mfa
+    from riskops.server.identity.models import LoginChallenge
+
+    dom = domain()
+    await configure(tenant, oidc_server, dom)
+    await mfa.set_mfa_policy(tenant.admin, "everyone")
+    email, pw = await oidc_server.add_account(f"mia@{dom}", groups=["risk-analysts"])
+    b = await browser()
+    start = await b.get(f"/login/sso/{tenant.slug}?next=/cases")
+    back = await oidc_server.authorize(provider_browser, start.headers["location"], email, pw)
+    r = await b.get(app_path(back))
+    assert r.status_code == 303 and r.headers["location"].startswith("/login/enrol")
+    assert b.session_cookie is None  # no session before the second step
+    user = await User.get(email=email)
+    challenge = await LoginChallenge.get(user_id=user.id)
+    assert (challenge.via, challenge.stage.value) == ("sso", "enrol")
