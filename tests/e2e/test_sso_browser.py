@@ -51,6 +51,9 @@ def test_a_person_signs_in_through_the_loopback_provider(server: Server, tmp_pat
         expect(admin.locator("table[aria-label='Connection checks'] tbody tr")).to_have_count(5)
         expect(admin.locator("text=failed")).to_have_count(0)
         admin.screenshot(path=str(SHOTS / "sso-admin.png"), full_page=True)
+        admin.goto(f"{server.url}/admin/security")
+        expect(admin.locator("#sso-only")).to_contain_text("Break-glass admin")
+        admin.screenshot(path=str(SHOTS / "sso-security.png"), full_page=True)
 
         # A person of the allowed domain signs in from the login page.
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
