@@ -14,8 +14,10 @@ from riskops.graphql.credit.mutations import (
     RunsMutation,
 )
 from riskops.graphql.credit.queries import BaselinesQuery, ControlsQuery, ReportsQuery, RunsQuery
+from riskops.graphql.identity.mfa import MfaMutation
 from riskops.graphql.identity.mutations import IdentityMutation
 from riskops.graphql.identity.queries import IdentityQuery
+from riskops.graphql.identity.sso import SsoMutation, SsoQuery
 from riskops.graphql.notify.queries import NotifyQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
@@ -29,6 +31,7 @@ from riskops.graphql.work.queries import WorkQuery
 @strawberry.type
 class Query(
     IdentityQuery,
+    SsoQuery,
     AuditQuery,
     AlertsQuery,
     RunsQuery,
@@ -48,6 +51,8 @@ class Query(
 @strawberry.type
 class Mutation(
     IdentityMutation,
+    SsoMutation,
+    MfaMutation,
     AlertsMutation,
     RunsMutation,
     BaselinesMutation,

@@ -30,7 +30,13 @@ from riskops.server.observability import (
 )
 from riskops.server.security import csrf_valid, digest, new_secret
 from riskops.server.settings import Settings
-from riskops.server.web import ANON_COOKIE, CSRF_HEADER, SESSION_COOKIE, negotiate_graphql
+from riskops.server.web import (
+    ANON_COOKIE,
+    CHALLENGE_COOKIE,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    negotiate_graphql,
+)
 
 log = logging.getLogger("riskops.http")
 _RID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -369,8 +375,10 @@ class AuthMiddleware:
         await self.app(scope, receive, with_cookie)
 
 
-def _cookie(name: str, value: str, settings: Settings, *, max_age: int | None) -> bytes:
-    parts = [f"{name}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+def _cookie(
+    name: str, value: str, settings: Settings, *, max_age: int | None, path: str = "/"
+) -> bytes:
+    parts = [f"{name}={value}", f"Path={path}", "HttpOnly", "SameSite=Lax"]
     if max_age is not None:
         parts.append(f"Max-Age={max_age}")
     if settings.is_prod:
@@ -384,3 +392,17 @@ def session_cookie(value: str, settings: Settings) -> bytes:
 
 def clear_session_cookie(settings: Settings) -> bytes:
     return _cookie(SESSION_COOKIE, "", settings, max_age=0)
+
+
+# The second login step's cookie (`mfa`'s challenge): sent to the /login pages only, and no
+# longer than the challenge lives.
+CHALLENGE_PATH = "/login"
+
+
+def challenge_cookie(value: str, settings: Settings) -> bytes:
+    return _cookie(CHALLENGE_COOKIE, value, settings,
+                   max_age=settings.login_challenge_minutes * 60, path=CHALLENGE_PATH)  # fmt: skip
+
+
+def clear_challenge_cookie(settings: Settings) -> bytes:
+    return _cookie(CHALLENGE_COOKIE, "", settings, max_age=0, path=CHALLENGE_PATH)

@@ -14,6 +14,7 @@ from riskops.server.settings import Settings
 
 SESSION_COOKIE = "riskops_session"
 ANON_COOKIE = "riskops_anon"
+CHALLENGE_COOKIE = "riskops_challenge"  # the second login step (MFA), see `mfa`
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 

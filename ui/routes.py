@@ -11,7 +11,8 @@ from riskops.ui.assistant import pages as assistant_pages
 from riskops.ui.assistant import usage as assistant_usage
 from riskops.ui.common.rendering import page, render_error
 from riskops.ui.credit import controls, reports, runs, scenarios
-from riskops.ui.identity import admin, pages
+from riskops.ui.identity import admin, mfa_pages, pages
+from riskops.ui.identity import sso as sso_pages
 from riskops.ui.notify import pages as notify_pages
 from riskops.ui.operations import audit
 from riskops.ui.triage import alerts, alerts_bulk, cases
@@ -26,7 +27,9 @@ async def unknown_page(request: Request) -> Response:
 
 routes: list[Route] = [
     *work_pages.routes,
+    *sso_pages.routes,  # before pages': `/login/sso/…`
     *pages.routes,
+    *mfa_pages.routes,
     *admin.routes,
     *audit.routes,
     *alerts_bulk.routes,  # before alerts': `/alerts/bulk/…` is not an alert

@@ -26,8 +26,10 @@ from riskops.server.cli.common import (
     user_principal,
 )
 from riskops.server.core.errors import Invalid
+from riskops.server.core.scoping import scoped
 from riskops.server.core.validation import label
-from riskops.server.identity import orgs, tokens, users
+from riskops.server.identity import mfa, orgs, tokens, users
+from riskops.server.identity.models import User
 from riskops.server.settings import Settings
 
 
@@ -184,3 +186,46 @@ def create_service_token_cmd(
     asyncio.run(
         _create_service_token(_settings(ctx), org, email, account, name, list(role or []), days)
     )
+
+
+# --------------------------------------------------------------------------- riskops user …
+
+user_app = typer.Typer(
+    help="Manage the people of an organization (audited as the CLI).", no_args_is_help=True
+)
+app.add_typer(user_app, name="user")
+
+
+async def reset_mfa_of(org_key: str, email: str) -> str:
+    """The command's work, in a connected database: what it prints."""
+    org = await resolve_org(org_key)
+    user = await scoped(User, org_id=org.id).get_or_none(
+        email=email.strip().lower(), deleted_at=None
+    )
+    if user is None:
+        raise CliError(f"no user '{email}' in organization '{org.slug}'.")
+    try:
+        await mfa.reset_mfa(cli_admin(org.id), user.id)
+    except Invalid as exc:
+        raise CliError(exc.message) from None
+    return (
+        f"Reset the multi-factor authentication of {user.name} <{user.email}> and revoked their "
+        "sessions. They set it up again at their next sign-in when the organization requires it."
+    )
+
+
+async def _reset_mfa(settings: Settings, org_key: str, email: str) -> None:
+    async with database(settings):
+        typer.echo(await reset_mfa_of(org_key, email))
+
+
+@user_app.command("reset-mfa")
+def reset_mfa_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the user's organization.")],
+    email: Annotated[str, typer.Option(help="The user's e-mail address.")],
+) -> None:
+    """Reset a user's multi-factor authentication (a lost device, a compromised account): their
+    authenticator and recovery codes stop working and their sessions are revoked. API tokens
+    are not affected."""
+    asyncio.run(_reset_mfa(_settings(ctx), org, email))

@@ -136,6 +136,10 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "authentication: resolves an API token (by its hash) to the principal and touches that "
         "token; there is no principal yet."
     ),
+    "server/identity/mfa.py:_challenge": (
+        "authentication: resolves the second step's cookie (by its hash) to its login challenge; "
+        "there is no principal yet (the user is then read through scoped(..., org_id=...))."
+    ),
     # Values unique across the installation: checking them must see every organization.
     "server/identity/users.py:insert_user": (
         "e-mail addresses are unique across organizations (login finds a user by e-mail alone), "

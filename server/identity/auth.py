@@ -8,10 +8,8 @@ attempts cannot slip past the limit.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from riskops.audit import store
@@ -21,7 +19,7 @@ from riskops.server.core.errors import Forbidden, RateLimited, Unauthenticated
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
-from riskops.server.identity import mfa, org_security
+from riskops.server.identity import attempts, mfa, org_security
 from riskops.server.identity.models import (
     ApiToken,
     LoginFailure,
@@ -62,44 +60,10 @@ def _mask(email: str) -> str:
     return f"{local[:1]}***@{domain}" if domain else "***"
 
 
-def _retry_in(oldest: datetime | None, window: timedelta, now: datetime) -> int:
-    """Whole seconds until the oldest counted failure leaves the window (1 to the window)."""
-    until = (oldest or now) + window
-    left = math.ceil((until - now).total_seconds())
-    return max(1, min(int(window.total_seconds()), left))
-
-
-async def _serialise(conn: BaseDBAsyncClient, *keys: str) -> None:
-    """Hold, until the transaction ends, a lock per key (PostgreSQL advisory transaction locks,
-    always taken in the same order). SQLite needs none: Tortoise runs one transaction at a time
-    on its single connection, and SQLite has a single writer."""
-    if conn.capabilities.dialect != "postgres":
-        return
-    for key in keys:
-        await conn.execute_query("SELECT pg_advisory_xact_lock(hashtext($1))", [key])
-
-
-async def _reserve_attempt(settings: Settings, account: str, ip: str) -> tuple[int | None, int]:
-    """Count this attempt before its password is checked, atomically per account and per IP:
-    either (seconds to wait, 0) when a limit is reached, or (None, id of the failure row that
-    now stands for this attempt; deleted when the password turns out right). Reading the count
-    and inserting the row in one serialised transaction is what keeps 50 parallel attempts from
-    each seeing the count before any of them was written."""
-    window = timedelta(seconds=settings.login_failure_window_seconds)
-    async with in_transaction() as conn:
-        await _serialise(conn, f"login-account:{account}", f"login-ip:{ip}")
-        now = datetime.now(UTC)  # after the wait: the rows counted are all older
-        since = now - window
-        for field, key, limit in (
-            ("account", account, settings.login_max_failures_per_account),
-            ("ip", ip, settings.login_max_failures_per_ip),
-        ):
-            recent = LoginFailure.filter(**{field: key, "at__gte": since}).using_db(conn)
-            if await recent.count() >= limit:
-                oldest = await recent.order_by("-at").offset(limit - 1).first()
-                return _retry_in(oldest.at if oldest else None, window, now), 0
-        reserved = await LoginFailure.create(account=account, ip=ip, at=now, using_db=conn)
-    return None, reserved.id
+# The counter moved to `attempts` (shared with the second step); these names stay for callers.
+_retry_in = attempts.retry_in
+_serialise = attempts.serialise
+_reserve_attempt = attempts.reserve_attempt
 
 
 async def login(settings: Settings, email: str, password: str, client: ClientInfo) -> LoginResult:

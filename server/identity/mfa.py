@@ -2,22 +2,543 @@
 on the server and confirmed with a first code, ten one-time recovery codes stored hashed, the
 second step at login (rate-limited per account with the same atomic counter as passwords; a code
 is never accepted twice in its window), the organization's policy (enrol right after the
-password step when required), and an admin's reset (audited, revokes sessions)."""
+password step when required), and an admin's reset (audited, revokes sessions).
+
+The second step is a `LoginChallenge`: its id is the SHA-256 of the cookie the browser holds,
+it lives `login_challenge_minutes`, and it is used once (taken with a conditional UPDATE in the
+transaction that checks the code, so a wrong code leaves it open and a right one closes it).
+API tokens are not affected by any of this."""
 
 from __future__ import annotations
 
-from riskops.server.identity.models import ChallengeStage, User
-from riskops.server.identity.sessions import ClientInfo, LoginResult
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from riskops.audit import store
+from riskops.audit.types import Entry, RiskLevel
+from riskops.server.core.audit_trail import record
+from riskops.server.core.errors import Conflict, Forbidden, Invalid, RateLimited, Unauthenticated
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import get_scoped, scoped
+from riskops.server.core.sealing import seal, unseal
+from riskops.server.identity import attempts, org_security, totp
+from riskops.server.identity.models import (
+    ChallengeStage,
+    LoginChallenge,
+    LoginFailure,
+    MfaFactor,
+    MfaPolicy,
+    OrgSecurity,
+    RecoveryCode,
+    Session,
+    User,
+    UserKind,
+    UserStatus,
+)
+from riskops.server.identity.sessions import ClientInfo, LoginResult, _principal, start_session
+from riskops.server.security import digest, new_secret
+from riskops.server.settings import Settings, get_settings
+
+SEAL_PURPOSE = "totp-secret"
+CHALLENGE_GONE = (
+    "This sign-in step has expired or was already used. Sign in again with your e-mail "
+    "address and password."
+)
+BAD_CODE = (
+    "That code is not right. Enter the 6-digit code your authenticator app shows now (each "
+    "code works once), or one of your recovery codes."
+)
+BAD_CONFIRM = (
+    "Code: that is not the code your app shows now. Check that the app added this account, "
+    "then enter the 6-digit code it shows (each code works once)."
+)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What the person adds to their authenticator app: the QR code of `otpauth_uri`, or the
+    `secret` typed by hand. Shown while enrolling only."""
+
+    otpauth_uri: str
+    qr_svg: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class MfaStatus:
+    enabled: bool
+    required: bool  # the organization's policy requires it of this person
+    policy: MfaPolicy
+    recovery_codes_left: int
+    confirmed_at: datetime | None
+
+
+# ----------------------------------------------------------------------------- login: contract
 
 
 async def stage_after_password(user: User) -> ChallengeStage | None:
     """The step a right password leads to: MFA when the user has a confirmed factor, ENROL when
     the organization requires MFA of this user and there is none, else None (a session)."""
-    return None  # issue 14: h/mfa
+    if user.mfa_enabled:
+        return ChallengeStage.MFA
+    if org_security.mfa_required(await org_security.policy_of(user.org_id), user):
+        return ChallengeStage.ENROL
+    return None
 
 
 async def open_challenge(
     user: User, stage: ChallengeStage, client: ClientInfo, *, via: str = "password"
 ) -> LoginResult:
     """A `LoginChallenge` for `user` at `stage` (its cookie value in `challenge_secret`)."""
-    raise NotImplementedError  # issue 14: h/mfa
+    secret = new_secret()
+    now = datetime.now(UTC)
+    minutes = get_settings().login_challenge_minutes
+    await LoginChallenge.create(
+        id=digest(secret), user_id=user.id, org_id=user.org_id, stage=stage, via=via,
+        created_at=now, expires_at=now + timedelta(minutes=minutes), ip=client.ip,
+        user_agent=(client.user_agent or "")[:300] or None,
+    )  # fmt: skip
+    return LoginResult(None, None, challenge_secret=secret, stage=stage)
+
+
+# ----------------------------------------------------------------------------- login: steps
+
+
+async def _challenge(
+    secret: str | None, stage: ChallengeStage | None
+) -> tuple[LoginChallenge, User]:
+    """The open challenge the cookie `secret` stands for, at `stage` (any when None), and its
+    user (active)."""
+    if not secret or len(secret) > 200:
+        raise Unauthenticated(CHALLENGE_GONE)
+    challenge = await LoginChallenge.get_or_none(id=digest(secret))
+    now = datetime.now(UTC)
+    if (
+        challenge is None
+        or (stage is not None and challenge.stage != stage)
+        or challenge.used_at is not None
+        or challenge.expires_at <= now
+    ):
+        raise Unauthenticated(CHALLENGE_GONE)
+    user = await scoped(User, org_id=challenge.org_id).get_or_none(
+        id=challenge.user_id, deleted_at=None
+    )
+    if user is None or user.status != UserStatus.ACTIVE or user.kind != UserKind.PERSON:
+        raise Unauthenticated(CHALLENGE_GONE)
+    return challenge, user
+
+
+async def challenge_stage(secret: str | None) -> ChallengeStage:
+    """The stage of the open challenge the cookie `secret` stands for (Unauthenticated when
+    there is none): which page of the second step the browser belongs on."""
+    challenge, _ = await _challenge(secret, None)
+    return challenge.stage
+
+
+async def _take(challenge: LoginChallenge, conn: BaseDBAsyncClient) -> None:
+    """Use the challenge once: a second request with the same cookie finds it used."""
+    now = datetime.now(UTC)
+    taken = (
+        await scoped(LoginChallenge, org_id=challenge.org_id)
+        .filter(id=challenge.id, used_at=None, expires_at__gt=now)
+        .using_db(conn)
+        .update(used_at=now)
+    )
+    if not taken:
+        raise Unauthenticated(CHALLENGE_GONE)
+
+
+class _WrongCode(Unauthenticated):
+    """A wrong second-step code (counted and audited; the challenge stays open)."""
+
+
+def _person(user: User, client: ClientInfo) -> Principal:
+    """Who acts in the second step: the user, before there is a session."""
+    return _principal(user, client, frozenset({user.id}))
+
+
+def _account(user: User) -> str:
+    return f"mfa:{user.id}"
+
+
+async def _reserve(settings: Settings, user: User, client: ClientInfo) -> int:
+    """Count this code attempt before it is checked (the password step's counter); refused with
+    RATE_LIMITED past the limit."""
+    retry, reserved = await attempts.reserve_attempt(settings, _account(user), client.ip or "-")
+    if retry is not None:
+        await _failed(user, client, "rate_limited", RiskLevel.HIGH)
+        raise RateLimited(f"Too many wrong codes; try again in {retry} seconds.", retry_after=retry)
+    return reserved
+
+
+async def _failed(user: User, client: ClientInfo, reason: str, risk: RiskLevel) -> None:
+    actor = _person(user, client).actor
+    await store.emit(
+        actor, Entry("auth.login_failed", "user", user.id, {}, {"reason": reason}, risk)
+    )
+
+
+async def _succeeded(user: User, reserved: int) -> None:
+    await LoginFailure.filter(id=reserved).delete()
+    await LoginFailure.filter(account=_account(user)).delete()
+
+
+async def second_step(
+    settings: Settings, challenge_secret: str | None, code: str, client: ClientInfo
+) -> LoginResult:
+    """The second step at login: a TOTP code or one of the recovery codes. A right code uses
+    the challenge and starts the session (`auth.login` via "mfa"); a wrong one is counted and
+    audited (`auth.login_failed`, reason bad_code) and the challenge stays open."""
+    challenge, user = await _challenge(challenge_secret, ChallengeStage.MFA)
+    reserved = await _reserve(settings, user, client)
+    typed = totp.clean(code)
+    try:
+        async with in_transaction() as conn:
+            await _take(challenge, conn)
+            if totp.is_totp_code(typed):
+                ok = await _accept_totp(user, typed, conn)
+            else:
+                ok = await _use_recovery(user, typed, client, conn)
+            if not ok:
+                raise _WrongCode(BAD_CODE, field="code")
+    except _WrongCode:
+        await _failed(user, client, "bad_code", RiskLevel.MEDIUM)
+        raise
+    except Unauthenticated:
+        await LoginFailure.filter(id=reserved).delete()  # the challenge was gone: not a guess
+        raise
+    await _succeeded(user, reserved)
+    return await start_session(settings, user, client, via="mfa")
+
+
+async def use_recovery_code(
+    settings: Settings, challenge_secret: str | None, code: str, client: ClientInfo
+) -> LoginResult:
+    """The second step with a recovery code only (each works once)."""
+    if not totp.is_recovery_code(totp.clean(code)):
+        code = "-"  # counted and refused like any wrong code
+    return await second_step(settings, challenge_secret, code, client)
+
+
+async def login_enrolment(challenge_secret: str | None) -> Enrolment:
+    """The enrolment a person whose organization requires MFA sees right after the password
+    (the same one again on a reload, until it is confirmed)."""
+    _, user = await _challenge(challenge_secret, ChallengeStage.ENROL)
+    return await _pending(user)
+
+
+async def login_enrol_confirm(
+    settings: Settings, challenge_secret: str | None, code: str, client: ClientInfo
+) -> tuple[LoginResult, list[str]]:
+    """Confirm the enrolment at login with a first code: the factor is on, the ten recovery
+    codes exist (returned this once), and the session starts."""
+    challenge, user = await _challenge(challenge_secret, ChallengeStage.ENROL)
+    reserved = await _reserve(settings, user, client)
+    try:
+        async with in_transaction() as conn:
+            await _take(challenge, conn)
+            codes = await _confirm(user, totp.clean(code), _person(user, client), conn)
+    except Invalid:
+        await _failed(user, client, "bad_code", RiskLevel.MEDIUM)
+        raise
+    except Unauthenticated:
+        await LoginFailure.filter(id=reserved).delete()
+        raise
+    await _succeeded(user, reserved)
+    return await start_session(settings, user, client, via="mfa"), codes
+
+
+# ----------------------------------------------------------------------------- codes
+
+
+def _secret_of(factor: MfaFactor) -> str:
+    return unseal(SEAL_PURPOSE, factor.secret_sealed)
+
+
+async def _accept_totp(user: User, code: str, conn: BaseDBAsyncClient) -> bool:
+    """Whether `code` is the user's current TOTP code and its step is later than the last one
+    accepted; the step is recorded with a conditional UPDATE, so of two requests with the same
+    code only one is accepted."""
+    factor = await MfaFactor.filter(user_id=user.id).using_db(conn).get_or_none()
+    if factor is None or factor.confirmed_at is None:
+        return False
+    return await _claim_step(factor, code, conn)
+
+
+async def _claim_step(factor: MfaFactor, code: str, conn: BaseDBAsyncClient) -> bool:
+    step = totp.matching_step(_secret_of(factor), code)
+    if step is None:
+        return False
+    claimed = (
+        await MfaFactor.filter(
+            Q(last_step__isnull=True) | Q(last_step__lt=step), id=factor.id, user_id=factor.user_id
+        )
+        .using_db(conn)
+        .update(last_step=step)
+    )
+    return claimed == 1
+
+
+async def _use_recovery(user: User, code: str, client: ClientInfo, conn: BaseDBAsyncClient) -> bool:
+    if not user.mfa_enabled or not totp.is_recovery_code(code):
+        return False
+    now = datetime.now(UTC)
+    used = (
+        await RecoveryCode.filter(user_id=user.id, code_hash=totp.recovery_hash(code), used_at=None)
+        .using_db(conn)
+        .update(used_at=now)
+    )
+    if used != 1:
+        return False
+    left = await RecoveryCode.filter(user_id=user.id, used_at=None).using_db(conn).count()
+    await record(_person(user, client), conn, "mfa.recovery_code_used", "user", user.id,
+                 new={"recovery_codes_left": left}, risk=RiskLevel.MEDIUM)  # fmt: skip
+    return True
+
+
+async def _new_recovery_codes(user: User, conn: BaseDBAsyncClient) -> list[str]:
+    """Ten new recovery codes (the old ones stop working); only their hashes are kept."""
+    await RecoveryCode.filter(user_id=user.id).using_db(conn).delete()
+    codes = totp.new_recovery_codes()
+    now = datetime.now(UTC)
+    await RecoveryCode.bulk_create(
+        [RecoveryCode(user_id=user.id, code_hash=totp.recovery_hash(c), created_at=now)
+         for c in codes],
+        using_db=conn,
+    )  # fmt: skip
+    return codes
+
+
+# ----------------------------------------------------------------------------- enrolment
+
+
+async def _pending(user: User) -> Enrolment:
+    """The unconfirmed factor of `user` (created when there is none), as its enrolment."""
+    factor = await MfaFactor.filter(user_id=user.id).get_or_none()
+    if factor is not None and factor.confirmed_at is not None:
+        raise Conflict(
+            "Multi-factor authentication is already on for this account. To move it to a new "
+            "device, turn it off first (Account → Multi-factor), or ask an admin to reset it."
+        )
+    if factor is None:
+        secret = totp.new_secret()
+        try:
+            await MfaFactor.create(user_id=user.id, secret_sealed=seal(SEAL_PURPOSE, secret),
+                                   created_at=datetime.now(UTC))  # fmt: skip
+        except IntegrityError:  # two tabs at once: the other one's key is the one kept
+            return await _pending(user)
+    else:
+        secret = _secret_of(factor)
+    uri = totp.otpauth_uri(secret, user.email)
+    return Enrolment(otpauth_uri=uri, qr_svg=totp.qr_svg(uri), secret=secret)
+
+
+async def _confirm(
+    user: User, code: str, principal: Principal, conn: BaseDBAsyncClient
+) -> list[str]:
+    factor = await MfaFactor.filter(user_id=user.id).using_db(conn).get_or_none()
+    if factor is None or factor.confirmed_at is not None:
+        raise Conflict(
+            "There is no enrolment waiting for a code: start again with “Set up multi-factor "
+            "authentication”.",
+            field="code",
+        )
+    if not await _claim_step(factor, code, conn):
+        raise Invalid(BAD_CONFIRM, field="code")
+    now = datetime.now(UTC)
+    await MfaFactor.filter(id=factor.id, user_id=user.id).using_db(conn).update(confirmed_at=now)
+    await (
+        scoped(User, org_id=user.org_id).filter(id=user.id).using_db(conn).update(mfa_enabled=True)
+    )
+    user.mfa_enabled = True
+    codes = await _new_recovery_codes(user, conn)
+    await record(principal, conn, "mfa.enrolled", "user", user.id,
+                 new={"method": "totp", "recovery_codes": len(codes)},
+                 risk=RiskLevel.MEDIUM)  # fmt: skip
+    return codes
+
+
+async def _me(principal: Principal) -> User:
+    """The signed-in person (a service account never signs in, so it has no second factor)."""
+    user = await get_scoped(User, principal, principal.user_id, "User")
+    if user.kind != UserKind.PERSON:
+        raise Forbidden(
+            f"{user.name} is a service account: it never signs in, so it has no second factor."
+        )
+    return user
+
+
+async def enrol_start(principal: Principal) -> Enrolment:
+    """Start (or show again) the signed-in person's enrolment: the QR code and the secret."""
+    return await _pending(await _me(principal))
+
+
+async def enrol_confirm(principal: Principal, code: str) -> list[str]:
+    """Turn MFA on with a first code from the app; the ten recovery codes, shown this once."""
+    user = await _me(principal)
+    settings = get_settings()
+    client = ClientInfo(principal.ip, principal.user_agent, principal.request_id)
+    reserved = await _reserve(settings, user, client)  # a wrong code stays counted
+    async with in_transaction() as conn:
+        codes = await _confirm(user, totp.clean(code), principal, conn)
+    await _succeeded(user, reserved)
+    return codes
+
+
+async def _check_own_code(principal: Principal, user: User, code: str) -> None:
+    """A current TOTP code of the signed-in person (counted like the second step), for the
+    changes that need one: new recovery codes, turning MFA off."""
+    client = ClientInfo(principal.ip, principal.user_agent, principal.request_id)
+    reserved = await _reserve(get_settings(), user, client)
+    async with in_transaction() as conn:
+        ok = user.mfa_enabled and await _accept_totp(user, totp.clean(code), conn)
+    if not ok:
+        raise Invalid(
+            "Code: that is not the code your authenticator app shows now. Enter the current "
+            "6-digit code (each code works once).",
+            field="code",
+        )
+    await _succeeded(user, reserved)
+
+
+def _require_enabled(user: User) -> None:
+    if not user.mfa_enabled:
+        raise Conflict(
+            "Multi-factor authentication is off for this account: set it up first "
+            "(Account → Multi-factor).",
+            field="code",
+        )
+
+
+async def regenerate_recovery_codes(principal: Principal, code: str) -> list[str]:
+    """Ten new recovery codes (the old ones stop working), with a current code from the app."""
+    user = await _me(principal)
+    _require_enabled(user)
+    await _check_own_code(principal, user, code)
+    async with in_transaction() as conn:
+        codes = await _new_recovery_codes(user, conn)
+        await record(principal, conn, "mfa.recovery_codes_regenerated", "user", user.id,
+                     new={"recovery_codes": len(codes)}, risk=RiskLevel.MEDIUM)  # fmt: skip
+    return codes
+
+
+async def _remove_factor(user: User, conn: BaseDBAsyncClient) -> None:
+    await MfaFactor.filter(user_id=user.id).using_db(conn).delete()
+    await RecoveryCode.filter(user_id=user.id).using_db(conn).delete()
+    await (
+        scoped(LoginChallenge, org_id=user.org_id)
+        .filter(user_id=user.id, used_at=None)
+        .using_db(conn)
+        .update(used_at=datetime.now(UTC))
+    )
+    await (
+        scoped(User, org_id=user.org_id).filter(id=user.id).using_db(conn).update(mfa_enabled=False)
+    )
+    user.mfa_enabled = False
+
+
+async def disable(principal: Principal, code: str) -> None:
+    """Turn one's own MFA off, with a current code; refused when the organization requires it."""
+    user = await _me(principal)
+    _require_enabled(user)
+    if org_security.mfa_required(await org_security.policy_of(user.org_id), user):
+        raise Forbidden(
+            "Your organization requires multi-factor authentication for you, so it cannot be "
+            "turned off. If you lost your device, ask an admin to reset it."
+        )
+    await _check_own_code(principal, user, code)
+    async with in_transaction() as conn:
+        await _remove_factor(user, conn)
+        await record(principal, conn, "mfa.disabled", "user", user.id, risk=RiskLevel.HIGH)
+
+
+async def reset_mfa(principal: Principal, user_id: str | int) -> User:
+    """An admin resets a person's MFA (a lost device, a compromised account): the factor and
+    recovery codes are gone, the person's sessions are revoked; they enrol again at their next
+    sign-in when the policy requires it. API tokens are not affected."""
+    principal.require(Perm.USER_MANAGE)
+    async with in_transaction() as conn:
+        user = await get_scoped(User, principal, user_id, "User", conn)
+        if (
+            not user.mfa_enabled
+            and not await MfaFactor.filter(user_id=user.id).using_db(conn).exists()
+        ):
+            raise Invalid(
+                f"{user.name} has not set up multi-factor authentication: there is nothing to "
+                "reset."
+            )
+        await _remove_factor(user, conn)
+        revoked = (
+            await scoped(Session, principal)
+            .filter(user_id=user.id, revoked_at=None)
+            .using_db(conn)
+            .update(revoked_at=datetime.now(UTC))
+        )
+        await record(principal, conn, "mfa.reset", "user", user.id,
+                     new={"sessions_revoked": revoked}, risk=RiskLevel.HIGH)  # fmt: skip
+    return user
+
+
+# ----------------------------------------------------------------------------- status, policy
+
+
+async def status(principal: Principal) -> MfaStatus:
+    """The signed-in person's MFA: on or off, whether the organization requires it of them."""
+    user = await get_scoped(User, principal, principal.user_id, "User")
+    policy = await org_security.policy_of(user.org_id)
+    factor = await MfaFactor.filter(user_id=user.id).get_or_none()
+    left = await RecoveryCode.filter(user_id=user.id, used_at=None).count()
+    return MfaStatus(
+        enabled=user.mfa_enabled,
+        required=org_security.mfa_required(policy, user),
+        policy=policy.mfa_policy if policy else MfaPolicy.OPTIONAL,
+        recovery_codes_left=left if user.mfa_enabled else 0,
+        confirmed_at=factor.confirmed_at if factor else None,
+    )
+
+
+async def mfa_policy(principal: Principal) -> MfaPolicy:
+    """The organization's MFA policy (`security.manage`)."""
+    principal.require(Perm.SECURITY_MANAGE)
+    policy = await org_security.policy_of(principal.org_id)
+    return policy.mfa_policy if policy else MfaPolicy.OPTIONAL
+
+
+def parse_policy(value: str) -> MfaPolicy:
+    try:
+        return MfaPolicy((value or "").strip().lower())
+    except ValueError:
+        raise Invalid(
+            "Policy: choose optional, privileged (admins and approvers) or everyone.",
+            field="policy",
+        ) from None
+
+
+async def set_mfa_policy(principal: Principal, policy: str | MfaPolicy) -> MfaPolicy:
+    """Who must use MFA in the organization (`security.manage`). People it newly requires are
+    taken to enrolment at their next sign-in; sessions already open stay."""
+    principal.require(Perm.SECURITY_MANAGE)
+    new = parse_policy(str(policy))
+    now = datetime.now(UTC)
+    async with in_transaction() as conn:
+        row = await scoped(OrgSecurity, principal).using_db(conn).select_for_update().first()
+        old = row.mfa_policy if row else MfaPolicy.OPTIONAL
+        if row is None:
+            await OrgSecurity.create(org_id=principal.org_id, mfa_policy=new, updated_at=now,
+                                     updated_by_id=principal.user_id, using_db=conn)  # fmt: skip
+        elif old != new:
+            await scoped(OrgSecurity, principal).filter(id=row.id).using_db(conn).update(
+                mfa_policy=new, updated_at=now, updated_by_id=principal.user_id,
+                version=row.version + 1,
+            )  # fmt: skip
+        if old != new:
+            await record(principal, conn, "security.mfa_policy", "organization",
+                         principal.org_id, old={"mfa_policy": old.value},
+                         new={"mfa_policy": new.value}, risk=RiskLevel.HIGH)  # fmt: skip
+    return new

@@ -122,6 +122,13 @@ GRAPHQL: dict[str, Op] = {
     "Mutation.createServiceAccount": Op(Perm.USER_MANAGE, {"name": "Probe", "roles": ["viewer"]}),
     # Someone else's token; one's own need no permission.
     "Mutation.revokeApiToken": Op(Perm.TOKEN_MANAGE, {"tokenId": "{token}"}),
+    # --- multi-factor authentication (one's own: any signed-in person; a wrong code is data)
+    "Mutation.startMfaEnrolment": Op(SIGNED_IN),
+    "Mutation.confirmMfaEnrolment": Op(SIGNED_IN, {"code": "000000"}),
+    "Mutation.regenerateRecoveryCodes": Op(SIGNED_IN, {"code": "000000"}),
+    "Mutation.disableMfa": Op(SIGNED_IN, {"code": "000000"}),
+    "Mutation.resetUserMfa": Op(Perm.USER_MANAGE, {"userId": "{target}"}),
+    "Mutation.setMfaPolicy": Op(Perm.SECURITY_MANAGE, {"policy": "OPTIONAL"}),
     # --- audit
     "Query.auditEvents": Op(Perm.AUDIT_READ),
     "Query.auditVerification": Op(Perm.AUDIT_VERIFY),
@@ -400,6 +407,27 @@ PAGES: dict[str, Page] = {
     "POST /tokens": Page(SIGNED_IN, "/tokens", {"name": "probe", "roles": "viewer"}),
     # Someone else's token is not found there, for everyone (the admin page revokes any).
     "POST /tokens/{token_id}/revoke": Page(SIGNED_IN, "/tokens/{token}/revoke"),
+    # --- multi-factor authentication: the second login step (the challenge cookie is the
+    # credential: without it, the password is asked again), one's own MFA, an admin's reset and
+    # the organization's policy
+    "GET /login/code": Page(ANYONE, "/login/code"),
+    "POST /login/code": Page(ANYONE, "/login/code", {"code": "000000"}),
+    "GET /login/enrol": Page(ANYONE, "/login/enrol"),
+    "POST /login/enrol": Page(ANYONE, "/login/enrol", {"code": "000000"}),
+    "GET /account/mfa": Page(SIGNED_IN, "/account/mfa"),
+    "POST /account/mfa/enrol": Page(SIGNED_IN, "/account/mfa/enrol"),
+    "POST /account/mfa/confirm": Page(SIGNED_IN, "/account/mfa/confirm", {"code": "000000"}),
+    "POST /account/mfa/recovery-codes": Page(
+        SIGNED_IN, "/account/mfa/recovery-codes", {"code": "000000"}
+    ),
+    "POST /account/mfa/disable": Page(SIGNED_IN, "/account/mfa/disable", {"code": "000000"}),
+    "POST /admin/users/{user_id}/mfa/reset": Page(
+        Perm.USER_MANAGE, "/admin/users/{target}/mfa/reset"
+    ),
+    "GET /admin/security": Page(Perm.SECURITY_MANAGE, "/admin/security"),
+    "POST /admin/security/mfa": Page(
+        Perm.SECURITY_MANAGE, "/admin/security/mfa", {"policy": "optional"}
+    ),
     # --- audit
     "GET /audit": Page(Perm.AUDIT_READ, "/audit"),
     "POST /audit/verify": Page(Perm.AUDIT_VERIFY, "/audit/verify"),

@@ -98,9 +98,12 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/admin/users", "Users", "Admin", Perm.USER_MANAGE),
     NavItem("/admin/teams", "Teams", "Admin", Perm.TEAM_MANAGE),
     NavItem("/admin/tokens", "API tokens", "Admin", Perm.TOKEN_MANAGE),
+    NavItem("/admin/sso", "Single sign-on", "Admin", Perm.SECURITY_MANAGE),
+    NavItem("/admin/security", "Security", "Admin", Perm.SECURITY_MANAGE),
     NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
     NavItem("/sessions", "My sessions", "Account"),
     NavItem("/tokens", "My API tokens", "Account"),
+    NavItem("/account/mfa", "Multi-factor", "Account"),
 )
 
 # Flash messages by code: a URL can only select one of these, never inject its own text.
@@ -114,6 +117,13 @@ FLASH: dict[str, str] = {
     "team.members": "Team members updated.",
     "token.revoked": "API token revoked.",
     "service_account.created": "Service account created. Mint its token below.",
+    "sso.saved": "Single sign-on saved. Test the connection below.",
+    "sso.only_on": "Single sign-on only: passwords are refused except for the break-glass admin.",
+    "sso.only_off": "Passwords are accepted again.",
+    "user.mfa_reset": "The user's MFA was reset and their sessions revoked; they set it up "
+    "again at their next sign-in when it is required.",
+    "mfa.disabled": "Multi-factor authentication is off.",
+    "security.mfa_policy": "MFA policy saved.",
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
 }

@@ -208,6 +208,8 @@ async def _tokens_page(
         # A person's token is theirs to create; an admin mints service accounts' tokens only.
         "accounts": [u for u in people if u.kind == UserKind.SERVICE],
         "names": {u.id: u.name for u in people},
+        # The owner's MFA next to each token (a person's; a service account never signs in).
+        "mfa_of": {u.id: u.mfa_enabled for u in people if u.kind == UserKind.PERSON},
         "errors": errors or {},
         "form": form
         or {"owner": "", "name": "", "roles": [], "expires_in_days": tokens.DEFAULT_TOKEN_DAYS},

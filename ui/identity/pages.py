@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -18,8 +19,9 @@ from riskops.server.core.errors import (
     Unauthenticated,
 )
 from riskops.server.core.principal import Principal
-from riskops.server.identity import auth, tokens
-from riskops.server.middleware import clear_session_cookie, session_cookie
+from riskops.server.identity import auth, mfa, sso, tokens
+from riskops.server.identity.models import ChallengeStage
+from riskops.server.middleware import challenge_cookie, clear_session_cookie, session_cookie
 from riskops.server.web import client_info, principal_of, read_form, settings_of
 from riskops.ui.common.forms import (
     back,
@@ -44,8 +46,9 @@ def _login_page(
     error: str | None = None,
     status: int = 200,
     headers: Mapping[str, str] | None = None,
+    sso_button: bool = False,
 ) -> Response:
-    ctx = {"email": email, "next": nxt, "error": error}
+    ctx = {"email": email, "next": nxt, "error": error, "sso": sso_button}
     return render(request, "identity/login.html", ctx, status, headers=headers)
 
 
@@ -54,7 +57,7 @@ async def login_form(request: Request) -> Response:
     nxt = local_path(request.query_params.get("next"))
     if principal_of(request) is not None:
         return RedirectResponse(nxt, status_code=303)
-    return _login_page(request, nxt=nxt)
+    return _login_page(request, nxt=nxt, sso_button=await sso.available())
 
 
 # Not a `form_post`: nobody is signed in yet, and each refusal (wrong password, rate limit,
@@ -65,6 +68,7 @@ async def login_submit(request: Request) -> Response:
     settings = settings_of(request)
     email, password = form_text(form, "email"), form.get("password")
     nxt = local_path(form_text(form, "next"))
+    has_sso = await sso.available()  # the refusals below show the "Sign in with SSO" button
     try:
         result = await auth.login(
             settings, email, password if isinstance(password, str) else "", client_info(request)
@@ -74,16 +78,29 @@ async def login_submit(request: Request) -> Response:
         message = f"{exc.message} You can try again after {at:%H:%M:%S} UTC."
         headers = {"Retry-After": str(exc.retry_after)}
         return _login_page(request, email=email, nxt=nxt, error=message, status=429,
-                           headers=headers)  # fmt: skip
+                           headers=headers, sso_button=has_sso)  # fmt: skip
     except Unauthenticated as exc:
-        return _login_page(request, email=email, nxt=nxt, error=exc.message, status=401)
+        return _login_page(request, email=email, nxt=nxt, error=exc.message, status=401,
+                           sso_button=has_sso)  # fmt: skip
     except Forbidden as exc:
-        return _login_page(request, email=email, nxt=nxt, error=exc.message, status=403)
+        return _login_page(request, email=email, nxt=nxt, error=exc.message, status=403,
+                           sso_button=has_sso)  # fmt: skip
     if result.session_secret is None:
-        # a second step is needed (issue 14: h/mfa shows it); until then nothing asks for one
-        raise NotImplementedError("the second login step")
+        return second_step_redirect(request, result, nxt)
     response = RedirectResponse(nxt, status_code=303)
     response.raw_headers.append((b"set-cookie", session_cookie(result.session_secret, settings)))
+    return response
+
+
+def second_step_redirect(request: Request, result: auth.LoginResult, nxt: str) -> Response:
+    """To the second step a right password (or SSO) leads to, holding its challenge cookie:
+    `/login/code` for a TOTP or recovery code, `/login/enrol` when MFA must be set up first."""
+    assert result.challenge_secret is not None
+    where = "/login/enrol" if result.stage == ChallengeStage.ENROL else "/login/code"
+    target = where if nxt == "/" else f"{where}?{urlencode({'next': nxt})}"
+    response = RedirectResponse(target, status_code=303)
+    cookie = challenge_cookie(result.challenge_secret, settings_of(request))
+    response.raw_headers.append((b"set-cookie", cookie))
     return response
 
 
@@ -137,6 +154,7 @@ async def _tokens_page(
         "form": form or {"name": "", "roles": [], "expires_in_days": tokens.DEFAULT_TOKEN_DAYS},
         "issued": issued,
         "now": datetime.now(UTC),
+        "my_mfa": (await mfa.status(principal)).enabled,
     }
     # The page with a fresh secret must never be cached or replayed from a cache.
     headers = {"Cache-Control": "no-store"} if issued else None

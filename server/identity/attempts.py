@@ -1,0 +1,56 @@
+"""The atomic counter of failed sign-in attempts (`LoginFailure` rows), shared by the password
+step (`auth.login`, account key: the e-mail address) and the second step (`mfa`, account key
+`mfa:<user id>`): an attempt is counted before its secret is checked, serialised per account and
+per IP, so parallel attempts cannot slip past the limit. Its own module so that `mfa`, which
+`auth` imports, can count without importing `auth`."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from riskops.server.identity.models import LoginFailure
+from riskops.server.settings import Settings
+
+
+def retry_in(oldest: datetime | None, window: timedelta, now: datetime) -> int:
+    """Whole seconds until the oldest counted failure leaves the window (1 to the window)."""
+    until = (oldest or now) + window
+    left = math.ceil((until - now).total_seconds())
+    return max(1, min(int(window.total_seconds()), left))
+
+
+async def serialise(conn: BaseDBAsyncClient, *keys: str) -> None:
+    """Hold, until the transaction ends, a lock per key (PostgreSQL advisory transaction locks,
+    always taken in the same order). SQLite needs none: Tortoise runs one transaction at a time
+    on its single connection, and SQLite has a single writer."""
+    if conn.capabilities.dialect != "postgres":
+        return
+    for key in keys:
+        await conn.execute_query("SELECT pg_advisory_xact_lock(hashtext($1))", [key])
+
+
+async def reserve_attempt(settings: Settings, account: str, ip: str) -> tuple[int | None, int]:
+    """Count this attempt before its secret is checked, atomically per account and per IP:
+    either (seconds to wait, 0) when a limit is reached, or (None, id of the failure row that
+    now stands for this attempt; deleted when the secret turns out right). Reading the count
+    and inserting the row in one serialised transaction is what keeps 50 parallel attempts from
+    each seeing the count before any of them was written."""
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    async with in_transaction() as conn:
+        await serialise(conn, f"login-account:{account}", f"login-ip:{ip}")
+        now = datetime.now(UTC)  # after the wait: the rows counted are all older
+        since = now - window
+        for field, key, limit in (
+            ("account", account, settings.login_max_failures_per_account),
+            ("ip", ip, settings.login_max_failures_per_ip),
+        ):
+            recent = LoginFailure.filter(**{field: key, "at__gte": since}).using_db(conn)
+            if await recent.count() >= limit:
+                oldest = await recent.order_by("-at").offset(limit - 1).first()
+                return retry_in(oldest.at if oldest else None, window, now), 0
+        reserved = await LoginFailure.create(account=account, ip=ip, at=now, using_db=conn)
+    return None, reserved.id
