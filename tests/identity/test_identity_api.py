@@ -99,8 +99,10 @@ async def test_create_user_and_its_audit_event_in_the_org_chain(
     assert row.password_hash is None
 
     events = await AuditEvent.filter(org_id=tenant.org_id, seq__gt=head_before).order_by("seq")
+    # Without a password the user is invited in the same transaction (issue 14).
     assert [(e.seq, e.action, e.entity_type, e.entity_id) for e in events] == [
-        (head_before + 1, "user.create", "user", str(row.id))
+        (head_before + 1, "user.create", "user", str(row.id)),
+        (head_before + 2, "user.invite", "user", str(row.id)),
     ]
     event = events[0]
     assert event.actor == f"token:{await _token_id(secret)}"
@@ -611,9 +613,9 @@ EXPECTED_PERMISSIONS = {
     ],
     "approver": [
         "alert.read", "alert.reopen", "assistant.read", "assistant.runs", "assistant.usage",
-        "audit.approvals", "audit.verify", "baseline.approve", "baseline.propose", "case.approve", "case.read",
-        "case.work", "policy.manage", "report.generate", "report.read", "rerun.request",
-        "run.approve", "run.read", "user.read", "view.save",
+        "audit.approvals", "audit.verify", "baseline.approve", "baseline.propose",
+        "case.approve", "case.read", "case.work", "policy.manage", "report.generate",
+        "report.read", "rerun.request", "run.approve", "run.read", "user.read", "view.save",
     ],
     "strategist": [
         "alert.ingest", "alert.read", "alert.triage", "assistant.read", "assistant.use",
