@@ -100,6 +100,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
     NavItem("/sessions", "My sessions", "Account"),
     NavItem("/tokens", "My API tokens", "Account"),
+    NavItem("/account/password", "Password", "Account"),
 )
 
 # Flash messages by code: a URL can only select one of these, never inject its own text.
@@ -115,6 +116,7 @@ FLASH: dict[str, str] = {
     "service_account.created": "Service account created. Mint its token below.",
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
+    "password.changed": "Password changed. Your other sessions were signed out.",
 }
 
 
