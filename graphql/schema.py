@@ -13,6 +13,7 @@ from riskops.graphql.credit.mutations import (
 )
 from riskops.graphql.credit.queries import BaselinesQuery, ControlsQuery, ReportsQuery, RunsQuery
 from riskops.graphql.identity.mutations import IdentityMutation
+from riskops.graphql.identity.passwords import PasswordMutation
 from riskops.graphql.identity.queries import IdentityQuery
 from riskops.graphql.notify.queries import NotifyQuery
 from riskops.graphql.operations.queries import AuditQuery
@@ -45,6 +46,7 @@ class Query(
 @strawberry.type
 class Mutation(
     IdentityMutation,
+    PasswordMutation,
     AlertsMutation,
     RunsMutation,
     BaselinesMutation,

@@ -315,3 +315,73 @@ async def test_wrong_current_passwords_count_as_failed_logins(tenant, db) -> Non
             await links.change_password(me, "guess guess guess", NEW_PASSWORD)
     with pytest.raises(RateLimited):
         await links.change_password(me, tenant.password, NEW_PASSWORD)
+
+
+# ----------------------------------------------------------------------------- GraphQL
+
+ERRORS = "errors { code message field }"
+LINK = "url purpose userId expiresAt deliveredBy"
+CREATE = f"""mutation($email: String!) {{
+  createUser(email: $email, name: "Gil Graph", roles: ["viewer"]) {{
+    user {{ id }} invitation {{ {LINK} }} {ERRORS}
+  }}
+}}"""
+RESEND = f"""mutation($id: ID!) {{
+  resendInvitation(userId: $id) {{ invitation {{ {LINK} }} {ERRORS} }}
+}}"""
+FORCE = f"""mutation($id: ID!) {{
+  forcePasswordReset(userId: $id) {{ reset {{ {LINK} }} {ERRORS} }}
+}}"""
+CHANGE = f"""mutation($current: String!, $new: String!) {{
+  changePassword(current: $current, new: $new) {{ changed sessionsRevoked {ERRORS} }}
+}}"""
+
+
+async def test_graphql_invites_resends_and_forces_a_reset(tenant, other_tenant, api, db) -> None:
+    secret = await api.token(tenant, tenant.admin_user)
+    data = await api.data(secret, CREATE, {"email": email(tenant)})
+    created = data["createUser"]
+    invitation = created["invitation"]
+    assert created["errors"] == [] and invitation["purpose"] == "INVITATION"
+    assert invitation["url"].startswith("http://testserver/invite/")
+    assert invitation["deliveredBy"] == "none" and invitation["userId"] == created["user"]["id"]
+    user_id = created["user"]["id"]
+
+    again = (await api.data(secret, RESEND, {"id": user_id}))["resendInvitation"]
+    assert again["errors"] == [] and again["invitation"]["url"] != invitation["url"]
+    await links.redeem(db.settings, again["invitation"]["url"].rsplit("/", 1)[1], NEW_PASSWORD,
+                       CLIENT)  # fmt: skip
+    stale = (await api.data(secret, RESEND, {"id": user_id}))["resendInvitation"]
+    assert stale["invitation"] is None and stale["errors"][0]["code"] == "CONFLICT"
+
+    reset = (await api.data(secret, FORCE, {"id": user_id}))["forcePasswordReset"]
+    assert reset["errors"] == [] and reset["reset"]["purpose"] == "PASSWORD_RESET"
+    assert "/reset-password/" in reset["reset"]["url"]
+
+    stranger, _ = await other_tenant.user("viewer")
+    for query, name in ((RESEND, "resendInvitation"), (FORCE, "forcePasswordReset")):
+        theirs = (await api.data(secret, query, {"id": str(stranger.id)}))[name]
+        missing = (await api.data(secret, query, {"id": "2147483000"}))[name]
+        assert theirs["errors"][0]["code"] == missing["errors"][0]["code"] == "NOT_FOUND"
+    viewer, _ = await tenant.user("viewer")
+    weak = await api.token(tenant, viewer)
+    refused = (await api.data(weak, FORCE, {"id": user_id}))["forcePasswordReset"]
+    assert refused["errors"][0]["code"] == "FORBIDDEN"
+    refusal = await AuditEvent.filter(org_id=tenant.org_id, action__startswith="permission.denied")
+    assert any("forcePasswordReset" in e.new_values for e in refusal)
+
+
+async def test_graphql_changes_ones_own_password(tenant, api, db) -> None:
+    user, _ = await tenant.user("viewer")
+    elsewhere = await auth.login(db.settings, user.email, tenant.password, CLIENT)
+    secret = await api.token(tenant, user)
+    wrong = await api.data(secret, CHANGE, {"current": "nope", "new": NEW_PASSWORD})
+    assert wrong["changePassword"]["errors"] == [{
+        "code": "INVALID", "message": "The current password is wrong; type it again.",
+        "field": "current",
+    }]  # fmt: skip
+    weak = await api.data(secret, CHANGE, {"current": tenant.password, "new": "abc"})
+    assert weak["changePassword"]["errors"][0]["field"] == "new"
+    done = await api.data(secret, CHANGE, {"current": tenant.password, "new": NEW_PASSWORD})
+    assert done["changePassword"] == {"changed": True, "sessionsRevoked": 1, "errors": []}
+    assert await auth.from_session(elsewhere.session_secret or "", CLIENT) is None
