@@ -85,6 +85,9 @@ class Page:
     holes: dict[str, str] = field(default_factory=dict)
 
 
+# The password of every user the tests make (tests/conftest.py `PASSWORD`).
+SAME_PASSWORD = "correct horse battery staple"
+
 ALERT_ITEM = {
     "externalId": "perm-matrix-1",
     "source": "perm-matrix",
@@ -120,6 +123,12 @@ GRAPHQL: dict[str, Op] = {
     "Mutation.createServiceAccount": Op(Perm.USER_MANAGE, {"name": "Probe", "roles": ["viewer"]}),
     # Someone else's token; one's own need no permission.
     "Mutation.revokeApiToken": Op(Perm.TOKEN_MANAGE, {"tokenId": "{token}"}),
+    # --- passwords (issue 14). The target has a password: a new invitation is a conflict.
+    "Mutation.resendInvitation": Op(Perm.USER_MANAGE, {"userId": "{target}"}),
+    "Mutation.forcePasswordReset": Op(Perm.USER_MANAGE, {"userId": "{target}"}),
+    # One's own; the new password is the current one, so nothing changes and nothing counts as
+    # a failed login.
+    "Mutation.changePassword": Op(SIGNED_IN, {"current": SAME_PASSWORD, "new": SAME_PASSWORD}),
     # --- audit
     "Query.auditEvents": Op(Perm.AUDIT_READ),
     "Query.auditVerification": Op(Perm.AUDIT_VERIFY),
@@ -340,6 +349,23 @@ PAGES: dict[str, Page] = {
     "GET /sessions": Page(SIGNED_IN, "/sessions"),
     "POST /sessions/revoke": Page(SIGNED_IN, "/sessions/revoke", signs_out=True),
     "GET /{path:path}": Page(ANYONE, "/no-such-page"),
+    # --- passwords (issue 14): one-time links and "forgot password" are for anyone
+    "GET /invite/{token}": Page(ANYONE, "/invite/not-a-link"),
+    "POST /invite/{token}": Page(ANYONE, "/invite/not-a-link", {"password": "x"}),
+    "GET /reset-password/{token}": Page(ANYONE, "/reset-password/not-a-link"),
+    "POST /reset-password/{token}": Page(ANYONE, "/reset-password/not-a-link", {"password": "x"}),
+    "GET /forgot-password": Page(ANYONE, "/forgot-password"),
+    "POST /forgot-password": Page(ANYONE, "/forgot-password", {"email": "nobody-{org}@x.test"}),
+    "GET /account/password": Page(SIGNED_IN, "/account/password"),
+    "POST /account/password": Page(
+        SIGNED_IN,
+        "/account/password",
+        {"current": SAME_PASSWORD, "new": SAME_PASSWORD, "new_again": SAME_PASSWORD},
+    ),
+    "POST /admin/users/{user_id}/invite": Page(Perm.USER_MANAGE, "/admin/users/{target}/invite"),
+    "POST /admin/users/{user_id}/reset-password": Page(
+        Perm.USER_MANAGE, "/admin/users/{target}/reset-password"
+    ),
     # --- administration
     "GET /admin/users": Page(Perm.USER_MANAGE, "/admin/users"),
     "POST /admin/users": Page(
