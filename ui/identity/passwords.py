@@ -126,7 +126,8 @@ def _forgot_page(
     status: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    ctx = {"email": email, "sent": sent, "error": error}
+    ctx = {"email": email, "sent": sent, "error": error,
+           "reset_minutes": settings_of(request).reset_link_minutes}  # fmt: skip
     return render(request, "identity/forgot_password.html", ctx, status, headers=headers)
 
 
