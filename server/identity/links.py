@@ -130,7 +130,9 @@ async def _issue(
         .using_db(conn)
         .update(revoked_at=now)
     )
-    base = (settings.base_url or origin).rstrip("/")
+    # A self-service request never passes `origin`: its Host header is anyone's to forge, and
+    # the mailed link would send the token to their server (password-reset poisoning).
+    base = (settings.base_url or origin or f"http://{settings.host}:{settings.port}").rstrip("/")
     url = f"{base}{PATHS[purpose]}{token}"
     channel = _channel(settings, self_service=created_by is None)
     if channel is not None:
@@ -304,10 +306,10 @@ async def _reserve_request(settings: Settings, account: str, ip: str) -> int | N
     return None
 
 
-async def forgot_password(
-    settings: Settings, email: str, client: ClientInfo, *, origin: str = ""
-) -> None:
-    """Self-service: the same answer whether or not the account exists; rate-limited."""
+async def forgot_password(settings: Settings, email: str, client: ClientInfo) -> None:
+    """Self-service: the same answer whether or not the account exists; rate-limited. The link
+    points at RISKOPS_BASE_URL (else the address `riskops serve` binds), never at the request's
+    Host header."""
     account = (email or "").strip().lower()[:254]
     if not account:
         raise Invalid("E-mail address is required.", field="email")
@@ -327,8 +329,7 @@ async def forgot_password(
     actor = Actor(org_id=user.org_id, actor=f"user:{user.id}", actor_type="user", ip=client.ip,
                   user_agent=client.user_agent, request_id=client.request_id)  # fmt: skip
     async with in_transaction() as conn:
-        issued = await _issue(conn, user, LinkPurpose.PASSWORD_RESET, created_by=None,
-                              origin=origin)  # fmt: skip
+        issued = await _issue(conn, user, LinkPurpose.PASSWORD_RESET, created_by=None)
         await store.append(actor, Entry(
             "user.password_reset_requested", "user", user.id, {},
             {"expires_at": issued.expires_at.isoformat(), "delivered_by": issued.delivered_by},

@@ -42,7 +42,9 @@ def configure(db: Any) -> Iterator[Any]:
     original = get_settings()
 
     def apply(**update: Any) -> Settings:
-        settings = original.model_copy(update={"base_url": "https://riskops.example", **update})
+        update = {"base_url": "https://riskops.example", "host": "127.0.0.1", "port": 8000,
+                  **update}  # fmt: skip
+        settings = original.model_copy(update=update)
         return use_settings(settings)
 
     yield apply
@@ -164,3 +166,25 @@ async def test_without_mail_an_admins_link_goes_to_the_review_webhook(
     await links.forgot_password(settings, user.email, CLIENT)
     assert not await OutboxMessage.filter(org_id=tenant.org_id,
                                           kind="identity.password_reset").exists()  # fmt: skip
+
+
+async def test_a_forged_host_header_never_reaches_a_mailed_link(
+    tenant, browser, configure, mailbox: MailServer
+) -> None:
+    """Password-reset poisoning: the self-service link points at RISKOPS_BASE_URL (else the
+    address riskops serves on), whatever Host the request named."""
+    user, _ = await tenant.user("viewer")
+    for base, expected in (("https://riskops.example", "https://riskops.example/reset-password/"),
+                           ("", "http://127.0.0.1:8000/reset-password/")):  # fmt: skip
+        configure(smtp_url=mailbox.url, base_url=base)
+        b = await browser()
+        await b.get("/forgot-password")
+        r = await b.post("/forgot-password", {"email": user.email},
+                         headers={"Host": "evil.example"})  # fmt: skip
+        assert r.status_code == 200
+        for _ in range(200):
+            if len(mailbox.to(user.email)) == (1 if base else 2):
+                break
+            await asyncio.sleep(0.05)
+        link = next(w for w in mailbox.to(user.email)[-1].get_content().split() if "/reset" in w)
+        assert link.startswith(expected) and "evil" not in link

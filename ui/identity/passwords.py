@@ -143,9 +143,7 @@ async def forgot_submit(request: Request) -> Response:
     form = await read_form(request)
     email = form_text(form, "email")
     try:
-        await links.forgot_password(
-            settings_of(request), email, client_info(request), origin=origin_of(request)
-        )
+        await links.forgot_password(settings_of(request), email, client_info(request))
     except RateLimited as exc:
         at = datetime.now(UTC) + timedelta(seconds=exc.retry_after)
         message = f"{exc.message} You can ask again after {at:%H:%M} UTC."
