@@ -16,6 +16,7 @@ from riskops.graphql.credit.mutations import (
 from riskops.graphql.credit.queries import BaselinesQuery, ControlsQuery, ReportsQuery, RunsQuery
 from riskops.graphql.identity.mfa import MfaMutation
 from riskops.graphql.identity.mutations import IdentityMutation
+from riskops.graphql.identity.passwords import PasswordMutation
 from riskops.graphql.identity.queries import IdentityQuery
 from riskops.graphql.identity.sso import SsoMutation, SsoQuery
 from riskops.graphql.notify.queries import NotifyQuery
@@ -53,6 +54,7 @@ class Mutation(
     IdentityMutation,
     SsoMutation,
     MfaMutation,
+    PasswordMutation,
     AlertsMutation,
     RunsMutation,
     BaselinesMutation,

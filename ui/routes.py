@@ -13,6 +13,8 @@ from riskops.ui.common.rendering import page, render_error
 from riskops.ui.credit import controls, reports, runs, scenarios
 from riskops.ui.identity import admin, mfa_pages, pages
 from riskops.ui.identity import sso as sso_pages
+from riskops.ui.identity import admin, pages
+from riskops.ui.identity import passwords as password_pages
 from riskops.ui.notify import pages as notify_pages
 from riskops.ui.operations import audit
 from riskops.ui.triage import alerts, alerts_bulk, cases
@@ -31,6 +33,7 @@ routes: list[Route] = [
     *pages.routes,
     *mfa_pages.routes,
     *admin.routes,
+    *password_pages.routes,
     *audit.routes,
     *alerts_bulk.routes,  # before alerts': `/alerts/bulk/…` is not an alert
     *alerts.routes,

@@ -7,9 +7,10 @@ import strawberry
 
 from riskops.graphql.core.context import Info, principal
 from riskops.graphql.core.errors import UserError, as_payload
+from riskops.graphql.identity.passwords import IssuedLink, origin
 from riskops.graphql.identity.types import ApiToken, Team, User
 from riskops.server.core.errors import ErrorCode
-from riskops.server.identity import models, teams, tokens, users
+from riskops.server.identity import links, models, teams, tokens, users
 from riskops.server.identity.auth import revoke_sessions
 
 MAX_ROLE_LIST = 16
@@ -19,6 +20,15 @@ MAX_ID_LIST = 200
 @strawberry.type
 class UserPayload:
     user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CreateUserPayload:
+    user: User | None = None
+    invitation: IssuedLink | None = strawberry.field(
+        default=None, description="The invitation, when no password was given (shown once)."
+    )
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -66,6 +76,11 @@ async def _user_payload(user: models.User) -> UserPayload:
     return UserPayload(user=await _user_with_teams(user))
 
 
+async def _created_payload(created: links.CreatedUser) -> CreateUserPayload:
+    invitation = IssuedLink.of(created.invitation) if created.invitation else None
+    return CreateUserPayload(user=await _user_with_teams(created.user), invitation=invitation)
+
+
 async def _team_payload(team: models.Team) -> TeamPayload:
     await team.fetch_related("members")
     return TeamPayload(team=Team.of(team))
@@ -73,7 +88,10 @@ async def _team_payload(team: models.Team) -> TeamPayload:
 
 @strawberry.type
 class IdentityMutation:
-    @strawberry.mutation(description="Create a user in your organization (admin).")
+    @strawberry.mutation(
+        description="Create a user in your organization (admin). Without a password they are "
+        "invited: `invitation` holds their one-time link, shown this once."
+    )
     async def create_user(
         self,
         info: Info,
@@ -81,16 +99,17 @@ class IdentityMutation:
         name: str,
         roles: list[str],
         password: str | None = None,
-    ) -> UserPayload:
+    ) -> CreateUserPayload:
         if err := _too_many("roles", roles, MAX_ROLE_LIST):
-            return UserPayload(errors=[err])
+            return CreateUserPayload(errors=[err])
         return await as_payload(
-            UserPayload,
-            users.create_user(
-                principal(info), email=email, name=name, roles=roles, password=password
+            CreateUserPayload,
+            links.create_user(
+                principal(info), email=email, name=name, roles=roles, password=password,
+                origin=origin(info),
             ),
-            _user_payload,
-        )
+            _created_payload,
+        )  # fmt: skip
 
     @strawberry.mutation(
         description="Replace a user's roles (admin). With expectedVersion, a concurrent change "

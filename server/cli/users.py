@@ -3,7 +3,8 @@ too, in one transaction), through the identity services, audited as the CLI.
 `riskops create-service-account` and `riskops create-service-token`: automation's accounts and
 their tokens. The CLI never mints a person's token (a person creates their own, on the API tokens
 page or with `createApiToken`); a service account's token is minted by a named admin (`--as`),
-so that maker-checker counts its acts as that admin's too."""
+so that maker-checker counts its acts as that admin's too.
+`riskops user invite` and `riskops user reset-password` print a one-time link (issue 14)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from riskops.server.cli.common import (
 from riskops.server.core.errors import Invalid
 from riskops.server.core.scoping import scoped
 from riskops.server.core.validation import label
-from riskops.server.identity import mfa, orgs, tokens, users
+from riskops.server.identity import links, mfa, orgs, tokens, users
 from riskops.server.identity.models import User
 from riskops.server.settings import Settings
 
@@ -189,11 +190,105 @@ def create_service_token_cmd(
 
 
 # --------------------------------------------------------------------------- riskops user …
+# The `user` command group (issue 14): one-time links here; other subcommands join the group.
 
 user_app = typer.Typer(
-    help="Manage the people of an organization (audited as the CLI).", no_args_is_help=True
+    name="user", help="Manage the people of an organization.", no_args_is_help=True
 )
-app.add_typer(user_app, name="user")
+app.add_typer(user_app)
+
+
+def _origin(settings: Settings) -> str:
+    """Where printed links point: RISKOPS_BASE_URL, else the address `riskops serve` binds."""
+    return settings.base_url or f"http://{settings.host}:{settings.port}"
+
+
+def _print_link(issued: links.IssuedLink, what: str) -> None:
+    sent = {
+        "email": "e-mailed to them",
+        "webhook": "posted to the #ops-review channel",
+        "none": "not sent (no mail server configured): pass it on to that person only",
+    }[issued.delivered_by]
+    typer.echo(f"{what}: {sent}; it works once, until {issued.expires_at:%Y-%m-%d %H:%M} UTC.")
+    typer.echo(f"Link (shown only this once): {issued.url}")
+
+
+async def _person_of(org_id: int, email: str) -> User | None:
+    return await scoped(User, org_id=org_id).get_or_none(
+        email=email.strip().lower(), deleted_at=None
+    )
+
+
+async def _invite(settings: Settings, org: str, email: str, name: str | None,
+                  roles: list[str]) -> None:  # fmt: skip
+    async with database(settings):
+        found = await resolve_org(org)
+        admin = cli_admin(found.id)
+        user = await _person_of(found.id, email)
+        if user is not None:
+            issued = await links.invite(admin, user.id, origin=_origin(settings))
+            _print_link(issued, f"Invitation sent again to {user.name} <{user.email}>")
+            return
+        if not name or not roles:
+            raise CliError(
+                f"no user '{email}' in organization '{found.slug}': give --name and --role to "
+                "create and invite them."
+            )
+        created = await links.create_user(
+            admin, email=email, name=name, roles=roles, origin=_origin(settings)
+        )
+    if created.invitation is None:  # the organization signs in through SSO only
+        typer.echo(f"Created user {created.user.id} <{created.user.email}>: they sign in "
+                   "through single sign-on; no invitation is needed.")  # fmt: skip
+        return
+    typer.echo(
+        f"Created user {created.user.id} <{created.user.email}> in organization {found.slug} "
+        f"with roles: {', '.join(created.user.roles)}."
+    )
+    _print_link(created.invitation, "Invitation")
+
+
+@user_app.command("invite")
+def invite_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
+    email: Annotated[str, typer.Option(help="E-mail address of the person.")],
+    name: Annotated[
+        str | None, typer.Option(help="Display name (to create the user; not if they exist).")
+    ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option("--role", help="A role of a user to create; repeat for several."),
+    ] = None,
+) -> None:
+    """Invite a person: create the user (with --name and --role) or send an existing user who
+    has not set a password a new invitation; prints the one-time link (audited as the CLI)."""
+    asyncio.run(_invite(_settings(ctx), org, email, name, list(role or [])))
+
+
+async def _reset_password(settings: Settings, org: str, email: str) -> None:
+    async with database(settings):
+        found = await resolve_org(org)
+        user = await _person_of(found.id, email)
+        if user is None:
+            raise CliError(f"no user '{email}' in organization '{found.slug}' (check --email).")
+        issued = await links.force_reset(cli_admin(found.id), user.id, origin=_origin(settings))
+    typer.echo(
+        f"The password of {user.name} <{user.email}> no longer works and their sessions are "
+        "signed out."
+    )
+    _print_link(issued, "Reset link")
+
+
+@user_app.command("reset-password")
+def reset_password_cmd(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
+    email: Annotated[str, typer.Option(help="E-mail address of the user.")],
+) -> None:
+    """Force a password reset: the password stops working, the sessions end, and the printed
+    one-time link lets the user choose a new one (audited as the CLI)."""
+    asyncio.run(_reset_password(_settings(ctx), org, email))
 
 
 async def reset_mfa_of(org_key: str, email: str) -> str:

@@ -140,6 +140,16 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "authentication: resolves the second step's cookie (by its hash) to its login challenge; "
         "there is no principal yet (the user is then read through scoped(..., org_id=...))."
     ),
+    # One-time links (issue 14): the person is not signed in; the address or the link is all
+    # there is to go on.
+    "server/identity/links.py:_account_of": (
+        "self-service password reset: finds the account of the e-mail address typed on the "
+        "forgot-password page; there is no principal (the answer is the same either way)."
+    ),
+    "server/identity/links.py:_live_link": (
+        "an invitation or reset link: finds the link by the SHA-256 of its token; there is no "
+        "principal until the password is set."
+    ),
     # Values unique across the installation: checking them must see every organization.
     "server/identity/users.py:insert_user": (
         "e-mail addresses are unique across organizations (login finds a user by e-mail alone), "

@@ -18,6 +18,7 @@ from riskops.server.core.permissions import PRIVILEGED_ROLES, Perm, Role, permis
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
 from riskops.server.core.versioning import check_version
+from riskops.server.identity import passwords
 from riskops.server.identity.models import ApiToken, Session, User, UserKind, UserStatus
 from riskops.server.security import hash_password
 
@@ -86,8 +87,8 @@ def checked_new_user(
     email = validation.email(email)
     name = validation.text(name, "name", max_len=200)
     roles = validation.roles(roles)
-    pw_hash = hash_password(validation.password(password)) if password else None
-    return NewUser(email, name, roles, pw_hash)
+    checked = passwords.check_policy(password, email=email, name=name) if password else None
+    return NewUser(email, name, roles, hash_password(checked) if checked else None)
 
 
 async def insert_user(principal: Principal, conn: BaseDBAsyncClient, new: NewUser) -> User:
@@ -268,7 +269,6 @@ async def reactivate_user(principal: Principal, user_id: str | int) -> User:
 
 async def set_password(principal: Principal, user_id: str | int, password: str) -> None:
     principal.require(Perm.USER_MANAGE)
-    pw = validation.password(password)
     async with in_transaction() as conn:
         user = await get_scoped(User, principal, user_id, "User")
         if user.kind == UserKind.SERVICE:
@@ -277,8 +277,10 @@ async def set_password(principal: Principal, user_id: str | int, password: str) 
                 "Mint it an API token instead.",
                 field="userId",
             )
+        pw = passwords.check_policy(password, email=user.email, name=user.name)
         user.password_hash = hash_password(pw)
-        await user.save(using_db=conn, update_fields=["password_hash"])
+        user.password_changed_at = datetime.now(UTC)
+        await user.save(using_db=conn, update_fields=["password_hash", "password_changed_at"])
         await record(principal, conn, "user.password_set", "user", user.id, risk=RiskLevel.MEDIUM)
 
 

@@ -1,4 +1,5 @@
-"""Delivery of the notification outbox to webhooks: the `outbox.deliver` job.
+"""Delivery of the notification outbox to webhooks (and the `email` channel's mail through
+`riskops.server.notify.mail`): the `outbox.deliver` job.
 
 One delivery pass takes the due pending messages (next_attempt_at ≤ now), oldest first, at most
 `BATCH` of them. Each is claimed with a conditional UPDATE (still pending, same attempts, still
@@ -13,6 +14,10 @@ Before a message is claimed, its organization's alert-suppression switch is chec
 force now, the message is marked `suppressed` (last_error "alert suppression on at delivery")
 and never sent. Messages written while suppression was on are suppressed already and never
 selected.
+
+A one-time link (an invitation or a password reset) is one person's mail, not an alert: the
+suppression switch does not hold it. Once settled for good (sent or failed) its payload no
+longer holds the sealed link.
 
 Outcomes: 2xx → sent. Connect error, timeout, 5xx → stays pending, retried after 30 s, 1 min,
 2 min, ... (at most 30 min), or after a 429's Retry-After. After `MAX_ATTEMPTS` attempts, any
@@ -34,8 +39,9 @@ from riskops.jobs.registry import job
 from riskops.server.core.scoping import scoped
 from riskops.server.credit.kill_switches import active_switches, suppression_on
 from riskops.server.identity.models import Organization
-from riskops.server.notify import webhooks
+from riskops.server.notify import mail, webhooks
 from riskops.server.notify.models import OutboxMessage, OutboxStatus
+from riskops.server.notify.outbox import Channel
 from riskops.server.settings import Settings, get_settings
 
 log = logging.getLogger("riskops.outbox")
@@ -110,6 +116,8 @@ async def _deliver_one(
 ) -> str:
     """Send one claimed message; returns what became of it: sent, retrying or failed."""
     attempt = msg.attempts + 1
+    if msg.channel == Channel.EMAIL.value:
+        return await _settled(msg, attempt, await mail.send(msg, settings), clock)
     target = settings.webhooks.get(msg.channel)
     if target is None:
         error = (
@@ -118,14 +126,22 @@ async def _deliver_one(
         )
         await _settle(msg, attempt, status=OutboxStatus.FAILED, last_error=error)
         return "failed"
-    request = webhooks.build_request(msg, target, settings.base_url, org)
-    outcome = await webhooks.post(client, target.url, request)
+    request = webhooks.build_request(mail.opened(msg), target, settings.base_url, org)
+    return await _settled(msg, attempt, await webhooks.post(client, target.url, request), clock)
+
+
+async def _settled(
+    msg: OutboxMessage, attempt: int, outcome: webhooks.Outcome, clock: Clock
+) -> str:
+    """Record one attempt's outcome; a message settled for good no longer holds a link."""
+    done = {"payload": p} if (p := mail.scrubbed(msg)) is not None else {}
     if outcome.ok:
-        await _settle(msg, attempt, status=OutboxStatus.SENT, sent_at=clock(), last_error=None)
+        await _settle(msg, attempt, status=OutboxStatus.SENT, sent_at=clock(), last_error=None,
+                      **done)  # fmt: skip
         return "sent"
     error = outcome.error or "delivery failed"
     if outcome.permanent:
-        await _settle(msg, attempt, status=OutboxStatus.FAILED, last_error=error)
+        await _settle(msg, attempt, status=OutboxStatus.FAILED, last_error=error, **done)
         return "failed"
     return await _retry_later(msg, attempt, error, clock(), outcome.retry_after)
 
@@ -135,9 +151,10 @@ async def _retry_later(
 ) -> str:
     """Pending again, due `at` (the time the attempt ended) + the backoff or Retry-After."""
     if attempt >= MAX_ATTEMPTS:
+        done = {"payload": p} if (p := mail.scrubbed(msg)) is not None else {}
         await _settle(
             msg, attempt, status=OutboxStatus.FAILED,
-            last_error=f"gave up after {attempt} attempts; last: {error}",
+            last_error=f"gave up after {attempt} attempts; last: {error}", **done,
         )  # fmt: skip
         return "failed"
     pause = timedelta(seconds=retry_after) if retry_after is not None else backoff(attempt)
@@ -192,7 +209,10 @@ async def deliver_due(
                 )
                 break
             at = clock()
-            if suppression_on(await active_switches(msg.org_id, at)):
+            # A one-time link is one person's mail, not an alert: suppression does not hold it.
+            if msg.kind not in mail.LINK_KINDS and suppression_on(
+                await active_switches(msg.org_id, at)
+            ):
                 if await _suppress(msg, at):
                     counts.suppressed += 1
                 else:

@@ -3,8 +3,10 @@ caused it (so a notification is never lost nor sent for a change that rolled bac
 delivers it after commit to the channel's webhook.
 
 Channels are the runbook's Slack channels: `critical` (#ops-critical), `alerts` (#ops-alerts),
-`review` (#ops-review). While the alert-suppression kill switch is on, messages are written
-with status `suppressed` and never sent: the record of what would have been said stays.
+`review` (#ops-review), and `email` (issue 14: a one-time link mailed to its person through
+RISKOPS_SMTP_URL, `riskops.server.notify.mail`). While the alert-suppression kill switch is on,
+messages are written with status `suppressed` and never sent: the record of what would have been
+said stays (a one-time link is not an alert: it is never suppressed).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Channel(StrEnum):
     CRITICAL = "critical"
     ALERTS = "alerts"
     REVIEW = "review"
+    EMAIL = "email"  # one person's mail (an invitation or reset link), never an alert
 
 
 async def add(
@@ -78,10 +81,11 @@ async def kick() -> None:
     """After a commit that wrote pending messages: have them delivered soon. Never raises (the
     messages are durable; the periodic delivery sweep sends them if this cannot).
 
-    Without any webhook configured there is nothing to send now: no job is queued, and the
-    periodic sweep marks the messages failed ("no webhook configured")."""
+    Without any webhook or mail server configured there is nothing to send now: no job is
+    queued, and the periodic sweep marks the messages failed ("no webhook configured")."""
     try:
-        if not get_settings().webhooks:
+        settings = get_settings()
+        if not settings.webhooks and not settings.smtp_url:
             return
         await runner.enqueue("outbox.deliver")
     except Exception:

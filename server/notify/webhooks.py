@@ -140,6 +140,21 @@ def _report_summary(p: dict[str, Any], base_url: str) -> tuple[str, list[str]]:
     return text, lines
 
 
+def _link_summary(kind: str, p: dict[str, Any]) -> tuple[str, list[str]]:
+    """An invitation or reset link an admin issued, for the admin's channel to pass on (the
+    delivery opened the link: `mail.opened`)."""
+    what = "Invitation" if kind == "identity.invitation" else "Password reset link"
+    who = f"{p.get('name') or '?'} <{p.get('to') or '?'}>"
+    link = p.get("link")
+    lines = [
+        f"*For*: {_esc(who)}",
+        f"*Link*: <{link}|open it once>" if link else "*Link*: no longer held",
+        f"*Expires*: {_esc(p.get('expires_at') or '—')}",
+        "Pass it on to that person only: it sets their password.",
+    ]
+    return f"{what} for {who}", lines
+
+
 def _generic_summary(message: OutboxMessage) -> tuple[str, list[str]]:
     payload = json.dumps(message.payload, sort_keys=True, default=str)
     if len(payload) > 2500:
@@ -154,6 +169,8 @@ def summary(message: OutboxMessage, base_url: str = "") -> tuple[str, list[str]]
         return _run_summary(message.kind, payload, base_url)
     if message.kind == "report.weekly" and payload:
         return _report_summary(payload, base_url)
+    if message.kind in ("identity.invitation", "identity.password_reset") and payload:
+        return _link_summary(message.kind, payload)
     return _generic_summary(message)
 
 

@@ -692,3 +692,48 @@ def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "2 web processes need PostgreSQL" in one_error_line(done)
     assert not (tmp_path / "one.sqlite3").exists()  # refused before migrating anything
+
+
+# ----------------------------------------------------------------------------- issue 14: links
+
+
+def printed_link(done: subprocess.CompletedProcess[str]) -> str:
+    found = re.search(r"Link \(shown only this once\): (\S+)", done.stdout)
+    assert found, done.stdout
+    return found.group(1)
+
+
+def test_user_invite_and_reset_password_print_a_one_time_link(seeded: Seeded) -> None:
+    target = seeded.target
+    email = f"ivy-{uuid.uuid4().hex[:6]}@example.test"
+    done = target.run("user", "invite", "--org", "demo", "--email", email, "--name", "Ivy",
+                      "--role", "viewer")  # fmt: skip
+    assert "not sent (no mail server configured)" in done.stdout
+    first = printed_link(done)
+    assert first.startswith("http://127.0.0.1:8000/invite/")
+    user_id = target.scalar(f"SELECT id FROM app_user WHERE email = '{email}'")
+    token_hash = hashlib.sha256(first.rsplit("/", 1)[1].encode()).hexdigest()
+    assert target.scalar(f"SELECT user_id FROM identity_link WHERE token_hash = '{token_hash}'")
+    again = target.run("user", "invite", "--org", "demo", "--email", email.upper())
+    assert "Invitation sent again to Ivy" in again.stdout and printed_link(again) != first
+
+    reset = target.run("user", "reset-password", "--org", "demo", "--email", email)
+    assert printed_link(reset).startswith("http://127.0.0.1:8000/reset-password/")
+    assert target.scalar(f"SELECT password_hash FROM app_user WHERE id = {user_id}") is None
+    events = target.query(
+        f"SELECT action, actor, new_values FROM audit_event WHERE entity_id = '{user_id}' "
+        "AND action LIKE 'user.%' ORDER BY seq"
+    )
+    assert [(a, who) for a, who, _ in events] == [
+        ("user.create", "cli"), ("user.invite", "cli"), ("user.invite", "cli"),
+        ("user.password_reset_forced", "cli"),
+    ]  # fmt: skip
+    for link in (first, printed_link(again), printed_link(reset)):
+        assert not any(link.rsplit("/", 1)[1] in values for _, _, values in events)
+
+    missing = target.run("user", "reset-password", "--org", "demo", "--email", "no@example.test",
+                         ok=False)  # fmt: skip
+    assert "no user 'no@example.test' in organization 'demo'" in one_error_line(missing)
+    no_name = target.run("user", "invite", "--org", "demo", "--email", "new@example.test",
+                         ok=False)  # fmt: skip
+    assert "give --name and --role" in one_error_line(no_name)

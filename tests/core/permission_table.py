@@ -87,6 +87,9 @@ class Page:
     holes: dict[str, str] = field(default_factory=dict)
 
 
+# The password of every user the tests make (tests/conftest.py `PASSWORD`).
+SAME_PASSWORD = "correct horse battery staple"
+
 ALERT_ITEM = {
     "externalId": "perm-matrix-1",
     "source": "perm-matrix",
@@ -129,6 +132,12 @@ GRAPHQL: dict[str, Op] = {
     "Mutation.disableMfa": Op(SIGNED_IN, {"code": "000000"}),
     "Mutation.resetUserMfa": Op(Perm.USER_MANAGE, {"userId": "{target}"}),
     "Mutation.setMfaPolicy": Op(Perm.SECURITY_MANAGE, {"policy": "OPTIONAL"}),
+    # --- passwords (issue 14). The target has a password: a new invitation is a conflict.
+    "Mutation.resendInvitation": Op(Perm.USER_MANAGE, {"userId": "{target}"}),
+    "Mutation.forcePasswordReset": Op(Perm.USER_MANAGE, {"userId": "{target}"}),
+    # One's own; the new password is the current one, so nothing changes and nothing counts as
+    # a failed login.
+    "Mutation.changePassword": Op(SIGNED_IN, {"current": SAME_PASSWORD, "new": SAME_PASSWORD}),
     # --- audit
     "Query.auditEvents": Op(Perm.AUDIT_READ),
     "Query.auditVerification": Op(Perm.AUDIT_VERIFY),
@@ -368,6 +377,23 @@ PAGES: dict[str, Page] = {
     "GET /sessions": Page(SIGNED_IN, "/sessions"),
     "POST /sessions/revoke": Page(SIGNED_IN, "/sessions/revoke", signs_out=True),
     "GET /{path:path}": Page(ANYONE, "/no-such-page"),
+    # --- passwords (issue 14): one-time links and "forgot password" are for anyone
+    "GET /invite/{token}": Page(ANYONE, "/invite/not-a-link"),
+    "POST /invite/{token}": Page(ANYONE, "/invite/not-a-link", {"password": "x"}),
+    "GET /reset-password/{token}": Page(ANYONE, "/reset-password/not-a-link"),
+    "POST /reset-password/{token}": Page(ANYONE, "/reset-password/not-a-link", {"password": "x"}),
+    "GET /forgot-password": Page(ANYONE, "/forgot-password"),
+    "POST /forgot-password": Page(ANYONE, "/forgot-password", {"email": "nobody-{org}@x.test"}),
+    "GET /account/password": Page(SIGNED_IN, "/account/password"),
+    "POST /account/password": Page(
+        SIGNED_IN,
+        "/account/password",
+        {"current": SAME_PASSWORD, "new": SAME_PASSWORD, "new_again": SAME_PASSWORD},
+    ),
+    "POST /admin/users/{user_id}/invite": Page(Perm.USER_MANAGE, "/admin/users/{target}/invite"),
+    "POST /admin/users/{user_id}/reset-password": Page(
+        Perm.USER_MANAGE, "/admin/users/{target}/reset-password"
+    ),
     # --- administration
     "GET /admin/users": Page(Perm.USER_MANAGE, "/admin/users"),
     "POST /admin/users": Page(

@@ -69,7 +69,8 @@ def test_admin_flow_in_chromium(server: Server) -> None:
             form = page.locator("form[action='/admin/users']")
             form.locator("input[name=email]").fill("erin@demo.riskops.local")
             form.locator("button[type=submit]").click()
-            expect(page.locator(".flash-ok")).to_have_text("User created.")
+            # No password: an invitation, its one-time link shown this once (issue 14).
+            expect(page.locator("#one-time-link")).to_contain_text("/invite/")
             row = page.locator("tr", has_text="erin@demo.riskops.local")
             expect(row).to_contain_text("operator")
             row.locator("summary").click()

@@ -319,7 +319,7 @@ def test_axe_finds_no_wcag_a_or_aa_violation_on_any_page(server: Server, browser
     found: list[str] = []
     # The CSP allows no inline script: only the test's own context lets axe in.
     page = browser.new_page(viewport=DESKTOP, bypass_csp=True)
-    for path in ("/login", "/no-such-page"):
+    for path in ("/login", "/no-such-page", "/forgot-password", "/invite/" + "x" * 43):
         page.goto(f"{server.url}{path}")
         for v in _axe(page):
             for node in v["nodes"]:

@@ -99,8 +99,10 @@ async def test_create_user_and_its_audit_event_in_the_org_chain(
     assert row.password_hash is None
 
     events = await AuditEvent.filter(org_id=tenant.org_id, seq__gt=head_before).order_by("seq")
+    # Without a password the user is invited in the same transaction (issue 14).
     assert [(e.seq, e.action, e.entity_type, e.entity_id) for e in events] == [
-        (head_before + 1, "user.create", "user", str(row.id))
+        (head_before + 1, "user.create", "user", str(row.id)),
+        (head_before + 2, "user.invite", "user", str(row.id)),
     ]
     event = events[0]
     assert event.actor == f"token:{await _token_id(secret)}"

@@ -33,6 +33,8 @@ from riskops.ui.routes import routes as page_routes
 # Signing in and out are the POSTs written by hand (see their comments in ui/identity/pages.py):
 # nobody is signed in yet, or the session may already be gone.
 BY_HAND = {"/login", "/logout"}
+# Issue 14: the pages of a one-time link and "forgot password" are for people not signed in.
+BY_HAND |= {"/invite/{token}", "/reset-password/{token}", "/forgot-password"}
 
 PAGE = """{% extends "base.html" %}
 {% block title %}Thing{% endblock %}

@@ -104,6 +104,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/sessions", "My sessions", "Account"),
     NavItem("/tokens", "My API tokens", "Account"),
     NavItem("/account/mfa", "Multi-factor", "Account"),
+    NavItem("/account/password", "Password", "Account"),
 )
 
 # Flash messages by code: a URL can only select one of these, never inject its own text.
@@ -126,6 +127,7 @@ FLASH: dict[str, str] = {
     "security.mfa_policy": "MFA policy saved.",
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
+    "password.changed": "Password changed. Your other sessions were signed out.",
 }
 
 

@@ -14,8 +14,9 @@ from starlette.routing import Route
 
 from riskops.server.core.errors import Conflict
 from riskops.server.core.principal import Principal
-from riskops.server.identity import auth, teams, tokens, users
+from riskops.server.identity import auth, links, teams, tokens, users
 from riskops.server.identity.models import UserKind
+from riskops.server.web import settings_of
 from riskops.ui.common.forms import back, form_text, form_texts, int_or_none
 from riskops.ui.common.posts import Refusal, Submission, form_post
 from riskops.ui.common.rendering import page, render, signed_in
@@ -23,6 +24,7 @@ from riskops.ui.identity.pages import (
     _signed_out,
     token_days,
 )
+from riskops.ui.identity.passwords import origin_of
 
 # ----------------------------------------------------------------------------- sign in and out
 
@@ -41,6 +43,7 @@ async def _users_page(
     errors: Mapping[str, str] | None = None,
     form: Mapping[str, Any] | None = None,
     row_errors: Mapping[str, str] | None = None,
+    issued: links.IssuedLink | None = None,
 ) -> Response:
     people = await users.list_users(principal, managing=True)
     ctx = {
@@ -48,8 +51,13 @@ async def _users_page(
         "errors": errors or {},
         "form": form or {"email": "", "name": "", "roles": []},
         "row_errors": row_errors or {},
+        "issued": issued,
+        "issued_to": next((u for u in people if issued and u.id == issued.user_id), None),
+        "invitation_hours": settings_of(request).invitation_hours,
     }
-    return render(request, "identity/admin/users.html", ctx, status)
+    # The page with a fresh one-time link must never be cached or replayed from a cache.
+    headers = {"Cache-Control": "no-store"} if issued else None
+    return render(request, "identity/admin/users.html", ctx, status, headers=headers)
 
 
 USER_FIELDS = {"email": "email", "name": "name", "roles": "roles", "password": "password"}
@@ -74,14 +82,18 @@ async def _create_refused(sub: Submission, refusal: Refusal) -> Response:
 @form_post(_create_refused, keep=_new_user, fields=USER_FIELDS)
 async def user_create(sub: Submission) -> Response:
     password = sub.form.get("password")
-    await users.create_user(
+    created = await links.create_user(
         sub.principal,
         email=sub.values["email"],
         name=sub.values["name"],
         roles=sub.values["roles"],
         password=password if isinstance(password, str) and password else None,
+        origin=origin_of(sub.request),
     )
-    return back("/admin/users", "user.created")
+    if created.invitation is None:
+        return back("/admin/users", "user.created")
+    # No password: the invitation's link exists only now, shown on this response, once.
+    return await _users_page(sub.request, sub.principal, status=201, issued=created.invitation)
 
 
 async def _row_refused(sub: Submission, refusal: Refusal) -> Response:
@@ -116,6 +128,20 @@ async def user_suspend(sub: Submission) -> Response:
 async def user_reactivate(sub: Submission) -> Response:
     await users.reactivate_user(sub.principal, sub.param("user_id"))
     return back("/admin/users", "user.reactivated")
+
+
+@form_post(_row_refused)
+async def user_invite(sub: Submission) -> Response:
+    issued = await links.invite(sub.principal, sub.param("user_id"), origin=origin_of(sub.request))
+    return await _users_page(sub.request, sub.principal, status=201, issued=issued)
+
+
+@form_post(_row_refused)
+async def user_force_reset(sub: Submission) -> Response:
+    issued = await links.force_reset(
+        sub.principal, sub.param("user_id"), origin=origin_of(sub.request)
+    )
+    return await _users_page(sub.request, sub.principal, status=201, issued=issued)
 
 
 # Nothing to show inline: a refusal is the error page.
@@ -297,6 +323,8 @@ routes: list[Route] = [
     Route("/admin/users/{user_id}/suspend", user_suspend, methods=["POST"]),
     Route("/admin/users/{user_id}/reactivate", user_reactivate, methods=["POST"]),
     Route("/admin/users/{user_id}/sessions/revoke", user_revoke_sessions, methods=["POST"]),
+    Route("/admin/users/{user_id}/invite", user_invite, methods=["POST"]),
+    Route("/admin/users/{user_id}/reset-password", user_force_reset, methods=["POST"]),
     Route("/admin/teams", teams_list, methods=["GET"]),
     Route("/admin/teams", team_create, methods=["POST"]),
     Route("/admin/teams/{team_id}/members", team_members, methods=["POST"]),
