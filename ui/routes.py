@@ -12,9 +12,8 @@ from riskops.ui.assistant import usage as assistant_usage
 from riskops.ui.common.rendering import page, render_error
 from riskops.ui.credit import controls, reports, runs, scenarios
 from riskops.ui.identity import admin, mfa_pages, pages
-from riskops.ui.identity import sso as sso_pages
-from riskops.ui.identity import admin, pages
 from riskops.ui.identity import passwords as password_pages
+from riskops.ui.identity import sso as sso_pages
 from riskops.ui.notify import pages as notify_pages
 from riskops.ui.operations import audit
 from riskops.ui.triage import alerts, alerts_bulk, cases

@@ -213,6 +213,14 @@ PERM_TEXT: dict[Perm, str] = {
         "Review view promotions: a compliance and a product review are both needed, never on "
         "your own request"
     ),
+    Perm.SECURITY_MANAGE: (
+        "Configure single sign-on (OpenID Connect), require multi-factor authentication, and "
+        "make single sign-on the only way in (with one break-glass admin)"
+    ),
+    Perm.AUDIT_APPROVALS: (
+        "Read the approval trail: every request that needs a second person and its decision "
+        "(case resolutions, reruns and releases, baselines, policy, view promotions)"
+    ),
     Perm.ASSISTANT_READ: (
         "Read the assistant's stored answers on the alerts, cases and runs you read"
     ),
@@ -222,14 +230,6 @@ PERM_TEXT: dict[Perm, str] = {
     ),
     Perm.ASSISTANT_RUNS: "Ask the assistant to explain a SEV0 to SEV2 run, and rate its answers",
     Perm.ASSISTANT_USAGE: "See the assistant's usage and cost by person, model, case and kind",
-    Perm.SECURITY_MANAGE: (
-        "Configure single sign-on (OpenID Connect), require multi-factor authentication, and "
-        "make single sign-on the only way in (with one break-glass admin)"
-    ),
-    Perm.AUDIT_APPROVALS: (
-        "Read the approval trail: every request that needs a second person and its decision "
-        "(case resolutions, reruns and releases, baselines, policy, view promotions)"
-    ),
 }
 
 # Who holds each role (PRODUCT.md "People and roles") and, in a few words, what it is for: the

@@ -35,6 +35,8 @@ from riskops.ui.routes import routes as page_routes
 BY_HAND = {"/login", "/logout"}
 # Issue 14: the pages of a one-time link and "forgot password" are for people not signed in.
 BY_HAND |= {"/invite/{token}", "/reset-password/{token}", "/forgot-password"}
+# The second login step: a password was right, no session yet (only its challenge cookie).
+BY_HAND |= {"/login/code", "/login/enrol"}
 
 PAGE = """{% extends "base.html" %}
 {% block title %}Thing{% endblock %}

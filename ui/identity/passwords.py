@@ -25,6 +25,7 @@ from riskops.server.web import client_info, read_form, settings_of
 from riskops.ui.common.forms import back, form_text
 from riskops.ui.common.posts import Refusal, Submission, form_post
 from riskops.ui.common.rendering import page, render, render_error, signed_in
+from riskops.ui.identity import pages
 
 # A page that holds a one-time token in its address must not be cached, nor its address sent on
 # to another site (the token is a password until it is used).
@@ -38,9 +39,8 @@ def origin_of(request: Request) -> str:
 
 def signed_in_by(request: Request, result: LoginResult, nxt: str = "/") -> Response:
     """After a password was set through a link: the new session's cookie and on to `nxt`."""
-    if result.session_secret is None:
-        # a second step is needed (issue 14: h/mfa shows it, as after the login form)
-        raise NotImplementedError("the second login step")
+    if result.session_secret is None:  # the second step, as after the login form
+        return pages.second_step_redirect(request, result, nxt)
     response = RedirectResponse(nxt, status_code=303)
     cookie = session_cookie(result.session_secret, settings_of(request))
     response.raw_headers.append((b"set-cookie", cookie))
