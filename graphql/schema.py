@@ -12,9 +12,11 @@ from riskops.graphql.credit.mutations import (
     RunsMutation,
 )
 from riskops.graphql.credit.queries import BaselinesQuery, ControlsQuery, ReportsQuery, RunsQuery
+from riskops.graphql.identity.access import AccessMutation, AccessQuery
 from riskops.graphql.identity.mutations import IdentityMutation
 from riskops.graphql.identity.queries import IdentityQuery
 from riskops.graphql.notify.queries import NotifyQuery
+from riskops.graphql.operations.approvals import ApprovalTrailQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
@@ -27,7 +29,9 @@ from riskops.graphql.work.queries import WorkQuery
 @strawberry.type
 class Query(
     IdentityQuery,
+    AccessQuery,
     AuditQuery,
+    ApprovalTrailQuery,
     AlertsQuery,
     RunsQuery,
     BaselinesQuery,
@@ -45,6 +49,7 @@ class Query(
 @strawberry.type
 class Mutation(
     IdentityMutation,
+    AccessMutation,
     AlertsMutation,
     RunsMutation,
     BaselinesMutation,

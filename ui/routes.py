@@ -9,9 +9,10 @@ from starlette.routing import Route
 
 from riskops.ui.common.rendering import page, render_error
 from riskops.ui.credit import controls, reports, runs, scenarios
+from riskops.ui.identity import access as access_pages
 from riskops.ui.identity import admin, pages
 from riskops.ui.notify import pages as notify_pages
-from riskops.ui.operations import audit
+from riskops.ui.operations import approvals, audit
 from riskops.ui.triage import alerts, alerts_bulk, cases
 from riskops.ui.views import pages as view_pages
 from riskops.ui.work import pages as work_pages
@@ -26,6 +27,8 @@ routes: list[Route] = [
     *work_pages.routes,
     *pages.routes,
     *admin.routes,
+    *access_pages.routes,
+    *approvals.routes,  # before audit's
     *audit.routes,
     *alerts_bulk.routes,  # before alerts': `/alerts/bulk/…` is not an alert
     *alerts.routes,

@@ -98,6 +98,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/admin/teams", "Teams", "Admin", Perm.TEAM_MANAGE),
     NavItem("/admin/tokens", "API tokens", "Admin", Perm.TOKEN_MANAGE),
     NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
+    NavItem("/audit/approvals", "Approval trail", "Audit", Perm.AUDIT_APPROVALS),
     NavItem("/sessions", "My sessions", "Account"),
     NavItem("/tokens", "My API tokens", "Account"),
 )
@@ -112,6 +113,7 @@ FLASH: dict[str, str] = {
     "team.created": "Team created.",
     "team.members": "Team members updated.",
     "token.revoked": "API token revoked.",
+    "session.revoked": "Session revoked: that browser is signed out.",
     "service_account.created": "Service account created. Mint its token below.",
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
