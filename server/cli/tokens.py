@@ -18,7 +18,7 @@ from riskops.server.cli.common import (
     resolve_org,
     user_principal,
 )
-from riskops.server.identity import access, tokens, users
+from riskops.server.identity import access
 from riskops.server.settings import Settings
 
 token_app = typer.Typer(help="API tokens for automation.", no_args_is_help=True)
@@ -32,16 +32,12 @@ async def _create(
     async with database(settings):
         found = await resolve_org(org)
         admin = await user_principal(org, email)
-        cli = cli_admin(found.id)
-        owner = await access.service_account_named(cli, account)
-        if owner is None:
-            owner = await users.create_service_account(cli, name=account, roles=roles)
-            typer.echo(f"Created service account {owner.id} ({owner.name}) with roles: "
-                       f"{', '.join(owner.roles)}.")  # fmt: skip
-        issued = await tokens.create_api_token(
-            admin, user_id=owner.id, name=name or f"{owner.name} token", roles=roles,
-            expires_in_days=days,
-        )  # fmt: skip
+        owner, issued, created = await access.mint_service_token(
+            cli_admin(found.id), admin, account, roles, name=name, days=days
+        )
+    if created:
+        typer.echo(f"Created service account {owner.id} ({owner.name}) with roles: "
+                   f"{', '.join(owner.roles)}.")  # fmt: skip
     typer.echo(
         f"Minted token {issued.token.id} ({issued.token.name}) for service account {owner.id} "
         f"({owner.name}), by {admin.email}, with roles: {', '.join(issued.token.roles)}; "

@@ -21,7 +21,7 @@ from riskops.server.core.errors import Invalid, not_found
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
-from riskops.server.identity import tokens
+from riskops.server.identity import tokens, users
 from riskops.server.identity.models import ApiToken, Session, User, UserKind
 
 SHORT_ID = 16
@@ -175,3 +175,33 @@ async def service_account_named(principal: Principal, name: str) -> User | None:
             field="name",
         )
     return found[0] if found else None
+
+
+async def mint_service_token(
+    creator: Principal,
+    minter: Principal,
+    account: str,
+    roles: list[str],
+    *,
+    name: str | None = None,
+    days: int | None = None,
+) -> tuple[User, tokens.IssuedToken, bool]:
+    """`riskops token create --service-account NAME`: the service account called `account`
+    (created by `creator` with `roles` when there is none) and its token minted by the person
+    `minter` (token.manage). Whether the minter may mint and the roles are checked before the
+    account is created, so a refusal leaves nothing behind. Returns (account, token, created)."""
+    minter.require(Perm.TOKEN_MANAGE)
+    roles = validation.roles(roles)
+    if days is not None and not 1 <= days <= tokens.MAX_TOKEN_DAYS:
+        raise Invalid(
+            f"Expires in (days) must be between 1 and {tokens.MAX_TOKEN_DAYS}.", field="days"
+        )
+    owner = await service_account_named(creator, account)
+    created = owner is None
+    if owner is None:
+        owner = await users.create_service_account(creator, name=account, roles=roles)
+    issued = await tokens.create_api_token(
+        minter, user_id=owner.id, name=name or f"{owner.name} token", roles=roles,
+        expires_in_days=days,
+    )  # fmt: skip
+    return owner, issued, created
