@@ -611,9 +611,9 @@ EXPECTED_PERMISSIONS = {
     ],
     "approver": [
         "alert.read", "alert.reopen", "assistant.read", "assistant.runs", "assistant.usage",
-        "audit.approvals", "audit.verify", "baseline.approve", "baseline.propose", "case.approve", "case.read",
-        "case.work", "policy.manage", "report.generate", "report.read", "rerun.request",
-        "run.approve", "run.read", "user.read", "view.save",
+        "audit.approvals", "audit.verify", "baseline.approve", "baseline.propose",
+        "case.approve", "case.read", "case.work", "policy.manage", "report.generate",
+        "report.read", "rerun.request", "run.approve", "run.read", "user.read", "view.save",
     ],
     "strategist": [
         "alert.ingest", "alert.read", "alert.triage", "assistant.read", "assistant.use",
