@@ -14,12 +14,14 @@ from riskops.graphql.credit.mutations import (
     RunsMutation,
 )
 from riskops.graphql.credit.queries import BaselinesQuery, ControlsQuery, ReportsQuery, RunsQuery
+from riskops.graphql.identity.access import AccessMutation, AccessQuery
 from riskops.graphql.identity.mfa import MfaMutation
 from riskops.graphql.identity.mutations import IdentityMutation
 from riskops.graphql.identity.passwords import PasswordMutation
 from riskops.graphql.identity.queries import IdentityQuery
 from riskops.graphql.identity.sso import SsoMutation, SsoQuery
 from riskops.graphql.notify.queries import NotifyQuery
+from riskops.graphql.operations.approvals import ApprovalTrailQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
@@ -33,7 +35,9 @@ from riskops.graphql.work.queries import WorkQuery
 class Query(
     IdentityQuery,
     SsoQuery,
+    AccessQuery,
     AuditQuery,
+    ApprovalTrailQuery,
     AlertsQuery,
     RunsQuery,
     BaselinesQuery,
@@ -55,6 +59,7 @@ class Mutation(
     SsoMutation,
     MfaMutation,
     PasswordMutation,
+    AccessMutation,
     AlertsMutation,
     RunsMutation,
     BaselinesMutation,

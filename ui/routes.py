@@ -11,11 +11,12 @@ from riskops.ui.assistant import pages as assistant_pages
 from riskops.ui.assistant import usage as assistant_usage
 from riskops.ui.common.rendering import page, render_error
 from riskops.ui.credit import controls, reports, runs, scenarios
+from riskops.ui.identity import access as access_pages
 from riskops.ui.identity import admin, mfa_pages, pages
 from riskops.ui.identity import passwords as password_pages
 from riskops.ui.identity import sso as sso_pages
 from riskops.ui.notify import pages as notify_pages
-from riskops.ui.operations import audit
+from riskops.ui.operations import approvals, audit
 from riskops.ui.triage import alerts, alerts_bulk, cases
 from riskops.ui.views import pages as view_pages
 from riskops.ui.work import pages as work_pages
@@ -33,6 +34,8 @@ routes: list[Route] = [
     *mfa_pages.routes,
     *admin.routes,
     *password_pages.routes,
+    *access_pages.routes,
+    *approvals.routes,  # before audit's
     *audit.routes,
     *alerts_bulk.routes,  # before alerts': `/alerts/bulk/…` is not an alert
     *alerts.routes,

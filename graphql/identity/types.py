@@ -114,6 +114,10 @@ class ApiToken:
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    last_ip: str | None = strawberry.field(default=None, description="Where it was last used.")
+    last_user_agent: str | None = strawberry.field(
+        default=None, description="The client that last used it."
+    )
 
     @classmethod
     def of(cls, t: models.ApiToken) -> ApiToken:
@@ -128,6 +132,8 @@ class ApiToken:
             expires_at=t.expires_at,
             revoked_at=t.revoked_at,
             last_used_at=t.last_used_at,
+            last_ip=t.last_ip,
+            last_user_agent=t.last_user_agent,
         )
 
 

@@ -18,6 +18,7 @@ from riskops.server.cli import (  # noqa: F401  (importing a group registers its
     runs,
     serving,
     status,
+    tokens,
     users,
     views,
 )

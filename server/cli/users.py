@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from riskops.server.cli.common import (
     CliError,
@@ -23,13 +24,14 @@ from riskops.server.cli.common import (
     database,
     find_org,
     no_such_org,
+    out,
     resolve_org,
     user_principal,
 )
 from riskops.server.core.errors import Invalid
 from riskops.server.core.scoping import scoped
 from riskops.server.core.validation import label
-from riskops.server.identity import links, mfa, orgs, tokens, users
+from riskops.server.identity import access, links, mfa, orgs, tokens, users
 from riskops.server.identity.models import User
 from riskops.server.settings import Settings
 
@@ -193,7 +195,10 @@ def create_service_token_cmd(
 # The `user` command group (issue 14): one-time links here; other subcommands join the group.
 
 user_app = typer.Typer(
-    name="user", help="Manage the people of an organization.", no_args_is_help=True
+    name="user",
+    help="The people of an organization: list, invite, suspend, reactivate, reset a password "
+    "or MFA.",
+    no_args_is_help=True,
 )
 app.add_typer(user_app)
 
@@ -324,3 +329,72 @@ def reset_mfa_cmd(
     authenticator and recovery codes stop working and their sessions are revoked. API tokens
     are not affected."""
     asyncio.run(_reset_mfa(_settings(ctx), org, email))
+
+
+ORG = Annotated[str, typer.Option("--org", help="Slug or id of the organization.")]
+USER = Annotated[str, typer.Option("--user", help="The user's e-mail address or id.")]
+
+
+async def _user_rows(settings: Settings, org: str, active_only: bool) -> list[tuple[str, ...]]:
+    async with database(settings):
+        found = await resolve_org(org)
+        people = await users.list_users(cli_admin(found.id), include_suspended=not active_only)
+        return [
+            (str(u.id), u.email if u.kind.value == "person" else "(service account)", u.name,
+             ", ".join(u.roles) or "-", u.status.value, "on" if u.mfa_enabled else "off",
+             f"{u.last_login_at:%Y-%m-%d %H:%M}" if u.last_login_at else "-")
+            for u in people
+        ]  # fmt: skip
+
+
+@user_app.command("list")
+def user_list_cmd(
+    ctx: typer.Context,
+    org: ORG,
+    active_only: Annotated[
+        bool, typer.Option("--active-only", help="Leave suspended users out.")
+    ] = False,
+) -> None:
+    """List the users of an organization with their roles, status and MFA."""
+    rows = asyncio.run(_user_rows(_settings(ctx), org, active_only))
+    table = Table("id", "e-mail", "name", "roles", "status", "MFA", "last login (UTC)")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+async def _suspend(settings: Settings, org: str, key: str, reason: str) -> None:
+    async with database(settings):
+        found = await resolve_org(org)
+        admin = cli_admin(found.id)
+        user = await access.find_user(admin, key)
+        done = await users.suspend_user(admin, user.id, reason=reason)
+    typer.echo(
+        f"Suspended user {done.id} <{done.email}>; their sessions and API tokens are revoked."
+    )
+
+
+@user_app.command("suspend")
+def user_suspend_cmd(
+    ctx: typer.Context,
+    org: ORG,
+    user: USER,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+) -> None:
+    """Suspend a user: their sessions and API tokens are revoked at once (audited as the CLI)."""
+    asyncio.run(_suspend(_settings(ctx), org, user, reason))
+
+
+async def _reactivate(settings: Settings, org: str, key: str) -> None:
+    async with database(settings):
+        found = await resolve_org(org)
+        admin = cli_admin(found.id)
+        user = await access.find_user(admin, key)
+        done = await users.reactivate_user(admin, user.id)
+    typer.echo(f"Reactivated user {done.id} <{done.email}>: they can sign in again.")
+
+
+@user_app.command("reactivate")
+def user_reactivate_cmd(ctx: typer.Context, org: ORG, user: USER) -> None:
+    """Reactivate a suspended user (audited as the CLI)."""
+    asyncio.run(_reactivate(_settings(ctx), org, user))

@@ -138,9 +138,13 @@ GRAPHQL: dict[str, Op] = {
     # One's own; the new password is the current one, so nothing changes and nothing counts as
     # a failed login.
     "Mutation.changePassword": Op(SIGNED_IN, {"current": SAME_PASSWORD, "new": SAME_PASSWORD}),
+    # Someone else's sessions and tokens; one's own need no permission (issue 14, h/access).
+    "Query.userAccess": Op(Perm.USER_MANAGE, {"userId": "{target}"}),
+    "Mutation.revokeSession": Op(Perm.USER_MANAGE, {"sessionId": "{session}"}),
     # --- audit
     "Query.auditEvents": Op(Perm.AUDIT_READ),
     "Query.auditVerification": Op(Perm.AUDIT_VERIFY),
+    "Query.approvalTrail": Op(Perm.AUDIT_APPROVALS),
     # --- my work (each section only for the roles it concerns)
     "Query.myWork": Op(SIGNED_IN),
     # --- alerts and cases
@@ -411,6 +415,14 @@ PAGES: dict[str, Page] = {
     "POST /admin/users/{user_id}/sessions/revoke": Page(
         Perm.USER_MANAGE, "/admin/users/{target}/sessions/revoke"
     ),
+    # One user's sessions and tokens (issue 14, h/access).
+    "GET /admin/users/{user_id}/access": Page(Perm.USER_MANAGE, "/admin/users/{target}/access"),
+    "POST /admin/users/{user_id}/access/sessions/{session_id}/revoke": Page(
+        Perm.USER_MANAGE, "/admin/users/{target}/access/sessions/{session}/revoke"
+    ),
+    "POST /admin/users/{user_id}/access/tokens/{token_id}/revoke": Page(
+        Perm.USER_MANAGE, "/admin/users/{target}/access/tokens/{token}/revoke"
+    ),
     "GET /admin/teams": Page(Perm.TEAM_MANAGE, "/admin/teams"),
     "POST /admin/teams": Page(
         Perm.TEAM_MANAGE, "/admin/teams", {"name": "Probe", "members": "{target}"}
@@ -456,6 +468,7 @@ PAGES: dict[str, Page] = {
     ),
     # --- audit
     "GET /audit": Page(Perm.AUDIT_READ, "/audit"),
+    "GET /audit/approvals": Page(Perm.AUDIT_APPROVALS, "/audit/approvals"),
     "POST /audit/verify": Page(Perm.AUDIT_VERIFY, "/audit/verify"),
     # --- alerts
     "GET /alerts": Page(Perm.ALERT_READ, "/alerts"),

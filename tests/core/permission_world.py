@@ -154,6 +154,8 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     v["team"] = str((await teams.create_team(admin, name="Desk", member_ids=[str(target.id)])).id)
     theirs = await tokens.create_api_token(target_principal, name="theirs", roles=["viewer"])
     v["token"] = str(theirs.token.id)
+    # A session of the target, by the short id the access page shows (issue 14, h/access).
+    v["session"] = digest(await open_session(settings, target.id, org.id))[:16]
     service = await users.create_service_account(admin, name="Probe robot", roles=["viewer"])
     v["service"] = str(service.id)
 

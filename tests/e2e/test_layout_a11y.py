@@ -304,6 +304,7 @@ def _pages_of(page: Any, server: Server) -> list[str]:
         "/runs": "/runs/",
         "/scenarios": "/scenarios/",
         "/reports": "/reports/",
+        "/admin/users": "/admin/users/",  # a user's Sessions and tokens page (issue 14)
     }
     for listing, prefix in details.items():
         if listing in paths:
