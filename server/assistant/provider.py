@@ -1,10 +1,13 @@
 """The one module that talks to litellm (imported lazily: importing litellm takes seconds, and
 the web process must start in under 2 s; only the jobs and `riskops assistant check` call here).
 
-A litellm Router holds the configured model and its fallbacks, with the timeout and retries of
-the settings; `complete` sends one list of messages and answers with the text, the model that
-answered, tokens, cost (litellm's `completion_cost`, or the configured price per 1,000 tokens
-for a model litellm has no price for) and latency.
+The configured model is called through plain `litellm.acompletion` (its HTTP client cached by
+litellm across calls), with riskops's own retries under `retry_policy`; only when it has failed
+does a litellm Router take over, holding the fallbacks (fallback-1 first, the others as its
+fallbacks). The Router cost ~2.5 ms a call of the 5 ms overhead budget (docs/PERFORMANCE.md, The
+assistant), and nearly every call is answered by the primary. `complete` sends one list of
+messages and answers with the text, the model that answered, tokens, cost (litellm's price, or
+the configured price per 1,000 tokens for a model litellm has no price for) and latency.
 
 The whole call is bounded by `Settings.assistant_call_budget_seconds` (every attempt of every
 model timing out), which the settings keep below the job timeout: a Retry-After, litellm's
@@ -32,6 +35,7 @@ log = logging.getLogger("riskops.assistant")
 
 TEMPERATURE = 0.1  # low: an explanation of the same facts should read the same twice
 PRIMARY = "primary"  # the Router's name of the configured model; fallbacks are fallback-1, ...
+FALLBACK_1 = "fallback-1"  # where the Router starts, once the primary has failed
 LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 
 
@@ -136,6 +140,7 @@ def _router_key(settings: Settings) -> tuple[Any, ...]:
 
 
 _router: tuple[tuple[Any, ...], Router] | None = None
+_plain: tuple[tuple[Any, ...], dict[str, Any]] | None = None  # the primary's params (`_primary`)
 
 
 def router(settings: Settings) -> Router:
@@ -162,7 +167,8 @@ def router(settings: Settings) -> Router:
     ]
     built = litellm.Router(
         model_list=model_list,
-        fallbacks=[{PRIMARY: [d.name for d in deps[1:]]}] if len(deps) > 1 else [],
+        # the primary is called without the Router (`_primary`); the Router starts at fallback-1
+        fallbacks=[{FALLBACK_1: [d.name for d in deps[2:]]}] if len(deps) > 2 else [],
         num_retries=settings.assistant_retries,
         retry_policy=retry_policy(settings.assistant_retries),
         timeout=settings.assistant_timeout_seconds,
@@ -201,15 +207,17 @@ def warm(settings: Settings | None = None) -> None:
     if not configured(settings):
         return
     try:
+        _primary_params(settings)
         router(settings)
     except Exception:
         log.exception("the assistant's model could not be set up; its calls will fail")
 
 
 def reset() -> None:
-    """Forget the cached Router (tests and the CLI switch settings)."""
-    global _router
+    """Forget the cached Router and parameters (tests and the CLI switch settings)."""
+    global _router, _plain
     _router = None
+    _plain = None
 
 
 # --- one call ----------------------------------------------------------------------------------
@@ -227,11 +235,23 @@ async def complete(
             "The assistant is off: no model is configured: set RISKOPS_ASSISTANT_MODEL."
         )
     budget = settings.assistant_call_budget_seconds
-    r = router(settings)
+    deps = deployments(settings)
+    # litellm imported and the Router built before the budget's clock starts (warm() does both
+    # at the worker's start-up): an import on a loaded machine can take longer than the budget
+    _primary_params(settings)
+    if len(deps) > 1:
+        router(settings)
     started = time.monotonic()
+    answered_by: str | None = deps[0].model
     try:
         async with asyncio.timeout(budget):
-            response = await r.acompletion(model=PRIMARY, messages=messages)  # type: ignore[arg-type]
+            try:
+                response = await _primary(messages, settings)
+            except Exception:
+                if len(deps) == 1:
+                    raise
+                answered_by = None  # the Router tells which fallback answered
+                response = await router(settings).acompletion(model=FALLBACK_1, messages=messages)  # type: ignore[arg-type]
     except TimeoutError:
         raise ProviderUnavailable(
             f"The model did not answer within {_seconds(settings.assistant_timeout_seconds)} "
@@ -241,10 +261,57 @@ async def complete(
     except Exception as exc:
         raise _classify(exc, settings) from None
     latency_ms = round((time.monotonic() - started) * 1000)
-    return _completion(response, settings, latency_ms)
+    return _completion(response, settings, latency_ms, answered_by)
 
 
-def _completion(response: Any, settings: Settings, latency_ms: int) -> Completion:
+async def _primary(messages: list[dict[str, str]], settings: Settings) -> Any:
+    """The configured model through plain `litellm.acompletion` (no Router: ~2.5 ms a call),
+    tried again as `retry_policy` allows for the error it raised: a timeout, a 5xx or a refused
+    connection `assistant_retries` times more; a 429, a refused key, a bad request or an unknown
+    model not at all (the fallbacks, or the caller, take it from there)."""
+    params = _primary_params(settings)  # imports litellm (quietly) first
+    import litellm
+    from litellm.litellm_core_utils.get_retry_from_policy import (
+        get_num_retries_from_retry_policy,
+    )
+
+    policy = retry_policy(settings.assistant_retries)
+    retried = 0
+    while True:
+        try:
+            return await litellm.acompletion(messages=messages, **params)
+        except Exception as exc:
+            if retried >= (get_num_retries_from_retry_policy(exc, policy) or 0):
+                raise
+            retried += 1
+
+
+def _primary_params(settings: Settings) -> dict[str, Any]:
+    """The primary's parameters, as its Router deployment had them; litellm keys its cached HTTP
+    client on them, so every call reuses one kept-alive connection."""
+    global _plain
+    key = _router_key(settings)
+    if _plain is not None and _plain[0] == key:
+        return _plain[1]
+    _litellm()
+    d = deployments(settings)[0]
+    params = {
+        "model": d.model,
+        **({"api_base": d.api_base} if d.api_base else {}),
+        **({"api_key": d.api_key} if d.api_key else {}),
+        "timeout": settings.assistant_timeout_seconds,
+        "max_tokens": settings.assistant_max_output_tokens,
+        "temperature": TEMPERATURE,
+        "drop_params": True,
+        "num_retries": 0,  # riskops's own loop retries (`_primary`)
+    }
+    _plain = (key, params)
+    return params
+
+
+def _completion(
+    response: Any, settings: Settings, latency_ms: int, answered_by: str | None = None
+) -> Completion:
     try:
         text = response.choices[0].message.content
     except (AttributeError, IndexError, TypeError):
@@ -257,7 +324,7 @@ def _completion(response: Any, settings: Settings, latency_ms: int) -> Completio
     tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
     tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
     hidden = getattr(response, "_hidden_params", None) or {}
-    model = str(hidden.get("litellm_model_name") or _answered_by(hidden, settings))
+    model = answered_by or str(hidden.get("litellm_model_name") or _answered_by(hidden, settings))
     return Completion(
         text=text.strip(),
         model=model,

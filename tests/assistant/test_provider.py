@@ -200,3 +200,22 @@ async def test_the_key_is_in_no_log_line(
     assert KEY not in repr(settings_for(fake_llm)) and KEY not in str(
         provider.describe(settings_for(fake_llm))
     )
+
+
+async def test_a_refused_key_is_not_retried_but_falls_back(fake_llm: FakeLLM) -> None:
+    """riskops's own retries of the primary (no Router) follow the retry policy: a 401 is not
+    asked again; the Router of the fallbacks takes over at once."""
+    fake_llm.behave("gpt-4o-mini", "error", status=401)
+    out = await provider.complete(MESSAGES, settings=with_fallback(fake_llm, assistant_retries=2))
+    assert out.model == FALLBACK
+    assert [r.model for r in fake_llm.received] == ["gpt-4o-mini", "gpt-4o"]
+
+
+async def test_without_fallbacks_a_5xx_is_retried_then_unavailable(fake_llm: FakeLLM) -> None:
+    fake_llm.behave("*", "error", status=502)
+    with pytest.raises(ProviderUnavailable) as caught:
+        await provider.complete(MESSAGES, settings=settings_for(fake_llm, assistant_retries=2))
+    assert [r.model for r in fake_llm.received] == ["gpt-4o-mini"] * 3
+    assert (
+        caught.value.reason == "The provider refused with HTTP 502 after 3 attempts of gpt-4o-mini."
+    )
