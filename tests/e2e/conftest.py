@@ -135,3 +135,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def sign_in_as(page: Any, server: Server, email: str, then: str = "/") -> None:
+    """Sign in through the login form as a demo person and land on `then`."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{server.url}/login?next={then}")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", server.password_of(email))
+    page.click("button:has-text('Sign in')")
+    expect(page).to_have_url(re.compile(re.escape(then) + "$"))

@@ -29,6 +29,7 @@ from tests.e2e.conftest import (
     _wait_ready,
     launch_chromium,
     require_chromium,
+    sign_in_as,
     watch_console,
 )
 from tests.e2e.test_layout_a11y import AXE, AXE_TAGS
@@ -105,11 +106,7 @@ def test_assistant_flow_in_chromium(assistant_server: Server, llm: FakeLLM) -> N
     found: list[str] = []
 
     def sign_in(page: Page, email: str, then: str) -> None:
-        page.goto(f"{server.url}/login?next={then}")
-        page.fill("input[name=email]", email)
-        page.fill("input[name=password]", server.password_of(email))
-        page.click("button:has-text('Sign in')")
-        expect(page).to_have_url(re.compile(re.escape(then) + "$"))
+        sign_in_as(page, server, email, then)
 
     def sign_out(page: Page) -> None:
         page.click("button:has-text('Sign out')")

@@ -19,7 +19,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import SHOTS, Server, launch_chromium, require_chromium, watch_console
+from tests.e2e.conftest import (
+    SHOTS,
+    Server,
+    launch_chromium,
+    require_chromium,
+    sign_in_as,
+    watch_console,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -82,11 +89,7 @@ def test_sev0_flow_in_chromium(server: Server) -> None:
     run_id = f"E2E-SEV0-{uuid.uuid4().hex[:6]}"
 
     def sign_in(page: Page, email: str, then: str) -> None:
-        page.goto(f"{server.url}/login?next={then}")
-        page.fill("input[name=email]", email)
-        page.fill("input[name=password]", server.password_of(email))
-        page.click("button:has-text('Sign in')")
-        expect(page).to_have_url(re.compile(re.escape(then) + "$"))
+        sign_in_as(page, server, email, then)
 
     def sign_out(page: Page) -> None:
         page.click("button:has-text('Sign out')")

@@ -10,7 +10,14 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import SHOTS, Server, launch_chromium, require_chromium, watch_console
+from tests.e2e.conftest import (
+    SHOTS,
+    Server,
+    launch_chromium,
+    require_chromium,
+    sign_in_as,
+    watch_console,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -25,11 +32,7 @@ def test_triage_flow_in_chromium(server: Server) -> None:
     problems: list[str] = []
 
     def sign_in(page: Page, email: str, then: str) -> None:
-        page.goto(f"{server.url}/login?next={then}")
-        page.fill("input[name=email]", email)
-        page.fill("input[name=password]", server.password_of(email))
-        page.click("button:has-text('Sign in')")
-        expect(page).to_have_url(re.compile(re.escape(then) + "$"))
+        sign_in_as(page, server, email, then)
 
     def shot(page: Page, name: str) -> None:
         page.screenshot(path=str(SHOTS / f"triage-{name}.png"), full_page=True)
