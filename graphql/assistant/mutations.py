@@ -16,7 +16,7 @@ from riskops.graphql.triage.types import CaseNote
 from riskops.server.assistant import models as am
 from riskops.server.assistant import service
 from riskops.server.assistant.service import RequestResult
-from riskops.server.assistant.targets import one_target
+from riskops.server.assistant.targets import one_target, require_may_ask
 from riskops.server.core.principal import Principal
 from riskops.server.triage import models as tm
 
@@ -69,6 +69,7 @@ async def _ask(
     idempotency_key: str | None,
 ) -> AssistantRequestPayload:
     async def change() -> RequestResult:
+        require_may_ask(p, kind)  # permission first, before the target is judged
         t, raw = (
             (target_type, str(target_id))
             if target_type is not None

@@ -48,6 +48,7 @@ from riskops.server.assistant.targets import (
     find_target,
     parse_kind,
     parse_target_type,
+    require_may_ask,
 )
 from riskops.server.core import validation
 from riskops.server.core.audit_trail import access, record
@@ -124,6 +125,7 @@ async def request_response(
 ) -> RequestResult:
     """Ask for one answer. The same key again returns the first request; a pending request of
     the same kind on the same target by the same person is returned instead of a second one."""
+    require_may_ask(principal, kind)
     k = parse_kind(kind)
     principal.require(ASK_PERM[k])
     t = parse_target_type(target_type)
@@ -315,14 +317,16 @@ def may_rate(principal: Principal, kind: ResponseKind) -> bool:
 
 
 async def rate_response(
-    principal: Principal, response_id: str | int, helpful: bool, comment: str | None = None
+    principal: Principal,
+    response_id: str | int,
+    helpful: bool | None,
+    comment: str | None = None,
 ) -> AssistantResponse:
     """Feedback on a finished answer (helpful or not, with an optional comment); audited. Rating
     again replaces the rating."""
-    if not (principal.can(Perm.ASSISTANT_USE) or principal.can(Perm.ASSISTANT_RUNS)):
-        principal.require(Perm.ASSISTANT_USE)
+    require_may_ask(principal)
     if not isinstance(helpful, bool):
-        raise Invalid("Helpful must be yes or no.", field="helpful")
+        raise Invalid("Choose Helpful or Not helpful.", field="helpful")
     text = _comment(comment)
     pk = parse_id("Assistant response", response_id)
     now = datetime.now(UTC)

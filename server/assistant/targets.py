@@ -85,6 +85,22 @@ class Target:
 # --- input -------------------------------------------------------------------------------------
 
 
+def require_may_ask(principal: Principal, kind: ResponseKind | str | None = None) -> None:
+    """Permission first, before any input is judged: the permission `kind` needs when it names
+    a kind, else (no kind, or one that names none) refused unless the caller may ask the
+    assistant for something (a viewer may not)."""
+    if kind is not None:
+        try:
+            known: ResponseKind | None = parse_kind(kind)
+        except Invalid:
+            known = None
+        if known is not None:
+            principal.require(ASK_PERM[known])
+            return
+    if not (principal.can(Perm.ASSISTANT_USE) or principal.can(Perm.ASSISTANT_RUNS)):
+        principal.require(Perm.ASSISTANT_USE)
+
+
 def parse_kind(raw: ResponseKind | str) -> ResponseKind:
     try:
         return ResponseKind(str(raw).strip().lower().replace(" ", "_"))

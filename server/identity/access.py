@@ -99,7 +99,10 @@ async def revoke_session(
         _require_for(principal, user_id)
         owner = (await get_scoped(User, principal, user_id, "User")).id
     raw = str(session_id or "").strip().lower()
+    manager = principal.can(Perm.USER_MANAGE)
     if not _SHORT.fullmatch(raw):
+        if not manager:  # permission first: only one's own sessions, and this names none
+            principal.require(Perm.USER_MANAGE)
         raise not_found("Session", session_id)
     async with in_transaction() as conn:
         found = (
@@ -110,6 +113,8 @@ async def revoke_session(
             .limit(2)
         )
         if len(found) != 1 or (owner is not None and found[0].user_id != owner):
+            if not manager:  # not one of one's own sessions: the rest needs user.manage
+                principal.require(Perm.USER_MANAGE)
             raise not_found("Session", session_id)
         session = found[0]
         if session.user_id != principal.user_id:

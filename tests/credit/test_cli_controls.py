@@ -211,7 +211,9 @@ def test_killswitch_refusals(target: Target) -> None:
     assert "--expires: 'tomorrow' is not an ISO 8601 date or time" in line
     line = _refused(target, "killswitch", "set", "panic", "--org", "demo", "--as", APPROVER,
                     "--reason", "x")  # fmt: skip
-    assert "Switch 'panic' is unknown; choose one of alert suppression, backfill." in line
+    assert (
+        "Switch 'panic' is unknown; choose one of alert suppression, backfill, assistant." in line
+    )
     line = _refused(target, *on[:-2], "--reason", " ")
     assert "Reason is required" in line
     line = _refused(target, "killswitch", "set", "alert_suppression", "--org", "nope", "--as",

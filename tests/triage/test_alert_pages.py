@@ -305,7 +305,7 @@ async def test_detail_explains_why_and_writes_a_view_event(browser: Any, tenant:
     assert "+40.00" in html and "tx_1h" in html  # contribution and matched values
     chart = html.split('<svg class="signal-chart"', 1)[1].split("</svg>", 1)[0]
     assert 'role="img"' in chart and '<title id="signals-title">' in chart
-    assert len(re.findall(r'<rect class="bar ', chart)) == 3  # one bar per signal
+    assert len(re.findall(r'<rect id="signal-[^"]+" class="bar ', chart)) == 3  # one bar each
     assert chart.count("bar-up") == 2 and chart.count("bar-down") == 1
     assert "tenure_days = 900: -5.00" in chart and "geo_mismatch = True: +12.50" in chart
     assert "<dt>Merchant</dt>" in html and "ACME" in html and "125.40" in html and "acct-9" in html

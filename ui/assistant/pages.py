@@ -32,7 +32,7 @@ from riskops.server.assistant.models import FINISHED, ResponseKind, ResponseStat
 from riskops.server.web import is_htmx, redirect_htmx
 from riskops.ui.assistant import display
 from riskops.ui.common.forms import back
-from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post
+from riskops.ui.common.posts import Refusal, Submission, form_post
 from riskops.ui.common.rendering import FLASH, fragment_of, page, render, signed_in
 
 FLASH.update(
@@ -188,9 +188,7 @@ def _named(sub: Submission, name: str) -> Submission:
 
 @form_post(_rate_refused, keep=("helpful", "comment"), fields=RATE_FIELDS)
 async def rate(sub: Submission) -> Response:
-    helpful = HELPFUL.get(sub.values["helpful"])
-    if helpful is None:
-        raise FieldErrors({"helpful": "Choose Helpful or Not helpful."})
+    helpful = HELPFUL.get(sub.values["helpful"])  # None: the service says what to choose
     r = await service.rate_response(
         sub.principal, sub.param("response_id"), helpful, sub.values["comment"] or None
     )
