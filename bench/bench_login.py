@@ -143,11 +143,11 @@ class InCall:
             finally:
                 self.spent += time.perf_counter() - t0
 
-        auth.verify_password = timed  # type: ignore[assignment]
+        auth.verify_password = timed
         try:
             yield
         finally:
-            auth.verify_password = real  # type: ignore[assignment]
+            auth.verify_password = real
 
 
 class Http:
