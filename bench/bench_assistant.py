@@ -260,7 +260,7 @@ async def overhead(fake: FakeServer) -> dict[str, Pair]:
             await provider.complete(MESSAGES, settings=settings)
 
         await measure("litellm.acompletion (plain)", plain)
-        await measure("provider.complete (primary via litellm.acompletion, Router for fallbacks)", complete)
+        await measure("provider.complete (primary: litellm.acompletion)", complete)
         whole = whole_path(settings)
         t = cpu_times(whole.parts, ROUNDS)
         print(f"   redact + prompt + restore + citations alone (no call): p50 "
