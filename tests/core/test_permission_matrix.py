@@ -44,10 +44,10 @@ from riskops.server.security import csrf_token, digest
 from riskops.server.web import ANON_COOKIE, SESSION_COOKIE
 from riskops.ui.routes import routes
 from tests.conftest import Backend, make_user
+from tests.core.permission_pages import PAGES
 from tests.core.permission_table import (
     ANYONE,
     GRAPHQL,
-    PAGES,
     AnyOf,
     Marker,
     Needs,
@@ -125,11 +125,11 @@ def test_every_graphql_operation_has_a_matrix_entry() -> None:
 def test_every_page_route_has_a_matrix_entry() -> None:
     missing = sorted(page_routes() - set(PAGES))
     assert not missing, (
-        f"Page routes without an entry in tests/core/permission_table.py PAGES: "
+        f"Page routes without an entry in tests/core/permission_pages.py PAGES: "
         f"{', '.join(missing)}. Add each with the permission it needs and a sample address."
     )
     stale = sorted(set(PAGES) - page_routes())
-    assert not stale, f"permission_table.PAGES names routes that do not exist: {stale}"
+    assert not stale, f"permission_pages.PAGES names routes that do not exist: {stale}"
 
 
 @pytest.mark.parametrize("name", sorted(GRAPHQL))

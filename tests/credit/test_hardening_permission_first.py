@@ -22,7 +22,8 @@ from graphql import (
 )
 from riskops.server.core.permissions import Perm, Role
 from riskops.server.security import csrf_token, digest
-from tests.core.permission_table import GRAPHQL, PAGES
+from tests.core.permission_pages import PAGES
+from tests.core.permission_table import GRAPHQL
 from tests.core.test_permission_matrix import (  # noqa: F401  (harness is a fixture)
     OPERATIONS,
     Harness,

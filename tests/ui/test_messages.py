@@ -20,7 +20,8 @@ from riskops.server.identity import users
 from riskops.server.security import csrf_token, digest
 from riskops.server.triage import cases as case_service
 from riskops.server.triage.models import RootCause
-from tests.core.permission_table import ANYONE, PAGES
+from tests.core.permission_pages import PAGES
+from tests.core.permission_table import ANYONE
 from tests.core.test_permission_matrix import Harness, _first_allowed, harness  # noqa: F401
 
 # An internal name: snake_case (`deny_reason`) or camelCase (`expiresInDays`).
