@@ -110,13 +110,7 @@ def parse_kind(raw: ResponseKind | str) -> ResponseKind:
 
 
 def parse_target_type(raw: TargetType | str) -> TargetType:
-    try:
-        return TargetType(str(raw).strip().lower())
-    except ValueError:
-        choices = ", ".join(t.value for t in TargetType)
-        raise Invalid(
-            f"Target type '{raw}' is unknown; choose one of {choices}.", field="target_type"
-        ) from None
+    return validation.member(TargetType, raw, "Target type", "target_type")
 
 
 def check_pair(kind: ResponseKind, target_type: TargetType) -> None:

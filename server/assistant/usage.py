@@ -13,7 +13,7 @@ from typing import Any
 
 from riskops.server.assistant.models import AssistantResponse, ResponseKind, ResponseStatus
 from riskops.server.assistant.targets import KIND_WORDS
-from riskops.server.core.errors import Invalid
+from riskops.server.core import validation
 from riskops.server.core.formatting import case_ref
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
@@ -58,23 +58,11 @@ class UsageRow:
 
 
 def parse_period(raw: UsagePeriod | str) -> UsagePeriod:
-    try:
-        return UsagePeriod(str(raw).strip().lower())
-    except ValueError:
-        choices = ", ".join(p.value for p in UsagePeriod)
-        raise Invalid(
-            f"Period '{raw}' is unknown; choose one of {choices}.", field="period"
-        ) from None
+    return validation.member(UsagePeriod, raw, "Period", "period")
 
 
 def parse_group(raw: UsageGroup | str) -> UsageGroup:
-    try:
-        return UsageGroup(str(raw).strip().lower())
-    except ValueError:
-        choices = ", ".join(g.value for g in UsageGroup)
-        raise Invalid(
-            f"Grouping '{raw}' is unknown; choose one of {choices}.", field="group_by"
-        ) from None
+    return validation.member(UsageGroup, raw, "Grouping", "group_by")
 
 
 def since(period: UsagePeriod, now: datetime | None = None) -> datetime | None:

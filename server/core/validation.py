@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import ALL_ROLES, unknown_roles
 from riskops.server.security import MIN_PASSWORD_LENGTH
+
+E = TypeVar("E", bound=Enum)
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
@@ -59,6 +62,18 @@ def display(value: Any) -> str:
 def choices(values: Any) -> str:
     """The choices of a field for a message, by their display names: "true positive, benign"."""
     return ", ".join(display(v) for v in values)
+
+
+def member(enum: type[E], raw: Any, what: str, field: str) -> E:
+    """The member of `enum` that `raw` names (its value in any case, or its display name), or
+    Invalid "{what} 'x' is unknown; choose one of a, b." naming `field`."""
+    text = str(getattr(raw, "value", raw)).strip().lower().replace(" ", "_")
+    try:
+        return enum(text)
+    except ValueError:
+        raise Invalid(
+            f"{what} '{raw}' is unknown; choose one of {choices(enum)}.", field=field
+        ) from None
 
 
 def page_size(first: Any, max_page: int) -> int:
