@@ -142,6 +142,26 @@ UNSCOPED_QUERIES: dict[str, str] = {
     ),
     # One-time links (issue 14): the person is not signed in; the address or the link is all
     # there is to go on.
+    # Single sign-on (issue 14): nobody is signed in yet; the organization is what the browser
+    # names (its slug or the e-mail domain), the attempt is what the provider sends back.
+    "server/identity/sso.py:available": (
+        "the login page: whether any organization has single sign-on on (no principal yet)."
+    ),
+    "server/identity/sso.py:org_for_email": (
+        "single sign-on: the organization whose allowed domain is the typed e-mail's (no "
+        "principal yet)."
+    ),
+    "server/identity/sso.py:begin": (
+        "single sign-on: the organization named by the sign-in link's slug (no principal yet)."
+    ),
+    "server/identity/sso.py:_claim_attempt": (
+        "single sign-on: the attempt in flight found by the SHA-256 of its state, claimed once "
+        "(no principal until the provider's answer is checked)."
+    ),
+    "server/identity/sso.py:_person": (
+        "single sign-on: the person of the checked ID token, by subject or e-mail; the user is "
+        "then required to be of the attempt's organization."
+    ),
     "server/identity/links.py:_account_of": (
         "self-service password reset: finds the account of the e-mail address typed on the "
         "forgot-password page; there is no principal (the answer is the same either way)."

@@ -12,6 +12,7 @@ an existing user's roles by itself."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -82,8 +83,14 @@ async def enabled_config(org_id: int) -> SsoConfig | None:
 
 
 async def available() -> bool:
-    """Whether any organization signs in through SSO (the login page shows the button)."""
-    return await SsoConfig.filter(enabled=True).exists()
+    """Whether any organization signs in through SSO (the login page shows the button). While
+    the database is unreachable the login form still renders (OPERATIONS.md: the outage page
+    is for what needs the database): the button is left out."""
+    try:
+        return await SsoConfig.filter(enabled=True).exists()
+    except Exception:
+        logging.getLogger("riskops.sso").warning("SSO availability unknown (database?)")
+        return False
 
 
 async def org_for_email(email: str) -> Organization | None:

@@ -32,6 +32,10 @@ PAGES: dict[str, Page] = {
     "GET /reset-password/{token}": Page(ANYONE, "/reset-password/not-a-link"),
     "POST /reset-password/{token}": Page(ANYONE, "/reset-password/not-a-link", {"password": "x"}),
     "GET /forgot-password": Page(ANYONE, "/forgot-password"),
+    # single sign-on starts before anyone is signed in
+    "GET /login/sso": Page(ANYONE, "/login/sso"),
+    "GET /login/sso/{org_slug}": Page(ANYONE, "/login/sso/no-such-organization"),
+    "GET /login/sso/callback": Page(ANYONE, "/login/sso/callback"),
     "POST /forgot-password": Page(ANYONE, "/forgot-password", {"email": "nobody-{org}@x.test"}),
     "GET /account/password": Page(SIGNED_IN, "/account/password"),
     "POST /account/password": Page(
@@ -108,6 +112,10 @@ PAGES: dict[str, Page] = {
         Perm.USER_MANAGE, "/admin/users/{target}/mfa/reset"
     ),
     "GET /admin/security": Page(Perm.SECURITY_MANAGE, "/admin/security"),
+    "GET /admin/sso": Page(Perm.SECURITY_MANAGE, "/admin/sso"),
+    "POST /admin/sso": Page(Perm.SECURITY_MANAGE, "/admin/sso", {"issuer": "not a url"}),
+    "POST /admin/sso/test": Page(Perm.SECURITY_MANAGE, "/admin/sso/test"),
+    "POST /admin/security/sso-only": Page(Perm.SECURITY_MANAGE, "/admin/security/sso-only"),
     "POST /admin/security/mfa": Page(
         Perm.SECURITY_MANAGE, "/admin/security/mfa", {"policy": "optional"}
     ),

@@ -132,6 +132,15 @@ GRAPHQL: dict[str, Op] = {
     "Mutation.disableMfa": Op(SIGNED_IN, {"code": "000000"}),
     "Mutation.resetUserMfa": Op(Perm.USER_MANAGE, {"userId": "{target}"}),
     "Mutation.setMfaPolicy": Op(Perm.SECURITY_MANAGE, {"policy": "OPTIONAL"}),
+    # --- single sign-on (issue 14): the organization's configuration; an issuer that is not a
+    # URL is refused as data, so nothing changes whoever calls
+    "Query.ssoConfig": Op(Perm.SECURITY_MANAGE),
+    "Mutation.saveSsoConfig": Op(
+        Perm.SECURITY_MANAGE,
+        {"issuer": "not a url", "clientId": "probe", "allowedDomain": "example.test"},
+    ),
+    "Mutation.testSsoConnection": Op(Perm.SECURITY_MANAGE),
+    "Mutation.setSsoOnly": Op(Perm.SECURITY_MANAGE, {"on": False}),
     # --- passwords (issue 14). The target has a password: a new invitation is a conflict.
     "Mutation.resendInvitation": Op(Perm.USER_MANAGE, {"userId": "{target}"}),
     "Mutation.forcePasswordReset": Op(Perm.USER_MANAGE, {"userId": "{target}"}),

@@ -18,13 +18,13 @@ from starlette.routing import Route
 from riskops.server.core.errors import Conflict, Invalid, RateLimited, Unauthenticated
 from riskops.server.core.principal import Principal
 from riskops.server.identity import mfa
-from riskops.server.identity.models import ChallengeStage, MfaPolicy
+from riskops.server.identity.models import ChallengeStage
 from riskops.server.middleware import clear_challenge_cookie, session_cookie
 from riskops.server.web import CHALLENGE_COOKIE, client_info, read_form, settings_of
 from riskops.ui.common.forms import back, form_text, local_path
 from riskops.ui.common.posts import Refusal, Submission, form_post
 from riskops.ui.common.rendering import page, render, signed_in
-from riskops.ui.identity import sso as sso_pages
+from riskops.ui.identity import security_page
 from riskops.ui.identity.admin import _row_refused
 from riskops.ui.identity.pages import _login_page, _signed_out
 
@@ -251,40 +251,13 @@ async def user_mfa_reset(sub: Submission) -> Response:
     return back("/admin/users", "user.mfa_reset")
 
 
-POLICIES = [
-    (MfaPolicy.OPTIONAL, "Optional", "Each person chooses whether to use it."),
-    (
-        MfaPolicy.PRIVILEGED,
-        "Privileged roles",
-        "Required of admins and approvers; optional for everyone else.",
-    ),
-    (MfaPolicy.EVERYONE, "Everyone", "Required of every person (service accounts never sign in)."),
-]
-
-
-async def _security_page(
-    request: Request,
-    principal: Principal,
-    *,
-    status: int = 200,
-    errors: Mapping[str, str] | None = None,
-    sso_errors: Mapping[str, str] | None = None,
-    sso_form: Mapping[str, Any] | None = None,
-) -> Response:
-    ctx = {"mfa_policy": await mfa.mfa_policy(principal), "policies": POLICIES,
-           "mfa_errors": errors or {}}  # fmt: skip
-    # the "Single sign-on only" block (h/sso)
-    ctx |= await sso_pages.security_context(principal, errors=sso_errors, form=sso_form)
-    return render(request, "identity/admin/security.html", ctx, status)
-
-
 @page
 async def security(request: Request) -> Response:
-    return await _security_page(request, signed_in(request))
+    return await security_page.security_page(request, signed_in(request))
 
 
 async def _policy_refused(sub: Submission, refusal: Refusal) -> Response:
-    return await _security_page(sub.request, sub.principal, status=refusal.status,
+    return await security_page.security_page(sub.request, sub.principal, status=refusal.status,
                                 errors=refusal.errors)  # fmt: skip
 
 

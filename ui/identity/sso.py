@@ -18,14 +18,13 @@ from starlette.routing import Route
 
 from riskops.server.core.errors import Forbidden, NotFound, Unauthenticated
 from riskops.server.core.principal import Principal
-from riskops.server.identity import sso, users
-from riskops.server.identity.models import UserKind
-from riskops.server.identity.org_security import policy_of
+from riskops.server.identity import sso
 from riskops.server.middleware import _cookie, session_cookie
 from riskops.server.web import client_info, settings_of
 from riskops.ui.common.forms import back, form_text, form_texts, local_path
 from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post
 from riskops.ui.common.rendering import page, render, signed_in
+from riskops.ui.identity import security_page
 from riskops.ui.identity.pages import second_step_redirect
 
 # Binds an attempt to the browser that started it (`SsoLogin.browser_hash`); shared by the
@@ -211,32 +210,12 @@ async def sso_test(sub: Submission) -> Response:
 # ----------------------------------------------------------------------------- admin: security
 
 
-async def security_context(
-    principal: Principal,
-    *,
-    errors: Mapping[str, str] | None = None,
-    form: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """What the security page's "Single sign-on only" block shows (`mfa_pages` renders the
-    page): the SSO configuration, the admins who may be the break-glass one, the form."""
-    config = await sso.get_config(principal)  # security.manage
-    policy = await policy_of(principal.org_id)
-    people = await users.list_users(principal, include_suspended=False)
-    admins = [u for u in people if u.kind == UserKind.PERSON and "admin" in u.roles]
-    current = {"sso_only": bool(policy and policy.sso_only),
-               "break_glass": str(policy.break_glass_user_id or "") if policy else ""}  # fmt: skip
-    return {"sso_config": config, "admins": admins, "sso_errors": errors or {},
-            "sso_form": form or current}  # fmt: skip
-
-
 def _typed_sso_only(form: FormData) -> dict[str, Any]:
     return {"sso_only": form.get("sso_only") == "on", "break_glass": form_text(form, "break_glass")}
 
 
 async def _sso_only_refused(sub: Submission, refusal: Refusal) -> Response:
-    from riskops.ui.identity.mfa_pages import _security_page  # the page is MFA's too
-
-    return await _security_page(sub.request, sub.principal, status=refusal.status,
+    return await security_page.security_page(sub.request, sub.principal, status=refusal.status,
                                 sso_errors=refusal.errors, sso_form=sub.values)  # fmt: skip
 
 
