@@ -11,6 +11,7 @@ the channel could take over the account whose address they typed."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -431,7 +432,8 @@ async def change_password(principal: Principal, current: str, new: str) -> int:
         raise RateLimited(
             f"Too many wrong passwords; try again in {retry} seconds.", retry_after=retry
         )
-    if not verify_password(user.password_hash, current if isinstance(current, str) else ""):
+    given = current if isinstance(current, str) else ""
+    if not await asyncio.to_thread(verify_password, user.password_hash, given):  # off the loop
         raise Invalid("The current password is wrong; type it again.", field="current")
     await LoginFailure.filter(id=reserved).delete()  # the password was right
     checked = passwords.check_policy(new, email=user.email, name=user.name, field="new")
