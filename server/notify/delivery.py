@@ -190,7 +190,13 @@ async def deliver_due(
     q = OutboxMessage.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=start)
     if org_id is not None:
         q = q.filter(org_id=org_id)
-    due = await q.order_by("created_at", "id").limit(limit)
+    # One-time links first: a person is waiting for that mail, and a backlog of webhooks to a
+    # receiver that is down must not hold an invitation or a reset until a later pass.
+    by_age = ("created_at", "id")
+    due = await q.filter(kind__in=sorted(mail.LINK_KINDS)).order_by(*by_age).limit(limit)
+    if len(due) < limit:
+        rest = q.exclude(kind__in=sorted(mail.LINK_KINDS)).order_by(*by_age)
+        due += await rest.limit(limit - len(due))
     counts = DeliveryCounts()
     if not due:
         return counts

@@ -403,6 +403,21 @@ async def test_only_due_messages_oldest_first_up_to_the_limit(tenant, hooks: Web
     assert (await reload(future)).status is OutboxStatus.PENDING
 
 
+async def test_one_time_links_go_before_a_backlog(tenant, hooks: WebhookServer) -> None:
+    """An invitation written after a pass-full of webhooks goes out in the first pass."""
+    settings = configured(hooks)
+    t0 = datetime.now(UTC)
+    backlog = await message(tenant.org_id, now=t0 - timedelta(minutes=2))
+    invite = {"purpose": "invitation", "to": "mia@example.com", "link_sealed": None}
+    link = await message(
+        tenant.org_id, Channel.REVIEW, "identity.invitation", invite, now=t0 - timedelta(minutes=1)
+    )
+    await deliver_due(t0, org_id=tenant.org_id, settings=settings, limit=1)
+    sent = [int(r.header("x-riskops-message-id") or 0) for r in hooks.requests]
+    assert sent == [link.id]
+    assert (await reload(backlog)).status is OutboxStatus.PENDING
+
+
 # ----------------------------------------------------------------------------- kick and jobs
 
 
