@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from riskops.server.assistant.availability import NO_MODEL, SAFE_MODE
-from tests.cli.test_cli import Target, new_target, one_error_line
+from tests.cli.test_cli import Target, one_error_line, seeded_target
 from tests.support.fake_llm import FakeLLM
 
 pytestmark = pytest.mark.slow
@@ -23,9 +23,8 @@ MODEL = "openai/gpt-4o-mini"
 def target(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Target]:
-    with new_target(request.param, tmp_path_factory.mktemp("assistant-cli")) as target:
-        target.run("migrate")
-        target.run("seed-demo")
+    with seeded_target(request.param, tmp_path_factory.mktemp("assistant-cli")) as made:
+        target = made.target
         yield target
 
 

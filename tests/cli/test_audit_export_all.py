@@ -107,6 +107,7 @@ def test_a_window_of_every_chain_verifies_from_its_first_event(
     two_orgs: TwoOrgs, tmp_path: Path
 ) -> None:
     target = two_orgs.target
+    target.run("audit", "verify")  # each chain's next event: seq 3 exists whatever ran before
     ts = target.scalar("SELECT MIN(ts) FROM audit_event WHERE seq = 3")
     out = tmp_path / "window.jsonl"
     target.run("audit", "export", "--since", ts, "-o", str(out))

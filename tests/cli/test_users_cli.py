@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cli.test_cli import Target, new_target, one_error_line
+from tests.cli.test_cli import Target, one_error_line, seeded_target
 
 pytestmark = pytest.mark.slow
 
@@ -20,9 +20,8 @@ ADMIN = "admin@demo.riskops.local"
 def target(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Target]:
-    with new_target(request.param, tmp_path_factory.mktemp("users-cli")) as target:
-        target.run("migrate")
-        target.run("seed-demo")
+    with seeded_target(request.param, tmp_path_factory.mktemp("users-cli")) as made:
+        target = made.target
         yield target
 
 

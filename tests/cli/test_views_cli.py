@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cli.test_cli import Target, new_target, one_error_line
+from tests.cli.test_cli import Target, one_error_line, seeded_target
 
 pytestmark = pytest.mark.slow
 
@@ -21,9 +21,8 @@ DEFINITION = {"filters": {"status": ["new"]}, "columns": ["title", "score"], "so
 def target(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Target]:
-    with new_target(request.param, tmp_path_factory.mktemp("views-cli")) as target:
-        target.run("migrate")
-        target.run("seed-demo")
+    with seeded_target(request.param, tmp_path_factory.mktemp("views-cli")) as made:
+        target = made.target
         yield target
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.test_cli import Target, new_target, one_error_line
+from tests.cli.test_cli import Target, one_error_line, seeded_target
 
 pytestmark = pytest.mark.slow
 
@@ -32,9 +32,8 @@ VIEWER = "viewer@demo.riskops.local"
 def target(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Target]:
-    with new_target(request.param, tmp_path_factory.mktemp("cli-baselines")) as t:
-        t.run("migrate")
-        t.run("seed-demo")
+    with seeded_target(request.param, tmp_path_factory.mktemp("cli-baselines")) as made:
+        t = made.target
         yield t
 
 

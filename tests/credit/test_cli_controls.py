@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.test_cli import Target, new_target, one_error_line
+from tests.cli.test_cli import Target, one_error_line, seeded_target
 from tests.support.webhook_server import WebhookServer, serving
 
 pytestmark = pytest.mark.slow
@@ -28,9 +28,8 @@ NO_WEBHOOK = "No webhook configured (RISKOPS_WEBHOOKS): due messages will be mar
 def target(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Target]:
-    with new_target(request.param, tmp_path_factory.mktemp("cli-controls")) as t:
-        t.run("migrate")
-        t.run("seed-demo")
+    with seeded_target(request.param, tmp_path_factory.mktemp("cli-controls")) as made:
+        t = made.target
         yield t
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from riskops.server.credit.reports import last_complete_week
-from tests.cli.test_cli import Target, new_target
+from tests.cli.test_cli import Target, seeded_target
 
 pytestmark = pytest.mark.slow
 
@@ -22,9 +22,8 @@ pytestmark = pytest.mark.slow
 def target(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Target]:
-    with new_target(request.param, tmp_path_factory.mktemp("cli-reports")) as t:
-        t.run("migrate")
-        t.run("seed-demo")
+    with seeded_target(request.param, tmp_path_factory.mktemp("cli-reports")) as made:
+        t = made.target
         yield t
 
 

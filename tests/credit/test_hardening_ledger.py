@@ -103,7 +103,7 @@ def test_cli_import_leaves_no_file_of_a_refused_line(tmp_path: Path) -> None:
     leaves none of its uploaded files in the store; a recorded line keeps its file."""
     import json
 
-    from tests.cli.test_cli import new_target
+    from tests.cli.test_cli import seeded_target
 
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "good.csv").write_bytes(BODY)
@@ -119,9 +119,8 @@ def test_cli_import_leaves_no_file_of_a_refused_line(tmp_path: Path) -> None:
     ]  # fmt: skip
     ledger_file = tmp_path / "ledger.jsonl"
     ledger_file.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
-    with new_target("sqlite", tmp_path / "db") as t:
-        t.run("migrate")
-        t.run("seed-demo")
+    with seeded_target("sqlite", tmp_path / "db") as made:
+        t = made.target
         done = t.run("runs", "import", str(ledger_file), "--org", "demo", ok=False)
         assert done.returncode == 1 and "the ledger says" in done.stdout + done.stderr
         org = t.demo_org()

@@ -129,7 +129,7 @@ async def _policy(org_id: int) -> Any:
 
 @pytest.mark.slow
 def test_cli_import_refuses_nan_infinity_and_huge_per_line(tmp_path: Path) -> None:
-    from tests.cli.test_cli import new_target
+    from tests.cli.test_cli import seeded_target
 
     good = {"Run_ID": "OK-1", "Scenario_ID": "S", "Credits_Total": 10}
     bad = ['{"Run_ID": "B-1", "Scenario_ID": "S", "Credits_Total": NaN}',
@@ -138,9 +138,8 @@ def test_cli_import_refuses_nan_infinity_and_huge_per_line(tmp_path: Path) -> No
            '{"Run_ID": "B-4", "Scenario_ID": "S", "Credits_Total": -5}']  # fmt: skip
     ledger_file = tmp_path / "ledger.jsonl"
     ledger_file.write_text("\n".join([json.dumps(good), *bad]) + "\n")
-    with new_target("sqlite", tmp_path) as t:
-        t.run("migrate")
-        t.run("seed-demo")
+    with seeded_target("sqlite", tmp_path) as made:
+        t = made.target
         before = t.scalar("SELECT COUNT(*) FROM run")
         done = t.run("runs", "import", str(ledger_file), "--org", "demo", ok=False)
         assert done.returncode == 1

@@ -50,11 +50,10 @@ async def test_graphql_and_page_refuse_a_wednesday(api: Any, browser: Any, tenan
 
 @pytest.mark.slow
 def test_cli_refuses_a_wednesday(tmp_path: Path) -> None:
-    from tests.cli.test_cli import new_target
+    from tests.cli.test_cli import seeded_target
 
-    with new_target("sqlite", tmp_path) as t:
-        t.run("migrate")
-        t.run("seed-demo")
+    with seeded_target("sqlite", tmp_path) as made:
+        t = made.target
         done = t.run("report", "weekly", "--org", "demo", "--period-start", WEDNESDAY,
                      "--output", str(tmp_path / "out"), ok=False)  # fmt: skip
         assert done.returncode == 1 and MESSAGE in done.stderr
