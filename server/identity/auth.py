@@ -113,13 +113,18 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
             {"reason": "bad_credentials", "account": _mask(account)}, RiskLevel.MEDIUM,
         ))  # fmt: skip
         raise Unauthenticated("Wrong e-mail address or password.")
-    await LoginFailure.filter(id=reserved).delete()  # the password was right
+    # The password was right: from here on the attempt is not a guess. Its reserved row goes
+    # on a refusal below, or with the account's other failures when the session (or the second
+    # step's challenge) is written, in that transaction.
     if user.status != UserStatus.ACTIVE:
+        await LoginFailure.filter(id=reserved).delete()
         await store.emit(actor, Entry(
             "auth.login_failed", "user", user.id, {}, {"reason": "suspended"}, RiskLevel.HIGH,
         ))  # fmt: skip
         raise Forbidden("This account is suspended; ask an admin of your organization.")
-    if not await org_security.password_login_allowed(user):
+    policy = await org_security.policy_of(user.org_id)  # read once: SSO only, and MFA
+    if not org_security.password_allowed(policy, user):
+        await LoginFailure.filter(id=reserved).delete()
         await store.emit(actor, Entry(
             "auth.login_failed", "user", user.id, {}, {"reason": "sso_only"}, RiskLevel.MEDIUM,
         ))  # fmt: skip
@@ -127,11 +132,12 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
             'Your organization signs in through single sign-on only: use "Sign in with SSO" '
             "on the login page."
         )
-    await LoginFailure.filter(account=account).delete()
-    stage = await mfa.stage_after_password(user)
+    stage = await mfa.stage_after_password(user, policy)
     if stage is not None:
-        return await mfa.open_challenge(user, stage, client, via="password")
-    return await start_session(settings, user, client, via="password")
+        return await mfa.open_challenge(
+            user, stage, client, via="password", forget_failures=account
+        )
+    return await start_session(settings, user, client, via="password", forget_failures=account)
 
 
 async def person(org_id: int, email: str, client: ClientInfo) -> Principal | None:

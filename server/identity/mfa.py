@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
@@ -82,28 +83,42 @@ class MfaStatus:
 # ----------------------------------------------------------------------------- login: contract
 
 
-async def stage_after_password(user: User) -> ChallengeStage | None:
+async def stage_after_password(
+    user: User, policy: OrgSecurity | Literal["unread"] | None = "unread"
+) -> ChallengeStage | None:
     """The step a right password leads to: MFA when the user has a confirmed factor, ENROL when
-    the organization requires MFA of this user and there is none, else None (a session)."""
+    the organization requires MFA of this user and there is none, else None (a session).
+    `policy`: the organization's policy when the caller has read it already."""
     if user.mfa_enabled:
         return ChallengeStage.MFA
-    if org_security.mfa_required(await org_security.policy_of(user.org_id), user):
+    if policy == "unread":
+        policy = await org_security.policy_of(user.org_id)
+    if org_security.mfa_required(policy, user):
         return ChallengeStage.ENROL
     return None
 
 
 async def open_challenge(
-    user: User, stage: ChallengeStage, client: ClientInfo, *, via: str = "password"
+    user: User,
+    stage: ChallengeStage,
+    client: ClientInfo,
+    *,
+    via: str = "password",
+    forget_failures: str | None = None,
 ) -> LoginResult:
-    """A `LoginChallenge` for `user` at `stage` (its cookie value in `challenge_secret`)."""
+    """A `LoginChallenge` for `user` at `stage` (its cookie value in `challenge_secret`);
+    `forget_failures` as in `start_session`."""
     secret = new_secret()
     now = datetime.now(UTC)
     minutes = get_settings().login_challenge_minutes
-    await LoginChallenge.create(
-        id=digest(secret), user_id=user.id, org_id=user.org_id, stage=stage, via=via,
-        created_at=now, expires_at=now + timedelta(minutes=minutes), ip=client.ip,
-        user_agent=(client.user_agent or "")[:300] or None,
-    )  # fmt: skip
+    async with in_transaction() as conn:
+        if forget_failures is not None:
+            await LoginFailure.filter(account=forget_failures).using_db(conn).delete()
+        await LoginChallenge.create(
+            id=digest(secret), user_id=user.id, org_id=user.org_id, stage=stage, via=via,
+            created_at=now, expires_at=now + timedelta(minutes=minutes), ip=client.ip,
+            user_agent=(client.user_agent or "")[:300] or None, using_db=conn,
+        )  # fmt: skip
     return LoginResult(None, None, challenge_secret=secret, stage=stage)
 
 
@@ -117,7 +132,8 @@ async def _challenge(
     user (active)."""
     if not secret or len(secret) > 200:
         raise Unauthenticated(CHALLENGE_GONE)
-    challenge = await LoginChallenge.get_or_none(id=digest(secret))
+    # The challenge and its user in one statement (a login sends as few as it can).
+    challenge = await LoginChallenge.get_or_none(id=digest(secret)).select_related("user")
     now = datetime.now(UTC)
     if (
         challenge is None
@@ -126,10 +142,13 @@ async def _challenge(
         or challenge.expires_at <= now
     ):
         raise Unauthenticated(CHALLENGE_GONE)
-    user = await scoped(User, org_id=challenge.org_id).get_or_none(
-        id=challenge.user_id, deleted_at=None
-    )
-    if user is None or user.status != UserStatus.ACTIVE or user.kind != UserKind.PERSON:
+    user = challenge.user
+    if (
+        user.org_id != challenge.org_id
+        or user.deleted_at is not None
+        or user.status != UserStatus.ACTIVE
+        or user.kind != UserKind.PERSON
+    ):
         raise Unauthenticated(CHALLENGE_GONE)
     return challenge, user
 
@@ -177,16 +196,16 @@ async def _reserve(settings: Settings, user: User, client: ClientInfo) -> int:
     return reserved
 
 
+async def _succeeded(user: User) -> None:
+    """A right code: the account's counted attempts (this one's reserved row too) go."""
+    await LoginFailure.filter(account=_account(user)).delete()
+
+
 async def _failed(user: User, client: ClientInfo, reason: str, risk: RiskLevel) -> None:
     actor = _person(user, client).actor
     await store.emit(
         actor, Entry("auth.login_failed", "user", user.id, {}, {"reason": reason}, risk)
     )
-
-
-async def _succeeded(user: User, reserved: int) -> None:
-    await LoginFailure.filter(id=reserved).delete()
-    await LoginFailure.filter(account=_account(user)).delete()
 
 
 async def second_step(
@@ -213,8 +232,8 @@ async def second_step(
     except Unauthenticated:
         await LoginFailure.filter(id=reserved).delete()  # the challenge was gone: not a guess
         raise
-    await _succeeded(user, reserved)
-    return await start_session(settings, user, client, via="mfa")
+    # the account's wrong codes (this attempt's reserved row too) are forgotten with the session
+    return await start_session(settings, user, client, via="mfa", forget_failures=_account(user))
 
 
 async def use_recovery_code(
@@ -250,8 +269,8 @@ async def login_enrol_confirm(
     except Unauthenticated:
         await LoginFailure.filter(id=reserved).delete()
         raise
-    await _succeeded(user, reserved)
-    return await start_session(settings, user, client, via="mfa"), codes
+    session = await start_session(settings, user, client, via="mfa", forget_failures=_account(user))
+    return session, codes
 
 
 # ----------------------------------------------------------------------------- codes
@@ -384,10 +403,10 @@ async def enrol_confirm(principal: Principal, code: str) -> list[str]:
     user = await _me(principal)
     settings = get_settings()
     client = ClientInfo(principal.ip, principal.user_agent, principal.request_id)
-    reserved = await _reserve(settings, user, client)  # a wrong code stays counted
+    await _reserve(settings, user, client)  # a wrong code stays counted
     async with in_transaction() as conn:
         codes = await _confirm(user, totp.clean(code), principal, conn)
-    await _succeeded(user, reserved)
+    await _succeeded(user)
     return codes
 
 
@@ -395,7 +414,7 @@ async def _check_own_code(principal: Principal, user: User, code: str) -> None:
     """A current TOTP code of the signed-in person (counted like the second step), for the
     changes that need one: new recovery codes, turning MFA off."""
     client = ClientInfo(principal.ip, principal.user_agent, principal.request_id)
-    reserved = await _reserve(get_settings(), user, client)
+    await _reserve(get_settings(), user, client)
     async with in_transaction() as conn:
         ok = user.mfa_enabled and await _accept_totp(user, totp.clean(code), conn)
     if not ok:
@@ -404,7 +423,7 @@ async def _check_own_code(principal: Principal, user: User, code: str) -> None:
             "6-digit code (each code works once).",
             field="code",
         )
-    await _succeeded(user, reserved)
+    await _succeeded(user)
 
 
 def _require_enabled(user: User) -> None:

@@ -25,10 +25,14 @@ def mfa_required(policy: OrgSecurity | None, user: User) -> bool:
     return bool(PRIVILEGED & set(user.roles))
 
 
-async def password_login_allowed(user: User) -> bool:
-    """False when the organization signs in through SSO only and this is not its break-glass
-    admin."""
-    policy = await policy_of(user.org_id)
+def password_allowed(policy: OrgSecurity | None, user: User) -> bool:
+    """False when the policy is SSO only and this is not its break-glass admin."""
     if policy is None or not policy.sso_only:
         return True
     return policy.break_glass_user_id == user.id
+
+
+async def password_login_allowed(user: User) -> bool:
+    """False when the organization signs in through SSO only and this is not its break-glass
+    admin."""
+    return password_allowed(await policy_of(user.org_id), user)

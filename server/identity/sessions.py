@@ -13,7 +13,14 @@ from tortoise.transactions import in_transaction
 from riskops.server.core.audit_trail import record
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
-from riskops.server.identity.models import ApiToken, ChallengeStage, Session, User, UserKind
+from riskops.server.identity.models import (
+    ApiToken,
+    ChallengeStage,
+    LoginFailure,
+    Session,
+    User,
+    UserKind,
+)
 from riskops.server.security import digest, new_secret
 from riskops.server.settings import Settings
 
@@ -38,14 +45,23 @@ class LoginResult:
 
 
 async def start_session(
-    settings: Settings, user: User, client: ClientInfo, *, via: str = "password"
+    settings: Settings,
+    user: User,
+    client: ClientInfo,
+    *,
+    via: str = "password",
+    forget_failures: str | None = None,
 ) -> LoginResult:
     """The session of a user who has proven who they are (password and, where needed, a second
-    step; or single sign-on), with its `auth.login` audit event (`via` says how)."""
+    step; or single sign-on), with its `auth.login` audit event (`via` says how).
+    `forget_failures`: the rate limit's account key whose failed attempts (this one's reserved
+    row included) are forgotten in the same transaction."""
     secret = new_secret()
     now = datetime.now(UTC)
     makers = await own_makers(user)
     async with in_transaction() as conn:
+        if forget_failures is not None:
+            await LoginFailure.filter(account=forget_failures).using_db(conn).delete()
         session = await Session.create(
             id=digest(secret),
             user_id=user.id,
