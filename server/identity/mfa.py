@@ -226,14 +226,17 @@ async def second_step(
                 ok = await _use_recovery(user, typed, client, conn)
             if not ok:
                 raise _WrongCode(BAD_CODE, field="code")
+            # One transaction uses the challenge and the code, forgets the account's wrong codes
+            # (this attempt's reserved row too) and starts the session.
+            return await start_session(
+                settings, user, client, via="mfa", forget_failures=_account(user), conn=conn
+            )
     except _WrongCode:
         await _failed(user, client, "bad_code", RiskLevel.MEDIUM)
         raise
     except Unauthenticated:
         await LoginFailure.filter(id=reserved).delete()  # the challenge was gone: not a guess
         raise
-    # the account's wrong codes (this attempt's reserved row too) are forgotten with the session
-    return await start_session(settings, user, client, via="mfa", forget_failures=_account(user))
 
 
 async def use_recovery_code(

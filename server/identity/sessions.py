@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from riskops.server.core.audit_trail import record
@@ -51,34 +52,52 @@ async def start_session(
     *,
     via: str = "password",
     forget_failures: str | None = None,
+    conn: BaseDBAsyncClient | None = None,
 ) -> LoginResult:
     """The session of a user who has proven who they are (password and, where needed, a second
     step; or single sign-on), with its `auth.login` audit event (`via` says how).
     `forget_failures`: the rate limit's account key whose failed attempts (this one's reserved
-    row included) are forgotten in the same transaction."""
+    row included) are forgotten in the same transaction. `conn`: a transaction the caller holds
+    (the second step's, so that using its challenge and starting the session are one)."""
     secret = new_secret()
-    now = datetime.now(UTC)
     makers = await own_makers(user)
-    async with in_transaction() as conn:
-        if forget_failures is not None:
-            await LoginFailure.filter(account=forget_failures).using_db(conn).delete()
-        session = await Session.create(
-            id=digest(secret),
-            user_id=user.id,
-            org_id=user.org_id,
-            expires_at=now + timedelta(hours=settings.session_ttl_hours),
-            last_seen_at=now,
-            ip=client.ip,
-            user_agent=(client.user_agent or "")[:300] or None,
-            using_db=conn,
-        )
-        user.last_login_at = now
-        await user.save(using_db=conn, update_fields=["last_login_at"])
-        principal = _principal(user, client, makers, session_id=session.id)
-        await record(
-            principal, conn, "auth.login", "session", session.id[:16],
-            new={"via": via} if via != "password" else None,
-        )  # fmt: skip
+    if conn is None:
+        async with in_transaction() as own:
+            return await _write_session(settings, user, client, via, forget_failures, own,
+                                        secret, makers)  # fmt: skip
+    return await _write_session(settings, user, client, via, forget_failures, conn, secret, makers)
+
+
+async def _write_session(
+    settings: Settings,
+    user: User,
+    client: ClientInfo,
+    via: str,
+    forget_failures: str | None,
+    conn: BaseDBAsyncClient,
+    secret: str,
+    makers: frozenset[int],
+) -> LoginResult:
+    now = datetime.now(UTC)
+    if forget_failures is not None:
+        await LoginFailure.filter(account=forget_failures).using_db(conn).delete()
+    session = await Session.create(
+        id=digest(secret),
+        user_id=user.id,
+        org_id=user.org_id,
+        expires_at=now + timedelta(hours=settings.session_ttl_hours),
+        last_seen_at=now,
+        ip=client.ip,
+        user_agent=(client.user_agent or "")[:300] or None,
+        using_db=conn,
+    )
+    user.last_login_at = now
+    await user.save(using_db=conn, update_fields=["last_login_at"])
+    principal = _principal(user, client, makers, session_id=session.id)
+    await record(
+        principal, conn, "auth.login", "session", session.id[:16],
+        new={"via": via} if via != "password" else None,
+    )  # fmt: skip
     return LoginResult(secret, principal)
 
 
