@@ -197,11 +197,20 @@ def _template(backend: str) -> Seeded:
     made = _TEMPLATES.get(backend)
     if made is None:
         root = Path(tempfile.mkdtemp(prefix=f"riskops-cli-template-{backend}-"))
-        stack = contextlib.ExitStack()
-        target = stack.enter_context(new_target(backend, root))
-        made = _TEMPLATES[backend] = Seeded(target, target.run("migrate"), target.run("seed-demo"))
         atexit.register(shutil.rmtree, root, ignore_errors=True)
-        atexit.register(stack.close)
+        var_dir = root / f"var-{backend}"
+        var_dir.mkdir()
+        if backend == "sqlite":
+            target = Target(backend, f"sqlite://{var_dir / 'riskops.sqlite3'}", var_dir)
+        else:
+            _require("PostgreSQL", 5432)
+            dbname = f"riskops_cli_template_{uuid.uuid4().hex[:10]}"
+            _in_thread(_pg(PG_ADMIN_URL, f'CREATE DATABASE "{dbname}"'))
+            # At exit there is no event loop left to avoid and no thread pool to use.
+            drop = f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'
+            atexit.register(lambda: asyncio.run(_pg(PG_ADMIN_URL, drop)))
+            target = Target(backend, PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname, var_dir)
+        made = _TEMPLATES[backend] = Seeded(target, target.run("migrate"), target.run("seed-demo"))
     return made
 
 
