@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -10,8 +11,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# A real hash to verify against when the account does not exist, so timing does not tell.
-_DUMMY_HASH = _hasher.hash("riskops-timing-equaliser")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when there is no user, so a wrong e-mail address costs what a
+    wrong password does. Made on first use: at import it cost every process start (each CLI
+    command, each worker) one argon2 hash."""
+    return _hasher.hash("riskops-timing-equaliser")
+
 
 MIN_PASSWORD_LENGTH = 12
 TOKEN_PREFIX = "rko_"  # noqa: S105 (a prefix, not a secret)
@@ -23,7 +31,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 
