@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "riskops.server.notify.models",
     "riskops.server.views.models",
     "riskops.server.assistant.models",
+    "riskops.server.operations.models",
     "riskops.audit.models",
     "riskops.jobs.models",
 ]
@@ -112,6 +113,11 @@ class Settings(BaseSettings):
     # jobs: how long one attempt of a job may run before arq cancels it (the assistant's provider
     # timeout times its attempts must stay below it, so an LLM call never outlives its job)
     job_timeout_seconds: int = Field(default=300, ge=10, le=3600)
+    # operations (issue 15): /health and `riskops status` degrade when the last verified backup
+    # is older than this (0: backups are not watched)
+    backup_max_age_hours: int = Field(default=26, ge=0, le=24 * 90)
+    # where `riskops backup create` writes its archives (default: <var_dir>/backups)
+    backup_dir: Path | None = None
 
     # the assistant (docs/ASSISTANT.md). No model configured: the assistant is off and the panels
     # show the structured explanation. AGENT_SAFE_MODE=1 (seed 001 section 5) turns it off too.

@@ -62,6 +62,14 @@ class Perm(StrEnum):
     ASSISTANT_USE = "assistant.use"  # ask on alerts and cases, rate, save a draft as a case note
     ASSISTANT_RUNS = "assistant.runs"  # ask for a run explanation, rate it
     ASSISTANT_USAGE = "assistant.usage"  # the organization's assistant usage and cost
+    # operations and compliance (issue 15)
+    OPS_READ = "ops.read"  # backups, restore drills, platform status, maintenance history
+    MAINTENANCE_MANAGE = "maintenance.manage"  # read-only (maintenance) mode on and off
+    GDPR_REQUEST = "gdpr.request"  # record GDPR requests, export a subject, ask for an erasure
+    GDPR_APPROVE = "gdpr.approve"  # approve or reject another person's erasure request
+    RETENTION_MANAGE = "retention.manage"  # the organization's retention periods
+    ACCESS_REVIEW = "access.review"  # the access review: record it, suspend from it
+    EVIDENCE_EXPORT = "evidence.export"  # the SOC 2-style evidence set
 
 
 _READ_DOMAIN = {
@@ -130,6 +138,10 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.AUDIT_APPROVALS,
             Perm.AUDIT_VERIFY,
             Perm.VIEW_REVIEW,
+            Perm.GDPR_REQUEST,
+            Perm.GDPR_APPROVE,
+            Perm.ACCESS_REVIEW,
+            Perm.EVIDENCE_EXPORT,
         }
     ),
     Role.PRODUCT_REVIEWER: frozenset(
@@ -154,6 +166,13 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.ALERT_INGEST,
             Perm.RUN_RECORD,
             Perm.ASSISTANT_USAGE,
+            Perm.OPS_READ,
+            Perm.MAINTENANCE_MANAGE,
+            Perm.GDPR_REQUEST,
+            Perm.GDPR_APPROVE,
+            Perm.RETENTION_MANAGE,
+            Perm.ACCESS_REVIEW,
+            Perm.EVIDENCE_EXPORT,
         }
     ),
 }
@@ -230,6 +249,23 @@ PERM_TEXT: dict[Perm, str] = {
     ),
     Perm.ASSISTANT_RUNS: "Ask the assistant to explain a SEV0 to SEV2 run, and rate its answers",
     Perm.ASSISTANT_USAGE: "See the assistant's usage and cost by person, model, case and kind",
+    Perm.OPS_READ: (
+        "See the platform's status, its backups and restore drills, and the maintenance history"
+    ),
+    Perm.MAINTENANCE_MANAGE: (
+        "Put your organization in read-only (maintenance) mode with a reason, and end it"
+    ),
+    Perm.GDPR_REQUEST: (
+        "Record GDPR requests, export everything held about a person or customer, and ask for "
+        "an erasure"
+    ),
+    Perm.GDPR_APPROVE: "Approve or reject an erasure someone else asked for",
+    Perm.RETENTION_MANAGE: "Set how long alerts, runs, assistant answers and sessions are kept",
+    Perm.ACCESS_REVIEW: (
+        "Review who has access (inactive, privileged, token holders, MFA, unusual activity), "
+        "suspend from the review, and record it"
+    ),
+    Perm.EVIDENCE_EXPORT: "Export the SOC 2-style evidence set of a period",
 }
 
 # Who holds each role (PRODUCT.md "People and roles") and, in a few words, what it is for: the

@@ -622,15 +622,17 @@ EXPECTED_PERMISSIONS = {
         "case.read", "case.work", "user.read", "view.save",
     ],
     "compliance_reviewer": [
-        "audit.approvals", "audit.read", "audit.verify", "user.read", "view.review",
+        "access.review", "audit.approvals", "audit.read", "audit.verify", "evidence.export",
+        "gdpr.approve", "gdpr.request", "user.read", "view.review",
     ],
     "product_reviewer": [
         "audit.approvals", "audit.read", "audit.verify", "user.read", "view.review",
     ],
     "admin": [
-        "alert.ingest", "assistant.usage", "audit.approvals", "audit.read", "audit.verify",
-        "run.record", "security.manage", "team.manage", "token.manage", "user.manage",
-        "user.read",
+        "access.review", "alert.ingest", "assistant.usage", "audit.approvals", "audit.read",
+        "audit.verify", "evidence.export", "gdpr.approve", "gdpr.request", "maintenance.manage",
+        "ops.read", "retention.manage", "run.record", "security.manage", "team.manage",
+        "token.manage", "user.manage", "user.read",
     ],
 }  # fmt: skip
 
