@@ -72,9 +72,9 @@ async def _record_everywhere(
     who: str, action: str, entity_id: str | int, detail: dict[str, Any], conn: Any
 ) -> None:
     """The event in every organization's chain and the platform chain (system actor)."""
-    org_ids = await Organization.all().using_db(conn).values_list("id", flat=True)
-    for org_id in [SYSTEM_ORG, *sorted(org_ids)]:
-        actor = Actor(org_id=int(org_id), actor=who, actor_type="system")
+    orgs = await Organization.all().using_db(conn).only("id")
+    for org_id in [SYSTEM_ORG, *sorted(o.id for o in orgs)]:
+        actor = Actor(org_id=org_id, actor=who, actor_type="system")
         await store.append(actor, Entry(action, "backup", entity_id, {}, detail,
                                         RiskLevel.MEDIUM), conn)  # fmt: skip
 
@@ -198,11 +198,12 @@ async def record_verification(result: Verified, who: str = "") -> bool:
     if record is None:
         return False
     async with in_transaction() as conn:
-        if result.ok:
-            record.verified_at, record.verify_error = datetime.now(UTC), None
-        else:
-            record.verified_at, record.verify_error = None, result.error
-        await record.save(using_db=conn, update_fields=["verified_at", "verify_error"])
+        verified_at = datetime.now(UTC) if result.ok else None
+        await (
+            BackupRecord.filter(id=record.id)
+            .using_db(conn)
+            .update(verified_at=verified_at, verify_error=result.error)
+        )
         detail = {"ok": result.ok, "error": result.error, "sha256": result.sha256}
         await _record_everywhere(who or operator(), "ops.backup_verified", record.id, detail, conn)
     result.recorded = True
