@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 FORMAT = "riskops-backup/1"
 MANIFEST = "manifest.json"
@@ -176,10 +176,28 @@ async def _pg_facts(conn: Any) -> Snapshot:
     return Snapshot(version, counts, heads)
 
 
-async def _run(*args: str) -> tuple[int, str]:
+def _tool_url(url: str) -> tuple[str, dict[str, str]]:
+    """The URL for pg_dump/pg_restore without its password, which goes in PGPASSWORD instead
+    (a command line is visible to every user of the machine in `ps`)."""
+    parts = urlsplit(libpq_url(url))
+    env = dict(os.environ)
+    if parts.password is None:
+        return urlunsplit(parts), env
+    env["PGPASSWORD"] = unquote(parts.password)
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc}" if user else netloc)), env
+
+
+async def _run(*args: str, url: str | None = None) -> tuple[int, str]:
+    """Run a PostgreSQL tool; `url`'s password (if any) is passed in its environment."""
+    env = None
+    if url is not None:
+        tool_url, env = _tool_url(url)
+        args = tuple(tool_url if a == url else a.replace(url, tool_url) for a in args)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+            *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env
         )
     except FileNotFoundError:
         raise ArchiveError(
@@ -200,7 +218,7 @@ async def pg_snapshot(url: str, dest: Path) -> Snapshot:
             snapshot_id = await conn.fetchval("SELECT pg_export_snapshot()")
             dump = asyncio.create_task(
                 _run("pg_dump", "--format=custom", f"--snapshot={snapshot_id}",
-                     "--no-owner", "--no-privileges", f"--file={dest}", libpq_url(url))
+                     "--no-owner", "--no-privileges", f"--file={dest}", url, url=url)
             )  # fmt: skip
             try:
                 facts = await _pg_facts(conn)
@@ -233,7 +251,7 @@ async def pg_restore(url: str, dump: Path) -> None:
     """In one transaction: a failure leaves the target database as empty as it was."""
     code, error = await _run(
         "pg_restore", "--single-transaction", "--exit-on-error", "--no-owner",
-        "--no-privileges", f"--dbname={libpq_url(url)}", str(dump),
+        "--no-privileges", f"--dbname={url}", str(dump), url=url,
     )  # fmt: skip
     if code != 0:
         raise ArchiveError(f"pg_restore failed (nothing was restored): {error}")

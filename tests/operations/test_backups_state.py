@@ -147,3 +147,13 @@ async def test_the_page_shows_archives_state_and_commands(db, tenant, browser, r
     r = await v.get("/admin/backups")
     assert r.status_code == 403
     assert 'href="/admin/backups"' not in r.text
+
+
+def test_the_postgres_tools_get_the_password_in_their_environment_not_argv():
+    from riskops.server.operations.backup_archive import _tool_url
+
+    url, env = _tool_url("postgres://ops:s%40cret@db.internal:5432/riskops?minsize=1")
+    assert url == "postgresql://ops@db.internal:5432/riskops"
+    assert env["PGPASSWORD"] == "s@cret"
+    url, env = _tool_url("postgres://ops@db.internal/riskops")
+    assert url == "postgresql://ops@db.internal/riskops"
