@@ -295,3 +295,26 @@ def test_verify_records_a_damaged_archive_and_exits_1(drill: Drill, tmp_path: Pa
     )[0]
     assert verified_at is None and "SHA-256" in error
     source.execute(f"DELETE FROM backup_record WHERE sha256 = '{sha}'")
+
+
+def test_keep_days_removes_older_archives_and_marks_their_records(drill: Drill) -> None:
+    source = drill.source.target
+    backups_dir = drill.archive.parent
+    old = backups_dir / "riskops-backup-20200101T000000Z.tar"
+    old.write_bytes(b"an old archive")
+    theirs = backups_dir / "notes.tar"  # not named by riskops: never deleted
+    theirs.write_bytes(b"keep me")
+    source.execute(
+        "INSERT INTO backup_record (created_at, path, backend, schema_version, size_bytes, "
+        f"sha256, created_by, verified_at) VALUES ('2020-01-01 00:00:00+00:00', '{old}', "
+        f"'{source.backend}', 'x', 14, '{'e' * 64}', 'test', '2020-01-01 00:00:00+00:00')"
+    )
+    bad = source.run("backup", "create", "--keep-days", "-1", ok=False)
+    assert "--keep-days must be between 0" in one_error_line(bad)
+    assert old.exists()
+    made = source.run("backup", "create", "--keep-days", "30")
+    assert f"removed (older than 30 days): {old.name}" in made.stdout
+    assert not old.exists() and theirs.exists() and drill.archive.exists()
+    assert archive_of(made.stdout).exists()
+    assert source.scalar(f"SELECT deleted_at FROM backup_record WHERE path = '{old}'") is not None
+    assert "removed" in source.run("backup", "list").stdout
