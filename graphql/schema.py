@@ -22,6 +22,7 @@ from riskops.graphql.identity.queries import IdentityQuery
 from riskops.graphql.identity.sso import SsoMutation, SsoQuery
 from riskops.graphql.notify.queries import NotifyQuery
 from riskops.graphql.operations.approvals import ApprovalTrailQuery
+from riskops.graphql.operations.backups import BackupsQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
@@ -38,6 +39,7 @@ class Query(
     AccessQuery,
     AuditQuery,
     ApprovalTrailQuery,
+    BackupsQuery,
     AlertsQuery,
     RunsQuery,
     BaselinesQuery,

@@ -1,4 +1,4 @@
-"""`/health` (database, queue, audit spool, version; 503 when degraded) and `/metrics`.
+"""`/health` (database, queue, audit spool, backups, version; 503 when degraded) and `/metrics`.
 
 Both answer on their own: the middleware does not authenticate them (no session lookup), and
 each of their checks is bounded by CHECK_TIMEOUT, so an unreachable database makes /health say
@@ -20,6 +20,7 @@ import riskops
 from riskops.audit import spool
 from riskops.jobs.runner import queue_depth
 from riskops.server.observability import JOB_QUEUE_DEPTH, SPOOL_DEPTH, exposition
+from riskops.server.operations.backups import backup_state
 from riskops.server.settings import Settings
 
 CHECK_TIMEOUT = 2.0  # seconds per check; a probe must answer promptly whatever is down
@@ -55,18 +56,31 @@ async def _queue(settings: Settings) -> dict[str, Any]:
     return out
 
 
+async def _backups(settings: Settings, database_ok: bool) -> dict[str, Any]:
+    """The newest verified backup's age against RISKOPS_BACKUP_MAX_AGE_HOURS (docs/BACKUPS.md).
+    Unknown while the database is down (which degrades /health already)."""
+    if not database_ok:
+        return {"ok": True, "detail": "unknown: the database is unreachable"}
+    try:
+        return await asyncio.wait_for(backup_state(settings), CHECK_TIMEOUT)
+    except Exception as exc:
+        return {"ok": False, "error": type(exc).__name__}
+
+
 async def health(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     database = await _database()
     queue = await _queue(settings)
     depth = spool.depth()
-    degraded = not database["ok"] or not queue["ok"] or depth > 0
+    backups = await _backups(settings, database["ok"])
+    degraded = not database["ok"] or not queue["ok"] or depth > 0 or not backups["ok"]
     body = {
         "status": "degraded" if degraded else "ok",
         "version": riskops.__version__,
         "database": database,
         "queue": queue,
         "audit_spool": {"depth": depth},
+        "backups": backups,
     }
     return JSONResponse(body, status_code=503 if degraded else 200)
 

@@ -12,6 +12,7 @@ from riskops.server.cli import (  # noqa: F401  (importing a group registers its
     alerts,
     assistant,
     audit,
+    backups,
     baselines,
     controls,
     reports,

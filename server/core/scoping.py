@@ -194,6 +194,15 @@ UNSCOPED_QUERIES: dict[str, str] = {
     "server/cli/status.py:_chain_rows": (
         "`riskops status` lists the audit chain head and last checkpoint of every organization."
     ),
+    # Backups hold the whole installation (issue 15, h/backup).
+    "server/operations/backups.py:_record_everywhere": (
+        "a backup copies every organization's data, so its event goes into every "
+        "organization's chain: it lists the organization ids."
+    ),
+    "server/operations/backups.py:backup_state": (
+        "with no backup yet, /health asks when the oldest organization of the installation "
+        "was created (its data is that old)."
+    ),
     # System jobs that work through every organization.
     "server/credit/jobs.py:generate_all": (
         "the weekly report job lists every organization; each report is then built through "

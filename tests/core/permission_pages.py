@@ -123,6 +123,8 @@ PAGES: dict[str, Page] = {
     "GET /audit": Page(Perm.AUDIT_READ, "/audit"),
     "GET /audit/approvals": Page(Perm.AUDIT_APPROVALS, "/audit/approvals"),
     "POST /audit/verify": Page(Perm.AUDIT_VERIFY, "/audit/verify"),
+    # --- backups (issue 15, h/backup): read-only
+    "GET /admin/backups": Page(Perm.OPS_READ, "/admin/backups"),
     # --- alerts
     "GET /alerts": Page(Perm.ALERT_READ, "/alerts"),
     "POST /alerts/bulk/assign": Page(

@@ -154,6 +154,9 @@ GRAPHQL: dict[str, Op] = {
     "Query.auditEvents": Op(Perm.AUDIT_READ),
     "Query.auditVerification": Op(Perm.AUDIT_VERIFY),
     "Query.approvalTrail": Op(Perm.AUDIT_APPROVALS),
+    # --- backups (issue 15, h/backup): read-only, the operator takes them on the machine
+    "Query.backups": Op(Perm.OPS_READ),
+    "Query.restoreDrills": Op(Perm.OPS_READ),
     # --- my work (each section only for the roles it concerns)
     "Query.myWork": Op(SIGNED_IN),
     # --- alerts and cases

@@ -100,6 +100,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/admin/tokens", "API tokens", "Admin", Perm.TOKEN_MANAGE),
     NavItem("/admin/sso", "Single sign-on", "Admin", Perm.SECURITY_MANAGE),
     NavItem("/admin/security", "Security", "Admin", Perm.SECURITY_MANAGE),
+    NavItem("/admin/backups", "Backups", "Admin", Perm.OPS_READ),
     NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
     NavItem("/audit/approvals", "Approval trail", "Audit", Perm.AUDIT_APPROVALS),
     NavItem("/sessions", "My sessions", "Account"),

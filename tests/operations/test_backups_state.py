@@ -1,0 +1,159 @@
+"""The backup age /health and `riskops status` watch (`backups.backup_state`), and the read-only
+faces of backups: GraphQL `backups` / `restoreDrills` and the admin page, for ops.read only.
+
+Backups are installation-wide rows: each test removes the ones it adds, so /health stays ok for
+the other tests of the session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from riskops.server.core.errors import Forbidden, Invalid
+from riskops.server.identity.models import Organization
+from riskops.server.operations import backups
+from riskops.server.operations.models import BackupBackend, BackupRecord, RestoreRecord
+
+
+@pytest_asyncio.fixture
+async def records(db: Any) -> AsyncIterator[list[Any]]:
+    """Rows a test adds; deleted after it, whatever happened."""
+    made: list[Any] = []
+    yield made
+    for row in made:
+        await row.delete()
+
+
+async def backup(records: list[Any], hours_ago: float, **kw: Any) -> BackupRecord:
+    taken = datetime.now(UTC) - timedelta(hours=hours_ago)
+    fields: dict[str, Any] = {
+        "created_at": taken, "path": f"/backups/riskops-backup-{hours_ago}.tar",
+        "backend": BackupBackend.SQLITE, "schema_version": "0024_sync", "size_bytes": 2_500_000,
+        "sha256": "ab" * 32, "created_by": "cli:ops@host", "verified_at": taken,
+    }  # fmt: skip
+    fields.update(kw)
+    row = await BackupRecord.create(**fields)
+    records.append(row)
+    return row
+
+
+async def test_a_recent_verified_backup_is_ok_with_its_age(db, tenant, records):
+    await backup(records, 2)
+    await backup(records, 1, verified_at=None, verify_error="member x does not match")
+    state = await backups.backup_state(db.settings)
+    assert state["ok"] is True
+    assert 1.9 < state["age_hours"] < 2.1  # the newest VERIFIED one, not the failed one
+    assert state["max_age_hours"] == db.settings.backup_max_age_hours
+
+
+async def test_an_old_backup_degrades_health_with_the_reason(db, client, records):
+    await backup(records, db.settings.backup_max_age_hours + 5)
+    state = await backups.backup_state(db.settings)
+    assert state["ok"] is False and "h old (limit" in state["detail"]
+    r = await client.get("/health")
+    assert r.status_code == 503
+    assert r.json()["backups"]["ok"] is False
+    assert r.json()["database"]["ok"] is True
+    unwatched = db.settings.model_copy(update={"backup_max_age_hours": 0})
+    assert (await backups.backup_state(unwatched))["ok"] is True
+
+
+async def test_removed_backups_do_not_count(db, records):
+    await backup(records, 1, deleted_at=datetime.now(UTC))
+    assert await backups.last_verified_backup() is None
+
+
+async def test_no_backup_yet_is_ok_until_the_data_is_older_than_the_limit(db, tenant, client):
+    state = await backups.backup_state(db.settings)
+    assert state["ok"] is True and state["detail"] == "no backup yet"
+    assert (await client.get("/health")).status_code == 200
+    org = await Organization.get(id=tenant.org_id)
+    created = org.created_at
+    try:
+        old = datetime.now(UTC) - timedelta(hours=db.settings.backup_max_age_hours + 1)
+        await Organization.filter(id=org.id).update(created_at=old)
+        state = await backups.backup_state(db.settings)
+        assert state["ok"] is False and "no verified backup yet" in state["detail"]
+        assert (await client.get("/health")).json()["backups"]["ok"] is False
+    finally:
+        await Organization.filter(id=org.id).update(created_at=created)
+
+
+# ----------------------------------------------------------------------------- the faces
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "approver", "compliance", "strategist"])
+async def test_only_ops_read_lists_backups(tenant, role):
+    _, someone = await tenant.user(role)
+    with pytest.raises(Forbidden, match=r"ops\.read"):
+        await backups.list_backups(someone)
+    with pytest.raises(Forbidden, match=r"ops\.read"):
+        await backups.list_restore_drills(someone)
+
+
+async def test_a_bad_page_size_says_so_after_the_permission(tenant):
+    _, viewer = await tenant.user("viewer")
+    with pytest.raises(Forbidden):
+        await backups.list_backups(viewer, first=0)
+    with pytest.raises(Invalid, match="first"):
+        await backups.list_backups(tenant.admin, first=0)
+    with pytest.raises(Invalid, match="first"):
+        await backups.list_restore_drills(tenant.admin, first=10_000)
+
+
+async def test_graphql_lists_backups_and_drills_for_admins(db, tenant, api, records):
+    row = await backup(records, 3)
+    now = datetime.now(UTC)
+    drill = await RestoreRecord.create(
+        backup_sha256="cd" * 32, archive="/backups/x.tar", started_at=now, finished_at=now,
+        ok=True, detail="row counts: 51 tables compared", created_by="cli:ops@host",
+    )  # fmt: skip
+    records.append(drill)
+    secret = await api.token(tenant, tenant.admin_user)
+    data = await api.data(
+        secret,
+        "{ backups(first: 5) { id backend sizeBytes verifiedAt verifyError createdBy archive } "
+        "restoreDrills { id ok detail } }",
+    )
+    assert data["backups"][0]["id"] == str(row.id)
+    assert data["backups"][0]["backend"] == "sqlite"
+    assert data["backups"][0]["sizeBytes"] == 2_500_000
+    assert data["restoreDrills"][0] == {"id": str(drill.id), "ok": True,
+                                        "detail": "row counts: 51 tables compared"}  # fmt: skip
+    viewer, _ = await tenant.user("viewer")
+    refused = await api.gql(await api.token(tenant, viewer), "{ backups { id } }")
+    assert refused["data"] is None
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_the_page_shows_archives_state_and_commands(db, tenant, browser, records):
+    await backup(records, 3)
+    await backup(records, 4, verified_at=None, verify_error="member files/x does not match")
+    b = await browser(tenant.admin_user, tenant.password)
+    r = await b.get("/admin/backups")
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert 'href="/admin/backups"' in html  # in the admin navigation
+    assert "verified" in html and "member files/x does not match" in html
+    assert "2.4 MB" in html
+    assert "riskops backup create --output-dir" in html
+    assert "riskops backup restore" in html
+    viewer, _ = await tenant.user("viewer")
+    v = await browser(viewer, tenant.password)
+    r = await v.get("/admin/backups")
+    assert r.status_code == 403
+    assert 'href="/admin/backups"' not in r.text
+
+
+def test_the_postgres_tools_get_the_password_in_their_environment_not_argv():
+    from riskops.server.operations.backup_archive import _tool_url
+
+    url, env = _tool_url("postgres://ops:s%40cret@db.internal:5432/riskops?minsize=1")
+    assert url == "postgresql://ops@db.internal:5432/riskops"
+    assert env["PGPASSWORD"] == "s@cret"
+    url, env = _tool_url("postgres://ops@db.internal/riskops")
+    assert url == "postgresql://ops@db.internal/riskops"
