@@ -3,7 +3,11 @@ with a SHA-256 manifest, verified, restored into an empty database, kept for `--
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from riskops.server.operations.models import BackupRecord
+from riskops.server.settings import Settings
 
 
 async def last_verified_backup() -> BackupRecord | None:
@@ -14,3 +18,21 @@ async def last_verified_backup() -> BackupRecord | None:
         .order_by("-verified_at")
         .first()
     )
+
+
+async def backup_state(settings: Settings) -> dict[str, Any]:
+    """What /health and `riskops status` say of backups: `ok` while the last verified backup is
+    younger than `backup_max_age_hours`, its `age_hours` (None: never), and a `message`.
+    (A minimal version written for the status; the backup part owns this function.)"""
+    last = await last_verified_backup()
+    if last is None or last.verified_at is None:
+        return {"ok": False, "age_hours": None,
+                "message": "no verified backup yet: run `riskops backup create`"}  # fmt: skip
+    age = (datetime.now(UTC) - last.verified_at).total_seconds() / 3600
+    limit = settings.backup_max_age_hours
+    if age > limit:
+        message = (f"last verified backup is {age:.1f} h old (limit {limit} h): run "
+                   "`riskops backup create`")  # fmt: skip
+        return {"ok": False, "age_hours": age, "message": message}
+    return {"ok": True, "age_hours": age,
+            "message": f"verified {age:.1f} h ago ({last.path})"}  # fmt: skip
