@@ -51,6 +51,9 @@ async def test_the_report_names_every_check(tenant, db):
     checks = _checks(report)
     assert checks["migrations"].state == "ok" and "up to date" in checks["migrations"].detail
     assert "ms)" in checks["database"].detail
+    assert db.settings.db_url.split("@")[-1][:20] in checks["database"].detail  # the machine's
+    own = _checks(await status.platform_status(tenant.admin, db.settings))["database"]
+    assert own.detail.startswith("the database reachable")  # an admin is not told where
     assert "Python" in checks["versions"].detail
     assert ("PostgreSQL" if db.name == "postgres" else "SQLite") in checks["versions"].detail
     assert tenant.org_id in [c.org_id for c in report.chains]
