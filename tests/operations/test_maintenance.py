@@ -184,7 +184,14 @@ async def test_pages_refuse_form_posts_with_the_reason_and_keep_reading(tenant, 
     assert "Read-only: maintenance" in r.text and REASON in r.text
     assert not await Team.filter(org_id=tenant.org_id, name="Blocked").exists()
 
-    # Signing out and in again works during maintenance (a person must sign in to read).
+    # Signing out (here, or everywhere) and in again works during maintenance (a person must
+    # sign in to read).
+    other = await browser(tenant.admin_user, tenant.password)
+    await other.get("/sessions")
+    r = await other.post("/sessions/revoke")
+    assert r.status_code == 303 and flash_code(r) == "signed_out_everywhere"
+    assert (await b.get("/")).status_code in (200, 303)
+    await b.login(tenant.admin_user.email, tenant.password)
     assert (await b.post("/logout")).status_code == 303
     login = await b.get("/login")
     assert login.status_code == 200 and "maintenance-banner" not in login.text  # org unknown yet
@@ -194,6 +201,7 @@ async def test_pages_refuse_form_posts_with_the_reason_and_keep_reading(tenant, 
     assert "End maintenance" in page.text and REASON in page.text
     r = await b.post("/admin/maintenance/end")
     assert r.status_code == 303 and flash_code(r) == "maintenance.off"
+    assert (await b.get("/")).status_code == 200
     assert "maintenance-banner" not in (await b.get("/")).text
     r = await b.post("/admin/teams", {"name": "Works", "members": str(tenant.admin_user.id)})
     assert r.status_code == 303
