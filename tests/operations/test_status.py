@@ -153,3 +153,31 @@ def test_status_json_when_the_database_is_unreachable(tmp_path: Path) -> None:
     database = next(c for c in report["checks"] if c["name"] == "database")
     assert database["state"] == "fail" and "cannot reach the database" in database["detail"]
     assert "s3cret" not in done.stdout + done.stderr
+
+
+async def test_workers_on_redis_are_seen_by_their_health_check_key(db):
+    import uuid
+
+    from redis.asyncio import Redis
+
+    from tests.conftest import require_service
+
+    require_service("Redis", "127.0.0.1", 6379)
+    queue = f"riskops-test-{uuid.uuid4().hex[:8]}"
+    settings = db.settings.model_copy(
+        update={"redis_url": "redis://127.0.0.1:6379/15", "job_queue": queue}
+    )
+    checks = {c.name: c for c in await status.queue_check(settings)}
+    assert checks["redis"].state == "ok"
+    assert checks["workers"].state == "warn" and "riskops worker" in checks["workers"].detail
+    client = Redis.from_url("redis://127.0.0.1:6379/15")
+    try:
+        await client.set(f"{queue}:health-check", "Dec-06 05:30:00 j_complete=3", ex=60)
+        checks = {c.name: c for c in await status.queue_check(settings)}
+        assert checks["workers"].state == "ok" and "j_complete=3" in checks["workers"].detail
+    finally:
+        await client.delete(f"{queue}:health-check")
+        await client.aclose()
+    down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    checks = {c.name: c for c in await status.queue_check(down)}
+    assert checks["redis"].state == "fail"
