@@ -5,6 +5,7 @@ its own), passing and failing; and, on the same server, maintenance mode from th
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class Served:
     url: str
     email: str
     password: str
+    admin: str
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         port, log = _free_port(), root / "serve.log"
         with background(seeded.target, log, "serve", "--port", str(port)):
             assert _eventually(lambda: _health(port), 60), log.read_text()
-            yield Served(seeded.target, f"http://127.0.0.1:{port}", email, logins[email][0])
+            admin = next(e for e, (_, roles) in logins.items() if roles == "admin")
+            url = f"http://127.0.0.1:{port}"
+            yield Served(seeded.target, url, email, logins[email][0], admin)
 
 
 def _lines(stdout: str) -> dict[str, str]:
@@ -67,6 +71,25 @@ def test_smoke_passes_against_a_healthy_server(served: Served) -> None:
     }, done.stdout  # fmt: skip
     assert f"me = {served.email}" in done.stdout
     assert "chain head seq" in done.stdout and "Smoke test passed: 6 checks" in done.stdout
+
+
+def test_smoke_with_a_service_accounts_token(served: Served) -> None:
+    target = served.target
+    admin = served.admin
+    made = target.run("create-service-account", "--org", "demo", "--name", "Smoke",
+                      "--role", "viewer")  # fmt: skip
+    account = re.search(r"Created service account (\d+)", made.stdout)
+    assert account, made.stdout
+    minted = target.run("create-service-token", "--org", "demo", "--as", admin, "--account",
+                        account.group(1), "--name", "smoke", "--role", "viewer")  # fmt: skip
+    secret = minted.stdout.split("Token (shown only this once): ", 1)[1].split()[0]
+    done = target.run("smoke", "--url", served.url, "--token", secret)
+    assert _lines(done.stdout) == {
+        "health": "PASS", "login": "PASS", "graphql": "PASS", "page": "PASS", "audit": "PASS",
+    }, done.stdout  # fmt: skip
+    assert "skipped: authenticated by --token" in done.stdout
+    bad = target.run("smoke", "--url", served.url, "--token", "nope", ok=False)
+    assert _lines(bad.stdout)["graphql"] == "FAIL" and "HTTP 401" in bad.stdout
 
 
 def test_smoke_fails_on_a_wrong_password(served: Served) -> None:
