@@ -75,10 +75,9 @@ class MaintenanceGuard(SchemaExtension):
         ctx = self.execution_context
         if ctx.operation_type is OperationType.MUTATION and ctx.graphql_document is not None:
             operation = get_operation_ast(ctx.graphql_document, ctx.operation_name)
-            names = {
-                s.name.value if isinstance(s, FieldNode) else ""
-                for s in (operation.selection_set.selections if operation else ())
-            }
+            # No operation found (several, none named): checked too, whatever runs after.
+            selections = operation.selection_set.selections if operation else [None]
+            names = {s.name.value if isinstance(s, FieldNode) else "" for s in selections}
             if not names <= maintenance.ALLOWED_MUTATIONS:
                 period = await maintenance.active_for(ctx.context.principal.org_id)
                 if period is not None:

@@ -38,10 +38,11 @@ RETRY_AFTER_SECONDS = 60
 # The GraphQL mutations that still run while a period is on: ending it, and starting one (which
 # answers "already on" then). Signing in and out are pages, never refused.
 ALLOWED_MUTATIONS = frozenset({"startMaintenance", "endMaintenance"})
-# The job kinds that still run: the audit's own (audit events still write) and the delivery of
+# The job kinds that still run: the audit's own (audit events still write), the delivery of
 # messages already written (a password-reset link must still reach a person who signs in to
-# read). Every other job writes the organization's data and fails with the reason.
-ALLOWED_JOBS = frozenset({"audit.checkpoint", "audit.flush_spool", "outbox.deliver"})
+# read), and the view counts reading pages ask for (a cache of what is read, not data). Every
+# other job writes the organization's data and fails with the reason.
+ALLOWED_JOBS = frozenset({"audit.checkpoint", "audit.flush_spool", "outbox.deliver", "view.count"})
 
 
 @dataclass(frozen=True)

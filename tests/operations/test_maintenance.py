@@ -146,6 +146,24 @@ async def test_graphql_mutations_answer_503_with_the_reason_and_reads_work(tenan
     assert (await api.data(secret, ME))["maintenance"] is None
 
 
+async def test_a_mutation_hidden_in_a_fragment_or_beside_an_allowed_one_is_refused(tenant, api):
+    secret = await api.token(tenant, tenant.admin_user)
+    await maintenance.start(tenant.admin, REASON)
+    mixed = """mutation { endMaintenance { errors { code } }
+      createTeam(name: "Sneaky", memberIds: []) { errors { code } } }"""
+    spread = """mutation { ...M } fragment M on Mutation {
+      createTeam(name: "Sneaky", memberIds: []) { errors { code } } }"""
+    for document in (mixed, spread):
+        r = await api.post(secret, document)
+        assert r.status_code == 503, r.text
+    assert not await Team.filter(org_id=tenant.org_id, name="Sneaky").exists()
+    assert await maintenance.active_for(tenant.org_id) is not None  # nothing ran, not even `end`
+
+
+def test_every_job_kind_allowed_during_maintenance_exists() -> None:
+    assert set(maintenance.ALLOWED_JOBS) <= set(JOBS)
+
+
 async def test_graphql_refusals_are_data_and_change_nothing(tenant, api):
     viewer, _ = await tenant.user("viewer")
     secret = await api.token(tenant, viewer)
