@@ -138,8 +138,9 @@ def form_post(
     to the form's, `stale` which errors show the current state instead of what was typed,
     `checker` whether a maker-checker refusal (the service marks it) is shown inline on this
     form (any other Forbidden is the 403 page), `during_maintenance` whether it still works
-    while the organization is read-only (only the maintenance page's own forms: every other
-    form writes, and answers 503 with the reason, `maintenance.UnderMaintenance`)."""
+    while the organization is read-only (the maintenance page's own forms and signing out
+    everywhere: every other form writes, and answers 503 with the reason,
+    `maintenance.UnderMaintenance`)."""
 
     def decorate(action: Action) -> Handler:
         @page
