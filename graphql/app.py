@@ -25,18 +25,22 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
-from graphql import GraphQLError
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import FieldNode, GraphQLError, get_operation_ast
 from riskops.graphql.core.context import Context
 from riskops.graphql.core.executor import FastExecutionContext
 from riskops.graphql.schema import Mutation, Query
 from riskops.server.core.errors import DomainError
 from riskops.server.core.validation import JSON_TOO_DEEP, has_lone_surrogate_in, json_too_deep
+from riskops.server.operations import maintenance
 from riskops.server.outage import RETRY_AFTER_SECONDS, database_unavailable, unavailable_errors
 from riskops.server.security import csrf_token, new_secret
 from riskops.server.settings import Settings
@@ -61,6 +65,34 @@ def _is_request_error(result: ExecutionResult) -> bool:
     return result.data is None and bool(errors) and all(e.path is None for e in errors)
 
 
+class MaintenanceGuard(SchemaExtension):
+    """While the caller's organization is in read-only maintenance, a mutation is not run: the
+    answer is a request error with code UNAVAILABLE and the reason (503 with Retry-After, like
+    a database outage: `process_result`), one indexed query per mutation. Queries are not
+    checked; nor are the maintenance mutations themselves (`maintenance.ALLOWED_MUTATIONS`)."""
+
+    async def on_execute(self):  # type: ignore[no-untyped-def]  # an async generator hook
+        ctx = self.execution_context
+        if ctx.operation_type is OperationType.MUTATION and ctx.graphql_document is not None:
+            operation = get_operation_ast(ctx.graphql_document, ctx.operation_name)
+            # No operation found (several, none named): checked too, whatever runs after.
+            selections = operation.selection_set.selections if operation else [None]
+            names = {s.name.value if isinstance(s, FieldNode) else "" for s in selections}
+            if not names <= maintenance.ALLOWED_MUTATIONS:
+                period = await maintenance.active_for(ctx.context.principal.org_id)
+                if period is not None:
+                    refusal = maintenance.UnderMaintenance(period)
+                    ctx.result = GraphQLExecutionResult(data=None, errors=[GraphQLError(
+                        refusal.message,
+                        extensions={"code": "UNAVAILABLE", "maintenance": True},
+                    )])  # fmt: skip
+        yield
+
+
+def _maintenance_refusal(result: ExecutionResult) -> bool:
+    return any((e.extensions or {}).get("maintenance") for e in result.errors or [])
+
+
 GRAPHQL_CACHE_SIZE = 256  # distinct query texts kept parsed and validated
 
 
@@ -79,6 +111,7 @@ def build_schema(settings: Settings) -> Any:
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=GRAPHQL_CACHE_SIZE),
         lambda: ValidationCache(maxsize=GRAPHQL_CACHE_SIZE),
+        MaintenanceGuard,
     ]
     if settings.is_prod:
         extensions.append(
@@ -243,6 +276,13 @@ class RiskopsGraphQL(GraphQL[Context, None]):
             sub_response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
             sub_response.headers["Cache-Control"] = "no-store"
             return unavailable_errors()
+        if _maintenance_refusal(result):
+            # Read-only maintenance: nothing ran, so no `data` (like an outage), 503 + reason.
+            processed.pop("data", None)
+            sub_response.status_code = 503
+            sub_response.headers["Retry-After"] = str(maintenance.RETRY_AFTER_SECONDS)
+            sub_response.headers["Cache-Control"] = "no-store"
+            return processed
         if request.state.graphql_media_type == GRAPHQL_RESPONSE and _is_request_error(result):
             processed.pop("data", None)
             sub_response.status_code = 400

@@ -23,6 +23,7 @@ from riskops.graphql.identity.sso import SsoMutation, SsoQuery
 from riskops.graphql.notify.queries import NotifyQuery
 from riskops.graphql.operations.approvals import ApprovalTrailQuery
 from riskops.graphql.operations.backups import BackupsQuery
+from riskops.graphql.operations.maintenance import MaintenanceMutation, MaintenanceQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
@@ -50,6 +51,7 @@ class Query(
     ViewPromotionQuery,
     WorkQuery,
     AssistantQuery,
+    MaintenanceQuery,
 ):
     pass
 
@@ -70,6 +72,7 @@ class Mutation(
     ViewsMutation,
     ViewPromotionMutation,
     AssistantMutation,
+    MaintenanceMutation,
 ):
     pass
 

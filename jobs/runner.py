@@ -25,6 +25,7 @@ from tortoise.expressions import F
 
 from riskops.jobs.models import Job, JobStatus
 from riskops.jobs.registry import JOBS
+from riskops.server.operations import maintenance
 from riskops.server.settings import ConfigError, get_settings
 
 if TYPE_CHECKING:
@@ -189,6 +190,7 @@ async def run_job(ctx: dict[str, Any], job_id: str, *, final: bool | None = None
         fn = JOBS.get(job.kind)
         if fn is None:
             raise LookupError(f"unknown job kind {job.kind!r} (not registered in this process)")
+        await maintenance.refuse_job(job.kind, job.org_id)  # read-only: fails with the reason
         result = await fn(ctx, **job.payload)
     except asyncio.CancelledError:
         # Interrupted (worker shutting down, arq's job timeout): not the job's fault; a

@@ -18,6 +18,7 @@ from riskops.ui.identity import sso as sso_pages
 from riskops.ui.notify import pages as notify_pages
 from riskops.ui.operations import approvals, audit
 from riskops.ui.operations import backups as backup_pages
+from riskops.ui.operations import maintenance as maintenance_pages
 from riskops.ui.triage import alerts, alerts_bulk, cases
 from riskops.ui.views import pages as view_pages
 from riskops.ui.work import pages as work_pages
@@ -39,6 +40,7 @@ routes: list[Route] = [
     *approvals.routes,  # before audit's
     *audit.routes,
     *backup_pages.routes,
+    *maintenance_pages.routes,
     *alerts_bulk.routes,  # before alerts': `/alerts/bulk/…` is not an alert
     *alerts.routes,
     *cases.routes,

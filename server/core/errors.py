@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     DUPLICATE = "DUPLICATE"
     RATE_LIMITED = "RATE_LIMITED"
     TOO_LARGE = "TOO_LARGE"
+    UNAVAILABLE = "UNAVAILABLE"  # read-only maintenance (or an outage): retry later
 
 
 class DomainError(Exception):

@@ -191,8 +191,30 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "`riskops status` is the operator's view of the whole installation: it counts the "
         "organizations and the users of all of them."
     ),
-    "server/cli/status.py:_chain_rows": (
-        "`riskops status` lists the audit chain head and last checkpoint of every organization."
+    # Issue 15: the platform status and maintenance mode.
+    "server/operations/status.py:chains": (
+        "the platform status lists the audit chain head and last checkpoint of every "
+        "organization on the machine (org_id None), else of the caller's and the platform's."
+    ),
+    "server/operations/status.py:open_runs_check": (
+        "`riskops status` on the machine (org_id None) counts the open SEV0/SEV1 runs of every "
+        "organization; with an organization the query starts on scoped()."
+    ),
+    "server/operations/status.py:kill_switch_check": (
+        "`riskops status` on the machine (org_id None) lists the kill switches in force in "
+        "every organization; with an organization the query starts on scoped()."
+    ),
+    "server/operations/maintenance.py:active_for": (
+        "maintenance: the caller's organization's open period and the installation-wide one "
+        "(org_id None, started on the machine), in one indexed query."
+    ),
+    "server/operations/maintenance.py:end_everywhere": (
+        "maintenance: `riskops maintenance off` ends the installation-wide period (org_id None), "
+        "which belongs to no organization."
+    ),
+    "server/operations/maintenance.py:open_periods": (
+        "maintenance: `riskops status` and `riskops maintenance status` list the open periods "
+        "of every organization on the machine."
     ),
     # Backups hold the whole installation (issue 15, h/backup).
     "server/operations/backups.py:_record_everywhere": (

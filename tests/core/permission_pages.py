@@ -119,6 +119,13 @@ PAGES: dict[str, Page] = {
     "POST /admin/security/mfa": Page(
         Perm.SECURITY_MANAGE, "/admin/security/mfa", {"policy": "optional"}
     ),
+    # --- maintenance and platform status (issue 15). No reason: refused after the permission
+    # check, so the tests' organization never becomes read-only (nor does test_messages' scan,
+    # which fills the sample form's fields with text).
+    "GET /admin/maintenance": Page(Perm.MAINTENANCE_MANAGE, "/admin/maintenance"),
+    "POST /admin/maintenance/start": Page(Perm.MAINTENANCE_MANAGE, "/admin/maintenance/start"),
+    "POST /admin/maintenance/end": Page(Perm.MAINTENANCE_MANAGE, "/admin/maintenance/end"),
+    "GET /admin/status": Page(Perm.OPS_READ, "/admin/status"),
     # --- audit
     "GET /audit": Page(Perm.AUDIT_READ, "/audit"),
     "GET /audit/approvals": Page(Perm.AUDIT_APPROVALS, "/audit/approvals"),

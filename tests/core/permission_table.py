@@ -153,6 +153,13 @@ GRAPHQL: dict[str, Op] = {
     # --- audit
     "Query.auditEvents": Op(Perm.AUDIT_READ),
     "Query.auditVerification": Op(Perm.AUDIT_VERIFY),
+    # --- maintenance and platform status (issue 15). An empty reason: refused after the
+    # permission check, so the tests' organization never becomes read-only.
+    "Query.maintenance": Op(SIGNED_IN),
+    "Query.maintenanceHistory": Op(Perm.OPS_READ),
+    "Query.platformStatus": Op(Perm.OPS_READ),
+    "Mutation.startMaintenance": Op(Perm.MAINTENANCE_MANAGE, {"reason": ""}),
+    "Mutation.endMaintenance": Op(Perm.MAINTENANCE_MANAGE),
     "Query.approvalTrail": Op(Perm.AUDIT_APPROVALS),
     # --- backups (issue 15, h/backup): read-only, the operator takes them on the machine
     "Query.backups": Op(Perm.OPS_READ),

@@ -38,6 +38,7 @@ from starlette.responses import Response
 
 from riskops.server.core.errors import Conflict, DomainError, Forbidden, Invalid
 from riskops.server.core.principal import Principal
+from riskops.server.operations.maintenance import UnderMaintenance
 from riskops.server.web import read_form
 from riskops.ui.common.forms import FORM_ERRORS, form_errors, form_text, form_texts
 from riskops.ui.common.rendering import Handler, page, refused_post, signed_in, status_of
@@ -127,6 +128,7 @@ def form_post(
     fields: Mapping[str, str] | None = None,
     stale: Callable[[DomainError], bool] = is_conflict,
     checker: bool = False,
+    during_maintenance: bool = False,
 ) -> Callable[[Action], Handler]:
     """Make `action` a page's POST endpoint (see the module docstring for the steps).
 
@@ -135,7 +137,10 @@ def form_post(
     forms this is, `keep` what of it is shown again, `fields` how the service's field names map
     to the form's, `stale` which errors show the current state instead of what was typed,
     `checker` whether a maker-checker refusal (the service marks it) is shown inline on this
-    form (any other Forbidden is the 403 page)."""
+    form (any other Forbidden is the 403 page), `during_maintenance` whether it still works
+    while the organization is read-only (the maintenance page's own forms and signing out
+    everywhere: every other form writes, and answers 503 with the reason,
+    `maintenance.UnderMaintenance`)."""
 
     def decorate(action: Action) -> Handler:
         @page
@@ -143,6 +148,9 @@ def form_post(
         async def endpoint(request: Request) -> Response:
             form = await read_form(request)  # first: nothing is looked up before the CSRF check
             principal = signed_in(request)
+            period = getattr(request.state, "maintenance", None)  # `page` read it
+            if period is not None and not during_maintenance:
+                raise UnderMaintenance(period)
             sub = Submission(request, principal, form, name, _kept(keep, form))
             if show is None:
                 return await action(sub)

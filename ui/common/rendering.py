@@ -46,6 +46,8 @@ from riskops.server.core.errors import (
 )
 from riskops.server.core.permissions import ALL_ROLES, ROLE_TEXT, Perm
 from riskops.server.core.principal import Principal
+from riskops.server.operations import maintenance
+from riskops.server.outage import database_unavailable
 from riskops.server.security import csrf_token
 from riskops.server.settings import Settings
 from riskops.server.web import (
@@ -101,6 +103,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/admin/sso", "Single sign-on", "Admin", Perm.SECURITY_MANAGE),
     NavItem("/admin/security", "Security", "Admin", Perm.SECURITY_MANAGE),
     NavItem("/admin/backups", "Backups", "Admin", Perm.OPS_READ),
+    NavItem("/admin/status", "Platform status", "Admin", Perm.OPS_READ),
+    NavItem("/admin/maintenance", "Maintenance", "Admin", Perm.MAINTENANCE_MANAGE),
     NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
     NavItem("/audit/approvals", "Approval trail", "Audit", Perm.AUDIT_APPROVALS),
     NavItem("/sessions", "My sessions", "Account"),
@@ -131,6 +135,8 @@ FLASH: dict[str, str] = {
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
     "password.changed": "Password changed. Your other sessions were signed out.",
+    "maintenance.on": "Maintenance is on: your organization is read-only until you end it.",
+    "maintenance.off": "Maintenance is off: changes work again.",
 }
 
 
@@ -266,6 +272,8 @@ def _base_context(request: Request) -> dict[str, Any]:
         "feedback": Feedback(),
         "htmx": htmx_asset(),
         "css_href": css_href(),
+        # The banner of base.html: the maintenance period `page` found (None: writes work).
+        "maintenance": getattr(request.state, "maintenance", None),
     }
 
 
@@ -320,12 +328,19 @@ ERROR_TITLES = {
     422: "Check your input",
     503: "Database not reachable",
 }
+MAINTENANCE_TITLE = "Read-only: maintenance"
 
 
 def render_error(
-    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+    request: Request,
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    title: str | None = None,
 ) -> HTMLResponse:
-    ctx = {"status": status, "title": ERROR_TITLES.get(status, "Error"), "message": message}
+    title = title or ERROR_TITLES.get(status, "Error")
+    ctx = {"status": status, "title": title, "message": message}
     return render(request, "error.html", ctx, status, headers=headers)
 
 
@@ -381,13 +396,31 @@ async def refused_post(request: Request, exc: Forbidden) -> None:
         await refused(principal, f"{request.method} {route_of(request)}", exc)
 
 
+async def _maintenance_of(request: Request) -> maintenance.Maintenance | None:
+    """The maintenance period the caller is under, for the banner of a whole page and for the
+    check of a form POST (`posts.form_post`): one indexed query; none for an htmx fragment that
+    a GET swaps into a page (no banner there). A database outage shows no banner (the page
+    answers with its own 503)."""
+    if request.method == "GET" and fragment_of(request, None) is not None:
+        return None
+    principal = principal_of(request)
+    try:
+        return await maintenance.active_for(principal.org_id if principal else None)
+    except Exception as exc:
+        if database_unavailable(exc):
+            return None
+        raise
+
+
 def page(handler: Handler) -> Handler:
     """Turn what a handler does not handle itself into pages: anonymous -> login, CSRF or
-    permission failure -> 403 page, unknown or other organization's id -> 404 page."""
+    permission failure -> 403 page, unknown or other organization's id -> 404 page, a write
+    during maintenance -> 503 page with the reason."""
 
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         try:
+            request.state.maintenance = await _maintenance_of(request)
             response = await handler(request)
             if isinstance(response, FlashRedirect):
                 cookie = flash_cookie(settings_of(request), response.flash_code)
@@ -402,6 +435,9 @@ def page(handler: Handler) -> Handler:
             return render_error(request, 403, exc.message)
         except NotFound as exc:
             return render_error(request, 404, exc.message)
+        except maintenance.UnderMaintenance as exc:
+            retry = {"Retry-After": str(maintenance.RETRY_AFTER_SECONDS)}
+            return render_error(request, 503, exc.message, retry, title=MAINTENANCE_TITLE)
         except DomainError as exc:
             return render_error(request, status_of(exc), exc.message)
 

@@ -128,8 +128,8 @@ async def my_sessions(request: Request) -> Response:
     return render(request, "identity/sessions.html", {"sessions": sessions})
 
 
-# Nothing to show inline: a refusal is the error page.
-@form_post(None)
+# Nothing to show inline: a refusal is the error page. Signing out works during maintenance.
+@form_post(None, during_maintenance=True)
 async def sign_out_everywhere(sub: Submission) -> Response:
     await auth.revoke_sessions(sub.principal, sub.principal.user_id)
     return _signed_out(sub.request, "signed_out_everywhere")
