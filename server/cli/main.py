@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from riskops.jobs import catalog  # noqa: F401  (registers every job kind)
 from riskops.server.cli import (  # noqa: F401  (importing a group registers its commands)
+    access,
     alerts,
     assistant,
     audit,
     baselines,
     controls,
+    evidence,
     reports,
     runs,
     serving,
