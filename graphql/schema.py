@@ -21,7 +21,9 @@ from riskops.graphql.identity.passwords import PasswordMutation
 from riskops.graphql.identity.queries import IdentityQuery
 from riskops.graphql.identity.sso import SsoMutation, SsoQuery
 from riskops.graphql.notify.queries import NotifyQuery
+from riskops.graphql.operations.access_review import AccessReviewMutation, AccessReviewQuery
 from riskops.graphql.operations.approvals import ApprovalTrailQuery
+from riskops.graphql.operations.evidence import EvidenceMutation
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
@@ -38,6 +40,7 @@ class Query(
     AccessQuery,
     AuditQuery,
     ApprovalTrailQuery,
+    AccessReviewQuery,
     AlertsQuery,
     RunsQuery,
     BaselinesQuery,
@@ -68,6 +71,8 @@ class Mutation(
     ViewsMutation,
     ViewPromotionMutation,
     AssistantMutation,
+    AccessReviewMutation,
+    EvidenceMutation,
 ):
     pass
 

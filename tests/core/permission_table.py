@@ -154,6 +154,13 @@ GRAPHQL: dict[str, Op] = {
     "Query.auditEvents": Op(Perm.AUDIT_READ),
     "Query.auditVerification": Op(Perm.AUDIT_VERIFY),
     "Query.approvalTrail": Op(Perm.AUDIT_APPROVALS),
+    # --- access review and evidence (issue 15)
+    "Query.accessReview": Op(Perm.ACCESS_REVIEW),
+    "Query.accessReviews": Op(Perm.ACCESS_REVIEW),
+    "Mutation.recordAccessReview": Op(
+        Perm.ACCESS_REVIEW, {"decisions": [{"userId": "{target}", "decision": "keep"}]}
+    ),
+    "Mutation.exportEvidence": Op(Perm.EVIDENCE_EXPORT, {"period": "2026-Q4"}),
     # --- my work (each section only for the roles it concerns)
     "Query.myWork": Op(SIGNED_IN),
     # --- alerts and cases

@@ -102,6 +102,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/admin/security", "Security", "Admin", Perm.SECURITY_MANAGE),
     NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
     NavItem("/audit/approvals", "Approval trail", "Audit", Perm.AUDIT_APPROVALS),
+    NavItem("/access-review", "Access review", "Audit", Perm.ACCESS_REVIEW),
     NavItem("/sessions", "My sessions", "Account"),
     NavItem("/tokens", "My API tokens", "Account"),
     NavItem("/account/mfa", "Multi-factor", "Account"),
@@ -130,6 +131,8 @@ FLASH: dict[str, str] = {
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
     "password.changed": "Password changed. Your other sessions were signed out.",
+    "access_review.recorded": "Access review recorded. Suspended people lost their sessions and "
+    "API tokens.",
 }
 
 
