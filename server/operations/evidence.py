@@ -6,6 +6,7 @@ Period: `YYYY-Qn` (a quarter), `YYYY-MM` (a month) or `FROM..TO` (ISO dates, bot
 in UTC. The files (`FILES`), each with a header row:
 - user_access.csv: every user now, with roles, MFA, last sign-in and live API tokens (the state
   at export time: access is evidenced as it stands when the auditor asks);
+- role_assignments.csv: per role, how many active users hold it and who (now);
 - role_changes.csv: who was created, given roles, suspended, reactivated, and the tokens and
   MFA changes of the period, from the audit log (before and after roles);
 - access_reviews.csv: the access reviews recorded in the period with their decisions;
@@ -49,7 +50,7 @@ from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.credit.models import Run
 from riskops.server.identity import users
-from riskops.server.identity.models import ApiToken, User
+from riskops.server.identity.models import ApiToken, User, UserStatus
 from riskops.server.operations import approval_trail, availability
 from riskops.server.operations.approval_trail import TrailFilter
 from riskops.server.operations.audit_log import MAX_PAGE
@@ -70,7 +71,8 @@ CHANGE_ACTIONS = (
     "scenario.create", "scenario.update", "view.promotion_published",
 )  # fmt: skip
 FILES = (
-    "user_access.csv", "role_changes.csv", "access_reviews.csv", "change_management.csv",
+    "user_access.csv", "role_assignments.csv", "role_changes.csv", "access_reviews.csv",
+    "change_management.csv",
     "data_processing.csv", "backups.csv", "restore_drills.csv", "availability.csv",
 )  # fmt: skip
 MANIFEST = "manifest.json"
@@ -209,8 +211,18 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-async def _user_access(principal: Principal, now: datetime) -> EvidenceFile:
+async def _user_access(principal: Principal, now: datetime) -> tuple[EvidenceFile, EvidenceFile]:
     people = await scoped(User, principal).filter(deleted_at=None).order_by("id")
+    holders: dict[str, list[str]] = {}
+    for u in people:
+        if u.status == UserStatus.ACTIVE:
+            for role in u.roles:
+                holders.setdefault(role, []).append(u.email)
+    by_role = _csv(
+        "role_assignments.csv",
+        ("role", "active_users", "emails"),
+        ((role, len(emails), sorted(emails)) for role, emails in sorted(holders.items())),
+    )
     live: dict[int, int] = {}
     for t in await scoped(ApiToken, principal).filter(revoked_at=None):
         expires = t.expires_at
@@ -222,7 +234,7 @@ async def _user_access(principal: Principal, now: datetime) -> EvidenceFile:
          "created_at", "live_api_tokens"),
         ((u.id, u.email, u.name, u.kind.value, u.status.value, sorted(u.roles), u.mfa_enabled,
           u.last_login_at, u.created_at, live.get(u.id, 0)) for u in people),
-    )  # fmt: skip
+    ), by_role  # fmt: skip
 
 
 async def _events(principal: Principal, period: Period, actions: Sequence[str]) -> list[AuditEvent]:
@@ -394,7 +406,7 @@ async def export(
     target = check_directory(directory) if directory is not None else None
     now = datetime.now(UTC)
     files = [
-        await _user_access(principal, now),
+        *await _user_access(principal, now),
         await _role_changes(principal, parsed),
         await _access_reviews(principal, parsed),
         await _change_management(principal, parsed),

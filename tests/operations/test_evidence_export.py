@@ -102,6 +102,9 @@ async def test_the_evidence_set_and_its_manifest(tenant: Any, tmp_path: Path) ->
     people = {r["name"]: r for r in _rows(found, "user_access.csv")}
     assert people["Vera"]["roles"] == "operator" and people["Vera"]["mfa_enabled"] == "false"
     assert set(people) == {"Admin", "Vera", "Maker", "Checker", "Stra", "Rita"}
+    roles = {r["role"]: r for r in _rows(found, "role_assignments.csv")}
+    assert roles["approver"]["active_users"] == "2" and "viewer" not in roles
+    assert roles["operator"]["emails"] == target.email
     changes = [r for r in _rows(found, "role_changes.csv") if r["action"] == "user.roles_change"]
     assert [(c["user"], c["roles_before"], c["roles_after"], c["by"]) for c in changes] == [
         ("Vera", "viewer", "operator", "Admin")
