@@ -21,9 +21,11 @@ from riskops.graphql.identity.passwords import PasswordMutation
 from riskops.graphql.identity.queries import IdentityQuery
 from riskops.graphql.identity.sso import SsoMutation, SsoQuery
 from riskops.graphql.notify.queries import NotifyQuery
+from riskops.graphql.operations.access_review import AccessReviewMutation, AccessReviewQuery
 from riskops.graphql.operations.approvals import ApprovalTrailQuery
 from riskops.graphql.operations.backups import BackupsQuery
 from riskops.graphql.operations.maintenance import MaintenanceMutation, MaintenanceQuery
+from riskops.graphql.operations.evidence import EvidenceMutation
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
@@ -41,6 +43,7 @@ class Query(
     AuditQuery,
     ApprovalTrailQuery,
     BackupsQuery,
+    AccessReviewQuery,
     AlertsQuery,
     RunsQuery,
     BaselinesQuery,
@@ -73,6 +76,8 @@ class Mutation(
     ViewPromotionMutation,
     AssistantMutation,
     MaintenanceMutation,
+    AccessReviewMutation,
+    EvidenceMutation,
 ):
     pass
 

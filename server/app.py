@@ -29,6 +29,7 @@ from riskops.server.middleware import (
     UnavailableMiddleware,
 )
 from riskops.server.observability import configure_logging
+from riskops.server.operations import availability
 from riskops.server.settings import Settings, get_settings, use_settings
 
 log = logging.getLogger("riskops.app")
@@ -65,6 +66,8 @@ def _lifespan(settings: Settings, manage_db: bool):  # type: ignore[no-untyped-d
         tasks = [asyncio.create_task(_every(10, "audit spool flush", flush_spool))]
         # The counts of refused attempts reach the chain once their minute is over (AUDIT.md).
         tasks.append(asyncio.create_task(_every(60, "audit refusal counts", flush_refusals)))
+        # This process's request counts reach the availability history (issue 15).
+        tasks.append(asyncio.create_task(_every(60, "availability counts", availability.flush)))
         if not settings.redis_url:
             # Without arq's cron, the in-process scheduler runs the scheduled jobs (weekly
             # report, outbox delivery, kill switch expiry) and the periodic audit checkpoint,
@@ -91,6 +94,8 @@ def _lifespan(settings: Settings, manage_db: bool):  # type: ignore[no-untyped-d
         finally:
             for t in tasks:
                 t.cancel()
+            with contextlib.suppress(Exception):  # the last minute's counts, if the DB is up
+                await availability.flush()
             await runner.drain(timeout=10)
             await runner.close_pool()
             if manage_db:

@@ -26,6 +26,7 @@ from riskops.server.observability import (
     HTTP_DURATION,
     HTTP_ERRORS,
     HTTP_REQUESTS,
+    TALLY,
     request_id_var,
 )
 from riskops.server.security import csrf_valid, digest, new_secret
@@ -136,6 +137,7 @@ class RequestContextMiddleware:
             HTTP_DURATION.labels(method, route).observe(elapsed)
             if status >= 500:
                 HTTP_ERRORS.labels(method, route).inc()
+            TALLY.note(scope["path"], status, elapsed)  # the availability history
             log.info(
                 "%s %s %s",
                 method,

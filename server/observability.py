@@ -7,7 +7,9 @@ import json
 import logging
 import os
 import sys
-from datetime import UTC, datetime
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -120,3 +122,66 @@ ASSISTANT_LATENCY = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
     registry=REGISTRY,
 )
+
+
+# --------------------------------------------------------------------------- availability
+# The daily availability history (issue 15, `riskops.server.operations.availability`): each web
+# process adds every answered request to this in-memory tally (no I/O per request); a background
+# task flushes it to the database every minute with additive upserts.
+
+# Upper bounds (ms) of the latency buckets the p95 is computed from; slower is the overflow.
+LATENCY_BOUNDS_MS: tuple[int, ...] = (
+    5, 10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000,
+)  # fmt: skip
+# Paths that are not users' requests: probes, scrapes and static files.
+UNCOUNTED_PREFIXES = ("/health", "/metrics", "/static/")
+
+
+@dataclass
+class DayCounts:
+    requests: int = 0
+    errors: int = 0
+    buckets: dict[int, int] = field(default_factory=dict)  # le_ms (-1: overflow) -> count
+
+    def add(self, other: DayCounts) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        for le, n in other.buckets.items():
+            self.buckets[le] = self.buckets.get(le, 0) + n
+
+
+class Tally:
+    """Requests, 5xx and latency buckets per UTC day, counted in this process since its last
+    flush. `note` runs on the event loop only, so it needs no lock."""
+
+    def __init__(self) -> None:
+        self.days: dict[date, DayCounts] = {}
+
+    def note(self, path: str, status: int, seconds: float, now: datetime | None = None) -> None:
+        if path.startswith(UNCOUNTED_PREFIXES):
+            return
+        day = (now or datetime.now(UTC)).date()
+        counts = self.days.get(day)
+        if counts is None:
+            counts = self.days[day] = DayCounts()
+        counts.requests += 1
+        if status >= 500:
+            counts.errors += 1
+        le = _bucket(seconds * 1000.0)
+        counts.buckets[le] = counts.buckets.get(le, 0) + 1
+
+    def take(self) -> dict[date, DayCounts]:
+        taken, self.days = self.days, {}
+        return taken
+
+    def give_back(self, taken: dict[date, DayCounts]) -> None:
+        for day, counts in taken.items():
+            self.days.setdefault(day, DayCounts()).add(counts)
+
+
+def _bucket(ms: float) -> int:
+    i = bisect_left(LATENCY_BOUNDS_MS, ms)
+    return LATENCY_BOUNDS_MS[i] if i < len(LATENCY_BOUNDS_MS) else -1
+
+
+TALLY = Tally()

@@ -24,6 +24,7 @@ MODEL_MODULES = [
     "riskops.server.views.models",
     "riskops.server.assistant.models",
     "riskops.server.operations.models",
+    "riskops.server.operations.review_models",
     "riskops.audit.models",
     "riskops.jobs.models",
 ]
@@ -118,6 +119,8 @@ class Settings(BaseSettings):
     backup_max_age_hours: int = Field(default=26, ge=0, le=24 * 90)
     # where `riskops backup create` writes its archives (default: <var_dir>/backups)
     backup_dir: Path | None = None
+    # the access review lists people who have not signed in for more than this many days
+    access_review_inactive_days: int = Field(default=90, ge=1, le=3650)
 
     # the assistant (docs/ASSISTANT.md). No model configured: the assistant is off and the panels
     # show the structured explanation. AGENT_SAFE_MODE=1 (seed 001 section 5) turns it off too.

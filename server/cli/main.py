@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from riskops.jobs import catalog  # noqa: F401  (registers every job kind)
 from riskops.server.cli import (  # noqa: F401  (importing a group registers its commands)
+    access,
     alerts,
     assistant,
     audit,
@@ -16,6 +17,7 @@ from riskops.server.cli import (  # noqa: F401  (importing a group registers its
     baselines,
     controls,
     maintenance,
+    evidence,
     reports,
     runs,
     serving,

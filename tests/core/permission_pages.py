@@ -129,6 +129,14 @@ PAGES: dict[str, Page] = {
     # --- audit
     "GET /audit": Page(Perm.AUDIT_READ, "/audit"),
     "GET /audit/approvals": Page(Perm.AUDIT_APPROVALS, "/audit/approvals"),
+    # --- access review and evidence (issue 15)
+    "GET /access-review": Page(Perm.ACCESS_REVIEW, "/access-review"),
+    "POST /access-review": Page(
+        Perm.ACCESS_REVIEW, "/access-review", {"decision_{target}": "keep"}
+    ),
+    "POST /access-review/evidence": Page(
+        Perm.EVIDENCE_EXPORT, "/access-review/evidence", {"period": "2026-Q4"}
+    ),
     "POST /audit/verify": Page(Perm.AUDIT_VERIFY, "/audit/verify"),
     # --- backups (issue 15, h/backup): read-only
     "GET /admin/backups": Page(Perm.OPS_READ, "/admin/backups"),

@@ -164,6 +164,13 @@ GRAPHQL: dict[str, Op] = {
     # --- backups (issue 15, h/backup): read-only, the operator takes them on the machine
     "Query.backups": Op(Perm.OPS_READ),
     "Query.restoreDrills": Op(Perm.OPS_READ),
+    # --- access review and evidence (issue 15)
+    "Query.accessReview": Op(Perm.ACCESS_REVIEW),
+    "Query.accessReviews": Op(Perm.ACCESS_REVIEW),
+    "Mutation.recordAccessReview": Op(
+        Perm.ACCESS_REVIEW, {"decisions": [{"userId": "{target}", "decision": "keep"}]}
+    ),
+    "Mutation.exportEvidence": Op(Perm.EVIDENCE_EXPORT, {"period": "2026-Q4"}),
     # --- my work (each section only for the roles it concerns)
     "Query.myWork": Op(SIGNED_IN),
     # --- alerts and cases

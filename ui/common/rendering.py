@@ -107,6 +107,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/admin/maintenance", "Maintenance", "Admin", Perm.MAINTENANCE_MANAGE),
     NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
     NavItem("/audit/approvals", "Approval trail", "Audit", Perm.AUDIT_APPROVALS),
+    NavItem("/access-review", "Access review", "Audit", Perm.ACCESS_REVIEW),
     NavItem("/sessions", "My sessions", "Account"),
     NavItem("/tokens", "My API tokens", "Account"),
     NavItem("/account/mfa", "Multi-factor", "Account"),
@@ -137,6 +138,8 @@ FLASH: dict[str, str] = {
     "password.changed": "Password changed. Your other sessions were signed out.",
     "maintenance.on": "Maintenance is on: your organization is read-only until you end it.",
     "maintenance.off": "Maintenance is off: changes work again.",
+    "access_review.recorded": "Access review recorded. Suspended people lost their sessions and "
+    "API tokens.",
 }
 
 
