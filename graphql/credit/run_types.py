@@ -92,6 +92,10 @@ class Run:
     started_at: datetime
     finished_at: datetime | None
     recorded_at: datetime
+    updated_at: datetime = strawberry.field(
+        description="When the run last changed (recorded, released from quarantine, a rerun "
+        "request or a rerun): what `runs(updatedAfter:)` compares."
+    )
     credits_total: float
     prompt_tokens: int | None
     completion_tokens: int | None
@@ -144,6 +148,7 @@ class Run:
             started_at=r.started_at,
             finished_at=r.finished_at,
             recorded_at=r.recorded_at,
+            updated_at=r.updated_at,
             credits_total=r.credits_total,
             prompt_tokens=r.prompt_tokens,
             completion_tokens=r.completion_tokens,

@@ -4,6 +4,7 @@ calls one service; nested relations are batch-loaded."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable, Sequence
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import strawberry
@@ -43,6 +44,12 @@ from riskops.server.views import applying
 
 T = TypeVar("T")
 
+UPDATED_AFTER = (
+    "Incremental sync: only rows changed after this time (exclusive), oldest change first on "
+    "(updatedAt, id) unless another sort is asked for. Keep the last page's endCursor (or the "
+    "last updatedAt seen) for the next pass; see docs/INTEGRATORS.md."
+)
+
 
 async def alert_nodes(
     info: Info, rows: Sequence[m.Alert], wanted: Iterable[str] = NESTED
@@ -71,6 +78,8 @@ def _argument(field: str) -> str:
     a saved view's own filter (`view.status`) → `viewId`."""
     if field in ("sort", "first", "after"):
         return field
+    if field == "updated_after":
+        return "updatedAfter"
     if field.startswith("view."):
         return "viewId"
     head, *rest = field.split("_")
@@ -143,22 +152,34 @@ class AlertsQuery:
                 "narrows them further (it never widens a view)."
             ),
         ] = None,
+        updated_after: Annotated[
+            datetime | None,
+            strawberry.argument(description=UPDATED_AFTER),
+        ] = None,
     ) -> AlertConnection:
         flt, who = _filter(filter), principal(info)
         within: list[AlertFilter] = []
         order = sort.value if sort is not None else None
+        if updated_after is not None:
+            order = order or AlertSort.UPDATED.value
         if view_id is not None:
             _, in_view, view_sort = await query(applying.alert_filter_of(who, str(view_id)))
             within, order = [in_view], order or view_sort
         order = order or AlertSort.SCORE.value
-        page = await query(_listed(who, flt, sort=order, first=first, after=after, within=within))
+        page = await query(
+            _listed(who, flt, sort=order, first=first, after=after, within=within,
+                    updated_after=updated_after)
+        )  # fmt: skip
         counted: list[queue.AlertCount] = []
 
         async def count() -> queue.AlertCount:
             if not counted:
                 counted.append(
-                    await _refused_filters(queue.count_alerts(who, flt, sort=order, within=within))
-                )
+                    await _refused_filters(
+                        queue.count_changed_alerts(who, flt, updated_after, sort=order,
+                                                   within=within)
+                    )
+                )  # fmt: skip
             return counted[0]
 
         # info.selected_fields is this `alerts` field itself; look below it.
@@ -194,7 +215,10 @@ class AlertsQuery:
             similar=[SimilarAlert.of(s) for s in d.similar],
         )
 
-    @strawberry.field(description="Cases of your organization, newest first (keyset).")
+    @strawberry.field(
+        description="Cases of your organization, newest first (keyset); with `updatedAfter`, "
+        "the cases changed since, oldest change first."
+    )
     async def cases(
         self,
         info: Info,
@@ -207,16 +231,24 @@ class AlertsQuery:
         ] = None,
         first: int = 50,
         after: str | None = None,
+        updated_after: Annotated[
+            datetime | None,
+            strawberry.argument(description=UPDATED_AFTER),
+        ] = None,
     ) -> CaseConnection:
         page = await query(
             case_queries.list_cases(
                 principal(info), status=value_of(status), severity=value_of(severity),
                 assignee_id=assignee_id, text=text,
-                first=first, after=after,
+                first=first, after=after, updated_after=updated_after,
             )
         )  # fmt: skip
+        sync = updated_after is not None
         return CaseConnection(
-            edges=[CaseEdge(cursor=str(c.id), node=Case.of(c)) for c in page.items],
+            edges=[
+                CaseEdge(cursor=case_queries.case_cursor(c, sync=sync), node=Case.of(c))
+                for c in page.items
+            ],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         )
 

@@ -42,6 +42,11 @@ class AlertSort(Enum):
         description="Largest amount first, within the one currency the filter must name "
         "(amounts are not converted).",
     )
+    UPDATED = strawberry.enum_value(
+        "updated",
+        description="Oldest change first, on (updatedAt, id): the order of incremental sync "
+        "(`updatedAfter`), the default when `updatedAfter` is given.",
+    )
 
 
 @strawberry.type(description="A detection rule that fired, with its share of the score.")
@@ -425,6 +430,7 @@ def _case_fields(c: m.Case) -> dict[str, Any]:
         "assignee_id": as_opt_id(c.assignee_id),
         "opened_by_id": as_opt_id(c.opened_by_id),
         "opened_at": c.opened_at,
+        "updated_at": c.updated_at,
         "resolved_at": c.resolved_at,
         "resolution_summary": c.resolution_summary,
         "requested_by_id": as_opt_id(c.requested_by_id),
@@ -444,6 +450,10 @@ class Case:
     assignee_id: strawberry.ID | None
     opened_by_id: strawberry.ID | None
     opened_at: datetime
+    updated_at: datetime = strawberry.field(
+        description="When the case last changed (status, fields, notes, alert links): what "
+        "`cases(updatedAfter:)` compares."
+    )
     resolved_at: datetime | None
     resolution_summary: str | None
     requested_by_id: strawberry.ID | None

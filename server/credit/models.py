@@ -100,6 +100,9 @@ class Run(Model):
     started_at = fields.DatetimeField()
     finished_at = fields.DatetimeField(null=True)
     recorded_at = fields.DatetimeField()
+    # Bumped by every change of the run: recording, quarantine release, its rerun requests and
+    # reruns. What `runs(updatedAfter:)` pages on (migration 0024 filled it with recorded_at).
+    updated_at = fields.DatetimeField(auto_now_add=True)
     credits_total = fields.FloatField()
     prompt_tokens = fields.BigIntField(null=True)
     completion_tokens = fields.BigIntField(null=True)
@@ -144,6 +147,7 @@ class Run(Model):
             ("org_id", "scenario_id", "started_at"),
             ("case_id",),  # the runs of a case (case page, SEV2 pattern, weekly report)
             ("rerun_of_id",),  # the reruns of a run
+            ("org_id", "updated_at", "id"),  # incremental sync (`updatedAfter`)
         )
 
 

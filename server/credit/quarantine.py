@@ -79,7 +79,9 @@ async def release_quarantine(
             scoped(Run, principal)
             .filter(id=run.id)
             .using_db(conn)
-            .update(quarantined=False, dispatch_blocked=False, version=run.version + 1)
+            .update(
+                quarantined=False, dispatch_blocked=False, version=run.version + 1, updated_at=now
+            )
         )
         run.quarantined, run.dispatch_blocked, run.version = False, False, run.version + 1
         await RunArtifact.filter(run_id=run.id).using_db(conn).update(released_at=now)

@@ -396,6 +396,14 @@ async def _prior_sev2(
     return out
 
 
+async def touch_run(
+    principal: Principal, conn: BaseDBAsyncClient, run_pk: int, now: datetime
+) -> None:
+    """A change that shows on the run (its rerun requests): bump its `updated_at`, what
+    `runs(updatedAfter:)` pages on, in the caller's transaction."""
+    await scoped(Run, principal).filter(id=run_pk).using_db(conn).update(updated_at=now)
+
+
 def _run_values(principal: Principal, item: _Item, policy_number: int, now: datetime) -> dict:
     assert item.verdict is not None and item.scenario is not None
     v, d, acts = item.verdict, item.data, item.acts
@@ -404,6 +412,7 @@ def _run_values(principal: Principal, item: _Item, policy_number: int, now: date
         "run_id": d["run_id"],
         "scenario_id": item.scenario.id,
         "recorded_at": now,
+        "updated_at": now,
         "data_classification": d["data_classification"],
         "producer_flags": sorted(d["risk_flags"]),
         "flags": [f.value for f in v.flags],
@@ -464,6 +473,10 @@ async def _insert_runs(
         item.pk = int(ids[v["run_id"]])
         if item.acts:
             item.run = Run(id=item.pk, **v)
+    # A rerun changes its original (the run lists its reruns): incremental sync shows it again.
+    originals = sorted({v["rerun_of_id"] for v in values if v["rerun_of_id"] is not None})
+    if originals:
+        await scoped(Run, principal).filter(id__in=originals).using_db(conn).update(updated_at=now)
 
 
 async def _insert_artifacts(

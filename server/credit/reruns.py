@@ -19,7 +19,7 @@ from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, lock_scoped, scoped
 from riskops.server.core.versioning import check_version, parse_version
 from riskops.server.credit.models import RerunRequest, RerunStatus, Run
-from riskops.server.credit.recording import MAX_REASON, _locked_run
+from riskops.server.credit.recording import MAX_REASON, _locked_run, touch_run
 
 # A rerun request is open while pending or approved-but-unused: a run has at most one.
 OPEN_RERUN = (RerunStatus.PENDING, RerunStatus.APPROVED)
@@ -58,6 +58,7 @@ async def request_rerun(principal: Principal, run_pk: str | int, reason: str) ->
             requested_at=now,
             using_db=conn,
         )
+        await touch_run(principal, conn, run.id, now)
         await record(
             principal, conn, "rerun.request", "rerun_request", req.id,
             new={"run": run.run_id, "status": req.status.value},
@@ -118,6 +119,7 @@ async def _decide_rerun(
         await scoped(RerunRequest, principal).filter(id=req.id).using_db(conn).update(**values)
         for k, v in values.items():
             setattr(req, k, v)
+        await touch_run(principal, conn, req.run_id, now)
         await record(
             principal, conn, f"rerun.{'approve' if status is RerunStatus.APPROVED else 'deny'}",
             "rerun_request", req.id,

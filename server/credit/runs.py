@@ -4,6 +4,7 @@ was classified under, its open rerun request), and the runs of a case."""
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,23 +52,41 @@ class RunPage:
     end_cursor: str | None
 
 
-def encode_cursor(run: Run) -> str:
-    raw = f"run:{run.started_at.astimezone(UTC).isoformat()}|{run.id}"
+def encode_cursor(run: Run, *, sync: bool = False) -> str:
+    """The run's cursor: (started_at, id), or in a sync (`updated_after`) (updated_at, id)."""
+    at = run.updated_at if sync else run.started_at
+    raw = f"{_SYNC if sync else 'run'}:{at.astimezone(UTC).isoformat()}|{run.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
+_SYNC = "runsync"
+
+
+def decode_cursor(cursor: str, *, sync: bool = False) -> tuple[datetime, int]:
     try:
         kind, _, rest = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
         at, _, pk = rest.rpartition("|")
         when, ident = datetime.fromisoformat(at), int(pk)
-        if kind != "run" or when.tzinfo is None or not 1 <= ident <= 2**31 - 1:
+        if kind != (_SYNC if sync else "run") or when.tzinfo is None:
+            raise ValueError
+        if not 1 <= ident <= 2**31 - 1:
             raise ValueError
         return when, ident
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeError, binascii.Error):
+        with_sync = " of the same sync (updatedAfter)" if sync else ""
         raise Invalid(
-            "after: not a cursor returned by this API; pass a pageInfo.endCursor.", field="after"
+            f"after: not a cursor returned by this API; pass a pageInfo.endCursor{with_sync}.",
+            field="after",
         ) from None
+
+
+def _since(value: datetime) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise Invalid(
+            "updatedAfter must be a date and time with a time zone, like 2026-12-01T00:00:00Z.",
+            field="updated_after",
+        )
+    return value.astimezone(UTC)
 
 
 def _severity_filter(values: Sequence[str]) -> Q | None:
@@ -142,6 +161,36 @@ async def list_runs(
     has_next = len(rows) > size
     rows = rows[:size]
     return RunPage(rows, has_next, encode_cursor(rows[-1]) if rows else None)
+
+
+async def list_changed_runs(
+    principal: Principal,
+    flt: RunFilter | None,
+    updated_after: datetime,
+    *,
+    first: int = 50,
+    after: str | None = None,
+    within: Sequence[RunFilter] = (),
+) -> RunPage:
+    """Incremental sync: the runs changed after `updated_after` (filtered like `list_runs`),
+    oldest change first, keyset on (updated_at, id) with cursors of their own
+    (`encode_cursor(run, sync=True)`). The end cursor is given on the last page too: it is
+    where the next pass starts."""
+    principal.require(Perm.RUN_READ)
+    flt = flt or RunFilter()
+    size = validation.page_size(first, MAX_PAGE)
+    since = _since(updated_after)
+    q = scoped(Run, principal)
+    for outer in within:
+        q = apply_run_filter(q, outer)
+    q = apply_run_filter(q, flt).filter(updated_at__gt=since)
+    if after:
+        at, pk = decode_cursor(after, sync=True)
+        q = q.filter(Q(updated_at__gte=at) & (Q(updated_at__gt=at) | Q(updated_at=at, id__gt=pk)))
+    rows = await q.select_related("scenario", "case").order_by("updated_at", "id").limit(size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    return RunPage(rows, more, encode_cursor(rows[-1], sync=True) if rows else None)
 
 
 def severity_disagrees(run: Run) -> bool:

@@ -3,10 +3,14 @@ the list with its filters, newest first."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 
 from riskops.server.core import approvals, validation
 from riskops.server.core.approvals import Decision
@@ -88,10 +92,14 @@ async def list_cases(
     text: str | None = None,
     first: int = 50,
     after: str | None = None,
+    updated_after: datetime | None = None,
 ) -> CasePage:
     """Cases newest first, keyset-paged by id: `after` is the `end_cursor` of the page before.
-    `text` matches part of the title, or a case number (`CASE-000123`, `123`)."""
+    `text` matches part of the title, or a case number (`CASE-000123`, `123`).
+    `updated_after` (incremental sync): only cases changed after it, oldest change first,
+    keyset-paged on (updated_at, id) with cursors of their own (`case_cursor`)."""
     principal.require(Perm.CASE_READ)
+    since = _since(updated_after)
     wanted = _choice(CaseStatus, status, "status")
     wanted_severity = _choice(CaseSeverity, severity, "severity")
     assignee = _user_id(assignee_id) if assignee_id not in (None, "") else None
@@ -109,6 +117,8 @@ async def list_cases(
         number = _NUMBER_RE.fullmatch(text)
         title = Q(title__icontains=text)
         query = query.filter(title | Q(number=int(number.group(1))) if number else title)
+    if since is not None:
+        return await _changed_cases(query.filter(updated_at__gt=since), first, after)
     if after is not None and after != "":
         try:
             cursor = int(after)
@@ -122,3 +132,55 @@ async def list_cases(
     items = rows[:first]
     more = len(rows) > first
     return CasePage(items, str(items[-1].id) if items and more else None, more)
+
+
+# --- incremental sync --------------------------------------------------------------------------
+
+_SYNC = "casesync"
+
+
+def _since(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise Invalid(
+            "updatedAfter must be a date and time with a time zone, like 2026-12-01T00:00:00Z.",
+            field="updated_after",
+        )
+    return value.astimezone(UTC)
+
+
+def case_cursor(case: Case, *, sync: bool = False) -> str:
+    """The cursor of a case in the list: its id, or in a sync (`updated_after`) its
+    (updated_at, id)."""
+    if not sync:
+        return str(case.id)
+    raw = f"{_SYNC}:{case.updated_at.astimezone(UTC).isoformat()}|{case.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _sync_position(cursor: str) -> tuple[datetime, int]:
+    try:
+        kind, _, rest = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        at, _, pk = rest.rpartition("|")
+        when, ident = datetime.fromisoformat(at), int(pk)
+        if kind != _SYNC or when.tzinfo is None or not 1 <= ident <= 2**31 - 1:
+            raise ValueError(cursor)
+        return when, ident
+    except (ValueError, UnicodeError, binascii.Error):
+        raise Invalid(
+            "after is not a cursor of this list with updatedAfter; pass the endCursor of the "
+            "previous page of the same sync.",
+            field="after",
+        ) from None
+
+
+async def _changed_cases(query: QuerySet[Case], first: int, after: str | None) -> CasePage:
+    if after:
+        at, pk = _sync_position(after)
+        query = query.filter(
+            Q(updated_at__gte=at) & (Q(updated_at__gt=at) | Q(updated_at=at, id__gt=pk))
+        )
+    rows = await query.order_by("updated_at", "id").limit(first + 1)
+    items, more = rows[:first], len(rows) > first
+    return CasePage(items, case_cursor(items[-1], sync=True) if items else None, more)

@@ -185,6 +185,11 @@ async def _event(
     data: dict[str, Any],
     now: datetime,
 ) -> None:
+    """The history row of a change, and the case's `updated_at` (what incremental sync pages
+    on): every change of a case passes here."""
+    if action != "create":
+        await scoped(Case, principal).filter(id=case.id).using_db(conn).update(updated_at=now)
+    case.updated_at = now
     await CaseEvent.create(
         case_id=case.id,
         org_id=principal.org_id,
@@ -339,6 +344,7 @@ async def open_case(
         severity=severity,
         opened_by_id=principal.user_id or None,
         opened_at=now,
+        updated_at=now,
         using_db=conn,
     )
     ids = list(alert_ids)

@@ -122,6 +122,7 @@ class Alert(Model):
             ("org_id", "team_id", "score", "id"),
             ("org_id", "customer_ref", "id"),  # similar alerts: the same customer, newest first
             ("org_id", "account_ref", "id"),  # similar alerts: the same account, newest first
+            ("org_id", "updated_at", "id"),  # incremental sync (`updatedAfter`), migration 0024
         )
 
 
@@ -250,6 +251,9 @@ class Case(Model):
     opened_at = fields.DatetimeField()
     resolved_at = fields.DatetimeField(null=True)
     resolution_summary = fields.TextField(null=True)
+    # Bumped by every change written to the case's history (status, fields, notes, alert links):
+    # what `cases(updatedAfter:)` pages on (migration 0024 filled it for older cases).
+    updated_at = fields.DatetimeField(auto_now_add=True)
     requested_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "riskops.User", related_name="requested_cases", null=True, on_delete=fields.SET_NULL
     )
@@ -270,7 +274,10 @@ class Case(Model):
     class Meta:
         table = "risk_case"
         unique_together = (("org", "number"),)
-        indexes = (("org_id", "status", "opened_at"),)
+        indexes = (
+            ("org_id", "status", "opened_at"),
+            ("org_id", "updated_at", "id"),  # incremental sync (`updatedAfter`)
+        )
 
 
 class CaseEvent(Model):

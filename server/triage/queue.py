@@ -121,12 +121,18 @@ SORTS: dict[str, _Sort] = {
     "due": _Sort("due", "due_at", False, True, _parse_dt, _fmt_dt),
     "amount": _Sort("amount", "amount", True, True, _parse_amount, str),
 }
+# Incremental sync (`updated_after`): oldest change first, so a client pages up to now and keeps
+# the last cursor (or the last updatedAt) for its next pass. Not a sort of the pages or of saved
+# views: only the API offers it.
+SYNC_SORT = "updated"
+_SYNC = _Sort(SYNC_SORT, "updated_at", False, False, _parse_dt, _fmt_dt)
+API_SORTS: dict[str, _Sort] = {**SORTS, SYNC_SORT: _SYNC}
 
 _NULL = "null"
 
 
 def encode_cursor(sort: str, alert: Alert) -> str:
-    spec = SORTS[sort]
+    spec = API_SORTS[sort]
     value = getattr(alert, spec.column)
     raw = _NULL if value is None else spec.fmt(value)
     return base64.urlsafe_b64encode(f"{sort}:{raw}:{alert.id}".encode()).decode()
@@ -134,7 +140,7 @@ def encode_cursor(sort: str, alert: Alert) -> str:
 
 def decode_cursor(sort: str, cursor: str) -> tuple[Any, int]:
     """(key value or None for the NULL phase, id); anything else is Invalid on `after`."""
-    spec = SORTS[sort]
+    spec = API_SORTS[sort]
     try:
         if not isinstance(cursor, str) or not cursor or len(cursor) > 200:
             raise ValueError(cursor)
@@ -176,6 +182,7 @@ def validate_query(
     first: int = 50,
     after: str | None = None,
     within: Sequence[AlertFilter] = (),
+    updated_after: datetime | None = None,
 ) -> None:
     """Everything `list_alerts` would refuse, all at once (`FilterErrors`), without a query:
     a page that could not parse some fields still learns what is wrong with the others.
@@ -188,11 +195,12 @@ def validate_query(
             for name, message in exc.errors.items():
                 check.add(f"view.{name}", f"The view's filter: {message}")
     flt = narrowed(flt, within)
-    if sort not in SORTS:
-        check.add("sort", f"Sort '{sort}' is unknown; use {', '.join(SORTS)}.")
+    if sort not in API_SORTS:
+        check.add("sort", f"Sort '{sort}' is unknown; use {', '.join(API_SORTS)}.")
     check(lambda: validation.page_size(first, MAX_PAGE))
-    if after is not None and sort in SORTS:
+    if after is not None and sort in API_SORTS:
         check(lambda: decode_cursor(sort, after))
+    check(lambda: _since(updated_after))
     try:
         validate(flt, sort)
     except FilterErrors as exc:
@@ -219,14 +227,33 @@ def _after(spec: _Sort, value: Any, alert_id: int) -> Q:
     )
 
 
+def _since(value: Any) -> datetime | None:
+    """`updated_after`: an aware date and time (UTC), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise Invalid(
+            "updatedAfter must be a date and time with a time zone, like 2026-12-01T00:00:00Z.",
+            field="updated_after",
+        )
+    return value.astimezone(UTC)
+
+
 def _filtered(
-    principal: Principal, flt: AlertFilter, sort: str, within: Sequence[AlertFilter]
+    principal: Principal,
+    flt: AlertFilter,
+    sort: str,
+    within: Sequence[AlertFilter],
+    updated_after: datetime | None = None,
 ) -> QuerySet[Alert]:
-    """The organization's alerts narrowed by each filter of `within`, then by `flt`."""
+    """The organization's alerts narrowed by each filter of `within`, then by `flt`, then to
+    those changed after `updated_after`."""
     q = scoped(Alert, principal)
     for outer in within:
         q = apply_filter(q, principal, outer)
-    return apply_filter(q, principal, narrowed(flt, within), sort)
+    q = apply_filter(q, principal, narrowed(flt, within), sort)
+    since = _since(updated_after)
+    return q.filter(updated_at__gt=since) if since is not None else q
 
 
 async def list_alerts(
@@ -237,15 +264,19 @@ async def list_alerts(
     first: int = 50,
     after: str | None = None,
     within: Sequence[AlertFilter] = (),
+    updated_after: datetime | None = None,
 ) -> AlertPage:
     """One page of the caller's organization's alerts; keyset cursors, stable under inserts.
     `within`: filters applied before `flt`, each narrowing (a saved view's): `flt` never widens
-    them."""
+    them. `updated_after`: only alerts changed after it (incremental sync, with the sort
+    `updated`: oldest change first, on (updated_at, id))."""
     principal.require(Perm.ALERT_READ)
-    validate_query(flt, sort=sort, first=first, after=after, within=within)
-    spec = SORTS[sort]
+    validate_query(
+        flt, sort=sort, first=first, after=after, within=within, updated_after=updated_after
+    )
+    spec = API_SORTS[sort]
     cursor = decode_cursor(sort, after) if after is not None else None
-    base = _filtered(principal, flt, sort, within)
+    base = _filtered(principal, flt, sort, within, updated_after)
     col, id_order = spec.column, ("-id" if spec.descending else "id")
     key_order = f"-{col}" if spec.descending else col
 
@@ -285,9 +316,25 @@ async def count_alerts(
     """How many alerts the filter matches (the same filter as `list_alerts`), counted up to
     COUNT_CAP: the ids come from the same indexes a page reads, so the count stays cheap on a
     queue of millions, where an exact COUNT(*) would read every matching row."""
+    return await count_changed_alerts(principal, flt, None, sort=sort, within=within)
+
+
+async def count_changed_alerts(
+    principal: Principal,
+    flt: AlertFilter,
+    updated_after: datetime | None,
+    *,
+    sort: str = "score",
+    within: Sequence[AlertFilter] = (),
+) -> AlertCount:
+    """`count_alerts` of the alerts changed after `updated_after` (all of them when None): the
+    count of a sync's `list_alerts(updated_after=...)`."""
     principal.require(Perm.ALERT_READ)
-    validate_query(flt, sort=sort if sort in SORTS else "score", within=within)
-    q = _filtered(principal, flt, sort, within)
+    validate_query(
+        flt, sort=sort if sort in API_SORTS else "score", within=within,
+        updated_after=updated_after,
+    )  # fmt: skip
+    q = _filtered(principal, flt, sort, within, updated_after)
     ids = await q.limit(COUNT_CAP + 1).values_list("id", flat=True)
     return AlertCount(min(len(ids), COUNT_CAP), len(ids) <= COUNT_CAP)
 
