@@ -14,6 +14,7 @@ from riskops.server.cli import (  # noqa: F401  (importing a group registers its
     audit,
     baselines,
     controls,
+    gdpr,
     reports,
     runs,
     serving,
