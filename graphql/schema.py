@@ -22,6 +22,7 @@ from riskops.graphql.identity.queries import IdentityQuery
 from riskops.graphql.identity.sso import SsoMutation, SsoQuery
 from riskops.graphql.notify.queries import NotifyQuery
 from riskops.graphql.operations.approvals import ApprovalTrailQuery
+from riskops.graphql.operations.gdpr import GdprMutation, GdprQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
@@ -48,6 +49,7 @@ class Query(
     ViewPromotionQuery,
     WorkQuery,
     AssistantQuery,
+    GdprQuery,
 ):
     pass
 
@@ -68,6 +70,7 @@ class Mutation(
     ViewsMutation,
     ViewPromotionMutation,
     AssistantMutation,
+    GdprMutation,
 ):
     pass
 
