@@ -16,7 +16,7 @@ from riskops.ui.identity import admin, mfa_pages, pages
 from riskops.ui.identity import passwords as password_pages
 from riskops.ui.identity import sso as sso_pages
 from riskops.ui.notify import pages as notify_pages
-from riskops.ui.operations import approvals, audit
+from riskops.ui.operations import approvals, audit, gdpr
 from riskops.ui.triage import alerts, alerts_bulk, cases
 from riskops.ui.views import pages as view_pages
 from riskops.ui.work import pages as work_pages
@@ -36,6 +36,7 @@ routes: list[Route] = [
     *password_pages.routes,
     *access_pages.routes,
     *approvals.routes,  # before audit's
+    *gdpr.routes,
     *audit.routes,
     *alerts_bulk.routes,  # before alerts': `/alerts/bulk/…` is not an alert
     *alerts.routes,

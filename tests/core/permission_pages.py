@@ -123,6 +123,18 @@ PAGES: dict[str, Page] = {
     "GET /audit": Page(Perm.AUDIT_READ, "/audit"),
     "GET /audit/approvals": Page(Perm.AUDIT_APPROVALS, "/audit/approvals"),
     "POST /audit/verify": Page(Perm.AUDIT_VERIFY, "/audit/verify"),
+    # --- GDPR requests (issue 15): a probe subject or request that does not exist
+    "GET /admin/gdpr": Page(Perm.GDPR_REQUEST, "/admin/gdpr"),
+    "POST /admin/gdpr/export": Page(
+        Perm.GDPR_REQUEST, "/admin/gdpr/export", {"subject": "gdpr-probe@example.test"}
+    ),
+    "POST /admin/gdpr/erase": Page(
+        Perm.GDPR_REQUEST, "/admin/gdpr/erase", {"subject": "gdpr-probe@example.test"}
+    ),
+    "POST /admin/gdpr/{request_id}/approve": Page(Perm.GDPR_APPROVE, "/admin/gdpr/999999/approve"),
+    "POST /admin/gdpr/{request_id}/reject": Page(
+        Perm.GDPR_APPROVE, "/admin/gdpr/999999/reject", {"reason": "probe"}
+    ),
     # --- alerts
     "GET /alerts": Page(Perm.ALERT_READ, "/alerts"),
     "POST /alerts/bulk/assign": Page(
