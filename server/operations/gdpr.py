@@ -405,9 +405,24 @@ async def get_request(principal: Principal, request_id: str | int) -> GdprReques
 
 
 async def overdue_count(org_id: int, now: datetime | None = None) -> int:
-    """Open requests past their deadline, for the "My work" home of the organization's admins."""
+    """Open requests past their deadline in one organization (e.g. for a job or a report)."""
     return (
         await scoped(GdprRequest, org_id=org_id)
         .filter(status__in=OPEN_STATUSES, due_at__lt=now or datetime.now(UTC))
         .count()
+    )
+
+
+async def overdue_requests(
+    principal: Principal, now: datetime | None = None, limit: int = MAX_PAGE
+) -> list[GdprRequest]:
+    """Open requests past their deadline, the most overdue first: the "My work" home of those
+    who decide them (admins and compliance reviewers, gdpr.approve). Nobody else: empty."""
+    if not principal.can(Perm.GDPR_APPROVE):
+        return []
+    return (
+        await scoped(GdprRequest, principal)
+        .filter(status__in=OPEN_STATUSES, due_at__lt=now or datetime.now(UTC))
+        .order_by("due_at", "id")
+        .limit(limit)
     )

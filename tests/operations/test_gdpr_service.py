@@ -407,3 +407,28 @@ async def test_the_list_shows_open_requests_by_deadline_and_counts_the_overdue(t
     assert await gdpr.overdue_count(tenant.org_id) == 1
     with pytest.raises(Invalid, match="Status 'done' is unknown"):
         await gdpr.list_requests(maker, status="done")
+
+
+async def test_overdue_requests_show_on_the_home_of_those_who_decide_them(tenant, other_tenant):
+    from riskops.server.work.service import my_work
+
+    w = await world(tenant)
+    _, maker = await tenant.user("compliance_reviewer")
+    _, viewer = await tenant.user("viewer")
+    assert (await my_work(tenant.admin)).section("gdpr") is None  # nothing overdue: no section
+    late = await gdpr.request_erasure(
+        maker, w.ref, received_at=datetime.now(UTC) - timedelta(days=33)
+    )
+    await world(other_tenant)  # another organization's requests never count here
+    work = await my_work(tenant.admin)
+    section = work.section("gdpr")
+    assert section is not None
+    [item] = section.items
+    assert (item.key, item.count, item.href) == ("gdpr.overdue", 1, "/admin/gdpr")
+    assert f"request #{late.id}, erase" in item.detail
+    assert (await my_work(maker)).section("gdpr") is not None
+    assert (await my_work(viewer)).section("gdpr") is None
+    assert (await my_work(other_tenant.admin)).section("gdpr") is None
+
+    await gdpr.approve_erasure(tenant.admin, late.id)
+    assert (await my_work(tenant.admin)).section("gdpr") is None
