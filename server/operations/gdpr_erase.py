@@ -20,6 +20,7 @@ by id, and never carry an e-mail, a name, a customer reference or free text (doc
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -139,6 +140,27 @@ async def _rewrite(rows: list[Any], names: tuple[str, ...], rep: Replacer,
     return changed
 
 
+async def _save_alerts(alerts: list[Alert], org_id: int, conn: BaseDBAsyncClient) -> None:
+    """One statement sent for all rows (executemany, pipelined on PostgreSQL): a save per alert
+    costs a round trip each, 1.8 s for a customer with 1,000 alerts (bench_gdpr). The rows were
+    read through `scoped`; the organization is in the WHERE clause all the same."""
+    if not alerts:
+        return
+    pg = conn.capabilities.dialect == "postgres"
+    m = [f"${i}" if pg else "?" for i in range(1, 7)]
+    sql = (
+        f"UPDATE alert SET customer_ref = {m[0]}, account_ref = {m[1]}, title = {m[2]}, "
+        f'"transaction" = {m[3]} WHERE id = {m[4]} AND org_id = {m[5]}'
+    )
+    await conn.execute_many(
+        sql,
+        [
+            [a.customer_ref, a.account_ref, a.title, json.dumps(a.transaction), a.id, org_id]
+            for a in alerts
+        ],
+    )
+
+
 async def erase_customer(
     principal: Principal, found: Found, pseudonym: str, conn: BaseDBAsyncClient
 ) -> dict[str, int]:
@@ -170,9 +192,7 @@ async def erase_customer(
         a.account_ref = rep.text(a.account_ref)
         a.title = rep.text(a.title) or a.title
         a.transaction = rep.json(a.transaction)
-        await a.save(
-            using_db=conn, update_fields=["customer_ref", "account_ref", "title", "transaction"]
-        )
+    await _save_alerts(alerts, principal.org_id, conn)
     tally.add("alerts", len(alerts))
     tally.add("rule_hits", await _rewrite(hits, ("matched_values",), rep, conn))
     signals = await by_ids(lambda part: SignalContribution.filter(alert_id__in=part), ids, conn)
