@@ -20,8 +20,8 @@ from riskops.server.identity.models import Session, User, UserStatus
 from riskops.server.operations import gdpr
 from riskops.server.operations.gdpr_models import GdprRequest, GdprStatus
 from riskops.server.settings import get_settings
-from riskops.server.triage import cases, ingest
-from riskops.server.triage.models import Alert, Case, CaseNote
+from riskops.server.triage import alerts, cases, ingest
+from riskops.server.triage.models import Alert, AlertEvent, Case, CaseNote
 
 
 @dataclasses.dataclass
@@ -67,6 +67,10 @@ async def world(tenant: Any) -> World:
     ids = [c.alert_id for c in result.created]
     made = await cases.create_case(strat, title=f"{name} card testing", alert_ids=ids[:2])
     await cases.add_case_note(strat, made.case.id, f"Called {name} at {email} about {ref}.")
+    await alerts.close_alert(
+        strat, ids[2], disposition="benign", comment=f"{name} confirmed the purchase",
+        expected_version=1,
+    )  # fmt: skip
     now = datetime.now(UTC)
     response = await AssistantResponse.create(
         org_id=tenant.org_id, kind=ResponseKind.EXPLAIN_ALERT, target_type=TargetType.CASE,
@@ -171,6 +175,7 @@ async def test_erasure_of_a_customer_is_maker_checker_and_pseudonymizes_everywhe
     assert done.status is GdprStatus.COMPLETED and done.completed_at is not None
     assert done.approved_by_id == tenant.admin.user_id
     assert done.summary["alerts"] == 3 and done.summary["notes"] == 1
+    assert done.summary["alert_history"] == 1  # the close comment naming the customer
     assert done.summary["cases"] == 1 and done.summary["assistant_records"] == 1
     p = done.pseudonym
     assert p and p.startswith("ERASED-") and done.subject == p
@@ -182,8 +187,11 @@ async def test_erasure_of_a_customer_is_maker_checker_and_pseudonymizes_everywhe
     case = await Case.get(id=w.case_id)
     note = await CaseNote.get(case_id=w.case_id)
     answer = await AssistantResponse.get(id=w.response_id)
+    history = await AlertEvent.filter(alert_id__in=w.alert_ids).values_list("data", flat=True)
     blob = json.dumps(
-        [[a.title, a.transaction] for a in alerts] + [case.title, note.body, answer.output]
+        [[a.title, a.transaction] for a in alerts]
+        + [case.title, note.body, answer.output]
+        + history
     ).lower()
     assert not [s for s in secrets if s in blob], blob
     assert "shopco" in blob  # a merchant is not the customer
