@@ -440,3 +440,18 @@ async def test_overdue_requests_show_on_the_home_of_those_who_decide_them(tenant
 
     await gdpr.approve_erasure(tenant.admin, late.id)
     assert (await my_work(tenant.admin)).section("gdpr") is None
+
+
+async def test_erasures_show_in_the_approval_trail(tenant):
+    from riskops.server.operations import approval_trail
+    from riskops.server.operations.approval_trail import TrailFilter
+
+    w = await world(tenant)
+    _, maker = await tenant.user("compliance_reviewer", name="Carla")
+    req = await gdpr.request_erasure(maker, w.ref)
+    await gdpr.approve_erasure(tenant.admin, req.id)
+    page = await approval_trail.list_trail(maker, TrailFilter(kind="gdpr_erasure"))
+    assert [(e.step, e.actor, e.requested_by, e.entity_id) for e in page.entries] == [
+        ("approved", "Admin", "Carla", str(req.id)),
+        ("requested", "Carla", None, str(req.id)),
+    ]
