@@ -32,6 +32,8 @@ from tortoise.expressions import Q, Subquery
 
 from riskops.server.assistant.models import AssistantResponse, TargetType
 from riskops.server.assistant.redaction import known_in
+from riskops.server.core.errors import Conflict
+from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.identity.models import (
@@ -41,6 +43,8 @@ from riskops.server.identity.models import (
     OneTimeLink,
     RecoveryCode,
     Session,
+    User,
+    UserKind,
     UserStatus,
 )
 from riskops.server.operations.gdpr_export import by_ids, scoped_by_ids
@@ -224,6 +228,26 @@ async def erase_customer(
     return tally.counts
 
 
+async def _not_the_last_admin(principal: Principal, user: User, conn: BaseDBAsyncClient) -> None:
+    """Erasing suspends the account: never the organization's last active admin (nobody would
+    be left to manage it), the rule user administration follows too."""
+    if Role.ADMIN.value not in (user.roles or []) or user.status != UserStatus.ACTIVE:
+        return
+    others = (
+        await scoped(User, principal)
+        .filter(status=UserStatus.ACTIVE, deleted_at=None, kind=UserKind.PERSON)
+        .exclude(id=user.id)
+        .using_db(conn)
+        .values_list("roles", flat=True)
+    )
+    if not any(Role.ADMIN.value in (r or []) for r in others):
+        raise Conflict(
+            f"{user.email} is the last active admin of the organization: make another person "
+            "admin first, then approve the erasure.",
+            field="request_id",
+        )
+
+
 async def erase_user(
     principal: Principal, found: Found, pseudonym: str, conn: BaseDBAsyncClient
 ) -> dict[str, int]:
@@ -237,6 +261,7 @@ async def erase_user(
     rep.add(user.name, erased_name)
     old_email = user.email
     now = datetime.now(UTC)
+    await _not_the_last_admin(principal, user, conn)
 
     user.email, user.name = erased_email, erased_name
     user.sso_subject = None

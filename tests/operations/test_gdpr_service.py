@@ -455,3 +455,18 @@ async def test_erasures_show_in_the_approval_trail(tenant):
         ("approved", "Admin", "Carla", str(req.id)),
         ("requested", "Carla", None, str(req.id)),
     ]
+
+
+async def test_the_last_active_admin_is_not_erased(tenant):
+    _, maker = await tenant.user("compliance_reviewer")
+    _, checker = await tenant.user("compliance_reviewer")
+    req = await gdpr.request_erasure(maker, tenant.admin_user.email)
+    before = await state(tenant.org_id)
+    with pytest.raises(Conflict, match="is the last active admin of the organization"):
+        await gdpr.approve_erasure(checker, req.id)
+    assert await state(tenant.org_id) == before
+    assert (await User.get(id=tenant.admin_user.id)).email == tenant.admin_user.email
+
+    await tenant.user("admin")  # another admin: now it may go ahead
+    done = await gdpr.approve_erasure(checker, req.id)
+    assert done.status is GdprStatus.COMPLETED
