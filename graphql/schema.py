@@ -26,6 +26,7 @@ from riskops.graphql.operations.approvals import ApprovalTrailQuery
 from riskops.graphql.operations.backups import BackupsQuery
 from riskops.graphql.operations.maintenance import MaintenanceMutation, MaintenanceQuery
 from riskops.graphql.operations.evidence import EvidenceMutation
+from riskops.graphql.operations.gdpr import GdprMutation, GdprQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
@@ -55,6 +56,7 @@ class Query(
     WorkQuery,
     AssistantQuery,
     MaintenanceQuery,
+    GdprQuery,
 ):
     pass
 
@@ -78,6 +80,7 @@ class Mutation(
     MaintenanceMutation,
     AccessReviewMutation,
     EvidenceMutation,
+    GdprMutation,
 ):
     pass
 

@@ -25,6 +25,7 @@ MODEL_MODULES = [
     "riskops.server.assistant.models",
     "riskops.server.operations.models",
     "riskops.server.operations.review_models",
+    "riskops.server.operations.gdpr_models",
     "riskops.audit.models",
     "riskops.jobs.models",
 ]

@@ -20,6 +20,7 @@ from riskops.ui.operations import approvals, audit
 from riskops.ui.operations import backups as backup_pages
 from riskops.ui.operations import maintenance as maintenance_pages
 from riskops.ui.operations import access_review, approvals, audit
+from riskops.ui.operations import approvals, audit, gdpr
 from riskops.ui.triage import alerts, alerts_bulk, cases
 from riskops.ui.views import pages as view_pages
 from riskops.ui.work import pages as work_pages
@@ -40,6 +41,7 @@ routes: list[Route] = [
     *access_pages.routes,
     *approvals.routes,  # before audit's
     *access_review.routes,
+    *gdpr.routes,
     *audit.routes,
     *backup_pages.routes,
     *maintenance_pages.routes,

@@ -19,7 +19,8 @@ class ApprovalTrailEntry:
     seq: int
     ts: str = strawberry.field(description="RFC 3339 UTC, as in the audit chain.")
     kind: str = strawberry.field(
-        description="case_resolution, rerun, quarantine, baseline, policy or view_promotion."
+        description="case_resolution, rerun, quarantine, baseline, policy, view_promotion or "
+        "gdpr_erasure."
     )
     kind_label: str
     action: str = strawberry.field(description="The audit event's action.")

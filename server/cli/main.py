@@ -18,6 +18,7 @@ from riskops.server.cli import (  # noqa: F401  (importing a group registers its
     controls,
     maintenance,
     evidence,
+    gdpr,
     reports,
     runs,
     serving,

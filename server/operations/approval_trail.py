@@ -45,6 +45,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("view_promotion", "View promotion", ("view.promotion_requested",),
          {"view.promotion_reviewed": "reviewed", "view.promotion_declined": "declined",
           "view.promotion_withdrawn": "withdrawn"}),
+    Kind("gdpr_erasure", "GDPR erasure", ("gdpr.erase_request",),
+         {"gdpr.erase_approve": "approved", "gdpr.erase_reject": "rejected"}),
 )  # fmt: skip
 KIND_BY_KEY = {k.key: k for k in KINDS}
 _KIND_OF_ACTION = {a: k for k in KINDS for a in (*k.requests, *k.decisions)}

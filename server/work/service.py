@@ -8,7 +8,9 @@ and the GraphQL `myWork`: each item a count and the page it links to.
   never a request of my own (maker-checker: `approvals.decision_for`);
 - my own requests and their state, a rejection with its reason;
 - open SEV0/SEV1 runs for those who read the ledger: their case is not resolved or closed yet,
-  or they are still quarantined.
+  or they are still quarantined;
+- GDPR requests past their 30-day deadline, for those who decide them (admins, compliance
+  reviewers): shown only when there is one.
 
 A section appears only when the person's roles give it a meaning; an empty one says so in a few
 words. Cost: a handful of small queries, each on an index, whatever the size of the queues; the
@@ -38,6 +40,7 @@ from riskops.server.credit.models import (
     Run,
 )
 from riskops.server.credit.terms import Severity
+from riskops.server.operations import gdpr
 from riskops.server.triage.models import Alert, AlertStatus, Case, CaseEvent, CaseStatus
 from riskops.server.views import counts, preferences, promotion_reads
 from riskops.server.views.definitions import QUEUES
@@ -119,8 +122,29 @@ async def my_work(principal: Principal, *, now: datetime | None = None) -> MyWor
         sections.append(requests)
     if principal.can(Perm.RUN_READ):
         sections.append(await _open_runs(principal))
+    if overdue := await _gdpr_overdue(principal, now):
+        sections.append(overdue)
     roles = tuple((r.value, ROLE_TEXT[r]) for r in Role if r.value in principal.roles)
     return MyWork(tuple(sections), roles)
+
+
+# --- GDPR requests past their deadline --------------------------------------------------------
+
+
+async def _gdpr_overdue(principal: Principal, now: datetime) -> Section | None:
+    late = await gdpr.overdue_requests(principal, now, limit=MAX_ENTRIES + 1)
+    if not late:
+        return None
+    first = late[0]
+    item = Item(
+        "gdpr.overdue", "Overdue GDPR requests", len(late[:MAX_ENTRIES]), "/admin/gdpr",
+        exact=len(late) <= MAX_ENTRIES,
+        detail=f"oldest due {first.due_at:%Y-%m-%d} (request #{first.id}, {first.kind.value})",
+    )  # fmt: skip
+    return Section(
+        "gdpr", "GDPR requests past their deadline", "No GDPR request is past its deadline.",
+        (item,),
+    )  # fmt: skip
 
 
 # --- my alerts ---------------------------------------------------------------------------------

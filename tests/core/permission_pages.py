@@ -140,6 +140,18 @@ PAGES: dict[str, Page] = {
     "POST /audit/verify": Page(Perm.AUDIT_VERIFY, "/audit/verify"),
     # --- backups (issue 15, h/backup): read-only
     "GET /admin/backups": Page(Perm.OPS_READ, "/admin/backups"),
+    # --- GDPR requests (issue 15): a probe subject or request that does not exist
+    "GET /admin/gdpr": Page(Perm.GDPR_REQUEST, "/admin/gdpr"),
+    "POST /admin/gdpr/export": Page(
+        Perm.GDPR_REQUEST, "/admin/gdpr/export", {"subject": "gdpr-probe@example.test"}
+    ),
+    "POST /admin/gdpr/erase": Page(
+        Perm.GDPR_REQUEST, "/admin/gdpr/erase", {"subject": "gdpr-probe@example.test"}
+    ),
+    "POST /admin/gdpr/{request_id}/approve": Page(Perm.GDPR_APPROVE, "/admin/gdpr/999999/approve"),
+    "POST /admin/gdpr/{request_id}/reject": Page(
+        Perm.GDPR_APPROVE, "/admin/gdpr/999999/reject", {"reason": "probe"}
+    ),
     # --- alerts
     "GET /alerts": Page(Perm.ALERT_READ, "/alerts"),
     "POST /alerts/bulk/assign": Page(

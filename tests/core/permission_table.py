@@ -171,6 +171,12 @@ GRAPHQL: dict[str, Op] = {
         Perm.ACCESS_REVIEW, {"decisions": [{"userId": "{target}", "decision": "keep"}]}
     ),
     "Mutation.exportEvidence": Op(Perm.EVIDENCE_EXPORT, {"period": "2026-Q4"}),
+    # --- GDPR requests (issue 15): a missing subject or request answers NOT_FOUND to the allowed
+    "Query.gdprRequests": Op(Perm.GDPR_REQUEST),
+    "Mutation.exportGdprSubject": Op(Perm.GDPR_REQUEST, {"subject": "gdpr-probe@example.test"}),
+    "Mutation.requestGdprErasure": Op(Perm.GDPR_REQUEST, {"subject": "gdpr-probe@example.test"}),
+    "Mutation.approveGdprErasure": Op(Perm.GDPR_APPROVE, {"requestId": "999999"}),
+    "Mutation.rejectGdprErasure": Op(Perm.GDPR_APPROVE, {"requestId": "999999", "reason": "probe"}),
     # --- my work (each section only for the roles it concerns)
     "Query.myWork": Op(SIGNED_IN),
     # --- alerts and cases

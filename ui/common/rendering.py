@@ -105,6 +105,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/admin/backups", "Backups", "Admin", Perm.OPS_READ),
     NavItem("/admin/status", "Platform status", "Admin", Perm.OPS_READ),
     NavItem("/admin/maintenance", "Maintenance", "Admin", Perm.MAINTENANCE_MANAGE),
+    NavItem("/admin/gdpr", "GDPR requests", "Admin", any_of=(Perm.GDPR_REQUEST, Perm.GDPR_APPROVE)),
     NavItem("/audit", "Audit log", "Audit", Perm.AUDIT_READ),
     NavItem("/audit/approvals", "Approval trail", "Audit", Perm.AUDIT_APPROVALS),
     NavItem("/access-review", "Access review", "Audit", Perm.ACCESS_REVIEW),
@@ -133,6 +134,10 @@ FLASH: dict[str, str] = {
     "again at their next sign-in when it is required.",
     "mfa.disabled": "Multi-factor authentication is off.",
     "security.mfa_policy": "MFA policy saved.",
+    "gdpr.erase_requested": "Erasure requested. Another person with the right to approve "
+    "decides it.",
+    "gdpr.erased": "Erased: the subject is replaced by a pseudonym everywhere.",
+    "gdpr.rejected": "Erasure rejected; nothing was erased.",
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
     "password.changed": "Password changed. Your other sessions were signed out.",
