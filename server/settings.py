@@ -24,6 +24,7 @@ MODEL_MODULES = [
     "riskops.server.views.models",
     "riskops.server.assistant.models",
     "riskops.server.operations.models",
+    "riskops.server.operations.retention_models",
     "riskops.audit.models",
     "riskops.jobs.models",
 ]
