@@ -198,7 +198,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("started_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
-                ("finished_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ("finished_at", fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ("trigger", fields.CharField(max_length=16)),
                 (
                     "removed",

@@ -316,6 +316,7 @@ def audit_archive_cmd(
         f"Archived {sum(i.archive.events for i in done)} event(s) of {len(done)} chain(s); "
         "`riskops audit verify` now starts from the archived checkpoints.",
         markup=False,
+        soft_wrap=True,
     )
 
 

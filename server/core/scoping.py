@@ -195,6 +195,10 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "`riskops status` lists the audit chain head and last checkpoint of every organization."
     ),
     # System jobs that work through every organization.
+    "server/operations/retention.py:enforce_all": (
+        "the daily retention job lists the organizations that have a retention policy; each is "
+        "then enforced through scoped(..., org_id=...)."
+    ),
     "server/credit/jobs.py:generate_all": (
         "the weekly report job lists every organization; each report is then built through "
         "scoped(..., org_id=...)."

@@ -43,7 +43,7 @@ class RetentionRun(Model):
         "riskops.Organization", related_name="retention_runs", on_delete=fields.CASCADE
     )
     started_at = fields.DatetimeField()
-    finished_at = fields.DatetimeField()
+    finished_at = fields.DatetimeField(null=True)  # None: still running, or interrupted
     trigger = fields.CharField(max_length=16)  # job | cli | page | api
     removed: dict = fields.JSONField(default=dict)  # kind -> rows removed
     kept: dict = fields.JSONField(default=dict)  # kind -> old rows kept (open work)
