@@ -23,6 +23,7 @@ from riskops.graphql.identity.sso import SsoMutation, SsoQuery
 from riskops.graphql.notify.queries import NotifyQuery
 from riskops.graphql.operations.approvals import ApprovalTrailQuery
 from riskops.graphql.operations.queries import AuditQuery
+from riskops.graphql.operations.retention import RetentionMutation, RetentionQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
 from riskops.graphql.views.mutations import ViewsMutation
@@ -48,6 +49,7 @@ class Query(
     ViewPromotionQuery,
     WorkQuery,
     AssistantQuery,
+    RetentionQuery,
 ):
     pass
 
@@ -68,6 +70,7 @@ class Mutation(
     ViewsMutation,
     ViewPromotionMutation,
     AssistantMutation,
+    RetentionMutation,
 ):
     pass
 
