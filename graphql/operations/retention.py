@@ -56,9 +56,11 @@ class RetentionRun:
 
     @classmethod
     def of(cls, row: rm.RetentionRun) -> RetentionRun:
+        removed: Any = row.removed
+        kept: Any = row.kept
         return cls(
             id=as_id(row.id), started_at=row.started_at, finished_at=row.finished_at,
-            trigger=row.trigger, removed=row.removed, kept=row.kept,
+            trigger=row.trigger, removed=removed, kept=kept,
         )  # fmt: skip
 
 
