@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from hashlib import sha256
 from json.encoder import encode_basestring as _enc
 from typing import Any
 
@@ -78,9 +79,9 @@ def _fetch_sql(dialect: str) -> str:
     )
 
 
-async def stream_rows(org_id: int, from_seq: int) -> AsyncIterator[list[Any]]:
+async def stream_rows(org_id: int, from_seq: int) -> AsyncIterator[Sequence[Sequence[Any]]]:
     """The stored events of `org_id` from `from_seq` on, in seq order, as pages of at most
-    `BATCH` rows (tuples in `_COLUMNS` order): keyset pages on `UNIQUE(org_id, seq)`, so memory
+    `BATCH` rows (indexed in `_COLUMNS` order): keyset pages on `UNIQUE(org_id, seq)`, so memory
     stays bounded whatever the chain's length. Plain SQL, not model instances: verification of a
     million events spends its time hashing, not building objects."""
     conn = connections.get("default")
@@ -90,32 +91,31 @@ async def stream_rows(org_id: int, from_seq: int) -> AsyncIterator[list[Any]]:
         _, rows = await conn.execute_query(sql, [org_id, nxt])
         if not rows:
             return
-        yield [tuple(r) for r in rows]
+        yield rows  # asyncpg records or sqlite rows: indexed like tuples, not copied
         nxt = int(rows[-1][1]) + 1
 
 
-def _fast_hash(row: tuple[Any, ...]) -> str:
+def _fast_hash(row: Sequence[Any]) -> str:
     """The event hash computed straight from a stored row. `old_values`/`new_values` are stored
-    as canonical JSON text (`store.append`), so the canonical event is assembled without decoding
-    them; a row whose text is not canonical is hashed again the slow way (`_slow_hash`)."""
+    as canonical JSON text (`store.append`) and inlined as they are; every text column goes
+    through the JSON string encoder, so no column can reach into another (injective as long as
+    the two JSON texts are one JSON value each: a row whose hash does not match is checked again
+    the slow way, `_slow_hash`, which decodes them). org_id and seq are integer columns."""
     (org, seq, ts, actor, actor_type, action, entity_type, entity_id, ip, user_agent, risk,
      old_values, new_values, request_id, prev_hash, _) = row  # fmt: skip
     body = (
         f'{{"action":{_enc(action)},"actor":{_enc(actor)},"actor_type":{_enc(actor_type)},'
         f'"entity_id":{_enc(entity_id)},"entity_type":{_enc(entity_type)},'
-        f'"ip":{_opt(ip)},"new_values":{new_values},"old_values":{old_values},'
-        f'"org":{int(org)},"prev_hash":{_enc(prev_hash)},"request_id":{_opt(request_id)},'
-        f'"risk_level":{_enc(risk)},"seq":{int(seq)},"ts":{_enc(ts)},'
-        f'"user_agent":{_opt(user_agent)}}}'
+        f'"ip":{"null" if ip is None else _enc(ip)},"new_values":{new_values},'
+        f'"old_values":{old_values},"org":{org},"prev_hash":{_enc(prev_hash)},'
+        f'"request_id":{"null" if request_id is None else _enc(request_id)},'
+        f'"risk_level":{_enc(risk)},"seq":{seq},"ts":{_enc(ts)},'
+        f'"user_agent":{"null" if user_agent is None else _enc(user_agent)}}}'
     )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return sha256(body.encode()).hexdigest()
 
 
-def _opt(value: str | None) -> str:
-    return "null" if value is None else _enc(value)
-
-
-def _slow_hash(row: tuple[Any, ...]) -> str | None:
+def _slow_hash(row: Sequence[Any]) -> str | None:
     try:
         return event_hash(row_to_event(dict(zip(_COLUMNS, row, strict=True))))
     except ValueError:  # old_values/new_values that are not JSON: edited

@@ -17,6 +17,7 @@ from riskops.ui.identity import passwords as password_pages
 from riskops.ui.identity import sso as sso_pages
 from riskops.ui.notify import pages as notify_pages
 from riskops.ui.operations import approvals, audit
+from riskops.ui.operations import retention as retention_pages
 from riskops.ui.triage import alerts, alerts_bulk, cases
 from riskops.ui.views import pages as view_pages
 from riskops.ui.work import pages as work_pages
@@ -37,6 +38,7 @@ routes: list[Route] = [
     *access_pages.routes,
     *approvals.routes,  # before audit's
     *audit.routes,
+    *retention_pages.routes,
     *alerts_bulk.routes,  # before alerts': `/alerts/bulk/…` is not an alert
     *alerts.routes,
     *cases.routes,

@@ -123,6 +123,12 @@ PAGES: dict[str, Page] = {
     "GET /audit": Page(Perm.AUDIT_READ, "/audit"),
     "GET /audit/approvals": Page(Perm.AUDIT_APPROVALS, "/audit/approvals"),
     "POST /audit/verify": Page(Perm.AUDIT_VERIFY, "/audit/verify"),
+    # --- retention (issue 15; h/retention)
+    "GET /admin/retention": Page(Perm.RETENTION_MANAGE, "/admin/retention"),
+    "POST /admin/retention": Page(
+        Perm.RETENTION_MANAGE, "/admin/retention", {"sessions_days": "3650"}
+    ),
+    "POST /admin/retention/run": Page(Perm.RETENTION_MANAGE, "/admin/retention/run"),
     # --- alerts
     "GET /alerts": Page(Perm.ALERT_READ, "/alerts"),
     "POST /alerts/bulk/assign": Page(
