@@ -16,7 +16,6 @@ Environment: RISKOPS_BENCH_PG (server), RISKOPS_BENCH_AUDIT_EVENTS (default 1,00
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -135,6 +134,16 @@ async def main() -> None:
 
     admin = await asyncpg.connect(ADMIN)
     exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DBNAME)
+    if exists:  # kept from an earlier run: reused only when it holds a chain of this length
+        conn = await asyncpg.connect(pg_url(DBNAME))
+        try:
+            have = await conn.fetchval("SELECT seq FROM audit_head WHERE org_id = $1", ORG_BIG)
+        except asyncpg.UndefinedTableError:
+            have = None
+        await conn.close()
+        if have != N:
+            await admin.execute(f'DROP DATABASE "{DBNAME}" WITH (FORCE)')
+            exists = None
     if not exists:
         await admin.execute(f'CREATE DATABASE "{DBNAME}"')
     await admin.close()
