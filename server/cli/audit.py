@@ -261,7 +261,14 @@ async def _archive(
                 )
             except ArchiveRefused as exc:
                 if "left to archive" not in str(exc):
-                    raise CliError(str(exc)) from None
+                    before_this = ", ".join(
+                        f"org {d.archive.org_id} seq {d.archive.first_seq}-{d.archive.last_seq}"
+                        for d in done
+                    )
+                    raise CliError(
+                        str(exc)
+                        + (f" (archived before this refusal: {before_this})" if done else "")
+                    ) from None
                 empty.append(org_id)
     return done, empty
 
