@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import os
+import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
@@ -122,6 +125,117 @@ def _slow_hash(row: Sequence[Any]) -> str | None:
         return None
 
 
+# A long chain on PostgreSQL is checked in contiguous seq ranges by child processes, one per
+# core (hashing is CPU work and each event's hash depends only on its own row; the ranges are
+# then joined: each must start at the seq after the previous one's end, with that one's last
+# hash as its prev_hash). Children are plain `python -c` processes reading their range over a
+# connection of their own (asyncpg), so nothing of the parent (its __main__, its event loop) is
+# re-run in them.
+PARALLEL_MIN = 200_000  # events; a shorter chain is checked in this process
+_RANGE_MAIN = "from riskops.audit.verify import _range_main; _range_main()"
+
+
+def _workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _check_rows(rows: Sequence[Sequence[Any]], expected: int, prev: str | None) -> tuple[
+    int, str | None, int, tuple[int, str] | None
+]:  # fmt: skip
+    """Check consecutive rows from seq `expected`; `prev` None: the first row's prev_hash is not
+    checked here (a range's first row, joined later). Returns the next expected seq, the last
+    hash, how many held and the first problem."""
+    checked = 0
+    for row in rows:
+        seq, row_prev, row_hash = row[1], row[14], row[15]
+        if seq != expected:
+            return expected, prev, checked, (
+                expected, f"seq {expected} is missing (next stored is {seq})"
+            )  # fmt: skip
+        if prev is not None and row_prev != prev:
+            return expected, prev, checked, (
+                expected, "prev_hash does not match the previous event's hash"
+            )  # fmt: skip
+        if _fast_hash(row) != row_hash and _slow_hash(row) != row_hash:
+            return expected, prev, checked, (expected, "content does not match its hash (edited)")
+        prev, expected, checked = row_hash, expected + 1, checked + 1
+    return expected, prev, checked, None
+
+
+def _range_main() -> None:
+    """A child process: check seq lo..hi of one chain; the job comes as JSON on stdin, the
+    result goes as JSON to stdout."""
+    import asyncpg
+
+    job = json.loads(sys.stdin.read())
+
+    async def run() -> dict[str, Any]:
+        conn = await asyncpg.connect(**job["connect"])
+        try:
+            sql = (
+                f"SELECT {', '.join(_COLUMNS)} FROM audit_event WHERE org_id = $1 AND seq >= $2 "
+                f"AND seq <= $3 ORDER BY seq LIMIT {BATCH}"
+            )
+            expected, prev, checked, first_prev = job["lo"], None, 0, None
+            bad = None
+            while bad is None and expected <= job["hi"]:
+                rows = await conn.fetch(sql, job["org"], expected, job["hi"])
+                if not rows:
+                    break
+                if first_prev is None:
+                    first_prev = rows[0][14]
+                expected, prev, n, bad = _check_rows(rows, expected, prev)
+                checked += n
+            return {"next": expected, "last_hash": prev, "checked": checked,
+                    "first_prev": first_prev, "bad": bad}  # fmt: skip
+        finally:
+            await conn.close()
+
+    print(json.dumps(asyncio.run(run())))
+
+
+async def _check_range(connect: dict[str, Any], org_id: int, lo: int, hi: int) -> dict[str, Any]:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _RANGE_MAIN,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    job = {"connect": connect, "org": org_id, "lo": lo, "hi": hi}
+    out, _ = await child.communicate(json.dumps(job).encode())
+    if child.returncode != 0:
+        raise RuntimeError(f"verifying seq {lo}-{hi} of org {org_id} failed in a child process")
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+async def _verify_parallel(
+    org_id: int, expected: int, prev: str, last: int
+) -> tuple[int, str, int, tuple[int, str] | None]:
+    """Seq `expected`..`last` in ranges checked by child processes, joined in order."""
+    client: Any = connections.get("default")
+    connect = {"host": client.host, "port": client.port, "user": client.user,
+               "password": client.password, "database": client.database}  # fmt: skip
+    workers = _workers()
+    size = -(-(last - expected + 1) // workers)
+    bounds = [(lo, min(lo + size - 1, last)) for lo in range(expected, last + 1, size)]
+    results = await asyncio.gather(*(_check_range(connect, org_id, lo, hi) for lo, hi in bounds))
+    checked = 0
+    for (lo, hi), r in zip(bounds, results, strict=True):
+        bad = r["bad"]
+        if bad is not None and bad[0] == lo and "missing" in bad[1]:
+            return lo, prev, checked, (bad[0], bad[1])
+        if r["checked"] == 0 and bad is None:
+            return lo, prev, checked, (lo, f"seq {lo} is missing")
+        if r["first_prev"] != prev:
+            return lo, prev, checked, (lo, "prev_hash does not match the previous event's hash")
+        checked += r["checked"]
+        if bad is not None:
+            return bad[0], r["last_hash"] or prev, checked, (bad[0], bad[1])
+        if r["next"] <= hi:  # the range ended early: its next seq is missing
+            return r["next"], r["last_hash"], checked, (r["next"], f"seq {r['next']} is missing")
+        expected, prev = r["next"], r["last_hash"]
+    return expected, prev, checked, None
+
+
 async def archived_start(org_id: int, key: bytes) -> tuple[AuditArchive | None, str | None]:
     """The latest archive of the chain (verification starts after it), and why the archives do
     not hold, if they do not: each must be genuinely signed, and they must follow one another
@@ -144,6 +258,13 @@ async def archived_start(org_id: int, key: bytes) -> tuple[AuditArchive | None, 
     return (archives[-1] if archives else None), None
 
 
+async def _last_stored(org_id: int) -> int | None:
+    rows = await AuditEvent.filter(org_id=org_id).order_by("-seq").limit(1).values_list(
+        "seq", flat=True
+    )  # fmt: skip
+    return int(rows[0]) if rows else None  # type: ignore[call-overload]
+
+
 async def verify_org(org_id: int, key: bytes) -> Verification:
     """Check the stored chain of `org_id`, streamed page by page. After an archive
     (`riskops.audit.archive`) it starts from the archive's signed checkpoint: the first remaining
@@ -160,24 +281,24 @@ async def verify_org(org_id: int, key: bytes) -> Verification:
     expected = (archive.last_seq + 1) if archive is not None else 1
     checked = 0
     bad: tuple[int, str] | None = None
-    async for rows in stream_rows(org_id, expected):
-        for row in rows:
-            seq, row_prev, row_hash = row[1], row[14], row[15]
-            if seq != expected:
-                bad = (expected, f"seq {expected} is missing (next stored is {seq})")
-            elif row_prev != prev:
-                bad = (
-                    (expected, "prev_hash does not match the archived checkpoint's last hash")
-                    if archive is not None and expected == archive.last_seq + 1
-                    else (expected, "prev_hash does not match the previous event's hash")
-                )
-            elif _fast_hash(row) != row_hash and _slow_hash(row) != row_hash:
-                bad = (expected, "content does not match its hash (edited)")
+    start = expected
+    last = await _last_stored(org_id)
+    if (
+        last is not None
+        and last - expected + 1 >= PARALLEL_MIN
+        and _workers() > 1
+        and connections.get("default").capabilities.dialect == "postgres"
+    ):
+        expected, prev, checked, bad = await _verify_parallel(org_id, expected, prev, last)
+    if bad is None:  # what the ranges did not cover (or all of it): in this process, streamed
+        async for rows in stream_rows(org_id, expected):
+            expected, prev_out, n, bad = _check_rows(rows, expected, prev)
+            prev = prev_out or prev
+            checked += n
             if bad:
                 break
-            prev, expected, checked = row_hash, expected + 1, checked + 1
-        if bad:
-            break
+    if bad is not None and archive is not None and bad[0] == start and "prev_hash" in bad[1]:
+        bad = (start, "prev_hash does not match the archived checkpoint's last hash")
     last_seq = expected - 1
     head = await AuditHead.get_or_none(org_id=org_id)
     checkpoint = await AuditCheckpoint.filter(org_id=org_id).order_by("-seq", "-id").first()
