@@ -8,8 +8,10 @@ and loaded with COPY. The head row and a signed checkpoint are set like the real
 
 Then `riskops.audit.verify.verify_org` runs in a child process of its own (so its peak RSS is
 verification's alone, not the generator's), three times; the bench prints the wall time, the
-events per second and the child's peak RSS (`ru_maxrss`), and, for scale, the peak RSS of the
-same child verifying a chain ten times shorter: bounded memory means both are about the same.
+events per second and the child's peak RSS (VmHWM), and, for scale, the peak RSS of the same
+child verifying a chain ten times shorter: bounded memory means both are about the same. A
+chain of 200,000+ events is checked in seq ranges by one child process per core
+(`verify.PARALLEL_MIN`); one run with that switched off gives the one-process figure.
 
 Environment: RISKOPS_BENCH_PG (server), RISKOPS_BENCH_AUDIT_EVENTS (default 1,000,000).
 """
@@ -100,6 +102,7 @@ async def _load(conn: asyncpg.Connection, org: int, n: int) -> None:
 
 CHILD = """
 import asyncio, json, resource, sys, time
+from riskops.audit import verify
 from riskops.audit.verify import verify_org
 from riskops.server.db import close_db, init_db
 from riskops.server.settings import load_settings, use_settings
@@ -107,6 +110,8 @@ from riskops.server.settings import load_settings, use_settings
 async def main():
     settings = use_settings(load_settings(database_url=sys.argv[1], secret_key=sys.argv[2]))
     await init_db(settings)
+    if len(sys.argv) > 4:
+        verify.PARALLEL_MIN = int(sys.argv[4])
     started = time.perf_counter()
     v = await verify_org(int(sys.argv[3]), settings.key)
     elapsed = time.perf_counter() - started
@@ -123,9 +128,10 @@ asyncio.run(main())
 """
 
 
-def verify_in_child(org: int) -> dict[str, object]:
+def verify_in_child(org: int, parallel_min: int | None = None) -> dict[str, object]:
+    extra = [] if parallel_min is None else [str(parallel_min)]
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, db_url(DBNAME), KEY, str(org)],
+        [sys.executable, "-c", CHILD, db_url(DBNAME), KEY, str(org), *extra],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -163,6 +169,12 @@ async def main() -> None:
     print(
         f"verify {small['events']:,} events: {small['seconds']:.2f} s, "
         f"peak RSS {int(small['rss_kib']) / 1024:.0f} MiB"  # type: ignore[call-overload]
+    )
+    serial = verify_in_child(ORG_BIG, parallel_min=10**12)
+    print(
+        f"verify {serial['events']:,} events in one process: "
+        f"{float(serial['seconds']):.2f} s, "  # type: ignore[arg-type]
+        f"peak RSS {int(serial['rss_kib']) / 1024:.0f} MiB"  # type: ignore[call-overload]
     )
     for _ in range(3):
         big = verify_in_child(ORG_BIG)
