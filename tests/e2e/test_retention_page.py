@@ -5,6 +5,7 @@ test-artifacts/screenshots/retention-*.png."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -58,4 +59,5 @@ def test_admin_sets_and_enforces_retention(server: Server) -> None:
         assert "alerts 0, sessions 0" in main
         page.screenshot(path=str(SHOTS / "retention-saved.png"), full_page=True)
         browser.close()
-        assert not errors, errors
+    # The browser logs the deliberately refused post's 422 itself; nothing else may show up.
+    assert [e for e in errors if not re.search(r"status of 422 .*/admin/retention", e)] == []
