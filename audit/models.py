@@ -90,3 +90,36 @@ class AuditRefusal(Model):
         table = "audit_refusal"
         unique_together = (("org_id", "actor", "operation", "minute"),)
         indexes = (("minute",),)
+
+
+class AuditArchive(Model):
+    """A segment of one chain (seq first_seq to last_seq) moved to an archive file and removed
+    from `audit_event` (`riskops.audit.archive`). The row is the signed checkpoint verification
+    starts from afterwards: `last_hash` is the hash of event `last_seq`, signed with the chain key
+    (`signature` over org, last_seq, last_hash, checkpoint_ts, like an `AuditCheckpoint`).
+
+    Append-only like the chain (triggers in migration 0022). The triggers on `audit_event` let a
+    DELETE through only for an event inside the segment of an archive row (written first, in the
+    same transaction as the removal)."""
+
+    id = fields.BigIntField(primary_key=True)
+    org_id = fields.IntField()
+    first_seq = fields.BigIntField()
+    last_seq = fields.BigIntField()
+    first_prev_hash = fields.CharField(max_length=64)  # prev_hash of event first_seq
+    last_hash = fields.CharField(max_length=64)  # hash of event last_seq
+    first_ts = fields.CharField(max_length=32)
+    last_ts = fields.CharField(max_length=32)
+    before = fields.CharField(max_length=32)  # the --before the segment was cut at
+    events = fields.BigIntField()
+    file_name = fields.CharField(max_length=300)
+    file_sha256 = fields.CharField(max_length=64)
+    checkpoint_ts = fields.CharField(max_length=32)
+    signature = fields.CharField(max_length=64)
+    created_at = fields.CharField(max_length=32)
+    created_by = fields.CharField(max_length=120)
+
+    class Meta:
+        table = "audit_archive"
+        unique_together = (("org_id", "first_seq"),)
+        indexes = (("org_id", "last_seq"),)

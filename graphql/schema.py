@@ -28,6 +28,7 @@ from riskops.graphql.operations.maintenance import MaintenanceMutation, Maintena
 from riskops.graphql.operations.evidence import EvidenceMutation
 from riskops.graphql.operations.gdpr import GdprMutation, GdprQuery
 from riskops.graphql.operations.queries import AuditQuery
+from riskops.graphql.operations.retention import RetentionMutation, RetentionQuery
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
 from riskops.graphql.views.mutations import ViewsMutation
@@ -57,6 +58,7 @@ class Query(
     AssistantQuery,
     MaintenanceQuery,
     GdprQuery,
+    RetentionQuery,
 ):
     pass
 
@@ -81,6 +83,7 @@ class Mutation(
     AccessReviewMutation,
     EvidenceMutation,
     GdprMutation,
+    RetentionMutation,
 ):
     pass
 

@@ -13,10 +13,11 @@ from riskops.jobs.registry import JOBS
 from riskops.server.assistant import jobs as assistant_jobs
 from riskops.server.credit import jobs
 from riskops.server.notify import delivery
+from riskops.server.operations import retention_jobs
 from riskops.server.views import jobs as view_jobs
 from riskops.server.work import jobs as work_jobs
 
-MODULES = (audit_jobs, jobs, delivery, view_jobs, work_jobs, assistant_jobs)
+MODULES = (audit_jobs, jobs, delivery, view_jobs, work_jobs, assistant_jobs, retention_jobs)
 
 
 def kinds() -> list[str]:

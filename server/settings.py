@@ -26,6 +26,7 @@ MODEL_MODULES = [
     "riskops.server.operations.models",
     "riskops.server.operations.review_models",
     "riskops.server.operations.gdpr_models",
+    "riskops.server.operations.retention_models",
     "riskops.audit.models",
     "riskops.jobs.models",
 ]

@@ -1,4 +1,4 @@
-"""`riskops audit verify|export|checkpoint|flush-spool`: operate the tamper-evident trail.
+"""`riskops audit verify|export|archive|checkpoint|flush-spool`: operate the tamper-evident trail.
 
 These commands work on the chains themselves (`riskops.audit`), across organizations, as the
 platform's operator: no organization's principal is involved, so there is no service to call."""
@@ -9,13 +9,14 @@ import asyncio
 import contextlib
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
 
 from riskops.audit import spool
+from riskops.audit.archive import Archived, ArchiveRefused, archive_chain, check_output_dir
 from riskops.audit.chain import ExportCheck, verify_export
 from riskops.audit.checkpoint import checkpoint_all
 from riskops.audit.refusals import flush_refusals
@@ -39,7 +40,7 @@ from riskops.server.operations import audit_log
 from riskops.server.settings import Settings
 
 audit_app = typer.Typer(
-    help="The tamper-evident audit trail: verify, export, checkpoint, flush the spool.",
+    help="The tamper-evident audit trail: verify, export, archive, checkpoint, flush the spool.",
     no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
@@ -233,6 +234,96 @@ def audit_export_cmd(
         f"Exported {sum(counts.values())} event(s) of {len(counts)} chain(s) (orgs {orgs}) "
         f"to {where}.",
         markup=False,
+    )
+
+
+async def _archive(
+    settings: Settings, key: str | None, before: datetime, out_dir: Path
+) -> tuple[list[Archived], list[int]]:
+    """Archive the old segment of the chain `key` names, or of every chain. Every chosen chain
+    must verify first: if one does not, nothing is archived at all."""
+    async with database(settings):
+        await _flush()
+        await flush_refusals()
+        ids = [await _chain_of(key)] if key is not None else await org_ids()
+        broken = [v for v in [await verify_org(o, settings.key) for o in ids] if not v.ok]
+        if broken:
+            raise CliError(
+                f"{len(broken)} audit chain(s) do not verify ({broken[0].describe()}); nothing "
+                "was archived. Investigate with `riskops audit verify` first."
+            )
+        done: list[Archived] = []
+        empty: list[int] = []
+        for org_id in ids:
+            try:
+                done.append(
+                    await archive_chain(org_id, before, out_dir, settings.key, cli_actor(org_id))
+                )
+            except ArchiveRefused as exc:
+                if "left to archive" not in str(exc):
+                    before_this = ", ".join(
+                        f"org {d.archive.org_id} seq {d.archive.first_seq}-{d.archive.last_seq}"
+                        for d in done
+                    )
+                    raise CliError(
+                        str(exc)
+                        + (f" (archived before this refusal: {before_this})" if done else "")
+                    ) from None
+                empty.append(org_id)
+    return done, empty
+
+
+@audit_app.command("archive")
+def audit_archive_cmd(
+    ctx: typer.Context,
+    before: Annotated[
+        str,
+        typer.Option(
+            "--before", help="Archive the events stamped before this ISO 8601 date or time."
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Directory for the archive files (JSON lines + checkpoint)."
+        ),
+    ],
+    org: Annotated[
+        str | None, typer.Option("--org", help=f"{ORG_HELP} Default: every chain.")
+    ] = None,
+) -> None:
+    """Move the old segment of each chain to a verified archive file with its signed
+    checkpoint, then remove it from the database (AUDIT.md, "Archiving")."""
+    moment = parse_when(before, "--before")
+    assert moment is not None
+    if moment > datetime.now(UTC):
+        raise CliError(
+            f"--before {before} is in the future. Archive only what is already past: give a "
+            "date before now."
+        )
+    try:
+        check_output_dir(output)
+    except ArchiveRefused as exc:
+        raise CliError(str(exc)) from None
+    done, empty = asyncio.run(_archive(_settings(ctx), org, moment, output))
+    for item in done:
+        a = item.archive
+        typer.echo(
+            f"org {a.org_id}: archived seq {a.first_seq}-{a.last_seq} ({a.events} events) to "
+            f"{item.file} (sha256 {a.file_sha256[:16]}…), checkpoint {item.checkpoint_file}"
+        )
+    for org_id in empty:
+        typer.echo(f"org {org_id}: nothing before {before} left to archive")
+    if not done:
+        raise CliError(
+            f"no audit events before {before} left to archive"
+            + (f" in org {empty[0]}." if org is not None and empty else ".")
+        )
+    err.print(
+        f"Archived {sum(i.archive.events for i in done)} event(s) of {len(done)} chain(s); "
+        "`riskops audit verify` now starts from the archived checkpoints.",
+        markup=False,
+        soft_wrap=True,
     )
 
 

@@ -226,6 +226,10 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "was created (its data is that old)."
     ),
     # System jobs that work through every organization.
+    "server/operations/retention.py:enforce_all": (
+        "the daily retention job lists the organizations that have a retention policy; each is "
+        "then enforced through scoped(..., org_id=...)."
+    ),
     "server/credit/jobs.py:generate_all": (
         "the weekly report job lists every organization; each report is then built through "
         "scoped(..., org_id=...)."

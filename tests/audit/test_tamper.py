@@ -25,11 +25,18 @@ from tests.audit._util import grow, mark_tampered, raw, rows, seqs, sql
 from tests.audit.test_chain import standalone_verify
 
 _MIGRATION = importlib.import_module("riskops.migrations.0002_audit_append_only")
-# The exact trigger DDL the migration ran on SQLite, to put the triggers back as they were.
+# Migration 0022 replaced the DELETE trigger by one that lets an archived segment through
+# (riskops.audit.archive), inside the transaction that archives it.
+_ARCHIVE_GUARD = importlib.import_module("riskops.migrations.0022_retention")
+# The exact trigger DDL the migrations ran on SQLite, to put the triggers back as they were.
 SQLITE_TRIGGERS = {
     stmt.split()[2]: stmt
     for stmt in _MIGRATION._sql("sqlite", True)
     if stmt.split()[2].startswith("audit_event_")
+} | {
+    stmt.split()[2]: stmt
+    for stmt in _ARCHIVE_GUARD._guard_sql("sqlite", True)
+    if stmt.startswith("CREATE TRIGGER audit_event_")
 }
 assert set(SQLITE_TRIGGERS) == {"audit_event_no_update", "audit_event_no_delete"}
 

@@ -49,9 +49,13 @@ MIGRATIONS = sorted(
 # verifier of ARCHITECTURE.md's contract: json and hashlib only, as a SIEM-side script would be.
 
 
-def verify_export(lines: list[str]) -> int | None:
-    """Return the first bad seq of one organization's exported chain, or None if it holds."""
+def verify_export(lines: list[str], checkpoint: dict[str, Any] | None = None) -> int | None:
+    """Return the first bad seq of one organization's exported chain, or None if it holds. A
+    chain whose old segment was archived (`riskops audit archive`) starts after the archive's
+    checkpoint file: `checkpoint` (its JSON) gives the last archived seq and hash."""
     prev, expected = "0" * 64, 1
+    if checkpoint is not None:
+        prev, expected = checkpoint["last_hash"], checkpoint["last_seq"] + 1
     for line in lines:
         event = json.loads(line)
         body = {k: v for k, v in event.items() if k != "hash"}

@@ -152,6 +152,12 @@ PAGES: dict[str, Page] = {
     "POST /admin/gdpr/{request_id}/reject": Page(
         Perm.GDPR_APPROVE, "/admin/gdpr/999999/reject", {"reason": "probe"}
     ),
+    # --- retention (issue 15; h/retention)
+    "GET /admin/retention": Page(Perm.RETENTION_MANAGE, "/admin/retention"),
+    "POST /admin/retention": Page(
+        Perm.RETENTION_MANAGE, "/admin/retention", {"sessions_days": "3650"}
+    ),
+    "POST /admin/retention/run": Page(Perm.RETENTION_MANAGE, "/admin/retention/run"),
     # --- alerts
     "GET /alerts": Page(Perm.ALERT_READ, "/alerts"),
     "POST /alerts/bulk/assign": Page(

@@ -398,4 +398,9 @@ GRAPHQL: dict[str, Op] = {
     "Mutation.saveAssistantDraftAsNote": Op(
         Perm.ASSISTANT_USE, {"responseId": "{assistant_response}", "body": "probe"}
     ),
+    # --- retention (issue 15; h/retention): the organization's periods and enforcing them
+    "Query.retentionPolicy": Op(Perm.RETENTION_MANAGE),
+    "Query.retentionRuns": Op(Perm.RETENTION_MANAGE),
+    "Mutation.setRetentionPolicy": Op(Perm.RETENTION_MANAGE, {"sessionsDays": 3650}),
+    "Mutation.runRetention": Op(Perm.RETENTION_MANAGE),
 }
