@@ -24,9 +24,9 @@ from riskops.graphql.notify.queries import NotifyQuery
 from riskops.graphql.operations.access_review import AccessReviewMutation, AccessReviewQuery
 from riskops.graphql.operations.approvals import ApprovalTrailQuery
 from riskops.graphql.operations.backups import BackupsQuery
-from riskops.graphql.operations.maintenance import MaintenanceMutation, MaintenanceQuery
 from riskops.graphql.operations.evidence import EvidenceMutation
 from riskops.graphql.operations.gdpr import GdprMutation, GdprQuery
+from riskops.graphql.operations.maintenance import MaintenanceMutation, MaintenanceQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.operations.retention import RetentionMutation, RetentionQuery
 from riskops.graphql.triage.mutations import AlertsMutation

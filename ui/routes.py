@@ -16,11 +16,9 @@ from riskops.ui.identity import admin, mfa_pages, pages
 from riskops.ui.identity import passwords as password_pages
 from riskops.ui.identity import sso as sso_pages
 from riskops.ui.notify import pages as notify_pages
-from riskops.ui.operations import approvals, audit
+from riskops.ui.operations import access_review, approvals, audit, gdpr
 from riskops.ui.operations import backups as backup_pages
 from riskops.ui.operations import maintenance as maintenance_pages
-from riskops.ui.operations import access_review, approvals, audit
-from riskops.ui.operations import approvals, audit, gdpr
 from riskops.ui.operations import retention as retention_pages
 from riskops.ui.triage import alerts, alerts_bulk, cases
 from riskops.ui.views import pages as view_pages
