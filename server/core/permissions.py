@@ -262,8 +262,8 @@ PERM_TEXT: dict[Perm, str] = {
     Perm.GDPR_APPROVE: "Approve or reject an erasure someone else asked for",
     Perm.RETENTION_MANAGE: "Set how long alerts, runs, assistant answers and sessions are kept",
     Perm.ACCESS_REVIEW: (
-        "Review who has access (inactive, privileged, token holders, MFA, unusual activity), "
-        "suspend from the review, and record it"
+        "Review who has access (inactive, privileged, token holders, MFA, unusual activity) "
+        "and record the review (suspending from it also needs user management)"
     ),
     Perm.EVIDENCE_EXPORT: "Export the SOC 2-style evidence set of a period",
 }
@@ -295,13 +295,15 @@ ROLE_TEXT: dict[Role, str] = {
         "triages alerts, works cases, pushes alerts in, saves and shares views, uses the assistant"
     ),
     Role.COMPLIANCE_REVIEWER: (
-        "reviews view promotions (compliance); reads and verifies the audit log"
+        "reviews view promotions (compliance); reads and verifies the audit log; handles GDPR "
+        "requests and approves erasures; reviews access; exports the compliance evidence"
     ),
     Role.PRODUCT_REVIEWER: "reviews view promotions (product); reads and verifies the audit log",
     Role.ADMIN: (
         "users, teams, roles, API tokens and sessions; single sign-on and the MFA policy; reads "
         "the audit log; records runs and pushes alerts in through automation tokens; sees "
-        "assistant usage"
+        "assistant usage; backups, platform status and maintenance mode; GDPR requests, "
+        "retention, access review and evidence"
     ),
 }
 

@@ -197,10 +197,9 @@ async def backup_check(settings: Settings) -> Check:
     if settings.backup_max_age_hours == 0:
         return Check("last backup", OK, detail)
     if age is None:
+        # never taken: a warning on a development install, a failure in production
         message = "no verified backup yet: run `riskops backup create`"
-        if state["ok"] or not settings.is_prod:
-            return Check("last backup", WARN, message)
-        return Check("last backup", FAIL, message)
+        return Check("last backup", FAIL if settings.is_prod else WARN, message)
     if state["ok"]:
         return Check("last backup", OK, f"last verified backup {age:.1f} h ago")
     return Check("last backup", FAIL, f"{detail}: run `riskops backup create`")
