@@ -36,34 +36,50 @@ async def serialise(conn: BaseDBAsyncClient, *keys: str) -> None:
     await conn.execute_query(f"SELECT {locks}", list(keys))
 
 
+async def limit_reached(
+    conn: BaseDBAsyncClient, settings: Settings, account: str, ip: str
+) -> int | None:
+    """Inside the caller's transaction: take the account's and the IP's locks (held until it
+    ends) and count their recent failures; the seconds to wait when a limit is reached, else
+    None. What the caller then writes in that transaction (a failure row) is seen by the next
+    attempt, which waits for the locks."""
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    await serialise(conn, f"login-account:{account}", f"login-ip:{ip}")
+    now = datetime.now(UTC)  # after the wait: the rows counted are all older
+    since = now - window
+    # Both counts in one statement (a login sends as few as it can: issue 14's figure).
+    [counted] = (
+        await LoginFailure.filter(Q(account=account) | Q(ip=ip), at__gte=since)
+        .using_db(conn)
+        .annotate(
+            by_account=Count("id", _filter=Q(account=account)),
+            by_ip=Count("id", _filter=Q(ip=ip)),
+        )
+        .values("by_account", "by_ip")
+    )
+    for field, key, limit in (
+        ("account", account, settings.login_max_failures_per_account),
+        ("ip", ip, settings.login_max_failures_per_ip),
+    ):
+        if int(counted[f"by_{field}"] or 0) >= limit:
+            recent = LoginFailure.filter(**{field: key, "at__gte": since}).using_db(conn)
+            oldest = await recent.order_by("-at").offset(limit - 1).first()
+            return retry_in(oldest.at if oldest else None, window, now)
+    return None
+
+
 async def reserve_attempt(settings: Settings, account: str, ip: str) -> tuple[int | None, int]:
     """Count this attempt before its secret is checked, atomically per account and per IP:
     either (seconds to wait, 0) when a limit is reached, or (None, id of the failure row that
     now stands for this attempt; deleted when the secret turns out right). Reading the count
     and inserting the row in one serialised transaction is what keeps 50 parallel attempts from
-    each seeing the count before any of them was written."""
-    window = timedelta(seconds=settings.login_failure_window_seconds)
+    each seeing the count before any of them was written. (A check cheap enough to hold the
+    locks through, like a TOTP code, uses `limit_reached` in its own transaction instead.)"""
     async with in_transaction() as conn:
-        await serialise(conn, f"login-account:{account}", f"login-ip:{ip}")
-        now = datetime.now(UTC)  # after the wait: the rows counted are all older
-        since = now - window
-        # Both counts in one statement (a login sends as few as it can: issue 14's figure).
-        [counted] = (
-            await LoginFailure.filter(Q(account=account) | Q(ip=ip), at__gte=since)
-            .using_db(conn)
-            .annotate(
-                by_account=Count("id", _filter=Q(account=account)),
-                by_ip=Count("id", _filter=Q(ip=ip)),
-            )
-            .values("by_account", "by_ip")
+        retry = await limit_reached(conn, settings, account, ip)
+        if retry is not None:
+            return retry, 0
+        reserved = await LoginFailure.create(
+            account=account, ip=ip, at=datetime.now(UTC), using_db=conn
         )
-        for field, key, limit in (
-            ("account", account, settings.login_max_failures_per_account),
-            ("ip", ip, settings.login_max_failures_per_ip),
-        ):
-            if int(counted[f"by_{field}"] or 0) >= limit:
-                recent = LoginFailure.filter(**{field: key, "at__gte": since}).using_db(conn)
-                oldest = await recent.order_by("-at").offset(limit - 1).first()
-                return retry_in(oldest.at if oldest else None, window, now), 0
-        reserved = await LoginFailure.create(account=account, ip=ip, at=now, using_db=conn)
     return None, reserved.id

@@ -102,10 +102,13 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
             "token an admin minted for it (Admin → API tokens)."
         )
     # argon2 takes ~200 ms of CPU: in a thread (argon2-cffi releases the GIL), so the other
-    # requests of this process do not wait for a login
-    ok = await asyncio.to_thread(
-        verify_password, user.password_hash if user else None, password or ""
-    )
+    # requests of this process do not wait for a login; the organization's security policy
+    # (SSO only, MFA) is read meanwhile
+    check = asyncio.to_thread(verify_password, user.password_hash if user else None, password or "")
+    if user is not None:
+        ok, policy = await asyncio.gather(check, org_security.policy_of(user.org_id))
+    else:
+        ok, policy = await check, None
     if not ok or user is None:
         # The attempt's reserved row stays: it is this failure.
         await store.emit(actor, Entry(
@@ -122,7 +125,6 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
             "auth.login_failed", "user", user.id, {}, {"reason": "suspended"}, RiskLevel.HIGH,
         ))  # fmt: skip
         raise Forbidden("This account is suspended; ask an admin of your organization.")
-    policy = await org_security.policy_of(user.org_id)  # read once: SSO only, and MFA
     if not org_security.password_allowed(policy, user):
         await LoginFailure.filter(id=reserved).delete()
         await store.emit(actor, Entry(

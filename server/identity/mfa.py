@@ -215,28 +215,33 @@ async def second_step(
     the challenge and starts the session (`auth.login` via "mfa"); a wrong one is counted and
     audited (`auth.login_failed`, reason bad_code) and the challenge stays open."""
     challenge, user = await _challenge(challenge_secret, ChallengeStage.MFA)
-    reserved = await _reserve(settings, user, client)
     typed = totp.clean(code)
-    try:
-        async with in_transaction() as conn:
-            await _take(challenge, conn)
+    account = _account(user)
+    # One transaction holds the account's and the IP's locks while it counts, checks the code
+    # (cheap, unlike a password) and either writes the failure or uses the challenge and
+    # starts the session: a parallel attempt waits for it and then sees its failure counted.
+    async with in_transaction() as conn:
+        retry = await attempts.limit_reached(conn, settings, account, client.ip or "-")
+        if retry is None:
             if totp.is_totp_code(typed):
                 ok = await _accept_totp(user, typed, conn)
             else:
                 ok = await _use_recovery(user, typed, client, conn)
-            if not ok:
-                raise _WrongCode(BAD_CODE, field="code")
-            # One transaction uses the challenge and the code, forgets the account's wrong codes
-            # (this attempt's reserved row too) and starts the session.
-            return await start_session(
-                settings, user, client, via="mfa", forget_failures=_account(user), conn=conn
+            if ok:
+                # the challenge used (gone meanwhile: Unauthenticated, and nothing of this
+                # attempt stays), the account's wrong codes forgotten, the session started
+                await _take(challenge, conn)
+                return await start_session(
+                    settings, user, client, via="mfa", forget_failures=account, conn=conn
+                )
+            await LoginFailure.create(
+                account=account, ip=client.ip or "-", at=datetime.now(UTC), using_db=conn
             )
-    except _WrongCode:
-        await _failed(user, client, "bad_code", RiskLevel.MEDIUM)
-        raise
-    except Unauthenticated:
-        await LoginFailure.filter(id=reserved).delete()  # the challenge was gone: not a guess
-        raise
+    if retry is not None:
+        await _failed(user, client, "rate_limited", RiskLevel.HIGH)
+        raise RateLimited(f"Too many wrong codes; try again in {retry} seconds.", retry_after=retry)
+    await _failed(user, client, "bad_code", RiskLevel.MEDIUM)
+    raise _WrongCode(BAD_CODE, field="code")
 
 
 async def use_recovery_code(
