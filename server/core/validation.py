@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -74,6 +75,18 @@ def member(enum: type[E], raw: Any, what: str, field: str) -> E:
         raise Invalid(
             f"{what} '{raw}' is unknown; choose one of {choices(enum)}.", field=field
         ) from None
+
+
+def updated_after(value: Any) -> datetime | None:
+    """An incremental sync's `updatedAfter`: an aware date and time (in UTC), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise Invalid(
+            "updatedAfter must be a date and time with a time zone, like 2026-12-01T00:00:00Z.",
+            field="updated_after",
+        )
+    return value.astimezone(UTC)
 
 
 def page_size(first: Any, max_page: int) -> int:

@@ -80,15 +80,6 @@ def decode_cursor(cursor: str, *, sync: bool = False) -> tuple[datetime, int]:
         ) from None
 
 
-def _since(value: datetime) -> datetime:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise Invalid(
-            "updatedAfter must be a date and time with a time zone, like 2026-12-01T00:00:00Z.",
-            field="updated_after",
-        )
-    return value.astimezone(UTC)
-
-
 def _severity_filter(values: Sequence[str]) -> Q | None:
     if not values:
         return None
@@ -179,7 +170,7 @@ async def list_changed_runs(
     principal.require(Perm.RUN_READ)
     flt = flt or RunFilter()
     size = validation.page_size(first, MAX_PAGE)
-    since = _since(updated_after)
+    since = validation.updated_after(updated_after)
     q = scoped(Run, principal)
     for outer in within:
         q = apply_run_filter(q, outer)

@@ -99,7 +99,7 @@ async def list_cases(
     `updated_after` (incremental sync): only cases changed after it, oldest change first,
     keyset-paged on (updated_at, id) with cursors of their own (`case_cursor`)."""
     principal.require(Perm.CASE_READ)
-    since = _since(updated_after)
+    since = validation.updated_after(updated_after)
     wanted = _choice(CaseStatus, status, "status")
     wanted_severity = _choice(CaseSeverity, severity, "severity")
     assignee = _user_id(assignee_id) if assignee_id not in (None, "") else None
@@ -137,17 +137,6 @@ async def list_cases(
 # --- incremental sync --------------------------------------------------------------------------
 
 _SYNC = "casesync"
-
-
-def _since(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise Invalid(
-            "updatedAfter must be a date and time with a time zone, like 2026-12-01T00:00:00Z.",
-            field="updated_after",
-        )
-    return value.astimezone(UTC)
 
 
 def case_cursor(case: Case, *, sync: bool = False) -> str:

@@ -200,7 +200,7 @@ def validate_query(
     check(lambda: validation.page_size(first, MAX_PAGE))
     if after is not None and sort in API_SORTS:
         check(lambda: decode_cursor(sort, after))
-    check(lambda: _since(updated_after))
+    check(lambda: validation.updated_after(updated_after))
     try:
         validate(flt, sort)
     except FilterErrors as exc:
@@ -227,18 +227,6 @@ def _after(spec: _Sort, value: Any, alert_id: int) -> Q:
     )
 
 
-def _since(value: Any) -> datetime | None:
-    """`updated_after`: an aware date and time (UTC), or None."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise Invalid(
-            "updatedAfter must be a date and time with a time zone, like 2026-12-01T00:00:00Z.",
-            field="updated_after",
-        )
-    return value.astimezone(UTC)
-
-
 def _filtered(
     principal: Principal,
     flt: AlertFilter,
@@ -252,7 +240,7 @@ def _filtered(
     for outer in within:
         q = apply_filter(q, principal, outer)
     q = apply_filter(q, principal, narrowed(flt, within), sort)
-    since = _since(updated_after)
+    since = validation.updated_after(updated_after)
     return q.filter(updated_at__gt=since) if since is not None else q
 
 
