@@ -9,18 +9,16 @@ from __future__ import annotations
 import ast
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from riskops.server.notify.webhooks import sign
+from tests.support.served import demo_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "INTEGRATORS.md"
@@ -52,17 +50,9 @@ class Served:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("integrators")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RISKOPS_")}
     env.update(
         PYTHONUNBUFFERED="1", RISKOPS_ENV="dev", RISKOPS_LOG_LEVEL="WARNING",
@@ -70,31 +60,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
     )  # fmt: skip
     log = tmp / "server.log"
-    command = [sys.executable, "-m", "riskops.server.cli", "serve", "--host", "127.0.0.1",
-               "--port", str(port), "--demo"]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"riskops serve exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"riskops serve did not become healthy:\n{log.read_text()}")
-            time.sleep(0.2)
+    with demo_server(cwd=tmp, env=env, log=log) as url:
         yield Served(url, env, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _run(block: Block, env: dict[str, str], cwd: Path) -> str:

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.support.served import demo_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -74,27 +71,6 @@ def watch_console(page: Any, problems: list[str]) -> None:
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], log: Path, url: str) -> None:
-    """Wait until /health answers."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"riskops serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"riskops serve did not become healthy:\n{log.read_text()}")
-
-
 def _demo_password(log: Path, email: str) -> str:
     """The password `riskops serve` printed (once) for a demo login."""
     # Between the columns: spaces and box-drawing, never "-" (a password may start with one).
@@ -106,20 +82,11 @@ def _demo_password(log: Path, email: str) -> str:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RISKOPS_")}
     env.update(PYTHONUNBUFFERED="1", RISKOPS_ENV="dev", RISKOPS_LOG_LEVEL="WARNING")
     log = tmp / "server.log"
-    command = [
-        sys.executable, "-m", "riskops.server.cli",
-        "--database-url", f"sqlite://{tmp / 'e2e.sqlite3'}", "--var-dir", str(tmp / "var"),
-        "serve", "--host", "127.0.0.1", "--port", str(port), "--demo",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_ready(proc, log, url)
+    options = ("--database-url", f"sqlite://{tmp / 'e2e.sqlite3'}", "--var-dir", str(tmp / "var"))
+    with demo_server(cwd=tmp, env=env, log=log, options=options) as url:
         yield Server(
             url,
             ADMIN_EMAIL,
@@ -128,13 +95,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             _demo_password(log, VIEWER_EMAIL),
             log,
         )
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def sign_in_as(page: Any, server: Server, email: str, then: str = "/") -> None:

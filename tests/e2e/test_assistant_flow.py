@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,8 +23,6 @@ from tests.e2e.conftest import (
     VIEWER_EMAIL,
     Server,
     _demo_password,
-    _free_port,
-    _wait_ready,
     launch_chromium,
     require_chromium,
     sign_in_as,
@@ -34,6 +30,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_layout_a11y import AXE, AXE_TAGS
 from tests.support.fake_llm import FakeLLM
+from tests.support.served import demo_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -54,8 +51,6 @@ def assistant_server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> 
     """`riskops serve --demo` of its own (the kill switch it sets stays here), with the assistant
     pointed at the loopback server."""
     tmp = tmp_path_factory.mktemp("e2e-assistant")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RISKOPS_")}
     env.pop("AGENT_SAFE_MODE", None)
     env.update(
@@ -65,24 +60,10 @@ def assistant_server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> 
         RISKOPS_ASSISTANT_TIMEOUT_SECONDS="10",
     )  # fmt: skip
     log = tmp / "server.log"
-    command = [
-        sys.executable, "-m", "riskops.server.cli",
-        "--database-url", f"sqlite://{tmp / 'e2e.sqlite3'}", "--var-dir", str(tmp / "var"),
-        "serve", "--host", "127.0.0.1", "--port", str(port), "--demo",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_ready(proc, log, url)
+    options = ("--database-url", f"sqlite://{tmp / 'e2e.sqlite3'}", "--var-dir", str(tmp / "var"))
+    with demo_server(cwd=tmp, env=env, log=log, options=options) as url:
         yield Server(url, ADMIN_EMAIL, _demo_password(log, ADMIN_EMAIL), VIEWER_EMAIL,
                      _demo_password(log, VIEWER_EMAIL), log)  # fmt: skip
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _axe(page: Any, where: str) -> list[str]:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,10 +29,10 @@ from tests.e2e.conftest import (
     ADMIN_EMAIL,
     SHOTS,
     _demo_password,
-    _free_port,
     launch_chromium,
     require_chromium,
 )
+from tests.support.served import demo_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -86,39 +84,14 @@ def proxied_server(tmp_path: Path) -> Iterator[Proxied]:
     proxy.run(_pg_admin(f'CREATE DATABASE "{dbname}"'))
     direct = pg_url(dbname)
     through = direct.replace(direct.split("@", 1)[1].split("/", 1)[0], f"127.0.0.1:{proxy.port}")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RISKOPS_")}
     env.update(PYTHONUNBUFFERED="1", RISKOPS_ENV="dev", RISKOPS_LOG_LEVEL="WARNING")
     log = tmp_path / "server.log"
-    command = [
-        sys.executable, "-m", "riskops.server.cli",
-        "--database-url", through, "--var-dir", str(tmp_path / "var"),
-        "serve", "--host", "127.0.0.1", "--port", str(port), "--demo",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=out)
+    options = ("--database-url", through, "--var-dir", str(tmp_path / "var"))
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"riskops serve exited:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"riskops serve did not become healthy:\n{log.read_text()}")
-            time.sleep(0.3)
-        yield Proxied(url, proxy, log)
+        with demo_server(cwd=tmp_path, env=env, log=log, options=options, timeout=120) as url:
+            yield Proxied(url, proxy, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         proxy.close()
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
 
