@@ -27,6 +27,7 @@ MODEL_MODULES = [
     "riskops.server.operations.review_models",
     "riskops.server.operations.gdpr_models",
     "riskops.server.operations.retention_models",
+    "riskops.server.response.models",
     "riskops.audit.models",
     "riskops.jobs.models",
 ]
@@ -38,7 +39,7 @@ class ConfigError(RuntimeError):
 
 # The notification channels of the outbox (`riskops.server.notify.outbox.Channel`), spelled out
 # here so settings stay free of domain imports; a test keeps the two in step.
-WEBHOOK_CHANNELS = ("critical", "alerts", "review")
+WEBHOOK_CHANNELS = ("critical", "alerts", "review", "escalation")
 WEBHOOK_FORMATS = ("slack", "generic")
 
 

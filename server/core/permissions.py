@@ -70,6 +70,9 @@ class Perm(StrEnum):
     RETENTION_MANAGE = "retention.manage"  # the organization's retention periods
     ACCESS_REVIEW = "access.review"  # the access review: record it, suspend from it
     EVIDENCE_EXPORT = "evidence.export"  # the SOC 2-style evidence set
+    # the response loop (issue 16)
+    RESPONSE_ACK = "response.ack"  # acknowledge SEV0/SEV1 runs and cases, command an incident
+    CHANNEL_MANAGE = "channel.manage"  # the organization's notification channels and routing
 
 
 _READ_DOMAIN = {
@@ -94,6 +97,7 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.REPORT_GENERATE,
             Perm.VIEW_SAVE,
             Perm.ASSISTANT_RUNS,
+            Perm.RESPONSE_ACK,
         }
     ),
     Role.APPROVER: frozenset(
@@ -114,6 +118,7 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.VIEW_SAVE,
             Perm.ASSISTANT_RUNS,
             Perm.ASSISTANT_USAGE,
+            Perm.RESPONSE_ACK,
         }
     ),
     # Strategists triage and work cases; they and admins (who own the automation API tokens)
@@ -129,6 +134,7 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.VIEW_SAVE,
             Perm.ASSISTANT_READ,
             Perm.ASSISTANT_USE,
+            Perm.RESPONSE_ACK,
         }
     ),
     Role.COMPLIANCE_REVIEWER: frozenset(
@@ -173,6 +179,7 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.RETENTION_MANAGE,
             Perm.ACCESS_REVIEW,
             Perm.EVIDENCE_EXPORT,
+            Perm.CHANNEL_MANAGE,
         }
     ),
 }
@@ -266,6 +273,14 @@ PERM_TEXT: dict[Perm, str] = {
         "and record the review (suspending from it also needs user management)"
     ),
     Perm.EVIDENCE_EXPORT: "Export the SOC 2-style evidence set of a period",
+    Perm.RESPONSE_ACK: (
+        "Acknowledge SEV0/SEV1 runs and cases, take command of an incident and write its "
+        "timeline and post-incident report"
+    ),
+    Perm.CHANNEL_MANAGE: (
+        "Configure the organization's notification channels (Slack, webhook, PagerDuty, "
+        "e-mail), what goes where, and read their delivery log"
+    ),
 }
 
 # Who holds each role (PRODUCT.md "People and roles") and, in a few words, what it is for: the

@@ -121,6 +121,14 @@ class Run(Model):
     misconfig_likelihood = fields.CharField(max_length=8)
     policy_number = fields.IntField()
     quarantined = fields.BooleanField(default=False)
+    # a quarantine an approver applied by hand (issue 16): why (the automatic one has none)
+    quarantine_reason = fields.TextField(null=True)
+    # an approver found the run's PII/regulatory flag a false positive (seed 002 monthly
+    # "false positive rate for PII flags")
+    declassified_at = fields.DatetimeField(null=True)
+    declassified_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "riskops.User", related_name="declassified_runs", null=True, on_delete=fields.SET_NULL
+    )
     dispatch_blocked = fields.BooleanField(default=False)
     rerun_gate = fields.BooleanField(default=False)
     # As the producer reported them in the ledger (seed 002 Severity, dispatch_blocked), shown
@@ -138,6 +146,7 @@ class Run(Model):
     scenario_id: int
     case_id: int | None
     rerun_of_id: int | None
+    declassified_by_id: int | None
 
     class Meta:
         table = "run"

@@ -97,6 +97,22 @@ POLICY_MEANINGS: dict[str, str] = {
     "candidate_max_variance": "Baseline candidates need period median / baseline below this.",
     "confirm_change_above_pct": "A baseline change above this percentage needs explicit "
     "confirmation.",
+    "ack_sev0_minutes": "A SEV0 run must be acknowledged within this many minutes (seed 002: 15).",
+    "ack_sev1_minutes": "A SEV1 run must be acknowledged within this many minutes (seed 002: 60).",
+    "case_sev0_minutes": "Response target of a Sev0 (critical) case, in minutes (0: immediate).",
+    "case_sev1_minutes": "Response target of a Sev1 (high) case, in minutes.",
+    "case_sev2_minutes": "Response target of a Sev2 (medium) case, in minutes.",
+    "case_sev3_business_days": "Response target of a Sev3 (low) case, in business days.",
+    "escalation_step_minutes": "An unacknowledged item escalates one level further after this "
+    "many more minutes; the last level pages PagerDuty.",
+    "postmortem_due_hours": "The post-incident report of a Sev0/Sev1 case is due this many "
+    "hours after it is resolved.",
+    "operator_resolve_from_sev": "Operators may resolve a case alone when its runs are SEVn with "
+    "n at least this (2: SEV2 and SEV3); other cases need an approver (4: always).",
+    "archive_resolved_after_days": "Resolved cases older than this many days may be archived.",
+    "baseline_quiet_days": "A baseline update needs no SEV0/SEV1 run of the scenario in this "
+    "many days.",
+    "baseline_min_data_days": "A baseline update needs runs spanning at least this many days.",
 }
 
 POLICY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Policy))

@@ -99,6 +99,19 @@ class Policy:
     candidate_max_cv: float = 0.3
     candidate_max_variance: float = 1.2
     confirm_change_above_pct: float = 50.0
+    # the response loop (issue 16, seed 002 "Operator Response", seed 001 severity matrix)
+    ack_sev0_minutes: int = 15  # a SEV0 run is acknowledged within this
+    ack_sev1_minutes: int = 60  # a SEV1 run
+    case_sev0_minutes: int = 0  # a case of severity Sev0 (critical): immediately
+    case_sev1_minutes: int = 30  # Sev1 (high)
+    case_sev2_minutes: int = 120  # Sev2 (medium)
+    case_sev3_business_days: int = 1  # Sev3 (low): business days (Monday to Friday)
+    escalation_step_minutes: int = 15  # between one escalation level and the next
+    postmortem_due_hours: int = 48  # the post-incident report of a Sev0/Sev1 case
+    operator_resolve_from_sev: int = 2  # operators resolve cases of SEVn runs, n >= this, alone
+    archive_resolved_after_days: int = 30  # resolved cases older than this may be archived
+    baseline_quiet_days: int = 14  # no SEV0/SEV1 of the scenario this long before a baseline
+    baseline_min_data_days: int = 30  # days of runs a baseline update needs
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -193,6 +206,18 @@ _RANGES: dict[str, tuple[float, bool, float]] = {
     "candidate_max_cv": (0, False, 100),
     "candidate_max_variance": (1, False, 1000),
     "confirm_change_above_pct": (0, False, 100_000),
+    "ack_sev0_minutes": (0, True, 10080),
+    "ack_sev1_minutes": (0, True, 10080),
+    "case_sev0_minutes": (0, True, 10080),
+    "case_sev1_minutes": (0, True, 10080),
+    "case_sev2_minutes": (0, True, 10080),
+    "case_sev3_business_days": (0, True, 30),
+    "escalation_step_minutes": (1, True, 10080),
+    "postmortem_due_hours": (1, True, 24 * 30),
+    "operator_resolve_from_sev": (0, True, 4),
+    "archive_resolved_after_days": (1, True, 3660),
+    "baseline_quiet_days": (0, True, 366),
+    "baseline_min_data_days": (0, True, 366),
 }
 
 

@@ -84,6 +84,27 @@ class User(Model):
         table = "app_user"
 
 
+class UserEvent(Model):
+    """The history of a user account: what an admin did to it with detail that may be about
+    the person (a suspension reason). Kept off the audit chain, where an erasure cannot reach
+    it: the chain records the event and the reason length, this row the reason."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "riskops.User", related_name="events", on_delete=fields.CASCADE
+    )
+    org_id = fields.IntField()
+    action = fields.CharField(max_length=32)
+    actor = fields.CharField(max_length=64)
+    data: dict = fields.JSONField(default=dict)
+    at = fields.DatetimeField()
+    user_id: int
+
+    class Meta:
+        table = "user_event"
+        indexes = (("user_id", "at"),)
+
+
 class Session(Model):
     """A server-side login session. `id` is the SHA-256 of the cookie value, never the value."""
 

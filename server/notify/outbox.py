@@ -37,6 +37,15 @@ class Channel(StrEnum):
     ALERTS = "alerts"
     REVIEW = "review"
     EMAIL = "email"  # one person's mail (an invitation or reset link), never an alert
+    ESCALATION = "escalation"  # an unacknowledged SEV0/SEV1 past its target (issue 16)
+
+
+class PagerAction(StrEnum):
+    """PagerDuty Events API v2 event_action of a message about one item (its dedup_key)."""
+
+    TRIGGER = "trigger"
+    ACKNOWLEDGE = "acknowledge"
+    RESOLVE = "resolve"
 
 
 async def add(
@@ -48,9 +57,20 @@ async def add(
     *,
     suppressed: bool,
     now: datetime,
+    dedup_key: str | None = None,
+    action: PagerAction | None = None,
 ) -> OutboxMessage:
-    """Write a message in the caller's transaction; call `kick()` after the commit."""
+    """Write a message in the caller's transaction; call `kick()` after the commit.
+
+    `dedup_key` names the item the message is about (a response clock's key) and `action` what
+    it does to that item's PagerDuty incident: `trigger` opens it (on the PagerDuty channels
+    routed for the message's event), `acknowledge` and `resolve` go to the PagerDuty channels a
+    trigger of the same key went to, and nowhere else. The action is kept in the payload
+    (`event_action`) so that chat channels can say it too."""
+    if action is not None:
+        payload = {**payload, "event_action": action.value}
     row = outbox_rows(org_id, channel, kind, payload, suppressed=suppressed, now=now)
+    row.dedup_key = dedup_key
     await row.save(using_db=conn)
     return row
 

@@ -260,12 +260,27 @@ class Case(Model):
     approved_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "riskops.User", related_name="approved_cases", null=True, on_delete=fields.SET_NULL
     )
+    # the incident record of a Sev0/Sev1 case (issue 16, seed 001 SOP1): who commands it, and
+    # its post-incident report, due postmortem_due_hours after resolution
+    incident_commander: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "riskops.User", related_name="commanded_cases", null=True, on_delete=fields.SET_NULL
+    )
+    postmortem_due_at = fields.DatetimeField(null=True)
+    postmortem = fields.TextField(null=True)
+    postmortem_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "riskops.User", related_name="postmortems", null=True, on_delete=fields.SET_NULL
+    )
+    postmortem_at = fields.DatetimeField(null=True)
+    # archived: hidden from the default lists, still readable (seed 002 weekly checks)
+    archived_at = fields.DatetimeField(null=True)
     version = fields.IntField(default=1)
     org_id: int
     assignee_id: int | None
     opened_by_id: int | None
     requested_by_id: int | None
     approved_by_id: int | None
+    incident_commander_id: int | None
+    postmortem_by_id: int | None
 
     @property
     def display_number(self) -> str:

@@ -608,18 +608,19 @@ EXPECTED_PERMISSIONS = {
     ],
     "operator": [
         "alert.read", "assistant.read", "assistant.runs", "audit.verify", "baseline.propose",
-        "case.read", "case.work", "report.generate", "report.read", "rerun.request", "run.read",
-        "user.read", "view.save",
+        "case.read", "case.work", "report.generate", "report.read", "rerun.request",
+        "response.ack", "run.read", "user.read", "view.save",
     ],
     "approver": [
         "alert.read", "alert.reopen", "assistant.read", "assistant.runs", "assistant.usage",
         "audit.approvals", "audit.verify", "baseline.approve", "baseline.propose",
         "case.approve", "case.read", "case.work", "policy.manage", "report.generate",
-        "report.read", "rerun.request", "run.approve", "run.read", "user.read", "view.save",
+        "report.read", "rerun.request", "response.ack", "run.approve", "run.read", "user.read",
+        "view.save",
     ],
     "strategist": [
         "alert.ingest", "alert.read", "alert.triage", "assistant.read", "assistant.use",
-        "case.read", "case.work", "user.read", "view.save",
+        "case.read", "case.work", "response.ack", "user.read", "view.save",
     ],
     "compliance_reviewer": [
         "access.review", "audit.approvals", "audit.read", "audit.verify", "evidence.export",
@@ -630,7 +631,7 @@ EXPECTED_PERMISSIONS = {
     ],
     "admin": [
         "access.review", "alert.ingest", "assistant.usage", "audit.approvals", "audit.read",
-        "audit.verify", "evidence.export", "gdpr.approve", "gdpr.request", "maintenance.manage",
+        "audit.verify", "channel.manage", "evidence.export", "gdpr.approve", "gdpr.request", "maintenance.manage",
         "ops.read", "retention.manage", "run.record", "security.manage", "team.manage",
         "token.manage", "user.manage", "user.read",
     ],

@@ -1,0 +1,1 @@
+"""GraphQL of the response loop: acknowledgement, response targets, escalation, incidents."""

@@ -1,0 +1,1 @@
+"""Pages of the response loop: acknowledgement, response targets, escalation, incidents."""
