@@ -632,8 +632,8 @@ EXPECTED_PERMISSIONS = {
     "admin": [
         "access.review", "alert.ingest", "assistant.usage", "audit.approvals", "audit.read",
         "audit.verify", "channel.manage", "evidence.export", "gdpr.approve", "gdpr.request",
-        "maintenance.manage", "ops.read", "retention.manage", "run.record", "security.manage", "team.manage",
-        "token.manage", "user.manage", "user.read",
+        "maintenance.manage", "ops.read", "retention.manage", "run.record", "security.manage",
+        "team.manage", "token.manage", "user.manage", "user.read",
     ],
 }  # fmt: skip
 
