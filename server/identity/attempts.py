@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.functions import Count
@@ -44,6 +46,8 @@ async def limit_reached(
     None. What the caller then writes in that transaction (a failure row) is seen by the next
     attempt, which waits for the locks."""
     window = timedelta(seconds=settings.login_failure_window_seconds)
+    if conn.capabilities.dialect == "postgres":
+        return await _reserve_in_one_call(conn, settings, account, ip, insert=False)
     await serialise(conn, f"login-account:{account}", f"login-ip:{ip}")
     now = datetime.now(UTC)  # after the wait: the rows counted are all older
     since = now - window
@@ -75,6 +79,10 @@ async def reserve_attempt(settings: Settings, account: str, ip: str) -> tuple[in
     and inserting the row in one serialised transaction is what keeps 50 parallel attempts from
     each seeing the count before any of them was written. (A check cheap enough to hold the
     locks through, like a TOTP code, uses `limit_reached` in its own transaction instead.)"""
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        retry, reserved = await _reserve_in_one_call(conn, settings, account, ip, insert=True)
+        return retry, reserved or 0
     async with in_transaction() as conn:
         retry = await limit_reached(conn, settings, account, ip)
         if retry is not None:
@@ -83,3 +91,33 @@ async def reserve_attempt(settings: Settings, account: str, ip: str) -> tuple[in
             account=account, ip=ip, at=datetime.now(UTC), using_db=conn
         )
     return None, reserved.id
+
+
+async def _reserve_in_one_call(
+    conn: BaseDBAsyncClient, settings: Settings, account: str, ip: str, *, insert: bool
+) -> Any:
+    """PostgreSQL: the locks, the counts and (`insert`) the attempt's failure row in one
+    statement, `riskops_login_reserve` (migration 0026): one round trip instead of five for a
+    reservation (alone, the statement is its own transaction), two instead of three for
+    `limit_reached` in the caller's transaction. Only a refused attempt reads again, for its
+    retry time. `insert`: (seconds to wait or None, reserved row id); else the seconds or None."""
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    now = datetime.now(UTC)
+    [row] = await conn.execute_query_dict(
+        "SELECT reserved_id, by_account, by_ip "
+        "FROM riskops_login_reserve($1, $2, $3, $4, $5, $6, $7)",
+        [account, ip, now - window, now, settings.login_max_failures_per_account,
+         settings.login_max_failures_per_ip, insert],
+    )  # fmt: skip
+    if row["reserved_id"] is not None:
+        return None, int(row["reserved_id"])
+    for field, key, limit in (
+        ("account", account, settings.login_max_failures_per_account),
+        ("ip", ip, settings.login_max_failures_per_ip),
+    ):
+        if int(row[f"by_{field}"] or 0) >= limit:
+            recent = LoginFailure.filter(**{field: key, "at__gte": now - window})
+            oldest = await recent.using_db(conn).order_by("-at").offset(limit - 1).first()
+            retry = retry_in(oldest.at if oldest else None, window, now)
+            return (retry, None) if insert else retry
+    return (None, None) if insert else None

@@ -67,10 +67,17 @@ _serialise = attempts.serialise
 _reserve_attempt = attempts.reserve_attempt
 
 
+async def _nobody() -> User | None:
+    return None
+
+
 async def login(settings: Settings, email: str, password: str, client: ClientInfo) -> LoginResult:
     account = (email or "").strip().lower()[:254]
     ip = client.ip or "unknown"
-    user = await User.get_or_none(email=account, deleted_at=None) if account else None
+    # The account is looked up while the attempt is reserved (two connections on PostgreSQL):
+    # the reservation does not depend on whether the account exists.
+    lookup = User.get_or_none(email=account, deleted_at=None) if account else _nobody()
+    user, (retry, reserved) = await asyncio.gather(lookup, _reserve_attempt(settings, account, ip))
     actor = Actor(
         org_id=user.org_id if user else SYSTEM_ORG,
         actor=f"user:{user.id}" if user else "anonymous",
@@ -81,7 +88,6 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
     )
     entity_id = user.id if user else "unknown"
 
-    retry, reserved = await _reserve_attempt(settings, account, ip)
     if retry is not None:
         await store.emit(actor, Entry(
             "auth.login_failed", "user", entity_id, {},

@@ -11,10 +11,12 @@ API tokens are not affected by any of this."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -111,15 +113,31 @@ async def open_challenge(
     secret = new_secret()
     now = datetime.now(UTC)
     minutes = get_settings().login_challenge_minutes
+    row = dict(
+        id=digest(secret), user_id=user.id, org_id=user.org_id, stage=stage, via=via,
+        created_at=now, expires_at=now + timedelta(minutes=minutes), ip=client.ip,
+        user_agent=(client.user_agent or "")[:300] or None,
+    )  # fmt: skip
+    db = connections.get("default")
+    if db.capabilities.dialect == "postgres":
+        # Both writes in one statement, its own transaction (issue 14's figure).
+        await db.execute_query(
+            _OPEN_CHALLENGE, [*{**row, "stage": stage.value}.values(), forget_failures]
+        )
+        return LoginResult(None, None, challenge_secret=secret, stage=stage)
     async with in_transaction() as conn:
         if forget_failures is not None:
             await LoginFailure.filter(account=forget_failures).using_db(conn).delete()
-        await LoginChallenge.create(
-            id=digest(secret), user_id=user.id, org_id=user.org_id, stage=stage, via=via,
-            created_at=now, expires_at=now + timedelta(minutes=minutes), ip=client.ip,
-            user_agent=(client.user_agent or "")[:300] or None, using_db=conn,
-        )  # fmt: skip
+        await LoginChallenge.create(**row, using_db=conn)
     return LoginResult(None, None, challenge_secret=secret, stage=stage)
+
+
+# PostgreSQL: forget the account's failures ($10; NULL forgets none) and open the challenge.
+_OPEN_CHALLENGE = (
+    "WITH forgotten AS (DELETE FROM login_failure WHERE account = $10::text) "
+    "INSERT INTO login_challenge (id, user_id, org_id, stage, via, created_at, expires_at, ip, "
+    "user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
 
 
 # ----------------------------------------------------------------------------- login: steps
@@ -160,8 +178,9 @@ async def challenge_stage(secret: str | None) -> ChallengeStage:
     return challenge.stage
 
 
-async def _take(challenge: LoginChallenge, conn: BaseDBAsyncClient) -> None:
-    """Use the challenge once: a second request with the same cookie finds it used."""
+async def _take(challenge: LoginChallenge, conn: BaseDBAsyncClient) -> bool:
+    """Use the challenge once: a second request with the same cookie finds it used (True; gone
+    meanwhile: Unauthenticated)."""
     now = datetime.now(UTC)
     taken = (
         await scoped(LoginChallenge, org_id=challenge.org_id)
@@ -171,6 +190,7 @@ async def _take(challenge: LoginChallenge, conn: BaseDBAsyncClient) -> None:
     )
     if not taken:
         raise Unauthenticated(CHALLENGE_GONE)
+    return True
 
 
 class _WrongCode(Unauthenticated):
@@ -214,8 +234,16 @@ async def second_step(
     """The second step at login: a TOTP code or one of the recovery codes. A right code uses
     the challenge and starts the session (`auth.login` via "mfa"); a wrong one is counted and
     audited (`auth.login_failed`, reason bad_code) and the challenge stays open."""
-    challenge, user = await _challenge(challenge_secret, ChallengeStage.MFA)
     typed = totp.clean(code)
+    factor: MfaFactor | None = None
+    if totp.is_totp_code(typed):
+        # The factor is read with the challenge, at once: its step is claimed below with a
+        # conditional UPDATE of this very row, so reading it before the locks is safe.
+        (challenge, user), factor = await asyncio.gather(
+            _challenge(challenge_secret, ChallengeStage.MFA), _factor_of(challenge_secret)
+        )
+    else:
+        challenge, user = await _challenge(challenge_secret, ChallengeStage.MFA)
     account = _account(user)
     # One transaction holds the account's and the IP's locks while it counts, checks the code
     # (cheap, unlike a password) and either writes the failure or uses the challenge and
@@ -224,13 +252,12 @@ async def second_step(
         retry = await attempts.limit_reached(conn, settings, account, client.ip or "-")
         if retry is None:
             if totp.is_totp_code(typed):
-                ok = await _accept_totp(user, typed, conn)
+                ok = await _accept_totp(user, factor, typed, challenge, conn)
             else:
-                ok = await _use_recovery(user, typed, client, conn)
+                ok = await _use_recovery(user, typed, client, conn) and await _take(challenge, conn)
             if ok:
                 # the challenge used (gone meanwhile: Unauthenticated, and nothing of this
                 # attempt stays), the account's wrong codes forgotten, the session started
-                await _take(challenge, conn)
                 return await start_session(
                     settings, user, client, via="mfa", forget_failures=account, conn=conn
                 )
@@ -288,14 +315,59 @@ def _secret_of(factor: MfaFactor) -> str:
     return unseal(SEAL_PURPOSE, factor.secret_sealed)
 
 
-async def _accept_totp(user: User, code: str, conn: BaseDBAsyncClient) -> bool:
-    """Whether `code` is the user's current TOTP code and its step is later than the last one
-    accepted; the step is recorded with a conditional UPDATE, so of two requests with the same
-    code only one is accepted."""
+async def _accept_own_totp(user: User, code: str, conn: BaseDBAsyncClient) -> bool:
+    """Whether `code` is the signed-in user's current TOTP code (its step claimed once)."""
     factor = await MfaFactor.filter(user_id=user.id).using_db(conn).get_or_none()
     if factor is None or factor.confirmed_at is None:
         return False
     return await _claim_step(factor, code, conn)
+
+
+async def _factor_of(challenge_secret: str | None) -> MfaFactor | None:
+    """The factor of the user a challenge cookie stands for (checked against the challenge's
+    user by `_accept_totp`)."""
+    if not challenge_secret or len(challenge_secret) > 200:
+        return None
+    return await MfaFactor.filter(user__login_challenges__id=digest(challenge_secret)).first()
+
+
+async def _accept_totp(
+    user: User,
+    factor: MfaFactor | None,
+    code: str,
+    challenge: LoginChallenge,
+    conn: BaseDBAsyncClient,
+) -> bool:
+    """Whether `code` is the user's current TOTP code and its step is later than the last one
+    accepted; the step is recorded with a conditional UPDATE, so of two requests with the same
+    code only one is accepted. Accepted, the challenge is used in the same transaction
+    (Unauthenticated when it is gone meanwhile)."""
+    if factor is None or factor.user_id != user.id or factor.confirmed_at is None:
+        return False
+    step = totp.matching_step(_secret_of(factor), code)
+    if step is None:
+        return False
+    if conn.capabilities.dialect != "postgres":
+        return await _claim_step(factor, code, conn) and await _take(challenge, conn)
+    # PostgreSQL: the step's claim and the challenge's use in one statement
+    now = datetime.now(UTC)
+    [row] = await conn.execute_query_dict(
+        _CLAIM_AND_TAKE, [step, factor.id, user.id, now, challenge.id, challenge.org_id]
+    )
+    if not row["step"]:
+        return False
+    if not row["taken"]:
+        raise Unauthenticated(CHALLENGE_GONE)
+    return True
+
+
+_CLAIM_AND_TAKE = (
+    "WITH step AS (UPDATE mfa_factor SET last_step = $1 WHERE id = $2 AND user_id = $3 "
+    "AND (last_step IS NULL OR last_step < $1) RETURNING id), "
+    "taken AS (UPDATE login_challenge SET used_at = $4 WHERE id = $5 AND org_id = $6 "
+    "AND used_at IS NULL AND expires_at > $4 AND EXISTS (SELECT 1 FROM step) RETURNING id) "
+    "SELECT (SELECT count(*) FROM step) AS step, (SELECT count(*) FROM taken) AS taken"
+)
 
 
 async def _claim_step(factor: MfaFactor, code: str, conn: BaseDBAsyncClient) -> bool:
@@ -424,7 +496,7 @@ async def _check_own_code(principal: Principal, user: User, code: str) -> None:
     client = ClientInfo(principal.ip, principal.user_agent, principal.request_id)
     await _reserve(get_settings(), user, client)
     async with in_transaction() as conn:
-        ok = user.mfa_enabled and await _accept_totp(user, totp.clean(code), conn)
+        ok = user.mfa_enabled and await _accept_own_totp(user, totp.clean(code), conn)
     if not ok:
         raise Invalid(
             "Code: that is not the code your authenticator app shows now. Enter the current "

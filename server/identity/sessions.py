@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from riskops.server.core.audit_trail import record
+from riskops.audit import store
+from riskops.audit.types import Entry, RiskLevel
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.identity.models import (
@@ -68,6 +69,17 @@ async def start_session(
     return await _write_session(settings, user, client, via, forget_failures, conn, secret, makers)
 
 
+# PostgreSQL: forget the account's failures ($8; NULL forgets none), mark the login on the user,
+# write the session and move the organization's audit head (`store.BUMP_SQL`), in one statement.
+_SESSION_WRITES = (
+    "WITH forgotten AS (DELETE FROM login_failure WHERE account = $8::text), "
+    "seen AS (UPDATE app_user SET last_login_at = $4 WHERE id = $2), "
+    "opened AS (INSERT INTO user_session (id, user_id, org_id, created_at, expires_at, "
+    "last_seen_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $4, $6, $7)) "
+    + store.BUMP_SQL.format("$3")
+)
+
+
 async def _write_session(
     settings: Settings,
     user: User,
@@ -79,25 +91,30 @@ async def _write_session(
     makers: frozenset[int],
 ) -> LoginResult:
     now = datetime.now(UTC)
-    if forget_failures is not None:
-        await LoginFailure.filter(account=forget_failures).using_db(conn).delete()
-    session = await Session.create(
-        id=digest(secret),
-        user_id=user.id,
-        org_id=user.org_id,
-        expires_at=now + timedelta(hours=settings.session_ttl_hours),
-        last_seen_at=now,
-        ip=client.ip,
-        user_agent=(client.user_agent or "")[:300] or None,
-        using_db=conn,
-    )
+    session_id = digest(secret)
+    expires = now + timedelta(hours=settings.session_ttl_hours)
+    agent = (client.user_agent or "")[:300] or None
+    head = None
+    if conn.capabilities.dialect == "postgres":
+        # One round trip for the three writes and the audit head's move (issue 14's figure):
+        # the same rows as below.
+        head = store.bumped(await conn.execute_query_dict(
+            _SESSION_WRITES,
+            [session_id, user.id, user.org_id, now, expires, client.ip, agent, forget_failures],
+        ))  # fmt: skip
+    else:
+        if forget_failures is not None:
+            await LoginFailure.filter(account=forget_failures).using_db(conn).delete()
+        await Session.create(
+            id=session_id, user_id=user.id, org_id=user.org_id, created_at=now,
+            expires_at=expires, last_seen_at=now, ip=client.ip, user_agent=agent, using_db=conn,
+        )  # fmt: skip
+        await User.filter(id=user.id).using_db(conn).update(last_login_at=now)
     user.last_login_at = now
-    await user.save(using_db=conn, update_fields=["last_login_at"])
-    principal = _principal(user, client, makers, session_id=session.id)
-    await record(
-        principal, conn, "auth.login", "session", session.id[:16],
-        new={"via": via} if via != "password" else None,
-    )  # fmt: skip
+    principal = _principal(user, client, makers, session_id=session_id)
+    entry = Entry("auth.login", "session", session_id[:16], {},
+                  {"via": via} if via != "password" else {}, RiskLevel.LOW)  # fmt: skip
+    await store.append(principal.actor, entry, conn, head=head)
     return LoginResult(secret, principal)
 
 
