@@ -56,11 +56,11 @@ REQUIRED = ("run_id", "scenario", "credits_total")
 # a ledger line carrying one is refused with where the setting belongs.
 SCENARIO_CONFIG: dict[str, str] = {
     "max_items": "the scenario's configuration, not a run's: set it on the "
-    "scenario's page (/scenarios/<key>, Configuration) or with updateScenario(maxItems:); "
-    "a run reports only has_max_items_config.",
+    "scenario's page (/scenarios/<key>, Configuration), with updateScenario(maxItems:) or in "
+    "the scenario's file (riskops scenarios import); a run reports only has_max_items_config.",
     "is_backfill": "the scenario's backfill mode, not a run's: turn on the "
-    "BACKFILL kill switch for the scenario (/kill-switches, setKillSwitch or riskops "
-    "killswitch set) instead.",
+    "BACKFILL kill switch for the scenario (/kill-switches, setKillSwitch, riskops "
+    "killswitch set, or is_backfill in the scenario's file: riskops scenarios import) instead.",
 }
 _CONFIG_ALIASES = {"Max_Items": "max_items", "Is_Backfill": "is_backfill"}
 ACCEPTED: tuple[str, ...] = tuple(
