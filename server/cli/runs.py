@@ -122,8 +122,17 @@ async def _import_run_dir(
 
         with _progress(len(files), "importing run files") as (progress, task):
             batch: list[tuple[int, Any]] = []
+            first_with: dict[str, ledger.RunFile] = {}  # run id -> the first file giving it
             for number, run_file in enumerate(files, start=1):
                 try:
+                    first = first_with.setdefault(run_file.run_id, run_file)
+                    if first is not run_file:
+                        raise Invalid(
+                            f"run {run_file.run_id} is also in {first.path.parent.name}/"
+                            f"{first.path.name}, imported first; a run is recorded once: "
+                            "remove one of the files.",
+                            field="run_id",
+                        )
                     record = ledger.read_run_file(run_file)
                     copied: list[str] = []
                     # Artifacts are files beside the run file, in its date folder.

@@ -166,10 +166,11 @@ def test_runs_import_dir_reports_each_bad_file_and_records_only_the_good(
     _write(day / "run_BAD-FIELD.json", {**good, "Credits_Total": "lots"})
     _write(day / "run_BAD-CFG.json", {**good, "max_items": 10})
     _write(mon / "2024-02-30" / "run_BAD-DATE.json", good)
+    _write(mon / "2024-02-02" / "run_BAD-OK.json", good)  # the same run on another day
     org = target.demo_org()
 
     done = target.run("runs", "import", str(mon), "--org", "demo", ok=False)
-    assert one_error_line(done) == "riskops: error: 10 file(s) were invalid and not imported."
+    assert one_error_line(done) == "riskops: error: 11 file(s) were invalid and not imported."
     report = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ".json: " in line)
     first = "2024-02-01/run_BAD-"
     assert report[first + "OK.json"] == "imported, no severity"
@@ -188,6 +189,10 @@ def test_runs_import_dir_reports_each_bad_file_and_records_only_the_good(
     assert "does not match run_BAD-SUM.json.sha256" in report[first + "SUM.json"]
     assert report[first + "FIELD.json"].startswith("error: credits_total: ")
     assert "max_items is the scenario's configuration" in report[first + "CFG.json"]
+    assert report["2024-02-02/run_BAD-OK.json"] == (
+        "error: run_id: run BAD-OK is also in 2024-02-01/run_BAD-OK.json, imported first; a run "
+        "is recorded once: remove one of the files."
+    )
     assert report["2024-02-30/run_BAD-DATE.json"] == (
         "error: file: folder 2024-02-30 is not a calendar date (YYYY-MM-DD); move the file into "
         "the folder of the day it ran."
@@ -195,7 +200,7 @@ def test_runs_import_dir_reports_each_bad_file_and_records_only_the_good(
     # The order is the date folder, then the run id.
     names = [line.split(":")[0] for line in done.stdout.splitlines() if ".json: " in line]
     assert names == sorted(names)
-    assert "Read 11 file(s): 1 stored, 0 unchanged (already there), 10 invalid." in done.stdout
+    assert "Read 12 file(s): 1 stored, 0 unchanged (already there), 11 invalid." in done.stdout
     stored = target.query(f"SELECT run_id FROM run WHERE org_id = {org} AND run_id LIKE 'BAD-%'")
     assert stored == [("BAD-OK",)]
 
