@@ -1,4 +1,6 @@
-"""One record of a run ledger (a JSONL line) into our normalized run input. Pure, no database.
+"""One record of a run ledger (a JSONL line) into our normalized run input (pure, no database),
+and the seed's run files on disk (`runs/CREDIT_MONITORING/<date>/run_<id>.json`) found and read
+into such records (`run_files`, `read_run_file`).
 
 Accepts the field names of seed 002's ledger and run JSON (`Scenario_ID`, `Credits_Total`,
 `Risk_Flags`, `Job_Type`, `Severity`, `retry_count`, `has_max_items_config`, `dispatch_blocked`,
