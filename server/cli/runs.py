@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from rich.table import Table
 from riskops.audit.chain import format_ts
 from riskops.server.cli.common import (
     CliError,
+    _progress,
     _settings,
     app,
     database,
@@ -22,12 +24,12 @@ from riskops.server.cli.common import (
     parse_when,
 )
 from riskops.server.cli.jsonl import ImportSummary, _print_import, import_jsonl
-from riskops.server.core.errors import NotFound
+from riskops.server.core.errors import Invalid, NotFound
 from riskops.server.core.formatting import credits, multiplier
 from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
-from riskops.server.credit import artifact_checks
-from riskops.server.credit.recording import record_runs
+from riskops.server.credit import artifact_checks, ledger
+from riskops.server.credit.recording import RecordResult, record_runs
 from riskops.server.credit.runs import (
     RunFilter,
     dispatch_disagrees,
@@ -49,7 +51,7 @@ async def _send_runs(
     batch: list[tuple[int, Any]],
     summary: ImportSummary,
     uploaded: dict[int, list[str]] | None = None,
-) -> None:
+) -> RecordResult:
     result = await record_runs(principal, [item for _, item in batch])
     summary.stored += len(result.recorded)
     summary.unchanged += len(result.unchanged)
@@ -66,6 +68,7 @@ async def _send_runs(
         artifact_checks.discard_uploads(
             [u for i in sorted(refused) for u in uploaded.pop(batch[i][0], []) if u not in kept]
         )
+    return result
 
 
 async def _import_runs(
@@ -90,10 +93,101 @@ async def _import_runs(
         return await import_jsonl(source, principal, batch_size, send, "runs", upload)
 
 
+@dataclass
+class FileReport:
+    """What became of each run file of a directory import, by its place in the import order."""
+
+    files: list[ledger.RunFile]
+    summary: ImportSummary
+    outcomes: dict[int, str] = field(default_factory=dict)  # number -> imported / duplicate
+
+
+async def _import_run_dir(
+    settings: Settings, files: list[ledger.RunFile], org: str, batch_size: int
+) -> FileReport:
+    """The seed's run files (already found and ordered) through the same recording and upload
+    as a ledger's lines; each file is numbered by its place in the order (1 = the first)."""
+    report = FileReport(files, ImportSummary(lines=len(files)))
+    summary = report.summary
+    async with database(settings):
+        principal = await org_principal(org)  # an admin: records runs, uploads their files
+        uploaded: dict[int, list[str]] = {}
+
+        async def send(batch: list[tuple[int, Any]]) -> None:
+            result = await _send_runs(principal, batch, summary, uploaded)
+            for r in result.recorded:
+                report.outcomes[batch[r.index][0]] = f"imported, {r.severity or 'no severity'}"
+            for r in result.unchanged:
+                report.outcomes[batch[r.index][0]] = "duplicate (already recorded)"
+
+        with _progress(len(files), "importing run files") as (progress, task):
+            batch: list[tuple[int, Any]] = []
+            first_with: dict[str, ledger.RunFile] = {}  # run id -> the first file giving it
+            for number, run_file in enumerate(files, start=1):
+                try:
+                    first = first_with.setdefault(run_file.run_id, run_file)
+                    if first is not run_file:
+                        raise Invalid(
+                            f"run {run_file.run_id} is also in {first.path.parent.name}/"
+                            f"{first.path.name}, imported first; a run is recorded once: "
+                            "remove one of the files.",
+                            field="run_id",
+                        )
+                    record = ledger.read_run_file(run_file)
+                    copied: list[str] = []
+                    # Artifacts are files beside the run file, in its date folder.
+                    record = await artifact_checks.upload_local_artifacts(
+                        principal, record, run_file.path.parent, number, copied
+                    )
+                    if copied:
+                        uploaded[number] = copied
+                    batch.append((number, record))
+                except Invalid as exc:
+                    summary.errors.append((number, exc.field or "record", exc.message))
+                    progress.update(task, advance=1)
+                if len(batch) >= batch_size:
+                    await send(batch)
+                    progress.update(task, advance=len(batch))
+                    batch = []
+            if batch:
+                await send(batch)
+                progress.update(task, advance=len(batch))
+    summary.errors.sort()
+    return report
+
+
+def _print_file_report(report: FileReport, root: Path) -> None:
+    """One line per file, in the import order (date, then run id), then the totals."""
+    errors: dict[int, list[str]] = {}
+    for number, name, message in report.summary.errors:
+        errors.setdefault(number, []).append(f"{name}: {message}")
+    for number, run_file in enumerate(report.files, start=1):
+        path = run_file.path
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        if number in errors:
+            typer.echo(f"{shown}: error: {' '.join(errors[number])}")
+        else:
+            typer.echo(f"{shown}: {report.outcomes.get(number, 'not sent')}")
+    s = report.summary
+    invalid = len(errors)
+    typer.echo(
+        f"Read {s.lines} file(s): {s.stored} stored, {s.unchanged} unchanged (already there), "
+        f"{invalid} invalid."
+    )
+    if invalid:
+        raise CliError(f"{invalid} file(s) were invalid and not imported.")
+
+
 @runs_app.command("import")
 def runs_import_cmd(
     ctx: typer.Context,
-    file: Annotated[str, typer.Argument(help="A ledger.jsonl file, one run per line; - is stdin.")],
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="A ledger.jsonl file, one run per line (- is stdin), or a directory of the "
+            f"seed's run files ({ledger.LAYOUT})."
+        ),
+    ],
     org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
     batch: Annotated[
         int, typer.Option("--batch", min=1, max=1000, help="Runs per recordRuns call.")
@@ -101,13 +195,37 @@ def runs_import_cmd(
 ) -> None:
     """Record the runs of a ledger (seed field names such as Scenario_ID, Credits_Total,
     Risk_Flags, Job_Type are accepted), classified with their automatic actions. Idempotent on
-    run_id; local artifact files are uploaded with their SHA-256. Exit 1 if a line was invalid."""
-    base = Path(file).resolve().parent if file != "-" else Path.cwd()
+    run_id; local artifact files are uploaded with their SHA-256. Exit 1 if a line was invalid.
+
+    A directory is read as the seed's tree of run files (from its root, runs/,
+    runs/CREDIT_MONITORING/ or one date folder): date then run id, the run id from the file name
+    when the record has none, a `.sha256` sidecar checked when present; one line per file
+    (imported, duplicate, or error with the reason)."""
+    path = Path(file)
+    if file != "-" and not path.exists():
+        raise CliError(
+            f"{file}: no such file or directory; give a ledger file (- for stdin) or the folder "
+            f"of the seed's run files ({ledger.LAYOUT})."
+        )
+    if file != "-" and path.is_dir():
+        try:
+            files = ledger.run_files(path)
+        except Invalid as exc:
+            raise CliError(exc.message) from None
+        report = asyncio.run(_import_run_dir(_settings(ctx), files, org, batch))
+        _print_severities(report.summary)
+        _print_file_report(report, path)
+        return
+    base = path.resolve().parent if file != "-" else Path.cwd()
     summary = asyncio.run(_import_runs(_settings(ctx), file, org, batch, base))
+    _print_severities(summary)
+    _print_import(summary, "runs")
+
+
+def _print_severities(summary: ImportSummary) -> None:
     if summary.severities:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.severities.items()))
         typer.echo(f"Severities of the recorded runs: {counts}.")
-    _print_import(summary, "runs")
 
 
 async def _show_run(settings: Settings, org: str, run_id: str) -> dict[str, Any]:

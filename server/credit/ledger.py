@@ -1,4 +1,6 @@
-"""One record of a run ledger (a JSONL line) into our normalized run input. Pure, no database.
+"""One record of a run ledger (a JSONL line) into our normalized run input (pure, no database),
+and the seed's run files on disk (`runs/CREDIT_MONITORING/<date>/run_<id>.json`) found and read
+into such records (`run_files`, `read_run_file`).
 
 Accepts the field names of seed 002's ledger and run JSON (`Scenario_ID`, `Credits_Total`,
 `Risk_Flags`, `Job_Type`, `Severity`, `retry_count`, `has_max_items_config`, `dispatch_blocked`,
@@ -15,10 +17,13 @@ the run ourselves and keep them only as `reported_severity` / `reported_dispatch
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from riskops.server.core import validation
@@ -53,11 +58,11 @@ REQUIRED = ("run_id", "scenario", "credits_total")
 # a ledger line carrying one is refused with where the setting belongs.
 SCENARIO_CONFIG: dict[str, str] = {
     "max_items": "the scenario's configuration, not a run's: set it on the "
-    "scenario's page (/scenarios/<key>, Configuration) or with updateScenario(maxItems:); "
-    "a run reports only has_max_items_config.",
+    "scenario's page (/scenarios/<key>, Configuration), with updateScenario(maxItems:) or in "
+    "the scenario's file (riskops scenarios import); a run reports only has_max_items_config.",
     "is_backfill": "the scenario's backfill mode, not a run's: turn on the "
-    "BACKFILL kill switch for the scenario (/kill-switches, setKillSwitch or riskops "
-    "killswitch set) instead.",
+    "BACKFILL kill switch for the scenario (/kill-switches, setKillSwitch, riskops "
+    "killswitch set, or is_backfill in the scenario's file: riskops scenarios import) instead.",
 }
 _CONFIG_ALIASES = {"Max_Items": "max_items", "Is_Backfill": "is_backfill"}
 ACCEPTED: tuple[str, ...] = tuple(
@@ -312,3 +317,160 @@ def run_facts(parsed: Mapping[str, Any], *, scenario_backfill: bool = False) -> 
         started_at=parsed["started_at"],
         scenario_backfill=scenario_backfill,
     )
+
+
+# --- the seed's run files: runs/CREDIT_MONITORING/<YYYY-MM-DD>/run_<id>.json -------------------
+
+MAX_RUN_FILE_BYTES = 1_048_576  # a run record is a few kilobytes; 100 artifacts stay far below
+MAX_RUN_FILES = 100_000  # one import; a larger history is imported a folder at a time
+RUN_FILE_RE = re.compile(r"^run_(.+)\.json$")
+DATE_DIR_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Where the date folders may be, from the directory given: the seed's tree from its root, from
+# runs/, from runs/CREDIT_MONITORING/ itself.
+_TREE_ROOTS = (Path("runs") / "CREDIT_MONITORING", Path("CREDIT_MONITORING"), Path("."))
+LAYOUT = "runs/CREDIT_MONITORING/<YYYY-MM-DD>/run_<id>.json"
+
+
+@dataclass(frozen=True)
+class RunFile:
+    """One run file of the seed's tree: its date folder and the run id its name gives."""
+
+    path: Path
+    day: date | None  # None: the folder looks like a date but is not one (the file is refused)
+    run_id: str
+
+    @property
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.path.parent.name, self.run_id, self.path.name)
+
+
+def _is_date_dir(path: Path) -> bool:
+    return DATE_DIR_RE.match(path.name) is not None and path.is_dir()
+
+
+def _day(name: str) -> date | None:
+    try:
+        return date.fromisoformat(name)
+    except ValueError:
+        return None
+
+
+def run_files(root: Path) -> list[RunFile]:
+    """The run files under `root`, in a stable order (date folder, then run id). `root` is the
+    seed's tree at any of its levels: the folder holding runs/, runs/ itself,
+    runs/CREDIT_MONITORING/, or one date folder. Other files (the ledger, `.sha256` sidecars,
+    artifacts) and other folders (QUARANTINE/, CREDIT_REVIEWS/) are left alone. Refused with
+    what was expected: not a directory, no run file."""
+    if not root.is_dir():
+        raise Invalid(
+            f"{root} is not a directory; give a ledger file or the folder of the seed's run "
+            f"files ({LAYOUT}).",
+            field="path",
+        )
+    if DATE_DIR_RE.match(root.name):
+        days = [root]
+    else:
+        base = next(
+            (root / sub for sub in _TREE_ROOTS
+             if (root / sub).is_dir() and any(_is_date_dir(p) for p in (root / sub).iterdir())),
+            None,
+        )  # fmt: skip
+        days = sorted(p for p in base.iterdir() if _is_date_dir(p)) if base is not None else []
+    found: list[RunFile] = []
+    for folder in days:
+        day = _day(folder.name)
+        for path in folder.iterdir():
+            m = RUN_FILE_RE.match(path.name)
+            if m is not None:
+                found.append(RunFile(path, day, m.group(1)))
+        if len(found) > MAX_RUN_FILES:
+            raise Invalid(
+                f"{root} holds more than {MAX_RUN_FILES:,} run files; import it one date "
+                "folder (or a few) at a time.",
+                field="path",
+            )
+    if not found:
+        raise Invalid(
+            f"no run files found in {root}: expected {LAYOUT} (date folders holding "
+            "run_<id>.json files), or a ledger file.",
+            field="path",
+        )
+    return sorted(found, key=lambda f: f.sort_key)
+
+
+def read_run_file(run_file: RunFile) -> dict[str, Any]:
+    """A run file's record, with the run id of its name when the record has none. Refused (an
+    Invalid naming what is wrong): a folder that is not a date, an oversized or unreadable file,
+    text that is not UTF-8 or not a JSON object, a SHA-256 sidecar (`run_<id>.json.sha256`) that
+    does not match, a run id in the record other than the file name's."""
+    path = run_file.path
+    if run_file.day is None:
+        raise Invalid(
+            f"folder {path.parent.name} is not a calendar date (YYYY-MM-DD); move the file "
+            "into the folder of the day it ran.",
+            field="file",
+        )
+    try:
+        if not path.is_file():
+            raise Invalid("the file is not a regular file.", field="file")
+        size = path.stat().st_size
+        if size > MAX_RUN_FILE_BYTES:
+            raise Invalid(
+                f"the file is {size:,} bytes; a run file may hold at most "
+                f"{MAX_RUN_FILE_BYTES:,} bytes.",
+                field="file",
+            )
+        raw = path.read_bytes()
+    except OSError as e:
+        raise Invalid(f"the file cannot be read: {e.strerror or e}.", field="file") from None
+    _check_sidecar(path, raw)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid("the file is not UTF-8 text.", field="json") from None
+    validation.shallow_json(text, "The file's JSON", "json")  # json.loads would recurse
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise Invalid(
+            f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}.", field="json"
+        ) from None
+    if not isinstance(record, dict):
+        raise Invalid("the file must hold one JSON object (one run).", field="json")
+    given = [k for k in ("run_id", "Run_ID") if k in record and record[k] is not None]
+    for key in given:
+        if record[key] != run_file.run_id:
+            raise Invalid(
+                f"the file name gives run id {run_file.run_id!r} but {key} is "
+                f"{record[key]!r}; rename the file or correct the record.",
+                field="run_id",
+            )
+    if not given:
+        record = {**record, "run_id": run_file.run_id}
+    return record
+
+
+def _check_sidecar(path: Path, raw: bytes) -> None:
+    """The seed writes `run_<id>.json.sha256` beside a run file (`sha256sum` output or the bare
+    digest): when it is there, the file must match it."""
+    sidecar = path.with_name(path.name + ".sha256")
+    if not sidecar.is_file():
+        return
+    try:
+        words = sidecar.read_text(encoding="utf-8", errors="replace").split()
+    except OSError as e:
+        raise Invalid(
+            f"the file's {sidecar.name} cannot be read: {e.strerror or e}.", field="file"
+        ) from None
+    expected = words[0].lower() if words else ""
+    actual = hashlib.sha256(raw).hexdigest()
+    if not SHA256_RE.match(expected):
+        raise Invalid(
+            f"the file's {sidecar.name} holds no SHA-256 (64 hexadecimal digits).", field="file"
+        )
+    if expected != actual:
+        raise Invalid(
+            f"the file's SHA-256 {actual} does not match {sidecar.name} ({expected}): the "
+            "file changed after it was written; restore it or write the sidecar again.",
+            field="file",
+        )

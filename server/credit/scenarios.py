@@ -8,10 +8,12 @@ changes their configuration. Baselines are `baselines.py`'s.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import RawSQL
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
@@ -19,7 +21,7 @@ from tortoise.transactions import in_transaction
 from riskops.server.core import approvals, validation
 from riskops.server.core.approvals import ChangeStatus, Decision
 from riskops.server.core.audit_trail import record
-from riskops.server.core.errors import Forbidden, Invalid
+from riskops.server.core.errors import Conflict, Forbidden, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
@@ -37,6 +39,8 @@ MAX_SCENARIOS = 1000
 MAX_NAME = 200
 MAX_TARGET = 500
 MAX_ITEMS_LIMIT = 1_000_000_000
+MAX_SCENARIO_KEY = 128
+SCENARIO_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")  # the ledger's Scenario_ID
 
 
 @dataclass(frozen=True)
@@ -248,6 +252,53 @@ def _target(raw: Any) -> str | None:
             "dispatch_target contains control characters; remove them.", field="dispatch_target"
         )
     return value or None
+
+
+async def create_scenario(
+    principal: Principal,
+    scenario_key: str,
+    *,
+    name: str,
+    max_items: int | None,
+    data_classification: str,
+    dispatch_target: str | None,
+) -> Scenario:
+    """Create a scenario with its configuration before any of its runs arrives (the seed's
+    config/scenarios/<key>.json files; runs otherwise create theirs on first sight). The key
+    follows the ledger's rule for scenario ids; an existing key is a Conflict."""
+    principal.require(Perm.BASELINE_PROPOSE)
+    key = baselines.parse_scenario_key(scenario_key)
+    if not SCENARIO_KEY_RE.match(key) or len(key) > MAX_SCENARIO_KEY:
+        raise Invalid(
+            f"Scenario key {key[:MAX_SCENARIO_KEY]!r} may hold only letters, digits and _ . -, "
+            f"starting with a letter or digit, at most {MAX_SCENARIO_KEY} characters (the "
+            "ledger's Scenario_ID).",
+            field="scenario_key",
+        )
+    values: dict[str, Any] = {
+        "name": _name(name),
+        "max_items": _max_items(max_items),
+        "data_classification": _classification(data_classification),
+        "dispatch_target": _target(dispatch_target),
+    }
+    exists = Conflict(
+        f"Scenario {key} already exists; change its configuration instead.", field="scenario_key"
+    )
+    try:
+        async with in_transaction() as conn:
+            if await scoped(Scenario, principal).filter(key=key).using_db(conn).exists():
+                raise exists
+            scenario = await Scenario.create(
+                org_id=principal.org_id, key=key, created_at=datetime.now(UTC), version=1,
+                using_db=conn, **values,
+            )  # fmt: skip
+            await record(
+                principal, conn, "scenario.create", "scenario", scenario.id,
+                new={"key": key, **values, "version": 1},
+            )  # fmt: skip
+    except IntegrityError:  # created meanwhile (a run of it, another import)
+        raise exists from None
+    return scenario
 
 
 _SENSITIVITY = {"public": 0, "internal": 1, "confidential": 2, "pii": 3, "regulatory": 3}
