@@ -325,8 +325,8 @@ async def record_review(
         await record(
             principal, conn, "access_review.record", "access_review", row.id,
             new={"inactive_days": days, "kept": row.kept, "suspended": row.suspended,
-                 "decisions": [{"user_id": t["user_id"], "decision": t["decision"],
-                                "note_chars": len(t["note"])} for t in taken],
+                 "decisions": [{"user_id": u.id, "decision": w, "note_chars": len(why)}
+                               for u, w, why in chosen],
                  "note_chars": len(note)},
             risk=RiskLevel.HIGH if row.suspended else RiskLevel.MEDIUM,
         )  # fmt: skip
