@@ -55,7 +55,12 @@ async def _show(
 def _counts(counts: Mapping[str, int], *, zeros: bool = True) -> str:
     """Counts per kind in the page's order (PostgreSQL's JSON keeps no order of its own)."""
     shown = [k for k in retention.KINDS if k in counts and (zeros or counts[k])]
-    return ", ".join(f"{k} {counts[k]}" for k in shown)
+    text = [f"{k} {counts[k]}" for k in shown]
+    if retention.FILES_REMOVED in counts:  # the files of the removed runs' artifacts
+        text.append(f"artifact files {counts[retention.FILES_REMOVED]}")
+        if counts.get(retention.FILES_MISSING):
+            text.append(f"(artifact files already missing: {counts[retention.FILES_MISSING]})")
+    return ", ".join(text)
 
 
 @page
