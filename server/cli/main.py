@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "create-user": ("users", "Create a user in an organization (audited as the CLI)."),
     "create-service-account": ("users", "Create a service account (cannot sign in)."),
     "create-service-token": ("users", "Mint an API token for a service account."),
-    "access": ("access", "The access review (seed 003 DO-002): show and record it."),
+    "access": ("access", "The access review (seed 003 DO-002): show it, record it."),
     "alerts": ("alerts", "Alerts: import them from JSON lines."),
     "demo": ("alerts", "Demo data: synthetic alerts in bulk."),
     "assistant": ("assistant", "The assistant: availability, test prompt, usage and cost."),
