@@ -26,6 +26,7 @@ once it ended (expired or revoked). Audit events are never removed by retention
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,6 +165,23 @@ async def set_policy(principal: Principal, **raw: Any) -> RetentionPolicy:
             old=old, new=new, risk=RiskLevel.MEDIUM,
         )  # fmt: skip
     return policy
+
+
+async def removed_responses(principal: Principal, ids: Iterable[int | None]) -> set[int]:
+    """Of these assistant answer ids (the answers case notes began as a draft of), those that no
+    longer exist: removed by retention. A note keeps its `from_response_id`, as a fact of its
+    origin; the pages and GraphQL say "since removed" instead of linking to nothing (case.read,
+    and only the caller's organization: another's id reads as removed, never as present)."""
+    principal.require(Perm.CASE_READ)
+    wanted = {int(i) for i in ids if i is not None}
+    if not wanted:
+        return set()
+    present = await (
+        scoped(AssistantResponse, principal)
+        .filter(id__in=sorted(wanted))
+        .values_list("id", flat=True)
+    )
+    return wanted - {int(i) for i in present}  # type: ignore[call-overload]
 
 
 async def list_runs(principal: Principal, limit: int = 20) -> list[RetentionRun]:
