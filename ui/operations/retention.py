@@ -57,9 +57,11 @@ def _counts(counts: Mapping[str, int], *, zeros: bool = True) -> str:
     shown = [k for k in retention.KINDS if k in counts and (zeros or counts[k])]
     text = [f"{k} {counts[k]}" for k in shown]
     if retention.FILES_REMOVED in counts:  # the files of the removed runs' artifacts
-        text.append(f"artifact files {counts[retention.FILES_REMOVED]}")
-        if counts.get(retention.FILES_MISSING):
-            text.append(f"(artifact files already missing: {counts[retention.FILES_MISSING]})")
+        missing = counts.get(retention.FILES_MISSING) or 0
+        text.append(
+            f"artifact files {counts[retention.FILES_REMOVED]}"
+            + (f" ({missing} already missing)" if missing else "")
+        )
     return ", ".join(text)
 
 
