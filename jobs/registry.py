@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,3 +18,16 @@ def job(kind: str) -> Callable[[JobFunc], JobFunc]:
         return fn
 
     return register
+
+
+CATALOG = "riskops.jobs.catalog"
+
+
+def load_all() -> dict[str, JobFunc]:
+    """Every job kind: imports the catalog the first time (by name, at call time, so that no
+    module imports every domain's jobs just to be imported). The runner calls it before it
+    creates or runs a job, so any process that enqueues knows every kind, whether or not its
+    entry point imported the catalog (the CLI does not: each command loads what it uses)."""
+    if CATALOG not in sys.modules:
+        importlib.import_module(CATALOG)
+    return JOBS

@@ -6,8 +6,10 @@ records status, attempts and errors, and `run_job` is the one place that runs an
 
 Delivery is at least once, so `run_job` is idempotent: a job that has finished (succeeded, or failed
 for good) is never run again, and a job's function is itself idempotent. The functions are
-registered by `riskops.jobs.catalog`, which the composition roots import (never this module: it
-would close an import cycle through every domain that enqueues).
+registered by `riskops.jobs.catalog`, which the web app and the worker import at start; this module
+never imports it statically (that would close an import cycle through every domain that enqueues)
+but loads it by name the first time it creates or runs a job (`registry.load_all`), so a process
+that did not import it at start (the CLI) still knows every kind.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
 from riskops.jobs.models import Job, JobStatus
-from riskops.jobs.registry import JOBS
+from riskops.jobs.registry import load_all
 from riskops.server.operations import maintenance
 from riskops.server.settings import ConfigError, get_settings
 
@@ -120,10 +122,11 @@ async def create_job(
     dedupe_key: str | None = None,
 ) -> tuple[Job, bool]:
     """The `Job` row (QUEUED), and whether it is new (False: the one with this `dedupe_key`)."""
-    if kind not in JOBS:
+    known = load_all()
+    if kind not in known:
         raise ValueError(
-            f"unknown job kind {kind!r}; known: {', '.join(sorted(JOBS)) or 'none'} "
-            "(a process that enqueues must import riskops.jobs.catalog)"
+            f"unknown job kind {kind!r}; known: {', '.join(sorted(known)) or 'none'} "
+            "(register it in riskops.jobs.catalog)"
         )
     if dedupe_key is not None:
         existing = await Job.get_or_none(dedupe_key=dedupe_key)
@@ -187,7 +190,7 @@ async def run_job(ctx: dict[str, Any], job_id: str, *, final: bool | None = None
     job = await Job.get(id=job_id)
     last = bool(final) or job.attempts >= MAX_ATTEMPTS
     try:
-        fn = JOBS.get(job.kind)
+        fn = load_all().get(job.kind)
         if fn is None:
             raise LookupError(f"unknown job kind {job.kind!r} (not registered in this process)")
         await maintenance.refuse_job(job.kind, job.org_id)  # read-only: fails with the reason

@@ -7,8 +7,10 @@ from enum import Enum
 
 import strawberry
 
+from riskops.graphql.core.context import Info, principal
 from riskops.graphql.core.ids import as_id
-from riskops.server.identity import models
+from riskops.server.core.permissions import Perm
+from riskops.server.identity import models, users
 
 
 @strawberry.enum
@@ -57,6 +59,17 @@ class User:
     created_at: datetime
     version: int = strawberry.field(description="Pass as expectedVersion to detect lost updates.")
     teams: list[TeamRef]
+
+    @strawberry.field(
+        description="Why the user was suspended (the latest suspension, from the user's "
+        "history): null when active, or unless you hold user.manage."
+    )
+    async def suspension_reason(self, info: Info) -> str | None:
+        who = principal(info)
+        if self.status != UserStatus.SUSPENDED or not who.can(Perm.USER_MANAGE):
+            return None
+        uid = int(self.id)
+        return (await users.suspension_reasons(who, [uid])).get(uid)
 
     @classmethod
     def of(cls, u: models.User) -> User:

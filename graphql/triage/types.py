@@ -19,6 +19,7 @@ from riskops.graphql.identity.types import UserRef
 from riskops.graphql.triage.loaders import Loaders
 from riskops.server.assistant.usage import case_costs
 from riskops.server.core.errors import ErrorCode
+from riskops.server.operations import retention
 from riskops.server.triage import models as m
 from riskops.server.triage.models import (
     AlertDisposition,
@@ -408,8 +409,20 @@ class CaseNote:
     body: str
     created_at: datetime
     from_response_id: strawberry.ID | None = strawberry.field(
-        default=None, description="The assistant response whose draft the note began as."
+        default=None,
+        description="The assistant response whose draft the note began as (kept after the "
+        "response is removed by retention: see fromResponseRemoved).",
     )
+
+    @strawberry.field(
+        description="True when the note began as a draft of an assistant answer since removed "
+        "(by the retention policy): fromResponseId then names nothing you can open."
+    )
+    async def from_response_removed(self, info: Info) -> bool:
+        if self.from_response_id is None:
+            return False
+        rid = int(self.from_response_id)
+        return rid in await retention.removed_responses(principal(info), [rid])
 
     @classmethod
     def of(cls, n: m.CaseNote) -> CaseNote:

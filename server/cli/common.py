@@ -10,17 +10,20 @@ which `main` turns into one line on stderr and a non-zero exit code, never a tra
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import pydantic
 import typer
+import typer.main
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -32,6 +35,10 @@ from rich.progress import (
 )
 from tortoise.connection import get_connection
 from tortoise.migrations.executor import MigrationExecutor
+from typer._click.core import Command, Context  # typer vendors click: its classes, not click's
+from typer._click.exceptions import UsageError
+from typer._click.formatting import HelpFormatter
+from typer.core import TyperCommand, TyperGroup
 
 from riskops import __version__
 from riskops.audit import store
@@ -52,12 +59,80 @@ from riskops.server.settings import (
     use_settings,
 )
 
+# --------------------------------------------------------------------------- lazy command groups
+
+# Top-level command name -> (module of this package that registers it, its line in `--help`).
+# `riskops.server.cli.main.COMMANDS` fills it; `LazyGroup` imports a module only when one of its
+# commands runs, so a command pays for its own imports only (not every group's, nor the jobs).
+LAZY: dict[str, tuple[str, str]] = {}
+
+
+class LazyGroup(TyperGroup):
+    """The root group: knows every command by name (from `LAZY`) and imports the module that
+    registers it on first use. Listing the commands (`riskops --help`) imports nothing: a command
+    not yet loaded is shown by its line in `LAZY`."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(dict.fromkeys([*LAZY, *super().list_commands(ctx)]))
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in LAZY:
+            return found
+        module, line = LAZY[cmd_name]
+        if self._listing:
+            return TyperCommand(cmd_name, short_help=line, help=line)
+        self.load(module)
+        return super().get_command(ctx, cmd_name)
+
+    def load(self, module: str) -> None:
+        """Import `module` (it registers its commands on `app`) and add what it registered."""
+        importlib.import_module(f"{__package__}.{module}")
+        fresh = typer.main.get_command(app)
+        assert isinstance(fresh, TyperGroup)
+        for name, command in fresh.commands.items():
+            self.commands.setdefault(name, command)
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as exc:
+            # "Did you mean …?" from every command, loaded or not.
+            close = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if close and "Did you mean" not in exc.message:
+                hint = ", ".join(map(repr, close))
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {hint}?"
+            raise
+
+
+def load_every_group() -> TyperGroup:
+    """Import every command module and return the complete root group (docs tests, the test
+    zygote): what `riskops --help` lists, each command real."""
+    for module in dict.fromkeys(m for m, _ in LAZY.values()):
+        importlib.import_module(f"{__package__}.{module}")
+    group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
+    return group
+
+
 app = typer.Typer(
     name="riskops",
     help="Risk Operations Platform: run it, prepare it, and operate its audit trail.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,
 )
 
 err = Console(stderr=True, highlight=False)

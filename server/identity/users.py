@@ -19,7 +19,14 @@ from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
 from riskops.server.core.versioning import check_version
 from riskops.server.identity import passwords
-from riskops.server.identity.models import ApiToken, Session, User, UserKind, UserStatus
+from riskops.server.identity.models import (
+    ApiToken,
+    Session,
+    User,
+    UserEvent,
+    UserKind,
+    UserStatus,
+)
 from riskops.server.security import hash_password
 
 
@@ -240,14 +247,52 @@ async def suspend_user(principal: Principal, user_id: str | int, *, reason: str)
         user.version += 1
         await user.save(using_db=conn, update_fields=["status", "version"])
         sessions, tokens = await revoke_access(principal, user.id, conn)
+        # The reason may be about the person: it goes to the user's history (which an erasure
+        # rewrites), the chain records its length only (docs/AUDIT.md).
+        await add_event(principal, conn, user, "suspend", {"reason": reason})
         await record(
             principal, conn, "user.suspend", "user", user.id,
             old={"status": "active"},
-            new={"status": "suspended", "reason": reason, "sessions_revoked": sessions,
+            new={"status": "suspended", "reason_chars": len(reason), "sessions_revoked": sessions,
                  "tokens_revoked": tokens},
             risk=RiskLevel.HIGH,
         )  # fmt: skip
     return user
+
+
+def _actor_of(principal: Principal) -> str:
+    if principal.token_id is not None:
+        return f"token:{principal.token_id}"
+    return f"user:{principal.user_id}" if principal.user_id else "cli"
+
+
+async def add_event(
+    principal: Principal, conn: BaseDBAsyncClient, user: User, action: str, data: dict
+) -> UserEvent:
+    """A row of the user's history (`user_event`), in the caller's transaction: the detail of an
+    administrative act that may be about the person, kept off the audit chain."""
+    return await UserEvent.create(
+        user_id=user.id, org_id=user.org_id, action=action, actor=_actor_of(principal),
+        data=data, at=datetime.now(UTC), using_db=conn,
+    )  # fmt: skip
+
+
+async def suspension_reasons(principal: Principal, user_ids: Iterable[int]) -> dict[int, str]:
+    """The reason of each user's latest suspension, from their history (user.read)."""
+    principal.require(Perm.USER_READ)
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    found: dict[int, str] = {}
+    rows = (
+        await scoped(UserEvent, principal)
+        .filter(user_id__in=ids, action="suspend")
+        .order_by("user_id", "-at", "-id")
+    )
+    for e in rows:
+        if e.user_id not in found:
+            found[e.user_id] = str((e.data or {}).get("reason") or "")
+    return found
 
 
 async def reactivate_user(principal: Principal, user_id: str | int) -> User:

@@ -18,7 +18,9 @@ Recording (`record_review`, access.review): the findings as shown and one decisi
 Suspending is identity's `users.suspend_user` (which revokes the person's sessions and API tokens
 and is audited `user.suspend`) and so also needs user.manage: a compliance reviewer records
 "keep" decisions, an admin (who holds both) also suspends. Everything of one recording is one
-transaction: a refused suspension (oneself, the last admin) leaves nothing changed.
+transaction: a refused suspension (oneself, the last admin) leaves nothing changed. The notes are
+free text that may be about a person: they stay on the `AccessReview` row (which a GDPR erasure
+rewrites), the audit event records their lengths (`note_chars`).
 """
 
 from __future__ import annotations
@@ -323,9 +325,9 @@ async def record_review(
         await record(
             principal, conn, "access_review.record", "access_review", row.id,
             new={"inactive_days": days, "kept": row.kept, "suspended": row.suspended,
-                 "decisions": [{k: t[k] for k in ("user_id", "decision", "note")}
-                               for t in taken],
-                 "note": note},
+                 "decisions": [{"user_id": u.id, "decision": w, "note_chars": len(why)}
+                               for u, w, why in chosen],
+                 "note_chars": len(note)},
             risk=RiskLevel.HIGH if row.suspended else RiskLevel.MEDIUM,
         )  # fmt: skip
     return row

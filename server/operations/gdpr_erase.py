@@ -9,7 +9,9 @@ by id, and never carry an e-mail, a name, a customer reference or free text (doc
 - A user: the name and e-mail become the pseudonym, the SSO link and password go, the account
   is suspended and marked deleted; their sessions, MFA factor, recovery codes and one-time links
   are deleted, their tokens revoked (without their last IP and browser), their failed logins
-  forgotten; their name and e-mail in case notes, questions and assistant answers of the
+  forgotten; the free text of their account's history (`user_event`: a suspension reason)
+  becomes "(erased)", and so does the note of an access-review decision about them; their name
+  and e-mail in case notes, questions, assistant answers and recorded access reviews of the
   organization are replaced.
 - A customer: on each of its alerts the customer and account references, and every value of
   the transaction and rule hits whose key says it is a person's (e-mail, phone, IBAN, card,
@@ -44,12 +46,14 @@ from riskops.server.identity.models import (
     RecoveryCode,
     Session,
     User,
+    UserEvent,
     UserKind,
     UserStatus,
 )
 from riskops.server.operations.gdpr_export import by_ids, scoped_by_ids
 from riskops.server.operations.gdpr_models import SubjectKind
 from riskops.server.operations.gdpr_subjects import Found
+from riskops.server.operations.review_models import AccessReview
 from riskops.server.triage.models import (
     Alert,
     AlertEvent,
@@ -63,6 +67,7 @@ from riskops.server.triage.models import (
 )
 
 ERASED_DOMAIN = "erased.invalid"  # never a mailbox
+ERASED_TEXT = "(erased)"  # free text about an erased person, whatever it said
 MIN_INSIDE = 3  # shorter known values are replaced only where they are a whole value
 
 
@@ -290,6 +295,26 @@ async def erase_user(
     )
     # Failed logins are kept by account (the typed e-mail) for rate limiting, across orgs.
     tally.add("failed_logins", await LoginFailure.filter(account=old_email).using_db(conn).delete())
+
+    # Their account's history: the free text in it (a suspension reason) is about them, all
+    # of it goes, whatever it says; the facts (action, who, when) stay.
+    history = await scoped(UserEvent, principal).filter(user_id=uid).using_db(conn)
+    for e in history:
+        e.data = {k: (ERASED_TEXT if isinstance(v, str) and v else v)
+                  for k, v in (e.data or {}).items()}  # fmt: skip
+        await e.save(using_db=conn, update_fields=["data"])
+    tally.add("user_history", len(history))
+    # Recorded access reviews: the decision about them (its note, their name and e-mail) and
+    # the findings snapshot. A decision always names the person, so its row is saved.
+    reviews = await scoped(AccessReview, principal).using_db(conn)
+    for r in reviews:
+        r.decisions = [
+            {**d, "note": ERASED_TEXT} if d.get("user_id") == uid and d.get("note") else d
+            for d in r.decisions or []
+        ]
+    tally.add(
+        "access_reviews", await _rewrite(reviews, ("decisions", "findings", "note"), rep, conn)
+    )
 
     # Their name or e-mail written in text of the organization.
     mentions = Q(body__icontains=user.name) | Q(body__icontains=old_email)

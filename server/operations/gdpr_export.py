@@ -1,9 +1,10 @@
 """What riskops holds about one subject, as one JSON document (GDPR article 15 and 20): for a
-user, their account, sessions, tokens, teams, the alerts and cases assigned to them, their notes,
-questions and assistant records, and the audit events they caused or that are about them; for a
-customer, its alerts with their transactions, rule hits, signals and history, the cases those
-alerts are in with their notes, the assistant records about them, and the audit events about
-them. Reads only: `gdpr.export_subject` records and audits the request.
+user, their account and its history (a suspension reason), sessions, tokens, teams, the alerts
+and cases assigned to them, their notes, questions and assistant records, and the audit events
+they caused or that are about them; for a customer, its alerts with their transactions, rule
+hits, signals and history, the cases those alerts are in with their notes, the assistant records
+about them, and the audit events about them. Reads only: `gdpr.export_subject` records and
+audits the request.
 
 Every query starts from a row of the organization (`scoped`) and reaches child rows by their
 parent's ids, in chunks (a customer may have thousands of alerts)."""
@@ -27,7 +28,7 @@ from riskops.audit.models import AuditEvent
 from riskops.server.assistant.models import AssistantResponse, TargetType
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
-from riskops.server.identity.models import ApiToken, Session, Team
+from riskops.server.identity.models import ApiToken, Session, Team, UserEvent
 from riskops.server.operations.gdpr_models import SubjectKind
 from riskops.server.operations.gdpr_subjects import Found
 from riskops.server.triage.models import (
@@ -52,6 +53,7 @@ USER_FIELDS = (
     "id", "email", "name", "roles", "status", "kind", "created_at", "last_login_at",
     "password_changed_at", "mfa_enabled", "sso_subject", "deleted_at",
 )  # fmt: skip
+USER_EVENT_FIELDS = ("action", "actor", "data", "at")
 SESSION_FIELDS = ("created_at", "expires_at", "last_seen_at", "revoked_at", "ip", "user_agent")
 TOKEN_FIELDS = (
     "id", "name", "prefix", "roles", "created_at", "expires_at", "revoked_at", "last_used_at",
@@ -251,6 +253,9 @@ async def user_document(
         .using_db(conn)
         .order_by("id")
     )
+    history = (
+        await scoped(UserEvent, principal).filter(user_id=uid).using_db(conn).order_by("at", "id")
+    )
     actor = f"user:{uid}"
     audit = {
         e.seq: e
@@ -266,6 +271,7 @@ async def user_document(
         "sessions": [row(s, SESSION_FIELDS) for s in sessions],
         "api_tokens": [row(t, TOKEN_FIELDS) for t in tokens],
         "teams": [{"id": t.id, "name": t.name} for t in teams],
+        "account_history": [row(e, USER_EVENT_FIELDS) for e in history],
         "alerts": [row(a, ALERT_FIELDS) for a in alerts],
         "transactions": [],  # a user's own transactions are not held: alerts are customers'
         "cases": [row(c, CASE_FIELDS) for c in cases],

@@ -7,7 +7,12 @@ One service per capability, used by GraphQL, the page, the CLI and the daily job
   keeps that kind forever, and an organization without a row keeps everything);
 - `enforce`: remove what the policy says is past, in bounded batches, each batch one
   transaction that also adds its counts to the run's `RetentionRun` row; the run ends with one
-  `retention.enforced` audit event carrying the counts;
+  `retention.enforced` audit event carrying the counts. A batch of runs removes their artifact
+  records; once it committed, the files those records held (in the artifact store and any
+  quarantine copy) are deleted, unless a record that stays still references them, and the run
+  counts them (`artifact_files` deleted, `artifact_files_missing`: removed artifacts whose file
+  was found nowhere). A crash between the commit and the deletion leaves unreferenced files,
+  never a record without its file;
 - `enforce_all`: the daily job, every organization with a policy;
 - `list_runs`: what the recent enforcements removed.
 
@@ -20,8 +25,11 @@ once it ended (expired or revoked). Audit events are never removed by retention
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -37,6 +45,7 @@ from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
+from riskops.server.credit import artifacts
 from riskops.server.credit.models import RerunRequest, RerunStatus, Run, RunArtifact
 from riskops.server.identity.models import Session
 from riskops.server.identity.orgs import lock_organization
@@ -54,6 +63,10 @@ from riskops.server.triage.models import (
 )
 
 KINDS = ("alerts", "runs", "assistant", "sessions")
+# In a run's `removed`, beside the rows per kind: the artifact files deleted with removed runs
+# (store and quarantine copies), and the removed artifacts whose file was found nowhere.
+FILES_REMOVED = "artifact_files"
+FILES_MISSING = "artifact_files_missing"
 KIND_TEXT = {
     "alerts": "closed alerts",
     "runs": "runs",
@@ -154,6 +167,23 @@ async def set_policy(principal: Principal, **raw: Any) -> RetentionPolicy:
     return policy
 
 
+async def removed_responses(principal: Principal, ids: Iterable[int | None]) -> set[int]:
+    """Of these assistant answer ids (the answers case notes began as a draft of), those that no
+    longer exist: removed by retention. A note keeps its `from_response_id`, as a fact of its
+    origin; the pages and GraphQL say "since removed" instead of linking to nothing (case.read,
+    and only the caller's organization: another's id reads as removed, never as present)."""
+    principal.require(Perm.CASE_READ)
+    wanted = {int(i) for i in ids if i is not None}
+    if not wanted:
+        return set()
+    present = await (
+        scoped(AssistantResponse, principal)
+        .filter(id__in=sorted(wanted))
+        .values_list("id", flat=True)
+    )
+    return wanted - {int(i) for i in present}  # type: ignore[call-overload]
+
+
 async def list_runs(principal: Principal, limit: int = 20) -> list[RetentionRun]:
     principal.require(Perm.RETENTION_MANAGE)
     limit = validation.page_size(limit, 100)
@@ -205,11 +235,20 @@ async def enforce_org(
     )
     for kind, cutoff in cutoffs.items():
         while True:
+            files: list[ArtifactFile] = []
             async with in_transaction() as conn:
-                n = await _REMOVERS[kind](org_id, cutoff, conn)
+                n = await _REMOVERS[kind](org_id, cutoff, conn, files)
                 if n:
                     run.removed = {**run.removed, kind: run.removed[kind] + n}
                     await run.save(using_db=conn, update_fields=["removed"])
+            if files:  # committed: the records are gone, now their files
+                gone, missing = await remove_files(files)
+                run.removed = {
+                    **run.removed,
+                    FILES_REMOVED: run.removed.get(FILES_REMOVED, 0) + gone,
+                    FILES_MISSING: run.removed.get(FILES_MISSING, 0) + missing,
+                }
+                await run.save(update_fields=["removed"])
             if n < BATCH:
                 break
     run.kept = {k: await _KEEPERS[k](org_id, c) for k, c in cutoffs.items() if k in _KEEPERS}
@@ -252,7 +291,9 @@ def _alerts_held(org_id: int) -> Subquery:
     return Subquery(CaseAlert.filter(case_id__in=_open_cases(org_id)).values("alert_id"))
 
 
-async def _remove_alerts(org_id: int, cutoff: datetime, conn: BaseDBAsyncClient) -> int:
+async def _remove_alerts(
+    org_id: int, cutoff: datetime, conn: BaseDBAsyncClient, files: list[ArtifactFile]
+) -> int:
     """Closed alerts past the period, not linked to an open case, with their history, rule
     hits, signals, questions and case links (the rows that point at them)."""
     ids = [
@@ -294,10 +335,53 @@ def _runs_due(org_id: int, cutoff: datetime) -> Q:
     )
 
 
-async def _remove_runs(org_id: int, cutoff: datetime, conn: BaseDBAsyncClient) -> int:
+@dataclass(frozen=True)
+class ArtifactFile:
+    """A file riskops holds for a removed artifact record: in the store, and in quarantine if it
+    was ever moved there (a release moves it back, a crash may leave it in either)."""
+
+    uri: str
+    quarantine_path: str | None
+
+
+async def remove_files(files: list[ArtifactFile]) -> tuple[int, int]:
+    """Delete the files of artifact records that a committed transaction removed; returns (files
+    deleted, artifacts whose file was found nowhere). A file another record still references
+    (the same URI or quarantine path on a run that stays) is never deleted, nor counted missing."""
+    deleted = missing = 0
+    for f in files:
+        if await RunArtifact.filter(uri=f.uri).exists():
+            continue  # still referenced by a record that stays
+        held = [artifacts.stored_path(f.uri)]
+        if (
+            f.quarantine_path
+            and not await RunArtifact.filter(quarantine_path=f.quarantine_path).exists()
+        ):
+            held.append(artifacts.quarantine_root() / f.quarantine_path)
+        gone = sum(_unlink(p) for p in held)
+        deleted += gone
+        missing += gone == 0
+    return deleted, missing
+
+
+def _unlink(path: Path) -> bool:
+    """Delete a file and its run folder once empty; False when it was not there."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    with contextlib.suppress(OSError):  # other files of the run are still there
+        path.parent.rmdir()
+    return True
+
+
+async def _remove_runs(
+    org_id: int, cutoff: datetime, conn: BaseDBAsyncClient, files: list[ArtifactFile]
+) -> int:
     """Runs started before the period, unless quarantined, linked to an open case or waiting
     for a rerun decision; with their artifact records and decided rerun requests. Reruns of a
-    removed run keep existing (their `rerun_of` is cleared)."""
+    removed run keep existing (their `rerun_of` is cleared). The files of the removed artifact
+    records are added to `files`, for the caller to delete once the transaction committed."""
     ids = [
         int(i)  # type: ignore[call-overload]
         for i in await scoped(Run, org_id=org_id)
@@ -309,7 +393,13 @@ async def _remove_runs(org_id: int, cutoff: datetime, conn: BaseDBAsyncClient) -
     ]
     if not ids:
         return 0
-    await RunArtifact.filter(run_id__in=ids).using_db(conn).delete()
+    records = RunArtifact.filter(run_id__in=ids).using_db(conn)
+    files += [
+        ArtifactFile(a["uri"], a["quarantine_path"])
+        for a in await records.values("uri", "quarantine_path")
+        if artifacts.is_managed(a["uri"])  # an external reference has no file riskops holds
+    ]
+    await records.delete()
     await scoped(RerunRequest, org_id=org_id).filter(run_id__in=ids).using_db(conn).delete()
     await (
         scoped(Run, org_id=org_id)
@@ -325,7 +415,9 @@ async def _kept_runs(org_id: int, cutoff: datetime) -> int:
     return total - await scoped(Run, org_id=org_id).filter(_runs_due(org_id, cutoff)).count()
 
 
-async def _remove_assistant(org_id: int, cutoff: datetime, conn: BaseDBAsyncClient) -> int:
+async def _remove_assistant(
+    org_id: int, cutoff: datetime, conn: BaseDBAsyncClient, files: list[ArtifactFile]
+) -> int:
     """Finished assistant answers created before the period (a pending one is kept)."""
     ids = list(
         await scoped(AssistantResponse, org_id=org_id)
@@ -341,7 +433,9 @@ async def _remove_assistant(org_id: int, cutoff: datetime, conn: BaseDBAsyncClie
     return await scoped(AssistantResponse, org_id=org_id).filter(id__in=ids).using_db(conn).delete()
 
 
-async def _remove_sessions(org_id: int, cutoff: datetime, conn: BaseDBAsyncClient) -> int:
+async def _remove_sessions(
+    org_id: int, cutoff: datetime, conn: BaseDBAsyncClient, files: list[ArtifactFile]
+) -> int:
     """Sessions that ended (revoked, or expired) before the period; a live one is never
     removed, however old."""
     ids = list(

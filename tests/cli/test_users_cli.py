@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -48,7 +49,15 @@ def test_suspend_then_reactivate_by_email_and_by_id(target: Target) -> None:
         f"SELECT actor, new_values FROM audit_event WHERE org_id = {org} "
         "AND action = 'user.suspend' ORDER BY seq DESC LIMIT 1"
     )[0]
-    assert event[0] == "cli" and "IR-001" in event[1]
+    # The reason is kept off the chain (docs/AUDIT.md): its length there, the text in the
+    # user's history.
+    assert event[0] == "cli" and "IR-001" not in event[1] and '"reason_chars":20' in event[1]
+    history = target.query(
+        f"SELECT actor, data FROM user_event WHERE user_id = {uid} AND action = 'suspend'"
+    )
+    assert [(a, json.loads(d) if isinstance(d, str) else d) for a, d in history] == [
+        ("cli", {"reason": "compromised (IR-001)"})
+    ]
     listed = target.run("user", "list", "--org", "demo", "--active-only").stdout
     assert OPERATOR not in listed
 

@@ -8,9 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import typer.main
-
-from riskops.server.cli.main import app
+from riskops.server.cli.main import load_every_group
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "docs" / "OPERATIONS.md", ROOT / "docs" / "INTEGRATORS.md"]
@@ -23,7 +21,7 @@ CITED = re.compile(r"`(riskops [^`]*)`")
 
 def cli() -> Any:
     """The CLI's root group, as `riskops --help` is drawn from it."""
-    command = typer.main.get_command(app)
+    command = load_every_group()  # every command module, as running each command would
     assert _is_group(command)
     return command
 

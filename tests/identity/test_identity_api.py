@@ -13,7 +13,7 @@ from riskops.audit.verify import verify_org
 from riskops.server.core.permissions import ALL_ROLES, MATRIX, Role
 from riskops.server.identity import users
 from riskops.server.identity.auth import ClientInfo, from_session, login
-from riskops.server.identity.models import ApiToken, Session, Team, User, UserStatus
+from riskops.server.identity.models import ApiToken, Session, Team, User, UserEvent, UserStatus
 from riskops.server.security import digest
 
 PASSWORD = "correct horse battery staple"  # tests/conftest.py sets it for every user
@@ -377,9 +377,21 @@ async def test_suspend_user_revokes_their_token_and_session_at_once(tenant, api,
         str(target.id),
         "high",
     )
+    # The free-text reason is kept off the chain (docs/AUDIT.md): the chain has its length, the
+    # user's history the reason, which the admin sees on the user (GraphQL and page).
     assert event.new_values == (
-        '{"reason":"left the company","sessions_revoked":1,"status":"suspended","tokens_revoked":1}'
+        '{"reason_chars":16,"sessions_revoked":1,"status":"suspended","tokens_revoked":1}'
     )
+    admin_token = await ApiToken.get(token_hash=digest(admin_secret))
+    history = await UserEvent.filter(user_id=target.id).values("action", "actor", "data")
+    assert history == [
+        {"action": "suspend", "actor": f"token:{admin_token.id}",
+         "data": {"reason": "left the company"}}
+    ]  # fmt: skip
+    listed = await api.data(admin_secret, "{ users { id status suspensionReason } }")
+    mine = {u["id"]: u for u in listed["users"]}
+    assert mine[str(target.id)]["suspensionReason"] == "left the company"
+    assert mine[str(tenant.admin_user.id)]["suspensionReason"] is None
 
 
 async def test_suspending_yourself_is_invalid(tenant, api, snapshot):

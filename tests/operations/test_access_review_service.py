@@ -14,7 +14,7 @@ from riskops.audit.models import AuditEvent
 from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import Forbidden, Invalid, NotFound
 from riskops.server.identity import tokens
-from riskops.server.identity.models import ApiToken, User, UserStatus
+from riskops.server.identity.models import ApiToken, User, UserEvent, UserStatus
 from riskops.server.operations import access_review
 from riskops.server.operations.access_review import Decision
 from riskops.server.operations.review_models import AccessReview
@@ -121,6 +121,13 @@ async def test_recording_keeps_and_suspends_with_sessions_and_tokens_revoked(ten
     assert (await ApiToken.get(id=issued.token.id)).revoked_at is not None
     actions = await AuditEvent.filter(org_id=tenant.org_id).values_list("action", flat=True)
     assert "user.suspend" in actions and "access_review.record" in actions
+    # Free text stays off the chain: the notes on the review row and the reason in the user's
+    # history; the chain records their lengths.
+    event = await AuditEvent.get(org_id=tenant.org_id, action="access_review.record")
+    assert "still on the desk" not in event.new_values and "Q4 review" not in event.new_values
+    assert '"note_chars":9' in event.new_values.replace(" ", "")
+    reason = (await UserEvent.get(user_id=drop.id, action="suspend")).data
+    assert reason == {"reason": "Access review: left"}
 
     history = await access_review.list_reviews(tenant.admin)
     assert [r.id for r in history] == [row.id]

@@ -16,9 +16,12 @@ from riskops.audit.models import AuditEvent, AuditHead
 from riskops.audit.verify import verify_org
 from riskops.server.assistant.models import AssistantResponse, ResponseKind, TargetType
 from riskops.server.core.errors import Conflict, Forbidden, Invalid, NotFound
-from riskops.server.identity.models import Session, User, UserStatus
-from riskops.server.operations import gdpr
+from riskops.server.identity import users
+from riskops.server.identity.models import Session, User, UserEvent, UserStatus
+from riskops.server.operations import access_review, gdpr
+from riskops.server.operations.access_review import Decision
 from riskops.server.operations.gdpr_models import GdprRequest, GdprStatus
+from riskops.server.operations.review_models import AccessReview
 from riskops.server.settings import get_settings
 from riskops.server.triage import alerts, cases, ingest
 from riskops.server.triage.models import Alert, AlertEvent, Case, CaseNote
@@ -238,6 +241,34 @@ async def test_erasure_of_a_user_ends_their_access_and_keeps_their_work(tenant):
     assert done.summary["users"] == 1 and done.summary["sessions"] == 1
     text = await audit_text(tenant.org_id)
     assert user.email.lower() not in text and user.name.lower() not in text
+    assert await verified(tenant.org_id)
+
+
+async def test_a_suspension_reason_is_exported_then_erased_off_the_chain(tenant):
+    """The reason an admin typed about a person is in their account's history, not the audit
+    chain: the export shows it, the erasure replaces it, and the chain still verifies."""
+    user, _ = await tenant.user("viewer", name=f"Sam{uuid.uuid4().hex[:4]}")
+    reason = f"{user.name} shared a password with a contractor"
+    await users.suspend_user(tenant.admin, user.id, reason=reason)
+    await access_review.record_review(
+        tenant.admin, [Decision(user.id, "keep", f"{user.name} back in March")], note="Q1"
+    )
+    assert reason not in await audit_text(tenant.org_id)
+
+    doc = (await gdpr.export_subject(tenant.admin, user.email)).document
+    assert [(e["action"], e["data"]) for e in doc["account_history"]] == [
+        ("suspend", {"reason": reason})
+    ]
+    _, maker = await tenant.user("compliance_reviewer")
+    req = await gdpr.request_erasure(maker, user.email)
+    done = await gdpr.approve_erasure(tenant.admin, req.id)
+    assert [e.data for e in await UserEvent.filter(user_id=user.id)] == [{"reason": "(erased)"}]
+    review = await AccessReview.get(org_id=tenant.org_id)
+    text = json.dumps([review.decisions, review.findings])
+    assert user.name not in text and user.email not in text and "March" not in text
+    assert review.decisions[0]["note"] == "(erased)"
+    assert done.summary["user_history"] == 1 and done.summary["access_reviews"] == 1
+    assert user.name.lower() not in await audit_text(tenant.org_id)
     assert await verified(tenant.org_id)
 
 

@@ -64,3 +64,18 @@ async def test_without_retention_manage_the_page_is_forbidden(browser, tenant) -
     assert (await operator.post("/admin/retention/run")).status_code == 403
     assert not await RetentionPolicy.filter(org_id=tenant.org_id).exists()
     assert not await RetentionRun.filter(org_id=tenant.org_id).exists()
+
+
+async def test_a_run_that_deleted_artifact_files_shows_them(browser, tenant) -> None:
+    from datetime import UTC, datetime
+
+    from riskops.server.operations import retention
+
+    await RetentionRun.create(
+        org_id=tenant.org_id, started_at=datetime.now(UTC), finished_at=datetime.now(UTC),
+        trigger="job", kept={}, cutoffs={},
+        removed={"runs": 4, retention.FILES_REMOVED: 5, retention.FILES_MISSING: 1},
+    )  # fmt: skip
+    admin = await browser(tenant.admin_user, tenant.password)
+    listed = text(await admin.get("/admin/retention"))
+    assert "runs 4, artifact files 5 (1 already missing)" in listed

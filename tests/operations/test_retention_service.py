@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from riskops.audit.models import AuditEvent
 from riskops.server.assistant.models import AssistantResponse, ResponseStatus
 from riskops.server.core.errors import Forbidden, Invalid
+from riskops.server.credit import artifacts
 from riskops.server.credit.models import RerunRequest, RerunStatus, Run, RunArtifact, Scenario
 from riskops.server.identity.models import Session
 from riskops.server.operations import retention
@@ -235,3 +237,78 @@ async def test_the_job_enforces_every_organization_with_a_policy(db, tenant, oth
     assert mine_run is not None and mine_run.trigger == "job"
     (event,) = await events(tenant.org_id, "retention.enforced")
     assert event.actor == "system"
+
+
+# --- the files of removed runs -------------------------------------------------------------------
+
+
+async def _stored(org_id: int, run_row: Run, name: str, tmp_path) -> RunArtifact:
+    source = tmp_path / name
+    source.write_text(f"{name} of {run_row.run_id}")
+    kept = artifacts.upload(org_id, run_row.run_id, source)
+    return await RunArtifact.create(run_id=run_row.id, uri=kept.uri, sha256=kept.sha256)
+
+
+async def test_removing_runs_deletes_their_files_after_commit_never_a_referenced_one(
+    db, tenant, tmp_path
+) -> None:
+    org = tenant.org_id
+    scenario = await Scenario.create(org_id=org, key=f"S{uuid.uuid4().hex[:8]}".upper(),
+                                     name="s", created_at=LONG_AGO)  # fmt: skip
+    old = await run(org, scenario, started=LONG_AGO)  # also has an external file:///x
+    in_store = await _stored(org, old, "report.csv", tmp_path)
+    vanished = await _stored(org, old, "gone.csv", tmp_path)
+    artifacts.stored_path(vanished.uri).unlink()
+    # Released after a quarantine: back in the store, and a stale copy left in quarantine.
+    released = await _stored(org, old, "released.csv", tmp_path)
+    released.quarantine_path = artifacts.quarantine_path(org, old.run_id, released.uri)
+    released.released_at = LONG_AGO
+    await released.save()
+    stale = artifacts.quarantine_root() / released.quarantine_path
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text("stale copy")
+    # A file the old run shares with a run that stays: kept.
+    shared = await _stored(org, old, "shared.csv", tmp_path)
+    recent = await run(org, scenario, started=NOW)
+    await RunArtifact.create(run_id=recent.id, uri=shared.uri, sha256=shared.sha256)
+    # A quarantined run is kept, its quarantined file too.
+    held = await run(org, scenario, started=LONG_AGO, quarantined=True)
+    held_art = await _stored(org, held, "held.csv", tmp_path)
+    held_art.quarantine_path = artifacts.quarantine_path(org, held.run_id, held_art.uri)
+    await held_art.save()
+    assert artifacts.move_to_quarantine(held_art.uri, held_art.quarantine_path)
+    await retention.set_policy(tenant.admin, runs_days=30)
+
+    # The batch fails after removing the records: rolled back, and no file was touched.
+    original = retention._REMOVERS["runs"]
+
+    async def failing(*args: Any) -> int:
+        await original(*args)
+        raise RuntimeError("disk full")
+
+    retention._REMOVERS["runs"] = failing
+    try:
+        with pytest.raises(RuntimeError):
+            await retention.enforce(tenant.admin, trigger="cli")
+    finally:
+        retention._REMOVERS["runs"] = original
+    assert await RunArtifact.exists(id=in_store.id)
+    assert artifacts.stored_path(in_store.uri).exists() and stale.exists()
+
+    result = await retention.enforce(tenant.admin, trigger="cli")
+    assert result is not None
+    # report.csv, released.csv and its stale quarantine copy; gone.csv was found nowhere.
+    assert result.removed == {
+        "runs": 1, retention.FILES_REMOVED: 3, retention.FILES_MISSING: 1
+    }  # fmt: skip
+    assert not await Run.exists(id=old.id)
+    assert not artifacts.stored_path(in_store.uri).exists()
+    assert not artifacts.stored_path(released.uri).exists() and not stale.exists()
+    assert artifacts.stored_path(shared.uri).exists()  # still referenced by the recent run
+    assert (artifacts.quarantine_root() / held_art.quarantine_path).exists()
+    (event,) = await events(org, "retention.enforced")
+    assert json.loads(event.new_values)["removed"] == result.removed
+
+    # Nothing left to remove: no file counts.
+    again = await retention.enforce(tenant.admin, trigger="cli")
+    assert again is not None and again.removed == {"runs": 0}

@@ -88,7 +88,10 @@ def _wait(pid: int, timeout: float) -> dict:
 
 
 def main() -> None:
-    import riskops.server.cli.main  # noqa: F401 - what every command imports, once
+    import riskops.jobs.catalog  # noqa: F401 - what commands that run jobs load, once
+    from riskops.server.cli.main import load_every_group
+
+    load_every_group()  # the CLI loads a command's module when it runs; here all of them, once
 
     proto_in = os.dup(0)
     proto_out = os.dup(1)

@@ -46,8 +46,10 @@ async def _users_page(
     issued: links.IssuedLink | None = None,
 ) -> Response:
     people = await users.list_users(principal, managing=True)
+    suspended = [u.id for u in people if u.status == "suspended"]
     ctx = {
         "users": people,
+        "suspension_reasons": await users.suspension_reasons(principal, suspended),
         "errors": errors or {},
         "form": form or {"email": "", "name": "", "roles": []},
         "row_errors": row_errors or {},

@@ -55,7 +55,14 @@ async def _show(
 def _counts(counts: Mapping[str, int], *, zeros: bool = True) -> str:
     """Counts per kind in the page's order (PostgreSQL's JSON keeps no order of its own)."""
     shown = [k for k in retention.KINDS if k in counts and (zeros or counts[k])]
-    return ", ".join(f"{k} {counts[k]}" for k in shown)
+    text = [f"{k} {counts[k]}" for k in shown]
+    if retention.FILES_REMOVED in counts:  # the files of the removed runs' artifacts
+        missing = counts.get(retention.FILES_MISSING) or 0
+        text.append(
+            f"artifact files {counts[retention.FILES_REMOVED]}"
+            + (f" ({missing} already missing)" if missing else "")
+        )
+    return ", ".join(text)
 
 
 @page

@@ -24,6 +24,7 @@ from riskops.server.core.principal import Principal
 from riskops.server.credit import runs
 from riskops.server.credit.models import Run
 from riskops.server.identity import users
+from riskops.server.operations import retention
 from riskops.server.triage import case_queries, case_resolution
 from riskops.server.triage import cases as svc
 from riskops.server.triage.models import Case, CaseSeverity, CaseStatus, RootCause
@@ -218,6 +219,10 @@ async def _case_page(
     ctx = {
         "case": case,
         "notes": detail.notes,
+        # Answers the notes began as a draft of that retention removed since: no dead link.
+        "removed_responses": await retention.removed_responses(
+            principal, [n.from_response_id for n in detail.notes]
+        ),
         "alerts": detail.alerts,
         "runs": await _case_runs(principal, case),
         "assistant_cost": await usage.case_cost(principal, case.id),
