@@ -240,8 +240,11 @@ async def test_the_demo_shows_a_passing_and_a_refused_proposal(tenant):
     """`make run`'s demo data: a steady scenario may be proposed; the one with the SEV0 may not."""
     await generate_demo_runs(tenant.admin)
     _, operator = await tenant.user("operator")
-    ok = await svc.baseline_prerequisites(operator, "KYC_DOC_SUMMARY")
-    assert ok.met, [c.detail for c in ok.conditions]
+    for key in ("KYC_DOC_SUMMARY", "SAR_NARRATIVE_DRAFTS"):
+        ok = await svc.baseline_prerequisites(operator, key)
+        assert ok.met, [c.detail for c in ok.conditions]
+    recon = await svc.baseline_prerequisites(operator, "LEDGER_RECON_NIGHTLY")
+    assert not recon.met and "DEMO-SEV1-0001" in recon.conditions[0].detail
     change = await svc.propose_baseline_update(operator, "KYC_DOC_SUMMARY", None, "demo")
     assert change.status is ChangeStatus.PROPOSED
     refused = await svc.baseline_prerequisites(operator, "BINDER_EXPORT_WEEKLY")
