@@ -157,7 +157,8 @@ def _data_days(key: str, first: date | None, last: date | None, policy: Policy) 
             "baseline_min_data_days)."
         )
     else:
-        detail = f"{span} days ({first:%Y-%m-%d} to {last:%Y-%m-%d})"
+        days = "1 day" if span == 1 else f"{span} days"
+        detail = f"{days} ({first:%Y-%m-%d} to {last:%Y-%m-%d})"
         message = (
             f"The healthy runs of {key} span {detail}; a baseline update needs at least {need} "
             "days of them (policy baseline_min_data_days)."

@@ -134,7 +134,7 @@ async def test_each_condition_refuses_a_proposal_and_changes_nothing(tenant):
     with pytest.raises(Conflict, match="a baseline update needs at least 30 days") as exc:
         await svc.propose_baseline_update(operator, thin.key, None, "steady")
     assert exc.value.extra["prerequisites"] == ["data_days"]
-    assert "span 1 days" in exc.value.message or "span 2 days" in exc.value.message
+    assert "span 1 day (" in exc.value.message or "span 2 days (" in exc.value.message
     with pytest.raises(Conflict, match=r"needs a CV below 0.3 \(policy candidate_max_cv\)"):
         await svc.propose_baseline_update(operator, noisy.key, None, "noisy")
     assert await state(tenant.org_id) == before
