@@ -115,7 +115,11 @@ async def quarantine_run(
             )
             moves.append((a.uri, qpath))
             if a.quarantine_path is None:
-                await RunArtifact.filter(id=a.id).using_db(conn).update(quarantine_path=qpath)
+                await (
+                    RunArtifact.filter(id=a.id, run_id=run.id)
+                    .using_db(conn)
+                    .update(quarantine_path=qpath)
+                )
         blocked = run.dispatch_blocked
         await (
             scoped(Run, principal)
