@@ -325,3 +325,28 @@ async def test_the_report_page_shows_the_rate(browser, tenant):
     page = await b.get(f"/reports/{report.id}")
     assert page.status_code == 200 and 'id="pii-false-positives"' in page.text
     assert "50.0%" in page.text
+
+
+async def test_the_rate_is_one_query_whatever_the_number_of_runs(tenant, monkeypatch):
+    from tests.triage.test_alert_queue import QueryCounter
+
+    k = await scenario_with_baseline(tenant)
+    _, viewer = await tenant.user("viewer")
+    counter = QueryCounter(monkeypatch)
+    counts = []
+    for n in (1, 20):
+        items = [
+            {"run_id": f"RUN-{uuid.uuid4().hex[:10]}", "scenario": k, "credits_total": 101.0,
+             "data_classification": "pii",
+             "started_at": (NOW - timedelta(hours=1)).isoformat()}
+            for _ in range(n)
+        ]  # fmt: skip
+        assert not (await svc.record_runs(tenant.admin, items)).errors
+        counter.count = 0
+        rate = await reports.false_positive_counts(
+            tenant.org_id, NOW - timedelta(days=1), NOW + timedelta(minutes=1)
+        )
+        counts.append(counter.count)
+        assert rate.flagged >= n
+    assert counts == [1, 1], counts
+    assert viewer.org_id == tenant.org_id
