@@ -26,6 +26,8 @@ from riskops.graphql.credit.queries import _people, _policy_in_force, run_nodes
 from riskops.graphql.credit.report_types import Report, ReportPayload
 from riskops.graphql.credit.run_types import (
     ArtifactCheck,
+    DeclassifyPayload,
+    QuarantinePayload,
     RecordedRun,
     RecordRunsPayload,
     ReleasePayload,
@@ -164,6 +166,62 @@ class RunsMutation:
             ),
             done,
         )
+
+    @strawberry.mutation(
+        description="Quarantine a run's artifacts by hand (approvers), with the reason: the "
+        "files riskops holds move to the quarantine as for a SEV0, dispatch is blocked. "
+        "Refused (CONFLICT) for a run already quarantined. Release with releaseQuarantine."
+    )
+    async def quarantine_run(
+        self, info: Info, run_id: strawberry.ID, reason: str, expected_version: int
+    ) -> QuarantinePayload:
+
+        async def done(run: rm.Run) -> QuarantinePayload:
+            (node,) = await run_nodes(info, [run])
+            return QuarantinePayload(run=node)
+
+        return await as_payload(
+            QuarantinePayload,
+            quarantine.quarantine_run(
+                principal(info), str(run_id), reason, expected_version=expected_version
+            ),
+            done,
+        )
+
+    @strawberry.mutation(
+        description="Declassify a run's pii_exposure / regulatory_data flag as a false positive "
+        '(approvers; seed 002 "False positive PII flag"), with a note that goes on the run\'s '
+        "case. With release: true the quarantine is released in the same step (its case must "
+        "be resolved); if the release is refused, nothing is declassified."
+    )
+    async def declassify_run(
+        self,
+        info: Info,
+        run_id: strawberry.ID,
+        note: str,
+        expected_version: int,
+        release: bool = False,
+    ) -> DeclassifyPayload:
+
+        async def done(d: quarantine.Declassification) -> DeclassifyPayload:
+            (node,) = await run_nodes(info, [d.run])
+            checks = d.release.checks if d.release else []
+            return DeclassifyPayload(
+                run=node,
+                released=d.release is not None,
+                checks=[
+                    ArtifactCheck(uri=c.uri, held=c.held, ok=c.ok, detail=c.detail) for c in checks
+                ],
+            )
+
+        return await as_payload(
+            DeclassifyPayload,
+            quarantine.declassify_run(
+                principal(info), str(run_id), note, expected_version=expected_version,
+                release=release,
+            ),
+            done,
+        )  # fmt: skip
 
 
 async def _change_done(p: Principal, row: rm.BaselineChange) -> BaselineChangePayload:

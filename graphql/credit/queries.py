@@ -16,7 +16,12 @@ from riskops.graphql.credit.policy_types import (
     KillSwitch,
     Policy,
 )
-from riskops.graphql.credit.report_types import Report, ReportConnection, ReportEdge
+from riskops.graphql.credit.report_types import (
+    PiiFalsePositiveRate,
+    Report,
+    ReportConnection,
+    ReportEdge,
+)
 from riskops.graphql.credit.run_types import (
     ClassifiedUnder,
     RerunRequest,
@@ -30,6 +35,7 @@ from riskops.graphql.credit.run_types import (
 from riskops.graphql.credit.scenario_types import (
     Baseline,
     BaselineCandidate,
+    BaselinePrerequisites,
     ScenarioDetail,
     ScenarioSummary,
 )
@@ -156,6 +162,20 @@ class BaselinesQuery:
         detail = await or_none(scenarios.get_scenario_detail(principal(info), key))
         return ScenarioDetail.of(detail) if detail is not None else None
 
+    @strawberry.field(
+        description="Whether a baseline update of the scenario may be proposed now, condition "
+        "by condition (seed 002 prerequisites; the CV over the healthy runs of the last `days` "
+        "days, default the policy's window; `manual`: as for setManualBaseline). Null when the "
+        "scenario is unknown."
+    )
+    async def baseline_prerequisites(
+        self, info: Info, scenario: str, days: int | None = None, manual: bool = False
+    ) -> BaselinePrerequisites | None:
+        found = await or_none(
+            baselines.baseline_prerequisites(principal(info), scenario, days, manual=manual)
+        )
+        return BaselinePrerequisites.of(found) if found is not None else None
+
     @strawberry.field(description="The baseline in force of every scenario that has one.")
     async def baselines(self, info: Info) -> list[Baseline]:
         rows = await query(baselines.baselines_in_force(principal(info)))
@@ -248,6 +268,22 @@ class ReportsQuery:
             ],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         )
+
+    @strawberry.field(
+        description="The PII false-positive rate (seed 002 monthly check) of the runs started "
+        "in [periodStart, periodEnd) (default: the 30 days up to now; at most 366 days): how "
+        "many of those flagged pii_exposure or regulatory_data an approver declassified."
+    )
+    async def pii_false_positive_rate(
+        self,
+        info: Info,
+        period_start: datetime | None = None,
+        period_end: datetime | None = None,
+    ) -> PiiFalsePositiveRate:
+        found = await query(
+            reports.pii_false_positive_rate(principal(info), period_start, period_end)
+        )
+        return PiiFalsePositiveRate.of(found)
 
     @strawberry.field(
         description="One report with its JSON and SHA-256; viewing it is recorded in the audit "

@@ -100,6 +100,44 @@ class ReportBaselineCandidate:
     change_pct: float | None
 
 
+@strawberry.type(
+    description="The PII false-positive rate (seed 002 monthly check): of the runs started in "
+    "the period flagged pii_exposure or regulatory_data, how many an approver declassified as "
+    "a false positive."
+)
+class PiiFalsePositiveRate:
+    period_start: datetime
+    period_end: datetime
+    flagged: int = strawberry.field(description="Runs flagged pii_exposure or regulatory_data.")
+    declassified: int = strawberry.field(description="Of those, declassified by an approver.")
+    rate: float | None = strawberry.field(
+        description="declassified / flagged, from 0 to 1; null when no run was flagged."
+    )
+
+    @classmethod
+    def of(cls, r: svc.FalsePositiveRate) -> PiiFalsePositiveRate:
+        return cls(
+            period_start=r.period_start, period_end=r.period_end, flagged=r.flagged,
+            declassified=r.declassified, rate=r.rate,
+        )  # fmt: skip
+
+    @classmethod
+    def of_payload(cls, p: dict[str, Any]) -> PiiFalsePositiveRate:
+        return cls(
+            period_start=datetime.fromisoformat(p["period_start"]),
+            period_end=datetime.fromisoformat(p["period_end"]),
+            flagged=p["flagged"], declassified=p["declassified"], rate=p["rate"],
+        )  # fmt: skip
+
+
+@strawberry.type(description="The PII false-positive rate of a report, as of its generation.")
+class ReportPiiFalsePositives:
+    week: PiiFalsePositiveRate = strawberry.field(description="The runs of the report's week.")
+    last_30_days: PiiFalsePositiveRate = strawberry.field(
+        description="The runs of the 30 days up to the report's period end (the monthly check)."
+    )
+
+
 @strawberry.type(description="A stored weekly credit review with the SHA-256 of its JSON.")
 class Report:
     id: strawberry.ID
@@ -118,6 +156,9 @@ class Report:
     top_spike_runs: list[ReportSpikeRun]
     policy_violations: list[ReportViolation]
     baseline_candidates: list[ReportBaselineCandidate]
+    pii_false_positives: ReportPiiFalsePositives | None = strawberry.field(
+        description="Null in reports generated before the figure was added."
+    )
 
     @classmethod
     def of(cls, r: rm.Report, creators: dict[str, str]) -> Report:
@@ -151,7 +192,17 @@ class Report:
             baseline_candidates=[
                 ReportBaselineCandidate(**c) for c in p.get("baseline_candidates", [])
             ],
+            pii_false_positives=_false_positives(p.get("pii_false_positives")),
         )
+
+
+def _false_positives(p: dict[str, Any] | None) -> ReportPiiFalsePositives | None:
+    if not p:
+        return None
+    return ReportPiiFalsePositives(
+        week=PiiFalsePositiveRate.of_payload(p["week"]),
+        last_30_days=PiiFalsePositiveRate.of_payload(p["last_30_days"]),
+    )
 
 
 @strawberry.type

@@ -116,6 +116,15 @@ class Run:
     misconfig_likelihood: Likelihood  # type: ignore[valid-type]
     policy_number: int = strawberry.field(description="The policy version that classified it.")
     quarantined: bool
+    quarantine_reason: str | None = strawberry.field(
+        description="Why an approver quarantined the run by hand (null: never by hand; the "
+        "automatic SEV0 quarantine has no reason). Kept after a release."
+    )
+    declassified_at: datetime | None = strawberry.field(
+        description="When an approver declassified its pii_exposure / regulatory_data flag as "
+        "a false positive (declassifyRun); null: not declassified."
+    )
+    declassified_by_id: strawberry.ID | None
     dispatch_blocked: bool
     reported_severity: Severity | None = strawberry.field(  # type: ignore[valid-type]
         description="The Severity the producer reported in the ledger (null: not reported or "
@@ -167,6 +176,9 @@ class Run:
             misconfig_likelihood=_Likelihood(r.misconfig_likelihood),
             policy_number=r.policy_number,
             quarantined=r.quarantined,
+            quarantine_reason=r.quarantine_reason,
+            declassified_at=r.declassified_at,
+            declassified_by_id=as_opt_id(r.declassified_by_id),
             dispatch_blocked=r.dispatch_blocked,
             reported_severity=r.reported_severity,
             reported_dispatch_blocked=r.reported_dispatch_blocked,
@@ -313,4 +325,22 @@ class ArtifactCheck:
 class ReleasePayload:
     run: Run | None = None
     checks: list[ArtifactCheck] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class QuarantinePayload:
+    run: Run | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DeclassifyPayload:
+    run: Run | None = None
+    released: bool = strawberry.field(
+        default=False, description="The quarantine was released in the same step."
+    )
+    checks: list[ArtifactCheck] = strawberry.field(
+        default_factory=list, description="The release's artifact checks (empty without one)."
+    )
     errors: list[UserError] = strawberry.field(default_factory=list)

@@ -221,6 +221,42 @@ class ScenarioDetail:
         )  # fmt: skip
 
 
+@strawberry.type(description="One prerequisite of a baseline update (seed 002).")
+class BaselinePrerequisite:
+    name: str = strawberry.field(description="quiet, data_days or cv.")
+    met: bool
+    label: str = strawberry.field(description="The condition, with the policy's number.")
+    detail: str = strawberry.field(description="What the scenario's runs show.")
+    message: str | None = strawberry.field(
+        description="Why a proposal is refused while it is not met (null when met)."
+    )
+
+
+@strawberry.type(
+    description="Whether a baseline update of a scenario may be proposed now (seed 002 "
+    '"Prerequisites"): no SEV0/SEV1 run in the policy\'s baseline_quiet_days, healthy runs '
+    "spanning baseline_min_data_days, CV below candidate_max_cv. A manual baseline is held to "
+    "the first alone. Checked again at proposal and at approval."
+)
+class BaselinePrerequisites:
+    scenario_key: str
+    met: bool
+    manual: bool = strawberry.field(description="Judged for a manual baseline (setManualBaseline).")
+    days: int = strawberry.field(description="The window the CV is taken over (0 for manual).")
+    conditions: list[BaselinePrerequisite]
+
+    @classmethod
+    def of(cls, p: b.Prerequisites) -> BaselinePrerequisites:
+        return cls(
+            scenario_key=p.scenario.key, met=p.met, manual=p.manual, days=p.days,
+            conditions=[
+                BaselinePrerequisite(name=c.name, met=c.met, label=c.label, detail=c.detail,
+                                     message=c.message or None)
+                for c in p.conditions
+            ],
+        )  # fmt: skip
+
+
 @strawberry.type
 class BaselineCalculationPayload:
     calculation: BaselineCalculation | None = None

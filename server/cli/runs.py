@@ -1,4 +1,5 @@
-"""`riskops runs import|list|show|verify-artifacts`: the run ledger from the shell (seed 002)."""
+"""`riskops runs import|list|show|verify-artifacts|quarantine`: the run ledger from the shell
+(seed 002)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,14 @@ from riskops.server.cli.common import (
     org_principal,
     out,
     parse_when,
+    user_principal,
 )
 from riskops.server.cli.jsonl import ImportSummary, _print_import, import_jsonl
 from riskops.server.core.errors import Invalid, NotFound
 from riskops.server.core.formatting import credits, multiplier
 from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
-from riskops.server.credit import artifact_checks, ledger
+from riskops.server.credit import artifact_checks, ledger, quarantine
 from riskops.server.credit.recording import RecordResult, record_runs
 from riskops.server.credit.runs import (
     RunFilter,
@@ -355,3 +357,31 @@ def runs_show_cmd(
     typer.echo(json.dumps(shown, indent=2))
     if not shown["artifacts_ok"]:
         raise CliError(f"an artifact of run {run_id} does not match its recorded SHA-256.")
+
+
+# --------------------------------------------------------------------------- quarantine by hand
+# (issue 16, h/credit: kept apart from the import commands.)
+
+
+async def _quarantine(settings: Settings, org: str, email: str, run_id: str, reason: str) -> str:
+    async with database(settings):
+        principal = await user_principal(org, email)
+        run = await quarantine.quarantine_run_by_run_id(principal, run_id, reason)
+        return (
+            f"Quarantined run {run.run_id}: its artifacts are held aside and dispatch is "
+            f"blocked (version {run.version}). Release it with releaseQuarantine or on the run "
+            "page."
+        )
+
+
+@runs_app.command("quarantine")
+def runs_quarantine_cmd(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run's id as recorded (e.g. RUN-123).")],
+    org: Annotated[str, typer.Option("--org", help="Slug or id of the organization.")],
+    email: Annotated[str, typer.Option("--as", help="E-mail of the approver acting.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept on the run and its case).")],
+) -> None:
+    """Quarantine a run's artifacts by hand (approvers): the files riskops holds move to the
+    quarantine as for a SEV0 and dispatch is blocked, until an approver releases it."""
+    typer.echo(asyncio.run(_quarantine(_settings(ctx), org, email, run_id, reason)))

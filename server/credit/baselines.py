@@ -13,6 +13,10 @@ and records the decisions:
     reject     (baseline.approve)  with a reason
     manual     (baseline.approve)  "Baseline not found for scenario": a median set by hand,
                                    proposed like any change (another approver approves it)
+    prerequisites (run.read)       seed 002's conditions of an update (`baseline_rules.
+                                   baseline_prerequisites`), checked again by propose, manual
+                                   and approve, which refuse (Conflict) naming the failed ones:
+                                   the world may change between a proposal and its approval
 
 Writes of one organization's baselines queue on its row lock (PostgreSQL; SQLite serializes
 writers), so "one open proposal" and "the baseline in force is still the one proposed against"
@@ -26,10 +30,12 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
+from tortoise.functions import Max, Min
 from tortoise.transactions import in_transaction
 
 from riskops.audit.types import RiskLevel
@@ -56,6 +62,7 @@ MAX_HISTORY = 200
 MAX_PERIOD = timedelta(days=366)
 CANDIDATE_DAYS = 7  # the weekly review's period
 _SEV0_SEV1 = (Severity.SEV0.value, Severity.SEV1.value)
+_HEALTHY_SEVERITIES = (Severity.SEV2.value, Severity.SEV3.value)
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -315,6 +322,164 @@ async def open_proposal(
     return await q.order_by("id").first()
 
 
+# --- prerequisites (seed 002 "Baseline Update Procedure / Prerequisites") -----------------------
+
+
+@dataclass(frozen=True)
+class Prerequisites:
+    """The conditions of a baseline update of a scenario, as the world is now."""
+
+    scenario: Scenario
+    conditions: list[baseline_rules.Prerequisite]
+    manual: bool  # held to the conditions of a manual baseline (the quiet period alone)
+    days: int  # the window the CV is taken over
+
+    @property
+    def met(self) -> bool:
+        return all(c.met for c in self.conditions)
+
+    @property
+    def failed(self) -> list[baseline_rules.Prerequisite]:
+        return [c for c in self.conditions if not c.met]
+
+    def refusal(self, field: str, prefix: str = "", suffix: str = "", **extra: Any) -> Conflict:
+        return Conflict(
+            " ".join([prefix, *(c.message for c in self.failed), suffix]).strip(),
+            field=field,
+            prerequisites=[c.name for c in self.failed],
+            **extra,
+        )
+
+
+def _as_date(value: Any) -> date | None:
+    """MIN/MAX(started_at) as a UTC date (SQLite returns the stored text)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).date()
+
+
+async def _severe_run(
+    principal: Principal, scenario: Scenario, since: datetime, conn: BaseDBAsyncClient | None
+) -> baseline_rules.SevereRun | None:
+    q = scoped(Run, principal).filter(
+        scenario_id=scenario.id, severity__in=_SEV0_SEV1, started_at__gte=since
+    )
+    if conn is not None:
+        q = q.using_db(conn)
+    newest = (
+        await q.order_by("-started_at", "-id")
+        .first()
+        .values_list("run_id", "severity", "started_at")
+    )
+    if newest is None:
+        return None
+    run_id, sev, started = newest
+    return baseline_rules.SevereRun(
+        str(run_id), severity_of(sev) or Severity.SEV0, started, await q.count()
+    )
+
+
+async def _healthy_span(
+    principal: Principal, scenario: Scenario, conn: BaseDBAsyncClient | None
+) -> tuple[date | None, date | None]:
+    """First and last day of the scenario's healthy runs (is_healthy: not quarantined, not
+    SEV0/SEV1; a run without severity counts), in one aggregate over its index."""
+    q = (
+        scoped(Run, principal)
+        .filter(scenario_id=scenario.id, quarantined=False)
+        .filter(Q(severity__isnull=True) | Q(severity__in=_HEALTHY_SEVERITIES))
+        .annotate(first=Min("started_at"), last=Max("started_at"))
+        .group_by("scenario_id")
+    )
+    if conn is not None:
+        q = q.using_db(conn)
+    rows = await q.values_list("first", "last")
+    if not rows:
+        return None, None
+    first, last = rows[0]
+    return _as_date(first), _as_date(last)
+
+
+async def _prerequisites(
+    principal: Principal,
+    scenario: Scenario,
+    policy: Policy,
+    now: datetime,
+    conn: BaseDBAsyncClient | None,
+    *,
+    cv: float | None,
+    cv_basis: str,
+    days: int,
+    manual: bool,
+) -> Prerequisites:
+    since = now - timedelta(days=policy.baseline_quiet_days)
+    severe = await _severe_run(principal, scenario, since, conn)
+    first, last = (None, None) if manual else await _healthy_span(principal, scenario, conn)
+    conditions = baseline_rules.baseline_prerequisites(
+        scenario.key, severe=severe, first_healthy=first, last_healthy=last, cv=cv,
+        cv_basis=cv_basis, policy=policy, manual=manual,
+    )  # fmt: skip
+    return Prerequisites(scenario, conditions, manual, days)
+
+
+def _window_basis(calc: Calculation) -> str:
+    return f"{calc.sample_size} healthy runs of the last {calc.days} days"
+
+
+async def baseline_prerequisites(
+    principal: Principal, scenario_key: str, days: int | None = None, *, manual: bool = False
+) -> Prerequisites:
+    """Whether a baseline update of the scenario may be proposed now, condition by condition
+    (the CV over the healthy runs of the last `days` days, default the policy's window), for
+    the pages and the API to show before anyone submits. Changes nothing."""
+    principal.require(Perm.RUN_READ)
+    key = parse_scenario_key(scenario_key)
+    manual = _flag(manual, "manual")
+    policy = (await current_policy(principal.org_id)).policy
+    n = _days(days, policy.baseline_window_days)
+    scenario = await get_scenario(principal, key)
+    now = datetime.now(UTC)
+    try:
+        calc = await _calculate(principal, scenario, n, now, policy)
+        cv, basis = calc.cv, _window_basis(calc)
+    except Invalid:
+        cv, basis = None, f"no healthy runs in the last {n} days"
+    return await _prerequisites(
+        principal, scenario, policy, now, None, cv=cv, cv_basis=basis, days=n, manual=manual
+    )
+
+
+async def approval_prerequisites(principal: Principal, scenario_key: str) -> Prerequisites | None:
+    """The prerequisites the scenario's open proposal would be approved against now (None: no
+    proposal is open), for the pages to say before an approver submits. Changes nothing."""
+    principal.require(Perm.RUN_READ)
+    scenario = await get_scenario(principal, parse_scenario_key(scenario_key))
+    change = await open_proposal(principal, scenario.id)
+    if change is None:
+        return None
+    policy = (await current_policy(principal.org_id)).policy
+    return await _change_prerequisites(principal, scenario, change, policy, datetime.now(UTC))
+
+
+async def _change_prerequisites(
+    principal: Principal,
+    scenario: Scenario,
+    change: BaselineChange,
+    policy: Policy,
+    now: datetime,
+    conn: BaseDBAsyncClient | None = None,
+) -> Prerequisites:
+    """A proposal's prerequisites as the world is now: its CV (the numbers to approve) against
+    the policy in force; a manual change is held to the quiet period alone."""
+    return await _prerequisites(
+        principal, scenario, policy, now, conn, cv=change.cv,
+        cv_basis=f"the {change.sample_size} healthy runs of change {change.id}",
+        days=change.window_days or 0, manual=change.source is BaselineSource.MANUAL,
+    )  # fmt: skip
+
+
 # --- candidates ----------------------------------------------------------------------------------
 
 
@@ -377,6 +542,12 @@ async def propose_baseline_update(
                 change_id=first.id,
             )
         calc = await _calculate(principal, scenario, n, now, policy, conn)
+        pre = await _prerequisites(
+            principal, scenario, policy, now, conn,
+            cv=calc.cv, cv_basis=_window_basis(calc), days=n, manual=False,
+        )  # fmt: skip
+        if not pre.met:
+            raise pre.refusal("scenario_key")
         old = calc.current.median if calc.current else None
         change = await BaselineChange.create(
             org_id=principal.org_id,
@@ -467,6 +638,15 @@ async def approve_baseline_update(
                 field="change_id",
             )
         policy = (await current_policy(principal.org_id, conn)).policy
+        # The prerequisites again, as they are now: a SEV0/SEV1 run, or a stricter policy,
+        # since the proposal stops it (a manual change is held to the quiet period alone).
+        pre = await _change_prerequisites(principal, scenario, change, policy, now, conn)
+        if not pre.met:
+            raise pre.refusal(
+                "change_id",
+                prefix=f"Baseline change {change.id} cannot be approved now:",
+                suffix="Reject it, or approve it once every prerequisite is met.",
+            )
         needed = baseline_rules.needs_confirmation(change.old_median, change.new_median, policy)
         if needed and not confirm:
             raise _confirmation_needed(change.old_median, change.new_median, policy)
@@ -558,6 +738,11 @@ async def set_manual_baseline(
         needed = baseline_rules.needs_confirmation(old, value, policy)
         if needed and not confirm:
             raise _confirmation_needed(old, value, policy)
+        pre = await _prerequisites(
+            principal, scenario, policy, now, conn, cv=None, cv_basis="", days=0, manual=True
+        )
+        if not pre.met:
+            raise pre.refusal("scenario_key")
         pct = baseline_rules.change_pct(old, value) if old else None
         return await _propose_manual(
             principal, conn, scenario, old, value, pct, text, needed and confirm, now

@@ -13,6 +13,9 @@ the database (GROUP BY / ORDER BY ... LIMIT over the week's runs; no run is load
                             no activity for 7 days); resolved cases without a root cause
     baseline_candidates     the scenarios eligible for a baseline update (credit.candidates)
     severity_counts         SEV0..SEV3, "none" (classified below SEV3), "no_baseline"
+    pii_false_positives     seed 002's monthly check: of the runs flagged pii_exposure or
+                            regulatory_data, how many an approver declassified as a false
+                            positive (as of generation), for the week and its last 30 days
 
 The payload is stored with the SHA-256 of its canonical JSON (sorted keys, no blanks, UTF-8):
 the download is exactly those bytes, so `sha256sum` of the file equals the stored hash.
@@ -34,7 +37,7 @@ from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import Q, RawSQL, Subquery
 from tortoise.functions import Count, Max
 from tortoise.transactions import in_transaction
 
@@ -51,7 +54,7 @@ from riskops.server.credit import candidates as baselines_candidates
 from riskops.server.credit import kill_switches
 from riskops.server.credit import policy as controls
 from riskops.server.credit.models import Baseline, Report, Run, Scenario
-from riskops.server.credit.terms import Severity
+from riskops.server.credit.terms import RiskFlag, Severity
 from riskops.server.identity import users
 from riskops.server.identity.models import Organization
 from riskops.server.notify import outbox
@@ -71,6 +74,11 @@ EARLIEST = date(2000, 1, 1)
 _DIGITS = 4  # credits and multipliers are rounded to 4 decimals in the payload
 _WORKING = (CaseStatus.OPEN.value, CaseStatus.INVESTIGATING.value)
 _DONE = (CaseStatus.RESOLVED.value, CaseStatus.CLOSED.value)
+# The PII false-positive rate (seed 002 monthly check): flags that classify a run as PII, and the
+# window the figure covers when asked without a period (and the weekly report's longer one).
+_SENSITIVE = (RiskFlag.PII_EXPOSURE.value, RiskFlag.REGULATORY_DATA.value)
+FALSE_POSITIVE_DAYS = 30
+MAX_RATE_PERIOD = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -373,17 +381,117 @@ async def _candidates(org_id: int, start: datetime, end: datetime) -> list[dict[
     ]
 
 
+# --- the PII false-positive rate ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FalsePositiveRate:
+    """Of the runs started in [period_start, period_end) flagged pii_exposure or
+    regulatory_data, how many an approver declassified as a false positive (at any time)."""
+
+    period_start: datetime
+    period_end: datetime
+    flagged: int
+    declassified: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.declassified / self.flagged if self.flagged else None
+
+
+def _flagged_sensitive(q: Any) -> Any:
+    if Run._meta.db.capabilities.dialect == "postgres":
+        return q.filter(Q(*(Q(flags__contains=[f]) for f in _SENSITIVE), join_type="OR"))
+    # SQLite has no JSON containment in Tortoise (as `runs._with_flag`): a flag name quoted as
+    # in the stored JSON text cannot match inside another name. Known names, safe to inline.
+    found = " + ".join(f'instr("flags", \'"{f}"\')' for f in _SENSITIVE)
+    return q.annotate(_sensitive_at=RawSQL(found)).filter(_sensitive_at__gt=0)
+
+
+async def false_positive_counts(org_id: int, start: datetime, end: datetime) -> FalsePositiveRate:
+    """One aggregate over the period's runs (the (org_id, started_at) index)."""
+    q = _flagged_sensitive(_week(org_id, start, end))
+    rows = (
+        await q.annotate(
+            n=Count("id"), declassified=Count("id", _filter=Q(declassified_at__isnull=False))
+        )
+        .group_by("org_id")
+        .values_list("n", "declassified")
+    )
+    n, d = rows[0] if rows else (0, 0)
+    return FalsePositiveRate(start, end, int(n), int(d))
+
+
+def _aware(raw: Any, name: str) -> datetime:
+    if not isinstance(raw, datetime) or raw.tzinfo is None:
+        raise Invalid(
+            f"{validation.label(name)} must be a date and time with a timezone.", field=name
+        )
+    return raw.astimezone(UTC)
+
+
+async def pii_false_positive_rate(
+    principal: Principal, period_start: Any = None, period_end: Any = None
+) -> FalsePositiveRate:
+    """The PII false-positive rate of the runs started in the period (default: the last 30
+    days up to now), seed 002's monthly figure. At most 366 days."""
+    principal.require(Perm.REPORT_READ)
+    end = datetime.now(UTC) if period_end is None else _aware(period_end, "period_end")
+    start = (
+        end - timedelta(days=FALSE_POSITIVE_DAYS)
+        if period_start is None
+        else _aware(period_start, "period_start")
+    )
+    if start >= end:
+        raise Invalid(
+            f"period_start ({start:%Y-%m-%d %H:%M}) must be before period_end "
+            f"({end:%Y-%m-%d %H:%M}).",
+            field="period_start",
+        )
+    if end - start > MAX_RATE_PERIOD:
+        raise Invalid(
+            f"The period is {(end - start).days} days long; the limit is "
+            f"{MAX_RATE_PERIOD.days} days.",
+            field="period_start",
+        )
+    return await false_positive_counts(principal.org_id, start, end)
+
+
+def _rate_payload(r: FalsePositiveRate) -> dict[str, Any]:
+    return {
+        "period_start": _ts(r.period_start),
+        "period_end": _ts(r.period_end),
+        "flagged": r.flagged,
+        "declassified": r.declassified,
+        "rate": _num(r.rate),
+    }
+
+
+async def _pii_false_positives(org_id: int, start: datetime, end: datetime) -> dict[str, Any]:
+    week = await false_positive_counts(org_id, start, end)
+    month = await false_positive_counts(org_id, end - timedelta(days=FALSE_POSITIVE_DAYS), end)
+    return {"week": _rate_payload(week), "last_30_days": _rate_payload(month)}
+
+
 async def build_payload(org: Organization, period_start: date, now: datetime) -> dict[str, Any]:
     """The report's content for the week starting `period_start` (read-only)."""
     start, end = period_bounds(period_start)
     # Independent read-only aggregates: run them side by side (PostgreSQL serves them on
     # separate pooled connections; SQLite serializes them).
-    (violations, violation_counts), severities, top, spikes, candidates = await asyncio.gather(
+    (
+        (violations, violation_counts),
+        severities,
+        top,
+        spikes,
+        candidates,
+        false_positives,
+    ) = await asyncio.gather(
         _violations(org.id, start, end, now),
         _severity_counts(org.id, start, end),
         _top_scenarios(org.id, start, end),
         _top_spikes(org.id, start, end),
         _candidates(org.id, start, end),
+        _pii_false_positives(org.id, start, end),
     )
     return {
         "kind": KIND,
@@ -397,6 +505,7 @@ async def build_payload(org: Organization, period_start: date, now: datetime) ->
         "policy_violations": violations,
         "policy_violation_counts": violation_counts,
         "baseline_candidates": candidates,
+        "pii_false_positives": false_positives,
     }
 
 

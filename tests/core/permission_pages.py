@@ -245,6 +245,16 @@ PAGES: dict[str, Page] = {
         "/runs/{run}/release",
         {"expected_version": "{run.version}", "reason": "probe"},
     ),
+    "POST /runs/{run_id:str}/quarantine": Page(
+        Perm.RUN_APPROVE,
+        "/runs/{run}/quarantine",
+        {"expected_version": "{run.version}", "quarantine_reason": "probe"},
+    ),
+    "POST /runs/{run_id:str}/declassify": Page(
+        Perm.RUN_APPROVE,
+        "/runs/{run}/declassify",
+        {"expected_version": "{run.version}", "note": "probe"},
+    ),
     "POST /runs/{run_id:str}/rerun": Page(
         Perm.RERUN_REQUEST, "/runs/{run}/rerun", {"reason": "probe"}
     ),

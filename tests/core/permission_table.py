@@ -280,6 +280,8 @@ GRAPHQL: dict[str, Op] = {
     "Query.scenario": Op(Perm.RUN_READ, {"key": "{scenario}"}),
     "Query.baselines": Op(Perm.RUN_READ),
     "Query.baselineCandidates": Op(Perm.RUN_READ),
+    "Query.baselinePrerequisites": Op(Perm.RUN_READ, {"scenario": "{scenario}"}),
+    "Query.piiFalsePositiveRate": Op(Perm.REPORT_READ),
     "Query.policy": Op(Perm.RUN_READ),
     "Query.policyVersions": Op(Perm.RUN_READ),
     "Query.policyProposal": Op(Perm.RUN_READ),
@@ -299,6 +301,14 @@ GRAPHQL: dict[str, Op] = {
     ),
     "Mutation.releaseQuarantine": Op(
         Perm.RUN_APPROVE, {"runId": "{run}", "reason": "probe", "expectedVersion": "{run.version}"}
+    ),
+    # The world's run is a quarantined SEV0 on regulatory data, with a case: quarantining it
+    # again is a conflict past the permission; declassifying it succeeds once.
+    "Mutation.quarantineRun": Op(
+        Perm.RUN_APPROVE, {"runId": "{run}", "reason": "probe", "expectedVersion": "{run.version}"}
+    ),
+    "Mutation.declassifyRun": Op(
+        Perm.RUN_APPROVE, {"runId": "{run}", "note": "probe", "expectedVersion": "{run.version}"}
     ),
     "Mutation.calculateBaseline": Op(Perm.RUN_READ, {"scenario": "{scenario}"}),
     "Mutation.proposeBaselineUpdate": Op(

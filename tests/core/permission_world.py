@@ -207,6 +207,10 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     )  # fmt: skip
     v["scenario"] = key
     world.versioned["scenario"] = (Scenario, scenario.id)
+    # Proposed before the SEV0 run below: a baseline update needs 14 days without SEV0/SEV1
+    # (seed 002 prerequisites), so approving it is refused as a conflict, past the permission.
+    change = await baselines.set_manual_baseline(approver2, key, 110.0, "probe")
+    v["change"] = str(change.id)
     recorded = await recording.record_runs(
         admin,
         [{"run_id": f"{slug}-run", "scenario": key, "credits_total": 2000.0,
@@ -219,8 +223,6 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     rerun = await reruns.request_rerun(operator, run.id, "probe")
     v["rerun"] = str(rerun.id)
     world.versioned["rerun"] = (RerunRequest, rerun.id)
-    change = await baselines.set_manual_baseline(approver2, key, 110.0, "probe")
-    v["change"] = str(change.id)
     proposed = await policy.change_policy(approver2, {"sev2_multiplier": 2.5}, "probe", 0)
     v["policy"] = proposed.number
     switch = await kill_switches.set_kill_switch(approver2, "alert_suppression", "", "probe")

@@ -9,7 +9,14 @@ from datetime import timedelta
 from riskops.server.credit import baselines as svc
 from riskops.server.credit.models import Baseline, BaselineChange
 from riskops.server.credit.terms import Severity
-from tests.credit.test_baselines_service import STEADY, add_runs, scenario, set_baseline, state
+from tests.credit.test_baselines_service import (
+    STEADY,
+    add_history,
+    add_runs,
+    scenario,
+    set_baseline,
+    state,
+)
 
 ERRORS = "errors { code message field }"
 CHANGE = "change { id scenarioKey oldMedian newMedian changePct sampleSize status rationale }"
@@ -104,7 +111,8 @@ async def test_propose_approve_reject_and_manual(api, tenant):
     ap_user, _ = await tenant.user("approver")
     op, ap = await api.token(tenant, op_user), await api.token(tenant, ap_user)
     s = await scenario(tenant.org_id)
-    await add_runs(s, [300.0])
+    await add_runs(s, [300.0, 300.0])  # a CV needs two runs
+    await add_history(s, 300.0)
     await set_baseline(s, 100.0)
 
     proposed = (await api.data(op, PROPOSE, {"s": s.key, "r": "legit load"}))[
@@ -183,6 +191,7 @@ async def test_the_scenario_says_whether_its_proposal_needs_confirmation(api, te
     s = await scenario(tenant.org_id)
     await set_baseline(s, 100.0)
     await add_runs(s, [300.0, 310.0, 320.0])
+    await add_history(s, 310.0)
     d = (await api.data(token, query, {"key": s.key}))["scenario"]
     assert d == {"openProposal": None, "openProposalNeedsConfirmation": False}
     await svc.propose_baseline_update(operator, s.key, 30, "tripled")  # +210%: above 50%

@@ -71,6 +71,13 @@ async def add_runs(
     )  # fmt: skip
 
 
+async def add_history(s: Scenario, credits: float = 100.0) -> None:
+    """One healthy run 45 days ago: outside the default 30-day window (no calculation here sees
+    it), but the scenario's healthy runs then span more than the 30 days a baseline update
+    needs (seed 002 prerequisites, policy baseline_min_data_days)."""
+    await add_runs(s, [credits], age=timedelta(days=45))
+
+
 async def set_baseline(s: Scenario, median: float) -> Baseline:
     return await Baseline.create(
         org_id=s.org_id, scenario_id=s.id, median=median, cv=0.1, sample_size=20,
@@ -244,6 +251,7 @@ async def test_propose_then_approve_sets_the_baseline_with_history(tenant):
     ap_user, approver = await tenant.user("approver", name="Olga")
     s = await scenario(tenant.org_id)
     await add_runs(s, [100.0, 110.0, 120.0], items=10, prompt=400, age=timedelta(days=5))
+    await add_history(s)
     await set_baseline(s, 100.0)
 
     change = await svc.propose_baseline_update(operator, s.key, 10, "prompt grew 15%")
@@ -278,7 +286,8 @@ async def test_first_baseline_needs_no_confirmation(tenant):
     _, operator = await tenant.user("operator")
     _, approver = await tenant.user("approver")
     s = await scenario(tenant.org_id)
-    await add_runs(s, [100.0])
+    await add_runs(s, [100.0, 100.0])  # a CV needs two runs
+    await add_history(s)
     change = await svc.propose_baseline_update(operator, s.key, None, "first one")
     assert change.old_median is None and change.change_pct is None
     await svc.approve_baseline_update(approver, change.id, "ok")
@@ -289,7 +298,8 @@ async def test_first_baseline_needs_no_confirmation(tenant):
 async def test_one_open_proposal_per_scenario(tenant):
     _, operator = await tenant.user("operator")
     s = await scenario(tenant.org_id)
-    await add_runs(s, [100.0])
+    await add_runs(s, [100.0, 100.0])  # a CV needs two runs
+    await add_history(s)
     first = await svc.propose_baseline_update(operator, s.key, 30, "one")
     before = await state(tenant.org_id)
     with pytest.raises(Conflict) as exc:
@@ -302,7 +312,8 @@ async def test_large_change_needs_explicit_confirmation(tenant):
     _, operator = await tenant.user("operator")
     _, approver = await tenant.user("approver")
     s = await scenario(tenant.org_id)
-    await add_runs(s, [200.0])
+    await add_runs(s, [200.0, 200.0])
+    await add_history(s, 200.0)
     await set_baseline(s, 100.0)
     change = await svc.propose_baseline_update(operator, s.key, 30, "doubled")
     before = await state(tenant.org_id)
@@ -321,7 +332,8 @@ async def test_approval_refusals_change_nothing(tenant, other_tenant):
     _, approver = await tenant.user("approver")
     _, self_approver = await tenant.user("approver")
     s = await scenario(tenant.org_id)
-    await add_runs(s, [100.0])
+    await add_runs(s, [100.0, 100.0])  # a CV needs two runs
+    await add_history(s)
     change = await svc.propose_baseline_update(self_approver, s.key, 30, "mine")
     before = await state(tenant.org_id)
 
@@ -362,7 +374,8 @@ async def test_approval_refused_when_the_baseline_changed_meanwhile(tenant):
     _, operator = await tenant.user("operator")
     _, approver = await tenant.user("approver")
     s = await scenario(tenant.org_id)
-    await add_runs(s, [100.0])
+    await add_runs(s, [100.0, 100.0])  # a CV needs two runs
+    await add_history(s)
     change = await svc.propose_baseline_update(operator, s.key, 30, "first")
     # A first manual baseline cannot overtake the open proposal any more ...
     before = await state(tenant.org_id)
@@ -385,7 +398,8 @@ async def test_reject_keeps_the_reason_and_frees_the_scenario(tenant):
     _, operator = await tenant.user("operator")
     ap_user, approver = await tenant.user("approver")
     s = await scenario(tenant.org_id)
-    await add_runs(s, [100.0])
+    await add_runs(s, [100.0, 100.0])  # a CV needs two runs
+    await add_history(s)
     change = await svc.propose_baseline_update(operator, s.key, 30, "try")
     before = await state(tenant.org_id)
     with pytest.raises(Forbidden):
@@ -474,9 +488,9 @@ async def test_list_and_detail_of_scenarios(tenant):
     a = await scenario(tenant.org_id, "A_ONE")
     await add_runs(a, STEADY)
     await add_runs(a, [50.0], age=timedelta(days=45))
-    await add_runs(a, [900.0], severity=Severity.SEV1)
     await set_baseline(a, 100.0)
     change = await svc.propose_baseline_update(operator, a.key, 30, "steady")
+    await add_runs(a, [900.0], severity=Severity.SEV1)  # after the proposal: it needs quiet
     b = await scenario(tenant.org_id, "B_TWO")
 
     rows = await scen.list_scenarios(viewer)

@@ -318,9 +318,14 @@ def test_first_baseline_of_a_new_scenario_is_set_at_once(target: Target, tmp_pat
          "data_classification": "internal"}
         for i, c in enumerate(credits)
     ]  # fmt: skip
+    # One run 40 days ago, outside the 30-day window: the calculation does not see it, but the
+    # healthy runs then span the 30 days a baseline update needs (seed 002 prerequisites).
+    runs.append({"run_id": "CLI-NEW-OLD", "scenario": key, "job_type": "batch",
+                 "started_at": (now - timedelta(days=40)).isoformat(), "credits_total": 300.0,
+                 "data_classification": "internal"})  # fmt: skip
     ledger = tmp_path / "ledger.jsonl"
     ledger.write_text("".join(json.dumps(r) + "\n" for r in runs), encoding="utf-8")
-    assert "5 stored" in target.run("runs", "import", str(ledger), "--org", "demo").stdout
+    assert "6 stored" in target.run("runs", "import", str(ledger), "--org", "demo").stdout
     sid = _scenario(target, key)
     assert target.query(f"SELECT id FROM baseline WHERE scenario_id = {sid}") == []
 
@@ -359,7 +364,9 @@ def test_first_baseline_of_a_new_scenario_is_set_at_once(target: Target, tmp_pat
 
 
 def test_replacing_a_baseline_by_hand_is_proposed_then_approved(target: Target) -> None:
-    key = "LEDGER_RECON_NIGHTLY"
+    # Not LEDGER_RECON_NIGHTLY: its demo SEV1 of yesterday keeps every baseline update out for
+    # 14 days (seed 002 prerequisites), a manual one too.
+    key = "CHARGEBACK_TRIAGE"
     sid = _scenario(target, key)
     old, _ = _in_force(target, key)
     median = round(old * 1.2, 2)  # +20%: no confirmation needed

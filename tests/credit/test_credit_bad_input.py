@@ -45,7 +45,14 @@ from riskops.server.credit.models import (
     Scenario,
 )
 from riskops.server.notify.models import OutboxMessage
-from tests.credit.test_baselines_service import STEADY, add_runs, new_key, scenario, set_baseline
+from tests.credit.test_baselines_service import (
+    STEADY,
+    add_history,
+    add_runs,
+    new_key,
+    scenario,
+    set_baseline,
+)
 from tests.support.gql import org_state
 
 ERRORS = "errors { code message field }"
@@ -128,6 +135,7 @@ async def build_world(api: Any, tenant: Any) -> World:
     free, opened, bare, unset_open = [await scenario(tenant.org_id) for _ in range(4)]
     for s in (free, opened, unset_open):
         await add_runs(s, STEADY)
+        await add_history(s)
     for s in (free, opened):
         await set_baseline(s, 100.0)
     open_change = await baseline_svc.propose_baseline_update(op, opened.key, None, "steady")

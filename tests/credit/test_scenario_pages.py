@@ -11,7 +11,15 @@ from riskops.server.credit import baselines as svc
 from riskops.server.credit.models import Baseline, BaselineChange, Scenario
 from riskops.server.credit.terms import Severity
 from riskops.ui.common.charts import Band, Bar, Line, Point, bar_chart, line_chart
-from tests.credit.test_baselines_service import NOW, STEADY, add_runs, scenario, set_baseline, state
+from tests.credit.test_baselines_service import (
+    NOW,
+    STEADY,
+    add_history,
+    add_runs,
+    scenario,
+    set_baseline,
+    state,
+)
 from tests.support.pages import flash_code
 
 
@@ -65,7 +73,8 @@ async def test_propose_and_approve_with_confirmation(browser, tenant):
     op_user, _ = await tenant.user("operator")
     ap_user, _ = await tenant.user("approver")
     s = await scenario(tenant.org_id)
-    await add_runs(s, [300.0])
+    await add_runs(s, [300.0, 300.0])  # a CV needs two runs
+    await add_history(s, 300.0)
     await set_baseline(s, 100.0)
     op = await browser(op_user, tenant.password)
     await op.get(f"/scenarios/{s.key}")
@@ -101,7 +110,8 @@ async def test_own_proposal_reject_and_operator_refused(browser, tenant):
     ap_user, ap_principal = await tenant.user("approver")
     op_user, _ = await tenant.user("operator")
     s = await scenario(tenant.org_id)
-    await add_runs(s, [100.0])
+    await add_runs(s, [100.0, 100.0])
+    await add_history(s)
     change = await svc.propose_baseline_update(ap_principal, s.key, 30, "mine")
     ap = await browser(ap_user, tenant.password)
     page = await ap.get(f"/scenarios/{s.key}")
@@ -200,10 +210,12 @@ async def test_a_change_is_decided_only_on_its_own_scenarios_page(browser, tenan
     ap_user, _ = await tenant.user("approver")
     _, operator = await tenant.user("operator")
     a, b = await scenario(tenant.org_id), await scenario(tenant.org_id)
-    await add_runs(b, [100.0])
+    await add_runs(b, [100.0, 100.0])
+    await add_history(b)
     change_b = await svc.propose_baseline_update(operator, b.key, 30, "b's change")
     other = await scenario(other_tenant.org_id)
-    await add_runs(other, [100.0])
+    await add_runs(other, [100.0, 100.0])
+    await add_history(other)
     _, other_op = await other_tenant.user("operator")
     theirs = await svc.propose_baseline_update(other_op, other.key, 30, "theirs")
     ap = await browser(ap_user, tenant.password)

@@ -24,7 +24,7 @@ from riskops.server.identity.auth import ClientInfo
 from riskops.server.identity.models import ApiToken, Session, User, UserKind
 from riskops.server.triage import case_resolution
 from riskops.server.triage.models import Case, CaseStatus
-from tests.credit.test_baselines_service import add_runs, scenario, set_baseline
+from tests.credit.test_baselines_service import add_history, add_runs, scenario, set_baseline
 from tests.credit.test_runs_service import gated_run, sev0_with_file
 from tests.triage.test_cases_service import new_case
 
@@ -156,6 +156,7 @@ async def test_baseline_change(tenant: Any) -> None:
     maker, bot = await maker_and_robot(tenant)
     s = await scenario(tenant.org_id)
     await add_runs(s, [100.0, 101.0])
+    await add_history(s)
     await set_baseline(s, 100.0)
     mine = await baselines.propose_baseline_update(await person(tenant, maker), s.key, 30, "mine")
     with pytest.raises(Forbidden, match="maker-checker"):

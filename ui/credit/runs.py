@@ -1,6 +1,7 @@
 """Run pages (seed 002): the ledger (`/runs`: filters, keyset "load more", severity badges) and a
 run's page (`/runs/{run_id}`: why it got its severity, its facts and artifacts, the quarantine
-release and the rerun gate with its requests and decisions). Thin adapters over
+release, the quarantine by hand and the declassification of a false-positive PII flag, and the
+rerun gate with its requests and decisions). Thin adapters over
 `server/credit/` (runs, reruns, quarantine): every rule, permission and refusal is the
 services'; this module parses the request, calls them and shapes what they return for the
 templates. Conventions are in `riskops.ui.common`.
@@ -25,6 +26,7 @@ from riskops.server.core.principal import Principal
 from riskops.server.credit import artifacts, quarantine, reruns, runs
 from riskops.server.credit.models import Run
 from riskops.server.credit.terms import RiskFlag, Severity
+from riskops.server.identity import users
 from riskops.server.views.models import ViewQueue
 from riskops.ui.common.forms import back, form_text, int_or_none, parse_local, query_string
 from riskops.ui.common.posts import Submission, form_post, shown_on
@@ -41,12 +43,18 @@ FLASH.update(
         "run.rerun_approved": "Rerun approved: the next run recorded as its rerun may proceed.",
         "run.rerun_denied": "Rerun denied.",
         "run.released": "Quarantine released: artifacts verified and dispatch unblocked.",
+        "run.quarantined": "Run quarantined: its artifacts are held aside and dispatch is blocked.",
+        "run.declassified": "PII flag declassified as a false positive: the note is on the case.",
+        "run.declassified_released": "PII flag declassified as a false positive and the "
+        "quarantine released: artifacts verified and dispatch unblocked.",
     }
 )
 
 # The service's field names -> this page's form field names.
 RELEASE_FIELDS = {"reason": "reason", "run_id": "_form"}
 REQUEST_FIELDS = {"reason": "reason", "run_id": "_form"}
+QUARANTINE_FIELDS = {"reason": "quarantine_reason", "run_id": "_form"}
+DECLASSIFY_FIELDS = {"note": "note", "run_id": "_form", "release": "release"}
 APPROVE_FIELDS = {"mitigation": "mitigation"}
 DENY_FIELDS = {"deny_reason": "reason"}
 
@@ -211,6 +219,8 @@ async def _run_page(
     a release just made."""
     detail = await runs.get_run_detail(principal, run_pk)
     run = detail.run
+    approver = principal.can(Perm.RUN_APPROVE)
+    sensitive = quarantine.sensitive_flags(run)
     ctx = {
         "d": detail,
         "run": run,
@@ -224,6 +234,15 @@ async def _run_page(
         "conflict": conflict,
         "values": values or {},
         "checks": list(checks or []),
+        # Manual quarantine and PII declassification (issue 16): approvers only.
+        "can_quarantine": approver and not run.quarantined,
+        "sensitive_flags": sensitive,
+        "can_declassify": approver and bool(sensitive) and run.declassified_at is None,
+        "declassified_by": (
+            await users.name_of(principal, run.declassified_by_id)
+            if run.declassified_at is not None
+            else None
+        ),
         # The assistant explains SEV0 to SEV2 runs only: its panel is shown on those.
         "assistant_on_run": run.severity in EXPLAINED_SEVERITIES,
     }
@@ -271,6 +290,34 @@ async def release(sub: Submission) -> Response:
     )  # fmt: skip
 
 
+@form_post(_refused, name="quarantine", keep=("quarantine_reason",), fields=QUARANTINE_FIELDS,
+           stale=_stale)  # fmt: skip
+async def quarantine_by_hand(sub: Submission) -> Response:
+    run_pk = sub.param("run_id")
+    await quarantine.quarantine_run(
+        sub.principal, run_pk, sub.values["quarantine_reason"], expected_version=_version(sub)
+    )
+    return back(_run_path(run_pk), "run.quarantined")
+
+
+@form_post(_refused, name="declassify", keep=("note", "release"), fields=DECLASSIFY_FIELDS,
+           stale=_stale)  # fmt: skip
+async def declassify(sub: Submission) -> Response:
+    run_pk = sub.param("run_id")
+    release_too = sub.text("release") in ("1", "on", "true")
+    done = await quarantine.declassify_run(
+        sub.principal, run_pk, sub.values["note"], expected_version=_version(sub),
+        release=release_too,
+    )  # fmt: skip
+    if done.release is None:
+        return back(_run_path(run_pk), "run.declassified")
+    # As a release: its verification results exist only now, shown on this response.
+    return await _run_page(
+        sub.request, sub.principal, str(done.run.id), checks=done.release.checks,
+        flash_code="run.declassified_released", headers={"HX-Push-Url": _run_path(done.run.id)},
+    )  # fmt: skip
+
+
 @form_post(_refused, name="request", keep=("reason",), fields=REQUEST_FIELDS, stale=_stale)
 async def request_rerun(sub: Submission) -> Response:
     run_pk = sub.param("run_id")
@@ -309,6 +356,8 @@ routes: list[Route] = [
     Route("/runs", ledger_page, methods=["GET"]),
     Route("/runs/{run_id:str}", run_page, methods=["GET"]),
     Route("/runs/{run_id:str}/release", release, methods=["POST"]),
+    Route("/runs/{run_id:str}/quarantine", quarantine_by_hand, methods=["POST"]),
+    Route("/runs/{run_id:str}/declassify", declassify, methods=["POST"]),
     Route("/runs/{run_id:str}/rerun", request_rerun, methods=["POST"]),
     Route("/runs/{run_id:str}/reruns/{request_id:str}/approve", approve_rerun, methods=["POST"]),
     Route("/runs/{run_id:str}/reruns/{request_id:str}/deny", deny_rerun, methods=["POST"]),

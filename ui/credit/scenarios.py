@@ -1,6 +1,7 @@
 """Scenario pages: the list of scenarios with their baselines, and a scenario's page (credits
-chart with the baseline band and SEV2/SEV1 lines, baseline history, candidate status, and the
-forms: calculate, propose, approve/reject, manual baseline, configuration). Conventions are in
+chart with the baseline band and SEV2/SEV1 lines, baseline history, candidate status, the
+prerequisites checklist of a baseline update, and the forms: calculate, propose, approve/reject,
+manual baseline, configuration). Conventions are in
 `riskops.ui.common`; every rule is the services' (`server/credit/baselines.py`,
 `scenarios.py`).
 """
@@ -115,7 +116,13 @@ async def _scenario_page(
     """The scenario page; after a refused action, `form` names the form whose `errors` it
     shows (a Conflict too, with the scenario as it is now)."""
     detail = await scen.get_scenario_detail(principal, request.path_params["key"])
+    key = detail.scenario.key
     people = await directory(principal)
+    # Seed 002's prerequisites, shown before anyone proposes or approves (the services check
+    # them again): over the window just calculated, else the policy's.
+    prerequisites = await svc.baseline_prerequisites(
+        principal, key, calculation.days if calculation else None
+    )
     ctx = {
         "d": detail,
         "s": detail.scenario,
@@ -132,6 +139,8 @@ async def _scenario_page(
         "values": values or {},
         "CLASSIFICATIONS": CLASSIFICATIONS,
         "window_days": detail.policy.baseline_window_days,
+        "pre": prerequisites,
+        "approval_pre": await svc.approval_prerequisites(principal, key),
     }
     return render(request, "credit/scenarios/detail.html", ctx, status)
 
