@@ -27,8 +27,14 @@ async def _policy(org_id: int, **over: Any) -> None:
     """Put a policy version in force directly (its maker-checker has tests of its own)."""
     number = await PolicyVersion.filter(org_id=org_id).count() + 1
     data = {**Policy().to_dict(), **over}
-    await PolicyVersion.create(org_id=org_id, number=number, data=data, reason="test",
-                               created_at=datetime.now(UTC), status=ChangeStatus.APPROVED)  # fmt: skip
+    await PolicyVersion.create(
+        org_id=org_id,
+        number=number,
+        data=data,
+        reason="test",
+        created_at=datetime.now(UTC),
+        status=ChangeStatus.APPROVED,
+    )
 
 
 async def test_an_operator_resolves_a_sev2_case_alone_with_documentation(tenant):
@@ -130,8 +136,9 @@ async def test_bad_resolves_are_refused_and_change_nothing(
     _, caller = await tenant.user(role)
     case = (await svc.create_case(op, title="t", severity="low")).case
     if over.get("case") == "pending":
-        await case_resolution.request_case_resolution(op, case.id, expected_version=1,
-                                                      summary="s", root_cause="unknown")  # fmt: skip
+        await case_resolution.request_case_resolution(
+            op, case.id, expected_version=1, summary="s", root_cause="unknown"
+        )
     theirs = (await svc.create_case((await other_tenant.user("operator"))[1], title="x")).case
     target = theirs.id if over.get("case") == "theirs" else case.id
     version = (await Case.get(id=case.id)).version
@@ -181,12 +188,8 @@ async def test_graphql_resolve_case_and_resolve_alone(tenant, api):
     assert out["errors"][0]["code"] == "CONFLICT"
     assert out["case"]["status"] == "OPEN"  # the case as it is
 
-    assert (await api.data(secret, detail, {"id": str(low.id)}))["case"]["resolveAlone"][
-        "allowed"
-    ]
-    out = (await api.data(secret, resolve, {"id": str(low.id), "v": 1, "note": ""}))[
-        "resolveCase"
-    ]
+    assert (await api.data(secret, detail, {"id": str(low.id)}))["case"]["resolveAlone"]["allowed"]
+    out = (await api.data(secret, resolve, {"id": str(low.id), "v": 1, "note": ""}))["resolveCase"]
     assert (out["errors"][0]["code"], out["errors"][0]["field"]) == ("INVALID", "note")
     out = (await api.data(secret, resolve, {"id": str(low.id), "v": 1, "note": "Batch."}))[
         "resolveCase"
@@ -207,12 +210,11 @@ async def test_the_page_offers_resolve_where_allowed_and_says_why_not(browser: A
     page = await b.get(f"/cases/{low.id}")
     assert f'action="/cases/{low.id}/resolve"' in page.text
     before = await case_state(low.id)
-    r = await b.post(f"/cases/{low.id}/resolve", {"expected_version": "1", "root_cause": "misconfig",
-                                                  "note": ""})  # fmt: skip
+    form = {"expected_version": "1", "root_cause": "misconfig", "note": ""}
+    r = await b.post(f"/cases/{low.id}/resolve", form)
     assert r.status_code == 422 and "Note is required" in r.text
     assert await case_state(low.id) == before
-    r = await b.post(f"/cases/{low.id}/resolve", {"expected_version": "1",
-                                                  "root_cause": "misconfig", "note": "Fixed."})  # fmt: skip
+    r = await b.post(f"/cases/{low.id}/resolve", {**form, "note": "Fixed."})
     assert r.status_code == 303
     page = await b.get(f"/cases/{low.id}")
     assert "resolved without an approver" in page.text
