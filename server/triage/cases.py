@@ -99,7 +99,7 @@ def notes_open(status: CaseStatus) -> bool:
 
 
 def case_actions(principal: Principal, case: Case) -> CaseActions:
-    if not principal.can(Perm.CASE_WORK):
+    if not principal.can(Perm.CASE_WORK) or case.archived_at is not None:  # archived: read-only
         return CaseActions(change_fields=False, next_statuses=[], add_note=False)
     return CaseActions(
         change_fields=case.status in WORKING,
