@@ -14,6 +14,7 @@ from riskops.server.core.permissions import Role
 from riskops.server.core.principal import Principal
 from riskops.server.settings import Settings
 from riskops.server.triage import case_archive
+from riskops.server.triage.case_run_links import policy_name
 
 cases_app = typer.Typer(help="Cases: archive the old resolved ones.", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
@@ -37,7 +38,7 @@ async def _archive(
     lines = [
         f"{verb} {done.count} case{'s' if done.count != 1 else ''} resolved before "
         f"{done.cutoff:%Y-%m-%d %H:%M} UTC (older than {done.older_than_days} days, "
-        f"policy v{done.policy_number})."
+        f"{policy_name(done.policy_number)})."
     ]
     if done.case_numbers:
         more = len(done.case_numbers) - SHOWN

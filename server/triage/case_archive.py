@@ -24,6 +24,7 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.credit.policy import current_policy
+from riskops.server.triage.case_run_links import policy_name
 from riskops.server.triage.cases import CaseResult, S, _change, _event
 from riskops.server.triage.models import Case
 
@@ -94,8 +95,8 @@ def _days(raw: Any, floor: int, policy_number: int) -> int:
         )
     if days < floor:
         raise Invalid(
-            f"Older than: policy v{policy_number} archives cases resolved more than {floor} "
-            f"days ago; give {floor} or more days.",
+            f"Older than: {policy_name(policy_number)} archives cases resolved more than "
+            f"{floor} days ago; give {floor} or more days.",
             field="older_than_days",
         )
     return days

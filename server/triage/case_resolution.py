@@ -157,7 +157,7 @@ async def resolve_alone(
     """The self-resolve rule (module docstring) for `case` under the policy in force."""
     in_force = await current_policy(principal.org_id, conn)
     floor = in_force.policy.operator_resolve_from_sev
-    v = f"policy v{in_force.number}"
+    v = links.policy_name(in_force.number)
     if floor >= 4:
         return ResolveAlone(False, f"By {v}, every case needs an approver to resolve it.",
                             in_force.number)  # fmt: skip

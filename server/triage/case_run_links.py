@@ -136,6 +136,11 @@ CASE_LEVEL = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 NO_LEVEL = 4  # a run without a severity (below SEV3, or no baseline)
 
 
+def policy_name(number: int) -> str:
+    """How messages name a policy version: its number, or the built-in defaults (number 0)."""
+    return f"policy v{number}" if number else "the default policy"
+
+
 def run_level(run: Run) -> int:
     sev = run.severity.value if run.severity is not None else None
     return RUN_LEVEL.get(sev or "", NO_LEVEL)

@@ -51,7 +51,7 @@ def test_dry_run_lists_then_archive_archives_and_audits(target: Target) -> None:
     before = _archived(target)
     dry = target.run("cases", "archive", "--org", "demo", "--dry-run")
     assert dry.stdout.startswith("Would archive ")
-    assert "older than 30 days, policy v" in dry.stdout
+    assert "older than 30 days, the default policy" in dry.stdout
     assert all(n in dry.stdout for n in numbers)
     assert _archived(target) == before
 
