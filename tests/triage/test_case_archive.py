@@ -207,3 +207,25 @@ async def test_pages_archive_show_archived_and_bulk(browser: Any, tenant: Any):
     assert r.status_code == 303
     assert (await Case.get(id=one.id)).status is CaseStatus.RESOLVED
     assert (await Case.get(id=old.id)).archived_at is not None
+
+
+async def test_an_archived_case_leaves_my_work(tenant):
+    from riskops.server.work.service import my_work
+
+    _, op = await tenant.user("operator")
+    _, approver = await tenant.user("approver")
+    case = (await svc.create_case(op, title="Asked", severity="high")).case
+    await case_resolution.request_case_resolution(
+        op, case.id, expected_version=1, summary="Done.", root_cause="legit_load"
+    )
+    await case_resolution.approve_case_resolution(approver, case.id, expected_version=2)
+
+    def mine(work: Any) -> list[str]:
+        section = work.section("requests")
+        found = {i.key: i for i in section.items} if section else {}
+        item = found.get("mine.case_resolutions")
+        return [e.href for e in item.entries] if item else []
+
+    assert mine(await my_work(op)) == [f"/cases/{case.id}"]
+    await case_archive.archive_case(op, case.id, expected_version=3)
+    assert mine(await my_work(op)) == []
