@@ -155,5 +155,11 @@ async def archive_resolved_cases(
 
 
 async def archive_preview(principal: Principal) -> ArchiveRun:
-    """What the bulk archive would take now under the policy (the cases page's count)."""
-    return await archive_resolved_cases(principal, dry_run=True)
+    """How many cases the bulk archive would take now under the policy (the cases page's count:
+    one COUNT, no rows; `case_numbers` is empty)."""
+    principal.require(Perm.CASE_WORK)
+    in_force = await current_policy(principal.org_id)
+    days = in_force.policy.archive_resolved_after_days
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    total = await _eligible(principal, cutoff).count()
+    return ArchiveRun(days, cutoff, total, [], max(0, total - MAX_BULK), True, in_force.number)

@@ -114,7 +114,7 @@ def _parse_filter(values: Mapping[str, str], errors: dict[str, str]) -> dict[str
         "assignee_id": assignee or None,
         "text": values["q"] or None,
         # "Show archived": the archived cases only (the default list hides them)
-        "archived": True if values["archived"] else None,
+        "archived": True if values["archived"] in ("1", "true", "on") else None,
     }
 
 
