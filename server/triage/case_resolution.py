@@ -7,7 +7,9 @@ The self-resolve rule, on one scale: case severities critical, high, medium, low
 (seed 001), run severities SEV0..SEV3 (seed 002). A case may be resolved alone when its own
 severity and every linked run's severity are at least `operator_resolve_from_sev` (default 2:
 SEV2/SEV3 cases, and cases of medium or low severity without a SEV0/SEV1 run; 4: never, 0:
-always). Runs without a severity do not count. Otherwise the maker-checker request applies.
+always). Runs without a severity do not count. The case's severity is the most severe it has
+had (its history keeps the one it opened with and every change): lowering it does not open the
+way round the approver. Otherwise the maker-checker request applies.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from riskops.server.triage.cases import (
 )
 from riskops.server.triage.models import (
     Case,
+    CaseEvent,
     RootCause,
 )
 
@@ -151,6 +154,23 @@ def _levels(floor: int) -> str:
     return " or ".join(names)
 
 
+async def _most_severe(
+    principal: Principal, case: Case, conn: BaseDBAsyncClient | None
+) -> tuple[int, str]:
+    """The most severe severity the case has had, from its history (the severity it opened
+    with, every severity an update set) and its current one, as (level, name)."""
+    q = scoped(CaseEvent, principal).filter(case_id=case.id, action__in=["create", "update"])
+    if conn is not None:
+        q = q.using_db(conn)
+    names = [case.severity.value]
+    for data in await q.values_list("data", flat=True):
+        value = data.get("severity") if isinstance(data, dict) else None
+        if value in links.CASE_LEVEL:
+            names.append(str(value))
+    worst = min(names, key=lambda n: links.CASE_LEVEL[n])
+    return links.CASE_LEVEL[worst], worst
+
+
 async def resolve_alone(
     principal: Principal, case: Case, conn: BaseDBAsyncClient | None = None
 ) -> ResolveAlone:
@@ -167,8 +187,11 @@ async def resolve_alone(
     runs = await q
     blockers = []
     level = links.CASE_LEVEL[case.severity.value]
+    worst, was = await _most_severe(principal, case, conn)
     if level < floor:
         blockers.append(f"its severity is {case.severity.value} (Sev{level})")
+    elif worst < floor:  # lowering the severity does not open the way round the approver
+        blockers.append(f"it was {was} (Sev{worst}) before its severity was lowered")
     grave = [r for r in runs if links.run_level(r) < floor]
     if grave:
         shown = ", ".join(f"{r.run_id} ({r.severity.value if r.severity else ''})"

@@ -379,7 +379,9 @@ async def open_case(
             ],
             using_db=conn,
         )
-    data: dict[str, Any] = {"alert_ids": ids, **(source or {})}
+    # the severity it opened with stays in its history: resolving alone looks at the most
+    # severe one a case has had (case_resolution.resolve_alone)
+    data: dict[str, Any] = {"alert_ids": ids, "severity": severity.value, **(source or {})}
     if runs:  # the runs a person named (an automatic action links its run itself)
         await case_run_links.attach(principal, conn, runs, case.id, now)
         data["run_ids"] = [r.run_id for r in runs]

@@ -88,6 +88,24 @@ async def test_a_case_of_a_sev1_run_or_of_high_severity_needs_an_approver(tenant
                                            root_cause="unknown", note="n")  # fmt: skip
 
 
+async def test_lowering_the_severity_does_not_open_the_way(tenant):
+    _, op = await tenant.user("operator")
+    case = (await svc.create_case(op, title="Was high", severity="high")).case
+    await svc.update_case(op, case.id, expected_version=1, severity="medium")
+    lowered = await Case.get(id=case.id)
+    v = await case_resolution.resolve_alone(op, lowered)
+    assert not v.allowed
+    assert "it was high (Sev1) before its severity was lowered" in v.reason
+    with pytest.raises(Conflict, match="before its severity was lowered"):
+        await case_resolution.resolve_case(op, case.id, expected_version=2,
+                                           root_cause="unknown", note="n")  # fmt: skip
+    # Raised then lowered back the same way: the approver decides.
+    low = (await svc.create_case(op, title="Low", severity="low")).case
+    await svc.update_case(op, low.id, expected_version=1, severity="critical")
+    await svc.update_case(op, low.id, expected_version=2, severity="low")
+    assert not (await case_resolution.resolve_alone(op, await Case.get(id=low.id))).allowed
+
+
 async def test_the_rule_follows_the_policy_in_force(tenant):
     (r,) = await runs(tenant, "SEV2")
     _, op = await tenant.user("operator")
