@@ -59,18 +59,6 @@ def test_cases_from_runs_resolve_alone_and_archive(server: Server) -> None:
         "SELECT c.id FROM risk_case c JOIN run r ON r.case_id = c.id WHERE r.severity = 'SEV1' "
         "AND c.status IN ('open', 'investigating') AND c.archived_at IS NULL LIMIT 1",
     )
-    # An old resolved demo case for the weekly archive card (the demo's cases are recent).
-    old = _query(
-        server,
-        "SELECT id FROM risk_case WHERE status IN ('open', 'investigating') AND id NOT IN "
-        "(SELECT case_id FROM run WHERE case_id IS NOT NULL) ORDER BY id LIMIT 1",
-    )
-    if old:
-        _execute(
-            server,
-            "UPDATE risk_case SET status = 'resolved', root_cause = 'legit_load', "
-            f"resolved_at = '2020-01-01 00:00:00+00:00' WHERE id = {old[0][0]}",
-        )
     problems: list[str] = []
 
     def shot(page: Page, name: str) -> None:
@@ -127,29 +115,46 @@ def test_cases_from_runs_resolve_alone_and_archive(server: Server) -> None:
             expect(page.locator("#resolution")).to_contain_text("without an approver by")
             shot(page, "05-resolved-alone")
 
-            # Archive it; it leaves the list and shows under "Show archived".
+            number = page.locator(".case-number").inner_text()
+            case_id = case_url.rstrip("/").rsplit("/", 1)[-1]
+
+            # The weekly check: once resolved more than 30 days ago (aged here), the list offers
+            # to archive it; the bulk archive takes it, and it shows under "Show archived".
+            _execute(
+                server,
+                "UPDATE risk_case SET resolved_at = '2020-01-01 00:00:00+00:00' "
+                f"WHERE id = {case_id}",
+            )
+            page.goto(f"{server.url}/cases")
+            card = page.locator("#archive-resolved")
+            expect(card).to_contain_text("resolved case older than 30 days")
+            expect(page.locator("#case-results")).to_contain_text(number)
+            shot(page, "06-list-with-archive-card")
+            card.locator("button:has-text('Archive')").click()
+            expect(page.locator(".flash-ok")).to_contain_text("Old resolved cases archived")
+            expect(page.locator("input[name=archived]")).to_be_checked()
+            expect(page.locator("#case-results")).to_contain_text(number)
+            shot(page, "07-show-archived")
+            page.locator("input[name=archived]").uncheck()
+            page.locator("button:has-text('Apply')").click()
+            expect(page.locator("#case-results")).not_to_contain_text(number)
+
+            # On its page: archived and read-only; unarchive, then archive it by hand.
+            page.goto(case_url)
+            expect(page.locator("#archive")).to_contain_text("read-only")
+            expect(page.locator("#notes form")).to_have_count(0)
+            page.locator("#archive button:has-text('Unarchive')").click()
+            expect(page.locator(".flash-ok")).to_contain_text("Case unarchived")
             page.locator("#archive button:has-text('Archive case')").click()
             expect(page.locator(".flash-ok")).to_contain_text("Case archived")
             expect(page.locator("#archive")).to_contain_text("Archived")
-            shot(page, "06-archived")
-            number = page.locator(".case-number").inner_text()
-
-            page.goto(f"{server.url}/cases")
-            expect(page.locator("#case-results")).not_to_contain_text(number)
-            expect(page.locator("#archive-resolved")).to_be_visible()
-            shot(page, "07-list-with-archive-card")
-            page.locator("input[name=archived]").check()
-            page.locator("button:has-text('Apply')").click()
-            expect(page.locator("#case-results")).to_contain_text(number)
-            shot(page, "08-show-archived")
+            shot(page, "08-archived")
 
             if sev1_case:  # a SEV1 run's case: the approver decides, and the page says why
                 page.goto(f"{server.url}/cases/{sev1_case[0][0]}")
                 expect(page.locator("#resolution")).to_contain_text("Needs an approver")
                 expect(page.locator("#resolve-alone")).to_have_count(0)
                 shot(page, "09-sev1-needs-approver")
-            page.goto(case_url)
-            expect(page.locator("#archive")).to_contain_text("read-only")
         finally:
             browser.close()
     # The refused create (404/422) and the missing note (422) are logged by Chromium, on purpose.
