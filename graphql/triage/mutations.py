@@ -9,6 +9,7 @@ from the per-request loaders (`graphql/triage/loaders.py`), one query per relati
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import datetime
 
 import strawberry
 
@@ -35,7 +36,17 @@ from riskops.graphql.triage.types import (
 from riskops.server.core.errors import DomainError, ErrorCode
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import parse_id, scoped
-from riskops.server.triage import alerts, bulk, case_alerts, case_resolution, cases, ingest
+from riskops.server.triage import (
+    alerts,
+    bulk,
+    case_alerts,
+    case_archive,
+    case_resolution,
+    case_run_links,
+    case_runs,
+    cases,
+    ingest,
+)
 from riskops.server.triage import models as m
 from riskops.server.triage.alerts import AlertActionResult
 from riskops.server.triage.cases import CaseResult
@@ -43,6 +54,8 @@ from riskops.server.triage.cases import CaseResult
 MAX_INGEST = alerts.MAX_BATCH
 MAX_BULK = alerts.MAX_BULK
 MAX_CASE_ALERTS = case_alerts.MAX_ALERTS
+MAX_CASE_RUNS = case_run_links.MAX_RUNS
+MAX_ARCHIVE = case_archive.MAX_BULK
 
 
 # --- building nodes ----------------------------------------------------------------------------
@@ -74,6 +87,38 @@ class CasePayload:
     )
     replayed: bool = False
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ArchiveCasesPayload:
+    older_than_days: int | None = strawberry.field(
+        default=None,
+        description="The age used: the policy's archive_resolved_after_days "
+        "unless you asked for more.",
+    )
+    cutoff: datetime | None = strawberry.field(
+        default=None, description="Cases resolved before this were taken."
+    )
+    count: int = strawberry.field(
+        default=0, description="Cases archived (with dryRun: that would be)."
+    )
+    case_numbers: list[str] = strawberry.field(
+        default_factory=list, description="Their numbers, oldest resolution first."
+    )
+    remaining: int = strawberry.field(
+        default=0, description=f"Eligible cases left beyond the {MAX_ARCHIVE} of one call."
+    )
+    dry_run: bool = False
+    policy_number: int | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _archived(r: case_archive.ArchiveRun) -> ArchiveCasesPayload:
+    return ArchiveCasesPayload(
+        older_than_days=r.older_than_days, cutoff=r.cutoff, count=r.count,
+        case_numbers=r.case_numbers, remaining=r.remaining, dry_run=r.dry_run,
+        policy_number=r.policy_number,
+    )  # fmt: skip
 
 
 @strawberry.type
@@ -343,9 +388,11 @@ class AlertsMutation:
         )  # fmt: skip
 
     @strawberry.mutation(
-        description=f"Open a case from 1 to {MAX_CASE_ALERTS} alerts, given by id (alertIds), "
-        "by the external id the queue shows (alertExternalIds), or both. Every one not found "
-        "is named in one NOT_FOUND error."
+        description=f"Open a case from up to {MAX_CASE_ALERTS} alerts, given by id (alertIds), "
+        "by the external id the queue shows (alertExternalIds), or both, and up to "
+        f"{MAX_CASE_RUNS} runs by run id (runIds, the RUN-… ids the pages show); or from "
+        "neither (a pattern you spotted). Every alert or run not found is named in one "
+        "NOT_FOUND error; a run already in another case is CONFLICT naming that case."
     )
     async def create_case(
         self,
@@ -355,6 +402,7 @@ class AlertsMutation:
         severity: CaseSeverity = CaseSeverity.MEDIUM,
         idempotency_key: str | None = None,
         alert_external_ids: list[str] | None = None,
+        run_ids: list[str] | None = None,
     ) -> CasePayload:
         ids = [str(a) for a in alert_ids or []]
         return await as_payload(
@@ -362,10 +410,98 @@ class AlertsMutation:
             cases.create_case(
                 principal(info), title=title, alert_ids=ids,
                 alert_external_ids=alert_external_ids, severity=severity.value,
-                idempotency_key=idempotency_key,
+                idempotency_key=idempotency_key, run_ids=run_ids,
             ),
             _case_done,
         )  # fmt: skip
+
+    @strawberry.mutation(
+        description=f"Link 1 to {MAX_CASE_RUNS} runs (by run id, RUN-…) to an open or "
+        "investigating case; runs linked already are left as they are. Another organization's "
+        "run reads as NOT_FOUND; a run in another case is CONFLICT naming that case (unlink it "
+        "there first)."
+    )
+    async def link_runs_to_case(
+        self, info: Info, case_id: strawberry.ID, run_ids: list[str]
+    ) -> CasePayload:
+        p = principal(info)
+        return await _case_payload(p, case_id, case_runs.link_runs(p, str(case_id), run_ids))
+
+    @strawberry.mutation(
+        description=f"Unlink 1 to {MAX_CASE_RUNS} runs (by run id) from an open or "
+        "investigating case. A run whose severity keeps operators from resolving the case "
+        "alone (SEV0/SEV1 by default) is unlinked by an approver only."
+    )
+    async def unlink_runs_from_case(
+        self, info: Info, case_id: strawberry.ID, run_ids: list[str]
+    ) -> CasePayload:
+        p = principal(info)
+        return await _case_payload(p, case_id, case_runs.unlink_runs(p, str(case_id), run_ids))
+
+    @strawberry.mutation(
+        description="Resolve an open or investigating case without an approver, with a root "
+        "cause and a note (seed 002 Escalation Level 1), where the versioned policy allows it "
+        "(operator_resolve_from_sev: by default cases of SEV2/SEV3 and without SEV0/SEV1 runs "
+        "or critical/high severity; see caseDetail.resolveAlone). Otherwise CONFLICT saying "
+        "why: use requestCaseResolution."
+    )
+    async def resolve_case(
+        self,
+        info: Info,
+        case_id: strawberry.ID,
+        expected_version: int,
+        root_cause: RootCause,
+        note: str,
+        idempotency_key: str | None = None,
+    ) -> CasePayload:
+        p = principal(info)
+        return await _case_payload(
+            p, case_id,
+            case_resolution.resolve_case(
+                p, str(case_id), expected_version=expected_version, root_cause=root_cause.value,
+                note=note, idempotency_key=idempotency_key,
+            ),
+        )  # fmt: skip
+
+    @strawberry.mutation(
+        description="Archive a resolved or closed case: hidden from the default lists, "
+        "readable by id and with cases(archived: true), read-only until unarchived."
+    )
+    async def archive_case(
+        self, info: Info, case_id: strawberry.ID, expected_version: int
+    ) -> CasePayload:
+        p = principal(info)
+        return await _case_payload(
+            p, case_id,
+            case_archive.archive_case(p, str(case_id), expected_version=expected_version),
+        )  # fmt: skip
+
+    @strawberry.mutation(description="Bring an archived case back to the default lists.")
+    async def unarchive_case(
+        self, info: Info, case_id: strawberry.ID, expected_version: int
+    ) -> CasePayload:
+        p = principal(info)
+        return await _case_payload(
+            p, case_id,
+            case_archive.unarchive_case(p, str(case_id), expected_version=expected_version),
+        )  # fmt: skip
+
+    @strawberry.mutation(
+        description="Archive the resolved and closed cases resolved more than olderThanDays "
+        "ago (default and minimum: the policy's archive_resolved_after_days, 30), oldest "
+        f"first, at most {MAX_ARCHIVE} per call (remaining says how many are left). dryRun "
+        "counts them and changes nothing. One history row and audit event per case."
+    )
+    async def archive_resolved_cases(
+        self, info: Info, older_than_days: int | None = None, dry_run: bool = False
+    ) -> ArchiveCasesPayload:
+        return await as_payload(
+            ArchiveCasesPayload,
+            case_archive.archive_resolved_cases(
+                principal(info), older_than_days=older_than_days, dry_run=dry_run
+            ),
+            _archived,
+        )
 
     @strawberry.mutation(description="Add a note to a case.")
     async def add_case_note(self, info: Info, case_id: strawberry.ID, body: str) -> CaseNotePayload:

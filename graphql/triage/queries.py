@@ -31,9 +31,11 @@ from riskops.graphql.triage.types import (
     CaseSeverity,
     CaseStatus,
     InfoRequest,
+    ResolveAlone,
     SimilarAlert,
     alert_fields,
 )
+from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.identity import users
 from riskops.server.triage import case_queries, queue, queue_filters
@@ -235,12 +237,20 @@ class AlertsQuery:
             datetime | None,
             strawberry.argument(description=UPDATED_AFTER),
         ] = None,
+        archived: Annotated[
+            bool | None,
+            strawberry.argument(
+                description="true: archived cases only; false: the others. Not given: archived "
+                "cases are hidden, except with updatedAfter (a sync returns every changed case; "
+                "archivedAt says which are archived)."
+            ),
+        ] = None,
     ) -> CaseConnection:
         page = await query(
             case_queries.list_cases(
                 principal(info), status=value_of(status), severity=value_of(severity),
                 assignee_id=assignee_id, text=text,
-                first=first, after=after, updated_after=updated_after,
+                first=first, after=after, updated_after=updated_after, archived=archived,
             )
         )  # fmt: skip
         sync = updated_after is not None
@@ -257,7 +267,14 @@ class AlertsQuery:
         "Opening it writes a `case.view` audit event."
     )
     async def case(self, info: Info, id: strawberry.ID) -> CaseDetail | None:
-        d = await or_none(case_queries.get_case_detail(principal(info), str(id)))
+        p = principal(info)
+        d = await or_none(case_queries.get_case_detail(p, str(id)))
         if d is None:
             return None
-        return CaseDetail.detail(d.case, sorted(a.id for a in d.alerts), d.notes)
+        run_ids = await case_queries.run_ids_of(p, d.case) if p.can(Perm.RUN_READ) else []
+        alone = (
+            ResolveAlone(allowed=d.resolve_alone.allowed, reason=d.resolve_alone.reason,
+                         policy_number=d.resolve_alone.policy_number)
+            if d.resolve_alone is not None else None
+        )  # fmt: skip
+        return CaseDetail.detail(d.case, sorted(a.id for a in d.alerts), d.notes, run_ids, alone)

@@ -448,6 +448,7 @@ def _case_fields(c: m.Case) -> dict[str, Any]:
         "resolution_summary": c.resolution_summary,
         "requested_by_id": as_opt_id(c.requested_by_id),
         "approved_by_id": as_opt_id(c.approved_by_id),
+        "archived_at": c.archived_at,
         "version": c.version,
     }
 
@@ -471,6 +472,10 @@ class Case:
     resolution_summary: str | None
     requested_by_id: strawberry.ID | None
     approved_by_id: strawberry.ID | None
+    archived_at: datetime | None = strawberry.field(
+        description="When it was archived: hidden from the default lists, read-only until "
+        "unarchived. Null: not archived."
+    )
     version: int = strawberry.field(description="Pass as expectedVersion to change it.")
 
     @strawberry.field(
@@ -488,17 +493,45 @@ class Case:
         return cls(**_case_fields(c))
 
 
+@strawberry.type(
+    description="Whether you may resolve the case without an approver now (resolveCase), and "
+    "why or why not, by the versioned policy's operator_resolve_from_sev."
+)
+class ResolveAlone:
+    allowed: bool
+    reason: str
+    policy_number: int
+
+
 @strawberry.type
 class CaseDetail(Case):
     alert_ids: list[strawberry.ID]
     notes: list[CaseNote]
+    run_ids: list[str] = strawberry.field(
+        default_factory=list,
+        description="The run ids (RUN-…) of its runs, as the pages show them (Related_Run_IDs); "
+        "empty without run.read.",
+    )
+    resolve_alone: ResolveAlone | None = strawberry.field(
+        default=None,
+        description="Null unless the case is open or investigating and you work cases.",
+    )
 
     @classmethod
-    def detail(cls, c: m.Case, alert_ids: list[int], notes: list[m.CaseNote]) -> CaseDetail:
+    def detail(
+        cls,
+        c: m.Case,
+        alert_ids: list[int],
+        notes: list[m.CaseNote],
+        run_ids: list[str] | None = None,
+        alone: ResolveAlone | None = None,
+    ) -> CaseDetail:
         return cls(
             **_case_fields(c),
             alert_ids=[as_id(a) for a in alert_ids],
             notes=[CaseNote.of(n) for n in notes],
+            run_ids=run_ids or [],
+            resolve_alone=alone,
         )
 
 

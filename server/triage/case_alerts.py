@@ -18,14 +18,15 @@ from riskops.server.triage.models import Alert
 MAX_ALERTS = 100
 
 
-def alert_ids(raw: Any, external_raw: Any = None) -> list[int]:
+def alert_ids(raw: Any, external_raw: Any = None, *, required: bool = True) -> list[int]:
     """The internal alert ids given (`alert_ids`); with `alert_external_ids` given too, the two
-    lists together hold from 1 to MAX_ALERTS alerts."""
+    lists together hold from 1 (0 when not `required`: a case may start without alerts) to
+    MAX_ALERTS alerts."""
     raw = [] if raw is None else raw
     external = external_ids(external_raw)
     if not isinstance(raw, list | tuple):
         raise Invalid("Alerts must be a list of alert ids.", field="alert_ids")
-    if not raw and not external:
+    if not raw and not external and required:
         if external_raw is None:
             raise Invalid("Alerts: give at least one alert.", field="alert_ids")
         raise Invalid(

@@ -19,8 +19,11 @@ from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
+from riskops.server.credit.models import Run
+from riskops.server.triage.case_resolution import ResolveAlone, resolve_alone
 from riskops.server.triage.cases import (
     MAX_PAGE,
+    WORKING,
     CaseActions,
     _choice,
     _user_id,
@@ -60,6 +63,9 @@ class CaseDetail:
     # The resolution waiting for an approver, as this caller sees it (None: none is pending).
     resolution: Decision | None = None
     actions: CaseActions | None = None  # what this caller may do on it now
+    # Whether this caller may resolve it without an approver now, and why (not); None when the
+    # question does not arise (not under work, or the caller does not work cases).
+    resolve_alone: ResolveAlone | None = None
 
 
 async def get_case_detail(principal: Principal, case_id: str | int) -> CaseDetail:
@@ -75,9 +81,27 @@ async def get_case_detail(principal: Principal, case_id: str | int) -> CaseDetai
         if case.status is CaseStatus.PENDING_APPROVAL
         else None
     )
-    return CaseDetail(
-        case, list(notes), list(alerts), list(history), resolution, case_actions(principal, case)
+    alone = (
+        await resolve_alone(principal, case)
+        if principal.can(Perm.CASE_WORK) and case.status in WORKING and case.archived_at is None
+        else None
     )
+    return CaseDetail(
+        case,
+        list(notes),
+        list(alerts),
+        list(history),
+        resolution,
+        case_actions(principal, case),
+        alone,
+    )
+
+
+async def run_ids_of(principal: Principal, case: Case) -> list[str]:
+    """The run ids of the case's runs (Related_Run_IDs), sorted."""
+    principal.require(Perm.RUN_READ)
+    ids = await scoped(Run, principal).filter(case_id=case.id).values_list("run_id", flat=True)
+    return sorted(str(i) for i in ids)
 
 
 _NUMBER_RE = re.compile(r"(?:case-)?0*(\d{1,9})", re.IGNORECASE)
@@ -93,9 +117,12 @@ async def list_cases(
     first: int = 50,
     after: str | None = None,
     updated_after: datetime | None = None,
+    archived: bool | None = None,
 ) -> CasePage:
     """Cases newest first, keyset-paged by id: `after` is the `end_cursor` of the page before.
     `text` matches part of the title, or a case number (`CASE-000123`, `123`).
+    `archived`: True only archived cases, False only the others; None (the default) hides
+    archived cases, except in a sync, which returns every changed case (archiving is a change).
     `updated_after` (incremental sync): only cases changed after it, oldest change first,
     keyset-paged on (updated_at, id) with cursors of their own (`case_cursor`)."""
     principal.require(Perm.CASE_READ)
@@ -106,7 +133,13 @@ async def list_cases(
     if text is not None:
         text = validation.text(text, "text", max_len=200, required=False) or None
     validation.page_size(first, MAX_PAGE)
+    if archived is not None and not isinstance(archived, bool):
+        raise Invalid("archived must be true or false.", field="archived")
     query = scoped(Case, principal)
+    if archived is True:
+        query = query.filter(archived_at__isnull=False)
+    elif archived is False or since is None:
+        query = query.filter(archived_at=None)
     if wanted is not None:
         query = query.filter(status=wanted)
     if wanted_severity is not None:

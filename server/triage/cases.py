@@ -38,10 +38,11 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import lock_scoped, parse_id, scoped
 from riskops.server.core.versioning import check_version, parse_version, write_versioned
+from riskops.server.credit.models import Run
 from riskops.server.identity import users
 from riskops.server.identity.models import User
 from riskops.server.identity.orgs import lock_organization
-from riskops.server.triage import case_alerts
+from riskops.server.triage import case_alerts, case_run_links
 from riskops.server.triage.alerts import member
 from riskops.server.triage.models import (
     Alert,
@@ -98,7 +99,7 @@ def notes_open(status: CaseStatus) -> bool:
 
 
 def case_actions(principal: Principal, case: Case) -> CaseActions:
-    if not principal.can(Perm.CASE_WORK):
+    if not principal.can(Perm.CASE_WORK) or case.archived_at is not None:  # archived: read-only
         return CaseActions(change_fields=False, next_statuses=[], add_note=False)
     return CaseActions(
         change_fields=case.status in WORKING,
@@ -160,6 +161,16 @@ def _user_id(raw: Any) -> int | None:
 
 async def _lock(principal: Principal, conn: BaseDBAsyncClient, pk: int) -> Case:
     return await lock_scoped(Case, principal, conn, pk, "Case")
+
+
+def require_live(case: Case, doing: str) -> None:
+    """An archived case is read-only until it is unarchived."""
+    if case.archived_at is not None:
+        raise Conflict(
+            f"Cannot {doing} case {case.display_number}: it is archived. Unarchive it first.",
+            current_status=case.status.value,
+            current_version=case.version,
+        )
 
 
 def _check_version(case: Case, expected: int) -> None:
@@ -237,6 +248,8 @@ async def _change_in_transaction(
             principal, conn, key, f"case.{action}", case.id
         ):
             return CaseResult(case, replayed=True)
+        if action != "unarchive":
+            require_live(case, "change")
         _check_version(case, expected)
         frm = case.status
         old = {"status": frm.value, "version": case.version}
@@ -273,18 +286,22 @@ async def create_case(
     alert_external_ids: Sequence[str] | None = None,
     severity: str | CaseSeverity = CaseSeverity.MEDIUM,
     idempotency_key: str | None = None,
+    run_ids: Sequence[str] | None = None,
 ) -> CaseResult:
-    """Open a case from 1 to 100 alerts of the caller's organization, given by id or by the
-    external id the queue shows, numbered per organization."""
+    """Open a case, numbered per organization, from up to 100 alerts of the caller's
+    organization (by id or by the external id the queue shows) and up to 100 of its runs (by the
+    run id the pages show, `RUN-…`), or from neither (a pattern someone spotted). A run already
+    in another case is refused, naming that case."""
     principal.require(Perm.CASE_WORK)
     title = _text(title, "title", MAX_TITLE)
     sev = _choice(CaseSeverity, severity, "severity", required=True)
     assert sev is not None
-    ids = case_alerts.alert_ids(list(alert_ids), alert_external_ids)
+    ids = case_alerts.alert_ids(list(alert_ids), alert_external_ids, required=False)
     external = case_alerts.external_ids(alert_external_ids)
+    refs = case_run_links.run_refs(run_ids)
     key = parse_idempotency_key(idempotency_key)
     with key_race(key):
-        return await _create_in_transaction(principal, title, sev, ids, external, key)
+        return await _create_in_transaction(principal, title, sev, ids, external, key, refs)
 
 
 async def _create_in_transaction(
@@ -294,6 +311,7 @@ async def _create_in_transaction(
     ids: list[int],
     external: list[str],
     key: str | None,
+    refs: list[str],
 ) -> CaseResult:
     now = datetime.now(UTC)
     async with in_transaction() as conn:
@@ -303,7 +321,9 @@ async def _create_in_transaction(
                 case = await scoped(Case, principal).using_db(conn).get(id=int(used.entity_id))
                 return CaseResult(case, replayed=True)
         ids = await case_alerts.alerts_in_org(principal, conn, ids, external)
-        case = await open_case(principal, conn, title, severity, now, alert_ids=ids)
+        runs = await case_run_links.runs_in_org(principal, conn, refs)
+        await case_run_links.refuse_held_elsewhere(principal, conn, runs, None)
+        case = await open_case(principal, conn, title, severity, now, alert_ids=ids, runs=runs)
         if key is not None:
             await remember_key(
                 principal, conn, key, "case.create", case.id, now,
@@ -321,6 +341,7 @@ async def open_case(
     *,
     alert_ids: Sequence[int] = (),
     source: dict[str, Any] | None = None,
+    runs: Sequence[Run] = (),
 ) -> Case:
     """Create a case in the caller's transaction: the next number, the alert links, the history
     row and the audit event. `source` says what opened it when it was not a person's request
@@ -358,7 +379,12 @@ async def open_case(
             ],
             using_db=conn,
         )
-    data: dict[str, Any] = {"alert_ids": ids, **(source or {})}
+    # the severity it opened with stays in its history: resolving alone looks at the most
+    # severe one a case has had (case_resolution.resolve_alone)
+    data: dict[str, Any] = {"alert_ids": ids, "severity": severity.value, **(source or {})}
+    if runs:  # the runs a person named (an automatic action links its run itself)
+        await case_run_links.attach(principal, conn, runs, case.id, now)
+        data["run_ids"] = [r.run_id for r in runs]
     await _event(principal, conn, case, "create", None, data, now)
     await record(
         principal, conn, "case.create", "case", case.id,
@@ -383,6 +409,7 @@ async def add_case_note(
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         case = await _lock(principal, conn, pk)
+        require_live(case, "add a note to")
         if not notes_open(case.status):
             raise Conflict(
                 f"Case {case.display_number} is closed; notes can no longer be added.",
@@ -434,6 +461,7 @@ async def link_alerts(
     async with in_transaction() as conn:
         case = await _lock(principal, conn, pk)
         ids = await case_alerts.alerts_in_org(principal, conn, ids, external)
+        require_live(case, "link alerts to")
         _require_status(case, WORKING, "link alerts to")
         linked = set(
             await CaseAlert.filter(case_id=case.id, alert_id__in=ids)
@@ -475,6 +503,7 @@ async def unlink_alerts(
     async with in_transaction() as conn:
         case = await _lock(principal, conn, pk)
         ids = await case_alerts.alerts_in_org(principal, conn, ids, external)
+        require_live(case, "unlink alerts from")
         _require_status(case, WORKING, "unlink alerts from")
         linked = set(
             await CaseAlert.filter(case_id=case.id)

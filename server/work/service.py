@@ -406,7 +406,7 @@ async def _my_case_requests(principal: Principal, since: datetime) -> Item:
     rejection clears the case's requester and keeps the reason in its history."""
     pending = await (
         scoped(Case, principal)
-        .filter(requested_by_id=principal.user_id)
+        .filter(requested_by_id=principal.user_id, archived_at=None)  # archived: out of sight
         .filter(Q(status=CaseStatus.PENDING_APPROVAL) | Q(resolved_at__gte=since))
         .order_by("-opened_at").limit(MAX_ENTRIES)
         .values("id", "number", "title", "status")

@@ -237,6 +237,25 @@ PAGES: dict[str, Page] = {
         "/cases/{case_requested}/reject",
         {"expected_version": "{case_requested.version}", "reason": "probe"},
     ),
+    # issue 16 (h/cases): see the GraphQL rows for {run_ref} and the stale versions
+    "POST /cases/archive-resolved": Page(Perm.CASE_WORK, "/cases/archive-resolved"),
+    "POST /cases/{case_id}/resolve": Page(
+        Perm.CASE_WORK,
+        "/cases/{case}/resolve",
+        {"expected_version": "999", "root_cause": "unknown", "note": "probe"},
+    ),
+    "POST /cases/{case_id}/runs/link": Page(
+        Perm.CASE_WORK, "/cases/{case}/runs/link", {"run_ids": "{run_ref}"}
+    ),
+    "POST /cases/{case_id}/runs/unlink": Page(
+        Perm.CASE_WORK, "/cases/{case}/runs/unlink", {"run_ids": "{run_ref}"}
+    ),
+    "POST /cases/{case_id}/archive": Page(
+        Perm.CASE_WORK, "/cases/{case}/archive", {"expected_version": "999"}
+    ),
+    "POST /cases/{case_id}/unarchive": Page(
+        Perm.CASE_WORK, "/cases/{case}/unarchive", {"expected_version": "999"}
+    ),
     # --- runs
     "GET /runs": Page(Perm.RUN_READ, "/runs"),
     "GET /runs/{run_id:str}": Page(Perm.RUN_READ, "/runs/{run}"),

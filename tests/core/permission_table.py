@@ -273,6 +273,21 @@ GRAPHQL: dict[str, Op] = {
             "reason": "probe",
         },
     ),
+    # issue 16 (h/cases): cases from runs, resolving alone, archiving. {run_ref} is the SEV0
+    # run's run id (RUN-… as the pages show it), in its automatic case: linking it elsewhere is
+    # CONFLICT, unlinking it from {case} INVALID. Versions are stale (999) where a call would
+    # change {case}: an allowed role gets CONFLICT, nothing changes.
+    "Mutation.linkRunsToCase": Op(Perm.CASE_WORK, {"caseId": "{case}", "runIds": ["{run_ref}"]}),
+    "Mutation.unlinkRunsFromCase": Op(
+        Perm.CASE_WORK, {"caseId": "{case}", "runIds": ["{run_ref}"]}
+    ),
+    "Mutation.resolveCase": Op(
+        Perm.CASE_WORK,
+        {"caseId": "{case}", "expectedVersion": 999, "rootCause": "UNKNOWN", "note": "probe"},
+    ),
+    "Mutation.archiveCase": Op(Perm.CASE_WORK, {"caseId": "{case}", "expectedVersion": 999}),
+    "Mutation.unarchiveCase": Op(Perm.CASE_WORK, {"caseId": "{case}", "expectedVersion": 999}),
+    "Mutation.archiveResolvedCases": Op(Perm.CASE_WORK, {"dryRun": True}),
     # --- runs, scenarios, baselines, policy, kill switches, reports
     "Query.runs": Op(Perm.RUN_READ),
     "Query.run": Op(Perm.RUN_READ, {"id": "{run}"}),

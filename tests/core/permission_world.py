@@ -220,6 +220,7 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     run = await Run.get(org_id=org.id, run_id=f"{slug}-run")
     v["run"] = str(run.id)
     world.versioned["run"] = (Run, run.id)
+    v["run_ref"] = run.run_id  # the run id the pages show (cases take runs by it)
     rerun = await reruns.request_rerun(operator, run.id, "probe")
     v["rerun"] = str(rerun.id)
     world.versioned["rerun"] = (RerunRequest, rerun.id)

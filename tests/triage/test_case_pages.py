@@ -444,10 +444,10 @@ async def test_every_case_post_refuses_a_missing_csrf_token(browser: Any, tenant
     count = await Case.filter(org_id=tenant.org_id).count()
     data = {"title": "T", "severity": "low", "alert_ids": str(extra[0]), "body": "b",
             "expected_version": "1", "status": "investigating", "summary": "s",
-            "root_cause": "unknown", "reason": "r"}  # fmt: skip
+            "root_cause": "unknown", "reason": "r", "note": "n", "run_ids": "RUN-1"}  # fmt: skip
     paths = [r.path.replace("{case_id:str}", str(case.id)) for r in case_pages.routes
              if "POST" in (r.methods or set())]  # fmt: skip
-    assert len(paths) == 8
+    assert len(paths) == 14  # issue 16: resolve, runs link/unlink, archive/unarchive, bulk
     for path in paths:
         r = await b.post(path, data, csrf=False)
         assert r.status_code == 403, path

@@ -478,7 +478,8 @@ async def test_idempotent_request_and_approve_replay_without_a_second_change(ten
 
 BAD_CREATES = [
     ("101 alert ids", {"alert_ids": "MANY"}, "Alerts has 101 entries; the limit is 100"),
-    ("no alert ids", {"alert_ids": []}, "Alerts: give at least one alert"),
+    ("101 run ids", {"run_ids": [f"RUN-{i}" for i in range(101)]}, "Runs has 101 entries"),
+    ("run ids not a list", {"run_ids": "RUN-1"}, "Runs must be a list of run ids"),
     ("empty title", {"title": "   "}, "Title is required"),
     ("long title", {"title": "t" * 301}, "the limit is 300"),
     ("unknown severity", {"severity": "huge"}, "Severity 'huge' is unknown"),

@@ -1,6 +1,7 @@
-"""Case pages: the list (filters, "load more", the new-case form) and a case's page (notes,
-linked alerts, fields and the maker-checker resolution step). Conventions are in
-`riskops.ui.common`.
+"""Case pages: the list (filters, "show archived", "load more", the new-case form from alerts,
+runs or neither, the bulk archive) and a case's page (notes, linked alerts and runs, fields, the
+maker-checker resolution or resolving alone where the policy allows it, archive). Conventions are
+in `riskops.ui.common`.
 The reads are the service's: `list_cases` (with the filters GraphQL `cases` also takes) and
 `get_case_detail` (the case, its notes, linked alerts and history).
 """
@@ -23,9 +24,11 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.credit import runs
 from riskops.server.credit.models import Run
+from riskops.server.credit.policy import current_policy
 from riskops.server.identity import users
 from riskops.server.operations import retention
-from riskops.server.triage import case_queries, case_resolution
+from riskops.server.triage import case_archive, case_queries, case_resolution, case_runs
+from riskops.server.triage import case_run_links as run_links
 from riskops.server.triage import cases as svc
 from riskops.server.triage.models import Case, CaseSeverity, CaseStatus, RootCause
 from riskops.ui.common.forms import back, directory, form_text, form_texts, int_or_none
@@ -33,7 +36,7 @@ from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post,
 from riskops.ui.common.rendering import FLASH, page, render, signed_in
 
 CASE_PAGE_SIZE = 50
-CASE_FILTERS = ("status", "severity", "assignee", "q")
+CASE_FILTERS = ("status", "severity", "assignee", "q", "archived")
 
 FLASH.update(
     {
@@ -45,12 +48,20 @@ FLASH.update(
         "case.requested": "Resolution requested: another approver must approve it.",
         "case.approved": "Resolution approved: the case is resolved.",
         "case.rejected": "Resolution rejected: the case is back under investigation.",
+        "case.resolved": "Case resolved, with its root cause and note.",
+        "case.runs_linked": "Runs linked to the case.",
+        "case.runs_unlinked": "Run unlinked from the case.",
+        "case.archived": "Case archived: hidden from the lists, read-only until unarchived.",
+        "case.unarchived": "Case unarchived: it is back in the lists.",
+        "case.archived_bulk": "Old resolved cases archived: here they are (Show archived).",
     }
 )
 
 # The service's field names -> this page's form field names (the same here, named for clarity).
 CREATE_FIELDS = {"title": "title", "severity": "severity", "alert_ids": "alert_ids",
-                 "alert_external_ids": "alert_external_ids"}  # fmt: skip
+                 "alert_external_ids": "alert_external_ids", "run_ids": "run_ids"}  # fmt: skip
+RESOLVE_FIELDS = {"root_cause": "root_cause", "note": "note"}
+RUN_FIELDS = {"run_ids": "run_ids"}
 UPDATE_FIELDS = {"status": "status", "severity": "severity", "root_cause": "root_cause",
                  "assignee_id": "assignee_id"}  # fmt: skip
 REQUEST_FIELDS = {"summary": "summary", "root_cause": "root_cause"}
@@ -79,8 +90,13 @@ def _external_ids(form: FormData) -> list[str] | None:
             if p]  # fmt: skip
 
 
+def _run_ids(form: FormData) -> list[str]:
+    """`run_ids` as typed: the run ids the pages show, separated by spaces or commas."""
+    return [p for raw in form_texts(form, "run_ids") for p in re.split(r"[\s,]+", raw) if p]
+
+
 def _alert_refusal(exc: NotFound) -> FieldErrors:
-    """An alert not found, under the form field it was given in."""
+    """An alert (or run) not found, under the form field it was given in."""
     return FieldErrors({exc.field or "alert_ids": exc.message})
 
 
@@ -98,6 +114,8 @@ def _parse_filter(values: Mapping[str, str], errors: dict[str, str]) -> dict[str
         "severity": values["severity"] or None,
         "assignee_id": assignee or None,
         "text": values["q"] or None,
+        # "Show archived": the archived cases only (the default list hides them)
+        "archived": True if values["archived"] in ("1", "true", "on") else None,
     }
 
 
@@ -127,6 +145,8 @@ async def _list_page(
         else:
             cases, cursor = result.items, result.end_cursor
     people = await directory(principal)
+    can_work = principal.can(Perm.CASE_WORK)
+    archivable = await case_archive.archive_preview(principal) if can_work else None
     more = urlencode({k: v for k, v in {**values, "after": cursor}.items() if v})
     ctx = {
         "values": values,
@@ -135,7 +155,8 @@ async def _list_page(
         "names": {u.id: u.name for u in people},
         "workers": svc.eligible_assignees(people, active=False),
         "more_url": f"/cases?{more}" if cursor else None,
-        "can_work": principal.can(Perm.CASE_WORK),
+        "can_work": can_work,
+        "archivable": archivable,
         "errors": errors or {},
         "form": form
         or {
@@ -143,6 +164,7 @@ async def _list_page(
             "severity": CaseSeverity.MEDIUM.value,
             "alert_ids": "",
             "alert_external_ids": "",
+            "run_ids": "",
         },
         "STATUSES": [s.value for s in CaseStatus],
         "SEVERITIES": [s.value for s in CaseSeverity],
@@ -164,6 +186,7 @@ def _create_values(form: FormData) -> dict[str, str]:
         "severity": form_text(form, "severity"),
         "alert_ids": " ".join(form_texts(form, "alert_ids")).strip(),
         "alert_external_ids": " ".join(form_texts(form, "alert_external_ids")).strip(),
+        "run_ids": " ".join(form_texts(form, "run_ids")).strip(),
     }
 
 
@@ -181,12 +204,19 @@ async def case_create(sub: Submission) -> Response:
         result = await svc.create_case(
             sub.principal, title=sub.values["title"], severity=sub.values["severity"],
             alert_ids=ids, alert_external_ids=_external_ids(sub.form),
-            idempotency_key=sub.text("idempotency_key") or None,
+            idempotency_key=sub.text("idempotency_key") or None, run_ids=_run_ids(sub.form),
         )  # fmt: skip
     except NotFound as exc:
-        # With no case yet, NotFound can only be about an alert given in the form.
+        # With no case yet, NotFound can only be about an alert or run given in the form.
         raise _alert_refusal(exc) from exc
     return back(_case_path(result.case.id), "case.created")
+
+
+@form_post(_create_refused, keep=lambda form: {}, fields={"older_than_days": "_form"})
+async def cases_archive_resolved(sub: Submission) -> Response:
+    """The bulk archive of the list page: the policy's age, nothing to type."""
+    await case_archive.archive_resolved_cases(sub.principal)
+    return back("/cases?archived=1", "case.archived_bulk")
 
 
 # ----------------------------------------------------------------------------- one case
@@ -198,6 +228,15 @@ async def _case_runs(principal: Principal, case: Case) -> list[Run] | None:
     if not principal.can(Perm.RUN_READ):
         return None
     return await runs.runs_of_case(principal, case.id)
+
+
+async def _locked_runs(principal: Principal, case_runs_: list[Run] | None) -> set[int]:
+    """The runs this caller may not unlink (SEV0/SEV1 by the policy, for non-approvers): their
+    button is disabled, with the reason."""
+    if not case_runs_ or principal.can(Perm.CASE_APPROVE):
+        return set()
+    floor = (await current_policy(principal.org_id)).policy.operator_resolve_from_sev
+    return {r.id for r in case_runs_ if run_links.run_level(r) < floor}
 
 
 async def _case_page(
@@ -216,6 +255,8 @@ async def _case_page(
     detail = await case_queries.get_case_detail(principal, case_id)
     case = detail.case
     people = await directory(principal)
+    linked_runs = await _case_runs(principal, case)
+    alone_event = next((ev for ev in reversed(detail.history) if ev.action == "resolve"), None)
     ctx = {
         "case": case,
         "notes": detail.notes,
@@ -224,7 +265,13 @@ async def _case_page(
             principal, [n.from_response_id for n in detail.notes]
         ),
         "alerts": detail.alerts,
-        "runs": await _case_runs(principal, case),
+        "runs": linked_runs,
+        "locked_runs": await _locked_runs(principal, linked_runs),
+        "resolve_alone": detail.resolve_alone,
+        # who resolved it without an approver, when it was (the last `resolve` of its history)
+        "resolved_alone_by": alone_event.actor if alone_event is not None else None,
+        "can_archive": principal.can(Perm.CASE_WORK)
+        and (case.archived_at is not None or case.status in case_archive.DONE),
         "assistant_cost": await usage.case_cost(principal, case.id),
         "events": detail.history,
         "names": {u.id: u.name for u in people},
@@ -301,6 +348,56 @@ async def case_unlink(sub: Submission) -> Response:
     return await _link_change(sub, unlink=True)
 
 
+def _typed_runs(form: FormData) -> dict[str, str]:
+    return {"run_ids": " ".join(form_texts(form, "run_ids")).strip()}
+
+
+async def _run_link_change(sub: Submission, *, unlink: bool) -> Response:
+    case_id = sub.param("case_id")
+    change = case_runs.unlink_runs if unlink else case_runs.link_runs
+    try:
+        await change(sub.principal, case_id, _run_ids(sub.form))
+    except NotFound as exc:
+        if exc.extra.get("kind") != "run":  # the case itself: the 404 page
+            raise
+        raise _alert_refusal(exc) from exc
+    return back(_case_path(case_id), "case.runs_unlinked" if unlink else "case.runs_linked")
+
+
+@form_post(_refused, name="runs", keep=_typed_runs, fields=RUN_FIELDS)
+async def case_link_runs(sub: Submission) -> Response:
+    return await _run_link_change(sub, unlink=False)
+
+
+@form_post(_refused, name="runs", keep=_typed_runs, fields=RUN_FIELDS)
+async def case_unlink_runs(sub: Submission) -> Response:
+    return await _run_link_change(sub, unlink=True)
+
+
+@form_post(_refused, name="resolve", keep=RESOLVE_FIELDS, fields=RESOLVE_FIELDS)
+async def case_resolve(sub: Submission) -> Response:
+    case_id = sub.param("case_id")
+    await case_resolution.resolve_case(
+        sub.principal, case_id, expected_version=_version(sub),
+        root_cause=sub.values["root_cause"], note=sub.values["note"],
+    )  # fmt: skip
+    return back(_case_path(case_id), "case.resolved")
+
+
+@form_post(_refused, name="archive")
+async def case_archive_one(sub: Submission) -> Response:
+    case_id = sub.param("case_id")
+    await case_archive.archive_case(sub.principal, case_id, expected_version=_version(sub))
+    return back(_case_path(case_id), "case.archived")
+
+
+@form_post(_refused, name="archive")
+async def case_unarchive_one(sub: Submission) -> Response:
+    case_id = sub.param("case_id")
+    await case_archive.unarchive_case(sub.principal, case_id, expected_version=_version(sub))
+    return back(_case_path(case_id), "case.unarchived")
+
+
 @form_post(_refused, name="update", keep=UPDATE_FIELDS, fields=UPDATE_FIELDS)
 async def case_update(sub: Submission) -> Response:
     case_id = sub.param("case_id")
@@ -362,6 +459,7 @@ async def case_reject(sub: Submission) -> Response:
 routes: list[Route] = [
     Route("/cases", cases_list, methods=["GET"]),
     Route("/cases", case_create, methods=["POST"]),
+    Route("/cases/archive-resolved", cases_archive_resolved, methods=["POST"]),
     Route("/cases/{case_id}", case_detail, methods=["GET"]),
     Route("/cases/{case_id}/notes", case_add_note, methods=["POST"]),
     Route("/cases/{case_id}/link", case_link, methods=["POST"]),
@@ -370,4 +468,9 @@ routes: list[Route] = [
     Route("/cases/{case_id}/request-resolution", case_request_resolution, methods=["POST"]),
     Route("/cases/{case_id}/approve", case_approve, methods=["POST"]),
     Route("/cases/{case_id}/reject", case_reject, methods=["POST"]),
+    Route("/cases/{case_id}/resolve", case_resolve, methods=["POST"]),
+    Route("/cases/{case_id}/runs/link", case_link_runs, methods=["POST"]),
+    Route("/cases/{case_id}/runs/unlink", case_unlink_runs, methods=["POST"]),
+    Route("/cases/{case_id}/archive", case_archive_one, methods=["POST"]),
+    Route("/cases/{case_id}/unarchive", case_unarchive_one, methods=["POST"]),
 ]
