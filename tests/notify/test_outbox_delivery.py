@@ -111,6 +111,7 @@ async def test_slack_body_summarises_a_sev1_run(tenant, hooks: WebhookServer) ->
     counts = await deliver_due(org_id=tenant.org_id, settings=settings)
     assert counts.as_dict() == {
         "sent": 1, "retrying": 0, "failed": 0, "skipped": 0, "suppressed": 0, "deferred": 0,
+        "waiting": 0,
     }  # fmt: skip
 
     [req] = hooks.requests
@@ -268,6 +269,7 @@ async def test_suppressed_messages_are_never_sent(tenant, hooks: WebhookServer) 
     later = datetime.now(UTC) + timedelta(days=1)
     assert (await deliver_due(later, org_id=tenant.org_id, settings=settings)).as_dict() == {
         "sent": 0, "retrying": 0, "failed": 0, "skipped": 0, "suppressed": 0, "deferred": 0,
+        "waiting": 0,
     }  # fmt: skip
     assert hooks.requests == []
     row = await reload(msg)
