@@ -236,7 +236,7 @@ async def get_channel(principal: Principal, channel_id: str | int) -> Notificati
     return await get_scoped(NotificationChannel, principal, channel_id, KIND)
 
 
-def _cursor(message: OutboxMessage) -> str:
+def cursor_of(message: OutboxMessage) -> str:
     return base64.urlsafe_b64encode(f"d:{message.id}".encode()).decode().rstrip("=")
 
 
@@ -263,7 +263,7 @@ async def deliveries(
     rows = await q.order_by("-id").limit(size + 1)
     more = len(rows) > size
     items = rows[:size]
-    return DeliveryPage(items, _cursor(items[-1]) if items and more else None, more)
+    return DeliveryPage(items, cursor_of(items[-1]) if items and more else None, more)
 
 
 # ----------------------------------------------------------------------------- changes
