@@ -179,7 +179,8 @@ async def test_roles_foreign_ids_and_duplicates(api, tenant, other_tenant, pd) -
             answers.append((error["code"], error["message"].replace(ident, "ID")))
         assert answers[0] == answers[1] and answers[0][0] == "NOT_FOUND"
     for ident in (theirs["id"], "2000000000", "junk"):
-        assert (await api.data(token, ONE, {"id": ident, "first": 5}))["notificationChannel"] is None
+        found = await api.data(token, ONE, {"id": ident, "first": 5})
+        assert found["notificationChannel"] is None
     dup = await api.data(token, CREATE, {"kind": "PAGERDUTY", "input": pd_input(
         pd, routing_key())})  # fmt: skip
     assert dup["createNotificationChannel"]["errors"][0]["code"] == "DUPLICATE"
