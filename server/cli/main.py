@@ -15,6 +15,7 @@ from riskops.server.cli import (  # noqa: F401  (importing a group registers its
     audit,
     backups,
     baselines,
+    channels,
     controls,
     evidence,
     gdpr,
