@@ -69,6 +69,9 @@ async def test_create_edit_test_and_remove_a_pagerduty_channel(browser, tenant, 
     log = await b.get(f"/admin/channels/{channel.id}")
     assert "run.sev0" in log.text and "trigger" in log.text and "r-77" in log.text
     assert "pending" in log.text
+    reader, _ = await tenant.user("operator")
+    outbox_page = await (await browser(reader, tenant.password)).get("/notifications")
+    assert "PD on call" in outbox_page.text  # the destination by name, not #ops-critical
     # Editing without a secret keeps it.
     saved = await b.post(f"/admin/channels/{channel.id}", {
         "name": "PD primary", "events": ["escalation"], "enabled": "on", "events_url": pd.url,
