@@ -20,16 +20,19 @@ routed: they keep going to the installation's mail server or webhook.
   (RISKOPS_WEBHOOKS, RISKOPS_SMTP_URL), as before channels existed.
 
 Cost: one query for the channels of the organizations of all the rows, plus one for the earlier
-triggers when some rows acknowledge or resolve, whatever the number of rows."""
+triggers when some rows acknowledge or resolve, whatever the number of rows; and the channels
+are read once per transaction (kept with the transaction's connection), so a transaction that
+writes one message per item (`outbox.add` in a loop) pays that query once."""
 
 from __future__ import annotations
 
 import json
+import weakref
 from collections import defaultdict
 from enum import StrEnum
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 
 from riskops.server.notify.mail import LINK_KINDS
 from riskops.server.notify.models import (
@@ -143,22 +146,52 @@ def _copy(row: OutboxMessage, destination: int) -> OutboxMessage:
     )  # fmt: skip
 
 
+# The channels of each organization, read once per transaction (the key is the transaction's
+# connection object, new for every transaction; it goes with it).
+_PER_TRANSACTION: weakref.WeakKeyDictionary[Any, dict[int, list[NotificationChannel]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _channels_of(
+    conn: BaseDBAsyncClient, orgs: list[int]
+) -> dict[int, list[NotificationChannel]]:
+    known: dict[int, list[NotificationChannel]] | None = None
+    if isinstance(conn, TransactionalDBClient):
+        try:
+            known = _PER_TRANSACTION.get(conn)
+        except TypeError:  # not weakly referenceable: no cache
+            known = None
+    missing = [o for o in orgs if known is None or o not in known]
+    by_org: dict[int, list[NotificationChannel]] = defaultdict(list)
+    if missing:
+        found = (
+            await NotificationChannel.filter(org_id__in=missing, archived_at__isnull=True)
+            .using_db(conn)
+            .order_by("id")
+        )
+        for c in found:
+            by_org[c.org_id].append(c)
+    if known is not None:
+        by_org.update({o: known[o] for o in orgs if o in known})
+    if isinstance(conn, TransactionalDBClient):
+        try:
+            cache = _PER_TRANSACTION.setdefault(conn, {})
+        except TypeError:  # not weakly referenceable: no cache
+            return by_org
+        cache.update({o: list(by_org.get(o, [])) for o in orgs})
+    return by_org
+
+
 async def route(conn: BaseDBAsyncClient, rows: list[OutboxMessage]) -> list[OutboxMessage]:
     """The rows to write for the unsaved `rows` (see the module docstring), in their order."""
     routable = [(r, e) for r in rows if (e := event_of(r.channel, r.kind)) is not None]
     if not routable:
         return rows
-    orgs = sorted({r.org_id for r, _ in routable})
-    channels = (
-        await NotificationChannel.filter(org_id__in=orgs, archived_at__isnull=True)
-        .using_db(conn)
-        .order_by("id")
-    )
+    by_org = await _channels_of(conn, sorted({r.org_id for r, _ in routable}))
+    channels = [c for chans in by_org.values() for c in chans]
     if not channels:
         return rows
-    by_org: dict[int, list[NotificationChannel]] = defaultdict(list)
-    for c in channels:
-        by_org[c.org_id].append(c)
     pagerduty = [c.id for c in channels if c.kind == ChannelKind.PAGERDUTY]
     triggered = await _triggered(conn, [r for r, _ in routable], pagerduty)
     out: list[OutboxMessage] = []

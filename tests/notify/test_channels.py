@@ -160,6 +160,31 @@ async def test_bulk_writers_route_with_two_queries(tenant, hooks) -> None:
     assert await OutboxMessage.filter(org_id=tenant.org_id, destination_id=a.id).count() == 50
 
 
+async def test_one_transaction_reads_the_channels_once(tenant, hooks, monkeypatch) -> None:
+    await slack(tenant, hooks, "chat", ["critical"])
+    reads: list[Any] = []
+    real = routing.NotificationChannel.filter
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        reads.append(kw)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(routing.NotificationChannel, "filter", counted)
+    async with in_transaction() as conn:
+        for i in range(20):
+            await outbox.add(conn, tenant.org_id, Channel.CRITICAL, "run.sev0",
+                             {**SEV0, "run_id": f"r-{i}"}, suppressed=False,
+                             now=datetime.now(UTC))  # fmt: skip
+    assert len(reads) == 1
+    assert (
+        await OutboxMessage.filter(org_id=tenant.org_id, destination_id__isnull=False).count() == 20
+    )
+    async with in_transaction() as conn:  # the next transaction reads them again
+        await outbox.add(conn, tenant.org_id, Channel.CRITICAL, "run.sev0", SEV0,
+                         suppressed=False, now=datetime.now(UTC))  # fmt: skip
+    assert len(reads) == 2
+
+
 async def test_link_mails_are_never_routed(tenant, hooks) -> None:
     await slack(tenant, hooks, "everything", [e.value for e in routing.RoutedEvent])
     msg = await write(tenant.org_id, Channel.EMAIL, "identity.invitation", {"to": "a@b.c"})
