@@ -20,6 +20,7 @@ from riskops.graphql.identity.mutations import IdentityMutation
 from riskops.graphql.identity.passwords import PasswordMutation
 from riskops.graphql.identity.queries import IdentityQuery
 from riskops.graphql.identity.sso import SsoMutation, SsoQuery
+from riskops.graphql.notify.channels import ChannelsMutation, ChannelsQuery
 from riskops.graphql.notify.queries import NotifyQuery
 from riskops.graphql.operations.access_review import AccessReviewMutation, AccessReviewQuery
 from riskops.graphql.operations.approvals import ApprovalTrailQuery
@@ -51,6 +52,7 @@ class Query(
     BaselinesQuery,
     ControlsQuery,
     NotifyQuery,
+    ChannelsQuery,
     ReportsQuery,
     ViewsQuery,
     ViewPromotionQuery,
@@ -76,6 +78,7 @@ class Mutation(
     BaselinesMutation,
     ControlsMutation,
     ReportsMutation,
+    ChannelsMutation,
     ViewsMutation,
     ViewPromotionMutation,
     AssistantMutation,

@@ -15,6 +15,7 @@ from riskops.ui.identity import access as access_pages
 from riskops.ui.identity import admin, mfa_pages, pages
 from riskops.ui.identity import passwords as password_pages
 from riskops.ui.identity import sso as sso_pages
+from riskops.ui.notify import channels as notify_channels
 from riskops.ui.notify import pages as notify_pages
 from riskops.ui.operations import access_review, approvals, audit, gdpr
 from riskops.ui.operations import backups as backup_pages
@@ -53,6 +54,7 @@ routes: list[Route] = [
     *reports.routes,
     *controls.routes,
     *notify_pages.routes,
+    *notify_channels.routes,
     *view_pages.routes,
     *assistant_usage.routes,  # before the panel's `/assistant/{target_type}/{target_id}`
     *assistant_pages.routes,

@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from riskops.graphql.core.ids import as_id
+from riskops.graphql.core.ids import as_id, as_opt_id
 from riskops.server.notify import models
 from riskops.server.notify.models import OutboxStatus
 
@@ -30,6 +30,12 @@ class Notification:
     payload: JSON
     created_at: datetime
     sent_at: datetime | None
+    destination_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The notification channel of your organization it goes to; null: the "
+        "installation default of its channel (RISKOPS_WEBHOOKS).",
+    )
+    dedup_key: str | None = None
 
     @classmethod
     def of(cls, m: models.OutboxMessage) -> Notification:
@@ -37,4 +43,5 @@ class Notification:
             id=as_id(m.id), channel=m.channel, kind=m.kind, status=m.status,
             attempts=m.attempts, next_attempt_at=m.next_attempt_at, last_error=m.last_error,
             payload=m.payload, created_at=m.created_at, sent_at=m.sent_at,
+            destination_id=as_opt_id(m.destination_id), dedup_key=m.dedup_key,
         )  # fmt: skip

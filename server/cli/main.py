@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backup": ("backups", "Backups: create, verify, restore and list archives."),
     "baseline": ("baselines", "Baselines of scenarios: calculate, propose, approve, set."),
     "cases": ("cases", "Cases: archive resolved cases older than the policy's age."),
+    "channels": ("channels", "Notification channels of an organization: list, test."),
     "killswitch": ("controls", "Kill switches: alert suppression, backfill mode per scenario."),
     "outbox": ("controls", "The notification outbox: deliver it now."),
     "evidence": ("evidence", "SOC 2-style evidence (seed 003 CO-001)."),

@@ -19,6 +19,13 @@ A one-time link (an invitation or a password reset) is one person's mail, not an
 suppression switch does not hold it. Once settled for good (sent or failed) its payload no
 longer holds the sealed link.
 
+A message with a destination (an organization channel, issue 16) goes to that channel
+(`sending`): its webhook, PagerDuty or SMTP server. One to a removed channel fails ("the channel
+was removed"), one to a disabled channel too, except an acknowledge or resolve (an incident the
+channel opened is still closed). An acknowledge or resolve of a dedup_key waits (stays pending,
+counted as `waiting`) while an older message of the same key to the same channel is still
+pending: PagerDuty never sees the acknowledgement before the trigger.
+
 Outcomes: 2xx → sent. Connect error, timeout, 5xx → stays pending, retried after 30 s, 1 min,
 2 min, ... (at most 30 min), or after a 429's Retry-After. After `MAX_ATTEMPTS` attempts, any
 other 4xx, or a channel without a webhook → failed, with `last_error` saying why.
@@ -39,8 +46,8 @@ from riskops.jobs.registry import job
 from riskops.server.core.scoping import scoped
 from riskops.server.credit.kill_switches import active_switches, suppression_on
 from riskops.server.identity.models import Organization
-from riskops.server.notify import mail, webhooks
-from riskops.server.notify.models import OutboxMessage, OutboxStatus
+from riskops.server.notify import mail, routing, sending, webhooks
+from riskops.server.notify.models import NotificationChannel, OutboxMessage, OutboxStatus
 from riskops.server.notify.outbox import Channel
 from riskops.server.settings import Settings, get_settings
 
@@ -70,6 +77,7 @@ class DeliveryCounts:
     skipped: int = 0  # claimed by another deliverer first
     suppressed: int = 0  # its organization's alert suppression was on at delivery
     deferred: int = 0  # left for the next pass (this one ran out of time)
+    waiting: int = 0  # an acknowledge/resolve behind an older pending message of its key
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -113,9 +121,23 @@ async def _deliver_one(
     settings: Settings,
     clock: Clock,
     org: webhooks.OrgRef | None,
+    channels: dict[int, NotificationChannel],
 ) -> str:
     """Send one claimed message; returns what became of it: sent, retrying or failed."""
     attempt = msg.attempts + 1
+    if msg.destination_id is not None:
+        channel = channels.get(msg.destination_id)
+        follow_up = routing.action_of(msg.payload) in routing.FOLLOW_UPS
+        problem = (
+            "the channel was removed" if channel is None or channel.archived_at is not None
+            else None if channel.enabled or follow_up
+            else "the channel is disabled: enable it to send what is written from now on"
+        )  # fmt: skip
+        if problem is not None or channel is None:
+            await _settle(msg, attempt, status=OutboxStatus.FAILED, last_error=problem)
+            return "failed"
+        outcome = await sending.send(client, msg, channel, base_url=settings.base_url, org=org)
+        return await _settled(msg, attempt, outcome, clock)
     if msg.channel == Channel.EMAIL.value:
         return await _settled(msg, attempt, await mail.send(msg, settings), clock)
     target = settings.webhooks.get(msg.channel)
@@ -162,6 +184,21 @@ async def _retry_later(
     return "retrying"
 
 
+async def _behind(msg: OutboxMessage) -> bool:
+    """An acknowledge or resolve to a channel while an older message of its dedup_key to the
+    same channel is still pending (its trigger, being retried): it waits for it."""
+    if msg.destination_id is None or not msg.dedup_key:
+        return False
+    if routing.action_of(msg.payload) not in routing.FOLLOW_UPS:
+        return False
+    return await (
+        scoped(OutboxMessage, org_id=msg.org_id)
+        .filter(destination_id=msg.destination_id, dedup_key=msg.dedup_key,
+                status=OutboxStatus.PENDING, id__lt=msg.id)
+        .exists()
+    )  # fmt: skip
+
+
 async def _organizations(ids: set[int]) -> dict[int, webhooks.OrgRef]:
     rows = await Organization.filter(id__in=sorted(ids)).values_list("id", "slug", "name")
     return {int(i): webhooks.OrgRef(int(i), str(slug), str(name)) for i, slug, name in rows}
@@ -201,6 +238,12 @@ async def deliver_due(
     if not due:
         return counts
     orgs = await _organizations({m.org_id for m in due})
+    destinations = {m.destination_id for m in due if m.destination_id is not None}
+    channels = (
+        {c.id: c for c in await NotificationChannel.filter(id__in=sorted(destinations))}
+        if destinations
+        else {}
+    )
     async with httpx.AsyncClient(
         timeout=settings.webhook_timeout_seconds, transport=transport, follow_redirects=False
     ) as client:
@@ -224,11 +267,16 @@ async def deliver_due(
                 else:
                     counts.skipped += 1
                 continue
+            if await _behind(msg):
+                counts.waiting += 1
+                continue
             if not await _claim(msg, at):
                 counts.skipped += 1
                 continue
             try:
-                result = await _deliver_one(client, msg, settings, clock, orgs.get(msg.org_id))
+                result = await _deliver_one(
+                    client, msg, settings, clock, orgs.get(msg.org_id), channels
+                )
             except Exception as exc:
                 # Our own failure (e.g. rendering the body): retried like a failed POST.
                 log.exception("outbox message %s could not be delivered", msg.id)

@@ -42,6 +42,9 @@ class SmtpServer:
     tls: bool  # TLS from the first byte (smtps://)
     user: str | None
     password: str | None
+    # STARTTLS: None when the server offers it (RISKOPS_SMTP_URL), True required, False never
+    # (an organization's e-mail channel says which)
+    starttls: bool | None = None
 
 
 def server_of(url: str) -> SmtpServer:
@@ -114,18 +117,23 @@ def compose(message: OutboxMessage, settings: Settings) -> EmailMessage:
     return mail
 
 
-def _send(server: SmtpServer, mail: EmailMessage) -> None:
+def _send(server: SmtpServer, mail: EmailMessage, timeout: float = TIMEOUT_SECONDS) -> None:
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if server.tls:
-        smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=TIMEOUT_SECONDS, context=context)
+        smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=timeout, context=context)
     else:
-        smtp = smtplib.SMTP(server.host, server.port, timeout=TIMEOUT_SECONDS)
+        smtp = smtplib.SMTP(server.host, server.port, timeout=timeout)
     with smtp:
         smtp.ehlo()
-        if not server.tls and smtp.has_extn("starttls"):
-            smtp.starttls(context=context)
-            smtp.ehlo()
+        if not server.tls and server.starttls is not False:
+            if smtp.has_extn("starttls"):
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            elif server.starttls:
+                raise smtplib.SMTPNotSupportedError(
+                    "the mail server does not offer STARTTLS; turn STARTTLS off or use another port"
+                )
         if server.user:
             smtp.login(server.user, server.password or "")
         smtp.send_message(mail, from_addr=parseaddr(str(mail["From"]))[1])
@@ -142,8 +150,15 @@ async def send(message: OutboxMessage, settings: Settings) -> Outcome:
         mail = compose(message, settings)
     except (ValueError, sealing.Unsealable) as exc:
         return Outcome(False, permanent=True, error=str(exc)[:500])
+    return await deliver(server, mail)
+
+
+async def deliver(server: SmtpServer, mail: EmailMessage, seconds: float | None = None) -> Outcome:
+    """Send one composed mail through `server` (in a thread); never raises for a mail failure:
+    a 5xx answer or a refused recipient is permanent, a 4xx or a network failure is retried.
+    Shared by the one-time links and the organizations' e-mail channels."""
     try:
-        await asyncio.to_thread(_send, server, mail)
+        await asyncio.to_thread(_send, server, mail, seconds or TIMEOUT_SECONDS)
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         permanent = all(code >= 500 for code in codes)
@@ -154,6 +169,14 @@ async def send(message: OutboxMessage, settings: Settings) -> Outcome:
             False, permanent=exc.smtp_code >= 500,
             error=" ".join(f"mail server answered {exc.smtp_code}: {text}".split())[:500],
         )  # fmt: skip
+    except smtplib.SMTPNotSupportedError as exc:
+        return Outcome(False, permanent=True, error=str(exc)[:500])
+    except ConnectionRefusedError:
+        return Outcome(
+            False,
+            error=f"could not reach the mail server: connection refused by "
+            f"{server.host}:{server.port}",
+        )
     except (OSError, smtplib.SMTPException) as exc:
         return Outcome(False, error=f"could not reach the mail server: {type(exc).__name__}: "
                        f"{exc}"[:500])  # fmt: skip

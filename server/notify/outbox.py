@@ -3,10 +3,17 @@ caused it (so a notification is never lost nor sent for a change that rolled bac
 delivers it after commit to the channel's webhook.
 
 Channels are the runbook's Slack channels: `critical` (#ops-critical), `alerts` (#ops-alerts),
-`review` (#ops-review), and `email` (issue 14: a one-time link mailed to its person through
-RISKOPS_SMTP_URL, `riskops.server.notify.mail`). While the alert-suppression kill switch is on,
-messages are written with status `suppressed` and never sent: the record of what would have been
-said stays (a one-time link is not an alert: it is never suppressed).
+`review` (#ops-review), `escalation` (issue 16), and `email` (issue 14: a one-time link mailed to
+its person through RISKOPS_SMTP_URL, `riskops.server.notify.mail`). While the alert-suppression
+kill switch is on, messages are written with status `suppressed` and never sent: the record of
+what would have been said stays (a one-time link is not an alert: it is never suppressed).
+
+Routing (issue 16, `riskops.server.notify.routing`): when the organization has notification
+channels routed for a message's event, one row is written per channel (`destination`); when none
+of them takes it, one row without destination goes to the installation default
+(RISKOPS_WEBHOOKS, RISKOPS_SMTP_URL), as before. `add` routes one message; bulk writers build
+rows with `outbox_rows` and write them with `add_many` (one query for the channels of all their
+organizations).
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
-from riskops.server.notify.models import OutboxMessage, OutboxStatus
+from riskops.server.notify import routing
+from riskops.server.notify.models import NotificationChannel, OutboxMessage, OutboxStatus
 from riskops.server.settings import get_settings
 
 log = logging.getLogger("riskops.outbox")
@@ -66,13 +74,27 @@ async def add(
     it does to that item's PagerDuty incident: `trigger` opens it (on the PagerDuty channels
     routed for the message's event), `acknowledge` and `resolve` go to the PagerDuty channels a
     trigger of the same key went to, and nowhere else. The action is kept in the payload
-    (`event_action`) so that chat channels can say it too."""
-    if action is not None:
-        payload = {**payload, "event_action": action.value}
-    row = outbox_rows(org_id, channel, kind, payload, suppressed=suppressed, now=now)
-    row.dedup_key = dedup_key
-    await row.save(using_db=conn)
-    return row
+    (`event_action`) so that chat channels can say it too.
+
+    Returns the first row written (one per destination channel, or the one row of the
+    installation default)."""
+    row = outbox_rows(org_id, channel, kind, payload, suppressed=suppressed, now=now,
+                      dedup_key=dedup_key, action=action)  # fmt: skip
+    rows = await routing.route(conn, [row])
+    for each in rows:
+        await each.save(using_db=conn)
+    return rows[0]
+
+
+async def add_many(conn: BaseDBAsyncClient, rows: list[OutboxMessage]) -> list[OutboxMessage]:
+    """Route and write many unsaved messages (`outbox_rows`) at once, in the caller's
+    transaction: one query for the channels of their organizations (and one for the earlier
+    triggers of acknowledge/resolve keys), one bulk insert. Returns the rows written."""
+    if not rows:
+        return []
+    routed = await routing.route(conn, rows)
+    await OutboxMessage.bulk_create(routed, using_db=conn)
+    return routed
 
 
 def outbox_rows(
@@ -83,8 +105,13 @@ def outbox_rows(
     *,
     suppressed: bool,
     now: datetime,
+    dedup_key: str | None = None,
+    action: PagerAction | None = None,
 ) -> OutboxMessage:
-    """An unsaved message, for callers that bulk-create many at once."""
+    """An unsaved message, for callers that bulk-create many at once (write them with
+    `add_many`, which routes them to the organization's channels)."""
+    if action is not None:
+        payload = {**payload, "event_action": action.value}
     return OutboxMessage(
         org_id=org_id,
         channel=channel.value,
@@ -94,6 +121,7 @@ def outbox_rows(
         attempts=0,
         next_attempt_at=now,
         created_at=now,
+        dedup_key=dedup_key,
     )
 
 
@@ -101,11 +129,16 @@ async def kick() -> None:
     """After a commit that wrote pending messages: have them delivered soon. Never raises (the
     messages are durable; the periodic delivery sweep sends them if this cannot).
 
-    Without any webhook or mail server configured there is nothing to send now: no job is
-    queued, and the periodic sweep marks the messages failed ("no webhook configured")."""
+    Without any webhook, mail server or organization channel configured there is nothing to
+    send now: no job is queued, and the periodic sweep marks the messages failed ("no webhook
+    configured")."""
     try:
         settings = get_settings()
-        if not settings.webhooks and not settings.smtp_url:
+        if (
+            not settings.webhooks
+            and not settings.smtp_url
+            and not await NotificationChannel.filter(enabled=True, archived_at=None).exists()
+        ):
             return
         await runner.enqueue("outbox.deliver")
     except Exception:

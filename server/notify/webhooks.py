@@ -67,6 +67,7 @@ class Outcome:
     permanent: bool = False  # a failure that retrying cannot fix (4xx other than 429)
     retry_after: float | None = None  # seconds, from a 429's Retry-After
     error: str | None = None
+    code: int | None = None  # the HTTP status the receiver answered, if it answered
 
 
 # --- bodies ------------------------------------------------------------------------------------
@@ -162,16 +163,49 @@ def _generic_summary(message: OutboxMessage) -> tuple[str, list[str]]:
     return f"{message.kind} notification", [f"```{_esc(payload)}```"]
 
 
+def action_note(payload: Any) -> str | None:
+    """What a message does to its item's incident, for people: "acknowledged by Ann Lee",
+    "resolved" (None for a trigger or a message without action)."""
+    if not isinstance(payload, dict):
+        return None
+    action = payload.get("event_action")
+    if action == "acknowledge":
+        who = payload.get("acknowledged_by") or payload.get("by")
+        return f"acknowledged by {who}" if who else "acknowledged"
+    if action == "resolve":
+        return "resolved"
+    return None
+
+
+def _text_summary(message: OutboxMessage, payload: dict[str, Any]) -> tuple[str, list[str]]:
+    """A message that says itself (`text`): the assistant budget, view promotions, tests,
+    escalations."""
+    text = " ".join(str(payload["text"]).split())
+    lines = [f"*Kind*: `{_esc(message.kind)}`"]
+    for key in ("severity", "subject", "case_number", "run_id", "level", "overdue"):
+        if payload.get(key) not in (None, ""):
+            lines.append(f"*{key.replace('_', ' ').capitalize()}*: {_esc(payload[key])}")
+    return (text[:300] + "…" if len(text) > 300 else text), lines
+
+
 def summary(message: OutboxMessage, base_url: str = "") -> tuple[str, list[str]]:
-    """A one-line text and the detail lines of a message (any kind; unknown kinds generically)."""
+    """A one-line text and the detail lines of a message (any kind; unknown kinds generically);
+    an acknowledge or resolve says so at the front of the text."""
     payload = message.payload if isinstance(message.payload, dict) else {}
     if message.kind in ("run.sev0", "run.sev1", "run.sev2_pattern") and payload:
-        return _run_summary(message.kind, payload, base_url)
-    if message.kind == "report.weekly" and payload:
-        return _report_summary(payload, base_url)
-    if message.kind in ("identity.invitation", "identity.password_reset") and payload:
-        return _link_summary(message.kind, payload)
-    return _generic_summary(message)
+        text, lines = _run_summary(message.kind, payload, base_url)
+    elif message.kind == "report.weekly" and payload:
+        text, lines = _report_summary(payload, base_url)
+    elif message.kind in ("identity.invitation", "identity.password_reset") and payload:
+        text, lines = _link_summary(message.kind, payload)
+    elif isinstance(payload.get("text"), str) and payload["text"].strip():
+        text, lines = _text_summary(message, payload)
+    else:
+        text, lines = _generic_summary(message)
+    note = action_note(payload)
+    if note:
+        text = f"{note[0].upper()}{note[1:]}: {text}"
+    return text, lines
 
 
 def slack_body(
@@ -211,7 +245,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def generic_body(message: OutboxMessage, org: OrgRef | None = None) -> dict[str, Any]:
     who = _org_of(message, org)
-    return {
+    body = {
         "id": message.id,
         "org_id": message.org_id,
         "org": {"slug": who.slug, "name": who.name},
@@ -220,6 +254,9 @@ def generic_body(message: OutboxMessage, org: OrgRef | None = None) -> dict[str,
         "payload": message.payload,
         "created_at": _iso(message.created_at),
     }
+    if message.dedup_key:
+        body["dedup_key"] = message.dedup_key
+    return body
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -282,14 +319,15 @@ async def post(client: httpx.AsyncClient, url: str, request: WebhookRequest) -> 
         return Outcome(False, error=_clip(f"could not connect: {type(exc).__name__}: {exc}"))
     code = response.status_code
     if 200 <= code < 300:
-        return Outcome(True)
+        return Outcome(True, code=code)
     snippet = _clip(response.text[:200]) if response.text else ""
     detail = f"HTTP {code}" + (f": {snippet}" if snippet else "")
     if code == 429:
         return Outcome(
             False, retry_after=retry_after_seconds(response.headers.get("retry-after")),
-            error=_clip(f"rate limited ({detail})"),
+            error=_clip(f"rate limited ({detail})"), code=code,
         )  # fmt: skip
     if 400 <= code < 500:
-        return Outcome(False, permanent=True, error=_clip(f"refused by the webhook ({detail})"))
-    return Outcome(False, error=_clip(detail))
+        return Outcome(False, permanent=True, error=_clip(f"refused by the webhook ({detail})"),
+                       code=code)  # fmt: skip
+    return Outcome(False, error=_clip(detail), code=code)

@@ -346,6 +346,24 @@ PAGES: dict[str, Page] = {
         Perm.POLICY_MANAGE, "/kill-switches/clear", {"switch_id": "{switch}", "reason": "probe"}
     ),
     "GET /notifications": Page(Perm.RUN_READ, "/notifications"),
+    # notification channels per organization (issue 16)
+    "GET /admin/channels": Page(Perm.CHANNEL_MANAGE, "/admin/channels"),
+    "POST /admin/channels": Page(
+        Perm.CHANNEL_MANAGE, "/admin/channels", {"kind": "slack", "name": "x", "url": "nope"}
+    ),
+    "GET /admin/channels/new": Page(Perm.CHANNEL_MANAGE, "/admin/channels/new"),
+    "GET /admin/channels/{channel_id}": Page(Perm.CHANNEL_MANAGE, "/admin/channels/{channel}"),
+    "POST /admin/channels/{channel_id}": Page(
+        Perm.CHANNEL_MANAGE,
+        "/admin/channels/{channel}",
+        {"name": "Probe", "url": "http://127.0.0.1:9/x", "version": "{channel.version}"},
+    ),
+    "POST /admin/channels/{channel_id}/test": Page(
+        Perm.CHANNEL_MANAGE, "/admin/channels/{channel}/test"
+    ),
+    "POST /admin/channels/{channel_id}/remove": Page(
+        Perm.CHANNEL_MANAGE, "/admin/channels/{channel}/remove", {"version": "-1"}
+    ),
     # --- saved-view pages ({view}: a standard view of the alert queue; {view_promo}: a personal
     # view of a strategist who is no caller, {view_request} its request waiting for review)
     "GET /views": Page(VIEWS_PART, "/views"),

@@ -302,6 +302,24 @@ GRAPHQL: dict[str, Op] = {
     "Query.policyProposal": Op(Perm.RUN_READ),
     "Query.killSwitches": Op(Perm.RUN_READ),
     "Query.notifications": Op(Perm.RUN_READ),
+    # notification channels per organization (issue 16)
+    "Query.notificationChannels": Op(Perm.CHANNEL_MANAGE),
+    "Query.notificationChannel": Op(Perm.CHANNEL_MANAGE, {"id": "{channel}"}),
+    "Mutation.createNotificationChannel": Op(
+        Perm.CHANNEL_MANAGE, {"kind": "SLACK", "input": {"name": "x", "url": "not a url"}}
+    ),
+    "Mutation.updateNotificationChannel": Op(
+        Perm.CHANNEL_MANAGE,
+        {
+            "id": "{channel}",
+            "expectedVersion": "{channel.version}",
+            "input": {"name": "Probe", "url": "http://127.0.0.1:9/x"},
+        },
+    ),
+    "Mutation.removeNotificationChannel": Op(
+        Perm.CHANNEL_MANAGE, {"id": "{channel}", "expectedVersion": -1}
+    ),
+    "Mutation.testNotificationChannel": Op(Perm.CHANNEL_MANAGE, {"id": "{channel}"}),
     "Query.reports": Op(Perm.REPORT_READ),
     "Query.report": Op(Perm.REPORT_READ, {"id": "{report}"}),
     "Mutation.recordRuns": Op(Perm.RUN_RECORD, {"input": [RUN_ITEM]}),

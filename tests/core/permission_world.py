@@ -33,6 +33,8 @@ from riskops.server.credit.models import Baseline, BaselineSource, RerunRequest,
 from riskops.server.identity import teams, tokens, users
 from riskops.server.identity.models import Session
 from riskops.server.identity.orgs import create_organization
+from riskops.server.notify import channels as notify_channels
+from riskops.server.notify.models import NotificationChannel
 from riskops.server.security import digest, new_secret
 from riskops.server.settings import Settings
 from riskops.server.triage import alerts, case_resolution, cases, ingest
@@ -230,6 +232,12 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     v["switch"] = str(switch.id)
     monday = date.today() - timedelta(days=date.today().weekday() + 7)
     v["report"] = str((await reports.generate_weekly_report(operator, monday)).id)
+    # A notification channel (issue 16) whose webhook refuses connections: a test sends nothing.
+    channel = await notify_channels.create_channel(
+        admin, "slack", notify_channels.ChannelInput(name="Probe", url="http://127.0.0.1:9/x")
+    )
+    v["channel"] = str(channel.id)
+    world.versioned["channel"] = (NotificationChannel, channel.id)
 
     # A standard view of the alert queue, as a published promotion leaves it: every caller who
     # may save views sees it (their edits become its draft; archiving it is refused).

@@ -31,7 +31,7 @@ from riskops.server.identity.models import Organization
 from riskops.server.notify import delivery as notify_tasks
 from riskops.server.notify import outbox
 from riskops.server.notify.delivery import MAX_ATTEMPTS, backoff, deliver_due
-from riskops.server.notify.models import OutboxMessage, OutboxStatus
+from riskops.server.notify.models import NotificationChannel, OutboxMessage, OutboxStatus
 from riskops.server.notify.outbox import Channel
 from riskops.server.settings import (
     WEBHOOK_CHANNELS,
@@ -111,6 +111,7 @@ async def test_slack_body_summarises_a_sev1_run(tenant, hooks: WebhookServer) ->
     counts = await deliver_due(org_id=tenant.org_id, settings=settings)
     assert counts.as_dict() == {
         "sent": 1, "retrying": 0, "failed": 0, "skipped": 0, "suppressed": 0, "deferred": 0,
+        "waiting": 0,
     }  # fmt: skip
 
     [req] = hooks.requests
@@ -268,6 +269,7 @@ async def test_suppressed_messages_are_never_sent(tenant, hooks: WebhookServer) 
     later = datetime.now(UTC) + timedelta(days=1)
     assert (await deliver_due(later, org_id=tenant.org_id, settings=settings)).as_dict() == {
         "sent": 0, "retrying": 0, "failed": 0, "skipped": 0, "suppressed": 0, "deferred": 0,
+        "waiting": 0,
     }  # fmt: skip
     assert hooks.requests == []
     row = await reload(msg)
@@ -446,9 +448,23 @@ async def test_kick_queues_a_delivery_and_never_raises(
 
 async def test_kick_without_webhooks_queues_nothing(db) -> None:
     assert not get_settings().webhooks
+    # Nor any organization channel (those earlier tests left are done with).
+    await NotificationChannel.filter(enabled=True).update(enabled=False)
     before = await Job.filter(kind="outbox.deliver").count()
     await outbox.kick()
     assert await Job.filter(kind="outbox.deliver").count() == before
+
+
+async def test_kick_with_an_organization_channel_queues_delivery(tenant) -> None:
+    assert not get_settings().webhooks
+    now = datetime.now(UTC)
+    await NotificationChannel.create(
+        org_id=tenant.org_id, name="chat", kind="slack", config={"url": "http://127.0.0.1:9/"},
+        events=["critical"], created_at=now, updated_at=now,
+    )  # fmt: skip
+    before = await Job.filter(kind="outbox.deliver").count()
+    await outbox.kick()
+    assert await Job.filter(kind="outbox.deliver").count() == before + 1
 
 
 async def test_the_expiry_job_records_expired_switches(tenant) -> None:

@@ -102,6 +102,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/admin/tokens", "API tokens", "Admin", Perm.TOKEN_MANAGE),
     NavItem("/admin/sso", "Single sign-on", "Admin", Perm.SECURITY_MANAGE),
     NavItem("/admin/security", "Security", "Admin", Perm.SECURITY_MANAGE),
+    NavItem("/admin/channels", "Notification channels", "Admin", Perm.CHANNEL_MANAGE),
     NavItem("/admin/backups", "Backups", "Admin", Perm.OPS_READ),
     NavItem("/admin/status", "Platform status", "Admin", Perm.OPS_READ),
     NavItem("/admin/maintenance", "Maintenance", "Admin", Perm.MAINTENANCE_MANAGE),
@@ -131,6 +132,9 @@ FLASH: dict[str, str] = {
     "sso.saved": "Single sign-on saved. Test the connection below.",
     "sso.only_on": "Single sign-on only: passwords are refused except for the break-glass admin.",
     "sso.only_off": "Passwords are accepted again.",
+    "channel.created": "Channel added. Send a test below to check that it arrives.",
+    "channel.saved": "Channel saved.",
+    "channel.removed": "Channel removed. Its delivery log stays readable.",
     "user.mfa_reset": "The user's MFA was reset and their sessions revoked; they set it up "
     "again at their next sign-in when it is required.",
     "mfa.disabled": "Multi-factor authentication is off.",

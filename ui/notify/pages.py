@@ -8,8 +8,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from riskops.server.core.errors import Invalid
+from riskops.server.core.scoping import scoped
 from riskops.server.notify import outbox
-from riskops.server.notify.models import OutboxStatus
+from riskops.server.notify.models import NotificationChannel, OutboxStatus
 from riskops.ui.common.forms import (
     form_text,
 )
@@ -27,8 +28,11 @@ async def notifications_page(request: Request) -> Response:
         rows = await outbox.list_messages(principal, chosen or None, NOTIFICATION_PAGE)
     except Invalid as exc:
         rows, error = [], exc.message
+    ids = sorted({m.destination_id for m in rows if m.destination_id is not None})
+    found = await scoped(NotificationChannel, principal).filter(id__in=ids) if ids else []
     ctx = {
         "messages": rows,
+        "destinations": {c.id: c.name for c in found},
         "chosen": chosen,
         "filter_error": error,
         "STATUSES": [s.value for s in OutboxStatus],
