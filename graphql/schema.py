@@ -29,6 +29,7 @@ from riskops.graphql.operations.gdpr import GdprMutation, GdprQuery
 from riskops.graphql.operations.maintenance import MaintenanceMutation, MaintenanceQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.operations.retention import RetentionMutation, RetentionQuery
+from riskops.graphql.response.mutations import ResponseMutation
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
 from riskops.graphql.views.mutations import ViewsMutation
@@ -84,6 +85,7 @@ class Mutation(
     EvidenceMutation,
     GdprMutation,
     RetentionMutation,
+    ResponseMutation,
 ):
     pass
 

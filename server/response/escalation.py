@@ -25,12 +25,14 @@ would have been sent stays) and the levels still advance.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -40,18 +42,63 @@ from riskops.server.core.formatting import case_ref
 from riskops.server.credit.models import Run
 from riskops.server.credit.policy import current_policy
 from riskops.server.notify import outbox
-from riskops.server.notify.models import OutboxMessage
+from riskops.server.notify.models import OutboxStatus
 from riskops.server.response import clocks as rc
 from riskops.server.response.models import ResponseClock, SubjectKind
-from riskops.server.response.service import case_history
 from riskops.server.settings import get_settings
-from riskops.server.triage.models import Case
 
 log = logging.getLogger("riskops.response")
 
 SCHEDULER = "scheduler"
 CHUNK = 2000  # ids per claiming UPDATE (inlined integers: no bind-parameter limit)
 MAX_PASS = 50_000  # clocks looked at by one pass; the next minute takes the rest
+
+
+_OUTBOX = (
+    "org_id", "channel", "kind", "payload", "status", "attempts", "next_attempt_at", "created_at",
+    "dedup_key",
+)  # fmt: skip
+_OUTBOX_TYPES = ("int", "text", "text", "text/jsonb", "text", "int", "timestamptz",
+                 "timestamptz", "text")  # fmt: skip
+_EVENT = ("case_id", "org_id", "action", "actor", "data", "at", "from_status", "to_status")
+_EVENT_TYPES = ("int", "int", "text", "text", "text/jsonb", "timestamptz", "text", "text")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _chunks(ids: list[int]) -> list[str]:
+    """Integer ids inlined in IN lists of at most CHUNK (no bind-parameter limit, no per-id
+    query-building cost)."""
+    return [",".join(str(int(x)) for x in ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK)]
+
+
+async def _history(
+    conn: BaseDBAsyncClient,
+    org_id: int,
+    rows: list[tuple[Any, ...]],
+    cases: dict[int, tuple[int, str, str]],
+    now: datetime,
+) -> None:
+    """The case history rows of the pass (status unchanged) and the cases' updated_at."""
+    if not rows:
+        return
+    missing = sorted({r[0] for r in rows} - set(cases))
+    for chunk in _chunks(missing):  # a run's case, not itself escalated
+        for r in await conn.execute_query_dict(
+            f"SELECT id, status FROM risk_case WHERE org_id = {org_id} AND id IN ({chunk})"
+        ):
+            cases[int(r["id"])] = (0, "", str(r["status"]))
+    values = [(*r, cases.get(r[0], (0, "", None))[2], cases.get(r[0], (0, "", None))[2])
+              for r in rows]  # fmt: skip
+    await store.insert_rows(conn, "case_event", _EVENT, _EVENT_TYPES, values)
+    for chunk in _chunks(sorted({r[0] for r in rows})):
+        await conn.execute_query(
+            f"UPDATE risk_case SET updated_at = {_mark(conn, 1)} WHERE org_id = {org_id} "
+            f"AND id IN ({chunk})",
+            [now],
+        )
 
 
 @dataclass(frozen=True)
@@ -109,22 +156,25 @@ async def escalate_due(now: datetime | None = None) -> dict[str, int]:
     """One pass over every organization: returns how many clocks reached level 1 and level 2
     and how many runs were parked under their case."""
     now = now or datetime.now(UTC)
-    rows = (
-        await ResponseClock.filter(
-            next_escalation_at__lte=now, acknowledged_at=None, closed_at=None
-        )
-        .order_by("next_escalation_at")
-        .limit(MAX_PASS)
-        .values_list(
-            "id", "org_id", "subject_kind", "subject_id", "severity", "due_at", "level",
-            "dedup_key",
-        )
-    )  # fmt: skip
+    conn = connections.get("default")
+    rows = await conn.execute_query_dict(
+        "SELECT id, org_id, subject_kind, subject_id, severity, due_at, level, dedup_key "
+        f"FROM response_clock WHERE next_escalation_at <= {_mark(conn, 1)} "
+        "AND acknowledged_at IS NULL AND closed_at IS NULL "
+        f"ORDER BY next_escalation_at LIMIT {MAX_PASS}",
+        [_db(conn, "next_escalation_at", now)],
+    )  # the index on next_escalation_at; raw: 10,000 rows as models cost more than the query
     by_org: dict[int, list[_Due]] = defaultdict(list)
     for r in rows:
-        by_org[int(r[1])].append(
-            _Due(int(r[0]), int(r[1]), SubjectKind(r[2]), int(r[3]), str(r[4]), r[5], int(r[6]),
-                 str(r[7]))
+        due_at = r["due_at"]
+        if isinstance(due_at, str):  # SQLite
+            due_at = datetime.fromisoformat(due_at)
+        if due_at.tzinfo is None:
+            due_at = due_at.replace(tzinfo=UTC)
+        by_org[int(r["org_id"])].append(
+            _Due(int(r["id"]), int(r["org_id"]), SubjectKind(r["subject_kind"]),
+                 int(r["subject_id"]), str(r["severity"]), due_at, int(r["level"]),
+                 str(r["dedup_key"]))
         )  # fmt: skip
     totals = {"level1": 0, "level2": 0, "parked": 0}
     for org_id, due in by_org.items():
@@ -179,29 +229,35 @@ async def _escalate_org(org_id: int, due: list[_Due], now: datetime) -> dict[str
         mine = [d for d in todo if d.id in claimed]
         if not mine:
             return {"level1": 0, "level2": 0, "parked": len(parked)}
-        cases = {
-            int(c[0]): (int(c[1]), str(c[2]))
-            for c in await Case.filter(org_id=org_id, id__in=list(case_ids))
-            .using_db(conn)
-            .values_list("id", "number", "title")
-        } if case_ids else {}  # fmt: skip
+        cases: dict[int, tuple[int, str, str]] = {}  # id -> number, title, status
         case_runs: dict[int, list[str]] = defaultdict(list)
         if case_ids:
-            for rid, cid in await Run.filter(
-                org_id=org_id, case_id__in=list(case_ids)
-            ).using_db(conn).values_list("run_id", "case_id"):  # fmt: skip
-                case_runs[int(cid)].append(str(rid))
+            for chunk in _chunks(sorted(case_ids)):
+                rows = await conn.execute_query_dict(
+                    f"SELECT id, number, title, status FROM risk_case WHERE org_id = {org_id} "
+                    f"AND id IN ({chunk})"
+                )
+                cases.update(
+                    {int(r["id"]): (int(r["number"]), str(r["title"]), str(r["status"]))
+                     for r in rows}
+                )  # fmt: skip
+                rows = await conn.execute_query_dict(
+                    f"SELECT run_id, case_id FROM run WHERE org_id = {org_id} "
+                    f"AND case_id IN ({chunk})"
+                )
+                for r in rows:
+                    case_runs[int(r["case_id"])].append(str(r["run_id"]))
         base = get_settings().base_url.rstrip("/")
-        messages: list[OutboxMessage] = []
+        messages: list[tuple[Any, ...]] = []
+        status = (OutboxStatus.SUPPRESSED if suppressed else OutboxStatus.PENDING).value
         entries: list[Entry] = []
-        history_ids: list[int] = []
-        history_data: list[dict[str, Any]] = []
+        history: list[tuple[Any, ...]] = []
         counts = {"level1": 0, "level2": 0, "parked": len(parked)}
         for d in mine:
             level = d.level + 1
             late = max(0, int((now - d.due_at).total_seconds()))
             if d.kind is SubjectKind.CASE:
-                number, title = cases.get(d.subject_id, (0, ""))
+                number, title, _ = cases.get(d.subject_id, (0, "", ""))
                 label, case_id = case_ref(number), d.subject_id
                 link, listed = f"{base}/cases/{d.subject_id}", case_runs.get(d.subject_id, [])
             else:
@@ -219,12 +275,10 @@ async def _escalate_org(org_id: int, due: list[_Due], now: datetime) -> dict[str
                 counts["level2"] += 1
             else:
                 counts["level1"] += 1
-            row = outbox.outbox_rows(
-                org_id, outbox.Channel.ESCALATION, "response.escalated", payload,
-                suppressed=suppressed, now=now,
+            messages.append(
+                (org_id, outbox.Channel.ESCALATION.value, "response.escalated", _json(payload),
+                 status, 0, now, now, d.dedup_key)
             )  # fmt: skip
-            row.dedup_key = d.dedup_key
-            messages.append(row)
             entries.append(
                 Entry(
                     "response.escalate",
@@ -244,18 +298,16 @@ async def _escalate_org(org_id: int, due: list[_Due], now: datetime) -> dict[str
                 )
             )
             if case_id is not None:
-                history_ids.append(case_id)
-                history_data.append(
-                    {
-                        "level": level,
-                        "runs": listed,
-                        "late_seconds": late,
-                        "subject": d.kind.value,
-                        "subject_id": d.subject_id,
-                    }
-                )
-        await OutboxMessage.bulk_create(messages, batch_size=1000, using_db=conn)
-        await case_history(SCHEDULER, conn, org_id, history_ids, "escalate", history_data, now)
+                data = {
+                    "level": level,
+                    "runs": listed,
+                    "late_seconds": late,
+                    "subject": d.kind.value,
+                    "subject_id": d.subject_id,
+                }
+                history.append((case_id, org_id, "escalate", SCHEDULER, _json(data), now))
+        await store.insert_rows(conn, "outbox_message", _OUTBOX, _OUTBOX_TYPES, messages)
+        await _history(conn, org_id, history, cases, now)
         actor = Actor(org_id=org_id, actor=SCHEDULER, actor_type="system")
         await store.append_many(actor, entries, conn)
     return counts

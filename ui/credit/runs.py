@@ -29,6 +29,7 @@ from riskops.server.views.models import ViewQueue
 from riskops.ui.common.forms import back, form_text, int_or_none, parse_local, query_string
 from riskops.ui.common.posts import Submission, form_post, shown_on
 from riskops.ui.common.rendering import FLASH, fragment_of, page, render, signed_in
+from riskops.ui.response.context import run_context as response_context
 from riskops.ui.views import picker as view_picker
 
 LEDGER_PAGE_SIZE = 50
@@ -226,6 +227,8 @@ async def _run_page(
         "checks": list(checks or []),
         # The assistant explains SEV0 to SEV2 runs only: its panel is shown on those.
         "assistant_on_run": run.severity in EXPLAINED_SEVERITIES,
+        # the response target and acknowledgement (issue 16): response/_run.html
+        "response": await response_context(principal, run),
     }
     if flash_code:
         ctx["flash"] = FLASH[flash_code]

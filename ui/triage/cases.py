@@ -30,6 +30,7 @@ from riskops.server.triage.models import Case, CaseSeverity, CaseStatus, RootCau
 from riskops.ui.common.forms import back, directory, form_text, form_texts, int_or_none
 from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post, shown_on
 from riskops.ui.common.rendering import FLASH, page, render, signed_in
+from riskops.ui.response.context import case_context as response_context
 
 CASE_PAGE_SIZE = 50
 CASE_FILTERS = ("status", "severity", "assignee", "q")
@@ -234,6 +235,8 @@ async def _case_page(
         "values": values or {},
         "SEVERITIES": [s.value for s in CaseSeverity],
         "ROOT_CAUSES": [r.value for r in RootCause],
+        # the response target and incident record (issue 16): response/_case.html
+        "response": await response_context(principal, case),
     }
     return render(request, "triage/cases/detail.html", ctx, status)
 
