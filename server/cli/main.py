@@ -20,6 +20,7 @@ from riskops.server.cli import (  # noqa: F401  (importing a group registers its
     gdpr,
     maintenance,
     reports,
+    response,
     retention,
     runs,
     serving,

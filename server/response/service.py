@@ -207,12 +207,22 @@ async def _ack_all(
             risk=RiskLevel.MEDIUM,
         )  # fmt: skip
     if case_id is not None:
+        pks = [c.subject_id for c in group if c.subject_kind is SubjectKind.RUN]
+        run_ids = (
+            list(
+                await Run.filter(org_id=principal.org_id, id__in=pks)
+                .using_db(conn)
+                .values_list("run_id", flat=True)
+            )
+            if pks
+            else []
+        )
         await case_history(
             principal.actor.actor, conn, principal.org_id, [case_id], "acknowledge",
-            {"runs": [c.subject_id for c in group if c.subject_kind is SubjectKind.RUN],
-             "level": max(c.level for c in group)},
+            {"runs": sorted(str(r) for r in run_ids), "level": max(c.level for c in group)},
             now,
         )  # fmt: skip
+
     for c in group:
         c.acknowledged_at, c.acknowledged_by_id, c.next_escalation_at = now, principal.user_id, None
         c.version += 1
@@ -288,7 +298,7 @@ async def take_command(
             )
         await _person(principal, conn, "Command of an incident")
         changes = {"incident_commander_id": principal.user_id}
-        return changes, {**changes, "previous": case.incident_commander_id}
+        return changes, {**changes, "previous_commander_id": case.incident_commander_id}
 
     return await _change(
         principal, case_id, "take_command", apply, expected_version=expected_version

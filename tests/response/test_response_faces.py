@@ -79,7 +79,7 @@ async def test_graphql_clock_and_acknowledge(api: Any, tenant: Any, other_tenant
 
 async def test_graphql_incident_record(api: Any, tenant: Any) -> None:
     run = await sev1_run(tenant)
-    user, p = await tenant.user("approver")
+    user, _ = await tenant.user("approver")
     token = await api.token(tenant, user)
     case = await Case.get(id=run.case_id)
     out = await api.data(token, COMMAND, {"id": str(case.id), "v": case.version})

@@ -10,6 +10,7 @@ from typing import Any
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.credit.models import Run
+from riskops.server.credit.policy import current_policy
 from riskops.server.identity import users
 from riskops.server.response import clocks as rc
 from riskops.server.response import service as svc
@@ -66,5 +67,6 @@ async def case_context(principal: Principal, case: Case) -> dict[str, Any]:
         and case.postmortem_due_at < now,
         "report_open": case.status.value in ("resolved", "closed"),
         "template": svc.report_template(),
+        "report_hours": (await current_policy(case.org_id)).policy.postmortem_due_hours,
         "is_commander": case.incident_commander_id == principal.user_id,
     }
