@@ -24,12 +24,12 @@ async def _ack(settings: Settings, kind: str, ident: str, org: str, email: str) 
     k = svc.subject_kind(kind)
     async with database(settings):
         principal = await user_principal(org, email)
+        pk: int
         if k.value == "run":
-            pk = await scoped(Run, principal).filter(run_id=ident).first().values_list(
-                "id", flat=True
-            )  # fmt: skip
-            if pk is None:
+            run = await scoped(Run, principal).filter(run_id=ident).first().only("id")
+            if run is None:
                 raise not_found("Run", ident)
+            pk = run.id
         else:
             m = CASE_REF.match(ident.strip())
             found = None
@@ -38,7 +38,7 @@ async def _ack(settings: Settings, kind: str, ident: str, org: str, email: str) 
             if found is None:
                 raise not_found("Case", ident)
             pk = found.id
-        result = await svc.acknowledge(principal, k, int(pk))
+        result = await svc.acknowledge(principal, k, pk)
     return result.message
 
 

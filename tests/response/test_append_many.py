@@ -4,6 +4,8 @@ once) writes the same chain as `append`: each event's hash is `chain.event_hash`
 
 from __future__ import annotations
 
+import itertools
+
 from tortoise.transactions import in_transaction
 
 from riskops.audit import store
@@ -28,7 +30,7 @@ async def test_append_many_hashes_like_append(tenant) -> None:
         await store.append(actor, Entry("after", "x", 2, {}, {}), conn)
     rows = await AuditEvent.filter(org_id=tenant.org_id, actor="scheduler").order_by("seq")
     assert [r.action for r in rows] == ["before"] + ["response.escalate"] * 5 + ["after"]
-    for prev, row in zip(rows, rows[1:], strict=False):
+    for prev, row in itertools.pairwise(rows):
         assert row.prev_hash == prev.hash and row.seq == prev.seq + 1
     import json
 
