@@ -49,6 +49,9 @@ def test_acknowledge_and_incident_in_chromium(server: Server) -> None:  # noqa: 
             shot(page, "01-my-work")
 
             page.goto(f"{server.url}/runs?severity=SEV0")
+            row = page.locator("#runs-results tbody tr", has_text="DEMO-SEV0-0001")
+            expect(row.locator(".response-clock")).to_contain_text(re.compile(r"min left|overdue"))
+            shot(page, "01b-ledger")
             page.locator("#runs-results a:has-text('DEMO-SEV0-0001')").first.click()
             expect(page.locator("h1")).to_contain_text("DEMO-SEV0-0001")
             block = page.locator("#response")

@@ -148,6 +148,13 @@ async def test_run_page_acknowledge_and_viewer(browser: Any, tenant: Any) -> Non
     viewer = await signed_in(browser, tenant, "viewer")
     page = (await viewer.get(f"/runs/{run.id}")).text
     assert "Response target" in page and ">Acknowledge<" not in page
+    # the lists say it too: the ledger row and the case row
+    ledger = (await viewer.get("/runs?severity=SEV1")).text
+    row = ledger[ledger.index(f'id="run-{run.id}"') :].split("</tr>")[0]
+    assert "response-clock" in row and "min left" in row
+    cases = (await viewer.get("/cases")).text
+    row = cases[cases.index(f'id="case-{run.case_id}"') :].split("</tr>")[0]
+    assert "min left" in row
     before = await state(tenant.org_id)
     r = await viewer.post(f"/runs/{run.id}/acknowledge", {})
     assert r.status_code == 403 and (await state(tenant.org_id))[:4] == before[:4]
