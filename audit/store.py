@@ -150,16 +150,24 @@ async def append_many(
     tail_a = f',"request_id":{d(actor.request_id)},"risk_level":'
     tail_b = f',"ts":{d(stamp)},"user_agent":{d(ua)}}}'
     ip, org = d(actor.ip), d(org_id)
+    dumped: dict[str, str] = {}  # actions, entity types and risk levels repeat: dumped once
+
+    def once(value: str) -> str:
+        got = dumped.get(value)
+        if got is None:
+            got = dumped[value] = d(value)
+        return got
+
     for i, entry in enumerate(entries):
         old, new = _values(entry.old_values), _values(entry.new_values)
         seq = last_seq - n + 1 + i
         entity_id, risk = str(entry.entity_id), str(entry.risk_level)
         text = (
-            f'{{"action":{d(entry.action)},{head}"entity_id":{d(entity_id)},'
-            f'"entity_type":{d(entry.entity_type)},"ip":{ip},"new_values":{new},'
-            f'"old_values":{old},"org":{org},"prev_hash":{d(prev_hash)}'
+            f'{{"action":{once(entry.action)},{head}"entity_id":{d(entity_id)},'
+            f'"entity_type":{once(entry.entity_type)},"ip":{ip},"new_values":{new},'
+            f'"old_values":{old},"org":{org},"prev_hash":"{prev_hash}"'  # hex: nothing to escape
             + tail_a
-            + d(risk)
+            + once(risk)
             + ',"seq":'
             + str(seq)
             + tail_b
