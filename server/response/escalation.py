@@ -302,8 +302,9 @@ async def _escalate_org(org_id: int, due: list[_Due], now: datetime) -> dict[str
                     "subject_id": d.subject_id,
                 }
                 history.append((case_id, org_id, "escalate", SCHEDULER, _json(data), now))
-        await store.insert_rows(conn, "outbox_message", _OUTBOX, _OUTBOX_TYPES, messages)
         await _history(conn, org_id, history, cases, now)
         actor = Actor(org_id=org_id, actor=SCHEDULER, actor_type="system")
-        await store.append_many(actor, entries, conn)
+        # the outbox insert runs in the database while the audit events are hashed here
+        outbox_rows = store.insert_rows(conn, "outbox_message", _OUTBOX, _OUTBOX_TYPES, messages)
+        await store.append_many(actor, entries, conn, meanwhile=outbox_rows)
     return counts
