@@ -30,6 +30,7 @@ from riskops.graphql.operations.gdpr import GdprMutation, GdprQuery
 from riskops.graphql.operations.maintenance import MaintenanceMutation, MaintenanceQuery
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.operations.retention import RetentionMutation, RetentionQuery
+from riskops.graphql.response.mutations import ResponseMutation
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
 from riskops.graphql.views.mutations import ViewsMutation
@@ -87,6 +88,7 @@ class Mutation(
     EvidenceMutation,
     GdprMutation,
     RetentionMutation,
+    ResponseMutation,
 ):
     pass
 

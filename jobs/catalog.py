@@ -14,10 +14,20 @@ from riskops.server.assistant import jobs as assistant_jobs
 from riskops.server.credit import jobs
 from riskops.server.notify import delivery
 from riskops.server.operations import retention_jobs
+from riskops.server.response import jobs as response_jobs
 from riskops.server.views import jobs as view_jobs
 from riskops.server.work import jobs as work_jobs
 
-MODULES = (audit_jobs, jobs, delivery, view_jobs, work_jobs, assistant_jobs, retention_jobs)
+MODULES = (
+    audit_jobs,
+    jobs,
+    delivery,
+    view_jobs,
+    work_jobs,
+    assistant_jobs,
+    retention_jobs,
+    response_jobs,
+)
 
 
 def kinds() -> list[str]:

@@ -50,6 +50,8 @@ SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("outbox.deliver", minute=EVERY_MINUTE),
     # Record kill switches that expired (they are already off; this clears and audits them).
     Scheduled("kill_switch.expire", minute=EVERY_MINUTE),
+    # Escalate unacknowledged SEV0/SEV1 runs and cases past their target (docs/RESPONSE.md).
+    Scheduled("response.escalate", minute=EVERY_MINUTE),
     # Enforce every organization's retention policy (docs/RETENTION.md), daily at 02:30 UTC.
     Scheduled("retention.enforce", minute=30, hour=2),
 )

@@ -21,6 +21,7 @@ from riskops.ui.operations import access_review, approvals, audit, gdpr
 from riskops.ui.operations import backups as backup_pages
 from riskops.ui.operations import maintenance as maintenance_pages
 from riskops.ui.operations import retention as retention_pages
+from riskops.ui.response import pages as response_pages
 from riskops.ui.triage import alerts, alerts_bulk, cases
 from riskops.ui.views import pages as view_pages
 from riskops.ui.work import pages as work_pages
@@ -48,6 +49,7 @@ routes: list[Route] = [
     *retention_pages.routes,
     *alerts_bulk.routes,  # before alerts': `/alerts/bulk/…` is not an alert
     *alerts.routes,
+    *response_pages.ROUTES,  # before cases' and runs': `/cases/{id}/acknowledge`…
     *cases.routes,
     *runs.routes,
     *scenarios.routes,

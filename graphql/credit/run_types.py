@@ -7,11 +7,13 @@ from datetime import datetime
 
 import strawberry
 
+from riskops.graphql.core.context import Info
 from riskops.graphql.core.errors import UserError
 from riskops.graphql.core.ids import as_id, as_opt_id
 from riskops.graphql.core.pagination import PageInfo
 from riskops.graphql.credit.loaders import RunLoaders
 from riskops.graphql.credit.policy_types import PolicyValue, policy_values
+from riskops.graphql.response.types import ResponseClock, clock_of
 from riskops.server.credit import artifacts as artifacts_view
 from riskops.server.credit import models as rm
 from riskops.server.credit import runs as run_svc
@@ -144,6 +146,13 @@ class Run:
     case_number: str | None
     rerun_of_id: strawberry.ID | None
     version: int
+
+    @strawberry.field(
+        description="The response target of a SEV0/SEV1 run and its acknowledgement (null for "
+        "other runs); batch-loaded for every run of the request."
+    )
+    async def response_clock(self, info: Info) -> ResponseClock | None:
+        return await clock_of(info, "run", self.id)
 
     @classmethod
     def of(cls, r: rm.Run, loaded: RunLoaders) -> Run:

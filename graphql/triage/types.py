@@ -16,6 +16,7 @@ from riskops.graphql.core.errors import UserError
 from riskops.graphql.core.ids import as_id, as_opt_id
 from riskops.graphql.core.pagination import PageInfo
 from riskops.graphql.identity.types import UserRef
+from riskops.graphql.response.types import Incident, ResponseClock, clock_of, incident_of
 from riskops.graphql.triage.loaders import Loaders
 from riskops.server.assistant.usage import case_costs
 from riskops.server.core.errors import ErrorCode
@@ -487,6 +488,17 @@ class Case:
         # counts the organization's responses only).
         costs = await query(case_costs(principal(info), [int(self.id)]))
         return costs.get(int(self.id), Decimal(0))
+
+    @strawberry.field(
+        description="The case's response target and acknowledgement; batch-loaded for every "
+        "case of the request."
+    )
+    async def response_clock(self, info: Info) -> ResponseClock | None:
+        return await clock_of(info, "case", self.id)
+
+    @strawberry.field(description="The incident record of a Sev0/Sev1 case (null for others).")
+    async def incident(self, info: Info) -> Incident | None:
+        return await incident_of(info, self.id)
 
     @classmethod
     def of(cls, c: m.Case) -> Case:

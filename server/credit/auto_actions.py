@@ -27,6 +27,7 @@ from riskops.server.credit.models import (
 )
 from riskops.server.credit.terms import AutoAction, Severity
 from riskops.server.notify import outbox
+from riskops.server.response import clocks as response_clocks
 from riskops.server.triage.cases import open_case
 from riskops.server.triage.models import Case, CaseSeverity, CaseStatus
 
@@ -73,12 +74,18 @@ class _Links:
 
     pattern: dict[int, tuple[Case, bool]] = field(default_factory=dict)  # scenario -> case, new
     runs: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))  # case -> runs
+    clocks: list[response_clocks.RunClockInput] = field(
+        default_factory=list
+    )  # SEV0/SEV1 response clocks
+    now: datetime | None = None
 
     async def write(self, principal: Principal, conn: BaseDBAsyncClient) -> None:
         for case_id, run_ids in self.runs.items():
             await (
                 scoped(Run, principal).filter(id__in=run_ids).using_db(conn).update(case_id=case_id)
             )
+        if self.clocks and self.now is not None:  # one bulk insert per recording call
+            await response_clocks.open_run_clocks(principal.org_id, conn, self.clocks, self.now)
 
 
 async def _use_rerun_requests(
@@ -186,6 +193,13 @@ async def _apply_actions(
             )  # fmt: skip
         run.case_id = item.case.id
         links.runs[item.case.id].append(run.id)
+    if sev in (Severity.SEV0, Severity.SEV1):  # its response clock (issue 16)
+        links.clocks.append(
+            response_clocks.RunClockInput(
+                run.id, run.run_id, sev.value, item.case.id if item.case else None
+            )
+        )
+        links.now = now
     channel, kind = None, None
     if AutoAction.NOTIFY_CRITICAL in acts:
         channel, kind = outbox.Channel.CRITICAL, "run.sev0"

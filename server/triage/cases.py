@@ -42,6 +42,7 @@ from riskops.server.credit.models import Run
 from riskops.server.identity import users
 from riskops.server.identity.models import User
 from riskops.server.identity.orgs import lock_organization
+from riskops.server.response import clocks
 from riskops.server.triage import case_alerts, case_run_links
 from riskops.server.triage.alerts import member
 from riskops.server.triage.models import (
@@ -262,6 +263,7 @@ async def _change_in_transaction(
             f"Case {case.display_number}", **changes, version=case.version,
         )  # fmt: skip
         await _event(principal, conn, case, action, frm, history, now)
+        await clocks.case_changed(conn, case, changes, now)  # re-time or close (issue 16)
         if key is not None:
             await remember_key(
                 principal, conn, key, f"case.{action}", case.id, now,
@@ -386,6 +388,7 @@ async def open_case(
         await case_run_links.attach(principal, conn, runs, case.id, now)
         data["run_ids"] = [r.run_id for r in runs]
     await _event(principal, conn, case, "create", None, data, now)
+    await clocks.open_case_clock(conn, case, now, source)  # its response target (issue 16)
     await record(
         principal, conn, "case.create", "case", case.id,
         new={"number": case.display_number, "status": case.status.value,

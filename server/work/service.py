@@ -124,6 +124,10 @@ async def my_work(principal: Principal, *, now: datetime | None = None) -> MyWor
         sections.append(await _open_runs(principal))
     if overdue := await _gdpr_overdue(principal, now):
         sections.append(overdue)
+    from riskops.server.response.work import response_section  # (it builds these sections)
+
+    if response := await response_section(principal, now):  # issue 16: the most urgent, first
+        sections.insert(0, response)
     roles = tuple((r.value, ROLE_TEXT[r]) for r in Role if r.value in principal.roles)
     return MyWork(tuple(sections), roles)
 

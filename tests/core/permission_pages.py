@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from riskops.server.core.permissions import Perm
 from tests.core.permission_table import (
+    ACK_RUN,
     ANYONE,
     SAME_PASSWORD,
     SIGNED_IN,
@@ -211,6 +212,20 @@ PAGES: dict[str, Page] = {
     ),
     "GET /cases/{case_id}": Page(Perm.CASE_READ, "/cases/{case}"),
     "POST /cases/{case_id}/notes": Page(Perm.CASE_WORK, "/cases/{case}/notes", {"body": "probe"}),
+    # --- the response loop (issue 16)
+    "POST /runs/{run_id}/acknowledge": Page(ACK_RUN, "/runs/{run}/acknowledge"),
+    "POST /cases/{case_id}/acknowledge": Page(Perm.RESPONSE_ACK, "/cases/{case}/acknowledge"),
+    "POST /cases/{case_id}/command": Page(
+        Perm.RESPONSE_ACK, "/cases/{case}/command", {"expected_version": "{case.version}"}
+    ),
+    "POST /cases/{case_id}/timeline": Page(
+        Perm.RESPONSE_ACK, "/cases/{case}/timeline", {"text": "probe"}
+    ),
+    "POST /cases/{case_id}/report": Page(
+        Perm.RESPONSE_ACK,
+        "/cases/{case}/report",
+        {"expected_version": "{case.version}", "report": "probe"},
+    ),
     "POST /cases/{case_id}/link": Page(
         Perm.CASE_WORK, "/cases/{case}/link", {"alert_ids": "{alert_free}"}
     ),

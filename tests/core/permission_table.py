@@ -51,12 +51,24 @@ class AnyOf:
         return " or ".join(p.value for p in self.perms)
 
 
+@dataclass(frozen=True)
+class AllOf:
+    """Every one of these permissions (acknowledging a run: response.ack, and reading runs)."""
+
+    perms: tuple[Perm, ...]
+
+    def __str__(self) -> str:
+        return " and ".join(p.value for p in self.perms)
+
+
 # The saved-view pages (ui/views/pages.py `PART`).
 VIEWS_PART = AnyOf((Perm.VIEW_SAVE, Perm.VIEW_REVIEW, Perm.ALERT_READ, Perm.RUN_READ))
 # Whether the assistant is on: those who read its answers and those who watch its cost.
 ASSISTANT_STATUS = AnyOf((Perm.ASSISTANT_READ, Perm.ASSISTANT_USAGE))
 
-Needs = Perm | Marker | AnyOf
+Needs = Perm | Marker | AnyOf | AllOf
+# Acknowledging a run: response.ack, and reading the run (strategists acknowledge cases only).
+ACK_RUN = AllOf((Perm.RESPONSE_ACK, Perm.RUN_READ))
 
 
 @dataclass(frozen=True)
@@ -242,6 +254,19 @@ GRAPHQL: dict[str, Op] = {
     ),
     "Mutation.createCase": Op(Perm.CASE_WORK, {"title": "Probe", "alertIds": ["{alert_free}"]}),
     "Mutation.addCaseNote": Op(Perm.CASE_WORK, {"caseId": "{case}", "body": "probe"}),
+    # --- the response loop (issue 16)
+    "Mutation.acknowledgeRun": Op(
+        ACK_RUN, {"runId": "{run}"}, names=(Perm.RESPONSE_ACK, Perm.RUN_READ)
+    ),
+    "Mutation.acknowledgeCase": Op(Perm.RESPONSE_ACK, {"caseId": "{case}"}),
+    "Mutation.takeIncidentCommand": Op(
+        Perm.RESPONSE_ACK, {"caseId": "{case}", "expectedVersion": "{case.version}"}
+    ),
+    "Mutation.addTimelineEntry": Op(Perm.RESPONSE_ACK, {"caseId": "{case}", "text": "probe"}),
+    "Mutation.submitPostIncidentReport": Op(
+        Perm.RESPONSE_ACK,
+        {"caseId": "{case}", "expectedVersion": "{case.version}", "report": "probe"},
+    ),
     "Mutation.linkAlertsToCase": Op(
         Perm.CASE_WORK, {"caseId": "{case}", "alertIds": ["{alert_free}"]}
     ),

@@ -48,6 +48,7 @@ from tests.core.permission_pages import PAGES
 from tests.core.permission_table import (
     ANYONE,
     GRAPHQL,
+    AllOf,
     AnyOf,
     Marker,
     Needs,
@@ -102,6 +103,8 @@ def allowed_roles(needs: Needs) -> list[str]:
         return list(ROLES)
     if isinstance(needs, AnyOf):
         return [role.value for role in Role if any(p in MATRIX[role] for p in needs.perms)]
+    if isinstance(needs, AllOf):
+        return [role.value for role in Role if all(p in MATRIX[role] for p in needs.perms)]
     return [role.value for role in Role if needs in MATRIX[role]]
 
 

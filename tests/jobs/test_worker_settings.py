@@ -61,6 +61,7 @@ def test_worker_module_reads_the_environment(tmp_path: Path) -> None:
         "cron:report.weekly",
         "cron:outbox.deliver",
         "cron:kill_switch.expire",
+        "cron:response.escalate",
         "cron:retention.enforce",
     ]
     assert got["max_tries"] >= 1

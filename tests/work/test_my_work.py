@@ -39,9 +39,10 @@ def keys(work: MyWork) -> list[str]:
 
 async def test_each_role_gets_the_sections_its_work_needs(tenant: Any) -> None:
     expected = {
-        ("strategist",): ["alerts", "views", "requests"],
-        ("operator",): ["views", "requests", "runs"],
-        ("approver",): ["views", "decisions", "requests", "runs"],
+        # "response" (issue 16): unacknowledged SEV0/SEV1 for whoever may acknowledge, first
+        ("strategist",): ["response", "alerts", "views", "requests"],
+        ("operator",): ["response", "views", "requests", "runs"],
+        ("approver",): ["response", "views", "decisions", "requests", "runs"],
         ("compliance_reviewer",): ["decisions"],
         ("product_reviewer",): ["decisions"],
         ("viewer",): ["views", "runs"],

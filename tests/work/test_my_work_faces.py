@@ -24,7 +24,7 @@ async def test_my_work_over_graphql(api: Any, tenant: Any, other_tenant: Any) ->
     data = (await api.data(await api.token(tenant, user), MY_WORK))["myWork"]
     assert data["roles"] == [{"role": "strategist", "text": ROLE_TEXT[Role.STRATEGIST]}]
     sections = {s["key"]: s for s in data["sections"]}
-    assert list(sections) == ["alerts", "views", "requests"]
+    assert list(sections) == ["response", "alerts", "views", "requests"]
     assert sections["alerts"]["items"] == [
         {"key": "alerts.assigned", "label": "Assigned", "count": 1, "exact": True,
          "link": "/alerts?assignee=me&status=assigned", "detail": "", "entries": []},

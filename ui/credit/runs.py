@@ -31,6 +31,8 @@ from riskops.server.views.models import ViewQueue
 from riskops.ui.common.forms import back, form_text, int_or_none, parse_local, query_string
 from riskops.ui.common.posts import Submission, form_post, shown_on
 from riskops.ui.common.rendering import FLASH, fragment_of, page, render, signed_in
+from riskops.ui.response.context import clock_views as response_clocks
+from riskops.ui.response.context import run_context as response_context
 from riskops.ui.views import picker as view_picker
 
 LEDGER_PAGE_SIZE = 50
@@ -135,6 +137,8 @@ async def _ledger_page(
         "picker_oob": fragment_of(request, {"runs-results": "results"}) == "results",
         "page_query": urlencode([(k, v) for k, v in params.multi_items() if v.strip()]),
         "view_columns": [(c.name, c.label) for c in picker.spec.columns],
+        # the response clocks of the page's SEV0/SEV1 runs, one query (issue 16)
+        "clocks": await response_clocks(principal, "run", [r.id for r in rows]),
     }
     if filter_errors and status < 400:
         status = 422
@@ -245,6 +249,8 @@ async def _run_page(
         ),
         # The assistant explains SEV0 to SEV2 runs only: its panel is shown on those.
         "assistant_on_run": run.severity in EXPLAINED_SEVERITIES,
+        # the response target and acknowledgement (issue 16): response/_run.html
+        "response": await response_context(principal, run),
     }
     if flash_code:
         ctx["flash"] = FLASH[flash_code]

@@ -34,6 +34,8 @@ from riskops.server.triage.models import Case, CaseSeverity, CaseStatus, RootCau
 from riskops.ui.common.forms import back, directory, form_text, form_texts, int_or_none
 from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post, shown_on
 from riskops.ui.common.rendering import FLASH, page, render, signed_in
+from riskops.ui.response.context import case_context as response_context
+from riskops.ui.response.context import clock_views as response_clocks
 
 CASE_PAGE_SIZE = 50
 CASE_FILTERS = ("status", "severity", "assignee", "q", "archived")
@@ -152,6 +154,8 @@ async def _list_page(
         "values": values,
         "filter_errors": filter_errors,
         "cases": cases,
+        # the response clocks of the page's cases, one query (issue 16)
+        "clocks": await response_clocks(principal, "case", [c.id for c in cases]),
         "names": {u.id: u.name for u in people},
         "workers": svc.eligible_assignees(people, active=False),
         "more_url": f"/cases?{more}" if cursor else None,
@@ -286,6 +290,8 @@ async def _case_page(
         "values": values or {},
         "SEVERITIES": [s.value for s in CaseSeverity],
         "ROOT_CAUSES": [r.value for r in RootCause],
+        # the response target and incident record (issue 16): response/_case.html
+        "response": await response_context(principal, case),
     }
     return render(request, "triage/cases/detail.html", ctx, status)
 
