@@ -123,7 +123,10 @@ def outbox_deliver_cmd(ctx: typer.Context) -> None:
     """Run one delivery pass over the due notifications now (what the every-minute job does)."""
     settings = _settings(ctx)
     if not settings.webhooks:
-        typer.echo("No webhook configured (RISKOPS_WEBHOOKS): due messages will be marked failed.")
+        typer.echo(
+            "No installation webhook (RISKOPS_WEBHOOKS): due messages that no organization "
+            "channel takes will be marked failed."
+        )
     counts = asyncio.run(_outbox_deliver(settings))
     typer.echo(
         f"Sent {counts['sent']}, retrying {counts['retrying']}, failed {counts['failed']}"

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "smoke": ("smoke", "Post-deploy smoke test: health, login, GraphQL, a page, the audit."),
     "status": ("status", "The platform on one screen; exits non-zero when degraded."),
     "ack": ("response", "Acknowledge a SEV0/SEV1 run or case, as a named person."),
+    "escalate": ("response", "Run the escalation pass now (the every-minute job)."),
     "create-user": ("users", "Create a user in an organization (audited as the CLI)."),
     "create-service-account": ("users", "Create a service account (cannot sign in)."),
     "create-service-token": ("users", "Mint an API token for a service account."),

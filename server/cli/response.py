@@ -57,3 +57,22 @@ def ack_cmd(
     if kind.strip().lower() not in ("run", "case"):
         raise CliError(f"unknown kind '{kind}': use run or case.")
     typer.echo(asyncio.run(_ack(_settings(ctx), kind, ident, org, email)))
+
+
+async def _escalate(settings: Settings) -> dict[str, int]:
+    from riskops.server.response.escalation import escalate_due
+
+    async with database(settings):
+        return await escalate_due()
+
+
+@app.command("escalate")
+def escalate_cmd(ctx: typer.Context) -> None:
+    """Run one escalation pass now (what the every-minute job does): unacknowledged SEV0/SEV1
+    items past their target go one level up, the last level to PagerDuty. Safe beside the job:
+    each level is sent once. Then `riskops outbox deliver` sends what it wrote."""
+    done = asyncio.run(_escalate(_settings(ctx)))
+    typer.echo(
+        f"Escalated {done['level1']} item(s) to level 1 and {done['level2']} to PagerDuty "
+        f"({done['parked']} run(s) escalate with their case)."
+    )

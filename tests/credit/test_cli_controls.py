@@ -21,7 +21,10 @@ OPERATOR = "operator@demo.riskops.local"
 APPROVER = "approver@demo.riskops.local"
 APPROVER2 = "approver2@demo.riskops.local"
 VIEWER = "viewer@demo.riskops.local"
-NO_WEBHOOK = "No webhook configured (RISKOPS_WEBHOOKS): due messages will be marked failed."
+NO_WEBHOOK = (
+    "No installation webhook (RISKOPS_WEBHOOKS): due messages that no organization channel "
+    "takes will be marked failed."
+)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
