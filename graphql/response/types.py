@@ -137,7 +137,9 @@ async def incident_of(info: Info, case_id: strawberry.ID) -> Incident | None:
     case = await scoped(Case, p).get_or_none(id=int(case_id))
     if case is None or case.severity not in rc.INCIDENT_SEVERITIES:
         return None
-    events = await CaseEvent.filter(case_id=case.id, action="timeline").order_by("at", "id")
+    events = (
+        await scoped(CaseEvent, p).filter(case_id=case.id, action="timeline").order_by("at", "id")
+    )
     now = datetime.now(UTC)
     return Incident(
         commander_id=as_opt_id(case.incident_commander_id),

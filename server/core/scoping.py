@@ -238,6 +238,18 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "the scheduler finds the expired kill switches of every organization; each is then "
         "cleared through scoped(..., org_id=row.org_id)."
     ),
+    "server/notify/outbox.py:kick": (
+        "after a commit: whether any organization has an enabled channel, i.e. whether the "
+        "installation has anything to deliver to (no row is read or returned)."
+    ),
+    "server/notify/routing.py:_channels_of": (
+        "outbox routing takes the messages of several organizations at once (the escalation "
+        "pass): one query for the channels of exactly the organizations of those messages."
+    ),
+    "server/notify/routing.py:_triggered": (
+        "outbox routing: the earlier PagerDuty triggers of the messages' keys, limited to the "
+        "channels _channels_of read for the messages' own organizations (several at once)."
+    ),
     "server/notify/delivery.py:deliver_due": _OUTBOX,
     "server/notify/delivery.py:_organizations": (
         "outbox delivery: the slug and name of the organizations of the messages it sends, for "

@@ -109,7 +109,12 @@ async def _write_session(
             id=session_id, user_id=user.id, org_id=user.org_id, created_at=now,
             expires_at=expires, last_seen_at=now, ip=client.ip, user_agent=agent, using_db=conn,
         )  # fmt: skip
-        await User.filter(id=user.id).using_db(conn).update(last_login_at=now)
+        await (
+            scoped(User, org_id=user.org_id)
+            .filter(id=user.id)
+            .using_db(conn)
+            .update(last_login_at=now)
+        )
     user.last_login_at = now
     principal = _principal(user, client, makers, session_id=session_id)
     entry = Entry("auth.login", "session", session_id[:16], {},

@@ -418,7 +418,7 @@ async def send_test(
     channel = await get_scoped(NotificationChannel, principal, channel_id, KIND)
     if channel.archived_at is not None:
         raise Invalid("This channel was removed; it sends nothing.", field="id")
-    org = await Organization.get(id=principal.org_id)
+    org = await scoped(Organization, principal).get()
     now = datetime.now(UTC)
     message = test_message(channel, org, now)
     ref = OrgRef(org.id, org.slug, org.name)

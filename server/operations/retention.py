@@ -242,7 +242,7 @@ async def enforce_org(
                     run.removed = {**run.removed, kind: run.removed[kind] + n}
                     await run.save(using_db=conn, update_fields=["removed"])
             if files:  # committed: the records are gone, now their files
-                gone, missing = await remove_files(files)
+                gone, missing = await remove_files(org_id, files)
                 run.removed = {
                     **run.removed,
                     FILES_REMOVED: run.removed.get(FILES_REMOVED, 0) + gone,
@@ -344,18 +344,22 @@ class ArtifactFile:
     quarantine_path: str | None
 
 
-async def remove_files(files: list[ArtifactFile]) -> tuple[int, int]:
-    """Delete the files of artifact records that a committed transaction removed; returns (files
-    deleted, artifacts whose file was found nowhere). A file another record still references
-    (the same URI or quarantine path on a run that stays) is never deleted, nor counted missing."""
+async def remove_files(org_id: int, files: list[ArtifactFile]) -> tuple[int, int]:
+    """Delete the files of artifact records of organization `org_id` that a committed transaction
+    removed; returns (files deleted, artifacts whose file was found nowhere). A file another record
+    still references (the same URI or quarantine path on a run that stays) is never deleted, nor
+    counted missing. Managed files live in their organization's folder (`artifacts.check_owner`,
+    `artifacts.quarantine_path`), so only that organization's runs can reference them."""
     deleted = missing = 0
     for f in files:
-        if await RunArtifact.filter(uri=f.uri).exists():
+        if await RunArtifact.filter(run__org_id=org_id, uri=f.uri).exists():
             continue  # still referenced by a record that stays
         held = [artifacts.stored_path(f.uri)]
         if (
             f.quarantine_path
-            and not await RunArtifact.filter(quarantine_path=f.quarantine_path).exists()
+            and not await RunArtifact.filter(
+                run__org_id=org_id, quarantine_path=f.quarantine_path
+            ).exists()
         ):
             held.append(artifacts.quarantine_root() / f.quarantine_path)
         gone = sum(_unlink(p) for p in held)

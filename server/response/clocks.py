@@ -25,6 +25,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from riskops.server.core.scoping import scoped
 from riskops.server.credit.policy import current_policy
 from riskops.server.credit.terms import Policy
 from riskops.server.identity.models import Organization
@@ -103,7 +104,10 @@ def next_escalation(
 
 async def org_slug(org_id: int, conn: BaseDBAsyncClient) -> str:
     slug = (
-        await Organization.filter(id=org_id).using_db(conn).first().values_list("slug", flat=True)
+        await scoped(Organization, org_id=org_id)
+        .using_db(conn)
+        .first()
+        .values_list("slug", flat=True)
     )
     return str(slug)
 
@@ -197,7 +201,8 @@ async def case_changed(
             policy = (await current_policy(case.org_id, conn)).policy
             due = now + timedelta(hours=policy.postmortem_due_hours)
             await (
-                Case.filter(id=case.id, org_id=case.org_id)
+                scoped(Case, org_id=case.org_id)
+                .filter(id=case.id)
                 .using_db(conn)
                 .update(postmortem_due_at=due)
             )
@@ -206,9 +211,8 @@ async def case_changed(
 
 async def _retime(conn: BaseDBAsyncClient, case: Case, now: datetime) -> None:
     clock = (
-        await ResponseClock.filter(
-            org_id=case.org_id, subject_kind=SubjectKind.CASE, subject_id=case.id
-        )
+        await scoped(ResponseClock, org_id=case.org_id)
+        .filter(subject_kind=SubjectKind.CASE, subject_id=case.id)
         .using_db(conn)
         .select_for_update()
         .first()
@@ -226,7 +230,7 @@ async def _retime(conn: BaseDBAsyncClient, case: Case, now: datetime) -> None:
         if needs and clock.acknowledged_at is None
         else None
     )
-    await ResponseClock.filter(id=clock.id).using_db(conn).update(
+    await scoped(ResponseClock, org_id=case.org_id).filter(id=clock.id).using_db(conn).update(
         severity=CASE_SEV[case.severity], needs_ack=needs, due_at=due,
         next_escalation_at=nxt, version=clock.version + 1,
     )  # fmt: skip
@@ -236,7 +240,8 @@ async def _retime(conn: BaseDBAsyncClient, case: Case, now: datetime) -> None:
         if rc.acknowledged_at is None and rc.closed_at is None:
             park = needs and clock.acknowledged_at is None
             await (
-                ResponseClock.filter(id=rc.id)
+                scoped(ResponseClock, org_id=case.org_id)
+                .filter(id=rc.id)
                 .using_db(conn)
                 .update(
                     next_escalation_at=None
@@ -253,16 +258,17 @@ async def _case_run_clocks(conn: BaseDBAsyncClient, case: Case) -> list[Response
     from riskops.server.credit.models import Run
 
     run_ids = list(
-        await Run.filter(org_id=case.org_id, case_id=case.id)
+        await scoped(Run, org_id=case.org_id)
+        .filter(case_id=case.id)
         .using_db(conn)
         .values_list("id", flat=True)
     )
     if not run_ids:
         return []
     return list(
-        await ResponseClock.filter(
-            org_id=case.org_id, subject_kind=SubjectKind.RUN, subject_id__in=run_ids
-        ).using_db(conn)
+        await scoped(ResponseClock, org_id=case.org_id)
+        .filter(subject_kind=SubjectKind.RUN, subject_id__in=run_ids)
+        .using_db(conn)
     )
 
 
@@ -273,16 +279,17 @@ async def close_case_clocks(
     incident was triggered (it reached the last level)."""
     clocks = [
         c
-        for c in await ResponseClock.filter(
-            org_id=case.org_id, subject_kind=SubjectKind.CASE, subject_id=case.id
-        ).using_db(conn)
+        for c in await scoped(ResponseClock, org_id=case.org_id)
+        .filter(subject_kind=SubjectKind.CASE, subject_id=case.id)
+        .using_db(conn)
     ]
     clocks += await _case_run_clocks(conn, case)
     open_ = [c for c in clocks if c.closed_at is None]
     if not open_:
         return []
     await (
-        ResponseClock.filter(id__in=[c.id for c in open_])
+        scoped(ResponseClock, org_id=case.org_id)
+        .filter(id__in=[c.id for c in open_])
         .using_db(conn)
         .update(closed_at=now, next_escalation_at=None)
     )

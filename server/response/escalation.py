@@ -39,6 +39,7 @@ from tortoise.transactions import in_transaction
 from riskops.audit import store
 from riskops.audit.types import Actor, Entry, RiskLevel
 from riskops.server.core.formatting import case_ref
+from riskops.server.core.scoping import scoped
 from riskops.server.credit.models import Run
 from riskops.server.credit.policy import current_policy
 from riskops.server.notify import outbox, routing
@@ -139,10 +140,11 @@ async def _claim(
     return got
 
 
-async def _park(conn: BaseDBAsyncClient, ids: list[int], level: int) -> None:
+async def _park(conn: BaseDBAsyncClient, org_id: int, ids: list[int], level: int) -> None:
     for i in range(0, len(ids), CHUNK):
         await (
-            ResponseClock.filter(id__in=ids[i : i + CHUNK], level=level)
+            scoped(ResponseClock, org_id=org_id)
+            .filter(id__in=ids[i : i + CHUNK], level=level)
             .using_db(conn)
             .update(next_escalation_at=None)
         )
@@ -196,15 +198,16 @@ async def _escalate_org(org_id: int, due: list[_Due], now: datetime) -> dict[str
         run_ids = [d.subject_id for d in due if d.kind is SubjectKind.RUN]
         runs = {
             int(r[0]): (str(r[1]), r[2])
-            for r in await Run.filter(org_id=org_id, id__in=run_ids)
+            for r in await scoped(Run, org_id=org_id)
+            .filter(id__in=run_ids)
             .using_db(conn)
             .values_list("id", "run_id", "case_id")
         } if run_ids else {}  # fmt: skip
         # runs whose case still waits for an acknowledgement: the case escalates for them
         run_cases = {c for _, c in runs.values() if c is not None}
         waiting = set(
-            await ResponseClock.filter(
-                org_id=org_id, subject_kind=SubjectKind.CASE, subject_id__in=list(run_cases),
+            await scoped(ResponseClock, org_id=org_id).filter(
+                subject_kind=SubjectKind.CASE, subject_id__in=list(run_cases),
                 needs_ack=True, acknowledged_at=None, closed_at=None,
             ).using_db(conn).values_list("subject_id", flat=True)
         ) if run_cases else set()  # fmt: skip
@@ -213,7 +216,7 @@ async def _escalate_org(org_id: int, due: list[_Due], now: datetime) -> dict[str
             if d.kind is SubjectKind.RUN and runs.get(d.subject_id, ("", None))[1] in waiting
         ]  # fmt: skip
         for level in (0, 1):
-            await _park(conn, [d.id for d in parked if d.level == level], level)
+            await _park(conn, org_id, [d.id for d in parked if d.level == level], level)
         parked_ids = {d.id for d in parked}
         todo = [d for d in due if d.id not in parked_ids]
         claimed: set[int] = set()

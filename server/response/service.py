@@ -92,7 +92,7 @@ async def _subject(
 async def clock_of(
     org_id: int, kind: SubjectKind, pk: int, conn: BaseDBAsyncClient | None = None
 ) -> ResponseClock | None:
-    q = ResponseClock.filter(org_id=org_id, subject_kind=kind, subject_id=pk)
+    q = scoped(ResponseClock, org_id=org_id).filter(subject_kind=kind, subject_id=pk)
     return await (q.using_db(conn) if conn is not None else q).first()
 
 
@@ -111,8 +111,8 @@ async def acknowledge(
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         name, case_id = await _subject(principal, conn, sk, pk)
-        clock = await ResponseClock.filter(
-            org_id=principal.org_id, subject_kind=sk, subject_id=pk
+        clock = await scoped(ResponseClock, principal).filter(
+            subject_kind=sk, subject_id=pk
         ).using_db(conn).select_for_update().first()  # fmt: skip
         if clock is None:
             raise Conflict(
@@ -126,7 +126,12 @@ async def acknowledge(
                     message=f"You acknowledged {name} already, at {_when(clock.acknowledged_at)}; "
                     "nothing changed.",
                 )  # fmt: skip
-            who = await User.filter(id=clock.acknowledged_by_id).using_db(conn).first()
+            who = (
+                await scoped(User, principal)
+                .filter(id=clock.acknowledged_by_id)
+                .using_db(conn)
+                .first()
+            )
             raise Conflict(
                 f"{name} was acknowledged already by {who.name if who else 'someone'} at "
                 f"{_when(clock.acknowledged_at)}.",
@@ -142,7 +147,7 @@ async def acknowledge(
         await _person(principal, conn, "An acknowledgement")
         group = [clock] + await _linked(conn, principal.org_id, clock, case_id)
         acked = await _ack_all(principal, conn, group, case_id, now)
-        fresh = await ResponseClock.get(id=clock.id, using_db=conn)
+        fresh = await scoped(ResponseClock, principal).using_db(conn).get(id=clock.id)
     linked = len(acked) - 1
     more = f" with {linked} linked item{'s' if linked != 1 else ''}" if linked > 0 else ""
     return AckResult(fresh, acked, message=f"{name} acknowledged{more}.")
@@ -155,10 +160,15 @@ async def _linked(
     if case_id is None:
         return []
     run_ids = list(
-        await Run.filter(org_id=org_id, case_id=case_id).using_db(conn).values_list("id", flat=True)
+        await scoped(Run, org_id=org_id)
+        .filter(case_id=case_id)
+        .using_db(conn)
+        .values_list("id", flat=True)
     )
-    open_ = ResponseClock.filter(org_id=org_id, acknowledged_at=None, closed_at=None).exclude(
-        id=clock.id
+    open_ = (
+        scoped(ResponseClock, org_id=org_id)
+        .filter(acknowledged_at=None, closed_at=None)
+        .exclude(id=clock.id)
     )
     rows = list(
         await open_.filter(subject_kind=SubjectKind.CASE, subject_id=case_id)
@@ -181,13 +191,19 @@ async def _ack_all(
 ) -> list[ResponseClock]:
     ids = [c.id for c in group]
     await (
-        ResponseClock.filter(id__in=ids, acknowledged_at=None, closed_at=None)
+        scoped(ResponseClock, principal)
+        .filter(id__in=ids, acknowledged_at=None, closed_at=None)
         .using_db(conn)
         .update(acknowledged_at=now, acknowledged_by_id=principal.user_id, next_escalation_at=None)
     )
     suppressed: bool | None = None
     for c in group:
-        await ResponseClock.filter(id=c.id).using_db(conn).update(version=c.version + 1)
+        await (
+            scoped(ResponseClock, principal)
+            .filter(id=c.id)
+            .using_db(conn)
+            .update(version=c.version + 1)
+        )
         late = max(0, int((now - c.due_at).total_seconds()))
         if c.level >= rc.PAGER_LEVEL:  # its PagerDuty incident was triggered: acknowledge it
             if suppressed is None:
@@ -213,7 +229,8 @@ async def _ack_all(
         pks = [c.subject_id for c in group if c.subject_kind is SubjectKind.RUN]
         run_ids = (
             list(
-                await Run.filter(org_id=principal.org_id, id__in=pks)
+                await scoped(Run, principal)
+                .filter(id__in=pks)
                 .using_db(conn)
                 .values_list("run_id", flat=True)
             )
@@ -246,7 +263,8 @@ async def case_history(
     if not case_ids:
         return
     statuses = dict(
-        await Case.filter(org_id=org_id, id__in=list(case_ids))
+        await scoped(Case, org_id=org_id)
+        .filter(id__in=list(case_ids))
         .using_db(conn)
         .values_list("id", "status")
     )
@@ -264,7 +282,12 @@ async def case_history(
         for i, cid in enumerate(case_ids)
     ]
     await CaseEvent.bulk_create(rows, batch_size=1000, using_db=conn)
-    await Case.filter(org_id=org_id, id__in=list(case_ids)).using_db(conn).update(updated_at=now)
+    await (
+        scoped(Case, org_id=org_id)
+        .filter(id__in=list(case_ids))
+        .using_db(conn)
+        .update(updated_at=now)
+    )
 
 
 # --- the incident record -------------------------------------------------------------------------
@@ -325,7 +348,7 @@ async def add_timeline_entry(principal: Principal, case_id: str | int, text: str
                 current_status=case.status.value,
                 current_version=case.version,
             )
-        await Case.filter(id=case.id).using_db(conn).update(updated_at=now)
+        await scoped(Case, principal).filter(id=case.id).using_db(conn).update(updated_at=now)
         event = await CaseEvent.create(
             case_id=case.id, org_id=principal.org_id, action="timeline",
             actor=principal.actor.actor, from_status=case.status.value,
@@ -383,7 +406,9 @@ async def clocks_for(
     """The clocks of these runs or cases (one query), by subject id."""
     if not ids:
         return {}
-    rows = await ResponseClock.filter(org_id=org_id, subject_kind=kind, subject_id__in=list(ids))
+    rows = await scoped(ResponseClock, org_id=org_id).filter(
+        subject_kind=kind, subject_id__in=list(ids)
+    )
     return {r.subject_id: r for r in rows}
 
 
@@ -404,8 +429,8 @@ async def unacknowledged(principal: Principal, limit: int = 20) -> list[Waiting]
     unacknowledged case is listed under its case, not on its own line."""
     if not principal.can(Perm.RESPONSE_ACK):
         return []
-    clocks = await ResponseClock.filter(
-        org_id=principal.org_id, needs_ack=True, acknowledged_at=None, closed_at=None
+    clocks = await scoped(ResponseClock, principal).filter(
+        needs_ack=True, acknowledged_at=None, closed_at=None
     ).order_by("due_at").limit(500)  # fmt: skip
     case_ids = [c.subject_id for c in clocks if c.subject_kind is SubjectKind.CASE]
     run_ids = [c.subject_id for c in clocks if c.subject_kind is SubjectKind.RUN]

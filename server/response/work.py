@@ -10,7 +10,7 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.response import clocks as rc
 from riskops.server.response import service as svc
-from riskops.server.work.service import MAX_ENTRIES, Entry, Item, Section
+from riskops.server.work.items import MAX_ENTRIES, Entry, Item, Section
 
 
 async def response_section(principal: Principal, now: datetime | None = None) -> Section | None:

@@ -41,14 +41,15 @@ from riskops.server.credit.models import (
 )
 from riskops.server.credit.terms import Severity
 from riskops.server.operations import gdpr
+from riskops.server.response.work import response_section
 from riskops.server.triage.models import Alert, AlertStatus, Case, CaseEvent, CaseStatus
 from riskops.server.views import counts, preferences, promotion_reads
 from riskops.server.views.definitions import QUEUES
 from riskops.server.views.models import OPEN_PROMOTION, PromotionStatus
+from riskops.server.work.items import MAX_ENTRIES, Entry, Item, Section
 
 # Decided requests stay on their maker's home this long (a rejection and its reason included).
 RECENT = timedelta(days=14)
-MAX_ENTRIES = 20  # entries listed under one item; the count says how many there are in all
 MY_ALERTS_CAP = 500  # my open alerts read to count them (10 ms on 1,000,000 alerts)
 SCAN_CAP = 1000  # rows read to count what waits for a decision (far more than anyone works)
 OPEN_ALERT = (
@@ -58,41 +59,6 @@ OPEN_ALERT = (
     AlertStatus.PENDING_INFO,
 )
 OPEN_SEVERITIES = (Severity.SEV0, Severity.SEV1)
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One request or view under an item: what it is, where it is, its state and reason."""
-
-    label: str
-    href: str
-    state: str = ""
-    detail: str = ""  # a rejection's reason
-
-
-@dataclass(frozen=True)
-class Item:
-    key: str  # stable for integrators: "alerts.new", "decide.case_resolutions", …
-    label: str
-    count: int | None  # None: not counted yet (a view's count is on its way)
-    href: str
-    exact: bool = True  # False: more than `count`
-    detail: str = ""
-    entries: tuple[Entry, ...] = ()
-
-    @property
-    def count_words(self) -> str:
-        if self.count is None:
-            return "counting…"
-        return f"{self.count:,}" if self.exact else f"more than {self.count:,}"
-
-
-@dataclass(frozen=True)
-class Section:
-    key: str  # "alerts", "views", "decisions", "requests", "runs"
-    title: str
-    empty: str  # what the page says when nothing is in it
-    items: tuple[Item, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,8 +90,6 @@ async def my_work(principal: Principal, *, now: datetime | None = None) -> MyWor
         sections.append(await _open_runs(principal))
     if overdue := await _gdpr_overdue(principal, now):
         sections.append(overdue)
-    from riskops.server.response.work import response_section  # (it builds these sections)
-
     if response := await response_section(principal, now):  # issue 16: the most urgent, first
         sections.insert(0, response)
     roles = tuple((r.value, ROLE_TEXT[r]) for r in Role if r.value in principal.roles)

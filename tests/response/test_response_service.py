@@ -201,8 +201,10 @@ async def test_escalation_once_per_level_then_ack_and_resolve(tenant) -> None:
     await escalation.escalate_due(t1 + timedelta(minutes=1))
     rows = await escalation_rows(tenant.org_id)
     assert len(rows) == 1
-    assert rows[0].kind == "response.escalated" and rows[0].dedup_key == cclock.dedup_key
+    # level 1 is for the chat channels: no dedup_key, so it never reaches PagerDuty
+    assert rows[0].kind == "response.escalated" and rows[0].dedup_key is None
     assert rows[0].payload["level"] == 1 and "event_action" not in rows[0].payload
+    assert rows[0].payload["text"].startswith("SEV0 CASE-")
     assert rows[0].payload["runs"] == [run.run_id] and rows[0].payload["severity"] == "SEV0"
     assert (await clock("run", run.id)).level == 0  # the case escalated for it
     # level 2, one step later: a PagerDuty trigger, once
@@ -211,6 +213,7 @@ async def test_escalation_once_per_level_then_ack_and_resolve(tenant) -> None:
     await escalation.escalate_due(t2 + timedelta(hours=5))
     rows = await escalation_rows(tenant.org_id)
     assert [r.payload.get("event_action") for r in rows] == [None, "trigger"]
+    assert rows[1].dedup_key == cclock.dedup_key  # the trigger opens the case's incident
     c = await clock("case", run.case_id)
     assert c.level == 2 and c.next_escalation_at is None
     audit = await AuditEvent.filter(org_id=tenant.org_id, action="response.escalate")
@@ -276,7 +279,7 @@ async def test_run_without_waiting_case_escalates_on_its_own(tenant) -> None:
     await escalation.escalate_due(r.due_at + timedelta(seconds=1))
     (row,) = await escalation_rows(tenant.org_id)
     assert row.payload["subject"] == "run" and row.payload["item"] == run.run_id
-    assert row.dedup_key == r.dedup_key
+    assert row.dedup_key is None  # level 1; its trigger a step later carries r.dedup_key
 
 
 # --- the incident record ------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextvars
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -465,18 +466,27 @@ async def test_similar_is_capped_at_ten(tenant):
 # --- bounded queries ---------------------------------------------------------------------------
 
 
+_COUNTING: contextvars.ContextVar[object | None] = contextvars.ContextVar("counting", default=None)
+
+
 class QueryCounter:
+    """Counts the queries sent from the test's own context (and the tasks it starts from now on:
+    a request through the ASGI transport), not those of background work started earlier, such
+    as an in-process job a previous commit queued (an outbox delivery, the escalation pass)."""
+
     METHODS = ("execute_query", "execute_query_dict", "execute_insert", "execute_many")
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
         conn = Alert._meta.db
+        _COUNTING.set(self)
         for name in self.METHODS:
             original = getattr(conn, name)
 
             def wrap(original=original):
                 async def counted(*args, **kwargs):
-                    self.count += 1
+                    if _COUNTING.get() is self:
+                        self.count += 1
                     return await original(*args, **kwargs)
 
                 return counted

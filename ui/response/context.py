@@ -9,6 +9,7 @@ from typing import Any
 
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import scoped
 from riskops.server.credit.models import Run
 from riskops.server.credit.policy import current_policy
 from riskops.server.identity import users
@@ -24,7 +25,7 @@ async def _ackers(org_id: int, ids: list[int | None]) -> dict[int, str]:
         return {}
     from riskops.server.identity.models import User
 
-    return dict(await User.filter(org_id=org_id, id__in=wanted).values_list("id", "name"))
+    return dict(await scoped(User, org_id=org_id).filter(id__in=wanted).values_list("id", "name"))
 
 
 async def run_context(principal: Principal, run: Run) -> dict[str, Any]:
@@ -43,7 +44,8 @@ async def case_context(principal: Principal, case: Case) -> dict[str, Any]:
     timeline: list[CaseEvent] = []
     if incident:
         timeline = list(
-            await CaseEvent.filter(case_id=case.id, org_id=principal.org_id)
+            await scoped(CaseEvent, principal)
+            .filter(case_id=case.id)
             .filter(action__in=["create", "acknowledge", "escalate", "timeline",
                                 "take_command", "approve_resolution", "postmortem"])
             .order_by("at", "id")
