@@ -33,10 +33,13 @@ EXPORT_FIELDS = (
 )
 
 
+# What json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) builds on
+# each call, built once (the same output; a bulk append hashes thousands of values).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    return _CANONICAL.encode(obj).encode("utf-8")
 
 
 def event_hash(event: dict[str, Any]) -> str:

@@ -217,6 +217,9 @@ async def append_many(
     return n
 
 
+Part = tuple[str, tuple[str, ...], tuple[str, ...], list[tuple[Any, ...]]]
+
+
 async def insert_rows(
     conn: BaseDBAsyncClient,
     table: str,
@@ -227,22 +230,41 @@ async def insert_rows(
     """Insert many rows in the open transaction `conn` with one statement on PostgreSQL (INSERT
     ... SELECT FROM unnest of one array per column, typed by `pg_types`: thousands of rows in
     one round trip and one plan) and one executemany on SQLite (in-process, already cheap)."""
-    if not rows:
+    await insert_parts(conn, [(table, columns, pg_types, rows)])
+
+
+async def insert_parts(conn: BaseDBAsyncClient, parts: list[Part]) -> None:
+    """`insert_rows` for several tables at once: on PostgreSQL one statement (each insert but
+    the last in a data-modifying WITH), so that it can run in the database as one `meanwhile`
+    of `append_many`; on SQLite one executemany per table."""
+    parts = [p for p in parts if p[3]]
+    if not parts:
         return
-    cols = ", ".join(columns)
     if conn.capabilities.dialect == "postgres":
-        arrays = ", ".join(f"${k + 1}::{t.split('/')[0]}[]" for k, t in enumerate(pg_types))
-        names = ", ".join(f"c{k}" for k in range(len(columns)))
-        picks = ", ".join(
-            f"c{k}::{t.split('/')[1]}" if "/" in t else f"c{k}" for k, t in enumerate(pg_types)
-        )
-        sql = f"INSERT INTO {table} ({cols}) SELECT {picks} FROM unnest({arrays}) AS t({names})"
-        await conn.execute_query(sql, [list(col) for col in zip(*rows, strict=True)])
+        inserts: list[str] = []
+        params: list[list[Any]] = []
+        for table, columns, pg_types, rows in parts:
+            base = len(params)
+            arrays = ", ".join(
+                f"${base + k + 1}::{t.split('/')[0]}[]" for k, t in enumerate(pg_types)
+            )
+            names = ", ".join(f"c{k}" for k in range(len(columns)))
+            picks = ", ".join(
+                f"c{k}::{t.split('/')[1]}" if "/" in t else f"c{k}" for k, t in enumerate(pg_types)
+            )
+            inserts.append(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {picks} "
+                f"FROM unnest({arrays}) AS t({names})"
+            )
+            params.extend(list(col) for col in zip(*rows, strict=True))
+        ctes = ", ".join(f"i{k} AS ({sql})" for k, sql in enumerate(inserts[:-1]))
+        await conn.execute_query((f"WITH {ctes} " if ctes else "") + inserts[-1], params)
         return
-    marks = ", ".join("?" for _ in columns)
-    await conn.execute_many(
-        f"INSERT INTO {table} ({cols}) VALUES ({marks})", [list(r) for r in rows]
-    )
+    for table, columns, _types, rows in parts:
+        marks = ", ".join("?" for _ in columns)
+        await conn.execute_many(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", [list(r) for r in rows]
+        )
 
 
 def _uuids(n: int) -> list[str]:

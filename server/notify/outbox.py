@@ -13,11 +13,12 @@ channels routed for a message's event, one row is written per channel (`destinat
 of them takes it, one row without destination goes to the installation default
 (RISKOPS_WEBHOOKS, RISKOPS_SMTP_URL), as before. `add` routes one message; bulk writers build
 rows with `outbox_rows` and write them with `add_many` (one query for the channels of all their
-organizations).
+organizations); the escalation pass builds plain `pending_row`s and inserts them itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
 from enum import StrEnum
@@ -110,9 +111,27 @@ def outbox_rows(
 ) -> OutboxMessage:
     """An unsaved message, for callers that bulk-create many at once (write them with
     `add_many`, which routes them to the organization's channels)."""
+    row = pending_row(org_id, channel, kind, payload, suppressed=suppressed, now=now,
+                      dedup_key=dedup_key, action=action)  # fmt: skip
+    return OutboxMessage(**{f.name: getattr(row, f.name) for f in dataclasses.fields(row)})
+
+
+def pending_row(
+    org_id: int,
+    channel: Channel,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    suppressed: bool,
+    now: datetime,
+    dedup_key: str | None = None,
+    action: PagerAction | None = None,
+) -> routing.Pending:
+    """The same message as `outbox_rows`, as plain data (`routing.Pending`): for a writer that
+    routes (`routing.route`) and inserts thousands of rows itself."""
     if action is not None:
         payload = {**payload, "event_action": action.value}
-    return OutboxMessage(
+    return routing.Pending(
         org_id=org_id,
         channel=channel.value,
         kind=kind,

@@ -14,17 +14,20 @@ the case history (action `escalate`). A run whose case still waits for an acknow
 not escalate on its own: the case escalates for both, listing its runs (the run's clock is
 parked: next_escalation_at null, picked up again if the case stops needing an acknowledgement).
 
-Set-based, so that 10,000 overdue items take well under a second: the due clocks are read by
-the `next_escalation_at` index, claimed by conditional UPDATEs on (id, level) with RETURNING in
-chunks (so two passes running at once never escalate the same level twice: the second finds the
-level moved and gets nothing back), then per organization one bulk insert each of outbox
-messages, case history rows and audit events (`riskops.audit.store.append_many`). While the
+Set-based, so that 10,000 overdue items take under a second: the due clocks are read by
+the `next_escalation_at` index, claimed by one conditional UPDATE per level on (id, level) with
+RETURNING (so two passes running at once never escalate the same level twice: the second finds
+the level moved and gets nothing back; the UPDATE runs in the database while the messages are
+built here), then per organization one statement inserting the outbox messages and case history
+rows, run while the audit events are hashed, and one inserting the audit events
+(`riskops.audit.store.insert_parts`, `append_many`). Docs/PERFORMANCE.md "Escalation". While the
 alert-suppression kill switch is on, the messages are written suppressed (the record of what
 would have been sent stays) and the levels still advance.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import defaultdict
@@ -43,7 +46,6 @@ from riskops.server.core.scoping import scoped
 from riskops.server.credit.models import Run
 from riskops.server.credit.policy import current_policy
 from riskops.server.notify import outbox, routing
-from riskops.server.notify.models import OutboxMessage
 from riskops.server.response import clocks as rc
 from riskops.server.response.models import ResponseClock, SubjectKind
 from riskops.server.settings import get_settings
@@ -51,7 +53,7 @@ from riskops.server.settings import get_settings
 log = logging.getLogger("riskops.response")
 
 SCHEDULER = "scheduler"
-CHUNK = 2000  # ids per claiming UPDATE (inlined integers: no bind-parameter limit)
+CHUNK = 2000  # ids per IN list of the reads and parks (inlined integers: no bind limit)
 MAX_PASS = 50_000  # clocks looked at by one pass; the next minute takes the rest
 
 
@@ -65,37 +67,17 @@ _EVENT = ("case_id", "org_id", "action", "actor", "data", "at", "from_status", "
 _EVENT_TYPES = ("int", "int", "text", "text", "text/jsonb", "timestamptz", "text", "text")
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps's setup, once
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return _COMPACT.encode(value)
 
 
 def _chunks(ids: list[int]) -> list[str]:
     """Integer ids inlined in IN lists of at most CHUNK (no bind-parameter limit, no per-id
     query-building cost)."""
     return [",".join(str(int(x)) for x in ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK)]
-
-
-async def _history(
-    conn: BaseDBAsyncClient,
-    org_id: int,
-    rows: list[tuple[Any, ...]],
-    cases: dict[int, tuple[int, str, str]],
-    now: datetime,
-) -> None:
-    """The case history rows of the pass (status unchanged). The cases' `updated_at` stays: an
-    escalation changes none of their fields (their responseClock says it), and updating 10,000
-    case rows costs as much as writing their history rows."""
-    if not rows:
-        return
-    missing = sorted({r[0] for r in rows} - set(cases))
-    for chunk in _chunks(missing):  # a run's case, not itself escalated
-        for r in await conn.execute_query_dict(
-            f"SELECT id, status FROM risk_case WHERE org_id = {org_id} AND id IN ({chunk})"
-        ):
-            cases[int(r["id"])] = (0, "", str(r["status"]))
-    values = [(*r, cases.get(r[0], (0, "", None))[2], cases.get(r[0], (0, "", None))[2])
-              for r in rows]  # fmt: skip
-    await store.insert_rows(conn, "case_event", _EVENT, _EVENT_TYPES, values)
 
 
 @dataclass(frozen=True)
@@ -125,8 +107,8 @@ async def _claim(
     """Move these clocks from `level` to level + 1, only where they still are at `level`,
     unacknowledged and open: the ids this pass got."""
     got: set[int] = set()
-    for i in range(0, len(ids), CHUNK):
-        chunk = ",".join(str(int(x)) for x in ids[i : i + CHUNK])
+    for i in range(0, len(ids), MAX_PASS):  # one statement: it runs while the messages are built
+        chunk = ",".join(str(int(x)) for x in ids[i : i + MAX_PASS])
         sql = (
             f"UPDATE response_clock SET level = {level + 1}, escalated_at = {_mark(conn, 1)}, "
             f"next_escalation_at = {_mark(conn, 2)}, version = version + 1 "
@@ -155,13 +137,14 @@ async def escalate_due(now: datetime | None = None) -> dict[str, int]:
     and how many runs were parked under their case."""
     now = now or datetime.now(UTC)
     conn = connections.get("default")
-    rows = await conn.execute_query_dict(
+    _, rows = await conn.execute_query(
         "SELECT id, org_id, subject_kind, subject_id, severity, due_at, level, dedup_key "
         f"FROM response_clock WHERE next_escalation_at <= {_mark(conn, 1)} "
         "AND acknowledged_at IS NULL AND closed_at IS NULL "
         f"ORDER BY next_escalation_at LIMIT {MAX_PASS}",
         [_db(conn, "next_escalation_at", now)],
-    )  # the index on next_escalation_at; raw: 10,000 rows as models cost more than the query
+    )  # the index on next_escalation_at; raw rows (records, not dicts nor models: 10,000 of
+    # them cost more to build than the query)
     by_org: dict[int, list[_Due]] = defaultdict(list)
     for r in rows:
         due_at = r["due_at"]
@@ -219,108 +202,169 @@ async def _escalate_org(org_id: int, due: list[_Due], now: datetime) -> dict[str
             await _park(conn, org_id, [d.id for d in parked if d.level == level], level)
         parked_ids = {d.id for d in parked}
         todo = [d for d in due if d.id not in parked_ids]
-        claimed: set[int] = set()
-        for level in (0, 1):
-            ids = [d.id for d in todo if d.level == level]
-            if ids:
-                nxt = now + step if level + 1 < rc.PAGER_LEVEL else None
-                claimed |= await _claim(conn, ids, level, now, nxt)
-        mine = [d for d in todo if d.id in claimed]
-        if not mine:
+        if not todo:
             return {"level1": 0, "level2": 0, "parked": len(parked)}
-        cases: dict[int, tuple[int, str, str]] = {}  # id -> number, title, status
-        case_runs: dict[int, list[str]] = defaultdict(list)
-        if case_ids:
-            for chunk in _chunks(sorted(case_ids)):
-                rows = await conn.execute_query_dict(
-                    f"SELECT id, number, title, status FROM risk_case WHERE org_id = {org_id} "
-                    f"AND id IN ({chunk})"
-                )
-                cases.update(
-                    {int(r["id"]): (int(r["number"]), str(r["title"]), str(r["status"]))
-                     for r in rows}
-                )  # fmt: skip
-                rows = await conn.execute_query_dict(
-                    f"SELECT run_id, case_id FROM run WHERE org_id = {org_id} "
-                    f"AND case_id IN ({chunk})"
-                )
-                for r in rows:
-                    case_runs[int(r["case_id"])].append(str(r["run_id"]))
-        base = get_settings().base_url.rstrip("/")
-        messages: list[OutboxMessage] = []
-        entries: list[Entry] = []
-        history: list[tuple[Any, ...]] = []
+        # Everything the messages need is read before the claim, so that the claiming UPDATE
+        # runs in the database while the messages, history rows and audit entries are built
+        # here (for every item; the few another pass claimed first are dropped after).
+        cases, case_runs = await _case_facts(conn, org_id, case_ids)
+        run_case_ids = {runs.get(d.subject_id, ("", None))[1] for d in todo}
+        missing = sorted({c for c in run_case_ids if c is not None} - set(cases))
+        for chunk in _chunks(missing):  # a run's case, not itself escalated: its status
+            for r in await conn.execute_query_dict(
+                f"SELECT id, status FROM risk_case WHERE org_id = {org_id} AND id IN ({chunk})"
+            ):
+                cases[int(r["id"])] = (0, "", str(r["status"]))
+        await routing.prefetch(conn, [org_id])  # routing below asks nothing more
+        claiming = asyncio.ensure_future(_claim_all(conn, todo, now, step))
+        await asyncio.sleep(0)  # the UPDATE is sent; the connection waits until it is done
+        try:
+            built = _build(org_id, todo, runs, cases, case_runs, suppressed, now)
+        finally:
+            claimed = await claiming  # done, or failed with the transaction: never left behind
+        built = [b for b in built if b.due.id in claimed]
+        if not built:
+            return {"level1": 0, "level2": 0, "parked": len(parked)}
         counts = {"level1": 0, "level2": 0, "parked": len(parked)}
-        for d in mine:
-            level = d.level + 1
-            late = max(0, int((now - d.due_at).total_seconds()))
-            if d.kind is SubjectKind.CASE:
-                number, title, _ = cases.get(d.subject_id, (0, "", ""))
-                label, case_id = case_ref(number), d.subject_id
-                link, listed = f"{base}/cases/{d.subject_id}", case_runs.get(d.subject_id, [])
-            else:
-                run_id, case_id = runs.get(d.subject_id, (str(d.subject_id), None))
-                label, title, listed = run_id, d.severity, []
-                link = f"{base}/runs/{d.subject_id}"
-            payload: dict[str, Any] = {
-                "subject": d.kind.value, "subject_id": d.subject_id, "item": label,
-                "title": title, "severity": d.severity, "level": level,
-                "late_seconds": late, "late": rc.span(late) if late else "on time",
-                "link": link, "runs": listed,
-            }  # fmt: skip
-            if level >= rc.PAGER_LEVEL:
-                counts["level2"] += 1
-            else:
-                counts["level1"] += 1
-            pager = level >= rc.PAGER_LEVEL
-            overdue = f", overdue by {rc.span(late)}" if late else ""
-            then = "paging PagerDuty" if pager else f"escalation level {level}"
-            payload["text"] = f"{d.severity} {label} not acknowledged{overdue}: {then}"
-            # Level 1 goes to the chat channels routed for "escalation" only: without a
-            # dedup_key a message never reaches a PagerDuty channel (notify.routing). The last
-            # level carries the key and the trigger: PagerDuty opens the item's incident, and
-            # its acknowledge and resolve later find the channels it went to.
-            messages.append(outbox.outbox_rows(
-                org_id, outbox.Channel.ESCALATION, "response.escalated", payload,
-                suppressed=suppressed, now=now, dedup_key=d.dedup_key if pager else None,
-                action=outbox.PagerAction.TRIGGER if pager else None,
-            ))  # fmt: skip
-            entries.append(
-                Entry(
-                    "response.escalate",
-                    d.kind.value,
-                    d.subject_id,
-                    {"level": d.level},
-                    {
-                        "level": level,
-                        "clock": d.id,
-                        "severity": d.severity,
-                        "late_seconds": late,
-                        "pagerduty": level >= rc.PAGER_LEVEL,
-                        "runs": len(listed),
-                        "notification": "suppressed" if suppressed else "escalation",
-                    },
-                    RiskLevel.HIGH if level >= rc.PAGER_LEVEL else RiskLevel.MEDIUM,
-                )
-            )
-            if case_id is not None:
-                data = {
-                    "level": level,
-                    "runs": listed,
-                    "late_seconds": late,
-                    "subject": d.kind.value,
-                    "subject_id": d.subject_id,
-                }
-                history.append((case_id, org_id, "escalate", SCHEDULER, _json(data), now))
-        await _history(conn, org_id, history, cases, now)
+        for b in built:
+            counts["level2" if b.due.level + 1 >= rc.PAGER_LEVEL else "level1"] += 1
+        history = [b.history for b in built if b.history is not None]
+        values = [
+            (*r, cases.get(r[0], (0, "", None))[2], cases.get(r[0], (0, "", None))[2])
+            for r in history
+        ]  # fmt: skip (status unchanged: from and to the same)
         actor = Actor(org_id=org_id, actor=SCHEDULER, actor_type="system")
-        # the outbox insert runs in the database while the audit events are hashed here
-        # routed to the organization's channels (one query), else the installation default
+        # The messages routed to the organization's channels (no query: prefetched), else to
+        # the installation default; then the history and outbox inserts, one statement, run
+        # in the database while the audit events are hashed here.
+        dumped: dict[int, str] = {}  # a message's copies for several channels: dumped once
         routed = [
-            (m.org_id, m.channel, m.kind, _json(m.payload), m.status.value, 0, now, now,
-             m.dedup_key, m.destination_id)
-            for m in await routing.route(conn, messages)
+            (m.org_id, m.channel, m.kind,
+             dumped.get(id(m.payload)) or dumped.setdefault(id(m.payload), _json(m.payload)),
+             m.status.value, 0, now, now, m.dedup_key, m.destination_id)
+            for m in await routing.route(conn, [b.message for b in built])
         ]  # fmt: skip
-        inserting = store.insert_rows(conn, "outbox_message", _OUTBOX, _OUTBOX_TYPES, routed)
-        await store.append_many(actor, entries, conn, meanwhile=inserting)
+        inserting = store.insert_parts(
+            conn,
+            [
+                ("case_event", _EVENT, _EVENT_TYPES, values),
+                ("outbox_message", _OUTBOX, _OUTBOX_TYPES, routed),
+            ],
+        )
+        await store.append_many(actor, [b.entry for b in built], conn, meanwhile=inserting)
     return counts
+
+
+async def _case_facts(
+    conn: BaseDBAsyncClient, org_id: int, case_ids: set[int]
+) -> tuple[dict[int, tuple[int, str, str]], dict[int, list[str]]]:
+    """Number, title and status of each case (by id), and the run ids linked to each."""
+    cases: dict[int, tuple[int, str, str]] = {}
+    case_runs: dict[int, list[str]] = defaultdict(list)
+    for chunk in _chunks(sorted(case_ids)):
+        rows = await conn.execute_query_dict(
+            f"SELECT id, number, title, status FROM risk_case WHERE org_id = {org_id} "
+            f"AND id IN ({chunk})"
+        )
+        cases.update(
+            {int(r["id"]): (int(r["number"]), str(r["title"]), str(r["status"])) for r in rows}
+        )
+        rows = await conn.execute_query_dict(
+            f"SELECT run_id, case_id FROM run WHERE org_id = {org_id} AND case_id IN ({chunk})"
+        )
+        for r in rows:
+            case_runs[int(r["case_id"])].append(str(r["run_id"]))
+    return cases, case_runs
+
+
+async def _claim_all(
+    conn: BaseDBAsyncClient, todo: list[_Due], now: datetime, step: timedelta
+) -> set[int]:
+    claimed: set[int] = set()
+    for level in (0, 1):
+        ids = [d.id for d in todo if d.level == level]
+        if ids:
+            nxt = now + step if level + 1 < rc.PAGER_LEVEL else None
+            claimed |= await _claim(conn, ids, level, now, nxt)
+    return claimed
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    due: _Due
+    message: routing.Pending
+    entry: Entry
+    history: tuple[Any, ...] | None
+
+
+def _build(
+    org_id: int,
+    todo: list[_Due],
+    runs: dict[int, tuple[str, int | None]],
+    cases: dict[int, tuple[int, str, str]],
+    case_runs: dict[int, list[str]],
+    suppressed: bool,
+    now: datetime,
+) -> list[_Built]:
+    """The message, audit entry and case history row of each item going one level up."""
+    base = get_settings().base_url.rstrip("/")
+    out: list[_Built] = []
+    for d in todo:
+        level = d.level + 1
+        late = max(0, int((now - d.due_at).total_seconds()))
+        case_id: int | None
+        if d.kind is SubjectKind.CASE:
+            number, title, _ = cases.get(d.subject_id, (0, "", ""))
+            label, case_id = case_ref(number), d.subject_id
+            link, listed = f"{base}/cases/{d.subject_id}", case_runs.get(d.subject_id, [])
+        else:
+            run_id, case_id = runs.get(d.subject_id, (str(d.subject_id), None))
+            label, title, listed = run_id, d.severity, []
+            link = f"{base}/runs/{d.subject_id}"
+        payload: dict[str, Any] = {
+            "subject": d.kind.value, "subject_id": d.subject_id, "item": label,
+            "title": title, "severity": d.severity, "level": level,
+            "late_seconds": late, "late": rc.span(late) if late else "on time",
+            "link": link, "runs": listed,
+        }  # fmt: skip
+        pager = level >= rc.PAGER_LEVEL
+        overdue = f", overdue by {rc.span(late)}" if late else ""
+        then = "paging PagerDuty" if pager else f"escalation level {level}"
+        payload["text"] = f"{d.severity} {label} not acknowledged{overdue}: {then}"
+        # Level 1 goes to the chat channels routed for "escalation" only: without a
+        # dedup_key a message never reaches a PagerDuty channel (notify.routing). The last
+        # level carries the key and the trigger: PagerDuty opens the item's incident, and
+        # its acknowledge and resolve later find the channels it went to.
+        message = outbox.pending_row(
+            org_id, outbox.Channel.ESCALATION, "response.escalated", payload,
+            suppressed=suppressed, now=now, dedup_key=d.dedup_key if pager else None,
+            action=outbox.PagerAction.TRIGGER if pager else None,
+        )  # fmt: skip
+        entry = Entry(
+            "response.escalate",
+            d.kind.value,
+            d.subject_id,
+            {"level": d.level},
+            {
+                "level": level,
+                "clock": d.id,
+                "severity": d.severity,
+                "late_seconds": late,
+                "pagerduty": level >= rc.PAGER_LEVEL,
+                "runs": len(listed),
+                "notification": "suppressed" if suppressed else "escalation",
+            },
+            RiskLevel.HIGH if level >= rc.PAGER_LEVEL else RiskLevel.MEDIUM,
+        )
+        row = None
+        if case_id is not None:
+            data = {
+                "level": level,
+                "runs": listed,
+                "late_seconds": late,
+                "subject": d.kind.value,
+                "subject_id": d.subject_id,
+            }
+            row = (case_id, org_id, "escalate", SCHEDULER, _json(data), now)
+        out.append(_Built(d, message, entry, row))
+    return out

@@ -245,6 +245,47 @@ async def test_escalation_once_per_level_then_ack_and_resolve(tenant) -> None:
     assert case.postmortem_due_at - case.resolved_at == timedelta(hours=48)
 
 
+async def test_escalation_levels_reach_the_channels_routed_for_escalation(tenant) -> None:
+    """With a Slack channel and a PagerDuty channel both routed for `escalation`: level 1 goes to
+    Slack only (no key: never PagerDuty), level 2 to both (the trigger with the case's key), the
+    acknowledgement to both; a channel routed for something else gets nothing."""
+    from riskops.server.notify import channels
+    from riskops.server.notify.channels import ChannelInput
+
+    dead = "http://127.0.0.1:9"  # nothing is delivered here: only the routed rows are checked
+    chat = await channels.create_channel(
+        tenant.admin, "slack",
+        ChannelInput(name="esc chat", events=["escalation"], url=f"{dead}/chat"),
+    )  # fmt: skip
+    other = await channels.create_channel(
+        tenant.admin, "slack", ChannelInput(name="review chat", events=["review"], url=f"{dead}/r")
+    )
+    pd = await channels.create_channel(
+        tenant.admin, "pagerduty",
+        ChannelInput(name="esc pd", events=["escalation"], secret="r" * 32,
+                     events_url=f"{dead}/v2/enqueue"),
+    )  # fmt: skip
+    run = await sev0_run(tenant)
+    cclock = await clock("case", run.case_id)
+    t1 = cclock.due_at + timedelta(minutes=1)
+    await escalation.escalate_due(t1)
+    rows = await escalation_rows(tenant.org_id)
+    assert [(r.destination_id, r.payload["level"]) for r in rows] == [(chat.id, 1)]
+    t2 = t1 + timedelta(minutes=P.escalation_step_minutes, seconds=1)
+    await escalation.escalate_due(t2)
+    rows = (await escalation_rows(tenant.org_id))[1:]
+    assert sorted((r.destination_id, r.payload["event_action"], r.dedup_key) for r in rows) == [
+        (chat.id, "trigger", cclock.dedup_key), (pd.id, "trigger", cclock.dedup_key),
+    ]  # fmt: skip
+    _, approver = await tenant.user("approver")
+    await svc.acknowledge(approver, "case", run.case_id)
+    rows = (await escalation_rows(tenant.org_id))[3:]
+    assert sorted((r.destination_id, r.payload["event_action"]) for r in rows) == [
+        (chat.id, "acknowledge"), (pd.id, "acknowledge"),
+    ]  # fmt: skip
+    assert not await OutboxMessage.filter(destination_id=other.id).exists()
+
+
 async def test_ack_before_target_stops_escalation(tenant) -> None:
     run = await sev1_run(tenant)
     _, operator = await tenant.user("operator")
