@@ -40,7 +40,7 @@ from riskops.graphql.credit.scenario_types import (
     ScenarioSummary,
 )
 from riskops.server.core.principal import Principal
-from riskops.server.credit import baselines, candidates, reports, scenarios
+from riskops.server.credit import baselines, candidates, pii_rate, reports, scenarios
 from riskops.server.credit import kill_switches as controls_kill_switches
 from riskops.server.credit import models as rm
 from riskops.server.credit import policy as controls
@@ -281,7 +281,7 @@ class ReportsQuery:
         period_end: datetime | None = None,
     ) -> PiiFalsePositiveRate:
         found = await query(
-            reports.pii_false_positive_rate(principal(info), period_start, period_end)
+            pii_rate.pii_false_positive_rate(principal(info), period_start, period_end)
         )
         return PiiFalsePositiveRate.of(found)
 

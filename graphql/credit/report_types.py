@@ -15,6 +15,7 @@ from riskops.graphql.core.errors import UserError
 from riskops.graphql.core.ids import as_id, as_opt_id
 from riskops.graphql.core.pagination import PageInfo
 from riskops.server.credit import models as rm
+from riskops.server.credit import pii_rate
 from riskops.server.credit import reports as svc
 
 
@@ -115,7 +116,7 @@ class PiiFalsePositiveRate:
     )
 
     @classmethod
-    def of(cls, r: svc.FalsePositiveRate) -> PiiFalsePositiveRate:
+    def of(cls, r: pii_rate.FalsePositiveRate) -> PiiFalsePositiveRate:
         return cls(
             period_start=r.period_start, period_end=r.period_end, flagged=r.flagged,
             declassified=r.declassified, rate=r.rate,

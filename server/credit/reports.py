@@ -37,7 +37,7 @@ from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q, RawSQL, Subquery
+from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count, Max
 from tortoise.transactions import in_transaction
 
@@ -51,10 +51,10 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
 from riskops.server.credit import candidates as baselines_candidates
-from riskops.server.credit import kill_switches
+from riskops.server.credit import kill_switches, pii_rate
 from riskops.server.credit import policy as controls
 from riskops.server.credit.models import Baseline, Report, Run, Scenario
-from riskops.server.credit.terms import RiskFlag, Severity
+from riskops.server.credit.terms import Severity
 from riskops.server.identity import users
 from riskops.server.identity.models import Organization
 from riskops.server.notify import outbox
@@ -74,11 +74,6 @@ EARLIEST = date(2000, 1, 1)
 _DIGITS = 4  # credits and multipliers are rounded to 4 decimals in the payload
 _WORKING = (CaseStatus.OPEN.value, CaseStatus.INVESTIGATING.value)
 _DONE = (CaseStatus.RESOLVED.value, CaseStatus.CLOSED.value)
-# The PII false-positive rate (seed 002 monthly check): flags that classify a run as PII, and the
-# window the figure covers when asked without a period (and the weekly report's longer one).
-_SENSITIVE = (RiskFlag.PII_EXPOSURE.value, RiskFlag.REGULATORY_DATA.value)
-FALSE_POSITIVE_DAYS = 30
-MAX_RATE_PERIOD = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -381,83 +376,10 @@ async def _candidates(org_id: int, start: datetime, end: datetime) -> list[dict[
     ]
 
 
-# --- the PII false-positive rate ---------------------------------------------------------------
+# --- the PII false-positive rate, as the report shows it -----------------------------------------
 
 
-@dataclass(frozen=True)
-class FalsePositiveRate:
-    """Of the runs started in [period_start, period_end) flagged pii_exposure or
-    regulatory_data, how many an approver declassified as a false positive (at any time)."""
-
-    period_start: datetime
-    period_end: datetime
-    flagged: int
-    declassified: int
-
-    @property
-    def rate(self) -> float | None:
-        return self.declassified / self.flagged if self.flagged else None
-
-
-def _flagged_sensitive(q: Any) -> Any:
-    if Run._meta.db.capabilities.dialect == "postgres":
-        return q.filter(Q(*(Q(flags__contains=[f]) for f in _SENSITIVE), join_type="OR"))
-    # SQLite has no JSON containment in Tortoise (as `runs._with_flag`): a flag name quoted as
-    # in the stored JSON text cannot match inside another name. Known names, safe to inline.
-    found = " + ".join(f'instr("flags", \'"{f}"\')' for f in _SENSITIVE)
-    return q.annotate(_sensitive_at=RawSQL(found)).filter(_sensitive_at__gt=0)
-
-
-async def false_positive_counts(org_id: int, start: datetime, end: datetime) -> FalsePositiveRate:
-    """One aggregate over the period's runs (the (org_id, started_at) index)."""
-    q = _flagged_sensitive(_week(org_id, start, end))
-    rows = (
-        await q.annotate(
-            n=Count("id"), declassified=Count("id", _filter=Q(declassified_at__isnull=False))
-        )
-        .group_by("org_id")
-        .values_list("n", "declassified")
-    )
-    n, d = rows[0] if rows else (0, 0)
-    return FalsePositiveRate(start, end, int(n), int(d))
-
-
-def _aware(raw: Any, name: str) -> datetime:
-    if not isinstance(raw, datetime) or raw.tzinfo is None:
-        raise Invalid(
-            f"{validation.label(name)} must be a date and time with a timezone.", field=name
-        )
-    return raw.astimezone(UTC)
-
-
-async def pii_false_positive_rate(
-    principal: Principal, period_start: Any = None, period_end: Any = None
-) -> FalsePositiveRate:
-    """The PII false-positive rate of the runs started in the period (default: the last 30
-    days up to now), seed 002's monthly figure. At most 366 days."""
-    principal.require(Perm.REPORT_READ)
-    end = datetime.now(UTC) if period_end is None else _aware(period_end, "period_end")
-    start = (
-        end - timedelta(days=FALSE_POSITIVE_DAYS)
-        if period_start is None
-        else _aware(period_start, "period_start")
-    )
-    if start >= end:
-        raise Invalid(
-            f"period_start ({start:%Y-%m-%d %H:%M}) must be before period_end "
-            f"({end:%Y-%m-%d %H:%M}).",
-            field="period_start",
-        )
-    if end - start > MAX_RATE_PERIOD:
-        raise Invalid(
-            f"The period is {(end - start).days} days long; the limit is "
-            f"{MAX_RATE_PERIOD.days} days.",
-            field="period_start",
-        )
-    return await false_positive_counts(principal.org_id, start, end)
-
-
-def _rate_payload(r: FalsePositiveRate) -> dict[str, Any]:
+def _rate_payload(r: pii_rate.FalsePositiveRate) -> dict[str, Any]:
     return {
         "period_start": _ts(r.period_start),
         "period_end": _ts(r.period_end),
@@ -468,8 +390,9 @@ def _rate_payload(r: FalsePositiveRate) -> dict[str, Any]:
 
 
 async def _pii_false_positives(org_id: int, start: datetime, end: datetime) -> dict[str, Any]:
-    week = await false_positive_counts(org_id, start, end)
-    month = await false_positive_counts(org_id, end - timedelta(days=FALSE_POSITIVE_DAYS), end)
+    week = await pii_rate.false_positive_counts(org_id, start, end)
+    days = timedelta(days=pii_rate.FALSE_POSITIVE_DAYS)
+    month = await pii_rate.false_positive_counts(org_id, end - days, end)
     return {"week": _rate_payload(week), "last_30_days": _rate_payload(month)}
 
 

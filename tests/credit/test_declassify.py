@@ -17,7 +17,7 @@ import pytest
 
 from riskops.audit.models import AuditEvent
 from riskops.server.core.errors import Conflict, Forbidden, Invalid, NotFound
-from riskops.server.credit import quarantine, reports
+from riskops.server.credit import pii_rate, quarantine, reports
 from riskops.server.credit import recording as svc
 from riskops.server.credit.models import Baseline, BaselineSource, Run, Scenario
 from riskops.server.identity.models import Organization, User
@@ -109,7 +109,7 @@ async def test_an_approver_declassifies_a_false_positive(tenant):
     }  # fmt: skip
     assert "fixtures" not in event.new_values
 
-    rate = await reports.pii_false_positive_rate(approver)
+    rate = await pii_rate.pii_false_positive_rate(approver)
     assert (rate.flagged, rate.declassified, rate.rate) == (1, 1, 1.0)
 
 
@@ -196,15 +196,15 @@ async def test_the_rate_counts_flagged_runs_of_the_period_in_one_query(tenant, o
     await flagged_sev0(other_tenant)  # another organization's
     await quarantine.declassify_run(approver, sev0.id, NOTE, expected_version=1)
 
-    rate = await reports.pii_false_positive_rate(viewer)
+    rate = await pii_rate.pii_false_positive_rate(viewer)
     assert (rate.flagged, rate.declassified) == (3, 1)
     assert rate.rate == pytest.approx(1 / 3)
     assert rate.period_end - rate.period_start == timedelta(days=30)
-    wide = await reports.pii_false_positive_rate(
+    wide = await pii_rate.pii_false_positive_rate(
         viewer, NOW - timedelta(days=60), NOW + timedelta(minutes=1)
     )
     assert (wide.flagged, wide.declassified) == (4, 1)
-    empty = await reports.pii_false_positive_rate(
+    empty = await pii_rate.pii_false_positive_rate(
         viewer, NOW - timedelta(days=300), NOW - timedelta(days=200)
     )
     assert (empty.flagged, empty.declassified, empty.rate) == (0, 0, None)
@@ -216,10 +216,10 @@ async def test_the_rate_counts_flagged_runs_of_the_period_in_one_query(tenant, o
         ("2026-01-01", NOW, "with a timezone"),
     ):
         with pytest.raises(Invalid, match=why):
-            await reports.pii_false_positive_rate(viewer, start, end)
+            await pii_rate.pii_false_positive_rate(viewer, start, end)
     nobody = dataclasses.replace(viewer, roles=frozenset({"product_reviewer"}))
     with pytest.raises(Forbidden):
-        await reports.pii_false_positive_rate(nobody)
+        await pii_rate.pii_false_positive_rate(nobody)
 
 
 async def test_the_weekly_report_carries_the_rate(tenant):
@@ -343,7 +343,7 @@ async def test_the_rate_is_one_query_whatever_the_number_of_runs(tenant, monkeyp
         ]  # fmt: skip
         assert not (await svc.record_runs(tenant.admin, items)).errors
         counter.count = 0
-        rate = await reports.false_positive_counts(
+        rate = await pii_rate.false_positive_counts(
             tenant.org_id, NOW - timedelta(days=1), NOW + timedelta(minutes=1)
         )
         counts.append(counter.count)

@@ -1,0 +1,102 @@
+"""The PII false-positive rate (seed 002's monthly check, issue 16): of the runs started in a
+period flagged pii_exposure or regulatory_data, how many an approver declassified as a false
+positive. One aggregate over the period's runs; the weekly report (`reports`) shows it for its
+week and the last 30 days, GraphQL's `piiFalsePositiveRate` for any period up to 366 days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import Q, RawSQL
+from tortoise.functions import Count
+
+from riskops.server.core import validation
+from riskops.server.core.errors import Invalid
+from riskops.server.core.permissions import Perm
+from riskops.server.core.principal import Principal
+from riskops.server.core.scoping import scoped
+from riskops.server.credit.models import Run
+from riskops.server.credit.terms import RiskFlag
+
+# The flags that classify a run as PII, and the window the figure covers when asked without a
+# period (and the weekly report's longer one).
+_SENSITIVE = (RiskFlag.PII_EXPOSURE.value, RiskFlag.REGULATORY_DATA.value)
+FALSE_POSITIVE_DAYS = 30
+MAX_RATE_PERIOD = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class FalsePositiveRate:
+    """Of the runs started in [period_start, period_end) flagged pii_exposure or
+    regulatory_data, how many an approver declassified as a false positive (at any time)."""
+
+    period_start: datetime
+    period_end: datetime
+    flagged: int
+    declassified: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.declassified / self.flagged if self.flagged else None
+
+
+def _flagged_sensitive(q: Any) -> Any:
+    if Run._meta.db.capabilities.dialect == "postgres":
+        return q.filter(Q(*(Q(flags__contains=[f]) for f in _SENSITIVE), join_type="OR"))
+    # SQLite has no JSON containment in Tortoise (as `runs._with_flag`): a flag name quoted as
+    # in the stored JSON text cannot match inside another name. Known names, safe to inline.
+    found = " + ".join(f'instr("flags", \'"{f}"\')' for f in _SENSITIVE)
+    return q.annotate(_sensitive_at=RawSQL(found)).filter(_sensitive_at__gt=0)
+
+
+async def false_positive_counts(org_id: int, start: datetime, end: datetime) -> FalsePositiveRate:
+    """One aggregate over the period's runs (the (org_id, started_at) index)."""
+    period = scoped(Run, org_id=org_id).filter(started_at__gte=start, started_at__lt=end)
+    q = _flagged_sensitive(period)
+    rows = (
+        await q.annotate(
+            n=Count("id"), declassified=Count("id", _filter=Q(declassified_at__isnull=False))
+        )
+        .group_by("org_id")
+        .values_list("n", "declassified")
+    )
+    n, d = rows[0] if rows else (0, 0)
+    return FalsePositiveRate(start, end, int(n), int(d))
+
+
+def _aware(raw: Any, name: str) -> datetime:
+    if not isinstance(raw, datetime) or raw.tzinfo is None:
+        raise Invalid(
+            f"{validation.label(name)} must be a date and time with a timezone.", field=name
+        )
+    return raw.astimezone(UTC)
+
+
+async def pii_false_positive_rate(
+    principal: Principal, period_start: Any = None, period_end: Any = None
+) -> FalsePositiveRate:
+    """The PII false-positive rate of the runs started in the period (default: the last 30
+    days up to now), seed 002's monthly figure. At most 366 days."""
+    principal.require(Perm.REPORT_READ)
+    end = datetime.now(UTC) if period_end is None else _aware(period_end, "period_end")
+    start = (
+        end - timedelta(days=FALSE_POSITIVE_DAYS)
+        if period_start is None
+        else _aware(period_start, "period_start")
+    )
+    if start >= end:
+        raise Invalid(
+            f"period_start ({start:%Y-%m-%d %H:%M}) must be before period_end "
+            f"({end:%Y-%m-%d %H:%M}).",
+            field="period_start",
+        )
+    if end - start > MAX_RATE_PERIOD:
+        raise Invalid(
+            f"The period is {(end - start).days} days long; the limit is "
+            f"{MAX_RATE_PERIOD.days} days.",
+            field="period_start",
+        )
+    return await false_positive_counts(principal.org_id, start, end)
