@@ -11,8 +11,8 @@ from riskops.graphql.core.errors import UserError
 from riskops.graphql.core.ids import as_id, as_opt_id
 from riskops.graphql.credit.run_types import Severity
 from riskops.server.core.approvals import ChangeStatus
+from riskops.server.credit import baseline_prerequisites, candidates
 from riskops.server.credit import baselines as b
-from riskops.server.credit import candidates
 from riskops.server.credit import models as rm
 from riskops.server.credit import scenarios as s
 from riskops.server.credit.models import BaselineSource as _BaselineSource
@@ -246,7 +246,7 @@ class BaselinePrerequisites:
     conditions: list[BaselinePrerequisite]
 
     @classmethod
-    def of(cls, p: b.Prerequisites) -> BaselinePrerequisites:
+    def of(cls, p: baseline_prerequisites.Prerequisites) -> BaselinePrerequisites:
         return cls(
             scenario_key=p.scenario.key, met=p.met, manual=p.manual, days=p.days,
             conditions=[

@@ -13,10 +13,11 @@ and records the decisions:
     reject     (baseline.approve)  with a reason
     manual     (baseline.approve)  "Baseline not found for scenario": a median set by hand,
                                    proposed like any change (another approver approves it)
-    prerequisites (run.read)       seed 002's conditions of an update (`baseline_rules.
-                                   baseline_prerequisites`), checked again by propose, manual
-                                   and approve, which refuse (Conflict) naming the failed ones:
-                                   the world may change between a proposal and its approval
+    prerequisites (run.read)       seed 002's conditions of an update, as a checklist; the
+                                   checks (`baseline_prerequisites`) run again in propose,
+                                   manual and approve, which refuse (Conflict) naming the
+                                   failed ones: the world may change between a proposal and
+                                   its approval
 
 Writes of one organization's baselines queue on its row lock (PostgreSQL; SQLite serializes
 writers), so "one open proposal" and "the baseline in force is still the one proposed against"
@@ -30,12 +31,10 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import Q
-from tortoise.functions import Max, Min
 from tortoise.transactions import in_transaction
 
 from riskops.audit.types import RiskLevel
@@ -47,9 +46,14 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import lock_scoped, scoped
 from riskops.server.credit import baseline_rules
+from riskops.server.credit.baseline_prerequisites import (
+    Prerequisites,
+    _change_prerequisites,
+    _prerequisites,
+)
 from riskops.server.credit.models import Baseline, BaselineChange, BaselineSource, Run, Scenario
 from riskops.server.credit.policy import current_policy
-from riskops.server.credit.terms import Policy, Severity
+from riskops.server.credit.terms import Policy, severity_of
 from riskops.server.identity import users
 from riskops.server.identity.orgs import lock_organization
 
@@ -59,10 +63,6 @@ MAX_MEDIAN = 1e12  # credits: far above any real run, low enough to stay a sane 
 # The ledger keeps credits to 6 decimals: a smaller median would make ratios overflow.
 MIN_MEDIAN = 1e-6
 MAX_HISTORY = 200
-MAX_PERIOD = timedelta(days=366)
-CANDIDATE_DAYS = 7  # the weekly review's period
-_SEV0_SEV1 = (Severity.SEV0.value, Severity.SEV1.value)
-_HEALTHY_SEVERITIES = (Severity.SEV2.value, Severity.SEV3.value)
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -135,29 +135,6 @@ def _flag(raw: Any, name: str) -> bool:
     return raw
 
 
-def _aware(raw: Any, name: str) -> datetime:
-    if not isinstance(raw, datetime) or raw.tzinfo is None:
-        raise Invalid(
-            f"{validation.label(name)} must be a date and time with a timezone.", field=name
-        )
-    return raw.astimezone(UTC)
-
-
-def _period(start: Any, end: Any) -> tuple[datetime, datetime]:
-    s, e = _aware(start, "period_start"), _aware(end, "period_end")
-    if s >= e:
-        raise Invalid(
-            f"period_start ({s:%Y-%m-%d %H:%M}) must be before period_end ({e:%Y-%m-%d %H:%M}).",
-            field="period_start",
-        )
-    if e - s > MAX_PERIOD:
-        raise Invalid(
-            f"The period is {(e - s).days} days long; the limit is {MAX_PERIOD.days} days.",
-            field="period_start",
-        )
-    return s, e
-
-
 # --- reads ---------------------------------------------------------------------------------------
 
 
@@ -228,12 +205,6 @@ async def _calculate(
         needs_confirmation=baseline_rules.needs_confirmation(old, stats.median, policy),
         policy=policy,
     )
-
-
-def severity_of(raw: Any) -> Severity | None:
-    if raw is None or raw == "":
-        return None
-    return raw if isinstance(raw, Severity) else Severity(str(raw))
 
 
 async def calculate_baseline(
@@ -322,108 +293,6 @@ async def open_proposal(
     return await q.order_by("id").first()
 
 
-# --- prerequisites (seed 002 "Baseline Update Procedure / Prerequisites") -----------------------
-
-
-@dataclass(frozen=True)
-class Prerequisites:
-    """The conditions of a baseline update of a scenario, as the world is now."""
-
-    scenario: Scenario
-    conditions: list[baseline_rules.Prerequisite]
-    manual: bool  # held to the conditions of a manual baseline (the quiet period alone)
-    days: int  # the window the CV is taken over
-
-    @property
-    def met(self) -> bool:
-        return all(c.met for c in self.conditions)
-
-    @property
-    def failed(self) -> list[baseline_rules.Prerequisite]:
-        return [c for c in self.conditions if not c.met]
-
-    def refusal(self, field: str, prefix: str = "", suffix: str = "", **extra: Any) -> Conflict:
-        return Conflict(
-            " ".join([prefix, *(c.message for c in self.failed), suffix]).strip(),
-            field=field,
-            prerequisites=[c.name for c in self.failed],
-            **extra,
-        )
-
-
-def _as_date(value: Any) -> date | None:
-    """MIN/MAX(started_at) as a UTC date (SQLite returns the stored text)."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        value = datetime.fromisoformat(str(value))
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).date()
-
-
-async def _severe_run(
-    principal: Principal, scenario: Scenario, since: datetime, conn: BaseDBAsyncClient | None
-) -> baseline_rules.SevereRun | None:
-    q = scoped(Run, principal).filter(
-        scenario_id=scenario.id, severity__in=_SEV0_SEV1, started_at__gte=since
-    )
-    if conn is not None:
-        q = q.using_db(conn)
-    newest = (
-        await q.order_by("-started_at", "-id")
-        .first()
-        .values_list("run_id", "severity", "started_at")
-    )
-    if newest is None:
-        return None
-    run_id, sev, started = newest
-    return baseline_rules.SevereRun(
-        str(run_id), severity_of(sev) or Severity.SEV0, started, await q.count()
-    )
-
-
-async def _healthy_span(
-    principal: Principal, scenario: Scenario, conn: BaseDBAsyncClient | None
-) -> tuple[date | None, date | None]:
-    """First and last day of the scenario's healthy runs (is_healthy: not quarantined, not
-    SEV0/SEV1; a run without severity counts), in one aggregate over its index."""
-    q = (
-        scoped(Run, principal)
-        .filter(scenario_id=scenario.id, quarantined=False)
-        .filter(Q(severity__isnull=True) | Q(severity__in=_HEALTHY_SEVERITIES))
-        .annotate(first=Min("started_at"), last=Max("started_at"))
-        .group_by("scenario_id")
-    )
-    if conn is not None:
-        q = q.using_db(conn)
-    rows = await q.values_list("first", "last")
-    if not rows:
-        return None, None
-    first, last = rows[0]
-    return _as_date(first), _as_date(last)
-
-
-async def _prerequisites(
-    principal: Principal,
-    scenario: Scenario,
-    policy: Policy,
-    now: datetime,
-    conn: BaseDBAsyncClient | None,
-    *,
-    cv: float | None,
-    cv_basis: str,
-    days: int,
-    manual: bool,
-) -> Prerequisites:
-    since = now - timedelta(days=policy.baseline_quiet_days)
-    severe = await _severe_run(principal, scenario, since, conn)
-    first, last = (None, None) if manual else await _healthy_span(principal, scenario, conn)
-    conditions = baseline_rules.baseline_prerequisites(
-        scenario.key, severe=severe, first_healthy=first, last_healthy=last, cv=cv,
-        cv_basis=cv_basis, policy=policy, manual=manual,
-    )  # fmt: skip
-    return Prerequisites(scenario, conditions, manual, days)
-
-
 def _window_basis(calc: Calculation) -> str:
     return f"{calc.sample_size} healthy runs of the last {calc.days} days"
 
@@ -461,26 +330,6 @@ async def approval_prerequisites(principal: Principal, scenario_key: str) -> Pre
         return None
     policy = (await current_policy(principal.org_id)).policy
     return await _change_prerequisites(principal, scenario, change, policy, datetime.now(UTC))
-
-
-async def _change_prerequisites(
-    principal: Principal,
-    scenario: Scenario,
-    change: BaselineChange,
-    policy: Policy,
-    now: datetime,
-    conn: BaseDBAsyncClient | None = None,
-) -> Prerequisites:
-    """A proposal's prerequisites as the world is now: its CV (the numbers to approve) against
-    the policy in force; a manual change is held to the quiet period alone."""
-    return await _prerequisites(
-        principal, scenario, policy, now, conn, cv=change.cv,
-        cv_basis=f"the {change.sample_size} healthy runs of change {change.id}",
-        days=change.window_days or 0, manual=change.source is BaselineSource.MANUAL,
-    )  # fmt: skip
-
-
-# --- candidates ----------------------------------------------------------------------------------
 
 
 # --- changes -------------------------------------------------------------------------------------

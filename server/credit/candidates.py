@@ -8,19 +8,48 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
+from typing import Any
 
 from tortoise.expressions import RawSQL
 from tortoise.functions import Count
 
+from riskops.server.core import validation
+from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.credit import baseline_rules
+from riskops.server.credit.baseline_prerequisites import _SEV0_SEV1
 from riskops.server.credit.baseline_rules import BaselineStats
-from riskops.server.credit.baselines import _SEV0_SEV1, CANDIDATE_DAYS, _aware, _period
 from riskops.server.credit.models import Baseline, Run, Scenario
 from riskops.server.credit.policy import current_policy
 from riskops.server.credit.terms import Policy
+
+MAX_PERIOD = timedelta(days=366)
+CANDIDATE_DAYS = 7  # the weekly review's period
+
+
+def _aware(raw: Any, name: str) -> datetime:
+    if not isinstance(raw, datetime) or raw.tzinfo is None:
+        raise Invalid(
+            f"{validation.label(name)} must be a date and time with a timezone.", field=name
+        )
+    return raw.astimezone(UTC)
+
+
+def _period(start: Any, end: Any) -> tuple[datetime, datetime]:
+    s, e = _aware(start, "period_start"), _aware(end, "period_end")
+    if s >= e:
+        raise Invalid(
+            f"period_start ({s:%Y-%m-%d %H:%M}) must be before period_end ({e:%Y-%m-%d %H:%M}).",
+            field="period_start",
+        )
+    if e - s > MAX_PERIOD:
+        raise Invalid(
+            f"The period is {(e - s).days} days long; the limit is {MAX_PERIOD.days} days.",
+            field="period_start",
+        )
+    return s, e
 
 
 @dataclass(frozen=True)

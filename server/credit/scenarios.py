@@ -30,7 +30,7 @@ from riskops.server.credit import baseline_rules, baselines
 from riskops.server.credit import candidates as baselines_candidates
 from riskops.server.credit.models import Baseline, BaselineChange, Run, Scenario
 from riskops.server.credit.policy import current_policy
-from riskops.server.credit.terms import DataClassification, Policy, Severity
+from riskops.server.credit.terms import DataClassification, Policy, Severity, severity_of
 
 RECENT_DAYS = 30
 SERIES_DAYS = 90
@@ -156,7 +156,7 @@ async def credits_series(principal: Principal, scenario: Scenario) -> list[Serie
         .values_list("started_at", "credits_total", "severity")
     )
     return [
-        SeriesPoint(started_at=t, credits_total=float(c), severity=baselines.severity_of(s))
+        SeriesPoint(started_at=t, credits_total=float(c), severity=severity_of(s))
         for t, c, s in reversed(rows)
     ]
 
@@ -169,7 +169,7 @@ async def get_scenario_detail(principal: Principal, scenario_key: str) -> Scenar
     scenario = await baselines.get_scenario(principal, key)
     policy = (await current_policy(principal.org_id)).policy
     end = datetime.now(UTC)
-    start = end - timedelta(days=baselines.CANDIDATE_DAYS)
+    start = end - timedelta(days=baselines_candidates.CANDIDATE_DAYS)
     candidates = await baselines_candidates.candidates_in_period(
         principal.org_id, start, end, policy, scenario_ids=[scenario.id]
     )

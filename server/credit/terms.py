@@ -21,6 +21,13 @@ class Severity(StrEnum):
     SEV3 = "SEV3"
 
 
+def severity_of(raw: Any) -> Severity | None:
+    """A stored severity (the enum, its text, or none) as the enum."""
+    if raw is None or raw == "":
+        return None
+    return raw if isinstance(raw, Severity) else Severity(str(raw))
+
+
 class RiskFlag(StrEnum):
     RETRY_LOOP = "retry_loop"
     UNBOUNDED_ITERATOR = "unbounded_iterator"
