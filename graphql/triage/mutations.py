@@ -41,6 +41,7 @@ from riskops.server.triage import (
     bulk,
     case_alerts,
     case_archive,
+    case_create,
     case_resolution,
     case_run_links,
     case_runs,
@@ -407,7 +408,7 @@ class AlertsMutation:
         ids = [str(a) for a in alert_ids or []]
         return await as_payload(
             CasePayload,
-            cases.create_case(
+            case_create.create_case(
                 principal(info), title=title, alert_ids=ids,
                 alert_external_ids=alert_external_ids, severity=severity.value,
                 idempotency_key=idempotency_key, run_ids=run_ids,

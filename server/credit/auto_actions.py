@@ -28,7 +28,7 @@ from riskops.server.credit.models import (
 from riskops.server.credit.terms import AutoAction, Severity
 from riskops.server.notify import outbox
 from riskops.server.response import clocks as response_clocks
-from riskops.server.triage.cases import open_case
+from riskops.server.triage.case_create import open_case
 from riskops.server.triage.models import Case, CaseSeverity, CaseStatus
 
 log = logging.getLogger("riskops.runs")

@@ -24,7 +24,7 @@ from riskops.server.core.models import IdempotencyKey
 from riskops.server.core.principal import Principal
 from riskops.server.credit import recording
 from riskops.server.credit.models import Baseline, BaselineSource, Run, Scenario
-from riskops.server.triage import cases, ingest
+from riskops.server.triage import case_create, ingest
 from riskops.server.triage.models import Alert, Case, CaseNote
 
 S = ResponseStatus
@@ -65,7 +65,7 @@ async def scene(tenant: Any) -> Scene:
     made = await ingest.ingest_alerts(strategist, [alert_item(), alert_item()])
     assert not made.errors, made.errors
     first, second = (c.alert_id for c in made.created)
-    case = (await cases.create_case(strategist, title="Ring", alert_ids=[first])).case
+    case = (await case_create.create_case(strategist, title="Ring", alert_ids=[first])).case
     key = f"SC_{uuid.uuid4().hex[:8].upper()}"
     now = datetime.now(UTC)
     scenario = await Scenario.create(org_id=tenant.org_id, key=key, name=key, created_at=now)

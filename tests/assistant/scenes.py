@@ -14,7 +14,7 @@ from typing import Any
 from riskops.server.credit import recording
 from riskops.server.credit.models import Baseline, BaselineSource, Run, Scenario
 from riskops.server.triage import alerts as alert_svc
-from riskops.server.triage import case_resolution, cases
+from riskops.server.triage import case_create, case_resolution, cases
 from riskops.server.triage.ingest import ingest_alerts
 from riskops.server.triage.models import Alert, Case
 
@@ -144,7 +144,7 @@ async def pii_scene(tenant: Any) -> Scene:
         comment=f"{NAME} confirmed the purchase from {EMAIL}.", expected_version=1,
     )  # fmt: skip
     closed_case = (
-        await cases.create_case(strat, title="Velocity review", alert_ids=[closed_id])
+        await case_create.create_case(strat, title="Velocity review", alert_ids=[closed_id])
     ).case
     closed_case = (
         await case_resolution.request_case_resolution(
@@ -157,7 +157,7 @@ async def pii_scene(tenant: Any) -> Scene:
     ).case
 
     case = (
-        await cases.create_case(
+        await case_create.create_case(
             strat,
             title=f"Velocity burst of {customer}",
             alert_ids=[alert_id, closed_id],

@@ -27,7 +27,7 @@ from riskops.server.core.principal import Principal
 from riskops.server.credit import kill_switches, recording
 from riskops.server.credit.models import Run
 from riskops.server.settings import use_settings
-from riskops.server.triage import cases, ingest
+from riskops.server.triage import case_create, ingest
 from riskops.server.triage.models import CaseNote
 from tests.assistant.conftest import assistant_settings
 from tests.support.pages import flash_code
@@ -69,7 +69,7 @@ async def new_alert(tenant: Any, **over: Any) -> int:
 
 async def new_case(principal: Principal, *alert_ids: int) -> int:
     worker = dataclasses.replace(principal, roles=frozenset({"strategist"}))
-    created = await cases.create_case(worker, title="Card testing", alert_ids=list(alert_ids))
+    created = await case_create.create_case(worker, title="Card testing", alert_ids=list(alert_ids))
     return created.case.id
 
 

@@ -13,7 +13,7 @@ from riskops.server.assistant import grounding, prompts
 from riskops.server.assistant.models import AssistantResponse, ResponseKind, TargetType
 from riskops.server.assistant.redaction import Redactor
 from riskops.server.core.errors import Invalid, NotFound
-from riskops.server.triage import cases
+from riskops.server.triage import case_create
 from riskops.server.triage.ingest import ingest_alerts
 from riskops.server.triage.models import CaseAlert
 from tests.assistant.scenes import (
@@ -131,8 +131,8 @@ async def test_similar_cases_of_a_case_start_from_its_first_alert_and_skip_its_o
     s = await pii_scene(tenant)
     # the scene's case holds the closed look-alike itself: nothing else is like it
     own = await grounding.structured(tenant.org_id, K.SIMILAR_CASES, T.CASE, s.case.id)
-    fresh = (await cases.create_case(s.strat, title="Other", alert_ids=[s.other.id])).case
-    empty = (await cases.create_case(s.strat, title="Empty", alert_ids=[s.other.id])).case
+    fresh = (await case_create.create_case(s.strat, title="Other", alert_ids=[s.other.id])).case
+    empty = (await case_create.create_case(s.strat, title="Empty", alert_ids=[s.other.id])).case
     await CaseAlert.filter(case_id=empty.id).delete()  # a case opened by a run has no alerts
 
     g = await grounding.gather(await _response(tenant.org_id, K.SIMILAR_CASES, T.CASE, fresh.id))

@@ -21,7 +21,7 @@ from riskops.server.assistant.models import (
 )
 from riskops.server.core.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
 from riskops.server.settings import get_settings, use_settings
-from riskops.server.triage import cases
+from riskops.server.triage import case_create, cases
 from riskops.server.triage.models import Case, CaseStatus
 from tests.assistant.scene import answered, events, same_shape, scene, state
 
@@ -103,7 +103,7 @@ async def test_the_same_key_replays_the_first_response_and_another_request_is_re
 
 async def test_a_key_of_another_action_names_what_it_was_used_for(tenant: Any) -> None:
     s = await scene(tenant)
-    made = await cases.create_case(
+    made = await case_create.create_case(
         s.strategist, title="Second", alert_ids=[s.loose.id], idempotency_key="k-case"
     )
     before = await state(s.org_id)
@@ -366,7 +366,7 @@ async def test_a_draft_about_an_alert_goes_to_the_alerts_case(tenant: Any) -> No
     note = await service.save_draft_as_note(s.strategist, draft.id, "To the only case.")
     assert note.case_id == s.case.id and note.from_response_id == draft.id
 
-    second = (await cases.create_case(s.strategist, title="Two", alert_ids=[s.alert.id])).case
+    second = (await case_create.create_case(s.strategist, title="Two", alert_ids=[s.alert.id])).case
     before = await state(s.org_id)
     with pytest.raises(Invalid) as caught:
         await service.save_draft_as_note(s.strategist, draft.id, "Which case?")

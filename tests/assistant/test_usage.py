@@ -13,7 +13,7 @@ import pytest
 from riskops.server.assistant.models import ResponseKind, ResponseStatus, TargetType
 from riskops.server.assistant.usage import UsageRow, case_cost, case_costs, usage
 from riskops.server.core.errors import Forbidden, Invalid, NotFound
-from riskops.server.triage import cases
+from riskops.server.triage import case_create
 from tests.assistant.scene import answered, scene
 
 K = ResponseKind
@@ -32,7 +32,7 @@ async def test_usage_by_person_model_kind_and_case_most_expensive_first(
 ) -> None:
     s = await scene(tenant)
     _, approver = await tenant.user("approver")
-    second = (await cases.create_case(s.strategist, title="Two", alert_ids=[s.alert.id])).case
+    second = (await case_create.create_case(s.strategist, title="Two", alert_ids=[s.alert.id])).case
     mini, big = "openai/gpt-4o-mini", "openai/gpt-4o"
     await answered(s.org_id, K.EXPLAIN_ALERT, T.ALERT, s.alert.id, by=s.strategist,
                    model=mini, cost="0.001250", tokens=(100, 40))  # fmt: skip

@@ -37,7 +37,7 @@ from riskops.server.notify import channels as notify_channels
 from riskops.server.notify.models import NotificationChannel
 from riskops.server.security import digest, new_secret
 from riskops.server.settings import Settings
-from riskops.server.triage import alerts, case_resolution, cases, ingest
+from riskops.server.triage import alerts, case_create, case_resolution, ingest
 from riskops.server.triage.models import Alert, Case
 from riskops.server.views import promotion
 from riskops.server.views import service as views
@@ -185,8 +185,10 @@ async def build_world(settings: Settings, make_user: Any, prefix: str) -> World:
     await alerts.close_alert(
         strategist, ids[2], disposition="benign", comment="probe", expected_version=1
     )
-    case = (await cases.create_case(strategist, title="Probe", alert_ids=[ids[4]])).case
-    requested = (await cases.create_case(strategist, title="To approve", alert_ids=[ids[5]])).case
+    case = (await case_create.create_case(strategist, title="Probe", alert_ids=[ids[4]])).case
+    requested = (
+        await case_create.create_case(strategist, title="To approve", alert_ids=[ids[5]])
+    ).case
     requested = (
         await case_resolution.request_case_resolution(
             strategist, requested.id, expected_version=requested.version, summary="Done.",

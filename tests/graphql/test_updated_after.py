@@ -15,7 +15,7 @@ from riskops.server.credit import recording as rec
 from riskops.server.credit.models import Baseline, BaselineSource, Run, Scenario
 from riskops.server.identity.models import User
 from riskops.server.triage import alerts as alert_actions
-from riskops.server.triage import cases
+from riskops.server.triage import case_create, cases
 from riskops.server.triage.ingest import ingest_alerts
 from riskops.server.triage.models import Alert, Case, CaseStatus
 from tests.support.gql import org_state
@@ -121,12 +121,12 @@ async def test_cases_changed_after_t(api, tenant, other_tenant):
     t0 = tag()
     made = await ingest_alerts(strat, [alert_item(f"C-{t0}-{i}") for i in range(3)])
     a1, a2, a3 = (c.alert_id for c in made.created)
-    c1 = (await cases.create_case(strat, title="One", alert_ids=[a1])).case
-    c2 = (await cases.create_case(strat, title="Two", alert_ids=[a2])).case
-    c3 = (await cases.create_case(strat, title="Three", alert_ids=[a3])).case
+    c1 = (await case_create.create_case(strat, title="One", alert_ids=[a1])).case
+    c2 = (await case_create.create_case(strat, title="Two", alert_ids=[a2])).case
+    c3 = (await case_create.create_case(strat, title="Three", alert_ids=[a3])).case
     _, other_strat = await other_tenant.user("strategist")
     o_alert = (await ingest_alerts(other_strat, [alert_item(f"C-{t0}-x")])).created[0].alert_id
-    theirs = (await cases.create_case(other_strat, title="Theirs", alert_ids=[o_alert])).case
+    theirs = (await case_create.create_case(other_strat, title="Theirs", alert_ids=[o_alert])).case
     t = datetime.now(UTC)
     await cases.update_case(
         strat, c3.id, status=CaseStatus.INVESTIGATING.value, expected_version=c3.version

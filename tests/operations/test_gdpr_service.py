@@ -23,7 +23,7 @@ from riskops.server.operations.access_review import Decision
 from riskops.server.operations.gdpr_models import GdprRequest, GdprStatus
 from riskops.server.operations.review_models import AccessReview
 from riskops.server.settings import get_settings
-from riskops.server.triage import alerts, cases, ingest
+from riskops.server.triage import alerts, case_create, cases, ingest
 from riskops.server.triage.models import Alert, AlertEvent, Case, CaseNote
 
 
@@ -68,7 +68,7 @@ async def world(tenant: Any) -> World:
     )
     assert result.errors == []
     ids = [c.alert_id for c in result.created]
-    made = await cases.create_case(strat, title=f"{name} card testing", alert_ids=ids[:2])
+    made = await case_create.create_case(strat, title=f"{name} card testing", alert_ids=ids[:2])
     await cases.add_case_note(strat, made.case.id, f"Called {name} at {email} about {ref}.")
     await alerts.close_alert(
         strat, ids[2], disposition="benign", comment=f"{name} confirmed the purchase",

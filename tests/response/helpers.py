@@ -98,7 +98,7 @@ async def new_case(principal: Any, severity: str, title: str = "Card testing bur
     """A case opened by a strategist from one fresh alert."""
     import dataclasses
 
-    from riskops.server.triage import cases, ingest
+    from riskops.server.triage import case_create, ingest
 
     ingester = dataclasses.replace(principal, roles=frozenset({"strategist"}))
     result = await ingest.ingest_alerts(
@@ -107,7 +107,7 @@ async def new_case(principal: Any, severity: str, title: str = "Card testing bur
           "title": title, "score": 80, "priority": "high"}],
     )  # fmt: skip
     assert result.errors == []
-    res = await cases.create_case(
+    res = await case_create.create_case(
         ingester, title=title, alert_ids=[result.created[0].alert_id], severity=severity
     )
     return res.case

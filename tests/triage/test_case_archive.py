@@ -13,7 +13,7 @@ import pytest
 
 from riskops.audit.models import AuditEvent
 from riskops.server.core.errors import Conflict, Forbidden, Invalid, NotFound
-from riskops.server.triage import case_archive, case_queries, case_resolution
+from riskops.server.triage import case_archive, case_create, case_queries, case_resolution
 from riskops.server.triage import cases as svc
 from riskops.server.triage.models import Case, CaseEvent, CaseStatus
 from tests.triage.support_runs import audited, case_state
@@ -21,7 +21,7 @@ from tests.triage.test_case_pages import signed_in
 
 
 async def resolved(principal: Any, title: str, days_ago: float) -> Case:
-    case = (await svc.create_case(principal, title=title, severity="low")).case
+    case = (await case_create.create_case(principal, title=title, severity="low")).case
     await case_resolution.resolve_case(principal, case.id, expected_version=1,
                                        root_cause="legit_load", note="Batch.")  # fmt: skip
     when = datetime.now(UTC) - timedelta(days=days_ago)
@@ -66,7 +66,7 @@ async def test_bulk_archive_takes_what_the_policy_says_and_audits_each(tenant):
     old1 = await resolved(op, "Old 1", 45)
     old2 = await resolved(op, "Old 2", 31)
     recent = await resolved(op, "Recent", 10)
-    working = (await svc.create_case(op, title="Open one")).case
+    working = (await case_create.create_case(op, title="Open one")).case
     await Case.filter(id=working.id).update(opened_at=datetime.now(UTC) - timedelta(days=90))
 
     dry = await case_archive.archive_resolved_cases(op, dry_run=True)
@@ -125,7 +125,7 @@ async def test_bad_archives_change_nothing(tenant, other_tenant, role, which, ve
     _, op = await tenant.user("operator")
     _, caller = await tenant.user(role)
     done = await resolved(op, "Done", 1)
-    open_case = (await svc.create_case(op, title="Open")).case
+    open_case = (await case_create.create_case(op, title="Open")).case
     theirs = await resolved((await other_tenant.user("operator"))[1], "Theirs", 1)
     target = {"resolved": done, "open": open_case, "theirs": theirs}[which]
     before = [await case_state(c.id) for c in (done, open_case, theirs)]
@@ -214,7 +214,7 @@ async def test_an_archived_case_leaves_my_work(tenant):
 
     _, op = await tenant.user("operator")
     _, approver = await tenant.user("approver")
-    case = (await svc.create_case(op, title="Asked", severity="high")).case
+    case = (await case_create.create_case(op, title="Asked", severity="high")).case
     await case_resolution.request_case_resolution(
         op, case.id, expected_version=1, summary="Done.", root_cause="legit_load"
     )

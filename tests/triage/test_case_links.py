@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from riskops.server.core.errors import Invalid, NotFound
+from riskops.server.triage import case_create, ingest
 from riskops.server.triage import cases as case_svc
-from riskops.server.triage import ingest
 from riskops.server.triage.models import Case, CaseAlert
 from tests.triage.test_case_pages import signed_in, snapshot
 
@@ -35,7 +35,7 @@ async def test_link_and_create_by_external_ids_name_every_one_not_found(tenant, 
     theirs = await _alerts(other_tenant, f"THEIRS-{t}")
     _, lead = await tenant.user("strategist")
 
-    made = await case_svc.create_case(lead, title="By external id",
+    made = await case_create.create_case(lead, title="By external id",
                                       alert_external_ids=[f"EXT-A-{t}"])  # fmt: skip
     case = made.case
     assert await _linked(case.id) == [mine[f"EXT-A-{t}"]]
@@ -131,7 +131,7 @@ async def test_unlinking_alerts_not_linked_names_each_by_external_id(tenant):
     t = uuid.uuid4().hex[:6]
     mine = await _alerts(tenant, f"EXT-A-{t}", f"EXT-B-{t}", f"EXT-C-{t}")
     _, lead = await tenant.user("strategist")
-    case = (await case_svc.create_case(lead, title="x", alert_ids=[mine[f"EXT-A-{t}"]])).case
+    case = (await case_create.create_case(lead, title="x", alert_ids=[mine[f"EXT-A-{t}"]])).case
     before = await snapshot(case.id, tenant.org_id)
     with pytest.raises(Invalid) as refused:
         await case_svc.unlink_alerts(lead, case.id, alert_external_ids=[f"EXT-B-{t}", f"EXT-C-{t}"])

@@ -11,7 +11,7 @@ from typing import Any
 
 from riskops.audit.models import AuditEvent
 from riskops.server.core.principal import Principal
-from riskops.server.triage import case_resolution, ingest
+from riskops.server.triage import case_create, case_resolution, ingest
 from riskops.server.triage import cases as case_svc
 from riskops.server.triage.models import (
     Alert,
@@ -49,7 +49,7 @@ async def new_case(
     principal: Principal, title: str = "Card testing", n: int = 1, **kw: Any
 ) -> Case:
     ids = await new_alerts(principal, n)
-    result = await case_svc.create_case(principal, title=title, alert_ids=ids, **kw)
+    result = await case_create.create_case(principal, title=title, alert_ids=ids, **kw)
     return result.case
 
 

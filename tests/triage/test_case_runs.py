@@ -13,8 +13,7 @@ import pytest
 from riskops.audit.models import AuditEvent
 from riskops.server.core.errors import Conflict, Forbidden, Invalid, NotFound
 from riskops.server.credit.models import Run
-from riskops.server.triage import case_resolution, case_runs
-from riskops.server.triage import cases as svc
+from riskops.server.triage import case_create, case_resolution, case_runs
 from riskops.server.triage.models import Case, CaseEvent, CaseStatus
 from tests.triage.support_runs import audited, case_state, run_state, runs
 from tests.triage.test_case_pages import signed_in
@@ -23,7 +22,7 @@ from tests.triage.test_case_pages import signed_in
 async def test_a_case_opens_from_runs_alone_and_from_nothing(tenant):
     r1, r2 = await runs(tenant, "SEV2", "SEV3")
     _, op = await tenant.user("operator")
-    made = await svc.create_case(op, title="Retry storm in nightly export",
+    made = await case_create.create_case(op, title="Retry storm in nightly export",
                                  run_ids=[r1.run_id, r2.run_id, r1.run_id])  # fmt: skip
     case = made.case
     assert sorted(await Run.filter(case_id=case.id).values_list("run_id", flat=True)) == sorted(
@@ -38,7 +37,7 @@ async def test_a_case_opens_from_runs_alone_and_from_nothing(tenant):
     audit = await AuditEvent.filter(org_id=tenant.org_id, action="case.create").order_by("-seq")
     assert json.loads(audit[0].new_values)["run_ids"] == [r1.run_id, r2.run_id]
 
-    spotted = (await svc.create_case(op, title="Pattern I spotted", severity="low")).case
+    spotted = (await case_create.create_case(op, title="Pattern I spotted", severity="low")).case
     assert spotted.status is CaseStatus.OPEN
     assert await Run.filter(case_id=spotted.id).count() == 0
 
@@ -46,7 +45,7 @@ async def test_a_case_opens_from_runs_alone_and_from_nothing(tenant):
 async def test_link_and_unlink_runs_record_history_audit_and_bump_both(tenant):
     r1, r2 = await runs(tenant, "SEV2", None)
     _, op = await tenant.user("operator")
-    case = (await svc.create_case(op, title="t")).case
+    case = (await case_create.create_case(op, title="t")).case
     before = await Case.get(id=case.id)
 
     await case_runs.link_runs(op, case.id, [r1.run_id, r2.run_id])
@@ -73,7 +72,7 @@ async def test_a_run_in_another_case_is_refused_naming_that_case(tenant):
     (sev1,) = await runs(tenant, "SEV1")  # its automatic case holds it
     auto = await Case.get(id=sev1.case_id)
     _, op = await tenant.user("operator")
-    mine = (await svc.create_case(op, title="Mine")).case
+    mine = (await case_create.create_case(op, title="Mine")).case
     before = (await case_state(mine.id), await case_state(auto.id), await run_state(sev1.id))
     with pytest.raises(Conflict) as refused:
         await case_runs.link_runs(op, mine.id, [sev1.run_id])
@@ -83,7 +82,7 @@ async def test_a_run_in_another_case_is_refused_naming_that_case(tenant):
         f"{auto.display_number} (open): unlink it from {auto.display_number} first."
     )
     with pytest.raises(Conflict, match=auto.display_number):
-        await svc.create_case(op, title="Again", run_ids=[sev1.run_id])
+        await case_create.create_case(op, title="Again", run_ids=[sev1.run_id])
     after = (await case_state(mine.id), await case_state(auto.id), await run_state(sev1.id))
     assert after == before
     assert await Case.filter(org_id=tenant.org_id, title="Again").count() == 0
@@ -92,10 +91,12 @@ async def test_a_run_in_another_case_is_refused_naming_that_case(tenant):
 async def test_a_run_of_a_resolved_case_stays_there(tenant):
     (r,) = await runs(tenant, "SEV3")
     _, op = await tenant.user("operator")
-    done = (await svc.create_case(op, title="Done", run_ids=[r.run_id], severity="low")).case
+    done = (
+        await case_create.create_case(op, title="Done", run_ids=[r.run_id], severity="low")
+    ).case
     await case_resolution.resolve_case(op, done.id, expected_version=1, root_cause="legit_load",
                                        note="Month-end batch.")  # fmt: skip
-    other = (await svc.create_case(op, title="Other")).case
+    other = (await case_create.create_case(op, title="Other")).case
     with pytest.raises(Conflict, match="which is resolved and keeps its runs: link the run's "
                                        "rerun instead"):  # fmt: skip
         await case_runs.link_runs(op, other.id, [r.run_id])
@@ -139,7 +140,7 @@ async def test_bad_run_links_are_refused_and_change_nothing(
     (theirs,) = await runs(other_tenant, "SEV3")
     _, op = await tenant.user("operator")
     _, caller = await tenant.user(role)
-    case = (await svc.create_case(op, title="t")).case
+    case = (await case_create.create_case(op, title="t")).case
     given = [x if x != "THEIRS" else theirs.run_id for x in ids(r.run_id)]
     before = (await case_state(case.id), await run_state(r.id, theirs.id),
               await audited(tenant.org_id), await audited(other_tenant.org_id))  # fmt: skip
@@ -157,7 +158,7 @@ async def test_another_organizations_case_and_run_read_as_not_found(tenant, othe
     (theirs,) = await runs(other_tenant, "SEV2")
     _, op = await tenant.user("operator")
     _, their_op = await tenant.user("operator")
-    their_case = (await svc.create_case(
+    their_case = (await case_create.create_case(
         (await other_tenant.user("operator"))[1], title="theirs")).case  # fmt: skip
     messages = []
     for ident in (their_case.id, 999_999_999):
@@ -168,7 +169,7 @@ async def test_another_organizations_case_and_run_read_as_not_found(tenant, othe
     missing = []
     for ref in (theirs.run_id, "RUN-does-not-exist"):
         with pytest.raises(NotFound) as refused:
-            await svc.create_case(their_op, title="x", run_ids=[ref])
+            await case_create.create_case(their_op, title="x", run_ids=[ref])
         missing.append((refused.value.field, refused.value.message.replace(ref, "X")))
     assert missing[0] == missing[1]
     assert (await Run.get(id=theirs.id)).case_id is None
@@ -177,7 +178,7 @@ async def test_another_organizations_case_and_run_read_as_not_found(tenant, othe
 async def test_archived_or_resolved_cases_take_no_run_links(tenant):
     r1, r2 = await runs(tenant, "SEV2", "SEV3")
     _, op = await tenant.user("operator")
-    case = (await svc.create_case(op, title="t", run_ids=[r1.run_id], severity="low")).case
+    case = (await case_create.create_case(op, title="t", run_ids=[r1.run_id], severity="low")).case
     await case_resolution.resolve_case(op, case.id, expected_version=1, root_cause="unknown",
                                        note="n")  # fmt: skip
     with pytest.raises(Conflict, match="while it is resolved"):

@@ -14,7 +14,7 @@ from riskops.audit.models import AuditEvent, AuditHead
 from riskops.server.core import approvals
 from riskops.server.core.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
 from riskops.server.core.models import IdempotencyKey
-from riskops.server.triage import case_queries, case_resolution, ingest
+from riskops.server.triage import case_create, case_queries, case_resolution, ingest
 from riskops.server.triage import cases as svc
 from riskops.server.triage.models import (
     Alert,
@@ -79,7 +79,7 @@ async def org_state(org_id: int):
 
 async def new_case(principal, **over) -> Case:
     ids = over.pop("alert_ids", None) or await new_alerts(principal, 1)
-    result = await svc.create_case(
+    result = await case_create.create_case(
         principal, title=over.pop("title", "Card testing"), alert_ids=ids,
         severity=over.pop("severity", "high"), **over,
     )  # fmt: skip
@@ -105,7 +105,7 @@ async def test_case_from_two_alerts_to_approved_resolution(tenant):
     alert_ids = await new_alerts(strat, 2)
     seq0 = await head(tenant.org_id)
 
-    created = await svc.create_case(
+    created = await case_create.create_case(
         strat, title="Card testing on ACME", alert_ids=alert_ids, severity="high"
     )
     case = created.case
@@ -300,7 +300,7 @@ async def test_creating_needs_case_work(tenant, role):
     ids = await new_alerts(strat, 1)
     before = await org_state(tenant.org_id)
     with pytest.raises(Forbidden, match=r"case\.work"):
-        await svc.create_case(p, title="t", alert_ids=ids, severity="high")
+        await case_create.create_case(p, title="t", alert_ids=ids, severity="high")
     assert await org_state(tenant.org_id) == before
 
 
@@ -356,13 +356,13 @@ async def test_other_orgs_alert_looks_like_a_missing_one_and_nothing_is_created(
     before = await org_state(tenant.org_id)
 
     with pytest.raises(NotFound) as e_foreign:
-        await svc.create_case(mine, title="t", alert_ids=[own, foreign], severity="low")
+        await case_create.create_case(mine, title="t", alert_ids=[own, foreign], severity="low")
     with pytest.raises(NotFound) as e_missing:
-        await svc.create_case(mine, title="t", alert_ids=[own, 2**31 - 1], severity="low")
+        await case_create.create_case(mine, title="t", alert_ids=[own, 2**31 - 1], severity="low")
     assert e_foreign.value.message == f"Alert {foreign} not found."
     assert e_missing.value.message == f"Alert {2**31 - 1} not found."
     with pytest.raises(NotFound):
-        await svc.create_case(mine, title="t", alert_ids=["abc"], severity="low")
+        await case_create.create_case(mine, title="t", alert_ids=["abc"], severity="low")
     assert await org_state(tenant.org_id) == before
 
     case = await new_case(mine, alert_ids=[own])
@@ -425,12 +425,12 @@ async def test_stale_version_is_a_conflict_carrying_the_current_state(tenant):
 async def test_idempotent_create_replays_and_a_reused_key_is_duplicate(tenant):
     _, strat = await tenant.user("strategist")
     ids = await new_alerts(strat, 2)
-    first = await svc.create_case(
+    first = await case_create.create_case(
         strat, title="t", alert_ids=ids, severity="high", idempotency_key="c-1"
     )
     after_first = await org_state(tenant.org_id)
 
-    again = await svc.create_case(
+    again = await case_create.create_case(
         strat, title="t", alert_ids=ids, severity="high", idempotency_key="c-1"
     )
     assert (first.replayed, again.replayed, again.case.id) == (False, True, first.case.id)
@@ -496,7 +496,7 @@ async def test_bad_create_is_refused_and_creates_nothing(tenant, case, over, mes
     if kwargs["alert_ids"] == "MANY":
         kwargs["alert_ids"] = list(range(1, 102))
     with pytest.raises(Invalid, match=message):
-        await svc.create_case(strat, **kwargs)
+        await case_create.create_case(strat, **kwargs)
     assert await org_state(tenant.org_id) == before, case
 
 
@@ -598,7 +598,7 @@ async def test_parallel_creates_get_distinct_consecutive_numbers(tenant):
     ids = await new_alerts(strat, 10)
 
     results = await asyncio.gather(
-        *(svc.create_case(strat, title=f"c{i}", alert_ids=[a], severity="low") for i, a in
+        *(case_create.create_case(strat, title=f"c{i}", alert_ids=[a], severity="low") for i, a in
           enumerate(ids))
     )  # fmt: skip
 

@@ -11,7 +11,7 @@ import pytest
 
 from riskops.server.core.errors import Duplicate
 from riskops.server.core.models import IdempotencyKey
-from riskops.server.triage import bulk, case_resolution, cases
+from riskops.server.triage import bulk, case_create, case_resolution
 from riskops.server.triage.models import Alert, AlertEvent, Case
 from tests.triage.test_alert_pages import hidden, ingest, item, signed_in
 
@@ -132,7 +132,7 @@ async def test_bulk_and_older_keys_are_named_by_what_they_did(tenant) -> None:
     a, b_ = await _alert(tenant, "EXT-B-1"), await _alert(tenant, "EXT-B-2")
     items = [bulk.BulkItem(str(a.id), 1), bulk.BulkItem(str(b_.id), 1)]
     await bulk.bulk_assign_alerts(strat, items, assignee_id=strat.user_id, idempotency_key="kb")
-    case = (await cases.create_case(strat, title="t", alert_ids=[a.id])).case
+    case = (await case_create.create_case(strat, title="t", alert_ids=[a.id])).case
     resolve = {"expected_version": 1, "summary": "s", "root_cause": "false_positive"}
     with pytest.raises(Duplicate) as refused:
         await case_resolution.request_case_resolution(

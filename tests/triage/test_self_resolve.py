@@ -16,7 +16,7 @@ from riskops.server.core.approvals import ChangeStatus
 from riskops.server.core.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
 from riskops.server.credit.models import PolicyVersion
 from riskops.server.credit.terms import Policy
-from riskops.server.triage import case_resolution, case_runs
+from riskops.server.triage import case_create, case_resolution, case_runs
 from riskops.server.triage import cases as svc
 from riskops.server.triage.models import Case, CaseEvent, CaseStatus
 from tests.triage.support_runs import audited, case_state, runs
@@ -40,7 +40,9 @@ async def _policy(org_id: int, **over: Any) -> None:
 async def test_an_operator_resolves_a_sev2_case_alone_with_documentation(tenant):
     r2, r3 = await runs(tenant, "SEV2", "SEV3")
     _, op = await tenant.user("operator")
-    case = (await svc.create_case(op, title="Nightly export", run_ids=[r2.run_id, r3.run_id])).case
+    case = (
+        await case_create.create_case(op, title="Nightly export", run_ids=[r2.run_id, r3.run_id])
+    ).case
     seq = await AuditEvent.filter(org_id=tenant.org_id).count()
     verdict = await case_resolution.resolve_alone(op, case)
     assert verdict.allowed and "SEV2 or SEV3" in verdict.reason
@@ -78,7 +80,7 @@ async def test_a_case_of_a_sev1_run_or_of_high_severity_needs_an_approver(tenant
     assert f"An approver must resolve case {auto.display_number}" in refused.value.message
     assert (await case_state(auto.id), await audited(tenant.org_id)) == before
 
-    high = (await svc.create_case(op, title="High", severity="high")).case
+    high = (await case_create.create_case(op, title="High", severity="high")).case
     v = await case_resolution.resolve_alone(op, high)
     assert not v.allowed and "its severity is high (Sev1)" in v.reason
     # An approver is held to the same rule: the maker-checker applies to everyone.
@@ -90,7 +92,7 @@ async def test_a_case_of_a_sev1_run_or_of_high_severity_needs_an_approver(tenant
 
 async def test_lowering_the_severity_does_not_open_the_way(tenant):
     _, op = await tenant.user("operator")
-    case = (await svc.create_case(op, title="Was high", severity="high")).case
+    case = (await case_create.create_case(op, title="Was high", severity="high")).case
     await svc.update_case(op, case.id, expected_version=1, severity="medium")
     lowered = await Case.get(id=case.id)
     v = await case_resolution.resolve_alone(op, lowered)
@@ -100,7 +102,7 @@ async def test_lowering_the_severity_does_not_open_the_way(tenant):
         await case_resolution.resolve_case(op, case.id, expected_version=2,
                                            root_cause="unknown", note="n")  # fmt: skip
     # Raised then lowered back the same way: the approver decides.
-    low = (await svc.create_case(op, title="Low", severity="low")).case
+    low = (await case_create.create_case(op, title="Low", severity="low")).case
     await svc.update_case(op, low.id, expected_version=1, severity="critical")
     await svc.update_case(op, low.id, expected_version=2, severity="low")
     assert not (await case_resolution.resolve_alone(op, await Case.get(id=low.id))).allowed
@@ -109,7 +111,7 @@ async def test_lowering_the_severity_does_not_open_the_way(tenant):
 async def test_the_rule_follows_the_policy_in_force(tenant):
     (r,) = await runs(tenant, "SEV2")
     _, op = await tenant.user("operator")
-    case = (await svc.create_case(op, title="t", run_ids=[r.run_id])).case
+    case = (await case_create.create_case(op, title="t", run_ids=[r.run_id])).case
     await _policy(tenant.org_id, operator_resolve_from_sev=4)
     v = await case_resolution.resolve_alone(op, case)
     assert not v.allowed and v.reason == "By policy v1, every case needs an approver to resolve it."
@@ -125,7 +127,7 @@ async def test_linking_a_sev1_run_takes_the_choice_away(tenant):
     (sev1,) = await runs(tenant, "SEV1")
     _, op = await tenant.user("operator")
     _, approver = await tenant.user("approver")
-    case = (await svc.create_case(op, title="t", run_ids=[r3.run_id])).case
+    case = (await case_create.create_case(op, title="t", run_ids=[r3.run_id])).case
     assert (await case_resolution.resolve_alone(op, case)).allowed
     await case_runs.unlink_runs(approver, sev1.case_id, [sev1.run_id])
     await case_runs.link_runs(op, case.id, [sev1.run_id])
@@ -152,12 +154,14 @@ async def test_bad_resolves_are_refused_and_change_nothing(
 ):
     _, op = await tenant.user("operator")
     _, caller = await tenant.user(role)
-    case = (await svc.create_case(op, title="t", severity="low")).case
+    case = (await case_create.create_case(op, title="t", severity="low")).case
     if over.get("case") == "pending":
         await case_resolution.request_case_resolution(
             op, case.id, expected_version=1, summary="s", root_cause="unknown"
         )
-    theirs = (await svc.create_case((await other_tenant.user("operator"))[1], title="x")).case
+    theirs = (
+        await case_create.create_case((await other_tenant.user("operator"))[1], title="x")
+    ).case
     target = theirs.id if over.get("case") == "theirs" else case.id
     version = (await Case.get(id=case.id)).version
     kwargs: dict[str, Any] = {"expected_version": version, "root_cause": "legit_load",
@@ -174,12 +178,12 @@ async def test_bad_resolves_are_refused_and_change_nothing(
 
 async def test_a_retry_under_the_same_key_replays(tenant):
     _, op = await tenant.user("operator")
-    case = (await svc.create_case(op, title="t", severity="low")).case
+    case = (await case_create.create_case(op, title="t", severity="low")).case
     kw = {"root_cause": "false_positive", "note": "n", "idempotency_key": "k-1"}
     first = await case_resolution.resolve_case(op, case.id, expected_version=1, **kw)
     again = await case_resolution.resolve_case(op, case.id, expected_version=1, **kw)
     assert (first.replayed, again.replayed, again.case.version) == (False, True, 2)
-    other = (await svc.create_case(op, title="u", severity="low")).case
+    other = (await case_create.create_case(op, title="u", severity="low")).case
     with pytest.raises(Duplicate):
         await case_resolution.resolve_case(op, other.id, expected_version=1, **kw)
     assert (await Case.get(id=other.id)).status is CaseStatus.OPEN
@@ -192,7 +196,7 @@ async def test_graphql_resolve_case_and_resolve_alone(tenant, api):
     (sev1,) = await runs(tenant, "SEV1")
     user, op = await tenant.user("operator")
     secret = await api.token(tenant, user)
-    low = (await svc.create_case(op, title="Low", severity="low")).case
+    low = (await case_create.create_case(op, title="Low", severity="low")).case
     detail = "query($id: ID!) { case(id: $id) { resolveAlone { allowed reason policyNumber } } }"
     resolve = """mutation($id: ID!, $v: Int!, $note: String!) {
       resolveCase(caseId: $id, expectedVersion: $v, rootCause: LEGIT_LOAD, note: $note) {
@@ -219,7 +223,7 @@ async def test_graphql_resolve_case_and_resolve_alone(tenant, api):
 async def test_the_page_offers_resolve_where_allowed_and_says_why_not(browser: Any, tenant: Any):
     (sev1,) = await runs(tenant, "SEV1")
     b = await signed_in(browser, tenant, "operator")
-    low = (await svc.create_case(b.principal, title="Low one", severity="low")).case
+    low = (await case_create.create_case(b.principal, title="Low one", severity="low")).case
 
     page = await b.get(f"/cases/{sev1.case_id}")
     assert f'action="/cases/{sev1.case_id}/resolve"' not in page.text

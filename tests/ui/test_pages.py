@@ -17,7 +17,7 @@ from riskops.server.identity import teams as team_service
 from riskops.server.identity import tokens as token_service
 from riskops.server.identity import users as user_service
 from riskops.server.identity.models import ApiToken, Session, Team, User, UserStatus
-from riskops.server.triage import ingest
+from riskops.server.triage import case_create, ingest
 from riskops.ui.common.rendering import env
 from riskops.ui.routes import routes
 from tests.support.gql import changes_head
@@ -408,7 +408,6 @@ async def test_every_post_route_refuses_a_missing_csrf_token(browser: Any, tenan
     victim, victim_p = await tenant.user("viewer", name="Victim")
     team = await team_service.create_team(tenant.admin, name="csrf-team", member_ids=[])
     issued = await token_service.create_api_token(victim_p, name="csrf", roles=["viewer"])
-    from riskops.server.triage import cases as case_service
 
     _, strategist = await tenant.user("strategist")
     ingested = await ingest.ingest_alerts(
@@ -416,7 +415,7 @@ async def test_every_post_route_refuses_a_missing_csrf_token(browser: Any, tenan
         [{"external_id": "csrf-1", "source": "s", "title": "t", "score": 1, "priority": "low"}],
     )
     alert_id = ingested.created[0].alert_id
-    case = (await case_service.create_case(strategist, title="csrf", alert_ids=[alert_id])).case
+    case = (await case_create.create_case(strategist, title="csrf", alert_ids=[alert_id])).case
     from riskops.server.credit import recording as run_service
 
     recorded = await run_service.record_runs(

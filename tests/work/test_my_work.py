@@ -10,8 +10,7 @@ from riskops.server.core import approvals
 from riskops.server.core.principal import Principal
 from riskops.server.credit.models import RerunStatus
 from riskops.server.credit.terms import Severity
-from riskops.server.triage import case_resolution
-from riskops.server.triage import cases as case_svc
+from riskops.server.triage import case_create, case_resolution
 from riskops.server.triage.models import AlertStatus, CaseStatus
 from riskops.server.views import service as views
 from riskops.server.views.models import PromotionStatus
@@ -137,7 +136,7 @@ async def test_a_rejected_resolution_shows_its_reason_to_the_requester(tenant: A
     _, strategist = await tenant.user("strategist")
     _, approver = await tenant.user("approver")
     ids = [await alert(tenant.org_id, assignee=None, status=AlertStatus.NEW)]
-    made = await case_svc.create_case(strategist, title="Card testing", alert_ids=ids)
+    made = await case_create.create_case(strategist, title="Card testing", alert_ids=ids)
     c = made.case
     asked = await case_resolution.request_case_resolution(
         strategist, c.id, expected_version=c.version, summary="Legit load", root_cause="legit_load"

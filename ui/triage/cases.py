@@ -30,6 +30,7 @@ from riskops.server.operations import retention
 from riskops.server.triage import case_archive, case_queries, case_resolution, case_runs
 from riskops.server.triage import case_run_links as run_links
 from riskops.server.triage import cases as svc
+from riskops.server.triage.case_create import create_case
 from riskops.server.triage.models import Case, CaseSeverity, CaseStatus, RootCause
 from riskops.ui.common.forms import back, directory, form_text, form_texts, int_or_none
 from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post, shown_on
@@ -205,7 +206,7 @@ async def case_create(sub: Submission) -> Response:
     if ids is None:
         raise FieldErrors({"alert_ids": NOT_IDS})
     try:
-        result = await svc.create_case(
+        result = await create_case(
             sub.principal, title=sub.values["title"], severity=sub.values["severity"],
             alert_ids=ids, alert_external_ids=_external_ids(sub.form),
             idempotency_key=sub.text("idempotency_key") or None, run_ids=_run_ids(sub.form),
