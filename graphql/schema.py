@@ -31,6 +31,7 @@ from riskops.graphql.operations.maintenance import MaintenanceMutation, Maintena
 from riskops.graphql.operations.queries import AuditQuery
 from riskops.graphql.operations.retention import RetentionMutation, RetentionQuery
 from riskops.graphql.response.mutations import ResponseMutation
+from riskops.graphql.triage.case_mutations import CasesMutation
 from riskops.graphql.triage.mutations import AlertsMutation
 from riskops.graphql.triage.queries import AlertsQuery
 from riskops.graphql.views.mutations import ViewsMutation
@@ -75,6 +76,7 @@ class Mutation(
     PasswordMutation,
     AccessMutation,
     AlertsMutation,
+    CasesMutation,
     RunsMutation,
     BaselinesMutation,
     ControlsMutation,

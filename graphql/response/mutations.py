@@ -13,7 +13,7 @@ from riskops.graphql.response.types import (
     TimelineEntryPayload,
     timeline_entry,
 )
-from riskops.graphql.triage.mutations import CasePayload, _case_payload
+from riskops.graphql.triage.case_mutations import CasePayload, _case_payload
 from riskops.server.response import service as svc
 
 
