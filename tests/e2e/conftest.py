@@ -106,3 +106,26 @@ def sign_in_as(page: Any, server: Server, email: str, then: str = "/") -> None:
     page.fill("input[name=password]", server.password_of(email))
     page.click("button:has-text('Sign in')")
     expect(page).to_have_url(re.compile(re.escape(then) + "$"))
+
+
+def sign_out(page: Any) -> None:
+    """Sign out with the header's button and land on the login page."""
+    from playwright.sync_api import expect
+
+    page.click("button:has-text('Sign out')")
+    expect(page).to_have_url(re.compile(r"/login"))
+
+
+def issue_token(page: Any, server: Server, role: str) -> str:
+    """The signed-in person's own API token with `role` (nobody mints a person's token for
+    them), from the tokens page; its secret, shown once."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{server.url}/tokens")
+    form = page.locator("form[action='/tokens']")
+    form.locator("input[name=name]").fill(f"e2e {role} automation")
+    form.locator(f"input[name=roles][value={role}]").check()
+    form.locator("button[type=submit]").click()
+    secret = page.locator("#new-token-secret")
+    expect(secret).to_contain_text("rko_")
+    return secret.inner_text().strip()

@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     launch_chromium,
     require_chromium,
     sign_in_as,
+    sign_out,
     watch_console,
 )
 from tests.e2e.test_layout_a11y import AXE, AXE_TAGS
@@ -88,10 +89,6 @@ def test_assistant_flow_in_chromium(assistant_server: Server, llm: FakeLLM) -> N
 
     def sign_in(page: Page, email: str, then: str) -> None:
         sign_in_as(page, server, email, then)
-
-    def sign_out(page: Page) -> None:
-        page.click("button:has-text('Sign out')")
-        expect(page).to_have_url(re.compile(r"/login"))
 
     def shot(page: Page, name: str) -> None:
         page.screenshot(path=str(SHOTS / f"assistant-{name}.png"), full_page=True)

@@ -32,9 +32,11 @@ from tests.e2e.conftest import (
     SHOTS,
     Server,
     _demo_password,
+    issue_token,
     launch_chromium,
     require_chromium,
     sign_in_as,
+    sign_out,
     watch_console,
 )
 from tests.e2e.test_sev0_flow import APPROVE_BASELINE, BASELINE, RECORD, graphql
@@ -103,20 +105,6 @@ def test_escalation_to_pagerduty_acknowledged_and_resolved(
         server = Server(url, ADMIN, _demo_password(log, ADMIN), VIEWER,
                         _demo_password(log, VIEWER), log)  # fmt: skip
 
-        def sign_out(page: Page) -> None:
-            page.click("button:has-text('Sign out')")
-            expect(page).to_have_url(re.compile(r"/login"))
-
-        def issue_token(page: Page, role: str) -> str:
-            page.goto(f"{url}/tokens")
-            form = page.locator("form[action='/tokens']")
-            form.locator("input[name=name]").fill(f"e2e {role} automation")
-            form.locator(f"input[name=roles][value={role}]").check()
-            form.locator("button[type=submit]").click()
-            secret = page.locator("#new-token-secret")
-            expect(secret).to_contain_text("rko_")
-            return secret.inner_text().strip()
-
         with sync_playwright() as pw:
             browser = launch_chromium(pw)
             try:
@@ -133,16 +121,16 @@ def test_escalation_to_pagerduty_acknowledged_and_resolved(
                 page.click("button:has-text('Add channel')")
                 expect(page.locator(".flash").first).to_contain_text("Channel added")
                 shot(page, "01-pagerduty-channel")
-                recorder = issue_token(page, "admin")
+                recorder = issue_token(page, server, "admin")
                 sign_out(page)
 
                 # 2. Two approvers: a policy with an immediate SEV0 target and one-minute steps,
                 # and the scenario's baseline (both maker-checker).
                 sign_in_as(page, server, APPROVER, "/tokens")
-                maker = issue_token(page, "approver")
+                maker = issue_token(page, server, "approver")
                 sign_out(page)
                 sign_in_as(page, server, APPROVER2, "/tokens")
-                checker = issue_token(page, "approver")
+                checker = issue_token(page, server, "approver")
                 sign_out(page)
                 number = graphql(server, maker, POLICY, {})["policy"]["number"]
                 proposed = graphql(server, maker, CHANGE_POLICY, {

@@ -22,9 +22,11 @@ import pytest
 from tests.e2e.conftest import (
     SHOTS,
     Server,
+    issue_token,
     launch_chromium,
     require_chromium,
     sign_in_as,
+    sign_out,
     watch_console,
 )
 
@@ -91,23 +93,8 @@ def test_sev0_flow_in_chromium(server: Server) -> None:
     def sign_in(page: Page, email: str, then: str) -> None:
         sign_in_as(page, server, email, then)
 
-    def sign_out(page: Page) -> None:
-        page.click("button:has-text('Sign out')")
-        expect(page).to_have_url(re.compile(r"/login"))
-
     def shot(page: Page, name: str) -> None:
         page.screenshot(path=str(SHOTS / f"sev0-{name}.png"), full_page=True)
-
-    def issue_token(page: Page, role: str) -> str:
-        """The signed-in person's own token (nobody mints a person's token for them)."""
-        page.goto(f"{server.url}/tokens")
-        form = page.locator("form[action='/tokens']")
-        form.locator("input[name=name]").fill(f"e2e {role} automation")
-        form.locator(f"input[name=roles][value={role}]").check()
-        form.locator("button[type=submit]").click()
-        secret = page.locator("#new-token-secret")
-        expect(secret).to_contain_text("rko_")
-        return secret.inner_text().strip()
 
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
@@ -117,14 +104,14 @@ def test_sev0_flow_in_chromium(server: Server) -> None:
 
             # Automation: an admin's token records runs, an approver's sets the baseline.
             sign_in(page, server.admin_email, "/tokens")
-            recorder = issue_token(page, "admin")
+            recorder = issue_token(page, server, "admin")
             sign_out(page)
             sign_in(page, APPROVER, "/tokens")
-            approver_token = issue_token(page, "approver")
+            approver_token = issue_token(page, server, "approver")
             sign_out(page)
             # A manual baseline is a proposal (maker-checker): another approver approves it.
             sign_in(page, APPROVER2, "/tokens")
-            checker_token = issue_token(page, "approver")
+            checker_token = issue_token(page, server, "approver")
             sign_out(page)
             started = datetime.now(UTC) - timedelta(minutes=10)
             first = graphql(server, recorder, RECORD, {"input": [{

@@ -20,6 +20,7 @@ from tests.e2e.conftest import (
     launch_chromium,
     require_chromium,
     sign_in_as,
+    sign_out,
     watch_console,
 )
 
@@ -41,10 +42,6 @@ def test_views_flow_in_chromium(server: Server) -> None:
 
     def sign_in(page: Page, email: str, then: str) -> None:
         sign_in_as(page, server, email, then)
-
-    def sign_out(page: Page) -> None:
-        page.click("button:has-text('Sign out')")
-        expect(page).to_have_url(re.compile(r"/login"))
 
     def shot(page: Page, name: str) -> None:
         page.screenshot(path=str(SHOTS / f"views-{name}.png"), full_page=True)
