@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.loopback_server import Answer, LoopbackServer, serve
 
 MODES = ("ok", "rate_limited", "fail", "bad")
 KEY_RE = re.compile(r"^[A-Za-z0-9]{32}$")
@@ -54,25 +54,15 @@ class Incident:
 
 
 @dataclass
-class PagerDutyServer:
-    mode: str = "ok"
+class PagerDutyServer(LoopbackServer):
     retry_after: str | None = "1"
-    script: list[str] = field(default_factory=list)
     keys: set[str] | None = None  # the routing keys it knows (None: any well-formed key)
     events: list[dict[str, Any]] = field(default_factory=list)  # accepted events
     refused: list[Any] = field(default_factory=list)  # bodies answered 400
     incidents: dict[str, Incident] = field(default_factory=dict)
     requests: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
 
     # --- use -----------------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() the server first"
-        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
@@ -148,82 +138,39 @@ class PagerDutyServer:
     def _next_mode(self) -> str:
         with self._lock:
             self.requests += 1
-            return self.script.pop(0) if self.script else self.mode
+        return super()._next_mode()
 
-    # --- lifecycle -----------------------------------------------------------------------------
+    def _respond(self, path: str, headers: dict[str, str], raw: bytes) -> Answer:
+        mode = self._next_mode()
+        if path != PATH:
+            return _json(404, {"status": "not found"})
+        if mode == "rate_limited":
+            extra = {"Retry-After": self.retry_after} if self.retry_after else {}
+            slow = "Requests for this service are arriving too quickly. Retry later."
+            return _json(429, {"status": "throttle event", "message": slow}, extra)
+        if mode == "fail":
+            return _json(500, {"status": "error", "message": "internal error"})
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        errors = ["Event object is not valid JSON"] if body is None else self._errors(body)
+        if mode == "bad" and not errors:
+            errors = ["Invalid routing key"]
+        if errors:
+            with self._lock:
+                self.refused.append(body)
+            return _json(400, {"status": "invalid event", "message": "Event object is invalid",
+                               "errors": errors})  # fmt: skip
+        key = self._accept(body)
+        return _json(202, {"status": "success", "message": "Event processed", "dedup_key": key})
 
-    def start(self) -> PagerDutyServer:
-        owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length)
-                mode = owner._next_mode()
-                if self.path != PATH:
-                    return self._json(404, {"status": "not found"})
-                if mode == "rate_limited":
-                    headers = {"Retry-After": owner.retry_after} if owner.retry_after else {}
-                    slow = "Requests for this service are arriving too quickly. Retry later."
-                    return self._json(429, {"status": "throttle event", "message": slow}, headers)
-                if mode == "fail":
-                    return self._json(500, {"status": "error", "message": "internal error"})
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body = None
-                errors = ["Event object is not valid JSON"] if body is None else owner._errors(body)
-                if mode == "bad" and not errors:
-                    errors = ["Invalid routing key"]
-                if errors:
-                    with owner._lock:
-                        owner.refused.append(body)
-                    return self._json(400, {"status": "invalid event",
-                                            "message": "Event object is invalid",
-                                            "errors": errors})  # fmt: skip
-                key = owner._accept(body)
-                self._json(202, {"status": "success", "message": "Event processed",
-                                 "dedup_key": key})  # fmt: skip
-
-            def _json(self, code: int, data: Any, headers: dict[str, str] | None = None) -> None:
-                raw = json.dumps(data).encode()
-                try:
-                    self.send_response(code)
-                    self.send_header("Content-Type", "application/json")
-                    for k, v in (headers or {}).items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(raw)))
-                    self.end_headers()
-                    self.wfile.write(raw)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> PagerDutyServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def _json(code: int, data: Any, headers: dict[str, str] | None = None) -> Answer:
+    return Answer(code, json.dumps(data).encode(),
+                  {"Content-Type": "application/json", **(headers or {})})  # fmt: skip
 
 
 def serving(**kw: Any) -> Iterator[PagerDutyServer]:
     """For a pytest fixture: `yield from serving()`."""
-    server = PagerDutyServer(**kw).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    return serve(PagerDutyServer(**kw))
