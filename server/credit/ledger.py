@@ -28,6 +28,7 @@ from typing import Any
 
 from riskops.server.core import validation
 from riskops.server.core.errors import Invalid
+from riskops.server.credit import json_files
 from riskops.server.credit.classification import RunFacts, parse_flags
 from riskops.server.credit.terms import DataClassification, Severity
 
@@ -410,31 +411,9 @@ def read_run_file(run_file: RunFile) -> dict[str, Any]:
             "into the folder of the day it ran.",
             field="file",
         )
-    try:
-        if not path.is_file():
-            raise Invalid("the file is not a regular file.", field="file")
-        size = path.stat().st_size
-        if size > MAX_RUN_FILE_BYTES:
-            raise Invalid(
-                f"the file is {size:,} bytes; a run file may hold at most "
-                f"{MAX_RUN_FILE_BYTES:,} bytes.",
-                field="file",
-            )
-        raw = path.read_bytes()
-    except OSError as e:
-        raise Invalid(f"the file cannot be read: {e.strerror or e}.", field="file") from None
+    raw = json_files.read_limited(path, MAX_RUN_FILE_BYTES, "a run file")
     _check_sidecar(path, raw)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Invalid("the file is not UTF-8 text.", field="json") from None
-    validation.shallow_json(text, "The file's JSON", "json")  # json.loads would recurse
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise Invalid(
-            f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}.", field="json"
-        ) from None
+    record = json_files.json_of(raw)
     if not isinstance(record, dict):
         raise Invalid("the file must hold one JSON object (one run).", field="json")
     given = [k for k in ("run_id", "Run_ID") if k in record and record[k] is not None]

@@ -19,18 +19,16 @@ so a file exported and read back changes nothing.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from riskops.server.core import validation
 from riskops.server.core.errors import Conflict, Forbidden, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
-from riskops.server.credit import kill_switches
+from riskops.server.credit import json_files, kill_switches
 from riskops.server.credit.models import KillSwitch, Scenario
 from riskops.server.credit.policy import _reason
 from riskops.server.credit.scenarios import (
@@ -110,30 +108,8 @@ def read_scenario_file(path: Path) -> ScenarioFile:
             f"starting with a letter or digit, at most {MAX_SCENARIO_KEY} characters.",
             field="file",
         )
-    try:
-        if not path.is_file():
-            raise Invalid("the file is not a regular file.", field="file")
-        size = path.stat().st_size
-        if size > MAX_SCENARIO_FILE_BYTES:
-            raise Invalid(
-                f"the file is {size:,} bytes; a scenario file may hold at most "
-                f"{MAX_SCENARIO_FILE_BYTES:,} bytes.",
-                field="file",
-            )
-        raw = path.read_bytes()
-    except OSError as e:
-        raise Invalid(f"the file cannot be read: {e.strerror or e}.", field="file") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Invalid("the file is not UTF-8 text.", field="json") from None
-    validation.shallow_json(text, "The file's JSON", "json")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise Invalid(
-            f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}.", field="json"
-        ) from None
+    raw = json_files.read_limited(path, MAX_SCENARIO_FILE_BYTES, "a scenario file")
+    data = json_files.json_of(raw)
     return parse_scenario_config(data, key)
 
 
