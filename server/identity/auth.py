@@ -20,7 +20,7 @@ from riskops.server.core.errors import Forbidden, RateLimited, Unauthenticated
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
-from riskops.server.identity import attempts, mfa, org_security
+from riskops.server.identity import attempts, mfa_login, org_security
 from riskops.server.identity.models import (
     ApiToken,
     LoginFailure,
@@ -140,9 +140,9 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
             'Your organization signs in through single sign-on only: use "Sign in with SSO" '
             "on the login page."
         )
-    stage = await mfa.stage_after_password(user, policy)
+    stage = await mfa_login.stage_after_password(user, policy)
     if stage is not None:
-        return await mfa.open_challenge(
+        return await mfa_login.open_challenge(
             user, stage, client, via="password", forget_failures=account
         )
     return await start_session(settings, user, client, via="password", forget_failures=account)
