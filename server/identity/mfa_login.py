@@ -11,9 +11,10 @@ accepted twice (the factor's `last_step`, claimed with a conditional UPDATE)."""
 
 from __future__ import annotations
 
-import asyncio
+import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -23,6 +24,7 @@ from riskops.audit.types import RiskLevel
 from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import Invalid, RateLimited, Unauthenticated
 from riskops.server.core.scoping import scoped
+from riskops.server.db import sqlite_run
 from riskops.server.identity import attempts, org_security, totp
 from riskops.server.identity.mfa import (
     Enrolment,
@@ -46,7 +48,15 @@ from riskops.server.identity.models import (
     UserKind,
     UserStatus,
 )
-from riskops.server.identity.sessions import ClientInfo, LoginResult, start_session
+from riskops.server.identity.sessions import (
+    ClientInfo,
+    LoginResult,
+    Opening,
+    pg_write,
+    prepare,
+    sqlite_write,
+    start_session,
+)
 from riskops.server.security import digest, new_secret
 from riskops.server.settings import Settings, get_settings
 
@@ -103,11 +113,16 @@ async def open_challenge(
             _OPEN_CHALLENGE, [*{**row, "stage": stage.value}.values(), forget_failures]
         )
         return LoginResult(None, None, challenge_secret=secret, stage=stage)
-    async with in_transaction() as conn:
-        if forget_failures is not None:
-            await LoginFailure.filter(account=forget_failures).using_db(conn).delete()
-        await LoginChallenge.create(**row, using_db=conn)
+    # SQLite: both writes in one transaction, one thread hop
+    values = [*{**row, "stage": stage.value}.values(), forget_failures]
+    await sqlite_run(db, _sqlite_open_challenge, values, transaction=True)
     return LoginResult(None, None, challenge_secret=secret, stage=stage)
+
+
+def _sqlite_open_challenge(db: sqlite3.Connection, values: list[Any]) -> None:
+    if values[-1] is not None:
+        db.execute("DELETE FROM login_failure WHERE account = ?", [values[-1]])
+    db.execute(_OPEN_CHALLENGE_SQLITE, values[:-1])
 
 
 # PostgreSQL: forget the account's failures ($10; NULL forgets none) and open the challenge.
@@ -115,6 +130,10 @@ _OPEN_CHALLENGE = (
     "WITH forgotten AS (DELETE FROM login_failure WHERE account = $10::text) "
     "INSERT INTO login_challenge (id, user_id, org_id, stage, via, created_at, expires_at, ip, "
     "user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
+_OPEN_CHALLENGE_SQLITE = (
+    "INSERT INTO login_challenge (id, user_id, org_id, stage, via, created_at, expires_at, ip, "
+    "user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -130,6 +149,14 @@ async def _challenge(
         raise Unauthenticated(CHALLENGE_GONE)
     # The challenge and its user in one statement (a login sends as few as it can).
     challenge = await LoginChallenge.get_or_none(id=digest(secret)).select_related("user")
+    return _open(challenge, challenge.user if challenge else None, stage)
+
+
+def _open(
+    challenge: LoginChallenge | None, user: User | None, stage: ChallengeStage | None
+) -> tuple[LoginChallenge, User]:
+    """The challenge and its user when the challenge is open at `stage` and the user active;
+    else Unauthenticated."""
     now = datetime.now(UTC)
     if (
         challenge is None
@@ -138,7 +165,7 @@ async def _challenge(
         or challenge.expires_at <= now
     ):
         raise Unauthenticated(CHALLENGE_GONE)
-    user = challenge.user
+    assert user is not None
     if (
         user.org_id != challenge.org_id
         or user.deleted_at is not None
@@ -180,17 +207,47 @@ async def second_step(
 ) -> LoginResult:
     """The second step at login: a TOTP code or one of the recovery codes. A right code uses
     the challenge and starts the session (`auth.login` via "mfa"); a wrong one is counted and
-    audited (`auth.login_failed`, reason bad_code) and the challenge stays open."""
+    audited (`auth.login_failed`, reason bad_code) and the challenge stays open.
+
+    A TOTP code takes the short way (issue 14's figure): the challenge, its user and the factor
+    in one statement, then one transaction that counts under the locks, claims the step, uses
+    the challenge and starts the session (PostgreSQL: two statements; SQLite: one thread hop).
+    A recovery code, or an attempt past the limit, takes the counted way (`_counted_step`)."""
     typed = totp.clean(code)
-    factor: MfaFactor | None = None
-    if totp.is_totp_code(typed):
-        # The factor is read with the challenge, at once: its step is claimed below with a
-        # conditional UPDATE of this very row, so reading it before the locks is safe.
-        (challenge, user), factor = await asyncio.gather(
-            _challenge(challenge_secret, ChallengeStage.MFA), _factor_of(challenge_secret)
-        )
-    else:
+    if not totp.is_totp_code(typed):
         challenge, user = await _challenge(challenge_secret, ChallengeStage.MFA)
+        return await _counted_step(settings, challenge, user, None, typed, client)
+    challenge, user, factor = await _challenge_and_factor(challenge_secret)
+    step = None
+    if factor is not None and factor.user_id == user.id and factor.confirmed_at is not None:
+        step = totp.matching_step(_secret_of(factor), typed)
+    account, ip = _account(user), client.ip or "-"
+    opening = await prepare(settings, user, client, via="mfa", forget_failures=account)
+    claim = [step, factor.id if factor else None, user.id, challenge.id, challenge.org_id]
+    db = connections.get("default")
+    if db.capabilities.dialect == "postgres":
+        outcome = await _pg_step(settings, account, ip, claim, opening)
+    else:
+        outcome = await sqlite_run(
+            db, _sqlite_step, settings, account, ip, claim, opening, transaction=True
+        )
+    if outcome == "ok":
+        return opening.done(user)
+    if outcome == "limited":  # the counted way says for how long (or, no longer, goes on)
+        return await _counted_step(settings, challenge, user, factor, typed, client)
+    await _failed(user, client, "bad_code", RiskLevel.MEDIUM)
+    raise _WrongCode(BAD_CODE, field="code")
+
+
+async def _counted_step(
+    settings: Settings,
+    challenge: LoginChallenge,
+    user: User,
+    factor: MfaFactor | None,
+    typed: str,
+    client: ClientInfo,
+) -> LoginResult:
+    """The second step with ORM statements: a recovery code, or a TOTP code past the limit."""
     account = _account(user)
     # One transaction holds the account's and the IP's locks while it counts, checks the code
     # (cheap, unlike a password) and either writes the failure or uses the challenge and
@@ -216,6 +273,132 @@ async def second_step(
         raise RateLimited(f"Too many wrong codes; try again in {retry} seconds.", retry_after=retry)
     await _failed(user, client, "bad_code", RiskLevel.MEDIUM)
     raise _WrongCode(BAD_CODE, field="code")
+
+
+_CHALLENGE = ("id", "org_id", "user_id", "stage", "via", "created_at", "expires_at", "used_at",
+              "ip", "user_agent")  # fmt: skip
+_FACTOR = ("id", "user_id", "secret_sealed", "created_at", "confirmed_at", "last_step")
+_CHALLENGE_AND_FACTOR = (
+    "SELECT u.*, "
+    + ", ".join(f"c.{c} AS challenge_{c}" for c in _CHALLENGE)
+    + ", "
+    + ", ".join(f"f.{c} AS factor_{c}" for c in _FACTOR)
+    + " FROM login_challenge c JOIN app_user u ON u.id = c.user_id "
+    "LEFT JOIN mfa_factor f ON f.user_id = c.user_id WHERE c.id = {} LIMIT 1"
+)
+
+
+async def _challenge_and_factor(
+    secret: str | None,
+) -> tuple[LoginChallenge, User, MfaFactor | None]:
+    """`_challenge` at the MFA stage, with the factor of its user, in one statement (the factor's
+    step is claimed with a conditional UPDATE of this very row, so reading it before the locks
+    is safe)."""
+    if not secret or len(secret) > 200:
+        raise Unauthenticated(CHALLENGE_GONE)
+    db = connections.get("default")
+    mark = "$1" if db.capabilities.dialect == "postgres" else "?"
+    rows = await db.execute_query_dict(_CHALLENGE_AND_FACTOR.format(mark), [digest(secret)])
+    if not rows:
+        raise Unauthenticated(CHALLENGE_GONE)
+    row = rows[0]
+    challenge = LoginChallenge._init_from_db(**{c: row[f"challenge_{c}"] for c in _CHALLENGE})
+    challenge, user = _open(challenge, User._init_from_db(**row), ChallengeStage.MFA)
+    if row["factor_id"] is None:
+        return challenge, user, None
+    return challenge, user, MfaFactor._init_from_db(**{c: row[f"factor_{c}"] for c in _FACTOR})
+
+
+# PostgreSQL, in the second step's transaction: the account's and the IP's locks and counts
+# (`riskops_login_reserve`, no insert), then, under the limits only, the step's claim ($7; NULL
+# claims none) and, claimed only, the challenge's use.
+_COUNT_CLAIM_TAKE = (
+    "WITH r AS (SELECT by_account, by_ip FROM riskops_login_reserve($1, $2, $3, $4, $5, $6, "
+    "false)), "
+    "ok AS (SELECT 1 FROM r WHERE by_account < $5 AND by_ip < $6), "
+    "step AS (UPDATE mfa_factor SET last_step = $7 WHERE id = $8 AND user_id = $9 "
+    "AND (last_step IS NULL OR last_step < $7) AND EXISTS (SELECT 1 FROM ok) RETURNING id), "
+    "taken AS (UPDATE login_challenge SET used_at = $4 WHERE id = $10 AND org_id = $11 "
+    "AND used_at IS NULL AND expires_at > $4 AND EXISTS (SELECT 1 FROM step) RETURNING id) "
+    "SELECT (SELECT count(*) FROM ok) AS under, (SELECT count(*) FROM step) AS step, "
+    "(SELECT count(*) FROM taken) AS taken"
+)
+
+
+async def _pg_step(
+    settings: Settings, account: str, ip: str, claim: list[Any], opening: Opening
+) -> str:
+    """PostgreSQL: "ok" (the session started), "bad" (the failure counted) or "limited"."""
+    now = datetime.now(UTC)
+    since = now - timedelta(seconds=settings.login_failure_window_seconds)
+    limits = [settings.login_max_failures_per_account, settings.login_max_failures_per_ip]
+    async with in_transaction() as conn:
+        [row] = await conn.execute_query_dict(
+            _COUNT_CLAIM_TAKE, [account, ip, since, now, *limits, *claim]
+        )
+        if not row["under"]:
+            return "limited"
+        if not row["step"]:
+            await conn.execute_query(
+                "INSERT INTO login_failure (account, ip, at) VALUES ($1, $2, $3)",
+                [account, ip, datetime.now(UTC)],
+            )
+            return "bad"
+        if not row["taken"]:  # gone meanwhile: nothing of this attempt stays
+            raise Unauthenticated(CHALLENGE_GONE)
+        await pg_write(conn, opening)
+    return "ok"
+
+
+_SQLITE_COUNTS = (
+    "SELECT (SELECT count(*) FROM login_failure WHERE account = ? AND at >= ?), "
+    "(SELECT count(*) FROM login_failure WHERE ip = ? AND at >= ?), "
+    "EXISTS (SELECT 1 FROM login_failure WHERE account = ?)"
+)
+_SQLITE_CLAIM = (
+    "UPDATE mfa_factor SET last_step = ? WHERE id = ? AND user_id = ? "
+    "AND (last_step IS NULL OR last_step < ?)"
+)
+_SQLITE_TAKE = (
+    "UPDATE login_challenge SET used_at = ? WHERE id = ? AND org_id = ? AND used_at IS NULL "
+    "AND expires_at > ?"
+)
+
+
+def _sqlite_step(
+    db: sqlite3.Connection,
+    settings: Settings,
+    account: str,
+    ip: str,
+    claim: list[Any],
+    opening: Opening,
+) -> str:
+    """SQLite, in its worker thread, in one transaction: `_pg_step`'s statements (SQLite has a
+    single writer, so no locks). The account's failures are forgotten only when it has some."""
+    step, factor_id, user_id, challenge_id, org_id = claim
+    now = datetime.now(UTC)
+    since = now - timedelta(seconds=settings.login_failure_window_seconds)
+    [(by_account, by_ip, failed_before)] = db.execute(
+        _SQLITE_COUNTS, [account, since, ip, since, account]
+    ).fetchall()
+    if (
+        by_account >= settings.login_max_failures_per_account
+        or by_ip >= settings.login_max_failures_per_ip
+    ):
+        return "limited"
+    if step is None or db.execute(_SQLITE_CLAIM, [step, factor_id, user_id, step]).rowcount != 1:
+        db.execute(
+            "INSERT INTO login_failure (account, ip, at) VALUES (?, ?, ?)",
+            [account, ip, datetime.now(UTC)],
+        )
+        return "bad"
+    now = datetime.now(UTC)
+    if db.execute(_SQLITE_TAKE, [now, challenge_id, org_id, now]).rowcount != 1:
+        raise Unauthenticated(CHALLENGE_GONE)  # gone meanwhile: rolled back
+    if not failed_before:  # nothing to forget: no DELETE
+        opening = replace(opening, row=[*opening.row[:7], None])
+    sqlite_write(db, opening)
+    return "ok"
 
 
 async def use_recovery_code(
@@ -256,14 +439,6 @@ async def login_enrol_confirm(
 
 
 # ----------------------------------------------------------------------------- codes
-
-
-async def _factor_of(challenge_secret: str | None) -> MfaFactor | None:
-    """The factor of the user a challenge cookie stands for (checked against the challenge's
-    user by `_accept_totp`)."""
-    if not challenge_secret or len(challenge_secret) > 200:
-        return None
-    return await MfaFactor.filter(user__login_challenges__id=digest(challenge_secret)).first()
 
 
 async def _accept_totp(

@@ -65,6 +65,32 @@ async def start_session(
     The writes (forget the failures, mark the login on the user, insert the session, append
     the event) are one statement on PostgreSQL (its own transaction when `conn` is None) and
     one thread hop on SQLite (issue 14's figure)."""
+    opening = await prepare(settings, user, client, via=via, forget_failures=forget_failures)
+    db = conn or connections.get("default")
+    if db.capabilities.dialect == "postgres":
+        await pg_write(db, opening)
+    else:
+        await sqlite_run(db, sqlite_write, opening, transaction=conn is None)
+    return opening.done(user)
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A session about to be written (`start_session`): its row, its audit event
+    (`store.event_params`) and what the login returns once it is written."""
+
+    row: list[Any]  # id, user id, org id, now, expires, ip, user agent, account to forget
+    event: list[Any]
+    result: LoginResult
+
+    def done(self, user: User) -> LoginResult:
+        user.last_login_at = self.row[3]
+        return self.result
+
+
+async def prepare(
+    settings: Settings, user: User, client: ClientInfo, *, via: str, forget_failures: str | None
+) -> Opening:
     secret = new_secret()
     makers = await own_makers(user)
     now = datetime.now(UTC)
@@ -75,17 +101,16 @@ async def start_session(
     entry = Entry("auth.login", "session", session_id[:16], {},
                   {"via": via} if via != "password" else {}, RiskLevel.LOW)  # fmt: skip
     row = [session_id, user.id, user.org_id, now, expires, client.ip, agent, forget_failures]
-    event = store.event_params(principal.actor, entry)
-    db = conn or connections.get("default")
-    if db.capabilities.dialect == "postgres":
-        if not await db.execute_query_dict(_SESSION_WRITES, [*row, *event]):
-            # the organization has no audit head yet: nothing was written
-            await store.ensure_head(user.org_id, db)
-            await db.execute_query_dict(_SESSION_WRITES, [*row, *event])
-    else:
-        await sqlite_run(db, _sqlite_writes, row, event, transaction=conn is None)
-    user.last_login_at = now
-    return LoginResult(secret, principal)
+    return Opening(row, store.event_params(principal.actor, entry), LoginResult(secret, principal))
+
+
+async def pg_write(db: BaseDBAsyncClient, opening: Opening) -> None:
+    """PostgreSQL: the session's writes and its event in one statement (`_SESSION_WRITES`)."""
+    params = [*opening.row, *opening.event]
+    if not await db.execute_query_dict(_SESSION_WRITES, params):
+        # the organization has no audit head yet: nothing was written
+        await store.ensure_head(opening.row[2], db)
+        await db.execute_query_dict(_SESSION_WRITES, params)
 
 
 # PostgreSQL: forget the account's failures ($8; NULL forgets none), mark the login on the user,
@@ -107,16 +132,17 @@ _SQLITE_SESSION = (
 )
 
 
-def _sqlite_writes(db: sqlite3.Connection, row: list[Any], event: list[Any]) -> None:
-    """SQLite, in its worker thread: the same writes as `_SESSION_WRITES`."""
-    session_id, user_id, org_id, now, expires, ip, agent, forget = row
+def sqlite_write(db: sqlite3.Connection, opening: Opening) -> None:
+    """SQLite, in its worker thread (`server.db.sqlite_run`): the same writes as
+    `_SESSION_WRITES`, in the caller's transaction."""
+    session_id, user_id, org_id, now, expires, ip, agent, forget = opening.row
     if forget is not None:
         db.execute("DELETE FROM login_failure WHERE account = ?", [forget])
     db.execute(_SQLITE_SESSION, [session_id, user_id, org_id, now, expires, now, ip, agent])
     db.execute(
         "UPDATE app_user SET last_login_at = ? WHERE id = ? AND org_id = ?", [now, user_id, org_id]
     )
-    store.sqlite_append(db, org_id, event)
+    store.sqlite_append(db, org_id, opening.event)
 
 
 async def own_makers(user: User, token: ApiToken | None = None) -> frozenset[int]:
