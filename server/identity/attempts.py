@@ -139,9 +139,8 @@ def sqlite_try_reserve(db: sqlite3.Connection, settings: Settings, account: str,
     row's id, or 0 when a limit is reached (then `reserve_attempt` says for how long)."""
     now = datetime.now(UTC)
     since = now - timedelta(seconds=settings.login_failure_window_seconds)
-    rows = db.execute(
-        _SQLITE_RESERVE,
-        [account, ip, now, account, since, settings.login_max_failures_per_account,
-         ip, since, settings.login_max_failures_per_ip],
-    ).fetchall()  # fmt: skip  (stepped to its end: the statement is done when this returns)
+    limits = (settings.login_max_failures_per_account, settings.login_max_failures_per_ip)
+    params = [account, ip, now, account, since, limits[0], ip, since, limits[1]]
+    # stepped to its end: the statement is done (and committed) when this returns
+    rows = db.execute(_SQLITE_RESERVE, params).fetchall()
     return int(rows[0][0]) if rows else 0
