@@ -385,23 +385,26 @@ def event_params(actor: Actor, entry: Entry, ts: str | None = None) -> list[Any]
             before, middle, after]  # fmt: skip
 
 
-def pg_append_sql(org: str, first: int) -> str:
+def pg_append_sql(org: str, first: int, *, only_if: str = "TRUE", last: bool = True) -> str:
     """PostgreSQL: the tail of a data-modifying WITH that appends the event of `event_params`
     (parameters `$first` on) to organization `org`'s chain: CTEs `h` (the head, locked: FOR
     UPDATE returns its newest version) and `e` (the event, hashed by the database), then the
-    main statement, the head's move, which returns the event's seq (no row: the organization
-    has no head yet, nothing was appended; `ensure_head` and run it again)."""
+    head's move: the main statement, which returns the event's seq (no row: the organization
+    has no head yet, nothing was appended; `ensure_head` and run it again), or, not `last`, a
+    CTE `moved` (the caller's main statement follows). `only_if`: a condition of the append."""
     p = [f"${first + i}::text" for i in range(len(_FIELDS) + 3)]
     before, middle, after = p[len(_FIELDS) :]
     text = f"{before} || h.prev || {middle} || h.seq::text || {after}"
+    move = (
+        f"UPDATE audit_head SET seq = e.seq, hash = e.hash FROM e WHERE audit_head.org_id = {org}"
+    )
     return (
         f"h AS (SELECT seq + 1 AS seq, hash AS prev FROM audit_head WHERE org_id = {org} "
-        "FOR UPDATE), "
+        f"AND {only_if} FOR UPDATE), "
         f"e AS (INSERT INTO audit_event (org_id, seq, prev_hash, hash, {', '.join(_FIELDS)}) "
         f"SELECT {org}::int, h.seq, h.prev, encode(sha256(convert_to({text}, 'UTF8')), 'hex'), "
         f"{', '.join(p[: len(_FIELDS)])} FROM h RETURNING seq, hash) "
-        "UPDATE audit_head SET seq = e.seq, hash = e.hash FROM e "
-        f"WHERE audit_head.org_id = {org} RETURNING e.seq"
+        + (f"{move} RETURNING e.seq" if last else f", moved AS ({move})")
     )
 
 

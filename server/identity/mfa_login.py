@@ -20,6 +20,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from riskops.audit import store
 from riskops.audit.types import RiskLevel
 from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import Invalid, RateLimited, Unauthenticated
@@ -52,7 +53,6 @@ from riskops.server.identity.sessions import (
     ClientInfo,
     LoginResult,
     Opening,
-    pg_write,
     prepare,
     sqlite_write,
     start_session,
@@ -309,19 +309,40 @@ async def _challenge_and_factor(
     return challenge, user, MfaFactor._init_from_db(**{c: row[f"factor_{c}"] for c in _FACTOR})
 
 
-# PostgreSQL, in the second step's transaction: the account's and the IP's locks and counts
-# (`riskops_login_reserve`, no insert), then, under the limits only, the step's claim ($7; NULL
-# claims none) and, claimed only, the challenge's use.
-_COUNT_CLAIM_TAKE = (
+# PostgreSQL: the whole step in one statement, its own transaction. `r`: the account's and the
+# IP's locks and counts (`riskops_login_reserve`, no insert); `ok`: under both limits (and the
+# organization's chain has a head, which the event needs); `fs`: the factor, locked, when its
+# step can be claimed ($7; NULL claims none); `ch`: then the challenge, locked, when open. Then
+# the writes, each under its condition: the step's claim and the challenge's use, or the
+# attempt's failure row; the session's writes and the event (`store.pg_append_sql`) as
+# `sessions.start_session` writes them. The same outcomes as the counted way: a step that
+# cannot be claimed is a counted failure; a claimable step on a challenge gone meanwhile
+# writes nothing. Locks in the counted way's order: account and IP, factor, challenge, head.
+_STEP = (
     "WITH r AS (SELECT by_account, by_ip FROM riskops_login_reserve($1, $2, $3, $4, $5, $6, "
     "false)), "
-    "ok AS (SELECT 1 FROM r WHERE by_account < $5 AND by_ip < $6), "
-    "step AS (UPDATE mfa_factor SET last_step = $7 WHERE id = $8 AND user_id = $9 "
-    "AND (last_step IS NULL OR last_step < $7) AND EXISTS (SELECT 1 FROM ok) RETURNING id), "
-    "taken AS (UPDATE login_challenge SET used_at = $4 WHERE id = $10 AND org_id = $11 "
-    "AND used_at IS NULL AND expires_at > $4 AND EXISTS (SELECT 1 FROM step) RETURNING id) "
-    "SELECT (SELECT count(*) FROM ok) AS under, (SELECT count(*) FROM step) AS step, "
-    "(SELECT count(*) FROM taken) AS taken"
+    "ok AS (SELECT 1 FROM r WHERE by_account < $5 AND by_ip < $6 "
+    "AND EXISTS (SELECT 1 FROM audit_head WHERE org_id = $11)), "
+    "fs AS (SELECT id FROM mfa_factor WHERE id = $8 AND user_id = $9 "
+    "AND (last_step IS NULL OR last_step < $7) AND EXISTS (SELECT 1 FROM ok) FOR UPDATE), "
+    "ch AS (SELECT id FROM login_challenge WHERE id = $10 AND org_id = $11 AND used_at IS NULL "
+    "AND expires_at > $4 AND EXISTS (SELECT 1 FROM fs) FOR UPDATE), "
+    "step AS (UPDATE mfa_factor SET last_step = $7 WHERE id IN (SELECT id FROM fs) "
+    "AND EXISTS (SELECT 1 FROM ch)), "
+    "taken AS (UPDATE login_challenge SET used_at = $4 WHERE id IN (SELECT id FROM ch)), "
+    "failed AS (INSERT INTO login_failure (account, ip, at) SELECT $1, $2, $12 "
+    "WHERE EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM fs)), "
+    "forgotten AS (DELETE FROM login_failure WHERE account = $20::text "
+    "AND EXISTS (SELECT 1 FROM ch)), "
+    "seen AS (UPDATE app_user SET last_login_at = $16 WHERE id = $14 AND org_id = $15 "
+    "AND EXISTS (SELECT 1 FROM ch)), "
+    "opened AS (INSERT INTO user_session (id, user_id, org_id, created_at, expires_at, "
+    "last_seen_at, ip, user_agent) SELECT $13, $14, $15, $16, $17, $16, $18, $19 "
+    "WHERE EXISTS (SELECT 1 FROM ch)), "
+    + store.pg_append_sql("$15", 21, only_if="EXISTS (SELECT 1 FROM ch)", last=False)
+    + " SELECT EXISTS (SELECT 1 FROM audit_head WHERE org_id = $11) AS has_head, "
+    "(SELECT by_account < $5 AND by_ip < $6 FROM r) AS under, "
+    "EXISTS (SELECT 1 FROM fs) AS claimable, EXISTS (SELECT 1 FROM ch) AS open"
 )
 
 
@@ -332,21 +353,18 @@ async def _pg_step(
     now = datetime.now(UTC)
     since = now - timedelta(seconds=settings.login_failure_window_seconds)
     limits = [settings.login_max_failures_per_account, settings.login_max_failures_per_ip]
-    async with in_transaction() as conn:
-        [row] = await conn.execute_query_dict(
-            _COUNT_CLAIM_TAKE, [account, ip, since, now, *limits, *claim]
-        )
-        if not row["under"]:
-            return "limited"
-        if not row["step"]:
-            await conn.execute_query(
-                "INSERT INTO login_failure (account, ip, at) VALUES ($1, $2, $3)",
-                [account, ip, datetime.now(UTC)],
-            )
-            return "bad"
-        if not row["taken"]:  # gone meanwhile: nothing of this attempt stays
-            raise Unauthenticated(CHALLENGE_GONE)
-        await pg_write(conn, opening)
+    params = [account, ip, since, now, *limits, *claim, now, *opening.row, *opening.event]
+    db = connections.get("default")
+    [row] = await db.execute_query_dict(_STEP, params)
+    if not row["has_head"]:  # nothing was written: the chain's head first, then again
+        await store.ensure_head(claim[4], db)
+        [row] = await db.execute_query_dict(_STEP, params)
+    if not row["under"]:
+        return "limited"
+    if not row["claimable"]:
+        return "bad"
+    if not row["open"]:  # gone meanwhile: nothing of this attempt was written
+        raise Unauthenticated(CHALLENGE_GONE)
     return "ok"
 
 

@@ -157,3 +157,18 @@ async def test_a_challenge_used_meanwhile_leaves_nothing_of_the_attempt(
     assert (await MfaFactor.get(user_id=user.id)).last_step == before  # the claim rolled back
     assert not await Session.filter(user_id=user.id).exists()
     assert not await LoginFailure.filter(account=f"mfa:{user.id}").exists()
+
+
+async def test_parallel_logins_and_appends_keep_one_chain(tenant: Any, db: Any) -> None:
+    people = [(await tenant.user("viewer"))[0] for _ in range(4)]
+    actor = Actor(org_id=tenant.org_id, actor="system", actor_type="system")
+    entry = Entry("test.ping", "organization", tenant.org_id, {}, {}, RiskLevel.LOW)
+    results = await asyncio.gather(
+        *(auth.login(db.settings, p.email, PASSWORD, CLIENT) for p in people * 2),
+        *(store.emit(actor, entry) for _ in range(8)),
+    )
+    assert all(r.session_secret for r in results[:8])  # type: ignore[union-attr]
+    verified = await verify_org(tenant.org_id, db.settings.key)
+    assert verified.ok, verified
+    head = await AuditHead.get(org_id=tenant.org_id)
+    assert await AuditEvent.filter(org_id=tenant.org_id).count() == head.seq
