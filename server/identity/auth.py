@@ -164,8 +164,8 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
             "token an admin minted for it (Admin → API tokens)."
         )
     # argon2 takes ~200 ms of CPU: in a thread (argon2-cffi releases the GIL), so the other
-    # requests of this process do not wait for a login; the organization's security policy
-    # (SSO only, MFA) is read meanwhile
+    # requests of this process do not wait for a login (the organization's security policy
+    # was read with the account)
     ok = await asyncio.to_thread(
         verify_password, user.password_hash if user else None, password or ""
     )

@@ -91,6 +91,8 @@ class Opening:
 async def prepare(
     settings: Settings, user: User, client: ClientInfo, *, via: str, forget_failures: str | None
 ) -> Opening:
+    """The session `start_session` writes, before any write (the second step prepares it
+    before its one statement, `mfa_login._STEP`, which writes it as `pg_write` does)."""
     secret = new_secret()
     makers = await own_makers(user)
     now = datetime.now(UTC)
