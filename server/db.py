@@ -62,8 +62,15 @@ async def sqlite_run(
 def _in_thread(
     db: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...], transaction: bool
 ) -> T:
+    # inside a caller's transaction already (a Tortoise transaction of this task): a savepoint,
+    # as a nested `in_transaction` would
+    begin, commit, rollback = (
+        ("SAVEPOINT riskops_hop", "RELEASE riskops_hop", "ROLLBACK TO riskops_hop")
+        if db.in_transaction
+        else ("BEGIN", "COMMIT", "ROLLBACK")
+    )
     if transaction:
-        db.execute("BEGIN")
+        db.execute(begin)
     traced = _log.isEnabledFor(logging.DEBUG)  # like Tortoise's log: BEGIN and COMMIT left out
     if traced:
         db.set_trace_callback(_log.debug)
@@ -71,11 +78,13 @@ def _in_thread(
         result = fn(db, *args)
     except BaseException:
         if transaction:
-            db.execute("ROLLBACK")
+            db.execute(rollback)
+            if begin != "BEGIN":
+                db.execute(commit)  # the savepoint goes; the caller's transaction stays
         raise
     finally:
         if traced:
             db.set_trace_callback(None)
     if transaction:
-        db.execute("COMMIT")
+        db.execute(commit)
     return result

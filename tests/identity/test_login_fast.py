@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from tortoise.transactions import in_transaction
 
 from riskops.audit import store
 from riskops.audit.chain import canonical, event_hash
@@ -27,7 +28,7 @@ from riskops.server.identity.models import (
     Organization,
     Session,
 )
-from riskops.server.identity.sessions import ClientInfo
+from riskops.server.identity.sessions import ClientInfo, start_session
 from riskops.server.security import digest
 from tests.conftest import PASSWORD, make_user
 from tests.identity.mfa_support import code_at, enrol, steady
@@ -172,3 +173,19 @@ async def test_parallel_logins_and_appends_keep_one_chain(tenant: Any, db: Any) 
     assert verified.ok, verified
     head = await AuditHead.get(org_id=tenant.org_id)
     assert await AuditEvent.filter(org_id=tenant.org_id).count() == head.seq
+
+
+async def test_a_session_started_inside_a_callers_transaction_commits_with_it(
+    tenant: Any, db: Any
+) -> None:
+    user, _ = await tenant.user("viewer")
+    async with in_transaction():
+        started = await start_session(db.settings, user, CLIENT, via="sso")
+        assert started.session_secret is not None
+    assert await Session.filter(id=digest(started.session_secret)).exists()
+    with pytest.raises(RuntimeError):
+        async with in_transaction():
+            gone = await start_session(db.settings, user, CLIENT, via="sso")
+            raise RuntimeError("the caller's transaction fails")
+    assert not await Session.filter(id=digest(gone.session_secret or "")).exists()
+    assert (await verify_org(tenant.org_id, db.settings.key)).ok
