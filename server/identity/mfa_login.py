@@ -211,7 +211,8 @@ async def second_step(
 
     A TOTP code takes the short way (issue 14's figure): the challenge, its user and the factor
     in one statement, then one transaction that counts under the locks, claims the step, uses
-    the challenge and starts the session (PostgreSQL: two statements; SQLite: one thread hop).
+    the challenge and starts the session (PostgreSQL: one statement, `_STEP`; SQLite: one
+    thread hop, `_sqlite_step`).
     A recovery code, or an attempt past the limit, takes the counted way (`_counted_step`)."""
     typed = totp.clean(code)
     if not totp.is_totp_code(typed):
