@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import uuid
 from collections.abc import Coroutine
 from typing import Any
@@ -347,3 +348,87 @@ async def flush_spool() -> int:
 async def _store_record(record: dict[str, Any]) -> None:
     actor, entry, ts, uid = spool.from_record(record)
     await _append_alone(actor, entry, ts, uid)
+
+
+# ----------------------------------------------------------------------------- one-statement append
+# An append folded into the caller's statement (issue 14's login): the database takes the next
+# seq and the previous hash and hashes the event's canonical text itself, which Python hands it
+# in three parts around them (`event_params`), so the caller's writes and the event are one
+# statement on PostgreSQL and one thread hop on SQLite. Same rows and hashes as `append`.
+
+_FIELDS = (
+    "ts", "actor", "actor_type", "action", "entity_type", "entity_id", "ip", "user_agent",
+    "risk_level", "old_values", "new_values", "request_id", "event_uid",
+)  # fmt: skip
+_dump = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+
+
+def event_params(actor: Actor, entry: Entry, ts: str | None = None) -> list[Any]:
+    """The event of `entry` by `actor`, as `_FIELDS` then its canonical text (`chain.canonical`,
+    what `chain.event_hash` hashes) cut around the two values the database supplies: the text
+    is parts[0] + prev_hash + parts[1] + str(seq) + parts[2]. Values as `append` stores them
+    (the entries' values must be plain JSON, as for `append_many`)."""
+    d, stamp = _dump, ts or format_ts()
+    ua = (actor.user_agent or None) and actor.user_agent[:300]
+    old, new = _values(entry.old_values), _values(entry.new_values)
+    entity_id, risk = str(entry.entity_id), str(entry.risk_level)
+    before = (
+        f'{{"action":{d(entry.action)},"actor":{d(actor.actor)},'
+        f'"actor_type":{d(actor.actor_type)},"entity_id":{d(entity_id)},'
+        f'"entity_type":{d(entry.entity_type)},"ip":{d(actor.ip)},"new_values":{new},'
+        f'"old_values":{old},"org":{d(actor.org_id)},"prev_hash":"'
+    )
+    middle = f'","request_id":{d(actor.request_id)},"risk_level":{d(risk)},"seq":'
+    after = f',"ts":{d(stamp)},"user_agent":{d(ua)}}}'
+    return [stamp, actor.actor, actor.actor_type, entry.action, entry.entity_type, entity_id,
+            actor.ip, ua, risk, old, new, actor.request_id, str(uuid.uuid4()),
+            before, middle, after]  # fmt: skip
+
+
+def pg_append_sql(org: str, first: int, *, only_if: str = "TRUE", last: bool = True) -> str:
+    """PostgreSQL: the tail of a data-modifying WITH that appends the event of `event_params`
+    (parameters `$first` on) to organization `org`'s chain: CTEs `h` (the head, locked: FOR
+    UPDATE returns its newest version) and `e` (the event, hashed by the database), then the
+    head's move: the main statement, which returns the event's seq (no row: the organization
+    has no head yet, nothing was appended; `ensure_head` and run it again), or, not `last`, a
+    CTE `moved` (the caller's main statement follows). `only_if`: a condition of the append."""
+    p = [f"${first + i}::text" for i in range(len(_FIELDS) + 3)]
+    before, middle, after = p[len(_FIELDS) :]
+    text = f"{before} || h.prev || {middle} || h.seq::text || {after}"
+    move = (
+        f"UPDATE audit_head SET seq = e.seq, hash = e.hash FROM e WHERE audit_head.org_id = {org}"
+    )
+    return (
+        f"h AS (SELECT seq + 1 AS seq, hash AS prev FROM audit_head WHERE org_id = {org} "
+        f"AND {only_if} FOR UPDATE), "
+        f"e AS (INSERT INTO audit_event (org_id, seq, prev_hash, hash, {', '.join(_FIELDS)}) "
+        f"SELECT {org}::int, h.seq, h.prev, encode(sha256(convert_to({text}, 'UTF8')), 'hex'), "
+        f"{', '.join(p[: len(_FIELDS)])} FROM h RETURNING seq, hash) "
+        + (f"{move} RETURNING e.seq" if last else f", moved AS ({move})")
+    )
+
+
+_SQLITE_EVENT = (
+    f"INSERT INTO audit_event (org_id, seq, prev_hash, hash, {', '.join(_FIELDS)}) "
+    f"VALUES ({', '.join('?' for _ in range(len(_FIELDS) + 4))})"
+)
+
+
+def sqlite_append(db: sqlite3.Connection, org_id: int, params: list[Any]) -> None:
+    """SQLite, in its worker thread (`server.db.sqlite_run`), inside the caller's transaction:
+    append the event of `event_params` to organization `org_id`'s chain (the head's move, the
+    event, the head's hash: the statements `append` sends, without a thread hop each)."""
+    bump = BUMP_SQL.format("?")
+    rows = db.execute(bump, [org_id]).fetchall()
+    if not rows:
+        db.execute(
+            "INSERT INTO audit_head (org_id, seq, hash) VALUES (?, 0, ?) "
+            "ON CONFLICT (org_id) DO NOTHING",
+            [org_id, GENESIS_HASH],
+        )
+        rows = db.execute(bump, [org_id]).fetchall()
+    seq, prev = int(rows[0][0]), str(rows[0][1])
+    before, middle, after = params[len(_FIELDS) :]
+    digest = hashlib.sha256(f"{before}{prev}{middle}{seq}{after}".encode()).hexdigest()
+    db.execute(_SQLITE_EVENT, [org_id, seq, prev, digest, *params[: len(_FIELDS)]])
+    db.execute("UPDATE audit_head SET hash = ? WHERE org_id = ?", [digest, org_id])

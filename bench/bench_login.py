@@ -9,7 +9,7 @@ shared machine hits every kind alike:
 (b) `auth.login` of a person without MFA (rate-limit reservation, password check, session, audit
     event): the rest = (b) - (a), per round;
 (c) `auth.login` of a person with a confirmed TOTP factor (returns the challenge), then
-    `mfa.second_step` with the code of the current time step: the rest = (c) - (a), per round.
+    `mfa_login.second_step` with the code of the current time step: the rest = (c) - (a), per round.
     A code's step is never accepted twice (the factor's `last_step`), so each round signs in a
     person of its own, enrolled beforehand through `mfa.enrol_start`/`enrol_confirm` with the
     code of the step before (as tests/identity/mfa_support.py does): the current step is always
@@ -171,7 +171,7 @@ class Http:
 async def measure(backend: str, tmp: Path) -> dict[str, Any]:
     from riskops.server.app import create_app
     from riskops.server.db import close_db
-    from riskops.server.identity import auth, mfa
+    from riskops.server.identity import auth, mfa_login
     from riskops.server.identity.orgs import create_organization
     from riskops.server.identity.sessions import ClientInfo
     from riskops.server.security import hash_password, verify_password
@@ -209,7 +209,7 @@ async def measure(backend: str, tmp: Path) -> dict[str, Any]:
             first = await auth.login(settings, email, PASSWORD, client)
             t1 = time.perf_counter()
             assert first.challenge_secret is not None and first.session_secret is None
-            done = await mfa.second_step(
+            done = await mfa_login.second_step(
                 settings, first.challenge_secret, pyotp.TOTP(secret).now(), client
             )
             steps.append((t1 - t0, time.perf_counter() - t1))
@@ -323,7 +323,7 @@ def report(backend: str, r: dict[str, Any]) -> None:
               f"{ms(pct(cpu[kind], 0.5))}", flush=True)  # fmt: skip
     first = [s[0] for s in r["steps"]]
     second = [s[1] for s in r["steps"]]
-    print(f"     (c) split: auth.login to the challenge {line(first)}; mfa.second_step "
+    print(f"     (c) split: auth.login to the challenge {line(first)}; mfa_login.second_step "
           f"{line(second)}")  # fmt: skip
     for kind in KINDS[1:]:
         diff = [x - y for x, y in zip(runs[kind], argon2, strict=True)]

@@ -7,6 +7,7 @@ per IP, so parallel attempts cannot slip past the limit. Its own module so that 
 from __future__ import annotations
 
 import math
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -121,3 +122,25 @@ async def _reserve_in_one_call(
             retry = retry_in(oldest.at if oldest else None, window, now)
             return (retry, None) if insert else retry
     return (None, None) if insert else None
+
+
+# SQLite: the attempt's failure row, inserted only while both counts are under their limits, in
+# one statement (atomic: SQLite's single writer holds its lock from the statement's start).
+_SQLITE_RESERVE = (
+    "INSERT INTO login_failure (account, ip, at) SELECT ?, ?, ? "
+    "WHERE (SELECT count(*) FROM login_failure WHERE account = ? AND at >= ?) < ? "
+    "AND (SELECT count(*) FROM login_failure WHERE ip = ? AND at >= ?) < ? RETURNING id"
+)
+
+
+def sqlite_try_reserve(db: sqlite3.Connection, settings: Settings, account: str, ip: str) -> int:
+    """SQLite, in its worker thread (`server.db.sqlite_run`, with the account's lookup): the
+    reservation of `reserve_attempt` when no limit is reached, in one statement: the reserved
+    row's id, or 0 when a limit is reached (then `reserve_attempt` says for how long)."""
+    now = datetime.now(UTC)
+    since = now - timedelta(seconds=settings.login_failure_window_seconds)
+    limits = (settings.login_max_failures_per_account, settings.login_max_failures_per_ip)
+    params = [account, ip, now, account, since, limits[0], ip, since, limits[1]]
+    # stepped to its end: the statement is done (and committed) when this returns
+    rows = db.execute(_SQLITE_RESERVE, params).fetchall()
+    return int(rows[0][0]) if rows else 0

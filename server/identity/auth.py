@@ -9,8 +9,11 @@ attempts cannot slip past the limit.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from riskops.audit import store
@@ -20,10 +23,12 @@ from riskops.server.core.errors import Forbidden, RateLimited, Unauthenticated
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
-from riskops.server.identity import attempts, mfa, org_security
+from riskops.server.db import sqlite_run
+from riskops.server.identity import attempts, mfa_login, org_security
 from riskops.server.identity.models import (
     ApiToken,
     LoginFailure,
+    OrgSecurity,
     Session,
     User,
     UserKind,
@@ -67,17 +72,68 @@ _serialise = attempts.serialise
 _reserve_attempt = attempts.reserve_attempt
 
 
-async def _nobody() -> User | None:
-    return None
+# The account and its organization's security policy (SSO only, MFA) in one statement.
+_POLICY = ("id", "org_id", "mfa_policy", "sso_only", "break_glass_user_id", "updated_at",
+           "updated_by_id", "version")  # fmt: skip
+_LOOKUP = (
+    "SELECT u.*, " + ", ".join(f"s.{c} AS policy_{c}" for c in _POLICY) + " FROM app_user u "
+    "LEFT JOIN org_security s ON s.org_id = u.org_id WHERE u.email = {} AND u.deleted_at IS NULL "
+    "LIMIT 1"
+)
+_LOOKUP_PG, _LOOKUP_SQLITE = _LOOKUP.format("$1"), _LOOKUP.format("?")
+
+
+def _found(rows: list[Any]) -> tuple[User | None, OrgSecurity | None]:
+    if not rows:
+        return None, None
+    row = dict(rows[0])
+    user = User._init_from_db(**row)
+    if row["policy_id"] is None:
+        return user, None
+    return user, OrgSecurity._init_from_db(**{c: row[f"policy_{c}"] for c in _POLICY})
+
+
+async def _lookup(account: str) -> tuple[User | None, OrgSecurity | None]:
+    if not account:
+        return None, None
+    conn = connections.get("default")
+    return _found(await conn.execute_query_dict(_LOOKUP_PG, [account]))
+
+
+def _sqlite_lookup_and_reserve(
+    db: sqlite3.Connection, settings: Settings, account: str, ip: str
+) -> tuple[list[Any], int]:
+    found = db.execute(_LOOKUP_SQLITE, [account]).fetchall() if account else []
+    return found, attempts.sqlite_try_reserve(db, settings, account, ip)
+
+
+async def _lookup_and_reserve(
+    settings: Settings, account: str, ip: str
+) -> tuple[User | None, OrgSecurity | None, int | None, int]:
+    """The account, its organization's policy and the attempt's reservation (`attempts`): the
+    reservation does not depend on whether the account exists. PostgreSQL: two statements at
+    once (two connections); SQLite: one thread hop, unless a limit is reached."""
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        (user, policy), (retry, reserved) = await asyncio.gather(
+            _lookup(account), _reserve_attempt(settings, account, ip)
+        )
+        return user, policy, retry, reserved
+    rows, reserved = await sqlite_run(
+        conn, _sqlite_lookup_and_reserve, settings, account, ip, transaction=False
+    )
+    user, policy = _found(rows)
+    if reserved:
+        return user, policy, None, reserved
+    # a limit was reached: the counted path says for how long (or reserves, if no longer)
+    retry, reserved = await _reserve_attempt(settings, account, ip)
+    return user, policy, retry, reserved
 
 
 async def login(settings: Settings, email: str, password: str, client: ClientInfo) -> LoginResult:
     account = (email or "").strip().lower()[:254]
     ip = client.ip or "unknown"
-    # The account is looked up while the attempt is reserved (two connections on PostgreSQL):
-    # the reservation does not depend on whether the account exists.
-    lookup = User.get_or_none(email=account, deleted_at=None) if account else _nobody()
-    user, (retry, reserved) = await asyncio.gather(lookup, _reserve_attempt(settings, account, ip))
+    user, policy, retry, reserved = await _lookup_and_reserve(settings, account, ip)
     actor = Actor(
         org_id=user.org_id if user else SYSTEM_ORG,
         actor=f"user:{user.id}" if user else "anonymous",
@@ -108,13 +164,11 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
             "token an admin minted for it (Admin → API tokens)."
         )
     # argon2 takes ~200 ms of CPU: in a thread (argon2-cffi releases the GIL), so the other
-    # requests of this process do not wait for a login; the organization's security policy
-    # (SSO only, MFA) is read meanwhile
-    check = asyncio.to_thread(verify_password, user.password_hash if user else None, password or "")
-    if user is not None:
-        ok, policy = await asyncio.gather(check, org_security.policy_of(user.org_id))
-    else:
-        ok, policy = await check, None
+    # requests of this process do not wait for a login (the organization's security policy
+    # was read with the account)
+    ok = await asyncio.to_thread(
+        verify_password, user.password_hash if user else None, password or ""
+    )
     if not ok or user is None:
         # The attempt's reserved row stays: it is this failure.
         await store.emit(actor, Entry(
@@ -140,9 +194,9 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
             'Your organization signs in through single sign-on only: use "Sign in with SSO" '
             "on the login page."
         )
-    stage = await mfa.stage_after_password(user, policy)
+    stage = await mfa_login.stage_after_password(user, policy)
     if stage is not None:
-        return await mfa.open_challenge(
+        return await mfa_login.open_challenge(
             user, stage, client, via="password", forget_failures=account
         )
     return await start_session(settings, user, client, via="password", forget_failures=account)

@@ -5,21 +5,22 @@ session without importing the others."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from riskops.audit import store
 from riskops.audit.types import Entry, RiskLevel
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
+from riskops.server.db import sqlite_run
 from riskops.server.identity.models import (
     ApiToken,
     ChallengeStage,
-    LoginFailure,
-    Session,
     User,
     UserKind,
 )
@@ -59,68 +60,91 @@ async def start_session(
     step; or single sign-on), with its `auth.login` audit event (`via` says how).
     `forget_failures`: the rate limit's account key whose failed attempts (this one's reserved
     row included) are forgotten in the same transaction. `conn`: a transaction the caller holds
-    (the second step's, so that using its challenge and starting the session are one)."""
+    (the second step's, so that using its challenge and starting the session are one).
+
+    The writes (forget the failures, mark the login on the user, insert the session, append
+    the event) are one statement on PostgreSQL (its own transaction when `conn` is None) and
+    one thread hop on SQLite (issue 14's figure)."""
+    opening = await prepare(settings, user, client, via=via, forget_failures=forget_failures)
+    db = conn or connections.get("default")
+    if db.capabilities.dialect == "postgres":
+        await pg_write(db, opening)
+    else:
+        await sqlite_run(db, sqlite_write, opening, transaction=conn is None)
+    return opening.done(user)
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A session about to be written (`start_session`): its row, its audit event
+    (`store.event_params`) and what the login returns once it is written."""
+
+    row: list[Any]  # id, user id, org id, now, expires, ip, user agent, account to forget
+    event: list[Any]
+    result: LoginResult
+
+    def done(self, user: User) -> LoginResult:
+        user.last_login_at = self.row[3]
+        return self.result
+
+
+async def prepare(
+    settings: Settings, user: User, client: ClientInfo, *, via: str, forget_failures: str | None
+) -> Opening:
+    """The session `start_session` writes, before any write (the second step prepares it
+    before its one statement, `mfa_login._STEP`, which writes it as `pg_write` does)."""
     secret = new_secret()
     makers = await own_makers(user)
-    if conn is None:
-        async with in_transaction() as own:
-            return await _write_session(settings, user, client, via, forget_failures, own,
-                                        secret, makers)  # fmt: skip
-    return await _write_session(settings, user, client, via, forget_failures, conn, secret, makers)
-
-
-# PostgreSQL: forget the account's failures ($8; NULL forgets none), mark the login on the user,
-# write the session and move the organization's audit head (`store.BUMP_SQL`), in one statement.
-_SESSION_WRITES = (
-    "WITH forgotten AS (DELETE FROM login_failure WHERE account = $8::text), "
-    "seen AS (UPDATE app_user SET last_login_at = $4 WHERE id = $2), "
-    "opened AS (INSERT INTO user_session (id, user_id, org_id, created_at, expires_at, "
-    "last_seen_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $4, $6, $7)) "
-    + store.BUMP_SQL.format("$3")
-)
-
-
-async def _write_session(
-    settings: Settings,
-    user: User,
-    client: ClientInfo,
-    via: str,
-    forget_failures: str | None,
-    conn: BaseDBAsyncClient,
-    secret: str,
-    makers: frozenset[int],
-) -> LoginResult:
     now = datetime.now(UTC)
     session_id = digest(secret)
     expires = now + timedelta(hours=settings.session_ttl_hours)
     agent = (client.user_agent or "")[:300] or None
-    head = None
-    if conn.capabilities.dialect == "postgres":
-        # One round trip for the three writes and the audit head's move (issue 14's figure):
-        # the same rows as below.
-        head = store.bumped(await conn.execute_query_dict(
-            _SESSION_WRITES,
-            [session_id, user.id, user.org_id, now, expires, client.ip, agent, forget_failures],
-        ))  # fmt: skip
-    else:
-        if forget_failures is not None:
-            await LoginFailure.filter(account=forget_failures).using_db(conn).delete()
-        await Session.create(
-            id=session_id, user_id=user.id, org_id=user.org_id, created_at=now,
-            expires_at=expires, last_seen_at=now, ip=client.ip, user_agent=agent, using_db=conn,
-        )  # fmt: skip
-        await (
-            scoped(User, org_id=user.org_id)
-            .filter(id=user.id)
-            .using_db(conn)
-            .update(last_login_at=now)
-        )
-    user.last_login_at = now
     principal = _principal(user, client, makers, session_id=session_id)
     entry = Entry("auth.login", "session", session_id[:16], {},
                   {"via": via} if via != "password" else {}, RiskLevel.LOW)  # fmt: skip
-    await store.append(principal.actor, entry, conn, head=head)
-    return LoginResult(secret, principal)
+    row = [session_id, user.id, user.org_id, now, expires, client.ip, agent, forget_failures]
+    return Opening(row, store.event_params(principal.actor, entry), LoginResult(secret, principal))
+
+
+async def pg_write(db: BaseDBAsyncClient, opening: Opening) -> None:
+    """PostgreSQL: the session's writes and its event in one statement (`_SESSION_WRITES`)."""
+    params = [*opening.row, *opening.event]
+    if not await db.execute_query_dict(_SESSION_WRITES, params):
+        # the organization has no audit head yet: nothing was written
+        await store.ensure_head(opening.row[2], db)
+        await db.execute_query_dict(_SESSION_WRITES, params)
+
+
+# PostgreSQL: forget the account's failures ($8; NULL forgets none), mark the login on the user,
+# write the session and append the event (`store.pg_append_sql`), in one statement. Only when
+# the organization has an audit head (the event needs it): else nothing is written.
+_HAS_HEAD = "EXISTS (SELECT 1 FROM audit_head WHERE org_id = $3)"
+_SESSION_WRITES = (
+    f"WITH forgotten AS (DELETE FROM login_failure WHERE account = $8::text AND {_HAS_HEAD}), "
+    f"seen AS (UPDATE app_user SET last_login_at = $4 WHERE id = $2 AND org_id = $3 "
+    f"AND {_HAS_HEAD}), "
+    "opened AS (INSERT INTO user_session (id, user_id, org_id, created_at, expires_at, "
+    f"last_seen_at, ip, user_agent) SELECT $1, $2, $3, $4, $5, $4, $6, $7 WHERE {_HAS_HEAD}), "
+    + store.pg_append_sql("$3", 9)
+)
+
+_SQLITE_SESSION = (
+    "INSERT INTO user_session (id, user_id, org_id, created_at, expires_at, last_seen_at, ip, "
+    "user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def sqlite_write(db: sqlite3.Connection, opening: Opening) -> None:
+    """SQLite, in its worker thread (`server.db.sqlite_run`): the same writes as
+    `_SESSION_WRITES`, in the caller's transaction."""
+    session_id, user_id, org_id, now, expires, ip, agent, forget = opening.row
+    if forget is not None:
+        db.execute("DELETE FROM login_failure WHERE account = ?", [forget])
+    db.execute(_SQLITE_SESSION, [session_id, user_id, org_id, now, expires, now, ip, agent])
+    db.execute(
+        "UPDATE app_user SET last_login_at = ? WHERE id = ? AND org_id = ?", [now, user_id, org_id]
+    )
+    store.sqlite_append(db, org_id, opening.event)
 
 
 async def own_makers(user: User, token: ApiToken | None = None) -> frozenset[int]:

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from riskops.server.core.errors import Conflict, Invalid, RateLimited, Unauthenticated
 from riskops.server.core.principal import Principal
-from riskops.server.identity import mfa
+from riskops.server.identity import mfa, mfa_login
 from riskops.server.identity.models import ChallengeStage
 from riskops.server.middleware import clear_challenge_cookie, session_cookie
 from riskops.server.web import CHALLENGE_COOKIE, client_info, read_form, settings_of
@@ -79,7 +79,7 @@ def _code_page(
 async def code_form(request: Request) -> Response:
     nxt = _next(request)
     try:
-        stage = await mfa.challenge_stage(_challenge(request))
+        stage = await mfa_login.challenge_stage(_challenge(request))
     except Unauthenticated as exc:
         return _gone(request, exc, nxt)
     if stage == ChallengeStage.ENROL:  # set up first: the code step is not open yet
@@ -93,7 +93,7 @@ async def code_submit(request: Request) -> Response:
     form = await read_form(request)
     nxt = _next(request, form)
     try:
-        result = await mfa.second_step(
+        result = await mfa_login.second_step(
             settings_of(request), _challenge(request), form_text(form, "code"),
             client_info(request),
         )  # fmt: skip
@@ -135,9 +135,9 @@ def _codes_page(
 async def enrol_form(request: Request) -> Response:
     nxt = _next(request)
     try:
-        if await mfa.challenge_stage(_challenge(request)) == ChallengeStage.MFA:
+        if await mfa_login.challenge_stage(_challenge(request)) == ChallengeStage.MFA:
             return RedirectResponse(_stage_path("/login/code", nxt), status_code=303)
-        enrolment = await mfa.login_enrolment(_challenge(request))
+        enrolment = await mfa_login.login_enrolment(_challenge(request))
     except Unauthenticated as exc:
         return _gone(request, exc, nxt)
     return _enrol_page(request, enrolment, action="/login/enrol", nxt=nxt)
@@ -149,14 +149,14 @@ async def enrol_submit(request: Request) -> Response:
     nxt = _next(request, form)
     secret = _challenge(request)
     try:
-        result, codes = await mfa.login_enrol_confirm(
+        result, codes = await mfa_login.login_enrol_confirm(
             settings_of(request), secret, form_text(form, "code"), client_info(request)
         )
     except Unauthenticated as exc:
         return _gone(request, exc, nxt)
     except (RateLimited, Invalid, Conflict) as exc:
         try:
-            enrolment = await mfa.login_enrolment(secret)
+            enrolment = await mfa_login.login_enrolment(secret)
         except Unauthenticated as gone:
             return _gone(request, gone, nxt)
         if isinstance(exc, RateLimited):

@@ -1,0 +1,516 @@
+"""The login's second step (what the /login/code and /login/enrol pages call): the step a right
+password leads to (`stage_after_password`), the `LoginChallenge` it opens (`open_challenge`),
+and the challenge's use with a TOTP code, a recovery code, or the first code of an enrolment the
+organization requires. Enrolment, recovery codes and the policy themselves live in `mfa`.
+
+The second step is a `LoginChallenge`: its id is the SHA-256 of the cookie the browser holds,
+it lives `login_challenge_minutes`, and it is used once (taken with a conditional UPDATE in the
+transaction that checks the code, so a wrong code leaves it open and a right one closes it). It
+is rate-limited per account with the password step's atomic counter, and a TOTP step is never
+accepted twice (the factor's `last_step`, claimed with a conditional UPDATE)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from riskops.audit import store
+from riskops.audit.types import RiskLevel
+from riskops.server.core.audit_trail import record
+from riskops.server.core.errors import Invalid, RateLimited, Unauthenticated
+from riskops.server.core.scoping import scoped
+from riskops.server.db import sqlite_run
+from riskops.server.identity import attempts, org_security, totp
+from riskops.server.identity.mfa import (
+    Enrolment,
+    _account,
+    _claim_step,
+    _confirm,
+    _failed,
+    _pending,
+    _person,
+    _reserve,
+    _secret_of,
+)
+from riskops.server.identity.models import (
+    ChallengeStage,
+    LoginChallenge,
+    LoginFailure,
+    MfaFactor,
+    OrgSecurity,
+    RecoveryCode,
+    User,
+    UserKind,
+    UserStatus,
+)
+from riskops.server.identity.sessions import (
+    ClientInfo,
+    LoginResult,
+    Opening,
+    prepare,
+    sqlite_write,
+    start_session,
+)
+from riskops.server.security import digest, new_secret
+from riskops.server.settings import Settings, get_settings
+
+CHALLENGE_GONE = (
+    "This sign-in step has expired or was already used. Sign in again with your e-mail "
+    "address and password."
+)
+BAD_CODE = (
+    "That code is not right. Enter the 6-digit code your authenticator app shows now (each "
+    "code works once), or one of your recovery codes."
+)
+
+
+# ----------------------------------------------------------------------------- login: contract
+
+
+async def stage_after_password(
+    user: User, policy: OrgSecurity | Literal["unread"] | None = "unread"
+) -> ChallengeStage | None:
+    """The step a right password leads to: MFA when the user has a confirmed factor, ENROL when
+    the organization requires MFA of this user and there is none, else None (a session).
+    `policy`: the organization's policy when the caller has read it already."""
+    if user.mfa_enabled:
+        return ChallengeStage.MFA
+    if policy == "unread":
+        policy = await org_security.policy_of(user.org_id)
+    if org_security.mfa_required(policy, user):
+        return ChallengeStage.ENROL
+    return None
+
+
+async def open_challenge(
+    user: User,
+    stage: ChallengeStage,
+    client: ClientInfo,
+    *,
+    via: str = "password",
+    forget_failures: str | None = None,
+) -> LoginResult:
+    """A `LoginChallenge` for `user` at `stage` (its cookie value in `challenge_secret`);
+    `forget_failures` as in `start_session`."""
+    secret = new_secret()
+    now = datetime.now(UTC)
+    minutes = get_settings().login_challenge_minutes
+    row = dict(
+        id=digest(secret), user_id=user.id, org_id=user.org_id, stage=stage, via=via,
+        created_at=now, expires_at=now + timedelta(minutes=minutes), ip=client.ip,
+        user_agent=(client.user_agent or "")[:300] or None,
+    )  # fmt: skip
+    db = connections.get("default")
+    if db.capabilities.dialect == "postgres":
+        # Both writes in one statement, its own transaction (issue 14's figure).
+        await db.execute_query(
+            _OPEN_CHALLENGE, [*{**row, "stage": stage.value}.values(), forget_failures]
+        )
+        return LoginResult(None, None, challenge_secret=secret, stage=stage)
+    # SQLite: both writes in one transaction, one thread hop
+    values = [*{**row, "stage": stage.value}.values(), forget_failures]
+    await sqlite_run(db, _sqlite_open_challenge, values, transaction=True)
+    return LoginResult(None, None, challenge_secret=secret, stage=stage)
+
+
+def _sqlite_open_challenge(db: sqlite3.Connection, values: list[Any]) -> None:
+    if values[-1] is not None:
+        db.execute("DELETE FROM login_failure WHERE account = ?", [values[-1]])
+    db.execute(_OPEN_CHALLENGE_SQLITE, values[:-1])
+
+
+# PostgreSQL: forget the account's failures ($10; NULL forgets none) and open the challenge.
+_OPEN_CHALLENGE = (
+    "WITH forgotten AS (DELETE FROM login_failure WHERE account = $10::text) "
+    "INSERT INTO login_challenge (id, user_id, org_id, stage, via, created_at, expires_at, ip, "
+    "user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
+_OPEN_CHALLENGE_SQLITE = (
+    "INSERT INTO login_challenge (id, user_id, org_id, stage, via, created_at, expires_at, ip, "
+    "user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+# ----------------------------------------------------------------------------- login: steps
+
+
+async def _challenge(
+    secret: str | None, stage: ChallengeStage | None
+) -> tuple[LoginChallenge, User]:
+    """The open challenge the cookie `secret` stands for, at `stage` (any when None), and its
+    user (active)."""
+    if not secret or len(secret) > 200:
+        raise Unauthenticated(CHALLENGE_GONE)
+    # The challenge and its user in one statement (a login sends as few as it can).
+    challenge = await LoginChallenge.get_or_none(id=digest(secret)).select_related("user")
+    return _open(challenge, challenge.user if challenge else None, stage)
+
+
+def _open(
+    challenge: LoginChallenge | None, user: User | None, stage: ChallengeStage | None
+) -> tuple[LoginChallenge, User]:
+    """The challenge and its user when the challenge is open at `stage` and the user active;
+    else Unauthenticated."""
+    now = datetime.now(UTC)
+    if (
+        challenge is None
+        or (stage is not None and challenge.stage != stage)
+        or challenge.used_at is not None
+        or challenge.expires_at <= now
+    ):
+        raise Unauthenticated(CHALLENGE_GONE)
+    assert user is not None
+    if (
+        user.org_id != challenge.org_id
+        or user.deleted_at is not None
+        or user.status != UserStatus.ACTIVE
+        or user.kind != UserKind.PERSON
+    ):
+        raise Unauthenticated(CHALLENGE_GONE)
+    return challenge, user
+
+
+async def challenge_stage(secret: str | None) -> ChallengeStage:
+    """The stage of the open challenge the cookie `secret` stands for (Unauthenticated when
+    there is none): which page of the second step the browser belongs on."""
+    challenge, _ = await _challenge(secret, None)
+    return challenge.stage
+
+
+async def _take(challenge: LoginChallenge, conn: BaseDBAsyncClient) -> bool:
+    """Use the challenge once: a second request with the same cookie finds it used (True; gone
+    meanwhile: Unauthenticated)."""
+    now = datetime.now(UTC)
+    taken = (
+        await scoped(LoginChallenge, org_id=challenge.org_id)
+        .filter(id=challenge.id, used_at=None, expires_at__gt=now)
+        .using_db(conn)
+        .update(used_at=now)
+    )
+    if not taken:
+        raise Unauthenticated(CHALLENGE_GONE)
+    return True
+
+
+class _WrongCode(Unauthenticated):
+    """A wrong second-step code (counted and audited; the challenge stays open)."""
+
+
+async def second_step(
+    settings: Settings, challenge_secret: str | None, code: str, client: ClientInfo
+) -> LoginResult:
+    """The second step at login: a TOTP code or one of the recovery codes. A right code uses
+    the challenge and starts the session (`auth.login` via "mfa"); a wrong one is counted and
+    audited (`auth.login_failed`, reason bad_code) and the challenge stays open.
+
+    A TOTP code takes the short way (issue 14's figure): the challenge, its user and the factor
+    in one statement, then one transaction that counts under the locks, claims the step, uses
+    the challenge and starts the session (PostgreSQL: one statement, `_STEP`; SQLite: one
+    thread hop, `_sqlite_step`).
+    A recovery code, or an attempt past the limit, takes the counted way (`_counted_step`)."""
+    typed = totp.clean(code)
+    if not totp.is_totp_code(typed):
+        challenge, user = await _challenge(challenge_secret, ChallengeStage.MFA)
+        return await _counted_step(settings, challenge, user, None, typed, client)
+    challenge, user, factor = await _challenge_and_factor(challenge_secret)
+    step = None
+    if factor is not None and factor.user_id == user.id and factor.confirmed_at is not None:
+        step = totp.matching_step(_secret_of(factor), typed)
+    account, ip = _account(user), client.ip or "-"
+    opening = await prepare(settings, user, client, via="mfa", forget_failures=account)
+    claim = [step, factor.id if factor else None, user.id, challenge.id, challenge.org_id]
+    db = connections.get("default")
+    if db.capabilities.dialect == "postgres":
+        outcome = await _pg_step(settings, account, ip, claim, opening)
+    else:
+        outcome = await sqlite_run(
+            db, _sqlite_step, settings, account, ip, claim, opening, transaction=True
+        )
+    if outcome == "ok":
+        return opening.done(user)
+    if outcome == "limited":  # the counted way says for how long (or, no longer, goes on)
+        return await _counted_step(settings, challenge, user, factor, typed, client)
+    await _failed(user, client, "bad_code", RiskLevel.MEDIUM)
+    raise _WrongCode(BAD_CODE, field="code")
+
+
+async def _counted_step(
+    settings: Settings,
+    challenge: LoginChallenge,
+    user: User,
+    factor: MfaFactor | None,
+    typed: str,
+    client: ClientInfo,
+) -> LoginResult:
+    """The second step with ORM statements: a recovery code, or a TOTP code past the limit."""
+    account = _account(user)
+    # One transaction holds the account's and the IP's locks while it counts, checks the code
+    # (cheap, unlike a password) and either writes the failure or uses the challenge and
+    # starts the session: a parallel attempt waits for it and then sees its failure counted.
+    async with in_transaction() as conn:
+        retry = await attempts.limit_reached(conn, settings, account, client.ip or "-")
+        if retry is None:
+            if totp.is_totp_code(typed):
+                ok = await _accept_totp(user, factor, typed, challenge, conn)
+            else:
+                ok = await _use_recovery(user, typed, client, conn) and await _take(challenge, conn)
+            if ok:
+                # the challenge used (gone meanwhile: Unauthenticated, and nothing of this
+                # attempt stays), the account's wrong codes forgotten, the session started
+                return await start_session(
+                    settings, user, client, via="mfa", forget_failures=account, conn=conn
+                )
+            await LoginFailure.create(
+                account=account, ip=client.ip or "-", at=datetime.now(UTC), using_db=conn
+            )
+    if retry is not None:
+        await _failed(user, client, "rate_limited", RiskLevel.HIGH)
+        raise RateLimited(f"Too many wrong codes; try again in {retry} seconds.", retry_after=retry)
+    await _failed(user, client, "bad_code", RiskLevel.MEDIUM)
+    raise _WrongCode(BAD_CODE, field="code")
+
+
+_CHALLENGE = ("id", "org_id", "user_id", "stage", "via", "created_at", "expires_at", "used_at",
+              "ip", "user_agent")  # fmt: skip
+_FACTOR = ("id", "user_id", "secret_sealed", "created_at", "confirmed_at", "last_step")
+_CHALLENGE_AND_FACTOR = (
+    "SELECT u.*, "
+    + ", ".join(f"c.{c} AS challenge_{c}" for c in _CHALLENGE)
+    + ", "
+    + ", ".join(f"f.{c} AS factor_{c}" for c in _FACTOR)
+    + " FROM login_challenge c JOIN app_user u ON u.id = c.user_id "
+    "LEFT JOIN mfa_factor f ON f.user_id = c.user_id WHERE c.id = {} LIMIT 1"
+)
+
+
+async def _challenge_and_factor(
+    secret: str | None,
+) -> tuple[LoginChallenge, User, MfaFactor | None]:
+    """`_challenge` at the MFA stage, with the factor of its user, in one statement (the factor's
+    step is claimed with a conditional UPDATE of this very row, so reading it before the locks
+    is safe)."""
+    if not secret or len(secret) > 200:
+        raise Unauthenticated(CHALLENGE_GONE)
+    db = connections.get("default")
+    mark = "$1" if db.capabilities.dialect == "postgres" else "?"
+    rows = await db.execute_query_dict(_CHALLENGE_AND_FACTOR.format(mark), [digest(secret)])
+    if not rows:
+        raise Unauthenticated(CHALLENGE_GONE)
+    row = rows[0]
+    challenge = LoginChallenge._init_from_db(**{c: row[f"challenge_{c}"] for c in _CHALLENGE})
+    challenge, user = _open(challenge, User._init_from_db(**row), ChallengeStage.MFA)
+    if row["factor_id"] is None:
+        return challenge, user, None
+    return challenge, user, MfaFactor._init_from_db(**{c: row[f"factor_{c}"] for c in _FACTOR})
+
+
+# PostgreSQL: the whole step in one statement, its own transaction. `r`: the account's and the
+# IP's locks and counts (`riskops_login_reserve`, no insert); `ok`: under both limits (and the
+# organization's chain has a head, which the event needs); `fs`: the factor, locked, when its
+# step can be claimed ($7; NULL claims none); `ch`: then the challenge, locked, when open. Then
+# the writes, each under its condition: the step's claim and the challenge's use, or the
+# attempt's failure row; the session's writes and the event (`store.pg_append_sql`) as
+# `sessions.start_session` writes them. The same outcomes as the counted way: a step that
+# cannot be claimed is a counted failure; a claimable step on a challenge gone meanwhile
+# writes nothing. Locks in the counted way's order: account and IP, factor, challenge, head.
+_STEP = (
+    "WITH r AS (SELECT by_account, by_ip FROM riskops_login_reserve($1, $2, $3, $4, $5, $6, "
+    "false)), "
+    "ok AS (SELECT 1 FROM r WHERE by_account < $5 AND by_ip < $6 "
+    "AND EXISTS (SELECT 1 FROM audit_head WHERE org_id = $11)), "
+    "fs AS (SELECT id FROM mfa_factor WHERE id = $8 AND user_id = $9 "
+    "AND (last_step IS NULL OR last_step < $7) AND EXISTS (SELECT 1 FROM ok) FOR UPDATE), "
+    "ch AS (SELECT id FROM login_challenge WHERE id = $10 AND org_id = $11 AND used_at IS NULL "
+    "AND expires_at > $4 AND EXISTS (SELECT 1 FROM fs) FOR UPDATE), "
+    "step AS (UPDATE mfa_factor SET last_step = $7 WHERE id IN (SELECT id FROM fs) "
+    "AND EXISTS (SELECT 1 FROM ch)), "
+    "taken AS (UPDATE login_challenge SET used_at = $4 WHERE id IN (SELECT id FROM ch)), "
+    "failed AS (INSERT INTO login_failure (account, ip, at) SELECT $1, $2, $12 "
+    "WHERE EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM fs)), "
+    "forgotten AS (DELETE FROM login_failure WHERE account = $20::text "
+    "AND EXISTS (SELECT 1 FROM ch)), "
+    "seen AS (UPDATE app_user SET last_login_at = $16 WHERE id = $14 AND org_id = $15 "
+    "AND EXISTS (SELECT 1 FROM ch)), "
+    "opened AS (INSERT INTO user_session (id, user_id, org_id, created_at, expires_at, "
+    "last_seen_at, ip, user_agent) SELECT $13, $14, $15, $16, $17, $16, $18, $19 "
+    "WHERE EXISTS (SELECT 1 FROM ch)), "
+    + store.pg_append_sql("$15", 21, only_if="EXISTS (SELECT 1 FROM ch)", last=False)
+    + " SELECT EXISTS (SELECT 1 FROM audit_head WHERE org_id = $11) AS has_head, "
+    "(SELECT by_account < $5 AND by_ip < $6 FROM r) AS under, "
+    "EXISTS (SELECT 1 FROM fs) AS claimable, EXISTS (SELECT 1 FROM ch) AS open"
+)
+
+
+async def _pg_step(
+    settings: Settings, account: str, ip: str, claim: list[Any], opening: Opening
+) -> str:
+    """PostgreSQL: "ok" (the session started), "bad" (the failure counted) or "limited"."""
+    now = datetime.now(UTC)
+    since = now - timedelta(seconds=settings.login_failure_window_seconds)
+    limits = [settings.login_max_failures_per_account, settings.login_max_failures_per_ip]
+    params = [account, ip, since, now, *limits, *claim, now, *opening.row, *opening.event]
+    db = connections.get("default")
+    [row] = await db.execute_query_dict(_STEP, params)
+    if not row["has_head"]:  # nothing was written: the chain's head first, then again
+        await store.ensure_head(claim[4], db)
+        [row] = await db.execute_query_dict(_STEP, params)
+    if not row["under"]:
+        return "limited"
+    if not row["claimable"]:
+        return "bad"
+    if not row["open"]:  # gone meanwhile: nothing of this attempt was written
+        raise Unauthenticated(CHALLENGE_GONE)
+    return "ok"
+
+
+_SQLITE_COUNTS = (
+    "SELECT (SELECT count(*) FROM login_failure WHERE account = ? AND at >= ?), "
+    "(SELECT count(*) FROM login_failure WHERE ip = ? AND at >= ?), "
+    "EXISTS (SELECT 1 FROM login_failure WHERE account = ?)"
+)
+_SQLITE_CLAIM = (
+    "UPDATE mfa_factor SET last_step = ? WHERE id = ? AND user_id = ? "
+    "AND (last_step IS NULL OR last_step < ?)"
+)
+_SQLITE_TAKE = (
+    "UPDATE login_challenge SET used_at = ? WHERE id = ? AND org_id = ? AND used_at IS NULL "
+    "AND expires_at > ?"
+)
+
+
+def _sqlite_step(
+    db: sqlite3.Connection,
+    settings: Settings,
+    account: str,
+    ip: str,
+    claim: list[Any],
+    opening: Opening,
+) -> str:
+    """SQLite, in its worker thread, in one transaction: `_pg_step`'s statements (SQLite has a
+    single writer, so no locks). The account's failures are forgotten only when it has some."""
+    step, factor_id, user_id, challenge_id, org_id = claim
+    now = datetime.now(UTC)
+    since = now - timedelta(seconds=settings.login_failure_window_seconds)
+    [(by_account, by_ip, failed_before)] = db.execute(
+        _SQLITE_COUNTS, [account, since, ip, since, account]
+    ).fetchall()
+    if (
+        by_account >= settings.login_max_failures_per_account
+        or by_ip >= settings.login_max_failures_per_ip
+    ):
+        return "limited"
+    if step is None or db.execute(_SQLITE_CLAIM, [step, factor_id, user_id, step]).rowcount != 1:
+        db.execute(
+            "INSERT INTO login_failure (account, ip, at) VALUES (?, ?, ?)",
+            [account, ip, datetime.now(UTC)],
+        )
+        return "bad"
+    now = datetime.now(UTC)
+    if db.execute(_SQLITE_TAKE, [now, challenge_id, org_id, now]).rowcount != 1:
+        raise Unauthenticated(CHALLENGE_GONE)  # gone meanwhile: rolled back
+    if not failed_before:  # nothing to forget: no DELETE
+        opening = replace(opening, row=[*opening.row[:7], None])
+    sqlite_write(db, opening)
+    return "ok"
+
+
+async def use_recovery_code(
+    settings: Settings, challenge_secret: str | None, code: str, client: ClientInfo
+) -> LoginResult:
+    """The second step with a recovery code only (each works once)."""
+    if not totp.is_recovery_code(totp.clean(code)):
+        code = "-"  # counted and refused like any wrong code
+    return await second_step(settings, challenge_secret, code, client)
+
+
+async def login_enrolment(challenge_secret: str | None) -> Enrolment:
+    """The enrolment a person whose organization requires MFA sees right after the password
+    (the same one again on a reload, until it is confirmed)."""
+    _, user = await _challenge(challenge_secret, ChallengeStage.ENROL)
+    return await _pending(user)
+
+
+async def login_enrol_confirm(
+    settings: Settings, challenge_secret: str | None, code: str, client: ClientInfo
+) -> tuple[LoginResult, list[str]]:
+    """Confirm the enrolment at login with a first code: the factor is on, the ten recovery
+    codes exist (returned this once), and the session starts."""
+    challenge, user = await _challenge(challenge_secret, ChallengeStage.ENROL)
+    reserved = await _reserve(settings, user, client)
+    try:
+        async with in_transaction() as conn:
+            await _take(challenge, conn)
+            codes = await _confirm(user, totp.clean(code), _person(user, client), conn)
+    except Invalid:
+        await _failed(user, client, "bad_code", RiskLevel.MEDIUM)
+        raise
+    except Unauthenticated:
+        await LoginFailure.filter(id=reserved).delete()
+        raise
+    session = await start_session(settings, user, client, via="mfa", forget_failures=_account(user))
+    return session, codes
+
+
+# ----------------------------------------------------------------------------- codes
+
+
+async def _accept_totp(
+    user: User,
+    factor: MfaFactor | None,
+    code: str,
+    challenge: LoginChallenge,
+    conn: BaseDBAsyncClient,
+) -> bool:
+    """Whether `code` is the user's current TOTP code and its step is later than the last one
+    accepted; the step is recorded with a conditional UPDATE, so of two requests with the same
+    code only one is accepted. Accepted, the challenge is used in the same transaction
+    (Unauthenticated when it is gone meanwhile)."""
+    if factor is None or factor.user_id != user.id or factor.confirmed_at is None:
+        return False
+    step = totp.matching_step(_secret_of(factor), code)
+    if step is None:
+        return False
+    if conn.capabilities.dialect != "postgres":
+        return await _claim_step(factor, code, conn) and await _take(challenge, conn)
+    # PostgreSQL: the step's claim and the challenge's use in one statement
+    now = datetime.now(UTC)
+    [row] = await conn.execute_query_dict(
+        _CLAIM_AND_TAKE, [step, factor.id, user.id, now, challenge.id, challenge.org_id]
+    )
+    if not row["step"]:
+        return False
+    if not row["taken"]:
+        raise Unauthenticated(CHALLENGE_GONE)
+    return True
+
+
+_CLAIM_AND_TAKE = (
+    "WITH step AS (UPDATE mfa_factor SET last_step = $1 WHERE id = $2 AND user_id = $3 "
+    "AND (last_step IS NULL OR last_step < $1) RETURNING id), "
+    "taken AS (UPDATE login_challenge SET used_at = $4 WHERE id = $5 AND org_id = $6 "
+    "AND used_at IS NULL AND expires_at > $4 AND EXISTS (SELECT 1 FROM step) RETURNING id) "
+    "SELECT (SELECT count(*) FROM step) AS step, (SELECT count(*) FROM taken) AS taken"
+)
+
+
+async def _use_recovery(user: User, code: str, client: ClientInfo, conn: BaseDBAsyncClient) -> bool:
+    if not user.mfa_enabled or not totp.is_recovery_code(code):
+        return False
+    now = datetime.now(UTC)
+    used = (
+        await RecoveryCode.filter(user_id=user.id, code_hash=totp.recovery_hash(code), used_at=None)
+        .using_db(conn)
+        .update(used_at=now)
+    )
+    if used != 1:
+        return False
+    left = await RecoveryCode.filter(user_id=user.id, used_at=None).using_db(conn).count()
+    await record(_person(user, client), conn, "mfa.recovery_code_used", "user", user.id,
+                 new={"recovery_codes_left": left}, risk=RiskLevel.MEDIUM)  # fmt: skip
+    return True

@@ -1,0 +1,191 @@
+"""Issue 14's short paths of the login: the second step's TOTP code in one transaction of raw
+statements (PostgreSQL) or one thread hop (SQLite), the session and its audit event in one
+statement, the account and its policy in one. They must keep what the ORM path guaranteed."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from tortoise.transactions import in_transaction
+
+from riskops.audit import store
+from riskops.audit.chain import canonical, event_hash
+from riskops.audit.models import AuditEvent, AuditHead
+from riskops.audit.types import Actor, Entry, RiskLevel
+from riskops.audit.verify import verify_org
+from riskops.server.core.errors import RateLimited, Unauthenticated
+from riskops.server.identity import auth, mfa_login
+from riskops.server.identity.models import (
+    LoginChallenge,
+    LoginFailure,
+    MfaFactor,
+    Organization,
+    Session,
+)
+from riskops.server.identity.sessions import ClientInfo, start_session
+from riskops.server.security import digest
+from tests.conftest import PASSWORD, make_user
+from tests.identity.mfa_support import code_at, enrol, steady
+
+CLIENT = ClientInfo(ip="192.0.2.44", user_agent='ua ✓ "quoted"', request_id="req-1")
+
+
+async def challenge_of(db: Any, user: Any) -> str:
+    first = await auth.login(db.settings, user.email, PASSWORD, CLIENT)
+    assert first.challenge_secret is not None and first.session_secret is None
+    return first.challenge_secret
+
+
+def test_the_event_text_in_parts_is_the_canonical_event() -> None:
+    actor = Actor(org_id=7, actor="user:3", actor_type="user", ip=None, user_agent="é \"x\"",
+                  request_id=None)  # fmt: skip
+    entry = Entry("auth.login", "session", "ab\\cd", {}, {"via": "mfa", "n": [1, "ü"]},
+                  RiskLevel.LOW)  # fmt: skip
+    params = store.event_params(actor, entry, ts="2026-12-06T10:00:00.000001Z")
+    before, middle, after = params[-3:]
+    event = {
+        "org": 7, "seq": 12, "ts": "2026-12-06T10:00:00.000001Z", "actor": "user:3",
+        "actor_type": "user", "action": "auth.login", "entity_type": "session",
+        "entity_id": "ab\\cd", "ip": None, "user_agent": 'é "x"', "risk_level": "low",
+        "old_values": {}, "new_values": {"via": "mfa", "n": [1, "ü"]}, "request_id": None,
+        "prev_hash": "f" * 64,
+    }  # fmt: skip
+    text = f"{before}{'f' * 64}{middle}12{after}"
+    assert text.encode() == canonical(event)
+    assert event_hash(event) == hashlib.sha256(text.encode()).hexdigest()
+
+
+async def test_logins_append_events_that_verify(tenant: Any, db: Any) -> None:
+    user, me = await tenant.user("viewer")
+    plain, _ = await tenant.user("viewer")
+    secret, _ = await enrol(me)
+    done = await auth.login(db.settings, plain.email, tenant.password, CLIENT)
+    assert done.session_secret is not None
+    challenge = await challenge_of(db, user)
+    await steady()
+    second = await mfa_login.second_step(db.settings, challenge, code_at(secret), CLIENT)
+    assert second.session_secret is not None and second.principal is not None
+    logins = await AuditEvent.filter(org_id=tenant.org_id, action="auth.login").order_by("seq")
+    assert [e.new_values for e in logins[-2:]] == ["{}", '{"via":"mfa"}']
+    last = logins[-1]
+    assert last.entity_id == digest(second.session_secret)[:16]
+    assert (last.actor, last.ip, last.user_agent, last.request_id) == (
+        f"user:{user.id}", CLIENT.ip, CLIENT.user_agent, CLIENT.request_id)  # fmt: skip
+    assert (await verify_org(tenant.org_id, db.settings.key)).ok
+    session = await Session.get(id=digest(second.session_secret))
+    assert session.user_id == user.id and session.ip == CLIENT.ip
+    assert not await LoginFailure.filter(account=f"mfa:{user.id}").exists()
+    assert not await LoginFailure.filter(account=user.email).exists()
+
+
+async def test_a_login_starts_the_chain_of_an_organization_without_a_head(db: Any) -> None:
+    org = await Organization.create(slug=f"nohead-{uuid.uuid4().hex[:8]}", name="No head")
+    user, _ = await make_user(org.id, ["viewer"])
+    assert not await AuditHead.filter(org_id=org.id).exists()
+    done = await auth.login(db.settings, user.email, PASSWORD, CLIENT)
+    assert done.session_secret is not None
+    head = await AuditHead.get(org_id=org.id)
+    [event] = await AuditEvent.filter(org_id=org.id)
+    assert (event.seq, event.action, event.hash) == (1, "auth.login", head.hash)
+    assert (await verify_org(org.id, db.settings.key)).ok
+
+
+async def test_the_same_code_in_two_parallel_second_steps_signs_in_once(
+    tenant: Any, db: Any
+) -> None:
+    user, me = await tenant.user("viewer")
+    secret, _ = await enrol(me)
+    challenges = [await challenge_of(db, user) for _ in range(2)]
+    await steady()
+    code = code_at(secret)
+    answers = await asyncio.gather(
+        *(mfa_login.second_step(db.settings, c, code, CLIENT) for c in challenges),
+        return_exceptions=True,
+    )
+    ok = [a for a in answers if not isinstance(a, BaseException)]
+    refused = [a for a in answers if isinstance(a, BaseException)]
+    assert len(ok) == 1 and len(refused) == 1, answers
+    assert isinstance(refused[0], Unauthenticated) and "not right" in str(refused[0])
+    assert await Session.filter(user_id=user.id).count() == 1
+    assert await LoginFailure.filter(account=f"mfa:{user.id}").count() == 1  # the loser's
+    # and the loser's challenge stays open for the next step's code
+    assert await LoginChallenge.filter(user_id=user.id, used_at=None).count() == 1
+
+
+async def test_the_failure_count_still_limits_codes(tenant: Any, db: Any) -> None:
+    user, me = await tenant.user("viewer")
+    secret, _ = await enrol(me)
+    challenge = await challenge_of(db, user)
+    limit = db.settings.login_max_failures_per_account
+    for i in range(limit):
+        with pytest.raises(Unauthenticated, match="not right"):
+            await mfa_login.second_step(db.settings, challenge, f"{i:06d}", CLIENT)
+    assert await LoginFailure.filter(account=f"mfa:{user.id}").count() == limit
+    await steady()
+    with pytest.raises(RateLimited) as refused:
+        await mfa_login.second_step(db.settings, challenge, code_at(secret), CLIENT)
+    assert 0 < (refused.value.retry_after or 0) <= db.settings.login_failure_window_seconds
+    factor = await MfaFactor.get(user_id=user.id)
+    assert not await Session.filter(user_id=user.id).exists()
+    assert (await LoginChallenge.get(id=digest(challenge))).used_at is None
+    # the right code was not checked: its step is still unclaimed
+    assert factor.last_step is None or factor.last_step < int(time.time()) // 30
+
+
+async def test_a_challenge_used_meanwhile_leaves_nothing_of_the_attempt(
+    tenant: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user, me = await tenant.user("viewer")
+    secret, _ = await enrol(me)
+    challenge = await challenge_of(db, user)
+    before = (await MfaFactor.get(user_id=user.id)).last_step
+    real = mfa_login.prepare
+
+    async def used_meanwhile(*args: Any, **kwargs: Any) -> Any:  # after the challenge's read
+        await LoginChallenge.filter(id=digest(challenge)).update(used_at=datetime.now(UTC))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(mfa_login, "prepare", used_meanwhile)
+    await steady()
+    with pytest.raises(Unauthenticated, match="expired or was already used"):
+        await mfa_login.second_step(db.settings, challenge, code_at(secret), CLIENT)
+    assert (await MfaFactor.get(user_id=user.id)).last_step == before  # the claim rolled back
+    assert not await Session.filter(user_id=user.id).exists()
+    assert not await LoginFailure.filter(account=f"mfa:{user.id}").exists()
+
+
+async def test_parallel_logins_and_appends_keep_one_chain(tenant: Any, db: Any) -> None:
+    people = [(await tenant.user("viewer"))[0] for _ in range(4)]
+    actor = Actor(org_id=tenant.org_id, actor="system", actor_type="system")
+    entry = Entry("test.ping", "organization", tenant.org_id, {}, {}, RiskLevel.LOW)
+    results = await asyncio.gather(
+        *(auth.login(db.settings, p.email, PASSWORD, CLIENT) for p in people * 2),
+        *(store.emit(actor, entry) for _ in range(8)),
+    )
+    assert all(r.session_secret for r in results[:8])  # type: ignore[union-attr]
+    verified = await verify_org(tenant.org_id, db.settings.key)
+    assert verified.ok, verified
+    head = await AuditHead.get(org_id=tenant.org_id)
+    assert await AuditEvent.filter(org_id=tenant.org_id).count() == head.seq
+
+
+async def test_a_session_started_inside_a_callers_transaction_commits_with_it(
+    tenant: Any, db: Any
+) -> None:
+    user, _ = await tenant.user("viewer")
+    async with in_transaction():
+        started = await start_session(db.settings, user, CLIENT, via="sso")
+        assert started.session_secret is not None
+    assert await Session.filter(id=digest(started.session_secret)).exists()
+    with pytest.raises(RuntimeError):
+        async with in_transaction():
+            gone = await start_session(db.settings, user, CLIENT, via="sso")
+            raise RuntimeError("the caller's transaction fails")
+    assert not await Session.filter(id=digest(gone.session_secret or "")).exists()
+    assert (await verify_org(tenant.org_id, db.settings.key)).ok
