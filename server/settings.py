@@ -319,6 +319,18 @@ def use_settings(settings: Settings) -> Settings:
     return settings
 
 
+async def _keep_session(connection: Any) -> None:
+    """asyncpg's pool `reset`: what runs when a connection goes back to the pool, after asyncpg
+    itself has rolled back a transaction left open. Its default also sends `SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`, one more round trip after every
+    statement run outside a transaction (a login waited for three of them). riskops keeps no
+    session state on a pooled connection: its advisory locks are transaction locks
+    (`pg_advisory_xact_lock`), it opens no cursor outside a transaction, listens to nothing and
+    sets no session variable (the connection's settings come with it at connect). So nothing is
+    left to reset. tests/platform/test_pool_reset.py checks those assumptions in the code."""
+    return None
+
+
 def tortoise_config(db_url: str) -> dict[str, Any]:
     if db_url.startswith("sqlite://") and db_url != "sqlite://:memory:":
         path = Path(db_url.removeprefix("sqlite://"))
@@ -334,7 +346,10 @@ def tortoise_config(db_url: str) -> dict[str, Any]:
             },
         }
     else:
-        connection = db_url.replace("postgresql://", "postgres://", 1)
+        from tortoise.backends.base.config_generator import expand_db_url
+
+        connection = expand_db_url(db_url.replace("postgresql://", "postgres://", 1))
+        connection["credentials"]["reset"] = _keep_session
     return {
         "connections": {"default": connection},
         "apps": {
