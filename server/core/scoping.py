@@ -124,10 +124,6 @@ _OUTBOX = (
 UNSCOPED_QUERIES: dict[str, str] = {
     "server/core/scoping.py:scoped": "the entry point itself: it adds the organization filter.",
     # Authentication: there is no principal until these have found one.
-    "server/identity/auth.py:login": (
-        "authentication: finds the user of the e-mail address typed at login; there is no "
-        "principal yet."
-    ),
     "server/identity/auth.py:from_session": (
         "authentication: resolves a session cookie (by its hash) to the principal and touches "
         "that session; there is no principal yet."
@@ -136,7 +132,7 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "authentication: resolves an API token (by its hash) to the principal and touches that "
         "token; there is no principal yet."
     ),
-    "server/identity/mfa.py:_challenge": (
+    "server/identity/mfa_login.py:_challenge": (
         "authentication: resolves the second step's cookie (by its hash) to its login challenge; "
         "there is no principal yet (the user is then read through scoped(..., org_id=...))."
     ),
