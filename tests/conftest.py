@@ -1,6 +1,7 @@
 """Test harness: every database test runs on a real SQLite file *and* a real PostgreSQL database.
 
-Each backend gets a fresh database, migrated with the project's own migrations. Tests isolate
+Each backend gets a fresh database, migrated with the project's own migrations (a copy of a
+template migrated once, tests/support/templates.py). Tests isolate
 themselves by creating their own organization (everything is tenant-scoped), so nothing is
 truncated, and at the end every audit chain written during the run must still verify.
 
@@ -30,6 +31,7 @@ import pytest_asyncio
 
 from riskops.jobs import catalog  # noqa: F401  (registers every job kind)
 from riskops.server.settings import Settings, load_settings, use_settings
+from tests.support import templates
 
 PG_ADMIN_URL = os.environ.get("RISKOPS_TEST_PG", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("RISKOPS_TEST_REDIS", "redis://127.0.0.1:6379/15")
@@ -88,11 +90,14 @@ async def backend(request: pytest.FixtureRequest, tmp_root: Path) -> AsyncIterat
     name = request.param
     var_dir = tmp_root / f"var-{name}"
     dbname = f"riskops_test_{WORKER}_{uuid.uuid4().hex[:10]}"
+    # a copy of the migrated template (tests/support/templates.py); `migrate` below then finds
+    # nothing to apply
     if name == "postgres":
         require_service("PostgreSQL", "127.0.0.1", 5432)
-        await _pg_admin(f'CREATE DATABASE "{dbname}"')
+        await asyncio.to_thread(templates.create_pg, dbname)
         url = pg_url(dbname)
     else:
+        await asyncio.to_thread(templates.copy_sqlite, var_dir / "test.sqlite3")
         url = f"sqlite://{var_dir / 'test.sqlite3'}"
     settings = use_settings(
         load_settings(

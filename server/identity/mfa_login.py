@@ -125,11 +125,16 @@ def _sqlite_open_challenge(db: sqlite3.Connection, values: list[Any]) -> None:
     db.execute(_OPEN_CHALLENGE_SQLITE, values[:-1])
 
 
-# PostgreSQL: forget the account's failures ($10; NULL forgets none) and open the challenge.
+# PostgreSQL: forget the account's failures ($10; NULL forgets none) and open the challenge,
+# committed without waiting for the WAL flush (`synchronous_commit` off for this transaction
+# only): a crash may lose a challenge opened in its last fraction of a second (the person types
+# the password again) or the forgetting of failures, never an audit event (the session and its
+# event are written by the second step, flushed).
 _OPEN_CHALLENGE = (
-    "WITH forgotten AS (DELETE FROM login_failure WHERE account = $10::text) "
+    "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)), "
+    "forgotten AS (DELETE FROM login_failure WHERE account = $10::text) "
     "INSERT INTO login_challenge (id, user_id, org_id, stage, via, created_at, expires_at, ip, "
-    "user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    "user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING (SELECT 1 FROM lazy)"
 )
 _OPEN_CHALLENGE_SQLITE = (
     "INSERT INTO login_challenge (id, user_id, org_id, stage, via, created_at, expires_at, ip, "

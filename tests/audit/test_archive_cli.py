@@ -18,7 +18,7 @@ from tests.cli.test_cli import Target, new_target, one_error_line, verify_export
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Target]:  # fmt: skip
-    with new_target(request.param, tmp_path_factory.mktemp("archive")) as t:
+    with new_target(request.param, tmp_path_factory.mktemp("archive"), migrated=True) as t:
         t.run("migrate")
         t.run("create-user", "--org", "acme", "--create-org", "--email", "admin@acme.example",
               "--name", "Admin", "--role", "admin", "--password",

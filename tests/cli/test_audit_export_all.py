@@ -27,7 +27,7 @@ class TwoOrgs:
 def two_orgs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TwoOrgs]:
-    with new_target(request.param, tmp_path_factory.mktemp("export-all")) as target:
+    with new_target(request.param, tmp_path_factory.mktemp("export-all"), migrated=True) as target:
         target.run("migrate")
         orgs = {}
         for slug in ("acme", "globex"):

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import cli_runner
+from tests.support import cli_runner, templates
 
 pytestmark = pytest.mark.slow
 
@@ -168,15 +168,22 @@ class Target:
 
 
 @contextlib.contextmanager
-def new_target(backend: str, root: Path) -> Iterator[Target]:
+def new_target(backend: str, root: Path, *, migrated: bool = False) -> Iterator[Target]:
+    """An empty database, or with `migrated` a copy of the migrated template
+    (tests/support/templates.py: what `riskops migrate` makes of an empty one)."""
     var_dir = root / f"var-{backend}"
     var_dir.mkdir(parents=True)
     if backend == "sqlite":
+        if migrated:
+            templates.copy_sqlite(var_dir / "riskops.sqlite3")
         yield Target(backend, f"sqlite://{var_dir / 'riskops.sqlite3'}", var_dir)
         return
     _require("PostgreSQL", 5432)
     dbname = f"riskops_cli_{uuid.uuid4().hex[:10]}"
-    _in_thread(_pg(PG_ADMIN_URL, f'CREATE DATABASE "{dbname}"'))
+    if migrated:
+        templates.create_pg(dbname)
+    else:
+        _in_thread(_pg(PG_ADMIN_URL, f'CREATE DATABASE "{dbname}"'))
     try:
         yield Target(backend, PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname, var_dir)
     finally:
@@ -190,7 +197,8 @@ class Seeded:
     seeded: subprocess.CompletedProcess[str]
 
 
-# One database per backend and pytest process, migrated and seeded through the CLI; each
+# One database per backend and pytest process, migrated (a copy of the migrated template) and
+# seeded through the CLI; each
 # `seeded_target` is a copy of it (`migrate` and `seed-demo` take about 6 s, a copy well under
 # one). The var directory (the installation's key, quarantined artifacts) is copied with it:
 # nothing in the database names that directory.
@@ -204,12 +212,14 @@ def _template(backend: str) -> Seeded:
         atexit.register(shutil.rmtree, root, ignore_errors=True)
         var_dir = root / f"var-{backend}"
         var_dir.mkdir()
+        # from the migrated template (tests/support/templates.py): `migrate` finds nothing to do
         if backend == "sqlite":
+            templates.copy_sqlite(var_dir / "riskops.sqlite3")
             target = Target(backend, f"sqlite://{var_dir / 'riskops.sqlite3'}", var_dir)
         else:
             _require("PostgreSQL", 5432)
             dbname = f"riskops_cli_template_{uuid.uuid4().hex[:10]}"
-            _in_thread(_pg(PG_ADMIN_URL, f'CREATE DATABASE "{dbname}"'))
+            templates.create_pg(dbname)
             # At exit there is no event loop left to avoid and no thread pool to use.
             drop = f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'
             atexit.register(lambda: asyncio.run(_pg(PG_ADMIN_URL, drop)))
@@ -271,15 +281,18 @@ def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
 # ----------------------------------------------------------------------------- migrate, seed
 
 
-def test_migrate_says_what_it_applied_then_nothing(seeded: Seeded) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_migrate_says_what_it_applied_then_nothing(backend: str, tmp_path: Path) -> None:
     n = len(MIGRATIONS)
     assert MIGRATIONS[:3] == ["0001_initial", "0002_audit_append_only", "0003_alerts_and_cases"]
-    assert f"Applied {n} migration(s)" in seeded.migrated.stdout
-    for name in MIGRATIONS:
-        assert name in seeded.migrated.stdout
-    again = seeded.target.run("migrate")
-    assert f"up to date ({n} migrations applied)" in again.stdout
-    assert seeded.target.scalar("SELECT count(*) FROM tortoise_migrations") == n
+    with new_target(backend, tmp_path) as target:  # an empty database: every migration runs
+        migrated = target.run("migrate")
+        assert f"Applied {n} migration(s)" in migrated.stdout
+        for name in MIGRATIONS:
+            assert name in migrated.stdout
+        again = target.run("migrate")
+        assert f"up to date ({n} migrations applied)" in again.stdout
+        assert target.scalar("SELECT count(*) FROM tortoise_migrations") == n
 
 
 def test_seed_demo_prints_working_logins_once(seeded: Seeded) -> None:
@@ -689,6 +702,7 @@ def test_worker_starts_on_redis(tmp_path: Path) -> None:
     _require("Redis", 6379)
     target = Target("sqlite", f"sqlite://{tmp_path / 'worker.sqlite3'}", tmp_path / "var")
     target.var_dir.mkdir()
+    templates.copy_sqlite(tmp_path / "worker.sqlite3")
     target.run("migrate")
     log = tmp_path / "worker.log"
     with background(target, log, "worker", RISKOPS_REDIS_URL="redis://127.0.0.1:6379/15"):
@@ -702,7 +716,7 @@ def _get(port: int, path: str) -> str:
 
 
 def test_serve_with_several_workers_shares_the_metrics(tmp_path: Path) -> None:
-    with new_target("postgres", tmp_path) as target:
+    with new_target("postgres", tmp_path, migrated=True) as target:
         _serve_two_workers_and_count(target, tmp_path)
 
 

@@ -189,3 +189,23 @@ async def test_a_session_started_inside_a_callers_transaction_commits_with_it(
             raise RuntimeError("the caller's transaction fails")
     assert not await Session.filter(id=digest(gone.session_secret or "")).exists()
     assert (await verify_org(tenant.org_id, db.settings.key)).ok
+
+
+@pytest.mark.postgres_only
+async def test_only_the_reservation_and_the_challenge_skip_the_wal_flush(
+    tenant: Any, db: Any
+) -> None:
+    """The rate limit's reservation and the challenge's opening commit without waiting for the
+    WAL flush, each for its own transaction only: every pooled connection is back to the
+    server's setting afterwards, so the session and its audit event are flushed."""
+    from tortoise import connections
+
+    conn = connections.get("default")
+    async with conn.acquire_connection() as raw:
+        server = await raw.fetchval("SHOW synchronous_commit")
+    user, principal = await tenant.user("viewer")
+    await enrol(principal)
+    await challenge_of(db, user)  # reservation, password, challenge
+    for _ in range(4):
+        async with conn.acquire_connection() as raw:
+            assert await raw.fetchval("SHOW synchronous_commit") == server

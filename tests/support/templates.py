@@ -1,0 +1,167 @@
+"""Migrated databases for the tests, copied from a template instead of migrated one by one.
+
+Migrating an empty database replays all the project's migrations (Tortoise projects the
+models' state operation by operation): about 8 s of CPU per database here, and the suite
+needs a fresh migrated database per backend and pytest worker, plus one per CLI module that
+works on a database of its own. So the first process that needs one makes a **template**
+with the real `riskops migrate` (the CLI, in a process of its own), and every database after
+that is a copy of it:
+
+- SQLite: a file, `<cache>/<key>.sqlite3`, copied;
+- PostgreSQL: a database, `riskops_tpl_<key>`, copied by `CREATE DATABASE … TEMPLATE`.
+
+`<key>` is a hash of every file under migrations/ and Tortoise's version: a changed or new
+migration makes a new template (older PostgreSQL templates are dropped then), so a copy is
+always what migrating would give. The templates outlive the run (the next run on this machine
+starts with them); the cache folder is RISKOPS_TEST_TEMPLATES, by default
+`<tmp>/riskops-test-templates`. A lock file keeps two workers from making the same template at
+once. The callers still run `migrate` on their copy (a check that finds nothing to apply),
+and tests of `migrate` itself use empty databases."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(
+    os.environ.get("RISKOPS_TEST_TEMPLATES")
+    or Path(tempfile.gettempdir()) / "riskops-test-templates"
+)
+PG_ADMIN_URL = os.environ.get("RISKOPS_TEST_PG", "postgres://postgres@127.0.0.1:5432/postgres")
+PG_PREFIX = "riskops_tpl_"
+
+
+def key() -> str:
+    import tortoise
+
+    h = hashlib.sha256(tortoise.__version__.encode())
+    for path in sorted((ROOT / "migrations").rglob("*.py")):
+        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(name: str) -> Iterator[None]:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _in_thread(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run `coro` on an event loop of its own (callers may be inside one already)."""
+    out: dict[str, Any] = {}
+
+    def go() -> None:
+        try:
+            out["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller
+            out["error"] = exc
+
+    t = threading.Thread(target=go)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+async def _pg(sql: str) -> list[Any]:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        return list(await conn.fetch(sql))
+    finally:
+        await conn.close()
+
+
+def _migrate(url: str, var_dir: Path) -> None:
+    """The real `riskops migrate`, in a process of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKOPS_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "riskops.server.cli", "--database-url", url,
+         "--var-dir", str(var_dir), "migrate"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"migrating the template failed:\n{done.stdout}\n{done.stderr}")
+
+
+def sqlite_template() -> Path:
+    path = CACHE / f"{key()}.sqlite3"
+    if path.exists():
+        return path
+    with _locked(f"sqlite-{key()}"):
+        if path.exists():
+            return path
+        work = Path(tempfile.mkdtemp(prefix="riskops-template-", dir=CACHE))
+        try:
+            db = work / "template.sqlite3"
+            _migrate(f"sqlite://{db}", work / "var")
+            # one self-contained file: the WAL folded in, rollback journal (each copy's
+            # connection sets WAL again, as the app does)
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.execute("PRAGMA journal_mode=DELETE")
+            os.replace(db, path)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return path
+
+
+def copy_sqlite(dest: Path) -> None:
+    """A migrated SQLite database at `dest` (a new file)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sqlite_template(), dest)
+
+
+def pg_template() -> str:
+    name = PG_PREFIX + key()
+    with _locked(f"pg-{key()}"):
+        known = {r["datname"] for r in _in_thread(_pg(
+            f"SELECT datname FROM pg_database WHERE datname LIKE '{PG_PREFIX}%'"
+        ))}  # fmt: skip
+        if name not in known:
+            building = f"{name}_build"
+            _in_thread(_pg(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)'))
+            _in_thread(_pg(f'CREATE DATABASE "{building}"'))
+            work = Path(tempfile.mkdtemp(prefix="riskops-template-var-"))
+            try:
+                _migrate(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + building, work)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            _in_thread(_pg(f'ALTER DATABASE "{building}" RENAME TO "{name}"'))
+        for old in known - {name}:  # templates of earlier migrations
+            if not old.endswith("_build"):
+                _in_thread(_pg(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)'))
+    return name
+
+
+def create_pg(dbname: str) -> None:
+    """A new PostgreSQL database `dbname`, migrated (a copy of the template)."""
+    template = pg_template()
+    for attempt in range(5):
+        try:
+            _in_thread(_pg(f'CREATE DATABASE "{dbname}" TEMPLATE "{template}"'))
+            return
+        except Exception as exc:  # another copy of the template starting at the same moment
+            if "being accessed by other users" not in str(exc) or attempt == 4:
+                raise
+            threading.Event().wait(0.2 * (attempt + 1))
