@@ -4,7 +4,8 @@ real PagerDuty Events API v2 receiver on loopback (tests/support/pagerduty_serve
 1. an admin adds the organization's PagerDuty channel (routed for escalations) on
    /admin/channels;
 2. the approvers put a policy in force whose SEV0 target is immediate and whose escalation
-   step is one minute (maker-checker, GraphQL), so the test need not wait fifteen;
+   step is one minute (maker-checker, GraphQL), so the test need not wait fifteen (and the
+   minute itself is skipped: the level-1 clock is moved to its next escalation);
 3. automation records a SEV0 run: its case opens, nobody acknowledges;
 4. the escalation pass runs (`riskops escalate`, beside the server's own every-minute job):
    level 1 at once, then, a step later, the last level triggers the PagerDuty incident of the
@@ -17,8 +18,10 @@ Screenshots: test-artifacts/screenshots/response-flow-*.png. Fails on any consol
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -173,11 +176,21 @@ def test_escalation_to_pagerduty_acknowledged_and_resolved(
                 expect(work).to_contain_text(run_id)
                 expect(work).to_contain_text(re.compile(r"overdue by|min left"))
                 shot(page, "02-my-work-unacknowledged")
+                # The step's minute, not waited for: the level-1 clock is moved to its next
+                # escalation now (the column it was escalated at, already past), as if the
+                # minute had gone by. The pass and the delivery are the real ones.
+                with contextlib.closing(sqlite3.connect(tmp / "flow.sqlite3")) as db, db:
+                    moved = db.execute(
+                        "UPDATE response_clock SET next_escalation_at = escalated_at "
+                        "WHERE level = 1 AND next_escalation_at IS NOT NULL"
+                    ).rowcount
+                assert moved >= 1, "no clock at level 1"
                 deadline = time.monotonic() + 150
                 while not pd.incidents and time.monotonic() < deadline:
-                    time.sleep(5)
                     cli("escalate")
                     cli("outbox", "deliver")
+                    if not pd.incidents:
+                        time.sleep(1)
                 assert pd.incidents, f"PagerDuty got nothing: {pd.events}"
                 [key] = list(pd.incidents)
                 assert key.endswith(f"-case-{int(case_number.split('-')[-1])}"), key
