@@ -88,7 +88,7 @@ async def _channels(org_id: int, now: datetime) -> None:
 
     for name, kind, config in (
         ("Slack #risk-escalation", ChannelKind.SLACK, {"url": "http://127.0.0.1:9/slack"}),
-        ("PagerDuty risk", ChannelKind.PAGERDUTY, {"url": "http://127.0.0.1:9/v2/enqueue"}),
+        ("PagerDuty risk", ChannelKind.PAGERDUTY, {"events_url": "http://127.0.0.1:9/v2/enqueue"}),
     ):
         await NotificationChannel.create(
             org_id=org_id, name=name, kind=kind, config=config,

@@ -139,8 +139,11 @@ async def test_fan_out_one_row_per_routed_channel(tenant, other_tenant, hooks) -
     assert siem.json()["payload"]["severity"] == "SEV0"
 
 
-async def test_bulk_writers_route_with_two_queries(tenant, hooks) -> None:
+async def test_bulk_writers_route_with_two_queries(tenant, hooks, monkeypatch) -> None:
+    """50 rows routed with one read of the channels (and none of earlier triggers: no row
+    acknowledges or resolves), then one bulk insert."""
     a = await slack(tenant, hooks, "esc", ["escalation"])
+    reads: list[Any] = []
     now = datetime.now(UTC)
     built = [
         outbox.outbox_rows(
@@ -154,8 +157,18 @@ async def test_bulk_writers_route_with_two_queries(tenant, hooks) -> None:
         )
         for i in range(50)
     ]
-    async with in_transaction() as conn:
-        written = await outbox.add_many(conn, built)
+    with monkeypatch.context() as counting:
+        for model in (routing.NotificationChannel, routing.OutboxMessage):
+
+            def counted(*args: Any, _real: Any = model.filter, _name: str = model.__name__,
+                        **kw: Any) -> Any:  # fmt: skip
+                reads.append(_name)
+                return _real(*args, **kw)
+
+            counting.setattr(model, "filter", counted)
+        async with in_transaction() as conn:
+            written = await outbox.add_many(conn, built)
+    assert reads == ["NotificationChannel"], reads  # one read, whatever the number of rows
     assert len(written) == 50 and {r.destination_id for r in written} == {a.id}
     assert await OutboxMessage.filter(org_id=tenant.org_id, destination_id=a.id).count() == 50
 
