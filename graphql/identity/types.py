@@ -9,7 +9,6 @@ import strawberry
 
 from riskops.graphql.core.context import Info, principal
 from riskops.graphql.core.ids import as_id
-from riskops.server.core.permissions import Perm
 from riskops.server.identity import models, users
 
 
@@ -66,7 +65,7 @@ class User:
     )
     async def suspension_reason(self, info: Info) -> str | None:
         who = principal(info)
-        if self.status != UserStatus.SUSPENDED or not who.can(Perm.USER_MANAGE):
+        if self.status != UserStatus.SUSPENDED:
             return None
         uid = int(self.id)
         return (await users.suspension_reasons(who, [uid])).get(uid)

@@ -278,10 +278,12 @@ async def add_event(
 
 
 async def suspension_reasons(principal: Principal, user_ids: Iterable[int]) -> dict[int, str]:
-    """The reason of each user's latest suspension, from their history (user.read)."""
+    """The reason of each user's latest suspension, from their history: for whoever holds
+    user.manage (the one rule for the admin page and GraphQL's `suspensionReason`); nothing for
+    a reader without it (user.read)."""
     principal.require(Perm.USER_READ)
     ids = sorted(set(user_ids))
-    if not ids:
+    if not ids or not principal.can(Perm.USER_MANAGE):
         return {}
     found: dict[int, str] = {}
     rows = (

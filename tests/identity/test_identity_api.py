@@ -392,6 +392,13 @@ async def test_suspend_user_revokes_their_token_and_session_at_once(tenant, api,
     mine = {u["id"]: u for u in listed["users"]}
     assert mine[str(target.id)]["suspensionReason"] == "left the company"
     assert mine[str(tenant.admin_user.id)]["suspensionReason"] is None
+    # a reader of the directory without user.manage: the status, never the reason (one rule,
+    # in the service, for GraphQL and the admin page)
+    _, viewer = await tenant.user("viewer")
+    assert await users.suspension_reasons(viewer, [target.id]) == {}
+    assert await users.suspension_reasons(tenant.admin, [target.id]) == {
+        target.id: "left the company"
+    }
 
 
 async def test_suspending_yourself_is_invalid(tenant, api, snapshot):

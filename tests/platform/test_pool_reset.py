@@ -46,7 +46,12 @@ def test_no_code_leaves_session_state_on_a_pooled_connection() -> None:
 
 @pytest.mark.postgres_only
 async def test_a_released_connection_comes_back_clean(db) -> None:
+    from riskops.server.settings import _keep_session
+
     conn = connections.get("default")
+    async with conn.acquire_connection():  # the pool exists
+        pass
+    assert conn._pool._reset is _keep_session, "the pool still sends asyncpg's reset query"
     async with conn.acquire_connection() as raw:
         before = await raw.fetchval("SHOW statement_timeout")
     # a failed transaction holding a transaction-level advisory lock
