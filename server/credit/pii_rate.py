@@ -19,11 +19,12 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.credit.models import Run
-from riskops.server.credit.terms import RiskFlag
+from riskops.server.credit.quarantine import SENSITIVE
 
-# The flags that classify a run as PII, and the window the figure covers when asked without a
-# period (and the weekly report's longer one).
-_SENSITIVE = (RiskFlag.PII_EXPOSURE.value, RiskFlag.REGULATORY_DATA.value)
+# The flags that classify a run as PII are the ones a declassification answers
+# (`quarantine.SENSITIVE`); the window the figure covers when asked without a period (and the
+# weekly report's longer one).
+_SENSITIVE = SENSITIVE
 FALSE_POSITIVE_DAYS = 30
 MAX_RATE_PERIOD = timedelta(days=366)
 
