@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from riskops.server.core.audit_trail import record
@@ -22,6 +23,7 @@ from riskops.server.core.errors import Forbidden, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import parse_id
+from riskops.server.credit.models import Run
 from riskops.server.credit.policy import current_policy
 from riskops.server.triage import case_run_links as links
 from riskops.server.triage.cases import WORKING, _event, _lock, _require_status, require_live
@@ -50,6 +52,18 @@ async def link_runs(principal: Principal, case_id: str | int, run_ids: Sequence[
     return case
 
 
+async def locked_for_unlink(
+    principal: Principal, runs: list[Run], conn: BaseDBAsyncClient | None = None
+) -> list[Run]:
+    """The runs of `runs` this caller may not unlink from their case: SEV0/SEV1 by the policy's
+    `operator_resolve_from_sev` (a case holding one needs an approver to resolve it), unless
+    the caller is an approver. The rule `unlink_runs` enforces and the case page shows."""
+    if not runs or principal.can(Perm.CASE_APPROVE):
+        return []
+    floor = (await current_policy(principal.org_id, conn)).policy.operator_resolve_from_sev
+    return [r for r in runs if links.run_level(r) < floor]
+
+
 async def unlink_runs(principal: Principal, case_id: str | int, run_ids: Sequence[str]) -> Case:
     """Unlink runs (1 to 100, by run id) from an open or investigating case. A SEV0/SEV1 run
     (by the policy's `operator_resolve_from_sev`) needs an approver."""
@@ -70,10 +84,8 @@ async def unlink_runs(principal: Principal, case_id: str | int, run_ids: Sequenc
                 f"Run{plural} {', '.join(stray)} {verb} not linked to case {case.display_number}.",
                 field=links.FIELD,
             )
-        policy = await current_policy(principal.org_id, conn)
-        floor = policy.policy.operator_resolve_from_sev
-        grave = [r for r in runs if links.run_level(r) < floor]
-        if grave and not principal.can(Perm.CASE_APPROVE):
+        grave = await locked_for_unlink(principal, runs, conn)
+        if grave:
             named = ", ".join(f"{r.run_id} ({r.severity.value if r.severity else '?'})"
                               for r in grave)  # fmt: skip
             raise Forbidden(

@@ -273,3 +273,12 @@ async def test_pages_create_from_runs_and_link_unlink(browser: Any, tenant: Any)
     assert sorted(await Run.filter(case_id=case.id).values_list("run_id", flat=True)) == [r2.run_id]
     run_page = await b.get(f"/runs/{r2.id}")
     assert case.display_number in run_page.text
+
+    # the SEV1 run's own case: the operator sees why its unlink is an approver's, no button
+    page = await b.get(f"/cases/{sev1.case_id}")
+    assert sev1.run_id in page.text and "approver unlinks" in page.text
+    assert f'action="/cases/{sev1.case_id}/runs/unlink"' not in page.text
+    approver = await signed_in(browser, tenant, "approver")
+    page = await approver.get(f"/cases/{sev1.case_id}")
+    assert "approver unlinks" not in page.text
+    assert f'action="/cases/{sev1.case_id}/runs/unlink"' in page.text

@@ -24,11 +24,9 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.credit import runs
 from riskops.server.credit.models import Run
-from riskops.server.credit.policy import current_policy
 from riskops.server.identity import users
 from riskops.server.operations import retention
 from riskops.server.triage import case_archive, case_queries, case_resolution, case_runs
-from riskops.server.triage import case_run_links as run_links
 from riskops.server.triage import cases as svc
 from riskops.server.triage.case_create import create_case
 from riskops.server.triage.models import Case, CaseSeverity, CaseStatus, RootCause
@@ -238,10 +236,7 @@ async def _case_runs(principal: Principal, case: Case) -> list[Run] | None:
 async def _locked_runs(principal: Principal, case_runs_: list[Run] | None) -> set[int]:
     """The runs this caller may not unlink (SEV0/SEV1 by the policy, for non-approvers): their
     button is disabled, with the reason."""
-    if not case_runs_ or principal.can(Perm.CASE_APPROVE):
-        return set()
-    floor = (await current_policy(principal.org_id)).policy.operator_resolve_from_sev
-    return {r.id for r in case_runs_ if run_links.run_level(r) < floor}
+    return {r.id for r in await case_runs.locked_for_unlink(principal, case_runs_ or [])}
 
 
 async def _case_page(
