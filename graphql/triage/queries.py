@@ -38,6 +38,7 @@ from riskops.graphql.triage.types import (
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.identity import users
+from riskops.server.operations import retention
 from riskops.server.triage import case_queries, queue, queue_filters
 from riskops.server.triage import models as m
 from riskops.server.triage.queue import encode_cursor
@@ -277,4 +278,8 @@ class AlertsQuery:
                          policy_number=d.resolve_alone.policy_number)
             if d.resolve_alone is not None else None
         )  # fmt: skip
-        return CaseDetail.detail(d.case, sorted(a.id for a in d.alerts), d.notes, run_ids, alone)
+        # the notes' answers removed by retention: one query for all of them
+        removed = await retention.removed_responses(p, [n.from_response_id for n in d.notes])
+        return CaseDetail.detail(
+            d.case, sorted(a.id for a in d.alerts), d.notes, run_ids, alone, removed
+        )

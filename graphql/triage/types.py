@@ -422,14 +422,21 @@ class CaseNote:
     async def from_response_removed(self, info: Info) -> bool:
         if self.from_response_id is None:
             return False
+        if self.removed is not None:  # known already: the case's notes asked for it at once
+            return self.removed
         rid = int(self.from_response_id)
         return rid in await retention.removed_responses(principal(info), [rid])
 
+    # Whether the answer is gone, when the case resolver read it for all its notes in one query
+    # (`retention.removed_responses`, as the page does); None: asked per note.
+    removed: strawberry.Private[bool | None] = None
+
     @classmethod
-    def of(cls, n: m.CaseNote) -> CaseNote:
+    def of(cls, n: m.CaseNote, removed: set[int] | None = None) -> CaseNote:
         return cls(
             id=as_id(n.id), author_id=as_opt_id(n.author_id), body=n.body, created_at=n.created_at,
             from_response_id=as_opt_id(n.from_response_id),
+            removed=None if removed is None else n.from_response_id in removed,
         )  # fmt: skip
 
 
@@ -537,11 +544,12 @@ class CaseDetail(Case):
         notes: list[m.CaseNote],
         run_ids: list[str] | None = None,
         alone: ResolveAlone | None = None,
+        removed: set[int] | None = None,
     ) -> CaseDetail:
         return cls(
             **_case_fields(c),
             alert_ids=[as_id(a) for a in alert_ids],
-            notes=[CaseNote.of(n) for n in notes],
+            notes=[CaseNote.of(n, removed) for n in notes],
             run_ids=run_ids or [],
             resolve_alone=alone,
         )

@@ -24,7 +24,9 @@ async def _answer(org_id: int, case_id: int, *, created: datetime) -> AssistantR
     )  # fmt: skip
 
 
-async def test_a_note_from_a_removed_answer_says_so(tenant, other_tenant, api, browser) -> None:
+async def test_a_note_from_a_removed_answer_says_so(
+    tenant, other_tenant, api, browser, monkeypatch
+) -> None:
     org = tenant.org_id
     case = await Case.create(org_id=org, number=int(uuid.uuid4().int % 10**6), title="c",
                              status=CaseStatus.INVESTIGATING, opened_at=LONG_AGO)  # fmt: skip
@@ -45,7 +47,17 @@ async def test_a_note_from_a_removed_answer_says_so(tenant, other_tenant, api, b
     assert await retention.removed_responses(person, [theirs.id]) == {theirs.id}
 
     secret = await api.token(tenant, operator)
+    asked: list[list[int | None]] = []
+    real = retention.removed_responses
+
+    async def counted(principal, ids):  # type: ignore[no-untyped-def]
+        asked.append(list(ids))
+        return await real(principal, ids)
+
+    monkeypatch.setattr(retention, "removed_responses", counted)
     notes = (await api.data(secret, NOTES, {"id": case.id}))["case"]["notes"]
+    monkeypatch.setattr(retention, "removed_responses", real)
+    assert len(asked) == 1, asked  # the three notes' answers in one read, not one per note
     by_body = {n["body"]: n for n in notes}
     assert by_body["from the old draft"] == {
         "body": "from the old draft", "fromResponseId": str(old.id), "fromResponseRemoved": True
