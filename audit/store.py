@@ -15,7 +15,8 @@ import logging
 import os
 import sqlite3
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -133,38 +134,57 @@ async def append(
 
 
 async def append_many(
-    actor: Actor,
-    entries: list[Entry],
-    conn: BaseDBAsyncClient,
-    *,
-    ts: str | None = None,
-    meanwhile: Coroutine[Any, Any, Any] | None = None,
+    actor: Actor, entries: list[Entry], conn: BaseDBAsyncClient, *, ts: str | None = None
 ) -> int:
     """Append `entries`, in order, to `actor.org_id`'s chain inside the open transaction `conn`:
-    the same events `append` would write one by one, with one head UPDATE taking n seqs, one
-    multi-row INSERT and one head UPDATE (a job that audits thousands of changes at once, the
-    escalation pass), with raw statements: building thousands of models costs more than the
+    the same events `append` would write one by one, with one head UPDATE taking n seqs
+    (`reserve`), one multi-row INSERT (`chain_rows`, `insert_rows`) and one head UPDATE
+    (`move_head`), with raw statements: building thousands of models costs more than the
     writes. The entries' values must be plain JSON (dict, list, str, int, float, bool, None),
-    hashed as given (`append` normalises them through a JSON round trip). `meanwhile`: another
-    statement of the same transaction, run by the database while the events are hashed here
-    (the caller's own bulk insert: the two overlap instead of adding up). Returns how many
-    were appended."""
+    hashed as given (`append` normalises them through a JSON round trip). A job that audits
+    thousands of changes at once and wants the inserts to overlap its own work (the escalation
+    pass) calls the three parts itself. Returns how many were appended."""
     if not entries:
         return 0
-    org_id = actor.org_id
-    n = len(entries)
+    seq, prev_hash = await reserve(actor.org_id, len(entries), conn)
+    values, last = chain_rows(actor, entries, seq, prev_hash, ts or format_ts())
+    await insert_rows(conn, "audit_event", COLUMNS, TYPES, values)
+    await move_head(actor.org_id, last, conn)
+    return len(entries)
+
+
+async def reserve(org_id: int, n: int, conn: BaseDBAsyncClient) -> tuple[int, str]:
+    """Take the next n seqs of the organization's chain in the open transaction `conn` (its
+    head row stays locked until the commit): the first of them and the hash before it."""
     sql = (
-        f"UPDATE audit_head SET seq = seq + {n} WHERE org_id = {_mark(conn, 1)} RETURNING seq, hash"
+        f"UPDATE audit_head SET seq = seq + {int(n)} WHERE org_id = {_mark(conn, 1)} "
+        "RETURNING seq, hash"
     )
     rows = await conn.execute_query_dict(sql, [org_id])
     if not rows:
         await ensure_head(org_id, conn)
         rows = await conn.execute_query_dict(sql, [org_id])
-    last_seq, prev_hash = int(rows[0]["seq"]), str(rows[0]["hash"])
-    stamp = ts or format_ts()
+    return int(rows[0]["seq"]) - n + 1, str(rows[0]["hash"])
+
+
+async def move_head(org_id: int, digest: str, conn: BaseDBAsyncClient) -> None:
+    """The head's hash, after the events of a `reserve` are inserted: the last one's."""
+    await conn.execute_query(
+        f"UPDATE audit_head SET hash = {_mark(conn, 1)} WHERE org_id = {_mark(conn, 2)}",
+        [digest, org_id],
+    )
+
+
+def chain_rows(
+    actor: Actor, entries: list[Entry], seq: int, prev_hash: str, stamp: str
+) -> tuple[list[tuple[Any, ...]], str]:
+    """The audit_event rows (`COLUMNS`) of `entries`, chained from `prev_hash` with seqs from
+    `seq` on (taken by `reserve`), and the last one's hash. Pure computation: a caller may hash
+    its events in slices, each slice from the last one's hash."""
+    org_id = actor.org_id
     ua = (actor.user_agent or None) and actor.user_agent[:300]
     values: list[tuple[Any, ...]] = []
-    uids = _uuids(n)
+    uids = _uuids(len(entries))
     # The canonical event text (`chain.canonical`: sorted keys, compact, not ASCII-escaped) is
     # put together from its parts, each dumped once: the same bytes `chain.event_hash` hashes
     # (tests/audit: test_append_many_hashes_like_append), without dumping old and new twice.
@@ -173,49 +193,35 @@ async def append_many(
     tail_a = f',"request_id":{d(actor.request_id)},"risk_level":'
     tail_b = f',"ts":{d(stamp)},"user_agent":{d(ua)}}}'
     ip, org = d(actor.ip), d(org_id)
-    running = None
-    if meanwhile is not None:  # sent now; the connection is not used again until it is done
-        running = asyncio.ensure_future(meanwhile)
-        await asyncio.sleep(0)
-    try:
-        dumped: dict[str, str] = {}  # actions, entity types and risk levels repeat: dumped once
+    dumped: dict[str, str] = {}  # actions, entity types and risk levels repeat: dumped once
 
-        def once(value: str) -> str:
-            got = dumped.get(value)
-            if got is None:
-                got = dumped[value] = d(value)
-            return got
+    def once(value: str) -> str:
+        got = dumped.get(value)
+        if got is None:
+            got = dumped[value] = d(value)
+        return got
 
-        for i, entry in enumerate(entries):
-            old, new = _values(entry.old_values), _values(entry.new_values)
-            seq = last_seq - n + 1 + i
-            entity_id, risk = str(entry.entity_id), str(entry.risk_level)
-            text = (
-                f'{{"action":{once(entry.action)},{head}"entity_id":{d(entity_id)},'
-                f'"entity_type":{once(entry.entity_type)},"ip":{ip},"new_values":{new},'
-                f'"old_values":{old},"org":{org},"prev_hash":"{prev_hash}"'  # hex: no escaping
-                + tail_a
-                + once(risk)
-                + ',"seq":'
-                + str(seq)
-                + tail_b
-            )
-            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-            values.append(
-                (org_id, seq, stamp, actor.actor, actor.actor_type, entry.action,
-                 entry.entity_type, entity_id, actor.ip, ua, risk, old, new, actor.request_id,
-                 prev_hash, digest, uids[i])
-            )  # fmt: skip
-            prev_hash = digest
-    finally:
-        if running is not None:  # done, or failed with the transaction: never left behind
-            await running
-    await insert_rows(conn, "audit_event", _COLUMNS, _TYPES, values)
-    await conn.execute_query(
-        f"UPDATE audit_head SET hash = {_mark(conn, 1)} WHERE org_id = {_mark(conn, 2)}",
-        [prev_hash, org_id],
-    )
-    return n
+    for i, entry in enumerate(entries):
+        old, new = _values(entry.old_values), _values(entry.new_values)
+        entity_id, risk = str(entry.entity_id), str(entry.risk_level)
+        text = (
+            f'{{"action":{once(entry.action)},{head}"entity_id":{d(entity_id)},'
+            f'"entity_type":{once(entry.entity_type)},"ip":{ip},"new_values":{new},'
+            f'"old_values":{old},"org":{org},"prev_hash":"{prev_hash}"'  # hex: no escaping
+            + tail_a
+            + once(risk)
+            + ',"seq":'
+            + str(seq + i)
+            + tail_b
+        )
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        values.append(
+            (org_id, seq + i, stamp, actor.actor, actor.actor_type, entry.action,
+             entry.entity_type, entity_id, actor.ip, ua, risk, old, new, actor.request_id,
+             prev_hash, digest, uids[i])
+        )  # fmt: skip
+        prev_hash = digest
+    return values, prev_hash
 
 
 Part = tuple[str, tuple[str, ...], tuple[str, ...], list[tuple[Any, ...]]]
@@ -229,43 +235,132 @@ async def insert_rows(
     rows: list[tuple[Any, ...]],
 ) -> None:
     """Insert many rows in the open transaction `conn` with one statement on PostgreSQL (INSERT
-    ... SELECT FROM unnest of one array per column, typed by `pg_types`: thousands of rows in
-    one round trip and one plan) and one executemany on SQLite (in-process, already cheap)."""
+    ... SELECT FROM the rows sent as one JSON text, each column cast as `pg_types` says:
+    thousands of rows in one round trip and one plan) and one executemany on SQLite
+    (in-process, already cheap)."""
     await insert_parts(conn, [(table, columns, pg_types, rows)])
 
 
 async def insert_parts(conn: BaseDBAsyncClient, parts: list[Part]) -> None:
     """`insert_rows` for several tables at once: on PostgreSQL one statement (each insert but
-    the last in a data-modifying WITH), so that it can run in the database as one `meanwhile`
-    of `append_many`; on SQLite one executemany per table."""
+    the last in a data-modifying WITH, asyncpg's cached statement after the first time on a
+    connection); on SQLite one executemany per table."""
     parts = [p for p in parts if p[3]]
     if not parts:
         return
     if conn.capabilities.dialect == "postgres":
-        inserts: list[str] = []
-        params: list[list[Any]] = []
-        for table, columns, pg_types, rows in parts:
-            base = len(params)
-            arrays = ", ".join(
-                f"${base + k + 1}::{t.split('/')[0]}[]" for k, t in enumerate(pg_types)
-            )
-            names = ", ".join(f"c{k}" for k in range(len(columns)))
-            picks = ", ".join(
-                f"c{k}::{t.split('/')[1]}" if "/" in t else f"c{k}" for k, t in enumerate(pg_types)
-            )
-            inserts.append(
-                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {picks} "
-                f"FROM unnest({arrays}) AS t({names})"
-            )
-            params.extend(list(col) for col in zip(*rows, strict=True))
-        ctes = ", ".join(f"i{k} AS ({sql})" for k, sql in enumerate(inserts[:-1]))
-        await conn.execute_query((f"WITH {ctes} " if ctes else "") + inserts[-1], params)
+        await conn.execute_query(*_statement(parts))
         return
-    for table, columns, _types, rows in parts:
+    for table, columns, pg_types, rows in parts:
         marks = ", ".join("?" for _ in columns)
+        dumps = [k for k, t in enumerate(pg_types) if t == "jsonb"]
+        values = [list(r) for r in rows]
+        for v in values:
+            for k in dumps:
+                if v[k] is not None:
+                    v[k] = _COMPACT.encode(v[k])
         await conn.execute_many(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", [list(r) for r in rows]
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", values
         )
+
+
+def ready_insert(
+    conn: BaseDBAsyncClient, parts: list[Part]
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """`insert_parts` with its statement made now (on PostgreSQL the rows encoded now), to run
+    later: a `db.Pipeline` write that is ready the moment the one before is done."""
+    parts = [p for p in parts if p[3]]
+    if conn.capabilities.dialect != "postgres" or not parts:
+        return functools.partial(insert_parts, conn, parts)
+    sql, params = _statement(parts)
+
+    async def run() -> None:
+        await conn.execute_query(sql, params)
+
+    return run
+
+
+def _statement(parts: list[Part]) -> tuple[str, list[Any]]:
+    """PostgreSQL: one statement inserting the rows of every part (each insert but the last in
+    a data-modifying WITH), the rows of each sent as one JSON text."""
+    inserts: list[str] = []
+    for k, (table, columns, pg_types, _rows) in enumerate(parts):
+        picks = ", ".join(_pick(i, t) for i, t in enumerate(pg_types))
+        inserts.append(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {picks} "
+            f"FROM jsonb_array_elements(${k + 1}::jsonb) AS r"
+        )
+    ctes = ", ".join(f"i{k} AS ({sql})" for k, sql in enumerate(inserts[:-1]))
+    sql = (f"WITH {ctes} " if ctes else "") + inserts[-1]
+    return sql, [_ROWS.encode(rows) for *_, rows in parts]
+
+
+def _pick(k: int, pg_type: str) -> str:
+    """Column k of a row sent as a JSON array, as `pg_type` ("jsonb": the value is a JSON
+    object or array, taken as it is)."""
+    if pg_type == "jsonb":
+        return f"r->{k}"
+    return f"r->>{k}" if pg_type == "text" else f"(r->>{k})::{pg_type}"
+
+
+def stamp(conn: BaseDBAsyncClient, value: datetime) -> Any:
+    """A timestamptz column's value in `start_parts` rows: ISO text in PostgreSQL's JSON, the
+    datetime itself for SQLite (stored as its adapter writes it). Made once for a value many
+    rows share."""
+    return value.isoformat() if conn.capabilities.dialect == "postgres" else value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value")
+
+
+# The rows of a bulk insert go to PostgreSQL as one JSON text per table (JSON arrays, one per
+# row, read by jsonb_array_elements): json's C encoder makes it several times faster than
+# asyncpg encodes one array per column (which checks each element against the collections
+# ABCs), and a jsonb column's value is part of it, not JSON text encoded a second time.
+_ROWS = json.JSONEncoder(separators=(",", ":"), default=_plain)
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+async def started(
+    conn: BaseDBAsyncClient, sql: str, params: list[Any]
+) -> asyncio.Future[list[Any]]:
+    """Send `sql` now, in the caller's transaction `conn`, so that the database runs it while
+    this process computes; the future gives its rows (PostgreSQL records, SQLite dicts). Await
+    it before using `conn` again, also when the computation fails (the statement must not be
+    left behind).
+
+    PostgreSQL: the statement is prepared first, one round trip answered at once because
+    nothing else is running, so that its Bind and Execute leave together when the task starts.
+    A statement still waiting for its Parse's answer when the caller begins a long computation
+    would start only when the computation ends (asyncio reads the answer only then), and the
+    two would add up instead of overlapping. SQLite: aiosqlite's thread runs it (sqlite3 lets
+    go of the GIL while it steps)."""
+    if conn.capabilities.dialect != "postgres":
+        return await _running(conn.execute_query_dict(sql, params))
+    async with conn.acquire_connection() as raw:
+        statement = await raw.prepare(sql)
+
+    async def fetch() -> list[Any]:
+        async with conn.acquire_connection():  # the client's lock, as its own queries take it
+            return list(await statement.fetch(*params))
+
+    task = await _running(fetch())
+    # A message of several MB (thousands of rows) leaves in as many writes as the socket's
+    # buffer allows, each when the loop runs: written out before the computation starts, the
+    # database gets all of it now (it reads as fast as we write) instead of a piece per await.
+    transport = getattr(raw, "_transport", None)  # asyncpg's; its absence only costs time
+    while transport is not None and transport.get_write_buffer_size() and not task.done():  # noqa: ASYNC110 (a buffer, no event to wait on)
+        await asyncio.sleep(0)
+    return task
+
+
+async def _running(work: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+    task = asyncio.ensure_future(work)
+    await asyncio.sleep(0)  # the task's first step: the statement is sent
+    return task
 
 
 def _uuids(n: int) -> list[str]:
@@ -278,15 +373,15 @@ def _uuids(n: int) -> list[str]:
     return out
 
 
-_COLUMNS = (
+COLUMNS = (
     "org_id", "seq", "ts", "actor", "actor_type", "action", "entity_type", "entity_id", "ip",
     "user_agent", "risk_level", "old_values", "new_values", "request_id", "prev_hash", "hash",
     "event_uid",
 )  # fmt: skip
 _INSERT_MOVING_HEAD = (
-    f"WITH e AS (INSERT INTO audit_event ({', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(_COLUMNS) + 1))}) RETURNING id) "
-    f"UPDATE audit_head SET hash = ${len(_COLUMNS) + 1} WHERE org_id = $1 "
+    f"WITH e AS (INSERT INTO audit_event ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))}) RETURNING id) "
+    f"UPDATE audit_head SET hash = ${len(COLUMNS) + 1} WHERE org_id = $1 "
     "RETURNING (SELECT id FROM e) AS id"
 )
 
@@ -298,7 +393,7 @@ async def _insert_moving_head(
     data-modifying WITH), so an append is two round trips (`_bump`, this) instead of three.
     Same rows as the ORM path on SQLite; the head row is locked already by `_bump`."""
     rows = await conn.execute_query_dict(
-        _INSERT_MOVING_HEAD, [*(values[c] for c in _COLUMNS), digest]
+        _INSERT_MOVING_HEAD, [*(values[c] for c in COLUMNS), digest]
     )
     row = AuditEvent(**values)
     row.id = int(rows[0]["id"])
@@ -307,7 +402,7 @@ async def _insert_moving_head(
 
 
 # PostgreSQL array types of the columns ("text/jsonb": sent as text, stored as jsonb)
-_TYPES = ("int", "bigint") + ("text",) * 15
+TYPES = ("int", "bigint") + ("text",) * 15
 
 
 async def _append_alone(actor: Actor, entry: Entry, ts: str, event_uid: str) -> None:

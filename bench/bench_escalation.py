@@ -3,20 +3,25 @@ escalated by `riskops.server.response.escalation.escalate_due` on SQLite and on 
 
 Target: ≤ 1 s for the pass that takes all 10,000 to level 1 (one escalation message, one case
 history row and one audit event each), and nothing sent twice: two passes started at once over
-the same items write exactly one message per item and level (checked), and the level-2 pass
+the same items name each item once per channel and level (checked), and the level-2 pass
 (10,000 PagerDuty triggers) is timed too. The organization has two notification channels routed
 for `escalation`, a Slack webhook and a PagerDuty service, so the pass routes as in production:
-level 1 goes to Slack only (no dedup_key), level 2 to both. The audit chain is verified
-afterwards.
+level 1 goes to Slack only (no dedup_key), level 2 to both; Slack, a channel people read, gets
+one digest per level and pass naming every item (more than `escalation.DIGEST_AT` at once),
+PagerDuty one trigger per item. The audit chain is verified afterwards.
 
-A fresh database every run: PostgreSQL `riskops_bench_escalation` (RISKOPS_BENCH_ESC_DB) and a
-SQLite file in a temporary directory. RISKOPS_BENCH_ESC_ITEMS sets the count (10,000).
+The level-1 pass is timed RISKOPS_BENCH_ESC_ROUNDS times (5), each on a fresh organization with
+its own 10,000 items, and the median is the figure (this machine is shared and noisy: one pass
+can swing by a fifth). A fresh database every run: PostgreSQL `riskops_bench_escalation`
+(RISKOPS_BENCH_ESC_DB) and a SQLite file in a temporary directory; RISKOPS_BENCH_ESC_BACKENDS
+picks them (postgres,sqlite). RISKOPS_BENCH_ESC_ITEMS sets the count (10,000).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -27,6 +32,8 @@ from benchlib import ADMIN, db_url, machine
 
 DB_NAME = os.environ.get("RISKOPS_BENCH_ESC_DB", "riskops_bench_escalation")
 N = int(os.environ.get("RISKOPS_BENCH_ESC_ITEMS", "10000"))
+ROUNDS = int(os.environ.get("RISKOPS_BENCH_ESC_ROUNDS", "5"))
+BACKENDS = os.environ.get("RISKOPS_BENCH_ESC_BACKENDS", "postgres,sqlite").split(",")
 SECRET = "e" * 48
 TARGET = 1.0
 # The pass ends by queueing the outbox delivery: on a Redis queue of the bench's own that no
@@ -99,6 +106,7 @@ async def _channels(org_id: int, now: datetime) -> None:
 
 async def _one(url: str, label: str) -> str:
     from riskops.audit.verify import verify_org
+    from riskops.server.core import process
     from riskops.server.db import close_db, init_db, migrate
     from riskops.server.identity.orgs import create_organization
     from riskops.server.notify.models import OutboxMessage
@@ -126,13 +134,21 @@ async def _one(url: str, label: str) -> str:
         await escalate_due(now)
         await ResponseClock.filter(org_id=warm.id).update(next_escalation_at=None)
 
-        org = await create_organization("bench", "Bench")
-        await _channels(org.id, now)
-        await _seed(org.id, org.slug, 1, now)
-        t0, c0 = time.perf_counter(), time.process_time()
-        first = await escalate_due(now)
-        level1, cpu1 = time.perf_counter() - t0, time.process_time() - c0
-        assert first["level1"] == N, first
+        level1s: list[float] = []
+        org = warm
+        process.settle()  # as the worker does once started (jobs.worker.startup)
+        for r in range(ROUNDS):  # a fresh organization per round, timed alone; the median
+            if r:  # the last round's organization goes on to level 2 below, alone
+                await ResponseClock.filter(org_id=org.id).update(next_escalation_at=None)
+            org = await create_organization(f"bench-{r}", f"Bench {r}")
+            await _channels(org.id, now)
+            await _seed(org.id, org.slug, 1, now)
+            t0, c0 = time.perf_counter(), time.process_time()
+            first = await escalate_due(now)
+            level1s.append(time.perf_counter() - t0)
+            cpu1 = time.process_time() - c0
+            assert first["level1"] == N, first
+        level1 = statistics.median(level1s)
         # two passes at once, one step later: each item gets its PagerDuty trigger once
         later = now + timedelta(minutes=16)
         t0 = time.perf_counter()
@@ -142,9 +158,17 @@ async def _one(url: str, label: str) -> str:
         again = await escalate_due(later + timedelta(hours=1))
         assert again["level1"] == again["level2"] == 0, again
         msgs = await OutboxMessage.filter(org_id=org.id).values_list("destination_id", "payload")
-        keys = [(d, p["subject_id"], p["level"]) for d, p in msgs]
-        # level 1 to Slack, level 2 to Slack and PagerDuty: 3 messages per item, none twice
+        keys = [
+            (d, subject_id, p["level"])
+            for d, p in msgs
+            for _, subject_id in (
+                p["subjects"] if p["subject"] == "digest" else [[0, p["subject_id"]]]
+            )
+        ]  # fmt: skip
+        # level 1 to Slack, level 2 to Slack and PagerDuty: each item 3 times, none twice
+        # (Slack in one digest per level and pass, PagerDuty one trigger per item)
         assert len(keys) == 3 * N and len(set(keys)) == 3 * N, "something was sent twice"
+        digests = sum(1 for _, p in msgs if p["subject"] == "digest")
         check = await verify_org(org.id, settings.key)
         assert check.ok, check.describe()
     finally:
@@ -155,12 +179,14 @@ async def _one(url: str, label: str) -> str:
         await close_pool()
         await close_db()
     ok = "within" if level1 <= TARGET else "OVER"
+    rounds = " / ".join(f"{x * 1000:.0f}" for x in level1s)
     return (
-        f"   {label}: level 1 of {N:,} items {level1 * 1000:.0f} ms wall ({ok} the {TARGET:.0f} s "
-        f"target), {cpu1 * 1000:.0f} ms CPU of this process, load average "
+        f"   {label}: level 1 of {N:,} items {level1 * 1000:.0f} ms wall, median of {ROUNDS} "
+        f"({rounds}) ({ok} the {TARGET:.0f} s target), {cpu1 * 1000:.0f} ms CPU of this "
+        "process (last round), load average "
         f"{os.getloadavg()[0]:.1f}; level 2 ({N:,} PagerDuty triggers, two passes at once) "
-        f"{level2 * 1000:.0f} ms; {3 * N:,} messages (Slack and PagerDuty), none twice; "
-        "chain verified"
+        f"{level2 * 1000:.0f} ms; {N:,} PagerDuty triggers and {digests} Slack digests naming "
+        f"{2 * N:,} escalations, none twice; chain verified"
     )
 
 
@@ -177,7 +203,9 @@ async def main() -> None:
         f"PostgreSQL {version}, SQLite {sqlite3.sqlite_version}; "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     ]
-    lines.append(await _one(db_url(DB_NAME), "PostgreSQL"))
-    folder = Path(tempfile.mkdtemp(prefix="riskops-bench-esc-"))
-    lines.append(await _one(f"sqlite://{folder / 'bench.sqlite3'}", "SQLite"))
+    if "postgres" in BACKENDS:
+        lines.append(await _one(db_url(DB_NAME), "PostgreSQL"))
+    if "sqlite" in BACKENDS:
+        folder = Path(tempfile.mkdtemp(prefix="riskops-bench-esc-"))
+        lines.append(await _one(f"sqlite://{folder / 'bench.sqlite3'}", "SQLite"))
     print("\n".join(lines))

@@ -19,6 +19,7 @@ from riskops.jobs import catalog  # noqa: F401  (registers every job kind)
 from riskops.jobs.runner import MAX_ATTEMPTS, backoff_seconds, create_job, run_job
 from riskops.jobs.schedule import SCHEDULE, Scheduled
 from riskops.server.assistant import provider
+from riskops.server.core import process
 from riskops.server.db import close_db, init_db
 from riskops.server.settings import ConfigError, Settings, get_settings
 
@@ -96,6 +97,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     await init_db(settings)
     # litellm takes seconds to import: pay it here, not inside the first assistant job's time
     provider.warm(settings)
+    process.settle()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

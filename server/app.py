@@ -21,6 +21,7 @@ from riskops.jobs import (
 from riskops.jobs.schedule import SCHEDULE, Scheduled, run_schedule
 from riskops.jobs.worker import checkpoint_schedule
 from riskops.server import health
+from riskops.server.core import process
 from riskops.server.db import close_db, init_db
 from riskops.server.middleware import (
     AuthMiddleware,
@@ -90,6 +91,7 @@ def _lifespan(settings: Settings, manage_db: bool):  # type: ignore[no-untyped-d
             tasks.append(warm)
         try:
             await flush_spool()
+            process.settle()
             yield
         finally:
             for t in tasks:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import tortoise.context
@@ -88,3 +89,64 @@ def _in_thread(
     if transaction:
         db.execute(commit)
     return result
+
+
+class Pipeline:
+    """Writes of one transaction run in order by a task of their own while the caller computes
+    the next ones: the database inserts one slice of a bulk job's rows while this process
+    builds the next (the escalation pass writes 10,000 items' rows in slices), instead of the
+    two taking turns. `send` queues a write (a coroutine function using the transaction) and
+    returns a future of its result; the caller lets the task start the next write with
+    `await turn()` between slices. Leaving the block waits for every write and raises the
+    first failure; after a failure nothing more is written, and when the block itself fails
+    the writes still queued are dropped (the transaction rolls back either way) once the one
+    running is done: never left behind."""
+
+    def __init__(self, conn: BaseDBAsyncClient) -> None:
+        self._conn = conn
+        self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Pipeline:
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    async def _run(self) -> None:
+        while (item := await self._queue.get()) is not None:
+            work, done = item
+            try:
+                done.set_result(await work())
+            except BaseException as exc:
+                done.set_exception(exc)
+                done.exception()  # raised by the block's exit, not by an unread future
+                raise
+
+    def send(self, work: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
+        assert self._task is not None, "use Pipeline in an async with block"
+        if self._task.done():  # a write failed: raise it now, queue nothing more
+            self._task.result()
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((work, done))
+        return done
+
+    async def turn(self) -> None:
+        """Let the writing task (and any answer that came in) run."""
+        await asyncio.sleep(0)
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        assert self._task is not None
+        if exc_type is not None:
+            while not self._queue.empty():
+                if (item := self._queue.get_nowait()) is not None:
+                    item[1].cancel()
+        self._queue.put_nowait(None)
+        if exc_type is None:
+            await self._task
+            return
+        try:
+            await self._task
+        except BaseException:  # the block's own failure is the one raised
+            _log.debug("a pipelined write failed after the block failed", exc_info=True)
+
+
+_Write = tuple[Callable[[], Awaitable[Any]], "asyncio.Future[Any]"]

@@ -27,6 +27,7 @@ writes one message per item (`outbox.add` in a loop) pays that query once."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import weakref
 from collections import defaultdict
@@ -90,6 +91,7 @@ EVENT_TEXT = {
 }
 
 
+@functools.lru_cache(maxsize=256)  # a few known values; a pass routes 10,000 messages
 def event_of(channel: str, kind: str) -> RoutedEvent | None:
     """The routing event of a message of outbox channel `channel` and kind `kind` (None: never
     routed to organization channels)."""
@@ -206,6 +208,19 @@ async def _channels_of(
             return by_org
         cache.update({o: list(by_org.get(o, [])) for o in orgs})
     return by_org
+
+
+# Channels people read: many messages at once to one of them are better one digest (the
+# escalation pass), where a generic webhook (a program) and PagerDuty (its own incidents) keep
+# one message per item.
+READ_BY_PEOPLE = frozenset({ChannelKind.SLACK, ChannelKind.EMAIL})
+
+
+async def read_by_people(conn: BaseDBAsyncClient, org_id: int) -> set[int]:
+    """The organization's enabled channels that people read (`READ_BY_PEOPLE`), by id: from
+    the transaction's channels (`prefetch`)."""
+    chans = (await _channels_of(conn, [org_id])).get(org_id, [])
+    return {c.id for c in chans if c.kind in READ_BY_PEOPLE and c.enabled}
 
 
 async def prefetch(conn: BaseDBAsyncClient, orgs: list[int]) -> None:

@@ -182,9 +182,21 @@ def _text_summary(message: OutboxMessage, payload: dict[str, Any]) -> tuple[str,
     escalations."""
     text = " ".join(str(payload["text"]).split())
     lines = [f"*Kind*: `{_esc(message.kind)}`"]
-    for key in ("severity", "subject", "case_number", "run_id", "level", "overdue"):
+    for key in ("severity", "subject", "case_number", "run_id", "level", "overdue", "count"):
         if payload.get(key) not in (None, ""):
             lines.append(f"*{key.replace('_', ' ').capitalize()}*: {_esc(payload[key])}")
+    items = payload.get("items")
+    if isinstance(items, list):  # a digest (the escalation pass): the first items in full
+        for item in items:
+            if isinstance(item, dict):
+                lines.append(
+                    f"• <{_esc(item.get('link', ''))}|{_esc(item.get('item', ''))}> "
+                    f"{_esc(item.get('severity', ''))}, {_esc(item.get('late', ''))}: "
+                    f"{_esc(item.get('title', ''))}"
+                )
+        shown, count = len(items), payload.get("count")
+        if isinstance(count, int) and count > shown:
+            lines.append(f"… and {count - shown:,} more on My work")
     return (text[:300] + "…" if len(text) > 300 else text), lines
 
 

@@ -28,7 +28,8 @@ would have been sent stays) and the levels still advance.
 from __future__ import annotations
 
 import asyncio
-import json
+import dataclasses
+import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -40,7 +41,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from riskops.audit import store
+from riskops.audit.chain import format_ts
 from riskops.audit.types import Actor, Entry, RiskLevel
+from riskops.server import db
 from riskops.server.core.formatting import case_ref
 from riskops.server.core.scoping import scoped
 from riskops.server.credit.models import Run
@@ -55,23 +58,22 @@ log = logging.getLogger("riskops.response")
 SCHEDULER = "scheduler"
 CHUNK = 2000  # ids per IN list of the reads and parks (inlined integers: no bind limit)
 MAX_PASS = 50_000  # clocks looked at by one pass; the next minute takes the rest
+SLICE = 2000  # items per slice of the writes (db.Pipeline)
+DIGEST_AT = 10  # more escalations than this for one chat channel in a pass: one digest
+DIGEST_LIST = 20  # items a digest shows in full
 
 
 _OUTBOX = (
     "org_id", "channel", "kind", "payload", "status", "attempts", "next_attempt_at", "created_at",
     "dedup_key", "destination_id",
 )  # fmt: skip
-_OUTBOX_TYPES = ("int", "text", "text", "text/jsonb", "text", "int", "timestamptz",
+_OUTBOX_TYPES = ("int", "text", "text", "jsonb", "text", "int", "timestamptz",
                  "timestamptz", "text", "int")  # fmt: skip
 _EVENT = ("case_id", "org_id", "action", "actor", "data", "at", "from_status", "to_status")
-_EVENT_TYPES = ("int", "int", "text", "text", "text/jsonb", "timestamptz", "text", "text")
+_EVENT_TYPES = ("int", "int", "text", "text", "jsonb", "timestamptz", "text", "text")
 
 
-_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps's setup, once
-
-
-def _json(value: Any) -> str:
-    return _COMPACT.encode(value)
+_KINDS = {k.value: k for k in SubjectKind}  # a dict lookup: 10,000 Enum calls cost more
 
 
 def _chunks(ids: list[int]) -> list[str]:
@@ -101,25 +103,36 @@ def _mark(conn: BaseDBAsyncClient, n: int) -> str:
     return f"${n}" if conn.capabilities.dialect == "postgres" else "?"
 
 
+# Every due clock one level up, only where it still is at the level read (ids at level 0 in
+# the first array, at level 1 in the second), unacknowledged and open. The next escalation is
+# one step later, or none after the last level. The same text every pass on PostgreSQL.
+_CLAIM = (
+    "UPDATE response_clock SET level = level + 1, escalated_at = {now}, "
+    f"next_escalation_at = CASE WHEN level + 1 < {rc.PAGER_LEVEL} THEN {{nxt}} END, "
+    "version = version + 1 WHERE ((level = 0 AND id {zero}) OR (level = 1 AND id {one})) "
+    "AND acknowledged_at IS NULL AND closed_at IS NULL RETURNING id"
+)
+_CLAIM_PG = _CLAIM.format(
+    now="$1", nxt="$2::timestamptz", zero="= ANY($3::int[])", one="= ANY($4::int[])"
+)
+
+
 async def _claim(
-    conn: BaseDBAsyncClient, ids: list[int], level: int, now: datetime, nxt: datetime | None
-) -> set[int]:
-    """Move these clocks from `level` to level + 1, only where they still are at `level`,
-    unacknowledged and open: the ids this pass got."""
-    got: set[int] = set()
-    for i in range(0, len(ids), MAX_PASS):  # one statement: it runs while the messages are built
-        chunk = ",".join(str(int(x)) for x in ids[i : i + MAX_PASS])
-        sql = (
-            f"UPDATE response_clock SET level = {level + 1}, escalated_at = {_mark(conn, 1)}, "
-            f"next_escalation_at = {_mark(conn, 2)}, version = version + 1 "
-            f"WHERE id IN ({chunk}) AND level = {level} AND acknowledged_at IS NULL "
-            "AND closed_at IS NULL RETURNING id"
-        )
-        rows = await conn.execute_query_dict(
-            sql, [_db(conn, "escalated_at", now), _db(conn, "next_escalation_at", nxt)]
-        )
-        got.update(int(r["id"]) for r in rows)
-    return got
+    conn: BaseDBAsyncClient, todo: list[_Due], now: datetime, step: timedelta
+) -> asyncio.Future[list[Any]]:
+    """Claim the due clocks (`_CLAIM`), in one statement sent now (`store.started`): it runs
+    while the messages are built; its future gives the ids this pass got (another pass that
+    claimed first leaves this one nothing). At most MAX_PASS ids: no bind or IN limit."""
+    stamps = [_db(conn, "escalated_at", now), _db(conn, "next_escalation_at", now + step)]
+    zero = [d.id for d in todo if d.level == 0]
+    one = [d.id for d in todo if d.level == 1]
+    if conn.capabilities.dialect == "postgres":
+        return await store.started(conn, _CLAIM_PG, [*stamps, zero, one])
+    sql = _CLAIM.format(
+        now="?", nxt="?", zero=f"IN ({','.join(map(str, zero))})",
+        one=f"IN ({','.join(map(str, one))})",
+    )  # fmt: skip
+    return await store.started(conn, sql, stamps)
 
 
 async def _park(conn: BaseDBAsyncClient, org_id: int, ids: list[int], level: int) -> None:
@@ -153,7 +166,7 @@ async def escalate_due(now: datetime | None = None) -> dict[str, int]:
         if due_at.tzinfo is None:
             due_at = due_at.replace(tzinfo=UTC)
         by_org[int(r["org_id"])].append(
-            _Due(int(r["id"]), int(r["org_id"]), SubjectKind(r["subject_kind"]),
+            _Due(int(r["id"]), int(r["org_id"]), _KINDS[r["subject_kind"]],
                  int(r["subject_id"]), str(r["severity"]), due_at, int(r["level"]),
                  str(r["dedup_key"]))
         )  # fmt: skip
@@ -216,43 +229,143 @@ async def _escalate_org(org_id: int, due: list[_Due], now: datetime) -> dict[str
             ):
                 cases[int(r["id"])] = (0, "", str(r["status"]))
         await routing.prefetch(conn, [org_id])  # routing below asks nothing more
-        claiming = asyncio.ensure_future(_claim_all(conn, todo, now, step))
-        await asyncio.sleep(0)  # the UPDATE is sent; the connection waits until it is done
-        try:
-            built = _build(org_id, todo, runs, cases, case_runs, suppressed, now)
-        finally:
-            claimed = await claiming  # done, or failed with the transaction: never left behind
-        built = [b for b in built if b.due.id in claimed]
-        if not built:
-            return {"level1": 0, "level2": 0, "parked": len(parked)}
+        at = store.stamp(conn, now)  # the history's and messages' time, as their insert takes it
+        actor = Actor(org_id=org_id, actor=SCHEDULER, actor_type="system")
+        # The claim is sent first and runs in the database while the items are built here, in
+        # slices; once its answer is in, each built slice's history is written (db.Pipeline)
+        # while the next is built, then the messages and, slice by slice as they are hashed,
+        # the audit events: the database writes while this process computes.
+        claiming = await _claim(conn, todo, now, step)
+        built: list[_Built] = []
+        claimed: set[int] | None = None
+        reserving: asyncio.Future[tuple[int, str]] | None = None  # the audit seqs, once claimed
+        queued = 0  # built items whose history is queued
+        async with db.Pipeline(conn) as pipe:
+            try:
+                for i in range(0, len(todo), SLICE):
+                    built.extend(
+                        _build(org_id, todo[i : i + SLICE], runs, cases, case_runs,
+                               suppressed, now, at)
+                    )  # fmt: skip
+                    await pipe.turn()  # the claim's answer is read if it came
+                    if claimed is None and claiming.done():
+                        claimed = {int(r["id"]) for r in claiming.result()}
+                        reserving = _reserve(pipe, conn, org_id, len(claimed))
+                    if claimed is not None:
+                        queued = _history(pipe, conn, built, queued, claimed, cases)
+            finally:
+                got = await claiming  # done, or failed with the transaction: never left behind
+            if claimed is None:
+                claimed = {int(r["id"]) for r in got}
+                reserving = _reserve(pipe, conn, org_id, len(claimed))
+            _history(pipe, conn, built, queued, claimed, cases)
+            await pipe.turn()  # the database starts on them while the messages are routed
+            built = [b for b in built if b.due.id in claimed]  # another pass took the rest
+            if not built:
+                return {"level1": 0, "level2": 0, "parked": len(parked)}
+            # The messages routed to the organization's channels (no query: prefetched), else
+            # to the installation default; a chat channel's many at once as one digest.
+            messages = await _digests(
+                conn, org_id, await routing.route(conn, [b.message for b in built])
+            )
+            routed = [
+                (m.org_id, m.channel, m.kind, m.payload, m.status.value, 0, at, at, m.dedup_key,
+                 m.destination_id)
+                for m in messages
+            ]  # fmt: skip
+            for k in range(0, len(routed), SLICE):
+                outbox_part: store.Part = (
+                    "outbox_message", _OUTBOX, _OUTBOX_TYPES, routed[k : k + SLICE],
+                )  # fmt: skip
+                pipe.send(store.ready_insert(conn, [outbox_part]))
+            assert reserving is not None
+            seq, prev = await reserving
+            stamp = format_ts()
+            for k in range(0, len(built), SLICE):
+                rows, prev = store.chain_rows(
+                    actor, [b.entry for b in built[k : k + SLICE]], seq + k, prev, stamp
+                )
+                part = ("audit_event", store.COLUMNS, store.TYPES, rows)
+                pipe.send(store.ready_insert(conn, [part]))
+                await pipe.turn()
+            pipe.send(functools.partial(store.move_head, org_id, prev, conn))
         counts = {"level1": 0, "level2": 0, "parked": len(parked)}
         for b in built:
             counts["level2" if b.due.level + 1 >= rc.PAGER_LEVEL else "level1"] += 1
-        history = [b.history for b in built if b.history is not None]
-        values = [
-            (*r, cases.get(r[0], (0, "", None))[2], cases.get(r[0], (0, "", None))[2])
-            for r in history
-        ]  # fmt: skip (status unchanged: from and to the same)
-        actor = Actor(org_id=org_id, actor=SCHEDULER, actor_type="system")
-        # The messages routed to the organization's channels (no query: prefetched), else to
-        # the installation default; then the history and outbox inserts, one statement, run
-        # in the database while the audit events are hashed here.
-        dumped: dict[int, str] = {}  # a message's copies for several channels: dumped once
-        routed = [
-            (m.org_id, m.channel, m.kind,
-             dumped.get(id(m.payload)) or dumped.setdefault(id(m.payload), _json(m.payload)),
-             m.status.value, 0, now, now, m.dedup_key, m.destination_id)
-            for m in await routing.route(conn, [b.message for b in built])
-        ]  # fmt: skip
-        inserting = store.insert_parts(
-            conn,
-            [
-                ("case_event", _EVENT, _EVENT_TYPES, values),
-                ("outbox_message", _OUTBOX, _OUTBOX_TYPES, routed),
-            ],
-        )
-        await store.append_many(actor, [b.entry for b in built], conn, meanwhile=inserting)
     return counts
+
+
+def _reserve(
+    pipe: db.Pipeline, conn: BaseDBAsyncClient, org_id: int, n: int
+) -> asyncio.Future[tuple[int, str]] | None:
+    """Take the audit seqs of the n claimed items first thing once the claim is in (the head
+    row is locked after the clocks, as every other writer does), ahead of the history."""
+    return pipe.send(functools.partial(store.reserve, org_id, n, conn)) if n else None
+
+
+def _history(
+    pipe: db.Pipeline,
+    conn: BaseDBAsyncClient,
+    built: list[_Built],
+    start: int,
+    claimed: set[int],
+    cases: dict[int, tuple[int, str, str]],
+) -> int:
+    """Queue the case history rows of built[start:] this pass claimed (the status unchanged:
+    from and to the same); returns how many items are queued now."""
+    rows = [
+        (*b.history, cases.get(b.history[0], (0, "", None))[2],
+         cases.get(b.history[0], (0, "", None))[2])
+        for b in built[start:] if b.history is not None and b.due.id in claimed
+    ]  # fmt: skip
+    if rows:
+        pipe.send(store.ready_insert(conn, [("case_event", _EVENT, _EVENT_TYPES, rows)]))
+    return len(built)
+
+
+async def _digests(
+    conn: BaseDBAsyncClient, org_id: int, messages: list[routing.Pending]
+) -> list[routing.Pending]:
+    """The routed messages, where a channel people read (Slack, e-mail) would get more than
+    DIGEST_AT of one level in this pass: one digest message for them instead (10,000 chat
+    messages at once help nobody, and Slack takes about one a second). A generic webhook,
+    PagerDuty (one incident per item) and the installation default get every message."""
+    people = await routing.read_by_people(conn, org_id) if len(messages) > DIGEST_AT else set()
+    if not people:
+        return messages
+    out: list[routing.Pending] = []
+    groups: dict[tuple[int, int], list[routing.Pending]] = defaultdict(list)
+    for m in messages:
+        if m.destination_id in people:
+            groups[(m.destination_id, m.payload["level"])].append(m)
+        else:
+            out.append(m)
+    for (_, level), group in groups.items():
+        out.extend(group if len(group) <= DIGEST_AT else [_digest(group, level)])
+    return out
+
+
+def _digest(group: list[routing.Pending], level: int) -> routing.Pending:
+    """One message for a channel standing for `group` (same destination and level): how many,
+    the first DIGEST_LIST items in full, and every item's (subject, id), so that the record of
+    what was sent names each."""
+    payloads = [m.payload for m in group]
+    shown = [
+        {k: p[k] for k in ("item", "title", "severity", "late", "link")}
+        for p in payloads[:DIGEST_LIST]
+    ]
+    named = ", ".join(p["item"] for p in payloads[:5])
+    more = f" and {len(group) - 5:,} more" if len(group) > 5 else ""
+    then = "paging PagerDuty" if level >= rc.PAGER_LEVEL else f"escalation level {level}"
+    worst = min(str(p["severity"]) for p in payloads)  # SEV0 before SEV1
+    payload = {
+        "subject": "digest", "level": level, "count": len(group), "severity": worst,
+        "items": shown, "subjects": [[p["subject"], p["subject_id"]] for p in payloads],
+        "link": get_settings().base_url.rstrip("/") + "/",  # My work: what waits
+        "text": f"{len(group):,} items not acknowledged past their target: {named}{more}: "
+                f"{then}",
+    }  # fmt: skip
+    return dataclasses.replace(group[0], payload=payload, dedup_key=None)
 
 
 async def _case_facts(
@@ -277,18 +390,6 @@ async def _case_facts(
     return cases, case_runs
 
 
-async def _claim_all(
-    conn: BaseDBAsyncClient, todo: list[_Due], now: datetime, step: timedelta
-) -> set[int]:
-    claimed: set[int] = set()
-    for level in (0, 1):
-        ids = [d.id for d in todo if d.level == level]
-        if ids:
-            nxt = now + step if level + 1 < rc.PAGER_LEVEL else None
-            claimed |= await _claim(conn, ids, level, now, nxt)
-    return claimed
-
-
 @dataclass(frozen=True, slots=True)
 class _Built:
     due: _Due
@@ -305,44 +406,61 @@ def _build(
     case_runs: dict[int, list[str]],
     suppressed: bool,
     now: datetime,
+    at: Any,
 ) -> list[_Built]:
-    """The message, audit entry and case history row of each item going one level up."""
+    """The message, audit entry and case history row of each item going one level up. What
+    all items share is worked out once (10,000 items: each attribute or enum lookup in the loop
+    counts)."""
     base = get_settings().base_url.rstrip("/")
     out: list[_Built] = []
+    append = out.append
+    case_kind, run_kind = SubjectKind.CASE, SubjectKind.RUN.value
+    notification = "suppressed" if suppressed else "escalation"
+    high, medium = RiskLevel.HIGH, RiskLevel.MEDIUM
+    channel, trigger = outbox.Channel.ESCALATION, outbox.PagerAction.TRIGGER
+    spans: dict[int, str] = {}  # minutes late repeat across items: worded once
+    no_case: tuple[int, str, str] = (0, "", "")
     for d in todo:
         level = d.level + 1
-        late = max(0, int((now - d.due_at).total_seconds()))
+        late = int((now - d.due_at).total_seconds())
+        if late < 0:
+            late = 0
         case_id: int | None
-        if d.kind is SubjectKind.CASE:
-            number, title, _ = cases.get(d.subject_id, (0, "", ""))
+        if d.kind is case_kind:
+            kind = case_kind.value
+            number, title, _ = cases.get(d.subject_id, no_case)
             label, case_id = case_ref(number), d.subject_id
             link, listed = f"{base}/cases/{d.subject_id}", case_runs.get(d.subject_id, [])
         else:
+            kind = run_kind
             run_id, case_id = runs.get(d.subject_id, (str(d.subject_id), None))
             label, title, listed = run_id, d.severity, []
             link = f"{base}/runs/{d.subject_id}"
-        payload: dict[str, Any] = {
-            "subject": d.kind.value, "subject_id": d.subject_id, "item": label,
-            "title": title, "severity": d.severity, "level": level,
-            "late_seconds": late, "late": rc.span(late) if late else "on time",
-            "link": link, "runs": listed,
-        }  # fmt: skip
         pager = level >= rc.PAGER_LEVEL
-        overdue = f", overdue by {rc.span(late)}" if late else ""
+        if late:
+            minutes = late // 60
+            worded = spans.get(minutes) or spans.setdefault(minutes, rc.span(late))
+            said, overdue = worded, f", overdue by {worded}"
+        else:
+            said, overdue = "on time", ""
         then = "paging PagerDuty" if pager else f"escalation level {level}"
-        payload["text"] = f"{d.severity} {label} not acknowledged{overdue}: {then}"
+        payload: dict[str, Any] = {
+            "subject": kind, "subject_id": d.subject_id, "item": label, "title": title,
+            "severity": d.severity, "level": level, "late_seconds": late, "late": said,
+            "link": link, "runs": listed,
+            "text": f"{d.severity} {label} not acknowledged{overdue}: {then}",
+        }  # fmt: skip
         # Level 1 goes to the chat channels routed for "escalation" only: without a
         # dedup_key a message never reaches a PagerDuty channel (notify.routing). The last
         # level carries the key and the trigger: PagerDuty opens the item's incident, and
         # its acknowledge and resolve later find the channels it went to.
         message = outbox.pending_row(
-            org_id, outbox.Channel.ESCALATION, "response.escalated", payload,
-            suppressed=suppressed, now=now, dedup_key=d.dedup_key if pager else None,
-            action=outbox.PagerAction.TRIGGER if pager else None,
+            org_id, channel, "response.escalated", payload, suppressed=suppressed, now=now,
+            dedup_key=d.dedup_key if pager else None, action=trigger if pager else None,
         )  # fmt: skip
         entry = Entry(
             "response.escalate",
-            d.kind.value,
+            kind,
             d.subject_id,
             {"level": d.level},
             {
@@ -350,11 +468,11 @@ def _build(
                 "clock": d.id,
                 "severity": d.severity,
                 "late_seconds": late,
-                "pagerduty": level >= rc.PAGER_LEVEL,
+                "pagerduty": pager,
                 "runs": len(listed),
-                "notification": "suppressed" if suppressed else "escalation",
+                "notification": notification,
             },
-            RiskLevel.HIGH if level >= rc.PAGER_LEVEL else RiskLevel.MEDIUM,
+            high if pager else medium,
         )
         row = None
         if case_id is not None:
@@ -362,9 +480,9 @@ def _build(
                 "level": level,
                 "runs": listed,
                 "late_seconds": late,
-                "subject": d.kind.value,
+                "subject": kind,
                 "subject_id": d.subject_id,
             }
-            row = (case_id, org_id, "escalate", SCHEDULER, _json(data), now)
-        out.append(_Built(d, message, entry, row))
+            row = (case_id, org_id, "escalate", SCHEDULER, data, at)
+        append(_Built(d, message, entry, row))
     return out
