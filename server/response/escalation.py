@@ -14,15 +14,17 @@ the case history (action `escalate`). A run whose case still waits for an acknow
 not escalate on its own: the case escalates for both, listing its runs (the run's clock is
 parked: next_escalation_at null, picked up again if the case stops needing an acknowledgement).
 
-Set-based, so that 10,000 overdue items take under a second: the due clocks are read by
-the `next_escalation_at` index, claimed by one conditional UPDATE per level on (id, level) with
-RETURNING (so two passes running at once never escalate the same level twice: the second finds
-the level moved and gets nothing back; the UPDATE runs in the database while the messages are
-built here), then per organization one statement inserting the outbox messages and case history
-rows, run while the audit events are hashed, and one inserting the audit events
-(`riskops.audit.store.insert_parts`, `append_many`). Docs/PERFORMANCE.md "Escalation". While the
-alert-suppression kill switch is on, the messages are written suppressed (the record of what
-would have been sent stays) and the levels still advance.
+Set-based, so that 10,000 overdue items take under a second: the due clocks are read by the
+`next_escalation_at` index and claimed by one conditional UPDATE on (id, level) with RETURNING
+(two passes running at once never escalate the same level twice: the second finds the level
+moved and gets nothing back), sent before the items are built so that the database runs it
+meanwhile (`store.started`). The writes then go through a `db.Pipeline` while the pass goes on
+computing: each built slice's case history once the claim is in, the audit seqs, the messages,
+and the audit events slice by slice as they are hashed. A Slack or e-mail channel that would get
+more than DIGEST_AT escalations of one level in a pass gets one digest naming them all.
+Docs/PERFORMANCE.md "Escalation". While the alert-suppression kill switch is on, the messages
+are written suppressed (the record of what would have been sent stays) and the levels still
+advance.
 """
 
 from __future__ import annotations

@@ -286,6 +286,113 @@ async def test_escalation_levels_reach_the_channels_routed_for_escalation(tenant
     assert not await OutboxMessage.filter(destination_id=other.id).exists()
 
 
+async def test_many_escalations_at_once_reach_a_chat_channel_as_one_digest(
+    tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More than DIGEST_AT escalations of one level in a pass: Slack (people read it) gets one
+    digest naming every item; a generic webhook (a program) gets one message per item;
+    PagerDuty one trigger per item at the last level. The history, the audit events and the
+    levels are per item as ever; nothing is named twice, also with two passes at once."""
+    from riskops.audit.verify import verify_org
+    from riskops.server.notify import channels, webhooks
+    from riskops.server.notify.channels import ChannelInput
+    from riskops.server.settings import get_settings
+
+    monkeypatch.setattr(escalation, "DIGEST_AT", 2)  # three items are "many" here
+    dead = "http://127.0.0.1:9"  # nothing is delivered: only the written rows are checked
+    chat = await channels.create_channel(
+        tenant.admin, "slack",
+        ChannelInput(name="esc chat", events=["escalation"], url=f"{dead}/chat"),
+    )  # fmt: skip
+    hook = await channels.create_channel(
+        tenant.admin, "webhook",
+        ChannelInput(name="esc hook", events=["escalation"], url=f"{dead}/hook",
+                     secret="s" * 32),
+    )  # fmt: skip
+    pd = await channels.create_channel(
+        tenant.admin, "pagerduty",
+        ChannelInput(name="esc pd", events=["escalation"], secret="r" * 32,
+                     events_url=f"{dead}/v2/enqueue"),
+    )  # fmt: skip
+    runs = [await sev0_run(tenant) for _ in range(3)]
+    cases = sorted(r.case_id for r in runs)
+    t1 = max([(await clock("case", c)).due_at for c in cases]) + timedelta(minutes=1)
+    await asyncio.gather(escalation.escalate_due(t1), escalation.escalate_due(t1))
+    t2 = t1 + timedelta(minutes=P.escalation_step_minutes, seconds=1)
+    await asyncio.gather(escalation.escalate_due(t2), escalation.escalate_due(t2))
+    rows = await escalation_rows(tenant.org_id)
+
+    def named(dest: int, level: int) -> list[int]:
+        out = []
+        for r in rows:
+            if r.destination_id == dest and r.payload["level"] == level:
+                digest = r.payload["subject"] == "digest"
+                out += (
+                    [i for _, i in r.payload["subjects"]] if digest else [r.payload["subject_id"]]
+                )
+        return sorted(out)
+
+    for level in (1, 2):
+        (digest,) = [r for r in rows if r.destination_id == chat.id and r.payload["level"] == level]
+        assert digest.payload["subject"] == "digest" and digest.payload["count"] == 3
+        assert named(chat.id, level) == cases and named(hook.id, level) == cases
+        assert len([r for r in rows if r.destination_id == hook.id
+                    and r.payload["level"] == level]) == 3  # fmt: skip
+    assert named(pd.id, 1) == [] and named(pd.id, 2) == cases
+    assert {r.dedup_key for r in rows if r.destination_id == pd.id} == {
+        (await clock("case", c)).dedup_key for c in cases
+    }
+    level2 = next(r for r in rows if r.destination_id == chat.id and r.payload["level"] == 2)
+    assert level2.payload["text"].startswith("3 items not acknowledged past their target: ")
+    assert level2.payload["text"].endswith(": paging PagerDuty")
+    assert [i["item"] for i in level2.payload["items"]] == sorted(
+        i["item"] for i in level2.payload["items"]
+    ) and len(level2.payload["items"]) == 3
+    for c in cases:
+        assert await CaseEvent.filter(case_id=c, action="escalate").count() == 2
+        assert (await clock("case", c)).level == 2
+    assert await AuditEvent.filter(org_id=tenant.org_id, action="response.escalate").count() == 6
+    assert (await verify_org(tenant.org_id, get_settings().key)).ok
+    # What Slack shows: the count and each item with its link
+    text, lines = webhooks.summary(level2, get_settings().base_url)
+    assert text.startswith("3 items not acknowledged")
+    assert "*Count*: 3" in lines
+    assert sum(1 for line in lines if line.startswith("• <")) == 3
+
+
+def test_a_digest_of_many_lists_the_first_and_counts_the_rest() -> None:
+    """A digest of 250 shows DIGEST_LIST items and says how many more there are, in Slack and
+    in mail (the same lines)."""
+    from riskops.server.notify import routing, webhooks
+
+    payloads = [
+        {"subject": "case", "subject_id": i, "item": f"CASE-{i:06d}", "title": f"t{i}",
+         "severity": "SEV1" if i % 2 else "SEV0", "late": "5 min", "level": 1,
+         "link": f"http://x/cases/{i}"}
+        for i in range(1, 251)
+    ]  # fmt: skip
+    group = [
+        routing.Pending(
+            org_id=1, channel="escalation", kind="response.escalated", payload=p,
+            status=OutboxStatus.PENDING, attempts=0, next_attempt_at=datetime.now(UTC),
+            created_at=datetime.now(UTC), destination_id=7,
+        )
+        for p in payloads
+    ]  # fmt: skip
+    digest = escalation._digest(group, 1)
+    assert digest.destination_id == 7 and digest.dedup_key is None
+    p = digest.payload
+    assert p["count"] == 250 and len(p["subjects"]) == 250 and p["severity"] == "SEV0"
+    assert len(p["items"]) == escalation.DIGEST_LIST
+    assert p["text"] == (
+        "250 items not acknowledged past their target: CASE-000001, CASE-000002, CASE-000003, "
+        "CASE-000004, CASE-000005 and 245 more: escalation level 1"
+    )
+    message = OutboxMessage(org_id=1, channel="escalation", kind="response.escalated", payload=p)
+    _, lines = webhooks.summary(message, "http://x")
+    assert lines[-1] == f"… and {250 - escalation.DIGEST_LIST} more on My work"
+
+
 async def test_ack_before_target_stops_escalation(tenant) -> None:
     run = await sev1_run(tenant)
     _, operator = await tenant.user("operator")
