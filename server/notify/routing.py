@@ -33,7 +33,7 @@ import weakref
 from collections import defaultdict
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 
@@ -167,7 +167,7 @@ def _copy(row: Row, destination: int) -> Row:
     if isinstance(row, Pending):  # positional, in field order: replace() costs 3 times more
         copy = Pending(row.org_id, row.channel, row.kind, row.payload, row.status, row.attempts,
                        row.next_attempt_at, row.created_at, row.dedup_key, destination)  # fmt: skip
-        return cast(Row, copy)
+        return copy  # type: ignore[return-value]  # Row is Pending here
     return OutboxMessage(
         org_id=row.org_id, channel=row.channel, kind=row.kind, payload=row.payload,
         status=row.status, attempts=row.attempts, next_attempt_at=row.next_attempt_at,
