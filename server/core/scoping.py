@@ -136,6 +136,10 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "authentication: resolves the second step's cookie (by its hash) to its login challenge; "
         "there is no principal yet (the user is then read through scoped(..., org_id=...))."
     ),
+    "server/identity/expiry.py:purge": (
+        "the daily job removes the login challenges and SSO attempts of every organization that "
+        "expired a day ago: transient login state, not any organization's records."
+    ),
     # One-time links (issue 14): the person is not signed in; the address or the link is all
     # there is to go on.
     # Single sign-on (issue 14): nobody is signed in yet; the organization is what the browser
