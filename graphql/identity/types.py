@@ -6,9 +6,11 @@ from datetime import datetime
 from enum import Enum
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from riskops.graphql.core.context import Info, principal
 from riskops.graphql.core.ids import as_id
+from riskops.server.core.principal import Principal
 from riskops.server.identity import models, users
 
 
@@ -45,6 +47,24 @@ class TeamRef:
     name: str
 
 
+_REASONS = "_suspension_reason_loader"
+
+
+def _reasons(info: Info, who: Principal) -> DataLoader[int, str | None]:
+    """The request's loader of suspension reasons: one query for every suspended user a list
+    shows (`users.suspension_reasons`), not one per user."""
+    loader = getattr(info.context, _REASONS, None)
+    if loader is None:
+
+        async def load(ids: list[int]) -> list[str | None]:
+            found = await users.suspension_reasons(who, ids)
+            return [found.get(i) for i in ids]
+
+        loader = DataLoader(load_fn=load)
+        setattr(info.context, _REASONS, loader)
+    return loader
+
+
 @strawberry.type
 class User:
     id: strawberry.ID
@@ -67,8 +87,7 @@ class User:
         who = principal(info)
         if self.status != UserStatus.SUSPENDED:
             return None
-        uid = int(self.id)
-        return (await users.suspension_reasons(who, [uid])).get(uid)
+        return await _reasons(info, who).load(int(self.id))
 
     @classmethod
     def of(cls, u: models.User) -> User:

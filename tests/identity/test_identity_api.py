@@ -401,6 +401,30 @@ async def test_suspend_user_revokes_their_token_and_session_at_once(tenant, api,
     }
 
 
+async def test_users_ask_the_suspension_reasons_once_for_the_whole_list(tenant, api, monkeypatch):
+    """`users { suspensionReason }` reads the reasons of every suspended user listed in one
+    call (a DataLoader over `users.suspension_reasons`), not one per user."""
+    suspended = []
+    for reason in ("left the company", "on leave", "contract ended"):
+        target, _ = await tenant.user("operator")
+        await users.suspend_user(tenant.admin, target.id, reason=reason)
+        suspended.append((target.id, reason))
+    secret = await api.token(tenant, tenant.admin_user)
+    calls: list[list[int]] = []
+    real = users.suspension_reasons
+
+    async def counted(principal, ids):
+        ids = list(ids)
+        calls.append(ids)
+        return await real(principal, ids)
+
+    monkeypatch.setattr(users, "suspension_reasons", counted)
+    listed = await api.data(secret, "{ users { id status suspensionReason } }")
+    reasons = {u["id"]: u["suspensionReason"] for u in listed["users"]}
+    assert {uid: reasons[str(uid)] for uid, _ in suspended} == dict(suspended)
+    assert len(calls) == 1 and sorted(calls[0]) == sorted(uid for uid, _ in suspended)
+
+
 async def test_suspending_yourself_is_invalid(tenant, api, snapshot):
     await tenant.user("admin")  # not the last admin, so only the self-rule applies
     secret = await api.token(tenant, tenant.admin_user)
