@@ -21,6 +21,11 @@ from riskops.server.identity.models import LoginFailure
 from riskops.server.settings import Settings
 
 
+def password_account(email: str | None) -> str:
+    """The password step's account key: the e-mail address as typed, trimmed and lower case."""
+    return (email or "").strip().lower()[:254]
+
+
 def retry_in(oldest: datetime | None, window: timedelta, now: datetime) -> int:
     """Whole seconds until the oldest counted failure leaves the window (1 to the window)."""
     until = (oldest or now) + window

@@ -131,7 +131,7 @@ async def _lookup_and_reserve(
 
 
 async def login(settings: Settings, email: str, password: str, client: ClientInfo) -> LoginResult:
-    account = (email or "").strip().lower()[:254]
+    account = attempts.password_account(email)
     ip = client.ip or "unknown"
     user, policy, retry, reserved = await _lookup_and_reserve(settings, account, ip)
     actor = Actor(
@@ -166,9 +166,26 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
     # argon2 takes ~200 ms of CPU: in a thread (argon2-cffi releases the GIL), so the other
     # requests of this process do not wait for a login (the organization's security policy
     # was read with the account)
-    ok = await asyncio.to_thread(
+    checking = asyncio.to_thread(
         verify_password, user.password_hash if user else None, password or ""
     )
+    stage = None
+    if (
+        user is not None
+        and user.status == UserStatus.ACTIVE
+        and org_security.password_allowed(policy, user)
+    ):
+        stage = await mfa_login.stage_after_password(user, policy)
+    opened: LoginResult | None = None
+    if stage is not None and user is not None:
+        # A second step follows a right password: its challenge is opened while argon2 runs
+        # (issue 14's figure: no write after the check). Its cookie value is handed out only
+        # if the password is right; for a wrong one the row is of no use to anyone.
+        ok, opened = await asyncio.gather(
+            checking, mfa_login.open_challenge(user, stage, client, via="password")
+        )
+    else:
+        ok = await checking
     if not ok or user is None:
         # The attempt's reserved row stays: it is this failure.
         await store.emit(actor, Entry(
@@ -177,8 +194,8 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
         ))  # fmt: skip
         raise Unauthenticated("Wrong e-mail address or password.")
     # The password was right: from here on the attempt is not a guess. Its reserved row goes
-    # on a refusal below, or with the account's other failures when the session (or the second
-    # step's challenge) is written, in that transaction.
+    # on a refusal below, or with the account's other failures when the session is written
+    # (by the second step, when there is one: until its code is right, it counts).
     if user.status != UserStatus.ACTIVE:
         await LoginFailure.filter(id=reserved).delete()
         await store.emit(actor, Entry(
@@ -194,12 +211,9 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
             'Your organization signs in through single sign-on only: use "Sign in with SSO" '
             "on the login page."
         )
-    stage = await mfa_login.stage_after_password(user, policy)
-    if stage is not None:
-        return await mfa_login.open_challenge(
-            user, stage, client, via="password", forget_failures=account
-        )
-    return await start_session(settings, user, client, via="password", forget_failures=account)
+    if opened is not None:
+        return opened
+    return await start_session(settings, user, client, via="password", forget_failures=(account,))
 
 
 async def person(org_id: int, email: str, client: ClientInfo) -> Principal | None:

@@ -89,50 +89,48 @@ async def stage_after_password(
 
 
 async def open_challenge(
-    user: User,
-    stage: ChallengeStage,
-    client: ClientInfo,
-    *,
-    via: str = "password",
-    forget_failures: str | None = None,
+    user: User, stage: ChallengeStage, client: ClientInfo, *, via: str = "password"
 ) -> LoginResult:
-    """A `LoginChallenge` for `user` at `stage` (its cookie value in `challenge_secret`);
-    `forget_failures` as in `start_session`."""
+    """A `LoginChallenge` for `user` at `stage` (its cookie value in `challenge_secret`). The
+    password step opens it while the password is being checked (`auth.login`): its cookie value
+    is handed out only when the password is right, so a challenge opened for a wrong one is a
+    row nobody can use (removed a day after it expires: `identity.expiry`). The account's
+    failed attempts are forgotten by the second step, when the session starts."""
     secret = new_secret()
     now = datetime.now(UTC)
     minutes = get_settings().login_challenge_minutes
-    row = dict(
-        id=digest(secret), user_id=user.id, org_id=user.org_id, stage=stage, via=via,
-        created_at=now, expires_at=now + timedelta(minutes=minutes), ip=client.ip,
-        user_agent=(client.user_agent or "")[:300] or None,
-    )  # fmt: skip
+    values = [
+        digest(secret), user.id, user.org_id, stage.value, via, now,
+        now + timedelta(minutes=minutes), client.ip, (client.user_agent or "")[:300] or None,
+    ]  # fmt: skip
     db = connections.get("default")
     if db.capabilities.dialect == "postgres":
-        # Both writes in one statement, its own transaction (issue 14's figure).
-        await db.execute_query(
-            _OPEN_CHALLENGE, [*{**row, "stage": stage.value}.values(), forget_failures]
-        )
-        return LoginResult(None, None, challenge_secret=secret, stage=stage)
-    # SQLite: both writes in one transaction, one thread hop
-    values = [*{**row, "stage": stage.value}.values(), forget_failures]
-    await sqlite_run(db, _sqlite_open_challenge, values, transaction=True)
+        await db.execute_query(_OPEN_CHALLENGE, values)  # one statement, its own transaction
+    else:
+        await sqlite_run(db, _sqlite_open_challenge, values, transaction=True)
     return LoginResult(None, None, challenge_secret=secret, stage=stage)
 
 
 def _sqlite_open_challenge(db: sqlite3.Connection, values: list[Any]) -> None:
-    if values[-1] is not None:
-        db.execute("DELETE FROM login_failure WHERE account = ?", [values[-1]])
-    db.execute(_OPEN_CHALLENGE_SQLITE, values[:-1])
+    db.execute(_OPEN_CHALLENGE_SQLITE, values)
 
 
-# PostgreSQL: forget the account's failures ($10; NULL forgets none) and open the challenge,
-# committed without waiting for the WAL flush (`synchronous_commit` off for this transaction
-# only): a crash may lose a challenge opened in its last fraction of a second (the person types
-# the password again) or the forgetting of failures, never an audit event (the session and its
-# event are written by the second step, flushed).
+def forgotten_on_success(user: User, challenge: LoginChallenge) -> tuple[str, ...]:
+    """The rate limit's accounts a completed second step forgets the failures of: the codes'
+    (`mfa:<id>`) and, when the challenge came from a password, the password's: until the code
+    is right, the password attempt that opened it counts as a failure (someone who has the
+    password but not the code is still counted as a guesser)."""
+    if challenge.via == "password":
+        return (_account(user), attempts.password_account(user.email))
+    return (_account(user),)
+
+
+# PostgreSQL: open the challenge, committed without waiting for the WAL flush
+# (`synchronous_commit` off for this transaction only): a crash may lose a challenge opened in
+# its last fraction of a second (the person types the password again), never an audit event
+# (the session and its event are written by the second step, flushed).
 _OPEN_CHALLENGE = (
-    "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)), "
-    "forgotten AS (DELETE FROM login_failure WHERE account = $10::text) "
+    "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)) "
     "INSERT INTO login_challenge (id, user_id, org_id, stage, via, created_at, expires_at, ip, "
     "user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING (SELECT 1 FROM lazy)"
 )
@@ -228,7 +226,8 @@ async def second_step(
     if factor is not None and factor.user_id == user.id and factor.confirmed_at is not None:
         step = totp.matching_step(_secret_of(factor), typed)
     account, ip = _account(user), client.ip or "-"
-    opening = await prepare(settings, user, client, via="mfa", forget_failures=account)
+    forget = forgotten_on_success(user, challenge)
+    opening = await prepare(settings, user, client, via="mfa", forget_failures=forget)
     claim = [step, factor.id if factor else None, user.id, challenge.id, challenge.org_id]
     db = connections.get("default")
     if db.capabilities.dialect == "postgres":
@@ -269,8 +268,9 @@ async def _counted_step(
                 # the challenge used (gone meanwhile: Unauthenticated, and nothing of this
                 # attempt stays), the account's wrong codes forgotten, the session started
                 return await start_session(
-                    settings, user, client, via="mfa", forget_failures=account, conn=conn
-                )
+                    settings, user, client, via="mfa",
+                    forget_failures=forgotten_on_success(user, challenge), conn=conn,
+                )  # fmt: skip
             await LoginFailure.create(
                 account=account, ip=client.ip or "-", at=datetime.now(UTC), using_db=conn
             )
@@ -338,7 +338,7 @@ _STEP = (
     "taken AS (UPDATE login_challenge SET used_at = $4 WHERE id IN (SELECT id FROM ch)), "
     "failed AS (INSERT INTO login_failure (account, ip, at) SELECT $1, $2, $12 "
     "WHERE EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM fs)), "
-    "forgotten AS (DELETE FROM login_failure WHERE account = $20::text "
+    "forgotten AS (DELETE FROM login_failure WHERE account = ANY($20::text[]) "
     "AND EXISTS (SELECT 1 FROM ch)), "
     "seen AS (UPDATE app_user SET last_login_at = $16 WHERE id = $14 AND org_id = $15 "
     "AND EXISTS (SELECT 1 FROM ch)), "
@@ -377,7 +377,7 @@ async def _pg_step(
 _SQLITE_COUNTS = (
     "SELECT (SELECT count(*) FROM login_failure WHERE account = ? AND at >= ?), "
     "(SELECT count(*) FROM login_failure WHERE ip = ? AND at >= ?), "
-    "EXISTS (SELECT 1 FROM login_failure WHERE account = ?)"
+    "EXISTS (SELECT 1 FROM login_failure WHERE account IN ({}))"
 )
 _SQLITE_CLAIM = (
     "UPDATE mfa_factor SET last_step = ? WHERE id = ? AND user_id = ? "
@@ -398,12 +398,14 @@ def _sqlite_step(
     opening: Opening,
 ) -> str:
     """SQLite, in its worker thread, in one transaction: `_pg_step`'s statements (SQLite has a
-    single writer, so no locks). The account's failures are forgotten only when it has some."""
+    single writer, so no locks). The accounts' failures are forgotten only when they have some."""
     step, factor_id, user_id, challenge_id, org_id = claim
     now = datetime.now(UTC)
     since = now - timedelta(seconds=settings.login_failure_window_seconds)
+    forget = opening.row[7] or []
+    marks = ", ".join("?" for _ in forget) or "NULL"
     [(by_account, by_ip, failed_before)] = db.execute(
-        _SQLITE_COUNTS, [account, since, ip, since, account]
+        _SQLITE_COUNTS.format(marks), [account, since, ip, since, *forget]
     ).fetchall()
     if (
         by_account >= settings.login_max_failures_per_account
@@ -458,7 +460,8 @@ async def login_enrol_confirm(
     except Unauthenticated:
         await LoginFailure.filter(id=reserved).delete()
         raise
-    session = await start_session(settings, user, client, via="mfa", forget_failures=_account(user))
+    forget = forgotten_on_success(user, challenge)
+    session = await start_session(settings, user, client, via="mfa", forget_failures=forget)
     return session, codes
 
 

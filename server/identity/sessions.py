@@ -6,6 +6,7 @@ session without importing the others."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,12 +54,12 @@ async def start_session(
     client: ClientInfo,
     *,
     via: str = "password",
-    forget_failures: str | None = None,
+    forget_failures: Sequence[str] = (),
     conn: BaseDBAsyncClient | None = None,
 ) -> LoginResult:
     """The session of a user who has proven who they are (password and, where needed, a second
     step; or single sign-on), with its `auth.login` audit event (`via` says how).
-    `forget_failures`: the rate limit's account key whose failed attempts (this one's reserved
+    `forget_failures`: the rate limit's account keys whose failed attempts (this one's reserved
     row included) are forgotten in the same transaction. `conn`: a transaction the caller holds
     (the second step's, so that using its challenge and starting the session are one).
 
@@ -79,7 +80,7 @@ class Opening:
     """A session about to be written (`start_session`): its row, its audit event
     (`store.event_params`) and what the login returns once it is written."""
 
-    row: list[Any]  # id, user id, org id, now, expires, ip, user agent, account to forget
+    row: list[Any]  # id, user id, org id, now, expires, ip, user agent, accounts to forget
     event: list[Any]
     result: LoginResult
 
@@ -89,7 +90,12 @@ class Opening:
 
 
 async def prepare(
-    settings: Settings, user: User, client: ClientInfo, *, via: str, forget_failures: str | None
+    settings: Settings,
+    user: User,
+    client: ClientInfo,
+    *,
+    via: str,
+    forget_failures: Sequence[str] = (),
 ) -> Opening:
     """The session `start_session` writes, before any write (the second step prepares it
     before its one statement, `mfa_login._STEP`, which writes it as `pg_write` does)."""
@@ -102,7 +108,8 @@ async def prepare(
     principal = _principal(user, client, makers, session_id=session_id)
     entry = Entry("auth.login", "session", session_id[:16], {},
                   {"via": via} if via != "password" else {}, RiskLevel.LOW)  # fmt: skip
-    row = [session_id, user.id, user.org_id, now, expires, client.ip, agent, forget_failures]
+    forget = list(forget_failures) or None
+    row = [session_id, user.id, user.org_id, now, expires, client.ip, agent, forget]
     return Opening(row, store.event_params(principal.actor, entry), LoginResult(secret, principal))
 
 
@@ -115,12 +122,14 @@ async def pg_write(db: BaseDBAsyncClient, opening: Opening) -> None:
         await db.execute_query_dict(_SESSION_WRITES, params)
 
 
-# PostgreSQL: forget the account's failures ($8; NULL forgets none), mark the login on the user,
-# write the session and append the event (`store.pg_append_sql`), in one statement. Only when
-# the organization has an audit head (the event needs it): else nothing is written.
+# PostgreSQL: forget the accounts' failures ($8, a text array; NULL forgets none), mark the
+# login on the user, write the session and append the event (`store.pg_append_sql`), in one
+# statement. Only when the organization has an audit head (the event needs it): else nothing is
+# written.
 _HAS_HEAD = "EXISTS (SELECT 1 FROM audit_head WHERE org_id = $3)"
 _SESSION_WRITES = (
-    f"WITH forgotten AS (DELETE FROM login_failure WHERE account = $8::text AND {_HAS_HEAD}), "
+    f"WITH forgotten AS (DELETE FROM login_failure WHERE account = ANY($8::text[]) "
+    f"AND {_HAS_HEAD}), "
     f"seen AS (UPDATE app_user SET last_login_at = $4 WHERE id = $2 AND org_id = $3 "
     f"AND {_HAS_HEAD}), "
     "opened AS (INSERT INTO user_session (id, user_id, org_id, created_at, expires_at, "
@@ -138,8 +147,9 @@ def sqlite_write(db: sqlite3.Connection, opening: Opening) -> None:
     """SQLite, in its worker thread (`server.db.sqlite_run`): the same writes as
     `_SESSION_WRITES`, in the caller's transaction."""
     session_id, user_id, org_id, now, expires, ip, agent, forget = opening.row
-    if forget is not None:
-        db.execute("DELETE FROM login_failure WHERE account = ?", [forget])
+    if forget:
+        marks = ", ".join("?" for _ in forget)
+        db.execute(f"DELETE FROM login_failure WHERE account IN ({marks})", forget)
     db.execute(_SQLITE_SESSION, [session_id, user_id, org_id, now, expires, now, ip, agent])
     db.execute(
         "UPDATE app_user SET last_login_at = ? WHERE id = ? AND org_id = ?", [now, user_id, org_id]

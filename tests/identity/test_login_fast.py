@@ -22,11 +22,13 @@ from riskops.audit.verify import verify_org
 from riskops.server.core.errors import RateLimited, Unauthenticated
 from riskops.server.identity import auth, mfa_login
 from riskops.server.identity.models import (
+    ChallengeStage,
     LoginChallenge,
     LoginFailure,
     MfaFactor,
     Organization,
     Session,
+    User,
 )
 from riskops.server.identity.sessions import ClientInfo, start_session
 from riskops.server.security import digest
@@ -82,6 +84,46 @@ async def test_logins_append_events_that_verify(tenant: Any, db: Any) -> None:
     assert session.user_id == user.id and session.ip == CLIENT.ip
     assert not await LoginFailure.filter(account=f"mfa:{user.id}").exists()
     assert not await LoginFailure.filter(account=user.email).exists()
+
+
+async def test_the_challenge_opens_while_the_password_is_checked(tenant: Any, db: Any) -> None:
+    """A person with a second step: the challenge is written while argon2 runs, so a wrong
+    password leaves a challenge row too, but no cookie value: nothing can use it, and the
+    attempt is counted. A right password counts as an attempt until the code is right; then
+    the password's and the codes' failures are forgotten with the session's start."""
+    user, me = await tenant.user("viewer")
+    secret, _ = await enrol(me)
+    before = await LoginChallenge.filter(user_id=user.id).count()
+    with pytest.raises(Unauthenticated):
+        await auth.login(db.settings, user.email, "not the password", CLIENT)
+    assert await LoginChallenge.filter(user_id=user.id).count() == before + 1  # unusable
+    assert await LoginFailure.filter(account=user.email).count() == 1
+    first = await auth.login(db.settings, user.email, PASSWORD, CLIENT)
+    assert first.session_secret is None and first.challenge_secret is not None
+    assert await LoginFailure.filter(account=user.email).count() == 2  # still counted
+    await steady()
+    done = await mfa_login.second_step(db.settings, first.challenge_secret, code_at(secret), CLIENT)
+    assert done.session_secret is not None
+    assert not await LoginFailure.filter(account=user.email).exists()
+    assert not await LoginFailure.filter(account=f"mfa:{user.id}").exists()
+
+
+async def test_a_second_step_after_sso_leaves_the_password_failures(tenant: Any, db: Any) -> None:
+    """Only a challenge opened by a password forgets the password's failures: signing in by
+    single sign-on and a code says nothing about guesses at the password."""
+    user, me = await tenant.user("viewer")
+    secret, _ = await enrol(me)
+    with pytest.raises(Unauthenticated):
+        await auth.login(db.settings, user.email, "a guess", CLIENT)
+    opened = await mfa_login.open_challenge(
+        await User.get(id=user.id), ChallengeStage.MFA, CLIENT, via="sso"
+    )
+    await steady()
+    done = await mfa_login.second_step(
+        db.settings, opened.challenge_secret, code_at(secret), CLIENT
+    )
+    assert done.session_secret is not None
+    assert await LoginFailure.filter(account=user.email).count() == 1
 
 
 async def test_a_login_starts_the_chain_of_an_organization_without_a_head(db: Any) -> None:
