@@ -352,8 +352,10 @@ async def started(
     # buffer allows, each when the loop runs: written out before the computation starts, the
     # database gets all of it now (it reads as fast as we write) instead of a piece per await.
     transport = getattr(raw, "_transport", None)  # asyncpg's; its absence only costs time
-    while transport is not None and transport.get_write_buffer_size() and not task.done():  # noqa: ASYNC110 (a buffer, no event to wait on)
-        await asyncio.sleep(0)
+    spins = 0
+    while transport is not None and transport.get_write_buffer_size() and not task.done():
+        spins += 1  # the database reads as fast as we write; should it not, stop spinning
+        await asyncio.sleep(0 if spins < 1000 else 0.001)
     return task
 
 
