@@ -247,6 +247,11 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "channels _channels_of read for the messages' own organizations (several at once)."
     ),
     "server/notify/delivery.py:deliver_due": _OUTBOX,
+    "server/notify/delivery.py:_pending_ahead": (
+        "outbox delivery: the pending messages of the channels and keys the pass's (or a "
+        "delivery log page's) acknowledges and resolves are about, for the organizations of "
+        "those messages (several in one pass): one query instead of one per message."
+    ),
     "server/notify/delivery.py:_organizations": (
         "outbox delivery: the slug and name of the organizations of the messages it sends, for "
         "the webhook payload."
