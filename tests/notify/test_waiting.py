@@ -23,6 +23,8 @@ from tests.support.pagerduty_server import PagerDutyServer, routing_key
 from tests.support.pagerduty_server import serving as pd_serving
 from tests.support.statements import Statements
 
+WAITS = "waits for the older message of its item to be sent"
+
 
 @pytest.fixture
 def pd() -> Iterator[PagerDutyServer]:
@@ -79,6 +81,32 @@ async def test_nothing_to_wait_for_asks_nothing(tenant, pd) -> None:
     with Statements() as sql:
         assert (await deliver(tenant.org_id)).sent == 1
     assert sql.selecting("outbox_message", where="dedup_key") == []
+
+
+async def test_the_delivery_log_shows_waiting_by_the_delivery_rule(browser, tenant, pd) -> None:
+    """The acknowledgement waits for a trigger 26 rows down: on the log's first page (25 rows)
+    without it, the page still says why it waits, as the delivery pass decided."""
+    channel = await pager(tenant, pd)
+    pd.script = ["fail"]
+    await write(tenant.org_id, "riskops-run-old", PagerAction.TRIGGER)
+    assert (await deliver(tenant.org_id)).retrying == 1
+    for i in range(25):
+        await write(tenant.org_id, f"riskops-run-{i}", PagerAction.TRIGGER)
+    ack = await write(tenant.org_id, "riskops-run-old", PagerAction.ACKNOWLEDGE)
+    counts = await deliver(tenant.org_id)
+    assert (counts.sent, counts.waiting) == (25, 1)
+    first = await channels.deliveries(tenant.admin, channel.id, first=25)
+    assert "riskops-run-old" not in {m.dedup_key for m in first.items if m.id != ack.id}
+    assert await delivery.waiting(first.items) == {ack.id}
+    b = await browser(tenant.admin_user, tenant.password)
+    page = await b.get(f"/admin/channels/{channel.id}")
+    assert page.status_code == 200 and page.text.count(WAITS) == 1
+    # Once the trigger is sent, nothing waits, on the page either.
+    assert (await deliver(tenant.org_id, later=3600)).sent == 2
+    assert pd.actions("riskops-run-old") == ["trigger", "acknowledge"]
+    later = await channels.deliveries(tenant.admin, channel.id, first=25)
+    assert await delivery.waiting(later.items) == set()
+    assert WAITS not in (await b.get(f"/admin/channels/{channel.id}")).text
 
 
 async def test_waiting_judges_only_pending_acknowledgements(tenant, pd) -> None:

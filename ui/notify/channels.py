@@ -16,7 +16,7 @@ from starlette.routing import Route
 from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
-from riskops.server.notify import channels, routing, webhooks
+from riskops.server.notify import channels, delivery, routing, webhooks
 from riskops.server.notify.models import ChannelKind, NotificationChannel
 from riskops.server.web import settings_of
 from riskops.ui.common.forms import back, form_text, form_texts
@@ -142,15 +142,8 @@ async def _channel_page(
         log = await channels.deliveries(principal, channel.id, first=LOG_PAGE, after=after)
     except Invalid as exc:
         log, log_error = channels.DeliveryPage([], None, False), exc.message
-    pending = [m for m in log.items if m.status.value == "pending"]
-    waiting = {
-        m.id for m in pending
-        if routing.action_of(m.payload) in routing.FOLLOW_UPS and any(
-            o.dedup_key == m.dedup_key and o.id < m.id for o in pending
-        )
-    }  # fmt: skip
     ctx = {
-        "waiting": waiting,
+        "waiting": await delivery.waiting(log.items),
         "channel": channel, "kind": channel.kind.value,
         "kind_text": channels.KIND_TEXT[channel.kind],
         "EVENTS": EVENTS, "EVENT_TEXT": dict(EVENTS), "errors": errors or {},
