@@ -235,8 +235,9 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "cleared through scoped(..., org_id=row.org_id)."
     ),
     "server/notify/outbox.py:kick": (
-        "after a commit: whether any organization has an enabled channel, i.e. whether the "
-        "installation has anything to deliver to (no row is read or returned)."
+        "after a commit: whether any organization has a channel (a disabled one still closes "
+        "its incidents), i.e. whether the installation has anything to deliver to; the job it "
+        "queues delivers for every organization (no row is read or returned)."
     ),
     "server/notify/routing.py:_channels_of": (
         "outbox routing takes the messages of several organizations at once (the escalation "
