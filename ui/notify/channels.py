@@ -20,7 +20,7 @@ from riskops.server.notify import channels, delivery, routing, webhooks
 from riskops.server.notify.models import ChannelKind, NotificationChannel
 from riskops.server.web import settings_of
 from riskops.ui.common.forms import back, form_text, form_texts
-from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post
+from riskops.ui.common.posts import Refusal, Submission, form_post
 from riskops.ui.common.rendering import page, render, signed_in
 
 LOG_PAGE = 25
@@ -66,18 +66,12 @@ def _typed(form: FormData) -> dict[str, Any]:
 
 def _input(sub: Submission) -> channels.ChannelInput:
     v = sub.values
-    port_text = v["smtp_port"]
-    port: int | None = None
-    if port_text:
-        if not port_text.isdigit() or len(port_text) > 5:
-            raise FieldErrors({"smtp_port": "SMTP port: a number from 1 to 65535 (587, 25)."})
-        port = int(port_text)
     secret = sub.form.get("secret")
     recipients = [r.strip() for r in str(v["recipients"]).replace(",", "\n").splitlines()]
     return channels.ChannelInput(
         name=v["name"], events=list(v["events"]), enabled=v["enabled"], url=v["url"],
         secret=secret if isinstance(secret, str) else None, events_url=v["events_url"],
-        smtp_host=v["smtp_host"], smtp_port=port, starttls=v["starttls"],
+        smtp_host=v["smtp_host"], smtp_port=v["smtp_port"], starttls=v["starttls"],
         smtp_username=v["smtp_username"], mail_from=v["mail_from"],
         recipients=[r for r in recipients if r],
     )  # fmt: skip
