@@ -50,6 +50,7 @@ MAX_RECIPIENTS = 20
 MAX_URL = 2000
 MAX_SECRET = 500
 MAX_PAGE = 100
+MAX_ID = 2**63 - 1  # outbox message ids are 64-bit
 TEST_TIMEOUT = 5.0  # seconds: "send test" answers while the admin waits
 ROUTING_KEY_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
 PORT_RE = re.compile(r"[0-9]{1,5}")
@@ -140,13 +141,9 @@ def _port(raw: int | str | None) -> int:
     return raw
 
 
-def _secret(raw: str | None, field_name: str = "secret") -> str | None:
-    secret = (raw or "").strip()
-    if len(secret) > MAX_SECRET:
-        raise Invalid(f"Secret: at most {MAX_SECRET} characters.", field=field_name)
-    if any(ord(c) < 32 for c in secret):
-        raise Invalid("Secret contains control characters; remove them.", field=field_name)
-    return secret or None
+def _secret(raw: str | None) -> str | None:
+    """A new secret (None: keep the stored one): text like any other field's, one line."""
+    return validation.text(raw, "secret", max_len=MAX_SECRET, required=False) or None
 
 
 def checked(
@@ -262,7 +259,10 @@ def _after(raw: str) -> int:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
         if not text.startswith("d:"):
             raise ValueError(text)
-        return int(text[2:])
+        after = int(text[2:])
+        if not 1 <= after <= MAX_ID:  # no id of this list; a larger one no database takes
+            raise ValueError(text)
+        return after
     except (ValueError, UnicodeDecodeError):
         raise Invalid("after is not a cursor of this list; start from the first page.",
                       field="after") from None  # fmt: skip
