@@ -17,7 +17,6 @@ from riskops.graphql.core.ids import as_id
 from riskops.graphql.core.inputs import value_of
 from riskops.graphql.core.pagination import PageInfo
 from riskops.graphql.notify.types import NotificationStatus
-from riskops.server.core.errors import ErrorCode
 from riskops.server.notify import channels, models, routing, webhooks
 from riskops.server.notify.models import ChannelKind
 
@@ -33,7 +32,6 @@ NotificationEvent = strawberry.enum(
     "runs), REVIEW (SEV2 patterns, weekly reports), ESCALATION (unacknowledged SEV0/SEV1 past "
     "their target), ASSISTANT_BUDGET, VIEW_PROMOTION.",
 )  # fmt: skip
-MAX_LIST = channels.MAX_RECIPIENTS
 EVENT_VALUES = frozenset(e.value for e in routing.RoutedEvent)
 
 
@@ -179,16 +177,6 @@ class NotificationChannelTestPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _too_long(data: NotificationChannelInput) -> UserError | None:
-    if len(data.recipients or []) > MAX_LIST:
-        return UserError(code=ErrorCode.INVALID, field="recipients",
-                         message=f"Recipients: at most {MAX_LIST} addresses.")  # fmt: skip
-    if len(data.events) > len(routing.RoutedEvent):
-        return UserError(code=ErrorCode.INVALID, field="events",
-                         message="events: each event once.")  # fmt: skip
-    return None
-
-
 @strawberry.type
 class ChannelsQuery:
     @strawberry.field(description="Your organization's notification channels, by name (admin); "
@@ -217,9 +205,6 @@ class ChannelsMutation:
         kind: NotificationChannelKind,  # type: ignore[valid-type]
         input: NotificationChannelInput,
     ) -> NotificationChannelPayload:
-        err = _too_long(input)
-        if err:
-            return NotificationChannelPayload(errors=[err])
         return await as_payload(
             NotificationChannelPayload,
             channels.create_channel(principal(info), value_of(kind) or "", input.data()),
@@ -234,9 +219,6 @@ class ChannelsMutation:
         self, info: Info, id: strawberry.ID, expected_version: int,
         input: NotificationChannelInput,
     ) -> NotificationChannelPayload:  # fmt: skip
-        err = _too_long(input)
-        if err:
-            return NotificationChannelPayload(errors=[err])
         return await as_payload(
             NotificationChannelPayload,
             channels.update_channel(

@@ -239,8 +239,9 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "cleared through scoped(..., org_id=row.org_id)."
     ),
     "server/notify/outbox.py:kick": (
-        "after a commit: whether any organization has an enabled channel, i.e. whether the "
-        "installation has anything to deliver to (no row is read or returned)."
+        "after a commit: whether any organization has a channel (a disabled one still closes "
+        "its incidents), i.e. whether the installation has anything to deliver to; the job it "
+        "queues delivers for every organization (no row is read or returned)."
     ),
     "server/notify/routing.py:_channels_of": (
         "outbox routing takes the messages of several organizations at once (the escalation "
@@ -251,6 +252,11 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "channels _channels_of read for the messages' own organizations (several at once)."
     ),
     "server/notify/delivery.py:deliver_due": _OUTBOX,
+    "server/notify/delivery.py:_pending_ahead": (
+        "outbox delivery: the pending messages of the channels and keys the pass's (or a "
+        "delivery log page's) acknowledges and resolves are about, for the organizations of "
+        "those messages (several in one pass): one query instead of one per message."
+    ),
     "server/notify/delivery.py:_organizations": (
         "outbox delivery: the slug and name of the organizations of the messages it sends, for "
         "the webhook payload."

@@ -41,6 +41,9 @@ LABELS: dict[str, str] = {
     "expires_in_days": "Expires in (days)",
     "median": "Median credits",
     "text": "Text",
+    "smtpHost": "SMTP host",  # a notification channel's (issue 16)
+    "smtpUsername": "Username",
+    "mailFrom": "From address",
 }
 
 

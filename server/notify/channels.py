@@ -50,8 +50,11 @@ MAX_RECIPIENTS = 20
 MAX_URL = 2000
 MAX_SECRET = 500
 MAX_PAGE = 100
+MAX_ID = 2**63 - 1  # outbox message ids are 64-bit
 TEST_TIMEOUT = 5.0  # seconds: "send test" answers while the admin waits
 ROUTING_KEY_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+PORT_RE = re.compile(r"[0-9]{1,5}")
+SMTP_PORT = 587
 HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 KIND_TEXT = {
     ChannelKind.SLACK: "Slack-compatible webhook",
@@ -73,7 +76,7 @@ class ChannelInput:
     secret: str | None = None  # webhook secret, PagerDuty routing key, SMTP password
     events_url: str | None = None  # PagerDuty: the Events API address (tests: a loopback one)
     smtp_host: str | None = None
-    smtp_port: int | None = None
+    smtp_port: int | str | None = None  # a number, or as typed on the page; none: 587
     starttls: bool = False
     smtp_username: str | None = None
     mail_from: str | None = None
@@ -112,6 +115,8 @@ def _url(raw: str | None, field_name: str, what: str, *, required: bool = True) 
 
 
 def _events(raw: list[str] | None) -> list[str]:
+    if len(raw or []) > len(RoutedEvent):
+        raise Invalid(f"Events: each event once (there are {len(RoutedEvent)}).", field="events")
     chosen: list[str] = []
     for value in raw or []:
         event = validation.member(RoutedEvent, value, "Event", "events")
@@ -121,13 +126,24 @@ def _events(raw: list[str] | None) -> list[str]:
     return sorted(chosen, key=order.index)
 
 
-def _secret(raw: str | None, field_name: str = "secret") -> str | None:
-    secret = (raw or "").strip()
-    if len(secret) > MAX_SECRET:
-        raise Invalid(f"Secret: at most {MAX_SECRET} characters.", field=field_name)
-    if any(ord(c) < 32 for c in secret):
-        raise Invalid("Secret contains control characters; remove them.", field=field_name)
-    return secret or None
+def _port(raw: int | str | None) -> int:
+    """The SMTP port: a whole number from 1 to 65535, given as a number or as typed; 587 when
+    none is given."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text:
+            return SMTP_PORT
+        raw = int(text) if PORT_RE.fullmatch(text) else 0  # 0: not a port, refused below
+    if raw is None:
+        return SMTP_PORT
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 65535:
+        raise Invalid("SMTP port: a number from 1 to 65535 (587, 25).", field="smtpPort")
+    return raw
+
+
+def _secret(raw: str | None) -> str | None:
+    """A new secret (None: keep the stored one): text like any other field's, one line."""
+    return validation.text(raw, "secret", max_len=MAX_SECRET, required=False) or None
 
 
 def checked(
@@ -170,9 +186,7 @@ def checked(
                 f"SMTP host: '{host[:100]}' is not a host name (like smtp.example.com).",
                 field="smtpHost",
             )
-        port = 587 if data.smtp_port is None else data.smtp_port
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise Invalid("SMTP port: a number from 1 to 65535 (587, 25).", field="smtpPort")
+        port = _port(data.smtp_port)
         username = validation.text(data.smtp_username, "smtpUsername", max_len=200,
                                    required=False)  # fmt: skip
         recipients: list[str] = []
@@ -245,7 +259,10 @@ def _after(raw: str) -> int:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
         if not text.startswith("d:"):
             raise ValueError(text)
-        return int(text[2:])
+        after = int(text[2:])
+        if not 1 <= after <= MAX_ID:  # no id of this list; a larger one no database takes
+            raise ValueError(text)
+        return after
     except (ValueError, UnicodeDecodeError):
         raise Invalid("after is not a cursor of this list; start from the first page.",
                       field="after") from None  # fmt: skip

@@ -24,7 +24,8 @@ A message with a destination (an organization channel, issue 16) goes to that ch
 was removed"), one to a disabled channel too, except an acknowledge or resolve (an incident the
 channel opened is still closed). An acknowledge or resolve of a dedup_key waits (stays pending,
 counted as `waiting`) while an older message of the same key to the same channel is still
-pending: PagerDuty never sees the acknowledgement before the trigger.
+pending: PagerDuty never sees the acknowledgement before the trigger. That rule (`waiting`, which
+a channel's delivery log shows too) is read once per pass for all its messages, not once each.
 
 Outcomes: 2xx → sent. Connect error, timeout, 5xx → stays pending, retried after 30 s, 1 min,
 2 min, ... (at most 30 min), or after a 429's Retry-After. After `MAX_ATTEMPTS` attempts, any
@@ -35,7 +36,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -184,19 +186,58 @@ async def _retry_later(
     return "retrying"
 
 
-async def _behind(msg: OutboxMessage) -> bool:
-    """An acknowledge or resolve to a channel while an older message of its dedup_key to the
-    same channel is still pending (its trigger, being retried): it waits for it."""
-    if msg.destination_id is None or not msg.dedup_key:
+def _follow_up(msg: OutboxMessage) -> bool:
+    """An acknowledge or resolve of a dedup_key to a channel: what may have to wait."""
+    return (
+        msg.destination_id is not None
+        and bool(msg.dedup_key)
+        and routing.action_of(msg.payload) in routing.FOLLOW_UPS
+    )
+
+
+Ahead = dict[tuple[int, str], set[int]]  # (channel, dedup_key) -> ids of its pending messages
+
+
+async def _pending_ahead(messages: Sequence[OutboxMessage]) -> Ahead:
+    """The pending messages of the channels and keys the follow-ups among `messages` are
+    about: one query, whatever their number (none when there is no follow-up)."""
+    ups = [m for m in messages if _follow_up(m)]
+    if not ups:
+        return {}
+    found = await OutboxMessage.filter(
+        org_id__in=sorted({m.org_id for m in ups}),
+        destination_id__in=sorted({int(m.destination_id or 0) for m in ups}),
+        dedup_key__in=sorted({str(m.dedup_key) for m in ups}),
+        status=OutboxStatus.PENDING,
+        id__lt=max(m.id for m in ups),
+    ).values_list("destination_id", "dedup_key", "id")  # fmt: skip
+    ahead: Ahead = defaultdict(set)
+    for destination, key, ident in found:
+        ahead[(int(destination), str(key))].add(int(ident))
+    return ahead
+
+
+def _behind(msg: OutboxMessage, ahead: Ahead) -> bool:
+    """The rule: an acknowledge or resolve to a channel waits while an older message of its
+    dedup_key to the same channel is still pending (its trigger, being retried)."""
+    if not _follow_up(msg):
         return False
-    if routing.action_of(msg.payload) not in routing.FOLLOW_UPS:
-        return False
-    return await (
-        scoped(OutboxMessage, org_id=msg.org_id)
-        .filter(destination_id=msg.destination_id, dedup_key=msg.dedup_key,
-                status=OutboxStatus.PENDING, id__lt=msg.id)
-        .exists()
-    )  # fmt: skip
+    older = ahead.get((int(msg.destination_id or 0), str(msg.dedup_key)), ())
+    return any(ident < msg.id for ident in older)
+
+
+async def waiting(messages: Sequence[OutboxMessage]) -> set[int]:
+    """The ids of the pending messages among `messages` that wait for an older message of
+    their item (`_behind`), judged on every pending message of their channel and key, not only
+    on those given (a page of a delivery log shows some of them)."""
+    ahead = await _pending_ahead(messages)
+    return {m.id for m in messages if m.status == OutboxStatus.PENDING and _behind(m, ahead)}
+
+
+def _settled_in_pass(ahead: Ahead, msg: OutboxMessage) -> None:
+    """`msg` is pending no more: what waited for it may go."""
+    if msg.destination_id is not None and msg.dedup_key:
+        ahead.get((msg.destination_id, msg.dedup_key), set()).discard(msg.id)
 
 
 async def _organizations(ids: set[int]) -> dict[int, webhooks.OrgRef]:
@@ -247,6 +288,11 @@ async def deliver_due(
     async with httpx.AsyncClient(
         timeout=settings.webhook_timeout_seconds, transport=transport, follow_redirects=False
     ) as client:
+        # What each acknowledge or resolve may wait for, read once for the pass and kept up to
+        # date with what the pass itself settles (a trigger sent just before its
+        # acknowledgement lets it go); one settled meanwhile by another deliverer still holds
+        # it back until the next pass.
+        ahead = await _pending_ahead(due)
         for index, msg in enumerate(due):
             if time.monotonic() - started >= max_seconds:
                 counts.deferred = len(due) - index
@@ -264,10 +310,11 @@ async def deliver_due(
             ):
                 if await _suppress(msg, at):
                     counts.suppressed += 1
+                    _settled_in_pass(ahead, msg)
                 else:
                     counts.skipped += 1
                 continue
-            if await _behind(msg):
+            if _behind(msg, ahead):
                 counts.waiting += 1
                 continue
             if not await _claim(msg, at):
@@ -283,6 +330,8 @@ async def deliver_due(
                 error = f"internal error: {type(exc).__name__}: {exc}"[:500]
                 result = await _retry_later(msg, msg.attempts + 1, error, clock())
             setattr(counts, result, getattr(counts, result) + 1)
+            if result != "retrying":
+                _settled_in_pass(ahead, msg)
     if counts.sent or counts.failed or counts.retrying or counts.suppressed:
         log.info("outbox delivery: %s", counts.as_dict())
     return counts

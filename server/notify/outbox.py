@@ -153,10 +153,14 @@ async def kick() -> None:
     configured")."""
     try:
         settings = get_settings()
+        # Whether the installation has anywhere to deliver, across organizations on purpose:
+        # the job it queues is one pass over the due messages of every organization (it reads
+        # no row and says nothing to the caller). A disabled channel counts: an acknowledge or
+        # resolve of an incident it opened is still sent to it.
         if (
             not settings.webhooks
             and not settings.smtp_url
-            and not await NotificationChannel.filter(enabled=True, archived_at=None).exists()
+            and not await NotificationChannel.filter(archived_at=None).exists()
         ):
             return
         await runner.enqueue("outbox.deliver")

@@ -6,9 +6,10 @@ A trigger is `{"routing_key", "event_action": "trigger", "dedup_key", "payload":
 `event_action` and `dedup_key`. The dedup_key is the riskops item's (a response clock's), so the
 incident follows the item: triggered when it escalates, acknowledged and resolved with it.
 
-Answers: 202 `{"status": "success", "dedup_key": ...}` -> sent; 400 -> failed for good, with
-PagerDuty's message and errors ("400: Invalid routing key"); 429 -> retried later (after
-Retry-After when given); 5xx and network failures -> retried; any other 4xx -> failed."""
+Answers (`webhooks.post`, the rule of every HTTP receiver): 202 `{"status": "success",
+"dedup_key": ...}` -> sent; 400 -> failed for good, with PagerDuty's message and errors ("400:
+Invalid routing key"); 429 -> retried later (after Retry-After when given); 5xx and network
+failures -> retried; any other 4xx -> failed."""
 
 from __future__ import annotations
 
@@ -92,28 +93,21 @@ def _refusal(response: httpx.Response) -> str:
     return "; ".join([message, *errors])[:500]
 
 
+def _error(response: httpx.Response) -> str:
+    """PagerDuty's failed answer in words: "400: Invalid routing key", "429: rate limited by
+    PagerDuty", "503: <what it said>"."""
+    code = response.status_code
+    if code == 400:
+        return f"400: {_refusal(response)}"
+    if code == 429:
+        return "429: rate limited by PagerDuty"
+    snippet = " ".join(response.text.split())[:200]
+    return f"{code}: {snippet}" if snippet else f"HTTP {code}"
+
+
 async def send(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> Outcome:
-    """POST one event; never raises for network or HTTP failures (they are outcomes)."""
+    """POST one event; never raises for network or HTTP failures (they are outcomes, by the
+    rule every HTTP receiver shares: `webhooks.post`)."""
     raw = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "riskops-pagerduty"}
-    try:
-        response = await client.post(url, content=raw, headers=headers)
-    except httpx.TimeoutException as exc:
-        return Outcome(False, error=f"timed out: {type(exc).__name__}")
-    except httpx.ConnectError:
-        return Outcome(False, error=f"connection refused: could not reach {url}")
-    except httpx.HTTPError as exc:
-        return Outcome(False, error=f"could not connect: {type(exc).__name__}: {exc}"[:500])
-    code = response.status_code
-    if code == 202 or 200 <= code < 300:
-        return Outcome(True, code=code)
-    if code == 400:
-        return Outcome(False, permanent=True, error=f"400: {_refusal(response)}", code=code)
-    if code == 429:
-        return Outcome(
-            False, code=code, error="429: rate limited by PagerDuty",
-            retry_after=webhooks.retry_after_seconds(response.headers.get("retry-after")),
-        )  # fmt: skip
-    snippet = " ".join(response.text.split())[:200]
-    error = f"{code}: {snippet}" if snippet else f"HTTP {code}"
-    return Outcome(False, permanent=code < 500, error=error, code=code)
+    return await webhooks.post(client, url, webhooks.WebhookRequest(raw, headers), explain=_error)

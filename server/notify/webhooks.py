@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -321,8 +322,30 @@ def _clip(text: str) -> str:
     return " ".join(text.split())[:MAX_ERROR]
 
 
-async def post(client: httpx.AsyncClient, url: str, request: WebhookRequest) -> Outcome:
-    """POST once; never raises for network or HTTP failures (they are outcomes)."""
+def _webhook_error(response: httpx.Response) -> str:
+    """A webhook's refusal in words: "refused by the webhook (HTTP 410: no such hook)"."""
+    code = response.status_code
+    snippet = _clip(response.text[:200]) if response.text else ""
+    detail = f"HTTP {code}" + (f": {snippet}" if snippet else "")
+    if code == 429:
+        return f"rate limited ({detail})"
+    if 400 <= code < 500:
+        return f"refused by the webhook ({detail})"
+    return detail
+
+
+async def post(
+    client: httpx.AsyncClient,
+    url: str,
+    request: WebhookRequest,
+    *,
+    explain: Callable[[httpx.Response], str] = _webhook_error,
+) -> Outcome:
+    """POST once; never raises for network or HTTP failures (they are outcomes). The one rule
+    of every HTTP receiver (webhooks and PagerDuty): 2xx is sent; 429 is retried (after its
+    Retry-After when given); any other 4xx failed for good (retrying cannot fix it); 5xx, any
+    other answer, a timeout or no connection are retried. `explain` words a failed answer as the
+    receiver's own (PagerDuty's 400 says which field of the event it refused)."""
     try:
         response = await client.post(url, content=request.body, headers=request.headers)
     except httpx.TimeoutException as exc:
@@ -332,14 +355,8 @@ async def post(client: httpx.AsyncClient, url: str, request: WebhookRequest) -> 
     code = response.status_code
     if 200 <= code < 300:
         return Outcome(True, code=code)
-    snippet = _clip(response.text[:200]) if response.text else ""
-    detail = f"HTTP {code}" + (f": {snippet}" if snippet else "")
+    error = _clip(explain(response))
     if code == 429:
-        return Outcome(
-            False, retry_after=retry_after_seconds(response.headers.get("retry-after")),
-            error=_clip(f"rate limited ({detail})"), code=code,
-        )  # fmt: skip
-    if 400 <= code < 500:
-        return Outcome(False, permanent=True, error=_clip(f"refused by the webhook ({detail})"),
-                       code=code)  # fmt: skip
-    return Outcome(False, error=_clip(detail), code=code)
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        return Outcome(False, retry_after=retry_after, error=error, code=code)
+    return Outcome(False, permanent=400 <= code < 500, error=error, code=code)

@@ -297,15 +297,17 @@ async def close_case_clocks(
     if triggered:
         if suppressed is None:
             suppressed = await suppression(case.org_id, now, conn)
-        for c in triggered:
-            await outbox.add(
-                conn, case.org_id, outbox.Channel.ESCALATION, "response.resolved",
+        await outbox.add_many(conn, [  # at once: one look for the triggers of all their keys
+            outbox.outbox_rows(
+                case.org_id, outbox.Channel.ESCALATION, "response.resolved",
                 {"subject": c.subject_kind.value, "subject_id": c.subject_id,
                  "case_number": case.display_number, "severity": c.severity,
                  "text": f"{c.severity} {case.display_number} resolved"},
                 suppressed=suppressed, now=now, dedup_key=c.dedup_key,
                 action=outbox.PagerAction.RESOLVE,
-            )  # fmt: skip
+            )
+            for c in triggered
+        ])  # fmt: skip
     for c in open_:
         c.closed_at, c.next_escalation_at = now, None
     return open_

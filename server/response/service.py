@@ -197,6 +197,7 @@ async def _ack_all(
         .update(acknowledged_at=now, acknowledged_by_id=principal.user_id, next_escalation_at=None)
     )
     suppressed: bool | None = None
+    acks: list[outbox.OutboxMessage] = []  # written at once: one look for their triggers
     for c in group:
         await (
             scoped(ResponseClock, principal)
@@ -208,8 +209,8 @@ async def _ack_all(
         if c.level >= rc.PAGER_LEVEL:  # its PagerDuty incident was triggered: acknowledge it
             if suppressed is None:
                 suppressed = await rc.suppression(principal.org_id, now, conn)
-            await outbox.add(
-                conn, principal.org_id, outbox.Channel.ESCALATION, "response.acknowledged",
+            acks.append(outbox.outbox_rows(
+                principal.org_id, outbox.Channel.ESCALATION, "response.acknowledged",
                 {"subject": c.subject_kind.value, "subject_id": c.subject_id,
                  "severity": c.severity, "acknowledged_by": principal.name or principal.email,
                  "acknowledged_by_id": principal.user_id,
@@ -217,7 +218,7 @@ async def _ack_all(
                          f"{principal.name or principal.email}"},
                 suppressed=suppressed, now=now, dedup_key=c.dedup_key,
                 action=outbox.PagerAction.ACKNOWLEDGE,
-            )  # fmt: skip
+            ))  # fmt: skip
         await record(
             principal, conn, "response.acknowledge", c.subject_kind.value, c.subject_id,
             old={"acknowledged": False, "level": c.level, "version": c.version},
@@ -225,6 +226,7 @@ async def _ack_all(
                  "late_seconds": late, "with": [x.id for x in group if x.id != c.id]},
             risk=RiskLevel.MEDIUM,
         )  # fmt: skip
+    await outbox.add_many(conn, acks)
     if case_id is not None:
         pks = [c.subject_id for c in group if c.subject_kind is SubjectKind.RUN]
         run_ids = (

@@ -122,6 +122,11 @@ BAD_FORMS = [
     ({"kind": "pagerduty", "name": "x", "secret": "bad key!"}, "secret", "letters and digits"),
     ({"kind": "email", "name": "x", "smtp_host": "h.example", "smtp_port": "port",
       "mail_from": "a@b.example", "recipients": "c@d.example"}, "smtp_port", "1 to 65535"),
+    ({"kind": "email", "name": "x", "smtp_host": "h.example", "smtp_port": "²",
+      "mail_from": "a@b.example", "recipients": "c@d.example"}, "smtp_port",
+     "SMTP port: a number from 1 to 65535 (587, 25)."),  # a digit to str.isdigit, not to int
+    ({"kind": "email", "name": "x", "smtp_host": "h.example", "smtp_port": "65536",
+      "mail_from": "a@b.example", "recipients": "c@d.example"}, "smtp_port", "1 to 65535"),
     ({"kind": "email", "name": "x", "smtp_host": "h.example", "mail_from": "a@b.example",
       "recipients": "not an address"}, "recipients", "not an e-mail address"),
     ({"kind": "slack", "name": "", "url": "https://h.example/"}, "name", "required"),

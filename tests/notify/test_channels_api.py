@@ -140,6 +140,28 @@ BAD = [
 ]  # fmt: skip
 
 
+async def test_list_limits_are_the_services_own(api, tenant) -> None:
+    """Too many recipients or events: the service's message, after the service's permission
+    check (the API has no check of its own)."""
+    token = await admin_token(api, tenant)
+    mail = {"name": "x", "smtpHost": "h.example", "mailFrom": "a@b.example",
+            "recipients": [f"r{i}@x.example" for i in range(21)]}  # fmt: skip
+    hook = {"name": "x", "url": "https://h.example/", "events": ["CRITICAL"] * 7}
+    before = await state(tenant.org_id)
+    for kind, given, field, says in (
+        ("EMAIL", mail, "recipients", "Recipients: at most 20 addresses."),
+        ("SLACK", hook, "events", "Events: each event once (there are 6)."),
+    ):
+        body = await api.data(token, CREATE, {"kind": kind, "input": given})
+        [error] = body["createNotificationChannel"]["errors"]
+        assert (error["code"], error["field"], error["message"]) == ("INVALID", field, says)
+    user, _ = await tenant.user("operator")
+    operator = await api.token(tenant, user)
+    body = await api.data(operator, CREATE, {"kind": "EMAIL", "input": mail})
+    assert body["createNotificationChannel"]["errors"][0]["code"] == "FORBIDDEN"
+    assert await state(tenant.org_id) == before
+
+
 @pytest.mark.parametrize(("kind", "given", "field"), BAD)
 async def test_bad_input_is_data_and_changes_nothing(api, tenant, kind, given, field) -> None:
     token = await admin_token(api, tenant)

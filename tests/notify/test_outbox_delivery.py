@@ -449,10 +449,24 @@ async def test_kick_queues_a_delivery_and_never_raises(
 async def test_kick_without_webhooks_queues_nothing(db) -> None:
     assert not get_settings().webhooks
     # Nor any organization channel (those earlier tests left are done with).
-    await NotificationChannel.filter(enabled=True).update(enabled=False)
+    await NotificationChannel.filter(archived_at=None).update(archived_at=datetime.now(UTC))
     before = await Job.filter(kind="outbox.deliver").count()
     await outbox.kick()
     assert await Job.filter(kind="outbox.deliver").count() == before
+
+
+async def test_kick_with_only_a_disabled_channel_queues_delivery(db, tenant) -> None:
+    """A disabled PagerDuty channel still gets the resolve of an incident it opened: sent now,
+    not at the next sweep."""
+    await NotificationChannel.filter(archived_at=None).update(archived_at=datetime.now(UTC))
+    now = datetime.now(UTC)
+    await NotificationChannel.create(
+        org_id=tenant.org_id, name="pd", kind="pagerduty", enabled=False, events=["critical"],
+        config={"events_url": "http://127.0.0.1:9/v2/enqueue"}, created_at=now, updated_at=now,
+    )  # fmt: skip
+    before = await Job.filter(kind="outbox.deliver").count()
+    await outbox.kick()
+    assert await Job.filter(kind="outbox.deliver").count() == before + 1
 
 
 async def test_kick_with_an_organization_channel_queues_delivery(tenant) -> None:

@@ -16,11 +16,11 @@ from starlette.routing import Route
 from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
-from riskops.server.notify import channels, routing, webhooks
+from riskops.server.notify import channels, delivery, routing, webhooks
 from riskops.server.notify.models import ChannelKind, NotificationChannel
 from riskops.server.web import settings_of
 from riskops.ui.common.forms import back, form_text, form_texts
-from riskops.ui.common.posts import FieldErrors, Refusal, Submission, form_post
+from riskops.ui.common.posts import Refusal, Submission, form_post
 from riskops.ui.common.rendering import page, render, signed_in
 
 LOG_PAGE = 25
@@ -66,18 +66,12 @@ def _typed(form: FormData) -> dict[str, Any]:
 
 def _input(sub: Submission) -> channels.ChannelInput:
     v = sub.values
-    port_text = v["smtp_port"]
-    port: int | None = None
-    if port_text:
-        if not port_text.isdigit() or len(port_text) > 5:
-            raise FieldErrors({"smtp_port": "SMTP port: a number from 1 to 65535 (587, 25)."})
-        port = int(port_text)
     secret = sub.form.get("secret")
     recipients = [r.strip() for r in str(v["recipients"]).replace(",", "\n").splitlines()]
     return channels.ChannelInput(
         name=v["name"], events=list(v["events"]), enabled=v["enabled"], url=v["url"],
         secret=secret if isinstance(secret, str) else None, events_url=v["events_url"],
-        smtp_host=v["smtp_host"], smtp_port=port, starttls=v["starttls"],
+        smtp_host=v["smtp_host"], smtp_port=v["smtp_port"], starttls=v["starttls"],
         smtp_username=v["smtp_username"], mail_from=v["mail_from"],
         recipients=[r for r in recipients if r],
     )  # fmt: skip
@@ -142,15 +136,8 @@ async def _channel_page(
         log = await channels.deliveries(principal, channel.id, first=LOG_PAGE, after=after)
     except Invalid as exc:
         log, log_error = channels.DeliveryPage([], None, False), exc.message
-    pending = [m for m in log.items if m.status.value == "pending"]
-    waiting = {
-        m.id for m in pending
-        if routing.action_of(m.payload) in routing.FOLLOW_UPS and any(
-            o.dedup_key == m.dedup_key and o.id < m.id for o in pending
-        )
-    }  # fmt: skip
     ctx = {
-        "waiting": waiting,
+        "waiting": await delivery.waiting(log.items),
         "channel": channel, "kind": channel.kind.value,
         "kind_text": channels.KIND_TEXT[channel.kind],
         "EVENTS": EVENTS, "EVENT_TEXT": dict(EVENTS), "errors": errors or {},
