@@ -304,8 +304,11 @@ async def get_run_detail(principal: Principal, run_pk: str | int) -> RunDetail:
     return detail
 
 
-async def runs_of_case(principal: Principal, case_id: int, limit: int = 200) -> list[Run]:
-    """The runs linked to a case (a SEV0/SEV1 run opens its case), newest first."""
+async def runs_of_case(principal: Principal, case_id: int) -> list[Run]:
+    """All the runs linked to a case (a SEV0/SEV1 run opens its case), newest first: what the
+    case page lists and counts, and GraphQL's `case { runIds }` (Related_Run_IDs). No limit: a
+    list cut short would hide runs that decide who may resolve the case, under a count that
+    looks complete."""
     principal.require(Perm.RUN_READ)
     q = scoped(Run, principal).filter(case_id=case_id).select_related("scenario")
-    return list(await q.order_by("-started_at", "-id").limit(limit))
+    return list(await q.order_by("-started_at", "-id"))

@@ -19,7 +19,6 @@ from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
-from riskops.server.credit.models import Run
 from riskops.server.triage.case_resolution import ResolveAlone, resolve_alone
 from riskops.server.triage.cases import (
     MAX_PAGE,
@@ -95,13 +94,6 @@ async def get_case_detail(principal: Principal, case_id: str | int) -> CaseDetai
         case_actions(principal, case),
         alone,
     )
-
-
-async def run_ids_of(principal: Principal, case: Case) -> list[str]:
-    """The run ids of the case's runs (Related_Run_IDs), sorted."""
-    principal.require(Perm.RUN_READ)
-    ids = await scoped(Run, principal).filter(case_id=case.id).values_list("run_id", flat=True)
-    return sorted(str(i) for i in ids)
 
 
 _NUMBER_RE = re.compile(r"(?:case-)?0*(\d{1,9})", re.IGNORECASE)
