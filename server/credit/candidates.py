@@ -17,7 +17,7 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.credit import baseline_rules
-from riskops.server.credit.baseline_prerequisites import _SEV0_SEV1
+from riskops.server.credit.baseline_prerequisites import SEV0_SEV1
 from riskops.server.credit.baseline_rules import BaselineStats
 from riskops.server.credit.models import Baseline, Run, Scenario
 from riskops.server.credit.policy import current_policy
@@ -121,7 +121,7 @@ async def candidates_in_period(
     scenarios that pass count, CV and severity need their median (PostgreSQL computes it with
     percentile_cont, SQLite loads their credits)."""
     start, end = validation.period(start, end)
-    sev_list = ", ".join(f"'{s}'" for s in _SEV0_SEV1)
+    sev_list = ", ".join(f"'{s}'" for s in SEV0_SEV1)
     runs = scoped(Run, org_id=org_id).filter(started_at__gte=start, started_at__lt=end)
     if scenario_ids is not None:
         runs = runs.filter(scenario_id__in=list(scenario_ids))

@@ -25,7 +25,7 @@ from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.credit.policy import current_policy
 from riskops.server.triage.case_run_links import policy_name
-from riskops.server.triage.cases import CaseResult, S, _change, _event
+from riskops.server.triage.cases import CaseResult, S, _change, case_history
 from riskops.server.triage.models import Case, CaseStatus
 
 DONE = frozenset({S.RESOLVED, S.CLOSED})
@@ -167,7 +167,7 @@ async def archive_resolved_cases(
                 .update(archived_at=now, version=case.version)
             )
             facts = {"archived": True, "older_than_days": days, "bulk": True}
-            await _event(principal, conn, case, "archive", case.status, facts, now)
+            await case_history(principal, conn, case, "archive", case.status, facts, now)
             await record(
                 principal, conn, "case.archive", "case", case.id,
                 old=old, new={"status": case.status.value, "version": case.version, **facts},

@@ -24,9 +24,9 @@ from riskops.server.triage.cases import (
     MAX_PAGE,
     WORKING,
     CaseActions,
-    _choice,
-    _user_id,
     case_actions,
+    parse_choice,
+    parse_user_id,
 )
 from riskops.server.triage.models import (
     Alert,
@@ -119,9 +119,9 @@ async def list_cases(
     keyset-paged on (updated_at, id) with cursors of their own (`case_cursor`)."""
     principal.require(Perm.CASE_READ)
     since = validation.updated_after(updated_after)
-    wanted = _choice(CaseStatus, status, "status")
-    wanted_severity = _choice(CaseSeverity, severity, "severity")
-    assignee = _user_id(assignee_id) if assignee_id not in (None, "") else None
+    wanted = parse_choice(CaseStatus, status, "status")
+    wanted_severity = parse_choice(CaseSeverity, severity, "severity")
+    assignee = parse_user_id(assignee_id) if assignee_id not in (None, "") else None
     if text is not None:
         text = validation.text(text, "text", max_len=200, required=False) or None
     validation.page_size(first, MAX_PAGE)
