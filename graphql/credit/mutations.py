@@ -22,7 +22,7 @@ from riskops.graphql.credit.policy_types import (
     Policy,
     PolicyPayload,
 )
-from riskops.graphql.credit.queries import _people, _policy_in_force, run_nodes
+from riskops.graphql.credit.queries import people_of, policy_of, run_nodes
 from riskops.graphql.credit.report_types import Report, ReportPayload
 from riskops.graphql.credit.run_types import (
     ArtifactCheck,
@@ -338,7 +338,7 @@ class BaselinesMutation:
 async def _version(p: Principal, row: PolicyVersion) -> Policy:
     """A version with what it changes (`changes_of`)."""
     changes = await controls.changes_of(p, row)
-    return Policy.of_row(row, await users.names_of(p, _people([row])), changes)
+    return Policy.of_row(row, await users.names_of(p, people_of([row])), changes)
 
 
 async def _policy_payload(p: Principal, decision: Awaitable[PolicyVersion]) -> PolicyPayload:
@@ -346,7 +346,7 @@ async def _policy_payload(p: Principal, decision: Awaitable[PolicyVersion]) -> P
     version in force (another version came in force meanwhile)."""
 
     async def in_force(errors: list[UserError]) -> PolicyPayload:
-        return PolicyPayload(policy=await _policy_in_force(p), errors=errors)
+        return PolicyPayload(policy=await policy_of(p), errors=errors)
 
     async def done(row: PolicyVersion) -> PolicyPayload:
         return PolicyPayload(policy=await _version(p, row))

@@ -198,18 +198,18 @@ class BaselinesQuery:
         return [BaselineCandidate.of(c) for c in rows]
 
 
-def _people(rows: Iterable[PolicyVersion]) -> list[int | None]:
+def people_of(rows: Iterable[PolicyVersion]) -> list[int | None]:
     return [i for r in rows for i in (r.set_by_id, r.decided_by_id)]
 
 
-async def _policy_in_force(p: Principal) -> Policy:
+async def policy_of(p: Principal) -> Policy:
     current = await query(controls.get_policy(p))
     row = current.version
     changes = None
     if row is not None:
         versions = await query(controls.list_policy_versions(p))
         changes = controls.version_changes(versions).get(row.id)
-    names = await users.names_of(p, _people([row] if row else []))
+    names = await users.names_of(p, people_of([row] if row else []))
     return Policy.of(current.number, current.policy, row, names, changes)
 
 
@@ -217,7 +217,7 @@ async def _policy_in_force(p: Principal) -> Policy:
 class ControlsQuery:
     @strawberry.field(description="The classification policy in force, with each value's meaning.")
     async def policy(self, info: Info) -> Policy:
-        return await _policy_in_force(principal(info))
+        return await policy_of(principal(info))
 
     @strawberry.field(
         description="The stored policy versions, newest first, each with its status (PROPOSED, "
@@ -226,7 +226,7 @@ class ControlsQuery:
     async def policy_versions(self, info: Info) -> list[Policy]:
         p = principal(info)
         rows = await query(controls.list_policy_versions(p))
-        names = await users.names_of(p, _people(rows))
+        names = await users.names_of(p, people_of(rows))
         changes = controls.version_changes(rows)
         return [Policy.of_row(r, names, changes.get(r.id)) for r in rows]
 
@@ -239,7 +239,7 @@ class ControlsQuery:
         open_ = await query(controls.open_policy_proposal(p))
         if open_ is None:
             return None
-        names = await users.names_of(p, _people([open_.version]))
+        names = await users.names_of(p, people_of([open_.version]))
         return Policy.of_row(open_.version, names, open_.changes)
 
     @strawberry.field(

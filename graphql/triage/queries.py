@@ -37,6 +37,7 @@ from riskops.graphql.triage.types import (
 )
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
+from riskops.server.credit import runs
 from riskops.server.identity import users
 from riskops.server.operations import retention
 from riskops.server.triage import case_queries, queue, queue_filters
@@ -272,7 +273,8 @@ class AlertsQuery:
         d = await or_none(case_queries.get_case_detail(p, str(id)))
         if d is None:
             return None
-        run_ids = await case_queries.run_ids_of(p, d.case) if p.can(Perm.RUN_READ) else []
+        linked = await runs.runs_of_case(p, d.case.id) if p.can(Perm.RUN_READ) else []
+        run_ids = sorted(r.run_id for r in linked)
         alone = (
             ResolveAlone(allowed=d.resolve_alone.allowed, reason=d.resolve_alone.reason,
                          policy_number=d.resolve_alone.policy_number)

@@ -21,6 +21,7 @@ from riskops.graphql.triage.loaders import Loaders
 from riskops.server.assistant.usage import case_costs
 from riskops.server.core.errors import ErrorCode
 from riskops.server.operations import retention
+from riskops.server.triage import case_archive
 from riskops.server.triage import models as m
 from riskops.server.triage.models import (
     AlertDisposition,
@@ -506,6 +507,20 @@ class Case:
     @strawberry.field(description="The incident record of a Sev0/Sev1 case (null for others).")
     async def incident(self, info: Info) -> Incident | None:
         return await incident_of(info, self.id)
+
+    @strawberry.field(
+        description="Whether you may archive it now (archiveCase): you work cases and it is "
+        "resolved or closed, not archived yet. The case page shows its Archive button by it."
+    )
+    def can_archive(self, info: Info) -> bool:
+        return case_archive.can_archive(principal(info), self)
+
+    @strawberry.field(
+        description="Whether you may unarchive it now (unarchiveCase): you work cases and it "
+        "is archived."
+    )
+    def can_unarchive(self, info: Info) -> bool:
+        return case_archive.can_unarchive(principal(info), self)
 
     @classmethod
     def of(cls, c: m.Case) -> Case:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -90,6 +90,42 @@ def updated_after(value: Any) -> datetime | None:
             field="updated_after",
         )
     return value.astimezone(UTC)
+
+
+def aware(value: Any, field: str) -> datetime:
+    """A date and time with a time zone, in UTC; a naive one or anything else is Invalid on
+    `field` (a naive time would be read in whatever zone the server runs in)."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise Invalid(f"{label(field)} must be a date and time with a time zone.", field=field)
+    return value.astimezone(UTC)
+
+
+# The longest period a report figure is asked for (baseline candidates, the PII rate): a year
+# and a day, so any calendar year fits.
+MAX_PERIOD = timedelta(days=366)
+
+
+def period(
+    start: Any, end: Any, *, last_days: int | None = None, limit: timedelta = MAX_PERIOD
+) -> tuple[datetime, datetime]:
+    """[period_start, period_end): aware dates and times (in UTC), start before end, at most
+    `limit` long; otherwise Invalid naming the field to fix. With `last_days`, a missing end is
+    now and a missing start `last_days` before the end."""
+    if last_days is not None:
+        end = datetime.now(UTC) if end is None else end
+        start = aware(end, "period_end") - timedelta(days=last_days) if start is None else start
+    s, e = aware(start, "period_start"), aware(end, "period_end")
+    if s >= e:
+        raise Invalid(
+            f"period_start ({s:%Y-%m-%d %H:%M}) must be before period_end ({e:%Y-%m-%d %H:%M}).",
+            field="period_start",
+        )
+    if e - s > limit:
+        raise Invalid(
+            f"The period is {(e - s).days} days long; the limit is {limit.days} days.",
+            field="period_start",
+        )
+    return s, e
 
 
 def page_size(first: Any, max_page: int) -> int:

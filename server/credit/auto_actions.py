@@ -45,7 +45,7 @@ CLOSED_CASE = frozenset({CaseStatus.RESOLVED, CaseStatus.CLOSED})
 
 
 @dataclass
-class _Item:
+class RunItem:
     index: int
     data: dict[str, Any]  # ledger.parse_record's output
     scenario: Scenario | None = None
@@ -60,7 +60,7 @@ class _Item:
 
 
 @dataclass
-class _After:
+class AfterCommit:
     """Side effects to run once the transaction has committed."""
 
     quarantine: list[tuple[str, str]] = field(default_factory=list)  # (uri, quarantine path)
@@ -68,7 +68,7 @@ class _After:
 
 
 @dataclass
-class _Links:
+class RunLinks:
     """The cases a batch's runs join, written with one UPDATE per case after the batch's
     actions; each scenario's SEV2 pattern case is looked up once per batch."""
 
@@ -88,8 +88,8 @@ class _Links:
             await response_clocks.open_run_clocks(principal.org_id, conn, self.clocks, self.now)
 
 
-async def _use_rerun_requests(
-    principal: Principal, conn: BaseDBAsyncClient, items: list[_Item]
+async def use_rerun_requests(
+    principal: Principal, conn: BaseDBAsyncClient, items: list[RunItem]
 ) -> None:
     """An approved request allows one rerun: recording it uses the request up."""
     for item in items:
@@ -110,7 +110,7 @@ async def _use_rerun_requests(
 
 
 async def _open_case_for_pattern(
-    principal: Principal, conn: BaseDBAsyncClient, item: _Item, now: datetime
+    principal: Principal, conn: BaseDBAsyncClient, item: RunItem, now: datetime
 ) -> tuple[Case, bool]:
     """SEV2 persistent pattern: the scenario's open case if it has one, else a new one (and
     whether it is new)."""
@@ -144,7 +144,7 @@ async def _open_case_for_pattern(
     return case, True
 
 
-def _notice(item: _Item) -> dict[str, Any]:
+def _notice(item: RunItem) -> dict[str, Any]:
     assert item.run is not None and item.verdict is not None and item.scenario is not None
     run = item.run
     return {
@@ -161,13 +161,13 @@ def _notice(item: _Item) -> dict[str, Any]:
     }
 
 
-async def _apply_actions(
+async def apply_actions(
     principal: Principal,
     conn: BaseDBAsyncClient,
-    item: _Item,
+    item: RunItem,
     suppressed: bool,
-    after: _After,
-    links: _Links,
+    after: AfterCommit,
+    links: RunLinks,
     now: datetime,
 ) -> None:
     assert item.run is not None and item.verdict is not None and item.scenario is not None
@@ -223,7 +223,7 @@ async def _apply_actions(
     )  # fmt: skip
 
 
-async def _after_commit(after: _After) -> None:
+async def after_commit(after: AfterCommit) -> None:
     for uri, qpath in after.quarantine:
         try:
             if not artifacts.move_to_quarantine(uri, qpath):

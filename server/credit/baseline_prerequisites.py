@@ -23,7 +23,7 @@ from riskops.server.credit import baseline_rules
 from riskops.server.credit.models import BaselineChange, BaselineSource, Run, Scenario
 from riskops.server.credit.terms import Policy, Severity, severity_of
 
-_SEV0_SEV1 = (Severity.SEV0.value, Severity.SEV1.value)
+SEV0_SEV1 = (Severity.SEV0.value, Severity.SEV1.value)
 _HEALTHY_SEVERITIES = (Severity.SEV2.value, Severity.SEV3.value)
 
 
@@ -66,7 +66,7 @@ async def _severe_run(
     principal: Principal, scenario: Scenario, since: datetime, conn: BaseDBAsyncClient | None
 ) -> baseline_rules.SevereRun | None:
     q = scoped(Run, principal).filter(
-        scenario_id=scenario.id, severity__in=_SEV0_SEV1, started_at__gte=since
+        scenario_id=scenario.id, severity__in=SEV0_SEV1, started_at__gte=since
     )
     if conn is not None:
         q = q.using_db(conn)
@@ -104,7 +104,7 @@ async def _healthy_span(
     return _as_date(first), _as_date(last)
 
 
-async def _prerequisites(
+async def check_prerequisites(
     principal: Principal,
     scenario: Scenario,
     policy: Policy,
@@ -126,7 +126,7 @@ async def _prerequisites(
     return Prerequisites(scenario, conditions, manual, days)
 
 
-async def _change_prerequisites(
+async def change_prerequisites(
     principal: Principal,
     scenario: Scenario,
     change: BaselineChange,
@@ -136,7 +136,7 @@ async def _change_prerequisites(
 ) -> Prerequisites:
     """A proposal's prerequisites as the world is now: its CV (the numbers to approve) against
     the policy in force; a manual change is held to the quiet period alone."""
-    return await _prerequisites(
+    return await check_prerequisites(
         principal, scenario, policy, now, conn, cv=change.cv,
         cv_basis=f"the {change.sample_size} healthy runs of change {change.id}",
         days=change.window_days or 0, manual=change.source is BaselineSource.MANUAL,

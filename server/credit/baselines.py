@@ -48,8 +48,8 @@ from riskops.server.core.scoping import lock_scoped, scoped
 from riskops.server.credit import baseline_rules
 from riskops.server.credit.baseline_prerequisites import (
     Prerequisites,
-    _change_prerequisites,
-    _prerequisites,
+    change_prerequisites,
+    check_prerequisites,
 )
 from riskops.server.credit.models import Baseline, BaselineChange, BaselineSource, Run, Scenario
 from riskops.server.credit.policy import current_policy
@@ -315,7 +315,7 @@ async def baseline_prerequisites(
         cv, basis = calc.cv, _window_basis(calc)
     except Invalid:
         cv, basis = None, f"no healthy runs in the last {n} days"
-    return await _prerequisites(
+    return await check_prerequisites(
         principal, scenario, policy, now, None, cv=cv, cv_basis=basis, days=n, manual=manual
     )
 
@@ -329,7 +329,7 @@ async def approval_prerequisites(principal: Principal, scenario_key: str) -> Pre
     if change is None:
         return None
     policy = (await current_policy(principal.org_id)).policy
-    return await _change_prerequisites(principal, scenario, change, policy, datetime.now(UTC))
+    return await change_prerequisites(principal, scenario, change, policy, datetime.now(UTC))
 
 
 # --- changes -------------------------------------------------------------------------------------
@@ -391,7 +391,7 @@ async def propose_baseline_update(
                 change_id=first.id,
             )
         calc = await _calculate(principal, scenario, n, now, policy, conn)
-        pre = await _prerequisites(
+        pre = await check_prerequisites(
             principal, scenario, policy, now, conn,
             cv=calc.cv, cv_basis=_window_basis(calc), days=n, manual=False,
         )  # fmt: skip
@@ -489,7 +489,7 @@ async def approve_baseline_update(
         policy = (await current_policy(principal.org_id, conn)).policy
         # The prerequisites again, as they are now: a SEV0/SEV1 run, or a stricter policy,
         # since the proposal stops it (a manual change is held to the quiet period alone).
-        pre = await _change_prerequisites(principal, scenario, change, policy, now, conn)
+        pre = await change_prerequisites(principal, scenario, change, policy, now, conn)
         if not pre.met:
             raise pre.refusal(
                 "change_id",
@@ -587,7 +587,7 @@ async def set_manual_baseline(
         needed = baseline_rules.needs_confirmation(old, value, policy)
         if needed and not confirm:
             raise _confirmation_needed(old, value, policy)
-        pre = await _prerequisites(
+        pre = await check_prerequisites(
             principal, scenario, policy, now, conn, cv=None, cv_basis="", days=0, manual=True
         )
         if not pre.met:

@@ -6,50 +6,24 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, localcontext
-from typing import Any
 
 from tortoise.expressions import RawSQL
 from tortoise.functions import Count
 
 from riskops.server.core import validation
-from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.credit import baseline_rules
-from riskops.server.credit.baseline_prerequisites import _SEV0_SEV1
+from riskops.server.credit.baseline_prerequisites import SEV0_SEV1
 from riskops.server.credit.baseline_rules import BaselineStats
 from riskops.server.credit.models import Baseline, Run, Scenario
 from riskops.server.credit.policy import current_policy
 from riskops.server.credit.terms import Policy
 
-MAX_PERIOD = timedelta(days=366)
 CANDIDATE_DAYS = 7  # the weekly review's period
-
-
-def _aware(raw: Any, name: str) -> datetime:
-    if not isinstance(raw, datetime) or raw.tzinfo is None:
-        raise Invalid(
-            f"{validation.label(name)} must be a date and time with a timezone.", field=name
-        )
-    return raw.astimezone(UTC)
-
-
-def _period(start: Any, end: Any) -> tuple[datetime, datetime]:
-    s, e = _aware(start, "period_start"), _aware(end, "period_end")
-    if s >= e:
-        raise Invalid(
-            f"period_start ({s:%Y-%m-%d %H:%M}) must be before period_end ({e:%Y-%m-%d %H:%M}).",
-            field="period_start",
-        )
-    if e - s > MAX_PERIOD:
-        raise Invalid(
-            f"The period is {(e - s).days} days long; the limit is {MAX_PERIOD.days} days.",
-            field="period_start",
-        )
-    return s, e
 
 
 @dataclass(frozen=True)
@@ -146,8 +120,8 @@ async def candidates_in_period(
     One GROUP BY gives count, sum, sum of squares and SEV0/SEV1 presence per scenario; only the
     scenarios that pass count, CV and severity need their median (PostgreSQL computes it with
     percentile_cont, SQLite loads their credits)."""
-    start, end = _period(start, end)
-    sev_list = ", ".join(f"'{s}'" for s in _SEV0_SEV1)
+    start, end = validation.period(start, end)
+    sev_list = ", ".join(f"'{s}'" for s in SEV0_SEV1)
     runs = scoped(Run, org_id=org_id).filter(started_at__gte=start, started_at__lt=end)
     if scenario_ids is not None:
         runs = runs.filter(scenario_id__in=list(scenario_ids))
@@ -228,11 +202,6 @@ async def baseline_candidates(
 ) -> list[Candidate]:
     """The baseline candidates of a period (default: the last 7 days up to now)."""
     principal.require(Perm.RUN_READ)
-    end = _aware(period_end, "period_end") if period_end is not None else datetime.now(UTC)
-    start = (
-        _aware(period_start, "period_start")
-        if period_start is not None
-        else end - timedelta(days=CANDIDATE_DAYS)
-    )
+    start, end = validation.period(period_start, period_end, last_days=CANDIDATE_DAYS)
     policy = (await current_policy(principal.org_id)).policy
     return await candidates_in_period(principal.org_id, start, end, policy)

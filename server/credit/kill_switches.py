@@ -13,14 +13,14 @@ from tortoise.transactions import in_transaction
 
 from riskops.audit import store
 from riskops.audit.types import Actor, Entry, RiskLevel
-from riskops.server.core import validation
+from riskops.server.core import formatting, validation
 from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import Conflict, Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import lock_scoped, parse_id, scoped
 from riskops.server.credit.models import KillSwitch, Scenario
-from riskops.server.credit.policy import MAX_VERSIONS, _reason, _when, in_force
+from riskops.server.credit.policy import MAX_VERSIONS, in_force, parse_reason
 from riskops.server.identity import users
 from riskops.server.identity.orgs import lock_organization
 
@@ -134,7 +134,7 @@ async def set_kill_switch(
         )
     if key:
         key = validation.scenario_key(key, "scope")
-    text = _reason(reason)
+    text = parse_reason(reason)
     now = datetime.now(UTC)
     expires = _expiry(expires_at, now)
     async with in_transaction() as conn:
@@ -155,11 +155,11 @@ async def set_kill_switch(
         )  # fmt: skip
         if on is not None:
             what = switch.value + (f" for {key}" if key else "")
-            until = f" until {_when(on.expires_at)}" if on.expires_at else ""
+            until = f" until {formatting.when(on.expires_at)}" if on.expires_at else ""
             setter = await users.name_of(principal, on.set_by_id, conn)
             raise Conflict(
                 f"{what} is already in force: set by {setter} at "
-                f"{_when(on.set_at)}{until}. Clear it first to set it again.",
+                f"{formatting.when(on.set_at)}{until}. Clear it first to set it again.",
                 field="name",
                 switch_id=on.id,
             )
@@ -186,7 +186,7 @@ async def clear_kill_switch(principal: Principal, switch_id: str | int, reason: 
     """Turn a switch off before it expires. The clearing reason is kept on the row."""
     principal.require(Perm.POLICY_MANAGE)
     parse_id("KillSwitch", switch_id)  # a garbled id is not found before the reason is judged
-    text = _reason(reason)
+    text = parse_reason(reason)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         row = await lock_scoped(KillSwitch, principal, conn, switch_id, "KillSwitch")
@@ -196,13 +196,14 @@ async def clear_kill_switch(principal: Principal, switch_id: str | int, reason: 
             raise Conflict(
                 f"Kill switch {row.id} was already cleared by "
                 f"{await users.name_of(principal, row.cleared_by_id, conn)} at "
-                f"{_when(row.cleared_at)}.",
+                f"{formatting.when(row.cleared_at)}.",
                 field="switch_id",
             )
         if state == "expired":
             assert row.expires_at is not None
             raise Conflict(
-                f"Kill switch {row.id} already expired at {_when(row.expires_at)}; it is off.",
+                f"Kill switch {row.id} already expired at {formatting.when(row.expires_at)}; "
+                "it is off.",
                 field="switch_id",
             )
         # Free text stays in our rows, never in the audit chain.

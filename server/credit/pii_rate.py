@@ -7,26 +7,24 @@ week and the last 30 days, GraphQL's `piiFalsePositiveRate` for any period up to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from tortoise.expressions import Q, RawSQL
+from tortoise.expressions import Q
 from tortoise.functions import Count
 
 from riskops.server.core import validation
-from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
+from riskops.server.credit import runs
 from riskops.server.credit.models import Run
 from riskops.server.credit.quarantine import SENSITIVE
 
 # The flags that classify a run as PII are the ones a declassification answers
-# (`quarantine.SENSITIVE`); the window the figure covers when asked without a period (and the
-# weekly report's longer one).
-_SENSITIVE = SENSITIVE
+# (`quarantine.SENSITIVE`). The window the figure covers when asked without a period (and the
+# weekly report's longer one):
 FALSE_POSITIVE_DAYS = 30
-MAX_RATE_PERIOD = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -44,19 +42,10 @@ class FalsePositiveRate:
         return self.declassified / self.flagged if self.flagged else None
 
 
-def _flagged_sensitive(q: Any) -> Any:
-    if Run._meta.db.capabilities.dialect == "postgres":
-        return q.filter(Q(*(Q(flags__contains=[f]) for f in _SENSITIVE), join_type="OR"))
-    # SQLite has no JSON containment in Tortoise (as `runs._with_flag`): a flag name quoted as
-    # in the stored JSON text cannot match inside another name. Known names, safe to inline.
-    found = " + ".join(f'instr("flags", \'"{f}"\')' for f in _SENSITIVE)
-    return q.annotate(_sensitive_at=RawSQL(found)).filter(_sensitive_at__gt=0)
-
-
 async def false_positive_counts(org_id: int, start: datetime, end: datetime) -> FalsePositiveRate:
     """One aggregate over the period's runs (the (org_id, started_at) index)."""
     period = scoped(Run, org_id=org_id).filter(started_at__gte=start, started_at__lt=end)
-    q = _flagged_sensitive(period)
+    q = runs.with_flag(period, *SENSITIVE)
     rows = (
         await q.annotate(
             n=Count("id"), declassified=Count("id", _filter=Q(declassified_at__isnull=False))
@@ -68,36 +57,11 @@ async def false_positive_counts(org_id: int, start: datetime, end: datetime) -> 
     return FalsePositiveRate(start, end, int(n), int(d))
 
 
-def _aware(raw: Any, name: str) -> datetime:
-    if not isinstance(raw, datetime) or raw.tzinfo is None:
-        raise Invalid(
-            f"{validation.label(name)} must be a date and time with a timezone.", field=name
-        )
-    return raw.astimezone(UTC)
-
-
 async def pii_false_positive_rate(
     principal: Principal, period_start: Any = None, period_end: Any = None
 ) -> FalsePositiveRate:
     """The PII false-positive rate of the runs started in the period (default: the last 30
     days up to now), seed 002's monthly figure. At most 366 days."""
     principal.require(Perm.REPORT_READ)
-    end = datetime.now(UTC) if period_end is None else _aware(period_end, "period_end")
-    start = (
-        end - timedelta(days=FALSE_POSITIVE_DAYS)
-        if period_start is None
-        else _aware(period_start, "period_start")
-    )
-    if start >= end:
-        raise Invalid(
-            f"period_start ({start:%Y-%m-%d %H:%M}) must be before period_end "
-            f"({end:%Y-%m-%d %H:%M}).",
-            field="period_start",
-        )
-    if end - start > MAX_RATE_PERIOD:
-        raise Invalid(
-            f"The period is {(end - start).days} days long; the limit is "
-            f"{MAX_RATE_PERIOD.days} days.",
-            field="period_start",
-        )
+    start, end = validation.period(period_start, period_end, last_days=FALSE_POSITIVE_DAYS)
     return await false_positive_counts(principal.org_id, start, end)

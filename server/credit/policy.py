@@ -17,7 +17,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from riskops.audit.types import RiskLevel
-from riskops.server.core import approvals, validation
+from riskops.server.core import approvals, formatting, validation
 from riskops.server.core.approvals import ChangeStatus, Decision
 from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import Conflict, Invalid, not_found
@@ -122,7 +122,7 @@ INT_FIELDS = frozenset(f.name for f in fields(Policy) if f.type == "int")
 # --- input checks ------------------------------------------------------------------------------
 
 
-def _reason(raw: Any, name: str = "reason") -> str:
+def parse_reason(raw: Any, name: str = "reason") -> str:
     return validation.long_text(
         raw, name, max_len=MAX_REASON, why="say why (it is kept with the change)"
     )
@@ -132,10 +132,6 @@ def _whole(raw: Any, name: str) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int):
         raise Invalid(f"{name} must be a whole number, not {raw!r}.", field=name)
     return raw
-
-
-def _when(value: datetime) -> str:
-    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 # --- the policy --------------------------------------------------------------------------------
@@ -247,7 +243,7 @@ async def change_policy(
             f"Nothing to change: give the field(s) to change, from: {', '.join(POLICY_FIELDS)}.",
             field="values",
         )
-    text = _reason(reason)
+    text = parse_reason(reason)
     expected = _whole(expected_number, "expected_number")
     now = datetime.now(UTC)
     async with in_transaction() as conn:
@@ -265,7 +261,7 @@ async def change_policy(
             proposer = await users.name_of(principal, pending.set_by_id, conn)
             raise Conflict(
                 f"Policy version {pending.number} proposed by "
-                f"{proposer} at {_when(pending.created_at)} is "
+                f"{proposer} at {formatting.when(pending.created_at)} is "
                 "still open: another approver approves or rejects it (its proposer may "
                 "withdraw it) before a new change can be proposed.",
                 field="values",
@@ -312,7 +308,7 @@ async def _locked_proposal(
     if row is None:
         raise not_found("PolicyVersion", number)
     if row.status is not ChangeStatus.PROPOSED:
-        when = f" at {_when(row.decided_at)}" if row.decided_at else ""
+        when = f" at {formatting.when(row.decided_at)}" if row.decided_at else ""
         by = (
             f" by {await users.name_of(principal, row.decided_by_id, conn)}"
             if row.decided_by_id is not None or row.decided_at is not None
@@ -332,7 +328,7 @@ async def approve_policy_change(principal: Principal, number: int, reason: str) 
     refused (Conflict) when another version came in force after it was proposed."""
     principal.require(Perm.POLICY_MANAGE)
     n = _number(number)
-    text = _reason(reason)
+    text = parse_reason(reason)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         await lock_organization(principal, conn)
@@ -348,8 +344,8 @@ async def approve_policy_change(principal: Principal, number: int, reason: str) 
         if current.number > row.number or (since is not None and since > row.created_at):
             raise Conflict(
                 f"Version {current.number} came in force after version {row.number} was "
-                f"proposed ({_when(row.created_at)}), so the proposal was made against an "
-                f"older policy: reject it and propose the change again from version "
+                f"proposed ({formatting.when(row.created_at)}), so the proposal was made "
+                f"against an older policy: reject it and propose the change again from version "
                 f"{current.number}.",
                 field="number",
                 current_number=current.number,
@@ -373,7 +369,7 @@ async def reject_policy_change(principal: Principal, number: int, reason: str) -
     """Reject a proposed version with a reason (its proposer may reject it to withdraw it)."""
     principal.require(Perm.POLICY_MANAGE)
     n = _number(number)
-    text = _reason(reason)
+    text = parse_reason(reason)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
         await lock_organization(principal, conn)

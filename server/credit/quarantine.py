@@ -39,7 +39,7 @@ from riskops.server.credit.models import (
     Run,
     RunArtifact,
 )
-from riskops.server.credit.recording import MAX_REASON, _locked_run, log
+from riskops.server.credit.recording import MAX_REASON, locked_run, log
 from riskops.server.credit.terms import RiskFlag
 from riskops.server.identity import users
 from riskops.server.triage.cases import note_in
@@ -88,7 +88,7 @@ async def quarantine_run(
     parse_version(expected_version)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        run = await _locked_run(principal, conn, run_pk)
+        run = await locked_run(principal, conn, run_pk)
         check_version(
             f"Run {run.run_id}", run.version, expected_version, quarantined=run.quarantined,
             verb="quarantine it",
@@ -244,7 +244,7 @@ async def release_quarantine(
     parse_version(expected_version)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        run = await _locked_run(principal, conn, run_pk)
+        run = await locked_run(principal, conn, run_pk)
         check_version(
             f"Run {run.run_id}", run.version, expected_version, quarantined=run.quarantined
         )
@@ -285,7 +285,7 @@ async def declassify_run(
     moves: list[tuple[str, str]] = []
     released: Release | None = None
     async with in_transaction() as conn:
-        run = await _locked_run(principal, conn, run_pk)
+        run = await locked_run(principal, conn, run_pk)
         check_version(
             f"Run {run.run_id}", run.version, expected_version, verb="declassify it"
         )  # fmt: skip

@@ -40,12 +40,12 @@ from riskops.server.core.scoping import lock_scoped, scoped
 from riskops.server.credit import artifacts, kill_switches, ledger
 from riskops.server.credit import policy as controls
 from riskops.server.credit.auto_actions import (
-    _After,
-    _after_commit,
-    _apply_actions,
-    _Item,
-    _Links,
-    _use_rerun_requests,
+    AfterCommit,
+    RunItem,
+    RunLinks,
+    after_commit,
+    apply_actions,
+    use_rerun_requests,
 )
 from riskops.server.credit.classification import ScenarioStats, actions, classify
 from riskops.server.credit.models import (
@@ -106,8 +106,8 @@ def _check_artifacts(data: dict[str, Any], org_id: int) -> None:
                 raise Invalid(e.message, field=f"artifacts[{i}].uri") from None
 
 
-def _parse(items: Sequence[Any], result: RecordResult, org_id: int) -> list[_Item]:
-    parsed: list[_Item] = []
+def _parse(items: Sequence[Any], result: RecordResult, org_id: int) -> list[RunItem]:
+    parsed: list[RunItem] = []
     first_at: dict[str, int] = {}
     for index, raw in enumerate(items):
         try:
@@ -127,7 +127,7 @@ def _parse(items: Sequence[Any], result: RecordResult, org_id: int) -> list[_Ite
                 )
             )  # fmt: skip
             continue
-        parsed.append(_Item(index, data))
+        parsed.append(RunItem(index, data))
     return parsed
 
 
@@ -153,7 +153,7 @@ async def record_runs(principal: Principal, items: list[Any]) -> RecordResult:
     result = RecordResult(batch_id=uuid.uuid4().hex)
     parsed = _parse(items, result, principal.org_id)
     parse_errors = list(result.errors)
-    after = _After()
+    after = AfterCommit()
     if parsed:
         try:
             await _record_in_transaction(principal, parsed, result, after)
@@ -163,23 +163,23 @@ async def record_runs(principal: Principal, items: list[Any]) -> RecordResult:
             result.recorded.clear()
             result.unchanged.clear()
             result.errors[:] = parse_errors
-            after = _After()
+            after = AfterCommit()
             for item in parsed:
                 item.case, item.run, item.rerun_of, item.rerun_request = None, None, None, None
             await _record_in_transaction(principal, parsed, result, after)
     result.errors.sort(key=lambda e: e.index)
-    await _after_commit(after)
+    await after_commit(after)
     return result
 
 
 async def _record_in_transaction(
-    principal: Principal, parsed: list[_Item], result: RecordResult, after: _After
+    principal: Principal, parsed: list[RunItem], result: RecordResult, after: AfterCommit
 ) -> None:
     now = datetime.now(UTC)
     org = principal.org_id
     async with in_transaction() as conn:
         known = await _known_runs(principal, conn, [p.data["run_id"] for p in parsed])
-        fresh: list[_Item] = []
+        fresh: list[RunItem] = []
         for item in parsed:
             stored = known.get(item.data["run_id"])
             if stored is not None:
@@ -220,11 +220,11 @@ async def _record_in_transaction(
             )
         await _insert_runs(principal, conn, fresh, policy_in_force.number, now)
         await _insert_artifacts(principal, conn, fresh, after, now)
-        await _use_rerun_requests(principal, conn, fresh)
-        links = _Links()
+        await use_rerun_requests(principal, conn, fresh)
+        links = RunLinks()
         for item in fresh:
             if item.acts:
-                await _apply_actions(principal, conn, item, suppressed, after, links, now)
+                await apply_actions(principal, conn, item, suppressed, after, links, now)
         await links.write(principal, conn)
         for item in fresh:
             assert item.verdict is not None
@@ -298,8 +298,8 @@ async def _stats(
 
 
 async def _check_reruns(
-    principal: Principal, conn: BaseDBAsyncClient, items: list[_Item], result: RecordResult
-) -> list[_Item]:
+    principal: Principal, conn: BaseDBAsyncClient, items: list[RunItem], result: RecordResult
+) -> list[RunItem]:
     """A rerun must name a run of the organization; a rerun of a gated run needs an approved,
     unused rerun request (seed 002 "Rerun Approval Gates"). Refused items are reported."""
     wanted = sorted({i.data["rerun_of"] for i in items if i.data["rerun_of"]})
@@ -321,7 +321,7 @@ async def _check_reruns(
             .order_by("decided_at")
         ):
             approved.setdefault(found.run_id, found)
-    kept: list[_Item] = []
+    kept: list[RunItem] = []
     used: set[int] = set()
     for item in items:
         name = item.data["rerun_of"]
@@ -360,7 +360,7 @@ async def _check_reruns(
 
 
 async def _prior_sev2(
-    principal: Principal, conn: BaseDBAsyncClient, items: list[_Item], policy: Policy
+    principal: Principal, conn: BaseDBAsyncClient, items: list[RunItem], policy: Policy
 ) -> dict[int, int]:
     """For each SEV2 item: SEV2 runs of its scenario in the `sev2_pattern_days` before it
     started, counting stored runs and earlier items of this batch."""
@@ -404,7 +404,7 @@ async def touch_run(
     await scoped(Run, principal).filter(id=run_pk).using_db(conn).update(updated_at=now)
 
 
-def _run_values(principal: Principal, item: _Item, policy_number: int, now: datetime) -> dict:
+def _run_values(principal: Principal, item: RunItem, policy_number: int, now: datetime) -> dict:
     assert item.verdict is not None and item.scenario is not None
     v, d, acts = item.verdict, item.data, item.acts
     return {
@@ -454,7 +454,7 @@ def _insert_sql(dialect: str, names: tuple[str, ...]) -> str:
 async def _insert_runs(
     principal: Principal,
     conn: BaseDBAsyncClient,
-    items: list[_Item],
+    items: list[RunItem],
     policy_number: int,
     now: datetime,
 ) -> None:
@@ -483,7 +483,11 @@ async def _insert_runs(
 
 
 async def _insert_artifacts(
-    principal: Principal, conn: BaseDBAsyncClient, items: list[_Item], after: _After, now: datetime
+    principal: Principal,
+    conn: BaseDBAsyncClient,
+    items: list[RunItem],
+    after: AfterCommit,
+    now: datetime,
 ) -> None:
     rows: list[RunArtifact] = []
     for item in items:
@@ -512,7 +516,7 @@ async def _insert_artifacts(
 # --- rerun requests ----------------------------------------------------------------------------
 
 
-async def _locked_run(principal: Principal, conn: BaseDBAsyncClient, run_pk: str | int) -> Run:
+async def locked_run(principal: Principal, conn: BaseDBAsyncClient, run_pk: str | int) -> Run:
     return await lock_scoped(Run, principal, conn, run_pk, "Run")
 
 

@@ -19,7 +19,7 @@ from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, lock_scoped, scoped
 from riskops.server.core.versioning import check_version, parse_version
 from riskops.server.credit.models import RerunRequest, RerunStatus, Run
-from riskops.server.credit.recording import MAX_REASON, _locked_run, touch_run
+from riskops.server.credit.recording import MAX_REASON, locked_run, touch_run
 
 # A rerun request is open while pending or approved-but-unused: a run has at most one.
 OPEN_RERUN = (RerunStatus.PENDING, RerunStatus.APPROVED)
@@ -31,7 +31,7 @@ async def request_rerun(principal: Principal, run_pk: str | int, reason: str) ->
     reason = validation.long_text(reason, "reason", max_len=MAX_REASON)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        run = await _locked_run(principal, conn, run_pk)
+        run = await locked_run(principal, conn, run_pk)
         if not run.rerun_gate:
             raise Invalid(
                 f"Run {run.run_id} has no rerun gate: it can be rerun without approval.",

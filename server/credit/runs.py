@@ -96,17 +96,23 @@ def _severity_filter(values: Sequence[str]) -> Q | None:
     return q
 
 
-def _with_flag(q: QuerySet[Run], flag: str) -> QuerySet[Run]:
-    if flag not in {f.value for f in RiskFlag}:
-        raise Invalid(
-            f"Flag {flag!r} is unknown; choose one of {validation.choices(RiskFlag)}.",
-            field="flag",
-        )
+def with_flag(q: QuerySet[Run], *flags: str) -> QuerySet[Run]:
+    """Narrow `q` to the runs flagged with any of `flags` (risk flag names; an unknown one is
+    Invalid): the ledger's flag filter, and the PII runs of the false-positive rate."""
+    known = {f.value for f in RiskFlag}
+    for flag in flags:
+        if flag not in known:
+            raise Invalid(
+                f"Flag {flag!r} is unknown; choose one of {validation.choices(RiskFlag)}.",
+                field="flag",
+            )
     if Run._meta.db.capabilities.dialect == "postgres":
-        return q.filter(flags__contains=[flag])  # jsonb @> (a GIN index can serve it)
-    # SQLite has no JSON containment in Tortoise: the flag (a known name, safe to inline) quoted
+        # jsonb @> per flag (a GIN index can serve it)
+        return q.filter(Q(*(Q(flags__contains=[f]) for f in flags), join_type="OR"))
+    # SQLite has no JSON containment in Tortoise: a flag (a known name, safe to inline) quoted
     # as in the stored JSON text cannot match inside another name.
-    return q.annotate(_flag_at=RawSQL(f'instr("flags", \'"{flag}"\')')).filter(_flag_at__gt=0)
+    found = " + ".join(f'instr("flags", \'"{f}"\')' for f in flags)
+    return q.annotate(_flag_at=RawSQL(found)).filter(_flag_at__gt=0)
 
 
 def apply_run_filter(q: QuerySet[Run], flt: RunFilter) -> QuerySet[Run]:
@@ -118,7 +124,7 @@ def apply_run_filter(q: QuerySet[Run], flt: RunFilter) -> QuerySet[Run]:
     if flt.scenario:
         q = q.filter(scenario__key=flt.scenario)
     if flt.flag:
-        q = _with_flag(q, flt.flag)
+        q = with_flag(q, flt.flag)
     if flt.since is not None:
         q = q.filter(started_at__gte=flt.since)
     if flt.until is not None:
@@ -298,8 +304,11 @@ async def get_run_detail(principal: Principal, run_pk: str | int) -> RunDetail:
     return detail
 
 
-async def runs_of_case(principal: Principal, case_id: int, limit: int = 200) -> list[Run]:
-    """The runs linked to a case (a SEV0/SEV1 run opens its case), newest first."""
+async def runs_of_case(principal: Principal, case_id: int) -> list[Run]:
+    """All the runs linked to a case (a SEV0/SEV1 run opens its case), newest first: what the
+    case page lists and counts, and GraphQL's `case { runIds }` (Related_Run_IDs). No limit: a
+    list cut short would hide runs that decide who may resolve the case, under a count that
+    looks complete."""
     principal.require(Perm.RUN_READ)
     q = scoped(Run, principal).filter(case_id=case_id).select_related("scenario")
-    return list(await q.order_by("-started_at", "-id").limit(limit))
+    return list(await q.order_by("-started_at", "-id"))

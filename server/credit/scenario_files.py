@@ -30,15 +30,15 @@ from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.credit import json_files, kill_switches
 from riskops.server.credit.models import KillSwitch, Scenario
-from riskops.server.credit.policy import _reason
+from riskops.server.credit.policy import parse_reason
 from riskops.server.credit.scenarios import (
     MAX_SCENARIO_KEY,
     SCENARIO_KEY_RE,
-    _classification,
-    _max_items,
-    _name,
-    _target,
     create_scenario,
+    parse_classification,
+    parse_dispatch_target,
+    parse_max_items,
+    parse_name,
     update_scenario,
 )
 
@@ -48,10 +48,10 @@ CONFIG_FIELDS = ("name", "max_items", "data_classification", "dispatch_target")
 FIELDS = ("scenario_id", *CONFIG_FIELDS, "is_backfill", "version")
 LAYOUT = "config/scenarios/<scenario_id>.json"
 _VALUE_CHECKS = {
-    "name": _name,
-    "max_items": _max_items,
-    "data_classification": _classification,
-    "dispatch_target": _target,
+    "name": parse_name,
+    "max_items": parse_max_items,
+    "data_classification": parse_classification,
+    "dispatch_target": parse_dispatch_target,
 }
 
 
@@ -179,7 +179,7 @@ async def apply_scenario_file(principal: Principal, sf: ScenarioFile, reason: st
                 "kept with the kill switch).",
                 field="reason",
             )
-        text = _reason(reason)
+        text = parse_reason(reason)
     done: list[str] = []
     if existing is None:
         await create_scenario(

@@ -195,7 +195,7 @@ async def get_scenario_detail(principal: Principal, scenario_key: str) -> Scenar
 # --- configuration -------------------------------------------------------------------------------
 
 
-def _name(raw: Any) -> str:
+def parse_name(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise Invalid("Name is required: how people call the scenario.", field="name")
     value = raw.strip()
@@ -208,7 +208,7 @@ def _name(raw: Any) -> str:
     return value
 
 
-def _max_items(raw: Any) -> int | None:
+def parse_max_items(raw: Any) -> int | None:
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_ITEMS_LIMIT:
@@ -220,7 +220,7 @@ def _max_items(raw: Any) -> int | None:
     return raw
 
 
-def _classification(raw: Any) -> str:
+def parse_classification(raw: Any) -> str:
     choices = validation.choices(DataClassification)
     if not isinstance(raw, str) or not raw.strip():
         raise Invalid(
@@ -236,7 +236,7 @@ def _classification(raw: Any) -> str:
         ) from None
 
 
-def _target(raw: Any) -> str | None:
+def parse_dispatch_target(raw: Any) -> str | None:
     if raw is None:
         return None
     if not isinstance(raw, str):
@@ -276,10 +276,10 @@ async def create_scenario(
             field="scenario_key",
         )
     values: dict[str, Any] = {
-        "name": _name(name),
-        "max_items": _max_items(max_items),
-        "data_classification": _classification(data_classification),
-        "dispatch_target": _target(dispatch_target),
+        "name": parse_name(name),
+        "max_items": parse_max_items(max_items),
+        "data_classification": parse_classification(data_classification),
+        "dispatch_target": parse_dispatch_target(dispatch_target),
     }
     exists = Conflict(
         f"Scenario {key} already exists; change its configuration instead.", field="scenario_key"
@@ -319,10 +319,10 @@ async def update_scenario(
     principal.require(Perm.BASELINE_PROPOSE)
     key = baselines.parse_scenario_key(scenario_key)
     values: dict[str, Any] = {
-        "name": _name(name),
-        "max_items": _max_items(max_items),
-        "data_classification": _classification(data_classification),
-        "dispatch_target": _target(dispatch_target),
+        "name": parse_name(name),
+        "max_items": parse_max_items(max_items),
+        "data_classification": parse_classification(data_classification),
+        "dispatch_target": parse_dispatch_target(dispatch_target),
     }
     expected = parse_version(expected_version, of="of the scenario ")
     async with in_transaction() as conn:

@@ -152,7 +152,7 @@ async def _act(
     key = parse_idempotency_key(idempotency_key)
     if action is not Action.ANSWER_INFO:
         # Answering is allowed by the alert itself (the person asked): its version is checked
-        # once the alert is read and the permission known (`_apply`), never before.
+        # once the alert is read and the permission known (`apply_action`), never before.
         parse_version(expected_version)
     pk = parse_id("Alert", alert_id)
     with key_race(key):
@@ -169,12 +169,12 @@ async def _act_in_transaction(
 ) -> AlertActionResult:
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        alert = await _locked(principal, conn, pk)
+        alert = await lock_alert(principal, conn, pk)
         if key is not None and await used_idempotency_key(
             principal, conn, key, action.value, alert.id
         ):
             return AlertActionResult(alert, replayed=True)
-        await _apply(principal, conn, alert, action, params, expected_version, now)
+        await apply_action(principal, conn, alert, action, params, expected_version, now)
         if key is not None:
             await remember_key(
                 principal, conn, key, action.value, alert.id, now,
@@ -183,11 +183,11 @@ async def _act_in_transaction(
     return AlertActionResult(alert)
 
 
-async def _locked(principal: Principal, conn: BaseDBAsyncClient, pk: int) -> Alert:
+async def lock_alert(principal: Principal, conn: BaseDBAsyncClient, pk: int) -> Alert:
     return await lock_scoped(Alert, principal, conn, pk, "Alert")
 
 
-async def _apply(
+async def apply_action(
     principal: Principal,
     conn: BaseDBAsyncClient,
     alert: Alert,

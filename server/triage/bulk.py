@@ -26,7 +26,7 @@ from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import parse_id, scoped
 from riskops.server.core.versioning import FIELD, parse_version
 from riskops.server.triage import workflow
-from riskops.server.triage.alerts import MAX_BULK, NAMED, _apply, _locked, member
+from riskops.server.triage.alerts import MAX_BULK, NAMED, apply_action, lock_alert, member
 from riskops.server.triage.models import (
     Alert,
     AlertStatus,
@@ -198,9 +198,9 @@ async def _bulk_in_transaction(
         for pk, version in sorted(parsed):
             alert = None
             try:
-                alert = await _locked(principal, conn, pk)
+                alert = await lock_alert(principal, conn, pk)
                 external_ids[index_of[pk]] = alert.external_id
-                await _apply(principal, conn, alert, action, dict(params), version, now)
+                await apply_action(principal, conn, alert, action, dict(params), version, now)
             except DomainError as exc:
                 if exc.code is ErrorCode.CONFLICT:
                     exc.extra.setdefault("expected", version)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
@@ -25,12 +25,35 @@ from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import scoped
 from riskops.server.credit.policy import current_policy
 from riskops.server.triage.case_run_links import policy_name
-from riskops.server.triage.cases import CaseResult, S, _change, _event
-from riskops.server.triage.models import Case
+from riskops.server.triage.cases import CaseResult, S, _change, case_history
+from riskops.server.triage.models import Case, CaseStatus
 
 DONE = frozenset({S.RESOLVED, S.CLOSED})
 MAX_BULK = 500  # cases per bulk call; the result says how many remain
 MAX_DAYS = 3660
+
+
+class CaseState(Protocol):
+    """What the archiving rule reads of a case (a stored case, or GraphQL's node of one)."""
+
+    @property
+    def status(self) -> CaseStatus: ...
+
+    @property
+    def archived_at(self) -> datetime | None: ...
+
+
+def can_archive(principal: Principal, case: CaseState) -> bool:
+    """Whether this caller may archive the case now (the rule `archive_case` enforces, and what
+    the case page and GraphQL's `canArchive` show): someone who works cases, a resolved or
+    closed case, not archived yet."""
+    return principal.can(Perm.CASE_WORK) and case.archived_at is None and case.status in DONE
+
+
+def can_unarchive(principal: Principal, case: CaseState) -> bool:
+    """Whether this caller may unarchive the case now (`unarchive_case`'s rule): someone who
+    works cases, an archived case."""
+    return principal.can(Perm.CASE_WORK) and case.archived_at is not None
 
 
 async def archive_case(
@@ -40,7 +63,7 @@ async def archive_case(
     principal.require(Perm.CASE_WORK)
 
     async def apply(conn: BaseDBAsyncClient, case: Case, now: datetime) -> tuple[dict, dict]:
-        if case.status not in DONE:
+        if not can_archive(principal, case):  # live and permitted by now: its status
             raise Conflict(
                 f"Cannot archive case {case.display_number} while it is {case.status.value}; "
                 "only resolved or closed cases are archived.",
@@ -58,7 +81,7 @@ async def unarchive_case(
     principal.require(Perm.CASE_WORK)
 
     async def apply(conn: BaseDBAsyncClient, case: Case, now: datetime) -> tuple[dict, dict]:
-        if case.archived_at is None:
+        if not can_unarchive(principal, case):  # permitted by now: not archived
             raise Conflict(
                 f"Case {case.display_number} is not archived.",
                 current_status=case.status.value, current_version=case.version,
@@ -144,7 +167,7 @@ async def archive_resolved_cases(
                 .update(archived_at=now, version=case.version)
             )
             facts = {"archived": True, "older_than_days": days, "bulk": True}
-            await _event(principal, conn, case, "archive", case.status, facts, now)
+            await case_history(principal, conn, case, "archive", case.status, facts, now)
             await record(
                 principal, conn, "case.archive", "case", case.id,
                 old=old, new={"status": case.status.value, "version": case.version, **facts},

@@ -27,7 +27,13 @@ from riskops.server.credit.models import Run
 from riskops.server.identity.orgs import lock_organization
 from riskops.server.response import clocks
 from riskops.server.triage import case_alerts, case_run_links
-from riskops.server.triage.cases import MAX_TITLE, CaseResult, _choice, _event, _text
+from riskops.server.triage.cases import (
+    MAX_TITLE,
+    CaseResult,
+    case_history,
+    parse_choice,
+    parse_text,
+)
 from riskops.server.triage.models import Case, CaseAlert, CaseSeverity, CaseStatus
 
 
@@ -46,8 +52,8 @@ async def create_case(
     run id the pages show, `RUN-…`), or from neither (a pattern someone spotted). A run already
     in another case is refused, naming that case."""
     principal.require(Perm.CASE_WORK)
-    title = _text(title, "title", MAX_TITLE)
-    sev = _choice(CaseSeverity, severity, "severity", required=True)
+    title = parse_text(title, "title", MAX_TITLE)
+    sev = parse_choice(CaseSeverity, severity, "severity", required=True)
     assert sev is not None
     ids = case_alerts.alert_ids(list(alert_ids), alert_external_ids, required=False)
     external = case_alerts.external_ids(alert_external_ids)
@@ -138,7 +144,7 @@ async def open_case(
     if runs:  # the runs a person named (an automatic action links its run itself)
         await case_run_links.attach(principal, conn, runs, case.id, now)
         data["run_ids"] = [r.run_id for r in runs]
-    await _event(principal, conn, case, "create", None, data, now)
+    await case_history(principal, conn, case, "create", None, data, now)
     await clocks.open_case_clock(conn, case, now, source)  # its response target (issue 16)
     await record(
         principal, conn, "case.create", "case", case.id,

@@ -19,15 +19,14 @@ from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
-from riskops.server.credit.models import Run
 from riskops.server.triage.case_resolution import ResolveAlone, resolve_alone
 from riskops.server.triage.cases import (
     MAX_PAGE,
     WORKING,
     CaseActions,
-    _choice,
-    _user_id,
     case_actions,
+    parse_choice,
+    parse_user_id,
 )
 from riskops.server.triage.models import (
     Alert,
@@ -97,13 +96,6 @@ async def get_case_detail(principal: Principal, case_id: str | int) -> CaseDetai
     )
 
 
-async def run_ids_of(principal: Principal, case: Case) -> list[str]:
-    """The run ids of the case's runs (Related_Run_IDs), sorted."""
-    principal.require(Perm.RUN_READ)
-    ids = await scoped(Run, principal).filter(case_id=case.id).values_list("run_id", flat=True)
-    return sorted(str(i) for i in ids)
-
-
 _NUMBER_RE = re.compile(r"(?:case-)?0*(\d{1,9})", re.IGNORECASE)
 
 
@@ -127,9 +119,9 @@ async def list_cases(
     keyset-paged on (updated_at, id) with cursors of their own (`case_cursor`)."""
     principal.require(Perm.CASE_READ)
     since = validation.updated_after(updated_after)
-    wanted = _choice(CaseStatus, status, "status")
-    wanted_severity = _choice(CaseSeverity, severity, "severity")
-    assignee = _user_id(assignee_id) if assignee_id not in (None, "") else None
+    wanted = parse_choice(CaseStatus, status, "status")
+    wanted_severity = parse_choice(CaseSeverity, severity, "severity")
+    assignee = parse_user_id(assignee_id) if assignee_id not in (None, "") else None
     if text is not None:
         text = validation.text(text, "text", max_len=200, required=False) or None
     validation.page_size(first, MAX_PAGE)

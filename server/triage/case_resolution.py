@@ -34,9 +34,9 @@ from riskops.server.triage.cases import (
     CaseResult,
     S,
     _change,
-    _choice,
-    _long_text,
-    _require_status,
+    parse_choice,
+    parse_long_text,
+    require_status,
 )
 from riskops.server.triage.models import (
     Case,
@@ -58,12 +58,12 @@ async def request_case_resolution(
 ) -> CaseResult:
     """Ask an approver to resolve the case, with a summary and the root cause."""
     principal.require(Perm.CASE_WORK)
-    text = _long_text(summary, "summary", MAX_SUMMARY)
-    cause = _choice(RootCause, root_cause, "root_cause", required=True)
+    text = parse_long_text(summary, "summary", MAX_SUMMARY)
+    cause = parse_choice(RootCause, root_cause, "root_cause", required=True)
     assert cause is not None
 
     async def apply(conn: BaseDBAsyncClient, case: Case, now: datetime) -> tuple[dict, dict]:
-        _require_status(case, WORKING, "request resolution of")
+        require_status(case, WORKING, "request resolution of")
         changes = {
             "status": S.PENDING_APPROVAL,
             "root_cause": cause,
@@ -96,7 +96,7 @@ async def approve_case_resolution(
     principal.require(Perm.CASE_APPROVE)
 
     async def apply(conn: BaseDBAsyncClient, case: Case, now: datetime) -> tuple[dict, dict]:
-        _require_status(case, frozenset({S.PENDING_APPROVAL}), "approve the resolution of")
+        require_status(case, frozenset({S.PENDING_APPROVAL}), "approve the resolution of")
         _not_own_request(principal, case)
         changes = {"status": S.RESOLVED, "resolved_at": now, "approved_by_id": principal.user_id}
         return changes, {"requested_by_id": case.requested_by_id}
@@ -118,10 +118,10 @@ async def reject_case_resolution(
     """An approver other than the requester sends the case back to investigating, with a reason
     (kept in the case history)."""
     principal.require(Perm.CASE_APPROVE)
-    text = _long_text(reason, "reason", MAX_REASON)
+    text = parse_long_text(reason, "reason", MAX_REASON)
 
     async def apply(conn: BaseDBAsyncClient, case: Case, now: datetime) -> tuple[dict, dict]:
-        _require_status(case, frozenset({S.PENDING_APPROVAL}), "reject the resolution of")
+        require_status(case, frozenset({S.PENDING_APPROVAL}), "reject the resolution of")
         _not_own_request(principal, case)
         changes = {"status": S.INVESTIGATING, "requested_by_id": None}
         return changes, {"requested_by_id": case.requested_by_id, "reason": text}
@@ -227,12 +227,12 @@ async def resolve_case(
     policy allows it (`resolve_alone`); otherwise CONFLICT saying why and to request the
     resolution from an approver."""
     principal.require(Perm.CASE_WORK)
-    cause = _choice(RootCause, root_cause, "root_cause", required=True)
+    cause = parse_choice(RootCause, root_cause, "root_cause", required=True)
     assert cause is not None
-    text = _long_text(note, "note", MAX_NOTE)
+    text = parse_long_text(note, "note", MAX_NOTE)
 
     async def apply(conn: BaseDBAsyncClient, case: Case, now: datetime) -> tuple[dict, dict]:
-        _require_status(case, WORKING, "resolve")
+        require_status(case, WORKING, "resolve")
         verdict = await resolve_alone(principal, case, conn)
         if not verdict.allowed:
             raise Conflict(

@@ -26,7 +26,13 @@ from riskops.server.core.scoping import parse_id
 from riskops.server.credit.models import Run
 from riskops.server.credit.policy import current_policy
 from riskops.server.triage import case_run_links as links
-from riskops.server.triage.cases import WORKING, _event, _lock, _require_status, require_live
+from riskops.server.triage.cases import (
+    WORKING,
+    case_history,
+    lock_case,
+    require_live,
+    require_status,
+)
 from riskops.server.triage.models import Case
 
 
@@ -38,16 +44,16 @@ async def link_runs(principal: Principal, case_id: str | int, run_ids: Sequence[
     pk = parse_id("Case", case_id)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        case = await _lock(principal, conn, pk)
+        case = await lock_case(principal, conn, pk)
         runs = await links.runs_in_org(principal, conn, refs)
         require_live(case, "link runs to")
-        _require_status(case, WORKING, "link runs to")
+        require_status(case, WORKING, "link runs to")
         await links.refuse_held_elsewhere(principal, conn, runs, case.id)
         new = [r for r in runs if r.case_id != case.id]
         if new:
             await links.attach(principal, conn, new, case.id, now)
             facts = {"run_ids": [r.run_id for r in new]}
-            await _event(principal, conn, case, "link_runs", case.status, facts, now)
+            await case_history(principal, conn, case, "link_runs", case.status, facts, now)
             await record(principal, conn, "case.link_runs", "case", case.id, new=facts)
     return case
 
@@ -72,10 +78,10 @@ async def unlink_runs(principal: Principal, case_id: str | int, run_ids: Sequenc
     pk = parse_id("Case", case_id)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        case = await _lock(principal, conn, pk)
+        case = await lock_case(principal, conn, pk)
         runs = await links.runs_in_org(principal, conn, refs)
         require_live(case, "unlink runs from")
-        _require_status(case, WORKING, "unlink runs from")
+        require_status(case, WORKING, "unlink runs from")
         stray = [r.run_id for r in runs if r.case_id != case.id]
         if stray:
             verb = "are" if len(stray) > 1 else "is"
@@ -96,6 +102,6 @@ async def unlink_runs(principal: Principal, case_id: str | int, run_ids: Sequenc
             )  # fmt: skip
         await links.attach(principal, conn, runs, None, now)
         facts = {"run_ids": [r.run_id for r in runs]}
-        await _event(principal, conn, case, "unlink_runs", case.status, facts, now)
+        await case_history(principal, conn, case, "unlink_runs", case.status, facts, now)
         await record(principal, conn, "case.unlink_runs", "case", case.id, new=facts)
     return case

@@ -121,7 +121,7 @@ def eligible_assignees(people: Iterable[User], *, active: bool = True) -> list[U
 # --- input checks ------------------------------------------------------------------------------
 
 
-def _choice(enum: type[E], raw: Any, name: str, *, required: bool = False) -> E | None:
+def parse_choice(enum: type[E], raw: Any, name: str, *, required: bool = False) -> E | None:
     choices = validation.choices(enum)
     what = validation.label(name)
     if raw is None or raw == "":
@@ -134,17 +134,17 @@ def _choice(enum: type[E], raw: Any, name: str, *, required: bool = False) -> E 
         raise Invalid(f"{what} '{raw}' is unknown; choose one of {choices}.", field=name) from None
 
 
-def _text(raw: Any, name: str, max_len: int) -> str:
+def parse_text(raw: Any, name: str, max_len: int) -> str:
     if raw is not None and not isinstance(raw, str):
         raise Invalid(f"{validation.label(name)} must be text.", field=name)
     return validation.text(raw, name, max_len=max_len)
 
 
-def _long_text(raw: Any, name: str, max_len: int) -> str:
+def parse_long_text(raw: Any, name: str, max_len: int) -> str:
     return validation.long_text(raw, name, max_len=max_len)
 
 
-def _user_id(raw: Any) -> int | None:
+def parse_user_id(raw: Any) -> int | None:
     if raw is None or raw == "":
         return None
     try:
@@ -159,7 +159,7 @@ def _user_id(raw: Any) -> int | None:
 # --- transaction parts -------------------------------------------------------------------------
 
 
-async def _lock(principal: Principal, conn: BaseDBAsyncClient, pk: int) -> Case:
+async def lock_case(principal: Principal, conn: BaseDBAsyncClient, pk: int) -> Case:
     return await lock_scoped(Case, principal, conn, pk, "Case")
 
 
@@ -177,7 +177,7 @@ def _check_version(case: Case, expected: int) -> None:
     check_version(f"Case {case.display_number}", case.version, expected, status=case.status.value)
 
 
-def _require_status(case: Case, allowed: frozenset[CaseStatus], doing: str) -> None:
+def require_status(case: Case, allowed: frozenset[CaseStatus], doing: str) -> None:
     if case.status not in allowed:
         raise Conflict(
             f"Cannot {doing} case {case.display_number} while it is {case.status.value}; "
@@ -187,7 +187,7 @@ def _require_status(case: Case, allowed: frozenset[CaseStatus], doing: str) -> N
         )
 
 
-async def _event(
+async def case_history(
     principal: Principal,
     conn: BaseDBAsyncClient,
     case: Case,
@@ -243,7 +243,7 @@ async def _change_in_transaction(
 ) -> CaseResult:
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        case = await _lock(principal, conn, pk)
+        case = await lock_case(principal, conn, pk)
         if key is not None and await used_idempotency_key(
             principal, conn, key, f"case.{action}", case.id
         ):
@@ -261,7 +261,7 @@ async def _change_in_transaction(
             scoped(Case, principal).filter(id=case.id), expected, conn,
             f"Case {case.display_number}", **changes, version=case.version,
         )  # fmt: skip
-        await _event(principal, conn, case, action, frm, history, now)
+        await case_history(principal, conn, case, action, frm, history, now)
         await clocks.case_changed(conn, case, changes, now)  # re-time or close (issue 16)
         if key is not None:
             await remember_key(
@@ -286,11 +286,11 @@ async def add_case_note(
     `from_response`: the assistant response whose draft the note began as (the assistant checks
     that it exists and that the caller may read it)."""
     principal.require(Perm.CASE_WORK)
-    text = _long_text(body, "body", MAX_NOTE)
+    text = parse_long_text(body, "body", MAX_NOTE)
     pk = parse_id("Case", case_id)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        case = await _lock(principal, conn, pk)
+        case = await lock_case(principal, conn, pk)
         require_live(case, "add a note to")
         if not notes_open(case.status):
             raise Conflict(
@@ -321,7 +321,7 @@ async def note_in(
     facts: dict[str, int] = {"note_id": note.id}
     if from_response is not None:
         facts["from_response"] = from_response
-    await _event(principal, conn, case, "add_note", case.status, facts, now)
+    await case_history(principal, conn, case, "add_note", case.status, facts, now)
     await record(principal, conn, "case.add_note", "case", case.id, new=facts)
     return note
 
@@ -341,10 +341,10 @@ async def link_alerts(
     pk = parse_id("Case", case_id)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        case = await _lock(principal, conn, pk)
+        case = await lock_case(principal, conn, pk)
         ids = await case_alerts.alerts_in_org(principal, conn, ids, external)
         require_live(case, "link alerts to")
-        _require_status(case, WORKING, "link alerts to")
+        require_status(case, WORKING, "link alerts to")
         linked = set(
             await CaseAlert.filter(case_id=case.id, alert_id__in=ids)
             .using_db(conn)
@@ -361,7 +361,9 @@ async def link_alerts(
                 ],
                 using_db=conn,
             )
-            await _event(principal, conn, case, "link_alerts", case.status, {"alert_ids": new}, now)
+            await case_history(
+                principal, conn, case, "link_alerts", case.status, {"alert_ids": new}, now
+            )
             await record(
                 principal, conn, "case.link_alerts", "case", case.id, new={"alert_ids": new}
             )
@@ -383,10 +385,10 @@ async def unlink_alerts(
     pk = parse_id("Case", case_id)
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        case = await _lock(principal, conn, pk)
+        case = await lock_case(principal, conn, pk)
         ids = await case_alerts.alerts_in_org(principal, conn, ids, external)
         require_live(case, "unlink alerts from")
-        _require_status(case, WORKING, "unlink alerts from")
+        require_status(case, WORKING, "unlink alerts from")
         linked = set(
             await CaseAlert.filter(case_id=case.id)
             .using_db(conn)
@@ -413,7 +415,9 @@ async def unlink_alerts(
                 field="alert_ids",
             )
         await CaseAlert.filter(case_id=case.id, alert_id__in=ids).using_db(conn).delete()
-        await _event(principal, conn, case, "unlink_alerts", case.status, {"alert_ids": ids}, now)
+        await case_history(
+            principal, conn, case, "unlink_alerts", case.status, {"alert_ids": ids}, now
+        )
         await record(principal, conn, "case.unlink_alerts", "case", case.id, new={"alert_ids": ids})
     return case
 
@@ -434,10 +438,10 @@ async def update_case(
     """Move between open and investigating, close a resolved case, or set the root cause,
     assignee and severity of a case under work."""
     principal.require(Perm.CASE_WORK)
-    new_status = _choice(CaseStatus, status, "status")
-    cause = _choice(RootCause, root_cause, "root_cause")
-    sev = _choice(CaseSeverity, severity, "severity")
-    assignee = _user_id(assignee_id)
+    new_status = parse_choice(CaseStatus, status, "status")
+    cause = parse_choice(RootCause, root_cause, "root_cause")
+    sev = parse_choice(CaseSeverity, severity, "severity")
+    assignee = parse_user_id(assignee_id)
     fields_given = {
         k: v
         for k, v in {"root_cause": cause, "assignee_id": assignee, "severity": sev}.items()
@@ -467,7 +471,7 @@ async def update_case(
                 )
             changes["status"] = new_status
         if fields_given:
-            _require_status(case, WORKING, "change the fields of")
+            require_status(case, WORKING, "change the fields of")
             if assignee is not None:
                 await member(principal, conn, assignee, "assignee_id", *ASSIGNEE)
             changes.update(fields_given)

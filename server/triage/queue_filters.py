@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -109,13 +109,7 @@ def _id(value: Any, name: str) -> int:
 
 
 def _aware(value: Any, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise Invalid(
-            f"{validation.label(name)} must be a date and time with a time zone.", field=name
-        )
-    return value.astimezone(UTC)
+    return None if value is None else validation.aware(value, name)
 
 
 class FilterErrors(Invalid):

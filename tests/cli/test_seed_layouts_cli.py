@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from riskops.server.credit import ledger
 from riskops.server.credit.terms import Policy
 from tests.cli.test_cli import Target, one_error_line, seeded_target
 
@@ -221,6 +223,51 @@ def test_runs_import_dir_refusals_change_nothing(target: Target, tmp_path: Path)
     org = target.run("runs", "import", str(tmp_path / "t"), "--org", "nosuch", ok=False)
     assert "no organization with slug or id 'nosuch'" in one_error_line(org)
     assert _state(target) == before
+
+
+@pytest.fixture(scope="module")
+def too_many_run_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One date folder holding MAX_RUN_FILES + 1 (empty) run files, made once for both
+    databases: the count is refused before any file is read."""
+    root = tmp_path_factory.mktemp("too-many")
+    day = root / "runs" / "CREDIT_MONITORING" / "2024-04-01"
+    day.mkdir(parents=True)
+    for i in range(ledger.MAX_RUN_FILES + 1):
+        (day / f"run_MANY-{i}.json").touch()
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_runs_import_dir_refuses_too_many_files_and_a_sidecar_without_digest(
+    target: Target, tmp_path: Path, too_many_run_files: Path
+) -> None:
+    before = _state(target)
+    many = target.run("runs", "import", str(too_many_run_files), "--org", "demo", ok=False)
+    assert one_error_line(many) == (
+        f"riskops: error: {too_many_run_files} holds more than 100,000 run files; import it one "
+        "date folder (or a few) at a time."
+    )
+    assert _state(target) == before
+
+    day = tmp_path / "2024-04-02"
+    good = {"Scenario_ID": "DIR_SIDE", "Credits_Total": 5.0}
+    _write(day / "run_SIDE-OK.json", good)
+    _write(day / "run_SIDE-EMPTY.json", good)
+    _write(day / "run_SIDE-EMPTY.json.sha256", "")
+    _write(day / "run_SIDE-WORD.json", good)
+    _write(day / "run_SIDE-WORD.json.sha256", "pending  run_SIDE-WORD.json\n")
+    done = target.run("runs", "import", str(day), "--org", "demo", ok=False)
+    assert one_error_line(done) == "riskops: error: 2 file(s) were invalid and not imported."
+    report = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ".json: " in line)
+    for name in ("EMPTY", "WORD"):
+        assert report[f"run_SIDE-{name}.json"] == (
+            f"error: file: the file's run_SIDE-{name}.json.sha256 holds no SHA-256 (64 "
+            "hexadecimal digits)."
+        )
+    assert report["run_SIDE-OK.json"] == "imported, no severity"
+    org = target.demo_org()
+    stored = target.query(f"SELECT run_id FROM run WHERE org_id = {org} AND run_id LIKE 'SIDE-%'")
+    assert stored == [("SIDE-OK",)]
 
 
 # ----------------------------------------------------------------------------- scenarios

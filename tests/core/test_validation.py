@@ -35,3 +35,27 @@ def test_scenario_keys_are_bounded_and_clean() -> None:
         with pytest.raises(Invalid) as refused:
             validation.scenario_key(bad, "scope")
         assert says in refused.value.message and refused.value.field == "scope"
+
+
+def test_a_period_is_aware_ordered_and_bounded() -> None:
+    """One rule for the periods of report figures (baseline candidates, the PII rate)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    start = datetime(2026, 3, 1, 2, 0, tzinfo=timezone(timedelta(hours=2)))
+    end = datetime(2026, 3, 2, tzinfo=UTC)
+    assert validation.period(start, end) == (datetime(2026, 3, 1, tzinfo=UTC), end)
+    s, e = validation.period(None, end, last_days=7)
+    assert (s, e) == (end - timedelta(days=7), end)
+    s, e = validation.period(None, None, last_days=30)
+    assert e - s == timedelta(days=30) and e.tzinfo is UTC
+    for bad_start, bad_end, field, says in [
+        (datetime(2026, 3, 1), end, "period_start", "Week starting must be a date and time "
+         "with a time zone."),
+        (start, "2026-03-02", "period_end", "Period end must be a date and time with a time "
+         "zone."),
+        (end, start, "period_start", "must be before period_end"),
+        (end - timedelta(days=367), end, "period_start", "367 days long; the limit is 366"),
+    ]:  # fmt: skip
+        with pytest.raises(Invalid) as refused:
+            validation.period(bad_start, bad_end)
+        assert says in refused.value.message and refused.value.field == field

@@ -212,8 +212,8 @@ async def test_the_rate_counts_flagged_runs_of_the_period_in_one_query(tenant, o
     for start, end, why in (
         (NOW, NOW - timedelta(days=1), "must be before"),
         (NOW - timedelta(days=400), NOW, "the limit is 366 days"),
-        (datetime(2026, 1, 1), NOW, "with a timezone"),
-        ("2026-01-01", NOW, "with a timezone"),
+        (datetime(2026, 1, 1), NOW, "with a time zone"),
+        ("2026-01-01", NOW, "with a time zone"),
     ):
         with pytest.raises(Invalid, match=why):
             await pii_rate.pii_false_positive_rate(viewer, start, end)
@@ -350,3 +350,20 @@ async def test_the_rate_is_one_query_whatever_the_number_of_runs(tenant, monkeyp
         assert rate.flagged >= n
     assert counts == [1, 1], counts
     assert viewer.org_id == tenant.org_id
+
+
+async def test_the_rate_counts_a_run_once_whichever_sensitive_flags_it_has(tenant):
+    """The PII runs are picked by the ledger's own flag filter (`runs.with_flag`), any of the
+    flags a declassification answers: one flag or both count once, another flag not at all."""
+    k = await scenario_with_baseline(tenant)
+    at = NOW - timedelta(days=100)
+    flags = [["pii_exposure"], ["regulatory_data"], ["regulatory_data", "pii_exposure"],
+             ["retry_loop"], []]  # fmt: skip
+    for i, those in enumerate(flags):
+        run = await record(tenant, k, 101.0, started=at + timedelta(minutes=i))
+        await Run.filter(id=run.id).update(flags=those)
+    _, viewer = await tenant.user("viewer")
+    rate = await pii_rate.pii_false_positive_rate(
+        viewer, at - timedelta(hours=1), at + timedelta(hours=1)
+    )
+    assert (rate.flagged, rate.declassified) == (3, 0)

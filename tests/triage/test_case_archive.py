@@ -229,3 +229,65 @@ async def test_an_archived_case_leaves_my_work(tenant):
     assert mine(await my_work(op)) == [f"/cases/{case.id}"]
     await case_archive.archive_case(op, case.id, expected_version=3)
     assert mine(await my_work(op)) == []
+
+
+# --- who may archive: one rule, on both faces ---------------------------------------------------
+
+ARCHIVE_BUTTONS = "query($id: ID!) { case(id: $id) { canArchive canUnarchive } }"
+
+
+async def test_who_may_archive_is_the_services_rule_on_the_page_and_in_graphql(
+    browser: Any, tenant: Any, api: Any
+) -> None:
+    """`case_archive.can_archive` / `can_unarchive` decide it (archive_case's rule): an open
+    case cannot be archived, a resolved one can, an archived one can be unarchived, and a
+    reader who does not work cases may do neither. The page shows its buttons by them and
+    GraphQL answers canArchive / canUnarchive by them, in the detail and in the list."""
+    _, op = await tenant.user("operator")
+    working = (await case_create.create_case(op, title="Still open", severity="low")).case
+    done = await resolved(op, "Done", 1)
+    shelved = await resolved(op, "Shelved", 1)
+    await case_archive.archive_case(op, shelved.id, expected_version=2)
+    shelved = await Case.get(id=shelved.id)
+    expected = {  # role -> case -> (canArchive, canUnarchive)
+        "operator": {working.id: (False, False), done.id: (True, False), shelved.id: (False, True)},
+        "viewer": {working.id: (False, False), done.id: (False, False), shelved.id: (False, False)},
+    }  # fmt: skip
+    for role, per_case in expected.items():
+        user, who = await tenant.user(role)
+        secret = await api.token(tenant, user)
+        b = await signed_in(browser, tenant, role)
+        for case_id, (may_archive, may_unarchive) in per_case.items():
+            case = await Case.get(id=case_id)
+            decided = case_archive.can_archive(who, case), case_archive.can_unarchive(who, case)
+            assert decided == (may_archive, may_unarchive)
+            got = (await api.data(secret, ARCHIVE_BUTTONS, {"id": str(case_id)}))["case"]
+            assert (got["canArchive"], got["canUnarchive"]) == (may_archive, may_unarchive)
+            page = (await b.get(f"/cases/{case_id}")).text
+            assert (f'action="/cases/{case_id}/archive"' in page) is may_archive
+            assert (f'action="/cases/{case_id}/unarchive"' in page) is may_unarchive
+        listed = (await api.data(secret, "query { cases(archived: false) { edges { node {"
+                                 " id canArchive } } } }"))["cases"]["edges"]  # fmt: skip
+        flags = {int(e["node"]["id"]): e["node"]["canArchive"] for e in listed}
+        assert flags[working.id] is False and flags[done.id] is (role == "operator")
+
+
+async def test_archiving_a_case_that_may_not_be_archived_changes_nothing(tenant):
+    """archive_case refuses exactly where can_archive is false (an open case: Conflict naming
+    its status; a reader: Forbidden), and nothing changes."""
+    _, op = await tenant.user("operator")
+    _, viewer = await tenant.user("viewer")
+    working = (await case_create.create_case(op, title="Still open", severity="low")).case
+    done = await resolved(op, "Done", 1)
+    before = [await case_state(working.id), await case_state(done.id), await audited(tenant.org_id)]
+    assert not case_archive.can_archive(op, working)
+    with pytest.raises(Conflict, match="while it is open; only resolved or closed cases"):
+        await case_archive.archive_case(op, working.id, expected_version=1)
+    assert not case_archive.can_archive(viewer, done)
+    with pytest.raises(Forbidden):
+        await case_archive.archive_case(viewer, done.id, expected_version=2)
+    assert not case_archive.can_unarchive(op, done)
+    with pytest.raises(Conflict, match="is not archived"):
+        await case_archive.unarchive_case(op, done.id, expected_version=2)
+    after = [await case_state(working.id), await case_state(done.id), await audited(tenant.org_id)]
+    assert after == before

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from riskops.audit.models import AuditEvent
 from riskops.server.core.errors import Conflict, Forbidden, Invalid, NotFound
+from riskops.server.credit import recording
 from riskops.server.credit.models import Run
+from riskops.server.credit.runs import runs_of_case
 from riskops.server.triage import case_create, case_resolution, case_runs
 from riskops.server.triage.models import Case, CaseEvent, CaseStatus
-from tests.triage.support_runs import audited, case_state, run_state, runs
+from tests.triage.support_runs import audited, case_state, run_state, runs, scenario
 from tests.triage.test_case_pages import signed_in
 
 
@@ -282,3 +285,32 @@ async def test_pages_create_from_runs_and_link_unlink(browser: Any, tenant: Any)
     page = await approver.get(f"/cases/{sev1.case_id}")
     assert "approver unlinks" not in page.text
     assert f'action="/cases/{sev1.case_id}/runs/unlink"' in page.text
+
+
+async def test_a_case_shows_all_its_runs_on_both_faces(browser: Any, tenant: Any, api: Any) -> None:
+    """One reading of a case's runs (`runs.runs_of_case`), no limit: past 200 runs, the page
+    lists and counts every one and GraphQL's runIds names every one (the page used to stop at
+    200 under a count that looked complete, while GraphQL named them all)."""
+    key = await scenario(tenant.org_id)
+    now = datetime.now(UTC)
+    items = [
+        {"run_id": f"RUN-{uuid.uuid4().hex[:10]}", "scenario": key, "credits_total": 100.0,
+         "started_at": (now - timedelta(minutes=i + 1)).isoformat()}
+        for i in range(201)
+    ]  # fmt: skip
+    assert (await recording.record_runs(tenant.admin, items)).errors == []
+    user, op = await tenant.user("operator")
+    case = (await case_create.create_case(op, title="Many runs")).case
+    ids = [str(i["run_id"]) for i in items]
+    for at in range(0, len(ids), 100):  # the most one call links
+        await case_runs.link_runs(op, case.id, ids[at : at + 100])
+
+    newest_first = await runs_of_case(op, case.id)
+    assert [r.run_id for r in newest_first] == ids
+    b = await signed_in(browser, tenant, "operator")
+    page = (await b.get(f"/cases/{case.id}")).text
+    assert 'Related runs <span class="count">201</span>' in page
+    assert all(f"<code>{i}</code>" in page for i in ids)
+    secret = await api.token(tenant, user)
+    got = await api.data(secret, "query($id: ID!) { case(id: $id) { runIds } }", {"id": case.id})
+    assert got["case"]["runIds"] == sorted(ids)

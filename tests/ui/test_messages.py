@@ -136,7 +136,7 @@ async def test_a_token_role_the_owner_lacks_names_the_person(harness: Harness) -
 
 def test_case_choices_use_display_names() -> None:
     with pytest.raises(Exception) as raised:
-        case_service._choice(RootCause, "nope", "root_cause", required=True)
+        case_service.parse_choice(RootCause, "nope", "root_cause", required=True)
     assert "Root cause 'nope' is unknown" in str(raised.value)
     assert "root_cause" not in str(raised.value)
 

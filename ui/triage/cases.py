@@ -270,8 +270,8 @@ async def _case_page(
         "resolve_alone": detail.resolve_alone,
         # who resolved it without an approver, when it was (the last `resolve` of its history)
         "resolved_alone_by": alone_event.actor if alone_event is not None else None,
-        "can_archive": principal.can(Perm.CASE_WORK)
-        and (case.archived_at is not None or case.status in case_archive.DONE),
+        "can_archive": case_archive.can_archive(principal, case),
+        "can_unarchive": case_archive.can_unarchive(principal, case),
         "assistant_cost": await usage.case_cost(principal, case.id),
         "events": detail.history,
         "names": {u.id: u.name for u in people},
