@@ -349,9 +349,9 @@ async def _digests(
 
 def _digest(group: list[routing.Pending], level: int) -> routing.Pending:
     """One message for a channel standing for `group` (same destination and level): how many,
-    the first DIGEST_LIST items in full, and every item's (subject, id), so that the record of
-    what was sent names each."""
-    payloads = [m.payload for m in group]
+    the first DIGEST_LIST items in full (the longest overdue first, then by reference), and
+    every item's (subject, id), so that the record of what was sent names each."""
+    payloads = sorted((m.payload for m in group), key=lambda p: (-p["late_seconds"], p["item"]))
     shown = [
         {k: p[k] for k in ("item", "title", "severity", "late", "link")}
         for p in payloads[:DIGEST_LIST]

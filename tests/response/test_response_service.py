@@ -345,9 +345,10 @@ async def test_many_escalations_at_once_reach_a_chat_channel_as_one_digest(
     level2 = next(r for r in rows if r.destination_id == chat.id and r.payload["level"] == 2)
     assert level2.payload["text"].startswith("3 items not acknowledged past their target: ")
     assert level2.payload["text"].endswith(": paging PagerDuty")
-    assert [i["item"] for i in level2.payload["items"]] == sorted(
-        i["item"] for i in level2.payload["items"]
-    ) and len(level2.payload["items"]) == 3
+    # the longest overdue first (the first case recorded), then by reference
+    assert [i["item"] for i in level2.payload["items"]] == [
+        f"CASE-{n:06d}" for n in sorted([(await Case.get(id=c)).number for c in cases])
+    ]
     for c in cases:
         assert await CaseEvent.filter(case_id=c, action="escalate").count() == 2
         assert (await clock("case", c)).level == 2
@@ -367,9 +368,9 @@ def test_a_digest_of_many_lists_the_first_and_counts_the_rest() -> None:
 
     payloads = [
         {"subject": "case", "subject_id": i, "item": f"CASE-{i:06d}", "title": f"t{i}",
-         "severity": "SEV1" if i % 2 else "SEV0", "late": "5 min", "level": 1,
-         "link": f"http://x/cases/{i}"}
-        for i in range(1, 251)
+         "severity": "SEV1" if i % 2 else "SEV0", "late": "5 min", "late_seconds": 300,
+         "level": 1, "link": f"http://x/cases/{i}"}
+        for i in reversed(range(1, 251))  # listed by how late, then by reference
     ]  # fmt: skip
     group = [
         routing.Pending(
