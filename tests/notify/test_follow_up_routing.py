@@ -17,8 +17,7 @@ from riskops.server.response import clocks as rc
 from riskops.server.response import service as svc
 from riskops.server.response.models import ResponseClock
 from riskops.server.triage import case_resolution
-from riskops.server.triage.models import Case, RootCause
-from tests.response.helpers import clock, sev0_run
+from tests.response.helpers import ask_to_resolve, clock, sev0_run
 from tests.support.pagerduty_server import routing_key
 from tests.support.statements import Statements
 
@@ -53,15 +52,10 @@ async def test_acknowledge_and_resolve_look_for_their_triggers_once(tenant) -> N
     assert await sent("acknowledge") == [(k, pd.id) for k in keys]
     assert len(sql.selecting("outbox_message", where="dedup_key")) == 1, sql.sent
 
-    _, strategist = await tenant.user("strategist")
-    case = await Case.get(id=run.case_id)
-    res = await case_resolution.request_case_resolution(
-        strategist, case.id, expected_version=case.version, summary="Fixed the loop",
-        root_cause=RootCause.MISCONFIG.value,
-    )  # fmt: skip
+    res = await ask_to_resolve(tenant, run.case_id)
     with Statements() as sql:
         await case_resolution.approve_case_resolution(
-            approver, case.id, expected_version=res.case.version
+            approver, run.case_id, expected_version=res.case.version
         )
     assert await sent("resolve") == [(k, pd.id) for k in keys]
     assert len(sql.selecting("outbox_message", where="dedup_key")) == 1, sql.sent

@@ -63,6 +63,20 @@ async def sev1_run(tenant: Any) -> Run:
     return run
 
 
+async def ask_to_resolve(tenant: Any, case_id: int, summary: str = "Fixed the loop") -> Any:
+    """A strategist of the tenant asks to resolve the case (root cause: misconfiguration): the
+    request an approver then approves (`case_resolution.approve_case_resolution`)."""
+    from riskops.server.triage import case_resolution
+    from riskops.server.triage.models import RootCause
+
+    _, strategist = await tenant.user("strategist")
+    case = await Case.get(id=case_id)
+    return await case_resolution.request_case_resolution(
+        strategist, case.id, expected_version=case.version, summary=summary,
+        root_cause=RootCause.MISCONFIG.value,
+    )  # fmt: skip
+
+
 async def clock(kind: str, subject_id: int) -> ResponseClock:
     return await ResponseClock.get(subject_kind=SubjectKind(kind), subject_id=subject_id)
 

@@ -11,9 +11,9 @@ from typing import Any
 from riskops.server.response import escalation
 from riskops.server.response import service as svc
 from riskops.server.triage import case_resolution
-from riskops.server.triage.models import Case, RootCause
+from riskops.server.triage.models import Case
 from riskops.server.work.service import my_work
-from tests.response.helpers import clock, sev0_run, sev1_run, state
+from tests.response.helpers import ask_to_resolve, clock, sev0_run, sev1_run, state
 from tests.support.pages import flash_code
 
 CASE_Q = """query($id: ID!) { case(id: $id) { id number version
@@ -178,17 +178,14 @@ async def test_my_work_lists_unacknowledged_and_overdue_reports(tenant: Any) -> 
     await svc.acknowledge(operator, "case", run.case_id)
     assert (await my_work(operator)).section("response").items == ()  # type: ignore[union-attr]
     # resolved, report due in 48 h; past due it shows
-    _, strategist = await tenant.user("strategist")
     _, approver = await tenant.user("approver")
-    case = await Case.get(id=run.case_id)
-    r = await case_resolution.request_case_resolution(
-        strategist, case.id, expected_version=case.version, summary="Fixed",
-        root_cause=RootCause.MISCONFIG.value,
-    )  # fmt: skip
+    r = await ask_to_resolve(tenant, run.case_id, "Fixed")
     await case_resolution.approve_case_resolution(
-        approver, case.id, expected_version=r.case.version
+        approver, run.case_id, expected_version=r.case.version
     )
-    await Case.filter(id=case.id).update(postmortem_due_at=datetime.now(UTC) - timedelta(hours=2))
+    await Case.filter(id=run.case_id).update(
+        postmortem_due_at=datetime.now(UTC) - timedelta(hours=2)
+    )
     section = (await my_work(operator)).section("response")
     assert section is not None
     (item,) = section.items

@@ -24,7 +24,15 @@ from riskops.server.response.models import SubjectKind
 from riskops.server.triage import case_resolution
 from riskops.server.triage import cases as case_svc
 from riskops.server.triage.models import Case, CaseEvent, CaseSeverity, CaseStatus, RootCause
-from tests.response.helpers import clock, head, new_case, sev0_run, sev1_run, state
+from tests.response.helpers import (
+    ask_to_resolve,
+    clock,
+    head,
+    new_case,
+    sev0_run,
+    sev1_run,
+    state,
+)
 
 P = Policy()
 
@@ -226,20 +234,15 @@ async def test_escalation_once_per_level_then_ack_and_resolve(tenant) -> None:
     assert rows[-1].payload["event_action"] == "acknowledge"
     assert rows[-1].dedup_key == cclock.dedup_key
     # resolving closes both clocks and resolves the incident
-    _, strategist = await tenant.user("strategist")
-    case = await Case.get(id=run.case_id)
-    res = await case_resolution.request_case_resolution(
-        strategist, case.id, expected_version=case.version, summary="Fixed the loop",
-        root_cause=RootCause.MISCONFIG.value,
-    )  # fmt: skip
+    res = await ask_to_resolve(tenant, run.case_id)
     await case_resolution.approve_case_resolution(
-        approver, case.id, expected_version=res.case.version
+        approver, run.case_id, expected_version=res.case.version
     )
     rows = await escalation_rows(tenant.org_id)
     assert rows[-1].payload["event_action"] == "resolve" and rows[-1].dedup_key == c.dedup_key
-    assert (await clock("case", case.id)).closed_at is not None
+    assert (await clock("case", run.case_id)).closed_at is not None
     assert (await clock("run", run.id)).closed_at is not None
-    case = await Case.get(id=case.id)
+    case = await Case.get(id=run.case_id)
     assert case.status is CaseStatus.RESOLVED
     assert case.postmortem_due_at is not None
     assert case.postmortem_due_at - case.resolved_at == timedelta(hours=48)
