@@ -43,6 +43,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from tortoise.expressions import Q
 
 from riskops.jobs.registry import job
 from riskops.server.core.scoping import scoped
@@ -205,24 +206,35 @@ async def _pending_ahead(messages: Sequence[OutboxMessage]) -> Ahead:
     if not ups:
         return {}
     found = await OutboxMessage.filter(
+        Q(dedup_key__in=sorted({str(m.dedup_key) for m in ups})) | Q(kind=routing.DIGEST_KIND),
         org_id__in=sorted({m.org_id for m in ups}),
         destination_id__in=sorted({int(m.destination_id or 0) for m in ups}),
-        dedup_key__in=sorted({str(m.dedup_key) for m in ups}),
         status=OutboxStatus.PENDING,
         id__lt=max(m.id for m in ups),
-    ).values_list("destination_id", "dedup_key", "id")  # fmt: skip
+    ).values_list("destination_id", "dedup_key", "kind", "id")  # fmt: skip
     ahead: Ahead = defaultdict(set)
-    for destination, key, ident in found:
-        ahead[(int(destination), str(key))].add(int(ident))
+    for destination, key, kind, ident in found:
+        ahead[(int(destination), _ahead_key(kind, key))].add(int(ident))
     return ahead
+
+
+def _ahead_key(kind: str, key: str | None) -> str:
+    """What a pending message holds back: its item's key, or, a digest (many items, no key),
+    every follow-up to its channel."""
+    return routing.DIGEST_KIND if kind == routing.DIGEST_KIND else str(key)
 
 
 def _behind(msg: OutboxMessage, ahead: Ahead) -> bool:
     """The rule: an acknowledge or resolve to a channel waits while an older message of its
-    dedup_key to the same channel is still pending (its trigger, being retried)."""
+    dedup_key to the same channel is still pending (its trigger, being retried), or an older
+    escalation digest (which stands for many items and has no key)."""
     if not _follow_up(msg):
         return False
-    older = ahead.get((int(msg.destination_id or 0), str(msg.dedup_key)), ())
+    dest = int(msg.destination_id or 0)
+    older = [
+        *ahead.get((dest, str(msg.dedup_key)), ()),
+        *ahead.get((dest, routing.DIGEST_KIND), ()),
+    ]
     return any(ident < msg.id for ident in older)
 
 
@@ -236,8 +248,9 @@ async def waiting(messages: Sequence[OutboxMessage]) -> set[int]:
 
 def _settled_in_pass(ahead: Ahead, msg: OutboxMessage) -> None:
     """`msg` is pending no more: what waited for it may go."""
-    if msg.destination_id is not None and msg.dedup_key:
-        ahead.get((msg.destination_id, msg.dedup_key), set()).discard(msg.id)
+    if msg.destination_id is not None and (msg.dedup_key or msg.kind == routing.DIGEST_KIND):
+        key = _ahead_key(msg.kind, msg.dedup_key)
+        ahead.get((msg.destination_id, key), set()).discard(msg.id)
 
 
 async def _organizations(ids: set[int]) -> dict[int, webhooks.OrgRef]:

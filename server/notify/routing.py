@@ -216,6 +216,10 @@ async def _channels_of(
 # escalation pass), where a generic webhook (a program) and PagerDuty (its own incidents) keep
 # one message per item.
 READ_BY_PEOPLE = frozenset({ChannelKind.SLACK, ChannelKind.EMAIL})
+# The kind of such a digest: it has no dedup_key (it stands for many items), so an acknowledge
+# or resolve to its channel waits for any older digest still pending there
+# (`delivery._behind`), as it waits for its own item's trigger.
+DIGEST_KIND = "response.escalation_digest"
 
 
 async def read_by_people(conn: BaseDBAsyncClient, org_id: int) -> set[int]:

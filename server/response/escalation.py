@@ -367,7 +367,7 @@ def _digest(group: list[routing.Pending], level: int) -> routing.Pending:
         "text": f"{len(group):,} items not acknowledged past their target: {named}{more}: "
                 f"{then}",
     }  # fmt: skip
-    return dataclasses.replace(group[0], payload=payload, dedup_key=None)
+    return dataclasses.replace(group[0], kind=routing.DIGEST_KIND, payload=payload, dedup_key=None)
 
 
 async def _case_facts(

@@ -122,3 +122,31 @@ async def test_waiting_judges_only_pending_acknowledgements(tenant, pd) -> None:
     assert await delivery.waiting(rows) == {rows[1].id, rows[2].id}
     await channels.remove_channel(tenant.admin, channel.id, expected_version=1)
     assert await delivery.waiting(await OutboxMessage.filter(org_id=tenant.org_id)) == set()
+
+
+async def test_a_chat_follow_up_waits_for_an_older_escalation_digest(tenant) -> None:
+    """A digest stands for many items and has no dedup_key: an acknowledgement to its channel
+    written after it waits while it is pending (so "acknowledged" never reaches the channel
+    before "paging PagerDuty"), and goes once it is settled; an older one does not wait."""
+    from riskops.server.notify import routing
+
+    chat = await channels.create_channel(
+        tenant.admin, "slack",
+        ChannelInput(name="esc chat", events=["escalation"], url="http://127.0.0.1:9/chat"),
+    )  # fmt: skip
+    now = datetime.now(UTC)
+
+    async def write(kind: str, payload: dict[str, Any], key: str | None) -> OutboxMessage:
+        return await OutboxMessage.create(
+            org_id=tenant.org_id, channel="escalation", kind=kind, payload=payload,
+            status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
+            dedup_key=key, destination_id=chat.id,
+        )  # fmt: skip
+
+    ack = {"event_action": "acknowledge", "text": "acknowledged"}
+    before = await write("response.escalated", ack, "riskops-x-case-1")
+    digest = await write(routing.DIGEST_KIND, {"subject": "digest", "text": "3 items"}, None)
+    after = await write("response.escalated", ack, "riskops-x-case-2")
+    assert await delivery.waiting([before, after]) == {after.id}
+    await OutboxMessage.filter(id=digest.id).update(status=OutboxStatus.SENT)
+    assert await delivery.waiting([before, after]) == set()
