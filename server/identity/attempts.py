@@ -26,6 +26,11 @@ def password_account(email: str | None) -> str:
     return (email or "").strip().lower()[:254]
 
 
+def code_account(user_id: int) -> str:
+    """The second step's account key: the user's id (codes are counted per person)."""
+    return f"mfa:{user_id}"
+
+
 def retry_in(oldest: datetime | None, window: timedelta, now: datetime) -> int:
     """Whole seconds until the oldest counted failure leaves the window (1 to the window)."""
     until = (oldest or now) + window
@@ -120,13 +125,34 @@ async def _reserve_in_one_call(
     reservation (alone, the statement is its own transaction), two instead of three for
     `limit_reached` in the caller's transaction. Only a refused attempt reads again, for its
     retry time. `insert`: (seconds to wait or None, reserved row id); else the seconds or None."""
-    window = timedelta(seconds=settings.login_failure_window_seconds)
     now = datetime.now(UTC)
     [row] = await conn.execute_query_dict(
         (_RESERVE_ALONE if insert else _RESERVE),
-        [account, ip, now - window, now, settings.login_max_failures_per_account,
-         settings.login_max_failures_per_ip, insert],
-    )  # fmt: skip
+        [account, ip, *reserve_params(settings, now), insert],
+    )
+    return await reserved(conn, settings, account, ip, now, row, insert=insert)
+
+
+def reserve_params(settings: Settings, now: datetime) -> list[Any]:
+    """`riskops_login_reserve`'s window and limits ($3 to $6, after the account and the IP)."""
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    return [now - window, now, settings.login_max_failures_per_account,
+            settings.login_max_failures_per_ip]  # fmt: skip
+
+
+async def reserved(
+    conn: BaseDBAsyncClient,
+    settings: Settings,
+    account: str,
+    ip: str,
+    now: datetime,
+    row: Any,
+    *,
+    insert: bool,
+) -> Any:
+    """What `riskops_login_reserve`'s `row` (reserved_id, by_account, by_ip) means, as
+    `_reserve_in_one_call` returns it: a limited attempt reads its retry time (one query)."""
+    window = timedelta(seconds=settings.login_failure_window_seconds)
     if row["reserved_id"] is not None:
         return None, int(row["reserved_id"])
     for field, key, limit in (

@@ -28,6 +28,7 @@ from riskops.server.identity import attempts, mfa_login, org_security
 from riskops.server.identity.models import (
     ApiToken,
     LoginFailure,
+    MfaFactor,
     OrgSecurity,
     Session,
     User,
@@ -72,32 +73,46 @@ _serialise = attempts.serialise
 _reserve_attempt = attempts.reserve_attempt
 
 
-# The account and its organization's security policy (SSO only, MFA) in one statement.
+# The account, its organization's security policy (SSO only, MFA) and its TOTP factor (the
+# challenge of a second step is opened with what its code is checked against) in one statement.
 _POLICY = ("id", "org_id", "mfa_policy", "sso_only", "break_glass_user_id", "updated_at",
            "updated_by_id", "version")  # fmt: skip
+_FACTOR = mfa_login.FACTOR_COLUMNS
 _LOOKUP = (
-    "SELECT u.*, " + ", ".join(f"s.{c} AS policy_{c}" for c in _POLICY) + " FROM app_user u "
-    "LEFT JOIN org_security s ON s.org_id = u.org_id WHERE u.email = {} AND u.deleted_at IS NULL "
+    "SELECT u.*, "
+    + ", ".join(f"s.{c} AS policy_{c}" for c in _POLICY)
+    + ", "
+    + ", ".join(f"f.{c} AS factor_{c}" for c in _FACTOR)
+    + " FROM app_user u "
+    "LEFT JOIN org_security s ON s.org_id = u.org_id "
+    "LEFT JOIN mfa_factor f ON f.user_id = u.id WHERE u.email = {} AND u.deleted_at IS NULL "
     "LIMIT 1"
 )
-_LOOKUP_PG, _LOOKUP_SQLITE = _LOOKUP.format("$1"), _LOOKUP.format("?")
+_LOOKUP_SQLITE = _LOOKUP.format("?")
+# PostgreSQL: the attempt's reservation (`attempts`, its own transaction, committed without
+# waiting for the WAL flush) and the account with its policy, in one statement: one round trip
+# on one connection before argon2 (issue 14's figure). The reservation does not depend on
+# whether the account exists.
+_LOOKUP_AND_RESERVE_PG = (
+    "SELECT r.reserved_id, r.by_account, r.by_ip, "
+    "set_config('synchronous_commit', 'off', true) AS lazy, x.* "
+    "FROM riskops_login_reserve($1, $2, $3, $4, $5, $6, true) r "
+    "LEFT JOIN LATERAL (" + _LOOKUP.format("$1") + ") x ON true"
+)
 
 
-def _found(rows: list[Any]) -> tuple[User | None, OrgSecurity | None]:
-    if not rows:
-        return None, None
+def _found(rows: list[Any]) -> tuple[User | None, OrgSecurity | None, MfaFactor | None]:
+    if not rows or rows[0]["id"] is None:
+        return None, None, None
     row = dict(rows[0])
     user = User._init_from_db(**row)
-    if row["policy_id"] is None:
-        return user, None
-    return user, OrgSecurity._init_from_db(**{c: row[f"policy_{c}"] for c in _POLICY})
-
-
-async def _lookup(account: str) -> tuple[User | None, OrgSecurity | None]:
-    if not account:
-        return None, None
-    conn = connections.get("default")
-    return _found(await conn.execute_query_dict(_LOOKUP_PG, [account]))
+    policy = None
+    if row["policy_id"] is not None:
+        policy = OrgSecurity._init_from_db(**{c: row[f"policy_{c}"] for c in _POLICY})
+    factor = None
+    if row["factor_id"] is not None:
+        factor = MfaFactor._init_from_db(**{c: row[f"factor_{c}"] for c in _FACTOR})
+    return user, policy, factor
 
 
 def _sqlite_lookup_and_reserve(
@@ -109,31 +124,36 @@ def _sqlite_lookup_and_reserve(
 
 async def _lookup_and_reserve(
     settings: Settings, account: str, ip: str
-) -> tuple[User | None, OrgSecurity | None, int | None, int]:
+) -> tuple[User | None, OrgSecurity | None, MfaFactor | None, int | None, int]:
     """The account, its organization's policy and the attempt's reservation (`attempts`): the
-    reservation does not depend on whether the account exists. PostgreSQL: two statements at
-    once (two connections); SQLite: one thread hop, unless a limit is reached."""
+    reservation does not depend on whether the account exists. PostgreSQL: one statement;
+    SQLite: one thread hop, unless a limit is reached."""
     conn = connections.get("default")
     if conn.capabilities.dialect == "postgres":
-        (user, policy), (retry, reserved) = await asyncio.gather(
-            _lookup(account), _reserve_attempt(settings, account, ip)
+        now = datetime.now(UTC)
+        [row] = await conn.execute_query_dict(
+            _LOOKUP_AND_RESERVE_PG, [account, ip, *attempts.reserve_params(settings, now)]
         )
-        return user, policy, retry, reserved
+        retry, reserved = await attempts.reserved(
+            conn, settings, account, ip, now, row, insert=True
+        )
+        user, policy, factor = _found([row])
+        return user, policy, factor, retry, reserved or 0
     rows, reserved = await sqlite_run(
         conn, _sqlite_lookup_and_reserve, settings, account, ip, transaction=False
     )
-    user, policy = _found(rows)
+    user, policy, factor = _found(rows)
     if reserved:
-        return user, policy, None, reserved
+        return user, policy, factor, None, reserved
     # a limit was reached: the counted path says for how long (or reserves, if no longer)
     retry, reserved = await _reserve_attempt(settings, account, ip)
-    return user, policy, retry, reserved
+    return user, policy, factor, retry, reserved
 
 
 async def login(settings: Settings, email: str, password: str, client: ClientInfo) -> LoginResult:
     account = attempts.password_account(email)
     ip = client.ip or "unknown"
-    user, policy, retry, reserved = await _lookup_and_reserve(settings, account, ip)
+    user, policy, factor, retry, reserved = await _lookup_and_reserve(settings, account, ip)
     actor = Actor(
         org_id=user.org_id if user else SYSTEM_ORG,
         actor=f"user:{user.id}" if user else "anonymous",
@@ -166,9 +186,9 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
     # argon2 takes ~200 ms of CPU: in a thread (argon2-cffi releases the GIL), so the other
     # requests of this process do not wait for a login (the organization's security policy
     # was read with the account)
-    checking = asyncio.to_thread(
-        verify_password, user.password_hash if user else None, password or ""
-    )
+    checking = asyncio.get_running_loop().run_in_executor(
+        None, verify_password, user.password_hash if user else None, password or ""
+    )  # started now, not when awaited: argon2 is the whole login's time
     stage = None
     if (
         user is not None
@@ -182,7 +202,8 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
         # (issue 14's figure: no write after the check). Its cookie value is handed out only
         # if the password is right; for a wrong one the row is of no use to anyone.
         ok, opened = await asyncio.gather(
-            checking, mfa_login.open_challenge(user, stage, client, via="password")
+            checking,
+            mfa_login.open_challenge(user, stage, client, via="password", factor=factor),
         )
     else:
         ok = await checking

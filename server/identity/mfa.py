@@ -70,7 +70,7 @@ def _person(user: User, client: ClientInfo) -> Principal:
 
 
 def _account(user: User) -> str:
-    return f"mfa:{user.id}"
+    return attempts.code_account(user.id)
 
 
 async def _reserve(settings: Settings, user: User, client: ClientInfo) -> int:
@@ -110,8 +110,11 @@ async def _accept_own_totp(user: User, code: str, conn: BaseDBAsyncClient) -> bo
     return await _claim_step(factor, code, conn)
 
 
-async def _claim_step(factor: MfaFactor, code: str, conn: BaseDBAsyncClient) -> bool:
-    step = totp.matching_step(_secret_of(factor), code)
+async def _claim_step(
+    factor: MfaFactor, code: str, conn: BaseDBAsyncClient, step: int | None = None
+) -> bool:
+    """Claim the time step of `code` (`step`: already matched by the caller) once."""
+    step = step if step is not None else totp.matching_step(_secret_of(factor), code)
     if step is None:
         return False
     claimed = (

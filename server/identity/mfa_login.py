@@ -11,6 +11,7 @@ accepted twice (the factor's `last_step`, claimed with a conditional UPDATE)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from riskops.audit.types import RiskLevel
 from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import Invalid, RateLimited, Unauthenticated
 from riskops.server.core.scoping import scoped
+from riskops.server.core.sealing import Unsealable
 from riskops.server.db import sqlite_run
 from riskops.server.identity import attempts, org_security, totp
 from riskops.server.identity.mfa import (
@@ -53,6 +55,9 @@ from riskops.server.identity.sessions import (
     ClientInfo,
     LoginResult,
     Opening,
+    _principal,
+    draft,
+    own_makers,
     prepare,
     sqlite_write,
     start_session,
@@ -89,19 +94,33 @@ async def stage_after_password(
 
 
 async def open_challenge(
-    user: User, stage: ChallengeStage, client: ClientInfo, *, via: str = "password"
+    user: User,
+    stage: ChallengeStage,
+    client: ClientInfo,
+    *,
+    via: str = "password",
+    factor: MfaFactor | None = None,
 ) -> LoginResult:
     """A `LoginChallenge` for `user` at `stage` (its cookie value in `challenge_secret`). The
     password step opens it while the password is being checked (`auth.login`): its cookie value
     is handed out only when the password is right, so a challenge opened for a wrong one is a
     row nobody can use (removed a day after it expires: `identity.expiry`). The account's
-    failed attempts are forgotten by the second step, when the session starts."""
-    secret = new_secret()
+    failed attempts are forgotten by the second step, when the session starts.
+
+    The cookie value starts with the organization's and the user's ids (`_ids_of`; the
+    challenge's id is the SHA-256 of the whole value, so they cannot be changed): the second
+    step writes the session and its event before it has read the user. `factor`: the user's
+    TOTP factor, read with the account; with it, the challenge holds what the second step
+    checks a code against (`totp_check`)."""
+    secret = f"{user.org_id}.{user.id}.{new_secret()}"
     now = datetime.now(UTC)
-    minutes = get_settings().login_challenge_minutes
+    expires = now + timedelta(minutes=get_settings().login_challenge_minutes)
+    check = None
+    if stage == ChallengeStage.MFA and via == "password":
+        check = totp_check(user, factor, digest(secret), now, expires)
     values = [
-        digest(secret), user.id, user.org_id, stage.value, via, now,
-        now + timedelta(minutes=minutes), client.ip, (client.user_agent or "")[:300] or None,
+        digest(secret), user.id, user.org_id, stage.value, via, now, expires, client.ip,
+        (client.user_agent or "")[:300] or None, json.dumps(check) if check else None,
     ]  # fmt: skip
     db = connections.get("default")
     if db.capabilities.dialect == "postgres":
@@ -109,6 +128,53 @@ async def open_challenge(
     else:
         await sqlite_run(db, _sqlite_open_challenge, values, transaction=True)
     return LoginResult(None, None, challenge_secret=secret, stage=stage)
+
+
+def totp_check(
+    user: User, factor: MfaFactor | None, challenge_id: str, now: datetime, expires: datetime
+) -> dict[str, Any] | None:
+    """What the second step checks a TOTP code against without reading the factor: its id, the
+    keyed digests of its codes (`totp.code_digest`, bound to the challenge) of every time step
+    a code may be typed in until the challenge expires, and the accounts a right code clears
+    (`forgotten_on_success`). None without a confirmed factor, or when its secret cannot be
+    opened (the second step then reads the factor, and says so)."""
+    if factor is None or factor.user_id != user.id or factor.confirmed_at is None:
+        return None
+    try:
+        secret = _secret_of(factor)
+    except Unsealable:
+        return None
+    key = get_settings().key
+    first = totp.current_step(now.timestamp()) - totp.VALID_WINDOW
+    last = totp.current_step(expires.timestamp()) + totp.VALID_WINDOW
+    codes = [totp.code_digest(key, challenge_id, step, code)
+             for step, code in totp.codes_between(secret, first, last)]  # fmt: skip
+    forget = [_account(user), attempts.password_account(user.email)]
+    return {"factor": factor.id, "codes": codes, "forget": forget}
+
+
+def checked_step(challenge: LoginChallenge, factor: MfaFactor | None, code: str) -> int | None:
+    """`totp.matching_step` against the challenge's `totp_check`: the earliest step of the
+    window whose digest it holds (and only for the factor it was made of)."""
+    check = challenge.totp_check or {}
+    if factor is None or factor.id != check.get("factor") or not totp.is_totp_code(code):
+        return None
+    key, held = get_settings().key, set(check.get("codes") or ())
+    for step in totp.window():
+        if totp.code_digest(key, challenge.id, step, code) in held:
+            return step
+    return None
+
+
+def _ids_of(secret: str | None) -> tuple[int, int] | None:
+    """The organization's and the user's ids a challenge's cookie value starts with."""
+    org, _, rest = (secret or "").partition(".")
+    user, _, token = rest.partition(".")
+    if not (org.isascii() and org.isdigit() and user.isascii() and user.isdigit() and token):
+        return None
+    if len(org) > 12 or len(user) > 12:
+        return None
+    return int(org), int(user)
 
 
 def _sqlite_open_challenge(db: sqlite3.Connection, values: list[Any]) -> None:
@@ -132,11 +198,12 @@ def forgotten_on_success(user: User, challenge: LoginChallenge) -> tuple[str, ..
 _OPEN_CHALLENGE = (
     "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)) "
     "INSERT INTO login_challenge (id, user_id, org_id, stage, via, created_at, expires_at, ip, "
-    "user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING (SELECT 1 FROM lazy)"
+    "user_agent, totp_check) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) "
+    "RETURNING (SELECT 1 FROM lazy)"
 )
 _OPEN_CHALLENGE_SQLITE = (
     "INSERT INTO login_challenge (id, user_id, org_id, stage, via, created_at, expires_at, ip, "
-    "user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "user_agent, totp_check) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -194,7 +261,7 @@ async def _take(challenge: LoginChallenge, conn: BaseDBAsyncClient) -> bool:
         await scoped(LoginChallenge, org_id=challenge.org_id)
         .filter(id=challenge.id, used_at=None, expires_at__gt=now)
         .using_db(conn)
-        .update(used_at=now)
+        .update(used_at=now, totp_check=None)
     )
     if not taken:
         raise Unauthenticated(CHALLENGE_GONE)
@@ -212,24 +279,34 @@ async def second_step(
     the challenge and starts the session (`auth.login` via "mfa"); a wrong one is counted and
     audited (`auth.login_failed`, reason bad_code) and the challenge stays open.
 
-    A TOTP code takes the short way (issue 14's figure): the challenge, its user and the factor
-    in one statement, then one transaction that counts under the locks, claims the step, uses
-    the challenge and starts the session (PostgreSQL: one statement, `_STEP`; SQLite: one
-    thread hop, `_sqlite_step`).
+    A TOTP code takes the short way (issue 14's figure). On PostgreSQL, a challenge the password
+    step opened with its `totp_check` is one statement (`_FAST_STEP`: the code checked against
+    the challenge's keyed digests, then as below). Otherwise the challenge, its user and the
+    factor in one statement, then one transaction that counts under the locks, claims the
+    step, uses the challenge and starts the session (PostgreSQL: one statement, `_STEP`;
+    SQLite: one thread hop, `_sqlite_step`).
     A recovery code, or an attempt past the limit, takes the counted way (`_counted_step`)."""
     typed = totp.clean(code)
     if not totp.is_totp_code(typed):
         challenge, user = await _challenge(challenge_secret, ChallengeStage.MFA)
         return await _counted_step(settings, challenge, user, None, typed, client)
+    db = connections.get("default")
+    ids = _ids_of(challenge_secret)
+    fast = ids is not None and challenge_secret and len(challenge_secret) <= 200
+    if fast and ids and challenge_secret and db.capabilities.dialect == "postgres":
+        done = await _pg_fast_step(settings, challenge_secret, ids, typed, client)
+        if done is not None:
+            return done
     challenge, user, factor = await _challenge_and_factor(challenge_secret)
     step = None
-    if factor is not None and factor.user_id == user.id and factor.confirmed_at is not None:
+    if challenge.totp_check:  # checked as the fast way checks it (SQLite, or opened meanwhile)
+        step = checked_step(challenge, factor, typed)
+    elif factor is not None and factor.user_id == user.id and factor.confirmed_at is not None:
         step = totp.matching_step(_secret_of(factor), typed)
     account, ip = _account(user), client.ip or "-"
     forget = forgotten_on_success(user, challenge)
     opening = await prepare(settings, user, client, via="mfa", forget_failures=forget)
     claim = [step, factor.id if factor else None, user.id, challenge.id, challenge.org_id]
-    db = connections.get("default")
     if db.capabilities.dialect == "postgres":
         outcome = await _pg_step(settings, account, ip, claim, opening)
     else:
@@ -242,6 +319,94 @@ async def second_step(
         return await _counted_step(settings, challenge, user, factor, typed, client)
     await _failed(user, client, "bad_code", RiskLevel.MEDIUM)
     raise _WrongCode(BAD_CODE, field="code")
+
+
+async def _pg_fast_step(
+    settings: Settings, secret: str, ids: tuple[int, int], typed: str, client: ClientInfo
+) -> LoginResult | None:
+    """PostgreSQL: the second step in one statement (`_FAST_STEP`), for a challenge opened with
+    its `totp_check` by the password step: the session and its event are drafted from the ids
+    the cookie starts with, which the statement checks against the challenge. None when the
+    challenge is not open with a `totp_check` (nothing was written): the way that reads first
+    says why, or does it."""
+    org_id, user_id = ids
+    challenge_id = digest(secret)
+    d = draft(settings, org_id, user_id, client, via="mfa")
+    now = d.row[3]
+    steps = totp.window(now.timestamp())
+    digests = [totp.code_digest(settings.key, challenge_id, step, typed) for step in steps]
+    params = [
+        attempts.code_account(user_id), client.ip or "-", *attempts.reserve_params(settings, now),
+        challenge_id, user_id, org_id, steps, digests, d.row[0], d.row[4], d.row[5], d.row[6],
+        *d.event,
+    ]  # fmt: skip
+    db = connections.get("default")
+    [row] = await db.execute_query_dict(_FAST_STEP, params)
+    if row["prepared"] and not row["has_head"]:  # nothing was written: the head, then again
+        await store.ensure_head(org_id, db)
+        [row] = await db.execute_query_dict(_FAST_STEP, params)
+    if not row["prepared"]:
+        return None
+    user = User._init_from_db(**row)
+    if not row["under"]:  # the counted way says for how long (or, no longer, goes on)
+        challenge, user, factor = await _challenge_and_factor(secret)
+        return await _counted_step(settings, challenge, user, factor, typed, client)
+    if not row["claimable"]:
+        await _failed(user, client, "bad_code", RiskLevel.MEDIUM)
+        raise _WrongCode(BAD_CODE, field="code")
+    if not row["open"]:  # gone meanwhile: nothing of this attempt was written
+        raise Unauthenticated(CHALLENGE_GONE)
+    principal = _principal(user, client, await own_makers(user), session_id=d.row[0])
+    user.last_login_at = now
+    return LoginResult(d.secret, principal)
+
+
+# PostgreSQL: the second step in one statement, its own transaction. `c`: the challenge (the
+# ids of the cookie, the MFA stage, open, with its `totp_check`) and its user (active, a
+# person); `r`: the account's and the IP's locks and counts (`riskops_login_reserve`, no
+# insert); `ok`: under both limits, with the organization's chain head; `m`: the earliest step
+# of the window ($10) whose keyed digest ($11) the challenge holds; `fs`: its factor, locked,
+# when that step can be claimed; `ch`: then the challenge, locked, when still open. Then
+# `_STEP`'s writes, each under its condition (the challenge's `totp_check` cleared as it is
+# used), and the user's row for the session's principal. Locks in `_STEP`'s order.
+_FAST_STEP = (
+    "WITH c AS (SELECT c.totp_check AS tc FROM login_challenge c "
+    "JOIN app_user u ON u.id = c.user_id WHERE c.id = $7 AND c.user_id = $8 AND c.org_id = $9 "
+    f"AND c.stage = '{ChallengeStage.MFA.value}' AND c.used_at IS NULL AND c.expires_at > $4 "
+    "AND c.totp_check IS NOT NULL AND u.org_id = $9 AND u.deleted_at IS NULL "
+    f"AND u.status = '{UserStatus.ACTIVE.value}' AND u.kind = '{UserKind.PERSON.value}'), "
+    "r AS (SELECT by_account, by_ip FROM riskops_login_reserve($1, $2, $3, $4, $5, $6, false) "
+    "WHERE EXISTS (SELECT 1 FROM c)), "
+    "ok AS (SELECT 1 FROM r WHERE by_account < $5 AND by_ip < $6 "
+    "AND EXISTS (SELECT 1 FROM audit_head WHERE org_id = $9)), "
+    "m AS (SELECT min(x.s) AS step FROM c, unnest($10::bigint[], $11::text[]) AS x(s, d) "
+    "WHERE c.tc->'codes' @> to_jsonb(x.d)), "
+    "fs AS (SELECT id FROM mfa_factor WHERE id = (SELECT (tc->>'factor')::int FROM c) "
+    "AND user_id = $8 AND confirmed_at IS NOT NULL AND (SELECT step FROM m) IS NOT NULL "
+    "AND (last_step IS NULL OR last_step < (SELECT step FROM m)) "
+    "AND EXISTS (SELECT 1 FROM ok) FOR UPDATE), "
+    "ch AS (SELECT id FROM login_challenge WHERE id = $7 AND org_id = $9 AND used_at IS NULL "
+    "AND expires_at > $4 AND EXISTS (SELECT 1 FROM fs) FOR UPDATE), "
+    "step AS (UPDATE mfa_factor SET last_step = (SELECT step FROM m) "
+    "WHERE id IN (SELECT id FROM fs) AND EXISTS (SELECT 1 FROM ch)), "
+    "taken AS (UPDATE login_challenge SET used_at = $4, totp_check = NULL "
+    "WHERE id IN (SELECT id FROM ch)), "
+    "failed AS (INSERT INTO login_failure (account, ip, at) SELECT $1, $2, $4 "
+    "WHERE EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM fs)), "
+    "forgotten AS (DELETE FROM login_failure WHERE account IN "
+    "(SELECT jsonb_array_elements_text(tc->'forget') FROM c) AND EXISTS (SELECT 1 FROM ch)), "
+    "seen AS (UPDATE app_user SET last_login_at = $4 WHERE id = $8 AND org_id = $9 "
+    "AND EXISTS (SELECT 1 FROM ch)), "
+    "opened AS (INSERT INTO user_session (id, user_id, org_id, created_at, expires_at, "
+    "last_seen_at, ip, user_agent) SELECT $12, $8, $9, $4, $13, $4, $14, $15 "
+    "WHERE EXISTS (SELECT 1 FROM ch)), "
+    + store.pg_append_sql("$9", 16, only_if="EXISTS (SELECT 1 FROM ch)", last=False)
+    + " SELECT EXISTS (SELECT 1 FROM c) AS prepared, "
+    "EXISTS (SELECT 1 FROM audit_head WHERE org_id = $9) AS has_head, "
+    "(SELECT by_account < $5 AND by_ip < $6 FROM r) AS under, "
+    "EXISTS (SELECT 1 FROM fs) AS claimable, EXISTS (SELECT 1 FROM ch) AS open, u.* "
+    "FROM (SELECT 1) AS one LEFT JOIN app_user u ON u.id = $8 AND u.org_id = $9"
+)
 
 
 async def _counted_step(
@@ -282,8 +447,9 @@ async def _counted_step(
 
 
 _CHALLENGE = ("id", "org_id", "user_id", "stage", "via", "created_at", "expires_at", "used_at",
-              "ip", "user_agent")  # fmt: skip
-_FACTOR = ("id", "user_id", "secret_sealed", "created_at", "confirmed_at", "last_step")
+              "ip", "user_agent", "totp_check")  # fmt: skip
+FACTOR_COLUMNS = ("id", "user_id", "secret_sealed", "created_at", "confirmed_at", "last_step")
+_FACTOR = FACTOR_COLUMNS
 _CHALLENGE_AND_FACTOR = (
     "SELECT u.*, "
     + ", ".join(f"c.{c} AS challenge_{c}" for c in _CHALLENGE)
@@ -335,7 +501,8 @@ _STEP = (
     "AND expires_at > $4 AND EXISTS (SELECT 1 FROM fs) FOR UPDATE), "
     "step AS (UPDATE mfa_factor SET last_step = $7 WHERE id IN (SELECT id FROM fs) "
     "AND EXISTS (SELECT 1 FROM ch)), "
-    "taken AS (UPDATE login_challenge SET used_at = $4 WHERE id IN (SELECT id FROM ch)), "
+    "taken AS (UPDATE login_challenge SET used_at = $4, totp_check = NULL "
+    "WHERE id IN (SELECT id FROM ch)), "
     "failed AS (INSERT INTO login_failure (account, ip, at) SELECT $1, $2, $12 "
     "WHERE EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM fs)), "
     "forgotten AS (DELETE FROM login_failure WHERE account = ANY($20::text[]) "
@@ -384,7 +551,8 @@ _SQLITE_CLAIM = (
     "AND (last_step IS NULL OR last_step < ?)"
 )
 _SQLITE_TAKE = (
-    "UPDATE login_challenge SET used_at = ? WHERE id = ? AND org_id = ? AND used_at IS NULL "
+    "UPDATE login_challenge SET used_at = ?, totp_check = NULL WHERE id = ? AND org_id = ? "
+    "AND used_at IS NULL "
     "AND expires_at > ?"
 )
 
@@ -481,11 +649,14 @@ async def _accept_totp(
     (Unauthenticated when it is gone meanwhile)."""
     if factor is None or factor.user_id != user.id or factor.confirmed_at is None:
         return False
-    step = totp.matching_step(_secret_of(factor), code)
+    if challenge.totp_check:
+        step = checked_step(challenge, factor, code)
+    else:
+        step = totp.matching_step(_secret_of(factor), code)
     if step is None:
         return False
     if conn.capabilities.dialect != "postgres":
-        return await _claim_step(factor, code, conn) and await _take(challenge, conn)
+        return await _claim_step(factor, code, conn, step) and await _take(challenge, conn)
     # PostgreSQL: the step's claim and the challenge's use in one statement
     now = datetime.now(UTC)
     [row] = await conn.execute_query_dict(
@@ -501,7 +672,8 @@ async def _accept_totp(
 _CLAIM_AND_TAKE = (
     "WITH step AS (UPDATE mfa_factor SET last_step = $1 WHERE id = $2 AND user_id = $3 "
     "AND (last_step IS NULL OR last_step < $1) RETURNING id), "
-    "taken AS (UPDATE login_challenge SET used_at = $4 WHERE id = $5 AND org_id = $6 "
+    "taken AS (UPDATE login_challenge SET used_at = $4, totp_check = NULL WHERE id = $5 "
+    "AND org_id = $6 "
     "AND used_at IS NULL AND expires_at > $4 AND EXISTS (SELECT 1 FROM step) RETURNING id) "
     "SELECT (SELECT count(*) FROM step) AS step, (SELECT count(*) FROM taken) AS taken"
 )

@@ -9,6 +9,7 @@ comments unescaped."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -287,6 +288,11 @@ class LoginChallenge(Model):
     used_at = fields.DatetimeField(null=True)
     ip = fields.CharField(max_length=64, null=True)
     user_agent = fields.CharField(max_length=300, null=True)
+    # What the second step checks a TOTP code against in one statement (`mfa_login`), written
+    # by the password step: {"factor": id, "codes": keyed digests of the factor's codes for the
+    # challenge's lifetime, "forget": the rate limit's accounts a right code clears}. Cleared
+    # when the challenge is used; None for a challenge opened otherwise (SSO, a link).
+    totp_check: Any = fields.JSONField(null=True)
     user_id: int
 
     class Meta:

@@ -99,18 +99,47 @@ async def prepare(
 ) -> Opening:
     """The session `start_session` writes, before any write (the second step prepares it
     before its one statement, `mfa_login._STEP`, which writes it as `pg_write` does)."""
-    secret = new_secret()
     makers = await own_makers(user)
+    d = draft(settings, user.org_id, user.id, client, via=via, forget_failures=forget_failures)
+    principal = _principal(user, client, makers, session_id=d.row[0])
+    return Opening(d.row, d.event, LoginResult(d.secret, principal))
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A session and its `auth.login` event, before the user's row is read (the second step's
+    one statement reads it as it writes them): the cookie value, the row, the event."""
+
+    secret: str
+    row: list[Any]  # as `Opening.row`
+    event: list[Any]
+
+
+def draft(
+    settings: Settings,
+    org_id: int,
+    user_id: int,
+    client: ClientInfo,
+    *,
+    via: str,
+    forget_failures: Sequence[str] = (),
+) -> Draft:
+    """The session of user `user_id` and its event (its actor is the user's, whatever their
+    roles: `Principal.actor`)."""
+    secret = new_secret()
     now = datetime.now(UTC)
     session_id = digest(secret)
     expires = now + timedelta(hours=settings.session_ttl_hours)
     agent = (client.user_agent or "")[:300] or None
-    principal = _principal(user, client, makers, session_id=session_id)
+    actor = Principal(
+        user_id=user_id, org_id=org_id, roles=frozenset(), ip=client.ip,
+        user_agent=client.user_agent, request_id=client.request_id,
+    ).actor  # fmt: skip
     entry = Entry("auth.login", "session", session_id[:16], {},
                   {"via": via} if via != "password" else {}, RiskLevel.LOW)  # fmt: skip
     forget = list(forget_failures) or None
-    row = [session_id, user.id, user.org_id, now, expires, client.ip, agent, forget]
-    return Opening(row, store.event_params(principal.actor, entry), LoginResult(secret, principal))
+    row = [session_id, user_id, org_id, now, expires, client.ip, agent, forget]
+    return Draft(secret, row, store.event_params(actor, entry))
 
 
 async def pg_write(db: BaseDBAsyncClient, opening: Opening) -> None:

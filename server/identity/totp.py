@@ -53,11 +53,30 @@ def matching_step(secret: str, code: str, now: float | None = None) -> int | Non
     if not is_totp_code(code):
         return None
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=INTERVAL)
-    step = current_step(now)
-    for candidate in range(step - VALID_WINDOW, step + VALID_WINDOW + 1):
+    for candidate in window(now):
         if hmac.compare_digest(totp.generate_otp(candidate), code):
             return candidate
     return None
+
+
+def codes_between(secret: str, first: int, last: int) -> list[tuple[int, str]]:
+    """The codes of time steps `first` to `last` (both included), with their steps."""
+    totp = pyotp.TOTP(secret, digits=DIGITS, interval=INTERVAL)
+    return [(step, totp.generate_otp(step)) for step in range(first, last + 1)]
+
+
+def window(now: float | None = None) -> list[int]:
+    """The time steps a code typed now may belong to, earliest first (`matching_step`'s)."""
+    step = current_step(now)
+    return list(range(step - VALID_WINDOW, step + VALID_WINDOW + 1))
+
+
+def code_digest(key: bytes, bound_to: str, step: int, code: str) -> str:
+    """A code of time step `step`, bound to `bound_to` (a login challenge's id) and keyed with
+    the installation key: stored in the database, it tells nothing of the code without the key
+    (a 6-digit code's plain SHA-256 would be found back in a million tries). 128 bits."""
+    message = f"totp-code:{bound_to}:{step}:{code}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
 
 def clean(code: str | None) -> str:

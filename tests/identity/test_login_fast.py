@@ -183,9 +183,12 @@ async def test_the_failure_count_still_limits_codes(tenant: Any, db: Any) -> Non
 async def test_a_challenge_used_meanwhile_leaves_nothing_of_the_attempt(
     tenant: Any, db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The way that reads first (SQLite; on PostgreSQL a challenge without its `totp_check`,
+    such as one opened by single sign-on): used between the read and the write."""
     user, me = await tenant.user("viewer")
     secret, _ = await enrol(me)
     challenge = await challenge_of(db, user)
+    await LoginChallenge.filter(id=digest(challenge)).update(totp_check=None)
     before = (await MfaFactor.get(user_id=user.id)).last_step
     real = mfa_login.prepare
 
@@ -251,3 +254,135 @@ async def test_only_the_reservation_and_the_challenge_skip_the_wal_flush(
     for _ in range(4):
         async with conn.acquire_connection() as raw:
             assert await raw.fetchval("SHOW synchronous_commit") == server
+
+
+@pytest.mark.postgres_only
+async def test_a_login_sends_two_statements_and_its_second_step_one(tenant: Any, db: Any) -> None:
+    """PostgreSQL (issue 14's figure): the password step sends the account's lookup with the
+    attempt's reservation as one statement, then the session's writes (or, with a second step,
+    the challenge's opening, while argon2 runs); the second step is one statement."""
+    from tests.support.statements import Statements
+
+    plain, _ = await tenant.user("viewer")
+    with Statements() as sql:
+        signed_in = await auth.login(db.settings, plain.email, PASSWORD, CLIENT)
+    assert signed_in.session_secret is not None
+    assert len(sql.sent) == 2, sql.sent
+    assert "riskops_login_reserve" in sql.sent[0] and "app_user" in sql.sent[0]
+
+    user, principal = await tenant.user("viewer")
+    secret, _ = await enrol(principal)
+    await steady()
+    with Statements() as sql:
+        challenge = await challenge_of(db, user)
+    assert len(sql.sent) == 2 and "login_challenge" in sql.sent[1], sql.sent
+    with Statements() as sql:
+        done = await mfa_login.second_step(db.settings, challenge, code_at(secret), CLIENT)
+    assert done.session_secret is not None
+    assert len(sql.sent) == 1, sql.sent
+
+
+@pytest.mark.postgres_only
+async def test_the_one_statement_step_finds_a_challenge_used_meanwhile(
+    tenant: Any, db: Any
+) -> None:
+    """PostgreSQL's one-statement second step reads the challenge, then locks it: a challenge
+    another transaction uses meanwhile (its row lock held) is found used once that commits,
+    and nothing of the attempt is written."""
+    user, me = await tenant.user("viewer")
+    secret, _ = await enrol(me)
+    challenge = await challenge_of(db, user)
+    assert (await LoginChallenge.get(id=digest(challenge))).totp_check
+    before = (await MfaFactor.get(user_id=user.id)).last_step
+    from tortoise import connections
+
+    await steady()
+    async with connections.get("default").acquire_connection() as raw, raw.transaction():
+        # another connection's transaction, not this task's (Tortoise's is per context)
+        await raw.execute(
+            "UPDATE login_challenge SET used_at = now() WHERE id = $1", digest(challenge)
+        )
+        step = asyncio.create_task(
+            mfa_login.second_step(db.settings, challenge, code_at(secret), CLIENT)
+        )
+        await asyncio.sleep(0.5)
+        assert not step.done()  # waiting for the challenge's row
+    with pytest.raises(Unauthenticated, match="expired or was already used"):
+        await step
+    assert (await MfaFactor.get(user_id=user.id)).last_step == before
+    assert not await Session.filter(user_id=user.id).exists()
+    assert not await LoginFailure.filter(account=f"mfa:{user.id}").exists()
+
+
+async def test_a_challenge_cookie_with_other_ids_is_gone(tenant: Any, db: Any) -> None:
+    """The cookie value starts with the organization's and the user's ids (the one-statement
+    step drafts the session from them): changed, it is another value, whose challenge does
+    not exist, and nothing of the attempt is written."""
+    user, me = await tenant.user("viewer")
+    other, _ = await tenant.user("viewer")
+    secret, _ = await enrol(me)
+    challenge = await challenge_of(db, user)
+    org, uid, token = challenge.split(".", 2)
+    assert (int(org), int(uid)) == (tenant.org_id, user.id)
+    await steady()
+    for forged in (f"{org}.{other.id}.{token}", f"{int(org) + 1}.{uid}.{token}", token,
+                   f"{org}.{uid}.", f"x.{uid}.{token}", f"{org}.{uid}.{token}x"):  # fmt: skip
+        with pytest.raises(Unauthenticated, match="expired or was already used"):
+            await mfa_login.second_step(db.settings, forged, code_at(secret), CLIENT)
+    assert not await Session.filter(user_id__in=[user.id, other.id]).exists()
+    assert not await LoginFailure.filter(account__in=[f"mfa:{user.id}", f"mfa:{other.id}"]).exists()
+    done = await mfa_login.second_step(db.settings, challenge, code_at(secret), CLIENT)
+    assert done.principal is not None and done.principal.user_id == user.id
+
+
+async def test_a_challenge_holds_keyed_digests_of_codes_and_drops_them_when_used(
+    tenant: Any, db: Any
+) -> None:
+    """What the second step checks a code against: keyed digests (no code of the challenge's
+    lifetime appears in the row, and without the installation key the digests say nothing),
+    for every step until the challenge expires, cleared when the challenge is used."""
+    import pyotp
+
+    from riskops.server.identity import totp
+
+    user, me = await tenant.user("viewer")
+    secret, _ = await enrol(me)
+    challenge = await challenge_of(db, user)
+    row = await LoginChallenge.get(id=digest(challenge))
+    check = row.totp_check
+    assert check is not None
+    factor = await MfaFactor.get(user_id=user.id)
+    assert check["factor"] == factor.id
+    assert check["forget"] == [f"mfa:{user.id}", user.email]
+    first = totp.current_step(row.created_at.timestamp()) - 1
+    last = totp.current_step(row.expires_at.timestamp()) + 1
+    assert len(check["codes"]) == last - first + 1
+    codes = [pyotp.TOTP(secret).at(step * 30) for step in range(first, last + 1)]
+    text = str(check)
+    assert not any(code in text for code in codes)
+    assert totp.code_digest(db.settings.key, row.id, first + 1, codes[1]) in check["codes"]
+    assert totp.code_digest(b"another key" * 3, row.id, first + 1, codes[1]) not in check["codes"]
+    await steady()
+    await mfa_login.second_step(db.settings, challenge, code_at(secret), CLIENT)
+    used = await LoginChallenge.get(id=digest(challenge))
+    assert used.used_at is not None and used.totp_check is None
+
+
+async def test_a_factor_replaced_after_the_password_refuses_the_code(tenant: Any, db: Any) -> None:
+    """The challenge was opened with the factor of that moment: after a reset and a new
+    enrolment, a code of the new factor is refused and counted (the person signs in again),
+    on both backends alike."""
+    user, me = await tenant.user("viewer")
+    await enrol(me)
+    challenge = await challenge_of(db, user)
+    await MfaFactor.filter(user_id=user.id).delete()
+    await User.filter(id=user.id).update(mfa_enabled=False)
+    newer, _ = await enrol(me)
+    assert (await MfaFactor.get(user_id=user.id)).id != (
+        await LoginChallenge.get(id=digest(challenge))
+    ).totp_check["factor"]
+    await steady()
+    with pytest.raises(Unauthenticated, match="not right"):
+        await mfa_login.second_step(db.settings, challenge, code_at(newer), CLIENT)
+    assert await LoginFailure.filter(account=f"mfa:{user.id}").count() == 1
+    assert not await Session.filter(user_id=user.id).exists()
