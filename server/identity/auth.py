@@ -186,9 +186,16 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
     # argon2 takes ~200 ms of CPU: in a thread (argon2-cffi releases the GIL), so the other
     # requests of this process do not wait for a login (the organization's security policy
     # was read with the account)
-    checking = asyncio.get_running_loop().run_in_executor(
-        None, verify_password, user.password_hash if user else None, password or ""
-    )  # started now, not when awaited: argon2 is the whole login's time
+    loop, entered = asyncio.get_running_loop(), asyncio.Event()
+
+    def check(password_hash: str | None, typed: str) -> bool:
+        loop.call_soon_threadsafe(entered.set)
+        return verify_password(password_hash, typed)
+
+    # started now, not when awaited: argon2 is the whole login's time
+    checking = loop.run_in_executor(
+        None, check, user.password_hash if user else None, password or ""
+    )
     stage = None
     if (
         user is not None
@@ -200,7 +207,10 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
     if stage is not None and user is not None:
         # A second step follows a right password: its challenge is opened while argon2 runs
         # (issue 14's figure: no write after the check). Its cookie value is handed out only
-        # if the password is right; for a wrong one the row is of no use to anyone.
+        # if the password is right; for a wrong one the row is of no use to anyone. Its Python
+        # (the digests of the factor's codes) runs once argon2's thread is in argon2's C code,
+        # which holds no GIL: not before, which would hold argon2 back.
+        await entered.wait()
         ok, opened = await asyncio.gather(
             checking,
             mfa_login.open_challenge(user, stage, client, via="password", factor=factor),
