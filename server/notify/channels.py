@@ -33,6 +33,7 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, lock_scoped, scoped
 from riskops.server.core.versioning import check_version, parse_version
+from riskops.server.identity.attempts import serialise
 from riskops.server.identity.models import Organization
 from riskops.server.notify import pagerduty, sending
 from riskops.server.notify.models import (
@@ -303,6 +304,10 @@ async def create_channel(
     now = datetime.now(UTC)
     try:
         async with in_transaction() as conn:
+            # The count and the insert are one step per organization, or two creates at once
+            # at 49 would both see room and make 51 (PostgreSQL: an advisory transaction lock;
+            # SQLite has a single writer).
+            await serialise(conn, f"notification-channels:{principal.org_id}")
             live = await scoped(NotificationChannel, principal).filter(
                 archived_at__isnull=True).using_db(conn).count()  # fmt: skip
             if live >= MAX_CHANNELS:

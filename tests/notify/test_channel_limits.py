@@ -6,6 +6,7 @@ and changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +60,29 @@ async def test_fifty_channels_at_most(api, tenant, other_tenant) -> None:
     first = await NotificationChannel.get(org_id=tenant.org_id, name="c0")
     await channels.remove_channel(tenant.admin, first.id, expected_version=1)
     await channels.create_channel(tenant.admin, "slack", ChannelInput(name="one more", url=HOOK))
+
+
+async def busy() -> None:
+    async with in_transaction() as conn:
+        await conn.execute_query("SELECT 1")
+        await asyncio.sleep(0.05)
+
+
+async def test_two_creates_at_once_at_49_give_one_refusal(tenant) -> None:
+    """The count and the insert are one step per organization: two admins creating the 50th
+    channel at the same moment get one channel and one refusal, never 51."""
+    for i in range(channels.MAX_CHANNELS - 1):
+        await channels.create_channel(tenant.admin, "slack", ChannelInput(name=f"c{i}", url=HOOK))
+    await asyncio.gather(busy(), busy())  # two pooled connections ready: the creates overlap
+    results = await asyncio.gather(
+        *(channels.create_channel(tenant.admin, "slack", ChannelInput(name=f"last {i}", url=HOOK))
+          for i in range(2)),
+        return_exceptions=True,
+    )  # fmt: skip
+    refused = [r for r in results if isinstance(r, Invalid)]
+    assert len(refused) == 1, results
+    assert refused[0].message.startswith("Your organization has 50 channels")
+    assert await NotificationChannel.filter(org_id=tenant.org_id).count() == channels.MAX_CHANNELS
 
 
 BAD_SECRETS = [
