@@ -209,27 +209,31 @@ def has_lone_surrogate_in(value: object) -> bool:
     return False
 
 
-def _unicode(value: str, field: str) -> None:
+def _unicode(value: str, field: str, name: str | None = None) -> None:
     if has_lone_surrogate(value):
         raise Invalid(
-            f"{label(field)} contains a lone UTF-16 surrogate, which is not text; send valid "
-            "Unicode.",
+            f"{name or label(field)} contains a lone UTF-16 surrogate, which is not text; send "
+            "valid Unicode.",
             field=field,
         )
 
 
-def text(value: str | None, field: str, *, max_len: int, required: bool = True) -> str:
+def text(
+    value: str | None, field: str, *, max_len: int, required: bool = True, named: str | None = None
+) -> str:
+    """One line of text, at most `max_len` characters. Messages name the field by `named` when
+    one field has several labels (a channel's secret: "Signing secret", "Routing key",
+    "Password", by its kind), else by `label(field)`."""
+    name = named or label(field)
     value = (value or "").strip()
     if required and not value:
-        raise Invalid(f"{label(field)} is required.", field=field)
+        raise Invalid(f"{name} is required.", field=field)
     if len(value) > max_len:
-        raise Invalid(
-            f"{label(field)} is {len(value)} characters long; the limit is {max_len}.",
-            field=field,
-        )
+        raise Invalid(f"{name} is {len(value)} characters long; the limit is {max_len}.",
+                      field=field)  # fmt: skip
     if any(ord(c) < 32 for c in value):
-        raise Invalid(f"{label(field)} contains control characters; remove them.", field=field)
-    _unicode(value, field)
+        raise Invalid(f"{name} contains control characters; remove them.", field=field)
+    _unicode(value, field, name)
     return value
 
 

@@ -142,9 +142,21 @@ def _port(raw: int | str | None) -> int:
     return raw
 
 
-def _secret(raw: str | None) -> str | None:
+# The secret's label on the page, by kind: its errors name it so (a Slack-compatible webhook has
+# no such field; a secret given to one through the API is refused as "Secret").
+SECRET_LABEL = {
+    ChannelKind.SLACK: "Secret",
+    ChannelKind.WEBHOOK: "Signing secret",
+    ChannelKind.PAGERDUTY: "Routing key",
+    ChannelKind.EMAIL: "Password",
+}
+
+
+def _secret(kind: ChannelKind, raw: str | None) -> str | None:
     """A new secret (None: keep the stored one): text like any other field's, one line."""
-    return validation.text(raw, "secret", max_len=MAX_SECRET, required=False) or None
+    named = SECRET_LABEL[kind]
+    return validation.text(raw, "secret", max_len=MAX_SECRET, required=False,
+                           named=named) or None  # fmt: skip
 
 
 def checked(
@@ -157,7 +169,7 @@ def checked(
         "events": _events(data.events),
         "enabled": bool(data.enabled),
     }
-    secret = _secret(data.secret)
+    secret = _secret(kind, data.secret)
     if kind in (ChannelKind.SLACK, ChannelKind.WEBHOOK):
         values["config"] = {"url": _url(data.url, "url", "Webhook URL")}
         if kind == ChannelKind.SLACK and secret:

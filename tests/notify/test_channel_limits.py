@@ -86,12 +86,15 @@ async def test_two_creates_at_once_at_49_give_one_refusal(tenant) -> None:
 
 
 BAD_SECRETS = [
-    ("webhook", "s" * 501, "Secret is 501 characters long; the limit is 500."),
-    ("webhook", "abc\x01def", "Secret contains control characters; remove them."),
-    ("email", "pass\r\nword", "Secret contains control characters; remove them."),
-    ("pagerduty", "k" * 501, "Secret is 501 characters long; the limit is 500."),
-    ("webhook", "abc\ud800", "Secret contains a lone UTF-16 surrogate, which is not text; send "
-     "valid Unicode."),
+    # Each kind's secret is named as its form labels it.
+    ("webhook", "s" * 501, "Signing secret is 501 characters long; the limit is 500."),
+    ("webhook", "abc\x01def", "Signing secret contains control characters; remove them."),
+    ("email", "pass\r\nword", "Password contains control characters; remove them."),
+    ("email", "p" * 501, "Password is 501 characters long; the limit is 500."),
+    ("pagerduty", "k" * 501, "Routing key is 501 characters long; the limit is 500."),
+    ("pagerduty", "key\x1b", "Routing key contains control characters; remove them."),
+    ("webhook", "abc\ud800", "Signing secret contains a lone UTF-16 surrogate, which is not "
+     "text; send valid Unicode."),
 ]  # fmt: skip
 
 
@@ -116,6 +119,33 @@ async def test_bad_secrets_change_nothing(tenant, kind, secret, says) -> None:
                                       expected_version=1)  # fmt: skip
     assert (err.value.field, err.value.message) == ("secret", says)
     assert await state(tenant.org_id) == before  # the stored secret too
+
+
+FACES = [
+    ("webhook", {"url": HOOK}, "Signing secret"),
+    ("pagerduty", {}, "Routing key"),
+    ("email", {"smtp_host": "smtp.example.com", "mail_from": "a@b.example",
+               "recipients": "c@d.example"}, "Password"),
+]  # fmt: skip
+API_FIELDS = {"smtp_host": "smtpHost", "mail_from": "mailFrom"}
+
+
+@pytest.mark.parametrize(("kind", "form", "labelled"), FACES)
+async def test_both_faces_name_the_secret_as_its_form_labels_it(api, browser, tenant, kind, form,
+                                                                  labelled) -> None:  # fmt: skip
+    says = f"{labelled} is 501 characters long; the limit is 500."
+    b = await browser(tenant.admin_user, tenant.password)
+    page = await b.get(f"/admin/channels/new?kind={kind}")
+    assert f"<span>{labelled} <span" in page.text  # the label the message uses
+    r = await b.post("/admin/channels", {"kind": kind, "name": "x", "secret": "s" * 501, **form})
+    assert r.status_code == 422 and 'id="secret-error"' in r.text and says in r.text
+    given = {API_FIELDS.get(k, k): [v] if k == "recipients" else v for k, v in form.items()}
+    token = str(await api.token(tenant, tenant.admin_user))
+    body = await api.data(token, CREATE, {"kind": kind.upper(), "input": {
+        "name": "x", "secret": "s" * 501, **given}})  # fmt: skip
+    payload = body["createNotificationChannel"]
+    assert payload["errors"] == [{"code": "INVALID", "field": "secret", "message": says}]
+    assert await NotificationChannel.filter(org_id=tenant.org_id).count() == 0
 
 
 BAD_HOSTS = [
