@@ -155,8 +155,12 @@ SECRET_LABEL = {
 def _secret(kind: ChannelKind, raw: str | None) -> str | None:
     """A new secret (None: keep the stored one): text like any other field's, one line."""
     named = SECRET_LABEL[kind]
-    return validation.text(raw, "secret", max_len=MAX_SECRET, required=False,
-                           named=named) or None  # fmt: skip
+    secret = validation.text(raw, "secret", max_len=MAX_SECRET, required=False, named=named)
+    # A secret goes into a header, an HMAC or an SMTP login: DEL and the C1 controls (which
+    # `text` lets through, as other fields may hold them) are refused like the C0 ones.
+    if any(c == "\x7f" or "\x80" <= c <= "\x9f" for c in secret):
+        raise Invalid(f"{named} contains control characters; remove them.", field="secret")
+    return secret or None
 
 
 def checked(

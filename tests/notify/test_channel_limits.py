@@ -93,6 +93,11 @@ BAD_SECRETS = [
     ("email", "p" * 501, "Password is 501 characters long; the limit is 500."),
     ("pagerduty", "k" * 501, "Routing key is 501 characters long; the limit is 500."),
     ("pagerduty", "key\x1b", "Routing key contains control characters; remove them."),
+    # DEL and the C1 controls too, like the C0 ones.
+    ("webhook", "abc\x7fdef", "Signing secret contains control characters; remove them."),
+    ("webhook", "abc\x80def", "Signing secret contains control characters; remove them."),
+    ("email", "pass\x85word", "Password contains control characters; remove them."),
+    ("pagerduty", "key\x9f", "Routing key contains control characters; remove them."),
     ("webhook", "abc\ud800", "Signing secret contains a lone UTF-16 surrogate, which is not "
      "text; send valid Unicode."),
 ]  # fmt: skip
@@ -119,6 +124,19 @@ async def test_bad_secrets_change_nothing(tenant, kind, secret, says) -> None:
                                       expected_version=1)  # fmt: skip
     assert (err.value.field, err.value.message) == ("secret", says)
     assert await state(tenant.org_id) == before  # the stored secret too
+
+
+def test_del_and_every_c1_control_is_refused_in_a_secret() -> None:
+    for code in [0x7F, *range(0x80, 0xA0)]:
+        data = settings_of("webhook", f"sec{chr(code)}ret")
+        with pytest.raises(Invalid) as err:
+            channels.checked(channels.ChannelKind.WEBHOOK, data, has_secret=False)
+        says = "Signing secret contains control characters; remove them."
+        assert (err.value.field, err.value.message) == ("secret", says), hex(code)
+    for fine in ("sec\xa0ret", "sécret", "秘密"):  # no-break space and letters are text
+        _, secret = channels.checked(channels.ChannelKind.WEBHOOK, settings_of("webhook", fine),
+                                     has_secret=False)  # fmt: skip
+        assert secret == fine
 
 
 FACES = [
