@@ -35,7 +35,7 @@ from riskops.server.core.scoping import get_scoped, lock_scoped, scoped
 from riskops.server.core.versioning import check_version, parse_version
 from riskops.server.identity.attempts import serialise
 from riskops.server.identity.models import Organization
-from riskops.server.notify import pagerduty, sending
+from riskops.server.notify import delivery, pagerduty, sending
 from riskops.server.notify.models import (
     ChannelKind,
     NotificationChannel,
@@ -96,6 +96,9 @@ class DeliveryPage:
     items: list[OutboxMessage]
     end_cursor: str | None
     has_next_page: bool
+    # The ids of the pending items held back behind an older pending message of their item
+    # (`delivery.waiting`: the delivery pass's own rule), asked once for the whole page.
+    waiting: frozenset[int] = frozenset()
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -288,7 +291,8 @@ def _after(raw: str) -> int:
 async def deliveries(
     principal: Principal, channel_id: str | int, *, first: int = 20, after: str | None = None
 ) -> DeliveryPage:
-    """What was sent (or suppressed, or is waiting) to one channel, newest first."""
+    """What was sent (or suppressed, or is waiting) to one channel, newest first; which of the
+    page's pending messages wait for an older one of their item (`DeliveryPage.waiting`)."""
     channel = await get_channel(principal, channel_id)
     size = validation.page_size(first, MAX_PAGE)
     q = scoped(OutboxMessage, principal).filter(destination_id=channel.id)
@@ -297,7 +301,8 @@ async def deliveries(
     rows = await q.order_by("-id").limit(size + 1)
     more = len(rows) > size
     items = rows[:size]
-    return DeliveryPage(items, cursor_of(items[-1]) if items and more else None, more)
+    held = frozenset(await delivery.waiting(items))
+    return DeliveryPage(items, cursor_of(items[-1]) if items and more else None, more, held)
 
 
 # ----------------------------------------------------------------------------- changes
