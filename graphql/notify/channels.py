@@ -48,18 +48,24 @@ class ChannelDelivery:
     attempts: int
     last_error: str | None
     next_attempt_at: datetime | None = strawberry.field(description="When pending: next try.")
+    waiting: bool = strawberry.field(
+        description="Pending and held back behind an older pending message of its item to this "
+        "channel (its trigger being retried, or an older escalation digest): it goes once that "
+        'one is sent or fails. The page says "waits for the older message of its item to be '
+        'sent".'
+    )
     created_at: datetime
     sent_at: datetime | None
 
     @classmethod
-    def of(cls, m: models.OutboxMessage) -> ChannelDelivery:
+    def of(cls, m: models.OutboxMessage, *, waiting: bool = False) -> ChannelDelivery:
         pending = m.status == models.OutboxStatus.PENDING
         return cls(
             id=as_id(m.id), kind=m.kind, summary=webhooks.summary(m)[0][:300],
             event_action=routing.action_of(m.payload), dedup_key=m.dedup_key, status=m.status,
             attempts=m.attempts, last_error=m.last_error,
-            next_attempt_at=m.next_attempt_at if pending else None, created_at=m.created_at,
-            sent_at=m.sent_at,
+            next_attempt_at=m.next_attempt_at if pending else None, waiting=waiting,
+            created_at=m.created_at, sent_at=m.sent_at,
         )  # fmt: skip
 
 
@@ -123,7 +129,10 @@ class NotificationChannel:
         page = await query(channels.deliveries(principal(info), self.id, first=first, after=after))
         return ChannelDeliveryConnection(
             edges=[
-                ChannelDeliveryEdge(cursor=channels.cursor_of(m), node=ChannelDelivery.of(m))
+                ChannelDeliveryEdge(
+                    cursor=channels.cursor_of(m),
+                    node=ChannelDelivery.of(m, waiting=m.id in page.waiting),
+                )
                 for m in page.items
             ],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),

@@ -36,7 +36,6 @@ LABELS: dict[str, str] = {
     "answerer_id": "Who must answer",
     "team_id": "Team",
     "alert_ids": "Alerts",
-    "period_start": "Week starting",
     "expiresInDays": "Expires in (days)",
     "expires_in_days": "Expires in (days)",
     "median": "Median credits",
@@ -92,11 +91,13 @@ def updated_after(value: Any) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def aware(value: Any, field: str) -> datetime:
+def aware(value: Any, field: str, *, named: str | None = None) -> datetime:
     """A date and time with a time zone, in UTC; a naive one or anything else is Invalid on
-    `field` (a naive time would be read in whatever zone the server runs in)."""
+    `field` (a naive time would be read in whatever zone the server runs in), named `named` (by
+    default `label(field)`)."""
     if not isinstance(value, datetime) or value.tzinfo is None:
-        raise Invalid(f"{label(field)} must be a date and time with a time zone.", field=field)
+        raise Invalid(f"{named or label(field)} must be a date and time with a time zone.",
+                      field=field)  # fmt: skip
     return value.astimezone(UTC)
 
 
@@ -106,18 +107,28 @@ MAX_PERIOD = timedelta(days=366)
 
 
 def period(
-    start: Any, end: Any, *, last_days: int | None = None, limit: timedelta = MAX_PERIOD
+    start: Any,
+    end: Any,
+    *,
+    named: tuple[str, str],
+    last_days: int | None = None,
+    limit: timedelta = MAX_PERIOD,
 ) -> tuple[datetime, datetime]:
     """[period_start, period_end): aware dates and times (in UTC), start before end, at most
-    `limit` long; otherwise Invalid naming the field to fix. With `last_days`, a missing end is
-    now and a missing start `last_days` before the end."""
+    `limit` long; otherwise Invalid on the field to fix (`period_start`, `period_end`), named in
+    the message as the caller's face labels the two (`named`: each report figure says its own).
+    With `last_days`, a missing end is now and a missing start `last_days` before the end."""
+    start_label, end_label = named
     if last_days is not None:
         end = datetime.now(UTC) if end is None else end
-        start = aware(end, "period_end") - timedelta(days=last_days) if start is None else start
-    s, e = aware(start, "period_start"), aware(end, "period_end")
+        if start is None:
+            start = aware(end, "period_end", named=end_label) - timedelta(days=last_days)
+    s = aware(start, "period_start", named=start_label)
+    e = aware(end, "period_end", named=end_label)
     if s >= e:
         raise Invalid(
-            f"period_start ({s:%Y-%m-%d %H:%M}) must be before period_end ({e:%Y-%m-%d %H:%M}).",
+            f"{start_label} ({s:%Y-%m-%d %H:%M}) must be before {end_label[:1].lower()}"
+            f"{end_label[1:]} ({e:%Y-%m-%d %H:%M}).",
             field="period_start",
         )
     if e - s > limit:
@@ -209,27 +220,31 @@ def has_lone_surrogate_in(value: object) -> bool:
     return False
 
 
-def _unicode(value: str, field: str) -> None:
+def _unicode(value: str, field: str, name: str | None = None) -> None:
     if has_lone_surrogate(value):
         raise Invalid(
-            f"{label(field)} contains a lone UTF-16 surrogate, which is not text; send valid "
-            "Unicode.",
+            f"{name or label(field)} contains a lone UTF-16 surrogate, which is not text; send "
+            "valid Unicode.",
             field=field,
         )
 
 
-def text(value: str | None, field: str, *, max_len: int, required: bool = True) -> str:
+def text(
+    value: str | None, field: str, *, max_len: int, required: bool = True, named: str | None = None
+) -> str:
+    """One line of text, at most `max_len` characters. Messages name the field by `named` when
+    one field has several labels (a channel's secret: "Signing secret", "Routing key",
+    "Password", by its kind), else by `label(field)`."""
+    name = named or label(field)
     value = (value or "").strip()
     if required and not value:
-        raise Invalid(f"{label(field)} is required.", field=field)
+        raise Invalid(f"{name} is required.", field=field)
     if len(value) > max_len:
-        raise Invalid(
-            f"{label(field)} is {len(value)} characters long; the limit is {max_len}.",
-            field=field,
-        )
+        raise Invalid(f"{name} is {len(value)} characters long; the limit is {max_len}.",
+                      field=field)  # fmt: skip
     if any(ord(c) < 32 for c in value):
-        raise Invalid(f"{label(field)} contains control characters; remove them.", field=field)
-    _unicode(value, field)
+        raise Invalid(f"{name} contains control characters; remove them.", field=field)
+    _unicode(value, field, name)
     return value
 
 

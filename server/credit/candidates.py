@@ -24,6 +24,9 @@ from riskops.server.credit.policy import current_policy
 from riskops.server.credit.terms import Policy
 
 CANDIDATE_DAYS = 7  # the weekly review's period
+# How the candidates' period is named in messages: as the API's periodStart and periodEnd say
+# (no page asks for it; the weekly report's candidates cover the report's week).
+PERIOD_NAMES = ("Period start", "Period end")
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ async def candidates_in_period(
     One GROUP BY gives count, sum, sum of squares and SEV0/SEV1 presence per scenario; only the
     scenarios that pass count, CV and severity need their median (PostgreSQL computes it with
     percentile_cont, SQLite loads their credits)."""
-    start, end = validation.period(start, end)
+    start, end = validation.period(start, end, named=PERIOD_NAMES)
     sev_list = ", ".join(f"'{s}'" for s in SEV0_SEV1)
     runs = scoped(Run, org_id=org_id).filter(started_at__gte=start, started_at__lt=end)
     if scenario_ids is not None:
@@ -202,6 +205,7 @@ async def baseline_candidates(
 ) -> list[Candidate]:
     """The baseline candidates of a period (default: the last 7 days up to now)."""
     principal.require(Perm.RUN_READ)
-    start, end = validation.period(period_start, period_end, last_days=CANDIDATE_DAYS)
+    start, end = validation.period(period_start, period_end, named=PERIOD_NAMES,
+                                   last_days=CANDIDATE_DAYS)  # fmt: skip
     policy = (await current_policy(principal.org_id)).policy
     return await candidates_in_period(principal.org_id, start, end, policy)

@@ -25,6 +25,9 @@ from riskops.server.credit.quarantine import SENSITIVE
 # (`quarantine.SENSITIVE`). The window the figure covers when asked without a period (and the
 # weekly report's longer one):
 FALSE_POSITIVE_DAYS = 30
+# How the rate's period is named in messages: as the API's periodStart and periodEnd say (no
+# page asks for it; the weekly report shows its week and last 30 days).
+PERIOD_NAMES = ("Period start", "Period end")
 
 
 @dataclass(frozen=True)
@@ -63,5 +66,6 @@ async def pii_false_positive_rate(
     """The PII false-positive rate of the runs started in the period (default: the last 30
     days up to now), seed 002's monthly figure. At most 366 days."""
     principal.require(Perm.REPORT_READ)
-    start, end = validation.period(period_start, period_end, last_days=FALSE_POSITIVE_DAYS)
+    start, end = validation.period(period_start, period_end, named=PERIOD_NAMES,
+                                   last_days=FALSE_POSITIVE_DAYS)  # fmt: skip
     return await false_positive_counts(principal.org_id, start, end)

@@ -33,8 +33,9 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, lock_scoped, scoped
 from riskops.server.core.versioning import check_version, parse_version
+from riskops.server.identity.attempts import serialise
 from riskops.server.identity.models import Organization
-from riskops.server.notify import pagerduty, sending
+from riskops.server.notify import delivery, pagerduty, sending
 from riskops.server.notify.models import (
     ChannelKind,
     NotificationChannel,
@@ -95,6 +96,9 @@ class DeliveryPage:
     items: list[OutboxMessage]
     end_cursor: str | None
     has_next_page: bool
+    # The ids of the pending items held back behind an older pending message of their item
+    # (`delivery.waiting`: the delivery pass's own rule), asked once for the whole page.
+    waiting: frozenset[int] = frozenset()
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -141,9 +145,25 @@ def _port(raw: int | str | None) -> int:
     return raw
 
 
-def _secret(raw: str | None) -> str | None:
+# The secret's label on the page, by kind: its errors name it so (a Slack-compatible webhook has
+# no such field; a secret given to one through the API is refused as "Secret").
+SECRET_LABEL = {
+    ChannelKind.SLACK: "Secret",
+    ChannelKind.WEBHOOK: "Signing secret",
+    ChannelKind.PAGERDUTY: "Routing key",
+    ChannelKind.EMAIL: "Password",
+}
+
+
+def _secret(kind: ChannelKind, raw: str | None) -> str | None:
     """A new secret (None: keep the stored one): text like any other field's, one line."""
-    return validation.text(raw, "secret", max_len=MAX_SECRET, required=False) or None
+    named = SECRET_LABEL[kind]
+    secret = validation.text(raw, "secret", max_len=MAX_SECRET, required=False, named=named)
+    # A secret goes into a header, an HMAC or an SMTP login: DEL and the C1 controls (which
+    # `text` lets through, as other fields may hold them) are refused like the C0 ones.
+    if any(c == "\x7f" or "\x80" <= c <= "\x9f" for c in secret):
+        raise Invalid(f"{named} contains control characters; remove them.", field="secret")
+    return secret or None
 
 
 def checked(
@@ -156,7 +176,7 @@ def checked(
         "events": _events(data.events),
         "enabled": bool(data.enabled),
     }
-    secret = _secret(data.secret)
+    secret = _secret(kind, data.secret)
     if kind in (ChannelKind.SLACK, ChannelKind.WEBHOOK):
         values["config"] = {"url": _url(data.url, "url", "Webhook URL")}
         if kind == ChannelKind.SLACK and secret:
@@ -271,7 +291,8 @@ def _after(raw: str) -> int:
 async def deliveries(
     principal: Principal, channel_id: str | int, *, first: int = 20, after: str | None = None
 ) -> DeliveryPage:
-    """What was sent (or suppressed, or is waiting) to one channel, newest first."""
+    """What was sent (or suppressed, or is waiting) to one channel, newest first; which of the
+    page's pending messages wait for an older one of their item (`DeliveryPage.waiting`)."""
     channel = await get_channel(principal, channel_id)
     size = validation.page_size(first, MAX_PAGE)
     q = scoped(OutboxMessage, principal).filter(destination_id=channel.id)
@@ -280,7 +301,8 @@ async def deliveries(
     rows = await q.order_by("-id").limit(size + 1)
     more = len(rows) > size
     items = rows[:size]
-    return DeliveryPage(items, cursor_of(items[-1]) if items and more else None, more)
+    held = frozenset(await delivery.waiting(items))
+    return DeliveryPage(items, cursor_of(items[-1]) if items and more else None, more, held)
 
 
 # ----------------------------------------------------------------------------- changes
@@ -303,6 +325,10 @@ async def create_channel(
     now = datetime.now(UTC)
     try:
         async with in_transaction() as conn:
+            # The count and the insert are one step per organization, or two creates at once
+            # at 49 would both see room and make 51 (PostgreSQL: an advisory transaction lock;
+            # SQLite has a single writer).
+            await serialise(conn, f"notification-channels:{principal.org_id}")
             live = await scoped(NotificationChannel, principal).filter(
                 archived_at__isnull=True).using_db(conn).count()  # fmt: skip
             if live >= MAX_CHANNELS:

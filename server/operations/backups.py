@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import pkgutil
+import re
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,8 @@ ARCHIVE_PREFIX = "riskops-backup-"
 ARCHIVE_SUFFIX = ".tar"
 STAMP = "%Y%m%dT%H%M%SZ"
 MAX_PAGE = 200
+# A line of a restore's detail about one audit chain: "org 7: BROKEN at seq 12: ...".
+CHAIN_LINE = re.compile(r"^org (\d+): ")
 
 
 async def last_verified_backup() -> BackupRecord | None:
@@ -338,11 +341,39 @@ async def list_backups(principal: Principal | None, first: int = 50) -> list[Bac
 
 async def list_restore_drills(principal: Principal | None, first: int = 20) -> list[RestoreRecord]:
     """The restores recorded in this database (a restored installation, a drill's copy), newest
-    first."""
+    first. A person reads each one's detail as `detail_for` their organization gives it."""
     if principal is not None:
         principal.require(Perm.OPS_READ)
     validation.page_size(first, MAX_PAGE)
-    return await RestoreRecord.all().order_by("-finished_at", "-id").limit(first)
+    rows = await RestoreRecord.all().order_by("-finished_at", "-id").limit(first)
+    if principal is not None:
+        for row in rows:  # read only: never saved
+            row.detail = detail_for(principal.org_id, row.detail)
+    return rows
+
+
+def detail_for(org_id: int | None, detail: str) -> str:
+    """A restore's detail as organization `org_id` may read it (None: the operator on the
+    machine, everything). A restore is installation-wide, and so are its table counts and file
+    checks, but a line about another organization's audit chain ("org 7: BROKEN at seq 12: ...")
+    is that organization's: over the API, on the page and in the evidence export an
+    organization sees its own chain and the platform's (org 0) only, as on the status page."""
+    if org_id is None:
+        return detail
+    kept: list[str] = []
+    left_out = 0
+    for line in detail.splitlines():
+        found = CHAIN_LINE.match(line)
+        if found and int(found.group(1)) not in (org_id, SYSTEM_ORG):
+            left_out += 1
+        else:
+            kept.append(line)
+    if left_out:
+        kept.append(
+            f"{left_out} finding(s) about other organizations' audit chains are not shown here: "
+            "the restore's output on the machine has them."
+        )
+    return "\n".join(kept)
 
 
 async def backup_state(settings: Settings) -> dict[str, Any]:

@@ -51,7 +51,7 @@ from riskops.server.core.scoping import scoped
 from riskops.server.credit.models import Run
 from riskops.server.identity import users
 from riskops.server.identity.models import ApiToken, User, UserStatus
-from riskops.server.operations import approval_trail, availability
+from riskops.server.operations import approval_trail, availability, backups
 from riskops.server.operations.approval_trail import TrailFilter
 from riskops.server.operations.audit_log import MAX_PAGE
 from riskops.server.operations.models import BackupRecord, RestoreRecord
@@ -339,7 +339,7 @@ async def _data_processing(principal: Principal, period: Period) -> EvidenceFile
     return _csv("data_processing.csv", ("metric", "count"), counts)
 
 
-async def _backups(period: Period) -> tuple[EvidenceFile, EvidenceFile]:
+async def _backups(principal: Principal, period: Period) -> tuple[EvidenceFile, EvidenceFile]:
     taken = await BackupRecord.filter(
         created_at__gte=period.start, created_at__lt=period.end
     ).order_by("created_at", "id")
@@ -359,7 +359,7 @@ async def _backups(period: Period) -> tuple[EvidenceFile, EvidenceFile]:
             ("restore_id", "started_at", "finished_at", "ok", "backup_sha256", "archive",
              "created_by", "detail"),
             ((r.id, r.started_at, r.finished_at, r.ok, r.backup_sha256, r.archive, r.created_by,
-              r.detail) for r in restores),
+              backups.detail_for(principal.org_id, r.detail)) for r in restores),
         ),
     )  # fmt: skip
 
@@ -411,7 +411,7 @@ async def export(
         await _access_reviews(principal, parsed),
         await _change_management(principal, parsed),
         await _data_processing(principal, parsed),
-        *await _backups(parsed),
+        *await _backups(principal, parsed),
         await _availability(parsed),
     ]
     files += _manifest(principal, parsed, now, files)

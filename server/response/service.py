@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from riskops.audit.types import RiskLevel
@@ -190,21 +191,19 @@ async def _ack_all(
     now: datetime,
 ) -> list[ResponseClock]:
     ids = [c.id for c in group]
+    # One statement for the whole group, each clock one version up from its own: the group's
+    # rows are locked and open and unacknowledged (`acknowledge` and `_linked` checked it under
+    # the lock), so this touches each of them once, and nothing else.
     await (
         scoped(ResponseClock, principal)
         .filter(id__in=ids, acknowledged_at=None, closed_at=None)
         .using_db(conn)
-        .update(acknowledged_at=now, acknowledged_by_id=principal.user_id, next_escalation_at=None)
-    )
+        .update(acknowledged_at=now, acknowledged_by_id=principal.user_id,
+                next_escalation_at=None, version=F("version") + 1)
+    )  # fmt: skip
     suppressed: bool | None = None
     acks: list[outbox.OutboxMessage] = []  # written at once: one look for their triggers
     for c in group:
-        await (
-            scoped(ResponseClock, principal)
-            .filter(id=c.id)
-            .using_db(conn)
-            .update(version=c.version + 1)
-        )
         late = max(0, int((now - c.due_at).total_seconds()))
         if c.level >= rc.PAGER_LEVEL:  # its PagerDuty incident was triggered: acknowledge it
             if suppressed is None:

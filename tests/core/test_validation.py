@@ -38,24 +38,27 @@ def test_scenario_keys_are_bounded_and_clean() -> None:
 
 
 def test_a_period_is_aware_ordered_and_bounded() -> None:
-    """One rule for the periods of report figures (baseline candidates, the PII rate)."""
+    """One rule for the periods of report figures (baseline candidates, the PII rate); each
+    caller names the two fields as its own face does."""
     from datetime import UTC, datetime, timedelta, timezone
 
+    named = ("From", "Up to")
     start = datetime(2026, 3, 1, 2, 0, tzinfo=timezone(timedelta(hours=2)))
     end = datetime(2026, 3, 2, tzinfo=UTC)
-    assert validation.period(start, end) == (datetime(2026, 3, 1, tzinfo=UTC), end)
-    s, e = validation.period(None, end, last_days=7)
+    assert validation.period(start, end, named=named) == (datetime(2026, 3, 1, tzinfo=UTC), end)
+    s, e = validation.period(None, end, named=named, last_days=7)
     assert (s, e) == (end - timedelta(days=7), end)
-    s, e = validation.period(None, None, last_days=30)
+    s, e = validation.period(None, None, named=named, last_days=30)
     assert e - s == timedelta(days=30) and e.tzinfo is UTC
     for bad_start, bad_end, field, says in [
-        (datetime(2026, 3, 1), end, "period_start", "Week starting must be a date and time "
-         "with a time zone."),
-        (start, "2026-03-02", "period_end", "Period end must be a date and time with a time "
+        (datetime(2026, 3, 1), end, "period_start", "From must be a date and time with a time "
          "zone."),
-        (end, start, "period_start", "must be before period_end"),
-        (end - timedelta(days=367), end, "period_start", "367 days long; the limit is 366"),
+        (start, "2026-03-02", "period_end", "Up to must be a date and time with a time zone."),
+        (end, start, "period_start", "From (2026-03-02 00:00) must be before up to (2026-03-01 "
+         "00:00)."),
+        (end - timedelta(days=367), end, "period_start", "The period is 367 days long; the limit "
+         "is 366 days."),
     ]:  # fmt: skip
         with pytest.raises(Invalid) as refused:
-            validation.period(bad_start, bad_end)
-        assert says in refused.value.message and refused.value.field == field
+            validation.period(bad_start, bad_end, named=named)
+        assert (refused.value.message, refused.value.field) == (says, field)

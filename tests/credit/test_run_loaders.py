@@ -10,7 +10,7 @@ from riskops.graphql.credit.loaders import RunLoaders
 from riskops.server.credit.models import RerunRequest, RerunStatus, Run, RunArtifact, Scenario
 from riskops.server.triage.models import Case
 from tests.credit.test_runs_api import RECORD, _user, baseline, key, rid
-from tests.triage.test_alert_queue import QueryCounter
+from tests.support.statements import Statements
 
 NODE = """id runId scenario jobType startedAt finishedAt recordedAt creditsTotal promptTokens
   completionTokens itemsProcessed retryCount hasMaxItemsConfig deploymentRef deployedAt
@@ -65,19 +65,18 @@ def _shown(nodes: list[dict]) -> dict[str, tuple[str, str | None]]:
     return {n["id"]: (n["scenario"], n["caseNumber"]) for n in nodes}
 
 
-async def _cost(counter: QueryCounter, api, token: str, query: str, variables: dict) -> tuple:
+async def _cost(api, token: str, query: str, variables: dict) -> tuple:
     """The SQL queries one GraphQL request costs, and its data."""
-    counter.count = 0
-    data = await api.data(token, query, variables)
-    return counter.count, data
+    with Statements() as sql:
+        data = await api.data(token, query, variables)
+    return len(sql.sent), data
 
 
 async def test_a_page_of_runs_costs_the_same_queries_for_5_and_50(api, tenant, monkeypatch):
     token, keys = await _ledger(api, tenant, 60)
-    counter = QueryCounter(monkeypatch)
     counts = {}
     for size in (5, 50):
-        counts[size], data = await _cost(counter, api, token, PAGE, {"first": size})
+        counts[size], data = await _cost(api, token, PAGE, {"first": size})
         nodes = [e["node"] for e in data["runs"]["edges"]]
         assert len(nodes) == size
         assert _shown(nodes) == await _expected([int(n["id"]) for n in nodes])
@@ -110,10 +109,9 @@ async def test_a_run_detail_costs_the_same_queries_with_5_or_50_reruns(api, tena
     await _with_lineage(tenant, small, parents[0], runs[3:8], 5)
     await _with_lineage(tenant, big, parents[1], runs[8:58], 50)
 
-    counter = QueryCounter(monkeypatch)
     counts = {}
     for k, main, parent in ((5, small, parents[0]), (50, big, parents[1])):
-        counts[k], data = await _cost(counter, api, token, DETAIL, {"id": str(main.id)})
+        counts[k], data = await _cost(api, token, DETAIL, {"id": str(main.id)})
         d = data["run"]
         assert len(d["reruns"]) == len(d["artifacts"]) == len(d["rerunRequests"]) == k
         assert d["rerunOf"]["id"] == str(parent.id) and d["rerunOf"]["caseNumber"]
@@ -128,14 +126,13 @@ async def test_runs_loaded_bare_cost_one_query_per_relation_once(tenant, other_t
     of all of them, none when asked again; another organization's ids resolve to nothing."""
     await _ledger(api, tenant, 60)
     rows = await Run.filter(org_id=tenant.org_id).order_by("id")
-    counter = QueryCounter(monkeypatch)
     for size in (5, 50):
         loaders = RunLoaders(tenant.admin)
-        counter.count = 0
-        await loaders.load_for(rows[:size])
-        assert counter.count == 2, size  # scenarios, cases
-        await loaders.load_for(rows[:size])
-        assert counter.count == 2, size
+        with Statements() as sql:
+            await loaders.load_for(rows[:size])
+            assert len(sql.sent) == 2, size  # scenarios, cases
+            await loaders.load_for(rows[:size])
+            assert len(sql.sent) == 2, size
     expected = await _expected([r.id for r in rows[:50]])
     shown = {str(r.id): (loaders.scenario_key(r), loaders.case_number(r)) for r in rows[:50]}
     assert shown == expected

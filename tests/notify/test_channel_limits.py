@@ -6,6 +6,7 @@ and changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import UTC, datetime
 from typing import Any
@@ -61,13 +62,44 @@ async def test_fifty_channels_at_most(api, tenant, other_tenant) -> None:
     await channels.create_channel(tenant.admin, "slack", ChannelInput(name="one more", url=HOOK))
 
 
+async def busy() -> None:
+    async with in_transaction() as conn:
+        await conn.execute_query("SELECT 1")
+        await asyncio.sleep(0.05)
+
+
+async def test_two_creates_at_once_at_49_give_one_refusal(tenant) -> None:
+    """The count and the insert are one step per organization: two admins creating the 50th
+    channel at the same moment get one channel and one refusal, never 51."""
+    for i in range(channels.MAX_CHANNELS - 1):
+        await channels.create_channel(tenant.admin, "slack", ChannelInput(name=f"c{i}", url=HOOK))
+    await asyncio.gather(busy(), busy())  # two pooled connections ready: the creates overlap
+    results = await asyncio.gather(
+        *(channels.create_channel(tenant.admin, "slack", ChannelInput(name=f"last {i}", url=HOOK))
+          for i in range(2)),
+        return_exceptions=True,
+    )  # fmt: skip
+    refused = [r for r in results if isinstance(r, Invalid)]
+    assert len(refused) == 1, results
+    assert refused[0].message.startswith("Your organization has 50 channels")
+    assert await NotificationChannel.filter(org_id=tenant.org_id).count() == channels.MAX_CHANNELS
+
+
 BAD_SECRETS = [
-    ("webhook", "s" * 501, "Secret is 501 characters long; the limit is 500."),
-    ("webhook", "abc\x01def", "Secret contains control characters; remove them."),
-    ("email", "pass\r\nword", "Secret contains control characters; remove them."),
-    ("pagerduty", "k" * 501, "Secret is 501 characters long; the limit is 500."),
-    ("webhook", "abc\ud800", "Secret contains a lone UTF-16 surrogate, which is not text; send "
-     "valid Unicode."),
+    # Each kind's secret is named as its form labels it.
+    ("webhook", "s" * 501, "Signing secret is 501 characters long; the limit is 500."),
+    ("webhook", "abc\x01def", "Signing secret contains control characters; remove them."),
+    ("email", "pass\r\nword", "Password contains control characters; remove them."),
+    ("email", "p" * 501, "Password is 501 characters long; the limit is 500."),
+    ("pagerduty", "k" * 501, "Routing key is 501 characters long; the limit is 500."),
+    ("pagerduty", "key\x1b", "Routing key contains control characters; remove them."),
+    # DEL and the C1 controls too, like the C0 ones.
+    ("webhook", "abc\x7fdef", "Signing secret contains control characters; remove them."),
+    ("webhook", "abc\x80def", "Signing secret contains control characters; remove them."),
+    ("email", "pass\x85word", "Password contains control characters; remove them."),
+    ("pagerduty", "key\x9f", "Routing key contains control characters; remove them."),
+    ("webhook", "abc\ud800", "Signing secret contains a lone UTF-16 surrogate, which is not "
+     "text; send valid Unicode."),
 ]  # fmt: skip
 
 
@@ -92,6 +124,46 @@ async def test_bad_secrets_change_nothing(tenant, kind, secret, says) -> None:
                                       expected_version=1)  # fmt: skip
     assert (err.value.field, err.value.message) == ("secret", says)
     assert await state(tenant.org_id) == before  # the stored secret too
+
+
+def test_del_and_every_c1_control_is_refused_in_a_secret() -> None:
+    for code in [0x7F, *range(0x80, 0xA0)]:
+        data = settings_of("webhook", f"sec{chr(code)}ret")
+        with pytest.raises(Invalid) as err:
+            channels.checked(channels.ChannelKind.WEBHOOK, data, has_secret=False)
+        says = "Signing secret contains control characters; remove them."
+        assert (err.value.field, err.value.message) == ("secret", says), hex(code)
+    for fine in ("sec\xa0ret", "sécret", "秘密"):  # no-break space and letters are text
+        _, secret = channels.checked(channels.ChannelKind.WEBHOOK, settings_of("webhook", fine),
+                                     has_secret=False)  # fmt: skip
+        assert secret == fine
+
+
+FACES = [
+    ("webhook", {"url": HOOK}, "Signing secret"),
+    ("pagerduty", {}, "Routing key"),
+    ("email", {"smtp_host": "smtp.example.com", "mail_from": "a@b.example",
+               "recipients": "c@d.example"}, "Password"),
+]  # fmt: skip
+API_FIELDS = {"smtp_host": "smtpHost", "mail_from": "mailFrom"}
+
+
+@pytest.mark.parametrize(("kind", "form", "labelled"), FACES)
+async def test_both_faces_name_the_secret_as_its_form_labels_it(api, browser, tenant, kind, form,
+                                                                  labelled) -> None:  # fmt: skip
+    says = f"{labelled} is 501 characters long; the limit is 500."
+    b = await browser(tenant.admin_user, tenant.password)
+    page = await b.get(f"/admin/channels/new?kind={kind}")
+    assert f"<span>{labelled} <span" in page.text  # the label the message uses
+    r = await b.post("/admin/channels", {"kind": kind, "name": "x", "secret": "s" * 501, **form})
+    assert r.status_code == 422 and 'id="secret-error"' in r.text and says in r.text
+    given = {API_FIELDS.get(k, k): [v] if k == "recipients" else v for k, v in form.items()}
+    token = str(await api.token(tenant, tenant.admin_user))
+    body = await api.data(token, CREATE, {"kind": kind.upper(), "input": {
+        "name": "x", "secret": "s" * 501, **given}})  # fmt: skip
+    payload = body["createNotificationChannel"]
+    assert payload["errors"] == [{"code": "INVALID", "field": "secret", "message": says}]
+    assert await NotificationChannel.filter(org_id=tenant.org_id).count() == 0
 
 
 BAD_HOSTS = [

@@ -1,8 +1,8 @@
 """An acknowledge or resolve waits while an older message of its item to the same channel is
 pending (`delivery.waiting`, issue 16), on SQLite and PostgreSQL: a delivery pass asks the
 database once for all its messages (counted in SQL statements), lets an acknowledgement go in the
-same pass as its trigger, and a channel's delivery log shows "waits" by the same rule, also when
-the trigger is on an older page."""
+same pass as its trigger, and a channel's delivery log shows "waits" by the same rule (on its
+page and in GraphQL, one question for a whole page), also when the trigger is on an older page."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from tests.support.pagerduty_server import serving as pd_serving
 from tests.support.statements import Statements
 
 WAITS = "waits for the older message of its item to be sent"
+LOG = """query($id: ID!) { notificationChannel(id: $id) { deliveries(first: 25) {
+  edges { node { id status waiting } } } } }"""
 
 
 @pytest.fixture
@@ -83,7 +85,8 @@ async def test_nothing_to_wait_for_asks_nothing(tenant, pd) -> None:
     assert sql.selecting("outbox_message", where="dedup_key") == []
 
 
-async def test_the_delivery_log_shows_waiting_by_the_delivery_rule(browser, tenant, pd) -> None:
+async def test_the_delivery_log_shows_waiting_by_the_delivery_rule(api, browser, tenant,
+                                                                   pd) -> None:  # fmt: skip
     """The acknowledgement waits for a trigger 26 rows down: on the log's first page (25 rows)
     without it, the page still says why it waits, as the delivery pass decided."""
     channel = await pager(tenant, pd)
@@ -98,15 +101,27 @@ async def test_the_delivery_log_shows_waiting_by_the_delivery_rule(browser, tena
     first = await channels.deliveries(tenant.admin, channel.id, first=25)
     assert "riskops-run-old" not in {m.dedup_key for m in first.items if m.id != ack.id}
     assert await delivery.waiting(first.items) == {ack.id}
+    assert first.waiting == {ack.id}  # the service says it, for both faces
     b = await browser(tenant.admin_user, tenant.password)
     page = await b.get(f"/admin/channels/{channel.id}")
     assert page.status_code == 200 and page.text.count(WAITS) == 1
+    # GraphQL says it too, asking once for the whole page (not once per row).
+    token = str(await api.token(tenant, tenant.admin_user))
+    with Statements() as sql:
+        body = await api.data(token, LOG, {"id": str(channel.id)})
+    nodes = [e["node"] for e in body["notificationChannel"]["deliveries"]["edges"]]
+    assert len(nodes) == 25
+    assert [n["id"] for n in nodes if n["waiting"]] == [str(ack.id)]
+    assert all(n["status"] == "SENT" for n in nodes if not n["waiting"])
+    assert len(sql.selecting("outbox_message", where="dedup_key")) == 1, sql.sent
     # Once the trigger is sent, nothing waits, on the page either.
     assert (await deliver(tenant.org_id, later=3600)).sent == 2
     assert pd.actions("riskops-run-old") == ["trigger", "acknowledge"]
     later = await channels.deliveries(tenant.admin, channel.id, first=25)
     assert await delivery.waiting(later.items) == set()
     assert WAITS not in (await b.get(f"/admin/channels/{channel.id}")).text
+    body = await api.data(token, LOG, {"id": str(channel.id)})
+    assert not any(e["node"]["waiting"] for e in body["notificationChannel"]["deliveries"]["edges"])
 
 
 async def test_waiting_judges_only_pending_acknowledgements(tenant, pd) -> None:

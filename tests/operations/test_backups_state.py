@@ -6,6 +6,8 @@ the other tests of the session."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -157,3 +159,63 @@ def test_the_postgres_tools_get_the_password_in_their_environment_not_argv():
     assert env["PGPASSWORD"] == "s@cret"
     url, env = _tool_url("postgres://ops@db.internal/riskops")
     assert url == "postgresql://ops@db.internal/riskops"
+
+
+# ----------------------------------------------------------------------------- whose records
+
+
+async def test_backups_are_the_same_for_every_organizations_admin(tenant, other_tenant, records):
+    """A backup holds every organization (docs/BACKUPS.md), so each organization's admin sees
+    every backup record: none of them is another organization's."""
+    row = await backup(records, 3)
+    mine = [r.id for r in await backups.list_backups(tenant.admin)]
+    theirs = [r.id for r in await backups.list_backups(other_tenant.admin)]
+    assert row.id in mine and mine == theirs
+
+
+def chain_detail(*org_ids: int) -> str:
+    return "\n".join(
+        ["restored riskops-backup-x.tar (0024_sync, 2 file(s))", "row counts: 51 tables compared",
+         "audit chains: 3 verified"]
+        + [f"org {o}: BROKEN at seq 4: hash mismatch (event {o}04)" for o in org_ids]
+    )  # fmt: skip
+
+
+async def test_a_restores_chain_findings_show_each_organization_its_own(
+    db, tenant, other_tenant, api, browser, records, tmp_path
+):
+    """A failed restore names the broken chains: the operator on the machine reads all of them;
+    an organization's admin reads its own chain's and the platform's (org 0), on the page, in
+    GraphQL and in the evidence export, never another organization's."""
+    from riskops.server.operations import evidence
+
+    now = datetime.now(UTC)
+    drill = await RestoreRecord.create(
+        backup_sha256="cd" * 32, archive="/backups/x.tar", started_at=now, finished_at=now,
+        ok=False, detail=chain_detail(0, tenant.org_id, other_tenant.org_id),
+        created_by="cli:ops@host",
+    )  # fmt: skip
+    records.append(drill)
+    mine, theirs = f"org {tenant.org_id}: BROKEN", f"org {other_tenant.org_id}: BROKEN"
+    left_out = ("1 finding(s) about other organizations' audit chains are not shown here: the "
+                "restore's output on the machine has them.")  # fmt: skip
+    [on_machine] = [d for d in await backups.list_restore_drills(None) if d.id == drill.id]
+    assert on_machine.detail == drill.detail  # everything
+    [seen] = [d for d in await backups.list_restore_drills(tenant.admin) if d.id == drill.id]
+    assert seen.detail == chain_detail(0, tenant.org_id) + "\n" + left_out
+    assert (await RestoreRecord.get(id=drill.id)).detail == drill.detail  # nothing saved
+    [other] = [d for d in await backups.list_restore_drills(other_tenant.admin)
+               if d.id == drill.id]  # fmt: skip
+    assert mine not in other.detail and theirs in other.detail and "org 0: BROKEN" in other.detail
+
+    secret = await api.token(tenant, tenant.admin_user)
+    data = await api.data(secret, "{ restoreDrills(first: 200) { id detail } }")
+    [shown] = [d["detail"] for d in data["restoreDrills"] if d["id"] == str(drill.id)]
+    assert shown == seen.detail
+    page = (await (await browser(tenant.admin_user, tenant.password)).get("/admin/backups")).text
+    assert mine in page and theirs not in page and "not shown here" in page
+
+    await evidence.export(tenant.admin, f"{now:%Y-%m}", tmp_path / "ev")
+    text = (tmp_path / "ev" / "restore_drills.csv").read_text()
+    [row] = [r for r in csv.DictReader(io.StringIO(text)) if r["restore_id"] == str(drill.id)]
+    assert row["detail"] == seen.detail

@@ -10,17 +10,18 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tortoise.expressions import Q
 
 from riskops.audit.models import AuditEvent
 from riskops.server.core.errors import Conflict, Forbidden, Invalid, NotFound
-from riskops.server.credit.models import KillSwitch
+from riskops.server.credit.models import KillSwitch, Run
 from riskops.server.credit.terms import Policy
 from riskops.server.identity.models import UserKind
 from riskops.server.notify.models import OutboxMessage, OutboxStatus
 from riskops.server.response import clocks as rc
 from riskops.server.response import escalation
 from riskops.server.response import service as svc
-from riskops.server.response.models import SubjectKind
+from riskops.server.response.models import ResponseClock, SubjectKind
 from riskops.server.triage import case_resolution
 from riskops.server.triage import cases as case_svc
 from riskops.server.triage.models import Case, CaseEvent, CaseSeverity, CaseStatus, RootCause
@@ -29,10 +30,14 @@ from tests.response.helpers import (
     clock,
     head,
     new_case,
+    record,
+    scenario,
+    sev0_item,
     sev0_run,
     sev1_run,
     state,
 )
+from tests.support.statements import Statements
 
 P = Policy()
 
@@ -140,6 +145,39 @@ async def test_ack_case_acknowledges_its_run_in_one_go(tenant) -> None:
     again = await svc.acknowledge(operator, "run", run.id)
     assert again.already and "already" in again.message
     assert await state(tenant.org_id) == before
+
+
+async def test_ack_of_a_group_moves_every_version_in_one_statement(tenant) -> None:
+    """A case with three SEV0 runs: one acknowledgement acknowledges the four clocks, each one
+    version up from where it was, in one UPDATE of response_clock (not one per clock)."""
+    k = await scenario(tenant.org_id)
+    runs = await record(tenant.admin, *(sev0_item(k) for _ in range(3)))
+    case_id = runs[0].case_id
+    assert case_id is not None
+    await Run.filter(id__in=[r.id for r in runs]).update(case_id=case_id)  # one incident
+    group = await ResponseClock.filter(
+        Q(subject_kind=SubjectKind.CASE, subject_id=case_id)
+        | Q(subject_kind=SubjectKind.RUN, subject_id__in=[r.id for r in runs]),
+        org_id=tenant.org_id,
+    ).order_by("id")  # fmt: skip
+    assert len(group) == 4
+    await ResponseClock.filter(id=group[1].id).update(version=7)  # versions need not agree
+    clocks = ResponseClock.filter(org_id=tenant.org_id)
+    before = {c.id: c.version for c in await clocks}
+    user, operator = await tenant.user("operator")
+    with Statements() as sql:
+        result = await svc.acknowledge(operator, "case", case_id)
+    assert len(result.acknowledged) == 4
+    ids = {c.id for c in group}
+    assert {c.id: c.version for c in await clocks} == {
+        i: v + 1 if i in ids else v for i, v in before.items()
+    }  # the other cases' clocks are untouched
+    acked = await ResponseClock.filter(id__in=ids)
+    assert all(c.acknowledged_by_id == user.id and c.acknowledged_at is not None
+               and c.next_escalation_at is None for c in acked)  # fmt: skip
+    updates = [q for q in sql.sent if q.lstrip().upper().startswith('UPDATE "RESPONSE_CLOCK"')]
+    assert len(updates) == 1, updates
+    assert result.clock.version == before[result.clock.id] + 1
 
 
 async def test_ack_run_acknowledges_its_case(tenant) -> None:

@@ -1,8 +1,8 @@
 """The SQL statements code runs, as the database client sends them (both backends log each one
 on `tortoise.db_client` at DEBUG): for tests that pin how many queries a pass or a page costs.
 Only the test's own statements count (its context and the tasks it starts meanwhile), not those
-of background work started earlier, such as an in-process job a previous commit queued (like
-`QueryCounter` in tests/triage/test_alert_queue.py, which counts calls without their SQL).
+of background work started earlier, such as an in-process job a previous commit queued. Every
+statement counts, those sent inside a transaction too: `len(sql.sent)` is what a page costs.
 
     with Statements() as sql:
         await deliver_due(...)

@@ -552,25 +552,25 @@ async def test_open_a_case_from_the_alert(browser: Any, tenant: Any) -> None:
 
 
 async def test_the_queue_page_costs_five_queries_whatever_it_shows(
-    browser: Any, tenant: Any, monkeypatch: Any
+    browser: Any, tenant: Any
 ) -> None:
-    from tests.triage.test_alert_queue import QueryCounter
+    from tests.support.statements import Statements
 
     b, _ = await signed_in(browser, tenant, "strategist")
-    counter = QueryCounter(monkeypatch)
     counts = []
     for batch in (3, 60):  # a short page, then a full page and a next page
         await ingest(tenant, *(item(title=f"Burst {n}") for n in range(batch)))
-        counter.count = 0
-        r = await b.get("/alerts")
-        counts.append(counter.count)
+        with Statements() as sql:
+            r = await b.get("/alerts")
+        counts.append(len(sql.sent))
         assert r.status_code == 200
     more = re.search(r'hx-get="(/alerts\?[^"]+)"', r.text)
     assert more, "a full page links the next one"
-    counter.count = 0
     more_rows = {**HX, "HX-Target": "alerts-more"}
-    assert (await b.get(html_lib.unescape(more.group(1)), headers=more_rows)).status_code == 200
-    counts.append(counter.count)
+    with Statements() as sql:
+        more_page = await b.get(html_lib.unescape(more.group(1)), headers=more_rows)
+    assert more_page.status_code == 200
+    counts.append(len(sql.sent))
     # the session with its user, the page of alerts, the count (a page of more rows has
     # none), the people, the team names; and the view picker's: the caller's teams and the
     # views they see, their default view (a page of more rows has no picker: no view here);

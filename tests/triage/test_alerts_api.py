@@ -9,7 +9,8 @@ import uuid
 from riskops.audit.models import AuditEvent
 from riskops.server.triage.ingest import ingest_alerts
 from riskops.server.triage.models import Alert, AlertEvent, Case, CaseStatus
-from tests.triage.test_alert_queue import QueryCounter, item
+from tests.support.statements import Statements
+from tests.triage.test_alert_queue import item
 
 ERRORS = "errors { code message field }"
 NODE = """id externalId title score priority status version dueAt transaction
@@ -271,33 +272,32 @@ async def test_signals_come_largest_first_on_every_alert(tenant, api):
     assert [s["signal"] for s in one["alert"]["signals"]] == ["a_big", "c_down", "b_small"]
 
 
-async def test_a_page_costs_the_same_sql_queries_for_10_50_200(tenant, api, monkeypatch):
+async def test_a_page_costs_the_same_sql_queries_for_10_50_200(tenant, api):
     _, ids = await _seed(tenant, 200)
     strat_user, _ = await tenant.user("strategist", name="Sam Strategist")
     await Alert.filter(id__in=ids).update(assignee_id=strat_user.id)
     secret = await api.token(tenant, strat_user)
     await api.data(secret, ALERTS, {"first": 1})  # the token's first use is recorded once
 
-    counter = QueryCounter(monkeypatch)
     counts = {}
     for size in (10, 50, 200):
-        counter.count = 0
-        edges = (await api.data(secret, ALERTS, {"first": size}))["alerts"]["edges"]
-        counts[size] = counter.count
+        with Statements() as sql:
+            edges = (await api.data(secret, ALERTS, {"first": size}))["alerts"]["edges"]
+        counts[size] = len(sql.sent)
         assert len(edges) == size
         assert {e["node"]["assignee"]["name"] for e in edges} == {"Sam Strategist"}
         assert sum(len(e["node"]["ruleHits"]) for e in edges) > 0
     assert 0 < counts[10] == counts[50] == counts[200], counts
 
     # Nested relations not selected are not loaded; selected through a fragment, they are.
-    counter.count = 0
-    await api.data(secret, "{ alerts(first: 50) { edges { node { id score } } } }")
-    assert counter.count == counts[50] - 3  # no rule hits, signals or assignees query
+    with Statements() as sql:
+        await api.data(secret, "{ alerts(first: 50) { edges { node { id score } } } }")
+    assert len(sql.sent) == counts[50] - 3  # no rule hits, signals or assignees query
     fragment = """query { alerts(first: 5) { edges { node { ...N } } } }
       fragment N on Alert { id ... on Alert { ruleHits { ruleId } } }"""
-    counter.count = 0
-    edges = (await api.data(secret, fragment))["alerts"]["edges"]
-    assert counter.count == counts[50] - 2 and any(e["node"]["ruleHits"] for e in edges)
+    with Statements() as sql:
+        edges = (await api.data(secret, fragment))["alerts"]["edges"]
+    assert len(sql.sent) == counts[50] - 2 and any(e["node"]["ruleHits"] for e in edges)
 
 
 # --- detail ------------------------------------------------------------------------------------

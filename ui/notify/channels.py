@@ -16,7 +16,7 @@ from starlette.routing import Route
 from riskops.server.core.errors import Invalid
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
-from riskops.server.notify import channels, delivery, routing, webhooks
+from riskops.server.notify import channels, routing, webhooks
 from riskops.server.notify.models import ChannelKind, NotificationChannel
 from riskops.server.web import settings_of
 from riskops.ui.common.forms import back, form_text, form_texts
@@ -137,7 +137,7 @@ async def _channel_page(
     except Invalid as exc:
         log, log_error = channels.DeliveryPage([], None, False), exc.message
     ctx = {
-        "waiting": await delivery.waiting(log.items),
+        "waiting": log.waiting,
         "channel": channel, "kind": channel.kind.value,
         "kind_text": channels.KIND_TEXT[channel.kind],
         "EVENTS": EVENTS, "EVENT_TEXT": dict(EVENTS), "errors": errors or {},
