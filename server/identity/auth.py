@@ -197,11 +197,8 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
         None, check, user.password_hash if user else None, password or ""
     )
     stage = None
-    if (
-        user is not None
-        and user.status == UserStatus.ACTIVE
-        and org_security.password_allowed(policy, user)
-    ):
+    allowed = user is not None and org_security.password_allowed(policy, user)
+    if user is not None and user.status == UserStatus.ACTIVE and allowed:
         stage = await mfa_login.stage_after_password(user, policy)
     opened: LoginResult | None = None
     if stage is not None and user is not None:
@@ -233,7 +230,7 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
             "auth.login_failed", "user", user.id, {}, {"reason": "suspended"}, RiskLevel.HIGH,
         ))  # fmt: skip
         raise Forbidden("This account is suspended; ask an admin of your organization.")
-    if not org_security.password_allowed(policy, user):
+    if not allowed:
         await LoginFailure.filter(id=reserved).delete()
         await store.emit(actor, Entry(
             "auth.login_failed", "user", user.id, {}, {"reason": "sso_only"}, RiskLevel.MEDIUM,
