@@ -5,6 +5,7 @@ ours here: `sso` decides what a verified identity may do."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,10 @@ CLOCK_SKEW_SECONDS = 60
 ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
               "EdDSA")  # fmt: skip
 WELL_KNOWN = "/.well-known/openid-configuration"
+# How long a process keeps a provider's discovery document and key set (a sign-in fetched both,
+# every time, before): a key set the ID token's signature does not match is fetched again at
+# once (`sso`: the provider rotated its keys), and the admin's "Test connection" always fetches.
+CACHE_SECONDS = 300.0
 
 
 class ProviderError(Exception):
@@ -76,8 +81,41 @@ async def _get_json(client: AsyncOAuth2Client, url: str, what: str) -> Mapping[s
     return body
 
 
-async def discover(client: AsyncOAuth2Client, issuer: str) -> Provider:
-    """The provider's discovery document; its issuer must be the configured one exactly."""
+_discovered: dict[str, tuple[float, Provider]] = {}
+_key_sets: dict[str, tuple[float, KeySet]] = {}
+
+
+def _held(cache: dict[str, tuple[float, Any]], key: str) -> Any:
+    held = cache.get(key)
+    if held is None or time.monotonic() - held[0] >= CACHE_SECONDS:
+        return None
+    return held[1]
+
+
+def forget(issuer: str | None = None) -> None:
+    """Drop what this process keeps of `issuer`'s provider (all providers when None): its
+    configuration was saved again."""
+    if issuer is None:
+        _discovered.clear()
+        _key_sets.clear()
+        return
+    gone = _discovered.pop(issuer, None)
+    if gone is not None:
+        _key_sets.pop(gone[1].jwks_uri, None)
+
+
+async def discover(client: AsyncOAuth2Client, issuer: str, *, fresh: bool = False) -> Provider:
+    """The provider's discovery document; its issuer must be the configured one exactly. Kept
+    `CACHE_SECONDS` (`fresh`: fetched whatever is kept)."""
+    held = None if fresh else _held(_discovered, issuer)
+    if held is not None:
+        return held
+    provider = await _discover(client, issuer)
+    _discovered[issuer] = (time.monotonic(), provider)
+    return provider
+
+
+async def _discover(client: AsyncOAuth2Client, issuer: str) -> Provider:
     doc = await _get_json(client, discovery_url(issuer), "The discovery document")
     if doc.get("issuer") != issuer:
         raise ProviderError(
@@ -115,7 +153,19 @@ async def discover(client: AsyncOAuth2Client, issuer: str) -> Provider:
     )
 
 
-async def signing_keys(client: AsyncOAuth2Client, provider: Provider) -> KeySet:
+async def signing_keys(
+    client: AsyncOAuth2Client, provider: Provider, *, fresh: bool = False
+) -> KeySet:
+    """The provider's key set, kept `CACHE_SECONDS` (`fresh`: fetched whatever is kept)."""
+    held = None if fresh else _held(_key_sets, provider.jwks_uri)
+    if held is not None:
+        return held
+    keys = await _signing_keys(client, provider)
+    _key_sets[provider.jwks_uri] = (time.monotonic(), keys)
+    return keys
+
+
+async def _signing_keys(client: AsyncOAuth2Client, provider: Provider) -> KeySet:
     body = await _get_json(client, provider.jwks_uri, "The key set (JWKS)")
     try:
         keys = KeySet.import_key_set(body)  # type: ignore[arg-type]

@@ -254,10 +254,21 @@ async def _identity(
         provider = await oidc.discover(http, config.issuer)
         keys = await oidc.signing_keys(http, provider)
         token = await oidc.exchange_code(http, provider, code=code, verifier=attempt.code_verifier)
-        claims = oidc.verify_id_token(
-            str(token["id_token"]), keys, provider, client_id=config.client_id,
-            nonce=attempt.nonce,
-        )  # fmt: skip
+        try:
+            claims = oidc.verify_id_token(
+                str(token["id_token"]), keys, provider, client_id=config.client_id,
+                nonce=attempt.nonce,
+            )  # fmt: skip
+        except oidc.ProviderError as exc:
+            if exc.reason != "bad_signature":
+                raise
+            # signed with a key the kept set does not hold: the provider may have rotated its
+            # keys since they were fetched; once more with its current set
+            keys = await oidc.signing_keys(http, provider, fresh=True)
+            claims = oidc.verify_id_token(
+                str(token["id_token"]), keys, provider, client_id=config.client_id,
+                nonce=attempt.nonce,
+            )  # fmt: skip
         if "email" not in claims or config.role_claim not in claims:
             extra = await oidc.userinfo(http, provider, token, str(claims["sub"]))
             claims = {**extra, **claims}
@@ -441,6 +452,8 @@ async def save_config(
             principal, conn, "sso.config_saved", "sso_config", config.id, old=before,
             new={**_shown(config), "secret_replaced": bool(secret)}, risk=RiskLevel.HIGH,
         )  # fmt: skip
+    oidc.forget(before.get("issuer"))  # this process fetches the provider again (others: later)
+    oidc.forget(config.issuer)
     return config
 
 
@@ -454,7 +467,7 @@ async def test_connection(principal: Principal, *, redirect_uri: str = "") -> li
     try:
         async with _client(config, redirect_uri) as http:
             checks.append(Check("Client secret", True, "stored and readable"))
-            provider = await oidc.discover(http, config.issuer)
+            provider = await oidc.discover(http, config.issuer, fresh=True)
             checks.append(Check(
                 "Discovery", True,
                 f"{oidc.discovery_url(config.issuer)} names issuer {provider.issuer}",
@@ -465,7 +478,7 @@ async def test_connection(principal: Principal, *, redirect_uri: str = "") -> li
                 f"{provider.token_endpoint}; PKCE S256; ID tokens signed with "
                 f"{', '.join(provider.algorithms)}",
             ))  # fmt: skip
-            keys = await oidc.signing_keys(http, provider)
+            keys = await oidc.signing_keys(http, provider, fresh=True)
             checks.append(Check("Key set (JWKS)", True,
                                 f"{len(keys.keys)} key(s) at {provider.jwks_uri}"))  # fmt: skip
             supported = provider.raw.get("scopes_supported")

@@ -469,3 +469,49 @@ async def test_an_organization_without_sso_cannot_start_one(db, tenant):
     for slug in (tenant.slug, "no-such-org"):
         with pytest.raises(NotFound, match="not set up"):
             await sso.begin(db.settings, slug, "/", redirect_uri=APP_CALLBACK)
+
+
+async def test_a_process_keeps_the_providers_document_and_keys_for_a_while(
+    db, tenant, oidc_server, provider_browser, monkeypatch
+):
+    """Sign-ins fetch the discovery document and the key set once per `CACHE_SECONDS`; a key
+    set the ID token's signature does not match is fetched again at once (a rotation), and the
+    admin's "Test connection" and a saved configuration always fetch."""
+    from joserfc.jwk import KeySet, RSAKey
+
+    fetched: list[str] = []
+    real = oidc._get_json
+
+    async def counted(client: Any, url: str, what: str) -> Any:
+        fetched.append(url.rsplit("/", 1)[-1])
+        return await real(client, url, what)
+
+    monkeypatch.setattr(oidc, "_get_json", counted)
+    dom = domain()
+    await configure(tenant, oidc_server, dom)
+    email, pw = await oidc_server.add_account(f"kay@{dom}", groups=["risk-analysts"])
+    for _ in range(2):
+        done = await sign_in(db, tenant, oidc_server, provider_browser, email, pw)
+        assert done.session_secret
+    discovery, jwks = (
+        fetched.count("openid-configuration"),
+        len(fetched) - fetched.count("openid-configuration"),
+    )
+    assert (discovery, jwks) == (1, 1), fetched
+
+    # the provider signs with a key the kept set does not hold: fetched again, and signed in
+    provider = oidc._discovered[oidc_server.issuer][1]
+    stale = KeySet([RSAKey.generate_key(2048, parameters={"kid": "old"})])
+    oidc._key_sets[provider.jwks_uri] = (time.monotonic(), stale)
+    fetched.clear()
+    done = await sign_in(db, tenant, oidc_server, provider_browser, email, pw)
+    assert done.session_secret and fetched == [provider.jwks_uri.rsplit("/", 1)[-1]]
+
+    fetched.clear()
+    checks = await sso.test_connection(tenant.admin, redirect_uri=APP_CALLBACK)
+    assert all(c.ok for c in checks) and len(fetched) == 2, (checks, fetched)
+
+    fetched.clear()
+    await configure(tenant, oidc_server, dom)  # saved again: forgotten
+    await sign_in(db, tenant, oidc_server, provider_browser, email, pw)
+    assert len(fetched) == 2, fetched
