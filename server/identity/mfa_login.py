@@ -99,7 +99,7 @@ async def open_challenge(
     client: ClientInfo,
     *,
     via: str = "password",
-    factor: MfaFactor | None = None,
+    factor: MfaFactor | Literal["unread"] | None = "unread",
 ) -> LoginResult:
     """A `LoginChallenge` for `user` at `stage` (its cookie value in `challenge_secret`). The
     password step opens it while the password is being checked (`auth.login`): its cookie value
@@ -109,15 +109,18 @@ async def open_challenge(
 
     The cookie value starts with the organization's and the user's ids (`_ids_of`; the
     challenge's id is the SHA-256 of the whole value, so they cannot be changed): the second
-    step writes the session and its event before it has read the user. `factor`: the user's
-    TOTP factor, read with the account; with it, the challenge holds what the second step
-    checks a code against (`totp_check`)."""
+    step writes the session and its event before it has read the user. At the MFA stage the
+    challenge holds what the second step checks a code against (`totp_check`), made of the
+    user's TOTP factor: `factor` when the caller read it (the password step, with the
+    account), else read here."""
     secret = f"{user.org_id}.{user.id}.{new_secret()}"
     now = datetime.now(UTC)
     expires = now + timedelta(minutes=get_settings().login_challenge_minutes)
     check = None
-    if stage == ChallengeStage.MFA and via == "password":
-        check = totp_check(user, factor, digest(secret), now, expires)
+    if stage == ChallengeStage.MFA:
+        if factor == "unread":
+            factor = await MfaFactor.get_or_none(user_id=user.id)
+        check = totp_check(user, factor, via, digest(secret), now, expires)
     values = [
         digest(secret), user.id, user.org_id, stage.value, via, now, expires, client.ip,
         (client.user_agent or "")[:300] or None, json.dumps(check) if check else None,
@@ -131,7 +134,12 @@ async def open_challenge(
 
 
 def totp_check(
-    user: User, factor: MfaFactor | None, challenge_id: str, now: datetime, expires: datetime
+    user: User,
+    factor: MfaFactor | None,
+    via: str,
+    challenge_id: str,
+    now: datetime,
+    expires: datetime,
 ) -> dict[str, Any] | None:
     """What the second step checks a TOTP code against without reading the factor: its id, the
     keyed digests of its codes (`totp.code_digest`, bound to the challenge) of every time step
@@ -149,8 +157,7 @@ def totp_check(
     last = totp.current_step(expires.timestamp()) + totp.VALID_WINDOW
     codes = [totp.code_digest(key, challenge_id, step, code)
              for step, code in totp.codes_between(secret, first, last)]  # fmt: skip
-    forget = [_account(user), attempts.password_account(user.email)]
-    return {"factor": factor.id, "codes": codes, "forget": forget}
+    return {"factor": factor.id, "codes": codes, "forget": list(forgotten(user, via))}
 
 
 def checked_step(challenge: LoginChallenge, factor: MfaFactor | None, code: str) -> int | None:
@@ -182,11 +189,17 @@ def _sqlite_open_challenge(db: sqlite3.Connection, values: list[Any]) -> None:
 
 
 def forgotten_on_success(user: User, challenge: LoginChallenge) -> tuple[str, ...]:
+    """The rate limit's accounts a completed second step forgets the failures of (`forgotten`
+    for the way the challenge was opened)."""
+    return forgotten(user, challenge.via)
+
+
+def forgotten(user: User, via: str) -> tuple[str, ...]:
     """The rate limit's accounts a completed second step forgets the failures of: the codes'
-    (`mfa:<id>`) and, when the challenge came from a password, the password's: until the code
+    (`mfa:<id>`) and, when a password opened the challenge, the password's: until the code
     is right, the password attempt that opened it counts as a failure (someone who has the
     password but not the code is still counted as a guesser)."""
-    if challenge.via == "password":
+    if via == "password":
         return (_account(user), attempts.password_account(user.email))
     return (_account(user),)
 
@@ -279,27 +292,31 @@ async def second_step(
     the challenge and starts the session (`auth.login` via "mfa"); a wrong one is counted and
     audited (`auth.login_failed`, reason bad_code) and the challenge stays open.
 
-    A TOTP code takes the short way (issue 14's figure). On PostgreSQL, a challenge the password
-    step opened with its `totp_check` is one statement (`_FAST_STEP`: the code checked against
-    the challenge's keyed digests, then as below). Otherwise the challenge, its user and the
-    factor in one statement, then one transaction that counts under the locks, claims the
-    step, uses the challenge and starts the session (PostgreSQL: one statement, `_STEP`;
-    SQLite: one thread hop, `_sqlite_step`).
-    A recovery code, or an attempt past the limit, takes the counted way (`_counted_step`)."""
+    A TOTP code takes the short way (issue 14's figure). PostgreSQL: one statement for a
+    challenge opened with its `totp_check` (`_FAST_STEP`: the code checked against the
+    challenge's keyed digests; it counts under the locks, claims the step, uses the challenge
+    and starts the session). SQLite: the challenge, its user and the factor in one statement,
+    then the same in one thread hop (`_sqlite_step`).
+    A recovery code, an attempt past the limit, or (PostgreSQL) a challenge without its
+    `totp_check` take the counted way (`_counted_step`)."""
     typed = totp.clean(code)
     if not totp.is_totp_code(typed):
         challenge, user = await _challenge(challenge_secret, ChallengeStage.MFA)
         return await _counted_step(settings, challenge, user, None, typed, client)
     db = connections.get("default")
-    ids = _ids_of(challenge_secret)
-    fast = ids is not None and challenge_secret and len(challenge_secret) <= 200
-    if fast and ids and challenge_secret and db.capabilities.dialect == "postgres":
-        done = await _pg_fast_step(settings, challenge_secret, ids, typed, client)
-        if done is not None:
-            return done
+    if db.capabilities.dialect == "postgres":
+        ids = _ids_of(challenge_secret)
+        if ids is not None and challenge_secret and len(challenge_secret) <= 200:
+            done = await _pg_fast_step(settings, challenge_secret, ids, typed, client)
+            if done is not None:
+                return done
+        # not open with its `totp_check` (or its factor's secret could not be opened): the
+        # challenge read says which, or the counted way checks the code against the factor
+        challenge, user, factor = await _challenge_and_factor(challenge_secret)
+        return await _counted_step(settings, challenge, user, factor, typed, client)
     challenge, user, factor = await _challenge_and_factor(challenge_secret)
     step = None
-    if challenge.totp_check:  # checked as the fast way checks it (SQLite, or opened meanwhile)
+    if challenge.totp_check:  # checked as PostgreSQL's one statement checks it
         step = checked_step(challenge, factor, typed)
     elif factor is not None and factor.user_id == user.id and factor.confirmed_at is not None:
         step = totp.matching_step(_secret_of(factor), typed)
@@ -307,12 +324,9 @@ async def second_step(
     forget = forgotten_on_success(user, challenge)
     opening = await prepare(settings, user, client, via="mfa", forget_failures=forget)
     claim = [step, factor.id if factor else None, user.id, challenge.id, challenge.org_id]
-    if db.capabilities.dialect == "postgres":
-        outcome = await _pg_step(settings, account, ip, claim, opening)
-    else:
-        outcome = await sqlite_run(
-            db, _sqlite_step, settings, account, ip, claim, opening, transaction=True
-        )
+    outcome = await sqlite_run(
+        db, _sqlite_step, settings, account, ip, claim, opening, transaction=True
+    )
     if outcome == "ok":
         return opening.done(user)
     if outcome == "limited":  # the counted way says for how long (or, no longer, goes on)
@@ -366,9 +380,13 @@ async def _pg_fast_step(
 # person); `r`: the account's and the IP's locks and counts (`riskops_login_reserve`, no
 # insert); `ok`: under both limits, with the organization's chain head; `m`: the earliest step
 # of the window ($10) whose keyed digest ($11) the challenge holds; `fs`: its factor, locked,
-# when that step can be claimed; `ch`: then the challenge, locked, when still open. Then
-# `_STEP`'s writes, each under its condition (the challenge's `totp_check` cleared as it is
-# used), and the user's row for the session's principal. Locks in `_STEP`'s order.
+# when that step can be claimed; `ch`: then the challenge, locked, when still open. Then the
+# writes, each under its condition: the step's claim and the challenge's use (its `totp_check`
+# cleared), or the attempt's failure row; the session's writes and the event
+# (`store.pg_append_sql`) as `sessions.start_session` writes them. The same outcomes as the
+# counted way: a step that cannot be claimed is a counted failure; a claimable step on a
+# challenge gone meanwhile writes nothing. Locks in the counted way's order: account and IP,
+# factor, challenge, head. Last, the user's row for the session's principal.
 _FAST_STEP = (
     "WITH c AS (SELECT c.totp_check AS tc FROM login_challenge c "
     "JOIN app_user u ON u.id = c.user_id WHERE c.id = $7 AND c.user_id = $8 AND c.org_id = $9 "
@@ -481,66 +499,6 @@ async def _challenge_and_factor(
     return challenge, user, MfaFactor._init_from_db(**{c: row[f"factor_{c}"] for c in _FACTOR})
 
 
-# PostgreSQL: the whole step in one statement, its own transaction. `r`: the account's and the
-# IP's locks and counts (`riskops_login_reserve`, no insert); `ok`: under both limits (and the
-# organization's chain has a head, which the event needs); `fs`: the factor, locked, when its
-# step can be claimed ($7; NULL claims none); `ch`: then the challenge, locked, when open. Then
-# the writes, each under its condition: the step's claim and the challenge's use, or the
-# attempt's failure row; the session's writes and the event (`store.pg_append_sql`) as
-# `sessions.start_session` writes them. The same outcomes as the counted way: a step that
-# cannot be claimed is a counted failure; a claimable step on a challenge gone meanwhile
-# writes nothing. Locks in the counted way's order: account and IP, factor, challenge, head.
-_STEP = (
-    "WITH r AS (SELECT by_account, by_ip FROM riskops_login_reserve($1, $2, $3, $4, $5, $6, "
-    "false)), "
-    "ok AS (SELECT 1 FROM r WHERE by_account < $5 AND by_ip < $6 "
-    "AND EXISTS (SELECT 1 FROM audit_head WHERE org_id = $11)), "
-    "fs AS (SELECT id FROM mfa_factor WHERE id = $8 AND user_id = $9 "
-    "AND (last_step IS NULL OR last_step < $7) AND EXISTS (SELECT 1 FROM ok) FOR UPDATE), "
-    "ch AS (SELECT id FROM login_challenge WHERE id = $10 AND org_id = $11 AND used_at IS NULL "
-    "AND expires_at > $4 AND EXISTS (SELECT 1 FROM fs) FOR UPDATE), "
-    "step AS (UPDATE mfa_factor SET last_step = $7 WHERE id IN (SELECT id FROM fs) "
-    "AND EXISTS (SELECT 1 FROM ch)), "
-    "taken AS (UPDATE login_challenge SET used_at = $4, totp_check = NULL "
-    "WHERE id IN (SELECT id FROM ch)), "
-    "failed AS (INSERT INTO login_failure (account, ip, at) SELECT $1, $2, $12 "
-    "WHERE EXISTS (SELECT 1 FROM ok) AND NOT EXISTS (SELECT 1 FROM fs)), "
-    "forgotten AS (DELETE FROM login_failure WHERE account = ANY($20::text[]) "
-    "AND EXISTS (SELECT 1 FROM ch)), "
-    "seen AS (UPDATE app_user SET last_login_at = $16 WHERE id = $14 AND org_id = $15 "
-    "AND EXISTS (SELECT 1 FROM ch)), "
-    "opened AS (INSERT INTO user_session (id, user_id, org_id, created_at, expires_at, "
-    "last_seen_at, ip, user_agent) SELECT $13, $14, $15, $16, $17, $16, $18, $19 "
-    "WHERE EXISTS (SELECT 1 FROM ch)), "
-    + store.pg_append_sql("$15", 21, only_if="EXISTS (SELECT 1 FROM ch)", last=False)
-    + " SELECT EXISTS (SELECT 1 FROM audit_head WHERE org_id = $11) AS has_head, "
-    "(SELECT by_account < $5 AND by_ip < $6 FROM r) AS under, "
-    "EXISTS (SELECT 1 FROM fs) AS claimable, EXISTS (SELECT 1 FROM ch) AS open"
-)
-
-
-async def _pg_step(
-    settings: Settings, account: str, ip: str, claim: list[Any], opening: Opening
-) -> str:
-    """PostgreSQL: "ok" (the session started), "bad" (the failure counted) or "limited"."""
-    now = datetime.now(UTC)
-    since = now - timedelta(seconds=settings.login_failure_window_seconds)
-    limits = [settings.login_max_failures_per_account, settings.login_max_failures_per_ip]
-    params = [account, ip, since, now, *limits, *claim, now, *opening.row, *opening.event]
-    db = connections.get("default")
-    [row] = await db.execute_query_dict(_STEP, params)
-    if not row["has_head"]:  # nothing was written: the chain's head first, then again
-        await store.ensure_head(claim[4], db)
-        [row] = await db.execute_query_dict(_STEP, params)
-    if not row["under"]:
-        return "limited"
-    if not row["claimable"]:
-        return "bad"
-    if not row["open"]:  # gone meanwhile: nothing of this attempt was written
-        raise Unauthenticated(CHALLENGE_GONE)
-    return "ok"
-
-
 _SQLITE_COUNTS = (
     "SELECT (SELECT count(*) FROM login_failure WHERE account = ? AND at >= ?), "
     "(SELECT count(*) FROM login_failure WHERE ip = ? AND at >= ?), "
@@ -565,7 +523,7 @@ def _sqlite_step(
     claim: list[Any],
     opening: Opening,
 ) -> str:
-    """SQLite, in its worker thread, in one transaction: `_pg_step`'s statements (SQLite has a
+    """SQLite, in its worker thread, in one transaction: `_FAST_STEP`'s writes (SQLite has a
     single writer, so no locks). The accounts' failures are forgotten only when they have some."""
     step, factor_id, user_id, challenge_id, org_id = claim
     now = datetime.now(UTC)

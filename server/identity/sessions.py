@@ -98,7 +98,7 @@ async def prepare(
     forget_failures: Sequence[str] = (),
 ) -> Opening:
     """The session `start_session` writes, before any write (the second step prepares it
-    before its one statement, `mfa_login._STEP`, which writes it as `pg_write` does)."""
+    before its one thread hop on SQLite, `mfa_login._sqlite_step`)."""
     makers = await own_makers(user)
     d = draft(settings, user.org_id, user.id, client, via=via, forget_failures=forget_failures)
     principal = _principal(user, client, makers, session_id=d.row[0])

@@ -180,15 +180,16 @@ async def test_the_failure_count_still_limits_codes(tenant: Any, db: Any) -> Non
     assert factor.last_step is None or factor.last_step < int(time.time()) // 30
 
 
+@pytest.mark.sqlite_only
 async def test_a_challenge_used_meanwhile_leaves_nothing_of_the_attempt(
     tenant: Any, db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The way that reads first (SQLite; on PostgreSQL a challenge without its `totp_check`,
-    such as one opened by single sign-on): used between the read and the write."""
+    """SQLite reads first, then writes in one thread hop: a challenge used between the two
+    (PostgreSQL's one statement: `test_the_one_statement_step_finds_a_challenge_used_meanwhile`;
+    its counted way uses the challenge in the transaction that checks the code)."""
     user, me = await tenant.user("viewer")
     secret, _ = await enrol(me)
     challenge = await challenge_of(db, user)
-    await LoginChallenge.filter(id=digest(challenge)).update(totp_check=None)
     before = (await MfaFactor.get(user_id=user.id)).last_step
     real = mfa_login.prepare
 
@@ -386,3 +387,41 @@ async def test_a_factor_replaced_after_the_password_refuses_the_code(tenant: Any
         await mfa_login.second_step(db.settings, challenge, code_at(newer), CLIENT)
     assert await LoginFailure.filter(account=f"mfa:{user.id}").count() == 1
     assert not await Session.filter(user_id=user.id).exists()
+
+
+async def test_a_challenge_without_its_check_takes_the_counted_way(tenant: Any, db: Any) -> None:
+    """A challenge without `totp_check` (opened before it existed, or its factor's secret could
+    not be opened then) is checked against the factor itself: a wrong code is counted, the
+    right one signs in once, on both backends."""
+    user, me = await tenant.user("viewer")
+    secret, _ = await enrol(me)
+    challenge = await challenge_of(db, user)
+    await LoginChallenge.filter(id=digest(challenge)).update(totp_check=None)
+    await steady()
+    wrong = f"{(int(code_at(secret)) + 1) % 1_000_000:06d}"
+    with pytest.raises(Unauthenticated, match="not right"):
+        await mfa_login.second_step(db.settings, challenge, wrong, CLIENT)
+    assert await LoginFailure.filter(account=f"mfa:{user.id}").count() == 1
+    done = await mfa_login.second_step(db.settings, challenge, code_at(secret), CLIENT)
+    assert done.principal is not None and done.principal.user_id == user.id
+    assert not await LoginFailure.filter(account=f"mfa:{user.id}").exists()
+    with pytest.raises(Unauthenticated, match="expired or was already used"):
+        await mfa_login.second_step(db.settings, challenge, code_at(secret), CLIENT)
+
+
+async def test_a_challenge_opened_by_single_sign_on_holds_its_check(tenant: Any, db: Any) -> None:
+    """Single sign-on and an invitation's link open the challenge without the factor at hand:
+    it is read then, so their second step is the same one statement; a right code forgets only
+    the codes' failures (not a password's: no password was typed)."""
+    from riskops.server.identity.models import ChallengeStage
+
+    user, me = await tenant.user("viewer")
+    secret, _ = await enrol(me)
+    opened = await mfa_login.open_challenge(user, ChallengeStage.MFA, CLIENT, via="sso")
+    assert opened.challenge_secret is not None
+    row = await LoginChallenge.get(id=digest(opened.challenge_secret))
+    assert row.totp_check is not None and row.totp_check["forget"] == [f"mfa:{user.id}"]
+    await steady()
+    done = await mfa_login.second_step(db.settings, opened.challenge_secret, code_at(secret),
+                                       CLIENT)  # fmt: skip
+    assert done.principal is not None and done.principal.user_id == user.id
