@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import tortoise.context
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.models import Model
 
 from riskops.audit import spool
 from riskops.server.settings import Settings, tortoise_config
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 _log = logging.getLogger("tortoise.db_client")  # where Tortoise logs its statements
 
 
@@ -89,6 +91,19 @@ def _in_thread(
     if transaction:
         db.execute(commit)
     return result
+
+
+def aliased(alias: str, prefix: str, columns: Sequence[str]) -> str:
+    """A SELECT list of a joined table's `columns` renamed `<prefix>_<column>`: several models
+    read in one statement (`joined` makes each back)."""
+    return ", ".join(f"{alias}.{c} AS {prefix}_{c}" for c in columns)
+
+
+def joined(model: type[M], row: Mapping[str, Any], prefix: str, columns: Sequence[str]) -> M | None:
+    """The `model` of `row`'s `aliased` columns, or None when the join found none (its id NULL)."""
+    if row[f"{prefix}_id"] is None:
+        return None
+    return model._init_from_db(**{c: row[f"{prefix}_{c}"] for c in columns})
 
 
 class Pipeline:

@@ -23,7 +23,7 @@ from riskops.server.core.errors import Forbidden, RateLimited, Unauthenticated
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
-from riskops.server.db import sqlite_run
+from riskops.server.db import aliased, joined, sqlite_run
 from riskops.server.identity import attempts, mfa_login, org_security
 from riskops.server.identity.models import (
     ApiToken,
@@ -79,11 +79,8 @@ _POLICY = ("id", "org_id", "mfa_policy", "sso_only", "break_glass_user_id", "upd
            "updated_by_id", "version")  # fmt: skip
 _FACTOR = mfa_login.FACTOR_COLUMNS
 _LOOKUP = (
-    "SELECT u.*, "
-    + ", ".join(f"s.{c} AS policy_{c}" for c in _POLICY)
-    + ", "
-    + ", ".join(f"f.{c} AS factor_{c}" for c in _FACTOR)
-    + " FROM app_user u "
+    f"SELECT u.*, {aliased('s', 'policy', _POLICY)}, {aliased('f', 'factor', _FACTOR)} "
+    "FROM app_user u "
     "LEFT JOIN org_security s ON s.org_id = u.org_id "
     "LEFT JOIN mfa_factor f ON f.user_id = u.id WHERE u.email = {} AND u.deleted_at IS NULL "
     "LIMIT 1"
@@ -106,13 +103,8 @@ def _found(rows: list[Any]) -> tuple[User | None, OrgSecurity | None, MfaFactor 
         return None, None, None
     row = dict(rows[0])
     user = User._init_from_db(**row)
-    policy = None
-    if row["policy_id"] is not None:
-        policy = OrgSecurity._init_from_db(**{c: row[f"policy_{c}"] for c in _POLICY})
-    factor = None
-    if row["factor_id"] is not None:
-        factor = MfaFactor._init_from_db(**{c: row[f"factor_{c}"] for c in _FACTOR})
-    return user, policy, factor
+    policy = joined(OrgSecurity, row, "policy", _POLICY)
+    return user, policy, joined(MfaFactor, row, "factor", _FACTOR)
 
 
 def _sqlite_lookup_and_reserve(

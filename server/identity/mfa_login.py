@@ -27,7 +27,7 @@ from riskops.server.core.audit_trail import record
 from riskops.server.core.errors import Invalid, RateLimited, Unauthenticated
 from riskops.server.core.scoping import scoped
 from riskops.server.core.sealing import Unsealable
-from riskops.server.db import sqlite_run
+from riskops.server.db import aliased, joined, sqlite_run
 from riskops.server.identity import attempts, org_security, totp
 from riskops.server.identity.mfa import (
     Enrolment,
@@ -469,11 +469,8 @@ _CHALLENGE = ("id", "org_id", "user_id", "stage", "via", "created_at", "expires_
 FACTOR_COLUMNS = ("id", "user_id", "secret_sealed", "created_at", "confirmed_at", "last_step")
 _FACTOR = FACTOR_COLUMNS
 _CHALLENGE_AND_FACTOR = (
-    "SELECT u.*, "
-    + ", ".join(f"c.{c} AS challenge_{c}" for c in _CHALLENGE)
-    + ", "
-    + ", ".join(f"f.{c} AS factor_{c}" for c in _FACTOR)
-    + " FROM login_challenge c JOIN app_user u ON u.id = c.user_id "
+    f"SELECT u.*, {aliased('c', 'challenge', _CHALLENGE)}, {aliased('f', 'factor', _FACTOR)} "
+    "FROM login_challenge c JOIN app_user u ON u.id = c.user_id "
     "LEFT JOIN mfa_factor f ON f.user_id = c.user_id WHERE c.id = {} LIMIT 1"
 )
 
@@ -492,11 +489,9 @@ async def _challenge_and_factor(
     if not rows:
         raise Unauthenticated(CHALLENGE_GONE)
     row = rows[0]
-    challenge = LoginChallenge._init_from_db(**{c: row[f"challenge_{c}"] for c in _CHALLENGE})
+    challenge = joined(LoginChallenge, row, "challenge", _CHALLENGE)
     challenge, user = _open(challenge, User._init_from_db(**row), ChallengeStage.MFA)
-    if row["factor_id"] is None:
-        return challenge, user, None
-    return challenge, user, MfaFactor._init_from_db(**{c: row[f"factor_{c}"] for c in _FACTOR})
+    return challenge, user, joined(MfaFactor, row, "factor", _FACTOR)
 
 
 _SQLITE_COUNTS = (
