@@ -10,7 +10,7 @@ from starlette.routing import Route
 from riskops.ui.assistant import pages as assistant_pages
 from riskops.ui.assistant import usage as assistant_usage
 from riskops.ui.common.rendering import page, render_error
-from riskops.ui.credit import controls, reports, runs, scenarios
+from riskops.ui.credit import checks, controls, reports, runs, scenarios
 from riskops.ui.identity import access as access_pages
 from riskops.ui.identity import admin, mfa_pages, pages
 from riskops.ui.identity import passwords as password_pages
@@ -53,6 +53,7 @@ routes: list[Route] = [
     *cases.routes,
     *runs.routes,
     *scenarios.routes,
+    *checks.routes,  # before reports': `/reports/checks` is not a report
     *reports.routes,
     *controls.routes,
     *notify_pages.routes,

@@ -11,6 +11,7 @@ from tests.core.permission_table import (
     SAME_PASSWORD,
     SIGNED_IN,
     VIEWS_PART,
+    AnyOf,
     Page,
 )
 
@@ -336,6 +337,8 @@ PAGES: dict[str, Page] = {
     # --- reports
     "GET /reports": Page(Perm.REPORT_READ, "/reports"),
     "POST /reports": Page(Perm.REPORT_GENERATE, "/reports"),
+    # the checks of a chosen period: each section's service decides (report.read, run.read)
+    "GET /reports/checks": Page(AnyOf((Perm.REPORT_READ, Perm.RUN_READ)), "/reports/checks"),
     "GET /reports/{report_id}.json": Page(Perm.REPORT_READ, "/reports/{report}.json"),
     "GET /reports/{report_id}": Page(Perm.REPORT_READ, "/reports/{report}"),
     # --- policy, kill switches, notifications

@@ -89,6 +89,7 @@ async def _list_page(
         "list_error": list_error,
         "more_url": f"/reports?{urlencode({'after': cursor})}" if cursor else None,
         "can_generate": principal.can(Perm.REPORT_GENERATE),
+        "can_check": principal.can(Perm.REPORT_READ) or principal.can(Perm.RUN_READ),
         "errors": errors or {},
         "period_start": period_start or svc.last_complete_week().isoformat(),
     }
