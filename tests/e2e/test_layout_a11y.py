@@ -311,6 +311,8 @@ def _pages_of(page: Any, server: Server) -> list[str]:
             href = first_href(page, server, listing, prefix)
             if href and not href.endswith(".json"):
                 paths.append(href)
+    if "/reports" in paths:  # the checks of a period: linked from the reports, not the menu
+        paths.append("/reports/checks")
     return list(dict.fromkeys(paths))
 
 
