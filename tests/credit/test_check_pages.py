@@ -123,6 +123,9 @@ async def test_roles_without_the_figures_are_refused(browser: Any, tenant: Any,
     assert "Not allowed" in r.text and "do not allow 'report.read'" in unescape(r.text)
     home = await b.get("/")
     assert URL not in home.text
+    # Permission first: a bad date changes nothing for a role that may not see the figures.
+    bad = await b.get(URL, params={"pii_start": "nonsense", "candidates_end": "2026-02-30"})
+    assert bad.status_code == 403 and "not a date" not in bad.text
 
 
 BAD = [

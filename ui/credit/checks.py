@@ -57,16 +57,18 @@ class Section:
         return f"{self.prefix}_end"
 
 
-def _day(raw: str, name: str, named: str, errors: dict[str, str]) -> datetime | None:
-    """A `date` field as 00:00 UTC of that day; a value that is no date is an error under
-    `name`, in the words the service uses for the field (`named`)."""
+def _day(raw: str, name: str, named: str, errors: dict[str, str]) -> datetime | str | None:
+    """A `date` field as 00:00 UTC of that day. A value that is no date is an error under `name`,
+    in the words the service uses for the field (`named`), and goes to the service as it was
+    typed: the service checks the permission first (a role without it is refused, whatever it
+    typed), then refuses the value."""
     if not raw:
         return None
     try:
         day = date.fromisoformat(raw)
     except ValueError:
         errors[name] = f"{named}: not a date (like 2026-11-01)."
-        return None
+        return raw
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
@@ -76,7 +78,7 @@ async def _section(
     prefix: str,
     default_days: int,
     named: tuple[str, str],
-    service: Callable[[Principal, datetime | None, datetime | None], Awaitable[Any]],
+    service: Callable[[Principal, Any, Any], Awaitable[Any]],
 ) -> Section:
     s = Section(prefix, default_days)
     s.start, s.end = form_text(params, s.start_name), form_text(params, s.end_name)
@@ -88,15 +90,17 @@ async def _section(
         today = datetime.now(UTC).date()
         s.start = (today - timedelta(days=default_days)).isoformat()
         s.end = (today + timedelta(days=1)).isoformat()
-    if s.errors:  # a date that did not parse: say so, not a figure for another period
-        return s
     try:
         s.result = await service(principal, start, end)
     except Forbidden as exc:
-        s.refused = exc
+        s.refused, s.errors = exc, {}
     except Invalid as exc:
+        # A date that did not parse keeps the page's message (the service's says "a date and
+        # time with a time zone", which a date field cannot give).
         name = {"period_start": s.start_name, "period_end": s.end_name}.get(exc.field or "")
-        s.errors[name or "_form"] = exc.message
+        s.errors.setdefault(name or "_form", exc.message)
+    if s.errors:  # never a figure beside a date that did not parse
+        s.result = None
     return s
 
 
