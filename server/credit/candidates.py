@@ -24,8 +24,8 @@ from riskops.server.credit.policy import current_policy
 from riskops.server.credit.terms import Policy
 
 CANDIDATE_DAYS = 7  # the weekly review's period
-# How the candidates' period is named in messages: as the API's periodStart and periodEnd say
-# (no page asks for it; the weekly report's candidates cover the report's week).
+# How the candidates' period is named in messages: as the API's periodStart and periodEnd say,
+# and as the fields of `/reports/checks` are labelled (a weekly report's cover its week).
 PERIOD_NAMES = ("Period start", "Period end")
 
 

@@ -1,7 +1,8 @@
 """The PII false-positive rate (seed 002's monthly check, issue 16): of the runs started in a
 period flagged pii_exposure or regulatory_data, how many an approver declassified as a false
 positive. One aggregate over the period's runs; the weekly report (`reports`) shows it for its
-week and the last 30 days, GraphQL's `piiFalsePositiveRate` for any period up to 366 days.
+week and the last 30 days, GraphQL's `piiFalsePositiveRate` and the page `/reports/checks` for any
+period up to 366 days.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from riskops.server.credit.quarantine import SENSITIVE
 # (`quarantine.SENSITIVE`). The window the figure covers when asked without a period (and the
 # weekly report's longer one):
 FALSE_POSITIVE_DAYS = 30
-# How the rate's period is named in messages: as the API's periodStart and periodEnd say (no
-# page asks for it; the weekly report shows its week and last 30 days).
+# How the rate's period is named in messages: as the API's periodStart and periodEnd say, and as
+# the fields of `/reports/checks` are labelled (the weekly report shows its own fixed periods).
 PERIOD_NAMES = ("Period start", "Period end")
 
 
