@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
+from typing import Any
 
 from tortoise.expressions import RawSQL
 from tortoise.functions import Count
@@ -199,11 +200,10 @@ def _candidate(
 
 
 async def baseline_candidates(
-    principal: Principal,
-    period_start: datetime | None = None,
-    period_end: datetime | None = None,
+    principal: Principal, period_start: Any = None, period_end: Any = None
 ) -> list[Candidate]:
-    """The baseline candidates of a period (default: the last 7 days up to now)."""
+    """The baseline candidates of a period (default: the last 7 days up to now). The period's
+    ends as given (a datetime, or the text a page received): `validation.period` checks them."""
     principal.require(Perm.RUN_READ)
     start, end = validation.period(period_start, period_end, named=PERIOD_NAMES,
                                    last_days=CANDIDATE_DAYS)  # fmt: skip
