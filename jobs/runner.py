@@ -44,11 +44,12 @@ _arq: tuple[asyncio.AbstractEventLoop, tuple[str, str], ArqRedis] | None = None
 
 
 def backoff_seconds(attempt: int) -> float:
-    """The pause before the next attempt after attempt `attempt` failed: 5 s, 10 s, 20 s, ≤ 60 s.
+    """The pause before the next attempt after attempt `attempt` failed: 5 s, 10 s, 20 s, ≤ 60 s
+    (`RISKOPS_JOB_RETRY_SECONDS`, 5, is the first pause; each later one doubles it).
 
     Both runners use it (the in-process loop sleeps, the arq worker defers its retry). A module
     function, so tests can make it instant."""
-    return float(min(5 * 2 ** (attempt - 1), 60))
+    return float(min(get_settings().job_retry_seconds * 2 ** (attempt - 1), 60))
 
 
 async def arq_pool() -> ArqRedis:
