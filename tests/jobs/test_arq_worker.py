@@ -259,13 +259,18 @@ async def test_worker_retries_then_fails(on_redis, arq_worker: WorkerProc) -> No
     assert time.monotonic() - started < production_backoff, arq_worker.describe()
 
 
-@pytest.mark.slow
-@pytest.mark.postgres_only  # backend-independent; arq's connection retries take ~5 s
+@pytest.mark.postgres_only  # backend-independent
 async def test_enqueue_without_reachable_redis_raises_and_keeps_no_row(db) -> None:
+    """Without retrying to connect (RISKOPS_REDIS_CONNECT_RETRIES=0; by default arq's five, a
+    second apart, which only delay the same error: test_worker_settings checks the default)."""
     original = get_settings()
     use_settings(
         db.settings.model_copy(
-            update={"redis_url": "redis://127.0.0.1:1/0", "job_queue": f"q:{uuid.uuid4().hex}"}
+            update={
+                "redis_url": "redis://127.0.0.1:1/0",
+                "job_queue": f"q:{uuid.uuid4().hex}",
+                "redis_connect_retries": 0,
+            }
         )
     )
     key = f"unreachable-{uuid.uuid4().hex}"
