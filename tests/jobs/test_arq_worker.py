@@ -64,7 +64,20 @@ def require_redis() -> None:
 
 
 def worker_command(cwd: Path, env: dict[str, str]) -> list[str]:
-    """`riskops worker` if the CLI has that command, else arq's own CLI on our WorkerSettings."""
+    """`riskops worker` if the CLI has that command, else arq's own CLI on our WorkerSettings.
+    Probed once per pytest process and import path (the answer depends on the installed code,
+    not on a worker's queue or folder; a probe costs a second of CPU, and the suite starts seven
+    workers)."""
+    key = env.get("PYTHONPATH")
+    if key not in _WORKER_COMMANDS:
+        _WORKER_COMMANDS[key] = _probe_worker_command(cwd, env)
+    return list(_WORKER_COMMANDS[key])
+
+
+_WORKER_COMMANDS: dict[str | None, list[str]] = {}
+
+
+def _probe_worker_command(cwd: Path, env: dict[str, str]) -> list[str]:
     cli = [sys.executable, "-m", "riskops.server.cli", "worker"]
     try:
         probe = subprocess.run(
