@@ -11,8 +11,9 @@ that is a copy of it:
 - PostgreSQL: a database, `riskops_tpl_<key>`, copied by `CREATE DATABASE … TEMPLATE`.
 
 `<key>` is a hash of every file under migrations/ and Tortoise's version: a changed or new
-migration makes a new template (older PostgreSQL templates are dropped then), so a copy is
-always what migrating would give. A test of one migration on existing data asks for a template
+migration makes a new template (PostgreSQL templates of other keys are dropped then, once a day
+old: another checkout may be using them), so a copy is always what migrating would give. A
+test of one migration on existing data asks for a template
 `upto` the migration before it (`copy_sqlite(dest, upto=...)`, `create_pg(name, upto=...)`):
 the same, migrated by Tortoise's own `migrate` up to that migration only (`<key>-<upto>.sqlite3`,
 `riskops_tpl_<key>_<number>`). The templates outlive the run (the next run on this machine
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -166,8 +168,9 @@ def pg_template(upto: str | None = None) -> str:
     # PostgreSQL names: lowercase, at most 63 bytes; the migration's number is enough
     name = current + (f"_{upto.split('_', 1)[0]}" if upto else "")
     with _locked(f"pg-{key()}{suffix}"):
-        known = {r["datname"] for r in _in_thread(_pg(
-            f"SELECT datname FROM pg_database WHERE datname LIKE '{PG_PREFIX}%'"
+        known = {r["datname"]: r["note"] for r in _in_thread(_pg(
+            "SELECT datname, shobj_description(oid, 'pg_database') AS note FROM pg_database "
+            f"WHERE datname LIKE '{PG_PREFIX}%'"
         ))}  # fmt: skip
         if name not in known:
             building = f"{name}_build"
@@ -179,10 +182,28 @@ def pg_template(upto: str | None = None) -> str:
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             _in_thread(_pg(f'ALTER DATABASE "{building}" RENAME TO "{name}"'))
-        for old in known:  # templates of earlier migrations (full or `upto` one)
-            if not old.startswith(current) and not old.endswith("_build"):
+            _in_thread(_pg(f"COMMENT ON DATABASE \"{name}\" IS '{_MADE_AT}{time.time():.0f}'"))
+        for old, note in known.items():  # templates of other migrations (full or `upto` one)
+            if not old.startswith(current) and not old.endswith("_build") and _stale(note):
                 _in_thread(_pg(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)'))
     return name
+
+
+# Another checkout on the same machine (a branch with other migrations) uses the same
+# PostgreSQL: its templates are dropped only once a day old, not as soon as this one is made
+# (each dropping the other's, two checkouts' runs rebuilt their templates again and again).
+_MADE_AT = "riskops test template made at "
+STALE_SECONDS = 24 * 3600
+
+
+def _stale(note: str | None) -> bool:
+    """A template made a day ago or more (or by a version of this module that did not say)."""
+    if not note or not note.startswith(_MADE_AT):
+        return True
+    try:
+        return time.time() - float(note.removeprefix(_MADE_AT)) > STALE_SECONDS
+    except ValueError:
+        return True
 
 
 def create_pg(dbname: str, upto: str | None = None) -> None:
