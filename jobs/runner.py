@@ -31,7 +31,9 @@ from riskops.server.operations import maintenance
 from riskops.server.settings import ConfigError, get_settings
 
 if TYPE_CHECKING:
-    from arq.connections import ArqRedis
+    from arq.connections import ArqRedis, RedisSettings
+
+    from riskops.server.settings import Settings
 
 log = logging.getLogger("riskops.jobs")
 
@@ -44,11 +46,12 @@ _arq: tuple[asyncio.AbstractEventLoop, tuple[str, str], ArqRedis] | None = None
 
 
 def backoff_seconds(attempt: int) -> float:
-    """The pause before the next attempt after attempt `attempt` failed: 5 s, 10 s, 20 s, ≤ 60 s.
+    """The pause before the next attempt after attempt `attempt` failed: 5 s, 10 s, 20 s, ≤ 60 s
+    (`RISKOPS_JOB_RETRY_SECONDS`, 5, is the first pause; each later one doubles it).
 
     Both runners use it (the in-process loop sleeps, the arq worker defers its retry). A module
     function, so tests can make it instant."""
-    return float(min(5 * 2 ** (attempt - 1), 60))
+    return float(min(get_settings().job_retry_seconds * 2 ** (attempt - 1), 60))
 
 
 async def arq_pool() -> ArqRedis:
@@ -64,16 +67,24 @@ async def arq_pool() -> ArqRedis:
         return _arq[2]
     await close_pool()
     from arq import create_pool
-    from arq.connections import RedisSettings
 
     pool = await create_pool(
-        RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.job_queue
+        redis_settings(settings.redis_url, settings), default_queue_name=settings.job_queue
     )
     if _arq is not None and _arq[0] is loop and _arq[1] == key:
         await pool.aclose()  # another task made one meanwhile: use that
         return _arq[2]
     _arq = (loop, key, pool)
     return pool
+
+
+def redis_settings(url: str, settings: Settings) -> RedisSettings:
+    """arq's connection settings for `url`, retrying to connect `redis_connect_retries` times."""
+    from arq.connections import RedisSettings
+
+    redis = RedisSettings.from_dsn(url)
+    redis.conn_retries = settings.redis_connect_retries
+    return redis
 
 
 async def close_pool() -> None:

@@ -16,7 +16,13 @@ from arq.connections import RedisSettings
 from arq.cron import CronJob
 
 from riskops.jobs import catalog  # noqa: F401  (registers every job kind)
-from riskops.jobs.runner import MAX_ATTEMPTS, backoff_seconds, create_job, run_job
+from riskops.jobs.runner import (
+    MAX_ATTEMPTS,
+    backoff_seconds,
+    create_job,
+    redis_settings,
+    run_job,
+)
 from riskops.jobs.schedule import SCHEDULE, Scheduled
 from riskops.server.assistant import provider
 from riskops.server.core import process
@@ -123,7 +129,7 @@ def worker_settings(settings: Settings | None = None) -> dict[str, Any]:
         "job_timeout": settings.job_timeout_seconds,
         # `arq --check riskops.jobs.worker.WorkerSettings` fails once this is 1 s overdue.
         "health_check_interval": HEALTH_CHECK_SECONDS,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url or DEFAULT_REDIS_URL),
+        "redis_settings": redis_settings(settings.redis_url or DEFAULT_REDIS_URL, settings),
     }
 
 

@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     # jobs: how long one attempt of a job may run before arq cancels it (the assistant's provider
     # timeout times its attempts must stay below it, so an LLM call never outlives its job)
     job_timeout_seconds: int = Field(default=300, ge=10, le=3600)
+    # the pause before a failed job's second attempt, doubled for each later one (at most 60 s)
+    job_retry_seconds: float = Field(default=5.0, gt=0, le=60)
+    # connecting to Redis (to enqueue, or a worker starting): tries again this many times, a
+    # second apart, before it gives up (arq's own default)
+    redis_connect_retries: int = Field(default=5, ge=0, le=100)
     # operations (issue 15): /health and `riskops status` degrade when the last verified backup
     # is older than this (0: backups are not watched)
     backup_max_age_hours: int = Field(default=26, ge=0, le=24 * 90)

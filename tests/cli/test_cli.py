@@ -692,7 +692,9 @@ def test_serve_migrates_seeds_the_demo_and_serves(tmp_path: Path) -> None:
     target.var_dir.mkdir()
     port, log = _free_port(), tmp_path / "serve.log"
     with background(target, log, "serve", "--port", str(port)):
-        assert _eventually(lambda: _health(port)), log.read_text()
+        # every migration on an empty database, then the demo seed: about 10 s of CPU, and
+        # more than the default 20 s on a busy machine (it failed so twice)
+        assert _eventually(lambda: _health(port), 60), log.read_text()
     text = log.read_text()
     assert f"Applied {len(MIGRATIONS)} migration(s)" in text
     assert sorted(printed_logins(text)) == sorted(DEMO_EMAILS)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,17 +227,31 @@ def test_runs_import_dir_refusals_change_nothing(target: Target, tmp_path: Path)
     assert _state(target) == before
 
 
+# In memory when the machine has a tmpfs: 100,001 files made and removed on the disk took 5 to
+# 47 s here while other work wrote to it (setup and teardown 9.9 s and 8.8 s in one run).
+SHM = Path("/dev/shm")
+
+
 @pytest.fixture(scope="module")
 def too_many_run_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One date folder holding MAX_RUN_FILES + 1 (empty) run files, made once for both
     databases: the count is refused before any file is read."""
-    root = tmp_path_factory.mktemp("too-many")
-    day = root / "runs" / "CREDIT_MONITORING" / "2024-04-01"
-    day.mkdir(parents=True)
-    for i in range(ledger.MAX_RUN_FILES + 1):
-        (day / f"run_MANY-{i}.json").touch()
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+    if SHM.is_dir() and os.access(SHM, os.W_OK):
+        root = Path(tempfile.mkdtemp(prefix="riskops-too-many-", dir=SHM))
+    else:
+        root = tmp_path_factory.mktemp("too-many")
+    try:
+        day = root / "runs" / "CREDIT_MONITORING" / "2024-04-01"
+        day.mkdir(parents=True)
+        folder = os.open(day, os.O_RDONLY)
+        try:
+            for i in range(ledger.MAX_RUN_FILES + 1):
+                os.close(os.open(f"run_MANY-{i}.json", os.O_WRONLY | os.O_CREAT, dir_fd=folder))
+        finally:
+            os.close(folder)
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_runs_import_dir_refuses_too_many_files_and_a_sidecar_without_digest(

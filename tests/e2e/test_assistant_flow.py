@@ -29,7 +29,7 @@ from tests.e2e.conftest import (
     sign_out,
     watch_console,
 )
-from tests.e2e.test_layout_a11y import AXE, AXE_TAGS
+from tests.support.axe import described, let_axe_in, require_axe
 from tests.support.fake_llm import FakeLLM
 from tests.support.served import demo_server
 
@@ -67,20 +67,9 @@ def assistant_server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> 
                      _demo_password(log, VIEWER_EMAIL), log)  # fmt: skip
 
 
-def _axe(page: Any, where: str) -> list[str]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
-    )
-    return [
-        f"{where}: {v['id']} at {n['target']}" for v in result["violations"] for n in v["nodes"]
-    ]
-
-
 def test_assistant_flow_in_chromium(assistant_server: Server, llm: FakeLLM) -> None:
     require_chromium()
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `make node`")
+    require_axe()
     from playwright.sync_api import Page, expect, sync_playwright
 
     server = assistant_server
@@ -112,15 +101,15 @@ def test_assistant_flow_in_chromium(assistant_server: Server, llm: FakeLLM) -> N
 
     def axe(page: Page, where: str) -> None:
         # The CSP allows no inline script: a context of its own lets axe in.
-        context = page.context.browser.new_context(
+        context = let_axe_in(page.context.browser.new_context(
             viewport={"width": 1366, "height": 900}, bypass_csp=True,
             storage_state=page.context.storage_state(),
-        )  # fmt: skip
+        ))  # fmt: skip
         other = context.new_page()
         other.goto(page.url)
         if other.locator("#assistant-panel[hx-trigger]").count():
             expect(other.locator("#assistant-panel")).not_to_contain_text("Loading the assistant")
-        found.extend(_axe(other, where))
+        found.extend(described(other, where))
         context.close()
 
     with sync_playwright() as pw:

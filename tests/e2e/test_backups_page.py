@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from tests.e2e.conftest import SHOTS, Server, launch_chromium, require_chromium, watch_console
+from tests.support import cli_runner
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -21,10 +20,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def take_backup(server: Server) -> str:
     tmp = server.log.parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("RISKOPS_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "riskops.server.cli", "--database-url",
-         f"sqlite://{tmp / 'e2e.sqlite3'}", "--var-dir", str(tmp / "var"), "backup", "create"],
-        env=env, cwd=tmp, capture_output=True, text=True, check=False,
+    done = cli_runner.run(
+        ["--database-url", f"sqlite://{tmp / 'e2e.sqlite3'}", "--var-dir", str(tmp / "var"),
+         "backup", "create"],
+        env=env, cwd=tmp, timeout=180,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return re.search(r"(riskops-backup-\S+\.tar)", done.stdout).group(1)  # type: ignore[union-attr]

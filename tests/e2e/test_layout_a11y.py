@@ -5,8 +5,8 @@
   scrolls inside its own box) and the navigation does not push the content down;
 - a skip link is the first tab stop; "Assign to me" keeps the focus on its row; a date filter is
   one tab stop;
-- axe-core (pinned in tests/node, `make node`) finds no WCAG 2.0/2.1 A or AA violation on any
-  page, for any demo role;
+- axe-core (pinned in tests/node, `make node`; tests/support/axe.py) finds no WCAG 2.0/2.1 A
+  or AA violation on any page, for any demo role;
 - the alert, case and run pages use the one format for case references, multipliers and counts.
 
 Screenshots go to test-artifacts/screenshots/look-*.png.
@@ -21,18 +21,16 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import (
-    ROOT,
     SHOTS,
     Server,
     launch_chromium,
     require_chromium,
     watch_console,
 )
+from tests.support.axe import described, let_axe_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-AXE = ROOT / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 STRATEGIST = "strategist@demo.riskops.local"
 APPROVER = "approver@demo.riskops.local"
 ROLES = [
@@ -284,14 +282,6 @@ def test_a_date_filter_is_one_tab_stop(
     page.close()
 
 
-def _axe(page: Any) -> list[dict[str, Any]]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
-    )
-    return list(result["violations"])
-
-
 def _pages_of(page: Any, server: Server) -> list[str]:
     """Every GET page this role can open: its navigation, plus one of each detail page."""
     page.goto(f"{server.url}/")
@@ -322,11 +312,9 @@ def test_axe_finds_no_wcag_a_or_aa_violation_on_any_page(
 ) -> None:
     """Every page each role reaches (one test per role, so that the workers share them), and
     the pages of a person not signed in."""
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `make node`")
     found: list[str] = []
     # The CSP allows no inline script: only the test's own context lets axe in.
-    context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
+    context = let_axe_in(browser.new_context(viewport=DESKTOP, bypass_csp=True))
     page = context.new_page()
     if who == "anonymous":
         paths = ["/login", "/no-such-page", "/forgot-password", "/invite/" + "x" * 43]
@@ -336,9 +324,7 @@ def test_axe_finds_no_wcag_a_or_aa_violation_on_any_page(
         assert len(paths) >= 5, paths  # the role's navigation was found
     for path in paths:
         page.goto(f"{server.url}{path}")
-        for v in _axe(page):
-            for node in v["nodes"]:
-                found.append(f"{who} {path}: {v['id']} at {node['target']}")
+        found.extend(described(page, f"{who} {path}"))
         if who != "anonymous":
             for line in page.evaluate(OVERFLOWS_JS):  # and nothing sticks out of its card
                 found.append(f"{who} {path}: {line}")

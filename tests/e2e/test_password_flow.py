@@ -15,32 +15,18 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import (
-    ROOT,
     SHOTS,
     Server,
     launch_chromium,
     require_chromium,
     watch_console,
 )
+from tests.support.axe import described as axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-AXE = ROOT / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 FIRST = "plum anvil orbit lantern"
 SECOND = "velvet harbour quartz sky"
-
-
-def axe_violations(page: Any, where: str) -> list[str]:
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `make node`")
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
-    )
-    return [
-        f"{where}: {v['id']} at {n['target']}" for v in result["violations"] for n in v["nodes"]
-    ]
 
 
 def shot(page: Any, name: str) -> None:

@@ -22,8 +22,6 @@ import contextlib
 import os
 import re
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -43,6 +41,7 @@ from tests.e2e.conftest import (
     watch_console,
 )
 from tests.e2e.test_sev0_flow import APPROVE_BASELINE, BASELINE, RECORD, graphql
+from tests.support import cli_runner
 from tests.support.pagerduty_server import PagerDutyServer, routing_key
 from tests.support.served import demo_server
 
@@ -94,10 +93,9 @@ def test_escalation_to_pagerduty_acknowledged_and_resolved(
     run_id = f"E2E-PAGE-{uuid.uuid4().hex[:6]}"
 
     def cli(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "riskops.server.cli", *options, *args],
-            cwd=tmp, env=env, capture_output=True, text=True, timeout=180,
-        )  # fmt: skip
+        # a process of its own per command, forked from a preloaded CLI (tests/support/
+        # cli_runner.py): the flow runs `escalate` and `outbox deliver` half a dozen times
+        done = cli_runner.run([*options, *args], env=env, cwd=tmp, timeout=180)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 

@@ -1,8 +1,10 @@
 """Migration 0024 on a database that holds runs and cases already, on SQLite and PostgreSQL: the
 new NOT NULL `updated_at` is filled (a run: when it was recorded; a case: its latest history
 entry, else when it was opened), and a row inserted afterwards by plain SQL without it still
-gets a time. The migrations run in a child process: they open connections of their own, which
-must not replace the suite's."""
+gets a time. The database starts as a copy of a template migrated up to 0023
+(tests/support/templates.py: replaying 0001-0023 here took about 7 s a backend); 0024 and the
+later migrations then run for real, in a child process: they open connections of their own,
+which must not replace the suite's."""
 
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import _pg_admin, pg_url, require_service
+from tests.support import templates
+
+BEFORE = "0023_access_review"  # the migration before the one under test
 
 SCRIPT = r"""
 import asyncio, json, sys
@@ -47,6 +52,7 @@ INSERTS = [
 
 async def main():
     config = tortoise_config(URL)
+    # a copy of the template at 0023 already: nothing to apply (the state is not even projected)
     await migrate(config=config, target="riskops.0023_access_review")
     conn = connections.get("default")
     for sql in INSERTS:
@@ -79,9 +85,10 @@ async def test_0024_fills_updated_at_of_existing_runs_and_cases(
     dbname = f"riskops_mig_{uuid.uuid4().hex[:10]}"
     if backend_name == "postgres":
         require_service("PostgreSQL", "127.0.0.1", 5432)
-        await _pg_admin(f'CREATE DATABASE "{dbname}"')
+        await asyncio.to_thread(templates.create_pg, dbname, BEFORE)
         url = pg_url(dbname)
     else:
+        await asyncio.to_thread(templates.copy_sqlite, tmp_path / "mig.sqlite3", BEFORE)
         url = f"sqlite://{tmp_path / 'mig.sqlite3'}"
     try:
         child = await asyncio.create_subprocess_exec(

@@ -35,6 +35,14 @@ from tests.conftest import REDIS_URL, Backend, require_service
 
 REDIS = urlparse(REDIS_URL)
 WAIT_SECONDS = 30.0
+# The shared worker's first retry pause (RISKOPS_JOB_RETRY_SECONDS; production: 5 s, so 15 s of
+# pauses before a job fails for good). tests/jobs/test_inprocess.py checks the production default.
+RETRY_SECONDS = 0.5
+
+
+def worker_backoff_seconds() -> float:
+    """The pauses of a job that fails every attempt, on a worker with RETRY_SECONDS."""
+    return sum(min(RETRY_SECONDS * 2 ** (a - 1), 60) for a in range(1, MAX_ATTEMPTS))
 
 
 @dataclass
@@ -56,7 +64,20 @@ def require_redis() -> None:
 
 
 def worker_command(cwd: Path, env: dict[str, str]) -> list[str]:
-    """`riskops worker` if the CLI has that command, else arq's own CLI on our WorkerSettings."""
+    """`riskops worker` if the CLI has that command, else arq's own CLI on our WorkerSettings.
+    Probed once per pytest process and import path (the answer depends on the installed code,
+    not on a worker's queue or folder; a probe costs a second of CPU, and the suite starts seven
+    workers)."""
+    key = env.get("PYTHONPATH")
+    if key not in _WORKER_COMMANDS:
+        _WORKER_COMMANDS[key] = _probe_worker_command(cwd, env)
+    return list(_WORKER_COMMANDS[key])
+
+
+_WORKER_COMMANDS: dict[str | None, list[str]] = {}
+
+
+def _probe_worker_command(cwd: Path, env: dict[str, str]) -> list[str]:
     cli = [sys.executable, "-m", "riskops.server.cli", "worker"]
     try:
         probe = subprocess.run(
@@ -130,6 +151,7 @@ async def arq_worker(
         RISKOPS_SECRET_KEY=backend.settings.secret_key or "",
         # The cron checkpoint only at midnight, so it does not race the tests' own jobs.
         RISKOPS_AUDIT_CHECKPOINT_MINUTES=str(24 * 60),
+        RISKOPS_JOB_RETRY_SECONDS=str(RETRY_SECONDS),
         PYTHONUNBUFFERED="1",
     )
     worker = start_worker(worker_command(var_dir, env), queue, var_dir, env)
@@ -231,27 +253,37 @@ async def test_redelivered_job_is_not_run_again(on_redis, arq_worker: WorkerProc
 @pytest.mark.postgres_only
 async def test_worker_retries_then_fails(on_redis, arq_worker: WorkerProc) -> None:
     """A job that cannot succeed (an argument its function does not take) goes through arq's
-    retries (deferred by the production backoff) and ends FAILED with the error."""
-    backoff = sum(runner.backoff_seconds(a) for a in range(1, MAX_ATTEMPTS))
+    retries (deferred by the worker's backoff, RISKOPS_JOB_RETRY_SECONDS) and ends FAILED with
+    the error."""
+    production_backoff = sum(runner.backoff_seconds(a) for a in range(1, MAX_ATTEMPTS))
+    assert production_backoff == 15  # this process runs with the default: 5 s, then 10 s
+    started = time.monotonic()
     job = await enqueue("audit.flush_spool", payload={"bogus": 1})
-    deadline = time.monotonic() + WAIT_SECONDS + backoff
+    deadline = started + WAIT_SECONDS + worker_backoff_seconds()
     while (row := await Job.get(id=job.id)).status not in (JobStatus.SUCCEEDED, JobStatus.FAILED):
         assert time.monotonic() < deadline, f"not finished: {row}\n{arq_worker.describe()}"
         if row.attempts and row.status == JobStatus.QUEUED:
             assert "bogus" in (row.error or "")  # between attempts, the last error shows
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.05)
     assert row.status == JobStatus.FAILED
     assert row.attempts == MAX_ATTEMPTS
     assert "TypeError" in (row.error or "") and "bogus" in (row.error or "")
+    # The worker paused as its setting says, not the production 15 s.
+    assert time.monotonic() - started < production_backoff, arq_worker.describe()
 
 
-@pytest.mark.slow
-@pytest.mark.postgres_only  # backend-independent; arq's connection retries take ~5 s
+@pytest.mark.postgres_only  # backend-independent
 async def test_enqueue_without_reachable_redis_raises_and_keeps_no_row(db) -> None:
+    """Without retrying to connect (RISKOPS_REDIS_CONNECT_RETRIES=0; by default arq's five, a
+    second apart, which only delay the same error: test_worker_settings checks the default)."""
     original = get_settings()
     use_settings(
         db.settings.model_copy(
-            update={"redis_url": "redis://127.0.0.1:1/0", "job_queue": f"q:{uuid.uuid4().hex}"}
+            update={
+                "redis_url": "redis://127.0.0.1:1/0",
+                "job_queue": f"q:{uuid.uuid4().hex}",
+                "redis_connect_retries": 0,
+            }
         )
     )
     key = f"unreachable-{uuid.uuid4().hex}"

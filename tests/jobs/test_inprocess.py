@@ -15,7 +15,7 @@ from riskops.jobs import runner
 from riskops.jobs.models import Job, JobStatus
 from riskops.jobs.registry import JOBS, JobFunc
 from riskops.jobs.runner import MAX_ATTEMPTS, create_job, drain, enqueue, queue_depth, run_job
-from riskops.server.settings import get_settings
+from riskops.server.settings import Settings, get_settings
 
 Register = Callable[[JobFunc], str]
 
@@ -188,11 +188,27 @@ async def test_retry_waits_for_backoff(db, register: Register, monkeypatch) -> N
     assert waited == list(range(1, MAX_ATTEMPTS))
 
 
-def test_production_backoff_is_sensible() -> None:
+def _active_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's settings read afresh from the environment, restored afterwards."""
+    from riskops.server import settings as settings_module
+
+    monkeypatch.setattr(settings_module, "_active", Settings(secret_key="s" * 32))
+
+
+def test_production_backoff_is_sensible(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RISKOPS_JOB_RETRY_SECONDS", raising=False)
+    _active_settings(monkeypatch)
     delays = [runner.backoff_seconds(a) for a in range(1, 10)]
-    assert delays[0] >= 1
+    assert delays[:4] == [5, 10, 20, 40]
     assert delays == sorted(delays)
-    assert max(delays) <= 60
+    assert max(delays) == 60
+
+
+def test_backoff_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RISKOPS_JOB_RETRY_SECONDS is the first pause; each later one doubles, at most 60 s."""
+    monkeypatch.setenv("RISKOPS_JOB_RETRY_SECONDS", "0.5")
+    _active_settings(monkeypatch)
+    assert [runner.backoff_seconds(a) for a in (1, 2, 3, 9)] == [0.5, 1, 2, 60]
 
 
 async def test_run_job_is_idempotent_once_succeeded(db, register: Register) -> None:

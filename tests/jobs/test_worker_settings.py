@@ -83,7 +83,16 @@ def test_worker_settings_for_explicit_settings(db, tmp_path: Path) -> None:
     assert ws["queue_name"] == "q:explicit"
     r = ws["redis_settings"]
     assert (r.host, r.port, r.database) == ("10.1.2.3", 6380, 4)
+    assert (r.conn_retries, r.conn_retry_delay) == (5, 1)  # arq's defaults
     assert ws["functions"] == [execute]
+    retries = load_settings(var_dir=tmp_path, secret_key="s" * 40, redis_connect_retries=0)
+    assert worker_settings(retries)["redis_settings"].conn_retries == 0
+
+
+async def test_the_enqueue_side_connects_with_the_same_retries(db) -> None:
+    from riskops.jobs.runner import redis_settings
+
+    assert redis_settings("redis://127.0.0.1:6379/15", db.settings).conn_retries == 5
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from riskops.server.views import promotion_reads
 from riskops.server.views.models import PromotionStatus, SavedView, ViewPromotionRequest
 from tests.conftest import REDIS_URL, Backend
 from tests.jobs.test_arq_worker import (
+    RETRY_SECONDS,
     WAIT_SECONDS,
     WorkerProc,
     on_queue,
@@ -36,6 +37,7 @@ from tests.jobs.test_arq_worker import (
     stop,
     wait_finished,
     wait_until_ready,
+    worker_backoff_seconds,
     worker_command,
 )
 from tests.views.test_promotion_flow import alerts, make_view, people
@@ -137,6 +139,7 @@ async def worker(
         RISKOPS_REDIS_URL=REDIS_URL, RISKOPS_JOB_QUEUE=queue, RISKOPS_VAR_DIR=str(var_dir),
         RISKOPS_SECRET_KEY=backend.settings.secret_key or "",
         RISKOPS_AUDIT_CHECKPOINT_MINUTES=str(24 * 60), PYTHONUNBUFFERED="1",
+        RISKOPS_JOB_RETRY_SECONDS=str(RETRY_SECONDS),
     )  # fmt: skip
     proc = start_worker(worker_command(var_dir, env), queue, var_dir, env)
     try:
@@ -198,8 +201,7 @@ async def test_a_failing_validation_through_a_real_worker(
     p = await people(tenant)
     request = await broken_request(p["maker"])
     job = await enqueue_validation(request)
-    backoff = sum(runner.backoff_seconds(a) for a in range(1, MAX_ATTEMPTS))
-    deadline = time.monotonic() + WAIT_SECONDS + backoff
+    deadline = time.monotonic() + WAIT_SECONDS + worker_backoff_seconds()
     seen: list[Any] = []
     while (row := await Job.get(id=job.id)).status not in (JobStatus.SUCCEEDED, JobStatus.FAILED):
         assert time.monotonic() < deadline, f"not finished: {row}\n{worker.describe()}"
