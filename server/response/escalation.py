@@ -34,7 +34,6 @@ import dataclasses
 import functools
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -315,9 +314,7 @@ def _history(
     cases: dict[int, tuple[int, str, str]],
 ) -> int:
     """Queue the case history rows of built[start:] this pass claimed (the status unchanged:
-    from and to the same), and their cases' `updated_at` (a case's history bumps it, so that
-    incremental sync, `cases(updatedAfter:)`, sees an escalation); returns how many items are
-    queued now."""
+    from and to the same); returns how many items are queued now."""
     rows = [
         (*b.history, cases.get(b.history[0], (0, "", None))[2],
          cases.get(b.history[0], (0, "", None))[2])
@@ -325,32 +322,7 @@ def _history(
     ]  # fmt: skip
     if rows:
         pipe.send(store.ready_insert(conn, [("case_event", _EVENT, _EVENT_TYPES, rows)]))
-        pipe.send(_touch(conn, rows[0][1], sorted({int(r[0]) for r in rows}), rows[0][5]))
     return len(built)
-
-
-def _touch(
-    conn: BaseDBAsyncClient, org_id: int, case_ids: list[int], at: Any
-) -> Callable[[], Awaitable[None]]:
-    """The cases' `updated_at` set to `at` (the history rows' time), to run in the pipeline."""
-
-    async def run() -> None:
-        if conn.capabilities.dialect == "postgres":
-            await conn.execute_query(_TOUCH, [at, org_id, case_ids])
-            return
-        for chunk in _chunks(case_ids):
-            await conn.execute_query(
-                f"UPDATE risk_case SET updated_at = ? WHERE org_id = ? AND id IN ({chunk})",
-                [at, org_id],
-            )
-
-    return run
-
-
-_TOUCH = (
-    "UPDATE risk_case SET updated_at = $1::text::timestamptz WHERE org_id = $2 "
-    "AND id = ANY($3::int[])"
-)
 
 
 async def _digests(

@@ -553,27 +553,3 @@ async def test_incident_record_refusals_change_nothing(tenant, other_tenant) -> 
         assert str(exc.value)
         assert (await state(tenant.org_id), await state(other_tenant.org_id)) == before
     assert await head(tenant.org_id) == before[0][-1]
-
-
-async def test_an_escalation_is_a_change_incremental_sync_sees(tenant) -> None:
-    """Escalating writes the case history, and a case's history bumps its `updated_at`
-    (docs/API.md "Incremental sync"): `cases(updatedAfter:)` returns the case escalated, for a
-    case's own clock and for a run's clock alike, stored as every other change stores it."""
-    from riskops.server.triage.case_queries import list_cases
-
-    run = await sev0_run(tenant)
-    cclock = await clock("case", run.case_id)
-    _, viewer = await tenant.user("viewer")
-    before = (await Case.get(id=run.case_id)).updated_at
-    page = await list_cases(viewer, updated_after=before)
-    assert run.case_id not in [c.id for c in page.items]
-    t1 = cclock.due_at + timedelta(minutes=1)
-    await escalation.escalate_due(t1)
-    case = await Case.get(id=run.case_id)
-    event = await CaseEvent.get(case_id=run.case_id, action="escalate")
-    assert case.updated_at == event.at and case.updated_at > before
-    page = await list_cases(viewer, updated_after=before)
-    assert run.case_id in [c.id for c in page.items]
-    # the ORM reads and orders what the pass wrote like any other change
-    await Case.filter(id=run.case_id).update(title="renamed")
-    assert (await Case.filter(updated_at__gte=case.updated_at, id=run.case_id).count()) == 1
