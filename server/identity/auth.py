@@ -24,7 +24,7 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
 from riskops.server.db import aliased, joined, sqlite_run
-from riskops.server.identity import attempts, mfa_login, org_security
+from riskops.server.identity import attempts, challenges, org_security
 from riskops.server.identity.models import (
     ApiToken,
     LoginFailure,
@@ -77,7 +77,7 @@ _reserve_attempt = attempts.reserve_attempt
 # challenge of a second step is opened with what its code is checked against) in one statement.
 _POLICY = ("id", "org_id", "mfa_policy", "sso_only", "break_glass_user_id", "updated_at",
            "updated_by_id", "version")  # fmt: skip
-_FACTOR = mfa_login.FACTOR_COLUMNS
+_FACTOR = challenges.FACTOR_COLUMNS
 _LOOKUP = (
     f"SELECT u.*, {aliased('s', 'policy', _POLICY)}, {aliased('f', 'factor', _FACTOR)} "
     "FROM app_user u "
@@ -191,7 +191,7 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
     stage = None
     allowed = user is not None and org_security.password_allowed(policy, user)
     if user is not None and user.status == UserStatus.ACTIVE and allowed:
-        stage = await mfa_login.stage_after_password(user, policy)
+        stage = await challenges.stage_after_password(user, policy)
     opened: LoginResult | None = None
     if stage is not None and user is not None:
         # A second step follows a right password: its challenge is opened while argon2 runs
@@ -202,7 +202,7 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
         await entered.wait()
         ok, opened = await asyncio.gather(
             checking,
-            mfa_login.open_challenge(user, stage, client, via="password", factor=factor),
+            challenges.open_challenge(user, stage, client, via="password", factor=factor),
         )
     else:
         ok = await checking

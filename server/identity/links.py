@@ -27,7 +27,7 @@ from riskops.server.core.errors import Conflict, Invalid, NotFound, RateLimited
 from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
-from riskops.server.identity import mfa_login, org_security, passwords, users
+from riskops.server.identity import challenges, org_security, passwords, users
 from riskops.server.identity.auth import _reserve_attempt, _retry_in, _serialise
 from riskops.server.identity.models import (
     LinkPurpose,
@@ -404,9 +404,9 @@ async def redeem(settings: Settings, token: str, password: str, client: ClientIn
             RiskLevel.MEDIUM,
         ), conn)  # fmt: skip
     user.password_hash, user.password_changed_at = password_hash, now
-    stage = await mfa_login.stage_after_password(user)
+    stage = await challenges.stage_after_password(user)
     if stage is not None:
-        return await mfa_login.open_challenge(user, stage, client, via=via)
+        return await challenges.open_challenge(user, stage, client, via=via)
     return await start_session(settings, user, client, via=via)
 
 

@@ -30,7 +30,7 @@ from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, scoped
 from riskops.server.core.sealing import Unsealable, seal, unseal
 from riskops.server.core.versioning import check_version
-from riskops.server.identity import mfa_login, oidc
+from riskops.server.identity import challenges, oidc
 from riskops.server.identity.models import (
     Organization,
     OrgSecurity,
@@ -381,9 +381,9 @@ def _claim_values(config: SsoConfig, claims: Mapping[str, Any]) -> list[str]:
 
 async def _sign_in(settings: Settings, user: User, client: ClientInfo) -> LoginResult:
     """The session, or the MFA step first when the person has (or must enrol) a factor."""
-    stage = await mfa_login.stage_after_password(user)
+    stage = await challenges.stage_after_password(user)
     if stage is not None:
-        return await mfa_login.open_challenge(user, stage, client, via="sso")
+        return await challenges.open_challenge(user, stage, client, via="sso")
     return await start_session(settings, user, client, via="sso")
 
 

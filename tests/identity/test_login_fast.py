@@ -20,7 +20,7 @@ from riskops.audit.models import AuditEvent, AuditHead
 from riskops.audit.types import Actor, Entry, RiskLevel
 from riskops.audit.verify import verify_org
 from riskops.server.core.errors import RateLimited, Unauthenticated
-from riskops.server.identity import auth, mfa_login
+from riskops.server.identity import auth, challenges, mfa_login
 from riskops.server.identity.models import (
     ChallengeStage,
     LoginChallenge,
@@ -115,7 +115,7 @@ async def test_a_second_step_after_sso_leaves_the_password_failures(tenant: Any,
     secret, _ = await enrol(me)
     with pytest.raises(Unauthenticated):
         await auth.login(db.settings, user.email, "a guess", CLIENT)
-    opened = await mfa_login.open_challenge(
+    opened = await challenges.open_challenge(
         await User.get(id=user.id), ChallengeStage.MFA, CLIENT, via="sso"
     )
     await steady()
@@ -417,7 +417,7 @@ async def test_a_challenge_opened_by_single_sign_on_holds_its_check(tenant: Any,
 
     user, me = await tenant.user("viewer")
     secret, _ = await enrol(me)
-    opened = await mfa_login.open_challenge(user, ChallengeStage.MFA, CLIENT, via="sso")
+    opened = await challenges.open_challenge(user, ChallengeStage.MFA, CLIENT, via="sso")
     assert opened.challenge_secret is not None
     row = await LoginChallenge.get(id=digest(opened.challenge_secret))
     assert row.totp_check is not None and row.totp_check["forget"] == [f"mfa:{user.id}"]

@@ -16,7 +16,7 @@ from riskops.server.cli.common import CliError
 from riskops.server.cli.users import reset_mfa_of
 from riskops.server.core.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from riskops.server.core.sealing import unseal
-from riskops.server.identity import mfa, mfa_login
+from riskops.server.identity import challenges, mfa
 from riskops.server.identity.models import (
     ChallengeStage,
     MfaFactor,
@@ -110,18 +110,18 @@ async def test_stage_after_password_follows_factor_and_policy(tenant: Any) -> No
     await enrol(me)
     enrolled = await User.get(id=enrolled.id)
 
-    assert await mfa_login.stage_after_password(viewer) is None
-    assert await mfa_login.stage_after_password(approver) is None
-    assert await mfa_login.stage_after_password(enrolled) == ChallengeStage.MFA
+    assert await challenges.stage_after_password(viewer) is None
+    assert await challenges.stage_after_password(approver) is None
+    assert await challenges.stage_after_password(enrolled) == ChallengeStage.MFA
 
     await mfa.set_mfa_policy(tenant.admin, "privileged")
-    assert await mfa_login.stage_after_password(viewer) is None
-    assert await mfa_login.stage_after_password(approver) == ChallengeStage.ENROL
-    assert await mfa_login.stage_after_password(tenant.admin_user) == ChallengeStage.ENROL
+    assert await challenges.stage_after_password(viewer) is None
+    assert await challenges.stage_after_password(approver) == ChallengeStage.ENROL
+    assert await challenges.stage_after_password(tenant.admin_user) == ChallengeStage.ENROL
 
     await mfa.set_mfa_policy(tenant.admin, MfaPolicy.EVERYONE)
-    assert await mfa_login.stage_after_password(viewer) == ChallengeStage.ENROL
-    assert await mfa_login.stage_after_password(enrolled) == ChallengeStage.MFA
+    assert await challenges.stage_after_password(viewer) == ChallengeStage.ENROL
+    assert await challenges.stage_after_password(enrolled) == ChallengeStage.MFA
 
 
 async def test_policy_is_audited_and_needs_security_manage(tenant: Any, other_tenant: Any) -> None:

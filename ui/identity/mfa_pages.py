@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from riskops.server.core.errors import Conflict, Invalid, RateLimited, Unauthenticated
 from riskops.server.core.principal import Principal
-from riskops.server.identity import mfa, mfa_login
+from riskops.server.identity import challenges, mfa, mfa_login
 from riskops.server.identity.models import ChallengeStage
 from riskops.server.middleware import clear_challenge_cookie, session_cookie
 from riskops.server.web import CHALLENGE_COOKIE, client_info, read_form, settings_of
@@ -79,7 +79,7 @@ def _code_page(
 async def code_form(request: Request) -> Response:
     nxt = _next(request)
     try:
-        stage = await mfa_login.challenge_stage(_challenge(request))
+        stage = await challenges.challenge_stage(_challenge(request))
     except Unauthenticated as exc:
         return _gone(request, exc, nxt)
     if stage == ChallengeStage.ENROL:  # set up first: the code step is not open yet
@@ -135,7 +135,7 @@ def _codes_page(
 async def enrol_form(request: Request) -> Response:
     nxt = _next(request)
     try:
-        if await mfa_login.challenge_stage(_challenge(request)) == ChallengeStage.MFA:
+        if await challenges.challenge_stage(_challenge(request)) == ChallengeStage.MFA:
             return RedirectResponse(_stage_path("/login/code", nxt), status_code=303)
         enrolment = await mfa_login.login_enrolment(_challenge(request))
     except Unauthenticated as exc:
