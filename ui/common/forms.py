@@ -4,7 +4,7 @@ local dates, the organization's directory, and where to go back to."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -56,6 +56,21 @@ async def directory(principal: Principal) -> list[User]:
         return await users.list_users(principal)
     except Forbidden:
         return []
+
+
+def parse_day(raw: str, name: str, named: str, errors: dict[str, str]) -> datetime | str | None:
+    """A `date` form value as 00:00 UTC of that day (`parse_local`'s sibling). A value that is
+    no date is an error under `name`, in the words the service uses for the field (`named`),
+    and goes to the service as it was typed: the service checks the permission first (a role
+    without it is refused, whatever it typed), then refuses the value."""
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        errors[name] = f"{named}: not a date (like 2026-11-01)."
+        return raw
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def parse_local(raw: str, name: str, errors: dict[str, str]) -> datetime | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -22,7 +22,7 @@ from starlette.routing import Route
 from riskops.server.core.errors import Forbidden, Invalid
 from riskops.server.core.principal import Principal
 from riskops.server.credit import candidates, pii_rate
-from riskops.ui.common.forms import form_text
+from riskops.ui.common.forms import form_text, parse_day
 from riskops.ui.common.rendering import fragment_of, page, render, signed_in
 
 PATH = "/reports/checks"
@@ -57,21 +57,6 @@ class Section:
         return f"{self.prefix}_end"
 
 
-def _day(raw: str, name: str, named: str, errors: dict[str, str]) -> datetime | str | None:
-    """A `date` field as 00:00 UTC of that day. A value that is no date is an error under `name`,
-    in the words the service uses for the field (`named`), and goes to the service as it was
-    typed: the service checks the permission first (a role without it is refused, whatever it
-    typed), then refuses the value."""
-    if not raw:
-        return None
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        errors[name] = f"{named}: not a date (like 2026-11-01)."
-        return raw
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
 async def _section(
     principal: Principal,
     params: QueryParams,
@@ -83,8 +68,8 @@ async def _section(
     s = Section(prefix, default_days)
     s.start, s.end = form_text(params, s.start_name), form_text(params, s.end_name)
     s.chosen = bool(s.start or s.end)
-    start = _day(s.start, s.start_name, named[0], s.errors)
-    end = _day(s.end, s.end_name, named[1], s.errors)
+    start = parse_day(s.start, s.start_name, named[0], s.errors)
+    end = parse_day(s.end, s.end_name, named[1], s.errors)
     if not s.chosen:
         # The form shows the UTC days the default period (the service's) touches.
         today = datetime.now(UTC).date()
