@@ -197,8 +197,9 @@ async def login(settings: Settings, email: str, password: str, client: ClientInf
         # A second step follows a right password: its challenge is opened while argon2 runs
         # (issue 14's figure: no write after the check). Its cookie value is handed out only
         # if the password is right; for a wrong one the row is of no use to anyone. Its Python
-        # (the digests of the factor's codes) runs once argon2's thread is in argon2's C code,
-        # which holds no GIL: not before, which would hold argon2 back.
+        # (the digests of the factor's codes) runs once argon2's thread has started: that
+        # thread gives the GIL up as it enters argon2's C code, a few lines on, so the
+        # challenge's Python does not hold argon2's start back.
         await entered.wait()
         ok, opened = await asyncio.gather(
             checking,

@@ -125,6 +125,18 @@ def totp_check(
     return {"factor": factor.id, "codes": codes, "forget": list(forgotten(user, via))}
 
 
+def code_step(
+    challenge: LoginChallenge, user: User, factor: MfaFactor | None, code: str
+) -> int | None:
+    """The time step a typed TOTP code is of, for this challenge: against its `totp_check` when
+    it has one (`checked_step`), else against the user's confirmed factor itself."""
+    if challenge.totp_check:
+        return checked_step(challenge, factor, code)
+    if factor is None or factor.user_id != user.id or factor.confirmed_at is None:
+        return None
+    return totp.matching_step(_secret_of(factor), code)
+
+
 def checked_step(challenge: LoginChallenge, factor: MfaFactor | None, code: str) -> int | None:
     """`totp.matching_step` against the challenge's `totp_check`: the earliest step of the
     window whose digest it holds (and only for the factor it was made of)."""
@@ -246,9 +258,9 @@ async def take(challenge: LoginChallenge, conn: BaseDBAsyncClient) -> bool:
 _CHALLENGE = ("id", "org_id", "user_id", "stage", "via", "created_at", "expires_at", "used_at",
               "ip", "user_agent", "totp_check")  # fmt: skip
 FACTOR_COLUMNS = ("id", "user_id", "secret_sealed", "created_at", "confirmed_at", "last_step")
-_FACTOR = FACTOR_COLUMNS
 _CHALLENGE_AND_FACTOR = (
-    f"SELECT u.*, {aliased('c', 'challenge', _CHALLENGE)}, {aliased('f', 'factor', _FACTOR)} "
+    f"SELECT u.*, {aliased('c', 'challenge', _CHALLENGE)}, "
+    f"{aliased('f', 'factor', FACTOR_COLUMNS)} "
     "FROM login_challenge c JOIN app_user u ON u.id = c.user_id "
     "LEFT JOIN mfa_factor f ON f.user_id = c.user_id WHERE c.id = {} LIMIT 1"
 )
@@ -270,4 +282,4 @@ async def challenge_and_factor(
     row = rows[0]
     challenge = joined(LoginChallenge, row, "challenge", _CHALLENGE)
     challenge, user = _open(challenge, User._init_from_db(**row), ChallengeStage.MFA)
-    return challenge, user, joined(MfaFactor, row, "factor", _FACTOR)
+    return challenge, user, joined(MfaFactor, row, "factor", FACTOR_COLUMNS)

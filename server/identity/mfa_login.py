@@ -28,7 +28,7 @@ from riskops.server.identity.challenges import (
     CHALLENGE_GONE,
     challenge_and_factor,
     challenge_of,
-    checked_step,
+    code_step,
     forgotten_on_success,
     ids_of,
     take,
@@ -42,7 +42,6 @@ from riskops.server.identity.mfa import (
     _pending,
     _person,
     _reserve,
-    _secret_of,
 )
 from riskops.server.identity.models import (
     ChallengeStage,
@@ -111,11 +110,7 @@ async def second_step(
         challenge, user, factor = await challenge_and_factor(challenge_secret)
         return await _counted_step(settings, challenge, user, factor, typed, client)
     challenge, user, factor = await challenge_and_factor(challenge_secret)
-    step = None
-    if challenge.totp_check:  # checked as PostgreSQL's one statement checks it
-        step = checked_step(challenge, factor, typed)
-    elif factor is not None and factor.user_id == user.id and factor.confirmed_at is not None:
-        step = totp.matching_step(_secret_of(factor), typed)
+    step = code_step(challenge, user, factor, typed)
     account, ip = _account(user), client.ip or "-"
     forget = forgotten_on_success(user, challenge)
     opening = await prepare(settings, user, client, via="mfa", forget_failures=forget)
@@ -167,8 +162,7 @@ async def _pg_fast_step(
     if not row["open"]:  # gone meanwhile: nothing of this attempt was written
         raise Unauthenticated(CHALLENGE_GONE)
     principal = _principal(user, client, await own_makers(user), session_id=d.row[0])
-    user.last_login_at = now
-    return LoginResult(d.secret, principal)
+    return Opening(d.row, d.event, LoginResult(d.secret, principal)).done(user)
 
 
 # PostgreSQL: the second step in one statement, its own transaction. `c`: the challenge (the
@@ -368,10 +362,7 @@ async def _accept_totp(
     (Unauthenticated when it is gone meanwhile)."""
     if factor is None or factor.user_id != user.id or factor.confirmed_at is None:
         return False
-    if challenge.totp_check:
-        step = checked_step(challenge, factor, code)
-    else:
-        step = totp.matching_step(_secret_of(factor), code)
+    step = code_step(challenge, user, factor, code)
     if step is None:
         return False
     if conn.capabilities.dialect != "postgres":

@@ -290,8 +290,10 @@ class LoginChallenge(Model):
     user_agent = fields.CharField(max_length=300, null=True)
     # What the second step checks a TOTP code against in one statement (`mfa_login`), written
     # by the password step: {"factor": id, "codes": keyed digests of the factor's codes for the
-    # challenge's lifetime, "forget": the rate limit's accounts a right code clears}. Cleared
-    # when the challenge is used; None for a challenge opened otherwise (SSO, a link).
+    # challenge's lifetime, "forget": the rate limit's accounts a right code clears}, written
+    # when a challenge of the MFA stage is opened (after a password, single sign-on or a link).
+    # Cleared when the challenge is used; None at the ENROL stage, or when the factor's secret
+    # could not be opened.
     totp_check: Any = fields.JSONField(null=True)
     user_id: int
 
