@@ -9,10 +9,12 @@ organization's chain, since it copies (or brings back) their data, and in the pl
 
 from __future__ import annotations
 
+import functools
 import getpass
 import pkgutil
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,13 +74,19 @@ def backup_dir(settings: Settings) -> Path:
 
 
 async def _record_everywhere(
-    who: str, action: str, entity_id: str | int, detail: dict[str, Any], conn: Any
+    who: str,
+    action: str,
+    entity_id: str | int,
+    detail: dict[str, Any] | Callable[[int], dict[str, Any]],
+    conn: Any,
 ) -> None:
-    """The event in every organization's chain and the platform chain (system actor)."""
+    """The event in every organization's chain and the platform chain (system actor);
+    `detail`: the same for all, or each chain's own (`detail(org_id)`)."""
     orgs = await Organization.all().using_db(conn).only("id")
     for org_id in [SYSTEM_ORG, *sorted(o.id for o in orgs)]:
         actor = Actor(org_id=org_id, actor=who, actor_type="system")
-        await store.append(actor, Entry(action, "backup", entity_id, {}, detail,
+        values = detail(org_id) if callable(detail) else detail
+        await store.append(actor, Entry(action, "backup", entity_id, {}, values,
                                         RiskLevel.MEDIUM), conn)  # fmt: skip
 
 
@@ -278,9 +286,9 @@ async def restore_backup(settings: Settings, path: Path, who: str = "") -> Resto
                 finished_at=datetime.now(UTC), ok=ok, detail=detail, created_by=who,
                 using_db=conn,
             )  # fmt: skip
-            info = {"archive": path.name, "sha256": checked.sha256, "ok": ok,
-                    "problems": problems[:20]}  # fmt: skip
-            await _record_everywhere(who, "ops.backup_restored", record.id, info, conn)
+            info = {"archive": path.name, "sha256": checked.sha256, "ok": ok}
+            seen_by = functools.partial(restored_event, info, problems)
+            await _record_everywhere(who, "ops.backup_restored", record.id, seen_by, conn)
     finally:
         await close_db()
     return Restored(ok, lines + problems)
@@ -350,6 +358,15 @@ async def list_restore_drills(principal: Principal | None, first: int = 20) -> l
         for row in rows:  # read only: never saved
             row.detail = detail_for(principal.org_id, row.detail)
     return rows
+
+
+def restored_event(info: dict[str, Any], problems: list[str], org_id: int) -> dict[str, Any]:
+    """The `ops.backup_restored` event's values in organization `org_id`'s chain: the findings
+    it may read (`detail_for`; the platform chain, all of them), at most 20."""
+    shown = "\n".join(problems)
+    if org_id != SYSTEM_ORG:
+        shown = detail_for(org_id, shown)
+    return {**info, "problems": shown.splitlines()[:20]}
 
 
 def detail_for(org_id: int | None, detail: str) -> str:

@@ -219,3 +219,42 @@ async def test_a_restores_chain_findings_show_each_organization_its_own(
     text = (tmp_path / "ev" / "restore_drills.csv").read_text()
     [row] = [r for r in csv.DictReader(io.StringIO(text)) if r["restore_id"] == str(drill.id)]
     assert row["detail"] == seen.detail
+
+
+async def test_a_restores_audit_event_holds_each_organizations_own_findings(
+    db, tenant, other_tenant
+):
+    """The restore's `ops.backup_restored` event goes to every chain: each organization's holds
+    the findings it may read (its own chain's and the platform's), the platform chain all of
+    them; the audit log, GraphQL's auditEvents and the evidence export read these values."""
+    import functools
+    import json
+
+    from tortoise.transactions import in_transaction
+
+    from riskops.audit.models import AuditEvent
+
+    problems = ["table run: 3 rows, the manifest says 4",
+                *chain_detail(0, tenant.org_id, other_tenant.org_id).splitlines()]  # fmt: skip
+    info = {"archive": "x.tar", "sha256": "ab" * 32, "ok": False}
+    async with in_transaction() as conn:
+        await backups._record_everywhere(
+            "cli:ops@host", "ops.backup_restored", 999_001,
+            functools.partial(backups.restored_event, info, problems), conn,
+        )  # fmt: skip
+
+    async def held(org_id: int) -> list[str]:
+        event = await AuditEvent.filter(
+            org_id=org_id, action="ops.backup_restored", entity_id="999001"
+        ).first()
+        assert event is not None
+        return json.loads(event.new_values)["problems"]  # type: ignore[no-any-return]
+
+    mine, theirs = f"org {tenant.org_id}: BROKEN", f"org {other_tenant.org_id}: BROKEN"
+    ours = "\n".join(await held(tenant.org_id))
+    assert mine in ours and theirs not in ours and "org 0: BROKEN" in ours
+    assert "table run" in ours and "not shown here" in ours
+    others = "\n".join(await held(other_tenant.org_id))
+    assert theirs in others and mine not in others
+    platform = "\n".join(await held(0))
+    assert mine in platform and theirs in platform
