@@ -98,7 +98,10 @@ def aware(value: Any, field: str, *, named: str | None = None) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise Invalid(f"{named or label(field)} must be a date and time with a time zone.",
                       field=field)  # fmt: skip
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # the year 1 east of UTC: before the first representable instant
+        raise Invalid(f"{named or label(field)} is out of range.", field=field) from None
 
 
 # The longest period a report figure is asked for (baseline candidates, the PII rate): a year
@@ -122,7 +125,13 @@ def period(
     if last_days is not None:
         end = datetime.now(UTC) if end is None else end
         if start is None:
-            start = aware(end, "period_end", named=end_label) - timedelta(days=last_days)
+            try:
+                start = aware(end, "period_end", named=end_label) - timedelta(days=last_days)
+            except OverflowError:  # an end in the first days of the year 1
+                raise Invalid(
+                    f"{end_label} is too early: the period would start before the year 1.",
+                    field="period_end",
+                ) from None
     s = aware(start, "period_start", named=start_label)
     e = aware(end, "period_end", named=end_label)
     if s >= e:

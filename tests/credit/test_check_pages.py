@@ -143,6 +143,10 @@ BAD = [
      "Period start (2026-11-10 00:00) must be before period end (2026-11-03 00:00)."),
     ({"candidates_start": "2024-11-01", "candidates_end": "2026-11-03"}, "candidates_start",
      "The period is 732 days long; the limit is 366 days."),
+    ({"pii_end": "0001-01-01"}, "pii_end",
+     "Period end is too early: the period would start before the year 1."),
+    ({"candidates_end": "0001-01-03"}, "candidates_end",
+     "Period end is too early: the period would start before the year 1."),
 ]  # fmt: skip
 
 

@@ -5,7 +5,7 @@ is a weekly one, so never "Week starting"), through the service and in GraphQL a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -23,6 +23,10 @@ BAD = [
      "Period start (2026-03-02 00:00) must be before period end (2026-03-01 00:00)."),
     (END - timedelta(days=400), END, "period_start",
      "The period is 400 days long; the limit is 366 days."),
+    (None, datetime(1, 1, 1, tzinfo=UTC), "period_end",
+     "Period end is too early: the period would start before the year 1."),
+    (datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))), END, "period_start",
+     "Period start is out of range."),
 ]  # fmt: skip
 CANDIDATES = """query($s: DateTime, $e: DateTime) {
   baselineCandidates(periodStart: $s, periodEnd: $e) { scenarioKey } }"""
@@ -30,7 +34,9 @@ RATE = """query($s: DateTime, $e: DateTime) {
   piiFalsePositiveRate(periodStart: $s, periodEnd: $e) { flagged } }"""
 
 
-def iso(value: datetime) -> str:
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
     return value.isoformat()  # a naive one stays naive: the API refuses it as the service does
 
 
