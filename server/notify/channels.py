@@ -33,8 +33,8 @@ from riskops.server.core.permissions import Perm
 from riskops.server.core.principal import Principal
 from riskops.server.core.scoping import get_scoped, lock_scoped, scoped
 from riskops.server.core.versioning import check_version, parse_version
-from riskops.server.identity.attempts import serialise
 from riskops.server.identity.models import Organization
+from riskops.server.identity.orgs import lock_organization
 from riskops.server.notify import delivery, pagerduty, sending
 from riskops.server.notify.models import (
     ChannelKind,
@@ -326,9 +326,9 @@ async def create_channel(
     try:
         async with in_transaction() as conn:
             # The count and the insert are one step per organization, or two creates at once
-            # at 49 would both see room and make 51 (PostgreSQL: an advisory transaction lock;
-            # SQLite has a single writer).
-            await serialise(conn, f"notification-channels:{principal.org_id}")
+            # at 49 would both see room and make 51 (the organization's row lock, as other
+            # org-wide limits take it; SQLite has a single writer).
+            await lock_organization(principal, conn)
             live = await scoped(NotificationChannel, principal).filter(
                 archived_at__isnull=True).using_db(conn).count()  # fmt: skip
             if live >= MAX_CHANNELS:
