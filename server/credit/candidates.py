@@ -199,13 +199,19 @@ def _candidate(
     )
 
 
+def candidate_period(period_start: Any = None, period_end: Any = None) -> tuple[datetime, datetime]:
+    """The period `baseline_candidates` judges, as it settles it from what it was given (a
+    missing end is now, a missing start CANDIDATE_DAYS before the end)."""
+    return validation.period(period_start, period_end, named=PERIOD_NAMES,
+                             last_days=CANDIDATE_DAYS)  # fmt: skip
+
+
 async def baseline_candidates(
     principal: Principal, period_start: Any = None, period_end: Any = None
 ) -> list[Candidate]:
     """The baseline candidates of a period (default: the last 7 days up to now). The period's
     ends as given (a datetime, or the text a page received): `validation.period` checks them."""
     principal.require(Perm.RUN_READ)
-    start, end = validation.period(period_start, period_end, named=PERIOD_NAMES,
-                                   last_days=CANDIDATE_DAYS)  # fmt: skip
+    start, end = candidate_period(period_start, period_end)
     policy = (await current_policy(principal.org_id)).policy
     return await candidates_in_period(principal.org_id, start, end, policy)

@@ -94,7 +94,9 @@ async def test_a_chosen_period(browser: Any, tenant: Any) -> None:
     assert "2026-11-01 00:00 UTC to 2026-12-01 00:00 UTC" in r.text
     assert rate_row(r.text) == ["2", "1", "50.0%"]
     cands = candidates_of(r.text)
-    assert "from 2026-11-01 to before 2026-11-08 (UTC): 1 candidate(s) among 2 scenario(s)" in cands
+    assert (
+        "from 2026-11-01 00:00 to before 2026-11-08 00:00 (UTC): 1 candidate(s) among 2 scenario(s)"
+    ) in cands
     steady, noisy = cands.split("<tr><td>")[1:]
     assert 'href="/scenarios/STEADY"' in steady and "candidate-yes" in steady
     assert ">12<" in steady and "+1.0%" in steady  # runs, median 101 against 100
@@ -179,3 +181,19 @@ async def test_a_future_period_is_a_period_like_any_other(browser: Any, tenant: 
     alone = await b.get(URL, params={"candidates_start": "2030-01-01"})
     assert alone.status_code == 422
     assert "Period start (2030-01-01 00:00) must be before period end (" in alone.text
+
+
+async def test_one_end_given_shows_the_period_the_service_settled(
+    browser: Any, tenant: Any
+) -> None:
+    """Only an end (or only a start): the section says the period the service used (the start
+    the default length before the end), and the empty field shows that day."""
+    await seed(tenant.org_id)
+    b = await signed_in(browser, tenant, "viewer")
+    r = await b.get(URL, params={"candidates_end": "2026-11-08", "pii_end": "2026-12-01"})
+    assert r.status_code == 200, r.text
+    cands = candidates_of(r.text)
+    assert "from 2026-11-01 00:00 to before 2026-11-08 00:00 (UTC)" in cands
+    assert 'name="candidates_start" value="2026-11-01"' in r.text
+    assert 'name="pii_start" value="2026-11-01"' in r.text  # 30 days before 2026-12-01
+    assert "2026-11-01 00:00 UTC to 2026-12-01 00:00 UTC" in r.text

@@ -59,7 +59,7 @@ def test_checks_of_a_chosen_period_in_chromium(server: Server) -> None:
         cands.locator("input[name=candidates_end]").fill(today.isoformat())
         cands.locator("button[type=submit]").click()
         expect(page.locator("#baseline-candidates")).to_contain_text(
-            f"Runs started from {start} to before {today}"
+            f"Runs started from {start} 00:00 to before {today} 00:00"
         )
         assert page.locator("#baseline-candidates table a[href^='/scenarios/']").count() >= 1
         assert f"pii_start={today - timedelta(days=60)}" in page.url  # both periods in the address

@@ -47,6 +47,7 @@ class Section:
     errors: dict[str, str] = field(default_factory=dict)
     refused: Forbidden | None = None
     result: Any = None
+    period: tuple[datetime, datetime] | None = None  # as the service settled it
 
     @property
     def start_name(self) -> str:
@@ -64,6 +65,7 @@ async def _section(
     default_days: int,
     named: tuple[str, str],
     service: Callable[[Principal, Any, Any], Awaitable[Any]],
+    period_of: Callable[[Any, Any, Any], tuple[datetime, datetime]],
 ) -> Section:
     s = Section(prefix, default_days)
     s.start, s.end = form_text(params, s.start_name), form_text(params, s.end_name)
@@ -77,6 +79,7 @@ async def _section(
         s.end = (today + timedelta(days=1)).isoformat()
     try:
         s.result = await service(principal, start, end)
+        s.period = period_of(s.result, start, end)
     except Forbidden as exc:
         s.refused, s.errors = exc, {}
     except Invalid as exc:
@@ -85,7 +88,10 @@ async def _section(
         name = {"period_start": s.start_name, "period_end": s.end_name}.get(exc.field or "")
         s.errors.setdefault(name or "_form", exc.message)
     if s.errors:  # never a figure beside a date that did not parse
-        s.result = None
+        s.result, s.period = None, None
+    elif s.period is not None:  # a date left empty: the one the service used
+        s.start = s.start or s.period[0].date().isoformat()
+        s.end = s.end or s.period[1].date().isoformat()
     return s
 
 
@@ -99,11 +105,13 @@ async def checks_page(request: Request) -> Response:
         ctx["pii"] = await _section(
             principal, params, "pii", pii_rate.FALSE_POSITIVE_DAYS, pii_rate.PERIOD_NAMES,
             pii_rate.pii_false_positive_rate,
+            lambda rate, _start, _end: (rate.period_start, rate.period_end),
         )  # fmt: skip
     if fragment != PARTIALS["pii-rate"]:
         ctx["cand"] = await _section(
             principal, params, "candidates", candidates.CANDIDATE_DAYS, candidates.PERIOD_NAMES,
             candidates.baseline_candidates,
+            lambda _rows, start, end: candidates.candidate_period(start, end),
         )  # fmt: skip
     sections = [s for s in (ctx["pii"], ctx["cand"]) if s is not None]
     refusals = [s.refused for s in sections]
