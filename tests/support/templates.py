@@ -182,7 +182,8 @@ def pg_template(upto: str | None = None) -> str:
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             _in_thread(_pg(f'ALTER DATABASE "{building}" RENAME TO "{name}"'))
-            _in_thread(_pg(f"COMMENT ON DATABASE \"{name}\" IS '{_MADE_AT}{time.time():.0f}'"))
+        # stamped each time it is handed out: a template in use is never a day old
+        _in_thread(_pg(f"COMMENT ON DATABASE \"{name}\" IS '{_MADE_AT}{time.time():.0f}'"))
         for old, note in known.items():  # templates of other migrations (full or `upto` one)
             if not old.startswith(current) and not old.endswith("_build") and _stale(note):
                 _in_thread(_pg(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)'))
@@ -190,14 +191,16 @@ def pg_template(upto: str | None = None) -> str:
 
 
 # Another checkout on the same machine (a branch with other migrations) uses the same
-# PostgreSQL: its templates are dropped only once a day old, not as soon as this one is made
-# (each dropping the other's, two checkouts' runs rebuilt their templates again and again).
+# PostgreSQL: its templates are dropped only once unused for a day (the stamp is renewed each
+# time a run takes the template), not as soon as this one is made (each dropping the other's,
+# two checkouts' runs rebuilt their templates again and again).
 _MADE_AT = "riskops test template made at "
 STALE_SECONDS = 24 * 3600
 
 
 def _stale(note: str | None) -> bool:
-    """A template made a day ago or more (or by a version of this module that did not say)."""
+    """A template last handed out a day ago or more (or stamped by a version of this module that
+    did not say when)."""
     if not note or not note.startswith(_MADE_AT):
         return True
     try:
