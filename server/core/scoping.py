@@ -132,7 +132,7 @@ UNSCOPED_QUERIES: dict[str, str] = {
         "authentication: resolves an API token (by its hash) to the principal and touches that "
         "token; there is no principal yet."
     ),
-    "server/identity/mfa_login.py:_challenge": (
+    "server/identity/challenges.py:challenge_of": (
         "authentication: resolves the second step's cookie (by its hash) to its login challenge; "
         "there is no principal yet (the user is then read through scoped(..., org_id=...))."
     ),
